@@ -1,0 +1,394 @@
+/**
+ * The one place untrusted input becomes domain values: exchange payloads, state files and config all go through
+ * these parsers. Amounts must be decimal strings (or Decimal): a JS number is refused, because by the time money
+ * is a float it may already be wrong. Every rejection is a `ParseError` naming the field path and the value.
+ *
+ * The `*ToJSON` functions are the inverse: amounts out as plain decimal strings, so parse(toJSON(x)) is exact.
+ */
+import { Decimal } from 'decimal.js';
+import { Dec, amountToString } from './decimal.js';
+import { ParseError } from './errors.js';
+import {
+  ORDER_STATUSES,
+  ORDER_TYPES,
+  SIDES,
+  TIME_IN_FORCES,
+  type Balance,
+  type ExchangeSnapshot,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type LiveState,
+  type Order,
+  type OrderStatus,
+  type Position,
+} from './types.js';
+
+// ---- JSON shapes (amounts as strings) -------------------------------------------------------------------------
+
+export interface OrderJSON {
+  clientOrderId: string;
+  exchangeOrderId?: string;
+  symbol: string;
+  side: Order['side'];
+  type: Order['type'];
+  timeInForce?: NonNullable<Order['timeInForce']>;
+  quantity: string;
+  price?: string;
+  filledQuantity: string;
+  averageFillPrice?: string;
+  status: OrderStatus;
+  reduceOnly?: boolean;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt?: number;
+}
+export interface FillJSON {
+  tradeId: string;
+  exchangeOrderId: string;
+  clientOrderId?: string;
+  symbol: string;
+  side: Fill['side'];
+  quantity: string;
+  price: string;
+  fee: string;
+  feeAsset: string;
+  timestamp: number;
+  inferred: boolean;
+}
+export interface PositionJSON {
+  symbol: string;
+  quantity: string;
+  entryPrice: string;
+}
+export interface BalanceJSON {
+  asset: string;
+  free: string;
+  total: string;
+}
+export interface FundingPaymentJSON {
+  id: string;
+  symbol: string;
+  asset: string;
+  amount: string;
+  timestamp: number;
+}
+export interface LiveStateJSON {
+  orders: OrderJSON[];
+  positions: PositionJSON[];
+  balances: BalanceJSON[];
+}
+export interface ExchangeSnapshotJSON {
+  openOrders: OrderJSON[];
+  positions: PositionJSON[];
+  balances: BalanceJSON[];
+  startedAt: number;
+  completedAt: number;
+}
+
+// ---- field readers -------------------------------------------------------------------------------------------
+
+const DECIMAL_LITERAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+export type AmountRule = 'any' | 'nonNegative' | 'positive';
+
+/** Parses a decimal amount from a string (or an existing Decimal). Numbers, NaN and Infinity are refused. */
+export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonNegative'): Decimal {
+  let d: Decimal;
+  if (Decimal.isDecimal(raw)) {
+    d = new Dec(raw as Decimal);
+    if (!d.isFinite()) throw new ParseError('invalid_amount', path, String(raw), 'amount must be finite');
+  } else if (typeof raw === 'string') {
+    const s = raw.trim();
+    if (!DECIMAL_LITERAL.test(s)) throw new ParseError('invalid_amount', path, raw, 'not a decimal number');
+    d = new Dec(s);
+  } else if (typeof raw === 'number') {
+    throw new ParseError('invalid_type', path, raw, 'amounts must be decimal strings, never JS numbers');
+  } else if (raw === undefined || raw === null) {
+    throw new ParseError('missing_field', path, raw, 'amount is required');
+  } else {
+    throw new ParseError('invalid_type', path, raw, 'amount must be a decimal string');
+  }
+  if (rule === 'nonNegative' && d.isNegative() && !d.isZero()) throw new ParseError('negative_amount', path, raw, 'must not be negative');
+  if (rule === 'positive' && !d.gt(0)) throw new ParseError('non_positive_amount', path, raw, 'must be greater than zero');
+  // Normalize -0 to 0 so equality and serialization never see a signed zero.
+  return d.isZero() ? new Dec(0) : d;
+}
+
+export function parseOptionalAmount(raw: unknown, path: string, rule: AmountRule = 'nonNegative'): Decimal | undefined {
+  return raw === undefined || raw === null ? undefined : parseAmount(raw, path, rule);
+}
+
+export function parseId(raw: unknown, path: string): string {
+  if (typeof raw === 'number' && Number.isSafeInteger(raw)) return String(raw); // exchanges send numeric ids
+  if (typeof raw !== 'string') throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'id must be a string');
+  if (raw.trim() === '') throw new ParseError('empty_id', path, raw, 'id must not be empty');
+  return raw;
+}
+
+export function parseOptionalId(raw: unknown, path: string): string | undefined {
+  return raw === undefined || raw === null ? undefined : parseId(raw, path);
+}
+
+export function parseString(raw: unknown, path: string): string {
+  if (typeof raw !== 'string') throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a string');
+  if (raw.trim() === '') throw new ParseError('empty_id', path, raw, 'must not be empty');
+  return raw;
+}
+
+export function parseTimestamp(raw: unknown, path: string): number {
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) {
+    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_timestamp', path, raw, 'timestamp must be a non-negative integer (epoch ms)');
+  }
+  return raw;
+}
+
+export function parseOptionalTimestamp(raw: unknown, path: string): number | undefined {
+  return raw === undefined || raw === null ? undefined : parseTimestamp(raw, path);
+}
+
+export function parseEnum<T extends string>(raw: unknown, allowed: readonly T[], path: string): T {
+  if (typeof raw !== 'string' || !(allowed as readonly string[]).includes(raw)) {
+    throw new ParseError(raw === undefined ? 'missing_field' : 'unknown_enum', path, raw, `must be one of ${allowed.join(', ')}`);
+  }
+  return raw as T;
+}
+
+export function parseBoolean(raw: unknown, path: string): boolean {
+  if (typeof raw !== 'boolean') throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a boolean');
+  return raw;
+}
+
+export function asRecord(raw: unknown, path: string): Record<string, unknown> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be an object');
+  }
+  return raw as Record<string, unknown>;
+}
+
+export function asArray(raw: unknown, path: string): readonly unknown[] {
+  if (!Array.isArray(raw)) throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be an array');
+  return raw;
+}
+
+/** Parses every element and rejects two elements with the same key. */
+export function parseUniqueList<T>(raw: unknown, path: string, parseItem: (item: unknown, itemPath: string) => T, keysOf: (t: T) => readonly string[]): T[] {
+  const items = asArray(raw, path);
+  const seen = new Map<string, number>();
+  const out: T[] = [];
+  items.forEach((item, i) => {
+    const t = parseItem(item, `${path}[${i}]`);
+    for (const k of keysOf(t)) {
+      const prev = seen.get(k);
+      if (prev !== undefined) throw new ParseError('duplicate_id', `${path}[${i}]`, k, `duplicate of ${path}[${prev}]`);
+      seen.set(k, i);
+    }
+    out.push(t);
+  });
+  return out;
+}
+
+// ---- domain values -------------------------------------------------------------------------------------------
+
+export function parseOrder(raw: unknown, path = 'order'): Order {
+  const r = asRecord(raw, path);
+  const quantity = parseAmount(r.quantity, `${path}.quantity`, 'positive');
+  const filledQuantity = parseAmount(r.filledQuantity, `${path}.filledQuantity`);
+  const type = parseEnum(r.type, ORDER_TYPES, `${path}.type`);
+  const price = parseOptionalAmount(r.price, `${path}.price`, 'positive');
+  if (type === 'limit' && price === undefined) throw new ParseError('missing_field', `${path}.price`, r.price, 'a limit order needs a price');
+  const status = parseEnum(r.status, ORDER_STATUSES, `${path}.status`);
+  const exchangeOrderId = parseOptionalId(r.exchangeOrderId, `${path}.exchangeOrderId`);
+  if (status !== 'pending' && status !== 'rejected' && exchangeOrderId === undefined) {
+    throw new ParseError('missing_field', `${path}.exchangeOrderId`, undefined, `an order with status ${status} must have an exchange id`);
+  }
+  const createdAt = parseTimestamp(r.createdAt, `${path}.createdAt`);
+  const updatedAt = parseTimestamp(r.updatedAt, `${path}.updatedAt`);
+  const reduceOnly = r.reduceOnly === undefined ? undefined : parseBoolean(r.reduceOnly, `${path}.reduceOnly`);
+  const timeInForce = r.timeInForce === undefined ? undefined : parseEnum(r.timeInForce, TIME_IN_FORCES, `${path}.timeInForce`);
+  return {
+    clientOrderId: parseId(r.clientOrderId, `${path}.clientOrderId`),
+    ...(exchangeOrderId !== undefined && { exchangeOrderId }),
+    symbol: parseString(r.symbol, `${path}.symbol`),
+    side: parseEnum(r.side, SIDES, `${path}.side`),
+    type,
+    ...(timeInForce !== undefined && { timeInForce }),
+    quantity,
+    ...(price !== undefined && { price }),
+    filledQuantity,
+    ...optional('averageFillPrice', parseOptionalAmount(r.averageFillPrice, `${path}.averageFillPrice`)),
+    status,
+    ...(reduceOnly !== undefined && { reduceOnly }),
+    createdAt,
+    updatedAt,
+    ...optional('expiresAt', parseOptionalTimestamp(r.expiresAt, `${path}.expiresAt`)),
+  };
+}
+
+export function orderToJSON(o: Order): OrderJSON {
+  return {
+    clientOrderId: o.clientOrderId,
+    ...(o.exchangeOrderId !== undefined && { exchangeOrderId: o.exchangeOrderId }),
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    ...(o.timeInForce !== undefined && { timeInForce: o.timeInForce }),
+    quantity: amountToString(o.quantity),
+    ...(o.price !== undefined && { price: amountToString(o.price) }),
+    filledQuantity: amountToString(o.filledQuantity),
+    ...(o.averageFillPrice !== undefined && { averageFillPrice: amountToString(o.averageFillPrice) }),
+    status: o.status,
+    ...(o.reduceOnly !== undefined && { reduceOnly: o.reduceOnly }),
+    createdAt: o.createdAt,
+    updatedAt: o.updatedAt,
+    ...(o.expiresAt !== undefined && { expiresAt: o.expiresAt }),
+  };
+}
+
+export function parseFill(raw: unknown, path = 'fill'): Fill {
+  const r = asRecord(raw, path);
+  const clientOrderId = parseOptionalId(r.clientOrderId, `${path}.clientOrderId`);
+  return {
+    tradeId: parseId(r.tradeId, `${path}.tradeId`),
+    exchangeOrderId: parseId(r.exchangeOrderId, `${path}.exchangeOrderId`),
+    ...(clientOrderId !== undefined && { clientOrderId }),
+    symbol: parseString(r.symbol, `${path}.symbol`),
+    side: parseEnum(r.side, SIDES, `${path}.side`),
+    quantity: parseAmount(r.quantity, `${path}.quantity`, 'positive'),
+    price: parseAmount(r.price, `${path}.price`, 'positive'),
+    // Rebates are negative fees, so the sign is free.
+    fee: parseAmount(r.fee, `${path}.fee`, 'any'),
+    feeAsset: parseString(r.feeAsset, `${path}.feeAsset`),
+    timestamp: parseTimestamp(r.timestamp, `${path}.timestamp`),
+    inferred: parseBoolean(r.inferred, `${path}.inferred`),
+  };
+}
+
+export function fillToJSON(f: Fill): FillJSON {
+  return {
+    tradeId: f.tradeId,
+    exchangeOrderId: f.exchangeOrderId,
+    ...(f.clientOrderId !== undefined && { clientOrderId: f.clientOrderId }),
+    symbol: f.symbol,
+    side: f.side,
+    quantity: amountToString(f.quantity),
+    price: amountToString(f.price),
+    fee: amountToString(f.fee),
+    feeAsset: f.feeAsset,
+    timestamp: f.timestamp,
+    inferred: f.inferred,
+  };
+}
+
+export function parsePosition(raw: unknown, path = 'position'): Position {
+  const r = asRecord(raw, path);
+  return {
+    symbol: parseString(r.symbol, `${path}.symbol`),
+    quantity: parseAmount(r.quantity, `${path}.quantity`, 'any'),
+    entryPrice: parseAmount(r.entryPrice, `${path}.entryPrice`),
+  };
+}
+
+export function positionToJSON(p: Position): PositionJSON {
+  return { symbol: p.symbol, quantity: amountToString(p.quantity), entryPrice: amountToString(p.entryPrice) };
+}
+
+export function parseBalance(raw: unknown, path = 'balance'): Balance {
+  const r = asRecord(raw, path);
+  // Balances may go negative on margin accounts (a perp account paying funding), so the sign is free.
+  const free = parseAmount(r.free, `${path}.free`, 'any');
+  const total = parseAmount(r.total, `${path}.total`, 'any');
+  return { asset: parseString(r.asset, `${path}.asset`), free, total };
+}
+
+export function balanceToJSON(b: Balance): BalanceJSON {
+  return { asset: b.asset, free: amountToString(b.free), total: amountToString(b.total) };
+}
+
+export function parseFundingPayment(raw: unknown, path = 'funding'): FundingPayment {
+  const r = asRecord(raw, path);
+  return {
+    id: parseId(r.id, `${path}.id`),
+    symbol: parseString(r.symbol, `${path}.symbol`),
+    asset: parseString(r.asset, `${path}.asset`),
+    amount: parseAmount(r.amount, `${path}.amount`, 'any'),
+    timestamp: parseTimestamp(r.timestamp, `${path}.timestamp`),
+  };
+}
+
+export function fundingPaymentToJSON(f: FundingPayment): FundingPaymentJSON {
+  return { id: f.id, symbol: f.symbol, asset: f.asset, amount: amountToString(f.amount), timestamp: f.timestamp };
+}
+
+export function parseInstrument(raw: unknown, path = 'instrument'): Instrument {
+  const r = asRecord(raw, path);
+  return {
+    symbol: parseString(r.symbol, `${path}.symbol`),
+    kind: parseEnum(r.kind, ['spot', 'perp'] as const, `${path}.kind`),
+    base: parseString(r.base, `${path}.base`),
+    quote: parseString(r.quote, `${path}.quote`),
+    settle: parseString(r.settle, `${path}.settle`),
+  };
+}
+
+/** Keys under which an order is known; two orders sharing any of them are duplicates. */
+function orderKeys(o: Order): string[] {
+  return o.exchangeOrderId !== undefined ? [`x:${o.exchangeOrderId}`, `c:${o.clientOrderId}`] : [`c:${o.clientOrderId}`];
+}
+
+export function parseLiveState(raw: unknown, path = 'liveState'): LiveState {
+  const r = asRecord(raw, path);
+  return {
+    orders: parseUniqueList(r.orders, `${path}.orders`, parseOrder, orderKeys),
+    positions: parseUniqueList(r.positions, `${path}.positions`, parsePosition, (p) => [p.symbol]),
+    balances: parseUniqueList(r.balances, `${path}.balances`, parseBalance, (b) => [b.asset]),
+  };
+}
+
+export function liveStateToJSON(s: LiveState): LiveStateJSON {
+  return { orders: s.orders.map(orderToJSON), positions: s.positions.map(positionToJSON), balances: s.balances.map(balanceToJSON) };
+}
+
+export function parseExchangeSnapshot(raw: unknown, path = 'snapshot'): ExchangeSnapshot {
+  const r = asRecord(raw, path);
+  const startedAt = parseTimestamp(r.startedAt, `${path}.startedAt`);
+  const completedAt = parseTimestamp(r.completedAt, `${path}.completedAt`);
+  if (completedAt < startedAt) throw new ParseError('inconsistent', `${path}.completedAt`, completedAt, `completedAt must not precede startedAt (${startedAt})`);
+  return {
+    openOrders: parseUniqueList(r.openOrders, `${path}.openOrders`, parseOrder, orderKeys),
+    positions: parseUniqueList(r.positions, `${path}.positions`, parsePosition, (p) => [p.symbol]),
+    balances: parseUniqueList(r.balances, `${path}.balances`, parseBalance, (b) => [b.asset]),
+    startedAt,
+    completedAt,
+  };
+}
+
+export function exchangeSnapshotToJSON(s: ExchangeSnapshot): ExchangeSnapshotJSON {
+  return {
+    openOrders: s.openOrders.map(orderToJSON),
+    positions: s.positions.map(positionToJSON),
+    balances: s.balances.map(balanceToJSON),
+    startedAt: s.startedAt,
+    completedAt: s.completedAt,
+  };
+}
+
+/**
+ * Checks an already-typed list for duplicate keys (for snapshots built in code rather than parsed from JSON).
+ * Throws the same typed error as parsing would.
+ */
+export function assertUnique<T>(items: readonly T[], path: string, keysOf: (t: T) => readonly string[]): void {
+  const seen = new Map<string, number>();
+  items.forEach((t, i) => {
+    for (const k of keysOf(t)) {
+      const prev = seen.get(k);
+      if (prev !== undefined) throw new ParseError('duplicate_id', `${path}[${i}]`, k, `duplicate of ${path}[${prev}]`);
+      seen.set(k, i);
+    }
+  });
+}
+export { orderKeys };
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,85 @@
+/**
+ * The ExchangeClient port: everything the engine asks of an exchange. Adapters (SimulatedExchange, CcxtExchange)
+ * implement it; the core depends only on this file.
+ *
+ * Error contract: every method rejects with `ExchangeError` only. Network trouble, timeouts, rate limits and outages
+ * are the retryable kinds; an adapter must NEVER report one of them as `notFound`.
+ */
+import type { Decimal } from '../domain/decimal.js';
+import type { Millis } from '../domain/clock.js';
+import type {
+  Balance,
+  Fill,
+  FundingPayment,
+  Instrument,
+  Order,
+  OrderType,
+  Position,
+  Side,
+  TimeInForce,
+} from '../domain/types.js';
+
+/** Identifies one order: by exchange id when known, otherwise by client id. `symbol` is required by most venues. */
+export interface OrderRef {
+  readonly symbol: string;
+  readonly exchangeOrderId?: string | undefined;
+  readonly clientOrderId?: string | undefined;
+}
+
+export interface PlaceOrderRequest {
+  readonly clientOrderId: string;
+  readonly symbol: string;
+  readonly side: Side;
+  readonly type: OrderType;
+  readonly quantity: Decimal;
+  /** Required for limit orders. */
+  readonly price?: Decimal | undefined;
+  readonly timeInForce?: TimeInForce | undefined;
+  /** Required with timeInForce GTD. */
+  readonly expiresAt?: Millis | undefined;
+  readonly reduceOnly?: boolean | undefined;
+}
+
+/** One page of a history query. `nextCursor` undefined means there is nothing more right now. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly nextCursor?: string | undefined;
+}
+
+/**
+ * A history query: items with timestamp >= `since`, oldest first. Pass the previous page's `nextCursor` to continue;
+ * a cursor is opaque and only meaningful to the adapter that produced it.
+ */
+export interface HistoryQuery {
+  readonly since: Millis;
+  readonly cursor?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+export interface ExchangeClient {
+  /** A short stable name for logs and errors (e.g. `simulated`, `binance`). */
+  readonly id: string;
+  /** The markets this client trades. */
+  fetchInstruments(): Promise<readonly Instrument[]>;
+  /** All open orders (optionally only for these symbols). */
+  fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]>;
+  /** One order, open or closed. Rejects with kind `notFound` when the exchange says it does not exist. */
+  fetchOrder(ref: OrderRef): Promise<Order>;
+  /** Orders of one symbol updated at or after `since`, oldest first, paged. */
+  fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>>;
+  /** Our account's trades of one symbol at or after `since`, oldest first, paged. */
+  fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>>;
+  /** Funding payments at or after `since` (all perpetuals), oldest first, paged. */
+  fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>>;
+  /** Non-flat positions. */
+  fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]>;
+  /** Balances of every asset held. */
+  fetchBalances(): Promise<readonly Balance[]>;
+  /** Cancels an open order; resolves with the order as it stands after the cancel. */
+  cancelOrder(ref: OrderRef): Promise<Order>;
+  /** Places an order; resolves with the exchange's acknowledgement (carrying the exchange order id). */
+  placeOrder(request: PlaceOrderRequest): Promise<Order>;
+}
+
+/** Names of the ExchangeClient methods that change exchange state: report-only mode may call none of these. */
+export const MUTATING_EXCHANGE_METHODS = ['cancelOrder', 'placeOrder'] as const satisfies readonly (keyof ExchangeClient)[];

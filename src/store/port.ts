@@ -1,0 +1,28 @@
+/**
+ * The StateStore port: durable engine state as a snapshot plus an append-only journal of what changed since.
+ * The store is generic over the JSON it holds; the engine decides what a snapshot and a record mean and replays
+ * the journal over the snapshot itself.
+ */
+
+/** Any JSON value (amounts inside are already strings). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface LoadedState<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> {
+  /** The last compacted snapshot, or undefined when none was ever written. */
+  readonly snapshot: S | undefined;
+  /** Journal records appended after that snapshot, in order. */
+  readonly journal: readonly R[];
+  /** Non-fatal findings, e.g. a torn last record that was dropped. */
+  readonly warnings: readonly string[];
+}
+
+export interface StateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> {
+  /** Reads state. Resolves undefined when the store is empty (fresh start). Rejects with StoreCorruptError on corruption. */
+  load(): Promise<LoadedState<S, R> | undefined>;
+  /** Appends one record; durable (fsynced) when the promise resolves. */
+  append(record: R): Promise<void>;
+  /** Replaces the snapshot atomically with `snapshot` and empties the journal. */
+  compact(snapshot: S): Promise<void>;
+  /** Releases file handles. The store may not be used afterwards. */
+  close(): Promise<void>;
+}
