@@ -1,0 +1,132 @@
+/**
+ * Account accounting: how a trade or a funding payment moves balances and positions. ONE implementation, used by
+ * both the Portfolio (our books) and the SimulatedExchange (the exchange's books), so "our books equal the
+ * exchange's" is a question about which events were applied, never about two formulas disagreeing.
+ *
+ * Rules:
+ * - spot buy q at p: base += q, quote -= q·p; sell: the reverse.
+ * - perpetual: signed netting. Adding to a position re-averages the entry price; reducing realizes
+ *   (p − entry)·closed·sign(position) into the settle asset; crossing zero opens the remainder at p.
+ * - the fee is then taken from its fee asset (a negative fee is a rebate).
+ * - funding: the amount is added to its asset (negative = paid).
+ */
+import type { Decimal } from 'decimal.js';
+import { Dec, ZERO } from './decimal.js';
+import type { Balance, FundingPayment, Instrument, Position, Side } from './types.js';
+
+export interface TradeEffect {
+  readonly side: Side;
+  readonly quantity: Decimal;
+  readonly price: Decimal;
+  readonly fee: Decimal;
+  readonly feeAsset: string;
+}
+
+interface PositionEntry {
+  quantity: Decimal;
+  entryPrice: Decimal;
+}
+
+/** Mutable balances (totals) and positions of one account. */
+export class AccountBook {
+  private readonly totals = new Map<string, Decimal>();
+  private readonly positionsBySymbol = new Map<string, PositionEntry>();
+  private realized: Decimal = ZERO;
+
+  static from(balances: readonly Pick<Balance, 'asset' | 'total'>[], positions: readonly Position[] = []): AccountBook {
+    const book = new AccountBook();
+    for (const b of balances) book.totals.set(b.asset, new Dec(b.total));
+    for (const p of positions) if (!p.quantity.isZero()) book.positionsBySymbol.set(p.symbol, { quantity: new Dec(p.quantity), entryPrice: new Dec(p.entryPrice) });
+    return book;
+  }
+
+  clone(): AccountBook {
+    const c = new AccountBook();
+    for (const [k, v] of this.totals) c.totals.set(k, v);
+    for (const [k, v] of this.positionsBySymbol) c.positionsBySymbol.set(k, { ...v });
+    c.realized = this.realized;
+    return c;
+  }
+
+  /** Applies one trade; returns the PnL it realized (always zero for spot). */
+  applyTrade(instrument: Instrument, t: TradeEffect): Decimal {
+    let realized: Decimal = ZERO;
+    if (instrument.kind === 'spot') {
+      const notional = t.quantity.times(t.price);
+      const sign = t.side === 'buy' ? 1 : -1;
+      this.add(instrument.base, t.quantity.times(sign));
+      this.add(instrument.quote, notional.times(-sign));
+    } else {
+      realized = this.applyPerpTrade(instrument, t);
+      if (!realized.isZero()) this.add(instrument.settle, realized);
+    }
+    if (!t.fee.isZero()) this.add(t.feeAsset, t.fee.negated());
+    this.realized = this.realized.plus(realized);
+    return realized;
+  }
+
+  applyFunding(p: Pick<FundingPayment, 'asset' | 'amount'>): void {
+    this.add(p.asset, p.amount);
+  }
+
+  /** Sets a balance outright (deposits, withdrawals, or a reset from exchange truth). */
+  setBalance(asset: string, total: Decimal): void {
+    this.totals.set(asset, new Dec(total));
+  }
+
+  balanceTotal(asset: string): Decimal {
+    return this.totals.get(asset) ?? ZERO;
+  }
+
+  /** Balances sorted by asset, zero totals included only if they were ever set (an asset we hold nothing of is absent). */
+  balances(locked: ReadonlyMap<string, Decimal> = new Map()): Balance[] {
+    return [...this.totals.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([asset, total]) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
+  }
+
+  position(symbol: string): Position {
+    const p = this.positionsBySymbol.get(symbol);
+    return p === undefined ? { symbol, quantity: ZERO, entryPrice: ZERO } : { symbol, quantity: p.quantity, entryPrice: p.entryPrice };
+  }
+
+  /** Non-flat positions sorted by symbol. */
+  positions(): Position[] {
+    return [...this.positionsBySymbol.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([symbol, p]) => ({ symbol, quantity: p.quantity, entryPrice: p.entryPrice }));
+  }
+
+  /** Sum of realized PnL of all trades applied to this book. */
+  get realizedPnl(): Decimal {
+    return this.realized;
+  }
+
+  private add(asset: string, amount: Decimal): void {
+    this.totals.set(asset, this.balanceTotal(asset).plus(amount));
+  }
+
+  private applyPerpTrade(instrument: Instrument, t: TradeEffect): Decimal {
+    const signed = t.side === 'buy' ? t.quantity : t.quantity.negated();
+    const cur = this.positionsBySymbol.get(instrument.symbol) ?? { quantity: ZERO, entryPrice: ZERO };
+    let realized: Decimal = ZERO;
+    let next: PositionEntry;
+    if (cur.quantity.isZero() || cur.quantity.isPositive() === signed.isPositive()) {
+      // Opening or adding: volume-weighted entry price.
+      const qty = cur.quantity.plus(signed);
+      const entry = cur.quantity.abs().times(cur.entryPrice).plus(t.quantity.times(t.price)).div(qty.abs());
+      next = { quantity: qty, entryPrice: entry };
+    } else {
+      const closing = Dec.min(t.quantity, cur.quantity.abs());
+      const direction = cur.quantity.isPositive() ? 1 : -1;
+      realized = t.price.minus(cur.entryPrice).times(closing).times(direction);
+      const qty = cur.quantity.plus(signed);
+      if (qty.isZero()) next = { quantity: ZERO, entryPrice: ZERO };
+      else if (qty.isPositive() === cur.quantity.isPositive()) next = { quantity: qty, entryPrice: cur.entryPrice };
+      else next = { quantity: qty, entryPrice: t.price }; // flipped: the remainder opens at the trade price
+    }
+    if (next.quantity.isZero()) this.positionsBySymbol.delete(instrument.symbol);
+    else this.positionsBySymbol.set(instrument.symbol, next);
+    return realized;
+  }
+}
