@@ -5,7 +5,7 @@
  */
 import type { Decimal } from '../domain/decimal.js';
 import type { Millis } from '../domain/clock.js';
-import type { Order, OrderStatus } from '../domain/types.js';
+import type { Order, OrderStatus, Side } from '../domain/types.js';
 
 export interface ValueChange<T> {
   readonly local: T;
@@ -18,6 +18,10 @@ export interface OrderDifferences {
   readonly status?: ValueChange<OrderStatus> | undefined;
   readonly price?: ValueChange<Decimal | undefined> | undefined;
   readonly quantity?: ValueChange<Decimal> | undefined;
+  /** Set only when the two sides disagree on the symbol: a sign of a reused client id, never a normal state. */
+  readonly symbol?: ValueChange<string> | undefined;
+  /** Set only when the two sides disagree on the side (buy/sell): as for `symbol`, never a normal state. */
+  readonly side?: ValueChange<Side> | undefined;
 }
 
 export interface MatchedOrder {
@@ -25,8 +29,14 @@ export interface MatchedOrder {
   readonly local: Order;
   readonly exchange: Order;
   readonly differences: OrderDifferences;
-  /** True when any difference is present (non-zero filled delta, or a status/price/quantity change). */
+  /** True when any difference is present (non-zero filled delta, or a status/price/quantity/symbol/side change). */
   readonly differs: boolean;
+  /**
+   * True when the local order was created or updated inside the in-flight window (at or after
+   * `snapshotStartedAt - inFlightGraceMs`): its differences may only be the snapshot's own lag (e.g. a fill we saw
+   * by push after the exchange's open-order call), so handlers should treat them as provisional. Always set by `diff`.
+   */
+  readonly withinGrace?: boolean | undefined;
 }
 
 /** Open locally, absent from the exchange's open orders: filled or cancelled while we were not looking. */
@@ -85,4 +95,54 @@ export interface ReconciliationReport {
   readonly positionDrifts: readonly PositionDrift[];
   /** Only non-zero deltas are listed. */
   readonly balanceDrifts: readonly BalanceDrift[];
+}
+
+/** Counts per category, for logs, metrics and the CLI. */
+export interface ReportSummary {
+  readonly matched: number;
+  /** Matched orders with at least one difference. */
+  readonly matchedDiffering: number;
+  readonly ghosts: number;
+  readonly zombies: number;
+  readonly inFlight: number;
+  readonly positionDrifts: number;
+  readonly positionDriftsBeyondTolerance: number;
+  readonly balanceDrifts: number;
+  readonly balanceDriftsBeyondTolerance: number;
+}
+
+/**
+ * True when the report shows any drift: a ghost, a zombie, a matched order that differs, or any non-zero position
+ * or balance delta (within tolerance or not). In-flight orders are not drift.
+ */
+export function hasDrift(report: ReconciliationReport): boolean {
+  return (
+    report.ghosts.length > 0 ||
+    report.zombies.length > 0 ||
+    report.positionDrifts.length > 0 ||
+    report.balanceDrifts.length > 0 ||
+    report.matched.some((m) => m.differs)
+  );
+}
+
+/** True when a position or balance drift is beyond its tolerance (orders have no tolerance: see `hasDrift`). */
+export function hasDriftBeyondTolerance(report: ReconciliationReport): boolean {
+  return report.positionDrifts.some((d) => d.beyondTolerance) || report.balanceDrifts.some((d) => d.beyondTolerance);
+}
+
+/** Counts per category. */
+export function reportSummary(report: ReconciliationReport): ReportSummary {
+  let matchedDiffering = 0;
+  for (const m of report.matched) if (m.differs) matchedDiffering++;
+  return {
+    matched: report.matched.length,
+    matchedDiffering,
+    ghosts: report.ghosts.length,
+    zombies: report.zombies.length,
+    inFlight: report.inFlight.length,
+    positionDrifts: report.positionDrifts.length,
+    positionDriftsBeyondTolerance: report.positionDrifts.filter((d) => d.beyondTolerance).length,
+    balanceDrifts: report.balanceDrifts.length,
+    balanceDriftsBeyondTolerance: report.balanceDrifts.filter((d) => d.beyondTolerance).length,
+  };
 }

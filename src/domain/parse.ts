@@ -102,6 +102,8 @@ export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonN
     const s = raw.trim();
     if (!DECIMAL_LITERAL.test(s)) throw new ParseError('invalid_amount', path, raw, 'not a decimal number');
     d = new Dec(s);
+    // A huge exponent ("1e99999999999999999") overflows decimal.js to Infinity rather than failing.
+    if (!d.isFinite()) throw new ParseError('invalid_amount', path, raw, 'amount must be finite');
   } else if (typeof raw === 'number') {
     throw new ParseError('invalid_type', path, raw, 'amounts must be decimal strings, never JS numbers');
   } else if (raw === undefined || raw === null) {

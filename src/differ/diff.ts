@@ -1,0 +1,415 @@
+/**
+ * The StateDiffer (RFC-005 layer 1): a pure function of (local state, exchange snapshot, options) → report. No I/O,
+ * no clock (the snapshot's `startedAt` is the only "now"), no logger. It is the single definition of drift: the
+ * startup and runtime handlers both act on what it returns.
+ *
+ * Cost is O(local + remote) for the join (two pre-sized hash tables, one pass per side, duplicate detection folded
+ * into the same table operations) plus O(k log k) to sort each category into a stable order. bench/diff.ts measures
+ * it against a bare Map join.
+ */
+import type { Decimal } from '../domain/decimal.js';
+import { Dec, ZERO } from '../domain/decimal.js';
+import { ParseError } from '../domain/errors.js';
+import { isOpenStatus, type Balance, type ExchangeSnapshot, type LiveState, type Order, type Position } from '../domain/types.js';
+import type {
+  BalanceDrift,
+  GhostOrder,
+  InFlightOrder,
+  MatchedOrder,
+  OrderDifferences,
+  PositionDrift,
+  ReconciliationReport,
+  ZombieOrder,
+} from './report.js';
+import { balanceTolerance, isBeyondTolerance, positionTolerance, resolveDiffOptions, type DiffOptions, type DiffOptionsInput } from './tolerance.js';
+
+/** Paths used in duplicate-id errors, so a caller can tell which side of the comparison was bad. */
+const LOCAL_ORDERS = 'local.orders';
+const REMOTE_ORDERS = 'snapshot.openOrders';
+
+/**
+ * Compares the local state with an exchange snapshot.
+ *
+ * Which orders are compared: every local order with an open status (`pending`/`open`), every exchange open order,
+ * and any local terminal order the exchange still lists as open (reported as `matched` with a status difference).
+ * Local terminal orders the exchange does not list are history, not part of the comparison. Each compared order
+ * lands in exactly one of `matched`, `ghosts`, `zombies`, `inFlight`.
+ *
+ * Matching: by exchange order id; a local order WITHOUT an exchange id matches by client order id. A local order
+ * whose exchange id is known but absent from the snapshot is NOT matched by client id even if an exchange open order
+ * carries the same client id: when both sides know an exchange id, that id is the authority. Such a pair is a
+ * different order reusing the client id (several exchanges only require client ids to be unique among OPEN orders,
+ * and an engine restarting its id counter reuses them), so matching it would attribute one order's fills to another.
+ * It is reported as a ghost (a targeted query by its exchange id then settles it) plus a zombie.
+ * Likewise, a client-id match is dropped when the exchange order is already matched by exchange id to another local
+ * order; that local order is then treated as unmatched.
+ *
+ * In flight: a local open order that would otherwise be a ghost is `inFlight` when it is unacknowledged (no
+ * exchange id, or status `pending`) or when its `createdAt` or `updatedAt` is at or after
+ * `remote.startedAt - inFlightGraceMs` (the snapshot is not atomic).
+ *
+ * Drifts: positions compare signed quantity per symbol, balances compare `total` per asset; a missing entry counts
+ * as zero (so flat and absent are the same). Only non-zero deltas are listed; `delta = exchange − local`.
+ *
+ * Ordering: `matched` and `zombies` by (symbol, exchange id, client id) of the exchange order, `ghosts` and
+ * `inFlight` by the same key of the local order, drifts by symbol/asset (string order by UTF-16 code unit, never
+ * locale-dependent). The report is therefore a function of the sets of orders, not of the input order.
+ *
+ * @throws ParseError('duplicate_id') when two local orders, or two exchange orders, share an exchange id or a client
+ *   id, or two positions share a symbol, or two balances share an asset (the path names the side and the index).
+ * @throws ConfigError when `options` are invalid.
+ */
+export function diff(local: LiveState, remote: ExchangeSnapshot, options?: DiffOptionsInput | DiffOptions): ReconciliationReport {
+  const opts = resolveDiffOptions(options);
+  const cutoff = remote.startedAt - opts.inFlightGraceMs;
+
+  const { matched, ghosts, zombies, inFlight } = diffOrders(local.orders, remote.openOrders, cutoff);
+  return {
+    snapshotStartedAt: remote.startedAt,
+    snapshotCompletedAt: remote.completedAt,
+    matched: sortedBy(matched, (m) => m.exchange),
+    ghosts: sortedBy(ghosts, (g) => g.local),
+    zombies: sortedBy(zombies, (z) => z.exchange),
+    inFlight: sortedBy(inFlight, (f) => f.local),
+    positionDrifts: diffPositions(local.positions, remote.positions, opts),
+    balanceDrifts: diffBalances(local.balances, remote.balances, opts),
+  };
+}
+
+/**
+ * The stable order of orders inside a report category: symbol, then exchange id (absent first), then client id.
+ * Within one category exchange ids and client ids are unique, so this is a total order.
+ */
+export function compareOrders(a: Order, b: Order): number {
+  if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
+  return compareIds(a, b);
+}
+
+function compareIds(a: Order, b: Order): number {
+  const ax = a.exchangeOrderId ?? '';
+  const bx = b.exchangeOrderId ?? '';
+  if (ax !== bx) return ax < bx ? -1 : 1;
+  return a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0;
+}
+
+// ---- orders --------------------------------------------------------------------------------------------------
+
+interface OrderCategories {
+  matched: MatchedOrder[];
+  ghosts: GhostOrder[];
+  zombies: ZombieOrder[];
+  inFlight: InFlightOrder[];
+}
+
+function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): OrderCategories {
+  const n = remoteOrders.length;
+  // One table per id kind. A value >= 0 is an exchange order's index; a value < 0 is `~i` for local order i whose id
+  // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
+  // extra table operations on the common (matched) path.
+  const byX = new IdTable(n + localOrders.length, remoteOrders, localOrders, false);
+  const byC = new IdTable(n + localOrders.length, remoteOrders, localOrders, true);
+  for (let i = 0; i < n; i++) {
+    const o = remoteOrders[i]!;
+    const x = o.exchangeOrderId;
+    if (x !== undefined) {
+      const prev = byX.insert(x, i);
+      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${x}`, prev);
+    }
+    const prev = byC.insert(o.clientOrderId, i);
+    if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
+  }
+
+  // 1-based index of the local order matched to an exchange order (0 = none); until the client-id matches are
+  // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
+  const owner = new Int32Array(n);
+  // Likewise for the local order holding an exchange order's client id.
+  const cHolder = new Int32Array(n);
+  const out: OrderCategories = { matched: [], ghosts: [], zombies: [], inFlight: [] };
+  // Client-id matches wait until every exchange-id match is known: an exchange-id match always wins.
+  const byClientId: number[] = [];
+
+  for (let li = 0; li < localOrders.length; li++) {
+    const o = localOrders[li]!;
+    const x = o.exchangeOrderId;
+    let e = -1;
+    if (x !== undefined) {
+      const v = byX.insert(x, ~li);
+      if (v === ABSENT) {
+        // Unknown to the exchange: now recorded as local order li, for the duplicate check.
+      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${x}`, ~v);
+      else {
+        if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${x}`, owner[v]! - 1);
+        owner[v] = li + 1;
+        e = v;
+      }
+    }
+    const c = o.clientOrderId;
+    if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
+      // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
+      // the client-id duplicate check needs no table operation.
+      if (cHolder[e] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[e]! - 1);
+      cHolder[e] = li + 1;
+      out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+      continue;
+    }
+    const v = byC.insert(c, ~li);
+    if (v === ABSENT) {
+      // Unknown to the exchange: recorded for the duplicate check.
+    } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
+    else {
+      if (cHolder[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[v]! - 1);
+      cHolder[v] = li + 1;
+      if (x === undefined) {
+        byClientId.push(li, v);
+        continue;
+      }
+    }
+    if (e >= 0) {
+      out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+    } else {
+      unmatched(o, cutoff, out);
+    }
+  }
+
+  for (let k = 0; k < byClientId.length; k += 2) {
+    const li = byClientId[k]!;
+    const e = byClientId[k + 1]!;
+    const o = localOrders[li]!;
+    if (owner[e] !== 0) {
+      unmatched(o, cutoff, out);
+    } else {
+      owner[e] = li + 1;
+      out.matched.push(match('clientOrderId', o, remoteOrders[e]!, cutoff));
+    }
+  }
+
+  for (let i = 0; i < n; i++) if (owner[i] === 0) out.zombies.push({ exchange: remoteOrders[i]! });
+  return out;
+}
+
+/** Files a local order that has no exchange counterpart: in flight, ghost, or (terminal) not compared at all. */
+function unmatched(o: Order, cutoff: number, out: OrderCategories): void {
+  if (!isOpenStatus(o.status)) return;
+  if (o.exchangeOrderId === undefined || o.status === 'pending') out.inFlight.push({ local: o, reason: 'unacknowledged' });
+  else if (o.createdAt >= cutoff || o.updatedAt >= cutoff) out.inFlight.push({ local: o, reason: 'withinGrace' });
+  else out.ghosts.push({ local: o });
+}
+
+/** Shared by every pair that agrees: most do, and one frozen object beats one allocation per pair. */
+const NO_DIFFERENCES: OrderDifferences = Object.freeze({ filledDelta: ZERO });
+
+function match(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
+  const withinGrace = l.createdAt >= cutoff || l.updatedAt >= cutoff;
+  const sameFill = sameAmount(l.filledQuantity, e.filledQuantity);
+  if (
+    sameFill &&
+    l.status === e.status &&
+    sameAmount(l.quantity, e.quantity) &&
+    sameOptionalAmount(l.price, e.price) &&
+    l.symbol === e.symbol &&
+    l.side === e.side
+  ) {
+    return { matchedBy, local: l, exchange: e, differences: NO_DIFFERENCES, differs: false, withinGrace };
+  }
+  // A subtraction costs far more than a comparison, so it is only done when the fills differ.
+  const filledDelta = sameFill ? ZERO : new Dec(e.filledQuantity).minus(l.filledQuantity);
+  let differs = !sameFill;
+  const differences: { -readonly [K in keyof OrderDifferences]: OrderDifferences[K] } = { filledDelta };
+  if (l.status !== e.status) {
+    differences.status = { local: l.status, exchange: e.status };
+    differs = true;
+  }
+  if (!sameOptionalAmount(l.price, e.price)) {
+    differences.price = { local: l.price, exchange: e.price };
+    differs = true;
+  }
+  if (!sameAmount(l.quantity, e.quantity)) {
+    differences.quantity = { local: l.quantity, exchange: e.quantity };
+    differs = true;
+  }
+  if (l.symbol !== e.symbol) {
+    differences.symbol = { local: l.symbol, exchange: e.symbol };
+    differs = true;
+  }
+  if (l.side !== e.side) {
+    differences.side = { local: l.side, exchange: e.side };
+    differs = true;
+  }
+  return { matchedBy, local: l, exchange: e, differences, differs, withinGrace };
+}
+
+function sameOptionalAmount(a: Decimal | undefined, b: Decimal | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : sameAmount(a, b);
+}
+
+/**
+ * Exact equality of two amounts, fast on the common (equal) path. decimal.js's `eq` constructs a new Decimal from
+ * its argument (copying its digits) on every call, which dominated the join. Two finite Decimals with the same sign,
+ * exponent and digit words are equal; anything else is settled by `eq`, so a non-canonical representation could
+ * only cost time, never a wrong answer.
+ */
+function sameAmount(a: Decimal, b: Decimal): boolean {
+  if (a === b) return true;
+  const ad = a.d;
+  const bd = b.d;
+  if (ad !== null && bd !== null && a.e === b.e && a.s === b.s && ad.length === bd.length) {
+    let i = 0;
+    while (i < ad.length && ad[i] === bd[i]) i++;
+    if (i === ad.length) return true;
+  }
+  return a.eq(b);
+}
+
+// ---- positions and balances ----------------------------------------------------------------------------------
+
+function diffPositions(local: readonly Position[], remote: readonly Position[], opts: DiffOptions): PositionDrift[] {
+  const l = indexAmounts(local, 'local.positions', (p) => p.symbol, (p) => p.quantity);
+  const r = indexAmounts(remote, 'snapshot.positions', (p) => p.symbol, (p) => p.quantity);
+  return drifts(l, r, (symbol, lv, rv, delta) => {
+    const tolerance = positionTolerance(opts.tolerances, symbol);
+    return { symbol, local: lv, exchange: rv, delta, tolerance, beyondTolerance: isBeyondTolerance(delta, lv, rv, tolerance) };
+  }).sort((a, b) => compareStrings(a.symbol, b.symbol));
+}
+
+function diffBalances(local: readonly Balance[], remote: readonly Balance[], opts: DiffOptions): BalanceDrift[] {
+  const l = indexAmounts(local, 'local.balances', (b) => b.asset, (b) => b.total);
+  const r = indexAmounts(remote, 'snapshot.balances', (b) => b.asset, (b) => b.total);
+  return drifts(l, r, (asset, lv, rv, delta) => {
+    const tolerance = balanceTolerance(opts.tolerances, asset);
+    return { asset, local: lv, exchange: rv, delta, tolerance, beyondTolerance: isBeyondTolerance(delta, lv, rv, tolerance) };
+  }).sort((a, b) => compareStrings(a.asset, b.asset));
+}
+
+function indexAmounts<T>(items: readonly T[], path: string, keyOf: (t: T) => string, amountOf: (t: T) => Decimal): Map<string, Decimal> {
+  const m = new Map<string, Decimal>();
+  for (let i = 0; i < items.length; i++) {
+    const t = items[i]!;
+    const k = keyOf(t);
+    const size = m.size;
+    m.set(k, amountOf(t));
+    if (m.size === size) throw duplicate(path, i, k, firstIndex(items, i, (p) => keyOf(p) === k));
+  }
+  return m;
+}
+
+/** Walks the union of keys once; a key missing on one side counts as zero there. Only non-zero deltas are kept. */
+function drifts<D>(l: Map<string, Decimal>, r: Map<string, Decimal>, make: (key: string, local: Decimal, exchange: Decimal, delta: Decimal) => D): D[] {
+  const out: D[] = [];
+  for (const [k, lv] of l) {
+    const rv = r.get(k) ?? ZERO;
+    if (!sameAmount(lv, rv)) out.push(make(k, lv, rv, new Dec(rv).minus(lv)));
+  }
+  for (const [k, rv] of r) {
+    if (!l.has(k) && !rv.isZero()) out.push(make(k, ZERO, rv, new Dec(rv)));
+  }
+  return out;
+}
+
+// ---- the id tables ---------------------------------------------------------------------------------------------
+
+/** Returned by `IdTable.insert` when the key was not present. Never a valid value (indexes are > -2^31). */
+const ABSENT = -0x80000000;
+
+/**
+ * The join's hash table: id string → order index (>= 0: exchange order i; < 0: `~i` for local order i), sized once
+ * for the number of ids it can receive and probed linearly. It stores only int32s: a slot's key is
+ * read back from the order it points to, so there is no key array to allocate. The diff knows its sizes up front,
+ * so this avoids what a `Map` pays on the hot path (rehashing as it grows, an allocation per entry): in a
+ * micro-benchmark on order-id strings, inserts and lookups cost about a third of a Map's. Ids come from the exchange
+ * and from us, not from an adversary, so a simple string hash is enough.
+ */
+class IdTable {
+  /**
+   * Two int32s per slot: the entry (0 = empty; `value + 1` for an exchange index, `value` itself, negative, for a
+   * local one) and the key's hash, so a probe past a different key rarely has to read that key's order.
+   */
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+
+  constructor(
+    maxEntries: number,
+    private readonly remote: readonly Order[],
+    private readonly local: readonly Order[],
+    private readonly clientIds: boolean,
+  ) {
+    // Load <= 3/4 in the worst case (no id shared between the sides), about 1/2 when half the orders match. Bigger
+    // tables cost more than their probes save: at 1M orders, the two tables' off-heap memory would otherwise cross
+    // V8's external-memory threshold and force a full GC inside every diff.
+    let capacity = 16;
+    while (capacity * 3 < maxEntries * 4) capacity *= 2;
+    this.slots = new Int32Array(capacity * 2);
+    this.mask = capacity - 1;
+  }
+
+  /** Stores `value` under `key` unless the key is present; returns the value already there, or ABSENT. */
+  insert(key: string, value: number): number {
+    const slots = this.slots;
+    const hash = hashString(key);
+    let slot = hash & this.mask;
+    for (;;) {
+      const stored = slots[2 * slot]!;
+      if (stored === 0) {
+        slots[2 * slot] = value >= 0 ? value + 1 : value;
+        slots[2 * slot + 1] = hash;
+        return ABSENT;
+      }
+      if (slots[2 * slot + 1] === hash) {
+        const v = stored > 0 ? stored - 1 : stored;
+        if (this.keyOf(v) === key) return v;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  private keyOf(value: number): string {
+    const o = value >= 0 ? this.remote[value]! : this.local[~value]!;
+    return this.clientIds ? o.clientOrderId : o.exchangeOrderId!;
+  }
+}
+
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
+  // those differences spread over the low bits.
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+// ---- ordering and errors -------------------------------------------------------------------------------------
+
+/**
+ * Sorts a category into `compareOrders` order: grouped by symbol first (a report has few symbols and many orders,
+ * so each group's sort is shorter), then by exchange id and client id inside each group.
+ */
+function sortedBy<T>(items: T[], orderOf: (t: T) => Order): T[] {
+  if (items.length < 2) return items;
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const symbol = orderOf(item).symbol;
+    const group = groups.get(symbol);
+    if (group === undefined) groups.set(symbol, [item]);
+    else group.push(item);
+  }
+  const out: T[] = [];
+  for (const symbol of [...groups.keys()].sort(compareStrings)) {
+    const group = groups.get(symbol)!;
+    group.sort((a, b) => compareIds(orderOf(a), orderOf(b)));
+    for (const item of group) out.push(item);
+  }
+  return out;
+}
+
+function duplicate(path: string, index: number, key: string, firstAt: number): ParseError {
+  return new ParseError('duplicate_id', `${path}[${index}]`, key, `duplicate of ${path}[${firstAt}]`);
+}
+
+function firstIndex<T>(items: readonly T[], before: number, same: (t: T) => boolean): number {
+  for (let i = 0; i < before; i++) if (same(items[i]!)) return i;
+  return before;
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

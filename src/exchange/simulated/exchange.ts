@@ -1,0 +1,849 @@
+/**
+ * SimulatedExchange: a deterministic, in-memory exchange implementing the ExchangeClient port. Time is the caller's
+ * clock (virtual time, no timers); every random choice comes from the seed; balances and positions move only
+ * through the shared AccountBook, and every change is written to the exchange's own ledger, so a test can always
+ * ask for the exchange's truth.
+ *
+ * Market model: each symbol has a price that moves at every tick (multiples of `tickMs` from the epoch). Market
+ * orders and marketable limits trade at once, in full, as taker at the market price. Resting limits trade as maker
+ * at their limit price at each tick where the market price crosses them, possibly only in part (seeded). GTD orders
+ * expire at their exact expiry time; funding is paid on perpetuals at multiples of `fundingIntervalMs`. Because all
+ * events sit on fixed time points, `step(1000)` and `step(400); step(600)` give the same history.
+ *
+ * Balances: spot `free` = total − what open orders lock (a buy locks remaining × limit price of quote, a sell the
+ * remaining base). Perpetuals need no margin here: `free` = total for the settle asset beyond spot locks.
+ */
+import type { Decimal } from 'decimal.js';
+import { AccountBook } from '../../domain/accounting.js';
+import type { Clock, Millis } from '../../domain/clock.js';
+import { Dec, ZERO, amountToString } from '../../domain/decimal.js';
+import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
+import { fillToJSON, fundingPaymentToJSON, orderToJSON, parseAmount, type AmountRule } from '../../domain/parse.js';
+import { createRandom, type Random } from '../../domain/random.js';
+import {
+  ORDER_TYPES,
+  SIDES,
+  TIME_IN_FORCES,
+  isOpenStatus,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type Order,
+  type Position,
+  type Side,
+  type TerminalOrderStatus,
+} from '../../domain/types.js';
+import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultSpec } from './faults.js';
+import { PricePath } from './market.js';
+import { OrderStore, orderAt, prune, type OrderRecord } from './order-store.js';
+import { resolveOptions, type ResolvedOptions, type SimulatedExchangeOptions } from './options.js';
+import { pageOf, resolveQuery } from './paging.js';
+import type {
+  CallLogEntry,
+  Deposit,
+  JsonPrimitive,
+  LedgerCause,
+  LedgerEntry,
+  ManualOrderRequest,
+  OrderOwner,
+  SimulatedEvent,
+  SimulatedHistory,
+  SimulatedTruth,
+} from './types.js';
+
+interface TradeRecord {
+  readonly seq: number;
+  readonly fill: Fill;
+}
+
+interface FundingRecord {
+  readonly seq: number;
+  readonly payment: FundingPayment;
+}
+
+interface BookState {
+  readonly at: Millis;
+  readonly totals: readonly { asset: string; total: Decimal }[];
+  readonly positions: readonly Position[];
+}
+
+/** A clock `step()` and latency faults can move (e.g. `VirtualClock`). */
+interface AdvanceableClock extends Clock {
+  advance(ms: number): unknown;
+}
+
+function isAdvanceable(c: Clock): c is AdvanceableClock {
+  return typeof (c as Partial<AdvanceableClock>).advance === 'function';
+}
+
+type EventBody = SimulatedEvent extends infer E ? (E extends SimulatedEvent ? Omit<E, 'seq' | 'at'> : never) : never;
+
+/**
+ * The embedded default exchange: deterministic for a seed and a caller-controlled clock. Implements every
+ * `ExchangeClient` method (rejecting only with `ExchangeError`) plus a control API for tests and simulations:
+ * `step`, prices, manual orders, exchange-side cancels, forced fills, liquidations, deposits, fault injection,
+ * and the exchange's truth, ledger, call log and history.
+ */
+export class SimulatedExchange implements ExchangeClient {
+  readonly id: string;
+  private readonly opts: ResolvedOptions;
+  private readonly clock: Clock;
+  private readonly instruments = new Map<string, Instrument>();
+  private readonly prices = new Map<string, PricePath>();
+  private readonly book: AccountBook;
+  private readonly initialBalances: readonly Balance[];
+  private readonly fillRng: Random;
+  private readonly fundingRng: Random;
+  private readonly faults: FaultInjector;
+
+  private readonly orders: OrderStore;
+  private readonly trades: TradeRecord[] = [];
+  private readonly fundings: FundingRecord[] = [];
+  private readonly deposits: Deposit[] = [];
+  private readonly ledgerEntries: LedgerEntry[] = [];
+  private readonly bookHistory: BookState[] = [];
+  private readonly calls: CallLogEntry[] = [];
+  private readonly events: SimulatedEvent[] = [];
+  private readonly fixedFundingRates = new Map<string, Decimal>();
+  private readonly lastFundingRates = new Map<string, Decimal>();
+
+  private orderSeq = 0;
+  private tradeSeq = 0;
+  private fundingSeq = 0;
+  private depositSeq = 0;
+  private manualSeq = 0;
+  private liquidationSeq = 0;
+  private processedAt: Millis;
+  private nextTickAt: Millis;
+  private nextFundingAt: Millis;
+
+  /** @throws ConfigError listing every invalid option. */
+  constructor(options: SimulatedExchangeOptions) {
+    this.opts = resolveOptions(options);
+    this.id = this.opts.id;
+    this.clock = this.opts.clock;
+    const root = createRandom(this.opts.seed);
+    // Independent streams, forked in a fixed order, so e.g. a probabilistic fault never shifts the price path.
+    const marketRng = root.fork('market');
+    this.fillRng = root.fork('fills');
+    this.fundingRng = root.fork('funding');
+    this.faults = new FaultInjector(root.fork('faults'), this.opts.maxStaleMs, this.opts.defaultRetryAfterMs);
+    this.orders = new OrderStore(this.opts.maxStaleMs);
+    for (const inst of this.opts.instruments) {
+      this.instruments.set(inst.symbol, inst);
+      const initial = this.opts.initialPrices.get(inst.symbol) as Decimal;
+      this.prices.set(inst.symbol, new PricePath(initial, marketRng.fork(inst.symbol), this.opts.volatilityBps, this.opts.priceDecimals));
+    }
+    const balances = [...this.opts.balances.entries()].map(([asset, total]) => ({ asset, total, free: total }));
+    this.initialBalances = balances;
+    this.book = AccountBook.from(balances);
+    const now = this.clock.now();
+    this.processedAt = now;
+    this.nextTickAt = nextMultiple(now, this.opts.tickMs);
+    this.nextFundingAt = nextMultiple(now, this.opts.fundingIntervalMs);
+    this.recordBook(now);
+  }
+
+  // ---- ExchangeClient -----------------------------------------------------------------------------------------
+
+  fetchInstruments(): Promise<readonly Instrument[]> {
+    return this.call('fetchInstruments', () => [...this.instruments.values()].map((i) => ({ ...i })));
+  }
+
+  fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]> {
+    return this.call('fetchOpenOrders', (asOf) => {
+      const filter = this.symbolFilter(symbols, 'fetchOpenOrders');
+      return this.orders.openAt(asOf)
+        .filter((o) => filter === undefined || filter.has(o.symbol))
+        .map((o) => ({ ...o }));
+    });
+  }
+
+  fetchOrder(ref: OrderRef): Promise<Order> {
+    return this.call('fetchOrder', (asOf) => {
+      const rec = this.findRecord(ref, 'fetchOrder', asOf);
+      return { ...(orderAt(rec, asOf) as Order) };
+    });
+  }
+
+  fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
+    return this.call('fetchOrdersSince', (asOf) => {
+      this.instrument(symbol, 'fetchOrdersSince');
+      const q = resolveQuery(query, 'o', (m) => this.error('invalid', 'fetchOrdersSince', m));
+      const items: { seq: number; order: Order }[] = [];
+      for (const rec of this.orders.all) {
+        if (rec.order.symbol !== symbol) continue;
+        const o = orderAt(rec, asOf);
+        if (o !== undefined && o.updatedAt >= q.since) items.push({ seq: rec.seq, order: o });
+      }
+      items.sort((a, b) => a.order.updatedAt - b.order.updatedAt || a.seq - b.seq);
+      const page = pageOf(items, (i) => [i.order.updatedAt, i.seq], q, 'o');
+      return { items: page.items.map((i) => ({ ...i.order })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+    });
+  }
+
+  fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
+    return this.call('fetchTradesSince', (asOf) => {
+      this.instrument(symbol, 'fetchTradesSince');
+      const q = resolveQuery(query, 't', (m) => this.error('invalid', 'fetchTradesSince', m));
+      const items = this.trades.filter((t) => t.fill.symbol === symbol && t.fill.timestamp >= q.since && (asOf === undefined || t.fill.timestamp <= asOf));
+      const page = pageOf(items, (t) => [t.seq, 0], q, 't');
+      return { items: page.items.map((t) => ({ ...t.fill })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+    });
+  }
+
+  fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
+    return this.call('fetchFundingSince', (asOf) => {
+      const q = resolveQuery(query, 'f', (m) => this.error('invalid', 'fetchFundingSince', m));
+      const items = this.fundings.filter((f) => f.payment.timestamp >= q.since && (asOf === undefined || f.payment.timestamp <= asOf));
+      const page = pageOf(items, (f) => [f.seq, 0], q, 'f');
+      return { items: page.items.map((f) => ({ ...f.payment })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+    });
+  }
+
+  fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
+    return this.call('fetchPositions', (asOf) => {
+      const filter = this.symbolFilter(symbols, 'fetchPositions');
+      return this.bookAt(asOf)
+        .positions.filter((p) => filter === undefined || filter.has(p.symbol))
+        .map((p) => ({ ...p }));
+    });
+  }
+
+  fetchBalances(): Promise<readonly Balance[]> {
+    return this.call('fetchBalances', (asOf) => this.balancesAt(asOf));
+  }
+
+  cancelOrder(ref: OrderRef): Promise<Order> {
+    return this.call('cancelOrder', () => {
+      const rec = this.findRecord(ref, 'cancelOrder', undefined);
+      // Cancelling a closed order changes nothing and answers its final state, so a retried cancel is harmless.
+      if (isOpenStatus(rec.order.status)) this.close(rec, 'cancelled', this.now());
+      return { ...rec.order };
+    });
+  }
+
+  placeOrder(request: PlaceOrderRequest): Promise<Order> {
+    return this.call('placeOrder', () => this.place(request, 'engine', 'placeOrder'));
+  }
+
+  // ---- control API: time and market ---------------------------------------------------------------------------
+
+  /**
+   * Advances the clock by `ms` (it must be advanceable, e.g. a `VirtualClock`) and processes the market up to the
+   * new time: price ticks, matching, expiries, funding.
+   */
+  step(ms: number): void {
+    if (!Number.isSafeInteger(ms) || ms < 0) throw this.error('invalid', 'step', `ms must be an integer >= 0, got ${String(ms)}`);
+    if (!isAdvanceable(this.clock)) throw this.error('unsupported', 'step', 'the clock has no advance(); advance it yourself and call sync()');
+    this.clock.advance(ms);
+    this.sync();
+  }
+
+  /** Processes everything due up to `clock.now()` (for a clock advanced from outside). Every call does this first. */
+  sync(): void {
+    const now = this.now();
+    if (now <= this.processedAt) return;
+    for (;;) {
+      const t = Math.min(this.nextTickAt, this.nextFundingAt);
+      if (t > now) break;
+      this.expireDue(t);
+      if (t === this.nextTickAt && this.orders.openCount === 0 && this.pricesIdle()) {
+        // Nothing can happen at these ticks: jump over them, up to the next funding time or now.
+        const until = Math.min(this.nextFundingAt, now);
+        this.nextTickAt = nextMultiple(until, this.opts.tickMs);
+      } else if (t === this.nextTickAt) {
+        for (const inst of this.instruments.values()) {
+          (this.prices.get(inst.symbol) as PricePath).tick();
+          this.matchResting(inst, t);
+        }
+        this.nextTickAt += this.opts.tickMs;
+      }
+      if (t === this.nextFundingAt) {
+        this.payFunding(t);
+        this.nextFundingAt += this.opts.fundingIntervalMs;
+      }
+    }
+    this.expireDue(now);
+    this.processedAt = now;
+  }
+
+  private pricesIdle(): boolean {
+    for (const p of this.prices.values()) if (!p.isIdle()) return false;
+    return true;
+  }
+
+  /** The current market price of a symbol. */
+  price(symbol: string): Decimal {
+    this.sync();
+    return this.pricePath(symbol, 'price').current();
+  }
+
+  /** Sets a symbol's price now and holds it (no random walk) until `releasePrice` or `scriptPrices`. */
+  setPrice(symbol: string, price: Decimal | string): void {
+    this.sync();
+    const p = this.amount(price, 'price', 'positive', 'setPrice');
+    this.pricePath(symbol, 'setPrice').set(p);
+    this.control('setPrice', { symbol, price: amountToString(p) });
+  }
+
+  /** Queues one price per coming tick; the last is then held. */
+  scriptPrices(symbol: string, prices: readonly (Decimal | string)[]): void {
+    this.sync();
+    const path = this.pricePath(symbol, 'scriptPrices');
+    if (!Array.isArray(prices)) throw this.error('invalid', 'scriptPrices', 'prices must be an array');
+    const ps = prices.map((p, i) => this.amount(p, `prices[${i}]`, 'positive', 'scriptPrices'));
+    path.scriptPrices(ps);
+    this.control('scriptPrices', { symbol, prices: ps.map(amountToString).join(',') });
+  }
+
+  /** Returns a symbol to its seeded random walk. */
+  releasePrice(symbol: string): void {
+    this.sync();
+    this.pricePath(symbol, 'releasePrice').release();
+    this.control('releasePrice', { symbol });
+  }
+
+  /** Fixes the funding rate of a perpetual (per interval; positive = longs pay), or back to seeded with `undefined`. */
+  setFundingRate(symbol: string, rate: Decimal | string | undefined): void {
+    this.sync();
+    const inst = this.instrument(symbol, 'setFundingRate');
+    if (inst.kind !== 'perp') throw this.error('invalid', 'setFundingRate', `${symbol} is not a perpetual`);
+    if (rate === undefined) this.fixedFundingRates.delete(symbol);
+    else this.fixedFundingRates.set(symbol, this.amount(rate, 'rate', 'any', 'setFundingRate'));
+    this.control('setFundingRate', { symbol, rate: rate === undefined ? null : amountToString(this.fixedFundingRates.get(symbol) as Decimal) });
+  }
+
+  /** The funding rate applied at the last funding time (undefined before the first). */
+  fundingRate(symbol: string): Decimal | undefined {
+    this.instrument(symbol, 'fundingRate');
+    return this.lastFundingRates.get(symbol);
+  }
+
+  /** When the next funding payment is due. */
+  nextFundingTime(): Millis {
+    this.sync();
+    return this.nextFundingAt;
+  }
+
+  // ---- control API: orders and account ------------------------------------------------------------------------
+
+  /** Places an order "by hand" (not through the port, not by our engine): the origin of zombies. */
+  placeManualOrder(request: ManualOrderRequest): Order {
+    this.sync();
+    if (typeof request !== 'object' || request === null) throw this.error('invalid', 'placeManualOrder', 'request must be an object');
+    const clientOrderId = request.clientOrderId ?? `manual-${++this.manualSeq}`;
+    return this.place({ ...request, clientOrderId }, 'manual', 'placeManualOrder');
+  }
+
+  /** Cancels an open order on the exchange's side (as an operator or a risk engine would). */
+  cancelByExchange(ref: OrderRef): Order {
+    this.sync();
+    const rec = this.findRecord(ref, 'cancelByExchange', undefined);
+    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'cancelByExchange', `order ${rec.seq} is already ${rec.order.status}`);
+    this.control('cancelByExchange', { exchangeOrderId: String(rec.seq) });
+    this.close(rec, 'cancelled', this.now());
+    return { ...rec.order };
+  }
+
+  /**
+   * Fills an open order now, deterministically: `quantity` (default: all that remains) at `price` (default: the
+   * limit price, or the market price for a market order). Limit orders pay the maker fee, market orders the taker fee.
+   */
+  fillOrder(ref: OrderRef, quantity?: Decimal | string, price?: Decimal | string): Fill {
+    this.sync();
+    const rec = this.findRecord(ref, 'fillOrder', undefined);
+    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'fillOrder', `order ${rec.seq} is ${rec.order.status}`);
+    const remaining = rec.order.quantity.minus(rec.order.filledQuantity);
+    const q = quantity === undefined ? remaining : this.amount(quantity, 'quantity', 'positive', 'fillOrder');
+    if (q.gt(remaining)) throw this.error('invalid', 'fillOrder', `quantity ${q.toFixed()} exceeds the remaining ${remaining.toFixed()}`);
+    if (q.decimalPlaces() > this.opts.amountDecimals) throw this.error('invalid', 'fillOrder', `quantity has more than ${this.opts.amountDecimals} decimals`);
+    const p = price === undefined ? (rec.order.price ?? this.pricePath(rec.order.symbol, 'fillOrder').current()) : this.amount(price, 'price', 'positive', 'fillOrder');
+    this.control('fillOrder', { exchangeOrderId: String(rec.seq), quantity: amountToString(q), price: amountToString(p) });
+    return this.fill(rec, q, p, rec.order.type === 'limit' ? 'maker' : 'taker', this.now());
+  }
+
+  /**
+   * Closes a perpetual position through a trade on an order the exchange generates (client id `liquidation-<n>`),
+   * which our engine never placed. The trade shows in `fetchTradesSince`, the order in `fetchOrdersSince`.
+   */
+  liquidate(symbol: string, price?: Decimal | string): Fill {
+    this.sync();
+    const inst = this.instrument(symbol, 'liquidate');
+    if (inst.kind !== 'perp') throw this.error('invalid', 'liquidate', `${symbol} is not a perpetual`);
+    const pos = this.book.position(symbol).quantity;
+    if (pos.isZero()) throw this.error('invalid', 'liquidate', `no position on ${symbol}`);
+    const p = price === undefined ? this.pricePath(symbol, 'liquidate').current() : this.amount(price, 'price', 'positive', 'liquidate');
+    const now = this.now();
+    this.control('liquidate', { symbol, price: amountToString(p) });
+    const rec = this.createOrder(
+      {
+        clientOrderId: `liquidation-${++this.liquidationSeq}`,
+        symbol,
+        side: pos.isPositive() ? 'sell' : 'buy',
+        type: 'market',
+        quantity: pos.abs(),
+        reduceOnly: true,
+      },
+      'exchange',
+      inst,
+      now,
+    );
+    return this.fill(rec, pos.abs(), p, 'taker', now);
+  }
+
+  /** Credits an asset (a deposit from outside). */
+  deposit(asset: string, amount: Decimal | string): Deposit {
+    this.sync();
+    if (typeof asset !== 'string' || asset.trim() === '') throw this.error('invalid', 'deposit', 'asset must be a non-empty string');
+    const a = this.amount(amount, 'amount', 'positive', 'deposit');
+    const now = this.now();
+    const d: Deposit = { id: `d-${++this.depositSeq}`, asset, amount: a, timestamp: now };
+    this.book.setBalance(asset, this.book.balanceTotal(asset).plus(a));
+    this.deposits.push(d);
+    this.pushLedger(now, asset, a, this.book.balanceTotal(asset), { type: 'deposit', depositId: d.id });
+    this.recordBook(now);
+    this.event({ type: 'deposit', id: d.id, asset, amount: amountToString(a) }, now);
+    return { ...d };
+  }
+
+  // ---- control API: faults -------------------------------------------------------------------------------------
+
+  /** Arms a fault on port calls; returns its id. @throws ConfigError for a spec that cannot work. */
+  injectFault(spec: FaultSpec): string {
+    const id = this.faults.add(spec);
+    this.control('injectFault', {
+      id,
+      method: spec.method,
+      kind: spec.kind,
+      times: spec.times ?? null,
+      probability: spec.probability ?? null,
+      staleMs: spec.staleMs ?? null,
+      latencyMs: spec.latencyMs ?? null,
+    });
+    return id;
+  }
+
+  /** Disarms one fault, or all. */
+  clearFaults(id?: string): void {
+    this.faults.clear(id);
+    this.control('clearFaults', { id: id ?? null });
+  }
+
+  activeFaults(): readonly ActiveFault[] {
+    return this.faults.active();
+  }
+
+  // ---- control API: truth ----------------------------------------------------------------------------------------
+
+  /** The exchange's truth now: every order, trade, funding payment and deposit, and the current books. */
+  truth(): SimulatedTruth {
+    this.sync();
+    return {
+      orders: this.orders.all.map((r) => ({ ...r.order })),
+      trades: this.trades.map((t) => ({ ...t.fill })),
+      funding: this.fundings.map((f) => ({ ...f.payment })),
+      deposits: this.deposits.map((d) => ({ ...d })),
+      balances: this.balancesAt(undefined),
+      positions: this.book.positions(),
+      initialBalances: this.initialBalances.map((b) => ({ ...b })),
+    };
+  }
+
+  /** Every balance change with its cause, oldest first. */
+  ledger(): readonly LedgerEntry[] {
+    return this.ledgerEntries.map((e) => ({ ...e }));
+  }
+
+  /** Every port call with its outcome and the faults that fired. */
+  callLog(): readonly CallLogEntry[] {
+    return this.calls.map((c) => ({ ...c, faults: [...c.faults] }));
+  }
+
+  /** Who placed an order (by exchange id). */
+  orderOwner(exchangeOrderId: string): OrderOwner | undefined {
+    return this.orders.get(exchangeOrderId)?.owner;
+  }
+
+  /** The deterministic event history (JSON): same seed + same calls ⇒ byte-identical `JSON.stringify`. */
+  history(): SimulatedHistory {
+    return { id: this.id, seed: this.opts.seed, events: structuredClone(this.events) };
+  }
+
+  // ---- the port call wrapper -------------------------------------------------------------------------------------
+
+  /**
+   * Runs one port call: catch up the market, decide the faults, act (or not), let the latency pass, log it.
+   * `run` receives the as-of time of a stale read (undefined = now). Everything it throws becomes an ExchangeError.
+   */
+  private async call<T>(method: ExchangeMethod, run: (asOf: Millis | undefined) => T): Promise<T> {
+    this.sync();
+    const at = this.now();
+    const plan = this.faults.plan(method);
+    let failure: ExchangeError | undefined;
+    let result: T | undefined;
+    let effect = false;
+    if (plan.error !== undefined) {
+      failure = this.error(plan.error.kind, method, `injected ${plan.error.kind} fault`, plan.error.retryAfterMs);
+    } else {
+      try {
+        result = run(plan.staleMs === undefined ? undefined : at - plan.staleMs);
+        effect = isMutatingMethod(method);
+      } catch (e) {
+        failure = this.asExchangeError(e, method);
+      }
+      if (failure === undefined && plan.lostAs !== undefined) {
+        // The action happened; only its answer is lost. The caller cannot tell this from a request that never arrived.
+        failure = this.error(plan.lostAs, method, `injected lost response (the ${method} took effect)`);
+      }
+    }
+    if (plan.latencyMs > 0 && isAdvanceable(this.clock)) {
+      this.clock.advance(plan.latencyMs);
+      this.sync();
+    }
+    const entry: CallLogEntry = { seq: this.calls.length + 1, method, at, completedAt: this.now(), outcome: failure?.kind ?? 'ok', faults: plan.fired, effect };
+    this.calls.push(entry);
+    this.events.push({ seq: this.events.length + 1, at, type: 'call', method, completedAt: entry.completedAt, outcome: entry.outcome, faults: [...entry.faults], effect });
+    if (failure !== undefined) throw failure;
+    return result as T;
+  }
+
+  private asExchangeError(e: unknown, operation: string): ExchangeError {
+    if (e instanceof ExchangeError) return e;
+    // Anything else is a bug or refused input: final and loud, never a retryable kind that could hide it.
+    const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    return new ExchangeError('invalid', `${this.id} ${operation}: ${e instanceof TesserError ? 'rejected' : 'unexpected failure'}: ${detail}`, {
+      cause: e,
+      exchange: this.id,
+      operation,
+    });
+  }
+
+  private error(kind: ExchangeErrorKind, operation: string, message: string, retryAfterMs?: number): ExchangeError {
+    return new ExchangeError(kind, `${this.id} ${operation}: ${message}`, {
+      exchange: this.id,
+      operation,
+      ...(retryAfterMs !== undefined && { retryAfterMs }),
+    });
+  }
+
+  // ---- orders -----------------------------------------------------------------------------------------------------
+
+  private place(req: PlaceOrderRequest, owner: OrderOwner, op: string): Order {
+    const now = this.now();
+    const inst = this.validatePlace(req, op, now);
+    const rec = this.createOrder(req, owner, inst, now);
+    const market = (this.prices.get(inst.symbol) as PricePath).current();
+    const limit = rec.order.price;
+    // Market orders and marketable limits take liquidity at once, in full, at the market price.
+    if (limit === undefined || crosses(rec.order.side, limit, market)) this.fill(rec, rec.order.quantity, market, 'taker', now);
+    if (rec.order.timeInForce === 'IOC' && isOpenStatus(rec.order.status)) this.close(rec, 'expired', now);
+    return { ...rec.order };
+  }
+
+  private validatePlace(req: PlaceOrderRequest, op: string, now: Millis): Instrument {
+    const bad = (m: string): ExchangeError => this.error('invalid', op, m);
+    if (typeof req !== 'object' || req === null) throw bad('request must be an object');
+    if (typeof req.clientOrderId !== 'string' || req.clientOrderId.trim() === '') throw bad('clientOrderId must be a non-empty string');
+    const inst = this.instrument(req.symbol, op);
+    if (!SIDES.includes(req.side)) throw bad(`side must be one of ${SIDES.join(', ')}`);
+    if (!ORDER_TYPES.includes(req.type)) throw bad(`type must be one of ${ORDER_TYPES.join(', ')}`);
+    const q = req.quantity;
+    if (!Dec.isDecimal(q) || !q.isFinite() || !q.gt(0)) throw bad('quantity must be a Decimal > 0');
+    if (q.decimalPlaces() > this.opts.amountDecimals) throw bad(`quantity has more than ${this.opts.amountDecimals} decimals`);
+    if (req.type === 'limit') {
+      const p = req.price;
+      if (p === undefined) throw bad('a limit order needs a price');
+      if (!Dec.isDecimal(p) || !p.isFinite() || !p.gt(0)) throw bad('price must be a Decimal > 0');
+      if (p.decimalPlaces() > this.opts.priceDecimals) throw bad(`price has more than ${this.opts.priceDecimals} decimals`);
+    } else if (req.price !== undefined) throw bad('a market order takes no price');
+    const tif = req.timeInForce;
+    if (tif !== undefined && !TIME_IN_FORCES.includes(tif)) throw bad(`timeInForce must be one of ${TIME_IN_FORCES.join(', ')}`);
+    if (tif === 'GTD') {
+      if (req.type === 'market') throw bad('a market order cannot be GTD');
+      const e = req.expiresAt;
+      if (typeof e !== 'number' || !Number.isSafeInteger(e) || e <= now) throw bad('a GTD order needs expiresAt, an integer time after now');
+    } else if (req.expiresAt !== undefined) throw bad('expiresAt is only for timeInForce GTD');
+    if (req.reduceOnly !== undefined && typeof req.reduceOnly !== 'boolean') throw bad('reduceOnly must be a boolean');
+    const clash = this.orders.openWithClientId(req.clientOrderId);
+    if (clash !== undefined) throw bad(`clientOrderId ${req.clientOrderId} is already used by open order ${clash.seq}`);
+    const market = (this.prices.get(inst.symbol) as PricePath).current();
+    if (inst.kind === 'perp') {
+      if (req.reduceOnly === true) {
+        const pos = this.book.position(inst.symbol).quantity;
+        const reduces = req.side === 'buy' ? pos.isNegative() : pos.isPositive();
+        if (!reduces || q.gt(pos.abs())) throw bad(`reduce-only ${req.side} of ${q.toFixed()} would not reduce the position ${pos.toFixed()}`);
+      }
+      return inst;
+    }
+    if (req.reduceOnly === true) throw bad('reduceOnly applies to perpetuals only');
+    const free = this.freeBalance(req.side === 'buy' ? inst.quote : inst.base);
+    // A buy must also be able to pay the (taker, the larger) fee in the quote asset.
+    const need = req.side === 'buy' ? q.times(req.price ?? market).times(this.opts.takerRate.plus(1)) : q;
+    if (free.lt(need)) {
+      throw this.error('insufficientFunds', op, `needs ${need.toFixed()} ${req.side === 'buy' ? inst.quote : inst.base}, ${free.toFixed()} free`);
+    }
+    return inst;
+  }
+
+  private createOrder(req: PlaceOrderRequest, owner: OrderOwner, inst: Instrument, now: Millis): OrderRecord {
+    const seq = ++this.orderSeq;
+    const type = req.type;
+    const order: Order = {
+      clientOrderId: req.clientOrderId,
+      exchangeOrderId: String(seq),
+      symbol: inst.symbol,
+      side: req.side,
+      type,
+      ...(type === 'limit' && { timeInForce: req.timeInForce ?? 'GTC' }),
+      ...(type === 'market' && req.timeInForce !== undefined && { timeInForce: req.timeInForce }),
+      quantity: new Dec(req.quantity),
+      ...(req.price !== undefined && { price: new Dec(req.price) }),
+      filledQuantity: ZERO,
+      status: 'open',
+      ...(req.reduceOnly !== undefined && { reduceOnly: req.reduceOnly }),
+      createdAt: now,
+      updatedAt: now,
+      ...(req.expiresAt !== undefined && { expiresAt: req.expiresAt }),
+    };
+    const rec: OrderRecord = { seq, owner, instrument: inst, order, notional: ZERO, versions: [] };
+    this.orders.add(rec, now);
+    this.orderEvent(rec, now);
+    return rec;
+  }
+
+  private close(rec: OrderRecord, status: TerminalOrderStatus, at: Millis): void {
+    this.update(rec, { ...rec.order, status, updatedAt: at }, at);
+  }
+
+  /** One trade on an order: the book moves (through AccountBook), the ledger records it, the order advances. */
+  private fill(rec: OrderRecord, quantity: Decimal, price: Decimal, liquidity: 'maker' | 'taker', at: Millis): Fill {
+    const inst = rec.instrument;
+    const rate = liquidity === 'maker' ? this.opts.makerRate : this.opts.takerRate;
+    const fee = quantity.times(price).times(rate).toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
+    const seq = ++this.tradeSeq;
+    const fill: Fill = {
+      tradeId: `t-${seq}`,
+      exchangeOrderId: rec.order.exchangeOrderId as string,
+      clientOrderId: rec.order.clientOrderId,
+      symbol: inst.symbol,
+      side: rec.order.side,
+      quantity: new Dec(quantity),
+      price: new Dec(price),
+      fee: fee.isZero() ? ZERO : fee,
+      feeAsset: inst.settle,
+      timestamp: at,
+      inferred: false,
+    };
+    this.applyTrade(inst, fill);
+    this.trades.push({ seq, fill });
+    this.event({ type: 'trade', owner: rec.owner, liquidity, fill: fillToJSON(fill) }, at);
+    const filled = rec.order.filledQuantity.plus(quantity);
+    rec.notional = rec.notional.plus(quantity.times(price));
+    const done = filled.gte(rec.order.quantity);
+    this.update(rec, { ...rec.order, filledQuantity: filled, averageFillPrice: rec.notional.div(filled), status: done ? 'filled' : 'open', updatedAt: at }, at);
+    return { ...fill };
+  }
+
+  /** Applies a trade to the book and writes one ledger entry per asset moved and one for the fee. */
+  private applyTrade(inst: Instrument, fill: Fill): void {
+    const assets = [...new Set(inst.kind === 'spot' ? [inst.base, inst.quote, fill.feeAsset] : [inst.settle, fill.feeAsset])];
+    const before = new Map(assets.map((a) => [a, this.book.balanceTotal(a)]));
+    this.book.applyTrade(inst, fill);
+    for (const asset of assets) {
+      const start = before.get(asset) as Decimal;
+      const delta = this.book.balanceTotal(asset).minus(start);
+      const feePart = asset === fill.feeAsset ? fill.fee.negated() : ZERO;
+      const tradePart = delta.minus(feePart);
+      let running = start;
+      if (!tradePart.isZero()) {
+        running = running.plus(tradePart);
+        this.pushLedger(fill.timestamp, asset, tradePart, running, { type: inst.kind === 'spot' ? 'trade' : 'realizedPnl', tradeId: fill.tradeId });
+      }
+      if (!feePart.isZero()) {
+        running = running.plus(feePart);
+        this.pushLedger(fill.timestamp, asset, feePart, running, { type: 'fee', tradeId: fill.tradeId });
+      }
+    }
+    this.recordBook(fill.timestamp);
+  }
+
+  private findRecord(ref: OrderRef, op: string, asOf: Millis | undefined): OrderRecord {
+    if (typeof ref !== 'object' || ref === null) throw this.error('invalid', op, 'order ref must be an object');
+    this.instrument(ref.symbol, op);
+    const { exchangeOrderId: xid, clientOrderId: cid } = ref;
+    if (xid !== undefined && (typeof xid !== 'string' || xid === '')) throw this.error('invalid', op, 'exchangeOrderId must be a non-empty string');
+    if (cid !== undefined && (typeof cid !== 'string' || cid === '')) throw this.error('invalid', op, 'clientOrderId must be a non-empty string');
+    if (xid === undefined && cid === undefined) throw this.error('invalid', op, 'order ref needs an exchangeOrderId or a clientOrderId');
+    const notFound = (): ExchangeError => this.error('notFound', op, `no order ${xid !== undefined ? `id ${xid}` : `clientOrderId ${cid}`} on ${ref.symbol}`);
+    if (xid !== undefined) {
+      const rec = this.orders.get(xid);
+      if (rec === undefined || rec.order.symbol !== ref.symbol || (cid !== undefined && rec.order.clientOrderId !== cid)) throw notFound();
+      if (orderAt(rec, asOf) === undefined) throw notFound();
+      return rec;
+    }
+    // A client id may be reused once its order is closed: the latest order carrying it is the one meant.
+    const rec = this.orders.latestByClientId(cid as string, ref.symbol, asOf);
+    if (rec === undefined) throw notFound();
+    return rec;
+  }
+
+  // ---- market processing --------------------------------------------------------------------------------------------
+
+  private matchResting(inst: Instrument, at: Millis): void {
+    const market = (this.prices.get(inst.symbol) as PricePath).current();
+    for (const rec of this.orders.openRecords()) {
+      const o = rec.order;
+      if (o.symbol !== inst.symbol || o.price === undefined || !crosses(o.side, o.price, market)) continue;
+      let q = this.chooseFillQuantity(o.quantity.minus(o.filledQuantity));
+      if (o.reduceOnly === true) {
+        const pos = this.book.position(inst.symbol).quantity;
+        const room = o.side === 'sell' ? Dec.max(pos, 0) : Dec.max(pos.negated(), 0);
+        // A reduce-only order that can no longer reduce is cancelled by the exchange, as real venues do.
+        if (room.isZero()) {
+          this.close(rec, 'cancelled', at);
+          continue;
+        }
+        q = Dec.min(q, room);
+      }
+      this.fill(rec, q, o.price, 'maker', at);
+    }
+  }
+
+  /** All of what remains, or (seeded, with `partialFillProbability`) a tenth to nine tenths of it. */
+  private chooseFillQuantity(remaining: Decimal): Decimal {
+    if (this.opts.partialFillProbability === 0 || !this.fillRng.chance(this.opts.partialFillProbability)) return remaining;
+    const part = remaining.times(this.fillRng.int(1, 9)).div(10).toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_DOWN);
+    return part.isZero() || part.gte(remaining) ? remaining : part;
+  }
+
+  private expireDue(t: Millis): void {
+    for (const rec of this.orders.openRecords()) {
+      const e = rec.order.expiresAt;
+      // Stamped with the expiry time itself, so the history does not depend on how time was stepped.
+      if (e !== undefined && e <= t) this.close(rec, 'expired', e);
+    }
+  }
+
+  private payFunding(at: Millis): void {
+    let paid = false;
+    for (const inst of this.instruments.values()) {
+      if (inst.kind !== 'perp') continue;
+      // Drawn every interval whether or not it is used, so the seeded rate path never depends on positions.
+      const seeded = this.opts.maxFundingRate.times(this.fundingRng.int(-100, 100)).div(100);
+      const rate = this.fixedFundingRates.get(inst.symbol) ?? seeded;
+      this.lastFundingRates.set(inst.symbol, rate);
+      const pos = this.book.position(inst.symbol).quantity;
+      if (pos.isZero()) continue;
+      const mark = (this.prices.get(inst.symbol) as PricePath).current();
+      const amount = pos.times(mark).times(rate).negated().toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
+      if (amount.isZero()) continue;
+      const payment: FundingPayment = { id: `f-${++this.fundingSeq}`, symbol: inst.symbol, asset: inst.settle, amount, timestamp: at };
+      this.book.applyFunding(payment);
+      this.fundings.push({ seq: this.fundingSeq, payment });
+      this.pushLedger(at, inst.settle, amount, this.book.balanceTotal(inst.settle), { type: 'funding', fundingId: payment.id });
+      this.event({ type: 'funding', rate: amountToString(rate), markPrice: amountToString(mark), payment: fundingPaymentToJSON(payment) }, at);
+      paid = true;
+    }
+    if (paid) this.recordBook(at);
+  }
+
+  // ---- views (now, or as of an earlier time for stale reads) ---------------------------------------------------------
+
+  private bookAt(asOf: Millis | undefined): BookState {
+    if (asOf === undefined) return { at: this.now(), totals: this.book.balances(), positions: this.book.positions() };
+    let found = this.bookHistory[0] as BookState;
+    for (const s of this.bookHistory) {
+      if (s.at > asOf) break;
+      found = s;
+    }
+    return found;
+  }
+
+  private balancesAt(asOf: Millis | undefined): Balance[] {
+    const locked = new Map<string, Decimal>();
+    for (const o of this.orders.openAt(asOf)) {
+      const inst = this.instruments.get(o.symbol) as Instrument;
+      if (inst.kind !== 'spot' || o.price === undefined) continue;
+      const remaining = o.quantity.minus(o.filledQuantity);
+      const [asset, amount] = o.side === 'buy' ? [inst.quote, remaining.times(o.price)] : [inst.base, remaining];
+      locked.set(asset, (locked.get(asset) ?? ZERO).plus(amount));
+    }
+    return this.bookAt(asOf).totals.map(({ asset, total }) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
+  }
+
+  private freeBalance(asset: string): Decimal {
+    return this.balancesAt(undefined).find((b) => b.asset === asset)?.free ?? ZERO;
+  }
+
+  // ---- bookkeeping of history ----------------------------------------------------------------------------------------
+
+  private update(rec: OrderRecord, order: Order, at: Millis): void {
+    this.orders.record(rec, order, at, this.now());
+    this.orderEvent(rec, at);
+  }
+
+  private orderEvent(rec: OrderRecord, at: Millis): void {
+    this.event({ type: 'order', owner: rec.owner, order: orderToJSON(rec.order) }, at);
+  }
+
+  private recordBook(at: Millis): void {
+    this.bookHistory.push({ at, totals: this.book.balances().map(({ asset, total }) => ({ asset, total })), positions: this.book.positions() });
+    prune(this.bookHistory, this.now() - this.opts.maxStaleMs);
+  }
+
+  private pushLedger(at: Millis, asset: string, amount: Decimal, balanceAfter: Decimal, cause: LedgerCause): void {
+    this.ledgerEntries.push({ seq: this.ledgerEntries.length + 1, at, asset, amount, balanceAfter, cause });
+  }
+
+  private event(body: EventBody, at: Millis): void {
+    this.events.push({ ...body, seq: this.events.length + 1, at } as SimulatedEvent);
+  }
+
+  private control(action: string, args: Record<string, JsonPrimitive>): void {
+    this.event({ type: 'control', action, args }, this.now());
+  }
+
+  // ---- small helpers --------------------------------------------------------------------------------------------------
+
+  private now(): Millis {
+    return this.clock.now();
+  }
+
+  private instrument(symbol: unknown, op: string): Instrument {
+    const inst = typeof symbol === 'string' ? this.instruments.get(symbol) : undefined;
+    if (inst === undefined) throw this.error('invalid', op, `unknown symbol ${JSON.stringify(symbol)}`);
+    return inst;
+  }
+
+  private pricePath(symbol: string, op: string): PricePath {
+    this.instrument(symbol, op);
+    return this.prices.get(symbol) as PricePath;
+  }
+
+  private symbolFilter(symbols: readonly string[] | undefined, op: string): ReadonlySet<string> | undefined {
+    if (symbols === undefined) return undefined;
+    if (!Array.isArray(symbols)) throw this.error('invalid', op, 'symbols must be an array');
+    for (const s of symbols) this.instrument(s, op);
+    return new Set(symbols);
+  }
+
+  private amount(raw: Decimal | string, path: string, rule: AmountRule, op: string): Decimal {
+    try {
+      return parseAmount(raw, path, rule);
+    } catch (e) {
+      throw new ExchangeError('invalid', `${this.id} ${op}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, exchange: this.id, operation: op });
+    }
+  }
+}
+
+/** Does the market price reach this limit? A buy trades at or below its limit, a sell at or above. */
+function crosses(side: Side, limit: Decimal, market: Decimal): boolean {
+  return side === 'buy' ? market.lte(limit) : market.gte(limit);
+}
+
+function nextMultiple(t: Millis, step: number): Millis {
+  return (Math.floor(t / step) + 1) * step;
+}

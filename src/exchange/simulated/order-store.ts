@@ -1,0 +1,107 @@
+/**
+ * The SimulatedExchange's orders: every order ever accepted, indexed by exchange id and client id, the open ones in
+ * time priority, and each order's recent past states so a stale read can answer "as of N ms ago".
+ */
+import type { Decimal } from 'decimal.js';
+import type { Millis } from '../../domain/clock.js';
+import { isOpenStatus, type Instrument, type Order } from '../../domain/types.js';
+import type { OrderOwner } from './types.js';
+
+export interface OrderRecord {
+  /** Placement sequence number; the exchange order id is its decimal string. */
+  readonly seq: number;
+  readonly owner: OrderOwner;
+  readonly instrument: Instrument;
+  /** Current state (replaced, never mutated). */
+  order: Order;
+  /** Σ quantity × price of the order's fills, for an exact average price. */
+  notional: Decimal;
+  /** Past states, oldest first, pruned to the stale-read horizon. */
+  readonly versions: { at: Millis; order: Order }[];
+}
+
+export class OrderStore {
+  /** Every order, in placement order. */
+  readonly all: OrderRecord[] = [];
+  private readonly byExchangeId = new Map<string, OrderRecord>();
+  private readonly byClientId = new Map<string, OrderRecord[]>();
+  /** Open orders in placement (= time priority) order. */
+  private readonly openBySeq = new Map<number, OrderRecord>();
+
+  constructor(private readonly horizonMs: number) {}
+
+  add(rec: OrderRecord, now: Millis): void {
+    this.all.push(rec);
+    this.byExchangeId.set(String(rec.seq), rec);
+    const same = this.byClientId.get(rec.order.clientOrderId);
+    if (same === undefined) this.byClientId.set(rec.order.clientOrderId, [rec]);
+    else same.push(rec);
+    this.record(rec, rec.order, rec.order.updatedAt, now);
+  }
+
+  /** Replaces an order's state, stamped `at`; keeps the open set and the version history in step. */
+  record(rec: OrderRecord, order: Order, at: Millis, now: Millis): void {
+    rec.order = order;
+    if (isOpenStatus(order.status)) this.openBySeq.set(rec.seq, rec);
+    else this.openBySeq.delete(rec.seq);
+    rec.versions.push({ at, order });
+    prune(rec.versions, now - this.horizonMs);
+  }
+
+  get(exchangeOrderId: string): OrderRecord | undefined {
+    return this.byExchangeId.get(exchangeOrderId);
+  }
+
+  /** The latest order carrying this client id on this symbol that existed at `asOf` (client ids are reusable once closed). */
+  latestByClientId(clientOrderId: string, symbol: string, asOf: Millis | undefined): OrderRecord | undefined {
+    const candidates = this.byClientId.get(clientOrderId) ?? [];
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      const rec = candidates[i] as OrderRecord;
+      if (rec.order.symbol === symbol && orderAt(rec, asOf) !== undefined) return rec;
+    }
+    return undefined;
+  }
+
+  /** The open order using this client id, if any. */
+  openWithClientId(clientOrderId: string): OrderRecord | undefined {
+    return (this.byClientId.get(clientOrderId) ?? []).find((r) => isOpenStatus(r.order.status));
+  }
+
+  /** Open orders now, in time priority (a copy: safe to iterate while orders close). */
+  openRecords(): OrderRecord[] {
+    return [...this.openBySeq.values()];
+  }
+
+  get openCount(): number {
+    return this.openBySeq.size;
+  }
+
+  /** Open orders as of `asOf` (now when undefined), in placement order. */
+  openAt(asOf: Millis | undefined): Order[] {
+    if (asOf === undefined) return this.openRecords().map((r) => r.order);
+    const out: Order[] = [];
+    for (const rec of this.all) {
+      const o = orderAt(rec, asOf);
+      if (o !== undefined && isOpenStatus(o.status)) out.push(o);
+    }
+    return out;
+  }
+}
+
+/** The order as it stood at `asOf` (now when undefined); undefined if it did not exist yet. */
+export function orderAt(rec: OrderRecord, asOf: Millis | undefined): Order | undefined {
+  if (asOf === undefined) return rec.order;
+  let found: Order | undefined;
+  for (const v of rec.versions) {
+    if (v.at > asOf) break;
+    found = v.order;
+  }
+  return found;
+}
+
+/** Drops states older than `cutoff` that a later state (still at or before `cutoff`) supersedes. */
+export function prune(list: { at: Millis }[], cutoff: Millis): void {
+  let drop = 0;
+  while (drop + 1 < list.length && (list[drop + 1] as { at: Millis }).at <= cutoff) drop++;
+  if (drop > 0) list.splice(0, drop);
+}

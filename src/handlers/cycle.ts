@@ -1,0 +1,672 @@
+/**
+ * The planning machinery shared by the startup and runtime handlers: fetch missed history per symbol with a cursor,
+ * settle ghosts (by their trades when they add up, otherwise by a budgeted targeted query with not-found
+ * confirmation), attribute trades to orders under the per-order caps, infer fills the exchange reports but shows no
+ * trade for, and apply the zombie policy. Everything is tried on a CLONE of the portfolio while planning, so the
+ * plan is exactly what the executor will find (a fill the portfolio would reject becomes a loud error instead).
+ *
+ * I/O happens only through a CountingReader (read-only by construction). A retryable exchange error anywhere aborts
+ * the cycle: `Unreachable` is thrown and the handler turns it into an `unreachable` plan with no actions.
+ */
+import type { Decimal } from 'decimal.js';
+import type { Clock, Millis } from '../domain/clock.js';
+import { Dec, ZERO } from '../domain/decimal.js';
+import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
+import {
+  inferredTradeId,
+  isTerminalStatus,
+  orderKey,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type Order,
+} from '../domain/types.js';
+import type { ReconciliationReport, Tolerance } from '../differ/report.js';
+import { isBeyondTolerance } from '../differ/tolerance.js';
+import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
+import { zombiePolicyFor, type ResolvedConfig } from './config.js';
+import type { ReconcileMemory } from './memory.js';
+import type {
+  AccountingErrorAction,
+  ApplyFillAction,
+  ApplyFundingAction,
+  CloseOrderAction,
+  CursorState,
+  DeferredQuery,
+  HistoryCursor,
+  PlanAction,
+  TrackOrderAction,
+} from './plan.js';
+import { CountingReader, type ExchangeReader } from './reader.js';
+
+/** What both handlers are given each cycle. The portfolio is only read (planning works on a clone). */
+export interface PlanContext {
+  readonly exchange: ExchangeReader;
+  readonly portfolio: Portfolio;
+  readonly clock: Clock;
+  /** The persisted history cursors (see `ExecutionResult.cursors` for the updated ones). */
+  readonly cursors: CursorState;
+}
+
+/** Thrown inside a cycle when the exchange could not be reached; handlers turn it into an `unreachable` plan. */
+export class Unreachable extends TesserError {
+  override readonly name = 'Unreachable' as const;
+  constructor(readonly error: ExchangeError) {
+    super(`exchange unreachable: ${error.message}`, { cause: error });
+  }
+}
+
+/** Runs an exchange read; a retryable failure becomes `Unreachable` (never evidence of anything). */
+export async function read<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (isRetryableError(e)) throw new Unreachable(e);
+    throw e;
+  }
+}
+
+export function refOf(o: Order): OrderRef {
+  return { symbol: o.symbol, exchangeOrderId: o.exchangeOrderId, clientOrderId: o.clientOrderId };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sum(xs: readonly Decimal[]): Decimal {
+  let acc: Decimal = ZERO;
+  for (const x of xs) acc = acc.plus(x);
+  return acc;
+}
+
+// ---- history -------------------------------------------------------------------------------------------------
+
+export interface FetchedHistory<T> {
+  /** New items (not in the cursor's `seenIds`), in the order the exchange returned them (oldest first). */
+  readonly items: readonly T[];
+  readonly cursor: HistoryCursor;
+  readonly changed: boolean;
+}
+
+/**
+ * Pages through one history from a cursor. The new cursor is the newest timestamp seen with the ids seen at that
+ * timestamp, so the next fetch (`since` inclusive) neither loses nor repeats a trade sharing that millisecond.
+ */
+export async function fetchHistory<T>(
+  fetchPage: (q: HistoryQuery) => Promise<Page<T>>,
+  start: HistoryCursor,
+  maxPages: number,
+  idOf: (t: T) => string,
+  tsOf: (t: T) => Millis,
+): Promise<FetchedHistory<T>> {
+  const seen = new Set(start.seenIds);
+  let since = start.since;
+  let atSince = new Set(start.seenIds);
+  const items: T[] = [];
+  let pageCursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await read(() => fetchPage({ since: start.since, ...(pageCursor !== undefined && { cursor: pageCursor }) }));
+    pages++;
+    for (const t of page.items) {
+      const id = idOf(t);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      items.push(t);
+      const ts = tsOf(t);
+      if (ts > since) {
+        since = ts;
+        atSince = new Set([id]);
+      } else if (ts === since) atSince.add(id);
+    }
+    pageCursor = page.nextCursor;
+  } while (pageCursor !== undefined && pages < maxPages);
+  const cursor: HistoryCursor = { since, seenIds: [...atSince].sort(cmp) };
+  return { items, cursor, changed: items.length > 0 || since !== start.since };
+}
+
+/** The cursor to start from: the persisted one, else `now - lookback`. */
+export function startCursor(c: HistoryCursor | undefined, now: Millis, lookbackMs: number): HistoryCursor {
+  return c ?? { since: Math.max(0, now - lookbackMs), seenIds: [] };
+}
+
+// ---- the cycle -----------------------------------------------------------------------------------------------
+
+/** How a ghost was settled this cycle. */
+type GhostOutcome =
+  | { readonly kind: 'byTrades' }
+  | { readonly kind: 'queried'; readonly order: Order }
+  | { readonly kind: 'notFound'; readonly confirmed: boolean }
+  | { readonly kind: 'deferred' };
+
+export interface CycleOptions {
+  /** Trades stamped after this are not applied this cycle (startup: they are after the snapshot). */
+  readonly applyTradesUpTo?: Millis | undefined;
+  /** Runtime: fetch the trades (and funding) that could explain drift the first fetches leave unexplained. */
+  readonly explainDrift?: boolean | undefined;
+  /** Startup: fetch the trades of every known instrument (to record what the snapshot already reflects). */
+  readonly allSymbols?: boolean | undefined;
+  /**
+   * Startup: trades of orders we do not track are only recorded (their ids), not applied: the reset brings their
+   * effect, and replaying a partial history into the old books would only distort realized PnL.
+   */
+  readonly recordUntracked?: boolean | undefined;
+}
+
+/** The result of the shared part of a cycle; handlers assemble it into a plan. */
+export interface CycleResult {
+  /** Acknowledgements and status updates of tracked orders (first, so fills attribute to the right order). */
+  readonly updates: TrackOrderAction[];
+  /** Fills (real, then inferred) and funding up to `boundary`, in timestamp order. */
+  readonly fillsBefore: (ApplyFillAction | ApplyFundingAction)[];
+  /** Fills and funding stamped after the snapshot (applied after adoptions, which carry the snapshot's counts). */
+  readonly fillsAfter: (ApplyFillAction | ApplyFundingAction)[];
+  readonly errors: AccountingErrorAction[];
+  readonly closes: CloseOrderAction[];
+  readonly zombies: PlanAction[];
+  readonly cursors: PlanAction[];
+  readonly deferred: DeferredQuery[];
+  /** Trades we fetched (applicable or not), for the startup snapshot-race check. */
+  readonly fetchedTrades: readonly Fill[];
+  /** Ids of untracked trades only recorded (`recordUntracked`). */
+  readonly recordedTradeIds: readonly string[];
+  readonly queries: number;
+  /** The portfolio clone after every action above (for projections). */
+  readonly work: Portfolio;
+}
+
+/**
+ * The shared cycle. Reads through `reader`; may throw `Unreachable`. Updates `memory.ghosts` (first-seen times,
+ * not-found streaks); the caller resets not-found streaks when the cycle turns out unreachable.
+ */
+export async function runCycle(
+  report: ReconciliationReport,
+  ctx: PlanContext,
+  reader: CountingReader,
+  config: ResolvedConfig,
+  memory: ReconcileMemory,
+  opts: CycleOptions,
+): Promise<CycleResult> {
+  const now = ctx.clock.now();
+  const portfolio = ctx.portfolio;
+  const work = portfolio.clone();
+  const boundary = report.snapshotCompletedAt;
+  const applicable = (ts: Millis): boolean => opts.applyTradesUpTo === undefined || ts <= opts.applyTradesUpTo;
+
+  // 1. Ghost bookkeeping: forget orders that are no longer ghosts (they reappeared, or were closed).
+  const ghostKeys = new Set(report.ghosts.map((g) => orderKey(g.local)));
+  for (const k of [...memory.ghosts.keys()]) if (!ghostKeys.has(k)) memory.ghosts.delete(k);
+  for (const g of report.ghosts) {
+    const k = orderKey(g.local);
+    if (!memory.ghosts.has(k)) memory.ghosts.set(k, { ref: refOf(g.local), firstSeenAt: report.snapshotStartedAt, notFound: 0 });
+  }
+
+  // 2. Which symbols need their trades: ghosts, matched orders the exchange filled further, plus the caller's.
+  const matched = report.matched.filter((m) => !m.withinGrace && m.differences.symbol === undefined && m.differences.side === undefined);
+  const symbols = new Set<string>(opts.allSymbols === true ? work.instruments().map((i) => i.symbol) : []);
+  for (const g of report.ghosts) symbols.add(g.local.symbol);
+  for (const m of matched) {
+    const xid = m.exchange.exchangeOrderId ?? m.local.exchangeOrderId;
+    if (xid !== undefined && m.exchange.filledQuantity.gt(m.local.filledQuantity)) symbols.add(m.exchange.symbol);
+  }
+  // Only instruments we know can be booked; an unknown symbol's trades would be rejected anyway.
+  const fetchSymbols = [...symbols].filter((s) => work.instrument(s) !== undefined).sort(cmp);
+
+  const trades: Fill[] = [];
+  const cursorActions: PlanAction[] = [];
+  const fetched = new Set<string>();
+  const fetchTrades = async (symbol: string): Promise<void> => {
+    fetched.add(symbol);
+    const start = startCursor(ctx.cursors.trades[symbol], now, config.tradeLookbackMs);
+    const h = await fetchHistory<Fill>((q) => reader.fetchTradesSince(symbol, q), start, config.maxHistoryPagesPerCycle, (f) => f.tradeId, (f) => f.timestamp);
+    // An adapter returning another symbol's trade would corrupt attribution: keep only this symbol's.
+    for (const f of h.items) if (f.symbol === symbol) trades.push(f);
+    if (h.changed && opts.applyTradesUpTo === undefined) {
+      cursorActions.push({ type: 'advanceTradeCursor', cause: 'historyCursor', reason: `trades of ${symbol} consumed up to ${h.cursor.since}`, symbol, cursor: h.cursor });
+    }
+  };
+  for (const symbol of fetchSymbols) await fetchTrades(symbol);
+
+  // Runtime: drift the trades fetched so far do not explain sends us to the drifting symbols' trades (and funding
+  // for balances). Asked only when needed, so a cycle with G ghosts on S symbols and no other drift costs S fetches.
+  let funding: FundingPayment[] = [];
+  if (opts.explainDrift === true) {
+    const rough = portfolio.clone();
+    for (const f of trades) {
+      if (f.timestamp > boundary || rough.hasApplied(f.tradeId)) continue;
+      try {
+        rough.applyFill(f);
+      } catch {
+        // Booking problems are reported by the real pass below; the rough projection just skips them.
+      }
+    }
+    const need = unexplainedDrift(report, rough, memory.seenDeltas);
+    for (const symbol of [...need.symbols].sort(cmp)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+    if (need.funding) {
+      const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
+      const h = await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, config.maxHistoryPagesPerCycle, (p) => p.id, (p) => p.timestamp);
+      funding = [...h.items];
+      if (h.changed) cursorActions.push({ type: 'advanceFundingCursor', cause: 'historyCursor', reason: `funding consumed up to ${h.cursor.since}`, cursor: h.cursor });
+    }
+    // Looked into (only once the fetches succeeded: an unreachable cycle has not looked at anything).
+    memory.seenDeltas.clear();
+    for (const dr of report.positionDrifts) memory.seenDeltas.set(`position:${dr.symbol}`, dr.delta.toFixed());
+    for (const dr of report.balanceDrifts) memory.seenDeltas.set(`balance:${dr.asset}`, dr.delta.toFixed());
+  }
+
+  // Trades per exchange order, oldest first; only those this cycle may apply count toward settling.
+  const sortedTrades = trades
+    .filter((f) => !portfolio.hasApplied(f.tradeId))
+    .sort((a, b) => a.timestamp - b.timestamp || cmp(a.symbol, b.symbol) || cmp(a.tradeId, b.tradeId));
+  const byOrder = new Map<string, Fill[]>();
+  for (const f of sortedTrades) {
+    if (!applicable(f.timestamp)) continue;
+    const list = byOrder.get(f.exchangeOrderId);
+    if (list === undefined) byOrder.set(f.exchangeOrderId, [f]);
+    else list.push(f);
+  }
+
+  // 3. Ghosts: settled by their trades when these add up to the order's quantity; otherwise a targeted query.
+  const outcomes = new Map<string, GhostOutcome>();
+  const queue: { key: string; order: Order; since: Millis }[] = [];
+  for (const g of report.ghosts) {
+    const key = orderKey(g.local);
+    const xid = g.local.exchangeOrderId!;
+    const newQty = sum((byOrder.get(xid) ?? []).map((f) => f.quantity));
+    if (portfolio.appliedQuantity(xid).plus(newQty).gte(g.local.quantity)) outcomes.set(key, { kind: 'byTrades' });
+    else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
+  }
+  // Oldest first: the one that has waited longest, then the oldest order.
+  queue.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || cmp(a.key, b.key));
+  let queries = 0;
+  const budgetDeferred: DeferredQuery[] = [];
+  for (const q of queue) {
+    if (queries >= config.maxQueriesPerCycle) {
+      outcomes.set(q.key, { kind: 'deferred' });
+      // Listed in queue order, so the plan shows who goes first next cycle.
+      const w = memory.ghosts.get(q.key)!;
+      budgetDeferred.push({ ref: refOf(q.order), why: 'budget', waitingSince: w.firstSeenAt, notFound: w.notFound });
+      continue;
+    }
+    queries++;
+    const watch = memory.ghosts.get(q.key)!;
+    try {
+      const o = await reader.fetchOrder(refOf(q.order));
+      memory.ghosts.set(q.key, { ...watch, notFound: 0 });
+      outcomes.set(q.key, { kind: 'queried', order: o });
+    } catch (e) {
+      if (isRetryableError(e)) throw new Unreachable(e);
+      if (!isNotFoundError(e)) throw e;
+      const n = watch.notFound + 1;
+      memory.ghosts.set(q.key, { ...watch, notFound: n });
+      outcomes.set(q.key, { kind: 'notFound', confirmed: n >= config.notFoundConfirmations });
+    }
+  }
+
+  // ---- from here on: no I/O, only decisions tried on the clone ----
+
+  const updates: TrackOrderAction[] = [];
+  const errors: AccountingErrorAction[] = [];
+  const closes: CloseOrderAction[] = [];
+  const deferred: DeferredQuery[] = [];
+  const excluded = new Set<string>(); // exchange order ids whose accounting is in error: no inference for them
+
+  for (const m of report.matched) {
+    if (m.withinGrace) continue;
+    if (m.differences.symbol !== undefined || m.differences.side !== undefined) {
+      errors.push({
+        type: 'accountingError',
+        cause: 'orderIdentityMismatch',
+        reason: `order ${m.local.clientOrderId} is ${m.local.side} ${m.local.symbol} locally but ${m.exchange.side} ${m.exchange.symbol} on the exchange: a reused id; left untouched`,
+        ref: refOf(m.local),
+        applied: m.local.filledQuantity,
+        exchangeFilled: m.exchange.filledQuantity,
+      });
+      if (m.exchange.exchangeOrderId !== undefined) excluded.add(m.exchange.exchangeOrderId);
+      continue;
+    }
+    const l = m.local;
+    const e = m.exchange;
+    if (m.differences.status !== undefined || m.differences.price !== undefined || m.differences.quantity !== undefined || l.exchangeOrderId === undefined) {
+      const order: Order = {
+        ...l,
+        exchangeOrderId: l.exchangeOrderId ?? e.exchangeOrderId,
+        status: e.status,
+        quantity: e.quantity,
+        price: e.price,
+        updatedAt: Math.max(l.updatedAt, e.updatedAt),
+      };
+      try {
+        work.trackOrder(order);
+        updates.push({ type: 'trackOrder', cause: 'statusUpdate', reason: describeUpdate(l, e), order });
+      } catch (err) {
+        errors.push({
+          type: 'accountingError',
+          cause: 'orderIdentityMismatch',
+          reason: `cannot update order ${l.clientOrderId} from the exchange's copy: ${(err as Error).message}`,
+          ref: refOf(l),
+          applied: l.filledQuantity,
+          exchangeFilled: e.filledQuantity,
+        });
+        if (e.exchangeOrderId !== undefined) excluded.add(e.exchangeOrderId);
+      }
+    }
+  }
+
+  // Per-order caps from final statuses: a fill beyond them is held back and reported, never applied.
+  const caps = new Map<string, Decimal>();
+  for (const g of report.ghosts) {
+    const out = outcomes.get(orderKey(g.local))!;
+    const xid = g.local.exchangeOrderId!;
+    if (out.kind === 'queried' && isTerminalStatus(out.order.status)) caps.set(xid, out.order.filledQuantity);
+  }
+
+  // 4. Fills in time order, in two bands around the snapshot: zombie adoptions go between them, because an adopted
+  //    order's filledQuantity is the snapshot's and already covers its earlier trades.
+  const fillsBefore: (ApplyFillAction | ApplyFundingAction)[] = [];
+  const fillsAfter: (ApplyFillAction | ApplyFundingAction)[] = [];
+  const heldBack = new Map<string, { ids: string[]; ref: OrderRef; cap: Decimal }>();
+  const recorded: string[] = [];
+  const applyTrades = (band: readonly Fill[], into: (ApplyFillAction | ApplyFundingAction)[]): void => {
+    for (const f of band) {
+      const cap = caps.get(f.exchangeOrderId);
+      const tracked = work.findOrder({ exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId });
+      if (tracked === undefined && opts.recordUntracked === true) {
+        recorded.push(f.tradeId);
+        continue;
+      }
+      if (cap !== undefined && work.appliedQuantity(f.exchangeOrderId).plus(f.quantity).gt(cap)) {
+        holdBack(heldBack, f, cap);
+        continue;
+      }
+      let r;
+      try {
+        r = work.applyFill(f);
+      } catch (err) {
+        // A fill contradicting its tracked order (symbol/side/ids): loud, not applied.
+        errors.push({
+          type: 'accountingError',
+          cause: 'orderIdentityMismatch',
+          reason: `trade ${f.tradeId} cannot be booked: ${(err as Error).message}`,
+          ref: { symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId },
+          applied: work.appliedQuantity(f.exchangeOrderId),
+          exchangeFilled: cap ?? work.appliedQuantity(f.exchangeOrderId),
+          heldBackTradeIds: [f.tradeId],
+        });
+        continue;
+      }
+      if (r.outcome === 'duplicate') continue;
+      if (r.outcome === 'rejected') {
+        holdBack(heldBack, f, tracked?.quantity ?? cap ?? ZERO);
+        continue;
+      }
+      into.push({
+        type: 'applyFill',
+        cause: tracked === undefined ? 'untrackedTrade' : 'missedTrade',
+        reason:
+          tracked === undefined
+            ? `trade ${f.tradeId} of order ${f.exchangeOrderId}, which we do not track (manual order or exchange liquidation): account truth`
+            : `trade ${f.tradeId} of order ${tracked.clientOrderId} not applied yet`,
+        fill: f,
+      });
+    }
+  };
+  const applyFunding = (band: readonly FundingPayment[], into: (ApplyFillAction | ApplyFundingAction)[]): void => {
+    for (const p of band) {
+      // A rejected payment is still planned, so the executor reports the rejection (it is never silently skipped).
+      work.applyFunding(p);
+      into.push({ type: 'applyFunding', cause: 'fundingPayment', reason: `funding ${p.id} on ${p.symbol} not applied yet`, payment: p });
+    }
+  };
+  const applicableTrades = sortedTrades.filter((f) => applicable(f.timestamp));
+  const newFunding = [...funding].filter((p) => !portfolio.hasApplied(p.id)).sort((a, b) => a.timestamp - b.timestamp || cmp(a.id, b.id));
+  applyTrades(applicableTrades.filter((f) => f.timestamp <= boundary), fillsBefore);
+  applyFunding(newFunding.filter((p) => p.timestamp <= boundary), fillsBefore);
+
+  // 5. Exchange-reported fills with no trade behind them: inferred, with deterministic ids.
+  const infer = (local: Order, exchange: Order, what: string): boolean => {
+    const xid = exchange.exchangeOrderId ?? local.exchangeOrderId;
+    if (xid === undefined || excluded.has(xid) || heldBack.has(xid)) return true;
+    const before = portfolio.appliedQuantity(xid);
+    if (before.gt(exchange.filledQuantity)) {
+      errors.push({
+        type: 'accountingError',
+        cause: 'exchangeFilledLess',
+        reason: `${what} ${local.clientOrderId}: the exchange reports ${exchange.filledQuantity.toFixed()} filled but we applied ${before.toFixed()}; not corrected`,
+        ref: refOf(local),
+        applied: before,
+        exchangeFilled: exchange.filledQuantity,
+      });
+      excluded.add(xid);
+      return true;
+    }
+    const applied = work.appliedQuantity(xid);
+    if (!applied.lt(exchange.filledQuantity)) return true;
+    const fill = inferredFill(work, local, exchange, xid, applied);
+    if (fill === undefined) {
+      errors.push({
+        type: 'accountingError',
+        cause: 'cannotInferFill',
+        reason: `${what} ${local.clientOrderId}: the exchange reports ${exchange.filledQuantity.toFixed()} filled, trades show ${applied.toFixed()}, and no price is known to infer the rest`,
+        ref: refOf(local),
+        applied,
+        exchangeFilled: exchange.filledQuantity,
+      });
+      return false;
+    }
+    const r = work.applyFill(fill);
+    if (r.outcome === 'duplicate') return true;
+    if (r.outcome === 'rejected') {
+      errors.push({
+        type: 'accountingError',
+        cause: 'tradesExceedFilled',
+        reason: `inferred fill ${fill.tradeId} rejected: ${r.detail}`,
+        ref: refOf(local),
+        applied,
+        exchangeFilled: exchange.filledQuantity,
+      });
+      return false;
+    }
+    fillsBefore.push({
+      type: 'applyFill',
+      cause: 'inferredFill',
+      reason: `${what} ${local.clientOrderId}: the exchange reports ${exchange.filledQuantity.toFixed()} filled, its trades show ${applied.toFixed()}; the rest is inferred until a real trade replaces it`,
+      fill,
+    });
+    return true;
+  };
+
+  for (const m of matched) infer(m.local, m.exchange, 'order');
+
+  for (const g of report.ghosts) {
+    const key = orderKey(g.local);
+    const out = outcomes.get(key)!;
+    const xid = g.local.exchangeOrderId!;
+    const ref = refOf(g.local);
+    const watch = memory.ghosts.get(key)!;
+    switch (out.kind) {
+      case 'byTrades': {
+        const last = (byOrder.get(xid) ?? []).at(-1);
+        closes.push({ type: 'closeOrder', cause: 'filledByTrades', reason: `ghost ${g.local.clientOrderId}: its trades add up to its quantity`, ref, status: 'filled', at: last?.timestamp ?? report.snapshotStartedAt });
+        break;
+      }
+      case 'queried': {
+        const o = out.order;
+        if (o.symbol !== g.local.symbol || o.side !== g.local.side) {
+          errors.push({
+            type: 'accountingError',
+            cause: 'orderIdentityMismatch',
+            reason: `ghost ${g.local.clientOrderId}: the exchange returned a ${o.side} ${o.symbol} order for its id`,
+            ref,
+            applied: portfolio.appliedQuantity(xid),
+            exchangeFilled: o.filledQuantity,
+          });
+          break;
+        }
+        const ok = infer(g.local, o, 'ghost');
+        if (!isTerminalStatus(o.status)) break; // alive after all: the open-order list was stale
+        if (!ok) {
+          // Closing now would leave the missing quantity unbooked for good; ask again next cycle.
+          deferred.push({ ref, why: 'noPrice', waitingSince: watch.firstSeenAt, notFound: 0 });
+          break;
+        }
+        closes.push({ type: 'closeOrder', cause: 'finalStatusQueried', reason: `ghost ${g.local.clientOrderId}: the exchange reports it ${o.status}`, ref, status: o.status, at: o.updatedAt });
+        break;
+      }
+      case 'notFound': {
+        if (!out.confirmed) {
+          deferred.push({ ref, why: 'confirmation', waitingSince: watch.firstSeenAt, notFound: watch.notFound });
+          break;
+        }
+        const applied = work.appliedQuantity(xid);
+        const status = applied.gte(g.local.quantity) ? 'filled' : 'cancelled';
+        closes.push({
+          type: 'closeOrder',
+          cause: 'notFoundConfirmed',
+          reason: `ghost ${g.local.clientOrderId}: not found ${watch.notFound} times in a row; ${status === 'filled' ? 'its fills cover it' : `closed as cancelled with ${applied.toFixed()} filled`}`,
+          ref,
+          status,
+          at: now,
+        });
+        break;
+      }
+      case 'deferred':
+        break; // listed in queue order below
+    }
+  }
+
+  // 6. Zombies through the policy.
+  const zombies: PlanAction[] = [];
+  for (const z of report.zombies) {
+    const o = z.exchange;
+    const name = o.exchangeOrderId ?? o.clientOrderId;
+    const policy = zombiePolicyFor(config, o.symbol);
+    if (policy === 'cancel') {
+      zombies.push({ type: 'cancelOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: cancel`, order: o });
+      continue;
+    }
+    let why = `policy for ${o.symbol}: ignore`;
+    if (policy === 'adopt') {
+      try {
+        work.trackOrder(o);
+        zombies.push({ type: 'adoptOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt`, order: o });
+        continue;
+      } catch (err) {
+        why = `policy adopt, but it cannot be tracked: ${(err as Error).message}`;
+      }
+    }
+    zombies.push({ type: 'ignoreOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; ${why}`, order: o });
+  }
+
+  // 7. What happened after the snapshot, then the closes (an order is closed once all its fills are in).
+  applyTrades(applicableTrades.filter((f) => f.timestamp > boundary), fillsAfter);
+  applyFunding(newFunding.filter((p) => p.timestamp > boundary), fillsAfter);
+  for (const [xid, h] of heldBack) {
+    errors.push({
+      type: 'accountingError',
+      cause: 'tradesExceedFilled',
+      reason: `trades ${h.ids.join(', ')} would take order ${xid} past the ${h.cap.toFixed()} the exchange reports filled: held back`,
+      ref: h.ref,
+      applied: work.appliedQuantity(xid),
+      exchangeFilled: h.cap,
+      heldBackTradeIds: h.ids,
+    });
+  }
+  for (const c of closes) work.closeOrder(c.ref, c.status, c.at);
+  deferred.push(...budgetDeferred);
+
+  return {
+    updates,
+    fillsBefore,
+    fillsAfter,
+    errors,
+    closes,
+    zombies,
+    cursors: cursorActions,
+    deferred,
+    fetchedTrades: trades,
+    recordedTradeIds: recorded,
+    queries,
+    work,
+  };
+}
+
+/**
+ * Drifts worth a look against `local`: beyond tolerance, or within it but not the delta seen last cycle (a small
+ * new discrepancy, e.g. a funding payment, gets one look; a stable dust difference costs nothing). Returns their
+ * symbols (a position's own; for a balance, every instrument trading or settling that asset), and whether funding
+ * could explain them (a balance in a perpetual's settle asset).
+ */
+export function unexplainedDrift(report: ReconciliationReport, local: Portfolio, seen: ReadonlyMap<string, string> = new Map()): { symbols: Set<string>; funding: boolean } {
+  const symbols = new Set<string>();
+  let funding = false;
+  const worth = (key: string, reported: Decimal, delta: Decimal, l: Decimal, x: Decimal, tol: Tolerance): boolean =>
+    !delta.isZero() && (isBeyondTolerance(delta, l, x, tol) || seen.get(key) !== reported.toFixed());
+  for (const dr of report.positionDrifts) {
+    const l = local.position(dr.symbol).quantity;
+    if (worth(`position:${dr.symbol}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance)) symbols.add(dr.symbol);
+  }
+  for (const dr of report.balanceDrifts) {
+    const l = local.balance(dr.asset).total;
+    if (!worth(`balance:${dr.asset}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance)) continue;
+    for (const i of local.instruments()) {
+      // A spot trade moves its base and quote; a linear perpetual's trade moves only its settle asset.
+      if (i.kind === 'spot' ? i.base === dr.asset || i.quote === dr.asset : i.settle === dr.asset) symbols.add(i.symbol);
+      if (i.kind === 'perp' && i.settle === dr.asset) funding = true;
+    }
+  }
+  return { symbols, funding };
+}
+
+function holdBack(into: Map<string, { ids: string[]; ref: OrderRef; cap: Decimal }>, f: Fill, cap: Decimal): void {
+  const h = into.get(f.exchangeOrderId);
+  if (h === undefined) into.set(f.exchangeOrderId, { ids: [f.tradeId], ref: { symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }, cap });
+  else h.ids.push(f.tradeId);
+}
+
+function describeUpdate(l: Order, e: Order): string {
+  const parts: string[] = [];
+  if (l.exchangeOrderId === undefined) parts.push(`acknowledged as ${e.exchangeOrderId ?? '?'}`);
+  if (l.status !== e.status) parts.push(`status ${l.status} → ${e.status}`);
+  if (!l.quantity.eq(e.quantity)) parts.push(`quantity ${l.quantity.toFixed()} → ${e.quantity.toFixed()}`);
+  if ((l.price?.toFixed() ?? '-') !== (e.price?.toFixed() ?? '-')) parts.push(`price ${l.price?.toFixed() ?? '-'} → ${e.price?.toFixed() ?? '-'}`);
+  return `order ${l.clientOrderId} differs on the exchange: ${parts.join(', ')}`;
+}
+
+/**
+ * The fill the exchange reports but shows no trade for. Its id is `inferredTradeId(order, cumulative filled)`, so
+ * the same situation gives the same id on every run. Price: the part of the exchange's average not explained by
+ * what we applied; else the average; else the limit price. Fee unknown (zero) until the real trade replaces it.
+ */
+function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: string, applied: Decimal): Fill | undefined {
+  const instrument: Instrument | undefined = work.instrument(exchange.symbol);
+  if (instrument === undefined) return undefined;
+  const quantity = new Dec(exchange.filledQuantity).minus(applied);
+  let price: Decimal | undefined;
+  const ours = work.findOrder({ exchangeOrderId: xid });
+  if (exchange.averageFillPrice !== undefined) {
+    price = exchange.averageFillPrice;
+    if (ours?.averageFillPrice !== undefined && applied.gt(0)) {
+      const rest = exchange.averageFillPrice.times(exchange.filledQuantity).minus(ours.averageFillPrice.times(applied)).div(quantity);
+      if (rest.gt(0)) price = rest;
+    }
+  } else {
+    price = exchange.price ?? local.price;
+  }
+  if (price === undefined || !price.gt(0)) return undefined;
+  return {
+    tradeId: inferredTradeId(xid, exchange.filledQuantity),
+    exchangeOrderId: xid,
+    clientOrderId: ours?.clientOrderId ?? local.clientOrderId,
+    symbol: exchange.symbol,
+    side: exchange.side,
+    quantity,
+    price: new Dec(price),
+    fee: ZERO,
+    feeAsset: instrument.kind === 'spot' ? instrument.quote : instrument.settle,
+    timestamp: exchange.updatedAt,
+    inferred: true,
+  };
+}

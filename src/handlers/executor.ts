@@ -1,0 +1,234 @@
+/**
+ * The executor: carries a plan out through the ExchangeClient and the Portfolio, and reports what each action did.
+ *
+ * - It never mutates the portfolio it is given: it works on a clone (or, after a hard reset, on the new portfolio
+ *   built from exchange truth) and returns it; the engine swaps it in. A failure that must stop execution therefore
+ *   leaves the caller's portfolio exactly as it was.
+ * - A report-only or unreachable plan is not executed at all: no exchange call, the same portfolio and cursors back.
+ * - A mutating exchange call that fails with a retryable error is left for the next cycle (`retryLater`); the
+ *   portfolio's own guards (duplicate, overfill) are reported per action, never hidden.
+ * - Each action that changed something (and each accounting error) becomes a JSON journal record for the engine.
+ */
+import { TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
+import type { Order } from '../domain/types.js';
+import type { JsonValue } from '../store/port.js';
+import type { ExchangeClient } from '../exchange/port.js';
+import { Portfolio, type PortfolioOptions, type PreservedMetrics } from '../portfolio/portfolio.js';
+import { planActionToJSON, type AccountingErrorAction, type CursorState, type DriftStreak, type Plan, type PlanAction } from './plan.js';
+
+export interface ExecuteContext {
+  /** The full client: a plan's only mutating call is `cancelOrder` (zombie policy). */
+  readonly exchange: ExchangeClient;
+  readonly portfolio: Portfolio;
+  readonly cursors: CursorState;
+  /** Options for the portfolio a hard reset builds (default: the current reporting asset). */
+  readonly portfolioOptions?: PortfolioOptions | undefined;
+}
+
+/**
+ * What happened to one action:
+ * `done` changed something; `duplicate` was already applied; `rejected` refused by a portfolio guard (nothing
+ * changed); `gone` the order to cancel no longer exists; `retryLater` a retryable exchange error (next cycle);
+ * `failed` any other error (nothing changed for this action); `noted` logged only (ignore policy, accounting error,
+ * liquidate-only signal); `skipped` not executed (report-only or unreachable plan).
+ */
+export type ActionStatus = 'done' | 'duplicate' | 'rejected' | 'gone' | 'retryLater' | 'failed' | 'noted' | 'skipped';
+
+export interface ActionOutcome {
+  readonly index: number;
+  readonly action: PlanAction;
+  readonly status: ActionStatus;
+  readonly detail?: string | undefined;
+  readonly error?: unknown;
+}
+
+export interface ExecutionResult {
+  /** False for a report-only or unreachable plan: nothing was touched. */
+  readonly executed: boolean;
+  /** The portfolio to use from now on (a new object when executed; the given one otherwise). */
+  readonly portfolio: Portfolio;
+  /** True when the plan hard-reset the portfolio. */
+  readonly rebuilt: boolean;
+  readonly cursors: CursorState;
+  readonly outcomes: readonly ActionOutcome[];
+  /** One JSON record per action that changed something or reports an error, in order. */
+  readonly journal: readonly JsonValue[];
+  /** The plan asks for liquidate-only (the engine sends ENTER_LIQUIDATE_ONLY). */
+  readonly enterLiquidateOnly: boolean;
+  readonly liquidateOnlyDrifts: readonly DriftStreak[];
+  readonly accountingErrors: readonly AccountingErrorAction[];
+  /** Outcomes `rejected` and `failed`: to be logged loudly. */
+  readonly failures: readonly ActionOutcome[];
+  /** Actions left for the next cycle (retryable exchange errors). */
+  readonly retryLater: readonly PlanAction[];
+}
+
+/** Execution had to stop (a hard reset could not be built); the caller's portfolio is unchanged. */
+export class PlanExecutionError extends TesserError {
+  override readonly name = 'PlanExecutionError' as const;
+  constructor(
+    readonly actionIndex: number,
+    readonly actionType: PlanAction['type'],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Carries out a plan. Never throws for per-action failures; throws PlanExecutionError when a hard reset fails. */
+export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<ExecutionResult> {
+  if (plan.mode === 'reportOnly' || plan.outcome !== 'ready') {
+    // Dry run (or nothing safe to do): not one call, not one change.
+    const outcomes = plan.actions.map((action, index): ActionOutcome => ({ index, action, status: 'skipped', detail: plan.mode === 'reportOnly' ? 'report-only mode' : 'exchange unreachable' }));
+    return {
+      executed: false,
+      portfolio: ctx.portfolio,
+      rebuilt: false,
+      cursors: ctx.cursors,
+      outcomes,
+      journal: [],
+      enterLiquidateOnly: false,
+      liquidateOnlyDrifts: [],
+      accountingErrors: [],
+      failures: [],
+      retryLater: [],
+    };
+  }
+
+  let portfolio = ctx.portfolio.clone();
+  let rebuilt = false;
+  const trades: Record<string, CursorState['trades'][string]> = { ...ctx.cursors.trades };
+  let fundingCursor = ctx.cursors.funding;
+  const outcomes: ActionOutcome[] = [];
+  const journal: JsonValue[] = [];
+  let liquidateOnlyDrifts: readonly DriftStreak[] = [];
+  let enterLiquidateOnly = false;
+
+  for (let index = 0; index < plan.actions.length; index++) {
+    const action = plan.actions[index]!;
+    const out = (status: ActionStatus, detail?: string, error?: unknown): void => {
+      outcomes.push({ index, action, status, ...(detail !== undefined && { detail }), ...(error !== undefined && { error }) });
+      if (status === 'done' || (status === 'noted' && action.type !== 'ignoreOrder')) {
+        journal.push({ kind: 'reconcileAction', handler: plan.handler, plannedAt: plan.plannedAt, index, status, action: planActionToJSON(action) as unknown as JsonValue });
+      }
+    };
+    try {
+      switch (action.type) {
+        case 'applyFill': {
+          const r = portfolio.applyFill(action.fill);
+          if (r.outcome === 'rejected') out('rejected', r.detail);
+          else if (r.outcome === 'duplicate') out('duplicate');
+          else out('done', r.outcome === 'replacedInferred' ? `replaced inferred ${r.replaced.join(', ')}` : undefined);
+          break;
+        }
+        case 'applyFunding': {
+          const r = portfolio.applyFunding(action.payment);
+          if (r.outcome === 'rejected') out('rejected', r.detail);
+          else out(r.outcome === 'duplicate' ? 'duplicate' : 'done');
+          break;
+        }
+        case 'trackOrder':
+          // The portfolio keeps filledQuantity/averageFillPrice of a tracked order: only fills move them.
+          portfolio.trackOrder(action.order);
+          out('done');
+          break;
+        case 'adoptOrder':
+          if (portfolio.findOrder({ exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId }) !== undefined) {
+            out('duplicate', 'already tracked');
+          } else {
+            portfolio.trackOrder(action.order);
+            out('done');
+          }
+          break;
+        case 'closeOrder':
+          portfolio.closeOrder(action.ref, action.status, action.at);
+          out('done');
+          break;
+        case 'cancelOrder':
+          try {
+            const after = await ctx.exchange.cancelOrder({ symbol: action.order.symbol, exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId });
+            out('done', `now ${after.status}`);
+          } catch (e) {
+            if (isRetryableError(e)) out('retryLater', e.message, e);
+            else if (isNotFoundError(e)) out('gone', 'the order no longer exists on the exchange');
+            else out('failed', e instanceof Error ? e.message : 'cancel failed', e);
+          }
+          break;
+        case 'ignoreOrder':
+          out('noted');
+          break;
+        case 'rebuildPortfolio':
+          try {
+            portfolio = Portfolio.fromExchangeState(
+              { instruments: action.instruments, positions: action.positions, balances: action.balances, orders: mergeOrders(portfolio.orders(), action.orderUpdates) },
+              withRecorded(portfolio.preservedMetrics(), action.recordTradeIds),
+              ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },
+            );
+          } catch (e) {
+            throw new PlanExecutionError(index, action.type, `hard reset failed: ${e instanceof Error ? e.message : 'unknown error'}`, { cause: e });
+          }
+          rebuilt = true;
+          out('done');
+          break;
+        case 'enterLiquidateOnly':
+          enterLiquidateOnly = true;
+          liquidateOnlyDrifts = action.drifts;
+          out('noted');
+          break;
+        case 'advanceTradeCursor':
+          trades[action.symbol] = action.cursor;
+          out('done');
+          break;
+        case 'advanceFundingCursor':
+          fundingCursor = action.cursor;
+          out('done');
+          break;
+        case 'accountingError':
+          out('noted', action.reason);
+          break;
+      }
+    } catch (e) {
+      if (e instanceof PlanExecutionError) throw e;
+      // A typed refusal by the portfolio (unknown order, conflicting ids, contradicting fill): this action only.
+      if (e instanceof TesserError) out('failed', e.message, e);
+      else throw e;
+    }
+  }
+
+  return {
+    executed: true,
+    portfolio,
+    rebuilt,
+    cursors: { trades, ...(fundingCursor !== undefined && { funding: fundingCursor }) },
+    outcomes,
+    journal,
+    enterLiquidateOnly,
+    liquidateOnlyDrifts,
+    accountingErrors: plan.actions.filter((a): a is AccountingErrorAction => a.type === 'accountingError'),
+    failures: outcomes.filter((o) => o.status === 'rejected' || o.status === 'failed'),
+    retryLater: outcomes.filter((o) => o.status === 'retryLater').map((o) => o.action),
+  };
+}
+
+/** Preserved metrics plus trade ids to remember as applied (in order, without repeats). */
+function withRecorded(p: PreservedMetrics, ids: readonly string[]): PreservedMetrics {
+  const known = new Set(p.appliedTradeIds);
+  const extra = ids.filter((id) => !known.has(id));
+  return extra.length === 0 ? p : { ...p, appliedTradeIds: [...p.appliedTradeIds, ...extra] };
+}
+
+/** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
+function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
+  const byClient = new Map(updates.map((u) => [u.clientOrderId, u]));
+  const byExchange = new Map(updates.filter((u) => u.exchangeOrderId !== undefined).map((u) => [u.exchangeOrderId!, u]));
+  const used = new Set<Order>();
+  const out = current.map((o) => {
+    const u = byClient.get(o.clientOrderId) ?? (o.exchangeOrderId === undefined ? undefined : byExchange.get(o.exchangeOrderId));
+    if (u === undefined) return o;
+    used.add(u);
+    return u;
+  });
+  for (const u of updates) if (!used.has(u)) out.push(u);
+  return out;
+}

@@ -1,0 +1,84 @@
+/**
+ * The read-only exchange view handlers plan with, and the counting wrapper that makes planning both unable to
+ * mutate (the wrapper has no cancel/place methods, whatever object it wraps) and measurable (every request is
+ * counted, so a cycle's cost is observable and testable).
+ */
+import type { ExchangeClient } from '../exchange/port.js';
+
+/** Everything a handler may ask of an exchange: the port without its mutating methods. */
+export type ExchangeReader = Omit<ExchangeClient, 'cancelOrder' | 'placeOrder'>;
+
+/** The read methods, by name; the wrapper forwards exactly these and nothing else. */
+export const READ_METHODS = [
+  'fetchInstruments',
+  'fetchOpenOrders',
+  'fetchOrder',
+  'fetchOrdersSince',
+  'fetchTradesSince',
+  'fetchFundingSince',
+  'fetchPositions',
+  'fetchBalances',
+] as const satisfies readonly (keyof ExchangeReader)[];
+export type ReadMethod = (typeof READ_METHODS)[number];
+
+/**
+ * Wraps any reader (or a full ExchangeClient) and counts requests per method. Only read methods exist on the
+ * wrapper: even a handler given a full client cannot reach `cancelOrder` through it.
+ */
+export class CountingReader implements ExchangeReader {
+  readonly id: string;
+  private readonly counts = new Map<ReadMethod, number>();
+  private total = 0;
+
+  constructor(private readonly inner: ExchangeReader) {
+    this.id = inner.id;
+  }
+
+  /** Requests made through this wrapper so far. */
+  get requests(): number {
+    return this.total;
+  }
+
+  /** Requests per method (only methods called at least once). */
+  requestsByMethod(): Readonly<Record<string, number>> {
+    return Object.fromEntries(this.counts);
+  }
+
+  private count(m: ReadMethod): void {
+    this.total++;
+    this.counts.set(m, (this.counts.get(m) ?? 0) + 1);
+  }
+
+  fetchInstruments: ExchangeReader['fetchInstruments'] = () => {
+    this.count('fetchInstruments');
+    return this.inner.fetchInstruments();
+  };
+  fetchOpenOrders: ExchangeReader['fetchOpenOrders'] = (symbols) => {
+    this.count('fetchOpenOrders');
+    return this.inner.fetchOpenOrders(symbols);
+  };
+  fetchOrder: ExchangeReader['fetchOrder'] = (ref) => {
+    this.count('fetchOrder');
+    return this.inner.fetchOrder(ref);
+  };
+  fetchOrdersSince: ExchangeReader['fetchOrdersSince'] = (symbol, query) => {
+    this.count('fetchOrdersSince');
+    return this.inner.fetchOrdersSince(symbol, query);
+  };
+  fetchTradesSince: ExchangeReader['fetchTradesSince'] = (symbol, query) => {
+    this.count('fetchTradesSince');
+    return this.inner.fetchTradesSince(symbol, query);
+  };
+  fetchFundingSince: ExchangeReader['fetchFundingSince'] = (query) => {
+    this.count('fetchFundingSince');
+    return this.inner.fetchFundingSince(query);
+  };
+  fetchPositions: ExchangeReader['fetchPositions'] = (symbols) => {
+    this.count('fetchPositions');
+    return this.inner.fetchPositions(symbols);
+  };
+  fetchBalances: ExchangeReader['fetchBalances'] = () => {
+    this.count('fetchBalances');
+    return this.inner.fetchBalances();
+  };
+}

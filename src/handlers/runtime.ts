@@ -1,0 +1,146 @@
+/**
+ * RuntimeHandler (RFC-005 layer 2, running engine): repairs, never resets. Ghosts are confirmed by a targeted query
+ * (or by their trades), their missed trades fetched per symbol and dispatched as fills; a matched order the exchange
+ * filled further gets its missing trades, or an inferred fill with a deterministic id; drift that this cycle's fills
+ * and funding do not explain, beyond tolerance for N consecutive cycles, enters liquidate-only. Whatever the drift,
+ * a runtime plan never contains a hard reset.
+ */
+import { Dec, type Decimal } from '../domain/decimal.js';
+import type { ReconciliationReport } from '../differ/report.js';
+import { isBeyondTolerance } from '../differ/tolerance.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
+import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
+import { runCycle, Unreachable, type PlanContext } from './cycle.js';
+import { ReconcileMemory, type ReconcileMemoryJSON } from './memory.js';
+import type { DriftStreak, EnterLiquidateOnlyAction, Plan, PlanAction } from './plan.js';
+import { CountingReader } from './reader.js';
+
+/** Request counters, for metrics and tests. */
+export interface HandlerStats {
+  readonly cycles: number;
+  /** Requests made by the last plan. */
+  readonly lastRequests: number;
+  /** Requests made by all plans so far. */
+  readonly totalRequests: number;
+  /** Last plan's requests per method. */
+  readonly lastRequestsByMethod: Readonly<Record<string, number>>;
+}
+
+/** Shared counters of both handlers. */
+export class RequestStats {
+  private cycles = 0;
+  private total = 0;
+  private last = 0;
+  private lastByMethod: Readonly<Record<string, number>> = {};
+  record(reader: CountingReader): void {
+    this.cycles++;
+    this.last = reader.requests;
+    this.total += reader.requests;
+    this.lastByMethod = reader.requestsByMethod();
+  }
+  snapshot(): HandlerStats {
+    return { cycles: this.cycles, lastRequests: this.last, totalRequests: this.total, lastRequestsByMethod: this.lastByMethod };
+  }
+}
+
+export class RuntimeHandler {
+  readonly config: ResolvedConfig;
+  /** Cross-cycle state (ghost watches, drift streaks); persist with `memory.toJSON()`. */
+  readonly memory: ReconcileMemory;
+  private readonly counters = new RequestStats();
+
+  /** @throws ConfigError when `config` is invalid. */
+  constructor(config?: ReconcileConfigInput | ResolvedConfig, memory: ReconcileMemory = new ReconcileMemory()) {
+    this.config = resolveConfig(config);
+    this.memory = memory;
+  }
+
+  /** The cross-cycle state as JSON (restore with `new RuntimeHandler(config, ReconcileMemory.fromJSON(json))`). */
+  toJSON(): ReconcileMemoryJSON {
+    return this.memory.toJSON();
+  }
+
+  /** Requests made per cycle (the counter the budget is about). */
+  stats(): HandlerStats {
+    return this.counters.snapshot();
+  }
+
+  /**
+   * Plans one runtime cycle from a report (`diff(portfolio.liveState(), snapshot, config.diffOptions)`).
+   * Never throws for a retryable exchange error: the plan's outcome is then `unreachable` with no actions.
+   * Rethrows final exchange errors other than "not found" (auth, invalid, ...): the engine cannot go on.
+   */
+  async plan(report: ReconciliationReport, ctx: PlanContext): Promise<Plan> {
+    const reader = new CountingReader(ctx.exchange);
+    const plannedAt = ctx.clock.now();
+    const base = {
+      handler: 'runtime' as const,
+      mode: this.config.reportOnly ? ('reportOnly' as const) : ('execute' as const),
+      snapshotStartedAt: report.snapshotStartedAt,
+      snapshotCompletedAt: report.snapshotCompletedAt,
+      plannedAt,
+    };
+    let cycle;
+    try {
+      cycle = await runCycle(report, ctx, reader, this.config, this.memory, {
+        explainDrift: true,
+      });
+    } catch (e) {
+      if (!(e instanceof Unreachable)) throw e;
+      // A retryable error is never evidence: earlier not-found answers no longer count as "in a row".
+      this.memory.resetNotFound();
+      this.counters.record(reader);
+      return { ...base, outcome: 'unreachable', error: e.error, actions: [], requestsUsed: reader.requests, queriesUsed: 0, deferred: [] };
+    }
+
+    const liquidate = this.trackDrift(report, ctx.portfolio, [...cycle.updates, ...cycle.fillsBefore]);
+    const actions: PlanAction[] = [
+      ...cycle.updates,
+      ...cycle.fillsBefore,
+      ...cycle.zombies,
+      ...cycle.fillsAfter,
+      ...cycle.closes,
+      ...cycle.errors,
+      ...cycle.cursors,
+      ...(liquidate === undefined ? [] : [liquidate]),
+    ];
+    this.counters.record(reader);
+    return { ...base, outcome: 'ready', actions, requestsUsed: reader.requests, queriesUsed: cycle.queries, deferred: cycle.deferred };
+  }
+
+  /**
+   * Re-checks each reported drift against the local state AS IT WILL BE after this plan's fills and funding up to
+   * the snapshot (what the snapshot can reflect), and counts consecutive cycles of unexplained drift.
+   */
+  private trackDrift(report: ReconciliationReport, portfolio: Portfolio, explaining: readonly PlanAction[]): EnterLiquidateOnlyAction | undefined {
+    const proj = portfolio.clone();
+    for (const a of explaining) {
+      if (a.type === 'applyFill') proj.applyFill(a.fill);
+      else if (a.type === 'applyFunding') proj.applyFunding(a.payment);
+      else if (a.type === 'trackOrder') proj.trackOrder(a.order);
+    }
+    const next = new Map<string, number>();
+    const streaks: DriftStreak[] = [];
+    const check = (kind: 'position' | 'balance', key: string, local: Decimal, exchange: Decimal, tol: Parameters<typeof isBeyondTolerance>[3]): void => {
+      const delta = new Dec(exchange).minus(local);
+      if (delta.isZero() || !isBeyondTolerance(delta, local, exchange, tol)) return;
+      const cycles = this.memory.driftCycles(kind, key) + 1;
+      next.set(`${kind}:${key}`, cycles);
+      streaks.push({ kind, key, local, exchange, delta, cycles });
+    };
+    for (const d of report.positionDrifts) check('position', d.symbol, proj.position(d.symbol).quantity, d.exchange, d.tolerance);
+    for (const d of report.balanceDrifts) check('balance', d.asset, proj.balance(d.asset).total, d.exchange, d.tolerance);
+    this.memory.drift.clear();
+    for (const [k, v] of next) this.memory.drift.set(k, v);
+    const due = streaks.filter((s) => s.cycles >= this.config.driftCyclesBeforeLiquidateOnly);
+    if (due.length === 0) return undefined;
+    return {
+      type: 'enterLiquidateOnly',
+      cause: 'unexplainedDrift',
+      reason: `drift no fill or funding explains, for ${this.config.driftCyclesBeforeLiquidateOnly}+ cycles: ${due
+        .map((s) => `${s.kind} ${s.key} local ${s.local.toFixed()} vs exchange ${s.exchange.toFixed()} (${s.cycles} cycles)`)
+        .join('; ')}`,
+      drifts: due,
+    };
+  }
+}

@@ -1,0 +1,759 @@
+/**
+ * The Portfolio: our books. A registry of the orders we track, the balances and positions that our fills and
+ * funding payments produce (through the shared AccountBook, the same accounting the SimulatedExchange uses),
+ * and the metrics that must survive a hard reset (peak equity, realized PnL, the ids of applied trades).
+ *
+ * How inferred fills are replaced exactly. Perpetual netting is order dependent (the entry price is averaged), and
+ * an averaged entry price is a rounded quotient, so even balance sums depend on the order of additions in their last
+ * digits. An inferred fill therefore cannot be "subtracted" later. Instead the books are kept as
+ *   settled book (an AccountBook)  +  replay log (every fill and funding payment applied since the oldest standing
+ *   inferred fill, in application order)
+ * and `book` (what every view reads) is the settled book with the log applied in order. A real trade that replaces
+ * an inferred fill removes (or shrinks) the inferred entry, appends itself, and the book is re-folded: the result is
+ * digit for digit the books of the other events alone, applied in the order they arrived. While no inferred fill
+ * stands the log is empty and events go straight into both books; once the oldest inferred fill is replaced, the
+ * log's leading real events are folded into the settled book.
+ */
+import type { Decimal } from 'decimal.js';
+import { AccountBook } from '../domain/accounting.js';
+import type { Millis } from '../domain/clock.js';
+import { Dec, ZERO, amountToString } from '../domain/decimal.js';
+import { ConfigError, ParseError } from '../domain/errors.js';
+import { assertUnique, balanceToJSON, fillToJSON, fundingPaymentToJSON, orderKeys, orderToJSON, positionToJSON } from '../domain/parse.js';
+import {
+  isOpenStatus,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type LiveState,
+  type Order,
+  type Position,
+  type TerminalOrderStatus,
+} from '../domain/types.js';
+import { PortfolioError } from './errors.js';
+import {
+  PORTFOLIO_JSON_VERSION,
+  parsePortfolioJSON,
+  type PortfolioJSON,
+  type ReplayEntry,
+  type TrackedOrder,
+  type UntrackedOrderFills,
+} from './portfolio-json.js';
+import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
+
+/** What survives a hard reset (`Portfolio.fromExchangeState`). */
+export interface PreservedMetrics {
+  readonly peakEquity: Decimal;
+  readonly realizedPnl: Decimal;
+  /** Ids already applied, oldest first (bounded window, oldest dropped first). */
+  readonly appliedTradeIds: readonly string[];
+  readonly appliedFundingIds: readonly string[];
+}
+
+export type ApplyFillResult =
+  | { readonly outcome: 'applied' }
+  /** The trade id was already applied: nothing changed. */
+  | { readonly outcome: 'duplicate' }
+  /** A real trade took the place of (all or part of) these standing inferred fills of the same order. */
+  | { readonly outcome: 'replacedInferred'; readonly replaced: readonly string[] }
+  /** Nothing changed. */
+  | { readonly outcome: 'rejected'; readonly reason: 'overfill' | 'unknownInstrument'; readonly detail: string };
+
+export type ApplyFundingResult =
+  | { readonly outcome: 'applied' }
+  | { readonly outcome: 'duplicate' }
+  | { readonly outcome: 'rejected'; readonly reason: 'unknownAsset' | 'unknownInstrument'; readonly detail: string };
+
+/** Default for `PortfolioOptions.inferredReplayWindow`. */
+export const DEFAULT_INFERRED_REPLAY_WINDOW = 10_000;
+
+export interface PortfolioOptions {
+  /**
+   * How many applied trade ids (and, separately, funding ids) are remembered; default 100 000. A trade older than
+   * the window would be applied twice if replayed, so the engine's trade cursor must never reach back further.
+   */
+  readonly tradeIdWindow?: number;
+  /** Asset equity is expressed in. Default: the settle asset of the first instrument (or the persisted value). */
+  readonly reportingAsset?: string;
+  /**
+   * How many events (fills and funding payments) may be logged from the oldest standing inferred fill on before
+   * that inferred fill is settled (made permanent) to bound memory and re-fold time; default 10 000. A real trade of
+   * its order arriving later is then added, not substituted (the per-order cap still applies).
+   */
+  readonly inferredReplayWindow?: number;
+}
+
+/** Everything a Portfolio is built from (already validated for shape). */
+interface PortfolioInit {
+  readonly instruments: readonly Instrument[];
+  readonly reportingAsset: string | undefined;
+  readonly base: AccountBook;
+  readonly realizedOffset: Decimal;
+  readonly peak: Decimal;
+  readonly orders: readonly TrackedOrder[];
+  readonly replayLog: readonly ReplayEntry[];
+  readonly untracked: readonly (readonly [string, UntrackedOrderFills])[];
+  readonly tradeIds: readonly string[];
+  readonly fundingIds: readonly string[];
+}
+
+const APPLIED = { outcome: 'applied' } as const;
+const DUPLICATE = { outcome: 'duplicate' } as const;
+
+/** Our books; see the module comment for how inferred fills are replaced. Not safe for concurrent mutation. */
+export class Portfolio {
+  /** The asset `equity` is expressed in. */
+  readonly reportingAsset: string;
+  private readonly instrumentList: readonly Instrument[];
+  private readonly instrumentsBySymbol: ReadonlyMap<string, Instrument>;
+  private readonly tradeIds: IdWindow;
+  private readonly fundingIds: IdWindow;
+  private readonly replayWindow: number;
+  /** Settled effects: everything before the replay log. */
+  private base: AccountBook;
+  /** base with the replay log applied in order; what the views read. */
+  private book: AccountBook;
+  /** Events since the oldest standing inferred fill (which comes first); empty when none stands. */
+  private log: ReplayEntry[] = [];
+  /** Standing inferred fills per exchange order id (count), so a real trade finds what it replaces quickly. */
+  private readonly standingByOrder = new Map<string, number>();
+  private readonly byClient = new Map<string, TrackedOrder>();
+  private readonly byExchange = new Map<string, string>();
+  /** Fills of orders we do not track, bounded like the trade-id window (oldest dropped first). */
+  private readonly untracked = new Map<string, UntrackedOrderFills>();
+  /** Realized PnL preserved across hard resets / restored from disk, on top of what `base` has realized since. */
+  private readonly realizedOffset: Decimal;
+  private peak: Decimal;
+
+  private constructor(init: PortfolioInit, options: PortfolioOptions) {
+    const windowSize = checkWindowCapacity(options.tradeIdWindow ?? DEFAULT_TRADE_ID_WINDOW, 'tradeIdWindow');
+    this.replayWindow = checkWindowCapacity(options.inferredReplayWindow ?? DEFAULT_INFERRED_REPLAY_WINDOW, 'inferredReplayWindow');
+    assertUnique(init.instruments, 'instruments', (i) => [i.symbol]);
+    this.instrumentList = init.instruments.map((i) => ({ ...i }));
+    this.instrumentsBySymbol = new Map(this.instrumentList.map((i) => [i.symbol, i]));
+    const reporting = options.reportingAsset ?? init.reportingAsset ?? this.instrumentList[0]?.settle;
+    if (reporting === undefined || reporting === '') {
+      throw new ConfigError([{ path: 'reportingAsset', message: 'required when the portfolio has no instruments' }]);
+    }
+    this.reportingAsset = reporting;
+    this.tradeIds = IdWindow.from(init.tradeIds, windowSize);
+    this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
+    this.base = init.base;
+    this.realizedOffset = new Dec(init.realizedOffset);
+    this.peak = new Dec(init.peak);
+    assertUnique(
+      init.orders.map((t) => t.order),
+      'orders',
+      orderKeys,
+    );
+    for (const t of init.orders) {
+      checkOrderFill(t.order, 'orders');
+      this.setTracked({ order: t.order, notional: t.notional });
+    }
+    for (const e of init.replayLog) {
+      const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
+      if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol)) throw new ParseError('inconsistent', 'replayLog', symbol, 'not a known instrument');
+    }
+    if (init.replayLog.length > 0 && init.replayLog[0]?.fill?.inferred !== true) {
+      throw new ParseError('inconsistent', 'replayLog[0]', undefined, 'the first entry of the replay log must be an inferred fill');
+    }
+    this.log = [...init.replayLog];
+    this.reindex();
+    for (const [id, u] of init.untracked) this.untracked.set(id, u);
+    this.book = this.fold();
+  }
+
+  // ---- construction ------------------------------------------------------------------------------------------
+
+  /** A fresh portfolio (peak equity zero, nothing applied yet). */
+  static create(
+    init: { instruments: readonly Instrument[]; balances?: readonly Balance[]; positions?: readonly Position[]; orders?: readonly Order[] },
+    options: PortfolioOptions = {},
+  ): Portfolio {
+    return Portfolio.fromExchangeState(
+      { instruments: init.instruments, balances: init.balances ?? [], positions: init.positions ?? [], orders: init.orders ?? [] },
+      { peakEquity: ZERO, realizedPnl: ZERO, appliedTradeIds: [], appliedFundingIds: [] },
+      options,
+    );
+  }
+
+  /**
+   * Hard reset from exchange truth, keeping the preserved metrics (startup handler). Orders = the exchange's open
+   * orders the caller decided to track, plus any local ones it passes; their filledQuantity is taken as already
+   * reflected in `balances`/`positions`. Throws ParseError on duplicate symbols, assets or order ids.
+   */
+  static fromExchangeState(
+    state: { instruments: readonly Instrument[]; positions: readonly Position[]; balances: readonly Balance[]; orders: readonly Order[] },
+    preserved: PreservedMetrics,
+    options: PortfolioOptions = {},
+  ): Portfolio {
+    assertUnique(state.balances, 'balances', (b) => [b.asset]);
+    assertUnique(state.positions, 'positions', (p) => [p.symbol]);
+    return new Portfolio(
+      {
+        instruments: state.instruments,
+        reportingAsset: undefined,
+        base: AccountBook.from(state.balances, state.positions),
+        realizedOffset: preserved.realizedPnl,
+        peak: preserved.peakEquity,
+        orders: state.orders.map(initialTracking),
+        replayLog: [],
+        untracked: [],
+        tradeIds: preserved.appliedTradeIds,
+        fundingIds: preserved.appliedFundingIds,
+      },
+      options,
+    );
+  }
+
+  /** Restores a portfolio written by `toJSON`. Throws ParseError (with the field path) on bad input. */
+  static fromJSON(raw: unknown, options: PortfolioOptions = {}): Portfolio {
+    const p = parsePortfolioJSON(raw);
+    return new Portfolio(
+      {
+        instruments: p.instruments,
+        reportingAsset: p.reportingAsset,
+        base: AccountBook.from(p.balances, p.positions),
+        realizedOffset: p.settledRealizedPnl,
+        peak: p.peakEquity,
+        orders: p.orders,
+        replayLog: p.replayLog,
+        untracked: p.untracked,
+        tradeIds: p.appliedTradeIds,
+        fundingIds: p.appliedFundingIds,
+      },
+      options,
+    );
+  }
+
+  /** An independent copy (same options). */
+  clone(): Portfolio {
+    return Portfolio.fromJSON(this.toJSON(), {
+      tradeIdWindow: this.tradeIds.capacity,
+      inferredReplayWindow: this.replayWindow,
+      reportingAsset: this.reportingAsset,
+    });
+  }
+
+  // ---- instruments -------------------------------------------------------------------------------------------
+
+  instruments(): readonly Instrument[] {
+    return this.instrumentList;
+  }
+
+  instrument(symbol: string): Instrument | undefined {
+    return this.instrumentsBySymbol.get(symbol);
+  }
+
+  // ---- orders ------------------------------------------------------------------------------------------------
+
+  /**
+   * Inserts or replaces a tracked order (keyed by clientOrderId, also indexed by exchangeOrderId).
+   * - Insert: the order's filledQuantity is taken as already reflected in the books (an adopted exchange order).
+   * - Replace (e.g. the acknowledgement adding the exchange id): every field is taken from `order` EXCEPT
+   *   filledQuantity and averageFillPrice, which only fills move (so a caller can never make a fill count twice
+   *   or vanish); an order whose applied fills cover its quantity stays `filled`. When the replace gives the order
+   *   its exchange id, fills applied earlier under that id as "untracked" are counted into it.
+   * Throws PortfolioError 'conflictingOrder' when the ids belong to another tracked order, the exchange id would
+   * change, or the new quantity is below the applied fills; ParseError when filledQuantity > quantity.
+   */
+  trackOrder(order: Order): void {
+    checkOrderFill(order, 'order');
+    const existing = this.byClient.get(order.clientOrderId);
+    const owner = order.exchangeOrderId === undefined ? undefined : this.byExchange.get(order.exchangeOrderId);
+    if (owner !== undefined && owner !== order.clientOrderId) {
+      throw new PortfolioError('conflictingOrder', `exchange order ${order.exchangeOrderId ?? ''} is already tracked as client order ${owner}`);
+    }
+    if (existing === undefined) {
+      // The exchange's filledQuantity already includes any fills we applied while the order was untracked.
+      if (order.exchangeOrderId !== undefined) this.untracked.delete(order.exchangeOrderId);
+      this.setTracked(initialTracking(order));
+      return;
+    }
+    const prev = existing.order;
+    if (prev.exchangeOrderId !== undefined && order.exchangeOrderId !== undefined && prev.exchangeOrderId !== order.exchangeOrderId) {
+      throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId} already has exchange id ${prev.exchangeOrderId}, not ${order.exchangeOrderId}`);
+    }
+    const exchangeOrderId = order.exchangeOrderId ?? prev.exchangeOrderId;
+    const linked = prev.exchangeOrderId === undefined && exchangeOrderId !== undefined ? this.untracked.get(exchangeOrderId) : undefined;
+    const filled = prev.filledQuantity.plus(linked?.quantity ?? ZERO);
+    if (filled.gt(order.quantity)) {
+      throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId}: quantity ${order.quantity.toFixed()} is below the applied fills ${filled.toFixed()}`);
+    }
+    const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
+    if (exchangeOrderId !== undefined) this.untracked.delete(exchangeOrderId);
+    this.setTracked({
+      order: withFillState(
+        { ...order, ...(exchangeOrderId !== undefined && { exchangeOrderId }), status: filled.eq(order.quantity) ? 'filled' : order.status },
+        filled,
+        notional,
+        prev.averageFillPrice,
+      ),
+      notional,
+    });
+  }
+
+  /** Finds a tracked order by exchange id first, then by client id. */
+  findOrder(ref: { exchangeOrderId?: string | undefined; clientOrderId?: string | undefined }): Order | undefined {
+    return this.findTracked(ref)?.order;
+  }
+
+  /** Marks a tracked order terminal. Throws PortfolioError 'unknownOrder' when it is not tracked. */
+  closeOrder(ref: { exchangeOrderId?: string | undefined; clientOrderId?: string | undefined }, status: TerminalOrderStatus, at: Millis): void {
+    const t = this.findTracked(ref);
+    if (t === undefined) {
+      throw new PortfolioError('unknownOrder', `no tracked order with exchange id ${ref.exchangeOrderId ?? '-'} / client id ${ref.clientOrderId ?? '-'}`);
+    }
+    t.order = { ...t.order, status, updatedAt: Math.max(t.order.updatedAt, at) };
+  }
+
+  /** Every tracked order, by createdAt then clientOrderId. */
+  orders(): readonly Order[] {
+    return this.sortedTracked().map((t) => t.order);
+  }
+
+  /** Tracked orders with status pending or open. */
+  openOrders(): readonly Order[] {
+    return this.orders().filter((o) => isOpenStatus(o.status));
+  }
+
+  /**
+   * Stops tracking terminal orders last updated before `updatedBefore`; returns how many were dropped. A late
+   * trade of a dropped order is then applied as untracked (without the per-order cap), so keep a margin.
+   */
+  pruneClosedOrders(updatedBefore: Millis): number {
+    let dropped = 0;
+    for (const [clientOrderId, t] of [...this.byClient]) {
+      if (isOpenStatus(t.order.status) || t.order.updatedAt >= updatedBefore) continue;
+      this.byClient.delete(clientOrderId);
+      if (t.order.exchangeOrderId !== undefined) this.byExchange.delete(t.order.exchangeOrderId);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  // ---- fills and funding -------------------------------------------------------------------------------------
+
+  /**
+   * Applies one fill, idempotently by trade id (across restarts, within the trade-id window).
+   * - A fill of a tracked order moves its filledQuantity / averageFillPrice / status ('filled' when complete) and
+   *   is rejected 'overfill' (changing nothing) if the order's applied quantity would exceed its quantity.
+   * - A fill of an untracked order (manual order, liquidation) is applied to the books with no per-order cap.
+   * - An inferred fill is applied like any other and stays "standing" (replaceable). A later REAL trade of the same
+   *   order replaces standing inferred quantity first (oldest first; an inferred fill larger than the trade shrinks,
+   *   keeping its fee until fully replaced) and only the remainder adds to the order; the cap is checked after that
+   *   replacement. Inferred quantity that no real trade ever covers simply stays.
+   * Throws PortfolioError 'invalidFill' (changing nothing) for a non-positive or non-finite amount, or a fill
+   * whose symbol, side or ids contradict its tracked order.
+   */
+  applyFill(fill: Fill): ApplyFillResult {
+    checkFillAmounts(fill);
+    if (this.tradeIds.has(fill.tradeId) || (fill.inferred && this.isStanding(fill))) return DUPLICATE;
+    const instrument = this.instrumentsBySymbol.get(fill.symbol);
+    if (instrument === undefined) {
+      return { outcome: 'rejected', reason: 'unknownInstrument', detail: `trade ${fill.tradeId}: unknown instrument ${fill.symbol}` };
+    }
+    const { tracked, link } = this.resolveFillOrder(fill);
+    // Standing inferred quantity of this order that the real trade takes the place of (oldest first).
+    const takes: { index: number; take: Decimal }[] = [];
+    let consumed: Decimal = ZERO;
+    if (!fill.inferred && (this.standingByOrder.get(fill.exchangeOrderId) ?? 0) > 0) {
+      let remaining = fill.quantity;
+      for (let i = 0; i < this.log.length && remaining.gt(0); i++) {
+        const e = this.log[i]!.fill;
+        if (e === undefined || !e.inferred || e.exchangeOrderId !== fill.exchangeOrderId) continue;
+        const take = Dec.min(e.quantity, remaining);
+        takes.push({ index: i, take });
+        remaining = remaining.minus(take);
+        consumed = consumed.plus(take);
+      }
+    }
+    const added = fill.quantity.minus(consumed);
+    const linked = link ? this.untracked.get(fill.exchangeOrderId) : undefined;
+    if (tracked !== undefined) {
+      const prior = tracked.order.filledQuantity.plus(linked?.quantity ?? ZERO);
+      if (prior.plus(added).gt(tracked.order.quantity)) {
+        return {
+          outcome: 'rejected',
+          reason: 'overfill',
+          detail: `trade ${fill.tradeId}: order ${fill.exchangeOrderId} has ${prior.toFixed()} of ${tracked.order.quantity.toFixed()} applied; adding ${added.toFixed()} would exceed it`,
+        };
+      }
+    }
+
+    // Commit: nothing above changed any state.
+    this.tradeIds.add(fill.tradeId);
+    const stored: Fill = { ...fill };
+    let notionalDelta = fill.quantity.times(fill.price);
+    const replaced: string[] = [];
+    if (takes.length > 0) {
+      const removed = new Set<number>();
+      for (const { index, take } of takes) {
+        const e = this.log[index]!.fill!;
+        replaced.push(e.tradeId);
+        notionalDelta = notionalDelta.minus(take.times(e.price));
+        if (take.eq(e.quantity)) removed.add(index);
+        else this.log[index] = { fill: { ...e, quantity: e.quantity.minus(take) } };
+      }
+      this.log = this.log.filter((_, i) => !removed.has(i));
+      this.log.push({ fill: stored });
+      this.compact();
+      this.book = this.fold();
+      this.settleOverflow();
+    } else if (this.log.length > 0 || fill.inferred) {
+      // book = base + log applied in order, so appending to the log is applying to the book.
+      this.log.push({ fill: stored });
+      if (fill.inferred) this.standingByOrder.set(fill.exchangeOrderId, (this.standingByOrder.get(fill.exchangeOrderId) ?? 0) + 1);
+      this.book.applyTrade(instrument, stored);
+      this.settleOverflow();
+    } else {
+      this.base.applyTrade(instrument, stored);
+      this.book.applyTrade(instrument, stored);
+    }
+
+    if (tracked !== undefined) {
+      const o = tracked.order;
+      const filled = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added);
+      const notional = tracked.notional === undefined ? undefined : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
+      if (link) this.untracked.delete(fill.exchangeOrderId);
+      const status = filled.eq(o.quantity) ? 'filled' : o.status === 'pending' ? 'open' : o.status;
+      this.setTracked({
+        order: withFillState({ ...o, exchangeOrderId: fill.exchangeOrderId, status, updatedAt: Math.max(o.updatedAt, fill.timestamp) }, filled, notional, undefined),
+        notional,
+      });
+    } else {
+      this.addUntracked(fill.exchangeOrderId, added, notionalDelta);
+    }
+    return replaced.length > 0 ? { outcome: 'replacedInferred', replaced } : APPLIED;
+  }
+
+  /**
+   * Quantity applied for an exchange order: for a tracked order its filledQuantity (fills counted when it was
+   * tracked + fills applied since, real and standing inferred); for an untracked one, the sum of its applied fills
+   * (zero when unknown or dropped from the bounded untracked memory).
+   */
+  appliedQuantity(exchangeOrderId: string): Decimal {
+    const key = this.byExchange.get(exchangeOrderId);
+    if (key !== undefined) return this.byClient.get(key)!.order.filledQuantity;
+    return this.untracked.get(exchangeOrderId)?.quantity ?? ZERO;
+  }
+
+  /** True when the trade id is remembered as applied (within the window) or is a standing inferred fill. */
+  hasApplied(tradeId: string): boolean {
+    return this.tradeIds.has(tradeId) || this.log.some((e) => e.fill?.tradeId === tradeId);
+  }
+
+  /** Inferred fills that a real trade may still replace, in application order. */
+  standingInferredFills(): readonly Fill[] {
+    return this.log.flatMap((e) => (e.fill?.inferred === true ? [e.fill] : []));
+  }
+
+  /**
+   * Applies a funding payment (its signed amount is added to its asset), idempotently by payment id.
+   * Rejected (nothing changed) when the symbol is not a known instrument, or when the asset is neither that
+   * instrument's settle asset nor an asset the portfolio holds. Funding does not count as realized PnL.
+   * Throws PortfolioError 'invalidFunding' for a non-finite amount.
+   */
+  applyFunding(payment: FundingPayment): ApplyFundingResult {
+    if (!payment.amount.isFinite()) throw new PortfolioError('invalidFunding', `funding ${payment.id}: amount must be finite`);
+    if (this.fundingIds.has(payment.id)) return DUPLICATE;
+    const instrument = this.instrumentsBySymbol.get(payment.symbol);
+    if (instrument === undefined) {
+      return { outcome: 'rejected', reason: 'unknownInstrument', detail: `funding ${payment.id}: unknown instrument ${payment.symbol}` };
+    }
+    if (payment.asset !== instrument.settle && !this.book.balances().some((b) => b.asset === payment.asset)) {
+      return { outcome: 'rejected', reason: 'unknownAsset', detail: `funding ${payment.id}: asset ${payment.asset} is not ${instrument.settle} nor held` };
+    }
+    this.fundingIds.add(payment.id);
+    // Logged while an inferred fill stands: additions are rounded, so their order is kept exactly.
+    if (this.log.length > 0) {
+      this.log.push({ funding: { ...payment } });
+      this.settleOverflow();
+    } else this.base.applyFunding(payment);
+    this.book.applyFunding(payment);
+    return APPLIED;
+  }
+
+  // ---- views -------------------------------------------------------------------------------------------------
+
+  /** Non-flat positions, sorted by symbol. */
+  positions(): readonly Position[] {
+    return this.book.positions();
+  }
+
+  /** The position of `symbol`; a zero position when flat. */
+  position(symbol: string): Position {
+    return this.book.position(symbol);
+  }
+
+  /**
+   * Balances sorted by asset. free = total − amounts locked by open SPOT orders (a limit buy locks the remaining
+   * quantity × price of quote, a sell locks the remaining base; market buys without a price lock nothing). Perp
+   * margin is not modelled: free = total for settle assets apart from spot locks.
+   */
+  balances(): readonly Balance[] {
+    return this.book.balances(this.lockedAmounts());
+  }
+
+  balance(asset: string): Balance {
+    const total = this.book.balanceTotal(asset);
+    return { asset, total, free: total.minus(this.lockedAmounts().get(asset) ?? ZERO) };
+  }
+
+  /** The local view handed to the differ. */
+  liveState(): LiveState {
+    return { orders: this.orders(), positions: this.positions(), balances: this.balances() };
+  }
+
+  // ---- metrics -----------------------------------------------------------------------------------------------
+
+  /**
+   * Realized PnL: what was preserved across hard resets plus the PnL realized by perpetual trades applied since
+   * (AccountBook's rule). Spot trades realize nothing here (no cost basis is kept for spot); funding is not included.
+   */
+  get realizedPnl(): Decimal {
+    return this.realizedOffset.plus(this.book.realizedPnl);
+  }
+
+  /** Highest equity seen by `markToMarket` (or preserved across a reset). */
+  get peakEquity(): Decimal {
+    return this.peak;
+  }
+
+  /**
+   * Equity in `reportingAsset`: balances of that asset + other balances × the price of `${asset}/${reportingAsset}`
+   * + unrealized PnL of positions at the mark `prices.get(symbol)` (converted through `${settle}/${reportingAsset}`
+   * when they settle in another asset). Totals are used (locked funds are still ours). Whatever has no price is
+   * left out; see `unpricedAssets`.
+   */
+  equity(prices: ReadonlyMap<string, Decimal>): Decimal {
+    return this.valuation(prices).equity;
+  }
+
+  /** Assets (and position symbols) that `equity(prices)` left out for want of a price, sorted. */
+  unpricedAssets(prices: ReadonlyMap<string, Decimal>): readonly string[] {
+    return this.valuation(prices).unpriced;
+  }
+
+  /** Computes equity, raises peakEquity if it is higher, and returns it. */
+  markToMarket(prices: ReadonlyMap<string, Decimal>): Decimal {
+    const eq = this.equity(prices);
+    if (eq.gt(this.peak)) this.peak = eq;
+    return eq;
+  }
+
+  /**
+   * (peak − equity) / peak, where peak = max(peakEquity, equity) (so it is never negative); zero when that peak is
+   * zero or negative. Does not change peakEquity.
+   */
+  drawdown(prices: ReadonlyMap<string, Decimal>): Decimal {
+    const eq = this.equity(prices);
+    const peak = Dec.max(this.peak, eq);
+    if (!peak.gt(0)) return ZERO;
+    return peak.minus(eq).div(peak);
+  }
+
+  preservedMetrics(): PreservedMetrics {
+    return {
+      peakEquity: this.peak,
+      realizedPnl: this.realizedPnl,
+      appliedTradeIds: this.tradeIds.toArray(),
+      appliedFundingIds: this.fundingIds.toArray(),
+    };
+  }
+
+  // ---- persistence -------------------------------------------------------------------------------------------
+
+  /** Versioned, amounts as strings; `Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())))` is exact. */
+  toJSON(): PortfolioJSON {
+    return {
+      version: PORTFOLIO_JSON_VERSION,
+      reportingAsset: this.reportingAsset,
+      instruments: this.instrumentList.map((i) => ({ symbol: i.symbol, kind: i.kind, base: i.base, quote: i.quote, settle: i.settle })),
+      balances: this.base.balances().map(balanceToJSON),
+      positions: this.base.positions().map(positionToJSON),
+      settledRealizedPnl: amountToString(this.realizedOffset.plus(this.base.realizedPnl)),
+      peakEquity: amountToString(this.peak),
+      orders: this.sortedTracked().map((t) => ({
+        ...orderToJSON(t.order),
+        ...(t.notional !== undefined && { fillNotional: amountToString(t.notional) }),
+      })),
+      replayLog: this.log.map((e) => (e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) })),
+      untrackedOrderFills: [...this.untracked].map(([exchangeOrderId, u]) => ({
+        exchangeOrderId,
+        quantity: amountToString(u.quantity),
+        notional: amountToString(u.notional),
+      })),
+      appliedTradeIds: this.tradeIds.toArray(),
+      appliedFundingIds: this.fundingIds.toArray(),
+    };
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------------------
+
+  private setTracked(t: TrackedOrder): void {
+    this.byClient.set(t.order.clientOrderId, t);
+    if (t.order.exchangeOrderId !== undefined) this.byExchange.set(t.order.exchangeOrderId, t.order.clientOrderId);
+  }
+
+  private findTracked(ref: { exchangeOrderId?: string | undefined; clientOrderId?: string | undefined }): TrackedOrder | undefined {
+    const key = ref.exchangeOrderId === undefined ? undefined : this.byExchange.get(ref.exchangeOrderId);
+    if (key !== undefined) return this.byClient.get(key);
+    return ref.clientOrderId === undefined ? undefined : this.byClient.get(ref.clientOrderId);
+  }
+
+  private sortedTracked(): TrackedOrder[] {
+    return [...this.byClient.values()].sort(
+      (a, b) => a.order.createdAt - b.order.createdAt || (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
+    );
+  }
+
+  /** The tracked order a fill belongs to; `link` when it is found by client id and gets its exchange id now. */
+  private resolveFillOrder(fill: Fill): { tracked: TrackedOrder | undefined; link: boolean } {
+    let tracked: TrackedOrder | undefined;
+    let link = false;
+    const key = this.byExchange.get(fill.exchangeOrderId);
+    if (key !== undefined) {
+      tracked = this.byClient.get(key);
+      if (fill.clientOrderId !== undefined && fill.clientOrderId !== key) {
+        throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: exchange order ${fill.exchangeOrderId} is tracked as client order ${key}, not ${fill.clientOrderId}`);
+      }
+    } else if (fill.clientOrderId !== undefined) {
+      tracked = this.byClient.get(fill.clientOrderId);
+      if (tracked !== undefined) {
+        if (tracked.order.exchangeOrderId !== undefined) {
+          throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: client order ${fill.clientOrderId} has exchange id ${tracked.order.exchangeOrderId}, not ${fill.exchangeOrderId}`);
+        }
+        link = true;
+      }
+    }
+    if (tracked !== undefined && (tracked.order.symbol !== fill.symbol || tracked.order.side !== fill.side)) {
+      throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: ${fill.side} ${fill.symbol} contradicts its order (${tracked.order.side} ${tracked.order.symbol})`);
+    }
+    return { tracked, link };
+  }
+
+  private isStanding(fill: Fill): boolean {
+    return (this.standingByOrder.get(fill.exchangeOrderId) ?? 0) > 0 && this.log.some((e) => e.fill?.tradeId === fill.tradeId);
+  }
+
+  /** base with the replay log applied in order. */
+  private fold(): AccountBook {
+    const book = this.base.clone();
+    for (const e of this.log) this.applyEntry(book, e);
+    return book;
+  }
+
+  private applyEntry(book: AccountBook, e: ReplayEntry): void {
+    if (e.fill !== undefined) book.applyTrade(this.instrumentsBySymbol.get(e.fill.symbol)!, e.fill);
+    else book.applyFunding(e.funding);
+  }
+
+  /** Moves the log's leading real events into the settled book (the book is unchanged), then re-indexes. */
+  private compact(): void {
+    let i = 0;
+    while (i < this.log.length && this.log[i]!.fill?.inferred !== true) this.applyEntry(this.base, this.log[i++]!);
+    if (i > 0) this.log = this.log.slice(i);
+    this.reindex();
+  }
+
+  /** Settles the oldest standing inferred fills while the log is longer than the replay window. */
+  private settleOverflow(): void {
+    while (this.log.length > this.replayWindow) {
+      // The first entry is the oldest standing inferred fill: it becomes permanent. base + log is unchanged.
+      this.applyEntry(this.base, this.log[0]!);
+      this.log = this.log.slice(1);
+      this.compact();
+    }
+  }
+
+  private reindex(): void {
+    this.standingByOrder.clear();
+    for (const e of this.log) {
+      if (e.fill?.inferred === true) this.standingByOrder.set(e.fill.exchangeOrderId, (this.standingByOrder.get(e.fill.exchangeOrderId) ?? 0) + 1);
+    }
+  }
+
+  private addUntracked(exchangeOrderId: string, quantity: Decimal, notional: Decimal): void {
+    const prev = this.untracked.get(exchangeOrderId);
+    this.untracked.set(exchangeOrderId, {
+      quantity: (prev?.quantity ?? ZERO).plus(quantity),
+      notional: (prev?.notional ?? ZERO).plus(notional),
+    });
+    // Bounded like the trade-id window: the oldest untracked order is forgotten first.
+    if (this.untracked.size > this.tradeIds.capacity) {
+      const oldest = this.untracked.keys().next();
+      if (oldest.done !== true) this.untracked.delete(oldest.value);
+    }
+  }
+
+  private lockedAmounts(): Map<string, Decimal> {
+    const locked = new Map<string, Decimal>();
+    const add = (asset: string, x: Decimal): void => {
+      locked.set(asset, (locked.get(asset) ?? ZERO).plus(x));
+    };
+    for (const { order: o } of this.byClient.values()) {
+      if (!isOpenStatus(o.status)) continue;
+      const instrument = this.instrumentsBySymbol.get(o.symbol);
+      if (instrument === undefined || instrument.kind !== 'spot') continue;
+      const remaining = o.quantity.minus(o.filledQuantity);
+      if (!remaining.gt(0)) continue;
+      if (o.side === 'sell') add(instrument.base, remaining);
+      else if (o.price !== undefined) add(instrument.quote, remaining.times(o.price));
+    }
+    return locked;
+  }
+
+  private valuation(prices: ReadonlyMap<string, Decimal>): { equity: Decimal; unpriced: string[] } {
+    const reporting = this.reportingAsset;
+    let equity: Decimal = ZERO;
+    const unpriced = new Set<string>();
+    const toReporting = (asset: string, amount: Decimal, label: string): void => {
+      if (asset === reporting) {
+        equity = equity.plus(amount);
+        return;
+      }
+      const price = prices.get(`${asset}/${reporting}`);
+      if (price === undefined) unpriced.add(label);
+      else equity = equity.plus(amount.times(price));
+    };
+    for (const b of this.book.balances()) if (!b.total.isZero()) toReporting(b.asset, b.total, b.asset);
+    for (const p of this.book.positions()) {
+      const instrument = this.instrumentsBySymbol.get(p.symbol);
+      const mark = prices.get(p.symbol);
+      if (instrument === undefined || mark === undefined) {
+        unpriced.add(p.symbol);
+        continue;
+      }
+      toReporting(instrument.settle, mark.minus(p.entryPrice).times(p.quantity), p.symbol);
+    }
+    return { equity: new Dec(equity), unpriced: [...unpriced].sort() };
+  }
+}
+
+/** How a newly tracked order starts: its filledQuantity is already in the books at its averageFillPrice. */
+function initialTracking(order: Order): TrackedOrder {
+  let notional: Decimal | undefined;
+  if (order.filledQuantity.isZero()) notional = ZERO;
+  else if (order.averageFillPrice !== undefined) notional = order.filledQuantity.times(order.averageFillPrice);
+  return { order, notional };
+}
+
+/** The order with its fill fields set; the average is recomputed from the exact notional so it is path independent. */
+function withFillState(order: Order, filled: Decimal, notional: Decimal | undefined, fallbackAverage: Decimal | undefined): Order {
+  const { averageFillPrice: _previous, ...rest } = order;
+  const average = filled.isZero() ? undefined : notional === undefined ? fallbackAverage : notional.div(filled);
+  return { ...rest, filledQuantity: filled, ...(average !== undefined && { averageFillPrice: average }) };
+}
+
+function checkOrderFill(order: Order, path: string): void {
+  if (order.filledQuantity.gt(order.quantity)) {
+    throw new ParseError('inconsistent', `${path}.filledQuantity`, order.filledQuantity.toFixed(), `exceeds the order quantity ${order.quantity.toFixed()}`);
+  }
+}
+
+function checkFillAmounts(fill: Fill): void {
+  const bad = !fill.quantity.isFinite() || !fill.quantity.gt(0) ? 'quantity' : !fill.price.isFinite() || !fill.price.gt(0) ? 'price' : !fill.fee.isFinite() ? 'fee' : undefined;
+  if (bad !== undefined) throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: ${bad} must be a finite positive amount (fee: finite)`);
+}

@@ -1,0 +1,217 @@
+/**
+ * The on-disk format of the state store (format version 1), shared by the file store and the in-memory store so
+ * both accept and return exactly the same values.
+ *
+ * - Journal `journal.jsonl`: one record a line, `{"v":1,"seq":N,"crc":"<8 hex>","rec":<canonical JSON>}\n`.
+ *   `seq` starts at 1 and grows by exactly 1 across the whole life of the store (compaction does not reset it).
+ * - Snapshot `snapshot.json`: `{"v":1,"journalSeq":N,"crc":"<8 hex>","state":<canonical JSON>}\n`, where N is
+ *   the seq of the last journal record folded into `state` (0 when none).
+ * - The checksum is CRC-32 over the canonical JSON of `[v, seq, rec]` (resp. `[v, journalSeq, state]`), so a
+ *   flipped digit in the seq or version is caught too, not only in the payload.
+ *
+ * Canonical JSON = JSON with object keys sorted by UTF-16 code units and no whitespace. `JSON.parse` followed by
+ * canonicalization reproduces it byte for byte, which is what lets the reader recompute the checksum.
+ */
+import { StoreCorruptError } from '../domain/errors.js';
+import { crc32Hex } from './crc32.js';
+import { StoreError } from './errors.js';
+import type { JsonValue } from './port.js';
+
+/** The format version this build writes and reads. */
+export const FORMAT_VERSION = 1;
+
+/**
+ * Serializes `value` as canonical JSON, refusing anything that would not survive a JSON round trip unchanged:
+ * non-finite numbers, bigint, functions, symbols, `undefined` outside an object property, sparse arrays,
+ * cycles and non-plain objects (Date, Map, class instances). Object properties whose value is `undefined` are
+ * omitted, as `JSON.stringify` does, so optional fields can be left unset.
+ * @throws StoreError kind `invalid`, naming the offending path.
+ */
+export function canonicalJson(value: unknown): string {
+  const ancestors = new Set<object>();
+  const walk = (v: unknown, path: string): string => {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return JSON.stringify(v);
+      case 'number':
+        if (!Number.isFinite(v)) throw invalid(path, `non-finite number ${String(v)}`);
+        return JSON.stringify(v);
+      case 'object': {
+        if (v === null) return 'null';
+        if (ancestors.has(v)) throw invalid(path, 'cycle');
+        ancestors.add(v);
+        try {
+          if (Array.isArray(v)) {
+            const parts: string[] = [];
+            for (let i = 0; i < v.length; i++) {
+              if (!(i in v)) throw invalid(`${path}[${i}]`, 'hole in a sparse array');
+              parts.push(walk(v[i], `${path}[${i}]`));
+            }
+            return `[${parts.join(',')}]`;
+          }
+          const proto: unknown = Object.getPrototypeOf(v);
+          if (proto !== Object.prototype && proto !== null) throw invalid(path, 'not a plain object');
+          const rec = v as Record<string, unknown>;
+          const parts: string[] = [];
+          // Default sort compares UTF-16 code units: deterministic and independent of insertion order.
+          for (const key of Object.keys(rec).sort()) {
+            const item = rec[key];
+            if (item === undefined) continue;
+            parts.push(`${JSON.stringify(key)}:${walk(item, `${path}.${key}`)}`);
+          }
+          return `{${parts.join(',')}}`;
+        } finally {
+          ancestors.delete(v);
+        }
+      }
+      default:
+        throw invalid(path, `${typeof v} is not JSON`);
+    }
+  };
+  return walk(value, '$');
+}
+
+function invalid(path: string, detail: string): StoreError {
+  return new StoreError('invalid', `not storable as JSON at ${path}: ${detail}`);
+}
+
+function recordCrc(seq: number, canonicalRec: string): string {
+  return crc32Hex(`[${FORMAT_VERSION},${seq},${canonicalRec}]`);
+}
+
+/** One journal line, newline included, for a record already in canonical JSON. */
+export function encodeJournalLine(seq: number, canonicalRec: string): string {
+  return `{"v":${FORMAT_VERSION},"seq":${seq},"crc":"${recordCrc(seq, canonicalRec)}","rec":${canonicalRec}}\n`;
+}
+
+/** The whole snapshot file for a state already in canonical JSON. */
+export function encodeSnapshot(journalSeq: number, canonicalState: string): string {
+  return `{"v":${FORMAT_VERSION},"journalSeq":${journalSeq},"crc":"${recordCrc(journalSeq, canonicalState)}","state":${canonicalState}}\n`;
+}
+
+export interface DecodedSnapshot {
+  readonly journalSeq: number;
+  readonly state: JsonValue;
+}
+
+/** Parses and verifies a snapshot file. @throws StoreCorruptError naming `file`, line 1. */
+export function decodeSnapshot(bytes: Buffer, file: string): DecodedSnapshot {
+  const fail = (detail: string, cause?: unknown): StoreCorruptError =>
+    new StoreCorruptError(file, 1, detail, cause === undefined ? undefined : { cause });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw fail(bytes.length === 0 ? 'empty snapshot file' : 'snapshot is not valid JSON', e);
+  }
+  const obj = asObject(parsed);
+  if (obj === undefined) throw fail('snapshot is not a JSON object');
+  checkVersion(obj.v, fail);
+  const journalSeq = obj.journalSeq;
+  if (typeof journalSeq !== 'number' || !Number.isSafeInteger(journalSeq) || journalSeq < 0) {
+    throw fail(`bad journalSeq ${JSON.stringify(journalSeq)}`);
+  }
+  if (!('state' in obj)) throw fail('snapshot has no state');
+  const state = obj.state as JsonValue;
+  if (typeof obj.crc !== 'string') throw fail('snapshot has no checksum');
+  const expected = checksumOf(journalSeq, state, fail);
+  if (obj.crc !== expected) throw fail(`snapshot checksum mismatch (file says ${obj.crc}, content hashes to ${expected})`);
+  return { journalSeq, state };
+}
+
+export interface DecodedJournal {
+  /** Records with seq > the snapshot's journalSeq, in order. */
+  readonly records: JsonValue[];
+  /** Seq of the last complete record (or the snapshot's journalSeq when that is larger or there is none). */
+  readonly lastSeq: number;
+  /** Bytes up to and including the last newline: everything after it is a torn tail. */
+  readonly validLength: number;
+  /** Complete records already folded into the snapshot (a crash between snapshot rename and journal reset). */
+  readonly staleCount: number;
+  /** Present when the file ended in an incomplete record, which was dropped. */
+  readonly tornWarning: string | undefined;
+}
+
+/**
+ * Parses and verifies a journal. `snapshotSeq` is the journalSeq of the snapshot on disk (undefined when there
+ * is none). Only a final segment with no trailing newline counts as torn: it can only come from an append that
+ * never returned, because each record is written with its newline in one write and then fsynced. Any other
+ * defect is corruption.
+ * @throws StoreCorruptError naming `file` and the 1-based line.
+ */
+export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number | undefined): DecodedJournal {
+  // 0x0a never occurs inside a multi-byte UTF-8 sequence, so cutting at the last newline byte is safe.
+  const validLength = bytes.lastIndexOf(0x0a) + 1;
+  const complete = bytes.subarray(0, validLength).toString('utf8');
+  const lines = complete.length === 0 ? [] : complete.slice(0, -1).split('\n');
+  const base = snapshotSeq ?? 0;
+  const records: JsonValue[] = [];
+  let prevSeq: number | undefined;
+  let staleCount = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const fail = (detail: string, cause?: unknown): StoreCorruptError =>
+      new StoreCorruptError(file, lineNo, detail, cause === undefined ? undefined : { cause });
+    const text = lines[i] ?? '';
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw fail(text.length === 0 ? 'empty line' : 'record is not valid JSON', e);
+    }
+    const obj = asObject(parsed);
+    if (obj === undefined) throw fail('record is not a JSON object');
+    checkVersion(obj.v, fail);
+    const seq = obj.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw fail(`bad seq ${JSON.stringify(seq)}`);
+    if (!('rec' in obj)) throw fail('record has no rec');
+    if (typeof obj.crc !== 'string') throw fail('record has no checksum');
+    const rec = obj.rec as JsonValue;
+    const expected = checksumOf(seq, rec, fail);
+    if (obj.crc !== expected) throw fail(`checksum mismatch (line says ${obj.crc}, content hashes to ${expected})`);
+    if (prevSeq === undefined) {
+      // The first record must continue the snapshot (or start at 1): a larger seq means records were lost.
+      if (seq > base + 1) {
+        throw fail(
+          snapshotSeq === undefined
+            ? `journal starts at seq ${seq} but there is no snapshot (expected seq 1)`
+            : `journal starts at seq ${seq} but the snapshot covers only up to ${snapshotSeq}`,
+        );
+      }
+    } else if (seq !== prevSeq + 1) {
+      throw fail(seq <= prevSeq ? `seq ${seq} repeats or goes back (previous ${prevSeq})` : `seq gap: ${prevSeq} then ${seq}`);
+    }
+    prevSeq = seq;
+    if (seq <= base) staleCount++;
+    else records.push(rec);
+  }
+  const tornBytes = bytes.length - validLength;
+  const tornWarning =
+    tornBytes > 0
+      ? `${file}:${lines.length + 1}: dropped a torn last record (${tornBytes} bytes without a trailing newline; its append never completed)`
+      : undefined;
+  return { records, lastSeq: Math.max(base, prevSeq ?? 0), validLength, staleCount, tornWarning };
+}
+
+/** Recomputes a checksum; a parsed value that cannot be re-serialized (e.g. 1e999 became Infinity) is corrupt. */
+function checksumOf(seq: number, value: JsonValue, fail: (detail: string, cause?: unknown) => StoreCorruptError): string {
+  try {
+    return recordCrc(seq, canonicalJson(value));
+  } catch (e) {
+    throw fail('content cannot be re-serialized', e);
+  }
+}
+
+function asObject(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+function checkVersion(v: unknown, fail: (detail: string, cause?: unknown) => StoreCorruptError): void {
+  if (v === FORMAT_VERSION) return;
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) {
+    const detail = `unsupported format version ${v} (this build reads version ${FORMAT_VERSION})`;
+    throw fail(detail, new StoreError('version', detail));
+  }
+  throw fail(`bad format version ${JSON.stringify(v)}`);
+}

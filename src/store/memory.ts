@@ -1,0 +1,97 @@
+/**
+ * InMemoryStateStore: the StateStore port held in memory, for tests and the simulator. Same semantics as the
+ * file store (values canonicalized and copied, calls applied in order, typed errors), and it can simulate a
+ * crash: `crash()` returns a new store holding exactly what had been durably stored, dropping operations whose
+ * promises had not settled.
+ */
+import { canonicalJson } from './codec.js';
+import { StoreError } from './errors.js';
+import type { JsonValue, LoadedState, StateStore } from './port.js';
+
+/** What an in-memory store has durably stored, as canonical JSON text (so it cannot alias caller objects). */
+export interface InMemoryDurableState {
+  readonly snapshot: string | undefined;
+  readonly journal: readonly string[];
+}
+
+/** StateStore in memory; `crash()` models a process death. */
+export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> implements StateStore<S, R> {
+  private snapshot: string | undefined;
+  private journal: string[];
+  private queue: Promise<unknown> = Promise.resolve();
+  private status: 'open' | 'closed' | 'crashed' = 'open';
+
+  /** A fresh, empty store, or one holding `initial` (e.g. the result of `durableState()` of another store). */
+  constructor(initial?: InMemoryDurableState) {
+    this.snapshot = initial?.snapshot;
+    this.journal = [...(initial?.journal ?? [])];
+  }
+
+  load(): Promise<LoadedState<S, R> | undefined> {
+    return this.enqueue(() => {
+      if (this.snapshot === undefined && this.journal.length === 0) return undefined;
+      return {
+        snapshot: this.snapshot === undefined ? undefined : (JSON.parse(this.snapshot) as S),
+        journal: this.journal.map((line) => JSON.parse(line) as R),
+        warnings: [],
+      };
+    });
+  }
+
+  append(record: R): Promise<void> {
+    let body: string;
+    try {
+      body = canonicalJson(record);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue(() => {
+      this.journal.push(body);
+    });
+  }
+
+  compact(snapshot: S): Promise<void> {
+    let body: string;
+    try {
+      body = canonicalJson(snapshot);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue(() => {
+      this.snapshot = body;
+      this.journal = [];
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.status === 'open') this.status = 'closed';
+    await this.queue;
+  }
+
+  /** A copy of what is durably stored now (operations already applied; pending ones are not). */
+  durableState(): InMemoryDurableState {
+    return { snapshot: this.snapshot, journal: [...this.journal] };
+  }
+
+  /**
+   * Simulates the process dying now: this store stops (operations not yet applied reject with StoreError
+   * `closed` and are lost) and the returned store holds what had been durably stored, as a restart would find.
+   * Also works on a closed store, which makes it a "reopen".
+   */
+  crash(): InMemoryStateStore<S, R> {
+    if (this.status === 'open') this.status = 'crashed';
+    return new InMemoryStateStore<S, R>(this.durableState());
+  }
+
+  private enqueue<T>(op: () => T): Promise<T> {
+    if (this.status !== 'open') return Promise.reject(new StoreError('closed', 'in-memory store is closed'));
+    // Each operation runs in a later microtask, so a crash() right after a call can still lose it, as on disk.
+    const run = async (): Promise<T> => {
+      if (this.status === 'crashed') throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
+      return op();
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}

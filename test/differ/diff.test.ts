@@ -1,0 +1,369 @@
+import { describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
+import { ConfigError, ParseError } from '../../src/domain/errors.js';
+import type { Balance, ExchangeSnapshot, LiveState, Order, Position } from '../../src/domain/types.js';
+import { compareOrders, diff } from '../../src/differ/diff.js';
+import { hasDrift, hasDriftBeyondTolerance, reportSummary } from '../../src/differ/report.js';
+import { DEFAULT_DIFF_OPTIONS, DEFAULT_IN_FLIGHT_GRACE_MS, resolveDiffOptions } from '../../src/differ/tolerance.js';
+
+const T0 = 1_700_000_000_000;
+/** The snapshot started at T0; with the default grace, orders touched at or after CUTOFF are in flight. */
+const CUTOFF = T0 - DEFAULT_IN_FLIGHT_GRACE_MS;
+const OLD = CUTOFF - 60_000;
+
+type OrderPatch = Partial<Omit<Order, 'quantity' | 'price' | 'filledQuantity'>> & { quantity?: string; price?: string | undefined; filled?: string };
+
+function order(p: OrderPatch = {}): Order {
+  const { quantity = '1', filled = '0', price: _price, ...rest } = p;
+  // `price: undefined` asks for a market order, so a destructuring default would be wrong here.
+  const price = 'price' in p ? p.price : '100';
+  return {
+    clientOrderId: 'c1',
+    exchangeOrderId: 'x1',
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    type: price === undefined ? 'market' : 'limit',
+    quantity: new Dec(quantity),
+    ...(price !== undefined && { price: new Dec(price) }),
+    filledQuantity: new Dec(filled),
+    status: 'open',
+    createdAt: OLD,
+    updatedAt: OLD,
+    ...rest,
+  };
+}
+const pos = (symbol: string, quantity: string): Position => ({ symbol, quantity: new Dec(quantity), entryPrice: new Dec(quantity === '0' ? '0' : '100') });
+const bal = (asset: string, total: string): Balance => ({ asset, total: new Dec(total), free: new Dec(total) });
+const local = (p: Partial<LiveState> = {}): LiveState => ({ orders: [], positions: [], balances: [], ...p });
+const remote = (p: Partial<ExchangeSnapshot> = {}): ExchangeSnapshot => ({ openOrders: [], positions: [], balances: [], startedAt: T0, completedAt: T0 + 300, ...p });
+
+function parseErrorOf(f: () => unknown): ParseError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ParseError);
+    return e as ParseError;
+  }
+  throw new Error('expected a ParseError');
+}
+
+describe('diff: matched orders', () => {
+  it('matches by exchange id and reports no difference when both sides agree', () => {
+    const r = diff(local({ orders: [order()] }), remote({ openOrders: [order()] }));
+    expect(r.matched).toHaveLength(1);
+    expect(r.matched[0]!.matchedBy).toBe('exchangeOrderId');
+    expect(r.matched[0]!.differs).toBe(false);
+    expect(r.matched[0]!.differences.filledDelta.isZero()).toBe(true);
+    expect(r.matched[0]!.withinGrace).toBe(false);
+    expect(hasDrift(r)).toBe(false);
+  });
+  it('matches by exchange id even when the client ids differ', () => {
+    const r = diff(local({ orders: [order({ clientOrderId: 'mine' })] }), remote({ openOrders: [order({ clientOrderId: 'theirs' })] }));
+    expect(r.matched.map((m) => m.matchedBy)).toEqual(['exchangeOrderId']);
+  });
+  it('reports an order filled more on the exchange than locally as a positive filled delta', () => {
+    const r = diff(local({ orders: [order({ filled: '0.25' })] }), remote({ openOrders: [order({ filled: '0.75' })] }));
+    expect(r.matched[0]!.differences.filledDelta.toFixed()).toBe('0.5');
+    expect(r.matched[0]!.differs).toBe(true);
+    expect(hasDrift(r)).toBe(true);
+  });
+  it('reports an order filled LESS on the exchange than locally as a negative delta, not hidden', () => {
+    const r = diff(local({ orders: [order({ filled: '0.75' })] }), remote({ openOrders: [order({ filled: '0.25' })] }));
+    expect(r.matched[0]!.differences.filledDelta.toFixed()).toBe('-0.5');
+    expect(r.matched[0]!.differs).toBe(true);
+  });
+  it('spells out status, price, quantity, symbol and side differences', () => {
+    const l = order({ status: 'cancelled', price: '100', quantity: '1' });
+    const e = order({ price: '101', quantity: '2', symbol: 'ETH/USDT', side: 'sell' });
+    const d = diff(local({ orders: [l] }), remote({ openOrders: [e] })).matched[0]!.differences;
+    expect(d.status).toEqual({ local: 'cancelled', exchange: 'open' });
+    expect(d.price?.local?.toFixed()).toBe('100');
+    expect(d.price?.exchange?.toFixed()).toBe('101');
+    expect(d.quantity?.exchange.toFixed()).toBe('2');
+    expect(d.symbol).toEqual({ local: 'BTC/USDT', exchange: 'ETH/USDT' });
+    expect(d.side).toEqual({ local: 'buy', exchange: 'sell' });
+  });
+  it('treats equal amounts with different notation as equal, and a missing price on one side as a difference', () => {
+    const same = diff(local({ orders: [order({ price: '100.0', quantity: '1.50' })] }), remote({ openOrders: [order({ price: '100', quantity: '1.5' })] }));
+    expect(same.matched[0]!.differs).toBe(false);
+    const d = diff(local({ orders: [order({ price: undefined })] }), remote({ openOrders: [order({ price: '5' })] })).matched[0]!.differences;
+    expect(d.price?.local).toBeUndefined();
+    expect(d.price?.exchange?.toFixed()).toBe('5');
+  });
+  it('matches a local terminal order the exchange still lists as open, with a status difference', () => {
+    const r = diff(local({ orders: [order({ status: 'filled', filled: '1' })] }), remote({ openOrders: [order({ filled: '0.5' })] }));
+    expect(r.matched).toHaveLength(1);
+    expect(r.matched[0]!.differences.status).toEqual({ local: 'filled', exchange: 'open' });
+    expect(r.matched[0]!.differences.filledDelta.toFixed()).toBe('-0.5');
+  });
+  it('leaves local terminal orders the exchange does not list out of the comparison', () => {
+    const orders = [order({ status: 'filled' }), order({ clientOrderId: 'c2', exchangeOrderId: 'x2', status: 'cancelled' }), order({ clientOrderId: 'c3', exchangeOrderId: undefined, status: 'rejected' })];
+    const r = diff(local({ orders }), remote());
+    expect(reportSummary(r)).toMatchObject({ matched: 0, ghosts: 0, zombies: 0, inFlight: 0 });
+  });
+  it('marks a match whose local side changed inside the window as withinGrace', () => {
+    const r = diff(local({ orders: [order({ updatedAt: CUTOFF, filled: '0.5' })] }), remote({ openOrders: [order()] }));
+    expect(r.matched[0]!.withinGrace).toBe(true);
+  });
+});
+
+describe('diff: client-id matching', () => {
+  it('matches a local order without exchange id by client id', () => {
+    const l = order({ exchangeOrderId: undefined, status: 'pending' });
+    const r = diff(local({ orders: [l] }), remote({ openOrders: [order({ exchangeOrderId: 'x9' })] }));
+    expect(r.matched).toHaveLength(1);
+    expect(r.matched[0]!.matchedBy).toBe('clientOrderId');
+    expect(r.matched[0]!.exchange.exchangeOrderId).toBe('x9');
+    expect(r.matched[0]!.differences.status).toEqual({ local: 'pending', exchange: 'open' });
+    expect(r.zombies).toHaveLength(0);
+  });
+  it('does not match by client id when the local exchange id is known and absent: ghost plus zombie', () => {
+    const l = order({ exchangeOrderId: 'x1' });
+    const e = order({ exchangeOrderId: 'x2' }); // same client id, reused for a different order
+    const r = diff(local({ orders: [l] }), remote({ openOrders: [e] }));
+    expect(r.matched).toHaveLength(0);
+    expect(r.ghosts.map((g) => g.local.exchangeOrderId)).toEqual(['x1']);
+    expect(r.zombies.map((z) => z.exchange.exchangeOrderId)).toEqual(['x2']);
+  });
+  it('lets an exchange-id match win over a client-id match of another local order', () => {
+    const byId = order({ clientOrderId: 'a', exchangeOrderId: 'x1' });
+    const byClient = order({ clientOrderId: 'b', exchangeOrderId: undefined, status: 'pending' });
+    const e = order({ clientOrderId: 'b', exchangeOrderId: 'x1' });
+    // The client-id candidate comes first in the input: the order of inputs must not decide.
+    for (const orders of [[byClient, byId], [byId, byClient]]) {
+      const r = diff(local({ orders }), remote({ openOrders: [e] }));
+      expect(r.matched.map((m) => [m.matchedBy, m.local.clientOrderId])).toEqual([['exchangeOrderId', 'a']]);
+      expect(r.inFlight.map((f) => [f.local.clientOrderId, f.reason])).toEqual([['b', 'unacknowledged']]);
+    }
+  });
+});
+
+describe('diff: ghosts, zombies and in-flight orders', () => {
+  it('reports an old acknowledged local open order absent from the exchange as a ghost', () => {
+    const r = diff(local({ orders: [order()] }), remote());
+    expect(r.ghosts.map((g) => g.local.clientOrderId)).toEqual(['c1']);
+    expect(hasDrift(r)).toBe(true);
+  });
+  it('reports an exchange open order unknown locally as a zombie', () => {
+    const r = diff(local(), remote({ openOrders: [order()] }));
+    expect(r.zombies.map((z) => z.exchange.exchangeOrderId)).toEqual(['x1']);
+    expect(hasDrift(r)).toBe(true);
+  });
+  it('never calls an unacknowledged order a ghost', () => {
+    const orders = [order({ exchangeOrderId: undefined, status: 'pending' }), order({ clientOrderId: 'c2', exchangeOrderId: 'x2', status: 'pending' })];
+    const r = diff(local({ orders }), remote());
+    expect(r.inFlight.map((f) => f.reason)).toEqual(['unacknowledged', 'unacknowledged']);
+    expect(r.ghosts).toHaveLength(0);
+    expect(hasDrift(r)).toBe(false);
+  });
+  it('puts an order created exactly at startedAt − grace in flight, and one 1 ms earlier among ghosts', () => {
+    const atBoundary = order({ clientOrderId: 'a', exchangeOrderId: 'xa', createdAt: CUTOFF, updatedAt: CUTOFF });
+    const justBefore = order({ clientOrderId: 'b', exchangeOrderId: 'xb', createdAt: CUTOFF - 1, updatedAt: CUTOFF - 1 });
+    const r = diff(local({ orders: [atBoundary, justBefore] }), remote());
+    expect(r.inFlight.map((f) => [f.local.clientOrderId, f.reason])).toEqual([['a', 'withinGrace']]);
+    expect(r.ghosts.map((g) => g.local.clientOrderId)).toEqual(['b']);
+  });
+  it('counts a recent update as in flight even when the order was created long ago', () => {
+    const r = diff(local({ orders: [order({ createdAt: OLD, updatedAt: T0 + 100 })] }), remote());
+    expect(r.inFlight.map((f) => f.reason)).toEqual(['withinGrace']);
+  });
+  it('uses the configured grace window (0 = only orders touched at or after startedAt)', () => {
+    const o = order({ createdAt: T0 - 1, updatedAt: T0 - 1 });
+    expect(diff(local({ orders: [o] }), remote(), { inFlightGraceMs: 0 }).ghosts).toHaveLength(1);
+    expect(diff(local({ orders: [{ ...o, updatedAt: T0 }] }), remote(), { inFlightGraceMs: 0 }).inFlight).toHaveLength(1);
+    expect(diff(local({ orders: [o] }), remote(), { inFlightGraceMs: 1 }).inFlight).toHaveLength(1);
+  });
+});
+
+describe('diff: positions', () => {
+  it('reports a position held on one side only, with zero for the other side', () => {
+    const r = diff(local({ positions: [pos('BTC/USDT:USDT', '2')] }), remote({ positions: [pos('ETH/USDT:USDT', '-3')] }));
+    expect(r.positionDrifts.map((d) => [d.symbol, d.local.toFixed(), d.exchange.toFixed(), d.delta.toFixed()])).toEqual([
+      ['BTC/USDT:USDT', '2', '0', '-2'],
+      ['ETH/USDT:USDT', '0', '-3', '-3'],
+    ]);
+    expect(r.positionDrifts.every((d) => d.beyondTolerance)).toBe(true);
+  });
+  it('treats a flat position and an absent one as the same: no drift either way', () => {
+    expect(diff(local({ positions: [pos('S', '0')] }), remote()).positionDrifts).toEqual([]);
+    expect(diff(local(), remote({ positions: [pos('S', '0')] })).positionDrifts).toEqual([]);
+    expect(diff(local({ positions: [pos('S', '0')] }), remote({ positions: [pos('S', '0.000')] })).positionDrifts).toEqual([]);
+  });
+  it('compares signed quantities: long locally, short on the exchange', () => {
+    const r = diff(local({ positions: [pos('S', '1')] }), remote({ positions: [pos('S', '-1')] }));
+    expect(r.positionDrifts[0]!.delta.toFixed()).toBe('-2');
+  });
+  it('ignores equal positions written differently', () => {
+    expect(diff(local({ positions: [pos('S', '1.50')] }), remote({ positions: [pos('S', '1.5')] })).positionDrifts).toEqual([]);
+  });
+});
+
+describe('diff: balances', () => {
+  it('compares totals per asset and reports assets present on one side only', () => {
+    const r = diff(local({ balances: [bal('USDT', '100'), bal('BTC', '1')] }), remote({ balances: [bal('USDT', '90'), bal('ETH', '2')] }));
+    expect(r.balanceDrifts.map((d) => [d.asset, d.local.toFixed(), d.exchange.toFixed(), d.delta.toFixed()])).toEqual([
+      ['BTC', '1', '0', '-1'],
+      ['ETH', '0', '2', '2'],
+      ['USDT', '100', '90', '-10'],
+    ]);
+  });
+  it('compares total, not free', () => {
+    const r = diff(local({ balances: [{ asset: 'U', total: new Dec('10'), free: new Dec('10') }] }), remote({ balances: [{ asset: 'U', total: new Dec('10'), free: new Dec('4') }] }));
+    expect(r.balanceDrifts).toEqual([]);
+  });
+  it('does not list an asset that is zero on one side and absent on the other', () => {
+    expect(diff(local({ balances: [bal('U', '0')] }), remote()).balanceDrifts).toEqual([]);
+  });
+});
+
+describe('diff: tolerances', () => {
+  const opts = resolveDiffOptions({ tolerances: { default: { absolute: '0.01', relative: '0' } } });
+  const drift = (l: string, e: string, o: Parameters<typeof diff>[2] = opts) =>
+    diff(local({ positions: [pos('S', l)], balances: [bal('U', l)] }), remote({ positions: [pos('S', e)], balances: [bal('U', e)] }), o);
+
+  it('an absolute drift exactly at the tolerance is within it; just beyond is beyond', () => {
+    const at = drift('1', '1.01');
+    expect(at.positionDrifts[0]!.beyondTolerance).toBe(false);
+    expect(at.balanceDrifts[0]!.beyondTolerance).toBe(false);
+    expect(hasDrift(at)).toBe(true);
+    expect(hasDriftBeyondTolerance(at)).toBe(false);
+    const beyond = drift('1', '1.0100000001');
+    expect(beyond.positionDrifts[0]!.beyondTolerance).toBe(true);
+    expect(beyond.balanceDrifts[0]!.beyondTolerance).toBe(true);
+    expect(hasDriftBeyondTolerance(beyond)).toBe(true);
+  });
+  it('a relative tolerance scales with the larger side: at it is within, just beyond is beyond', () => {
+    const rel = resolveDiffOptions({ tolerances: { default: { absolute: '0', relative: '0.001' } } });
+    // 0.1% of max(1000, 1001) = 1.001
+    expect(drift('1001', '1000', rel).positionDrifts[0]!.beyondTolerance).toBe(false);
+    expect(drift('1000', '1001.001', rel).positionDrifts[0]!.beyondTolerance).toBe(false);
+    expect(drift('1000', '1001.0011', rel).positionDrifts[0]!.beyondTolerance).toBe(true);
+  });
+  it('uses max(absolute, relative × size): the larger of the two bounds wins', () => {
+    const both = resolveDiffOptions({ tolerances: { default: { absolute: '5', relative: '0.01' } } });
+    expect(drift('100', '105', both).positionDrifts[0]!.beyondTolerance).toBe(false); // absolute 5 > 1.05
+    expect(drift('100', '105.01', both).positionDrifts[0]!.beyondTolerance).toBe(true);
+    expect(drift('10000', '10100', both).positionDrifts[0]!.beyondTolerance).toBe(false); // relative 101 > 5
+  });
+  it('applies per-symbol and per-asset overrides, inheriting missing fields from the default', () => {
+    const o = resolveDiffOptions({
+      tolerances: { default: { absolute: '0.01', relative: '0' }, positions: { S: { absolute: '1' } }, balances: { U: { relative: '0.5' } } },
+    });
+    const r = drift('10', '10.5', o);
+    expect(r.positionDrifts[0]!.beyondTolerance).toBe(false);
+    expect(r.positionDrifts[0]!.tolerance.absolute.toFixed()).toBe('1');
+    expect(r.balanceDrifts[0]!.tolerance).toEqual({ absolute: new Dec('0.01'), relative: new Dec('0.5') });
+    expect(r.balanceDrifts[0]!.beyondTolerance).toBe(false);
+  });
+  it('with the defaults, a one-satoshi difference is within tolerance and a missed lot is beyond', () => {
+    expect(drift('1', '1.00000001', DEFAULT_DIFF_OPTIONS).positionDrifts[0]!.beyondTolerance).toBe(false);
+    expect(drift('1', '1.001', DEFAULT_DIFF_OPTIONS).positionDrifts[0]!.beyondTolerance).toBe(true);
+    expect(diff(local({ balances: [bal('U', '1000000')] }), remote({ balances: [bal('U', '1000001')] })).balanceDrifts[0]!.beyondTolerance).toBe(false);
+  });
+  it('rejects invalid options with a ConfigError', () => {
+    expect(() => diff(local(), remote(), { inFlightGraceMs: -1 })).toThrow(ConfigError);
+  });
+});
+
+describe('diff: duplicate ids are a typed error', () => {
+  it('in exchange open orders (exchange id), naming the index, the key and the first occurrence', () => {
+    const e = parseErrorOf(() => diff(local(), remote({ openOrders: [order({ clientOrderId: 'a' }), order({ clientOrderId: 'b' })] })));
+    expect(e.code).toBe('duplicate_id');
+    expect(e.path).toBe('snapshot.openOrders[1]');
+    expect(e.value).toBe('x:x1');
+    expect(e.message).toContain('snapshot.openOrders[0]');
+  });
+  it('in exchange open orders (client id)', () => {
+    const e = parseErrorOf(() => diff(local(), remote({ openOrders: [order({ exchangeOrderId: 'a' }), order({ exchangeOrderId: 'b' })] })));
+    expect([e.path, e.value]).toEqual(['snapshot.openOrders[1]', 'c:c1']);
+  });
+  it('in local orders, whether or not the exchange knows the id', () => {
+    const twice = [order({ clientOrderId: 'a' }), order({ clientOrderId: 'b' })];
+    for (const snap of [remote(), remote({ openOrders: [order({ clientOrderId: 'z' })] })]) {
+      const e = parseErrorOf(() => diff(local({ orders: twice }), snap));
+      expect([e.code, e.path, e.value]).toEqual(['duplicate_id', 'local.orders[1]', 'x:x1']);
+      expect(e.message).toContain('local.orders[0]');
+    }
+    const sameClient = [order({ exchangeOrderId: 'a', status: 'filled' }), order({ exchangeOrderId: 'b' })];
+    for (const snap of [remote(), remote({ openOrders: [order({ exchangeOrderId: 'z' })] })]) {
+      const e = parseErrorOf(() => diff(local({ orders: sameClient }), snap));
+      expect([e.path, e.value]).toEqual(['local.orders[1]', 'c:c1']);
+    }
+  });
+  it('in positions and balances on either side', () => {
+    expect(parseErrorOf(() => diff(local({ positions: [pos('S', '1'), pos('S', '2')] }), remote())).path).toBe('local.positions[1]');
+    expect(parseErrorOf(() => diff(local(), remote({ positions: [pos('S', '1'), pos('S', '1')] }))).path).toBe('snapshot.positions[1]');
+    expect(parseErrorOf(() => diff(local({ balances: [bal('U', '1'), bal('U', '1')] }), remote())).path).toBe('local.balances[1]');
+    expect(parseErrorOf(() => diff(local(), remote({ balances: [bal('V', '1'), bal('U', '1'), bal('U', '2')] }))).path).toBe('snapshot.balances[2]');
+  });
+});
+
+describe('diff: the report itself', () => {
+  it('carries the snapshot window', () => {
+    const r = diff(local(), remote({ startedAt: 5, completedAt: 9 }));
+    expect([r.snapshotStartedAt, r.snapshotCompletedAt]).toEqual([5, 9]);
+  });
+  it('orders each category by symbol, then exchange id, then client id, whatever the input order', () => {
+    const zs = [
+      order({ symbol: 'ETH/USDT', exchangeOrderId: '1', clientOrderId: 'a' }),
+      order({ symbol: 'BTC/USDT', exchangeOrderId: '2', clientOrderId: 'b' }),
+      order({ symbol: 'BTC/USDT', exchangeOrderId: '10', clientOrderId: 'c' }),
+    ];
+    const r1 = diff(local(), remote({ openOrders: zs }));
+    const r2 = diff(local(), remote({ openOrders: [...zs].reverse() }));
+    expect(r1.zombies.map((z) => z.exchange.clientOrderId)).toEqual(['c', 'b', 'a']);
+    expect(r2).toEqual(r1);
+  });
+  it('summarizes counts per category', () => {
+    const r = diff(
+      local({ orders: [order(), order({ clientOrderId: 'g', exchangeOrderId: 'xg' }), order({ clientOrderId: 'p', exchangeOrderId: undefined, status: 'pending' })], positions: [pos('S', '1')] }),
+      remote({ openOrders: [order({ filled: '0.1' }), order({ clientOrderId: 'z', exchangeOrderId: 'xz' })], balances: [bal('U', '1')] }),
+    );
+    expect(reportSummary(r)).toEqual({
+      matched: 1,
+      matchedDiffering: 1,
+      ghosts: 1,
+      zombies: 1,
+      inFlight: 1,
+      positionDrifts: 1,
+      positionDriftsBeyondTolerance: 1,
+      balanceDrifts: 1,
+      balanceDriftsBeyondTolerance: 1,
+    });
+  });
+  it('does not modify its inputs', () => {
+    const l = local({ orders: [order()], positions: [pos('S', '1')] });
+    const e = remote({ openOrders: [order({ filled: '0.5' })] });
+    const before = JSON.stringify([l, e]);
+    diff(l, e);
+    expect(JSON.stringify([l, e])).toBe(before);
+  });
+});
+
+describe('diff: at scale (the join under many hash collisions)', () => {
+  // 3,000 orders per side: each id table holds about 4,000 ids, enough for many probe collisions.
+  const N = 4_000;
+  const xs = Array.from({ length: N }, (_, k) => order({ clientOrderId: `c${k}`, exchangeOrderId: `${k * 7919}`, symbol: `S${k % 13}` }));
+  const localOrders = xs.filter((_, k) => k % 4 !== 3);
+  const remoteOrders = xs.filter((_, k) => k % 4 !== 2).map((o, k) => (k % 5 === 0 ? { ...o, filledQuantity: new Dec('0.5') } : o));
+
+  it('matches, ghosts and zombies exactly the ids it should', () => {
+    const r = diff(local({ orders: localOrders }), remote({ openOrders: remoteOrders }));
+    expect(reportSummary(r)).toMatchObject({ matched: N / 2, ghosts: N / 4, zombies: N / 4, inFlight: 0 });
+    expect(r.matched.every((m) => m.local.exchangeOrderId === m.exchange.exchangeOrderId)).toBe(true);
+    const localX = new Set(localOrders.map((o) => o.exchangeOrderId));
+    const changed = remoteOrders.filter((o) => localX.has(o.exchangeOrderId) && !o.filledQuantity.isZero()).length;
+    expect(changed).toBeGreaterThan(0);
+    expect(r.matched.filter((m) => m.differs)).toHaveLength(changed);
+    expect(r.ghosts.every((g) => Number(g.local.clientOrderId.slice(1)) % 4 === 2)).toBe(true);
+    expect(r.zombies.every((z) => Number(z.exchange.clientOrderId.slice(1)) % 4 === 3)).toBe(true);
+    const keys = r.matched.map((m) => m.exchange);
+    expect([...keys].sort(compareOrders)).toEqual(keys);
+  });
+  it('still finds a duplicate hidden at the end of either side', () => {
+    const dupRemote = [...remoteOrders, { ...remoteOrders[1234]!, clientOrderId: 'fresh' }];
+    expect(parseErrorOf(() => diff(local({ orders: localOrders }), remote({ openOrders: dupRemote }))).message).toContain('duplicate of snapshot.openOrders[1234]');
+    const dupLocal = [...localOrders, { ...localOrders[2345]!, exchangeOrderId: 'fresh' }];
+    expect(parseErrorOf(() => diff(local({ orders: dupLocal }), remote({ openOrders: remoteOrders }))).message).toContain('duplicate of local.orders[2345]');
+  });
+});

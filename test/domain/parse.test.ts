@@ -1,0 +1,246 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
+import { ParseError, type ParseErrorCode } from '../../src/domain/errors.js';
+import {
+  balanceToJSON,
+  exchangeSnapshotToJSON,
+  fillToJSON,
+  fundingPaymentToJSON,
+  liveStateToJSON,
+  orderToJSON,
+  parseAmount,
+  parseBalance,
+  parseExchangeSnapshot,
+  parseFill,
+  parseFundingPayment,
+  parseId,
+  parseLiveState,
+  parseOrder,
+  parsePosition,
+  parseTimestamp,
+  positionToJSON,
+  type OrderJSON,
+} from '../../src/domain/parse.js';
+import {
+  arbBalance,
+  arbExchangeSnapshot,
+  arbFill,
+  arbFundingPayment,
+  arbLiveState,
+  arbOrder,
+  arbPosition,
+} from '../support/arbitraries.js';
+
+/** Runs `f`, expects a ParseError, and returns it for further checks. */
+function parseErrorOf(f: () => unknown): ParseError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ParseError);
+    return e as ParseError;
+  }
+  throw new Error('expected a ParseError, nothing was thrown');
+}
+
+function expectRejected(f: () => unknown, code: ParseErrorCode, path: string, value: unknown): void {
+  const e = parseErrorOf(f);
+  expect(e.code).toBe(code);
+  expect(e.path).toBe(path);
+  expect(e.value).toEqual(value);
+  expect(e.message).toContain(path);
+}
+
+const ORDER: OrderJSON = {
+  clientOrderId: 'c-1',
+  exchangeOrderId: '42',
+  symbol: 'BTC/USDT',
+  side: 'buy',
+  type: 'limit',
+  quantity: '1.5',
+  price: '100',
+  filledQuantity: '0.5',
+  status: 'open',
+  createdAt: 1_000,
+  updatedAt: 2_000,
+};
+const withOrder = (patch: Record<string, unknown>): Record<string, unknown> => ({ ...ORDER, ...patch });
+
+describe('parseAmount', () => {
+  it('accepts decimal strings exactly, including exponents and signs', () => {
+    expect(parseAmount('0.1', 'a').toFixed()).toBe('0.1');
+    expect(parseAmount('1e-8', 'a').toFixed()).toBe('0.00000001');
+    expect(parseAmount('  12.50 ', 'a').toFixed()).toBe('12.5');
+    expect(parseAmount('-3', 'a', 'any').toFixed()).toBe('-3');
+    expect(parseAmount(new Dec('7.25'), 'a').toFixed()).toBe('7.25');
+  });
+  it('keeps more digits than a double can hold', () => {
+    expect(parseAmount('123456789012345678901234567890.123456789', 'a').toFixed()).toBe('123456789012345678901234567890.123456789');
+  });
+  it('normalizes negative zero to zero', () => {
+    const z = parseAmount('-0', 'a', 'any');
+    expect(z.isZero()).toBe(true);
+    expect(z.isNegative()).toBe(false);
+  });
+  it.each([
+    ['a JS number', 1.5, 'invalid_type'],
+    ['NaN as a number', Number.NaN, 'invalid_type'],
+    ['Infinity as a number', Number.POSITIVE_INFINITY, 'invalid_type'],
+    ['the string NaN', 'NaN', 'invalid_amount'],
+    ['the string Infinity', 'Infinity', 'invalid_amount'],
+    ['a string that overflows to Infinity', '1e99999999999999999', 'invalid_amount'],
+    ['a hex string', '0x10', 'invalid_amount'],
+    ['an empty string', '', 'invalid_amount'],
+    ['a string with thousands separators', '1,000', 'invalid_amount'],
+    ['a boolean', true, 'invalid_type'],
+    ['an object', { value: '1' }, 'invalid_type'],
+    ['undefined', undefined, 'missing_field'],
+    ['null', null, 'missing_field'],
+  ] as const)('rejects %s, naming path and value', (_label, value, code) => {
+    expectRejected(() => parseAmount(value, 'orders[2].price', 'any'), code, 'orders[2].price', value);
+  });
+  it('rejects a NaN or infinite Decimal', () => {
+    expect(parseErrorOf(() => parseAmount(new Dec(Number.NaN), 'x')).code).toBe('invalid_amount');
+    expect(parseErrorOf(() => parseAmount(new Dec('Infinity'), 'x')).code).toBe('invalid_amount');
+  });
+  it('applies the sign rule', () => {
+    expectRejected(() => parseAmount('-0.1', 'q'), 'negative_amount', 'q', '-0.1');
+    expectRejected(() => parseAmount('0', 'q', 'positive'), 'non_positive_amount', 'q', '0');
+    expect(parseAmount('0', 'q').isZero()).toBe(true);
+  });
+});
+
+describe('parseId and parseTimestamp', () => {
+  it('accepts numeric ids from exchanges as strings', () => {
+    expect(parseId(12345, 'id')).toBe('12345');
+  });
+  it.each([
+    ['', 'empty_id'],
+    ['   ', 'empty_id'],
+    [undefined, 'missing_field'],
+    [1.5, 'invalid_type'],
+    [null, 'invalid_type'],
+  ] as const)('rejects id %j', (value, code) => {
+    expectRejected(() => parseId(value, 'o.clientOrderId'), code, 'o.clientOrderId', value);
+  });
+  it.each([[-1], [1.5], ['1000'], [Number.NaN]])('rejects timestamp %j', (value) => {
+    expectRejected(() => parseTimestamp(value, 't'), 'invalid_timestamp', 't', value);
+  });
+});
+
+describe('parseOrder', () => {
+  it('parses a valid order', () => {
+    const o = parseOrder(ORDER);
+    expect(o.quantity.toFixed()).toBe('1.5');
+    expect(o.exchangeOrderId).toBe('42');
+    expect('averageFillPrice' in o).toBe(false);
+  });
+  it.each([
+    ['a number as quantity', { quantity: 1.5 }, 'invalid_type', 'order.quantity', 1.5],
+    ['NaN as filled', { filledQuantity: 'NaN' }, 'invalid_amount', 'order.filledQuantity', 'NaN'],
+    ['Infinity as price', { price: 'Infinity' }, 'invalid_amount', 'order.price', 'Infinity'],
+    ['a negative quantity', { quantity: '-1' }, 'non_positive_amount', 'order.quantity', '-1'],
+    ['a zero quantity', { quantity: '0' }, 'non_positive_amount', 'order.quantity', '0'],
+    ['a negative filled quantity', { filledQuantity: '-0.1' }, 'negative_amount', 'order.filledQuantity', '-0.1'],
+    ['an unknown status', { status: 'partially_filled' }, 'unknown_enum', 'order.status', 'partially_filled'],
+    ['an unknown side', { side: 'long' }, 'unknown_enum', 'order.side', 'long'],
+    ['an unknown type', { type: 'stop' }, 'unknown_enum', 'order.type', 'stop'],
+    ['an unknown time in force', { timeInForce: 'FOK' }, 'unknown_enum', 'order.timeInForce', 'FOK'],
+    ['an empty client id', { clientOrderId: '' }, 'empty_id', 'order.clientOrderId', ''],
+    ['an empty exchange id', { exchangeOrderId: ' ' }, 'empty_id', 'order.exchangeOrderId', ' '],
+    ['an empty symbol', { symbol: '' }, 'empty_id', 'order.symbol', ''],
+    ['a limit order without price', { price: undefined }, 'missing_field', 'order.price', undefined],
+    ['an open order without exchange id', { exchangeOrderId: undefined }, 'missing_field', 'order.exchangeOrderId', undefined],
+    ['a fractional timestamp', { createdAt: 1.5 }, 'invalid_timestamp', 'order.createdAt', 1.5],
+    ['a non-boolean reduceOnly', { reduceOnly: 'yes' }, 'invalid_type', 'order.reduceOnly', 'yes'],
+  ] as const)('rejects %s', (_label, patch, code, path, value) => {
+    expectRejected(() => parseOrder(withOrder(patch)), code, path, value);
+  });
+  it('rejects a non-object', () => {
+    expectRejected(() => parseOrder('order', 'x'), 'invalid_type', 'x', 'order');
+    expectRejected(() => parseOrder([], 'x'), 'invalid_type', 'x', []);
+  });
+  it('accepts a pending order without an exchange id', () => {
+    expect(parseOrder(withOrder({ status: 'pending', exchangeOrderId: undefined })).exchangeOrderId).toBeUndefined();
+  });
+});
+
+describe('other domain values', () => {
+  it('rejects numbers and bad signs in fills, positions, balances, funding', () => {
+    const fill = { tradeId: 't', exchangeOrderId: 'x', symbol: 'S', side: 'buy', quantity: '1', price: '2', fee: '-0.1', feeAsset: 'U', timestamp: 1, inferred: false };
+    expect(parseFill(fill).fee.toFixed()).toBe('-0.1');
+    expectRejected(() => parseFill({ ...fill, quantity: '-1' }), 'non_positive_amount', 'fill.quantity', '-1');
+    expectRejected(() => parseFill({ ...fill, inferred: 'no' }), 'invalid_type', 'fill.inferred', 'no');
+    expectRejected(() => parsePosition({ symbol: 'S', quantity: 2, entryPrice: '1' }), 'invalid_type', 'position.quantity', 2);
+    expect(parsePosition({ symbol: 'S', quantity: '-2', entryPrice: '1' }).quantity.toFixed()).toBe('-2');
+    expectRejected(() => parsePosition({ symbol: 'S', quantity: '1', entryPrice: '-1' }), 'negative_amount', 'position.entryPrice', '-1');
+    expectRejected(() => parseBalance({ asset: 'U', free: '1', total: 'Infinity' }), 'invalid_amount', 'balance.total', 'Infinity');
+    expectRejected(() => parseFundingPayment({ id: '', symbol: 'S', asset: 'U', amount: '1', timestamp: 1 }), 'empty_id', 'funding.id', '');
+  });
+});
+
+describe('states and duplicate ids', () => {
+  const state = (orders: unknown[]) => ({ orders, positions: [], balances: [] });
+  it('rejects two local orders with the same exchange id, naming both indexes', () => {
+    const e = parseErrorOf(() => parseLiveState(state([ORDER, withOrder({ clientOrderId: 'c-2' })])));
+    expect(e.code).toBe('duplicate_id');
+    expect(e.path).toBe('liveState.orders[1]');
+    expect(e.value).toBe('x:42');
+    expect(e.message).toContain('liveState.orders[0]');
+  });
+  it('rejects two local orders with the same client id', () => {
+    expectRejected(() => parseLiveState(state([ORDER, withOrder({ exchangeOrderId: '43' })])), 'duplicate_id', 'liveState.orders[1]', 'c:c-1');
+  });
+  it('rejects duplicate positions and balances', () => {
+    const p = { symbol: 'S', quantity: '1', entryPrice: '1' };
+    expectRejected(() => parseLiveState({ orders: [], positions: [p, p], balances: [] }), 'duplicate_id', 'liveState.positions[1]', 'S');
+    const b = { asset: 'U', free: '1', total: '1' };
+    expectRejected(() => parseLiveState({ orders: [], positions: [], balances: [b, b] }), 'duplicate_id', 'liveState.balances[1]', 'U');
+  });
+  it('rejects duplicate exchange open orders and an inverted window', () => {
+    const snap = { openOrders: [ORDER, ORDER], positions: [], balances: [], startedAt: 1, completedAt: 2 };
+    expectRejected(() => parseExchangeSnapshot(snap), 'duplicate_id', 'snapshot.openOrders[1]', 'x:42');
+    expectRejected(() => parseExchangeSnapshot({ ...snap, openOrders: [], completedAt: 0 }), 'inconsistent', 'snapshot.completedAt', 0);
+  });
+  it('names the nested path of a bad field', () => {
+    const snap = { openOrders: [ORDER, withOrder({ exchangeOrderId: '7', clientOrderId: 'c-7', filledQuantity: 0.5 })], positions: [], balances: [], startedAt: 1, completedAt: 2 };
+    expectRejected(() => parseExchangeSnapshot(snap), 'invalid_type', 'snapshot.openOrders[1].filledQuantity', 0.5);
+  });
+});
+
+describe('round trip: parse(toJSON(x)) equals x', () => {
+  // Through JSON text too, as a stored file would be.
+  const viaText = <T>(v: T): unknown => JSON.parse(JSON.stringify(v)) as unknown;
+  it('orders', () => {
+    fc.assert(
+      fc.property(arbOrder(), (o) => {
+        expect(parseOrder(viaText(orderToJSON(o)))).toEqual(o);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+  it('fills, positions, balances, funding payments', () => {
+    fc.assert(
+      fc.property(arbFill, arbPosition(), arbBalance(), arbFundingPayment, (f, p, b, fp) => {
+        expect(parseFill(viaText(fillToJSON(f)))).toEqual(f);
+        expect(parsePosition(viaText(positionToJSON(p)))).toEqual(p);
+        expect(parseBalance(viaText(balanceToJSON(b)))).toEqual(b);
+        expect(parseFundingPayment(viaText(fundingPaymentToJSON(fp)))).toEqual(fp);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+  it('live states and exchange snapshots', () => {
+    fc.assert(
+      fc.property(arbLiveState({ maxOrders: 5 }), arbExchangeSnapshot({ maxOrders: 5 }), (s, x) => {
+        expect(parseLiveState(viaText(liveStateToJSON(s)))).toEqual(s);
+        expect(parseExchangeSnapshot(viaText(exchangeSnapshotToJSON(x)))).toEqual(x);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+  it('serializes amounts as plain strings, never exponents', () => {
+    const o = parseOrder(withOrder({ quantity: '1e-12', price: '2.5e20' }));
+    expect(orderToJSON(o)).toMatchObject({ quantity: '0.000000000001', price: '250000000000000000000' });
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * ccxt unified structures → domain values, on hand-made ccxt objects (as ccxt builds them with number = String):
+ * the cases the emulator does not reach, such as hedge-mode positions and futures wallets with unrealized PnL.
+ */
+import { describe, expect, it } from 'vitest';
+import { ParseError } from '../../../src/domain/errors.js';
+import { linearBalancesFromCcxt, mergeBalances, orderFromCcxt, positionFromCcxt, spotBalancesFromCcxt } from '../../../src/exchange/ccxt/convert.js';
+import { Dec } from '../../../src/domain/decimal.js';
+
+const base = {
+  id: '12',
+  clientOrderId: 'cancel-abc',
+  symbol: 'BTC/USDT',
+  side: 'buy',
+  type: 'limit',
+  timeInForce: 'GTC',
+  amount: '1.00000000',
+  filled: '0.40000000',
+  price: '100.00000000',
+  timestamp: 1000,
+  lastUpdateTimestamp: 2000,
+  info: { origClientOrderId: 'mine', price: '100.00000000', cummulativeQuoteQty: '40.00000001' },
+};
+
+function parseErr(f: () => unknown): ParseError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ParseError);
+    return e as ParseError;
+  }
+  throw new Error('expected a ParseError');
+}
+
+describe('orderFromCcxt', () => {
+  it.each([
+    ['open', 'open'],
+    ['canceling', 'open'],
+    ['closed', 'filled'],
+    ['canceled', 'cancelled'],
+    ['expired', 'expired'],
+    ['rejected', 'rejected'],
+  ])('ccxt status %s → %s', (ccxt, ours) => {
+    expect(orderFromCcxt({ ...base, status: ccxt }).status).toBe(ours);
+  });
+
+  it('takes the order’s own client id from a cancel answer, and the exact average from cumulative quote', () => {
+    const o = orderFromCcxt({ ...base, status: 'canceled' });
+    expect(o.clientOrderId).toBe('mine');
+    // 40.00000001 / 0.4 at 64 digits, not ccxt's 18-digit quotient.
+    expect(o.averageFillPrice?.toFixed()).toBe(new Dec('40.00000001').div('0.4').toFixed());
+    expect([o.createdAt, o.updatedAt]).toEqual([1000, 2000]);
+  });
+
+  it('refuses an unknown status, a float amount, and a limit order without a price', () => {
+    expect(parseErr(() => orderFromCcxt({ ...base, status: 'weird' })).code).toBe('unknown_enum');
+    expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: 1 })).code).toBe('invalid_type');
+    expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', price: undefined, info: {} })).code).toBe('missing_field');
+  });
+
+  it('reports trigger orders as the order they become', () => {
+    expect(orderFromCcxt({ ...base, status: 'open', type: 'stop_loss_limit' }).type).toBe('limit');
+    expect(orderFromCcxt({ ...base, status: 'open', type: 'stop_market', price: undefined, info: { price: '0' } }).type).toBe('market');
+  });
+});
+
+describe('positions and balances', () => {
+  it('a one-way position is signed from positionAmt; a hedge-mode one is refused', () => {
+    const p = positionFromCcxt({ symbol: 'BTC/USDT:USDT', contracts: '0.5', side: 'short', info: { positionSide: 'BOTH', positionAmt: '-0.500', entryPrice: '30000.1' } });
+    expect([p.quantity.toFixed(), p.entryPrice.toFixed()]).toEqual(['-0.5', '30000.1']);
+    const e = parseErr(() => positionFromCcxt({ symbol: 'BTC/USDT:USDT', info: { positionSide: 'LONG', positionAmt: '1', entryPrice: '1' } }));
+    expect(e.message).toMatch(/hedge-mode/);
+  });
+
+  it('a USD-M wallet is its walletBalance (unrealized PnL excluded), not ccxt’s marginBalance total', () => {
+    const b = linearBalancesFromCcxt({
+      USDT: { total: '1050' },
+      info: { assets: [{ asset: 'USDT', walletBalance: '1000.12345678', marginBalance: '1050', availableBalance: '900' }, { asset: 'BNB', walletBalance: '0', availableBalance: '0' }] },
+    });
+    expect(b.map((x) => [x.asset, x.free.toFixed(), x.total.toFixed()])).toEqual([['USDT', '900', '1000.12345678']]);
+  });
+
+  it('spot balances skip assets held at zero; wallets of one asset add up', () => {
+    const spot = spotBalancesFromCcxt({ total: { BTC: '0.5', ETH: '0' }, BTC: { free: '0.4', total: '0.5' }, ETH: { free: '0', total: '0' } });
+    expect(spot.map((x) => x.asset)).toEqual(['BTC']);
+    const merged = mergeBalances([spot, [{ asset: 'BTC', free: new Dec('1'), total: new Dec('1') }]]);
+    expect(merged.map((x) => [x.asset, x.free.toFixed(), x.total.toFixed()])).toEqual([['BTC', '1.4', '1.5']]);
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { ParseError } from '../../src/domain/errors.js';
+import { inferredTradeId } from '../../src/domain/types.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import type { PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
+import { BTC_PERP, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
+
+/** A persisted portfolio with something in every field, including a replay log. */
+function sample(): PortfolioJSON {
+  const p = Portfolio.create({
+    instruments: INSTRUMENTS,
+    balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }],
+    orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '2', px: '100' })],
+  });
+  p.applyFill(fill({ tradeId: inferredTradeId('o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
+  p.applyFill(fill({ tradeId: 'm1', exchangeOrderId: 'manual', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '101' }));
+  p.applyFunding(funding('f1', '-0.25'));
+  p.markToMarket(new Map([[BTC_PERP.symbol, d('103')]]));
+  return JSON.parse(JSON.stringify(p.toJSON())) as PortfolioJSON;
+}
+
+function expectParseError(mutate: (j: Record<string, unknown>) => void, path: string): void {
+  const j = sample() as unknown as Record<string, unknown>;
+  mutate(j);
+  let caught: unknown;
+  try {
+    Portfolio.fromJSON(j);
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(ParseError);
+  expect((caught as ParseError).path).toBe(path);
+}
+
+describe('PortfolioJSON', () => {
+  it('is versioned, keeps amounts as strings, and round-trips through JSON text', () => {
+    const j = sample();
+    expect(j.version).toBe(1);
+    expect(j.replayLog.map((e) => Object.keys(e)[0])).toEqual(['fill', 'fill', 'funding']);
+    expect(typeof j.peakEquity).toBe('string');
+    expect(j.balances.every((b) => typeof b.total === 'string')).toBe(true);
+    expect(Portfolio.fromJSON(j).toJSON()).toEqual(j);
+  });
+
+  it('refuses an unknown version', () => {
+    expectParseError((j) => (j.version = 2), 'portfolio.version');
+    expectParseError((j) => delete j.version, 'portfolio.version');
+  });
+
+  it('refuses amounts written as JS numbers', () => {
+    expectParseError((j) => (j.peakEquity = 5), 'portfolio.peakEquity');
+    expectParseError((j) => ((j.balances as { total: unknown }[])[0]!.total = 1000), 'portfolio.balances[0].total');
+  });
+
+  it('refuses a replay log that does not start with an inferred fill', () => {
+    expectParseError((j) => (j.replayLog as unknown[]).shift(), 'portfolio.replayLog[0]');
+  });
+
+  it('refuses a replay-log entry that is neither a fill nor a funding payment', () => {
+    expectParseError((j) => (j.replayLog as unknown[]).push({}), 'portfolio.replayLog[3].fill');
+  });
+
+  it('refuses duplicate applied trade ids and an order filled beyond its quantity', () => {
+    expectParseError((j) => (j.appliedTradeIds as string[]).push('m1'), 'portfolio.appliedTradeIds[2]');
+    expectParseError((j) => ((j.orders as { filledQuantity: string }[])[0]!.filledQuantity = '3'), 'portfolio.orders[0].filledQuantity');
+  });
+
+  it('refuses a replay-log fill on an unknown instrument', () => {
+    expectParseError((j) => ((j.replayLog as { fill: { symbol: string } }[])[1]!.fill.symbol = 'NOPE/USDT'), 'portfolio.replayLog[1]');
+  });
+
+  it('keeps only the newest ids when restored with a smaller window', () => {
+    const p = Portfolio.fromJSON(sample(), { tradeIdWindow: 1 });
+    expect(p.preservedMetrics().appliedTradeIds).toEqual(['m1']);
+  });
+});

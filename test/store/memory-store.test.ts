@@ -1,0 +1,40 @@
+/** InMemoryStateStore: the shared contract, plus its crash simulation. */
+import { describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/store/errors.js';
+import { InMemoryStateStore } from '../../src/store/memory.js';
+import { runStateStoreContract } from './contract.js';
+
+runStateStoreContract('InMemoryStateStore', async () => {
+  let current = new InMemoryStateStore();
+  return {
+    store: current,
+    reopen: async () => {
+      current = current.crash();
+      return current;
+    },
+  };
+});
+
+describe('InMemoryStateStore.crash', () => {
+  it('keeps what was durably stored and loses operations still pending', async () => {
+    const store = new InMemoryStateStore();
+    await store.append(1);
+    await store.compact({ upTo: 1 });
+    await store.append(2);
+    const lost = store.append(3);
+    const restarted = store.crash();
+    await expect(lost).rejects.toBeInstanceOf(StoreError);
+    expect(await restarted.load()).toEqual({ snapshot: { upTo: 1 }, journal: [2], warnings: [] });
+  });
+
+  it('the crashed store refuses further use, the restarted one continues', async () => {
+    const store = new InMemoryStateStore();
+    await store.append('a');
+    const restarted = store.crash();
+    await expect(store.append('b')).rejects.toMatchObject({ name: 'StoreError', kind: 'closed' });
+    await restarted.append('c');
+    expect((await restarted.load())?.journal).toEqual(['a', 'c']);
+    // The two stores share nothing.
+    expect(store.durableState().journal).toEqual(['"a"']);
+  });
+});
