@@ -127,8 +127,9 @@ export * from './handlers/index.js';
 
 // ---- State store ----
 export { FileStateStore, STORE_FILES } from './store/file-store.js';
-export type { FileStateStoreOptions } from './store/file-store.js';
+export type { FileStateStoreOptions, FileStoreFailpoint } from './store/file-store.js';
 export { InMemoryStateStore } from './store/memory.js';
+export type { InMemoryDurableState } from './store/memory.js';
 export { StoreError, isStoreError, type StoreErrorKind } from './store/errors.js';
 
 // ---- Lifecycle machine, streams, logging ----
