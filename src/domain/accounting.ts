@@ -33,10 +33,16 @@ export class AccountBook {
   private readonly positionsBySymbol = new Map<string, PositionEntry>();
   private realized: Decimal = ZERO;
 
-  static from(balances: readonly Pick<Balance, 'asset' | 'total'>[], positions: readonly Position[] = []): AccountBook {
+  /**
+   * A book holding these balances and positions, whose realized PnL starts at `realizedPnl` (e.g. what was realized
+   * before a restart): later trades add to that running sum, so a book restored from its own state continues it digit
+   * for digit (adding to an offset kept apart would round differently: (a + b) + c is not a + (b + c)).
+   */
+  static from(balances: readonly Pick<Balance, 'asset' | 'total'>[], positions: readonly Position[] = [], realizedPnl: Decimal = ZERO): AccountBook {
     const book = new AccountBook();
     for (const b of balances) book.totals.set(b.asset, new Dec(b.total));
     for (const p of positions) if (!p.quantity.isZero()) book.positionsBySymbol.set(p.symbol, { quantity: new Dec(p.quantity), entryPrice: new Dec(p.entryPrice) });
+    book.realized = new Dec(realizedPnl);
     return book;
   }
 
@@ -97,7 +103,7 @@ export class AccountBook {
       .map(([symbol, p]) => ({ symbol, quantity: p.quantity, entryPrice: p.entryPrice }));
   }
 
-  /** Sum of realized PnL of all trades applied to this book. */
+  /** The starting realized PnL (see `from`) plus the realized PnL of every trade applied since, added in order. */
   get realizedPnl(): Decimal {
     return this.realized;
   }

@@ -88,8 +88,8 @@ export interface PortfolioOptions {
 interface PortfolioInit {
   readonly instruments: readonly Instrument[];
   readonly reportingAsset: string | undefined;
+  /** The settled book; its realized PnL includes what was preserved across hard resets / restored from disk. */
   readonly base: AccountBook;
-  readonly realizedOffset: Decimal;
   readonly peak: Decimal;
   readonly orders: readonly TrackedOrder[];
   readonly replayLog: readonly ReplayEntry[];
@@ -122,8 +122,6 @@ export class Portfolio {
   private readonly byExchange = new Map<string, string>();
   /** Fills of orders we do not track, bounded like the trade-id window (oldest dropped first). */
   private readonly untracked = new Map<string, UntrackedOrderFills>();
-  /** Realized PnL preserved across hard resets / restored from disk, on top of what `base` has realized since. */
-  private readonly realizedOffset: Decimal;
   private peak: Decimal;
 
   private constructor(init: PortfolioInit, options: PortfolioOptions) {
@@ -140,7 +138,6 @@ export class Portfolio {
     this.tradeIds = IdWindow.from(init.tradeIds, windowSize);
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.base = init.base;
-    this.realizedOffset = new Dec(init.realizedOffset);
     this.peak = new Dec(init.peak);
     assertUnique(
       init.orders.map((t) => t.order),
@@ -194,8 +191,7 @@ export class Portfolio {
       {
         instruments: state.instruments,
         reportingAsset: undefined,
-        base: AccountBook.from(state.balances, state.positions),
-        realizedOffset: preserved.realizedPnl,
+        base: AccountBook.from(state.balances, state.positions, preserved.realizedPnl),
         peak: preserved.peakEquity,
         orders: state.orders.map(initialTracking),
         replayLog: [],
@@ -214,8 +210,9 @@ export class Portfolio {
       {
         instruments: p.instruments,
         reportingAsset: p.reportingAsset,
-        base: AccountBook.from(p.balances, p.positions),
-        realizedOffset: p.settledRealizedPnl,
+        // The persisted sum seeds the settled book's own running sum (never an offset added on top): the restored
+        // book then adds each later realized amount to the same accumulator, in the same order, as the live one.
+        base: AccountBook.from(p.balances, p.positions, p.settledRealizedPnl),
         peak: p.peakEquity,
         orders: p.orders,
         replayLog: p.replayLog,
@@ -513,7 +510,7 @@ export class Portfolio {
    * (AccountBook's rule). Spot trades realize nothing here (no cost basis is kept for spot); funding is not included.
    */
   get realizedPnl(): Decimal {
-    return this.realizedOffset.plus(this.book.realizedPnl);
+    return this.book.realizedPnl;
   }
 
   /** Highest equity seen by `markToMarket` (or preserved across a reset). */
@@ -573,7 +570,7 @@ export class Portfolio {
       instruments: this.instrumentList.map((i) => ({ symbol: i.symbol, kind: i.kind, base: i.base, quote: i.quote, settle: i.settle })),
       balances: this.base.balances().map(balanceToJSON),
       positions: this.base.positions().map(positionToJSON),
-      settledRealizedPnl: amountToString(this.realizedOffset.plus(this.base.realizedPnl)),
+      settledRealizedPnl: amountToString(this.base.realizedPnl),
       peakEquity: amountToString(this.peak),
       orders: this.sortedTracked().map((t) => ({
         ...orderToJSON(t.order),

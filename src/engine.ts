@@ -1,0 +1,554 @@
+/**
+ * `createEngine`: the reconciliation engine a trading bot embeds. It wires the lifecycle machine
+ * (machines/engine.machine.ts) to real work: loading state from the StateStore, the startup reconciliation (snapshot →
+ * diff → StartupHandler → executor → persist), the runtime loop (the RxJS polling loop, each cycle snapshot → diff →
+ * RuntimeHandler → executor → persist), and the final flush. It also owns the order gate: the strategy places orders
+ * through `placeOrder`, which refuses exposure increases outside `running` and journals every submission before it
+ * reaches the exchange, so a crash in between leaves a pending order that reconciliation resolves.
+ *
+ * Time, timers and jitter are injected (`clock`, `scheduler`, `seed`): with a VirtualTimeline a whole run is
+ * deterministic and takes no wall-clock time. One SerialQueue orders every portfolio change and store write.
+ */
+import { BehaviorSubject, ReplaySubject, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
+import type { Clock, Millis } from './domain/clock.js';
+import { ZERO } from './domain/decimal.js';
+import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from './domain/errors.js';
+import { createRandom } from './domain/random.js';
+import type { ExchangeSnapshot, Order } from './domain/types.js';
+import { diff } from './differ/diff.js';
+import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from './differ/report.js';
+import type { ExchangeClient, OrderRef, PlaceOrderRequest } from './exchange/port.js';
+import { fetchExchangeSnapshot } from './exchange/snapshot.js';
+import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './handlers/config.js';
+import { executePlan, type ActionOutcome, type ExecutionResult } from './handlers/executor.js';
+import { ReconcileMemory } from './handlers/memory.js';
+import { actionsOf, EMPTY_CURSORS, type CursorState, type Plan } from './handlers/plan.js';
+import { RuntimeHandler } from './handlers/runtime.js';
+import { StartupHandler } from './handlers/startup.js';
+import { logAction, logReport, type ActionLogEntry } from './logging/events.js';
+import { componentLogger, silentLogger, type Logger } from './logging/types.js';
+import { Portfolio, type PortfolioOptions } from './portfolio/portfolio.js';
+import type { StateStore } from './store/port.js';
+import { reconcileLoop } from './streams/reconcile-loop.js';
+import { reconcileLoopActor, type LoopMode } from './streams/loop-actor.js';
+import type { BackoffOptions } from './streams/backoff.js';
+import {
+  engineMachine,
+  enginePhase,
+  persistedLifecycle,
+  type CycleDigest,
+  type EngineCommand,
+  type EngineFailure,
+  type EngineSnapshot,
+  type LiquidateOnlyState,
+  type LoadedLifecycle,
+  type StartupRetryConfig,
+} from '../machines/engine.machine.js';
+import type { LifecyclePhase } from '../machines/lifecycle.js';
+import { checkOrder, type ExposureEffect } from './engine/order-gate.js';
+import { SerialQueue } from './engine/serial.js';
+import { asJson, decodeEngineState, encodeEngineState, orderRecord, type EngineJournalRecord, type PersistedLifecycleJSON } from './engine/state-file.js';
+
+/** Default time between reconciliation cycles. */
+export const DEFAULT_INTERVAL_MS = 5_000;
+
+export interface EngineOptions {
+  readonly exchange: ExchangeClient;
+  /** Where state survives restarts (`FileStateStore` in production). The engine never closes it. */
+  readonly store: StateStore;
+  /** Zombie policy, tolerances, grace windows, budgets, report-only mode (see `resolveConfig`). */
+  readonly policies?: ReconcileConfigInput | ResolvedConfig | undefined;
+  readonly logger?: Logger | undefined;
+  /** Default: the scheduler's clock (wall-clock time with the default scheduler). */
+  readonly clock?: Clock | undefined;
+  /** Drives every timer: the loop's interval and backoff, and the machine's startup retry. Default asyncScheduler. */
+  readonly scheduler?: SchedulerLike | undefined;
+  /** Passed to XState (`createActor(machine, { inspect })`); see `startInspectorServer` for the CLI's `--inspect`. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  /** Time between reconciliation cycles (default 5 s). */
+  readonly intervalMs?: number | undefined;
+  /** Backoff of the runtime loop while the exchange is unreachable. */
+  readonly backoff?: Partial<BackoffOptions> | undefined;
+  /** Backoff of the startup reconciliation while the exchange is unreachable. */
+  readonly startupRetry?: Partial<StartupRetryConfig> | undefined;
+  /** Seed of the backoff jitter (default 1): a run reproduces from it. */
+  readonly seed?: number | undefined;
+  /** Only these symbols' open orders and positions are fetched (default: all). */
+  readonly symbols?: readonly string[] | undefined;
+  /** Options of the portfolio (trade-id window, reporting asset, ...). */
+  readonly portfolioOptions?: PortfolioOptions | undefined;
+  /** Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback). */
+  readonly closedOrderRetentionMs?: number | undefined;
+}
+
+/** What `state$` emits: the lifecycle phase and the facts behind it. */
+export interface EngineStatus {
+  readonly phase: LifecyclePhase;
+  readonly liquidateOnly: LiquidateOnlyState | null;
+  /** Non-null while the exchange is unreachable (reconciliation paused, which is not drift). */
+  readonly paused: { readonly reason: string; readonly nextRetryAt: Millis | null } | null;
+  readonly lastReport: CycleDigest | null;
+  readonly cycleCount: number;
+  readonly failedCycles: number;
+  readonly lastError: string | null;
+  /** Why the engine failed (phase `failed`). */
+  readonly failure: EngineFailure | null;
+}
+
+/** What `reports$` emits after each completed reconciliation. */
+export interface EngineReport {
+  readonly handler: 'startup' | 'runtime';
+  /** 0 for the startup reconciliation, then the loop's cycle number. */
+  readonly cycle: number;
+  /** The lifecycle mode the report was handled in. */
+  readonly mode: 'startup' | LoopMode;
+  readonly at: Millis;
+  readonly snapshot: ExchangeSnapshot;
+  readonly report: ReconciliationReport;
+  readonly plan: Plan;
+  /** What each planned action did (all `skipped` in report-only mode). */
+  readonly outcomes: readonly ActionOutcome[];
+  readonly executed: boolean;
+  readonly digest: CycleDigest;
+}
+
+/** The engine has no portfolio yet (fresh store, startup reconciliation not finished). */
+export class EngineNotReadyError extends TesserError {
+  override readonly name = 'EngineNotReadyError' as const;
+}
+
+export interface Engine {
+  /** Starts the engine; resolves once boot is over: `running`, `liquidateOnly`, or `failed` (never rejects for that). */
+  start(): Promise<EngineStatus>;
+  /** Stops the loop, flushes state to the store, and resolves when `stopped` (or `failed`). */
+  stop(): Promise<EngineStatus>;
+  /** STOP, RESUME (refused unless the last report is clean), RECONCILE_NOW, ENTER_LIQUIDATE_ONLY. */
+  send(command: EngineCommand): void;
+  /** Lifecycle status; a late subscriber gets the current value first. Completes when the engine has stopped. */
+  readonly state$: Observable<EngineStatus>;
+  /** Every completed reconciliation; a late subscriber gets the latest one first. */
+  readonly reports$: Observable<EngineReport>;
+  /** The current status. */
+  status(): EngineStatus;
+  /** Resolves at the first status in one of `phases` (at once if the engine is in one). */
+  whenPhase(...phases: LifecyclePhase[]): Promise<EngineStatus>;
+  /** The portfolio (read it; do not change it). @throws EngineNotReadyError before the first one exists. */
+  readonly portfolio: Portfolio;
+  /**
+   * Sends an order through the gate: refused (OrderRefusedError, nothing sent) when it would increase exposure outside
+   * `running`, or before startup reconciliation finished. Journaled as pending before the call and as acknowledged
+   * after it. A retryable exchange error is rethrown and the order stays pending until reconciliation resolves it.
+   */
+  placeOrder(request: PlaceOrderRequest): Promise<Order>;
+  /** Cancels an order (allowed in running and liquidate-only: a cancel never adds exposure). */
+  cancelOrder(ref: OrderRef): Promise<Order>;
+  /** The gate's verdict without sending. @throws OrderRefusedError */
+  checkOrder(request: PlaceOrderRequest): ExposureEffect;
+  /** The XState actor (for `--inspect`, tests and tools). */
+  readonly actor: ReturnType<typeof createActor<typeof engineMachine>>;
+}
+
+type ClockLike = Clock;
+
+/** Turns a scheduler into the clock XState takes, so the machine's delays run on the same (virtual) time. */
+function xstateClockOf(scheduler: SchedulerLike) {
+  return {
+    setTimeout: (fn: (...args: unknown[]) => void, timeout: number): unknown => scheduler.schedule(() => fn(), timeout),
+    clearTimeout: (id: unknown): void => (id as Subscription).unsubscribe(),
+  };
+}
+
+function statusOf(s: EngineSnapshot): EngineStatus {
+  const c = s.context;
+  return {
+    phase: enginePhase(s),
+    liquidateOnly: c.liquidateOnly,
+    paused: c.paused,
+    lastReport: c.lastReport,
+    cycleCount: c.cycleCount,
+    failedCycles: c.failedCycles,
+    lastError: c.lastError,
+    failure: c.failure,
+  };
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+const LOG_OUTCOME: Record<ActionOutcome['status'], ActionLogEntry['outcome']> = {
+  done: 'done',
+  duplicate: 'skipped',
+  rejected: 'failed',
+  gone: 'done',
+  retryLater: 'skipped',
+  failed: 'failed',
+  noted: 'done',
+  skipped: 'skipped',
+};
+
+/** Builds an engine. Nothing runs until `start()`. @throws ConfigError for bad policies or options. */
+export function createEngine(options: EngineOptions): Engine {
+  const config: ResolvedConfig = resolveConfig(options.policies);
+  const exchange = options.exchange;
+  const store = options.store;
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const clock: ClockLike = options.clock ?? { now: () => scheduler.now() };
+  const logger = componentLogger(options.logger ?? silentLogger, 'engine');
+  const intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
+  const random = createRandom(options.seed ?? 1);
+  const retentionMs = options.closedOrderRetentionMs ?? config.tradeLookbackMs;
+  const queue = new SerialQueue();
+
+  // The mutable engine state; every change goes through `queue`.
+  let portfolio: Portfolio | undefined;
+  let cursors: CursorState = EMPTY_CURSORS;
+  let memory = new ReconcileMemory();
+  let startupHandler = new StartupHandler(config, memory);
+  let runtimeHandler = new RuntimeHandler(config, memory);
+  let lastWritten: string | undefined;
+  let lifecycleOnDisk: PersistedLifecycleJSON = { liquidateOnly: null };
+  /** Not-found answers in a row for pending orders whose submission got no answer. */
+  const unconfirmedNotFound = new Map<string, number>();
+
+  const reports = new ReplaySubject<EngineReport>(1);
+
+  const lifecycleNow = (): PersistedLifecycleJSON => ({ liquidateOnly: persistedLifecycle(actor.getSnapshot()).liquidateOnly });
+
+  /** Compacts the store when the state differs from what was last written. A store failure is rethrown. */
+  async function persist(): Promise<void> {
+    const lifecycle = lifecycleNow();
+    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle }, clock.now());
+    const key = JSON.stringify({ ...state, savedAt: 0 });
+    if (key === lastWritten) return;
+    await store.compact(asJson(state));
+    lastWritten = key;
+    lifecycleOnDisk = lifecycle;
+  }
+
+  async function append(record: EngineJournalRecord): Promise<void> {
+    await store.append(asJson(record));
+    // The journal changed, so the next persist must compact even if the state looks the same.
+    lastWritten = undefined;
+  }
+
+  function logOutcomes(outcomes: readonly ActionOutcome[], reportOnly: boolean): void {
+    for (const o of outcomes) {
+      const a = o.action;
+      const ref = 'order' in a ? a.order : 'ref' in a ? a.ref : 'fill' in a ? a.fill : undefined;
+      logAction(logger, {
+        action: a.type,
+        reason: a.reason,
+        outcome: reportOnly ? 'dryRun' : LOG_OUTCOME[o.status],
+        ...(ref !== undefined && { symbol: ref.symbol, orderId: ref.exchangeOrderId ?? ref.clientOrderId }),
+        ...(o.detail !== undefined && { details: { status: o.status, detail: o.detail } }),
+        ...(o.error !== undefined && { error: o.error }),
+      });
+    }
+  }
+
+  function digestOf(handler: 'startup' | 'runtime', cycle: number, report: ReconciliationReport, plan: Plan, result: ExecutionResult): CycleDigest {
+    const enter = actionsOf(plan, 'enterLiquidateOnly')[0];
+    return {
+      at: clock.now(),
+      cycle,
+      summary: reportSummary(report),
+      // After a hard reset the books ARE the snapshot: whatever drift the report showed is gone.
+      driftBeyondTolerance: handler === 'startup' && result.rebuilt ? false : hasDriftBeyondTolerance(report),
+      liquidateOnlyReason: result.enterLiquidateOnly ? (enter?.reason ?? 'drift beyond tolerance') : null,
+      actions: plan.actions.length,
+    };
+  }
+
+  function publish(handler: 'startup' | 'runtime', cycle: number, mode: EngineReport['mode'], snapshot: ExchangeSnapshot, report: ReconciliationReport, plan: Plan, result: ExecutionResult, digest: CycleDigest): void {
+    logReport(logger, report, { phase: handler, cycle, mode });
+    logOutcomes(result.outcomes, plan.mode === 'reportOnly');
+    for (const f of result.failures) logger.error({ event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail }, `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`);
+    reports.next({ handler, cycle, mode, at: digest.at, snapshot, report, plan, outcomes: result.outcomes, executed: result.executed, digest });
+  }
+
+  // ---- the actors the machine invokes -------------------------------------------------------------------------
+
+  async function loadState(): Promise<LoadedLifecycle> {
+    const loaded = await store.load();
+    // A corrupt store throws StoreCorruptError here: the machine fails, and nothing is ever written.
+    const state = decodeEngineState(loaded, options.portfolioOptions);
+    for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);
+    portfolio = state.portfolio;
+    cursors = state.cursors;
+    memory = state.memory;
+    startupHandler = new StartupHandler(config, memory);
+    runtimeHandler = new RuntimeHandler(config, memory);
+    lifecycleOnDisk = state.lifecycle;
+    logger.info({ event: 'engine.loaded', fresh: state.fresh, replayed: state.replayed, orders: portfolio?.orders().length ?? 0 }, state.fresh ? 'fresh start: empty state store' : `state loaded (${state.replayed} journal records replayed)`);
+    return { fresh: state.fresh, liquidateOnly: state.lifecycle.liquidateOnly };
+  }
+
+  async function startupReconcile(attempt: number): Promise<CycleDigest> {
+    return queue.run(async () => {
+      logger.info({ event: 'startup.attempt', attempt }, `startup reconciliation, attempt ${attempt}`);
+      // A fresh store: the books start empty and the hard reset fills them from the exchange.
+      const current = portfolio ?? Portfolio.create({ instruments: await exchange.fetchInstruments() }, options.portfolioOptions);
+      const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
+      const report = diff(current.liveState(), snapshot, config.diffOptions);
+      const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot });
+      // Unreachable: nothing planned from partial data; the machine retries with backoff.
+      if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
+      if (plan.snapshotRace === true) logger.warn({ event: 'startup.snapshotRace' }, 'trades landed inside the snapshot window; the first runtime cycle re-checks them');
+      const result = await executePlan(plan, { exchange, portfolio: current, cursors, portfolioOptions: options.portfolioOptions });
+      portfolio = result.portfolio;
+      cursors = result.cursors;
+      await persist();
+      const digest = digestOf('startup', 0, report, plan, result);
+      publish('startup', 0, 'startup', snapshot, report, plan, result, digest);
+      return digest;
+    });
+  }
+
+  /**
+   * Orders we submitted whose answer was lost (still `pending` past the grace window): asked for by client id. Found
+   * → tracked with its exchange id (its fills then come through the normal ghost/matched paths); "not found" for
+   * `notFoundConfirmations` cycles in a row → it never reached the exchange, closed as rejected.
+   */
+  async function resolveUnconfirmed(book: Portfolio): Promise<void> {
+    const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
+    for (const o of book.openOrders()) {
+      if (o.status !== 'pending' || o.exchangeOrderId !== undefined || o.createdAt >= cutoff) continue;
+      try {
+        const found = await exchange.fetchOrder({ symbol: o.symbol, clientOrderId: o.clientOrderId });
+        unconfirmedNotFound.delete(o.clientOrderId);
+        // A terminal order with fills stays open locally for one more cycle, so it is settled as a ghost with its trades.
+        const status = found.status === 'pending' ? 'open' : found.filledQuantity.gt(ZERO) || found.status === 'open' ? 'open' : found.status;
+        book.trackOrder({ ...o, exchangeOrderId: found.exchangeOrderId, status, quantity: found.quantity, price: found.price, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
+        logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`, symbol: o.symbol, orderId: o.clientOrderId });
+      } catch (e) {
+        if (isRetryableError(e)) return;
+        if (!isNotFoundError(e)) throw e;
+        const n = (unconfirmedNotFound.get(o.clientOrderId) ?? 0) + 1;
+        unconfirmedNotFound.set(o.clientOrderId, n);
+        if (n >= config.notFoundConfirmations) {
+          unconfirmedNotFound.delete(o.clientOrderId);
+          book.closeOrder({ clientOrderId: o.clientOrderId }, 'rejected', clock.now());
+          logAction(logger, { action: 'closeUnconfirmedSubmission', reason: `order ${o.clientOrderId} got no answer when placed and the exchange reports it not found ${n} times in a row: it never arrived`, symbol: o.symbol, orderId: o.clientOrderId });
+        }
+      }
+    }
+  }
+
+  interface RuntimeCycleResult {
+    readonly digest: CycleDigest;
+  }
+
+  async function runtimeCycle(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
+    return queue.run(async () => {
+      if (portfolio === undefined) throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
+      const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
+      const plan = await runtimeHandler.plan(report, { exchange, portfolio, clock, cursors });
+      // The loop counts this cycle as failed and tries again at the next tick; nothing was planned from partial data.
+      if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
+      const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
+      // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
+      if (result.executed) {
+        await resolveUnconfirmed(result.portfolio);
+        result.portfolio.pruneClosedOrders(clock.now() - retentionMs);
+      }
+      portfolio = result.portfolio;
+      cursors = result.cursors;
+      try {
+        await persist();
+      } catch (e) {
+        // Without a working store nothing we do is durable: stop (the flush will report the same failure).
+        actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${describe(e)}` });
+        throw e;
+      }
+      const digest = digestOf('runtime', cycle, report, plan, result);
+      publish('runtime', cycle, mode, snapshot, report, plan, result, digest);
+      return { digest };
+    });
+  }
+
+  async function flush(from: LifecyclePhase): Promise<void> {
+    await queue.run(async () => {
+      await persist();
+      logger.info({ event: 'engine.flushed', from }, `state flushed (stopped from ${from})`);
+    });
+  }
+
+  const machine = engineMachine.provide({
+    actors: {
+      loadState: fromPromise<LoadedLifecycle>(() => loadState()),
+      startupReconcile: fromPromise<CycleDigest, { attempt: number }>(({ input }) => startupReconcile(input.attempt)),
+      reconcileLoop: reconcileLoopActor<ExchangeSnapshot, RuntimeCycleResult>({
+        createLoop: ({ trigger$, mode }) =>
+          reconcileLoop<ExchangeSnapshot, RuntimeCycleResult>({
+            intervalMs,
+            trigger$,
+            fetchSnapshot: () => fetchExchangeSnapshot(exchange, clock, options.symbols),
+            runCycle: (snapshot, info) => runtimeCycle(snapshot, info.cycle, mode()),
+            backoff: options.backoff,
+            random: random.fork('reconcile-loop'),
+            scheduler,
+            now: () => clock.now(),
+          }),
+        digest: (r) => r.digest,
+        onCycleEvent: (e, mode) => {
+          if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: describe(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${describe(e.error)}`);
+          else if (e.type === 'resumed') logger.info({ event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt }, 'exchange reachable again, reconciliation resumed');
+          else if (e.type === 'cycleFailed') logger.error({ event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: describe(e.error) }, `cycle ${e.cycle} failed: ${describe(e.error)}`);
+        },
+      }),
+      flush: fromPromise<void, { from: LifecyclePhase }>(({ input }) => flush(input.from)),
+    },
+  });
+
+  const actor = createActor(machine, {
+    input: { startupRetry: options.startupRetry },
+    clock: xstateClockOf(scheduler),
+    ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
+  });
+  const state = new BehaviorSubject<EngineStatus>(statusOf(actor.getSnapshot()));
+  let lastPhase = state.value.phase;
+  actor.subscribe({
+    next: (s) => {
+      const status = statusOf(s);
+      if (status.phase !== lastPhase) {
+        logger.info({ event: 'lifecycle.transition', from: lastPhase, to: status.phase, ...(status.failure !== null && { failure: status.failure.reason }) }, `${lastPhase} → ${status.phase}`);
+        lastPhase = status.phase;
+      }
+      state.next(status);
+      // Entering or leaving liquidate-only is journaled at once (a crash must not forget it).
+      const lifecycle = persistedLifecycle(s).liquidateOnly;
+      const active = status.phase === 'running' || status.phase === 'liquidateOnly';
+      if (active && JSON.stringify(lifecycle) !== JSON.stringify(lifecycleOnDisk.liquidateOnly)) {
+        lifecycleOnDisk = { liquidateOnly: lifecycle };
+        queue.run(() => append({ kind: 'lifecycle', at: clock.now(), liquidateOnly: lifecycle })).catch((e: unknown) => {
+          logger.error({ event: 'store.writeFailed', error: describe(e) }, `could not journal the lifecycle change: ${describe(e)}`);
+          if (actor.getSnapshot().status === 'active') actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${describe(e)}` });
+        });
+      }
+      if (s.status === 'done') {
+        state.complete();
+        reports.complete();
+      }
+    },
+    // The machine handles every actor failure itself; an error here is a bug, reported rather than crashing Node.
+    error: (e) => logger.fatal({ event: 'engine.actorError', error: describe(e) }, `engine actor error: ${describe(e)}`),
+  });
+
+  let started = false;
+  const whenPhase = (...phases: LifecyclePhase[]): Promise<EngineStatus> => {
+    const now = state.value;
+    if (phases.includes(now.phase)) return Promise.resolve(now);
+    return firstValueFrom(state.pipe(filter((s) => phases.includes(s.phase))), { defaultValue: state.value });
+  };
+  const phase = (): LifecyclePhase => state.value.phase;
+
+  async function placeOrder(request: PlaceOrderRequest): Promise<Order> {
+    const pending = await queue.run(async () => {
+      checkOrder(phase(), portfolio, request);
+      const book = portfolio!;
+      if (book.findOrder({ clientOrderId: request.clientOrderId }) !== undefined) {
+        throw new TesserError(`order ${request.clientOrderId}: a tracked order already has this client order id`);
+      }
+      const now = clock.now();
+      const order: Order = {
+        clientOrderId: request.clientOrderId,
+        symbol: request.symbol,
+        side: request.side,
+        type: request.type,
+        ...(request.timeInForce !== undefined && { timeInForce: request.timeInForce }),
+        quantity: request.quantity,
+        ...(request.price !== undefined && { price: request.price }),
+        filledQuantity: ZERO,
+        status: 'pending',
+        ...(request.reduceOnly !== undefined && { reduceOnly: request.reduceOnly }),
+        createdAt: now,
+        updatedAt: now,
+        ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
+      };
+      // Durable BEFORE the exchange sees it: after a crash we know we may have placed it.
+      await append(orderRecord('submitted', order, now));
+      book.trackOrder(order);
+      return order;
+    });
+    let ack: Order;
+    try {
+      ack = await exchange.placeOrder(request);
+    } catch (e) {
+      await queue.run(async () => {
+        const book = portfolio!;
+        if (isRetryableError(e)) {
+          // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id.
+          await append(orderRecord('unconfirmed', pending, clock.now(), describe(e)));
+          logAction(logger, { action: 'placeOrder', reason: `no answer (${describe(e)}): left pending for reconciliation`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
+        } else if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') {
+          const rejected: Order = { ...pending, status: 'rejected', updatedAt: clock.now() };
+          await append(orderRecord('rejected', rejected, clock.now(), describe(e)));
+          book.trackOrder(rejected);
+          logAction(logger, { action: 'placeOrder', reason: `rejected by the exchange: ${describe(e)}`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
+        }
+      });
+      throw e;
+    }
+    await queue.run(async () => {
+      const book = portfolio!;
+      const tracked = book.findOrder({ clientOrderId: ack.clientOrderId });
+      // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.
+      if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined) return;
+      await append(orderRecord('acknowledged', ack, clock.now()));
+      book.trackOrder(ack);
+      logAction(logger, { action: 'placeOrder', reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}`, symbol: ack.symbol, orderId: ack.clientOrderId });
+    });
+    return ack;
+  }
+
+  async function cancelOrder(ref: OrderRef): Promise<Order> {
+    const p = phase();
+    if (p !== 'running' && p !== 'liquidateOnly') throw new EngineNotReadyError(`cannot cancel in phase ${p}`);
+    const after = await exchange.cancelOrder(ref);
+    await queue.run(async () => {
+      const book = portfolio!;
+      const tracked = book.findOrder(ref);
+      if (tracked === undefined || tracked.status === after.status) return;
+      // The fills behind `after.filledQuantity` arrive as trades through reconciliation; only status and ids here.
+      if (after.status !== 'open' && after.status !== 'pending' && tracked.exchangeOrderId !== undefined) book.closeOrder(ref, after.status, clock.now());
+    });
+    logAction(logger, { action: 'cancelOrder', reason: 'requested by the strategy', symbol: ref.symbol, orderId: ref.clientOrderId ?? ref.exchangeOrderId });
+    return after;
+  }
+
+  return {
+    async start() {
+      if (!started) {
+        started = true;
+        actor.start();
+      }
+      return whenPhase('running', 'liquidateOnly', 'stopped', 'failed');
+    },
+    async stop() {
+      if (!started) return state.value;
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP' });
+      const s = await whenPhase('stopped', 'failed');
+      // Lets the flush's store write finish before the caller closes the store.
+      await queue.run(() => undefined);
+      return s;
+    },
+    send(command) {
+      if (actor.getSnapshot().status === 'active') actor.send(command);
+    },
+    state$: state.asObservable(),
+    reports$: reports.asObservable(),
+    status: () => state.value,
+    whenPhase,
+    get portfolio(): Portfolio {
+      if (portfolio === undefined) throw new EngineNotReadyError('no portfolio yet: the startup reconciliation has not finished on a fresh store');
+      return portfolio;
+    },
+    placeOrder,
+    cancelOrder,
+    checkOrder: (request) => checkOrder(phase(), portfolio, request),
+    actor,
+  };
+}
+

@@ -1,0 +1,93 @@
+/**
+ * The order gate between a strategy and the exchange: an order that would INCREASE exposure is allowed only while
+ * the engine is `running`; in liquidate-only only orders that reduce an existing exposure pass; before startup
+ * reconciliation has finished (and once stopping) nothing passes, because the local books are not yet (or no longer)
+ * known to agree with the exchange. Pure: phase + portfolio + request in, a verdict out.
+ *
+ * "Reduces exposure" is judged conservatively, counting the orders already open on the same side:
+ * - perpetual: the order is opposite to the position and, with the other open orders on that side, does not exceed
+ *   the position's size (so it can never flip it);
+ * - spot: a sell whose quantity, with the other open sells, does not exceed the base asset held. Any buy adds
+ *   exposure to the base asset.
+ */
+import type { Decimal } from 'decimal.js';
+import { ZERO } from '../domain/decimal.js';
+import { TesserError } from '../domain/errors.js';
+import type { Order } from '../domain/types.js';
+import type { PlaceOrderRequest } from '../exchange/port.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
+import { exposureIncreaseAllowed, exposureReductionAllowed, type LifecyclePhase } from '../../machines/lifecycle.js';
+
+/** Why the gate refused an order. */
+export type OrderRefusalCode =
+  /** Liquidate-only: the order would add exposure. */
+  | 'liquidateOnly'
+  /** Loading or startup reconciliation has not finished: the books are not yet known to be right. */
+  | 'notReady'
+  /** Stopping, stopped or failed. */
+  | 'notRunning'
+  /** The symbol is not an instrument the portfolio knows. */
+  | 'unknownInstrument';
+
+/** The order gate refused an order; nothing was sent and nothing was recorded. */
+export class OrderRefusedError extends TesserError {
+  override readonly name = 'OrderRefusedError' as const;
+  constructor(
+    readonly code: OrderRefusalCode,
+    readonly phase: LifecyclePhase,
+    readonly clientOrderId: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isOrderRefusedError(e: unknown): e is OrderRefusedError {
+  return e instanceof OrderRefusedError;
+}
+
+/** Whether an order adds to or takes from the account's exposure. */
+export type ExposureEffect = 'increase' | 'reduce';
+
+function remaining(o: Order): Decimal {
+  return o.quantity.minus(o.filledQuantity);
+}
+
+/** How an order would change exposure, given the open orders already tracked. */
+export function exposureEffect(portfolio: Portfolio, request: Pick<PlaceOrderRequest, 'symbol' | 'side' | 'quantity' | 'clientOrderId'>): ExposureEffect | undefined {
+  const instrument = portfolio.instrument(request.symbol);
+  if (instrument === undefined) return undefined;
+  const sameSideOpen = portfolio
+    .openOrders()
+    .filter((o) => o.symbol === request.symbol && o.side === request.side && o.clientOrderId !== request.clientOrderId)
+    .reduce((acc, o) => acc.plus(remaining(o)), ZERO);
+  const wanted = request.quantity.plus(sameSideOpen);
+  if (instrument.kind === 'spot') {
+    if (request.side === 'buy') return 'increase';
+    return wanted.lte(portfolio.balance(instrument.base).total) ? 'reduce' : 'increase';
+  }
+  const position = portfolio.position(request.symbol).quantity;
+  const opposite = (position.isPositive() && request.side === 'sell') || (position.isNegative() && request.side === 'buy');
+  if (position.isZero() || !opposite) return 'increase';
+  return wanted.lte(position.abs()) ? 'reduce' : 'increase';
+}
+
+/**
+ * Checks an order against the lifecycle phase. Returns the order's exposure effect when it may be sent.
+ * @throws OrderRefusedError when it may not.
+ */
+export function checkOrder(phase: LifecyclePhase, portfolio: Portfolio | undefined, request: PlaceOrderRequest): ExposureEffect {
+  const refuse = (code: OrderRefusalCode, why: string): never => {
+    throw new OrderRefusedError(code, phase, request.clientOrderId, `order ${request.clientOrderId} (${request.side} ${request.quantity.toFixed()} ${request.symbol}) refused: ${why}`);
+  };
+  if (phase === 'loading' || phase === 'startupReconcile' || portfolio === undefined) {
+    return refuse('notReady', `the engine is in ${phase}; orders are accepted once startup reconciliation has finished`);
+  }
+  if (!exposureReductionAllowed(phase)) return refuse('notRunning', `the engine is ${phase}`);
+  const effect = exposureEffect(portfolio, request);
+  if (effect === undefined) return refuse('unknownInstrument', `${request.symbol} is not a known instrument`);
+  if (effect === 'increase' && !exposureIncreaseAllowed(phase)) {
+    return refuse('liquidateOnly', 'the engine is in liquidate-only and this order would increase exposure');
+  }
+  return effect;
+}

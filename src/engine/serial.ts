@@ -1,0 +1,16 @@
+/**
+ * A promise-chain mutex. The engine swaps in a new portfolio at the end of each cycle (the executor works on a
+ * clone), so anything else that changes the portfolio or writes the store (an order the strategy submits, its
+ * acknowledgement, a lifecycle record, the final flush) must not interleave with a cycle: each runs as one task.
+ */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `task` after every task queued before it; resolves or rejects with its result. */
+  run<T>(task: () => Promise<T> | T): Promise<T> {
+    const result = this.tail.then(task);
+    // The queue goes on after a failed task; the failure is the caller's to handle.
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * What the engine keeps in its StateStore, and how it is read back.
+ *
+ * - The snapshot (`EngineStateJSON`) is the whole durable state: the portfolio, the history cursors, the handlers'
+ *   cross-cycle memory and the lifecycle facts that survive a restart. The engine compacts it after each cycle that
+ *   changed something and on stop.
+ * - Journal records (`EngineJournalRecord`) are appended between snapshots. Two kinds change state on replay:
+ *   `order` (an order the strategy submitted, then its acknowledgement: written BEFORE and AFTER the exchange call,
+ *   so a crash in between leaves a pending order that reconciliation resolves instead of an order we forgot) and
+ *   `lifecycle` (entering or leaving liquidate-only). `reconcileAction` and `cycle` records are an audit trail only:
+ *   what they did is in the next snapshot, and if the process died before it, the startup reconciliation redoes it
+ *   from the exchange (fills are applied once by trade id, so nothing counts twice).
+ *
+ * Decoding validates everything; anything malformed is a StoreCorruptError, and the engine refuses to start.
+ */
+import type { Millis } from '../domain/clock.js';
+import { StoreCorruptError, TesserError } from '../domain/errors.js';
+import { asArray, asRecord, orderToJSON, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
+import type { OrderJSON } from '../domain/parse.js';
+import type { Order } from '../domain/types.js';
+import { ReconcileMemory, type ReconcileMemoryJSON } from '../handlers/memory.js';
+import { EMPTY_CURSORS, type CursorState, type HistoryCursor } from '../handlers/plan.js';
+import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
+import type { PortfolioJSON } from '../portfolio/portfolio-json.js';
+import type { JsonValue, LoadedState } from '../store/port.js';
+
+export const ENGINE_STATE_FORMAT = 'tesser-reconcile/engine-state';
+export const ENGINE_STATE_VERSION = 1;
+
+/** The lifecycle facts kept across restarts. */
+export interface PersistedLifecycleJSON {
+  readonly liquidateOnly: { readonly reason: string } | null;
+}
+
+/** The compacted snapshot the engine writes. */
+export interface EngineStateJSON {
+  readonly format: typeof ENGINE_STATE_FORMAT;
+  readonly version: number;
+  readonly savedAt: Millis;
+  readonly portfolio: PortfolioJSON | null;
+  readonly cursors: CursorState;
+  readonly memory: ReconcileMemoryJSON;
+  readonly lifecycle: PersistedLifecycleJSON;
+}
+
+/** Journal records the engine appends between snapshots. */
+export type EngineJournalRecord =
+  | {
+      readonly kind: 'order';
+      /** `submitted` before the exchange call; `acknowledged` / `rejected` / `unconfirmed` after it. */
+      readonly event: 'submitted' | 'acknowledged' | 'rejected' | 'unconfirmed';
+      readonly at: Millis;
+      readonly order: OrderJSON;
+      readonly reason?: string;
+    }
+  | { readonly kind: 'lifecycle'; readonly at: Millis; readonly liquidateOnly: { readonly reason: string } | null }
+  | { readonly kind: 'cycle'; readonly at: Millis; readonly handler: 'startup' | 'runtime'; readonly cycle: number; readonly summary: Readonly<Record<string, number>> }
+  /** Written by the executor (see `ExecutionResult.journal`). */
+  | { readonly kind: 'reconcileAction'; readonly [key: string]: unknown };
+
+/** The engine state as objects. `portfolio` is undefined on a fresh start (built from the exchange at boot). */
+export interface EngineState {
+  readonly portfolio: Portfolio | undefined;
+  readonly cursors: CursorState;
+  readonly memory: ReconcileMemory;
+  readonly lifecycle: PersistedLifecycleJSON;
+}
+
+/** What loading found. */
+export interface DecodedEngineState extends EngineState {
+  /** True when the store held nothing (first start). */
+  readonly fresh: boolean;
+  /** Journal records replayed over the snapshot. */
+  readonly replayed: number;
+  readonly warnings: readonly string[];
+}
+
+export function encodeEngineState(state: EngineState, savedAt: Millis): EngineStateJSON {
+  return {
+    format: ENGINE_STATE_FORMAT,
+    version: ENGINE_STATE_VERSION,
+    savedAt,
+    portfolio: state.portfolio === undefined ? null : state.portfolio.toJSON(),
+    cursors: state.cursors,
+    memory: state.memory.toJSON(),
+    lifecycle: state.lifecycle,
+  };
+}
+
+/** An `order` journal record. */
+export function orderRecord(event: 'submitted' | 'acknowledged' | 'rejected' | 'unconfirmed', order: Order, at: Millis, reason?: string): EngineJournalRecord {
+  return { kind: 'order', event, at, order: orderToJSON(order), ...(reason !== undefined && { reason }) };
+}
+
+const WHERE = 'engine state';
+
+/**
+ * Rebuilds the engine state from what `StateStore.load()` returned (undefined = empty store).
+ * @throws StoreCorruptError when the snapshot or a journal record is not valid engine state.
+ */
+export function decodeEngineState(loaded: LoadedState | undefined, options: PortfolioOptions = {}): DecodedEngineState {
+  const warnings = loaded?.warnings ?? [];
+  if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
+    return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, replayed: 0, warnings };
+  }
+  let portfolio: Portfolio | undefined;
+  let cursors: CursorState = EMPTY_CURSORS;
+  let memory = new ReconcileMemory();
+  let lifecycle: PersistedLifecycleJSON = { liquidateOnly: null };
+  try {
+    if (loaded.snapshot !== undefined) {
+      const s = asRecord(loaded.snapshot, 'snapshot');
+      if (s.format !== ENGINE_STATE_FORMAT) throw new TesserError(`snapshot.format is ${JSON.stringify(s.format)}, not ${ENGINE_STATE_FORMAT}`);
+      if (s.version !== ENGINE_STATE_VERSION) throw new TesserError(`snapshot.version ${JSON.stringify(s.version)} is not supported (this build reads ${ENGINE_STATE_VERSION})`);
+      portfolio = s.portfolio === null ? undefined : Portfolio.fromJSON(s.portfolio, options);
+      cursors = parseCursorState(s.cursors, 'snapshot.cursors');
+      memory = ReconcileMemory.fromJSON(s.memory, 'snapshot.memory');
+      lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');
+    }
+  } catch (e) {
+    throw new StoreCorruptError(WHERE, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
+  }
+  let replayed = 0;
+  for (const [i, raw] of loaded.journal.entries()) {
+    const path = `journal[${i}]`;
+    try {
+      const r = asRecord(raw, path);
+      const kind = parseString(r.kind, `${path}.kind`);
+      if (kind === 'order') {
+        parseEnum(r.event, ['submitted', 'acknowledged', 'rejected', 'unconfirmed'] as const, `${path}.event`);
+        const order = parseOrder(r.order, `${path}.order`);
+        if (portfolio === undefined) throw new TesserError(`${path}: an order record before any portfolio was saved`);
+        portfolio.trackOrder(order);
+        replayed++;
+      } else if (kind === 'lifecycle') {
+        lifecycle = parseLifecycle(r, path);
+        replayed++;
+      } else if (kind !== 'cycle' && kind !== 'reconcileAction') {
+        throw new TesserError(`${path}.kind: unknown record kind ${JSON.stringify(kind)}`);
+      }
+    } catch (e) {
+      throw new StoreCorruptError(WHERE, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
+    }
+  }
+  return { fresh: false, portfolio, cursors, memory, lifecycle, replayed, warnings };
+}
+
+function parseLifecycle(raw: unknown, path: string): PersistedLifecycleJSON {
+  const r = asRecord(raw, path);
+  if (r.liquidateOnly === null) return { liquidateOnly: null };
+  const l = asRecord(r.liquidateOnly, `${path}.liquidateOnly`);
+  return { liquidateOnly: { reason: parseString(l.reason, `${path}.liquidateOnly.reason`) } };
+}
+
+function parseCursor(raw: unknown, path: string): HistoryCursor {
+  const r = asRecord(raw, path);
+  return {
+    since: parseTimestamp(r.since, `${path}.since`),
+    seenIds: asArray(r.seenIds, `${path}.seenIds`).map((id, i) => parseId(id, `${path}.seenIds[${i}]`)),
+  };
+}
+
+/** Validates persisted history cursors. @throws ParseError naming the bad field. */
+export function parseCursorState(raw: unknown, path = 'cursors'): CursorState {
+  const r = asRecord(raw, path);
+  const trades: Record<string, HistoryCursor> = {};
+  for (const [symbol, c] of Object.entries(asRecord(r.trades, `${path}.trades`))) trades[symbol] = parseCursor(c, `${path}.trades.${symbol}`);
+  return { trades, ...(r.funding !== undefined && { funding: parseCursor(r.funding, `${path}.funding`) }) };
+}
+
+/** The state as the store's JSON type (amounts are already strings). */
+export function asJson(value: EngineStateJSON | EngineJournalRecord): JsonValue {
+  return value as unknown as JsonValue;
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
