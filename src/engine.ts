@@ -256,7 +256,12 @@ export function createEngine(options: EngineOptions): Engine {
       summary: reportSummary(report),
       // After a hard reset the books ARE the snapshot: whatever drift the report showed is gone.
       driftBeyondTolerance: handler === 'startup' && result.rebuilt ? false : hasDriftBeyondTolerance(report),
-      liquidateOnlyReason: result.enterLiquidateOnly ? (enter?.reason ?? 'drift beyond tolerance') : null,
+      liquidateOnlyReason: result.enterLiquidateOnly
+        ? (enter?.reason ?? 'drift beyond tolerance')
+        : // At boot there is no later cycle to explain it: the exchange reporting less filled than we applied stops new exposure.
+          handler === 'startup' && result.accountingErrors.length > 0
+          ? `startup: ${result.accountingErrors.length} accounting error(s): ${result.accountingErrors.map((a) => a.reason).join('; ')}`
+          : null,
       actions: plan.actions.length,
     };
   }
