@@ -674,6 +674,9 @@ export class Portfolio {
 
   private addUntracked(exchangeOrderId: string, quantity: Decimal, notional: Decimal): void {
     const prev = this.untracked.get(exchangeOrderId);
+    // This order's entry was evicted (or never made) and a real trade only replaced inferred quantity: an entry
+    // built from the delta alone would be wrong (a negative notional), so the order stays unknown.
+    if (prev === undefined && (quantity.isZero() || notional.isNegative())) return;
     this.untracked.set(exchangeOrderId, {
       quantity: (prev?.quantity ?? ZERO).plus(quantity),
       notional: (prev?.notional ?? ZERO).plus(notional),

@@ -108,3 +108,18 @@ describe('Portfolio restart is exact', () => {
     expectExactAcrossRestarts(pool, balances(['USDT'], '1000'), { tradeIdWindow: 1, inferredReplayWindow: 1 }, ops, []);
   });
 });
+
+describe('untracked-order memory after eviction', () => {
+  it('a real trade replacing an evicted untracked order’s inferred fill at a lower price still round-trips', async () => {
+    const { fill } = await import('./fixtures.js');
+    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: balances(['BTC', 'USDT', 'ETH', 'USDC'], '100000') }, { tradeIdWindow: 1 });
+    // Order X (untracked) gets an inferred fill at 100; order Y's trade evicts X from the bounded untracked memory.
+    p.applyFill(fill({ tradeId: inferredTradeId('X', d('1')), exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
+    p.applyFill(fill({ tradeId: 'y1', exchangeOrderId: 'Y', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
+    // The real trade of X replaces the inferred fill at a lower price: the notional delta is negative.
+    expect(p.applyFill(fill({ tradeId: 'x1', exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '90' })).outcome).toBe('replacedInferred');
+    const q = Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())), { tradeIdWindow: 1 });
+    expect(q.toJSON()).toEqual(p.toJSON());
+    expect(p.position(BTC_PERP.symbol).quantity.toFixed()).toBe('2');
+  });
+});
