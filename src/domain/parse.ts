@@ -196,6 +196,8 @@ export function parseOrder(raw: unknown, path = 'order'): Order {
   const r = asRecord(raw, path);
   const quantity = parseAmount(r.quantity, `${path}.quantity`, 'positive');
   const filledQuantity = parseAmount(r.filledQuantity, `${path}.filledQuantity`);
+  // An order filled beyond its own quantity is corrupt data, never something to book.
+  if (filledQuantity.gt(quantity)) throw new ParseError('inconsistent', `${path}.filledQuantity`, r.filledQuantity, `exceeds the order quantity ${quantity.toFixed()}`);
   const type = parseEnum(r.type, ORDER_TYPES, `${path}.type`);
   const price = parseOptionalAmount(r.price, `${path}.price`, 'positive');
   if (type === 'limit' && price === undefined) throw new ParseError('missing_field', `${path}.price`, r.price, 'a limit order needs a price');

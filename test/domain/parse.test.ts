@@ -142,6 +142,7 @@ describe('parseOrder', () => {
     ['a negative quantity', { quantity: '-1' }, 'non_positive_amount', 'order.quantity', '-1'],
     ['a zero quantity', { quantity: '0' }, 'non_positive_amount', 'order.quantity', '0'],
     ['a negative filled quantity', { filledQuantity: '-0.1' }, 'negative_amount', 'order.filledQuantity', '-0.1'],
+    ['a filled quantity above the quantity', { filledQuantity: '1.50000001' }, 'inconsistent', 'order.filledQuantity', '1.50000001'],
     ['an unknown status', { status: 'partially_filled' }, 'unknown_enum', 'order.status', 'partially_filled'],
     ['an unknown side', { side: 'long' }, 'unknown_enum', 'order.side', 'long'],
     ['an unknown type', { type: 'stop' }, 'unknown_enum', 'order.type', 'stop'],
@@ -240,7 +241,7 @@ describe('round trip: parse(toJSON(x)) equals x', () => {
     );
   });
   it('serializes amounts as plain strings, never exponents', () => {
-    const o = parseOrder(withOrder({ quantity: '1e-12', price: '2.5e20' }));
+    const o = parseOrder(withOrder({ quantity: '1e-12', filledQuantity: '0', price: '2.5e20' }));
     expect(orderToJSON(o)).toMatchObject({ quantity: '0.000000000001', price: '250000000000000000000' });
   });
 });
