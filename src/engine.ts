@@ -329,7 +329,11 @@ export function createEngine(options: EngineOptions): Engine {
         logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`, symbol: o.symbol, orderId: o.clientOrderId });
       } catch (e) {
         if (isRetryableError(e)) return;
-        if (!isNotFoundError(e)) throw e;
+        if (!isNotFoundError(e)) {
+          // Not evidence either way (auth, invalid...): asked again next cycle; the cycle's own work still counts.
+          logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: describe(e) }, `could not look up order ${o.clientOrderId}: ${describe(e)}`);
+          continue;
+        }
         const n = (unconfirmedNotFound.get(o.clientOrderId) ?? 0) + 1;
         unconfirmedNotFound.set(o.clientOrderId, n);
         if (n >= config.notFoundConfirmations) {
