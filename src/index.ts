@@ -172,3 +172,17 @@ export { createRedactor, isSecretKey, REDACTED } from './logging/redact.js';
 export { logReport, logAction } from './logging/events.js';
 export type { ActionLogEntry, ReportLogContext } from './logging/events.js';
 export { logInspection } from './logging/inspect.js';
+
+// ---- The engine (what a bot embeds) ----
+export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError } from './engine.js';
+export type { Engine, EngineOptions, EngineStatus, EngineReport } from './engine.js';
+export { OrderRefusedError, isOrderRefusedError, checkOrder, exposureEffect } from './engine/order-gate.js';
+export type { OrderRefusalCode, ExposureEffect } from './engine/order-gate.js';
+export {
+  ENGINE_STATE_FORMAT,
+  ENGINE_STATE_VERSION,
+  decodeEngineState,
+  encodeEngineState,
+  parseCursorState,
+} from './engine/state-file.js';
+export type { EngineStateJSON, EngineJournalRecord, DecodedEngineState, PersistedLifecycleJSON } from './engine/state-file.js';

@@ -1,0 +1,129 @@
+/**
+ * `npm run docs`: regenerates the generated parts of the docs, each between a pair of HTML comment markers:
+ * - docs/architecture.md `<!-- lifecycle:begin -->`…`<!-- lifecycle:end -->`: the lifecycle diagram, rebuilt from the
+ *   machine definition (machines/diagram.ts);
+ * - docs/benchmarks.md `<!-- bench-diff:begin -->`…`<!-- bench-diff:end -->`: the differ bench table, from
+ *   bench/results/diff.json (so after `npm run bench`, run `npm run docs`).
+ * `--check` changes nothing and exits 1 when a committed copy is stale. The pure functions are what
+ * test/docs/docs.test.ts compares against.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { lifecycleMermaid } from '../machines/diagram.js';
+
+export const DOCS_DIR = dirname(fileURLToPath(import.meta.url));
+export const REPO_DIR = dirname(DOCS_DIR);
+
+/** The text between `<!-- name:begin -->` and `<!-- name:end -->` replaced by `body` (markers kept). */
+export function replaceBlock(doc: string, name: string, body: string): string {
+  const beginMarker = `<!-- ${name}:begin -->`;
+  const endMarker = `<!-- ${name}:end -->`;
+  const begin = doc.indexOf(beginMarker);
+  const end = doc.indexOf(endMarker);
+  const once = (m: string) => doc.indexOf(m) === doc.lastIndexOf(m);
+  if (begin < 0 || end < begin || !once(beginMarker) || !once(endMarker)) {
+    throw new Error(`expected exactly one ${beginMarker} … ${endMarker} pair`);
+  }
+  return `${doc.slice(0, begin)}${beginMarker}\n${body.trimEnd()}\n${doc.slice(end)}`;
+}
+
+/** The lifecycle block's body: the Mermaid diagram of `engineMachine`. */
+export function lifecycleBody(): string {
+  return [
+    '<!-- generated from machines/engine.machine.ts by `npm run docs`; do not edit by hand -->',
+    '```mermaid',
+    lifecycleMermaid().trimEnd(),
+    '```',
+  ].join('\n');
+}
+
+// The part of bench/results/diff.json the table shows (the bench writes more).
+interface DiffBenchSize {
+  readonly orders: number;
+  readonly localOrders: number;
+  readonly exchangeOrders: number;
+  readonly iterations: number;
+  readonly diffMsMedian: number;
+  readonly diffMsMin: number;
+  readonly baselineMsMedian: number;
+  readonly baselineMsMin: number;
+  readonly ratio: number;
+  readonly ratioMin: number;
+  readonly ratioCpu: number;
+}
+export interface DiffBenchResult {
+  readonly generatedAt: string;
+  readonly environment: { readonly node: string; readonly platform: string; readonly cpu: string; readonly cpuCount: number; readonly loadAverageAtStart: readonly number[] };
+  readonly targets: { readonly ratioAt100k: number; readonly exponent10kTo1M: number };
+  readonly sizes: readonly DiffBenchSize[];
+  readonly ratioAt100k: number | null;
+  readonly exponent10kTo1M: number | null;
+  readonly exponent10kTo1MOnMinimums: number | null;
+  readonly baselineExponent10kTo1M: number | null;
+  readonly targetsMet: { readonly ratioAt100k: boolean | null; readonly exponent10kTo1M: boolean | null };
+}
+
+const fmt = (x: number | null, digits = 3): string => (x === null ? 'n/a' : x.toFixed(digits));
+const met = (x: boolean | null): string => (x === null ? 'not measured' : x ? 'met' : '**not met**');
+
+/** The differ bench block's body: a table of every size, and the targets, from bench/results/diff.json. */
+export function diffBenchBody(r: DiffBenchResult): string {
+  const e = r.environment;
+  const lines = [
+    '<!-- generated from bench/results/diff.json by `npm run docs`; do not edit by hand -->',
+    `Measured ${r.generatedAt.slice(0, 10)} on ${e.platform}, ${e.cpu} × ${e.cpuCount}, Node ${e.node}; load average at start ${e.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}.`,
+    '',
+    '| orders | local | exchange | runs | diff ms, median (min) | baseline ms, median (min) | ratio, median (min, cpu) |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.sizes.map(
+      (s) =>
+        `| ${s.orders.toLocaleString('en-US')} | ${s.localOrders.toLocaleString('en-US')} | ${s.exchangeOrders.toLocaleString('en-US')} | ${s.iterations} | ` +
+        `${fmt(s.diffMsMedian)} (${fmt(s.diffMsMin)}) | ${fmt(s.baselineMsMedian)} (${fmt(s.baselineMsMin)}) | ${fmt(s.ratio, 2)} (${fmt(s.ratioMin, 2)}, ${fmt(s.ratioCpu, 2)}) |`,
+    ),
+    '',
+    `- Ratio diff / baseline at 100k orders: ${fmt(r.ratioAt100k, 2)} (target ≤ ${r.targets.ratioAt100k}): ${met(r.targetsMet.ratioAt100k)}.`,
+    `- Scaling exponent from 10k to 1M orders: ${fmt(r.exponent10kTo1M)} on medians, ${fmt(r.exponent10kTo1MOnMinimums)} on minimums ` +
+      `(target ≤ ${r.targets.exponent10kTo1M}): ${met(r.targetsMet.exponent10kTo1M)}. The bare \`Map\` baseline's own exponent on the same run: ${fmt(r.baselineExponent10kTo1M)}.`,
+  ];
+  return lines.join('\n');
+}
+
+/** One generated file: where it is, and how to regenerate its text. */
+export interface GeneratedDoc {
+  readonly file: string;
+  readonly regenerate: (current: string) => Promise<string>;
+}
+
+/** Every generated part of the docs. */
+export const GENERATED_DOCS: readonly GeneratedDoc[] = [
+  { file: join(DOCS_DIR, 'architecture.md'), regenerate: async (doc) => replaceBlock(doc, 'lifecycle', lifecycleBody()) },
+  {
+    file: join(DOCS_DIR, 'benchmarks.md'),
+    regenerate: async (doc) => {
+      const result = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'diff.json'), 'utf8')) as DiffBenchResult;
+      return replaceBlock(doc, 'bench-diff', diffBenchBody(result));
+    },
+  },
+];
+
+async function main(argv: readonly string[]): Promise<void> {
+  const check = argv.includes('--check');
+  for (const g of GENERATED_DOCS) {
+    const name = g.file.slice(REPO_DIR.length + 1);
+    const current = await readFile(g.file, 'utf8');
+    const next = await g.regenerate(current);
+    if (next === current) {
+      console.log(`${name}: up to date`);
+    } else if (check) {
+      console.error(`${name}: stale; run \`npm run docs\``);
+      process.exitCode = 1;
+    } else {
+      await writeFile(g.file, next);
+      console.log(`${name}: regenerated`);
+    }
+  }
+}
+
+// Only as a script: the docs test imports this module for its pure functions.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.slice(2));
