@@ -33,6 +33,7 @@ import type { StateStore } from './store/port.js';
 import { reconcileLoop } from './streams/reconcile-loop.js';
 import { reconcileLoopActor, type LoopMode } from './streams/loop-actor.js';
 import type { BackoffOptions } from './streams/backoff.js';
+import { isWorkTrackingScheduler } from './streams/virtual-time.js';
 import {
   engineMachine,
   enginePhase,
@@ -199,7 +200,9 @@ export function createEngine(options: EngineOptions): Engine {
   const intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
   const random = createRandom(options.seed ?? 1);
   const retentionMs = options.closedOrderRetentionMs ?? config.tradeLookbackMs;
-  const queue = new SerialQueue();
+  // With a VirtualTimeline, virtual time waits for the engine's real I/O (store writes, HTTP), so runs reproduce.
+  const track = isWorkTrackingScheduler(scheduler) ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work) : <T>(work: Promise<T>): Promise<T> => work;
+  const queue = new SerialQueue(track);
 
   // The mutable engine state; every change goes through `queue`.
   let portfolio: Portfolio | undefined;
@@ -386,14 +389,14 @@ export function createEngine(options: EngineOptions): Engine {
 
   const machine = engineMachine.provide({
     actors: {
-      loadState: fromPromise<LoadedLifecycle>(() => loadState()),
+      loadState: fromPromise<LoadedLifecycle>(() => track(loadState())),
       startupReconcile: fromPromise<CycleDigest, { attempt: number }>(({ input }) => startupReconcile(input.attempt)),
       reconcileLoop: reconcileLoopActor<ExchangeSnapshot, RuntimeCycleResult>({
         createLoop: ({ trigger$, mode }) =>
           reconcileLoop<ExchangeSnapshot, RuntimeCycleResult>({
             intervalMs,
             trigger$,
-            fetchSnapshot: () => fetchExchangeSnapshot(exchange, clock, options.symbols),
+            fetchSnapshot: () => track(fetchExchangeSnapshot(exchange, clock, options.symbols)),
             runCycle: (snapshot, info) => runtimeCycle(snapshot, info.cycle, mode()),
             backoff: options.backoff,
             random: random.fork('reconcile-loop'),
@@ -417,6 +420,9 @@ export function createEngine(options: EngineOptions): Engine {
     ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
   });
   const state = new BehaviorSubject<EngineStatus>(statusOf(actor.getSnapshot()));
+  // What `state$` serves: a completed BehaviorSubject gives a late subscriber nothing, a ReplaySubject the last status.
+  const stateReplay = new ReplaySubject<EngineStatus>(1);
+  state.subscribe(stateReplay);
   let lastPhase = state.value.phase;
   actor.subscribe({
     next: (s) => {
@@ -546,7 +552,7 @@ export function createEngine(options: EngineOptions): Engine {
     send(command) {
       if (actor.getSnapshot().status === 'active') actor.send(command);
     },
-    state$: state.asObservable(),
+    state$: stateReplay.asObservable(),
     reports$: reports.asObservable(),
     status: () => state.value,
     whenPhase,

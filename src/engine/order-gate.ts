@@ -80,10 +80,12 @@ export function checkOrder(phase: LifecyclePhase, portfolio: Portfolio | undefin
   const refuse = (code: OrderRefusalCode, why: string): never => {
     throw new OrderRefusedError(code, phase, request.clientOrderId, `order ${request.clientOrderId} (${request.side} ${request.quantity.toFixed()} ${request.symbol}) refused: ${why}`);
   };
-  if (phase === 'loading' || phase === 'startupReconcile' || portfolio === undefined) {
+  if (phase === 'loading' || phase === 'startupReconcile') {
     return refuse('notReady', `the engine is in ${phase}; orders are accepted once startup reconciliation has finished`);
   }
+  // Checked before the portfolio: an engine that failed while loading has none, and is not "about to be ready".
   if (!exposureReductionAllowed(phase)) return refuse('notRunning', `the engine is ${phase}`);
+  if (portfolio === undefined) return refuse('notReady', 'there is no portfolio yet');
   const effect = exposureEffect(portfolio, request);
   if (effect === undefined) return refuse('unknownInstrument', `${request.symbol} is not a known instrument`);
   if (effect === 'increase' && !exposureIncreaseAllowed(phase)) {

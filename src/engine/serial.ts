@@ -6,11 +6,14 @@
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
 
+  /** `track` is told of every task (a VirtualTimeline uses it to hold virtual time while real I/O runs). */
+  constructor(private readonly track: <T>(work: Promise<T>) => Promise<T> = (work) => work) {}
+
   /** Runs `task` after every task queued before it; resolves or rejects with its result. */
   run<T>(task: () => Promise<T> | T): Promise<T> {
     const result = this.tail.then(task);
     // The queue goes on after a failed task; the failure is the caller's to handle.
     this.tail = result.catch(() => undefined);
-    return result;
+    return this.track(result);
   }
 }

@@ -24,10 +24,20 @@ interface Entry {
 /** Lets queued promise jobs (and what they schedule in turn) run: one macrotask turn. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A scheduler that can be told of real asynchronous work (file I/O, sockets) that its time must wait for. */
+export interface WorkTrackingScheduler extends SchedulerLike {
+  track<T>(work: Promise<T>): Promise<T>;
+}
+
+export function isWorkTrackingScheduler(s: SchedulerLike): s is WorkTrackingScheduler {
+  return typeof (s as Partial<WorkTrackingScheduler>).track === 'function';
+}
+
 export class VirtualTimeline {
   private current: Millis;
   private seq = 0;
   private queue: Entry[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(start: Millis = 0) {
     this.current = start;
@@ -36,8 +46,12 @@ export class VirtualTimeline {
   /** The domain clock (pass as the engine's `clock`). */
   readonly clock: Clock = { now: () => this.current };
 
-  /** The RxJS scheduler (pass as the loop's / engine's `scheduler`). */
-  readonly scheduler: SchedulerLike = {
+  /**
+   * The RxJS scheduler (pass as the loop's / engine's `scheduler`). Its `track` holds virtual time while the given
+   * real work is pending, so a run with a FileStateStore (real fsync) is as deterministic as one in memory.
+   */
+  readonly scheduler: WorkTrackingScheduler = {
+    track: <T>(work: Promise<T>): Promise<T> => this.track(work),
     now: () => this.current,
     schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay = 0, state?: T): Subscription => {
       const action = new VirtualAction<T>(this, work);
@@ -73,9 +87,23 @@ export class VirtualTimeline {
     return entry;
   }
 
-  /** Lets pending promise work settle without moving time. */
+  /** Registers real asynchronous work: `advanceBy` and `settle` do not move on while it is pending. */
+  track<T>(work: Promise<T>): Promise<T> {
+    const tracked: Promise<unknown> = work.then(
+      () => this.inFlight.delete(tracked),
+      () => this.inFlight.delete(tracked),
+    );
+    this.inFlight.add(tracked);
+    return work;
+  }
+
+  /** Lets pending promise work (and tracked real work) settle without moving time. */
   async settle(): Promise<void> {
     await settle();
+    while (this.inFlight.size > 0) {
+      await Promise.all([...this.inFlight]);
+      await settle();
+    }
   }
 
   /**
@@ -85,18 +113,18 @@ export class VirtualTimeline {
   async advanceBy(ms: number): Promise<Millis> {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`VirtualTimeline.advanceBy: ms must be finite and >= 0, got ${ms}`);
     const target = this.current + ms;
-    await settle();
+    await this.settle();
     for (;;) {
       const next = this.queue.find((e) => !e.cancelled);
       if (next === undefined || next.due > target) break;
       this.queue.splice(this.queue.indexOf(next), 1);
       this.current = next.due;
       next.run();
-      await settle();
+      await this.settle();
     }
     this.queue = this.queue.filter((e) => !e.cancelled);
     this.current = target;
-    await settle();
+    await this.settle();
     return this.current;
   }
 }

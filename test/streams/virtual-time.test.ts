@@ -47,6 +47,23 @@ describe('VirtualTimeline', () => {
     expect(log).toEqual([10, 15]);
   });
 
+  it('holds virtual time while tracked real work (e.g. a file write) is pending', async () => {
+    const t = new VirtualTimeline();
+    const log: string[] = [];
+    // Real I/O: resolves after several macrotasks, which a plain settle() would not wait for.
+    const slowIo = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
+    timer(10, t.scheduler)
+      .pipe(take(1))
+      .subscribe(() => {
+        void t.scheduler.track(slowIo()).then(() => log.push(`io done at ${t.now()}`));
+      });
+    timer(11, t.scheduler)
+      .pipe(take(1))
+      .subscribe(() => log.push(`next timer at ${t.now()}`));
+    await t.advanceBy(20);
+    expect(log).toEqual(['io done at 10', 'next timer at 11']);
+  });
+
   it('rejects negative or non-finite steps', async () => {
     const t = new VirtualTimeline();
     await expect(t.advanceBy(-1)).rejects.toThrow(RangeError);
