@@ -1,0 +1,293 @@
+/**
+ * Command-line arguments: the specs of the commands and a small strict parser. Pure (no process, no I/O), so it is
+ * unit-tested in process. Anything the parser does not understand is a `UsageError` (exit code 2): unknown flags,
+ * missing values, bad integers, missing or extra positionals, and any flag that looks like a credential (keys are
+ * read from the environment only, never from argv, where they would land in shell history and `ps`).
+ */
+import { TesserError } from '../domain/errors.js';
+
+/** A mistake in the command line: the CLI prints it on one line and exits with code 2. */
+export class UsageError extends TesserError {
+  override readonly name = 'UsageError' as const;
+  constructor(
+    message: string,
+    /** The command the mistake belongs to (for the "see --help" hint). */
+    readonly command?: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export type FlagKind = 'boolean' | 'string' | 'int';
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly kind: FlagKind;
+  /** Shown in --help as `--name VALUE`. */
+  readonly valueName?: string | undefined;
+  readonly description: string;
+  /** Accepted but left out of --help (testing hooks). */
+  readonly hidden?: boolean | undefined;
+  /** Shown without brackets in the synopsis (the command checks it: see `requireFlag`). */
+  readonly required?: boolean | undefined;
+  /** Lower and upper bound of an `int` flag. */
+  readonly min?: number | undefined;
+  readonly max?: number | undefined;
+}
+
+export interface PositionalSpec {
+  readonly name: string;
+  readonly description: string;
+}
+
+export interface CommandSpec {
+  /** As typed: `demo`, `audit`, `state show`. */
+  readonly name: string;
+  readonly summary: string;
+  readonly flags: readonly FlagSpec[];
+  readonly positionals: readonly PositionalSpec[];
+  /** Extra lines at the end of --help. */
+  readonly notes?: readonly string[] | undefined;
+}
+
+/** Environment variables the `audit` command reads its credentials from. */
+export const API_KEY_ENV = 'TESSER_API_KEY';
+export const API_SECRET_ENV = 'TESSER_API_SECRET';
+
+const VERBOSE: FlagSpec = { name: 'verbose', kind: 'boolean', description: 'stack traces on errors' };
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'demo',
+    summary: 'crash, restart and runtime faults on the embedded simulated exchange, reconciled',
+    positionals: [],
+    flags: [
+      { name: 'seed', kind: 'int', valueName: 'N', description: 'seed of the simulated market and faults (default 7)', min: 0, max: 2 ** 31 - 1 },
+      { name: 'json', kind: 'boolean', description: 'JSON lines (reports, actions, transitions, verdict) instead of tables' },
+      { name: 'inspect', kind: 'boolean', description: 'relay the engine state machine to the Stately inspector (loopback)' },
+      { name: 'state', kind: 'string', valueName: 'DIR', description: 'state directory to use and keep (default: a temporary one, removed)' },
+      { name: 'verbose', kind: 'boolean', description: 'engine logs on stderr, and stack traces on errors' },
+    ],
+    notes: ['Runs in virtual time: a few minutes of trading take a few seconds. Exit code 0 when the final state matches the exchange.'],
+  },
+  {
+    name: 'audit',
+    summary: "report-only reconciliation of a state directory against a real exchange (changes nothing)",
+    positionals: [],
+    flags: [
+      { name: 'exchange', kind: 'string', valueName: 'ID', required: true, description: 'ccxt exchange id (supported: binance)' },
+      { name: 'state', kind: 'string', valueName: 'DIR', required: true, description: 'the engine state directory to audit (read only)' },
+      { name: 'symbols', kind: 'string', valueName: 'A,B', description: "unified symbols, e.g. BTC/USDT,BTC/USDT:USDT (default: the state's instruments)" },
+      { name: 'json', kind: 'boolean', description: 'the report and plan as JSON lines' },
+      { name: 'url', kind: 'string', valueName: 'URL', description: 'point ccxt at a loopback emulator (testing)', hidden: true },
+      VERBOSE,
+    ],
+    notes: [`Credentials come from the environment only: ${API_KEY_ENV} and ${API_SECRET_ENV}.`],
+  },
+  {
+    name: 'state show',
+    summary: 'the persisted engine state and journal of a state directory',
+    positionals: [{ name: 'DIR', description: 'the state directory' }],
+    flags: [{ name: 'json', kind: 'boolean', description: 'one JSON object instead of tables' }, VERBOSE],
+  },
+];
+
+export type FlagValue = string | number | boolean;
+
+export interface ParsedCommand {
+  readonly command: CommandSpec;
+  readonly flags: Readonly<Record<string, FlagValue>>;
+  readonly positionals: readonly string[];
+  /** `--help` or `-h` was given: print the command's help, nothing else. */
+  readonly help: boolean;
+}
+
+/** The whole command line: a command, or a request for the top-level help / version. */
+export type ParsedArgs = { readonly kind: 'help' } | { readonly kind: 'version' } | ({ readonly kind: 'command' } & ParsedCommand);
+
+// Flag names (normalised: lower case, no dashes or underscores) that would carry a credential.
+const CREDENTIAL_FLAGS = new Set(['key', 'apikey', 'secret', 'apisecret', 'secretkey', 'password', 'passphrase', 'token', 'privatekey', 'uid']);
+
+/** True when `arg` is a flag meant to carry a secret (`--key`, `--api-secret=…`, `--apiKey`). */
+export function isCredentialFlag(arg: string): boolean {
+  if (!arg.startsWith('-')) return false;
+  const name = arg.replace(/^-+/, '').split('=')[0] ?? '';
+  return CREDENTIAL_FLAGS.has(name.toLowerCase().replace(/[-_]/g, ''));
+}
+
+/** Finds the command named by the first words of argv (`state show` takes two). */
+function findCommand(argv: readonly string[]): { spec: CommandSpec; rest: readonly string[] } | undefined {
+  for (const spec of COMMANDS) {
+    const words = spec.name.split(' ');
+    if (words.every((w, i) => argv[i] === w)) return { spec, rest: argv.slice(words.length) };
+  }
+  return undefined;
+}
+
+/**
+ * Parses argv (without node and the script). `--flag value` and `--flag=value` are both accepted; `--` ends flags.
+ * @throws UsageError for anything it does not understand.
+ */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const found = findCommand(argv);
+  // Checked first and everywhere, so a secret is refused before anything else could echo it.
+  const credential = argv.find(isCredentialFlag);
+  if (credential !== undefined) {
+    const name = credential.split('=')[0];
+    throw new UsageError(`${name} is not accepted: API credentials are read from the environment only (${API_KEY_ENV}, ${API_SECRET_ENV}), never from the command line`, found?.spec.name);
+  }
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') return { kind: 'help' };
+  if (first === '--version' || first === '-V') return { kind: 'version' };
+  if (found === undefined) {
+    if (first === 'state') {
+      const sub = argv[1];
+      if (sub === undefined || sub === '--help' || sub === '-h') throw new UsageError("'state' needs a subcommand: state show DIR", 'state show');
+      throw new UsageError(`unknown subcommand 'state ${sub}' (available: state show)`, 'state show');
+    }
+    if (first.startsWith('-')) throw new UsageError(`a command comes first, got option ${first} (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    throw new UsageError(`unknown command '${first}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+  }
+  return { kind: 'command', ...parseCommand(found.spec, found.rest) };
+}
+
+/** Parses the arguments after the command words. @throws UsageError */
+export function parseCommand(spec: CommandSpec, args: readonly string[]): ParsedCommand {
+  const flags: Record<string, FlagValue> = {};
+  const positionals: string[] = [];
+  const bad = (m: string): UsageError => new UsageError(m, spec.name);
+  let help = false;
+  let onlyPositionals = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (onlyPositionals || !arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    if (arg === '--') {
+      onlyPositionals = true;
+      continue;
+    }
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) throw bad(`unknown option ${arg}`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const flag = spec.flags.find((f) => f.name === name);
+    if (flag === undefined) throw bad(`unknown option --${name}`);
+    if (Object.hasOwn(flags, name)) throw bad(`--${name} given more than once`);
+    if (flag.kind === 'boolean') {
+      if (eq !== -1) throw bad(`--${name} takes no value`);
+      flags[name] = true;
+      continue;
+    }
+    let raw: string;
+    if (eq !== -1) raw = arg.slice(eq + 1);
+    else {
+      const next = args[i + 1];
+      // A following flag is not a value: `--state --json` is a missing DIR, not a directory named "--json".
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw bad(`--${name} needs a value (${flag.valueName ?? 'VALUE'})`);
+      raw = next;
+      i++;
+    }
+    if (raw === '') throw bad(`--${name} needs a non-empty value`);
+    flags[name] = flag.kind === 'int' ? parseIntFlag(flag, raw, bad) : raw;
+  }
+  if (!help) {
+    if (positionals.length > spec.positionals.length) {
+      const extra = positionals[spec.positionals.length] as string;
+      throw bad(`unexpected argument '${extra}'`);
+    }
+    const missing = spec.positionals[positionals.length];
+    if (missing !== undefined) throw bad(`missing argument ${missing.name} (${missing.description})`);
+  }
+  return { command: spec, flags, positionals, help };
+}
+
+function parseIntFlag(flag: FlagSpec, raw: string, bad: (m: string) => UsageError): number {
+  // Digits only: `1e3`, `0x10`, ` 7` and `7.0` are all refused rather than guessed at.
+  if (!/^-?\d+$/.test(raw)) throw bad(`--${flag.name} must be an integer, got '${raw}'`);
+  const n = Number(raw);
+  const min = flag.min ?? Number.MIN_SAFE_INTEGER;
+  const max = flag.max ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(`--${flag.name} must be an integer in [${min}, ${max}], got '${raw}'`);
+  return n;
+}
+
+/** The value of a string flag, if given. */
+export function stringFlag(p: ParsedCommand, name: string): string | undefined {
+  const v = p.flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** True when a boolean flag was given. */
+export function booleanFlag(p: ParsedCommand, name: string): boolean {
+  return p.flags[name] === true;
+}
+
+/** The value of an int flag, if given. */
+export function intFlag(p: ParsedCommand, name: string): number | undefined {
+  const v = p.flags[name];
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** A required string flag. @throws UsageError when missing. */
+export function requireFlag(p: ParsedCommand, name: string): string {
+  const v = stringFlag(p, name);
+  if (v === undefined) {
+    const f = p.command.flags.find((x) => x.name === name);
+    throw new UsageError(`missing --${name} ${f?.valueName ?? 'VALUE'}`, p.command.name);
+  }
+  return v;
+}
+
+/** A comma-separated list flag (`--symbols A,B`): trimmed, non-empty, no duplicates. @throws UsageError */
+export function listFlag(p: ParsedCommand, name: string): string[] | undefined {
+  const v = stringFlag(p, name);
+  if (v === undefined) return undefined;
+  const items = v.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new UsageError(`--${name} has an empty item in '${v}'`, p.command.name);
+  const dup = items.find((s, i) => items.indexOf(s) !== i);
+  if (dup !== undefined) throw new UsageError(`--${name} lists ${dup} twice`, p.command.name);
+  return items;
+}
+
+const PROGRAM = 'tesser-reconcile';
+
+/** The top-level help. */
+export function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `${PROGRAM}: keeps a trading engine's local state in agreement with an exchange's (RFC-005).`,
+    '',
+    `usage: ${PROGRAM} <command> [options]`,
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `Run '${PROGRAM} <command> --help' for a command's options.`,
+    '',
+  ].join('\n');
+}
+
+/** The help of one command (hidden flags left out). */
+export function commandHelp(spec: CommandSpec): string {
+  const shown = spec.flags.filter((f) => f.hidden !== true);
+  const label = (f: FlagSpec): string => (f.kind === 'boolean' ? `--${f.name}` : `--${f.name} ${f.valueName ?? 'VALUE'}`);
+  const width = Math.max(...shown.map((f) => label(f).length), ...spec.positionals.map((p) => p.name.length), 6);
+  const synopsis = [PROGRAM, spec.name, ...spec.positionals.map((p) => p.name), ...shown.map((f) => (f.required === true ? label(f) : `[${label(f)}]`))].join(' ');
+  return [
+    `usage: ${synopsis}`,
+    '',
+    spec.summary,
+    '',
+    ...(spec.positionals.length > 0 ? ['arguments:', ...spec.positionals.map((p) => `  ${p.name.padEnd(width)}  ${p.description}`), ''] : []),
+    'options:',
+    ...shown.map((f) => `  ${label(f).padEnd(width)}  ${f.description}`),
+    `  ${'--help'.padEnd(width)}  this help`,
+    ...(spec.notes !== undefined ? ['', ...spec.notes] : []),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,171 @@
+/**
+ * `tesser-reconcile state show DIR`: what an engine would find in its state directory on restart, human-readable
+ * (balances, positions, open orders, history cursors, lifecycle, handler memory, then the journal records not yet
+ * folded into the snapshot, one a line) or as one JSON object with `--json`. Read-only: see state-dir.ts.
+ */
+import { amountToString } from '../domain/decimal.js';
+import type { Order } from '../domain/types.js';
+import { decodeEngineState } from '../engine/state-file.js';
+import type { JsonValue } from '../store/port.js';
+import type { CliIO } from './io.js';
+import { renderTable } from './render.js';
+import { readStateDir } from './state-dir.js';
+
+export interface StateShowOptions {
+  readonly dir: string;
+  readonly json: boolean;
+}
+
+/** `2026-01-05T09:02:26.000Z` (a stored timestamp, not the clock: output is stable). */
+export function isoTime(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
+}
+
+/** A scalar field as text ('' when absent or not a scalar): a journal line never throws on an odd record. */
+function field(r: Record<string, unknown>, key: string): string {
+  const v = r[key];
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+}
+
+/** One journal record as one line: what it is, when, and its main facts. Unknown shapes fall back to JSON. */
+export function journalLine(rec: JsonValue, index: number): string {
+  const n = `${String(index + 1).padStart(3)}.`;
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) return `${n} ${JSON.stringify(rec)}`;
+  const r = rec as Record<string, unknown>;
+  const at = typeof r.at === 'number' ? isoTime(r.at) : '';
+  switch (r.kind) {
+    case 'order': {
+      const o = (typeof r.order === 'object' && r.order !== null ? r.order : {}) as Record<string, unknown>;
+      const price = o.price === undefined ? 'market' : `@ ${field(o, 'price')}`;
+      const xid = o.exchangeOrderId === undefined ? '' : ` #${field(o, 'exchangeOrderId')}`;
+      const why = r.reason === undefined ? '' : ` (${field(r, 'reason')})`;
+      return `${n} ${at} order ${field(r, 'event')}: ${field(o, 'clientOrderId')}${xid} ${field(o, 'side')} ${field(o, 'quantity')} ${field(o, 'symbol')} ${price}, ${field(o, 'status')} ${field(o, 'filledQuantity')}${why}`;
+    }
+    case 'lifecycle': {
+      const l = r.liquidateOnly as Record<string, unknown> | null | undefined;
+      return `${n} ${at} lifecycle: ${l === null || l === undefined ? 'left liquidate-only' : `entered liquidate-only (${field(l, 'reason')})`}`;
+    }
+    case 'cycle':
+      return `${n} ${at} ${field(r, 'handler')} cycle ${field(r, 'cycle')}: ${JSON.stringify(r.summary ?? {})}`;
+    default: {
+      const { kind, ...rest } = r;
+      return `${n} ${at === '' ? '' : `${at} `}${String(kind)}: ${JSON.stringify(rest)}`;
+    }
+  }
+}
+
+function orderRow(o: Order): string[] {
+  return [
+    o.clientOrderId,
+    o.exchangeOrderId ?? '-',
+    o.symbol,
+    `${o.side} ${o.type}`,
+    amountToString(o.quantity),
+    o.price === undefined ? '-' : amountToString(o.price),
+    amountToString(o.filledQuantity),
+    o.status,
+    isoTime(o.createdAt),
+  ];
+}
+
+/** Prints the state directory; resolves with the exit code. @throws StateDirError, StoreCorruptError */
+export async function runStateShow(options: StateShowOptions, io: CliIO): Promise<number> {
+  const contents = await readStateDir(options.dir);
+  // The engine's own decoder: what is shown is what a restart would load (journal replayed over the snapshot),
+  // and a file the engine would refuse is refused here too (StoreCorruptError, exit 1).
+  const state = decodeEngineState(contents.loaded);
+  const snapshot = contents.loaded?.snapshot as Record<string, unknown> | undefined;
+  const savedAt = typeof snapshot?.savedAt === 'number' ? snapshot.savedAt : undefined;
+  // The raw records, not the replayed result: the journal is the audit trail of what happened since the snapshot.
+  const journal = contents.loaded?.journal ?? [];
+  const warnings = contents.loaded?.warnings ?? [];
+
+  if (options.json) {
+    io.out(
+      JSON.stringify(
+        {
+          dir: contents.dir,
+          fresh: state.fresh,
+          files: contents.files,
+          savedAt: savedAt ?? null,
+          lifecycle: state.lifecycle,
+          portfolio: state.portfolio === undefined ? null : state.portfolio.toJSON(),
+          cursors: state.cursors,
+          memory: state.memory.toJSON(),
+          journal,
+          replayed: state.replayed,
+          warnings,
+        },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+
+  const out = (s = ''): void => io.out(s);
+  out(`state directory: ${contents.dir}`);
+  const f = contents.files;
+  out(`  snapshot.json: ${f.snapshot === undefined ? 'none' : `${f.snapshot.bytes} bytes, covers journal records up to seq ${f.snapshot.journalSeq}`}`);
+  out(`  journal.jsonl: ${f.journal === undefined ? 'none' : `${f.journal.bytes} bytes, ${f.journal.records} record(s) after the snapshot`}`);
+  out(`  lock: ${f.lockPid === undefined ? 'none' : `held by pid ${f.lockPid} (or left by a process that died)`}`);
+  for (const w of warnings) out(`  warning: ${w}`);
+  if (state.fresh) {
+    out('');
+    out('empty: nothing was ever saved here; an engine starting on it builds its books from the exchange.');
+    return 0;
+  }
+  out(`  saved at: ${savedAt === undefined ? 'never compacted (journal only)' : isoTime(savedAt)}`);
+  const lo = state.lifecycle.liquidateOnly;
+  out(`  lifecycle: ${lo === null ? 'normal (not liquidate-only)' : `liquidate-only: ${lo.reason}`}`);
+  out(`  journal records replayed over the snapshot: ${state.replayed}`);
+
+  const book = state.portfolio;
+  if (book === undefined) {
+    out('');
+    out('portfolio: none saved yet (the first startup reconciliation had not finished).');
+  } else {
+    out('');
+    out('balances:');
+    out(renderTable([{ header: 'asset' }, { header: 'total', align: 'right' }, { header: 'free', align: 'right' }], book.balances().map((b) => [b.asset, amountToString(b.total), amountToString(b.free)]), '  '));
+    out('');
+    // A flat position is no position: listing it would only say "0".
+    const positions = book.positions().filter((p) => !p.quantity.isZero());
+    out(positions.length === 0 ? 'positions: none' : 'positions:');
+    if (positions.length > 0) {
+      out(renderTable([{ header: 'symbol' }, { header: 'quantity', align: 'right' }, { header: 'entry price', align: 'right' }], positions.map((p) => [p.symbol, amountToString(p.quantity), amountToString(p.entryPrice)]), '  '));
+    }
+    out('');
+    const open = book.openOrders();
+    out(open.length === 0 ? 'open orders: none' : `open orders (${open.length}):`);
+    if (open.length > 0) {
+      out(
+        renderTable(
+          ['client id', 'exchange id', 'symbol', 'side/type', 'quantity', 'price', 'filled', 'status', 'created'].map((header) => ({ header })),
+          open.map(orderRow),
+          '  ',
+        ),
+      );
+    }
+    // Terminal orders stay tracked for a while (so a late trade still finds its order); only their count matters here.
+    const closed = book.orders().length - open.length;
+    out(`closed orders still tracked: ${closed}`);
+    out(`realized PnL: ${amountToString(book.realizedPnl)}; peak equity: ${amountToString(book.peakEquity)}`);
+  }
+
+  out('');
+  const trades = Object.entries(state.cursors.trades).sort(([a], [b]) => (a < b ? -1 : 1));
+  const cursorRows = trades.map(([symbol, c]) => [`trades ${symbol}`, isoTime(c.since), String(c.seenIds.length)]);
+  if (state.cursors.funding !== undefined) cursorRows.push(['funding', isoTime(state.cursors.funding.since), String(state.cursors.funding.seenIds.length)]);
+  out(cursorRows.length === 0 ? 'history cursors: none yet' : 'history cursors:');
+  if (cursorRows.length > 0) out(renderTable([{ header: 'history' }, { header: 'consumed up to' }, { header: 'ids at that ms' }], cursorRows, '  '));
+  const memory = state.memory.toJSON();
+  out(`handler memory: ${memory.ghosts.length} ghost(s) awaiting confirmation, ${memory.drift.length} drift streak(s)`);
+  for (const g of memory.ghosts) out(`  ghost ${g.clientOrderId ?? g.exchangeOrderId ?? g.key} (${g.symbol}): first seen ${isoTime(g.firstSeenAt)}, not found ${g.notFound} time(s) in a row`);
+  for (const d of memory.drift) out(`  drift ${d.kind} ${d.key}: ${d.cycles} cycle(s) in a row`);
+
+  out('');
+  out(journal.length === 0 ? 'journal: empty (everything is in the snapshot)' : `journal (${journal.length} record(s) after the snapshot):`);
+  journal.forEach((r, i) => out(`  ${journalLine(r, i)}`));
+  return 0;
+}

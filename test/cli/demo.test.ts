@@ -1,0 +1,162 @@
+/**
+ * `tesser-reconcile demo` as a child process: it exits 0 for several seeds with a verdict that the books match the
+ * exchange, the story's milestones all happen (crash and restart, ghosts, a zombie, a pause, liquidate-only and
+ * RESUME), the output of a seed is reproducible, `--json` is one parseable object per line with amounts as strings,
+ * and `state show` reads back the directory the demo kept, agreeing with the exchange truth the demo printed.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from './helpers.js';
+
+const SEEDS = [1, 2, 3];
+const results = new Map<number, CliResult>();
+let jsonRun: CliResult;
+let stateRun: CliResult;
+let inspectRun: CliResult;
+let stateDir: string;
+let workDir: string;
+
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'tesser-demo-test-'));
+  stateDir = join(workDir, 'state');
+  // Independent processes: started together, so the file takes as long as the slowest, not the sum.
+  const [text, json, kept, inspected] = await Promise.all([
+    Promise.all(SEEDS.map((seed) => runCli(['demo', '--seed', String(seed)]))),
+    runCli(['demo', '--seed', '5', '--json']),
+    runCli(['demo', '--seed', '5', '--json', '--state', stateDir], { viaBin: true }),
+    runCli(['demo', '--seed', '1', '--inspect']),
+  ]);
+  SEEDS.forEach((seed, i) => results.set(seed, text[i]!));
+  jsonRun = json;
+  stateRun = kept;
+  inspectRun = inspected;
+}, 60_000);
+
+afterAll(async () => {
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+describe('demo (text)', () => {
+  it.each(SEEDS)('seed %i exits 0 with an OK verdict and every milestone of the story', (seed) => {
+    const r = results.get(seed)!;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = r.stdout;
+    expect(out).toMatch(/verdict: OK: the engine's books match the exchange exactly \(\d+ checks\), engine stopped/);
+    expect(out).not.toMatch(/\bNO\s*$/m);
+    // The crash and the restart's repairs.
+    expect(out).toMatch(/process 1 killed without flushing/);
+    expect(out).toMatch(/startup reconciliation:/);
+    expect(out).toMatch(/^\s+ghost\s+s-1 /m);
+    expect(out).toMatch(/^\s+zombie\s+manual-1 .*adopt/m);
+    expect(out).toMatch(/^\s+books\s+portfolio .*hard reset from exchange/m);
+    // Runtime incidents.
+    expect(out).toMatch(/reconciliation paused/);
+    expect(out).toMatch(/reconciliation resumed/);
+    expect(out).toMatch(/close as cancelled/);
+    expect(out).toMatch(/lifecycle: running -> liquidateOnly/);
+    expect(out).toMatch(/refused: the engine is in liquidate-only/);
+    expect(out).toMatch(/apply fill .*\n?.*liquidation-1|liquidation-1[\s\S]*apply fill/);
+    expect(out).toMatch(/lifecycle: liquidateOnly -> running/);
+    expect(out).toMatch(/lifecycle: stopping -> stopped/);
+    // Virtual time only: every timestamp is relative to the run's start.
+    expect(out).not.toMatch(/\d{4}-\d\d-\d\dT\d\d:\d\d/);
+  });
+
+  it('the verdict table compares balances, a position and open orders, all agreeing', () => {
+    const out = results.get(1)!.stdout;
+    const verdict = out.slice(out.indexOf('== verdict'));
+    expect(verdict).toMatch(/^\s+balance\s+USDT\s.*\syes$/m);
+    expect(verdict).toMatch(/^\s+position\s+BTC\/USDT:USDT\s.*\syes$/m);
+    expect(verdict).toMatch(/^\s+openOrder\s+#\d+ manual-1\s.*\syes$/m);
+    expect(verdict).toMatch(/^\s+persisted\s+state directory\s.*\syes$/m);
+  });
+
+  it('--inspect relays to a loopback inspector (announced on stderr), shuts it down, and changes no output', () => {
+    expect(inspectRun.code).toBe(0);
+    expect(inspectRun.stderr).toMatch(/^inspector: open http:\/\/127\.0\.0\.1:\d+ /);
+    expect(inspectRun.stdout).toBe(results.get(1)!.stdout);
+  });
+
+  it('different seeds tell different stories', () => {
+    expect(results.get(1)!.stdout).not.toBe(results.get(2)!.stdout);
+  });
+});
+
+interface Line {
+  type: string;
+  [k: string]: unknown;
+}
+
+describe('demo --json', () => {
+  const lines = (): Line[] => jsonRun.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Line);
+
+  it('exits 0 and every line is one JSON object', () => {
+    expect(jsonRun.code).toBe(0);
+    expect(jsonRun.stderr).toBe('');
+    for (const l of jsonRun.stdout.trimEnd().split('\n')) expect(() => JSON.parse(l) as unknown).not.toThrow();
+    expect(new Set(lines().map((l) => l.type))).toEqual(new Set(['chapter', 'step', 'transition', 'report', 'action', 'verdict']));
+  });
+
+  it('reports and actions carry amounts as strings', () => {
+    const reports = lines().filter((l) => l.type === 'report') as unknown as { handler: string; report: { balanceDrifts: { local: unknown; exchange: unknown; delta: unknown }[] } }[];
+    expect(reports.filter((r) => r.handler === 'startup')).toHaveLength(2);
+    const drifts = reports.flatMap((r) => r.report.balanceDrifts);
+    expect(drifts.length).toBeGreaterThan(0);
+    for (const d of drifts) for (const v of [d.local, d.exchange, d.delta]) expect(v).toMatch(/^-?\d+(\.\d+)?$/);
+    const fills = lines().filter((l) => l.type === 'action' && (l.action as { type: string }).type === 'applyFill') as unknown as { action: { fill: { quantity: unknown; price: unknown } } }[];
+    expect(fills.length).toBeGreaterThan(0);
+    for (const f of fills) {
+      expect(typeof f.action.fill.quantity).toBe('string');
+      expect(typeof f.action.fill.price).toBe('string');
+    }
+  });
+
+  it('the verdict line agrees on every check', () => {
+    const verdict = lines().find((l) => l.type === 'verdict') as unknown as { ok: boolean; phase: string; checks: { kind: string; local: string; exchange: string; ok: boolean }[] };
+    expect(verdict.ok).toBe(true);
+    expect(verdict.phase).toBe('stopped');
+    for (const c of verdict.checks.filter((x) => x.kind !== 'persisted')) expect(c.local).toBe(c.exchange);
+    expect(verdict.checks.every((c) => c.ok)).toBe(true);
+  });
+
+  it('a seed reproduces byte for byte (the bin entry and --state change nothing in the story)', () => {
+    expect(stateRun.code).toBe(0);
+    expect(stateRun.stdout).toBe(jsonRun.stdout);
+  });
+});
+
+describe('state show on the directory the demo kept', () => {
+  it('prints the persisted books, cursors and journal', async () => {
+    expect((await readdir(stateDir)).sort()).toEqual(['journal.jsonl', 'snapshot.json']);
+    const r = await runCli(['state', 'show', stateDir]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^state directory: /);
+    expect(r.stdout).toMatch(/^balances:/m);
+    expect(r.stdout).toMatch(/^positions:/m);
+    expect(r.stdout).toMatch(/^open orders \(\d+\):/m);
+    expect(r.stdout).toMatch(/^\s+manual-1\s/m);
+    expect(r.stdout).toMatch(/^history cursors:/m);
+    expect(r.stdout).toMatch(/^journal: empty/m);
+    expect(r.stdout).toMatch(/lifecycle: normal/);
+  });
+
+  it('--json: the persisted balances and position equal the exchange truth of the verdict', async () => {
+    const r = await runCli(['state', 'show', stateDir, '--json']);
+    expect(r.code).toBe(0);
+    const shown = JSON.parse(r.stdout) as { fresh: boolean; portfolio: { balances: { asset: string; total: string }[]; positions: { symbol: string; quantity: string }[] } };
+    expect(shown.fresh).toBe(false);
+    const verdict = JSON.parse(stateRun.stdout.trimEnd().split('\n').at(-1)!) as { checks: { kind: string; key: string; exchange: string }[] };
+    for (const c of verdict.checks.filter((x) => x.kind === 'balance')) {
+      const total = c.exchange.split(' ')[0];
+      expect(shown.portfolio.balances.find((b) => b.asset === c.key)?.total).toBe(total);
+    }
+    for (const c of verdict.checks.filter((x) => x.kind === 'position')) {
+      const qty = c.exchange.split(' ')[0];
+      expect(shown.portfolio.positions.find((p) => p.symbol === c.key)?.quantity ?? '0').toBe(qty);
+    }
+  });
+});
