@@ -303,7 +303,9 @@ export function createEngine(options: EngineOptions): Engine {
       const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot });
       // Unreachable: nothing planned from partial data; the machine retries with backoff.
       if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
-      if (plan.snapshotRace === true) logger.warn({ event: 'startup.snapshotRace' }, 'trades landed inside the snapshot window; the first runtime cycle re-checks them');
+      // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
+      // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
+      if (plan.snapshotRace === true) throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
       const result = await executePlan(plan, { exchange, portfolio: current, cursors, portfolioOptions: options.portfolioOptions });
       portfolio = result.portfolio;
       cursors = result.cursors;
