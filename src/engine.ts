@@ -12,6 +12,7 @@
 import { BehaviorSubject, ReplaySubject, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import type { Clock, Millis } from './domain/clock.js';
+import type { Decimal } from './domain/decimal.js';
 import { ZERO } from './domain/decimal.js';
 import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from './domain/errors.js';
 import { createRandom } from './domain/random.js';
@@ -79,6 +80,11 @@ export interface EngineOptions {
   readonly symbols?: readonly string[] | undefined;
   /** Options of the portfolio (trade-id window, reporting asset, ...). */
   readonly portfolioOptions?: PortfolioOptions | undefined;
+  /**
+   * Prices for equity (symbol or asset → price in the portfolio's reporting asset). With it, equity is marked after
+   * every executed reconciliation, so peak equity (and drawdown) follow the account.
+   */
+  readonly prices?: (() => ReadonlyMap<string, Decimal>) | undefined;
   /** Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback). */
   readonly closedOrderRetentionMs?: number | undefined;
 }
@@ -189,6 +195,14 @@ const LOG_OUTCOME: Record<ActionOutcome['status'], ActionLogEntry['outcome']> = 
   skipped: 'skipped',
 };
 
+/** Whether a plan applies a fill or funding payment stamped inside (from, to]: a snapshot window it may not reflect. */
+function appliesInside(plan: Plan, from: Millis, to: Millis): boolean {
+  return plan.actions.some((a) => {
+    const t = a.type === 'applyFill' && !a.fill.inferred ? a.fill.timestamp : a.type === 'applyFunding' ? a.payment.timestamp : undefined;
+    return t !== undefined && t > from && t <= to;
+  });
+}
+
 /** Builds an engine. Nothing runs until `start()`. @throws ConfigError for bad policies or options. */
 export function createEngine(options: EngineOptions): Engine {
   const config: ResolvedConfig = resolveConfig(options.policies);
@@ -257,8 +271,10 @@ export function createEngine(options: EngineOptions): Engine {
       at: clock.now(),
       cycle,
       summary: reportSummary(report),
-      // After a hard reset the books ARE the snapshot: whatever drift the report showed is gone.
-      driftBeyondTolerance: handler === 'startup' && result.rebuilt ? false : hasDriftBeyondTolerance(report),
+      // After a hard reset the books ARE the snapshot: whatever drift the report showed is gone. Not so for orders in
+      // accounting error (kept as they were): that report sends boot to liquidate-only, so it cannot be the clean one
+      // RESUME needs; a later cycle's report decides.
+      driftBeyondTolerance: handler === 'startup' && result.rebuilt ? result.accountingErrors.length > 0 : hasDriftBeyondTolerance(report),
       liquidateOnlyReason: result.enterLiquidateOnly
         ? (enter?.reason ?? 'drift beyond tolerance')
         : // At boot there is no later cycle to explain it: the exchange reporting less filled than we applied stops new exposure.
@@ -281,7 +297,7 @@ export function createEngine(options: EngineOptions): Engine {
   async function loadState(): Promise<LoadedLifecycle> {
     const loaded = await store.load();
     // A corrupt store throws StoreCorruptError here: the machine fails, and nothing is ever written.
-    const state = decodeEngineState(loaded, options.portfolioOptions);
+    const state = decodeEngineState(loaded, options.portfolioOptions, store.location);
     for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);
     portfolio = state.portfolio;
     cursors = state.cursors;
@@ -306,9 +322,16 @@ export function createEngine(options: EngineOptions): Engine {
       // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
       // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
       if (plan.snapshotRace === true) throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
+      // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside a slow
+      // window would be applied again at runtime if the balances read already held it. Asked only for such a window.
+      if (snapshot.completedAt > snapshot.startedAt && current.instruments().some((i) => i.kind === 'perp')) {
+        const page = await exchange.fetchFundingSince({ since: snapshot.startedAt + 1 });
+        if (page.items.some((p) => p.timestamp <= snapshot.completedAt)) throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
+      }
       const result = await executePlan(plan, { exchange, portfolio: current, cursors, portfolioOptions: options.portfolioOptions });
       portfolio = result.portfolio;
       cursors = result.cursors;
+      if (result.executed && options.prices !== undefined) portfolio.markToMarket(options.prices());
       await persist();
       const digest = digestOf('startup', 0, report, plan, result);
       publish('startup', 0, 'startup', snapshot, report, plan, result, digest);
@@ -333,7 +356,11 @@ export function createEngine(options: EngineOptions): Engine {
         book.trackOrder({ ...o, exchangeOrderId: found.exchangeOrderId, status, quantity: found.quantity, price: found.price, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
         logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`, symbol: o.symbol, orderId: o.clientOrderId });
       } catch (e) {
-        if (isRetryableError(e)) return;
+        if (isRetryableError(e)) {
+          // Not evidence of anything, and it breaks the "in a row": earlier not-found answers no longer count.
+          unconfirmedNotFound.clear();
+          return;
+        }
         if (!isNotFoundError(e)) {
           // Not evidence either way (auth, invalid...): asked again next cycle; the cycle's own work still counts.
           logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: describe(e) }, `could not look up order ${o.clientOrderId}: ${describe(e)}`);
@@ -360,12 +387,20 @@ export function createEngine(options: EngineOptions): Engine {
       const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
       const plan = await runtimeHandler.plan(report, { exchange, portfolio, clock, cursors });
       // The loop counts this cycle as failed and tries again at the next tick; nothing was planned from partial data.
-      if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
+      if (plan.outcome === 'unreachable') {
+        // An outage breaks every "not found in a row" count.
+        unconfirmedNotFound.clear();
+        throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
+      }
+      // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
+      // holds trades may not reflect them (fake drift, adoptions whose fills count twice). Discarded: the next tick retries.
+      if (appliesInside(plan, snapshot.startedAt, snapshot.completedAt)) throw new ExchangeError('unavailable', `snapshot window ${snapshot.startedAt}..${snapshot.completedAt} raced trades stamped inside it; cycle discarded`);
       const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {
         await resolveUnconfirmed(result.portfolio);
         result.portfolio.pruneClosedOrders(clock.now() - retentionMs);
+        if (options.prices !== undefined) result.portfolio.markToMarket(options.prices());
       }
       portfolio = result.portfolio;
       cursors = result.cursors;
@@ -407,6 +442,7 @@ export function createEngine(options: EngineOptions): Engine {
           }),
         digest: (r) => r.digest,
         onCycleEvent: (e, mode) => {
+          if (e.type === 'paused') unconfirmedNotFound.clear();
           if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: describe(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${describe(e.error)}`);
           else if (e.type === 'resumed') logger.info({ event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt }, 'exchange reachable again, reconciliation resumed');
           else if (e.type === 'cycleFailed') logger.error({ event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: describe(e.error) }, `cycle ${e.cycle} failed: ${describe(e.error)}`);
@@ -461,10 +497,15 @@ export function createEngine(options: EngineOptions): Engine {
   };
   const phase = (): LifecyclePhase => state.value.phase;
 
-  async function placeOrder(request: PlaceOrderRequest): Promise<Order> {
+  async function placeOrder(requested: PlaceOrderRequest): Promise<Order> {
+    let request = requested;
     const pending = await queue.run(async () => {
-      checkOrder(phase(), portfolio, request);
+      const at = phase();
+      checkOrder(at, portfolio, request);
       const book = portfolio!;
+      // In liquidate-only the local position may be the drifted one: the exchange must refuse anything that would
+      // flip the real position, so a perpetual order goes out reduce-only.
+      if (at === 'liquidateOnly' && book.instrument(request.symbol)?.kind === 'perp') request = { ...request, reduceOnly: true };
       if (book.findOrder({ clientOrderId: request.clientOrderId }) !== undefined) {
         throw new TesserError(`order ${request.clientOrderId}: a tracked order already has this client order id`);
       }

@@ -90,6 +90,27 @@ describe('boot from an empty store', () => {
     expectBooksEqual(run.engine.portfolio, m.ex);
     expect((await stop(m, run)).phase).toBe('stopped');
   });
+
+  it('with a price source, equity is marked after each cycle, so peak equity follows the account', async () => {
+    const m = makeMarket();
+    let btc = d('30000');
+    const prices = (): ReadonlyMap<string, Dec> => new Map([[BTC, btc], ['BTC', btc], [PERP, btc], ['ETH', d('2000')], [ETH, d('2000')]]);
+    const run = makeEngine(m, { prices });
+    await boot(m, run);
+    const first = run.engine.portfolio.peakEquity;
+    expect(first.gt(0)).toBe(true);
+    expect(first.eq(run.engine.portfolio.equity(prices()))).toBe(true);
+    btc = d('35000');
+    await cycles(m, 1);
+    const higher = run.engine.portfolio.peakEquity;
+    expect(higher.gt(first)).toBe(true);
+    btc = d('20000');
+    await cycles(m, 1);
+    // A lower mark never lowers the peak: that is what drawdown is measured from.
+    expect(run.engine.portfolio.peakEquity.eq(higher)).toBe(true);
+    expect(run.engine.portfolio.drawdown(prices()).gt(0)).toBe(true);
+    await stop(m, run);
+  });
 });
 
 /**
@@ -256,6 +277,8 @@ describe('real drift → liquidate-only → RESUME', () => {
     // ...one that reduces it is sent.
     const ack = await engine.placeOrder(limit('trim', PERP, 'sell', '0.1', '30000'));
     expect(ack.status).toBe('filled');
+    // The local position is the drifted one, so the exchange is asked to enforce "reduce only" itself.
+    expect(ack.reduceOnly).toBe(true);
     expect(m.ex.truth().positions.find((p) => p.symbol === PERP)?.quantity.toFixed()).toBe('0.2');
 
     // The feed catches up: the next cycle books the hidden trade (and ours), the one after reports no drift.
@@ -346,6 +369,7 @@ describe('a corrupt state file', () => {
     expect(() => decodeEngineState({ snapshot: { hello: 'world' }, journal: [], warnings: [] })).toThrow(StoreCorruptError);
     const failure = await bootFails(dir);
     expect(failure.reason).toContain('not valid engine state');
+    expect(failure.reason).toContain(dir);
   });
 
   it('a journal record that is valid store JSON but not an engine record: failed, nothing written', async () => {

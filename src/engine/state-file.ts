@@ -98,7 +98,8 @@ const WHERE = 'engine state';
  * Rebuilds the engine state from what `StateStore.load()` returned (undefined = empty store).
  * @throws StoreCorruptError when the snapshot or a journal record is not valid engine state.
  */
-export function decodeEngineState(loaded: LoadedState | undefined, options: PortfolioOptions = {}): DecodedEngineState {
+export function decodeEngineState(loaded: LoadedState | undefined, options: PortfolioOptions = {}, location?: string): DecodedEngineState {
+  const where = location === undefined ? WHERE : `${WHERE} in ${location}`;
   const warnings = loaded?.warnings ?? [];
   if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
     return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, replayed: 0, warnings };
@@ -118,7 +119,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');
     }
   } catch (e) {
-    throw new StoreCorruptError(WHERE, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
+    throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
   }
   let replayed = 0;
   for (const [i, raw] of loaded.journal.entries()) {
@@ -139,7 +140,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
         throw new TesserError(`${path}.kind: unknown record kind ${JSON.stringify(kind)}`);
       }
     } catch (e) {
-      throw new StoreCorruptError(WHERE, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
+      throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
     }
   }
   return { fresh: false, portfolio, cursors, memory, lifecycle, replayed, warnings };

@@ -92,6 +92,11 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
   private cursor: Cursor | undefined;
   private journalHandle: FileHandle | undefined;
 
+  /** The directory (the port's `location`). */
+  get location(): string {
+    return this.dir;
+  }
+
   private constructor(dir: string, options: FileStateStoreOptions) {
     this.dir = dir;
     this.options = options;

@@ -17,6 +17,8 @@ export interface LoadedState<S extends JsonValue = JsonValue, R extends JsonValu
 }
 
 export interface StateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> {
+  /** Where the state lives (a directory, a URL), named in errors; optional. */
+  readonly location?: string | undefined;
   /** Reads state. Resolves undefined when the store is empty (fresh start). Rejects with StoreCorruptError on corruption. */
   load(): Promise<LoadedState<S, R> | undefined>;
   /** Appends one record; durable (fsynced) when the promise resolves. */
