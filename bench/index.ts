@@ -9,6 +9,7 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
 
 /** What a bench module receives. */
@@ -27,7 +28,7 @@ export interface BenchModule {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const BENCHES: readonly BenchModule[] = [diffBench];
+const BENCHES: readonly BenchModule[] = [diffBench, cycleBench];
 
 async function main(argv: readonly string[]): Promise<void> {
   const only: string[] = [];
