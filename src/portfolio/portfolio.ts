@@ -226,11 +226,22 @@ export class Portfolio {
 
   /** An independent copy (same options). */
   clone(): Portfolio {
-    return Portfolio.fromJSON(this.toJSON(), {
-      tradeIdWindow: this.tradeIds.capacity,
-      inferredReplayWindow: this.replayWindow,
-      reportingAsset: this.reportingAsset,
-    });
+    // A structural copy, not a JSON round trip: Decimals, orders and log entries are immutable values and are shared;
+    // only the containers are new. (Handlers clone several times a cycle; parsing every amount again dominated it.)
+    return new Portfolio(
+      {
+        instruments: this.instrumentList,
+        reportingAsset: this.reportingAsset,
+        base: this.base.clone(),
+        peak: this.peak,
+        orders: this.sortedTracked().map((t) => ({ order: t.order, notional: t.notional })),
+        replayLog: this.log,
+        untracked: [...this.untracked],
+        tradeIds: this.tradeIds.toArray(),
+        fundingIds: this.fundingIds.toArray(),
+      },
+      { tradeIdWindow: this.tradeIds.capacity, inferredReplayWindow: this.replayWindow, reportingAsset: this.reportingAsset },
+    );
   }
 
   // ---- instruments -------------------------------------------------------------------------------------------

@@ -239,6 +239,27 @@ describe('Portfolio properties: persistence', () => {
       { numRuns: 150 },
     );
   });
+
+  it('clone() equals p exactly, behaves the same afterwards, and neither affects the other', () => {
+    fc.assert(
+      fc.property(fc.array(arbOp, { maxLength: 30 }), fc.array(arbOp, { maxLength: 15 }), fc.integer({ min: 2, max: 50 }), (ops, more, window) => {
+        const orders = POOL.flatMap((s, i) => (s.tracked ? [order({ clientOrderId: `c${i}`, exchangeOrderId: `o${i}`, symbol: s.inst.symbol, side: s.side, q: s.q })] : []));
+        const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
+        const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
+        runOps(p, ops, 0);
+        const before = JSON.stringify(p.toJSON());
+        const c = p.clone();
+        expect(c.toJSON()).toEqual(p.toJSON());
+        // The clone moves on alone; then the original catches up with the same events and they agree again.
+        runOps(c, more, ops.length);
+        expect(JSON.stringify(p.toJSON())).toBe(before);
+        runOps(p, more, ops.length);
+        expect(c.toJSON()).toEqual(p.toJSON());
+        expect(c.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
+      }),
+      { numRuns: 150 },
+    );
+  });
 });
 
 // ---- scenario 4: hard reset ---------------------------------------------------------------------------------
