@@ -89,6 +89,42 @@ export function diffBenchBody(r: DiffBenchResult): string {
   return lines.join('\n');
 }
 
+// The part of bench/results/cycle.json the table shows.
+interface CycleBenchSize {
+  readonly openOrders: number;
+  readonly iterations: number;
+  readonly stageMsMedian: { readonly snapshot: number; readonly diff: number; readonly plan: number; readonly execute: number; readonly persist: number };
+  readonly directCycleMsMedian: number;
+  readonly directCyclesPerSecond: number;
+  readonly diffShare: number;
+  readonly engineCycleMsMedian: number;
+  readonly engineCyclesPerSecond: number;
+}
+export interface CycleBenchResult {
+  readonly generatedAt: string;
+  readonly environment: DiffBenchResult['environment'];
+  readonly sizes: readonly CycleBenchSize[];
+}
+
+/** The cycle bench block's body: stage times, cycles per second and the differ's share, from bench/results/cycle.json. */
+export function cycleBenchBody(r: CycleBenchResult): string {
+  const e = r.environment;
+  return [
+    '<!-- generated from bench/results/cycle.json by `npm run docs`; do not edit by hand -->',
+    `Measured ${r.generatedAt.slice(0, 10)} on ${e.platform}, ${e.cpu} × ${e.cpuCount}, Node ${e.node}; load average at start ${e.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}.`,
+    '',
+    '| open orders | runs | snapshot ms | diff ms | plan ms | execute ms | persist ms | cycle ms | cycles/s | differ share | engine cycle ms | engine cycles/s |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.sizes.map((s) => {
+      const st = s.stageMsMedian;
+      return (
+        `| ${s.openOrders.toLocaleString('en-US')} | ${s.iterations} | ${fmt(st.snapshot)} | ${fmt(st.diff)} | ${fmt(st.plan)} | ${fmt(st.execute)} | ${fmt(st.persist)} | ` +
+        `${fmt(s.directCycleMsMedian)} | ${fmt(s.directCyclesPerSecond, 1)} | ${(s.diffShare * 100).toFixed(1)}% | ${fmt(s.engineCycleMsMedian)} | ${fmt(s.engineCyclesPerSecond, 1)} |`
+      );
+    }),
+  ].join('\n');
+}
+
 /** One generated file: where it is, and how to regenerate its text. */
 export interface GeneratedDoc {
   readonly file: string;
@@ -102,7 +138,8 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
     file: join(DOCS_DIR, 'benchmarks.md'),
     regenerate: async (doc) => {
       const result = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'diff.json'), 'utf8')) as DiffBenchResult;
-      return replaceBlock(doc, 'bench-diff', diffBenchBody(result));
+      const cycle = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'cycle.json'), 'utf8')) as CycleBenchResult;
+      return replaceBlock(replaceBlock(doc, 'bench-diff', diffBenchBody(result)), 'bench-cycle', cycleBenchBody(cycle));
     },
   },
 ];
