@@ -195,11 +195,17 @@ const LOG_OUTCOME: Record<ActionOutcome['status'], ActionLogEntry['outcome']> = 
   skipped: 'skipped',
 };
 
-/** Whether a plan applies a fill or funding payment stamped inside (from, to]: a snapshot window it may not reflect. */
-function appliesInside(plan: Plan, from: Millis, to: Millis): boolean {
+/**
+ * Whether a fill or funding payment landed inside the snapshot window (startedAt, completedAt], where the reads may
+ * disagree about it: the plan applies one stamped there, or an open order the snapshot shows was filled there (its
+ * fill count may cover a trade the balances read before it do not show, and adopting it would lose that trade).
+ */
+function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
+  const inside = (t: Millis): boolean => t > snapshot.startedAt && t <= snapshot.completedAt;
+  if (snapshot.openOrders.some((o) => o.filledQuantity.gt(ZERO) && inside(o.updatedAt))) return true;
   return plan.actions.some((a) => {
     const t = a.type === 'applyFill' && !a.fill.inferred ? a.fill.timestamp : a.type === 'applyFunding' ? a.payment.timestamp : undefined;
-    return t !== undefined && t > from && t <= to;
+    return t !== undefined && inside(t);
   });
 }
 
@@ -393,8 +399,8 @@ export function createEngine(options: EngineOptions): Engine {
         throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
       }
       // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
-      // holds trades may not reflect them (fake drift, adoptions whose fills count twice). Discarded: the next tick retries.
-      if (appliesInside(plan, snapshot.startedAt, snapshot.completedAt)) throw new ExchangeError('unavailable', `snapshot window ${snapshot.startedAt}..${snapshot.completedAt} raced trades stamped inside it; cycle discarded`);
+      // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
+      if (racedInside(plan, snapshot)) throw new ExchangeError('unavailable', `snapshot window ${snapshot.startedAt}..${snapshot.completedAt} raced trades stamped inside it; cycle discarded`);
       const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {

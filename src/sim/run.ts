@@ -1,0 +1,878 @@
+/**
+ * One seed of the deterministic simulation: builds the world (a random market on a SimulatedExchange, engine
+ * policies, a random strategy, exchange-side events, faults and crashes, all from the seed), runs it in virtual
+ * time, checks the invariants after every completed reconciliation and at the end, and returns the violations
+ * with the seed's event trace. The same seed always produces the same run, trace and result.
+ *
+ * Crashes: an incarnation dies at a random time and crash point (between two steps, before any exchange call,
+ * after a placement or cancel took effect but before its answer, before or after a store write became durable).
+ * A dead incarnation's I/O never settles, its actor is stopped without a flush, and a new engine is built later
+ * from what the InMemoryStateStore had made durable.
+ */
+import type { Subscription } from 'rxjs';
+import type { Millis } from '../domain/clock.js';
+import { Dec, type Decimal } from '../domain/decimal.js';
+import { isExchangeError } from '../domain/errors.js';
+import { createRandom, type Random } from '../domain/random.js';
+import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
+import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine.js';
+import { actionsOf } from '../handlers/plan.js';
+import { SimulatedExchange } from '../exchange/simulated/exchange.js';
+import type { Deposit } from '../exchange/simulated/types.js';
+import { EXCHANGE_METHODS, type ExchangeMethod, type FaultSpec } from '../exchange/simulated/faults.js';
+import type { Logger } from '../logging/types.js';
+import type { LifecyclePhase } from '../../machines/lifecycle.js';
+import { InMemoryStateStore } from '../store/memory.js';
+import { VirtualTimeline } from '../streams/virtual-time.js';
+import {
+  AppliedLedger,
+  checkAppliedOnce,
+  checkClosedOrdersClosed,
+  checkFinalAccounting,
+  classifyLiquidateOnlyEntry,
+  checkLiquidateOnlyExit,
+  checkReportOnlyCall,
+  checkZombieCancels,
+  compareBooks,
+  reconciledPart,
+  type InvariantName,
+  KNOWN_DEFECTS,
+  type KnownDefect,
+  type TruthHistory,
+  type Violation,
+} from './invariants.js';
+import { Strategy } from './strategy.js';
+import { generateConfig, LatencyClock, randomAmount, SIM_T0, SimPort, SimStore, StrategyTags, padTradeId, untrackedScheduler, type PortCall, type PortHost, type SimConfig, type WorldEventKind } from './world.js';
+
+export interface RunOptions {
+  /** Pin parts of the seed's configuration (tests, regressions). */
+  readonly overrides?: Partial<SimConfig> | undefined;
+  /** Stop checking after this many violations (default 25). */
+  readonly maxViolations?: number | undefined;
+  /**
+   * Turn off the restrictions and exemptions for known defects (see KNOWN_DEFECTS), all of them (`true`) or the
+   * listed ones: those defects then fail the seed.
+   */
+  readonly strict?: boolean | readonly KnownDefect[] | undefined;
+}
+
+export interface SeedStats {
+  cycles: number;
+  startups: number;
+  crashes: number;
+  restarts: number;
+  faults: number;
+  worldEvents: number;
+  trades: number;
+  liquidateOnlyEntries: number;
+  booksChecked: number;
+  virtualMs: number;
+  /** Checks a known defect would have failed, let pass by its exemption (see KNOWN_DEFECTS). */
+  knownDefects: Partial<Record<KnownDefect, number>>;
+}
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly violations: readonly Violation[];
+  /** Every world event, fault, crash, lifecycle transition and cycle summary, in order. */
+  readonly trace: readonly string[];
+  readonly stats: SeedStats;
+  readonly wallMs: number;
+  readonly config: SimConfig;
+}
+
+/** The command that reproduces a seed. */
+export function reproCommand(seed: number): string {
+  return `npm run sim -- --seed ${seed} --trace`;
+}
+
+type CrashPoint = 'step' | 'beforeCall' | 'afterMutation' | 'beforeDurable' | 'afterDurable';
+interface PlannedCrash {
+  readonly at: Millis;
+  point: CrashPoint;
+  /** Matching hook calls to let pass before crashing (so the crash lands anywhere in a cycle). */
+  skip: number;
+}
+
+interface Incarnation {
+  readonly id: number;
+  readonly engine: Engine;
+  readonly port: SimPort;
+  readonly store: SimStore;
+  readonly inner: InMemoryStateStore;
+  readonly subs: Subscription[];
+  phase: LifecyclePhase;
+  dead: boolean;
+  lastReport: EngineReport | undefined;
+  /** Deposits since this incarnation booted: drift no runtime cycle can explain. */
+  depositsSinceBoot: number;
+  /** How many of the exchange's deposits this incarnation's startup snapshot reflected (later ones it cannot know). */
+  knownDeposits: number;
+  /** Per report of this incarnation, whether a read of its cycle was stale (for drift streaks). */
+  readonly staleCycles: boolean[];
+  /** Known defects that left this incarnation's books wrong: no per-cycle books check, and a restart at the end. */
+  readonly tainted: Set<KnownDefect>;
+  lastError: string | null;
+  /** A books check already failed in this incarnation (later ones would only repeat it). */
+  booksFailed: boolean;
+}
+
+const ACTIVE: ReadonlySet<LifecyclePhase> = new Set(['running', 'liquidateOnly']);
+
+/** Balances minus deposits: the port has no deposit history, so only a startup reconciliation learns of them. */
+function withoutDeposits(balances: readonly Balance[], deposits: readonly Deposit[]): Balance[] {
+  return balances.map((b) => {
+    let total = b.total;
+    for (const d of deposits) if (d.asset === b.asset) total = total.minus(d.amount);
+    return { ...b, total };
+  });
+}
+
+/** Runs one seed. Never throws: a simulator failure is reported as a `simulatorError` violation. */
+export async function runSeed(seed: number, options: RunOptions = {}): Promise<SeedResult> {
+  const started = performance.now();
+  const sim = new Simulation(seed, options);
+  try {
+    await sim.run();
+  } catch (e) {
+    sim.violate('simulatorError', `the simulation itself failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
+  return sim.result(performance.now() - started);
+}
+
+class Simulation implements PortHost {
+  readonly cfg: SimConfig;
+  readonly tl = new VirtualTimeline(SIM_T0);
+  readonly latency = new LatencyClock(this.tl.clock);
+  readonly scheduler = untrackedScheduler(this.tl.scheduler);
+  readonly ex: SimulatedExchange;
+  readonly strategyTags = new StrategyTags();
+  private readonly world: Random;
+  private readonly faultRng: Random;
+  private readonly strategy: Strategy;
+  private readonly maxViolations: number;
+  private readonly violations: Violation[] = [];
+  private readonly lines: string[] = [];
+  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, virtualMs: 0, knownDefects: {} };
+  private readonly calls: PortCall[] = [];
+  private readonly applied = new AppliedLedger();
+  private readonly crashes: PlannedCrash[] = [];
+  private seq = 0;
+  private deposits = 0;
+  /** A period of slow inbound requests (world event `slowRequests`). */
+  private slow: { until: Millis; probability: number; maxMs: number } | undefined;
+  private readonly slowRng: Random;
+  private readonly closedByGuess = new Set<string>();
+  private readonly inferredOrders = new Set<string>();
+  /** Quantity applied per exchange order as untracked trades (manual and liquidation orders), over the whole seed. */
+  private readonly untrackedApplied = new Map<string, Decimal>();
+  private readonly exemptTrades = new Set<string>();
+  private readonly exemptStatus = new Set<string>();
+  private incarnations = 0;
+  private inc: Incarnation | undefined;
+  /** The store a restart opens (what the last incarnation left durable). */
+  private nextStore = new InMemoryStateStore();
+  private restartAt: Millis | undefined = SIM_T0;
+  private reportOnlyBaseline: string | undefined;
+  private quiet = false;
+  private readonly strict: ReadonlySet<KnownDefect>;
+
+  constructor(
+    readonly seed: number,
+    options: RunOptions,
+  ) {
+    const root = createRandom(seed);
+    const all = Object.keys(KNOWN_DEFECTS) as KnownDefect[];
+    this.strict = new Set(options.strict === true ? all : options.strict === false || options.strict === undefined ? [] : options.strict);
+    const restrictions: Partial<SimConfig> = {
+      ...(this.strict.has('tradeIdOrder') && { padTradeIds: false }),
+      ...(this.strict.has('staleStartup') && { shieldStartupFromStale: false }),
+    };
+    this.cfg = generateConfig(seed, root.fork('config'), { ...restrictions, ...options.overrides });
+    this.world = root.fork('world');
+    this.faultRng = root.fork('faults');
+    const crashRng = root.fork('crashes');
+    this.slowRng = root.fork('slow-requests');
+    this.maxViolations = options.maxViolations ?? 25;
+    this.ex = new SimulatedExchange({ ...this.cfg.market, seed, clock: this.latency });
+    const horizon = this.cfg.steps * ((this.cfg.stepMs[0] + this.cfg.stepMs[1]) / 2);
+    for (let i = 0; i < this.cfg.crashes; i++) {
+      const point = crashRng.pick<CrashPoint>(['step', 'beforeCall', 'beforeCall', 'afterMutation', 'beforeDurable', 'afterDurable']);
+      this.crashes.push({ at: SIM_T0 + crashRng.int(0, Math.round(horizon)), point, skip: crashRng.int(0, 12) });
+    }
+    this.crashes.sort((a, b) => a.at - b.at);
+    this.strategy = new Strategy(root.fork('strategy'), {
+      ex: this.ex,
+      strategyTags: this.strategyTags,
+      instruments: this.cfg.market.instruments,
+      quantityDecimals: this.cfg.quantityDecimals,
+      priceDecimals: this.cfg.market.priceDecimals ?? 2,
+      now: () => this.tl.now(),
+      trace: (l) => this.trace('strategy', l),
+      onUnexpected: (what, e) => this.violate('strategyError', `strategy ${what}: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`),
+    });
+    const c = this.cfg;
+    this.trace(
+      'config',
+      `seed ${seed}: ${c.market.instruments.map((i) => i.symbol).join(' ')}; balances ${JSON.stringify(c.market.balances)}; interval ${c.intervalMs} ms; ${c.steps} steps; ` +
+        `crashes ${this.crashes.map((x) => `${x.point}@+${x.at - SIM_T0}`).join(',') || 'none'}; policies ${JSON.stringify(c.policies)}; ` +
+        `market vol ${c.market.volatilityBps} bps, partial ${c.market.partialFillProbability}, decimals ${c.market.priceDecimals}/${c.market.amountDecimals}, funding every ${c.market.fundingIntervalMs} ms, fees ${JSON.stringify(c.market.feeRates)}`,
+    );
+  }
+
+  // ---- the run --------------------------------------------------------------------------------------------------
+
+  async run(): Promise<void> {
+    for (let step = 0; step < this.cfg.steps && !this.full(); step++) {
+      if (this.inc === undefined && this.restartAt !== undefined && this.tl.now() >= this.restartAt) this.boot();
+      await this.worldStep();
+      if (this.inc !== undefined && !this.inc.dead && this.crashDue('step')) this.crash('between steps');
+      await this.tl.advanceBy(this.world.int(this.cfg.stepMs[0], this.cfg.stepMs[1]));
+    }
+    await this.finish();
+    this.stats.virtualMs = this.tl.now() - SIM_T0;
+  }
+
+  /** The end: no more faults, crashes, strategy or market moves; every open order closed; clean cycles; checks. */
+  private async finish(): Promise<void> {
+    this.quiet = true;
+    this.crashes.length = 0;
+    this.trace('end', 'quiet: faults cleared, prices held, funding zero, open orders cancelled by the exchange');
+    this.ex.clearFaults();
+    for (const i of this.cfg.market.instruments) {
+      this.ex.setPrice(i.symbol, this.ex.price(i.symbol));
+      if (i.kind === 'perp') this.ex.setFundingRate(i.symbol, '0');
+    }
+    if (this.inc === undefined) this.boot();
+    const quietAt = this.tl.now();
+    let clean = 0;
+    let restarted = false;
+    const interval = this.cfg.intervalMs;
+    for (let i = 0; i < 400 && clean < 3 && !this.full(); i++) {
+      this.cancelAllOpen();
+      const inc = this.inc;
+      if (inc === undefined) {
+        this.boot();
+        continue;
+      }
+      // A deposit is drift no runtime cycle can explain: only a startup reconciliation (hard reset) absorbs it.
+      if ((inc.depositsSinceBoot > 0 || inc.tainted.size > 0) && !restarted && ACTIVE.has(inc.phase)) {
+        restarted = true;
+        await this.gracefulRestart(`end: ${inc.tainted.size > 0 ? `books left wrong by ${[...inc.tainted].join(', ')}` : 'deposits since boot'} need a startup reconciliation`);
+        continue;
+      }
+      if (inc.phase === 'liquidateOnly' && !this.cfg.reportOnly) this.resume(inc, 'end');
+      await this.tl.advanceBy(interval);
+      const r = inc.lastReport;
+      if (r === undefined || r.snapshot.startedAt <= quietAt || inc.phase !== 'running') {
+        clean = 0;
+        continue;
+      }
+      const rep = r.report;
+      const settled =
+        rep.ghosts.length === 0 &&
+        rep.zombies.length === 0 &&
+        rep.inFlight.length === 0 &&
+        rep.positionDrifts.length === 0 &&
+        rep.balanceDrifts.length === 0 &&
+        r.plan.deferred.length === 0 &&
+        !rep.matched.some((m) => m.differs);
+      clean = settled || this.cfg.reportOnly ? clean + 1 : 0;
+    }
+    this.finalChecks();
+  }
+
+  private finalChecks(): void {
+    const inc = this.inc;
+    const at = this.tl.now();
+    if (inc === undefined || !ACTIVE.has(inc.phase)) {
+      this.violate('finalState', `at the end the engine is ${inc?.phase ?? 'not running'}`);
+      return;
+    }
+    if (this.cfg.reportOnly) return;
+    if (inc.phase !== 'running') this.violate('finalState', `the exchange is quiet and the books were checked clean, yet the engine is still ${inc.phase}`);
+    const p = inc.engine.portfolio;
+    const truth = this.ex.truth();
+    const books = compareBooks({ balances: p.balances(), positions: p.positions() }, truth);
+    for (const d of books) this.violate('finalBooks', d);
+    const last = inc.lastReport;
+    if (last !== undefined && last.snapshot.startedAt < at - 10 * this.cfg.intervalMs) this.violate('finalState', `no reconciliation since ${last.at}`);
+    const truthOrders = new Map(truth.orders.map((o) => [o.exchangeOrderId as string, o]));
+    const appliedTradeIds = p.preservedMetrics().appliedTradeIds;
+    // Known defect: books that agree never send the engine for the real trades behind a standing inferred fill.
+    if (books.length === 0 && !this.strict.has('inferredNeverRefetched')) {
+      const standing = new Set(p.standingInferredFills().map((f) => f.exchangeOrderId));
+      const applied = new Set(appliedTradeIds);
+      for (const t of truth.trades) {
+        if (!standing.has(t.exchangeOrderId) || applied.has(this.tradeIdOf(t.tradeId))) continue;
+        this.exemptTrades.add(this.tradeIdOf(t.tradeId));
+        this.exemptStatus.add(t.exchangeOrderId);
+        this.knownDefect('inferredNeverRefetched', `trade ${t.tradeId} of order ${t.exchangeOrderId} never fetched; its inferred fill stands`);
+      }
+    }
+    for (const v of checkFinalAccounting({
+      truthTrades: truth.trades.map((t) => ({ ...t, tradeId: this.tradeIdOf(t.tradeId) })),
+      appliedTradeIds,
+      standingInferred: p.standingInferredFills(),
+      localOrders: p.orders(),
+      truthOrders,
+      closedByGuess: this.closedByGuess,
+      exemptTrades: this.exemptTrades,
+      exemptStatus: this.exemptStatus,
+    })) {
+      this.violate(v.invariant, v.message);
+    }
+    this.stats.trades = truth.trades.length;
+  }
+
+  // ---- engine incarnations ----------------------------------------------------------------------------------------
+
+  private boot(): void {
+    const id = ++this.incarnations;
+    const inner = this.nextStore;
+    this.restartAt = undefined;
+    const port = new SimPort(this, id);
+    let self: Incarnation | undefined;
+    const store = new SimStore(inner, {
+      crashPoint: (point, op) => {
+        if (self === undefined || self.dead || !this.crashDue(point)) return false;
+        this.crash(`${point === 'beforeDurable' ? 'before' : 'after'} a store ${op} became durable`);
+        return true;
+      },
+    });
+    const engine = createEngine({
+      exchange: port,
+      store,
+      policies: this.cfg.policies,
+      clock: this.tl.clock,
+      scheduler: this.scheduler,
+      intervalMs: this.cfg.intervalMs,
+      seed: (this.seed * 7919 + id) >>> 0,
+      logger: this.engineLogger(id),
+    });
+    const inc: Incarnation = { id, engine, port, store, inner, subs: [], phase: 'loading', dead: false, lastReport: undefined, depositsSinceBoot: 0, knownDeposits: 0, staleCycles: [], tainted: new Set(), lastError: null, booksFailed: false };
+    self = inc;
+    this.inc = inc;
+    this.stats.startups++;
+    this.trace('engine', `incarnation ${id} boots`);
+    inc.subs.push(engine.state$.subscribe((s) => this.onStatus(inc, s)));
+    inc.subs.push(engine.reports$.subscribe((r) => this.onReport(inc, r)));
+    engine.start().catch((e: unknown) => this.violate('engineFailed', `start() rejected: ${String(e)}`));
+  }
+
+  /** A process death, now: the store keeps what was durable, the actor stops without a flush, all I/O hangs. */
+  private crash(where: string): void {
+    const inc = this.inc;
+    if (inc === undefined || inc.dead) return;
+    inc.dead = true;
+    inc.port.dead = true;
+    inc.store.dead = true;
+    this.nextStore = inc.inner.crash();
+    for (const s of inc.subs) s.unsubscribe();
+    // Stopped from a timer, not from inside whatever engine code reached the crash point.
+    this.scheduler.schedule(() => inc.engine.actor.stop(), 0);
+    this.inc = undefined;
+    this.stats.crashes++;
+    const down = this.world.int(this.cfg.downtimeMs[0], this.cfg.downtimeMs[1]);
+    this.restartAt = this.tl.now() + down;
+    this.trace('crash', `incarnation ${inc.id} crashed ${where} (phase ${inc.phase}); restart in ${down} ms`);
+  }
+
+  /** A clean stop (flush) and a new engine on the same store. */
+  private async gracefulRestart(why: string): Promise<void> {
+    const inc = this.inc;
+    if (inc === undefined) return;
+    this.trace('engine', `incarnation ${inc.id} stops (${why})`);
+    let stopped: EngineStatus | undefined;
+    void inc.engine.stop().then((s) => {
+      stopped = s;
+    });
+    for (let i = 0; i < 600 && stopped === undefined && !inc.dead; i++) await this.tl.advanceBy(100);
+    if (inc.dead) return; // crashed while stopping: the crash path restarts it
+    if (stopped === undefined) {
+      this.violate('engineFailed', `incarnation ${inc.id} did not stop within 60 s`);
+      return;
+    }
+    if (stopped.phase !== 'stopped') this.violate('engineFailed', `incarnation ${inc.id} stopped as ${stopped.phase}: ${stopped.failure?.reason ?? ''}`);
+    for (const s of inc.subs) s.unsubscribe();
+    inc.dead = true;
+    this.nextStore = inc.inner.crash();
+    this.inc = undefined;
+    this.stats.restarts++;
+    this.boot();
+  }
+
+  private resume(inc: Incarnation, why: string): void {
+    this.trace('command', `RESUME (${why})`);
+    inc.engine.send({ type: 'RESUME' });
+  }
+
+  private engineLogger(id: number): Logger {
+    const noop = (): void => undefined;
+    const loud = (level: string) => (obj: object | string, msg?: string): void => {
+      const text = typeof obj === 'string' ? obj : (msg ?? JSON.stringify(obj));
+      this.trace(`engine#${id}`, `${level}: ${text.length > 400 ? `${text.slice(0, 400)}…` : text}`);
+      if (typeof obj === 'object' && (obj as { event?: string }).event === 'engine.actorError') this.violate('engineFailed', `engine actor error: ${text}`);
+    };
+    const logger: Logger = { trace: noop, debug: noop, info: noop, warn: loud('warn'), error: loud('error'), fatal: loud('fatal'), child: () => logger };
+    return logger;
+  }
+
+  // ---- what the engine emits ------------------------------------------------------------------------------------
+
+  private onStatus(inc: Incarnation, s: EngineStatus): void {
+    if (inc.dead) return;
+    if (s.lastError !== inc.lastError) {
+      inc.lastError = s.lastError;
+      if (s.lastError !== null) this.trace(`engine#${inc.id}`, `last error: ${s.lastError.slice(0, 300)}`);
+    }
+    const from = inc.phase;
+    if (s.phase === from) return;
+    inc.phase = s.phase;
+    this.trace(`engine#${inc.id}`, `${from} → ${s.phase}${s.liquidateOnly !== null ? ` (liquidate-only: ${s.liquidateOnly.source}: ${s.liquidateOnly.reason.slice(0, 200)})` : ''}`);
+    if (s.phase === 'failed') this.violate('engineFailed', `incarnation ${inc.id} failed: ${s.failure?.reason ?? 'no reason'}`);
+    if (s.phase === 'liquidateOnly' && s.liquidateOnly !== null) {
+      this.stats.liquidateOnlyEntries++;
+      if (s.liquidateOnly.source === 'drift') this.checkLiquidateOnlyEntry(inc, from);
+    }
+    if (from === 'liquidateOnly' && s.phase === 'running') {
+      const last = inc.lastReport;
+      const rebuilt = last !== undefined && last.executed && last.plan.actions.some((a) => a.type === 'rebuildPortfolio');
+      const why = checkLiquidateOnlyExit(last?.report, rebuilt);
+      if (why !== undefined) this.violate('liquidateOnlyExit', why);
+    }
+  }
+
+  private checkLiquidateOnlyEntry(inc: Incarnation, from: LifecyclePhase): void {
+    const r = inc.lastReport;
+    if (r === undefined) {
+      this.violate('liquidateOnlyEntry', `entered liquidate-only (drift) from ${from} before any report`);
+      return;
+    }
+    const enter = actionsOf(r.plan, 'enterLiquidateOnly')[0];
+    if (enter === undefined) {
+      // Only the startup reconciliation enters without the action: on accounting errors, which need a stale read.
+      const errors = actionsOf(r.plan, 'accountingError');
+      if (r.handler !== 'startup' || errors.length === 0) this.violate('liquidateOnlyEntry', `entered liquidate-only (drift) after ${r.handler} cycle ${r.cycle} whose plan asks for nothing of the kind`);
+      return;
+    }
+    const longest = Math.max(1, ...enter.drifts.map((d) => d.cycles));
+    const staleInStreak = inc.staleCycles.slice(-longest).some((x) => x);
+    const verdict = classifyLiquidateOnlyEntry(enter.drifts, this.truthHistory(), { from: r.snapshot.startedAt, to: r.snapshot.completedAt }, staleInStreak);
+    if (verdict.kind === 'notReal' || (verdict.kind === 'windowRace' && this.strict.has('windowRace'))) this.violate('liquidateOnlyEntry', `cycle ${r.cycle}: ${verdict.detail}`);
+    else if (verdict.kind === 'windowRace') this.knownDefect('windowRace', `liquidate-only entry at cycle ${r.cycle}: ${verdict.detail}`);
+    else this.trace('check', `liquidate-only entry at cycle ${r.cycle} is justified (${verdict.kind}): ${verdict.detail.slice(0, 300)}`);
+  }
+
+  private truthHistory(): TruthHistory {
+    const t = this.ex.truth();
+    return { initialBalances: t.initialBalances, ledger: this.ex.ledger(), trades: t.trades };
+  }
+
+  private onReport(inc: Incarnation, r: EngineReport): void {
+    if (inc.dead) return;
+    inc.lastReport = r;
+    this.stats.cycles++;
+    const now = this.tl.now();
+    const rep = r.report;
+    const types = new Map<string, number>();
+    for (const a of r.plan.actions) types.set(a.type, (types.get(a.type) ?? 0) + 1);
+    this.trace(
+      `engine#${inc.id}`,
+      `${r.handler} cycle ${r.cycle} [${r.mode}] window ${r.snapshot.startedAt - SIM_T0}..${r.snapshot.completedAt - SIM_T0}: matched ${rep.matched.length} ghosts ${rep.ghosts.length} zombies ${rep.zombies.length} inFlight ${rep.inFlight.length} ` +
+        `drift p${rep.positionDrifts.length}/b${rep.balanceDrifts.length}${rep.balanceDrifts.length + rep.positionDrifts.length > 0 ? ` (${[...rep.positionDrifts.map((d) => `${d.symbol} ${d.delta.toFixed()}`), ...rep.balanceDrifts.map((d) => `${d.asset} ${d.delta.toFixed()}`)].join(', ')})` : ''}; ` +
+        `actions ${[...types].map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}; deferred ${r.plan.deferred.length}${r.executed ? '' : '; not executed'}`,
+    );
+    const detail = r.plan.actions.flatMap((a) => {
+      if (a.type === 'applyFill') return [`${a.fill.tradeId}@${a.fill.timestamp - SIM_T0}(${a.fill.exchangeOrderId} ${a.fill.side} ${a.fill.quantity.toFixed()})`];
+      if (a.type === 'closeOrder') return [`close ${a.ref.exchangeOrderId ?? a.ref.clientOrderId} ${a.status}`];
+      if (a.type === 'trackOrder' || a.type === 'adoptOrder' || a.type === 'cancelOrder') return [`${a.type} ${a.order.exchangeOrderId ?? a.order.clientOrderId} ${a.order.status}`];
+      if (a.type === 'accountingError') return [`accountingError ${a.cause}: ${a.reason}`];
+      return [];
+    });
+    if (detail.length > 0) this.trace(`engine#${inc.id}`, `  ${detail.join(' ')}`);
+    if (process.env.SIM_DEBUG !== undefined) {
+      const cs = this.calls.filter((c) => c.at >= r.snapshot.startedAt && c.incarnation === inc.id);
+      this.trace('debug', `calls: ${cs.map((c) => `${c.method}${c.origin === 'strategy' ? '(strategy)' : ''}@${c.at - SIM_T0}${c.stale ? ' STALE' : ''}${c.outcome !== 'ok' ? ` ${c.outcome}` : ''}${c.latencyMs > 0 ? ` +${c.latencyMs}ms` : ''}`).join(', ')}`);
+    }
+    if (process.env.SIM_DEBUG !== undefined && r.executed) {
+      const t = this.ex.truth();
+      const lp = inc.engine.portfolio;
+      this.trace('debug', `local ${JSON.stringify(lp.positions().map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]))} ${JSON.stringify(lp.balances().map((b) => [b.asset, b.total.toFixed()]))}`);
+      this.trace('debug', `truth ${JSON.stringify(t.positions.map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]))} ${JSON.stringify(t.balances.map((b) => [b.asset, b.total.toFixed()]))}`);
+    }
+    const where = `incarnation ${inc.id} ${r.handler} cycle ${r.cycle}`;
+    const calls = this.cycleCalls(inc.id, r.snapshot.startedAt);
+    const stale = calls.some((c) => c.stale);
+    inc.staleCycles.push(stale);
+    if (inc.staleCycles.length > 50) inc.staleCycles.shift();
+    // The strategy's own calls in the window (same instant included) change the exchange behind the cycle's back.
+    const concurrent = this.calls.some((c) => c.at >= r.snapshot.startedAt && c.origin === 'strategy');
+    const faulted = stale || concurrent || calls.some((c) => c.outcome !== 'ok' || c.latencyMs > 0);
+    const truth = this.ex.truth();
+
+    for (const z of checkZombieCancels(r.plan.actions, (x) => this.ex.orderOwner(x))) this.violate('zombieOwnOrder', `${where}: ${z}`);
+    const errors = actionsOf(r.plan, 'accountingError');
+    // Orders with an inferred fill applied and not yet replaced, across incarnations (the store carries them over).
+    const before = new Set(this.inferredOrders);
+    for (const o of r.executed ? r.outcomes : []) {
+      if (o.status !== 'done' || o.action.type !== 'applyFill') continue;
+      if (o.action.fill.inferred) this.inferredOrders.add(o.action.fill.exchangeOrderId);
+      else if (o.detail?.startsWith('replaced inferred') === true) this.inferredOrders.delete(o.action.fill.exchangeOrderId);
+    }
+    // Known defect: new real trades counted on top of the standing inferred fills they replace.
+    const doubled = (xid: string | undefined): boolean => !this.strict.has('inferredReplacement') && xid !== undefined && before.has(xid);
+    for (const c of actionsOf(r.plan, 'closeOrder')) {
+      const xid = c.ref.exchangeOrderId;
+      if (c.cause === 'notFoundConfirmed' && xid !== undefined) this.closedByGuess.add(xid);
+      if (c.cause === 'filledByTrades' && doubled(xid)) this.inferredReplacement(inc, xid!, [], `${where}: ghost ${xid} settled "by trades" on top of its standing inferred fill`);
+    }
+    // Known defect: an adopted order forgets the untracked trades of it already applied (this plan or an earlier one).
+    if (r.executed) {
+      const untracked = this.untrackedApplied;
+      for (const o of r.outcomes) {
+        const a = o.action;
+        if (a.type === 'applyFill' && a.cause === 'untrackedTrade' && o.status === 'done') untracked.set(a.fill.exchangeOrderId, (untracked.get(a.fill.exchangeOrderId) ?? new Dec(0)).plus(a.fill.quantity));
+        if (this.strict.has('staleAdoption')) continue;
+        if (a.type === 'adoptOrder' && o.status === 'done' && a.order.exchangeOrderId !== undefined && (untracked.get(a.order.exchangeOrderId) ?? new Dec(0)).gt(a.order.filledQuantity)) {
+          inc.tainted.add('staleAdoption');
+          this.exemptStatus.add(a.order.exchangeOrderId);
+          this.knownDefect('staleAdoption', `${where}: adopted ${a.order.exchangeOrderId} with ${a.order.filledQuantity.toFixed()} filled after applying ${untracked.get(a.order.exchangeOrderId)!.toFixed()} of its trades`);
+        }
+      }
+    }
+    const unexplained = errors.filter((e) => {
+      if (e.cause !== 'tradesExceedFilled' || !doubled(e.ref.exchangeOrderId)) return true;
+      this.inferredReplacement(inc, e.ref.exchangeOrderId!, e.heldBackTradeIds ?? [], `${where}: ${e.reason}`);
+      return false;
+    });
+    if (unexplained.length > 0 && !stale) {
+      this.violate('accountingError', `${where}: accounting error(s) with no stale read in the cycle: ${unexplained.map((e) => e.reason).join('; ')}`);
+    }
+    if (this.cfg.reportOnly) {
+      const p = inc.engine.portfolio;
+      const part = reconciledPart({ balances: p.balances(), positions: p.positions(), ...p.preservedMetrics() });
+      if (this.reportOnlyBaseline === undefined) this.reportOnlyBaseline = part;
+      else if (part !== this.reportOnlyBaseline) this.violate('reportOnlyChanged', `${where}: report-only cycle changed the books`);
+      return;
+    }
+    if (!r.executed) return;
+    const trades = new Map<string, Fill>(truth.trades.map((t) => [this.tradeIdOf(t.tradeId), t]));
+    const funding = new Map<string, FundingPayment>(truth.funding.map((f) => [f.id, f]));
+    for (const v of checkAppliedOnce(r.outcomes, where, this.applied, trades, funding)) this.violate(v.invariant, v.message);
+
+    if (r.handler === 'startup') {
+      // The hard reset took the balances as read: deposits made before that read are in them, later ones are not.
+      const read = calls.find((c) => c.method === 'fetchBalances' && c.at <= r.snapshot.completedAt);
+      inc.knownDeposits = read?.depositsBefore ?? truth.deposits.length;
+    }
+    const p = inc.engine.portfolio;
+    const instantaneous = r.snapshot.startedAt === now && r.snapshot.completedAt === now;
+    const troubled = r.outcomes.some((o) => o.status === 'failed' || o.status === 'rejected' || o.status === 'retryLater');
+    if (instantaneous && !faulted && errors.length === 0 && !troubled && inc.tainted.size === 0) {
+      this.stats.booksChecked++;
+      const d = compareBooks({ balances: p.balances(), positions: p.positions() }, { balances: withoutDeposits(truth.balances, truth.deposits.slice(inc.knownDeposits)), positions: truth.positions });
+      if (d.length > 0 && !inc.booksFailed) {
+        inc.booksFailed = true;
+        this.violate('booksExact', `${where} (clean, instantaneous): ${d.join('; ')}`);
+      }
+    }
+    if (!stale) {
+      const truthOrders = new Map<string, Order>(truth.orders.map((o) => [o.exchangeOrderId as string, o]));
+      for (const m of checkClosedOrdersClosed({ localOpen: p.openOrders(), truthOrders, report: rep, deferred: r.plan.deferred, actions: r.plan.actions })) {
+        this.violate('closedOrderOpen', `${where}: ${m}`);
+      }
+    }
+  }
+
+  /** Engine calls of an incarnation since `from` (the cycle's calls, when `from` is its snapshot start). */
+  private cycleCalls(incarnation: number, from: Millis): PortCall[] {
+    const out: PortCall[] = [];
+    for (let i = this.calls.length - 1; i >= 0; i--) {
+      const c = this.calls[i]!;
+      if (c.at < from) break;
+      if (c.incarnation === incarnation && c.origin === 'engine') out.push(c);
+    }
+    return out;
+  }
+
+  // ---- PortHost ----------------------------------------------------------------------------------------------------
+
+  requestDelay(): number {
+    const w = this.slow;
+    if (w === undefined || this.tl.now() >= w.until || this.quiet) return 0;
+    return this.slowRng.chance(w.probability) ? this.slowRng.int(1, w.maxMs) : 0;
+  }
+
+  staleRemaining(): number {
+    let n = 0;
+    for (const f of this.ex.activeFaults()) if (f.spec.kind === 'stale') n += f.remaining ?? 0;
+    return n;
+  }
+
+  get padTradeIds(): boolean {
+    return this.cfg.padTradeIds;
+  }
+
+  /** The id the engine knows an exchange trade by. */
+  private tradeIdOf(id: string): string {
+    return this.cfg.padTradeIds ? padTradeId(id) : id;
+  }
+
+  shielded<T>(incarnation: number, method: ExchangeMethod, invoke: () => T): T {
+    const inc = this.inc;
+    const booting = inc !== undefined && inc.id === incarnation && (inc.phase === 'loading' || inc.phase === 'startupReconcile');
+    if (!this.cfg.shieldStartupFromStale || !booting || method === 'placeOrder' || method === 'cancelOrder') return invoke();
+    const held = this.ex.activeFaults().filter((f) => f.spec.kind === 'stale');
+    if (held.length === 0) return invoke();
+    for (const f of held) this.ex.clearFaults(f.id);
+    try {
+      return invoke();
+    } finally {
+      // Re-armed with what they had left: the startup read was simply not theirs to hit.
+      for (const f of held) this.ex.injectFault({ ...f.spec, times: f.remaining ?? 1 });
+      this.knownDefect('staleStartup', `stale fault(s) held back from a startup ${method}`, false);
+    }
+  }
+
+  crashPoint(incarnation: number, point: 'beforeCall' | 'afterMutation', method: ExchangeMethod): boolean {
+    const inc = this.inc;
+    if (inc === undefined || inc.dead || inc.id !== incarnation || !this.crashDue(point)) return false;
+    this.crash(point === 'beforeCall' ? `before a ${method} call` : `after a ${method} took effect, before its answer`);
+    return true;
+  }
+
+  record(call: PortCall): void {
+    call.depositsBefore = this.deposits;
+    this.calls.push(call);
+    if (this.calls.length > 20_000) this.calls.splice(0, 10_000);
+    if (this.cfg.reportOnly) {
+      const why = checkReportOnlyCall(call);
+      if (why !== undefined) this.violate('reportOnlyMutation', `incarnation ${call.incarnation}: ${why}`);
+    }
+    if (call.method === 'cancelOrder' && call.origin === 'engine' && call.target !== undefined && this.ex.orderOwner(call.target) === 'engine') {
+      this.violate('zombieOwnOrder', `incarnation ${call.incarnation} cancelled order ${call.target}, placed by our strategy, on its own`);
+    }
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /** Whether the next planned crash is due at a hook of this kind (consuming it if so). */
+  private crashDue(point: CrashPoint): boolean {
+    const c = this.crashes[0];
+    if (c === undefined || this.tl.now() < c.at || this.quiet) return false;
+    // A crash point that is not reached within a minute falls back to the next step.
+    if (c.point !== 'step' && this.tl.now() > c.at + 60_000) c.point = 'step';
+    if (c.point !== point) return false;
+    if (c.skip > 0) {
+      c.skip--;
+      return false;
+    }
+    this.crashes.shift();
+    return true;
+  }
+
+  // ---- the world ---------------------------------------------------------------------------------------------------
+
+  private async worldStep(): Promise<void> {
+    const rates = this.cfg.rates;
+    const kinds = Object.keys(rates) as WorldEventKind[];
+    for (const kind of kinds) {
+      if (!this.world.chance(rates[kind])) continue;
+      try {
+        await this.worldEvent(kind);
+      } catch (e) {
+        // Exchange control calls refuse impossible requests (no position, closed order): nothing happened.
+        if (!isExchangeError(e)) throw e;
+        this.trace('world', `${kind} refused: ${e.message}`);
+      }
+    }
+  }
+
+  private async worldEvent(kind: WorldEventKind): Promise<void> {
+    const ex = this.ex;
+    const rng = this.world;
+    const inc = this.inc !== undefined && !this.inc.dead ? this.inc : undefined;
+    const insts = this.cfg.market.instruments;
+    const perps = insts.filter((i) => i.kind === 'perp');
+    switch (kind) {
+      case 'strategyPlace':
+        if (inc !== undefined) this.strategy.place(inc.engine);
+        return;
+      case 'strategyCancel':
+        if (inc !== undefined) this.strategy.cancel(inc.engine);
+        return;
+      case 'manualOrder': {
+        const inst = rng.pick(insts);
+        const market = ex.price(inst.symbol);
+        const qty = new Dec(rng.int(500, 60_000)).div(100).div(inst.quote === 'BTC' ? market.times(30_000) : market).toDecimalPlaces(this.cfg.quantityDecimals, Dec.ROUND_DOWN);
+        if (!qty.gt(0)) return;
+        const price = market.times(10_000 + rng.int(-40, 40)).div(10_000).toDecimalPlaces(this.cfg.market.priceDecimals ?? 2);
+        const o = ex.placeManualOrder({ symbol: inst.symbol, side: rng.chance(0.5) ? 'buy' : 'sell', type: 'limit', quantity: qty, price });
+        this.event(`manual order ${o.exchangeOrderId} ${o.side} ${o.quantity.toFixed()} ${o.symbol}@${o.price?.toFixed()} → ${o.status}`);
+        return;
+      }
+      case 'exchangeCancel': {
+        const o = this.randomOpenOrder();
+        if (o === undefined) return;
+        ex.cancelByExchange({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
+        this.event(`exchange cancels ${o.exchangeOrderId} (${o.clientOrderId}, ${ex.orderOwner(o.exchangeOrderId!)})`);
+        return;
+      }
+      case 'forceFill': {
+        const o = this.randomOpenOrder();
+        if (o === undefined) return;
+        const remaining = o.quantity.minus(o.filledQuantity);
+        const part = rng.chance(0.5) ? remaining : remaining.times(rng.int(1, 9)).div(10).toDecimalPlaces(this.cfg.market.amountDecimals ?? 8, Dec.ROUND_DOWN);
+        const f = ex.fillOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }, part.gt(0) ? part : remaining);
+        this.event(`exchange fills ${o.exchangeOrderId} (${o.clientOrderId}): ${f.quantity.toFixed()}@${f.price.toFixed()} trade ${f.tradeId}`);
+        return;
+      }
+      case 'fundingRate': {
+        if (perps.length === 0) return;
+        const inst = rng.pick(perps);
+        const rate = rng.chance(0.2) ? undefined : new Dec(rng.int(-2_000, 2_000)).div(1_000_000).toFixed();
+        ex.setFundingRate(inst.symbol, rate);
+        this.event(`funding rate of ${inst.symbol} set to ${rate ?? 'seeded'}`);
+        return;
+      }
+      case 'liquidate': {
+        const withPos = this.ex.truth().positions.filter((p) => !p.quantity.isZero());
+        if (withPos.length === 0) return;
+        const p = rng.pick(withPos);
+        const f = ex.liquidate(p.symbol);
+        this.event(`exchange liquidates ${p.symbol} ${p.quantity.toFixed()}: trade ${f.tradeId} ${f.side} ${f.quantity.toFixed()}@${f.price.toFixed()}`);
+        return;
+      }
+      case 'fault': {
+        const spec = this.randomFault();
+        const id = ex.injectFault(spec);
+        this.stats.faults++;
+        this.event(`fault ${id}: ${JSON.stringify(spec)}`);
+        return;
+      }
+      case 'slowRequests': {
+        this.slow = { until: this.tl.now() + rng.int(2_000, 30_000), probability: rng.pick([0.2, 0.5, 1]), maxMs: rng.int(50, 4_000) };
+        this.stats.faults++;
+        this.event(`slow requests until +${((this.slow.until - SIM_T0) / 1000).toFixed(3)}s: ${this.slow.probability * 100}% of calls held up to ${this.slow.maxMs} ms`);
+        return;
+      }
+      case 'clearFaults':
+        if (ex.activeFaults().length === 0 && this.slow === undefined) return;
+        ex.clearFaults();
+        this.slow = undefined;
+        this.event('faults cleared');
+        return;
+      case 'restart':
+        if (inc !== undefined && ACTIVE.has(inc.phase)) await this.gracefulRestart('world: operator restart');
+        return;
+      case 'resume':
+        if (inc !== undefined && inc.phase === 'liquidateOnly') this.resume(inc, 'world: operator');
+        return;
+      case 'enterLiquidateOnly':
+        if (inc !== undefined && inc.phase === 'running') {
+          this.trace('command', 'ENTER_LIQUIDATE_ONLY (world: operator)');
+          inc.engine.send({ type: 'ENTER_LIQUIDATE_ONLY', reason: 'sim: operator' });
+        }
+        return;
+      case 'reconcileNow':
+        if (inc === undefined) return;
+        this.trace('command', 'RECONCILE_NOW');
+        inc.engine.send({ type: 'RECONCILE_NOW' });
+        return;
+      case 'deposit': {
+        const assets = Object.keys(this.cfg.market.balances ?? {});
+        const asset = rng.pick(assets);
+        const d = ex.deposit(asset, randomAmount(rng, 0.001, 50, rng.int(0, 6)));
+        this.deposits++;
+        if (inc !== undefined) inc.depositsSinceBoot++;
+        // Also pending for the incarnation booting next (a restart absorbs it at startup).
+        this.event(`deposit ${d.id}: ${d.amount.toFixed()} ${asset}`);
+        return;
+      }
+    }
+  }
+
+  private randomOpenOrder(): Order | undefined {
+    const open = this.ex.truth().orders.filter((o) => isOpenStatus(o.status));
+    return open.length === 0 ? undefined : this.world.pick(open);
+  }
+
+  private cancelAllOpen(): void {
+    for (const o of this.ex.truth().orders) {
+      if (!isOpenStatus(o.status)) continue;
+      this.ex.cancelByExchange({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
+      this.event(`exchange cancels ${o.exchangeOrderId} (${o.clientOrderId}) to quiet the market`);
+    }
+  }
+
+  private randomFault(): FaultSpec {
+    const rng = this.faultRng;
+    const kind = rng.pick(['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'stale', 'latency', 'latency'] as const);
+    const reads = EXCHANGE_METHODS.filter((m) => m !== 'placeOrder' && m !== 'cancelOrder');
+    const method: FaultSpec['method'] =
+      kind === 'lostResponse'
+        ? rng.pick(['placeOrder', 'cancelOrder', '*'] as const)
+        : kind === 'stale'
+          ? rng.pick([...reads.filter((m) => m !== 'fetchInstruments'), '*'] as const)
+          : rng.chance(0.35)
+            ? '*'
+            : rng.pick(EXCHANGE_METHODS);
+    // Stale reads fire a counted number of times, so SimPort can tell exactly which calls they hit.
+    const counted = kind === 'stale' || rng.chance(0.5);
+    const freq = counted ? { times: rng.int(1, kind === 'stale' ? 4 : 6) } : { probability: rng.pick([0.05, 0.1, 0.3, 0.6]) };
+    return {
+      method,
+      kind,
+      ...freq,
+      ...(kind === 'stale' && { staleMs: rng.int(100, 30_000) }),
+      ...(kind === 'latency' ? { latencyMs: rng.int(10, 4_000) } : rng.chance(0.15) && { latencyMs: rng.int(10, 1_500) }),
+      ...(kind === 'rateLimit' && rng.chance(0.5) && { retryAfterMs: rng.int(100, 5_000) }),
+      ...(kind === 'lostResponse' && { lostAs: rng.pick(['network', 'timeout'] as const) }),
+    };
+  }
+
+  // ---- bookkeeping --------------------------------------------------------------------------------------------------
+
+  private event(line: string): void {
+    this.stats.worldEvents++;
+    this.trace('world', line);
+  }
+
+  trace(tag: string, line: string): void {
+    const t = ((this.tl.now() - SIM_T0) / 1000).toFixed(3);
+    this.lines.push(`+${t}s [${tag}] ${line}`);
+  }
+
+  violate(invariant: InvariantName, message: string): void {
+    if (this.violations.length >= this.maxViolations) return;
+    const v: Violation = { invariant, at: this.tl.now(), message };
+    this.violations.push(v);
+    this.trace('VIOLATION', `${invariant}: ${message}`);
+  }
+
+  /** Records a hit of the inferredReplacement defect: the incarnation's books are excused until a restart heals them. */
+  private inferredReplacement(inc: Incarnation, xid: string, heldBack: readonly string[], line: string): void {
+    inc.tainted.add('inferredReplacement');
+    this.exemptStatus.add(xid);
+    for (const id of heldBack) this.exemptTrades.add(id);
+    this.knownDefect('inferredReplacement', line);
+  }
+
+  /** A check a known defect would fail, let pass (counted, and traced unless `quiet`). */
+  private knownDefect(defect: KnownDefect, line: string, loud = true): void {
+    this.stats.knownDefects[defect] = (this.stats.knownDefects[defect] ?? 0) + 1;
+    if (loud) this.trace('known-defect', `${defect}: ${line.slice(0, 400)}`);
+  }
+
+  private full(): boolean {
+    return this.violations.length >= this.maxViolations;
+  }
+
+  result(wallMs: number): SeedResult {
+    return { seed: this.seed, ok: this.violations.length === 0, violations: this.violations, trace: this.lines, stats: this.stats, wallMs, config: this.cfg };
+  }
+}

@@ -1,0 +1,454 @@
+/**
+ * The simulated world of one seed: what it is made of (a random market, engine policies, event rates, all drawn
+ * from the seed) and the plumbing every engine incarnation talks through. `SimPort` is the engine's ExchangeClient:
+ * it forwards to the one SimulatedExchange, turns the exchange's latency faults into virtual time (answers late),
+ * can hold requests back on their way in (they act late), records every
+ * call (who made it, what fault fired), and goes silent forever once its incarnation has crashed. `SimStore` is the
+ * engine's StateStore over an InMemoryStateStore, with crash points before and after a write becomes durable.
+ */
+import type { Clock, Millis } from '../domain/clock.js';
+import { Dec } from '../domain/decimal.js';
+import { isExchangeError } from '../domain/errors.js';
+import type { Random } from '../domain/random.js';
+import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../domain/types.js';
+import type { ReconcileConfigInput, ZombiePolicy } from '../handlers/config.js';
+import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../exchange/port.js';
+import type { ExchangeMethod } from '../exchange/simulated/faults.js';
+import type { SimulatedExchange } from '../exchange/simulated/exchange.js';
+import type { SimulatedExchangeOptions } from '../exchange/simulated/options.js';
+import type { InMemoryStateStore } from '../store/memory.js';
+import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
+import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+
+/** Start of every simulated run (not a funding time of the usual 8 h grid). */
+export const SIM_T0 = 1_700_000_000_000;
+
+/** Everything a seed decides before the run starts. */
+export interface SimConfig {
+  readonly seed: number;
+  readonly market: Omit<SimulatedExchangeOptions, 'seed' | 'clock'> & { readonly instruments: readonly Instrument[] };
+  /** Decimal places the strategy uses for quantities (at most the exchange's amountDecimals). */
+  readonly quantityDecimals: number;
+  readonly intervalMs: number;
+  readonly policies: ReconcileConfigInput;
+  readonly reportOnly: boolean;
+  /** Driver steps; each is one world tick of `stepMs` (drawn per step). */
+  readonly steps: number;
+  readonly stepMs: readonly [number, number];
+  /** Chance per step of each kind of event. */
+  readonly rates: Readonly<Record<WorldEventKind, number>>;
+  /**
+   * World restriction for a known handler defect (see `KNOWN_DEFECTS`): the port zero-pads trade ids (`t-9` →
+   * `t-000000009`) so that their string order is the exchange's order. Off in strict mode.
+   */
+  readonly padTradeIds: boolean;
+  /**
+   * World restriction for a known handler defect: stale-read faults are held back from the calls of a startup
+   * reconciliation (they stay armed for later calls). Off in strict mode.
+   */
+  readonly shieldStartupFromStale: boolean;
+  /** Crashes to inject (each at a random time and crash point). */
+  readonly crashes: number;
+  /** Downtime after a crash, ms range. */
+  readonly downtimeMs: readonly [number, number];
+}
+
+export type WorldEventKind =
+  | 'strategyPlace'
+  | 'strategyCancel'
+  | 'manualOrder'
+  | 'exchangeCancel'
+  | 'forceFill'
+  | 'fundingRate'
+  | 'liquidate'
+  | 'fault'
+  | 'slowRequests'
+  | 'clearFaults'
+  | 'restart'
+  | 'resume'
+  | 'enterLiquidateOnly'
+  | 'reconcileNow'
+  | 'deposit';
+
+interface InstrumentSpec {
+  readonly instrument: Instrument;
+  readonly price: string;
+  readonly minPriceDecimals: number;
+}
+
+const POOL: readonly InstrumentSpec[] = [
+  { instrument: { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' }, price: '30000', minPriceDecimals: 0 },
+  { instrument: { symbol: 'ETH/USDT', kind: 'spot', base: 'ETH', quote: 'USDT', settle: 'USDT' }, price: '2000', minPriceDecimals: 0 },
+  { instrument: { symbol: 'SOL/USDT', kind: 'spot', base: 'SOL', quote: 'USDT', settle: 'USDT' }, price: '23.4567', minPriceDecimals: 2 },
+  { instrument: { symbol: 'ETH/BTC', kind: 'spot', base: 'ETH', quote: 'BTC', settle: 'BTC' }, price: '0.066712', minPriceDecimals: 5 },
+  { instrument: { symbol: 'BTC/USDT:USDT', kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }, price: '30010.5', minPriceDecimals: 1 },
+  { instrument: { symbol: 'ETH/USDT:USDT', kind: 'perp', base: 'ETH', quote: 'USDT', settle: 'USDT' }, price: '2001.25', minPriceDecimals: 2 },
+  { instrument: { symbol: 'BTC/USDC:USDC', kind: 'perp', base: 'BTC', quote: 'USDC', settle: 'USDC' }, price: '29990', minPriceDecimals: 0 },
+];
+
+/** A decimal string with `decimals` places, uniform in [lo, hi] (integers in, so no float ever becomes money). */
+export function randomAmount(rng: Random, lo: number, hi: number, decimals: number): string {
+  const scale = 10 ** decimals;
+  const units = rng.int(Math.round(lo * scale), Math.round(hi * scale));
+  return new Dec(units).div(scale).toFixed();
+}
+
+/** Draws the whole configuration of a seed. `overrides` let tests and regressions pin parts of it. */
+export function generateConfig(seed: number, rng: Random, overrides: Partial<SimConfig> = {}): SimConfig {
+  const priceDecimals = rng.pick([2, 2, 4, 6]);
+  let specs = POOL.filter((s) => s.minPriceDecimals <= priceDecimals && rng.chance(0.45));
+  if (!specs.some((s) => s.instrument.kind === 'spot')) specs = [...specs, POOL[rng.int(0, 2)]!];
+  if (rng.chance(0.8) && !specs.some((s) => s.instrument.kind === 'perp')) specs = [...specs, POOL[rng.pick([4, 5, 6])]!];
+  specs = [...new Map(specs.map((s) => [s.instrument.symbol, s])).values()].sort((a, b) => (a.instrument.symbol < b.instrument.symbol ? -1 : 1));
+  const assets = new Set<string>();
+  for (const s of specs) {
+    assets.add(s.instrument.base);
+    assets.add(s.instrument.quote);
+  }
+  const balances: Record<string, string> = {};
+  for (const a of [...assets].sort()) {
+    if (a === 'USDT' || a === 'USDC') balances[a] = randomAmount(rng, 2_000, 150_000, rng.int(0, 4));
+    else if (a === 'BTC') balances[a] = rng.chance(0.15) ? '0' : randomAmount(rng, 0.05, 3, rng.int(2, 8));
+    else if (a === 'ETH') balances[a] = rng.chance(0.15) ? '0' : randomAmount(rng, 0.5, 40, rng.int(1, 6));
+    else balances[a] = rng.chance(0.15) ? '0' : randomAmount(rng, 5, 800, rng.int(0, 4));
+  }
+  const initialPrices: Record<string, string> = {};
+  for (const s of specs) initialPrices[s.instrument.symbol] = new Dec(s.price).toDecimalPlaces(priceDecimals).toFixed();
+  const amountDecimals = rng.pick([8, 8, 6]);
+  const policy = (): ZombiePolicy => rng.pick(['cancel', 'adopt', 'ignore'] as const);
+  const perSymbol: Record<string, ZombiePolicy> = {};
+  for (const s of specs) if (rng.chance(0.3)) perSymbol[s.instrument.symbol] = policy();
+  const reportOnly = rng.chance(0.1);
+  const maker = rng.pick(['0.0002', '0.0001', '0', '-0.0001']);
+  const policies: ReconcileConfigInput = {
+    zombiePolicy: { default: policy(), perSymbol },
+    inFlightGraceMs: rng.int(1_000, 8_000),
+    // Zero tolerance: any difference at all is drift.
+    tolerances: { default: { absolute: '0', relative: '0' } },
+    notFoundConfirmations: rng.int(1, 3),
+    maxQueriesPerCycle: rng.int(1, 10),
+    driftCyclesBeforeLiquidateOnly: rng.int(1, 4),
+    maxHistoryPagesPerCycle: rng.int(1, 5),
+    reportOnly,
+  };
+  const config: SimConfig = {
+    seed,
+    market: {
+      instruments: specs.map((s) => s.instrument),
+      balances,
+      initialPrices,
+      feeRates: { maker, taker: rng.pick(['0.0005', '0.0004', '0.001']) },
+      fundingIntervalMs: rng.pick([60_000, 120_000, 300_000]),
+      tickMs: rng.pick([500, 1_000, 1_000]),
+      volatilityBps: rng.int(0, 25),
+      partialFillProbability: rng.pick([0, 0.3, 0.6, 0.9]),
+      priceDecimals,
+      amountDecimals,
+      maxStaleMs: 60_000,
+    },
+    quantityDecimals: Math.min(amountDecimals, rng.int(3, 6)),
+    intervalMs: rng.pick([1_000, 2_000, 3_000, 5_000]),
+    policies,
+    reportOnly,
+    steps: rng.int(60, 160),
+    stepMs: [200, 3_000],
+    rates: {
+      strategyPlace: 0.5,
+      strategyCancel: 0.2,
+      manualOrder: 0.06,
+      exchangeCancel: 0.05,
+      forceFill: 0.05,
+      fundingRate: 0.02,
+      liquidate: 0.015,
+      fault: 0.12,
+      slowRequests: 0.03,
+      clearFaults: 0.06,
+      restart: 0.01,
+      resume: 0.15,
+      enterLiquidateOnly: 0.005,
+      reconcileNow: 0.03,
+      deposit: 0.004,
+    },
+    padTradeIds: true,
+    shieldStartupFromStale: true,
+    crashes: rng.pick([0, 1, 1, 2, 3]),
+    downtimeMs: [0, 20_000],
+  };
+  return { ...config, ...overrides };
+}
+
+// ---- latency: the exchange's latency faults become virtual time -------------------------------------------------
+
+/**
+ * The exchange's clock. The SimulatedExchange "advances" its clock by a latency fault's duration during a call; a
+ * VirtualTimeline cannot be moved from inside a call, so the duration is collected here instead, and SimPort makes
+ * the caller wait that long (on the timeline) before it sees the answer: a slow response, in virtual time.
+ */
+export class LatencyClock implements Clock {
+  private debt = 0;
+  constructor(private readonly inner: Clock) {}
+  now(): Millis {
+    return this.inner.now();
+  }
+  advance(ms: number): void {
+    this.debt += ms;
+  }
+  /** Latency collected since the last call (and resets it). */
+  take(): number {
+    const d = this.debt;
+    this.debt = 0;
+    return d;
+  }
+}
+
+/** `t-9` → `t-000000009`: the engine's view of a trade id when the world pads them (identity for other ids). */
+export function padTradeId(id: string): string {
+  const m = /^t-(\d+)$/.exec(id);
+  return m === null ? id : `t-${m[1]!.padStart(9, '0')}`;
+}
+
+/** A promise that never settles: what a dead process's pending calls turn into. */
+export function never<T>(): Promise<T> {
+  return new Promise<T>(() => undefined);
+}
+
+/**
+ * The timeline's scheduler without its `track` hook. The engine tracks its I/O so that a VirtualTimeline waits for
+ * REAL work (a file store's fsync); here every exchange answer is itself a virtual-time event (latency) and a dead
+ * incarnation's calls never settle, so tracked work would hold virtual time forever. All I/O in the simulation is
+ * in memory: letting promise jobs settle between timers is enough.
+ */
+export function untrackedScheduler(s: SchedulerLike): SchedulerLike {
+  return {
+    now: () => s.now(),
+    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription => s.schedule(work, delay, state),
+  };
+}
+
+/** Waits `ms` of virtual time. */
+export function sleep(scheduler: SchedulerLike, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    scheduler.schedule(() => resolve(), ms);
+  });
+}
+
+/**
+ * The strategy's requests, by content rather than identity (the engine may pass a copy, e.g. a reduce-only version of
+ * an order in liquidate-only): its client order ids, and the cancel refs it has sent and the port not yet seen.
+ */
+export class StrategyTags {
+  private readonly clientIds = new Set<string>();
+  private readonly cancels = new Map<string, number>();
+
+  place(clientOrderId: string): void {
+    this.clientIds.add(clientOrderId);
+  }
+
+  cancel(ref: OrderRef): void {
+    const k = refKey(ref);
+    this.cancels.set(k, (this.cancels.get(k) ?? 0) + 1);
+  }
+
+  /** Whether a port call carries a strategy request (a cancel is claimed once). */
+  claim(method: ExchangeMethod, arg: unknown): boolean {
+    if (method === 'placeOrder') return this.clientIds.has((arg as PlaceOrderRequest).clientOrderId);
+    if (method !== 'cancelOrder') return false;
+    const k = refKey(arg as OrderRef);
+    const n = this.cancels.get(k) ?? 0;
+    if (n === 0) return false;
+    if (n === 1) this.cancels.delete(k);
+    else this.cancels.set(k, n - 1);
+    return true;
+  }
+}
+
+function refKey(r: OrderRef): string {
+  return `${r.symbol}|${r.exchangeOrderId ?? ''}|${r.clientOrderId ?? ''}`;
+}
+
+// ---- the engine's exchange port -----------------------------------------------------------------------------------
+
+/** One port call as SimPort saw it. `seq` is the exchange's call-log sequence number. */
+export interface PortCall {
+  readonly seq: number;
+  readonly incarnation: number;
+  readonly method: ExchangeMethod;
+  /** `strategy` when the request object came from the strategy (placed or cancelled through the engine's gate). */
+  readonly origin: 'engine' | 'strategy';
+  readonly at: Millis;
+  completedAt: Millis | undefined;
+  /** 'ok', or the error kind the caller saw. */
+  outcome: string;
+  /** A stale-read fault fired on this call (the answer was as of an earlier time). */
+  stale: boolean;
+  latencyMs: number;
+  /** Deposits the exchange had taken when this call ran (set by the simulation). */
+  depositsBefore?: number;
+  /** For cancelOrder: the exchange order id targeted (when known). */
+  readonly target?: string | undefined;
+}
+
+/** What SimPort needs from the simulation around it. */
+export interface PortHost {
+  readonly ex: SimulatedExchange;
+  readonly latency: LatencyClock;
+  readonly scheduler: SchedulerLike;
+  /** What the strategy sent through the engine, so the port can tell its calls from the engine's own. */
+  readonly strategyTags: StrategyTags;
+  /** Remaining count of every armed stale fault (to tell whether one fired on a call). */
+  staleRemaining(): number;
+  /** Runs a read of a booting incarnation with stale faults held back (world restriction), or just runs it. */
+  shielded<T>(incarnation: number, method: ExchangeMethod, invoke: () => T): T;
+  /** Virtual time a request spends on its way to the exchange (a slow inbound network), 0 for none. */
+  requestDelay(method: ExchangeMethod): number;
+  /** Whether trade ids are zero-padded on their way to the engine. */
+  readonly padTradeIds: boolean;
+  /** Called around each call; returns true when the simulation crashed this incarnation right there. */
+  crashPoint(incarnation: number, point: 'beforeCall' | 'afterMutation', method: ExchangeMethod): boolean;
+  record(call: PortCall): void;
+  nextSeq(): number;
+}
+
+/**
+ * The ExchangeClient an engine incarnation is given. Forwards to the exchange; a crashed incarnation's calls
+ * never settle (a dead process neither sends requests nor reads answers).
+ */
+export class SimPort implements ExchangeClient {
+  readonly id: string;
+  dead = false;
+
+  constructor(
+    private readonly host: PortHost,
+    readonly incarnation: number,
+  ) {
+    this.id = host.ex.id;
+  }
+
+  private async call<T>(method: ExchangeMethod, arg: unknown, invoke: () => Promise<T>, target?: string): Promise<T> {
+    const h = this.host;
+    const inbound = h.requestDelay(method);
+    // The request reaches the exchange (and acts) only after the delay; the snapshot's reads land at different times.
+    if (inbound > 0 && !this.dead) await sleep(h.scheduler, inbound);
+    if (this.dead || this.host.crashPoint(this.incarnation, 'beforeCall', method)) return never();
+    const origin = h.strategyTags.claim(method, arg) ? 'strategy' : 'engine';
+    const staleBefore = h.staleRemaining();
+    h.latency.take();
+    const at = h.latency.now();
+    const seq = h.nextSeq();
+    // The exchange acts synchronously inside the call; only its answer is asynchronous.
+    const pending = h.shielded(this.incarnation, method, invoke);
+    const latencyMs = h.latency.take();
+    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, completedAt: undefined, outcome: 'ok', stale: h.staleRemaining() < staleBefore, latencyMs, target };
+    h.record(rec);
+    let result: T | undefined;
+    let error: unknown;
+    try {
+      result = await pending;
+    } catch (e) {
+      error = e;
+      rec.outcome = isExchangeError(e) ? e.kind : 'error';
+    }
+    if ((method === 'placeOrder' || method === 'cancelOrder') && h.crashPoint(this.incarnation, 'afterMutation', method)) return never();
+    if (latencyMs > 0) await sleep(h.scheduler, latencyMs);
+    if (this.dead) return never();
+    rec.completedAt = h.latency.now();
+    if (error !== undefined) throw error;
+    return result as T;
+  }
+
+  fetchInstruments(): Promise<readonly Instrument[]> {
+    return this.call('fetchInstruments', undefined, () => this.host.ex.fetchInstruments());
+  }
+  fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]> {
+    return this.call('fetchOpenOrders', symbols, () => this.host.ex.fetchOpenOrders(symbols));
+  }
+  fetchOrder(ref: OrderRef): Promise<Order> {
+    return this.call('fetchOrder', ref, () => this.host.ex.fetchOrder(ref));
+  }
+  fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
+    return this.call('fetchOrdersSince', query, () => this.host.ex.fetchOrdersSince(symbol, query));
+  }
+  async fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
+    const page = await this.call('fetchTradesSince', query, () => this.host.ex.fetchTradesSince(symbol, query));
+    if (!this.host.padTradeIds) return page;
+    return { ...page, items: page.items.map((f) => ({ ...f, tradeId: padTradeId(f.tradeId) })) };
+  }
+  fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
+    return this.call('fetchFundingSince', query, () => this.host.ex.fetchFundingSince(query));
+  }
+  fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
+    return this.call('fetchPositions', symbols, () => this.host.ex.fetchPositions(symbols));
+  }
+  fetchBalances(): Promise<readonly Balance[]> {
+    return this.call('fetchBalances', undefined, () => this.host.ex.fetchBalances());
+  }
+  cancelOrder(ref: OrderRef): Promise<Order> {
+    return this.call('cancelOrder', ref, () => this.host.ex.cancelOrder(ref), ref.exchangeOrderId ?? this.exchangeIdOf(ref));
+  }
+  placeOrder(request: PlaceOrderRequest): Promise<Order> {
+    return this.call('placeOrder', request, () => this.host.ex.placeOrder(request));
+  }
+
+  /** The exchange id a client-id-only cancel will hit (the latest order carrying that client id). */
+  private exchangeIdOf(ref: OrderRef): string | undefined {
+    if (ref.clientOrderId === undefined) return undefined;
+    const found = this.host.ex
+      .truth()
+      .orders.filter((o) => o.clientOrderId === ref.clientOrderId && o.symbol === ref.symbol)
+      .at(-1);
+    return found?.exchangeOrderId;
+  }
+}
+
+// ---- the engine's state store ----------------------------------------------------------------------------------------
+
+/** What SimStore needs from the simulation: its crash points. */
+export interface StoreHost {
+  /** Returns true when the simulation crashed the incarnation at this point (the store is then crashed too). */
+  crashPoint(point: 'beforeDurable' | 'afterDurable', op: 'load' | 'append' | 'compact'): boolean;
+}
+
+/** The engine's StateStore: an InMemoryStateStore whose writes can be cut by a crash before or after they land. */
+export class SimStore implements StateStore {
+  dead = false;
+  constructor(
+    readonly inner: InMemoryStateStore,
+    private readonly host: StoreHost,
+  ) {}
+
+  async load(): Promise<LoadedState | undefined> {
+    if (this.dead || this.host.crashPoint('beforeDurable', 'load')) return never();
+    const r = await this.inner.load();
+    return this.dead ? never() : r;
+  }
+
+  append(record: JsonValue): Promise<void> {
+    return this.write('append', () => this.inner.append(record));
+  }
+
+  compact(snapshot: JsonValue): Promise<void> {
+    return this.write('compact', () => this.inner.compact(snapshot));
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async write(op: 'append' | 'compact', run: () => Promise<void>): Promise<void> {
+    if (this.dead) return never();
+    const p = run();
+    // Crashing now loses the write: the in-memory store applies it in a later microtask.
+    if (this.host.crashPoint('beforeDurable', op)) {
+      p.catch(() => undefined);
+      return never();
+    }
+    try {
+      await p;
+    } catch (e) {
+      // A write the crash cut off: the dead process never learns of it.
+      if (this.dead) return never();
+      throw e;
+    }
+    if (this.dead || this.host.crashPoint('afterDurable', op)) return never();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Regressions found by the simulation. Seeds that failed before a fix in src/engine.ts must stay green; seeds that
+ * show a known handler defect (src/handlers, not fixed here; see KNOWN_DEFECTS) must still fail in strict mode for
+ * that defect alone, and pass with its restriction or exemption, so the suite says exactly what it steps around.
+ */
+import { describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
+import { createEngine } from '../../src/engine.js';
+import type { ExchangeClient } from '../../src/exchange/port.js';
+import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
+import { InMemoryStateStore } from '../../src/store/memory.js';
+import { VirtualTimeline } from '../../src/streams/virtual-time.js';
+import { compareBooks, KNOWN_DEFECTS, type InvariantName, type KnownDefect } from '../../src/sim/invariants.js';
+import { reproCommand, runSeed } from '../../src/sim/run.js';
+import { LatencyClock, SIM_T0, sleep, untrackedScheduler } from '../../src/sim/world.js';
+
+async function expectGreen(seed: number): Promise<string[]> {
+  const r = await runSeed(seed);
+  expect(r.violations.map((v) => `${v.invariant}: ${v.message}`), reproCommand(seed)).toEqual([]);
+  return [...r.trace];
+}
+
+describe('engine fixes (src/engine.ts), each with the seed that found it', () => {
+  // Each seed failed with the fix taken out (books, lost trades, fill counts); they depend on how src/sim draws its world.
+  it('seed 34: a startup snapshot whose slow window holds trades is retried, not trusted (a trade was lost for good)', async () => {
+    const trace = await expectGreen(34);
+    expect(trace.some((l) => l.includes('startup snapshot raced trades'))).toBe(true);
+  });
+
+  it('seeds 142, 194, 243: the same startup race, seen as wrong balances', async () => {
+    for (const seed of [142, 194, 243]) await expectGreen(seed);
+  });
+
+  it('seeds 1348, 1898: a runtime cycle applying trades stamped inside its slow window is discarded (wrong books, wrong fill)', async () => {
+    for (const seed of [1348, 1898]) {
+      const trace = await expectGreen(seed);
+      expect(trace.some((l) => l.includes('raced trades stamped inside it; cycle discarded'))).toBe(true);
+    }
+  });
+
+  it('seed 1389: a runtime cycle whose open-order read shows a fill inside the window is discarded (an adopted order lost a trade)', async () => {
+    const trace = await expectGreen(1389);
+    expect(trace.some((l) => l.includes('raced trades stamped inside it; cycle discarded'))).toBe(true);
+  });
+
+  it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
+    // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
+    // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.
+    const tl = new VirtualTimeline(SIM_T0);
+    const latency = new LatencyClock(tl.clock);
+    const scheduler = untrackedScheduler(tl.scheduler);
+    const ex = new SimulatedExchange({
+      seed: 1,
+      clock: latency,
+      instruments: [{ symbol: 'BTC/USDT:USDT', kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }],
+      balances: { USDT: '10000' },
+      volatilityBps: 0,
+      fundingIntervalMs: 60_000,
+    });
+    ex.setFundingRate('BTC/USDT:USDT', '0.001');
+    ex.placeManualOrder({ symbol: 'BTC/USDT:USDT', side: 'buy', type: 'market', quantity: new Dec('0.5') });
+    // The port can hold one fetchBalances request back on its way to the exchange (a slow network, inbound).
+    let slowBalancesMs = 0;
+    const port = new Proxy(ex, {
+      get(target, key, receiver) {
+        const v = Reflect.get(target, key, receiver) as unknown;
+        if (typeof v !== 'function' || !String(key).startsWith('fetch')) return v;
+        return async (...args: unknown[]) => {
+          if (key === 'fetchBalances' && slowBalancesMs > 0) {
+            const ms = slowBalancesMs;
+            slowBalancesMs = 0;
+            await sleep(scheduler, ms);
+          }
+          latency.take();
+          const p = (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          const ms = latency.take();
+          const r = await p.catch((e: unknown) => ({ error: e }));
+          if (ms > 0) await sleep(scheduler, ms);
+          if (typeof r === 'object' && r !== null && 'error' in r) throw r.error;
+          return r;
+        };
+      },
+    }) as unknown as ExchangeClient;
+    const store = new InMemoryStateStore();
+    const policies = { tolerances: { default: { absolute: '0', relative: '0' } } };
+    const first = createEngine({ exchange: port, store, policies, clock: tl.clock, scheduler, intervalMs: 1_000 });
+    void first.start();
+    await tl.advanceBy(30_000);
+    void first.stop();
+    await tl.advanceBy(9_000);
+    // Boot at T0 + 39 s; the balances request reaches the exchange 3 s late, after the funding at T0 + 40 s.
+    slowBalancesMs = 3_000;
+    const second = createEngine({ exchange: port, store: store.crash(), policies, clock: tl.clock, scheduler, intervalMs: 1_000 });
+    void second.start();
+    await tl.advanceBy(5_000);
+    // A later trade makes USDT drift, which sends the runtime for funding since its cursor (the window's start).
+    ex.placeManualOrder({ symbol: 'BTC/USDT:USDT', side: 'buy', type: 'market', quantity: new Dec('0.1') });
+    await tl.advanceBy(10_000);
+    expect(ex.truth().funding.map((f) => f.timestamp)).toContain(SIM_T0 + 40_000);
+    expect(second.status().phase).toBe('running');
+    expect(compareBooks({ balances: second.portfolio.balances(), positions: second.portfolio.positions() }, ex.truth())).toEqual([]);
+    await second.stop();
+  });
+});
+
+describe('known handler defect inferredNeverRefetched, as a scenario (no seed of the current world shows it)', () => {
+  it('an inferred fill whose real trade has the same price and no fee is never replaced (still present)', async () => {
+    const tl = new VirtualTimeline(SIM_T0);
+    const ex = new SimulatedExchange({ seed: 1, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0, feeRates: { maker: '0', taker: '0.0005' } });
+    const policies = { tolerances: { default: { absolute: '0', relative: '0' } } };
+    const engine = createEngine({ exchange: ex, store: new InMemoryStateStore(), policies, clock: tl.clock, scheduler: tl.scheduler, intervalMs: 1_000 });
+    void engine.start();
+    await tl.advanceBy(100);
+    const ack = await engine.placeOrder({ clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', type: 'limit', quantity: new Dec('0.1'), price: new Dec('29000') });
+    // Past the in-flight grace window, so the filled order is a ghost at the next cycle.
+    await tl.advanceBy(7_000);
+    // The trade history answers from before the fill while the ghost is queried: its fill is inferred.
+    ex.injectFault({ method: 'fetchTradesSince', kind: 'stale', staleMs: 5_000, times: 50 });
+    const trade = ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: ack.exchangeOrderId });
+    await tl.advanceBy(1_000);
+    expect(engine.portfolio.standingInferredFills()).toHaveLength(1);
+    ex.clearFaults();
+    await tl.advanceBy(30_000);
+    const p = engine.portfolio;
+    expect(compareBooks({ balances: p.balances(), positions: p.positions() }, ex.truth())).toEqual([]);
+    // The defect: the inferred fill stands and the real trade is never applied (flip these when cycle.ts is fixed).
+    expect(p.standingInferredFills().map((f) => f.exchangeOrderId)).toEqual([ack.exchangeOrderId]);
+    expect(p.hasApplied(trade.tradeId)).toBe(false);
+    await engine.stop();
+  });
+});
+
+describe('known handler defects: strict mode still shows each one; the default world steps around it', () => {
+  // Seeds depend on how src/sim draws its world: after changing that, re-pick them with `npm run sim -- --seeds N --strict`.
+  const cases: { defect: KnownDefect; seed: number; shows: InvariantName }[] = [
+    { defect: 'windowRace', seed: 2, shows: 'liquidateOnlyEntry' },
+    { defect: 'tradeIdOrder', seed: 80, shows: 'booksExact' },
+    { defect: 'staleStartup', seed: 8, shows: 'booksExact' },
+    { defect: 'inferredReplacement', seed: 483, shows: 'accountingError' },
+    { defect: 'staleAdoption', seed: 486, shows: 'booksExact' },
+  ];
+  for (const c of cases) {
+    it(`${c.defect} (seed ${c.seed}): ${KNOWN_DEFECTS[c.defect].slice(0, 90)}…`, async () => {
+      const strict = await runSeed(c.seed, { strict: [c.defect] });
+      expect(strict.violations.map((v) => v.invariant), `${reproCommand(c.seed)} --strict`).toContain(c.shows);
+      await expectGreen(c.seed);
+    }, 30_000);
+  }
+});
