@@ -322,7 +322,7 @@ export function createEngine(options: EngineOptions): Engine {
       const current = portfolio ?? Portfolio.create({ instruments: await exchange.fetchInstruments() }, options.portfolioOptions);
       const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
       const report = diff(current.liveState(), snapshot, config.diffOptions);
-      const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot });
+      const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
       // Unreachable: nothing planned from partial data; the machine retries with backoff.
       if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
       // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them

@@ -12,6 +12,7 @@ import type { Decimal } from 'decimal.js';
 import type { Clock, Millis } from '../domain/clock.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
+import { compareTradeIds } from '../domain/ids.js';
 import {
   inferredTradeId,
   isTerminalStatus,
@@ -170,8 +171,8 @@ export interface CycleResult {
   readonly deferred: DeferredQuery[];
   /** Trades we fetched (applicable or not), for the startup snapshot-race check. */
   readonly fetchedTrades: readonly Fill[];
-  /** Ids of untracked trades only recorded (`recordUntracked`). */
-  readonly recordedTradeIds: readonly string[];
+  /** Untracked trades only recorded (`recordUntracked`), in the order they were met. */
+  readonly recordedTrades: readonly Fill[];
   readonly queries: number;
   /** The portfolio clone after every action above (for projections). */
   readonly work: Portfolio;
@@ -211,6 +212,10 @@ export async function runCycle(
     const xid = m.exchange.exchangeOrderId ?? m.local.exchangeOrderId;
     if (xid !== undefined && m.exchange.filledQuantity.gt(m.local.filledQuantity)) symbols.add(m.exchange.symbol);
   }
+  // Standing inferred fills wait for their real trades: once the books agree nothing else sends us to their symbol,
+  // so the inferred fill (with no fee) would stand for good and its trade never be applied. One fetch per symbol.
+  const standing = standingInferredQuantities(portfolio);
+  for (const f of portfolio.standingInferredFills()) symbols.add(f.symbol);
   // Only instruments we know can be booked; an unknown symbol's trades would be rejected anyway.
   const fetchSymbols = [...symbols].filter((s) => work.instrument(s) !== undefined).sort(cmp);
 
@@ -259,7 +264,7 @@ export async function runCycle(
   // Trades per exchange order, oldest first; only those this cycle may apply count toward settling.
   const sortedTrades = trades
     .filter((f) => !portfolio.hasApplied(f.tradeId))
-    .sort((a, b) => a.timestamp - b.timestamp || cmp(a.symbol, b.symbol) || cmp(a.tradeId, b.tradeId));
+    .sort((a, b) => a.timestamp - b.timestamp || cmp(a.symbol, b.symbol) || compareTradeIds(a.tradeId, b.tradeId));
   const byOrder = new Map<string, Fill[]>();
   for (const f of sortedTrades) {
     if (!applicable(f.timestamp)) continue;
@@ -275,7 +280,9 @@ export async function runCycle(
     const key = orderKey(g.local);
     const xid = g.local.exchangeOrderId!;
     const newQty = sum((byOrder.get(xid) ?? []).map((f) => f.quantity));
-    if (portfolio.appliedQuantity(xid).plus(newQty).gte(g.local.quantity)) outcomes.set(key, { kind: 'byTrades' });
+    // appliedQuantity already counts the standing inferred fills these real trades replace first: only the rest adds.
+    const adds = Dec.max(ZERO, newQty.minus(standing.get(xid) ?? ZERO));
+    if (portfolio.appliedQuantity(xid).plus(adds).gte(g.local.quantity)) outcomes.set(key, { kind: 'byTrades' });
     else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
   }
   // Oldest first: the one that has waited longest, then the oldest order.
@@ -368,16 +375,18 @@ export async function runCycle(
   const fillsBefore: (ApplyFillAction | ApplyFundingAction)[] = [];
   const fillsAfter: (ApplyFillAction | ApplyFundingAction)[] = [];
   const heldBack = new Map<string, { ids: string[]; ref: OrderRef; cap: Decimal }>();
-  const recorded: string[] = [];
+  const recorded: Fill[] = [];
   const applyTrades = (band: readonly Fill[], into: (ApplyFillAction | ApplyFundingAction)[]): void => {
     for (const f of band) {
       const cap = caps.get(f.exchangeOrderId);
       const tracked = work.findOrder({ exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId });
       if (tracked === undefined && opts.recordUntracked === true) {
-        recorded.push(f.tradeId);
+        recorded.push(f);
         continue;
       }
-      if (cap !== undefined && work.appliedQuantity(f.exchangeOrderId).plus(f.quantity).gt(cap)) {
+      // A real trade first replaces the order's standing inferred quantity (already counted as applied): only the
+      // rest can take the order past its cap.
+      if (cap !== undefined && work.appliedQuantity(f.exchangeOrderId).plus(addedBy(work, f)).gt(cap)) {
         holdBack(heldBack, f, cap);
         continue;
       }
@@ -550,8 +559,10 @@ export async function runCycle(
     let why = `policy for ${o.symbol}: ignore`;
     if (policy === 'adopt') {
       try {
-        work.trackOrder(o);
-        zombies.push({ type: 'adoptOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt`, order: o });
+        const adopted = withUntrackedFills(work, o);
+        work.trackOrder(adopted);
+        const stale = adopted === o ? '' : ` (with the ${adopted.filledQuantity.toFixed()} filled its applied trades show, not the ${o.filledQuantity.toFixed()} the open-order list shows)`;
+        zombies.push({ type: 'adoptOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt${stale}`, order: adopted });
         continue;
       } catch (err) {
         why = `policy adopt, but it cannot be tracked: ${(err as Error).message}`;
@@ -587,7 +598,7 @@ export async function runCycle(
     cursors: cursorActions,
     deferred,
     fetchedTrades: trades,
-    recordedTradeIds: recorded,
+    recordedTrades: recorded,
     queries,
     work,
   };
@@ -618,6 +629,30 @@ export function unexplainedDrift(report: ReconciliationReport, local: Portfolio,
     }
   }
   return { symbols, funding };
+}
+
+/**
+ * The zombie to adopt. An adopted order's filledQuantity is taken as already in the books, so when we already
+ * applied more of its trades (as untracked) than the exchange's copy shows (a stale open-order list), it starts from
+ * those trades instead: otherwise it would forget them, and a later fill count would infer them a second time.
+ */
+function withUntrackedFills(work: Portfolio, o: Order): Order {
+  const u = o.exchangeOrderId === undefined ? undefined : work.untrackedFills(o.exchangeOrderId);
+  if (u === undefined || !u.quantity.gt(o.filledQuantity)) return o;
+  return { ...o, filledQuantity: u.quantity, averageFillPrice: u.notional.div(u.quantity) };
+}
+
+/** Standing inferred quantity per exchange order id. */
+function standingInferredQuantities(p: Portfolio): Map<string, Decimal> {
+  const out = new Map<string, Decimal>();
+  for (const f of p.standingInferredFills()) out.set(f.exchangeOrderId, (out.get(f.exchangeOrderId) ?? ZERO).plus(f.quantity));
+  return out;
+}
+
+/** How much a real trade adds to its order's applied quantity in `p`: its quantity less the inferred one it replaces. */
+function addedBy(p: Portfolio, f: Fill): Decimal {
+  if (f.inferred) return f.quantity;
+  return Dec.max(ZERO, f.quantity.minus(standingInferredQuantities(p).get(f.exchangeOrderId) ?? ZERO));
 }
 
 function holdBack(into: Map<string, { ids: string[]; ref: OrderRef; cap: Decimal }>, f: Fill, cap: Decimal): void {

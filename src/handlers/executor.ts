@@ -13,7 +13,7 @@ import { TesserError, isNotFoundError, isRetryableError } from '../domain/errors
 import type { Order } from '../domain/types.js';
 import type { JsonValue } from '../store/port.js';
 import type { ExchangeClient } from '../exchange/port.js';
-import { Portfolio, type PortfolioOptions, type PreservedMetrics } from '../portfolio/portfolio.js';
+import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
 import { planActionToJSON, type AccountingErrorAction, type CursorState, type DriftStreak, type Plan, type PlanAction } from './plan.js';
 
 export interface ExecuteContext {
@@ -162,9 +162,10 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           try {
             portfolio = Portfolio.fromExchangeState(
               { instruments: action.instruments, positions: action.positions, balances: action.balances, orders: mergeOrders(portfolio.orders(), action.orderUpdates) },
-              withRecorded(portfolio.preservedMetrics(), action.recordTradeIds),
+              portfolio.preservedMetrics(),
               ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },
             );
+            portfolio.recordReflectedFills(action.recordTrades);
           } catch (e) {
             throw new PlanExecutionError(index, action.type, `hard reset failed: ${e instanceof Error ? e.message : 'unknown error'}`, { cause: e });
           }
@@ -212,12 +213,6 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
 }
 
 /** Preserved metrics plus trade ids to remember as applied (in order, without repeats). */
-function withRecorded(p: PreservedMetrics, ids: readonly string[]): PreservedMetrics {
-  const known = new Set(p.appliedTradeIds);
-  const extra = ids.filter((id) => !known.has(id));
-  return extra.length === 0 ? p : { ...p, appliedTradeIds: [...p.appliedTradeIds, ...extra] };
-}
-
 /** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
 function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
   const byClient = new Map(updates.map((u) => [u.clientOrderId, u]));

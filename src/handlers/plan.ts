@@ -123,8 +123,11 @@ export interface RebuildPortfolioAction extends Base {
   readonly positions: readonly Position[];
   readonly balances: readonly Balance[];
   readonly orderUpdates: readonly Order[];
-  /** Trades the snapshot already reflects, of orders we do not track: remembered as applied, never applied. */
-  readonly recordTradeIds: readonly string[];
+  /**
+   * Trades the snapshot already reflects, of orders we do not track: remembered as applied (and as their order's
+   * untracked fills, so a later adoption counts them), never applied to the books.
+   */
+  readonly recordTrades: readonly Fill[];
 }
 /** One drift that nothing explained, with how many cycles in a row it has lasted. */
 export interface DriftStreak {
@@ -294,7 +297,7 @@ export function planActionToJSON(a: PlanAction): PlanActionJSON {
         positions: a.positions.map(positionToJSON) satisfies PositionJSON[],
         balances: a.balances.map(balanceToJSON) satisfies BalanceJSON[],
         orderUpdates: a.orderUpdates.map(orderToJSON),
-        recordTradeIds: [...a.recordTradeIds],
+        recordTrades: a.recordTrades.map(fillToJSON) satisfies FillJSON[],
       };
     case 'enterLiquidateOnly':
       return { ...head, drifts: a.drifts.map(driftStreakToJSON) };

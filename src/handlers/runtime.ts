@@ -8,6 +8,8 @@
 import { Dec, type Decimal } from '../domain/decimal.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { isBeyondTolerance } from '../differ/tolerance.js';
+import type { Millis } from '../domain/clock.js';
+import type { Fill } from '../domain/types.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
 import { runCycle, Unreachable, type PlanContext } from './cycle.js';
@@ -93,7 +95,7 @@ export class RuntimeHandler {
       return { ...base, outcome: 'unreachable', error: e.error, actions: [], requestsUsed: reader.requests, queriesUsed: 0, deferred: [] };
     }
 
-    const liquidate = this.trackDrift(report, ctx.portfolio, [...cycle.updates, ...cycle.fillsBefore]);
+    const liquidate = this.trackDrift(report, ctx.portfolio, [...cycle.updates, ...cycle.fillsBefore], cycle.fetchedTrades);
     const actions: PlanAction[] = [
       ...cycle.updates,
       ...cycle.fillsBefore,
@@ -111,17 +113,30 @@ export class RuntimeHandler {
   /**
    * Re-checks each reported drift against the local state AS IT WILL BE after this plan's fills and funding up to
    * the snapshot (what the snapshot can reflect), and counts consecutive cycles of unexplained drift.
+   *
+   * The snapshot's reads are not atomic: a trade or funding payment stamped inside [startedAt, completedAt] (both
+   * ends included: a read and a trade in the same millisecond can come in either order) may or may not be in the
+   * positions/balances it read. Drift on what such an event touches is uncertain: that key's streak is carried over
+   * unchanged (neither counted nor reset), so this cycle can neither start liquidate-only nor hide a real drift,
+   * which the next cycle with a clean window counts on from where it was.
    */
-  private trackDrift(report: ReconciliationReport, portfolio: Portfolio, explaining: readonly PlanAction[]): EnterLiquidateOnlyAction | undefined {
+  private trackDrift(
+    report: ReconciliationReport,
+    portfolio: Portfolio,
+    explaining: readonly PlanAction[],
+    fetchedTrades: readonly Fill[],
+  ): EnterLiquidateOnlyAction | undefined {
     const proj = portfolio.clone();
     for (const a of explaining) {
       if (a.type === 'applyFill') proj.applyFill(a.fill);
       else if (a.type === 'applyFunding') proj.applyFunding(a.payment);
       else if (a.type === 'trackOrder') proj.trackOrder(a.order);
     }
+    const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades);
     const next = new Map<string, number>();
     const streaks: DriftStreak[] = [];
     const check = (kind: 'position' | 'balance', key: string, local: Decimal, exchange: Decimal, tol: Parameters<typeof isBeyondTolerance>[3]): void => {
+      if (uncertain.has(`${kind}:${key}`)) return;
       const delta = new Dec(exchange).minus(local);
       if (delta.isZero() || !isBeyondTolerance(delta, local, exchange, tol)) return;
       const cycles = this.memory.driftCycles(kind, key) + 1;
@@ -130,6 +145,11 @@ export class RuntimeHandler {
     };
     for (const d of report.positionDrifts) check('position', d.symbol, proj.position(d.symbol).quantity, d.exchange, d.tolerance);
     for (const d of report.balanceDrifts) check('balance', d.asset, proj.balance(d.asset).total, d.exchange, d.tolerance);
+    // Held, not reset: on a busy account a real drift must still reach its count over the cycles it can be seen in.
+    for (const k of uncertain) {
+      const held = this.memory.drift.get(k);
+      if (held !== undefined) next.set(k, held);
+    }
     this.memory.drift.clear();
     for (const [k, v] of next) this.memory.drift.set(k, v);
     const due = streaks.filter((s) => s.cycles >= this.config.driftCyclesBeforeLiquidateOnly);
@@ -143,4 +163,28 @@ export class RuntimeHandler {
       drifts: due,
     };
   }
+}
+
+/**
+ * `${kind}:${key}` of every position and balance that a trade or funding payment stamped inside the snapshot window
+ * [startedAt, completedAt] changes: the ones this plan applies up to the snapshot, and every trade fetched this cycle
+ * (one held back or already applied moves the exchange's value all the same).
+ */
+function raceTouched(report: ReconciliationReport, portfolio: Portfolio, explaining: readonly PlanAction[], fetchedTrades: readonly Fill[]): Set<string> {
+  const inside = (t: Millis): boolean => t >= report.snapshotStartedAt && t <= report.snapshotCompletedAt;
+  const out = new Set<string>();
+  const trade = (f: Fill): void => {
+    if (!inside(f.timestamp)) return;
+    out.add(`position:${f.symbol}`);
+    out.add(`balance:${f.feeAsset}`);
+    const i = portfolio.instrument(f.symbol);
+    // Spot moves base and quote; a perp settles its PnL in its settle asset.
+    if (i !== undefined) for (const asset of i.kind === 'spot' ? [i.base, i.quote] : [i.settle]) out.add(`balance:${asset}`);
+  };
+  for (const a of explaining) {
+    if (a.type === 'applyFill') trade(a.fill);
+    else if (a.type === 'applyFunding' && inside(a.payment.timestamp)) out.add(`balance:${a.payment.asset}`);
+  }
+  for (const f of fetchedTrades) trade(f);
+  return out;
 }

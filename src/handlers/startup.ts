@@ -4,14 +4,32 @@
  * PnL and the applied-trade-id history include them), then hard-resets the portfolio from the exchange snapshot
  * (`Portfolio.fromExchangeState`, keeping peak equity, realized PnL and applied trade ids), then applies the zombie
  * policy and moves every history cursor past the snapshot (what the snapshot reflects must never be applied again).
+ *
+ * A read can be stale (a lagging replica answers from an earlier state, with no marker), and the reset trusts the
+ * snapshot while recording every fetched trade as applied: a stale positions/balances read would lose those trades for
+ * good, a stale open-order list would reset an order to an old filled quantity. So the reads are cross-checked before
+ * anything is planned: the snapshot is read a second time (both reads must agree, so a single stale or raced read
+ * shows); no open order may show less filled than the trades we know of it; and,
+ * when there are persisted books to start from, those books brought forward by every trade (and funding payment)
+ * fetched since must land on the snapshot's positions and balances within tolerance (a read stale on both reads
+ * shows as books that miss the trades we are about to record as applied).
+ * A disagreement is retryable (outcome `unreachable`, error kind `unavailable`): the engine retries with a fresh
+ * snapshot and its startup backoff. The last two checks can also fail for good reasons that do not go away (a
+ * deposit while we were down, drift the old books already had, an exchange reporting less filled than its own
+ * trades): after `INCONSISTENT_ATTEMPTS` plans in a row the snapshot is taken as the truth, as the hard reset has
+ * always done, and an order-vs-trades disagreement is reported as an accounting error. A report-only plan is never
+ * carried out (nothing is recorded), so it is not checked: it shows the view as read.
  */
-import { ParseError } from '../domain/errors.js';
-import type { ExchangeSnapshot, Instrument, Order } from '../domain/types.js';
+import type { Decimal } from 'decimal.js';
+import { ZERO } from '../domain/decimal.js';
+import { ExchangeError, ParseError } from '../domain/errors.js';
+import { orderKey, type Balance, type ExchangeSnapshot, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
+import { diff } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { read, runCycle, Unreachable, type PlanContext } from './cycle.js';
+import { fetchHistory, read, runCycle, startCursor, Unreachable, type CycleResult, type PlanContext } from './cycle.js';
 import { ReconcileMemory } from './memory.js';
-import type { AdvanceFundingCursorAction, AdvanceTradeCursorAction, HistoryCursor, Plan, PlanAction, RebuildPortfolioAction } from './plan.js';
+import type { AccountingErrorAction, AdvanceFundingCursorAction, AdvanceTradeCursorAction, HistoryCursor, Plan, PlanAction, RebuildPortfolioAction } from './plan.js';
 import { CountingReader } from './reader.js';
 import { RequestStats, type HandlerStats } from './runtime.js';
 
@@ -19,6 +37,33 @@ import { RequestStats, type HandlerStats } from './runtime.js';
 export interface StartupContext extends PlanContext {
   /** The snapshot the report was computed from. */
   readonly snapshot: ExchangeSnapshot;
+  /** The symbol filter the snapshot was read with (default: all), so the confirming read asks the same. */
+  readonly symbols?: readonly string[] | undefined;
+}
+
+/**
+ * Plans in a row whose reads disagree with the trades (open orders less filled than their trades, or the old books
+ * plus the trades off the snapshot) before that is taken as the account's truth rather than a stale read.
+ */
+export const INCONSISTENT_ATTEMPTS = 4;
+
+/**
+ * Where a second read `b` of the account disagrees with the first `a`, or undefined: positions, balance totals, and
+ * every open order of `a` (status, filled quantity, size, price). An open order only `b` lists is not a difference:
+ * placed in between, it is simply not in the snapshot (a zombie or in flight for the next cycle), which is harmless.
+ */
+export function snapshotDifference(a: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>, b: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>): string | undefined {
+  const pos = (ps: readonly Position[]) => new Map(ps.filter((p) => !p.quantity.isZero()).map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]));
+  const bal = (bs: readonly Balance[]) => new Map(bs.filter((x) => !x.total.isZero()).map((x) => [x.asset, x.total.toFixed()]));
+  const ord = (os: readonly Order[]) => new Map(os.map((o) => [orderKey(o), `${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}@${o.price?.toFixed() ?? '-'}`]));
+  const first = (what: string, x: Map<string, string>, y: Map<string, string>, keys: Iterable<string>): string | undefined => {
+    for (const k of [...new Set(keys)].sort()) {
+      if (x.get(k) !== y.get(k)) return `${what} ${k}: ${x.get(k) ?? 'none'} then ${y.get(k) ?? 'none'}`;
+    }
+    return undefined;
+  };
+  const [pa, pb, ba, bb, oa, ob] = [pos(a.positions), pos(b.positions), bal(a.balances), bal(b.balances), ord(a.openOrders), ord(b.openOrders)];
+  return first('position', pa, pb, [...pa.keys(), ...pb.keys()]) ?? first('balance', ba, bb, [...ba.keys(), ...bb.keys()]) ?? first('open order', oa, ob, oa.keys());
 }
 
 export class StartupHandler {
@@ -26,6 +71,8 @@ export class StartupHandler {
   /** Shared with the RuntimeHandler, so a not-found seen at boot still counts at runtime. */
   readonly memory: ReconcileMemory;
   private readonly counters = new RequestStats();
+  /** Plans in a row refused because the reads disagreed with the trades (see INCONSISTENT_ATTEMPTS). */
+  private suspectStreak = 0;
 
   /** @throws ConfigError when `config` is invalid. */
   constructor(config?: ReconcileConfigInput | ResolvedConfig, memory: ReconcileMemory = new ReconcileMemory()) {
@@ -41,7 +88,8 @@ export class StartupHandler {
    * Plans the boot reconciliation. Trades stamped up to `snapshot.completedAt` are taken as reflected in the
    * snapshot (applied to the old books, then superseded by the reset); later ones are left to the runtime handler.
    * Ghosts that cannot be settled now (budget, unconfirmed not-found) stay tracked and open: the runtime handler
-   * picks them up. Never throws for a retryable exchange error (outcome `unreachable`, no actions).
+   * picks them up. Never throws for a retryable exchange error (outcome `unreachable`, no actions). Reads that
+   * disagree (see the file comment) are one: outcome `unreachable` with an `unavailable` error that says why.
    * @throws ParseError('inconsistent') when the report was not computed from `ctx.snapshot`.
    */
   async plan(report: ReconciliationReport, ctx: StartupContext): Promise<Plan> {
@@ -57,21 +105,88 @@ export class StartupHandler {
       snapshotCompletedAt: report.snapshotCompletedAt,
       plannedAt: ctx.clock.now(),
     };
+    const refuse = (error: ExchangeError): Plan => {
+      // Nothing is planned from this view, so its not-found answers are no evidence either.
+      this.memory.resetNotFound();
+      this.counters.record(reader);
+      return { ...base, outcome: 'unreachable', error, actions: [], requestsUsed: reader.requests, queriesUsed: 0, deferred: [] };
+    };
+    // Books persisted by an earlier reconciliation (a fresh store has no cursors): the baseline the trades move.
+    const baseline = Object.keys(ctx.cursors.trades).length > 0;
     let instruments: readonly Instrument[];
     let cycle;
+    let again: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'> | undefined;
+    let payments: readonly FundingPayment[] = [];
+    let snapshotRace = false;
+    // Report-only plans are never carried out, so a stale view cannot lose anything: shown as read (audit).
+    const check = !this.config.reportOnly;
     try {
+      // The snapshot read again at once: a read that was stale (or raced) shows as a difference. At once, because a
+      // replica lagging for a while answers the same later too, and the shorter the gap, the less an active account
+      // moves in between (which would only make us retry).
+      if (check) {
+        const [openOrders, positions, balances] = await read(() => Promise.all([reader.fetchOpenOrders(ctx.symbols), reader.fetchPositions(ctx.symbols), reader.fetchBalances()]));
+        again = { openOrders, positions, balances };
+      }
       instruments = await read(() => reader.fetchInstruments());
       cycle = await runCycle(report, ctx, reader, this.config, this.memory, {
         applyTradesUpTo: snap.completedAt,
         allSymbols: true,
         recordUntracked: true,
       });
+      snapshotRace = cycle.fetchedTrades.some((f) => f.timestamp > snap.startedAt && f.timestamp <= snap.completedAt);
+      // Funding moves a perpetual's settle balance too; only read for the projection below (the reset brings it).
+      if (check && !snapshotRace && baseline && ctx.portfolio.instruments().some((i) => i.kind === 'perp')) {
+        const start = startCursor(ctx.cursors.funding, ctx.clock.now(), this.config.tradeLookbackMs);
+        payments = (await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, this.config.maxHistoryPagesPerCycle, (x) => x.id, (x) => x.timestamp)).items;
+      }
     } catch (e) {
       if (!(e instanceof Unreachable)) throw e;
-      this.memory.resetNotFound();
-      this.counters.record(reader);
-      return { ...base, outcome: 'unreachable', error: e.error, actions: [], requestsUsed: reader.requests, queriesUsed: 0, deferred: [] };
+      return refuse(e.error);
     }
+    // A raced window (`snapshotRace`) is discarded and retried by the engine anyway: only the others are checked.
+    let filledLess: { order: Order; known: Decimal }[] = [];
+    let suspect: string | undefined;
+    if (again !== undefined && !snapshotRace) {
+      const disagreement = snapshotDifference(snap, again);
+      if (disagreement !== undefined) {
+        return refuse(new ExchangeError('unavailable', `startup reads disagree (${disagreement}): a read was stale or the account changed between them; retrying with a fresh snapshot`, { exchange: ctx.exchange.id, operation: 'startupReconcile' }));
+      }
+      // Every trade we know of an open order (applied before, or fetched now and stamped up to the snapshot) must be
+      // in the filled quantity the exchange shows for it: the reset takes that count as reflected, and records those
+      // trades as applied. Less filled means the open-order list is older than the trades (stale on both reads).
+      // Orders whose accounting the cycle already reports keep their local copy (no reset to the exchange's count).
+      const flagged = new Set(cycle.errors.map((e) => e.ref.exchangeOrderId));
+      filledLess = this.filledLess(ctx, cycle.fetchedTrades).filter((f) => !flagged.has(f.order.exchangeOrderId));
+      const first = filledLess[0];
+      suspect =
+        first !== undefined
+          ? `open order ${first.order.exchangeOrderId ?? first.order.clientOrderId} shows ${first.order.filledQuantity.toFixed()} filled but its trades add up to ${first.known.toFixed()}`
+          : baseline
+            ? this.projectionDrift(ctx, cycle, payments)
+            : undefined;
+      if (suspect !== undefined && this.suspectStreak + 1 < INCONSISTENT_ATTEMPTS) {
+        this.suspectStreak++;
+        return refuse(
+          new ExchangeError('unavailable', `startup reads disagree with the trades: ${suspect} (attempt ${this.suspectStreak} of ${INCONSISTENT_ATTEMPTS}); retrying with a fresh snapshot`, {
+            exchange: ctx.exchange.id,
+            operation: 'startupReconcile',
+          }),
+        );
+      }
+      this.suspectStreak = 0;
+    }
+    // Still so after INCONSISTENT_ATTEMPTS plans: the exchange's own inconsistency, reported; the order is not reset
+    // to (nor adopted with) the exchange's count.
+    const persistent: AccountingErrorAction[] = filledLess.map((f) => ({
+      type: 'accountingError',
+      cause: 'tradesExceedFilled',
+      reason: `open order ${f.order.exchangeOrderId ?? f.order.clientOrderId}: the exchange shows ${f.order.filledQuantity.toFixed()} filled but its trades add up to ${f.known.toFixed()}, in ${INCONSISTENT_ATTEMPTS} startup attempts in a row; the exchange's count is not taken`,
+      ref: { symbol: f.order.symbol, exchangeOrderId: f.order.exchangeOrderId, clientOrderId: f.order.clientOrderId },
+      applied: f.known,
+      exchangeFilled: f.order.filledQuantity,
+    }));
+    const errors = [...cycle.errors, ...persistent];
 
     // The exchange's instruments, plus local ones it no longer lists (their orders/positions must stay readable).
     const bySymbol = new Map<string, Instrument>();
@@ -80,7 +195,7 @@ export class StartupHandler {
     const allInstruments = [...bySymbol.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
 
     // Matched orders take the exchange's copy, except those in accounting error (kept as they are, and reported).
-    const inError = new Set(cycle.errors.map((e) => e.ref.exchangeOrderId).filter((x): x is string => x !== undefined));
+    const inError = new Set(errors.map((e) => e.ref.exchangeOrderId).filter((x): x is string => x !== undefined));
     const orderUpdates: Order[] = [];
     for (const m of report.matched) {
       const xid = m.exchange.exchangeOrderId ?? m.local.exchangeOrderId;
@@ -90,12 +205,14 @@ export class StartupHandler {
     const rebuild: RebuildPortfolioAction = {
       type: 'rebuildPortfolio',
       cause: 'startupHardReset',
-      reason: `boot: balances, positions and open orders reset from the exchange snapshot of ${snap.completedAt}; peak equity, realized PnL and applied trade ids kept`,
+      reason:
+        `boot: balances, positions and open orders reset from the exchange snapshot of ${snap.completedAt}; peak equity, realized PnL and applied trade ids kept` +
+        (suspect === undefined ? '' : `; taken as the truth although ${suspect}, in ${INCONSISTENT_ATTEMPTS} attempts in a row`),
       instruments: allInstruments,
       positions: snap.positions,
       balances: snap.balances,
       orderUpdates,
-      recordTradeIds: cycle.recordedTradeIds,
+      recordTrades: cycle.recordedTrades,
     };
 
     // Every cursor moves to the snapshot's start. Trades the snapshot reflects were fetched just now and are
@@ -122,9 +239,71 @@ export class StartupHandler {
     // The reset removes every drift: streaks start over.
     this.memory.drift.clear();
 
-    const snapshotRace = cycle.fetchedTrades.some((f) => f.timestamp > snap.startedAt && f.timestamp <= snap.completedAt);
-    const actions: PlanAction[] = [...cycle.updates, ...cycle.fillsBefore, ...cycle.closes, ...cycle.errors, rebuild, ...cycle.zombies, ...cursors];
+    // Nor is a zombie in that state adopted with the exchange's count (a later fill count would infer its trades again).
+    const zombies = cycle.zombies.map(
+      (a): PlanAction =>
+        a.type === 'adoptOrder' && a.order.exchangeOrderId !== undefined && inError.has(a.order.exchangeOrderId)
+          ? { type: 'ignoreOrder', cause: 'zombiePolicy', reason: `order ${a.order.exchangeOrderId} is open on the exchange but not ours; policy adopt, but its trades exceed the filled quantity the exchange shows`, order: a.order }
+          : a,
+    );
+    const actions: PlanAction[] = [...cycle.updates, ...cycle.fillsBefore, ...cycle.closes, ...errors, rebuild, ...zombies, ...cursors];
     this.counters.record(reader);
     return { ...base, outcome: 'ready', actions, requestsUsed: reader.requests, queriesUsed: cycle.queries, deferred: cycle.deferred, snapshotRace };
+  }
+
+  /**
+   * Open orders of the snapshot showing less filled than the real trades we know of them: those applied before (the
+   * standing inferred ones excluded, a real trade may replace them) plus the ones fetched now, stamped up to the
+   * snapshot. Both are a lower bound of what the exchange has filled, so more than its count means a stale count.
+   */
+  private filledLess(ctx: StartupContext, fetched: readonly Fill[]): { order: Order; known: Decimal }[] {
+    const inferred = new Map<string, Decimal>();
+    for (const f of ctx.portfolio.standingInferredFills()) inferred.set(f.exchangeOrderId, (inferred.get(f.exchangeOrderId) ?? ZERO).plus(f.quantity));
+    const fresh = new Map<string, Decimal>();
+    const counted = new Set<string>();
+    for (const f of fetched) {
+      if (f.inferred || f.timestamp > ctx.snapshot.completedAt || ctx.portfolio.hasApplied(f.tradeId) || counted.has(f.tradeId)) continue;
+      counted.add(f.tradeId);
+      fresh.set(f.exchangeOrderId, (fresh.get(f.exchangeOrderId) ?? ZERO).plus(f.quantity));
+    }
+    const out: { order: Order; known: Decimal }[] = [];
+    for (const o of ctx.snapshot.openOrders) {
+      const xid = o.exchangeOrderId;
+      if (xid === undefined) continue;
+      const known = ctx.portfolio.appliedQuantity(xid).minus(inferred.get(xid) ?? ZERO).plus(fresh.get(xid) ?? ZERO);
+      if (known.gt(o.filledQuantity)) out.push({ order: o, known });
+    }
+    return out;
+  }
+
+  /**
+   * Where the old books, brought forward by every trade fetched now (the plan's fills, the untracked trades it only
+   * records, in the exchange's order) and the funding paid since, miss the snapshot beyond tolerance; or undefined.
+   * Positions change only by trades, so a position (or balance) that misses means a stale read, or drift the old
+   * books had (a deposit, an earlier fault): the caller retries a few times before taking the snapshot anyway.
+   */
+  private projectionDrift(ctx: StartupContext, cycle: CycleResult, funding: readonly FundingPayment[]): string | undefined {
+    const projected = ctx.portfolio.clone();
+    const recorded = new Set(cycle.recordedTrades.map((f) => f.tradeId));
+    const planned = cycle.fillsBefore.flatMap((a) => (a.type === 'applyFill' ? [a.fill] : []));
+    const applied = new Set(planned.filter((f) => !f.inferred).map((f) => f.tradeId));
+    // In the exchange's order (a stable sort of what it returned, oldest first): netting a perpetual is order dependent.
+    const real = cycle.fetchedTrades.filter((f) => applied.has(f.tradeId) || recorded.has(f.tradeId)).sort((a, b) => a.timestamp - b.timestamp);
+    const apply = (f: Fill): void => {
+      try {
+        projected.applyFill(f);
+      } catch {
+        // A fill the books refuse is reported by the plan itself; the projection just goes without it.
+      }
+    };
+    for (const f of real) apply(f);
+    for (const f of planned) if (f.inferred) apply(f);
+    for (const x of funding) if (x.timestamp <= ctx.snapshot.completedAt && !ctx.portfolio.hasApplied(x.id)) projected.applyFunding(x);
+    const r = diff({ orders: [], positions: projected.positions(), balances: projected.balances() }, { ...ctx.snapshot, openOrders: [] }, this.config.diffOptions);
+    const p = r.positionDrifts.find((x) => x.beyondTolerance);
+    if (p !== undefined) return `the old books plus the trades since give position ${p.symbol} ${p.local.toFixed()}, the snapshot ${p.exchange.toFixed()}`;
+    const b = r.balanceDrifts.find((x) => x.beyondTolerance);
+    if (b !== undefined) return `the old books plus the trades and funding since give balance ${b.asset} ${b.local.toFixed()}, the snapshot ${b.exchange.toFixed()}`;
+    return undefined;
   }
 }

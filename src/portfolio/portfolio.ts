@@ -49,6 +49,11 @@ export interface PreservedMetrics {
   /** Ids already applied, oldest first (bounded window, oldest dropped first). */
   readonly appliedTradeIds: readonly string[];
   readonly appliedFundingIds: readonly string[];
+  /**
+   * Fills already in the books of exchange orders we do not track (manual orders, liquidations), per order. A hard
+   * reset keeps them: adopting or linking such an order later must count them, or they count twice.
+   */
+  readonly untrackedFills?: readonly (readonly [string, UntrackedOrderFills])[];
 }
 
 export type ApplyFillResult =
@@ -187,6 +192,7 @@ export class Portfolio {
   ): Portfolio {
     assertUnique(state.balances, 'balances', (b) => [b.asset]);
     assertUnique(state.positions, 'positions', (p) => [p.symbol]);
+    const trackedIds = new Set(state.orders.map((o) => o.exchangeOrderId));
     return new Portfolio(
       {
         instruments: state.instruments,
@@ -195,7 +201,8 @@ export class Portfolio {
         peak: preserved.peakEquity,
         orders: state.orders.map(initialTracking),
         replayLog: [],
-        untracked: [],
+        // An order the reset tracks carries the exchange's filled count, which covers its untracked fills.
+        untracked: (preserved.untrackedFills ?? []).filter(([id]) => !trackedIds.has(id)),
         tradeIds: preserved.appliedTradeIds,
         fundingIds: preserved.appliedFundingIds,
       },
@@ -447,6 +454,14 @@ export class Portfolio {
     return this.untracked.get(exchangeOrderId)?.quantity ?? ZERO;
   }
 
+  /**
+   * Quantity and notional of the fills applied to an order we do not track (undefined when it is tracked, or unknown:
+   * never seen or dropped from the bounded memory).
+   */
+  untrackedFills(exchangeOrderId: string): UntrackedOrderFills | undefined {
+    return this.byExchange.has(exchangeOrderId) ? undefined : this.untracked.get(exchangeOrderId);
+  }
+
   /** True when the trade id is remembered as applied (within the window) or is a standing inferred fill. */
   hasApplied(tradeId: string): boolean {
     return this.tradeIds.has(tradeId) || this.log.some((e) => e.fill?.tradeId === tradeId);
@@ -568,7 +583,21 @@ export class Portfolio {
       realizedPnl: this.realizedPnl,
       appliedTradeIds: this.tradeIds.toArray(),
       appliedFundingIds: this.fundingIds.toArray(),
+      untrackedFills: [...this.untracked],
     };
+  }
+
+  /**
+   * Trades the books already reflect, of orders we do not track (the startup handler's hard reset took them from the
+   * exchange's balances): remembered as applied, and as their order's untracked fills, without touching the books.
+   * Trades already known are skipped.
+   */
+  recordReflectedFills(fills: readonly Fill[]): void {
+    for (const f of fills) {
+      if (this.tradeIds.has(f.tradeId) || this.byExchange.has(f.exchangeOrderId)) continue;
+      this.tradeIds.add(f.tradeId);
+      this.addUntracked(f.exchangeOrderId, f.quantity, f.quantity.times(f.price));
+    }
   }
 
   // ---- persistence -------------------------------------------------------------------------------------------

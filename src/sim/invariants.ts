@@ -43,46 +43,6 @@ export interface Violation {
   readonly message: string;
 }
 
-/**
- * Defects of the handlers (src/handlers, which the simulator may not change) that the default world steps around,
- * each by a named, counted restriction or exemption. `runSeed(seed, { strict: true })` turns all of them off, and
- * test/sim/regressions.test.ts pins a seed that still shows each one in strict mode.
- */
-export const KNOWN_DEFECTS = {
-  windowRace:
-    'RuntimeHandler.trackDrift counts every trade stamped up to snapshot.completedAt as reflected in the snapshot; a trade ' +
-    'landing between the positions/balances reads and completedAt (a slow response, or the same millisecond) makes drift ' +
-    'that is not real, and with driftCyclesBeforeLiquidateOnly = 1 the engine enters liquidate-only on it. Exempted ' +
-    '(counted) when both our value and the snapshot value are values the exchange held inside the window.',
-  tradeIdOrder:
-    'runCycle (src/handlers/cycle.ts) sorts trades of one timestamp by trade id as a STRING, so t-10 is applied before ' +
-    't-9: perpetual netting is order dependent, and the books end with another entry price and realized PnL than the ' +
-    "exchange's. Restriction: the port zero-pads trade ids so string order is the exchange's order.",
-  inferredReplacement:
-    'runCycle (src/handlers/cycle.ts) adds newly fetched real trades to portfolio.appliedQuantity(order), which already ' +
-    'counts the standing inferred fills those trades will replace: a ghost settles "by trades" as filled when it was ' +
-    'cancelled part filled, and a terminal ghost\'s cap holds its real trade back for good (the inferred fill, with no ' +
-    'fee, is never replaced: permanent balance drift). Exempted (counted): the incarnation\'s books are not checked ' +
-    'per cycle after it, its held-back trades and wrong status are excused at the end, and a restart heals the books.',
-  inferredNeverRefetched:
-    'runCycle (src/handlers/cycle.ts) fetches a symbol\'s trades only for ghosts, orders filled further and drift: once ' +
-    'an inferred fill is in and the books agree (its real trade had the same price and no fee), nothing ever sends the ' +
-    'engine for that real trade, so the inferred fill stands forever and the trade is never applied. Exempted (counted) ' +
-    'at the end when the books are exact.',
-  staleAdoption:
-    'runCycle (src/handlers/cycle.ts) adopts a zombie with the filled quantity the snapshot shows, even when more of ' +
-    'that order\'s trades were already applied as untracked ones (a stale open-order list shows an old fill count): ' +
-    'the adopted order forgets them, and when it is settled later the "missing" fill is inferred again, ' +
-    'counting those trades twice. Exempted (counted): the incarnation\'s books are excused until a restart heals them.',
-  staleStartup:
-    'StartupHandler hard-resets from whatever the startup snapshot says, while keeping the ids of every trade it fetched ' +
-    'as applied: a stale balance/position read loses those trades for good, and a stale open-order read resets an order ' +
-    'to an old filled quantity that a later inferred fill double counts. Restriction: stale-read faults are held back ' +
-    'from the calls of a startup reconciliation.',
-} as const;
-
-export type KnownDefect = keyof typeof KNOWN_DEFECTS;
-
 // ---- books -----------------------------------------------------------------------------------------------------
 
 export interface Books {
@@ -261,7 +221,8 @@ export function valuesDuring(h: TruthHistory, kind: 'balance' | 'position', key:
  * - `real`: our value (after the cycle's own fills) matched NO value the exchange held during the snapshot window;
  * - `staleRead`: a read of one of the streak's cycles was stale, so the engine could not tell (expected);
  * - `windowRace`: both our value and the snapshot's are values the exchange held during the window: trades stamped
- *   inside a non-atomic snapshot made the drift (known handler defect, see KNOWN_DEFECTS.windowRace);
+ *   inside a non-atomic snapshot made the drift (a violation: RuntimeHandler holds the drift count of keys that
+ *   trades inside the window touch);
  * - `notReal`: none of these: a violation.
  */
 export type EntryVerdict = { readonly kind: 'real' | 'staleRead' | 'windowRace' | 'notReal'; readonly detail: string };
@@ -327,9 +288,6 @@ export function checkFinalAccounting(input: {
    * exchange has): their terminal status is the engine's documented guess, so cancelled/expired/rejected are alike.
    */
   readonly closedByGuess?: ReadonlySet<string> | undefined;
-  /** Exempted by a known defect: trade ids never applied, and orders whose status may differ (filled quantity may not). */
-  readonly exemptTrades?: ReadonlySet<string> | undefined;
-  readonly exemptStatus?: ReadonlySet<string> | undefined;
 }): { invariant: InvariantName; message: string }[] {
   const out: { invariant: InvariantName; message: string }[] = [];
   const applied = new Set<string>();
@@ -337,12 +295,12 @@ export function checkFinalAccounting(input: {
     if (applied.has(id)) out.push({ invariant: 'finalTrades', message: `trade id ${id} is listed twice as applied` });
     applied.add(id);
   }
-  const missing = input.truthTrades.filter((t) => !applied.has(t.tradeId) && input.exemptTrades?.has(t.tradeId) !== true).map((t) => `${t.tradeId} (${t.symbol} order ${t.exchangeOrderId} at ${t.timestamp})`);
+  const missing = input.truthTrades.filter((t) => !applied.has(t.tradeId)).map((t) => `${t.tradeId} (${t.symbol} order ${t.exchangeOrderId} at ${t.timestamp})`);
   if (missing.length > 0) out.push({ invariant: 'finalTrades', message: `${missing.length} exchange trade(s) never applied: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}` });
   const real = new Set(input.truthTrades.map((t) => t.tradeId));
   const unknown = [...applied].filter((id) => !isInferredTradeId(id) && !real.has(id));
   if (unknown.length > 0) out.push({ invariant: 'finalTrades', message: `applied trade ids the exchange never made: ${unknown.slice(0, 8).join(', ')}` });
-  const standing = input.standingInferred.filter((f) => input.exemptStatus?.has(f.exchangeOrderId) !== true);
+  const standing = input.standingInferred;
   if (standing.length > 0) {
     out.push({ invariant: 'finalTrades', message: `inferred fills never replaced by their real trades: ${standing.map((f) => f.tradeId).join(', ')}` });
   }
@@ -360,10 +318,9 @@ export function checkFinalAccounting(input: {
   return out;
 }
 
-/** A status difference the engine could not avoid (a not-found guess between unfilled endings) or a known defect. */
-function excusedStatus(local: Order, truth: Order, input: { closedByGuess?: ReadonlySet<string> | undefined; exemptStatus?: ReadonlySet<string> | undefined }): boolean {
+/** A status difference the engine could not avoid: a not-found guess between unfilled endings. */
+function excusedStatus(local: Order, truth: Order, input: { closedByGuess?: ReadonlySet<string> | undefined }): boolean {
   const xid = local.exchangeOrderId as string;
-  if (input.exemptStatus?.has(xid) === true) return true;
   const unfilled = (s: Order['status']): boolean => s === 'cancelled' || s === 'expired' || s === 'rejected';
   return input.closedByGuess?.has(xid) === true && unfilled(local.status) && unfilled(truth.status);
 }

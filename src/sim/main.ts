@@ -3,7 +3,6 @@
  *
  *   npm run sim -- --seeds 500 [--from 1000]   run seeds from..from+N-1; progress, seeds/s, slowest seed, heap
  *   npm run sim -- --seed 42 --trace           run one seed and print its whole event trace
- *   --strict                                   without the restrictions/exemptions for known defects
  *
  * Every failing seed prints the one-line command that reproduces it. Exit code 1 when any seed failed.
  * SIM_DEBUG=1 adds each cycle's port calls and both books (ours, the exchange's) to the trace.
@@ -15,11 +14,10 @@ interface Args {
   from: number;
   seed: number | undefined;
   trace: boolean;
-  strict: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, from: 1, seed: undefined, trace: false, strict: false };
+  const args: Args = { seeds: 100, from: 1, seed: undefined, trace: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (): number => {
@@ -31,9 +29,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--from') args.from = num();
     else if (a === '--seed') args.seed = num();
     else if (a === '--trace') args.trace = true;
-    else if (a === '--strict') args.strict = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run sim -- --seeds N [--from S] [--strict] | --seed S [--trace] [--strict]');
+      console.log('usage: npm run sim -- --seeds N [--from S] | --seed S [--trace]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a ?? ''} (try --help)`);
   }
@@ -44,19 +41,19 @@ function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-function printFailure(r: SeedResult, strict: boolean): void {
+function printFailure(r: SeedResult): void {
   console.log(`FAIL seed ${r.seed}: ${r.violations.length} violation(s)`);
   for (const v of r.violations.slice(0, 5)) console.log(`  ${v.invariant} @+${((v.at - 1_700_000_000_000) / 1000).toFixed(3)}s: ${v.message.slice(0, 600)}`);
-  console.log(`  reproduce: ${reproCommand(r.seed)}${strict ? ' --strict' : ''}`);
+  console.log(`  reproduce: ${reproCommand(r.seed)}`);
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.seed !== undefined) {
-    const r = await runSeed(args.seed, { strict: args.strict });
+    const r = await runSeed(args.seed);
     if (args.trace) for (const line of r.trace) console.log(line);
     console.log(`seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${r.wallMs.toFixed(0)} ms wall, ${(r.stats.virtualMs / 1000).toFixed(1)} s virtual; ${JSON.stringify(r.stats)}`);
-    if (!r.ok) printFailure(r, args.strict);
+    if (!r.ok) printFailure(r);
     process.exitCode = r.ok ? 0 : 1;
     return;
   }
@@ -66,22 +63,16 @@ async function main(): Promise<void> {
   let slowest: { seed: number; ms: number } = { seed: args.from, ms: 0 };
   let cycles = 0;
   let crashes = 0;
-  const known: Record<string, { hits: number; seeds: number }> = {};
   const every = Math.max(1, Math.min(100, Math.round(args.seeds / 20)));
   for (let i = 0; i < args.seeds; i++) {
     const seed = args.from + i;
-    const r = await runSeed(seed, { strict: args.strict });
+    const r = await runSeed(seed);
     cycles += r.stats.cycles;
     crashes += r.stats.crashes;
-    for (const [k, n] of Object.entries(r.stats.knownDefects)) {
-      const e = (known[k] ??= { hits: 0, seeds: 0 });
-      e.hits += n ?? 0;
-      e.seeds++;
-    }
     if (r.wallMs > slowest.ms) slowest = { seed, ms: r.wallMs };
     if (!r.ok) {
       failed.push(r);
-      printFailure(r, args.strict);
+      printFailure(r);
     }
     if ((i + 1) % every === 0 || i + 1 === args.seeds) {
       const secs = (performance.now() - t0) / 1000;
@@ -93,8 +84,6 @@ async function main(): Promise<void> {
     `done: ${args.seeds} seeds (${args.from}..${args.from + args.seeds - 1}) in ${secs.toFixed(1)} s, ${(args.seeds / secs).toFixed(2)} seeds/s; ` +
       `${cycles} reconciliation cycles, ${crashes} crashes; slowest seed ${slowest.seed} (${slowest.ms.toFixed(0)} ms); failures ${failed.length}`,
   );
-  const exempted = Object.entries(known).map(([k, v]) => `${k} ${v.hits}× in ${v.seeds} seeds`);
-  console.log(`known-defect restrictions/exemptions used: ${exempted.join(', ') || 'none'}${args.strict ? ' (strict: none allowed)' : ''}`);
   console.log(`heap used: before ${mb(heapBefore)}, after ${mb(process.memoryUsage().heapUsed)}`);
   if (failed.length > 0) {
     console.log(`failing seeds: ${failed.map((f) => f.seed).join(', ')}`);

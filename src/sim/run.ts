@@ -11,7 +11,7 @@
  */
 import type { Subscription } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
-import { Dec, type Decimal } from '../domain/decimal.js';
+import { Dec } from '../domain/decimal.js';
 import { isExchangeError } from '../domain/errors.js';
 import { createRandom, type Random } from '../domain/random.js';
 import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
@@ -36,24 +36,17 @@ import {
   compareBooks,
   reconciledPart,
   type InvariantName,
-  KNOWN_DEFECTS,
-  type KnownDefect,
   type TruthHistory,
   type Violation,
 } from './invariants.js';
 import { Strategy } from './strategy.js';
-import { generateConfig, LatencyClock, randomAmount, SIM_T0, SimPort, SimStore, StrategyTags, padTradeId, untrackedScheduler, type PortCall, type PortHost, type SimConfig, type WorldEventKind } from './world.js';
+import { generateConfig, LatencyClock, randomAmount, SIM_T0, SimPort, SimStore, StrategyTags, untrackedScheduler, type PortCall, type PortHost, type SimConfig, type WorldEventKind } from './world.js';
 
 export interface RunOptions {
   /** Pin parts of the seed's configuration (tests, regressions). */
   readonly overrides?: Partial<SimConfig> | undefined;
   /** Stop checking after this many violations (default 25). */
   readonly maxViolations?: number | undefined;
-  /**
-   * Turn off the restrictions and exemptions for known defects (see KNOWN_DEFECTS), all of them (`true`) or the
-   * listed ones: those defects then fail the seed.
-   */
-  readonly strict?: boolean | readonly KnownDefect[] | undefined;
 }
 
 export interface SeedStats {
@@ -67,8 +60,6 @@ export interface SeedStats {
   liquidateOnlyEntries: number;
   booksChecked: number;
   virtualMs: number;
-  /** Checks a known defect would have failed, let pass by its exemption (see KNOWN_DEFECTS). */
-  knownDefects: Partial<Record<KnownDefect, number>>;
 }
 
 export interface SeedResult {
@@ -111,8 +102,6 @@ interface Incarnation {
   knownDeposits: number;
   /** Per report of this incarnation, whether a read of its cycle was stale (for drift streaks). */
   readonly staleCycles: boolean[];
-  /** Known defects that left this incarnation's books wrong: no per-cycle books check, and a restart at the end. */
-  readonly tainted: Set<KnownDefect>;
   lastError: string | null;
   /** A books check already failed in this incarnation (later ones would only repeat it). */
   booksFailed: boolean;
@@ -154,7 +143,7 @@ class Simulation implements PortHost {
   private readonly maxViolations: number;
   private readonly violations: Violation[] = [];
   private readonly lines: string[] = [];
-  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, virtualMs: 0, knownDefects: {} };
+  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, virtualMs: 0 };
   private readonly calls: PortCall[] = [];
   private readonly applied = new AppliedLedger();
   private readonly crashes: PlannedCrash[] = [];
@@ -164,11 +153,6 @@ class Simulation implements PortHost {
   private slow: { until: Millis; probability: number; maxMs: number } | undefined;
   private readonly slowRng: Random;
   private readonly closedByGuess = new Set<string>();
-  private readonly inferredOrders = new Set<string>();
-  /** Quantity applied per exchange order as untracked trades (manual and liquidation orders), over the whole seed. */
-  private readonly untrackedApplied = new Map<string, Decimal>();
-  private readonly exemptTrades = new Set<string>();
-  private readonly exemptStatus = new Set<string>();
   private incarnations = 0;
   private inc: Incarnation | undefined;
   /** The store a restart opens (what the last incarnation left durable). */
@@ -176,20 +160,13 @@ class Simulation implements PortHost {
   private restartAt: Millis | undefined = SIM_T0;
   private reportOnlyBaseline: string | undefined;
   private quiet = false;
-  private readonly strict: ReadonlySet<KnownDefect>;
 
   constructor(
     readonly seed: number,
     options: RunOptions,
   ) {
     const root = createRandom(seed);
-    const all = Object.keys(KNOWN_DEFECTS) as KnownDefect[];
-    this.strict = new Set(options.strict === true ? all : options.strict === false || options.strict === undefined ? [] : options.strict);
-    const restrictions: Partial<SimConfig> = {
-      ...(this.strict.has('tradeIdOrder') && { padTradeIds: false }),
-      ...(this.strict.has('staleStartup') && { shieldStartupFromStale: false }),
-    };
-    this.cfg = generateConfig(seed, root.fork('config'), { ...restrictions, ...options.overrides });
+    this.cfg = generateConfig(seed, root.fork('config'), options.overrides);
     this.world = root.fork('world');
     this.faultRng = root.fork('faults');
     const crashRng = root.fork('crashes');
@@ -257,9 +234,9 @@ class Simulation implements PortHost {
         continue;
       }
       // A deposit is drift no runtime cycle can explain: only a startup reconciliation (hard reset) absorbs it.
-      if ((inc.depositsSinceBoot > 0 || inc.tainted.size > 0) && !restarted && ACTIVE.has(inc.phase)) {
+      if (inc.depositsSinceBoot > 0 && !restarted && ACTIVE.has(inc.phase)) {
         restarted = true;
-        await this.gracefulRestart(`end: ${inc.tainted.size > 0 ? `books left wrong by ${[...inc.tainted].join(', ')}` : 'deposits since boot'} need a startup reconciliation`);
+        await this.gracefulRestart('end: deposits since boot need a startup reconciliation');
         continue;
       }
       if (inc.phase === 'liquidateOnly' && !this.cfg.reportOnly) this.resume(inc, 'end');
@@ -300,26 +277,13 @@ class Simulation implements PortHost {
     if (last !== undefined && last.snapshot.startedAt < at - 10 * this.cfg.intervalMs) this.violate('finalState', `no reconciliation since ${last.at}`);
     const truthOrders = new Map(truth.orders.map((o) => [o.exchangeOrderId as string, o]));
     const appliedTradeIds = p.preservedMetrics().appliedTradeIds;
-    // Known defect: books that agree never send the engine for the real trades behind a standing inferred fill.
-    if (books.length === 0 && !this.strict.has('inferredNeverRefetched')) {
-      const standing = new Set(p.standingInferredFills().map((f) => f.exchangeOrderId));
-      const applied = new Set(appliedTradeIds);
-      for (const t of truth.trades) {
-        if (!standing.has(t.exchangeOrderId) || applied.has(this.tradeIdOf(t.tradeId))) continue;
-        this.exemptTrades.add(this.tradeIdOf(t.tradeId));
-        this.exemptStatus.add(t.exchangeOrderId);
-        this.knownDefect('inferredNeverRefetched', `trade ${t.tradeId} of order ${t.exchangeOrderId} never fetched; its inferred fill stands`);
-      }
-    }
     for (const v of checkFinalAccounting({
-      truthTrades: truth.trades.map((t) => ({ ...t, tradeId: this.tradeIdOf(t.tradeId) })),
+      truthTrades: truth.trades,
       appliedTradeIds,
       standingInferred: p.standingInferredFills(),
       localOrders: p.orders(),
       truthOrders,
       closedByGuess: this.closedByGuess,
-      exemptTrades: this.exemptTrades,
-      exemptStatus: this.exemptStatus,
     })) {
       this.violate(v.invariant, v.message);
     }
@@ -351,7 +315,7 @@ class Simulation implements PortHost {
       seed: (this.seed * 7919 + id) >>> 0,
       logger: this.engineLogger(id),
     });
-    const inc: Incarnation = { id, engine, port, store, inner, subs: [], phase: 'loading', dead: false, lastReport: undefined, depositsSinceBoot: 0, knownDeposits: 0, staleCycles: [], tainted: new Set(), lastError: null, booksFailed: false };
+    const inc: Incarnation = { id, engine, port, store, inner, subs: [], phase: 'loading', dead: false, lastReport: undefined, depositsSinceBoot: 0, knownDeposits: 0, staleCycles: [], lastError: null, booksFailed: false };
     self = inc;
     this.inc = inc;
     this.stats.startups++;
@@ -460,8 +424,7 @@ class Simulation implements PortHost {
     const longest = Math.max(1, ...enter.drifts.map((d) => d.cycles));
     const staleInStreak = inc.staleCycles.slice(-longest).some((x) => x);
     const verdict = classifyLiquidateOnlyEntry(enter.drifts, this.truthHistory(), { from: r.snapshot.startedAt, to: r.snapshot.completedAt }, staleInStreak);
-    if (verdict.kind === 'notReal' || (verdict.kind === 'windowRace' && this.strict.has('windowRace'))) this.violate('liquidateOnlyEntry', `cycle ${r.cycle}: ${verdict.detail}`);
-    else if (verdict.kind === 'windowRace') this.knownDefect('windowRace', `liquidate-only entry at cycle ${r.cycle}: ${verdict.detail}`);
+    if (verdict.kind === 'notReal' || verdict.kind === 'windowRace') this.violate('liquidateOnlyEntry', `cycle ${r.cycle}: ${verdict.kind === 'windowRace' ? 'a window race, not real drift: ' : ''}${verdict.detail}`);
     else this.trace('check', `liquidate-only entry at cycle ${r.cycle} is justified (${verdict.kind}): ${verdict.detail.slice(0, 300)}`);
   }
 
@@ -514,41 +477,11 @@ class Simulation implements PortHost {
 
     for (const z of checkZombieCancels(r.plan.actions, (x) => this.ex.orderOwner(x))) this.violate('zombieOwnOrder', `${where}: ${z}`);
     const errors = actionsOf(r.plan, 'accountingError');
-    // Orders with an inferred fill applied and not yet replaced, across incarnations (the store carries them over).
-    const before = new Set(this.inferredOrders);
-    for (const o of r.executed ? r.outcomes : []) {
-      if (o.status !== 'done' || o.action.type !== 'applyFill') continue;
-      if (o.action.fill.inferred) this.inferredOrders.add(o.action.fill.exchangeOrderId);
-      else if (o.detail?.startsWith('replaced inferred') === true) this.inferredOrders.delete(o.action.fill.exchangeOrderId);
-    }
-    // Known defect: new real trades counted on top of the standing inferred fills they replace.
-    const doubled = (xid: string | undefined): boolean => !this.strict.has('inferredReplacement') && xid !== undefined && before.has(xid);
     for (const c of actionsOf(r.plan, 'closeOrder')) {
-      const xid = c.ref.exchangeOrderId;
-      if (c.cause === 'notFoundConfirmed' && xid !== undefined) this.closedByGuess.add(xid);
-      if (c.cause === 'filledByTrades' && doubled(xid)) this.inferredReplacement(inc, xid!, [], `${where}: ghost ${xid} settled "by trades" on top of its standing inferred fill`);
+      if (c.cause === 'notFoundConfirmed' && c.ref.exchangeOrderId !== undefined) this.closedByGuess.add(c.ref.exchangeOrderId);
     }
-    // Known defect: an adopted order forgets the untracked trades of it already applied (this plan or an earlier one).
-    if (r.executed) {
-      const untracked = this.untrackedApplied;
-      for (const o of r.outcomes) {
-        const a = o.action;
-        if (a.type === 'applyFill' && a.cause === 'untrackedTrade' && o.status === 'done') untracked.set(a.fill.exchangeOrderId, (untracked.get(a.fill.exchangeOrderId) ?? new Dec(0)).plus(a.fill.quantity));
-        if (this.strict.has('staleAdoption')) continue;
-        if (a.type === 'adoptOrder' && o.status === 'done' && a.order.exchangeOrderId !== undefined && (untracked.get(a.order.exchangeOrderId) ?? new Dec(0)).gt(a.order.filledQuantity)) {
-          inc.tainted.add('staleAdoption');
-          this.exemptStatus.add(a.order.exchangeOrderId);
-          this.knownDefect('staleAdoption', `${where}: adopted ${a.order.exchangeOrderId} with ${a.order.filledQuantity.toFixed()} filled after applying ${untracked.get(a.order.exchangeOrderId)!.toFixed()} of its trades`);
-        }
-      }
-    }
-    const unexplained = errors.filter((e) => {
-      if (e.cause !== 'tradesExceedFilled' || !doubled(e.ref.exchangeOrderId)) return true;
-      this.inferredReplacement(inc, e.ref.exchangeOrderId!, e.heldBackTradeIds ?? [], `${where}: ${e.reason}`);
-      return false;
-    });
-    if (unexplained.length > 0 && !stale) {
-      this.violate('accountingError', `${where}: accounting error(s) with no stale read in the cycle: ${unexplained.map((e) => e.reason).join('; ')}`);
+    if (errors.length > 0 && !stale) {
+      this.violate('accountingError', `${where}: accounting error(s) with no stale read in the cycle: ${errors.map((e) => e.reason).join('; ')}`);
     }
     if (this.cfg.reportOnly) {
       const p = inc.engine.portfolio;
@@ -558,7 +491,7 @@ class Simulation implements PortHost {
       return;
     }
     if (!r.executed) return;
-    const trades = new Map<string, Fill>(truth.trades.map((t) => [this.tradeIdOf(t.tradeId), t]));
+    const trades = new Map<string, Fill>(truth.trades.map((t) => [t.tradeId, t]));
     const funding = new Map<string, FundingPayment>(truth.funding.map((f) => [f.id, f]));
     for (const v of checkAppliedOnce(r.outcomes, where, this.applied, trades, funding)) this.violate(v.invariant, v.message);
 
@@ -570,7 +503,7 @@ class Simulation implements PortHost {
     const p = inc.engine.portfolio;
     const instantaneous = r.snapshot.startedAt === now && r.snapshot.completedAt === now;
     const troubled = r.outcomes.some((o) => o.status === 'failed' || o.status === 'rejected' || o.status === 'retryLater');
-    if (instantaneous && !faulted && errors.length === 0 && !troubled && inc.tainted.size === 0) {
+    if (instantaneous && !faulted && errors.length === 0 && !troubled) {
       this.stats.booksChecked++;
       const d = compareBooks({ balances: p.balances(), positions: p.positions() }, { balances: withoutDeposits(truth.balances, truth.deposits.slice(inc.knownDeposits)), positions: truth.positions });
       if (d.length > 0 && !inc.booksFailed) {
@@ -609,31 +542,6 @@ class Simulation implements PortHost {
     let n = 0;
     for (const f of this.ex.activeFaults()) if (f.spec.kind === 'stale') n += f.remaining ?? 0;
     return n;
-  }
-
-  get padTradeIds(): boolean {
-    return this.cfg.padTradeIds;
-  }
-
-  /** The id the engine knows an exchange trade by. */
-  private tradeIdOf(id: string): string {
-    return this.cfg.padTradeIds ? padTradeId(id) : id;
-  }
-
-  shielded<T>(incarnation: number, method: ExchangeMethod, invoke: () => T): T {
-    const inc = this.inc;
-    const booting = inc !== undefined && inc.id === incarnation && (inc.phase === 'loading' || inc.phase === 'startupReconcile');
-    if (!this.cfg.shieldStartupFromStale || !booting || method === 'placeOrder' || method === 'cancelOrder') return invoke();
-    const held = this.ex.activeFaults().filter((f) => f.spec.kind === 'stale');
-    if (held.length === 0) return invoke();
-    for (const f of held) this.ex.clearFaults(f.id);
-    try {
-      return invoke();
-    } finally {
-      // Re-armed with what they had left: the startup read was simply not theirs to hit.
-      for (const f of held) this.ex.injectFault({ ...f.spec, times: f.remaining ?? 1 });
-      this.knownDefect('staleStartup', `stale fault(s) held back from a startup ${method}`, false);
-    }
   }
 
   crashPoint(incarnation: number, point: 'beforeCall' | 'afterMutation', method: ExchangeMethod): boolean {
@@ -852,20 +760,6 @@ class Simulation implements PortHost {
     const v: Violation = { invariant, at: this.tl.now(), message };
     this.violations.push(v);
     this.trace('VIOLATION', `${invariant}: ${message}`);
-  }
-
-  /** Records a hit of the inferredReplacement defect: the incarnation's books are excused until a restart heals them. */
-  private inferredReplacement(inc: Incarnation, xid: string, heldBack: readonly string[], line: string): void {
-    inc.tainted.add('inferredReplacement');
-    this.exemptStatus.add(xid);
-    for (const id of heldBack) this.exemptTrades.add(id);
-    this.knownDefect('inferredReplacement', line);
-  }
-
-  /** A check a known defect would fail, let pass (counted, and traced unless `quiet`). */
-  private knownDefect(defect: KnownDefect, line: string, loud = true): void {
-    this.stats.knownDefects[defect] = (this.stats.knownDefects[defect] ?? 0) + 1;
-    if (loud) this.trace('known-defect', `${defect}: ${line.slice(0, 400)}`);
   }
 
   private full(): boolean {

@@ -37,16 +37,6 @@ export interface SimConfig {
   readonly stepMs: readonly [number, number];
   /** Chance per step of each kind of event. */
   readonly rates: Readonly<Record<WorldEventKind, number>>;
-  /**
-   * World restriction for a known handler defect (see `KNOWN_DEFECTS`): the port zero-pads trade ids (`t-9` →
-   * `t-000000009`) so that their string order is the exchange's order. Off in strict mode.
-   */
-  readonly padTradeIds: boolean;
-  /**
-   * World restriction for a known handler defect: stale-read faults are held back from the calls of a startup
-   * reconciliation (they stay armed for later calls). Off in strict mode.
-   */
-  readonly shieldStartupFromStale: boolean;
   /** Crashes to inject (each at a random time and crash point). */
   readonly crashes: number;
   /** Downtime after a crash, ms range. */
@@ -169,8 +159,6 @@ export function generateConfig(seed: number, rng: Random, overrides: Partial<Sim
       reconcileNow: 0.03,
       deposit: 0.004,
     },
-    padTradeIds: true,
-    shieldStartupFromStale: true,
     crashes: rng.pick([0, 1, 1, 2, 3]),
     downtimeMs: [0, 20_000],
   };
@@ -199,12 +187,6 @@ export class LatencyClock implements Clock {
     this.debt = 0;
     return d;
   }
-}
-
-/** `t-9` → `t-000000009`: the engine's view of a trade id when the world pads them (identity for other ids). */
-export function padTradeId(id: string): string {
-  const m = /^t-(\d+)$/.exec(id);
-  return m === null ? id : `t-${m[1]!.padStart(9, '0')}`;
 }
 
 /** A promise that never settles: what a dead process's pending calls turn into. */
@@ -297,12 +279,8 @@ export interface PortHost {
   readonly strategyTags: StrategyTags;
   /** Remaining count of every armed stale fault (to tell whether one fired on a call). */
   staleRemaining(): number;
-  /** Runs a read of a booting incarnation with stale faults held back (world restriction), or just runs it. */
-  shielded<T>(incarnation: number, method: ExchangeMethod, invoke: () => T): T;
   /** Virtual time a request spends on its way to the exchange (a slow inbound network), 0 for none. */
   requestDelay(method: ExchangeMethod): number;
-  /** Whether trade ids are zero-padded on their way to the engine. */
-  readonly padTradeIds: boolean;
   /** Called around each call; returns true when the simulation crashed this incarnation right there. */
   crashPoint(incarnation: number, point: 'beforeCall' | 'afterMutation', method: ExchangeMethod): boolean;
   record(call: PortCall): void;
@@ -336,7 +314,7 @@ export class SimPort implements ExchangeClient {
     const at = h.latency.now();
     const seq = h.nextSeq();
     // The exchange acts synchronously inside the call; only its answer is asynchronous.
-    const pending = h.shielded(this.incarnation, method, invoke);
+    const pending = invoke();
     const latencyMs = h.latency.take();
     const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, completedAt: undefined, outcome: 'ok', stale: h.staleRemaining() < staleBefore, latencyMs, target };
     h.record(rec);
@@ -368,10 +346,8 @@ export class SimPort implements ExchangeClient {
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
     return this.call('fetchOrdersSince', query, () => this.host.ex.fetchOrdersSince(symbol, query));
   }
-  async fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
-    const page = await this.call('fetchTradesSince', query, () => this.host.ex.fetchTradesSince(symbol, query));
-    if (!this.host.padTradeIds) return page;
-    return { ...page, items: page.items.map((f) => ({ ...f, tradeId: padTradeId(f.tradeId) })) };
+  fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
+    return this.call('fetchTradesSince', query, () => this.host.ex.fetchTradesSince(symbol, query));
   }
   fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     return this.call('fetchFundingSince', query, () => this.host.ex.fetchFundingSince(query));

@@ -186,7 +186,7 @@ describe('reportRows', () => {
     expect(repaired.map((r) => r.action)).toEqual(['fills/funding applied', 'fills/funding applied', 'apply fill 0.2 @ 30000']);
     expect(repaired[2]).toMatchObject({ category: 'trade', subject: 't-4 BTC/USDT:USDT', exchange: 'sell 0.2 @ 30000 (liquidation-1)' });
 
-    const rebuild: PlanAction = { type: 'rebuildPortfolio', cause: 'startupHardReset', reason: 'boot', instruments: [], positions: [], balances: [], orderUpdates: [], recordTradeIds: [] };
+    const rebuild: PlanAction = { type: 'rebuildPortfolio', cause: 'startupHardReset', reason: 'boot', instruments: [], positions: [], balances: [], orderUpdates: [], recordTrades: [] };
     const reset = reportRows({ report, plan: plan([rebuild], { handler: 'startup' }), outcomes: done([rebuild]) }).rows;
     expect(reset.map((r) => r.action)).toEqual(['hard reset from exchange', 'hard reset from exchange', 'hard reset from exchange']);
     expect(reset[2]!.category).toBe('books');

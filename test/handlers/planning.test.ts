@@ -261,6 +261,9 @@ describe('executor', () => {
     const { clock, portfolio, report, snapshot } = setup([o], [o]);
     const before = JSON.stringify(portfolio.toJSON());
     const ex = new FakeExchange();
+    // The startup handler reads the snapshot a second time: the fake must answer what the snapshot holds.
+    ex.openOrders = [o];
+    ex.fetchBalances = async () => snapshot.balances as never[];
     const plan = await new StartupHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS, snapshot });
     const ok = await executePlan(plan, { exchange: ex, portfolio, cursors: EMPTY_CURSORS });
     expect(ok.rebuilt).toBe(true);

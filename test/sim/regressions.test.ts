@@ -1,7 +1,7 @@
 /**
- * Regressions found by the simulation. Seeds that failed before a fix in src/engine.ts must stay green; seeds that
- * show a known handler defect (src/handlers, not fixed here; see KNOWN_DEFECTS) must still fail in strict mode for
- * that defect alone, and pass with its restriction or exemption, so the suite says exactly what it steps around.
+ * Regressions found by the simulation: each seed failed before a fix in src/engine.ts or src/handlers and must stay
+ * green. Seeds depend on how src/sim draws its world; where a fix would lose its seed to a world change, a scenario
+ * pins it as well.
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
@@ -10,7 +10,7 @@ import type { ExchangeClient } from '../../src/exchange/port.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
-import { compareBooks, KNOWN_DEFECTS, type InvariantName, type KnownDefect } from '../../src/sim/invariants.js';
+import { compareBooks } from '../../src/sim/invariants.js';
 import { reproCommand, runSeed } from '../../src/sim/run.js';
 import { LatencyClock, SIM_T0, sleep, untrackedScheduler } from '../../src/sim/world.js';
 
@@ -20,7 +20,7 @@ async function expectGreen(seed: number): Promise<string[]> {
   return [...r.trace];
 }
 
-describe('engine fixes (src/engine.ts), each with the seed that found it', () => {
+describe('engine and handler fixes, each with the seed that found it', () => {
   // Each seed failed with the fix taken out (books, lost trades, fill counts); they depend on how src/sim draws its world.
   it('seed 34: a startup snapshot whose slow window holds trades is retried, not trusted (a trade was lost for good)', async () => {
     const trace = await expectGreen(34);
@@ -41,6 +41,34 @@ describe('engine fixes (src/engine.ts), each with the seed that found it', () =>
   it('seed 1389: a runtime cycle whose open-order read shows a fill inside the window is discarded (an adopted order lost a trade)', async () => {
     const trace = await expectGreen(1389);
     expect(trace.some((l) => l.includes('raced trades stamped inside it; cycle discarded'))).toBe(true);
+  });
+
+  it('seed 80: trades of one millisecond apply in the exchange\'s order, t-9 before t-10 (perp entry price and PnL were off)', async () => {
+    // Found while the world zero-padded trade ids to step around it; the fix is compareTradeIds in src/handlers/cycle.ts.
+    await expectGreen(80);
+  });
+
+  it('seed 483: a real trade replacing a standing inferred fill is not counted on top of it (a ghost cancelled part filled was settled as filled)', async () => {
+    await expectGreen(483);
+  });
+
+  it('seed 486: a zombie adopted from a stale open-order list keeps the untracked trades already applied (they counted twice)', async () => {
+    await expectGreen(486);
+  });
+
+  it('seed 2: drift made by a trade stamped in the snapshot\'s own millisecond does not enter liquidate-only', async () => {
+    await expectGreen(2);
+  });
+
+  it('seeds 8, 72: a startup whose positions or balances read is stale is not trusted (the trades it missed were lost for good)', async () => {
+    for (const seed of [8, 72]) {
+      const trace = await expectGreen(seed);
+      expect(trace.some((l) => l.includes('startup reads disagree')), `seed ${seed}`).toBe(true);
+    }
+  });
+
+  it('seed 84: fills of an untracked order survive the startup hard reset (adopting it later from a stale list lost them)', async () => {
+    await expectGreen(84);
   });
 
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
@@ -103,8 +131,8 @@ describe('engine fixes (src/engine.ts), each with the seed that found it', () =>
   });
 });
 
-describe('known handler defect inferredNeverRefetched, as a scenario (no seed of the current world shows it)', () => {
-  it('an inferred fill whose real trade has the same price and no fee is never replaced (still present)', async () => {
+describe('handler fix inferredNeverRefetched (src/handlers/cycle.ts), as a scenario (no seed of the current world shows it)', () => {
+  it('an inferred fill whose real trade has the same price and no fee is replaced by that trade once it can be fetched', async () => {
     const tl = new VirtualTimeline(SIM_T0);
     const ex = new SimulatedExchange({ seed: 1, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0, feeRates: { maker: '0', taker: '0.0005' } });
     const policies = { tolerances: { default: { absolute: '0', relative: '0' } } };
@@ -123,27 +151,9 @@ describe('known handler defect inferredNeverRefetched, as a scenario (no seed of
     await tl.advanceBy(30_000);
     const p = engine.portfolio;
     expect(compareBooks({ balances: p.balances(), positions: p.positions() }, ex.truth())).toEqual([]);
-    // The defect: the inferred fill stands and the real trade is never applied (flip these when cycle.ts is fixed).
-    expect(p.standingInferredFills().map((f) => f.exchangeOrderId)).toEqual([ack.exchangeOrderId]);
-    expect(p.hasApplied(trade.tradeId)).toBe(false);
+    // Standing inferred fills send the cycle for their symbol's trades: the real trade replaced the inferred fill.
+    expect(p.standingInferredFills()).toEqual([]);
+    expect(p.hasApplied(trade.tradeId)).toBe(true);
     await engine.stop();
   });
-});
-
-describe('known handler defects: strict mode still shows each one; the default world steps around it', () => {
-  // Seeds depend on how src/sim draws its world: after changing that, re-pick them with `npm run sim -- --seeds N --strict`.
-  const cases: { defect: KnownDefect; seed: number; shows: InvariantName }[] = [
-    { defect: 'windowRace', seed: 2, shows: 'liquidateOnlyEntry' },
-    { defect: 'tradeIdOrder', seed: 80, shows: 'booksExact' },
-    { defect: 'staleStartup', seed: 8, shows: 'booksExact' },
-    { defect: 'inferredReplacement', seed: 483, shows: 'accountingError' },
-    { defect: 'staleAdoption', seed: 486, shows: 'booksExact' },
-  ];
-  for (const c of cases) {
-    it(`${c.defect} (seed ${c.seed}): ${KNOWN_DEFECTS[c.defect].slice(0, 90)}…`, async () => {
-      const strict = await runSeed(c.seed, { strict: [c.defect] });
-      expect(strict.violations.map((v) => v.invariant), `${reproCommand(c.seed)} --strict`).toContain(c.shows);
-      await expectGreen(c.seed);
-    }, 30_000);
-  }
 });

@@ -354,7 +354,8 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
         if (!inAttempt()) return;
         if (!restoredLoad) throw new Error('STARTUP_UNEXPLAINED cannot be made real after an empty load: there is no local state to disagree with');
         // A stale open-order list: the exchange reports the order as it was between its fills, i.e. LESS filled than we applied.
-        return startupAttempt(event, () => ex.injectFault({ method: 'fetchOpenOrders', kind: 'stale', staleMs: tl.now() - previous.betweenFills }));
+        // On both reads of the attempt (the startup handler reads the snapshot twice, and a read seen once is only retried).
+        return startupAttempt(event, () => ex.injectFault({ method: 'fetchOpenOrders', kind: 'stale', staleMs: tl.now() - previous.betweenFills, times: 2 }));
       case 'STARTUP_RETRYABLE':
         return startupAttempt(event, () => ex.injectFault({ method: '*', kind: 'network' }));
       case 'STARTUP_FATAL':

@@ -1,0 +1,145 @@
+/**
+ * runCycle (src/handlers/cycle.ts) and standing inferred fills / untracked trades, against the real SimulatedExchange,
+ * Portfolio and differ: real trades replace inferred quantity rather than add to it, standing inferred fills send
+ * the cycle for their real trades, and an adopted zombie keeps the trades of it already applied.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Order } from '../../src/domain/types.js';
+import { actionsOf } from '../../src/handlers/plan.js';
+import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, type World } from './world.js';
+
+const SPOT = 'BTC/USDT';
+
+/**
+ * A tracked resting buy of `qty` whose 0.3 fill shows in the order's fill count but not (yet) in the trade history,
+ * so a cycle books it as an inferred fill; then the exchange cancels the rest and the trade shows up.
+ */
+async function inferredThenCancelled(qty: string): Promise<{ w: World; xid: string }> {
+  const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+  const q = quirky(w);
+  const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d(qty), price: d('29000') });
+  const xid = o.exchangeOrderId!;
+  w.ex.step(10_000);
+  q.hideTradesOf.add(xid);
+  w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+  w.ex.step(10_000);
+  const first = await runtimeCycle(w);
+  expect(actionsOf(first.plan, 'applyFill').map((a) => a.cause)).toEqual(['inferredFill']);
+  expect(w.portfolio.standingInferredFills().map((f) => f.quantity.toFixed())).toEqual(['0.3']);
+  // Cancelled part filled on the exchange (a ghost next cycle), and the real trade now shows.
+  await w.ex.cancelOrder({ symbol: SPOT, exchangeOrderId: xid });
+  w.ex.step(10_000);
+  q.hideTradesOf.clear();
+  return { w, xid };
+}
+
+describe('a real trade replacing a standing inferred fill is not counted on top of it', () => {
+  it('a ghost cancelled part filled is not settled "by trades" as filled when its trade replaces the inferred fill', async () => {
+    // Quantity 0.6: the inferred 0.3 plus the real 0.3 would "add up" to it.
+    const { w, xid } = await inferredThenCancelled('0.6');
+    const c = await runtimeCycle(w);
+    expect(actionsOf(c.plan, 'closeOrder').map((a) => [a.cause, a.status])).toEqual([['finalStatusQueried', 'cancelled']]);
+    expect(c.plan.queriesUsed).toBe(1);
+    const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
+    expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expect(w.portfolio.hasApplied('t-1')).toBe(true);
+    expectBooksEqual(w);
+  });
+
+  it("a terminal ghost's cap does not hold back the real trade that replaces its inferred fill", async () => {
+    const { w, xid } = await inferredThenCancelled('1');
+    const c = await runtimeCycle(w);
+    expect(actionsOf(c.plan, 'accountingError')).toEqual([]);
+    const fills = c.result.outcomes.filter((x) => x.action.type === 'applyFill');
+    expect(fills.map((x) => [x.status, x.detail])).toEqual([['done', `replaced inferred ${w.portfolio.preservedMetrics().appliedTradeIds[0]!}`]]);
+    const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
+    expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expect(w.portfolio.hasApplied('t-1')).toBe(true);
+    expectBooksEqual(w);
+  });
+});
+
+describe('a standing inferred fill sends the cycle for its real trade', () => {
+  it('its symbol is fetched each cycle while it stands, even when the books agree; once replaced, a quiet cycle fetches nothing', async () => {
+    // No fees: the inferred fill (fee zero) leaves the books exactly right, so no drift would send us there.
+    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+    const q = quirky(w);
+    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
+    const xid = o.exchangeOrderId!;
+    w.ex.step(10_000);
+    q.hideTradesOf.add(xid);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(w.portfolio.standingInferredFills()).toHaveLength(1);
+    expectBooksEqual(w);
+
+    // Still hidden: the books agree, yet the symbol's trades are asked for (once).
+    w.ex.step(10_000);
+    const waiting = await runtimeCycle(w);
+    expect(waiting.report.positionDrifts.length + waiting.report.balanceDrifts.length).toBe(0);
+    expect(w.runtime.stats().lastRequestsByMethod['fetchTradesSince']).toBe(1);
+    expect(actionsOf(waiting.plan, 'applyFill')).toEqual([]);
+
+    q.hideTradesOf.clear();
+    w.ex.step(10_000);
+    const found = await runtimeCycle(w);
+    expect(w.runtime.stats().lastRequestsByMethod['fetchTradesSince']).toBe(1);
+    expect(found.result.outcomes.filter((x) => x.action.type === 'applyFill').map((x) => x.detail?.startsWith('replaced inferred'))).toEqual([true]);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expect(w.portfolio.hasApplied('t-1')).toBe(true);
+    expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.filledQuantity.toFixed()).toBe('0.3');
+    expectBooksEqual(w);
+
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(w.runtime.stats().lastRequestsByMethod['fetchTradesSince']).toBeUndefined();
+  });
+});
+
+describe('an adopted zombie keeps the trades of it already applied as untracked', () => {
+  it('a stale open-order list showing an older fill count does not make those trades count twice', async () => {
+    const w = await makeWorld({ zombiePolicy: { default: 'adopt' } }, { feeRates: { maker: '0', taker: '0' } });
+    const q = quirky(w);
+    // Placed by hand (not ours), and not in the open-order list yet (a lagging replica).
+    const manual = w.ex.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'limit', quantity: d('1'), price: d('29000') });
+    const xid = manual.exchangeOrderId!;
+    const staleCopy: Order = await w.ex.fetchOrder({ symbol: SPOT, exchangeOrderId: xid });
+    expect(staleCopy.filledQuantity.toFixed()).toBe('0');
+    q.hideOpen.add(xid);
+    w.ex.step(10_000);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.4');
+    w.ex.step(10_000);
+    // The balances drift: the trade is fetched and booked as an untracked one.
+    const untracked = await runtimeCycle(w);
+    expect(actionsOf(untracked.plan, 'applyFill').map((a) => [a.cause, a.fill.quantity.toFixed()])).toEqual([['untrackedTrade', '0.4']]);
+    expectBooksEqual(w);
+
+    // The order shows in the open-order list now, but as it was before its fill.
+    q.hideOpen.clear();
+    const inner = q.fetchOpenOrders;
+    q.fetchOpenOrders = async (symbols) => (await inner(symbols)).map((o) => (o.exchangeOrderId === xid ? staleCopy : o));
+    w.ex.step(10_000);
+    const adopt = await runtimeCycle(w);
+    const adopted = actionsOf(adopt.plan, 'adoptOrder');
+    expect(adopted.map((a) => a.order.filledQuantity.toFixed())).toEqual(['0.4']);
+    expect(adopted[0]!.order.averageFillPrice?.toFixed()).toBe('29000');
+    expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.filledQuantity.toFixed()).toBe('0.4');
+
+    // The rest fills; the order leaves the list and is settled: the 0.4 is not inferred a second time.
+    q.fetchOpenOrders = inner;
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid });
+    w.ex.step(10_000);
+    for (let i = 0; i < 3; i++) {
+      const c = await runtimeCycle(w);
+      expect(actionsOf(c.plan, 'applyFill').filter((a) => a.cause === 'inferredFill')).toEqual([]);
+      w.ex.step(10_000);
+    }
+    const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
+    expect([o.status, o.filledQuantity.toFixed()]).toEqual(['filled', '1']);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expectBooksEqual(w);
+  });
+});
