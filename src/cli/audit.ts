@@ -14,6 +14,7 @@ import { reportSummary } from '../differ/report.js';
 import { reportToJSON } from '../differ/report-json.js';
 import { decodeEngineState } from '../engine/state-file.js';
 import type { ExchangeClient } from '../exchange/port.js';
+import { binanceApiUrls } from '../exchange/ccxt/binance-urls.js';
 import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
 import { resolveConfig } from '../handlers/config.js';
 import type { ActionOutcome } from '../handlers/executor.js';
@@ -55,36 +56,6 @@ export function readOnlyClient(inner: ExchangeClient): ExchangeClient {
     cancelOrder: refuse('cancelOrder'),
     placeOrder: refuse('placeOrder'),
   };
-}
-
-/** Binance's API families under one base URL, each at its real path (how `--url` reaches a loopback emulator). */
-export function binanceApiUrls(base: string): Record<string, string> {
-  const families: Record<string, string> = {
-    public: '/api/v3',
-    private: '/api/v3',
-    v1: '/api/v1',
-    sapi: '/sapi/v1',
-    sapiV2: '/sapi/v2',
-    sapiV3: '/sapi/v3',
-    sapiV4: '/sapi/v4',
-    fapiPublic: '/fapi/v1',
-    fapiPublicV2: '/fapi/v2',
-    fapiPublicV3: '/fapi/v3',
-    fapiPrivate: '/fapi/v1',
-    fapiPrivateV2: '/fapi/v2',
-    fapiPrivateV3: '/fapi/v3',
-    fapiData: '/futures/data',
-    dapiPublic: '/dapi/v1',
-    dapiPrivate: '/dapi/v1',
-    dapiPrivateV2: '/dapi/v2',
-    dapiData: '/futures/data',
-    eapiPublic: '/eapi/v1',
-    eapiPrivate: '/eapi/v1',
-    papi: '/papi/v1',
-    papiV2: '/papi/v2',
-  };
-  const root = base.replace(/\/+$/, '');
-  return Object.fromEntries(Object.entries(families).map(([k, p]) => [k, `${root}${p}`]));
 }
 
 /** Accepts only http(s) URLs on a loopback host: the hook must never send keys to an arbitrary server. @throws UsageError */

@@ -16,6 +16,7 @@ import type { Clock } from '../../../src/domain/clock.js';
 import { ExchangeError } from '../../../src/domain/errors.js';
 import type { Fill, Instrument, Order, OrderType, Side, TimeInForce } from '../../../src/domain/types.js';
 import type { ExchangeClient, Page, PlaceOrderRequest } from '../../../src/exchange/port.js';
+import { binanceApiUrls } from '../../../src/exchange/ccxt/binance-urls.js';
 import * as P from './payloads.js';
 
 export type HttpFault =
@@ -433,7 +434,7 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
           adjustForTimeDifference: false,
           ...((extra.options as Record<string, unknown> | undefined) ?? {}),
         },
-        urls: { api: loopbackApiUrls(url) },
+        urls: { api: binanceApiUrls(url) },
       };
     },
     async close() {
@@ -446,34 +447,6 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
   };
 }
 
-/** Every ccxt Binance API family, each pointed at the emulator under its real path (…/api/v3, …/fapi/v1, …). */
-export function loopbackApiUrls(base: string): Record<string, string> {
-  const paths: Record<string, string> = {
-    public: '/api/v3',
-    private: '/api/v3',
-    v1: '/api/v1',
-    sapi: '/sapi/v1',
-    sapiV2: '/sapi/v2',
-    sapiV3: '/sapi/v3',
-    sapiV4: '/sapi/v4',
-    fapiPublic: '/fapi/v1',
-    fapiPublicV2: '/fapi/v2',
-    fapiPublicV3: '/fapi/v3',
-    fapiPrivate: '/fapi/v1',
-    fapiPrivateV2: '/fapi/v2',
-    fapiPrivateV3: '/fapi/v3',
-    fapiData: '/futures/data',
-    dapiPublic: '/dapi/v1',
-    dapiPrivate: '/dapi/v1',
-    dapiPrivateV2: '/dapi/v2',
-    dapiData: '/futures/data',
-    eapiPublic: '/eapi/v1',
-    eapiPrivate: '/eapi/v1',
-    papi: '/papi/v1',
-    papiV2: '/papi/v2',
-  };
-  return Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, `${base}${p}`]));
-}
 
 /** A backend error → Binance's status, code and message (or `hangUp` for a dropped connection). */
 function toBinanceError(e: unknown): [number, number, string, boolean] {
