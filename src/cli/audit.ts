@@ -14,7 +14,7 @@ import { reportSummary } from '../differ/report.js';
 import { reportToJSON } from '../differ/report-json.js';
 import { decodeEngineState } from '../engine/state-file.js';
 import type { ExchangeClient } from '../exchange/port.js';
-import { binanceApiUrls } from '../exchange/ccxt/binance-urls.js';
+import { binanceApiUrls } from '../exchange/binance-urls.js';
 import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
 import { resolveConfig } from '../handlers/config.js';
 import type { ActionOutcome } from '../handlers/executor.js';

@@ -16,7 +16,7 @@ import type { Clock } from '../../../src/domain/clock.js';
 import { ExchangeError } from '../../../src/domain/errors.js';
 import type { Fill, Instrument, Order, OrderType, Side, TimeInForce } from '../../../src/domain/types.js';
 import type { ExchangeClient, Page, PlaceOrderRequest } from '../../../src/exchange/port.js';
-import { binanceApiUrls } from '../../../src/exchange/ccxt/binance-urls.js';
+import { binanceApiUrls } from '../../../src/exchange/binance-urls.js';
 import * as P from './payloads.js';
 
 export type HttpFault =

@@ -1,7 +1,7 @@
 /**
  * ccxt's Binance API families (spot, margin, USD-M and COIN-M futures, options, portfolio margin), each at its real
  * path under one base URL: how ccxt is pointed at a loopback Binance (the audit's `--url`, the test emulator). No
- * ccxt import here, so the CLI can use it without loading ccxt.
+ * ccxt import here, and outside src/exchange/ccxt, so the CLI reaches it without loading ccxt.
  */
 export function binanceApiUrls(base: string): Record<string, string> {
   const families: Record<string, string> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { binanceApiUrls } from '../../../src/exchange/ccxt/binance-urls.js';
+import { binanceApiUrls } from '../../src/exchange/binance-urls.js';
 
 describe('binanceApiUrls', () => {
   it('puts every API family under the base at its real path, trailing slashes dropped', () => {
