@@ -7,6 +7,10 @@
  * - spot buy q at p: base += q, quote -= q·p; sell: the reverse.
  * - perpetual: signed netting. Adding to a position re-averages the entry price; reducing realizes
  *   (p − entry)·closed·sign(position) into the settle asset; crossing zero opens the remainder at p.
+ *   The averaged entry price is the one quotient in the books: it is rounded to ENTRY_PRICE_DECIMALS places, so
+ *   realized PnL is an exact product and every balance an exact sum of exact amounts. (Rounded at 64 significant
+ *   digits instead, it left 60-digit tails in realized PnL, and a balance then depended on the order its additions
+ *   were made in: trades of two symbols in one millisecond, applied in the other order, moved its last digit.)
  * - the fee is then taken from its fee asset (a negative fee is a rebate).
  * - funding: the amount is added to its asset (negative = paid).
  */
@@ -21,6 +25,14 @@ export interface TradeEffect {
   readonly fee: Decimal;
   readonly feeAsset: string;
 }
+
+/**
+ * Decimal places of an averaged entry price (half-even). Fine enough that the rounding moves money by at most
+ * |position|·0.5e-44 per averaging (far below any exchange's unit), coarse enough that (price − entry)·quantity and
+ * the balances summing such amounts stay inside Dec's 64 significant digits (a balance's integer digits plus a
+ * quantity's decimals up to 20), where additions are exact and so do not depend on their order.
+ */
+export const ENTRY_PRICE_DECIMALS = 44;
 
 interface PositionEntry {
   quantity: Decimal;
@@ -120,7 +132,7 @@ export class AccountBook {
     if (cur.quantity.isZero() || cur.quantity.isPositive() === signed.isPositive()) {
       // Opening or adding: volume-weighted entry price.
       const qty = cur.quantity.plus(signed);
-      const entry = cur.quantity.abs().times(cur.entryPrice).plus(t.quantity.times(t.price)).div(qty.abs());
+      const entry = cur.quantity.abs().times(cur.entryPrice).plus(t.quantity.times(t.price)).div(qty.abs()).toDecimalPlaces(ENTRY_PRICE_DECIMALS, Dec.ROUND_HALF_EVEN);
       next = { quantity: qty, entryPrice: entry };
     } else {
       const closing = Dec.min(t.quantity, cur.quantity.abs());

@@ -371,7 +371,7 @@ export async function runCycle(
   }
 
   // 4. Fills in time order, in two bands around the snapshot: zombie adoptions go between them, because an adopted
-  //    order's filledQuantity is the snapshot's and already covers its earlier trades.
+  //    order starts from the fills of it applied up to the snapshot (at startup: the snapshot's count).
   const fillsBefore: (ApplyFillAction | ApplyFundingAction)[] = [];
   const fillsAfter: (ApplyFillAction | ApplyFundingAction)[] = [];
   const heldBack = new Map<string, { ids: string[]; ref: OrderRef; cap: Decimal }>();
@@ -559,9 +559,9 @@ export async function runCycle(
     let why = `policy for ${o.symbol}: ignore`;
     if (policy === 'adopt') {
       try {
-        const adopted = withUntrackedFills(work, o);
+        const adopted = opts.recordUntracked === true ? withUntrackedFills(work, o) : fromAppliedFills(work, o);
         work.trackOrder(adopted);
-        const stale = adopted === o ? '' : ` (with the ${adopted.filledQuantity.toFixed()} filled its applied trades show, not the ${o.filledQuantity.toFixed()} the open-order list shows)`;
+        const stale = adopted.filledQuantity.eq(o.filledQuantity) ? '' : ` (with the ${adopted.filledQuantity.toFixed()} filled its applied trades show, not the ${o.filledQuantity.toFixed()} the open-order list shows)`;
         zombies.push({ type: 'adoptOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt${stale}`, order: adopted });
         continue;
       } catch (err) {
@@ -632,7 +632,8 @@ export function unexplainedDrift(report: ReconciliationReport, local: Portfolio,
 }
 
 /**
- * The zombie to adopt. An adopted order's filledQuantity is taken as already in the books, so when we already
+ * The zombie to adopt at startup, where the hard reset that follows takes the exchange's count as reflected in the
+ * balances. An adopted order's filledQuantity is taken as already in the books, so when we already
  * applied more of its trades (as untracked) than the exchange's copy shows (a stale open-order list), it starts from
  * those trades instead: otherwise it would forget them, and a later fill count would infer them a second time.
  */
@@ -640,6 +641,20 @@ function withUntrackedFills(work: Portfolio, o: Order): Order {
   const u = o.exchangeOrderId === undefined ? undefined : work.untrackedFills(o.exchangeOrderId);
   if (u === undefined || !u.quantity.gt(o.filledQuantity)) return o;
   return { ...o, filledQuantity: u.quantity, averageFillPrice: u.notional.div(u.quantity) };
+}
+
+/**
+ * The zombie to adopt at runtime: tracked from the fills of it already in the books (applied as untracked trades),
+ * not from the exchange's count. Runtime books are never reset, so a trade the exchange counts but we have not
+ * applied yet (a lagging or stale trade read) must still be applied, and it is, as a fill of the adopted order once
+ * it shows; adopting with the exchange's count would call it covered, and then count it twice (or hold back the
+ * order's last trade as an overfill). If it never shows, the count the exchange reports is inferred as for any order.
+ */
+function fromAppliedFills(work: Portfolio, o: Order): Order {
+  const u = o.exchangeOrderId === undefined ? undefined : work.untrackedFills(o.exchangeOrderId);
+  const { averageFillPrice: _exchanges, ...rest } = o;
+  if (u === undefined || u.quantity.isZero()) return { ...rest, filledQuantity: ZERO };
+  return { ...rest, filledQuantity: u.quantity, averageFillPrice: u.notional.div(u.quantity) };
 }
 
 /** Standing inferred quantity per exchange order id. */

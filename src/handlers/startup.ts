@@ -13,12 +13,19 @@
  * when there are persisted books to start from, those books brought forward by every trade (and funding payment)
  * fetched since must land on the snapshot's positions and balances within tolerance (a read stale on both reads
  * shows as books that miss the trades we are about to record as applied).
+ * An order we track that the snapshot does not list but the second read shows open is a disagreement too (one of
+ * them is stale: our own orders do not reopen). An order the exchange shows filled beyond the trades fetched (a
+ * fill inferred at boot) means the trade read lags the order read: the cursors then move past the real trade, which
+ * would never be applied, so that is retried like the others.
  * A disagreement is retryable (outcome `unreachable`, error kind `unavailable`): the engine retries with a fresh
- * snapshot and its startup backoff. The last two checks can also fail for good reasons that do not go away (a
+ * snapshot and its startup backoff. The later checks can also fail for good reasons that do not go away (a
  * deposit while we were down, drift the old books already had, an exchange reporting less filled than its own
- * trades): after `INCONSISTENT_ATTEMPTS` plans in a row the snapshot is taken as the truth, as the hard reset has
- * always done, and an order-vs-trades disagreement is reported as an accounting error. A report-only plan is never
- * carried out (nothing is recorded), so it is not checked: it shows the view as read.
+ * trades): once the SAME disagreement (every drift with its delta, every order and count) has shown in
+ * `INCONSISTENT_ATTEMPTS` plans of a suspect run, the snapshot is taken as the truth, as the hard reset has always
+ * done, and an order-vs-trades disagreement is reported as an accounting error. Counting any disagreement would let
+ * a stale read through on the last attempt of a run that a deposit started; a run is still bounded
+ * (`MAX_SUSPECT_ATTEMPTS`). A report-only plan is never carried out (nothing is recorded), so it is not checked: it
+ * shows the view as read.
  */
 import type { Decimal } from 'decimal.js';
 import { ZERO } from '../domain/decimal.js';
@@ -48,6 +55,12 @@ export interface StartupContext extends PlanContext {
 export const INCONSISTENT_ATTEMPTS = 4;
 
 /**
+ * Plans in a row refused for disagreeing with the trades, whatever the disagreement, after which the snapshot is
+ * taken anyway (an account whose disagreement changes on every attempt must still boot).
+ */
+export const MAX_SUSPECT_ATTEMPTS = 3 * INCONSISTENT_ATTEMPTS;
+
+/**
  * Where a second read `b` of the account disagrees with the first `a`, or undefined: positions, balance totals, and
  * every open order of `a` (status, filled quantity, size, price). An open order only `b` lists is not a difference:
  * placed in between, it is simply not in the snapshot (a zombie or in flight for the next cycle), which is harmless.
@@ -66,13 +79,28 @@ export function snapshotDifference(a: Pick<ExchangeSnapshot, 'openOrders' | 'pos
   return first('position', pa, pb, [...pa.keys(), ...pb.keys()]) ?? first('balance', ba, bb, [...ba.keys(), ...bb.keys()]) ?? first('open order', oa, ob, oa.keys());
 }
 
+/**
+ * An order we track that the snapshot does not list (a ghost of `report`) but the second read `b` shows open, or
+ * undefined. Our own orders do not reopen, and none of ours is placed during startup: one of the reads is stale.
+ */
+function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openOrders'>): string | undefined {
+  const open = new Map(b.openOrders.filter((o) => o.exchangeOrderId !== undefined).map((o) => [o.exchangeOrderId, o]));
+  for (const g of report.ghosts) {
+    const o = g.local.exchangeOrderId === undefined ? undefined : open.get(g.local.exchangeOrderId);
+    if (o !== undefined) return `open order ${o.exchangeOrderId}: none then ${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`;
+  }
+  return undefined;
+}
+
 export class StartupHandler {
   readonly config: ResolvedConfig;
   /** Shared with the RuntimeHandler, so a not-found seen at boot still counts at runtime. */
   readonly memory: ReconcileMemory;
   private readonly counters = new RequestStats();
-  /** Plans in a row refused because the reads disagreed with the trades (see INCONSISTENT_ATTEMPTS). */
-  private suspectStreak = 0;
+  /** Plans in a row (of this suspect run) refused because the reads disagreed with the trades. */
+  private suspectRun = 0;
+  /** How often each disagreement (its full fingerprint) has shown in this suspect run (see INCONSISTENT_ATTEMPTS). */
+  private readonly suspectSeen = new Map<string, number>();
 
   /** @throws ConfigError when `config` is invalid. */
   constructor(config?: ReconcileConfigInput | ResolvedConfig, memory: ReconcileMemory = new ReconcileMemory()) {
@@ -148,7 +176,7 @@ export class StartupHandler {
     let filledLess: { order: Order; known: Decimal }[] = [];
     let suspect: string | undefined;
     if (again !== undefined && !snapshotRace) {
-      const disagreement = snapshotDifference(snap, again);
+      const disagreement = snapshotDifference(snap, again) ?? reopened(report, again);
       if (disagreement !== undefined) {
         return refuse(new ExchangeError('unavailable', `startup reads disagree (${disagreement}): a read was stale or the account changed between them; retrying with a fresh snapshot`, { exchange: ctx.exchange.id, operation: 'startupReconcile' }));
       }
@@ -158,30 +186,41 @@ export class StartupHandler {
       // Orders whose accounting the cycle already reports keep their local copy (no reset to the exchange's count).
       const flagged = new Set(cycle.errors.map((e) => e.ref.exchangeOrderId));
       filledLess = this.filledLess(ctx, cycle.fetchedTrades).filter((f) => !flagged.has(f.order.exchangeOrderId));
-      const first = filledLess[0];
-      suspect =
-        first !== undefined
-          ? `open order ${first.order.exchangeOrderId ?? first.order.clientOrderId} shows ${first.order.filledQuantity.toFixed()} filled but its trades add up to ${first.known.toFixed()}`
-          : baseline
-            ? this.projectionDrift(ctx, cycle, payments)
-            : undefined;
-      if (suspect !== undefined && this.suspectStreak + 1 < INCONSISTENT_ATTEMPTS) {
-        this.suspectStreak++;
-        return refuse(
-          new ExchangeError('unavailable', `startup reads disagree with the trades: ${suspect} (attempt ${this.suspectStreak} of ${INCONSISTENT_ATTEMPTS}); retrying with a fresh snapshot`, {
-            exchange: ctx.exchange.id,
-            operation: 'startupReconcile',
-          }),
-        );
+      // Every disagreement, in full: the fingerprint compared across attempts (one shown, the first, in messages).
+      const found: { text: string; key: string }[] = filledLess.map((f) => {
+        const id = f.order.exchangeOrderId ?? f.order.clientOrderId;
+        return { text: `open order ${id} shows ${f.order.filledQuantity.toFixed()} filled but its trades add up to ${f.known.toFixed()}`, key: `filled ${id} ${f.order.filledQuantity.toFixed()}/${f.known.toFixed()}` };
+      });
+      for (const a of cycle.fillsBefore) {
+        if (a.type !== 'applyFill' || !a.fill.inferred) continue;
+        found.push({ text: `order ${a.fill.exchangeOrderId} shows more filled than its trades (a fill of ${a.fill.quantity.toFixed()} would be inferred): the trades read lags`, key: `inferred ${a.fill.tradeId}` });
       }
-      this.suspectStreak = 0;
+      if (baseline) found.push(...this.projectionDrift(ctx, cycle, payments));
+      suspect = found[0]?.text;
+      if (found.length > 0) {
+        const key = found.map((f) => f.key).join('; ');
+        const seen = (this.suspectSeen.get(key) ?? 0) + 1;
+        this.suspectSeen.set(key, seen);
+        this.suspectRun++;
+        if (seen < INCONSISTENT_ATTEMPTS && this.suspectRun < MAX_SUSPECT_ATTEMPTS) {
+          return refuse(
+            new ExchangeError(
+              'unavailable',
+              `startup reads disagree with the trades: ${suspect}${found.length > 1 ? ` (and ${found.length - 1} more)` : ''} (seen ${seen} of ${INCONSISTENT_ATTEMPTS} times, attempt ${this.suspectRun}); retrying with a fresh snapshot`,
+              { exchange: ctx.exchange.id, operation: 'startupReconcile' },
+            ),
+          );
+        }
+      }
+      this.suspectRun = 0;
+      this.suspectSeen.clear();
     }
     // Still so after INCONSISTENT_ATTEMPTS plans: the exchange's own inconsistency, reported; the order is not reset
     // to (nor adopted with) the exchange's count.
     const persistent: AccountingErrorAction[] = filledLess.map((f) => ({
       type: 'accountingError',
       cause: 'tradesExceedFilled',
-      reason: `open order ${f.order.exchangeOrderId ?? f.order.clientOrderId}: the exchange shows ${f.order.filledQuantity.toFixed()} filled but its trades add up to ${f.known.toFixed()}, in ${INCONSISTENT_ATTEMPTS} startup attempts in a row; the exchange's count is not taken`,
+      reason: `open order ${f.order.exchangeOrderId ?? f.order.clientOrderId}: the exchange shows ${f.order.filledQuantity.toFixed()} filled but its trades add up to ${f.known.toFixed()}, in repeated startup attempts; the exchange's count is not taken`,
       ref: { symbol: f.order.symbol, exchangeOrderId: f.order.exchangeOrderId, clientOrderId: f.order.clientOrderId },
       applied: f.known,
       exchangeFilled: f.order.filledQuantity,
@@ -207,7 +246,7 @@ export class StartupHandler {
       cause: 'startupHardReset',
       reason:
         `boot: balances, positions and open orders reset from the exchange snapshot of ${snap.completedAt}; peak equity, realized PnL and applied trade ids kept` +
-        (suspect === undefined ? '' : `; taken as the truth although ${suspect}, in ${INCONSISTENT_ATTEMPTS} attempts in a row`),
+        (suspect === undefined ? '' : `; taken as the truth although ${suspect}, after repeated attempts`),
       instruments: allInstruments,
       positions: snap.positions,
       balances: snap.balances,
@@ -282,7 +321,7 @@ export class StartupHandler {
    * Positions change only by trades, so a position (or balance) that misses means a stale read, or drift the old
    * books had (a deposit, an earlier fault): the caller retries a few times before taking the snapshot anyway.
    */
-  private projectionDrift(ctx: StartupContext, cycle: CycleResult, funding: readonly FundingPayment[]): string | undefined {
+  private projectionDrift(ctx: StartupContext, cycle: CycleResult, funding: readonly FundingPayment[]): { text: string; key: string }[] {
     const projected = ctx.portfolio.clone();
     const recorded = new Set(cycle.recordedTrades.map((f) => f.tradeId));
     const planned = cycle.fillsBefore.flatMap((a) => (a.type === 'applyFill' ? [a.fill] : []));
@@ -300,10 +339,14 @@ export class StartupHandler {
     for (const f of planned) if (f.inferred) apply(f);
     for (const x of funding) if (x.timestamp <= ctx.snapshot.completedAt && !ctx.portfolio.hasApplied(x.id)) projected.applyFunding(x);
     const r = diff({ orders: [], positions: projected.positions(), balances: projected.balances() }, { ...ctx.snapshot, openOrders: [] }, this.config.diffOptions);
-    const p = r.positionDrifts.find((x) => x.beyondTolerance);
-    if (p !== undefined) return `the old books plus the trades since give position ${p.symbol} ${p.local.toFixed()}, the snapshot ${p.exchange.toFixed()}`;
-    const b = r.balanceDrifts.find((x) => x.beyondTolerance);
-    if (b !== undefined) return `the old books plus the trades and funding since give balance ${b.asset} ${b.local.toFixed()}, the snapshot ${b.exchange.toFixed()}`;
-    return undefined;
+    // Keyed by the delta, not the values: a deposit shows the same delta however the account trades in between.
+    return [
+      ...r.positionDrifts
+        .filter((x) => x.beyondTolerance)
+        .map((p) => ({ text: `the old books plus the trades since give position ${p.symbol} ${p.local.toFixed()}, the snapshot ${p.exchange.toFixed()}`, key: `position ${p.symbol} ${p.delta.toFixed()}` })),
+      ...r.balanceDrifts
+        .filter((x) => x.beyondTolerance)
+        .map((b) => ({ text: `the old books plus the trades and funding since give balance ${b.asset} ${b.local.toFixed()}, the snapshot ${b.exchange.toFixed()}`, key: `balance ${b.asset} ${b.delta.toFixed()}` })),
+    ];
   }
 }

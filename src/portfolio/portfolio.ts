@@ -3,9 +3,10 @@
  * funding payments produce (through the shared AccountBook, the same accounting the SimulatedExchange uses),
  * and the metrics that must survive a hard reset (peak equity, realized PnL, the ids of applied trades).
  *
- * How inferred fills are replaced exactly. Perpetual netting is order dependent (the entry price is averaged), and
- * an averaged entry price is a rounded quotient, so even balance sums depend on the order of additions in their last
- * digits. An inferred fill therefore cannot be "subtracted" later. Instead the books are kept as
+ * How inferred fills are replaced exactly. Perpetual netting is order dependent (the entry price is an averaged,
+ * rounded quotient, and a flip opens at the trade's price), so the PnL a perpetual's fills realize depends on the order
+ * they apply in (balance sums themselves are exact: see AccountBook). An inferred fill therefore cannot be
+ * "subtracted" later. Instead the books are kept as
  *   settled book (an AccountBook)  +  replay log (every fill and funding payment applied since the oldest standing
  *   inferred fill, in application order)
  * and `book` (what every view reads) is the settled book with the log applied in order. A real trade that replaces
@@ -281,9 +282,12 @@ export class Portfolio {
       throw new PortfolioError('conflictingOrder', `exchange order ${order.exchangeOrderId ?? ''} is already tracked as client order ${owner}`);
     }
     if (existing === undefined) {
-      // The exchange's filledQuantity already includes any fills we applied while the order was untracked.
+      // Its filledQuantity covers any fills we applied while the order was untracked. When it is exactly those fills
+      // (a runtime adoption), their exact notional is kept: the order's average price is a rounded quotient.
+      const u = order.exchangeOrderId === undefined ? undefined : this.untracked.get(order.exchangeOrderId);
       if (order.exchangeOrderId !== undefined) this.untracked.delete(order.exchangeOrderId);
-      this.setTracked(initialTracking(order));
+      const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
+      this.setTracked(exact ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional } : initialTracking(order));
       return;
     }
     const prev = existing.order;

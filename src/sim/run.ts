@@ -148,7 +148,8 @@ class Simulation implements PortHost {
   private readonly applied = new AppliedLedger();
   private readonly crashes: PlannedCrash[] = [];
   private seq = 0;
-  private deposits = 0;
+  /** When each deposit landed (virtual time), oldest first. */
+  private readonly depositTimes: Millis[] = [];
   /** A period of slow inbound requests (world event `slowRequests`). */
   private slow: { until: Millis; probability: number; maxMs: number } | undefined;
   private readonly slowRng: Random;
@@ -497,7 +498,8 @@ class Simulation implements PortHost {
 
     if (r.handler === 'startup') {
       // The hard reset took the balances as read: deposits made before that read are in them, later ones are not.
-      const read = calls.find((c) => c.method === 'fetchBalances' && c.at <= r.snapshot.completedAt);
+      // The snapshot's own read (calls are newest first; a confirming read may follow it), as of when it answered.
+      const read = calls.filter((c) => c.method === 'fetchBalances' && c.at <= r.snapshot.completedAt).at(-1);
       inc.knownDeposits = read?.depositsBefore ?? truth.deposits.length;
     }
     const p = inc.engine.portfolio;
@@ -538,10 +540,8 @@ class Simulation implements PortHost {
     return this.slowRng.chance(w.probability) ? this.slowRng.int(1, w.maxMs) : 0;
   }
 
-  staleRemaining(): number {
-    let n = 0;
-    for (const f of this.ex.activeFaults()) if (f.spec.kind === 'stale') n += f.remaining ?? 0;
-    return n;
+  staleFaults(): { id: string; remaining: number; staleMs: number }[] {
+    return this.ex.activeFaults().flatMap((f) => (f.spec.kind === 'stale' ? [{ id: f.id, remaining: f.remaining ?? 0, staleMs: f.spec.staleMs ?? 0 }] : []));
   }
 
   crashPoint(incarnation: number, point: 'beforeCall' | 'afterMutation', method: ExchangeMethod): boolean {
@@ -552,7 +552,7 @@ class Simulation implements PortHost {
   }
 
   record(call: PortCall): void {
-    call.depositsBefore = this.deposits;
+    call.depositsBefore = this.depositTimes.filter((t) => t <= call.asOf).length;
     this.calls.push(call);
     if (this.calls.length > 20_000) this.calls.splice(0, 10_000);
     if (this.cfg.reportOnly) {
@@ -695,7 +695,7 @@ class Simulation implements PortHost {
         const assets = Object.keys(this.cfg.market.balances ?? {});
         const asset = rng.pick(assets);
         const d = ex.deposit(asset, randomAmount(rng, 0.001, 50, rng.int(0, 6)));
-        this.deposits++;
+        this.depositTimes.push(d.timestamp);
         if (inc !== undefined) inc.depositsSinceBoot++;
         // Also pending for the incarnation booting next (a restart absorbs it at startup).
         this.event(`deposit ${d.id}: ${d.amount.toFixed()} ${asset}`);

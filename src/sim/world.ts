@@ -264,7 +264,9 @@ export interface PortCall {
   /** A stale-read fault fired on this call (the answer was as of an earlier time). */
   stale: boolean;
   latencyMs: number;
-  /** Deposits the exchange had taken when this call ran (set by the simulation). */
+  /** The time the answer reflects: `at`, or earlier for a stale read (`at` − the fault's `staleMs`). */
+  readonly asOf: Millis;
+  /** Deposits the answer reflects: those the exchange had taken by `asOf` (set by the simulation). */
   depositsBefore?: number;
   /** For cancelOrder: the exchange order id targeted (when known). */
   readonly target?: string | undefined;
@@ -278,7 +280,8 @@ export interface PortHost {
   /** What the strategy sent through the engine, so the port can tell its calls from the engine's own. */
   readonly strategyTags: StrategyTags;
   /** Remaining count of every armed stale fault (to tell whether one fired on a call). */
-  staleRemaining(): number;
+  /** The stale-read faults armed now, with the calls each will still fire on. */
+  staleFaults(): readonly { readonly id: string; readonly remaining: number; readonly staleMs: number }[];
   /** Virtual time a request spends on its way to the exchange (a slow inbound network), 0 for none. */
   requestDelay(method: ExchangeMethod): number;
   /** Called around each call; returns true when the simulation crashed this incarnation right there. */
@@ -309,14 +312,17 @@ export class SimPort implements ExchangeClient {
     if (inbound > 0 && !this.dead) await sleep(h.scheduler, inbound);
     if (this.dead || this.host.crashPoint(this.incarnation, 'beforeCall', method)) return never();
     const origin = h.strategyTags.claim(method, arg) ? 'strategy' : 'engine';
-    const staleBefore = h.staleRemaining();
+    const staleBefore = h.staleFaults();
     h.latency.take();
     const at = h.latency.now();
     const seq = h.nextSeq();
     // The exchange acts synchronously inside the call; only its answer is asynchronous.
     const pending = invoke();
     const latencyMs = h.latency.take();
-    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, completedAt: undefined, outcome: 'ok', stale: h.staleRemaining() < staleBefore, latencyMs, target };
+    const staleAfter = h.staleFaults();
+    const fired = staleBefore.find((b) => (staleAfter.find((a) => a.id === b.id)?.remaining ?? 0) < b.remaining);
+    const asOf = fired === undefined ? at : at - fired.staleMs;
+    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, asOf, completedAt: undefined, outcome: 'ok', stale: fired !== undefined, latencyMs, target };
     h.record(rec);
     let result: T | undefined;
     let error: unknown;

@@ -143,3 +143,41 @@ describe('an adopted zombie keeps the trades of it already applied as untracked'
     expectBooksEqual(w);
   });
 });
+
+describe('a zombie adopted at runtime starts from the fills of it already in the books', () => {
+  it('its trade that had not shown yet is applied once it shows, not counted as covered and then again (seeds 1675, 1889, 3547)', async () => {
+    const w = await makeWorld({ zombiePolicy: { default: 'adopt' } }, { feeRates: { maker: '0', taker: '0' } });
+    const q = quirky(w);
+    const manual = w.ex.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'limit', quantity: d('1'), price: d('29000') });
+    const xid = manual.exchangeOrderId!;
+    w.ex.step(10_000);
+    // Filled 0.4 on the exchange; the trade read lags behind it.
+    q.hideTradesOf.add(xid);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.4');
+    w.ex.step(10_000);
+    const adopt = await runtimeCycle(w);
+    const adopted = actionsOf(adopt.plan, 'adoptOrder');
+    expect(adopted.map((a) => a.order.filledQuantity.toFixed())).toEqual(['0']);
+    expect(adopted[0]!.reason).toMatch(/with the 0 filled its applied trades show, not the 0\.4/);
+
+    // The trade shows: it is a fill of the adopted order now, applied once.
+    q.hideTradesOf.clear();
+    w.ex.step(10_000);
+    const next = await runtimeCycle(w);
+    expect(actionsOf(next.plan, 'applyFill').map((a) => [a.fill.quantity.toFixed(), a.fill.inferred])).toEqual([['0.4', false]]);
+    expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.filledQuantity.toFixed()).toBe('0.4');
+    expectBooksEqual(w);
+
+    // The rest fills: no trade is held back as an overfill, and the order ends filled at its quantity.
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid });
+    w.ex.step(10_000);
+    for (let i = 0; i < 3; i++) {
+      const c = await runtimeCycle(w);
+      expect(actionsOf(c.plan, 'accountingError')).toEqual([]);
+      w.ex.step(10_000);
+    }
+    const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
+    expect([o.status, o.filledQuantity.toFixed(), o.averageFillPrice?.toFixed()]).toEqual(['filled', '1', '29000']);
+    expectBooksEqual(w);
+  });
+});

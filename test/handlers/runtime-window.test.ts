@@ -122,4 +122,22 @@ describe('RuntimeHandler: drift in the snapshot window', () => {
     expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed()]))).toEqual([[['balance', 'ETH', '1']]]);
     expect(c.result.enterLiquidateOnly).toBe(true);
   });
+
+  it('a deposit stamped inside a slow snapshot window is real drift: it enters liquidate-only (seed 1301)', async () => {
+    // Seed 1301's cycle: reads from T to T+2422 ms, a deposit at T+1534 that the balances read (the last) reflects,
+    // and no trade or funding on the asset. Our value was the exchange's at T, but the port has no deposit history:
+    // nothing the engine can see explains the drift, and it never goes away until a restart absorbs it.
+    const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 1 });
+    const startedAt = w.clock.now();
+    w.ex.step(1_534);
+    w.ex.deposit('BTC', '22.8726');
+    w.ex.step(888);
+    const read = await fetchExchangeSnapshot(w.client, w.clock);
+    const snapshot: ExchangeSnapshot = { ...read, startedAt };
+    expect(snapshot.completedAt - snapshot.startedAt).toBe(2_422);
+    const c = await cycleOn(w, snapshot);
+    const enter = actionsOf(c.plan, 'enterLiquidateOnly');
+    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed()]))).toEqual([[['balance', 'BTC', '22.8726']]]);
+    expect(c.result.enterLiquidateOnly).toBe(true);
+  });
 });

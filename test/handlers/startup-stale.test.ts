@@ -11,7 +11,7 @@ import { actionsOf } from '../../src/handlers/plan.js';
 import { INCONSISTENT_ATTEMPTS, StartupHandler, snapshotDifference } from '../../src/handlers/startup.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { boot, cycles, expectBooksEqual as expectEngineBooksEqual, makeEngine, makeMarket, stop } from '../support/engine-world.js';
-import { d, expectBooksEqual, makeWorld, placeTracked, QuirkyExchange, restart, runtimeCycle, startupCycle, type CycleOutcome, type World } from './world.js';
+import { type CycleOutcome, d, expectBooksEqual, makeWorld, persistedWorld, placeTracked, QuirkyExchange, restart, runtimeCycle, startupCycle, type World } from './world.js';
 
 const PERP = 'BTC/USDT:USDT';
 const BTC = 'BTC/USDT';
@@ -29,15 +29,6 @@ async function bootUntilRebuilt(w: World, handler = new StartupHandler(w.config,
 }
 
 /** A world whose books, cursors and memory were persisted by a first boot and a runtime cycle. */
-async function persistedWorld(config: Parameters<typeof makeWorld>[0] = {}): Promise<World> {
-  const w = await makeWorld(config);
-  await startupCycle(w);
-  w.ex.step(1_000);
-  await runtimeCycle(w);
-  expectBooksEqual(w);
-  return w;
-}
-
 describe('startup reconciliation with stale reads', () => {
   it('a positions read stale on both reads does not reset the books to it: the trades it misses are not lost', async () => {
     const w = await persistedWorld();

@@ -88,6 +88,16 @@ export async function startupCycle(w: World, handler = new StartupHandler(w.conf
   return { report, plan, result };
 }
 
+/** A world that has booted (startup reconciliation) and run one runtime cycle: it has books, cursors and memory. */
+export async function persistedWorld(...args: Parameters<typeof makeWorld>): Promise<World> {
+  const w = await makeWorld(...args);
+  await startupCycle(w);
+  w.ex.step(1_000);
+  await runtimeCycle(w);
+  expectBooksEqual(w);
+  return w;
+}
+
 /** A restart: the portfolio, cursors and handler memory go through JSON (as through the state store). */
 export function restart(w: World): void {
   w.portfolio = Portfolio.fromJSON(JSON.parse(JSON.stringify(w.portfolio.toJSON())));

@@ -139,6 +139,12 @@ describe('liquidate-only entry and exit', () => {
     expect(classifyLiquidateOnlyEntry([drift('990', '1000')], h, { from: 50, to: 150 }, false).kind).toBe('windowRace');
   });
 
+  it('a deposit landing inside the window is real drift, though both values were the exchange\'s (seed 1301)', () => {
+    const withDeposit: TruthHistory = { ...h, ledger: h.ledger.map((e) => (e.at === 200 ? { ...e, cause: { type: 'deposit' } } : e)) };
+    expect(classifyLiquidateOnlyEntry([drift('990', '995')], h, { from: 150, to: 250 }, false).kind).toBe('windowRace');
+    expect(classifyLiquidateOnlyEntry([drift('990', '995')], withDeposit, { from: 150, to: 250 }, false).kind).toBe('real');
+  });
+
   it('leaving needs a last report without drift beyond tolerance (a hard reset clears it)', () => {
     const tol = { absolute: d('0'), relative: d('0') };
     const dirty = { positionDrifts: [], balanceDrifts: [{ asset: 'USDT', local: d('1'), exchange: d('2'), delta: d('1'), tolerance: tol, beyondTolerance: true }] };

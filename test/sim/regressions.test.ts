@@ -48,6 +48,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(80);
   });
 
+  it('seed 766: a perp liquidation and a spot buy of one millisecond, applied in the other order, leave USDT exact (a 64-digit tail made it drift)', async () => {
+    // The fix is in src/domain/accounting.ts (entry price rounded to fixed decimals); pinned as well by
+    // test/portfolio/portfolio-order-exact.test.ts.
+    await expectGreen(766);
+  });
+
   it('seed 483: a real trade replacing a standing inferred fill is not counted on top of it (a ghost cancelled part filled was settled as filled)', async () => {
     await expectGreen(483);
   });
@@ -69,6 +75,18 @@ describe('engine and handler fixes, each with the seed that found it', () => {
 
   it('seed 84: fills of an untracked order survive the startup hard reset (adopting it later from a stale list lost them)', async () => {
     await expectGreen(84);
+  });
+
+  it('seeds 1193, 1273: a startup kept suspect by a deposit or old drift takes the snapshot only once that same disagreement repeats, not a stale read on its last attempt (books off, a trade never applied)', async () => {
+    for (const seed of [1193, 1273]) await expectGreen(seed);
+  });
+
+  it('seeds 1675, 1889, 3547: a zombie adopted at runtime before its trade showed does not count that trade twice (or hold back its last)', async () => {
+    for (const seed of [1675, 1889, 3547]) await expectGreen(seed);
+  });
+
+  it('seeds 860, 1301 (the judge): a deposit is real drift, also inside a slow window or behind a stale startup read', async () => {
+    for (const seed of [860, 1301]) await expectGreen(seed);
   });
 
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
