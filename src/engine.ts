@@ -318,31 +318,54 @@ export function createEngine(options: EngineOptions): Engine {
   async function startupReconcile(attempt: number): Promise<CycleDigest> {
     return queue.run(async () => {
       logger.info({ event: 'startup.attempt', attempt }, `startup reconciliation, attempt ${attempt}`);
-      // A fresh store: the books start empty and the hard reset fills them from the exchange.
-      const current = portfolio ?? Portfolio.create({ instruments: await exchange.fetchInstruments() }, options.portfolioOptions);
-      const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
-      const report = diff(current.liveState(), snapshot, config.diffOptions);
-      const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
-      // Unreachable: nothing planned from partial data; the machine retries with backoff.
-      if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
-      // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
-      // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
-      if (plan.snapshotRace === true) throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
-      // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside a slow
-      // window would be applied again at runtime if the balances read already held it. Asked only for such a window.
-      if (snapshot.completedAt > snapshot.startedAt && current.instruments().some((i) => i.kind === 'perp')) {
-        const page = await exchange.fetchFundingSince({ since: snapshot.startedAt + 1 });
-        if (page.items.some((p) => p.timestamp <= snapshot.completedAt)) throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
-      }
-      const result = await executePlan(plan, { exchange, portfolio: current, cursors, portfolioOptions: options.portfolioOptions });
-      portfolio = result.portfolio;
-      cursors = result.cursors;
-      if (result.executed && options.prices !== undefined) portfolio.markToMarket(options.prices());
-      await persist();
-      const digest = digestOf('startup', 0, report, plan, result);
-      publish('startup', 0, 'startup', snapshot, report, plan, result, digest);
-      return digest;
+      if (portfolio !== undefined) return startupPass(portfolio);
+      // A fresh store: the books start empty and the hard reset fills them from the exchange. There are no books yet to
+      // check that snapshot's reads against (a balances read stale on both reads would be taken, and the trades it
+      // misses recorded as reflected), so the books it built are checked at once against a second snapshot, as a
+      // restart would check them; a disagreement is retried like any other (the next attempt has those books).
+      return startupPass(Portfolio.create({ instruments: await exchange.fetchInstruments() }, options.portfolioOptions), async (built) => {
+        if (config.reportOnly) return;
+        logger.info({ event: 'startup.confirm', attempt }, 'fresh start: the books built from the first snapshot are checked against a second one');
+        await startupPlan(built);
+      });
     });
+  }
+
+  /** Snapshot, diff and startup plan for `current`; throws (retryable) when the plan cannot be trusted yet. */
+  async function startupPlan(current: Portfolio): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
+    const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
+    const report = diff(current.liveState(), snapshot, config.diffOptions);
+    const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
+    // Unreachable: nothing planned from partial data; the machine retries with backoff.
+    if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
+    // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
+    // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
+    if (plan.snapshotRace === true) throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
+    // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside a slow
+    // window would be applied again at runtime if the balances read already held it. Asked only for such a window.
+    if (snapshot.completedAt > snapshot.startedAt && current.instruments().some((i) => i.kind === 'perp')) {
+      const page = await exchange.fetchFundingSince({ since: snapshot.startedAt + 1 });
+      if (page.items.some((p) => p.timestamp <= snapshot.completedAt)) throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
+    }
+    return { snapshot, report, plan };
+  }
+
+  /** One startup reconciliation: plan, execute, persist; `confirm` (if any) runs on the new books before the report. */
+  async function startupPass(current: Portfolio, confirm?: (built: Portfolio) => Promise<void>): Promise<CycleDigest> {
+    const { snapshot, report, plan } = await startupPlan(current);
+    const result = await executePlan(plan, { exchange, portfolio: current, cursors, portfolioOptions: options.portfolioOptions });
+    portfolio = result.portfolio;
+    cursors = result.cursors;
+    if (result.executed && options.prices !== undefined) portfolio.markToMarket(options.prices());
+    await persist();
+    const digest = digestOf('startup', 0, report, plan, result);
+    // Published whatever the confirmation says: these books were built and persisted.
+    try {
+      if (confirm !== undefined) await confirm(portfolio);
+    } finally {
+      publish('startup', 0, 'startup', snapshot, report, plan, result, digest);
+    }
+    return digest;
   }
 
   /**

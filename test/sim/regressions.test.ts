@@ -89,6 +89,13 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [860, 1301]) await expectGreen(seed);
   });
 
+  it('seeds 2654, 5428: on a fresh store, a balances read stale on both startup reads is caught by the confirming snapshot', async () => {
+    for (const seed of [2654, 5428]) {
+      const trace = await expectGreen(seed);
+      expect(trace.some((l) => l.includes('startup reads disagree')), `seed ${seed}`).toBe(true);
+    }
+  });
+
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
     // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
     // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.
