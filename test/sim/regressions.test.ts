@@ -89,8 +89,8 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [860, 1301]) await expectGreen(seed);
   });
 
-  it('seeds 2654, 5428: on a fresh store, a balances read stale on both startup reads is caught by the confirming snapshot', async () => {
-    for (const seed of [2654, 5428]) {
+  it('seeds 2654, 5428, 8468: on a fresh store (8468: the first boot crashed before it persisted), a balances read stale on both startup reads is caught by the confirming snapshot', async () => {
+    for (const seed of [2654, 5428, 8468]) {
       const trace = await expectGreen(seed);
       expect(trace.some((l) => l.includes('startup reads disagree')), `seed ${seed}`).toBe(true);
     }
