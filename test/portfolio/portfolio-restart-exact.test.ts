@@ -1,8 +1,10 @@
 /**
  * Regression: `Portfolio.fromJSON(p.toJSON())` is digit for digit `p`, and stays so as both apply the same events.
- * Perp entry prices are rounded quotients, so realized PnL amounts carry 64-digit tails and their running sum depends
- * on how the additions are grouped. The restored portfolio used to add later realized PnL to a fresh sum and put the
- * persisted one on top ((a + b) + c vs a + (b + c)), which moved the last digit of settledRealizedPnl / realizedPnl.
+ * Perp entry prices were rounded at 64 significant digits, so realized PnL amounts carried 64-digit tails and their
+ * running sum depended on how the additions were grouped. The restored portfolio used to add later realized PnL to a
+ * fresh sum and put the persisted one on top ((a + b) + c vs a + (b + c)), which moved the last digit of
+ * settledRealizedPnl / realizedPnl. (Entry prices are now rounded to ENTRY_PRICE_DECIMALS, which makes those sums
+ * exact as well; the restore still folds them exactly as the live portfolio does.)
  */
 import { describe, expect, it } from 'vitest';
 import type { Decimal } from 'decimal.js';
