@@ -341,11 +341,12 @@ export function createEngine(options: EngineOptions): Engine {
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
     // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
     if (plan.snapshotRace === true) throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
-    // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside a slow
-    // window would be applied again at runtime if the balances read already held it. Asked only for such a window.
-    if (snapshot.completedAt > snapshot.startedAt && current.instruments().some((i) => i.kind === 'perp')) {
-      const page = await exchange.fetchFundingSince({ since: snapshot.startedAt + 1 });
-      if (page.items.some((p) => p.timestamp <= snapshot.completedAt)) throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
+    // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside the window
+    // [startedAt, completedAt] (its first millisecond included: a payment and a read of the same millisecond come in
+    // either order) would be applied again at runtime if the balances read already held it.
+    if (current.instruments().some((i) => i.kind === 'perp')) {
+      const page = await exchange.fetchFundingSince({ since: snapshot.startedAt });
+      if (page.items.some((p) => p.timestamp >= snapshot.startedAt && p.timestamp <= snapshot.completedAt)) throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
     }
     return { snapshot, report, plan };
   }

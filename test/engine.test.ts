@@ -23,6 +23,7 @@ import {
   BTC,
   ETH,
   PERP,
+  T0,
   boot,
   booksText,
   crash,
@@ -650,6 +651,8 @@ describe('report-only mode', () => {
     const left = booksText(e1.engine.portfolio);
     m.ex.fillOrder({ symbol: BTC, clientOrderId: 'bid' });
     const manual = m.ex.placeManualOrder({ symbol: ETH, side: 'buy', type: 'limit', quantity: d('1'), price: d('1500') });
+    // The restart comes a second later: a trade in the very millisecond of the startup reads would be retried.
+    await m.tl.advanceBy(1_000);
     const callsBefore = m.ex.callLog().length;
 
     const e2 = makeEngine(m, { store: store1.crash(), policies: { reportOnly: true, zombiePolicy: { default: 'cancel' } } });
@@ -705,6 +708,7 @@ describe('a fresh state store: the books the first snapshot built are confirmed 
     const m = makeMarket({ feeRates: { maker: '0', taker: '0.001' } });
     // Traded by hand before the engine's first boot; the balances replica lags behind that trade.
     m.ex.placeManualOrder({ symbol: BTC, side: 'buy', type: 'market', quantity: new Dec('0.1') });
+    await m.tl.advanceBy(1_000);
     m.ex.injectFault({ method: 'fetchBalances', kind: 'stale', staleMs: 60_000, times: 2 });
     const run = makeEngine(m);
     const status = await boot(m, run, 30_000);
@@ -716,5 +720,32 @@ describe('a fresh state store: the books the first snapshot built are confirmed 
     expect(run.engine.status().phase).toBe('running');
     expectBooksEqual(run.engine.portfolio, m.ex);
     await stop(m, run);
+  });
+});
+
+describe('a funding payment in the very millisecond of the startup reads', () => {
+  it('is not applied again at runtime: the boot retries with a later snapshot (sim seed 10779)', async () => {
+    // T0 is 20 s past a minute: the one-minute funding falls at T0 + 40 s.
+    const m = makeMarket({ fundingIntervalMs: 60_000 });
+    m.ex.setFundingRate(PERP, '0.001');
+    m.ex.placeManualOrder({ symbol: PERP, side: 'buy', type: 'market', quantity: d('0.5') });
+    await m.tl.advanceBy(1_000);
+    const store = new InMemoryStateStore();
+    const first = makeEngine(m, { store });
+    await boot(m, first);
+    await cycles(m, 2);
+    await stop(m, first);
+    // The restart lands exactly on the funding time: the balances read already holds the payment.
+    await m.tl.advanceBy(T0 + 40_000 - m.tl.now());
+    const second = makeEngine(m, { store: store.crash() });
+    expect((await boot(m, second, 5_000)).phase).toBe('running');
+    // A trade sends the next cycle to the perpetual's history, funding included.
+    await m.tl.advanceBy(500);
+    m.ex.placeManualOrder({ symbol: PERP, side: 'buy', type: 'market', quantity: d('0.1') });
+    await cycles(m, 3);
+    expect(m.ex.truth().funding.map((f) => f.timestamp)).toContain(T0 + 40_000);
+    expectBooksEqual(second.engine.portfolio, m.ex);
+    expect(second.engine.status().phase).toBe('running');
+    await stop(m, second);
   });
 });

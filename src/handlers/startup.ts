@@ -162,7 +162,7 @@ export class StartupHandler {
         allSymbols: true,
         recordUntracked: true,
       });
-      snapshotRace = cycle.fetchedTrades.some((f) => f.timestamp > snap.startedAt && f.timestamp <= snap.completedAt);
+      snapshotRace = cycle.fetchedTrades.some((f) => f.timestamp >= snap.startedAt && f.timestamp <= snap.completedAt);
       // Funding moves a perpetual's settle balance too; only read for the projection below (the reset brings it).
       if (check && !snapshotRace && baseline && ctx.portfolio.instruments().some((i) => i.kind === 'perp')) {
         const start = startCursor(ctx.cursors.funding, ctx.clock.now(), this.config.tradeLookbackMs);
