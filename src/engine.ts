@@ -567,8 +567,9 @@ export function createEngine(options: EngineOptions): Engine {
       await queue.run(async () => {
         const book = portfolio!;
         if (isRetryableError(e)) {
-          // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id.
-          await append(orderRecord('unconfirmed', pending, clock.now(), describe(e)));
+          // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id (unless a
+          // cycle already found it while the call waited: that newer state is not taken back).
+          if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') await append(orderRecord('unconfirmed', pending, clock.now(), describe(e)));
           logAction(logger, { action: 'placeOrder', reason: `no answer (${describe(e)}): left pending for reconciliation`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
         } else if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') {
           const rejected: Order = { ...pending, status: 'rejected', updatedAt: clock.now() };

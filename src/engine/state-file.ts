@@ -131,7 +131,11 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
         parseEnum(r.event, ['submitted', 'acknowledged', 'rejected', 'unconfirmed'] as const, `${path}.event`);
         const order = parseOrder(r.order, `${path}.order`);
         if (portfolio === undefined) throw new TesserError(`${path}: an order record before any portfolio was saved`);
-        portfolio.trackOrder(order);
+        const known = portfolio.findOrder({ clientOrderId: order.clientOrderId });
+        // A pending copy (submitted, unconfirmed) never takes back what was known later: an exchange id or a status a
+        // reconciliation cycle found while the placing call was still waiting for its (lost) answer.
+        const stale = order.status === 'pending' && known !== undefined && (known.status !== 'pending' || known.exchangeOrderId !== undefined);
+        if (!stale) portfolio.trackOrder(order);
         replayed++;
       } else if (kind === 'lifecycle') {
         lifecycle = parseLifecycle(r, path);

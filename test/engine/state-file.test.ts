@@ -161,6 +161,14 @@ describe('journal replay', () => {
     expect(s.portfolio!.findOrder({ clientOrderId: 'u1' })?.exchangeOrderId).toBeUndefined();
   });
 
+  it('a pending record does not take back what the snapshot knew later (sim seed 16378: pending for good)', () => {
+    // A cycle found the order (id 63, open) while the placing call waited; the call's lost answer came after that.
+    const state = richState();
+    state.portfolio!.trackOrder(order('s57', { exchangeOrderId: '63', status: 'open' }));
+    const s = decodeEngineState(loaded(encoded(state), [orderRecord('unconfirmed', order('s57'), T + 11, 'timeout')]));
+    expect(s.portfolio!.findOrder({ clientOrderId: 's57' })).toMatchObject({ status: 'open', exchangeOrderId: '63' });
+  });
+
   it('lifecycle records: entering and leaving liquidate-only; the last one wins over the snapshot', () => {
     const enter = { kind: 'lifecycle', at: T + 10, liquidateOnly: { reason: 'manual stop-out' } };
     const leave = { kind: 'lifecycle', at: T + 20, liquidateOnly: null };

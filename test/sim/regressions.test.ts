@@ -96,6 +96,10 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     }
   });
 
+  it('seed 16378: an order a cycle found while its placing call waited is not set back to pending by the lost answer\'s record', async () => {
+    await expectGreen(16378);
+  });
+
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
     // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
     // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.
