@@ -12,7 +12,7 @@ import type { Decimal } from 'decimal.js';
 import type { Clock, Millis } from '../domain/clock.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
-import { compareTradeIds } from '../domain/ids.js';
+import { compareFills } from '../domain/ids.js';
 import {
   inferredTradeId,
   isTerminalStatus,
@@ -264,7 +264,7 @@ export async function runCycle(
   // Trades per exchange order, oldest first; only those this cycle may apply count toward settling.
   const sortedTrades = trades
     .filter((f) => !portfolio.hasApplied(f.tradeId))
-    .sort((a, b) => a.timestamp - b.timestamp || cmp(a.symbol, b.symbol) || compareTradeIds(a.tradeId, b.tradeId));
+    .sort(compareFills);
   const byOrder = new Map<string, Fill[]>();
   for (const f of sortedTrades) {
     if (!applicable(f.timestamp)) continue;
@@ -559,7 +559,7 @@ export async function runCycle(
     let why = `policy for ${o.symbol}: ignore`;
     if (policy === 'adopt') {
       try {
-        const adopted = opts.recordUntracked === true ? withUntrackedFills(work, o) : fromAppliedFills(work, o);
+        const adopted = adoptedFrom(work, o, opts.recordUntracked === true);
         work.trackOrder(adopted);
         const stale = adopted.filledQuantity.eq(o.filledQuantity) ? '' : ` (with the ${adopted.filledQuantity.toFixed()} filled its applied trades show, not the ${o.filledQuantity.toFixed()} the open-order list shows)`;
         zombies.push({ type: 'adoptOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt${stale}`, order: adopted });
@@ -632,29 +632,22 @@ export function unexplainedDrift(report: ReconciliationReport, local: Portfolio,
 }
 
 /**
- * The zombie to adopt at startup, where the hard reset that follows takes the exchange's count as reflected in the
- * balances. An adopted order's filledQuantity is taken as already in the books, so when we already
- * applied more of its trades (as untracked) than the exchange's copy shows (a stale open-order list), it starts from
- * those trades instead: otherwise it would forget them, and a later fill count would infer them a second time.
+ * The zombie to adopt, starting from the fills of it already in the books (applied as untracked trades, `X`) where
+ * the exchange's count `F` cannot be taken as covered:
+ * - at runtime (`hardResetFollows` false) always from X: the books are never reset, so a trade the exchange counts
+ *   but we have not read yet (a lagging or stale trade read) must still be applied, as a fill of the adopted order
+ *   once it shows; adopting with F would call it covered, then count it twice (or hold back the order's last trade
+ *   as an overfill). If it never shows, F is inferred as for any order;
+ * - at startup from max(X, F): the hard reset that follows takes F as reflected in the balances, but a stale
+ *   open-order list can show F below the trades already applied, which a later fill count would infer again.
  */
-function withUntrackedFills(work: Portfolio, o: Order): Order {
+function adoptedFrom(work: Portfolio, o: Order, hardResetFollows: boolean): Order {
   const u = o.exchangeOrderId === undefined ? undefined : work.untrackedFills(o.exchangeOrderId);
-  if (u === undefined || !u.quantity.gt(o.filledQuantity)) return o;
-  return { ...o, filledQuantity: u.quantity, averageFillPrice: u.notional.div(u.quantity) };
-}
-
-/**
- * The zombie to adopt at runtime: tracked from the fills of it already in the books (applied as untracked trades),
- * not from the exchange's count. Runtime books are never reset, so a trade the exchange counts but we have not
- * applied yet (a lagging or stale trade read) must still be applied, and it is, as a fill of the adopted order once
- * it shows; adopting with the exchange's count would call it covered, and then count it twice (or hold back the
- * order's last trade as an overfill). If it never shows, the count the exchange reports is inferred as for any order.
- */
-function fromAppliedFills(work: Portfolio, o: Order): Order {
-  const u = o.exchangeOrderId === undefined ? undefined : work.untrackedFills(o.exchangeOrderId);
+  const applied = u === undefined || u.quantity.isZero() ? undefined : u;
+  if (hardResetFollows && (applied === undefined || !applied.quantity.gt(o.filledQuantity))) return o;
   const { averageFillPrice: _exchanges, ...rest } = o;
-  if (u === undefined || u.quantity.isZero()) return { ...rest, filledQuantity: ZERO };
-  return { ...rest, filledQuantity: u.quantity, averageFillPrice: u.notional.div(u.quantity) };
+  if (applied === undefined) return { ...rest, filledQuantity: ZERO };
+  return { ...rest, filledQuantity: applied.quantity, averageFillPrice: applied.notional.div(applied.quantity) };
 }
 
 /** Standing inferred quantity per exchange order id. */

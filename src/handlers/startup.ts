@@ -30,9 +30,11 @@
 import type { Decimal } from 'decimal.js';
 import { ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
+import { compareFills } from '../domain/ids.js';
 import { orderKey, type Balance, type ExchangeSnapshot, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
 import { diff } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
+import { isPortfolioError } from '../portfolio/errors.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
 import { fetchHistory, read, runCycle, startCursor, Unreachable, type CycleResult, type PlanContext } from './cycle.js';
 import { ReconcileMemory } from './memory.js';
@@ -326,13 +328,14 @@ export class StartupHandler {
     const recorded = new Set(cycle.recordedTrades.map((f) => f.tradeId));
     const planned = cycle.fillsBefore.flatMap((a) => (a.type === 'applyFill' ? [a.fill] : []));
     const applied = new Set(planned.filter((f) => !f.inferred).map((f) => f.tradeId));
-    // In the exchange's order (a stable sort of what it returned, oldest first): netting a perpetual is order dependent.
-    const real = cycle.fetchedTrades.filter((f) => applied.has(f.tradeId) || recorded.has(f.tradeId)).sort((a, b) => a.timestamp - b.timestamp);
+    // In the order the cycle applies trades: netting a perpetual is order dependent.
+    const real = cycle.fetchedTrades.filter((f) => applied.has(f.tradeId) || recorded.has(f.tradeId)).sort(compareFills);
     const apply = (f: Fill): void => {
       try {
         projected.applyFill(f);
-      } catch {
-        // A fill the books refuse is reported by the plan itself; the projection just goes without it.
+      } catch (e) {
+        // A fill the books refuse (identity or amounts) is reported by the plan itself; the projection goes without it.
+        if (!isPortfolioError(e)) throw e;
       }
     };
     for (const f of real) apply(f);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareTradeIds } from '../../src/domain/ids.js';
+import { compareFills, compareTradeIds } from '../../src/domain/ids.js';
 
 const sign = (n: number): number => Math.sign(n);
 const id = fc.oneof(
@@ -42,5 +42,13 @@ describe('compareTradeIds', () => {
   it('leading zeros do not change the numeric order, and still give a deterministic tiebreak', () => {
     expect(sign(compareTradeIds('t-009', 't-10'))).toBe(-1);
     expect(sign(compareTradeIds('t-09', 't-9'))).not.toBe(0);
+  });
+});
+
+describe('compareFills', () => {
+  it('orders by timestamp, then symbol, then trade id as numbers', () => {
+    const f = (timestamp: number, symbol: string, tradeId: string) => ({ timestamp, symbol, tradeId });
+    const sorted = [f(2, 'A', 't-1'), f(1, 'B', 't-10'), f(1, 'B', 't-9'), f(1, 'A', 't-11')].sort(compareFills);
+    expect(sorted.map((x) => `${x.timestamp} ${x.symbol} ${x.tradeId}`)).toEqual(['1 A t-11', '1 B t-9', '1 B t-10', '2 A t-1']);
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Order } from '../../src/domain/types.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { INCONSISTENT_ATTEMPTS, MAX_SUSPECT_ATTEMPTS, StartupHandler } from '../../src/handlers/startup.js';
-import { type CycleOutcome, d, expectBooksEqual, makeWorld, persistedWorld, placeTracked, QuirkyExchange, restart, runtimeCycle, startupCycle, type World } from './world.js';
+import { type CycleOutcome, d, expectBooksEqual, persistedWorld, placeTracked, QuirkyExchange, restart, runtimeCycle, startupCycle, type World } from './world.js';
 
 const BTC = 'BTC/USDT';
 
