@@ -3,6 +3,10 @@
  * `runBot` in virtual time). A bot opens its state directory, builds the engine, watches its status and reports,
  * trades only through the engine's order gate, and stops (flushing its state) on Ctrl-C.
  *
+ * A state directory belongs to one exchange account. The SimulatedExchange lives in memory, so every run is a new
+ * simulated account: run again on the same directory, the engine refuses it at boot (ExchangeMismatchError, nothing
+ * read or written) and the example says so. Use a new directory per run, as a real bot uses one per account.
+ *
  *   npx tsx docs/embedding-example.ts ./bot-state    # wall-clock time on the simulated exchange; Ctrl-C stops it
  */
 import { pathToFileURL } from 'node:url';
@@ -62,14 +66,22 @@ export async function runBot(options: BotOptions): Promise<BotSummary> {
     if (r.digest.liquidateOnlyReason !== null) logger.warn({ reason: r.digest.liquidateOnlyReason }, 'liquidate-only');
   });
 
-  const boot = await engine.start(); // running, liquidateOnly (restored or drift) or failed
-  if (boot.phase === 'running' || boot.phase === 'liquidateOnly') await trade(engine, clock.now());
-  await waitForStop();
-  await engine.stop(); // flushes the state to the store
-  await store.close();
+  try {
+    const boot = await engine.start(); // running, liquidateOnly (restored or drift) or failed
+    if (boot.phase === 'failed') {
+      // E.g. ExchangeMismatchError: this directory belongs to another account. Nothing was read or written.
+      logger.error({ failure: boot.failure }, `engine failed to start: ${boot.failure?.reason ?? 'unknown'}`);
+    } else {
+      await trade(engine, clock.now());
+      await waitForStop();
+    }
+  } finally {
+    await engine.stop(); // flushes the state to the store
+    await store.close();
+  }
   // #endregion readme
 
-  const openAtStop = engine.portfolio.openOrders().map((o) => o.clientOrderId);
+  const openAtStop = engine.status().phase === 'failed' ? [] : engine.portfolio.openOrders().map((o) => o.clientOrderId);
   return { phases, placed, refused, reports, openAtStop };
 
   /** The "strategy": one resting buy, then the same buy again while in liquidate-only (the gate refuses it). */

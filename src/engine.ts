@@ -14,8 +14,9 @@ import { createActor, fromPromise, type InspectionEvent, type Observer } from 'x
 import type { Clock, Millis } from './domain/clock.js';
 import type { Decimal } from './domain/decimal.js';
 import { ZERO } from './domain/decimal.js';
-import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from './domain/errors.js';
+import { ConfigError, ExchangeError, TesserError, isNotFoundError, isRetryableError } from './domain/errors.js';
 import { createRandom } from './domain/random.js';
+import { insideSnapshotWindow } from './domain/snapshot-window.js';
 import type { ExchangeSnapshot, Order } from './domain/types.js';
 import { diff } from './differ/diff.js';
 import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from './differ/report.js';
@@ -29,6 +30,7 @@ import { RuntimeHandler } from './handlers/runtime.js';
 import { StartupHandler } from './handlers/startup.js';
 import { logAction, logReport, type ActionLogEntry } from './logging/events.js';
 import { componentLogger, silentLogger, type Logger } from './logging/types.js';
+import { isPortfolioError } from './portfolio/errors.js';
 import { Portfolio, type PortfolioOptions } from './portfolio/portfolio.js';
 import type { StateStore } from './store/port.js';
 import { reconcileLoop } from './streams/reconcile-loop.js';
@@ -48,7 +50,9 @@ import {
   type StartupRetryConfig,
 } from '../machines/engine.machine.js';
 import type { LifecyclePhase } from '../machines/lifecycle.js';
-import { checkOrder, type ExposureEffect } from './engine/order-gate.js';
+import { ExchangeMismatchError, identityConflict, identityOf } from './engine/exchange-identity.js';
+import { engineOptionIssues } from './engine/options.js';
+import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './engine/order-gate.js';
 import { SerialQueue } from './engine/serial.js';
 import { asJson, decodeEngineState, encodeEngineState, orderRecord, type EngineJournalRecord, type PersistedLifecycleJSON } from './engine/state-file.js';
 
@@ -196,12 +200,13 @@ const LOG_OUTCOME: Record<ActionOutcome['status'], ActionLogEntry['outcome']> = 
 };
 
 /**
- * Whether a fill or funding payment landed inside the snapshot window (startedAt, completedAt], where the reads may
- * disagree about it: the plan applies one stamped there, or an open order the snapshot shows was filled there (its
- * fill count may cover a trade the balances read before it do not show, and adopting it would lose that trade).
+ * Whether a fill or funding payment landed inside the snapshot window [startedAt, completedAt] (`insideSnapshotWindow`:
+ * both ends included), where the reads may disagree about it: the plan applies one stamped there, or an open order the
+ * snapshot shows was filled there (its fill count may cover a trade the balances read before it do not show, and
+ * adopting it would lose that trade).
  */
 function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
-  const inside = (t: Millis): boolean => t > snapshot.startedAt && t <= snapshot.completedAt;
+  const inside = (t: Millis): boolean => insideSnapshotWindow(t, snapshot);
   if (snapshot.openOrders.some((o) => o.filledQuantity.gt(ZERO) && inside(o.updatedAt))) return true;
   return plan.actions.some((a) => {
     const t = a.type === 'applyFill' && !a.fill.inferred ? a.fill.timestamp : a.type === 'applyFunding' ? a.payment.timestamp : undefined;
@@ -209,9 +214,26 @@ function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
   });
 }
 
+/**
+ * Policies and options, every problem in one ConfigError, before anything runs.
+ * @throws ConfigError
+ */
+function checkedConfig(options: EngineOptions): ResolvedConfig {
+  const issues = engineOptionIssues(options);
+  let config: ResolvedConfig | undefined;
+  try {
+    config = resolveConfig(options.policies);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    issues.unshift(...e.issues);
+  }
+  if (issues.length > 0 || config === undefined) throw new ConfigError(issues);
+  return config;
+}
+
 /** Builds an engine. Nothing runs until `start()`. @throws ConfigError for bad policies or options. */
 export function createEngine(options: EngineOptions): Engine {
-  const config: ResolvedConfig = resolveConfig(options.policies);
+  const config: ResolvedConfig = checkedConfig(options);
   const exchange = options.exchange;
   const store = options.store;
   const scheduler = options.scheduler ?? asyncScheduler;
@@ -220,6 +242,7 @@ export function createEngine(options: EngineOptions): Engine {
   const intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
   const random = createRandom(options.seed ?? 1);
   const retentionMs = options.closedOrderRetentionMs ?? config.tradeLookbackMs;
+  const identity = identityOf(exchange);
   // With a VirtualTimeline, virtual time waits for the engine's real I/O (store writes, HTTP), so runs reproduce.
   const track = isWorkTrackingScheduler(scheduler) ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work) : <T>(work: Promise<T>): Promise<T> => work;
   const queue = new SerialQueue(track);
@@ -239,10 +262,14 @@ export function createEngine(options: EngineOptions): Engine {
 
   const lifecycleNow = (): PersistedLifecycleJSON => ({ liquidateOnly: persistedLifecycle(actor.getSnapshot()).liquidateOnly });
 
-  /** Compacts the store when the state differs from what was last written. A store failure is rethrown. */
+  /**
+   * Compacts the store when the state differs from what was last written. A store failure is rethrown. Report-only
+   * writes nothing at all: its books, cursors and memory live in RAM (the directory stays byte for byte as it was).
+   */
   async function persist(): Promise<void> {
+    if (config.reportOnly) return;
     const lifecycle = lifecycleNow();
-    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle }, clock.now());
+    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle, exchange: identity }, clock.now());
     const key = JSON.stringify({ ...state, savedAt: 0 });
     if (key === lastWritten) return;
     await store.compact(asJson(state));
@@ -251,6 +278,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   async function append(record: EngineJournalRecord): Promise<void> {
+    if (config.reportOnly) return;
     await store.append(asJson(record));
     // The journal changed, so the next persist must compact even if the state looks the same.
     lastWritten = undefined;
@@ -304,6 +332,8 @@ export function createEngine(options: EngineOptions): Engine {
     const loaded = await store.load();
     // A corrupt store throws StoreCorruptError here: the machine fails, and nothing is ever written.
     const state = decodeEngineState(loaded, options.portfolioOptions, store.location);
+    // Another account's state is refused before anything is asked or written (the machine fails with this error).
+    if (state.exchange !== undefined && identityConflict(state.exchange, identity) !== undefined) throw new ExchangeMismatchError(store.location, state.exchange, identity);
     for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);
     portfolio = state.portfolio;
     cursors = state.cursors;
@@ -383,7 +413,14 @@ export function createEngine(options: EngineOptions): Engine {
         unconfirmedNotFound.delete(o.clientOrderId);
         // A terminal order with fills stays open locally for one more cycle, so it is settled as a ghost with its trades.
         const status = found.status === 'pending' ? 'open' : found.filledQuantity.gt(ZERO) || found.status === 'open' ? 'open' : found.status;
-        book.trackOrder({ ...o, exchangeOrderId: found.exchangeOrderId, status, quantity: found.quantity, price: found.price, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
+        try {
+          book.trackOrder({ ...o, exchangeOrderId: found.exchangeOrderId, status, quantity: found.quantity, price: found.price, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
+        } catch (e) {
+          // Its exchange id is another tracked order's (see OrderConflictError): left pending and reported, the cycle goes on.
+          if (!isPortfolioError(e)) throw e;
+          logger.error({ event: 'submission.conflict', clientOrderId: o.clientOrderId, exchangeOrderId: found.exchangeOrderId, error: describe(e) }, `order ${o.clientOrderId} cannot be tracked as ${found.exchangeOrderId ?? '?'}: ${describe(e)}`);
+          continue;
+        }
         logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`, symbol: o.symbol, orderId: o.clientOrderId });
       } catch (e) {
         if (isRetryableError(e)) {
@@ -503,7 +540,8 @@ export function createEngine(options: EngineOptions): Engine {
       // Entering or leaving liquidate-only is journaled at once (a crash must not forget it).
       const lifecycle = persistedLifecycle(s).liquidateOnly;
       const active = status.phase === 'running' || status.phase === 'liquidateOnly';
-      if (active && JSON.stringify(lifecycle) !== JSON.stringify(lifecycleOnDisk.liquidateOnly)) {
+      // Report-only journals nothing (see `append`), so it has nothing to compare against either.
+      if (active && !config.reportOnly && JSON.stringify(lifecycle) !== JSON.stringify(lifecycleOnDisk.liquidateOnly)) {
         lifecycleOnDisk = { liquidateOnly: lifecycle };
         queue.run(() => append({ kind: 'lifecycle', at: clock.now(), liquidateOnly: lifecycle })).catch((e: unknown) => {
           logger.error({ event: 'store.writeFailed', error: describe(e) }, `could not journal the lifecycle change: ${describe(e)}`);
@@ -527,8 +565,14 @@ export function createEngine(options: EngineOptions): Engine {
   };
   const phase = (): LifecyclePhase => state.value.phase;
 
+  /** Report-only changes nothing: the strategy's orders and cancels are refused too. @throws OrderRefusedError */
+  function refuseInReportOnly(clientOrderId: string, what: string): void {
+    if (config.reportOnly) throw new OrderRefusedError('reportOnly', phase(), clientOrderId, `${what} refused: the engine runs report-only (policies.reportOnly), which changes nothing on the exchange or on disk`);
+  }
+
   async function placeOrder(requested: PlaceOrderRequest): Promise<Order> {
     let request = requested;
+    refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
     const pending = await queue.run(async () => {
       const at = phase();
       checkOrder(at, portfolio, request);
@@ -585,6 +629,15 @@ export function createEngine(options: EngineOptions): Engine {
       const tracked = book.findOrder({ clientOrderId: ack.clientOrderId });
       // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.
       if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined) return;
+      // Tried on a copy BEFORE it is journaled: a record the replay would refuse must never be written (the directory
+      // would not load again). A conflict leaves the order pending, as its `submitted` record says.
+      try {
+        book.clone().trackOrder(ack);
+      } catch (e) {
+        if (!isPortfolioError(e)) throw e;
+        logAction(logger, { action: 'placeOrder', reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}, which cannot be tracked: ${e.message}`, outcome: 'failed', symbol: ack.symbol, orderId: ack.clientOrderId, error: e });
+        throw new OrderConflictError(ack.clientOrderId, ack.exchangeOrderId, `order ${ack.clientOrderId} was acknowledged as exchange order ${ack.exchangeOrderId ?? '?'}, which the books already give to another order (${e.message}); it stays pending for reconciliation`, { cause: e });
+      }
       await append(orderRecord('acknowledged', ack, clock.now()));
       book.trackOrder(ack);
       logAction(logger, { action: 'placeOrder', reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}`, symbol: ack.symbol, orderId: ack.clientOrderId });
@@ -593,6 +646,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   async function cancelOrder(ref: OrderRef): Promise<Order> {
+    refuseInReportOnly(ref.clientOrderId ?? ref.exchangeOrderId ?? '', `cancel of ${ref.clientOrderId ?? ref.exchangeOrderId ?? 'an order'}`);
     const p = phase();
     if (p !== 'running' && p !== 'liquidateOnly') throw new EngineNotReadyError(`cannot cancel in phase ${p}`);
     const after = await exchange.cancelOrder(ref);
@@ -636,7 +690,10 @@ export function createEngine(options: EngineOptions): Engine {
     },
     placeOrder,
     cancelOrder,
-    checkOrder: (request) => checkOrder(phase(), portfolio, request),
+    checkOrder: (request) => {
+      refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
+      return checkOrder(phase(), portfolio, request);
+    },
     actor,
   };
 }

@@ -12,6 +12,7 @@ import { TesserError } from '../domain/errors.js';
 import { diff } from '../differ/diff.js';
 import { reportSummary } from '../differ/report.js';
 import { reportToJSON } from '../differ/report-json.js';
+import { ExchangeMismatchError, identityConflict, identityOf } from '../engine/exchange-identity.js';
 import { decodeEngineState } from '../engine/state-file.js';
 import type { ExchangeClient } from '../exchange/port.js';
 import { binanceApiUrls } from '../exchange/binance-urls.js';
@@ -45,6 +46,7 @@ export function readOnlyClient(inner: ExchangeClient): ExchangeClient {
   const refuse = (method: string) => () => Promise.reject(new AuditWriteRefusedError(`audit is report-only: ${method} refused`));
   return {
     id: inner.id,
+    identity: inner.identity,
     fetchInstruments: () => inner.fetchInstruments(),
     fetchOpenOrders: (symbols) => inner.fetchOpenOrders(symbols),
     fetchOrder: (ref) => inner.fetchOrder(ref),
@@ -112,6 +114,9 @@ export async function runAudit(options: AuditOptions, io: CliIO): Promise<number
         };
   const ccxtClient = await CcxtExchange.create({ id: options.exchange as (typeof SUPPORTED_CCXT_EXCHANGES)[number], apiKey, secret, symbols, config });
   const exchange = readOnlyClient(ccxtClient);
+  // The books of another account would only show fake drift: refused, as the engine refuses them at boot.
+  const actual = identityOf(exchange);
+  if (state.exchange !== undefined && identityConflict(state.exchange, actual) !== undefined) throw new ExchangeMismatchError(contents.dir, state.exchange, actual);
 
   const clock = systemClock;
   const portfolio = state.portfolio ?? Portfolio.create({ instruments: await exchange.fetchInstruments() });

@@ -27,7 +27,9 @@ export type OrderRefusalCode =
   /** Stopping, stopped or failed. */
   | 'notRunning'
   /** The symbol is not an instrument the portfolio knows. */
-  | 'unknownInstrument';
+  | 'unknownInstrument'
+  /** The engine runs report-only (`policies.reportOnly`): it changes nothing, on the exchange or on disk. */
+  | 'reportOnly';
 
 /** The order gate refused an order; nothing was sent and nothing was recorded. */
 export class OrderRefusedError extends TesserError {
@@ -44,6 +46,25 @@ export class OrderRefusedError extends TesserError {
 
 export function isOrderRefusedError(e: unknown): e is OrderRefusedError {
   return e instanceof OrderRefusedError;
+}
+
+/**
+ * The exchange acknowledged an order with an id our books already give to another order (`cause`: the
+ * PortfolioError). The order WAS sent: it stays tracked as `pending` (as its journaled submission says) and
+ * reconciliation settles it; nothing the journal replay would refuse is written. On a real venue ids never repeat
+ * within an account, so this means the state directory and the exchange disagree about whose history this is.
+ */
+export class OrderConflictError extends TesserError {
+  override readonly name = 'OrderConflictError' as const;
+  readonly code = 'conflictingOrder' as const;
+  constructor(
+    readonly clientOrderId: string,
+    readonly exchangeOrderId: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
 /** Whether an order adds to or takes from the account's exposure. */

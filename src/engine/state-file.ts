@@ -18,6 +18,9 @@ import { StoreCorruptError, TesserError } from '../domain/errors.js';
 import { asArray, asRecord, orderToJSON, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
 import type { OrderJSON } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
+import type { ExchangeIdentity } from '../exchange/port.js';
+import { isPortfolioError } from '../portfolio/errors.js';
+import { parseIdentity } from './exchange-identity.js';
 import { ReconcileMemory, type ReconcileMemoryJSON } from '../handlers/memory.js';
 import { EMPTY_CURSORS, type CursorState, type HistoryCursor } from '../handlers/plan.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
@@ -41,6 +44,8 @@ export interface EngineStateJSON {
   readonly cursors: CursorState;
   readonly memory: ReconcileMemoryJSON;
   readonly lifecycle: PersistedLifecycleJSON;
+  /** The exchange account this state belongs to. Optional: state written before it was recorded lacks it. */
+  readonly exchange?: ExchangeIdentity;
 }
 
 /** Journal records the engine appends between snapshots. */
@@ -64,6 +69,8 @@ export interface EngineState {
   readonly cursors: CursorState;
   readonly memory: ReconcileMemory;
   readonly lifecycle: PersistedLifecycleJSON;
+  /** The exchange account the state belongs to (undefined: not recorded yet). */
+  readonly exchange?: ExchangeIdentity | undefined;
 }
 
 /** What loading found. */
@@ -84,6 +91,7 @@ export function encodeEngineState(state: EngineState, savedAt: Millis): EngineSt
     cursors: state.cursors,
     memory: state.memory.toJSON(),
     lifecycle: state.lifecycle,
+    ...(state.exchange !== undefined && { exchange: state.exchange }),
   };
 }
 
@@ -102,12 +110,14 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   const where = location === undefined ? WHERE : `${WHERE} in ${location}`;
   const warnings = loaded?.warnings ?? [];
   if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
-    return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, replayed: 0, warnings };
+    return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, exchange: undefined, replayed: 0, warnings };
   }
   let portfolio: Portfolio | undefined;
   let cursors: CursorState = EMPTY_CURSORS;
   let memory = new ReconcileMemory();
   let lifecycle: PersistedLifecycleJSON = { liquidateOnly: null };
+  let exchange: ExchangeIdentity | undefined;
+  const skipped: string[] = [];
   try {
     if (loaded.snapshot !== undefined) {
       const s = asRecord(loaded.snapshot, 'snapshot');
@@ -117,6 +127,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       cursors = parseCursorState(s.cursors, 'snapshot.cursors');
       memory = ReconcileMemory.fromJSON(s.memory, 'snapshot.memory');
       lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');
+      if (s.exchange !== undefined) exchange = parseIdentity(s.exchange, 'snapshot.exchange');
     }
   } catch (e) {
     throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
@@ -135,7 +146,17 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
         // A pending copy (submitted, unconfirmed) never takes back what was known later: an exchange id or a status a
         // reconciliation cycle found while the placing call was still waiting for its (lost) answer.
         const stale = order.status === 'pending' && known !== undefined && (known.status !== 'pending' || known.exchangeOrderId !== undefined);
-        if (!stale) portfolio.trackOrder(order);
+        if (!stale) {
+          try {
+            portfolio.trackOrder(order);
+          } catch (e) {
+            // A record the books refuse (an exchange id another order holds: earlier builds journaled the
+            // acknowledgement before checking it) is skipped, never fatal: the directory must load. The order stays
+            // as the earlier records left it, and the startup reconciliation settles it from the exchange.
+            if (!isPortfolioError(e)) throw e;
+            skipped.push(`journal record ${i + 1} (order ${order.clientOrderId}, ${String(r.event)}) skipped: ${e.message}`);
+          }
+        }
         replayed++;
       } else if (kind === 'lifecycle') {
         lifecycle = parseLifecycle(r, path);
@@ -147,7 +168,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
     }
   }
-  return { fresh: false, portfolio, cursors, memory, lifecycle, replayed, warnings };
+  return { fresh: false, portfolio, cursors, memory, lifecycle, exchange, replayed, warnings: [...warnings, ...skipped] };
 }
 
 function parseLifecycle(raw: unknown, path: string): PersistedLifecycleJSON {

@@ -56,9 +56,22 @@ export interface HistoryQuery {
   readonly limit?: number | undefined;
 }
 
+/**
+ * Which account a client trades, so a state directory is never used with another one. Never a secret: a venue
+ * name and an account fingerprint (an account id, or a hash of the API key; never the key itself).
+ */
+export interface ExchangeIdentity {
+  /** The venue and id space (`binance` spot and `binanceusdm` futures are two), e.g. `binance`, `simulated`. */
+  readonly venue: string;
+  /** A stable, non-secret fingerprint of the account; undefined when the adapter cannot tell. */
+  readonly account?: string | undefined;
+}
+
 export interface ExchangeClient {
   /** A short stable name for logs and errors (e.g. `simulated`, `binance`). */
   readonly id: string;
+  /** The account this client trades (default: the venue `id`, account unknown). See docs/operations.md. */
+  readonly identity?: ExchangeIdentity | undefined;
   /** The markets this client trades. */
   fetchInstruments(): Promise<readonly Instrument[]>;
   /** All open orders (optionally only for these symbols). */

@@ -150,10 +150,14 @@ export interface CycleOptions {
   /** Startup: fetch the trades of every known instrument (to record what the snapshot already reflects). */
   readonly allSymbols?: boolean | undefined;
   /**
-   * Startup: trades of orders we do not track are only recorded (their ids), not applied: the reset brings their
-   * effect, and replaying a partial history into the old books would only distort realized PnL.
+   * Startup, for the symbols it returns true for: trades of orders we do not track are only recorded (their ids),
+   * not applied. That is a symbol with no trade cursor (a fresh store, a new instrument): its history has no start
+   * in our books, the reset brings its effect, and replaying part of it would only distort realized PnL. Otherwise
+   * they are applied to the persisted books, exactly as at runtime (docs/policies.md, "Realized PnL").
    */
-  readonly recordUntracked?: boolean | undefined;
+  readonly recordUntracked?: ((symbol: string) => boolean) | undefined;
+  /** Startup: a hard reset follows the plan (zombies are adopted with the snapshot's count, see `adoptedFrom`). */
+  readonly hardResetFollows?: boolean | undefined;
 }
 
 /** The result of the shared part of a cycle; handlers assemble it into a plan. */
@@ -336,6 +340,9 @@ export async function runCycle(
     }
     const l = m.local;
     const e = m.exchange;
+    // Ours closed, the exchange's list open: that list lags (our closed orders never reopen). Nothing to update; its
+    // fills, if the exchange shows more, still come below. The report keeps it `matched`, with the status difference.
+    if (isTerminalStatus(l.status)) continue;
     if (m.differences.status !== undefined || m.differences.price !== undefined || m.differences.quantity !== undefined || l.exchangeOrderId === undefined) {
       const order: Order = {
         ...l,
@@ -380,7 +387,7 @@ export async function runCycle(
     for (const f of band) {
       const cap = caps.get(f.exchangeOrderId);
       const tracked = work.findOrder({ exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId });
-      if (tracked === undefined && opts.recordUntracked === true) {
+      if (tracked === undefined && opts.recordUntracked?.(f.symbol) === true) {
         recorded.push(f);
         continue;
       }
@@ -559,7 +566,7 @@ export async function runCycle(
     let why = `policy for ${o.symbol}: ignore`;
     if (policy === 'adopt') {
       try {
-        const adopted = adoptedFrom(work, o, opts.recordUntracked === true);
+        const adopted = adoptedFrom(work, o, opts.hardResetFollows === true);
         work.trackOrder(adopted);
         const stale = adopted.filledQuantity.eq(o.filledQuantity) ? '' : ` (with the ${adopted.filledQuantity.toFixed()} filled its applied trades show, not the ${o.filledQuantity.toFixed()} the open-order list shows)`;
         zombies.push({ type: 'adoptOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt${stale}`, order: adopted });

@@ -10,6 +10,7 @@ import type { ReconciliationReport } from '../differ/report.js';
 import { isBeyondTolerance } from '../differ/tolerance.js';
 import type { Millis } from '../domain/clock.js';
 import type { Fill } from '../domain/types.js';
+import { insideSnapshotWindow, reportWindow } from '../domain/snapshot-window.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
 import { runCycle, Unreachable, type PlanContext } from './cycle.js';
@@ -171,7 +172,8 @@ export class RuntimeHandler {
  * (one held back or already applied moves the exchange's value all the same).
  */
 function raceTouched(report: ReconciliationReport, portfolio: Portfolio, explaining: readonly PlanAction[], fetchedTrades: readonly Fill[]): Set<string> {
-  const inside = (t: Millis): boolean => t >= report.snapshotStartedAt && t <= report.snapshotCompletedAt;
+  const window = reportWindow(report);
+  const inside = (t: Millis): boolean => insideSnapshotWindow(t, window);
   const out = new Set<string>();
   const trade = (f: Fill): void => {
     if (!inside(f.timestamp)) return;

@@ -31,7 +31,8 @@ import type { Decimal } from 'decimal.js';
 import { ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
 import { compareFills } from '../domain/ids.js';
-import { orderKey, type Balance, type ExchangeSnapshot, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
+import { insideSnapshotWindow } from '../domain/snapshot-window.js';
+import { isTerminalStatus, orderKey, type Balance, type ExchangeSnapshot, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
 import { diff } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { isPortfolioError } from '../portfolio/errors.js';
@@ -162,9 +163,12 @@ export class StartupHandler {
       cycle = await runCycle(report, ctx, reader, this.config, this.memory, {
         applyTradesUpTo: snap.completedAt,
         allSymbols: true,
-        recordUntracked: true,
+        // Realized PnL is the account's, whether we were up or down: a trade we did not place (a manual order, a
+        // liquidation) is applied to the persisted books as at runtime, unless its symbol's history has no start there.
+        recordUntracked: (symbol) => ctx.cursors.trades[symbol] === undefined,
+        hardResetFollows: true,
       });
-      snapshotRace = cycle.fetchedTrades.some((f) => f.timestamp >= snap.startedAt && f.timestamp <= snap.completedAt);
+      snapshotRace = cycle.fetchedTrades.some((f) => insideSnapshotWindow(f.timestamp, snap));
       // Funding moves a perpetual's settle balance too; only read for the projection below (the reset brings it).
       if (check && !snapshotRace && baseline && ctx.portfolio.instruments().some((i) => i.kind === 'perp')) {
         const start = startCursor(ctx.cursors.funding, ctx.clock.now(), this.config.tradeLookbackMs);
@@ -240,6 +244,8 @@ export class StartupHandler {
     const orderUpdates: Order[] = [];
     for (const m of report.matched) {
       const xid = m.exchange.exchangeOrderId ?? m.local.exchangeOrderId;
+      // A closed order of ours that a lagging list shows open keeps its local copy: it never reopens.
+      if (isTerminalStatus(m.local.status)) continue;
       if (xid === undefined || inError.has(xid) || m.differences.symbol !== undefined || m.differences.side !== undefined) continue;
       orderUpdates.push({ ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId });
     }

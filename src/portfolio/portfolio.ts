@@ -269,7 +269,9 @@ export class Portfolio {
    * - Insert: the order's filledQuantity is taken as already reflected in the books (an adopted exchange order).
    * - Replace (e.g. the acknowledgement adding the exchange id): every field is taken from `order` EXCEPT
    *   filledQuantity and averageFillPrice, which only fills move (so a caller can never make a fill count twice
-   *   or vanish); an order whose applied fills cover its quantity stays `filled`. When the replace gives the order
+   *   or vanish); an order whose applied fills cover its quantity stays `filled`, and a closed order (filled,
+   *   cancelled, expired, rejected) stays closed with its status: a lagging read listing it open never reopens it
+   *   (its fills still count, and it may still learn its exchange id). When the replace gives the order
    *   its exchange id, fills applied earlier under that id as "untracked" are counted into it.
    * Throws PortfolioError 'conflictingOrder' when the ids belong to another tracked order, the exchange id would
    * change, or the new quantity is below the applied fills; ParseError when filledQuantity > quantity.
@@ -304,7 +306,7 @@ export class Portfolio {
     if (exchangeOrderId !== undefined) this.untracked.delete(exchangeOrderId);
     this.setTracked({
       order: withFillState(
-        { ...order, ...(exchangeOrderId !== undefined && { exchangeOrderId }), status: filled.eq(order.quantity) ? 'filled' : order.status },
+        { ...order, ...(exchangeOrderId !== undefined && { exchangeOrderId }), status: filled.eq(order.quantity) ? 'filled' : isOpenStatus(prev.status) ? order.status : prev.status },
         filled,
         notional,
         prev.averageFillPrice,

@@ -8,12 +8,13 @@
  * - ccxt's own rate limiter stays on (the engine's per-cycle query budget sits on top of it).
  * - The ccxt instance holds the API keys: it lives in a private field and is never logged or serialized.
  */
+import { createHash } from 'node:crypto';
 import ccxt, { type Exchange } from 'ccxt';
 import type { Clock } from '../../domain/clock.js';
 import { Dec, amountToString } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../../domain/types.js';
-import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import type { ExchangeClient, ExchangeIdentity, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
 import {
   fillFromCcxt,
   fundingFromCcxt,
@@ -59,6 +60,12 @@ interface CommonOptions {
    * updated since but created before is found only if created within this). Default 24 h.
    */
   readonly ordersLookbackMs?: number | undefined;
+  /**
+   * The account's fingerprint in `identity` (a state directory is bound to it). Default `key:` + the first 16 hex
+   * digits of the SHA-256 of the API key (never the key). Set it (e.g. to the account's UID) to keep one state
+   * directory across an API key rotation, which would otherwise look like another account.
+   */
+  readonly accountId?: string | undefined;
 }
 
 /** Build from an existing ccxt instance (configured by the caller), or from an id and keys. */
@@ -84,6 +91,8 @@ type Rec = Record<string, unknown>;
 
 export class CcxtExchange implements ExchangeClient {
   readonly id: string;
+  /** The venue (ccxt id: spot and USD-M futures are two) and a non-secret account fingerprint (see `accountId`). */
+  readonly identity: ExchangeIdentity;
   readonly symbols: readonly string[];
   // Private (#) so neither util.inspect nor JSON.stringify nor a logger can reach the keys it holds.
   readonly #ex: Exchange;
@@ -112,6 +121,7 @@ export class CcxtExchange implements ExchangeClient {
     if (!Number.isSafeInteger(pageLimit) || pageLimit < 1 || pageLimit > MAX_PAGE) issues.push({ path: 'pageLimit', message: `must be an integer in 1..${MAX_PAGE}` });
     const ordersLookbackMs = options.ordersLookbackMs ?? DAY;
     if (!Number.isSafeInteger(ordersLookbackMs) || ordersLookbackMs < 0) issues.push({ path: 'ordersLookbackMs', message: 'must be an integer >= 0 (ms)' });
+    if (options.accountId !== undefined && (typeof options.accountId !== 'string' || options.accountId.trim() === '')) issues.push({ path: 'accountId', message: 'must be a non-empty string' });
     let ex: Exchange | undefined;
     if ('exchange' in options) {
       ex = options.exchange;
@@ -148,6 +158,7 @@ export class CcxtExchange implements ExchangeClient {
     ex.number = String as unknown as typeof ex.number;
     this.#ex = ex;
     this.id = ex.id;
+    this.identity = { venue: ex.id, account: options.accountId ?? keyFingerprint(ex.apiKey) };
     this.symbols = [...symbols];
     this.#clock = options.clock ?? systemClock;
     this.#pageLimit = pageLimit;
@@ -493,4 +504,10 @@ function refArgs(ref: OrderRef, op: string): [string | undefined, Rec] {
   if (ref.exchangeOrderId !== undefined) return [ref.exchangeOrderId, {}];
   if (ref.clientOrderId !== undefined) return [undefined, { clientOrderId: ref.clientOrderId }];
   throw new ExchangeError('invalid', `${op}: an OrderRef needs an exchange or a client order id`, { operation: op });
+}
+
+/** `key:` + 16 hex digits of the API key's SHA-256: tells accounts apart without revealing the key; undefined without one. */
+export function keyFingerprint(apiKey: unknown): string | undefined {
+  if (typeof apiKey !== 'string' || apiKey === '') return undefined;
+  return `key:${createHash('sha256').update(apiKey).digest('hex').slice(0, 16)}`;
 }

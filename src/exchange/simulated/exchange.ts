@@ -88,6 +88,11 @@ type EventBody = SimulatedEvent extends infer E ? (E extends SimulatedEvent ? Om
  */
 export class SimulatedExchange implements ExchangeClient {
   readonly id: string;
+  /**
+   * The simulated account (see `SimulatedExchangeOptions.accountId`): venue `id`; account `accountId`, by default
+   * the seed and the clock's time at construction, because the whole world lives in this object's memory.
+   */
+  readonly identity: { readonly venue: string; readonly account: string };
   private readonly opts: ResolvedOptions;
   private readonly clock: Clock;
   private readonly instruments = new Map<string, Instrument>();
@@ -124,6 +129,7 @@ export class SimulatedExchange implements ExchangeClient {
     this.opts = resolveOptions(options);
     this.id = this.opts.id;
     this.clock = this.opts.clock;
+    this.identity = { venue: this.opts.id, account: this.opts.accountId ?? `seed ${String(this.opts.seed)} from ${this.clock.now()}` };
     const root = createRandom(this.opts.seed);
     // Independent streams, forked in a fixed order, so e.g. a probabilistic fault never shifts the price path.
     const marketRng = root.fork('market');

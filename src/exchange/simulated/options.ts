@@ -16,6 +16,12 @@ export interface SimulatedExchangeOptions {
   readonly clock: Clock;
   /** Name used in errors and `ExchangeClient.id`. Default `simulated`. */
   readonly id?: string;
+  /**
+   * The simulated account's fingerprint (`identity.account`), which a state directory is bound to. Default: the seed
+   * and the clock's time at construction. A simulated world lives in memory, so a new object is a new account (its
+   * order and trade ids start over) even with the same seed; give the same `accountId` only to continue one world.
+   */
+  readonly accountId?: string;
   /** Default: BTC/USDT and ETH/USDT spot, BTC/USDT:USDT linear perpetual. */
   readonly instruments?: readonly Instrument[];
   /** Starting balances (totals) by asset. Default `{ USDT: '100000', BTC: '2', ETH: '20' }`. */
@@ -49,6 +55,7 @@ export interface ResolvedOptions {
   readonly seed: number | string;
   readonly clock: Clock;
   readonly id: string;
+  readonly accountId: string | undefined;
   readonly instruments: readonly Instrument[];
   readonly balances: ReadonlyMap<string, Decimal>;
   readonly initialPrices: ReadonlyMap<string, Decimal>;
@@ -91,6 +98,8 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
   if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') issues.push({ path: 'clock', message: 'must have a now() method' });
   const id = o.id ?? 'simulated';
   if (typeof id !== 'string' || id.trim() === '') issues.push({ path: 'id', message: 'must be a non-empty string' });
+  const accountId = o.accountId;
+  if (accountId !== undefined && (typeof accountId !== 'string' || accountId.trim() === '')) issues.push({ path: 'accountId', message: 'must be a non-empty string' });
 
   const instruments = resolveInstruments(o.instruments, issues);
   const symbols = new Set(instruments.map((i) => i.symbol));
@@ -144,6 +153,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     seed: seed as number | string,
     clock: clock as Clock,
     id,
+    accountId,
     instruments,
     balances,
     initialPrices,

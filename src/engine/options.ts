@@ -1,0 +1,67 @@
+/**
+ * Validation of `createEngine`'s own options (the policies have `resolveConfig`): every timing, count and seed is
+ * checked before anything runs, and every problem, the policies' included, is reported in one ConfigError. Numbers
+ * must be real numbers: a string like '5000' is refused, not coerced (it would fail the loop a few ms after start).
+ */
+import { ConfigError } from '../domain/errors.js';
+import { DEFAULT_STARTUP_RETRY } from '../../machines/engine.machine.js';
+import { resolveBackoff } from '../streams/backoff.js';
+
+type Issue = { path: string; message: string };
+
+/** The options `checkEngineOptions` reads (a subset of `EngineOptions`, typed loosely: callers may be plain JS). */
+export interface NumericEngineOptions {
+  readonly intervalMs?: unknown;
+  readonly seed?: unknown;
+  readonly closedOrderRetentionMs?: unknown;
+  readonly backoff?: unknown;
+  readonly startupRetry?: unknown;
+  readonly symbols?: unknown;
+}
+
+const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/** Every problem of the engine's own options (empty when they are fine). Undefined means "the default". */
+export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
+  const issues: Issue[] = [];
+  if (o.intervalMs !== undefined && !(isNumber(o.intervalMs) && o.intervalMs > 0)) issues.push({ path: 'intervalMs', message: 'must be a finite number > 0 (milliseconds)' });
+  if (o.seed !== undefined && !(isNumber(o.seed) || (typeof o.seed === 'string' && o.seed !== ''))) issues.push({ path: 'seed', message: 'must be a finite number or a non-empty string' });
+  if (o.closedOrderRetentionMs !== undefined && !(isNumber(o.closedOrderRetentionMs) && o.closedOrderRetentionMs >= 0)) {
+    issues.push({ path: 'closedOrderRetentionMs', message: 'must be a finite number >= 0 (milliseconds)' });
+  }
+  if (o.backoff !== undefined) {
+    if (typeof o.backoff !== 'object' || o.backoff === null) issues.push({ path: 'backoff', message: 'must be an object' });
+    else {
+      try {
+        // Number.isFinite does not coerce, so resolveBackoff refuses '500' as it refuses NaN.
+        resolveBackoff(o.backoff as never);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        issues.push(...e.issues);
+      }
+    }
+  }
+  if (o.startupRetry !== undefined) {
+    if (typeof o.startupRetry !== 'object' || o.startupRetry === null) issues.push({ path: 'startupRetry', message: 'must be an object' });
+    else issues.push(...startupRetryIssues(o.startupRetry as Record<string, unknown>));
+  }
+  if (o.symbols !== undefined && !(Array.isArray(o.symbols) && o.symbols.every((s) => typeof s === 'string' && s !== ''))) {
+    issues.push({ path: 'symbols', message: 'must be an array of non-empty strings' });
+  }
+  return issues;
+}
+
+function startupRetryIssues(r: Record<string, unknown>): Issue[] {
+  const issues: Issue[] = [];
+  const initialMs = r.initialMs ?? DEFAULT_STARTUP_RETRY.initialMs;
+  const maxMs = r.maxMs ?? DEFAULT_STARTUP_RETRY.maxMs;
+  const factor = r.factor ?? DEFAULT_STARTUP_RETRY.factor;
+  const maxAttempts = r.maxAttempts === undefined ? DEFAULT_STARTUP_RETRY.maxAttempts : r.maxAttempts;
+  if (!(isNumber(initialMs) && initialMs >= 0)) issues.push({ path: 'startupRetry.initialMs', message: 'must be a finite number >= 0' });
+  if (!(isNumber(maxMs) && isNumber(initialMs) && maxMs >= initialMs)) issues.push({ path: 'startupRetry.maxMs', message: 'must be finite and >= initialMs' });
+  if (!(isNumber(factor) && factor >= 1)) issues.push({ path: 'startupRetry.factor', message: 'must be a finite number >= 1' });
+  if (maxAttempts !== null && !(Number.isSafeInteger(maxAttempts) && (maxAttempts as number) >= 1)) {
+    issues.push({ path: 'startupRetry.maxAttempts', message: 'must be an integer >= 1, or null (retry forever)' });
+  }
+  return issues;
+}
