@@ -365,18 +365,26 @@ export function createEngine(options: EngineOptions): Engine {
   async function startupPlan(current: Portfolio): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
     const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
     const report = diff(current.liveState(), snapshot, config.diffOptions);
+    const remembered = memory.copy();
     const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
     // Unreachable: nothing planned from partial data; the machine retries with backoff.
     if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
     // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
-    if (plan.snapshotRace === true) throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
+    if (plan.snapshotRace === true) {
+      // Like a discarded runtime cycle: the plan's memory updates (ghost streaks, drift) go with it.
+      memory.restore(remembered);
+      throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
+    }
     // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside the window
     // [startedAt, completedAt] (its first millisecond included: a payment and a read of the same millisecond come in
     // either order) would be applied again at runtime if the balances read already held it.
     if (current.instruments().some((i) => i.kind === 'perp')) {
       const page = await exchange.fetchFundingSince({ since: snapshot.startedAt });
-      if (page.items.some((p) => p.timestamp >= snapshot.startedAt && p.timestamp <= snapshot.completedAt)) throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
+      if (page.items.some((p) => insideSnapshotWindow(p.timestamp, snapshot))) {
+        memory.restore(remembered);
+        throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
+      }
     }
     return { snapshot, report, plan };
   }
@@ -452,6 +460,9 @@ export function createEngine(options: EngineOptions): Engine {
     return queue.run(async () => {
       if (portfolio === undefined) throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
       const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
+      // Planning updates the handlers' memory (not-found streaks, drift streaks, deltas looked into); a discarded
+      // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.
+      const remembered = memory.copy();
       const plan = await runtimeHandler.plan(report, { exchange, portfolio, clock, cursors });
       // The loop counts this cycle as failed and tries again at the next tick; nothing was planned from partial data.
       if (plan.outcome === 'unreachable') {
@@ -461,7 +472,10 @@ export function createEngine(options: EngineOptions): Engine {
       }
       // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
       // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
-      if (racedInside(plan, snapshot)) throw new ExchangeError('unavailable', `snapshot window ${snapshot.startedAt}..${snapshot.completedAt} raced trades stamped inside it; cycle discarded`);
+      if (racedInside(plan, snapshot)) {
+        memory.restore(remembered);
+        throw new ExchangeError('unavailable', `snapshot window ${snapshot.startedAt}..${snapshot.completedAt} raced trades stamped inside it; cycle discarded`);
+      }
       const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {

@@ -77,7 +77,9 @@ export type {
 export { AccountBook } from './domain/accounting.js';
 export type { TradeEffect } from './domain/accounting.js';
 export { MUTATING_EXCHANGE_METHODS } from './exchange/port.js';
-export type { ExchangeClient, OrderRef, PlaceOrderRequest, Page, HistoryQuery } from './exchange/port.js';
+export type { ExchangeClient, ExchangeIdentity, OrderRef, PlaceOrderRequest, Page, HistoryQuery } from './exchange/port.js';
+export { insideSnapshotWindow, reportWindow } from './domain/snapshot-window.js';
+export type { SnapshotWindow } from './domain/snapshot-window.js';
 export { fetchExchangeSnapshot } from './exchange/snapshot.js';
 export type { StateStore, LoadedState, JsonValue } from './store/port.js';
 export type {
@@ -176,7 +178,8 @@ export { logInspection } from './logging/inspect.js';
 // ---- The engine (what a bot embeds) ----
 export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError } from './engine.js';
 export type { Engine, EngineOptions, EngineStatus, EngineReport } from './engine.js';
-export { OrderRefusedError, isOrderRefusedError, checkOrder, exposureEffect } from './engine/order-gate.js';
+export { OrderRefusedError, OrderConflictError, isOrderRefusedError, checkOrder, exposureEffect } from './engine/order-gate.js';
+export { ExchangeMismatchError, identityOf, identityConflict } from './engine/exchange-identity.js';
 export type { OrderRefusalCode, ExposureEffect } from './engine/order-gate.js';
 export {
   ENGINE_STATE_FORMAT,

@@ -40,6 +40,25 @@ export class ReconcileMemory {
     for (const [k, g] of this.ghosts) if (g.notFound !== 0) this.ghosts.set(k, { ...g, notFound: 0 });
   }
 
+  /** A deep copy (for `restore`). */
+  copy(): ReconcileMemory {
+    const m = new ReconcileMemory();
+    m.restore(this);
+    return m;
+  }
+
+  /** Takes every entry of `from` in place (the handlers keep their reference): a discarded cycle leaves no trace. */
+  restore(from: ReconcileMemory): void {
+    for (const [mine, theirs] of [
+      [this.ghosts, from.ghosts],
+      [this.drift, from.drift],
+      [this.seenDeltas, from.seenDeltas],
+    ] as const) {
+      mine.clear();
+      for (const [k, v] of theirs as Map<string, never>) (mine as Map<string, never>).set(k, v);
+    }
+  }
+
   driftCycles(kind: DriftKind, key: string): number {
     return this.drift.get(`${kind}:${key}`) ?? 0;
   }

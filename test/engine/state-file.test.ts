@@ -220,11 +220,6 @@ const malformed: readonly [string, () => LoadedState, RegExp][] = [
   ['an order record with a malformed order', () => loaded(encoded(), [{ ...good, order: { ...orderToJSON(order('x')), quantity: '-1' } }]), /journal\[0\]\.order/],
   ['an order record with no order', () => loaded(encoded(), [{ kind: 'order', event: 'submitted', at: 1 }]), /journal\[0\]\.order/],
   ['an order record before any portfolio was saved', () => loaded(undefined, [good]), /before any portfolio/],
-  [
-    'an order record that contradicts a tracked order',
-    () => loaded(encoded(), [orderRecord('acknowledged', order('a', { exchangeOrderId: '777', status: 'open' }), T + 10)]),
-    /journal record 1/,
-  ],
   ['a lifecycle record without liquidateOnly', () => loaded(encoded(), [{ kind: 'lifecycle', at: 1 }]), /journal\[0\]\.liquidateOnly/],
   ['a bad record after good ones', () => loaded(encoded(), [good, { kind: 'lifecycle', at: 1, liquidateOnly: null }, { kind: 'lifecycle', liquidateOnly: 'yes' }]), /journal record 3/],
 ];
@@ -266,5 +261,15 @@ describe('parseCursorState', () => {
     expect(() => parseCursorState({ trades: { x: { since: 1.5, seenIds: [] } } })).toThrow(/cursors\.trades\.x\.since/);
     expect(() => parseCursorState({ trades: { x: { since: 1, seenIds: [''] } } })).toThrow(/seenIds\[0\]/);
     expect(() => parseCursorState({})).toThrow(/cursors\.trades/);
+  });
+});
+
+describe('an order record the books refuse is skipped, never fatal (the directory must load)', () => {
+  it('a contradicting acknowledgement: skipped with a warning naming it; the order stays as the snapshot had it', () => {
+    const state = decodeEngineState(loaded(encoded(), [orderRecord('acknowledged', order('a', { exchangeOrderId: '777', status: 'open' }), T + 10)]));
+    expect(state.warnings).toHaveLength(1);
+    expect(state.warnings[0]).toMatch(/journal record 1 \(order a, acknowledged\) skipped/);
+    expect(state.replayed).toBe(1);
+    expect(state.portfolio!.findOrder({ exchangeOrderId: '777' })).toBeUndefined();
   });
 });

@@ -324,10 +324,19 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
   /** Runs one reconciliation cycle through the gate (the one already waiting, or one started by RECONCILE_NOW). */
   async function cycle(what: string, arrange: () => void, done: () => boolean): Promise<void> {
     if (!active()) return;
-    // Arranged before time moves: a cycle already waiting started at this very ms, so the change is not stamped inside
-    // its snapshot window (the engine discards a cycle that raced trades inside its window).
+    // A cycle already waiting at the gate started its snapshot window at (or before) this very ms: a change arranged
+    // now is stamped inside that window, first millisecond included (insideSnapshotWindow), and the engine would
+    // discard the cycle as raced. So it runs first, untouched, and the arranged change meets a cycle of its own. (A
+    // cycle due at this ms, e.g. the loop's first, starts only as time moves: one ms lets it reach the gate first.)
+    await tl.advanceBy(1);
+    if (exchange.parked > 0) {
+      const [n, failed] = [runtimeReports(), engine.status().failedCycles];
+      exchange.release();
+      await settleUntil(() => runtimeReports() > n || engine.status().failedCycles > failed || !active(), `${what}: the cycle already waiting`);
+      exchange.hold();
+    }
     arrange();
-    await tl.advanceBy(STEP_MS);
+    await tl.advanceBy(STEP_MS - 1);
     if (exchange.parked === 0) engine.send({ type: 'RECONCILE_NOW' });
     await settleUntil(() => exchange.parked > 0, `${what}: cycle start`);
     exchange.release();
