@@ -478,3 +478,15 @@ describe('SimulatedExchange faults', () => {
     expect(sim.callLog().map((c) => c.seq)).toEqual([1, 2, 3]);
   });
 });
+
+describe('identity (which account a state directory is bound to)', () => {
+  it('venue is the id; the account defaults to the seed and the start time (a new object is a new world), or accountId', () => {
+    const clock = new VirtualClock(1_000);
+    const a = new SimulatedExchange({ seed: 3, clock });
+    expect(a.identity).toEqual({ venue: 'simulated', account: 'seed 3 from 1000' });
+    clock.advance(5);
+    expect(new SimulatedExchange({ seed: 3, clock }).identity.account).not.toBe(a.identity.account);
+    expect(new SimulatedExchange({ seed: 3, clock, id: 'sim-b', accountId: 'acct' }).identity).toEqual({ venue: 'sim-b', account: 'acct' });
+    expect(() => new SimulatedExchange({ seed: 3, clock, accountId: '' })).toThrow(ConfigError);
+  });
+});

@@ -91,7 +91,7 @@ type Rec = Record<string, unknown>;
 
 export class CcxtExchange implements ExchangeClient {
   readonly id: string;
-  /** The venue (ccxt id: spot and USD-M futures are two) and a non-secret account fingerprint (see `accountId`). */
+  /** The venue (the ccxt id) and a non-secret account fingerprint (see `accountId`). */
   readonly identity: ExchangeIdentity;
   readonly symbols: readonly string[];
   // Private (#) so neither util.inspect nor JSON.stringify nor a logger can reach the keys it holds.
