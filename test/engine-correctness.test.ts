@@ -59,6 +59,32 @@ describe('a closed order never reopens', () => {
   });
 });
 
+describe('one snapshot-window rule: a trade in the window\'s first millisecond is inside it at runtime too', () => {
+  it('the cycle whose reads start in the very ms of a fill is discarded and retried; the retry applies the fill once', async () => {
+    const m = makeMarket();
+    const run = makeEngine(m);
+    await boot(m, run);
+    await m.tl.advanceBy(4_500);
+    // A resting bid the market reaches at its next tick, T0+5000: the ms the second runtime cycle starts reading.
+    await run.engine.placeOrder(limit('bid', BTC, 'buy', '0.1', '29990'));
+    m.ex.scriptPrices(BTC, ['29990']);
+    await cycles(m, 3);
+    const [trade] = m.ex.truth().trades;
+    expect(trade?.timestamp).toBe(run.reports[1]!.snapshot.startedAt + 5_000);
+    // Discarded, not published: no report applies a real fill stamped inside its own window, first ms included.
+    expect(run.engine.status().failedCycles).toBe(1);
+    for (const r of run.reports) {
+      for (const a of r.plan.actions) {
+        if (a.type === 'applyFill' && !a.fill.inferred) expect(a.fill.timestamp < r.snapshot.startedAt || a.fill.timestamp > r.snapshot.completedAt).toBe(true);
+      }
+    }
+    const applied = run.reports.flatMap((r) => r.plan.actions.filter((a) => a.type === 'applyFill'));
+    expect(applied).toHaveLength(1);
+    expect(run.engine.portfolio.hasApplied(trade!.tradeId)).toBe(true);
+    expectBooksEqual(run.engine.portfolio, m.ex);
+  });
+});
+
 describe('createEngine refuses bad numeric options with ConfigError, before anything runs', () => {
   const bad: [string, Partial<EngineOptions>][] = [
     ['intervalMs', { intervalMs: '5000' as unknown as number }],
