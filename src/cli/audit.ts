@@ -114,14 +114,15 @@ export async function runAudit(options: AuditOptions, io: CliIO): Promise<number
         };
   const ccxtClient = await CcxtExchange.create({ id: options.exchange as (typeof SUPPORTED_CCXT_EXCHANGES)[number], apiKey, secret, symbols, config });
   const exchange = readOnlyClient(ccxtClient);
-  // The books of another account would only show fake drift: refused, as the engine refuses them at boot.
-  const actual = identityOf(exchange);
-  if (state.exchange !== undefined && identityConflict(state.exchange, actual) !== undefined) throw new ExchangeMismatchError(contents.dir, state.exchange, actual);
 
   const clock = systemClock;
   const portfolio = state.portfolio ?? Portfolio.create({ instruments: await exchange.fetchInstruments() });
   const reconcileConfig = resolveConfig({ reportOnly: true });
   const snapshot = await fetchExchangeSnapshot(exchange, clock, symbols);
+  // The books of another account would only show fake drift: refused, as the engine refuses them at boot. Checked
+  // after the first signed reads, so a key the exchange refuses is reported as what it is (an auth error).
+  const actual = identityOf(exchange);
+  if (state.exchange !== undefined && identityConflict(state.exchange, actual) !== undefined) throw new ExchangeMismatchError(contents.dir, state.exchange, actual);
   const report = diff(portfolio.liveState(), snapshot, reconcileConfig.diffOptions);
   const plan = await new StartupHandler(reconcileConfig, state.memory).plan(report, { exchange, portfolio, clock, cursors: state.cursors, snapshot });
   if (plan.outcome === 'unreachable') throw plan.error ?? new TesserError('the exchange became unreachable while planning');

@@ -46,7 +46,8 @@ export class ExchangeMismatchError extends TesserError {
   ) {
     super(
       `the state ${location === undefined ? 'store' : `in ${location}`} belongs to ${describeIdentity(stored)}, but the exchange client is ${describeIdentity(actual)} ` +
-        `(${identityConflict(stored, actual) ?? 'different'}): refusing to start; use the state directory of this account, or a new one`,
+        `(${identityConflict(stored, actual) ?? 'different'}): refusing to start; use the state directory of this account, or a new one ` +
+        `(a new or mistyped API key changes a key fingerprint: see "A state directory and its exchange account" in docs/operations.md)`,
     );
   }
 }

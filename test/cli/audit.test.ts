@@ -165,4 +165,25 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
       await rm(bad, { recursive: true, force: true });
     }
   });
+
+  it('a state directory of another exchange account is refused (1), named, and not touched', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'tesser-audit-other-'));
+    try {
+      // Written by an engine on the simulated exchange directly: venue `simulated`, not `binance`.
+      const store = await FileStateStore.open(other);
+      const engine = createEngine({ exchange: new SimulatedExchange({ seed: 4, clock }), store, clock, intervalMs: 3_600_000 });
+      expect((await engine.start()).phase).toBe('running');
+      await engine.stop();
+      await store.close();
+      const before = await fingerprint(other);
+      const r = await runCli(['audit', '--exchange', 'binance', '--state', other, '--url', emu.url, '--symbols', 'BTC/USDT'], { env: keys() });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/belongs to account .* on simulated, but the exchange client is account key:[0-9a-f]{16} on binance/);
+      expect(r.stderr).not.toContain(emu.apiKey);
+      expect(await fingerprint(other)).toEqual(before);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
