@@ -100,6 +100,9 @@ describe('createEngine refuses bad numeric options with ConfigError, before anyt
     ['startupRetry.factor', { startupRetry: { factor: 0 } }],
     ['startupRetry.initialMs', { startupRetry: { initialMs: Number.NaN } }],
     ['startupRetry.maxAttempts', { startupRetry: { maxAttempts: 0 } }],
+    ['portfolioOptions.tradeIdWindow', { portfolioOptions: { tradeIdWindow: 0 } }],
+    ['portfolioOptions.inferredReplayWindow', { portfolioOptions: { inferredReplayWindow: 1.5 } }],
+    ['symbols', { symbols: ['BTC/USDT', ''] }],
   ];
   for (const [path, options] of bad) {
     it(`${path} = ${JSON.stringify(Object.values(options)[0]) ?? String(Object.values(options)[0])}`, () => {

@@ -17,6 +17,7 @@ export interface NumericEngineOptions {
   readonly backoff?: unknown;
   readonly startupRetry?: unknown;
   readonly symbols?: unknown;
+  readonly portfolioOptions?: unknown;
 }
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
@@ -47,6 +48,16 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
   }
   if (o.symbols !== undefined && !(Array.isArray(o.symbols) && o.symbols.every((s) => typeof s === 'string' && s !== ''))) {
     issues.push({ path: 'symbols', message: 'must be an array of non-empty strings' });
+  }
+  if (o.portfolioOptions !== undefined) {
+    // The portfolio checks these only when it is built (at boot): checked here too, so a bad one never gets that far.
+    const p = (typeof o.portfolioOptions === 'object' && o.portfolioOptions !== null ? o.portfolioOptions : {}) as Record<string, unknown>;
+    if (typeof o.portfolioOptions !== 'object' || o.portfolioOptions === null) issues.push({ path: 'portfolioOptions', message: 'must be an object' });
+    for (const k of ['tradeIdWindow', 'inferredReplayWindow']) {
+      const v = p[k];
+      if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 1)) issues.push({ path: `portfolioOptions.${k}`, message: 'must be an integer >= 1' });
+    }
+    if (p.reportingAsset !== undefined && !(typeof p.reportingAsset === 'string' && p.reportingAsset !== '')) issues.push({ path: 'portfolioOptions.reportingAsset', message: 'must be a non-empty string' });
   }
   return issues;
 }
