@@ -78,7 +78,8 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   const savedAt = typeof snapshot?.savedAt === 'number' ? snapshot.savedAt : undefined;
   // The raw records, not the replayed result: the journal is the audit trail of what happened since the snapshot.
   const journal = contents.loaded?.journal ?? [];
-  const warnings = contents.loaded?.warnings ?? [];
+  // The store's findings plus the decoder's (a skipped journal record).
+  const warnings = state.warnings;
 
   if (options.json) {
     io.out(
@@ -89,6 +90,7 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
           files: contents.files,
           savedAt: savedAt ?? null,
           lifecycle: state.lifecycle,
+          exchange: state.exchange ?? null,
           portfolio: state.portfolio === undefined ? null : state.portfolio.toJSON(),
           cursors: state.cursors,
           memory: state.memory.toJSON(),
@@ -118,6 +120,8 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   out(`  saved at: ${savedAt === undefined ? 'never compacted (journal only)' : isoTime(savedAt)}`);
   const lo = state.lifecycle.liquidateOnly;
   out(`  lifecycle: ${lo === null ? 'normal (not liquidate-only)' : `liquidate-only: ${lo.reason}`}`);
+  const x = state.exchange;
+  out(`  exchange account: ${x === undefined ? 'not recorded (written before accounts were; the next snapshot records it)' : `${x.account ?? 'unknown account'} on ${x.venue}`}`);
   out(`  journal records replayed over the snapshot: ${state.replayed}`);
 
   const book = state.portfolio;
