@@ -4,22 +4,11 @@
  * realized PnL of a trade we did not place (a liquidation) is the same whether the engine saw it running or at boot.
  */
 import { describe, expect, it } from 'vitest';
-import { Dec } from '../src/domain/decimal.js';
 import { ConfigError } from '../src/domain/errors.js';
 import { createEngine, type EngineOptions } from '../src/engine.js';
-import type { PlaceOrderRequest } from '../src/exchange/port.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
-import { BTC, PERP, boot, cycles, expectBooksEqual, makeEngine, makeMarket, stop } from './support/engine-world.js';
+import { BTC, PERP, boot, cycles, expectBooksEqual, makeEngine, limitOrder, makeMarket, stop } from './support/engine-world.js';
 
-const d = (x: string): Dec => new Dec(x);
-const limit = (clientOrderId: string, symbol: string, side: 'buy' | 'sell', quantity: string, price: string): PlaceOrderRequest => ({
-  clientOrderId,
-  symbol,
-  side,
-  type: 'limit',
-  quantity: d(quantity),
-  price: d(price),
-});
 
 describe('a closed order never reopens', () => {
   it('0.4 filled then cancelled; an open-orders read lagging for three cycles lists it open: it stays cancelled and the gate does not count it', async () => {
@@ -27,7 +16,7 @@ describe('a closed order never reopens', () => {
     const run = makeEngine(m);
     await boot(m, run);
     const { engine } = run;
-    await engine.placeOrder(limit('o', BTC, 'sell', '1', '31000'));
+    await engine.placeOrder(limitOrder('o', BTC, 'sell', '1', '31000'));
     m.ex.fillOrder({ symbol: BTC, clientOrderId: 'o' }, '0.4');
     await cycles(m, 2);
     expect(engine.portfolio.findOrder({ clientOrderId: 'o' })?.filledQuantity.toFixed()).toBe('0.4');
@@ -45,7 +34,7 @@ describe('a closed order never reopens', () => {
       expect(engine.portfolio.findOrder({ clientOrderId: 'o' })?.status, `cycle ${i + 1}`).toBe('cancelled');
       expect(engine.portfolio.openOrders().map((o) => o.clientOrderId)).toEqual([]);
       // The gate: with it not counted, a 1.6 BTC sell (all we hold) still reduces exposure.
-      expect(engine.checkOrder(limit('x', BTC, 'sell', '1.6', '31000'))).toBe('reduce');
+      expect(engine.checkOrder(limitOrder('x', BTC, 'sell', '1.6', '31000'))).toBe('reduce');
     }
     const stale = run.reports.slice(seen).filter((r) => r.report.matched.some((x) => x.local.clientOrderId === 'o'));
     expect(stale.length).toBeGreaterThan(0);
@@ -66,7 +55,7 @@ describe('one snapshot-window rule: a trade in the window\'s first millisecond i
     await boot(m, run);
     await m.tl.advanceBy(4_500);
     // A resting bid the market reaches at its next tick, T0+5000: the ms the second runtime cycle starts reading.
-    await run.engine.placeOrder(limit('bid', BTC, 'buy', '0.1', '29990'));
+    await run.engine.placeOrder(limitOrder('bid', BTC, 'buy', '0.1', '29990'));
     m.ex.scriptPrices(BTC, ['29990']);
     await cycles(m, 3);
     const [trade] = m.ex.truth().trades;
@@ -143,7 +132,7 @@ describe('realized PnL of a trade we did not place is the same whether the engin
     const store = new InMemoryStateStore();
     const run = makeEngine(m, { store });
     await boot(m, run);
-    await run.engine.placeOrder(limit('long', PERP, 'buy', '0.5', '30000'));
+    await run.engine.placeOrder(limitOrder('long', PERP, 'buy', '0.5', '30000'));
     await cycles(m, 2);
     expect(run.engine.portfolio.position(PERP).quantity.toFixed()).toBe('0.5');
     expect(run.engine.portfolio.realizedPnl.toFixed()).toBe('0');

@@ -17,21 +17,12 @@ import { OrderConflictError, OrderRefusedError } from '../src/engine/order-gate.
 import { ExchangeMismatchError } from '../src/engine/exchange-identity.js';
 import { decodeEngineState, orderRecord } from '../src/engine/state-file.js';
 import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
-import type { PlaceOrderRequest } from '../src/exchange/port.js';
 import { createMemoryLogger } from '../src/logging/logger.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
-import { BTC, ETH, T0, boot, cycles, makeEngine, makeMarket, mutatingCalls, stop, type Market } from './support/engine-world.js';
+import { BTC, ETH, T0, boot, cycles, makeEngine, makeMarket, mutatingCalls, limitOrder, stop, type Market } from './support/engine-world.js';
 
 const d = (x: string): Dec => new Dec(x);
-const limit = (clientOrderId: string, symbol: string, side: 'buy' | 'sell', quantity: string, price: string): PlaceOrderRequest => ({
-  clientOrderId,
-  symbol,
-  side,
-  type: 'limit',
-  quantity: d(quantity),
-  price: d(price),
-});
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -57,10 +48,10 @@ async function populate(m: Market, dir: string): Promise<void> {
   const store = await FileStateStore.open(dir);
   const run = makeEngine(m, { store });
   expect((await boot(m, run)).phase).toBe('running');
-  await run.engine.placeOrder(limit('bid', BTC, 'buy', '0.1', '29000'));
-  await run.engine.placeOrder(limit('ask', ETH, 'sell', '1', '2100'));
+  await run.engine.placeOrder(limitOrder('bid', BTC, 'buy', '0.1', '29000'));
+  await run.engine.placeOrder(limitOrder('ask', ETH, 'sell', '1', '2100'));
   await cycles(m, 2);
-  await run.engine.placeOrder(limit('bid2', BTC, 'buy', '0.1', '28000'));
+  await run.engine.placeOrder(limitOrder('bid2', BTC, 'buy', '0.1', '28000'));
   run.engine.send({ type: 'ENTER_LIQUIDATE_ONLY', reason: 'operator' });
   await m.tl.advanceBy(0);
   // Stopped hard (no flush): the journal holds records after the last snapshot.
@@ -103,7 +94,7 @@ describe('report-only mode leaves the state directory byte for byte as it was', 
     run.engine.send({ type: 'RESUME' });
     await cycles(m, 4);
     // The strategy cannot trade through a report-only engine: refused, nothing sent, nothing journaled.
-    const refused = await run.engine.placeOrder(limit('x', BTC, 'sell', '0.01', '40000')).catch((e: unknown) => e);
+    const refused = await run.engine.placeOrder(limitOrder('x', BTC, 'sell', '0.01', '40000')).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OrderRefusedError);
     expect((refused as OrderRefusedError).code).toBe('reportOnly');
     await expect(run.engine.cancelOrder({ symbol: BTC, clientOrderId: 'bid2' })).rejects.toBeInstanceOf(OrderRefusedError);
@@ -134,7 +125,7 @@ describe('a state directory never bricks', () => {
     expect(s.phase).toBe('liquidateOnly');
     run.engine.send({ type: 'RESUME' });
     await cycles(again, 1);
-    const e = await run.engine.placeOrder(limit('new', BTC, 'sell', '0.01', '40000')).catch((x: unknown) => x);
+    const e = await run.engine.placeOrder(limitOrder('new', BTC, 'sell', '0.01', '40000')).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(OrderConflictError);
     const conflict = e as OrderConflictError;
     expect(conflict.code).toBe('conflictingOrder');

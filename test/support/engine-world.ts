@@ -6,7 +6,8 @@
 import { expect } from 'vitest';
 import type { Balance, Position } from '../../src/domain/types.js';
 import { createEngine, type Engine, type EngineOptions, type EngineReport, type EngineStatus } from '../../src/engine.js';
-import type { ExchangeClient } from '../../src/exchange/port.js';
+import { Dec } from '../../src/domain/decimal.js';
+import type { ExchangeClient, PlaceOrderRequest } from '../../src/exchange/port.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import type { SimulatedExchangeOptions } from '../../src/exchange/simulated/options.js';
 import type { Portfolio } from '../../src/portfolio/portfolio.js';
@@ -25,6 +26,11 @@ export const CYCLE_MS = 5_000;
 export interface Market {
   readonly tl: VirtualTimeline;
   readonly ex: SimulatedExchange;
+}
+
+/** A limit order request (amounts as decimal strings). */
+export function limitOrder(clientOrderId: string, symbol: string, side: 'buy' | 'sell', quantity: string, price: string): PlaceOrderRequest {
+  return { clientOrderId, symbol, side, type: 'limit', quantity: new Dec(quantity), price: new Dec(price) };
 }
 
 /** A simulated exchange on a fresh virtual timeline: flat prices and whole fills unless overridden. */
