@@ -12,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { InspectionEvent, Observer } from 'xstate';
 import { ConfigError, TesserError } from '../domain/errors.js';
+import { importPeer } from '../optional-peer.js';
 import type { Logger } from './types.js';
 
 /** An `inspect` observer that logs each actor snapshot change (state value and status) at debug level. */
@@ -80,7 +81,7 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError([{ path: 'inspect.port', message: 'must be an integer in [0, 65535]' }]);
   const ws = await loadWs();
-  const { createWebSocketInspector } = await import('@statelyai/inspect');
+  const { createWebSocketInspector } = await importPeer<typeof import('@statelyai/inspect')>('@statelyai/inspect', 'the inspector (--inspect)');
   const viewerUrl = options.viewerUrl ?? 'https://stately.ai/inspect';
 
   let boundPort = 0;
@@ -212,15 +213,10 @@ interface WsModule {
 }
 
 /**
- * Loads `ws` (installed with @statelyai/inspect, which uses it as its Node websocket). Imported lazily through a
- * variable specifier: it has no bundled types, and nothing loads it unless the inspector is started.
+ * Loads `ws` (an optional peer, like @statelyai/inspect, which uses it as its Node websocket). Lazily: nothing loads
+ * it unless the inspector is started, and it has no bundled types (the shape used is `WsModule`).
  */
 async function loadWs(): Promise<WsModule> {
-  const specifier = 'ws';
-  try {
-    const mod = (await import(specifier)) as WsModule & { default?: WsModule };
-    return mod.WebSocketServer === undefined && mod.default !== undefined ? mod.default : mod;
-  } catch (e) {
-    throw new InspectorError('the inspector needs the "ws" package', { cause: e });
-  }
+  const mod = await importPeer<WsModule & { default?: WsModule }>('ws', 'the inspector (--inspect)');
+  return mod.WebSocketServer === undefined && mod.default !== undefined ? mod.default : mod;
 }

@@ -8,7 +8,8 @@
  * - ccxt's own rate limiter stays on (the engine's per-cycle query budget sits on top of it).
  * - The ccxt instance holds the API keys: it lives in a private field and is never logged or serialized.
  */
-import ccxt, { type Exchange } from 'ccxt';
+import type { Exchange } from 'ccxt';
+import { ccxt } from './ccxt-module.js';
 import type { Clock } from '../../domain/clock.js';
 import { Dec, amountToString } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';

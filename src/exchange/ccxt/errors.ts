@@ -26,7 +26,7 @@ import {
   RateLimitExceeded,
   RequestTimeout,
   ArgumentsRequired,
-} from 'ccxt';
+} from './ccxt-module.js';
 import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
 
 /** ccxt error class → our kind, most specific first. Exported so the mapping table is testable and documented. */
