@@ -14,17 +14,20 @@ export const OPTIONAL_PEERS = {
 } as const;
 export type OptionalPeer = keyof typeof OPTIONAL_PEERS;
 
-/** A feature needs an optional peer dependency that is not installed. `installCommand` says how to add it. */
+/** A feature needs optional peer dependencies that are not installed. `installCommand` adds all of them at once. */
 export class MissingPeerDependencyError extends TesserError {
   override readonly name = 'MissingPeerDependencyError' as const;
   readonly code = 'missingPeerDependency' as const;
+  /** `npm install ccxt@^4.5.84` (every missing peer, with the range this package is tested with). */
+  readonly installCommand: string;
   constructor(
-    readonly peer: OptionalPeer,
+    readonly peers: readonly OptionalPeer[],
     readonly feature: string,
-    readonly installCommand: string,
     options?: { cause?: unknown },
   ) {
-    super(`${feature} needs the optional peer dependency ${peer}, which is not installed: run \`${installCommand}\``, options);
+    const command = `npm install ${peers.map((p) => `${p}@${OPTIONAL_PEERS[p]}`).join(' ')}`;
+    super(`${feature} needs the optional peer ${peers.length === 1 ? 'dependency' : 'dependencies'} ${peers.join(' and ')}, not installed: run \`${command}\``, options);
+    this.installCommand = command;
   }
 }
 
@@ -37,16 +40,21 @@ function isMissingPackage(e: unknown, name: string): boolean {
 }
 
 /**
- * `import(name)`, or a MissingPeerDependencyError when the package is not installed. Any other failure (the
- * package is there but broken) is rethrown as it is.
+ * Imports each of `names`; when some are not installed, ONE MissingPeerDependencyError lists them all (so one
+ * install command fixes it). Any other failure (a package is there but broken) is rethrown as it is.
  */
+export async function importPeers(names: readonly OptionalPeer[], feature: string): Promise<unknown[]> {
+  // A variable specifier: nothing bundles or resolves a peer before this line runs.
+  const results = await Promise.allSettled(names.map((name: string) => import(name)));
+  const missing = names.filter((name, i) => results[i]?.status === 'rejected' && isMissingPackage(results[i].reason, name));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (missing.length > 0) throw new MissingPeerDependencyError(missing, feature, { cause: failed?.reason });
+  if (failed !== undefined) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value);
+}
+
+/** `import(name)` of one optional peer (see `importPeers`). */
 export async function importPeer<T>(name: OptionalPeer, feature: string): Promise<T> {
-  try {
-    // A variable specifier: nothing bundles or resolves the peer before this line runs.
-    const specifier: string = name;
-    return (await import(specifier)) as T;
-  } catch (e) {
-    if (isMissingPackage(e, name)) throw new MissingPeerDependencyError(name, feature, `npm install ${name}@${OPTIONAL_PEERS[name]}`, { cause: e });
-    throw e;
-  }
+  const [mod] = await importPeers([name], feature);
+  return mod as T;
 }

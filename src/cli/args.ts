@@ -229,6 +229,9 @@ export function parseCommand(spec: CommandSpec, args: readonly string[]): Parsed
     if (positionals.length > spec.positionals.length) throw bad(`unexpected argument '${positionals[spec.positionals.length]}'`);
     const missing = spec.positionals[positionals.length];
     if (missing !== undefined) throw bad(`missing argument ${missing.name} (${missing.description})`);
+    // `state show ""` (an unset shell variable) must not quietly mean the current directory.
+    const empty = positionals.findIndex((p) => p === '');
+    if (empty !== -1) throw bad(`${spec.positionals[empty]?.name ?? 'an argument'} is empty`);
   }
   return { command: spec, flags, positionals, help };
 }

@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { InspectionEvent, Observer } from 'xstate';
 import { ConfigError, TesserError } from '../domain/errors.js';
-import { importPeer } from '../optional-peer.js';
+import { importPeers } from '../optional-peer.js';
 import type { Logger } from './types.js';
 
 /** An `inspect` observer that logs each actor snapshot change (state value and status) at debug level. */
@@ -80,8 +80,7 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   }
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError([{ path: 'inspect.port', message: 'must be an integer in [0, 65535]' }]);
-  const ws = await loadWs();
-  const { createWebSocketInspector } = await importPeer<typeof import('@statelyai/inspect')>('@statelyai/inspect', 'the inspector (--inspect)');
+  const { ws, createWebSocketInspector } = await loadInspectorPeers();
   const viewerUrl = options.viewerUrl ?? 'https://stately.ai/inspect';
 
   let boundPort = 0;
@@ -213,10 +212,12 @@ interface WsModule {
 }
 
 /**
- * Loads `ws` (an optional peer, like @statelyai/inspect, which uses it as its Node websocket). Lazily: nothing loads
- * it unless the inspector is started, and it has no bundled types (the shape used is `WsModule`).
+ * Loads the inspector's optional peers together, so one error names both when both are missing: `ws` (the Node
+ * websocket that @statelyai/inspect uses; no bundled types, hence `WsModule`) and @statelyai/inspect. Lazily:
+ * nothing loads them unless the inspector is started.
  */
-async function loadWs(): Promise<WsModule> {
-  const mod = await importPeer<WsModule & { default?: WsModule }>('ws', 'the inspector (--inspect)');
-  return mod.WebSocketServer === undefined && mod.default !== undefined ? mod.default : mod;
+async function loadInspectorPeers(): Promise<{ ws: WsModule; createWebSocketInspector: typeof import('@statelyai/inspect').createWebSocketInspector }> {
+  const [wsMod, inspectMod] = (await importPeers(['ws', '@statelyai/inspect'], 'the inspector (--inspect)')) as [WsModule & { default?: WsModule }, typeof import('@statelyai/inspect')];
+  const ws = wsMod.WebSocketServer === undefined && wsMod.default !== undefined ? wsMod.default : wsMod;
+  return { ws, createWebSocketInspector: inspectMod.createWebSocketInspector };
 }

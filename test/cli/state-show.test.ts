@@ -13,7 +13,7 @@ import { createEngine, type Engine } from '../../src/engine.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../src/store/file-store.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
-import { runCli } from './helpers.js';
+import { runMain } from './helpers.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9);
 let dir: string;
@@ -47,7 +47,7 @@ describe('state show beside a running engine', () => {
   it('shows the books, the lock, and the order journaled after the snapshot, one line per record', async () => {
     const before = await fingerprint(dir);
     expect(Object.keys(before)).toContain('lock');
-    const r = await runCli(['state', 'show', dir]);
+    const r = await runMain(['state', 'show', dir]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`lock: held by pid ${process.pid}`));
@@ -61,7 +61,7 @@ describe('state show beside a running engine', () => {
   });
 
   it('--json: one object with the portfolio and the raw journal records', async () => {
-    const r = await runCli(['state', 'show', dir, '--json']);
+    const r = await runMain(['state', 'show', dir, '--json']);
     expect(r.code).toBe(0);
     const shown = JSON.parse(r.stdout) as {
       fresh: boolean;
@@ -81,7 +81,7 @@ describe('state show beside a running engine', () => {
     // What a crash in the middle of an append leaves: a record without its newline.
     await appendFile(join(dir, 'journal.jsonl'), '{"v":1,"seq":99,"crc":"0');
     const before = await fingerprint(dir);
-    const r = await runCli(['state', 'show', dir]);
+    const r = await runMain(['state', 'show', dir]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/warning: .*journal\.jsonl:3: dropped a torn last record/);
     expect(await fingerprint(dir)).toEqual(before);
@@ -90,7 +90,7 @@ describe('state show beside a running engine', () => {
   it('an empty directory is a fresh state', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'tesser-state-empty-'));
     try {
-      const r = await runCli(['state', 'show', empty]);
+      const r = await runMain(['state', 'show', empty]);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/empty: nothing was ever saved here/);
     } finally {

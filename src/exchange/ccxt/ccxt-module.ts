@@ -7,28 +7,5 @@
 import type * as Ccxt from 'ccxt';
 import { importPeer } from '../../optional-peer.js';
 
-const mod = await importPeer<typeof Ccxt>('ccxt', 'tesser-reconcile/ccxt');
-
-/** ccxt's default export: the exchange classes by id. */
-export const ccxt = mod.default;
-/** The error classes the adapter maps (errors.ts). */
-export const {
-  AuthenticationError,
-  BadRequest,
-  BadResponse,
-  BaseError,
-  CancelPending,
-  DDoSProtection,
-  ExchangeNotAvailable,
-  InsufficientFunds,
-  InvalidNonce,
-  InvalidOrder,
-  NetworkError,
-  NotSupported,
-  OperationFailed,
-  OperationRejected,
-  OrderNotFound,
-  RateLimitExceeded,
-  RequestTimeout,
-  ArgumentsRequired,
-} = mod;
+/** The ccxt module (its default export holds the exchange classes by id; the error classes are named exports). */
+export const ccxtLib: typeof Ccxt = await importPeer<typeof Ccxt>('ccxt', 'tesser-reconcile/ccxt');
