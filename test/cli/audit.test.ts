@@ -10,21 +10,14 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dec } from '../../src/domain/decimal.js';
-import { VirtualClock } from '../../src/domain/clock.js';
-import { createEngine } from '../../src/engine.js';
-import { CcxtExchange } from '../../src/exchange/ccxt/index.js';
-import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
-import { FileStateStore } from '../../src/store/file-store.js';
-import { startBinanceEmulator, type BinanceEmulator } from '../support/binance-emulator/server.js';
-import { newBinance } from '../exchange/ccxt/helpers.js';
+import type { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
+import { AUDIT_SYMBOLS, prepareAuditScenario } from '../support/binance-emulator/audit-scenario.js';
+import type { BinanceEmulator } from '../support/binance-emulator/server.js';
 import { runMain } from './helpers.js';
 
-const T0 = Date.UTC(2026, 0, 5, 9);
-const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT'];
+const SYMBOLS = [...AUDIT_SYMBOLS];
 
 let dir: string;
-let clock: VirtualClock;
 let ex: SimulatedExchange;
 let emu: BinanceEmulator;
 let ghostId: string;
@@ -37,26 +30,9 @@ async function fingerprint(d: string): Promise<Record<string, string>> {
 }
 
 beforeAll(async () => {
-  clock = new VirtualClock(T0);
-  ex = new SimulatedExchange({ seed: 3, clock });
-  emu = await startBinanceEmulator({ backend: ex, clock });
   dir = await mkdtemp(join(tmpdir(), 'tesser-audit-'));
-  // The state is written by a real engine talking to the same emulator, so ids are the ones ccxt reports.
-  const client = await CcxtExchange.create({ exchange: newBinance(emu.ccxtConfig()), symbols: SYMBOLS, clock });
-  const store = await FileStateStore.open(dir);
-  const engine = createEngine({ exchange: client, store, clock, intervalMs: 3_600_000 });
-  expect((await engine.start()).phase).toBe('running');
-  const px = (s: string, f: string): Dec => ex.price(s).times(f).toDecimalPlaces(2);
-  const resting = await engine.placeOrder({ clientOrderId: 'rest-1', symbol: 'BTC/USDT', side: 'buy', type: 'limit', quantity: new Dec('0.1'), price: px('BTC/USDT', '0.98') });
-  await engine.placeOrder({ clientOrderId: 'perp-1', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', quantity: new Dec('0.2'), price: px('BTC/USDT:USDT', '1.01') });
-  expect((await engine.stop()).phase).toBe('stopped');
-  await store.close();
-  ghostId = resting.exchangeOrderId!;
-  // While nobody watches: the resting order fills (a ghost) and someone places an order by hand (a zombie).
-  clock.advance(60_000);
-  ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: ghostId });
-  ex.placeManualOrder({ symbol: 'ETH/USDT', side: 'buy', type: 'limit', quantity: new Dec('1'), price: px('ETH/USDT', '0.9') });
-}, 30_000);
+  ({ emu, ex, ghostId } = await prepareAuditScenario({ dir }));
+}, 60_000);
 
 afterAll(async () => {
   await emu?.close();
