@@ -4,7 +4,7 @@
  * and JSON, and reading changes nothing in the directory (no lock taken, no torn tail repaired).
  */
 import { createHash } from 'node:crypto';
-import { appendFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,33 @@ describe('state show beside a running engine', () => {
       expect(r.stdout).toMatch(/empty: nothing was ever saved here/);
     } finally {
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('state show on a corrupt directory', () => {
+  it('prints what it can read (the snapshot, the records before the bad line), names the bad file and line, exits 1', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'tesser-state-corrupt-'));
+    try {
+      // The running engine's directory as it stands (snapshot + 2 journal records), with a third record that rotted.
+      await cp(dir, copy, { recursive: true });
+      await rm(join(copy, 'lock'), { force: true });
+      const journal = (await readFile(join(copy, 'journal.jsonl'), 'utf8')).split('\n').filter((l) => l.startsWith('{"v":1,"seq":') && l.endsWith('}'));
+      expect(journal.length).toBeGreaterThanOrEqual(2);
+      await writeFile(join(copy, 'journal.jsonl'), `${journal.slice(0, 2).join('\n')}\n${journal[1]!.replace('"pending"', '"pendinX"').replace('"open"', '"opeX"')}\n`);
+      const before = await fingerprint(copy);
+      const r = await runMain(['state', 'show', copy]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/CORRUPT: .*journal\.jsonl:3: /);
+      // What could be read: the snapshot's books and the two good records.
+      expect(r.stdout).toMatch(/^\s+USDT\s+100000\s/m);
+      expect(r.stdout).toMatch(/^journal \(2 record\(s\) after the snapshot\):$/m);
+      expect(r.stdout).toMatch(/order acknowledged: journaled-1 #1/);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^tesser-reconcile state show: corrupt state directory: .*journal\.jsonl:3: /);
+      expect(await fingerprint(copy)).toEqual(before);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
     }
   });
 });
