@@ -10,8 +10,8 @@
  *   npx tsx docs/embedding-example.ts ./bot-state    # wall-clock time on the simulated exchange; Ctrl-C stops it
  */
 import { pathToFileURL } from 'node:url';
-import { Dec, FileStateStore, OrderRefusedError, createEngine, createLogger, type Clock, type Engine, type LifecyclePhase, type Logger, type VirtualTimeline } from 'tesser-reconcile';
-import { SimulatedExchange } from 'tesser-reconcile'; // real exchange: import { CcxtExchange } from 'tesser-reconcile/ccxt';
+import { Dec, FileStateStore, OrderRefusedError, createEngine, createLogger, type Clock, type Engine, type LifecyclePhase, type Logger } from 'tesser-reconcile';
+import { SimulatedExchange, type VirtualTimeline } from 'tesser-reconcile/testing'; // real exchange: import { CcxtExchange } from 'tesser-reconcile/ccxt';
 
 export interface BotOptions {
   /** Where the engine keeps its state across restarts (created if missing). */

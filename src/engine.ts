@@ -11,7 +11,7 @@
  */
 import { BehaviorSubject, ReplaySubject, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
-import type { Clock, Millis } from './domain/clock.js';
+import { isoTime, type Clock, type Millis } from './domain/clock.js';
 import type { Decimal } from './domain/decimal.js';
 import { ZERO } from './domain/decimal.js';
 import { ConfigError, ExchangeError, TesserError, isNotFoundError, isRetryableError } from './domain/errors.js';
@@ -474,7 +474,7 @@ export function createEngine(options: EngineOptions): Engine {
       // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
       if (racedInside(plan, snapshot)) {
         memory.restore(remembered);
-        throw new ExchangeError('unavailable', `snapshot window ${snapshot.startedAt}..${snapshot.completedAt} raced trades stamped inside it; cycle discarded`);
+        throw new ExchangeError('unavailable', `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`);
       }
       const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.

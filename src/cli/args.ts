@@ -1,9 +1,11 @@
 /**
- * Command-line arguments: the specs of the commands and a small strict parser. Pure (no process, no I/O), so it is
- * unit-tested in process. Anything the parser does not understand is a `UsageError` (exit code 2): unknown flags,
- * missing values, bad integers, missing or extra positionals, and any flag that looks like a credential (keys are
- * read from the environment only, never from argv, where they would land in shell history and `ps`).
+ * Command-line arguments: the specs of the commands (flags, value ranges, help texts) over `node:util` parseArgs in
+ * strict mode. Pure (no process, no I/O), so it is unit-tested in process. Anything not understood is a `UsageError`
+ * (exit code 2): unknown flags, missing values, bad integers, missing or extra positionals, and any flag that looks
+ * like a credential (keys are read from the environment only, never from argv, where they would land in shell
+ * history and `ps`).
  */
+import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
 import { TesserError } from '../domain/errors.js';
 
 /** A mistake in the command line: the CLI prints it on one line and exits with code 2. */
@@ -26,8 +28,6 @@ export interface FlagSpec {
   /** Shown in --help as `--name VALUE`. */
   readonly valueName?: string | undefined;
   readonly description: string;
-  /** Accepted but left out of --help (testing hooks). */
-  readonly hidden?: boolean | undefined;
   /** Shown without brackets in the synopsis (the command checks it: see `requireFlag`). */
   readonly required?: boolean | undefined;
   /** Lower and upper bound of an `int` flag. */
@@ -79,10 +79,13 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'state', kind: 'string', valueName: 'DIR', required: true, description: 'the engine state directory to audit (read only)' },
       { name: 'symbols', kind: 'string', valueName: 'A,B', description: "unified symbols, e.g. BTC/USDT,BTC/USDT:USDT (default: the state's instruments)" },
       { name: 'json', kind: 'boolean', description: 'the report and plan as JSON lines' },
-      { name: 'url', kind: 'string', valueName: 'URL', description: 'point ccxt at a loopback emulator (testing)', hidden: true },
+      { name: 'url', kind: 'string', valueName: 'URL', description: 'the exchange API at this loopback URL instead (127.0.0.1, localhost or ::1 only), e.g. the emulator of `npm run emulator`' },
       VERBOSE,
     ],
-    notes: [`Credentials come from the environment only: ${API_KEY_ENV} and ${API_SECRET_ENV}.`],
+    notes: [
+      `Credentials come from the environment only: ${API_KEY_ENV} and ${API_SECRET_ENV}.`,
+      'To try it offline against the Binance emulator (a clone of the repository): see "audit" in docs/operations.md.',
+    ],
   },
   {
     name: 'state show',
@@ -124,8 +127,11 @@ function findCommand(argv: readonly string[]): { spec: CommandSpec; rest: readon
   return undefined;
 }
 
+const commandList = (): string => COMMANDS.map((c) => c.name).join(', ');
+
 /**
- * Parses argv (without node and the script). `--flag value` and `--flag=value` are both accepted; `--` ends flags.
+ * Parses argv (without node and the script): `tesser-reconcile <command> ...`, `help [command]`, `--help`/`-h`,
+ * `--version`/`-v`. The flags of a command go through `node:util` parseArgs in strict mode.
  * @throws UsageError for anything it does not understand.
  */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
@@ -137,71 +143,95 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     throw new UsageError(`${name} is not accepted: API credentials are read from the environment only (${API_KEY_ENV}, ${API_SECRET_ENV}), never from the command line`, found?.spec.name);
   }
   const first = argv[0];
+  if (first === 'help' && argv.length > 1) {
+    // `help demo` is `demo --help`.
+    const topic = findCommand(argv.slice(1));
+    if (topic === undefined || topic.rest.length > 0) throw new UsageError(`unknown command '${argv.slice(1).join(' ')}' (commands: ${commandList()})`);
+    return { kind: 'command', command: topic.spec, flags: {}, positionals: [], help: true };
+  }
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') return { kind: 'help' };
-  if (first === '--version' || first === '-V') return { kind: 'version' };
+  if (first === '--version' || first === '-v' || first === '-V') return { kind: 'version' };
   if (found === undefined) {
     if (first === 'state') {
       const sub = argv[1];
       if (sub === undefined || sub === '--help' || sub === '-h') throw new UsageError("'state' needs a subcommand: state show DIR", 'state show');
       throw new UsageError(`unknown subcommand 'state ${sub}' (available: state show)`, 'state show');
     }
-    if (first.startsWith('-')) throw new UsageError(`a command comes first, got option ${first} (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
-    throw new UsageError(`unknown command '${first}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (first.startsWith('-')) throw new UsageError(`a command comes first, got option ${first} (commands: ${commandList()})`);
+    throw new UsageError(`unknown command '${first}' (commands: ${commandList()})`);
   }
   return { kind: 'command', ...parseCommand(found.spec, found.rest) };
 }
 
+type NodeOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** The spec as `node:util` parseArgs options (ints are strings there; they are checked below). */
+function nodeOptions(spec: CommandSpec): NodeOptions {
+  const options: NodeOptions = { help: { type: 'boolean', short: 'h' } };
+  for (const f of spec.flags) options[f.name] = { type: f.kind === 'boolean' ? 'boolean' : 'string' };
+  return options;
+}
+
+/** An option-like word (`-x`, `--json`) where a value should be: parseArgs refuses it as ambiguous. */
+const optionLike = (v: string): boolean => v.length > 1 && v.startsWith('-');
+
+/**
+ * Our message for a command line that strict parseArgs refused, found from the tokens of a lenient parse (which
+ * locate the offending option). Node's own message is the fallback.
+ */
+function explainRefusal(spec: CommandSpec, args: readonly string[], error: Error): string {
+  const { tokens } = nodeParseArgs({ args: [...args], options: nodeOptions(spec), strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const flag = spec.flags.find((f) => f.name === t.name);
+    if (flag === undefined) {
+      if (t.name !== 'help') return `unknown option ${t.rawName}`;
+      if (t.value !== undefined) return `${t.rawName} takes no value`;
+      continue;
+    }
+    if (flag.kind === 'boolean' && t.value !== undefined) return `--${flag.name} takes no value`;
+    if (flag.kind !== 'boolean' && (t.value === undefined || (t.inlineValue !== true && optionLike(t.value)))) {
+      const hint = t.value !== undefined && /^-\d/.test(t.value) ? ` (a negative number goes as --${flag.name}=${t.value})` : '';
+      return `--${flag.name} needs a value (${flag.valueName ?? 'VALUE'})${hint}`;
+    }
+  }
+  return error.message;
+}
+
 /** Parses the arguments after the command words. @throws UsageError */
 export function parseCommand(spec: CommandSpec, args: readonly string[]): ParsedCommand {
-  const flags: Record<string, FlagValue> = {};
-  const positionals: string[] = [];
   const bad = (m: string): UsageError => new UsageError(m, spec.name);
-  let help = false;
-  let onlyPositionals = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    if (onlyPositionals || !arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
-      continue;
-    }
-    if (arg === '--') {
-      onlyPositionals = true;
-      continue;
-    }
-    if (arg === '--help' || arg === '-h') {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith('--')) throw bad(`unknown option ${arg}`);
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const flag = spec.flags.find((f) => f.name === name);
-    if (flag === undefined) throw bad(`unknown option --${name}`);
-    if (Object.hasOwn(flags, name)) throw bad(`--${name} given more than once`);
-    if (flag.kind === 'boolean') {
-      if (eq !== -1) throw bad(`--${name} takes no value`);
-      flags[name] = true;
-      continue;
-    }
-    let raw: string;
-    if (eq !== -1) raw = arg.slice(eq + 1);
-    else {
-      const next = args[i + 1];
-      // A following flag is not a value: `--state --json` is a missing DIR, not a directory named "--json".
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) throw bad(`--${name} needs a value (${flag.valueName ?? 'VALUE'})`);
-      raw = next;
-      i++;
-    }
-    if (raw === '') throw bad(`--${name} needs a non-empty value`);
-    flags[name] = flag.kind === 'int' ? parseIntFlag(flag, raw, bad) : raw;
+  let parsed: ReturnType<typeof nodeParseArgs<{ options: NodeOptions; allowPositionals: true; tokens: true; strict: true }>>;
+  try {
+    parsed = nodeParseArgs({ args: [...args], options: nodeOptions(spec), strict: true, allowPositionals: true, tokens: true });
+  } catch (e) {
+    // parseArgs' own errors are TypeErrors with an ERR_PARSE_ARGS_* code; anything else is a bug, not usage.
+    if (!String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_')) throw e;
+    throw bad(explainRefusal(spec, args, e as Error));
   }
-  if (!help) {
-    if (positionals.length > spec.positionals.length) {
-      const extra = positionals[spec.positionals.length] as string;
-      throw bad(`unexpected argument '${extra}'`);
+  const flags: Record<string, FlagValue> = {};
+  // What strict mode leaves to us: a flag given twice (parseArgs keeps the last), empty values, integer ranges.
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option' || t.name === 'help') continue;
+    const flag = spec.flags.find((f) => f.name === t.name)!;
+    if (Object.hasOwn(flags, t.name)) throw bad(`--${t.name} given more than once`);
+    if (flag.kind === 'boolean') {
+      flags[t.name] = true;
+      continue;
     }
+    const raw = t.value ?? '';
+    if (raw === '') throw bad(`--${t.name} needs a non-empty value`);
+    flags[t.name] = flag.kind === 'int' ? parseIntFlag(flag, raw, bad) : raw;
+  }
+  const help = parsed.values.help === true;
+  const positionals = parsed.positionals;
+  if (!help) {
+    if (positionals.length > spec.positionals.length) throw bad(`unexpected argument '${positionals[spec.positionals.length]}'`);
     const missing = spec.positionals[positionals.length];
     if (missing !== undefined) throw bad(`missing argument ${missing.name} (${missing.description})`);
+    // `state show ""` (an unset shell variable) must not quietly mean the current directory.
+    const empty = positionals.findIndex((p) => p === '');
+    if (empty !== -1) throw bad(`${spec.positionals[empty]?.name ?? 'an argument'} is empty`);
   }
   return { command: spec, flags, positionals, help };
 }
@@ -267,14 +297,15 @@ export function topHelp(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    `Run '${PROGRAM} <command> --help' for a command's options.`,
+    `Run '${PROGRAM} help <command>' (or '${PROGRAM} <command> --help') for a command's options;`,
+    `'${PROGRAM} --version' (or -v) prints the version.`,
     '',
   ].join('\n');
 }
 
-/** The help of one command (hidden flags left out). */
+/** The help of one command. */
 export function commandHelp(spec: CommandSpec): string {
-  const shown = spec.flags.filter((f) => f.hidden !== true);
+  const shown = spec.flags;
   const label = (f: FlagSpec): string => (f.kind === 'boolean' ? `--${f.name}` : `--${f.name} ${f.valueName ?? 'VALUE'}`);
   const width = Math.max(...shown.map((f) => label(f).length), ...spec.positionals.map((p) => p.name.length), 6);
   const synopsis = [PROGRAM, spec.name, ...spec.positionals.map((p) => p.name), ...shown.map((f) => (f.required === true ? label(f) : `[${label(f)}]`))].join(' ');

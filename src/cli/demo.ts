@@ -14,7 +14,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subscription } from 'rxjs';
-import type { Clock, Millis } from '../domain/clock.js';
+import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString, type Decimal } from '../domain/decimal.js';
 import { TesserError, isExchangeError } from '../domain/errors.js';
 import type { Balance, Order, Position } from '../domain/types.js';
@@ -34,7 +34,7 @@ import { FileStateStore } from '../store/file-store.js';
 import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
 import { VirtualTimeline } from '../streams/virtual-time.js';
 import { UsageError } from './args.js';
-import type { CliIO } from './io.js';
+import { EXIT_INTERRUPTED, type CliIO } from './io.js';
 import { relativeTime, renderReport, renderTable } from './render.js';
 
 export interface DemoOptions {
@@ -49,6 +49,11 @@ export interface DemoOptions {
 /** The story could not be played as written (a step never happened within its time budget). */
 export class DemoError extends TesserError {
   override readonly name = 'DemoError' as const;
+}
+
+/** Ctrl-C stopped the demo; the message says where the story stood. */
+export class DemoInterruptedError extends TesserError {
+  override readonly name = 'DemoInterruptedError' as const;
 }
 
 /** Virtual start time: a fixed instant, so every run of a seed prints the same times. */
@@ -122,6 +127,8 @@ interface Proc {
 /** Where the output goes: tables and sentences, or JSON lines. */
 class Narrator {
   private quiet: { from: number; to: number; first: Millis; last: Millis } | undefined;
+  /** The title of the chapter being told (for the message of an interrupted run). */
+  chapter = '';
   constructor(
     private readonly io: CliIO,
     readonly json: boolean,
@@ -153,6 +160,7 @@ class Narrator {
   }
 
   heading(at: Millis, title: string): void {
+    this.chapter = title;
     this.line({ type: 'chapter', at, title }, () => `\n== ${title}`);
   }
 
@@ -202,6 +210,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
   const dir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'tesser-demo-')));
   let inspector: InspectorServer | undefined;
   let story: Story | undefined;
+  let interrupted: DemoInterruptedError | undefined;
   try {
     if (options.inspect) {
       inspector = await startInspectorServer();
@@ -210,12 +219,24 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     }
     story = new Story(options, io, narrator, dir, inspector);
     return await story.play();
+  } catch (e) {
+    if (!(e instanceof DemoInterruptedError)) throw e;
+    interrupted = e;
+    return EXIT_INTERRUPTED;
   } finally {
     narrator.done();
-    // Also after a failed story: the store's lock is released, so a kept --state directory can be reopened.
-    await story?.live?.store.close().catch(() => undefined);
+    const live = story?.live;
+    // Also after a failed or interrupted story: the store's lock is released, so a kept --state directory can be
+    // reopened. The engine is not flushed: virtual time stops, as in a crash, and the journal keeps what was acknowledged.
+    for (const sub of live?.subs ?? []) sub.unsubscribe();
+    await live?.store.close().catch(() => undefined);
     await inspector?.stop();
     if (options.stateDir === undefined) await rm(dir, { recursive: true, force: true });
+    if (interrupted !== undefined) {
+      io.err(`tesser-reconcile demo: ${interrupted.message}`);
+      io.err(`  stopped: ${live === undefined ? 'no engine process was running' : `engine process ${live.n} (not flushed, as in a crash: its journal keeps what the exchange acknowledged), store lock released`}`);
+      io.err(`  ${options.stateDir === undefined ? `removed the temporary state directory ${dir}` : `kept the state directory ${dir} (inspect it with: tesser-reconcile state show ${dir})`}`);
+    }
   }
 }
 
@@ -311,6 +332,10 @@ class Story {
   private async advance(ms: number): Promise<void> {
     const end = this.now() + ms;
     while (this.now() < end) {
+      // Checked at every step: Ctrl-C stops the story within one step of virtual time.
+      if (this.io.signal?.aborted === true) {
+        throw new DemoInterruptedError(`interrupted (Ctrl-C) during "${this.say.chapter}", at ${isoTime(this.now())} in virtual time`);
+      }
       await this.timeline.advanceBy(Math.min(STEP_MS, end - this.now()));
       await this.live?.store.idle();
     }

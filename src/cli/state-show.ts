@@ -3,23 +3,22 @@
  * (balances, positions, open orders, history cursors, lifecycle, handler memory, then the journal records not yet
  * folded into the snapshot, one a line) or as one JSON object with `--json`. Read-only: see state-dir.ts.
  */
+import { isoTime } from '../domain/clock.js';
 import { amountToString } from '../domain/decimal.js';
 import type { Order } from '../domain/types.js';
-import { decodeEngineState } from '../engine/state-file.js';
+import { StoreCorruptError } from '../domain/errors.js';
+import { decodeEngineState, type DecodedEngineState } from '../engine/state-file.js';
 import type { JsonValue } from '../store/port.js';
 import type { CliIO } from './io.js';
 import { renderTable } from './render.js';
-import { readStateDir } from './state-dir.js';
+import { readStateDirPartially } from './state-dir.js';
 
 export interface StateShowOptions {
   readonly dir: string;
   readonly json: boolean;
 }
 
-/** `2026-01-05T09:02:26.000Z` (a stored timestamp, not the clock: output is stable). */
-export function isoTime(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
-}
+export { isoTime };
 
 /** A scalar field as text ('' when absent or not a scalar): a journal line never throws on an odd record. */
 function field(r: Record<string, unknown>, key: string): string {
@@ -68,12 +67,28 @@ function orderRow(o: Order): string[] {
   ];
 }
 
-/** Prints the state directory; resolves with the exit code. @throws StateDirError, StoreCorruptError */
+/**
+ * Prints the state directory; resolves with the exit code. A corrupt directory is shown as far as it can be read
+ * (the snapshot if it decodes, the journal records before the bad line), then the StoreCorruptError naming the bad
+ * file and line is thrown (exit 1), as the engine would refuse to start on it. @throws StateDirError, StoreCorruptError
+ */
 export async function runStateShow(options: StateShowOptions, io: CliIO): Promise<number> {
-  const contents = await readStateDir(options.dir);
-  // The engine's own decoder: what is shown is what a restart would load (journal replayed over the snapshot),
-  // and a file the engine would refuse is refused here too (StoreCorruptError, exit 1).
-  const state = decodeEngineState(contents.loaded);
+  const contents = await readStateDirPartially(options.dir);
+  let corrupt = contents.corrupt;
+  // The engine's own decoder: what is shown is what a restart would load (journal replayed over the snapshot).
+  // Content the engine would refuse (a snapshot that is not engine state) counts as corrupt too.
+  let state: DecodedEngineState;
+  try {
+    state = decodeEngineState(contents.loaded);
+  } catch (e) {
+    if (!(e instanceof StoreCorruptError)) throw e;
+    corrupt ??= e;
+    state = decodeEngineState(undefined);
+  }
+  const finish = (): number => {
+    if (corrupt !== undefined) throw corrupt;
+    return 0;
+  };
   const snapshot = contents.loaded?.snapshot as Record<string, unknown> | undefined;
   const savedAt = typeof snapshot?.savedAt === 'number' ? snapshot.savedAt : undefined;
   // The raw records, not the replayed result: the journal is the audit trail of what happened since the snapshot.
@@ -97,12 +112,13 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
           journal,
           replayed: state.replayed,
           warnings,
+          corrupt: corrupt === undefined ? null : { file: corrupt.file, line: corrupt.line ?? null, message: corrupt.message },
         },
         null,
         2,
       ),
     );
-    return 0;
+    return finish();
   }
 
   const out = (s = ''): void => io.out(s);
@@ -112,7 +128,11 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   out(`  journal.jsonl: ${f.journal === undefined ? 'none' : `${f.journal.bytes} bytes, ${f.journal.records} record(s) after the snapshot`}`);
   out(`  lock: ${f.lockPid === undefined ? 'none' : `held by pid ${f.lockPid} (or left by a process that died)`}`);
   for (const w of warnings) out(`  warning: ${w}`);
-  if (state.fresh) {
+  if (corrupt !== undefined) {
+    out(`  CORRUPT: ${corrupt.message}`);
+    out('  shown below: only what could be read before it (an engine refuses to start here; see docs/operations.md)');
+  }
+  if (state.fresh && corrupt === undefined) {
     out('');
     out('empty: nothing was ever saved here; an engine starting on it builds its books from the exchange.');
     return 0;
@@ -171,5 +191,5 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   out('');
   out(journal.length === 0 ? 'journal: empty (everything is in the snapshot)' : `journal (${journal.length} record(s) after the snapshot):`);
   journal.forEach((r, i) => out(`  ${journalLine(r, i)}`));
-  return 0;
+  return finish();
 }

@@ -10,6 +10,11 @@ export interface Clock {
   now(): Millis;
 }
 
+/** `2026-01-05T09:02:26.000Z`: how a timestamp reads in messages and human output (never raw epoch ms). */
+export function isoTime(ms: Millis): string {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
+}
+
 /** A clock that moves only when told to: the default for tests, the demo and the simulator. */
 export class VirtualClock implements Clock {
   private current: Millis;

@@ -9,7 +9,7 @@
  * the cycle: `Unreachable` is thrown and the handler turns it into an `unreachable` plan with no actions.
  */
 import type { Decimal } from 'decimal.js';
-import type { Clock, Millis } from '../domain/clock.js';
+import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
 import { compareFills } from '../domain/ids.js';
@@ -233,7 +233,7 @@ export async function runCycle(
     // An adapter returning another symbol's trade would corrupt attribution: keep only this symbol's.
     for (const f of h.items) if (f.symbol === symbol) trades.push(f);
     if (h.changed && opts.applyTradesUpTo === undefined) {
-      cursorActions.push({ type: 'advanceTradeCursor', cause: 'historyCursor', reason: `trades of ${symbol} consumed up to ${h.cursor.since}`, symbol, cursor: h.cursor });
+      cursorActions.push({ type: 'advanceTradeCursor', cause: 'historyCursor', reason: `trades of ${symbol} consumed up to ${isoTime(h.cursor.since)}`, symbol, cursor: h.cursor });
     }
   };
   for (const symbol of fetchSymbols) await fetchTrades(symbol);
@@ -257,7 +257,7 @@ export async function runCycle(
       const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
       const h = await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, config.maxHistoryPagesPerCycle, (p) => p.id, (p) => p.timestamp);
       funding = [...h.items];
-      if (h.changed) cursorActions.push({ type: 'advanceFundingCursor', cause: 'historyCursor', reason: `funding consumed up to ${h.cursor.since}`, cursor: h.cursor });
+      if (h.changed) cursorActions.push({ type: 'advanceFundingCursor', cause: 'historyCursor', reason: `funding consumed up to ${isoTime(h.cursor.since)}`, cursor: h.cursor });
     }
     // Looked into (only once the fetches succeeded: an unreachable cycle has not looked at anything).
     memory.seenDeltas.clear();

@@ -27,6 +27,7 @@
  * (`MAX_SUSPECT_ATTEMPTS`). A report-only plan is never carried out (nothing is recorded), so it is not checked: it
  * shows the view as read.
  */
+import { isoTime } from '../domain/clock.js';
 import type { Decimal } from 'decimal.js';
 import { ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
@@ -126,7 +127,7 @@ export class StartupHandler {
   async plan(report: ReconciliationReport, ctx: StartupContext): Promise<Plan> {
     const snap = ctx.snapshot;
     if (report.snapshotStartedAt !== snap.startedAt || report.snapshotCompletedAt !== snap.completedAt) {
-      throw new ParseError('inconsistent', 'snapshot', snap.startedAt, `the report (window ${report.snapshotStartedAt}..${report.snapshotCompletedAt}) was not computed from this snapshot`);
+      throw new ParseError('inconsistent', 'snapshot', snap.startedAt, `the report (window ${isoTime(report.snapshotStartedAt)}..${isoTime(report.snapshotCompletedAt)}) was not computed from this snapshot`);
     }
     const reader = new CountingReader(ctx.exchange);
     const base = {
@@ -253,7 +254,7 @@ export class StartupHandler {
       type: 'rebuildPortfolio',
       cause: 'startupHardReset',
       reason:
-        `boot: balances, positions and open orders reset from the exchange snapshot of ${snap.completedAt}; peak equity, realized PnL and applied trade ids kept` +
+        `boot: balances, positions and open orders reset from the exchange snapshot of ${isoTime(snap.completedAt)}; peak equity, realized PnL and applied trade ids kept` +
         (suspect === undefined ? '' : `; taken as the truth although ${suspect}, after repeated attempts`),
       instruments: allInstruments,
       positions: snap.positions,

@@ -12,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { InspectionEvent, Observer } from 'xstate';
 import { ConfigError, TesserError } from '../domain/errors.js';
+import { importPeers } from '../optional-peer.js';
 import type { Logger } from './types.js';
 
 /** An `inspect` observer that logs each actor snapshot change (state value and status) at debug level. */
@@ -79,8 +80,7 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   }
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError([{ path: 'inspect.port', message: 'must be an integer in [0, 65535]' }]);
-  const ws = await loadWs();
-  const { createWebSocketInspector } = await import('@statelyai/inspect');
+  const { ws, createWebSocketInspector } = await loadInspectorPeers();
   const viewerUrl = options.viewerUrl ?? 'https://stately.ai/inspect';
 
   let boundPort = 0;
@@ -212,15 +212,12 @@ interface WsModule {
 }
 
 /**
- * Loads `ws` (installed with @statelyai/inspect, which uses it as its Node websocket). Imported lazily through a
- * variable specifier: it has no bundled types, and nothing loads it unless the inspector is started.
+ * Loads the inspector's optional peers together, so one error names both when both are missing: `ws` (the Node
+ * websocket that @statelyai/inspect uses; no bundled types, hence `WsModule`) and @statelyai/inspect. Lazily:
+ * nothing loads them unless the inspector is started.
  */
-async function loadWs(): Promise<WsModule> {
-  const specifier = 'ws';
-  try {
-    const mod = (await import(specifier)) as WsModule & { default?: WsModule };
-    return mod.WebSocketServer === undefined && mod.default !== undefined ? mod.default : mod;
-  } catch (e) {
-    throw new InspectorError('the inspector needs the "ws" package', { cause: e });
-  }
+async function loadInspectorPeers(): Promise<{ ws: WsModule; createWebSocketInspector: typeof import('@statelyai/inspect').createWebSocketInspector }> {
+  const [wsMod, inspectMod] = (await importPeers(['ws', '@statelyai/inspect'], 'the inspector (--inspect)')) as [WsModule & { default?: WsModule }, typeof import('@statelyai/inspect')];
+  const ws = wsMod.WebSocketServer === undefined && wsMod.default !== undefined ? wsMod.default : wsMod;
+  return { ws, createWebSocketInspector: inspectMod.createWebSocketInspector };
 }

@@ -12,8 +12,8 @@
  * Canonical JSON = JSON with object keys sorted by UTF-16 code units and no whitespace. `JSON.parse` followed by
  * canonicalization reproduces it byte for byte, which is what lets the reader recompute the checksum.
  */
+import { crc32 } from 'node:zlib';
 import { StoreCorruptError } from '../domain/errors.js';
-import { crc32Hex } from './crc32.js';
 import { StoreError } from './errors.js';
 import type { JsonValue } from './port.js';
 
@@ -74,6 +74,15 @@ export function canonicalJson(value: unknown): string {
 
 function invalid(path: string, detail: string): StoreError {
   return new StoreError('invalid', `not storable as JSON at ${path}: ${detail}`);
+}
+
+/**
+ * CRC-32 (IEEE 802.3, Node's `zlib.crc32`, present since Node 20.15) of `data` as exactly 8 lowercase hex digits,
+ * the form on disk. A string is hashed as its UTF-8 bytes. It detects torn or bit-rotted bytes, not tampering:
+ * every burst error up to 32 bits and all but ~2^-32 of the rest, in 8 characters per line.
+ */
+export function crc32Hex(data: Uint8Array | string): string {
+  return (crc32(data) >>> 0).toString(16).padStart(8, '0');
 }
 
 function recordCrc(seq: number, canonicalRec: string): string {

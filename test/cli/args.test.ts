@@ -40,6 +40,16 @@ describe('parseArgs', () => {
     expect(parseArgs(['--help']).kind).toBe('help');
     expect(parseArgs(['-h']).kind).toBe('help');
     expect(parseArgs(['--version']).kind).toBe('version');
+    expect(parseArgs(['-v']).kind).toBe('version');
+    expect(parseArgs(['help']).kind).toBe('help');
+  });
+
+  it('`help COMMAND` is the command\'s --help', () => {
+    const demo = command(['help', 'demo']);
+    expect(demo.command.name).toBe('demo');
+    expect(demo.help).toBe(true);
+    expect(command(['help', 'state', 'show']).command.name).toBe('state show');
+    expect(usageError(['help', 'frob']).message).toMatch(/unknown command 'frob'/);
   });
 
   it('demo flags: int, boolean and string, in both --flag value and --flag=value forms', () => {
@@ -70,7 +80,8 @@ describe('parseArgs', () => {
     [['demo', '--seed', 'ten'], /--seed must be an integer, got 'ten'/],
     [['demo', '--seed', '1e3'], /must be an integer/],
     [['demo', '--seed', '0x10'], /must be an integer/],
-    [['demo', '--seed', '-1'], /in \[0, 2147483647\]/],
+    [['demo', '--seed=-1'], /in \[0, 2147483647\]/],
+    [['demo', '--seed', '-1'], /--seed needs a value \(N\) \(a negative number goes as --seed=-1\)/],
     [['demo', '--seed', '99999999999'], /in \[0, 2147483647\]/],
     [['demo', '--seed'], /--seed needs a value \(N\)/],
     [['demo', '--state', '--json'], /--state needs a value \(DIR\)/],
@@ -145,17 +156,17 @@ describe('help texts', () => {
     for (const c of COMMANDS) expect(h).toContain(`  ${c.name}`);
   });
 
-  it('each command help shows its options and required flags, never a hidden one', () => {
+  it('each command help shows every option and the required flags', () => {
     for (const c of COMMANDS) {
       const h = commandHelp(c);
       expect(h).toMatch(new RegExp(`^usage: tesser-reconcile ${c.name}`));
-      for (const f of c.flags) {
-        if (f.hidden === true) expect(h).not.toContain(`--${f.name}`);
-        else expect(h).toContain(`--${f.name}`);
-      }
+      for (const f of c.flags) expect(h).toContain(`--${f.name}`);
     }
     const audit = commandHelp(COMMANDS.find((c) => c.name === 'audit')!);
     expect(audit).toMatch(/^usage: tesser-reconcile audit --exchange ID --state DIR \[--symbols A,B\]/);
     expect(audit).toContain('TESSER_API_KEY');
+    // --url is documented, with its loopback-only rule and where to find the emulator.
+    expect(audit).toMatch(/--url URL\s+the exchange API at this loopback URL instead \(127\.0\.0\.1, localhost or ::1 only\)/);
+    expect(audit).toMatch(/docs\/operations\.md/);
   });
 });

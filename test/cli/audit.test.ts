@@ -1,5 +1,6 @@
 /**
- * `tesser-reconcile audit` as a child process against the loopback Binance emulator, backed by a SimulatedExchange
+ * `tesser-reconcile audit`, run in process through `main()` (ccxt loads once per test file, not once per case: each
+ * child process used to spend ~4 s of CPU loading it), against the loopback Binance emulator, backed by a SimulatedExchange
  * in this process: it reports the drift (a ghost, a zombie, balances) and the plan, and it changes nothing: no
  * mutating call reaches the emulator or the exchange behind it, and the state directory is left byte for byte.
  * Also its failures: a missing key, a refused key, an unreachable exchange, a non-loopback --url, a corrupt dir.
@@ -9,21 +10,17 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dec } from '../../src/domain/decimal.js';
 import { VirtualClock } from '../../src/domain/clock.js';
 import { createEngine } from '../../src/engine.js';
-import { CcxtExchange } from '../../src/exchange/ccxt/index.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../src/store/file-store.js';
-import { startBinanceEmulator, type BinanceEmulator } from '../support/binance-emulator/server.js';
-import { newBinance } from '../exchange/ccxt/helpers.js';
-import { runCli } from './helpers.js';
+import { AUDIT_SYMBOLS, prepareAuditScenario } from '../support/binance-emulator/audit-scenario.js';
+import type { BinanceEmulator } from '../support/binance-emulator/server.js';
+import { runMain } from './helpers.js';
 
-const T0 = Date.UTC(2026, 0, 5, 9);
-const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT'];
+const SYMBOLS = [...AUDIT_SYMBOLS];
 
 let dir: string;
-let clock: VirtualClock;
 let ex: SimulatedExchange;
 let emu: BinanceEmulator;
 let ghostId: string;
@@ -36,26 +33,9 @@ async function fingerprint(d: string): Promise<Record<string, string>> {
 }
 
 beforeAll(async () => {
-  clock = new VirtualClock(T0);
-  ex = new SimulatedExchange({ seed: 3, clock });
-  emu = await startBinanceEmulator({ backend: ex, clock });
   dir = await mkdtemp(join(tmpdir(), 'tesser-audit-'));
-  // The state is written by a real engine talking to the same emulator, so ids are the ones ccxt reports.
-  const client = await CcxtExchange.create({ exchange: newBinance(emu.ccxtConfig()), symbols: SYMBOLS, clock });
-  const store = await FileStateStore.open(dir);
-  const engine = createEngine({ exchange: client, store, clock, intervalMs: 3_600_000 });
-  expect((await engine.start()).phase).toBe('running');
-  const px = (s: string, f: string): Dec => ex.price(s).times(f).toDecimalPlaces(2);
-  const resting = await engine.placeOrder({ clientOrderId: 'rest-1', symbol: 'BTC/USDT', side: 'buy', type: 'limit', quantity: new Dec('0.1'), price: px('BTC/USDT', '0.98') });
-  await engine.placeOrder({ clientOrderId: 'perp-1', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', quantity: new Dec('0.2'), price: px('BTC/USDT:USDT', '1.01') });
-  expect((await engine.stop()).phase).toBe('stopped');
-  await store.close();
-  ghostId = resting.exchangeOrderId!;
-  // While nobody watches: the resting order fills (a ghost) and someone places an order by hand (a zombie).
-  clock.advance(60_000);
-  ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: ghostId });
-  ex.placeManualOrder({ symbol: 'ETH/USDT', side: 'buy', type: 'limit', quantity: new Dec('1'), price: px('ETH/USDT', '0.9') });
-}, 30_000);
+  ({ emu, ex, ghostId } = await prepareAuditScenario({ dir }));
+}, 60_000);
 
 afterAll(async () => {
   await emu?.close();
@@ -64,13 +44,13 @@ afterAll(async () => {
 
 const keys = (): Record<string, string> => ({ TESSER_API_KEY: emu.apiKey, TESSER_API_SECRET: 'emulator-secret' });
 
-// Every case is an independent child process reading the same directory (reads only): they run side by side.
+// Every case reads the same directory (reads only) through its own ccxt client: they run side by side.
 describe.concurrent('audit against the emulator', () => {
   it('reports the ghost, the zombie and the balance drift, and calls no mutating method', async () => {
     const before = await fingerprint(dir);
     const requestsBefore = emu.requests.length;
     const callsBefore = ex.callLog().length;
-    const r = await runCli(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--symbols', SYMBOLS.join(',')], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--symbols', SYMBOLS.join(',')], { env: keys() });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/report-only/);
@@ -92,7 +72,7 @@ describe.concurrent('audit against the emulator', () => {
 
   it('--json: one object per line, the plan in report-only mode, amounts as strings', async () => {
     const requestsBefore = emu.requests.length;
-    const r = await runCli(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--json'], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--json'], { env: keys() });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ type: 'audit', exchange: 'binance', mode: 'reportOnly' });
@@ -110,7 +90,7 @@ describe.concurrent('audit against the emulator', () => {
 
 describe.concurrent('audit failures: one line on stderr, exit code', () => {
   it('a missing key env var is a usage error (2), before any network', async () => {
-    const r = await runCli(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], { env: { TESSER_API_KEY: 'k' } });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], { env: { TESSER_API_KEY: 'k' } });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/missing credentials: set TESSER_API_SECRET in the environment/);
@@ -118,14 +98,14 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
   });
 
   it('a key on the command line is refused (2), and never echoed', async () => {
-    const r = await runCli(['audit', '--exchange', 'binance', '--state', dir, '--api-key', 'sekrit-value'], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--api-key', 'sekrit-value'], { env: keys() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--api-key is not accepted: API credentials are read from the environment only/);
     expect(r.stderr).not.toMatch(/sekrit-value/);
   });
 
   it('a refused key is a runtime failure (1), without a stack trace', async () => {
-    const r = await runCli(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], { env: { TESSER_API_KEY: 'wrong', TESSER_API_SECRET: 's' } });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], { env: { TESSER_API_KEY: 'wrong', TESSER_API_SECRET: 's' } });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^tesser-reconcile audit: exchange refused the credentials \(auth\)/);
@@ -133,20 +113,20 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
   }, 30_000);
 
   it('an unreachable exchange is a runtime failure (1): the one-line message first, the stack only with --verbose', async () => {
-    const r = await runCli(['audit', '--exchange', 'binance', '--state', dir, '--url', 'http://127.0.0.1:9', '--verbose'], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', 'http://127.0.0.1:9', '--verbose'], { env: keys() });
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')[0]).toMatch(/^tesser-reconcile audit: exchange unreachable \(network\): /);
     expect(r.stderr).toMatch(/\n\s+at /);
   }, 30_000);
 
   it('a --url off loopback is a usage error (2): keys never go to another host', async () => {
-    const r = await runCli(['audit', '--exchange', 'binance', '--state', dir, '--url', 'https://api.binance.com'], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', 'https://api.binance.com'], { env: keys() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--url must be an http\(s\) URL on a loopback host/);
   });
 
   it('an unsupported exchange id is a usage error (2)', async () => {
-    const r = await runCli(['audit', '--exchange', 'kraken', '--state', dir, '--url', emu.url], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'kraken', '--state', dir, '--url', emu.url], { env: keys() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--exchange kraken is not supported \(supported: binance\)/);
   }, 30_000);
@@ -156,7 +136,7 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
     try {
       await writeFile(join(bad, 'snapshot.json'), '{"v":1,"journalSeq":0,"crc":"00000000","state":{}}\n');
       const before = await fingerprint(bad);
-      const r = await runCli(['audit', '--exchange', 'binance', '--state', bad, '--url', emu.url], { env: keys() });
+      const r = await runMain(['audit', '--exchange', 'binance', '--state', bad, '--url', emu.url], { env: keys() });
       expect(r.code).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/corrupt state directory: .*snapshot\.json:1: snapshot checksum mismatch/);
@@ -171,12 +151,13 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
     try {
       // Written by an engine on the simulated exchange directly: venue `simulated`, not `binance`.
       const store = await FileStateStore.open(other);
+      const clock = new VirtualClock(Date.UTC(2026, 0, 5));
       const engine = createEngine({ exchange: new SimulatedExchange({ seed: 4, clock }), store, clock, intervalMs: 3_600_000 });
       expect((await engine.start()).phase).toBe('running');
       await engine.stop();
       await store.close();
       const before = await fingerprint(other);
-      const r = await runCli(['audit', '--exchange', 'binance', '--state', other, '--url', emu.url, '--symbols', 'BTC/USDT'], { env: keys() });
+      const r = await runMain(['audit', '--exchange', 'binance', '--state', other, '--url', emu.url, '--symbols', 'BTC/USDT'], { env: keys() });
       expect(r.code).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/belongs to account .* on simulated, but the exchange client is account key:[0-9a-f]{16} on binance/);

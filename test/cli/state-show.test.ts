@@ -4,7 +4,7 @@
  * and JSON, and reading changes nothing in the directory (no lock taken, no torn tail repaired).
  */
 import { createHash } from 'node:crypto';
-import { appendFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { createEngine, type Engine } from '../../src/engine.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../src/store/file-store.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
-import { runCli } from './helpers.js';
+import { runMain } from './helpers.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9);
 let dir: string;
@@ -47,7 +47,7 @@ describe('state show beside a running engine', () => {
   it('shows the books, the lock, and the order journaled after the snapshot, one line per record', async () => {
     const before = await fingerprint(dir);
     expect(Object.keys(before)).toContain('lock');
-    const r = await runCli(['state', 'show', dir]);
+    const r = await runMain(['state', 'show', dir]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`lock: held by pid ${process.pid}`));
@@ -62,7 +62,7 @@ describe('state show beside a running engine', () => {
   });
 
   it('--json: one object with the portfolio and the raw journal records', async () => {
-    const r = await runCli(['state', 'show', dir, '--json']);
+    const r = await runMain(['state', 'show', dir, '--json']);
     expect(r.code).toBe(0);
     const shown = JSON.parse(r.stdout) as {
       fresh: boolean;
@@ -82,7 +82,7 @@ describe('state show beside a running engine', () => {
     // What a crash in the middle of an append leaves: a record without its newline.
     await appendFile(join(dir, 'journal.jsonl'), '{"v":1,"seq":99,"crc":"0');
     const before = await fingerprint(dir);
-    const r = await runCli(['state', 'show', dir]);
+    const r = await runMain(['state', 'show', dir]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/warning: .*journal\.jsonl:3: dropped a torn last record/);
     expect(await fingerprint(dir)).toEqual(before);
@@ -91,11 +91,38 @@ describe('state show beside a running engine', () => {
   it('an empty directory is a fresh state', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'tesser-state-empty-'));
     try {
-      const r = await runCli(['state', 'show', empty]);
+      const r = await runMain(['state', 'show', empty]);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/empty: nothing was ever saved here/);
     } finally {
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('state show on a corrupt directory', () => {
+  it('prints what it can read (the snapshot, the records before the bad line), names the bad file and line, exits 1', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'tesser-state-corrupt-'));
+    try {
+      // The running engine's directory as it stands (snapshot + 2 journal records), with a third record that rotted.
+      await cp(dir, copy, { recursive: true });
+      await rm(join(copy, 'lock'), { force: true });
+      const journal = (await readFile(join(copy, 'journal.jsonl'), 'utf8')).split('\n').filter((l) => l.startsWith('{"v":1,"seq":') && l.endsWith('}'));
+      expect(journal.length).toBeGreaterThanOrEqual(2);
+      await writeFile(join(copy, 'journal.jsonl'), `${journal.slice(0, 2).join('\n')}\n${journal[1]!.replace('"pending"', '"pendinX"').replace('"open"', '"opeX"')}\n`);
+      const before = await fingerprint(copy);
+      const r = await runMain(['state', 'show', copy]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/CORRUPT: .*journal\.jsonl:3: /);
+      // What could be read: the snapshot's books and the two good records.
+      expect(r.stdout).toMatch(/^\s+USDT\s+100000\s/m);
+      expect(r.stdout).toMatch(/^journal \(2 record\(s\) after the snapshot\):$/m);
+      expect(r.stdout).toMatch(/order acknowledged: journaled-1 #1/);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^tesser-reconcile state show: corrupt state directory: .*journal\.jsonl:3: /);
+      expect(await fingerprint(copy)).toEqual(before);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
     }
   });
 });

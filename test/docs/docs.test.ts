@@ -234,6 +234,15 @@ describe('docs/policies.md', () => {
 describe('docs/operations.md', () => {
   const ops = read(join(DOCS, 'operations.md'));
 
+  it('shows how to try audit offline: `npm run emulator` exists and runs the emulator entry point, audit shows --url', () => {
+    expect(ops).toMatch(/npm run emulator/);
+    expect(ops).toMatch(/--url URL/);
+    const scripts = (JSON.parse(read(join(REPO_DIR, 'package.json'))) as { scripts: Record<string, string> }).scripts;
+    const entry = /^tsx (\S+)$/.exec(scripts.emulator ?? '')?.[1];
+    expect(entry).toBe('test/support/binance-emulator/main.ts');
+    expect(existsSync(join(REPO_DIR, entry!))).toBe(true);
+  });
+
   it('names every event the engine logs', () => {
     const sources = ['src/engine.ts', 'src/logging/events.ts'].map((f) => read(join(REPO_DIR, f))).join('\n');
     const events = new Set([...sources.matchAll(/event: '([a-zA-Z.]+)'/g)].map((m) => m[1]!));

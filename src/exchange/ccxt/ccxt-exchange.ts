@@ -9,7 +9,8 @@
  * - The ccxt instance holds the API keys: it lives in a private field and is never logged or serialized.
  */
 import { createHash } from 'node:crypto';
-import ccxt, { type Exchange } from 'ccxt';
+import type { Exchange } from 'ccxt';
+import { ccxtLib } from './ccxt-module.js';
 import type { Clock } from '../../domain/clock.js';
 import { Dec, amountToString } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
@@ -131,7 +132,7 @@ export class CcxtExchange implements ExchangeClient {
       if (typeof options.apiKey !== 'string' || options.apiKey === '') issues.push({ path: 'apiKey', message: 'required' });
       if (typeof options.secret !== 'string' || options.secret === '') issues.push({ path: 'secret', message: 'required' });
       if (issues.length === 0) {
-        const Ctor = (ccxt as unknown as Record<string, new (config: object) => Exchange>)[options.id];
+        const Ctor = (ccxtLib.default as unknown as Record<string, new (config: object) => Exchange>)[options.id];
         if (Ctor === undefined) issues.push({ path: 'id', message: `ccxt has no exchange ${options.id}` });
         else {
           // Load only the market families we trade, and skip the (private, slow) currencies call, unless told otherwise.

@@ -7,7 +7,10 @@
  * retryable `unavailable` (we do not know what happened, so it must not be evidence of anything) unless it is
  * plainly our own bug or a payload we refuse (then final `invalid`, loudly).
  */
-import {
+import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
+import { ccxtLib } from './ccxt-module.js';
+
+const {
   AuthenticationError,
   BadRequest,
   BadResponse,
@@ -26,8 +29,7 @@ import {
   RateLimitExceeded,
   RequestTimeout,
   ArgumentsRequired,
-} from 'ccxt';
-import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
+} = ccxtLib;
 
 /** ccxt error class → our kind, most specific first. Exported so the mapping table is testable and documented. */
 export const CCXT_ERROR_KINDS: readonly (readonly [new (...args: never[]) => Error, ExchangeErrorKind])[] = [

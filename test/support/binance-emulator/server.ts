@@ -55,6 +55,8 @@ export interface BinanceEmulatorOptions {
   readonly stepSize?: string;
   /** Which Binance wallet shows the backend's (single) balance list; the other is empty. Default: spot if the backend has a spot market. */
   readonly wallet?: 'spot' | 'futures';
+  /** Port on 127.0.0.1 (default 0: any free port). */
+  readonly port?: number;
 }
 
 export interface BinanceEmulator {
@@ -402,7 +404,10 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
 
