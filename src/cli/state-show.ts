@@ -150,7 +150,9 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
     // Terminal orders stay tracked for a while (so a late trade still finds its order); only their count matters here.
     const closed = book.orders().length - open.length;
     out(`closed orders still tracked: ${closed}`);
-    out(`realized PnL: ${amountToString(book.realizedPnl)}; peak equity: ${amountToString(book.peakEquity)}`);
+    out(`realized PnL: ${amountToString(book.realizedPnl)}; peak equity: ${amountToString(book.peakEquity)} ${book.reportingAsset}`);
+    // Equity and drawdown need today's prices: a running engine marks them (reports$, state$); the peak is what lasts.
+    out(`  (peak equity is the highest equity an engine marked, kept across restarts and hard resets; drawdown is measured from it)`);
   }
 
   out('');
