@@ -11,7 +11,7 @@
  */
 import type { Subscription } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
-import { Dec } from '../domain/decimal.js';
+import { Dec, type Decimal } from '../domain/decimal.js';
 import { isExchangeError } from '../domain/errors.js';
 import { createRandom, type Random } from '../domain/random.js';
 import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
@@ -31,6 +31,7 @@ import {
   checkFinalAccounting,
   classifyLiquidateOnlyEntry,
   checkLiquidateOnlyExit,
+  checkPeakEquity,
   checkReportOnlyCall,
   checkZombieCancels,
   compareBooks,
@@ -154,6 +155,8 @@ class Simulation implements PortHost {
   private slow: { until: Millis; probability: number; maxMs: number } | undefined;
   private readonly slowRng: Random;
   private readonly closedByGuess = new Set<string>();
+  /** The highest peak equity any report of the seed carried (it must never go down). */
+  private highestPeak: Decimal | undefined;
   private incarnations = 0;
   private inc: Incarnation | undefined;
   /** The store a restart opens (what the last incarnation left durable). */
@@ -438,6 +441,9 @@ class Simulation implements PortHost {
     if (inc.dead) return;
     inc.lastReport = r;
     this.stats.cycles++;
+    const peakDown = checkPeakEquity(this.highestPeak, r);
+    if (peakDown !== undefined) this.violate('peakEquityDown', `incarnation ${inc.id} ${r.handler} cycle ${r.cycle}: ${peakDown}`);
+    if (this.highestPeak === undefined || r.peakEquity.gt(this.highestPeak)) this.highestPeak = r.peakEquity;
     const now = this.tl.now();
     const rep = r.report;
     const types = new Map<string, number>();
