@@ -2,8 +2,9 @@
  * Equity marking for the engine: which prices value the books after a reconciliation, and when the exchange is asked
  * for them. Out of the box the prices come from what the exchange already gives: the mark price the positions read
  * carries, and a batched ticker read (`ExchangeClient.fetchTickers`) for the assets held, made at most once every
- * `tickerEveryCycles` cycles and never when the reporting asset is all that is held. A bot's own `prices` win, price
- * by price. Equity is marked (and peak equity raised) only when everything held has a price: an equity that leaves
+ * `tickerEveryCycles` cycles and never when the reporting asset is all that is held. An asset the account trades
+ * only as a linear perpetual (no spot market in the reporting asset) is priced at that perpetual's price. A bot's own
+ * `prices` win, price by price. Equity is marked (and peak equity raised) only when everything held has a price: an equity that leaves
  * a losing position out could raise the peak that drawdown is measured from for good.
  */
 import type { Decimal } from '../domain/decimal.js';
@@ -63,12 +64,27 @@ export function neededPriceKeys(book: Portfolio): string[] {
 }
 
 /**
- * The symbols one ticker read asks for: the needed keys no mark or own price covers (cached tickers are refreshed),
- * plus every spot market quoted in the reporting asset, so an asset bought later already has a price. Empty when
- * nothing needs one: then there is no read at all.
+ * The linear perpetual `A/R:R` that prices asset key `A/R` when the book trades that perpetual and no spot `A/R`
+ * (a perpetual's price is the spot price up to the basis), or undefined.
+ */
+export function perpetualProxy(book: Portfolio, key: string): string | undefined {
+  if (key.includes(':') || book.instrument(key) !== undefined) return undefined;
+  const quote = key.slice(key.indexOf('/') + 1);
+  const perp = `${key}:${quote}`;
+  return book.instrument(perp)?.kind === 'perp' ? perp : undefined;
+}
+
+/**
+ * The symbols one ticker read asks for: the needed keys no mark or own price covers (cached tickers are refreshed;
+ * an asset with a perpetual proxy is asked as that perpetual), plus every spot market quoted in the reporting asset,
+ * so an asset bought later already has a price. Empty when nothing needs one: then there is no read at all.
  */
 export function tickerSymbols(book: Portfolio, covered: ReadonlySet<string>): string[] {
-  const wanted = neededPriceKeys(book).filter((k) => !covered.has(k));
+  const wanted: string[] = [];
+  for (const k of neededPriceKeys(book)) {
+    const asked = perpetualProxy(book, k) ?? k;
+    if (!covered.has(k) && !covered.has(asked)) wanted.push(asked);
+  }
   if (wanted.length === 0) return [];
   const reporting = book.reportingAsset;
   const spot = book.instruments().filter((i) => i.kind === 'spot' && i.quote === reporting && !covered.has(i.symbol));
@@ -105,6 +121,11 @@ export class EquityMarker {
     await this.refreshTickers(book, covered);
     // Later sets win: a mark over a cached ticker (it is fresher), the bot's own price over both.
     const prices = new Map<string, Decimal>([...this.tickers, ...marks, ...own]);
+    for (const k of neededPriceKeys(book)) {
+      const proxy = prices.has(k) ? undefined : perpetualProxy(book, k);
+      const price = proxy === undefined ? undefined : prices.get(proxy);
+      if (price !== undefined) prices.set(k, price);
+    }
     const unpricedAssets = book.unpricedAssets(prices);
     if (unpricedAssets.length > 0) return { reportingAsset: book.reportingAsset, equity: null, peakEquity: book.peakEquity, drawdown: null, unpricedAssets };
     const equity = apply ? book.markToMarket(prices) : book.equity(prices);

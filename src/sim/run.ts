@@ -60,6 +60,8 @@ export interface SeedStats {
   trades: number;
   liquidateOnlyEntries: number;
   booksChecked: number;
+  /** Reports that marked equity (every asset and position priced), so the peak equity check had something to judge. */
+  equityMarked: number;
   virtualMs: number;
 }
 
@@ -144,7 +146,7 @@ class Simulation implements PortHost {
   private readonly maxViolations: number;
   private readonly violations: Violation[] = [];
   private readonly lines: string[] = [];
-  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, virtualMs: 0 };
+  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, equityMarked: 0, virtualMs: 0 };
   private readonly calls: PortCall[] = [];
   private readonly applied = new AppliedLedger();
   private readonly crashes: PlannedCrash[] = [];
@@ -316,6 +318,8 @@ class Simulation implements PortHost {
       clock: this.tl.clock,
       scheduler: this.scheduler,
       intervalMs: this.cfg.intervalMs,
+      // Equity in USDT where the world has it (else the first instrument's settle asset, as by default).
+      ...(this.cfg.market.instruments?.some((i) => i.quote === 'USDT') === true && { portfolioOptions: { reportingAsset: 'USDT' } }),
       seed: (this.seed * 7919 + id) >>> 0,
       logger: this.engineLogger(id),
     });
@@ -444,6 +448,7 @@ class Simulation implements PortHost {
     const peakDown = checkPeakEquity(this.highestPeak, r);
     if (peakDown !== undefined) this.violate('peakEquityDown', `incarnation ${inc.id} ${r.handler} cycle ${r.cycle}: ${peakDown}`);
     if (this.highestPeak === undefined || r.peakEquity.gt(this.highestPeak)) this.highestPeak = r.peakEquity;
+    if (r.executed && r.equity !== null) this.stats.equityMarked++;
     const now = this.tl.now();
     const rep = r.report;
     const types = new Map<string, number>();

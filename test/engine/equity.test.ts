@@ -91,6 +91,18 @@ describe('equity marked from exchange prices, without a prices option', () => {
     await run.engine.stop();
   });
 
+  it('prices an asset the account trades only as a linear perpetual at that perpetual (no spot market to ask)', async () => {
+    const m = makeMarket({ instruments: [{ symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }], balances: { USDT: '1000', BTC: '0.5' } });
+    const asked: string[][] = [];
+    const exchange: ExchangeClient = { ...withoutTickers(m.ex), fetchTickers: (symbols) => (asked.push([...symbols]), m.ex.fetchTickers(symbols)) };
+    const run = makeEngine(m, { exchange });
+    await boot(m, run);
+    expect(asked).toEqual([[PERP]]);
+    // 1000 USDT + 0.5 BTC at the perpetual's 30000.
+    expect(str(run.reports.at(-1)!.equity)).toBe('16000');
+    await run.engine.stop();
+  });
+
   it('leaves equity unmarked (null, peak untouched) while something held has no price, and says what', async () => {
     const m = makeMarket();
     const run = makeEngine(m, { exchange: withoutTickers(m.ex) });
