@@ -275,8 +275,10 @@ export function createEngine(options: EngineOptions): Engine {
   /** Compacts the store when the state differs from what was last written. A store failure is rethrown. */
   async function persist(): Promise<void> {
     const lifecycle = lifecycleNow();
-    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle }, clock.now());
-    const key = JSON.stringify({ ...state, savedAt: 0 });
+    const equity = lastEquity === null ? undefined : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
+    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle }, clock.now(), equity);
+    // Equity moves with every price: it rides along with a save that is due, and is never the reason for one.
+    const key = JSON.stringify({ ...state, savedAt: 0, equity: null });
     if (key === lastWritten) return;
     await store.compact(asJson(state));
     lastWritten = key;

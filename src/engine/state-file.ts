@@ -15,7 +15,8 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { StoreCorruptError, TesserError } from '../domain/errors.js';
-import { asArray, asRecord, orderToJSON, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
+import type { Decimal } from '../domain/decimal.js';
+import { asArray, asRecord, orderToJSON, parseAmount, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
 import type { OrderJSON } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import { ReconcileMemory, type ReconcileMemoryJSON } from '../handlers/memory.js';
@@ -41,6 +42,17 @@ export interface EngineStateJSON {
   readonly cursors: CursorState;
   readonly memory: ReconcileMemoryJSON;
   readonly lifecycle: PersistedLifecycleJSON;
+  /**
+   * Equity and drawdown as last marked before this save, for `state show` (peak equity is in the portfolio). Written
+   * along with a save, never a reason for one; optional, so states written before it load.
+   */
+  readonly equity?: EquityAtSaveJSON | undefined;
+}
+
+/** Equity and drawdown (decimal strings) as last marked; null when that reconciliation could not price everything. */
+export interface EquityAtSaveJSON {
+  readonly equity: string | null;
+  readonly drawdown: string | null;
 }
 
 /** Journal records the engine appends between snapshots. */
@@ -72,10 +84,12 @@ export interface DecodedEngineState extends EngineState {
   readonly fresh: boolean;
   /** Journal records replayed over the snapshot. */
   readonly replayed: number;
+  /** Equity and drawdown as last marked before the snapshot was saved (absent in older states). */
+  readonly equityAtSave?: { readonly equity: Decimal | null; readonly drawdown: Decimal | null } | undefined;
   readonly warnings: readonly string[];
 }
 
-export function encodeEngineState(state: EngineState, savedAt: Millis): EngineStateJSON {
+export function encodeEngineState(state: EngineState, savedAt: Millis, equity?: EquityAtSaveJSON): EngineStateJSON {
   return {
     format: ENGINE_STATE_FORMAT,
     version: ENGINE_STATE_VERSION,
@@ -84,6 +98,7 @@ export function encodeEngineState(state: EngineState, savedAt: Millis): EngineSt
     cursors: state.cursors,
     memory: state.memory.toJSON(),
     lifecycle: state.lifecycle,
+    ...(equity !== undefined && { equity }),
   };
 }
 
@@ -108,6 +123,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   let cursors: CursorState = EMPTY_CURSORS;
   let memory = new ReconcileMemory();
   let lifecycle: PersistedLifecycleJSON = { liquidateOnly: null };
+  let equityAtSave: DecodedEngineState['equityAtSave'];
   try {
     if (loaded.snapshot !== undefined) {
       const s = asRecord(loaded.snapshot, 'snapshot');
@@ -117,6 +133,11 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       cursors = parseCursorState(s.cursors, 'snapshot.cursors');
       memory = ReconcileMemory.fromJSON(s.memory, 'snapshot.memory');
       lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');
+      if (s.equity !== undefined) {
+        const e = asRecord(s.equity, 'snapshot.equity');
+        const amount = (v: unknown, path: string): Decimal | null => (v === null ? null : parseAmount(v, path, 'any'));
+        equityAtSave = { equity: amount(e.equity, 'snapshot.equity.equity'), drawdown: amount(e.drawdown, 'snapshot.equity.drawdown') };
+      }
     }
   } catch (e) {
     throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
@@ -147,7 +168,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
     }
   }
-  return { fresh: false, portfolio, cursors, memory, lifecycle, replayed, warnings };
+  return { fresh: false, portfolio, cursors, memory, lifecycle, replayed, warnings, ...(equityAtSave !== undefined && { equityAtSave }) };
 }
 
 function parseLifecycle(raw: unknown, path: string): PersistedLifecycleJSON {

@@ -172,6 +172,7 @@ describe('state show on the directory the demo kept', () => {
     expect(r.stdout).toMatch(/^\s+manual-1\s/m);
     expect(r.stdout).toMatch(/^history cursors:/m);
     expect(r.stdout).toMatch(/^journal: empty/m);
+    expect(r.stdout).toMatch(/^equity: \d+(\.\d+)? USDT; drawdown from the peak: \d+(\.\d+)? % \(last marked before the save at /m);
     expect(r.stdout).toMatch(/lifecycle: normal/);
   });
 
