@@ -302,7 +302,7 @@ export class CcxtExchange implements ExchangeClient {
         for (const s of group) {
           const t = raw[s] as unknown as Rec | undefined;
           // With `number = String` ccxt's `last` is the venue's own string (Binance: lastPrice); absent = no price.
-          if (t !== undefined && t.last !== undefined) out.set(s, parseAmount(t.last, `${op}.${s}.last`, 'positive'));
+          if (t !== undefined && t.last !== undefined && t.last !== null) out.set(s, parseAmount(t.last, `${op}.${s}.last`, 'positive'));
         }
       });
     }
