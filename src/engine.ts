@@ -53,6 +53,7 @@ import type { LifecyclePhase } from '../machines/lifecycle.js';
 import { ExchangeMismatchError, identityConflict, identityOf } from './engine/exchange-identity.js';
 import { engineOptionIssues } from './engine/options.js';
 import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './engine/order-gate.js';
+import { EquityMarker, resolveTickerEveryCycles, type EquityReading } from './engine/equity.js';
 import { SerialQueue } from './engine/serial.js';
 import { asJson, decodeEngineState, encodeEngineState, orderRecord, type EngineJournalRecord, type PersistedLifecycleJSON } from './engine/state-file.js';
 
@@ -85,10 +86,15 @@ export interface EngineOptions {
   /** Options of the portfolio (trade-id window, reporting asset, ...). */
   readonly portfolioOptions?: PortfolioOptions | undefined;
   /**
-   * Prices for equity (symbol or asset → price in the portfolio's reporting asset). With it, equity is marked after
-   * every executed reconciliation, so peak equity (and drawdown) follow the account.
+   * The bot's own prices for equity (position symbol or `${asset}/${reportingAsset}` → price), called once per
+   * reconciliation. Each one wins over the exchange's (positions' mark prices, tickers); see docs/policies.md.
    */
   readonly prices?: (() => ReadonlyMap<string, Decimal>) | undefined;
+  /**
+   * Equity prices the assets held from one batched ticker read (`exchange.fetchTickers`), made at most once every
+   * this many cycles (default 12; 0 = never). Integer 0–10 000.
+   */
+  readonly tickerEveryCycles?: number | undefined;
   /** Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback). */
   readonly closedOrderRetentionMs?: number | undefined;
 }
@@ -105,6 +111,12 @@ export interface EngineStatus {
   readonly lastError: string | null;
   /** Why the engine failed (phase `failed`). */
   readonly failure: EngineFailure | null;
+  /** Equity at the last reconciliation, in the portfolio's reporting asset; null before one, or when something had no price. */
+  readonly equity: Decimal | null;
+  /** Highest equity marked, kept across restarts and hard resets; null before there is a portfolio. */
+  readonly peakEquity: Decimal | null;
+  /** (peak − equity) / peak at the last reconciliation; null with `equity`. */
+  readonly drawdown: Decimal | null;
 }
 
 /** What `reports$` emits after each completed reconciliation. */
@@ -122,6 +134,14 @@ export interface EngineReport {
   readonly outcomes: readonly ActionOutcome[];
   readonly executed: boolean;
   readonly digest: CycleDigest;
+  /** Equity after this reconciliation (null when something held had no price: see `unpricedAssets`). */
+  readonly equity: Decimal | null;
+  /** Peak equity after this reconciliation. */
+  readonly peakEquity: Decimal;
+  /** (peak − equity) / peak after this reconciliation; null with `equity`. */
+  readonly drawdown: Decimal | null;
+  /** Assets and position symbols that had no price, sorted. */
+  readonly unpricedAssets: readonly string[];
 }
 
 /** The engine has no portfolio yet (fresh store, startup reconciliation not finished). */
@@ -170,9 +190,12 @@ function xstateClockOf(scheduler: SchedulerLike) {
   };
 }
 
-function statusOf(s: EngineSnapshot): EngineStatus {
+function statusOf(s: EngineSnapshot, equity: EquityReading | null, peakEquity: Decimal | null): EngineStatus {
   const c = s.context;
   return {
+    equity: equity?.equity ?? null,
+    peakEquity,
+    drawdown: equity?.drawdown ?? null,
     phase: enginePhase(s),
     liquidateOnly: c.liquidateOnly,
     paused: c.paused,
@@ -243,6 +266,14 @@ export function createEngine(options: EngineOptions): Engine {
   const random = createRandom(options.seed ?? 1);
   const retentionMs = options.closedOrderRetentionMs ?? config.tradeLookbackMs;
   const identity = identityOf(exchange);
+  const tickerEveryCycles = resolveTickerEveryCycles(options.tickerEveryCycles);
+  const marker = new EquityMarker({
+    exchange,
+    prices: options.prices,
+    tickerEveryCycles,
+    onTickerError: (e, symbols) =>
+      logger.warn({ event: 'equity.tickersFailed', symbols, error: describe(e) }, `ticker read for equity failed (cached prices kept; next read in ${tickerEveryCycles} cycles): ${describe(e)}`),
+  });
   // With a VirtualTimeline, virtual time waits for the engine's real I/O (store writes, HTTP), so runs reproduce.
   const track = isWorkTrackingScheduler(scheduler) ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work) : <T>(work: Promise<T>): Promise<T> => work;
   const queue = new SerialQueue(track);
@@ -255,6 +286,8 @@ export function createEngine(options: EngineOptions): Engine {
   let runtimeHandler = new RuntimeHandler(config, memory);
   let lastWritten: string | undefined;
   let lifecycleOnDisk: PersistedLifecycleJSON = { liquidateOnly: null };
+  /** Equity as the last reconciliation marked it. */
+  let lastEquity: EquityReading | null = null;
   /** Not-found answers in a row for pending orders whose submission got no answer. */
   const unconfirmedNotFound = new Map<string, number>();
 
@@ -269,8 +302,10 @@ export function createEngine(options: EngineOptions): Engine {
   async function persist(): Promise<void> {
     if (config.reportOnly) return;
     const lifecycle = lifecycleNow();
-    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle, exchange: identity }, clock.now());
-    const key = JSON.stringify({ ...state, savedAt: 0 });
+    const equity = lastEquity === null ? undefined : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
+    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle, exchange: identity }, clock.now(), equity);
+    // Equity moves with every price: it rides along with a save that is due, and is never the reason for one.
+    const key = JSON.stringify({ ...state, savedAt: 0, equity: null });
     if (key === lastWritten) return;
     await store.compact(asJson(state));
     lastWritten = key;
@@ -323,7 +358,23 @@ export function createEngine(options: EngineOptions): Engine {
     logReport(logger, report, { phase: handler, cycle, mode });
     logOutcomes(result.outcomes, plan.mode === 'reportOnly');
     for (const f of result.failures) logger.error({ event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail }, `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`);
-    reports.next({ handler, cycle, mode, at: digest.at, snapshot, report, plan, outcomes: result.outcomes, executed: result.executed, digest });
+    const e = lastEquity;
+    reports.next({
+      handler,
+      cycle,
+      mode,
+      at: digest.at,
+      snapshot,
+      report,
+      plan,
+      outcomes: result.outcomes,
+      executed: result.executed,
+      digest,
+      equity: e?.equity ?? null,
+      peakEquity: e?.peakEquity ?? result.portfolio.peakEquity,
+      drawdown: e?.drawdown ?? null,
+      unpricedAssets: e?.unpricedAssets ?? [],
+    });
   }
 
   // ---- the actors the machine invokes -------------------------------------------------------------------------
@@ -395,7 +446,8 @@ export function createEngine(options: EngineOptions): Engine {
     const result = await executePlan(plan, { exchange, portfolio: current, cursors, portfolioOptions: options.portfolioOptions });
     portfolio = result.portfolio;
     cursors = result.cursors;
-    if (result.executed && options.prices !== undefined) portfolio.markToMarket(options.prices());
+    // Before the persist: the peak this marks is durable when the report is out.
+    lastEquity = await marker.mark(portfolio, snapshot.positions, result.executed);
     await persist();
     const digest = digestOf('startup', 0, report, plan, result);
     // Published whatever the confirmation says: these books were built and persisted.
@@ -481,8 +533,8 @@ export function createEngine(options: EngineOptions): Engine {
       if (result.executed) {
         await resolveUnconfirmed(result.portfolio);
         result.portfolio.pruneClosedOrders(clock.now() - retentionMs);
-        if (options.prices !== undefined) result.portfolio.markToMarket(options.prices());
       }
+      lastEquity = await marker.mark(result.portfolio, snapshot.positions, result.executed);
       portfolio = result.portfolio;
       cursors = result.cursors;
       try {
@@ -538,14 +590,15 @@ export function createEngine(options: EngineOptions): Engine {
     clock: xstateClockOf(scheduler),
     ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
   });
-  const state = new BehaviorSubject<EngineStatus>(statusOf(actor.getSnapshot()));
+  const statusNow = (s: EngineSnapshot): EngineStatus => statusOf(s, lastEquity, portfolio?.peakEquity ?? null);
+  const state = new BehaviorSubject<EngineStatus>(statusNow(actor.getSnapshot()));
   // What `state$` serves: a completed BehaviorSubject gives a late subscriber nothing, a ReplaySubject the last status.
   const stateReplay = new ReplaySubject<EngineStatus>(1);
   state.subscribe(stateReplay);
   let lastPhase = state.value.phase;
   actor.subscribe({
     next: (s) => {
-      const status = statusOf(s);
+      const status = statusNow(s);
       if (status.phase !== lastPhase) {
         logger.info({ event: 'lifecycle.transition', from: lastPhase, to: status.phase, ...(status.failure !== null && { failure: status.failure.reason }) }, `${lastPhase} → ${status.phase}`);
         lastPhase = status.phase;

@@ -8,7 +8,9 @@
  * from the same directory and the startup reconciliation repairs everything. At runtime: a network partition
  * (reconciliation pauses, then resumes), a lost cancel response (a ghost), a lost order response (an order pending
  * until found by client id), and a liquidation the engine cannot explain while trade history is stale (liquidate-
- * only), repaired once the trade shows, then RESUME. Output depends only on the seed (times are virtual).
+ * only), repaired once the trade shows, then RESUME. Equity is marked from the exchange's prices throughout: the
+ * market falls while the engine is down, and the restart shows the peak equity from before the crash surviving the
+ * hard reset, with the drawdown measured against it. Output depends only on the seed (times are virtual).
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -170,7 +172,9 @@ class Narrator {
 
   report(proc: number, r: EngineReport): void {
     if (this.json) {
-      this.io.out(JSON.stringify({ type: 'report', process: proc, handler: r.handler, cycle: r.cycle, mode: r.mode, at: r.at, summary: reportSummary(r.report), report: reportToJSON(r.report) }));
+      this.io.out(
+        JSON.stringify({ type: 'report', process: proc, handler: r.handler, cycle: r.cycle, mode: r.mode, at: r.at, executed: r.executed, summary: reportSummary(r.report), ...equityJSON(r), report: reportToJSON(r.report) }),
+      );
       for (const o of r.outcomes) {
         this.io.out(JSON.stringify({ type: 'action', process: proc, handler: r.handler, cycle: r.cycle, at: r.at, index: o.index, outcome: o.status, ...(o.detail !== undefined && { detail: o.detail }), action: planActionToJSON(o.action) }));
       }
@@ -187,11 +191,37 @@ class Narrator {
     const title = r.handler === 'startup' ? 'startup reconciliation' : `cycle ${r.cycle} (${r.mode})`;
     this.io.out(`${this.at(r.at)} ${title}:`);
     this.io.out(table);
+    this.io.out(`  ${equityText(r)}`);
   }
 
   done(): void {
     this.flushQuiet();
   }
+}
+
+/** What a report or a status says about equity. */
+type EquityFacts = Pick<EngineStatus, 'equity' | 'peakEquity' | 'drawdown'> & { readonly unpricedAssets?: readonly string[] };
+
+/** Equity, peak equity and drawdown as JSON fields: exact decimal strings (null when not marked). */
+function equityJSON(e: EquityFacts): Record<string, unknown> {
+  return {
+    equity: e.equity === null ? null : amountToString(e.equity),
+    peakEquity: e.peakEquity === null ? null : amountToString(e.peakEquity),
+    drawdown: e.drawdown === null ? null : amountToString(e.drawdown),
+    ...(e.unpricedAssets !== undefined && { unpricedAssets: e.unpricedAssets }),
+  };
+}
+
+/** `equity 199,876.12 USDT, peak 200,012.50, drawdown 0.07 %` (rounded for reading; --json has the exact values). */
+function equityText(e: EquityFacts, asset = 'USDT'): string {
+  // Thousands grouped on the decimal string itself: the amount never becomes a JS number, not even for display.
+  const money = (x: Decimal): string => x.toFixed(2, Dec.ROUND_HALF_EVEN).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const peak = e.peakEquity === null ? 'none' : money(e.peakEquity);
+  if (e.equity === null) {
+    const which = e.unpricedAssets === undefined || e.unpricedAssets.length === 0 ? 'something held' : e.unpricedAssets.join(', ');
+    return `equity: not marked (no price for ${which} until the next ticker read); peak equity ${peak} ${asset}`;
+  }
+  return `equity ${money(e.equity)} ${asset}, peak equity ${peak} ${asset}, drawdown ${e.drawdown === null ? '-' : `${e.drawdown.times(100).toFixed(2)} %`}`;
 }
 
 /** What the verdict compares, one row per asset, symbol or order. */
@@ -406,6 +436,8 @@ class Story {
     await this.advance(4_000);
     // Placed just before the crash: journaled and acknowledged, but never in a compacted snapshot.
     const lateSell = await this.order(BTC, 'sell', '0.1', '1.02');
+    const before = p.engine.status();
+    say.step(this.now(), 'engine', `${equityText(before)} (marked from the exchange's prices: positions' marks and a ticker read)`);
 
     say.heading(this.now(), 'process 1 crashes');
     // No stop(), no flush: the process's timers never fire again. Only what the store already made durable survives.
@@ -433,6 +465,7 @@ class Story {
       say.step(this.now(), 'exchange', `cancels ${perpRest.clientOrderId} (exchange-side cancel)`);
     }
     await this.advance(20_000);
+    this.marketFalls('0.97');
     const manual = this.ex.placeManualOrder({ symbol: ETH, side: 'buy', type: 'limit', quantity: new Dec('0.5'), price: this.price(ETH, '0.97') });
     say.step(this.now(), 'operator', `places ${manual.clientOrderId} by hand: buy 0.5 ${ETH} @ ${manual.price!.toFixed()} (exchange id ${manual.exchangeOrderId})`);
     await this.advance(60_000);
@@ -441,6 +474,13 @@ class Story {
 
     say.heading(this.now(), 'process 2 restarts from the same directory');
     p = await this.boot();
+    const after = p.engine.status();
+    const kept = before.peakEquity !== null && after.peakEquity !== null && after.peakEquity.eq(before.peakEquity);
+    say.step(
+      this.now(),
+      'engine',
+      `${equityText(after)}: ${kept ? 'the peak equity of process 1 survived the crash and the hard reset, and the loss since is measured against it' : 'a new peak since process 1'}`,
+    );
     await this.advance(3_000);
 
     say.heading(this.now(), 'network partition');
@@ -510,8 +550,20 @@ class Story {
     const diskOk = persisted.portfolio !== undefined && persistedChecks.every((c) => c.ok);
     checks.push({ kind: 'persisted', key: 'state directory', local: persisted.portfolio === undefined ? 'empty' : 'reloaded', exchange: 'truth', ok: diskOk });
     const ok = checks.every((c) => c.ok) && stopped.phase === 'stopped';
-    this.printVerdict(checks, ok, stopped.phase);
+    this.printVerdict(checks, ok, stopped.phase, stopped);
     return ok ? 0 : 1;
+  }
+
+  /** Every market moves by `factor` at once, then walks on from there. */
+  private marketFalls(factor: string): void {
+    const moves = [BTC, ETH, PERP].map((symbol) => {
+      const from = this.ex.price(symbol);
+      const to = this.price(symbol, factor);
+      this.ex.setPrice(symbol, to);
+      this.ex.releasePrice(symbol);
+      return `${symbol} ${from.toFixed()} -> ${to.toFixed()}`;
+    });
+    this.say.step(this.now(), 'exchange', `the market falls ${new Dec(1).minus(factor).times(100).toFixed()} %: ${moves.join(', ')}`);
   }
 
   /** The strategy tries to add exposure in liquidate-only; the gate refuses. */
@@ -563,12 +615,13 @@ class Story {
     return checks;
   }
 
-  private printVerdict(checks: readonly Check[], ok: boolean, phase: string): void {
+  private printVerdict(checks: readonly Check[], ok: boolean, phase: string, status: EngineStatus): void {
     const at = this.now();
     if (this.say.json) {
-      this.say.line({ type: 'verdict', at, ok, phase, checks: checks.map((c) => ({ ...c })) }, () => '');
+      this.say.line({ type: 'verdict', at, ok, phase, ...equityJSON(status), checks: checks.map((c) => ({ ...c })) }, () => '');
       return;
     }
+    this.say.line({}, () => `${equityText(status)} at the last reconciliation`);
     const table = renderTable(
       [{ header: 'check' }, { header: 'asset/symbol/order' }, { header: 'engine (local)' }, { header: 'exchange (truth)' }, { header: 'agree' }],
       checks.map((c) => [c.kind, c.key, c.local, c.exchange, c.ok ? 'yes' : 'NO']),

@@ -107,6 +107,7 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
           lifecycle: state.lifecycle,
           exchange: state.exchange ?? null,
           portfolio: state.portfolio === undefined ? null : state.portfolio.toJSON(),
+          equityAtSave: state.equityAtSave === undefined ? null : { equity: state.equityAtSave.equity?.toFixed() ?? null, drawdown: state.equityAtSave.drawdown?.toFixed() ?? null },
           cursors: state.cursors,
           memory: state.memory.toJSON(),
           journal,
@@ -174,7 +175,13 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
     // Terminal orders stay tracked for a while (so a late trade still finds its order); only their count matters here.
     const closed = book.orders().length - open.length;
     out(`closed orders still tracked: ${closed}`);
-    out(`realized PnL: ${amountToString(book.realizedPnl)}; peak equity: ${amountToString(book.peakEquity)}`);
+    out(`realized PnL: ${amountToString(book.realizedPnl)}; peak equity: ${amountToString(book.peakEquity)} ${book.reportingAsset}`);
+    // Equity moves with prices: what is stored is the last mark before the save, dated by it; the peak is what lasts.
+    const e = state.equityAtSave;
+    const when = savedAt === undefined ? '' : ` (last marked before the save at ${isoTime(savedAt)})`;
+    if (e === undefined) out('equity: not saved (marked by a running engine from current prices)');
+    else if (e.equity === null) out(`equity: not marked at the last save (something held had no price)${when}`);
+    else out(`equity: ${amountToString(e.equity)} ${book.reportingAsset}; drawdown from the peak: ${e.drawdown === null ? '-' : `${amountToString(e.drawdown.times(100))} %`}${when}`);
   }
 
   out('');

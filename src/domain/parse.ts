@@ -60,6 +60,7 @@ export interface PositionJSON {
   symbol: string;
   quantity: string;
   entryPrice: string;
+  markPrice?: string;
 }
 export interface BalanceJSON {
   asset: string;
@@ -290,11 +291,17 @@ export function parsePosition(raw: unknown, path = 'position'): Position {
     symbol: parseString(r.symbol, `${path}.symbol`),
     quantity: parseAmount(r.quantity, `${path}.quantity`, 'any'),
     entryPrice: parseAmount(r.entryPrice, `${path}.entryPrice`),
+    ...(r.markPrice !== undefined && { markPrice: parseAmount(r.markPrice, `${path}.markPrice`, 'positive') }),
   };
 }
 
 export function positionToJSON(p: Position): PositionJSON {
-  return { symbol: p.symbol, quantity: amountToString(p.quantity), entryPrice: amountToString(p.entryPrice) };
+  return {
+    symbol: p.symbol,
+    quantity: amountToString(p.quantity),
+    entryPrice: amountToString(p.entryPrice),
+    ...(p.markPrice !== undefined && { markPrice: amountToString(p.markPrice) }),
+  };
 }
 
 export function parseBalance(raw: unknown, path = 'balance'): Balance {

@@ -87,6 +87,11 @@ export interface Position {
   readonly quantity: Decimal;
   /** Average entry price; zero when flat. */
   readonly entryPrice: Decimal;
+  /**
+   * The exchange's mark price, when its positions read carries one (Binance's positionRisk does). Only exchange
+   * reads set it; the portfolio's own positions never do. Equity marks unrealized PnL at it.
+   */
+  readonly markPrice?: Decimal | undefined;
 }
 
 export interface Balance {

@@ -15,7 +15,8 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { StoreCorruptError, TesserError } from '../domain/errors.js';
-import { asArray, asRecord, orderToJSON, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
+import type { Decimal } from '../domain/decimal.js';
+import { asArray, asRecord, orderToJSON, parseAmount, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
 import type { OrderJSON } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import type { ExchangeIdentity } from '../exchange/port.js';
@@ -46,6 +47,17 @@ export interface EngineStateJSON {
   readonly lifecycle: PersistedLifecycleJSON;
   /** The exchange account this state belongs to. Optional: state written before it was recorded lacks it. */
   readonly exchange?: ExchangeIdentity;
+  /**
+   * Equity and drawdown as last marked before this save, for `state show` (peak equity is in the portfolio). Written
+   * along with a save, never a reason for one; optional, so states written before it load.
+   */
+  readonly equity?: EquityAtSaveJSON | undefined;
+}
+
+/** Equity and drawdown (decimal strings) as last marked; null when that reconciliation could not price everything. */
+export interface EquityAtSaveJSON {
+  readonly equity: string | null;
+  readonly drawdown: string | null;
 }
 
 /** Journal records the engine appends between snapshots. */
@@ -79,10 +91,12 @@ export interface DecodedEngineState extends EngineState {
   readonly fresh: boolean;
   /** Journal records replayed over the snapshot. */
   readonly replayed: number;
+  /** Equity and drawdown as last marked before the snapshot was saved (absent in older states). */
+  readonly equityAtSave?: { readonly equity: Decimal | null; readonly drawdown: Decimal | null } | undefined;
   readonly warnings: readonly string[];
 }
 
-export function encodeEngineState(state: EngineState, savedAt: Millis): EngineStateJSON {
+export function encodeEngineState(state: EngineState, savedAt: Millis, equity?: EquityAtSaveJSON): EngineStateJSON {
   return {
     format: ENGINE_STATE_FORMAT,
     version: ENGINE_STATE_VERSION,
@@ -92,6 +106,7 @@ export function encodeEngineState(state: EngineState, savedAt: Millis): EngineSt
     memory: state.memory.toJSON(),
     lifecycle: state.lifecycle,
     ...(state.exchange !== undefined && { exchange: state.exchange }),
+    ...(equity !== undefined && { equity }),
   };
 }
 
@@ -118,6 +133,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   let lifecycle: PersistedLifecycleJSON = { liquidateOnly: null };
   let exchange: ExchangeIdentity | undefined;
   const skipped: string[] = [];
+  let equityAtSave: DecodedEngineState['equityAtSave'];
   try {
     if (loaded.snapshot !== undefined) {
       const s = asRecord(loaded.snapshot, 'snapshot');
@@ -128,6 +144,11 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       memory = ReconcileMemory.fromJSON(s.memory, 'snapshot.memory');
       lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');
       if (s.exchange !== undefined) exchange = parseIdentity(s.exchange, 'snapshot.exchange');
+      if (s.equity !== undefined) {
+        const e = asRecord(s.equity, 'snapshot.equity');
+        const amount = (v: unknown, path: string): Decimal | null => (v === null ? null : parseAmount(v, path, 'any'));
+        equityAtSave = { equity: amount(e.equity, 'snapshot.equity.equity'), drawdown: amount(e.drawdown, 'snapshot.equity.drawdown') };
+      }
     }
   } catch (e) {
     throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
@@ -168,7 +189,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
     }
   }
-  return { fresh: false, portfolio, cursors, memory, lifecycle, exchange, replayed, warnings: [...warnings, ...skipped] };
+  return { fresh: false, portfolio, cursors, memory, lifecycle, exchange, replayed, warnings: [...warnings, ...skipped], ...(equityAtSave !== undefined && { equityAtSave }) };
 }
 
 function parseLifecycle(raw: unknown, path: string): PersistedLifecycleJSON {

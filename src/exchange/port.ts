@@ -92,6 +92,12 @@ export interface ExchangeClient {
   cancelOrder(ref: OrderRef): Promise<Order>;
   /** Places an order; resolves with the exchange's acknowledgement (carrying the exchange order id). */
   placeOrder(request: PlaceOrderRequest): Promise<Order>;
+  /**
+   * Optional: last prices of these symbols in ONE request (a batched ticker read), for marking equity. A symbol the
+   * exchange does not list is left out of the answer, not an error. Without it, equity is marked from the mark
+   * prices of positions (and the `prices` a bot passes) alone.
+   */
+  fetchTickers?(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>>;
 }
 
 /** Names of the ExchangeClient methods that change exchange state: report-only mode may call none of these. */

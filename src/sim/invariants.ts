@@ -23,6 +23,7 @@ export type InvariantName =
   | 'fillMatchesTrade'
   | 'closedOrderOpen'
   | 'zombieOwnOrder'
+  | 'peakEquityDown'
   | 'liquidateOnlyEntry'
   | 'liquidateOnlyExit'
   | 'reportOnlyMutation'
@@ -76,6 +77,19 @@ export function compareBooks(local: Books, truth: Books): string[] {
 }
 
 // ---- fills and funding applied once -----------------------------------------------------------------------------
+
+// ---- peak equity ---------------------------------------------------------------------------------------------------
+
+/**
+ * Peak equity never goes down, across crashes, restarts and hard resets: a report's peak is at least the highest any
+ * earlier report of the seed carried (the engine makes a peak durable before the report that carries it is out), and
+ * an executed report's peak is at least the equity it marked. Returns the violation, or undefined.
+ */
+export function checkPeakEquity(highestBefore: Decimal | undefined, report: { readonly peakEquity: Decimal; readonly equity: Decimal | null; readonly executed: boolean }): string | undefined {
+  if (highestBefore !== undefined && report.peakEquity.lt(highestBefore)) return `peak equity went down: ${report.peakEquity.toFixed()} after ${highestBefore.toFixed()}`;
+  if (report.executed && report.equity !== null && report.peakEquity.lt(report.equity)) return `peak equity ${report.peakEquity.toFixed()} is below the equity ${report.equity.toFixed()} the cycle marked`;
+  return undefined;
+}
 
 /** What each real trade / funding id was applied by, across the whole seed (every incarnation). */
 export class AppliedLedger {

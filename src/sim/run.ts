@@ -11,7 +11,7 @@
  */
 import type { Subscription } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
-import { Dec } from '../domain/decimal.js';
+import { Dec, type Decimal } from '../domain/decimal.js';
 import { isExchangeError } from '../domain/errors.js';
 import { createRandom, type Random } from '../domain/random.js';
 import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
@@ -31,6 +31,7 @@ import {
   checkFinalAccounting,
   classifyLiquidateOnlyEntry,
   checkLiquidateOnlyExit,
+  checkPeakEquity,
   checkReportOnlyCall,
   checkZombieCancels,
   compareBooks,
@@ -59,6 +60,8 @@ export interface SeedStats {
   trades: number;
   liquidateOnlyEntries: number;
   booksChecked: number;
+  /** Reports that marked equity (every asset and position priced), so the peak equity check had something to judge. */
+  equityMarked: number;
   virtualMs: number;
 }
 
@@ -143,7 +146,7 @@ class Simulation implements PortHost {
   private readonly maxViolations: number;
   private readonly violations: Violation[] = [];
   private readonly lines: string[] = [];
-  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, virtualMs: 0 };
+  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, equityMarked: 0, virtualMs: 0 };
   private readonly calls: PortCall[] = [];
   private readonly applied = new AppliedLedger();
   private readonly crashes: PlannedCrash[] = [];
@@ -154,6 +157,8 @@ class Simulation implements PortHost {
   private slow: { until: Millis; probability: number; maxMs: number } | undefined;
   private readonly slowRng: Random;
   private readonly closedByGuess = new Set<string>();
+  /** The highest peak equity any report of the seed carried (it must never go down). */
+  private highestPeak: Decimal | undefined;
   private incarnations = 0;
   private inc: Incarnation | undefined;
   /** The store a restart opens (what the last incarnation left durable). */
@@ -313,6 +318,8 @@ class Simulation implements PortHost {
       clock: this.tl.clock,
       scheduler: this.scheduler,
       intervalMs: this.cfg.intervalMs,
+      // Equity in USDT where the world has it (else the first instrument's settle asset, as by default).
+      ...(this.cfg.market.instruments?.some((i) => i.quote === 'USDT') === true && { portfolioOptions: { reportingAsset: 'USDT' } }),
       seed: (this.seed * 7919 + id) >>> 0,
       logger: this.engineLogger(id),
     });
@@ -438,6 +445,10 @@ class Simulation implements PortHost {
     if (inc.dead) return;
     inc.lastReport = r;
     this.stats.cycles++;
+    const peakDown = checkPeakEquity(this.highestPeak, r);
+    if (peakDown !== undefined) this.violate('peakEquityDown', `incarnation ${inc.id} ${r.handler} cycle ${r.cycle}: ${peakDown}`);
+    if (this.highestPeak === undefined || r.peakEquity.gt(this.highestPeak)) this.highestPeak = r.peakEquity;
+    if (r.executed && r.equity !== null) this.stats.equityMarked++;
     const now = this.tl.now();
     const rep = r.report;
     const types = new Map<string, number>();

@@ -7,7 +7,7 @@
  * engine's StateStore over an InMemoryStateStore, with crash points before and after a write becomes durable.
  */
 import type { Clock, Millis } from '../domain/clock.js';
-import { Dec } from '../domain/decimal.js';
+import { Dec, type Decimal } from '../domain/decimal.js';
 import { isExchangeError } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../domain/types.js';
@@ -363,6 +363,9 @@ export class SimPort implements ExchangeClient {
   }
   fetchBalances(): Promise<readonly Balance[]> {
     return this.call('fetchBalances', undefined, () => this.host.ex.fetchBalances());
+  }
+  fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
+    return this.call('fetchTickers', symbols, () => this.host.ex.fetchTickers(symbols));
   }
   cancelOrder(ref: OrderRef): Promise<Order> {
     return this.call('cancelOrder', ref, () => this.host.ex.cancelOrder(ref), ref.exchangeOrderId ?? this.exchangeIdOf(ref));

@@ -7,6 +7,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Decimal } from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMain, type CliResult } from './helpers.js';
 
@@ -66,6 +67,20 @@ describe('demo (text)', () => {
     expect(out).toMatch(/exchange snapshot of 2026-01-05T09:00:00\.000Z/);
   });
 
+  it.each(SEEDS)('seed %i marks equity from exchange prices; the peak from before the crash survives the hard reset, with the loss measured against it', (seed) => {
+    const out = results.get(seed)!.stdout;
+    const equity = /^\[\s*[^\]]+\] engine: equity ([\d,.]+) USDT, peak equity ([\d,.]+) USDT, drawdown ([\d.]+) %(.*)$/gm;
+    const steps = [...out.matchAll(equity)].map((m) => ({ equity: m[1]!, peak: m[2]!, drawdown: Number(m[3]), rest: m[4]! }));
+    expect(steps).toHaveLength(2);
+    const [before, after] = steps as [(typeof steps)[0], (typeof steps)[0]];
+    expect(before.rest).toMatch(/marked from the exchange's prices/);
+    expect(out).toMatch(/exchange: the market falls 3 %/);
+    expect(after.peak).toBe(before.peak);
+    expect(after.drawdown).toBeGreaterThan(1);
+    expect(after.rest).toMatch(/the peak equity of process 1 survived the crash and the hard reset/);
+    expect(out).toMatch(/^equity [\d,.]+ USDT, peak equity [\d,.]+ USDT, drawdown [\d.]+ % at the last reconciliation$/m);
+  });
+
   it('the verdict table compares balances, a position and open orders, all agreeing', () => {
     const out = results.get(1)!.stdout;
     const verdict = out.slice(out.indexOf('== verdict'));
@@ -123,6 +138,22 @@ describe('demo --json', () => {
     expect(verdict.checks.every((c) => c.ok)).toBe(true);
   });
 
+  it('reports carry equity, peak equity and drawdown as decimal strings; the restart measures its drawdown against the earlier peak', () => {
+    const reports = lines().filter((l) => l.type === 'report') as unknown as { process: number; handler: string; equity: string | null; peakEquity: string; drawdown: string | null }[];
+    for (const r of reports) {
+      expect(r.peakEquity).toMatch(/^\d+(\.\d+)?$/);
+      if (r.equity !== null) expect(r.drawdown).toMatch(/^\d+(\.\d+)?$/);
+    }
+    const lastOfProcess1 = reports.filter((r) => r.process === 1).at(-1)!;
+    const restart = reports.find((r) => r.process === 2 && r.handler === 'startup')!;
+    expect(restart.peakEquity).toBe(lastOfProcess1.peakEquity);
+    const peak = new Decimal(restart.peakEquity);
+    expect(new Decimal(restart.equity!).lt(peak)).toBe(true);
+    expect(new Decimal(restart.drawdown!).eq(peak.minus(restart.equity!).div(peak))).toBe(true);
+    const verdict = lines().find((l) => l.type === 'verdict')!;
+    expect(verdict.peakEquity).toBe(reports.at(-1)!.peakEquity);
+  });
+
   it('a seed reproduces byte for byte (the bin entry and --state change nothing in the story)', () => {
     expect(stateRun.code).toBe(0);
     expect(stateRun.stdout).toBe(jsonRun.stdout);
@@ -142,7 +173,23 @@ describe('state show on the directory the demo kept', () => {
     expect(r.stdout).toMatch(/^\s+manual-1\s/m);
     expect(r.stdout).toMatch(/^history cursors:/m);
     expect(r.stdout).toMatch(/^journal: empty/m);
+    expect(r.stdout).toMatch(/^equity: \d+(\.\d+)? USDT; drawdown from the peak: \d+(\.\d+)? % \(last marked before the save at /m);
     expect(r.stdout).toMatch(/lifecycle: normal/);
+  });
+
+  it('shows a peak equity equal to the highest equity the run marked', async () => {
+    const marked = stateRun.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Line)
+      .filter((l) => l.type === 'report' && l.executed === true && l.equity !== null)
+      .map((l) => new Decimal(l.equity as string));
+    expect(marked.length).toBeGreaterThan(10);
+    const highest = Decimal.max(...marked);
+    const text = await runMain(['state', 'show', stateDir]);
+    expect(text.stdout).toMatch(new RegExp(`; peak equity: ${highest.toFixed().replace('.', '\\.')} USDT$`, 'm'));
+    const json = JSON.parse((await runMain(['state', 'show', stateDir, '--json'])).stdout) as { portfolio: { peakEquity: string } };
+    expect(new Decimal(json.portfolio.peakEquity).eq(highest)).toBe(true);
   });
 
   it('--json: the persisted balances and position equal the exchange truth of the verdict', async () => {

@@ -18,6 +18,7 @@ import { LIFECYCLE_PHASES } from '../../machines/lifecycle.js';
 import { amountToString } from '../../src/domain/decimal.js';
 import { ConfigError } from '../../src/domain/errors.js';
 import { DEFAULT_INTERVAL_MS } from '../../src/engine.js';
+import { DEFAULT_TICKER_EVERY_CYCLES } from '../../src/engine/equity.js';
 import { DEFAULT_CONFIG, resolveConfig } from '../../src/handlers/config.js';
 import { createMemoryLogger } from '../../src/logging/logger.js';
 import { DEFAULT_INFERRED_REPLAY_WINDOW } from '../../src/portfolio/portfolio.js';
@@ -212,6 +213,7 @@ describe('docs/policies.md', () => {
     closedOrderRetentionMs: d.tradeLookbackMs,
     'portfolioOptions.tradeIdWindow': DEFAULT_TRADE_ID_WINDOW,
     'portfolioOptions.inferredReplayWindow': DEFAULT_INFERRED_REPLAY_WINDOW,
+    tickerEveryCycles: DEFAULT_TICKER_EVERY_CYCLES,
   };
 
   it('lists every key resolveConfig accepts', () => {

@@ -175,6 +175,12 @@ describe('other domain values', () => {
     expectRejected(() => parsePosition({ symbol: 'S', quantity: 2, entryPrice: '1' }), 'invalid_type', 'position.quantity', 2);
     expect(parsePosition({ symbol: 'S', quantity: '-2', entryPrice: '1' }).quantity.toFixed()).toBe('-2');
     expectRejected(() => parsePosition({ symbol: 'S', quantity: '1', entryPrice: '-1' }), 'negative_amount', 'position.entryPrice', '-1');
+    // The exchange's mark price is optional, positive, and round-trips exactly.
+    const marked = parsePosition({ symbol: 'S', quantity: '1', entryPrice: '1', markPrice: '30500.000000000001' });
+    expect(marked.markPrice?.toFixed()).toBe('30500.000000000001');
+    expect(positionToJSON(marked)).toEqual({ symbol: 'S', quantity: '1', entryPrice: '1', markPrice: '30500.000000000001' });
+    expect('markPrice' in positionToJSON(parsePosition({ symbol: 'S', quantity: '1', entryPrice: '1' }))).toBe(false);
+    expectRejected(() => parsePosition({ symbol: 'S', quantity: '1', entryPrice: '1', markPrice: '0' }), 'non_positive_amount', 'position.markPrice', '0');
     expectRejected(() => parseBalance({ asset: 'U', free: '1', total: 'Infinity' }), 'invalid_amount', 'balance.total', 'Infinity');
     expectRejected(() => parseFundingPayment({ id: '', symbol: 'S', asset: 'U', amount: '1', timestamp: 1 }), 'empty_id', 'funding.id', '');
   });

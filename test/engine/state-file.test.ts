@@ -92,6 +92,15 @@ function loaded(snapshot: unknown, journal: unknown[] = [], warnings: string[] =
 const encoded = (s: EngineState = richState(), at = T + 10): EngineStateJSON => JSON.parse(JSON.stringify(encodeEngineState(s, at))) as EngineStateJSON;
 
 describe('encode / decode', () => {
+  it('carries the equity and drawdown last marked before a save (absent in older states), exactly', () => {
+    const withEquity = JSON.stringify(encodeEngineState(richState(), T + 10, { equity: '199876.123456789', drawdown: '0.0012' }));
+    const back = decodeEngineState(loaded(JSON.parse(withEquity)));
+    expect([back.equityAtSave?.equity?.toFixed(), back.equityAtSave?.drawdown?.toFixed()]).toEqual(['199876.123456789', '0.0012']);
+    const unmarked = decodeEngineState(loaded(JSON.parse(JSON.stringify(encodeEngineState(richState(), T + 10, { equity: null, drawdown: null })))));
+    expect(unmarked.equityAtSave).toEqual({ equity: null, drawdown: null });
+    expect(decodeEngineState(loaded(encoded())).equityAtSave).toBeUndefined();
+  });
+
   it('round-trips exactly: decode(encode(s)) encodes to the same JSON text', () => {
     const state = richState();
     const first = JSON.stringify(encodeEngineState(state, T + 10));
@@ -212,6 +221,7 @@ const malformed: readonly [string, () => LoadedState, RegExp][] = [
   ['memory with a negative count', () => withSnapshot((s) => ((s.memory as { drift: unknown[] }).drift = [{ kind: 'position', key: PERP, cycles: -1 }])), /memory/],
   ['memory missing', () => withSnapshot((s) => delete s.memory), /memory/],
   ['lifecycle missing', () => withSnapshot((s) => delete s.lifecycle), /lifecycle/],
+  ['an equity at save that is a number', () => withSnapshot((s) => (s.equity = { equity: 1000, drawdown: null })), /snapshot\.equity\.equity/],
   ['a liquidate-only reason that is not a string', () => withSnapshot((s) => (s.lifecycle = { liquidateOnly: { reason: 5 } })), /lifecycle\.liquidateOnly\.reason/],
   ['a journal record that is not an object', () => loaded(encoded(), ['order']), /journal record 1/],
   ['a journal record with no kind', () => loaded(encoded(), [{ at: 1 }]), /journal\[0\]\.kind/],

@@ -209,6 +209,23 @@ describe('SimulatedExchange market', () => {
     expect(sim.price(BTC).toFixed()).not.toBe('29999');
   });
 
+  it('prices for equity: positions carry the market price as their mark; fetchTickers answers the listed symbols in one call', async () => {
+    const { sim } = make({ volatilityBps: 0 });
+    await sim.placeOrder({ clientOrderId: 'p', symbol: PERP, side: 'buy', type: 'market', quantity: new Dec('0.5') });
+    sim.setPrice(PERP, '31000.5');
+    const [position] = await sim.fetchPositions();
+    expect([position?.entryPrice.toFixed(), position?.markPrice?.toFixed()]).toEqual(['30000', '31000.5']);
+    const before = sim.callLog().length;
+    const prices = await sim.fetchTickers([BTC, PERP, 'DOGE/USDT']);
+    expect([...prices].map(([s, p]) => [s, p.toFixed()])).toEqual([
+      [BTC, '30000'],
+      [PERP, '31000.5'],
+    ]);
+    expect(sim.callLog().slice(before).map((c) => c.method)).toEqual(['fetchTickers']);
+    sim.injectFault({ method: 'fetchTickers', kind: 'unavailable' });
+    expect((await errorOf(sim.fetchTickers([BTC]))).kind).toBe('unavailable');
+  });
+
   it('spot: free = total − what open orders lock; buying beyond free is insufficientFunds', async () => {
     const { sim } = make({ balances: { USDT: '1000', BTC: '0.5' } });
     sim.setPrice(BTC, '30000');

@@ -13,6 +13,7 @@ import {
   checkClosedOrdersClosed,
   checkFinalAccounting,
   checkLiquidateOnlyExit,
+  checkPeakEquity,
   checkReportOnlyCall,
   checkZombieCancels,
   classifyLiquidateOnlyEntry,
@@ -96,6 +97,17 @@ describe('checkClosedOrdersClosed', () => {
   it('catches an open local order the exchange never heard of', () => {
     const out = checkClosedOrdersClosed({ ...base, localOpen: [order({ exchangeOrderId: '99' })], report: { snapshotStartedAt: 6_000, inFlight: [] } });
     expect(out[0]).toMatch(/unknown to the exchange/);
+  });
+});
+
+describe('checkPeakEquity', () => {
+  it('catches a peak below an earlier one, or below the equity an executed cycle marked; an unmarked or report-only cycle may show more equity', () => {
+    const report = (peak: string, equity: string | null, executed = true) => ({ peakEquity: d(peak), equity: equity === null ? null : d(equity), executed });
+    expect(checkPeakEquity(undefined, report('100', '90'))).toBeUndefined();
+    expect(checkPeakEquity(d('100'), report('100', null))).toBeUndefined();
+    expect(checkPeakEquity(d('100'), report('99.99', '90'))).toMatch(/went down: 99\.99 after 100/);
+    expect(checkPeakEquity(d('100'), report('100', '100.5'))).toMatch(/below the equity 100\.5/);
+    expect(checkPeakEquity(d('100'), report('100', '100.5', false))).toBeUndefined();
   });
 });
 

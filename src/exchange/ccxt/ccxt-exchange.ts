@@ -12,8 +12,9 @@ import { createHash } from 'node:crypto';
 import type { Exchange } from 'ccxt';
 import { ccxtLib } from './ccxt-module.js';
 import type { Clock } from '../../domain/clock.js';
-import { Dec, amountToString } from '../../domain/decimal.js';
+import { Dec, amountToString, type Decimal } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
+import { parseAmount } from '../../domain/parse.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../../domain/types.js';
 import type { ExchangeClient, ExchangeIdentity, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
 import {
@@ -289,6 +290,35 @@ export class CcxtExchange implements ExchangeClient {
       lists.push(this.#convert(op, () => linearBalancesFromCcxt(raw, 'linearBalance')));
     }
     return mergeBalances(lists);
+  }
+
+  /**
+   * Last prices for equity through ccxt's fetchTickers: one request per market family asked for (Binance serves spot
+   * and USD-M tickers from separate endpoints), so one for the usual spot-only list. Any market ccxt loaded may be
+   * asked, not only the configured symbols; one it does not list is left out. Prices are the raw strings.
+   */
+  async fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
+    const op = 'fetchTickers';
+    await this.#loadedMarkets(op);
+    if (this.#ex.has.fetchTickers !== true) throw new ExchangeError('unsupported', `${this.id} has no fetchTickers`, { exchange: this.id, operation: op });
+    const families = new Map<string, string[]>();
+    for (const s of symbols) {
+      const m = this.#ex.markets?.[s] as unknown as Rec | undefined;
+      const family = m === undefined ? undefined : m.spot === true ? 'spot' : m.linear === true ? 'linear' : undefined;
+      if (family !== undefined) families.set(family, [...(families.get(family) ?? []), s]);
+    }
+    const out = new Map<string, Decimal>();
+    for (const group of families.values()) {
+      const raw = await this.#call(op, () => this.#ex.fetchTickers(group));
+      this.#convert(op, () => {
+        for (const s of group) {
+          const t = raw[s] as unknown as Rec | undefined;
+          // With `number = String` ccxt's `last` is the venue's own string (Binance: lastPrice); absent = no price.
+          if (t !== undefined && t.last !== undefined && t.last !== null) out.set(s, parseAmount(t.last, `${op}.${s}.last`, 'positive'));
+        }
+      });
+    }
+    return out;
   }
 
   /** Cancels; an order that is already final is returned as it stands (Binance says "unknown order" for it). */

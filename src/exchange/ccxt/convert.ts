@@ -201,10 +201,14 @@ export function positionFromCcxt(raw: unknown, path = 'position'): Position {
   if (side !== undefined && side !== 'BOTH') {
     throw new ParseError('unknown_enum', `${path}.info.positionSide`, side, 'hedge-mode positions are not supported (switch the account to one-way mode)');
   }
+  // The mark price, raw from positionRisk, when the venue sends one (zero = none): equity marks the position at it.
+  const markRead = info.markPrice === undefined ? undefined : parseAmount(info.markPrice, `${path}.info.markPrice`);
+  const mark = markRead === undefined || markRead.isZero() ? undefined : markRead;
   return {
     symbol: parseString(p.symbol, `${path}.symbol`),
     quantity: parseAmount(info.positionAmt, `${path}.info.positionAmt`, 'any'),
     entryPrice: parseAmount(info.entryPrice, `${path}.info.entryPrice`),
+    ...(mark !== undefined && { markPrice: mark }),
   };
 }
 

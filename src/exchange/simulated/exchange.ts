@@ -212,9 +212,23 @@ export class SimulatedExchange implements ExchangeClient {
   fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
     return this.call('fetchPositions', (asOf) => {
       const filter = this.symbolFilter(symbols, 'fetchPositions');
+      // The mark is the market price now, also on a stale read: prices keep no history (a stale mark is still a price).
       return this.bookAt(asOf)
         .positions.filter((p) => filter === undefined || filter.has(p.symbol))
-        .map((p) => ({ ...p }));
+        .map((p) => ({ ...p, markPrice: (this.prices.get(p.symbol) as PricePath).current() }));
+    });
+  }
+
+  /** Last prices of the listed symbols (unknown ones are left out), in one call. */
+  fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
+    return this.call('fetchTickers', () => {
+      if (!Array.isArray(symbols)) throw this.error('invalid', 'fetchTickers', 'symbols must be an array');
+      const out = new Map<string, Decimal>();
+      for (const s of symbols) {
+        const path = this.prices.get(s);
+        if (path !== undefined) out.set(s, path.current());
+      }
+      return out;
     });
   }
 

@@ -22,6 +22,7 @@ export const EXCHANGE_METHODS: readonly ExchangeMethod[] = [
   'fetchFundingSince',
   'fetchPositions',
   'fetchBalances',
+  'fetchTickers',
   'cancelOrder',
   'placeOrder',
 ];

@@ -465,6 +465,24 @@ describe('rate limits and outages', () => {
 // ---- 4. exact decimals ---------------------------------------------------------------------------------------
 
 describe('exact decimals', () => {
+  it("equity through ccxt: spot assets from one ticker read, a perpetual at positionRisk's mark price", async () => {
+    const r = await rig();
+    const { client } = await r.connect();
+    const run = startEngine(r, client, new InMemoryStateStore());
+    await run.boot();
+    // 100000 USDT + 2 BTC × 30000 + 20 ETH × 2000, priced by one GET /api/v3/ticker/24hr.
+    expect(run.reports.map((x) => x.equity?.toFixed())).toEqual(['200000', '200000']);
+    expect(r.emu.requests.filter((q) => q.path.endsWith('/ticker/24hr')).map((q) => q.path)).toEqual(['/api/v3/ticker/24hr']);
+    await run.engine.placeOrder({ clientOrderId: 'long', symbol: PERP, side: 'buy', type: 'market', quantity: d('1') });
+    r.sim.setPrice(PERP, '30500');
+    const after = await run.reconcile();
+    // The perpetual's unrealized 500 at the mark, less the 15 USDT taker fee; no ticker read for it.
+    expect(after.equity?.toFixed()).toBe('200485');
+    expect(after.unpricedAssets).toEqual([]);
+    expect(r.emu.requests.filter((q) => q.path.startsWith('/fapi/') && q.path.endsWith('/ticker/24hr'))).toEqual([]);
+    expect(r.emu.unexpected).toEqual([]);
+  });
+
   it('amounts with 12 decimal places go from the emulator strings to the portfolio unrounded', async () => {
     const r = await rig(
       { amountDecimals: 12, priceDecimals: 4, balances: { USDT: '100000.123456789012', BTC: '2.000000000123', ETH: '0.000000000001' } },

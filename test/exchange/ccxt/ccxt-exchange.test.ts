@@ -210,6 +210,38 @@ describe('amounts come from the exchange strings, exactly', () => {
   });
 });
 
+describe('prices for equity', () => {
+  it("fetchTickers: one ccxt ticker read per market family (GET /api/v3/ticker/24hr, /fapi/v1/ticker/24hr), exact strings; a symbol the venue does not list is left out", async () => {
+    const { client, emu } = await setup(state({ prices: { [SPOT.symbol]: new Dec('30123.123456789012'), [PERP.symbol]: new Dec('30111.5') } }));
+    const spotOnly = await client.fetchTickers([SPOT.symbol, 'DOGE/USDT']);
+    expect([...spotOnly].map(([s, p]) => [s, p.toFixed()])).toEqual([[SPOT.symbol, '30123.123456789012']]);
+    const tickerRequests = () => emu.requests.filter((r) => r.path.endsWith('/ticker/24hr'));
+    expect(tickerRequests().map((r) => [r.path, r.params.symbols])).toEqual([['/api/v3/ticker/24hr', '["BTCUSDT"]']]);
+    const both = await client.fetchTickers([SPOT.symbol, PERP.symbol]);
+    expect([...both].map(([s, p]) => [s, p.toFixed()]).sort()).toEqual([
+      [SPOT.symbol, '30123.123456789012'],
+      [PERP.symbol, '30111.5'],
+    ].sort());
+    expect(tickerRequests().slice(1).map((r) => r.path)).toEqual(['/api/v3/ticker/24hr', '/fapi/v1/ticker/24hr']);
+    expect(emu.unexpected).toEqual([]);
+  });
+
+  it('a float in a ticker is a typed error, never a number in a Decimal', async () => {
+    const { client, ex } = await setup(state({ prices: { [SPOT.symbol]: new Dec('30000.1') } }));
+    ex.number = Number;
+    const e = (await rejection(client.fetchTickers([SPOT.symbol]))) as ExchangeError;
+    expect(e).toBeInstanceOf(ExchangeError);
+    expect(e.kind).toBe('invalid');
+    expect(e.cause).toBeInstanceOf(ParseError);
+  });
+
+  it("positions carry positionRisk's mark price, exactly", async () => {
+    const { client } = await setup(state({ positions: [{ symbol: PERP.symbol, quantity: new Dec('0.5'), entryPrice: new Dec('30000'), markPrice: new Dec('30500.123456789') }] }));
+    const [p] = await client.fetchPositions();
+    expect([p?.entryPrice.toFixed(), p?.markPrice?.toFixed()]).toEqual(['30000', '30500.123456789']);
+  });
+});
+
 describe('typed errors over HTTP', () => {
   const cases = [
     ['429 with Retry-After', { kind: 'rateLimit', status: 429, retryAfterSec: 3 }, 'rateLimit', 3000],

@@ -229,15 +229,17 @@ export function futuresAccount(balances: readonly Balance[], now: number): JsonO
 
 /** GET /fapi/v3/positionRisk entry (one-way mode). Mark price = entry price: no unrealized PnL in the emulator. */
 export function positionRisk(p: Position, i: Instrument, now: number): JsonObject {
-  const notional = p.quantity.times(p.entryPrice);
+  // Binance's notional and unrealized PnL are at the mark; a backend without marks is marked at entry.
+  const mark = p.markPrice ?? p.entryPrice;
+  const notional = p.quantity.times(mark);
   return {
     symbol: marketId(i),
     positionSide: 'BOTH',
     positionAmt: amt(p.quantity, 0),
     entryPrice: amt(p.entryPrice, 0),
     breakEvenPrice: amt(p.entryPrice, 0),
-    markPrice: amt(p.entryPrice, 0),
-    unRealizedProfit: '0.00000000',
+    markPrice: amt(mark, 0),
+    unRealizedProfit: amt(mark.minus(p.entryPrice).times(p.quantity)),
     liquidationPrice: '0',
     isolatedMargin: '0',
     notional: amt(notional, 0),
@@ -252,6 +254,34 @@ export function positionRisk(p: Position, i: Instrument, now: number): JsonObjec
     askNotional: '0',
     updateTime: now,
   };
+}
+
+/**
+ * GET /api/v3/ticker/24hr (spot) or /fapi/v1/ticker/24hr (USD-M) entry, the read ccxt's fetchTickers makes. Only the
+ * last price is real; the day's statistics are flat at it. A spot entry carries bid/ask quantities, by which ccxt
+ * tells it from a contract ticker.
+ */
+export function ticker24hr(i: Instrument, last: Decimal, now: number): JsonObject {
+  const price = amt(last);
+  const day = {
+    symbol: marketId(i),
+    priceChange: '0.00000000',
+    priceChangePercent: '0.000',
+    weightedAvgPrice: price,
+    lastPrice: price,
+    lastQty: '0.00000000',
+    openPrice: price,
+    highPrice: price,
+    lowPrice: price,
+    volume: '0.00000000',
+    quoteVolume: '0.00000000',
+    openTime: now - 86_400_000,
+    closeTime: now,
+    firstId: -1,
+    lastId: -1,
+    count: 0,
+  };
+  return i.kind === 'spot' ? { ...day, prevClosePrice: price, bidPrice: price, bidQty: '0.00000000', askPrice: price, askQty: '0.00000000' } : day;
 }
 
 /** GET /fapi/v1/income entry for a funding payment. */

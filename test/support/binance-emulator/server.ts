@@ -277,7 +277,30 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
     return os.map((o) => orderPayload(kind, o, markets.find((m) => m.symbol === o.symbol) as Instrument));
   };
 
+  // ccxt's fetchTickers: one request per market family, `symbols` a JSON list of ids (spot) or absent (all).
+  const tickers = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
+    if (backend.fetchTickers === undefined) throw new BinanceError(404, -1, 'emulator: the backend serves no tickers');
+    const markets = kind === 'spot' ? await spotMarkets() : await perpMarkets();
+    let wanted = markets;
+    if (p.symbols !== undefined) {
+      const ids = JSON.parse(p.symbols) as unknown;
+      if (!Array.isArray(ids)) throw new BinanceError(400, -1100, "Illegal characters found in parameter 'symbols'.");
+      wanted = ids.map((id) => {
+        const i = markets.find((m) => P.marketId(m) === id);
+        if (i === undefined) throw new BinanceError(400, -1121, 'Invalid symbol.');
+        return i;
+      });
+    }
+    const prices = await backend.fetchTickers(wanted.map((i) => i.symbol));
+    return wanted.flatMap((i) => {
+      const last = prices.get(i.symbol);
+      return last === undefined ? [] : [P.ticker24hr(i, last, clock.now())];
+    });
+  };
+
   const routes: Record<string, { signed: boolean; handle: Handler }> = {
+    'GET /api/v3/ticker/24hr': { signed: false, handle: tickers('spot') },
+    'GET /fapi/v1/ticker/24hr': { signed: false, handle: tickers('perp') },
     'GET /api/v3/ping': { signed: false, handle: async () => ({}) },
     'GET /api/v3/time': { signed: false, handle: async () => ({ serverTime: clock.now() }) },
     'GET /api/v3/exchangeInfo': { signed: false, handle: async () => P.spotExchangeInfo(await spotMarkets(), clock.now(), tickSize, stepSize) },

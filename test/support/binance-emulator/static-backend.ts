@@ -6,6 +6,7 @@
 import { ExchangeError } from '../../../src/domain/errors.js';
 import { Dec } from '../../../src/domain/decimal.js';
 import type { Clock } from '../../../src/domain/clock.js';
+import type { Decimal } from '../../../src/domain/decimal.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../../../src/domain/types.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../../../src/exchange/port.js';
 
@@ -16,6 +17,8 @@ export interface StaticState {
   funding: FundingPayment[];
   positions: Position[];
   balances: Balance[];
+  /** Last prices by symbol, for `fetchTickers` (none: the ticker read answers nothing). */
+  prices?: Record<string, Decimal>;
 }
 
 export class StaticBackend implements ExchangeClient {
@@ -53,6 +56,10 @@ export class StaticBackend implements ExchangeClient {
   }
   async fetchBalances(): Promise<readonly Balance[]> {
     return this.state.balances;
+  }
+  async fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
+    const prices = this.state.prices ?? {};
+    return new Map(symbols.flatMap((s) => (prices[s] === undefined ? [] : [[s, prices[s]] as const])));
   }
   async cancelOrder(ref: OrderRef): Promise<Order> {
     const o = this.find(ref);

@@ -1,0 +1,149 @@
+/**
+ * Equity marking for the engine: which prices value the books after a reconciliation, and when the exchange is asked
+ * for them. Out of the box the prices come from what the exchange already gives: the mark price the positions read
+ * carries, and a batched ticker read (`ExchangeClient.fetchTickers`) for the assets held, made at most once every
+ * `tickerEveryCycles` cycles and never when the reporting asset is all that is held. An asset the account trades
+ * only as a linear perpetual (no spot market in the reporting asset) is priced at that perpetual's price. A bot's own
+ * `prices` win, price by price. Equity is marked (and peak equity raised) only when everything held has a price: an equity that leaves
+ * a losing position out could raise the peak that drawdown is measured from for good.
+ */
+import type { Decimal } from '../domain/decimal.js';
+import { ConfigError } from '../domain/errors.js';
+import type { Position } from '../domain/types.js';
+import type { ExchangeClient } from '../exchange/port.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
+
+/** Default cycles between two ticker reads: one a minute at the default 5 s interval. */
+export const DEFAULT_TICKER_EVERY_CYCLES = 12;
+/** Largest accepted `tickerEveryCycles`. */
+export const MAX_TICKER_EVERY_CYCLES = 10_000;
+
+/** Equity, peak equity and drawdown after one reconciliation, in the portfolio's reporting asset. */
+export interface EquityReading {
+  readonly reportingAsset: string;
+  /** Equity, or null when something held has no price (`unpricedAssets`): then nothing was marked. */
+  readonly equity: Decimal | null;
+  /** Highest equity ever marked, kept across restarts and hard resets. */
+  readonly peakEquity: Decimal;
+  /** (peak − equity) / peak, a fraction in [0, 1]; null when equity is. */
+  readonly drawdown: Decimal | null;
+  /** Balances' assets and positions' symbols left without a price, sorted. */
+  readonly unpricedAssets: readonly string[];
+}
+
+/** Checks `tickerEveryCycles`: an integer in 0..MAX_TICKER_EVERY_CYCLES (0 = never read tickers). @throws ConfigError */
+export function resolveTickerEveryCycles(raw: unknown): number {
+  const n = raw ?? DEFAULT_TICKER_EVERY_CYCLES;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_TICKER_EVERY_CYCLES) {
+    throw new ConfigError([{ path: 'tickerEveryCycles', message: `must be an integer in 0..${MAX_TICKER_EVERY_CYCLES} (0 = never read tickers), got ${String(raw)}` }]);
+  }
+  return n;
+}
+
+/** The mark prices a positions read carried, by symbol. */
+export function markPricesOf(positions: readonly Position[]): Map<string, Decimal> {
+  const out = new Map<string, Decimal>();
+  for (const p of positions) if (p.markPrice !== undefined) out.set(p.symbol, p.markPrice);
+  return out;
+}
+
+/**
+ * The price keys `Portfolio.equity` needs for `book` (its valuation's rule): `${asset}/${reporting}` for each other
+ * asset held, the symbol of each position, and `${settle}/${reporting}` for a position settled in another asset.
+ */
+export function neededPriceKeys(book: Portfolio): string[] {
+  const reporting = book.reportingAsset;
+  const keys = new Set<string>();
+  for (const b of book.balances()) if (!b.total.isZero() && b.asset !== reporting) keys.add(`${b.asset}/${reporting}`);
+  for (const p of book.positions()) {
+    keys.add(p.symbol);
+    const settle = book.instrument(p.symbol)?.settle;
+    if (settle !== undefined && settle !== reporting) keys.add(`${settle}/${reporting}`);
+  }
+  return [...keys].sort();
+}
+
+/**
+ * The linear perpetual `A/R:R` that prices asset key `A/R` when the book trades that perpetual and no spot `A/R`
+ * (a perpetual's price is the spot price up to the basis), or undefined.
+ */
+export function perpetualProxy(book: Portfolio, key: string): string | undefined {
+  if (key.includes(':') || book.instrument(key) !== undefined) return undefined;
+  const quote = key.slice(key.indexOf('/') + 1);
+  const perp = `${key}:${quote}`;
+  return book.instrument(perp)?.kind === 'perp' ? perp : undefined;
+}
+
+/**
+ * The symbols one ticker read asks for: the needed keys no mark or own price covers (cached tickers are refreshed;
+ * an asset with a perpetual proxy is asked as that perpetual), plus every spot market quoted in the reporting asset,
+ * so an asset bought later already has a price. Empty when nothing needs one: then there is no read at all.
+ */
+export function tickerSymbols(book: Portfolio, covered: ReadonlySet<string>): string[] {
+  const wanted: string[] = [];
+  for (const k of neededPriceKeys(book)) {
+    const asked = perpetualProxy(book, k) ?? k;
+    if (!covered.has(k) && !covered.has(asked)) wanted.push(asked);
+  }
+  if (wanted.length === 0) return [];
+  const reporting = book.reportingAsset;
+  const spot = book.instruments().filter((i) => i.kind === 'spot' && i.quote === reporting && !covered.has(i.symbol));
+  return [...new Set([...wanted, ...spot.map((i) => i.symbol)])].sort();
+}
+
+export interface EquityMarkerOptions {
+  readonly exchange: ExchangeClient;
+  /** The bot's own prices (symbol or `${asset}/${reporting}` → price); each one wins over the exchange's. */
+  readonly prices?: (() => ReadonlyMap<string, Decimal>) | undefined;
+  /** At most one ticker read every this many cycles; 0 = never. */
+  readonly tickerEveryCycles: number;
+  /** Told about a failed ticker read (the cached prices stay; the next read is N cycles later). */
+  readonly onTickerError?: ((error: unknown, symbols: readonly string[]) => void) | undefined;
+}
+
+/** Marks equity once per reconciliation; holds the ticker cache and the read cadence between cycles. */
+export class EquityMarker {
+  private tickers = new Map<string, Decimal>();
+  /** Cycles since the last ticker read; starts "due", so the first cycle that needs prices reads them. */
+  private sinceRead = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly options: EquityMarkerOptions) {}
+
+  /**
+   * Values `book` with the marks of `positions` (the cycle's positions read), the cached tickers (refreshed here when
+   * due) and the bot's prices. With `apply`, a complete equity is marked: peak equity rises if it is higher.
+   */
+  async mark(book: Portfolio, positions: readonly Position[], apply: boolean): Promise<EquityReading> {
+    this.sinceRead += 1;
+    const own = this.options.prices?.() ?? new Map<string, Decimal>();
+    const marks = markPricesOf(positions);
+    const covered = new Set([...marks.keys(), ...own.keys()]);
+    await this.refreshTickers(book, covered);
+    // Later sets win: a mark over a cached ticker (it is fresher), the bot's own price over both.
+    const prices = new Map<string, Decimal>([...this.tickers, ...marks, ...own]);
+    for (const k of neededPriceKeys(book)) {
+      const proxy = prices.has(k) ? undefined : perpetualProxy(book, k);
+      const price = proxy === undefined ? undefined : prices.get(proxy);
+      if (price !== undefined) prices.set(k, price);
+    }
+    const unpricedAssets = book.unpricedAssets(prices);
+    if (unpricedAssets.length > 0) return { reportingAsset: book.reportingAsset, equity: null, peakEquity: book.peakEquity, drawdown: null, unpricedAssets };
+    const equity = apply ? book.markToMarket(prices) : book.equity(prices);
+    return { reportingAsset: book.reportingAsset, equity, peakEquity: book.peakEquity, drawdown: book.drawdown(prices), unpricedAssets };
+  }
+
+  private async refreshTickers(book: Portfolio, covered: ReadonlySet<string>): Promise<void> {
+    const fetchTickers = this.options.exchange.fetchTickers?.bind(this.options.exchange);
+    const every = this.options.tickerEveryCycles;
+    if (fetchTickers === undefined || every === 0 || this.sinceRead < every) return;
+    const symbols = tickerSymbols(book, covered);
+    if (symbols.length === 0) return;
+    // A read counts when made, answered or not: a failing venue is not asked more often than a healthy one.
+    this.sinceRead = 0;
+    try {
+      this.tickers = new Map(await fetchTickers(symbols));
+    } catch (e) {
+      this.options.onTickerError?.(e, symbols);
+    }
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * Equity, peak equity and drawdown out of the box: the engine marks the books from the positions' mark prices and a
+ * batched ticker read (at most every N cycles, none when only the reporting asset is held), a bot's `prices` win,
+ * peak equity survives a crash and the startup hard reset with drawdown measured against it, and the ticker read
+ * adds exactly one request per N cycles to the budget. Plus the pure price-key selection, property-tested.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
+import { ConfigError } from '../../src/domain/errors.js';
+import type { Decimal } from '../../src/domain/decimal.js';
+import { createEngine } from '../../src/engine.js';
+import { DEFAULT_TICKER_EVERY_CYCLES, neededPriceKeys, resolveTickerEveryCycles, tickerSymbols } from '../../src/engine/equity.js';
+import type { ExchangeClient } from '../../src/exchange/port.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { InMemoryStateStore } from '../../src/store/memory.js';
+import { BTC, ETH, PERP, boot, crash, cycles, makeEngine, makeMarket, type Market } from '../support/engine-world.js';
+
+const d = (x: string): Dec => new Dec(x);
+const str = (x: Decimal | null | undefined): string | undefined => (x === null || x === undefined ? undefined : x.toFixed());
+const tickerCalls = (m: Market): number => m.ex.callLog().filter((c) => c.method === 'fetchTickers').length;
+
+/** The port without the optional ticker read (an exchange adapter that has none). */
+function withoutTickers(ex: ExchangeClient): ExchangeClient {
+  return {
+    id: ex.id,
+    fetchInstruments: () => ex.fetchInstruments(),
+    fetchOpenOrders: (s) => ex.fetchOpenOrders(s),
+    fetchOrder: (r) => ex.fetchOrder(r),
+    fetchOrdersSince: (s, q) => ex.fetchOrdersSince(s, q),
+    fetchTradesSince: (s, q) => ex.fetchTradesSince(s, q),
+    fetchFundingSince: (q) => ex.fetchFundingSince(q),
+    fetchPositions: (s) => ex.fetchPositions(s),
+    fetchBalances: () => ex.fetchBalances(),
+    cancelOrder: (r) => ex.cancelOrder(r),
+    placeOrder: (r) => ex.placeOrder(r),
+  };
+}
+
+describe('equity marked from exchange prices, without a prices option', () => {
+  it('values every asset held from one ticker read at boot, then again every N cycles; the peak stays when prices fall', async () => {
+    // Default account: 100000 USDT, 2 BTC at 30000, 20 ETH at 2000.
+    const m = makeMarket();
+    const run = makeEngine(m, { tickerEveryCycles: 3 });
+    await boot(m, run);
+    // Boot is the startup reconciliation (cycle 0) and the first runtime cycle, at once.
+    expect(run.reports.map((r) => r.cycle)).toEqual([0, 1]);
+    const startup = run.reports[0]!;
+    expect(str(startup.equity)).toBe('200000');
+    expect(str(startup.peakEquity)).toBe('200000');
+    expect(str(startup.drawdown)).toBe('0');
+    expect(startup.unpricedAssets).toEqual([]);
+    expect(run.engine.status()).toMatchObject({ equity: d('200000'), peakEquity: d('200000'), drawdown: d('0') });
+    expect(tickerCalls(m)).toBe(1);
+
+    m.ex.setPrice(BTC, '25000');
+    await cycles(m, 1);
+    // Cached tickers until the next read: the fall is not seen yet.
+    expect(str(run.reports.at(-1)!.equity)).toBe('200000');
+    expect(tickerCalls(m)).toBe(1);
+    await cycles(m, 1);
+    const fallen = run.reports.at(-1)!;
+    expect(tickerCalls(m)).toBe(2);
+    expect(str(fallen.equity)).toBe('190000');
+    expect(str(fallen.peakEquity)).toBe('200000');
+    expect(str(fallen.drawdown)).toBe('0.05');
+    expect(run.engine.status()).toMatchObject({ equity: d('190000'), peakEquity: d('200000'), drawdown: d('0.05') });
+    expect(str(run.engine.portfolio.peakEquity)).toBe('200000');
+    await run.engine.stop();
+  });
+
+  it('marks a perpetual at the mark price of the positions read every cycle, with no ticker read when only the reporting asset is held', async () => {
+    const m = makeMarket({ balances: { USDT: '100000' } });
+    const run = makeEngine(m, { tickerEveryCycles: 1 });
+    await boot(m, run);
+    await run.engine.placeOrder({ clientOrderId: 'long', symbol: PERP, side: 'buy', type: 'market', quantity: d('1') });
+    await cycles(m, 1);
+    // 1 BTC long at 30000, taker fee 15 USDT.
+    expect(str(run.reports.at(-1)!.equity)).toBe('99985');
+    m.ex.setPrice(PERP, '31000');
+    await cycles(m, 1);
+    expect(str(run.reports.at(-1)!.equity)).toBe('100985');
+    expect(str(run.reports.at(-1)!.peakEquity)).toBe('100985');
+    m.ex.setPrice(PERP, '29000');
+    await cycles(m, 1);
+    const r = run.reports.at(-1)!;
+    expect(str(r.equity)).toBe('98985');
+    expect(str(r.peakEquity)).toBe('100985');
+    expect(r.drawdown!.eq(d('2000').div(d('100985')))).toBe(true);
+    expect(tickerCalls(m)).toBe(0);
+    await run.engine.stop();
+  });
+
+  it('prices an asset the account trades only as a linear perpetual at that perpetual (no spot market to ask)', async () => {
+    const m = makeMarket({ instruments: [{ symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }], balances: { USDT: '1000', BTC: '0.5' } });
+    const asked: string[][] = [];
+    const exchange: ExchangeClient = { ...withoutTickers(m.ex), fetchTickers: (symbols) => (asked.push([...symbols]), m.ex.fetchTickers(symbols)) };
+    const run = makeEngine(m, { exchange });
+    await boot(m, run);
+    expect(asked).toEqual([[PERP]]);
+    // 1000 USDT + 0.5 BTC at the perpetual's 30000.
+    expect(str(run.reports.at(-1)!.equity)).toBe('16000');
+    await run.engine.stop();
+  });
+
+  it('leaves equity unmarked (null, peak untouched) while something held has no price, and says what', async () => {
+    const m = makeMarket();
+    const run = makeEngine(m, { exchange: withoutTickers(m.ex) });
+    await boot(m, run);
+    const r = run.reports.at(-1)!;
+    expect(r.equity).toBeNull();
+    expect(r.drawdown).toBeNull();
+    expect(r.unpricedAssets).toEqual(['BTC', 'ETH']);
+    expect(str(r.peakEquity)).toBe('0');
+    expect(run.engine.status()).toMatchObject({ equity: null, drawdown: null, peakEquity: d('0') });
+    await run.engine.stop();
+  });
+
+  it('a failed ticker read leaves the cycle whole and is retried N cycles later, not every cycle', async () => {
+    const m = makeMarket();
+    const run = makeEngine(m, { tickerEveryCycles: 4 });
+    m.ex.injectFault({ method: 'fetchTickers', kind: 'unavailable', times: 1 });
+    await boot(m, run);
+    expect(run.engine.status().phase).toBe('running');
+    expect(run.reports.at(-1)!.equity).toBeNull();
+    // Boot ran cycles 0 and 1; the next read is due at cycle 4.
+    await cycles(m, 2);
+    expect(tickerCalls(m)).toBe(1);
+    expect(run.reports.at(-1)!.equity).toBeNull();
+    await cycles(m, 1);
+    expect(tickerCalls(m)).toBe(2);
+    expect(str(run.reports.at(-1)!.equity)).toBe('200000');
+    expect(run.engine.status().failedCycles).toBe(0);
+    await run.engine.stop();
+  });
+});
+
+describe("a bot's own prices", () => {
+  it('win over the exchange price by price; what they leave out comes from the ticker read', async () => {
+    const m = makeMarket();
+    const run = makeEngine(m, { prices: () => new Map([[BTC, d('10000')]]) });
+    await boot(m, run);
+    // 100000 + 2 × 10000 (the bot's BTC) + 20 × 2000 (the exchange's ETH).
+    expect(str(run.reports.at(-1)!.equity)).toBe('160000');
+    const asked = m.ex.callLog().filter((c) => c.method === 'fetchTickers');
+    expect(asked).toHaveLength(1);
+    await run.engine.stop();
+  });
+
+  it('over a position mark too, and when they price everything the exchange is not asked for tickers at all', async () => {
+    const m = makeMarket({ balances: { USDT: '100000', BTC: '1' } });
+    const run = makeEngine(m, { prices: () => new Map([[BTC, d('40000')], [PERP, d('40000')]]) });
+    await boot(m, run);
+    await run.engine.placeOrder({ clientOrderId: 'long', symbol: PERP, side: 'buy', type: 'market', quantity: d('1') });
+    await cycles(m, 1);
+    // 99985 USDT + 1 BTC × 40000 + (40000 − 30000) × 1 unrealized.
+    expect(str(run.reports.at(-1)!.equity)).toBe('149985');
+    expect(tickerCalls(m)).toBe(0);
+    await run.engine.stop();
+  });
+});
+
+describe('peak equity across a crash and the startup hard reset', () => {
+  it('keeps the peak from before the restart and measures the loss after it against that peak', async () => {
+    const m = makeMarket({ balances: { USDT: '100000', BTC: '2' } });
+    const store1 = new InMemoryStateStore();
+    const e1 = makeEngine(m, { store: store1, tickerEveryCycles: 1 });
+    await boot(m, e1);
+    m.ex.setPrice(BTC, '35000');
+    await cycles(m, 2);
+    expect(str(e1.reports.at(-1)!.peakEquity)).toBe('170000');
+    const store2 = crash(e1, store1);
+
+    // While the engine is down, BTC falls and someone sells 1 BTC by hand: the restart must hard-reset the books.
+    m.ex.setPrice(BTC, '20000');
+    m.ex.placeManualOrder({ symbol: BTC, side: 'sell', type: 'market', quantity: d('1') });
+    await m.tl.advanceBy(1_000);
+    const e2 = makeEngine(m, { store: store2, tickerEveryCycles: 1 });
+    await boot(m, e2);
+    const startup = e2.reports.find((r) => r.handler === 'startup')!;
+    expect(startup.plan.actions.map((a) => a.type)).toContain('rebuildPortfolio');
+    // 100000 + 20000 − 10 (taker fee) USDT, 1 BTC at 20000.
+    expect(str(startup.equity)).toBe('139990');
+    expect(str(startup.peakEquity)).toBe('170000');
+    expect(startup.drawdown!.eq(d('170000').minus('139990').div('170000'))).toBe(true);
+    expect(e2.engine.status()).toMatchObject({ peakEquity: d('170000'), equity: d('139990') });
+    await e2.engine.stop();
+  });
+});
+
+describe('the request budget with the ticker read', () => {
+  it('adds exactly one request every N cycles and nothing else', async () => {
+    const requests = async (tickerEveryCycles: number) => {
+      const m = makeMarket();
+      const tickers: number[] = [];
+      // A read belongs to the cycle whose report comes next: the reports published before it count the cycles.
+      const exchange: ExchangeClient = { ...withoutTickers(m.ex), fetchTickers: (symbols) => (tickers.push(run.reports.length), m.ex.fetchTickers(symbols)) };
+      const run = makeEngine(m, { tickerEveryCycles, exchange });
+      await boot(m, run);
+      await cycles(m, 23);
+      await run.engine.stop();
+      return { total: m.ex.callLog().length, tickers, cycles: run.reports.map((r) => r.cycle) };
+    };
+    const none = await requests(0);
+    const every6 = await requests(6);
+    expect(none.tickers).toEqual([]);
+    expect(every6.cycles).toEqual(none.cycles);
+    expect(every6.tickers).toEqual([0, 6, 12, 18, 24]);
+    expect(every6.total - none.total).toBe(5);
+    const byDefault = await requests(DEFAULT_TICKER_EVERY_CYCLES);
+    expect(byDefault.tickers).toEqual([0, 12, 24]);
+  });
+
+  it('tickerEveryCycles is validated: an integer in 0..10000', () => {
+    const m = makeMarket();
+    for (const bad of [-1, 1.5, 10_001, Number.NaN, '3']) {
+      expect(() => createEngine({ exchange: m.ex, store: new InMemoryStateStore(), tickerEveryCycles: bad as number })).toThrow(ConfigError);
+    }
+    expect(resolveTickerEveryCycles(undefined)).toBe(DEFAULT_TICKER_EVERY_CYCLES);
+    expect(resolveTickerEveryCycles(0)).toBe(0);
+  });
+});
+
+describe('which prices a book needs (pure)', () => {
+  const instruments = [
+    { symbol: BTC, kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+    { symbol: ETH, kind: 'spot', base: 'ETH', quote: 'USDT', settle: 'USDT' },
+    { symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+  ] as const;
+  const amount = fc.integer({ min: 0, max: 5 }).map((n) => d(String(n)));
+
+  it('asks for what no mark or own price covers, plus the spot markets; nothing at all when nothing needs a price', () => {
+    fc.assert(
+      fc.property(amount, amount, amount, fc.subarray([BTC, ETH, PERP]), (usdt, btc, perp, covered) => {
+        const book = Portfolio.create({
+          instruments,
+          balances: [
+            { asset: 'USDT', free: usdt, total: usdt },
+            { asset: 'BTC', free: btc, total: btc },
+          ],
+          positions: perp.isZero() ? [] : [{ symbol: PERP, quantity: perp, entryPrice: d('30000') }],
+        });
+        const have = new Set<string>(covered);
+        const asked = tickerSymbols(book, have);
+        const needed = neededPriceKeys(book);
+        expect(needed).toEqual([...(btc.isZero() ? [] : [BTC]), ...(perp.isZero() ? [] : [PERP])]);
+        const missing = needed.filter((k) => !have.has(k));
+        if (missing.length === 0) expect(asked).toEqual([]);
+        else {
+          for (const k of missing) expect(asked).toContain(k);
+          for (const k of asked) expect(have.has(k)).toBe(false);
+          // The spot markets quoted in the reporting asset ride along (an asset bought later already has a price).
+          for (const s of [BTC, ETH]) if (!have.has(s)) expect(asked).toContain(s);
+        }
+      }),
+    );
+  });
+});
