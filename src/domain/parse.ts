@@ -1,7 +1,8 @@
 /**
  * The one place untrusted input becomes domain values: exchange payloads, state files and config all go through
- * these parsers. Amounts must be decimal strings (or Decimal): a JS number is refused, because by the time money
- * is a float it may already be wrong. Every rejection is a `ParseError` naming the field path and the value.
+ * these parsers. Amounts must be decimal strings (or a Decimal our code built) within `AMOUNT_LIMITS`: a JS number
+ * is refused, because by the time money is a float it may already be wrong. Every rejection is a `ParseError` naming
+ * the field path and the value, in time linear in the input; tables keyed by input strings are Maps or prototype-free.
  *
  * The `*ToJSON` functions are the inverse: amounts out as plain decimal strings, so parse(toJSON(x)) is exact.
  */
@@ -89,22 +90,113 @@ export interface ExchangeSnapshotJSON {
 
 // ---- field readers -------------------------------------------------------------------------------------------
 
-const DECIMAL_LITERAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/**
+ * What an amount may be. No market needs more: exchanges quote at most 18 decimals (wei-denominated tokens) and
+ * sizes, prices and balances below 10^18; our own arithmetic rounds every result to 64 significant digits (`Dec`),
+ * and a product or quotient of two realistic amounts stays far inside 10^±64. Within these bounds the plain decimal
+ * string of any amount (`amountToString`) is at most 130 characters, so serializing it is cheap; without them
+ * "1e10000000" parses in microseconds and then takes seconds and 10 MB to write to disk.
+ */
+export const AMOUNT_LIMITS = Object.freeze({
+  /** Longest accepted string, whitespace and leading or trailing zeros included (checked before anything else). */
+  maxLength: 256,
+  /** Most significant digits (leading and trailing zeros do not count): the precision of `Dec`. */
+  maxSignificantDigits: 64,
+  /** Decimal exponent of the leading digit: a nonzero amount's magnitude is at least 10^minExponent... */
+  minExponent: -64,
+  /** ...and below 10^(maxExponent + 1). */
+  maxExponent: 63,
+});
+
+/** Significant digits and exponent of a decimal literal, as read by `scanDecimal`. */
+interface DecimalShape {
+  readonly zero: boolean;
+  readonly significantDigits: number;
+  /** Decimal exponent of the leading significant digit (decimal.js's `e`). */
+  readonly exponent: number;
+}
+
+/** Saturation point of the exponent accumulator: far beyond any bound, far below float trouble. */
+const EXPONENT_CAP = 1e9;
+
+/**
+ * Reads `[+-]digits[.digits][(e|E)[+-]digits]` (at least one mantissa digit) in one pass, without a regex: the old
+ * pattern backtracked quadratically on a long digit run followed by junk. Undefined when `s` is not such a literal.
+ */
+function scanDecimal(s: string): DecimalShape | undefined {
+  const n = s.length;
+  let i = s[0] === '+' || s[0] === '-' ? 1 : 0;
+  let digits = 0;
+  let intDigits = 0;
+  let first = -1;
+  let last = -1;
+  const mantissa = (): void => {
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) {
+      if (c !== 48) {
+        if (first < 0) first = digits;
+        last = digits;
+      }
+      digits++;
+    }
+  };
+  mantissa();
+  intDigits = digits;
+  if (s[i] === '.') {
+    i++;
+    mantissa();
+  }
+  if (digits === 0) return undefined;
+  let exponent = 0;
+  if (s[i] === 'e' || s[i] === 'E') {
+    i++;
+    const negative = s[i] === '-';
+    if (s[i] === '+' || s[i] === '-') i++;
+    const start = i;
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) exponent = Math.min(exponent * 10 + (c - 48), EXPONENT_CAP);
+    if (i === start) return undefined;
+    if (negative) exponent = -exponent;
+  }
+  if (i !== n) return undefined;
+  if (first < 0) return { zero: true, significantDigits: 0, exponent: 0 };
+  return { zero: false, significantDigits: last - first + 1, exponent: intDigits - first - 1 + exponent };
+}
+
+function withinLimits(shape: DecimalShape): boolean {
+  return (
+    shape.zero ||
+    (shape.significantDigits <= AMOUNT_LIMITS.maxSignificantDigits && shape.exponent >= AMOUNT_LIMITS.minExponent && shape.exponent <= AMOUNT_LIMITS.maxExponent)
+  );
+}
+
+const LIMITS_TEXT = `at most ${AMOUNT_LIMITS.maxSignificantDigits} significant digits and, unless zero, 1e${AMOUNT_LIMITS.minExponent} <= |amount| < 1e${AMOUNT_LIMITS.maxExponent + 1}`;
+
+/** True when `d` is a finite Decimal within `AMOUNT_LIMITS` (what every parsed amount is). */
+export function isAmountWithinLimits(d: Decimal): boolean {
+  return d instanceof Decimal && d.isFinite() && withinLimits({ zero: d.isZero(), significantDigits: d.sd(), exponent: d.e });
+}
 
 export type AmountRule = 'any' | 'nonNegative' | 'positive';
 
-/** Parses a decimal amount from a string (or an existing Decimal). Numbers, NaN and Infinity are refused. */
+/**
+ * Parses a decimal amount from a string, or takes a Decimal our own code built. Refused, each as a ParseError:
+ * JS numbers (NaN and ±Infinity included), strings that are not plain decimal literals or are longer than
+ * `AMOUNT_LIMITS.maxLength`, amounts outside `AMOUNT_LIMITS`, and any other object, including one that merely
+ * claims to be a Decimal (decimal.js's `isDecimal` trusts a `toStringTag` field that JSON can carry). Linear time.
+ */
 export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonNegative'): Decimal {
   let d: Decimal;
-  if (Decimal.isDecimal(raw)) {
-    d = new Dec(raw as Decimal);
-    if (!d.isFinite()) throw new ParseError('invalid_amount', path, String(raw), 'amount must be finite');
+  // A real instance shares decimal.js's prototype (every clone does); JSON.parse can never produce one.
+  if (raw instanceof Decimal) {
+    if (!raw.isFinite()) throw new ParseError('invalid_amount', path, String(raw), 'amount must be finite');
+    if (!isAmountWithinLimits(raw)) throw new ParseError('invalid_amount', path, raw.toExponential(), `out of range: ${LIMITS_TEXT}`);
+    d = new Dec(raw);
   } else if (typeof raw === 'string') {
+    if (raw.length > AMOUNT_LIMITS.maxLength) throw new ParseError('invalid_amount', path, raw, `longer than ${AMOUNT_LIMITS.maxLength} characters`);
     const s = raw.trim();
-    if (!DECIMAL_LITERAL.test(s)) throw new ParseError('invalid_amount', path, raw, 'not a decimal number');
+    const shape = scanDecimal(s);
+    if (shape === undefined) throw new ParseError('invalid_amount', path, raw, 'not a decimal number');
+    if (!withinLimits(shape)) throw new ParseError('invalid_amount', path, raw, `out of range: ${LIMITS_TEXT}`);
     d = new Dec(s);
-    // A huge exponent ("1e99999999999999999") overflows decimal.js to Infinity rather than failing.
-    if (!d.isFinite()) throw new ParseError('invalid_amount', path, raw, 'amount must be finite');
   } else if (typeof raw === 'number') {
     throw new ParseError('invalid_type', path, raw, 'amounts must be decimal strings, never JS numbers');
   } else if (raw === undefined || raw === null) {
@@ -174,6 +266,40 @@ export function asArray(raw: unknown, path: string): readonly unknown[] {
   return raw;
 }
 
+/**
+ * Maps an untrusted string through a lookup table (an exchange's status or type words → ours). A Map, never a
+ * plain object: `table["constructor"]` or `table["__proto__"]` would find Object.prototype's members. Anything
+ * but a string in the table is a ParseError, so a value whose `toString` throws never reaches a native error.
+ */
+export function parseMapped<T>(raw: unknown, table: ReadonlyMap<string, T>, path: string, what = 'value'): T {
+  const v = typeof raw === 'string' ? table.get(raw) : undefined;
+  if (v === undefined) throw new ParseError(raw === undefined ? 'missing_field' : 'unknown_enum', path, raw, `unknown ${what} (known: ${[...table.keys()].join(', ')})`);
+  return v;
+}
+
+/** `r[key]` when `key` is `r`'s own property, else undefined: a key taken from input never reads an inherited member. */
+export function ownField(r: Readonly<Record<string, unknown>>, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(r, key) ? r[key] : undefined;
+}
+
+/**
+ * A record keyed by untrusted strings, with no prototype: `"__proto__"` is an ordinary own key (on `{}` assigning it
+ * would replace the prototype and lose the entry), and `"toString"` finds nothing it was not given.
+ */
+export function dictionary<T>(entries: Iterable<readonly [string, T]> = []): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [k, v] of entries) out[k] = v;
+  return out;
+}
+
+/** Parses an order's filled quantity and checks it does not exceed the order's own quantity. */
+export function parseFilledQuantity(raw: unknown, quantity: Decimal, path: string): Decimal {
+  const filled = parseAmount(raw, path);
+  // An order filled beyond its own quantity is corrupt data, never something to book.
+  if (filled.gt(quantity)) throw new ParseError('inconsistent', path, raw, `exceeds the order quantity ${quantity.toFixed()}`);
+  return filled;
+}
+
 /** Parses every element and rejects two elements with the same key. */
 export function parseUniqueList<T>(raw: unknown, path: string, parseItem: (item: unknown, itemPath: string) => T, keysOf: (t: T) => readonly string[]): T[] {
   const items = asArray(raw, path);
@@ -196,9 +322,7 @@ export function parseUniqueList<T>(raw: unknown, path: string, parseItem: (item:
 export function parseOrder(raw: unknown, path = 'order'): Order {
   const r = asRecord(raw, path);
   const quantity = parseAmount(r.quantity, `${path}.quantity`, 'positive');
-  const filledQuantity = parseAmount(r.filledQuantity, `${path}.filledQuantity`);
-  // An order filled beyond its own quantity is corrupt data, never something to book.
-  if (filledQuantity.gt(quantity)) throw new ParseError('inconsistent', `${path}.filledQuantity`, r.filledQuantity, `exceeds the order quantity ${quantity.toFixed()}`);
+  const filledQuantity = parseFilledQuantity(r.filledQuantity, quantity, `${path}.filledQuantity`);
   const type = parseEnum(r.type, ORDER_TYPES, `${path}.type`);
   const price = parseOptionalAmount(r.price, `${path}.price`, 'positive');
   if (type === 'limit' && price === undefined) throw new ParseError('missing_field', `${path}.price`, r.price, 'a limit order needs a price');

@@ -16,7 +16,7 @@
 import type { Millis } from '../domain/clock.js';
 import { StoreCorruptError, TesserError } from '../domain/errors.js';
 import type { Decimal } from '../domain/decimal.js';
-import { asArray, asRecord, orderToJSON, parseAmount, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
+import { asArray, asRecord, dictionary, orderToJSON, parseAmount, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
 import type { OrderJSON } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import type { ExchangeIdentity } from '../exchange/port.js';
@@ -210,8 +210,8 @@ function parseCursor(raw: unknown, path: string): HistoryCursor {
 /** Validates persisted history cursors. @throws ParseError naming the bad field. */
 export function parseCursorState(raw: unknown, path = 'cursors'): CursorState {
   const r = asRecord(raw, path);
-  const trades: Record<string, HistoryCursor> = {};
-  for (const [symbol, c] of Object.entries(asRecord(r.trades, `${path}.trades`))) trades[symbol] = parseCursor(c, `${path}.trades.${symbol}`);
+  // Prototype-free: a symbol is input, and on `{}` a cursor keyed "__proto__" would vanish into the prototype.
+  const trades = dictionary(Object.entries(asRecord(r.trades, `${path}.trades`)).map(([symbol, c]) => [symbol, parseCursor(c, `${path}.trades.${symbol}`)] as const));
   return { trades, ...(r.funding !== undefined && { funding: parseCursor(r.funding, `${path}.funding`) }) };
 }
 

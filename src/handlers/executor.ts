@@ -11,6 +11,7 @@
  */
 import { TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
 import type { Order } from '../domain/types.js';
+import { dictionary } from '../domain/parse.js';
 import type { JsonValue } from '../store/port.js';
 import type { ExchangeClient } from '../exchange/port.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
@@ -98,7 +99,8 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
 
   let portfolio = ctx.portfolio.clone();
   let rebuilt = false;
-  const trades: Record<string, CursorState['trades'][string]> = { ...ctx.cursors.trades };
+  // Keyed by symbol: prototype-free, so no symbol (not even "__proto__") is lost or finds an inherited member.
+  const trades = dictionary(Object.entries(ctx.cursors.trades));
   let fundingCursor = ctx.cursors.funding;
   const outcomes: ActionOutcome[] = [];
   const journal: JsonValue[] = [];

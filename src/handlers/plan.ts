@@ -10,6 +10,7 @@ import { amountToString, type Decimal } from '../domain/decimal.js';
 import type { ExchangeError } from '../domain/errors.js';
 import {
   balanceToJSON,
+  dictionary,
   fillToJSON,
   fundingPaymentToJSON,
   orderToJSON,
@@ -38,7 +39,7 @@ export interface CursorState {
   readonly funding?: HistoryCursor | undefined;
 }
 
-export const EMPTY_CURSORS: CursorState = Object.freeze({ trades: Object.freeze({}) });
+export const EMPTY_CURSORS: CursorState = Object.freeze({ trades: Object.freeze(dictionary<HistoryCursor>()) });
 
 /** Why an action is in a plan (machine-readable). */
 export type ActionCause =

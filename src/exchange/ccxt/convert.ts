@@ -11,9 +11,12 @@ import { ParseError } from '../../domain/errors.js';
 import {
   asArray,
   asRecord,
+  ownField,
   parseAmount,
   parseEnum,
+  parseFilledQuantity,
   parseId,
+  parseMapped,
   parseOptionalAmount,
   parseString,
   parseTimestamp,
@@ -22,16 +25,16 @@ import type { Balance, Fill, FundingPayment, Order, OrderStatus, OrderType, Posi
 
 type Rec = Record<string, unknown>;
 
-const STATUS: Readonly<Record<string, OrderStatus>> = {
-  open: 'open',
+const STATUS: ReadonlyMap<string, OrderStatus> = new Map<string, OrderStatus>([
+  ['open', 'open'],
   // Binance PENDING_CANCEL: still live until the exchange confirms the cancel.
-  canceling: 'open',
-  closed: 'filled',
-  canceled: 'cancelled',
-  cancelled: 'cancelled',
-  expired: 'expired',
-  rejected: 'rejected',
-};
+  ['canceling', 'open'],
+  ['closed', 'filled'],
+  ['canceled', 'cancelled'],
+  ['cancelled', 'cancelled'],
+  ['expired', 'expired'],
+  ['rejected', 'rejected'],
+]);
 
 /**
  * ccxt's lower-cased Binance order type → ours. LIMIT_MAKER is a post-only limit. Trigger orders (stop/take
@@ -79,10 +82,9 @@ export function orderFromCcxt(raw: unknown, path = 'order'): Order {
   const exchangeOrderId = parseId(o.id, `${path}.id`);
   // A spot cancel answers with a NEW clientOrderId (the cancel's own) and the order's as origClientOrderId.
   const clientOrderId = parseId(info.origClientOrderId ?? o.clientOrderId, `${path}.clientOrderId`);
-  const status = STATUS[String(o.status)];
-  if (status === undefined) throw new ParseError('unknown_enum', `${path}.status`, o.status, 'unknown order status');
+  const status = parseMapped(o.status, STATUS, `${path}.status`, 'order status');
   const quantity = parseAmount(o.amount, `${path}.amount`, 'positive');
-  const filledQuantity = parseAmount(o.filled ?? '0', `${path}.filled`);
+  const filledQuantity = parseFilledQuantity(o.filled ?? '0', quantity, `${path}.filled`);
   const limitPrice = parseOptionalAmount(info.price ?? o.price, `${path}.price`);
   const type = orderType(o.type, isPositive(limitPrice), `${path}.type`);
   // Binance reports GTC on market orders, which never rest: the field means nothing there.
@@ -122,7 +124,8 @@ function averageFillPrice(o: Rec, info: Rec, filled: Decimal, path: string): { a
   const avg = parseOptionalAmount(info.avgPrice, `${path}.info.avgPrice`);
   if (isPositive(avg)) return { averageFillPrice: avg };
   const cumQuote = parseOptionalAmount(info.cummulativeQuoteQty ?? info.cumQuote, `${path}.info.cummulativeQuoteQty`);
-  if (isPositive(cumQuote)) return { averageFillPrice: new Dec(cumQuote).div(filled) };
+  // The quotient is bounded like a parsed amount, so an extreme pair can never write an unreadable state file.
+  if (isPositive(cumQuote)) return { averageFillPrice: parseAmount(new Dec(cumQuote).div(filled), `${path}.info.cummulativeQuoteQty`) };
   const unified = parseOptionalAmount(o.average, `${path}.average`);
   return isPositive(unified) ? { averageFillPrice: unified } : {};
 }
@@ -132,7 +135,8 @@ export function fillFromCcxt(raw: unknown, quoteAsset: string, path = 'trade'): 
   const t = asRecord(raw, path);
   const fee = t.fee === undefined || t.fee === null ? undefined : asRecord(t.fee, `${path}.fee`);
   const feeCost = fee === undefined ? ZERO : parseAmount(fee.cost ?? '0', `${path}.fee.cost`, 'any');
-  const feeAsset = fee !== undefined && typeof fee.currency === 'string' && fee.currency !== '' ? fee.currency : quoteAsset;
+  // No currency (ccxt leaves it unset on a zero fee) means the quote asset; a blank or non-string one is junk.
+  const feeAsset = fee === undefined || fee.currency === undefined || fee.currency === null || fee.currency === '' ? quoteAsset : parseString(fee.currency, `${path}.fee.currency`);
   return {
     tradeId: parseId(t.id, `${path}.id`),
     exchangeOrderId: parseId(t.order, `${path}.order`),
@@ -153,7 +157,7 @@ export function spotBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[] 
   const totals = asRecord(b.total ?? {}, `${path}.total`);
   const out: Balance[] = [];
   for (const asset of Object.keys(totals)) {
-    const entry = asRecord(b[asset], `${path}.${asset}`);
+    const entry = asRecord(ownField(b, asset), `${path}.${asset}`);
     const total = parseAmount(entry.total ?? '0', `${path}.${asset}.total`, 'any');
     const free = parseAmount(entry.free ?? '0', `${path}.${asset}.free`, 'any');
     if (total.isZero() && free.isZero()) continue; // Binance lists every listed asset, held or not
