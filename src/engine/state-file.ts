@@ -123,7 +123,11 @@ const WHERE = 'engine state';
  */
 export function decodeEngineState(loaded: LoadedState | undefined, options: PortfolioOptions = {}, location?: string): DecodedEngineState {
   const where = location === undefined ? WHERE : `${WHERE} in ${location}`;
-  const warnings = loaded?.warnings ?? [];
+  // Any StateStore may be a third party's: what it hands back is checked like the files themselves.
+  if (loaded !== undefined && (typeof loaded !== 'object' || loaded === null || !Array.isArray(loaded.journal))) {
+    throw new StoreCorruptError(where, undefined, 'the store returned no journal list');
+  }
+  const warnings = Array.isArray(loaded?.warnings) ? loaded.warnings : [];
   if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
     return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, exchange: undefined, replayed: 0, warnings };
   }
