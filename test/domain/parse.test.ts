@@ -1,9 +1,15 @@
 import fc from 'fast-check';
+import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { Dec } from '../../src/domain/decimal.js';
+import { Dec, amountToString } from '../../src/domain/decimal.js';
 import { ParseError, type ParseErrorCode } from '../../src/domain/errors.js';
 import {
+  AMOUNT_LIMITS,
   balanceToJSON,
+  dictionary,
+  isAmountWithinLimits,
+  ownField,
+  parseMapped,
   exchangeSnapshotToJSON,
   fillToJSON,
   fundingPaymentToJSON,
@@ -249,5 +255,75 @@ describe('round trip: parse(toJSON(x)) equals x', () => {
   it('serializes amounts as plain strings, never exponents', () => {
     const o = parseOrder(withOrder({ quantity: '1e-12', filledQuantity: '0', price: '2.5e20' }));
     expect(orderToJSON(o)).toMatchObject({ quantity: '0.000000000001', price: '250000000000000000000' });
+  });
+});
+
+/** The examples of issue 14 (untrusted input), each once: amounts are bounded, never objects, read in linear time. */
+describe('untrusted amounts (issue 14)', () => {
+  it.each(['1e10000000', '1e8999999999999999', '1e-9000000000000000', `1e-${'9'.repeat(250)}`, '1e64', '-1e64', '1e-65', '1'.repeat(65), `1${'0'.repeat(64)}`, `0.${'0'.repeat(64)}1`])(
+    'refuses %s as out of AMOUNT_LIMITS, before decimal.js or a serializer sees it',
+    (s) => {
+      const e = parseErrorOf(() => parseAmount(s, 'order.quantity', 'any'));
+      expect([e.code, e.path]).toEqual(['invalid_amount', 'order.quantity']);
+      expect(e.message).toMatch(/out of range/);
+    },
+  );
+
+  it('an exponent bomb in an order is a ParseError, not a 10 MB string later', () => {
+    expectRejected(() => parseOrder(withOrder({ quantity: '1e10000000' })), 'invalid_amount', 'order.quantity', '1e10000000');
+  });
+
+  it.each(['1e63', '9.99e63', '-9.99e63', '1e-64', '1'.repeat(64), `0.${'0'.repeat(63)}${'1'.repeat(64)}`, `1.${'0'.repeat(200)}`, '0e99999999', `${'0'.repeat(100)}1`])(
+    'accepts %s (inside the limits; leading and trailing zeros are not significant)',
+    (s) => {
+      const d = parseAmount(s, 'a', 'any');
+      expect(isAmountWithinLimits(d)).toBe(true);
+      // The plain string of the widest amount the limits allow stays short.
+      expect(amountToString(d).length).toBeLessThanOrEqual(130);
+      expect(amountToString(d)).toBe(new Dec(s).toFixed());
+    },
+  );
+
+  it(`refuses a string longer than ${AMOUNT_LIMITS.maxLength} characters before reading it`, () => {
+    expect(parseAmount(`${' '.repeat(AMOUNT_LIMITS.maxLength - 1)}1`, 'a').toFixed()).toBe('1');
+    expect(parseErrorOf(() => parseAmount(`${' '.repeat(AMOUNT_LIMITS.maxLength)}1`, 'a')).message).toMatch(/longer than 256 characters/);
+  });
+
+  it('refuses a digit run ending in junk (the input the old regex took seconds on), at any length', () => {
+    for (const n of [10, 255, 10_000, 100_000]) expect(parseErrorOf(() => parseAmount(`${'1'.repeat(n)}x`, 'a')).code).toBe('invalid_amount');
+    expect(parseErrorOf(() => parseAmount(`${'1'.repeat(120)}.${'1'.repeat(120)}e`, 'a')).message).toMatch(/not a decimal number/);
+  });
+
+  it.each([
+    ['digits "x"', { toStringTag: '[object Decimal]', s: 1, e: 0, d: ['x'] }],
+    ['digits {}', { toStringTag: '[object Decimal]', s: 1, e: 0, d: {} }],
+    ['sign "HuI"', { toStringTag: '[object Decimal]', s: 'HuI', e: 0, d: [1] }],
+    ['a huge exponent', { toStringTag: '[object Decimal]', s: 1, e: 10_000_000, d: [1] }],
+  ])('refuses an object that claims to be a Decimal (%s)', (_label, fake) => {
+    expectRejected(() => parseBalance({ asset: 'USDT', free: '1', total: fake }), 'invalid_type', 'balance.total', fake);
+  });
+
+  it('still takes a real Decimal our own code built, within the limits', () => {
+    expect(parseAmount(new Decimal('2.5'), 'a').toFixed()).toBe('2.5');
+    expect(parseErrorOf(() => parseAmount(new Dec('1e10000000'), 'a')).message).toMatch(/out of range/);
+  });
+});
+
+describe('untrusted keys and enum words (issue 14)', () => {
+  it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty'])('parseMapped refuses %s: tables are Maps, not objects', (word) => {
+    const table = new Map([['open', 'open']]);
+    expectRejected(() => parseMapped(word, table, 'order.status'), 'unknown_enum', 'order.status', word);
+  });
+
+  it('parseMapped refuses a value whose toString is not callable with a ParseError', () => {
+    expect(parseErrorOf(() => parseMapped({ toString: 1 }, new Map([['open', 1]]), 'order.status')).code).toBe('unknown_enum');
+  });
+
+  it('a dictionary keeps "__proto__" as an own key and finds nothing inherited', () => {
+    const d = dictionary([['__proto__', 1]]);
+    expect(Object.keys(d)).toEqual(['__proto__']);
+    expect(d['toString']).toBeUndefined();
+    expect(ownField(JSON.parse('{"__proto__": 2}') as Record<string, unknown>, '__proto__')).toBe(2);
+    expect(ownField({}, 'toString')).toBeUndefined();
   });
 });

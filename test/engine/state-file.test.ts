@@ -283,3 +283,33 @@ describe('an order record the books refuse is skipped, never fatal (the director
     expect(state.portfolio!.findOrder({ exchangeOrderId: '777' })).toBeUndefined();
   });
 });
+
+/** The state-file examples of issue 14: nothing lost under a hostile key, no hang on an exponent bomb. */
+describe('untrusted state files (issue 14)', () => {
+  it('keeps a trade cursor keyed "__proto__" (it used to become the prototype and vanish)', () => {
+    const json = encodeEngineState(richState(), T) as unknown as { cursors: { trades: Record<string, unknown> } };
+    const text = JSON.stringify(json).replace('"trades":{', '"trades":{"__proto__":{"since":5,"seenIds":["z"]},');
+    const s = decodeEngineState({ snapshot: JSON.parse(text) as JsonValue, journal: [], warnings: [] });
+    expect(Object.keys(s.cursors.trades)).toContain('__proto__');
+    expect(Object.getOwnPropertyDescriptor(s.cursors.trades, '__proto__')?.value).toEqual({ since: 5, seenIds: ['z'] });
+    expect(s.cursors.trades['toString']).toBeUndefined();
+    expect(({} as Record<string, unknown>)['since']).toBeUndefined();
+  });
+
+  it('an exponent bomb in the handlers memory is a StoreCorruptError at once, not a hang in toFixed', () => {
+    const json = JSON.parse(JSON.stringify(encodeEngineState(richState(), T))) as { memory: { seenDeltas: { delta: string }[] } };
+    json.memory.seenDeltas[0]!.delta = '1e10000000';
+    let caught: unknown;
+    try {
+      decodeEngineState(loaded(json));
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(StoreCorruptError);
+    expect((caught as Error).message).toMatch(/snapshot\.memory\.seenDeltas\[0\]\.delta: out of range/);
+  });
+
+  it('a store that hands back no journal list is a StoreCorruptError, not a TypeError', () => {
+    expect(() => decodeEngineState({ snapshot: null, warnings: [] } as unknown as LoadedState)).toThrow(StoreCorruptError);
+  });
+});

@@ -74,3 +74,12 @@ describe('PortfolioJSON', () => {
     expect(p.preservedMetrics().appliedTradeIds).toEqual(['m1']);
   });
 });
+
+describe('untrusted portfolio files (issue 14)', () => {
+  it('an object claiming to be a Decimal with sign "HuI" is a ParseError, not a stack overflow', () => {
+    expectParseError((j) => ((j.balances as { total: unknown }[])[0]!.total = { toStringTag: '[object Decimal]', s: 'HuI', e: 0, d: [1] }), 'portfolio.balances[0].total');
+  });
+  it('an exponent bomb is a ParseError', () => {
+    expectParseError((j) => (j.peakEquity = '1e8999999999999999'), 'portfolio.peakEquity');
+  });
+});

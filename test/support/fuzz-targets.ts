@@ -546,7 +546,7 @@ export const STORE_TARGETS: readonly FuzzTarget[] = [
   },
   {
     name: 'FileStateStore.load',
-    weight: 0.05,
+    weight: 0.1,
     pool: storePool,
     arbCase: arbByteCase,
     run: async (payload) => {
@@ -573,9 +573,16 @@ export const STORE_TARGETS: readonly FuzzTarget[] = [
   },
 ] as FuzzTarget[];
 
+const ORIGINALS = new WeakMap<object, StoreFiles>();
+
 /** The valid files a mutated case came from: mutations keep `state` and `records` of the original. */
 function originalOf(files: StoreFiles): StoreFiles | undefined {
-  return { snapshot: Buffer.from(encodeSnapshot(7, canonicalJson(files.state))), journal: Buffer.from(files.records.map((r, i) => encodeJournalLine(8 + i, canonicalJson(r))).join('')), state: files.state, records: files.records };
+  const key = files.records as object;
+  const known = ORIGINALS.get(key);
+  if (known !== undefined) return known;
+  const original: StoreFiles = { snapshot: Buffer.from(encodeSnapshot(7, canonicalJson(files.state))), journal: Buffer.from(files.records.map((r, i) => encodeJournalLine(8 + i, canonicalJson(r))).join('')), state: files.state, records: files.records };
+  ORIGINALS.set(key, original);
+  return original;
 }
 
 /** Every target, in the order the long run reports them. */

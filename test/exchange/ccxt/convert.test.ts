@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../../src/domain/errors.js';
-import { linearBalancesFromCcxt, mergeBalances, orderFromCcxt, positionFromCcxt, spotBalancesFromCcxt } from '../../../src/exchange/ccxt/convert.js';
+import { fillFromCcxt, linearBalancesFromCcxt, mergeBalances, orderFromCcxt, positionFromCcxt, spotBalancesFromCcxt } from '../../../src/exchange/ccxt/convert.js';
 import { Dec } from '../../../src/domain/decimal.js';
 
 const base = {
@@ -85,5 +85,45 @@ describe('positions and balances', () => {
     expect(spot.map((x) => x.asset)).toEqual(['BTC']);
     const merged = mergeBalances([spot, [{ asset: 'BTC', free: new Dec('1'), total: new Dec('1') }]]);
     expect(merged.map((x) => [x.asset, x.free.toFixed(), x.total.toFixed()])).toEqual([['BTC', '1.4', '1.5']]);
+  });
+});
+
+/** The converter examples of issue 14: hostile words and inconsistent amounts are ParseErrors, never accepted. */
+describe('untrusted ccxt payloads (issue 14)', () => {
+  it.each(['toString', 'constructor', '__proto__', 'valueOf'])('refuses status %s (it used to become a function)', (status) => {
+    const e = parseErr(() => orderFromCcxt({ ...base, status }));
+    expect([e.code, e.path]).toEqual(['unknown_enum', 'order.status']);
+  });
+
+  it('refuses a status whose toString is not callable with a ParseError, not a native TypeError', () => {
+    expect(parseErr(() => orderFromCcxt({ ...base, status: { toString: 1 } })).code).toBe('unknown_enum');
+  });
+
+  it('refuses an order filled beyond its amount, as parseOrder does', () => {
+    const e = parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: '1.5', filled: '5' }));
+    expect([e.code, e.path]).toEqual(['inconsistent', 'order.filled']);
+  });
+
+  it('refuses an exponent bomb anywhere an amount is read, and a quotient outside the limits', () => {
+    expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: '1e10000000' })).code).toBe('invalid_amount');
+    const tiny = { ...base, status: 'open', amount: '1e60', filled: '1e60', info: { price: '1', cummulativeQuoteQty: '1e-60' } };
+    expect(parseErr(() => orderFromCcxt(tiny)).path).toBe('order.info.cummulativeQuoteQty');
+  });
+
+  const trade = { id: '7', order: '12', symbol: 'BTC/USDT', side: 'buy', amount: '0.1', price: '100', timestamp: 1000 };
+  it('refuses a blank fee currency; a missing one is the quote asset', () => {
+    const e = parseErr(() => fillFromCcxt({ ...trade, fee: { cost: '0.1', currency: ' ' } }, 'USDT'));
+    expect([e.code, e.path]).toEqual(['empty_id', 'trade.fee.currency']);
+    expect(parseErr(() => fillFromCcxt({ ...trade, fee: { cost: '0.1', currency: 5 } }, 'USDT')).code).toBe('invalid_type');
+    expect(fillFromCcxt({ ...trade, fee: { cost: '0' } }, 'USDT').feeAsset).toBe('USDT');
+    expect(fillFromCcxt({ ...trade, fee: { cost: '0.1', currency: 'BNB' } }, 'USDT').feeAsset).toBe('BNB');
+  });
+
+  it('reads a spot wallet by own keys only: an asset named like an Object member is not looked up on the prototype', () => {
+    const wallet = JSON.parse('{"total": {"toString": "1", "__proto__": "2"}, "__proto__": {"free": "2", "total": "2"}}') as unknown;
+    // "toString" has no entry of its own: a missing field, not Object.prototype.toString.
+    expect(parseErr(() => spotBalancesFromCcxt(wallet)).path).toBe('balance.toString');
+    const own = JSON.parse('{"total": {"__proto__": "2"}, "__proto__": {"free": "2", "total": "2"}}') as unknown;
+    expect(spotBalancesFromCcxt(own).map((b) => [b.asset, b.total.toFixed()])).toEqual([['__proto__', '2']]);
   });
 });
