@@ -5,7 +5,8 @@
  * (accepted / rejected), the slowest call and the violations, each with its payload; exits 1 when there is one.
  */
 import { parseArgs } from 'node:util';
-import { collectFuzz, type Violation } from './fuzz.js';
+import { collectFuzz, quantileMs, type Violation } from './fuzz.js';
+import { loadavg } from 'node:os';
 import { ALL_TARGETS } from './fuzz-targets.js';
 
 const { values } = parseArgs({
@@ -36,8 +37,9 @@ for (const target of targets) {
   const per = [...stats.counts.entries()].map(([c, n]) => `${c} ${n.accepted}/${n.rejected}`).join(', ');
   const accepted = [...stats.counts.values()].reduce((a, n) => a + n.accepted, 0);
   console.log(
-    `\n${target.name}: ${stats.calls} calls (${accepted} accepted, ${stats.calls - accepted} rejected), slowest ${stats.slowestMs.toFixed(1)} ms, ` +
-      `${violations.length} violations, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `\n${target.name}: ${stats.calls} calls (${accepted} accepted, ${stats.calls - accepted} rejected), ${violations.length} violations, ` +
+      `${((performance.now() - t0) / 1000).toFixed(1)} s\n  time per call: median ${quantileMs(stats, 0.5).toFixed(2)} ms, p99 ${quantileMs(stats, 0.99).toFixed(2)} ms, ` +
+      `slowest ${stats.slowestMs.toFixed(1)} ms (${stats.retimed} calls over ${slowMs} ms at first, timed again; load average ${loadavg()[0]!.toFixed(1)})`,
   );
   console.log(`  per category (accepted/rejected): ${per}`);
 }

@@ -256,10 +256,14 @@ export interface TargetStats {
   readonly counts: Map<string, { accepted: number; rejected: number }>;
   slowestMs: number;
   calls: number;
+  /** Calls whose first timing went over the limit and were timed again (machine load, GC, JIT). */
+  retimed: number;
+  /** Every call's (fastest) time, for percentiles. */
+  readonly times: number[];
 }
 
 export function newStats(): TargetStats {
-  return { counts: new Map(), slowestMs: 0, calls: 0 };
+  return { counts: new Map(), slowestMs: 0, calls: 0, retimed: 0, times: [] };
 }
 
 /** Errors JSON.parse raises on bad bytes: the store's decoder reports them as the cause of a StoreCorruptError. */
@@ -313,6 +317,7 @@ export async function runCase(target: FuzzTarget, c: FuzzCase, stats: TargetStat
     error = e;
   }
   let ms = performance.now() - t0;
+  if (ms > slowMs) stats.retimed++;
   // A call over the limit is timed twice more and judged by its fastest run: a garbage-collection pause or a JIT
   // compile is not the call's doing, while a hang or a quadratic input is slow every time.
   for (let retry = 0; retry < 2 && ms > slowMs; retry++) {
@@ -326,6 +331,7 @@ export async function runCase(target: FuzzTarget, c: FuzzCase, stats: TargetStat
   }
   stats.calls++;
   stats.slowestMs = Math.max(stats.slowestMs, ms);
+  stats.times.push(ms);
   const pollution = polluted();
   if (pollution !== undefined) return v('polluted', pollution);
   let count = stats.counts.get(c.category);
@@ -422,3 +428,9 @@ export async function collectFuzz(
  * (`npm run fuzz`) holds every call to 50 ms.
  */
 export const TEST_FUZZ = Object.freeze({ runs: Number(process.env.FUZZ_RUNS ?? 2_000), slowMs: 250 });
+
+/** The `q` quantile (0..1) of a target's call times, in ms. */
+export function quantileMs(stats: TargetStats, q: number): number {
+  const sorted = [...stats.times].sort((a, b) => a - b);
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}

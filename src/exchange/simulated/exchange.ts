@@ -571,12 +571,12 @@ export class SimulatedExchange implements ExchangeClient {
     if (!SIDES.includes(req.side)) throw bad(`side must be one of ${SIDES.join(', ')}`);
     if (!ORDER_TYPES.includes(req.type)) throw bad(`type must be one of ${ORDER_TYPES.join(', ')}`);
     const q = req.quantity;
-    if (!Dec.isDecimal(q) || !q.isFinite() || !q.gt(0)) throw bad('quantity must be a Decimal > 0');
+    if (!(q instanceof Dec) || !q.isFinite() || !q.gt(0)) throw bad('quantity must be a Decimal > 0');
     if (q.decimalPlaces() > this.opts.amountDecimals) throw bad(`quantity has more than ${this.opts.amountDecimals} decimals`);
     if (req.type === 'limit') {
       const p = req.price;
       if (p === undefined) throw bad('a limit order needs a price');
-      if (!Dec.isDecimal(p) || !p.isFinite() || !p.gt(0)) throw bad('price must be a Decimal > 0');
+      if (!(p instanceof Dec) || !p.isFinite() || !p.gt(0)) throw bad('price must be a Decimal > 0');
       if (p.decimalPlaces() > this.opts.priceDecimals) throw bad(`price has more than ${this.opts.priceDecimals} decimals`);
     } else if (req.price !== undefined) throw bad('a market order takes no price');
     const tif = req.timeInForce;

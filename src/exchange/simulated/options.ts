@@ -202,7 +202,7 @@ function resolveInstruments(raw: readonly Instrument[] | undefined, issues: Issu
 
 function readAmount(raw: unknown, path: string, issues: Issue[], rule: 'any' | 'nonNegative' | 'positive'): Decimal | undefined {
   let d: Decimal;
-  if (Dec.isDecimal(raw)) d = new Dec(raw as Decimal);
+  if (raw instanceof Dec) d = new Dec(raw); // a real instance only: isDecimal trusts any object with its toStringTag
   else if (typeof raw === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) d = new Dec(raw.trim());
   else {
     issues.push({ path, message: typeof raw === 'number' ? 'amounts must be decimal strings or Decimals, never JS numbers' : 'must be a decimal string' });
