@@ -102,7 +102,13 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       if (value instanceof Set) return walk([...value], depth, seen);
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {
-        out[key] = secretKey(key) ? REDACTED : walk((value as Record<string, unknown>)[key], depth + 1, seen);
+        // Defined, not assigned: a "__proto__" key of a logged payload stays a key instead of becoming the prototype.
+        Object.defineProperty(out, key, {
+          value: secretKey(key) ? REDACTED : walk((value as Record<string, unknown>)[key], depth + 1, seen),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       return out;
     } finally {

@@ -113,6 +113,13 @@ describe('createLogger redaction', () => {
     }).not.toThrow();
   });
 
+  it('keeps a "__proto__" key of a logged payload as a key (redacted inside), never as the copy’s prototype', () => {
+    const payload = JSON.parse('{"__proto__": {"apiKey": "PLANTED-SECRET-XYZ", "x": 1}}') as unknown;
+    const out = createRedactor().redactValue(payload) as object;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(JSON.stringify(out)).toBe(`{"__proto__":{"apiKey":"${REDACTED}","x":1}}`);
+  });
+
   it('property: a secret planted under a secret key at any depth never reaches the output', () => {
     const secretKey = fc.constantFrom('apiKey', 'secret', 'password', 'passphrase', 'privateKey', 'token', 'authorization', 'signature');
     const plainKey = fc.constantFrom('a', 'data', 'items', 'config', 'nested', 'x');

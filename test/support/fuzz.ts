@@ -422,12 +422,6 @@ export async function collectFuzz(
   return { stats, violations };
 }
 
-/**
- * The fuzz tests in `npm test`: a few thousand cases per target (FUZZ_RUNS overrides), and only a grossly slow call
- * (over 250 ms, after two re-timings) fails, so a loaded CI machine cannot make them flaky. The long run
- * (`npm run fuzz`) holds every call to 50 ms.
- */
-export const TEST_FUZZ = Object.freeze({ runs: Number(process.env.FUZZ_RUNS ?? 2_000), slowMs: 250 });
 
 /** The `q` quantile (0..1) of a target's call times, in ms. */
 export function quantileMs(stats: TargetStats, q: number): number {

@@ -7,6 +7,7 @@ import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec } from '../../domain/decimal.js';
 import { ConfigError } from '../../domain/errors.js';
 import type { Instrument } from '../../domain/types.js';
+import { ownField } from '../../domain/parse.js';
 
 /** Options of `new SimulatedExchange(...)`. Only `seed` and `clock` are required. */
 export interface SimulatedExchangeOptions {
@@ -126,7 +127,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     }
   }
   for (const inst of instruments) {
-    if (!initialPrices.has(inst.symbol)) initialPrices.set(inst.symbol, new Dec(DEFAULT_PRICE_BY_BASE[inst.base] ?? '100'));
+    if (!initialPrices.has(inst.symbol)) initialPrices.set(inst.symbol, new Dec((ownField(DEFAULT_PRICE_BY_BASE, inst.base) as string | undefined) ?? '100'));
   }
 
   const fee = o.feeRates ?? { maker: '0.0002', taker: '0.0005' };
