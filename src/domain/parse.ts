@@ -96,6 +96,8 @@ export interface ExchangeSnapshotJSON {
  * and a product or quotient of two realistic amounts stays far inside 10^±64. Within these bounds the plain decimal
  * string of any amount (`amountToString`) is at most 130 characters, so serializing it is cheap; without them
  * "1e10000000" parses in microseconds and then takes seconds and 10 MB to write to disk.
+ * What the limits do not cover: arithmetic is not re-bounded, so amounts far beyond any market's (a quantity and a
+ * price both above 10^32) can give a product, such as an order's fill notional, that a later parse refuses.
  */
 export const AMOUNT_LIMITS = Object.freeze({
   /** Longest accepted string, whitespace and leading or trailing zeros included (checked before anything else). */

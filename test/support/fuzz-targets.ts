@@ -194,6 +194,8 @@ function fillOf(o: Order, quantity: Decimal): Fill {
 
 /** Every amount of a parsed portfolio checked, and its serialization re-read. */
 function checkPortfolio(p: Portfolio): void {
+  // The books as they are in memory: every Decimal, the derived ones (balances after the replay log) included.
+  checkTree(p.liveState());
   const j = p.toJSON();
   checkTree(j);
   // Amounts the portfolio computed from valid inputs may leave AMOUNT_LIMITS only by arithmetic on amounts near them;
