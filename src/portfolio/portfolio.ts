@@ -20,7 +20,7 @@ import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../domain/decimal.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
-import { assertUnique, balanceToJSON, fillToJSON, fundingPaymentToJSON, orderKeys, orderToJSON, positionToJSON } from '../domain/parse.js';
+import { assertUnique, balanceToJSON, isAmountWithinLimits, fillToJSON, fundingPaymentToJSON, orderKeys, orderToJSON, positionToJSON } from '../domain/parse.js';
 import {
   isOpenStatus,
   type Balance,
@@ -214,7 +214,7 @@ export class Portfolio {
   /** Restores a portfolio written by `toJSON`. Throws ParseError (with the field path) on bad input. */
   static fromJSON(raw: unknown, options: PortfolioOptions = {}): Portfolio {
     const p = parsePortfolioJSON(raw);
-    return new Portfolio(
+    const portfolio = new Portfolio(
       {
         instruments: p.instruments,
         reportingAsset: p.reportingAsset,
@@ -230,6 +230,12 @@ export class Portfolio {
       },
       options,
     );
+    // Loading folds the replay log: every amount was within AMOUNT_LIMITS, but books they add up to beyond them
+    // cannot come from real trading, and would be written back as a file no parser reads.
+    const state = portfolio.liveState();
+    for (const b of state.balances) for (const [k, v] of [['free', b.free], ['total', b.total]] as const) checkDerived(v, `portfolio.balances(${b.asset}).${k}`);
+    for (const x of state.positions) for (const [k, v] of [['quantity', x.quantity], ['entryPrice', x.entryPrice]] as const) checkDerived(v, `portfolio.positions(${x.symbol}).${k}`);
+    return portfolio;
   }
 
   /** An independent copy (same options). */
@@ -802,4 +808,9 @@ function checkOrderFill(order: Order, path: string): void {
 function checkFillAmounts(fill: Fill): void {
   const bad = !fill.quantity.isFinite() || !fill.quantity.gt(0) ? 'quantity' : !fill.price.isFinite() || !fill.price.gt(0) ? 'price' : !fill.fee.isFinite() ? 'fee' : undefined;
   if (bad !== undefined) throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: ${bad} must be a finite positive amount (fee: finite)`);
+}
+
+/** A ParseError when an amount the portfolio computed while loading is outside AMOUNT_LIMITS. */
+function checkDerived(d: Decimal, path: string): void {
+  if (!isAmountWithinLimits(d)) throw new ParseError('invalid_amount', path, d.toExponential(), 'the books this file adds up to are out of range');
 }

@@ -79,6 +79,13 @@ describe('untrusted portfolio files (issue 14)', () => {
   it('an object claiming to be a Decimal with sign "HuI" is a ParseError, not a stack overflow', () => {
     expectParseError((j) => ((j.balances as { total: unknown }[])[0]!.total = { toStringTag: '[object Decimal]', s: 'HuI', e: 0, d: [1] }), 'portfolio.balances[0].total');
   });
+  it('a file whose amounts are each in range but whose books add up beyond AMOUNT_LIMITS is a ParseError', () => {
+    expectParseError((j) => {
+      const usdt = (j.balances as { asset: string; free: string; total: string }[]).find((b) => b.asset === 'USDT')!;
+      usdt.free = usdt.total = '-9e63';
+      (j.replayLog as { funding?: { amount: string } }[])[2]!.funding!.amount = '-9.9e63';
+    }, 'portfolio.balances(USDT).free');
+  });
   it('an exponent bomb is a ParseError', () => {
     expectParseError((j) => (j.peakEquity = '1e8999999999999999'), 'portfolio.peakEquity');
   });
