@@ -97,7 +97,8 @@ export interface ExchangeSnapshotJSON {
  * string of any amount (`amountToString`) is at most 130 characters, so serializing it is cheap; without them
  * "1e10000000" parses in microseconds and then takes seconds and 10 MB to write to disk.
  * What the limits do not cover: arithmetic is not re-bounded, so amounts far beyond any market's (a quantity and a
- * price both above 10^32) can give a product, such as an order's fill notional, that a later parse refuses.
+ * price both above 10^32) can give a product, such as an order's fill notional, that a later parse refuses
+ * (`Portfolio.fromJSON` checks the books it folds on load for exactly this).
  */
 export const AMOUNT_LIMITS = Object.freeze({
   /** Longest accepted string, whitespace and leading or trailing zeros included (checked before anything else). */
