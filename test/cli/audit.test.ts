@@ -68,7 +68,7 @@ describe.concurrent('audit against the emulator', () => {
     expect(emu.unexpected).toEqual([]);
     // No lock file left behind, no byte changed.
     expect(await fingerprint(dir)).toEqual(before);
-  }, 30_000);
+  }, 120_000);
 
   it('--json: one object per line, the plan in report-only mode, amounts as strings', async () => {
     const requestsBefore = emu.requests.length;
@@ -85,7 +85,7 @@ describe.concurrent('audit against the emulator', () => {
     expect(actions.length).toBeGreaterThan(0);
     expect(actions.every((a) => a.outcome === 'skipped')).toBe(true);
     expect(emu.requests.slice(requestsBefore).filter((q) => q.method !== 'GET')).toEqual([]);
-  }, 30_000);
+  }, 120_000);
 });
 
 describe.concurrent('audit failures: one line on stderr, exit code', () => {
@@ -110,14 +110,14 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^tesser-reconcile audit: exchange refused the credentials \(auth\)/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-  }, 30_000);
+  }, 120_000);
 
   it('an unreachable exchange is a runtime failure (1): the one-line message first, the stack only with --verbose', async () => {
     const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', 'http://127.0.0.1:9', '--verbose'], { env: keys() });
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')[0]).toMatch(/^tesser-reconcile audit: exchange unreachable \(network\): /);
     expect(r.stderr).toMatch(/\n\s+at /);
-  }, 30_000);
+  }, 120_000);
 
   it('a --url off loopback is a usage error (2): keys never go to another host', async () => {
     const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', 'https://api.binance.com'], { env: keys() });
@@ -129,7 +129,7 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
     const r = await runMain(['audit', '--exchange', 'kraken', '--state', dir, '--url', emu.url], { env: keys() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--exchange kraken is not supported \(supported: binance\)/);
-  }, 30_000);
+  }, 120_000);
 
   it('a corrupt state directory is a runtime failure (1) naming the file, and is not touched', async () => {
     const bad = await mkdtemp(join(tmpdir(), 'tesser-audit-bad-'));
@@ -166,5 +166,5 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
     } finally {
       await rm(other, { recursive: true, force: true });
     }
-  }, 30_000);
+  }, 120_000);
 });
