@@ -182,7 +182,7 @@ describe('boot from a stored state after the exchange moved on', () => {
       // Fills applied exactly once: the perp take-profit realized 0.2 × (31000 − 30000) exactly once.
       expect(p.realizedPnl.toFixed()).toBe('200');
       expect(p.peakEquity.eq(peak)).toBe(true);
-      for (const t of m.ex.truth().trades) expect(p.hasApplied(t.tradeId), t.tradeId).toBe(true);
+      for (const t of m.ex.truth().trades) expect(p.hasAppliedTrade(t), t.tradeId).toBe(true);
       // And runtime cycles afterwards find nothing to apply again.
       const booted = e2.reports.length;
       await cycles(m, 3);

@@ -10,6 +10,7 @@
 import type { Decimal } from '../domain/decimal.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
+import { orderIdKey } from '../domain/ids.js';
 import { isOpenStatus, type Balance, type ExchangeSnapshot, type LiveState, type Order, type Position } from '../domain/types.js';
 import type {
   BalanceDrift,
@@ -35,7 +36,8 @@ const REMOTE_ORDERS = 'snapshot.openOrders';
  * Local terminal orders the exchange does not list are history, not part of the comparison. Each compared order
  * lands in exactly one of `matched`, `ghosts`, `zombies`, `inFlight`.
  *
- * Matching: by exchange order id; a local order WITHOUT an exchange id matches by client order id. A local order
+ * Matching: by (symbol, exchange order id) — exchanges number orders per symbol, so order 1001 on two symbols is two
+ * orders — and a local order WITHOUT an exchange id by client order id (ours, unique account-wide). A local order
  * whose exchange id is known but absent from the snapshot is NOT matched by client id even if an exchange open order
  * carries the same client id: when both sides know an exchange id, that id is the authority. Such a pair is a
  * different order reusing the client id (several exchanges only require client ids to be unique among OPEN orders,
@@ -55,8 +57,8 @@ const REMOTE_ORDERS = 'snapshot.openOrders';
  * `inFlight` by the same key of the local order, drifts by symbol/asset (string order by UTF-16 code unit, never
  * locale-dependent). The report is therefore a function of the sets of orders, not of the input order.
  *
- * @throws ParseError('duplicate_id') when two local orders, or two exchange orders, share an exchange id or a client
- *   id, or two positions share a symbol, or two balances share an asset (the path names the side and the index).
+ * @throws ParseError('duplicate_id') when two local orders, or two exchange orders, share a (symbol, exchange id) or a
+ *   client id, or two positions share a symbol, or two balances share an asset (the path names the side and the index).
  * @throws ConfigError when `options` are invalid.
  */
 export function diff(local: LiveState, remote: ExchangeSnapshot, options?: DiffOptionsInput | DiffOptions): ReconciliationReport {
@@ -110,7 +112,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   const byC = new IdTable(n + localOrders.length, remoteOrders, localOrders, true);
   for (let i = 0; i < n; i++) {
     const o = remoteOrders[i]!;
-    const x = o.exchangeOrderId;
+    const x = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
     if (x !== undefined) {
       const prev = byX.insert(x, i);
       if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${x}`, prev);
@@ -130,7 +132,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
 
   for (let li = 0; li < localOrders.length; li++) {
     const o = localOrders[li]!;
-    const x = o.exchangeOrderId;
+    const x = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
     let e = -1;
     if (x !== undefined) {
       const v = byX.insert(x, ~li);

@@ -134,7 +134,7 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           out('done');
           break;
         case 'adoptOrder':
-          if (portfolio.findOrder({ exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId }) !== undefined) {
+          if (portfolio.findOrder({ symbol: action.order.symbol, exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId }) !== undefined) {
             out('duplicate', 'already tracked');
           } else {
             portfolio.trackOrder(action.order);

@@ -111,7 +111,7 @@ describe('encode / decode', () => {
     const p = back.portfolio!;
     expect(p.realizedPnl.eq(state.portfolio!.realizedPnl)).toBe(true);
     expect(p.peakEquity.eq(state.portfolio!.peakEquity)).toBe(true);
-    expect(p.hasApplied('t-1')).toBe(true);
+    expect(p.hasAppliedTrade({ symbol: 'ETH/USDT', tradeId: 't-1' })).toBe(true);
     expect(p.preservedMetrics().appliedFundingIds).toEqual(['f-1']);
     expect(p.position(PERP).quantity.toFixed()).toBe('-0.21');
     expect(back.cursors).toEqual(state.cursors);

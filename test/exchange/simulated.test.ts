@@ -284,7 +284,7 @@ describe('SimulatedExchange orders', () => {
     sim.setPrice(BTC, '30000');
     const m = sim.placeManualOrder({ symbol: BTC, side: 'buy', type: 'limit', quantity: new Dec('0.01'), price: new Dec('25000') });
     expect(m.clientOrderId).toBe('manual-1');
-    expect(sim.orderOwner(m.exchangeOrderId as string)).toBe('manual');
+    expect(sim.orderOwner(BTC, m.exchangeOrderId as string)).toBe('manual');
     expect((await sim.fetchOpenOrders()).map((o) => o.exchangeOrderId)).toEqual([m.exchangeOrderId]);
     // A manual order is not a port call.
     expect(sim.callLog().filter((c) => c.method === 'placeOrder')).toEqual([]);
@@ -352,7 +352,7 @@ describe('SimulatedExchange orders', () => {
     const fill = sim.liquidate(PERP, '27000');
     expect(fill).toMatchObject({ side: 'sell', symbol: PERP, inferred: false });
     expect(fill.quantity.toFixed()).toBe('1');
-    expect(sim.orderOwner(fill.exchangeOrderId)).toBe('exchange');
+    expect(sim.orderOwner(PERP, fill.exchangeOrderId)).toBe('exchange');
     expect(sim.truth().positions).toEqual([]);
     const after = sim.truth().balances.find((b) => b.asset === 'USDT')?.total as Dec;
     // −3000 realized, − 27000 × 0.0005 taker fee.

@@ -56,6 +56,10 @@ class FakeExchange implements ExchangeClient {
     const items = all.slice(start, start + this.pageSize);
     return { items, ...(start + this.pageSize < all.length && { nextCursor: String(start + this.pageSize) }) };
   }
+  async fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
+    this.calls.push(`fetchOrderTrades:${symbol}:${exchangeOrderId}`);
+    return this.trades.filter((t) => t.symbol === symbol && t.exchangeOrderId === exchangeOrderId);
+  }
   async fetchFundingSince(): Promise<Page<never>> {
     return { items: [] };
   }
@@ -131,7 +135,7 @@ describe('per-order accounting never overfills', () => {
     expect(actionsOf(plan, 'accountingError').map((e) => [e.cause, e.heldBackTradeIds])).toEqual([['tradesExceedFilled', ['t2']]]);
     expect(actionsOf(plan, 'closeOrder').map((c) => c.status)).toEqual(['cancelled']);
     const res = await executePlan(plan, { exchange: ex, portfolio, cursors: EMPTY_CURSORS });
-    expect(res.portfolio.appliedQuantity('1').toFixed()).toBe('0.2');
+    expect(res.portfolio.appliedQuantity('BTC/USDT', '1').toFixed()).toBe('0.2');
     expect(res.portfolio.findOrder({ exchangeOrderId: '1' })?.status).toBe('cancelled');
     expect(res.accountingErrors).toHaveLength(1);
   });

@@ -74,7 +74,7 @@ describe('startup reconciliation of a restart, with lagging reads', () => {
       w.ex.step(1_000);
       await runtimeCycle(w);
     }
-    expect(w.portfolio.hasApplied(real[0]!.tradeId)).toBe(true);
+    expect(w.portfolio.hasAppliedTrade(real[0]!)).toBe(true);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
     expectBooksEqual(w);
     expect(boots).toHaveLength(3);

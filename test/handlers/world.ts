@@ -144,6 +144,7 @@ export class QuirkyExchange implements ExchangeClient {
     const page = await this.inner.fetchTradesSince(symbol, q);
     return { ...page, items: page.items.filter((f) => !this.hideTradesOf.has(f.exchangeOrderId)) };
   };
+  fetchOrderTrades: ExchangeClient['fetchOrderTrades'] = async (symbol, xid) => (this.hideTradesOf.has(xid) ? (await this.inner.fetchOrderTrades(symbol, xid), []) : this.inner.fetchOrderTrades(symbol, xid));
   fetchFundingSince: ExchangeClient['fetchFundingSince'] = (q) => this.inner.fetchFundingSince(q);
   fetchPositions: ExchangeClient['fetchPositions'] = (symbols) => this.inner.fetchPositions(symbols);
   fetchBalances: ExchangeClient['fetchBalances'] = () => this.inner.fetchBalances();

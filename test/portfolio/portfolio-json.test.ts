@@ -12,7 +12,7 @@ function sample(): PortfolioJSON {
     balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }],
     orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '2', px: '100' })],
   });
-  p.applyFill(fill({ tradeId: inferredTradeId('o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
+  p.applyFill(fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
   p.applyFill(fill({ tradeId: 'm1', exchangeOrderId: 'manual', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '101' }));
   p.applyFunding(funding('f1', '-0.25'));
   p.markToMarket(new Map([[BTC_PERP.symbol, d('103')]]));
@@ -61,7 +61,7 @@ describe('PortfolioJSON', () => {
   });
 
   it('refuses duplicate applied trade ids and an order filled beyond its quantity', () => {
-    expectParseError((j) => (j.appliedTradeIds as string[]).push('m1'), 'portfolio.appliedTradeIds[2]');
+    expectParseError((j) => (j.appliedTrades as string[]).push('m1'), 'portfolio.appliedTrades[2]');
     expectParseError((j) => ((j.orders as { filledQuantity: string }[])[0]!.filledQuantity = '3'), 'portfolio.orders[0].filledQuantity');
   });
 
@@ -71,6 +71,6 @@ describe('PortfolioJSON', () => {
 
   it('keeps only the newest ids when restored with a smaller window', () => {
     const p = Portfolio.fromJSON(sample(), { tradeIdWindow: 1 });
-    expect(p.preservedMetrics().appliedTradeIds).toEqual(['m1']);
+    expect(p.preservedMetrics().appliedTrades).toEqual(['m1']);
   });
 });

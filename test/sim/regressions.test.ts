@@ -182,7 +182,7 @@ describe('handler fix inferredNeverRefetched (src/handlers/cycle.ts), as a scena
     expect(compareBooks({ balances: p.balances(), positions: p.positions() }, ex.truth())).toEqual([]);
     // Standing inferred fills send the cycle for their symbol's trades: the real trade replaced the inferred fill.
     expect(p.standingInferredFills()).toEqual([]);
-    expect(p.hasApplied(trade.tradeId)).toBe(true);
+    expect(p.hasAppliedTrade(trade)).toBe(true);
     await engine.stop();
   });
 });

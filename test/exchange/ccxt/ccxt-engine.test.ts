@@ -182,7 +182,7 @@ function expectBooksEqualTruth(p: Portfolio, sim: SimulatedExchange): void {
   // Our open orders are exactly the exchange's open orders that the engine placed, with the same fill state.
   const open = (os: readonly Order[]): Record<string, string> =>
     Object.fromEntries(os.map((o) => [o.exchangeOrderId as string, `${o.status}:${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`]));
-  const engineOpen = truth.orders.filter((o) => (o.status === 'open' || o.status === 'pending') && sim.orderOwner(o.exchangeOrderId as string) === 'engine');
+  const engineOpen = truth.orders.filter((o) => (o.status === 'open' || o.status === 'pending') && sim.orderOwner(o.symbol, o.exchangeOrderId as string) === 'engine');
   expect(open(p.openOrders())).toEqual(open(engineOpen));
 }
 
@@ -190,12 +190,12 @@ function expectBooksEqualTruth(p: Portfolio, sim: SimulatedExchange): void {
 function expectEngineTradesApplied(p: Portfolio, sim: SimulatedExchange): void {
   const truth = sim.truth();
   for (const t of truth.trades) {
-    if (sim.orderOwner(t.exchangeOrderId) !== 'engine') continue;
-    expect(p.hasApplied(wireTradeId(t.tradeId)), `trade ${t.tradeId}`).toBe(true);
+    if (sim.orderOwner(t.symbol, t.exchangeOrderId) !== 'engine') continue;
+    expect(p.hasAppliedTrade({ symbol: t.symbol, tradeId: wireTradeId(t.tradeId) }), `trade ${t.tradeId}`).toBe(true);
   }
   for (const o of truth.orders) {
-    if (sim.orderOwner(o.exchangeOrderId as string) !== 'engine') continue;
-    expect(p.appliedQuantity(o.exchangeOrderId as string).toFixed(), `order ${o.exchangeOrderId}`).toBe(o.filledQuantity.toFixed());
+    if (sim.orderOwner(o.symbol, o.exchangeOrderId as string) !== 'engine') continue;
+    expect(p.appliedQuantity(o.symbol, o.exchangeOrderId as string).toFixed(), `order ${o.exchangeOrderId}`).toBe(o.filledQuantity.toFixed());
   }
 }
 
