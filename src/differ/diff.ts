@@ -112,12 +112,12 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   const byC = new IdTable(n + localOrders.length, remoteOrders, localOrders, true);
   for (let i = 0; i < n; i++) {
     const o = remoteOrders[i]!;
-    const x = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
+    const x = o.exchangeOrderId;
     if (x !== undefined) {
-      const prev = byX.insert(x, i);
-      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${x}`, prev);
+      const prev = byX.insert(o.symbol, x, i);
+      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
     }
-    const prev = byC.insert(o.clientOrderId, i);
+    const prev = byC.insert('', o.clientOrderId, i);
     if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
   }
 
@@ -132,15 +132,15 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
 
   for (let li = 0; li < localOrders.length; li++) {
     const o = localOrders[li]!;
-    const x = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
+    const x = o.exchangeOrderId;
     let e = -1;
     if (x !== undefined) {
-      const v = byX.insert(x, ~li);
+      const v = byX.insert(o.symbol, x, ~li);
       if (v === ABSENT) {
         // Unknown to the exchange: now recorded as local order li, for the duplicate check.
-      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${x}`, ~v);
+      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
       else {
-        if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${x}`, owner[v]! - 1);
+        if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, owner[v]! - 1);
         owner[v] = li + 1;
         e = v;
       }
@@ -154,7 +154,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
       out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
       continue;
     }
-    const v = byC.insert(c, ~li);
+    const v = byC.insert('', c, ~li);
     if (v === ABSENT) {
       // Unknown to the exchange: recorded for the duplicate check.
     } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
@@ -343,10 +343,13 @@ class IdTable {
     this.mask = capacity - 1;
   }
 
-  /** Stores `value` under `key` unless the key is present; returns the value already there, or ABSENT. */
-  insert(key: string, value: number): number {
+  /**
+   * Stores `value` under (`scope`, `id`) unless that key is present; returns the value already there, or ABSENT.
+   * The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id table passes ''.
+   */
+  insert(scope: string, id: string, value: number): number {
     const slots = this.slots;
-    const hash = hashString(key);
+    const hash = hashPair(scope, id);
     let slot = hash & this.mask;
     for (;;) {
       const stored = slots[2 * slot]!;
@@ -357,21 +360,25 @@ class IdTable {
       }
       if (slots[2 * slot + 1] === hash) {
         const v = stored > 0 ? stored - 1 : stored;
-        if (this.keyOf(v) === key) return v;
+        if (this.holds(v, scope, id)) return v;
       }
       slot = (slot + 1) & this.mask;
     }
   }
 
-  private keyOf(value: number): string {
+  /** Whether the order a slot points to has this key (compared in place: no key string is built). */
+  private holds(value: number, scope: string, id: string): boolean {
     const o = value >= 0 ? this.remote[value]! : this.local[~value]!;
-    return this.clientIds ? o.clientOrderId : o.exchangeOrderId!;
+    return this.clientIds ? o.clientOrderId === id : o.exchangeOrderId === id && o.symbol === scope;
   }
 }
 
-function hashString(s: string): number {
+/** FNV-1a over `scope`, a separator no symbol contains (U+0000), then `id`; finished with an avalanche. */
+function hashPair(scope: string, id: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < scope.length; i++) h = Math.imul(h ^ scope.charCodeAt(i), 0x01000193);
+  h = Math.imul(h, 0x01000193);
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
   // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
   // those differences spread over the low bits.
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);

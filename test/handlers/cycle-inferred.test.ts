@@ -4,7 +4,7 @@
  * the cycle for their real trades, and an adopted zombie keeps the trades of it already applied.
  */
 import { describe, expect, it } from 'vitest';
-import type { Order } from '../../src/domain/types.js';
+import { inferredTradeId, type Order } from '../../src/domain/types.js';
 import { actionsOf } from '../../src/handlers/plan.js';
 import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, type World } from './world.js';
 
@@ -52,7 +52,7 @@ describe('a real trade replacing a standing inferred fill is not counted on top 
     const c = await runtimeCycle(w);
     expect(actionsOf(c.plan, 'accountingError')).toEqual([]);
     const fills = c.result.outcomes.filter((x) => x.action.type === 'applyFill');
-    expect(fills.map((x) => [x.status, x.detail])).toEqual([['done', `replaced inferred ${w.portfolio.preservedMetrics().appliedTrades[0]!}`]]);
+    expect(fills.map((x) => [x.status, x.detail])).toEqual([['done', `replaced inferred ${inferredTradeId(SPOT, xid, d('0.3'))}`]]);
     const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
     expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
     expect(w.portfolio.standingInferredFills()).toEqual([]);

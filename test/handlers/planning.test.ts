@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/domain/clock.js';
 import { ExchangeError, ParseError } from '../../src/domain/errors.js';
-import type { Fill, Instrument, Order } from '../../src/domain/types.js';
+import { inferredTradeId, type Fill, type Instrument, type Order } from '../../src/domain/types.js';
 import { diff } from '../../src/differ/diff.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page } from '../../src/exchange/port.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
@@ -159,7 +159,7 @@ describe('per-order accounting never overfills', () => {
     ex.orders.set('1', { ...o, status: 'filled', filledQuantity: d('1'), averageFillPrice: d('99'), updatedAt: T + 3_000 });
     const plan = await new RuntimeHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
     const inferred = actionsOf(plan, 'applyFill').find((a) => a.fill.inferred)!;
-    expect([inferred.fill.tradeId, inferred.fill.quantity.toFixed(), inferred.fill.price.toFixed()]).toEqual(['inferred:1:1', '0.5', '98']);
+    expect([inferred.fill.tradeId, inferred.fill.quantity.toFixed(), inferred.fill.price.toFixed()]).toEqual([inferredTradeId('BTC/USDT', '1', d('1')), '0.5', '98']);
   });
 });
 

@@ -42,7 +42,8 @@ export interface World {
 
 export async function makeWorld(config: ReconcileConfigInput = {}, options: Partial<SimulatedExchangeOptions> = {}): Promise<World> {
   const clock = new VirtualClock(T0);
-  const ex = new SimulatedExchange({ seed: 7, clock, volatilityBps: 0, partialFillProbability: 0, ...options });
+  // Account-wide ids (t-N, f-N) keep these scenarios' expectations readable; test/handlers/scoped-ids.test.ts runs on per-symbol ids.
+  const ex = new SimulatedExchange({ seed: 7, clock, volatilityBps: 0, partialFillProbability: 0, ids: 'accountWide', ...options });
   const instruments = await ex.fetchInstruments();
   const portfolio = Portfolio.create({ instruments, balances: await ex.fetchBalances() });
   const resolved = resolveConfig(config);

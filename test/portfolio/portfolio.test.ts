@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
 import { inferredTradeId } from '../../src/domain/types.js';
+import { tradeKey } from '../../src/domain/ids.js';
 import { PortfolioError } from '../../src/portfolio/errors.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { BTC_PERP, BTC_SPOT, ETH_PERP_USDC, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
@@ -113,7 +114,7 @@ describe('Portfolio idempotence and rejection', () => {
   it('the trade-id window forgets the oldest ids first and rejects a bad size with ConfigError', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS }, { tradeIdWindow: 2 });
     for (const id of ['a', 'b', 'c']) p.applyFill(fill({ tradeId: id, exchangeOrderId: 'o', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '1' }));
-    expect(p.preservedMetrics().appliedTrades).toEqual(['b', 'c']);
+    expect(p.preservedMetrics().appliedTrades).toEqual([tradeKey('BTC/USDT', 'b'), tradeKey('BTC/USDT', 'c')]);
     expect(p.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 'a' })).toBe(false);
     expect(() => Portfolio.create({ instruments: INSTRUMENTS }, { tradeIdWindow: 0 })).toThrow(ConfigError);
   });
