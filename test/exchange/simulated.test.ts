@@ -163,11 +163,12 @@ describe('SimulatedExchange market', () => {
     const market = await sim.placeOrder({ clientOrderId: 'm', symbol: BTC, side: 'sell', type: 'market', quantity: new Dec('0.2') });
     const perp = await sim.placeOrder({ clientOrderId: 'p', symbol: PERP, side: 'buy', type: 'market', quantity: new Dec('0.3') });
     const trades = sim.truth().trades;
-    const of = (id: string | undefined) => trades.filter((t) => t.exchangeOrderId === id);
+    // Trade and order ids are per symbol: an order's trades are those of its symbol and id.
+    const of = (o: { symbol: string; exchangeOrderId?: string | undefined }) => trades.filter((t) => t.symbol === o.symbol && t.exchangeOrderId === o.exchangeOrderId);
     // 0.5 × 29000 × 0.001 (maker, at the limit price).
-    expect(of(resting.exchangeOrderId).reduce((s, t) => s.plus(t.fee), new Dec(0)).toFixed()).toBe('14.5');
-    expect(of(market.exchangeOrderId).map((t) => [t.fee.toFixed(), t.feeAsset, t.price.toFixed()])).toEqual([['11.56', 'USDT', '28900']]);
-    expect(of(perp.exchangeOrderId).map((t) => [t.fee.toFixed(), t.feeAsset])).toEqual([['18', 'USDT']]);
+    expect(of(resting).reduce((s, t) => s.plus(t.fee), new Dec(0)).toFixed()).toBe('14.5');
+    expect(of(market).map((t) => [t.fee.toFixed(), t.feeAsset, t.price.toFixed()])).toEqual([['11.56', 'USDT', '28900']]);
+    expect(of(perp).map((t) => [t.fee.toFixed(), t.feeAsset])).toEqual([['18', 'USDT']]);
     expect(market.status).toBe('filled');
   });
 

@@ -117,8 +117,8 @@ describe('checkZombieCancels', () => {
   const owners: Record<string, 'engine' | 'manual'> = { '1': 'engine', '2': 'manual' };
 
   it('catches a zombie cancel of an order our engine placed, and lets a manual one through', () => {
-    expect(checkZombieCancels([cancel('2')], (x) => owners[x])).toEqual([]);
-    expect(checkZombieCancels([cancel('1')], (x) => owners[x])[0]).toMatch(/placed by engine/);
+    expect(checkZombieCancels([cancel('2')], (_symbol, x) => owners[x])).toEqual([]);
+    expect(checkZombieCancels([cancel('1')], (_symbol, x) => owners[x])[0]).toMatch(/placed by engine/);
   });
 });
 
