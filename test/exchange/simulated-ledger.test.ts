@@ -11,6 +11,7 @@ import { VirtualClock } from '../../src/domain/clock.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { ExchangeError } from '../../src/domain/errors.js';
 import type { Fill, Instrument, Order } from '../../src/domain/types.js';
+import { fillKey } from '../../src/domain/ids.js';
 import { DEFAULT_INSTRUMENTS, SimulatedExchange } from '../../src/exchange/simulated.js';
 
 type Op =
@@ -112,7 +113,8 @@ async function run(seed: number, ops: readonly Op[]): Promise<SimulatedExchange>
   return sim;
 }
 
-const key = (f: Fill): string => f.tradeId;
+// Trade ids are per symbol (the default id scheme): a trade is its (symbol, trade id).
+const key = (f: Fill): string => fillKey(f);
 
 describe('SimulatedExchange ledger consistency (property)', () => {
   it('replaying truth onto the starting balances with a fresh AccountBook gives the exchange books exactly', async () => {

@@ -69,7 +69,8 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   it('seeds 8, 72: a startup whose positions or balances read is stale is not trusted (the trades it missed were lost for good)', async () => {
     for (const seed of [8, 72]) {
       const trace = await expectGreen(seed);
-      expect(trace.some((l) => l.includes('startup reads disagree')), `seed ${seed}`).toBe(true);
+      // Since ids are numbered per symbol the worlds differ: seed 72 no longer meets the stale startup read (still green).
+      if (seed === 8) expect(trace.some((l) => l.includes('startup reads disagree')), `seed ${seed}`).toBe(true);
     }
   });
 
