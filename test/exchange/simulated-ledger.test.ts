@@ -11,7 +11,7 @@ import { VirtualClock } from '../../src/domain/clock.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { ExchangeError } from '../../src/domain/errors.js';
 import type { Fill, Instrument, Order } from '../../src/domain/types.js';
-import { fillKey } from '../../src/domain/ids.js';
+import { fillKey, fillOrderKey, orderIdKey } from '../../src/domain/ids.js';
 import { DEFAULT_INSTRUMENTS, SimulatedExchange } from '../../src/exchange/simulated.js';
 
 type Op =
@@ -142,9 +142,9 @@ describe('SimulatedExchange ledger consistency (property)', () => {
         // Per order: fills sum to the filled quantity, never beyond the order; filled status iff complete.
         expect(new Set(truth.trades.map(key)).size).toBe(truth.trades.length);
         const filledBy = new Map<string, Dec>();
-        for (const t of truth.trades) filledBy.set(t.exchangeOrderId, (filledBy.get(t.exchangeOrderId) ?? new Dec(0)).plus(t.quantity));
+        for (const t of truth.trades) filledBy.set(fillOrderKey(t), (filledBy.get(fillOrderKey(t)) ?? new Dec(0)).plus(t.quantity));
         for (const o of truth.orders) {
-          const sum = filledBy.get(o.exchangeOrderId as string) ?? new Dec(0);
+          const sum = filledBy.get(orderIdKey(o.symbol, o.exchangeOrderId as string)) ?? new Dec(0);
           expect(sum.toFixed()).toBe(o.filledQuantity.toFixed());
           expect(o.filledQuantity.lte(o.quantity)).toBe(true);
           expect(o.status === 'filled').toBe(o.filledQuantity.eq(o.quantity));
