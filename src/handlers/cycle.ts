@@ -256,6 +256,20 @@ export async function runCycle(
     }
     const need = unexplainedDrift(report, rough, memory.seenDeltas);
     for (const symbol of [...need.symbols].sort(cmp)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+    // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
+    // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
+    // cursor, without moving the cursor: what was applied is known by id, what the last hard reset reflects is recorded.
+    const beyond = report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
+    if (beyond) {
+      const have = new Set(trades.map(fillKey));
+      for (const symbol of [...need.symbols].sort(cmp)) {
+        const c = ctx.cursors.trades[symbol];
+        if (c === undefined || work.instrument(symbol) === undefined) continue;
+        const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
+        const h = await fetchHistory<Fill>((q) => reader.fetchTradesSince(symbol, q), back, config.maxHistoryPagesPerCycle, (f) => f.tradeId, (f) => f.timestamp);
+        for (const f of h.items) if (f.symbol === symbol && !have.has(fillKey(f)) && f.timestamp <= c.since) trades.push(f);
+      }
+    }
     if (need.funding) {
       const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
       const h = await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, config.maxHistoryPagesPerCycle, (p) => p.id, (p) => p.timestamp);
@@ -276,16 +290,25 @@ export async function runCycle(
   const seenTrades = new Set(trades.map(fillKey));
   const withTrades = new Set(trades.map(fillOrderKey));
   const lookedUp = new Set<OrderIdKey>();
-  for (const f of portfolio.standingInferredFills()) {
-    const k = fillOrderKey(f);
-    const since = reached.get(f.symbol) ?? ctx.cursors.trades[f.symbol]?.since;
-    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since <= f.timestamp || work.instrument(f.symbol) === undefined) continue;
+  // Likewise an order we know filled (its acknowledgement said so) with fewer fills applied than its quantity: it is
+  // in no report (closed on both sides), so nothing else would ever find its trade.
+  const missing: { symbol: string; exchangeOrderId: string; at: Millis }[] = [
+    ...portfolio.standingInferredFills().map((f) => ({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, at: f.timestamp })),
+    ...portfolio
+      .orders()
+      .filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity))
+      .map((o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId!, at: o.updatedAt })),
+  ];
+  for (const m of missing) {
+    const k = orderIdKey(m.symbol, m.exchangeOrderId);
+    const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
+    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since <= m.at || work.instrument(m.symbol) === undefined) continue;
     if (queries >= lookupBudget) break;
     lookedUp.add(k);
     queries++;
-    const found = await read(() => reader.fetchOrderTrades(f.symbol, f.exchangeOrderId));
+    const found = await read(() => reader.fetchOrderTrades(m.symbol, m.exchangeOrderId));
     for (const t of found) {
-      if (t.symbol !== f.symbol || t.exchangeOrderId !== f.exchangeOrderId || seenTrades.has(fillKey(t))) continue;
+      if (t.symbol !== m.symbol || t.exchangeOrderId !== m.exchangeOrderId || seenTrades.has(fillKey(t))) continue;
       seenTrades.add(fillKey(t));
       trades.push(t);
     }

@@ -162,7 +162,13 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
         case 'rebuildPortfolio':
           try {
             portfolio = Portfolio.fromExchangeState(
-              { instruments: action.instruments, positions: action.positions, balances: action.balances, orders: mergeOrders(portfolio.orders(), action.orderUpdates) },
+              {
+                instruments: action.instruments,
+                positions: action.positions,
+                balances: action.balances,
+                orders: mergeOrders(portfolio.orders(), action.orderUpdates),
+                snapshotStartedAt: plan.snapshotStartedAt,
+              },
               portfolio.preservedMetrics(),
               ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },
             );

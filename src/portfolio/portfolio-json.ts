@@ -88,6 +88,8 @@ export interface PortfolioJSON {
   appliedFundingIds: string[];
   /** Present only in books migrated from version 1. */
   legacyTradeIds?: LegacyTradeIdsJSON;
+  /** Start of the snapshot of the last hard reset: trades stamped before it are reflected in the books. */
+  reflectedBefore?: Millis;
 }
 
 /** Legacy (unscoped) trade ids in memory. `upTo` undefined: no time bound. */
@@ -121,6 +123,7 @@ export interface ParsedPortfolio {
   readonly appliedTrades: TradeKey[];
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
+  readonly reflectedBefore: Millis | undefined;
 }
 
 /** Parses one tracked order and checks that it is not filled beyond its quantity. */
@@ -213,6 +216,7 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
     appliedTrades,
     appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
     legacy,
+    reflectedBefore: r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`),
   };
 }
 

@@ -122,6 +122,7 @@ interface PortfolioInit {
   readonly tradeIds: readonly TradeKey[];
   readonly fundingIds: readonly string[];
   readonly legacy: LegacyTradeIds | undefined;
+  readonly reflectedBefore: Millis | undefined;
 }
 
 const APPLIED = { outcome: 'applied' } as const;
@@ -139,6 +140,11 @@ export class Portfolio {
   private readonly fundingIds: IdWindow;
   private readonly legacy: LegacyTradeIds | undefined;
   private readonly replayWindow: number;
+  /**
+   * The start of the snapshot the last hard reset took its balances and positions from: a trade stamped before it is
+   * in those books already. One that shows only later (a lagging trade history) is recorded, not applied again.
+   */
+  private readonly reflectedBefore: Millis | undefined;
   /** Settled effects: everything before the replay log. */
   private base: AccountBook;
   /** base with the replay log applied in order; what the views read. */
@@ -168,6 +174,7 @@ export class Portfolio {
     this.tradeIds = IdWindow.from(init.tradeIds, windowSize);
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.legacy = init.legacy;
+    this.reflectedBefore = init.reflectedBefore;
     this.base = init.base;
     this.peak = new Dec(init.peak);
     assertUnique(
@@ -212,7 +219,14 @@ export class Portfolio {
    * reflected in `balances`/`positions`. Throws ParseError on duplicate symbols, assets or order ids.
    */
   static fromExchangeState(
-    state: { instruments: readonly Instrument[]; positions: readonly Position[]; balances: readonly Balance[]; orders: readonly Order[] },
+    state: {
+      instruments: readonly Instrument[];
+      positions: readonly Position[];
+      balances: readonly Balance[];
+      orders: readonly Order[];
+      /** When the snapshot these come from started: trades stamped before it are reflected in them. */
+      snapshotStartedAt?: Millis | undefined;
+    },
     preserved: PreservedMetrics,
     options: PortfolioOptions = {},
   ): Portfolio {
@@ -232,6 +246,7 @@ export class Portfolio {
         tradeIds: preserved.appliedTrades,
         fundingIds: preserved.appliedFundingIds,
         legacy: preserved.legacyTradeIds,
+        reflectedBefore: state.snapshotStartedAt,
       },
       options,
     );
@@ -257,6 +272,7 @@ export class Portfolio {
         tradeIds: p.appliedTrades,
         fundingIds: p.appliedFundingIds,
         legacy: p.legacy,
+        reflectedBefore: p.reflectedBefore,
       },
       options,
     );
@@ -278,6 +294,7 @@ export class Portfolio {
         tradeIds: this.tradeIds.toArray() as TradeKey[],
         fundingIds: this.fundingIds.toArray(),
         legacy: this.legacy,
+        reflectedBefore: this.reflectedBefore,
       },
       { tradeIdWindow: this.tradeIds.capacity, inferredReplayWindow: this.replayWindow, reportingAsset: this.reportingAsset },
     );
@@ -429,6 +446,8 @@ export class Portfolio {
     }
     const added = fill.quantity.minus(consumed);
     const linked = link ? this.untracked.get(okey) : undefined;
+    // Stamped before the snapshot of the last hard reset: its effect is in the books already (it showed late).
+    const reflected = !fill.inferred && takes.length === 0 && this.reflectedBefore !== undefined && fill.timestamp < this.reflectedBefore;
     if (tracked !== undefined) {
       const prior = tracked.order.filledQuantity.plus(linked?.quantity ?? ZERO);
       if (prior.plus(added).gt(tracked.order.quantity)) {
@@ -445,7 +464,9 @@ export class Portfolio {
     const stored: Fill = { ...fill };
     let notionalDelta = fill.quantity.times(fill.price);
     const replaced: string[] = [];
-    if (takes.length > 0) {
+    if (reflected) {
+      // The books stay as the reset made them; only the order's fill count (or untracked fills) move below.
+    } else if (takes.length > 0) {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
         const e = this.log[index]!.fill!;
@@ -682,6 +703,7 @@ export class Portfolio {
       }),
       appliedFundingIds: this.fundingIds.toArray(),
       ...(this.legacy !== undefined && { legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] } }),
+      ...(this.reflectedBefore !== undefined && { reflectedBefore: this.reflectedBefore }),
     };
   }
 

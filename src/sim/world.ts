@@ -322,7 +322,12 @@ export class SimPort implements ExchangeClient {
     const staleAfter = h.staleFaults();
     const fired = staleBefore.find((b) => (staleAfter.find((a) => a.id === b.id)?.remaining ?? 0) < b.remaining);
     const asOf = fired === undefined ? at : at - fired.staleMs;
-    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, asOf, completedAt: undefined, outcome: 'ok', stale: fired !== undefined, latencyMs, target };
+    // An item fault (an open order left out, a "not found" for an order that exists, trades held back) makes the
+    // answer as unreliable as a stale one: the checks that trust a clean read skip it too.
+    const itemFault =
+      h.ex.lastCallFaults().some((k) => k === 'omitOpenOrder' || k === 'notFound' || k === 'lagTrades') ||
+      ((method === 'fetchTradesSince' || method === 'fetchOrderTrades') && h.ex.tradesLagging());
+    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, asOf, completedAt: undefined, outcome: 'ok', stale: fired !== undefined || itemFault, latencyMs, target };
     h.record(rec);
     let result: T | undefined;
     let error: unknown;

@@ -36,7 +36,7 @@ import {
   type TerminalOrderStatus,
 } from '../../domain/types.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
-import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultPlan, type FaultSpec } from './faults.js';
+import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultKind, type FaultPlan, type FaultSpec } from './faults.js';
 import { PricePath } from './market.js';
 import { OrderStore, orderAt, prune, type OrderRecord } from './order-store.js';
 import { resolveOptions, type ResolvedOptions, type SimulatedExchangeOptions } from './options.js';
@@ -205,7 +205,7 @@ export class SimulatedExchange implements ExchangeClient {
     return this.call('fetchTradesSince', (asOf, plan) => {
       this.instrument(symbol, 'fetchTradesSince');
       const q = resolveQuery(query, 't', (m) => this.error('invalid', 'fetchTradesSince', m));
-      if (plan.lagMs !== undefined) this.startTradeLag(symbol, plan.lagMs, plan.pick);
+      if (plan.lagMs !== undefined && (plan.lagSymbols === undefined || plan.lagSymbols.includes(symbol))) this.startTradeLag(symbol, plan.lagMs, plan.pick);
       const items = this.trades.filter((t) => t.fill.symbol === symbol && t.fill.timestamp >= q.since && (asOf === undefined || t.fill.timestamp <= asOf) && !this.tradeLags(t.fill));
       const page = pageOf(items, (t) => [t.seq, 0], q, 't');
       return { items: page.items.map((t) => ({ ...t.fill })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
@@ -503,6 +503,18 @@ export class SimulatedExchange implements ExchangeClient {
   /** Every port call with its outcome and the faults that fired. */
   callLog(): readonly CallLogEntry[] {
     return this.calls.map((c) => ({ ...c, faults: [...c.faults] }));
+  }
+
+  /** The faults that fired on the latest port call (cheap: no copy of the call log). */
+  lastCallFaults(): readonly FaultKind[] {
+    return this.calls.at(-1)?.faults ?? [];
+  }
+
+  /** True while a `lagTrades` fault holds some order's trades out of trade reads. */
+  tradesLagging(): boolean {
+    const now = this.now();
+    for (const until of this.laggingTrades.values()) if (now < until) return true;
+    return false;
   }
 
   /** Who placed an order (by exchange id). */

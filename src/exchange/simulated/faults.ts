@@ -58,6 +58,8 @@ export interface FaultSpec {
   readonly lostAs?: 'network' | 'timeout';
   /** For `lagTrades`: how long the chosen order's trades stay out of trade reads. Default 5000. */
   readonly lagMs?: number;
+  /** For `lagTrades`: only reads of these symbols start a lag (default: any). */
+  readonly symbols?: readonly string[];
 }
 
 /** A fault currently armed. */
@@ -79,8 +81,9 @@ export interface FaultPlan {
   /** `omitOpenOrder` / `notFound` fired. */
   readonly omitOpenOrder?: boolean | undefined;
   readonly notFound?: boolean | undefined;
-  /** `lagTrades` fired: hide one order's trades for this long. */
+  /** `lagTrades` fired: hide one order's trades for this long (on a read of one of `lagSymbols`, when given). */
   readonly lagMs?: number | undefined;
+  readonly lagSymbols?: readonly string[] | undefined;
   /** A seeded draw in [0, 1) for the item faults' choice of item. */
   readonly pick: number;
   /** Kinds that fired, in injection order: the call log records them. */
@@ -137,6 +140,7 @@ export class FaultInjector {
     let omitOpenOrder: boolean | undefined;
     let notFound: boolean | undefined;
     let lagMs: number | undefined;
+    let lagSymbols: readonly string[] | undefined;
     const fired: FaultKind[] = [];
     for (const a of this.armed) {
       const { spec } = a;
@@ -159,7 +163,10 @@ export class FaultInjector {
       else if (spec.kind === 'stale') staleMs = spec.staleMs;
       else if (spec.kind === 'omitOpenOrder') omitOpenOrder = true;
       else if (spec.kind === 'notFound') notFound = true;
-      else if (spec.kind === 'lagTrades') lagMs = spec.lagMs ?? 5_000;
+      else if (spec.kind === 'lagTrades') {
+        lagMs = spec.lagMs ?? 5_000;
+        lagSymbols = spec.symbols;
+      }
       else if (spec.kind !== 'latency') {
         error = { kind: spec.kind, retryAfterMs: spec.kind === 'rateLimit' ? (spec.retryAfterMs ?? this.defaultRetryAfterMs) : undefined };
       }
@@ -167,7 +174,7 @@ export class FaultInjector {
     this.armed = this.armed.filter((a) => a.remaining === undefined || a.remaining > 0);
     // Drawn only when an item fault fired, so arming none leaves every other seeded draw where it was.
     const pick = omitOpenOrder === true || notFound === true || lagMs !== undefined ? this.rng.next() : 0;
-    return { error, lostAs, staleMs, latencyMs, omitOpenOrder, notFound, lagMs, pick, fired };
+    return { error, lostAs, staleMs, latencyMs, omitOpenOrder, notFound, lagMs, lagSymbols, pick, fired };
   }
 
   private validate(spec: FaultSpec): FaultSpec {
