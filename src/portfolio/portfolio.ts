@@ -448,7 +448,9 @@ export class Portfolio {
     const linked = link ? this.untracked.get(okey) : undefined;
     // Stamped before the snapshot of the last hard reset: its effect is in the books already (it showed late).
     const reflected = !fill.inferred && takes.length === 0 && this.reflectedBefore !== undefined && fill.timestamp < this.reflectedBefore;
-    if (tracked !== undefined) {
+    // A reflected trade of an order whose count the reset took from the exchange (or from a fill inferred at boot)
+    // is already counted: it is recorded, and the count never passes the order's quantity.
+    if (tracked !== undefined && !reflected) {
       const prior = tracked.order.filledQuantity.plus(linked?.quantity ?? ZERO);
       if (prior.plus(added).gt(tracked.order.quantity)) {
         return {
@@ -493,7 +495,8 @@ export class Portfolio {
 
     if (tracked !== undefined) {
       const o = tracked.order;
-      const filled = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added);
+      const sum = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added);
+      const filled = reflected ? Dec.min(sum, o.quantity) : sum;
       const notional = tracked.notional === undefined ? undefined : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
       if (link) this.untracked.delete(okey);
       const status = filled.eq(o.quantity) ? 'filled' : o.status === 'pending' ? 'open' : o.status;

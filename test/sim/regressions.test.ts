@@ -101,6 +101,10 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(16378);
   });
 
+  it('seed 30036 (per-symbol ids, lagging trades): trades that show after a boot took their order\'s count from a fill inferred at boot are recorded, not held back as an overfill', async () => {
+    await expectGreen(30036);
+  });
+
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
     // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
     // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.
