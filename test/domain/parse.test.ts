@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
+import { orderIdKey } from '../../src/domain/ids.js';
 import { ParseError, type ParseErrorCode } from '../../src/domain/errors.js';
 import {
   balanceToJSON,
@@ -192,7 +193,7 @@ describe('states and duplicate ids', () => {
     const e = parseErrorOf(() => parseLiveState(state([ORDER, withOrder({ clientOrderId: 'c-2' })])));
     expect(e.code).toBe('duplicate_id');
     expect(e.path).toBe('liveState.orders[1]');
-    expect(e.value).toBe('x:42');
+    expect(e.value).toBe(`x:${orderIdKey('BTC/USDT', '42')}`);
     expect(e.message).toContain('liveState.orders[0]');
   });
   it('rejects two local orders with the same client id', () => {
@@ -206,7 +207,7 @@ describe('states and duplicate ids', () => {
   });
   it('rejects duplicate exchange open orders and an inverted window', () => {
     const snap = { openOrders: [ORDER, ORDER], positions: [], balances: [], startedAt: 1, completedAt: 2 };
-    expectRejected(() => parseExchangeSnapshot(snap), 'duplicate_id', 'snapshot.openOrders[1]', 'x:42');
+    expectRejected(() => parseExchangeSnapshot(snap), 'duplicate_id', 'snapshot.openOrders[1]', `x:${orderIdKey('BTC/USDT', '42')}`);
     expectRejected(() => parseExchangeSnapshot({ ...snap, openOrders: [], completedAt: 0 }), 'inconsistent', 'snapshot.completedAt', 0);
   });
   it('names the nested path of a bad field', () => {
