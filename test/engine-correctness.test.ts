@@ -69,7 +69,7 @@ describe('one snapshot-window rule: a trade in the window\'s first millisecond i
     }
     const applied = run.reports.flatMap((r) => r.plan.actions.filter((a) => a.type === 'applyFill'));
     expect(applied).toHaveLength(1);
-    expect(run.engine.portfolio.hasApplied(trade!.tradeId)).toBe(true);
+    expect(run.engine.portfolio.hasAppliedTrade(trade!)).toBe(true);
     expectBooksEqual(run.engine.portfolio, m.ex);
   });
 });

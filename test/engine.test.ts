@@ -175,14 +175,14 @@ describe('boot from a stored state after the exchange moved on', () => {
       expect(tracked(e2.engine, 'ethAsk')).toMatchObject({ status: 'open' });
       expect(tracked(e2.engine, 'ethAsk')?.filledQuantity.toFixed()).toBe('0.4');
       // Zombie policy `ignore` (the default): not tracked, left open on the exchange.
-      expect(p.findOrder({ exchangeOrderId: manual.exchangeOrderId })).toBeUndefined();
+      expect(p.findOrder({ symbol: manual.symbol, exchangeOrderId: manual.exchangeOrderId })).toBeUndefined();
       expect(exchangeOrder(m, manual.clientOrderId).status).toBe('open');
       expect(plannedActionTypes(e2.reports)).toContain('ignoreOrder');
       expect(mutatingCalls(m.ex).filter((c) => c.method === 'cancelOrder')).toEqual([]);
       // Fills applied exactly once: the perp take-profit realized 0.2 × (31000 − 30000) exactly once.
       expect(p.realizedPnl.toFixed()).toBe('200');
       expect(p.peakEquity.eq(peak)).toBe(true);
-      for (const t of m.ex.truth().trades) expect(p.hasApplied(t.tradeId), t.tradeId).toBe(true);
+      for (const t of m.ex.truth().trades) expect(p.hasAppliedTrade(t), t.tradeId).toBe(true);
       // And runtime cycles afterwards find nothing to apply again.
       const booted = e2.reports.length;
       await cycles(m, 3);
@@ -202,7 +202,7 @@ describe('boot from a stored state after the exchange moved on', () => {
     expect(s.phase).toBe('running');
     expect(exchangeOrder(m, manual.clientOrderId).status).toBe('cancelled');
     expect(mutatingCalls(m.ex).filter((c) => c.method === 'cancelOrder')).toHaveLength(1);
-    expect(e2.engine.portfolio.findOrder({ exchangeOrderId: manual.exchangeOrderId })).toBeUndefined();
+    expect(e2.engine.portfolio.findOrder({ symbol: manual.symbol, exchangeOrderId: manual.exchangeOrderId })).toBeUndefined();
     expectBooksEqual(e2.engine.portfolio, m.ex);
     expect(e2.engine.portfolio.realizedPnl.toFixed()).toBe('200');
   });

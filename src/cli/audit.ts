@@ -52,6 +52,7 @@ export function readOnlyClient(inner: ExchangeClient): ExchangeClient {
     fetchOrder: (ref) => inner.fetchOrder(ref),
     fetchOrdersSince: (symbol, query) => inner.fetchOrdersSince(symbol, query),
     fetchTradesSince: (symbol, query) => inner.fetchTradesSince(symbol, query),
+    fetchOrderTrades: (symbol, exchangeOrderId) => inner.fetchOrderTrades(symbol, exchangeOrderId),
     fetchFundingSince: (query) => inner.fetchFundingSince(query),
     fetchPositions: (symbols) => inner.fetchPositions(symbols),
     fetchBalances: () => inner.fetchBalances(),

@@ -499,7 +499,7 @@ class Story {
       await p.engine.cancelOrder({ symbol: BTC, exchangeOrderId: lateSell.exchangeOrderId!, clientOrderId: lateSell.clientOrderId });
       say.step(this.now(), 'strategy', `cancel ${lateSell.clientOrderId}: acknowledged`);
     } catch (e) {
-      const after = this.ex.truth().orders.find((o) => o.exchangeOrderId === lateSell.exchangeOrderId);
+      const after = this.ex.truth().orders.find((o) => o.symbol === lateSell.symbol && o.exchangeOrderId === lateSell.exchangeOrderId);
       say.step(this.now(), 'strategy', `cancel ${lateSell.clientOrderId}: no answer (${describe(e)}); on the exchange it is ${after?.status ?? 'unknown'}`);
     }
     this.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse', times: 1 });
@@ -604,13 +604,15 @@ class Story {
     }
     const exchangeOpen = truth.orders.filter((o) => o.status === 'open' || o.status === 'pending');
     const localOpen = book.openOrders();
-    const ids = [...new Set([...exchangeOpen, ...localOpen].map((o) => o.exchangeOrderId ?? `(client ${o.clientOrderId})`))].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+    // Exchange order ids are per symbol: an open order is named by its symbol and id.
+    const name = (o: Order): string => (o.exchangeOrderId === undefined ? `(client ${o.clientOrderId})` : `${o.symbol} #${o.exchangeOrderId}`);
+    const ids = [...new Set([...exchangeOpen, ...localOpen].map(name))].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
     for (const id of ids) {
-      const l = localOpen.find((o) => (o.exchangeOrderId ?? `(client ${o.clientOrderId})`) === id);
-      const x = exchangeOpen.find((o) => o.exchangeOrderId === id);
+      const l = localOpen.find((o) => name(o) === id);
+      const x = exchangeOpen.find((o) => o.exchangeOrderId !== undefined && name(o) === id);
       const show = (o: Order | undefined): string => (o === undefined ? 'not open' : `${o.status} ${amountToString(o.filledQuantity)}/${amountToString(o.quantity)}`);
       const same = l !== undefined && x !== undefined && l.status === x.status && l.filledQuantity.eq(x.filledQuantity) && l.quantity.eq(x.quantity);
-      checks.push({ kind: 'openOrder', key: `#${id} ${(l ?? x)!.clientOrderId}`, local: show(l), exchange: show(x), ok: same });
+      checks.push({ kind: 'openOrder', key: `${id} ${(l ?? x)!.clientOrderId}`, local: show(l), exchange: show(x), ok: same });
     }
     return checks;
   }

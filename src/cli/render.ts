@@ -146,25 +146,26 @@ export function actionLabel(a: PlanAction, status?: ActionOutcome['status']): st
   return status === undefined || status === 'done' || status === 'noted' ? label : `${label} (${status})`;
 }
 
-function orderIdsOf(a: PlanAction): { xid?: string | undefined; cid?: string | undefined } | undefined {
+function orderIdsOf(a: PlanAction): { symbol: string; xid?: string | undefined; cid?: string | undefined } | undefined {
   switch (a.type) {
     case 'applyFill':
-      return { xid: a.fill.exchangeOrderId, cid: a.fill.clientOrderId };
+      return { symbol: a.fill.symbol, xid: a.fill.exchangeOrderId, cid: a.fill.clientOrderId };
     case 'trackOrder':
     case 'cancelOrder':
     case 'adoptOrder':
     case 'ignoreOrder':
-      return { xid: a.order.exchangeOrderId, cid: a.order.clientOrderId };
+      return { symbol: a.order.symbol, xid: a.order.exchangeOrderId, cid: a.order.clientOrderId };
     case 'closeOrder':
     case 'accountingError':
-      return { xid: a.ref.exchangeOrderId, cid: a.ref.clientOrderId };
+      return { symbol: a.ref.symbol, xid: a.ref.exchangeOrderId, cid: a.ref.clientOrderId };
     default:
       return undefined;
   }
 }
 
-function sameOrder(o: Order, ids: { xid?: string | undefined; cid?: string | undefined }): boolean {
-  if (o.exchangeOrderId !== undefined && ids.xid !== undefined) return o.exchangeOrderId === ids.xid;
+function sameOrder(o: Order, ids: { symbol: string; xid?: string | undefined; cid?: string | undefined }): boolean {
+  // Exchange order ids are per symbol.
+  if (o.exchangeOrderId !== undefined && ids.xid !== undefined) return o.symbol === ids.symbol && o.exchangeOrderId === ids.xid;
   return ids.cid !== undefined && o.clientOrderId === ids.cid;
 }
 

@@ -10,6 +10,7 @@
 import type { Decimal } from '../domain/decimal.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
+import { orderIdKey } from '../domain/ids.js';
 import { isOpenStatus, type Balance, type ExchangeSnapshot, type LiveState, type Order, type Position } from '../domain/types.js';
 import type {
   BalanceDrift,
@@ -35,7 +36,8 @@ const REMOTE_ORDERS = 'snapshot.openOrders';
  * Local terminal orders the exchange does not list are history, not part of the comparison. Each compared order
  * lands in exactly one of `matched`, `ghosts`, `zombies`, `inFlight`.
  *
- * Matching: by exchange order id; a local order WITHOUT an exchange id matches by client order id. A local order
+ * Matching: by (symbol, exchange order id) — exchanges number orders per symbol, so order 1001 on two symbols is two
+ * orders — and a local order WITHOUT an exchange id by client order id (ours, unique account-wide). A local order
  * whose exchange id is known but absent from the snapshot is NOT matched by client id even if an exchange open order
  * carries the same client id: when both sides know an exchange id, that id is the authority. Such a pair is a
  * different order reusing the client id (several exchanges only require client ids to be unique among OPEN orders,
@@ -55,8 +57,8 @@ const REMOTE_ORDERS = 'snapshot.openOrders';
  * `inFlight` by the same key of the local order, drifts by symbol/asset (string order by UTF-16 code unit, never
  * locale-dependent). The report is therefore a function of the sets of orders, not of the input order.
  *
- * @throws ParseError('duplicate_id') when two local orders, or two exchange orders, share an exchange id or a client
- *   id, or two positions share a symbol, or two balances share an asset (the path names the side and the index).
+ * @throws ParseError('duplicate_id') when two local orders, or two exchange orders, share a (symbol, exchange id) or a
+ *   client id, or two positions share a symbol, or two balances share an asset (the path names the side and the index).
  * @throws ConfigError when `options` are invalid.
  */
 export function diff(local: LiveState, remote: ExchangeSnapshot, options?: DiffOptionsInput | DiffOptions): ReconciliationReport {
@@ -112,10 +114,10 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     const o = remoteOrders[i]!;
     const x = o.exchangeOrderId;
     if (x !== undefined) {
-      const prev = byX.insert(x, i);
-      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${x}`, prev);
+      const prev = byX.insert(o.symbol, x, i);
+      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
     }
-    const prev = byC.insert(o.clientOrderId, i);
+    const prev = byC.insert('', o.clientOrderId, i);
     if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
   }
 
@@ -133,12 +135,12 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     const x = o.exchangeOrderId;
     let e = -1;
     if (x !== undefined) {
-      const v = byX.insert(x, ~li);
+      const v = byX.insert(o.symbol, x, ~li);
       if (v === ABSENT) {
         // Unknown to the exchange: now recorded as local order li, for the duplicate check.
-      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${x}`, ~v);
+      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
       else {
-        if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${x}`, owner[v]! - 1);
+        if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, owner[v]! - 1);
         owner[v] = li + 1;
         e = v;
       }
@@ -152,7 +154,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
       out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
       continue;
     }
-    const v = byC.insert(c, ~li);
+    const v = byC.insert('', c, ~li);
     if (v === ABSENT) {
       // Unknown to the exchange: recorded for the duplicate check.
     } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
@@ -341,10 +343,13 @@ class IdTable {
     this.mask = capacity - 1;
   }
 
-  /** Stores `value` under `key` unless the key is present; returns the value already there, or ABSENT. */
-  insert(key: string, value: number): number {
+  /**
+   * Stores `value` under (`scope`, `id`) unless that key is present; returns the value already there, or ABSENT.
+   * The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id table passes ''.
+   */
+  insert(scope: string, id: string, value: number): number {
     const slots = this.slots;
-    const hash = hashString(key);
+    const hash = hashPair(scope, id);
     let slot = hash & this.mask;
     for (;;) {
       const stored = slots[2 * slot]!;
@@ -355,21 +360,25 @@ class IdTable {
       }
       if (slots[2 * slot + 1] === hash) {
         const v = stored > 0 ? stored - 1 : stored;
-        if (this.keyOf(v) === key) return v;
+        if (this.holds(v, scope, id)) return v;
       }
       slot = (slot + 1) & this.mask;
     }
   }
 
-  private keyOf(value: number): string {
+  /** Whether the order a slot points to has this key (compared in place: no key string is built). */
+  private holds(value: number, scope: string, id: string): boolean {
     const o = value >= 0 ? this.remote[value]! : this.local[~value]!;
-    return this.clientIds ? o.clientOrderId : o.exchangeOrderId!;
+    return this.clientIds ? o.clientOrderId === id : o.exchangeOrderId === id && o.symbol === scope;
   }
 }
 
-function hashString(s: string): number {
+/** FNV-1a over `scope`, a separator no symbol contains (U+0000), then `id`; finished with an avalanche. */
+function hashPair(scope: string, id: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < scope.length; i++) h = Math.imul(h ^ scope.charCodeAt(i), 0x01000193);
+  h = Math.imul(h, 0x01000193);
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
   // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
   // those differences spread over the low bits.
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);

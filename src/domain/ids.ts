@@ -47,3 +47,56 @@ function plain(a: string, b: string): number {
 export function compareFills(a: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string }, b: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string }): number {
   return a.timestamp - b.timestamp || plain(a.symbol, b.symbol) || compareTradeIds(a.tradeId, b.tradeId);
 }
+
+// ---- scoped ids ------------------------------------------------------------------------------------------------
+//
+// Exchanges scope their ids: on Binance an order id and a trade id are per-symbol sequences (spot and futures are
+// separate id spaces, and so separate symbols here), and a funding payment's id is another integer space. Order 1001
+// on BTC/USDT and order 1001 on ETH/USDT are two orders; trade 7 and funding payment 7 are two events. So an order
+// is known by (symbol, exchange order id) and a trade by (symbol, trade id); only our client order ids are unique
+// account-wide. The keys below are the one encoding of such a pair, used by every map and set that holds one.
+
+/** A (symbol, exchange order id) pair as one string key (see `orderIdKey`). */
+export type OrderIdKey = string & { readonly __scope: 'order' };
+/** A (symbol, trade id) pair as one string key (see `tradeKey`). */
+export type TradeKey = string & { readonly __scope: 'trade' };
+
+/**
+ * `<length of symbol>:<symbol>:<id>`. Unambiguous whatever the symbol and id contain (`BTC/USDT:USDT` holds both
+ * '/' and ':'): the length says where the symbol ends. `splitScopedKey` reads it back.
+ */
+function scopedKey(symbol: string, id: string): string {
+  return `${symbol.length}:${symbol}:${id}`;
+}
+
+/** The key of exchange order `exchangeOrderId` on `symbol`. */
+export function orderIdKey(symbol: string, exchangeOrderId: string): OrderIdKey {
+  return scopedKey(symbol, exchangeOrderId) as OrderIdKey;
+}
+
+/** The key of trade `tradeId` on `symbol`. */
+export function tradeKey(symbol: string, tradeId: string): TradeKey {
+  return scopedKey(symbol, tradeId) as TradeKey;
+}
+
+/** The key of a fill's trade. */
+export function fillKey(f: { readonly symbol: string; readonly tradeId: string }): TradeKey {
+  return tradeKey(f.symbol, f.tradeId);
+}
+
+/** The key of the exchange order a fill belongs to. */
+export function fillOrderKey(f: { readonly symbol: string; readonly exchangeOrderId: string }): OrderIdKey {
+  return orderIdKey(f.symbol, f.exchangeOrderId);
+}
+
+/** The (symbol, id) pair of a key made by `orderIdKey` or `tradeKey`; undefined when it is not one. */
+export function splitScopedKey(key: string): { readonly symbol: string; readonly id: string } | undefined {
+  const colon = key.indexOf(':');
+  if (colon <= 0) return undefined;
+  const digits = key.slice(0, colon);
+  if (!/^\d+$/.test(digits)) return undefined;
+  const n = Number(digits);
+  const start = colon + 1;
+  if (key.length < start + n + 1 || key[start + n] !== ':') return undefined;
+  return { symbol: key.slice(start, start + n), id: key.slice(start + n + 1) };
+}

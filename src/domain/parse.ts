@@ -11,6 +11,7 @@ import { Dec, amountToString } from './decimal.js';
 import { ParseError } from './errors.js';
 import {
   ORDER_STATUSES,
+  orderKeys,
   ORDER_TYPES,
   SIDES,
   TIME_IN_FORCES,
@@ -469,10 +470,6 @@ export function parseInstrument(raw: unknown, path = 'instrument'): Instrument {
   };
 }
 
-/** Keys under which an order is known; two orders sharing any of them are duplicates. */
-function orderKeys(o: Order): string[] {
-  return o.exchangeOrderId !== undefined ? [`x:${o.exchangeOrderId}`, `c:${o.clientOrderId}`] : [`c:${o.clientOrderId}`];
-}
 
 export function parseLiveState(raw: unknown, path = 'liveState'): LiveState {
   const r = asRecord(raw, path);
@@ -525,7 +522,6 @@ export function assertUnique<T>(items: readonly T[], path: string, keysOf: (t: T
     }
   });
 }
-export { orderKeys };
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };

@@ -4,6 +4,7 @@
  */
 import type { Decimal } from './decimal.js';
 import type { Millis } from './clock.js';
+import { orderIdKey } from './ids.js';
 
 export type Side = 'buy' | 'sell';
 export const SIDES: readonly Side[] = ['buy', 'sell'];
@@ -133,18 +134,27 @@ export interface ExchangeSnapshot {
 export const INFERRED_TRADE_ID_PREFIX = 'inferred:';
 
 /**
- * The deterministic id of a fill inferred from an order's cumulative filled quantity. The same order at the same
- * cumulative quantity gives the same id on every run and after every restart, so a replay cannot double count.
+ * The deterministic id of a fill inferred from an order's cumulative filled quantity. The same order (symbol and
+ * exchange order id: order ids are per symbol on most venues) at the same cumulative quantity gives the same id on
+ * every run and after every restart, so a replay cannot double count. The quantity is last and holds no ':'.
  */
-export function inferredTradeId(exchangeOrderId: string, cumulativeFilled: Decimal): string {
-  return `${INFERRED_TRADE_ID_PREFIX}${exchangeOrderId}:${cumulativeFilled.toFixed()}`;
+export function inferredTradeId(symbol: string, exchangeOrderId: string, cumulativeFilled: Decimal): string {
+  return `${INFERRED_TRADE_ID_PREFIX}${orderIdKey(symbol, exchangeOrderId)}:${cumulativeFilled.toFixed()}`;
 }
 
 export function isInferredTradeId(tradeId: string): boolean {
   return tradeId.startsWith(INFERRED_TRADE_ID_PREFIX);
 }
 
-/** The key an order is known by: exchange id when known, client id otherwise. */
-export function orderKey(o: Pick<Order, 'exchangeOrderId' | 'clientOrderId'>): string {
-  return o.exchangeOrderId !== undefined ? `x:${o.exchangeOrderId}` : `c:${o.clientOrderId}`;
+/**
+ * The key an order is known by: its (symbol, exchange id) when the exchange id is known (exchange ids are per
+ * symbol), its client id otherwise (client ids are ours, unique account-wide).
+ */
+export function orderKey(o: Pick<Order, 'symbol' | 'exchangeOrderId' | 'clientOrderId'>): string {
+  return o.exchangeOrderId !== undefined ? `x:${orderIdKey(o.symbol, o.exchangeOrderId)}` : `c:${o.clientOrderId}`;
+}
+
+/** Every key an order is known by; two orders sharing any of them are duplicates. */
+export function orderKeys(o: Pick<Order, 'symbol' | 'exchangeOrderId' | 'clientOrderId'>): string[] {
+  return o.exchangeOrderId !== undefined ? [`x:${orderIdKey(o.symbol, o.exchangeOrderId)}`, `c:${o.clientOrderId}`] : [`c:${o.clientOrderId}`];
 }

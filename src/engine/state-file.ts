@@ -29,7 +29,13 @@ import type { PortfolioJSON } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState } from '../store/port.js';
 
 export const ENGINE_STATE_FORMAT = 'tesser-reconcile/engine-state';
-export const ENGINE_STATE_VERSION = 1;
+/**
+ * Version 2 scopes ids by symbol (see `migratePortfolioV1`). Version 1 (written up to commit d0fec8b) is migrated on
+ * load: its portfolio's unscoped trade ids count for trades stamped up to its `savedAt`, ghost keys are recomputed.
+ */
+export const ENGINE_STATE_VERSION = 2;
+/** Versions this build reads. */
+const READABLE_VERSIONS: readonly number[] = [1, ENGINE_STATE_VERSION];
 
 /** The lifecycle facts kept across restarts. */
 export interface PersistedLifecycleJSON {
@@ -142,8 +148,11 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
     if (loaded.snapshot !== undefined) {
       const s = asRecord(loaded.snapshot, 'snapshot');
       if (s.format !== ENGINE_STATE_FORMAT) throw new TesserError(`snapshot.format is ${JSON.stringify(s.format)}, not ${ENGINE_STATE_FORMAT}`);
-      if (s.version !== ENGINE_STATE_VERSION) throw new TesserError(`snapshot.version ${JSON.stringify(s.version)} is not supported (this build reads ${ENGINE_STATE_VERSION})`);
-      portfolio = s.portfolio === null ? undefined : Portfolio.fromJSON(s.portfolio, options);
+      if (typeof s.version !== 'number' || !READABLE_VERSIONS.includes(s.version)) {
+        throw new TesserError(`snapshot.version ${JSON.stringify(s.version)} is not supported (this build reads ${READABLE_VERSIONS.join(' and ')})`);
+      }
+      const legacySavedAt = s.version === 1 ? parseTimestamp(s.savedAt, 'snapshot.savedAt') : undefined;
+      portfolio = s.portfolio === null ? undefined : Portfolio.fromJSON(s.portfolio, { ...options, legacySavedAt });
       cursors = parseCursorState(s.cursors, 'snapshot.cursors');
       memory = ReconcileMemory.fromJSON(s.memory, 'snapshot.memory');
       lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');

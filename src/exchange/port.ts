@@ -82,6 +82,12 @@ export interface ExchangeClient {
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>>;
   /** Our account's trades of one symbol at or after `since`, oldest first, paged. */
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>>;
+  /**
+   * The trades of one order (exchange order ids are per symbol), oldest first, whenever they were made: how a trade
+   * that shows late, behind the per-symbol trade cursor, is still found (Binance: myTrades with orderId). Empty when
+   * the exchange shows none (yet).
+   */
+  fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]>;
   /** Funding payments at or after `since` (all perpetuals), oldest first, paged. */
   fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>>;
   /** Non-flat positions. */

@@ -3,8 +3,8 @@
  * recorded because the calls are not atomic; the differ treats local changes inside it as in flight.
  */
 import type { Clock } from '../domain/clock.js';
-import { assertUnique, orderKeys } from '../domain/parse.js';
-import type { ExchangeSnapshot } from '../domain/types.js';
+import { assertUnique } from '../domain/parse.js';
+import { orderKeys, type ExchangeSnapshot } from '../domain/types.js';
 import type { ExchangeClient } from './port.js';
 
 export async function fetchExchangeSnapshot(client: ExchangeClient, clock: Clock, symbols?: readonly string[]): Promise<ExchangeSnapshot> {

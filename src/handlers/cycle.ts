@@ -12,7 +12,7 @@ import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
-import { compareFills } from '../domain/ids.js';
+import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import {
   inferredTradeId,
   isTerminalStatus,
@@ -226,10 +226,13 @@ export async function runCycle(
   const trades: Fill[] = [];
   const cursorActions: PlanAction[] = [];
   const fetched = new Set<string>();
+  /** Where each symbol's trade history stands after this cycle's fetches. */
+  const reached = new Map<string, Millis>();
   const fetchTrades = async (symbol: string): Promise<void> => {
     fetched.add(symbol);
     const start = startCursor(ctx.cursors.trades[symbol], now, config.tradeLookbackMs);
     const h = await fetchHistory<Fill>((q) => reader.fetchTradesSince(symbol, q), start, config.maxHistoryPagesPerCycle, (f) => f.tradeId, (f) => f.timestamp);
+    reached.set(symbol, h.cursor.since);
     // An adapter returning another symbol's trade would corrupt attribution: keep only this symbol's.
     for (const f of h.items) if (f.symbol === symbol) trades.push(f);
     if (h.changed && opts.applyTradesUpTo === undefined) {
@@ -244,7 +247,7 @@ export async function runCycle(
   if (opts.explainDrift === true) {
     const rough = portfolio.clone();
     for (const f of trades) {
-      if (f.timestamp > boundary || rough.hasApplied(f.tradeId)) continue;
+      if (f.timestamp > boundary || rough.hasAppliedTrade(f)) continue;
       try {
         rough.applyFill(f);
       } catch {
@@ -253,6 +256,20 @@ export async function runCycle(
     }
     const need = unexplainedDrift(report, rough, memory.seenDeltas);
     for (const symbol of [...need.symbols].sort(cmp)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+    // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
+    // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
+    // cursor, without moving the cursor: what was applied is known by id, what the last hard reset reflects is recorded.
+    const beyond = report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
+    if (beyond) {
+      const have = new Set(trades.map(fillKey));
+      for (const symbol of [...need.symbols].sort(cmp)) {
+        const c = ctx.cursors.trades[symbol];
+        if (c === undefined || work.instrument(symbol) === undefined) continue;
+        const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
+        const h = await fetchHistory<Fill>((q) => reader.fetchTradesSince(symbol, q), back, config.maxHistoryPagesPerCycle, (f) => f.tradeId, (f) => f.timestamp);
+        for (const f of h.items) if (f.symbol === symbol && !have.has(fillKey(f)) && f.timestamp <= c.since) trades.push(f);
+      }
+    }
     if (need.funding) {
       const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
       const h = await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, config.maxHistoryPagesPerCycle, (p) => p.id, (p) => p.timestamp);
@@ -265,15 +282,48 @@ export async function runCycle(
     for (const dr of report.balanceDrifts) memory.seenDeltas.set(`balance:${dr.asset}`, dr.delta.toFixed());
   }
 
+  // A standing inferred fill whose real trade the symbol's cursor has already passed (the trade showed late, behind
+  // later trades of the symbol) would stand for good: its order's trades are asked for directly, oldest inferred
+  // fill first, with at most half of the query budget (ghosts get the rest).
+  let queries = 0;
+  const lookupBudget = Math.ceil(config.maxQueriesPerCycle / 2);
+  const seenTrades = new Set(trades.map(fillKey));
+  const withTrades = new Set(trades.map(fillOrderKey));
+  const lookedUp = new Set<OrderIdKey>();
+  // Likewise an order we know filled (its acknowledgement said so) with fewer fills applied than its quantity: it is
+  // in no report (closed on both sides), so nothing else would ever find its trade.
+  const missing: { symbol: string; exchangeOrderId: string; at: Millis }[] = [
+    ...portfolio.standingInferredFills().map((f) => ({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, at: f.timestamp })),
+    ...portfolio
+      .orders()
+      .filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity))
+      .map((o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId!, at: o.updatedAt })),
+  ];
+  for (const m of missing) {
+    const k = orderIdKey(m.symbol, m.exchangeOrderId);
+    const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
+    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since <= m.at || work.instrument(m.symbol) === undefined) continue;
+    if (queries >= lookupBudget) break;
+    lookedUp.add(k);
+    queries++;
+    const found = await read(() => reader.fetchOrderTrades(m.symbol, m.exchangeOrderId));
+    for (const t of found) {
+      if (t.symbol !== m.symbol || t.exchangeOrderId !== m.exchangeOrderId || seenTrades.has(fillKey(t))) continue;
+      seenTrades.add(fillKey(t));
+      trades.push(t);
+    }
+  }
+
   // Trades per exchange order, oldest first; only those this cycle may apply count toward settling.
   const sortedTrades = trades
-    .filter((f) => !portfolio.hasApplied(f.tradeId))
+    .filter((f) => !portfolio.hasAppliedTrade(f))
     .sort(compareFills);
-  const byOrder = new Map<string, Fill[]>();
+  const byOrder = new Map<OrderIdKey, Fill[]>();
   for (const f of sortedTrades) {
     if (!applicable(f.timestamp)) continue;
-    const list = byOrder.get(f.exchangeOrderId);
-    if (list === undefined) byOrder.set(f.exchangeOrderId, [f]);
+    const k = fillOrderKey(f);
+    const list = byOrder.get(k);
+    if (list === undefined) byOrder.set(k, [f]);
     else list.push(f);
   }
 
@@ -283,15 +333,15 @@ export async function runCycle(
   for (const g of report.ghosts) {
     const key = orderKey(g.local);
     const xid = g.local.exchangeOrderId!;
-    const newQty = sum((byOrder.get(xid) ?? []).map((f) => f.quantity));
+    const okey = orderIdKey(g.local.symbol, xid);
+    const newQty = sum((byOrder.get(okey) ?? []).map((f) => f.quantity));
     // appliedQuantity already counts the standing inferred fills these real trades replace first: only the rest adds.
-    const adds = Dec.max(ZERO, newQty.minus(standing.get(xid) ?? ZERO));
-    if (portfolio.appliedQuantity(xid).plus(adds).gte(g.local.quantity)) outcomes.set(key, { kind: 'byTrades' });
+    const adds = Dec.max(ZERO, newQty.minus(standing.get(okey) ?? ZERO));
+    if (portfolio.appliedQuantity(g.local.symbol, xid).plus(adds).gte(g.local.quantity)) outcomes.set(key, { kind: 'byTrades' });
     else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
   }
   // Oldest first: the one that has waited longest, then the oldest order.
   queue.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || cmp(a.key, b.key));
-  let queries = 0;
   const budgetDeferred: DeferredQuery[] = [];
   for (const q of queue) {
     if (queries >= config.maxQueriesPerCycle) {
@@ -322,7 +372,7 @@ export async function runCycle(
   const errors: AccountingErrorAction[] = [];
   const closes: CloseOrderAction[] = [];
   const deferred: DeferredQuery[] = [];
-  const excluded = new Set<string>(); // exchange order ids whose accounting is in error: no inference for them
+  const excluded = new Set<OrderIdKey>(); // exchange orders whose accounting is in error: no inference for them
 
   for (const m of report.matched) {
     if (m.withinGrace) continue;
@@ -335,7 +385,7 @@ export async function runCycle(
         applied: m.local.filledQuantity,
         exchangeFilled: m.exchange.filledQuantity,
       });
-      if (m.exchange.exchangeOrderId !== undefined) excluded.add(m.exchange.exchangeOrderId);
+      if (m.exchange.exchangeOrderId !== undefined) excluded.add(orderIdKey(m.exchange.symbol, m.exchange.exchangeOrderId));
       continue;
     }
     const l = m.local;
@@ -364,36 +414,35 @@ export async function runCycle(
           applied: l.filledQuantity,
           exchangeFilled: e.filledQuantity,
         });
-        if (e.exchangeOrderId !== undefined) excluded.add(e.exchangeOrderId);
+        if (e.exchangeOrderId !== undefined) excluded.add(orderIdKey(e.symbol, e.exchangeOrderId));
       }
     }
   }
 
   // Per-order caps from final statuses: a fill beyond them is held back and reported, never applied.
-  const caps = new Map<string, Decimal>();
+  const caps = new Map<OrderIdKey, Decimal>();
   for (const g of report.ghosts) {
     const out = outcomes.get(orderKey(g.local))!;
-    const xid = g.local.exchangeOrderId!;
-    if (out.kind === 'queried' && isTerminalStatus(out.order.status)) caps.set(xid, out.order.filledQuantity);
+    if (out.kind === 'queried' && isTerminalStatus(out.order.status)) caps.set(orderIdKey(g.local.symbol, g.local.exchangeOrderId!), out.order.filledQuantity);
   }
 
   // 4. Fills in time order, in two bands around the snapshot: zombie adoptions go between them, because an adopted
   //    order starts from the fills of it applied up to the snapshot (at startup: the snapshot's count).
   const fillsBefore: (ApplyFillAction | ApplyFundingAction)[] = [];
   const fillsAfter: (ApplyFillAction | ApplyFundingAction)[] = [];
-  const heldBack = new Map<string, { ids: string[]; ref: OrderRef; cap: Decimal }>();
+  const heldBack = new Map<OrderIdKey, { ids: string[]; ref: OrderRef; cap: Decimal }>();
   const recorded: Fill[] = [];
   const applyTrades = (band: readonly Fill[], into: (ApplyFillAction | ApplyFundingAction)[]): void => {
     for (const f of band) {
-      const cap = caps.get(f.exchangeOrderId);
-      const tracked = work.findOrder({ exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId });
+      const cap = caps.get(fillOrderKey(f));
+      const tracked = work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId });
       if (tracked === undefined && opts.recordUntracked?.(f.symbol) === true) {
         recorded.push(f);
         continue;
       }
       // A real trade first replaces the order's standing inferred quantity (already counted as applied): only the
       // rest can take the order past its cap.
-      if (cap !== undefined && work.appliedQuantity(f.exchangeOrderId).plus(addedBy(work, f)).gt(cap)) {
+      if (cap !== undefined && work.appliedQuantity(f.symbol, f.exchangeOrderId).plus(addedBy(work, f)).gt(cap)) {
         holdBack(heldBack, f, cap);
         continue;
       }
@@ -407,8 +456,8 @@ export async function runCycle(
           cause: 'orderIdentityMismatch',
           reason: `trade ${f.tradeId} cannot be booked: ${(err as Error).message}`,
           ref: { symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId },
-          applied: work.appliedQuantity(f.exchangeOrderId),
-          exchangeFilled: cap ?? work.appliedQuantity(f.exchangeOrderId),
+          applied: work.appliedQuantity(f.symbol, f.exchangeOrderId),
+          exchangeFilled: cap ?? work.appliedQuantity(f.symbol, f.exchangeOrderId),
           heldBackTradeIds: [f.tradeId],
         });
         continue;
@@ -437,15 +486,18 @@ export async function runCycle(
     }
   };
   const applicableTrades = sortedTrades.filter((f) => applicable(f.timestamp));
-  const newFunding = [...funding].filter((p) => !portfolio.hasApplied(p.id)).sort((a, b) => a.timestamp - b.timestamp || cmp(a.id, b.id));
+  // Funding ids are their own id space: a payment is never taken for a trade that shares its id.
+  const newFunding = [...funding].filter((p) => !portfolio.hasAppliedFunding(p.id)).sort((a, b) => a.timestamp - b.timestamp || cmp(a.id, b.id));
   applyTrades(applicableTrades.filter((f) => f.timestamp <= boundary), fillsBefore);
   applyFunding(newFunding.filter((p) => p.timestamp <= boundary), fillsBefore);
 
   // 5. Exchange-reported fills with no trade behind them: inferred, with deterministic ids.
   const infer = (local: Order, exchange: Order, what: string): boolean => {
     const xid = exchange.exchangeOrderId ?? local.exchangeOrderId;
-    if (xid === undefined || excluded.has(xid) || heldBack.has(xid)) return true;
-    const before = portfolio.appliedQuantity(xid);
+    if (xid === undefined) return true;
+    const okey = orderIdKey(exchange.symbol, xid);
+    if (excluded.has(okey) || heldBack.has(okey)) return true;
+    const before = portfolio.appliedQuantity(exchange.symbol, xid);
     if (before.gt(exchange.filledQuantity)) {
       errors.push({
         type: 'accountingError',
@@ -455,10 +507,10 @@ export async function runCycle(
         applied: before,
         exchangeFilled: exchange.filledQuantity,
       });
-      excluded.add(xid);
+      excluded.add(okey);
       return true;
     }
-    const applied = work.appliedQuantity(xid);
+    const applied = work.appliedQuantity(exchange.symbol, xid);
     if (!applied.lt(exchange.filledQuantity)) return true;
     const fill = inferredFill(work, local, exchange, xid, applied);
     if (fill === undefined) {
@@ -504,7 +556,7 @@ export async function runCycle(
     const watch = memory.ghosts.get(key)!;
     switch (out.kind) {
       case 'byTrades': {
-        const last = (byOrder.get(xid) ?? []).at(-1);
+        const last = (byOrder.get(orderIdKey(g.local.symbol, xid)) ?? []).at(-1);
         closes.push({ type: 'closeOrder', cause: 'filledByTrades', reason: `ghost ${g.local.clientOrderId}: its trades add up to its quantity`, ref, status: 'filled', at: last?.timestamp ?? report.snapshotStartedAt });
         break;
       }
@@ -516,7 +568,7 @@ export async function runCycle(
             cause: 'orderIdentityMismatch',
             reason: `ghost ${g.local.clientOrderId}: the exchange returned a ${o.side} ${o.symbol} order for its id`,
             ref,
-            applied: portfolio.appliedQuantity(xid),
+            applied: portfolio.appliedQuantity(g.local.symbol, xid),
             exchangeFilled: o.filledQuantity,
           });
           break;
@@ -536,7 +588,7 @@ export async function runCycle(
           deferred.push({ ref, why: 'confirmation', waitingSince: watch.firstSeenAt, notFound: watch.notFound });
           break;
         }
-        const applied = work.appliedQuantity(xid);
+        const applied = work.appliedQuantity(g.local.symbol, xid);
         const status = applied.gte(g.local.quantity) ? 'filled' : 'cancelled';
         closes.push({
           type: 'closeOrder',
@@ -581,13 +633,14 @@ export async function runCycle(
   // 7. What happened after the snapshot, then the closes (an order is closed once all its fills are in).
   applyTrades(applicableTrades.filter((f) => f.timestamp > boundary), fillsAfter);
   applyFunding(newFunding.filter((p) => p.timestamp > boundary), fillsAfter);
-  for (const [xid, h] of heldBack) {
+  for (const h of heldBack.values()) {
+    const xid = h.ref.exchangeOrderId!;
     errors.push({
       type: 'accountingError',
       cause: 'tradesExceedFilled',
-      reason: `trades ${h.ids.join(', ')} would take order ${xid} past the ${h.cap.toFixed()} the exchange reports filled: held back`,
+      reason: `trades ${h.ids.join(', ')} would take order ${xid} on ${h.ref.symbol} past the ${h.cap.toFixed()} the exchange reports filled: held back`,
       ref: h.ref,
-      applied: work.appliedQuantity(xid),
+      applied: work.appliedQuantity(h.ref.symbol, xid),
       exchangeFilled: h.cap,
       heldBackTradeIds: h.ids,
     });
@@ -649,7 +702,7 @@ export function unexplainedDrift(report: ReconciliationReport, local: Portfolio,
  *   open-order list can show F below the trades already applied, which a later fill count would infer again.
  */
 function adoptedFrom(work: Portfolio, o: Order, hardResetFollows: boolean): Order {
-  const u = o.exchangeOrderId === undefined ? undefined : work.untrackedFills(o.exchangeOrderId);
+  const u = o.exchangeOrderId === undefined ? undefined : work.untrackedFills(o.symbol, o.exchangeOrderId);
   const applied = u === undefined || u.quantity.isZero() ? undefined : u;
   if (hardResetFollows && (applied === undefined || !applied.quantity.gt(o.filledQuantity))) return o;
   const { averageFillPrice: _exchanges, ...rest } = o;
@@ -657,22 +710,25 @@ function adoptedFrom(work: Portfolio, o: Order, hardResetFollows: boolean): Orde
   return { ...rest, filledQuantity: applied.quantity, averageFillPrice: applied.notional.div(applied.quantity) };
 }
 
-/** Standing inferred quantity per exchange order id. */
-function standingInferredQuantities(p: Portfolio): Map<string, Decimal> {
-  const out = new Map<string, Decimal>();
-  for (const f of p.standingInferredFills()) out.set(f.exchangeOrderId, (out.get(f.exchangeOrderId) ?? ZERO).plus(f.quantity));
+/** Standing inferred quantity per exchange order (`orderIdKey`). */
+export function standingInferredQuantities(p: Portfolio): Map<OrderIdKey, Decimal> {
+  const out = new Map<OrderIdKey, Decimal>();
+  for (const f of p.standingInferredFills()) {
+    const k = fillOrderKey(f);
+    out.set(k, (out.get(k) ?? ZERO).plus(f.quantity));
+  }
   return out;
 }
 
 /** How much a real trade adds to its order's applied quantity in `p`: its quantity less the inferred one it replaces. */
 function addedBy(p: Portfolio, f: Fill): Decimal {
   if (f.inferred) return f.quantity;
-  return Dec.max(ZERO, f.quantity.minus(standingInferredQuantities(p).get(f.exchangeOrderId) ?? ZERO));
+  return Dec.max(ZERO, f.quantity.minus(standingInferredQuantities(p).get(fillOrderKey(f)) ?? ZERO));
 }
 
-function holdBack(into: Map<string, { ids: string[]; ref: OrderRef; cap: Decimal }>, f: Fill, cap: Decimal): void {
-  const h = into.get(f.exchangeOrderId);
-  if (h === undefined) into.set(f.exchangeOrderId, { ids: [f.tradeId], ref: { symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }, cap });
+function holdBack(into: Map<OrderIdKey, { ids: string[]; ref: OrderRef; cap: Decimal }>, f: Fill, cap: Decimal): void {
+  const h = into.get(fillOrderKey(f));
+  if (h === undefined) into.set(fillOrderKey(f), { ids: [f.tradeId], ref: { symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }, cap });
   else h.ids.push(f.tradeId);
 }
 
@@ -695,7 +751,7 @@ function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: strin
   if (instrument === undefined) return undefined;
   const quantity = new Dec(exchange.filledQuantity).minus(applied);
   let price: Decimal | undefined;
-  const ours = work.findOrder({ exchangeOrderId: xid });
+  const ours = work.findOrder({ symbol: exchange.symbol, exchangeOrderId: xid });
   if (exchange.averageFillPrice !== undefined) {
     price = exchange.averageFillPrice;
     if (ours?.averageFillPrice !== undefined && applied.gt(0)) {
@@ -707,7 +763,7 @@ function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: strin
   }
   if (price === undefined || !price.gt(0)) return undefined;
   return {
-    tradeId: inferredTradeId(xid, exchange.filledQuantity),
+    tradeId: inferredTradeId(exchange.symbol, xid, exchange.filledQuantity),
     exchangeOrderId: xid,
     clientOrderId: ours?.clientOrderId ?? local.clientOrderId,
     symbol: exchange.symbol,

@@ -10,6 +10,7 @@
  * - Each action that changed something (and each accounting error) becomes a JSON journal record for the engine.
  */
 import { TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
+import { orderIdKey } from '../domain/ids.js';
 import type { Order } from '../domain/types.js';
 import { dictionary } from '../domain/parse.js';
 import type { JsonValue } from '../store/port.js';
@@ -136,7 +137,7 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           out('done');
           break;
         case 'adoptOrder':
-          if (portfolio.findOrder({ exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId }) !== undefined) {
+          if (portfolio.findOrder({ symbol: action.order.symbol, exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId }) !== undefined) {
             out('duplicate', 'already tracked');
           } else {
             portfolio.trackOrder(action.order);
@@ -163,7 +164,13 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
         case 'rebuildPortfolio':
           try {
             portfolio = Portfolio.fromExchangeState(
-              { instruments: action.instruments, positions: action.positions, balances: action.balances, orders: mergeOrders(portfolio.orders(), action.orderUpdates) },
+              {
+                instruments: action.instruments,
+                positions: action.positions,
+                balances: action.balances,
+                orders: mergeOrders(portfolio.orders(), action.orderUpdates),
+                snapshotStartedAt: plan.snapshotStartedAt,
+              },
               portfolio.preservedMetrics(),
               ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },
             );
@@ -218,10 +225,11 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
 /** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
 function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
   const byClient = new Map(updates.map((u) => [u.clientOrderId, u]));
-  const byExchange = new Map(updates.filter((u) => u.exchangeOrderId !== undefined).map((u) => [u.exchangeOrderId!, u]));
+  // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id.
+  const byExchange = new Map(updates.filter((u) => u.exchangeOrderId !== undefined).map((u) => [orderIdKey(u.symbol, u.exchangeOrderId!), u]));
   const used = new Set<Order>();
   const out = current.map((o) => {
-    const u = byClient.get(o.clientOrderId) ?? (o.exchangeOrderId === undefined ? undefined : byExchange.get(o.exchangeOrderId));
+    const u = byClient.get(o.clientOrderId) ?? (o.exchangeOrderId === undefined ? undefined : byExchange.get(orderIdKey(o.symbol, o.exchangeOrderId)));
     if (u === undefined) return o;
     used.add(u);
     return u;

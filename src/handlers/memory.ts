@@ -7,6 +7,7 @@
 import type { Millis } from '../domain/clock.js';
 import { asArray, asRecord, parseAmount, parseEnum, parseOptionalId, parseString, parseTimestamp } from '../domain/parse.js';
 import { ParseError } from '../domain/errors.js';
+import { orderKey } from '../domain/types.js';
 import type { OrderRef } from '../exchange/port.js';
 
 export interface GhostWatch {
@@ -24,7 +25,7 @@ export interface ReconcileMemoryJSON {
   seenDeltas?: { kind: DriftKind; key: string; delta: string }[];
 }
 
-/** Mutable cross-cycle state of the handlers. Keys of ghosts are `orderKey(order)`. */
+/** Mutable cross-cycle state of the handlers. Keys of ghosts are `orderKey(order)` (scoped by symbol). */
 export class ReconcileMemory {
   readonly ghosts = new Map<string, GhostWatch>();
   /** `${kind}:${symbolOrAsset}` → consecutive cycles beyond tolerance. */
@@ -98,8 +99,13 @@ export class ReconcileMemory {
       const o = asRecord(g, p);
       const exchangeOrderId = parseOptionalId(o.exchangeOrderId, `${p}.exchangeOrderId`);
       const clientOrderId = parseOptionalId(o.clientOrderId, `${p}.clientOrderId`);
-      m.ghosts.set(parseString(o.key, `${p}.key`), {
-        ref: { symbol: parseString(o.symbol, `${p}.symbol`), exchangeOrderId, clientOrderId },
+      const symbol = parseString(o.symbol, `${p}.symbol`);
+      parseString(o.key, `${p}.key`);
+      if (exchangeOrderId === undefined && clientOrderId === undefined) throw new ParseError('missing_field', `${p}.exchangeOrderId`, undefined, 'a ghost needs an exchange or a client order id');
+      // The key is recomputed, not trusted: files written before ids were scoped keyed ghosts by the bare exchange id.
+      const key = orderKey({ symbol, exchangeOrderId, clientOrderId: clientOrderId ?? '' });
+      m.ghosts.set(key, {
+        ref: { symbol, exchangeOrderId, clientOrderId },
         firstSeenAt: parseTimestamp(o.firstSeenAt, `${p}.firstSeenAt`),
         notFound: count(o.notFound, `${p}.notFound`),
       });

@@ -15,6 +15,7 @@ export const READ_METHODS = [
   'fetchOrder',
   'fetchOrdersSince',
   'fetchTradesSince',
+  'fetchOrderTrades',
   'fetchFundingSince',
   'fetchPositions',
   'fetchBalances',
@@ -68,6 +69,10 @@ export class CountingReader implements ExchangeReader {
   fetchTradesSince: ExchangeReader['fetchTradesSince'] = (symbol, query) => {
     this.count('fetchTradesSince');
     return this.inner.fetchTradesSince(symbol, query);
+  };
+  fetchOrderTrades: ExchangeReader['fetchOrderTrades'] = (symbol, exchangeOrderId) => {
+    this.count('fetchOrderTrades');
+    return this.inner.fetchOrderTrades(symbol, exchangeOrderId);
   };
   fetchFundingSince: ExchangeReader['fetchFundingSince'] = (query) => {
     this.count('fetchFundingSince');

@@ -31,14 +31,14 @@ import { isoTime } from '../domain/clock.js';
 import type { Decimal } from 'decimal.js';
 import { ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
-import { compareFills } from '../domain/ids.js';
+import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import { isTerminalStatus, orderKey, type Balance, type ExchangeSnapshot, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
 import { diff } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { fetchHistory, read, runCycle, startCursor, Unreachable, type CycleResult, type PlanContext } from './cycle.js';
+import { fetchHistory, read, runCycle, standingInferredQuantities, startCursor, Unreachable, type CycleResult, type PlanContext } from './cycle.js';
 import { ReconcileMemory } from './memory.js';
 import type { AccountingErrorAction, AdvanceFundingCursorAction, AdvanceTradeCursorAction, HistoryCursor, Plan, PlanAction, RebuildPortfolioAction } from './plan.js';
 import { CountingReader } from './reader.js';
@@ -88,12 +88,17 @@ export function snapshotDifference(a: Pick<ExchangeSnapshot, 'openOrders' | 'pos
  * undefined. Our own orders do not reopen, and none of ours is placed during startup: one of the reads is stale.
  */
 function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openOrders'>): string | undefined {
-  const open = new Map(b.openOrders.filter((o) => o.exchangeOrderId !== undefined).map((o) => [o.exchangeOrderId, o]));
+  const open = new Map(b.openOrders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [[orderIdKey(o.symbol, o.exchangeOrderId), o] as const])));
   for (const g of report.ghosts) {
-    const o = g.local.exchangeOrderId === undefined ? undefined : open.get(g.local.exchangeOrderId);
+    const o = g.local.exchangeOrderId === undefined ? undefined : open.get(orderIdKey(g.local.symbol, g.local.exchangeOrderId));
     if (o !== undefined) return `open order ${o.exchangeOrderId}: none then ${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`;
   }
   return undefined;
+}
+
+/** The (symbol, exchange id) key of an order reference, when it has an exchange id. */
+function refKey(ref: { readonly symbol: string; readonly exchangeOrderId?: string | undefined }): OrderIdKey | undefined {
+  return ref.exchangeOrderId === undefined ? undefined : orderIdKey(ref.symbol, ref.exchangeOrderId);
 }
 
 export class StartupHandler {
@@ -191,8 +196,8 @@ export class StartupHandler {
       // in the filled quantity the exchange shows for it: the reset takes that count as reflected, and records those
       // trades as applied. Less filled means the open-order list is older than the trades (stale on both reads).
       // Orders whose accounting the cycle already reports keep their local copy (no reset to the exchange's count).
-      const flagged = new Set(cycle.errors.map((e) => e.ref.exchangeOrderId));
-      filledLess = this.filledLess(ctx, cycle.fetchedTrades).filter((f) => !flagged.has(f.order.exchangeOrderId));
+      const flagged = new Set(cycle.errors.map((e) => refKey(e.ref)));
+      filledLess = this.filledLess(ctx, cycle.fetchedTrades).filter((f) => !flagged.has(refKey(f.order)));
       // Every disagreement, in full: the fingerprint compared across attempts (one shown, the first, in messages).
       const found: { text: string; key: string }[] = filledLess.map((f) => {
         const id = f.order.exchangeOrderId ?? f.order.clientOrderId;
@@ -241,13 +246,13 @@ export class StartupHandler {
     const allInstruments = [...bySymbol.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
 
     // Matched orders take the exchange's copy, except those in accounting error (kept as they are, and reported).
-    const inError = new Set(errors.map((e) => e.ref.exchangeOrderId).filter((x): x is string => x !== undefined));
+    const inError = new Set(errors.map((e) => refKey(e.ref)).filter((x): x is OrderIdKey => x !== undefined));
     const orderUpdates: Order[] = [];
     for (const m of report.matched) {
       const xid = m.exchange.exchangeOrderId ?? m.local.exchangeOrderId;
       // A closed order of ours that a lagging list shows open keeps its local copy: it never reopens.
       if (isTerminalStatus(m.local.status)) continue;
-      if (xid === undefined || inError.has(xid) || m.differences.symbol !== undefined || m.differences.side !== undefined) continue;
+      if (xid === undefined || inError.has(orderIdKey(m.exchange.symbol, xid)) || m.differences.symbol !== undefined || m.differences.side !== undefined) continue;
       orderUpdates.push({ ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId });
     }
     const rebuild: RebuildPortfolioAction = {
@@ -290,7 +295,7 @@ export class StartupHandler {
     // Nor is a zombie in that state adopted with the exchange's count (a later fill count would infer its trades again).
     const zombies = cycle.zombies.map(
       (a): PlanAction =>
-        a.type === 'adoptOrder' && a.order.exchangeOrderId !== undefined && inError.has(a.order.exchangeOrderId)
+        a.type === 'adoptOrder' && a.order.exchangeOrderId !== undefined && inError.has(orderIdKey(a.order.symbol, a.order.exchangeOrderId))
           ? { type: 'ignoreOrder', cause: 'zombiePolicy', reason: `order ${a.order.exchangeOrderId} is open on the exchange but not ours; policy adopt, but its trades exceed the filled quantity the exchange shows`, order: a.order }
           : a,
     );
@@ -305,20 +310,20 @@ export class StartupHandler {
    * snapshot. Both are a lower bound of what the exchange has filled, so more than its count means a stale count.
    */
   private filledLess(ctx: StartupContext, fetched: readonly Fill[]): { order: Order; known: Decimal }[] {
-    const inferred = new Map<string, Decimal>();
-    for (const f of ctx.portfolio.standingInferredFills()) inferred.set(f.exchangeOrderId, (inferred.get(f.exchangeOrderId) ?? ZERO).plus(f.quantity));
-    const fresh = new Map<string, Decimal>();
+    const inferred = standingInferredQuantities(ctx.portfolio);
+    const fresh = new Map<OrderIdKey, Decimal>();
     const counted = new Set<string>();
     for (const f of fetched) {
-      if (f.inferred || f.timestamp > ctx.snapshot.completedAt || ctx.portfolio.hasApplied(f.tradeId) || counted.has(f.tradeId)) continue;
-      counted.add(f.tradeId);
-      fresh.set(f.exchangeOrderId, (fresh.get(f.exchangeOrderId) ?? ZERO).plus(f.quantity));
+      if (f.inferred || f.timestamp > ctx.snapshot.completedAt || ctx.portfolio.hasAppliedTrade(f) || counted.has(fillKey(f))) continue;
+      counted.add(fillKey(f));
+      fresh.set(fillOrderKey(f), (fresh.get(fillOrderKey(f)) ?? ZERO).plus(f.quantity));
     }
     const out: { order: Order; known: Decimal }[] = [];
     for (const o of ctx.snapshot.openOrders) {
       const xid = o.exchangeOrderId;
       if (xid === undefined) continue;
-      const known = ctx.portfolio.appliedQuantity(xid).minus(inferred.get(xid) ?? ZERO).plus(fresh.get(xid) ?? ZERO);
+      const k = orderIdKey(o.symbol, xid);
+      const known = ctx.portfolio.appliedQuantity(o.symbol, xid).minus(inferred.get(k) ?? ZERO).plus(fresh.get(k) ?? ZERO);
       if (known.gt(o.filledQuantity)) out.push({ order: o, known });
     }
     return out;
@@ -332,11 +337,11 @@ export class StartupHandler {
    */
   private projectionDrift(ctx: StartupContext, cycle: CycleResult, funding: readonly FundingPayment[]): { text: string; key: string }[] {
     const projected = ctx.portfolio.clone();
-    const recorded = new Set(cycle.recordedTrades.map((f) => f.tradeId));
+    const recorded = new Set(cycle.recordedTrades.map(fillKey));
     const planned = cycle.fillsBefore.flatMap((a) => (a.type === 'applyFill' ? [a.fill] : []));
-    const applied = new Set(planned.filter((f) => !f.inferred).map((f) => f.tradeId));
+    const applied = new Set(planned.filter((f) => !f.inferred).map(fillKey));
     // In the order the cycle applies trades: netting a perpetual is order dependent.
-    const real = cycle.fetchedTrades.filter((f) => applied.has(f.tradeId) || recorded.has(f.tradeId)).sort(compareFills);
+    const real = cycle.fetchedTrades.filter((f) => applied.has(fillKey(f)) || recorded.has(fillKey(f))).sort(compareFills);
     const apply = (f: Fill): void => {
       try {
         projected.applyFill(f);
@@ -347,7 +352,7 @@ export class StartupHandler {
     };
     for (const f of real) apply(f);
     for (const f of planned) if (f.inferred) apply(f);
-    for (const x of funding) if (x.timestamp <= ctx.snapshot.completedAt && !ctx.portfolio.hasApplied(x.id)) projected.applyFunding(x);
+    for (const x of funding) if (x.timestamp <= ctx.snapshot.completedAt && !ctx.portfolio.hasAppliedFunding(x.id)) projected.applyFunding(x);
     const r = diff({ orders: [], positions: projected.positions(), balances: projected.balances() }, { ...ctx.snapshot, openOrders: [] }, this.config.diffOptions);
     // Keyed by the delta, not the values: a deposit shows the same delta however the account trades in between.
     return [

@@ -12,6 +12,8 @@ export type PortfolioErrorKind =
   | 'conflictingOrder'
   /** A fill whose symbol or side contradicts its tracked order, or whose amounts are not usable. */
   | 'invalidFill'
+  /** An exchange order id given without its symbol names tracked orders of several symbols. */
+  | 'ambiguousOrder'
   /** A funding payment whose amount is not a finite number. */
   | 'invalidFunding';
 

@@ -1,11 +1,17 @@
 /**
- * The Portfolio's persisted shape (version 1) and its validating parser. Amounts are decimal strings written by
+ * The Portfolio's persisted shape (version 2) and its validating parser. Amounts are decimal strings written by
  * the shared `*ToJSON` serializers of src/domain/parse.ts, so parse(JSON.parse(JSON.stringify(x))) is exact.
  * The parser checks the invariants the Portfolio relies on and throws a ParseError naming the field otherwise.
+ *
+ * Version 2 scopes ids the way exchanges do: applied trades are (symbol, trade id) pairs, untracked order fills carry
+ * their symbol, inferred trade ids name the symbol. Version 1 (written up to commit d0fec8b) kept bare ids; it is
+ * migrated on read (`migratePortfolioV1`, whose comment says what the migration assumes).
  */
 import type { Decimal } from 'decimal.js';
 import { ParseError } from '../domain/errors.js';
+import { Dec } from '../domain/decimal.js';
 import {
+  asArray,
   asRecord,
   parseAmount,
   parseBalance,
@@ -16,18 +22,20 @@ import {
   parseOrder,
   parsePosition,
   parseString,
+  parseTimestamp,
   parseUniqueList,
-  orderKeys,
   type BalanceJSON,
   type FillJSON,
   type FundingPaymentJSON,
   type OrderJSON,
   type PositionJSON,
 } from '../domain/parse.js';
-import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../domain/types.js';
+import type { Millis } from '../domain/clock.js';
+import { orderIdKey, tradeKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
+import { INFERRED_TRADE_ID_PREFIX, inferredTradeId, orderKeys, type Balance, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
 
-/** The version written by this code; any other version is refused rather than guessed at. */
-export const PORTFOLIO_JSON_VERSION = 1;
+/** The version written by this code. Version 1 is migrated on read; any other version is refused, not guessed at. */
+export const PORTFOLIO_JSON_VERSION = 2;
 
 /** A tracked order plus the exact Σ quantity·price of the fills counted in its filledQuantity (when known). */
 export type TrackedOrderJSON = OrderJSON & { fillNotional?: string };
@@ -40,13 +48,23 @@ export type ReplayEntry = { readonly fill: Fill; readonly funding?: undefined } 
 
 /** Fills applied to an order the portfolio does not track (manual orders, liquidations). */
 export interface UntrackedOrderFillsJSON {
+  symbol: string;
   exchangeOrderId: string;
   quantity: string;
   notional: string;
 }
 
+/**
+ * Trade ids a version-1 portfolio had applied without saying on which symbol. Each counts as applied for a trade of
+ * ANY symbol stamped at or before `upTo` (null: whenever), and for no later trade: see `migratePortfolioV1`.
+ */
+export interface LegacyTradeIdsJSON {
+  upTo: Millis | null;
+  ids: string[];
+}
+
 export interface PortfolioJSON {
-  version: 1;
+  version: 2;
   /** The asset equity is expressed in. */
   reportingAsset: string;
   instruments: Instrument[];
@@ -64,10 +82,20 @@ export interface PortfolioJSON {
    */
   replayLog: ReplayEntryJSON[];
   untrackedOrderFills: UntrackedOrderFillsJSON[];
-  /** Oldest first. */
-  appliedTradeIds: string[];
-  /** Oldest first. */
+  /** Applied trades as [symbol, trade id], oldest first. */
+  appliedTrades: [string, string][];
+  /** Applied funding payment ids (their own id space), oldest first. */
   appliedFundingIds: string[];
+  /** Present only in books migrated from version 1. */
+  legacyTradeIds?: LegacyTradeIdsJSON;
+  /** Start of the snapshot of the last hard reset: trades stamped before it are reflected in the books. */
+  reflectedBefore?: Millis;
+}
+
+/** Legacy (unscoped) trade ids in memory. `upTo` undefined: no time bound. */
+export interface LegacyTradeIds {
+  readonly upTo: Millis | undefined;
+  readonly ids: ReadonlySet<string>;
 }
 
 /** A tracked order as held in memory. `notional` is undefined when the fills before tracking had no known price. */
@@ -91,9 +119,11 @@ export interface ParsedPortfolio {
   readonly peakEquity: Decimal;
   readonly orders: TrackedOrder[];
   readonly replayLog: ReplayEntry[];
-  readonly untracked: [string, UntrackedOrderFills][];
-  readonly appliedTradeIds: string[];
+  readonly untracked: [OrderIdKey, UntrackedOrderFills][];
+  readonly appliedTrades: TradeKey[];
   readonly appliedFundingIds: string[];
+  readonly legacy: LegacyTradeIds | undefined;
+  readonly reflectedBefore: Millis | undefined;
 }
 
 /** Parses one tracked order and checks that it is not filled beyond its quantity. */
@@ -116,15 +146,28 @@ export function parseReplayEntry(raw: unknown, path: string): ReplayEntry {
   throw new ParseError('missing_field', `${path}.fill`, undefined, 'an entry needs a fill or a funding payment');
 }
 
-/** Validates a PortfolioJSON (already JSON.parse'd). Throws ParseError with the path of the first problem. */
-export function parsePortfolioJSON(raw: unknown, path = 'portfolio'): ParsedPortfolio {
-  const r = asRecord(raw, path);
+/** Options of `parsePortfolioJSON`. */
+export interface PortfolioParseOptions {
+  /**
+   * For a version-1 portfolio: when it was saved (the engine passes its state file's `savedAt`). Its unscoped trade
+   * ids then count for trades stamped up to that time only; without it, for any trade (as version 1 did).
+   */
+  readonly legacySavedAt?: Millis | undefined;
+}
+
+/**
+ * Validates a PortfolioJSON (already JSON.parse'd; version 1 is migrated first). Throws ParseError with the path of
+ * the first problem.
+ */
+export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: PortfolioParseOptions = {}): ParsedPortfolio {
+  const r0 = asRecord(raw, path);
+  const r = r0.version === 1 ? migratePortfolioV1(r0, path, options.legacySavedAt) : r0;
   if (r.version !== PORTFOLIO_JSON_VERSION) {
-    throw new ParseError(r.version === undefined ? 'missing_field' : 'unknown_enum', `${path}.version`, r.version, `unsupported version (expected ${PORTFOLIO_JSON_VERSION})`);
+    throw new ParseError(r.version === undefined ? 'missing_field' : 'unknown_enum', `${path}.version`, r.version, `unsupported version (expected 1 or ${PORTFOLIO_JSON_VERSION})`);
   }
   const instruments = parseUniqueList(r.instruments, `${path}.instruments`, parseInstrument, (i) => [i.symbol]);
   const known = new Set(instruments.map((i) => i.symbol));
-  const replayLog = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [e.fill !== undefined ? `t:${e.fill.tradeId}` : `f:${e.funding.id}`]);
+  const replayLog = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [e.fill !== undefined ? `t:${tradeKey(e.fill.symbol, e.fill.tradeId)}` : `f:${e.funding.id}`]);
   replayLog.forEach((e, i) => {
     const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
     if (!known.has(symbol)) throw new ParseError('inconsistent', `${path}.replayLog[${i}]`, symbol, 'not a known instrument');
@@ -137,13 +180,29 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio'): ParsedPort
   const untrackedRaw = parseUniqueList(
     r.untrackedOrderFills,
     `${path}.untrackedOrderFills`,
-    (item, p): [string, UntrackedOrderFills] => {
+    (item, p): [OrderIdKey, UntrackedOrderFills] => {
       const u = asRecord(item, p);
-      return [parseId(u.exchangeOrderId, `${p}.exchangeOrderId`), { quantity: parseAmount(u.quantity, `${p}.quantity`), notional: parseAmount(u.notional, `${p}.notional`) }];
+      const key = orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`));
+      return [key, { quantity: parseAmount(u.quantity, `${p}.quantity`), notional: parseAmount(u.notional, `${p}.notional`) }];
     },
-    ([id]) => [id],
+    ([key]) => [key],
   );
-  const idList = (key: string): string[] => parseUniqueList(r[key], `${path}.${key}`, parseId, (id) => [id]);
+  const appliedTrades = parseUniqueList(
+    r.appliedTrades,
+    `${path}.appliedTrades`,
+    (item, p): TradeKey => {
+      const pair = asArray(item, p);
+      if (pair.length !== 2) throw new ParseError('invalid_type', p, item, 'must be [symbol, trade id]');
+      return tradeKey(parseString(pair[0], `${p}[0]`), parseId(pair[1], `${p}[1]`));
+    },
+    (k) => [k],
+  );
+  let legacy: LegacyTradeIds | undefined;
+  if (r.legacyTradeIds !== undefined) {
+    const l = asRecord(r.legacyTradeIds, `${path}.legacyTradeIds`);
+    const upTo = l.upTo === null ? undefined : parseTimestamp(l.upTo, `${path}.legacyTradeIds.upTo`);
+    legacy = { upTo, ids: new Set(parseUniqueList(l.ids, `${path}.legacyTradeIds.ids`, parseId, (id) => [id])) };
+  }
   return {
     reportingAsset: parseString(r.reportingAsset, `${path}.reportingAsset`),
     instruments,
@@ -154,7 +213,86 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio'): ParsedPort
     orders: parseUniqueList(r.orders, `${path}.orders`, parseTrackedOrder, (t) => orderKeys(t.order)),
     replayLog,
     untracked: untrackedRaw,
-    appliedTradeIds: idList('appliedTradeIds'),
-    appliedFundingIds: idList('appliedFundingIds'),
+    appliedTrades,
+    appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
+    legacy,
+    reflectedBefore: r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`),
   };
+}
+
+/**
+ * Version 1 → version 2. Version 1 kept trade ids and exchange order ids without their symbol (account-wide), which
+ * loses money on exchanges that number them per symbol. What the old data says is kept, and what it does not say is
+ * assumed, as follows:
+ * - A trade id that a replay-log fill carries belongs to that fill's symbol (v1 ids were unique account-wide, so the
+ *   id names exactly that trade). An inferred id `inferred:<order>:<qty>` of a replay-log fill, or of an order the
+ *   books track, is rewritten to the scoped form (`inferredTradeId`) of that order's symbol.
+ * - Every other trade id stays unscoped ("legacy"): it counts as applied for a trade of ANY symbol stamped at or before
+ *   `savedAt` (when the books were saved; unknown: no bound), and for no later trade. Every trade the old books applied
+ *   is stamped before they were saved, so none applies twice; a later trade is never mistaken for an old one. (A
+ *   not-yet-read trade of another symbol stamped before `savedAt` with a colliding id stays skipped, as version 1
+ *   skipped it; the engine's history cursors never go back before a save for symbols they already read.)
+ * - Fills of an untracked order are kept when a replay-log fill of that order says its symbol, and dropped otherwise:
+ *   they only matter if the order is tracked later, and the engine's boot after the migration is a hard reset that
+ *   takes every open order's filled quantity from the exchange.
+ * - Funding ids were already a separate set, and orders carry their symbol: both are kept as they are.
+ */
+export function migratePortfolioV1(r: Record<string, unknown>, path: string, savedAt: Millis | undefined): Record<string, unknown> {
+  const log = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [e.fill !== undefined ? `t:${e.fill.tradeId}` : `f:${e.funding.id}`]);
+  const orders = parseUniqueList(r.orders, `${path}.orders`, parseTrackedOrder, (t) => (t.order.exchangeOrderId === undefined ? [`c:${t.order.clientOrderId}`] : [`x:${t.order.exchangeOrderId}`, `c:${t.order.clientOrderId}`]));
+  const orderSymbol = new Map<string, string>();
+  for (const t of orders) if (t.order.exchangeOrderId !== undefined) orderSymbol.set(t.order.exchangeOrderId, t.order.symbol);
+  const fillSymbol = new Map<string, string>();
+  const orderSymbols = new Map<string, Set<string>>();
+  for (const e of log) {
+    if (e.fill === undefined) continue;
+    fillSymbol.set(e.fill.tradeId, e.fill.symbol);
+    const set = orderSymbols.get(e.fill.exchangeOrderId) ?? new Set<string>();
+    set.add(e.fill.symbol);
+    orderSymbols.set(e.fill.exchangeOrderId, set);
+  }
+  // `inferred:<order id>:<quantity>`: the quantity holds no ':', so it is what follows the last one.
+  const scopedInferred = (id: string, symbol: string | undefined, orderId: string | undefined): string | undefined => {
+    if (!id.startsWith(INFERRED_TRADE_ID_PREFIX)) return undefined;
+    const body = id.slice(INFERRED_TRADE_ID_PREFIX.length);
+    const cut = body.lastIndexOf(':');
+    if (cut <= 0) return undefined;
+    const xid = orderId ?? body.slice(0, cut);
+    const sym = symbol ?? orderSymbol.get(xid);
+    return sym === undefined ? undefined : inferredTradeId(sym, xid, new Dec(body.slice(cut + 1)));
+  };
+  const replayLog = asArray(r.replayLog, `${path}.replayLog`).map((raw, i) => {
+    const e = log[i]!;
+    if (e.fill === undefined || !e.fill.inferred) return raw;
+    const id = scopedInferred(e.fill.tradeId, e.fill.symbol, e.fill.exchangeOrderId) ?? e.fill.tradeId;
+    return { fill: { ...(asRecord(raw, `${path}.replayLog[${i}]`).fill as Record<string, unknown>), tradeId: id } };
+  });
+  const appliedTrades: [string, string][] = [];
+  const legacyIds: string[] = [];
+  for (const [i, raw] of asArray(r.appliedTradeIds, `${path}.appliedTradeIds`).entries()) {
+    const id = parseId(raw, `${path}.appliedTradeIds[${i}]`);
+    const symbol = fillSymbol.get(id) ?? (id.startsWith(INFERRED_TRADE_ID_PREFIX) ? symbolOfInferred(id, orderSymbol) : undefined);
+    if (symbol === undefined) legacyIds.push(id);
+    else appliedTrades.push([symbol, scopedInferred(id, symbol, undefined) ?? id]);
+  }
+  const untrackedOrderFills = asArray(r.untrackedOrderFills, `${path}.untrackedOrderFills`).flatMap((raw, i) => {
+    const u = asRecord(raw, `${path}.untrackedOrderFills[${i}]`);
+    const symbols = orderSymbols.get(parseId(u.exchangeOrderId, `${path}.untrackedOrderFills[${i}].exchangeOrderId`));
+    return symbols?.size === 1 ? [{ ...u, symbol: [...symbols][0]! }] : [];
+  });
+  const { appliedTradeIds: _old, ...rest } = r;
+  return {
+    ...rest,
+    version: PORTFOLIO_JSON_VERSION,
+    replayLog,
+    untrackedOrderFills,
+    appliedTrades,
+    ...(legacyIds.length > 0 && { legacyTradeIds: { upTo: savedAt ?? null, ids: legacyIds } }),
+  };
+}
+
+/** The symbol of the order a v1 inferred id names, from the tracked orders. */
+function symbolOfInferred(id: string, orderSymbol: ReadonlyMap<string, string>): string | undefined {
+  const body = id.slice(INFERRED_TRADE_ID_PREFIX.length);
+  return orderSymbol.get(body.slice(0, body.lastIndexOf(':')));
 }

@@ -20,9 +20,11 @@ import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../domain/decimal.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
-import { assertUnique, balanceToJSON, isAmountWithinLimits, fillToJSON, fundingPaymentToJSON, orderKeys, orderToJSON, positionToJSON } from '../domain/parse.js';
+import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
+import { assertUnique, balanceToJSON, isAmountWithinLimits, fillToJSON, fundingPaymentToJSON, orderToJSON, positionToJSON } from '../domain/parse.js';
 import {
   isOpenStatus,
+  orderKeys,
   type Balance,
   type Fill,
   type FundingPayment,
@@ -36,7 +38,9 @@ import { PortfolioError } from './errors.js';
 import {
   PORTFOLIO_JSON_VERSION,
   parsePortfolioJSON,
+  type LegacyTradeIds,
   type PortfolioJSON,
+  type PortfolioParseOptions,
   type ReplayEntry,
   type TrackedOrder,
   type UntrackedOrderFills,
@@ -47,14 +51,29 @@ import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-
 export interface PreservedMetrics {
   readonly peakEquity: Decimal;
   readonly realizedPnl: Decimal;
-  /** Ids already applied, oldest first (bounded window, oldest dropped first). */
-  readonly appliedTradeIds: readonly string[];
+  /** Trades already applied (`tradeKey(symbol, trade id)`), oldest first (bounded window, oldest dropped first). */
+  readonly appliedTrades: readonly TradeKey[];
+  /** Funding payment ids already applied (their own id space), oldest first. */
   readonly appliedFundingIds: readonly string[];
   /**
-   * Fills already in the books of exchange orders we do not track (manual orders, liquidations), per order. A hard
-   * reset keeps them: adopting or linking such an order later must count them, or they count twice.
+   * Fills already in the books of exchange orders we do not track (manual orders, liquidations), per order
+   * (`orderIdKey`). A hard reset keeps them: adopting or linking such an order later must count them, or they count twice.
    */
-  readonly untrackedFills?: readonly (readonly [string, UntrackedOrderFills])[];
+  readonly untrackedFills?: readonly (readonly [OrderIdKey, UntrackedOrderFills])[];
+  /** Unscoped trade ids of books migrated from version 1 (see `migratePortfolioV1`); kept across resets. */
+  readonly legacyTradeIds?: LegacyTradeIds | undefined;
+}
+
+/**
+ * Where an order is looked up: by (symbol, exchange id) when both are given (exchange ids are per symbol), then by
+ * client id (ours, unique account-wide). An exchange id without a symbol finds the one tracked order carrying it, and
+ * throws PortfolioError 'ambiguousOrder' when orders of several symbols do (a convenience for callers that know the
+ * id names one order; the library itself always passes the symbol).
+ */
+export interface OrderLookup {
+  readonly symbol?: string | undefined;
+  readonly exchangeOrderId?: string | undefined;
+  readonly clientOrderId?: string | undefined;
 }
 
 export type ApplyFillResult =
@@ -99,9 +118,11 @@ interface PortfolioInit {
   readonly peak: Decimal;
   readonly orders: readonly TrackedOrder[];
   readonly replayLog: readonly ReplayEntry[];
-  readonly untracked: readonly (readonly [string, UntrackedOrderFills])[];
-  readonly tradeIds: readonly string[];
+  readonly untracked: readonly (readonly [OrderIdKey, UntrackedOrderFills])[];
+  readonly tradeIds: readonly TradeKey[];
   readonly fundingIds: readonly string[];
+  readonly legacy: LegacyTradeIds | undefined;
+  readonly reflectedBefore: Millis | undefined;
 }
 
 const APPLIED = { outcome: 'applied' } as const;
@@ -113,21 +134,30 @@ export class Portfolio {
   readonly reportingAsset: string;
   private readonly instrumentList: readonly Instrument[];
   private readonly instrumentsBySymbol: ReadonlyMap<string, Instrument>;
+  /** Applied trades by `tradeKey` (trade ids are per symbol). */
   private readonly tradeIds: IdWindow;
+  /** Applied funding payment ids: a set of their own (a payment may share its id with a trade). */
   private readonly fundingIds: IdWindow;
+  private readonly legacy: LegacyTradeIds | undefined;
   private readonly replayWindow: number;
+  /**
+   * The start of the snapshot the last hard reset took its balances and positions from: a trade stamped before it is
+   * in those books already. One that shows only later (a lagging trade history) is recorded, not applied again.
+   */
+  private readonly reflectedBefore: Millis | undefined;
   /** Settled effects: everything before the replay log. */
   private base: AccountBook;
   /** base with the replay log applied in order; what the views read. */
   private book: AccountBook;
   /** Events since the oldest standing inferred fill (which comes first); empty when none stands. */
   private log: ReplayEntry[] = [];
-  /** Standing inferred fills per exchange order id (count), so a real trade finds what it replaces quickly. */
-  private readonly standingByOrder = new Map<string, number>();
+  /** Standing inferred fills per exchange order (`orderIdKey`, count), so a real trade finds what it replaces quickly. */
+  private readonly standingByOrder = new Map<OrderIdKey, number>();
   private readonly byClient = new Map<string, TrackedOrder>();
-  private readonly byExchange = new Map<string, string>();
-  /** Fills of orders we do not track, bounded like the trade-id window (oldest dropped first). */
-  private readonly untracked = new Map<string, UntrackedOrderFills>();
+  /** `orderIdKey(symbol, exchange order id)` → client order id. */
+  private readonly byExchange = new Map<OrderIdKey, string>();
+  /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
+  private readonly untracked = new Map<OrderIdKey, UntrackedOrderFills>();
   private peak: Decimal;
 
   private constructor(init: PortfolioInit, options: PortfolioOptions) {
@@ -143,6 +173,8 @@ export class Portfolio {
     this.reportingAsset = reporting;
     this.tradeIds = IdWindow.from(init.tradeIds, windowSize);
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
+    this.legacy = init.legacy;
+    this.reflectedBefore = init.reflectedBefore;
     this.base = init.base;
     this.peak = new Dec(init.peak);
     assertUnique(
@@ -176,7 +208,7 @@ export class Portfolio {
   ): Portfolio {
     return Portfolio.fromExchangeState(
       { instruments: init.instruments, balances: init.balances ?? [], positions: init.positions ?? [], orders: init.orders ?? [] },
-      { peakEquity: ZERO, realizedPnl: ZERO, appliedTradeIds: [], appliedFundingIds: [] },
+      { peakEquity: ZERO, realizedPnl: ZERO, appliedTrades: [], appliedFundingIds: [] },
       options,
     );
   }
@@ -187,13 +219,20 @@ export class Portfolio {
    * reflected in `balances`/`positions`. Throws ParseError on duplicate symbols, assets or order ids.
    */
   static fromExchangeState(
-    state: { instruments: readonly Instrument[]; positions: readonly Position[]; balances: readonly Balance[]; orders: readonly Order[] },
+    state: {
+      instruments: readonly Instrument[];
+      positions: readonly Position[];
+      balances: readonly Balance[];
+      orders: readonly Order[];
+      /** When the snapshot these come from started: trades stamped before it are reflected in them. */
+      snapshotStartedAt?: Millis | undefined;
+    },
     preserved: PreservedMetrics,
     options: PortfolioOptions = {},
   ): Portfolio {
     assertUnique(state.balances, 'balances', (b) => [b.asset]);
     assertUnique(state.positions, 'positions', (p) => [p.symbol]);
-    const trackedIds = new Set(state.orders.map((o) => o.exchangeOrderId));
+    const trackedIds = new Set(state.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)])));
     return new Portfolio(
       {
         instruments: state.instruments,
@@ -203,17 +242,22 @@ export class Portfolio {
         orders: state.orders.map(initialTracking),
         replayLog: [],
         // An order the reset tracks carries the exchange's filled count, which covers its untracked fills.
-        untracked: (preserved.untrackedFills ?? []).filter(([id]) => !trackedIds.has(id)),
-        tradeIds: preserved.appliedTradeIds,
+        untracked: (preserved.untrackedFills ?? []).filter(([key]) => !trackedIds.has(key)),
+        tradeIds: preserved.appliedTrades,
         fundingIds: preserved.appliedFundingIds,
+        legacy: preserved.legacyTradeIds,
+        reflectedBefore: state.snapshotStartedAt,
       },
       options,
     );
   }
 
-  /** Restores a portfolio written by `toJSON`. Throws ParseError (with the field path) on bad input. */
-  static fromJSON(raw: unknown, options: PortfolioOptions = {}): Portfolio {
-    const p = parsePortfolioJSON(raw);
+  /**
+   * Restores a portfolio written by `toJSON` (a version-1 one is migrated: see `migratePortfolioV1`; pass its save
+   * time as `legacySavedAt`). Throws ParseError (with the field path) on bad input.
+   */
+  static fromJSON(raw: unknown, options: PortfolioOptions & PortfolioParseOptions = {}): Portfolio {
+    const p = parsePortfolioJSON(raw, 'portfolio', options);
     const portfolio = new Portfolio(
       {
         instruments: p.instruments,
@@ -225,8 +269,10 @@ export class Portfolio {
         orders: p.orders,
         replayLog: p.replayLog,
         untracked: p.untracked,
-        tradeIds: p.appliedTradeIds,
+        tradeIds: p.appliedTrades,
         fundingIds: p.appliedFundingIds,
+        legacy: p.legacy,
+        reflectedBefore: p.reflectedBefore,
       },
       options,
     );
@@ -251,8 +297,10 @@ export class Portfolio {
         orders: this.sortedTracked().map((t) => ({ order: t.order, notional: t.notional })),
         replayLog: this.log,
         untracked: [...this.untracked],
-        tradeIds: this.tradeIds.toArray(),
+        tradeIds: this.tradeIds.toArray() as TradeKey[],
         fundingIds: this.fundingIds.toArray(),
+        legacy: this.legacy,
+        reflectedBefore: this.reflectedBefore,
       },
       { tradeIdWindow: this.tradeIds.capacity, inferredReplayWindow: this.replayWindow, reportingAsset: this.reportingAsset },
     );
@@ -285,15 +333,19 @@ export class Portfolio {
   trackOrder(order: Order): void {
     checkOrderFill(order, 'order');
     const existing = this.byClient.get(order.clientOrderId);
-    const owner = order.exchangeOrderId === undefined ? undefined : this.byExchange.get(order.exchangeOrderId);
+    const key = order.exchangeOrderId === undefined ? undefined : orderIdKey(order.symbol, order.exchangeOrderId);
+    const owner = key === undefined ? undefined : this.byExchange.get(key);
     if (owner !== undefined && owner !== order.clientOrderId) {
-      throw new PortfolioError('conflictingOrder', `exchange order ${order.exchangeOrderId ?? ''} is already tracked as client order ${owner}`);
+      throw new PortfolioError('conflictingOrder', `exchange order ${order.exchangeOrderId ?? ''} on ${order.symbol} is already tracked as client order ${owner}`);
+    }
+    if (existing !== undefined && existing.order.symbol !== order.symbol) {
+      throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId} is on ${existing.order.symbol}, not ${order.symbol}`);
     }
     if (existing === undefined) {
       // Its filledQuantity covers any fills we applied while the order was untracked. When it is exactly those fills
       // (a runtime adoption), their exact notional is kept: the order's average price is a rounded quotient.
-      const u = order.exchangeOrderId === undefined ? undefined : this.untracked.get(order.exchangeOrderId);
-      if (order.exchangeOrderId !== undefined) this.untracked.delete(order.exchangeOrderId);
+      const u = key === undefined ? undefined : this.untracked.get(key);
+      if (key !== undefined) this.untracked.delete(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
       this.setTracked(exact ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional } : initialTracking(order));
       return;
@@ -303,13 +355,14 @@ export class Portfolio {
       throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId} already has exchange id ${prev.exchangeOrderId}, not ${order.exchangeOrderId}`);
     }
     const exchangeOrderId = order.exchangeOrderId ?? prev.exchangeOrderId;
-    const linked = prev.exchangeOrderId === undefined && exchangeOrderId !== undefined ? this.untracked.get(exchangeOrderId) : undefined;
+    const xkey = exchangeOrderId === undefined ? undefined : orderIdKey(order.symbol, exchangeOrderId);
+    const linked = prev.exchangeOrderId === undefined && xkey !== undefined ? this.untracked.get(xkey) : undefined;
     const filled = prev.filledQuantity.plus(linked?.quantity ?? ZERO);
     if (filled.gt(order.quantity)) {
       throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId}: quantity ${order.quantity.toFixed()} is below the applied fills ${filled.toFixed()}`);
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
-    if (exchangeOrderId !== undefined) this.untracked.delete(exchangeOrderId);
+    if (xkey !== undefined) this.untracked.delete(xkey);
     this.setTracked({
       order: withFillState(
         { ...order, ...(exchangeOrderId !== undefined && { exchangeOrderId }), status: filled.eq(order.quantity) ? 'filled' : isOpenStatus(prev.status) ? order.status : prev.status },
@@ -321,13 +374,13 @@ export class Portfolio {
     });
   }
 
-  /** Finds a tracked order by exchange id first, then by client id. */
-  findOrder(ref: { exchangeOrderId?: string | undefined; clientOrderId?: string | undefined }): Order | undefined {
+  /** Finds a tracked order by (symbol, exchange id) first, then by client id. */
+  findOrder(ref: OrderLookup): Order | undefined {
     return this.findTracked(ref)?.order;
   }
 
   /** Marks a tracked order terminal. Throws PortfolioError 'unknownOrder' when it is not tracked. */
-  closeOrder(ref: { exchangeOrderId?: string | undefined; clientOrderId?: string | undefined }, status: TerminalOrderStatus, at: Millis): void {
+  closeOrder(ref: OrderLookup, status: TerminalOrderStatus, at: Millis): void {
     const t = this.findTracked(ref);
     if (t === undefined) {
       throw new PortfolioError('unknownOrder', `no tracked order with exchange id ${ref.exchangeOrderId ?? '-'} / client id ${ref.clientOrderId ?? '-'}`);
@@ -354,7 +407,7 @@ export class Portfolio {
     for (const [clientOrderId, t] of [...this.byClient]) {
       if (isOpenStatus(t.order.status) || t.order.updatedAt >= updatedBefore) continue;
       this.byClient.delete(clientOrderId);
-      if (t.order.exchangeOrderId !== undefined) this.byExchange.delete(t.order.exchangeOrderId);
+      if (t.order.exchangeOrderId !== undefined) this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
       dropped++;
     }
     return dropped;
@@ -376,20 +429,21 @@ export class Portfolio {
    */
   applyFill(fill: Fill): ApplyFillResult {
     checkFillAmounts(fill);
-    if (this.tradeIds.has(fill.tradeId) || (fill.inferred && this.isStanding(fill))) return DUPLICATE;
+    if (this.isApplied(fill) || (fill.inferred && this.isStanding(fill))) return DUPLICATE;
     const instrument = this.instrumentsBySymbol.get(fill.symbol);
     if (instrument === undefined) {
       return { outcome: 'rejected', reason: 'unknownInstrument', detail: `trade ${fill.tradeId}: unknown instrument ${fill.symbol}` };
     }
     const { tracked, link } = this.resolveFillOrder(fill);
+    const okey = fillOrderKey(fill);
     // Standing inferred quantity of this order that the real trade takes the place of (oldest first).
     const takes: { index: number; take: Decimal }[] = [];
     let consumed: Decimal = ZERO;
-    if (!fill.inferred && (this.standingByOrder.get(fill.exchangeOrderId) ?? 0) > 0) {
+    if (!fill.inferred && (this.standingByOrder.get(okey) ?? 0) > 0) {
       let remaining = fill.quantity;
       for (let i = 0; i < this.log.length && remaining.gt(0); i++) {
         const e = this.log[i]!.fill;
-        if (e === undefined || !e.inferred || e.exchangeOrderId !== fill.exchangeOrderId) continue;
+        if (e === undefined || !e.inferred || e.exchangeOrderId !== fill.exchangeOrderId || e.symbol !== fill.symbol) continue;
         const take = Dec.min(e.quantity, remaining);
         takes.push({ index: i, take });
         remaining = remaining.minus(take);
@@ -397,8 +451,12 @@ export class Portfolio {
       }
     }
     const added = fill.quantity.minus(consumed);
-    const linked = link ? this.untracked.get(fill.exchangeOrderId) : undefined;
-    if (tracked !== undefined) {
+    const linked = link ? this.untracked.get(okey) : undefined;
+    // Stamped before the snapshot of the last hard reset: its effect is in the books already (it showed late).
+    const reflected = !fill.inferred && takes.length === 0 && this.reflectedBefore !== undefined && fill.timestamp < this.reflectedBefore;
+    // A reflected trade of an order whose count the reset took from the exchange (or from a fill inferred at boot)
+    // is already counted: it is recorded, and the count never passes the order's quantity.
+    if (tracked !== undefined && !reflected) {
       const prior = tracked.order.filledQuantity.plus(linked?.quantity ?? ZERO);
       if (prior.plus(added).gt(tracked.order.quantity)) {
         return {
@@ -410,11 +468,13 @@ export class Portfolio {
     }
 
     // Commit: nothing above changed any state.
-    this.tradeIds.add(fill.tradeId);
+    this.tradeIds.add(fillKey(fill));
     const stored: Fill = { ...fill };
     let notionalDelta = fill.quantity.times(fill.price);
     const replaced: string[] = [];
-    if (takes.length > 0) {
+    if (reflected) {
+      // The books stay as the reset made them; only the order's fill count (or untracked fills) move below.
+    } else if (takes.length > 0) {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
         const e = this.log[index]!.fill!;
@@ -431,7 +491,7 @@ export class Portfolio {
     } else if (this.log.length > 0 || fill.inferred) {
       // book = base + log applied in order, so appending to the log is applying to the book.
       this.log.push({ fill: stored });
-      if (fill.inferred) this.standingByOrder.set(fill.exchangeOrderId, (this.standingByOrder.get(fill.exchangeOrderId) ?? 0) + 1);
+      if (fill.inferred) this.standingByOrder.set(okey, (this.standingByOrder.get(okey) ?? 0) + 1);
       this.book.applyTrade(instrument, stored);
       this.settleOverflow();
     } else {
@@ -441,16 +501,17 @@ export class Portfolio {
 
     if (tracked !== undefined) {
       const o = tracked.order;
-      const filled = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added);
+      const sum = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added);
+      const filled = reflected ? Dec.min(sum, o.quantity) : sum;
       const notional = tracked.notional === undefined ? undefined : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
-      if (link) this.untracked.delete(fill.exchangeOrderId);
+      if (link) this.untracked.delete(okey);
       const status = filled.eq(o.quantity) ? 'filled' : o.status === 'pending' ? 'open' : o.status;
       this.setTracked({
         order: withFillState({ ...o, exchangeOrderId: fill.exchangeOrderId, status, updatedAt: Math.max(o.updatedAt, fill.timestamp) }, filled, notional, undefined),
         notional,
       });
     } else {
-      this.addUntracked(fill.exchangeOrderId, added, notionalDelta);
+      this.addUntracked(okey, added, notionalDelta);
     }
     return replaced.length > 0 ? { outcome: 'replacedInferred', replaced } : APPLIED;
   }
@@ -460,23 +521,33 @@ export class Portfolio {
    * tracked + fills applied since, real and standing inferred); for an untracked one, the sum of its applied fills
    * (zero when unknown or dropped from the bounded untracked memory).
    */
-  appliedQuantity(exchangeOrderId: string): Decimal {
-    const key = this.byExchange.get(exchangeOrderId);
-    if (key !== undefined) return this.byClient.get(key)!.order.filledQuantity;
-    return this.untracked.get(exchangeOrderId)?.quantity ?? ZERO;
+  appliedQuantity(symbol: string, exchangeOrderId: string): Decimal {
+    const key = orderIdKey(symbol, exchangeOrderId);
+    const client = this.byExchange.get(key);
+    if (client !== undefined) return this.byClient.get(client)!.order.filledQuantity;
+    return this.untracked.get(key)?.quantity ?? ZERO;
   }
 
   /**
    * Quantity and notional of the fills applied to an order we do not track (undefined when it is tracked, or unknown:
    * never seen or dropped from the bounded memory).
    */
-  untrackedFills(exchangeOrderId: string): UntrackedOrderFills | undefined {
-    return this.byExchange.has(exchangeOrderId) ? undefined : this.untracked.get(exchangeOrderId);
+  untrackedFills(symbol: string, exchangeOrderId: string): UntrackedOrderFills | undefined {
+    const key = orderIdKey(symbol, exchangeOrderId);
+    return this.byExchange.has(key) ? undefined : this.untracked.get(key);
   }
 
-  /** True when the trade id is remembered as applied (within the window) or is a standing inferred fill. */
-  hasApplied(tradeId: string): boolean {
-    return this.tradeIds.has(tradeId) || this.log.some((e) => e.fill?.tradeId === tradeId);
+  /**
+   * True when the trade (symbol, trade id: trade ids are per symbol) is remembered as applied (within the window), or
+   * is a standing inferred fill. The timestamp matters only for unscoped ids migrated from version 1.
+   */
+  hasAppliedTrade(trade: Pick<Fill, 'symbol' | 'tradeId'> & { readonly timestamp?: Millis | undefined }): boolean {
+    return this.isApplied(trade) || this.log.some((e) => e.fill?.tradeId === trade.tradeId && e.fill.symbol === trade.symbol);
+  }
+
+  /** True when the funding payment id is remembered as applied. Funding ids are their own set, apart from trade ids. */
+  hasAppliedFunding(paymentId: string): boolean {
+    return this.fundingIds.has(paymentId);
   }
 
   /** Inferred fills that a real trade may still replace, in application order. */
@@ -593,9 +664,10 @@ export class Portfolio {
     return {
       peakEquity: this.peak,
       realizedPnl: this.realizedPnl,
-      appliedTradeIds: this.tradeIds.toArray(),
+      appliedTrades: this.tradeIds.toArray() as TradeKey[],
       appliedFundingIds: this.fundingIds.toArray(),
       untrackedFills: [...this.untracked],
+      legacyTradeIds: this.legacy,
     };
   }
 
@@ -606,9 +678,10 @@ export class Portfolio {
    */
   recordReflectedFills(fills: readonly Fill[]): void {
     for (const f of fills) {
-      if (this.tradeIds.has(f.tradeId) || this.byExchange.has(f.exchangeOrderId)) continue;
-      this.tradeIds.add(f.tradeId);
-      this.addUntracked(f.exchangeOrderId, f.quantity, f.quantity.times(f.price));
+      const okey = fillOrderKey(f);
+      if (this.isApplied(f) || this.byExchange.has(okey)) continue;
+      this.tradeIds.add(fillKey(f));
+      this.addUntracked(okey, f.quantity, f.quantity.times(f.price));
     }
   }
 
@@ -629,13 +702,17 @@ export class Portfolio {
         ...(t.notional !== undefined && { fillNotional: amountToString(t.notional) }),
       })),
       replayLog: this.log.map((e) => (e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) })),
-      untrackedOrderFills: [...this.untracked].map(([exchangeOrderId, u]) => ({
-        exchangeOrderId,
-        quantity: amountToString(u.quantity),
-        notional: amountToString(u.notional),
-      })),
-      appliedTradeIds: this.tradeIds.toArray(),
+      untrackedOrderFills: [...this.untracked].map(([key, u]) => {
+        const { symbol, id } = splitScopedKey(key)!;
+        return { symbol, exchangeOrderId: id, quantity: amountToString(u.quantity), notional: amountToString(u.notional) };
+      }),
+      appliedTrades: this.tradeIds.toArray().map((key): [string, string] => {
+        const { symbol, id } = splitScopedKey(key)!;
+        return [symbol, id];
+      }),
       appliedFundingIds: this.fundingIds.toArray(),
+      ...(this.legacy !== undefined && { legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] } }),
+      ...(this.reflectedBefore !== undefined && { reflectedBefore: this.reflectedBefore }),
     };
   }
 
@@ -643,11 +720,23 @@ export class Portfolio {
 
   private setTracked(t: TrackedOrder): void {
     this.byClient.set(t.order.clientOrderId, t);
-    if (t.order.exchangeOrderId !== undefined) this.byExchange.set(t.order.exchangeOrderId, t.order.clientOrderId);
+    if (t.order.exchangeOrderId !== undefined) this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
   }
 
-  private findTracked(ref: { exchangeOrderId?: string | undefined; clientOrderId?: string | undefined }): TrackedOrder | undefined {
-    const key = ref.exchangeOrderId === undefined ? undefined : this.byExchange.get(ref.exchangeOrderId);
+  /** Applied by its (symbol, trade id), or by an unscoped id migrated from version 1 within that id's time bound. */
+  private isApplied(f: Pick<Fill, 'symbol' | 'tradeId'> & { readonly timestamp?: Millis | undefined }): boolean {
+    if (this.tradeIds.has(fillKey(f))) return true;
+    const l = this.legacy;
+    return l !== undefined && l.ids.has(f.tradeId) && (l.upTo === undefined || f.timestamp === undefined || f.timestamp <= l.upTo);
+  }
+
+  private findTracked(ref: OrderLookup): TrackedOrder | undefined {
+    if (ref.exchangeOrderId !== undefined && ref.symbol === undefined) {
+      const all = [...this.byClient.values()].filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId);
+      if (all.length > 1) throw new PortfolioError('ambiguousOrder', `exchange order ${ref.exchangeOrderId} is tracked on ${all.map((t) => t.order.symbol).join(' and ')}: give the symbol`);
+      if (all[0] !== undefined) return all[0];
+    }
+    const key = ref.exchangeOrderId === undefined || ref.symbol === undefined ? undefined : this.byExchange.get(orderIdKey(ref.symbol, ref.exchangeOrderId));
     if (key !== undefined) return this.byClient.get(key);
     return ref.clientOrderId === undefined ? undefined : this.byClient.get(ref.clientOrderId);
   }
@@ -662,7 +751,7 @@ export class Portfolio {
   private resolveFillOrder(fill: Fill): { tracked: TrackedOrder | undefined; link: boolean } {
     let tracked: TrackedOrder | undefined;
     let link = false;
-    const key = this.byExchange.get(fill.exchangeOrderId);
+    const key = this.byExchange.get(fillOrderKey(fill));
     if (key !== undefined) {
       tracked = this.byClient.get(key);
       if (fill.clientOrderId !== undefined && fill.clientOrderId !== key) {
@@ -684,7 +773,7 @@ export class Portfolio {
   }
 
   private isStanding(fill: Fill): boolean {
-    return (this.standingByOrder.get(fill.exchangeOrderId) ?? 0) > 0 && this.log.some((e) => e.fill?.tradeId === fill.tradeId);
+    return (this.standingByOrder.get(fillOrderKey(fill)) ?? 0) > 0 && this.log.some((e) => e.fill?.tradeId === fill.tradeId && e.fill.symbol === fill.symbol);
   }
 
   /** base with the replay log applied in order. */
@@ -720,16 +809,19 @@ export class Portfolio {
   private reindex(): void {
     this.standingByOrder.clear();
     for (const e of this.log) {
-      if (e.fill?.inferred === true) this.standingByOrder.set(e.fill.exchangeOrderId, (this.standingByOrder.get(e.fill.exchangeOrderId) ?? 0) + 1);
+      if (e.fill?.inferred === true) {
+        const key = fillOrderKey(e.fill);
+        this.standingByOrder.set(key, (this.standingByOrder.get(key) ?? 0) + 1);
+      }
     }
   }
 
-  private addUntracked(exchangeOrderId: string, quantity: Decimal, notional: Decimal): void {
-    const prev = this.untracked.get(exchangeOrderId);
+  private addUntracked(key: OrderIdKey, quantity: Decimal, notional: Decimal): void {
+    const prev = this.untracked.get(key);
     // This order's entry was evicted (or never made) and a real trade only replaced inferred quantity: an entry
     // built from the delta alone would be wrong (a negative notional), so the order stays unknown.
     if (prev === undefined && (quantity.isZero() || notional.isNegative())) return;
-    this.untracked.set(exchangeOrderId, {
+    this.untracked.set(key, {
       quantity: (prev?.quantity ?? ZERO).plus(quantity),
       notional: (prev?.notional ?? ZERO).plus(notional),
     });

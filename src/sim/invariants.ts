@@ -10,6 +10,7 @@
 import type { Decimal } from 'decimal.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec } from '../domain/decimal.js';
+import { fillKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { isInferredTradeId, isOpenStatus, type Balance, type Fill, type FundingPayment, type Order, type Position } from '../domain/types.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import type { ActionOutcome } from '../handlers/executor.js';
@@ -93,19 +94,21 @@ export function checkPeakEquity(highestBefore: Decimal | undefined, report: { re
 
 /** What each real trade / funding id was applied by, across the whole seed (every incarnation). */
 export class AppliedLedger {
-  readonly trades = new Map<string, string>();
+  readonly trades = new Map<TradeKey, string>();
   readonly funding = new Map<string, string>();
 }
 
 /**
  * Checks the fills and funding a cycle applied (`done` outcomes): each real trade exists on the exchange with the
- * same content and is applied only once per seed; each funding payment likewise. Records them in `ledger`.
+ * same content and is applied only once per seed; each funding payment likewise. Records them in `ledger`. Trades are
+ * identified by (symbol, trade id) (`truthTrades` is keyed by `fillKey`), funding payments by their own id: the
+ * simulated exchange numbers trades per symbol and funding from the same integers, so ids collide across them.
  */
 export function checkAppliedOnce(
   outcomes: readonly ActionOutcome[],
   where: string,
   ledger: AppliedLedger,
-  truthTrades: ReadonlyMap<string, Fill>,
+  truthTrades: ReadonlyMap<TradeKey, Fill>,
   truthFunding: ReadonlyMap<string, FundingPayment>,
 ): { invariant: InvariantName; message: string }[] {
   const out: { invariant: InvariantName; message: string }[] = [];
@@ -115,16 +118,16 @@ export function checkAppliedOnce(
     if (a.type === 'applyFill') {
       const f = a.fill;
       if (f.inferred || isInferredTradeId(f.tradeId)) continue;
-      const t = truthTrades.get(f.tradeId);
+      const t = truthTrades.get(fillKey(f));
       if (t === undefined) out.push({ invariant: 'fillMatchesTrade', message: `${where}: applied trade ${f.tradeId}, which the exchange never made` });
       else {
         const same =
           t.exchangeOrderId === f.exchangeOrderId && t.symbol === f.symbol && t.side === f.side && t.quantity.eq(f.quantity) && t.price.eq(f.price) && t.fee.eq(f.fee) && t.feeAsset === f.feeAsset;
         if (!same) out.push({ invariant: 'fillMatchesTrade', message: `${where}: trade ${f.tradeId} applied as ${fillText(f)}, the exchange made ${fillText(t)}` });
       }
-      const prev = ledger.trades.get(f.tradeId);
-      if (prev !== undefined) out.push({ invariant: 'fillOnce', message: `${where}: trade ${f.tradeId} applied again (first by ${prev})` });
-      else ledger.trades.set(f.tradeId, where);
+      const prev = ledger.trades.get(fillKey(f));
+      if (prev !== undefined) out.push({ invariant: 'fillOnce', message: `${where}: trade ${f.tradeId} of ${f.symbol} applied again (first by ${prev})` });
+      else ledger.trades.set(fillKey(f), where);
     } else if (a.type === 'applyFunding') {
       const p = a.payment;
       const t = truthFunding.get(p.id);
@@ -152,27 +155,29 @@ function fillText(f: Fill): string {
  */
 export function checkClosedOrdersClosed(input: {
   readonly localOpen: readonly Order[];
-  readonly truthOrders: ReadonlyMap<string, Order>;
+  /** By `orderIdKey(symbol, exchange order id)`. */
+  readonly truthOrders: ReadonlyMap<OrderIdKey, Order>;
   readonly report: Pick<ReconciliationReport, 'snapshotStartedAt' | 'inFlight'>;
   readonly deferred: readonly DeferredQuery[];
   readonly actions: readonly PlanAction[];
 }): string[] {
   const exempt = new Set<string>();
-  for (const f of input.report.inFlight) exempt.add(f.local.clientOrderId);
+  for (const f of input.report.inFlight) exempt.add(`c:${f.local.clientOrderId}`);
   for (const d of input.deferred) {
-    if (d.ref.exchangeOrderId !== undefined) exempt.add(`x:${d.ref.exchangeOrderId}`);
-    if (d.ref.clientOrderId !== undefined) exempt.add(d.ref.clientOrderId);
+    if (d.ref.exchangeOrderId !== undefined) exempt.add(orderIdKey(d.ref.symbol, d.ref.exchangeOrderId));
+    if (d.ref.clientOrderId !== undefined) exempt.add(`c:${d.ref.clientOrderId}`);
   }
   for (const a of input.actions) {
     if (a.type !== 'accountingError') continue;
-    if (a.ref.exchangeOrderId !== undefined) exempt.add(`x:${a.ref.exchangeOrderId}`);
-    if (a.ref.clientOrderId !== undefined) exempt.add(a.ref.clientOrderId);
+    if (a.ref.exchangeOrderId !== undefined) exempt.add(orderIdKey(a.ref.symbol, a.ref.exchangeOrderId));
+    if (a.ref.clientOrderId !== undefined) exempt.add(`c:${a.ref.clientOrderId}`);
   }
   const out: string[] = [];
   for (const l of input.localOpen) {
     if (l.status === 'pending' || l.exchangeOrderId === undefined) continue;
-    if (exempt.has(l.clientOrderId) || exempt.has(`x:${l.exchangeOrderId}`)) continue;
-    const t = input.truthOrders.get(l.exchangeOrderId);
+    const key = orderIdKey(l.symbol, l.exchangeOrderId);
+    if (exempt.has(`c:${l.clientOrderId}`) || exempt.has(key)) continue;
+    const t = input.truthOrders.get(key);
     if (t === undefined) {
       out.push(`order ${l.clientOrderId} (${l.exchangeOrderId}) is open locally but unknown to the exchange`);
       continue;
@@ -185,12 +190,12 @@ export function checkClosedOrdersClosed(input: {
 }
 
 /** Zombie cancels of orders our own engine placed (the strategy's orders are never zombies). */
-export function checkZombieCancels(actions: readonly PlanAction[], ownerOf: (exchangeOrderId: string) => OrderOwner | undefined): string[] {
+export function checkZombieCancels(actions: readonly PlanAction[], ownerOf: (symbol: string, exchangeOrderId: string) => OrderOwner | undefined): string[] {
   const out: string[] = [];
   for (const a of actions) {
     if (a.type !== 'cancelOrder') continue;
     const xid = a.order.exchangeOrderId;
-    const owner = xid === undefined ? undefined : ownerOf(xid);
+    const owner = xid === undefined ? undefined : ownerOf(a.order.symbol, xid);
     if (owner === 'engine' || owner === undefined) out.push(`planned to cancel order ${xid ?? a.order.clientOrderId} (${a.order.clientOrderId}) as a zombie; it was placed by ${owner ?? 'nobody the exchange knows'}`);
   }
   return out;
@@ -280,11 +285,11 @@ export function checkReportOnlyCall(call: { method: string; origin: 'engine' | '
 }
 
 /** What reconciliation may change in the books: report-only cycles must leave it identical. */
-export function reconciledPart(p: { balances: Books['balances']; positions: Books['positions']; appliedTradeIds: readonly string[]; appliedFundingIds: readonly string[] }): string {
+export function reconciledPart(p: { balances: Books['balances']; positions: Books['positions']; appliedTrades: readonly string[]; appliedFundingIds: readonly string[] }): string {
   return JSON.stringify({
     balances: p.balances.map((b) => [b.asset, b.total.toFixed()]),
     positions: p.positions.map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]),
-    trades: p.appliedTradeIds,
+    trades: p.appliedTrades,
     funding: p.appliedFundingIds,
   });
 }
@@ -297,26 +302,28 @@ export function reconciledPart(p: { balances: Books['balances']; positions: Book
  */
 export function checkFinalAccounting(input: {
   readonly truthTrades: readonly Fill[];
-  readonly appliedTradeIds: readonly string[];
+  /** `tradeKey(symbol, trade id)` of every applied trade. */
+  readonly appliedTrades: readonly TradeKey[];
   readonly standingInferred: readonly Fill[];
   readonly localOrders: readonly Order[];
-  readonly truthOrders: ReadonlyMap<string, Order>;
+  /** By `orderIdKey(symbol, exchange order id)`. */
+  readonly truthOrders: ReadonlyMap<OrderIdKey, Order>;
   /**
    * Orders the engine closed on "not found N times in a row" (only a stale read says that of an order the simulated
    * exchange has): their terminal status is the engine's documented guess, so cancelled/expired/rejected are alike.
    */
-  readonly closedByGuess?: ReadonlySet<string> | undefined;
+  readonly closedByGuess?: ReadonlySet<OrderIdKey> | undefined;
 }): { invariant: InvariantName; message: string }[] {
   const out: { invariant: InvariantName; message: string }[] = [];
-  const applied = new Set<string>();
-  for (const id of input.appliedTradeIds) {
-    if (applied.has(id)) out.push({ invariant: 'finalTrades', message: `trade id ${id} is listed twice as applied` });
-    applied.add(id);
+  const applied = new Set<TradeKey>();
+  for (const key of input.appliedTrades) {
+    if (applied.has(key)) out.push({ invariant: 'finalTrades', message: `trade ${key} is listed twice as applied` });
+    applied.add(key);
   }
-  const missing = input.truthTrades.filter((t) => !applied.has(t.tradeId)).map((t) => `${t.tradeId} (${t.symbol} order ${t.exchangeOrderId} at ${t.timestamp})`);
+  const missing = input.truthTrades.filter((t) => !applied.has(fillKey(t))).map((t) => `${t.tradeId} (${t.symbol} order ${t.exchangeOrderId} at ${t.timestamp})`);
   if (missing.length > 0) out.push({ invariant: 'finalTrades', message: `${missing.length} exchange trade(s) never applied: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}` });
-  const real = new Set(input.truthTrades.map((t) => t.tradeId));
-  const unknown = [...applied].filter((id) => !isInferredTradeId(id) && !real.has(id));
+  const real = new Set(input.truthTrades.map(fillKey));
+  const unknown = [...applied].filter((key) => !isInferredTradeId(splitScopedKey(key)?.id ?? key) && !real.has(key));
   if (unknown.length > 0) out.push({ invariant: 'finalTrades', message: `applied trade ids the exchange never made: ${unknown.slice(0, 8).join(', ')}` });
   const standing = input.standingInferred;
   if (standing.length > 0) {
@@ -328,7 +335,7 @@ export function checkFinalAccounting(input: {
       continue;
     }
     if (o.exchangeOrderId === undefined) continue;
-    const t = input.truthOrders.get(o.exchangeOrderId);
+    const t = input.truthOrders.get(orderIdKey(o.symbol, o.exchangeOrderId));
     if (t === undefined) out.push({ invariant: 'finalOrders', message: `order ${o.clientOrderId} (${o.exchangeOrderId}) is unknown to the exchange` });
     else if (t.status !== o.status && !excusedStatus(o, t, input)) out.push({ invariant: 'finalOrders', message: `order ${o.clientOrderId} (${o.exchangeOrderId}) closed locally as ${o.status}, the exchange has it ${t.status}` });
     else if (!t.filledQuantity.eq(o.filledQuantity)) out.push({ invariant: 'finalOrders', message: `order ${o.clientOrderId} (${o.exchangeOrderId}) filled ${o.filledQuantity.toFixed()} locally, ${t.filledQuantity.toFixed()} on the exchange` });
@@ -337,8 +344,8 @@ export function checkFinalAccounting(input: {
 }
 
 /** A status difference the engine could not avoid: a not-found guess between unfilled endings. */
-function excusedStatus(local: Order, truth: Order, input: { closedByGuess?: ReadonlySet<string> | undefined }): boolean {
-  const xid = local.exchangeOrderId as string;
+function excusedStatus(local: Order, truth: Order, input: { closedByGuess?: ReadonlySet<OrderIdKey> | undefined }): boolean {
+  const key = orderIdKey(local.symbol, local.exchangeOrderId as string);
   const unfilled = (s: Order['status']): boolean => s === 'cancelled' || s === 'expired' || s === 'rejected';
-  return input.closedByGuess?.has(xid) === true && unfilled(local.status) && unfilled(truth.status);
+  return input.closedByGuess?.has(key) === true && unfilled(local.status) && unfilled(truth.status);
 }

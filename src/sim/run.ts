@@ -13,6 +13,7 @@ import type { Subscription } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
 import { Dec, type Decimal } from '../domain/decimal.js';
 import { isExchangeError } from '../domain/errors.js';
+import { fillKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { createRandom, type Random } from '../domain/random.js';
 import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
 import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine.js';
@@ -156,7 +157,7 @@ class Simulation implements PortHost {
   /** A period of slow inbound requests (world event `slowRequests`). */
   private slow: { until: Millis; probability: number; maxMs: number } | undefined;
   private readonly slowRng: Random;
-  private readonly closedByGuess = new Set<string>();
+  private readonly closedByGuess = new Set<OrderIdKey>();
   /** The highest peak equity any report of the seed carried (it must never go down). */
   private highestPeak: Decimal | undefined;
   private incarnations = 0;
@@ -281,11 +282,10 @@ class Simulation implements PortHost {
     for (const d of books) this.violate('finalBooks', d);
     const last = inc.lastReport;
     if (last !== undefined && last.snapshot.startedAt < at - 10 * this.cfg.intervalMs) this.violate('finalState', `no reconciliation since ${last.at}`);
-    const truthOrders = new Map(truth.orders.map((o) => [o.exchangeOrderId as string, o]));
-    const appliedTradeIds = p.preservedMetrics().appliedTradeIds;
+    const truthOrders = new Map(truth.orders.map((o) => [orderIdKey(o.symbol, o.exchangeOrderId as string), o]));
     for (const v of checkFinalAccounting({
       truthTrades: truth.trades,
-      appliedTradeIds,
+      appliedTrades: p.preservedMetrics().appliedTrades,
       standingInferred: p.standingInferredFills(),
       localOrders: p.orders(),
       truthOrders,
@@ -487,10 +487,10 @@ class Simulation implements PortHost {
     const faulted = stale || concurrent || calls.some((c) => c.outcome !== 'ok' || c.latencyMs > 0);
     const truth = this.ex.truth();
 
-    for (const z of checkZombieCancels(r.plan.actions, (x) => this.ex.orderOwner(x))) this.violate('zombieOwnOrder', `${where}: ${z}`);
+    for (const z of checkZombieCancels(r.plan.actions, (symbol, x) => this.ex.orderOwner(symbol, x))) this.violate('zombieOwnOrder', `${where}: ${z}`);
     const errors = actionsOf(r.plan, 'accountingError');
     for (const c of actionsOf(r.plan, 'closeOrder')) {
-      if (c.cause === 'notFoundConfirmed' && c.ref.exchangeOrderId !== undefined) this.closedByGuess.add(c.ref.exchangeOrderId);
+      if (c.cause === 'notFoundConfirmed' && c.ref.exchangeOrderId !== undefined) this.closedByGuess.add(orderIdKey(c.ref.symbol, c.ref.exchangeOrderId));
     }
     if (errors.length > 0 && !stale) {
       this.violate('accountingError', `${where}: accounting error(s) with no stale read in the cycle: ${errors.map((e) => e.reason).join('; ')}`);
@@ -503,7 +503,7 @@ class Simulation implements PortHost {
       return;
     }
     if (!r.executed) return;
-    const trades = new Map<string, Fill>(truth.trades.map((t) => [t.tradeId, t]));
+    const trades = new Map<TradeKey, Fill>(truth.trades.map((t) => [fillKey(t), t]));
     const funding = new Map<string, FundingPayment>(truth.funding.map((f) => [f.id, f]));
     for (const v of checkAppliedOnce(r.outcomes, where, this.applied, trades, funding)) this.violate(v.invariant, v.message);
 
@@ -525,7 +525,7 @@ class Simulation implements PortHost {
       }
     }
     if (!stale) {
-      const truthOrders = new Map<string, Order>(truth.orders.map((o) => [o.exchangeOrderId as string, o]));
+      const truthOrders = new Map<OrderIdKey, Order>(truth.orders.map((o) => [orderIdKey(o.symbol, o.exchangeOrderId as string), o]));
       for (const m of checkClosedOrdersClosed({ localOpen: p.openOrders(), truthOrders, report: rep, deferred: r.plan.deferred, actions: r.plan.actions })) {
         this.violate('closedOrderOpen', `${where}: ${m}`);
       }
@@ -570,8 +570,8 @@ class Simulation implements PortHost {
       const why = checkReportOnlyCall(call);
       if (why !== undefined) this.violate('reportOnlyMutation', `incarnation ${call.incarnation}: ${why}`);
     }
-    if (call.method === 'cancelOrder' && call.origin === 'engine' && call.target !== undefined && this.ex.orderOwner(call.target) === 'engine') {
-      this.violate('zombieOwnOrder', `incarnation ${call.incarnation} cancelled order ${call.target}, placed by our strategy, on its own`);
+    if (call.method === 'cancelOrder' && call.origin === 'engine' && call.target !== undefined && this.ex.orderOwner(call.target.symbol, call.target.exchangeOrderId) === 'engine') {
+      this.violate('zombieOwnOrder', `incarnation ${call.incarnation} cancelled order ${call.target.exchangeOrderId} on ${call.target.symbol}, placed by our strategy, on its own`);
     }
   }
 
@@ -638,7 +638,7 @@ class Simulation implements PortHost {
         const o = this.randomOpenOrder();
         if (o === undefined) return;
         ex.cancelByExchange({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
-        this.event(`exchange cancels ${o.exchangeOrderId} (${o.clientOrderId}, ${ex.orderOwner(o.exchangeOrderId!)})`);
+        this.event(`exchange cancels ${o.exchangeOrderId} (${o.clientOrderId}, ${ex.orderOwner(o.symbol, o.exchangeOrderId!)})`);
         return;
       }
       case 'forceFill': {
@@ -730,7 +730,13 @@ class Simulation implements PortHost {
 
   private randomFault(): FaultSpec {
     const rng = this.faultRng;
-    const kind = rng.pick(['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'stale', 'latency', 'latency'] as const);
+    const kind = rng.pick(['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'stale', 'latency', 'latency', 'omitOpenOrder', 'notFound'] as const);
+    // `lagTrades` is not drawn yet: with it, about 0.5 % of seeds still fail (a lagging trade the next boot's reset
+    // reflects is never recorded; a perpetual's late trade nets differently). It is exercised by tests meanwhile.
+    // What real venues do to one item of an answer: the method each applies to is fixed.
+    if (kind === 'omitOpenOrder' || kind === 'notFound') {
+      return { method: kind === 'omitOpenOrder' ? 'fetchOpenOrders' : 'fetchOrder', kind, times: rng.int(1, 3) };
+    }
     const reads = EXCHANGE_METHODS.filter((m) => m !== 'placeOrder' && m !== 'cancelOrder');
     const method: FaultSpec['method'] =
       kind === 'lostResponse'

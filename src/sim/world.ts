@@ -268,8 +268,8 @@ export interface PortCall {
   readonly asOf: Millis;
   /** Deposits the answer reflects: those the exchange had taken by `asOf` (set by the simulation). */
   depositsBefore?: number;
-  /** For cancelOrder: the exchange order id targeted (when known). */
-  readonly target?: string | undefined;
+  /** For cancelOrder: the exchange order targeted (when known); exchange order ids are per symbol. */
+  readonly target?: { readonly symbol: string; readonly exchangeOrderId: string } | undefined;
 }
 
 /** What SimPort needs from the simulation around it. */
@@ -305,7 +305,7 @@ export class SimPort implements ExchangeClient {
     this.id = host.ex.id;
   }
 
-  private async call<T>(method: ExchangeMethod, arg: unknown, invoke: () => Promise<T>, target?: string): Promise<T> {
+  private async call<T>(method: ExchangeMethod, arg: unknown, invoke: () => Promise<T>, target?: PortCall['target']): Promise<T> {
     const h = this.host;
     const inbound = h.requestDelay(method);
     // The request reaches the exchange (and acts) only after the delay; the snapshot's reads land at different times.
@@ -322,7 +322,12 @@ export class SimPort implements ExchangeClient {
     const staleAfter = h.staleFaults();
     const fired = staleBefore.find((b) => (staleAfter.find((a) => a.id === b.id)?.remaining ?? 0) < b.remaining);
     const asOf = fired === undefined ? at : at - fired.staleMs;
-    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, asOf, completedAt: undefined, outcome: 'ok', stale: fired !== undefined, latencyMs, target };
+    // An item fault (an open order left out, a "not found" for an order that exists, trades held back) makes the
+    // answer as unreliable as a stale one: the checks that trust a clean read skip it too.
+    const itemFault =
+      h.ex.lastCallFaults().some((k) => k === 'omitOpenOrder' || k === 'notFound' || k === 'lagTrades') ||
+      ((method === 'fetchTradesSince' || method === 'fetchOrderTrades') && h.ex.tradesLagging());
+    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, asOf, completedAt: undefined, outcome: 'ok', stale: fired !== undefined || itemFault, latencyMs, target };
     h.record(rec);
     let result: T | undefined;
     let error: unknown;
@@ -355,6 +360,9 @@ export class SimPort implements ExchangeClient {
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
     return this.call('fetchTradesSince', query, () => this.host.ex.fetchTradesSince(symbol, query));
   }
+  fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
+    return this.call('fetchOrderTrades', exchangeOrderId, () => this.host.ex.fetchOrderTrades(symbol, exchangeOrderId));
+  }
   fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     return this.call('fetchFundingSince', query, () => this.host.ex.fetchFundingSince(query));
   }
@@ -368,7 +376,8 @@ export class SimPort implements ExchangeClient {
     return this.call('fetchTickers', symbols, () => this.host.ex.fetchTickers(symbols));
   }
   cancelOrder(ref: OrderRef): Promise<Order> {
-    return this.call('cancelOrder', ref, () => this.host.ex.cancelOrder(ref), ref.exchangeOrderId ?? this.exchangeIdOf(ref));
+    const xid = ref.exchangeOrderId ?? this.exchangeIdOf(ref);
+    return this.call('cancelOrder', ref, () => this.host.ex.cancelOrder(ref), xid === undefined ? undefined : { symbol: ref.symbol, exchangeOrderId: xid });
   }
   placeOrder(request: PlaceOrderRequest): Promise<Order> {
     return this.call('placeOrder', request, () => this.host.ex.placeOrder(request));

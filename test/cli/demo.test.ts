@@ -86,7 +86,7 @@ describe('demo (text)', () => {
     const verdict = out.slice(out.indexOf('== verdict'));
     expect(verdict).toMatch(/^\s+balance\s+USDT\s.*\syes$/m);
     expect(verdict).toMatch(/^\s+position\s+BTC\/USDT:USDT\s.*\syes$/m);
-    expect(verdict).toMatch(/^\s+openOrder\s+#\d+ manual-1\s.*\syes$/m);
+    expect(verdict).toMatch(/^\s+openOrder\s+ETH\/USDT #\d+ manual-1\s.*\syes$/m);
     expect(verdict).toMatch(/^\s+persisted\s+state directory\s.*\syes$/m);
   });
 

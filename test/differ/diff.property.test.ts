@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Decimal } from '../../src/domain/decimal.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { createRandom } from '../../src/domain/random.js';
+import { orderIdKey } from '../../src/domain/ids.js';
 import { isOpenStatus, type Balance, type ExchangeSnapshot, type LiveState, type Order, type Position } from '../../src/domain/types.js';
 import { compareOrders, diff } from '../../src/differ/diff.js';
 import { hasDrift, reportSummary, type ReconciliationReport } from '../../src/differ/report.js';
@@ -15,6 +16,11 @@ const T0 = 1_700_000_000_000;
 const TIME = { min: T0 - 7_200_000, max: T0 + 1_000 };
 
 /** Checks that every compared order is in exactly one category, and that each category's rule holds. */
+/** The (symbol, exchange id) key an order matches by. */
+function xkey(o: Order): string {
+  return orderIdKey(o.symbol, o.exchangeOrderId!);
+}
+
 function checkPartition(local: LiveState, remote: ExchangeSnapshot, grace: number, r: ReconciliationReport): void {
   const cutoff = remote.startedAt - grace;
   const localSeen = new Map<Order, string>();
@@ -26,7 +32,7 @@ function checkPartition(local: LiveState, remote: ExchangeSnapshot, grace: numbe
   for (const m of r.matched) {
     note(localSeen, m.local, 'matched');
     note(remoteSeen, m.exchange, 'matched');
-    if (m.matchedBy === 'exchangeOrderId') expect(m.local.exchangeOrderId).toBe(m.exchange.exchangeOrderId);
+    if (m.matchedBy === 'exchangeOrderId') expect(xkey(m.local)).toBe(xkey(m.exchange));
     else {
       expect(m.local.exchangeOrderId).toBeUndefined();
       expect(m.local.clientOrderId).toBe(m.exchange.clientOrderId);
@@ -42,13 +48,13 @@ function checkPartition(local: LiveState, remote: ExchangeSnapshot, grace: numbe
   // Local side: every open order exactly once; a terminal one only when matched; nothing foreign.
   const localSet = new Set(local.orders);
   for (const o of localSeen.keys()) expect(localSet.has(o)).toBe(true);
-  const remoteX = new Set(remote.openOrders.flatMap((e) => (e.exchangeOrderId === undefined ? [] : [e.exchangeOrderId])));
+  const remoteX = new Set(remote.openOrders.flatMap((e) => (e.exchangeOrderId === undefined ? [] : [xkey(e)])));
   for (const o of local.orders) {
     const category = localSeen.get(o);
     if (isOpenStatus(o.status)) expect(category).toBeDefined();
     else if (category !== undefined) expect(category).toBe('matched');
-    // Whenever the exchange lists a local order's exchange id, that pair is matched.
-    if (o.exchangeOrderId !== undefined && remoteX.has(o.exchangeOrderId)) expect(category).toBe('matched');
+    // Whenever the exchange lists a local order's (symbol, exchange id), that pair is matched.
+    if (o.exchangeOrderId !== undefined && remoteX.has(xkey(o))) expect(category).toBe('matched');
   }
   // Category rules.
   for (const g of r.ghosts) {
@@ -61,10 +67,10 @@ function checkPartition(local: LiveState, remote: ExchangeSnapshot, grace: numbe
     expect(f.reason).toBe(unacknowledged ? 'unacknowledged' : 'withinGrace');
     if (!unacknowledged) expect(f.local.createdAt >= cutoff || f.local.updatedAt >= cutoff).toBe(true);
   }
-  const localX = new Set(local.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [o.exchangeOrderId])));
+  const localX = new Set(local.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [xkey(o)])));
   const localUnackedC = new Set(local.orders.filter((o) => o.exchangeOrderId === undefined).map((o) => o.clientOrderId));
   for (const z of r.zombies) {
-    if (z.exchange.exchangeOrderId !== undefined) expect(localX.has(z.exchange.exchangeOrderId)).toBe(false);
+    if (z.exchange.exchangeOrderId !== undefined) expect(localX.has(xkey(z.exchange))).toBe(false);
     expect(localUnackedC.has(z.exchange.clientOrderId)).toBe(false);
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
+import { orderIdKey } from '../../src/domain/ids.js';
 import type { Balance, ExchangeSnapshot, LiveState, Order, Position } from '../../src/domain/types.js';
 import { compareOrders, diff } from '../../src/differ/diff.js';
 import { hasDrift, hasDriftBeyondTolerance, reportSummary } from '../../src/differ/report.js';
@@ -72,8 +73,8 @@ describe('diff: matched orders', () => {
     expect(r.matched[0]!.differences.filledDelta.toFixed()).toBe('-0.5');
     expect(r.matched[0]!.differs).toBe(true);
   });
-  it('spells out status, price, quantity, symbol and side differences', () => {
-    const l = order({ status: 'cancelled', price: '100', quantity: '1' });
+  it('spells out status, price, quantity, symbol and side differences (symbol and side: a client-id match)', () => {
+    const l = order({ exchangeOrderId: undefined, status: 'cancelled', price: '100', quantity: '1' });
     const e = order({ price: '101', quantity: '2', symbol: 'ETH/USDT', side: 'sell' });
     const d = diff(local({ orders: [l] }), remote({ openOrders: [e] })).matched[0]!.differences;
     expect(d.status).toEqual({ local: 'cancelled', exchange: 'open' });
@@ -265,12 +266,29 @@ describe('diff: tolerances', () => {
   });
 });
 
+describe('diff: exchange order ids are per symbol', () => {
+  it('order x1 on two symbols is two orders: each matches its own, neither is a duplicate', () => {
+    const btc = order({ clientOrderId: 'a', symbol: 'BTC/USDT' });
+    const eth = order({ clientOrderId: 'b', symbol: 'ETH/USDT' });
+    const r = diff(local({ orders: [btc, eth] }), remote({ openOrders: [eth, btc] }));
+    expect(r.matched.map((m) => [m.matchedBy, m.local.clientOrderId, m.exchange.symbol])).toEqual([
+      ['exchangeOrderId', 'a', 'BTC/USDT'],
+      ['exchangeOrderId', 'b', 'ETH/USDT'],
+    ]);
+    expect([r.ghosts, r.zombies]).toEqual([[], []]);
+  });
+  it('a local order is not matched with the same exchange id on another symbol: a ghost and a zombie', () => {
+    const r = diff(local({ orders: [order({ clientOrderId: 'a', symbol: 'BTC/USDT' })] }), remote({ openOrders: [order({ clientOrderId: 'z', symbol: 'ETH/USDT' })] }));
+    expect([r.matched.length, r.ghosts.length, r.zombies.length]).toEqual([0, 1, 1]);
+  });
+});
+
 describe('diff: duplicate ids are a typed error', () => {
   it('in exchange open orders (exchange id), naming the index, the key and the first occurrence', () => {
     const e = parseErrorOf(() => diff(local(), remote({ openOrders: [order({ clientOrderId: 'a' }), order({ clientOrderId: 'b' })] })));
     expect(e.code).toBe('duplicate_id');
     expect(e.path).toBe('snapshot.openOrders[1]');
-    expect(e.value).toBe('x:x1');
+    expect(e.value).toBe(`x:${orderIdKey('BTC/USDT', 'x1')}`);
     expect(e.message).toContain('snapshot.openOrders[0]');
   });
   it('in exchange open orders (client id)', () => {
@@ -281,7 +299,7 @@ describe('diff: duplicate ids are a typed error', () => {
     const twice = [order({ clientOrderId: 'a' }), order({ clientOrderId: 'b' })];
     for (const snap of [remote(), remote({ openOrders: [order({ clientOrderId: 'z' })] })]) {
       const e = parseErrorOf(() => diff(local({ orders: twice }), snap));
-      expect([e.code, e.path, e.value]).toEqual(['duplicate_id', 'local.orders[1]', 'x:x1']);
+      expect([e.code, e.path, e.value]).toEqual(['duplicate_id', 'local.orders[1]', `x:${orderIdKey('BTC/USDT', 'x1')}`]);
       expect(e.message).toContain('local.orders[0]');
     }
     const sameClient = [order({ exchangeOrderId: 'a', status: 'filled' }), order({ exchangeOrderId: 'b' })];

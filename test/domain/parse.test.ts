@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { Dec, amountToString } from '../../src/domain/decimal.js';
+import { orderIdKey } from '../../src/domain/ids.js';
 import { ParseError, type ParseErrorCode } from '../../src/domain/errors.js';
 import {
   AMOUNT_LIMITS,
@@ -198,7 +199,7 @@ describe('states and duplicate ids', () => {
     const e = parseErrorOf(() => parseLiveState(state([ORDER, withOrder({ clientOrderId: 'c-2' })])));
     expect(e.code).toBe('duplicate_id');
     expect(e.path).toBe('liveState.orders[1]');
-    expect(e.value).toBe('x:42');
+    expect(e.value).toBe(`x:${orderIdKey('BTC/USDT', '42')}`);
     expect(e.message).toContain('liveState.orders[0]');
   });
   it('rejects two local orders with the same client id', () => {
@@ -212,7 +213,7 @@ describe('states and duplicate ids', () => {
   });
   it('rejects duplicate exchange open orders and an inverted window', () => {
     const snap = { openOrders: [ORDER, ORDER], positions: [], balances: [], startedAt: 1, completedAt: 2 };
-    expectRejected(() => parseExchangeSnapshot(snap), 'duplicate_id', 'snapshot.openOrders[1]', 'x:42');
+    expectRejected(() => parseExchangeSnapshot(snap), 'duplicate_id', 'snapshot.openOrders[1]', `x:${orderIdKey('BTC/USDT', '42')}`);
     expectRejected(() => parseExchangeSnapshot({ ...snap, openOrders: [], completedAt: 0 }), 'inconsistent', 'snapshot.completedAt', 0);
   });
   it('names the nested path of a bad field', () => {

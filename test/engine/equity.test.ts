@@ -29,6 +29,7 @@ function withoutTickers(ex: ExchangeClient): ExchangeClient {
     fetchOrder: (r) => ex.fetchOrder(r),
     fetchOrdersSince: (s, q) => ex.fetchOrdersSince(s, q),
     fetchTradesSince: (s, q) => ex.fetchTradesSince(s, q),
+    fetchOrderTrades: (s, x) => ex.fetchOrderTrades(s, x),
     fetchFundingSince: (q) => ex.fetchFundingSince(q),
     fetchPositions: (s) => ex.fetchPositions(s),
     fetchBalances: () => ex.fetchBalances(),

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { StoreCorruptError } from '../../src/domain/errors.js';
 import { orderToJSON } from '../../src/domain/parse.js';
-import type { Order } from '../../src/domain/types.js';
+import { orderKey, type Order } from '../../src/domain/types.js';
 import {
   decodeEngineState,
   encodeEngineState,
@@ -73,7 +73,7 @@ function richState(): EngineState {
   portfolio.trackOrder(order('b'));
   portfolio.markToMarket(new Map([['BTC/USDT', d('30000')], [PERP, d('30000')]]));
   const memory = new ReconcileMemory();
-  memory.ghosts.set('x:12', { ref: { symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }, firstSeenAt: T + 3, notFound: 1 });
+  memory.ghosts.set(orderKey({ symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }), { ref: { symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }, firstSeenAt: T + 3, notFound: 1 });
   memory.drift.set(`position:${PERP}`, 2);
   memory.seenDeltas.set('balance:USDT', '-0.00000001');
   return {
@@ -111,7 +111,7 @@ describe('encode / decode', () => {
     const p = back.portfolio!;
     expect(p.realizedPnl.eq(state.portfolio!.realizedPnl)).toBe(true);
     expect(p.peakEquity.eq(state.portfolio!.peakEquity)).toBe(true);
-    expect(p.hasApplied('t-1')).toBe(true);
+    expect(p.hasAppliedTrade({ symbol: PERP, tradeId: 't-1' })).toBe(true);
     expect(p.preservedMetrics().appliedFundingIds).toEqual(['f-1']);
     expect(p.position(PERP).quantity.toFixed()).toBe('-0.21');
     expect(back.cursors).toEqual(state.cursors);
@@ -210,7 +210,7 @@ const malformed: readonly [string, () => LoadedState, RegExp][] = [
   ['the snapshot is a string', () => loaded('state'), /snapshot/],
   ['another format', () => withSnapshot((s) => (s.format = 'something-else')), /format/],
   ['no format', () => withSnapshot((s) => delete s.format), /format/],
-  ['an unknown version', () => withSnapshot((s) => (s.version = 2)), /version 2 is not supported/],
+  ['an unknown version', () => withSnapshot((s) => (s.version = 3)), /version 3 is not supported/],
   ['a version as a string', () => withSnapshot((s) => (s.version = '1')), /version/],
   ['a portfolio with a bad amount', () => withSnapshot((s) => ((s.portfolio as Mutable).peakEquity = 'lots')), /peakEquity/],
   ['a portfolio of another version', () => withSnapshot((s) => ((s.portfolio as Mutable).version = 9)), /not valid engine state/],

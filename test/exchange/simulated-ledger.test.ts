@@ -11,6 +11,7 @@ import { VirtualClock } from '../../src/domain/clock.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { ExchangeError } from '../../src/domain/errors.js';
 import type { Fill, Instrument, Order } from '../../src/domain/types.js';
+import { fillKey, fillOrderKey, orderIdKey } from '../../src/domain/ids.js';
 import { DEFAULT_INSTRUMENTS, SimulatedExchange } from '../../src/exchange/simulated.js';
 
 type Op =
@@ -112,7 +113,8 @@ async function run(seed: number, ops: readonly Op[]): Promise<SimulatedExchange>
   return sim;
 }
 
-const key = (f: Fill): string => f.tradeId;
+// Trade ids are per symbol (the default id scheme): a trade is its (symbol, trade id).
+const key = (f: Fill): string => fillKey(f);
 
 describe('SimulatedExchange ledger consistency (property)', () => {
   it('replaying truth onto the starting balances with a fresh AccountBook gives the exchange books exactly', async () => {
@@ -140,9 +142,9 @@ describe('SimulatedExchange ledger consistency (property)', () => {
         // Per order: fills sum to the filled quantity, never beyond the order; filled status iff complete.
         expect(new Set(truth.trades.map(key)).size).toBe(truth.trades.length);
         const filledBy = new Map<string, Dec>();
-        for (const t of truth.trades) filledBy.set(t.exchangeOrderId, (filledBy.get(t.exchangeOrderId) ?? new Dec(0)).plus(t.quantity));
+        for (const t of truth.trades) filledBy.set(fillOrderKey(t), (filledBy.get(fillOrderKey(t)) ?? new Dec(0)).plus(t.quantity));
         for (const o of truth.orders) {
-          const sum = filledBy.get(o.exchangeOrderId as string) ?? new Dec(0);
+          const sum = filledBy.get(orderIdKey(o.symbol, o.exchangeOrderId as string)) ?? new Dec(0);
           expect(sum.toFixed()).toBe(o.filledQuantity.toFixed());
           expect(o.filledQuantity.lte(o.quantity)).toBe(true);
           expect(o.status === 'filled').toBe(o.filledQuantity.eq(o.quantity));

@@ -163,11 +163,12 @@ describe('SimulatedExchange market', () => {
     const market = await sim.placeOrder({ clientOrderId: 'm', symbol: BTC, side: 'sell', type: 'market', quantity: new Dec('0.2') });
     const perp = await sim.placeOrder({ clientOrderId: 'p', symbol: PERP, side: 'buy', type: 'market', quantity: new Dec('0.3') });
     const trades = sim.truth().trades;
-    const of = (id: string | undefined) => trades.filter((t) => t.exchangeOrderId === id);
+    // Trade and order ids are per symbol: an order's trades are those of its symbol and id.
+    const of = (o: { symbol: string; exchangeOrderId?: string | undefined }) => trades.filter((t) => t.symbol === o.symbol && t.exchangeOrderId === o.exchangeOrderId);
     // 0.5 × 29000 × 0.001 (maker, at the limit price).
-    expect(of(resting.exchangeOrderId).reduce((s, t) => s.plus(t.fee), new Dec(0)).toFixed()).toBe('14.5');
-    expect(of(market.exchangeOrderId).map((t) => [t.fee.toFixed(), t.feeAsset, t.price.toFixed()])).toEqual([['11.56', 'USDT', '28900']]);
-    expect(of(perp.exchangeOrderId).map((t) => [t.fee.toFixed(), t.feeAsset])).toEqual([['18', 'USDT']]);
+    expect(of(resting).reduce((s, t) => s.plus(t.fee), new Dec(0)).toFixed()).toBe('14.5');
+    expect(of(market).map((t) => [t.fee.toFixed(), t.feeAsset, t.price.toFixed()])).toEqual([['11.56', 'USDT', '28900']]);
+    expect(of(perp).map((t) => [t.fee.toFixed(), t.feeAsset])).toEqual([['18', 'USDT']]);
     expect(market.status).toBe('filled');
   });
 
@@ -284,7 +285,7 @@ describe('SimulatedExchange orders', () => {
     sim.setPrice(BTC, '30000');
     const m = sim.placeManualOrder({ symbol: BTC, side: 'buy', type: 'limit', quantity: new Dec('0.01'), price: new Dec('25000') });
     expect(m.clientOrderId).toBe('manual-1');
-    expect(sim.orderOwner(m.exchangeOrderId as string)).toBe('manual');
+    expect(sim.orderOwner(BTC, m.exchangeOrderId as string)).toBe('manual');
     expect((await sim.fetchOpenOrders()).map((o) => o.exchangeOrderId)).toEqual([m.exchangeOrderId]);
     // A manual order is not a port call.
     expect(sim.callLog().filter((c) => c.method === 'placeOrder')).toEqual([]);
@@ -352,7 +353,7 @@ describe('SimulatedExchange orders', () => {
     const fill = sim.liquidate(PERP, '27000');
     expect(fill).toMatchObject({ side: 'sell', symbol: PERP, inferred: false });
     expect(fill.quantity.toFixed()).toBe('1');
-    expect(sim.orderOwner(fill.exchangeOrderId)).toBe('exchange');
+    expect(sim.orderOwner(PERP, fill.exchangeOrderId)).toBe('exchange');
     expect(sim.truth().positions).toEqual([]);
     const after = sim.truth().balances.find((b) => b.asset === 'USDT')?.total as Dec;
     // −3000 realized, − 27000 × 0.0005 taker fee.

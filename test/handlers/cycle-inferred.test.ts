@@ -4,7 +4,7 @@
  * the cycle for their real trades, and an adopted zombie keeps the trades of it already applied.
  */
 import { describe, expect, it } from 'vitest';
-import type { Order } from '../../src/domain/types.js';
+import { inferredTradeId, type Order } from '../../src/domain/types.js';
 import { actionsOf } from '../../src/handlers/plan.js';
 import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, type World } from './world.js';
 
@@ -43,7 +43,7 @@ describe('a real trade replacing a standing inferred fill is not counted on top 
     const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
     expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
-    expect(w.portfolio.hasApplied('t-1')).toBe(true);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
     expectBooksEqual(w);
   });
 
@@ -52,11 +52,11 @@ describe('a real trade replacing a standing inferred fill is not counted on top 
     const c = await runtimeCycle(w);
     expect(actionsOf(c.plan, 'accountingError')).toEqual([]);
     const fills = c.result.outcomes.filter((x) => x.action.type === 'applyFill');
-    expect(fills.map((x) => [x.status, x.detail])).toEqual([['done', `replaced inferred ${w.portfolio.preservedMetrics().appliedTradeIds[0]!}`]]);
+    expect(fills.map((x) => [x.status, x.detail])).toEqual([['done', `replaced inferred ${inferredTradeId(SPOT, xid, d('0.3'))}`]]);
     const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
     expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
-    expect(w.portfolio.hasApplied('t-1')).toBe(true);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
     expectBooksEqual(w);
   });
 });
@@ -89,7 +89,7 @@ describe('a standing inferred fill sends the cycle for its real trade', () => {
     expect(w.runtime.stats().lastRequestsByMethod['fetchTradesSince']).toBe(1);
     expect(found.result.outcomes.filter((x) => x.action.type === 'applyFill').map((x) => x.detail?.startsWith('replaced inferred'))).toEqual([true]);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
-    expect(w.portfolio.hasApplied('t-1')).toBe(true);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
     expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.filledQuantity.toFixed()).toBe('0.3');
     expectBooksEqual(w);
 

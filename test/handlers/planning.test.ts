@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/domain/clock.js';
 import { ExchangeError, ParseError } from '../../src/domain/errors.js';
-import type { Fill, Instrument, Order } from '../../src/domain/types.js';
+import { inferredTradeId, type Fill, type Instrument, type Order } from '../../src/domain/types.js';
 import { diff } from '../../src/differ/diff.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page } from '../../src/exchange/port.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
@@ -55,6 +55,10 @@ class FakeExchange implements ExchangeClient {
     const start = q.cursor === undefined ? 0 : Number.parseInt(q.cursor, 10);
     const items = all.slice(start, start + this.pageSize);
     return { items, ...(start + this.pageSize < all.length && { nextCursor: String(start + this.pageSize) }) };
+  }
+  async fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
+    this.calls.push(`fetchOrderTrades:${symbol}:${exchangeOrderId}`);
+    return this.trades.filter((t) => t.symbol === symbol && t.exchangeOrderId === exchangeOrderId);
   }
   async fetchFundingSince(): Promise<Page<never>> {
     return { items: [] };
@@ -131,7 +135,7 @@ describe('per-order accounting never overfills', () => {
     expect(actionsOf(plan, 'accountingError').map((e) => [e.cause, e.heldBackTradeIds])).toEqual([['tradesExceedFilled', ['t2']]]);
     expect(actionsOf(plan, 'closeOrder').map((c) => c.status)).toEqual(['cancelled']);
     const res = await executePlan(plan, { exchange: ex, portfolio, cursors: EMPTY_CURSORS });
-    expect(res.portfolio.appliedQuantity('1').toFixed()).toBe('0.2');
+    expect(res.portfolio.appliedQuantity('BTC/USDT', '1').toFixed()).toBe('0.2');
     expect(res.portfolio.findOrder({ exchangeOrderId: '1' })?.status).toBe('cancelled');
     expect(res.accountingErrors).toHaveLength(1);
   });
@@ -155,7 +159,7 @@ describe('per-order accounting never overfills', () => {
     ex.orders.set('1', { ...o, status: 'filled', filledQuantity: d('1'), averageFillPrice: d('99'), updatedAt: T + 3_000 });
     const plan = await new RuntimeHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
     const inferred = actionsOf(plan, 'applyFill').find((a) => a.fill.inferred)!;
-    expect([inferred.fill.tradeId, inferred.fill.quantity.toFixed(), inferred.fill.price.toFixed()]).toEqual(['inferred:1:1', '0.5', '98']);
+    expect([inferred.fill.tradeId, inferred.fill.quantity.toFixed(), inferred.fill.price.toFixed()]).toEqual([inferredTradeId('BTC/USDT', '1', d('1')), '0.5', '98']);
   });
 });
 

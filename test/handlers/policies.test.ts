@@ -23,8 +23,8 @@ describe('zombie policy', () => {
     expect(c.plan.actions.map((a) => a.type)).toEqual(['cancelOrder', 'ignoreOrder', 'adoptOrder']);
     const status = (o: Order): string | undefined => w.ex.truth().orders.find((x) => x.exchangeOrderId === o.exchangeOrderId)?.status;
     expect([status(z1), status(z2), status(z3)]).toEqual(['cancelled', 'open', 'open']);
-    expect(w.portfolio.findOrder({ exchangeOrderId: z2.exchangeOrderId })?.status).toBe('open');
-    expect(w.portfolio.findOrder({ exchangeOrderId: z3.exchangeOrderId })).toBeUndefined();
+    expect(w.portfolio.findOrder({ symbol: z2.symbol, exchangeOrderId: z2.exchangeOrderId })?.status).toBe('open');
+    expect(w.portfolio.findOrder({ symbol: z3.symbol, exchangeOrderId: z3.exchangeOrderId })).toBeUndefined();
     // Next cycle: the adopted order is matched, the ignored one is still a zombie (and still only logged).
     const next = await runtimeCycle(w);
     expect(next.report.matched.map((m) => m.exchange.exchangeOrderId)).toEqual([z2.exchangeOrderId]);
@@ -48,12 +48,12 @@ describe('zombie policy', () => {
     w.ex.step(1_000);
     const c = await runtimeCycle(w);
     expect(c.plan.actions.map((a) => a.type)).toEqual(['applyFill', 'adoptOrder', 'advanceTradeCursor']);
-    expect(w.portfolio.findOrder({ exchangeOrderId: z.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.25');
+    expect(w.portfolio.findOrder({ symbol: z.symbol, exchangeOrderId: z.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.25');
     expectBooksEqual(w);
     w.ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: z.exchangeOrderId! });
     w.ex.step(1_000);
     await runtimeCycle(w);
-    expect(w.portfolio.findOrder({ exchangeOrderId: z.exchangeOrderId })).toMatchObject({ status: 'filled' });
+    expect(w.portfolio.findOrder({ symbol: z.symbol, exchangeOrderId: z.exchangeOrderId })).toMatchObject({ status: 'filled' });
     expectBooksEqual(w);
   });
 
@@ -64,7 +64,7 @@ describe('zombie policy', () => {
     const boot = await startupCycle(w);
     const types = boot.plan.actions.map((a) => a.type);
     expect(types.indexOf('adoptOrder')).toBeGreaterThan(types.indexOf('rebuildPortfolio'));
-    expect(w.portfolio.findOrder({ exchangeOrderId: z.exchangeOrderId })?.status).toBe('open');
+    expect(w.portfolio.findOrder({ symbol: z.symbol, exchangeOrderId: z.exchangeOrderId })?.status).toBe('open');
     expectBooksEqual(w);
   });
 });
@@ -126,7 +126,7 @@ describe('accounting rules', () => {
     expect(errors.map((e) => [e.cause, e.applied.toFixed(), e.exchangeFilled.toFixed()])).toEqual([['exchangeFilledLess', '0.2', '0']]);
     expect(c.result.accountingErrors).toHaveLength(1);
     expect(actionsOf(c.plan, 'applyFill')).toEqual([]);
-    expect(w.portfolio.findOrder({ exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.2');
+    expect(w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.2');
     // The books stay wrong (we do not guess), so the drift leads to liquidate-only after N cycles.
     const c2 = await runtimeCycle(w);
     expect(c2.result.enterLiquidateOnly).toBe(true);
@@ -145,7 +145,7 @@ describe('accounting rules', () => {
       ['missedTrade', 't-1'],
       ['missedTrade', 't-2'],
     ]);
-    expect(w.portfolio.findOrder({ exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.75');
+    expect(w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.75');
     expectBooksEqual(w);
   });
 
@@ -198,7 +198,7 @@ describe('plans executed against the SimulatedExchange leave our books equal to 
         const w = await makeWorld({ zombiePolicy: { default: 'cancel' } });
         let n = 0;
         for (const s of steps) {
-          const open = w.ex.truth().orders.filter((o) => o.status === 'open' && w.portfolio.findOrder({ exchangeOrderId: o.exchangeOrderId }) !== undefined);
+          const open = w.ex.truth().orders.filter((o) => o.status === 'open' && w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }) !== undefined);
           switch (s.kind) {
             case 'place': {
               const symbol = SYMBOLS[s.symbol]!;

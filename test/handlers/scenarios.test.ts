@@ -67,7 +67,7 @@ describe('a restart that replays fills counts each once', () => {
     const boot = await startupCycle(w);
     expect(actionsOf(boot.plan, 'applyFill')).toEqual([]);
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('1');
-    expect(w.portfolio.hasApplied('t-1') && w.portfolio.hasApplied('t-2')).toBe(true);
+    expect(w.portfolio.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't-1' }) && w.portfolio.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't-2' })).toBe(true);
     expectBooksEqual(w);
   });
 });
@@ -89,29 +89,29 @@ describe('a synthetic fill id is the same on every run', () => {
   it('derives the id from (order id, cumulative filled quantity), identically across runs and restarts', async () => {
     const a = await run();
     const b = await run();
-    expect(a.ids).toEqual([inferredTradeId(a.xid, d('0.3'))]);
+    expect(a.ids).toEqual([inferredTradeId('BTC/USDT', a.xid, d('0.3'))]);
     expect(b.ids).toEqual(a.ids);
 
     // Replanned after a restart (as if the plan's execution was lost): the same id, and the portfolio says duplicate.
     const w = a.w;
-    const before = w.portfolio.appliedQuantity(a.xid).toFixed();
+    const before = w.portfolio.appliedQuantity('BTC/USDT', a.xid).toFixed();
     restart(w);
     const q = quirky(w);
     q.hideTradesOf.add(a.xid);
     const again = await runtimeCycle(w);
     expect(actionsOf(again.plan, 'applyFill').map((x) => x.fill.tradeId)).toEqual([]);
-    expect(w.portfolio.appliedQuantity(a.xid).toFixed()).toBe(before);
+    expect(w.portfolio.appliedQuantity('BTC/USDT', a.xid).toFixed()).toBe(before);
   });
 
   it('is replaced by the real trade when it shows up, so the order counts once and the fee is booked', async () => {
     const { w, xid } = await run();
-    expect(w.portfolio.appliedQuantity(xid).toFixed()).toBe('0.3');
+    expect(w.portfolio.appliedQuantity('BTC/USDT', xid).toFixed()).toBe('0.3');
     // The inferred fill had no fee: the quote balance drifts by exactly the fee, beyond tolerance.
     const c = await runtimeCycle(w);
     const fills = c.result.outcomes.filter((x) => x.action.type === 'applyFill');
     expect(fills.map((x) => x.status)).toEqual(['done']);
     expect(fills[0]!.detail).toContain('replaced inferred');
-    expect(w.portfolio.appliedQuantity(xid).toFixed()).toBe('0.3');
+    expect(w.portfolio.appliedQuantity('BTC/USDT', xid).toFixed()).toBe('0.3');
     expectBooksEqual(w);
   });
 });
@@ -297,7 +297,7 @@ describe('fills made while the engine was down are recovered', () => {
     expect(w.portfolio.findOrder({ exchangeOrderId: x2 })?.filledQuantity.toFixed()).toBe('0.4');
     expect(w.portfolio.findOrder({ exchangeOrderId: x3 })).toMatchObject({ status: 'cancelled' });
     expect(w.portfolio.findOrder({ exchangeOrderId: x3 })?.filledQuantity.toFixed()).toBe('0.5');
-    for (const t of w.ex.truth().trades) expect(w.portfolio.hasApplied(t.tradeId)).toBe(true);
+    for (const t of w.ex.truth().trades) expect(w.portfolio.hasAppliedTrade(t)).toBe(true);
     expect(boot.plan.requestsUsed).toBe(1 + 3 + 1 + 3); // instruments + trades of 3 symbols + one targeted query (c3) + the confirming snapshot read
     expectBooksEqual(w);
     // Nothing is applied a second time by the runtime handler afterwards.

@@ -68,13 +68,13 @@ describe('startup reconciliation of a restart, with lagging reads', () => {
     const boots = await bootUntilRebuilt(w, (i) => {
       if (i === 3) q.hideTradesOf.clear();
     });
-    const real = w.ex.truth().trades.filter((t) => t.exchangeOrderId === o.exchangeOrderId);
+    const real = w.ex.truth().trades.filter((t) => t.symbol === o.symbol && t.exchangeOrderId === o.exchangeOrderId);
     expect(real).toHaveLength(1);
     for (let i = 0; i < 2; i++) {
       w.ex.step(1_000);
       await runtimeCycle(w);
     }
-    expect(w.portfolio.hasApplied(real[0]!.tradeId)).toBe(true);
+    expect(w.portfolio.hasAppliedTrade(real[0]!)).toBe(true);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
     expectBooksEqual(w);
     expect(boots).toHaveLength(3);

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExchangeError } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/types.js';
+import { orderIdKey } from '../../src/domain/ids.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { actionsOf } from '../../src/handlers/plan.js';
 import { INCONSISTENT_ATTEMPTS, StartupHandler, snapshotDifference } from '../../src/handlers/startup.js';
@@ -160,10 +161,10 @@ describe('startup reconciliation with stale reads', () => {
     expect(snapshotDifference(a, { ...a, positions: [] })).toBeUndefined();
     expect(snapshotDifference(a, { ...a, balances: [{ asset: 'USDT', free: d('10'), total: d('10') }] })).toBeUndefined();
     expect(snapshotDifference(a, { ...a, balances: [{ asset: 'USDT', free: d('5'), total: d('11') }] })).toBe('balance USDT: 10 then 11');
-    expect(snapshotDifference(a, { ...a, openOrders: [{ ...order, filledQuantity: d('0.5') }] })).toBe('open order x:1: open 0/1@1 then open 0.5/1@1');
+    expect(snapshotDifference(a, { ...a, openOrders: [{ ...order, filledQuantity: d('0.5') }] })).toBe(`open order x:${orderIdKey(order.symbol, '1')}: open 0/1@1 then open 0.5/1@1`);
     expect(snapshotDifference(a, { ...a, positions: [{ symbol: PERP, quantity: d('2'), entryPrice: d('3') }] })).toBe(`position ${PERP}: none then 2@3`);
     // An order the snapshot shows open and the second read does not (a stale list); one placed in between is harmless.
-    expect(snapshotDifference(a, { ...a, openOrders: [] })).toBe('open order x:1: open 0/1@1 then none');
+    expect(snapshotDifference(a, { ...a, openOrders: [] })).toBe(`open order x:${orderIdKey(order.symbol, '1')}: open 0/1@1 then none`);
     expect(snapshotDifference({ ...a, openOrders: [] }, a)).toBeUndefined();
   });
 });

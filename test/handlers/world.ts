@@ -42,7 +42,8 @@ export interface World {
 
 export async function makeWorld(config: ReconcileConfigInput = {}, options: Partial<SimulatedExchangeOptions> = {}): Promise<World> {
   const clock = new VirtualClock(T0);
-  const ex = new SimulatedExchange({ seed: 7, clock, volatilityBps: 0, partialFillProbability: 0, ...options });
+  // Account-wide ids (t-N, f-N) keep these scenarios' expectations readable; test/handlers/scoped-ids.test.ts runs on per-symbol ids.
+  const ex = new SimulatedExchange({ seed: 7, clock, volatilityBps: 0, partialFillProbability: 0, ids: 'accountWide', ...options });
   const instruments = await ex.fetchInstruments();
   const portfolio = Portfolio.create({ instruments, balances: await ex.fetchBalances() });
   const resolved = resolveConfig(config);
@@ -144,6 +145,7 @@ export class QuirkyExchange implements ExchangeClient {
     const page = await this.inner.fetchTradesSince(symbol, q);
     return { ...page, items: page.items.filter((f) => !this.hideTradesOf.has(f.exchangeOrderId)) };
   };
+  fetchOrderTrades: ExchangeClient['fetchOrderTrades'] = async (symbol, xid) => (this.hideTradesOf.has(xid) ? (await this.inner.fetchOrderTrades(symbol, xid), []) : this.inner.fetchOrderTrades(symbol, xid));
   fetchFundingSince: ExchangeClient['fetchFundingSince'] = (q) => this.inner.fetchFundingSince(q);
   fetchPositions: ExchangeClient['fetchPositions'] = (symbols) => this.inner.fetchPositions(symbols);
   fetchBalances: ExchangeClient['fetchBalances'] = () => this.inner.fetchBalances();

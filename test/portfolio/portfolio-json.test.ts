@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../src/domain/errors.js';
 import { inferredTradeId } from '../../src/domain/types.js';
+import { tradeKey } from '../../src/domain/ids.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import type { PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
 import { BTC_PERP, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
@@ -12,7 +13,7 @@ function sample(): PortfolioJSON {
     balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }],
     orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '2', px: '100' })],
   });
-  p.applyFill(fill({ tradeId: inferredTradeId('o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
+  p.applyFill(fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
   p.applyFill(fill({ tradeId: 'm1', exchangeOrderId: 'manual', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '101' }));
   p.applyFunding(funding('f1', '-0.25'));
   p.markToMarket(new Map([[BTC_PERP.symbol, d('103')]]));
@@ -35,7 +36,7 @@ function expectParseError(mutate: (j: Record<string, unknown>) => void, path: st
 describe('PortfolioJSON', () => {
   it('is versioned, keeps amounts as strings, and round-trips through JSON text', () => {
     const j = sample();
-    expect(j.version).toBe(1);
+    expect(j.version).toBe(2);
     expect(j.replayLog.map((e) => Object.keys(e)[0])).toEqual(['fill', 'fill', 'funding']);
     expect(typeof j.peakEquity).toBe('string');
     expect(j.balances.every((b) => typeof b.total === 'string')).toBe(true);
@@ -43,7 +44,7 @@ describe('PortfolioJSON', () => {
   });
 
   it('refuses an unknown version', () => {
-    expectParseError((j) => (j.version = 2), 'portfolio.version');
+    expectParseError((j) => (j.version = 3), 'portfolio.version');
     expectParseError((j) => delete j.version, 'portfolio.version');
   });
 
@@ -61,7 +62,7 @@ describe('PortfolioJSON', () => {
   });
 
   it('refuses duplicate applied trade ids and an order filled beyond its quantity', () => {
-    expectParseError((j) => (j.appliedTradeIds as string[]).push('m1'), 'portfolio.appliedTradeIds[2]');
+    expectParseError((j) => (j.appliedTrades as string[][]).push([...(j.appliedTrades as string[][])[1]!]), 'portfolio.appliedTrades[2]');
     expectParseError((j) => ((j.orders as { filledQuantity: string }[])[0]!.filledQuantity = '3'), 'portfolio.orders[0].filledQuantity');
   });
 
@@ -71,7 +72,7 @@ describe('PortfolioJSON', () => {
 
   it('keeps only the newest ids when restored with a smaller window', () => {
     const p = Portfolio.fromJSON(sample(), { tradeIdWindow: 1 });
-    expect(p.preservedMetrics().appliedTradeIds).toEqual(['m1']);
+    expect(p.preservedMetrics().appliedTrades).toEqual([tradeKey(BTC_PERP.symbol, 'm1')]);
   });
 });
 

@@ -41,7 +41,7 @@ function run(p: Portfolio, pool: typeof POOL, ops: readonly FillOp[], offset: nu
     const spec = pool[op.order]!;
     const q: Decimal = d(op.q);
     const inferred = op.inferred === true;
-    const tradeId = inferred ? inferredTradeId(`o${op.order}`, p.appliedQuantity(`o${op.order}`).plus(q)) : `t${offset + i}`;
+    const tradeId = inferred ? inferredTradeId(spec.inst.symbol, `o${op.order}`, p.appliedQuantity(spec.inst.symbol, `o${op.order}`).plus(q)) : `t${offset + i}`;
     const f: Fill = { tradeId, exchangeOrderId: `o${op.order}`, symbol: spec.inst.symbol, side: spec.side, quantity: q, price: d(op.px), fee: d('0'), feeAsset: spec.inst.settle, timestamp: 1_700_000_000_000, inferred };
     const outcome = p.applyFill(f).outcome;
     expect(outcome === 'applied' || outcome === 'replacedInferred').toBe(true);
@@ -116,7 +116,7 @@ describe('untracked-order memory after eviction', () => {
     const { fill } = await import('./fixtures.js');
     const p = Portfolio.create({ instruments: INSTRUMENTS, balances: balances(['BTC', 'USDT', 'ETH', 'USDC'], '100000') }, { tradeIdWindow: 1 });
     // Order X (untracked) gets an inferred fill at 100; order Y's trade evicts X from the bounded untracked memory.
-    p.applyFill(fill({ tradeId: inferredTradeId('X', d('1')), exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
+    p.applyFill(fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'X', d('1')), exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
     p.applyFill(fill({ tradeId: 'y1', exchangeOrderId: 'Y', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
     // The real trade of X replaces the inferred fill at a lower price: the notional delta is negative.
     expect(p.applyFill(fill({ tradeId: 'x1', exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '90' })).outcome).toBe('replacedInferred');

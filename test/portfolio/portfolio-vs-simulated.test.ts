@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/domain/clock.js';
 import { Dec } from '../../src/domain/decimal.js';
+import { fillKey } from '../../src/domain/ids.js';
 import { ExchangeError } from '../../src/domain/errors.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../../src/domain/types.js';
 import { DEFAULT_INSTRUMENTS, SimulatedExchange } from '../../src/exchange/simulated.js';
@@ -94,11 +95,12 @@ function asPlaced(o: Order): Order {
 /** Trades and funding payments in the exchange's booking order (its history sequence). */
 function bookedEvents(sim: SimulatedExchange): (Fill | FundingPayment)[] {
   const truth = sim.truth();
-  const trades = new Map(truth.trades.map((t) => [t.tradeId, t]));
+  // Trade ids are per symbol (and funding ids share their digits): keyed as the exchange scopes them.
+  const trades = new Map(truth.trades.map((t) => [fillKey(t), t]));
   const funding = new Map(truth.funding.map((f) => [f.id, f]));
   const out: (Fill | FundingPayment)[] = [];
   for (const e of sim.history().events) {
-    if (e.type === 'trade') out.push(trades.get(e.fill.tradeId)!);
+    if (e.type === 'trade') out.push(trades.get(fillKey(e.fill))!);
     else if (e.type === 'funding') out.push(funding.get(e.payment.id)!);
   }
   expect(out).toHaveLength(truth.trades.length + truth.funding.length);
@@ -134,7 +136,7 @@ describe('Portfolio vs SimulatedExchange', () => {
           expect(balancesOf(p.balances(), trackAll)).toEqual(balancesOf(truth.balances, trackAll));
           expect(positionsOf(p.positions())).toEqual(positionsOf(truth.positions));
           for (const o of tracked) {
-            const mine = p.findOrder({ exchangeOrderId: o.exchangeOrderId })!;
+            const mine = p.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })!;
             expect([mine.filledQuantity.toFixed(), mine.averageFillPrice?.toFixed(), mine.status]).toEqual([o.filledQuantity.toFixed(), o.averageFillPrice?.toFixed(), o.status]);
           }
           // Everything again: all duplicates, nothing moves.

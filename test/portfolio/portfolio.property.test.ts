@@ -159,8 +159,8 @@ describe('Portfolio properties: inferred fills', () => {
           else if (tok.kind === 'infer') {
             // What a handler does: the exchange reports cumulative filled c_k; infer whatever is not applied yet.
             const target = cumulative[tok.target % cumulative.length]!;
-            const missing = target.minus(p.appliedQuantity('O'));
-            if (missing.gt(0)) apply(mkFill(inferredTradeId('O', target), 'O', inst, side, missing, tok.px, tok.fee, inst.settle, true));
+            const missing = target.minus(p.appliedQuantity(inst.symbol, 'O'));
+            if (missing.gt(0)) apply(mkFill(inferredTradeId(inst.symbol, 'O', target), 'O', inst, side, missing, tok.px, tok.fee, inst.settle, true));
           }
         }
         while (ri < real.length) apply(real[ri++]!);
@@ -206,7 +206,7 @@ function runOps(p: Portfolio, ops: readonly Op[], offset: number): void {
     const n = offset + i;
     if (op.kind === 'fill') {
       const spec = POOL[op.order]!;
-      const id = op.inferred ? inferredTradeId(`o${op.order}`, p.appliedQuantity(`o${op.order}`).plus(op.q)) : `t${n}`;
+      const id = op.inferred ? inferredTradeId(spec.inst.symbol, `o${op.order}`, p.appliedQuantity(spec.inst.symbol, `o${op.order}`).plus(op.q)) : `t${n}`;
       p.applyFill(mkFill(id, `o${op.order}`, spec.inst, spec.side, op.q, op.px, op.fee, spec.inst.settle, op.inferred));
     } else if (op.kind === 'funding') {
       p.applyFunding(funding(`f${op.id}`, op.amount.toFixed()));
@@ -234,7 +234,7 @@ describe('Portfolio properties: persistence', () => {
         runOps(q, more, ops.length);
         expect(q.toJSON()).toEqual(p.toJSON());
         expect(q.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
-        expect(p.preservedMetrics().appliedTradeIds.length).toBeLessThanOrEqual(window);
+        expect(p.preservedMetrics().appliedTrades.length).toBeLessThanOrEqual(window);
       }),
       { numRuns: 150 },
     );
@@ -275,7 +275,7 @@ describe('Portfolio properties: fromExchangeState', () => {
         const reset = Portfolio.fromExchangeState({ instruments: INSTRUMENTS, balances: [{ asset: 'USDT', free: balance, total: balance }], positions: [], orders: [] }, preserved);
         expect(reset.peakEquity.toFixed()).toBe(p.peakEquity.toFixed());
         expect(reset.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
-        expect(reset.preservedMetrics().appliedTradeIds).toEqual(preserved.appliedTradeIds);
+        expect(reset.preservedMetrics().appliedTrades).toEqual(preserved.appliedTrades);
         const eq = reset.markToMarket(new Map());
         expect(reset.peakEquity.toFixed()).toBe(Dec.max(eq, preserved.peakEquity).toFixed());
         expect(restart(reset).peakEquity.toFixed()).toBe(reset.peakEquity.toFixed());

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
 import { inferredTradeId } from '../../src/domain/types.js';
+import { tradeKey } from '../../src/domain/ids.js';
 import { PortfolioError } from '../../src/portfolio/errors.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { BTC_PERP, BTC_SPOT, ETH_PERP_USDC, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
@@ -29,7 +30,7 @@ describe('Portfolio spot accounting', () => {
     }
     expect(str(p.balance('BTC').total)).toBe('0.9999');
     expect(str(p.balance('USDT').total)).toBe('969999.99');
-    expect(str(p.appliedQuantity('o1'))).toBe('1');
+    expect(str(p.appliedQuantity('BTC/USDT', 'o1'))).toBe('1');
   });
 });
 
@@ -64,7 +65,7 @@ describe('Portfolio idempotence and rejection', () => {
     const before = p.toJSON();
     expect(p.applyFill(f)).toEqual({ outcome: 'duplicate' });
     expect(p.toJSON()).toEqual(before);
-    expect(p.hasApplied('t1')).toBe(true);
+    expect(p.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't1' })).toBe(true);
   });
 
   it('a duplicate is still recognised after a restart through toJSON/fromJSON', () => {
@@ -83,8 +84,8 @@ describe('Portfolio idempotence and rejection', () => {
     const r = p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '0.5', px: '10' }));
     expect(r).toMatchObject({ outcome: 'rejected', reason: 'overfill' });
     expect(JSON.stringify(p.toJSON())).toBe(before);
-    expect(p.hasApplied('t2')).toBe(false);
-    expect(str(p.appliedQuantity('o1'))).toBe('0.6');
+    expect(p.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't2' })).toBe(false);
+    expect(str(p.appliedQuantity('BTC/USDT', 'o1'))).toBe('0.6');
   });
 
   it('an unknown instrument is rejected and changes nothing', () => {
@@ -106,15 +107,15 @@ describe('Portfolio idempotence and rejection', () => {
     const p = fresh();
     p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'manual', symbol: 'BTC/USDT', side: 'buy', q: '5', px: '1' }));
     p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'manual', symbol: 'BTC/USDT', side: 'buy', q: '5', px: '1' }));
-    expect(str(p.appliedQuantity('manual'))).toBe('10');
+    expect(str(p.appliedQuantity('BTC/USDT', 'manual'))).toBe('10');
     expect(p.orders()).toEqual([]);
   });
 
   it('the trade-id window forgets the oldest ids first and rejects a bad size with ConfigError', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS }, { tradeIdWindow: 2 });
     for (const id of ['a', 'b', 'c']) p.applyFill(fill({ tradeId: id, exchangeOrderId: 'o', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '1' }));
-    expect(p.preservedMetrics().appliedTradeIds).toEqual(['b', 'c']);
-    expect(p.hasApplied('a')).toBe(false);
+    expect(p.preservedMetrics().appliedTrades).toEqual([tradeKey('BTC/USDT', 'b'), tradeKey('BTC/USDT', 'c')]);
+    expect(p.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 'a' })).toBe(false);
     expect(() => Portfolio.create({ instruments: INSTRUMENTS }, { tradeIdWindow: 0 })).toThrow(ConfigError);
   });
 });
@@ -162,7 +163,7 @@ describe('Portfolio orders', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS, orders: [pending] });
     p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1.5', px: '10' }));
     p.trackOrder({ ...pending, exchangeOrderId: 'o1', status: 'open' });
-    expect(str(p.appliedQuantity('o1'))).toBe('1.5');
+    expect(str(p.appliedQuantity('BTC/USDT', 'o1'))).toBe('1.5');
     expect(p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }))).toMatchObject({ outcome: 'rejected', reason: 'overfill' });
   });
 
@@ -269,7 +270,7 @@ describe('Portfolio.fromExchangeState', () => {
   });
 
   it('refuses duplicate balances or orders with ParseError', () => {
-    const none = { peakEquity: d('0'), realizedPnl: d('0'), appliedTradeIds: [], appliedFundingIds: [] };
+    const none = { peakEquity: d('0'), realizedPnl: d('0'), appliedTrades: [], appliedFundingIds: [] };
     expect(() => Portfolio.fromExchangeState({ instruments: INSTRUMENTS, balances: [...usdt('1'), ...usdt('2')], positions: [], orders: [] }, none)).toThrow(ParseError);
     const o = order({ clientOrderId: 'c', exchangeOrderId: 'o', symbol: 'BTC/USDT', side: 'buy', q: '1' });
     expect(() => Portfolio.fromExchangeState({ instruments: INSTRUMENTS, balances: [], positions: [], orders: [o, o] }, none)).toThrow(ParseError);
@@ -280,13 +281,13 @@ describe('Portfolio inferred fills', () => {
   const withOrder = (q = '1') =>
     Portfolio.create({ instruments: INSTRUMENTS, balances: usdt('1000'), orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px: '100' })] });
   const inferred = (cum: string, q: string, px = '100') =>
-    fill({ tradeId: inferredTradeId('o1', d(cum)), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px, inferred: true });
+    fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d(cum)), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px, inferred: true });
   const real = (id: string, q: string, px: string) => fill({ tradeId: id, exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px });
 
   it('a real trade replaces the inferred fill: the books equal the real trades alone', () => {
     const p = withOrder();
     expect(p.applyFill(inferred('0.5', '0.5'))).toEqual({ outcome: 'applied' });
-    expect(p.applyFill(real('r1', '0.5', '101'))).toEqual({ outcome: 'replacedInferred', replaced: [inferredTradeId('o1', d('0.5'))] });
+    expect(p.applyFill(real('r1', '0.5', '101'))).toEqual({ outcome: 'replacedInferred', replaced: [inferredTradeId(BTC_PERP.symbol, 'o1', d('0.5'))] });
     const only = withOrder();
     only.applyFill(real('r1', '0.5', '101'));
     expect(p.positions()).toEqual(only.positions());
@@ -307,7 +308,7 @@ describe('Portfolio inferred fills', () => {
     const p = withOrder();
     p.applyFill(inferred('0.8', '0.8'));
     p.applyFill(real('r1', '0.3', '99'));
-    expect(str(p.appliedQuantity('o1'))).toBe('0.8');
+    expect(str(p.appliedQuantity(BTC_PERP.symbol, 'o1'))).toBe('0.8');
     expect(p.standingInferredFills().map((f) => str(f.quantity))).toEqual(['0.5']);
     expect(str(p.position(BTC_PERP.symbol).quantity)).toBe('0.8');
   });
@@ -317,7 +318,7 @@ describe('Portfolio inferred fills', () => {
     p.applyFill(inferred('0.6', '0.6'));
     // 0.6 inferred stands; a real 0.9 replaces the 0.6 and adds 0.3: 0.9 ≤ 1, accepted.
     expect(p.applyFill(real('r1', '0.9', '100'))).toMatchObject({ outcome: 'replacedInferred' });
-    expect(str(p.appliedQuantity('o1'))).toBe('0.9');
+    expect(str(p.appliedQuantity(BTC_PERP.symbol, 'o1'))).toBe('0.9');
     const before = JSON.stringify(p.toJSON());
     expect(p.applyFill(real('r2', '0.2', '100'))).toMatchObject({ outcome: 'rejected', reason: 'overfill' });
     expect(JSON.stringify(p.toJSON())).toBe(before);
@@ -338,7 +339,7 @@ describe('Portfolio inferred fills', () => {
 
   it('an inferred fill is settled (made permanent) once its symbol logged more fills than the replay window', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS, balances: usdt('1000') }, { inferredReplayWindow: 3 });
-    p.applyFill(fill({ tradeId: inferredTradeId('o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
+    p.applyFill(fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
     for (const id of ['a', 'b', 'c']) p.applyFill(fill({ tradeId: id, exchangeOrderId: 'm', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
     expect(p.standingInferredFills()).toEqual([]);
     expect(p.toJSON().replayLog).toEqual([]);
@@ -352,7 +353,7 @@ describe('Portfolio.clone', () => {
     const p = fresh();
     const c = p.clone();
     c.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }));
-    expect(p.hasApplied('t1')).toBe(false);
+    expect(p.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't1' })).toBe(false);
     expect(str(p.balance('USDT').total)).toBe('10000');
     expect(new Dec(c.balance('USDT').total).toFixed()).toBe('9990');
   });

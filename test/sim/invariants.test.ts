@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
+import { fillKey, orderIdKey, tradeKey } from '../../src/domain/ids.js';
 import type { Fill, FundingPayment, Order } from '../../src/domain/types.js';
 import type { ActionOutcome } from '../../src/handlers/executor.js';
 import type { DriftStreak, PlanAction } from '../../src/handlers/plan.js';
@@ -52,14 +53,14 @@ describe('compareBooks', () => {
 });
 
 describe('checkAppliedOnce', () => {
-  const truth = new Map([['t-1', fill('t-1')]]);
+  const truth = new Map([[fillKey(fill('t-1')), fill('t-1')]]);
   const funding = new Map<string, FundingPayment>();
 
   it('passes a trade applied once and catches the same trade applied again in a later cycle', () => {
     const ledger = new AppliedLedger();
     expect(checkAppliedOnce([applied(fill('t-1'))], 'cycle 1', ledger, truth, funding)).toEqual([]);
     const again = checkAppliedOnce([applied(fill('t-1'))], 'cycle 7', ledger, truth, funding);
-    expect(again).toEqual([{ invariant: 'fillOnce', message: 'cycle 7: trade t-1 applied again (first by cycle 1)' }]);
+    expect(again).toEqual([{ invariant: 'fillOnce', message: 'cycle 7: trade t-1 of BTC/USDT applied again (first by cycle 1)' }]);
   });
 
   it('catches a trade the exchange never made, and one applied with other content', () => {
@@ -78,7 +79,7 @@ describe('checkAppliedOnce', () => {
 });
 
 describe('checkClosedOrdersClosed', () => {
-  const truthOrders = new Map([['1', order({ status: 'cancelled', updatedAt: 5_000 })]]);
+  const truthOrders = new Map([[orderIdKey('BTC/USDT', '1'), order({ status: 'cancelled', updatedAt: 5_000 })]]);
   const base = { localOpen: [order()], truthOrders, deferred: [], actions: [] as PlanAction[] };
 
   it('catches an order still open locally after a snapshot taken after the exchange closed it', () => {
@@ -116,8 +117,8 @@ describe('checkZombieCancels', () => {
   const owners: Record<string, 'engine' | 'manual'> = { '1': 'engine', '2': 'manual' };
 
   it('catches a zombie cancel of an order our engine placed, and lets a manual one through', () => {
-    expect(checkZombieCancels([cancel('2')], (x) => owners[x])).toEqual([]);
-    expect(checkZombieCancels([cancel('1')], (x) => owners[x])[0]).toMatch(/placed by engine/);
+    expect(checkZombieCancels([cancel('2')], (_symbol, x) => owners[x])).toEqual([]);
+    expect(checkZombieCancels([cancel('1')], (_symbol, x) => owners[x])[0]).toMatch(/placed by engine/);
   });
 });
 
@@ -175,9 +176,9 @@ describe('report-only', () => {
   });
 
   it('the reconciled part of the books changes with a balance, a position or an applied trade id', () => {
-    const p = { balances: [{ asset: 'USDT', total: d('1') }], positions: [], appliedTradeIds: ['t-1'], appliedFundingIds: [] };
+    const p = { balances: [{ asset: 'USDT', total: d('1') }], positions: [], appliedTrades: [tradeKey('BTC/USDT', 't-1')], appliedFundingIds: [] };
     expect(reconciledPart({ ...p })).toBe(reconciledPart(p));
-    expect(reconciledPart({ ...p, appliedTradeIds: ['t-1', 't-2'] })).not.toBe(reconciledPart(p));
+    expect(reconciledPart({ ...p, appliedTrades: [tradeKey('BTC/USDT', 't-1'), tradeKey('BTC/USDT', 't-2')] })).not.toBe(reconciledPart(p));
     expect(reconciledPart({ ...p, balances: [{ asset: 'USDT', total: d('1.1') }] })).not.toBe(reconciledPart(p));
   });
 });
@@ -185,10 +186,10 @@ describe('report-only', () => {
 describe('checkFinalAccounting', () => {
   const base = {
     truthTrades: [fill('t-1'), fill('t-2')],
-    appliedTradeIds: ['t-1', 't-2'],
+    appliedTrades: [tradeKey('BTC/USDT', 't-1'), tradeKey('BTC/USDT', 't-2')],
     standingInferred: [] as Fill[],
     localOrders: [order({ status: 'filled', filledQuantity: d('1') })],
-    truthOrders: new Map([['1', order({ status: 'filled', filledQuantity: d('1') })]]),
+    truthOrders: new Map([[orderIdKey('BTC/USDT', '1'), order({ status: 'filled', filledQuantity: d('1') })]]),
   };
 
   it('passes a fully reconciled end state', () => {
@@ -196,8 +197,8 @@ describe('checkFinalAccounting', () => {
   });
 
   it('catches a missing trade, a duplicated id and a standing inferred fill', () => {
-    expect(checkFinalAccounting({ ...base, appliedTradeIds: ['t-1'] })[0]?.message).toMatch(/never applied: t-2/);
-    expect(checkFinalAccounting({ ...base, appliedTradeIds: ['t-1', 't-2', 't-2'] })[0]?.message).toMatch(/listed twice/);
+    expect(checkFinalAccounting({ ...base, appliedTrades: [tradeKey('BTC/USDT', 't-1')] })[0]?.message).toMatch(/never applied: t-2/);
+    expect(checkFinalAccounting({ ...base, appliedTrades: ['t-1', 't-2', 't-2'].map((id) => tradeKey('BTC/USDT', id)) })[0]?.message).toMatch(/listed twice/);
     expect(checkFinalAccounting({ ...base, standingInferred: [fill('inferred:1:1', { inferred: true })] })[0]?.message).toMatch(/never replaced/);
   });
 
@@ -208,8 +209,8 @@ describe('checkFinalAccounting', () => {
   });
 
   it('excuses a not-found guess between unfilled endings, never a guess of filled', () => {
-    const truthOrders = new Map([['1', order({ status: 'expired' })]]);
-    const guessed = { ...base, truthOrders, closedByGuess: new Set(['1']) };
+    const truthOrders = new Map([[orderIdKey('BTC/USDT', '1'), order({ status: 'expired' })]]);
+    const guessed = { ...base, truthOrders, closedByGuess: new Set([orderIdKey('BTC/USDT', '1')]) };
     expect(checkFinalAccounting({ ...guessed, localOrders: [order({ status: 'cancelled' })] })).toEqual([]);
     expect(checkFinalAccounting({ ...guessed, localOrders: [order({ status: 'filled' })] })).toHaveLength(1);
   });

@@ -122,6 +122,10 @@ export class GatedExchange implements ExchangeClient {
     await this.pass(false);
     return this.inner.fetchTradesSince(symbol, query);
   }
+  async fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
+    await this.pass(false);
+    return this.inner.fetchOrderTrades(symbol, exchangeOrderId);
+  }
   async fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     await this.pass(false);
     return this.inner.fetchFundingSince(query);

@@ -168,7 +168,7 @@ const arbPortfolio: fc.Arbitrary<Portfolio> = fc
     const first = orders.find((o) => o.filledQuantity.lt(o.quantity));
     if (first !== undefined) {
       const q = first.quantity.minus(first.filledQuantity);
-      p.applyFill({ ...fillOf(first, q), tradeId: inferredTradeId(first.exchangeOrderId!, first.quantity), inferred: true });
+      p.applyFill({ ...fillOf(first, q), tradeId: inferredTradeId(first.symbol, first.exchangeOrderId!, first.quantity), inferred: true });
     }
     r.fills.forEach((f, i) => p.applyFill({ ...f, symbol: SYMBOLS[i % SYMBOLS.length]!, feeAsset: 'USDT', inferred: false }));
     if (r.funding !== undefined) p.applyFunding({ ...r.funding, symbol: 'BTC/USDT:USDT', asset: 'USDT' });

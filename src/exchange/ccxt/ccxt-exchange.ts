@@ -228,6 +228,19 @@ export class CcxtExchange implements ExchangeClient {
     }, (f) => f.tradeId, (f) => f.timestamp, 'fromId');
   }
 
+  /**
+   * The trades of one order. Binance's myTrades (spot) and userTrades (USD-M) take `orderId` with the symbol and
+   * answer that order's trades whatever their time: ccxt's fetchMyTrades passes the param through.
+   */
+  async fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
+    const op = 'fetchOrderTrades';
+    const market = await this.#market(symbol, op);
+    const raw = await this.#call(op, () => this.#ex.fetchMyTrades(symbol, undefined, undefined, { orderId: exchangeOrderId }));
+    const fills = this.#convert(op, () => raw.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`)));
+    // Only that order's (an exchange ignoring the param would answer others): oldest first.
+    return fills.filter((f) => f.symbol === symbol && f.exchangeOrderId === exchangeOrderId).sort((a, b) => a.timestamp - b.timestamp);
+  }
+
   /** USD-M FUNDING_FEE income of the configured perpetuals. Binance keeps three months of it: `since` is clamped there. */
   async fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     const op = 'fetchFundingSince';

@@ -18,6 +18,7 @@ import { AccountBook } from '../../domain/accounting.js';
 import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../../domain/decimal.js';
 import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
+import { orderIdKey, type OrderIdKey } from '../../domain/ids.js';
 import { fillToJSON, fundingPaymentToJSON, orderToJSON, parseAmount, type AmountRule } from '../../domain/parse.js';
 import { createRandom, type Random } from '../../domain/random.js';
 import {
@@ -35,7 +36,7 @@ import {
   type TerminalOrderStatus,
 } from '../../domain/types.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
-import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultSpec } from './faults.js';
+import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultKind, type FaultPlan, type FaultSpec } from './faults.js';
 import { PricePath } from './market.js';
 import { OrderStore, orderAt, prune, type OrderRecord } from './order-store.js';
 import { resolveOptions, type ResolvedOptions, type SimulatedExchangeOptions } from './options.js';
@@ -117,6 +118,11 @@ export class SimulatedExchange implements ExchangeClient {
   private orderSeq = 0;
   private tradeSeq = 0;
   private fundingSeq = 0;
+  /** Per-symbol order and trade numbers (the `perSymbol` id scheme). */
+  private readonly orderNumbers = new Map<string, number>();
+  private readonly tradeNumbers = new Map<string, number>();
+  /** Orders whose trades a `lagTrades` fault keeps out of trade reads, until when. */
+  private readonly laggingTrades = new Map<OrderIdKey, Millis>();
   private depositSeq = 0;
   private manualSeq = 0;
   private liquidationSeq = 0;
@@ -159,17 +165,22 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]> {
-    return this.call('fetchOpenOrders', (asOf) => {
+    return this.call('fetchOpenOrders', (asOf, plan) => {
       const filter = this.symbolFilter(symbols, 'fetchOpenOrders');
-      return this.orders.openAt(asOf)
+      const open = this.orders.openAt(asOf)
         .filter((o) => filter === undefined || filter.has(o.symbol))
         .map((o) => ({ ...o }));
+      // A lagging replica's list lacks one open order.
+      if (plan.omitOpenOrder === true && open.length > 0) open.splice(Math.floor(plan.pick * open.length), 1);
+      return open;
     });
   }
 
   fetchOrder(ref: OrderRef): Promise<Order> {
-    return this.call('fetchOrder', (asOf) => {
+    return this.call('fetchOrder', (asOf, plan) => {
       const rec = this.findRecord(ref, 'fetchOrder', asOf);
+      // Read-after-write lag: the replica asked has not seen the order yet.
+      if (plan.notFound === true) throw this.error('notFound', 'fetchOrder', `order ${rec.order.exchangeOrderId ?? ''} on ${rec.order.symbol} not found (injected lag)`);
       return { ...(orderAt(rec, asOf) as Order) };
     });
   }
@@ -191,12 +202,24 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
-    return this.call('fetchTradesSince', (asOf) => {
+    return this.call('fetchTradesSince', (asOf, plan) => {
       this.instrument(symbol, 'fetchTradesSince');
       const q = resolveQuery(query, 't', (m) => this.error('invalid', 'fetchTradesSince', m));
-      const items = this.trades.filter((t) => t.fill.symbol === symbol && t.fill.timestamp >= q.since && (asOf === undefined || t.fill.timestamp <= asOf));
+      if (plan.lagMs !== undefined && (plan.lagSymbols === undefined || plan.lagSymbols.includes(symbol))) this.startTradeLag(symbol, plan.lagMs, plan.pick);
+      const items = this.trades.filter((t) => t.fill.symbol === symbol && t.fill.timestamp >= q.since && (asOf === undefined || t.fill.timestamp <= asOf) && !this.tradeLags(t.fill));
       const page = pageOf(items, (t) => [t.seq, 0], q, 't');
       return { items: page.items.map((t) => ({ ...t.fill })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+    });
+  }
+
+  fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
+    return this.call('fetchOrderTrades', (asOf) => {
+      this.instrument(symbol, 'fetchOrderTrades');
+      if (typeof exchangeOrderId !== 'string' || exchangeOrderId === '') throw this.error('invalid', 'fetchOrderTrades', 'exchangeOrderId must be a non-empty string');
+      // Like Binance's myTrades with orderId: the order's trades, oldest first (none for an unknown order).
+      return this.trades
+        .filter((t) => t.fill.symbol === symbol && t.fill.exchangeOrderId === exchangeOrderId && (asOf === undefined || t.fill.timestamp <= asOf) && !this.tradeLags(t.fill))
+        .map((t) => ({ ...t.fill }));
     });
   }
 
@@ -362,8 +385,8 @@ export class SimulatedExchange implements ExchangeClient {
   cancelByExchange(ref: OrderRef): Order {
     this.sync();
     const rec = this.findRecord(ref, 'cancelByExchange', undefined);
-    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'cancelByExchange', `order ${rec.seq} is already ${rec.order.status}`);
-    this.control('cancelByExchange', { exchangeOrderId: String(rec.seq) });
+    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'cancelByExchange', `order ${rec.order.exchangeOrderId ?? ''} is already ${rec.order.status}`);
+    this.control('cancelByExchange', { symbol: rec.order.symbol, exchangeOrderId: rec.order.exchangeOrderId as string });
     this.close(rec, 'cancelled', this.now());
     return { ...rec.order };
   }
@@ -375,13 +398,13 @@ export class SimulatedExchange implements ExchangeClient {
   fillOrder(ref: OrderRef, quantity?: Decimal | string, price?: Decimal | string): Fill {
     this.sync();
     const rec = this.findRecord(ref, 'fillOrder', undefined);
-    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'fillOrder', `order ${rec.seq} is ${rec.order.status}`);
+    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'fillOrder', `order ${rec.order.exchangeOrderId ?? ''} is ${rec.order.status}`);
     const remaining = rec.order.quantity.minus(rec.order.filledQuantity);
     const q = quantity === undefined ? remaining : this.amount(quantity, 'quantity', 'positive', 'fillOrder');
     if (q.gt(remaining)) throw this.error('invalid', 'fillOrder', `quantity ${q.toFixed()} exceeds the remaining ${remaining.toFixed()}`);
     if (q.decimalPlaces() > this.opts.amountDecimals) throw this.error('invalid', 'fillOrder', `quantity has more than ${this.opts.amountDecimals} decimals`);
     const p = price === undefined ? (rec.order.price ?? this.pricePath(rec.order.symbol, 'fillOrder').current()) : this.amount(price, 'price', 'positive', 'fillOrder');
-    this.control('fillOrder', { exchangeOrderId: String(rec.seq), quantity: amountToString(q), price: amountToString(p) });
+    this.control('fillOrder', { symbol: rec.order.symbol, exchangeOrderId: rec.order.exchangeOrderId as string, quantity: amountToString(q), price: amountToString(p) });
     return this.fill(rec, q, p, rec.order.type === 'limit' ? 'maker' : 'taker', this.now());
   }
 
@@ -482,9 +505,22 @@ export class SimulatedExchange implements ExchangeClient {
     return this.calls.map((c) => ({ ...c, faults: [...c.faults] }));
   }
 
+  /** The faults that fired on the latest port call (cheap: no copy of the call log). */
+  lastCallFaults(): readonly FaultKind[] {
+    return this.calls.at(-1)?.faults ?? [];
+  }
+
+  /** True while a `lagTrades` fault holds some order's trades out of trade reads. */
+  tradesLagging(): boolean {
+    const now = this.now();
+    for (const until of this.laggingTrades.values()) if (now < until) return true;
+    return false;
+  }
+
   /** Who placed an order (by exchange id). */
-  orderOwner(exchangeOrderId: string): OrderOwner | undefined {
-    return this.orders.get(exchangeOrderId)?.owner;
+  /** Who placed an order (exchange order ids are per symbol here, as on Binance). */
+  orderOwner(symbol: string, exchangeOrderId: string): OrderOwner | undefined {
+    return this.orders.get(symbol, exchangeOrderId)?.owner;
   }
 
   /** The deterministic event history (JSON): same seed + same calls ⇒ byte-identical `JSON.stringify`. */
@@ -498,7 +534,7 @@ export class SimulatedExchange implements ExchangeClient {
    * Runs one port call: catch up the market, decide the faults, act (or not), let the latency pass, log it.
    * `run` receives the as-of time of a stale read (undefined = now). Everything it throws becomes an ExchangeError.
    */
-  private async call<T>(method: ExchangeMethod, run: (asOf: Millis | undefined) => T): Promise<T> {
+  private async call<T>(method: ExchangeMethod, run: (asOf: Millis | undefined, plan: FaultPlan) => T): Promise<T> {
     this.sync();
     const at = this.now();
     const plan = this.faults.plan(method);
@@ -509,7 +545,7 @@ export class SimulatedExchange implements ExchangeClient {
       failure = this.error(plan.error.kind, method, `injected ${plan.error.kind} fault`, plan.error.retryAfterMs);
     } else {
       try {
-        result = run(plan.staleMs === undefined ? undefined : at - plan.staleMs);
+        result = run(plan.staleMs === undefined ? undefined : at - plan.staleMs, plan);
         effect = isMutatingMethod(method);
       } catch (e) {
         failure = this.asExchangeError(e, method);
@@ -613,7 +649,7 @@ export class SimulatedExchange implements ExchangeClient {
     const type = req.type;
     const order: Order = {
       clientOrderId: req.clientOrderId,
-      exchangeOrderId: String(seq),
+      exchangeOrderId: this.opts.ids === 'perSymbol' ? String(next(this.orderNumbers, inst.symbol)) : String(seq),
       symbol: inst.symbol,
       side: req.side,
       type,
@@ -645,7 +681,7 @@ export class SimulatedExchange implements ExchangeClient {
     const fee = quantity.times(price).times(rate).toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
     const seq = ++this.tradeSeq;
     const fill: Fill = {
-      tradeId: `t-${seq}`,
+      tradeId: this.opts.ids === 'perSymbol' ? String(next(this.tradeNumbers, inst.symbol)) : `t-${seq}`,
       exchangeOrderId: rec.order.exchangeOrderId as string,
       clientOrderId: rec.order.clientOrderId,
       symbol: inst.symbol,
@@ -699,8 +735,8 @@ export class SimulatedExchange implements ExchangeClient {
     if (xid === undefined && cid === undefined) throw this.error('invalid', op, 'order ref needs an exchangeOrderId or a clientOrderId');
     const notFound = (): ExchangeError => this.error('notFound', op, `no order ${xid !== undefined ? `id ${xid}` : `clientOrderId ${cid}`} on ${ref.symbol}`);
     if (xid !== undefined) {
-      const rec = this.orders.get(xid);
-      if (rec === undefined || rec.order.symbol !== ref.symbol || (cid !== undefined && rec.order.clientOrderId !== cid)) throw notFound();
+      const rec = this.orders.get(ref.symbol, xid);
+      if (rec === undefined || (cid !== undefined && rec.order.clientOrderId !== cid)) throw notFound();
       if (orderAt(rec, asOf) === undefined) throw notFound();
       return rec;
     }
@@ -708,6 +744,26 @@ export class SimulatedExchange implements ExchangeClient {
     const rec = this.orders.latestByClientId(cid as string, ref.symbol, asOf);
     if (rec === undefined) throw notFound();
     return rec;
+  }
+
+  /** A `lagTrades` fault fired on a read of `symbol`: one of its recently filled orders has its trades held back. */
+  private startTradeLag(symbol: string, lagMs: number, pick: number): void {
+    const now = this.now();
+    const recent = [...new Set(this.trades.filter((t) => t.fill.symbol === symbol && t.fill.timestamp > now - lagMs).map((t) => t.fill.exchangeOrderId))];
+    if (recent.length === 0) return;
+    const xid = recent[Math.floor(pick * recent.length)]!;
+    this.laggingTrades.set(orderIdKey(symbol, xid), now + lagMs);
+  }
+
+  /** True while a trade's order has its trades held back by a `lagTrades` fault. */
+  private tradeLags(f: Fill): boolean {
+    if (this.laggingTrades.size === 0) return false;
+    const key = orderIdKey(f.symbol, f.exchangeOrderId);
+    const until = this.laggingTrades.get(key);
+    if (until === undefined) return false;
+    if (this.now() < until) return true;
+    this.laggingTrades.delete(key);
+    return false;
   }
 
   // ---- market processing --------------------------------------------------------------------------------------------
@@ -760,7 +816,9 @@ export class SimulatedExchange implements ExchangeClient {
       const mark = (this.prices.get(inst.symbol) as PricePath).current();
       const amount = pos.times(mark).times(rate).negated().toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
       if (amount.isZero()) continue;
-      const payment: FundingPayment = { id: `f-${++this.fundingSeq}`, symbol: inst.symbol, asset: inst.settle, amount, timestamp: at };
+      // perSymbol: plain integers from 1, like Binance's income tranId, so they meet trade ids of the same digits.
+      const fundingNo = ++this.fundingSeq;
+      const payment: FundingPayment = { id: this.opts.ids === 'perSymbol' ? String(fundingNo) : `f-${fundingNo}`, symbol: inst.symbol, asset: inst.settle, amount, timestamp: at };
       this.book.applyFunding(payment);
       this.fundings.push({ seq: this.fundingSeq, payment });
       this.pushLedger(at, inst.settle, amount, this.book.balanceTotal(inst.settle), { type: 'funding', fundingId: payment.id });
@@ -862,6 +920,13 @@ export class SimulatedExchange implements ExchangeClient {
 /** Does the market price reach this limit? A buy trades at or below its limit, a sell at or above. */
 function crosses(side: Side, limit: Decimal, market: Decimal): boolean {
   return side === 'buy' ? market.lte(limit) : market.gte(limit);
+}
+
+/** The next number of a per-symbol sequence (from 1). */
+function next(counters: Map<string, number>, symbol: string): number {
+  const n = (counters.get(symbol) ?? 0) + 1;
+  counters.set(symbol, n);
+  return n;
 }
 
 function nextMultiple(t: Millis, step: number): Millis {

@@ -5,6 +5,9 @@
  * Kinds: the four retryable errors (`network`, `timeout`, `rateLimit`, `unavailable`) fail the call before it acts;
  * `lostResponse` lets a mutating call take effect and then fails it (the origin of ghosts and zombies); `stale`
  * answers a read from the state as of `staleMs` earlier; `latency` advances the virtual clock during the call.
+ * Three more are what real venues do to one item of an answer: `omitOpenOrder` (an open-order read lacks one open
+ * order), `notFound` (a targeted order query answers "not found" for an order that exists: read-after-write lag),
+ * and `lagTrades` (one order's trades stay out of every trade read for `lagMs`, while later trades of the symbol show).
  */
 import { ConfigError, type RetryableExchangeErrorKind } from '../../domain/errors.js';
 import type { Random } from '../../domain/random.js';
@@ -19,6 +22,7 @@ export const EXCHANGE_METHODS: readonly ExchangeMethod[] = [
   'fetchOrder',
   'fetchOrdersSince',
   'fetchTradesSince',
+  'fetchOrderTrades',
   'fetchFundingSince',
   'fetchPositions',
   'fetchBalances',
@@ -27,8 +31,11 @@ export const EXCHANGE_METHODS: readonly ExchangeMethod[] = [
   'placeOrder',
 ];
 
-export type FaultKind = RetryableExchangeErrorKind | 'lostResponse' | 'stale' | 'latency';
-export const FAULT_KINDS: readonly FaultKind[] = ['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'latency'];
+export type FaultKind = RetryableExchangeErrorKind | 'lostResponse' | 'stale' | 'latency' | 'omitOpenOrder' | 'notFound' | 'lagTrades';
+export const FAULT_KINDS: readonly FaultKind[] = ['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'latency', 'omitOpenOrder', 'notFound', 'lagTrades'];
+
+/** The one method each item fault applies to. */
+const ITEM_FAULT_METHOD: Partial<Record<FaultKind, ExchangeMethod>> = { omitOpenOrder: 'fetchOpenOrders', notFound: 'fetchOrder', lagTrades: 'fetchTradesSince' };
 
 /**
  * One injected fault. `method: '*'` matches every call the kind makes sense for (`lostResponse`: mutating calls
@@ -49,6 +56,10 @@ export interface FaultSpec {
   readonly retryAfterMs?: number;
   /** For `lostResponse`: the error the caller sees. Default `timeout`. */
   readonly lostAs?: 'network' | 'timeout';
+  /** For `lagTrades`: how long the chosen order's trades stay out of trade reads. Default 5000. */
+  readonly lagMs?: number;
+  /** For `lagTrades`: only reads of these symbols start a lag (default: any). */
+  readonly symbols?: readonly string[];
 }
 
 /** A fault currently armed. */
@@ -67,6 +78,14 @@ export interface FaultPlan {
   readonly lostAs?: 'network' | 'timeout' | undefined;
   readonly staleMs?: number | undefined;
   readonly latencyMs: number;
+  /** `omitOpenOrder` / `notFound` fired. */
+  readonly omitOpenOrder?: boolean | undefined;
+  readonly notFound?: boolean | undefined;
+  /** `lagTrades` fired: hide one order's trades for this long (on a read of one of `lagSymbols`, when given). */
+  readonly lagMs?: number | undefined;
+  readonly lagSymbols?: readonly string[] | undefined;
+  /** A seeded draw in [0, 1) for the item faults' choice of item. */
+  readonly pick: number;
   /** Kinds that fired, in injection order: the call log records them. */
   readonly fired: readonly FaultKind[];
 }
@@ -118,10 +137,16 @@ export class FaultInjector {
     let lostAs: FaultPlan['lostAs'];
     let staleMs: number | undefined;
     let latencyMs = 0;
+    let omitOpenOrder: boolean | undefined;
+    let notFound: boolean | undefined;
+    let lagMs: number | undefined;
+    let lagSymbols: readonly string[] | undefined;
     const fired: FaultKind[] = [];
     for (const a of this.armed) {
       const { spec } = a;
       if (spec.method !== '*' && spec.method !== method) continue;
+      const only = ITEM_FAULT_METHOD[spec.kind];
+      if (only !== undefined && only !== method) continue;
       if (spec.kind === 'lostResponse' && !mutating) continue;
       if (spec.kind === 'stale' && (mutating || method === 'fetchInstruments')) continue;
       // A second failure for the same call would be unobservable, so it waits (unconsumed) for a later call.
@@ -136,12 +161,20 @@ export class FaultInjector {
       latencyMs += spec.latencyMs ?? 0;
       if (spec.kind === 'lostResponse') lostAs = spec.lostAs ?? 'timeout';
       else if (spec.kind === 'stale') staleMs = spec.staleMs;
+      else if (spec.kind === 'omitOpenOrder') omitOpenOrder = true;
+      else if (spec.kind === 'notFound') notFound = true;
+      else if (spec.kind === 'lagTrades') {
+        lagMs = spec.lagMs ?? 5_000;
+        lagSymbols = spec.symbols;
+      }
       else if (spec.kind !== 'latency') {
         error = { kind: spec.kind, retryAfterMs: spec.kind === 'rateLimit' ? (spec.retryAfterMs ?? this.defaultRetryAfterMs) : undefined };
       }
     }
     this.armed = this.armed.filter((a) => a.remaining === undefined || a.remaining > 0);
-    return { error, lostAs, staleMs, latencyMs, fired };
+    // Drawn only when an item fault fired, so arming none leaves every other seeded draw where it was.
+    const pick = omitOpenOrder === true || notFound === true || lagMs !== undefined ? this.rng.next() : 0;
+    return { error, lostAs, staleMs, latencyMs, omitOpenOrder, notFound, lagMs, lagSymbols, pick, fired };
   }
 
   private validate(spec: FaultSpec): FaultSpec {
@@ -170,6 +203,11 @@ export class FaultInjector {
     }
     if (spec.lostAs !== undefined && (kind !== 'lostResponse' || (spec.lostAs !== 'network' && spec.lostAs !== 'timeout'))) {
       issues.push({ path: 'fault.lostAs', message: "only for kind lostResponse, and 'network' or 'timeout'" });
+    }
+    const only = ITEM_FAULT_METHOD[kind];
+    if (only !== undefined && method !== '*' && method !== only) issues.push({ path: 'fault.method', message: `a ${kind} fault applies to ${only} only` });
+    if (spec.lagMs !== undefined && (kind !== 'lagTrades' || !Number.isSafeInteger(spec.lagMs) || spec.lagMs < 1)) {
+      issues.push({ path: 'fault.lagMs', message: 'only for kind lagTrades, an integer >= 1' });
     }
     if (spec.retryAfterMs !== undefined && (kind !== 'rateLimit' || !Number.isSafeInteger(spec.retryAfterMs) || spec.retryAfterMs < 0)) {
       issues.push({ path: 'fault.retryAfterMs', message: 'only for kind rateLimit, an integer >= 0' });

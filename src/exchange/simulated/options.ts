@@ -49,7 +49,16 @@ export interface SimulatedExchangeOptions {
   readonly maxStaleMs?: number;
   /** `retryAfterMs` of injected rate-limit errors that do not set their own. Default 1000. */
   readonly defaultRetryAfterMs?: number;
+  /**
+   * How ids are numbered. `perSymbol` (default), as Binance does: order ids and trade ids are plain integers from 1
+   * per symbol (spot and perpetual markets apart), funding payment ids plain integers from 1 too, so equal ids of
+   * different symbols or kinds meet in every run. `accountWide`: one order sequence, trades `t-N`, funding `f-N`.
+   */
+  readonly ids?: IdScheme;
 }
+
+/** See `SimulatedExchangeOptions.ids`. */
+export type IdScheme = 'perSymbol' | 'accountWide';
 
 /** Options after validation, amounts as Decimal. */
 export interface ResolvedOptions {
@@ -71,6 +80,7 @@ export interface ResolvedOptions {
   readonly maxFundingRate: Decimal;
   readonly maxStaleMs: Millis;
   readonly defaultRetryAfterMs: number;
+  readonly ids: IdScheme;
 }
 
 export const DEFAULT_INSTRUMENTS: readonly Instrument[] = [
@@ -148,6 +158,8 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     issues.push({ path: 'partialFillProbability', message: 'must be a number in [0, 1]' });
   }
   const maxFundingRate = readAmount(o.maxFundingRate ?? '0.0001', 'maxFundingRate', issues, 'nonNegative');
+  const ids = o.ids ?? 'perSymbol';
+  if (ids !== 'perSymbol' && ids !== 'accountWide') issues.push({ path: 'ids', message: "must be 'perSymbol' or 'accountWide'" });
 
   if (issues.length > 0) throw new ConfigError(issues);
   return {
@@ -169,6 +181,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     maxFundingRate: maxFundingRate as Decimal,
     maxStaleMs,
     defaultRetryAfterMs,
+    ids,
   };
 }
 

@@ -4,11 +4,12 @@
  */
 import type { Decimal } from 'decimal.js';
 import type { Millis } from '../../domain/clock.js';
+import { orderIdKey, type OrderIdKey } from '../../domain/ids.js';
 import { isOpenStatus, type Instrument, type Order } from '../../domain/types.js';
 import type { OrderOwner } from './types.js';
 
 export interface OrderRecord {
-  /** Placement sequence number; the exchange order id is its decimal string. */
+  /** Placement sequence number (time priority); the exchange order id is `order.exchangeOrderId`. */
   readonly seq: number;
   readonly owner: OrderOwner;
   readonly instrument: Instrument;
@@ -23,7 +24,8 @@ export interface OrderRecord {
 export class OrderStore {
   /** Every order, in placement order. */
   readonly all: OrderRecord[] = [];
-  private readonly byExchangeId = new Map<string, OrderRecord>();
+  /** By `orderIdKey(symbol, exchange order id)`: ids may be per symbol. */
+  private readonly byExchangeId = new Map<OrderIdKey, OrderRecord>();
   private readonly byClientId = new Map<string, OrderRecord[]>();
   /** Open orders in placement (= time priority) order. */
   private readonly openBySeq = new Map<number, OrderRecord>();
@@ -32,7 +34,7 @@ export class OrderStore {
 
   add(rec: OrderRecord, now: Millis): void {
     this.all.push(rec);
-    this.byExchangeId.set(String(rec.seq), rec);
+    this.byExchangeId.set(orderIdKey(rec.order.symbol, rec.order.exchangeOrderId as string), rec);
     const same = this.byClientId.get(rec.order.clientOrderId);
     if (same === undefined) this.byClientId.set(rec.order.clientOrderId, [rec]);
     else same.push(rec);
@@ -48,8 +50,8 @@ export class OrderStore {
     prune(rec.versions, now - this.horizonMs);
   }
 
-  get(exchangeOrderId: string): OrderRecord | undefined {
-    return this.byExchangeId.get(exchangeOrderId);
+  get(symbol: string, exchangeOrderId: string): OrderRecord | undefined {
+    return this.byExchangeId.get(orderIdKey(symbol, exchangeOrderId));
   }
 
   /** The latest order carrying this client id on this symbol that existed at `asOf` (client ids are reusable once closed). */

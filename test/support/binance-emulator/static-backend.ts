@@ -48,6 +48,9 @@ export class StaticBackend implements ExchangeClient {
   async fetchTradesSince(symbol: string, q: HistoryQuery): Promise<Page<Fill>> {
     return page(this.state.fills.filter((f) => f.symbol === symbol && f.timestamp >= q.since), q);
   }
+  async fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
+    return this.state.fills.filter((f) => f.symbol === symbol && f.exchangeOrderId === exchangeOrderId);
+  }
   async fetchFundingSince(q: HistoryQuery): Promise<Page<FundingPayment>> {
     return page(this.state.funding.filter((f) => f.timestamp >= q.since), q);
   }

@@ -1,0 +1,129 @@
+/**
+ * State directories written before ids were scoped by symbol (engine state v1, portfolio v1: written by main at commit
+ * d0fec8b, committed under fixtures/main-d0fec8b) load after the migration, keep what their data says, and reconcile:
+ * an engine booted on them reaches `running` against an exchange that numbers its ids per symbol, with books that match.
+ */
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
+import { tradeKey } from '../../src/domain/ids.js';
+import type { Fill } from '../../src/domain/types.js';
+import { createEngine } from '../../src/engine.js';
+import { decodeEngineState, ENGINE_STATE_VERSION } from '../../src/engine/state-file.js';
+import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
+import { silentLogger } from '../../src/logging/types.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { FileStateStore } from '../../src/store/file-store.js';
+import { VirtualTimeline } from '../../src/streams/virtual-time.js';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'main-d0fec8b');
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+/** A scratch copy of a fixture directory (the store takes a lock and compacts: the committed files stay untouched). */
+async function copyOf(name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tesser-migrate-'));
+  dirs.push(dir);
+  await cp(join(FIXTURES, name), dir, { recursive: true });
+  return dir;
+}
+
+async function load(name: string) {
+  const store = await FileStateStore.open(await copyOf(name));
+  try {
+    return decodeEngineState(await store.load());
+  } finally {
+    await store.close();
+  }
+}
+
+const trade = (symbol: string, tradeId: string, timestamp: number): Fill => ({
+  tradeId,
+  exchangeOrderId: '77',
+  symbol,
+  side: 'buy',
+  quantity: new Dec('0.001'),
+  price: new Dec('30000'),
+  fee: new Dec('0'),
+  feeAsset: 'USDT',
+  timestamp,
+  inferred: false,
+});
+
+describe('migrating state directories written before ids were scoped (v1, main at d0fec8b)', () => {
+  it('the demo directory loads: its trade ids stay applied up to its save time, for any symbol, and no later', async () => {
+    const raw = JSON.parse(await readFile(join(FIXTURES, 'demo', 'snapshot.json'), 'utf8')) as { state: { version: number; savedAt: number; portfolio: { version: number } } };
+    expect([raw.state.version, raw.state.portfolio.version]).toEqual([1, 1]);
+    const s = await load('demo');
+    const p = s.portfolio!;
+    const savedAt = raw.state.savedAt;
+    // The untracked order's fills (no fill of the replay log names its symbol) are dropped, as documented.
+    expect(p.toJSON().untrackedOrderFills).toEqual([]);
+    // v1 did not say which symbol a trade id was on: it counts on every symbol, for trades up to the save.
+    for (const symbol of ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT']) {
+      expect(p.hasAppliedTrade({ symbol, tradeId: 't-3', timestamp: savedAt })).toBe(true);
+      expect(p.applyFill(trade(symbol, 't-3', savedAt)).outcome).toBe('duplicate');
+    }
+    // A later trade that happens to carry an old id is a new trade.
+    expect(p.applyFill(trade('ETH/USDT', 't-3', savedAt + 1)).outcome).toBe('applied');
+    // Funding ids were already a set of their own.
+    expect(p.hasAppliedFunding('f-3')).toBe(true);
+    expect(p.hasAppliedTrade({ symbol: 'BTC/USDT:USDT', tradeId: 'f-3' })).toBe(false);
+    // Written back as v2; read again, the same.
+    const j = JSON.parse(JSON.stringify(p.toJSON())) as ReturnType<Portfolio['toJSON']>;
+    expect(j.version).toBe(2);
+    expect(j.legacyTradeIds).toEqual({ upTo: savedAt, ids: ['t-1', 't-2', 't-3', 't-4', 't-5', 't-6', 't-7', 't-8', 't-9'] });
+    expect(Portfolio.fromJSON(j).toJSON()).toEqual(j);
+  });
+
+  it('the crashed directory loads with its journal replayed (an order acknowledged after the last snapshot)', async () => {
+    const s = await load('crashed');
+    const a5 = s.portfolio!.findOrder({ clientOrderId: 'a-5' });
+    expect([a5?.exchangeOrderId, a5?.status, a5?.symbol]).toEqual(['6', 'open', 'BTC/USDT:USDT']);
+    expect(s.replayed).toBe(2);
+    expect(s.portfolio!.findOrder({ symbol: 'BTC/USDT:USDT', exchangeOrderId: '6' })?.clientOrderId).toBe('a-5');
+  });
+
+  it.each(['demo', 'crashed'])('an engine boots on the migrated %s directory and reconciles with a per-symbol-id exchange', async (name) => {
+    const dir = await copyOf(name);
+    const raw = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as { state: { savedAt: number } };
+    const tl = new VirtualTimeline(raw.state.savedAt + 60_000);
+    // Flat prices and whole fills: the books must land exactly on the exchange's.
+    const ex = new SimulatedExchange({ seed: 3, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+    // The same venue carries on where it was: its order numbers of every symbol are past the old books' orders.
+    for (const symbol of ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT']) {
+      for (let i = 0; i < 20; i++) {
+        const o = ex.placeManualOrder({ symbol, side: 'buy', type: 'limit', quantity: new Dec('0.001'), price: new Dec('10') });
+        ex.cancelByExchange({ symbol, exchangeOrderId: o.exchangeOrderId });
+      }
+    }
+    const store = await FileStateStore.open(dir);
+    const engine = createEngine({ exchange: ex, store, logger: silentLogger, clock: tl.clock, scheduler: tl.scheduler, intervalMs: 1_000 });
+    // The old books meet another exchange: the startup retries (virtual backoff) before it takes the snapshot as truth.
+    let boot: Awaited<ReturnType<typeof engine.start>> | undefined;
+    void engine.start().then((b) => (boot = b));
+    for (let i = 0; i < 600 && boot === undefined; i++) await tl.advanceBy(1_000);
+    expect(boot?.phase).toBe('running');
+    // New trades numbered 1, 2, ... per symbol, like the old books' ids in digits only: all applied.
+    await engine.placeOrder({ clientOrderId: 'after-1', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
+    await engine.placeOrder({ clientOrderId: 'after-2', symbol: 'ETH/USDT', side: 'buy', type: 'market', quantity: new Dec('0.1') });
+    await tl.advanceBy(5_000);
+    const truth = ex.truth();
+    expect(truth.trades.map((t) => t.tradeId)).toEqual(['1', '1']);
+    const applied = new Set(engine.portfolio.preservedMetrics().appliedTrades);
+    for (const t of truth.trades) expect(applied.has(tradeKey(t.symbol, t.tradeId))).toBe(true);
+    const totals = (bs: readonly { asset: string; total: Dec }[]) => Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
+    expect(totals(engine.portfolio.balances())).toEqual(totals(truth.balances));
+    expect(engine.status().phase).toBe('running');
+    await engine.stop();
+    await store.close();
+    // What it wrote is the new version.
+    const after = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as { state: { version: number; portfolio: { version: number } } };
+    expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, 2]);
+  });
+});
