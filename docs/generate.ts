@@ -3,7 +3,9 @@
  * - docs/architecture.md `<!-- lifecycle:begin -->`…`<!-- lifecycle:end -->`: the lifecycle diagram, rebuilt from the
  *   machine definition (machines/diagram.ts);
  * - docs/benchmarks.md `<!-- bench-diff:begin -->`…`<!-- bench-diff:end -->`: the differ bench table, from
- *   bench/results/diff.json (so after `npm run bench`, run `npm run docs`).
+ *   bench/results/diff.json (so after `npm run bench`, run `npm run docs`);
+ * - docs/exchanges.md `<!-- exchange-matrix:begin -->`…`<!-- exchange-matrix:end -->`: every ccxt exchange assessed
+ *   from the installed ccxt's `has` (src/exchange/ccxt/matrix.ts; ccxt is loaded only for this block).
  * `--check` changes nothing and exits 1 when a committed copy is stale. The pure functions are what
  * test/docs/docs.test.ts compares against.
  */
@@ -140,6 +142,13 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
       const result = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'diff.json'), 'utf8')) as DiffBenchResult;
       const cycle = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'cycle.json'), 'utf8')) as CycleBenchResult;
       return replaceBlock(replaceBlock(doc, 'bench-diff', diffBenchBody(result)), 'bench-cycle', cycleBenchBody(cycle));
+    },
+  },
+  {
+    file: join(DOCS_DIR, 'exchanges.md'),
+    regenerate: async (doc) => {
+      const m = await import('../src/exchange/ccxt/matrix.js');
+      return replaceBlock(doc, 'exchange-matrix', m.exchangeMatrixMarkdown(m.exchangeMatrix(), m.ccxtVersion()));
     },
   },
 ];

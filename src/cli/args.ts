@@ -67,6 +67,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'inspect', kind: 'boolean', description: 'relay the engine state machine to the Stately inspector (loopback)' },
       { name: 'state', kind: 'string', valueName: 'DIR', description: 'state directory to use and keep (default: a temporary one, removed)' },
       { name: 'verbose', kind: 'boolean', description: 'engine logs on stderr, and stack traces on errors' },
+      { name: 'exchange', kind: 'string', valueName: 'NAME', description: 'simulated (default), or bybit-emulator / okx-emulator: through real ccxt and a loopback venue' },
     ],
     notes: ['Runs in virtual time: a few minutes of trading take a few seconds. Exit code 0 when the final state matches the exchange.'],
   },
@@ -75,7 +76,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "report-only reconciliation of a state directory against a real exchange (changes nothing)",
     positionals: [],
     flags: [
-      { name: 'exchange', kind: 'string', valueName: 'ID', required: true, description: 'ccxt exchange id (supported: binance)' },
+      { name: 'exchange', kind: 'string', valueName: 'ID', required: true, description: 'ccxt exchange id (docs/exchanges.md lists the usable ones)' },
       { name: 'state', kind: 'string', valueName: 'DIR', required: true, description: 'the engine state directory to audit (read only)' },
       { name: 'symbols', kind: 'string', valueName: 'A,B', description: "unified symbols, e.g. BTC/USDT,BTC/USDT:USDT (default: the state's instruments)" },
       { name: 'json', kind: 'boolean', description: 'the report and plan as JSON lines' },

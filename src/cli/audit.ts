@@ -99,10 +99,11 @@ export async function runAudit(options: AuditOptions, io: CliIO): Promise<number
     throw new UsageError(`--symbols is required: ${contents.dir} holds no instruments to take them from`, 'audit');
   }
 
-  const { CcxtExchange, SUPPORTED_CCXT_EXCHANGES } = await import('../exchange/ccxt/index.js');
-  if (!(SUPPORTED_CCXT_EXCHANGES as readonly string[]).includes(options.exchange)) {
-    throw new UsageError(`--exchange ${options.exchange} is not supported (supported: ${SUPPORTED_CCXT_EXCHANGES.join(', ')})`, 'audit');
+  const { CcxtExchange, assessCcxtExchange } = await import('../exchange/ccxt/index.js');
+  if (assessCcxtExchange(options.exchange)?.usable !== true) {
+    throw new UsageError(`--exchange ${options.exchange} is not supported (see docs/exchanges.md for the exchanges the ccxt adapter can reconcile)`, 'audit');
   }
+  if (base !== undefined && options.exchange !== 'binance') throw new UsageError('--url points Binance API paths at a loopback emulator: it needs --exchange binance', 'audit');
   const types = [...new Set(symbols.map((s) => (s.includes(':') ? 'linear' : 'spot')))];
   const config: Record<string, unknown> =
     base === undefined
@@ -113,7 +114,7 @@ export async function runAudit(options: AuditOptions, io: CliIO): Promise<number
           urls: { api: binanceApiUrls(base) },
           options: { fetchMarkets: { types }, fetchCurrencies: false, fetchMargins: false, adjustForTimeDifference: false },
         };
-  const ccxtClient = await CcxtExchange.create({ id: options.exchange as (typeof SUPPORTED_CCXT_EXCHANGES)[number], apiKey, secret, symbols, config });
+  const ccxtClient = await CcxtExchange.create({ id: options.exchange, apiKey, secret, symbols, config });
   const exchange = readOnlyClient(ccxtClient);
 
   const clock = systemClock;

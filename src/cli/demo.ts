@@ -24,7 +24,7 @@ import { reportSummary } from '../differ/report.js';
 import { reportToJSON } from '../differ/report-json.js';
 import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine.js';
 import { decodeEngineState } from '../engine/state-file.js';
-import type { PlaceOrderRequest } from '../exchange/port.js';
+import type { ExchangeClient, PlaceOrderRequest } from '../exchange/port.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';
 import type { ReconcileConfigInput } from '../handlers/config.js';
 import { planActionToJSON } from '../handlers/plan.js';
@@ -46,6 +46,30 @@ export interface DemoOptions {
   /** Keep the state here (created if missing); default a temporary directory, removed at the end. */
   readonly stateDir?: string | undefined;
   readonly verbose: boolean;
+  /**
+   * Where the engine meets the simulated exchange: directly (`simulated`, the default), or over HTTP through real
+   * ccxt and a loopback emulator of the venue's REST API in front of it (`bybit-emulator`, `okx-emulator`).
+   */
+  readonly exchange?: DemoExchange | undefined;
+}
+
+/** The venues the demo can put between the engine and the simulated exchange. */
+export const DEMO_EXCHANGES = ['simulated', 'bybit-emulator', 'okx-emulator'] as const;
+export type DemoExchange = (typeof DEMO_EXCHANGES)[number];
+
+/** Validates `--exchange` of the demo. @throws UsageError naming the choices */
+export function demoExchange(raw: string | undefined): DemoExchange {
+  if (raw === undefined) return 'simulated';
+  if ((DEMO_EXCHANGES as readonly string[]).includes(raw)) return raw as DemoExchange;
+  throw new UsageError(`--exchange must be one of ${DEMO_EXCHANGES.join(', ')}, got '${raw}'`, 'demo');
+}
+
+/** A loopback venue in front of the simulator: a fresh adapter per engine process, and the ids it shows. */
+interface Venue {
+  client(clock: Clock): Promise<ExchangeClient>;
+  /** The id the venue shows for a simulator order id. */
+  wire(symbol: string, simOrderId: string): string;
+  close(): Promise<void>;
 }
 
 /** The story could not be played as written (a step never happened within its time budget). */
@@ -248,6 +272,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       io.err(`inspector: open ${inspector.url} (relaying engine state machine events)`);
     }
     story = new Story(options, io, narrator, dir, inspector);
+    await story.connect();
     return await story.play();
   } catch (e) {
     if (!(e instanceof DemoInterruptedError)) throw e;
@@ -255,6 +280,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     return EXIT_INTERRUPTED;
   } finally {
     narrator.done();
+    await story?.venue?.close();
     const live = story?.live;
     // Also after a failed or interrupted story: the store's lock is released, so a kept --state directory can be
     // reopened. The engine is not flushed: virtual time stops, as in a crash, and the journal keeps what was acknowledged.
@@ -294,6 +320,7 @@ class Story {
   private readonly ex: SimulatedExchange;
   private processes = 0;
   live: Proc | undefined;
+  venue: Venue | undefined;
   private orderSeq = 0;
 
   constructor(
@@ -311,6 +338,37 @@ class Story {
     return this.clock.now();
   }
 
+  /** Starts the loopback venue, if the options name one (ccxt and the adapter load only then). */
+  async connect(): Promise<void> {
+    const kind = this.options.exchange ?? 'simulated';
+    if (kind === 'simulated') return;
+    // Dynamic imports: the CLI's other commands (and the plain demo) never load ccxt.
+    const [{ default: ccxt }, { CcxtExchange }] = await Promise.all([import('ccxt'), import('../exchange/ccxt/index.js')]);
+    const byHand = (o: Order): boolean => o.clientOrderId.startsWith('manual-');
+    const grid = { tickSize: '0.01', stepSize: '0.00000001' };
+    const symbols = (await this.ex.fetchInstruments()).map((i) => i.symbol);
+    const make = (id: string, config: Record<string, unknown>) => new (ccxt as unknown as Record<string, new (c: object) => import('ccxt').Exchange>)[id]!(config);
+    if (kind === 'bybit-emulator') {
+      const emu = await (await import('../emulators/bybit.js')).startBybitEmulator({ backend: this.ex, clock: this.clock, ...grid, placedByHand: byHand });
+      this.venue = { client: (clock) => CcxtExchange.create({ exchange: make('bybit', emu.ccxtConfig()), symbols, clock }), wire: emu.orderUuid, close: () => emu.close() };
+    } else {
+      const emu = await (await import('../emulators/okx.js')).startOkxEmulator({ backend: this.ex, clock: this.clock, ...grid, placedByHand: byHand });
+      this.venue = { client: (clock) => CcxtExchange.create({ exchange: make('okx', emu.ccxtConfig()), symbols, clock }), wire: emu.orderId, close: () => emu.close() };
+    }
+    this.say.step(this.now(), 'demo', `the engine reaches the simulated exchange through real ccxt and a loopback ${kind}`);
+  }
+
+  /** The id the engine sees for a simulator order (the venue's, over an emulator). */
+  private wire(o: Pick<Order, 'symbol' | 'exchangeOrderId'>): string {
+    return this.venue === undefined ? (o.exchangeOrderId ?? '') : this.venue.wire(o.symbol, o.exchangeOrderId ?? '');
+  }
+
+  /** The simulator's ref of an order the engine knows (by the venue's id). */
+  private simRef(o: Pick<Order, 'symbol' | 'exchangeOrderId'>): { symbol: string; exchangeOrderId: string } {
+    const sim = this.ex.truth().orders.find((x) => x.symbol === o.symbol && this.wire(x) === o.exchangeOrderId);
+    return { symbol: o.symbol, exchangeOrderId: sim?.exchangeOrderId ?? (o.exchangeOrderId as string) };
+  }
+
   private logger(): Logger {
     if (!this.options.verbose) return silentLogger;
     // Engine logs go to stderr with virtual timestamps, so stdout stays the story.
@@ -324,8 +382,10 @@ class Story {
     const tl = new VirtualTimeline(this.now());
     this.timeline = tl;
     const store = new TrackedStore(await FileStateStore.open(this.dir));
+    // Over a venue, every HTTP round trip holds virtual time (the timeline waits for it), as store I/O does.
+    const exchange = this.venue === undefined ? this.ex : trackedClient(await tl.track(this.venue.client(tl.clock)), (w) => tl.track(w));
     const engine = createEngine({
-      exchange: this.ex,
+      exchange,
       store,
       policies: POLICIES,
       clock: tl.clock,
@@ -401,7 +461,7 @@ class Story {
 
   /** True while an order is open on the exchange (the market may have filled it before the script got to it). */
   private isOpen(symbol: string, o: Order): boolean {
-    const now = this.ex.truth().orders.find((x) => x.symbol === symbol && x.exchangeOrderId === o.exchangeOrderId);
+    const now = this.ex.truth().orders.find((x) => x.symbol === symbol && this.wire(x) === o.exchangeOrderId);
     const open = now !== undefined && (now.status === 'open' || now.status === 'pending');
     if (!open) this.say.step(this.now(), 'exchange', `${o.clientOrderId} is already ${now?.status ?? 'gone'} (the market got there first)`);
     return open;
@@ -451,23 +511,23 @@ class Story {
     say.heading(this.now(), 'while the engine is down');
     await this.advance(15_000);
     if (this.isOpen(BTC, btcBuy)) {
-      const f = this.ex.fillOrder({ symbol: BTC, exchangeOrderId: btcBuy.exchangeOrderId! });
+      const f = this.ex.fillOrder(this.simRef(btcBuy));
       say.step(this.now(), 'exchange', `fills ${btcBuy.clientOrderId} in full: ${f.quantity.toFixed()} @ ${f.price.toFixed()} (trade ${f.tradeId})`);
     }
     await this.advance(20_000);
     if (this.isOpen(ETH, ethSell)) {
-      const f = this.ex.fillOrder({ symbol: ETH, exchangeOrderId: ethSell.exchangeOrderId! }, '0.6');
+      const f = this.ex.fillOrder(this.simRef(ethSell), '0.6');
       say.step(this.now(), 'exchange', `fills ${ethSell.clientOrderId} in part: ${f.quantity.toFixed()} of 1.5 @ ${f.price.toFixed()} (trade ${f.tradeId})`);
     }
     await this.advance(25_000);
     if (this.isOpen(PERP, perpRest)) {
-      this.ex.cancelByExchange({ symbol: PERP, exchangeOrderId: perpRest.exchangeOrderId! });
+      this.ex.cancelByExchange(this.simRef(perpRest));
       say.step(this.now(), 'exchange', `cancels ${perpRest.clientOrderId} (exchange-side cancel)`);
     }
     await this.advance(20_000);
     this.marketFalls('0.97');
     const manual = this.ex.placeManualOrder({ symbol: ETH, side: 'buy', type: 'limit', quantity: new Dec('0.5'), price: this.price(ETH, '0.97') });
-    say.step(this.now(), 'operator', `places ${manual.clientOrderId} by hand: buy 0.5 ${ETH} @ ${manual.price!.toFixed()} (exchange id ${manual.exchangeOrderId})`);
+    say.step(this.now(), 'operator', `places ${manual.clientOrderId} by hand: buy 0.5 ${ETH} @ ${manual.price!.toFixed()} (exchange id ${this.wire(manual)})`);
     await this.advance(60_000);
     const paid = this.ex.truth().funding;
     say.step(this.now(), 'exchange', `has paid ${paid.length} funding payment(s) on ${PERP} since the start: ${paid.map((f) => f.amount.toFixed()).join(', ')} USDT`);
@@ -499,7 +559,7 @@ class Story {
       await p.engine.cancelOrder({ symbol: BTC, exchangeOrderId: lateSell.exchangeOrderId!, clientOrderId: lateSell.clientOrderId });
       say.step(this.now(), 'strategy', `cancel ${lateSell.clientOrderId}: acknowledged`);
     } catch (e) {
-      const after = this.ex.truth().orders.find((o) => o.symbol === lateSell.symbol && o.exchangeOrderId === lateSell.exchangeOrderId);
+      const after = this.ex.truth().orders.find((o) => o.symbol === lateSell.symbol && this.wire(o) === lateSell.exchangeOrderId);
       say.step(this.now(), 'strategy', `cancel ${lateSell.clientOrderId}: no answer (${describe(e)}); on the exchange it is ${after?.status ?? 'unknown'}`);
     }
     this.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse', times: 1 });
@@ -602,7 +662,7 @@ class Story {
       const same = lq.eq(eq) && (lq.isZero() || local!.entryPrice.eq(exchange!.entryPrice));
       checks.push({ kind: 'position', key: symbol, local: show(local), exchange: show(exchange), ok: same });
     }
-    const exchangeOpen = truth.orders.filter((o) => o.status === 'open' || o.status === 'pending');
+    const exchangeOpen = truth.orders.filter((o) => o.status === 'open' || o.status === 'pending').map((o) => ({ ...o, exchangeOrderId: this.wire(o) }));
     const localOpen = book.openOrders();
     // Exchange order ids are per symbol: an open order is named by its symbol and id.
     const name = (o: Order): string => (o.exchangeOrderId === undefined ? `(client ${o.clientOrderId})` : `${o.symbol} #${o.exchangeOrderId}`);
@@ -642,4 +702,25 @@ class Story {
 function describe(e: unknown): string {
   if (isExchangeError(e)) return `${e.kind}`;
   return e instanceof Error ? e.name : String(e);
+}
+
+/** A client whose every call holds the timeline's virtual time until its (real, HTTP) answer arrives. */
+function trackedClient(inner: ExchangeClient, track: <T>(work: Promise<T>) => Promise<T>): ExchangeClient {
+  const tickers = inner.fetchTickers?.bind(inner);
+  return {
+    id: inner.id,
+    ...(inner.identity === undefined ? {} : { identity: inner.identity }),
+    ...(tickers === undefined ? {} : { fetchTickers: (symbols: readonly string[]) => track(tickers(symbols)) }),
+    fetchInstruments: () => track(inner.fetchInstruments()),
+    fetchOpenOrders: (symbols) => track(inner.fetchOpenOrders(symbols)),
+    fetchOrder: (ref) => track(inner.fetchOrder(ref)),
+    fetchOrdersSince: (symbol, query) => track(inner.fetchOrdersSince(symbol, query)),
+    fetchTradesSince: (symbol, query) => track(inner.fetchTradesSince(symbol, query)),
+    fetchOrderTrades: (symbol, exchangeOrderId) => track(inner.fetchOrderTrades(symbol, exchangeOrderId)),
+    fetchFundingSince: (query) => track(inner.fetchFundingSince(query)),
+    fetchPositions: (symbols) => track(inner.fetchPositions(symbols)),
+    fetchBalances: () => track(inner.fetchBalances()),
+    cancelOrder: (ref) => track(inner.cancelOrder(ref)),
+    placeOrder: (request) => track(inner.placeOrder(request)),
+  };
 }

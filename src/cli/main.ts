@@ -12,7 +12,7 @@ import { ConfigError, ExchangeError, StoreCorruptError, TesserError } from '../d
 import { StoreError } from '../store/errors.js';
 import { UsageError, booleanFlag, commandHelp, intFlag, listFlag, parseArgs, requireFlag, stringFlag, topHelp } from './args.js';
 import { runAudit } from './audit.js';
-import { runDemo } from './demo.js';
+import { demoExchange, runDemo } from './demo.js';
 import { EXIT_INTERRUPTED, processIO, type CliIO } from './io.js';
 import { runStateShow } from './state-show.js';
 
@@ -109,7 +109,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     switch (command) {
       case 'demo':
         return await runDemo(
-          { seed: intFlag(parsed, 'seed') ?? 7, json: booleanFlag(parsed, 'json'), inspect: booleanFlag(parsed, 'inspect'), stateDir: stringFlag(parsed, 'state'), verbose },
+          { seed: intFlag(parsed, 'seed') ?? 7, json: booleanFlag(parsed, 'json'), inspect: booleanFlag(parsed, 'inspect'), stateDir: stringFlag(parsed, 'state'), verbose, exchange: demoExchange(stringFlag(parsed, 'exchange')) },
           io,
         );
       case 'audit':

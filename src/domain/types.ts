@@ -34,7 +34,7 @@ export type InstrumentKind = 'spot' | 'perp';
 
 /**
  * A tradable market. Symbols follow ccxt's unified form: `BTC/USDT` (spot), `BTC/USDT:USDT` (linear perpetual,
- * settled in USDT). Linear perpetual quantities are in base units (contract size 1).
+ * settled in USDT). Linear perpetual quantities are in base units (an adapter converts contracts × contract size).
  */
 export interface Instrument {
   readonly symbol: string;

@@ -20,6 +20,11 @@ export interface ExchangeContractSubject {
   readonly sim: SimulatedExchange;
   readonly clock: VirtualClock;
   readonly teardown?: () => Promise<void>;
+  /**
+   * The id the client shows for a simulator order id (Bybit's emulator shows UUIDs). Default: the same id. The
+   * scenarios drive the simulator with its own ids and compare what the client shows through this.
+   */
+  readonly wireOrderId?: (symbol: string, simOrderId: string) => string;
 }
 
 export interface ExchangeContractOptions {
@@ -116,11 +121,17 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       /** A resting buy far below the (held) market: it never trades unless the test fills it. */
       restingBuy(quantity?: string, symbol?: string): Promise<Order>;
       ref(o: Order): OrderRef;
+      /** The simulator's ref of an order the client returned (to drive the simulator). */
+      simRef(o: Order): OrderRef;
+      /** The client's id of a simulator order or trade. */
+      wire(o: { readonly symbol: string; readonly exchangeOrderId?: string | undefined }): string;
     }
 
     async function world(): Promise<World> {
       const subject = await setup();
       teardown = subject.teardown;
+      const wire = (o: { readonly symbol: string; readonly exchangeOrderId?: string | undefined }): string =>
+        subject.wireOrderId === undefined ? (o.exchangeOrderId ?? '') : subject.wireOrderId(o.symbol, o.exchangeOrderId ?? '');
       const instruments = await subject.sim.fetchInstruments();
       const spot = instruments.find((i) => i.kind === 'spot');
       if (spot === undefined) throw new Error('the contract needs a spot instrument');
@@ -135,6 +146,11 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         restingBuy: (quantity = '0.001', symbol = spot.symbol) =>
           subject.client.placeOrder({ clientOrderId: cid(), symbol, side: 'buy', type: 'limit', quantity: new Dec(quantity), price: new Dec('20000') }),
         ref: (o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }),
+        simRef: (o) => {
+          const t = subject.sim.truth().orders.find((x) => x.symbol === o.symbol && wire(x) === o.exchangeOrderId);
+          return { symbol: o.symbol, exchangeOrderId: t?.exchangeOrderId ?? o.exchangeOrderId };
+        },
+        wire,
       };
     }
 
@@ -156,7 +172,7 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       expectAmount(ack.quantity, '0.002');
       expectAmount(ack.price, '20000.5');
       expectAmount(ack.filledQuantity, '0');
-      const truth = w.sim.truth().orders.find((o) => o.exchangeOrderId === ack.exchangeOrderId);
+      const truth = w.sim.truth().orders.find((o) => o.symbol === ack.symbol && w.wire(o) === ack.exchangeOrderId);
       expect(truth?.clientOrderId).toBe(clientOrderId);
       expect(truth?.status).toBe('open');
     });
@@ -183,15 +199,16 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const all = await w.client.fetchOpenOrders();
       // Exchange order ids are per symbol (Binance; the simulator numbers them the same way): an order is its pair.
       const key = (o: Order): string => orderIdKey(o.symbol, o.exchangeOrderId ?? '');
+      const manualKey = orderIdKey(manual.symbol, w.wire(manual));
       const ids = all.map(key);
       expect(ids).toContain(key(a));
-      expect(ids).toContain(key(manual));
+      expect(ids).toContain(manualKey);
       if (b !== undefined) expect(ids).toContain(key(b));
       expect(new Set(ids).size).toBe(ids.length);
       const onlySpot = await w.client.fetchOpenOrders([w.spot.symbol]);
       expect(onlySpot.every((o) => o.symbol === w.spot.symbol)).toBe(true);
-      expect(onlySpot.map((o) => o.exchangeOrderId).sort()).toEqual([a.exchangeOrderId, manual.exchangeOrderId].sort());
-      const m = all.find((o) => key(o) === key(manual));
+      expect(onlySpot.map((o) => o.exchangeOrderId).sort()).toEqual([a.exchangeOrderId, w.wire(manual)].sort());
+      const m = all.find((o) => key(o) === manualKey);
       expect(m?.clientOrderId).toBe(manual.clientOrderId);
       expect(m?.status).toBe('open');
     });
@@ -200,15 +217,15 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const w = await world();
       const t0 = w.clock.now();
       const ack = await w.restingBuy('0.003');
-      w.sim.fillOrder(w.ref(ack), '0.001');
+      w.sim.fillOrder(w.simRef(ack), '0.001');
       w.sim.step(1000);
-      w.sim.fillOrder(w.ref(ack), '0.0015');
+      w.sim.fillOrder(w.simRef(ack), '0.0015');
       const partial = await w.client.fetchOrder(w.ref(ack));
       expect(partial.status).toBe('open');
       expectAmount(partial.filledQuantity, '0.0025');
       expectAmount(partial.averageFillPrice, '20000');
       w.sim.step(1000);
-      w.sim.fillOrder(w.ref(ack));
+      w.sim.fillOrder(w.simRef(ack));
       const done = await w.client.fetchOrder(w.ref(ack));
       expect(done.status).toBe('filled');
       expectAmount(done.filledQuantity, '0.003');
@@ -221,8 +238,36 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         again.map((f) => f.tradeId),
       );
       expectAmount(mine.reduce((s, f) => s.plus(f.quantity), new Dec(0)), done.quantity.toFixed());
-      const truth = w.sim.truth().trades.filter((f) => f.exchangeOrderId === ack.exchangeOrderId);
-      expect(mine.map(tradeView)).toEqual(truth.map(tradeView));
+      const truth = w.sim.truth().trades.filter((f) => w.wire(f) === ack.exchangeOrderId);
+      expect(mine.map(tradeView)).toEqual(truth.map((f) => tradeView({ ...f, exchangeOrderId: w.wire(f) })));
+    });
+
+    it("fetchOrderTrades answers one order's trades, oldest first, and no other order's, on any symbol", async () => {
+      const w = await world();
+      const a = await w.restingBuy('0.003');
+      const other = await w.restingBuy('0.002');
+      w.sim.fillOrder(w.simRef(a), '0.001');
+      w.sim.step(1000);
+      w.sim.fillOrder(w.simRef(other));
+      w.sim.step(1000);
+      w.sim.fillOrder(w.simRef(a), '0.0015');
+      // A perpetual order numbered like the spot one (ids are per symbol): its trades are not the spot order's.
+      const perpOrder = w.perp === undefined ? undefined : await w.restingBuy('0.002', w.perp.symbol);
+      if (perpOrder !== undefined) w.sim.fillOrder(w.simRef(perpOrder));
+      w.sim.step(3_600_000);
+      const trades = await w.client.fetchOrderTrades(a.symbol, a.exchangeOrderId ?? '');
+      expect(trades.map((f) => [f.symbol, f.exchangeOrderId, f.quantity.toFixed()])).toEqual([
+        [a.symbol, a.exchangeOrderId, '0.001'],
+        [a.symbol, a.exchangeOrderId, '0.0015'],
+      ]);
+      expect(trades[0]!.timestamp).toBeLessThan(trades[1]!.timestamp);
+      const truth = w.sim.truth().trades.filter((f) => f.symbol === a.symbol && w.wire(f) === a.exchangeOrderId);
+      expect(trades.map(tradeView)).toEqual(truth.map((f) => tradeView({ ...f, exchangeOrderId: w.wire(f) })));
+      if (perpOrder !== undefined) {
+        const perpTrades = await w.client.fetchOrderTrades(perpOrder.symbol, perpOrder.exchangeOrderId ?? '');
+        expect(perpTrades.map((f) => [f.symbol, f.quantity.toFixed()])).toEqual([[perpOrder.symbol, '0.002']]);
+      }
+      expect(await w.client.fetchOrderTrades(a.symbol, (await w.restingBuy()).exchangeOrderId ?? '')).toEqual([]);
     });
 
     it('fetchTradesSince pages through more trades than the limit: oldest first, none missing, no duplicates', async () => {
@@ -232,14 +277,14 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         const o = await w.restingBuy('0.003');
         for (const q of ['0.001', '0.001', '0.001']) {
           w.sim.step(1000);
-          w.sim.fillOrder(w.ref(o), q);
+          w.sim.fillOrder(w.simRef(o), q);
         }
       }
       const truth = w.sim.truth().trades.filter((f) => f.symbol === w.spot.symbol && f.timestamp >= t0);
       expect(truth.length).toBe(12);
       const { items, pages } = await collectPages((q) => w.client.fetchTradesSince(w.spot.symbol, q), t0, 5);
       expect(pages).toBeGreaterThanOrEqual(3);
-      expect(items.map(tradeView)).toEqual(truth.map(tradeView));
+      expect(items.map(tradeView)).toEqual(truth.map((f) => tradeView({ ...f, exchangeOrderId: w.wire(f) })));
       const whole = await w.client.fetchTradesSince(w.spot.symbol, { since: t0, limit: 100 });
       expectStableIds(
         items.map((f) => f.tradeId),
@@ -249,7 +294,7 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const cut = truth[6] as Fill;
       const later = await collectPages((q) => w.client.fetchTradesSince(w.spot.symbol, q), cut.timestamp, 5);
       const expectedLater = truth.filter((f) => f.timestamp >= cut.timestamp);
-      expect(later.items.map(tradeView)).toEqual(expectedLater.map(tradeView));
+      expect(later.items.map(tradeView)).toEqual(expectedLater.map((f) => tradeView({ ...f, exchangeOrderId: w.wire(f) })));
       expect(later.items.map((f) => f.tradeId)).toEqual(items.slice(truth.length - expectedLater.length).map((f) => f.tradeId));
     });
 
@@ -264,7 +309,7 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       w.sim.step(1000);
       await w.client.cancelOrder(w.ref(a));
       w.sim.step(1000);
-      w.sim.fillOrder(w.ref(b));
+      w.sim.fillOrder(w.simRef(b));
       const { items } = await collectPages((q) => w.client.fetchOrdersSince(w.spot.symbol, q), t0, 2);
       const latest = new Map(items.map((o) => [o.exchangeOrderId, o]));
       expect(latest.get(a.exchangeOrderId)?.status).toBe('cancelled');
@@ -289,7 +334,7 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
     it('cancelOrder cancels an open order and keeps its partial fill', async () => {
       const w = await world();
       const ack = await w.restingBuy('0.002');
-      w.sim.fillOrder(w.ref(ack), '0.0005');
+      w.sim.fillOrder(w.simRef(ack), '0.0005');
       w.sim.step(1000);
       const cancelled = await w.client.cancelOrder(w.ref(ack));
       expect(cancelled.exchangeOrderId).toBe(ack.exchangeOrderId);
@@ -299,14 +344,14 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       expect(fetched.status).toBe('cancelled');
       expectAmount(fetched.filledQuantity, '0.0005');
       expect((await w.client.fetchOpenOrders()).map((o) => o.exchangeOrderId)).not.toContain(ack.exchangeOrderId);
-      expect(w.sim.truth().orders.find((o) => o.exchangeOrderId === ack.exchangeOrderId)?.status).toBe('cancelled');
+      expect(w.sim.truth().orders.find((o) => w.wire(o) === ack.exchangeOrderId)?.status).toBe('cancelled');
     });
 
     it('an exchange-side cancel is visible through fetchOrder', async () => {
       const w = await world();
       const ack = await w.restingBuy();
       w.sim.step(1000);
-      w.sim.cancelByExchange(w.ref(ack));
+      w.sim.cancelByExchange(w.simRef(ack));
       const o = await w.client.fetchOrder(w.ref(ack));
       expect(o.status).toBe('cancelled');
       expect((await w.client.fetchOpenOrders([w.spot.symbol])).length).toBe(0);
@@ -316,7 +361,7 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const w = await world();
       await w.restingBuy('0.002');
       const done = await w.restingBuy('0.001');
-      w.sim.fillOrder(w.ref(done));
+      w.sim.fillOrder(w.simRef(done));
       const balances = await w.client.fetchBalances();
       const truth = w.sim.truth().balances;
       for (const t of truth.filter((b) => !b.total.isZero())) {
@@ -388,7 +433,7 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         const perp = w.perp;
         await w.client.placeOrder({ clientOrderId: cid(), symbol: perp.symbol, side: 'buy', type: 'market', quantity: new Dec('0.01') });
         const sell = await w.client.placeOrder({ clientOrderId: cid(), symbol: perp.symbol, side: 'sell', type: 'limit', quantity: new Dec('0.004'), price: new Dec('31000') });
-        w.sim.fillOrder(w.ref(sell), '0.004');
+        w.sim.fillOrder(w.simRef(sell), '0.004');
         const positions = await w.client.fetchPositions([perp.symbol]);
         expect(positions.length).toBe(1);
         const truth = w.sim.truth().positions.find((p) => p.symbol === perp.symbol);

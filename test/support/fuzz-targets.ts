@@ -350,7 +350,7 @@ function ccxtLinearBalance(bs: readonly Balance[]): Json {
 }
 
 function ccxtPosition(p: Position): Json {
-  return { symbol: p.symbol, contracts: p.quantity.abs().toFixed(), side: p.quantity.isNegative() ? 'short' : 'long', info: { positionSide: 'BOTH', positionAmt: p.quantity.toFixed(), entryPrice: p.entryPrice.toFixed() } };
+  return { symbol: p.symbol, contracts: p.quantity.abs().toFixed(), side: p.quantity.isNegative() ? 'short' : 'long', entryPrice: p.entryPrice.toFixed(), info: { positionSide: 'BOTH', positionAmt: p.quantity.toFixed(), entryPrice: p.entryPrice.toFixed() } };
 }
 
 function ccxtFunding(f: FundingPayment): Json {

@@ -1,9 +1,13 @@
 /**
- * CcxtExchange: the ExchangeClient port over ccxt's unified API, for Binance spot and USD-M perpetuals.
+ * CcxtExchange: the ExchangeClient port over ccxt's unified API, for any ccxt exchange that offers what
+ * reconciliation needs (see capabilities.ts and docs/exchanges.md), spot and linear perpetuals.
  *
  * - Amounts: the ccxt instance runs with `number = String`, so unified amounts are the exchange's strings; they
- *   become Decimal through `parseAmount` (see convert.ts). Nothing goes through ccxt's float fields.
- * - Capabilities are checked from `exchange.has` at construction; markets and symbols at `create()`.
+ *   become Decimal through `parseAmount` (see convert.ts). Contract markets are converted to base units exactly.
+ * - Per-exchange knowledge lives in one table (quirks.ts); everything else is ccxt's unified methods, with the
+ *   fallbacks ccxt itself offers where a method is missing (capabilities.ts).
+ * - Capabilities and credentials are checked at construction (no network); markets and symbols at `create()`.
+ * - History pages by timestamp in windows the exchange accepts; ids only break ties within one millisecond.
  * - Errors: every rejection is an ExchangeError (see errors.ts); only ccxt's OrderNotFound becomes `notFound`.
  * - ccxt's own rate limiter stays on (the engine's per-cycle query budget sits on top of it).
  * - The ccxt instance holds the API keys: it lives in a private field and is never logged or serialized.
@@ -14,51 +18,64 @@ import { ccxtLib } from './ccxt-module.js';
 import type { Clock } from '../../domain/clock.js';
 import { Dec, amountToString, type Decimal } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
-import { parseAmount } from '../../domain/parse.js';
-import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../../domain/types.js';
+import { compareTradeIds } from '../../domain/ids.js';
+import { asRecord, parseAmount, parseString } from '../../domain/parse.js';
+import type { Balance, Fill, FundingPayment, Instrument, InstrumentKind, Order, Position } from '../../domain/types.js';
 import type { ExchangeClient, ExchangeIdentity, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import { assessExchange, planKind, type ExchangeAssessment, type KindPlan, type Routes } from './capabilities.js';
 import {
   fillFromCcxt,
   fundingFromCcxt,
-  linearBalancesFromCcxt,
+  isBareAcknowledgement,
   mergeBalances,
   orderFromCcxt,
   positionFromCcxt,
   spotBalancesFromCcxt,
+  type ConvertContext,
 } from './convert.js';
-import { decodeCursor, encodeCursor, numericId, type HistoryCursor } from './cursor.js';
+import { decodeCursor, encodeCursor, type HistoryCursor } from './cursor.js';
 import { mapCcxtError } from './errors.js';
-
-/** Exchange ids this adapter knows the paging rules of. */
-export const SUPPORTED_CCXT_EXCHANGES = ['binance'] as const;
-export type SupportedCcxtExchange = (typeof SUPPORTED_CCXT_EXCHANGES)[number];
-
-/** The unified methods the adapter calls, and which markets need them. */
-const REQUIRED_CAPABILITIES = ['fetchOpenOrders', 'fetchOrder', 'fetchOrders', 'fetchMyTrades', 'fetchBalance', 'cancelOrder', 'createOrder'] as const;
-const PERP_CAPABILITIES = ['fetchPositions', 'fetchFundingHistory'] as const;
+import { quirksOf, type ExchangeQuirks, type HistoryKind } from './quirks.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-/** Longest startTime..endTime span Binance accepts (spot: 24 h; USD-M: 7 days). One ms less, as ends are inclusive. */
-const WINDOW_MS = { spot: DAY - 1, perp: 7 * DAY - 1 } as const;
-/** A history query reaching further back than this many windows starts by id rather than by time. */
-const WINDOWS_BEFORE_ID_WALK = 7;
-/** Binance's income history keeps only the last three months; an older `since` starts there. */
-const INCOME_HISTORY_MS = 90 * DAY;
+/** The span of one history request where neither ccxt's `features` nor the quirks give one. */
+const DEFAULT_SPAN_MS = 7 * DAY - 1;
 const DEFAULT_PAGE = 500;
 const MAX_PAGE = 1000;
 
 const systemClock: Clock = { now: () => Date.now() };
+
+/** A ccxt exchange the adapter cannot serve: `missing` names each capability it lacks, per market kind. */
+export class UnsupportedExchangeError extends ExchangeError {
+  constructor(
+    exchange: string,
+    readonly missing: readonly string[],
+  ) {
+    super('unsupported', `${exchange} lacks what reconciliation needs: ${missing.join('; ')}`, { exchange, operation: 'construct' });
+  }
+}
+
+/** One ccxt id assessed offline (constructs a bare instance: no keys, no network); undefined when ccxt has no such id. */
+export function assessCcxtExchange(id: string): ExchangeAssessment | undefined {
+  const Ctor = ccxtLib.default.exchanges.includes(id) ? (ccxtLib.default as unknown as Record<string, new () => Exchange>)[id] : undefined;
+  return Ctor === undefined ? undefined : assessExchange(new Ctor());
+}
+
+/** The ccxt ids the adapter constructs for (usable for spot, perpetuals or both), assessed offline from ccxt. */
+export function usableCcxtExchanges(): string[] {
+  return ccxtLib.default.exchanges.filter((id) => assessCcxtExchange(id)?.usable === true);
+}
 
 interface CommonOptions {
   /** Unified symbols the engine trades ('BTC/USDT', 'BTC/USDT:USDT'). Open orders and positions are read per symbol. */
   readonly symbols: readonly string[];
   /** "Now" for capping history windows; defaults to the system clock. */
   readonly clock?: Clock | undefined;
-  /** Default page size of history queries (Binance: at most 1000). */
+  /** Default page size of history queries (capped by the exchange's own limit). */
   readonly pageLimit?: number | undefined;
   /**
-   * How long before `since` fetchOrdersSince starts scanning (Binance lists orders by creation time, so an order
+   * How long before `since` fetchOrdersSince starts scanning (exchanges list orders by creation time, so an order
    * updated since but created before is found only if created within this). Default 24 h.
    */
   readonly ordersLookbackMs?: number | undefined;
@@ -68,16 +85,27 @@ interface CommonOptions {
    * directory across an API key rotation, which would otherwise look like another account.
    */
   readonly accountId?: string | undefined;
+  /**
+   * The account's wallet layout, where the quirks table does not know it and both spot and perpetuals are traded:
+   * `separate` spot and derivatives wallets (added up), or one `unified` wallet (read once).
+   */
+  readonly accountKind?: 'separate' | 'unified' | undefined;
 }
 
-/** Build from an existing ccxt instance (configured by the caller), or from an id and keys. */
+/** Build from an existing ccxt instance (configured by the caller: options, keys, urls), or from an id and keys. */
 export type CcxtExchangeOptions = CommonOptions &
   (
     | { readonly exchange: Exchange }
     | {
-        readonly id: SupportedCcxtExchange;
-        readonly apiKey: string;
-        readonly secret: string;
+        /** A ccxt exchange id. */
+        readonly id: string;
+        readonly apiKey?: string | undefined;
+        readonly secret?: string | undefined;
+        /**
+         * Every other credential the exchange signs with, by ccxt's name (`password`, `uid`, `walletAddress`,
+         * `privateKey`, …): ccxt's `requiredCredentials` say which are needed.
+         */
+        readonly credentials?: Readonly<Record<string, string>> | undefined;
         /** Extra ccxt constructor config (`timeout`, `options`, `urls`, …). */
         readonly config?: Readonly<Record<string, unknown>> | undefined;
       }
@@ -85,19 +113,29 @@ export type CcxtExchangeOptions = CommonOptions &
 
 interface MarketInfo {
   readonly instrument: Instrument;
-  /** The unified market as ccxt loaded it (for precision checks). */
   readonly quote: string;
+  /** Base units per contract (1 on spot and on most linear perpetuals). */
+  readonly contractSize: Decimal;
+  readonly ctx: ConvertContext;
 }
 
 type Rec = Record<string, unknown>;
+/** One fetched page: the raw count (to tell a full page) and the converted items. */
+interface Fetched<T> {
+  readonly raw: number;
+  readonly items: T[];
+}
 
 export class CcxtExchange implements ExchangeClient {
   readonly id: string;
+  readonly symbols: readonly string[];
   /** The venue (the ccxt id) and a non-secret account fingerprint (see `accountId`). */
   readonly identity: ExchangeIdentity;
-  readonly symbols: readonly string[];
   // Private (#) so neither util.inspect nor JSON.stringify nor a logger can reach the keys it holds.
   readonly #ex: Exchange;
+  readonly #quirks: ExchangeQuirks;
+  readonly #routes: Partial<Record<InstrumentKind, Routes>>;
+  readonly #account: 'separate' | 'unified' | 'single';
   readonly #clock: Clock;
   readonly #pageLimit: number;
   readonly #ordersLookbackMs: number;
@@ -105,9 +143,9 @@ export class CcxtExchange implements ExchangeClient {
   #loading: Promise<Map<string, MarketInfo>> | undefined;
 
   /**
-   * Validates options and the exchange's capabilities synchronously (throws ConfigError or
-   * ExchangeError('unsupported')). Markets load on first use; prefer `CcxtExchange.create`, which loads them and
-   * checks every symbol before the first cycle.
+   * Validates options, credentials and the exchange's capabilities synchronously (throws ConfigError or
+   * UnsupportedExchangeError), without network. Markets load on first use; prefer `CcxtExchange.create`, which
+   * loads them and checks every symbol before the first cycle.
    */
   constructor(options: CcxtExchangeOptions) {
     const issues: { path: string; message: string }[] = [];
@@ -119,46 +157,53 @@ export class CcxtExchange implements ExchangeClient {
       });
       if (new Set(symbols).size !== symbols.length) issues.push({ path: 'symbols', message: 'duplicate symbols' });
     }
+    const kinds = new Set<InstrumentKind>((Array.isArray(symbols) ? symbols : []).map((s) => (String(s).includes(':') ? 'perp' : 'spot')));
     const pageLimit = options.pageLimit ?? DEFAULT_PAGE;
     if (!Number.isSafeInteger(pageLimit) || pageLimit < 1 || pageLimit > MAX_PAGE) issues.push({ path: 'pageLimit', message: `must be an integer in 1..${MAX_PAGE}` });
     const ordersLookbackMs = options.ordersLookbackMs ?? DAY;
     if (!Number.isSafeInteger(ordersLookbackMs) || ordersLookbackMs < 0) issues.push({ path: 'ordersLookbackMs', message: 'must be an integer >= 0 (ms)' });
     if (options.accountId !== undefined && (typeof options.accountId !== 'string' || options.accountId.trim() === '')) issues.push({ path: 'accountId', message: 'must be a non-empty string' });
+    if (options.accountKind !== undefined && options.accountKind !== 'separate' && options.accountKind !== 'unified') issues.push({ path: 'accountKind', message: "must be 'separate' or 'unified'" });
     let ex: Exchange | undefined;
     if ('exchange' in options) {
       ex = options.exchange;
-      if (typeof ex !== 'object' || ex === null || typeof (ex as { fetchOrders?: unknown }).fetchOrders !== 'function') issues.push({ path: 'exchange', message: 'not a ccxt exchange instance' });
+      if (typeof ex !== 'object' || ex === null || typeof (ex as { fetchOpenOrders?: unknown }).fetchOpenOrders !== 'function') issues.push({ path: 'exchange', message: 'not a ccxt exchange instance' });
     } else {
-      if (!(SUPPORTED_CCXT_EXCHANGES as readonly string[]).includes(options.id)) issues.push({ path: 'id', message: `unsupported exchange id; supported: ${SUPPORTED_CCXT_EXCHANGES.join(', ')}` });
-      if (typeof options.apiKey !== 'string' || options.apiKey === '') issues.push({ path: 'apiKey', message: 'required' });
-      if (typeof options.secret !== 'string' || options.secret === '') issues.push({ path: 'secret', message: 'required' });
-      if (issues.length === 0) {
-        const Ctor = (ccxtLib.default as unknown as Record<string, new (config: object) => Exchange>)[options.id];
-        if (Ctor === undefined) issues.push({ path: 'id', message: `ccxt has no exchange ${options.id}` });
-        else {
-          // Load only the market families we trade, and skip the (private, slow) currencies call, unless told otherwise.
-          const types = [...new Set(symbols.map((s) => (s.includes(':') ? 'linear' : 'spot')))];
-          const config = options.config ?? {};
-          const ccxtOptions = { fetchMarkets: { types }, fetchCurrencies: false, ...((config.options as Record<string, unknown> | undefined) ?? {}) };
-          ex = new Ctor({ ...config, options: ccxtOptions, apiKey: options.apiKey, secret: options.secret, enableRateLimit: true });
+      const Ctor = typeof options.id === 'string' && ccxtLib.default.exchanges.includes(options.id) ? (ccxtLib.default as unknown as Record<string, new (config: object) => Exchange>)[options.id] : undefined;
+      if (Ctor === undefined) issues.push({ path: 'id', message: `ccxt has no exchange ${String(options.id)}` });
+      else if (issues.length === 0) {
+        const config = options.config ?? {};
+        const credentials: Record<string, string> = { ...options.credentials };
+        if (options.apiKey !== undefined) credentials.apiKey = options.apiKey;
+        if (options.secret !== undefined) credentials.secret = options.secret;
+        const ours = quirksOf(options.id).ccxtOptions?.(kinds) ?? {};
+        const ccxtOptions = { ...ours, ...((config.options as Rec | undefined) ?? {}) };
+        ex = new Ctor({ ...config, options: ccxtOptions, ...credentials, enableRateLimit: true });
+        // Each exchange signs with its own set (key + secret, + passphrase on OKX, a wallet key on DEXes).
+        const required = Object.entries((ex.requiredCredentials ?? {}) as Record<string, boolean>).filter(([, needed]) => needed).map(([k]) => k);
+        for (const k of required) {
+          const v = credentials[k];
+          if (typeof v !== 'string' || v === '') issues.push({ path: k === 'apiKey' || k === 'secret' ? k : `credentials.${k}`, message: `required by ${options.id}` });
         }
       }
     }
-    if (ex !== undefined && issues.length === 0) {
-      if (!(SUPPORTED_CCXT_EXCHANGES as readonly string[]).includes(ex.id)) issues.push({ path: 'exchange.id', message: `unsupported exchange ${ex.id}; supported: ${SUPPORTED_CCXT_EXCHANGES.join(', ')}` });
-      if (ex.enableRateLimit === false) issues.push({ path: 'exchange.enableRateLimit', message: "ccxt's rate limiter must stay on" });
+    if (ex !== undefined && issues.length === 0 && ex.enableRateLimit === false) issues.push({ path: 'exchange.enableRateLimit', message: "ccxt's rate limiter must stay on" });
+    const quirks = ex === undefined ? {} : quirksOf(ex.id);
+    const account = options.accountKind ?? quirks.account ?? (kinds.size <= 1 ? 'single' : undefined);
+    if (ex !== undefined && issues.length === 0 && account === undefined) {
+      issues.push({ path: 'accountKind', message: `trading spot and perpetuals on ${ex.id}: say whether its wallets are 'separate' or 'unified' (the adapter does not know, and guessing would count one wallet twice or miss one)` });
     }
-    if (issues.length > 0 || ex === undefined) throw new ConfigError(issues);
+    if (issues.length > 0 || ex === undefined || account === undefined) throw new ConfigError(issues);
 
-    const hasPerp = symbols.some((s) => s.includes(':'));
-    const needed: string[] = [...REQUIRED_CAPABILITIES, ...(hasPerp ? PERP_CAPABILITIES : [])];
-    const missing = needed.filter((m) => ex.has[m] !== true);
-    if (missing.length > 0) {
-      throw new ExchangeError('unsupported', `${ex.id} lacks unified methods this adapter needs: ${missing.join(', ')}`, { exchange: ex.id, operation: 'construct' });
-    }
+    const plans = [...kinds].map((k) => [k, planKind(ex, k)] as const);
+    const missing = plans.flatMap(([k, p]: readonly [InstrumentKind, KindPlan]) => (p.usable ? [] : [`${k === 'spot' ? 'spot' : 'perpetuals'}: ${p.missing.join(', ')}`]));
+    if (missing.length > 0) throw new UnsupportedExchangeError(ex.id, missing);
     // Every unified amount as the exchange's decimal string, never a float (see convert.ts).
     ex.number = String as unknown as typeof ex.number;
     this.#ex = ex;
+    this.#quirks = quirks;
+    this.#routes = Object.fromEntries(plans.map(([k, p]) => [k, (p as Extract<KindPlan, { usable: true }>).routes]));
+    this.#account = account;
     this.id = ex.id;
     this.identity = { venue: ex.id, account: options.accountId ?? keyFingerprint(ex.apiKey) };
     this.symbols = [...symbols];
@@ -188,93 +233,135 @@ export class CcxtExchange implements ExchangeClient {
     const op = 'fetchOpenOrders';
     const wanted = await this.#knownSymbols(symbols ?? this.symbols, op);
     const out: Order[] = [];
-    // One call per symbol: Binance's all-symbols open-orders query costs 40x as much.
-    for (const symbol of wanted) {
-      const raw = await this.#call(op, () => this.#ex.fetchOpenOrders(symbol));
-      out.push(...this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`))));
-    }
+    // One call per symbol: an all-symbols query costs far more on most exchanges (Binance: 40x), or is refused.
+    for (const symbol of wanted) out.push(...(await this.#openOrders(op, symbol)));
     return out;
   }
 
   async fetchOrder(ref: OrderRef): Promise<Order> {
     const op = 'fetchOrder';
-    await this.#knownSymbols([ref.symbol], op);
-    const [id, params] = refArgs(ref, op);
-    const raw = await this.#call(op, () => this.#ex.fetchOrder(id as string, ref.symbol, params));
-    return this.#convert(op, () => orderFromCcxt(raw, op));
+    const market = await this.#market(ref.symbol, op);
+    const route = (this.#routes[market.instrument.kind] as Routes).order;
+    if (route === 'fetchOrder') {
+      const [id, params] = refArgs(ref, op);
+      const raw = await this.#call(op, () => this.#ex.fetchOrder(id as string, ref.symbol, params));
+      return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
+    }
+    // fetchOpenOrder, then the finished orders: the route ccxt suggests where fetchOrder is limited (Bybit).
+    if (ref.exchangeOrderId === undefined) return this.#orderByClientId(op, market, ref);
+    const id = ref.exchangeOrderId;
+    try {
+      const raw = await this.#call(op, () => this.#ex.fetchOpenOrder(id, ref.symbol));
+      return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
+    } catch (e) {
+      if (!(e instanceof ExchangeError && e.kind === 'notFound')) throw e;
+    }
+    const idParam = this.#quirks.orderIdParam;
+    if (idParam === undefined || !hasMethod(this.#ex, 'fetchCanceledAndClosedOrders')) {
+      const raw = await this.#call(op, () => this.#ex.fetchClosedOrder(id, ref.symbol));
+      return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
+    }
+    return this.#finishedOrder(op, market, ref.symbol, { [idParam]: id }, (o) => o.exchangeOrderId === id, `id ${id}`);
   }
 
   /**
-   * Orders updated at or after `since`, oldest first BY CREATION (exchange id). Binance's allOrders selects by
-   * creation time only, so the scan starts `ordersLookbackMs` before `since` and keeps the orders updated since:
-   * an order created earlier than that which changed after `since` is not listed (confirm known orders with
-   * `fetchOrder`).
+   * Orders updated at or after `since`, oldest first by creation. Exchanges list orders by creation time, so the
+   * scan starts `ordersLookbackMs` before `since` and keeps the orders updated since: an order created earlier than
+   * that which changed after `since` is not listed (confirm known orders with `fetchOrder`).
    */
   async fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
     const op = 'fetchOrdersSince';
     const market = await this.#market(symbol, op);
-    return this.#pageById(op, market, query, async (since, limit, params) => {
-      const raw = await this.#call(op, () => this.#ex.fetchOrders(symbol, since, limit, params));
-      return this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`)));
-    }, (o) => o.exchangeOrderId as string, (o) => o.updatedAt, 'orderId', this.#ordersLookbackMs);
+    const route = (this.#routes[market.instrument.kind] as Routes).orderHistory;
+    const feature = route === 'fetchOrders' ? 'fetchOrders' : 'fetchClosedOrders';
+    return this.#pageByTime(op, 'orders', market.instrument.kind, feature, query, async (start, end, limit) => {
+      const params = { until: end };
+      const conv = (raw: unknown[]): Order[] => this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`, market.ctx)));
+      if (route === 'fetchOrders') {
+        const raw = await this.#call(op, () => this.#ex.fetchOrders(symbol, start, limit, params));
+        return { raw: raw.length, items: conv(raw) };
+      }
+      // The fallback: finished orders from the closed (and cancelled) lists, live ones from the open list.
+      const lists: unknown[][] = [];
+      if (route === 'fetchOpenOrders+fetchCanceledAndClosedOrders') lists.push(await this.#call(op, () => this.#ex.fetchCanceledAndClosedOrders(symbol, start, limit, params)));
+      else {
+        lists.push(await this.#call(op, () => this.#ex.fetchClosedOrders(symbol, start, limit, params)));
+        if (route === 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders') lists.push(await this.#call(op, () => this.#ex.fetchCanceledOrders(symbol, start, limit, params)));
+      }
+      const open = await this.#openOrders(op, symbol);
+      const byId = new Map<string, Order>();
+      for (const o of [...lists.flatMap((l) => conv(l)), ...open]) {
+        const prev = byId.get(o.exchangeOrderId as string);
+        if (prev === undefined || o.updatedAt >= prev.updatedAt) byId.set(o.exchangeOrderId as string, o);
+      }
+      return { raw: Math.max(...lists.map((l) => l.length)), items: [...byId.values()] };
+    }, (o) => o.createdAt, (o) => o.exchangeOrderId as string, (o) => o.updatedAt >= query.since, this.#ordersLookbackMs);
   }
 
   async fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
     const op = 'fetchTradesSince';
     const market = await this.#market(symbol, op);
-    return this.#pageById(op, market, query, async (since, limit, params) => {
-      const raw = await this.#call(op, () => this.#ex.fetchMyTrades(symbol, since, limit, params));
-      return this.#convert(op, () => raw.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`)));
-    }, (f) => f.tradeId, (f) => f.timestamp, 'fromId');
+    const notATrade = this.#quirks.notATrade;
+    return this.#pageByTime(op, 'trades', market.instrument.kind, 'fetchMyTrades', query, async (start, end, limit) => {
+      const raw = await this.#call(op, () => this.#ex.fetchMyTrades(symbol, start, limit, { until: end, ...this.#quirks.tradeParams }));
+      // A funding settlement listed among executions (Bybit) is not a fill: it would be a phantom trade.
+      const trades = notATrade === undefined ? raw : raw.filter((t) => !notATrade(asRecord((t as { info?: unknown }).info ?? {}, 'trade.info')));
+      return { raw: raw.length, items: this.#convert(op, () => trades.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`, market.ctx))) };
+    }, (f) => f.timestamp, (f) => f.tradeId, (f) => f.timestamp >= query.since);
   }
 
   /**
-   * The trades of one order. Binance's myTrades (spot) and userTrades (USD-M) take `orderId` with the symbol and
-   * answer that order's trades whatever their time: ccxt's fetchMyTrades passes the param through.
+   * The trades of one order, whatever their time (a trade that shows late, behind the trade cursor, is still found).
+   * ccxt's unified fetchOrderTrades where the exchange has it; Binance's is spot-only in ccxt, so there (quirk
+   * `orderTradesParam`) the trade history is asked with the order-id parameter, which spot and USD-M both accept.
    */
   async fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
     const op = 'fetchOrderTrades';
     const market = await this.#market(symbol, op);
-    const raw = await this.#call(op, () => this.#ex.fetchMyTrades(symbol, undefined, undefined, { orderId: exchangeOrderId }));
-    const fills = this.#convert(op, () => raw.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`)));
-    // Only that order's (an exchange ignoring the param would answer others): oldest first.
+    const param = this.#quirks.orderTradesParam;
+    const raw = await this.#call(op, () =>
+      param === undefined && hasMethod(this.#ex, 'fetchOrderTrades')
+        ? this.#ex.fetchOrderTrades(exchangeOrderId, symbol, undefined, undefined, { ...this.#quirks.tradeParams })
+        : this.#ex.fetchMyTrades(symbol, undefined, undefined, { ...this.#quirks.tradeParams, [param ?? 'orderId']: exchangeOrderId }),
+    );
+    const notATrade = this.#quirks.notATrade;
+    const trades = notATrade === undefined ? raw : raw.filter((t) => !notATrade(asRecord((t as { info?: unknown }).info ?? {}, 'trade.info')));
+    const fills = this.#convert(op, () => trades.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`, market.ctx)));
+    // Only that order's (an exchange ignoring the parameter would answer others'): oldest first.
     return fills.filter((f) => f.symbol === symbol && f.exchangeOrderId === exchangeOrderId).sort((a, b) => a.timestamp - b.timestamp);
   }
 
-  /** USD-M FUNDING_FEE income of the configured perpetuals. Binance keeps three months of it: `since` is clamped there. */
+  /** Funding payments of the configured perpetuals, positive = received, in each market's settle currency. */
   async fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     const op = 'fetchFundingSince';
     const markets = await this.#loadedMarkets(op);
-    const perps = new Set(this.symbols.filter((s) => markets.get(s)?.instrument.kind === 'perp'));
-    if (perps.size === 0) return { items: [] };
-    const limit = this.#limit(query, op);
-    const now = this.#clock.now();
-    const cursor: HistoryCursor =
-      query.cursor === undefined ? { kind: 'time', at: Math.max(query.since, now - INCOME_HISTORY_MS), seen: [] } : decodeCursor(query.cursor, op);
-    if (cursor.kind === 'id') throw new ExchangeError('invalid', `${op}: not a funding cursor`, { operation: op, exchange: this.id });
-    const start = cursor.kind === 'window' ? cursor.start : cursor.at;
-    const seen = new Set(cursor.kind === 'time' ? cursor.seen : []);
-    if (start > now) return { items: [] };
-    const end = Math.min(start + WINDOW_MS.perp, now);
-    // Ask for the already-returned payments of the boundary millisecond on top of a page, so a page always progresses.
-    const requestLimit = limit + seen.size;
-    if (requestLimit > MAX_PAGE) throw new ExchangeError('unsupported', `${op}: more than ${MAX_PAGE} payments in one millisecond`, { operation: op, exchange: this.id });
-    const raw = await this.#call(op, () => this.#ex.fetchFundingHistory(undefined, start, requestLimit, { until: end }));
-    const all = this.#convert(op, () => raw.map((f, i) => fundingFromCcxt(f, `${op}[${i}]`)));
-    all.sort((a, b) => a.timestamp - b.timestamp);
-    const items = all.filter((f) => !(f.timestamp === start && seen.has(f.id)) && f.timestamp >= query.since && perps.has(f.symbol));
-    let nextCursor: string | undefined;
-    const last = all[all.length - 1];
-    if (all.length >= requestLimit && last !== undefined) {
-      // A full page: more may share the last millisecond, so restart there and skip what we already returned.
-      const at = last.timestamp;
-      const ids = all.filter((f) => f.timestamp === at).map((f) => f.id);
-      if (at === start) ids.push(...seen);
-      nextCursor = encodeCursor({ kind: 'time', at, seen: [...new Set(ids)] });
-    } else if (end < now) {
-      nextCursor = encodeCursor({ kind: 'window', start: end + 1 });
-    }
-    return { items, ...(nextCursor !== undefined && { nextCursor }) };
+    const perps = this.symbols.filter((s) => markets.get(s)?.instrument.kind === 'perp');
+    if (perps.length === 0) return { items: [] };
+    const route = (this.#routes.perp as Routes).funding;
+    const only = perps.length === 1 ? perps[0] : undefined;
+    const sign = this.#quirks.fundingSign ?? 1;
+    const range = this.#quirks.rangeParams?.funding;
+    return this.#pageByTime(op, 'funding', 'perp', undefined, query, async (start, end, limit) => {
+      // The exchange's own range parameters replace ccxt's `until` where ccxt does not pass it on (OKX bills).
+      const params = range !== undefined ? range(start, end) : { until: end };
+      if (route === 'fetchFundingHistory') {
+        const raw = await this.#call(op, () => this.#ex.fetchFundingHistory(only, start, limit, params));
+        const mine = raw.filter((f) => perps.includes(String((f as { symbol?: unknown }).symbol)));
+        return { raw: raw.length, items: this.#convert(op, () => mine.map((f, i) => this.#funding(f, `${op}[${i}]`, sign, markets))) };
+      }
+      // The ledger fallback: the settle currency's entries the quirks (or ccxt's own typing) call funding.
+      const settles = [...new Set(perps.map((s) => (markets.get(s) as MarketInfo).instrument.settle))];
+      const isFunding = this.#quirks.ledgerFunding ?? ((e: Rec) => e.type === 'funding');
+      let rawCount = 0;
+      const items: FundingPayment[] = [];
+      for (const code of settles) {
+        const raw = await this.#call(op, () => this.#ex.fetchLedger(code, start, limit, params));
+        rawCount = Math.max(rawCount, raw.length);
+        const entries = raw.filter((e) => isFunding(e as unknown as Rec));
+        items.push(...this.#convert(op, () => entries.map((e, i) => this.#ledgerFunding(e, `${op}[${i}]`, code, only, perps))));
+      }
+      return { raw: rawCount, items };
+    }, (f) => f.timestamp, (f) => f.id, (f) => f.timestamp >= query.since);
   }
 
   async fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
@@ -283,24 +370,36 @@ export class CcxtExchange implements ExchangeClient {
     const markets = await this.#loadedMarkets(op);
     const perps = wanted.filter((s) => markets.get(s)?.instrument.kind === 'perp');
     if (perps.length === 0) return [];
-    const raw = await this.#call(op, () => this.#ex.fetchPositions(perps));
-    const positions = this.#convert(op, () => raw.map((p, i) => positionFromCcxt(p, `${op}[${i}]`)));
-    return positions.filter((p) => !p.quantity.isZero() && perps.includes(p.symbol)).sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+    const raw: unknown[] = [];
+    if (this.#quirks.positionsOneSymbolPerCall === true) for (const s of perps) raw.push(...(await this.#call(op, () => this.#ex.fetchPositions([s]))));
+    else raw.push(...(await this.#call(op, () => this.#ex.fetchPositions(perps))));
+    const mine = raw.filter((p) => perps.includes(String((p as { symbol?: unknown }).symbol)));
+    const positions = this.#convert(op, () => mine.map((p, i) => positionFromCcxt(p, `${op}[${i}]`, (markets.get(String((p as Rec).symbol)) as MarketInfo).ctx)));
+    return positions.filter((p) => !p.quantity.isZero()).sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
   }
 
+  /**
+   * Balances of the account: one read of a unified wallet (Bybit UTA, OKX), or each separate wallet the symbols
+   * need, added up per asset (Binance spot + USD-M). Never one wallet twice.
+   */
   async fetchBalances(): Promise<readonly Balance[]> {
     const op = 'fetchBalances';
     const markets = await this.#loadedMarkets(op);
-    const kinds = new Set(this.symbols.map((s) => markets.get(s)?.instrument.kind));
+    const kinds = new Set(this.symbols.map((s) => (markets.get(s) as MarketInfo).instrument.kind));
+    if (this.#account === 'unified') {
+      const raw = await this.#call(op, () => this.#ex.fetchBalance());
+      const read = this.#quirks.unifiedWallet ?? spotBalancesFromCcxt;
+      return mergeBalances([this.#convert(op, () => read(raw, 'balance'))]);
+    }
     const lists: Balance[][] = [];
-    // Binance keeps spot and USD-M in separate wallets; the account-wide balance of an asset is their sum.
     if (kinds.has('spot')) {
       const raw = await this.#call(op, () => this.#ex.fetchBalance({ type: 'spot' }));
       lists.push(this.#convert(op, () => spotBalancesFromCcxt(raw, 'spotBalance')));
     }
     if (kinds.has('perp')) {
       const raw = await this.#call(op, () => this.#ex.fetchBalance({ type: 'swap', subType: 'linear' }));
-      lists.push(this.#convert(op, () => linearBalancesFromCcxt(raw, 'linearBalance')));
+      const read = this.#quirks.perpWallet ?? spotBalancesFromCcxt;
+      lists.push(this.#convert(op, () => read(raw, 'linearBalance')));
     }
     return mergeBalances(lists);
   }
@@ -334,17 +433,17 @@ export class CcxtExchange implements ExchangeClient {
     return out;
   }
 
-  /** Cancels; an order that is already final is returned as it stands (Binance says "unknown order" for it). */
+  /** Cancels; an order that is already final is returned as it stands (many exchanges say "unknown order" for it). */
   async cancelOrder(ref: OrderRef): Promise<Order> {
     const op = 'cancelOrder';
-    await this.#knownSymbols([ref.symbol], op);
-    const [id, params] = refArgs(ref, op);
+    const market = await this.#market(ref.symbol, op);
+    const [id, params] = refArgs(ref, op, this.#quirks);
     let raw: unknown;
     try {
       raw = await this.#call(op, () => this.#ex.cancelOrder(id as string, ref.symbol, params));
     } catch (e) {
-      // Binance answers "unknown order" (-2011) both for an order that never existed and for one already filled
-      // or cancelled. Ask for the order: a terminal one is returned as it stands; only a confirmed absence is notFound.
+      // "Unknown order" is the answer both for an order that never existed and for one already filled or
+      // cancelled. Ask for the order: a terminal one is returned as it stands; only a confirmed absence is notFound.
       if (e instanceof ExchangeError && e.kind === 'notFound') {
         const order = await this.fetchOrder(ref);
         if (order.status === 'open' || order.status === 'pending') throw e;
@@ -352,23 +451,22 @@ export class CcxtExchange implements ExchangeClient {
       }
       throw e;
     }
-    const info = (raw as { info?: Rec }).info ?? {};
-    // Binance's cancel answers (spot and USD-M) lack the order's creation time (their timestamp is the cancel's):
-    // read the order back; one more call, but the order as it stands rather than a half-filled copy.
-    if (info.time === undefined) {
-      const exchangeOrderId = this.#convert(op, () => orderFromCcxt(raw, op)).exchangeOrderId;
-      try {
-        return await this.fetchOrder({ symbol: ref.symbol, exchangeOrderId });
-      } catch {
-        // The cancel itself succeeded; fall back to its own (less complete) answer rather than fail it.
-      }
+    // A cancel's answer is the cancel's (Binance: its time, not the order's creation time) or bare ids (Bybit, OKX):
+    // read the order back; one more call, but the order as it stands rather than a partial copy.
+    const exchangeOrderId = ref.exchangeOrderId ?? (typeof (raw as Rec).id === 'string' ? ((raw as Rec).id as string) : undefined);
+    try {
+      return await this.fetchOrder({ symbol: ref.symbol, clientOrderId: ref.clientOrderId, exchangeOrderId });
+    } catch (e) {
+      // The cancel itself succeeded; fall back to its own answer when it is a whole order.
+      if (isBareAcknowledgement(raw)) throw e;
     }
-    return this.#convert(op, () => orderFromCcxt(raw, op));
+    return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
   }
 
   /**
-   * Places with our client order id (Binance newClientOrderId). A retryable rejection leaves the outcome unknown:
-   * look the order up by client id before placing again.
+   * Places with our client order id (ccxt's unified `clientOrderId`). A retryable rejection leaves the outcome
+   * unknown: look the order up by client id before placing again. On a contract market the quantity (base units)
+   * is sent as contracts, and must be a whole number of the market's amount steps.
    */
   async placeOrder(request: PlaceOrderRequest): Promise<Order> {
     const op = 'placeOrder';
@@ -376,9 +474,10 @@ export class CcxtExchange implements ExchangeClient {
     const fail = (message: string, kind: 'invalid' | 'unsupported' = 'invalid'): ExchangeError =>
       new ExchangeError(kind, `${op}: ${message}`, { operation: op, exchange: this.id });
     const quantity = amountToString(request.quantity);
+    const contracts = amountToString(new Dec(request.quantity).div(market.contractSize));
     // ccxt silently truncates amounts to the market's step; refuse instead of placing a different quantity.
-    if (!this.#onGrid(request.symbol, quantity, 'amount')) {
-      throw fail(`quantity ${quantity} is not a multiple of ${request.symbol}'s step size`);
+    if (!this.#onGrid(request.symbol, contracts, 'amount')) {
+      throw fail(`quantity ${quantity} is not a multiple of ${request.symbol}'s step size${market.contractSize.eq(1) ? '' : ` (${amountToString(market.contractSize)} per contract)`}`);
     }
     let price: string | undefined;
     if (request.type === 'limit') {
@@ -386,69 +485,177 @@ export class CcxtExchange implements ExchangeClient {
       price = amountToString(request.price);
       if (!this.#onGrid(request.symbol, price, 'price')) throw fail(`price ${price} is not a multiple of ${request.symbol}'s tick size`);
     }
-    const params: Rec = { clientOrderId: request.clientOrderId };
-    if (request.type === 'limit') params.timeInForce = request.timeInForce ?? 'GTC';
+    let params: Rec = { clientOrderId: request.clientOrderId };
+    if (request.type === 'limit') params.timeInForce = request.timeInForce === 'GTD' ? undefined : request.timeInForce ?? 'GTC';
     else if (request.timeInForce !== undefined && request.timeInForce !== 'IOC') throw fail(`a market order cannot be ${request.timeInForce}`);
     if (request.timeInForce === 'GTD') {
-      if (market.instrument.kind !== 'perp') throw fail('Binance spot has no GTD orders', 'unsupported');
+      const gtd = this.#quirks.gtdParams;
+      if (market.instrument.kind !== 'perp' || gtd === undefined) throw fail(`${this.id} ${market.instrument.kind} has no GTD orders this adapter can place`, 'unsupported');
       if (request.expiresAt === undefined) throw fail('GTD needs expiresAt');
-      params.goodTillDate = request.expiresAt;
+      params = { ...params, ...gtd(request.expiresAt) };
     }
-    // USD-M enforces reduce-only; Binance spot has no such flag (a spot sell cannot exceed holdings anyway).
+    if (params.timeInForce === undefined) delete params.timeInForce;
+    // Reduce-only is a derivatives flag; a spot sell cannot exceed holdings anyway.
     if (request.reduceOnly === true && market.instrument.kind === 'perp') params.reduceOnly = true;
     // ccxt's signature says number; with number = String it takes our exact decimal strings.
-    const amountArg = quantity as unknown as number;
+    const amountArg = contracts as unknown as number;
     const priceArg = price as unknown as number | undefined;
     const raw = await this.#call(op, () => this.#ex.createOrder(request.symbol, request.type, request.side, amountArg, priceArg, params));
-    return this.#convert(op, () => orderFromCcxt(raw, op));
+    if (!isBareAcknowledgement(raw)) return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
+    // Bybit and OKX acknowledge with the ids alone: the order was accepted, so read it back; if it cannot be read
+    // yet, it is open as requested (a later cycle sees its fills).
+    const exchangeOrderId = this.#convert(op, () => parseString((raw as unknown as Rec).id, `${op}.id`));
+    try {
+      return await this.fetchOrder({ symbol: request.symbol, exchangeOrderId });
+    } catch (e) {
+      if (!(e instanceof ExchangeError && (e.kind === 'notFound' || e.retryable))) throw e;
+    }
+    const now = this.#clock.now();
+    return {
+      clientOrderId: request.clientOrderId,
+      exchangeOrderId,
+      symbol: request.symbol,
+      side: request.side,
+      type: request.type,
+      ...(request.type === 'limit' && { timeInForce: request.timeInForce ?? 'GTC', price: request.price }),
+      ...(request.type === 'market' && request.timeInForce !== undefined && { timeInForce: request.timeInForce }),
+      quantity: request.quantity,
+      filledQuantity: new Dec(0),
+      status: 'open',
+      ...(request.reduceOnly === true && market.instrument.kind === 'perp' && { reduceOnly: true }),
+      createdAt: now,
+      updatedAt: now,
+      ...(request.timeInForce === 'GTD' && request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
+    };
   }
 
   // ---- internals ---------------------------------------------------------------------------------------------
 
+  async #openOrders(op: string, symbol: string): Promise<Order[]> {
+    const ctx = (this.#markets?.get(symbol) as MarketInfo).ctx;
+    const raw = await this.#call(op, () => this.#ex.fetchOpenOrders(symbol));
+    return this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`, ctx)));
+  }
+
+  /** The open-then-closed route by client id: the open list, then the finished orders selected by client id. */
+  async #orderByClientId(op: string, market: MarketInfo, ref: OrderRef): Promise<Order> {
+    const cid = ref.clientOrderId;
+    if (cid === undefined) throw new ExchangeError('invalid', `${op}: an OrderRef needs an exchange or a client order id`, { operation: op });
+    const open = (await this.#openOrders(op, ref.symbol)).find((o) => o.clientOrderId === cid);
+    if (open !== undefined) return open;
+    return this.#finishedOrder(op, market, ref.symbol, { [this.#quirks.clientIdParam ?? 'clientOrderId']: cid }, (o) => o.clientOrderId === cid, `client id ${cid}`);
+  }
+
+  /** One finished order, from the cancelled-and-closed list (or the closed one) narrowed by `params`. */
+  async #finishedOrder(op: string, market: MarketInfo, symbol: string, params: Rec, match: (o: Order) => boolean, what: string): Promise<Order> {
+    const raw = hasMethod(this.#ex, 'fetchCanceledAndClosedOrders')
+      ? await this.#call(op, () => this.#ex.fetchCanceledAndClosedOrders(symbol, undefined, undefined, params))
+      : await this.#call(op, () => this.#ex.fetchClosedOrders(symbol, undefined, undefined, params));
+    const found = this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`, market.ctx))).find(match);
+    if (found === undefined) throw new ExchangeError('notFound', `${op}: no order with ${what} on ${symbol}`, { operation: op, exchange: this.id });
+    return found;
+  }
+
+  #funding(raw: unknown, path: string, sign: 1 | -1, markets: Map<string, MarketInfo>): FundingPayment {
+    const symbol = parseString((raw as Rec).symbol, `${path}.symbol`);
+    return fundingFromCcxt(raw, path, { sign, symbol, asset: (markets.get(symbol) as MarketInfo).instrument.settle });
+  }
+
+  /** A ledger entry → funding payment: ccxt's ledger amounts are unsigned with a direction. */
+  #ledgerFunding(raw: unknown, path: string, code: string, only: string | undefined, perps: readonly string[]): FundingPayment {
+    const e = asRecord(raw, path);
+    // ccxt's ledger entries rarely name the market; the raw entry often does (Bybit `symbol: "BTCUSDT"`).
+    const rawMarket = asRecord(e.info ?? {}, `${path}.info`).symbol;
+    const fromInfo = typeof rawMarket === 'string' && rawMarket !== '' ? this.#ex.safeSymbol(rawMarket, undefined, undefined, 'swap') : undefined;
+    const named = typeof e.symbol === 'string' ? e.symbol : fromInfo;
+    const symbol = named !== undefined && perps.includes(named) ? named : named === undefined ? only : undefined;
+    if (symbol === undefined) throw new ExchangeError('unsupported', `${path}: a ledger funding entry names no market of ours (${String(named)})`, { exchange: this.id });
+    const amount = parseAmount(e.amount, `${path}.amount`, 'any').abs();
+    const signed = e.direction === 'out' ? amount.neg() : amount;
+    // The direction already says received or paid: the funding-history sign quirk does not apply here.
+    return fundingFromCcxt({ id: e.id, symbol, code, amount: amountToString(signed), timestamp: e.timestamp }, path);
+  }
+
+  /** ccxt's `features` entry of a method for a market kind (limits and spans), when ccxt declares one. */
+  #feature(kind: InstrumentKind, method: string | undefined): Rec | undefined {
+    if (method === undefined) return undefined;
+    const f = (this.#ex as unknown as { features?: Rec }).features;
+    const group = kind === 'spot' ? f?.spot : (f?.swap as Rec | undefined)?.linear;
+    const entry = (group as Rec | undefined)?.[method];
+    return typeof entry === 'object' && entry !== null ? (entry as Rec) : undefined;
+  }
+
   /**
-   * The Binance paging scheme (see cursor.ts): a time window from `since`, then ids. `idParam` is the request
-   * parameter that reads "items with id >= X" (allOrders `orderId`, myTrades `fromId`).
+   * Timestamp paging (see cursor.ts): windows from `since` of the longest span the exchange accepts. A page that is
+   * not full covers its window; a full page continues from its last millisecond where the exchange answers oldest
+   * first (skipping the ids already returned there), and otherwise narrows the window to the page's oldest
+   * millisecond, since the page may be the newest items of it. Ids only break ties within one millisecond.
    */
-  async #pageById<T>(
+  async #pageByTime<T>(
     op: string,
-    market: MarketInfo,
+    history: HistoryKind,
+    kind: InstrumentKind,
+    feature: string | undefined,
     query: HistoryQuery,
-    fetchPage: (since: number | undefined, limit: number, params: Rec) => Promise<T[]>,
-    idOf: (t: T) => string,
+    fetchPage: (start: number, end: number, limit: number) => Promise<Fetched<T>>,
     timeOf: (t: T) => number,
-    idParam: 'orderId' | 'fromId',
+    idOf: (t: T) => string,
+    keep: (t: T) => boolean,
     lookbackMs = 0,
   ): Promise<Page<T>> {
-    const limit = this.#limit(query, op);
+    const features = this.#feature(kind, feature);
+    const exchangeLimit = typeof features?.limit === 'number' && features.limit > 0 ? features.limit : MAX_PAGE;
+    const limit = Math.min(this.#limit(query, op), exchangeLimit);
     const now = this.#clock.now();
-    const firstStart = Math.max(0, query.since - lookbackMs);
-    // Far back (e.g. since = 0), walking day-sized windows would take one call per day: read by id from the first
-    // item instead (id >= 0), dropping what precedes `since`. Near, a window skips the older history entirely.
-    const firstByWindow = now - firstStart <= WINDOWS_BEFORE_ID_WALK * WINDOW_MS[market.instrument.kind];
+    const untilDays = typeof features?.untilDays === 'number' ? features.untilDays : undefined;
+    const span = this.#quirks.maxSpanMs?.[history]?.[kind] ?? (untilDays !== undefined ? Math.min(untilDays * DAY - 1, 10 * 365 * DAY) : DEFAULT_SPAN_MS);
+    const daysBack = typeof features?.daysBack === 'number' ? features.daysBack * DAY : undefined;
+    const keeps = this.#quirks.keepsMs?.[history] ?? daysBack;
     const cursor: HistoryCursor =
-      query.cursor !== undefined ? decodeCursor(query.cursor, op) : firstByWindow ? { kind: 'window', start: firstStart } : { kind: 'id', next: 0n };
-    const byId = (a: T, b: T): number => {
-      const x = numericId(idOf(a), op);
-      const y = numericId(idOf(b), op);
-      return x < y ? -1 : x > y ? 1 : 0;
-    };
-    if (cursor.kind === 'id') {
-      const items = (await fetchPage(undefined, limit, { [idParam]: cursor.next.toString() })).sort(byId);
-      const last = items[items.length - 1];
-      const nextCursor = items.length >= limit && last !== undefined ? encodeCursor({ kind: 'id', next: numericId(idOf(last), op) + 1n }) : undefined;
-      return { items: items.filter((t) => timeOf(t) >= query.since), ...(nextCursor !== undefined && { nextCursor }) };
-    }
-    if (cursor.kind !== 'window') throw new ExchangeError('invalid', `${op}: not a cursor for this query`, { operation: op, exchange: this.id });
+      query.cursor !== undefined ? decodeCursor(query.cursor, op) : { start: Math.max(0, query.since - lookbackMs, keeps === undefined ? 0 : now - keeps), seen: [] };
     if (cursor.start > now) return { items: [] };
-    const end = Math.min(cursor.start + WINDOW_MS[market.instrument.kind], now);
-    const items = (await fetchPage(cursor.start, limit, { until: end })).sort(byId);
-    const last = items[items.length - 1];
-    let nextCursor: string | undefined;
-    // Anything found: continue by id, which has no time cap and cannot skip an item at a page boundary. A partial
-    // page of a window that reaches "now" is complete.
-    if (last !== undefined && (items.length >= limit || end < now)) nextCursor = encodeCursor({ kind: 'id', next: numericId(idOf(last), op) + 1n });
-    else if (last === undefined && end < now) nextCursor = encodeCursor({ kind: 'window', start: end + 1 });
-    return { items: items.filter((t) => timeOf(t) >= query.since), ...(nextCursor !== undefined && { nextCursor }) };
+    const end = Math.min(cursor.end ?? cursor.start + span, now);
+    // A window narrowed to one millisecond asks for as many items as the exchange gives, then pages them by id.
+    const single = cursor.end !== undefined && cursor.end === cursor.start;
+    // Otherwise ask for the already-returned items of the boundary millisecond on top of a page, so a page progresses.
+    const requestLimit = single ? exchangeLimit : limit + cursor.seen.length;
+    const crowded = (): ExchangeError => new ExchangeError('unsupported', `${op}: more than ${exchangeLimit} items in one millisecond`, { operation: op, exchange: this.id });
+    if (requestLimit > exchangeLimit) throw crowded();
+    const fetched = await fetchPage(cursor.start, end, requestLimit);
+    const seen = new Set(cursor.seen);
+    const inWindow = fetched.items
+      .filter((t) => timeOf(t) >= cursor.start && timeOf(t) <= end && !(timeOf(t) === cursor.start && seen.has(idOf(t))))
+      .sort((a, b) => timeOf(a) - timeOf(b) || compareTradeIds(idOf(a), idOf(b)));
+    const full = fetched.raw >= requestLimit;
+    if (single) {
+      if (full) throw crowded();
+      const items = inWindow.slice(0, limit);
+      const more = inWindow.length > limit;
+      const next: HistoryCursor | undefined = more ? { start: cursor.start, end: cursor.start, seen: [...cursor.seen, ...items.map(idOf)] } : cursor.start < now ? { start: cursor.start + 1, seen: [] } : undefined;
+      return { items: items.filter(keep), ...(next !== undefined && { nextCursor: encodeCursor(next) }) };
+    }
+    // More than a page can also come from several lists merged (the open + closed + cancelled fallback).
+    const overfull = full || inWindow.length > limit;
+    const page = inWindow.slice(0, limit);
+    const last = page[page.length - 1];
+    let next: HistoryCursor | undefined;
+    if (overfull && this.#quirks.oldestFirst === true && last !== undefined) {
+      const at = timeOf(last);
+      const ids = page.filter((t) => timeOf(t) === at).map(idOf);
+      next = { start: at, ...(cursor.end !== undefined && { end: cursor.end }), seen: [...new Set([...ids, ...(at === cursor.start ? cursor.seen : [])])] };
+      return { items: page.filter(keep), nextCursor: encodeCursor(next) };
+    } else if (overfull && this.#quirks.oldestFirst !== true) {
+      // A full page of unknown order may be the NEWEST items of the window (Bybit and OKX list newest first): it
+      // covers its own oldest millisecond onwards, so narrow the window to end there and return nothing yet. A
+      // crowded first or last millisecond gets a window of its own.
+      const oldest = inWindow[0] === undefined ? undefined : timeOf(inWindow[0]);
+      const narrowed =
+        oldest === undefined ? cursor.start + Math.floor((end - cursor.start) / 2) : oldest === cursor.start ? cursor.start : oldest === end ? end - 1 : oldest;
+      return { items: [], nextCursor: encodeCursor({ start: cursor.start, end: narrowed, seen: cursor.seen }) };
+    } else if (end < now) {
+      next = { start: end + 1, seen: [] };
+    }
+    return { items: inWindow.filter(keep), ...(next !== undefined && { nextCursor: encodeCursor(next) }) };
   }
 
   /** True when ccxt's rounding to the market's step (amount) or tick (price) leaves the value unchanged. */
@@ -507,12 +714,16 @@ export class CcxtExchange implements ExchangeClient {
       if (m === undefined) return issues.push({ path: `symbols[${i}]`, message: `${this.id} has no market ${symbol}` });
       const base = String(m.base);
       const quote = String(m.quote);
-      if (m.spot === true) {
-        out.set(symbol, { instrument: { symbol, kind: 'spot', base, quote, settle: quote }, quote });
-      } else if (m.swap === true && m.linear === true && new Dec(String(m.contractSize ?? '1')).eq(1)) {
-        out.set(symbol, { instrument: { symbol, kind: 'perp', base, quote, settle: String(m.settle) }, quote });
+      if (m.spot === true && !symbol.includes(':')) {
+        out.set(symbol, { instrument: { symbol, kind: 'spot', base, quote, settle: quote }, quote, contractSize: new Dec(1), ctx: { quirks: this.#quirks } });
+        return undefined;
+      }
+      const size = contractSizeOf(m.contractSize);
+      if (m.swap === true && m.linear === true && size !== undefined && typeof m.settle === 'string' && m.settle !== '') {
+        const instrument: Instrument = { symbol, kind: 'perp', base, quote, settle: m.settle };
+        out.set(symbol, { instrument, quote, contractSize: size, ctx: { quirks: this.#quirks, contractSize: size } });
       } else {
-        issues.push({ path: `symbols[${i}]`, message: `${symbol} is neither spot nor a linear perpetual with contract size 1` });
+        issues.push({ path: `symbols[${i}]`, message: `${symbol} is neither spot nor a linear perpetual with a known contract size and settle currency` });
       }
       return undefined;
     });
@@ -543,10 +754,25 @@ export class CcxtExchange implements ExchangeClient {
   }
 }
 
-/** ccxt's (id, params) for an OrderRef: by exchange id when known, else by client id (Binance origClientOrderId). */
-function refArgs(ref: OrderRef, op: string): [string | undefined, Rec] {
+function hasMethod(ex: Exchange, m: string): boolean {
+  return ex.has[m] === true || ex.has[m] === 'emulated';
+}
+
+/** A market's contract size as an exact positive Decimal (ccxt gives a string with number = String), or undefined. */
+function contractSizeOf(raw: unknown): Decimal | undefined {
+  if (raw === undefined || raw === null) return new Dec(1);
+  try {
+    const d = parseAmount(typeof raw === 'number' ? String(raw) : raw, 'contractSize', 'positive');
+    return d;
+  } catch {
+    return undefined;
+  }
+}
+
+/** ccxt's (id, params) for an OrderRef: by exchange id when known, else by client id (ccxt's unified `clientOrderId`). */
+function refArgs(ref: OrderRef, op: string, quirks?: ExchangeQuirks): [string | undefined, Rec] {
   if (ref.exchangeOrderId !== undefined) return [ref.exchangeOrderId, {}];
-  if (ref.clientOrderId !== undefined) return [undefined, { clientOrderId: ref.clientOrderId }];
+  if (ref.clientOrderId !== undefined) return [undefined, { [quirks?.clientIdParam ?? 'clientOrderId']: ref.clientOrderId }];
   throw new ExchangeError('invalid', `${op}: an OrderRef needs an exchange or a client order id`, { operation: op });
 }
 

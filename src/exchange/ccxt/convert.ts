@@ -1,8 +1,10 @@
 /**
- * ccxt's unified structures → our domain values. The exchange instance runs with `number = String`, so every
- * unified amount is the exchange's own decimal string (ccxt derives missing ones with its string arithmetic,
- * `Precise`); where ccxt's unified value has the wrong meaning for us (a futures wallet's "total" includes
- * unrealized PnL, the average price of a spot order is a truncated division) we read the raw `info` payload.
+ * ccxt's unified structures → our domain values, for any exchange. The exchange instance runs with
+ * `number = String`, so every unified amount is the exchange's own decimal string (ccxt derives missing ones with
+ * its string arithmetic, `Precise`). Where one exchange's unified value has the wrong meaning for us (a futures
+ * wallet's "total" includes unrealized PnL, a spot average price is a truncated division, a funding amount is the
+ * fee paid) the quirks table (quirks.ts) says which raw `info` field to read instead; nothing here names an exchange.
+ * Contract markets: ccxt counts amounts in contracts; ours are base units = contracts × contractSize, exactly.
  * Every amount goes through `parseAmount`, which refuses JS numbers: a float that sneaks in is a ParseError.
  */
 import type { Decimal } from 'decimal.js';
@@ -22,6 +24,7 @@ import {
   parseTimestamp,
 } from '../../domain/parse.js';
 import type { Balance, Fill, FundingPayment, Order, OrderStatus, OrderType, Position, TimeInForce } from '../../domain/types.js';
+import type { ExchangeQuirks } from './quirks.js';
 
 type Rec = Record<string, unknown>;
 
@@ -37,7 +40,7 @@ const STATUS: ReadonlyMap<string, OrderStatus> = new Map<string, OrderStatus>([
 ]);
 
 /**
- * ccxt's lower-cased Binance order type → ours. LIMIT_MAKER is a post-only limit. Trigger orders (stop/take
+ * ccxt's lower-cased order type → ours. LIMIT_MAKER is a post-only limit. Trigger orders (stop/take
  * profit) are reported as what they become once triggered, so an exchange-side stop placed by hand still shows up
  * (as a zombie) instead of failing the whole snapshot.
  */
@@ -51,7 +54,7 @@ function orderType(raw: unknown, hasPrice: boolean, path: string): OrderType {
 function timeInForce(raw: unknown): TimeInForce | undefined {
   switch (raw) {
     case 'GTC':
-    case 'PO': // post-only (ccxt maps GTX to PO): rests on the book like GTC
+    case 'PO': // post-only (ccxt maps Binance GTX, Bybit PostOnly to PO): rests on the book like GTC
     case 'GTX':
       return 'GTC';
     case 'IOC':
@@ -75,38 +78,77 @@ function isPositive(d: Decimal | undefined): d is Decimal {
   return d !== undefined && d.gt(0);
 }
 
-/** One ccxt order (Binance spot or USD-M) → Order. */
-export function orderFromCcxt(raw: unknown, path = 'order'): Order {
+/** What converting one exchange's payloads needs beyond the payload: the market's contract size, the quirks. */
+export interface ConvertContext {
+  /** Base units per contract on a contract market (OKX BTC-USDT-SWAP: 0.01); 1 (or absent) elsewhere. */
+  readonly contractSize?: Decimal | undefined;
+  readonly quirks?: ExchangeQuirks | undefined;
+}
+
+/** Prefix of the client id given to an exchange order that has none (placed by hand, or by another tool). */
+export const EXTERNAL_CLIENT_ID_PREFIX = 'external:';
+
+/**
+ * The client id of an order the exchange reports without one (Bybit `orderLinkId: ""`): stable across reads and
+ * scoped like the exchange id (per symbol), so it can never collide with a client id of ours.
+ */
+export function externalClientOrderId(symbol: string, exchangeOrderId: string): string {
+  return `${EXTERNAL_CLIENT_ID_PREFIX}${symbol}:${exchangeOrderId}`;
+}
+
+/** Contracts → base units. */
+function baseUnits(contracts: Decimal, ctx: ConvertContext | undefined): Decimal {
+  const size = ctx?.contractSize;
+  return size === undefined || size.eq(1) ? contracts : contracts.times(size);
+}
+
+/**
+ * True when a ccxt order is only an acknowledgement (Bybit and OKX answer createOrder and cancelOrder with the ids
+ * alone): it says the request was accepted, not what the order is. The adapter reads such an order back.
+ */
+export function isBareAcknowledgement(raw: unknown): boolean {
+  if (typeof raw !== 'object' || raw === null) return false;
+  const o = raw as Rec;
+  return o.status === undefined || o.status === null || o.amount === undefined || o.amount === null || o.timestamp === undefined || o.timestamp === null;
+}
+
+/** One ccxt order → Order. */
+export function orderFromCcxt(raw: unknown, path = 'order', ctx?: ConvertContext): Order {
   const o = asRecord(raw, path);
   const info = asRecord(o.info ?? {}, `${path}.info`);
+  const x = ctx?.quirks?.orderInfo?.(info) ?? {};
   const exchangeOrderId = parseId(o.id, `${path}.id`);
-  // A spot cancel answers with a NEW clientOrderId (the cancel's own) and the order's as origClientOrderId.
-  const clientOrderId = parseId(info.origClientOrderId ?? o.clientOrderId, `${path}.clientOrderId`);
-  const status = parseMapped(o.status, STATUS, `${path}.status`, 'order status');
-  const quantity = parseAmount(o.amount, `${path}.amount`, 'positive');
-  const filledQuantity = parseFilledQuantity(o.filled ?? '0', quantity, `${path}.filled`);
-  const limitPrice = parseOptionalAmount(info.price ?? o.price, `${path}.price`);
+  const symbol = parseString(o.symbol, `${path}.symbol`);
+  const rawClientId = x.clientOrderId ?? o.clientOrderId;
+  // An order without a client id was not placed by us (by hand, or another tool): a zombie, never a failed snapshot.
+  const clientOrderId =
+    rawClientId === undefined || rawClientId === null || rawClientId === '' ? externalClientOrderId(symbol, exchangeOrderId) : parseId(rawClientId, `${path}.clientOrderId`);
+  const status = x.status ?? parseMapped(o.status, STATUS, `${path}.status`, 'order status');
+  const contracts = parseAmount(o.amount, `${path}.amount`, 'positive');
+  // Checked in the exchange's own units (contracts), before scaling to base units.
+  const quantity = baseUnits(contracts, ctx);
+  const filledQuantity = baseUnits(parseFilledQuantity(o.filled ?? '0', contracts, `${path}.filled`), ctx);
+  const limitPrice = parseOptionalAmount(x.price ?? o.price, `${path}.price`);
   const type = orderType(o.type, isPositive(limitPrice), `${path}.type`);
   // Binance reports GTC on market orders, which never rest: the field means nothing there.
   const tif = type === 'market' ? undefined : timeInForce(o.timeInForce);
   const createdAt = parseTimestamp(o.timestamp, `${path}.timestamp`);
-  const updated = optionalMillis(info.updateTime ?? o.lastUpdateTimestamp, `${path}.lastUpdateTimestamp`);
+  const updated = optionalMillis(x.updatedAt ?? o.lastUpdateTimestamp ?? o.lastTradeTimestamp, `${path}.lastUpdateTimestamp`);
   const updatedAt = updated === undefined || updated < createdAt ? createdAt : updated;
-  const expires = tif === 'GTD' ? optionalMillis(info.goodTillDate, `${path}.info.goodTillDate`) : undefined;
-  const reduceOnly = o.reduceOnly === true || info.reduceOnly === true;
+  const expires = tif === 'GTD' ? optionalMillis(x.expiresAt, `${path}.expiresAt`) : undefined;
   const order: Order = {
     clientOrderId,
     exchangeOrderId,
-    symbol: parseString(o.symbol, `${path}.symbol`),
+    symbol,
     side: parseEnum(o.side, ['buy', 'sell'] as const, `${path}.side`),
     type,
     ...(tif !== undefined && { timeInForce: tif }),
     quantity,
     ...(type === 'limit' && isPositive(limitPrice) && { price: limitPrice }),
     filledQuantity,
-    ...averageFillPrice(o, info, filledQuantity, path),
+    ...averageFillPrice(o, x.averagePrice, x.cumulativeQuote, filledQuantity, path),
     status,
-    ...(reduceOnly && { reduceOnly: true }),
+    ...(o.reduceOnly === true && { reduceOnly: true }),
     createdAt,
     updatedAt,
     ...(expires !== undefined && expires > 0 && { expiresAt: expires }),
@@ -116,33 +158,39 @@ export function orderFromCcxt(raw: unknown, path = 'order'): Order {
 }
 
 /**
- * The average fill price, exact: USD-M sends `avgPrice`; spot sends only `cummulativeQuoteQty` (sic), which we
- * divide ourselves at 64 digits rather than take ccxt's 18-digit truncated quotient.
+ * The average fill price, exact: a raw average where the quirks name one, else the raw cumulative quote amount
+ * divided at 64 digits (rather than ccxt's 18-digit truncated quotient), else ccxt's unified `average`.
  */
-function averageFillPrice(o: Rec, info: Rec, filled: Decimal, path: string): { averageFillPrice?: Decimal } {
+function averageFillPrice(o: Rec, rawAverage: unknown, cumulativeQuote: unknown, filled: Decimal, path: string): { averageFillPrice?: Decimal } {
   if (!filled.gt(0)) return {};
-  const avg = parseOptionalAmount(info.avgPrice, `${path}.info.avgPrice`);
+  const avg = parseOptionalAmount(rawAverage, `${path}.info.avgPrice`);
   if (isPositive(avg)) return { averageFillPrice: avg };
-  const cumQuote = parseOptionalAmount(info.cummulativeQuoteQty ?? info.cumQuote, `${path}.info.cummulativeQuoteQty`);
+  const cumQuote = parseOptionalAmount(cumulativeQuote, `${path}.info.cumulativeQuote`);
   // The quotient is bounded like a parsed amount, so an extreme pair can never write an unreadable state file.
-  if (isPositive(cumQuote)) return { averageFillPrice: parseAmount(new Dec(cumQuote).div(filled), `${path}.info.cummulativeQuoteQty`) };
+  if (isPositive(cumQuote)) return { averageFillPrice: parseAmount(new Dec(cumQuote).div(filled), `${path}.info.cumulativeQuote`) };
   const unified = parseOptionalAmount(o.average, `${path}.average`);
   return isPositive(unified) ? { averageFillPrice: unified } : {};
 }
 
-/** One ccxt trade → Fill. Binance trades carry no client order id. */
-export function fillFromCcxt(raw: unknown, quoteAsset: string, path = 'trade'): Fill {
+/** One ccxt trade → Fill. Most exchanges' trades carry no client order id. */
+export function fillFromCcxt(raw: unknown, quoteAsset: string, path = 'trade', ctx?: ConvertContext): Fill {
   const t = asRecord(raw, path);
   const fee = t.fee === undefined || t.fee === null ? undefined : asRecord(t.fee, `${path}.fee`);
   const feeCost = fee === undefined ? ZERO : parseAmount(fee.cost ?? '0', `${path}.fee.cost`, 'any');
-  // No currency (ccxt leaves it unset on a zero fee) means the quote asset; a blank or non-string one is junk.
-  const feeAsset = fee === undefined || fee.currency === undefined || fee.currency === null || fee.currency === '' ? quoteAsset : parseString(fee.currency, `${path}.fee.currency`);
+  const rawFeeAsset = ctx?.quirks?.tradeFeeAsset?.(asRecord(t.info ?? {}, `${path}.info`));
+  // No currency (ccxt leaves it unset on a zero fee) means the quote asset; a non-string one is junk.
+  const feeAsset =
+    typeof rawFeeAsset === 'string' && rawFeeAsset !== ''
+      ? rawFeeAsset
+      : fee === undefined || fee.currency === undefined || fee.currency === null || fee.currency === ''
+        ? quoteAsset
+        : parseString(fee.currency, `${path}.fee.currency`);
   return {
     tradeId: parseId(t.id, `${path}.id`),
     exchangeOrderId: parseId(t.order, `${path}.order`),
     symbol: parseString(t.symbol, `${path}.symbol`),
     side: parseEnum(t.side, ['buy', 'sell'] as const, `${path}.side`),
-    quantity: parseAmount(t.amount, `${path}.amount`, 'positive'),
+    quantity: baseUnits(parseAmount(t.amount, `${path}.amount`, 'positive'), ctx),
     price: parseAmount(t.price, `${path}.price`, 'positive'),
     fee: feeCost,
     feeAsset,
@@ -151,7 +199,7 @@ export function fillFromCcxt(raw: unknown, quoteAsset: string, path = 'trade'): 
   };
 }
 
-/** Spot wallet: ccxt's unified per-currency `free`/`total` (free + locked, summed exactly by ccxt's Precise). */
+/** A wallet from ccxt's unified per-currency `free`/`total` (total = free + used, summed exactly by ccxt's Precise). */
 export function spotBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[] {
   const b = asRecord(raw, path);
   const totals = asRecord(b.total ?? {}, `${path}.total`);
@@ -159,17 +207,18 @@ export function spotBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[] 
   for (const asset of Object.keys(totals)) {
     const entry = asRecord(ownField(b, asset), `${path}.${asset}`);
     const total = parseAmount(entry.total ?? '0', `${path}.${asset}.total`, 'any');
-    const free = parseAmount(entry.free ?? '0', `${path}.${asset}.free`, 'any');
-    if (total.isZero() && free.isZero()) continue; // Binance lists every listed asset, held or not
+    // A wallet that reports no free amount (Bybit's deprecated availableToWithdraw) has total - used free.
+    const free = entry.free === undefined || entry.free === null ? total.minus(parseAmount(entry.used ?? '0', `${path}.${asset}.used`, 'any')) : parseAmount(entry.free, `${path}.${asset}.free`, 'any');
+    if (total.isZero() && free.isZero()) continue; // exchanges list every listed asset, held or not
     out.push({ asset, free, total });
   }
   return out;
 }
 
 /**
- * USD-M wallet from the raw `/fapi/v3/account` payload: `walletBalance` is the balance our books track (realized
- * PnL, fees and funding included; unrealized PnL excluded), while ccxt's unified total is `marginBalance`, which
- * moves with the mark price and would look like drift on every tick.
+ * Binance USD-M wallet from the raw `/fapi/v3/account` payload: `walletBalance` is the balance our books track
+ * (realized PnL, fees and funding included; unrealized PnL excluded), while ccxt's unified total is
+ * `marginBalance`, which moves with the mark price and would look like drift on every tick.
  */
 export function linearBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[] {
   const b = asRecord(raw, path);
@@ -181,6 +230,24 @@ export function linearBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[
     const free = parseAmount(r.availableBalance ?? r.walletBalance, `${path}.info.assets[${i}].availableBalance`, 'any');
     if (total.isZero() && free.isZero()) return;
     out.push({ asset: parseString(r.asset, `${path}.info.assets[${i}].asset`), free, total });
+  });
+  return out;
+}
+
+/** OKX trading account from the raw `/api/v5/account/balance`: `cashBal` is the wallet; ccxt's total is `eq` (with unrealized PnL). */
+export function okxBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[] {
+  const b = asRecord(raw, path);
+  const info = asRecord(b.info, `${path}.info`);
+  const out: Balance[] = [];
+  asArray(info.data ?? [], `${path}.info.data`).forEach((acct, i) => {
+    asArray(asRecord(acct, `${path}.info.data[${i}]`).details ?? [], `${path}.info.data[${i}].details`).forEach((d, j) => {
+      const p = `${path}.info.data[${i}].details[${j}]`;
+      const r = asRecord(d, p);
+      const total = parseAmount(r.cashBal, `${p}.cashBal`, 'any');
+      const free = parseAmount(r.availBal ?? r.cashBal, `${p}.availBal`, 'any');
+      if (total.isZero() && free.isZero()) return;
+      out.push({ asset: parseString(r.ccy, `${p}.ccy`), free, total });
+    });
   });
   return out;
 }
@@ -197,34 +264,41 @@ export function mergeBalances(lists: readonly (readonly Balance[])[]): Balance[]
   return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([asset, v]) => ({ asset, free: v.free, total: v.total }));
 }
 
-/** One ccxt position (USD-M, one-way mode) → Position, signed from the raw `positionAmt`. */
-export function positionFromCcxt(raw: unknown, path = 'position'): Position {
+/**
+ * One ccxt position (one-way mode) → Position, from ccxt's unified `contracts` (unsigned, in contracts), `side` and
+ * `entryPrice`. A hedge-mode position (ccxt `hedged`) is refused: the books net one position per symbol.
+ */
+export function positionFromCcxt(raw: unknown, path = 'position', ctx?: ConvertContext): Position {
   const p = asRecord(raw, path);
-  const info = asRecord(p.info, `${path}.info`);
-  const side = info.positionSide;
-  if (side !== undefined && side !== 'BOTH') {
-    throw new ParseError('unknown_enum', `${path}.info.positionSide`, side, 'hedge-mode positions are not supported (switch the account to one-way mode)');
-  }
-  // The mark price, raw from positionRisk, when the venue sends one (zero = none): equity marks the position at it.
-  const markRead = info.markPrice === undefined ? undefined : parseAmount(info.markPrice, `${path}.info.markPrice`);
+  if (p.hedged === true) throw new ParseError('unknown_enum', `${path}.hedged`, p.hedged, 'hedge-mode positions are not supported (switch the account to one-way mode)');
+  const symbol = parseString(p.symbol, `${path}.symbol`);
+  const contracts = parseAmount(p.contracts ?? '0', `${path}.contracts`);
+  if (contracts.isZero()) return { symbol, quantity: new Dec(0), entryPrice: new Dec(0) };
+  const side = parseEnum(p.side, ['long', 'short'] as const, `${path}.side`);
+  const size = baseUnits(contracts, ctx);
+  // ccxt's unified mark price, when the venue sends one (zero = none): equity marks the position at it.
+  const markRead = parseOptionalAmount(p.markPrice, `${path}.markPrice`);
   const mark = markRead === undefined || markRead.isZero() ? undefined : markRead;
   return {
-    symbol: parseString(p.symbol, `${path}.symbol`),
-    quantity: parseAmount(info.positionAmt, `${path}.info.positionAmt`, 'any'),
-    entryPrice: parseAmount(info.entryPrice, `${path}.info.entryPrice`),
+    symbol,
+    quantity: side === 'long' ? size : size.neg(),
+    entryPrice: parseAmount(p.entryPrice, `${path}.entryPrice`),
     ...(mark !== undefined && { markPrice: mark }),
   };
 }
 
-/** One ccxt funding-history entry → FundingPayment. */
-export function fundingFromCcxt(raw: unknown, path = 'funding'): FundingPayment {
+/**
+ * One ccxt funding-history (or ledger) entry → FundingPayment, positive = received. `sign` -1 where ccxt's amount
+ * is the fee paid; `asset` the market's settle currency where ccxt guesses it.
+ */
+export function fundingFromCcxt(raw: unknown, path = 'funding', ctx?: { readonly sign?: 1 | -1; readonly asset?: string; readonly symbol?: string }): FundingPayment {
   const f = asRecord(raw, path);
-  const info = asRecord(f.info ?? {}, `${path}.info`);
+  const amount = parseAmount(f.amount, `${path}.amount`, 'any');
   return {
     id: parseId(f.id, `${path}.id`),
-    symbol: parseString(f.symbol, `${path}.symbol`),
-    asset: parseString(f.code, `${path}.code`),
-    amount: parseAmount(info.income ?? f.amount, `${path}.amount`, 'any'),
+    symbol: ctx?.symbol ?? parseString(f.symbol, `${path}.symbol`),
+    asset: ctx?.asset ?? parseString(f.code ?? f.currency, `${path}.code`),
+    amount: ctx?.sign === -1 && !amount.isZero() ? amount.neg() : amount,
     timestamp: parseTimestamp(f.timestamp, `${path}.timestamp`),
   };
 }

@@ -1,51 +1,38 @@
 /**
- * History cursors for Binance's paged endpoints. A cursor is an opaque string to the caller; here it is one of:
+ * History cursors of CcxtExchange: paging by timestamp, the one order every exchange can answer in. A cursor is an
+ * opaque string to the caller; here it is `t:<start>:<end>:<id,id,…>`:
  *
- * - `w:<ms>`  a time window starting at <ms>. Binance caps a startTime..endTime span (24 h for spot allOrders and
- *   myTrades, 7 days for USD-M allOrders, userTrades and income) and does not accept fromId/orderId together with a
- *   time range, so the first page of a query is a window from `since`. An empty window moves to the next one
- *   (items empty, cursor set) until the window reaches "now".
- * - `i:<id>`  the next id to read: allOrders `orderId` / myTrades `fromId` return items with id >= <id>, ascending,
- *   with no time cap. Once a window yielded anything we continue from (last id + 1): ids grow with time per symbol,
- *   so this never skips or repeats an item, whatever the page boundaries.
- * - `t:<ms>:<id,id,…>`  for income (funding), whose ids are not ordered: restart at <ms> and drop the listed ids,
- *   which were already returned at exactly that millisecond.
+ * - `<start>` the first millisecond of the next request's window;
+ * - `<end>` empty for a window of the exchange's longest accepted span from `start` (capped at "now"), or the last
+ *   millisecond of a narrowed window (a full page of unknown order halves its window, see CcxtExchange);
+ * - the ids (URI-encoded) already returned at exactly `<start>`: a page continuing inside one millisecond skips
+ *   them. Ids are never compared for order, so UUIDs (Bybit) and integers (Binance, OKX) page alike.
  */
 import { ExchangeError } from '../../domain/errors.js';
 
-export type HistoryCursor =
-  | { readonly kind: 'window'; readonly start: number }
-  | { readonly kind: 'id'; readonly next: bigint }
-  | { readonly kind: 'time'; readonly at: number; readonly seen: readonly string[] };
+export interface HistoryCursor {
+  readonly start: number;
+  readonly end?: number | undefined;
+  readonly seen: readonly string[];
+}
 
 export function encodeCursor(c: HistoryCursor): string {
-  switch (c.kind) {
-    case 'window':
-      return `w:${c.start}`;
-    case 'id':
-      return `i:${c.next.toString()}`;
-    case 'time':
-      return `t:${c.at}:${c.seen.join(',')}`;
-  }
+  return `t:${c.start}:${c.end ?? ''}:${c.seen.map(encodeURIComponent).join(',')}`;
 }
 
 /** Decodes a cursor this adapter produced; anything else is the caller's mistake, reported as `invalid`. */
 export function decodeCursor(raw: string, operation: string): HistoryCursor {
-  const bad = (): ExchangeError => new ExchangeError('invalid', `${operation}: not a cursor of this adapter: ${JSON.stringify(raw)}`, { operation });
-  let m = /^w:(\d{1,15})$/.exec(raw);
-  if (m !== null) return { kind: 'window', start: Number.parseInt(m[1] as string, 10) };
-  m = /^i:(\d{1,30})$/.exec(raw);
-  if (m !== null) return { kind: 'id', next: BigInt(m[1] as string) };
-  m = /^t:(\d{1,15}):([^:]*)$/.exec(raw);
-  if (m !== null) {
-    const seen = (m[2] as string) === '' ? [] : (m[2] as string).split(',');
-    return { kind: 'time', at: Number.parseInt(m[1] as string, 10), seen };
+  const m = /^t:(\d{1,15}):(\d{0,15}):([^:]*)$/.exec(raw);
+  const start = m === null ? Number.NaN : Number.parseInt(m[1] as string, 10);
+  const end = m === null || m[2] === '' ? undefined : Number.parseInt(m[2] as string, 10);
+  if (m === null || (end !== undefined && end < start)) {
+    throw new ExchangeError('invalid', `${operation}: not a cursor of this adapter: ${JSON.stringify(raw)}`, { operation });
   }
-  throw bad();
-}
-
-/** Parses an exchange id that must be an unsigned integer (Binance order and trade ids). */
-export function numericId(id: string, operation: string): bigint {
-  if (!/^\d{1,30}$/.test(id)) throw new ExchangeError('invalid', `${operation}: expected a numeric id, got ${JSON.stringify(id)}`, { operation });
-  return BigInt(id);
+  let seen: string[];
+  try {
+    seen = (m[3] as string) === '' ? [] : (m[3] as string).split(',').map(decodeURIComponent);
+  } catch (e) {
+    throw new ExchangeError('invalid', `${operation}: not a cursor of this adapter: ${JSON.stringify(raw)}`, { operation, cause: e });
+  }
+  return { start, ...(end !== undefined && { end }), seen };
 }

@@ -9,47 +9,14 @@ import { Dec } from '../../../src/domain/decimal.js';
 import { VirtualClock } from '../../../src/domain/clock.js';
 import { ConfigError, ExchangeError, ParseError } from '../../../src/domain/errors.js';
 import type { Fill, Instrument, Order } from '../../../src/domain/types.js';
-import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
+import { CcxtExchange, UnsupportedExchangeError } from '../../../src/exchange/ccxt/index.js';
 import type { HistoryQuery, Page } from '../../../src/exchange/port.js';
 import { StaticBackend, type StaticState } from '../../support/binance-emulator/static-backend.js';
-import { newBinance, rejection, wire, type Wired } from './helpers.js';
+import { HOUR, T0, fill, newBinance, order, rejection, wire, type Wired } from './helpers.js';
 
-const T0 = 1_700_000_000_000;
-const HOUR = 3_600_000;
 const SPOT: Instrument = { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' };
 const PERP: Instrument = { symbol: 'BTC/USDT:USDT', kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' };
 const SYMBOLS = [SPOT.symbol, PERP.symbol];
-
-function order(over: Partial<Order> & Pick<Order, 'exchangeOrderId' | 'clientOrderId'>): Order {
-  return {
-    symbol: SPOT.symbol,
-    side: 'buy',
-    type: 'limit',
-    timeInForce: 'GTC',
-    quantity: new Dec('1'),
-    price: new Dec('30000'),
-    filledQuantity: new Dec('0'),
-    status: 'open',
-    createdAt: T0 - HOUR,
-    updatedAt: T0 - HOUR,
-    ...over,
-  };
-}
-
-function fill(i: number, at: number, symbol = SPOT.symbol): Fill {
-  return {
-    tradeId: String(100 + i),
-    exchangeOrderId: '1',
-    symbol,
-    side: 'buy',
-    quantity: new Dec('0.001'),
-    price: new Dec('30000'),
-    fee: new Dec('0.00000003'),
-    feeAsset: 'BTC',
-    timestamp: at,
-    inferred: false,
-  };
-}
 
 function state(over: Partial<StaticState> = {}): StaticState {
   return { instruments: [SPOT, PERP], orders: [], fills: [], funding: [], positions: [], balances: [], ...over };
@@ -88,7 +55,8 @@ describe('construction', () => {
 
   it('a missing capability is an unsupported ExchangeError at construction, naming every missing method', () => {
     const ex = newBinance(base);
-    ex.has = { ...ex.has, fetchOrders: false, fetchMyTrades: 'emulated' };
+    // fetchOrders alone missing is served by the closed-orders fallback; with that gone too, nothing serves it.
+    ex.has = { ...ex.has, fetchOrders: false, fetchClosedOrders: false, fetchCanceledAndClosedOrders: false, fetchMyTrades: false };
     const e = (() => {
       try {
         new CcxtExchange({ exchange: ex, symbols: ['BTC/USDT'] });
@@ -99,7 +67,9 @@ describe('construction', () => {
     })();
     expect(e).toBeInstanceOf(ExchangeError);
     expect((e as ExchangeError).kind).toBe('unsupported');
-    expect((e as ExchangeError).message).toMatch(/fetchOrders.*fetchMyTrades/);
+    expect((e as ExchangeError).message).toMatch(/fetchMyTrades.*fetchOrders/);
+    expect(e).toBeInstanceOf(UnsupportedExchangeError);
+    expect((e as UnsupportedExchangeError).missing).toEqual(['spot: fetchMyTrades, fetchOrders (or fetchClosedOrders)']);
   });
 
   it('perpetual symbols also need positions and funding history', () => {
@@ -319,7 +289,7 @@ describe('history paging within Binance’s rules', () => {
     }
   });
 
-  it('orders: a window then orderId, and nothing not updated since `since`', async () => {
+  it('orders: windows by creation time, from oldest, and nothing not updated since `since`', async () => {
     const orders = Array.from({ length: 12 }, (_, i) =>
       order({ exchangeOrderId: String(i + 1), clientOrderId: `c${i + 1}`, status: 'cancelled', createdAt: T0 - 20 * HOUR + i * HOUR, updatedAt: T0 - 20 * HOUR + i * HOUR }),
     );
@@ -333,7 +303,10 @@ describe('history paging within Binance’s rules', () => {
     } while (cursor !== undefined);
     expect(ids).toEqual(['6', '7', '8', '9', '10', '11', '12']);
     // The scan starts 24 h (ordersLookbackMs) before `since`: orders 1-5 are read and dropped as not updated since.
-    expect(emu.requests.filter((r) => r.path === '/api/v3/allOrders').map((r) => r.params.orderId ?? 'window')).toEqual(['window', '4', '7', '10', '13']);
+    // Each full page continues at its last creation time (Binance answers oldest first), never by orderId.
+    const calls = emu.requests.filter((r) => r.path === '/api/v3/allOrders');
+    expect(calls.every((r) => r.params.orderId === undefined && Number(r.params.endTime) - Number(r.params.startTime) < 24 * HOUR)).toBe(true);
+    expect(calls.map((r) => (Number(r.params.startTime) - (T0 - 39 * HOUR)) / HOUR)).toEqual([0, 21, 24, 27, 30]);
   });
 
   it('an empty history from long ago pages through empty windows and then stops', async () => {
@@ -349,18 +322,13 @@ describe('history paging within Binance’s rules', () => {
     expect(calls).toBe(3); // 50 h = three 24 h windows
   });
 
-  it('since = 0 reads by id from the first trade instead of walking windows from 1970', async () => {
-    const fills = Array.from({ length: 12 }, (_, i) => fill(i, T0 - 400 * 24 * HOUR + i * 24 * HOUR));
+  it('trades sharing one millisecond page across page boundaries by id tie-break, each exactly once', async () => {
+    // 9 trades in one millisecond and 3 later ones, pages of 4: ids only order trades within a millisecond.
+    const fills = Array.from({ length: 12 }, (_, i) => fill(i, i < 9 ? T0 - 5 * HOUR : T0 - 4 * HOUR + i));
     const { client, emu } = await setup(state({ fills }));
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await client.fetchTradesSince(SPOT.symbol, { since: 0, limit: 5, cursor });
-      seen.push(...page.items.map((f) => f.tradeId));
-      cursor = page.nextCursor;
-    } while (cursor !== undefined);
+    const seen = (await allPages((q) => client.fetchTradesSince(SPOT.symbol, q), T0 - 6 * HOUR, 4)).map((f) => f.tradeId);
     expect(seen).toEqual(fills.map((f) => f.tradeId));
-    expect(emu.requests.filter((r) => r.path === '/api/v3/myTrades').map((r) => r.params.fromId)).toEqual(['0', '105', '110']);
+    expect(emu.requests.filter((r) => r.path === '/api/v3/myTrades').every((r) => r.params.fromId === undefined)).toBe(true);
   });
 
   it('a cursor from elsewhere is an invalid-request error', async () => {

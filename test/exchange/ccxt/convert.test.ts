@@ -5,6 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../../src/domain/errors.js';
 import { fillFromCcxt, linearBalancesFromCcxt, mergeBalances, orderFromCcxt, positionFromCcxt, spotBalancesFromCcxt } from '../../../src/exchange/ccxt/convert.js';
+import { quirksOf } from '../../../src/exchange/ccxt/quirks.js';
+
+const binance = { quirks: quirksOf('binance') };
 import { Dec } from '../../../src/domain/decimal.js';
 
 const base = {
@@ -44,8 +47,8 @@ describe('orderFromCcxt', () => {
     expect(orderFromCcxt({ ...base, status: ccxt }).status).toBe(ours);
   });
 
-  it('takes the order’s own client id from a cancel answer, and the exact average from cumulative quote', () => {
-    const o = orderFromCcxt({ ...base, status: 'canceled' });
+  it('on Binance, takes the order’s own client id from a cancel answer, and the exact average from cumulative quote', () => {
+    const o = orderFromCcxt({ ...base, status: 'canceled' }, 'order', binance);
     expect(o.clientOrderId).toBe('mine');
     // 40.00000001 / 0.4 at 64 digits, not ccxt's 18-digit quotient.
     expect(o.averageFillPrice?.toFixed()).toBe(new Dec('40.00000001').div('0.4').toFixed());
@@ -65,10 +68,10 @@ describe('orderFromCcxt', () => {
 });
 
 describe('positions and balances', () => {
-  it('a one-way position is signed from positionAmt; a hedge-mode one is refused', () => {
-    const p = positionFromCcxt({ symbol: 'BTC/USDT:USDT', contracts: '0.5', side: 'short', info: { positionSide: 'BOTH', positionAmt: '-0.500', entryPrice: '30000.1' } });
+  it('a one-way position is signed from ccxt’s unified side and contracts; a hedge-mode one is refused', () => {
+    const p = positionFromCcxt({ symbol: 'BTC/USDT:USDT', contracts: '0.5', side: 'short', entryPrice: '30000.1', hedged: false, info: { positionSide: 'BOTH', positionAmt: '-0.500', entryPrice: '30000.1' } });
     expect([p.quantity.toFixed(), p.entryPrice.toFixed()]).toEqual(['-0.5', '30000.1']);
-    const e = parseErr(() => positionFromCcxt({ symbol: 'BTC/USDT:USDT', info: { positionSide: 'LONG', positionAmt: '1', entryPrice: '1' } }));
+    const e = parseErr(() => positionFromCcxt({ symbol: 'BTC/USDT:USDT', contracts: '1', side: 'long', entryPrice: '1', hedged: true, info: {} }));
     expect(e.message).toMatch(/hedge-mode/);
   });
 
@@ -107,7 +110,7 @@ describe('untrusted ccxt payloads (issue 14)', () => {
   it('refuses an exponent bomb anywhere an amount is read, and a quotient outside the limits', () => {
     expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: '1e10000000' })).code).toBe('invalid_amount');
     const tiny = { ...base, status: 'open', amount: '1e60', filled: '1e60', info: { price: '1', cummulativeQuoteQty: '1e-60' } };
-    expect(parseErr(() => orderFromCcxt(tiny)).path).toBe('order.info.cummulativeQuoteQty');
+    expect(parseErr(() => orderFromCcxt(tiny, 'order', binance)).path).toBe('order.info.cumulativeQuote');
   });
 
   const trade = { id: '7', order: '12', symbol: 'BTC/USDT', side: 'buy', amount: '0.1', price: '100', timestamp: 1000 };

@@ -4,6 +4,8 @@
  */
 import ccxt, { type Exchange } from 'ccxt';
 import type { Clock } from '../../../src/domain/clock.js';
+import { Dec } from '../../../src/domain/decimal.js';
+import type { Fill, Order } from '../../../src/domain/types.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import type { ExchangeClient } from '../../../src/exchange/port.js';
 import { startBinanceEmulator, type BinanceEmulator, type BinanceEmulatorOptions } from '../../support/binance-emulator/server.js';
@@ -46,3 +48,39 @@ export async function rejection(p: Promise<unknown>): Promise<unknown> {
     (e: unknown) => e,
   );
 }
+
+/** Fixed-state fixtures of the emulator tests: a resting BTC/USDT buy an hour before T0, and a small trade. */
+export const T0 = 1_700_000_000_000;
+export const HOUR = 3_600_000;
+
+export function order(over: Partial<Order> & Pick<Order, 'exchangeOrderId' | 'clientOrderId'>): Order {
+  return {
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    type: 'limit',
+    timeInForce: 'GTC',
+    quantity: new Dec('1'),
+    price: new Dec('30000'),
+    filledQuantity: new Dec('0'),
+    status: 'open',
+    createdAt: T0 - HOUR,
+    updatedAt: T0 - HOUR,
+    ...over,
+  };
+}
+
+export function fill(i: number, at: number, symbol = 'BTC/USDT'): Fill {
+  return {
+    tradeId: String(100 + i),
+    exchangeOrderId: '1',
+    symbol,
+    side: 'buy',
+    quantity: new Dec('0.001'),
+    price: new Dec('30000'),
+    fee: new Dec('0.00000003'),
+    feeAsset: 'BTC',
+    timestamp: at,
+    inferred: false,
+  };
+}
+

@@ -1,0 +1,25 @@
+/**
+ * The shared ExchangeClient contract, run against CcxtExchange over the loopback Bybit v5 emulator (unified
+ * account, spot + linear, UUID order and execution ids) backed by a SimulatedExchange, through ccxt's real `bybit`.
+ */
+import ccxt, { type Exchange } from 'ccxt';
+import { VirtualClock } from '../../../src/domain/clock.js';
+import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
+import { SimulatedExchange } from '../../../src/exchange/simulated.js';
+import { startBybitEmulator } from '../../../src/emulators/bybit.js';
+import { runExchangeContract } from '../contract.js';
+
+runExchangeContract('CcxtExchange over the Bybit emulator', async () => {
+  const clock = new VirtualClock(Date.UTC(2024, 0, 1, 0, 0, 0));
+  const sim = new SimulatedExchange({ seed: 'contract', clock });
+  const symbols = (await sim.fetchInstruments()).map((i) => i.symbol);
+  const emu = await startBybitEmulator({ backend: sim, clock, tickSize: '0.01', stepSize: '0.00000001' });
+  const ex = new (ccxt as unknown as Record<string, new (c: object) => Exchange>).bybit!(emu.ccxtConfig());
+  try {
+    const client = await CcxtExchange.create({ exchange: ex, symbols, clock });
+    return { client, sim, clock, teardown: () => emu.close(), wireOrderId: (symbol, id) => emu.orderUuid(symbol, id) };
+  } catch (e) {
+    await emu.close();
+    throw e;
+  }
+});
