@@ -106,11 +106,12 @@ class DirectCycle {
     this.portfolio = result.portfolio;
     this.cursors = result.cursors;
     const t4 = now();
-    // As the engine persists: encode, compare with what was last written, compact only when it changed.
-    const state = encodeEngineState({ portfolio: this.portfolio, cursors: this.cursors, memory: this.memory, lifecycle: { liquidateOnly: null } }, clock.now());
-    const key = JSON.stringify({ ...state, savedAt: 0 });
+    // As the engine persists: compare the change stamp (and the small parts) with what was last written; encode and
+    // compact only when it changed.
+    const lifecycle = { liquidateOnly: null };
+    const key = `${this.portfolio.changeStamp}|${JSON.stringify([this.cursors, this.memory.toJSON(), lifecycle])}`;
     if (key !== this.lastWritten) {
-      await this.store.compact(asJson(state));
+      await this.store.compact(asJson(encodeEngineState({ portfolio: this.portfolio, cursors: this.cursors, memory: this.memory, lifecycle }, clock.now())));
       this.lastWritten = key;
     }
     const t5 = now();
