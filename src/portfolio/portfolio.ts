@@ -155,11 +155,14 @@ export class Portfolio {
   private log: ReplayEntry[] = [];
   /** Standing inferred fills per exchange order (`orderIdKey`, count), so a real trade finds what it replaces quickly. */
   private readonly standingByOrder = new Map<OrderIdKey, number>();
-  private readonly byClient = new Map<string, TrackedOrder>();
+  // The next three maps are copied on write: a clone shares them with its source until either changes (`own`).
+  private byClient = new Map<string, TrackedOrder>();
   /** `orderIdKey(symbol, exchange order id)` → client order id. */
-  private readonly byExchange = new Map<OrderIdKey, string>();
+  private byExchange = new Map<OrderIdKey, string>();
   /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
-  private readonly untracked = new Map<OrderIdKey, UntrackedOrderFills>();
+  private untracked = new Map<OrderIdKey, UntrackedOrderFills>();
+  /** False while the three maps above may be shared with a clone. */
+  private ownsMaps = true;
   private peak: Decimal;
   /** See `changeStamp`. */
   private stamp = ++lastStamp;
@@ -186,9 +189,11 @@ export class Portfolio {
       this.peak = src.peak;
       this.log = [...src.log];
       this.standingByOrder = new Map(src.standingByOrder);
-      this.byClient = new Map(src.byClient);
-      this.byExchange = new Map(src.byExchange);
-      this.untracked = new Map(src.untracked);
+      this.byClient = src.byClient;
+      this.byExchange = src.byExchange;
+      this.untracked = src.untracked;
+      this.ownsMaps = false;
+      src.ownsMaps = false;
       this.stamp = src.stamp;
       this.sortedCache = src.sortedCache;
       this.liveCache = src.liveCache;
@@ -371,6 +376,7 @@ export class Portfolio {
       // Its filledQuantity covers any fills we applied while the order was untracked. When it is exactly those fills
       // (a runtime adoption), their exact notional is kept: the order's average price is a rounded quotient.
       const u = key === undefined ? undefined : this.untracked.get(key);
+      this.touch();
       if (key !== undefined) this.untracked.delete(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
       this.setTracked(exact ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional } : initialTracking(order));
@@ -388,6 +394,7 @@ export class Portfolio {
       throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId}: quantity ${order.quantity.toFixed()} is below the applied fills ${filled.toFixed()}`);
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
+    this.touch();
     if (xkey !== undefined) this.untracked.delete(xkey);
     this.setTracked({
       order: withFillState(
@@ -430,15 +437,15 @@ export class Portfolio {
    * trade of a dropped order is then applied as untracked (without the per-order cap), so keep a margin.
    */
   pruneClosedOrders(updatedBefore: Millis): number {
-    let dropped = 0;
-    for (const [clientOrderId, t] of [...this.byClient]) {
-      if (isOpenStatus(t.order.status) || t.order.updatedAt >= updatedBefore) continue;
-      this.byClient.delete(clientOrderId);
+    const drop: TrackedOrder[] = [];
+    for (const t of this.byClient.values()) if (!isOpenStatus(t.order.status) && t.order.updatedAt < updatedBefore) drop.push(t);
+    if (drop.length === 0) return 0;
+    this.touch();
+    for (const t of drop) {
+      this.byClient.delete(t.order.clientOrderId);
       if (t.order.exchangeOrderId !== undefined) this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
-      dropped++;
     }
-    if (dropped > 0) this.touch();
-    return dropped;
+    return drop.length;
   }
 
   // ---- fills and funding -------------------------------------------------------------------------------------
@@ -761,9 +768,19 @@ export class Portfolio {
   /** Records that the books changed: a new stamp, and the cached views are dropped. */
   private touch(): void {
     this.stamp = ++lastStamp;
+    this.own();
     this.sortedCache = undefined;
     this.liveCache = undefined;
     this.lockedCache = undefined;
+  }
+
+  /** Takes private copies of the maps shared with a clone, before the first change. */
+  private own(): void {
+    if (this.ownsMaps) return;
+    this.byClient = new Map(this.byClient);
+    this.byExchange = new Map(this.byExchange);
+    this.untracked = new Map(this.untracked);
+    this.ownsMaps = true;
   }
 
   private setTracked(t: TrackedOrder): void {
