@@ -391,7 +391,7 @@ async function run(ctx: BenchContext): Promise<void> {
 function listArg(args: readonly string[], flag: string): number[] | undefined {
   const i = args.indexOf(flag);
   const v = i >= 0 ? args[i + 1] : args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
-  return v === undefined ? undefined : v.split(',').map((s) => Number.parseInt(s, 10));
+  return v === undefined ? undefined : v.split(',').filter((s) => s !== '').map((s) => Number.parseInt(s, 10));
 }
 
 function now(): number {

@@ -31,36 +31,44 @@ export const FORMAT_VERSION = 1;
  */
 export function canonicalJson(value: unknown): string {
   const ancestors = new Set<object>();
-  const walk = (v: unknown, path: string): string => {
+  // The path to the value being written, as keys and indexes: turned into text only for an error (building it for
+  // every value cost more than the serialization itself on a large state).
+  const at: (string | number)[] = [];
+  const where = (): string => `$${at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')}`;
+  const walk = (v: unknown): string => {
     switch (typeof v) {
       case 'string':
       case 'boolean':
         return JSON.stringify(v);
       case 'number':
-        if (!Number.isFinite(v)) throw invalid(path, `non-finite number ${String(v)}`);
+        if (!Number.isFinite(v)) throw invalid(where(), `non-finite number ${String(v)}`);
         return JSON.stringify(v);
       case 'object': {
         if (v === null) return 'null';
-        if (ancestors.has(v)) throw invalid(path, 'cycle');
+        if (ancestors.has(v)) throw invalid(where(), 'cycle');
         ancestors.add(v);
         try {
           if (Array.isArray(v)) {
             const parts: string[] = [];
             for (let i = 0; i < v.length; i++) {
-              if (!(i in v)) throw invalid(`${path}[${i}]`, 'hole in a sparse array');
-              parts.push(walk(v[i], `${path}[${i}]`));
+              at.push(i);
+              if (!(i in v)) throw invalid(where(), 'hole in a sparse array');
+              parts.push(walk(v[i]));
+              at.pop();
             }
             return `[${parts.join(',')}]`;
           }
           const proto: unknown = Object.getPrototypeOf(v);
-          if (proto !== Object.prototype && proto !== null) throw invalid(path, 'not a plain object');
+          if (proto !== Object.prototype && proto !== null) throw invalid(where(), 'not a plain object');
           const rec = v as Record<string, unknown>;
           const parts: string[] = [];
           // Default sort compares UTF-16 code units: deterministic and independent of insertion order.
           for (const key of Object.keys(rec).sort()) {
             const item = rec[key];
             if (item === undefined) continue;
-            parts.push(`${JSON.stringify(key)}:${walk(item, `${path}.${key}`)}`);
+            at.push(key);
+            parts.push(`${JSON.stringify(key)}:${walk(item)}`);
+            at.pop();
           }
           return `{${parts.join(',')}}`;
         } finally {
@@ -68,10 +76,10 @@ export function canonicalJson(value: unknown): string {
         }
       }
       default:
-        throw invalid(path, `${typeof v} is not JSON`);
+        throw invalid(where(), `${typeof v} is not JSON`);
     }
   };
-  return walk(value, '$');
+  return walk(value);
 }
 
 function invalid(path: string, detail: string): StoreError {
