@@ -16,62 +16,23 @@
  * `--heap-cycles 20000`, `--no-write`.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
-import { Dec } from '../src/domain/decimal.js';
-import { tradeKey } from '../src/domain/ids.js';
-import type { Order, Side } from '../src/domain/types.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import { asJson, encodeEngineState } from '../src/engine/state-file.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
-import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { ReconcileMemory } from '../src/handlers/memory.js';
 import { EMPTY_CURSORS } from '../src/handlers/plan.js';
-import { Portfolio } from '../src/portfolio/portfolio.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import type { StateStore } from '../src/store/port.js';
-import { VirtualTimeline } from '../src/streams/virtual-time.js';
 import type { BenchContext, BenchModule } from './index.js';
+import { environment, makeWorld, median, now, round, untracked, valueOf, type World } from './support.js';
 
-const T0 = 1_700_000_000_000;
-const SPOT = ['BTC/USDT', 'ETH/USDT'] as const;
-const PERP = 'BTC/USDT:USDT';
-const FAR = { buy: { 'BTC/USDT': '15000', 'ETH/USDT': '1000', 'BTC/USDT:USDT': '15000' }, sell: { 'BTC/USDT': '60000', 'ETH/USDT': '4000', 'BTC/USDT:USDT': '60000' } } as const;
 const FULL_WINDOW = 100_000;
-
-interface World {
-  readonly tl: VirtualTimeline;
-  readonly ex: ExchangeClient;
-  readonly portfolio: Portfolio;
-}
-
-/** N resting orders open on a flat-priced exchange and tracked in our books (a tenth spot, the rest perpetual). */
-async function makeWorld(n: number, appliedTrades = 0): Promise<World> {
-  const tl = new VirtualTimeline(T0);
-  const ex = new SimulatedExchange({ seed: 1, clock: tl.clock, volatilityBps: 0, balances: { USDT: '1000000000', BTC: '100000', ETH: '1000000' } });
-  const instruments = await ex.fetchInstruments();
-  const balances = ex.truth().balances;
-  const orders: Order[] = [];
-  const spot = Math.ceil(n / 10);
-  for (let k = 0; k < n; k++) {
-    const symbol = k < spot ? SPOT[k % SPOT.length]! : PERP;
-    const side: Side = k % 2 === 0 ? 'buy' : 'sell';
-    orders.push(await ex.placeOrder({ clientOrderId: `bench-${k}`, symbol, side, type: 'limit', quantity: new Dec('0.001'), price: new Dec(FAR[side][symbol]) }));
-  }
-  await tl.advanceBy(60_000);
-  // A full trade-id window: ids of trades applied long ago (the engine keeps them to recognise a replay).
-  const trades = Array.from({ length: appliedTrades }, (_, i) => tradeKey(PERP, String(1_000_000 + i)));
-  const portfolio = Portfolio.fromExchangeState(
-    { instruments, balances, positions: [], orders },
-    { peakEquity: new Dec(0), realizedPnl: new Dec(0), appliedTrades: trades, appliedFundingIds: [] },
-  );
-  return { tl, ex, portfolio };
-}
 
 /**
  * The exchange answering every read with its first answer to the same arguments. The world is static (flat prices,
@@ -93,14 +54,6 @@ function frozen(ex: ExchangeClient): ExchangeClient {
       };
     },
   });
-}
-
-/** The timeline's scheduler without `track` (nothing here waits on real I/O but the boot's, timed from outside). */
-function untracked(tl: VirtualTimeline): SchedulerLike {
-  return {
-    now: () => tl.scheduler.now(),
-    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription => tl.scheduler.schedule(work, delay, state),
-  };
 }
 
 async function saveWorld(store: StateStore, world: World): Promise<void> {
@@ -366,15 +319,7 @@ async function run(ctx: BenchContext): Promise<void> {
       bench: 'engine',
       description: engineBench.description,
       generatedAt: new Date().toISOString(),
-      environment: {
-        node: process.version,
-        platform: `${process.platform} ${process.arch}`,
-        cpu: cpus()[0]?.model ?? 'unknown',
-        cpuCount: cpus().length,
-        memoryGiB: round(totalmem() / 2 ** 30),
-        loadAverageAtStart: startLoad,
-        loadAverageAtEnd: loadavg().map(round),
-      },
+      environment: environment(startLoad),
       clean: cleanResults,
       boot: bootResults,
       heap: heapResults,
@@ -389,23 +334,10 @@ async function run(ctx: BenchContext): Promise<void> {
 }
 
 function listArg(args: readonly string[], flag: string): number[] | undefined {
-  const i = args.indexOf(flag);
-  const v = i >= 0 ? args[i + 1] : args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
-  return v === undefined ? undefined : v.split(',').filter((s) => s !== '').map((s) => Number.parseInt(s, 10));
-}
-
-function now(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
+  return valueOf(args, flag)
+    ?.split(',')
+    .filter((s) => s !== '')
+    .map((s) => Number.parseInt(s, 10));
 }
 
 export const engineBench: BenchModule = {
