@@ -4,7 +4,7 @@
  * exchange (the steady state of a busy bot: every cycle is clean). Two measurements side by side:
  *
  * - direct: the same steps as the engine's runtime cycle, called one by one (fetchExchangeSnapshot, diff,
- *   RuntimeHandler.plan, executePlan, prune, encode + compare + compact), each stage timed, so the differ's share of
+ *   RuntimeHandler.plan, executePlan, prune, change-stamp compare + encode and compact when changed), each stage timed, so the differ's share of
  *   the cycle is visible;
  * - engine: a real engine (createEngine) in virtual time, one cycle per RECONCILE_NOW, timed from the command to
  *   the published report: the difference to `direct` is what the lifecycle machine, the RxJS loop and the serial
@@ -248,7 +248,7 @@ async function run(ctx: BenchContext): Promise<void> {
         'N resting limit orders (0.001 each; a tenth on BTC/USDT and ETH/USDT, the rest on the BTC perpetual; buys and sells far from a flat market) ' +
         'open on a SimulatedExchange with no latency and tracked in our books; every cycle is clean. ' +
         'direct: fetchExchangeSnapshot → diff(liveState, snapshot) → RuntimeHandler.plan → executePlan (+ pruneClosedOrders) → ' +
-        'encodeEngineState + JSON key compare (+ InMemoryStateStore.compact when changed), each stage timed with hrtime; ' +
+        'change-stamp key compare (+ encodeEngineState and InMemoryStateStore.compact when changed), each stage timed with hrtime; ' +
         'engine: createEngine on a store holding the same books, one RECONCILE_NOW per cycle, timed to the published report. ' +
         'Median (and minimum) over N interleaved cycles after warm-up; diffShare is the median per-cycle ratio of diff time to cycle time. ' +
         'Process CPU time per cycle is recorded too: on a shared machine the wall-time wiring overhead is within noise.',
