@@ -126,9 +126,9 @@ interface PortfolioInit {
 }
 
 const APPLIED = { outcome: 'applied' } as const;
+const DUPLICATE = { outcome: 'duplicate' } as const;
 /** The last change stamp handed out (see `Portfolio.changeStamp`); process-wide so stamps never repeat. */
 let lastStamp = 0;
-const DUPLICATE = { outcome: 'duplicate' } as const;
 
 /** Our books; see the module comment for how inferred fills are replaced. Not safe for concurrent mutation. */
 export class Portfolio {
