@@ -4,7 +4,7 @@
  * exchange (the steady state of a busy bot: every cycle is clean). Two measurements side by side:
  *
  * - direct: the same steps as the engine's runtime cycle, called one by one (fetchExchangeSnapshot, diff,
- *   RuntimeHandler.plan, executePlan, prune, encode + compare + compact), each stage timed, so the differ's share of
+ *   RuntimeHandler.plan, executePlan, prune, change-stamp compare + encode and compact when changed), each stage timed, so the differ's share of
  *   the cycle is visible;
  * - engine: a real engine (createEngine) in virtual time, one cycle per RECONCILE_NOW, timed from the command to
  *   the published report: the difference to `direct` is what the lifecycle machine, the RxJS loop and the serial
@@ -13,18 +13,15 @@
  * Prints cycles per second and the differ's share, writes bench/results/cycle.json. It never asserts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import type { Clock } from '../src/domain/clock.js';
-import { Dec } from '../src/domain/decimal.js';
-import type { ExchangeSnapshot, Order, Side } from '../src/domain/types.js';
+import type { ExchangeSnapshot } from '../src/domain/types.js';
 import { diff } from '../src/differ/diff.js';
 import { reportSummary, type ReconciliationReport, type ReportSummary } from '../src/differ/report.js';
 import { createEngine } from '../src/engine.js';
 import { asJson, encodeEngineState } from '../src/engine/state-file.js';
 import { fetchExchangeSnapshot } from '../src/exchange/snapshot.js';
-import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { resolveConfig, type ResolvedConfig } from '../src/handlers/config.js';
 import { executePlan } from '../src/handlers/executor.js';
 import { ReconcileMemory } from '../src/handlers/memory.js';
@@ -32,44 +29,12 @@ import { EMPTY_CURSORS, type CursorState, type Plan } from '../src/handlers/plan
 import { RuntimeHandler } from '../src/handlers/runtime.js';
 import { Portfolio } from '../src/portfolio/portfolio.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
-import { VirtualTimeline } from '../src/streams/virtual-time.js';
 import type { BenchContext, BenchModule } from './index.js';
+import { environment, makeWorld, median, now, round, untracked, valueOf, type World } from './support.js';
 
 const DEFAULT_SIZES = [100, 1_000, 10_000];
-const T0 = 1_700_000_000_000;
-const SPOT = ['BTC/USDT', 'ETH/USDT'] as const;
-const PERP = 'BTC/USDT:USDT';
-/** Below and above every price the (flat) market will show: resting orders that never fill. */
-const FAR = { buy: { 'BTC/USDT': '15000', 'ETH/USDT': '1000', 'BTC/USDT:USDT': '15000' }, sell: { 'BTC/USDT': '60000', 'ETH/USDT': '4000', 'BTC/USDT:USDT': '60000' } } as const;
 const STAGES = ['snapshot', 'diff', 'plan', 'execute', 'persist'] as const;
 type Stage = (typeof STAGES)[number];
-
-/** The exchange, the clock, and our books tracking N resting orders, the way a running engine holds them. */
-interface World {
-  readonly tl: VirtualTimeline;
-  readonly ex: SimulatedExchange;
-  readonly portfolio: Portfolio;
-}
-
-async function makeWorld(n: number): Promise<World> {
-  const tl = new VirtualTimeline(T0);
-  // Flat prices: the resting orders never cross, so every cycle sees the same N open orders.
-  const ex = new SimulatedExchange({ seed: 1, clock: tl.clock, volatilityBps: 0, balances: { USDT: '1000000000', BTC: '100000', ETH: '1000000' } });
-  const instruments = await ex.fetchInstruments();
-  const balances = ex.truth().balances;
-  const orders: Order[] = [];
-  // A tenth on the spot markets, placed first: the simulator checks a spot order's free balance against every open
-  // order (O(open) per placement), so spot-only books of 10k would take most of the run just to set up.
-  const spot = Math.ceil(n / 10);
-  for (let k = 0; k < n; k++) {
-    const symbol = k < spot ? SPOT[k % SPOT.length]! : PERP;
-    const side: Side = k % 2 === 0 ? 'buy' : 'sell';
-    orders.push(await ex.placeOrder({ clientOrderId: `bench-${k}`, symbol, side, type: 'limit', quantity: new Dec('0.001'), price: new Dec(FAR[side][symbol]) }));
-  }
-  // Past the in-flight grace window: the orders are judged (matched), not waved through as too young.
-  await tl.advanceBy(60_000);
-  return { tl, ex, portfolio: Portfolio.create({ instruments, balances, orders }) };
-}
 
 /** The engine's runtime cycle, stage by stage (src/engine.ts `runtimeCycle`), with its state between cycles. */
 class DirectCycle {
@@ -106,11 +71,12 @@ class DirectCycle {
     this.portfolio = result.portfolio;
     this.cursors = result.cursors;
     const t4 = now();
-    // As the engine persists: encode, compare with what was last written, compact only when it changed.
-    const state = encodeEngineState({ portfolio: this.portfolio, cursors: this.cursors, memory: this.memory, lifecycle: { liquidateOnly: null } }, clock.now());
-    const key = JSON.stringify({ ...state, savedAt: 0 });
+    // As the engine persists: compare the change stamp (and the small parts) with what was last written; encode and
+    // compact only when it changed.
+    const lifecycle = { liquidateOnly: null };
+    const key = `${this.portfolio.changeStamp}|${JSON.stringify([this.cursors, this.memory.toJSON(), lifecycle])}`;
     if (key !== this.lastWritten) {
-      await this.store.compact(asJson(state));
+      await this.store.compact(asJson(encodeEngineState({ portfolio: this.portfolio, cursors: this.cursors, memory: this.memory, lifecycle }, clock.now())));
       this.lastWritten = key;
     }
     const t5 = now();
@@ -118,17 +84,6 @@ class DirectCycle {
     this.lastPlan = plan;
     return { snapshot: t1 - t0, diff: t2 - t1, plan: t3 - t2, execute: t4 - t3, persist: t5 - t4 };
   }
-}
-
-/**
- * The timeline's scheduler without `track`: nothing here waits on real I/O, and the measurement must not include the
- * timeline's extra settling turns (setImmediate) between promise jobs.
- */
-function untracked(tl: VirtualTimeline): SchedulerLike {
-  return {
-    now: () => tl.scheduler.now(),
-    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription => tl.scheduler.schedule(work, delay, state),
-  };
 }
 
 /** A real engine booted on a store that holds the world's books; `cycle()` is one RECONCILE_NOW to its report. */
@@ -178,16 +133,6 @@ async function makeEngineRun(world: World) {
 
 function cpuMs(u: NodeJS.CpuUsage): number {
   return (u.user + u.system) / 1e3;
-}
-
-function now(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function iterationsFor(n: number): { iterations: number; warmup: number } {
@@ -298,20 +243,12 @@ async function run(ctx: BenchContext): Promise<void> {
       bench: 'cycle',
       description: cycleBench.description,
       generatedAt: new Date().toISOString(),
-      environment: {
-        node: process.version,
-        platform: `${process.platform} ${process.arch}`,
-        cpu: cpus()[0]?.model ?? 'unknown',
-        cpuCount: cpus().length,
-        memoryGiB: round(totalmem() / 2 ** 30),
-        loadAverageAtStart: startLoad,
-        loadAverageAtEnd: loadavg().map(round),
-      },
+      environment: environment(startLoad),
       method:
         'N resting limit orders (0.001 each; a tenth on BTC/USDT and ETH/USDT, the rest on the BTC perpetual; buys and sells far from a flat market) ' +
         'open on a SimulatedExchange with no latency and tracked in our books; every cycle is clean. ' +
         'direct: fetchExchangeSnapshot → diff(liveState, snapshot) → RuntimeHandler.plan → executePlan (+ pruneClosedOrders) → ' +
-        'encodeEngineState + JSON key compare (+ InMemoryStateStore.compact when changed), each stage timed with hrtime; ' +
+        'change-stamp key compare (+ encodeEngineState and InMemoryStateStore.compact when changed), each stage timed with hrtime; ' +
         'engine: createEngine on a store holding the same books, one RECONCILE_NOW per cycle, timed to the published report. ' +
         'Median (and minimum) over N interleaved cycles after warm-up; diffShare is the median per-cycle ratio of diff time to cycle time. ' +
         'Process CPU time per cycle is recorded too: on a shared machine the wall-time wiring overhead is within noise.',
@@ -323,17 +260,6 @@ async function run(ctx: BenchContext): Promise<void> {
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     ctx.log(`wrote ${file}`);
   }
-}
-
-function valueOf(args: readonly string[], flag: string): string | undefined {
-  const i = args.indexOf(flag);
-  if (i >= 0) return args[i + 1];
-  const eq = args.find((a) => a.startsWith(`${flag}=`));
-  return eq?.slice(flag.length + 1);
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
 
 export const cycleBench: BenchModule = {

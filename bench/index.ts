@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
+import { engineBench } from './engine.js';
 
 /** What a bench module receives. */
 export interface BenchContext {
@@ -28,7 +29,7 @@ export interface BenchModule {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const BENCHES: readonly BenchModule[] = [diffBench, cycleBench];
+const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench];
 
 async function main(argv: readonly string[]): Promise<void> {
   const only: string[] = [];

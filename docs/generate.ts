@@ -127,6 +127,91 @@ export function cycleBenchBody(r: CycleBenchResult): string {
   ].join('\n');
 }
 
+// The part of bench/results/engine.json (and engine-before.json) the table shows.
+interface EngineClean {
+  readonly openOrders: number;
+  readonly appliedTradeIds: number;
+  readonly cyclesPerSecond: number;
+  readonly ratioToBaseline: number;
+  readonly maxStallMs: number;
+  readonly p99StallMs: number;
+}
+export interface EngineBenchResult {
+  readonly generatedAt: string;
+  readonly environment: DiffBenchResult['environment'];
+  readonly clean: readonly EngineClean[];
+  readonly boot: readonly { readonly openOrders: number; readonly bootMs: number; readonly readParseMs: number }[];
+  readonly heap: readonly { readonly mode: string; readonly cycles: number; readonly openOrders: number; readonly growthPercent: number }[];
+  readonly bytesPerTrackedOrder: number;
+}
+
+/** The issue-16 goal for each row of the engine table: a bound and whether lower or higher is better. */
+interface Goal {
+  readonly label: string;
+  readonly bound: number;
+  readonly higherIsBetter: boolean;
+  /** The bound itself misses the goal (`< 1,000` rather than `≤`). */
+  readonly strict?: boolean;
+}
+
+/** The engine bench block's body: each measure before (main) and after, with its goal, from the two result files. */
+export function engineBenchBody(before: EngineBenchResult, after: EngineBenchResult): string {
+  const rows: { measure: string; get: (r: EngineBenchResult) => number | undefined; digits: number; goal?: Goal }[] = [];
+  for (const c of after.clean) {
+    const same = (r: EngineBenchResult) => r.clean.find((x) => x.openOrders === c.openOrders && x.appliedTradeIds === c.appliedTradeIds);
+    const where = `${c.openOrders.toLocaleString('en-US')} orders${c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`;
+    const rate = c.openOrders >= 10_000 ? 200 : 2_000;
+    const stall = c.openOrders >= 10_000 ? 10 : 2;
+    rows.push({ measure: `clean cycles/s, ${where}`, get: (r) => same(r)?.cyclesPerSecond, digits: 1, goal: { label: `≥ ${rate.toLocaleString('en-US')}`, bound: rate, higherIsBetter: true } });
+    rows.push({ measure: `clean cycle / bare Map join, ${where}`, get: (r) => same(r)?.ratioToBaseline, digits: 1 });
+    rows.push({ measure: `longest event-loop stall ms (p99), ${where}`, get: (r) => same(r)?.maxStallMs, digits: 1, goal: { label: `≤ ${stall}`, bound: stall, higherIsBetter: false } });
+  }
+  for (const b of after.boot) {
+    const same = (r: EngineBenchResult) => r.boot.find((x) => x.openOrders === b.openOrders);
+    rows.push({
+      measure: `boot from disk ms, ${b.openOrders.toLocaleString('en-US')} orders`,
+      get: (r) => same(r)?.bootMs,
+      digits: 0,
+      ...(b.openOrders === 100_000 && { goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true } }),
+    });
+  }
+  for (const h of after.heap) {
+    rows.push({
+      measure: `heap growth % after GC, ${h.cycles.toLocaleString('en-US')} cycles (${h.mode === 'backToBack' ? 'requested back to back' : 'each awaited'})`,
+      get: (r) => r.heap.find((x) => x.mode === h.mode)?.growthPercent,
+      digits: 1,
+      goal: { label: '≤ 5', bound: 5, higherIsBetter: false },
+    });
+  }
+  rows.push({ measure: 'heap per tracked order, bytes (10,000 orders)', get: (r) => r.bytesPerTrackedOrder, digits: 0, goal: { label: '≤ 1,024', bound: 1024, higherIsBetter: false } });
+  const p99 = (r: EngineBenchResult, m: string): string => {
+    const c = r.clean.find((x) => m.endsWith(`${x.openOrders.toLocaleString('en-US')} orders${x.appliedTradeIds > 0 ? `, ${x.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`));
+    return c === undefined ? '' : ` (${c.p99StallMs.toFixed(1)})`;
+  };
+  const cell = (r: EngineBenchResult, row: (typeof rows)[number]): string => {
+    const v = row.get(r);
+    if (v === undefined) return 'n/a';
+    return `${v.toLocaleString('en-US', { minimumFractionDigits: row.digits, maximumFractionDigits: row.digits })}${row.measure.startsWith('longest') ? p99(r, row.measure) : ''}`;
+  };
+  const verdict = (row: (typeof rows)[number]): string => {
+    const v = row.get(after);
+    if (row.goal === undefined || v === undefined) return '';
+    const g = row.goal;
+    const ok = g.higherIsBetter ? v >= g.bound : g.strict === true ? v < g.bound : v <= g.bound;
+    return ok ? 'met' : '**not met**';
+  };
+  const env = (r: EngineBenchResult): string =>
+    `${r.generatedAt.slice(0, 10)} on ${r.environment.cpu} × ${r.environment.cpuCount}, Node ${r.environment.node}, load average at start ${r.environment.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`;
+  return [
+    '<!-- generated from bench/results/engine-before.json and engine.json by `npm run docs`; do not edit by hand -->',
+    `Before: ${env(before)}. After: ${env(after)}.`,
+    '',
+    '| measure | before | after | goal | |',
+    '|:---|---:|---:|---:|:---|',
+    ...rows.map((row) => `| ${row.measure} | ${cell(before, row)} | ${cell(after, row)} | ${row.goal?.label ?? ''} | ${verdict(row)} |`),
+  ].join('\n');
+}
+
 /** One generated file: where it is, and how to regenerate its text. */
 export interface GeneratedDoc {
   readonly file: string;
@@ -141,7 +226,10 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
     regenerate: async (doc) => {
       const result = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'diff.json'), 'utf8')) as DiffBenchResult;
       const cycle = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'cycle.json'), 'utf8')) as CycleBenchResult;
-      return replaceBlock(replaceBlock(doc, 'bench-diff', diffBenchBody(result)), 'bench-cycle', cycleBenchBody(cycle));
+      const engine = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine.json'), 'utf8')) as EngineBenchResult;
+      const engineBefore = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine-before.json'), 'utf8')) as EngineBenchResult;
+      const withCycle = replaceBlock(replaceBlock(doc, 'bench-diff', diffBenchBody(result)), 'bench-cycle', cycleBenchBody(cycle));
+      return replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine));
     },
   },
   {

@@ -302,11 +302,13 @@ export function createEngine(options: EngineOptions): Engine {
   async function persist(): Promise<void> {
     if (config.reportOnly) return;
     const lifecycle = lifecycleNow();
+    // What was written is known by the portfolio's change stamp (equal stamps, equal books) and the small parts as
+    // JSON: nothing is serialized to learn that nothing changed. Equity moves with every price: it rides along with a
+    // save that is due, and is never the reason for one.
+    const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, memory.toJSON(), lifecycle, identity])}`;
+    if (key === lastWritten) return;
     const equity = lastEquity === null ? undefined : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
     const state = encodeEngineState({ portfolio, cursors, memory, lifecycle, exchange: identity }, clock.now(), equity);
-    // Equity moves with every price: it rides along with a save that is due, and is never the reason for one.
-    const key = JSON.stringify({ ...state, savedAt: 0, equity: null });
-    if (key === lastWritten) return;
     await store.compact(asJson(state));
     lastWritten = key;
     lifecycleOnDisk = lifecycle;

@@ -546,7 +546,13 @@ export async function runCycle(
     return true;
   };
 
-  for (const m of matched) infer(m.local, m.exchange, 'order');
+  for (const m of matched) {
+    // The common case, skipped without a lookup: the exchange's count is the one our books hold for this very order
+    // (fills only ever add to it on the clone, so there is nothing to infer and nothing the exchange reports less).
+    const l = m.local;
+    if (l.exchangeOrderId !== undefined && (m.exchange.exchangeOrderId ?? l.exchangeOrderId) === l.exchangeOrderId && m.exchange.filledQuantity.eq(l.filledQuantity)) continue;
+    infer(l, m.exchange, 'order');
+  }
 
   for (const g of report.ghosts) {
     const key = orderKey(g.local);

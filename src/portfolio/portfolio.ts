@@ -127,6 +127,8 @@ interface PortfolioInit {
 
 const APPLIED = { outcome: 'applied' } as const;
 const DUPLICATE = { outcome: 'duplicate' } as const;
+/** The last change stamp handed out (see `Portfolio.changeStamp`); process-wide so stamps never repeat. */
+let lastStamp = 0;
 
 /** Our books; see the module comment for how inferred fills are replaced. Not safe for concurrent mutation. */
 export class Portfolio {
@@ -153,14 +155,51 @@ export class Portfolio {
   private log: ReplayEntry[] = [];
   /** Standing inferred fills per exchange order (`orderIdKey`, count), so a real trade finds what it replaces quickly. */
   private readonly standingByOrder = new Map<OrderIdKey, number>();
-  private readonly byClient = new Map<string, TrackedOrder>();
+  // The next three maps are copied on write: a clone shares them with its source until either changes (`own`).
+  private byClient = new Map<string, TrackedOrder>();
   /** `orderIdKey(symbol, exchange order id)` → client order id. */
-  private readonly byExchange = new Map<OrderIdKey, string>();
+  private byExchange = new Map<OrderIdKey, string>();
   /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
-  private readonly untracked = new Map<OrderIdKey, UntrackedOrderFills>();
+  private untracked = new Map<OrderIdKey, UntrackedOrderFills>();
+  /** False while the three maps above may be shared with a clone. */
+  private ownsMaps = true;
   private peak: Decimal;
+  /** See `changeStamp`. */
+  private stamp = ++lastStamp;
+  /** Tracked orders by createdAt then clientOrderId, and the live view, kept until the next change. */
+  private sortedCache: readonly TrackedOrder[] | undefined;
+  private liveCache: LiveState | undefined;
+  private lockedCache: ReadonlyMap<string, Decimal> | undefined;
 
-  private constructor(init: PortfolioInit, options: PortfolioOptions) {
+  private constructor(init: PortfolioInit | Portfolio, options: PortfolioOptions) {
+    if (init instanceof Portfolio) {
+      // An internal copy of a portfolio that was validated when it was built: every value in it is immutable and
+      // shared (Decimals, orders, tracked entries, log entries, the trade-id layers); only the containers are new.
+      const src = init;
+      this.replayWindow = src.replayWindow;
+      this.instrumentList = src.instrumentList;
+      this.instrumentsBySymbol = src.instrumentsBySymbol;
+      this.reportingAsset = src.reportingAsset;
+      this.tradeIds = src.tradeIds.fork();
+      this.fundingIds = src.fundingIds.fork();
+      this.legacy = src.legacy;
+      this.reflectedBefore = src.reflectedBefore;
+      this.base = src.base.clone();
+      this.book = src.book.clone();
+      this.peak = src.peak;
+      this.log = [...src.log];
+      this.standingByOrder = new Map(src.standingByOrder);
+      this.byClient = src.byClient;
+      this.byExchange = src.byExchange;
+      this.untracked = src.untracked;
+      this.ownsMaps = false;
+      src.ownsMaps = false;
+      this.stamp = src.stamp;
+      this.sortedCache = src.sortedCache;
+      this.liveCache = src.liveCache;
+      this.lockedCache = src.lockedCache;
+      return;
+    }
     const windowSize = checkWindowCapacity(options.tradeIdWindow ?? DEFAULT_TRADE_ID_WINDOW, 'tradeIdWindow');
     this.replayWindow = checkWindowCapacity(options.inferredReplayWindow ?? DEFAULT_INFERRED_REPLAY_WINDOW, 'inferredReplayWindow');
     assertUnique(init.instruments, 'instruments', (i) => [i.symbol]);
@@ -284,26 +323,18 @@ export class Portfolio {
     return portfolio;
   }
 
-  /** An independent copy (same options). */
+  /** An independent copy (same options), with the same `changeStamp`. Costs what the containers hold, not the trade-id window. */
   clone(): Portfolio {
-    // A structural copy, not a JSON round trip: Decimals, orders and log entries are immutable values and are shared;
-    // only the containers are new. (Handlers clone several times a cycle; parsing every amount again dominated it.)
-    return new Portfolio(
-      {
-        instruments: this.instrumentList,
-        reportingAsset: this.reportingAsset,
-        base: this.base.clone(),
-        peak: this.peak,
-        orders: this.sortedTracked().map((t) => ({ order: t.order, notional: t.notional })),
-        replayLog: this.log,
-        untracked: [...this.untracked],
-        tradeIds: this.tradeIds.toArray() as TradeKey[],
-        fundingIds: this.fundingIds.toArray(),
-        legacy: this.legacy,
-        reflectedBefore: this.reflectedBefore,
-      },
-      { tradeIdWindow: this.tradeIds.capacity, inferredReplayWindow: this.replayWindow, reportingAsset: this.reportingAsset },
-    );
+    return new Portfolio(this, {});
+  }
+
+  /**
+   * Changes whenever the books change (any order, fill, funding payment, peak equity); a clone keeps its source's
+   * stamp until either changes, and stamps never repeat. Equal stamps therefore mean equal content: the engine skips
+   * writing a state it has already written without serializing it to compare.
+   */
+  get changeStamp(): number {
+    return this.stamp;
   }
 
   // ---- instruments -------------------------------------------------------------------------------------------
@@ -345,6 +376,7 @@ export class Portfolio {
       // Its filledQuantity covers any fills we applied while the order was untracked. When it is exactly those fills
       // (a runtime adoption), their exact notional is kept: the order's average price is a rounded quotient.
       const u = key === undefined ? undefined : this.untracked.get(key);
+      this.touch();
       if (key !== undefined) this.untracked.delete(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
       this.setTracked(exact ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional } : initialTracking(order));
@@ -362,6 +394,7 @@ export class Portfolio {
       throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId}: quantity ${order.quantity.toFixed()} is below the applied fills ${filled.toFixed()}`);
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
+    this.touch();
     if (xkey !== undefined) this.untracked.delete(xkey);
     this.setTracked({
       order: withFillState(
@@ -385,12 +418,13 @@ export class Portfolio {
     if (t === undefined) {
       throw new PortfolioError('unknownOrder', `no tracked order with exchange id ${ref.exchangeOrderId ?? '-'} / client id ${ref.clientOrderId ?? '-'}`);
     }
-    t.order = { ...t.order, status, updatedAt: Math.max(t.order.updatedAt, at) };
+    // A new entry, never an edit in place: clones share the entries.
+    this.setTracked({ order: { ...t.order, status, updatedAt: Math.max(t.order.updatedAt, at) }, notional: t.notional });
   }
 
   /** Every tracked order, by createdAt then clientOrderId. */
   orders(): readonly Order[] {
-    return this.sortedTracked().map((t) => t.order);
+    return this.liveState().orders;
   }
 
   /** Tracked orders with status pending or open. */
@@ -403,14 +437,15 @@ export class Portfolio {
    * trade of a dropped order is then applied as untracked (without the per-order cap), so keep a margin.
    */
   pruneClosedOrders(updatedBefore: Millis): number {
-    let dropped = 0;
-    for (const [clientOrderId, t] of [...this.byClient]) {
-      if (isOpenStatus(t.order.status) || t.order.updatedAt >= updatedBefore) continue;
-      this.byClient.delete(clientOrderId);
+    const drop: TrackedOrder[] = [];
+    for (const t of this.byClient.values()) if (!isOpenStatus(t.order.status) && t.order.updatedAt < updatedBefore) drop.push(t);
+    if (drop.length === 0) return 0;
+    this.touch();
+    for (const t of drop) {
+      this.byClient.delete(t.order.clientOrderId);
       if (t.order.exchangeOrderId !== undefined) this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
-      dropped++;
     }
-    return dropped;
+    return drop.length;
   }
 
   // ---- fills and funding -------------------------------------------------------------------------------------
@@ -468,6 +503,7 @@ export class Portfolio {
     }
 
     // Commit: nothing above changed any state.
+    this.touch();
     this.tradeIds.add(fillKey(fill));
     const stored: Fill = { ...fill };
     let notionalDelta = fill.quantity.times(fill.price);
@@ -571,6 +607,7 @@ export class Portfolio {
     if (payment.asset !== instrument.settle && !this.book.balances().some((b) => b.asset === payment.asset)) {
       return { outcome: 'rejected', reason: 'unknownAsset', detail: `funding ${payment.id}: asset ${payment.asset} is not ${instrument.settle} nor held` };
     }
+    this.touch();
     this.fundingIds.add(payment.id);
     // Logged while an inferred fill stands: additions are rounded, so their order is kept exactly.
     if (this.log.length > 0) {
@@ -609,7 +646,13 @@ export class Portfolio {
 
   /** The local view handed to the differ. */
   liveState(): LiveState {
-    return { orders: this.orders(), positions: this.positions(), balances: this.balances() };
+    // Kept until the next change: a clean cycle reads it without sorting or summing anything again.
+    this.liveCache ??= Object.freeze({
+      orders: Object.freeze(this.sortedTracked().map((t) => t.order)),
+      positions: this.positions(),
+      balances: this.balances(),
+    });
+    return this.liveCache;
   }
 
   // ---- metrics -----------------------------------------------------------------------------------------------
@@ -645,7 +688,10 @@ export class Portfolio {
   /** Computes equity, raises peakEquity if it is higher, and returns it. */
   markToMarket(prices: ReadonlyMap<string, Decimal>): Decimal {
     const eq = this.equity(prices);
-    if (eq.gt(this.peak)) this.peak = eq;
+    if (eq.gt(this.peak)) {
+      this.peak = eq;
+      this.touch();
+    }
     return eq;
   }
 
@@ -680,6 +726,7 @@ export class Portfolio {
     for (const f of fills) {
       const okey = fillOrderKey(f);
       if (this.isApplied(f) || this.byExchange.has(okey)) continue;
+      this.touch();
       this.tradeIds.add(fillKey(f));
       this.addUntracked(okey, f.quantity, f.quantity.times(f.price));
     }
@@ -718,7 +765,26 @@ export class Portfolio {
 
   // ---- internals ---------------------------------------------------------------------------------------------
 
+  /** Records that the books changed: a new stamp, and the cached views are dropped. */
+  private touch(): void {
+    this.stamp = ++lastStamp;
+    this.own();
+    this.sortedCache = undefined;
+    this.liveCache = undefined;
+    this.lockedCache = undefined;
+  }
+
+  /** Takes private copies of the maps shared with a clone, before the first change. */
+  private own(): void {
+    if (this.ownsMaps) return;
+    this.byClient = new Map(this.byClient);
+    this.byExchange = new Map(this.byExchange);
+    this.untracked = new Map(this.untracked);
+    this.ownsMaps = true;
+  }
+
   private setTracked(t: TrackedOrder): void {
+    this.touch();
     this.byClient.set(t.order.clientOrderId, t);
     if (t.order.exchangeOrderId !== undefined) this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
   }
@@ -741,10 +807,11 @@ export class Portfolio {
     return ref.clientOrderId === undefined ? undefined : this.byClient.get(ref.clientOrderId);
   }
 
-  private sortedTracked(): TrackedOrder[] {
-    return [...this.byClient.values()].sort(
+  private sortedTracked(): readonly TrackedOrder[] {
+    this.sortedCache ??= [...this.byClient.values()].sort(
       (a, b) => a.order.createdAt - b.order.createdAt || (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
     );
+    return this.sortedCache;
   }
 
   /** The tracked order a fill belongs to; `link` when it is found by client id and gets its exchange id now. */
@@ -821,6 +888,7 @@ export class Portfolio {
     // This order's entry was evicted (or never made) and a real trade only replaced inferred quantity: an entry
     // built from the delta alone would be wrong (a negative notional), so the order stays unknown.
     if (prev === undefined && (quantity.isZero() || notional.isNegative())) return;
+    this.touch();
     this.untracked.set(key, {
       quantity: (prev?.quantity ?? ZERO).plus(quantity),
       notional: (prev?.notional ?? ZERO).plus(notional),
@@ -832,12 +900,18 @@ export class Portfolio {
     }
   }
 
-  private lockedAmounts(): Map<string, Decimal> {
+  private lockedAmounts(): ReadonlyMap<string, Decimal> {
+    this.lockedCache ??= this.computeLocked();
+    return this.lockedCache;
+  }
+
+  private computeLocked(): Map<string, Decimal> {
     const locked = new Map<string, Decimal>();
     const add = (asset: string, x: Decimal): void => {
       locked.set(asset, (locked.get(asset) ?? ZERO).plus(x));
     };
-    for (const { order: o } of this.byClient.values()) {
+    // In the orders' sorted order: a sum of Decimals must not depend on the order entries were inserted (clones).
+    for (const { order: o } of this.sortedTracked()) {
       if (!isOpenStatus(o.status)) continue;
       const instrument = this.instrumentsBySymbol.get(o.symbol);
       if (instrument === undefined || instrument.kind !== 'spot') continue;

@@ -20,13 +20,29 @@ export function checkWindowCapacity(capacity: number, path: string): number {
   return capacity;
 }
 
+/** Immutable once built: ids in insertion order and each id's position. Shared by forks of a window. */
+interface Layer {
+  readonly order: readonly string[];
+  readonly position: ReadonlyMap<string, number>;
+}
+
+/** Ids added since the last flatten (and ids evicted from the shared layer) before they are folded into a new layer. */
+const OVERLAY_LIMIT = 1024;
+
 /**
  * The last `capacity` distinct ids added, oldest evicted first. Deterministic: eviction order is insertion order,
  * and re-adding a remembered id neither moves nor duplicates it.
+ *
+ * `fork()` is cheap whatever the size: the bulk of the ids sits in an immutable shared layer, and each window keeps
+ * only its own small overlay (ids added since, how many of the layer's oldest it has evicted). The overlay is folded
+ * into a fresh layer every `OVERLAY_LIMIT` changes, so an add costs O(1) amortized and a fork at most O(1024).
  */
 export class IdWindow {
-  // A Set iterates in insertion order, which is exactly the eviction order we want.
-  private readonly ids = new Set<string>();
+  private layer: Layer = { order: [], position: new Map() };
+  /** How many of the layer's oldest ids this window has evicted. */
+  private evicted = 0;
+  private added: string[] = [];
+  private addedSet = new Set<string>();
 
   constructor(readonly capacity: number = DEFAULT_TRADE_ID_WINDOW) {
     checkWindowCapacity(capacity, 'tradeIdWindow');
@@ -36,30 +52,55 @@ export class IdWindow {
   static from(ids: Iterable<string>, capacity: number = DEFAULT_TRADE_ID_WINDOW): IdWindow {
     const w = new IdWindow(capacity);
     for (const id of ids) w.add(id);
+    w.flatten();
+    return w;
+  }
+
+  /** An independent window with the same ids and capacity (shares the immutable layer; copies the overlay). */
+  fork(): IdWindow {
+    const w = new IdWindow(this.capacity);
+    w.layer = this.layer;
+    w.evicted = this.evicted;
+    w.added = [...this.added];
+    w.addedSet = new Set(this.addedSet);
     return w;
   }
 
   has(id: string): boolean {
-    return this.ids.has(id);
+    if (this.addedSet.has(id)) return true;
+    const at = this.layer.position.get(id);
+    return at !== undefined && at >= this.evicted;
   }
 
   /** Remembers `id`; returns false (and changes nothing) when it was already remembered. */
   add(id: string): boolean {
-    if (this.ids.has(id)) return false;
-    this.ids.add(id);
-    if (this.ids.size > this.capacity) {
-      const oldest = this.ids.values().next();
-      if (oldest.done !== true) this.ids.delete(oldest.value);
+    if (this.has(id)) return false;
+    this.added.push(id);
+    this.addedSet.add(id);
+    if (this.size > this.capacity) {
+      // The oldest id is the layer's first live one, or (once the layer is used up) the overlay's first.
+      if (this.evicted >= this.layer.order.length) this.flatten();
+      this.evicted++;
     }
+    if (this.added.length + this.evicted > OVERLAY_LIMIT) this.flatten();
     return true;
   }
 
   get size(): number {
-    return this.ids.size;
+    return this.layer.order.length - this.evicted + this.added.length;
   }
 
   /** Remembered ids, oldest first. */
   toArray(): string[] {
-    return [...this.ids];
+    return this.layer.order.slice(this.evicted).concat(this.added);
+  }
+
+  /** Folds the overlay into a new shared layer (the old one may still be used by forks). */
+  private flatten(): void {
+    const order = this.toArray();
+    this.layer = { order, position: new Map(order.map((id, i) => [id, i])) };
+    this.evicted = 0;
+    this.added = [];
+    this.addedSet = new Set();
   }
 }

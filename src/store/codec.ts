@@ -9,8 +9,10 @@
  * - The checksum is CRC-32 over the canonical JSON of `[v, seq, rec]` (resp. `[v, journalSeq, state]`), so a
  *   flipped digit in the seq or version is caught too, not only in the payload.
  *
- * Canonical JSON = JSON with object keys sorted by UTF-16 code units and no whitespace. `JSON.parse` followed by
- * canonicalization reproduces it byte for byte, which is what lets the reader recompute the checksum.
+ * Canonical JSON = JSON with object keys sorted by UTF-16 code units and no whitespace. The writer hashes exactly the
+ * bytes it writes, so the reader checks the checksum over the bytes it read (`[v,seq,` + the payload's bytes + `]`),
+ * without serializing anything again. Only when that does not match is the payload re-canonicalized and hashed (a
+ * file whose JSON was reformatted but means the same still loads; anything else is corrupt).
  */
 import { crc32 } from 'node:zlib';
 import { StoreCorruptError } from '../domain/errors.js';
@@ -29,36 +31,44 @@ export const FORMAT_VERSION = 1;
  */
 export function canonicalJson(value: unknown): string {
   const ancestors = new Set<object>();
-  const walk = (v: unknown, path: string): string => {
+  // The path to the value being written, as keys and indexes: turned into text only for an error (building it for
+  // every value cost more than the serialization itself on a large state).
+  const at: (string | number)[] = [];
+  const where = (): string => `$${at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')}`;
+  const walk = (v: unknown): string => {
     switch (typeof v) {
       case 'string':
       case 'boolean':
         return JSON.stringify(v);
       case 'number':
-        if (!Number.isFinite(v)) throw invalid(path, `non-finite number ${String(v)}`);
+        if (!Number.isFinite(v)) throw invalid(where(), `non-finite number ${String(v)}`);
         return JSON.stringify(v);
       case 'object': {
         if (v === null) return 'null';
-        if (ancestors.has(v)) throw invalid(path, 'cycle');
+        if (ancestors.has(v)) throw invalid(where(), 'cycle');
         ancestors.add(v);
         try {
           if (Array.isArray(v)) {
             const parts: string[] = [];
             for (let i = 0; i < v.length; i++) {
-              if (!(i in v)) throw invalid(`${path}[${i}]`, 'hole in a sparse array');
-              parts.push(walk(v[i], `${path}[${i}]`));
+              at.push(i);
+              if (!(i in v)) throw invalid(where(), 'hole in a sparse array');
+              parts.push(walk(v[i]));
+              at.pop();
             }
             return `[${parts.join(',')}]`;
           }
           const proto: unknown = Object.getPrototypeOf(v);
-          if (proto !== Object.prototype && proto !== null) throw invalid(path, 'not a plain object');
+          if (proto !== Object.prototype && proto !== null) throw invalid(where(), 'not a plain object');
           const rec = v as Record<string, unknown>;
           const parts: string[] = [];
           // Default sort compares UTF-16 code units: deterministic and independent of insertion order.
           for (const key of Object.keys(rec).sort()) {
             const item = rec[key];
             if (item === undefined) continue;
-            parts.push(`${JSON.stringify(key)}:${walk(item, `${path}.${key}`)}`);
+            at.push(key);
+            parts.push(`${JSON.stringify(key)}:${walk(item)}`);
+            at.pop();
           }
           return `{${parts.join(',')}}`;
         } finally {
@@ -66,10 +76,10 @@ export function canonicalJson(value: unknown): string {
         }
       }
       default:
-        throw invalid(path, `${typeof v} is not JSON`);
+        throw invalid(where(), `${typeof v} is not JSON`);
     }
   };
-  return walk(value, '$');
+  return walk(value);
 }
 
 function invalid(path: string, detail: string): StoreError {
@@ -87,6 +97,22 @@ export function crc32Hex(data: Uint8Array | string): string {
 
 function recordCrc(seq: number, canonicalRec: string): string {
   return crc32Hex(`[${FORMAT_VERSION},${seq},${canonicalRec}]`);
+}
+
+/**
+ * The checksum of a payload as it lies in the file: `text` must be exactly `head` + payload + `tail` (the layout the
+ * encoder writes); undefined when it is not. `text` is a string or the file's bytes (hashed as they are, no decoding).
+ */
+function crcOfWritten(text: string | Buffer, head: string, tail: string, seq: number): string | undefined {
+  const len = text.length;
+  if (len < head.length + tail.length) return undefined;
+  // head and tail are ASCII, so characters and bytes agree for them.
+  if (typeof text === 'string' ? !text.startsWith(head) || !text.endsWith(tail) : text.toString('latin1', 0, head.length) !== head || text.toString('latin1', len - tail.length) !== tail) return undefined;
+  const payload = text.slice(head.length, len - tail.length);
+  let crc = crc32(`[${FORMAT_VERSION},${seq},`);
+  crc = crc32(payload, crc);
+  crc = crc32(']', crc);
+  return (crc >>> 0).toString(16).padStart(8, '0');
 }
 
 /** One journal line, newline included, for a record already in canonical JSON. */
@@ -124,6 +150,8 @@ export function decodeSnapshot(bytes: Buffer, file: string): DecodedSnapshot {
   if (!('state' in obj)) throw fail('snapshot has no state');
   const state = obj.state as JsonValue;
   if (typeof obj.crc !== 'string') throw fail('snapshot has no checksum');
+  const head = `{"v":${FORMAT_VERSION},"journalSeq":${journalSeq},"crc":${JSON.stringify(obj.crc)},"state":`;
+  if (crcOfWritten(bytes, head, '}\n', journalSeq) === obj.crc) return { journalSeq, state };
   const expected = checksumOf(journalSeq, state, fail);
   if (obj.crc !== expected) throw fail(`snapshot checksum mismatch (file says ${obj.crc}, content hashes to ${expected})`);
   return { journalSeq, state };
@@ -177,7 +205,8 @@ export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number |
     if (!('rec' in obj)) throw fail('record has no rec');
     if (typeof obj.crc !== 'string') throw fail('record has no checksum');
     const rec = obj.rec as JsonValue;
-    const expected = checksumOf(seq, rec, fail);
+    const written = crcOfWritten(text, `{"v":${FORMAT_VERSION},"seq":${seq},"crc":${JSON.stringify(obj.crc)},"rec":`, '}', seq);
+    const expected = written === obj.crc ? written : checksumOf(seq, rec, fail);
     if (obj.crc !== expected) throw fail(`checksum mismatch (line says ${obj.crc}, content hashes to ${expected})`);
     if (prevSeq === undefined) {
       // The first record must continue the snapshot (or start at 1): a larger seq means records were lost.

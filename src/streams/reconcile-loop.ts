@@ -5,7 +5,7 @@
  * error fails one cycle without ending the stream. What a cycle does with a snapshot (diff, handler) is injected
  * as `runCycle`; time comes from the injected scheduler.
  */
-import { EMPTY, NEVER, Observable, asyncScheduler, concat, defer, exhaustMap, finalize, from, map, merge, mergeMap, of, race, share, take, tap, throwIfEmpty, timer, catchError } from 'rxjs';
+import { EMPTY, NEVER, Observable, asyncScheduler, concat, defer, exhaustMap, finalize, from, map, merge, mergeMap, of, race, repeat, share, take, tap, throwIfEmpty, timer, catchError } from 'rxjs';
 import type { ObservableInput, SchedulerLike } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
 import { ConfigError, isRetryableError } from '../domain/errors.js';
@@ -143,22 +143,21 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(options: Reconc
       });
 
     // A run of cycles: the triggering one, then one more for each batch of manual requests that came during it.
+    // `repeat` resubscribes the same one-cycle observable in place: a recursive concat would nest one more level of
+    // subscribers per chained cycle, and requests arriving back to back would grow that chain (and the heap) forever.
     const session = (first: CycleTrigger): Observable<Ev> =>
       defer(() => {
         busy = true;
-        const next = (trigger: CycleTrigger): Observable<Ev> =>
-          concat(
-            oneCycle(trigger),
-            defer(() => {
-              if (!pendingManual) {
-                busy = false;
-                return EMPTY;
-              }
+        let trigger = first;
+        return defer(() => oneCycle(trigger)).pipe(
+          repeat({
+            delay: () => {
+              if (!pendingManual) return EMPTY; // completes the session
               pendingManual = false;
-              return next('manual');
-            }),
-          );
-        return next(first).pipe(
+              trigger = 'manual';
+              return of(0);
+            },
+          }),
           finalize(() => {
             busy = false;
           }),

@@ -357,4 +357,47 @@ describe('Portfolio.clone', () => {
     expect(str(p.balance('USDT').total)).toBe('10000');
     expect(new Dec(c.balance('USDT').total).toFixed()).toBe('9990');
   });
+
+  it('shares nothing mutable: closing, tracking, filling or pruning on either side leaves the other as it was', () => {
+    const p = fresh();
+    p.trackOrder({ ...order({ clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '10' }), exchangeOrderId: 'x1' });
+    p.trackOrder({ ...order({ clientOrderId: 'c2', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }), exchangeOrderId: 'x2' });
+    const before = JSON.stringify(p.toJSON());
+    const c = p.clone();
+    c.closeOrder({ clientOrderId: 'c1' }, 'cancelled', 1_700_000_000_001);
+    c.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'x2', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }));
+    c.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'manual', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }));
+    c.trackOrder(order({ clientOrderId: 'c3', symbol: 'BTC/USDT', side: 'sell', q: '1', px: '20' }));
+    c.pruneClosedOrders(Number.MAX_SAFE_INTEGER);
+    expect(JSON.stringify(p.toJSON())).toBe(before);
+    expect(p.orders().map((o) => `${o.clientOrderId}:${o.status}`)).toEqual(['c1:open', 'c2:open']);
+    // And the other way round: the original changing after the clone leaves the clone alone.
+    const c2 = p.clone();
+    const snapshot = JSON.stringify(c2.toJSON());
+    p.closeOrder({ clientOrderId: 'c2' }, 'cancelled', 1_700_000_000_001);
+    p.applyFill(fill({ tradeId: 't9', exchangeOrderId: 'x1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }));
+    expect(JSON.stringify(c2.toJSON())).toBe(snapshot);
+    expect(c2.liveState().balances).toEqual(Portfolio.fromJSON(JSON.parse(snapshot)).liveState().balances);
+  });
+
+  it('keeps the change stamp of its source until either changes; a duplicate or rejected fill changes nothing', () => {
+    const p = fresh();
+    const c = p.clone();
+    expect(c.changeStamp).toBe(p.changeStamp);
+    const stamp = p.changeStamp;
+    c.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }));
+    expect(c.changeStamp).not.toBe(stamp);
+    expect(p.changeStamp).toBe(stamp);
+    const after = c.changeStamp;
+    expect(c.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' })).outcome).toBe('duplicate');
+    expect(c.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'XYZ/USDT', side: 'buy', q: '1', px: '10' })).outcome).toBe('rejected');
+    expect(c.pruneClosedOrders(0)).toBe(0);
+    expect(c.changeStamp).toBe(after);
+    // A new peak equity is a change (it is persisted); marking the same equity again is not.
+    c.markToMarket(new Map());
+    expect(c.changeStamp).not.toBe(after);
+    const marked = c.changeStamp;
+    c.markToMarket(new Map());
+    expect(c.changeStamp).toBe(marked);
+  });
 });

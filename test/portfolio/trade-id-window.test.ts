@@ -37,4 +37,38 @@ describe('IdWindow', () => {
       }),
     );
   });
+
+  it('forks are independent and each behaves like the model, across overlay folds (model check)', () => {
+    const addModel = (model: string[], id: string, capacity: number): boolean => {
+      if (model.includes(id)) return false;
+      model.push(id);
+      if (model.length > capacity) model.shift();
+      return true;
+    };
+    fc.assert(
+      fc.property(
+        // Ops: add an id to window 0 or 1, or fork one into the other. Many ids so the 1024-change overlay folds.
+        fc.array(fc.oneof(fc.tuple(fc.constant('add' as const), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 3000 })), fc.tuple(fc.constant('fork' as const), fc.integer({ min: 0, max: 1 }), fc.constant(0))), { maxLength: 3000 }),
+        fc.integer({ min: 1, max: 1500 }),
+        (ops, capacity) => {
+          const ws = [new IdWindow(capacity), new IdWindow(capacity)];
+          const models: string[][] = [[], []];
+          for (const [op, k, n] of ops) {
+            if (op === 'fork') {
+              ws[1 - k] = ws[k]!.fork();
+              models[1 - k] = [...models[k]!];
+            } else {
+              expect(ws[k]!.add(`t${n}`)).toBe(addModel(models[k]!, `t${n}`, capacity));
+            }
+          }
+          for (const k of [0, 1]) {
+            expect(ws[k]!.toArray()).toEqual(models[k]);
+            expect(ws[k]!.size).toBe(models[k]!.length);
+            for (let n = 0; n <= 3000; n += 97) expect(ws[k]!.has(`t${n}`)).toBe(models[k]!.includes(`t${n}`));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
 });

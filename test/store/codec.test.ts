@@ -1,7 +1,7 @@
 /** The store's format helpers: CRC-32 and canonical JSON. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, crc32Hex, decodeJournal, encodeJournalLine } from '../../src/store/codec.js';
+import { canonicalJson, crc32Hex, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshot } from '../../src/store/codec.js';
 
 describe('crc32Hex (zlib.crc32)', () => {
   it('matches the standard check values, as 8 lowercase hex digits', () => {
@@ -61,5 +61,39 @@ describe('decodeJournal', () => {
       expect(decoded.validLength).toBe(Buffer.byteLength(head));
       expect(decoded.tornWarning === undefined).toBe(cut === 0);
     }
+  });
+});
+
+describe('checksums over the bytes written', () => {
+  // A payload written in another key order (not canonical) is told apart by which checksum it carries: one over its
+  // bytes as they lie in the file loads without re-serializing; one over anything else is corruption.
+  const payload = '{"b":1,"a":"x"}';
+  const rawCrc = (seq: number): string => crc32Hex(`[1,${seq},${payload}]`);
+
+  it('a snapshot loads when its checksum is the one of its bytes as written', () => {
+    const file = `{"v":1,"journalSeq":3,"crc":"${rawCrc(3)}","state":${payload}}\n`;
+    expect(decodeSnapshot(Buffer.from(file), 's')).toEqual({ journalSeq: 3, state: { a: 'x', b: 1 } });
+    // The same bytes under the checksum of another seq (or flipped payload bytes) are corrupt.
+    expect(() => decodeSnapshot(Buffer.from(file.replace('"journalSeq":3', '"journalSeq":4')), 's')).toThrow(/checksum mismatch/);
+    expect(() => decodeSnapshot(Buffer.from(file.replace('"x"', '"y"')), 's')).toThrow(/checksum mismatch/);
+  });
+
+  it('a journal line loads when its checksum is the one of its bytes as written', () => {
+    const line = `{"v":1,"seq":1,"crc":"${rawCrc(1)}","rec":${payload}}\n`;
+    expect(decodeJournal(Buffer.from(line), 'j', undefined).records).toEqual([{ a: 'x', b: 1 }]);
+    expect(() => decodeJournal(Buffer.from(line.replace('"x"', '"y"')), 'j', undefined)).toThrow(/checksum mismatch/);
+  });
+
+  it('what the encoders write carries the checksum of its own bytes, and reformatted JSON with the canonical checksum still loads', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 3 }), fc.nat({ max: 1000 }), (v, seq) => {
+        const canonical = canonicalJson(v);
+        const snap = encodeSnapshot(seq, canonical);
+        expect(snap).toContain(`"crc":"${crc32Hex(`[1,${seq},${canonical}]`)}"`);
+        expect(decodeSnapshot(Buffer.from(snap), 's').state).toEqual(JSON.parse(canonical));
+        const spaced = snap.replace(`"state":${canonical}}`, () => `"state": ${JSON.stringify(JSON.parse(canonical), null, 1)} }`);
+        expect(decodeSnapshot(Buffer.from(spaced), 's').state).toEqual(JSON.parse(canonical));
+      }),
+    );
   });
 });

@@ -278,4 +278,37 @@ describe('reconcileLoop', () => {
       reconcileLoop({ intervalMs: 10, backoff: { jitter: 2, factor: 0.5 }, fetchSnapshot: async () => 1, runCycle: async () => 1, random: fixedRandom(0) }),
     ).toThrow(/jitter.*|factor/);
   });
+
+  it('cycles chained by requests that arrive during each cycle do not nest: the subscriber chain stays the same depth', () => {
+    // A leak of the chained-session kind grows the chain of subscribers by a level per cycle; every emission travels
+    // that chain, so the synchronous stack depth at which an event reaches the subscriber measures it exactly.
+    const trigger$ = new Subject<void>();
+    let current: Subject<string> | undefined;
+    const depths: number[] = [];
+    const previousLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = Infinity;
+    const sub = reconcileLoop<Snap, string>({
+      intervalMs: 1e9,
+      startImmediately: false,
+      trigger$,
+      fetchSnapshot: () => of({ id: 's' }),
+      runCycle: () => (current = new Subject<string>()),
+      random: fixedRandom(0),
+      scheduler: new VirtualTimeScheduler(VirtualAction, 1e12),
+    }).subscribe((e) => {
+      if (e.type === 'cycleCompleted') depths.push((new Error().stack ?? '').split('\n').length);
+    });
+    try {
+      trigger$.next();
+      for (let i = 0; i < 60; i++) {
+        trigger$.next(); // arrives while the cycle runs: one more cycle right after it, in the same session
+        current!.next('ok');
+      }
+    } finally {
+      Error.stackTraceLimit = previousLimit;
+      sub.unsubscribe();
+    }
+    expect(depths).toHaveLength(60);
+    expect(depths.at(-1)).toBe(depths[0]);
+  });
 });

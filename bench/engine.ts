@@ -1,0 +1,347 @@
+/**
+ * The engine-level benchmark of issue 16 ("cycles that cost what changed"): what a bot embedding the engine sees.
+ *
+ * - clean: a real engine (createEngine, InMemoryStateStore, SimulatedExchange with no latency) tracking N resting
+ *   orders, cycles driven one RECONCILE_NOW at a time, each waiting for its report; cycles per second, and the longest
+ *   event-loop stall while they run (`perf_hooks.monitorEventLoopDelay`, a macrotask turn between cycles). Also run
+ *   with the trade-id window full (100 000 applied trade ids), which must not change the cost of a clean cycle.
+ * - baseline: a bare `Map` join of the same N exchange ids against our N ids, measured in the same run, so the ratio
+ *   says how far a clean cycle is from the least work any reconciliation must do.
+ * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
+ *   `running`: load (read, checksum, parse) and the startup reconciliation against the exchange holding the same orders.
+ * - heap: heap used after a forced GC, over many cycles, both when requests arrive back to back (during a cycle) and
+ *   when each cycle is awaited; and the heap a running engine holds per tracked order.
+ *
+ * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000`, `--boot 1000,10000,100000`,
+ * `--heap-cycles 20000`, `--no-write`.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createEngine, type Engine } from '../src/engine.js';
+import { asJson, encodeEngineState } from '../src/engine/state-file.js';
+import type { ExchangeClient } from '../src/exchange/port.js';
+import { ReconcileMemory } from '../src/handlers/memory.js';
+import { EMPTY_CURSORS } from '../src/handlers/plan.js';
+import { FileStateStore } from '../src/store/file-store.js';
+import { InMemoryStateStore } from '../src/store/memory.js';
+import type { StateStore } from '../src/store/port.js';
+import type { BenchContext, BenchModule } from './index.js';
+import { environment, makeWorld, median, now, round, untracked, valueOf, type World } from './support.js';
+
+const FULL_WINDOW = 100_000;
+
+/**
+ * The exchange answering every read with its first answer to the same arguments. The world is static (flat prices,
+ * nothing fills), so the answers are the same; but the simulator logs every call, which a heap measurement of the
+ * engine must not count.
+ */
+function frozen(ex: ExchangeClient): ExchangeClient {
+  const answers = new Map<string, unknown>();
+  return new Proxy(ex, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      const f = v as (...args: unknown[]) => unknown;
+      if (typeof prop !== 'string' || !prop.startsWith('fetch')) return f.bind(target);
+      return (...args: unknown[]): unknown => {
+        const key = `${prop}${JSON.stringify(args)}`;
+        if (!answers.has(key)) answers.set(key, f.apply(target, args));
+        return answers.get(key);
+      };
+    },
+  });
+}
+
+async function saveWorld(store: StateStore, world: World): Promise<void> {
+  const state = encodeEngineState({ portfolio: world.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } }, world.tl.now());
+  await store.compact(asJson(state));
+}
+
+interface Running {
+  readonly engine: Engine;
+  reports(): number;
+  /** One RECONCILE_NOW, resolved at its report. */
+  cycle(): Promise<void>;
+  /** `count` cycles where each next request arrives while the previous cycle runs (the leak's pattern). */
+  backToBack(count: number): Promise<void>;
+}
+
+async function boot(world: Pick<World, 'tl' | 'ex'>, store: StateStore): Promise<{ running: Running; bootMs: number }> {
+  const engine = createEngine({ exchange: world.ex, store, clock: world.tl.clock, scheduler: untracked(world.tl), intervalMs: 24 * 60 * 60 * 1000 });
+  let reports = 0;
+  const waiters: (() => void)[] = [];
+  engine.reports$.subscribe(() => {
+    reports++;
+    for (const w of waiters.splice(0)) w();
+  });
+  const t = now();
+  const booted = engine.start();
+  await world.tl.advanceBy(0);
+  const status = await booted;
+  const bootMs = now() - t;
+  if (status.phase !== 'running') throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
+  await world.tl.advanceBy(0);
+  const next = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
+  return {
+    bootMs,
+    running: {
+      engine,
+      reports: () => reports,
+      async cycle() {
+        const done = next();
+        engine.send({ type: 'RECONCILE_NOW' });
+        await done;
+      },
+      async backToBack(count) {
+        const target = reports + count;
+        engine.send({ type: 'RECONCILE_NOW' });
+        while (reports < target) {
+          const done = next();
+          // Arrives during the cycle in progress: the loop chains one more cycle right after it.
+          engine.send({ type: 'RECONCILE_NOW' });
+          await done;
+        }
+        // A request may still be pending (or coalesced into one that is): one more report settles it either way.
+        const done = next();
+        engine.send({ type: 'RECONCILE_NOW' });
+        await done;
+      },
+    },
+  };
+}
+
+/** A macrotask turn: what a bot's event loop gets between two cycles. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The least any reconciliation must do: index one side's ids, look the other side's up. */
+function mapJoin(local: readonly string[], exchange: readonly string[]): number {
+  const index = new Map<string, number>();
+  for (let i = 0; i < exchange.length; i++) index.set(exchange[i]!, i);
+  let hits = 0;
+  for (const id of local) if (index.has(id)) hits++;
+  return hits;
+}
+
+interface CleanResult {
+  openOrders: number;
+  appliedTradeIds: number;
+  cycles: number;
+  cycleMsMedian: number;
+  cycleMsMin: number;
+  cyclesPerSecond: number;
+  baselineMsMedian: number;
+  /** engine cycle / bare Map join, medians. */
+  ratioToBaseline: number;
+  /** Longest event-loop delay while cycles ran (ms), and its p99. */
+  maxStallMs: number;
+  p99StallMs: number;
+}
+
+async function clean(n: number, appliedTrades: number, cycles: number): Promise<CleanResult> {
+  const world = await makeWorld(n, appliedTrades);
+  const store = new InMemoryStateStore();
+  await saveWorld(store, world);
+  const { running } = await boot(world, store);
+  const ids = world.portfolio.orders().map((o) => o.exchangeOrderId!);
+  const shuffled = [...ids].reverse();
+  for (let i = 0; i < Math.max(3, cycles / 5); i++) {
+    await running.cycle();
+    await turn();
+  }
+  const ms: number[] = [];
+  const base: number[] = [];
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  for (let i = 0; i < cycles; i++) {
+    const t = now();
+    await running.cycle();
+    ms.push(now() - t);
+    await turn();
+    const b = now();
+    mapJoin(ids, shuffled);
+    base.push(now() - b);
+  }
+  h.disable();
+  await running.engine.stop();
+  return {
+    openOrders: n,
+    appliedTradeIds: appliedTrades,
+    cycles,
+    cycleMsMedian: round(median(ms)),
+    cycleMsMin: round(Math.min(...ms)),
+    cyclesPerSecond: round(1000 / median(ms)),
+    baselineMsMedian: round(median(base)),
+    ratioToBaseline: round(median(ms) / median(base)),
+    maxStallMs: round(h.max / 1e6),
+    p99StallMs: round(h.percentile(99) / 1e6),
+  };
+}
+
+interface BootResult {
+  openOrders: number;
+  stateBytes: number;
+  bootMs: number;
+  /** Reading the same file and `JSON.parse` alone: the floor for a load. */
+  readParseMs: number;
+}
+
+async function bootFromDisk(n: number): Promise<BootResult> {
+  const world = await makeWorld(n);
+  const dir = mkdtempSync(join(tmpdir(), 'tesser-bench-boot-'));
+  try {
+    const writer = await FileStateStore.open(dir);
+    await saveWorld(writer, world);
+    await writer.close();
+    const { readFileSync, statSync } = await import('node:fs');
+    const file = join(dir, 'snapshot.json');
+    const stateBytes = statSync(file).size;
+    const r = now();
+    JSON.parse(readFileSync(file, 'utf8'));
+    const readParseMs = now() - r;
+    const store = await FileStateStore.open(dir);
+    const { running, bootMs } = await boot(world, store);
+    await running.engine.stop();
+    await store.close();
+    return { openOrders: n, stateBytes, bootMs: round(bootMs), readParseMs: round(readParseMs) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `gc()` from V8 without `--expose-gc` on the command line. */
+function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+interface HeapResult {
+  openOrders: number;
+  cycles: number;
+  mode: 'backToBack' | 'awaited';
+  /** heap used after GC (MB) after the first tenth of the cycles, and at the end. */
+  heapMbEarly: number;
+  heapMbEnd: number;
+  growthPercent: number;
+}
+
+async function heapOver(n: number, cycles: number, mode: HeapResult['mode'], gc: () => void): Promise<HeapResult> {
+  const made = await makeWorld(n);
+  const world = { ...made, ex: frozen(made.ex) };
+  const store = new InMemoryStateStore();
+  await saveWorld(store, world);
+  const { running } = await boot(world, store);
+  const heap = (): number => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed / 2 ** 20;
+  };
+  const run = async (count: number): Promise<void> => {
+    if (mode === 'backToBack') await running.backToBack(count);
+    else
+      for (let i = 0; i < count; i++) {
+        await running.cycle();
+        if (i % 100 === 0) await turn();
+      }
+  };
+  await run(Math.ceil(cycles / 10));
+  const early = heap();
+  await run(cycles - Math.ceil(cycles / 10));
+  const end = heap();
+  await running.engine.stop();
+  return { openOrders: n, cycles, mode, heapMbEarly: round(early), heapMbEnd: round(end), growthPercent: round(((end - early) / early) * 100) };
+}
+
+/** Heap a running engine holds per tracked order: heap with the engine minus heap with only its exchange, over N. */
+async function bytesPerOrder(n: number, gc: () => void): Promise<number> {
+  const store = new InMemoryStateStore();
+  const heap = (): number => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  // Only the exchange and the clock are kept: the engine loads its books from the store, as after a restart.
+  const exchangeOnly = await (async (): Promise<Pick<World, 'tl' | 'ex'>> => {
+    const world = await makeWorld(n);
+    await saveWorld(store, world);
+    return { tl: world.tl, ex: world.ex };
+  })();
+  const before = heap();
+  const { running } = await boot(exchangeOnly, store);
+  for (let i = 0; i < 5; i++) await running.cycle();
+  const after = heap();
+  await running.engine.stop();
+  return round((after - before) / n);
+}
+
+async function run(ctx: BenchContext): Promise<void> {
+  const sizes = listArg(ctx.args, '--sizes') ?? [1_000, 10_000];
+  const bootSizes = listArg(ctx.args, '--boot') ?? [1_000, 10_000, 100_000];
+  const heapCycles = listArg(ctx.args, '--heap-cycles')?.[0] ?? 20_000;
+  const write = !ctx.args.includes('--no-write');
+  const startLoad = loadavg().map(round);
+  const started = now();
+  const gc = gcFunction();
+  ctx.log(`load average at start: ${startLoad.join(' ')} on ${cpus().length} CPUs`);
+
+  const cleanResults: CleanResult[] = [];
+  for (const n of sizes) {
+    for (const applied of [0, FULL_WINDOW]) {
+      const r = await clean(n, applied, n >= 10_000 ? 30 : 200);
+      cleanResults.push(r);
+      ctx.log(
+        `clean ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
+          `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)})`,
+      );
+    }
+  }
+  const bootResults: BootResult[] = [];
+  for (const n of bootSizes) {
+    const r = await bootFromDisk(n);
+    bootResults.push(r);
+    ctx.log(`boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms`);
+  }
+  const heapResults: HeapResult[] = [];
+  for (const mode of ['backToBack', 'awaited'] as const) {
+    const r = await heapOver(100, heapCycles, mode, gc);
+    heapResults.push(r);
+    ctx.log(`heap over ${r.cycles} cycles (${mode}, ${r.openOrders} orders): ${r.heapMbEarly.toFixed(1)} MB → ${r.heapMbEnd.toFixed(1)} MB (${r.growthPercent.toFixed(1)}%)`);
+  }
+  const perOrder = await bytesPerOrder(10_000, gc);
+  ctx.log(`running engine: ${perOrder.toFixed(0)} bytes of heap per tracked order (10,000 orders)`);
+  const elapsedS = round((now() - started) / 1000);
+  ctx.log(`${elapsedS} s`);
+  if (write) {
+    const out = {
+      bench: 'engine',
+      description: engineBench.description,
+      generatedAt: new Date().toISOString(),
+      environment: environment(startLoad),
+      clean: cleanResults,
+      boot: bootResults,
+      heap: heapResults,
+      bytesPerTrackedOrder: perOrder,
+      elapsedSeconds: elapsedS,
+    };
+    mkdirSync(ctx.resultsDir, { recursive: true });
+    const file = join(ctx.resultsDir, 'engine.json');
+    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    ctx.log(`wrote ${file}`);
+  }
+}
+
+function listArg(args: readonly string[], flag: string): number[] | undefined {
+  return valueOf(args, flag)
+    ?.split(',')
+    .filter((s) => s !== '')
+    .map((s) => Number.parseInt(s, 10));
+}
+
+export const engineBench: BenchModule = {
+  name: 'engine',
+  description: 'A real engine: clean cycles/s and event-loop stalls at 1k / 10k orders (trade-id window empty and full), boot from disk, heap over many cycles',
+  run,
+};
