@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subscription } from 'rxjs';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
+import { compareStrings } from '../domain/compare.js';
 import { Dec, ZERO, amountToString, type Decimal } from '../domain/decimal.js';
 import { TesserError, isExchangeError } from '../domain/errors.js';
 import type { Balance, Order, Position } from '../domain/types.js';
@@ -644,7 +645,7 @@ class Story {
     const byAsset = new Map<string, { local?: Balance; exchange?: Balance }>();
     for (const b of book.balances()) byAsset.set(b.asset, { ...byAsset.get(b.asset), local: b });
     for (const b of truth.balances) byAsset.set(b.asset, { ...byAsset.get(b.asset), exchange: b });
-    for (const [asset, { local, exchange }] of [...byAsset].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [asset, { local, exchange }] of [...byAsset].sort(([a], [b]) => compareStrings(a, b))) {
       const lt = local?.total ?? ZERO;
       const et = exchange?.total ?? ZERO;
       const lf = local?.free ?? ZERO;
@@ -654,7 +655,7 @@ class Story {
     const bySymbol = new Map<string, { local?: Position; exchange?: Position }>();
     for (const x of book.positions()) bySymbol.set(x.symbol, { ...bySymbol.get(x.symbol), local: x });
     for (const x of truth.positions) bySymbol.set(x.symbol, { ...bySymbol.get(x.symbol), exchange: x });
-    for (const [symbol, { local, exchange }] of [...bySymbol].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [symbol, { local, exchange }] of [...bySymbol].sort(([a], [b]) => compareStrings(a, b))) {
       const show = (x: Position | undefined): string => (x === undefined || x.quantity.isZero() ? '0' : `${amountToString(x.quantity)} @ ${amountToString(x.entryPrice)}`);
       const lq = local?.quantity ?? ZERO;
       const eq = exchange?.quantity ?? ZERO;
@@ -666,7 +667,7 @@ class Story {
     const localOpen = book.openOrders();
     // Exchange order ids are per symbol: an open order is named by its symbol and id.
     const name = (o: Order): string => (o.exchangeOrderId === undefined ? `(client ${o.clientOrderId})` : `${o.symbol} #${o.exchangeOrderId}`);
-    const ids = [...new Set([...exchangeOpen, ...localOpen].map(name))].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+    const ids = [...new Set([...exchangeOpen, ...localOpen].map(name))].sort((a, b) => a.length - b.length || compareStrings(a, b));
     for (const id of ids) {
       const l = localOpen.find((o) => name(o) === id);
       const x = exchangeOpen.find((o) => o.exchangeOrderId !== undefined && name(o) === id);

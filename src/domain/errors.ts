@@ -105,6 +105,14 @@ export class StoreCorruptError extends TesserError {
   }
 }
 
+/**
+ * `Name: message` of an Error, or the value as a string for anything else thrown: the one line logs, traces and
+ * wrapped errors use to say what a caught value was (no stack, no cause chain).
+ */
+export function errorSummary(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
 function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);

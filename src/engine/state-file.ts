@@ -14,7 +14,7 @@
  * Decoding validates everything; anything malformed is a StoreCorruptError, and the engine refuses to start.
  */
 import type { Millis } from '../domain/clock.js';
-import { StoreCorruptError, TesserError } from '../domain/errors.js';
+import { StoreCorruptError, TesserError, errorSummary } from '../domain/errors.js';
 import type { Decimal } from '../domain/decimal.js';
 import { asArray, asRecord, dictionary, orderToJSON, parseAmount, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
 import type { OrderJSON } from '../domain/parse.js';
@@ -164,7 +164,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       }
     }
   } catch (e) {
-    throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
+    throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${errorSummary(e)}`, { cause: e });
   }
   let replayed = 0;
   for (const [i, raw] of loaded.journal.entries()) {
@@ -199,7 +199,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
         throw new TesserError(`${path}.kind: unknown record kind ${JSON.stringify(kind)}`);
       }
     } catch (e) {
-      throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
+      throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${errorSummary(e)}`, { cause: e });
     }
   }
   return { fresh: false, portfolio, cursors, memory, lifecycle, exchange, replayed, warnings: [...warnings, ...skipped], ...(equityAtSave !== undefined && { equityAtSave }) };
@@ -231,8 +231,4 @@ export function parseCursorState(raw: unknown, path = 'cursors'): CursorState {
 /** The state as the store's JSON type (amounts are already strings). */
 export function asJson(value: EngineStateJSON | EngineJournalRecord): JsonValue {
   return value as unknown as JsonValue;
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }

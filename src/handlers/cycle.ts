@@ -10,6 +10,7 @@
  */
 import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
+import { compareStrings } from '../domain/compare.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
@@ -72,10 +73,6 @@ export function refOf(o: Order): OrderRef {
   return { symbol: o.symbol, exchangeOrderId: o.exchangeOrderId, clientOrderId: o.clientOrderId };
 }
 
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 function sum(xs: readonly Decimal[]): Decimal {
   let acc: Decimal = ZERO;
   for (const x of xs) acc = acc.plus(x);
@@ -124,7 +121,7 @@ export async function fetchHistory<T>(
     }
     pageCursor = page.nextCursor;
   } while (pageCursor !== undefined && pages < maxPages);
-  const cursor: HistoryCursor = { since, seenIds: [...atSince].sort(cmp) };
+  const cursor: HistoryCursor = { since, seenIds: [...atSince].sort(compareStrings) };
   return { items, cursor, changed: items.length > 0 || since !== start.since };
 }
 
@@ -221,7 +218,7 @@ export async function runCycle(
   const standing = standingInferredQuantities(portfolio);
   for (const f of portfolio.standingInferredFills()) symbols.add(f.symbol);
   // Only instruments we know can be booked; an unknown symbol's trades would be rejected anyway.
-  const fetchSymbols = [...symbols].filter((s) => work.instrument(s) !== undefined).sort(cmp);
+  const fetchSymbols = [...symbols].filter((s) => work.instrument(s) !== undefined).sort(compareStrings);
 
   const trades: Fill[] = [];
   const cursorActions: PlanAction[] = [];
@@ -255,14 +252,14 @@ export async function runCycle(
       }
     }
     const need = unexplainedDrift(report, rough, memory.seenDeltas);
-    for (const symbol of [...need.symbols].sort(cmp)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+    for (const symbol of [...need.symbols].sort(compareStrings)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
     // cursor, without moving the cursor: what was applied is known by id, what the last hard reset reflects is recorded.
     const beyond = report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
     if (beyond) {
       const have = new Set(trades.map(fillKey));
-      for (const symbol of [...need.symbols].sort(cmp)) {
+      for (const symbol of [...need.symbols].sort(compareStrings)) {
         const c = ctx.cursors.trades[symbol];
         if (c === undefined || work.instrument(symbol) === undefined) continue;
         const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
@@ -341,7 +338,7 @@ export async function runCycle(
     else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
   }
   // Oldest first: the one that has waited longest, then the oldest order.
-  queue.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || cmp(a.key, b.key));
+  queue.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || compareStrings(a.key, b.key));
   const budgetDeferred: DeferredQuery[] = [];
   for (const q of queue) {
     if (queries >= config.maxQueriesPerCycle) {
@@ -487,7 +484,7 @@ export async function runCycle(
   };
   const applicableTrades = sortedTrades.filter((f) => applicable(f.timestamp));
   // Funding ids are their own id space: a payment is never taken for a trade that shares its id.
-  const newFunding = [...funding].filter((p) => !portfolio.hasAppliedFunding(p.id)).sort((a, b) => a.timestamp - b.timestamp || cmp(a.id, b.id));
+  const newFunding = [...funding].filter((p) => !portfolio.hasAppliedFunding(p.id)).sort((a, b) => a.timestamp - b.timestamp || compareStrings(a.id, b.id));
   applyTrades(applicableTrades.filter((f) => f.timestamp <= boundary), fillsBefore);
   applyFunding(newFunding.filter((p) => p.timestamp <= boundary), fillsBefore);
 

@@ -17,7 +17,7 @@ import type { Decimal } from 'decimal.js';
 import { AccountBook } from '../../domain/accounting.js';
 import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../../domain/decimal.js';
-import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
+import { ExchangeError, TesserError, errorSummary, type ExchangeErrorKind } from '../../domain/errors.js';
 import { orderIdKey, type OrderIdKey } from '../../domain/ids.js';
 import { fillToJSON, fundingPaymentToJSON, orderToJSON, parseAmount, type AmountRule } from '../../domain/parse.js';
 import { createRandom, type Random } from '../../domain/random.js';
@@ -569,7 +569,7 @@ export class SimulatedExchange implements ExchangeClient {
   private asExchangeError(e: unknown, operation: string): ExchangeError {
     if (e instanceof ExchangeError) return e;
     // Anything else is a bug or refused input: final and loud, never a retryable kind that could hide it.
-    const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    const detail = errorSummary(e);
     return new ExchangeError('invalid', `${this.id} ${operation}: ${e instanceof TesserError ? 'rejected' : 'unexpected failure'}: ${detail}`, {
       cause: e,
       exchange: this.id,
