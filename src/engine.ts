@@ -414,7 +414,7 @@ export function createEngine(options: EngineOptions): Engine {
     const report = diff(current.liveState(), snapshot, config.diffOptions);
     const remembered = memory.copy();
     const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
-    // Unreachable: nothing planned from partial data; the machine retries with backoff.
+    // UnreachableError: nothing planned from partial data; the machine retries with backoff.
     if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
     // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.

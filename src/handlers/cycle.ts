@@ -6,7 +6,7 @@
  * plan is exactly what the executor will find (a fill the portfolio would reject becomes a loud error instead).
  *
  * I/O happens only through a CountingReader (read-only by construction). A retryable exchange error anywhere aborts
- * the cycle: `Unreachable` is thrown and the handler turns it into an `unreachable` plan with no actions.
+ * the cycle: `UnreachableError` is thrown and the handler turns it into an `unreachable` plan with no actions.
  */
 import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
@@ -52,19 +52,19 @@ export interface PlanContext {
 }
 
 /** Thrown inside a cycle when the exchange could not be reached; handlers turn it into an `unreachable` plan. */
-export class Unreachable extends TesserError {
-  override readonly name = 'Unreachable' as const;
+export class UnreachableError extends TesserError {
+  override readonly name = 'UnreachableError' as const;
   constructor(readonly error: ExchangeError) {
     super(`exchange unreachable: ${error.message}`, { cause: error });
   }
 }
 
-/** Runs an exchange read; a retryable failure becomes `Unreachable` (never evidence of anything). */
+/** Runs an exchange read; a retryable failure becomes `UnreachableError` (never evidence of anything). */
 export async function read<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {
-    if (isRetryableError(e)) throw new Unreachable(e);
+    if (isRetryableError(e)) throw new UnreachableError(e);
     throw e;
   }
 }
@@ -180,7 +180,7 @@ export interface CycleResult {
 }
 
 /**
- * The shared cycle. Reads through `reader`; may throw `Unreachable`. Updates `memory.ghosts` (first-seen times,
+ * The shared cycle. Reads through `reader`; may throw `UnreachableError`. Updates `memory.ghosts` (first-seen times,
  * not-found streaks); the caller resets not-found streaks when the cycle turns out unreachable.
  */
 export async function runCycle(
@@ -355,7 +355,7 @@ export async function runCycle(
       memory.ghosts.set(q.key, { ...watch, notFound: 0 });
       outcomes.set(q.key, { kind: 'queried', order: o });
     } catch (e) {
-      if (isRetryableError(e)) throw new Unreachable(e);
+      if (isRetryableError(e)) throw new UnreachableError(e);
       if (!isNotFoundError(e)) throw e;
       const n = watch.notFound + 1;
       memory.ghosts.set(q.key, { ...watch, notFound: n });
