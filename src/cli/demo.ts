@@ -405,7 +405,7 @@ class Story {
           this.say.transition(n, tl.now(), last?.phase ?? 'created', s.phase, detail);
         }
         if ((last?.paused ?? null) === null && s.paused !== null) this.say.step(tl.now(), 'engine', `exchange unreachable, reconciliation paused (${s.paused.reason})`);
-        if (last?.paused != null && s.paused === null) this.say.step(tl.now(), 'engine', 'exchange reachable again, reconciliation resumed');
+        if ((last?.paused ?? null) !== null && s.paused === null) this.say.step(tl.now(), 'engine', 'exchange reachable again, reconciliation resumed');
         last = s;
       }),
       engine.reports$.subscribe((r) => this.say.report(n, r)),

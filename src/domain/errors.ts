@@ -106,11 +106,20 @@ export class StoreCorruptError extends TesserError {
 }
 
 /**
- * `Name: message` of an Error, or the value as a string for anything else thrown: the one line logs, traces and
- * wrapped errors use to say what a caught value was (no stack, no cause chain).
+ * `Name: message` of an Error; anything else thrown as JSON (an object) or as a string: the one line logs, traces
+ * and wrapped errors use to say what a caught value was (no stack, no cause chain).
  */
 export function errorSummary(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  if (typeof e === 'object' && e !== null) {
+    // A thrown plain object would print as "[object Object]"; JSON says what it held (unless it cannot be written).
+    try {
+      return JSON.stringify(e) ?? Object.prototype.toString.call(e);
+    } catch {
+      return Object.prototype.toString.call(e);
+    }
+  }
+  return String(e);
 }
 
 function describeValue(v: unknown): string {

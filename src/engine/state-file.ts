@@ -133,7 +133,8 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   if (loaded !== undefined && (typeof loaded !== 'object' || loaded === null || !Array.isArray(loaded.journal))) {
     throw new StoreCorruptError(where, undefined, 'the store returned no journal list');
   }
-  const warnings = Array.isArray(loaded?.warnings) ? loaded.warnings : [];
+  const rawWarnings: unknown = loaded?.warnings;
+  const warnings: readonly string[] = Array.isArray(rawWarnings) ? rawWarnings.map((w: unknown) => String(w)) : [];
   if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
     return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, exchange: undefined, replayed: 0, warnings };
   }

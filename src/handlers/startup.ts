@@ -154,7 +154,7 @@ export class StartupHandler {
     let cycle;
     let again: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'> | undefined;
     let payments: readonly FundingPayment[] = [];
-    let snapshotRace = false;
+    let snapshotRace: boolean;
     // Report-only plans are never carried out, so a stale view cannot lose anything: shown as read (audit).
     const check = !this.config.reportOnly;
     try {

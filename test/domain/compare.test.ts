@@ -13,7 +13,7 @@ describe('compareStrings', () => {
       fc.property(fc.string(), fc.string(), (a, b) => {
         const c = compareStrings(a, b);
         expect(Math.sign(c)).toBe(a < b ? -1 : a === b ? 0 : 1);
-        expect(Math.sign(compareStrings(b, a))).toBe(-Math.sign(c));
+        expect(Math.sign(compareStrings(b, a)) + Math.sign(c)).toBe(0);
       }),
     );
   });
@@ -43,5 +43,9 @@ describe('errorSummary', () => {
     expect(errorSummary('plain')).toBe('plain');
     expect(errorSummary(42)).toBe('42');
     expect(errorSummary(undefined)).toBe('undefined');
+    expect(errorSummary({ code: -1021, msg: 'timestamp' })).toBe('{"code":-1021,"msg":"timestamp"}');
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(errorSummary(cyclic)).toBe('[object Object]');
   });
 });

@@ -150,7 +150,10 @@ export class CcxtExchange implements ExchangeClient {
   constructor(options: CcxtExchangeOptions) {
     const issues: { path: string; message: string }[] = [];
     const symbols = options.symbols;
-    if (!Array.isArray(symbols) || symbols.length === 0) issues.push({ path: 'symbols', message: 'at least one symbol is required' });
+    // Checked through an `unknown` (a JavaScript caller may pass anything): Array.isArray on the typed value itself
+    // would narrow it to any[].
+    const symbolList: unknown = symbols;
+    if (!Array.isArray(symbolList) || symbols.length === 0) issues.push({ path: 'symbols', message: 'at least one symbol is required' });
     else {
       symbols.forEach((s, i) => {
         if (typeof s !== 'string' || !/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/.test(s)) issues.push({ path: `symbols[${i}]`, message: `not a unified spot or perpetual symbol: ${String(s)}` });
