@@ -88,6 +88,11 @@ const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 const INTERVAL_MS = 1_000;
 /** Virtual time advances in steps this small, so at most one reconciliation cycle starts per step. */
 const STEP_MS = 100;
+/**
+ * With --inspect, virtual time runs this many times faster than the wall clock (a cycle a second becomes four a
+ * second), so a person can follow the transitions in the viewer: the story's ~3 virtual minutes take ~45 s.
+ */
+export const INSPECT_SPEEDUP = 4;
 const PERP = 'BTC/USDT:USDT';
 const BTC = 'BTC/USDT';
 const ETH = 'ETH/USDT';
@@ -271,10 +276,21 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       inspector = await startInspectorServer();
       // stderr: the port differs between runs, and stdout stays reproducible.
       io.err(`inspector: open ${inspector.url} (relaying engine state machine events)`);
+      if (io.sleep !== undefined) {
+        io.err(`inspector: the story plays at ${INSPECT_SPEEDUP}x wall-clock speed (about ${STORY_WALL_SECONDS} s; 1 s of virtual time every ${1000 / INSPECT_SPEEDUP} ms); the relay stays open after it until Ctrl-C`);
+      }
     }
     story = new Story(options, io, narrator, dir, inspector);
     await story.connect();
-    return await story.play();
+    const started = story.virtualNow();
+    const code = await story.play();
+    if (inspector !== undefined && io.signal !== undefined && !io.signal.aborted) {
+      // The person watching decides when it ends: the viewer keeps the whole run until Ctrl-C.
+      const virtualSeconds = Math.round((story.virtualNow() - started) / 1000);
+      io.err(`inspector: the story is over (${virtualSeconds} s of virtual time${io.sleep === undefined ? '' : `, ${Math.round(virtualSeconds / INSPECT_SPEEDUP)} s of wall-clock time`}); the relay stays open at ${inspector.url} until Ctrl-C`);
+      await aborted(io.signal);
+    }
+    return code;
   } catch (e) {
     if (!(e instanceof DemoInterruptedError)) throw e;
     interrupted = e;
@@ -295,6 +311,18 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       io.err(`  ${options.stateDir === undefined ? `removed the temporary state directory ${dir}` : `kept the state directory ${dir} (inspect it with: tesser-reconcile state show ${dir})`}`);
     }
   }
+}
+
+/**
+ * About how long the paced story takes: its virtual length (a scripted ~3 minutes; 181 s for seed 1, checked by
+ * test/cli/demo-inspect.test.ts) over INSPECT_SPEEDUP. The closing line says the exact figure of the run.
+ */
+export const STORY_WALL_SECONDS = 45;
+
+/** Resolves when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 /**
@@ -370,6 +398,11 @@ class Story {
     return { symbol: o.symbol, exchangeOrderId: sim?.exchangeOrderId ?? (o.exchangeOrderId as string) };
   }
 
+  /** The story's virtual time now (for the length the inspector reports). */
+  virtualNow(): Millis {
+    return this.now();
+  }
+
   private logger(): Logger {
     if (!this.options.verbose) return silentLogger;
     // Engine logs go to stderr with virtual timestamps, so stdout stays the story.
@@ -427,8 +460,11 @@ class Story {
       if (this.io.signal?.aborted === true) {
         throw new DemoInterruptedError(`interrupted (Ctrl-C) during "${this.say.chapter}", at ${isoTime(this.now())} in virtual time`);
       }
-      await this.timeline.advanceBy(Math.min(STEP_MS, end - this.now()));
+      const step = Math.min(STEP_MS, end - this.now());
+      await this.timeline.advanceBy(step);
       await this.live?.store.idle();
+      // --inspect: the same step of wall-clock time, sped up, so the viewer shows the run as it unfolds.
+      if (this.inspector !== undefined && this.io.sleep !== undefined) await this.io.sleep(step / INSPECT_SPEEDUP);
     }
   }
 
