@@ -120,6 +120,12 @@ interface MarketInfo {
 }
 
 type Rec = Record<string, unknown>;
+
+/** Single-order lookups ccxt implements per exchange (Bybit, OKX) but its base class leaves untyped. */
+interface SingleOrderLookups {
+  fetchOpenOrder(id: string, symbol?: string): Promise<unknown>;
+  fetchClosedOrder(id: string, symbol?: string): Promise<unknown>;
+}
 /** One fetched page: the raw count (to tell a full page) and the converted items. */
 interface Fetched<T> {
   readonly raw: number;
@@ -254,14 +260,14 @@ export class CcxtExchange implements ExchangeClient {
     if (ref.exchangeOrderId === undefined) return this.#orderByClientId(op, market, ref);
     const id = ref.exchangeOrderId;
     try {
-      const raw = await this.#call(op, () => this.#ex.fetchOpenOrder(id, ref.symbol));
+      const raw = await this.#call(op, () => (this.#ex as unknown as SingleOrderLookups).fetchOpenOrder(id, ref.symbol));
       return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
     } catch (e) {
       if (!(e instanceof ExchangeError && e.kind === 'notFound')) throw e;
     }
     const idParam = this.#quirks.orderIdParam;
     if (idParam === undefined || !hasMethod(this.#ex, 'fetchCanceledAndClosedOrders')) {
-      const raw = await this.#call(op, () => this.#ex.fetchClosedOrder(id, ref.symbol));
+      const raw = await this.#call(op, () => (this.#ex as unknown as SingleOrderLookups).fetchClosedOrder(id, ref.symbol));
       return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
     }
     return this.#finishedOrder(op, market, ref.symbol, { [idParam]: id }, (o) => o.exchangeOrderId === id, `id ${id}`);
