@@ -125,7 +125,7 @@ interface Sample {
   readonly cpu: number;
 }
 
-/** Where `sample` puts each result (never read: a module-level write the optimizer cannot drop, so neither the call). */
+// Written, never read (hence the `_`): a module-level write the optimizer cannot drop, so neither the call.
 let _sink: unknown;
 /** Runs `f` once and measures it. The result goes to a module-level sink so the call cannot be optimized away. */
 function sample(f: () => unknown): Sample {
