@@ -9,7 +9,8 @@
 import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom, StateValue } from 'xstate';
 import type { Millis } from '../src/domain/clock.js';
-import { TesserError, isExchangeError, isRetryableError } from '../src/domain/errors.js';
+import { definedOnly } from '../src/domain/compare.js';
+import { TesserError, errorSummary, isExchangeError, isRetryableError } from '../src/domain/errors.js';
 import type { ReportSummary } from '../src/differ/report.js';
 import { phaseOf } from './lifecycle.js';
 import type { LifecyclePhase } from './lifecycle.js';
@@ -151,10 +152,6 @@ function describeFailure(phase: LifecyclePhase, error: unknown): EngineFailure {
   return { phase, reason, errorName, kind };
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
 const notProvided = (actor: string) => async (): Promise<never> => {
   throw new NotProvidedError(actor);
 };
@@ -268,8 +265,8 @@ export const engineMachine = setup({
                 target: 'waiting',
                 actions: assign({
                   startupAttempts: ({ context }) => context.startupAttempts + 1,
-                  lastError: ({ event }) => errorMessage(event.error),
-                  paused: ({ event }) => ({ reason: errorMessage(event.error), nextRetryAt: null }),
+                  lastError: ({ event }) => errorSummary(event.error),
+                  paused: ({ event }) => ({ reason: errorSummary(event.error), nextRetryAt: null }),
                 }),
               },
               {
@@ -397,11 +394,4 @@ export function persistedLifecycle(snapshot: { readonly context: EngineContext }
     cycleCount: c.cycleCount,
     lastReport: c.lastReport,
   };
-}
-
-function definedOnly<T extends object>(o: T | undefined): Partial<T> {
-  const out: Partial<T> = {};
-  if (o === undefined) return out;
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
 }

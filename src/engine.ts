@@ -14,7 +14,7 @@ import { createActor, fromPromise, type InspectionEvent, type Observer } from 'x
 import { isoTime, type Clock, type Millis } from './domain/clock.js';
 import type { Decimal } from './domain/decimal.js';
 import { ZERO } from './domain/decimal.js';
-import { ConfigError, ExchangeError, TesserError, isNotFoundError, isRetryableError } from './domain/errors.js';
+import { ConfigError, ExchangeError, TesserError, errorSummary, isNotFoundError, isRetryableError } from './domain/errors.js';
 import { createRandom } from './domain/random.js';
 import { insideSnapshotWindow } from './domain/snapshot-window.js';
 import type { ExchangeSnapshot, Order } from './domain/types.js';
@@ -207,10 +207,6 @@ function statusOf(s: EngineSnapshot, equity: EquityReading | null, peakEquity: D
   };
 }
 
-function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
 const LOG_OUTCOME: Record<ActionOutcome['status'], ActionLogEntry['outcome']> = {
   done: 'done',
   duplicate: 'skipped',
@@ -272,7 +268,7 @@ export function createEngine(options: EngineOptions): Engine {
     prices: options.prices,
     tickerEveryCycles,
     onTickerError: (e, symbols) =>
-      logger.warn({ event: 'equity.tickersFailed', symbols, error: describe(e) }, `ticker read for equity failed (cached prices kept; next read in ${tickerEveryCycles} cycles): ${describe(e)}`),
+      logger.warn({ event: 'equity.tickersFailed', symbols, error: errorSummary(e) }, `ticker read for equity failed (cached prices kept; next read in ${tickerEveryCycles} cycles): ${errorSummary(e)}`),
   });
   // With a VirtualTimeline, virtual time waits for the engine's real I/O (store writes, HTTP), so runs reproduce.
   const track = isWorkTrackingScheduler(scheduler) ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work) : <T>(work: Promise<T>): Promise<T> => work;
@@ -420,7 +416,7 @@ export function createEngine(options: EngineOptions): Engine {
     const report = diff(current.liveState(), snapshot, config.diffOptions);
     const remembered = memory.copy();
     const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
-    // Unreachable: nothing planned from partial data; the machine retries with backoff.
+    // UnreachableError: nothing planned from partial data; the machine retries with backoff.
     if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
     // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
@@ -480,7 +476,7 @@ export function createEngine(options: EngineOptions): Engine {
         } catch (e) {
           // Its exchange id is another tracked order's (see OrderConflictError): left pending and reported, the cycle goes on.
           if (!isPortfolioError(e)) throw e;
-          logger.error({ event: 'submission.conflict', clientOrderId: o.clientOrderId, exchangeOrderId: found.exchangeOrderId, error: describe(e) }, `order ${o.clientOrderId} cannot be tracked as ${found.exchangeOrderId ?? '?'}: ${describe(e)}`);
+          logger.error({ event: 'submission.conflict', clientOrderId: o.clientOrderId, exchangeOrderId: found.exchangeOrderId, error: errorSummary(e) }, `order ${o.clientOrderId} cannot be tracked as ${found.exchangeOrderId ?? '?'}: ${errorSummary(e)}`);
           continue;
         }
         logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`, symbol: o.symbol, orderId: o.clientOrderId });
@@ -492,7 +488,7 @@ export function createEngine(options: EngineOptions): Engine {
         }
         if (!isNotFoundError(e)) {
           // Not evidence either way (auth, invalid...): asked again next cycle; the cycle's own work still counts.
-          logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: describe(e) }, `could not look up order ${o.clientOrderId}: ${describe(e)}`);
+          logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`);
           continue;
         }
         const n = (unconfirmedNotFound.get(o.clientOrderId) ?? 0) + 1;
@@ -543,7 +539,7 @@ export function createEngine(options: EngineOptions): Engine {
         await persist();
       } catch (e) {
         // Without a working store nothing we do is durable: stop (the flush will report the same failure).
-        actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${describe(e)}` });
+        actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` });
         throw e;
       }
       const digest = digestOf('runtime', cycle, report, plan, result);
@@ -578,9 +574,9 @@ export function createEngine(options: EngineOptions): Engine {
         digest: (r) => r.digest,
         onCycleEvent: (e, mode) => {
           if (e.type === 'paused') unconfirmedNotFound.clear();
-          if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: describe(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${describe(e.error)}`);
+          if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: errorSummary(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${errorSummary(e.error)}`);
           else if (e.type === 'resumed') logger.info({ event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt }, 'exchange reachable again, reconciliation resumed');
-          else if (e.type === 'cycleFailed') logger.error({ event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: describe(e.error) }, `cycle ${e.cycle} failed: ${describe(e.error)}`);
+          else if (e.type === 'cycleFailed') logger.error({ event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: errorSummary(e.error) }, `cycle ${e.cycle} failed: ${errorSummary(e.error)}`);
         },
       }),
       flush: fromPromise<void, { from: LifecyclePhase }>(({ input }) => flush(input.from)),
@@ -613,8 +609,8 @@ export function createEngine(options: EngineOptions): Engine {
       if (active && !config.reportOnly && JSON.stringify(lifecycle) !== JSON.stringify(lifecycleOnDisk.liquidateOnly)) {
         lifecycleOnDisk = { liquidateOnly: lifecycle };
         queue.run(() => append({ kind: 'lifecycle', at: clock.now(), liquidateOnly: lifecycle })).catch((e: unknown) => {
-          logger.error({ event: 'store.writeFailed', error: describe(e) }, `could not journal the lifecycle change: ${describe(e)}`);
-          if (actor.getSnapshot().status === 'active') actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${describe(e)}` });
+          logger.error({ event: 'store.writeFailed', error: errorSummary(e) }, `could not journal the lifecycle change: ${errorSummary(e)}`);
+          if (actor.getSnapshot().status === 'active') actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` });
         });
       }
       if (s.status === 'done') {
@@ -623,7 +619,7 @@ export function createEngine(options: EngineOptions): Engine {
       }
     },
     // The machine handles every actor failure itself; an error here is a bug, reported rather than crashing Node.
-    error: (e) => logger.fatal({ event: 'engine.actorError', error: describe(e) }, `engine actor error: ${describe(e)}`),
+    error: (e) => logger.fatal({ event: 'engine.actorError', error: errorSummary(e) }, `engine actor error: ${errorSummary(e)}`),
   });
 
   let started = false;
@@ -682,13 +678,13 @@ export function createEngine(options: EngineOptions): Engine {
         if (isRetryableError(e)) {
           // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id (unless a
           // cycle already found it while the call waited: that newer state is not taken back).
-          if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') await append(orderRecord('unconfirmed', pending, clock.now(), describe(e)));
-          logAction(logger, { action: 'placeOrder', reason: `no answer (${describe(e)}): left pending for reconciliation`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
+          if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') await append(orderRecord('unconfirmed', pending, clock.now(), errorSummary(e)));
+          logAction(logger, { action: 'placeOrder', reason: `no answer (${errorSummary(e)}): left pending for reconciliation`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
         } else if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') {
           const rejected: Order = { ...pending, status: 'rejected', updatedAt: clock.now() };
-          await append(orderRecord('rejected', rejected, clock.now(), describe(e)));
+          await append(orderRecord('rejected', rejected, clock.now(), errorSummary(e)));
           book.trackOrder(rejected);
-          logAction(logger, { action: 'placeOrder', reason: `rejected by the exchange: ${describe(e)}`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
+          logAction(logger, { action: 'placeOrder', reason: `rejected by the exchange: ${errorSummary(e)}`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
         }
       });
       throw e;
@@ -766,4 +762,3 @@ export function createEngine(options: EngineOptions): Engine {
     actor,
   };
 }
-

@@ -3,6 +3,7 @@
  * reopens on a lagging open-orders read; bad numeric options are refused by `createEngine` before anything runs;
  * realized PnL of a trade we did not place (a liquidation) is the same whether the engine saw it running or at boot.
  */
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/domain/errors.js';
 import { createEngine, type EngineOptions } from '../src/engine.js';
@@ -94,7 +95,7 @@ describe('createEngine refuses bad numeric options with ConfigError, before anyt
     ['symbols', { symbols: ['BTC/USDT', ''] }],
   ];
   for (const [path, options] of bad) {
-    it(`${path} = ${JSON.stringify(Object.values(options)[0]) ?? String(Object.values(options)[0])}`, () => {
+    it(`${path} = ${inspect(Object.values(options)[0], { breakLength: Infinity })}`, () => {
       const m = makeMarket();
       let error: unknown;
       try {

@@ -9,6 +9,7 @@ import { VirtualTimeline, createMemoryLogger } from 'tesser-reconcile/testing';
 import { engineMachine, lifecycleModel } from 'tesser-reconcile/machines';
 import { diff } from 'tesser-reconcile/differ';
 import { StartupHandler } from 'tesser-reconcile/handlers';
+import { logInspection, startInspectorServer } from 'tesser-reconcile/inspect';
 import { runBot } from './out/embedding-example.js';
 
 assert.equal(typeof createEngine, 'function');
@@ -19,6 +20,8 @@ assert.equal(typeof engineMachine.id, 'string');
 assert.equal(typeof lifecycleModel, 'object');
 assert.equal(typeof diff, 'function');
 assert.equal(typeof StartupHandler, 'function');
+assert.equal(typeof startInspectorServer, 'function');
+assert.equal(typeof logInspection, 'function');
 
 const dir = await mkdtemp(join(tmpdir(), 'tesser-consumer-'));
 try {

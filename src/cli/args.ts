@@ -64,7 +64,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [
       { name: 'seed', kind: 'int', valueName: 'N', description: 'seed of the simulated market and faults (default 7)', min: 0, max: 2 ** 31 - 1 },
       { name: 'json', kind: 'boolean', description: 'JSON lines (reports, actions, transitions, verdict) instead of tables' },
-      { name: 'inspect', kind: 'boolean', description: 'relay the engine state machine to the Stately inspector (loopback)' },
+      { name: 'inspect', kind: 'boolean', description: 'relay the engine state machine to the Stately inspector (loopback); the story is paced in wall-clock time (about 45 s) and the relay stays open until Ctrl-C' },
       { name: 'state', kind: 'string', valueName: 'DIR', description: 'state directory to use and keep (default: a temporary one, removed)' },
       { name: 'verbose', kind: 'boolean', description: 'engine logs on stderr, and stack traces on errors' },
       { name: 'exchange', kind: 'string', valueName: 'NAME', description: 'simulated (default), or bybit-emulator / okx-emulator: through real ccxt and a loopback venue' },

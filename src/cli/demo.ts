@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subscription } from 'rxjs';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
+import { compareStrings } from '../domain/compare.js';
 import { Dec, ZERO, amountToString, type Decimal } from '../domain/decimal.js';
 import { TesserError, isExchangeError } from '../domain/errors.js';
 import type { Balance, Order, Position } from '../domain/types.js';
@@ -87,6 +88,11 @@ const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 const INTERVAL_MS = 1_000;
 /** Virtual time advances in steps this small, so at most one reconciliation cycle starts per step. */
 const STEP_MS = 100;
+/**
+ * With --inspect, virtual time runs this many times faster than the wall clock (a cycle a second becomes four a
+ * second), so a person can follow the transitions in the viewer: the story's ~3 virtual minutes take ~45 s.
+ */
+export const INSPECT_SPEEDUP = 4;
 const PERP = 'BTC/USDT:USDT';
 const BTC = 'BTC/USDT';
 const ETH = 'ETH/USDT';
@@ -270,10 +276,21 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       inspector = await startInspectorServer();
       // stderr: the port differs between runs, and stdout stays reproducible.
       io.err(`inspector: open ${inspector.url} (relaying engine state machine events)`);
+      if (io.sleep !== undefined) {
+        io.err(`inspector: the story plays at ${INSPECT_SPEEDUP}x wall-clock speed (about ${STORY_WALL_SECONDS} s; 1 s of virtual time every ${1000 / INSPECT_SPEEDUP} ms); the relay stays open after it until Ctrl-C`);
+      }
     }
     story = new Story(options, io, narrator, dir, inspector);
     await story.connect();
-    return await story.play();
+    const started = story.virtualNow();
+    const code = await story.play();
+    if (inspector !== undefined && io.signal !== undefined && !io.signal.aborted) {
+      // The person watching decides when it ends: the viewer keeps the whole run until Ctrl-C.
+      const virtualSeconds = Math.round((story.virtualNow() - started) / 1000);
+      io.err(`inspector: the story is over (${virtualSeconds} s of virtual time${io.sleep === undefined ? '' : `, ${Math.round(virtualSeconds / INSPECT_SPEEDUP)} s of wall-clock time`}); the relay stays open at ${inspector.url} until Ctrl-C`);
+      await aborted(io.signal);
+    }
+    return code;
   } catch (e) {
     if (!(e instanceof DemoInterruptedError)) throw e;
     interrupted = e;
@@ -294,6 +311,18 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       io.err(`  ${options.stateDir === undefined ? `removed the temporary state directory ${dir}` : `kept the state directory ${dir} (inspect it with: tesser-reconcile state show ${dir})`}`);
     }
   }
+}
+
+/**
+ * About how long the paced story takes: its virtual length (a scripted ~3 minutes; 181 s for seed 1, checked by
+ * test/cli/demo-inspect.test.ts) over INSPECT_SPEEDUP. The closing line says the exact figure of the run.
+ */
+export const STORY_WALL_SECONDS = 45;
+
+/** Resolves when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 /**
@@ -369,6 +398,11 @@ class Story {
     return { symbol: o.symbol, exchangeOrderId: sim?.exchangeOrderId ?? (o.exchangeOrderId as string) };
   }
 
+  /** The story's virtual time now (for the length the inspector reports). */
+  virtualNow(): Millis {
+    return this.now();
+  }
+
   private logger(): Logger {
     if (!this.options.verbose) return silentLogger;
     // Engine logs go to stderr with virtual timestamps, so stdout stays the story.
@@ -404,7 +438,7 @@ class Story {
           this.say.transition(n, tl.now(), last?.phase ?? 'created', s.phase, detail);
         }
         if ((last?.paused ?? null) === null && s.paused !== null) this.say.step(tl.now(), 'engine', `exchange unreachable, reconciliation paused (${s.paused.reason})`);
-        if (last?.paused != null && s.paused === null) this.say.step(tl.now(), 'engine', 'exchange reachable again, reconciliation resumed');
+        if ((last?.paused ?? null) !== null && s.paused === null) this.say.step(tl.now(), 'engine', 'exchange reachable again, reconciliation resumed');
         last = s;
       }),
       engine.reports$.subscribe((r) => this.say.report(n, r)),
@@ -426,8 +460,11 @@ class Story {
       if (this.io.signal?.aborted === true) {
         throw new DemoInterruptedError(`interrupted (Ctrl-C) during "${this.say.chapter}", at ${isoTime(this.now())} in virtual time`);
       }
-      await this.timeline.advanceBy(Math.min(STEP_MS, end - this.now()));
+      const step = Math.min(STEP_MS, end - this.now());
+      await this.timeline.advanceBy(step);
       await this.live?.store.idle();
+      // --inspect: the same step of wall-clock time, sped up, so the viewer shows the run as it unfolds.
+      if (this.inspector !== undefined && this.io.sleep !== undefined) await this.io.sleep(step / INSPECT_SPEEDUP);
     }
   }
 
@@ -644,7 +681,7 @@ class Story {
     const byAsset = new Map<string, { local?: Balance; exchange?: Balance }>();
     for (const b of book.balances()) byAsset.set(b.asset, { ...byAsset.get(b.asset), local: b });
     for (const b of truth.balances) byAsset.set(b.asset, { ...byAsset.get(b.asset), exchange: b });
-    for (const [asset, { local, exchange }] of [...byAsset].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [asset, { local, exchange }] of [...byAsset].sort(([a], [b]) => compareStrings(a, b))) {
       const lt = local?.total ?? ZERO;
       const et = exchange?.total ?? ZERO;
       const lf = local?.free ?? ZERO;
@@ -654,7 +691,7 @@ class Story {
     const bySymbol = new Map<string, { local?: Position; exchange?: Position }>();
     for (const x of book.positions()) bySymbol.set(x.symbol, { ...bySymbol.get(x.symbol), local: x });
     for (const x of truth.positions) bySymbol.set(x.symbol, { ...bySymbol.get(x.symbol), exchange: x });
-    for (const [symbol, { local, exchange }] of [...bySymbol].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [symbol, { local, exchange }] of [...bySymbol].sort(([a], [b]) => compareStrings(a, b))) {
       const show = (x: Position | undefined): string => (x === undefined || x.quantity.isZero() ? '0' : `${amountToString(x.quantity)} @ ${amountToString(x.entryPrice)}`);
       const lq = local?.quantity ?? ZERO;
       const eq = exchange?.quantity ?? ZERO;
@@ -666,7 +703,7 @@ class Story {
     const localOpen = book.openOrders();
     // Exchange order ids are per symbol: an open order is named by its symbol and id.
     const name = (o: Order): string => (o.exchangeOrderId === undefined ? `(client ${o.clientOrderId})` : `${o.symbol} #${o.exchangeOrderId}`);
-    const ids = [...new Set([...exchangeOpen, ...localOpen].map(name))].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+    const ids = [...new Set([...exchangeOpen, ...localOpen].map(name))].sort((a, b) => a.length - b.length || compareStrings(a, b));
     for (const id of ids) {
       const l = localOpen.find((o) => name(o) === id);
       const x = exchangeOpen.find((o) => o.exchangeOrderId !== undefined && name(o) === id);

@@ -14,6 +14,11 @@ export interface CliIO {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Aborted on Ctrl-C (SIGINT): a command stops, cleans up, and says what it stopped. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Waits `ms` of wall-clock time: `demo --inspect` paces its virtual-time story with it, so a person can watch.
+   * Absent (tests), nothing is paced.
+   */
+  readonly sleep?: ((ms: number) => Promise<void>) | undefined;
 }
 
 /**
@@ -33,5 +38,6 @@ export function processIO(signal?: AbortSignal): CliIO {
     err: (line) => void process.stderr.write(`${line}\n`),
     env: process.env,
     signal,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };
 }

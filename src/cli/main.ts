@@ -8,7 +8,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, ExchangeError, StoreCorruptError, TesserError } from '../domain/errors.js';
+import { ConfigError, ExchangeError, StoreCorruptError, TesserError, errorSummary } from '../domain/errors.js';
 import { StoreError } from '../store/errors.js';
 import { UsageError, booleanFlag, commandHelp, intFlag, listFlag, parseArgs, requireFlag, stringFlag, topHelp } from './args.js';
 import { runAudit } from './audit.js';
@@ -58,7 +58,7 @@ export function describeError(e: unknown): string {
 function stackOf(e: unknown): string {
   const parts: string[] = [];
   for (let cur: unknown = e, depth = 0; cur !== undefined && depth < 8; depth++) {
-    parts.push(cur instanceof Error ? (cur.stack ?? `${cur.name}: ${cur.message}`) : String(cur));
+    parts.push(cur instanceof Error ? (cur.stack ?? errorSummary(cur)) : errorSummary(cur));
     cur = cur instanceof Error ? cur.cause : undefined;
     if (cur !== undefined) parts.push('caused by:');
   }

@@ -4,6 +4,7 @@
  * folded into the snapshot, one a line) or as one JSON object with `--json`. Read-only: see state-dir.ts.
  */
 import { isoTime } from '../domain/clock.js';
+import { compareStrings } from '../domain/compare.js';
 import { amountToString } from '../domain/decimal.js';
 import type { Order } from '../domain/types.js';
 import { StoreCorruptError } from '../domain/errors.js';
@@ -185,7 +186,7 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   }
 
   out('');
-  const trades = Object.entries(state.cursors.trades).sort(([a], [b]) => (a < b ? -1 : 1));
+  const trades = Object.entries(state.cursors.trades).sort(([a], [b]) => compareStrings(a, b));
   const cursorRows = trades.map(([symbol, c]) => [`trades ${symbol}`, isoTime(c.since), String(c.seenIds.length)]);
   if (state.cursors.funding !== undefined) cursorRows.push(['funding', isoTime(state.cursors.funding.since), String(state.cursors.funding.seenIds.length)]);
   out(cursorRows.length === 0 ? 'history cursors: none yet' : 'history cursors:');

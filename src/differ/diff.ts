@@ -7,6 +7,7 @@
  * into the same table operations) plus O(k log k) to sort each category into a stable order. bench/diff.ts measures
  * it against a bare Map join.
  */
+import { compareStrings } from '../domain/compare.js';
 import type { Decimal } from '../domain/decimal.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
@@ -417,8 +418,4 @@ function duplicate(path: string, index: number, key: string, firstAt: number): P
 function firstIndex<T>(items: readonly T[], before: number, same: (t: T) => boolean): number {
   for (let i = 0; i < before; i++) if (same(items[i]!)) return i;
   return before;
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -15,6 +15,7 @@
  * - funding: the amount is added to its asset (negative = paid).
  */
 import type { Decimal } from 'decimal.js';
+import { compareStrings } from './compare.js';
 import { Dec, ZERO } from './decimal.js';
 import type { Balance, FundingPayment, Instrument, Position, Side } from './types.js';
 
@@ -99,7 +100,7 @@ export class AccountBook {
   /** Balances sorted by asset, zero totals included only if they were ever set (an asset we hold nothing of is absent). */
   balances(locked: ReadonlyMap<string, Decimal> = new Map()): Balance[] {
     return [...this.totals.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareStrings(a, b))
       .map(([asset, total]) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
   }
 
@@ -111,7 +112,7 @@ export class AccountBook {
   /** Non-flat positions sorted by symbol. */
   positions(): Position[] {
     return [...this.positionsBySymbol.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareStrings(a, b))
       .map(([symbol, p]) => ({ symbol, quantity: p.quantity, entryPrice: p.entryPrice }));
   }
 

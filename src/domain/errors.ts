@@ -105,6 +105,23 @@ export class StoreCorruptError extends TesserError {
   }
 }
 
+/**
+ * `Name: message` of an Error; anything else thrown as JSON (an object) or as a string: the one line logs, traces
+ * and wrapped errors use to say what a caught value was (no stack, no cause chain).
+ */
+export function errorSummary(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  if (typeof e === 'object' && e !== null) {
+    // A thrown plain object would print as "[object Object]"; JSON says what it held (unless it cannot be written).
+    try {
+      return JSON.stringify(e) ?? Object.prototype.toString.call(e);
+    } catch {
+      return Object.prototype.toString.call(e);
+    }
+  }
+  return String(e);
+}
+
 function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);

@@ -1,3 +1,5 @@
+import { compareStrings } from './compare.js';
+
 /**
  * Order of trade ids that share a timestamp. Exchanges number trades (Binance, OKX, Bybit: decimal integers, often
  * behind a prefix), so the order they happened in is the numeric order of their digits, not the string order: as
@@ -13,10 +15,10 @@ export function compareTradeIds(a: string, b: string): number {
   for (let i = 0; i < n; i++) {
     const x = ra[i]!;
     const y = rb[i]!;
-    const c = isDigits(x) && isDigits(y) ? compareDigits(x, y) : plain(x, y);
+    const c = isDigits(x) && isDigits(y) ? compareDigits(x, y) : compareStrings(x, y);
     if (c !== 0) return c;
   }
-  return ra.length - rb.length || plain(a, b);
+  return ra.length - rb.length || compareStrings(a, b);
 }
 
 const RUN = /\d+|\D+/g;
@@ -33,11 +35,7 @@ function isDigits(s: string): boolean {
 function compareDigits(x: string, y: string): number {
   const a = x.replace(/^0+/, '');
   const b = y.replace(/^0+/, '');
-  return a.length - b.length || plain(a, b);
-}
-
-function plain(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return a.length - b.length || compareStrings(a, b);
 }
 
 /**
@@ -45,7 +43,7 @@ function plain(a: string, b: string): number {
  * trades (a cycle's, a projection's) uses this one order, because perpetual netting depends on it.
  */
 export function compareFills(a: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string }, b: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string }): number {
-  return a.timestamp - b.timestamp || plain(a.symbol, b.symbol) || compareTradeIds(a.tradeId, b.tradeId);
+  return a.timestamp - b.timestamp || compareStrings(a.symbol, b.symbol) || compareTradeIds(a.tradeId, b.tradeId);
 }
 
 // ---- scoped ids ------------------------------------------------------------------------------------------------

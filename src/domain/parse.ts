@@ -131,7 +131,6 @@ function scanDecimal(s: string): DecimalShape | undefined {
   const n = s.length;
   let i = s[0] === '+' || s[0] === '-' ? 1 : 0;
   let digits = 0;
-  let intDigits = 0;
   let first = -1;
   let last = -1;
   const mantissa = (): void => {
@@ -144,7 +143,7 @@ function scanDecimal(s: string): DecimalShape | undefined {
     }
   };
   mantissa();
-  intDigits = digits;
+  const intDigits = digits;
   if (s[i] === '.') {
     i++;
     mantissa();

@@ -20,7 +20,7 @@ export type BybitEmulatorOptions = VenueEmulatorOptions;
 
 export interface BybitEmulator extends VenueEmulator {
   /** The UUID the emulator shows for a backend order id. */
-  orderUuid(symbol: string, exchangeOrderId: string): string;
+  readonly orderUuid: (symbol: string, exchangeOrderId: string) => string;
   /** The UUID the emulator shows for a backend trade id. */
   tradeUuid(symbol: string, tradeId: string): string;
 }

@@ -23,7 +23,7 @@ export interface OkxEmulatorOptions extends VenueEmulatorOptions {
 
 export interface OkxEmulator extends VenueEmulator {
   /** The `ordId` the emulator shows for a backend order id. */
-  orderId(symbol: string, exchangeOrderId: string): string;
+  readonly orderId: (symbol: string, exchangeOrderId: string) => string;
   /** The `tradeId` the emulator shows for a backend trade id. */
   tradeId(symbol: string, tradeId: string): string;
 }

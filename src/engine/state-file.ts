@@ -14,7 +14,7 @@
  * Decoding validates everything; anything malformed is a StoreCorruptError, and the engine refuses to start.
  */
 import type { Millis } from '../domain/clock.js';
-import { StoreCorruptError, TesserError } from '../domain/errors.js';
+import { StoreCorruptError, TesserError, errorSummary } from '../domain/errors.js';
 import type { Decimal } from '../domain/decimal.js';
 import { asArray, asRecord, dictionary, orderToJSON, parseAmount, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
 import type { OrderJSON } from '../domain/parse.js';
@@ -133,7 +133,8 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   if (loaded !== undefined && (typeof loaded !== 'object' || loaded === null || !Array.isArray(loaded.journal))) {
     throw new StoreCorruptError(where, undefined, 'the store returned no journal list');
   }
-  const warnings = Array.isArray(loaded?.warnings) ? loaded.warnings : [];
+  const rawWarnings: unknown = loaded?.warnings;
+  const warnings: readonly string[] = Array.isArray(rawWarnings) ? rawWarnings.map((w: unknown) => String(w)) : [];
   if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
     return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, exchange: undefined, replayed: 0, warnings };
   }
@@ -164,7 +165,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       }
     }
   } catch (e) {
-    throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${describe(e)}`, { cause: e });
+    throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${errorSummary(e)}`, { cause: e });
   }
   let replayed = 0;
   for (const [i, raw] of loaded.journal.entries()) {
@@ -199,7 +200,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
         throw new TesserError(`${path}.kind: unknown record kind ${JSON.stringify(kind)}`);
       }
     } catch (e) {
-      throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${describe(e)}`, { cause: e });
+      throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${errorSummary(e)}`, { cause: e });
     }
   }
   return { fresh: false, portfolio, cursors, memory, lifecycle, exchange, replayed, warnings: [...warnings, ...skipped], ...(equityAtSave !== undefined && { equityAtSave }) };
@@ -231,8 +232,4 @@ export function parseCursorState(raw: unknown, path = 'cursors'): CursorState {
 /** The state as the store's JSON type (amounts are already strings). */
 export function asJson(value: EngineStateJSON | EngineJournalRecord): JsonValue {
   return value as unknown as JsonValue;
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }

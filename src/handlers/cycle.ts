@@ -6,10 +6,11 @@
  * plan is exactly what the executor will find (a fill the portfolio would reject becomes a loud error instead).
  *
  * I/O happens only through a CountingReader (read-only by construction). A retryable exchange error anywhere aborts
- * the cycle: `Unreachable` is thrown and the handler turns it into an `unreachable` plan with no actions.
+ * the cycle: `UnreachableError` is thrown and the handler turns it into an `unreachable` plan with no actions.
  */
 import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
+import { compareStrings } from '../domain/compare.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
@@ -51,29 +52,25 @@ export interface PlanContext {
 }
 
 /** Thrown inside a cycle when the exchange could not be reached; handlers turn it into an `unreachable` plan. */
-export class Unreachable extends TesserError {
-  override readonly name = 'Unreachable' as const;
+export class UnreachableError extends TesserError {
+  override readonly name = 'UnreachableError' as const;
   constructor(readonly error: ExchangeError) {
     super(`exchange unreachable: ${error.message}`, { cause: error });
   }
 }
 
-/** Runs an exchange read; a retryable failure becomes `Unreachable` (never evidence of anything). */
+/** Runs an exchange read; a retryable failure becomes `UnreachableError` (never evidence of anything). */
 export async function read<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {
-    if (isRetryableError(e)) throw new Unreachable(e);
+    if (isRetryableError(e)) throw new UnreachableError(e);
     throw e;
   }
 }
 
 export function refOf(o: Order): OrderRef {
   return { symbol: o.symbol, exchangeOrderId: o.exchangeOrderId, clientOrderId: o.clientOrderId };
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function sum(xs: readonly Decimal[]): Decimal {
@@ -124,7 +121,7 @@ export async function fetchHistory<T>(
     }
     pageCursor = page.nextCursor;
   } while (pageCursor !== undefined && pages < maxPages);
-  const cursor: HistoryCursor = { since, seenIds: [...atSince].sort(cmp) };
+  const cursor: HistoryCursor = { since, seenIds: [...atSince].sort(compareStrings) };
   return { items, cursor, changed: items.length > 0 || since !== start.since };
 }
 
@@ -183,7 +180,7 @@ export interface CycleResult {
 }
 
 /**
- * The shared cycle. Reads through `reader`; may throw `Unreachable`. Updates `memory.ghosts` (first-seen times,
+ * The shared cycle. Reads through `reader`; may throw `UnreachableError`. Updates `memory.ghosts` (first-seen times,
  * not-found streaks); the caller resets not-found streaks when the cycle turns out unreachable.
  */
 export async function runCycle(
@@ -221,7 +218,7 @@ export async function runCycle(
   const standing = standingInferredQuantities(portfolio);
   for (const f of portfolio.standingInferredFills()) symbols.add(f.symbol);
   // Only instruments we know can be booked; an unknown symbol's trades would be rejected anyway.
-  const fetchSymbols = [...symbols].filter((s) => work.instrument(s) !== undefined).sort(cmp);
+  const fetchSymbols = [...symbols].filter((s) => work.instrument(s) !== undefined).sort(compareStrings);
 
   const trades: Fill[] = [];
   const cursorActions: PlanAction[] = [];
@@ -255,14 +252,14 @@ export async function runCycle(
       }
     }
     const need = unexplainedDrift(report, rough, memory.seenDeltas);
-    for (const symbol of [...need.symbols].sort(cmp)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+    for (const symbol of [...need.symbols].sort(compareStrings)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
     // cursor, without moving the cursor: what was applied is known by id, what the last hard reset reflects is recorded.
     const beyond = report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
     if (beyond) {
       const have = new Set(trades.map(fillKey));
-      for (const symbol of [...need.symbols].sort(cmp)) {
+      for (const symbol of [...need.symbols].sort(compareStrings)) {
         const c = ctx.cursors.trades[symbol];
         if (c === undefined || work.instrument(symbol) === undefined) continue;
         const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
@@ -341,7 +338,7 @@ export async function runCycle(
     else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
   }
   // Oldest first: the one that has waited longest, then the oldest order.
-  queue.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || cmp(a.key, b.key));
+  queue.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || compareStrings(a.key, b.key));
   const budgetDeferred: DeferredQuery[] = [];
   for (const q of queue) {
     if (queries >= config.maxQueriesPerCycle) {
@@ -358,7 +355,7 @@ export async function runCycle(
       memory.ghosts.set(q.key, { ...watch, notFound: 0 });
       outcomes.set(q.key, { kind: 'queried', order: o });
     } catch (e) {
-      if (isRetryableError(e)) throw new Unreachable(e);
+      if (isRetryableError(e)) throw new UnreachableError(e);
       if (!isNotFoundError(e)) throw e;
       const n = watch.notFound + 1;
       memory.ghosts.set(q.key, { ...watch, notFound: n });
@@ -487,7 +484,7 @@ export async function runCycle(
   };
   const applicableTrades = sortedTrades.filter((f) => applicable(f.timestamp));
   // Funding ids are their own id space: a payment is never taken for a trade that shares its id.
-  const newFunding = [...funding].filter((p) => !portfolio.hasAppliedFunding(p.id)).sort((a, b) => a.timestamp - b.timestamp || cmp(a.id, b.id));
+  const newFunding = [...funding].filter((p) => !portfolio.hasAppliedFunding(p.id)).sort((a, b) => a.timestamp - b.timestamp || compareStrings(a.id, b.id));
   applyTrades(applicableTrades.filter((f) => f.timestamp <= boundary), fillsBefore);
   applyFunding(newFunding.filter((p) => p.timestamp <= boundary), fillsBefore);
 

@@ -5,6 +5,7 @@
  * (a not-found seen at boot counts at runtime), and JSON round-trippable so the engine can persist it.
  */
 import type { Millis } from '../domain/clock.js';
+import { compareStrings } from '../domain/compare.js';
 import { asArray, asRecord, parseAmount, parseEnum, parseOptionalId, parseString, parseTimestamp } from '../domain/parse.js';
 import { ParseError } from '../domain/errors.js';
 import { orderKey } from '../domain/types.js';
@@ -66,7 +67,7 @@ export class ReconcileMemory {
 
   toJSON(): ReconcileMemoryJSON {
     const ghosts = [...this.ghosts.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareStrings(a, b))
       .map(([key, g]) => ({
         key,
         symbol: g.ref.symbol,
@@ -76,13 +77,13 @@ export class ReconcileMemory {
         notFound: g.notFound,
       }));
     const drift = [...this.drift.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareStrings(a, b))
       .map(([k, cycles]) => {
         const i = k.indexOf(':');
         return { kind: k.slice(0, i) as DriftKind, key: k.slice(i + 1), cycles };
       });
     const seenDeltas = [...this.seenDeltas.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareStrings(a, b))
       .map(([k, delta]) => {
         const i = k.indexOf(':');
         return { kind: k.slice(0, i) as DriftKind, key: k.slice(i + 1), delta };

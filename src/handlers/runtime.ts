@@ -13,7 +13,7 @@ import type { Fill } from '../domain/types.js';
 import { insideSnapshotWindow, reportWindow } from '../domain/snapshot-window.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { runCycle, Unreachable, type PlanContext } from './cycle.js';
+import { runCycle, UnreachableError, type PlanContext } from './cycle.js';
 import { ReconcileMemory, type ReconcileMemoryJSON } from './memory.js';
 import type { DriftStreak, EnterLiquidateOnlyAction, Plan, PlanAction } from './plan.js';
 import { CountingReader } from './reader.js';
@@ -89,7 +89,7 @@ export class RuntimeHandler {
         explainDrift: true,
       });
     } catch (e) {
-      if (!(e instanceof Unreachable)) throw e;
+      if (!(e instanceof UnreachableError)) throw e;
       // A retryable error is never evidence: earlier not-found answers no longer count as "in a row".
       this.memory.resetNotFound();
       this.counters.record(reader);

@@ -38,7 +38,7 @@ import { diff } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { fetchHistory, read, runCycle, standingInferredQuantities, startCursor, Unreachable, type CycleResult, type PlanContext } from './cycle.js';
+import { fetchHistory, read, runCycle, standingInferredQuantities, startCursor, UnreachableError, type CycleResult, type PlanContext } from './cycle.js';
 import { ReconcileMemory } from './memory.js';
 import type { AccountingErrorAction, AdvanceFundingCursorAction, AdvanceTradeCursorAction, HistoryCursor, Plan, PlanAction, RebuildPortfolioAction } from './plan.js';
 import { CountingReader } from './reader.js';
@@ -154,7 +154,7 @@ export class StartupHandler {
     let cycle;
     let again: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'> | undefined;
     let payments: readonly FundingPayment[] = [];
-    let snapshotRace = false;
+    let snapshotRace: boolean;
     // Report-only plans are never carried out, so a stale view cannot lose anything: shown as read (audit).
     const check = !this.config.reportOnly;
     try {
@@ -181,7 +181,7 @@ export class StartupHandler {
         payments = (await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, this.config.maxHistoryPagesPerCycle, (x) => x.id, (x) => x.timestamp)).items;
       }
     } catch (e) {
-      if (!(e instanceof Unreachable)) throw e;
+      if (!(e instanceof UnreachableError)) throw e;
       return refuse(e.error);
     }
     // A raced window (`snapshotRace`) is discarded and retried by the engine anyway: only the others are checked.

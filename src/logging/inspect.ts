@@ -90,9 +90,9 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   });
   const wss = new ws.WebSocketServer({ server });
   const recent: string[] = [];
-  let firstConnection: (() => void) | undefined;
+  let firstConnection: ((socket: WsSocket) => void) | undefined;
   wss.on('connection', (socket: WsSocket) => {
-    firstConnection?.();
+    firstConnection?.(socket);
     for (const msg of recent) socket.send(msg);
     socket.on('message', (data: unknown) => {
       const msg = String(data);
@@ -116,7 +116,13 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   boundPort = (server.address() as AddressInfo).port;
   const wsUrl = `ws://${hostForUrl(host)}:${boundPort}`;
 
+  // The inspector's own connection (the first one: the server has just started and announced no URL yet).
+  let inspectorSocket: WsSocket | undefined;
   const closeServer = async (): Promise<void> => {
+    // Gracefully first: the inspector's last events (the engine's `stopped`) are still in flight, and a viewer
+    // receives what was relayed before its close frame. Then forcibly, for a peer that does not answer.
+    const closing = [...wss.clients].map((client) => closed(client, () => client.close()));
+    await settleWithin(Promise.all(closing), CLOSE_GRACE_MS);
     for (const client of wss.clients) client.terminate();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
     server.closeAllConnections();
@@ -124,8 +130,9 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   };
 
   const connected = new Promise<void>((resolve) => {
-    firstConnection = () => {
+    firstConnection = (socket) => {
       firstConnection = undefined;
+      inspectorSocket = socket;
       resolve();
     };
   });
@@ -155,13 +162,38 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
     port: boundPort,
     stop: () => {
       stopped ??= (async () => {
-        // The inspector first (a clean close of an open socket), then viewers and the server.
-        inspector.stop();
+        // The inspector first (a clean close: `ws` sends its queued events before the close frame), and once the
+        // relay has received and passed them all on, the viewers and the server.
+        // @statelyai/inspect sends each event from a `setTimeout(0)` of its own: one more timer turn lets the events
+        // of the last moments (an engine's `stopping` and `stopped`) reach its socket before it closes.
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
+        const socket = inspectorSocket;
+        if (socket !== undefined) await settleWithin(closed(socket, () => inspector.stop()), CLOSE_GRACE_MS);
+        else inspector.stop();
         await closeServer();
       })();
       return stopped;
     },
   };
+}
+
+/** How long a stop waits for a socket's clean close before cutting it. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** Resolves when `socket` has closed, after calling `close` (which starts the closing). */
+function closed(socket: WsSocket, close: () => void): Promise<void> {
+  // 3 = CLOSED (the `ws` readyState): an already closed socket emits no further 'close'.
+  if (socket.readyState === 3) return Promise.resolve();
+  const done = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  close();
+  return done;
+}
+
+/** Waits for `work`, at most `ms` (real time: these are real sockets), and never rejects. */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function hostForUrl(host: string): string {
@@ -199,8 +231,10 @@ function viewerPage(wsUrl: string, viewerUrl: string): string {
 interface WsSocket {
   readonly readyState: number;
   send(data: string): void;
+  close(): void;
   terminate(): void;
   on(event: 'message', listener: (data: unknown) => void): void;
+  once(event: 'close', listener: () => void): void;
 }
 interface WsModule {
   WebSocketServer: new (options: { server: http.Server }) => {

@@ -12,7 +12,7 @@
 import type { Subscription } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
 import { Dec, type Decimal } from '../domain/decimal.js';
-import { isExchangeError } from '../domain/errors.js';
+import { errorSummary, isExchangeError } from '../domain/errors.js';
 import { fillKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { createRandom, type Random } from '../domain/random.js';
 import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
@@ -194,7 +194,7 @@ class Simulation implements PortHost {
       priceDecimals: this.cfg.market.priceDecimals ?? 2,
       now: () => this.tl.now(),
       trace: (l) => this.trace('strategy', l),
-      onUnexpected: (what, e) => this.violate('strategyError', `strategy ${what}: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`),
+      onUnexpected: (what, e) => this.violate('strategyError', `strategy ${what}: unexpected ${errorSummary(e)}`),
     });
     const c = this.cfg;
     this.trace(

@@ -11,7 +11,7 @@
 import type { Decimal } from 'decimal.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec } from '../domain/decimal.js';
-import { isExchangeError } from '../domain/errors.js';
+import { errorSummary, isExchangeError } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 import type { Instrument, Side } from '../domain/types.js';
 import { EngineNotReadyError, type Engine } from '../engine.js';
@@ -101,7 +101,7 @@ export class Strategy {
     if (isOrderRefusedError(e)) this.stats.refused++;
     else if (isExchangeError(e) && e.retryable) this.stats.retryable++;
     else this.stats.rejected++;
-    this.host.trace(`strategy ${what} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    this.host.trace(`strategy ${what} failed: ${errorSummary(e)}`);
     // A call still in flight when the engine was stopped meets the store its owner closed after stop().
     const lateAfterStop = isStoreError(e) && e.kind === 'closed' && engine.status().phase === 'stopped';
     if (!isExpectedStrategyError(e) && !lateAfterStop) this.host.onUnexpected(what, e);

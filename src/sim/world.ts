@@ -330,10 +330,13 @@ export class SimPort implements ExchangeClient {
     const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, asOf, completedAt: undefined, outcome: 'ok', stale: fired !== undefined || itemFault, latencyMs, target };
     h.record(rec);
     let result: T | undefined;
+    // A flag, not `error !== undefined`: whatever was thrown (even `undefined`) is thrown again.
+    let failed = false;
     let error: unknown;
     try {
       result = await pending;
     } catch (e) {
+      failed = true;
       error = e;
       rec.outcome = isExchangeError(e) ? e.kind : 'error';
     }
@@ -341,7 +344,7 @@ export class SimPort implements ExchangeClient {
     if (latencyMs > 0) await sleep(h.scheduler, latencyMs);
     if (this.dead) return never();
     rec.completedAt = h.latency.now();
-    if (error !== undefined) throw error;
+    if (failed) throw error;
     return result as T;
   }
 

@@ -201,7 +201,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
         }
         this.failpoint('compact:temp-synced');
       } catch (e) {
-        if (e instanceof SimulatedCrash) throw this.fail(e);
+        if (e instanceof SimulatedCrashError) throw this.fail(e);
         await rm(tmp, { force: true }).catch(() => undefined);
         throw new StoreError('io', `compaction failed writing ${tmp}; the previous snapshot and journal are intact`, { cause: e });
       }
@@ -323,7 +323,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     this.failure = e;
     // Drop the cursor: after a reopen the files are scanned again instead of trusting what we believed.
     this.cursor = undefined;
-    if (e instanceof SimulatedCrash || e instanceof StoreError) return e;
+    if (e instanceof SimulatedCrashError || e instanceof StoreError) return e;
     return new StoreError('io', `write to store ${this.dir} failed; reopen the store`, { cause: e });
   }
 
@@ -333,13 +333,16 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     try {
       hook(point);
     } catch (e) {
-      throw new SimulatedCrash(point, e);
+      throw new SimulatedCrashError(point, e);
     }
   }
 }
 
-/** Raised when a failpoint hook throws: the store stops exactly there, as if the process had died. */
-class SimulatedCrash extends StoreError {
+/**
+ * Raised when a failpoint hook throws: the store stops exactly there, as if the process had died. Its `name` stays
+ * `StoreError` (kind `io`): to a caller it is the store's own I/O failure.
+ */
+class SimulatedCrashError extends StoreError {
   constructor(point: FileStoreFailpoint, cause: unknown) {
     super('io', `simulated crash at ${point}`, { cause });
   }

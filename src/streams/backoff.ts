@@ -2,6 +2,7 @@
  * Exponential backoff with seeded jitter, shared by the reconciliation loop and startup retries. Pure: the
  * randomness comes from an injected `Random`, so a run's retry timings reproduce from its seed.
  */
+import { definedOnly } from '../domain/compare.js';
 import { ConfigError } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 
@@ -23,7 +24,7 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, 
 
 /** Fills defaults and validates; throws ConfigError listing every problem. */
 export function resolveBackoff(options: Partial<BackoffOptions> = {}, path = 'backoff'): BackoffOptions {
-  const b: BackoffOptions = { ...DEFAULT_BACKOFF, ...stripUndefined(options) };
+  const b: BackoffOptions = { ...DEFAULT_BACKOFF, ...definedOnly(options) };
   const issues: { path: string; message: string }[] = [];
   if (!Number.isFinite(b.initialMs) || b.initialMs < 0) issues.push({ path: `${path}.initialMs`, message: 'must be a finite number >= 0' });
   if (!Number.isFinite(b.maxMs) || b.maxMs < b.initialMs) issues.push({ path: `${path}.maxMs`, message: 'must be finite and >= initialMs' });
@@ -47,10 +48,4 @@ export function backoffDelay(failedAttempts: number, options: BackoffOptions, ra
   const u = random.next();
   const delay = Math.round(base * (1 - options.jitter * u));
   return retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > delay ? Math.ceil(retryAfterMs) : delay;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
 }

@@ -8,6 +8,7 @@ import { Subject } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { fromCallback } from 'xstate';
 import type { CycleDigest, LoopEvent, LoopInput, LoopMessage } from '../../machines/engine.machine.js';
+import { errorSummary } from '../domain/errors.js';
 import type { CycleEvent } from './reconcile-loop.js';
 
 export type LoopMode = LoopInput['mode'];
@@ -30,9 +31,9 @@ export function toLoopEvent<S, R>(event: CycleEvent<S, R>, digest: (result: R, e
     case 'cycleCompleted':
       return { type: 'CYCLE_COMPLETED', digest: digest(event.result, event) };
     case 'cycleFailed':
-      return { type: 'CYCLE_FAILED', cycle: event.cycle, at: event.at, stage: event.stage, reason: describe(event.error) };
+      return { type: 'CYCLE_FAILED', cycle: event.cycle, at: event.at, stage: event.stage, reason: errorSummary(event.error) };
     case 'paused':
-      return { type: 'EXCHANGE_UNREACHABLE', at: event.at, reason: describe(event.error), nextRetryAt: event.nextRetryAt };
+      return { type: 'EXCHANGE_UNREACHABLE', at: event.at, reason: errorSummary(event.error), nextRetryAt: event.nextRetryAt };
     case 'resumed':
       return { type: 'EXCHANGE_REACHABLE', at: event.at };
     case 'cycleStarted':
@@ -56,7 +57,7 @@ export function reconcileLoopActor<S, R>(options: LoopActorOptions<S, R>) {
         const machineEvent = toLoopEvent(event, options.digest);
         if (machineEvent !== undefined) sendBack(machineEvent);
       },
-      error: (error: unknown) => sendBack({ type: 'LOOP_CRASHED', reason: describe(error) } satisfies LoopEvent),
+      error: (error: unknown) => sendBack({ type: 'LOOP_CRASHED', reason: errorSummary(error) } satisfies LoopEvent),
       // The loop is endless by design; its end is as much a bug as an error.
       complete: () => sendBack({ type: 'LOOP_CRASHED', reason: 'the reconciliation loop completed unexpectedly' } satisfies LoopEvent),
     });
@@ -65,8 +66,4 @@ export function reconcileLoopActor<S, R>(options: LoopActorOptions<S, R>) {
       trigger$.complete();
     };
   });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -36,7 +36,7 @@ export function runCli(args: readonly string[], options: { env?: Record<string, 
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: childEnv(options.env ?? {}), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error !== null && typeof error.code !== 'number') {
-        reject(error);
+        reject(new Error(`the CLI could not run: ${error.message}`, { cause: error }));
         return;
       }
       resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });

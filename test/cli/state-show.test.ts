@@ -52,7 +52,7 @@ describe('state show beside a running engine', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`lock: held by pid ${process.pid}`));
     expect(r.stdout).toMatch(/journal\.jsonl: \d+ bytes, 2 record\(s\) after the snapshot/);
-    expect(r.stdout).toMatch(/^  exchange account: seed \d+ from \d+ on simulated$/m);
+    expect(r.stdout).toMatch(/^ {2}exchange account: seed \d+ from \d+ on simulated$/m);
     expect(r.stdout).toMatch(/^\s+USDT\s+100000\s+\d+(\.\d+)?$/m);
     expect(r.stdout).toMatch(/^\s+journaled-1\s+1\s+ETH\/USDT\s+buy limit\s+0\.25\s/m);
     expect(r.stdout).toMatch(/^journal \(2 record\(s\) after the snapshot\):$/m);

@@ -12,6 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { GENERATED_DOCS, REPO_DIR, lifecycleBody, replaceBlock } from '../../docs/generate.js';
 import { runBot } from '../../docs/embedding-example.js';
+import { watchEngine } from '../../docs/inspect-example.js';
+import { connectViewer, lifecyclePhases, type Relayed } from '../support/inspect-viewer.js';
 import { lifecycleMermaid } from '../../machines/diagram.js';
 import { engineMachine, DEFAULT_STARTUP_RETRY } from '../../machines/engine.machine.js';
 import { LIFECYCLE_PHASES } from '../../machines/lifecycle.js';
@@ -302,3 +304,34 @@ describe('the embedding example', () => {
     expect(events.filter((e) => e === 'lifecycle.transition')).toHaveLength(6);
   });
 });
+
+describe('the inspector example', () => {
+  const source = read(join(DOCS, 'inspect-example.ts'));
+
+  it('docs/embedding.md shows docs/inspect-example.ts verbatim', () => {
+    expect(codeBlocks(read(join(DOCS, 'embedding.md')), 'ts')).toContain(source);
+  });
+
+  it('relays the lifecycle machine to a viewer: its snapshots, with every state value the engine went through', async () => {
+    const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
+    const relayed: Relayed[] = [];
+    let viewer: { terminate(): void } | undefined;
+    const phases = await watchEngine({
+      timeline: tl,
+      // A viewer (the page's websocket) connects before the engine starts, as a person's browser would.
+      onReady: async ({ wsUrl }) => {
+        viewer = await connectViewer(wsUrl, (e) => relayed.push(e));
+      },
+      waitForStop: () => tl.advanceBy(5_000),
+    });
+    viewer?.terminate();
+    expect(phases).toEqual(['loading', 'startupReconcile', 'running', 'stopping', 'stopped']);
+    // Every phase, in order, each transition as it happened (running repeats: one snapshot per cycle).
+    expect(dedupe(lifecyclePhases(relayed))).toEqual(['loading', 'startupReconcile', 'running', 'stopping', 'stopped']);
+  });
+});
+
+/** `xs` without consecutive repeats. */
+function dedupe<T>(xs: readonly T[]): T[] {
+  return xs.filter((x, i) => i === 0 || xs[i - 1] !== x);
+}

@@ -143,6 +143,7 @@ export function runStateStoreContract(
         new Date(0),
         new Map(),
         cyclic,
+        // eslint-disable-next-line no-sparse-arrays -- the hole is the input under test
         [1, , 3],
         { deep: [{ x: Number.NaN }] },
       ];

@@ -98,7 +98,7 @@ describe('FileStateStore lock', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).kind).toBe('locked');
     await first.close();
-    await expect(await readdir(dir)).not.toContain(STORE_FILES.lock);
+    expect(await readdir(dir)).not.toContain(STORE_FILES.lock);
     const second = await FileStateStore.open(dir);
     await second.close();
   });

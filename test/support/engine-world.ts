@@ -11,6 +11,7 @@ import type { ExchangeClient, PlaceOrderRequest } from '../../src/exchange/port.
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import type { SimulatedExchangeOptions } from '../../src/exchange/simulated/options.js';
 import type { Portfolio } from '../../src/portfolio/portfolio.js';
+import { killEngine } from '../../src/engine/kill.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import type { StateStore } from '../../src/store/port.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
@@ -100,9 +101,7 @@ export async function stop(m: Market, run: EngineRun): Promise<EngineStatus> {
  * actor is stopped without a flush, its timers with it. Returns the store a restart would open.
  */
 export function crash(run: EngineRun, store: InMemoryStateStore): InMemoryStateStore {
-  const reopened = store.crash();
-  run.engine.actor.stop();
-  return reopened;
+  return killEngine(run.engine, store);
 }
 
 /** Runs `n` reconciliation cycles of a running engine (interval ticks). */

@@ -203,7 +203,7 @@ function checkPortfolio(p: Portfolio): void {
   try {
     Portfolio.fromJSON(JSON.parse(json(j)));
   } catch (e) {
-    if (!(e instanceof ParseError)) throw new Error(`re-reading a portfolio's own JSON threw ${String(e)}`);
+    if (!(e instanceof ParseError)) throw new Error(`re-reading a portfolio's own JSON threw ${String(e)}`, { cause: e });
   }
 }
 

@@ -7,7 +7,7 @@
  * the mutations add what neither should, but a hostile peer or disk could send: NaN, fake decimals, 100k strings.
  */
 import fc from 'fast-check';
-import { TesserError } from '../../src/domain/errors.js';
+import { TesserError, errorSummary } from '../../src/domain/errors.js';
 
 // ---- mutation categories -------------------------------------------------------------------------------------
 
@@ -274,7 +274,7 @@ export function nativeInCauseChain(e: unknown): Error | undefined {
   let cur: unknown = e instanceof Error ? e.cause : undefined;
   for (let depth = 0; cur !== undefined && depth < 20; depth++) {
     if (!(cur instanceof TesserError)) {
-      return cur instanceof Error && EXPECTED_NATIVE_CAUSES.has(cur.name) ? undefined : cur instanceof Error ? cur : new Error(`non-error cause ${String(cur)}`);
+      return cur instanceof Error && EXPECTED_NATIVE_CAUSES.has(cur.name) ? undefined : cur instanceof Error ? cur : new Error(`non-error cause ${errorSummary(cur)}`);
     }
     cur = cur.cause;
   }

@@ -120,6 +120,12 @@ interface MarketInfo {
 }
 
 type Rec = Record<string, unknown>;
+
+/** Single-order lookups ccxt implements per exchange (Bybit, OKX) but its base class leaves untyped. */
+interface SingleOrderLookups {
+  fetchOpenOrder(id: string, symbol?: string): Promise<unknown>;
+  fetchClosedOrder(id: string, symbol?: string): Promise<unknown>;
+}
 /** One fetched page: the raw count (to tell a full page) and the converted items. */
 interface Fetched<T> {
   readonly raw: number;
@@ -150,7 +156,10 @@ export class CcxtExchange implements ExchangeClient {
   constructor(options: CcxtExchangeOptions) {
     const issues: { path: string; message: string }[] = [];
     const symbols = options.symbols;
-    if (!Array.isArray(symbols) || symbols.length === 0) issues.push({ path: 'symbols', message: 'at least one symbol is required' });
+    // Checked through an `unknown` (a JavaScript caller may pass anything): Array.isArray on the typed value itself
+    // would narrow it to any[].
+    const symbolList: unknown = symbols;
+    if (!Array.isArray(symbolList) || symbols.length === 0) issues.push({ path: 'symbols', message: 'at least one symbol is required' });
     else {
       symbols.forEach((s, i) => {
         if (typeof s !== 'string' || !/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/.test(s)) issues.push({ path: `symbols[${i}]`, message: `not a unified spot or perpetual symbol: ${String(s)}` });
@@ -251,14 +260,14 @@ export class CcxtExchange implements ExchangeClient {
     if (ref.exchangeOrderId === undefined) return this.#orderByClientId(op, market, ref);
     const id = ref.exchangeOrderId;
     try {
-      const raw = await this.#call(op, () => this.#ex.fetchOpenOrder(id, ref.symbol));
+      const raw = await this.#call(op, () => (this.#ex as unknown as SingleOrderLookups).fetchOpenOrder(id, ref.symbol));
       return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
     } catch (e) {
       if (!(e instanceof ExchangeError && e.kind === 'notFound')) throw e;
     }
     const idParam = this.#quirks.orderIdParam;
     if (idParam === undefined || !hasMethod(this.#ex, 'fetchCanceledAndClosedOrders')) {
-      const raw = await this.#call(op, () => this.#ex.fetchClosedOrder(id, ref.symbol));
+      const raw = await this.#call(op, () => (this.#ex as unknown as SingleOrderLookups).fetchClosedOrder(id, ref.symbol));
       return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
     }
     return this.#finishedOrder(op, market, ref.symbol, { [idParam]: id }, (o) => o.exchangeOrderId === id, `id ${id}`);

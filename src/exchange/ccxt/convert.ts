@@ -8,6 +8,7 @@
  * Every amount goes through `parseAmount`, which refuses JS numbers: a float that sneaks in is a ParseError.
  */
 import type { Decimal } from 'decimal.js';
+import { compareStrings } from '../../domain/compare.js';
 import { Dec, ZERO } from '../../domain/decimal.js';
 import { ParseError } from '../../domain/errors.js';
 import {
@@ -261,7 +262,7 @@ export function mergeBalances(lists: readonly (readonly Balance[])[]): Balance[]
       by.set(b.asset, cur === undefined ? { free: b.free, total: b.total } : { free: cur.free.plus(b.free), total: cur.total.plus(b.total) });
     }
   }
-  return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([asset, v]) => ({ asset, free: v.free, total: v.total }));
+  return [...by.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([asset, v]) => ({ asset, free: v.free, total: v.total }));
 }
 
 /**

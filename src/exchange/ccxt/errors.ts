@@ -7,7 +7,7 @@
  * retryable `unavailable` (we do not know what happened, so it must not be evidence of anything) unless it is
  * plainly our own bug or a payload we refuse (then final `invalid`, loudly).
  */
-import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
+import { ExchangeError, TesserError, errorSummary, type ExchangeErrorKind } from '../../domain/errors.js';
 import { ccxtLib } from './ccxt-module.js';
 
 const {
@@ -97,7 +97,7 @@ export function mapCcxtError(e: unknown, operation: string, ctx: MapErrorContext
   }
   // Our own typed errors (a ParseError on a payload with a float, a missing field…) and plain bugs are final:
   // retrying cannot fix them, and they must be loud.
-  const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const detail = errorSummary(e);
   const what = e instanceof TesserError ? 'rejected exchange payload' : 'unexpected failure';
   return new ExchangeError('invalid', `${operation}: ${what}: ${detail}`, { cause: e, operation, ...(exchange !== undefined && { exchange }) });
 }

@@ -17,7 +17,7 @@ import type { Decimal } from 'decimal.js';
 import { AccountBook } from '../../domain/accounting.js';
 import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../../domain/decimal.js';
-import { ExchangeError, TesserError, type ExchangeErrorKind } from '../../domain/errors.js';
+import { ExchangeError, TesserError, errorSummary, type ExchangeErrorKind } from '../../domain/errors.js';
 import { orderIdKey, type OrderIdKey } from '../../domain/ids.js';
 import { fillToJSON, fundingPaymentToJSON, orderToJSON, parseAmount, type AmountRule } from '../../domain/parse.js';
 import { createRandom, type Random } from '../../domain/random.js';
@@ -245,7 +245,9 @@ export class SimulatedExchange implements ExchangeClient {
   /** Last prices of the listed symbols (unknown ones are left out), in one call. */
   fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
     return this.call('fetchTickers', () => {
-      if (!Array.isArray(symbols)) throw this.error('invalid', 'fetchTickers', 'symbols must be an array');
+      // Checked for JavaScript callers through an `unknown`: Array.isArray on the typed array would narrow it to any[].
+      const list: unknown = symbols;
+      if (!Array.isArray(list)) throw this.error('invalid', 'fetchTickers', 'symbols must be an array');
       const out = new Map<string, Decimal>();
       for (const s of symbols) {
         const path = this.prices.get(s);
@@ -336,7 +338,8 @@ export class SimulatedExchange implements ExchangeClient {
   scriptPrices(symbol: string, prices: readonly (Decimal | string)[]): void {
     this.sync();
     const path = this.pricePath(symbol, 'scriptPrices');
-    if (!Array.isArray(prices)) throw this.error('invalid', 'scriptPrices', 'prices must be an array');
+    const list: unknown = prices;
+    if (!Array.isArray(list)) throw this.error('invalid', 'scriptPrices', 'prices must be an array');
     const ps = prices.map((p, i) => this.amount(p, `prices[${i}]`, 'positive', 'scriptPrices'));
     path.scriptPrices(ps);
     this.control('scriptPrices', { symbol, prices: ps.map(amountToString).join(',') });
@@ -569,7 +572,7 @@ export class SimulatedExchange implements ExchangeClient {
   private asExchangeError(e: unknown, operation: string): ExchangeError {
     if (e instanceof ExchangeError) return e;
     // Anything else is a bug or refused input: final and loud, never a retryable kind that could hide it.
-    const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    const detail = errorSummary(e);
     return new ExchangeError('invalid', `${this.id} ${operation}: ${e instanceof TesserError ? 'rejected' : 'unexpected failure'}: ${detail}`, {
       cause: e,
       exchange: this.id,
@@ -903,7 +906,8 @@ export class SimulatedExchange implements ExchangeClient {
 
   private symbolFilter(symbols: readonly string[] | undefined, op: string): ReadonlySet<string> | undefined {
     if (symbols === undefined) return undefined;
-    if (!Array.isArray(symbols)) throw this.error('invalid', op, 'symbols must be an array');
+    const list: unknown = symbols;
+    if (!Array.isArray(list)) throw this.error('invalid', op, 'symbols must be an array');
     for (const s of symbols) this.instrument(s, op);
     return new Set(symbols);
   }

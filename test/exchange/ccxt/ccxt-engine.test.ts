@@ -259,7 +259,7 @@ describe('boot after downtime', () => {
   it('FileStateStore, default zombie policy: books equal the exchange, ghosts resolved, zombie ignored', async () => {
     const fs = await fileStore();
     const store1 = await fs.open();
-    const { r, run2, ids, zombie, requestsBefore } = await downtime(store1, async () => {
+    const { r, run2, zombie, requestsBefore } = await downtime(store1, async () => {
       await store1.close(); // a restart: the directory is opened again by the new process
       return fs.open();
     });
@@ -294,7 +294,7 @@ describe('boot after downtime', () => {
 
   it('InMemoryStateStore, cancel zombie policy: the zombie is cancelled through ccxt', async () => {
     const store = new InMemoryStateStore();
-    const { r, run2, ids, zombie, requestsBefore } = await downtime(store, async () => store, { zombiePolicy: { default: 'cancel' } });
+    const { r, run2, zombie, requestsBefore } = await downtime(store, async () => store, { zombiePolicy: { default: 'cancel' } });
     await run2.boot();
     const cancels = deletes(r.emu).filter((q) => r.emu.requests.indexOf(q) >= requestsBefore);
     expect(cancels.map((q) => `${q.path} ${q.params.orderId}`)).toEqual([`/api/v3/order ${zombie.exchangeOrderId}`]);

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../../src/domain/decimal.js';
 import { VirtualClock } from '../../../src/domain/clock.js';
 import { ConfigError, ExchangeError, ParseError } from '../../../src/domain/errors.js';
-import type { Fill, Instrument, Order } from '../../../src/domain/types.js';
+import type { Instrument, Order } from '../../../src/domain/types.js';
 import { CcxtExchange, UnsupportedExchangeError } from '../../../src/exchange/ccxt/index.js';
 import type { HistoryQuery, Page } from '../../../src/exchange/port.js';
 import { StaticBackend, type StaticState } from '../../support/binance-emulator/static-backend.js';
