@@ -101,6 +101,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(30036);
   });
 
+  it('seeds 30709, 31105, 32218 (a "not found" while the placing call waited): an order whose answer is on its way is not closed as rejected', async () => {
+    // The fix is in src/engine.ts (resolveUnconfirmed skips orders whose placeOrder call is pending); pinned as well by
+    // the scenario in test/engine.test.ts ("a placing call still waiting for its answer...").
+    for (const seed of [30709, 31105, 32218]) await expectGreen(seed);
+  });
+
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
     // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
     // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.
