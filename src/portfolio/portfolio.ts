@@ -365,6 +365,12 @@ export class Portfolio {
       if (key !== undefined) this.untracked.delete(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
       this.setTracked(exact ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional } : initialTracking(order));
+      // Last changed by the snapshot the last reset read: the reset's books hold its count, and the part no trade
+      // has shown for yet is what its lagging trades will explain (sim seed 30663: adopted at boot, its trade counted twice).
+      const unexplained = order.filledQuantity.minus(u?.quantity ?? ZERO);
+      if (key !== undefined && unexplained.gt(ZERO) && this.reflectedBefore !== undefined && order.updatedAt <= this.reflectedBefore) {
+        this.reflectedInferred.set(key, unexplained);
+      }
       return;
     }
     const prev = existing.order;
@@ -472,8 +478,12 @@ export class Portfolio {
     }
     const added = fill.quantity.minus(consumed);
     const linked = link ? this.untracked.get(okey) : undefined;
-    // Stamped before the snapshot of the last hard reset: its effect is in the books already (it showed late).
-    const reflected = !fill.inferred && takes.length === 0 && this.reflectedBefore !== undefined && fill.timestamp < this.reflectedBefore;
+    // Stamped before the snapshot of the last hard reset: its effect is in the books already (it showed late). So is
+    // an inferred fill stamped before it: the exchange's order was in that state (its update time) when the snapshot
+    // was read (sim seeds 30769, 31018: an order unacknowledged across the reset, its fill inferred after it, counted twice).
+    const rb = this.reflectedBefore;
+    // In the snapshot's first millisecond, only a trade its order's reflected count is waiting for (see trackOrder).
+    const reflected = takes.length === 0 && rb !== undefined && (fill.timestamp < rb || (fill.timestamp === rb && !fill.inferred && this.reflectedInferred.has(okey)));
     // A reflected trade of an order whose count the reset took from the exchange (or from a fill inferred at boot)
     // is already counted: it is recorded, and the count never passes the order's quantity.
     if (tracked !== undefined && !reflected) {
@@ -493,7 +503,9 @@ export class Portfolio {
     let notionalDelta = fill.quantity.times(fill.price);
     const replaced: string[] = [];
     if (reflected) {
-      // The books stay as the reset made them; only the order's fill count (or untracked fills) move below.
+      // The books stay as the reset made them; only the order's fill count (or untracked fills) move below. Inferred
+      // quantity is remembered, so its real trade takes its place in the count when it shows.
+      if (fill.inferred && tracked !== undefined) this.reflectedInferred.set(okey, (this.reflectedInferred.get(okey) ?? ZERO).plus(fill.quantity));
     } else if (takes.length > 0) {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
@@ -523,7 +535,7 @@ export class Portfolio {
       const o = tracked.order;
       // A reflected trade whose order's count holds inferred quantity from before the reset takes that quantity's
       // place (sim seeds 30308, 30421: inferred at boot, the real trade later counted on top read as filled).
-      const standsFor = reflected ? Dec.min(added, this.reflectedInferred.get(okey) ?? ZERO) : ZERO;
+      const standsFor = reflected && !fill.inferred ? Dec.min(added, this.reflectedInferred.get(okey) ?? ZERO) : ZERO;
       if (standsFor.gt(ZERO)) {
         const left = this.reflectedInferred.get(okey)!.minus(standsFor);
         if (left.isZero()) this.reflectedInferred.delete(okey);
