@@ -298,6 +298,9 @@ export async function runCycle(
       .orders()
       .filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity))
       .map((o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId!, at: o.updatedAt })),
+    // And an order whose count the last hard reset's books reflect with trades still unseen: they are stamped before
+    // its snapshot, behind every cursor since, so only a lookup by order records them.
+    ...portfolio.reflectedUnexplained().map((r) => ({ symbol: r.symbol, exchangeOrderId: r.exchangeOrderId, at: -1 })),
   ];
   for (const m of missing) {
     const k = orderIdKey(m.symbol, m.exchangeOrderId);

@@ -590,6 +590,17 @@ export class Portfolio {
     return this.fundingIds.has(paymentId);
   }
 
+  /**
+   * Orders whose count holds quantity the last hard reset's books reflect and no real trade has shown for yet (a
+   * lagging trade history): their trades, when found, are recorded and take that quantity's place.
+   */
+  reflectedUnexplained(): readonly { readonly symbol: string; readonly exchangeOrderId: string; readonly quantity: Decimal }[] {
+    return [...this.reflectedInferred].map(([key, quantity]) => {
+      const { symbol, id } = splitScopedKey(key)!;
+      return { symbol, exchangeOrderId: id, quantity };
+    });
+  }
+
   /** Inferred fills that a real trade may still replace, in application order. */
   standingInferredFills(): readonly Fill[] {
     return this.log.flatMap((e) => (e.fill?.inferred === true ? [e.fill] : []));
