@@ -713,12 +713,21 @@ function adoptedFrom(work: Portfolio, o: Order, hardResetFollows: boolean): Orde
   return { ...rest, filledQuantity: applied.quantity, averageFillPrice: applied.notional.div(applied.quantity) };
 }
 
-/** Standing inferred quantity per exchange order (`orderIdKey`). */
+/**
+ * Quantity per exchange order (`orderIdKey`) counted as applied with no real trade behind it yet, which a real trade
+ * takes the place of rather than adds to: standing inferred fills, and the counts the last hard reset's books reflect
+ * unexplained (`Portfolio.reflectedUnexplained`; sim seed 30421: a ghost whose late trade stood for its inferred
+ * fill from before the reset was taken as filled by that trade).
+ */
 export function standingInferredQuantities(p: Portfolio): Map<OrderIdKey, Decimal> {
   const out = new Map<OrderIdKey, Decimal>();
   for (const f of p.standingInferredFills()) {
     const k = fillOrderKey(f);
     out.set(k, (out.get(k) ?? ZERO).plus(f.quantity));
+  }
+  for (const r of p.reflectedUnexplained()) {
+    const k = orderIdKey(r.symbol, r.exchangeOrderId);
+    out.set(k, (out.get(k) ?? ZERO).plus(r.quantity));
   }
   return out;
 }
