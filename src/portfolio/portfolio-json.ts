@@ -90,12 +90,12 @@ export interface PortfolioJSON {
   legacyTradeIds?: LegacyTradeIdsJSON;
   /** Start of the snapshot of the last hard reset: trades stamped before it are reflected in the books. */
   reflectedBefore?: Millis;
-  /** Inferred quantity of tracked orders that the last hard reset's books reflect and no real trade has yet shown for. */
-  reflectedInferred?: ReflectedInferredJSON[];
+  /** Quantity counted in tracked orders that the last hard reset's books reflect and no real trade has yet shown for. */
+  reflectedUnexplained?: ReflectedUnexplainedJSON[];
 }
 
-/** Inferred quantity of one order whose effect a hard reset's books hold (see `Portfolio.applyFill`). */
-export interface ReflectedInferredJSON {
+/** Counted quantity of one order whose effect a hard reset's books hold, no trade shown for it yet (see `Portfolio.applyFill`). */
+export interface ReflectedUnexplainedJSON {
   symbol: string;
   exchangeOrderId: string;
   quantity: string;
@@ -133,7 +133,7 @@ export interface ParsedPortfolio {
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
-  readonly reflectedInferred: [OrderIdKey, Decimal][];
+  readonly reflectedUnexplained: [OrderIdKey, Decimal][];
 }
 
 /** Parses one tracked order and checks that it is not filled beyond its quantity. */
@@ -227,12 +227,12 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
     appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
     legacy,
     reflectedBefore: r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`),
-    reflectedInferred:
-      r.reflectedInferred === undefined
+    reflectedUnexplained:
+      r.reflectedUnexplained === undefined
         ? []
         : parseUniqueList(
-            r.reflectedInferred,
-            `${path}.reflectedInferred`,
+            r.reflectedUnexplained,
+            `${path}.reflectedUnexplained`,
             (item, p): [OrderIdKey, Decimal] => {
               const u = asRecord(item, p);
               return [orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`)), parseAmount(u.quantity, `${p}.quantity`)];

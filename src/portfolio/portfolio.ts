@@ -63,10 +63,10 @@ export interface PreservedMetrics {
   /** Unscoped trade ids of books migrated from version 1 (see `migratePortfolioV1`); kept across resets. */
   readonly legacyTradeIds?: LegacyTradeIds | undefined;
   /**
-   * Inferred quantity per order (`orderIdKey`) counted in its filledQuantity with no real trade shown for it yet:
-   * the standing inferred fills, plus what earlier resets left. A reset's books reflect it (see `applyFill`).
+   * Quantity per order (`orderIdKey`) counted in its filledQuantity with no real trade shown for it yet: the standing
+   * inferred fills, plus what earlier resets left. The reset's books reflect it (see `applyFill`).
    */
-  readonly reflectedInferred?: readonly (readonly [OrderIdKey, Decimal])[];
+  readonly reflectedUnexplained?: readonly (readonly [OrderIdKey, Decimal])[];
 }
 
 /**
@@ -128,7 +128,7 @@ interface PortfolioInit {
   readonly fundingIds: readonly string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
-  readonly reflectedInferred: readonly (readonly [OrderIdKey, Decimal])[];
+  readonly reflectedUnexplained: readonly (readonly [OrderIdKey, Decimal])[];
 }
 
 const APPLIED = { outcome: 'applied' } as const;
@@ -152,11 +152,11 @@ export class Portfolio {
    */
   private readonly reflectedBefore: Millis | undefined;
   /**
-   * Inferred quantity of tracked orders (`orderIdKey`) that the last hard reset's books reflect and whose real trades
-   * have not shown yet (a lagging trade history): such a trade, when it shows, takes its place in the order's count
-   * instead of adding to it.
+   * Quantity counted in tracked orders (`orderIdKey`) that the last hard reset's books reflect and whose real trades
+   * have not shown yet (a lagging trade history): fills inferred before or for that snapshot, counts adopted as of
+   * it. Such a trade, when it shows, takes its place in the order's count instead of adding to it.
    */
-  private readonly reflectedInferred = new Map<OrderIdKey, Decimal>();
+  private readonly unexplainedReflected = new Map<OrderIdKey, Decimal>();
   /** Settled effects: everything before the replay log. */
   private base: AccountBook;
   /** base with the replay log applied in order; what the views read. */
@@ -187,7 +187,7 @@ export class Portfolio {
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.legacy = init.legacy;
     this.reflectedBefore = init.reflectedBefore;
-    for (const [key, q] of init.reflectedInferred) this.reflectedInferred.set(key, q);
+    for (const [key, q] of init.reflectedUnexplained) this.unexplainedReflected.set(key, q);
     this.base = init.base;
     this.peak = new Dec(init.peak);
     assertUnique(
@@ -261,7 +261,7 @@ export class Portfolio {
         legacy: preserved.legacyTradeIds,
         reflectedBefore: state.snapshotStartedAt,
         // Only for the orders the reset keeps tracking: an untracked order's late trade is recorded without a count.
-        reflectedInferred: (preserved.reflectedInferred ?? []).filter(([key]) => trackedIds.has(key)),
+        reflectedUnexplained: (preserved.reflectedUnexplained ?? []).filter(([key]) => trackedIds.has(key)),
       },
       options,
     );
@@ -288,7 +288,7 @@ export class Portfolio {
         fundingIds: p.appliedFundingIds,
         legacy: p.legacy,
         reflectedBefore: p.reflectedBefore,
-        reflectedInferred: p.reflectedInferred,
+        reflectedUnexplained: p.reflectedUnexplained,
       },
       options,
     );
@@ -317,7 +317,7 @@ export class Portfolio {
         fundingIds: this.fundingIds.toArray(),
         legacy: this.legacy,
         reflectedBefore: this.reflectedBefore,
-        reflectedInferred: [...this.reflectedInferred],
+        reflectedUnexplained: [...this.unexplainedReflected],
       },
       { tradeIdWindow: this.tradeIds.capacity, inferredReplayWindow: this.replayWindow, reportingAsset: this.reportingAsset },
     );
@@ -369,7 +369,7 @@ export class Portfolio {
       // has shown for yet is what its lagging trades will explain (sim seed 30663: adopted at boot, its trade counted twice).
       const unexplained = order.filledQuantity.minus(u?.quantity ?? ZERO);
       if (key !== undefined && unexplained.gt(ZERO) && this.reflectedBefore !== undefined && order.updatedAt <= this.reflectedBefore) {
-        this.reflectedInferred.set(key, unexplained);
+        this.unexplainedReflected.set(key, unexplained);
       }
       return;
     }
@@ -432,7 +432,7 @@ export class Portfolio {
       this.byClient.delete(clientOrderId);
       if (t.order.exchangeOrderId !== undefined) {
         this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
-        this.reflectedInferred.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
+        this.unexplainedReflected.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
       }
       dropped++;
     }
@@ -483,7 +483,7 @@ export class Portfolio {
     // was read (sim seeds 30769, 31018: an order unacknowledged across the reset, its fill inferred after it, counted twice).
     const rb = this.reflectedBefore;
     // In the snapshot's first millisecond, only a trade its order's reflected count is waiting for (see trackOrder).
-    const reflected = takes.length === 0 && rb !== undefined && (fill.timestamp < rb || (fill.timestamp === rb && !fill.inferred && this.reflectedInferred.has(okey)));
+    const reflected = takes.length === 0 && rb !== undefined && (fill.timestamp < rb || (fill.timestamp === rb && !fill.inferred && this.unexplainedReflected.has(okey)));
     // A reflected trade of an order whose count the reset took from the exchange (or from a fill inferred at boot)
     // is already counted: it is recorded, and the count never passes the order's quantity.
     if (tracked !== undefined && !reflected) {
@@ -505,7 +505,7 @@ export class Portfolio {
     if (reflected) {
       // The books stay as the reset made them; only the order's fill count (or untracked fills) move below. Inferred
       // quantity is remembered, so its real trade takes its place in the count when it shows.
-      if (fill.inferred && tracked !== undefined) this.reflectedInferred.set(okey, (this.reflectedInferred.get(okey) ?? ZERO).plus(fill.quantity));
+      if (fill.inferred && tracked !== undefined) this.unexplainedReflected.set(okey, (this.unexplainedReflected.get(okey) ?? ZERO).plus(fill.quantity));
     } else if (takes.length > 0) {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
@@ -535,11 +535,11 @@ export class Portfolio {
       const o = tracked.order;
       // A reflected trade whose order's count holds inferred quantity from before the reset takes that quantity's
       // place (sim seeds 30308, 30421: inferred at boot, the real trade later counted on top read as filled).
-      const standsFor = reflected && !fill.inferred ? Dec.min(added, this.reflectedInferred.get(okey) ?? ZERO) : ZERO;
+      const standsFor = reflected && !fill.inferred ? Dec.min(added, this.unexplainedReflected.get(okey) ?? ZERO) : ZERO;
       if (standsFor.gt(ZERO)) {
-        const left = this.reflectedInferred.get(okey)!.minus(standsFor);
-        if (left.isZero()) this.reflectedInferred.delete(okey);
-        else this.reflectedInferred.set(okey, left);
+        const left = this.unexplainedReflected.get(okey)!.minus(standsFor);
+        if (left.isZero()) this.unexplainedReflected.delete(okey);
+        else this.unexplainedReflected.set(okey, left);
       }
       const sum = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added).minus(standsFor);
       const filled = reflected ? Dec.min(sum, o.quantity) : sum;
@@ -595,7 +595,7 @@ export class Portfolio {
    * lagging trade history): their trades, when found, are recorded and take that quantity's place.
    */
   reflectedUnexplained(): readonly { readonly symbol: string; readonly exchangeOrderId: string; readonly quantity: Decimal }[] {
-    return [...this.reflectedInferred].map(([key, quantity]) => {
+    return [...this.unexplainedReflected].map(([key, quantity]) => {
       const { symbol, id } = splitScopedKey(key)!;
       return { symbol, exchangeOrderId: id, quantity };
     });
@@ -719,13 +719,13 @@ export class Portfolio {
       appliedFundingIds: this.fundingIds.toArray(),
       untrackedFills: [...this.untracked],
       legacyTradeIds: this.legacy,
-      reflectedInferred: [...this.inferredByOrder()],
+      reflectedUnexplained: [...this.unexplainedByOrder()],
     };
   }
 
-  /** Inferred quantity per order counted and not yet shown by a real trade: left by the last reset, plus standing. */
-  private inferredByOrder(): Map<OrderIdKey, Decimal> {
-    const out = new Map(this.reflectedInferred);
+  /** Quantity per order counted and not yet shown by a real trade: what the last reset left, plus standing inferred. */
+  private unexplainedByOrder(): Map<OrderIdKey, Decimal> {
+    const out = new Map(this.unexplainedReflected);
     for (const f of this.standingInferredFills()) {
       const key = fillOrderKey(f);
       out.set(key, (out.get(key) ?? ZERO).plus(f.quantity));
@@ -775,8 +775,8 @@ export class Portfolio {
       appliedFundingIds: this.fundingIds.toArray(),
       ...(this.legacy !== undefined && { legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] } }),
       ...(this.reflectedBefore !== undefined && { reflectedBefore: this.reflectedBefore }),
-      ...(this.reflectedInferred.size > 0 && {
-        reflectedInferred: [...this.reflectedInferred].map(([key, q]) => {
+      ...(this.unexplainedReflected.size > 0 && {
+        reflectedUnexplained: [...this.unexplainedReflected].map(([key, q]) => {
           const { symbol, id } = splitScopedKey(key)!;
           return { symbol, exchangeOrderId: id, quantity: amountToString(q) };
         }),

@@ -108,7 +108,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it('seeds 30308, 30421, 30787 (lagTrades through a boot): a trade showing after the hard reset stands for the fill inferred before it (its order was read as filled; a ghost settled as filled "by trades")', async () => {
-    // The fixes are in src/portfolio/portfolio.ts (reflectedInferred) and src/handlers/cycle.ts (standingInferredQuantities);
+    // The fixes are in src/portfolio/portfolio.ts (reflectedUnexplained) and src/handlers/cycle.ts (standingInferredQuantities);
     // pinned as well by test/portfolio/portfolio-reflected-inferred.test.ts, test/handlers/cycle-inferred.test.ts and
     // test/engine-lag-through-boot.test.ts.
     for (const seed of [30308, 30421, 30787]) await expectGreen(seed);
