@@ -465,7 +465,11 @@ export class Portfolio {
     // Standing inferred quantity of this order that the real trade takes the place of (oldest first).
     const takes: { index: number; take: Decimal }[] = [];
     let consumed: Decimal = ZERO;
-    if (!fill.inferred && (this.standingByOrder.get(okey) ?? 0) > 0) {
+    // A trade stamped before the last reset's snapshot that the order's reflected count is waiting for stands for that
+    // count, not for a fill inferred since the reset for a later fill (sim seed 34267: held back as an overfill).
+    const waiting = this.unexplainedReflected.get(okey);
+    const forReset = !fill.inferred && waiting !== undefined && waiting.gte(fill.quantity) && this.reflectedBefore !== undefined && fill.timestamp <= this.reflectedBefore;
+    if (!fill.inferred && !forReset && (this.standingByOrder.get(okey) ?? 0) > 0) {
       let remaining = fill.quantity;
       for (let i = 0; i < this.log.length && remaining.gt(0); i++) {
         const e = this.log[i]!.fill;

@@ -101,3 +101,28 @@ describe('quantity the reset reflects but no trade explains yet, learned after t
     expect(p.balances().find((b) => b.asset === 'BTC')?.total).toEqual(d('0.9973'));
   });
 });
+
+describe('a late trade the reset\'s count waits for, when a fill has been inferred for the same order since', () => {
+  it('stands for the reset\'s count, not for the later inferred fill, and is never held back as an overfill (sim seed 34267)', () => {
+    const p = resetAfterInferredFill();
+    // Reopened view: order 10 is open again on paper for this test: a sell of 0.0027, 0.0019 counted by the reset.
+    const after = Portfolio.fromExchangeState(
+      { instruments: INSTRUMENTS, positions: [], balances: afterTrade, orders: [{ ...p.findOrder({ symbol: S, exchangeOrderId: '10' })!, status: 'open' }], snapshotStartedAt: T + 10_000 },
+      p.preservedMetrics(),
+    );
+    // After the reset the rest fills; its trade lags too, so it is inferred (after the snapshot: booked, standing).
+    const rest = { ...realTrade, tradeId: inferredTradeId(S, '10', d('0.0027')), quantity: d('0.0008'), fee: d('0'), inferred: true, timestamp: T + 12_000 };
+    expect(after.applyFill(rest).outcome).toBe('applied');
+    expect(after.standingInferredFills()).toHaveLength(1);
+    const books = totals(after);
+    // The first trade (stamped before the snapshot) shows: recorded, standing for the reset's count.
+    expect(after.applyFill(realTrade).outcome).toBe('applied');
+    expect(totals(after)).toBe(books);
+    expect(after.findOrder({ symbol: S, exchangeOrderId: '10' })).toMatchObject({ status: 'filled', filledQuantity: d('0.0027') });
+    expect(after.standingInferredFills()).toHaveLength(1);
+    // The second one replaces the inferred fill it belongs to.
+    expect(after.applyFill({ ...realTrade, tradeId: '8', quantity: d('0.0008'), timestamp: T + 12_000 }).outcome).toBe('replacedInferred');
+    expect(after.standingInferredFills()).toEqual([]);
+    expect(after.findOrder({ symbol: S, exchangeOrderId: '10' })?.filledQuantity).toEqual(d('0.0027'));
+  });
+});

@@ -107,11 +107,13 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [30709, 31105, 32218]) await expectGreen(seed);
   });
 
-  it('seeds 30308, 30421, 30787 (lagTrades through a boot): a trade showing after the hard reset stands for the fill inferred before it (its order was read as filled; a ghost settled as filled "by trades")', async () => {
+  it('seeds 30308, 30421, 30787, 34267 (lagTrades through a boot): a trade showing after the hard reset stands for the fill inferred before it (its order was read as filled; a ghost settled as filled "by trades")', async () => {
     // The fixes are in src/portfolio/portfolio.ts (reflectedUnexplained) and src/handlers/cycle.ts (standingInferredQuantities);
     // pinned as well by test/portfolio/portfolio-reflected-inferred.test.ts, test/handlers/cycle-inferred.test.ts and
     // test/engine-lag-through-boot.test.ts.
     for (const seed of [30308, 30421, 30787]) await expectGreen(seed);
+    // 34267: the late trade stood for a fill inferred since the reset instead of the reset's count, and was held back.
+    await expectGreen(34267);
   });
 
   it('seeds 30663, 30769, 31018 (lagTrades through a boot): quantity the reset\'s books hold, learned later (an inferred fill stamped before the snapshot, an order adopted at boot), is not booked twice', async () => {
