@@ -286,6 +286,11 @@ export function createEngine(options: EngineOptions): Engine {
   let lastEquity: EquityReading | null = null;
   /** Not-found answers in a row for pending orders whose submission got no answer. */
   const unconfirmedNotFound = new Map<string, number>();
+  /**
+   * Client ids whose `placeOrder` call is still waiting for its answer. Such an order is not unconfirmed: the request
+   * may not have reached the exchange yet (or not its order index), so "not found" says nothing about it.
+   */
+  const placing = new Set<string>();
 
   const reports = new ReplaySubject<EngineReport>(1);
 
@@ -458,14 +463,17 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   /**
-   * Orders we submitted whose answer was lost (still `pending` past the grace window): asked for by client id. Found
-   * → tracked with its exchange id (its fills then come through the normal ghost/matched paths); "not found" for
-   * `notFoundConfirmations` cycles in a row → it never reached the exchange, closed as rejected.
+   * Orders we submitted whose answer was lost (still `pending` past the grace window, their placing call over or
+   * lost with a crashed process): asked for by client id. Found → tracked with its exchange id (its fills then come
+   * through the normal ghost/matched paths); "not found" for `notFoundConfirmations` cycles in a row → it never
+   * reached the exchange, closed as rejected.
    */
   async function resolveUnconfirmed(book: Portfolio): Promise<void> {
     const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
     for (const o of book.openOrders()) {
       if (o.status !== 'pending' || o.exchangeOrderId !== undefined || o.createdAt >= cutoff) continue;
+      // Its answer is still on its way (sim seeds 30709, 31105, 32218: closed as rejected, then acknowledged).
+      if (placing.has(o.clientOrderId)) continue;
       try {
         const found = await exchange.fetchOrder({ symbol: o.symbol, clientOrderId: o.clientOrderId });
         unconfirmedNotFound.delete(o.clientOrderId);
@@ -670,10 +678,12 @@ export function createEngine(options: EngineOptions): Engine {
       return order;
     });
     let ack: Order;
+    placing.add(pending.clientOrderId);
     try {
       ack = await exchange.placeOrder(request);
     } catch (e) {
       await queue.run(async () => {
+        placing.delete(pending.clientOrderId);
         const book = portfolio!;
         if (isRetryableError(e)) {
           // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id (unless a
@@ -690,6 +700,7 @@ export function createEngine(options: EngineOptions): Engine {
       throw e;
     }
     await queue.run(async () => {
+      placing.delete(pending.clientOrderId);
       const book = portfolio!;
       const tracked = book.findOrder({ clientOrderId: ack.clientOrderId });
       // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.

@@ -558,6 +558,36 @@ describe('lost and unanswered order submissions', () => {
     expect(tracked(run.engine, 'void')?.status).toBe('rejected');
   });
 
+  it('a placing call still waiting for its answer is not a lost submission: "not found" meanwhile closes nothing (sim seeds 30709, 31105, 32218)', async () => {
+    const m = makeMarket();
+    // The request reaches the exchange 12 s after it is sent (a slow network): lookups by client id before then
+    // answer "not found", as a real venue does for an order it has not received (or not yet indexed).
+    const slow: ExchangeClient = Object.assign(Object.create(m.ex) as ExchangeClient, {
+      placeOrder: async (req: PlaceOrderRequest): Promise<Order> => {
+        await new Promise<void>((resolve) => m.tl.scheduler.schedule(() => resolve(), 12_000));
+        return m.ex.placeOrder(req);
+      },
+    });
+    const run = makeEngine(m, { exchange: slow, policies: { notFoundConfirmations: 1, inFlightGraceMs: 1_000 } });
+    await boot(m, run);
+    const { engine } = run;
+    const placed = engine.placeOrder(limit('slow', BTC, 'buy', '0.1', '29000'));
+    for (let i = 0; i < 11; i++) {
+      await m.tl.advanceBy(1_000);
+      expect(tracked(engine, 'slow')?.status, `${i + 1} s after sending`).toBe('pending');
+    }
+    const ack = await Promise.all([placed, m.tl.advanceBy(1_000)]).then(([o]) => o);
+    expect(ack.status).toBe('open');
+    expect(tracked(engine, 'slow')).toMatchObject({ status: 'open', exchangeOrderId: ack.exchangeOrderId });
+    // The exchange then cancels it: the books follow the exchange, never a "rejected" guess.
+    await m.ex.cancelOrder({ symbol: BTC, exchangeOrderId: ack.exchangeOrderId });
+    await cycles(m, 2);
+    expect(tracked(engine, 'slow')?.status).toBe(exchangeOrder(m, 'slow').status);
+    expect(exchangeOrder(m, 'slow').status).toBe('cancelled');
+    expect(engine.status().phase).toBe('running');
+    expectBooksEqual(engine.portfolio, m.ex);
+  });
+
   it('a crash between submit and ack: the pending order is in the journal and is recovered at the next boot', async () => {
     const m = makeMarket();
     const store1 = new InMemoryStateStore();

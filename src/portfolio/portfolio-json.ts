@@ -90,6 +90,15 @@ export interface PortfolioJSON {
   legacyTradeIds?: LegacyTradeIdsJSON;
   /** Start of the snapshot of the last hard reset: trades stamped before it are reflected in the books. */
   reflectedBefore?: Millis;
+  /** Quantity counted in tracked orders that the last hard reset's books reflect and no real trade has yet shown for. */
+  reflectedUnexplained?: ReflectedUnexplainedJSON[];
+}
+
+/** Counted quantity of one order whose effect a hard reset's books hold, no trade shown for it yet (see `Portfolio.applyFill`). */
+export interface ReflectedUnexplainedJSON {
+  symbol: string;
+  exchangeOrderId: string;
+  quantity: string;
 }
 
 /** Legacy (unscoped) trade ids in memory. `upTo` undefined: no time bound. */
@@ -124,6 +133,7 @@ export interface ParsedPortfolio {
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
+  readonly reflectedUnexplained: [OrderIdKey, Decimal][];
 }
 
 /** Parses one tracked order and checks that it is not filled beyond its quantity. */
@@ -217,6 +227,18 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
     appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
     legacy,
     reflectedBefore: r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`),
+    reflectedUnexplained:
+      r.reflectedUnexplained === undefined
+        ? []
+        : parseUniqueList(
+            r.reflectedUnexplained,
+            `${path}.reflectedUnexplained`,
+            (item, p): [OrderIdKey, Decimal] => {
+              const u = asRecord(item, p);
+              return [orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`)), parseAmount(u.quantity, `${p}.quantity`)];
+            },
+            ([key]) => [key],
+          ),
   };
 }
 

@@ -62,6 +62,11 @@ export interface PreservedMetrics {
   readonly untrackedFills?: readonly (readonly [OrderIdKey, UntrackedOrderFills])[];
   /** Unscoped trade ids of books migrated from version 1 (see `migratePortfolioV1`); kept across resets. */
   readonly legacyTradeIds?: LegacyTradeIds | undefined;
+  /**
+   * Quantity per order (`orderIdKey`) counted in its filledQuantity with no real trade shown for it yet: the standing
+   * inferred fills, plus what earlier resets left. The reset's books reflect it (see `applyFill`).
+   */
+  readonly reflectedUnexplained?: readonly (readonly [OrderIdKey, Decimal])[];
 }
 
 /**
@@ -123,6 +128,7 @@ interface PortfolioInit {
   readonly fundingIds: readonly string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
+  readonly reflectedUnexplained: readonly (readonly [OrderIdKey, Decimal])[];
 }
 
 const APPLIED = { outcome: 'applied' } as const;
@@ -147,6 +153,12 @@ export class Portfolio {
    * in those books already. One that shows only later (a lagging trade history) is recorded, not applied again.
    */
   private readonly reflectedBefore: Millis | undefined;
+  /**
+   * Quantity counted in tracked orders (`orderIdKey`) that the last hard reset's books reflect and whose real trades
+   * have not shown yet (a lagging trade history): fills inferred before or for that snapshot, counts adopted as of
+   * it. Such a trade, when it shows, takes its place in the order's count instead of adding to it.
+   */
+  private readonly unexplainedReflected: Map<OrderIdKey, Decimal>;
   /** Settled effects: everything before the replay log. */
   private base: AccountBook;
   /** base with the replay log applied in order; what the views read. */
@@ -184,6 +196,8 @@ export class Portfolio {
       this.fundingIds = src.fundingIds.fork();
       this.legacy = src.legacy;
       this.reflectedBefore = src.reflectedBefore;
+      // Small (orders a reset counted without a trade yet), so copied rather than shared copy-on-write.
+      this.unexplainedReflected = new Map(src.unexplainedReflected);
       this.base = src.base.clone();
       this.book = src.book.clone();
       this.peak = src.peak;
@@ -214,6 +228,7 @@ export class Portfolio {
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.legacy = init.legacy;
     this.reflectedBefore = init.reflectedBefore;
+    this.unexplainedReflected = new Map(init.reflectedUnexplained);
     this.base = init.base;
     this.peak = new Dec(init.peak);
     assertUnique(
@@ -286,6 +301,8 @@ export class Portfolio {
         fundingIds: preserved.appliedFundingIds,
         legacy: preserved.legacyTradeIds,
         reflectedBefore: state.snapshotStartedAt,
+        // Only for the orders the reset keeps tracking: an untracked order's late trade is recorded without a count.
+        reflectedUnexplained: (preserved.reflectedUnexplained ?? []).filter(([key]) => trackedIds.has(key)),
       },
       options,
     );
@@ -312,6 +329,7 @@ export class Portfolio {
         fundingIds: p.appliedFundingIds,
         legacy: p.legacy,
         reflectedBefore: p.reflectedBefore,
+        reflectedUnexplained: p.reflectedUnexplained,
       },
       options,
     );
@@ -380,6 +398,12 @@ export class Portfolio {
       if (key !== undefined) this.untracked.delete(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
       this.setTracked(exact ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional } : initialTracking(order));
+      // Last changed by the snapshot the last reset read: the reset's books hold its count, and the part no trade
+      // has shown for yet is what its lagging trades will explain (sim seed 30663: adopted at boot, its trade counted twice).
+      const unexplained = order.filledQuantity.minus(u?.quantity ?? ZERO);
+      if (key !== undefined && unexplained.gt(ZERO) && this.reflectedBefore !== undefined && order.updatedAt <= this.reflectedBefore) {
+        this.unexplainedReflected.set(key, unexplained);
+      }
       return;
     }
     const prev = existing.order;
@@ -443,7 +467,10 @@ export class Portfolio {
     this.touch();
     for (const t of drop) {
       this.byClient.delete(t.order.clientOrderId);
-      if (t.order.exchangeOrderId !== undefined) this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
+      if (t.order.exchangeOrderId !== undefined) {
+        this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
+        this.unexplainedReflected.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
+      }
     }
     return drop.length;
   }
@@ -474,7 +501,11 @@ export class Portfolio {
     // Standing inferred quantity of this order that the real trade takes the place of (oldest first).
     const takes: { index: number; take: Decimal }[] = [];
     let consumed: Decimal = ZERO;
-    if (!fill.inferred && (this.standingByOrder.get(okey) ?? 0) > 0) {
+    // A trade stamped before the last reset's snapshot that the order's reflected count is waiting for stands for that
+    // count, not for a fill inferred since the reset for a later fill (sim seed 34267: held back as an overfill).
+    const waiting = this.unexplainedReflected.get(okey);
+    const forReset = !fill.inferred && waiting !== undefined && waiting.gte(fill.quantity) && this.reflectedBefore !== undefined && fill.timestamp <= this.reflectedBefore;
+    if (!fill.inferred && !forReset && (this.standingByOrder.get(okey) ?? 0) > 0) {
       let remaining = fill.quantity;
       for (let i = 0; i < this.log.length && remaining.gt(0); i++) {
         const e = this.log[i]!.fill;
@@ -487,8 +518,12 @@ export class Portfolio {
     }
     const added = fill.quantity.minus(consumed);
     const linked = link ? this.untracked.get(okey) : undefined;
-    // Stamped before the snapshot of the last hard reset: its effect is in the books already (it showed late).
-    const reflected = !fill.inferred && takes.length === 0 && this.reflectedBefore !== undefined && fill.timestamp < this.reflectedBefore;
+    // Stamped before the snapshot of the last hard reset: its effect is in the books already (it showed late). So is
+    // an inferred fill stamped before it: the exchange's order was in that state (its update time) when the snapshot
+    // was read (sim seeds 30769, 31018: an order unacknowledged across the reset, its fill inferred after it, counted twice).
+    const rb = this.reflectedBefore;
+    // In the snapshot's first millisecond, only a trade its order's reflected count is waiting for (see trackOrder).
+    const reflected = takes.length === 0 && rb !== undefined && (fill.timestamp < rb || (fill.timestamp === rb && !fill.inferred && this.unexplainedReflected.has(okey)));
     // A reflected trade of an order whose count the reset took from the exchange (or from a fill inferred at boot)
     // is already counted: it is recorded, and the count never passes the order's quantity.
     if (tracked !== undefined && !reflected) {
@@ -509,7 +544,9 @@ export class Portfolio {
     let notionalDelta = fill.quantity.times(fill.price);
     const replaced: string[] = [];
     if (reflected) {
-      // The books stay as the reset made them; only the order's fill count (or untracked fills) move below.
+      // The books stay as the reset made them; only the order's fill count (or untracked fills) move below. Inferred
+      // quantity is remembered, so its real trade takes its place in the count when it shows.
+      if (fill.inferred && tracked !== undefined) this.unexplainedReflected.set(okey, (this.unexplainedReflected.get(okey) ?? ZERO).plus(fill.quantity));
     } else if (takes.length > 0) {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
@@ -537,7 +574,15 @@ export class Portfolio {
 
     if (tracked !== undefined) {
       const o = tracked.order;
-      const sum = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added);
+      // A reflected trade whose order's count holds inferred quantity from before the reset takes that quantity's
+      // place (sim seeds 30308, 30421: inferred at boot, the real trade later counted on top read as filled).
+      const standsFor = reflected && !fill.inferred ? Dec.min(added, this.unexplainedReflected.get(okey) ?? ZERO) : ZERO;
+      if (standsFor.gt(ZERO)) {
+        const left = this.unexplainedReflected.get(okey)!.minus(standsFor);
+        if (left.isZero()) this.unexplainedReflected.delete(okey);
+        else this.unexplainedReflected.set(okey, left);
+      }
+      const sum = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added).minus(standsFor);
       const filled = reflected ? Dec.min(sum, o.quantity) : sum;
       const notional = tracked.notional === undefined ? undefined : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
       if (link) this.untracked.delete(okey);
@@ -584,6 +629,17 @@ export class Portfolio {
   /** True when the funding payment id is remembered as applied. Funding ids are their own set, apart from trade ids. */
   hasAppliedFunding(paymentId: string): boolean {
     return this.fundingIds.has(paymentId);
+  }
+
+  /**
+   * Orders whose count holds quantity the last hard reset's books reflect and no real trade has shown for yet (a
+   * lagging trade history): their trades, when found, are recorded and take that quantity's place.
+   */
+  reflectedUnexplained(): readonly { readonly symbol: string; readonly exchangeOrderId: string; readonly quantity: Decimal }[] {
+    return [...this.unexplainedReflected].map(([key, quantity]) => {
+      const { symbol, id } = splitScopedKey(key)!;
+      return { symbol, exchangeOrderId: id, quantity };
+    });
   }
 
   /** Inferred fills that a real trade may still replace, in application order. */
@@ -714,7 +770,18 @@ export class Portfolio {
       appliedFundingIds: this.fundingIds.toArray(),
       untrackedFills: [...this.untracked],
       legacyTradeIds: this.legacy,
+      reflectedUnexplained: [...this.unexplainedByOrder()],
     };
+  }
+
+  /** Quantity per order counted and not yet shown by a real trade: what the last reset left, plus standing inferred. */
+  private unexplainedByOrder(): Map<OrderIdKey, Decimal> {
+    const out = new Map(this.unexplainedReflected);
+    for (const f of this.standingInferredFills()) {
+      const key = fillOrderKey(f);
+      out.set(key, (out.get(key) ?? ZERO).plus(f.quantity));
+    }
+    return out;
   }
 
   /**
@@ -760,6 +827,12 @@ export class Portfolio {
       appliedFundingIds: this.fundingIds.toArray(),
       ...(this.legacy !== undefined && { legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] } }),
       ...(this.reflectedBefore !== undefined && { reflectedBefore: this.reflectedBefore }),
+      ...(this.unexplainedReflected.size > 0 && {
+        reflectedUnexplained: [...this.unexplainedReflected].map(([key, q]) => {
+          const { symbol, id } = splitScopedKey(key)!;
+          return { symbol, exchangeOrderId: id, quantity: amountToString(q) };
+        }),
+      }),
     };
   }
 

@@ -262,7 +262,9 @@ class Simulation implements PortHost {
         rep.balanceDrifts.length === 0 &&
         r.plan.deferred.length === 0 &&
         !rep.matched.some((m) => m.differs);
-      clean = settled || this.cfg.reportOnly ? clean + 1 : 0;
+      // A lagging trade history catches up eventually on a real venue: the end is judged once it has (a lag armed
+      // before the quiet still runs its course; clearing faults does not end it).
+      clean = (settled || this.cfg.reportOnly) && !this.ex.tradesLagging() ? clean + 1 : 0;
     }
     this.finalChecks();
   }
@@ -290,6 +292,16 @@ class Simulation implements PortHost {
       localOrders: p.orders(),
       truthOrders,
       closedByGuess: this.closedByGuess,
+      // A trade of an order we never tracked, lagging through a boot: the reset's books hold it; applied now it would
+      // change nothing and only be recorded (Portfolio's reflectedBefore). Anything else unapplied is a violation.
+      absorbed: (t) => {
+        if (p.findOrder({ symbol: t.symbol, exchangeOrderId: t.exchangeOrderId }) !== undefined) return false;
+        const copy = p.clone();
+        const before = compareBooks({ balances: copy.balances(), positions: copy.positions() }, truth);
+        const outcome = copy.applyFill(t).outcome;
+        const after = compareBooks({ balances: copy.balances(), positions: copy.positions() }, truth);
+        return outcome === 'applied' && before.length === 0 && after.length === 0 && copy.hasAppliedTrade(t);
+      },
     })) {
       this.violate(v.invariant, v.message);
     }
@@ -730,12 +742,14 @@ class Simulation implements PortHost {
 
   private randomFault(): FaultSpec {
     const rng = this.faultRng;
-    const kind = rng.pick(['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'stale', 'latency', 'latency', 'omitOpenOrder', 'notFound'] as const);
-    // `lagTrades` is not drawn yet: with it, about 0.5 % of seeds still fail (a lagging trade the next boot's reset
-    // reflects is never recorded; a perpetual's late trade nets differently). It is exercised by tests meanwhile.
+    const kind = rng.pick(['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'stale', 'latency', 'latency', 'omitOpenOrder', 'notFound', 'lagTrades', 'lagTrades'] as const);
     // What real venues do to one item of an answer: the method each applies to is fixed.
-    if (kind === 'omitOpenOrder' || kind === 'notFound') {
-      return { method: kind === 'omitOpenOrder' ? 'fetchOpenOrders' : 'fetchOrder', kind, times: rng.int(1, 3) };
+    if (kind === 'omitOpenOrder' || kind === 'notFound' || kind === 'lagTrades') {
+      const method = kind === 'omitOpenOrder' ? 'fetchOpenOrders' : kind === 'notFound' ? 'fetchOrder' : 'fetchTradesSince';
+      // Lagging trades on spot markets only: a perpetual's trade booked after a later one nets to another entry price
+      // and realized PnL (netting is order dependent), a known limitation (docs/architecture.md), not what this checks.
+      const spot = this.cfg.market.instruments.filter((i) => i.kind === 'spot').map((i) => i.symbol);
+      return { method, kind, times: rng.int(1, 3), ...(kind === 'lagTrades' && { lagMs: rng.int(1_000, 20_000), symbols: spot }) };
     }
     const reads = EXCHANGE_METHODS.filter((m) => m !== 'placeOrder' && m !== 'cancelOrder');
     const method: FaultSpec['method'] =

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { inferredTradeId, type Order } from '../../src/domain/types.js';
 import { actionsOf } from '../../src/handlers/plan.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, type World } from './world.js';
 
 const SPOT = 'BTC/USDT';
@@ -57,6 +58,29 @@ describe('a real trade replacing a standing inferred fill is not counted on top 
     expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
     expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
+    expectBooksEqual(w);
+  });
+});
+
+describe('a real trade standing for quantity inferred before a hard reset (it lagged through the boot)', () => {
+  it('is found by its order behind the cursor, and a ghost cancelled part filled is not settled "by trades" as filled (sim seed 30421)', async () => {
+    // The inferred 0.3 stands when the hard reset takes the exchange's balances (which hold the real trade).
+    const { w, xid } = await inferredThenCancelled('0.6');
+    const at = w.clock.now();
+    w.portfolio = Portfolio.fromExchangeState(
+      { instruments: await w.ex.fetchInstruments(), positions: await w.ex.fetchPositions(), balances: await w.ex.fetchBalances(), orders: w.portfolio.orders(), snapshotStartedAt: at },
+      w.portfolio.preservedMetrics(),
+    );
+    // The reset moves the cursor to its snapshot: the trade, stamped before, is behind it.
+    w.cursors = { ...w.cursors, trades: { ...w.cursors.trades, [SPOT]: { since: at, seenIds: [] } } };
+    expect(w.portfolio.reflectedUnexplained().map((r) => [r.exchangeOrderId, r.quantity.toFixed()])).toEqual([[xid, '0.3']]);
+    w.ex.step(1_000);
+    const c = await runtimeCycle(w);
+    expect(actionsOf(c.plan, 'closeOrder').map((a) => [a.cause, a.status])).toEqual([['finalStatusQueried', 'cancelled']]);
+    const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
+    expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
+    expect(w.portfolio.reflectedUnexplained()).toEqual([]);
     expectBooksEqual(w);
   });
 });

@@ -202,6 +202,12 @@ describe('checkFinalAccounting', () => {
     expect(checkFinalAccounting({ ...base, standingInferred: [fill('inferred:1:1', { inferred: true })] })[0]?.message).toMatch(/never replaced/);
   });
 
+  it('accounts for a trade the books already hold only when the caller shows it is absorbed (applying it would only record it)', () => {
+    const missing = { ...base, appliedTrades: [tradeKey('BTC/USDT', 't-1')] };
+    expect(checkFinalAccounting({ ...missing, absorbed: (t) => t.tradeId === 't-2' })).toEqual([]);
+    expect(checkFinalAccounting({ ...missing, absorbed: (t) => t.tradeId === 't-1' })[0]?.message).toMatch(/never applied: t-2/);
+  });
+
   it('catches an order still open locally, and one closed with another status or fill than the exchange', () => {
     expect(checkFinalAccounting({ ...base, localOrders: [order()] })[0]?.message).toMatch(/still open locally/);
     expect(checkFinalAccounting({ ...base, localOrders: [order({ status: 'cancelled', filledQuantity: d('1') })] })[0]?.message).toMatch(/as cancelled, the exchange has it filled/);

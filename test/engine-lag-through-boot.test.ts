@@ -1,0 +1,46 @@
+/**
+ * A trade history lagging through a boot (the `lagTrades` fault the simulator's worlds draw): the startup takes the
+ * exchange's fill count with an inferred fill after repeated attempts, its hard reset takes the balances, and the
+ * real trade shows only later, stamped before that reset's snapshot. It must take the inferred quantity's place:
+ * books unchanged, the order's count and final status the exchange's, the trade recorded (sim seeds 30308, 30421).
+ */
+import { describe, expect, it } from 'vitest';
+import { Dec } from '../src/domain/decimal.js';
+import { InMemoryStateStore } from '../src/store/memory.js';
+import { BTC, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket } from './support/engine-world.js';
+
+describe('a trade lagging through a boot that inferred its fill', () => {
+  it('is recorded when it shows, standing for the inferred quantity: count, status and books stay the exchange\'s', async () => {
+    const m = makeMarket({ feeRates: { maker: '0.001', taker: '0.001' } });
+    const store = new InMemoryStateStore();
+    const first = makeEngine(m, { store });
+    await boot(m, first);
+    const ack = await first.engine.placeOrder(limitOrder('c1', BTC, 'buy', '1', '29000'));
+    await cycles(m, 1);
+    const reopened = crash(first, store);
+    // While the engine is down the order fills 0.6; its trade then stays out of trade reads for 40 s.
+    const trade = m.ex.fillOrder({ symbol: BTC, exchangeOrderId: ack.exchangeOrderId }, '0.6');
+    await m.tl.advanceBy(1_000);
+    m.ex.injectFault({ method: 'fetchTradesSince', kind: 'lagTrades', lagMs: 40_000, symbols: [BTC], times: 1 });
+
+    const second = makeEngine(m, { store: reopened });
+    // The startup retries while the trades disagree with the fill count, then takes the count (an inferred fill).
+    await boot(m, second, 30_000);
+    expect(second.engine.status().phase).toBe('running');
+    const p = (): typeof second.engine.portfolio => second.engine.portfolio;
+    expect(p().findOrder({ clientOrderId: 'c1' })?.filledQuantity).toEqual(new Dec('0.6'));
+    expect(p().hasAppliedTrade(trade)).toBe(false);
+    expectBooksEqual(p(), m.ex);
+
+    // The exchange cancels the rest; the lag ends; the trade is found (by its order, behind the cursor).
+    await m.ex.cancelOrder({ symbol: BTC, exchangeOrderId: ack.exchangeOrderId });
+    await cycles(m, 12);
+    expect(m.ex.tradesLagging()).toBe(false);
+    expect(p().hasAppliedTrade(trade)).toBe(true);
+    expect(p().findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.6') });
+    expect(p().standingInferredFills()).toEqual([]);
+    expect(p().reflectedUnexplained()).toEqual([]);
+    expectBooksEqual(p(), m.ex);
+    expect(second.engine.status().phase).toBe('running');
+  });
+});
