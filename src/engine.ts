@@ -20,7 +20,7 @@ import { insideSnapshotWindow } from './domain/snapshot-window.js';
 import type { ExchangeSnapshot, Order } from './domain/types.js';
 import { diff } from './differ/diff.js';
 import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from './differ/report.js';
-import type { ExchangeClient, OrderRef, PlaceOrderRequest } from './exchange/port.js';
+import { hasExecutionStream, type ExchangeClient, type OrderRef, type PlaceOrderRequest } from './exchange/port.js';
 import { fetchExchangeSnapshot } from './exchange/snapshot.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './handlers/config.js';
 import { executePlan, type ActionOutcome, type ExecutionResult } from './handlers/executor.js';
@@ -55,6 +55,7 @@ import { engineOptionIssues } from './engine/options.js';
 import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './engine/order-gate.js';
 import { EquityMarker, resolveTickerEveryCycles, type EquityReading } from './engine/equity.js';
 import { SerialQueue } from './engine/serial.js';
+import { ExecutionStreamFeed, type AppliedFill, type ExecutionStreamStats, type PortfolioChange } from './engine/execution-stream.js';
 import { asJson, decodeEngineState, encodeEngineState, orderRecord, type EngineJournalRecord, type PersistedLifecycleJSON } from './engine/state-file.js';
 
 /** Default time between reconciliation cycles. */
@@ -160,6 +161,15 @@ export interface Engine {
   readonly state$: Observable<EngineStatus>;
   /** Every completed reconciliation; a late subscriber gets the latest one first. */
   readonly reports$: Observable<EngineReport>;
+  /**
+   * Every fill the moment it is in the books and persisted: from the exchange's execution stream (when the exchange
+   * client has `executionEvents`) or from a reconciliation. Each trade appears once. Hot: no replay.
+   */
+  readonly fills$: Observable<AppliedFill>;
+  /** The portfolio after each change (a stream batch, a reconciliation that changed the books). Hot: no replay. */
+  readonly portfolio$: Observable<PortfolioChange>;
+  /** What the execution stream did so far (all zero without one). */
+  streamStats(): ExecutionStreamStats;
   /** The current status. */
   status(): EngineStatus;
   /** Resolves at the first status in one of `phases` (at once if the engine is in one). */
@@ -293,6 +303,24 @@ export function createEngine(options: EngineOptions): Engine {
   const placing = new Set<string>();
 
   const reports = new ReplaySubject<EngineReport>(1);
+  // The execution stream, when the exchange has one (issue 18); see src/engine/execution-stream.ts.
+  const feed = new ExecutionStreamFeed(
+    hasExecutionStream(exchange)
+      ? {
+          source: () => exchange.executionEvents(),
+          queue,
+          scheduler,
+          clock,
+          logger: componentLogger(options.logger ?? silentLogger, 'execution-stream'),
+          portfolio: () => portfolio,
+          persist,
+          onStoreFailure: (e) => actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${describe(e)}` }),
+          reconcileNow: () => {
+            if (actor.getSnapshot().status === 'active') actor.send({ type: 'RECONCILE_NOW' });
+          },
+        }
+      : undefined,
+  );
 
   const lifecycleNow = (): PersistedLifecycleJSON => ({ liquidateOnly: persistedLifecycle(actor.getSnapshot()).liquidateOnly });
 
@@ -360,6 +388,7 @@ export function createEngine(options: EngineOptions): Engine {
   function publish(handler: 'startup' | 'runtime', cycle: number, mode: EngineReport['mode'], snapshot: ExchangeSnapshot, report: ReconciliationReport, plan: Plan, result: ExecutionResult, digest: CycleDigest): void {
     logReport(logger, report, { phase: handler, cycle, mode });
     logOutcomes(result.outcomes, plan.mode === 'reportOnly');
+    feed.reconciled(result.outcomes, result.executed, result.portfolio);
     for (const f of result.failures) logger.error({ event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail }, `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`);
     const e = lastEquity;
     reports.next({
@@ -572,8 +601,8 @@ export function createEngine(options: EngineOptions): Engine {
           reconcileLoop<ExchangeSnapshot, RuntimeCycleResult>({
             intervalMs,
             trigger$,
-            fetchSnapshot: () => track(fetchExchangeSnapshot(exchange, clock, options.symbols)),
-            runCycle: (snapshot, info) => runtimeCycle(snapshot, info.cycle, mode()),
+            fetchSnapshot: () => feed.fetching(() => track(fetchExchangeSnapshot(exchange, clock, options.symbols))),
+            runCycle: (snapshot, info) => feed.cycle(snapshot.startedAt, () => runtimeCycle(snapshot, info.cycle, mode())),
             backoff: options.backoff,
             random: random.fork('reconcile-loop'),
             scheduler,
@@ -613,6 +642,8 @@ export function createEngine(options: EngineOptions): Engine {
       // Entering or leaving liquidate-only is journaled at once (a crash must not forget it).
       const lifecycle = persistedLifecycle(s).liquidateOnly;
       const active = status.phase === 'running' || status.phase === 'liquidateOnly';
+      // Report-only applies nothing, so it does not listen to the stream either.
+      feed.setActive(active && !config.reportOnly && s.status === 'active');
       // Report-only journals nothing (see `append`), so it has nothing to compare against either.
       if (active && !config.reportOnly && JSON.stringify(lifecycle) !== JSON.stringify(lifecycleOnDisk.liquidateOnly)) {
         lifecycleOnDisk = { liquidateOnly: lifecycle };
@@ -624,6 +655,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (s.status === 'done') {
         state.complete();
         reports.complete();
+        feed.complete();
       }
     },
     // The machine handles every actor failure itself; an error here is a bug, reported rather than crashing Node.
@@ -758,6 +790,9 @@ export function createEngine(options: EngineOptions): Engine {
     },
     state$: stateReplay.asObservable(),
     reports$: reports.asObservable(),
+    fills$: feed.fills$,
+    portfolio$: feed.portfolio$,
+    streamStats: () => feed.stats(),
     status: () => state.value,
     whenPhase,
     get portfolio(): Portfolio {

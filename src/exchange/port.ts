@@ -5,6 +5,7 @@
  * Error contract: every method rejects with `ExchangeError` only. Network trouble, timeouts, rate limits and outages
  * are the retryable kinds; an adapter must NEVER report one of them as `notFound`.
  */
+import type { Observable } from 'rxjs';
 import type { Decimal } from '../domain/decimal.js';
 import type { Millis } from '../domain/clock.js';
 import type {
@@ -104,6 +105,46 @@ export interface ExchangeClient {
    * prices of positions (and the `prices` a bot passes) alone.
    */
   fetchTickers?(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>>;
+  /**
+   * Optional: the private execution stream (order updates and trades as they happen, plus its health). Without it
+   * the engine learns of fills by reconciliation alone. See `ExecutionEvent`.
+   */
+  executionEvents?(): Observable<ExecutionEvent>;
+}
+
+/**
+ * One message of an exchange's private execution stream, already parsed (amounts are Decimal from the raw strings).
+ * Ids are scoped as the exchange scopes them: a trade is (symbol, trade id), an order (symbol, exchange order id).
+ *
+ * - `trade`: one of our trades, as `fetchTradesSince` would return it.
+ * - `order`: an order as it stands after a change (new, partly filled, cancelled, expired...).
+ * - `connected` / `disconnected`: the connection's health. After `connected` nothing earlier can be assumed delivered.
+ * - `gap`: the adapter knows it lost messages (a sequence break it detected, a buffer overflow).
+ * - `malformed`: a message that could not be parsed; it carries the typed error and must change nothing.
+ *
+ * `seq`, when the adapter numbers messages, counts up by one per message of a connection, from 1 after `connected`:
+ * a consumer sees a lost, repeated or reordered message as a break in it.
+ */
+export type ExecutionEvent =
+  | { readonly type: 'trade'; readonly seq?: number | undefined; readonly receivedAt: Millis; readonly fill: Fill }
+  | { readonly type: 'order'; readonly seq?: number | undefined; readonly receivedAt: Millis; readonly order: Order }
+  | { readonly type: 'connected'; readonly at: Millis }
+  | { readonly type: 'disconnected'; readonly at: Millis; readonly reason: string }
+  | { readonly type: 'gap'; readonly at: Millis; readonly reason: string }
+  | { readonly type: 'malformed'; readonly at: Millis; readonly error: Error };
+
+/**
+ * The optional streaming capability of an ExchangeClient: `executionEvents()` returns a cold Observable; subscribing
+ * opens the private stream, unsubscribing closes it. It may emit `disconnected` then `connected` as it reconnects on
+ * its own; it errors or completes when it gives up (the engine subscribes again later). See docs/architecture.md.
+ */
+export interface ExecutionStreamCapability {
+  executionEvents(): Observable<ExecutionEvent>;
+}
+
+/** Whether a client offers the execution stream (`executionEvents`). */
+export function hasExecutionStream(client: ExchangeClient): client is ExchangeClient & ExecutionStreamCapability {
+  return typeof (client as Partial<ExecutionStreamCapability>).executionEvents === 'function';
 }
 
 /** Names of the ExchangeClient methods that change exchange state: report-only mode may call none of these. */
