@@ -14,6 +14,7 @@
  * remaining base). Perpetuals need no margin here: `free` = total for the settle asset beyond spot locks.
  */
 import type { Decimal } from 'decimal.js';
+import type { Observable } from 'rxjs';
 import { AccountBook } from '../../domain/accounting.js';
 import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../../domain/decimal.js';
@@ -35,7 +36,8 @@ import {
   type Side,
   type TerminalOrderStatus,
 } from '../../domain/types.js';
-import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import type { ExchangeClient, ExecutionEvent, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import { SimulatedStream } from './stream.js';
 import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultKind, type FaultPlan, type FaultSpec } from './faults.js';
 import { PricePath } from './market.js';
 import { OrderStore, orderAt, prune, type OrderRecord } from './order-store.js';
@@ -103,6 +105,9 @@ export class SimulatedExchange implements ExchangeClient {
   private readonly fillRng: Random;
   private readonly fundingRng: Random;
   private readonly faults: FaultInjector;
+  private readonly stream: SimulatedStream | undefined;
+  /** The private execution stream; present only when the `stream` option is given. */
+  readonly executionEvents?: () => Observable<ExecutionEvent>;
 
   private readonly orders: OrderStore;
   private readonly trades: TradeRecord[] = [];
@@ -142,6 +147,12 @@ export class SimulatedExchange implements ExchangeClient {
     this.fillRng = root.fork('fills');
     this.fundingRng = root.fork('funding');
     this.faults = new FaultInjector(root.fork('faults'), this.opts.maxStaleMs, this.opts.defaultRetryAfterMs);
+    const streamRng = root.fork('stream');
+    if (this.opts.stream !== undefined) {
+      const stream = new SimulatedStream(this.opts.stream, streamRng, this.clock, () => this.sync(), this.opts.tickMs, (kind, seq) => this.control('streamFault', { kind, seq }));
+      this.stream = stream;
+      this.executionEvents = () => stream.events();
+    }
     this.orders = new OrderStore(this.opts.maxStaleMs);
     for (const inst of this.opts.instruments) {
       this.instruments.set(inst.symbol, inst);
@@ -272,6 +283,35 @@ export class SimulatedExchange implements ExchangeClient {
 
   placeOrder(request: PlaceOrderRequest): Promise<Order> {
     return this.call('placeOrder', () => this.place(request, 'engine', 'placeOrder'));
+  }
+
+  // ---- control API: the execution stream ------------------------------------------------------------------------
+
+  /** Drops every stream connection now; each reconnects (`connected`, sequence from 1) after `downMs`. */
+  disconnectStream(downMs?: number): void {
+    this.requireStream('disconnectStream').disconnect(downMs);
+    this.control('disconnectStream', { downMs: downMs ?? null });
+  }
+
+  /** The stream stays connected but delivers nothing for `ms` (a silent stream). */
+  silenceStream(ms?: number): void {
+    this.requireStream('silenceStream').silence(ms);
+    this.control('silenceStream', { ms: ms ?? null });
+  }
+
+  /** Sends `raw` as one stream message to every connection, unchecked (a malformed message, for tests). */
+  sendRawStreamMessage(raw: unknown): void {
+    this.requireStream('sendRawStreamMessage').publishRaw(raw);
+  }
+
+  /** Open stream connections. */
+  streamConnections(): number {
+    return this.stream?.size ?? 0;
+  }
+
+  private requireStream(op: string): SimulatedStream {
+    if (this.stream === undefined) throw this.error('unsupported', op, 'the execution stream is off (SimulatedExchangeOptions.stream)');
+    return this.stream;
   }
 
   // ---- control API: time and market ---------------------------------------------------------------------------
@@ -881,6 +921,9 @@ export class SimulatedExchange implements ExchangeClient {
 
   private event(body: EventBody, at: Millis): void {
     this.events.push({ ...body, seq: this.events.length + 1, at } as SimulatedEvent);
+    // Every trade and order change of the account goes out on the execution stream (what it sends is a copy).
+    if (body.type === 'trade') this.stream?.publish({ kind: 'trade', fill: body.fill });
+    else if (body.type === 'order') this.stream?.publish({ kind: 'order', order: body.order });
   }
 
   private control(action: string, args: Record<string, JsonPrimitive>): void {

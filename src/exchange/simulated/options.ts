@@ -8,6 +8,7 @@ import { Dec } from '../../domain/decimal.js';
 import { ConfigError } from '../../domain/errors.js';
 import type { Instrument } from '../../domain/types.js';
 import { ownField } from '../../domain/parse.js';
+import { resolveStreamOptions, type ResolvedStreamOptions, type SimulatedStreamOptions } from './stream.js';
 
 /** Options of `new SimulatedExchange(...)`. Only `seed` and `clock` are required. */
 export interface SimulatedExchangeOptions {
@@ -55,6 +56,11 @@ export interface SimulatedExchangeOptions {
    * different symbols or kinds meet in every run. `accountWide`: one order sequence, trades `t-N`, funding `f-N`.
    */
   readonly ids?: IdScheme;
+  /**
+   * The private execution stream (`executionEvents()`), with its seeded faults; off when not given. See
+   * `SimulatedStreamOptions`.
+   */
+  readonly stream?: SimulatedStreamOptions;
 }
 
 /** See `SimulatedExchangeOptions.ids`. */
@@ -81,6 +87,7 @@ export interface ResolvedOptions {
   readonly maxStaleMs: Millis;
   readonly defaultRetryAfterMs: number;
   readonly ids: IdScheme;
+  readonly stream: ResolvedStreamOptions | undefined;
 }
 
 export const DEFAULT_INSTRUMENTS: readonly Instrument[] = [
@@ -160,6 +167,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
   const maxFundingRate = readAmount(o.maxFundingRate ?? '0.0001', 'maxFundingRate', issues, 'nonNegative');
   const ids = o.ids ?? 'perSymbol';
   if (ids !== 'perSymbol' && ids !== 'accountWide') issues.push({ path: 'ids', message: "must be 'perSymbol' or 'accountWide'" });
+  const stream = resolveStreamOptions(o.stream, issues);
 
   if (issues.length > 0) throw new ConfigError(issues);
   return {
@@ -182,6 +190,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     maxStaleMs,
     defaultRetryAfterMs,
     ids,
+    stream,
   };
 }
 
