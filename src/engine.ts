@@ -658,6 +658,8 @@ export function createEngine(options: EngineOptions): Engine {
         feed.complete();
       }
     },
+    // A stopped actor (a process death in tests) stops listening to the execution stream.
+    complete: () => feed.setActive(false),
     // The machine handles every actor failure itself; an error here is a bug, reported rather than crashing Node.
     error: (e) => logger.fatal({ event: 'engine.actorError', error: errorSummary(e) }, `engine actor error: ${errorSummary(e)}`),
   });

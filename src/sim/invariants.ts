@@ -99,6 +99,26 @@ export class AppliedLedger {
 }
 
 /**
+ * Checks one real trade put in the books (by a cycle or by the execution stream): it exists on the exchange with the
+ * same content and is applied only once per seed. Records it in `ledger`.
+ */
+export function checkTradeAppliedOnce(f: Fill, where: string, ledger: AppliedLedger, truthTrades: ReadonlyMap<TradeKey, Fill>): { invariant: InvariantName; message: string }[] {
+  const out: { invariant: InvariantName; message: string }[] = [];
+  if (f.inferred || isInferredTradeId(f.tradeId)) return out;
+  const t = truthTrades.get(fillKey(f));
+  if (t === undefined) out.push({ invariant: 'fillMatchesTrade', message: `${where}: applied trade ${f.tradeId}, which the exchange never made` });
+  else {
+    const same =
+      t.exchangeOrderId === f.exchangeOrderId && t.symbol === f.symbol && t.side === f.side && t.quantity.eq(f.quantity) && t.price.eq(f.price) && t.fee.eq(f.fee) && t.feeAsset === f.feeAsset;
+    if (!same) out.push({ invariant: 'fillMatchesTrade', message: `${where}: trade ${f.tradeId} applied as ${fillText(f)}, the exchange made ${fillText(t)}` });
+  }
+  const prev = ledger.trades.get(fillKey(f));
+  if (prev !== undefined) out.push({ invariant: 'fillOnce', message: `${where}: trade ${f.tradeId} of ${f.symbol} applied again (first by ${prev})` });
+  else ledger.trades.set(fillKey(f), where);
+  return out;
+}
+
+/**
  * Checks the fills and funding a cycle applied (`done` outcomes): each real trade exists on the exchange with the
  * same content and is applied only once per seed; each funding payment likewise. Records them in `ledger`. Trades are
  * identified by (symbol, trade id) (`truthTrades` is keyed by `fillKey`), funding payments by their own id: the
@@ -116,18 +136,7 @@ export function checkAppliedOnce(
     if (o.status !== 'done') continue;
     const a = o.action;
     if (a.type === 'applyFill') {
-      const f = a.fill;
-      if (f.inferred || isInferredTradeId(f.tradeId)) continue;
-      const t = truthTrades.get(fillKey(f));
-      if (t === undefined) out.push({ invariant: 'fillMatchesTrade', message: `${where}: applied trade ${f.tradeId}, which the exchange never made` });
-      else {
-        const same =
-          t.exchangeOrderId === f.exchangeOrderId && t.symbol === f.symbol && t.side === f.side && t.quantity.eq(f.quantity) && t.price.eq(f.price) && t.fee.eq(f.fee) && t.feeAsset === f.feeAsset;
-        if (!same) out.push({ invariant: 'fillMatchesTrade', message: `${where}: trade ${f.tradeId} applied as ${fillText(f)}, the exchange made ${fillText(t)}` });
-      }
-      const prev = ledger.trades.get(fillKey(f));
-      if (prev !== undefined) out.push({ invariant: 'fillOnce', message: `${where}: trade ${f.tradeId} of ${f.symbol} applied again (first by ${prev})` });
-      else ledger.trades.set(fillKey(f), where);
+      out.push(...checkTradeAppliedOnce(a.fill, where, ledger, truthTrades));
     } else if (a.type === 'applyFunding') {
       const p = a.payment;
       const t = truthFunding.get(p.id);

@@ -3,6 +3,7 @@
  *
  *   npm run sim -- --seeds 500 [--from 1000]   run seeds from..from+N-1; progress, seeds/s, slowest seed, heap
  *   npm run sim -- --seed 42 --trace           run one seed and print its whole event trace
+ *   add --streams                              worlds with the exchange's execution stream and its seeded faults
  *
  * Every failing seed prints the one-line command that reproduces it. Exit code 1 when any seed failed.
  * SIM_DEBUG=1 adds each cycle's port calls and both books (ours, the exchange's) to the trace.
@@ -14,10 +15,11 @@ interface Args {
   from: number;
   seed: number | undefined;
   trace: boolean;
+  streams: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, from: 1, seed: undefined, trace: false };
+  const args: Args = { seeds: 100, from: 1, seed: undefined, trace: false, streams: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (): number => {
@@ -29,8 +31,9 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--from') args.from = num();
     else if (a === '--seed') args.seed = num();
     else if (a === '--trace') args.trace = true;
+    else if (a === '--streams') args.streams = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run sim -- --seeds N [--from S] | --seed S [--trace]');
+      console.log('usage: npm run sim -- --seeds N [--from S] [--streams] | --seed S [--trace] [--streams]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a ?? ''} (try --help)`);
   }
@@ -44,13 +47,13 @@ function mb(bytes: number): string {
 function printFailure(r: SeedResult): void {
   console.log(`FAIL seed ${r.seed}: ${r.violations.length} violation(s)`);
   for (const v of r.violations.slice(0, 5)) console.log(`  ${v.invariant} @+${((v.at - 1_700_000_000_000) / 1000).toFixed(3)}s: ${v.message.slice(0, 600)}`);
-  console.log(`  reproduce: ${reproCommand(r.seed)}`);
+  console.log(`  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined)}`);
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.seed !== undefined) {
-    const r = await runSeed(args.seed);
+    const r = await runSeed(args.seed, { streams: args.streams });
     if (args.trace) for (const line of r.trace) console.log(line);
     console.log(`seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${r.wallMs.toFixed(0)} ms wall, ${(r.stats.virtualMs / 1000).toFixed(1)} s virtual; ${JSON.stringify(r.stats)}`);
     if (!r.ok) printFailure(r);
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
   const every = Math.max(1, Math.min(100, Math.round(args.seeds / 20)));
   for (let i = 0; i < args.seeds; i++) {
     const seed = args.from + i;
-    const r = await runSeed(seed);
+    const r = await runSeed(seed, { streams: args.streams });
     cycles += r.stats.cycles;
     crashes += r.stats.crashes;
     if (r.wallMs > slowest.ms) slowest = { seed, ms: r.wallMs };

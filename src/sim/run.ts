@@ -28,6 +28,7 @@ import { VirtualTimeline } from '../streams/virtual-time.js';
 import {
   AppliedLedger,
   checkAppliedOnce,
+  checkTradeAppliedOnce,
   checkClosedOrdersClosed,
   checkFinalAccounting,
   classifyLiquidateOnlyEntry,
@@ -42,11 +43,14 @@ import {
   type Violation,
 } from './invariants.js';
 import { Strategy } from './strategy.js';
-import { generateConfig, LatencyClock, randomAmount, SIM_T0, SimPort, SimStore, StrategyTags, untrackedScheduler, type PortCall, type PortHost, type SimConfig, type WorldEventKind } from './world.js';
+import type { AppliedFill } from '../engine/execution-stream.js';
+import { drawStreamConfig, generateConfig, LatencyClock, randomAmount, SIM_T0, SimPort, SimStore, StrategyTags, untrackedScheduler, type PortCall, type PortHost, type SimConfig, type WorldEventKind } from './world.js';
 
 export interface RunOptions {
   /** Pin parts of the seed's configuration (tests, regressions). */
   readonly overrides?: Partial<SimConfig> | undefined;
+  /** Worlds with the exchange's execution stream, its faults drawn from the seed (`npm run sim -- --streams`). */
+  readonly streams?: boolean | undefined;
   /** Stop checking after this many violations (default 25). */
   readonly maxViolations?: number | undefined;
 }
@@ -59,6 +63,8 @@ export interface SeedStats {
   faults: number;
   worldEvents: number;
   trades: number;
+  /** Trades the execution stream put in the books first. */
+  streamFills: number;
   liquidateOnlyEntries: number;
   booksChecked: number;
   /** Reports that marked equity (every asset and position priced), so the peak equity check had something to judge. */
@@ -78,8 +84,8 @@ export interface SeedResult {
 }
 
 /** The command that reproduces a seed. */
-export function reproCommand(seed: number): string {
-  return `npm run sim -- --seed ${seed} --trace`;
+export function reproCommand(seed: number, streams = false): string {
+  return `npm run sim -- --seed ${seed} --trace${streams ? ' --streams' : ''}`;
 }
 
 type CrashPoint = 'step' | 'beforeCall' | 'afterMutation' | 'beforeDurable' | 'afterDurable';
@@ -147,7 +153,7 @@ class Simulation implements PortHost {
   private readonly maxViolations: number;
   private readonly violations: Violation[] = [];
   private readonly lines: string[] = [];
-  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, liquidateOnlyEntries: 0, booksChecked: 0, equityMarked: 0, virtualMs: 0 };
+  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, streamFills: 0, liquidateOnlyEntries: 0, booksChecked: 0, equityMarked: 0, virtualMs: 0 };
   private readonly calls: PortCall[] = [];
   private readonly applied = new AppliedLedger();
   private readonly crashes: PlannedCrash[] = [];
@@ -173,13 +179,14 @@ class Simulation implements PortHost {
     options: RunOptions,
   ) {
     const root = createRandom(seed);
-    this.cfg = generateConfig(seed, root.fork('config'), options.overrides);
+    const drawn = generateConfig(seed, root.fork('config'), options.overrides);
+    this.cfg = options.streams === true && drawn.stream === undefined ? { ...drawn, stream: drawStreamConfig(createRandom(`${seed}/stream`)) } : drawn;
     this.world = root.fork('world');
     this.faultRng = root.fork('faults');
     const crashRng = root.fork('crashes');
     this.slowRng = root.fork('slow-requests');
     this.maxViolations = options.maxViolations ?? 25;
-    this.ex = new SimulatedExchange({ ...this.cfg.market, seed, clock: this.latency });
+    this.ex = new SimulatedExchange({ ...this.cfg.market, seed, clock: this.latency, ...(this.cfg.stream !== undefined && { stream: { ...this.cfg.stream, scheduler: this.scheduler } }) });
     const horizon = this.cfg.steps * ((this.cfg.stepMs[0] + this.cfg.stepMs[1]) / 2);
     for (let i = 0; i < this.cfg.crashes; i++) {
       const point = crashRng.pick<CrashPoint>(['step', 'beforeCall', 'beforeCall', 'afterMutation', 'beforeDurable', 'afterDurable']);
@@ -201,7 +208,7 @@ class Simulation implements PortHost {
       'config',
       `seed ${seed}: ${c.market.instruments.map((i) => i.symbol).join(' ')}; balances ${JSON.stringify(c.market.balances)}; interval ${c.intervalMs} ms; ${c.steps} steps; ` +
         `crashes ${this.crashes.map((x) => `${x.point}@+${x.at - SIM_T0}`).join(',') || 'none'}; policies ${JSON.stringify(c.policies)}; ` +
-        `market vol ${c.market.volatilityBps} bps, partial ${c.market.partialFillProbability}, decimals ${c.market.priceDecimals}/${c.market.amountDecimals}, funding every ${c.market.fundingIntervalMs} ms, fees ${JSON.stringify(c.market.feeRates)}`,
+        `stream ${c.stream === undefined ? 'off' : JSON.stringify(c.stream)}; market vol ${c.market.volatilityBps} bps, partial ${c.market.partialFillProbability}, decimals ${c.market.priceDecimals}/${c.market.amountDecimals}, funding every ${c.market.fundingIntervalMs} ms, fees ${JSON.stringify(c.market.feeRates)}`,
     );
   }
 
@@ -342,6 +349,7 @@ class Simulation implements PortHost {
     this.trace('engine', `incarnation ${id} boots`);
     inc.subs.push(engine.state$.subscribe((s) => this.onStatus(inc, s)));
     inc.subs.push(engine.reports$.subscribe((r) => this.onReport(inc, r)));
+    inc.subs.push(engine.fills$.subscribe((f) => this.onStreamFill(inc, f)));
     engine.start().catch((e: unknown) => this.violate('engineFailed', `start() rejected: ${String(e)}`));
   }
 
@@ -426,6 +434,19 @@ class Simulation implements PortHost {
       const why = checkLiquidateOnlyExit(last?.report, rebuilt);
       if (why !== undefined) this.violate('liquidateOnlyExit', why);
     }
+  }
+
+  /** A fill the stream put in the books (persisted): it must be a trade of the exchange, applied once per seed. */
+  private onStreamFill(inc: Incarnation, f: AppliedFill): void {
+    if (inc.dead || f.source !== 'stream') return;
+    this.stats.streamFills++;
+    this.trace(`engine#${inc.id}`, `stream fill ${f.fill.symbol} ${f.fill.tradeId}@${f.fill.timestamp - SIM_T0} (${f.fill.exchangeOrderId} ${f.fill.side} ${f.fill.quantity.toFixed()})`);
+    if (this.cfg.reportOnly) {
+      this.violate('reportOnlyChanged', `incarnation ${inc.id}: the stream applied trade ${f.fill.tradeId} in report-only mode`);
+      return;
+    }
+    const trades = new Map<TradeKey, Fill>(this.ex.truth().trades.map((t) => [fillKey(t), t]));
+    for (const v of checkTradeAppliedOnce(f.fill, `incarnation ${inc.id} stream`, this.applied, trades)) this.violate(v.invariant, v.message);
   }
 
   private checkLiquidateOnlyEntry(inc: Incarnation, from: LifecyclePhase): void {

@@ -18,7 +18,9 @@ import type { SimulatedExchange } from '../exchange/simulated/exchange.js';
 import type { SimulatedExchangeOptions } from '../exchange/simulated/options.js';
 import type { InMemoryStateStore } from '../store/memory.js';
 import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
-import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+import { filter, type Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import type { ExecutionEvent } from '../exchange/port.js';
+import type { SimulatedStreamOptions } from '../exchange/simulated/stream.js';
 
 /** Start of every simulated run (not a funding time of the usual 8 h grid). */
 export const SIM_T0 = 1_700_000_000_000;
@@ -41,6 +43,30 @@ export interface SimConfig {
   readonly crashes: number;
   /** Downtime after a crash, ms range. */
   readonly downtimeMs: readonly [number, number];
+  /** The exchange's execution stream and its faults (`--streams`); undefined: no stream, reconciliation alone. */
+  readonly stream?: SimStreamConfig | undefined;
+}
+
+/** The stream options a seed draws (the scheduler is the simulation's own). */
+export type SimStreamConfig = Omit<SimulatedStreamOptions, 'scheduler'>;
+
+/**
+ * Draws a stream and its faults: each kind is off in some worlds and frequent in others, so a run meets every fault
+ * alone and mixed. Drawn from its own generator: the rest of a seed's world is the same with streams on or off.
+ */
+export function drawStreamConfig(rng: Random): SimStreamConfig {
+  return {
+    latencyMs: rng.int(0, 60),
+    dropProbability: rng.pick([0, 0, 0.02, 0.1, 0.3]),
+    duplicateProbability: rng.pick([0, 0.05, 0.2]),
+    reorderProbability: rng.pick([0, 0.05, 0.2]),
+    delayProbability: rng.pick([0, 0.05, 0.2]),
+    maxDelayMs: rng.int(10, 8_000),
+    disconnectProbability: rng.pick([0, 0.01, 0.05]),
+    downMs: rng.int(100, 20_000),
+    silentProbability: rng.pick([0, 0.01, 0.05]),
+    silentMs: rng.int(1_000, 60_000),
+  };
 }
 
 export type WorldEventKind =
@@ -297,12 +323,16 @@ export interface PortHost {
 export class SimPort implements ExchangeClient {
   readonly id: string;
   dead = false;
+  /** The exchange's execution stream, when it has one; a crashed incarnation hears nothing more. */
+  readonly executionEvents?: () => Observable<ExecutionEvent>;
 
   constructor(
     private readonly host: PortHost,
     readonly incarnation: number,
   ) {
     this.id = host.ex.id;
+    const source = host.ex.executionEvents;
+    if (source !== undefined) this.executionEvents = () => source().pipe(filter(() => !this.dead));
   }
 
   private async call<T>(method: ExchangeMethod, arg: unknown, invoke: () => Promise<T>, target?: PortCall['target']): Promise<T> {
