@@ -3,7 +3,9 @@
  * virtual timeline. Every test checks where each fill came from (`fills$`), that each trade is in the books once, and
  * the books against the exchange's truth.
  */
+import { Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import type { ExecutionEvent } from '../../src/exchange/port.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { fillKey } from '../../src/domain/ids.js';
 import type { AppliedFill, PortfolioChange } from '../../src/engine/execution-stream.js';
@@ -66,5 +68,295 @@ describe('fills by stream', () => {
     expectBooksEqual(w.engine.portfolio, m.ex);
     expect(w.engine.status().phase).toBe('running');
     await stop(m, w);
+  });
+
+  it('applies a trade the REST history brought first only once: the late stream message is a duplicate', async () => {
+    // Messages take 8 s, longer than a cycle: reconciliation finds the fill first.
+    const m = streamingMarket({ latencyMs: 8_000 });
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await cycles(m, 4); // connected (8 s) → reconciled → synced
+    expect(w.engine.streamStats().synced).toBe(true);
+    await restAndFill(m, w, 'c1');
+    await cycles(m, 2);
+    expect(w.fills.map((f) => f.source)).toEqual(['reconciliation']);
+    await cycles(m, 2); // the message arrives
+    expect(w.engine.streamStats().duplicates).toBeGreaterThan(0);
+    expect(w.fills.map((f) => f.source)).toEqual(['reconciliation']);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+  });
+
+  it('a trade seen only by the stream: in the books and published with no trade history read at all', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    const readsBefore = m.ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length;
+    await restAndFill(m, w, 'c1');
+    await restAndFill(m, w, 'c2', 'ETH/USDT');
+    await cycles(m, 4);
+    expect(w.fills.map((f) => `${f.source} ${f.fill.clientOrderId ?? ''}`)).toEqual(['stream c1', 'stream c2']);
+    // Every cycle found the books equal to the exchange: nothing sent it to the trade history.
+    expect(m.ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length).toBe(readsBefore);
+    expect(w.changes.filter((c) => c.cause === 'stream').length).toBe(2);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+  });
+
+  it('publishes each stream fill with the books already holding it', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    const seen: boolean[] = [];
+    w.engine.fills$.subscribe((f) => seen.push(w.engine.portfolio.hasAppliedTrade(f.fill)));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    await restAndFill(m, w, 'c1');
+    await m.tl.advanceBy(1_100);
+    expect(seen).toEqual([true]);
+    expect(w.changes.at(-1)?.portfolio).toBe(w.engine.portfolio);
+  });
+
+  it('persists a stream fill at once: a crash right after it loses nothing', async () => {
+    const m = streamingMarket();
+    const store = new InMemoryStateStore();
+    const w = watch(makeEngine(m, { store }));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    await restAndFill(m, w, 'c1');
+    await m.tl.advanceBy(1_100);
+    expect(w.fills.map((f) => f.source)).toEqual(['stream']);
+    const reopened = crash(w, store);
+    const state = decodeEngineState(await reopened.load());
+    const trade = m.ex.truth().trades[0]!;
+    expect(state.portfolio?.hasAppliedTrade(trade)).toBe(true);
+    // And the next incarnation agrees with the exchange without applying it again.
+    const w2 = watch(makeEngine(m, { store: reopened }));
+    await boot(m, w2);
+    await cycles(m, 3);
+    expect(w2.fills).toEqual([]);
+    expectBooksEqual(w2.engine.portfolio, m.ex);
+  });
+});
+
+describe('stream faults', () => {
+  /** Trades through a faulty stream, then checks: each trade once, books equal, running. */
+  async function tradeThrough(m: Market, n: number): Promise<Watched> {
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    for (let i = 0; i < n; i++) {
+      await restAndFill(m, w, `c${i}`, i % 2 === 0 ? BTC : PERP);
+      await m.tl.advanceBy(1_500);
+    }
+    await cycles(m, 6);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+    expect(w.engine.status().phase).toBe('running');
+    return w;
+  }
+
+  it('dropped messages: the gap stops the stream, reconciliation brings the lost trades, the stream applies again after it', async () => {
+    const w = await tradeThrough(streamingMarket({ dropProbability: 0.3 }, 11), 12);
+    const s = w.engine.streamStats();
+    expect(s.breaks).toBeGreaterThan(0);
+    expect(s.reconcileRequests).toBeGreaterThan(1);
+    expect(w.fills.some((f) => f.source === 'reconciliation')).toBe(true);
+    expect(w.fills.some((f) => f.source === 'stream')).toBe(true);
+  });
+
+  it('duplicated messages: applied once, the repeat counted', async () => {
+    const w = await tradeThrough(streamingMarket({ duplicateProbability: 0.5 }, 12), 8);
+    expect(w.engine.streamStats().duplicates).toBeGreaterThan(0);
+    expect(w.fills.every((f) => f.source === 'stream')).toBe(true);
+  });
+
+  it('reordered messages: never applied out of order; reconciliation settles what the break left', async () => {
+    const w = await tradeThrough(streamingMarket({ reorderProbability: 0.4 }, 13), 12);
+    expect(w.engine.streamStats().breaks).toBeGreaterThan(0);
+  });
+
+  it('delayed messages: those overtaken break the sequence; each trade still once', async () => {
+    const w = await tradeThrough(streamingMarket({ delayProbability: 0.4, maxDelayMs: 6_000 }, 14), 12);
+    expect(w.engine.streamStats().breaks).toBeGreaterThan(0);
+  });
+
+  it('disconnects: nothing applies from the stream until a reconciliation after the reconnect', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    m.ex.disconnectStream(4_000);
+    await m.tl.advanceBy(10);
+    expect(w.engine.streamStats()).toMatchObject({ connected: false, synced: false });
+    await restAndFill(m, w, 'c1');
+    await m.tl.advanceBy(3_980);
+    expect(w.engine.streamStats().synced).toBe(false);
+    const reports = w.reports.length;
+    await m.tl.advanceBy(20); // reconnected; the reconciliation it asks for (at once, not at the next tick) brings c1's trade
+    expect(w.reports.length).toBeGreaterThan(reports);
+    expect(w.reports.at(-1)!.snapshot.startedAt).toBeGreaterThan(m.tl.now() - 20);
+    expect(w.engine.streamStats()).toMatchObject({ connected: true, synced: true });
+    await restAndFill(m, w, 'c2');
+    await m.tl.advanceBy(1_100);
+    expect(w.fills.map((f) => `${f.source} ${f.fill.clientOrderId ?? ''}`)).toEqual(['reconciliation c1', 'stream c2']);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+  });
+
+  it('a silent but connected stream: reconciliation brings the trades; the gap when it speaks again resyncs it', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    m.ex.silenceStream(20_000);
+    await restAndFill(m, w, 'c1');
+    await cycles(m, 3);
+    expect(w.fills.map((f) => f.source)).toEqual(['reconciliation']);
+    expect(w.engine.streamStats().connected).toBe(true);
+    await m.tl.advanceBy(20_000);
+    const breaks = w.engine.streamStats().breaks;
+    // c2's placement message reveals the gap: ignored, reconciled at once, so its trade (a tick later) is in sequence.
+    await restAndFill(m, w, 'c2');
+    await m.tl.advanceBy(1_100);
+    expect(w.engine.streamStats().breaks).toBe(breaks + 1);
+    expect(w.fills.map((f) => `${f.source} ${f.fill.clientOrderId ?? ''}`)).toEqual(['reconciliation c1', 'stream c2']);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+  });
+
+  it('a malformed message changes nothing, is logged as a typed error, and asks for a reconciliation', async () => {
+    const m = streamingMarket();
+    const logged: unknown[] = [];
+    const noop = (): void => undefined;
+    const logger = { trace: noop, debug: noop, info: noop, warn: noop, fatal: noop, error: (o: unknown) => logged.push(o), child: () => logger };
+    const w = watch(makeEngine(m, { logger }));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    const before = JSON.stringify(w.engine.portfolio.toJSON());
+    const requests = w.engine.streamStats().reconcileRequests;
+    const reports = w.reports.length;
+    m.ex.sendRawStreamMessage({ kind: 'trade', seq: 1, fill: { tradeId: '1', symbol: BTC, quantity: 5 } });
+    await m.tl.advanceBy(5); // delivered
+    expect(w.engine.streamStats()).toMatchObject({ malformed: 1, synced: false, reconcileRequests: requests + 1 });
+    expect(JSON.stringify(w.engine.portfolio.toJSON())).toBe(before);
+    await m.tl.advanceBy(10); // the reconciliation it asked for, and the stream is in sync again
+    expect(w.reports.length).toBe(reports + 1);
+    expect(w.engine.streamStats().synced).toBe(true);
+    expect(logged.some((o) => (o as { event?: string }).event === 'stream.malformed' && String((o as { error?: string }).error).startsWith('StreamMessageError'))).toBe(true);
+  });
+
+  it('a stream that dies mid-run: subscribed again, trades go on once each', async () => {
+    const m = streamingMarket();
+    let subscriptions = 0;
+    // The exchange as a client whose stream errors after its third message, every time.
+    const client = Object.create(m.ex) as typeof m.ex;
+    Object.defineProperty(client, 'executionEvents', {
+      value: () => {
+        subscriptions++;
+        return new Observable<ExecutionEvent>((sub) => {
+          let n = 0;
+          const inner = m.ex.executionEvents!().subscribe({
+            next: (e) => {
+              sub.next(e);
+              if (++n === 3) sub.error(new Error('socket closed'));
+            },
+          });
+          return () => inner.unsubscribe();
+        });
+      },
+    });
+    const w = watch(makeEngine(m, { exchange: client }));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    for (let i = 0; i < 6; i++) {
+      await restAndFill(m, w, `c${i}`);
+      await m.tl.advanceBy(3_000);
+    }
+    await cycles(m, 4);
+    expect(subscriptions).toBeGreaterThan(2);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+    expect(w.engine.status().phase).toBe('running');
+  });
+});
+
+describe('stream and cycles', () => {
+  it('holds a message that arrives during a cycle until the cycle is done (its snapshot never sees books ahead of it)', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    const order: string[] = [];
+    w.engine.reports$.subscribe((r) => order.push(`report ${r.cycle}`));
+    w.engine.fills$.subscribe((f) => order.push(`fill ${f.source}`));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    await restAndFill(m, w, 'c1');
+    // The next cycle's balance read takes 3 s; the fill happens (and is streamed) while it waits.
+    m.ex.injectFault({ method: 'fetchBalances', kind: 'latency', latencyMs: 3_000, times: 1 });
+    await cycles(m, 3);
+    const fillAt = order.indexOf('fill stream');
+    expect(fillAt).toBeGreaterThan(0);
+    expect(order[fillAt - 1]).toMatch(/^report/);
+    expect(w.reports.every((r) => !r.plan.actions.some((a) => a.type === 'accountingError' || a.type === 'enterLiquidateOnly'))).toBe(true);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+  });
+
+  it('updates order state from the stream: an order cancelled on the exchange is closed before any cycle', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    const px = m.ex.price(BTC);
+    const ack = await w.engine.placeOrder(limitOrder('c1', BTC, 'buy', '0.1', px.minus(100).toFixed()));
+    await m.tl.advanceBy(100);
+    const reports = w.reports.length;
+    m.ex.cancelByExchange({ symbol: BTC, exchangeOrderId: ack.exchangeOrderId });
+    await m.tl.advanceBy(50);
+    expect(w.reports.length).toBe(reports);
+    expect(w.engine.portfolio.findOrder({ clientOrderId: 'c1' })?.status).toBe('cancelled');
+    expect(w.engine.streamStats().orderUpdates).toBeGreaterThan(0);
+  });
+
+  it('liquidate-only listens too', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    w.engine.send({ type: 'ENTER_LIQUIDATE_ONLY', reason: 'test' });
+    await cycles(m, 1);
+    expect(w.engine.status().phase).toBe('liquidateOnly');
+    expect(m.ex.streamConnections()).toBe(1);
+    await m.tl.advanceBy(5_000);
+    m.ex.placeManualOrder({ symbol: BTC, side: 'buy', type: 'market', quantity: new Dec('0.01') });
+    await m.tl.advanceBy(100);
+    expect(w.fills.map((f) => f.source)).toEqual(['stream']);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+  });
+
+  it('report-only does not listen and applies nothing', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m, { policies: { reportOnly: true } }));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    expect(m.ex.streamConnections()).toBe(0);
+    m.ex.placeManualOrder({ symbol: BTC, side: 'buy', type: 'market', quantity: new Dec('0.01') });
+    await cycles(m, 2);
+    expect(w.fills).toEqual([]);
+    expect(w.engine.streamStats().applied).toBe(0);
+  });
+
+  it('stops listening when the engine stops, and completes fills$ and portfolio$', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    let completed = 0;
+    w.engine.fills$.subscribe({ complete: () => completed++ });
+    w.engine.portfolio$.subscribe({ complete: () => completed++ });
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    expect(m.ex.streamConnections()).toBe(1);
+    await stop(m, w);
+    expect(m.ex.streamConnections()).toBe(0);
+    expect(completed).toBe(2);
   });
 });
