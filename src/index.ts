@@ -17,6 +17,7 @@ export type { BackoffOptions } from './streams/backoff.js';
 export { OrderRefusedError, OrderConflictError, isOrderRefusedError } from './engine/order-gate.js';
 export { ExchangeMismatchError } from './engine/exchange-identity.js';
 export type { OrderRefusalCode, ExposureEffect } from './engine/order-gate.js';
+export type { AppliedFill, PortfolioChange, FillSource, ExecutionStreamStats } from './engine/execution-stream.js';
 
 // ---- State stores ----
 export { FileStateStore } from './store/file-store.js';
@@ -24,7 +25,10 @@ export type { FileStateStoreOptions } from './store/file-store.js';
 export type { StateStore, LoadedState, JsonValue } from './store/port.js';
 
 // ---- The exchange port ----
-export type { ExchangeClient, ExchangeIdentity, OrderRef, PlaceOrderRequest, Page, HistoryQuery } from './exchange/port.js';
+export { hasExecutionStream } from './exchange/port.js';
+export type { ExchangeClient, ExchangeIdentity, OrderRef, PlaceOrderRequest, Page, HistoryQuery, ExecutionEvent, ExecutionStreamCapability } from './exchange/port.js';
+export { parseExecutionMessage, StreamMessageError, isStreamMessageError } from './exchange/execution-events.js';
+export type { ExecutionMessageJSON, StreamMessageErrorKind } from './exchange/execution-events.js';
 
 // ---- Money, time and the domain types ----
 export { Dec } from './domain/decimal.js';

@@ -12,6 +12,8 @@ export type {
   ExchangeMethod,
   ActiveFault,
   PriceMode,
+  SimulatedStreamOptions,
+  StreamFaultKind,
   CallLogEntry,
   Deposit,
   LedgerCause,

@@ -13,23 +13,24 @@ const INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 
 const VALUES = [
   'ConfigError', 'DEFAULT_INTERVAL_MS', 'Dec', 'EngineNotReadyError', 'ExchangeError', 'ExchangeMismatchError', 'FileStateStore', 'MissingPeerDependencyError',
-  'OrderConflictError', 'OrderRefusedError', 'ParseError', 'Portfolio', 'PortfolioError', 'StoreCorruptError', 'StoreError', 'TesserError', 'createEngine',
-  'createLogger', 'isExchangeError', 'isNotFoundError', 'isOrderRefusedError', 'isPortfolioError', 'isRetryableError', 'isStoreError',
-  'planToJSON', 'reportSummary', 'reportToJSON', 'silentLogger',
+  'OrderConflictError', 'OrderRefusedError', 'ParseError', 'Portfolio', 'PortfolioError', 'StoreCorruptError', 'StoreError', 'StreamMessageError', 'TesserError', 'createEngine',
+  'createLogger', 'hasExecutionStream', 'isExchangeError', 'isNotFoundError', 'isOrderRefusedError', 'isPortfolioError', 'isRetryableError', 'isStoreError',
+  'isStreamMessageError', 'parseExecutionMessage', 'planToJSON', 'reportSummary', 'reportToJSON', 'silentLogger',
 ];
 
 const TYPES = [
   'AccountingErrorAction', 'ActionCause', 'ActionOutcome', 'ActionStatus', 'AdoptOrderAction', 'AdvanceFundingCursorAction',
-  'AdvanceTradeCursorAction', 'AmountInput', 'ApplyFillAction', 'ApplyFundingAction', 'BackoffOptions', 'Balance', 'BalanceDrift',
+  'AdvanceTradeCursorAction', 'AmountInput', 'AppliedFill', 'ApplyFillAction', 'ApplyFundingAction', 'BackoffOptions', 'Balance', 'BalanceDrift',
   'CancelOrderAction', 'Clock', 'CloseOrderAction', 'CreateLoggerOptions', 'CycleDigest', 'Decimal', 'DiffOptionsInput', 'Engine',
   'EngineCommand', 'EngineFailure', 'EngineOptions', 'EngineReport', 'EngineStatus', 'EnterLiquidateOnlyAction', 'ExchangeClient',
-  'ExchangeErrorKind', 'ExchangeIdentity', 'ExchangeSnapshot', 'ExposureEffect', 'FileStateStoreOptions', 'Fill', 'FinalExchangeErrorKind', 'FundingPayment',
+  'ExchangeErrorKind', 'ExchangeIdentity', 'ExchangeSnapshot', 'ExecutionEvent', 'ExecutionMessageJSON', 'ExecutionStreamCapability', 'ExecutionStreamStats',
+  'ExposureEffect', 'FileStateStoreOptions', 'Fill', 'FillSource', 'FinalExchangeErrorKind', 'FundingPayment',
   'GhostOrder', 'HistoryQuery', 'IgnoreOrderAction', 'InFlightOrder', 'Instrument', 'InstrumentKind', 'JsonValue', 'LifecyclePhase',
   'LiquidateOnlyState', 'LiveState', 'LoadedState', 'LogFn', 'Logger', 'LoopMode', 'MatchedOrder', 'Millis', 'OptionalPeer', 'Order',
   'OrderDifferences', 'OrderRef', 'OrderRefusalCode', 'OrderStatus', 'OrderType', 'Page', 'ParseErrorCode', 'PlaceOrderRequest', 'Plan',
-  'PlanAction', 'PlanActionType', 'PlanJSON', 'PortfolioErrorKind', 'PortfolioOptions', 'Position', 'PositionDrift', 'RebuildPortfolioAction',
+  'PlanAction', 'PlanActionType', 'PlanJSON', 'PortfolioChange', 'PortfolioErrorKind', 'PortfolioOptions', 'Position', 'PositionDrift', 'RebuildPortfolioAction',
   'ReconcileConfigInput', 'ReconciliationReport', 'ReconciliationReportJSON', 'ReportSummary', 'ResolvedConfig', 'RetryableExchangeErrorKind',
-  'Side', 'StartupRetryConfig', 'StateStore', 'StoreErrorKind', 'TerminalOrderStatus', 'TimeInForce', 'Tolerance', 'ToleranceInput',
+  'Side', 'StartupRetryConfig', 'StateStore', 'StoreErrorKind', 'StreamMessageErrorKind', 'TerminalOrderStatus', 'TimeInForce', 'Tolerance', 'ToleranceInput',
   'TolerancesInput', 'TrackOrderAction', 'ValueChange', 'ZombieOrder', 'ZombiePolicy',
 ];
 

@@ -4,6 +4,8 @@
  * the books against the exchange's truth.
  */
 import { Observable } from 'rxjs';
+import { untrackedScheduler } from '../../src/sim/world.js';
+import { createEngine } from '../../src/engine.js';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionEvent } from '../../src/exchange/port.js';
 import { Dec } from '../../src/domain/decimal.js';
@@ -284,19 +286,38 @@ describe('stream faults', () => {
 describe('stream and cycles', () => {
   it('holds a message that arrives during a cycle until the cycle is done (its snapshot never sees books ahead of it)', async () => {
     const m = streamingMarket();
-    const w = watch(makeEngine(m));
+    // A snapshot whose reads all answer as of its start, but slowly: the order fills (and is streamed) meanwhile.
+    let armed = false;
+    const client = Object.create(m.ex) as typeof m.ex;
+    Object.defineProperty(client, 'fetchBalances', {
+      value: async () => {
+        const read = await m.ex.fetchBalances();
+        if (armed) {
+          armed = false;
+          m.ex.setPrice(BTC, m.ex.price(BTC).minus(20));
+          await new Promise((resolve) => m.tl.scheduler.schedule(resolve, 1_500));
+        }
+        return read;
+      },
+    });
+    // The engine must not hold virtual time for its I/O here (the read waits on virtual time): an untracked scheduler.
+    const scheduler = untrackedScheduler(m.tl.scheduler);
+    const engine = createEngine({ exchange: client, store: new InMemoryStateStore(), clock: m.tl.clock, scheduler });
+    const w = watch({ engine, store: new InMemoryStateStore(), reports: [], statuses: [] });
+    engine.reports$.subscribe((r) => w.reports.push(r));
     const order: string[] = [];
     w.engine.reports$.subscribe((r) => order.push(`report ${r.cycle}`));
     w.engine.fills$.subscribe((f) => order.push(`fill ${f.source}`));
     await boot(m, w);
     await m.tl.advanceBy(100);
-    await restAndFill(m, w, 'c1');
-    // The next cycle's balance read takes 3 s; the fill happens (and is streamed) while it waits.
-    m.ex.injectFault({ method: 'fetchBalances', kind: 'latency', latencyMs: 3_000, times: 1 });
+    await w.engine.placeOrder(limitOrder('c1', BTC, 'buy', '0.1', m.ex.price(BTC).minus(10).toFixed()));
+    armed = true;
     await cycles(m, 3);
     const fillAt = order.indexOf('fill stream');
     expect(fillAt).toBeGreaterThan(0);
     expect(order[fillAt - 1]).toMatch(/^report/);
+    const during = w.reports.find((r) => r.snapshot.completedAt - r.snapshot.startedAt >= 1_500)!;
+    expect(during.report.matched.every((x) => !x.differs)).toBe(true);
     expect(w.reports.every((r) => !r.plan.actions.some((a) => a.type === 'accountingError' || a.type === 'enterLiquidateOnly'))).toBe(true);
     expectEachTradeOnce(m, w);
     expectBooksEqual(w.engine.portfolio, m.ex);
