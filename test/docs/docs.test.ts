@@ -248,7 +248,7 @@ describe('docs/operations.md', () => {
   });
 
   it('names every event the engine logs', () => {
-    const sources = ['src/engine.ts', 'src/logging/events.ts'].map((f) => read(join(REPO_DIR, f))).join('\n');
+    const sources = ['src/engine.ts', 'src/engine/execution-stream.ts', 'src/logging/events.ts'].map((f) => read(join(REPO_DIR, f))).join('\n');
     const events = new Set([...sources.matchAll(/event: '([a-zA-Z.]+)'/g)].map((m) => m[1]!));
     expect(events.size).toBeGreaterThan(8);
     expect([...events].filter((e) => !ops.includes(`\`${e}\``))).toEqual([]);
