@@ -15,7 +15,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Subscription } from 'rxjs';
+import { BehaviorSubject, NEVER, switchMap, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import { Dec, ZERO, amountToString, type Decimal } from '../domain/decimal.js';
@@ -25,7 +25,7 @@ import { reportSummary } from '../differ/report.js';
 import { reportToJSON } from '../differ/report-json.js';
 import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine.js';
 import { decodeEngineState } from '../engine/state-file.js';
-import type { ExchangeClient, PlaceOrderRequest } from '../exchange/port.js';
+import type { ExchangeClient, ExecutionEvent, PlaceOrderRequest } from '../exchange/port.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';
 import type { ReconcileConfigInput } from '../handlers/config.js';
 import { planActionToJSON } from '../handlers/plan.js';
@@ -347,6 +347,9 @@ class Story {
   private timeline = new VirtualTimeline(T0);
   private readonly clock: Clock = { now: () => this.timeline.now() };
   private readonly ex: SimulatedExchange;
+  /** What the engine talks to: the exchange, whose execution stream is switched on late in the story. */
+  private readonly client: ExchangeClient;
+  private readonly streamOn = new BehaviorSubject(false);
   private processes = 0;
   live: Proc | undefined;
   venue: Venue | undefined;
@@ -360,7 +363,21 @@ class Story {
     private readonly inspector: InspectorServer | undefined,
   ) {
     // Funding every minute, so a few virtual minutes see several payments.
-    this.ex = new SimulatedExchange({ seed: options.seed, clock: this.clock, fundingIntervalMs: 60_000 });
+    // The stream delivers on whichever process's timeline is alive (a dead one's deliveries never fire).
+    const scheduler = { now: () => this.timeline.now(), schedule: (...args: Parameters<SchedulerLike['schedule']>) => this.timeline.scheduler.schedule(...args) } as SchedulerLike;
+    this.ex = new SimulatedExchange({ seed: options.seed, clock: this.clock, fundingIntervalMs: 60_000, stream: { scheduler, latencyMs: 40 } });
+    // Until the chapter "fills by stream", the stream is silent (no connection): the story before it is reconciliation alone.
+    const ex = this.ex;
+    const streamOn = this.streamOn;
+    const executionEvents = (): Observable<ExecutionEvent> => streamOn.pipe(switchMap((on) => (on ? ex.executionEvents!() : NEVER)));
+    // Every other member is the exchange's own, called on the exchange itself.
+    this.client = new Proxy(ex, {
+      get: (target, key) => {
+        if (key === 'executionEvents') return executionEvents;
+        const v: unknown = Reflect.get(target, key, target);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
   }
 
   private now(): Millis {
@@ -417,7 +434,7 @@ class Story {
     this.timeline = tl;
     const store = new TrackedStore(await FileStateStore.open(this.dir));
     // Over a venue, every HTTP round trip holds virtual time (the timeline waits for it), as store I/O does.
-    const exchange = this.venue === undefined ? this.ex : trackedClient(await tl.track(this.venue.client(tl.clock)), (w) => tl.track(w));
+    const exchange = this.venue === undefined ? this.client : trackedClient(await tl.track(this.venue.client(tl.clock)), (w) => tl.track(w));
     const engine = createEngine({
       exchange,
       store,
@@ -442,6 +459,9 @@ class Story {
         last = s;
       }),
       engine.reports$.subscribe((r) => this.say.report(n, r)),
+      engine.fills$.subscribe(({ fill: f, source, at }) => {
+        if (source === 'stream') this.say.step(at, 'engine', `fill by stream: ${f.side} ${f.quantity.toFixed()} ${f.symbol} @ ${f.price.toFixed()} (trade ${f.tradeId} of ${f.clientOrderId ?? f.exchangeOrderId}), in the books and published ${at - f.timestamp} ms after the trade, no reconciliation needed`);
+      }),
     );
     this.live = proc;
     const started = engine.start();
@@ -633,6 +653,20 @@ class Story {
     await this.order(PERP, 'buy', '0.1', '1.001');
     await this.order(PERP, 'sell', '0.05', '1.03');
     await this.advance(3_000);
+
+    // The simulator's execution stream (a loopback venue's REST emulator has none: its story ends on reconciliation alone).
+    if (this.venue === undefined) {
+      say.heading(this.now(), 'fills by stream');
+      this.streamOn.next(true);
+      say.step(this.now(), 'exchange', 'the private execution stream connects');
+      await this.until(() => p.engine.streamStats().synced, 10_000, 'the execution stream in sync');
+      say.step(this.now(), 'engine', 'execution stream in sync after a reconciliation: fills now reach the books as the exchange reports them');
+      await this.order(BTC, 'buy', '0.01', '1.001');
+      await this.order(ETH, 'sell', '0.2', '0.999');
+      await this.advance(1_000);
+      const s = p.engine.streamStats();
+      say.step(this.now(), 'engine', `stream: ${s.applied} fill(s) applied first by the stream, ${s.duplicates} duplicate(s), ${s.breaks} break(s)`);
+    }
 
     say.heading(this.now(), 'verdict');
     // A cycle at this very instant: the books are compared with the exchange at the same virtual time.

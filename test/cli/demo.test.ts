@@ -1,7 +1,7 @@
 /**
  * `tesser-reconcile demo`, run in process through `main()`: it exits 0 for several seeds with a verdict that the books match the
  * exchange, the story's milestones all happen (crash and restart, ghosts, a zombie, a pause, liquidate-only and
- * RESUME), the output of a seed is reproducible, `--json` is one parseable object per line with amounts as strings,
+ * RESUME, fills by stream), the output of a seed is reproducible, `--json` is one parseable object per line with amounts as strings,
  * and `state show` reads back the directory the demo kept, agreeing with the exchange truth the demo printed.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -62,6 +62,10 @@ describe('demo (text)', () => {
     expect(out).toMatch(/apply fill .*\n?.*liquidation-1|liquidation-1[\s\S]*apply fill/);
     expect(out).toMatch(/lifecycle: liquidateOnly -> running/);
     expect(out).toMatch(/lifecycle: stopping -> stopped/);
+    // Fills by the execution stream, once it is connected and in sync.
+    expect(out).toMatch(/execution stream in sync after a reconciliation/);
+    expect(out).toMatch(/engine: fill by stream: buy 0\.01 BTC\/USDT .*\(trade \d+ of s-\d+\), in the books and published 40 ms after the trade/);
+    expect(out).toMatch(/stream: 2 fill\(s\) applied first by the stream/);
     // No epoch milliseconds: a time is relative to the run's start, or an ISO timestamp (the snapshot of a reset).
     expect(out).not.toMatch(/\b1\d{12}\b/);
     expect(out).toMatch(/exchange snapshot of 2026-01-05T09:00:00\.000Z/);

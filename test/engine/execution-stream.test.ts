@@ -14,7 +14,7 @@ import type { AppliedFill, PortfolioChange } from '../../src/engine/execution-st
 import type { SimulatedStreamOptions } from '../../src/exchange/simulated/stream.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { decodeEngineState } from '../../src/engine/state-file.js';
-import { BTC, PERP, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket, stop, type EngineRun, type Market } from '../support/engine-world.js';
+import { BTC, PERP, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket, overriding, stop, type EngineRun, type Market } from '../support/engine-world.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { T0 } from '../support/engine-world.js';
@@ -252,9 +252,8 @@ describe('stream faults', () => {
     const m = streamingMarket();
     let subscriptions = 0;
     // The exchange as a client whose stream errors after its third message, every time.
-    const client = Object.create(m.ex) as typeof m.ex;
-    Object.defineProperty(client, 'executionEvents', {
-      value: () => {
+    const client = overriding(m.ex, {
+      executionEvents: () => {
         subscriptions++;
         return new Observable<ExecutionEvent>((sub) => {
           let n = 0;
@@ -288,9 +287,8 @@ describe('stream and cycles', () => {
     const m = streamingMarket();
     // A snapshot whose reads all answer as of its start, but slowly: the order fills (and is streamed) meanwhile.
     let armed = false;
-    const client = Object.create(m.ex) as typeof m.ex;
-    Object.defineProperty(client, 'fetchBalances', {
-      value: async () => {
+    const client = overriding(m.ex, {
+      fetchBalances: async () => {
         const read = await m.ex.fetchBalances();
         if (armed) {
           armed = false;
