@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
 import { engineBench } from './engine.js';
+import { streamBench } from './stream.js';
 
 /** What a bench module receives. */
 export interface BenchContext {
@@ -29,7 +30,7 @@ export interface BenchModule {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench];
+const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench, streamBench];
 
 async function main(argv: readonly string[]): Promise<void> {
   const only: string[] = [];

@@ -305,12 +305,12 @@ export function createEngine(options: EngineOptions): Engine {
   const reports = new ReplaySubject<EngineReport>(1);
   // The execution stream, when the exchange has one (issue 18); see src/engine/execution-stream.ts.
   const feed = new ExecutionStreamFeed(
+    clock,
     hasExecutionStream(exchange)
       ? {
           source: () => exchange.executionEvents(),
           queue,
           scheduler,
-          clock,
           logger: componentLogger(options.logger ?? silentLogger, 'execution-stream'),
           portfolio: () => portfolio,
           persist,

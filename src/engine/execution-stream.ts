@@ -70,7 +70,6 @@ export interface ExecutionStreamDeps {
   readonly source: () => Observable<ExecutionEvent>;
   readonly queue: SerialQueue;
   readonly scheduler: SchedulerLike;
-  readonly clock: Clock;
   readonly logger: Logger;
   /** The engine's current books (undefined before the startup reconciliation built them). */
   readonly portfolio: () => Portfolio | undefined;
@@ -114,7 +113,11 @@ export class ExecutionStreamFeed {
   /** The books after each change. */
   readonly portfolio$: Observable<PortfolioChange> = this.changes.asObservable();
 
-  constructor(private readonly deps: ExecutionStreamDeps | undefined) {}
+  /** `deps` undefined: the exchange has no stream; reconciliation's fills are still published. */
+  constructor(
+    private readonly clock: Clock,
+    private readonly deps: ExecutionStreamDeps | undefined,
+  ) {}
 
   /** Subscribes (running, liquidate-only) or unsubscribes (any other phase); idempotent. */
   setActive(active: boolean): void {
@@ -161,7 +164,7 @@ export class ExecutionStreamFeed {
   /** Publishes what a reconciliation applied (every `done` applyFill) and the books it left. */
   reconciled(outcomes: readonly ActionOutcome[], executed: boolean, book: Portfolio): void {
     if (!executed) return;
-    const at = this.deps?.clock.now() ?? 0;
+    const at = this.clock.now();
     let changed = false;
     for (const o of outcomes) {
       if (o.status !== 'done') continue;
@@ -262,7 +265,7 @@ export class ExecutionStreamFeed {
     }
     if (!this.synced) {
       this.counts.ignored++;
-      this.ignoredAt = this.deps!.clock.now();
+      this.ignoredAt = this.clock.now();
       return;
     }
     if (this.inCycle) this.held.push(m);
@@ -286,7 +289,7 @@ export class ExecutionStreamFeed {
 
   private unsync(): void {
     this.synced = false;
-    this.breakAt = this.deps?.clock.now() ?? 0;
+    this.breakAt = this.clock.now();
     this.held = [];
   }
 
@@ -353,7 +356,7 @@ export class ExecutionStreamFeed {
       d.onStoreFailure(e);
       throw e;
     }
-    const at = d.clock.now();
+    const at = this.clock.now();
     for (const a of applied) this.fills.next({ fill: a.fill, source: 'stream', at, receivedAt: a.receivedAt });
     this.changes.next({ portfolio: book, cause: 'stream', at });
   }

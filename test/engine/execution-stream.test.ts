@@ -353,6 +353,22 @@ describe('stream and cycles', () => {
     expectBooksEqual(w.engine.portfolio, m.ex);
   });
 
+  it('without a stream, fills$ and portfolio$ publish what reconciliation applied, stamped with the engine clock', async () => {
+    const m = makeMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    expect(w.engine.streamStats()).toMatchObject({ subscribed: false, applied: 0 });
+    await restAndFill(m, w, 'c1');
+    await cycles(m, 2);
+    expect(w.fills.map((f) => f.source)).toEqual(['reconciliation']);
+    const f = w.fills[0]!;
+    const report = w.reports.find((r) => r.outcomes.some((o) => o.action.type === 'applyFill' && o.status === 'done'))!;
+    expect(f.at).toBe(report.at);
+    expect(f.at).toBeGreaterThanOrEqual(f.fill.timestamp);
+    expect(w.changes.some((c) => c.cause === 'reconciliation' && c.portfolio.hasAppliedTrade(f.fill))).toBe(true);
+    expectEachTradeOnce(m, w);
+  });
+
   it('report-only does not listen and applies nothing', async () => {
     const m = streamingMarket();
     const w = watch(makeEngine(m, { policies: { reportOnly: true } }));
