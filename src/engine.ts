@@ -602,7 +602,7 @@ export function createEngine(options: EngineOptions): Engine {
             intervalMs,
             trigger$,
             fetchSnapshot: () => feed.fetching(() => track(fetchExchangeSnapshot(exchange, clock, options.symbols))),
-            runCycle: (snapshot, info) => feed.cycle(snapshot.startedAt, () => runtimeCycle(snapshot, info.cycle, mode())),
+            runCycle: (snapshot, info) => feed.cycle(snapshot.startedAt, () => runtimeCycle(snapshot, info.cycle, mode()), (r) => r.digest.summary.ghosts === 0 && memory.drift.size === 0),
             backoff: options.backoff,
             random: random.fork('reconcile-loop'),
             scheduler,

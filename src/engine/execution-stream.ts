@@ -7,9 +7,10 @@
  * - Synced or not. After `connected`, a gap, a sequence break (a message lost, repeated out of place or reordered),
  *   a malformed message or a refused trade, the stream is NOT synced: its messages are ignored (reconciliation reads
  *   them from the REST history) and a reconciliation is asked for at once. It is synced again after a runtime cycle
- *   whose snapshot started strictly after the break and after the last ignored message arrived: every trade such a
- *   message carried is stamped before that snapshot, so that cycle saw it. From then on messages apply in sequence,
- *   and a trade is never applied ahead of an earlier one of its symbol that only REST would bring (perpetual netting
+ *   whose snapshot started strictly after the break and after the last ignored message arrived (every trade such a
+ *   message carried is stamped before that snapshot, so that cycle saw it) and that left the books settled (no drift
+ *   it could not explain, no ghost: its history reads were not stale). From then on messages apply in sequence, and a
+ *   trade is never applied ahead of an earlier one of its symbol that only REST would bring (perpetual netting
  *   depends on the order).
  * - Cycles. Between a cycle's first snapshot read and the end of its plan the books must be what the snapshot is
  *   compared with: messages arriving then are held and applied after the cycle (those the cycle applied itself are
@@ -149,12 +150,17 @@ export class ExecutionStreamFeed {
     }
   }
 
-  /** Wraps a cycle's run: a completed cycle may make the stream synced again; held messages apply after it. */
-  async cycle<T>(snapshotStartedAt: Millis, run: () => Promise<T>): Promise<T> {
+  /**
+   * Wraps a cycle's run: a completed cycle that left the books settled (`settled`: no drift it could not explain, no
+   * ghost) may make the stream synced again; held messages apply after it. A cycle that could not explain its drift
+   * may have missed a trade (a stale history read): applying later trades of the stream ahead of it would net them in
+   * the wrong order, so the stream waits for a settled cycle.
+   */
+  async cycle<T>(snapshotStartedAt: Millis, run: () => Promise<T>, settled: (result: T) => boolean): Promise<T> {
     let ok = false;
     try {
       const r = await run();
-      ok = true;
+      ok = settled(r);
       return r;
     } finally {
       this.cycleEnded(ok ? snapshotStartedAt : undefined);
