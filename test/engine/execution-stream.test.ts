@@ -227,6 +227,28 @@ describe('stream faults', () => {
     expectBooksEqual(w.engine.portfolio, m.ex);
   });
 
+  it('a reconciliation that cannot explain its drift (a stale trade history) does not resync the stream', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    m.ex.silenceStream(2_000);
+    await restAndFill(m, w, 'c1', PERP); // filled while silent: the stream never tells
+    await m.tl.advanceBy(2_000);
+    // The next reads of the trade history are 60 s old: the cycle after the break cannot find c1's trade.
+    m.ex.injectFault({ method: 'fetchTradesSince', kind: 'stale', staleMs: 60_000, times: 2 });
+    m.ex.injectFault({ method: 'fetchOrderTrades', kind: 'stale', staleMs: 60_000, times: 2 });
+    await w.engine.placeOrder(limitOrder('c2', PERP, 'buy', '0.1', m.ex.price(PERP).minus(500).toFixed())); // its message reveals the gap
+    await m.tl.advanceBy(100);
+    expect(w.engine.streamStats().synced).toBe(false);
+    expect(w.fills).toEqual([]);
+    await cycles(m, 4); // fresh reads: c1's trade by reconciliation, then the stream is in sync again
+    expect(w.fills.map((f) => `${f.source} ${f.fill.clientOrderId ?? ''}`)).toEqual(['reconciliation c1']);
+    expect(w.engine.streamStats().synced).toBe(true);
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
+  });
+
   it('a malformed message changes nothing, is logged as a typed error, and asks for a reconciliation', async () => {
     const m = streamingMarket();
     const logged: unknown[] = [];
