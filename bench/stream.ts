@@ -19,6 +19,7 @@ import { fillKey } from '../src/domain/ids.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
+import { withOverrides } from '../src/exchange/with-overrides.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
 import type { BenchContext, BenchModule } from './index.js';
@@ -44,13 +45,7 @@ function timedClient(ex: SimulatedExchange, arrivals: Map<string, number>): Exch
         if (e.type === 'trade') arrivals.set(fillKey(e.fill), performance.now());
       }),
     );
-  return new Proxy(ex, {
-    get: (target, key) => {
-      if (key === 'executionEvents') return executionEvents;
-      const v: unknown = Reflect.get(target, key, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  return withOverrides<ExchangeClient>(ex, { executionEvents });
 }
 
 async function boot(tl: VirtualTimeline, engine: Engine): Promise<void> {

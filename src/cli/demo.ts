@@ -27,6 +27,7 @@ import { createEngine, type Engine, type EngineReport, type EngineStatus } from 
 import { decodeEngineState } from '../engine/state-file.js';
 import type { ExchangeClient, ExecutionEvent, PlaceOrderRequest } from '../exchange/port.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';
+import { withOverrides } from '../exchange/with-overrides.js';
 import type { ReconcileConfigInput } from '../handlers/config.js';
 import { planActionToJSON } from '../handlers/plan.js';
 import { startInspectorServer, type InspectorServer } from '../logging/inspect.js';
@@ -370,14 +371,7 @@ class Story {
     const ex = this.ex;
     const streamOn = this.streamOn;
     const executionEvents = (): Observable<ExecutionEvent> => streamOn.pipe(switchMap((on) => (on ? ex.executionEvents!() : NEVER)));
-    // Every other member is the exchange's own, called on the exchange itself.
-    this.client = new Proxy(ex, {
-      get: (target, key) => {
-        if (key === 'executionEvents') return executionEvents;
-        const v: unknown = Reflect.get(target, key, target);
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    this.client = withOverrides<ExchangeClient>(ex, { executionEvents });
   }
 
   private now(): Millis {

@@ -139,16 +139,5 @@ export function plannedActionTypes(reports: readonly EngineReport[]): string[] {
   return reports.flatMap((r) => r.plan.actions.map((a) => a.type));
 }
 
-/**
- * The exchange as a client with some members replaced; every other member is the exchange's own, called on the
- * exchange itself (a plain `Object.create(ex)` would run its methods on the copy, splitting its state in two).
- */
-export function overriding<E extends object>(ex: E, overrides: { readonly [K in keyof E]?: E[K] }): E {
-  return new Proxy(ex, {
-    get: (target, key) => {
-      if (Object.hasOwn(overrides, key)) return (overrides as Record<PropertyKey, unknown>)[key];
-      const v: unknown = Reflect.get(target, key, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}
+/** The exchange as a client with some members replaced (see `withOverrides`). */
+export { withOverrides as overriding } from '../../src/exchange/with-overrides.js';
