@@ -58,7 +58,7 @@ export interface ExecutionStreamStats {
   readonly duplicates: number;
   /** Order updates that changed a tracked order (exchange id learnt, order closed). */
   readonly orderUpdates: number;
-  /** Messages ignored while not synced (reconciliation covers them). */
+  /** Messages ignored: while not synced (reconciliation covers them), or trades of a market the books do not hold. */
   readonly ignored: number;
   /** Gaps, sequence breaks, disconnects, malformed messages and refused trades. */
   readonly breaks: number;
@@ -335,6 +335,11 @@ export class ExecutionStreamFeed {
       }
       if (book.hasAppliedTrade(m.fill)) {
         this.counts.duplicates++;
+        continue;
+      }
+      // A market the books do not hold (reconciliation ignores its trades too): not a disagreement, no break.
+      if (book.instrument(m.fill.symbol) === undefined) {
+        this.counts.ignored++;
         continue;
       }
       let refused: string | undefined;

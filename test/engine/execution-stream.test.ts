@@ -270,6 +270,20 @@ describe('stream faults', () => {
     expect(logged.some((o) => (o as { event?: string }).event === 'stream.malformed' && String((o as { error?: string }).error).startsWith('StreamMessageError'))).toBe(true);
   });
 
+  it('a trade of a market the books do not hold is ignored, without a break', async () => {
+    const m = streamingMarket();
+    const w = watch(makeEngine(m));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    const before = JSON.stringify(w.engine.portfolio.toJSON());
+    const stats = w.engine.streamStats();
+    const fill = { tradeId: '1', exchangeOrderId: '1', symbol: 'DOGE/USDT', side: 'buy', quantity: '10', price: '0.1', fee: '0', feeAsset: 'USDT', timestamp: m.tl.now(), inferred: false };
+    m.ex.sendRawStreamMessage({ kind: 'trade', fill });
+    await m.tl.advanceBy(100);
+    expect(w.engine.streamStats()).toMatchObject({ breaks: stats.breaks, ignored: stats.ignored + 1, synced: true });
+    expect(JSON.stringify(w.engine.portfolio.toJSON())).toBe(before);
+  });
+
   it('a stream that dies mid-run: subscribed again, trades go on once each', async () => {
     const m = streamingMarket();
     let subscriptions = 0;
