@@ -8,8 +8,9 @@
  *   a malformed message or a refused trade, the stream is NOT synced: its messages are ignored (reconciliation reads
  *   them from the REST history) and a reconciliation is asked for at once. It is synced again after a runtime cycle
  *   whose snapshot started strictly after the break and after the last ignored message arrived (every trade such a
- *   message carried is stamped before that snapshot, so that cycle saw it) and that left the books settled (no drift
- *   it could not explain, no ghost: its history reads were not stale). From then on messages apply in sequence, and a
+ *   message carried is stamped before that snapshot, so that cycle saw it), that left the books settled (no drift
+ *   it could not explain, no ghost: its history reads were not stale), and after which the books hold every trade
+ *   the ignored messages told of (stale reads can look settled). From then on messages apply in sequence, and a
  *   trade is never applied ahead of an earlier one of its symbol that only REST would bring (perpetual netting
  *   depends on the order).
  * - Cycles. Between a cycle's first snapshot read and the end of its plan the books must be what the snapshot is
@@ -20,6 +21,7 @@ import { Subject, type Observable, type SchedulerLike, type Subscription } from 
 import type { Clock, Millis } from '../domain/clock.js';
 import { ZERO } from '../domain/decimal.js';
 import { TesserError } from '../domain/errors.js';
+import { fillKey, type TradeKey } from '../domain/ids.js';
 import { isTerminalStatus, type Fill, type Order } from '../domain/types.js';
 import type { ExecutionEvent } from '../exchange/port.js';
 import type { ActionOutcome } from '../handlers/executor.js';
@@ -85,6 +87,9 @@ export interface ExecutionStreamDeps {
 
 type Message = Extract<ExecutionEvent, { type: 'trade' | 'order' }>;
 
+/** Bound of the trades remembered while not synced (past it, a stream out of sync for long checks the first ones only). */
+const MAX_IGNORED_TRADES = 10_000;
+
 function describe(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
@@ -106,6 +111,11 @@ export class ExecutionStreamFeed {
   private expected: number | undefined;
   private inCycle = false;
   private held: Message[] = [];
+  /**
+   * Trades the stream told of while not synced: the books must hold each before the stream is synced again. A cycle
+   * whose reads were stale can look settled yet have missed one; applying later trades first would misorder them.
+   */
+  private ignoredTrades = new Map<TradeKey, Fill>();
   private reconcileDue: Subscription | undefined;
   private counts = { applied: 0, duplicates: 0, orderUpdates: 0, ignored: 0, breaks: 0, malformed: 0, reconcileRequests: 0 };
 
@@ -272,6 +282,7 @@ export class ExecutionStreamFeed {
     if (!this.synced) {
       this.counts.ignored++;
       this.ignoredAt = this.clock.now();
+      if (m.type === 'trade' && this.ignoredTrades.size < MAX_IGNORED_TRADES) this.ignoredTrades.set(fillKey(m.fill), m.fill);
       return;
     }
     if (this.inCycle) this.held.push(m);
@@ -301,13 +312,24 @@ export class ExecutionStreamFeed {
 
   private cycleEnded(snapshotStartedAt: Millis | undefined): void {
     this.inCycle = false;
-    if (snapshotStartedAt !== undefined && !this.synced && this.connected && snapshotStartedAt > this.breakAt && snapshotStartedAt > this.ignoredAt) {
+    if (snapshotStartedAt !== undefined && !this.synced && this.connected && snapshotStartedAt > this.breakAt && snapshotStartedAt > this.ignoredAt && this.ignoredCovered()) {
       this.synced = true;
+      this.ignoredTrades.clear();
       this.deps!.logger.info({ event: 'stream.synced' }, 'execution stream in sync: fills apply as they arrive');
     }
     const held = this.held;
     this.held = [];
     if (held.length > 0 && this.synced) this.enqueue(held);
+  }
+
+  /** Whether the books hold every trade the stream told of while not synced (or cannot: a market they do not hold). */
+  private ignoredCovered(): boolean {
+    const book = this.deps!.portfolio();
+    if (book === undefined) return false;
+    for (const [key, f] of this.ignoredTrades) {
+      if (book.hasAppliedTrade(f) || book.instrument(f.symbol) === undefined) this.ignoredTrades.delete(key);
+    }
+    return this.ignoredTrades.size === 0;
   }
 
   private enqueue(messages: readonly Message[]): void {

@@ -3,7 +3,11 @@
  * virtual timeline. Every test checks where each fill came from (`fills$`), that each trade is in the books once, and
  * the books against the exchange's truth.
  */
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
+import { ExecutionStreamFeed } from '../../src/engine/execution-stream.js';
+import { SerialQueue } from '../../src/engine/serial.js';
+import { silentLogger } from '../../src/logging/types.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { untrackedScheduler } from '../../src/sim/world.js';
 import { createEngine } from '../../src/engine.js';
 import { describe, expect, it } from 'vitest';
@@ -429,5 +433,43 @@ describe('stream and cycles', () => {
     await stop(m, w);
     expect(m.ex.streamConnections()).toBe(0);
     expect(completed).toBe(2);
+  });
+});
+
+describe('ExecutionStreamFeed on its own', () => {
+  it('stays out of sync after a settled-looking cycle while a trade it was told of is not in the books', async () => {
+    const tl = new VirtualTimeline(T0);
+    const source = new Subject<ExecutionEvent>();
+    let reconciles = 0;
+    const book = Portfolio.create({ instruments: [{ symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }], balances: [{ asset: 'USDT', total: new Dec('1000'), free: new Dec('1000') }] });
+    const feed = new ExecutionStreamFeed(tl.clock, {
+      source: () => source,
+      queue: new SerialQueue(),
+      scheduler: tl.scheduler,
+      logger: silentLogger,
+      portfolio: () => book,
+      persist: async () => undefined,
+      onStoreFailure: () => undefined,
+      reconcileNow: () => reconciles++,
+    });
+    feed.setActive(true);
+    source.next({ type: 'connected', at: tl.now() });
+    const fill = { tradeId: '7', exchangeOrderId: '3', symbol: PERP, side: 'buy' as const, quantity: new Dec('0.1'), price: new Dec('30000'), fee: new Dec('0'), feeAsset: 'USDT', timestamp: tl.now(), inferred: false };
+    source.next({ type: 'trade', seq: 1, receivedAt: tl.now(), fill });
+    await tl.advanceBy(10);
+    expect(reconciles).toBe(1);
+    // A cycle that started after it all and looked settled, but whose (stale) reads missed trade 7.
+    await feed.cycle(tl.now(), async () => undefined, () => true);
+    expect(feed.stats()).toMatchObject({ synced: false, ignored: 1 });
+    book.applyFill(fill); // the next cycle's fresh reads bring it
+    await tl.advanceBy(10);
+    await feed.cycle(tl.now(), async () => undefined, () => true);
+    expect(feed.stats().synced).toBe(true);
+    // In sync: the next trade applies at once.
+    source.next({ type: 'trade', seq: 2, receivedAt: tl.now(), fill: { ...fill, tradeId: '8' } });
+    await tl.advanceBy(10);
+    expect(feed.stats().applied).toBe(1);
+    expect(book.hasAppliedTrade({ symbol: PERP, tradeId: '8' })).toBe(true);
+    feed.complete();
   });
 });
