@@ -11,7 +11,7 @@
  * Prints a table and writes bench/results/stream.json. It never asserts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { tap } from 'rxjs';
 import { Dec } from '../src/domain/decimal.js';
@@ -23,6 +23,7 @@ import { withOverrides } from '../src/exchange/with-overrides.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
 import type { BenchContext, BenchModule } from './index.js';
+import { environment, round, valueOf } from './support.js';
 
 const T0 = 1_700_000_000_000;
 const BTC = 'BTC/USDT';
@@ -31,10 +32,6 @@ const DEFAULT_SIZES = [0, 100, 1_000];
 function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
 
 /** The exchange as a client whose stream messages are timestamped (wall clock) as they reach the engine. */
@@ -141,15 +138,9 @@ async function scenario(stream: boolean): Promise<ScenarioResult> {
   };
 }
 
-function argValue(args: readonly string[], flag: string): string | undefined {
-  const i = args.indexOf(flag);
-  if (i >= 0) return args[i + 1];
-  return args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
-}
-
 async function run(ctx: BenchContext): Promise<void> {
-  const sizes = (argValue(ctx.args, '--sizes') ?? DEFAULT_SIZES.join(',')).split(',').map(Number);
-  const trades = Number(argValue(ctx.args, '--trades') ?? 400);
+  const sizes = (valueOf(ctx.args, '--sizes') ?? DEFAULT_SIZES.join(',')).split(',').map(Number);
+  const trades = Number(valueOf(ctx.args, '--trades') ?? 400);
   const loadStart = loadavg();
   const lat: LatencyResult[] = [];
   for (const n of sizes) {
@@ -173,7 +164,7 @@ async function run(ctx: BenchContext): Promise<void> {
     bench: 'stream',
     description: streamBench.description,
     generatedAt: new Date().toISOString(),
-    environment: { node: process.version, platform: `${process.platform} ${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', cpuCount: cpus().length, memoryGiB: round(totalmem() / 2 ** 30), loadAverageAtStart: loadStart.map(round), loadAverageAtEnd: loadavg().map(round) },
+    environment: environment(loadStart.map(round)),
     latency: lat,
     scenario: { virtualMinutes: 10, orderEveryMs: 2_000, intervalMs: 5_000, streamLatencyMs: 50, without, withStream, cyclesSaved: without.cyclesApplyingFills - withStream.cyclesApplyingFills, tradeHistoryReadsSaved: without.tradeHistoryReads - withStream.tradeHistoryReads },
   };
