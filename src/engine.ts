@@ -314,7 +314,7 @@ export function createEngine(options: EngineOptions): Engine {
           logger: componentLogger(options.logger ?? silentLogger, 'execution-stream'),
           portfolio: () => portfolio,
           persist,
-          onStoreFailure: (e) => actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${describe(e)}` }),
+          onStoreFailure: (e) => actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` }),
           reconcileNow: () => {
             if (actor.getSnapshot().status === 'active') actor.send({ type: 'RECONCILE_NOW' });
           },
