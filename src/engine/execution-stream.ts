@@ -20,7 +20,7 @@
 import { Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Clock, Millis } from '../domain/clock.js';
 import { ZERO } from '../domain/decimal.js';
-import { TesserError } from '../domain/errors.js';
+import { errorSummary, TesserError } from '../domain/errors.js';
 import { fillKey, type TradeKey } from '../domain/ids.js';
 import { isTerminalStatus, type Fill, type Order } from '../domain/types.js';
 import type { ExecutionEvent } from '../exchange/port.js';
@@ -89,10 +89,6 @@ type Message = Extract<ExecutionEvent, { type: 'trade' | 'order' }>;
 
 /** Bound of the trades remembered while not synced (past it, a stream out of sync for long checks the first ones only). */
 const MAX_IGNORED_TRADES = 10_000;
-
-function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
 
 /** The stream consumer; `engine.ts` owns one when the exchange has `executionEvents`. */
 export class ExecutionStreamFeed {
@@ -199,7 +195,7 @@ export class ExecutionStreamFeed {
     this.retry = undefined;
     const sub = d.source().subscribe({
       next: (e) => this.onEvent(e),
-      error: (e: unknown) => this.lost(`the stream failed: ${describe(e)}`),
+      error: (e: unknown) => this.lost(`the stream failed: ${errorSummary(e)}`),
       complete: () => this.lost('the stream ended'),
     });
     // A source that ended synchronously has already scheduled its retry; keep no dead subscription.
@@ -251,7 +247,7 @@ export class ExecutionStreamFeed {
         return;
       case 'malformed':
         this.counts.malformed++;
-        d.logger.error({ event: 'stream.malformed', error: describe(e.error) }, `execution stream message refused (nothing changed): ${describe(e.error)}`);
+        d.logger.error({ event: 'stream.malformed', error: errorSummary(e.error) }, `execution stream message refused (nothing changed): ${errorSummary(e.error)}`);
         this.breakSync('a malformed message');
         return;
       case 'trade':
@@ -335,7 +331,7 @@ export class ExecutionStreamFeed {
   private enqueue(messages: readonly Message[]): void {
     const d = this.deps!;
     d.queue.run(() => this.apply(messages)).catch((e: unknown) => {
-      d.logger.error({ event: 'stream.applyFailed', error: describe(e) }, `stream messages could not be applied: ${describe(e)}`);
+      d.logger.error({ event: 'stream.applyFailed', error: errorSummary(e) }, `stream messages could not be applied: ${errorSummary(e)}`);
     });
   }
 
@@ -372,7 +368,7 @@ export class ExecutionStreamFeed {
         else applied.push({ fill: m.fill, receivedAt: m.receivedAt });
       } catch (e) {
         if (!(e instanceof TesserError)) throw e;
-        refused = describe(e);
+        refused = errorSummary(e);
       }
       if (refused !== undefined) {
         // The books and the stream disagree (an overfill, an unknown instrument): reconciliation decides.
@@ -412,7 +408,7 @@ export class ExecutionStreamFeed {
         book.clone().trackOrder(next);
       } catch (e) {
         if (!(e instanceof TesserError)) throw e;
-        this.deps!.logger.warn({ event: 'stream.orderConflict', clientOrderId: o.clientOrderId, error: describe(e) }, `stream order update for ${o.clientOrderId} not applied: ${describe(e)}`);
+        this.deps!.logger.warn({ event: 'stream.orderConflict', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `stream order update for ${o.clientOrderId} not applied: ${errorSummary(e)}`);
         return false;
       }
       book.trackOrder(next);
