@@ -52,7 +52,7 @@ export interface ResolvedStreamOptions {
   readonly heartbeatMs: number | undefined;
 }
 
-const PROBABILITIES = ['dropProbability', 'duplicateProbability', 'reorderProbability', 'delayProbability', 'disconnectProbability', 'silentProbability'] as const;
+type ProbabilityKey = 'dropProbability' | 'duplicateProbability' | 'reorderProbability' | 'delayProbability' | 'disconnectProbability' | 'silentProbability';
 
 /** Validates `stream` options, adding problems to `issues` (collected into the exchange's one ConfigError). */
 export function resolveStreamOptions(raw: SimulatedStreamOptions | undefined, issues: { path: string; message: string }[]): ResolvedStreamOptions | undefined {
@@ -61,7 +61,7 @@ export function resolveStreamOptions(raw: SimulatedStreamOptions | undefined, is
     issues.push({ path: 'stream.scheduler', message: 'must be an RxJS scheduler' });
     return undefined;
   }
-  const prob = (k: (typeof PROBABILITIES)[number]): number => {
+  const prob = (k: ProbabilityKey): number => {
     const v = raw[k] ?? 0;
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) issues.push({ path: `stream.${k}`, message: 'must be a number in [0, 1]' });
     return typeof v === 'number' ? v : 0;
