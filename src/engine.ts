@@ -17,7 +17,7 @@ import { ZERO } from './domain/decimal.js';
 import { ConfigError, ExchangeError, TesserError, errorSummary, isNotFoundError, isRetryableError } from './domain/errors.js';
 import { createRandom } from './domain/random.js';
 import { insideSnapshotWindow } from './domain/snapshot-window.js';
-import type { ExchangeSnapshot, Order } from './domain/types.js';
+import { isOpenStatus, isUnansweredRejection, type ExchangeSnapshot, type Order } from './domain/types.js';
 import { diff } from './differ/diff.js';
 import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from './differ/report.js';
 import { hasExecutionStream, type ExchangeClient, type OrderRef, type PlaceOrderRequest } from './exchange/port.js';
@@ -539,6 +539,32 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
+  /**
+   * Submissions we had closed as never arrived (`isUnansweredRejection`) that this cycle's trades proved real: the
+   * portfolio reopened them under the trade's exchange id; the exchange's own status replaces our guess now, not a
+   * cycle later (sim seed 36499). Why not wait instead of closing: on a real exchange "not found" after a lost answer
+   * is usually the truth, and an order-history read can lag just as the lookup did; no read is final, so the guess is
+   * made and any later evidence of the order overrides it. Its fills came from the trades (counted once); a lookup
+   * that fails, or an exchange count the trades have not reached yet, leaves it open for the ghost path.
+   */
+  async function settleProvenSubmissions(before: Portfolio, book: Portfolio): Promise<void> {
+    for (const guessed of before.orders()) {
+      if (!isUnansweredRejection(guessed)) continue;
+      const o = book.findOrder({ clientOrderId: guessed.clientOrderId });
+      if (o?.exchangeOrderId === undefined || o.status !== 'open') continue;
+      let found: Order;
+      try {
+        found = await exchange.fetchOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
+      } catch (e) {
+        logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`);
+        continue;
+      }
+      if (isOpenStatus(found.status) || !found.filledQuantity.eq(o.filledQuantity)) continue;
+      book.trackOrder({ ...o, status: found.status, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
+      logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId}, closed as never arrived, has trades: the exchange has it as ${o.exchangeOrderId} (${found.status}, ${found.filledQuantity.toFixed()} filled)`, symbol: o.symbol, orderId: o.clientOrderId });
+    }
+  }
+
   interface RuntimeCycleResult {
     readonly digest: CycleDigest;
   }
@@ -566,6 +592,7 @@ export function createEngine(options: EngineOptions): Engine {
       const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {
+        await settleProvenSubmissions(portfolio, result.portfolio);
         await resolveUnconfirmed(result.portfolio);
         result.portfolio.pruneClosedOrders(clock.now() - retentionMs);
       }

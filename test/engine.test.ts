@@ -12,11 +12,11 @@ import { firstValueFrom } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Dec } from '../src/domain/decimal.js';
 import { ExchangeError, isRetryableError, StoreCorruptError } from '../src/domain/errors.js';
-import type { Order } from '../src/domain/types.js';
+import type { Fill, Order } from '../src/domain/types.js';
 import type { Engine } from '../src/engine.js';
 import { OrderRefusedError } from '../src/engine/order-gate.js';
 import { decodeEngineState } from '../src/engine/state-file.js';
-import type { ExchangeClient, PlaceOrderRequest } from '../src/exchange/port.js';
+import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../src/exchange/port.js';
 import { FileStateStore, STORE_FILES } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import {
@@ -585,6 +585,87 @@ describe('lost and unanswered order submissions', () => {
     expect(tracked(engine, 'slow')?.status).toBe(exchangeOrder(m, 'slow').status);
     expect(exchangeOrder(m, 'slow').status).toBe('cancelled');
     expect(engine.status().phase).toBe('running');
+    expectBooksEqual(engine.portfolio, m.ex);
+  });
+
+  it('a submission closed as never arrived whose trade shows later takes the exchange\'s status and fills, once (sim seeds 36499, 39086)', async () => {
+    const m = makeMarket();
+    // The order's trades are held out of every trade read until `hidden` is lifted (a venue's trade history lagging).
+    let hidden = true;
+    const visible = (f: Fill): boolean => !hidden || f.clientOrderId !== 'late';
+    const lagging: ExchangeClient = Object.assign(Object.create(m.ex) as ExchangeClient, {
+      fetchTradesSince: async (symbol: string, query: HistoryQuery): Promise<Page<Fill>> => {
+        const page = await m.ex.fetchTradesSince(symbol, query);
+        return { ...page, items: page.items.filter(visible) };
+      },
+      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> => (await m.ex.fetchOrderTrades(symbol, id)).filter(visible),
+    });
+    const run = makeEngine(m, { exchange: lagging, policies: { notFoundConfirmations: 2 } });
+    await boot(m, run);
+    const { engine } = run;
+    m.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse' });
+    expect(isRetryableError(await rejectionOf(engine.placeOrder(limit('late', BTC, 'buy', '0.2', '29000'))))).toBe(true);
+    // On the exchange it arrived, was half filled and cancelled; two lookups by client id answer "not found" (indexing lag).
+    m.ex.fillOrder({ symbol: BTC, clientOrderId: 'late' }, '0.1');
+    await m.ex.cancelOrder({ symbol: BTC, clientOrderId: 'late' });
+    m.ex.injectFault({ method: 'fetchOrder', kind: 'notFound', times: 2 });
+    for (let n = 0; tracked(engine, 'late')?.status !== 'rejected'; n++) {
+      expect(n).toBeLessThan(10);
+      await cycles(m, 1);
+    }
+    expect(tracked(engine, 'late')?.exchangeOrderId).toBeUndefined();
+    const truth = exchangeOrder(m, 'late');
+    expect(truth).toMatchObject({ status: 'cancelled' });
+    expect(truth.filledQuantity.toFixed()).toBe('0.1');
+
+    // The trade shows: the guess gives way to the exchange's word in that same cycle, its fill counted once.
+    hidden = false;
+    await cycles(m, 1);
+    expect(tracked(engine, 'late')).toMatchObject({ status: 'cancelled', exchangeOrderId: truth.exchangeOrderId });
+    expect(tracked(engine, 'late')?.filledQuantity.toFixed()).toBe('0.1');
+    expectBooksEqual(engine.portfolio, m.ex);
+    await cycles(m, 2);
+    expect(tracked(engine, 'late')).toMatchObject({ status: 'cancelled', exchangeOrderId: truth.exchangeOrderId });
+    expect(tracked(engine, 'late')?.filledQuantity.toFixed()).toBe('0.1');
+    expectBooksEqual(engine.portfolio, m.ex);
+    // Persisted like any other change: the state on disk has the exchange's status.
+    const saved = await storedState(run);
+    expect(saved.portfolio?.findOrder({ clientOrderId: 'late' })).toMatchObject({ status: 'cancelled', exchangeOrderId: truth.exchangeOrderId });
+  });
+
+  it('a submission closed as never arrived that later shows in the open-order list is tracked with the exchange\'s status', async () => {
+    const m = makeMarket();
+    // The venue has not indexed the order yet: lookups by client id and the open-order list miss it until `hidden` is lifted.
+    let hidden = true;
+    const indexing: ExchangeClient = Object.assign(Object.create(m.ex) as ExchangeClient, {
+      fetchOpenOrders: async (symbols?: readonly string[]): Promise<readonly Order[]> => (await m.ex.fetchOpenOrders(symbols)).filter((o) => !hidden || o.clientOrderId !== 'late'),
+      fetchOrder: async (ref: OrderRef): Promise<Order> => {
+        if (hidden && ref.clientOrderId === 'late') throw new ExchangeError('notFound', 'simulated: not indexed yet');
+        return m.ex.fetchOrder(ref);
+      },
+    });
+    const run = makeEngine(m, { exchange: indexing, policies: { notFoundConfirmations: 2 } });
+    await boot(m, run);
+    const { engine } = run;
+    m.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse' });
+    await rejectionOf(engine.placeOrder(limit('late', BTC, 'buy', '0.2', '29000')));
+    for (let n = 0; tracked(engine, 'late')?.status !== 'rejected'; n++) {
+      expect(n).toBeLessThan(10);
+      await cycles(m, 1);
+    }
+    // Shown, matched by client id: once past the grace window its last change (our close) gets, the exchange's status wins.
+    hidden = false;
+    for (let n = 0; tracked(engine, 'late')?.status === 'rejected'; n++) {
+      expect(n).toBeLessThan(10);
+      await cycles(m, 1);
+    }
+    const truth = exchangeOrder(m, 'late');
+    expect(tracked(engine, 'late')).toMatchObject({ status: 'open', exchangeOrderId: truth.exchangeOrderId });
+    // From then on an order like any other: its fill is booked once and closes it.
+    m.ex.fillOrder({ symbol: BTC, clientOrderId: 'late' });
+    await cycles(m, 2);
+    expect(tracked(engine, 'late')?.status).toBe('filled');
+    expect(tracked(engine, 'late')?.filledQuantity.toFixed()).toBe('0.2');
     expectBooksEqual(engine.portfolio, m.ex);
   });
 

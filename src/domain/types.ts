@@ -30,6 +30,16 @@ export function isTerminalStatus(s: OrderStatus): s is TerminalOrderStatus {
   return !isOpenStatus(s);
 }
 
+/**
+ * A `rejected` order with no exchange id: closed on our side without the exchange ever naming it (its placing call got
+ * no answer and lookups said "not found", or the call failed). If the exchange later shows an order under its client
+ * id, that status was a guess: a real exchange indexes a new order with a lag, so "not found" can precede "found", and
+ * no read is final. The exchange's own status and fills then replace ours (once: fills still come only from trades).
+ */
+export function isUnansweredRejection(o: Pick<Order, 'status' | 'exchangeOrderId'>): boolean {
+  return o.status === 'rejected' && o.exchangeOrderId === undefined;
+}
+
 export type InstrumentKind = 'spot' | 'perp';
 
 /**

@@ -17,6 +17,7 @@ import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from
 import {
   inferredTradeId,
   isTerminalStatus,
+  isUnansweredRejection,
   orderKey,
   type Fill,
   type FundingPayment,
@@ -392,7 +393,8 @@ export async function runCycle(
     const e = m.exchange;
     // Ours closed, the exchange's list open: that list lags (our closed orders never reopen). Nothing to update; its
     // fills, if the exchange shows more, still come below. The report keeps it `matched`, with the status difference.
-    if (isTerminalStatus(l.status)) continue;
+    // A rejection the exchange never answered (never arrived, we guessed) is not final: its copy here is the exchange's word.
+    if (isTerminalStatus(l.status) && !isUnansweredRejection(l)) continue;
     if (m.differences.status !== undefined || m.differences.price !== undefined || m.differences.quantity !== undefined || l.exchangeOrderId === undefined) {
       const order: Order = {
         ...l,

@@ -24,6 +24,7 @@ import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, typ
 import { assertUnique, balanceToJSON, isAmountWithinLimits, fillToJSON, fundingPaymentToJSON, orderToJSON, positionToJSON } from '../domain/parse.js';
 import {
   isOpenStatus,
+  isUnansweredRejection,
   orderKeys,
   type Balance,
   type Fill,
@@ -422,7 +423,7 @@ export class Portfolio {
     if (xkey !== undefined) this.untracked.delete(xkey);
     this.setTracked({
       order: withFillState(
-        { ...order, ...(exchangeOrderId !== undefined && { exchangeOrderId }), status: filled.eq(order.quantity) ? 'filled' : isOpenStatus(prev.status) ? order.status : prev.status },
+        { ...order, ...(exchangeOrderId !== undefined && { exchangeOrderId }), status: filled.eq(order.quantity) ? 'filled' : isOpenStatus(prev.status) || (isUnansweredRejection(prev) && exchangeOrderId !== undefined) ? order.status : prev.status },
         filled,
         notional,
         prev.averageFillPrice,
@@ -586,7 +587,9 @@ export class Portfolio {
       const filled = reflected ? Dec.min(sum, o.quantity) : sum;
       const notional = tracked.notional === undefined ? undefined : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
       if (link) this.untracked.delete(okey);
-      const status = filled.eq(o.quantity) ? 'filled' : o.status === 'pending' ? 'open' : o.status;
+      // A trade of an order we closed as never arrived proves it did: open, as a pending one, until the exchange's own
+      // status shows (the engine looks it up; else the ghost path). Sim seed 36499: it stayed rejected, cancelled there.
+      const status = filled.eq(o.quantity) ? 'filled' : o.status === 'pending' || isUnansweredRejection(o) ? 'open' : o.status;
       this.setTracked({
         order: withFillState({ ...o, exchangeOrderId: fill.exchangeOrderId, status, updatedAt: Math.max(o.updatedAt, fill.timestamp) }, filled, notional, undefined),
         notional,

@@ -107,6 +107,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [30709, 31105, 32218]) await expectGreen(seed);
   });
 
+  it('seeds 36499, 39086 (a lost placeOrder answer, then "not found" twice): an order closed as never arrived whose trade shows later takes the exchange\'s status, not "rejected"', async () => {
+    // The fix is in src/portfolio/portfolio.ts (applyFill reopens an unanswered rejection) and src/engine.ts
+    // (settleProvenSubmissions); pinned as well by the scenarios in test/engine.test.ts ("a submission closed as never arrived...").
+    for (const seed of [36499, 39086]) await expectGreen(seed);
+  });
+
   it('seeds 30308, 30421, 30787, 34267 (lagTrades through a boot): a trade showing after the hard reset stands for the fill inferred before it (its order was read as filled; a ghost settled as filled "by trades")', async () => {
     // The fixes are in src/portfolio/portfolio.ts (reflectedUnexplained) and src/handlers/cycle.ts (standingInferredQuantities);
     // pinned as well by test/portfolio/portfolio-reflected-inferred.test.ts, test/handlers/cycle-inferred.test.ts and
