@@ -383,7 +383,8 @@ class Story {
     const kind = this.options.exchange ?? 'simulated';
     if (kind === 'simulated') return;
     // Dynamic imports: the CLI's other commands (and the plain demo) never load ccxt.
-    const [{ default: ccxt }, { CcxtExchange }] = await Promise.all([import('ccxt'), import('../exchange/ccxt/index.js')]);
+    // Through the adapter's loader: a missing ccxt is a MissingPeerDependencyError naming the install command.
+    const [{ ccxtLib: ccxt }, { CcxtExchange }] = await Promise.all([import('../exchange/ccxt/ccxt-module.js'), import('../exchange/ccxt/index.js')]);
     const byHand = (o: Order): boolean => o.clientOrderId.startsWith('manual-');
     const grid = { tickSize: '0.01', stepSize: '0.00000001' };
     const symbols = (await this.ex.fetchInstruments()).map((i) => i.symbol);
