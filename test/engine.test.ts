@@ -17,6 +17,7 @@ import type { Engine } from '../src/engine.js';
 import { OrderRefusedError } from '../src/engine/order-gate.js';
 import { decodeEngineState } from '../src/engine/state-file.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../src/exchange/port.js';
+import { withOverrides } from '../src/exchange/with-overrides.js';
 import { FileStateStore, STORE_FILES } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import {
@@ -562,7 +563,7 @@ describe('lost and unanswered order submissions', () => {
     const m = makeMarket();
     // The request reaches the exchange 12 s after it is sent (a slow network): lookups by client id before then
     // answer "not found", as a real venue does for an order it has not received (or not yet indexed).
-    const slow: ExchangeClient = Object.assign(Object.create(m.ex) as ExchangeClient, {
+    const slow: ExchangeClient = withOverrides<ExchangeClient>(m.ex, {
       placeOrder: async (req: PlaceOrderRequest): Promise<Order> => {
         await new Promise<void>((resolve) => m.tl.scheduler.schedule(() => resolve(), 12_000));
         return m.ex.placeOrder(req);
@@ -593,7 +594,7 @@ describe('lost and unanswered order submissions', () => {
     // The order's trades are held out of every trade read until `hidden` is lifted (a venue's trade history lagging).
     let hidden = true;
     const visible = (f: Fill): boolean => !hidden || f.clientOrderId !== 'late';
-    const lagging: ExchangeClient = Object.assign(Object.create(m.ex) as ExchangeClient, {
+    const lagging: ExchangeClient = withOverrides<ExchangeClient>(m.ex, {
       fetchTradesSince: async (symbol: string, query: HistoryQuery): Promise<Page<Fill>> => {
         const page = await m.ex.fetchTradesSince(symbol, query);
         return { ...page, items: page.items.filter(visible) };
@@ -637,7 +638,7 @@ describe('lost and unanswered order submissions', () => {
     const m = makeMarket();
     // The venue has not indexed the order yet: lookups by client id and the open-order list miss it until `hidden` is lifted.
     let hidden = true;
-    const indexing: ExchangeClient = Object.assign(Object.create(m.ex) as ExchangeClient, {
+    const indexing: ExchangeClient = withOverrides<ExchangeClient>(m.ex, {
       fetchOpenOrders: async (symbols?: readonly string[]): Promise<readonly Order[]> => (await m.ex.fetchOpenOrders(symbols)).filter((o) => !hidden || o.clientOrderId !== 'late'),
       fetchOrder: async (ref: OrderRef): Promise<Order> => {
         if (hidden && ref.clientOrderId === 'late') throw new ExchangeError('notFound', 'simulated: not indexed yet');
@@ -673,7 +674,7 @@ describe('lost and unanswered order submissions', () => {
     const m = makeMarket();
     const store1 = new InMemoryStateStore();
     // A client that never answers placeOrder (the process dies first): 'arrived' reaches the exchange, 'lost' does not.
-    const hanging: ExchangeClient = Object.assign(Object.create(m.ex) as ExchangeClient, {
+    const hanging: ExchangeClient = withOverrides<ExchangeClient>(m.ex, {
       placeOrder: async (req: PlaceOrderRequest): Promise<never> => {
         if (req.clientOrderId === 'arrived') await m.ex.placeOrder(req);
         return new Promise<never>(() => undefined);
