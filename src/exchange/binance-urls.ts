@@ -31,3 +31,21 @@ export function binanceApiUrls(base: string): Record<string, string> {
   const root = base.replace(/\/+$/, '');
   return Object.fromEntries(Object.entries(families).map(([k, p]) => [k, `${root}${p}`]));
 }
+
+/**
+ * ccxt pro's Binance websocket URLs under one base (`ws://127.0.0.1:PORT`): the market streams at `/ws` (USD-M's
+ * private stream is then `/private/ws?listenKey=…`, as ccxt derives it) and the WebSocket APIs at their real paths
+ * (spot's user-data subscription goes through `/ws-api/v3`).
+ */
+export function binanceWsUrls(base: string): Record<string, string | Record<string, string>> {
+  const root = base.replace(/\/+$/, '');
+  const ws = `${root}/ws`;
+  return {
+    spot: ws,
+    margin: ws,
+    future: ws,
+    delivery: ws,
+    papi: `${root}/pm/ws`,
+    'ws-api': { spot: `${root}/ws-api/v3`, future: `${root}/ws-fapi/v1`, delivery: `${root}/ws-dapi/v1` },
+  };
+}

@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Exchange } from 'ccxt';
+import type { Observable } from 'rxjs';
 import { ccxtLib } from './ccxt-module.js';
 import type { Clock } from '../../domain/clock.js';
 import { Dec, amountToString, type Decimal } from '../../domain/decimal.js';
@@ -21,7 +22,7 @@ import { ConfigError, ExchangeError } from '../../domain/errors.js';
 import { compareTradeIds } from '../../domain/ids.js';
 import { asRecord, parseAmount, parseString } from '../../domain/parse.js';
 import type { Balance, Fill, FundingPayment, Instrument, InstrumentKind, Order, Position } from '../../domain/types.js';
-import type { ExchangeClient, ExchangeIdentity, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import type { ExchangeClient, ExchangeIdentity, ExecutionEvent, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
 import { assessExchange, planKind, type ExchangeAssessment, type KindPlan, type Routes } from './capabilities.js';
 import {
   fillFromCcxt,
@@ -36,6 +37,7 @@ import {
 import { decodeCursor, encodeCursor, type HistoryCursor } from './cursor.js';
 import { mapCcxtError } from './errors.js';
 import { quirksOf, type ExchangeQuirks, type HistoryKind } from './quirks.js';
+import { canStream, checkStreamOptions, watchExecutions, type CcxtStreamOptions } from './stream.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -90,6 +92,11 @@ interface CommonOptions {
    * `separate` spot and derivatives wallets (added up), or one `unified` wallet (read once).
    */
   readonly accountKind?: 'separate' | 'unified' | undefined;
+  /**
+   * Timing of the execution stream (`executionEvents`), which exists when the ccxt instance has `watchOrders` and
+   * `watchMyTrades` (ccxt pro: built from an `id`, the adapter uses ccxt's pro class where there is one).
+   */
+  readonly stream?: CcxtStreamOptions | undefined;
 }
 
 /** Build from an existing ccxt instance (configured by the caller: options, keys, urls), or from an id and keys. */
@@ -145,6 +152,11 @@ export class CcxtExchange implements ExchangeClient {
   readonly #clock: Clock;
   readonly #pageLimit: number;
   readonly #ordersLookbackMs: number;
+  /**
+   * The private execution stream (ccxt pro's watchOrders / watchMyTrades, see stream.ts); present only when the
+   * ccxt instance has both.
+   */
+  readonly executionEvents?: () => Observable<ExecutionEvent>;
   #markets: Map<string, MarketInfo> | undefined;
   #loading: Promise<Map<string, MarketInfo>> | undefined;
 
@@ -187,7 +199,14 @@ export class CcxtExchange implements ExchangeClient {
         if (options.secret !== undefined) credentials.secret = options.secret;
         const ours = quirksOf(options.id).ccxtOptions?.(kinds) ?? {};
         const ccxtOptions = { ...ours, ...((config.options as Rec | undefined) ?? {}) };
-        ex = new Ctor({ ...config, options: ccxtOptions, ...credentials, enableRateLimit: true });
+        const make = (C: new (config: object) => Exchange): Exchange => new C({ ...config, options: ccxtOptions, ...credentials, enableRateLimit: true });
+        // ccxt pro's class where there is one (the same REST methods, plus the websocket watches of the stream). The
+        // REST class decides what is usable (the matrix's assessment): a few pro classes declare other `has`.
+        const rest = make(Ctor);
+        const Pro = (ccxtLib.pro as unknown as Record<string, (new (config: object) => Exchange) | undefined>)[options.id];
+        const pro = Pro === undefined ? undefined : make(Pro);
+        const usable = (e: Exchange): boolean => [...kinds].every((k) => planKind(e, k).usable);
+        ex = pro !== undefined && usable(rest) && usable(pro) ? pro : rest;
         // Each exchange signs with its own set (key + secret, + passphrase on OKX, a wallet key on DEXes).
         const required = Object.entries((ex.requiredCredentials ?? {}) as Record<string, boolean>).filter(([, needed]) => needed).map(([k]) => k);
         for (const k of required) {
@@ -202,6 +221,7 @@ export class CcxtExchange implements ExchangeClient {
     if (ex !== undefined && issues.length === 0 && account === undefined) {
       issues.push({ path: 'accountKind', message: `trading spot and perpetuals on ${ex.id}: say whether its wallets are 'separate' or 'unified' (the adapter does not know, and guessing would count one wallet twice or miss one)` });
     }
+    checkStreamOptions(options.stream, issues);
     if (issues.length > 0 || ex === undefined || account === undefined) throw new ConfigError(issues);
 
     const plans = [...kinds].map((k) => [k, planKind(ex, k)] as const);
@@ -219,6 +239,19 @@ export class CcxtExchange implements ExchangeClient {
     this.#clock = options.clock ?? systemClock;
     this.#pageLimit = pageLimit;
     this.#ordersLookbackMs = ordersLookbackMs;
+    if (canStream(ex)) {
+      const stream = options.stream;
+      this.executionEvents = () =>
+        watchExecutions({
+          ex,
+          symbols: this.symbols,
+          clock: this.#clock,
+          ready: () => this.#loadedMarkets('executionEvents'),
+          order: (raw, symbol) => this.#streamOrder(raw, symbol),
+          trade: (raw, symbol) => this.#streamTrade(raw, symbol),
+          options: stream,
+        });
+    }
   }
 
   /** Constructs, loads markets, and checks that every symbol is a market this adapter supports. */
@@ -539,6 +572,30 @@ export class CcxtExchange implements ExchangeClient {
   }
 
   // ---- internals ---------------------------------------------------------------------------------------------
+
+  /**
+   * A streamed order, through the REST rules (contract size, quirks). A stream update may lack the creation time
+   * (Binance USD-M's ORDER_TRADE_UPDATE has none): its update time stands in, and the engine never takes a tracked
+   * order's creation time from an update.
+   */
+  #streamOrder(raw: unknown, symbol: string): Order {
+    const market = (this.#markets as Map<string, MarketInfo>).get(symbol) as MarketInfo;
+    const o = asRecord(raw, 'stream.order');
+    const timestamp = o.timestamp ?? o.lastUpdateTimestamp ?? o.lastTradeTimestamp;
+    const order = orderFromCcxt({ ...o, timestamp }, 'stream.order', market.ctx);
+    if (order.symbol !== symbol) throw new ExchangeError('invalid', `stream order of ${order.symbol} on the ${symbol} watch`, { exchange: this.id });
+    return order;
+  }
+
+  /** A streamed trade, through the REST rules (contract size, fee currency); undefined for a row that is no trade. */
+  #streamTrade(raw: unknown, symbol: string): Fill | undefined {
+    const market = (this.#markets as Map<string, MarketInfo>).get(symbol) as MarketInfo;
+    const info = asRecord(asRecord(raw, 'stream.trade').info ?? {}, 'stream.trade.info');
+    if (this.#quirks.notATrade?.(info) === true) return undefined;
+    const fill = fillFromCcxt(raw, market.quote, 'stream.trade', market.ctx);
+    if (fill.symbol !== symbol) throw new ExchangeError('invalid', `stream trade of ${fill.symbol} on the ${symbol} watch`, { exchange: this.id });
+    return fill;
+  }
 
   async #openOrders(op: string, symbol: string): Promise<Order[]> {
     const ctx = (this.#markets?.get(symbol) as MarketInfo).ctx;

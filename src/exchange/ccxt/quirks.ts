@@ -90,15 +90,16 @@ const BINANCE: ExchangeQuirks = {
   // Load only the market families we trade, and skip the (private, slow) currencies call.
   ccxtOptions: (kinds) => ({ fetchMarkets: { types: [...kinds].map((k) => (k === 'spot' ? 'spot' : 'linear')) }, fetchCurrencies: false }),
   perpWallet: linearBalancesFromCcxt,
+  // REST names first, then the user-data stream's one-letter ones (executionReport, ORDER_TRADE_UPDATE's `o`).
   orderInfo: (info) => ({
     // A spot cancel answers with a NEW clientOrderId (the cancel's own) and the order's as origClientOrderId.
     clientOrderId: info.origClientOrderId,
     price: info.price,
-    updatedAt: info.updateTime,
-    expiresAt: info.goodTillDate,
-    // USD-M sends avgPrice; spot only cummulativeQuoteQty (sic), which we divide at 64 digits, not ccxt's 18.
-    averagePrice: info.avgPrice,
-    cumulativeQuote: info.cummulativeQuoteQty ?? info.cumQuote,
+    updatedAt: info.updateTime ?? info.T,
+    expiresAt: info.goodTillDate ?? info.gtd,
+    // USD-M sends avgPrice (`ap`); spot only cummulativeQuoteQty (sic; `Z`), divided at 64 digits, not ccxt's 18.
+    averagePrice: info.avgPrice ?? info.ap,
+    cumulativeQuote: info.cummulativeQuoteQty ?? info.cumQuote ?? info.Z,
   }),
   // ccxt's features say 10000 days for spot allOrders; Binance refuses a startTime..endTime span over 24 h.
   maxSpanMs: { orders: { spot: DAY - 1, perp: 7 * DAY - 1 }, trades: { spot: DAY - 1, perp: 7 * DAY - 1 }, funding: { perp: 7 * DAY - 1 } },

@@ -16,8 +16,9 @@ import type { Clock } from '../../../src/domain/clock.js';
 import { ExchangeError } from '../../../src/domain/errors.js';
 import type { Fill, Instrument, Order, OrderType, Side, TimeInForce } from '../../../src/domain/types.js';
 import type { ExchangeClient, Page, PlaceOrderRequest } from '../../../src/exchange/port.js';
-import { binanceApiUrls } from '../../../src/exchange/binance-urls.js';
+import { binanceApiUrls, binanceWsUrls } from '../../../src/exchange/binance-urls.js';
 import * as P from './payloads.js';
+import { userStreams } from './user-stream.js';
 
 export type HttpFault =
   /** 429 (or 418 = IP banned) with Retry-After, Binance's -1003 body. */
@@ -69,8 +70,18 @@ export interface BinanceEmulator {
   /** Makes the next `times` matching requests fail with `fault`. */
   injectFault(fault: HttpFault, options?: { match?: string; times?: number }): void;
   clearFaults(): void;
-  /** ccxt constructor config that points every Binance API at this server. */
+  /** ccxt constructor config that points every Binance API (REST and websocket) at this server. */
   ccxtConfig(extra?: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * The user-data stream (see user-stream.ts): open sockets, WebSocket API methods it does not serve, dropping
+   * every socket abruptly, and sending a raw event to the spot or USD-M subscribers.
+   */
+  readonly userStream: {
+    count(): number;
+    readonly unexpected: readonly string[];
+    drop(): void;
+    sendRaw(kind: 'spot' | 'perp', event: P.Json): void;
+  };
   close(): Promise<void>;
 }
 
@@ -132,6 +143,7 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
   const fundingIds = new WireIds();
   let cancelSeq = 0;
 
+  const streams = await userStreams({ backend, clock, apiKey, orderId: (id) => orderIds.wire(id), tradeId: (id) => tradeIds.wire(id) });
   const instruments = async (): Promise<readonly Instrument[]> => backend.fetchInstruments();
   const spotMarkets = async (): Promise<Instrument[]> => (await instruments()).filter((i) => i.kind === 'spot');
   const perpMarkets = async (): Promise<Instrument[]> => (await instruments()).filter((i) => i.kind === 'perp');
@@ -324,6 +336,22 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
     'DELETE /fapi/v1/order': { signed: true, handle: cancelOrder('perp') },
     'GET /fapi/v1/userTrades': { signed: true, handle: myTrades('perp') },
     'GET /fapi/v1/leverageBracket': { signed: true, handle: async () => P.leverageBrackets(await perpMarkets()) },
+    // The USD-M user-data stream's listen key (the header is required; no signature).
+    'POST /fapi/v1/listenKey': { signed: true, handle: async () => ({ listenKey: streams.createListenKey() }) },
+    'PUT /fapi/v1/listenKey': {
+      signed: true,
+      handle: async (p) => {
+        if (!streams.keepAlive(p.listenKey)) throw new BinanceError(400, -1125, 'This listenKey does not exist.');
+        return {};
+      },
+    },
+    'DELETE /fapi/v1/listenKey': {
+      signed: true,
+      handle: async (p) => {
+        streams.deleteListenKey(p.listenKey);
+        return {};
+      },
+    },
     'GET /fapi/v3/account': {
       signed: true,
       handle: async () => P.futuresAccount((await wallet()) === 'futures' ? await backend.fetchBalances() : [], clock.now()),
@@ -359,6 +387,9 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
   const hung = new Set<ServerResponse>();
   const server: Server = createServer((req, res) => {
     void serve(req, res);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (!streams.upgrade(req, socket, head)) socket.destroy();
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -462,10 +493,17 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
           adjustForTimeDifference: false,
           ...((extra.options as Record<string, unknown> | undefined) ?? {}),
         },
-        urls: { api: binanceApiUrls(url) },
+        urls: { api: { ...binanceApiUrls(url), ws: binanceWsUrls(url.replace(/^http/, 'ws')) } },
       };
     },
+    userStream: {
+      count: () => streams.count(),
+      unexpected: streams.unexpected,
+      drop: () => streams.drop(),
+      sendRaw: (kind, event) => streams.sendRaw(kind, event),
+    },
     async close() {
+      streams.close();
       for (const res of hung) res.destroy();
       hung.clear();
       server.closeAllConnections();
