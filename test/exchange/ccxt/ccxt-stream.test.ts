@@ -16,11 +16,9 @@ import type { Fill } from '../../../src/domain/types.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import { StreamMessageError } from '../../../src/exchange/execution-events.js';
 import type { ExecutionEvent } from '../../../src/exchange/port.js';
-import { SimulatedExchange } from '../../../src/exchange/simulated.js';
-import { VirtualTimeline } from '../../../src/streams/virtual-time.js';
-import { startBinanceEmulator, type BinanceEmulator } from '../../support/binance-emulator/server.js';
+import type { SimulatedExchange } from '../../../src/exchange/simulated.js';
+import { streamRig as makeRig, T0, until, type StreamRig } from './helpers.js';
 
-const T0 = 1_700_000_000_000;
 const SPOT = 'BTC/USDT';
 const PERP = 'BTC/USDT:USDT';
 const RECONNECT_MS = 1_000;
@@ -30,38 +28,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-/** A ccxt pro binance instance on the emulator; ccxt refuses plain ws:// URLs until its HTTP agent is loaded. */
-export async function newBinancePro(config: Record<string, unknown>): Promise<Exchange> {
-  const Pro = (ccxt.pro as unknown as Record<string, new (c: object) => Exchange>).binance as new (c: object) => Exchange;
-  const ex = new Pro(config);
-  await (ex as unknown as { loadHttpProxyAgent(): Promise<unknown> }).loadHttpProxyAgent();
-  return ex;
-}
-
-interface StreamRig {
-  readonly tl: VirtualTimeline;
-  readonly sim: SimulatedExchange;
-  readonly emu: BinanceEmulator;
-  readonly ex: Exchange;
-  readonly client: CcxtExchange;
-}
-
 async function streamRig(symbols: readonly string[] = [SPOT, PERP]): Promise<StreamRig> {
-  const tl = new VirtualTimeline(T0);
-  const sim = new SimulatedExchange({
-    seed: 'ccxt-stream',
-    clock: tl.clock,
-    volatilityBps: 0,
-    partialFillProbability: 0,
-    // The backend's own stream, fault-free: the emulator turns it into Binance's user-data events.
-    stream: { scheduler: tl.scheduler, latencyMs: 0 },
-  });
-  const emu = await startBinanceEmulator({ backend: sim, clock: tl.clock, tickSize: '0.01' });
-  cleanups.push(() => emu.close());
-  const ex = await newBinancePro(emu.ccxtConfig());
-  cleanups.push(() => ex.close());
-  const client = await CcxtExchange.create({ exchange: ex, symbols, clock: tl.clock, stream: { scheduler: tl.scheduler, reconnectMs: RECONNECT_MS, readyCheckMs: 10 } });
-  return { tl, sim, emu, ex, client };
+  const r = await makeRig(symbols, { reconnectMs: RECONNECT_MS });
+  cleanups.push(() => r.close());
+  return r;
 }
 
 /** Subscribes to the stream, collecting every event. */
@@ -71,16 +41,6 @@ function collect(client: CcxtExchange): { events: ExecutionEvent[]; errors: unkn
   const sub = client.executionEvents!().subscribe({ next: (e) => events.push(e), error: (e: unknown) => errors.push(e) });
   cleanups.push(async () => sub.unsubscribe());
   return { events, errors, sub };
-}
-
-/** Steps virtual time and lets real I/O run until `done()`; bounded by count, never by the wall clock. */
-async function until(tl: VirtualTimeline, done: () => boolean, what: string, stepMs = 10): Promise<void> {
-  for (let i = 0; i < 20_000; i++) {
-    if (done()) return;
-    await tl.advanceBy(stepMs);
-    await new Promise<void>((r) => setImmediate(r));
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 const count = (events: readonly ExecutionEvent[], type: ExecutionEvent['type']): number => events.filter((e) => e.type === type).length;

@@ -1,6 +1,6 @@
 /**
- * Test wiring: a Binance emulator on loopback in front of a backend, a real ccxt `binance` instance pointed at it,
- * and a CcxtExchange over that instance.
+ * Test wiring: a Binance emulator on loopback in front of a backend, a real ccxt `binance` instance (REST, or
+ * ccxt pro for the execution stream) pointed at it, and a CcxtExchange over that instance.
  */
 import ccxt, { type Exchange } from 'ccxt';
 import type { Clock } from '../../../src/domain/clock.js';
@@ -8,6 +8,8 @@ import { Dec } from '../../../src/domain/decimal.js';
 import type { Fill, Order } from '../../../src/domain/types.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import type { ExchangeClient } from '../../../src/exchange/port.js';
+import { SimulatedExchange } from '../../../src/exchange/simulated.js';
+import { VirtualTimeline } from '../../../src/streams/virtual-time.js';
 import { startBinanceEmulator, type BinanceEmulator, type BinanceEmulatorOptions } from '../../support/binance-emulator/server.js';
 
 export interface Wired {
@@ -84,3 +86,65 @@ export function fill(i: number, at: number, symbol = 'BTC/USDT'): Fill {
   };
 }
 
+
+// ---- the execution stream over ccxt pro ------------------------------------------------------------------------
+
+/** A ccxt pro binance instance on the emulator; ccxt refuses plain ws:// URLs until its HTTP agent is loaded. */
+export async function newBinancePro(config: Record<string, unknown>): Promise<Exchange> {
+  const Pro = (ccxt.pro as unknown as Record<string, new (c: object) => Exchange>).binance as new (c: object) => Exchange;
+  const ex = new Pro(config);
+  await (ex as unknown as { loadHttpProxyAgent(): Promise<unknown> }).loadHttpProxyAgent();
+  return ex;
+}
+
+export interface StreamRig {
+  readonly tl: VirtualTimeline;
+  readonly sim: SimulatedExchange;
+  readonly emu: BinanceEmulator;
+  readonly ex: Exchange;
+  readonly client: CcxtExchange;
+  /** Closes the instance's sockets and the emulator. */
+  close(): Promise<void>;
+}
+
+/**
+ * A SimulatedExchange with its own fault-free stream (which the emulator turns into Binance's user-data events),
+ * the emulator in front of it, and a CcxtExchange over ccxt pro whose stream timing runs on the same timeline.
+ */
+export async function streamRig(symbols: readonly string[], options: { reconnectMs?: number; seed?: string } = {}): Promise<StreamRig> {
+  const tl = new VirtualTimeline(T0);
+  const sim = new SimulatedExchange({
+    seed: options.seed ?? 'ccxt-stream',
+    clock: tl.clock,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    stream: { scheduler: tl.scheduler, latencyMs: 0 },
+  });
+  const emu = await startBinanceEmulator({ backend: sim, clock: tl.clock, tickSize: '0.01' });
+  const ex = await newBinancePro(emu.ccxtConfig());
+  const client = await CcxtExchange.create({ exchange: ex, symbols, clock: tl.clock, stream: { scheduler: tl.scheduler, reconnectMs: options.reconnectMs ?? 1_000, readyCheckMs: 10 } });
+  return {
+    tl,
+    sim,
+    emu,
+    ex,
+    client,
+    async close() {
+      await ex.close();
+      await emu.close();
+    },
+  };
+}
+
+/**
+ * Steps virtual time and lets real I/O (loopback sockets) run until `done()`. Bounded by a count of steps, never
+ * by the wall clock, so a loaded machine only makes it slower.
+ */
+export async function until(tl: VirtualTimeline, done: () => boolean, what: string, stepMs = 10): Promise<void> {
+  for (let i = 0; i < 20_000; i++) {
+    if (done()) return;
+    await tl.advanceBy(stepMs);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  throw new Error(`never happened: ${what}`);
+}
