@@ -250,6 +250,7 @@ export class CcxtExchange implements ExchangeClient {
           order: (raw, symbol) => this.#streamOrder(raw, symbol),
           trade: (raw, symbol) => this.#streamTrade(raw, symbol),
           options: stream,
+          keepAliveParams: this.#quirks.keepAliveParams,
         });
     }
   }

@@ -80,6 +80,11 @@ export interface ExchangeQuirks {
   readonly gtdParams?: (expiresAt: number) => Rec;
   /** True when spot orders cannot carry reduce-only (it is then not sent). */
   readonly spotHasNoReduceOnly?: boolean;
+  /**
+   * The parameters to run ccxt's listen-key keep-alive with, one call per listen key the instance holds, where ccxt
+   * schedules it without the market type (the key would expire unrenewed). Read from the instance's `options`.
+   */
+  readonly keepAliveParams?: (options: Rec) => Rec[];
 }
 
 const HOUR = 3_600_000;
@@ -111,6 +116,10 @@ const BINANCE: ExchangeQuirks = {
   spotHasNoReduceOnly: true,
   // ccxt's binance fetchOrderTrades throws NotSupported off spot; myTrades and userTrades both take orderId.
   orderTradesParam: 'orderId',
+  // ccxt's binance drops `type` from the keep-alive it schedules after a listen key, so on an instance whose default
+  // type is spot the USD-M key is never renewed (Binance expires it after 60 minutes). One key (USD-M; COIN-M is
+  // not traded), so one keep-alive per run, as ccxt schedules.
+  keepAliveParams: (options) => (typeof (options.future as Rec | undefined)?.listenKey === 'string' ? [{ type: 'future' }] : []),
 };
 
 /** Per-exchange knowledge, keyed by ccxt id. */

@@ -43,6 +43,8 @@ export interface CcxtStreamDeps {
   /** A ccxt trade of `symbol` → Fill, or undefined for a row that is not a trade; throws on junk. */
   readonly trade: (raw: unknown, symbol: string) => Fill | undefined;
   readonly options?: CcxtStreamOptions | undefined;
+  /** The quirk that names the market type of ccxt's listen-key keep-alive (see quirks.ts `keepAliveParams`). */
+  readonly keepAliveParams?: ((options: Record<string, unknown>) => Record<string, unknown>[]) | undefined;
 }
 
 type WatchKind = 'orders' | 'myTrades';
@@ -82,7 +84,7 @@ export function watchExecutions(deps: CcxtStreamDeps): Observable<ExecutionEvent
   const reconnectMs = deps.options?.reconnectMs ?? 1_000;
   const readyCheckMs = deps.options?.readyCheckMs ?? 50;
   return new Observable<ExecutionEvent>((subscriber) => {
-    const keepAlive = tameDelays(ex);
+    const keepAlive = tameDelays(ex, deps.keepAliveParams);
     // Bumped whenever the loops of a connection are abandoned: a late result of an old loop is dropped.
     let epoch = 0;
     let state: 'connecting' | 'up' | 'down' = 'connecting';
@@ -190,21 +192,30 @@ function closeSockets(ex: Exchange): Promise<unknown> {
 
 /**
  * ccxt schedules its listen-key keep-alive (every 20 minutes) with a plain `setTimeout` that nothing cancels, which
- * would keep a stopped process alive. On this instance its timers are unref'd and cleared when the stream closes.
+ * would keep a stopped process alive. On this instance its timers are unref'd and cleared when the stream closes;
+ * where the quirks say so, the keep-alive runs once per listen key with its market type.
  */
-function tameDelays(ex: Exchange): { clear(): void } {
+function tameDelays(ex: Exchange, keepAliveParams: CcxtStreamDeps['keepAliveParams']): { clear(): void } {
   const timers = new Set<ReturnType<typeof setTimeout>>();
-  const target = ex as unknown as { delay: (timeout: number, method: unknown, ...args: unknown[]) => void; spawn: (method: unknown, ...args: unknown[]) => unknown };
+  type Method = (...args: unknown[]) => unknown;
+  const target = ex as unknown as { delay: (timeout: number, method: Method, ...args: unknown[]) => void; spawn: (method: Method, ...args: unknown[]) => unknown; keepAliveListenKey?: Method; options: Record<string, unknown> };
+  let closed = false;
   target.delay = (timeout, method, ...args) => {
+    // A keep-alive that was in flight when the stream closed schedules no next one.
+    if (closed) return;
     const t = setTimeout(() => {
       timers.delete(t);
-      target.spawn(method, ...args);
+      if (closed) return;
+      const typed = keepAliveParams !== undefined && method === target.keepAliveListenKey ? keepAliveParams(target.options) : undefined;
+      if (typed === undefined) target.spawn(method, ...args);
+      else for (const p of typed) target.spawn(method, { ...((args[0] as Record<string, unknown> | undefined) ?? {}), ...p });
     }, timeout);
     t.unref();
     timers.add(t);
   };
   return {
     clear() {
+      closed = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
     },

@@ -179,6 +179,23 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     expect(r.emu.unexpected).toEqual([]);
   });
 
+  it("ccxt's listen-key keep-alive runs while subscribed (PUT /fapi/v1/listenKey) and stops with the stream", async () => {
+    // A 20 ms refresh instead of Binance's 20 minutes (ccxt's own timer: real time, which this test only waits on).
+    const r = await makeRig([PERP], { reconnectMs: RECONNECT_MS, ccxt: { options: { listenKeyRefreshRate: 20 } } });
+    cleanups.push(() => r.close());
+    const puts = () => r.emu.requests.filter((q) => q.method === 'PUT' && q.path === '/fapi/v1/listenKey').length;
+    const { events, sub } = collect(r.client);
+    await until(r.tl, () => count(events, 'connected') === 1, 'connected');
+    await until(r.tl, () => puts() >= 2, 'two keep-alives');
+    sub.unsubscribe();
+    await until(r.tl, () => r.emu.userStream.count() === 0, 'sockets closed');
+    // A keep-alive already in flight at the close may still land; after that, none (no timer is left behind).
+    await new Promise<void>((res) => setTimeout(res, 300));
+    const after = puts();
+    await new Promise<void>((res) => setTimeout(res, 200));
+    expect(puts()).toBe(after);
+  });
+
   it('a final error (authentication refused) errors the Observable as an ExchangeError, sockets closed', async () => {
     const r = await streamRig([PERP]);
     r.emu.injectFault({ kind: 'error', status: 401, code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' }, { match: 'POST /fapi/v1/listenKey' });

@@ -111,7 +111,7 @@ export interface StreamRig {
  * A SimulatedExchange with its own fault-free stream (which the emulator turns into Binance's user-data events),
  * the emulator in front of it, and a CcxtExchange over ccxt pro whose stream timing runs on the same timeline.
  */
-export async function streamRig(symbols: readonly string[], options: { reconnectMs?: number; seed?: string } = {}): Promise<StreamRig> {
+export async function streamRig(symbols: readonly string[], options: { reconnectMs?: number; seed?: string; ccxt?: Record<string, unknown> } = {}): Promise<StreamRig> {
   const tl = new VirtualTimeline(T0);
   const sim = new SimulatedExchange({
     seed: options.seed ?? 'ccxt-stream',
@@ -121,7 +121,7 @@ export async function streamRig(symbols: readonly string[], options: { reconnect
     stream: { scheduler: tl.scheduler, latencyMs: 0 },
   });
   const emu = await startBinanceEmulator({ backend: sim, clock: tl.clock, tickSize: '0.01' });
-  const ex = await newBinancePro(emu.ccxtConfig());
+  const ex = await newBinancePro(emu.ccxtConfig(options.ccxt));
   const client = await CcxtExchange.create({ exchange: ex, symbols, clock: tl.clock, stream: { scheduler: tl.scheduler, reconnectMs: options.reconnectMs ?? 1_000, readyCheckMs: 10 } });
   return {
     tl,
