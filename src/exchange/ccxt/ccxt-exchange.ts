@@ -251,6 +251,7 @@ export class CcxtExchange implements ExchangeClient {
           trade: (raw, symbol) => this.#streamTrade(raw, symbol),
           options: stream,
           keepAliveParams: this.#quirks.keepAliveParams,
+          ccxtOptions: this.#quirks.streamOptions,
         });
     }
   }

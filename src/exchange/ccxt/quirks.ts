@@ -85,6 +85,8 @@ export interface ExchangeQuirks {
    * schedules it without the market type (the key would expire unrenewed). Read from the instance's `options`.
    */
   readonly keepAliveParams?: (options: Rec) => Rec[];
+  /** ccxt `options` the execution stream sets on the instance (each key merged one level deep). */
+  readonly streamOptions?: Rec;
 }
 
 const HOUR = 3_600_000;
@@ -119,6 +121,9 @@ const BINANCE: ExchangeQuirks = {
   // ccxt's binance drops `type` from the keep-alive it schedules after a listen key, so on an instance whose default
   // type is spot the USD-M key is never renewed (Binance expires it after 60 minutes). One key (USD-M; COIN-M is
   // not traded), so one keep-alive per run, as ccxt schedules.
+  // ccxt's binance watchOrders / watchMyTrades also start a positions snapshot on a futures socket: a REST read, and a
+  // promise nobody awaits that rejects unhandled when the socket drops. The stream does not watch positions.
+  streamOptions: { watchPositions: { fetchPositionsSnapshot: false } },
   keepAliveParams: (options) => (typeof (options.future as Rec | undefined)?.listenKey === 'string' ? [{ type: 'future' }] : []),
 };
 

@@ -43,6 +43,8 @@ export interface CcxtStreamDeps {
   /** A ccxt trade of `symbol` → Fill, or undefined for a row that is not a trade; throws on junk. */
   readonly trade: (raw: unknown, symbol: string) => Fill | undefined;
   readonly options?: CcxtStreamOptions | undefined;
+  /** ccxt options the stream sets on the instance (see quirks.ts `streamOptions`). */
+  readonly ccxtOptions?: Record<string, unknown> | undefined;
   /** The quirk that names the market type of ccxt's listen-key keep-alive (see quirks.ts `keepAliveParams`). */
   readonly keepAliveParams?: ((options: Record<string, unknown>) => Record<string, unknown>[]) | undefined;
 }
@@ -85,6 +87,8 @@ export function watchExecutions(deps: CcxtStreamDeps): Observable<ExecutionEvent
   const readyCheckMs = deps.options?.readyCheckMs ?? 50;
   return new Observable<ExecutionEvent>((subscriber) => {
     const keepAlive = tameDelays(ex, deps.keepAliveParams);
+    const options = ex.options as Record<string, unknown>;
+    for (const [k, v] of Object.entries(deps.ccxtOptions ?? {})) options[k] = { ...(options[k] as object | undefined), ...(v as object) };
     // Bumped whenever the loops of a connection are abandoned: a late result of an old loop is dropped.
     let epoch = 0;
     let state: 'connecting' | 'up' | 'down' = 'connecting';
