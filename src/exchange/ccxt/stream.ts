@@ -87,6 +87,7 @@ export function watchExecutions(deps: CcxtStreamDeps): Observable<ExecutionEvent
   const readyCheckMs = deps.options?.readyCheckMs ?? 50;
   return new Observable<ExecutionEvent>((subscriber) => {
     const keepAlive = tameDelays(ex, deps.keepAliveParams);
+    guardFutures(ex);
     const options = ex.options as Record<string, unknown>;
     for (const [k, v] of Object.entries(deps.ccxtOptions ?? {})) options[k] = { ...(options[k] as object | undefined), ...(v as object) };
     // Bumped whenever the loops of a connection are abandoned: a late result of an old loop is dropped.
@@ -192,6 +193,35 @@ function armed(ex: Exchange, l: Loop): boolean {
 
 function closeSockets(ex: Exchange): Promise<unknown> {
   return ex.close().catch(() => undefined);
+}
+
+const guarded = new WeakSet<object>();
+
+/**
+ * ccxt creates promises on its sockets that nobody may await (single-flight markers such as Binance's
+ * `authenticate:signature:spot`): one rejected when a socket drops would be an unhandled rejection, which ends a
+ * Node process. Each promise of this instance's sockets gets a no-op handler; whoever awaits one still sees its error.
+ */
+function guardFutures(ex: Exchange): void {
+  if (guarded.has(ex)) return;
+  guarded.add(ex);
+  type Client = { future: (hash: string) => Promise<unknown> };
+  const target = ex as unknown as { client: (url: string) => Client };
+  const client = target.client.bind(ex);
+  const patched = new WeakSet<Client>();
+  target.client = (url) => {
+    const c = client(url);
+    if (!patched.has(c)) {
+      patched.add(c);
+      const future = c.future.bind(c);
+      c.future = (hash) => {
+        const f = future(hash);
+        f.catch(() => undefined);
+        return f;
+      };
+    }
+    return c;
+  };
 }
 
 /**

@@ -146,6 +146,21 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     expect(r.emu.userStream.count()).toBe(2); // the old sockets are gone, one of each again
   });
 
+  it('a socket dropped while its subscription is in flight: disconnected, no unhandled rejection, connected after the retry', async () => {
+    const r = await streamRig([SPOT]);
+    r.emu.userStream.holdSubscriptions(true);
+    const { events, errors } = collect(r.client);
+    // The spot subscription request is out and unanswered: ccxt holds its single-flight promise.
+    await until(r.tl, () => r.emu.userStream.count() === 1, 'the socket open');
+    await r.tl.advanceBy(50);
+    expect(count(events, 'connected')).toBe(0);
+    r.emu.userStream.holdSubscriptions(false);
+    r.emu.userStream.drop();
+    await until(r.tl, () => count(events, 'disconnected') === 1, 'disconnected', 1);
+    await until(r.tl, () => count(events, 'connected') === 1, 'connected after the retry');
+    expect(errors).toEqual([]);
+  });
+
   it('an unreadable payload is a malformed event with a typed error; the stream goes on', async () => {
     const r = await streamRig([SPOT]);
     const { events, errors } = collect(r.client);

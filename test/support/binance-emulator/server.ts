@@ -80,6 +80,7 @@ export interface BinanceEmulator {
     count(): number;
     readonly unexpected: readonly string[];
     drop(): void;
+    holdSubscriptions(on: boolean): void;
     sendRaw(kind: 'spot' | 'perp', event: P.Json): void;
   };
   close(): Promise<void>;
@@ -500,6 +501,7 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
       count: () => streams.count(),
       unexpected: streams.unexpected,
       drop: () => streams.drop(),
+      holdSubscriptions: (on) => streams.holdSubscriptions(on),
       sendRaw: (kind, event) => streams.sendRaw(kind, event),
     },
     async close() {

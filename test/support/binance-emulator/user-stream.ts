@@ -63,6 +63,8 @@ export interface UserStreams {
   readonly unexpected: string[];
   /** Drops every user-data socket abruptly (as a network failure would). */
   drop(): void;
+  /** While on, spot subscriptions get no answer (a subscription in flight, for tests that drop it). */
+  holdSubscriptions(on: boolean): void;
   /** Sends `event` as is to every subscriber of that market kind (malformed payloads, for tests). */
   sendRaw(kind: Kind, event: Json): void;
   close(): void;
@@ -80,6 +82,7 @@ export async function userStreams(deps: UserStreamDeps): Promise<UserStreams> {
   let cancelSeq = 0;
   let feed: Subscription | undefined;
   let closed = false;
+  let hold = false;
   // The backend's trade waits for its order's new state: Binance reports both in one executionReport.
   const pendingTrades = new Map<string, Fill>();
   const cumQuote = new Map<string, Decimal>();
@@ -153,6 +156,7 @@ export async function userStreams(deps: UserStreamDeps): Promise<UserStreams> {
         ws.send(JSON.stringify({ id, status: 401, error: { code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' } }));
         return;
       }
+      if (hold) return;
       const subscriptionId = subscriptionSeq++;
       subscribers.add({ ws, kind: 'spot', subscriptionId });
       ws.send(JSON.stringify({ id, status: 200, result: { subscriptionId } }));
@@ -193,6 +197,9 @@ export async function userStreams(deps: UserStreamDeps): Promise<UserStreams> {
     count: () => sockets.size,
     drop() {
       for (const ws of sockets) ws.terminate();
+    },
+    holdSubscriptions(on) {
+      hold = on;
     },
     sendRaw(kind, event) {
       broadcast(kind, event);
