@@ -90,7 +90,7 @@ async function collectPages<T>(fetch: (q: HistoryQuery) => Promise<Page<T>>, sin
  * the venue puts it on the wire (an emulator may show the simulator's `t-17` as Binance's numeric `17`); what the
  * port promises about ids (unique, stable across fetches) is checked separately by `expectStableIds`.
  */
-const tradeView = (f: Fill): Record<string, string | number | boolean | undefined> => ({
+export const tradeView = (f: Fill): Record<string, string | number | boolean | undefined> => ({
   exchangeOrderId: f.exchangeOrderId,
   symbol: f.symbol,
   side: f.side,

@@ -17,6 +17,7 @@ import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import { StreamMessageError } from '../../../src/exchange/execution-events.js';
 import type { ExecutionEvent } from '../../../src/exchange/port.js';
 import type { SimulatedExchange } from '../../../src/exchange/simulated.js';
+import { tradeView } from '../contract.js';
 import { streamRig as makeRig, T0, until, type StreamRig } from './helpers.js';
 
 const SPOT = 'BTC/USDT';
@@ -53,16 +54,6 @@ function simTrade(sim: SimulatedExchange, symbol: string, exchangeOrderId: strin
   return t;
 }
 
-const fields = (f: Fill) => ({
-  symbol: f.symbol,
-  exchangeOrderId: f.exchangeOrderId,
-  side: f.side,
-  quantity: f.quantity.toFixed(),
-  price: f.price.toFixed(),
-  fee: f.fee.toFixed(),
-  feeAsset: f.feeAsset,
-  timestamp: f.timestamp,
-});
 
 describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', () => {
   it('is offered where the ccxt instance has watchOrders and watchMyTrades, not on a REST-only instance', async () => {
@@ -91,7 +82,7 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     for (const [symbol, ack] of [[SPOT, spot], [PERP, perp]] as const) {
       const got = bySymbol.get(symbol)!;
       const truth = simTrade(r.sim, symbol, ack.exchangeOrderId!);
-      expect(fields(got)).toEqual(fields(truth));
+      expect(tradeView(got)).toEqual(tradeView(truth));
       expect(got.fee).toBeInstanceOf(Dec);
       expect(got.fee.isZero()).toBe(false);
       // The same trade id as the REST history gives (ids are per symbol on Binance).
