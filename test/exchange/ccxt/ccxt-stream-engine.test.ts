@@ -101,6 +101,12 @@ describe('the engine with CcxtExchange streaming over ccxt pro', () => {
     }
     expectBooksEqualTruth(x, r.sim);
     expect(engine.streamStats().synced).toBe(true);
+
+    // Stopping the engine closes the stream's sockets.
+    expect(r.emu.userStream.count()).toBe(2);
+    await engine.stop();
+    await until(r.tl, () => r.emu.userStream.count() === 0, 'sockets closed');
+    expect(engine.streamStats().subscribed).toBe(false);
   });
 
   it('a dropped socket: the stream reconnects, a cycle resyncs it, and the next fill comes by stream again', async () => {
