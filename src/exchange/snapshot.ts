@@ -4,7 +4,7 @@
  */
 import type { Clock } from '../domain/clock.js';
 import { assertUnique } from '../domain/parse.js';
-import { orderKeys, type ExchangeSnapshot } from '../domain/types.js';
+import type { ExchangeSnapshot } from '../domain/types.js';
 import type { ExchangeClient } from './port.js';
 
 export async function fetchExchangeSnapshot(client: ExchangeClient, clock: Clock, symbols?: readonly string[]): Promise<ExchangeSnapshot> {
@@ -13,8 +13,9 @@ export async function fetchExchangeSnapshot(client: ExchangeClient, clock: Clock
   // short as one round trip, not three.
   const [openOrders, positions, balances] = await Promise.all([client.fetchOpenOrders(symbols), client.fetchPositions(symbols), client.fetchBalances()]);
   const completedAt = clock.now();
-  // Duplicate ids in exchange data are a typed error, never silently merged.
-  assertUnique(openOrders, 'snapshot.openOrders', orderKeys);
+  // Duplicate ids in exchange data are a typed error, never silently merged. The open orders' ids are checked by the
+  // differ's join, which every snapshot goes through (same ParseError, path `snapshot.openOrders[i]`): a second pass
+  // here hashed every id string again, a quarter of a clean cycle at 10k orders.
   assertUnique(positions, 'snapshot.positions', (p) => [p.symbol]);
   assertUnique(balances, 'snapshot.balances', (b) => [b.asset]);
   return { openOrders, positions, balances, startedAt, completedAt };
