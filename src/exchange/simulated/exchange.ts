@@ -110,6 +110,8 @@ export class SimulatedExchange implements ExchangeClient {
   readonly executionEvents?: () => Observable<ExecutionEvent>;
 
   private readonly orders: OrderStore;
+  /** `lockedNow()`'s cache, valid while the order store's version is unchanged. */
+  private locked: { readonly version: number; readonly byAsset: ReadonlyMap<string, Decimal> } | undefined;
   private readonly trades: TradeRecord[] = [];
   private readonly fundings: FundingRecord[] = [];
   private readonly deposits: Deposit[] = [];
@@ -178,9 +180,10 @@ export class SimulatedExchange implements ExchangeClient {
   fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]> {
     return this.call('fetchOpenOrders', (asOf, plan) => {
       const filter = this.symbolFilter(symbols, 'fetchOpenOrders');
-      const open = this.orders.openAt(asOf)
-        .filter((o) => filter === undefined || filter.has(o.symbol))
-        .map((o) => ({ ...o }));
+      // The stored states are frozen (see OrderStore.record), so they go out as they are: no caller can change the
+      // exchange's truth through them, and a clean read of a big book allocates one array, not an object per order.
+      const all = this.orders.openAt(asOf);
+      const open = filter === undefined ? all.slice() : all.filter((o) => filter.has(o.symbol));
       // A lagging replica's list lacks one open order.
       if (plan.omitOpenOrder === true && open.length > 0) open.splice(Math.floor(plan.pick * open.length), 1);
       return open;
@@ -884,15 +887,27 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private balancesAt(asOf: Millis | undefined): Balance[] {
+    const locked = asOf === undefined ? this.lockedNow() : this.lockedBy(this.orders.openAt(asOf));
+    return this.bookAt(asOf).totals.map(({ asset, total }) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
+  }
+
+  /** What the open orders lock now, recomputed only after an order changed. */
+  private lockedNow(): ReadonlyMap<string, Decimal> {
+    if (this.locked?.version !== this.orders.version) this.locked = { version: this.orders.version, byAsset: this.lockedBy(this.orders.openAt(undefined)) };
+    return this.locked.byAsset;
+  }
+
+  /** Per asset, what resting spot orders lock: a buy its quote (remaining × price), a sell its base (remaining). */
+  private lockedBy(open: readonly Order[]): Map<string, Decimal> {
     const locked = new Map<string, Decimal>();
-    for (const o of this.orders.openAt(asOf)) {
+    for (const o of open) {
       const inst = this.instruments.get(o.symbol) as Instrument;
       if (inst.kind !== 'spot' || o.price === undefined) continue;
       const remaining = o.quantity.minus(o.filledQuantity);
       const [asset, amount] = o.side === 'buy' ? [inst.quote, remaining.times(o.price)] : [inst.base, remaining];
       locked.set(asset, (locked.get(asset) ?? ZERO).plus(amount));
     }
-    return this.bookAt(asOf).totals.map(({ asset, total }) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
+    return locked;
   }
 
   private freeBalance(asset: string): Decimal {

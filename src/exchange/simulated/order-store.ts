@@ -29,6 +29,10 @@ export class OrderStore {
   private readonly byClientId = new Map<string, OrderRecord[]>();
   /** Open orders in placement (= time priority) order. */
   private readonly openBySeq = new Map<number, OrderRecord>();
+  /** The open orders now, built on first read after a change (reads far outnumber changes on a resting book). */
+  private openNow: readonly Order[] | undefined;
+  /** Bumped by every change of any order: lets the exchange cache what it derives from the open orders. */
+  private changes = 0;
 
   constructor(private readonly horizonMs: number) {}
 
@@ -43,7 +47,10 @@ export class OrderStore {
 
   /** Replaces an order's state, stamped `at`; keeps the open set and the version history in step. */
   record(rec: OrderRecord, order: Order, at: Millis, now: Millis): void {
-    rec.order = order;
+    // Frozen: reads hand the stored states out without copying, and nobody can change one behind the store's back.
+    rec.order = Object.freeze(order);
+    this.changes++;
+    this.openNow = undefined;
     if (isOpenStatus(order.status)) this.openBySeq.set(rec.seq, rec);
     else this.openBySeq.delete(rec.seq);
     rec.versions.push({ at, order });
@@ -74,13 +81,18 @@ export class OrderStore {
     return [...this.openBySeq.values()];
   }
 
+  /** A number that changes whenever any order does (a cache key). */
+  get version(): number {
+    return this.changes;
+  }
+
   get openCount(): number {
     return this.openBySeq.size;
   }
 
   /** Open orders as of `asOf` (now when undefined), in placement order. */
-  openAt(asOf: Millis | undefined): Order[] {
-    if (asOf === undefined) return this.openRecords().map((r) => r.order);
+  openAt(asOf: Millis | undefined): readonly Order[] {
+    if (asOf === undefined) return (this.openNow ??= Object.freeze(this.openRecords().map((r) => r.order)));
     const out: Order[] = [];
     for (const rec of this.all) {
       const o = orderAt(rec, asOf);
