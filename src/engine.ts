@@ -236,7 +236,8 @@ const LOG_OUTCOME: Record<ActionOutcome['status'], ActionLogEntry['outcome']> = 
  */
 function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
   const inside = (t: Millis): boolean => insideSnapshotWindow(t, snapshot);
-  if (snapshot.openOrders.some((o) => o.filledQuantity.gt(ZERO) && inside(o.updatedAt))) return true;
+  // The time test first: it is two comparisons, and `gt` builds a Decimal per order (every order, every cycle).
+  if (snapshot.openOrders.some((o) => inside(o.updatedAt) && o.filledQuantity.gt(ZERO))) return true;
   return plan.actions.some((a) => {
     const t = a.type === 'applyFill' && !a.fill.inferred ? a.fill.timestamp : a.type === 'applyFunding' ? a.payment.timestamp : undefined;
     return t !== undefined && inside(t);

@@ -24,7 +24,7 @@ import {
   type Instrument,
   type Order,
 } from '../domain/types.js';
-import type { ReconciliationReport, Tolerance } from '../differ/report.js';
+import type { MatchedOrder, ReconciliationReport, Tolerance } from '../differ/report.js';
 import { isBeyondTolerance } from '../differ/tolerance.js';
 import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -207,7 +207,10 @@ export async function runCycle(
   }
 
   // 2. Which symbols need their trades: ghosts, matched orders the exchange filled further, plus the caller's.
-  const matched = report.matched.filter((m) => !m.withinGrace && m.differences.symbol === undefined && m.differences.side === undefined);
+  // Only the pairs with something to look at: a pair that agrees on everything the differ compares and on the
+  // exchange id has no fill to fetch, infer or update (most pairs, in a clean cycle all: no Decimal work for them).
+  const attention = report.matched.filter(needsLook);
+  const matched = attention.filter((m) => !m.withinGrace && m.differences.symbol === undefined && m.differences.side === undefined);
   const symbols = new Set<string>(opts.allSymbols === true ? work.instruments().map((i) => i.symbol) : []);
   for (const g of report.ghosts) symbols.add(g.local.symbol);
   for (const m of matched) {
@@ -375,7 +378,7 @@ export async function runCycle(
   const deferred: DeferredQuery[] = [];
   const excluded = new Set<OrderIdKey>(); // exchange orders whose accounting is in error: no inference for them
 
-  for (const m of report.matched) {
+  for (const m of attention) {
     if (m.withinGrace) continue;
     if (m.differences.symbol !== undefined || m.differences.side !== undefined) {
       errors.push({
@@ -670,6 +673,15 @@ export async function runCycle(
     queries,
     work,
   };
+}
+
+/**
+ * Whether a matched pair may need an update, a fill or an error: it differs, or the exchange id is not settled. A pair
+ * that agrees (same fill, status, price, quantity, symbol, side, and our exchange id) needs nothing from a cycle.
+ */
+function needsLook(m: MatchedOrder): boolean {
+  const x = m.local.exchangeOrderId;
+  return m.differs || x === undefined || (m.exchange.exchangeOrderId ?? x) !== x;
 }
 
 /**
