@@ -182,6 +182,7 @@ export class Portfolio {
   /** Tracked orders by createdAt then clientOrderId, and the live view, kept until the next change. */
   private sortedCache: readonly TrackedOrder[] | undefined;
   private liveCache: LiveState | undefined;
+  private openCache: readonly Order[] | undefined;
   private lockedCache: ReadonlyMap<string, Decimal> | undefined;
 
   private constructor(init: PortfolioInit | Portfolio, options: PortfolioOptions) {
@@ -212,6 +213,7 @@ export class Portfolio {
       this.stamp = src.stamp;
       this.sortedCache = src.sortedCache;
       this.liveCache = src.liveCache;
+      this.openCache = src.openCache;
       this.lockedCache = src.lockedCache;
       return;
     }
@@ -454,7 +456,10 @@ export class Portfolio {
 
   /** Tracked orders with status pending or open. */
   openOrders(): readonly Order[] {
-    return this.orders().filter((o) => isOpenStatus(o.status));
+    // A derived view like `orders()`: kept until the books change (a clean cycle asks for it several times). Not
+    // frozen (read-only by type): filter/some over a frozen array leave V8's fast paths, 4x slower.
+    this.openCache ??= this.orders().filter((o) => isOpenStatus(o.status));
+    return this.openCache;
   }
 
   /**
@@ -847,6 +852,7 @@ export class Portfolio {
     this.own();
     this.sortedCache = undefined;
     this.liveCache = undefined;
+    this.openCache = undefined;
     this.lockedCache = undefined;
   }
 
