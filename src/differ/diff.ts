@@ -391,22 +391,42 @@ function hashPair(scope: string, id: string): number {
 
 /**
  * Sorts a category into `compareOrders` order: grouped by symbol first (a report has few symbols and many orders,
- * so each group's sort is shorter), then by exchange id and client id inside each group.
+ * so each group's sort is shorter), then by exchange id and client id inside each group. The ids are read into
+ * arrays once and a permutation is sorted over them: the comparator then touches two flat arrays, not two orders of
+ * varying shapes through `orderOf` (the sort was a third of the diff at 100k). A group already in order (the engine's
+ * books list orders as they were created, and exchanges number them in that order) costs one pass.
  */
 function sortedBy<T>(items: T[], orderOf: (t: T) => Order): T[] {
-  if (items.length < 2) return items;
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const symbol = orderOf(item).symbol;
-    const group = groups.get(symbol);
-    if (group === undefined) groups.set(symbol, [item]);
-    else group.push(item);
+  const n = items.length;
+  if (n < 2) return items;
+  const xs: string[] = new Array<string>(n);
+  const cs: string[] = new Array<string>(n);
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const o = orderOf(items[i]!);
+    xs[i] = o.exchangeOrderId ?? '';
+    cs[i] = o.clientOrderId;
+    const group = groups.get(o.symbol);
+    if (group === undefined) groups.set(o.symbol, [i]);
+    else group.push(i);
   }
-  const out: T[] = [];
-  for (const symbol of [...groups.keys()].sort(compareStrings)) {
+  const before = (a: number, b: number): number => {
+    const ax = xs[a]!;
+    const bx = xs[b]!;
+    if (ax !== bx) return ax < bx ? -1 : 1;
+    const ac = cs[a]!;
+    const bc = cs[b]!;
+    return ac < bc ? -1 : ac > bc ? 1 : 0;
+  };
+  const out: T[] = new Array<T>(n);
+  let at = 0;
+  const symbols = groups.size === 1 ? [...groups.keys()] : [...groups.keys()].sort(compareStrings);
+  for (const symbol of symbols) {
     const group = groups.get(symbol)!;
-    group.sort((a, b) => compareIds(orderOf(a), orderOf(b)));
-    for (const item of group) out.push(item);
+    let sorted = true;
+    for (let k = 1; k < group.length && sorted; k++) sorted = before(group[k - 1]!, group[k]!) <= 0;
+    if (!sorted) group.sort(before);
+    for (let k = 0; k < group.length; k++) out[at++] = items[group[k]!]!;
   }
   return out;
 }
