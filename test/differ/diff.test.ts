@@ -385,3 +385,28 @@ describe('diff: at scale (the join under many hash collisions)', () => {
     expect(parseErrorOf(() => diff(local({ orders: dupLocal }), remote({ openOrders: remoteOrders }))).message).toContain('duplicate of local.orders[2345]');
   });
 });
+
+describe('diff: pairs reused over the same frozen lists', () => {
+  const frozenOrder = (p: OrderPatch): Order => Object.freeze(order(p));
+  const books = Object.freeze([frozenOrder({ clientOrderId: 'a', exchangeOrderId: '1' }), frozenOrder({ clientOrderId: 'b', exchangeOrderId: '2', updatedAt: T0 - 1 })]);
+  const same = [frozenOrder({ clientOrderId: 'a', exchangeOrderId: '1' }), frozenOrder({ clientOrderId: 'b', exchangeOrderId: '2', updatedAt: T0 - 1 })];
+
+  it('gives the report a diff of unfrozen copies gives, and reuses an unchanged pair', () => {
+    const first = diff(local({ orders: books }), remote({ openOrders: same }));
+    const second = diff(local({ orders: books }), remote({ openOrders: [...same].reverse() }));
+    expect(second).toEqual(diff(local({ orders: [...books] }), remote({ openOrders: [...same] })));
+    expect(second.matched[0]).toBe(first.matched[0]);
+  });
+
+  it('compares a pair anew when the exchange order is another object, or when the grace window moved past it', () => {
+    const first = diff(local({ orders: books }), remote({ openOrders: same }));
+    const filled = Object.freeze({ ...same[0]!, filledQuantity: new Dec('0.5') });
+    const changed = diff(local({ orders: books }), remote({ openOrders: [filled, same[1]!] }));
+    expect(changed.matched[0]!.differs).toBe(true);
+    expect(changed.matched[0]!.differences.filledDelta.toFixed()).toBe('0.5');
+    expect(first.matched[1]!.withinGrace).toBe(true);
+    const later = diff(local({ orders: books }), remote({ openOrders: [filled, same[1]!], startedAt: T0 + DEFAULT_IN_FLIGHT_GRACE_MS + 1 }));
+    expect(later.matched[1]!.withinGrace).toBe(false);
+    expect(later.matched[1]).not.toBe(first.matched[1]);
+  });
+});
