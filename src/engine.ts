@@ -182,7 +182,10 @@ export interface Engine {
    * after it. A retryable exchange error is rethrown and the order stays pending until reconciliation resolves it.
    */
   placeOrder(request: PlaceOrderRequest): Promise<Order>;
-  /** Cancels an order (allowed in running and liquidate-only: a cancel never adds exposure). */
+  /**
+   * Cancels an order (allowed in running and liquidate-only: a cancel never adds exposure). The books close it once
+   * they hold every fill the exchange's answer counts; until then reconciliation settles it.
+   */
   cancelOrder(ref: OrderRef): Promise<Order>;
   /** The gate's verdict without sending. @throws OrderRefusedError */
   checkOrder(request: PlaceOrderRequest): ExposureEffect;
@@ -793,7 +796,11 @@ export function createEngine(options: EngineOptions): Engine {
       const tracked = book.findOrder(ref);
       if (tracked === undefined || tracked.status === after.status) return;
       // The fills behind `after.filledQuantity` arrive as trades through reconciliation; only status and ids here.
-      if (after.status !== 'open' && after.status !== 'pending' && tracked.exchangeOrderId !== undefined) book.closeOrder(ref, after.status, clock.now());
+      // Closed only once they are all in the books: a closed order is in no report, so a trade of it that the history
+      // has not shown yet (a lagging read, behind the symbol's cursor) would never be looked for (sim seed 62062). Left
+      // open, it is settled as a ghost, with its trades or the exchange's final count.
+      if (after.status === 'open' || after.status === 'pending' || tracked.exchangeOrderId === undefined) return;
+      if (book.appliedQuantity(tracked.symbol, tracked.exchangeOrderId).gte(after.filledQuantity)) book.closeOrder(ref, after.status, clock.now());
     });
     logAction(logger, { action: 'cancelOrder', reason: 'requested by the strategy', symbol: ref.symbol, orderId: ref.clientOrderId ?? ref.exchangeOrderId });
     return after;

@@ -3,6 +3,7 @@
  * exchange's fill count with an inferred fill after repeated attempts, its hard reset takes the balances, and the
  * real trade shows only later, stamped before that reset's snapshot. It must take the inferred quantity's place:
  * books unchanged, the order's count and final status the exchange's, the trade recorded (sim seeds 30308, 30421).
+ * Likewise a strategy cancel answered with fills the books do not hold yet, whose trade then lags (sim seed 62062).
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../src/domain/decimal.js';
@@ -42,5 +43,41 @@ describe('a trade lagging through a boot that inferred its fill', () => {
     expect(p().reflectedUnexplained()).toEqual([]);
     expectBooksEqual(p(), m.ex);
     expect(second.engine.status().phase).toBe('running');
+  });
+});
+
+describe('a strategy cancel answered with more filled than the books hold (sim seed 62062)', () => {
+  it('leaves the order open until its fills are in: its lagging trade is applied once, through a boot that reset the books', async () => {
+    const m = makeMarket({ feeRates: { maker: '0.001', taker: '0.001' } });
+    const store = new InMemoryStateStore();
+    const first = makeEngine(m, { store });
+    await boot(m, first);
+    const ack = await first.engine.placeOrder(limitOrder('c1', BTC, 'buy', '1', '29000'));
+    await cycles(m, 1);
+    // It fills 0.4 and the strategy cancels the rest before any cycle saw the fill; from the next trade read on, its
+    // trade lags for 60 s, while a later trade of the symbol (a manual order) shows and takes the cursor past it.
+    const trade = m.ex.fillOrder({ symbol: BTC, exchangeOrderId: ack.exchangeOrderId }, '0.4');
+    const after = await first.engine.cancelOrder({ symbol: BTC, clientOrderId: 'c1' });
+    expect(after).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.4') });
+    // Closed here, it would be in no report: nothing would look for its trade once the cursor had passed it.
+    expect(first.engine.portfolio.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'open', filledQuantity: new Dec('0') });
+    m.ex.injectFault({ method: 'fetchTradesSince', kind: 'lagTrades', lagMs: 60_000, symbols: [BTC], times: 1 });
+    await cycles(m, 1);
+    m.ex.placeManualOrder({ symbol: BTC, side: 'sell', type: 'market', quantity: new Dec('0.1') });
+    await cycles(m, 1);
+    // The exchange's count is in the books at once (inferred until the trade shows): nothing is left unexplained.
+    expect(first.engine.portfolio.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.4') });
+    expect(first.engine.status().phase).toBe('running');
+
+    // A restart while the trade still lags: the boot resets the books to the snapshot.
+    const second = makeEngine(m, { store: crash(first, store) });
+    await boot(m, second, 30_000);
+    await cycles(m, 12);
+    expect(m.ex.tradesLagging()).toBe(false);
+    const p = second.engine.portfolio;
+    expect(p.hasAppliedTrade(trade)).toBe(true);
+    expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.4') });
+    expect(p.standingInferredFills()).toEqual([]);
+    expectBooksEqual(p, m.ex);
   });
 });

@@ -15,9 +15,9 @@ import { compareBooks } from '../../src/sim/invariants.js';
 import { reproCommand, runSeed } from '../../src/sim/run.js';
 import { LatencyClock, SIM_T0, sleep, untrackedScheduler } from '../../src/sim/world.js';
 
-async function expectGreen(seed: number): Promise<string[]> {
-  const r = await runSeed(seed);
-  expect(r.violations.map((v) => `${v.invariant}: ${v.message}`), reproCommand(seed)).toEqual([]);
+async function expectGreen(seed: number, streams = false): Promise<string[]> {
+  const r = await runSeed(seed, { streams });
+  expect(r.violations.map((v) => `${v.invariant}: ${v.message}`), reproCommand(seed, streams)).toEqual([]);
   return [...r.trace];
 }
 
@@ -130,6 +130,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     // World fixes in src/sim/run.ts: a real venue's trade history catches up, and the end is judged once it has; an
     // unrecorded trade of an order never tracked whose effect the reset's books hold is the documented limit.
     for (const seed of [31868, 30409, 30451]) await expectGreen(seed);
+  });
+
+  it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
+    // The fix is in src/engine.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
+    // by test/engine-lag-through-boot.test.ts.
+    await expectGreen(62062, true);
   });
 
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
