@@ -8,16 +8,23 @@
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../src/domain/decimal.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
-import { BTC, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket } from './support/engine-world.js';
+import type { Order } from '../src/domain/types.js';
+import { BTC, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket, type EngineRun, type Market } from './support/engine-world.js';
 
-describe('a trade lagging through a boot that inferred its fill', () => {
-  it('is recorded when it shows, standing for the inferred quantity: count, status and books stay the exchange\'s', async () => {
+/** An engine with fees, running, whose limit buy c1 (1 BTC at 29 000) rests on the book. */
+async function restingBuy(): Promise<{ m: Market; store: InMemoryStateStore; first: EngineRun; ack: Order }> {
     const m = makeMarket({ feeRates: { maker: '0.001', taker: '0.001' } });
     const store = new InMemoryStateStore();
     const first = makeEngine(m, { store });
     await boot(m, first);
     const ack = await first.engine.placeOrder(limitOrder('c1', BTC, 'buy', '1', '29000'));
     await cycles(m, 1);
+  return { m, store, first, ack };
+}
+
+describe('a trade lagging through a boot that inferred its fill', () => {
+  it('is recorded when it shows, standing for the inferred quantity: count, status and books stay the exchange\'s', async () => {
+    const { m, store, first, ack } = await restingBuy();
     const reopened = crash(first, store);
     // While the engine is down the order fills 0.6; its trade then stays out of trade reads for 40 s.
     const trade = m.ex.fillOrder({ symbol: BTC, exchangeOrderId: ack.exchangeOrderId }, '0.6');
@@ -48,12 +55,7 @@ describe('a trade lagging through a boot that inferred its fill', () => {
 
 describe('a strategy cancel answered with more filled than the books hold (sim seed 62062)', () => {
   it('leaves the order open until its fills are in: its lagging trade is applied once, through a boot that reset the books', async () => {
-    const m = makeMarket({ feeRates: { maker: '0.001', taker: '0.001' } });
-    const store = new InMemoryStateStore();
-    const first = makeEngine(m, { store });
-    await boot(m, first);
-    const ack = await first.engine.placeOrder(limitOrder('c1', BTC, 'buy', '1', '29000'));
-    await cycles(m, 1);
+    const { m, store, first, ack } = await restingBuy();
     // It fills 0.4 and the strategy cancels the rest before any cycle saw the fill; from the next trade read on, its
     // trade lags for 60 s, while a later trade of the symbol (a manual order) shows and takes the cursor past it.
     const trade = m.ex.fillOrder({ symbol: BTC, exchangeOrderId: ack.exchangeOrderId }, '0.4');
