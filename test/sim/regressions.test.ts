@@ -138,6 +138,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(62062, true);
   });
 
+  it('seed 171: a standing inferred fill is looked up by order once the cursor is past its order\'s start, not only past the fill\'s stamp (a lagging trade behind a cursor resting on that stamp was never found)', async () => {
+    // The fix is in src/handlers/cycle.ts (the `missing` lookups start from the order's creation); the engine fix for
+    // seed 62062 brought this world to it.
+    await expectGreen(171);
+  });
+
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
     // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
     // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.
