@@ -123,6 +123,35 @@ describe('a standing inferred fill sends the cycle for its real trade', () => {
   });
 });
 
+describe('a standing inferred fill stamped after its real trade (sim seed 171)', () => {
+  it('is looked up by its order once the cursor rests on its stamp: the trade behind the cursor is found', async () => {
+    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+    const q = quirky(w);
+    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
+    const xid = o.exchangeOrderId!;
+    w.ex.step(10_000);
+    q.hideTradesOf.add(xid);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+    w.ex.step(5_000);
+    // Cancelled later: the count the ghost's query reads (and the inferred fill) is stamped at the cancel.
+    await w.ex.cancelOrder({ symbol: SPOT, exchangeOrderId: xid });
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    const [inferred] = w.portfolio.standingInferredFills();
+    expect(inferred?.quantity.toFixed()).toBe('0.3');
+    // Later trades of the symbol took the cursor to that stamp, past the real trade.
+    w.cursors = { ...w.cursors, trades: { ...w.cursors.trades, [SPOT]: { since: inferred!.timestamp, seenIds: [] } } };
+    q.hideTradesOf.clear();
+    w.ex.step(10_000);
+    const found = await runtimeCycle(w);
+    expect(w.runtime.stats().lastRequestsByMethod['fetchOrderTrades']).toBe(1);
+    expect(found.result.outcomes.filter((x) => x.action.type === 'applyFill').map((x) => x.detail?.startsWith('replaced inferred'))).toEqual([true]);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
+    expectBooksEqual(w);
+  });
+});
+
 describe('an adopted zombie keeps the trades of it already applied as untracked', () => {
   it('a stale open-order list showing an older fill count does not make those trades count twice', async () => {
     const w = await makeWorld({ zombiePolicy: { default: 'adopt' } }, { feeRates: { maker: '0', taker: '0' } });
