@@ -34,6 +34,18 @@ async function inferredThenCancelled(qty: string): Promise<{ w: World; xid: stri
   return { w, xid };
 }
 
+/** A tracked resting buy of 1 (no fees) that fills 0.3, its trade hidden from the history until `q` shows it. */
+async function hiddenFill(): Promise<{ w: World; q: ReturnType<typeof quirky>; xid: string }> {
+    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+    const q = quirky(w);
+    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
+    const xid = o.exchangeOrderId!;
+    w.ex.step(10_000);
+    q.hideTradesOf.add(xid);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+  return { w, q, xid };
+}
+
 describe('a real trade replacing a standing inferred fill is not counted on top of it', () => {
   it('a ghost cancelled part filled is not settled "by trades" as filled when its trade replaces the inferred fill', async () => {
     // Quantity 0.6: the inferred 0.3 plus the real 0.3 would "add up" to it.
@@ -88,13 +100,7 @@ describe('a real trade standing for quantity inferred before a hard reset (it la
 describe('a standing inferred fill sends the cycle for its real trade', () => {
   it('its symbol is fetched each cycle while it stands, even when the books agree; once replaced, a quiet cycle fetches nothing', async () => {
     // No fees: the inferred fill (fee zero) leaves the books exactly right, so no drift would send us there.
-    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
-    const q = quirky(w);
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
-    const xid = o.exchangeOrderId!;
-    w.ex.step(10_000);
-    q.hideTradesOf.add(xid);
-    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+    const { w, q, xid } = await hiddenFill();
     w.ex.step(10_000);
     await runtimeCycle(w);
     expect(w.portfolio.standingInferredFills()).toHaveLength(1);
@@ -125,13 +131,7 @@ describe('a standing inferred fill sends the cycle for its real trade', () => {
 
 describe('a standing inferred fill stamped after its real trade (sim seed 171)', () => {
   it('is looked up by its order once the cursor rests on its stamp: the trade behind the cursor is found', async () => {
-    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
-    const q = quirky(w);
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
-    const xid = o.exchangeOrderId!;
-    w.ex.step(10_000);
-    q.hideTradesOf.add(xid);
-    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+    const { w, q, xid } = await hiddenFill();
     w.ex.step(5_000);
     // Cancelled later: the count the ghost's query reads (and the inferred fill) is stamped at the cancel.
     await w.ex.cancelOrder({ symbol: SPOT, exchangeOrderId: xid });
