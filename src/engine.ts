@@ -25,6 +25,7 @@ import { fetchExchangeSnapshot } from './exchange/snapshot.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './handlers/config.js';
 import { executePlan, type ActionOutcome, type ExecutionResult } from './handlers/executor.js';
 import { ReconcileMemory } from './handlers/memory.js';
+import { HandlerActors } from './engine/handler-actors.js';
 import { actionsOf, EMPTY_CURSORS, type CursorState, type Plan } from './handlers/plan.js';
 import { RuntimeHandler } from './handlers/runtime.js';
 import { StartupHandler } from './handlers/startup.js';
@@ -288,20 +289,30 @@ export function createEngine(options: EngineOptions): Engine {
   // The mutable engine state; every change goes through `queue`.
   let portfolio: Portfolio | undefined;
   let cursors: CursorState = EMPTY_CURSORS;
+  /** Planning's scratch copy of what the handler actors remember: taken from them, routed back to them (`keep`). */
   let memory = new ReconcileMemory();
+  const handlerActors = new HandlerActors({ notFoundConfirmations: config.notFoundConfirmations, driftCyclesBeforeLiquidateOnly: config.driftCyclesBeforeLiquidateOnly });
   let startupHandler = new StartupHandler(config, memory);
   let runtimeHandler = new RuntimeHandler(config, memory);
   let lastWritten: string | undefined;
   let lifecycleOnDisk: PersistedLifecycleJSON = { liquidateOnly: null };
   /** Equity as the last reconciliation marked it. */
   let lastEquity: EquityReading | null = null;
-  /** Not-found answers in a row for pending orders whose submission got no answer. */
-  const unconfirmedNotFound = new Map<string, number>();
+
   /**
-   * Client ids whose `placeOrder` call is still waiting for its answer. Such an order is not unconfirmed: the request
-   * may not have reached the exchange yet (or not its order index), so "not found" says nothing about it.
+   * Routes what planning left in `memory` to the handler actors: the cycle is kept (a discarded one first takes the
+   * actors' memory back, so nothing is routed). Idempotent: a second call routes nothing.
    */
-  const placing = new Set<string>();
+  function keep(plan: Plan | undefined): void {
+    for (const d of handlerActors.commit(memory, plan)) {
+      logger.error({ event: 'handlers.diverged', key: d.key, actor: d.actor, memory: d.memory }, `handler actor ${d.key} (${d.actor}) disagreed with the plan's memory (${d.memory}); the memory's is kept`);
+    }
+  }
+
+  /** A discarded plan: planning's scratch memory goes back to what the actors hold. */
+  function discard(): void {
+    memory.restore(handlerActors.memory());
+  }
 
   const reports = new ReplaySubject<EngineReport>(1);
   // The execution stream, when the exchange has one (issue 18); see src/engine/execution-stream.ts.
@@ -335,10 +346,11 @@ export function createEngine(options: EngineOptions): Engine {
     // What was written is known by the portfolio's change stamp (equal stamps, equal books) and the small parts as
     // JSON: nothing is serialized to learn that nothing changed. Equity moves with every price: it rides along with a
     // save that is due, and is never the reason for one.
-    const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, memory.toJSON(), lifecycle, identity])}`;
+    const actors = handlerActors.persisted();
+    const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, actors, lifecycle, identity])}`;
     if (key === lastWritten) return;
     const equity = lastEquity === null ? undefined : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
-    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle, exchange: identity }, clock.now(), equity);
+    const state = encodeEngineState({ portfolio, cursors, memory, handlerActors: actors, lifecycle, exchange: identity }, clock.now(), equity);
     await store.compact(asJson(state));
     lastWritten = key;
     lifecycleOnDisk = lifecycle;
@@ -421,7 +433,8 @@ export function createEngine(options: EngineOptions): Engine {
     for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);
     portfolio = state.portfolio;
     cursors = state.cursors;
-    memory = state.memory;
+    handlerActors.restore(state.handlerActors);
+    memory = handlerActors.memory();
     startupHandler = new StartupHandler(config, memory);
     runtimeHandler = new RuntimeHandler(config, memory);
     lifecycleOnDisk = state.lifecycle;
@@ -431,6 +444,17 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function startupReconcile(attempt: number): Promise<CycleDigest> {
     return queue.run(async () => {
+      try {
+        return await startupAttempt(attempt);
+      } finally {
+        // Whatever ended the attempt, what planning kept is the actors' (a discarded plan has already been taken back).
+        keep(undefined);
+      }
+    });
+  }
+
+  async function startupAttempt(attempt: number): Promise<CycleDigest> {
+    {
       logger.info({ event: 'startup.attempt', attempt }, `startup reconciliation, attempt ${attempt}`);
       if (portfolio !== undefined) return startupPass(portfolio);
       // A fresh store: the books start empty and the hard reset fills them from the exchange. There are no books yet to
@@ -442,22 +466,25 @@ export function createEngine(options: EngineOptions): Engine {
         logger.info({ event: 'startup.confirm', attempt }, 'fresh start: the books built from the first snapshot are checked against a second one');
         await startupPlan(built);
       });
-    });
+    }
   }
 
   /** Snapshot, diff and startup plan for `current`; throws (retryable) when the plan cannot be trusted yet. */
   async function startupPlan(current: Portfolio): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
     const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
     const report = diff(current.liveState(), snapshot, config.diffOptions);
-    const remembered = memory.copy();
     const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
-    // UnreachableError: nothing planned from partial data; the machine retries with backoff.
-    if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
+    // UnreachableError: nothing planned from partial data; the machine retries with backoff. Its memory updates
+    // (streaks broken by the outage) are kept.
+    if (plan.outcome === 'unreachable') {
+      keep(plan);
+      throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
+    }
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
     // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
     if (plan.snapshotRace === true) {
       // Like a discarded runtime cycle: the plan's memory updates (ghost streaks, drift) go with it.
-      memory.restore(remembered);
+      discard();
       throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
     }
     // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside the window
@@ -466,10 +493,11 @@ export function createEngine(options: EngineOptions): Engine {
     if (current.instruments().some((i) => i.kind === 'perp')) {
       const page = await exchange.fetchFundingSince({ since: snapshot.startedAt });
       if (page.items.some((p) => insideSnapshotWindow(p.timestamp, snapshot))) {
-        memory.restore(remembered);
+        discard();
         throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
       }
     }
+    keep(plan);
     return { snapshot, report, plan };
   }
 
@@ -499,14 +527,19 @@ export function createEngine(options: EngineOptions): Engine {
    * reached the exchange, closed as rejected.
    */
   async function resolveUnconfirmed(book: Portfolio): Promise<void> {
+    // Submissions a cycle settled some other way (matched by client id: no longer pending without an exchange id).
+    for (const id of handlerActors.unconfirmed()) {
+      const o = book.findOrder({ clientOrderId: id });
+      if (o === undefined || o.status !== 'pending' || o.exchangeOrderId !== undefined) handlerActors.submission(id, o?.symbol ?? '', { type: 'RESOLVED' });
+    }
     const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
     for (const o of book.openOrders()) {
       if (o.status !== 'pending' || o.exchangeOrderId !== undefined || o.createdAt >= cutoff) continue;
       // Its answer is still on its way (sim seeds 30709, 31105, 32218: closed as rejected, then acknowledged).
-      if (placing.has(o.clientOrderId)) continue;
+      if (handlerActors.isPlacing(o.clientOrderId)) continue;
       try {
         const found = await exchange.fetchOrder({ symbol: o.symbol, clientOrderId: o.clientOrderId });
-        unconfirmedNotFound.delete(o.clientOrderId);
+        handlerActors.submission(o.clientOrderId, o.symbol, { type: 'FOUND' });
         // A terminal order with fills stays open locally for one more cycle, so it is settled as a ghost with its trades.
         const status = found.status === 'pending' ? 'open' : found.filledQuantity.gt(ZERO) || found.status === 'open' ? 'open' : found.status;
         try {
@@ -521,7 +554,7 @@ export function createEngine(options: EngineOptions): Engine {
       } catch (e) {
         if (isRetryableError(e)) {
           // Not evidence of anything, and it breaks the "in a row": earlier not-found answers no longer count.
-          unconfirmedNotFound.clear();
+          handlerActors.breakSubmissionStreaks();
           return;
         }
         if (!isNotFoundError(e)) {
@@ -529,10 +562,10 @@ export function createEngine(options: EngineOptions): Engine {
           logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`);
           continue;
         }
-        const n = (unconfirmedNotFound.get(o.clientOrderId) ?? 0) + 1;
-        unconfirmedNotFound.set(o.clientOrderId, n);
+        const n = handlerActors.submissionNotFound(o.clientOrderId) + 1;
+        // Its actor counts the answer, and ends as never arrived at the threshold.
+        handlerActors.submission(o.clientOrderId, o.symbol, { type: 'NOT_FOUND' });
         if (n >= config.notFoundConfirmations) {
-          unconfirmedNotFound.delete(o.clientOrderId);
           book.closeOrder({ clientOrderId: o.clientOrderId }, 'rejected', clock.now());
           logAction(logger, { action: 'closeUnconfirmedSubmission', reason: `order ${o.clientOrderId} got no answer when placed and the exchange reports it not found ${n} times in a row: it never arrived`, symbol: o.symbol, orderId: o.clientOrderId });
         }
@@ -572,24 +605,36 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function runtimeCycle(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
     return queue.run(async () => {
+      try {
+        return await runtimePass(snapshot, cycle, mode);
+      } finally {
+        // A plan that threw (a final exchange error) keeps what it changed, as a kept cycle does.
+        keep(undefined);
+      }
+    });
+  }
+
+  async function runtimePass(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
+    {
       if (portfolio === undefined) throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
       const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
-      // Planning updates the handlers' memory (not-found streaks, drift streaks, deltas looked into); a discarded
+      // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
       // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.
-      const remembered = memory.copy();
       const plan = await runtimeHandler.plan(report, { exchange, portfolio, clock, cursors });
       // The loop counts this cycle as failed and tries again at the next tick; nothing was planned from partial data.
       if (plan.outcome === 'unreachable') {
         // An outage breaks every "not found in a row" count.
-        unconfirmedNotFound.clear();
+        handlerActors.breakSubmissionStreaks();
+        keep(plan);
         throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
       }
       // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
       // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
       if (racedInside(plan, snapshot)) {
-        memory.restore(remembered);
+        discard();
         throw new ExchangeError('unavailable', `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`);
       }
+      keep(plan);
       const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {
@@ -610,7 +655,7 @@ export function createEngine(options: EngineOptions): Engine {
       const digest = digestOf('runtime', cycle, report, plan, result);
       publish('runtime', cycle, mode, snapshot, report, plan, result, digest);
       return { digest };
-    });
+    }
   }
 
   async function flush(from: LifecyclePhase): Promise<void> {
@@ -638,7 +683,7 @@ export function createEngine(options: EngineOptions): Engine {
           }),
         digest: (r) => r.digest,
         onCycleEvent: (e, mode) => {
-          if (e.type === 'paused') unconfirmedNotFound.clear();
+          if (e.type === 'paused') handlerActors.breakSubmissionStreaks();
           if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: errorSummary(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${errorSummary(e.error)}`);
           else if (e.type === 'resumed') logger.info({ event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt }, 'exchange reachable again, reconciliation resumed');
           else if (e.type === 'cycleFailed') logger.error({ event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: errorSummary(e.error) }, `cycle ${e.cycle} failed: ${errorSummary(e.error)}`);
@@ -653,6 +698,8 @@ export function createEngine(options: EngineOptions): Engine {
     clock: xstateClockOf(scheduler),
     ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
   });
+  // The handler actors live in the engine's actor system, under a `handlers` actor (machines/handlers.machine.ts).
+  handlerActors.attach(actor);
   const statusNow = (s: EngineSnapshot): EngineStatus => statusOf(s, lastEquity, portfolio?.peakEquity ?? null);
   const state = new BehaviorSubject<EngineStatus>(statusNow(actor.getSnapshot()));
   // What `state$` serves: a completed BehaviorSubject gives a late subscriber nothing, a ReplaySubject the last status.
@@ -681,6 +728,7 @@ export function createEngine(options: EngineOptions): Engine {
         });
       }
       if (s.status === 'done') {
+        handlerActors.stop();
         state.complete();
         reports.complete();
         feed.complete();
@@ -740,13 +788,15 @@ export function createEngine(options: EngineOptions): Engine {
       return order;
     });
     let ack: Order;
-    placing.add(pending.clientOrderId);
+    // Its submission actor waits for the answer: until then "not found" says nothing about it.
+    handlerActors.submitted(pending.clientOrderId, pending.symbol);
     try {
       ack = await exchange.placeOrder(request);
     } catch (e) {
       await queue.run(async () => {
-        placing.delete(pending.clientOrderId);
         const book = portfolio!;
+        const stillPending = book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending';
+        handlerActors.submission(pending.clientOrderId, pending.symbol, { type: isRetryableError(e) ? 'ANSWER_LOST' : stillPending ? 'REJECTED' : 'RESOLVED' });
         if (isRetryableError(e)) {
           // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id (unless a
           // cycle already found it while the call waited: that newer state is not taken back).
@@ -762,11 +812,24 @@ export function createEngine(options: EngineOptions): Engine {
       throw e;
     }
     await queue.run(async () => {
-      placing.delete(pending.clientOrderId);
+      // The answer settles the submission, unless it cannot be used (then reconciliation looks the order up).
+      let answer: 'ACKNOWLEDGED' | 'RESOLVED' | 'ANSWER_LOST' = 'ANSWER_LOST';
+      try {
+        answer = await acknowledge(ack);
+      } finally {
+        handlerActors.submission(pending.clientOrderId, pending.symbol, { type: answer });
+      }
+    });
+    return ack;
+  }
+
+  /** Books the answer of a placing call; what became of the submission. @throws OrderConflictError */
+  async function acknowledge(ack: Order): Promise<'ACKNOWLEDGED' | 'RESOLVED'> {
+    {
       const book = portfolio!;
       const tracked = book.findOrder({ clientOrderId: ack.clientOrderId });
       // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.
-      if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined) return;
+      if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined) return 'RESOLVED';
       // Tried on a copy BEFORE it is journaled: a record the replay would refuse must never be written (the directory
       // would not load again). A conflict leaves the order pending, as its `submitted` record says.
       try {
@@ -779,8 +842,8 @@ export function createEngine(options: EngineOptions): Engine {
       await append(orderRecord('acknowledged', ack, clock.now()));
       book.trackOrder(ack);
       logAction(logger, { action: 'placeOrder', reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}`, symbol: ack.symbol, orderId: ack.clientOrderId });
-    });
-    return ack;
+      return 'ACKNOWLEDGED';
+    }
   }
 
   async function cancelOrder(ref: OrderRef): Promise<Order> {
