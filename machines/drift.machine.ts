@@ -6,7 +6,8 @@
  * clean → drifting (streak below `cyclesBeforeLiquidateOnly`) → liquidateOnly (the streak reached it: the runtime
  * handler proposes entering liquidate-only). EXPLAINED ends the streak (the drift is gone or explained, or a hard reset
  * removed it); HELD is a cycle whose snapshot window raced a trade on it (the streak is carried over, neither counted
- * nor reset). FORGET ends the actor once there is nothing left to remember (no streak, no delta looked into).
+ * nor reset). FORGET ends the actor once there is nothing left to remember (no streak, no delta looked into; the
+ * router ends a streak with EXPLAINED first, so a forgotten drift was clean).
  * Pure: no I/O, no timers; the engine routes the report's position and balance drifts here.
  */
 import { assign, setup } from 'xstate';
@@ -43,6 +44,7 @@ const common = {
   ],
   EXPLAINED: { target: '#drift.clean', actions: 'endStreak' },
   LOOKED_INTO: { actions: 'rememberDelta' },
+  FORGET: { target: '#drift.forgotten' },
 } as const;
 
 /** The drift machine of one position or balance (see the module comment). */
@@ -61,7 +63,7 @@ export const driftMachine = setup({
   initial: 'clean',
   context: ({ input }) => ({ ...input, cycles: 0, seenDelta: undefined }),
   states: {
-    clean: { on: { ...common, FORGET: { target: 'forgotten' } } },
+    clean: { on: common },
     drifting: { on: { ...common, HELD: {} } },
     liquidateOnly: { on: { ...common, HELD: {} } },
     forgotten: { type: 'final' },

@@ -289,21 +289,24 @@ export class HandlerActors {
    * there is a bug); such an actor is replaced by the memory's, so the two never stay apart.
    */
   commit(working: ReconcileMemory, plan: Plan | undefined): HandlerDivergence[] {
+    const keyOf = (ref: Plan['deferred'][number]['ref']): string => orderKey({ symbol: ref.symbol, exchangeOrderId: ref.exchangeOrderId, clientOrderId: ref.clientOrderId ?? '' });
     const closes = new Map<string, string>();
-    for (const a of plan?.actions ?? []) {
-      if (a.type === 'closeOrder') closes.set(orderKey({ symbol: a.ref.symbol, exchangeOrderId: a.ref.exchangeOrderId, clientOrderId: a.ref.clientOrderId ?? '' }), a.cause);
-    }
+    for (const a of plan?.actions ?? []) if (a.type === 'closeOrder') closes.set(keyOf(a.ref), a.cause);
+    // Ghosts the query budget left for a later cycle: not asked, nothing to tell their actor.
+    const unasked = new Set((plan?.deferred ?? []).filter((d) => d.why === 'budget').map((d) => keyOf(d.ref)));
     const reachable = plan?.outcome === 'ready';
     for (const [key] of this.ghosts) if (!working.ghosts.has(key)) this.entries.next({ category: 'ghost', key, event: { type: 'GONE' } });
     for (const [key, w] of working.ghosts) {
       const actor = this.ghosts.get(key);
       const before = actor?.getSnapshot().context.notFound ?? 0;
       const close = closes.get(key);
+      // A ready plan settled every ghost it lists one way: its trades, a query (found, or not found), or the budget.
       let event: GhostEvent | undefined;
       if (close === 'filledByTrades') event = { type: 'SETTLED_BY_TRADES' };
       else if (w.notFound === before + 1) event = { type: 'NOT_FOUND' };
       else if (close === 'finalStatusQueried') event = { type: 'FOUND_FINAL' };
-      else if (w.notFound === 0 && before > 0) event = { type: reachable ? 'FOUND' : 'STREAK_BROKEN' };
+      else if (reachable && w.notFound === 0 && !unasked.has(key)) event = { type: 'FOUND' };
+      else if (!reachable && w.notFound === 0 && before > 0) event = { type: 'STREAK_BROKEN' };
       const spawn = actor === undefined ? restorable('suspected', { ref: w.ref, firstSeenAt: w.firstSeenAt, notFound: 0, confirmations: this.thresholds.notFoundConfirmations }) : undefined;
       this.entries.next({ category: 'ghost', key, event, ...(spawn !== undefined && { spawn }) });
     }
