@@ -9,7 +9,7 @@
  * Time, timers and jitter are injected (`clock`, `scheduler`, `seed`): with a VirtualTimeline a whole run is
  * deterministic and takes no wall-clock time. One SerialQueue orders every portfolio change and store write.
  */
-import { BehaviorSubject, ReplaySubject, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { BehaviorSubject, ReplaySubject, Subject, Subscription, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike } from 'rxjs';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { isoTime, type Clock, type Millis } from './domain/clock.js';
 import type { Decimal } from './domain/decimal.js';
@@ -34,7 +34,7 @@ import { componentLogger, silentLogger, type Logger } from './logging/types.js';
 import { isPortfolioError } from './portfolio/errors.js';
 import { Portfolio, type PortfolioOptions } from './portfolio/portfolio.js';
 import type { StateStore } from './store/port.js';
-import { reconcileLoop } from './streams/reconcile-loop.js';
+import { reconcileLoop, type CycleEvent } from './streams/reconcile-loop.js';
 import { reconcileLoopActor, type LoopMode } from './streams/loop-actor.js';
 import type { BackoffOptions } from './streams/backoff.js';
 import { isWorkTrackingScheduler } from './streams/virtual-time.js';
@@ -151,6 +151,26 @@ export class EngineNotReadyError extends TesserError {
   override readonly name = 'EngineNotReadyError' as const;
 }
 
+/**
+ * Why `reconcileNow()` has no report: `notRunning` (boot not over: not started, loading, startup reconciliation),
+ * `stopped` (stopping or stopped, before or while it waited), `failed` (the engine failed), `unreachable` (the
+ * exchange cannot be reached: reconciliation is paused, or the cycle paused on it), `cycleFailed` (the cycle ran and
+ * failed, e.g. a snapshot window that raced trades, or a store write; `cause` says what).
+ */
+export type ReconcileNowErrorKind = 'notRunning' | 'stopped' | 'failed' | 'unreachable' | 'cycleFailed';
+
+/** `reconcileNow()` could not give that cycle's report; `kind` says why. */
+export class ReconcileNowError extends TesserError {
+  override readonly name = 'ReconcileNowError' as const;
+  constructor(
+    readonly kind: ReconcileNowErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 export interface Engine {
   /** Starts the engine; resolves once boot is over: `running`, `liquidateOnly`, or `failed` (never rejects for that). */
   start(): Promise<EngineStatus>;
@@ -158,6 +178,12 @@ export interface Engine {
   stop(): Promise<EngineStatus>;
   /** STOP, RESUME (refused unless the last report is clean), RECONCILE_NOW, ENTER_LIQUIDATE_ONLY. */
   send(command: EngineCommand): void;
+  /**
+   * Reconciles now (before a large order, say): starts a cycle at once, or the next one when a cycle is already
+   * running (its snapshot may predate the call), and resolves with that cycle's report: in report-only mode too
+   * (`executed` false). Rejects with `ReconcileNowError` when it cannot (see `ReconcileNowErrorKind`).
+   */
+  reconcileNow(): Promise<EngineReport>;
   /** Lifecycle status; a late subscriber gets the current value first. Completes when the engine has stopped. */
   readonly state$: Observable<EngineStatus>;
   /** Every completed reconciliation; a late subscriber gets the latest one first. */
@@ -315,6 +341,10 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   const reports = new ReplaySubject<EngineReport>(1);
+  /** The last runtime cycle's report (for `reconcileNow`). */
+  let lastRuntimeReport: EngineReport | undefined;
+  /** Every event of the loop's cycles (for `reconcileNow`). */
+  const cycleEvents = new Subject<CycleEvent<ExchangeSnapshot, RuntimeCycleResult>>();
   // The execution stream, when the exchange has one (issue 18); see src/engine/execution-stream.ts.
   const feed = new ExecutionStreamFeed(
     clock,
@@ -404,7 +434,7 @@ export function createEngine(options: EngineOptions): Engine {
     feed.reconciled(result.outcomes, result.executed, result.portfolio);
     for (const f of result.failures) logger.error({ event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail }, `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`);
     const e = lastEquity;
-    reports.next({
+    const published: EngineReport = {
       handler,
       cycle,
       mode,
@@ -419,7 +449,9 @@ export function createEngine(options: EngineOptions): Engine {
       peakEquity: e?.peakEquity ?? result.portfolio.peakEquity,
       drawdown: e?.drawdown ?? null,
       unpricedAssets: e?.unpricedAssets ?? [],
-    });
+    };
+    if (handler === 'runtime') lastRuntimeReport = published;
+    reports.next(published);
   }
 
   // ---- the actors the machine invokes -------------------------------------------------------------------------
@@ -683,6 +715,7 @@ export function createEngine(options: EngineOptions): Engine {
           }),
         digest: (r) => r.digest,
         onCycleEvent: (e, mode) => {
+          cycleEvents.next(e);
           if (e.type === 'paused') handlerActors.breakSubmissionStreaks();
           if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: errorSummary(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${errorSummary(e.error)}`);
           else if (e.type === 'resumed') logger.info({ event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt }, 'exchange reachable again, reconciliation resumed');
@@ -729,6 +762,7 @@ export function createEngine(options: EngineOptions): Engine {
       }
       if (s.status === 'done') {
         handlerActors.stop();
+        cycleEvents.complete();
         state.complete();
         reports.complete();
         feed.complete();
@@ -846,6 +880,47 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
+  async function reconcileNow(): Promise<EngineReport> {
+    const at = phase();
+    if (at === 'stopping' || at === 'stopped') throw new ReconcileNowError('stopped', `cannot reconcile: the engine is ${at}`);
+    if (at === 'failed') throw new ReconcileNowError('failed', `cannot reconcile: the engine failed (${state.value.failure?.reason ?? 'no reason'})`);
+    if (at !== 'running' && at !== 'liquidateOnly') throw new ReconcileNowError('notRunning', `cannot reconcile yet: the engine is in ${at} (start() resolves when boot is over)`);
+    const paused = state.value.paused;
+    if (paused !== null) throw new ReconcileNowError('unreachable', `cannot reconcile: reconciliation is paused (${paused.reason})`);
+    return new Promise<EngineReport>((resolve, reject) => {
+      /** The first cycle started after this call: the one whose report is the answer. */
+      let mine: number | undefined;
+      const done = new Subscription();
+      const settle = (f: () => void): void => {
+        done.unsubscribe();
+        f();
+      };
+      done.add(
+        cycleEvents.subscribe((e) => {
+          if (mine === undefined && e.type === 'cycleStarted') mine = e.cycle;
+          if (e.cycle !== mine) return;
+          if (e.type === 'paused') settle(() => reject(new ReconcileNowError('unreachable', `cycle ${e.cycle} could not reach the exchange: ${errorSummary(e.error)}`, { cause: e.error })));
+          else if (e.type === 'cycleFailed') settle(() => reject(new ReconcileNowError('cycleFailed', `cycle ${e.cycle} failed: ${errorSummary(e.error)}`, { cause: e.error })));
+          else if (e.type === 'cycleCompleted') {
+            // Published inside the cycle, so the latest runtime report is this cycle's.
+            const report = lastRuntimeReport;
+            if (report?.cycle === e.cycle) settle(() => resolve(report));
+            else settle(() => reject(new ReconcileNowError('cycleFailed', `cycle ${e.cycle} completed without a report`)));
+          }
+        }),
+      );
+      done.add(
+        state.subscribe({
+          next: (s) => {
+            if (s.phase === 'stopping' || s.phase === 'stopped') settle(() => reject(new ReconcileNowError('stopped', `the engine stopped before the cycle completed`)));
+            else if (s.phase === 'failed') settle(() => reject(new ReconcileNowError('failed', `the engine failed before the cycle completed (${s.failure?.reason ?? 'no reason'})`)));
+          },
+        }),
+      );
+      if (!done.closed) actor.send({ type: 'RECONCILE_NOW' });
+    });
+  }
+
   async function cancelOrder(ref: OrderRef): Promise<Order> {
     refuseInReportOnly(ref.clientOrderId ?? ref.exchangeOrderId ?? '', `cancel of ${ref.clientOrderId ?? ref.exchangeOrderId ?? 'an order'}`);
     const p = phase();
@@ -881,6 +956,7 @@ export function createEngine(options: EngineOptions): Engine {
     send(command) {
       if (actor.getSnapshot().status === 'active') actor.send(command);
     },
+    reconcileNow,
     state$: stateReplay.asObservable(),
     reports$: reports.asObservable(),
     fills$: feed.fills$,
