@@ -1,7 +1,7 @@
 /**
  * `npm run docs`: regenerates the generated parts of the docs, each between a pair of HTML comment markers:
  * - docs/architecture.md `<!-- lifecycle:begin -->`…`<!-- lifecycle:end -->`: the lifecycle diagram, rebuilt from the
- *   machine definition (machines/diagram.ts);
+ *   machine definition (machines/diagram.ts); `<!-- handler-actors:begin -->`…: the actor tree and the handler machines;
  * - docs/benchmarks.md `<!-- bench-diff:begin -->`…`<!-- bench-diff:end -->`: the differ bench table, from
  *   bench/results/diff.json (so after `npm run bench`, run `npm run docs`);
  * - docs/exchanges.md `<!-- exchange-matrix:begin -->`…`<!-- exchange-matrix:end -->`: every ccxt exchange assessed
@@ -12,7 +12,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { lifecycleMermaid } from '../machines/diagram.js';
+import { actorTreeMermaid, lifecycleMermaid } from '../machines/diagram.js';
+import { HANDLER_ACTOR_KINDS } from '../machines/handlers.machine.js';
 
 export const DOCS_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = dirname(DOCS_DIR);
@@ -38,6 +39,13 @@ export function lifecycleBody(): string {
     lifecycleMermaid().trimEnd(),
     '```',
   ].join('\n');
+}
+
+/** The handler-actors block's body: the actor tree, then each handler machine's diagram. */
+export function handlerActorsBody(): string {
+  const lines = ['<!-- generated from machines/handlers.machine.ts and the handler machines by `npm run docs`; do not edit by hand -->', '```mermaid', actorTreeMermaid(HANDLER_ACTOR_KINDS).trimEnd(), '```'];
+  for (const k of HANDLER_ACTOR_KINDS) lines.push('', `**${k.machine.id}** (\`machines/${k.machine.id}.machine.ts\`)`, '', '```mermaid', lifecycleMermaid(k.machine).trimEnd(), '```');
+  return lines.join('\n');
 }
 
 // The part of bench/results/diff.json the table shows (the bench writes more).
@@ -220,7 +228,7 @@ export interface GeneratedDoc {
 
 /** Every generated part of the docs. */
 export const GENERATED_DOCS: readonly GeneratedDoc[] = [
-  { file: join(DOCS_DIR, 'architecture.md'), regenerate: async (doc) => replaceBlock(doc, 'lifecycle', lifecycleBody()) },
+  { file: join(DOCS_DIR, 'architecture.md'), regenerate: async (doc) => replaceBlock(replaceBlock(doc, 'lifecycle', lifecycleBody()), 'handler-actors', handlerActorsBody()) },
   {
     file: join(DOCS_DIR, 'benchmarks.md'),
     regenerate: async (doc) => {

@@ -142,3 +142,17 @@ export function lifecycleMermaid(machine: AnyStateMachine = engineMachine): stri
   for (const e of lifecycleEdges(machine)) lines.push(`    ${e.from} --> ${e.to} : ${e.label}`);
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * The engine's actor tree as a Mermaid flowchart: the engine actor, its `handlers` child and one node per kind of
+ * handler actor (its machine id, the id each actor gets, what there is one per, and what feeds it).
+ */
+export function actorTreeMermaid(kinds: readonly { readonly machine: AnyStateMachine; readonly id: string; readonly onePer: string; readonly fedBy: string }[]): string {
+  const lines = ['flowchart TD', `    ${engineMachine.id}["${engineMachine.id}"] --> handlers["handlers"]`];
+  for (const k of kinds) {
+    const states = Object.keys(k.machine.root.states).join(', ');
+    lines.push(`    handlers -->|"one per ${k.onePer}"| ${k.machine.id}["${k.id}<br/>${k.machine.id} machine: ${states}"]`);
+    lines.push(`    ${k.machine.id}_in(["${k.fedBy}"]) -.-> ${k.machine.id}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

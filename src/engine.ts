@@ -9,7 +9,7 @@
  * Time, timers and jitter are injected (`clock`, `scheduler`, `seed`): with a VirtualTimeline a whole run is
  * deterministic and takes no wall-clock time. One SerialQueue orders every portfolio change and store write.
  */
-import { BehaviorSubject, ReplaySubject, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { BehaviorSubject, ReplaySubject, Subject, Subscription, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike } from 'rxjs';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { isoTime, type Clock, type Millis } from './domain/clock.js';
 import type { Decimal } from './domain/decimal.js';
@@ -25,6 +25,7 @@ import { fetchExchangeSnapshot } from './exchange/snapshot.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './handlers/config.js';
 import { executePlan, type ActionOutcome, type ExecutionResult } from './handlers/executor.js';
 import { ReconcileMemory } from './handlers/memory.js';
+import { HandlerActors } from './engine/handler-actors.js';
 import { actionsOf, EMPTY_CURSORS, type CursorState, type Plan } from './handlers/plan.js';
 import { RuntimeHandler } from './handlers/runtime.js';
 import { StartupHandler } from './handlers/startup.js';
@@ -33,7 +34,7 @@ import { componentLogger, silentLogger, type Logger } from './logging/types.js';
 import { isPortfolioError } from './portfolio/errors.js';
 import { Portfolio, type PortfolioOptions } from './portfolio/portfolio.js';
 import type { StateStore } from './store/port.js';
-import { reconcileLoop } from './streams/reconcile-loop.js';
+import { reconcileLoop, type CycleEvent } from './streams/reconcile-loop.js';
 import { reconcileLoopActor, type LoopMode } from './streams/loop-actor.js';
 import type { BackoffOptions } from './streams/backoff.js';
 import { isWorkTrackingScheduler } from './streams/virtual-time.js';
@@ -150,6 +151,26 @@ export class EngineNotReadyError extends TesserError {
   override readonly name = 'EngineNotReadyError' as const;
 }
 
+/**
+ * Why `reconcileNow()` has no report: `notRunning` (boot not over: not started, loading, startup reconciliation),
+ * `stopped` (stopping or stopped, before or while it waited), `failed` (the engine failed), `unreachable` (the
+ * exchange cannot be reached: reconciliation is paused, or the cycle paused on it), `cycleFailed` (the cycle ran and
+ * failed, e.g. a snapshot window that raced trades, or a store write; `cause` says what).
+ */
+export type ReconcileNowErrorKind = 'notRunning' | 'stopped' | 'failed' | 'unreachable' | 'cycleFailed';
+
+/** `reconcileNow()` could not give that cycle's report; `kind` says why. */
+export class ReconcileNowError extends TesserError {
+  override readonly name = 'ReconcileNowError' as const;
+  constructor(
+    readonly kind: ReconcileNowErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 export interface Engine {
   /** Starts the engine; resolves once boot is over: `running`, `liquidateOnly`, or `failed` (never rejects for that). */
   start(): Promise<EngineStatus>;
@@ -157,6 +178,12 @@ export interface Engine {
   stop(): Promise<EngineStatus>;
   /** STOP, RESUME (refused unless the last report is clean), RECONCILE_NOW, ENTER_LIQUIDATE_ONLY. */
   send(command: EngineCommand): void;
+  /**
+   * Reconciles now (before a large order, say): starts a cycle at once, or the next one when a cycle is already
+   * running (its snapshot may predate the call), and resolves with that cycle's report: in report-only mode too
+   * (`executed` false). Rejects with `ReconcileNowError` when it cannot (see `ReconcileNowErrorKind`).
+   */
+  reconcileNow(): Promise<EngineReport>;
   /** Lifecycle status; a late subscriber gets the current value first. Completes when the engine has stopped. */
   readonly state$: Observable<EngineStatus>;
   /** Every completed reconciliation; a late subscriber gets the latest one first. */
@@ -291,22 +318,36 @@ export function createEngine(options: EngineOptions): Engine {
   // The mutable engine state; every change goes through `queue`.
   let portfolio: Portfolio | undefined;
   let cursors: CursorState = EMPTY_CURSORS;
+  /** Planning's scratch copy of what the handler actors remember: taken from them, routed back to them (`keep`). */
   let memory = new ReconcileMemory();
+  const handlerActors = new HandlerActors({ notFoundConfirmations: config.notFoundConfirmations, driftCyclesBeforeLiquidateOnly: config.driftCyclesBeforeLiquidateOnly });
   let startupHandler = new StartupHandler(config, memory);
   let runtimeHandler = new RuntimeHandler(config, memory);
   let lastWritten: string | undefined;
   let lifecycleOnDisk: PersistedLifecycleJSON = { liquidateOnly: null };
   /** Equity as the last reconciliation marked it. */
   let lastEquity: EquityReading | null = null;
-  /** Not-found answers in a row for pending orders whose submission got no answer. */
-  const unconfirmedNotFound = new Map<string, number>();
+
   /**
-   * Client ids whose `placeOrder` call is still waiting for its answer. Such an order is not unconfirmed: the request
-   * may not have reached the exchange yet (or not its order index), so "not found" says nothing about it.
+   * Routes what planning left in `memory` to the handler actors: the cycle is kept (a discarded one first takes the
+   * actors' memory back, so nothing is routed). Idempotent: a second call routes nothing.
    */
-  const placing = new Set<string>();
+  function keep(plan: Plan | undefined): void {
+    for (const d of handlerActors.commit(memory, plan)) {
+      logger.error({ event: 'handlers.diverged', key: d.key, actor: d.actor, memory: d.memory }, `handler actor ${d.key} (${d.actor}) disagreed with the plan's memory (${d.memory}); the memory's is kept`);
+    }
+  }
+
+  /** A discarded plan: planning's scratch memory goes back to what the actors hold. */
+  function discard(): void {
+    memory.restore(handlerActors.memory());
+  }
 
   const reports = new ReplaySubject<EngineReport>(1);
+  /** The last runtime cycle's report (for `reconcileNow`). */
+  let lastRuntimeReport: EngineReport | undefined;
+  /** Every event of the loop's cycles (for `reconcileNow`). */
+  const cycleEvents = new Subject<CycleEvent<ExchangeSnapshot, RuntimeCycleResult>>();
   // The execution stream, when the exchange has one (issue 18); see src/engine/execution-stream.ts.
   const feed = new ExecutionStreamFeed(
     clock,
@@ -338,10 +379,11 @@ export function createEngine(options: EngineOptions): Engine {
     // What was written is known by the portfolio's change stamp (equal stamps, equal books) and the small parts as
     // JSON: nothing is serialized to learn that nothing changed. Equity moves with every price: it rides along with a
     // save that is due, and is never the reason for one.
-    const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, memory.toJSON(), lifecycle, identity])}`;
+    const actors = handlerActors.persisted();
+    const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, actors, lifecycle, identity])}`;
     if (key === lastWritten) return;
     const equity = lastEquity === null ? undefined : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
-    const state = encodeEngineState({ portfolio, cursors, memory, lifecycle, exchange: identity }, clock.now(), equity);
+    const state = encodeEngineState({ portfolio, cursors, memory, handlerActors: actors, lifecycle, exchange: identity }, clock.now(), equity);
     await store.compact(asJson(state));
     lastWritten = key;
     lifecycleOnDisk = lifecycle;
@@ -395,7 +437,7 @@ export function createEngine(options: EngineOptions): Engine {
     feed.reconciled(result.outcomes, result.executed, result.portfolio);
     for (const f of result.failures) logger.error({ event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail }, `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`);
     const e = lastEquity;
-    reports.next({
+    const published: EngineReport = {
       handler,
       cycle,
       mode,
@@ -410,7 +452,9 @@ export function createEngine(options: EngineOptions): Engine {
       peakEquity: e?.peakEquity ?? result.portfolio.peakEquity,
       drawdown: e?.drawdown ?? null,
       unpricedAssets: e?.unpricedAssets ?? [],
-    });
+    };
+    if (handler === 'runtime') lastRuntimeReport = published;
+    reports.next(published);
   }
 
   // ---- the actors the machine invokes -------------------------------------------------------------------------
@@ -424,7 +468,8 @@ export function createEngine(options: EngineOptions): Engine {
     for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);
     portfolio = state.portfolio;
     cursors = state.cursors;
-    memory = state.memory;
+    handlerActors.restore(state.handlerActors);
+    memory = handlerActors.memory();
     startupHandler = new StartupHandler(config, memory);
     runtimeHandler = new RuntimeHandler(config, memory);
     lifecycleOnDisk = state.lifecycle;
@@ -434,6 +479,17 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function startupReconcile(attempt: number): Promise<CycleDigest> {
     return queue.run(async () => {
+      try {
+        return await startupAttempt(attempt);
+      } finally {
+        // Whatever ended the attempt, what planning kept is the actors' (a discarded plan has already been taken back).
+        keep(undefined);
+      }
+    });
+  }
+
+  async function startupAttempt(attempt: number): Promise<CycleDigest> {
+    {
       logger.info({ event: 'startup.attempt', attempt }, `startup reconciliation, attempt ${attempt}`);
       if (portfolio !== undefined) return startupPass(portfolio);
       // A fresh store: the books start empty and the hard reset fills them from the exchange. There are no books yet to
@@ -445,22 +501,25 @@ export function createEngine(options: EngineOptions): Engine {
         logger.info({ event: 'startup.confirm', attempt }, 'fresh start: the books built from the first snapshot are checked against a second one');
         await startupPlan(built);
       });
-    });
+    }
   }
 
   /** Snapshot, diff and startup plan for `current`; throws (retryable) when the plan cannot be trusted yet. */
   async function startupPlan(current: Portfolio): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
     const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
     const report = diff(current.liveState(), snapshot, config.diffOptions);
-    const remembered = memory.copy();
     const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
-    // UnreachableError: nothing planned from partial data; the machine retries with backoff.
-    if (plan.outcome === 'unreachable') throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
+    // UnreachableError: nothing planned from partial data; the machine retries with backoff. Its memory updates
+    // (streaks broken by the outage) are kept.
+    if (plan.outcome === 'unreachable') {
+      keep(plan);
+      throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
+    }
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
     // as reflected: a hard reset from it could lose them for good. Not now: the machine retries with a new snapshot.
     if (plan.snapshotRace === true) {
       // Like a discarded runtime cycle: the plan's memory updates (ghost streaks, drift) go with it.
-      memory.restore(remembered);
+      discard();
       throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
     }
     // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside the window
@@ -469,10 +528,11 @@ export function createEngine(options: EngineOptions): Engine {
     if (current.instruments().some((i) => i.kind === 'perp')) {
       const page = await exchange.fetchFundingSince({ since: snapshot.startedAt });
       if (page.items.some((p) => insideSnapshotWindow(p.timestamp, snapshot))) {
-        memory.restore(remembered);
+        discard();
         throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
       }
     }
+    keep(plan);
     return { snapshot, report, plan };
   }
 
@@ -502,14 +562,19 @@ export function createEngine(options: EngineOptions): Engine {
    * reached the exchange, closed as rejected.
    */
   async function resolveUnconfirmed(book: Portfolio): Promise<void> {
+    // Submissions a cycle settled some other way (matched by client id: no longer pending without an exchange id).
+    for (const id of handlerActors.unconfirmed()) {
+      const o = book.findOrder({ clientOrderId: id });
+      if (o === undefined || o.status !== 'pending' || o.exchangeOrderId !== undefined) handlerActors.submission(id, o?.symbol ?? '', { type: 'RESOLVED' });
+    }
     const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
     for (const o of book.openOrders()) {
       if (o.status !== 'pending' || o.exchangeOrderId !== undefined || o.createdAt >= cutoff) continue;
       // Its answer is still on its way (sim seeds 30709, 31105, 32218: closed as rejected, then acknowledged).
-      if (placing.has(o.clientOrderId)) continue;
+      if (handlerActors.isPlacing(o.clientOrderId)) continue;
       try {
         const found = await exchange.fetchOrder({ symbol: o.symbol, clientOrderId: o.clientOrderId });
-        unconfirmedNotFound.delete(o.clientOrderId);
+        handlerActors.submission(o.clientOrderId, o.symbol, { type: 'FOUND' });
         // A terminal order with fills stays open locally for one more cycle, so it is settled as a ghost with its trades.
         const status = found.status === 'pending' ? 'open' : found.filledQuantity.gt(ZERO) || found.status === 'open' ? 'open' : found.status;
         try {
@@ -524,7 +589,7 @@ export function createEngine(options: EngineOptions): Engine {
       } catch (e) {
         if (isRetryableError(e)) {
           // Not evidence of anything, and it breaks the "in a row": earlier not-found answers no longer count.
-          unconfirmedNotFound.clear();
+          handlerActors.breakSubmissionStreaks();
           return;
         }
         if (!isNotFoundError(e)) {
@@ -532,10 +597,10 @@ export function createEngine(options: EngineOptions): Engine {
           logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`);
           continue;
         }
-        const n = (unconfirmedNotFound.get(o.clientOrderId) ?? 0) + 1;
-        unconfirmedNotFound.set(o.clientOrderId, n);
+        const n = handlerActors.submissionNotFound(o.clientOrderId) + 1;
+        // Its actor counts the answer, and ends as never arrived at the threshold.
+        handlerActors.submission(o.clientOrderId, o.symbol, { type: 'NOT_FOUND' });
         if (n >= config.notFoundConfirmations) {
-          unconfirmedNotFound.delete(o.clientOrderId);
           book.closeOrder({ clientOrderId: o.clientOrderId }, 'rejected', clock.now());
           logAction(logger, { action: 'closeUnconfirmedSubmission', reason: `order ${o.clientOrderId} got no answer when placed and the exchange reports it not found ${n} times in a row: it never arrived`, symbol: o.symbol, orderId: o.clientOrderId });
         }
@@ -575,24 +640,36 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function runtimeCycle(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
     return queue.run(async () => {
+      try {
+        return await runtimePass(snapshot, cycle, mode);
+      } finally {
+        // A plan that threw (a final exchange error) keeps what it changed, as a kept cycle does.
+        keep(undefined);
+      }
+    });
+  }
+
+  async function runtimePass(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
+    {
       if (portfolio === undefined) throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
       const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
-      // Planning updates the handlers' memory (not-found streaks, drift streaks, deltas looked into); a discarded
+      // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
       // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.
-      const remembered = memory.copy();
       const plan = await runtimeHandler.plan(report, { exchange, portfolio, clock, cursors });
       // The loop counts this cycle as failed and tries again at the next tick; nothing was planned from partial data.
       if (plan.outcome === 'unreachable') {
         // An outage breaks every "not found in a row" count.
-        unconfirmedNotFound.clear();
+        handlerActors.breakSubmissionStreaks();
+        keep(plan);
         throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
       }
       // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
       // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
       if (racedInside(plan, snapshot)) {
-        memory.restore(remembered);
+        discard();
         throw new ExchangeError('unavailable', `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`);
       }
+      keep(plan);
       const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {
@@ -613,7 +690,7 @@ export function createEngine(options: EngineOptions): Engine {
       const digest = digestOf('runtime', cycle, report, plan, result);
       publish('runtime', cycle, mode, snapshot, report, plan, result, digest);
       return { digest };
-    });
+    }
   }
 
   async function flush(from: LifecyclePhase): Promise<void> {
@@ -641,7 +718,8 @@ export function createEngine(options: EngineOptions): Engine {
           }),
         digest: (r) => r.digest,
         onCycleEvent: (e, mode) => {
-          if (e.type === 'paused') unconfirmedNotFound.clear();
+          cycleEvents.next(e);
+          if (e.type === 'paused') handlerActors.breakSubmissionStreaks();
           if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: errorSummary(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${errorSummary(e.error)}`);
           else if (e.type === 'resumed') logger.info({ event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt }, 'exchange reachable again, reconciliation resumed');
           else if (e.type === 'cycleFailed') logger.error({ event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: errorSummary(e.error) }, `cycle ${e.cycle} failed: ${errorSummary(e.error)}`);
@@ -656,6 +734,8 @@ export function createEngine(options: EngineOptions): Engine {
     clock: xstateClockOf(scheduler),
     ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
   });
+  // The handler actors live in the engine's actor system, under a `handlers` actor (machines/handlers.machine.ts).
+  handlerActors.attach(actor);
   const statusNow = (s: EngineSnapshot): EngineStatus => statusOf(s, lastEquity, portfolio?.peakEquity ?? null);
   const state = new BehaviorSubject<EngineStatus>(statusNow(actor.getSnapshot()));
   // What `state$` serves: a completed BehaviorSubject gives a late subscriber nothing, a ReplaySubject the last status.
@@ -684,6 +764,8 @@ export function createEngine(options: EngineOptions): Engine {
         });
       }
       if (s.status === 'done') {
+        handlerActors.stop();
+        cycleEvents.complete();
         state.complete();
         reports.complete();
         feed.complete();
@@ -743,13 +825,15 @@ export function createEngine(options: EngineOptions): Engine {
       return order;
     });
     let ack: Order;
-    placing.add(pending.clientOrderId);
+    // Its submission actor waits for the answer: until then "not found" says nothing about it.
+    handlerActors.submitted(pending.clientOrderId, pending.symbol);
     try {
       ack = await exchange.placeOrder(request);
     } catch (e) {
       await queue.run(async () => {
-        placing.delete(pending.clientOrderId);
         const book = portfolio!;
+        const stillPending = book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending';
+        handlerActors.submission(pending.clientOrderId, pending.symbol, { type: isRetryableError(e) ? 'ANSWER_LOST' : stillPending ? 'REJECTED' : 'RESOLVED' });
         if (isRetryableError(e)) {
           // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id (unless a
           // cycle already found it while the call waited: that newer state is not taken back).
@@ -765,11 +849,24 @@ export function createEngine(options: EngineOptions): Engine {
       throw e;
     }
     await queue.run(async () => {
-      placing.delete(pending.clientOrderId);
+      // The answer settles the submission, unless it cannot be used (then reconciliation looks the order up).
+      let answer: 'ACKNOWLEDGED' | 'RESOLVED' | 'ANSWER_LOST' = 'ANSWER_LOST';
+      try {
+        answer = await acknowledge(ack);
+      } finally {
+        handlerActors.submission(pending.clientOrderId, pending.symbol, { type: answer });
+      }
+    });
+    return ack;
+  }
+
+  /** Books the answer of a placing call; what became of the submission. @throws OrderConflictError */
+  async function acknowledge(ack: Order): Promise<'ACKNOWLEDGED' | 'RESOLVED'> {
+    {
       const book = portfolio!;
       const tracked = book.findOrder({ clientOrderId: ack.clientOrderId });
       // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.
-      if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined) return;
+      if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined) return 'RESOLVED';
       // Tried on a copy BEFORE it is journaled: a record the replay would refuse must never be written (the directory
       // would not load again). A conflict leaves the order pending, as its `submitted` record says.
       try {
@@ -782,8 +879,49 @@ export function createEngine(options: EngineOptions): Engine {
       await append(orderRecord('acknowledged', ack, clock.now()));
       book.trackOrder(ack);
       logAction(logger, { action: 'placeOrder', reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}`, symbol: ack.symbol, orderId: ack.clientOrderId });
+      return 'ACKNOWLEDGED';
+    }
+  }
+
+  async function reconcileNow(): Promise<EngineReport> {
+    const at = phase();
+    if (at === 'stopping' || at === 'stopped') throw new ReconcileNowError('stopped', `cannot reconcile: the engine is ${at}`);
+    if (at === 'failed') throw new ReconcileNowError('failed', `cannot reconcile: the engine failed (${state.value.failure?.reason ?? 'no reason'})`);
+    if (at !== 'running' && at !== 'liquidateOnly') throw new ReconcileNowError('notRunning', `cannot reconcile yet: the engine is in ${at} (start() resolves when boot is over)`);
+    const paused = state.value.paused;
+    if (paused !== null) throw new ReconcileNowError('unreachable', `cannot reconcile: reconciliation is paused (${paused.reason})`);
+    return new Promise<EngineReport>((resolve, reject) => {
+      /** The first cycle started after this call: the one whose report is the answer. */
+      let mine: number | undefined;
+      const done = new Subscription();
+      const settle = (f: () => void): void => {
+        done.unsubscribe();
+        f();
+      };
+      done.add(
+        cycleEvents.subscribe((e) => {
+          if (mine === undefined && e.type === 'cycleStarted') mine = e.cycle;
+          if (e.cycle !== mine) return;
+          if (e.type === 'paused') settle(() => reject(new ReconcileNowError('unreachable', `cycle ${e.cycle} could not reach the exchange: ${errorSummary(e.error)}`, { cause: e.error })));
+          else if (e.type === 'cycleFailed') settle(() => reject(new ReconcileNowError('cycleFailed', `cycle ${e.cycle} failed: ${errorSummary(e.error)}`, { cause: e.error })));
+          else if (e.type === 'cycleCompleted') {
+            // Published inside the cycle, so the latest runtime report is this cycle's.
+            const report = lastRuntimeReport;
+            if (report?.cycle === e.cycle) settle(() => resolve(report));
+            else settle(() => reject(new ReconcileNowError('cycleFailed', `cycle ${e.cycle} completed without a report`)));
+          }
+        }),
+      );
+      done.add(
+        state.subscribe({
+          next: (s) => {
+            if (s.phase === 'stopping' || s.phase === 'stopped') settle(() => reject(new ReconcileNowError('stopped', `the engine stopped before the cycle completed`)));
+            else if (s.phase === 'failed') settle(() => reject(new ReconcileNowError('failed', `the engine failed before the cycle completed (${s.failure?.reason ?? 'no reason'})`)));
+          },
+        }),
+      );
+      if (!done.closed) actor.send({ type: 'RECONCILE_NOW' });
     });
-    return ack;
   }
 
   async function cancelOrder(ref: OrderRef): Promise<Order> {
@@ -825,6 +963,7 @@ export function createEngine(options: EngineOptions): Engine {
     send(command) {
       if (actor.getSnapshot().status === 'active') actor.send(command);
     },
+    reconcileNow,
     state$: stateReplay.asObservable(),
     reports$: reports.asObservable(),
     fills$: feed.fills$,

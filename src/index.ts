@@ -8,8 +8,8 @@
  */
 
 // ---- The engine ----
-export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError } from './engine.js';
-export type { Engine, EngineOptions, EngineStatus, EngineReport } from './engine.js';
+export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine.js';
+export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine.js';
 export type { EngineCommand, CycleDigest, LiquidateOnlyState, EngineFailure, StartupRetryConfig } from '../machines/engine.machine.js';
 export type { LifecyclePhase } from '../machines/lifecycle.js';
 export type { LoopMode } from './streams/loop-actor.js';

@@ -13,7 +13,7 @@ const INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 
 const VALUES = [
   'ConfigError', 'DEFAULT_INTERVAL_MS', 'Dec', 'EngineNotReadyError', 'ExchangeError', 'ExchangeMismatchError', 'FileStateStore', 'MissingPeerDependencyError',
-  'OrderConflictError', 'OrderRefusedError', 'ParseError', 'Portfolio', 'PortfolioError', 'StoreCorruptError', 'StoreError', 'StreamMessageError', 'TesserError', 'createEngine',
+  'OrderConflictError', 'OrderRefusedError', 'ParseError', 'Portfolio', 'PortfolioError', 'ReconcileNowError', 'StoreCorruptError', 'StoreError', 'StreamMessageError', 'TesserError', 'createEngine',
   'createLogger', 'hasExecutionStream', 'isExchangeError', 'isNotFoundError', 'isOrderRefusedError', 'isPortfolioError', 'isRetryableError', 'isStoreError',
   'isStreamMessageError', 'parseExecutionMessage', 'planToJSON', 'reportSummary', 'reportToJSON', 'silentLogger',
 ];
@@ -29,7 +29,7 @@ const TYPES = [
   'LiquidateOnlyState', 'LiveState', 'LoadedState', 'LogFn', 'Logger', 'LoopMode', 'MatchedOrder', 'Millis', 'OptionalPeer', 'Order',
   'OrderDifferences', 'OrderRef', 'OrderRefusalCode', 'OrderStatus', 'OrderType', 'Page', 'ParseErrorCode', 'PlaceOrderRequest', 'Plan',
   'PlanAction', 'PlanActionType', 'PlanJSON', 'PortfolioChange', 'PortfolioErrorKind', 'PortfolioOptions', 'Position', 'PositionDrift', 'RebuildPortfolioAction',
-  'ReconcileConfigInput', 'ReconciliationReport', 'ReconciliationReportJSON', 'ReportSummary', 'ResolvedConfig', 'RetryableExchangeErrorKind',
+  'ReconcileConfigInput', 'ReconcileNowErrorKind', 'ReconciliationReport', 'ReconciliationReportJSON', 'ReportSummary', 'ResolvedConfig', 'RetryableExchangeErrorKind',
   'Side', 'StartupRetryConfig', 'StateStore', 'StoreErrorKind', 'StreamMessageErrorKind', 'TerminalOrderStatus', 'TimeInForce', 'Tolerance', 'ToleranceInput',
   'TolerancesInput', 'TrackOrderAction', 'ValueChange', 'ZombieOrder', 'ZombiePolicy',
 ];

@@ -1,9 +1,9 @@
 /**
  * What the engine keeps in its StateStore, and how it is read back.
  *
- * - The snapshot (`EngineStateJSON`) is the whole durable state: the portfolio, the history cursors, the handlers'
- *   cross-cycle memory and the lifecycle facts that survive a restart. The engine compacts it after each cycle that
- *   changed something and on stop.
+ * - The snapshot (`EngineStateJSON`) is the whole durable state: the portfolio, the history cursors, the handler
+ *   actors' persisted snapshots (what they remember between cycles) and the lifecycle facts that survive a restart.
+ *   The engine compacts it after each cycle that changed something and on stop.
  * - Journal records (`EngineJournalRecord`) are appended between snapshots. Two kinds change state on replay:
  *   `order` (an order the strategy submitted, then its acknowledgement: written BEFORE and AFTER the exchange call,
  *   so a crash in between leaves a pending order that reconciliation resolves instead of an order we forgot) and
@@ -22,7 +22,8 @@ import type { Order } from '../domain/types.js';
 import type { ExchangeIdentity } from '../exchange/port.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import { parseIdentity } from './exchange-identity.js';
-import { ReconcileMemory, type ReconcileMemoryJSON } from '../handlers/memory.js';
+import { ReconcileMemory } from '../handlers/memory.js';
+import { NO_HANDLER_ACTORS, memoryOfPersisted, parsePersistedHandlerActors, persistedFromMemory, type PersistedHandlerActors } from './handler-actors.js';
 import { EMPTY_CURSORS, type CursorState, type HistoryCursor } from '../handlers/plan.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
 import type { PortfolioJSON } from '../portfolio/portfolio-json.js';
@@ -30,12 +31,14 @@ import type { JsonValue, LoadedState } from '../store/port.js';
 
 export const ENGINE_STATE_FORMAT = 'tesser-reconcile/engine-state';
 /**
- * Version 2 scopes ids by symbol (see `migratePortfolioV1`). Version 1 (written up to commit d0fec8b) is migrated on
- * load: its portfolio's unscoped trade ids count for trades stamped up to its `savedAt`, ghost keys are recomputed.
+ * Version 3 saves the handler actors' persisted snapshots (`handlerActors`) where version 2 saved the handlers'
+ * memory (`memory`, migrated on load: `persistedFromMemory`). Version 2 scopes ids by symbol (see
+ * `migratePortfolioV1`). Version 1 (written up to commit d0fec8b) is migrated on load: its portfolio's unscoped trade
+ * ids count for trades stamped up to its `savedAt`, ghost keys are recomputed.
  */
-export const ENGINE_STATE_VERSION = 2;
+export const ENGINE_STATE_VERSION = 3;
 /** Versions this build reads. */
-const READABLE_VERSIONS: readonly number[] = [1, ENGINE_STATE_VERSION];
+const READABLE_VERSIONS: readonly number[] = [1, 2, ENGINE_STATE_VERSION];
 
 /** The lifecycle facts kept across restarts. */
 export interface PersistedLifecycleJSON {
@@ -49,7 +52,8 @@ export interface EngineStateJSON {
   readonly savedAt: Millis;
   readonly portfolio: PortfolioJSON | null;
   readonly cursors: CursorState;
-  readonly memory: ReconcileMemoryJSON;
+  /** The handler actors (ghosts, drifts) as their persisted snapshots; version ≤ 2 had `memory` instead. */
+  readonly handlerActors: PersistedHandlerActors;
   readonly lifecycle: PersistedLifecycleJSON;
   /** The exchange account this state belongs to. Optional: state written before it was recorded lacks it. */
   readonly exchange?: ExchangeIdentity;
@@ -85,7 +89,13 @@ export type EngineJournalRecord =
 export interface EngineState {
   readonly portfolio: Portfolio | undefined;
   readonly cursors: CursorState;
+  /** What the handlers remember between cycles, as planning reads it. */
   readonly memory: ReconcileMemory;
+  /**
+   * The handler actors' persisted snapshots (src/engine/handler-actors.ts), which is what is saved; when absent,
+   * the actors `memory` stands for (`persistedFromMemory`).
+   */
+  readonly handlerActors?: PersistedHandlerActors | undefined;
   readonly lifecycle: PersistedLifecycleJSON;
   /** The exchange account the state belongs to (undefined: not recorded yet). */
   readonly exchange?: ExchangeIdentity | undefined;
@@ -95,6 +105,7 @@ export interface EngineState {
 export interface DecodedEngineState extends EngineState {
   /** True when the store held nothing (first start). */
   readonly fresh: boolean;
+  readonly handlerActors: PersistedHandlerActors;
   /** Journal records replayed over the snapshot. */
   readonly replayed: number;
   /** Equity and drawdown as last marked before the snapshot was saved (absent in older states). */
@@ -109,7 +120,7 @@ export function encodeEngineState(state: EngineState, savedAt: Millis, equity?: 
     savedAt,
     portfolio: state.portfolio === undefined ? null : state.portfolio.toJSON(),
     cursors: state.cursors,
-    memory: state.memory.toJSON(),
+    handlerActors: state.handlerActors ?? persistedFromMemory(state.memory),
     lifecycle: state.lifecycle,
     ...(state.exchange !== undefined && { exchange: state.exchange }),
     ...(equity !== undefined && { equity }),
@@ -136,11 +147,11 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   const rawWarnings: unknown = loaded?.warnings;
   const warnings: readonly string[] = Array.isArray(rawWarnings) ? rawWarnings.map((w: unknown) => String(w)) : [];
   if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
-    return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, exchange: undefined, replayed: 0, warnings };
+    return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, handlerActors: NO_HANDLER_ACTORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, exchange: undefined, replayed: 0, warnings };
   }
   let portfolio: Portfolio | undefined;
   let cursors: CursorState = EMPTY_CURSORS;
-  let memory = new ReconcileMemory();
+  let handlerActors: PersistedHandlerActors = NO_HANDLER_ACTORS;
   let lifecycle: PersistedLifecycleJSON = { liquidateOnly: null };
   let exchange: ExchangeIdentity | undefined;
   const skipped: string[] = [];
@@ -155,7 +166,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       const legacySavedAt = s.version === 1 ? parseTimestamp(s.savedAt, 'snapshot.savedAt') : undefined;
       portfolio = s.portfolio === null ? undefined : Portfolio.fromJSON(s.portfolio, { ...options, legacySavedAt });
       cursors = parseCursorState(s.cursors, 'snapshot.cursors');
-      memory = ReconcileMemory.fromJSON(s.memory, 'snapshot.memory');
+      handlerActors = s.version >= 3 ? parsePersistedHandlerActors(s.handlerActors, 'snapshot.handlerActors') : persistedFromMemory(ReconcileMemory.fromJSON(s.memory, 'snapshot.memory'));
       lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');
       if (s.exchange !== undefined) exchange = parseIdentity(s.exchange, 'snapshot.exchange');
       if (s.equity !== undefined) {
@@ -203,7 +214,7 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
       throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${errorSummary(e)}`, { cause: e });
     }
   }
-  return { fresh: false, portfolio, cursors, memory, lifecycle, exchange, replayed, warnings: [...warnings, ...skipped], ...(equityAtSave !== undefined && { equityAtSave }) };
+  return { fresh: false, portfolio, cursors, handlerActors, memory: memoryOfPersisted(handlerActors), lifecycle, exchange, replayed, warnings: [...warnings, ...skipped], ...(equityAtSave !== undefined && { equityAtSave }) };
 }
 
 function parseLifecycle(raw: unknown, path: string): PersistedLifecycleJSON {

@@ -210,7 +210,7 @@ const malformed: readonly [string, () => LoadedState, RegExp][] = [
   ['the snapshot is a string', () => loaded('state'), /snapshot/],
   ['another format', () => withSnapshot((s) => (s.format = 'something-else')), /format/],
   ['no format', () => withSnapshot((s) => delete s.format), /format/],
-  ['an unknown version', () => withSnapshot((s) => (s.version = 3)), /version 3 is not supported/],
+  ['an unknown version', () => withSnapshot((s) => (s.version = 4)), /version 4 is not supported/],
   ['a version as a string', () => withSnapshot((s) => (s.version = '1')), /version/],
   ['a portfolio with a bad amount', () => withSnapshot((s) => ((s.portfolio as Mutable).peakEquity = 'lots')), /peakEquity/],
   ['a portfolio of another version', () => withSnapshot((s) => ((s.portfolio as Mutable).version = 9)), /not valid engine state/],
@@ -218,8 +218,13 @@ const malformed: readonly [string, () => LoadedState, RegExp][] = [
   ['cursors missing', () => withSnapshot((s) => delete s.cursors), /cursors/],
   ['a cursor with a negative since', () => withSnapshot((s) => (s.cursors = { trades: { [PERP]: { since: -1, seenIds: [] } } })), /cursors\.trades/],
   ['a cursor whose seenIds is not a list', () => withSnapshot((s) => (s.cursors = { trades: {}, funding: { since: 1, seenIds: 'f-1' } })), /cursors\.funding/],
-  ['memory with a negative count', () => withSnapshot((s) => ((s.memory as { drift: unknown[] }).drift = [{ kind: 'position', key: PERP, cycles: -1 }])), /memory/],
-  ['memory missing', () => withSnapshot((s) => delete s.memory), /memory/],
+  ['a drift actor with a negative count', () => withSnapshot((s) => (((s.handlerActors as { drift: { snapshot: { context: Mutable } }[] }).drift[0]!.snapshot.context.cycles = -1))), /handlerActors\.drift\[0\]\.snapshot\.context\.cycles/],
+  ['a ghost actor in a state the machine has not', () => withSnapshot((s) => (((s.handlerActors as { ghosts: { snapshot: Mutable }[] }).ghosts[0]!.snapshot.value = 'teleported'))), /handlerActors\.ghosts\[0\]\.snapshot\.value/],
+  ['a ghost actor saved finished', () => withSnapshot((s) => (((s.handlerActors as { ghosts: { snapshot: Mutable }[] }).ghosts[0]!.snapshot.status = 'done'))), /handlerActors\.ghosts\[0\]\.snapshot\.status/],
+  ['two drift actors with one key', () => withSnapshot((s) => { const h = s.handlerActors as { drift: unknown[] }; h.drift = [h.drift[0], h.drift[0]]; }), /two actors have this key/],
+  ['handler actors missing', () => withSnapshot((s) => delete s.handlerActors), /handlerActors/],
+  ['version 2 memory with a negative count', () => withSnapshot((s) => { s.version = 2; s.memory = { ghosts: [], drift: [{ kind: 'position', key: PERP, cycles: -1 }] }; }), /snapshot\.memory\.drift/],
+  ['version 2 memory missing', () => withSnapshot((s) => (s.version = 2)), /memory/],
   ['lifecycle missing', () => withSnapshot((s) => delete s.lifecycle), /lifecycle/],
   ['an equity at save that is a number', () => withSnapshot((s) => (s.equity = { equity: 1000, drawdown: null })), /snapshot\.equity\.equity/],
   ['a liquidate-only reason that is not a string', () => withSnapshot((s) => (s.lifecycle = { liquidateOnly: { reason: 5 } })), /lifecycle\.liquidateOnly\.reason/],
@@ -297,8 +302,8 @@ describe('untrusted state files (issue 14)', () => {
   });
 
   it('an exponent bomb in the handlers memory is a StoreCorruptError at once, not a hang in toFixed', () => {
-    const json = JSON.parse(JSON.stringify(encodeEngineState(richState(), T))) as { memory: { seenDeltas: { delta: string }[] } };
-    json.memory.seenDeltas[0]!.delta = '1e10000000';
+    const json = JSON.parse(JSON.stringify(encodeEngineState(richState(), T))) as { handlerActors: { drift: { snapshot: { context: { seenDelta?: string } } }[] } };
+    json.handlerActors.drift.find((d) => d.snapshot.context.seenDelta !== undefined)!.snapshot.context.seenDelta = '1e10000000';
     let caught: unknown;
     try {
       decodeEngineState(loaded(json));
@@ -306,7 +311,7 @@ describe('untrusted state files (issue 14)', () => {
       caught = e;
     }
     expect(caught).toBeInstanceOf(StoreCorruptError);
-    expect((caught as Error).message).toMatch(/snapshot\.memory\.seenDeltas\[0\]\.delta: out of range/);
+    expect((caught as Error).message).toMatch(/snapshot\.handlerActors\.drift\[0\]\.snapshot\.context\.seenDelta: out of range/);
   });
 
   it('a store that hands back no journal list is a StoreCorruptError, not a TypeError', () => {

@@ -11,7 +11,7 @@ import { Dec } from '../../src/domain/decimal.js';
 import { tradeKey } from '../../src/domain/ids.js';
 import type { Fill } from '../../src/domain/types.js';
 import { createEngine } from '../../src/engine.js';
-import { decodeEngineState, ENGINE_STATE_VERSION } from '../../src/engine/state-file.js';
+import { decodeEngineState, encodeEngineState, ENGINE_STATE_VERSION } from '../../src/engine/state-file.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { silentLogger } from '../../src/logging/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
@@ -125,5 +125,24 @@ describe('migrating state directories written before ids were scoped (v1, main a
     // What it wrote is the new version.
     const after = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as { state: { version: number; portfolio: { version: number } } };
     expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, 2]);
+  });
+});
+
+describe('migrating state written before the handler actors (v2, main at 4bb41d3)', () => {
+  it('the handlers memory becomes the actors it stands for, and is written back as their snapshots (v3)', async () => {
+    const raw = JSON.parse(await readFile(join(import.meta.dirname, 'fixtures', 'main-4bb41d3', 'handler-memory-v2.json'), 'utf8')) as { version: number; memory: unknown };
+    expect(raw.version).toBe(2);
+    const s = decodeEngineState({ snapshot: raw as never, journal: [], warnings: [] });
+    // What planning reads is exactly what main saved.
+    expect(s.memory.toJSON()).toEqual(raw.memory);
+    const ghost = s.handlerActors.ghosts[0]!.snapshot;
+    expect([s.handlerActors.ghosts.length, ghost.value, ghost.context.notFound, ghost.context.firstSeenAt]).toEqual([1, 'confirming', 1, 1767603600003]);
+    expect(s.handlerActors.drift.map((d) => [d.key, d.snapshot.value, d.snapshot.context.cycles, d.snapshot.context.seenDelta])).toEqual([
+      ['balance:USDT', 'clean', 0, '-0.00000001'],
+      ['position:BTC/USDT:USDT', 'drifting', 2, '0.05'],
+    ]);
+    const again = JSON.parse(JSON.stringify(encodeEngineState(s, 1767603600020))) as { version: number; memory?: unknown; handlerActors: unknown };
+    expect([again.version, again.memory]).toEqual([ENGINE_STATE_VERSION, undefined]);
+    expect(decodeEngineState({ snapshot: again as never, journal: [], warnings: [] }).memory.toJSON()).toEqual(raw.memory);
   });
 });

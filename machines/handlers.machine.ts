@@ -1,0 +1,48 @@
+/**
+ * The handler actors' home in the engine's actor system: one `handlers` actor (system id `handlers`, a child of the
+ * engine actor) whose children are the ghost, drift and submission actors the engine's router spawns as report
+ * entries and submissions come in (src/engine/handler-actors.ts). It only gives them a parent, so the inspector shows
+ * the tree engine → handlers → ghost/drift/submission; it reacts to nothing else (a finished child's done event included).
+ */
+import { setup, stopChild } from 'xstate';
+import type { ActorRefFrom, AnyActorRef, AnyStateMachine } from 'xstate';
+import { driftMachine } from './drift.machine.js';
+import { ghostMachine } from './ghost.machine.js';
+import { submissionMachine } from './submission.machine.js';
+
+/** STOP_CHILD: a child the router no longer needs (xstate lets only its parent stop a child). */
+export type HandlersEvent = { readonly type: 'STOP_CHILD'; readonly child: AnyActorRef };
+
+/** The container of the handler actors (see the module comment). */
+export const handlersMachine = setup({
+  types: {} as { events: HandlersEvent },
+}).createMachine({
+  id: 'handlers',
+  initial: 'routing',
+  states: {
+    routing: {
+      on: { STOP_CHILD: { actions: stopChild(({ event }) => event.child) } },
+    },
+  },
+});
+
+export type HandlersActorRef = ActorRefFrom<typeof handlersMachine>;
+
+/** The system id of the container, for `engine.actor.system.get(HANDLERS_SYSTEM_ID)`. */
+export const HANDLERS_SYSTEM_ID = 'handlers';
+
+/** One kind of handler actor: its machine, the id of each actor (within `handlers`), and what there is one per. */
+export interface HandlerActorKind {
+  readonly machine: AnyStateMachine;
+  readonly id: string;
+  readonly onePer: string;
+  /** The report entries (or engine calls) routed to it. */
+  readonly fedBy: string;
+}
+
+/** The kinds of handler actors the engine spawns under `handlers`, in the order the docs show them. */
+export const HANDLER_ACTOR_KINDS: readonly HandlerActorKind[] = [
+  { machine: ghostMachine, id: 'ghost:{order key}', onePer: 'ghost order', fedBy: 'report.ghosts' },
+  { machine: driftMachine, id: 'drift:{kind}:{symbol or asset}', onePer: 'position or balance with a streak or a delta looked into', fedBy: 'report.positionDrifts, report.balanceDrifts' },
+  { machine: submissionMachine, id: 'submission:{client order id}', onePer: 'order placed and not yet answered', fedBy: 'placeOrder, lookups of unconfirmed submissions' },
+];

@@ -1,0 +1,454 @@
+/**
+ * The handler actors of a running engine and the router that feeds them (issue 17). What the handlers remember
+ * between cycles lives in XState actors, children of one `handlers` actor in the engine's actor system (so the
+ * inspector shows them): a ghost actor per ghost order, a drift actor per position/balance with a streak or a delta
+ * looked into, a submission actor per order whose placing answer is awaited or lost.
+ *
+ * How a report entry reaches its actor: planning (pure, src/handlers) works on a scratch `ReconcileMemory` taken from
+ * the actors; when the engine keeps a cycle, `commit` turns each ghost and drift entry into its evidence (a not-found
+ * answer, a final status, trades that settle it, a streak counted or ended, a delta looked into) and pushes it into
+ * one RxJS stream, grouped by actor (`groupBy` on category and key): the first entry of a key spawns its actor, the
+ * rest are sent to it, and the group ends with the actor. A discarded cycle routes nothing. The actors' persisted
+ * snapshots are what the engine saves (`PersistedHandlerActors`).
+ */
+import { Subject, filter, groupBy, mergeMap, tap, type Subscription } from 'rxjs';
+import { createActor, type AnyActorRef, type AnyStateMachine, type Snapshot } from 'xstate';
+import { compareStrings } from '../domain/compare.js';
+import { ParseError } from '../domain/errors.js';
+import { asArray, asRecord, parseAmount, parseEnum, parseOptionalId, parseString, parseTimestamp } from '../domain/parse.js';
+import { orderKey } from '../domain/types.js';
+import { ReconcileMemory } from '../handlers/memory.js';
+import type { Plan } from '../handlers/plan.js';
+import { driftMachine, type DriftActorRef, type DriftContext, type DriftEvent, type DriftKind } from '../../machines/drift.machine.js';
+import { ghostMachine, type GhostActorRef, type GhostContext, type GhostEvent } from '../../machines/ghost.machine.js';
+import { HANDLERS_SYSTEM_ID, handlersMachine, type HandlersActorRef } from '../../machines/handlers.machine.js';
+import { submissionMachine, type SubmissionActorRef, type SubmissionEvent } from '../../machines/submission.machine.js';
+
+/** The states a ghost actor is saved in (its final states end the actor, so they are never saved). */
+export const GHOST_STATES = ['suspected', 'confirming', 'closing', 'settling'] as const;
+export type GhostStateValue = (typeof GHOST_STATES)[number];
+/** The states a drift actor is saved in. */
+export const DRIFT_STATES = ['clean', 'drifting', 'liquidateOnly'] as const;
+export type DriftStateValue = (typeof DRIFT_STATES)[number];
+
+/** An actor's persisted snapshot as saved: xstate's `getPersistedSnapshot()` less its always-empty parts. */
+export interface PersistedActor<V extends string, C> {
+  readonly status: 'active';
+  readonly value: V;
+  readonly context: C;
+}
+
+export interface GhostContextJSON {
+  readonly ref: { readonly symbol: string; readonly exchangeOrderId?: string; readonly clientOrderId?: string };
+  readonly firstSeenAt: number;
+  readonly notFound: number;
+  readonly confirmations: number;
+}
+
+export interface DriftContextJSON {
+  readonly kind: DriftKind;
+  readonly key: string;
+  readonly cycles: number;
+  readonly seenDelta?: string;
+  readonly cyclesBeforeLiquidateOnly: number;
+}
+
+/** What the engine state file keeps of the handler actors (sorted by key, so equal states save equal bytes). */
+export interface PersistedHandlerActors {
+  readonly ghosts: readonly { readonly key: string; readonly snapshot: PersistedActor<GhostStateValue, GhostContextJSON> }[];
+  readonly drift: readonly { readonly key: string; readonly snapshot: PersistedActor<DriftStateValue, DriftContextJSON> }[];
+}
+
+export const NO_HANDLER_ACTORS: PersistedHandlerActors = { ghosts: [], drift: [] };
+
+/** Thresholds the actors take from the engine's policies. */
+export interface HandlerThresholds {
+  readonly notFoundConfirmations: number;
+  readonly driftCyclesBeforeLiquidateOnly: number;
+}
+
+// ---- pure conversions -----------------------------------------------------------------------------------------
+
+function ghostContextJSON(c: GhostContext): GhostContextJSON {
+  const ref = {
+    symbol: c.ref.symbol,
+    ...(c.ref.exchangeOrderId !== undefined && { exchangeOrderId: c.ref.exchangeOrderId }),
+    ...(c.ref.clientOrderId !== undefined && { clientOrderId: c.ref.clientOrderId }),
+  };
+  return { ref, firstSeenAt: c.firstSeenAt, notFound: c.notFound, confirmations: c.confirmations };
+}
+
+function driftContextJSON(c: DriftContext): DriftContextJSON {
+  return { kind: c.kind, key: c.key, cycles: c.cycles, ...(c.seenDelta !== undefined && { seenDelta: c.seenDelta }), cyclesBeforeLiquidateOnly: c.cyclesBeforeLiquidateOnly };
+}
+
+/**
+ * The actors a `ReconcileMemory` stands for (state files written before the actors, version ≤ 2): a ghost with a
+ * not-found streak is confirming, a drift with a streak is drifting; the thresholds are the engine's at restore.
+ */
+export function persistedFromMemory(memory: ReconcileMemory): PersistedHandlerActors {
+  const json = memory.toJSON();
+  const ghosts = json.ghosts.map((g) => {
+    const ref = { symbol: g.symbol, ...(g.exchangeOrderId !== undefined && { exchangeOrderId: g.exchangeOrderId }), ...(g.clientOrderId !== undefined && { clientOrderId: g.clientOrderId }) };
+    const value: GhostStateValue = g.notFound > 0 ? 'confirming' : 'suspected';
+    return { key: g.key, snapshot: { status: 'active' as const, value, context: { ref, firstSeenAt: g.firstSeenAt, notFound: g.notFound, confirmations: 0 } } };
+  });
+  const drift = new Map<string, { kind: DriftKind; key: string; cycles: number; seenDelta?: string }>();
+  for (const d of json.drift) drift.set(`${d.kind}:${d.key}`, { kind: d.kind, key: d.key, cycles: d.cycles });
+  for (const s of json.seenDeltas ?? []) {
+    const k = `${s.kind}:${s.key}`;
+    drift.set(k, { ...(drift.get(k) ?? { kind: s.kind, key: s.key, cycles: 0 }), seenDelta: s.delta });
+  }
+  return {
+    ghosts,
+    drift: [...drift.entries()]
+      .sort(([a], [b]) => compareStrings(a, b))
+      .map(([key, c]) => ({ key, snapshot: { status: 'active' as const, value: c.cycles > 0 ? ('drifting' as const) : ('clean' as const), context: { ...c, cyclesBeforeLiquidateOnly: 0 } } })),
+  };
+}
+
+/** The memory the persisted actors stand for: what planning starts from. */
+export function memoryOfPersisted(p: PersistedHandlerActors): ReconcileMemory {
+  const m = new ReconcileMemory();
+  for (const g of p.ghosts) {
+    const c = g.snapshot.context;
+    m.ghosts.set(g.key, { ref: { symbol: c.ref.symbol, exchangeOrderId: c.ref.exchangeOrderId, clientOrderId: c.ref.clientOrderId }, firstSeenAt: c.firstSeenAt, notFound: c.notFound });
+  }
+  for (const d of p.drift) {
+    const c = d.snapshot.context;
+    if (c.cycles > 0) m.drift.set(d.key, c.cycles);
+    if (c.seenDelta !== undefined) m.seenDeltas.set(d.key, c.seenDelta);
+  }
+  return m;
+}
+
+function count(raw: unknown, path: string): number {
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) throw new ParseError('invalid_type', path, raw, 'must be a non-negative integer');
+  return raw;
+}
+
+/** @throws ParseError on anything that is not a saved handler actor (nothing is half-loaded). */
+export function parsePersistedHandlerActors(raw: unknown, path = 'handlerActors'): PersistedHandlerActors {
+  const r = asRecord(raw, path);
+  const seen = new Set<string>();
+  const unique = (key: string, p: string): string => {
+    if (seen.has(key)) throw new ParseError('duplicate_id', p, key, 'two actors have this key');
+    seen.add(key);
+    return key;
+  };
+  const active = (s: Record<string, unknown>, p: string): void => {
+    if (s.status !== 'active') throw new ParseError('invalid_type', `${p}.status`, s.status, "must be 'active'");
+  };
+  const ghosts = asArray(r.ghosts, `${path}.ghosts`).map((g, i) => {
+    const p = `${path}.ghosts[${i}]`;
+    const o = asRecord(g, p);
+    const s = asRecord(o.snapshot, `${p}.snapshot`);
+    active(s, `${p}.snapshot`);
+    const c = asRecord(s.context, `${p}.snapshot.context`);
+    const ref = asRecord(c.ref, `${p}.snapshot.context.ref`);
+    const symbol = parseString(ref.symbol, `${p}.snapshot.context.ref.symbol`);
+    const exchangeOrderId = parseOptionalId(ref.exchangeOrderId, `${p}.snapshot.context.ref.exchangeOrderId`);
+    const clientOrderId = parseOptionalId(ref.clientOrderId, `${p}.snapshot.context.ref.clientOrderId`);
+    if (exchangeOrderId === undefined) throw new ParseError('missing_field', `${p}.snapshot.context.ref.exchangeOrderId`, undefined, 'a ghost has an exchange order id');
+    parseString(o.key, `${p}.key`);
+    // The key is recomputed, not trusted (as for the memory of earlier versions).
+    const key = unique(orderKey({ symbol, exchangeOrderId, clientOrderId: clientOrderId ?? '' }), `${p}.key`);
+    return {
+      key,
+      snapshot: {
+        status: 'active' as const,
+        value: parseEnum(s.value, GHOST_STATES, `${p}.snapshot.value`),
+        context: {
+          ref: { symbol, exchangeOrderId, ...(clientOrderId !== undefined && { clientOrderId }) },
+          firstSeenAt: parseTimestamp(c.firstSeenAt, `${p}.snapshot.context.firstSeenAt`),
+          notFound: count(c.notFound, `${p}.snapshot.context.notFound`),
+          confirmations: count(c.confirmations, `${p}.snapshot.context.confirmations`),
+        },
+      },
+    };
+  });
+  const drift = asArray(r.drift, `${path}.drift`).map((d, i) => {
+    const p = `${path}.drift[${i}]`;
+    const o = asRecord(d, p);
+    const s = asRecord(o.snapshot, `${p}.snapshot`);
+    active(s, `${p}.snapshot`);
+    const c = asRecord(s.context, `${p}.snapshot.context`);
+    const kind = parseEnum(c.kind, ['position', 'balance'] as const, `${p}.snapshot.context.kind`);
+    const name = parseString(c.key, `${p}.snapshot.context.key`);
+    parseString(o.key, `${p}.key`);
+    const seenDelta = c.seenDelta === undefined ? undefined : parseAmount(c.seenDelta, `${p}.snapshot.context.seenDelta`, 'any').toFixed();
+    return {
+      key: unique(`${kind}:${name}`, `${p}.key`),
+      snapshot: {
+        status: 'active' as const,
+        value: parseEnum(s.value, DRIFT_STATES, `${p}.snapshot.value`),
+        context: {
+          kind,
+          key: name,
+          cycles: count(c.cycles, `${p}.snapshot.context.cycles`),
+          ...(seenDelta !== undefined && { seenDelta }),
+          cyclesBeforeLiquidateOnly: count(c.cyclesBeforeLiquidateOnly, `${p}.snapshot.context.cyclesBeforeLiquidateOnly`),
+        },
+      },
+    };
+  });
+  return { ghosts, drift };
+}
+
+// ---- routing ----------------------------------------------------------------------------------------------------
+
+/** One routed entry: the evidence of one cycle for one actor (spawning it with `spawn` when it has none yet). */
+type Routed =
+  | { readonly category: 'ghost'; readonly key: string; readonly spawn?: Snapshot<unknown>; readonly event: GhostEvent | undefined }
+  | { readonly category: 'drift'; readonly key: string; readonly spawn?: Snapshot<unknown>; readonly event: DriftEvent | undefined }
+  | { readonly category: 'submission'; readonly key: string; readonly spawn?: { readonly symbol: string }; readonly event: SubmissionEvent | undefined };
+
+const addressOf = (r: Pick<Routed, 'category' | 'key'>): string => `${r.category}:${r.key}`;
+
+/** Where the actors' state and the memory planning kept disagree (a bug: the engine logs it and takes the memory's). */
+export interface HandlerDivergence {
+  readonly key: string;
+  readonly actor: string;
+  readonly memory: string;
+}
+
+/**
+ * The handler actors of one engine. `attach` gives them their parent in the engine's actor system; until then (and
+ * after `stop`) nothing is routed.
+ */
+export class HandlerActors {
+  private container: HandlersActorRef | undefined;
+  private readonly ghosts = new Map<string, GhostActorRef>();
+  private readonly drifts = new Map<string, DriftActorRef>();
+  private readonly submissions = new Map<string, SubmissionActorRef>();
+  private readonly entries = new Subject<Routed>();
+  /** Addresses whose actor finished: closes that actor's group. */
+  private readonly finished = new Subject<string>();
+  private readonly routing: Subscription;
+
+  constructor(private readonly thresholds: HandlerThresholds) {
+    this.routing = this.entries
+      .pipe(
+        groupBy((r) => addressOf(r), { duration: (group) => this.finished.pipe(filter((a) => a === group.key)) }),
+        mergeMap((group) => group.pipe(tap((r) => this.deliver(r)))),
+      )
+      .subscribe();
+  }
+
+  /** Spawns the `handlers` container as a child of the engine actor (call once, after the engine actor exists). */
+  attach(engineActor: AnyActorRef): void {
+    if (this.container !== undefined) return;
+    this.container = createActor(handlersMachine, { parent: engineActor, id: HANDLERS_SYSTEM_ID, systemId: HANDLERS_SYSTEM_ID });
+    this.container.start();
+  }
+
+  /** Replaces every ghost and drift actor by the saved ones (at load). */
+  restore(saved: PersistedHandlerActors): void {
+    for (const [k, a] of this.ghosts) this.end('ghost', k, a);
+    for (const [k, a] of this.drifts) this.end('drift', k, a);
+    for (const g of saved.ghosts) {
+      const context = { ...g.snapshot.context, confirmations: this.thresholds.notFoundConfirmations };
+      this.entries.next({ category: 'ghost', key: g.key, spawn: restorable(g.snapshot.value, context), event: undefined });
+    }
+    for (const d of saved.drift) {
+      const context = { seenDelta: undefined, ...d.snapshot.context, cyclesBeforeLiquidateOnly: this.thresholds.driftCyclesBeforeLiquidateOnly };
+      this.entries.next({ category: 'drift', key: d.key, spawn: restorable(d.snapshot.value, context), event: undefined });
+    }
+  }
+
+  /** The actors' persisted snapshots, sorted by key. */
+  persisted(): PersistedHandlerActors {
+    const pick = <V extends string, C, J>(a: { getPersistedSnapshot(): unknown }, toJSON: (c: C) => J) => {
+      const s = a.getPersistedSnapshot() as { value: V; context: C };
+      return { status: 'active' as const, value: s.value, context: toJSON(s.context) };
+    };
+    return {
+      ghosts: [...this.ghosts.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([key, a]) => ({ key, snapshot: pick<GhostStateValue, GhostContext, GhostContextJSON>(a, ghostContextJSON) })),
+      drift: [...this.drifts.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([key, a]) => ({ key, snapshot: pick<DriftStateValue, DriftContext, DriftContextJSON>(a, driftContextJSON) })),
+    };
+  }
+
+  /** The memory planning starts from (a fresh object: planning may change it freely). */
+  memory(): ReconcileMemory {
+    const m = new ReconcileMemory();
+    for (const [k, a] of this.ghosts) {
+      const c = a.getSnapshot().context;
+      m.ghosts.set(k, { ref: c.ref, firstSeenAt: c.firstSeenAt, notFound: c.notFound });
+    }
+    for (const [k, a] of this.drifts) {
+      const c = a.getSnapshot().context;
+      if (c.cycles > 0) m.drift.set(k, c.cycles);
+      if (c.seenDelta !== undefined) m.seenDeltas.set(k, c.seenDelta);
+    }
+    return m;
+  }
+
+  /**
+   * Routes a kept cycle to the actors: each ghost and drift of `working` (the memory planning left) with what
+   * changed for it, given the plan's closes. Returns where an actor did not land where the memory says (none, unless
+   * there is a bug); such an actor is replaced by the memory's, so the two never stay apart.
+   */
+  commit(working: ReconcileMemory, plan: Plan | undefined): HandlerDivergence[] {
+    const keyOf = (ref: Plan['deferred'][number]['ref']): string => orderKey({ symbol: ref.symbol, exchangeOrderId: ref.exchangeOrderId, clientOrderId: ref.clientOrderId ?? '' });
+    const closes = new Map<string, string>();
+    for (const a of plan?.actions ?? []) if (a.type === 'closeOrder') closes.set(keyOf(a.ref), a.cause);
+    // Ghosts the query budget left for a later cycle: not asked, nothing to tell their actor.
+    const unasked = new Set((plan?.deferred ?? []).filter((d) => d.why === 'budget').map((d) => keyOf(d.ref)));
+    const reachable = plan?.outcome === 'ready';
+    for (const [key] of this.ghosts) if (!working.ghosts.has(key)) this.entries.next({ category: 'ghost', key, event: { type: 'GONE' } });
+    for (const [key, w] of working.ghosts) {
+      const actor = this.ghosts.get(key);
+      const before = actor?.getSnapshot().context.notFound ?? 0;
+      const close = closes.get(key);
+      // A ready plan settled every ghost it lists one way: its trades, a query (found, or not found), or the budget.
+      let event: GhostEvent | undefined;
+      if (close === 'filledByTrades') event = { type: 'SETTLED_BY_TRADES' };
+      else if (w.notFound === before + 1) event = { type: 'NOT_FOUND' };
+      else if (close === 'finalStatusQueried') event = { type: 'FOUND_FINAL' };
+      else if (reachable && w.notFound === 0 && !unasked.has(key)) event = { type: 'FOUND' };
+      else if (!reachable && w.notFound === 0 && before > 0) event = { type: 'STREAK_BROKEN' };
+      const spawn = actor === undefined ? restorable('suspected', { ref: w.ref, firstSeenAt: w.firstSeenAt, notFound: 0, confirmations: this.thresholds.notFoundConfirmations }) : undefined;
+      this.entries.next({ category: 'ghost', key, event, ...(spawn !== undefined && { spawn }) });
+    }
+    const driftKeys = new Set<string>([...this.drifts.keys(), ...working.drift.keys(), ...working.seenDeltas.keys()]);
+    for (const key of [...driftKeys].sort(compareStrings)) {
+      const actor = this.drifts.get(key);
+      const c = actor?.getSnapshot().context;
+      const before = c?.cycles ?? 0;
+      const cycles = working.drift.get(key) ?? 0;
+      const seen = working.seenDeltas.get(key);
+      const route = (event: DriftEvent | undefined, spawn?: Snapshot<unknown>): void => this.entries.next({ category: 'drift', key, event, ...(spawn !== undefined && { spawn }) });
+      if (actor === undefined) {
+        const i = key.indexOf(':');
+        const kind = key.slice(0, i) as DriftKind;
+        route(undefined, restorable('clean', { kind, key: key.slice(i + 1), cycles: 0, seenDelta: undefined, cyclesBeforeLiquidateOnly: this.thresholds.driftCyclesBeforeLiquidateOnly }));
+      }
+      if (cycles === before + 1) route({ type: 'BEYOND_TOLERANCE' });
+      else if (cycles === 0 && before > 0) route({ type: 'EXPLAINED' });
+      else if (cycles > 0 && cycles === before && reachable && plan?.handler === 'runtime') route({ type: 'HELD' });
+      if (seen !== c?.seenDelta) route({ type: 'LOOKED_INTO', delta: seen });
+      if (cycles === 0 && seen === undefined) route({ type: 'FORGET' });
+    }
+    return this.reconcileWith(working);
+  }
+
+  /** Checks every actor against `working`; any that disagrees is replaced by the memory's. */
+  private reconcileWith(working: ReconcileMemory): HandlerDivergence[] {
+    const out: HandlerDivergence[] = [];
+    for (const [key, w] of working.ghosts) {
+      const c = this.ghosts.get(key)?.getSnapshot().context;
+      if (c !== undefined && c.notFound === w.notFound && c.firstSeenAt === w.firstSeenAt) continue;
+      out.push({ key, actor: c === undefined ? 'none' : `notFound ${c.notFound}, firstSeenAt ${c.firstSeenAt}`, memory: `notFound ${w.notFound}, firstSeenAt ${w.firstSeenAt}` });
+    }
+    for (const key of this.ghosts.keys()) if (!working.ghosts.has(key)) out.push({ key, actor: 'alive', memory: 'none' });
+    const driftKeys = new Set<string>([...this.drifts.keys(), ...working.drift.keys(), ...working.seenDeltas.keys()]);
+    for (const key of driftKeys) {
+      const c = this.drifts.get(key)?.getSnapshot().context;
+      const cycles = working.drift.get(key) ?? 0;
+      const seen = working.seenDeltas.get(key);
+      const gone = cycles === 0 && seen === undefined;
+      if (gone ? c === undefined : c !== undefined && c.cycles === cycles && c.seenDelta === seen) continue;
+      out.push({ key, actor: c === undefined ? 'none' : `cycles ${c.cycles}, seen ${c.seenDelta ?? '-'}`, memory: `cycles ${cycles}, seen ${seen ?? '-'}` });
+    }
+    if (out.length > 0) this.restore(persistedFromMemory(working));
+    return out;
+  }
+
+  // ---- submissions ----------------------------------------------------------------------------------------------
+
+  /** An order is about to be sent: its actor waits for the answer (`submitted`). */
+  submitted(clientOrderId: string, symbol: string): void {
+    this.entries.next({ category: 'submission', key: clientOrderId, spawn: { symbol }, event: undefined });
+  }
+
+  /** What became of a submission: its answer, or evidence found by a lookup. Unknown ids are spawned answer-lost. */
+  submission(clientOrderId: string, symbol: string, event: SubmissionEvent): void {
+    if (!this.submissions.has(clientOrderId)) this.entries.next({ category: 'submission', key: clientOrderId, spawn: { symbol }, event: { type: 'ANSWER_LOST' } });
+    this.entries.next({ category: 'submission', key: clientOrderId, event });
+  }
+
+  /** Whether the order's placing call is still waiting for its answer (then "not found" says nothing about it). */
+  isPlacing(clientOrderId: string): boolean {
+    return this.submissions.get(clientOrderId)?.getSnapshot().value === 'submitted';
+  }
+
+  /** Not-found answers in a row of an unconfirmed submission. */
+  submissionNotFound(clientOrderId: string): number {
+    return this.submissions.get(clientOrderId)?.getSnapshot().context.notFound ?? 0;
+  }
+
+  /** Unconfirmed submissions (client ids), for the per-cycle lookups. */
+  unconfirmed(): string[] {
+    return [...this.submissions.entries()].filter(([, a]) => a.getSnapshot().value === 'unconfirmed').map(([k]) => k);
+  }
+
+  /** A retryable error: no unconfirmed submission's not-found answers are "in a row" any more. */
+  breakSubmissionStreaks(): void {
+    for (const [k, a] of this.submissions) {
+      const s = a.getSnapshot();
+      if (s.value === 'unconfirmed' && s.context.notFound > 0) this.entries.next({ category: 'submission', key: k, event: { type: 'STREAK_BROKEN' } });
+    }
+  }
+
+  /** The actors by category (for tests and tools): key → actor. */
+  actors(): { readonly ghosts: ReadonlyMap<string, GhostActorRef>; readonly drift: ReadonlyMap<string, DriftActorRef>; readonly submissions: ReadonlyMap<string, SubmissionActorRef> } {
+    return { ghosts: this.ghosts, drift: this.drifts, submissions: this.submissions };
+  }
+
+  /** Stops every actor and the router. */
+  stop(): void {
+    this.routing.unsubscribe();
+    for (const map of [this.ghosts, this.drifts, this.submissions] as Map<string, AnyActorRef>[]) {
+      for (const a of map.values()) this.stopActor(a);
+      map.clear();
+    }
+  }
+
+  /** xstate lets only a parent stop its child: the container does it. */
+  private stopActor(actor: AnyActorRef): void {
+    if (statusOf(actor) !== 'active') return;
+    if (this.container === undefined) actor.stop();
+    else this.container.send({ type: 'STOP_CHILD', child: actor });
+  }
+
+  /** Delivers one routed entry: spawns the actor on its first entry, sends the event, ends a finished actor. */
+  private deliver(r: Routed): void {
+    const map = (r.category === 'ghost' ? this.ghosts : r.category === 'drift' ? this.drifts : this.submissions) as Map<string, AnyActorRef>;
+    let actor = map.get(r.key);
+    if (actor === undefined) {
+      if (r.spawn === undefined) return;
+      actor = this.spawn(r);
+      map.set(r.key, actor);
+    }
+    if (r.event !== undefined) actor.send(r.event);
+    if (statusOf(actor) === 'done') this.end(r.category, r.key, actor);
+  }
+
+  private spawn(r: Routed): AnyActorRef {
+    const parent = this.container;
+    const options = { id: addressOf(r), ...(parent !== undefined && { parent }) };
+    let actor: AnyActorRef;
+    if (r.category === 'submission') {
+      actor = createActor(submissionMachine, { ...options, input: { clientOrderId: r.key, symbol: r.spawn!.symbol, confirmations: this.thresholds.notFoundConfirmations } });
+    } else {
+      const machine: AnyStateMachine = r.category === 'ghost' ? ghostMachine : driftMachine;
+      actor = createActor(machine, { ...options, snapshot: r.spawn });
+    }
+    actor.start();
+    return actor;
+  }
+
+  private end(category: Routed['category'], key: string, actor: AnyActorRef): void {
+    const map = (category === 'ghost' ? this.ghosts : category === 'drift' ? this.drifts : this.submissions) as Map<string, AnyActorRef>;
+    if (map.get(key) === actor) map.delete(key);
+    this.stopActor(actor);
+    this.finished.next(addressOf({ category, key }));
+  }
+}
+
+const statusOf = (actor: AnyActorRef): Snapshot<unknown>['status'] => (actor.getSnapshot() as Snapshot<unknown>).status;
+
+/** A snapshot an actor can be created from, for a saved state value and context. */
+function restorable(value: string, context: object): Snapshot<unknown> {
+  return { status: 'active', value, context, children: {}, historyValue: {}, output: undefined, error: undefined } as unknown as Snapshot<unknown>;
+}
