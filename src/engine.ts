@@ -792,7 +792,10 @@ export function createEngine(options: EngineOptions): Engine {
       const book = portfolio!;
       const tracked = book.findOrder(ref);
       if (tracked === undefined || tracked.status === after.status) return;
-      // The fills behind `after.filledQuantity` arrive as trades through reconciliation; only status and ids here.
+      // The fills behind `after.filledQuantity` arrive as trades through reconciliation; only status and ids here. An
+      // order the exchange filled beyond our fills stays open, to be settled as a ghost with its trades (as in
+      // resolveUnconfirmed): closed now, nothing would look for trades stamped behind the cursors (sim seed 44365).
+      if (after.filledQuantity.gt(tracked.filledQuantity)) return;
       if (after.status !== 'open' && after.status !== 'pending' && tracked.exchangeOrderId !== undefined) book.closeOrder(ref, after.status, clock.now());
     });
     logAction(logger, { action: 'cancelOrder', reason: 'requested by the strategy', symbol: ref.symbol, orderId: ref.clientOrderId ?? ref.exchangeOrderId });
