@@ -132,6 +132,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [31868, 30409, 30451]) await expectGreen(seed);
   });
 
+  it('seeds 33980, 34824, 44798 (lagTrades through a boot): a manual order\'s trade stamped inside the boot snapshot\'s window, shown later, is recorded when the balances show the reset holds it (it was applied twice)', async () => {
+    // The fix is in src/handlers/cycle.ts (reflectedByBalances; the reset's window kept by Portfolio.lastResetWindow);
+    // pinned as well by test/handlers/cycle-reset-window.test.ts.
+    for (const seed of [33980, 34824, 44798]) await expectGreen(seed);
+  });
+
   it('seed 44365 (a placement in flight at a crash, filled at once, its trade lagging through the boot): cancelled after the boot with the exchange answering "filled", it is settled as a ghost and its trade recorded (it was closed filled 0)', async () => {
     // The fix is in src/engine.ts (cancelOrder leaves an order the exchange filled beyond our fills open); pinned as well by
     // the scenario in test/engine-lag-through-boot.test.ts.
