@@ -308,7 +308,9 @@ export async function runCycle(
   for (const m of missing) {
     const k = orderIdKey(m.symbol, m.exchangeOrderId);
     const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
-    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since <= m.at || work.instrument(m.symbol) === undefined) continue;
+    // A cursor AT the order's last change has passed every trade of it stamped before (sim seed 171: the last trade of the
+    // order moved the cursor to its update time; an earlier one lagging behind stood for good, as an inferred fill).
+    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since < m.at || work.instrument(m.symbol) === undefined) continue;
     if (queries >= lookupBudget) break;
     lookedUp.add(k);
     queries++;

@@ -132,6 +132,11 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [31868, 30409, 30451]) await expectGreen(seed);
   });
 
+  it('seed 171 (lagTrades): a standing inferred fill whose order\'s last trade moved the cursor to its own time is looked up by order (an earlier trade behind the cursor stood for good)', async () => {
+    // The fix is in src/handlers/cycle.ts (the lookup condition); pinned as well by test/handlers/cycle-inferred.test.ts.
+    await expectGreen(171);
+  });
+
   it('seeds 33980, 34824, 44798 (lagTrades through a boot): a manual order\'s trade stamped inside the boot snapshot\'s window, shown later, is recorded when the balances show the reset holds it (it was applied twice)', async () => {
     // The fix is in src/handlers/cycle.ts (reflectedByBalances; the reset's window kept by Portfolio.lastResetWindow);
     // pinned as well by test/handlers/cycle-reset-window.test.ts.
