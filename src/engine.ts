@@ -935,7 +935,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (tracked === undefined || tracked.status === after.status) return;
       // The fills behind `after.filledQuantity` arrive as trades through reconciliation; only status and ids here.
       // Closed only once they are all in the books: a closed order is in no report, so a trade of it that the history
-      // has not shown yet (a lagging read, behind the symbol's cursor) would never be looked for (sim seed 62062). Left
+      // has not shown yet (a lagging read, behind the symbol's cursor) would never be looked for (sim seeds 62062, 44365). Left
       // open, it is settled as a ghost, with its trades or the exchange's final count.
       if (after.status === 'open' || after.status === 'pending' || tracked.exchangeOrderId === undefined) return;
       if (book.appliedQuantity(tracked.symbol, tracked.exchangeOrderId).gte(after.filledQuantity)) book.closeOrder(ref, after.status, clock.now());

@@ -4,12 +4,14 @@
  * real trade shows only later, stamped before that reset's snapshot. It must take the inferred quantity's place:
  * books unchanged, the order's count and final status the exchange's, the trade recorded (sim seeds 30308, 30421).
  * Likewise a strategy cancel answered with fills the books do not hold yet, whose trade then lags (sim seed 62062).
+ * Likewise a submission whose trade lagged through the boot and that the strategy cancels afterwards (sim seed 44365).
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../src/domain/decimal.js';
+import type { Fill, Order } from '../src/domain/types.js';
+import type { HistoryQuery, Page, PlaceOrderRequest } from '../src/exchange/port.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
-import type { Order } from '../src/domain/types.js';
-import { BTC, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket, type EngineRun, type Market } from './support/engine-world.js';
+import { BTC, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket, overriding, type EngineRun, type Market } from './support/engine-world.js';
 
 /** An engine with fees, running, whose limit buy c1 (1 BTC at 29 000) rests on the book. */
 async function restingBuy(): Promise<{ m: Market; store: InMemoryStateStore; first: EngineRun; ack: Order }> {
@@ -81,5 +83,60 @@ describe('a strategy cancel answered with more filled than the books hold (sim s
     expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.4') });
     expect(p.standingInferredFills()).toEqual([]);
     expectBooksEqual(p, m.ex);
+  });
+});
+
+describe('an order placed just before a crash, filled at once, its trade lagging through the boot', () => {
+  it('cancelled by the strategy after the boot (the exchange answers "filled"), it still gets its trade: count, status and books the exchange\'s (sim seed 44365)', async () => {
+    const m = makeMarket({ feeRates: { maker: '0.001', taker: '0.001' } });
+    const store = new InMemoryStateStore();
+    // The placing call never answers: the process dies while it waits, after the order reached the exchange.
+    const hanging = overriding(m.ex, {
+      placeOrder: async (req: PlaceOrderRequest): Promise<never> => {
+        await m.ex.placeOrder(req);
+        return new Promise<never>(() => undefined);
+      },
+    });
+    const first = makeEngine(m, { store, exchange: hanging });
+    await boot(m, first);
+    await cycles(m, 1);
+    void first.engine.placeOrder(limitOrder('x', BTC, 'buy', '0.1', '31000'));
+    await m.tl.advanceBy(0);
+    const placed = m.ex.truth().orders.find((o) => o.clientOrderId === 'x');
+    expect([placed?.status, placed?.filledQuantity.toFixed()]).toEqual(['filled', '0.1']);
+    const reopened = crash(first, store);
+    const [trade] = await m.ex.fetchOrderTrades(BTC, placed!.exchangeOrderId!);
+
+    // Its trade stays out of every trade read through the boot: the startup retries, then takes the snapshot.
+    let hidden = true;
+    const visible = (f: Fill): boolean => !hidden || f.clientOrderId !== 'x';
+    const lagging = overriding(m.ex, {
+      fetchTradesSince: async (symbol: string, query: HistoryQuery): Promise<Page<Fill>> => {
+        const page = await m.ex.fetchTradesSince(symbol, query);
+        return { ...page, items: page.items.filter(visible) };
+      },
+      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> => (await m.ex.fetchOrderTrades(symbol, id)).filter(visible),
+    });
+    const second = makeEngine(m, { store: reopened, exchange: lagging });
+    void second.engine.start();
+    for (let n = 0; second.engine.status().phase !== 'running'; n++) {
+      expect(n).toBeLessThan(300);
+      await m.tl.advanceBy(100);
+    }
+    const p = (): typeof second.engine.portfolio => second.engine.portfolio;
+    expectBooksEqual(p(), m.ex);
+    hidden = false;
+    // The first runtime cycle found the submission by client id (filled: left open, to be settled as a ghost); before
+    // the next one, the strategy cancels it and the exchange answers "filled".
+    const found = p().findOrder({ clientOrderId: 'x' });
+    expect([found?.status, found?.filledQuantity.toFixed()]).toEqual(['open', '0']);
+    expect(p().findOrder({ clientOrderId: 'x' })?.exchangeOrderId).toBe(placed!.exchangeOrderId);
+    expect((await second.engine.cancelOrder({ symbol: BTC, clientOrderId: 'x' })).status).toBe('filled');
+    await cycles(m, 4);
+    const x = p().findOrder({ clientOrderId: 'x' });
+    expect([x?.status, x?.filledQuantity.toFixed()]).toEqual(['filled', '0.1']);
+    expect(p().hasAppliedTrade(trade!)).toBe(true);
+    expect(p().reflectedUnexplained()).toEqual([]);
+    expectBooksEqual(p(), m.ex);
   });
 });

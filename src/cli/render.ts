@@ -111,6 +111,9 @@ export function actionLabel(a: PlanAction, status?: ActionOutcome['status']): st
     case 'applyFill':
       label = `${a.fill.inferred ? 'inferred fill' : 'apply fill'} ${amount(a.fill.quantity)} @ ${amount(a.fill.price)}`;
       break;
+    case 'recordTrade':
+      label = `record as in the books ${amount(a.fill.quantity)} @ ${amount(a.fill.price)}`;
+      break;
     case 'applyFunding':
       label = `apply funding ${amount(a.payment.amount)} ${a.payment.asset}`;
       break;
@@ -149,6 +152,7 @@ export function actionLabel(a: PlanAction, status?: ActionOutcome['status']): st
 function orderIdsOf(a: PlanAction): { symbol: string; xid?: string | undefined; cid?: string | undefined } | undefined {
   switch (a.type) {
     case 'applyFill':
+    case 'recordTrade':
       return { symbol: a.fill.symbol, xid: a.fill.exchangeOrderId, cid: a.fill.clientOrderId };
     case 'trackOrder':
     case 'cancelOrder':
@@ -282,6 +286,7 @@ export function reportRows(input: ReportInput): { rows: ReportRow[]; inSync: num
     const status = statusOf.get(a);
     switch (a.type) {
       case 'applyFill':
+      case 'recordTrade':
         rows.push({
           category: 'trade',
           subject: `${a.fill.tradeId} ${a.fill.symbol}`,

@@ -13,7 +13,8 @@ import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
-import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
+import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
+import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import {
   inferredTradeId,
   isTerminalStatus,
@@ -25,7 +26,7 @@ import {
   type Order,
 } from '../domain/types.js';
 import type { MatchedOrder, ReconciliationReport, Tolerance } from '../differ/report.js';
-import { isBeyondTolerance } from '../differ/tolerance.js';
+import { balanceTolerance, isBeyondTolerance, positionTolerance, type Tolerances } from '../differ/tolerance.js';
 import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { zombiePolicyFor, type ResolvedConfig } from './config.js';
@@ -39,6 +40,7 @@ import type {
   DeferredQuery,
   HistoryCursor,
   PlanAction,
+  RecordTradeAction,
   TrackOrderAction,
 } from './plan.js';
 import { CountingReader, type ExchangeReader } from './reader.js';
@@ -163,7 +165,7 @@ export interface CycleResult {
   /** Acknowledgements and status updates of tracked orders (first, so fills attribute to the right order). */
   readonly updates: TrackOrderAction[];
   /** Fills (real, then inferred) and funding up to `boundary`, in timestamp order. */
-  readonly fillsBefore: (ApplyFillAction | ApplyFundingAction)[];
+  readonly fillsBefore: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[];
   /** Fills and funding stamped after the snapshot (applied after adoptions, which carry the snapshot's counts). */
   readonly fillsAfter: (ApplyFillAction | ApplyFundingAction)[];
   readonly errors: AccountingErrorAction[];
@@ -310,7 +312,9 @@ export async function runCycle(
   for (const m of missing) {
     const k = orderIdKey(m.symbol, m.exchangeOrderId);
     const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
-    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since <= m.at || work.instrument(m.symbol) === undefined) continue;
+    // A cursor AT `at` may already have passed a trade of it (sim seed 171: the order's last trade moved the cursor
+    // there; an earlier one lagging behind it stood for good, as an inferred fill), so look from there on.
+    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since < m.at || work.instrument(m.symbol) === undefined) continue;
     if (queries >= lookupBudget) break;
     lookedUp.add(k);
     queries++;
@@ -437,16 +441,26 @@ export async function runCycle(
 
   // 4. Fills in time order, in two bands around the snapshot: zombie adoptions go between them, because an adopted
   //    order starts from the fills of it applied up to the snapshot (at startup: the snapshot's count).
-  const fillsBefore: (ApplyFillAction | ApplyFundingAction)[] = [];
+  const fillsBefore: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[] = [];
   const fillsAfter: (ApplyFillAction | ApplyFundingAction)[] = [];
   const heldBack = new Map<OrderIdKey, { ids: string[]; ref: OrderRef; cap: Decimal }>();
   const recorded: Fill[] = [];
-  const applyTrades = (band: readonly Fill[], into: (ApplyFillAction | ApplyFundingAction)[]): void => {
+  const applyTrades = (band: readonly Fill[], into: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[], inBooks: ReadonlySet<TradeKey> = new Set()): void => {
     for (const f of band) {
       const cap = caps.get(fillOrderKey(f));
       const tracked = work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId });
       if (tracked === undefined && opts.recordUntracked?.(f.symbol) === true) {
         recorded.push(f);
+        continue;
+      }
+      if (tracked === undefined && inBooks.has(fillKey(f))) {
+        work.recordReflectedFills([f]);
+        into.push({
+          type: 'recordTrade',
+          cause: 'reflectedTrade',
+          reason: `trade ${f.tradeId} of order ${f.exchangeOrderId}, which we do not track, stamped inside the last hard reset's snapshot window and shown only now: the balances show that reset's books hold it`,
+          fill: f,
+        });
         continue;
       }
       // A real trade first replaces the order's standing inferred quantity (already counted as applied): only the
@@ -487,7 +501,7 @@ export async function runCycle(
       });
     }
   };
-  const applyFunding = (band: readonly FundingPayment[], into: (ApplyFillAction | ApplyFundingAction)[]): void => {
+  const applyFunding = (band: readonly FundingPayment[], into: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[]): void => {
     for (const p of band) {
       // A rejected payment is still planned, so the executor reports the rejection (it is never silently skipped).
       work.applyFunding(p);
@@ -497,8 +511,11 @@ export async function runCycle(
   const applicableTrades = sortedTrades.filter((f) => applicable(f.timestamp));
   // Funding ids are their own id space: a payment is never taken for a trade that shares its id.
   const newFunding = [...funding].filter((p) => !portfolio.hasAppliedFunding(p.id)).sort((a, b) => a.timestamp - b.timestamp || compareStrings(a.id, b.id));
-  applyTrades(applicableTrades.filter((f) => f.timestamp <= boundary), fillsBefore);
-  applyFunding(newFunding.filter((p) => p.timestamp <= boundary), fillsBefore);
+  const tradesBefore = applicableTrades.filter((f) => f.timestamp <= boundary);
+  const fundingBefore = newFunding.filter((p) => p.timestamp <= boundary);
+  const inBooks = reflectedByBalances(report, portfolio, work, tradesBefore, fundingBefore, config.diffOptions.tolerances, opts.recordUntracked);
+  applyTrades(tradesBefore, fillsBefore, inBooks);
+  applyFunding(fundingBefore, fillsBefore);
 
   // 5. Exchange-reported fills with no trade behind them: inferred, with deterministic ids.
   const infer = (local: Order, exchange: Order, what: string): boolean => {
@@ -677,6 +694,87 @@ export async function runCycle(
     queries,
     work,
   };
+}
+
+/** At most this many trades are weighed together by `reflectedByBalances` (every subset is tried). */
+const MAX_WEIGHED_TRADES = 6;
+
+/**
+ * Which of `trades` (this cycle's trades up to the snapshot, in the order they apply) the books already hold: trades of
+ * orders we do not track, stamped inside the window of the snapshot the last hard reset took its books from, that the
+ * reset never saw (a lagging trade history; one it saw would have made it retry). Its reads and such a trade may come
+ * in either order, so the time cannot tell; the balances can. Every subset of them is left out in turn from the books
+ * brought forward by this cycle's trades and funding: the one bringing the most assets and positions they touch within
+ * tolerance of the snapshot wins, the fewest left out on a tie; so all are applied unless leaving some out fits the
+ * exchange better (sim seeds 33980, 34824, 44798: a manual order filled in the boot snapshot's millisecond, applied
+ * again). `current` is the portfolio the report was diffed against, `work` the planning clone before these trades.
+ */
+export function reflectedByBalances(
+  report: ReconciliationReport,
+  current: Portfolio,
+  work: Portfolio,
+  trades: readonly Fill[],
+  funding: readonly FundingPayment[],
+  tolerances: Tolerances,
+  recordOnly?: (symbol: string) => boolean,
+): Set<TradeKey> {
+  const window = current.lastResetWindow();
+  const none = new Set<TradeKey>();
+  if (window === undefined) return none;
+  const weighed = trades.filter(
+    (f) => !f.inferred && insideSnapshotWindow(f.timestamp, window) && recordOnly?.(f.symbol) !== true && work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) === undefined,
+  );
+  if (weighed.length === 0 || weighed.length > MAX_WEIGHED_TRADES) return none;
+  const keys = [...new Set(weighed.flatMap((f) => tradeTouches(work.instrument(f.symbol), f)))];
+  const positionDrift = new Map(report.positionDrifts.map((d) => [d.symbol, d.exchange]));
+  const balanceDrift = new Map(report.balanceDrifts.map((d) => [d.asset, d.exchange]));
+  const fits = (p: Portfolio, key: string): boolean => {
+    const [kind, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+    // The snapshot's value: the report lists only what differs from the books it was diffed against.
+    const local = kind === 'position' ? p.position(name).quantity : p.balance(name).total;
+    const exchange = kind === 'position' ? (positionDrift.get(name) ?? current.position(name).quantity) : (balanceDrift.get(name) ?? current.balance(name).total);
+    const delta = new Dec(exchange).minus(local);
+    return delta.isZero() || !isBeyondTolerance(delta, local, exchange, kind === 'position' ? positionTolerance(tolerances, name) : balanceTolerance(tolerances, name));
+  };
+  const score = (left: ReadonlySet<TradeKey>): number => {
+    const p = work.clone();
+    for (const f of trades) {
+      if (left.has(fillKey(f)) || (recordOnly?.(f.symbol) === true && p.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) === undefined)) continue;
+      try {
+        p.applyFill(f);
+      } catch {
+        // A fill the books refuse is reported by the real pass; the projection goes without it.
+      }
+    }
+    for (const x of funding) p.applyFunding(x);
+    return keys.filter((k) => fits(p, k)).length;
+  };
+  let best = none;
+  let bestScore = score(none);
+  const subsets = Array.from({ length: (1 << weighed.length) - 1 }, (_, i) => i + 1).sort((a, b) => bits(a) - bits(b) || a - b);
+  for (const mask of subsets) {
+    if (bestScore === keys.length) break;
+    const left = new Set(weighed.filter((_, i) => (mask & (1 << i)) !== 0).map(fillKey));
+    const s = score(left);
+    if (s > bestScore) [best, bestScore] = [left, s];
+  }
+  return best;
+}
+
+function bits(n: number): number {
+  let c = 0;
+  for (let x = n; x > 0; x >>= 1) c += x & 1;
+  return c;
+}
+
+/**
+ * `${kind}:${key}` of every position and balance a trade changes: its symbol's position, its fee asset, and a spot
+ * trade's base and quote or a perpetual's settle asset (where its PnL settles).
+ */
+export function tradeTouches(instrument: Instrument | undefined, f: Fill): string[] {
+  const out = [`position:${f.symbol}`, `balance:${f.feeAsset}`];
+  if (instrument !== undefined) for (const asset of instrument.kind === 'spot' ? [instrument.base, instrument.quote] : [instrument.settle]) out.push(`balance:${asset}`);
+  return out;
 }
 
 /**

@@ -125,6 +125,13 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           else out('done', r.outcome === 'replacedInferred' ? `replaced inferred ${r.replaced.join(', ')}` : undefined);
           break;
         }
+        case 'recordTrade':
+          if (portfolio.hasAppliedTrade(action.fill)) out('duplicate');
+          else {
+            portfolio.recordReflectedFills([action.fill]);
+            out('done');
+          }
+          break;
         case 'applyFunding': {
           const r = portfolio.applyFunding(action.payment);
           if (r.outcome === 'rejected') out('rejected', r.detail);
@@ -170,6 +177,7 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
                 balances: action.balances,
                 orders: mergeOrders(portfolio.orders(), action.orderUpdates),
                 snapshotStartedAt: plan.snapshotStartedAt,
+                snapshotCompletedAt: plan.snapshotCompletedAt,
               },
               portfolio.preservedMetrics(),
               ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },

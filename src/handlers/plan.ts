@@ -47,6 +47,7 @@ export type ActionCause =
   | 'missedTrade' // a trade of a tracked order we had not applied
   | 'untrackedTrade' // a trade of an order we do not track (manual order, exchange liquidation): account truth
   | 'inferredFill' // the exchange reports more filled than its trades show
+  | 'reflectedTrade' // a late trade the last hard reset's balances already hold (the balances say so): recorded only
   | 'fundingPayment'
   // order bookkeeping
   | 'filledByTrades' // a ghost whose trades add up to its quantity: filled, no query needed
@@ -73,6 +74,16 @@ interface Base {
 export interface ApplyFillAction extends Base {
   readonly type: 'applyFill';
   readonly cause: 'missedTrade' | 'untrackedTrade' | 'inferredFill';
+  readonly fill: Fill;
+}
+/**
+ * Remember a trade as applied without booking it: a trade of an order we do not track, stamped inside the window of the
+ * last hard reset's snapshot and shown only later (a lagging trade history), whose effect the balances show that
+ * reset's books already hold (see `runCycle`). Counted as its order's untracked fills, like the reset's own records.
+ */
+export interface RecordTradeAction extends Base {
+  readonly type: 'recordTrade';
+  readonly cause: 'reflectedTrade';
   readonly fill: Fill;
 }
 export interface ApplyFundingAction extends Base {
@@ -171,6 +182,7 @@ export interface AccountingErrorAction extends Base {
 
 export type PlanAction =
   | ApplyFillAction
+  | RecordTradeAction
   | ApplyFundingAction
   | TrackOrderAction
   | CloseOrderAction
@@ -281,6 +293,7 @@ export function planActionToJSON(a: PlanAction): PlanActionJSON {
   const head = { type: a.type, reason: a.reason, cause: a.cause };
   switch (a.type) {
     case 'applyFill':
+    case 'recordTrade':
       return { ...head, fill: fillToJSON(a.fill) satisfies FillJSON };
     case 'applyFunding':
       return { ...head, payment: fundingPaymentToJSON(a.payment) satisfies FundingPaymentJSON };

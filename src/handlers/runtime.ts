@@ -13,7 +13,7 @@ import type { Fill } from '../domain/types.js';
 import { insideSnapshotWindow, reportWindow } from '../domain/snapshot-window.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { runCycle, UnreachableError, type PlanContext } from './cycle.js';
+import { runCycle, tradeTouches, UnreachableError, type PlanContext } from './cycle.js';
 import { ReconcileMemory, type ReconcileMemoryJSON } from './memory.js';
 import type { DriftStreak, EnterLiquidateOnlyAction, Plan, PlanAction } from './plan.js';
 import { CountingReader } from './reader.js';
@@ -176,12 +176,7 @@ function raceTouched(report: ReconciliationReport, portfolio: Portfolio, explain
   const inside = (t: Millis): boolean => insideSnapshotWindow(t, window);
   const out = new Set<string>();
   const trade = (f: Fill): void => {
-    if (!inside(f.timestamp)) return;
-    out.add(`position:${f.symbol}`);
-    out.add(`balance:${f.feeAsset}`);
-    const i = portfolio.instrument(f.symbol);
-    // Spot moves base and quote; a perp settles its PnL in its settle asset.
-    if (i !== undefined) for (const asset of i.kind === 'spot' ? [i.base, i.quote] : [i.settle]) out.add(`balance:${asset}`);
+    if (inside(f.timestamp)) for (const k of tradeTouches(portfolio.instrument(f.symbol), f)) out.add(k);
   };
   for (const a of explaining) {
     if (a.type === 'applyFill') trade(a.fill);

@@ -90,6 +90,8 @@ export interface PortfolioJSON {
   legacyTradeIds?: LegacyTradeIdsJSON;
   /** Start of the snapshot of the last hard reset: trades stamped before it are reflected in the books. */
   reflectedBefore?: Millis;
+  /** End of that snapshot's window, when it is not `reflectedBefore` (absent: the window was one millisecond). */
+  reflectedThrough?: Millis;
   /** Quantity counted in tracked orders that the last hard reset's books reflect and no real trade has yet shown for. */
   reflectedUnexplained?: ReflectedUnexplainedJSON[];
 }
@@ -133,6 +135,7 @@ export interface ParsedPortfolio {
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
+  readonly reflectedThrough: Millis | undefined;
   readonly reflectedUnexplained: [OrderIdKey, Decimal][];
 }
 
@@ -207,6 +210,11 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
     },
     (k) => [k],
   );
+  const reflectedBefore = r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
+  const reflectedThrough = r.reflectedThrough === undefined ? undefined : parseTimestamp(r.reflectedThrough, `${path}.reflectedThrough`);
+  if (reflectedThrough !== undefined && (reflectedBefore === undefined || reflectedThrough < reflectedBefore)) {
+    throw new ParseError('inconsistent', `${path}.reflectedThrough`, reflectedThrough, 'the end of a snapshot window must not come before its start (reflectedBefore)');
+  }
   let legacy: LegacyTradeIds | undefined;
   if (r.legacyTradeIds !== undefined) {
     const l = asRecord(r.legacyTradeIds, `${path}.legacyTradeIds`);
@@ -226,7 +234,8 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
     appliedTrades,
     appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
     legacy,
-    reflectedBefore: r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`),
+    reflectedBefore,
+    reflectedThrough,
     reflectedUnexplained:
       r.reflectedUnexplained === undefined
         ? []

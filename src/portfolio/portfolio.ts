@@ -20,6 +20,7 @@ import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../domain/decimal.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
+import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { assertUnique, balanceToJSON, isAmountWithinLimits, fillToJSON, fundingPaymentToJSON, orderToJSON, positionToJSON } from '../domain/parse.js';
 import {
@@ -129,6 +130,7 @@ interface PortfolioInit {
   readonly fundingIds: readonly string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
+  readonly reflectedThrough: Millis | undefined;
   readonly reflectedUnexplained: readonly (readonly [OrderIdKey, Decimal])[];
 }
 
@@ -154,6 +156,8 @@ export class Portfolio {
    * in those books already. One that shows only later (a lagging trade history) is recorded, not applied again.
    */
   private readonly reflectedBefore: Millis | undefined;
+  /** The end of that snapshot's window (its `completedAt`; `reflectedBefore` for books written before it was kept). */
+  private readonly reflectedThrough: Millis | undefined;
   /**
    * Quantity counted in tracked orders (`orderIdKey`) that the last hard reset's books reflect and whose real trades
    * have not shown yet (a lagging trade history): fills inferred before or for that snapshot, counts adopted as of
@@ -198,6 +202,7 @@ export class Portfolio {
       this.fundingIds = src.fundingIds.fork();
       this.legacy = src.legacy;
       this.reflectedBefore = src.reflectedBefore;
+      this.reflectedThrough = src.reflectedThrough;
       // Small (orders a reset counted without a trade yet), so copied rather than shared copy-on-write.
       this.unexplainedReflected = new Map(src.unexplainedReflected);
       this.base = src.base.clone();
@@ -231,6 +236,7 @@ export class Portfolio {
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.legacy = init.legacy;
     this.reflectedBefore = init.reflectedBefore;
+    this.reflectedThrough = init.reflectedThrough ?? init.reflectedBefore;
     this.unexplainedReflected = new Map(init.reflectedUnexplained);
     this.base = init.base;
     this.peak = new Dec(init.peak);
@@ -283,6 +289,8 @@ export class Portfolio {
       orders: readonly Order[];
       /** When the snapshot these come from started: trades stamped before it are reflected in them. */
       snapshotStartedAt?: Millis | undefined;
+      /** When its reads completed: a trade stamped in between may or may not be (see `lastResetWindow`). */
+      snapshotCompletedAt?: Millis | undefined;
     },
     preserved: PreservedMetrics,
     options: PortfolioOptions = {},
@@ -304,6 +312,7 @@ export class Portfolio {
         fundingIds: preserved.appliedFundingIds,
         legacy: preserved.legacyTradeIds,
         reflectedBefore: state.snapshotStartedAt,
+        reflectedThrough: state.snapshotCompletedAt,
         // Only for the orders the reset keeps tracking: an untracked order's late trade is recorded without a count.
         reflectedUnexplained: (preserved.reflectedUnexplained ?? []).filter(([key]) => trackedIds.has(key)),
       },
@@ -332,6 +341,7 @@ export class Portfolio {
         fundingIds: p.appliedFundingIds,
         legacy: p.legacy,
         reflectedBefore: p.reflectedBefore,
+        reflectedThrough: p.reflectedThrough,
         reflectedUnexplained: p.reflectedUnexplained,
       },
       options,
@@ -650,6 +660,15 @@ export class Portfolio {
     });
   }
 
+  /**
+   * The window of the snapshot the last hard reset took its balances and positions from (undefined before any). A trade
+   * stamped inside it that the reset never saw (a lagging trade history) may or may not be in those books: the reads
+   * and the trade may come in either order within the window. Only the balances can tell (see `runCycle`).
+   */
+  lastResetWindow(): SnapshotWindow | undefined {
+    return this.reflectedBefore === undefined ? undefined : { startedAt: this.reflectedBefore, completedAt: this.reflectedThrough ?? this.reflectedBefore };
+  }
+
   /** Inferred fills that a real trade may still replace, in application order. */
   standingInferredFills(): readonly Fill[] {
     return this.log.flatMap((e) => (e.fill?.inferred === true ? [e.fill] : []));
@@ -835,6 +854,7 @@ export class Portfolio {
       appliedFundingIds: this.fundingIds.toArray(),
       ...(this.legacy !== undefined && { legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] } }),
       ...(this.reflectedBefore !== undefined && { reflectedBefore: this.reflectedBefore }),
+      ...(this.reflectedThrough !== undefined && this.reflectedThrough !== this.reflectedBefore && { reflectedThrough: this.reflectedThrough }),
       ...(this.unexplainedReflected.size > 0 && {
         reflectedUnexplained: [...this.unexplainedReflected].map(([key, q]) => {
           const { symbol, id } = splitScopedKey(key)!;

@@ -494,6 +494,7 @@ class Simulation implements PortHost {
     );
     const detail = r.plan.actions.flatMap((a) => {
       if (a.type === 'applyFill') return [`${a.fill.tradeId}@${a.fill.timestamp - SIM_T0}(${a.fill.exchangeOrderId} ${a.fill.side} ${a.fill.quantity.toFixed()})`];
+      if (a.type === 'recordTrade') return [`recorded ${a.fill.tradeId}@${a.fill.timestamp - SIM_T0}(${a.fill.exchangeOrderId} ${a.fill.side} ${a.fill.quantity.toFixed()})`];
       if (a.type === 'closeOrder') return [`close ${a.ref.exchangeOrderId ?? a.ref.clientOrderId} ${a.status}`];
       if (a.type === 'trackOrder' || a.type === 'adoptOrder' || a.type === 'cancelOrder') return [`${a.type} ${a.order.exchangeOrderId ?? a.order.clientOrderId} ${a.order.status}`];
       if (a.type === 'accountingError') return [`accountingError ${a.cause}: ${a.reason}`];

@@ -4,7 +4,9 @@
  * the cycle for their real trades, and an adopted zombie keeps the trades of it already applied.
  */
 import { describe, expect, it } from 'vitest';
-import { inferredTradeId, type Order } from '../../src/domain/types.js';
+import { inferredTradeId, type Fill, type Order } from '../../src/domain/types.js';
+import type { HistoryQuery, Page } from '../../src/exchange/port.js';
+import { withOverrides } from '../../src/exchange/with-overrides.js';
 import { actionsOf } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, type World } from './world.js';
@@ -148,6 +150,47 @@ describe('a standing inferred fill stamped after its real trade (sim seed 171)',
     expect(found.result.outcomes.filter((x) => x.action.type === 'applyFill').map((x) => x.detail?.startsWith('replaced inferred'))).toEqual([true]);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
     expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
+  });
+});
+
+describe('a standing inferred fill whose order\'s last trade moved the cursor to its own time', () => {
+  it('is looked up by order: the earlier trade lagging behind that cursor replaces it (sim seed 171)', async () => {
+    // No fees: the inferred fill leaves the books exactly right, so no drift re-reads the history behind the cursor.
+    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+    const hidden = new Set(['t-1', 't-2']);
+    const view = withOverrides(w.ex, {
+      fetchTradesSince: async (symbol: string, q: HistoryQuery): Promise<Page<Fill>> => {
+        const page = await w.ex.fetchTradesSince(symbol, q);
+        return { ...page, items: page.items.filter((f) => !hidden.has(f.tradeId)) };
+      },
+      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> => (await w.ex.fetchOrderTrades(symbol, id)).filter((f) => !hidden.has(f.tradeId)),
+    });
+    w.reader = view;
+    w.client = view;
+    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
+    const xid = o.exchangeOrderId!;
+    w.ex.step(10_000);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+    w.ex.step(10_000);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.7');
+    const last = w.clock.now();
+    w.ex.step(10_000);
+    // Neither trade shows: the ghost is closed filled with an inferred fill stamped at the order's last change.
+    await runtimeCycle(w);
+    expect(w.portfolio.standingInferredFills().map((f) => [f.quantity.toFixed(), f.timestamp])).toEqual([['1', last]]);
+    // The later trade shows: it replaces 0.7 and moves the cursor to exactly that time.
+    hidden.delete('t-2');
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(w.cursors.trades[SPOT]?.since).toBe(last);
+    expect(w.portfolio.standingInferredFills().map((f) => f.quantity.toFixed())).toEqual(['0.3']);
+    // The earlier one shows, behind the cursor: only a lookup by order finds it.
+    hidden.delete('t-1');
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
+    expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.filledQuantity.toFixed()).toBe('1');
     expectBooksEqual(w);
   });
 });

@@ -76,6 +76,28 @@ describe('PortfolioJSON', () => {
   });
 });
 
+describe('the window of the last hard reset', () => {
+  const reset = (startedAt: number, completedAt: number): Portfolio =>
+    Portfolio.fromExchangeState({ instruments: INSTRUMENTS, positions: [], balances: [], orders: [], snapshotStartedAt: startedAt, snapshotCompletedAt: completedAt }, Portfolio.create({ instruments: INSTRUMENTS }).preservedMetrics());
+
+  it('round-trips; a one-millisecond window is written as its start alone (the form of earlier files)', () => {
+    const slow = reset(1_000, 1_900);
+    expect(slow.lastResetWindow()).toEqual({ startedAt: 1_000, completedAt: 1_900 });
+    const j = JSON.parse(JSON.stringify(slow.toJSON())) as PortfolioJSON;
+    expect([j.reflectedBefore, j.reflectedThrough]).toEqual([1_000, 1_900]);
+    expect(Portfolio.fromJSON(j).lastResetWindow()).toEqual({ startedAt: 1_000, completedAt: 1_900 });
+    const instant = JSON.parse(JSON.stringify(reset(1_000, 1_000).toJSON())) as PortfolioJSON;
+    expect('reflectedThrough' in instant).toBe(false);
+    expect(Portfolio.fromJSON(instant).lastResetWindow()).toEqual({ startedAt: 1_000, completedAt: 1_000 });
+    expect(Portfolio.create({ instruments: INSTRUMENTS }).lastResetWindow()).toBeUndefined();
+  });
+
+  it('refuses an end before the start, or without one', () => {
+    expectParseError((j) => Object.assign(j, { reflectedBefore: 2_000, reflectedThrough: 1_999 }), 'portfolio.reflectedThrough');
+    expectParseError((j) => Object.assign(j, { reflectedThrough: 1_999 }), 'portfolio.reflectedThrough');
+  });
+});
+
 describe('untrusted portfolio files (issue 14)', () => {
   it('an object claiming to be a Decimal with sign "HuI" is a ParseError, not a stack overflow', () => {
     expectParseError((j) => ((j.balances as { total: unknown }[])[0]!.total = { toStringTag: '[object Decimal]', s: 'HuI', e: 0, d: [1] }), 'portfolio.balances[0].total');

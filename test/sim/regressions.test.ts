@@ -144,6 +144,18 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(171);
   });
 
+  it('seeds 33980, 34824, 44798 (lagTrades through a boot): a manual order\'s trade stamped inside the boot snapshot\'s window, shown later, is recorded when the balances show the reset holds it (it was applied twice)', async () => {
+    // The fix is in src/handlers/cycle.ts (reflectedByBalances; the reset's window kept by Portfolio.lastResetWindow);
+    // pinned as well by test/handlers/cycle-reset-window.test.ts.
+    for (const seed of [33980, 34824, 44798]) await expectGreen(seed);
+  });
+
+  it('seed 44365 (a placement in flight at a crash, filled at once, its trade lagging through the boot): cancelled after the boot with the exchange answering "filled", it is settled as a ghost and its trade recorded (it was closed filled 0)', async () => {
+    // The fix is in src/engine.ts (cancelOrder leaves an order the exchange filled beyond our fills open); pinned as well by
+    // the scenario in test/engine-lag-through-boot.test.ts.
+    await expectGreen(44365);
+  });
+
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
     // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
     // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.

@@ -1,0 +1,138 @@
+/**
+ * runCycle (src/handlers/cycle.ts) and a trade of an order we do not track, stamped inside the window of the snapshot
+ * the last hard reset took its books from, that shows only after it (a lagging trade history). The reads and the trade
+ * may come in either order within that window, so the balances decide (`reflectedByBalances`): a trade the reset's
+ * books hold is recorded (`recordTrade`), one they miss is applied; never both, never neither (sim seeds 33980, 34824,
+ * 44798: a manual order filled in the boot snapshot's millisecond was applied a second time).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Millis } from '../../src/domain/clock.js';
+import type { Balance, Order } from '../../src/domain/types.js';
+import { reflectedByBalances } from '../../src/handlers/cycle.js';
+import { actionsOf } from '../../src/handlers/plan.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { diff } from '../../src/differ/diff.js';
+import { fetchExchangeSnapshot } from '../../src/exchange/snapshot.js';
+import { d, expectBooksEqual, makeWorld, runtimeCycle, type World } from './world.js';
+
+const SPOT = 'BTC/USDT';
+
+/** A manual market buy of 0.1 BTC, filled at once (now): an order we never track. */
+function manualBuy(w: World): Order {
+  return w.ex.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'market', quantity: d('0.1') });
+}
+
+/** The hard reset of a boot whose snapshot read `balances` in the window [startedAt, completedAt]; cursors at its start. */
+async function reset(w: World, balances: readonly Balance[], startedAt: Millis, completedAt: Millis): Promise<void> {
+  const instruments = await w.ex.fetchInstruments();
+  w.portfolio = Portfolio.fromExchangeState({ instruments, positions: [], balances, orders: [], snapshotStartedAt: startedAt, snapshotCompletedAt: completedAt }, w.portfolio.preservedMetrics());
+  w.cursors = { trades: Object.fromEntries(instruments.map((i) => [i.symbol, { since: startedAt, seenIds: [] }])) };
+}
+
+/**
+ * A later manual sell of 0.01 (its drift sends the cycle to the symbol's trades), then one runtime cycle: it reads
+ * the manual buy's trade too, behind nothing (the cursor is at the reset's snapshot), as a lagging history shows it.
+ */
+async function laterCycle(w: World) {
+  w.ex.step(500);
+  w.ex.placeManualOrder({ symbol: SPOT, side: 'sell', type: 'market', quantity: d('0.01') });
+  w.ex.step(500);
+  return runtimeCycle(w);
+}
+
+describe('a late trade of an untracked order stamped inside the last reset snapshot window', () => {
+  it('read after the trade (same millisecond): the reset holds it; it is recorded, not applied again', async () => {
+    const w = await makeWorld({}, { feeRates: { maker: '0.001', taker: '0.001' } });
+    const t = w.clock.now();
+    const manual = manualBuy(w);
+    await reset(w, await w.ex.fetchBalances(), t, t);
+    const c = await laterCycle(w);
+    expect(actionsOf(c.plan, 'applyFill').map((a) => a.fill.tradeId)).toEqual(['t-2']);
+    expect(actionsOf(c.plan, 'recordTrade').map((a) => [a.cause, a.fill.tradeId])).toEqual([['reflectedTrade', 't-1']]);
+    expect(c.result.outcomes.filter((o) => o.action.type === 'recordTrade').map((o) => o.status)).toEqual(['done']);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
+    // Counted as its order's untracked fills (an adoption later would start from them), the books untouched.
+    expect(w.portfolio.untrackedFills(SPOT, manual.exchangeOrderId!)?.quantity.toFixed()).toBe('0.1');
+    expectBooksEqual(w);
+    // And it stays recorded: the next cycle neither applies nor records it again.
+    const next = await runtimeCycle(w);
+    expect(next.plan.actions.filter((a) => a.type === 'applyFill' || a.type === 'recordTrade')).toEqual([]);
+    expectBooksEqual(w);
+  });
+
+  it('read before the trade (same millisecond): the reset misses it; it is applied', async () => {
+    const w = await makeWorld({}, { feeRates: { maker: '0.001', taker: '0.001' } });
+    const t = w.clock.now();
+    const before = await w.ex.fetchBalances();
+    manualBuy(w);
+    await reset(w, before, t, t);
+    const c = await laterCycle(w);
+    expect(actionsOf(c.plan, 'recordTrade')).toEqual([]);
+    expect(actionsOf(c.plan, 'applyFill').map((a) => [a.cause, a.fill.tradeId])).toEqual([
+      ['untrackedTrade', 't-1'],
+      ['untrackedTrade', 't-2'],
+    ]);
+    expectBooksEqual(w);
+  });
+
+  it('a slow window: a trade stamped after its start but before its end is weighed the same way', async () => {
+    const w = await makeWorld({}, { feeRates: { maker: '0.001', taker: '0.001' } });
+    const start = w.clock.now();
+    w.ex.step(400);
+    manualBuy(w);
+    w.ex.step(400);
+    await reset(w, await w.ex.fetchBalances(), start, w.clock.now());
+    const c = await laterCycle(w);
+    expect(actionsOf(c.plan, 'applyFill').map((a) => a.fill.tradeId)).toEqual(['t-2']);
+    expect(actionsOf(c.plan, 'recordTrade').map((a) => a.fill.tradeId)).toEqual(['t-1']);
+    expectBooksEqual(w);
+  });
+
+  it('a trade stamped after the window is applied without weighing (the reads all came before it)', async () => {
+    const w = await makeWorld({}, { feeRates: { maker: '0.001', taker: '0.001' } });
+    const t = w.clock.now();
+    await reset(w, await w.ex.fetchBalances(), t, t);
+    w.ex.step(1);
+    manualBuy(w);
+    const c = await laterCycle(w);
+    expect(actionsOf(c.plan, 'applyFill').map((a) => a.fill.tradeId)).toEqual(['t-1', 't-2']);
+    expectBooksEqual(w);
+  });
+});
+
+describe('reflectedByBalances', () => {
+  /** Two manual buys in the reset's millisecond, the first before the balances read, the second after it. */
+  async function oneOfTwo(): Promise<{ w: World; first: Order; second: Order }> {
+    const w = await makeWorld({}, { feeRates: { maker: '0.001', taker: '0.001' } });
+    const t = w.clock.now();
+    const first = manualBuy(w);
+    const read = await w.ex.fetchBalances();
+    const second = w.ex.placeManualOrder({ symbol: SPOT, side: 'sell', type: 'market', quantity: d('0.03') });
+    await reset(w, read, t, t);
+    w.ex.step(1_000);
+    return { w, first, second };
+  }
+
+  it('picks, among several trades of the window, the ones the balances hold', async () => {
+    const { w } = await oneOfTwo();
+    const snapshot = await fetchExchangeSnapshot(w.ex, w.clock);
+    const report = diff(w.portfolio.liveState(), snapshot, w.config.diffOptions);
+    const trades = (await w.ex.fetchTradesSince(SPOT, { since: 0 })).items;
+    expect(trades.map((f) => f.tradeId)).toEqual(['t-1', 't-2']);
+    const held = reflectedByBalances(report, w.portfolio, w.portfolio.clone(), trades, [], w.config.diffOptions.tolerances);
+    expect([...held]).toEqual([`${SPOT.length}:${SPOT}:t-1`]);
+  });
+
+  it('applies them all when the books without them miss nothing, or when no choice fits better', async () => {
+    const { w } = await oneOfTwo();
+    const snapshot = await fetchExchangeSnapshot(w.ex, w.clock);
+    const trades = (await w.ex.fetchTradesSince(SPOT, { since: 0 })).items;
+    // A deposit of the same assets the trades move: no subset brings more of them in line than applying all.
+    const off = { ...snapshot, balances: snapshot.balances.map((b) => ({ ...b, total: b.total.plus(7), free: b.free.plus(7) })) };
+    const report = diff(w.portfolio.liveState(), off, w.config.diffOptions);
+    expect(reflectedByBalances(report, w.portfolio, w.portfolio.clone(), trades, [], w.config.diffOptions.tolerances).size).toBe(0);
+    // No hard reset yet: nothing to weigh.
+    const fresh = await makeWorld();
+    expect(reflectedByBalances(report, fresh.portfolio, fresh.portfolio.clone(), trades, [], w.config.diffOptions.tolerances).size).toBe(0);
+  });
+});
