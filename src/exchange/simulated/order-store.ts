@@ -67,7 +67,7 @@ export class OrderStore {
     this.openNow = undefined;
     const symbol = order.symbol;
     let bySymbol = this.openBySymbol.get(symbol);
-    if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Map()));
+    if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Map<number, OrderRecord>()));
     if (isOpenStatus(order.status)) {
       this.openBySeq.set(rec.seq, rec);
       bySymbol.set(rec.seq, rec);
