@@ -200,19 +200,26 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
-    return this.call('fetchOrdersSince', (asOf) => {
-      this.instrument(symbol, 'fetchOrdersSince');
-      const q = resolveQuery(query, 'o', (m) => this.error('invalid', 'fetchOrdersSince', m));
-      const items: { seq: number; order: Order }[] = [];
-      for (const rec of this.orders.all) {
-        if (rec.order.symbol !== symbol) continue;
-        const o = orderAt(rec, asOf);
-        if (o !== undefined && o.updatedAt >= q.since) items.push({ seq: rec.seq, order: o });
-      }
-      items.sort((a, b) => a.order.updatedAt - b.order.updatedAt || a.seq - b.seq);
-      const page = pageOf(items, (i) => [i.order.updatedAt, i.seq], q, 'o');
-      return { items: page.items.map((i) => ({ ...i.order })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
-    });
+    return this.call('fetchOrdersSince', (asOf) => this.ordersSince(symbol, query, asOf, 'fetchOrdersSince', false));
+  }
+
+  /** Orders of one symbol in a final status updated at or after `since` (every final status, as Binance's allOrders shows them). */
+  fetchClosedOrders(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
+    return this.call('fetchClosedOrders', (asOf) => this.ordersSince(symbol, query, asOf, 'fetchClosedOrders', true));
+  }
+
+  private ordersSince(symbol: string, query: HistoryQuery, asOf: Millis | undefined, op: string, closedOnly: boolean): Page<Order> {
+    this.instrument(symbol, op);
+    // The two lists page apart: a cursor of one is refused by the other.
+    const q = resolveQuery(query, closedOnly ? 'c' : 'o', (m) => this.error('invalid', op, m));
+    const items: { seq: number; order: Order }[] = [];
+    for (const rec of this.orders.allOf(symbol)) {
+      const o = orderAt(rec, asOf);
+      if (o !== undefined && o.updatedAt >= q.since && (!closedOnly || !isOpenStatus(o.status))) items.push({ seq: rec.seq, order: o });
+    }
+    items.sort((a, b) => a.order.updatedAt - b.order.updatedAt || a.seq - b.seq);
+    const page = pageOf(items, (i) => [i.order.updatedAt, i.seq], q, closedOnly ? 'c' : 'o');
+    return { items: page.items.map((i) => ({ ...i.order })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
   }
 
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {

@@ -34,6 +34,8 @@ export class OrderStore {
   private openNow: readonly Order[] | undefined;
   /** Bumped by every change of any order: lets the exchange cache what it derives from the open orders. */
   private changes = 0;
+  /** Every order per symbol, in placement order. */
+  private readonly allBySymbol = new Map<string, OrderRecord[]>();
   /** Open orders per symbol, in time priority. */
   private readonly openBySymbol = new Map<string, Map<number, OrderRecord>>();
   /** Open orders with an expiry time, in time priority. */
@@ -47,6 +49,9 @@ export class OrderStore {
 
   add(rec: OrderRecord, now: Millis): void {
     this.all.push(rec);
+    const ofSymbol = this.allBySymbol.get(rec.order.symbol);
+    if (ofSymbol === undefined) this.allBySymbol.set(rec.order.symbol, [rec]);
+    else ofSymbol.push(rec);
     this.byExchangeId.set(orderIdKey(rec.order.symbol, rec.order.exchangeOrderId as string), rec);
     const same = this.byClientId.get(rec.order.clientOrderId);
     if (same === undefined) this.byClientId.set(rec.order.clientOrderId, [rec]);
@@ -109,6 +114,11 @@ export class OrderStore {
   /** A number that changes whenever any order does (a cache key). */
   get version(): number {
     return this.changes;
+  }
+
+  /** Every order of one symbol, in placement order (not a copy: do not modify). */
+  allOf(symbol: string): readonly OrderRecord[] {
+    return this.allBySymbol.get(symbol) ?? [];
   }
 
   /** Open orders of one symbol now, in time priority (a copy). */
