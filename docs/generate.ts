@@ -212,6 +212,56 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
   ].join('\n');
 }
 
+// The part of bench/results/boot.json (and boot-before.json) the table shows.
+export interface BootBenchResult {
+  readonly generatedAt: string;
+  readonly environment: DiffBenchResult['environment'];
+  readonly boot: readonly { readonly openOrders: number; readonly bootMs: number; readonly readParseMs: number; readonly ratioToReadParse: number; readonly loadAverage: readonly number[] }[];
+  readonly ghosts: { readonly ghosts: number; readonly symbols: number; readonly cycles: number; readonly requests: number; readonly budget: number };
+  readonly persist: { readonly openOrders: number; readonly changedCycleBytes: number; readonly cleanCycleBytes: number; readonly wholeStateBytes: number };
+}
+
+/** The boot bench block's body: boot, ghost settlement and bytes persisted, before (main) and after, with the goals. */
+export function bootBenchBody(before: BootBenchResult, after: BootBenchResult): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const rows: { measure: string; get: (r: BootBenchResult) => number | undefined; digits: number; goal?: Goal }[] = [];
+  for (const b of after.boot) {
+    const same = (r: BootBenchResult) => r.boot.find((x) => x.openOrders === b.openOrders);
+    const big = b.openOrders === 100_000;
+    rows.push({ measure: `boot from disk ms, ${n(b.openOrders)} orders`, get: (r) => same(r)?.bootMs, digits: 0, ...(big && { goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true } }) });
+    rows.push({ measure: `read + JSON.parse of the file alone ms, ${n(b.openOrders)} orders`, get: (r) => same(r)?.readParseMs, digits: 0 });
+    rows.push({ measure: `boot / read + parse, ${n(b.openOrders)} orders`, get: (r) => same(r)?.ratioToReadParse, digits: 1 });
+  }
+  const g = after.ghosts;
+  const where = `${n(g.ghosts)} cancelled ghosts on ${g.symbols} symbols`;
+  rows.push({ measure: `cycles to settle ${where}`, get: (r) => r.ghosts.cycles, digits: 0, goal: { label: '1', bound: 1, higherIsBetter: false } });
+  rows.push({ measure: `requests to settle ${where}`, get: (r) => r.ghosts.requests, digits: 0, goal: { label: `≤ ${g.budget} (3 + 2S)`, bound: g.budget, higherIsBetter: false } });
+  const p = after.persist;
+  rows.push({ measure: `bytes persisted by a cycle changing 1 of ${n(p.openOrders)} orders`, get: (r) => r.persist.changedCycleBytes, digits: 0 });
+  rows.push({ measure: `bytes persisted by a clean cycle, ${n(p.openOrders)} orders`, get: (r) => r.persist.cleanCycleBytes, digits: 0 });
+  const cell = (r: BootBenchResult, row: (typeof rows)[number]): string => {
+    const v = row.get(r);
+    return v === undefined ? 'n/a' : v.toLocaleString('en-US', { minimumFractionDigits: row.digits, maximumFractionDigits: row.digits });
+  };
+  const verdict = (row: (typeof rows)[number]): string => {
+    const v = row.get(after);
+    if (row.goal === undefined || v === undefined) return '';
+    const goal = row.goal;
+    const ok = goal.higherIsBetter ? v >= goal.bound : goal.strict === true ? v < goal.bound : v <= goal.bound;
+    return ok ? 'met' : '**not met**';
+  };
+  const env = (r: BootBenchResult): string =>
+    `${r.generatedAt.slice(0, 10)} on ${r.environment.cpu} × ${r.environment.cpuCount}, Node ${r.environment.node}, load average at start ${r.environment.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`;
+  return [
+    '<!-- generated from bench/results/boot-before.json and boot.json by `npm run docs`; do not edit by hand -->',
+    `Before: ${env(before)}. After: ${env(after)}.`,
+    '',
+    '| measure | before | after | goal | |',
+    '|:---|---:|---:|---:|:---|',
+    ...rows.map((row) => `| ${row.measure} | ${cell(before, row)} | ${cell(after, row)} | ${row.goal?.label ?? ''} | ${verdict(row)} |`),
+  ].join('\n');
+}
+
 /** One generated file: where it is, and how to regenerate its text. */
 export interface GeneratedDoc {
   readonly file: string;
@@ -229,7 +279,9 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
       const engine = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine.json'), 'utf8')) as EngineBenchResult;
       const engineBefore = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine-before.json'), 'utf8')) as EngineBenchResult;
       const withCycle = replaceBlock(replaceBlock(doc, 'bench-diff', diffBenchBody(result)), 'bench-cycle', cycleBenchBody(cycle));
-      return replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine));
+      const boot = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'boot.json'), 'utf8')) as BootBenchResult;
+      const bootBefore = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'boot-before.json'), 'utf8')) as BootBenchResult;
+      return replaceBlock(replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)), 'bench-boot', bootBenchBody(bootBefore, boot));
     },
   },
   {
