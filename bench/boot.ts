@@ -29,14 +29,9 @@ import { InMemoryStateStore } from '../src/store/memory.js';
 import type { JsonValue, StateStore } from '../src/store/port.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, makeWorld, now, round, untracked, valueOf, type World } from './support.js';
+import { environment, listArg, makeWorld, now, round, saveWorld, untracked, type World } from './support.js';
 
 const T0 = 1_700_000_000_000;
-
-async function saveWorld(store: StateStore, world: Pick<World, 'tl' | 'portfolio'>): Promise<void> {
-  const state = encodeEngineState({ portfolio: world.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } }, world.tl.now());
-  await store.compact(asJson(state));
-}
 
 interface Started {
   readonly engine: Engine;
@@ -255,13 +250,6 @@ async function run(ctx: BenchContext): Promise<void> {
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     ctx.log(`wrote ${file}`);
   }
-}
-
-function listArg(args: readonly string[], flag: string): number[] | undefined {
-  return valueOf(args, flag)
-    ?.split(',')
-    .filter((x) => x !== '')
-    .map((x) => Number.parseInt(x, 10));
 }
 
 export const bootBench: BenchModule = {

@@ -156,7 +156,7 @@ interface Goal {
 
 /** The engine bench block's body: each measure before (main) and after, with its goal, from the two result files. */
 export function engineBenchBody(before: EngineBenchResult, after: EngineBenchResult): string {
-  const rows: { measure: string; get: (r: EngineBenchResult) => number | undefined; digits: number; goal?: Goal }[] = [];
+  const rows: TableRow<EngineBenchResult>[] = [];
   for (const c of after.clean) {
     const same = (r: EngineBenchResult) => r.clean.find((x) => x.openOrders === c.openOrders && x.appliedTradeIds === c.appliedTradeIds);
     const where = `${c.openOrders.toLocaleString('en-US')} orders${c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`;
@@ -188,22 +188,41 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
     const c = r.clean.find((x) => m.endsWith(`${x.openOrders.toLocaleString('en-US')} orders${x.appliedTradeIds > 0 ? `, ${x.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`));
     return c === undefined ? '' : ` (${c.p99StallMs.toFixed(1)})`;
   };
-  const cell = (r: EngineBenchResult, row: (typeof rows)[number]): string => {
+  return beforeAfterTable('engine', before, after, rows, (r, row) => (row.measure.startsWith('longest') ? p99(r, row.measure) : ''));
+}
+
+/** One row of a before/after table: what it measures, how to read it from a result file, its goal if any. */
+interface TableRow<R> {
+  readonly measure: string;
+  readonly get: (r: R) => number | undefined;
+  readonly digits: number;
+  readonly goal?: Goal;
+}
+
+/** A bench's before (main) and after results side by side, each row with its goal and whether `after` meets it. */
+function beforeAfterTable<R extends { readonly generatedAt: string; readonly environment: DiffBenchResult['environment'] }>(
+  bench: string,
+  before: R,
+  after: R,
+  rows: readonly TableRow<R>[],
+  suffix: (r: R, row: TableRow<R>) => string = () => '',
+): string {
+  const cell = (r: R, row: TableRow<R>): string => {
     const v = row.get(r);
     if (v === undefined) return 'n/a';
-    return `${v.toLocaleString('en-US', { minimumFractionDigits: row.digits, maximumFractionDigits: row.digits })}${row.measure.startsWith('longest') ? p99(r, row.measure) : ''}`;
+    return `${v.toLocaleString('en-US', { minimumFractionDigits: row.digits, maximumFractionDigits: row.digits })}${suffix(r, row)}`;
   };
-  const verdict = (row: (typeof rows)[number]): string => {
+  const verdict = (row: TableRow<R>): string => {
     const v = row.get(after);
     if (row.goal === undefined || v === undefined) return '';
     const g = row.goal;
     const ok = g.higherIsBetter ? v >= g.bound : g.strict === true ? v < g.bound : v <= g.bound;
     return ok ? 'met' : '**not met**';
   };
-  const env = (r: EngineBenchResult): string =>
+  const env = (r: R): string =>
     `${r.generatedAt.slice(0, 10)} on ${r.environment.cpu} × ${r.environment.cpuCount}, Node ${r.environment.node}, load average at start ${r.environment.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`;
   return [
-    '<!-- generated from bench/results/engine-before.json and engine.json by `npm run docs`; do not edit by hand -->',
+    `<!-- generated from bench/results/${bench}-before.json and ${bench}.json by \`npm run docs\`; do not edit by hand -->`,
     `Before: ${env(before)}. After: ${env(after)}.`,
     '',
     '| measure | before | after | goal | |',
@@ -224,7 +243,7 @@ export interface BootBenchResult {
 /** The boot bench block's body: boot, ghost settlement and bytes persisted, before (main) and after, with the goals. */
 export function bootBenchBody(before: BootBenchResult, after: BootBenchResult): string {
   const n = (x: number): string => x.toLocaleString('en-US');
-  const rows: { measure: string; get: (r: BootBenchResult) => number | undefined; digits: number; goal?: Goal }[] = [];
+  const rows: TableRow<BootBenchResult>[] = [];
   for (const b of after.boot) {
     const same = (r: BootBenchResult) => r.boot.find((x) => x.openOrders === b.openOrders);
     const big = b.openOrders === 100_000;
@@ -239,27 +258,7 @@ export function bootBenchBody(before: BootBenchResult, after: BootBenchResult): 
   const p = after.persist;
   rows.push({ measure: `bytes persisted by a cycle changing 1 of ${n(p.openOrders)} orders`, get: (r) => r.persist.changedCycleBytes, digits: 0 });
   rows.push({ measure: `bytes persisted by a clean cycle, ${n(p.openOrders)} orders`, get: (r) => r.persist.cleanCycleBytes, digits: 0 });
-  const cell = (r: BootBenchResult, row: (typeof rows)[number]): string => {
-    const v = row.get(r);
-    return v === undefined ? 'n/a' : v.toLocaleString('en-US', { minimumFractionDigits: row.digits, maximumFractionDigits: row.digits });
-  };
-  const verdict = (row: (typeof rows)[number]): string => {
-    const v = row.get(after);
-    if (row.goal === undefined || v === undefined) return '';
-    const goal = row.goal;
-    const ok = goal.higherIsBetter ? v >= goal.bound : goal.strict === true ? v < goal.bound : v <= goal.bound;
-    return ok ? 'met' : '**not met**';
-  };
-  const env = (r: BootBenchResult): string =>
-    `${r.generatedAt.slice(0, 10)} on ${r.environment.cpu} × ${r.environment.cpuCount}, Node ${r.environment.node}, load average at start ${r.environment.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`;
-  return [
-    '<!-- generated from bench/results/boot-before.json and boot.json by `npm run docs`; do not edit by hand -->',
-    `Before: ${env(before)}. After: ${env(after)}.`,
-    '',
-    '| measure | before | after | goal | |',
-    '|:---|---:|---:|---:|:---|',
-    ...rows.map((row) => `| ${row.measure} | ${cell(before, row)} | ${cell(after, row)} | ${row.goal?.label ?? ''} | ${verdict(row)} |`),
-  ].join('\n');
+  return beforeAfterTable('boot', before, after, rows);
 }
 
 /** One generated file: where it is, and how to regenerate its text. */
