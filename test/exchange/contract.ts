@@ -298,10 +298,8 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       expect(later.items.map((f) => f.tradeId)).toEqual(items.slice(truth.length - expectedLater.length).map((f) => f.tradeId));
     });
 
-    it('fetchClosedOrders (optional) returns only orders in a final status updated since a time, paged', async () => {
-      const w = await world();
-      const list = w.client.fetchClosedOrders?.bind(w.client);
-      if (list === undefined) return;
+    /** Three resting buys a second apart from `t0`: `a` then cancelled, `b` then filled, `c` left open. */
+    async function closedHistory(w: World): Promise<{ t0: number; a: Order; b: Order; c: Order }> {
       const t0 = w.clock.now();
       const a = await w.restingBuy();
       w.sim.step(1000);
@@ -312,6 +310,14 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       await w.client.cancelOrder(w.ref(a));
       w.sim.step(1000);
       w.sim.fillOrder(w.simRef(b));
+      return { t0, a, b, c };
+    }
+
+    it('fetchClosedOrders (optional) returns only orders in a final status updated since a time, paged', async () => {
+      const w = await world();
+      const list = w.client.fetchClosedOrders?.bind(w.client);
+      if (list === undefined) return;
+      const { t0, a, b, c } = await closedHistory(w);
       const { items } = await collectPages((q) => list(w.spot.symbol, q), t0, 1);
       const latest = new Map(items.map((o) => [o.exchangeOrderId, o]));
       expect(latest.get(c.exchangeOrderId)).toBeUndefined();
@@ -324,16 +330,7 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
 
     it('fetchOrdersSince returns orders updated since a time, closed ones included, paged', async () => {
       const w = await world();
-      const t0 = w.clock.now();
-      const a = await w.restingBuy();
-      w.sim.step(1000);
-      const b = await w.restingBuy();
-      w.sim.step(1000);
-      const c = await w.restingBuy();
-      w.sim.step(1000);
-      await w.client.cancelOrder(w.ref(a));
-      w.sim.step(1000);
-      w.sim.fillOrder(w.simRef(b));
+      const { t0, a, b, c } = await closedHistory(w);
       const { items } = await collectPages((q) => w.client.fetchOrdersSince(w.spot.symbol, q), t0, 2);
       const latest = new Map(items.map((o) => [o.exchangeOrderId, o]));
       expect(latest.get(a.exchangeOrderId)?.status).toBe('cancelled');
