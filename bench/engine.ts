@@ -22,15 +22,12 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine.js';
-import { asJson, encodeEngineState } from '../src/engine/state-file.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
-import { ReconcileMemory } from '../src/handlers/memory.js';
-import { EMPTY_CURSORS } from '../src/handlers/plan.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import type { StateStore } from '../src/store/port.js';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, makeWorld, median, now, round, untracked, valueOf, type World } from './support.js';
+import { environment, listArg, makeWorld, median, now, round, saveWorld, untracked, type World } from './support.js';
 
 const FULL_WINDOW = 100_000;
 
@@ -54,11 +51,6 @@ function frozen(ex: ExchangeClient): ExchangeClient {
       };
     },
   });
-}
-
-async function saveWorld(store: StateStore, world: World): Promise<void> {
-  const state = encodeEngineState({ portfolio: world.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } }, world.tl.now());
-  await store.compact(asJson(state));
 }
 
 interface Running {
@@ -331,13 +323,6 @@ async function run(ctx: BenchContext): Promise<void> {
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     ctx.log(`wrote ${file}`);
   }
-}
-
-function listArg(args: readonly string[], flag: string): number[] | undefined {
-  return valueOf(args, flag)
-    ?.split(',')
-    .filter((s) => s !== '')
-    .map((s) => Number.parseInt(s, 10));
 }
 
 export const engineBench: BenchModule = {

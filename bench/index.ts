@@ -9,6 +9,7 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bootBench } from './boot.js';
 import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
 import { engineBench } from './engine.js';
@@ -30,7 +31,7 @@ export interface BenchModule {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench, streamBench];
+const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench, bootBench, streamBench];
 
 async function main(argv: readonly string[]): Promise<void> {
   const only: string[] = [];

@@ -9,7 +9,11 @@ import { tradeKey } from '../src/domain/ids.js';
 import type { Order, Side } from '../src/domain/types.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
+import { asJson, encodeEngineState } from '../src/engine/state-file.js';
+import { ReconcileMemory } from '../src/handlers/memory.js';
+import { EMPTY_CURSORS } from '../src/handlers/plan.js';
 import { Portfolio } from '../src/portfolio/portfolio.js';
+import type { StateStore } from '../src/store/port.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
 
 const T0 = 1_700_000_000_000;
@@ -86,6 +90,20 @@ export function valueOf(args: readonly string[], flag: string): string | undefin
   if (i >= 0) return args[i + 1];
   const eq = args.find((a) => a.startsWith(`${flag}=`));
   return eq?.slice(flag.length + 1);
+}
+
+/** The integers of `--flag 1,2,3` (or `--flag=1,2,3`); undefined when the flag is absent. */
+export function listArg(args: readonly string[], flag: string): number[] | undefined {
+  return valueOf(args, flag)
+    ?.split(',')
+    .filter((s) => s !== '')
+    .map((s) => Number.parseInt(s, 10));
+}
+
+/** Compacts the state an engine would have saved holding these books (no cursors, no memory) into `store`. */
+export async function saveWorld(store: StateStore, world: Pick<World, 'tl' | 'portfolio'>): Promise<void> {
+  const state = encodeEngineState({ portfolio: world.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } }, world.tl.now());
+  await store.compact(asJson(state));
 }
 
 /** The machine a result was measured on; `startLoad` is the load average when the bench began. */

@@ -164,7 +164,7 @@ interface Goal {
 
 /** The engine bench block's body: each measure before (main) and after, with its goal, from the two result files. */
 export function engineBenchBody(before: EngineBenchResult, after: EngineBenchResult): string {
-  const rows: { measure: string; get: (r: EngineBenchResult) => number | undefined; digits: number; goal?: Goal }[] = [];
+  const rows: TableRow<EngineBenchResult>[] = [];
   for (const c of after.clean) {
     const same = (r: EngineBenchResult) => r.clean.find((x) => x.openOrders === c.openOrders && x.appliedTradeIds === c.appliedTradeIds);
     const where = `${c.openOrders.toLocaleString('en-US')} orders${c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`;
@@ -196,28 +196,77 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
     const c = r.clean.find((x) => m.endsWith(`${x.openOrders.toLocaleString('en-US')} orders${x.appliedTradeIds > 0 ? `, ${x.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`));
     return c === undefined ? '' : ` (${c.p99StallMs.toFixed(1)})`;
   };
-  const cell = (r: EngineBenchResult, row: (typeof rows)[number]): string => {
+  return beforeAfterTable('engine', before, after, rows, (r, row) => (row.measure.startsWith('longest') ? p99(r, row.measure) : ''));
+}
+
+/** One row of a before/after table: what it measures, how to read it from a result file, its goal if any. */
+interface TableRow<R> {
+  readonly measure: string;
+  readonly get: (r: R) => number | undefined;
+  readonly digits: number;
+  readonly goal?: Goal;
+}
+
+/** A bench's before (main) and after results side by side, each row with its goal and whether `after` meets it. */
+function beforeAfterTable<R extends { readonly generatedAt: string; readonly environment: DiffBenchResult['environment'] }>(
+  bench: string,
+  before: R,
+  after: R,
+  rows: readonly TableRow<R>[],
+  suffix: (r: R, row: TableRow<R>) => string = () => '',
+): string {
+  const cell = (r: R, row: TableRow<R>): string => {
     const v = row.get(r);
     if (v === undefined) return 'n/a';
-    return `${v.toLocaleString('en-US', { minimumFractionDigits: row.digits, maximumFractionDigits: row.digits })}${row.measure.startsWith('longest') ? p99(r, row.measure) : ''}`;
+    return `${v.toLocaleString('en-US', { minimumFractionDigits: row.digits, maximumFractionDigits: row.digits })}${suffix(r, row)}`;
   };
-  const verdict = (row: (typeof rows)[number]): string => {
+  const verdict = (row: TableRow<R>): string => {
     const v = row.get(after);
     if (row.goal === undefined || v === undefined) return '';
     const g = row.goal;
     const ok = g.higherIsBetter ? v >= g.bound : g.strict === true ? v < g.bound : v <= g.bound;
     return ok ? 'met' : '**not met**';
   };
-  const env = (r: EngineBenchResult): string =>
+  const env = (r: R): string =>
     `${r.generatedAt.slice(0, 10)} on ${r.environment.cpu} × ${r.environment.cpuCount}, Node ${r.environment.node}, load average at start ${r.environment.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`;
   return [
-    '<!-- generated from bench/results/engine-before.json and engine.json by `npm run docs`; do not edit by hand -->',
+    `<!-- generated from bench/results/${bench}-before.json and ${bench}.json by \`npm run docs\`; do not edit by hand -->`,
     `Before: ${env(before)}. After: ${env(after)}.`,
     '',
     '| measure | before | after | goal | |',
     '|:---|---:|---:|---:|:---|',
     ...rows.map((row) => `| ${row.measure} | ${cell(before, row)} | ${cell(after, row)} | ${row.goal?.label ?? ''} | ${verdict(row)} |`),
   ].join('\n');
+}
+
+// The part of bench/results/boot.json (and boot-before.json) the table shows.
+export interface BootBenchResult {
+  readonly generatedAt: string;
+  readonly environment: DiffBenchResult['environment'];
+  readonly boot: readonly { readonly openOrders: number; readonly bootMs: number; readonly readParseMs: number; readonly ratioToReadParse: number; readonly loadAverage: readonly number[] }[];
+  readonly ghosts: { readonly ghosts: number; readonly symbols: number; readonly cycles: number; readonly requests: number; readonly budget: number };
+  readonly persist: { readonly openOrders: number; readonly changedCycleBytes: number; readonly cleanCycleBytes: number; readonly wholeStateBytes: number };
+}
+
+/** The boot bench block's body: boot, ghost settlement and bytes persisted, before (main) and after, with the goals. */
+export function bootBenchBody(before: BootBenchResult, after: BootBenchResult): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const rows: TableRow<BootBenchResult>[] = [];
+  for (const b of after.boot) {
+    const same = (r: BootBenchResult) => r.boot.find((x) => x.openOrders === b.openOrders);
+    const big = b.openOrders === 100_000;
+    rows.push({ measure: `boot from disk ms, ${n(b.openOrders)} orders`, get: (r) => same(r)?.bootMs, digits: 0, ...(big && { goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true } }) });
+    rows.push({ measure: `read + JSON.parse of the file alone ms, ${n(b.openOrders)} orders`, get: (r) => same(r)?.readParseMs, digits: 0 });
+    rows.push({ measure: `boot / read + parse, ${n(b.openOrders)} orders`, get: (r) => same(r)?.ratioToReadParse, digits: 1 });
+  }
+  const g = after.ghosts;
+  const where = `${n(g.ghosts)} cancelled ghosts on ${g.symbols} symbols`;
+  rows.push({ measure: `cycles to settle ${where}`, get: (r) => r.ghosts.cycles, digits: 0, goal: { label: '1', bound: 1, higherIsBetter: false } });
+  rows.push({ measure: `requests to settle ${where}`, get: (r) => r.ghosts.requests, digits: 0, goal: { label: `≤ ${g.budget} (3 + 2S)`, bound: g.budget, higherIsBetter: false } });
+  const p = after.persist;
+  rows.push({ measure: `bytes persisted by a cycle changing 1 of ${n(p.openOrders)} orders`, get: (r) => r.persist.changedCycleBytes, digits: 0 });
+  rows.push({ measure: `bytes persisted by a clean cycle, ${n(p.openOrders)} orders`, get: (r) => r.persist.cleanCycleBytes, digits: 0 });
+  return beforeAfterTable('boot', before, after, rows);
 }
 
 /** One generated file: where it is, and how to regenerate its text. */
@@ -237,7 +286,9 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
       const engine = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine.json'), 'utf8')) as EngineBenchResult;
       const engineBefore = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine-before.json'), 'utf8')) as EngineBenchResult;
       const withCycle = replaceBlock(replaceBlock(doc, 'bench-diff', diffBenchBody(result)), 'bench-cycle', cycleBenchBody(cycle));
-      return replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine));
+      const boot = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'boot.json'), 'utf8')) as BootBenchResult;
+      const bootBefore = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'boot-before.json'), 'utf8')) as BootBenchResult;
+      return replaceBlock(replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)), 'bench-boot', bootBenchBody(bootBefore, boot));
     },
   },
   {

@@ -81,6 +81,13 @@ export interface ExchangeClient {
   fetchOrder(ref: OrderRef): Promise<Order>;
   /** Orders of one symbol updated at or after `since`, oldest first, paged. */
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>>;
+  /**
+   * Optional: orders of one symbol that reached a final status (filled, cancelled, expired, rejected) and were updated
+   * at or after `since`, oldest first, paged. One read per symbol then settles many ghosts, each by the exchange's own
+   * record of it, instead of a targeted query each. An exchange that lists only some final statuses may leave the
+   * others out: an order it does not list is asked for with `fetchOrder`, as without this method.
+   */
+  fetchClosedOrders?(symbol: string, query: HistoryQuery): Promise<Page<Order>>;
   /** Our account's trades of one symbol at or after `since`, oldest first, paged. */
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>>;
   /**

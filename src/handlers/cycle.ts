@@ -12,7 +12,7 @@ import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import { Dec, ZERO } from '../domain/decimal.js';
-import { TesserError, isNotFoundError, isRetryableError, type ExchangeError } from '../domain/errors.js';
+import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import {
@@ -126,6 +126,62 @@ export async function fetchHistory<T>(
   } while (pageCursor !== undefined && pages < maxPages);
   const cursor: HistoryCursor = { since, seenIds: [...atSince].sort(compareStrings) };
   return { items, cursor, changed: items.length > 0 || since !== start.since };
+}
+
+/** Fewest ghosts left on one symbol for which its order list is read instead of one targeted query each. */
+export const ORDER_LIST_MIN_GHOSTS = 2;
+
+/** Page size asked of an order list (an adapter caps it at what the exchange allows). */
+const ORDER_LIST_PAGE_LIMIT = 1000;
+
+/**
+ * Ghosts' final states from the exchange's closed-order lists (`fetchClosedOrders`, when the exchange has it): for each
+ * symbol with at least `ORDER_LIST_MIN_GHOSTS` ghosts, its orders closed since the oldest ghost's last known update
+ * (less the in-flight grace, for clock skew), paged up to `maxHistoryPagesPerCycle`. Only orders listed in a final
+ * status are returned, by (symbol, exchange id): a ghost the list leaves out keeps the targeted query. A list the
+ * exchange cannot give (a final error: unsupported, invalid) leaves the symbol's ghosts to the targeted path; a
+ * retryable error aborts the cycle.
+ */
+async function closedFromOrderLists(ghosts: readonly { order: Order }[], reader: CountingReader, config: ResolvedConfig): Promise<Map<OrderIdKey, Order>> {
+  const out = new Map<OrderIdKey, Order>();
+  const list = reader.fetchClosedOrders;
+  if (list === undefined) return out;
+  // Per symbol: the ghosts' client ids by exchange id, and where the list starts.
+  const bySymbol = new Map<string, { since: Millis; ids: Map<string, string> }>();
+  for (const { order } of ghosts) {
+    const since = Math.max(0, order.updatedAt - config.diffOptions.inFlightGraceMs);
+    const s = bySymbol.get(order.symbol);
+    if (s === undefined) bySymbol.set(order.symbol, { since, ids: new Map([[order.exchangeOrderId!, order.clientOrderId]]) });
+    else {
+      s.since = Math.min(s.since, since);
+      s.ids.set(order.exchangeOrderId!, order.clientOrderId);
+    }
+  }
+  for (const symbol of [...bySymbol.keys()].sort(compareStrings)) {
+    const { since, ids } = bySymbol.get(symbol)!;
+    if (ids.size < ORDER_LIST_MIN_GHOSTS) continue;
+    let cursor: string | undefined;
+    let pages = 0;
+    try {
+      do {
+        const page = await read(() => list(symbol, { since, limit: ORDER_LIST_PAGE_LIMIT, ...(cursor !== undefined && { cursor }) }));
+        pages++;
+        for (const o of page.items) {
+          // An adapter answering another symbol's orders would settle the wrong ghost: only this symbol's count.
+          // The same order, as a targeted query asks for it (exchange id AND client id): an id the exchange numbers
+          // otherwise (state from another id scheme, a reused id) is another order, left to the targeted query.
+          if (o.symbol !== symbol || o.exchangeOrderId === undefined || ids.get(o.exchangeOrderId) !== o.clientOrderId || !isTerminalStatus(o.status)) continue;
+          out.set(orderIdKey(symbol, o.exchangeOrderId), o);
+        }
+        cursor = page.nextCursor;
+      } while (cursor !== undefined && pages < config.maxHistoryPagesPerCycle);
+    } catch (e) {
+      // No list from this exchange (a final error: unsupported, invalid): the targeted queries settle these ghosts.
+      // Retryable errors came out of `read` as UnreachableError; anything that is not the exchange's answer is a bug.
+      if (!(e instanceof ExchangeError)) throw e;
+    }
+  }
+  return out;
 }
 
 /** The cursor to start from: the persisted one, else `now - lookback`. */
@@ -352,10 +408,24 @@ export async function runCycle(
     if (portfolio.appliedQuantity(g.local.symbol, xid).plus(adds).gte(g.local.quantity)) outcomes.set(key, { kind: 'byTrades' });
     else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
   }
-  // Oldest first: the one that has waited longest, then the oldest order.
-  queue.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || compareStrings(a.key, b.key));
-  const budgetDeferred: DeferredQuery[] = [];
+  // Symbols with several ghosts left: one read of the symbol's orders updated since the oldest of them settles every
+  // ghost it shows closed, as a targeted query would (the exchange's own answer for that order id); the others keep
+  // the targeted path, so "not found" is still never final by itself.
+  const listed = await closedFromOrderLists(queue, reader, config);
+  const targeted: typeof queue = [];
   for (const q of queue) {
+    const o = listed.get(orderIdKey(q.order.symbol, q.order.exchangeOrderId!));
+    if (o === undefined) {
+      targeted.push(q);
+      continue;
+    }
+    memory.ghosts.set(q.key, { ...memory.ghosts.get(q.key)!, notFound: 0 });
+    outcomes.set(q.key, { kind: 'queried', order: o });
+  }
+  // Oldest first: the one that has waited longest, then the oldest order.
+  targeted.sort((a, b) => a.since - b.since || a.order.createdAt - b.order.createdAt || compareStrings(a.key, b.key));
+  const budgetDeferred: DeferredQuery[] = [];
+  for (const q of targeted) {
     if (queries >= config.maxQueriesPerCycle) {
       outcomes.set(q.key, { kind: 'deferred' });
       // Listed in queue order, so the plan shows who goes first next cycle.

@@ -14,6 +14,7 @@ export const READ_METHODS = [
   'fetchOpenOrders',
   'fetchOrder',
   'fetchOrdersSince',
+  'fetchClosedOrders',
   'fetchTradesSince',
   'fetchOrderTrades',
   'fetchFundingSince',
@@ -31,8 +32,18 @@ export class CountingReader implements ExchangeReader {
   private readonly counts = new Map<ReadMethod, number>();
   private total = 0;
 
+  /** Present only when the wrapped reader has it (an optional method of the port). */
+  readonly fetchClosedOrders?: ExchangeReader['fetchClosedOrders'];
+
   constructor(private readonly inner: ExchangeReader) {
     this.id = inner.id;
+    const closed = inner.fetchClosedOrders?.bind(inner);
+    if (closed !== undefined) {
+      this.fetchClosedOrders = (symbol, query) => {
+        this.count('fetchClosedOrders');
+        return closed(symbol, query);
+      };
+    }
   }
 
   /** Requests made through this wrapper so far. */

@@ -72,15 +72,33 @@ export const MAX_SUSPECT_ATTEMPTS = 3 * INCONSISTENT_ATTEMPTS;
 export function snapshotDifference(a: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>, b: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>): string | undefined {
   const pos = (ps: readonly Position[]) => new Map(ps.filter((p) => !p.quantity.isZero()).map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]));
   const bal = (bs: readonly Balance[]) => new Map(bs.filter((x) => !x.total.isZero()).map((x) => [x.asset, x.total.toFixed()]));
-  const ord = (os: readonly Order[]) => new Map(os.map((o) => [orderKey(o), `${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}@${o.price?.toFixed() ?? '-'}`]));
   const first = (what: string, x: Map<string, string>, y: Map<string, string>, keys: Iterable<string>): string | undefined => {
     for (const k of [...new Set(keys)].sort()) {
       if (x.get(k) !== y.get(k)) return `${what} ${k}: ${x.get(k) ?? 'none'} then ${y.get(k) ?? 'none'}`;
     }
     return undefined;
   };
-  const [pa, pb, ba, bb, oa, ob] = [pos(a.positions), pos(b.positions), bal(a.balances), bal(b.balances), ord(a.openOrders), ord(b.openOrders)];
-  return first('position', pa, pb, [...pa.keys(), ...pb.keys()]) ?? first('balance', ba, bb, [...ba.keys(), ...bb.keys()]) ?? first('open order', oa, ob, oa.keys());
+  const [pa, pb, ba, bb] = [pos(a.positions), pos(b.positions), bal(a.balances), bal(b.balances)];
+  return first('position', pa, pb, [...pa.keys(), ...pb.keys()]) ?? first('balance', ba, bb, [...ba.keys(), ...bb.keys()]) ?? firstOrderDifference(a.openOrders, b.openOrders);
+}
+
+/**
+ * The first (by key) open order of `a` that `b` shows otherwise, described; or undefined. Orders are compared as
+ * values: only the few that differ are formatted (at boot both lists hold every open order of the account).
+ */
+function firstOrderDifference(a: readonly Order[], b: readonly Order[]): string | undefined {
+  const text = (o: Order | undefined): string => (o === undefined ? 'none' : `${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}@${o.price?.toFixed() ?? '-'}`);
+  const same = (x: Order, y: Order | undefined): boolean =>
+    y !== undefined && x.status === y.status && x.filledQuantity.eq(y.filledQuantity) && x.quantity.eq(y.quantity) && (x.price === undefined ? y.price === undefined : y.price !== undefined && x.price.eq(y.price));
+  const byKey = new Map<string, Order>();
+  for (const o of b) byKey.set(orderKey(o), o);
+  // The last order of `a` under a key is the one compared (as a map of `a` would keep it).
+  const mine = new Map<string, Order>();
+  for (const o of a) mine.set(orderKey(o), o);
+  const differing: string[] = [];
+  for (const [k, o] of mine) if (!same(o, byKey.get(k))) differing.push(k);
+  const k = differing.sort()[0];
+  return k === undefined ? undefined : `open order ${k}: ${text(mine.get(k))} then ${text(byKey.get(k))}`;
 }
 
 /**
@@ -88,12 +106,25 @@ export function snapshotDifference(a: Pick<ExchangeSnapshot, 'openOrders' | 'pos
  * undefined. Our own orders do not reopen, and none of ours is placed during startup: one of the reads is stale.
  */
 function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openOrders'>): string | undefined {
-  const open = new Map(b.openOrders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [[orderIdKey(o.symbol, o.exchangeOrderId), o] as const])));
+  if (report.ghosts.length === 0) return undefined;
+  // Indexed by the ghosts (few), not by the open orders (all of the account's).
+  const order = new Map<OrderIdKey, number>();
   for (const g of report.ghosts) {
-    const o = g.local.exchangeOrderId === undefined ? undefined : open.get(orderIdKey(g.local.symbol, g.local.exchangeOrderId));
-    if (o !== undefined) return `open order ${o.exchangeOrderId}: none then ${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`;
+    const k = refKey(g.local);
+    if (k !== undefined && !order.has(k)) order.set(k, order.size);
   }
-  return undefined;
+  let found: Order | undefined;
+  let rank = Infinity;
+  for (const o of b.openOrders) {
+    if (o.exchangeOrderId === undefined) continue;
+    const i = order.get(orderIdKey(o.symbol, o.exchangeOrderId));
+    // The first ghost (in report order) that shows open, as a scan of the ghosts would find it (a later copy wins).
+    if (i !== undefined && i <= rank) {
+      rank = i;
+      found = o;
+    }
+  }
+  return found === undefined ? undefined : `open order ${found.exchangeOrderId ?? ''}: none then ${found.status} ${found.filledQuantity.toFixed()}/${found.quantity.toFixed()}`;
 }
 
 /** The (symbol, exchange id) key of an order reference, when it has an exchange id. */

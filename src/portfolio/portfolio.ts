@@ -240,15 +240,19 @@ export class Portfolio {
     this.unexplainedReflected = new Map(init.reflectedUnexplained);
     this.base = init.base;
     this.peak = new Dec(init.peak);
-    assertUnique(
-      init.orders.map((t) => t.order),
-      'orders',
-      orderKeys,
-    );
-    for (const t of init.orders) {
-      checkOrderFill(t.order, 'orders');
-      this.setTracked({ order: t.order, notional: t.notional });
-    }
+    // Duplicates are found by the indexes being filled (one pass, no key strings beyond the index's own), with the
+    // error `assertUnique` gives.
+    init.orders.forEach((t, i) => {
+      const o = t.order;
+      const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
+      const clash = xkey !== undefined && this.byExchange.has(xkey) ? `x:${xkey}` : this.byClient.has(o.clientOrderId) ? `c:${o.clientOrderId}` : undefined;
+      if (clash !== undefined) {
+        const prev = init.orders.findIndex((u) => orderKeys(u.order).includes(clash));
+        throw new ParseError('duplicate_id', `orders[${i}]`, clash, `duplicate of orders[${prev}]`);
+      }
+      checkOrderFill(o, 'orders');
+      this.setTracked({ order: o, notional: t.notional });
+    });
     for (const e of init.replayLog) {
       const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
       if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol)) throw new ParseError('inconsistent', 'replayLog', symbol, 'not a known instrument');

@@ -390,6 +390,9 @@ export class SimPort implements ExchangeClient {
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
     return this.call('fetchOrdersSince', query, () => this.host.ex.fetchOrdersSince(symbol, query));
   }
+  fetchClosedOrders(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
+    return this.call('fetchClosedOrders', query, () => this.host.ex.fetchClosedOrders(symbol, query));
+  }
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
     return this.call('fetchTradesSince', query, () => this.host.ex.fetchTradesSince(symbol, query));
   }

@@ -298,8 +298,8 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       expect(later.items.map((f) => f.tradeId)).toEqual(items.slice(truth.length - expectedLater.length).map((f) => f.tradeId));
     });
 
-    it('fetchOrdersSince returns orders updated since a time, closed ones included, paged', async () => {
-      const w = await world();
+    /** Three resting buys a second apart from `t0`: `a` then cancelled, `b` then filled, `c` left open. */
+    async function closedHistory(w: World): Promise<{ t0: number; a: Order; b: Order; c: Order }> {
       const t0 = w.clock.now();
       const a = await w.restingBuy();
       w.sim.step(1000);
@@ -310,6 +310,27 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       await w.client.cancelOrder(w.ref(a));
       w.sim.step(1000);
       w.sim.fillOrder(w.simRef(b));
+      return { t0, a, b, c };
+    }
+
+    it('fetchClosedOrders (optional) returns only orders in a final status updated since a time, paged', async () => {
+      const w = await world();
+      const list = w.client.fetchClosedOrders?.bind(w.client);
+      if (list === undefined) return;
+      const { t0, a, b, c } = await closedHistory(w);
+      const { items } = await collectPages((q) => list(w.spot.symbol, q), t0, 1);
+      const latest = new Map(items.map((o) => [o.exchangeOrderId, o]));
+      expect(latest.get(c.exchangeOrderId)).toBeUndefined();
+      for (const o of items) expect(['filled', 'cancelled', 'expired', 'rejected']).toContain(o.status);
+      expect(latest.get(b.exchangeOrderId)?.status).toBe('filled');
+      // A venue whose ccxt lists filled orders only (no cancelled list) may leave the cancelled one out; if listed, it is final.
+      const cancelled = latest.get(a.exchangeOrderId);
+      if (cancelled !== undefined) expect(cancelled.status).toBe('cancelled');
+    });
+
+    it('fetchOrdersSince returns orders updated since a time, closed ones included, paged', async () => {
+      const w = await world();
+      const { t0, a, b, c } = await closedHistory(w);
       const { items } = await collectPages((q) => w.client.fetchOrdersSince(w.spot.symbol, q), t0, 2);
       const latest = new Map(items.map((o) => [o.exchangeOrderId, o]));
       expect(latest.get(a.exchangeOrderId)?.status).toBe('cancelled');

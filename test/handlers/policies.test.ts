@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Order } from '../../src/domain/types.js';
 import { actionsOf } from '../../src/handlers/plan.js';
-import { d, expectBooksEqual, makeWorld, placeTracked, runtimeCycle, startupCycle, restart, type World } from './world.js';
+import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, startupCycle, restart, type World } from './world.js';
 
 const PERP = 'BTC/USDT:USDT';
 
@@ -94,8 +94,10 @@ describe('budget: targeted queries and history requests per cycle', () => {
     expectBooksEqual(w);
   });
 
-  it('at most K targeted queries per cycle; the rest wait, oldest first', async () => {
+  it('at most K targeted queries per cycle; the rest wait, oldest first (an exchange without closed-order lists)', async () => {
     const w = await makeWorld({ maxQueriesPerCycle: 2 });
+    // QuirkyExchange has no fetchClosedOrders: every ghost needs its targeted query (test/handlers/closed-orders.test.ts has the list path).
+    quirky(w);
     const gs = await ghosts(w, 5, ['BTC/USDT', 'ETH/USDT']);
     for (const g of gs) w.ex.cancelByExchange({ symbol: g.symbol, exchangeOrderId: g.exchangeOrderId! });
     w.ex.step(1_000);

@@ -21,7 +21,7 @@ import { Dec, amountToString, type Decimal } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
 import { compareTradeIds } from '../../domain/ids.js';
 import { asRecord, parseAmount, parseString } from '../../domain/parse.js';
-import type { Balance, Fill, FundingPayment, Instrument, InstrumentKind, Order, Position } from '../../domain/types.js';
+import { isTerminalStatus, type Balance, type Fill, type FundingPayment, type Instrument, type InstrumentKind, type Order, type Position } from '../../domain/types.js';
 import type { ExchangeClient, ExchangeIdentity, ExecutionEvent, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
 import { assessExchange, planKind, type ExchangeAssessment, type KindPlan, type Routes } from './capabilities.js';
 import {
@@ -314,7 +314,20 @@ export class CcxtExchange implements ExchangeClient {
    * that which changed after `since` is not listed (confirm known orders with `fetchOrder`).
    */
   async fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
-    const op = 'fetchOrdersSince';
+    return this.#orderHistory('fetchOrdersSince', symbol, query, false);
+  }
+
+  /**
+   * Orders of one symbol in a final status updated at or after `since`: the order history of `fetchOrdersSince`
+   * without the open ones (and without the open-order read its fallback routes make). On a venue whose ccxt lists
+   * only filled orders (`fetchClosedOrders` without `fetchCanceledOrders`), cancelled ones are not listed; the engine
+   * then asks for those one by one.
+   */
+  async fetchClosedOrders(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
+    return this.#orderHistory('fetchClosedOrders', symbol, query, true);
+  }
+
+  async #orderHistory(op: 'fetchOrdersSince' | 'fetchClosedOrders', symbol: string, query: HistoryQuery, closedOnly: boolean): Promise<Page<Order>> {
     const market = await this.#market(symbol, op);
     const route = (this.#routes[market.instrument.kind] as Routes).orderHistory;
     const feature = route === 'fetchOrders' ? 'fetchOrders' : 'fetchClosedOrders';
@@ -332,14 +345,15 @@ export class CcxtExchange implements ExchangeClient {
         lists.push(await this.#call(op, () => this.#ex.fetchClosedOrders(symbol, start, limit, params)));
         if (route === 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders') lists.push(await this.#call(op, () => this.#ex.fetchCanceledOrders(symbol, start, limit, params)));
       }
-      const open = await this.#openOrders(op, symbol);
+      const open = closedOnly ? [] : await this.#openOrders(op, symbol);
       const byId = new Map<string, Order>();
       for (const o of [...lists.flatMap((l) => conv(l)), ...open]) {
         const prev = byId.get(o.exchangeOrderId as string);
         if (prev === undefined || o.updatedAt >= prev.updatedAt) byId.set(o.exchangeOrderId as string, o);
       }
       return { raw: Math.max(...lists.map((l) => l.length)), items: [...byId.values()] };
-    }, (o) => o.createdAt, (o) => o.exchangeOrderId as string, (o) => o.updatedAt >= query.since, this.#ordersLookbackMs);
+      // Paged over every order listed; only the final ones are kept when asked (the open ones still move the cursor).
+    }, (o) => o.createdAt, (o) => o.exchangeOrderId as string, (o) => o.updatedAt >= query.since && (!closedOnly || isTerminalStatus(o.status)), this.#ordersLookbackMs);
   }
 
   async fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {

@@ -40,7 +40,7 @@ import type { ExchangeClient, ExecutionEvent, HistoryQuery, OrderRef, Page, Plac
 import { SimulatedStream } from './stream.js';
 import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultKind, type FaultPlan, type FaultSpec } from './faults.js';
 import { PricePath } from './market.js';
-import { OrderStore, orderAt, prune, type OrderRecord } from './order-store.js';
+import { OrderStore, lockOf, orderAt, prune, type OrderRecord } from './order-store.js';
 import { resolveOptions, type ResolvedOptions, type SimulatedExchangeOptions } from './options.js';
 import { pageOf, resolveQuery } from './paging.js';
 import type {
@@ -110,8 +110,6 @@ export class SimulatedExchange implements ExchangeClient {
   readonly executionEvents?: () => Observable<ExecutionEvent>;
 
   private readonly orders: OrderStore;
-  /** `lockedNow()`'s cache, valid while the order store's version is unchanged. */
-  private locked: { readonly version: number; readonly byAsset: ReadonlyMap<string, Decimal> } | undefined;
   private readonly trades: TradeRecord[] = [];
   private readonly fundings: FundingRecord[] = [];
   private readonly deposits: Deposit[] = [];
@@ -121,6 +119,8 @@ export class SimulatedExchange implements ExchangeClient {
   private readonly events: SimulatedEvent[] = [];
   private readonly fixedFundingRates = new Map<string, Decimal>();
   private readonly lastFundingRates = new Map<string, Decimal>();
+  /** Per symbol, the last matching pass that crossed nothing: its market price and the symbol's change count. */
+  private readonly quietMatch = new Map<string, { readonly changes: number; readonly market: Decimal }>();
 
   private orderSeq = 0;
   private tradeSeq = 0;
@@ -200,19 +200,26 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
-    return this.call('fetchOrdersSince', (asOf) => {
-      this.instrument(symbol, 'fetchOrdersSince');
-      const q = resolveQuery(query, 'o', (m) => this.error('invalid', 'fetchOrdersSince', m));
-      const items: { seq: number; order: Order }[] = [];
-      for (const rec of this.orders.all) {
-        if (rec.order.symbol !== symbol) continue;
-        const o = orderAt(rec, asOf);
-        if (o !== undefined && o.updatedAt >= q.since) items.push({ seq: rec.seq, order: o });
-      }
-      items.sort((a, b) => a.order.updatedAt - b.order.updatedAt || a.seq - b.seq);
-      const page = pageOf(items, (i) => [i.order.updatedAt, i.seq], q, 'o');
-      return { items: page.items.map((i) => ({ ...i.order })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
-    });
+    return this.call('fetchOrdersSince', (asOf) => this.ordersSince(symbol, query, asOf, 'fetchOrdersSince', false));
+  }
+
+  /** Orders of one symbol in a final status updated at or after `since` (every final status, as Binance's allOrders shows them). */
+  fetchClosedOrders(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
+    return this.call('fetchClosedOrders', (asOf) => this.ordersSince(symbol, query, asOf, 'fetchClosedOrders', true));
+  }
+
+  private ordersSince(symbol: string, query: HistoryQuery, asOf: Millis | undefined, op: string, closedOnly: boolean): Page<Order> {
+    this.instrument(symbol, op);
+    // The two lists page apart: a cursor of one is refused by the other.
+    const q = resolveQuery(query, closedOnly ? 'c' : 'o', (m) => this.error('invalid', op, m));
+    const items: { seq: number; order: Order }[] = [];
+    for (const rec of this.orders.allOf(symbol)) {
+      const o = orderAt(rec, asOf);
+      if (o !== undefined && o.updatedAt >= q.since && (!closedOnly || !isOpenStatus(o.status))) items.push({ seq: rec.seq, order: o });
+    }
+    items.sort((a, b) => a.order.updatedAt - b.order.updatedAt || a.seq - b.seq);
+    const page = pageOf(items, (i) => [i.order.updatedAt, i.seq], q, closedOnly ? 'c' : 'o');
+    return { items: page.items.map((i) => ({ ...i.order })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
   }
 
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
@@ -816,9 +823,14 @@ export class SimulatedExchange implements ExchangeClient {
 
   private matchResting(inst: Instrument, at: Millis): void {
     const market = (this.prices.get(inst.symbol) as PricePath).current();
-    for (const rec of this.orders.openRecords()) {
+    // Whether a resting order crosses depends only on its side and price and on the market: at the same market price,
+    // with none of this symbol's orders changed since a pass that crossed nothing, this pass crosses nothing either.
+    const changes = this.orders.changeCount(inst.symbol);
+    const quiet = this.quietMatch.get(inst.symbol);
+    if (quiet !== undefined && quiet.changes === changes && quiet.market.eq(market)) return;
+    for (const rec of this.orders.openRecordsOf(inst.symbol)) {
       const o = rec.order;
-      if (o.symbol !== inst.symbol || o.price === undefined || !crosses(o.side, o.price, market)) continue;
+      if (o.price === undefined || !crosses(o.side, o.price, market)) continue;
       let q = this.chooseFillQuantity(o.quantity.minus(o.filledQuantity));
       if (o.reduceOnly === true) {
         const pos = this.book.position(inst.symbol).quantity;
@@ -832,6 +844,8 @@ export class SimulatedExchange implements ExchangeClient {
       }
       this.fill(rec, q, o.price, 'maker', at);
     }
+    if (this.orders.changeCount(inst.symbol) === changes) this.quietMatch.set(inst.symbol, { changes, market });
+    else this.quietMatch.delete(inst.symbol);
   }
 
   /** All of what remains, or (seeded, with `partialFillProbability`) a tenth to nine tenths of it. */
@@ -842,7 +856,7 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private expireDue(t: Millis): void {
-    for (const rec of this.orders.openRecords()) {
+    for (const rec of this.orders.expiringRecords()) {
       const e = rec.order.expiresAt;
       // Stamped with the expiry time itself, so the history does not depend on how time was stepped.
       if (e !== undefined && e <= t) this.close(rec, 'expired', e);
@@ -887,27 +901,17 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private balancesAt(asOf: Millis | undefined): Balance[] {
-    const locked = asOf === undefined ? this.lockedNow() : this.lockedBy(this.orders.openAt(asOf));
-    return this.bookAt(asOf).totals.map(({ asset, total }) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
-  }
-
-  /** What the open orders lock now, recomputed only after an order changed. */
-  private lockedNow(): ReadonlyMap<string, Decimal> {
-    if (this.locked?.version !== this.orders.version) this.locked = { version: this.orders.version, byAsset: this.lockedBy(this.orders.openAt(undefined)) };
-    return this.locked.byAsset;
-  }
-
-  /** Per asset, what resting spot orders lock: a buy its quote (remaining × price), a sell its base (remaining). */
-  private lockedBy(open: readonly Order[]): Map<string, Decimal> {
-    const locked = new Map<string, Decimal>();
-    for (const o of open) {
-      const inst = this.instruments.get(o.symbol) as Instrument;
-      if (inst.kind !== 'spot' || o.price === undefined) continue;
-      const remaining = o.quantity.minus(o.filledQuantity);
-      const [asset, amount] = o.side === 'buy' ? [inst.quote, remaining.times(o.price)] : [inst.base, remaining];
-      locked.set(asset, (locked.get(asset) ?? ZERO).plus(amount));
+    // Now: the store keeps what open orders lock up to date. A stale read sums the orders as they stood then.
+    let locked = this.orders.locked();
+    if (asOf !== undefined) {
+      const then = new Map<string, Decimal>();
+      for (const o of this.orders.openAt(asOf)) {
+        const lock = lockOf(this.instruments.get(o.symbol) as Instrument, o);
+        if (lock !== undefined) then.set(lock.asset, (then.get(lock.asset) ?? ZERO).plus(lock.amount));
+      }
+      locked = then;
     }
-    return locked;
+    return this.bookAt(asOf).totals.map(({ asset, total }) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
   }
 
   private freeBalance(asset: string): Decimal {

@@ -4,6 +4,7 @@
  */
 import type { Decimal } from 'decimal.js';
 import type { Millis } from '../../domain/clock.js';
+import { ZERO } from '../../domain/decimal.js';
 import { orderIdKey, type OrderIdKey } from '../../domain/ids.js';
 import { isOpenStatus, type Instrument, type Order } from '../../domain/types.js';
 import type { OrderOwner } from './types.js';
@@ -33,11 +34,24 @@ export class OrderStore {
   private openNow: readonly Order[] | undefined;
   /** Bumped by every change of any order: lets the exchange cache what it derives from the open orders. */
   private changes = 0;
+  /** Every order per symbol, in placement order. */
+  private readonly allBySymbol = new Map<string, OrderRecord[]>();
+  /** Open orders per symbol, in time priority. */
+  private readonly openBySymbol = new Map<string, Map<number, OrderRecord>>();
+  /** Open orders with an expiry time, in time priority. */
+  private readonly expiringBySeq = new Map<number, OrderRecord>();
+  /** Per symbol, a number that grows with every change of one of its orders (a cheap "did anything change?"). */
+  private readonly symbolChanges = new Map<string, number>();
+  /** What open spot limit orders lock now, per asset: kept in step by `record`, so a balance read is O(assets). */
+  private readonly lockedNow = new Map<string, Decimal>();
 
   constructor(private readonly horizonMs: number) {}
 
   add(rec: OrderRecord, now: Millis): void {
     this.all.push(rec);
+    const ofSymbol = this.allBySymbol.get(rec.order.symbol);
+    if (ofSymbol === undefined) this.allBySymbol.set(rec.order.symbol, [rec]);
+    else ofSymbol.push(rec);
     this.byExchangeId.set(orderIdKey(rec.order.symbol, rec.order.exchangeOrderId as string), rec);
     const same = this.byClientId.get(rec.order.clientOrderId);
     if (same === undefined) this.byClientId.set(rec.order.clientOrderId, [rec]);
@@ -47,12 +61,28 @@ export class OrderStore {
 
   /** Replaces an order's state, stamped `at`; keeps the open set and the version history in step. */
   record(rec: OrderRecord, order: Order, at: Millis, now: Millis): void {
+    // `add` records the first state with rec.order already equal to it: nothing was locked before then.
+    const before = rec.versions.length === 0 ? undefined : lockOf(rec.instrument, rec.order);
+    const after = lockOf(rec.instrument, order);
+    if (before !== undefined) this.lockedNow.set(before.asset, (this.lockedNow.get(before.asset) as Decimal).minus(before.amount));
+    if (after !== undefined) this.lockedNow.set(after.asset, (this.lockedNow.get(after.asset) ?? ZERO).plus(after.amount));
     // Frozen: reads hand the stored states out without copying, and nobody can change one behind the store's back.
     rec.order = Object.freeze(order);
     this.changes++;
     this.openNow = undefined;
-    if (isOpenStatus(order.status)) this.openBySeq.set(rec.seq, rec);
-    else this.openBySeq.delete(rec.seq);
+    const symbol = order.symbol;
+    let bySymbol = this.openBySymbol.get(symbol);
+    if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Map<number, OrderRecord>()));
+    if (isOpenStatus(order.status)) {
+      this.openBySeq.set(rec.seq, rec);
+      bySymbol.set(rec.seq, rec);
+      if (order.expiresAt !== undefined) this.expiringBySeq.set(rec.seq, rec);
+    } else {
+      this.openBySeq.delete(rec.seq);
+      bySymbol.delete(rec.seq);
+      this.expiringBySeq.delete(rec.seq);
+    }
+    this.symbolChanges.set(symbol, (this.symbolChanges.get(symbol) ?? 0) + 1);
     rec.versions.push({ at, order });
     prune(rec.versions, now - this.horizonMs);
   }
@@ -86,6 +116,31 @@ export class OrderStore {
     return this.changes;
   }
 
+  /** Every order of one symbol, in placement order (not a copy: do not modify). */
+  allOf(symbol: string): readonly OrderRecord[] {
+    return this.allBySymbol.get(symbol) ?? [];
+  }
+
+  /** Open orders of one symbol now, in time priority (a copy). */
+  openRecordsOf(symbol: string): OrderRecord[] {
+    return [...(this.openBySymbol.get(symbol)?.values() ?? [])];
+  }
+
+  /** Open orders that carry an expiry time, in time priority (a copy). */
+  expiringRecords(): OrderRecord[] {
+    return this.expiringBySeq.size === 0 ? [] : [...this.expiringBySeq.values()];
+  }
+
+  /** Grows whenever an order of `symbol` is added or changes: equal numbers mean the symbol's orders are as they were. */
+  changeCount(symbol: string): number {
+    return this.symbolChanges.get(symbol) ?? 0;
+  }
+
+  /** What open spot orders lock now, per asset (assets never locked are absent). */
+  locked(): ReadonlyMap<string, Decimal> {
+    return this.lockedNow;
+  }
+
   get openCount(): number {
     return this.openBySeq.size;
   }
@@ -101,6 +156,16 @@ export class OrderStore {
     }
     return out;
   }
+}
+
+/**
+ * What an order locks while open: a spot buy its remaining × limit price of quote, a spot sell its remaining base;
+ * nothing for a perpetual, a market order or a closed order.
+ */
+export function lockOf(inst: Instrument, o: Order): { asset: string; amount: Decimal } | undefined {
+  if (inst.kind !== 'spot' || o.price === undefined || !isOpenStatus(o.status)) return undefined;
+  const remaining = o.quantity.minus(o.filledQuantity);
+  return o.side === 'buy' ? { asset: inst.quote, amount: remaining.times(o.price) } : { asset: inst.base, amount: remaining };
 }
 
 /** The order as it stood at `asOf` (now when undefined); undefined if it did not exist yet. */
