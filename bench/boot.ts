@@ -41,7 +41,13 @@ interface Started {
 }
 
 async function start(world: Pick<World, 'tl' | 'ex'>, store: StateStore): Promise<Started> {
-  const engine = createEngine({ exchange: world.ex, store, clock: world.tl.clock, scheduler: untracked(world.tl), intervalMs: 24 * 60 * 60 * 1000 });
+  const engine = createEngine({
+    exchange: world.ex,
+    store,
+    clock: world.tl.clock,
+    scheduler: untracked(world.tl),
+    intervalMs: 24 * 60 * 60 * 1000,
+  });
   const waiters: (() => void)[] = [];
   engine.reports$.subscribe(() => {
     for (const w of waiters.splice(0)) w();
@@ -51,7 +57,8 @@ async function start(world: Pick<World, 'tl' | 'ex'>, store: StateStore): Promis
   await world.tl.advanceBy(0);
   const status = await booted;
   const bootMs = now() - t;
-  if (status.phase !== 'running') throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
+  if (status.phase !== 'running')
+    throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
   await world.tl.advanceBy(0);
   return {
     engine,
@@ -90,7 +97,14 @@ async function bootFromDisk(n: number): Promise<BootResult> {
     const started = await start(world, store);
     await started.engine.stop();
     await store.close();
-    return { openOrders: n, stateBytes, bootMs: round(started.bootMs), readParseMs: round(readParseMs), ratioToReadParse: round(started.bootMs / readParseMs), loadAverage: loadavg().map(round) };
+    return {
+      openOrders: n,
+      stateBytes,
+      bootMs: round(started.bootMs),
+      readParseMs: round(readParseMs),
+      ratioToReadParse: round(started.bootMs / readParseMs),
+      loadAverage: loadavg().map(round),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -114,11 +128,26 @@ async function ghostSettlement(g: number, s: number): Promise<GhostResult> {
     const base = `C${String(i).padStart(2, '0')}`;
     return { symbol: `${base}/USDT:USDT`, kind: 'perp', base, quote: 'USDT', settle: 'USDT' };
   });
-  const ex = new SimulatedExchange({ seed: 1, clock: tl.clock, volatilityBps: 0, instruments, balances: { USDT: '1000000000' } });
+  const ex = new SimulatedExchange({
+    seed: 1,
+    clock: tl.clock,
+    volatilityBps: 0,
+    instruments,
+    balances: { USDT: '1000000000' },
+  });
   const orders: Order[] = [];
   for (let k = 0; k < g; k++) {
     const inst = instruments[k % s]!;
-    orders.push(await ex.placeOrder({ clientOrderId: `ghost-${k}`, symbol: inst.symbol, side: 'buy', type: 'limit', quantity: new Dec('0.01'), price: new Dec('50') }));
+    orders.push(
+      await ex.placeOrder({
+        clientOrderId: `ghost-${k}`,
+        symbol: inst.symbol,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.01'),
+        price: new Dec('50'),
+      }),
+    );
   }
   await tl.advanceBy(60_000);
   const portfolio = Portfolio.fromExchangeState(
@@ -202,7 +231,19 @@ async function persistBytes(n: number): Promise<PersistResult> {
   await world.tl.advanceBy(1_000);
   const changed = await measure();
   const wholeStateBytes = Buffer.byteLength(
-    canonicalJson(asJson(encodeEngineState({ portfolio: started.engine.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } }, world.tl.now()))),
+    canonicalJson(
+      asJson(
+        encodeEngineState(
+          {
+            portfolio: started.engine.portfolio,
+            cursors: EMPTY_CURSORS,
+            memory: new ReconcileMemory(),
+            lifecycle: { liquidateOnly: null },
+          },
+          world.tl.now(),
+        ),
+      ),
+    ),
   );
   await started.engine.stop();
   return {
@@ -235,7 +276,9 @@ async function run(ctx: BenchContext): Promise<void> {
     );
   }
   const ghost = await ghostSettlement(ghosts, symbols);
-  ctx.log(`ghosts: ${ghost.ghosts} on ${ghost.symbols} symbols settled in ${ghost.cycles} cycle(s), ${ghost.requests} requests (budget 3 + 2S = ${ghost.budget}): ${JSON.stringify(ghost.byMethod)}`);
+  ctx.log(
+    `ghosts: ${ghost.ghosts} on ${ghost.symbols} symbols settled in ${ghost.cycles} cycle(s), ${ghost.requests} requests (budget 3 + 2S = ${ghost.budget}): ${JSON.stringify(ghost.byMethod)}`,
+  );
   const persist = await persistBytes(persistN);
   ctx.log(
     `persist at ${persist.openOrders} orders: a cycle changing one order wrote ${persist.changedCycleBytes} bytes (${persist.changedCycleSnapshots} snapshot(s), ${persist.changedCycleRecords} record(s)); ` +
@@ -244,7 +287,16 @@ async function run(ctx: BenchContext): Promise<void> {
   const elapsedS = round((now() - started) / 1000);
   ctx.log(`${elapsedS} s`);
   if (write) {
-    const out = { bench: 'boot', description: bootBench.description, generatedAt: new Date().toISOString(), environment: environment(startLoad), boot, ghosts: ghost, persist, elapsedSeconds: elapsedS };
+    const out = {
+      bench: 'boot',
+      description: bootBench.description,
+      generatedAt: new Date().toISOString(),
+      environment: environment(startLoad),
+      boot,
+      ghosts: ghost,
+      persist,
+      elapsedSeconds: elapsedS,
+    };
     mkdirSync(ctx.resultsDir, { recursive: true });
     const file = join(ctx.resultsDir, 'boot.json');
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
@@ -254,6 +306,7 @@ async function run(ctx: BenchContext): Promise<void> {
 
 export const bootBench: BenchModule = {
   name: 'boot',
-  description: 'Boot from a state directory at 1k / 10k / 100k orders (ratio to reading + parsing the file), ghost settlement (cycles, requests), bytes persisted per cycle',
+  description:
+    'Boot from a state directory at 1k / 10k / 100k orders (ratio to reading + parsing the file), ghost settlement (cycles, requests), bytes persisted per cycle',
   run,
 };

@@ -64,7 +64,12 @@ class DirectCycle {
     const t1 = now();
     const report = diff(this.portfolio.liveState(), snapshot, this.config.diffOptions);
     const t2 = now();
-    const plan = await this.handler.plan(report, { exchange: ex, portfolio: this.portfolio, clock, cursors: this.cursors });
+    const plan = await this.handler.plan(report, {
+      exchange: ex,
+      portfolio: this.portfolio,
+      clock,
+      cursors: this.cursors,
+    });
     const t3 = now();
     const result = await executePlan(plan, { exchange: ex, portfolio: this.portfolio, cursors: this.cursors });
     if (result.executed) result.portfolio.pruneClosedOrders(clock.now() - this.config.tradeLookbackMs);
@@ -76,7 +81,14 @@ class DirectCycle {
     const lifecycle = { liquidateOnly: null };
     const key = `${this.portfolio.changeStamp}|${JSON.stringify([this.cursors, this.memory.toJSON(), lifecycle])}`;
     if (key !== this.lastWritten) {
-      await this.store.compact(asJson(encodeEngineState({ portfolio: this.portfolio, cursors: this.cursors, memory: this.memory, lifecycle }, clock.now())));
+      await this.store.compact(
+        asJson(
+          encodeEngineState(
+            { portfolio: this.portfolio, cursors: this.cursors, memory: this.memory, lifecycle },
+            clock.now(),
+          ),
+        ),
+      );
       this.lastWritten = key;
     }
     const t5 = now();
@@ -89,7 +101,15 @@ class DirectCycle {
 /** A real engine booted on a store that holds the world's books; `cycle()` is one RECONCILE_NOW to its report. */
 async function makeEngineRun(world: World) {
   const store = new InMemoryStateStore();
-  const state = encodeEngineState({ portfolio: world.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } }, world.tl.now());
+  const state = encodeEngineState(
+    {
+      portfolio: world.portfolio,
+      cursors: EMPTY_CURSORS,
+      memory: new ReconcileMemory(),
+      lifecycle: { liquidateOnly: null },
+    },
+    world.tl.now(),
+  );
   await store.compact(asJson(state));
   const engine = createEngine({
     exchange: world.ex,
@@ -109,7 +129,8 @@ async function makeEngineRun(world: World) {
   // The loop's first tick (delay 0) runs one cycle right after boot; let it and the boot finish.
   await world.tl.advanceBy(0);
   const status = await booted;
-  if (status.phase !== 'running') throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
+  if (status.phase !== 'running')
+    throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
   await world.tl.advanceBy(0);
   return {
     engine,
@@ -176,8 +197,14 @@ async function run(ctx: BenchContext): Promise<void> {
   const startLoad = loadavg().map(round);
   const started = now();
 
-  ctx.log(`sizes ${sizes.join(', ')}; load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
-  ctx.log('   orders | snapshot     diff     plan  execute  persist |  cycle ms  cycles/s  diff % | engine ms  cycles/s  wiring ms (cpu)');
+  ctx.log(
+    `sizes ${sizes.join(', ')}; load average at start: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${cpus().length} CPUs`,
+  );
+  ctx.log(
+    '   orders | snapshot     diff     plan  execute  persist |  cycle ms  cycles/s  diff % | engine ms  cycles/s  wiring ms (cpu)',
+  );
   for (const n of sizes) {
     const { iterations, warmup } = iterationsFor(n);
     const world = await makeWorld(n);
@@ -208,7 +235,10 @@ async function run(ctx: BenchContext): Promise<void> {
       engineCpu.push(cpuMs(process.cpuUsage(c)));
     }
     await engineRun.stop();
-    const stageMsMedian = Object.fromEntries(STAGES.map((k) => [k, round(median(stages.map((s) => s[k])))])) as Record<Stage, number>;
+    const stageMsMedian = Object.fromEntries(STAGES.map((k) => [k, round(median(stages.map((s) => s[k])))])) as Record<
+      Stage,
+      number
+    >;
     const r: SizeResult = {
       openOrders: n,
       iterations,
@@ -236,7 +266,9 @@ async function run(ctx: BenchContext): Promise<void> {
     );
   }
   const elapsedS = round((now() - started) / 1000);
-  ctx.log(`every cycle clean (matched = open orders, no drift): ${results.every((r) => r.report.matched === r.openOrders && r.report.ghosts === 0 && r.report.zombies === 0) ? 'yes' : 'NO'}; ${elapsedS} s`);
+  ctx.log(
+    `every cycle clean (matched = open orders, no drift): ${results.every((r) => r.report.matched === r.openOrders && r.report.ghosts === 0 && r.report.zombies === 0) ? 'yes' : 'NO'}; ${elapsedS} s`,
+  );
 
   if (write) {
     const out = {
@@ -264,6 +296,7 @@ async function run(ctx: BenchContext): Promise<void> {
 
 export const cycleBench: BenchModule = {
   name: 'cycle',
-  description: 'Runtime cycle (snapshot → diff → plan → execute → persist) at 100 / 1k / 10k open orders, direct and through a real engine',
+  description:
+    'Runtime cycle (snapshot → diff → plan → execute → persist) at 100 / 1k / 10k open orders, direct and through a real engine',
   run,
 };

@@ -45,7 +45,7 @@ export function makeBenchInput(n: number, seed = 1): BenchInput {
   const ghosts = Math.floor(n / 4);
   const symbols = Array.from({ length: SYMBOLS }, (_, i) => `C${String(i).padStart(3, '0')}/USDT`);
   // Amount pools, built separately per side (distinct objects, equal values).
-  const amountStrings = Array.from({ length: 64 }, (_, i) => `${i + 1}.${String(i * 37 % 1000).padStart(3, '0')}`);
+  const amountStrings = Array.from({ length: 64 }, (_, i) => `${i + 1}.${String((i * 37) % 1000).padStart(3, '0')}`);
   const localPool = amountStrings.map((s) => new Dec(s));
   const remotePool = amountStrings.map((s) => new Dec(s));
   const zero = { local: new Dec(0), remote: new Dec(0) };
@@ -97,7 +97,13 @@ export function makeBenchInput(n: number, seed = 1): BenchInput {
 
   return {
     local: { orders: localOrders, positions: positions('local'), balances: balances('local') },
-    remote: { openOrders: remoteOrders, positions: positions('remote'), balances: balances('remote'), startedAt: T0, completedAt: T0 + 400 },
+    remote: {
+      openOrders: remoteOrders,
+      positions: positions('remote'),
+      balances: balances('remote'),
+      startedAt: T0,
+      completedAt: T0 + 400,
+    },
     localIds: localOrders.map((o) => o.exchangeOrderId!),
     remoteIds: remoteOrders.map((o) => o.exchangeOrderId!),
   };
@@ -176,7 +182,11 @@ async function run(ctx: BenchContext): Promise<void> {
   const startLoad = loadavg().map(round);
 
   ctx.log(`heap limit ${(getHeapStatistics().heap_size_limit / 2 ** 20).toFixed(0)} MiB; sizes ${sizes.join(', ')}`);
-  ctx.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
+  ctx.log(
+    `load average at start: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${cpus().length} CPUs`,
+  );
   ctx.log('   orders    local  exchange |  diff ms  (min)   | baseline ms (min) | ratio  (min)  (cpu)');
   for (const n of sizes) {
     const input = makeBenchInput(n);
@@ -223,12 +233,23 @@ async function run(ctx: BenchContext): Promise<void> {
   const at = (n: number) => results.find((r) => r.orders === n);
   const r10k = at(10_000);
   const r1m = at(1_000_000);
-  const exponent = r10k && r1m ? round(Math.log(r1m.diffMsMedian / r10k.diffMsMedian) / Math.log(r1m.orders / r10k.orders)) : undefined;
-  const exponentMin = r10k && r1m ? round(Math.log(r1m.diffMsMin / r10k.diffMsMin) / Math.log(r1m.orders / r10k.orders)) : undefined;
-  const baselineExponent = r10k && r1m ? round(Math.log(r1m.baselineMsMedian / r10k.baselineMsMedian) / Math.log(100)) : undefined;
+  const exponent =
+    r10k && r1m
+      ? round(Math.log(r1m.diffMsMedian / r10k.diffMsMedian) / Math.log(r1m.orders / r10k.orders))
+      : undefined;
+  const exponentMin =
+    r10k && r1m ? round(Math.log(r1m.diffMsMin / r10k.diffMsMin) / Math.log(r1m.orders / r10k.orders)) : undefined;
+  const baselineExponent =
+    r10k && r1m ? round(Math.log(r1m.baselineMsMedian / r10k.baselineMsMedian) / Math.log(100)) : undefined;
   const ratioAt100k = at(100_000)?.ratio;
-  ctx.log(`scaling exponent 10k → 1M: diff ${exponent ?? 'n/a'} (on minimums ${exponentMin ?? 'n/a'}; target <= ${TARGET_EXPONENT}), baseline ${baselineExponent ?? 'n/a'}`);
-  ctx.log(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  ctx.log(
+    `scaling exponent 10k → 1M: diff ${exponent ?? 'n/a'} (on minimums ${exponentMin ?? 'n/a'}; target <= ${TARGET_EXPONENT}), baseline ${baselineExponent ?? 'n/a'}`,
+  );
+  ctx.log(
+    `load average at end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   ctx.log(`ratio at 100k: ${ratioAt100k ?? 'n/a'} (target <= ${TARGET_RATIO_AT_100K})`);
 
   if (write) {

@@ -63,7 +63,13 @@ interface Running {
 }
 
 async function boot(world: Pick<World, 'tl' | 'ex'>, store: StateStore): Promise<{ running: Running; bootMs: number }> {
-  const engine = createEngine({ exchange: world.ex, store, clock: world.tl.clock, scheduler: untracked(world.tl), intervalMs: 24 * 60 * 60 * 1000 });
+  const engine = createEngine({
+    exchange: world.ex,
+    store,
+    clock: world.tl.clock,
+    scheduler: untracked(world.tl),
+    intervalMs: 24 * 60 * 60 * 1000,
+  });
   let reports = 0;
   const waiters: (() => void)[] = [];
   engine.reports$.subscribe(() => {
@@ -75,7 +81,8 @@ async function boot(world: Pick<World, 'tl' | 'ex'>, store: StateStore): Promise
   await world.tl.advanceBy(0);
   const status = await booted;
   const bootMs = now() - t;
-  if (status.phase !== 'running') throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
+  if (status.phase !== 'running')
+    throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
   await world.tl.advanceBy(0);
   const next = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
   return {
@@ -244,7 +251,14 @@ async function heapOver(n: number, cycles: number, mode: HeapResult['mode'], gc:
   await run(cycles - Math.ceil(cycles / 10));
   const end = heap();
   await running.engine.stop();
-  return { openOrders: n, cycles, mode, heapMbEarly: round(early), heapMbEnd: round(end), growthPercent: round(((end - early) / early) * 100) };
+  return {
+    openOrders: n,
+    cycles,
+    mode,
+    heapMbEarly: round(early),
+    heapMbEnd: round(end),
+    growthPercent: round(((end - early) / early) * 100),
+  };
 }
 
 /** Heap a running engine holds per tracked order: heap with the engine minus heap with only its exchange, over N. */
@@ -294,13 +308,17 @@ async function run(ctx: BenchContext): Promise<void> {
   for (const n of bootSizes) {
     const r = await bootFromDisk(n);
     bootResults.push(r);
-    ctx.log(`boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms`);
+    ctx.log(
+      `boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms`,
+    );
   }
   const heapResults: HeapResult[] = [];
   for (const mode of ['backToBack', 'awaited'] as const) {
     const r = await heapOver(100, heapCycles, mode, gc);
     heapResults.push(r);
-    ctx.log(`heap over ${r.cycles} cycles (${mode}, ${r.openOrders} orders): ${r.heapMbEarly.toFixed(1)} MB → ${r.heapMbEnd.toFixed(1)} MB (${r.growthPercent.toFixed(1)}%)`);
+    ctx.log(
+      `heap over ${r.cycles} cycles (${mode}, ${r.openOrders} orders): ${r.heapMbEarly.toFixed(1)} MB → ${r.heapMbEnd.toFixed(1)} MB (${r.growthPercent.toFixed(1)}%)`,
+    );
   }
   const perOrder = await bytesPerOrder(10_000, gc);
   ctx.log(`running engine: ${perOrder.toFixed(0)} bytes of heap per tracked order (10,000 orders)`);
@@ -327,6 +345,7 @@ async function run(ctx: BenchContext): Promise<void> {
 
 export const engineBench: BenchModule = {
   name: 'engine',
-  description: 'A real engine: clean cycles/s and event-loop stalls at 1k / 10k orders (trade-id window empty and full), boot from disk, heap over many cycles',
+  description:
+    'A real engine: clean cycles/s and event-loop stalls at 1k / 10k orders (trade-id window empty and full), boot from disk, heap over many cycles',
   run,
 };

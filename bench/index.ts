@@ -40,7 +40,13 @@ async function main(argv: readonly string[]): Promise<void> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--only') only.push(...(argv[++i] ?? '').split(',').filter((s) => s !== ''));
-    else if (a.startsWith('--only=')) only.push(...a.slice('--only='.length).split(',').filter((s) => s !== ''));
+    else if (a.startsWith('--only='))
+      only.push(
+        ...a
+          .slice('--only='.length)
+          .split(',')
+          .filter((s) => s !== ''),
+      );
     else if (a === '--list') list = true;
     else rest.push(a);
   }

@@ -62,9 +62,22 @@ interface LatencyResult {
 
 async function latency(resting: number, trades: number): Promise<LatencyResult> {
   const tl = new VirtualTimeline(T0);
-  const ex = new SimulatedExchange({ seed: 1, volatilityBps: 0, partialFillProbability: 0, clock: tl.clock, balances: { USDT: '100000000', BTC: '1000' }, stream: { scheduler: tl.scheduler, latencyMs: 0 } });
+  const ex = new SimulatedExchange({
+    seed: 1,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    clock: tl.clock,
+    balances: { USDT: '100000000', BTC: '1000' },
+    stream: { scheduler: tl.scheduler, latencyMs: 0 },
+  });
   const arrivals = new Map<string, number>();
-  const engine = createEngine({ exchange: timedClient(ex, arrivals), store: new InMemoryStateStore(), clock: tl.clock, scheduler: tl.scheduler, intervalMs: 3_600_000 });
+  const engine = createEngine({
+    exchange: timedClient(ex, arrivals),
+    store: new InMemoryStateStore(),
+    clock: tl.clock,
+    scheduler: tl.scheduler,
+    intervalMs: 3_600_000,
+  });
   const samples: number[] = [];
   engine.fills$.subscribe((f) => {
     const t0 = arrivals.get(fillKey(f.fill));
@@ -72,17 +85,36 @@ async function latency(resting: number, trades: number): Promise<LatencyResult> 
   });
   await boot(tl, engine);
   for (let i = 0; i < resting; i++) {
-    await engine.placeOrder({ clientOrderId: `r${i}`, symbol: BTC, side: i % 2 === 0 ? 'buy' : 'sell', type: 'limit', quantity: new Dec('0.001'), price: new Dec(i % 2 === 0 ? '15000' : '60000') });
+    await engine.placeOrder({
+      clientOrderId: `r${i}`,
+      symbol: BTC,
+      side: i % 2 === 0 ? 'buy' : 'sell',
+      type: 'limit',
+      quantity: new Dec('0.001'),
+      price: new Dec(i % 2 === 0 ? '15000' : '60000'),
+    });
   }
   await tl.advanceBy(1_000);
   if (!engine.streamStats().synced) throw new Error('stream not in sync');
   for (let i = 0; i < trades; i++) {
-    await engine.placeOrder({ clientOrderId: `m${i}`, symbol: BTC, side: i % 2 === 0 ? 'buy' : 'sell', type: 'market', quantity: new Dec('0.001') });
+    await engine.placeOrder({
+      clientOrderId: `m${i}`,
+      symbol: BTC,
+      side: i % 2 === 0 ? 'buy' : 'sell',
+      type: 'market',
+      quantity: new Dec('0.001'),
+    });
     await tl.advanceBy(10);
   }
   await engine.stop();
   const sorted = [...samples].sort((a, b) => a - b);
-  return { resting, trades: samples.length, medianMs: round(quantile(sorted, 0.5)), p99Ms: round(quantile(sorted, 0.99)), maxMs: round(sorted.at(-1) ?? Number.NaN) };
+  return {
+    resting,
+    trades: samples.length,
+    medianMs: round(quantile(sorted, 0.5)),
+    p99Ms: round(quantile(sorted, 0.99)),
+    maxMs: round(sorted.at(-1) ?? Number.NaN),
+  };
 }
 
 interface ScenarioResult {
@@ -99,8 +131,20 @@ interface ScenarioResult {
 
 async function scenario(stream: boolean): Promise<ScenarioResult> {
   const tl = new VirtualTimeline(T0);
-  const ex = new SimulatedExchange({ seed: 2, volatilityBps: 0, partialFillProbability: 0, clock: tl.clock, ...(stream && { stream: { scheduler: tl.scheduler, latencyMs: 50 } }) });
-  const engine = createEngine({ exchange: ex, store: new InMemoryStateStore(), clock: tl.clock, scheduler: tl.scheduler, intervalMs: 5_000 });
+  const ex = new SimulatedExchange({
+    seed: 2,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    clock: tl.clock,
+    ...(stream && { stream: { scheduler: tl.scheduler, latencyMs: 50 } }),
+  });
+  const engine = createEngine({
+    exchange: ex,
+    store: new InMemoryStateStore(),
+    clock: tl.clock,
+    scheduler: tl.scheduler,
+    intervalMs: 5_000,
+  });
   const staleness: number[] = [];
   let byStream = 0;
   let cycles = 0;
@@ -116,14 +160,23 @@ async function scenario(stream: boolean): Promise<ScenarioResult> {
   });
   await boot(tl, engine);
   await tl.advanceBy(1_000);
-  const readsBefore = ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length;
+  const readsBefore = ex
+    .callLog()
+    .filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length;
   const cyclesBefore = cycles;
   for (let i = 0; i < 300; i++) {
-    await engine.placeOrder({ clientOrderId: `m${i}`, symbol: BTC, side: i % 2 === 0 ? 'buy' : 'sell', type: 'market', quantity: new Dec('0.001') });
+    await engine.placeOrder({
+      clientOrderId: `m${i}`,
+      symbol: BTC,
+      side: i % 2 === 0 ? 'buy' : 'sell',
+      type: 'market',
+      quantity: new Dec('0.001'),
+    });
     await tl.advanceBy(2_000);
   }
   await tl.advanceBy(10_000);
-  const reads = ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length - readsBefore;
+  const reads =
+    ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length - readsBefore;
   await engine.stop();
   const sorted = [...staleness].sort((a, b) => a - b);
   return {
@@ -147,7 +200,9 @@ async function run(ctx: BenchContext): Promise<void> {
     await latency(n, 50); // warm-up
     const r = await latency(n, trades);
     lat.push(r);
-    ctx.log(`latency, ${String(n).padStart(5)} resting orders: stream message → in the books, persisted, on fills$: median ${r.medianMs} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (${r.trades} trades)`);
+    ctx.log(
+      `latency, ${String(n).padStart(5)} resting orders: stream message → in the books, persisted, on fills$: median ${r.medianMs} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (${r.trades} trades)`,
+    );
   }
   const without = await scenario(false);
   const withStream = await scenario(true);
@@ -157,7 +212,9 @@ async function run(ctx: BenchContext): Promise<void> {
         `${s.cycles} cycles, ${s.cyclesApplyingFills} of them applying fills; ${s.tradeHistoryReads} trade-history reads`,
     );
   }
-  ctx.log(`cycles saved: ${without.cyclesApplyingFills - withStream.cyclesApplyingFills} of ${without.cyclesApplyingFills} cycles no longer apply fills; ${without.tradeHistoryReads - withStream.tradeHistoryReads} trade-history reads saved`);
+  ctx.log(
+    `cycles saved: ${without.cyclesApplyingFills - withStream.cyclesApplyingFills} of ${without.cyclesApplyingFills} cycles no longer apply fills; ${without.tradeHistoryReads - withStream.tradeHistoryReads} trade-history reads saved`,
+  );
   if (ctx.args.includes('--no-write')) return;
   mkdirSync(ctx.resultsDir, { recursive: true });
   const out = {
@@ -166,7 +223,16 @@ async function run(ctx: BenchContext): Promise<void> {
     generatedAt: new Date().toISOString(),
     environment: environment(loadStart.map(round)),
     latency: lat,
-    scenario: { virtualMinutes: 10, orderEveryMs: 2_000, intervalMs: 5_000, streamLatencyMs: 50, without, withStream, cyclesSaved: without.cyclesApplyingFills - withStream.cyclesApplyingFills, tradeHistoryReadsSaved: without.tradeHistoryReads - withStream.tradeHistoryReads },
+    scenario: {
+      virtualMinutes: 10,
+      orderEveryMs: 2_000,
+      intervalMs: 5_000,
+      streamLatencyMs: 50,
+      without,
+      withStream,
+      cyclesSaved: without.cyclesApplyingFills - withStream.cyclesApplyingFills,
+      tradeHistoryReadsSaved: without.tradeHistoryReads - withStream.tradeHistoryReads,
+    },
   };
   writeFileSync(join(ctx.resultsDir, 'stream.json'), `${JSON.stringify(out, null, 2)}\n`);
   ctx.log(`wrote ${join(ctx.resultsDir, 'stream.json')}`);
@@ -174,6 +240,7 @@ async function run(ctx: BenchContext): Promise<void> {
 
 export const streamBench: BenchModule = {
   name: 'stream',
-  description: 'Execution stream: stream message → fill in the books and published (median, p99), and the cycles it saves',
+  description:
+    'Execution stream: stream message → fill in the books and published (median, p99), and the cycles it saves',
   run,
 };

@@ -20,7 +20,10 @@ const T0 = 1_700_000_000_000;
 const SPOT = ['BTC/USDT', 'ETH/USDT'] as const;
 export const PERP = 'BTC/USDT:USDT';
 /** Below and above every price the (flat) market will show: resting orders that never fill. */
-const FAR = { buy: { 'BTC/USDT': '15000', 'ETH/USDT': '1000', 'BTC/USDT:USDT': '15000' }, sell: { 'BTC/USDT': '60000', 'ETH/USDT': '4000', 'BTC/USDT:USDT': '60000' } } as const;
+const FAR = {
+  buy: { 'BTC/USDT': '15000', 'ETH/USDT': '1000', 'BTC/USDT:USDT': '15000' },
+  sell: { 'BTC/USDT': '60000', 'ETH/USDT': '4000', 'BTC/USDT:USDT': '60000' },
+} as const;
 
 /** The exchange, the clock, and our books tracking N resting orders, the way a running engine holds them. */
 export interface World {
@@ -36,7 +39,12 @@ export interface World {
 export async function makeWorld(n: number, appliedTrades = 0): Promise<World> {
   const tl = new VirtualTimeline(T0);
   // Flat prices: the resting orders never cross, so every cycle sees the same N open orders.
-  const ex = new SimulatedExchange({ seed: 1, clock: tl.clock, volatilityBps: 0, balances: { USDT: '1000000000', BTC: '100000', ETH: '1000000' } });
+  const ex = new SimulatedExchange({
+    seed: 1,
+    clock: tl.clock,
+    volatilityBps: 0,
+    balances: { USDT: '1000000000', BTC: '100000', ETH: '1000000' },
+  });
   const instruments = await ex.fetchInstruments();
   const balances = ex.truth().balances;
   const orders: Order[] = [];
@@ -46,7 +54,16 @@ export async function makeWorld(n: number, appliedTrades = 0): Promise<World> {
   for (let k = 0; k < n; k++) {
     const symbol = k < spot ? SPOT[k % SPOT.length]! : PERP;
     const side: Side = k % 2 === 0 ? 'buy' : 'sell';
-    orders.push(await ex.placeOrder({ clientOrderId: `bench-${k}`, symbol, side, type: 'limit', quantity: new Dec('0.001'), price: new Dec(FAR[side][symbol]) }));
+    orders.push(
+      await ex.placeOrder({
+        clientOrderId: `bench-${k}`,
+        symbol,
+        side,
+        type: 'limit',
+        quantity: new Dec('0.001'),
+        price: new Dec(FAR[side][symbol]),
+      }),
+    );
   }
   // Past the in-flight grace window: the orders are judged (matched), not waved through as too young.
   await tl.advanceBy(60_000);
@@ -65,7 +82,8 @@ export async function makeWorld(n: number, appliedTrades = 0): Promise<World> {
 export function untracked(tl: VirtualTimeline): SchedulerLike {
   return {
     now: () => tl.scheduler.now(),
-    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription => tl.scheduler.schedule(work, delay, state),
+    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription =>
+      tl.scheduler.schedule(work, delay, state),
   };
 }
 
@@ -102,7 +120,15 @@ export function listArg(args: readonly string[], flag: string): number[] | undef
 
 /** Compacts the state an engine would have saved holding these books (no cursors, no memory) into `store`. */
 export async function saveWorld(store: StateStore, world: Pick<World, 'tl' | 'portfolio'>): Promise<void> {
-  const state = encodeEngineState({ portfolio: world.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } }, world.tl.now());
+  const state = encodeEngineState(
+    {
+      portfolio: world.portfolio,
+      cursors: EMPTY_CURSORS,
+      memory: new ReconcileMemory(),
+      lifecycle: { liquidateOnly: null },
+    },
+    world.tl.now(),
+  );
   await store.compact(asJson(state));
 }
 

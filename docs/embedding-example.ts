@@ -10,7 +10,17 @@
  *   npx tsx docs/embedding-example.ts ./bot-state    # wall-clock time on the simulated exchange; Ctrl-C stops it
  */
 import { pathToFileURL } from 'node:url';
-import { Dec, FileStateStore, OrderRefusedError, createEngine, createLogger, type Clock, type Engine, type LifecyclePhase, type Logger } from 'tesser-reconcile';
+import {
+  Dec,
+  FileStateStore,
+  OrderRefusedError,
+  createEngine,
+  createLogger,
+  type Clock,
+  type Engine,
+  type LifecyclePhase,
+  type Logger,
+} from 'tesser-reconcile';
 import { SimulatedExchange, type VirtualTimeline } from 'tesser-reconcile/testing'; // real exchange: import { CcxtExchange } from 'tesser-reconcile/ccxt';
 
 export interface BotOptions {
@@ -41,7 +51,8 @@ export interface BotSummary {
 export async function runBot(options: BotOptions): Promise<BotSummary> {
   const clock: Clock = options.timeline?.clock ?? { now: () => Date.now() };
   const logger = options.logger ?? createLogger({ level: 'info' });
-  const time = options.timeline === undefined ? {} : { clock: options.timeline.clock, scheduler: options.timeline.scheduler };
+  const time =
+    options.timeline === undefined ? {} : { clock: options.timeline.clock, scheduler: options.timeline.scheduler };
   const waitForStop = options.waitForStop ?? (() => new Promise((resolve) => process.once('SIGINT', resolve)));
   const phases: LifecyclePhase[] = [];
   const placed: string[] = [];
@@ -81,12 +92,20 @@ export async function runBot(options: BotOptions): Promise<BotSummary> {
   }
   // #endregion readme
 
-  const openAtStop = engine.status().phase === 'failed' ? [] : engine.portfolio.openOrders().map((o) => o.clientOrderId);
+  const openAtStop =
+    engine.status().phase === 'failed' ? [] : engine.portfolio.openOrders().map((o) => o.clientOrderId);
   return { phases, placed, refused, reports, openAtStop };
 
   /** The "strategy": one resting buy, then the same buy again while in liquidate-only (the gate refuses it). */
   async function trade(e: Engine, now: number): Promise<void> {
-    const buy = (clientOrderId: string) => ({ clientOrderId, symbol: 'BTC/USDT', side: 'buy' as const, type: 'limit' as const, quantity: new Dec('0.01'), price: new Dec('20000') });
+    const buy = (clientOrderId: string) => ({
+      clientOrderId,
+      symbol: 'BTC/USDT',
+      side: 'buy' as const,
+      type: 'limit' as const,
+      quantity: new Dec('0.01'),
+      price: new Dec('20000'),
+    });
     for (const [i, request] of [buy(`bot-${now}-1`), buy(`bot-${now}-2`)].entries()) {
       // An operator (or a risk check) stops new exposure; reducing orders and cancels still pass.
       if (i === 1) e.send({ type: 'ENTER_LIQUIDATE_ONLY', reason: 'example: operator pause' });

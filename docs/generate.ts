@@ -43,8 +43,21 @@ export function lifecycleBody(): string {
 
 /** The handler-actors block's body: the actor tree, then each handler machine's diagram. */
 export function handlerActorsBody(): string {
-  const lines = ['<!-- generated from machines/handlers.machine.ts and the handler machines by `npm run docs`; do not edit by hand -->', '```mermaid', actorTreeMermaid(HANDLER_ACTOR_KINDS).trimEnd(), '```'];
-  for (const k of HANDLER_ACTOR_KINDS) lines.push('', `**${k.machine.id}** (\`machines/${k.machine.id}.machine.ts\`)`, '', '```mermaid', lifecycleMermaid(k.machine).trimEnd(), '```');
+  const lines = [
+    '<!-- generated from machines/handlers.machine.ts and the handler machines by `npm run docs`; do not edit by hand -->',
+    '```mermaid',
+    actorTreeMermaid(HANDLER_ACTOR_KINDS).trimEnd(),
+    '```',
+  ];
+  for (const k of HANDLER_ACTOR_KINDS)
+    lines.push(
+      '',
+      `**${k.machine.id}** (\`machines/${k.machine.id}.machine.ts\`)`,
+      '',
+      '```mermaid',
+      lifecycleMermaid(k.machine).trimEnd(),
+      '```',
+    );
   return lines.join('\n');
 }
 
@@ -64,7 +77,13 @@ interface DiffBenchSize {
 }
 export interface DiffBenchResult {
   readonly generatedAt: string;
-  readonly environment: { readonly node: string; readonly platform: string; readonly cpu: string; readonly cpuCount: number; readonly loadAverageAtStart: readonly number[] };
+  readonly environment: {
+    readonly node: string;
+    readonly platform: string;
+    readonly cpu: string;
+    readonly cpuCount: number;
+    readonly loadAverageAtStart: readonly number[];
+  };
   readonly targets: { readonly ratioAt100k: number; readonly exponent10kTo1M: number };
   readonly sizes: readonly DiffBenchSize[];
   readonly ratioAt100k: number | null;
@@ -103,7 +122,13 @@ export function diffBenchBody(r: DiffBenchResult): string {
 interface CycleBenchSize {
   readonly openOrders: number;
   readonly iterations: number;
-  readonly stageMsMedian: { readonly snapshot: number; readonly diff: number; readonly plan: number; readonly execute: number; readonly persist: number };
+  readonly stageMsMedian: {
+    readonly snapshot: number;
+    readonly diff: number;
+    readonly plan: number;
+    readonly execute: number;
+    readonly persist: number;
+  };
   readonly directCycleMsMedian: number;
   readonly directCyclesPerSecond: number;
   readonly diffShare: number;
@@ -149,7 +174,12 @@ export interface EngineBenchResult {
   readonly environment: DiffBenchResult['environment'];
   readonly clean: readonly EngineClean[];
   readonly boot: readonly { readonly openOrders: number; readonly bootMs: number; readonly readParseMs: number }[];
-  readonly heap: readonly { readonly mode: string; readonly cycles: number; readonly openOrders: number; readonly growthPercent: number }[];
+  readonly heap: readonly {
+    readonly mode: string;
+    readonly cycles: number;
+    readonly openOrders: number;
+    readonly growthPercent: number;
+  }[];
   readonly bytesPerTrackedOrder: number;
 }
 
@@ -166,13 +196,24 @@ interface Goal {
 export function engineBenchBody(before: EngineBenchResult, after: EngineBenchResult): string {
   const rows: TableRow<EngineBenchResult>[] = [];
   for (const c of after.clean) {
-    const same = (r: EngineBenchResult) => r.clean.find((x) => x.openOrders === c.openOrders && x.appliedTradeIds === c.appliedTradeIds);
+    const same = (r: EngineBenchResult) =>
+      r.clean.find((x) => x.openOrders === c.openOrders && x.appliedTradeIds === c.appliedTradeIds);
     const where = `${c.openOrders.toLocaleString('en-US')} orders${c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`;
     const rate = c.openOrders >= 10_000 ? 200 : 2_000;
     const stall = c.openOrders >= 10_000 ? 10 : 2;
-    rows.push({ measure: `clean cycles/s, ${where}`, get: (r) => same(r)?.cyclesPerSecond, digits: 1, goal: { label: `≥ ${rate.toLocaleString('en-US')}`, bound: rate, higherIsBetter: true } });
+    rows.push({
+      measure: `clean cycles/s, ${where}`,
+      get: (r) => same(r)?.cyclesPerSecond,
+      digits: 1,
+      goal: { label: `≥ ${rate.toLocaleString('en-US')}`, bound: rate, higherIsBetter: true },
+    });
     rows.push({ measure: `clean cycle / bare Map join, ${where}`, get: (r) => same(r)?.ratioToBaseline, digits: 1 });
-    rows.push({ measure: `longest event-loop stall ms (p99), ${where}`, get: (r) => same(r)?.maxStallMs, digits: 1, goal: { label: `≤ ${stall}`, bound: stall, higherIsBetter: false } });
+    rows.push({
+      measure: `longest event-loop stall ms (p99), ${where}`,
+      get: (r) => same(r)?.maxStallMs,
+      digits: 1,
+      goal: { label: `≤ ${stall}`, bound: stall, higherIsBetter: false },
+    });
   }
   for (const b of after.boot) {
     const same = (r: EngineBenchResult) => r.boot.find((x) => x.openOrders === b.openOrders);
@@ -180,7 +221,9 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
       measure: `boot from disk ms, ${b.openOrders.toLocaleString('en-US')} orders`,
       get: (r) => same(r)?.bootMs,
       digits: 0,
-      ...(b.openOrders === 100_000 && { goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true } }),
+      ...(b.openOrders === 100_000 && {
+        goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true },
+      }),
     });
   }
   for (const h of after.heap) {
@@ -191,12 +234,23 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
       goal: { label: '≤ 5', bound: 5, higherIsBetter: false },
     });
   }
-  rows.push({ measure: 'heap per tracked order, bytes (10,000 orders)', get: (r) => r.bytesPerTrackedOrder, digits: 0, goal: { label: '≤ 1,024', bound: 1024, higherIsBetter: false } });
+  rows.push({
+    measure: 'heap per tracked order, bytes (10,000 orders)',
+    get: (r) => r.bytesPerTrackedOrder,
+    digits: 0,
+    goal: { label: '≤ 1,024', bound: 1024, higherIsBetter: false },
+  });
   const p99 = (r: EngineBenchResult, m: string): string => {
-    const c = r.clean.find((x) => m.endsWith(`${x.openOrders.toLocaleString('en-US')} orders${x.appliedTradeIds > 0 ? `, ${x.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`));
+    const c = r.clean.find((x) =>
+      m.endsWith(
+        `${x.openOrders.toLocaleString('en-US')} orders${x.appliedTradeIds > 0 ? `, ${x.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`,
+      ),
+    );
     return c === undefined ? '' : ` (${c.p99StallMs.toFixed(1)})`;
   };
-  return beforeAfterTable('engine', before, after, rows, (r, row) => (row.measure.startsWith('longest') ? p99(r, row.measure) : ''));
+  return beforeAfterTable('engine', before, after, rows, (r, row) =>
+    row.measure.startsWith('longest') ? p99(r, row.measure) : '',
+  );
 }
 
 /** One row of a before/after table: what it measures, how to read it from a result file, its goal if any. */
@@ -208,7 +262,9 @@ interface TableRow<R> {
 }
 
 /** A bench's before (main) and after results side by side, each row with its goal and whether `after` meets it. */
-function beforeAfterTable<R extends { readonly generatedAt: string; readonly environment: DiffBenchResult['environment'] }>(
+function beforeAfterTable<
+  R extends { readonly generatedAt: string; readonly environment: DiffBenchResult['environment'] },
+>(
   bench: string,
   before: R,
   after: R,
@@ -235,7 +291,10 @@ function beforeAfterTable<R extends { readonly generatedAt: string; readonly env
     '',
     '| measure | before | after | goal | |',
     '|:---|---:|---:|---:|:---|',
-    ...rows.map((row) => `| ${row.measure} | ${cell(before, row)} | ${cell(after, row)} | ${row.goal?.label ?? ''} | ${verdict(row)} |`),
+    ...rows.map(
+      (row) =>
+        `| ${row.measure} | ${cell(before, row)} | ${cell(after, row)} | ${row.goal?.label ?? ''} | ${verdict(row)} |`,
+    ),
   ].join('\n');
 }
 
@@ -243,9 +302,26 @@ function beforeAfterTable<R extends { readonly generatedAt: string; readonly env
 export interface BootBenchResult {
   readonly generatedAt: string;
   readonly environment: DiffBenchResult['environment'];
-  readonly boot: readonly { readonly openOrders: number; readonly bootMs: number; readonly readParseMs: number; readonly ratioToReadParse: number; readonly loadAverage: readonly number[] }[];
-  readonly ghosts: { readonly ghosts: number; readonly symbols: number; readonly cycles: number; readonly requests: number; readonly budget: number };
-  readonly persist: { readonly openOrders: number; readonly changedCycleBytes: number; readonly cleanCycleBytes: number; readonly wholeStateBytes: number };
+  readonly boot: readonly {
+    readonly openOrders: number;
+    readonly bootMs: number;
+    readonly readParseMs: number;
+    readonly ratioToReadParse: number;
+    readonly loadAverage: readonly number[];
+  }[];
+  readonly ghosts: {
+    readonly ghosts: number;
+    readonly symbols: number;
+    readonly cycles: number;
+    readonly requests: number;
+    readonly budget: number;
+  };
+  readonly persist: {
+    readonly openOrders: number;
+    readonly changedCycleBytes: number;
+    readonly cleanCycleBytes: number;
+    readonly wholeStateBytes: number;
+  };
 }
 
 /** The boot bench block's body: boot, ghost settlement and bytes persisted, before (main) and after, with the goals. */
@@ -255,17 +331,48 @@ export function bootBenchBody(before: BootBenchResult, after: BootBenchResult): 
   for (const b of after.boot) {
     const same = (r: BootBenchResult) => r.boot.find((x) => x.openOrders === b.openOrders);
     const big = b.openOrders === 100_000;
-    rows.push({ measure: `boot from disk ms, ${n(b.openOrders)} orders`, get: (r) => same(r)?.bootMs, digits: 0, ...(big && { goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true } }) });
-    rows.push({ measure: `read + JSON.parse of the file alone ms, ${n(b.openOrders)} orders`, get: (r) => same(r)?.readParseMs, digits: 0 });
-    rows.push({ measure: `boot / read + parse, ${n(b.openOrders)} orders`, get: (r) => same(r)?.ratioToReadParse, digits: 1 });
+    rows.push({
+      measure: `boot from disk ms, ${n(b.openOrders)} orders`,
+      get: (r) => same(r)?.bootMs,
+      digits: 0,
+      ...(big && { goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true } }),
+    });
+    rows.push({
+      measure: `read + JSON.parse of the file alone ms, ${n(b.openOrders)} orders`,
+      get: (r) => same(r)?.readParseMs,
+      digits: 0,
+    });
+    rows.push({
+      measure: `boot / read + parse, ${n(b.openOrders)} orders`,
+      get: (r) => same(r)?.ratioToReadParse,
+      digits: 1,
+    });
   }
   const g = after.ghosts;
   const where = `${n(g.ghosts)} cancelled ghosts on ${g.symbols} symbols`;
-  rows.push({ measure: `cycles to settle ${where}`, get: (r) => r.ghosts.cycles, digits: 0, goal: { label: '1', bound: 1, higherIsBetter: false } });
-  rows.push({ measure: `requests to settle ${where}`, get: (r) => r.ghosts.requests, digits: 0, goal: { label: `≤ ${g.budget} (3 + 2S)`, bound: g.budget, higherIsBetter: false } });
+  rows.push({
+    measure: `cycles to settle ${where}`,
+    get: (r) => r.ghosts.cycles,
+    digits: 0,
+    goal: { label: '1', bound: 1, higherIsBetter: false },
+  });
+  rows.push({
+    measure: `requests to settle ${where}`,
+    get: (r) => r.ghosts.requests,
+    digits: 0,
+    goal: { label: `≤ ${g.budget} (3 + 2S)`, bound: g.budget, higherIsBetter: false },
+  });
   const p = after.persist;
-  rows.push({ measure: `bytes persisted by a cycle changing 1 of ${n(p.openOrders)} orders`, get: (r) => r.persist.changedCycleBytes, digits: 0 });
-  rows.push({ measure: `bytes persisted by a clean cycle, ${n(p.openOrders)} orders`, get: (r) => r.persist.cleanCycleBytes, digits: 0 });
+  rows.push({
+    measure: `bytes persisted by a cycle changing 1 of ${n(p.openOrders)} orders`,
+    get: (r) => r.persist.changedCycleBytes,
+    digits: 0,
+  });
+  rows.push({
+    measure: `bytes persisted by a clean cycle, ${n(p.openOrders)} orders`,
+    get: (r) => r.persist.cleanCycleBytes,
+    digits: 0,
+  });
   return beforeAfterTable('boot', before, after, rows);
 }
 
@@ -277,18 +384,42 @@ export interface GeneratedDoc {
 
 /** Every generated part of the docs. */
 export const GENERATED_DOCS: readonly GeneratedDoc[] = [
-  { file: join(DOCS_DIR, 'architecture.md'), regenerate: async (doc) => replaceBlock(replaceBlock(doc, 'lifecycle', lifecycleBody()), 'handler-actors', handlerActorsBody()) },
+  {
+    file: join(DOCS_DIR, 'architecture.md'),
+    regenerate: async (doc) =>
+      replaceBlock(replaceBlock(doc, 'lifecycle', lifecycleBody()), 'handler-actors', handlerActorsBody()),
+  },
   {
     file: join(DOCS_DIR, 'benchmarks.md'),
     regenerate: async (doc) => {
-      const result = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'diff.json'), 'utf8')) as DiffBenchResult;
-      const cycle = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'cycle.json'), 'utf8')) as CycleBenchResult;
-      const engine = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine.json'), 'utf8')) as EngineBenchResult;
-      const engineBefore = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'engine-before.json'), 'utf8')) as EngineBenchResult;
-      const withCycle = replaceBlock(replaceBlock(doc, 'bench-diff', diffBenchBody(result)), 'bench-cycle', cycleBenchBody(cycle));
-      const boot = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'boot.json'), 'utf8')) as BootBenchResult;
-      const bootBefore = JSON.parse(await readFile(join(REPO_DIR, 'bench', 'results', 'boot-before.json'), 'utf8')) as BootBenchResult;
-      return replaceBlock(replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)), 'bench-boot', bootBenchBody(bootBefore, boot));
+      const result = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'diff.json'), 'utf8'),
+      ) as DiffBenchResult;
+      const cycle = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'cycle.json'), 'utf8'),
+      ) as CycleBenchResult;
+      const engine = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'engine.json'), 'utf8'),
+      ) as EngineBenchResult;
+      const engineBefore = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'engine-before.json'), 'utf8'),
+      ) as EngineBenchResult;
+      const withCycle = replaceBlock(
+        replaceBlock(doc, 'bench-diff', diffBenchBody(result)),
+        'bench-cycle',
+        cycleBenchBody(cycle),
+      );
+      const boot = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'boot.json'), 'utf8'),
+      ) as BootBenchResult;
+      const bootBefore = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'boot-before.json'), 'utf8'),
+      ) as BootBenchResult;
+      return replaceBlock(
+        replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)),
+        'bench-boot',
+        bootBenchBody(bootBefore, boot),
+      );
     },
   },
   {
@@ -319,4 +450,5 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 // Only as a script: the docs test imports this module for its pure functions.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.slice(2));
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href)
+  await main(process.argv.slice(2));

@@ -24,7 +24,8 @@ export interface WatchOptions {
 /** Runs an inspected engine until `waitForStop` resolves; resolves with the phases it went through. */
 export async function watchEngine(options: WatchOptions = {}): Promise<LifecyclePhase[]> {
   const waitForStop = options.waitForStop ?? (() => new Promise((resolve) => process.once('SIGINT', resolve)));
-  const time = options.timeline === undefined ? {} : { clock: options.timeline.clock, scheduler: options.timeline.scheduler };
+  const time =
+    options.timeline === undefined ? {} : { clock: options.timeline.clock, scheduler: options.timeline.scheduler };
   const phases: LifecyclePhase[] = [];
 
   // Loopback only (127.0.0.1); throws MissingPeerDependencyError naming the install command without the peers.

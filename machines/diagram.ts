@@ -66,7 +66,9 @@ function branchLabel(base: string, t: TransitionLike, index: number): string {
 }
 
 function transitionsOf(node: AnyStateNode): [string, readonly TransitionLike[]][] {
-  const out: [string, readonly TransitionLike[]][] = Object.entries(node.on as Record<string, readonly TransitionLike[]>);
+  const out: [string, readonly TransitionLike[]][] = Object.entries(
+    node.on as Record<string, readonly TransitionLike[]>,
+  );
   // Eventless transitions live apart from `on`.
   const always = (node as { always?: readonly TransitionLike[] }).always;
   if (always !== undefined && always.length > 0) out.push(['', always]);
@@ -81,7 +83,8 @@ export function lifecycleEdges(machine: AnyStateMachine = engineMachine): Diagra
       for (const [eventType, list] of transitionsOf(node)) {
         const base = eventLabel(node, eventType);
         list.forEach((t, i) => {
-          for (const target of t.target ?? []) edges.push({ from: mermaidId(node), to: mermaidId(target), label: branchLabel(base, t, i) });
+          for (const target of t.target ?? [])
+            edges.push({ from: mermaidId(node), to: mermaidId(target), label: branchLabel(base, t, i) });
         });
       }
     }
@@ -98,7 +101,8 @@ function descriptions(node: AnyStateNode): string[] {
   const internal: string[] = [];
   for (const [eventType, list] of transitionsOf(node)) {
     list.forEach((t, i) => {
-      if (t.target === undefined || t.target.length === 0) internal.push(branchLabel(eventLabel(node, eventType), t, i));
+      if (t.target === undefined || t.target.length === 0)
+        internal.push(branchLabel(eventLabel(node, eventType), t, i));
     });
   }
   // Mermaid draws one description line per statement; one line per event keeps long lists readable.
@@ -147,11 +151,20 @@ export function lifecycleMermaid(machine: AnyStateMachine = engineMachine): stri
  * The engine's actor tree as a Mermaid flowchart: the engine actor, its `handlers` child and one node per kind of
  * handler actor (its machine id, the id each actor gets, what there is one per, and what feeds it).
  */
-export function actorTreeMermaid(kinds: readonly { readonly machine: AnyStateMachine; readonly id: string; readonly onePer: string; readonly fedBy: string }[]): string {
+export function actorTreeMermaid(
+  kinds: readonly {
+    readonly machine: AnyStateMachine;
+    readonly id: string;
+    readonly onePer: string;
+    readonly fedBy: string;
+  }[],
+): string {
   const lines = ['flowchart TD', `    ${engineMachine.id}["${engineMachine.id}"] --> handlers["handlers"]`];
   for (const k of kinds) {
     const states = Object.keys(k.machine.root.states).join(', ');
-    lines.push(`    handlers -->|"one per ${k.onePer}"| ${k.machine.id}["${k.id}<br/>${k.machine.id} machine: ${states}"]`);
+    lines.push(
+      `    handlers -->|"one per ${k.onePer}"| ${k.machine.id}["${k.id}<br/>${k.machine.id} machine: ${states}"]`,
+    );
     lines.push(`    ${k.machine.id}_in(["${k.fedBy}"]) -.-> ${k.machine.id}`);
   }
   return `${lines.join('\n')}\n`;

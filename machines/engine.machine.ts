@@ -70,7 +70,12 @@ export interface StartupRetryConfig {
   readonly maxAttempts: number | null;
 }
 
-export const DEFAULT_STARTUP_RETRY: StartupRetryConfig = { initialMs: 1000, maxMs: 60_000, factor: 2, maxAttempts: null };
+export const DEFAULT_STARTUP_RETRY: StartupRetryConfig = {
+  initialMs: 1000,
+  maxMs: 60_000,
+  factor: 2,
+  maxAttempts: null,
+};
 
 export interface EngineInput {
   readonly startupRetry?: Partial<StartupRetryConfig> | undefined;
@@ -106,8 +111,19 @@ export type EngineCommand =
 /** Events the reconciliation loop actor sends to the machine (its parent). */
 export type LoopEvent =
   | { readonly type: 'CYCLE_COMPLETED'; readonly digest: CycleDigest }
-  | { readonly type: 'CYCLE_FAILED'; readonly cycle: number; readonly at: Millis; readonly stage: 'fetch' | 'run'; readonly reason: string }
-  | { readonly type: 'EXCHANGE_UNREACHABLE'; readonly at: Millis; readonly reason: string; readonly nextRetryAt: Millis }
+  | {
+      readonly type: 'CYCLE_FAILED';
+      readonly cycle: number;
+      readonly at: Millis;
+      readonly stage: 'fetch' | 'run';
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'EXCHANGE_UNREACHABLE';
+      readonly at: Millis;
+      readonly reason: string;
+      readonly nextRetryAt: Millis;
+    }
   | { readonly type: 'EXCHANGE_REACHABLE'; readonly at: Millis }
   /** The loop cannot go on (a bug, not an exchange failure): the engine flushes and fails. */
   | { readonly type: 'LOOP_CRASHED'; readonly reason: string };
@@ -115,7 +131,8 @@ export type LoopEvent =
 export type EngineEvent = EngineCommand | LoopEvent;
 
 /** Messages the machine sends to the reconciliation loop actor. */
-export type LoopMessage = { readonly type: 'RECONCILE_NOW' } | { readonly type: 'MODE'; readonly mode: 'running' | 'liquidateOnly' };
+export type LoopMessage =
+  { readonly type: 'RECONCILE_NOW' } | { readonly type: 'MODE'; readonly mode: 'running' | 'liquidateOnly' };
 
 /** Input of the loop actor: the mode it starts in (later changes arrive as MODE messages). */
 export interface LoopInput {
@@ -143,10 +160,12 @@ function describeFailure(phase: LifecyclePhase, error: unknown): EngineFailure {
   const message = error instanceof Error ? error.message : String(error);
   const kind = isExchangeError(error) ? error.kind : null;
   let reason: string;
-  if (errorName === 'StoreCorruptError') reason = `state store is corrupt, refusing to start (the file was left untouched): ${message}`;
+  if (errorName === 'StoreCorruptError')
+    reason = `state store is corrupt, refusing to start (the file was left untouched): ${message}`;
   else if (errorName === 'NotProvidedError') reason = message;
   else if (phase === 'loading') reason = `could not load state: ${errorName}: ${message}`;
-  else if (phase === 'startupReconcile') reason = `startup reconciliation failed: ${errorName}${kind === null ? '' : ` (${kind})`}: ${message}`;
+  else if (phase === 'startupReconcile')
+    reason = `startup reconciliation failed: ${errorName}${kind === null ? '' : ` (${kind})`}: ${message}`;
   else if (phase === 'stopping') reason = `flushing state on stop failed: ${errorName}: ${message}`;
   else reason = `reconciliation loop crashed: ${errorName}: ${message}`;
   return { phase, reason, errorName, kind };
@@ -178,10 +197,13 @@ export const engineMachine = setup({
   guards: {
     /** RESUME's guard: there is a last report and it shows no drift beyond tolerance. */
     lastReportClean: ({ context }) => context.lastReport !== null && !context.lastReport.driftBeyondTolerance,
-    cycleRequestsLiquidateOnly: ({ event }) => event.type === 'CYCLE_COMPLETED' && event.digest.liquidateOnlyReason !== null,
+    cycleRequestsLiquidateOnly: ({ event }) =>
+      event.type === 'CYCLE_COMPLETED' && event.digest.liquidateOnlyReason !== null,
     startupRetryable: ({ context }, params: { error: unknown }) =>
-      isRetryableError(params.error) && (context.startupRetry.maxAttempts === null || context.startupAttempts + 1 < context.startupRetry.maxAttempts),
-    liquidateOnlyAfterStartup: ({ context }, params: { digest: CycleDigest }) => context.liquidateOnly !== null || params.digest.liquidateOnlyReason !== null,
+      isRetryableError(params.error) &&
+      (context.startupRetry.maxAttempts === null || context.startupAttempts + 1 < context.startupRetry.maxAttempts),
+    liquidateOnlyAfterStartup: ({ context }, params: { digest: CycleDigest }) =>
+      context.liquidateOnly !== null || params.digest.liquidateOnlyReason !== null,
     hasFailure: ({ context }) => context.failure !== null,
   },
   delays: {
@@ -212,22 +234,32 @@ export const engineMachine = setup({
           actions: assign({
             // A liquidate-only entered by hand while loading wins over the one restored from disk.
             liquidateOnly: ({ context, event }) =>
-              context.liquidateOnly ?? (event.output.liquidateOnly === null ? null : { reason: event.output.liquidateOnly.reason, source: 'restored' as const }),
+              context.liquidateOnly ??
+              (event.output.liquidateOnly === null
+                ? null
+                : { reason: event.output.liquidateOnly.reason, source: 'restored' as const }),
           }),
         },
-        onError: { target: 'failed', actions: assign({ failure: ({ event }) => describeFailure('loading', event.error) }) },
+        onError: {
+          target: 'failed',
+          actions: assign({ failure: ({ event }) => describeFailure('loading', event.error) }),
+        },
       },
       on: {
         // Nothing is loaded yet, so there is nothing to flush: stop at once rather than risk writing empty state.
         STOP: { target: 'stopped', actions: assign({ stoppedFrom: 'loading' as const }) },
-        ENTER_LIQUIDATE_ONLY: { actions: assign({ liquidateOnly: ({ event }) => ({ reason: event.reason, source: 'manual' as const }) }) },
+        ENTER_LIQUIDATE_ONLY: {
+          actions: assign({ liquidateOnly: ({ event }) => ({ reason: event.reason, source: 'manual' as const }) }),
+        },
       },
     },
     startupReconcile: {
       initial: 'attempt',
       on: {
         STOP: { target: 'stopping', actions: assign({ stoppedFrom: 'startupReconcile' as const }) },
-        ENTER_LIQUIDATE_ONLY: { actions: assign({ liquidateOnly: ({ event }) => ({ reason: event.reason, source: 'manual' as const }) }) },
+        ENTER_LIQUIDATE_ONLY: {
+          actions: assign({ liquidateOnly: ({ event }) => ({ reason: event.reason, source: 'manual' as const }) }),
+        },
       },
       states: {
         attempt: {
@@ -245,7 +277,10 @@ export const engineMachine = setup({
                   startupAttempts: 0,
                   paused: null,
                   liquidateOnly: ({ context, event }) =>
-                    context.liquidateOnly ?? { reason: event.output.liquidateOnlyReason ?? 'startup reconciliation', source: 'drift' as const },
+                    context.liquidateOnly ?? {
+                      reason: event.output.liquidateOnlyReason ?? 'startup reconciliation',
+                      source: 'drift' as const,
+                    },
                 }),
               },
               {
@@ -290,7 +325,9 @@ export const engineMachine = setup({
       invoke: {
         id: 'reconcileLoop',
         src: 'reconcileLoop',
-        input: ({ context }) => ({ mode: context.liquidateOnly === null ? ('running' as const) : ('liquidateOnly' as const) }),
+        input: ({ context }) => ({
+          mode: context.liquidateOnly === null ? ('running' as const) : ('liquidateOnly' as const),
+        }),
         onError: {
           target: 'stopping',
           actions: assign({
@@ -301,16 +338,27 @@ export const engineMachine = setup({
       },
       on: {
         RECONCILE_NOW: { actions: sendTo('reconcileLoop', { type: 'RECONCILE_NOW' } satisfies LoopMessage) },
-        EXCHANGE_UNREACHABLE: { actions: assign({ paused: ({ event }) => ({ reason: event.reason, nextRetryAt: event.nextRetryAt }) }) },
+        EXCHANGE_UNREACHABLE: {
+          actions: assign({ paused: ({ event }) => ({ reason: event.reason, nextRetryAt: event.nextRetryAt }) }),
+        },
         EXCHANGE_REACHABLE: { actions: assign({ paused: null }) },
         CYCLE_FAILED: {
-          actions: assign({ failedCycles: ({ context }) => context.failedCycles + 1, lastError: ({ event }) => event.reason }),
+          actions: assign({
+            failedCycles: ({ context }) => context.failedCycles + 1,
+            lastError: ({ event }) => event.reason,
+          }),
         },
         LOOP_CRASHED: {
           target: 'stopping',
           actions: assign({
-            failure: ({ event }) => ({ phase: 'running' as const, reason: `reconciliation loop crashed: ${event.reason}`, errorName: 'LoopCrashed', kind: null }),
-            stoppedFrom: ({ context }) => (context.liquidateOnly === null ? ('running' as const) : ('liquidateOnly' as const)),
+            failure: ({ event }) => ({
+              phase: 'running' as const,
+              reason: `reconciliation loop crashed: ${event.reason}`,
+              errorName: 'LoopCrashed',
+              kind: null,
+            }),
+            stoppedFrom: ({ context }) =>
+              context.liquidateOnly === null ? ('running' as const) : ('liquidateOnly' as const),
           }),
         },
       },
@@ -327,10 +375,18 @@ export const engineMachine = setup({
                 actions: assign({
                   lastReport: ({ event }) => event.digest,
                   cycleCount: ({ context }) => context.cycleCount + 1,
-                  liquidateOnly: ({ event }) => ({ reason: event.digest.liquidateOnlyReason ?? 'drift beyond tolerance', source: 'drift' as const }),
+                  liquidateOnly: ({ event }) => ({
+                    reason: event.digest.liquidateOnlyReason ?? 'drift beyond tolerance',
+                    source: 'drift' as const,
+                  }),
                 }),
               },
-              { actions: assign({ lastReport: ({ event }) => event.digest, cycleCount: ({ context }) => context.cycleCount + 1 }) },
+              {
+                actions: assign({
+                  lastReport: ({ event }) => event.digest,
+                  cycleCount: ({ context }) => context.cycleCount + 1,
+                }),
+              },
             ],
             ENTER_LIQUIDATE_ONLY: {
               target: 'liquidateOnly',
@@ -343,7 +399,12 @@ export const engineMachine = setup({
           on: {
             STOP: { target: '#engine.stopping', actions: assign({ stoppedFrom: 'liquidateOnly' as const }) },
             // Reconciliation goes on in liquidate-only; the first reason is kept.
-            CYCLE_COMPLETED: { actions: assign({ lastReport: ({ event }) => event.digest, cycleCount: ({ context }) => context.cycleCount + 1 }) },
+            CYCLE_COMPLETED: {
+              actions: assign({
+                lastReport: ({ event }) => event.digest,
+                cycleCount: ({ context }) => context.cycleCount + 1,
+              }),
+            },
             RESUME: { guard: 'lastReportClean', target: 'running', actions: assign({ liquidateOnly: null }) },
           },
         },
@@ -358,7 +419,9 @@ export const engineMachine = setup({
         onError: {
           target: 'failed',
           // Keep the first failure (why we were stopping) if there was one; otherwise the flush failure is the reason.
-          actions: assign({ failure: ({ context, event }) => context.failure ?? describeFailure('stopping', event.error) }),
+          actions: assign({
+            failure: ({ context, event }) => context.failure ?? describeFailure('stopping', event.error),
+          }),
         },
       },
     },

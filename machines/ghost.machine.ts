@@ -70,7 +70,11 @@ export const ghostMachine = setup({
       on: { ...answers, STREAK_BROKEN: { actions: 'resetNotFound' }, GONE: { target: 'reappeared' } },
     },
     confirming: {
-      on: { ...answers, STREAK_BROKEN: { target: 'suspected', actions: 'resetNotFound' }, GONE: { target: 'reappeared' } },
+      on: {
+        ...answers,
+        STREAK_BROKEN: { target: 'suspected', actions: 'resetNotFound' },
+        GONE: { target: 'reappeared' },
+      },
     },
     closing: {
       on: { ...answers, STREAK_BROKEN: { actions: 'resetNotFound' }, GONE: { target: 'closed' } },

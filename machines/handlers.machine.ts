@@ -43,6 +43,16 @@ export interface HandlerActorKind {
 /** The kinds of handler actors the engine spawns under `handlers`, in the order the docs show them. */
 export const HANDLER_ACTOR_KINDS: readonly HandlerActorKind[] = [
   { machine: ghostMachine, id: 'ghost:{order key}', onePer: 'ghost order', fedBy: 'report.ghosts' },
-  { machine: driftMachine, id: 'drift:{kind}:{symbol or asset}', onePer: 'position or balance with a streak or a delta looked into', fedBy: 'report.positionDrifts, report.balanceDrifts' },
-  { machine: submissionMachine, id: 'submission:{client order id}', onePer: 'order placed and not yet answered', fedBy: 'placeOrder, lookups of unconfirmed submissions' },
+  {
+    machine: driftMachine,
+    id: 'drift:{kind}:{symbol or asset}',
+    onePer: 'position or balance with a streak or a delta looked into',
+    fedBy: 'report.positionDrifts, report.balanceDrifts',
+  },
+  {
+    machine: submissionMachine,
+    id: 'submission:{client order id}',
+    onePer: 'order placed and not yet answered',
+    fedBy: 'placeOrder, lookups of unconfirmed submissions',
+  },
 ];

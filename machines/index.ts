@@ -3,7 +3,14 @@
  * Stately inspector, a diagram) or test it: the machine, its phases, and the abstract model used for path tests.
  * The engine itself (`createEngine` at the package root) is what runs it.
  */
-export { engineMachine, enginePhase, persistedLifecycle, startupRetryDelayMs, DEFAULT_STARTUP_RETRY, NotProvidedError } from './engine.machine.js';
+export {
+  engineMachine,
+  enginePhase,
+  persistedLifecycle,
+  startupRetryDelayMs,
+  DEFAULT_STARTUP_RETRY,
+  NotProvidedError,
+} from './engine.machine.js';
 export type {
   CycleDigest,
   EngineContext,
@@ -24,6 +31,12 @@ export type {
   EngineActorRef,
   PersistedLifecycle,
 } from './engine.machine.js';
-export { LIFECYCLE_PHASES, FINAL_PHASES, phaseOf, exposureIncreaseAllowed, exposureReductionAllowed } from './lifecycle.js';
+export {
+  LIFECYCLE_PHASES,
+  FINAL_PHASES,
+  phaseOf,
+  exposureIncreaseAllowed,
+  exposureReductionAllowed,
+} from './lifecycle.js';
 export type { LifecyclePhase } from './lifecycle.js';
 export { lifecycleModel, LIFECYCLE_MODEL_EVENTS, serializeModelState } from './lifecycle.model.js';

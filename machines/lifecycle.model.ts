@@ -81,10 +81,17 @@ export const lifecycleModel = setup({
         attempt: {
           on: {
             STARTUP_OK: [
-              { guard: 'liquidateOnlyPending', target: '#lifecycle.active.liquidateOnly', actions: assign({ lastReportClean: true }) },
+              {
+                guard: 'liquidateOnlyPending',
+                target: '#lifecycle.active.liquidateOnly',
+                actions: assign({ lastReportClean: true }),
+              },
               { target: '#lifecycle.active.running', actions: assign({ lastReportClean: true }) },
             ],
-            STARTUP_UNEXPLAINED: { target: '#lifecycle.active.liquidateOnly', actions: assign({ lastReportClean: false, liquidateOnlyPending: true }) },
+            STARTUP_UNEXPLAINED: {
+              target: '#lifecycle.active.liquidateOnly',
+              actions: assign({ lastReportClean: false, liquidateOnlyPending: true }),
+            },
             STARTUP_RETRYABLE: 'waiting',
             STARTUP_FATAL: '#lifecycle.failed',
           },
@@ -135,7 +142,10 @@ export type LifecycleModelSnapshot = SnapshotFrom<typeof lifecycleModel>;
  * A model state's identity for traversal: its state value plus only the flags that still matter in that phase,
  * so paths do not multiply over flags that can no longer change anything.
  */
-export function serializeModelState(snapshot: { readonly value: LifecycleModelSnapshot['value']; readonly context: LifecycleModelContext }): string {
+export function serializeModelState(snapshot: {
+  readonly value: LifecycleModelSnapshot['value'];
+  readonly context: LifecycleModelContext;
+}): string {
   const phase: LifecyclePhase = phaseOf(snapshot.value);
   const c = snapshot.context;
   const relevant =

@@ -7,7 +7,15 @@
 import type { StateValue } from 'xstate';
 
 /** Every phase of the engine lifecycle, in boot order. */
-export const LIFECYCLE_PHASES = ['loading', 'startupReconcile', 'running', 'liquidateOnly', 'stopping', 'stopped', 'failed'] as const;
+export const LIFECYCLE_PHASES = [
+  'loading',
+  'startupReconcile',
+  'running',
+  'liquidateOnly',
+  'stopping',
+  'stopped',
+  'failed',
+] as const;
 export type LifecyclePhase = (typeof LIFECYCLE_PHASES)[number];
 
 /** Phases in which the engine will never act again. */

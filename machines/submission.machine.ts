@@ -45,7 +45,12 @@ export const submissionMachine = setup({
   },
 }).createMachine({
   id: 'submission',
-  context: ({ input }) => ({ clientOrderId: input.clientOrderId, symbol: input.symbol, confirmations: input.confirmations, notFound: 0 }),
+  context: ({ input }) => ({
+    clientOrderId: input.clientOrderId,
+    symbol: input.symbol,
+    confirmations: input.confirmations,
+    notFound: 0,
+  }),
   initial: 'submitted',
   states: {
     // A pending order found with no actor (its call died with an earlier process) is spawned here and told ANSWER_LOST.
@@ -60,7 +65,10 @@ export const submissionMachine = setup({
     },
     unconfirmed: {
       on: {
-        NOT_FOUND: [{ guard: 'confirmedByThisAnswer', target: 'neverArrived', actions: 'countNotFound' }, { actions: 'countNotFound' }],
+        NOT_FOUND: [
+          { guard: 'confirmedByThisAnswer', target: 'neverArrived', actions: 'countNotFound' },
+          { actions: 'countNotFound' },
+        ],
         FOUND: { target: 'found', actions: 'resetNotFound' },
         STREAK_BROKEN: { actions: 'resetNotFound' },
         RESOLVED: { target: 'found' },

@@ -9,12 +9,29 @@
  * Time, timers and jitter are injected (`clock`, `scheduler`, `seed`): with a VirtualTimeline a whole run is
  * deterministic and takes no wall-clock time. One SerialQueue orders every portfolio change and store write.
  */
-import { BehaviorSubject, ReplaySubject, Subject, Subscription, asyncScheduler, filter, firstValueFrom, type Observable, type SchedulerLike } from 'rxjs';
+import {
+  BehaviorSubject,
+  ReplaySubject,
+  Subject,
+  Subscription,
+  asyncScheduler,
+  filter,
+  firstValueFrom,
+  type Observable,
+  type SchedulerLike,
+} from 'rxjs';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { isoTime, type Clock, type Millis } from './domain/clock.js';
 import type { Decimal } from './domain/decimal.js';
 import { ZERO } from './domain/decimal.js';
-import { ConfigError, ExchangeError, TesserError, errorSummary, isNotFoundError, isRetryableError } from './domain/errors.js';
+import {
+  ConfigError,
+  ExchangeError,
+  TesserError,
+  errorSummary,
+  isNotFoundError,
+  isRetryableError,
+} from './domain/errors.js';
 import { createRandom } from './domain/random.js';
 import { insideSnapshotWindow } from './domain/snapshot-window.js';
 import { isOpenStatus, isUnansweredRejection, type ExchangeSnapshot, type Order } from './domain/types.js';
@@ -56,8 +73,20 @@ import { engineOptionIssues } from './engine/options.js';
 import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './engine/order-gate.js';
 import { EquityMarker, resolveTickerEveryCycles, type EquityReading } from './engine/equity.js';
 import { SerialQueue } from './engine/serial.js';
-import { ExecutionStreamFeed, type AppliedFill, type ExecutionStreamStats, type PortfolioChange } from './engine/execution-stream.js';
-import { asJson, decodeEngineState, encodeEngineState, orderRecord, type EngineJournalRecord, type PersistedLifecycleJSON } from './engine/state-file.js';
+import {
+  ExecutionStreamFeed,
+  type AppliedFill,
+  type ExecutionStreamStats,
+  type PortfolioChange,
+} from './engine/execution-stream.js';
+import {
+  asJson,
+  decodeEngineState,
+  encodeEngineState,
+  orderRecord,
+  type EngineJournalRecord,
+  type PersistedLifecycleJSON,
+} from './engine/state-file.js';
 
 /** Default time between reconciliation cycles. */
 export const DEFAULT_INTERVAL_MS = 5_000;
@@ -269,7 +298,12 @@ function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
   // The time test first: it is two comparisons, and `gt` builds a Decimal per order (every order, every cycle).
   if (snapshot.openOrders.some((o) => inside(o.updatedAt) && o.filledQuantity.gt(ZERO))) return true;
   return plan.actions.some((a) => {
-    const t = a.type === 'applyFill' && !a.fill.inferred ? a.fill.timestamp : a.type === 'applyFunding' ? a.payment.timestamp : undefined;
+    const t =
+      a.type === 'applyFill' && !a.fill.inferred
+        ? a.fill.timestamp
+        : a.type === 'applyFunding'
+          ? a.payment.timestamp
+          : undefined;
     return t !== undefined && inside(t);
   });
 }
@@ -309,10 +343,15 @@ export function createEngine(options: EngineOptions): Engine {
     prices: options.prices,
     tickerEveryCycles,
     onTickerError: (e, symbols) =>
-      logger.warn({ event: 'equity.tickersFailed', symbols, error: errorSummary(e) }, `ticker read for equity failed (cached prices kept; next read in ${tickerEveryCycles} cycles): ${errorSummary(e)}`),
+      logger.warn(
+        { event: 'equity.tickersFailed', symbols, error: errorSummary(e) },
+        `ticker read for equity failed (cached prices kept; next read in ${tickerEveryCycles} cycles): ${errorSummary(e)}`,
+      ),
   });
   // With a VirtualTimeline, virtual time waits for the engine's real I/O (store writes, HTTP), so runs reproduce.
-  const track = isWorkTrackingScheduler(scheduler) ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work) : <T>(work: Promise<T>): Promise<T> => work;
+  const track = isWorkTrackingScheduler(scheduler)
+    ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work)
+    : <T>(work: Promise<T>): Promise<T> => work;
   const queue = new SerialQueue(track);
 
   // The mutable engine state; every change goes through `queue`.
@@ -320,7 +359,10 @@ export function createEngine(options: EngineOptions): Engine {
   let cursors: CursorState = EMPTY_CURSORS;
   /** Planning's scratch copy of what the handler actors remember: taken from them, routed back to them (`keep`). */
   let memory = new ReconcileMemory();
-  const handlerActors = new HandlerActors({ notFoundConfirmations: config.notFoundConfirmations, driftCyclesBeforeLiquidateOnly: config.driftCyclesBeforeLiquidateOnly });
+  const handlerActors = new HandlerActors({
+    notFoundConfirmations: config.notFoundConfirmations,
+    driftCyclesBeforeLiquidateOnly: config.driftCyclesBeforeLiquidateOnly,
+  });
   let startupHandler = new StartupHandler(config, memory);
   let runtimeHandler = new RuntimeHandler(config, memory);
   let lastWritten: string | undefined;
@@ -334,7 +376,10 @@ export function createEngine(options: EngineOptions): Engine {
    */
   function keep(plan: Plan | undefined): void {
     for (const d of handlerActors.commit(memory, plan)) {
-      logger.error({ event: 'handlers.diverged', key: d.key, actor: d.actor, memory: d.memory }, `handler actor ${d.key} (${d.actor}) disagreed with the plan's memory (${d.memory}); the memory's is kept`);
+      logger.error(
+        { event: 'handlers.diverged', key: d.key, actor: d.actor, memory: d.memory },
+        `handler actor ${d.key} (${d.actor}) disagreed with the plan's memory (${d.memory}); the memory's is kept`,
+      );
     }
   }
 
@@ -359,7 +404,8 @@ export function createEngine(options: EngineOptions): Engine {
           logger: componentLogger(options.logger ?? silentLogger, 'execution-stream'),
           portfolio: () => portfolio,
           persist,
-          onStoreFailure: (e) => actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` }),
+          onStoreFailure: (e) =>
+            actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` }),
           reconcileNow: () => {
             if (actor.getSnapshot().status === 'active') actor.send({ type: 'RECONCILE_NOW' });
           },
@@ -367,7 +413,9 @@ export function createEngine(options: EngineOptions): Engine {
       : undefined,
   );
 
-  const lifecycleNow = (): PersistedLifecycleJSON => ({ liquidateOnly: persistedLifecycle(actor.getSnapshot()).liquidateOnly });
+  const lifecycleNow = (): PersistedLifecycleJSON => ({
+    liquidateOnly: persistedLifecycle(actor.getSnapshot()).liquidateOnly,
+  });
 
   /**
    * Compacts the store when the state differs from what was last written. A store failure is rethrown. Report-only
@@ -382,8 +430,15 @@ export function createEngine(options: EngineOptions): Engine {
     const actors = handlerActors.persisted();
     const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, actors, lifecycle, identity])}`;
     if (key === lastWritten) return;
-    const equity = lastEquity === null ? undefined : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
-    const state = encodeEngineState({ portfolio, cursors, memory, handlerActors: actors, lifecycle, exchange: identity }, clock.now(), equity);
+    const equity =
+      lastEquity === null
+        ? undefined
+        : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
+    const state = encodeEngineState(
+      { portfolio, cursors, memory, handlerActors: actors, lifecycle, exchange: identity },
+      clock.now(),
+      equity,
+    );
     await store.compact(asJson(state));
     lastWritten = key;
     lifecycleOnDisk = lifecycle;
@@ -411,7 +466,13 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
-  function digestOf(handler: 'startup' | 'runtime', cycle: number, report: ReconciliationReport, plan: Plan, result: ExecutionResult): CycleDigest {
+  function digestOf(
+    handler: 'startup' | 'runtime',
+    cycle: number,
+    report: ReconciliationReport,
+    plan: Plan,
+    result: ExecutionResult,
+  ): CycleDigest {
     const enter = actionsOf(plan, 'enterLiquidateOnly')[0];
     return {
       at: clock.now(),
@@ -420,7 +481,8 @@ export function createEngine(options: EngineOptions): Engine {
       // After a hard reset the books ARE the snapshot: whatever drift the report showed is gone. Not so for orders in
       // accounting error (kept as they were): that report sends boot to liquidate-only, so it cannot be the clean one
       // RESUME needs; a later cycle's report decides.
-      driftBeyondTolerance: handler === 'startup' && result.rebuilt ? result.accountingErrors.length > 0 : hasDriftBeyondTolerance(report),
+      driftBeyondTolerance:
+        handler === 'startup' && result.rebuilt ? result.accountingErrors.length > 0 : hasDriftBeyondTolerance(report),
       liquidateOnlyReason: result.enterLiquidateOnly
         ? (enter?.reason ?? 'drift beyond tolerance')
         : // At boot there is no later cycle to explain it: the exchange reporting less filled than we applied stops new exposure.
@@ -431,11 +493,24 @@ export function createEngine(options: EngineOptions): Engine {
     };
   }
 
-  function publish(handler: 'startup' | 'runtime', cycle: number, mode: EngineReport['mode'], snapshot: ExchangeSnapshot, report: ReconciliationReport, plan: Plan, result: ExecutionResult, digest: CycleDigest): void {
+  function publish(
+    handler: 'startup' | 'runtime',
+    cycle: number,
+    mode: EngineReport['mode'],
+    snapshot: ExchangeSnapshot,
+    report: ReconciliationReport,
+    plan: Plan,
+    result: ExecutionResult,
+    digest: CycleDigest,
+  ): void {
     logReport(logger, report, { phase: handler, cycle, mode });
     logOutcomes(result.outcomes, plan.mode === 'reportOnly');
     feed.reconciled(result.outcomes, result.executed, result.portfolio);
-    for (const f of result.failures) logger.error({ event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail }, `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`);
+    for (const f of result.failures)
+      logger.error(
+        { event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail },
+        `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`,
+      );
     const e = lastEquity;
     const published: EngineReport = {
       handler,
@@ -464,7 +539,8 @@ export function createEngine(options: EngineOptions): Engine {
     // A corrupt store throws StoreCorruptError here: the machine fails, and nothing is ever written.
     const state = decodeEngineState(loaded, options.portfolioOptions, store.location);
     // Another account's state is refused before anything is asked or written (the machine fails with this error).
-    if (state.exchange !== undefined && identityConflict(state.exchange, identity) !== undefined) throw new ExchangeMismatchError(store.location, state.exchange, identity);
+    if (state.exchange !== undefined && identityConflict(state.exchange, identity) !== undefined)
+      throw new ExchangeMismatchError(store.location, state.exchange, identity);
     for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);
     portfolio = state.portfolio;
     cursors = state.cursors;
@@ -473,7 +549,10 @@ export function createEngine(options: EngineOptions): Engine {
     startupHandler = new StartupHandler(config, memory);
     runtimeHandler = new RuntimeHandler(config, memory);
     lifecycleOnDisk = state.lifecycle;
-    logger.info({ event: 'engine.loaded', fresh: state.fresh, replayed: state.replayed, orders: portfolio?.orders().length ?? 0 }, state.fresh ? 'fresh start: empty state store' : `state loaded (${state.replayed} journal records replayed)`);
+    logger.info(
+      { event: 'engine.loaded', fresh: state.fresh, replayed: state.replayed, orders: portfolio?.orders().length ?? 0 },
+      state.fresh ? 'fresh start: empty state store' : `state loaded (${state.replayed} journal records replayed)`,
+    );
     return { fresh: state.fresh, liquidateOnly: state.lifecycle.liquidateOnly };
   }
 
@@ -496,19 +575,34 @@ export function createEngine(options: EngineOptions): Engine {
       // check that snapshot's reads against (a balances read stale on both reads would be taken, and the trades it
       // misses recorded as reflected), so the books it built are checked at once against a second snapshot, as a
       // restart would check them; a disagreement is retried like any other (the next attempt has those books).
-      return startupPass(Portfolio.create({ instruments: await exchange.fetchInstruments() }, options.portfolioOptions), async (built) => {
-        if (config.reportOnly) return;
-        logger.info({ event: 'startup.confirm', attempt }, 'fresh start: the books built from the first snapshot are checked against a second one');
-        await startupPlan(built);
-      });
+      return startupPass(
+        Portfolio.create({ instruments: await exchange.fetchInstruments() }, options.portfolioOptions),
+        async (built) => {
+          if (config.reportOnly) return;
+          logger.info(
+            { event: 'startup.confirm', attempt },
+            'fresh start: the books built from the first snapshot are checked against a second one',
+          );
+          await startupPlan(built);
+        },
+      );
     }
   }
 
   /** Snapshot, diff and startup plan for `current`; throws (retryable) when the plan cannot be trusted yet. */
-  async function startupPlan(current: Portfolio): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
+  async function startupPlan(
+    current: Portfolio,
+  ): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
     const snapshot = await fetchExchangeSnapshot(exchange, clock, options.symbols);
     const report = diff(current.liveState(), snapshot, config.diffOptions);
-    const plan = await startupHandler.plan(report, { exchange, portfolio: current, clock, cursors, snapshot, symbols: options.symbols });
+    const plan = await startupHandler.plan(report, {
+      exchange,
+      portfolio: current,
+      clock,
+      cursors,
+      snapshot,
+      symbols: options.symbols,
+    });
     // UnreachableError: nothing planned from partial data; the machine retries with backoff. Its memory updates
     // (streaks broken by the outage) are kept.
     if (plan.outcome === 'unreachable') {
@@ -520,7 +614,10 @@ export function createEngine(options: EngineOptions): Engine {
     if (plan.snapshotRace === true) {
       // Like a discarded runtime cycle: the plan's memory updates (ghost streaks, drift) go with it.
       discard();
-      throw new ExchangeError('unavailable', 'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot');
+      throw new ExchangeError(
+        'unavailable',
+        'startup snapshot raced trades stamped inside its window; retrying with a fresh snapshot',
+      );
     }
     // Funding is not fetched at boot (its cursor moves to the window's start), so a payment stamped inside the window
     // [startedAt, completedAt] (its first millisecond included: a payment and a read of the same millisecond come in
@@ -529,7 +626,10 @@ export function createEngine(options: EngineOptions): Engine {
       const page = await exchange.fetchFundingSince({ since: snapshot.startedAt });
       if (page.items.some((p) => insideSnapshotWindow(p.timestamp, snapshot))) {
         discard();
-        throw new ExchangeError('unavailable', 'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot');
+        throw new ExchangeError(
+          'unavailable',
+          'startup snapshot raced a funding payment stamped inside its window; retrying with a fresh snapshot',
+        );
       }
     }
     keep(plan);
@@ -539,7 +639,12 @@ export function createEngine(options: EngineOptions): Engine {
   /** One startup reconciliation: plan, execute, persist; `confirm` (if any) runs on the new books before the report. */
   async function startupPass(current: Portfolio, confirm?: (built: Portfolio) => Promise<void>): Promise<CycleDigest> {
     const { snapshot, report, plan } = await startupPlan(current);
-    const result = await executePlan(plan, { exchange, portfolio: current, cursors, portfolioOptions: options.portfolioOptions });
+    const result = await executePlan(plan, {
+      exchange,
+      portfolio: current,
+      cursors,
+      portfolioOptions: options.portfolioOptions,
+    });
     portfolio = result.portfolio;
     cursors = result.cursors;
     // Before the persist: the peak this marks is durable when the report is out.
@@ -565,7 +670,8 @@ export function createEngine(options: EngineOptions): Engine {
     // Submissions a cycle settled some other way (matched by client id: no longer pending without an exchange id).
     for (const id of handlerActors.unconfirmed()) {
       const o = book.findOrder({ clientOrderId: id });
-      if (o === undefined || o.status !== 'pending' || o.exchangeOrderId !== undefined) handlerActors.submission(id, o?.symbol ?? '', { type: 'RESOLVED' });
+      if (o === undefined || o.status !== 'pending' || o.exchangeOrderId !== undefined)
+        handlerActors.submission(id, o?.symbol ?? '', { type: 'RESOLVED' });
     }
     const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
     for (const o of book.openOrders()) {
@@ -576,16 +682,41 @@ export function createEngine(options: EngineOptions): Engine {
         const found = await exchange.fetchOrder({ symbol: o.symbol, clientOrderId: o.clientOrderId });
         handlerActors.submission(o.clientOrderId, o.symbol, { type: 'FOUND' });
         // A terminal order with fills stays open locally for one more cycle, so it is settled as a ghost with its trades.
-        const status = found.status === 'pending' ? 'open' : found.filledQuantity.gt(ZERO) || found.status === 'open' ? 'open' : found.status;
+        const status =
+          found.status === 'pending'
+            ? 'open'
+            : found.filledQuantity.gt(ZERO) || found.status === 'open'
+              ? 'open'
+              : found.status;
         try {
-          book.trackOrder({ ...o, exchangeOrderId: found.exchangeOrderId, status, quantity: found.quantity, price: found.price, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
+          book.trackOrder({
+            ...o,
+            exchangeOrderId: found.exchangeOrderId,
+            status,
+            quantity: found.quantity,
+            price: found.price,
+            updatedAt: Math.max(o.updatedAt, found.updatedAt),
+          });
         } catch (e) {
           // Its exchange id is another tracked order's (see OrderConflictError): left pending and reported, the cycle goes on.
           if (!isPortfolioError(e)) throw e;
-          logger.error({ event: 'submission.conflict', clientOrderId: o.clientOrderId, exchangeOrderId: found.exchangeOrderId, error: errorSummary(e) }, `order ${o.clientOrderId} cannot be tracked as ${found.exchangeOrderId ?? '?'}: ${errorSummary(e)}`);
+          logger.error(
+            {
+              event: 'submission.conflict',
+              clientOrderId: o.clientOrderId,
+              exchangeOrderId: found.exchangeOrderId,
+              error: errorSummary(e),
+            },
+            `order ${o.clientOrderId} cannot be tracked as ${found.exchangeOrderId ?? '?'}: ${errorSummary(e)}`,
+          );
           continue;
         }
-        logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`, symbol: o.symbol, orderId: o.clientOrderId });
+        logAction(logger, {
+          action: 'confirmSubmission',
+          reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`,
+          symbol: o.symbol,
+          orderId: o.clientOrderId,
+        });
       } catch (e) {
         if (isRetryableError(e)) {
           // Not evidence of anything, and it breaks the "in a row": earlier not-found answers no longer count.
@@ -594,7 +725,10 @@ export function createEngine(options: EngineOptions): Engine {
         }
         if (!isNotFoundError(e)) {
           // Not evidence either way (auth, invalid...): asked again next cycle; the cycle's own work still counts.
-          logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`);
+          logger.warn(
+            { event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) },
+            `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`,
+          );
           continue;
         }
         const n = handlerActors.submissionNotFound(o.clientOrderId) + 1;
@@ -602,7 +736,12 @@ export function createEngine(options: EngineOptions): Engine {
         handlerActors.submission(o.clientOrderId, o.symbol, { type: 'NOT_FOUND' });
         if (n >= config.notFoundConfirmations) {
           book.closeOrder({ clientOrderId: o.clientOrderId }, 'rejected', clock.now());
-          logAction(logger, { action: 'closeUnconfirmedSubmission', reason: `order ${o.clientOrderId} got no answer when placed and the exchange reports it not found ${n} times in a row: it never arrived`, symbol: o.symbol, orderId: o.clientOrderId });
+          logAction(logger, {
+            action: 'closeUnconfirmedSubmission',
+            reason: `order ${o.clientOrderId} got no answer when placed and the exchange reports it not found ${n} times in a row: it never arrived`,
+            symbol: o.symbol,
+            orderId: o.clientOrderId,
+          });
         }
       }
     }
@@ -625,12 +764,20 @@ export function createEngine(options: EngineOptions): Engine {
       try {
         found = await exchange.fetchOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
       } catch (e) {
-        logger.warn({ event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`);
+        logger.warn(
+          { event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) },
+          `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`,
+        );
         continue;
       }
       if (isOpenStatus(found.status) || !found.filledQuantity.eq(o.filledQuantity)) continue;
       book.trackOrder({ ...o, status: found.status, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
-      logAction(logger, { action: 'confirmSubmission', reason: `order ${o.clientOrderId}, closed as never arrived, has trades: the exchange has it as ${o.exchangeOrderId} (${found.status}, ${found.filledQuantity.toFixed()} filled)`, symbol: o.symbol, orderId: o.clientOrderId });
+      logAction(logger, {
+        action: 'confirmSubmission',
+        reason: `order ${o.clientOrderId}, closed as never arrived, has trades: the exchange has it as ${o.exchangeOrderId} (${found.status}, ${found.filledQuantity.toFixed()} filled)`,
+        symbol: o.symbol,
+        orderId: o.clientOrderId,
+      });
     }
   }
 
@@ -651,7 +798,8 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function runtimePass(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
     {
-      if (portfolio === undefined) throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
+      if (portfolio === undefined)
+        throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
       const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
       // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
       // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.
@@ -667,10 +815,18 @@ export function createEngine(options: EngineOptions): Engine {
       // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
       if (racedInside(plan, snapshot)) {
         discard();
-        throw new ExchangeError('unavailable', `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`);
+        throw new ExchangeError(
+          'unavailable',
+          `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`,
+        );
       }
       keep(plan);
-      const result = await executePlan(plan, { exchange, portfolio, cursors, portfolioOptions: options.portfolioOptions });
+      const result = await executePlan(plan, {
+        exchange,
+        portfolio,
+        cursors,
+        portfolioOptions: options.portfolioOptions,
+      });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {
         await settleProvenSubmissions(portfolio, result.portfolio);
@@ -710,7 +866,12 @@ export function createEngine(options: EngineOptions): Engine {
             intervalMs,
             trigger$,
             fetchSnapshot: () => feed.fetching(() => track(fetchExchangeSnapshot(exchange, clock, options.symbols))),
-            runCycle: (snapshot, info) => feed.cycle(snapshot.startedAt, () => runtimeCycle(snapshot, info.cycle, mode()), (r) => r.digest.summary.ghosts === 0 && memory.drift.size === 0),
+            runCycle: (snapshot, info) =>
+              feed.cycle(
+                snapshot.startedAt,
+                () => runtimeCycle(snapshot, info.cycle, mode()),
+                (r) => r.digest.summary.ghosts === 0 && memory.drift.size === 0,
+              ),
             backoff: options.backoff,
             random: random.fork('reconcile-loop'),
             scheduler,
@@ -720,9 +881,27 @@ export function createEngine(options: EngineOptions): Engine {
         onCycleEvent: (e, mode) => {
           cycleEvents.next(e);
           if (e.type === 'paused') handlerActors.breakSubmissionStreaks();
-          if (e.type === 'paused') logger.warn({ event: 'reconciliation.paused', cycle: e.cycle, mode, error: errorSummary(e.error), retryInMs: e.delayMs }, `exchange unreachable, reconciliation paused: ${errorSummary(e.error)}`);
-          else if (e.type === 'resumed') logger.info({ event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt }, 'exchange reachable again, reconciliation resumed');
-          else if (e.type === 'cycleFailed') logger.error({ event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: errorSummary(e.error) }, `cycle ${e.cycle} failed: ${errorSummary(e.error)}`);
+          if (e.type === 'paused')
+            logger.warn(
+              {
+                event: 'reconciliation.paused',
+                cycle: e.cycle,
+                mode,
+                error: errorSummary(e.error),
+                retryInMs: e.delayMs,
+              },
+              `exchange unreachable, reconciliation paused: ${errorSummary(e.error)}`,
+            );
+          else if (e.type === 'resumed')
+            logger.info(
+              { event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt },
+              'exchange reachable again, reconciliation resumed',
+            );
+          else if (e.type === 'cycleFailed')
+            logger.error(
+              { event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: errorSummary(e.error) },
+              `cycle ${e.cycle} failed: ${errorSummary(e.error)}`,
+            );
         },
       }),
       flush: fromPromise<void, { from: LifecyclePhase }>(({ input }) => flush(input.from)),
@@ -746,7 +925,15 @@ export function createEngine(options: EngineOptions): Engine {
     next: (s) => {
       const status = statusNow(s);
       if (status.phase !== lastPhase) {
-        logger.info({ event: 'lifecycle.transition', from: lastPhase, to: status.phase, ...(status.failure !== null && { failure: status.failure.reason }) }, `${lastPhase} → ${status.phase}`);
+        logger.info(
+          {
+            event: 'lifecycle.transition',
+            from: lastPhase,
+            to: status.phase,
+            ...(status.failure !== null && { failure: status.failure.reason }),
+          },
+          `${lastPhase} → ${status.phase}`,
+        );
         lastPhase = status.phase;
       }
       state.next(status);
@@ -758,10 +945,16 @@ export function createEngine(options: EngineOptions): Engine {
       // Report-only journals nothing (see `append`), so it has nothing to compare against either.
       if (active && !config.reportOnly && JSON.stringify(lifecycle) !== JSON.stringify(lifecycleOnDisk.liquidateOnly)) {
         lifecycleOnDisk = { liquidateOnly: lifecycle };
-        queue.run(() => append({ kind: 'lifecycle', at: clock.now(), liquidateOnly: lifecycle })).catch((e: unknown) => {
-          logger.error({ event: 'store.writeFailed', error: errorSummary(e) }, `could not journal the lifecycle change: ${errorSummary(e)}`);
-          if (actor.getSnapshot().status === 'active') actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` });
-        });
+        queue
+          .run(() => append({ kind: 'lifecycle', at: clock.now(), liquidateOnly: lifecycle }))
+          .catch((e: unknown) => {
+            logger.error(
+              { event: 'store.writeFailed', error: errorSummary(e) },
+              `could not journal the lifecycle change: ${errorSummary(e)}`,
+            );
+            if (actor.getSnapshot().status === 'active')
+              actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` });
+          });
       }
       if (s.status === 'done') {
         handlerActors.stop();
@@ -774,7 +967,8 @@ export function createEngine(options: EngineOptions): Engine {
     // A stopped actor (a process death in tests) stops listening to the execution stream.
     complete: () => feed.setActive(false),
     // The machine handles every actor failure itself; an error here is a bug, reported rather than crashing Node.
-    error: (e) => logger.fatal({ event: 'engine.actorError', error: errorSummary(e) }, `engine actor error: ${errorSummary(e)}`),
+    error: (e) =>
+      logger.fatal({ event: 'engine.actorError', error: errorSummary(e) }, `engine actor error: ${errorSummary(e)}`),
   });
 
   let started = false;
@@ -787,7 +981,13 @@ export function createEngine(options: EngineOptions): Engine {
 
   /** Report-only changes nothing: the strategy's orders and cancels are refused too. @throws OrderRefusedError */
   function refuseInReportOnly(clientOrderId: string, what: string): void {
-    if (config.reportOnly) throw new OrderRefusedError('reportOnly', phase(), clientOrderId, `${what} refused: the engine runs report-only (policies.reportOnly), which changes nothing on the exchange or on disk`);
+    if (config.reportOnly)
+      throw new OrderRefusedError(
+        'reportOnly',
+        phase(),
+        clientOrderId,
+        `${what} refused: the engine runs report-only (policies.reportOnly), which changes nothing on the exchange or on disk`,
+      );
   }
 
   async function placeOrder(requested: PlaceOrderRequest): Promise<Order> {
@@ -799,7 +999,8 @@ export function createEngine(options: EngineOptions): Engine {
       const book = portfolio!;
       // In liquidate-only the local position may be the drifted one: the exchange must refuse anything that would
       // flip the real position, so a perpetual order goes out reduce-only.
-      if (at === 'liquidateOnly' && book.instrument(request.symbol)?.kind === 'perp') request = { ...request, reduceOnly: true };
+      if (at === 'liquidateOnly' && book.instrument(request.symbol)?.kind === 'perp')
+        request = { ...request, reduceOnly: true };
       if (book.findOrder({ clientOrderId: request.clientOrderId }) !== undefined) {
         throw new TesserError(`order ${request.clientOrderId}: a tracked order already has this client order id`);
       }
@@ -833,17 +1034,34 @@ export function createEngine(options: EngineOptions): Engine {
       await queue.run(async () => {
         const book = portfolio!;
         const stillPending = book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending';
-        handlerActors.submission(pending.clientOrderId, pending.symbol, { type: isRetryableError(e) ? 'ANSWER_LOST' : stillPending ? 'REJECTED' : 'RESOLVED' });
+        handlerActors.submission(pending.clientOrderId, pending.symbol, {
+          type: isRetryableError(e) ? 'ANSWER_LOST' : stillPending ? 'REJECTED' : 'RESOLVED',
+        });
         if (isRetryableError(e)) {
           // It may or may not have arrived: it stays pending, and reconciliation asks for it by client id (unless a
           // cycle already found it while the call waited: that newer state is not taken back).
-          if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') await append(orderRecord('unconfirmed', pending, clock.now(), errorSummary(e)));
-          logAction(logger, { action: 'placeOrder', reason: `no answer (${errorSummary(e)}): left pending for reconciliation`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
+          if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending')
+            await append(orderRecord('unconfirmed', pending, clock.now(), errorSummary(e)));
+          logAction(logger, {
+            action: 'placeOrder',
+            reason: `no answer (${errorSummary(e)}): left pending for reconciliation`,
+            outcome: 'failed',
+            symbol: request.symbol,
+            orderId: request.clientOrderId,
+            error: e,
+          });
         } else if (book.findOrder({ clientOrderId: pending.clientOrderId })?.status === 'pending') {
           const rejected: Order = { ...pending, status: 'rejected', updatedAt: clock.now() };
           await append(orderRecord('rejected', rejected, clock.now(), errorSummary(e)));
           book.trackOrder(rejected);
-          logAction(logger, { action: 'placeOrder', reason: `rejected by the exchange: ${errorSummary(e)}`, outcome: 'failed', symbol: request.symbol, orderId: request.clientOrderId, error: e });
+          logAction(logger, {
+            action: 'placeOrder',
+            reason: `rejected by the exchange: ${errorSummary(e)}`,
+            outcome: 'failed',
+            symbol: request.symbol,
+            orderId: request.clientOrderId,
+            error: e,
+          });
         }
       });
       throw e;
@@ -866,30 +1084,58 @@ export function createEngine(options: EngineOptions): Engine {
       const book = portfolio!;
       const tracked = book.findOrder({ clientOrderId: ack.clientOrderId });
       // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.
-      if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined) return 'RESOLVED';
+      if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined)
+        return 'RESOLVED';
       // Tried on a copy BEFORE it is journaled: a record the replay would refuse must never be written (the directory
       // would not load again). A conflict leaves the order pending, as its `submitted` record says.
       try {
         book.clone().trackOrder(ack);
       } catch (e) {
         if (!isPortfolioError(e)) throw e;
-        logAction(logger, { action: 'placeOrder', reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}, which cannot be tracked: ${e.message}`, outcome: 'failed', symbol: ack.symbol, orderId: ack.clientOrderId, error: e });
-        throw new OrderConflictError(ack.clientOrderId, ack.exchangeOrderId, `order ${ack.clientOrderId} was acknowledged as exchange order ${ack.exchangeOrderId ?? '?'}, which the books already give to another order (${e.message}); it stays pending for reconciliation`, { cause: e });
+        logAction(logger, {
+          action: 'placeOrder',
+          reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}, which cannot be tracked: ${e.message}`,
+          outcome: 'failed',
+          symbol: ack.symbol,
+          orderId: ack.clientOrderId,
+          error: e,
+        });
+        throw new OrderConflictError(
+          ack.clientOrderId,
+          ack.exchangeOrderId,
+          `order ${ack.clientOrderId} was acknowledged as exchange order ${ack.exchangeOrderId ?? '?'}, which the books already give to another order (${e.message}); it stays pending for reconciliation`,
+          { cause: e },
+        );
       }
       await append(orderRecord('acknowledged', ack, clock.now()));
       book.trackOrder(ack);
-      logAction(logger, { action: 'placeOrder', reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}`, symbol: ack.symbol, orderId: ack.clientOrderId });
+      logAction(logger, {
+        action: 'placeOrder',
+        reason: `acknowledged as ${ack.exchangeOrderId ?? '?'}`,
+        symbol: ack.symbol,
+        orderId: ack.clientOrderId,
+      });
       return 'ACKNOWLEDGED';
     }
   }
 
   async function reconcileNow(): Promise<EngineReport> {
     const at = phase();
-    if (at === 'stopping' || at === 'stopped') throw new ReconcileNowError('stopped', `cannot reconcile: the engine is ${at}`);
-    if (at === 'failed') throw new ReconcileNowError('failed', `cannot reconcile: the engine failed (${state.value.failure?.reason ?? 'no reason'})`);
-    if (at !== 'running' && at !== 'liquidateOnly') throw new ReconcileNowError('notRunning', `cannot reconcile yet: the engine is in ${at} (start() resolves when boot is over)`);
+    if (at === 'stopping' || at === 'stopped')
+      throw new ReconcileNowError('stopped', `cannot reconcile: the engine is ${at}`);
+    if (at === 'failed')
+      throw new ReconcileNowError(
+        'failed',
+        `cannot reconcile: the engine failed (${state.value.failure?.reason ?? 'no reason'})`,
+      );
+    if (at !== 'running' && at !== 'liquidateOnly')
+      throw new ReconcileNowError(
+        'notRunning',
+        `cannot reconcile yet: the engine is in ${at} (start() resolves when boot is over)`,
+      );
     const paused = state.value.paused;
-    if (paused !== null) throw new ReconcileNowError('unreachable', `cannot reconcile: reconciliation is paused (${paused.reason})`);
+    if (paused !== null)
+      throw new ReconcileNowError('unreachable', `cannot reconcile: reconciliation is paused (${paused.reason})`);
     return new Promise<EngineReport>((resolve, reject) => {
       /** The first cycle started after this call: the one whose report is the answer. */
       let mine: number | undefined;
@@ -902,21 +1148,47 @@ export function createEngine(options: EngineOptions): Engine {
         cycleEvents.subscribe((e) => {
           if (mine === undefined && e.type === 'cycleStarted') mine = e.cycle;
           if (e.cycle !== mine) return;
-          if (e.type === 'paused') settle(() => reject(new ReconcileNowError('unreachable', `cycle ${e.cycle} could not reach the exchange: ${errorSummary(e.error)}`, { cause: e.error })));
-          else if (e.type === 'cycleFailed') settle(() => reject(new ReconcileNowError('cycleFailed', `cycle ${e.cycle} failed: ${errorSummary(e.error)}`, { cause: e.error })));
+          if (e.type === 'paused')
+            settle(() =>
+              reject(
+                new ReconcileNowError(
+                  'unreachable',
+                  `cycle ${e.cycle} could not reach the exchange: ${errorSummary(e.error)}`,
+                  { cause: e.error },
+                ),
+              ),
+            );
+          else if (e.type === 'cycleFailed')
+            settle(() =>
+              reject(
+                new ReconcileNowError('cycleFailed', `cycle ${e.cycle} failed: ${errorSummary(e.error)}`, {
+                  cause: e.error,
+                }),
+              ),
+            );
           else if (e.type === 'cycleCompleted') {
             // Published inside the cycle, so the latest runtime report is this cycle's.
             const report = lastRuntimeReport;
             if (report?.cycle === e.cycle) settle(() => resolve(report));
-            else settle(() => reject(new ReconcileNowError('cycleFailed', `cycle ${e.cycle} completed without a report`)));
+            else
+              settle(() => reject(new ReconcileNowError('cycleFailed', `cycle ${e.cycle} completed without a report`)));
           }
         }),
       );
       done.add(
         state.subscribe({
           next: (s) => {
-            if (s.phase === 'stopping' || s.phase === 'stopped') settle(() => reject(new ReconcileNowError('stopped', `the engine stopped before the cycle completed`)));
-            else if (s.phase === 'failed') settle(() => reject(new ReconcileNowError('failed', `the engine failed before the cycle completed (${s.failure?.reason ?? 'no reason'})`)));
+            if (s.phase === 'stopping' || s.phase === 'stopped')
+              settle(() => reject(new ReconcileNowError('stopped', `the engine stopped before the cycle completed`)));
+            else if (s.phase === 'failed')
+              settle(() =>
+                reject(
+                  new ReconcileNowError(
+                    'failed',
+                    `the engine failed before the cycle completed (${s.failure?.reason ?? 'no reason'})`,
+                  ),
+                ),
+              );
           },
         }),
       );
@@ -925,7 +1197,10 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   async function cancelOrder(ref: OrderRef): Promise<Order> {
-    refuseInReportOnly(ref.clientOrderId ?? ref.exchangeOrderId ?? '', `cancel of ${ref.clientOrderId ?? ref.exchangeOrderId ?? 'an order'}`);
+    refuseInReportOnly(
+      ref.clientOrderId ?? ref.exchangeOrderId ?? '',
+      `cancel of ${ref.clientOrderId ?? ref.exchangeOrderId ?? 'an order'}`,
+    );
     const p = phase();
     if (p !== 'running' && p !== 'liquidateOnly') throw new EngineNotReadyError(`cannot cancel in phase ${p}`);
     const after = await exchange.cancelOrder(ref);
@@ -938,9 +1213,15 @@ export function createEngine(options: EngineOptions): Engine {
       // has not shown yet (a lagging read, behind the symbol's cursor) would never be looked for (sim seeds 62062, 44365). Left
       // open, it is settled as a ghost, with its trades or the exchange's final count.
       if (after.status === 'open' || after.status === 'pending' || tracked.exchangeOrderId === undefined) return;
-      if (book.appliedQuantity(tracked.symbol, tracked.exchangeOrderId).gte(after.filledQuantity)) book.closeOrder(ref, after.status, clock.now());
+      if (book.appliedQuantity(tracked.symbol, tracked.exchangeOrderId).gte(after.filledQuantity))
+        book.closeOrder(ref, after.status, clock.now());
     });
-    logAction(logger, { action: 'cancelOrder', reason: 'requested by the strategy', symbol: ref.symbol, orderId: ref.clientOrderId ?? ref.exchangeOrderId });
+    logAction(logger, {
+      action: 'cancelOrder',
+      reason: 'requested by the strategy',
+      symbol: ref.symbol,
+      orderId: ref.clientOrderId ?? ref.exchangeOrderId,
+    });
     return after;
   }
 
@@ -972,7 +1253,8 @@ export function createEngine(options: EngineOptions): Engine {
     status: () => state.value,
     whenPhase,
     get portfolio(): Portfolio {
-      if (portfolio === undefined) throw new EngineNotReadyError('no portfolio yet: the startup reconciliation has not finished on a fresh store');
+      if (portfolio === undefined)
+        throw new EngineNotReadyError('no portfolio yet: the startup reconciliation has not finished on a fresh store');
       return portfolio;
     },
     placeOrder,

@@ -10,7 +10,13 @@
 // ---- The engine ----
 export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine.js';
 export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine.js';
-export type { EngineCommand, CycleDigest, LiquidateOnlyState, EngineFailure, StartupRetryConfig } from '../machines/engine.machine.js';
+export type {
+  EngineCommand,
+  CycleDigest,
+  LiquidateOnlyState,
+  EngineFailure,
+  StartupRetryConfig,
+} from '../machines/engine.machine.js';
 export type { LifecyclePhase } from '../machines/lifecycle.js';
 export type { LoopMode } from './streams/loop-actor.js';
 export type { BackoffOptions } from './streams/backoff.js';
@@ -26,7 +32,16 @@ export type { StateStore, LoadedState, JsonValue } from './store/port.js';
 
 // ---- The exchange port ----
 export { hasExecutionStream } from './exchange/port.js';
-export type { ExchangeClient, ExchangeIdentity, OrderRef, PlaceOrderRequest, Page, HistoryQuery, ExecutionEvent, ExecutionStreamCapability } from './exchange/port.js';
+export type {
+  ExchangeClient,
+  ExchangeIdentity,
+  OrderRef,
+  PlaceOrderRequest,
+  Page,
+  HistoryQuery,
+  ExecutionEvent,
+  ExecutionStreamCapability,
+} from './exchange/port.js';
 export { parseExecutionMessage, StreamMessageError, isStreamMessageError } from './exchange/execution-events.js';
 export type { ExecutionMessageJSON, StreamMessageErrorKind } from './exchange/execution-events.js';
 
@@ -95,8 +110,22 @@ export type { ReconcileConfigInput, ResolvedConfig, ZombiePolicy } from './handl
 export type { AmountInput, ToleranceInput, TolerancesInput, DiffOptionsInput } from './differ/tolerance.js';
 
 // ---- Typed errors ----
-export { TesserError, ParseError, ConfigError, ExchangeError, StoreCorruptError, isExchangeError, isRetryableError, isNotFoundError } from './domain/errors.js';
-export type { ParseErrorCode, ExchangeErrorKind, RetryableExchangeErrorKind, FinalExchangeErrorKind } from './domain/errors.js';
+export {
+  TesserError,
+  ParseError,
+  ConfigError,
+  ExchangeError,
+  StoreCorruptError,
+  isExchangeError,
+  isRetryableError,
+  isNotFoundError,
+} from './domain/errors.js';
+export type {
+  ParseErrorCode,
+  ExchangeErrorKind,
+  RetryableExchangeErrorKind,
+  FinalExchangeErrorKind,
+} from './domain/errors.js';
 export { StoreError, isStoreError } from './store/errors.js';
 export type { StoreErrorKind } from './store/errors.js';
 export { PortfolioError, isPortfolioError } from './portfolio/errors.js';

@@ -26,7 +26,10 @@ export class MissingPeerDependencyError extends TesserError {
     options?: { cause?: unknown },
   ) {
     const command = `npm install ${peers.map((p) => `${p}@${OPTIONAL_PEERS[p]}`).join(' ')}`;
-    super(`${feature} needs the optional peer ${peers.length === 1 ? 'dependency' : 'dependencies'} ${peers.join(' and ')}, not installed: run \`${command}\``, options);
+    super(
+      `${feature} needs the optional peer ${peers.length === 1 ? 'dependency' : 'dependencies'} ${peers.join(' and ')}, not installed: run \`${command}\``,
+      options,
+    );
     this.installCommand = command;
   }
 }
@@ -46,7 +49,9 @@ function isMissingPackage(e: unknown, name: string): boolean {
 export async function importPeers(names: readonly OptionalPeer[], feature: string): Promise<unknown[]> {
   // A variable specifier: nothing bundles or resolves a peer before this line runs.
   const results = await Promise.allSettled(names.map((name: string) => import(name)));
-  const missing = names.filter((name, i) => results[i]?.status === 'rejected' && isMissingPackage(results[i].reason, name));
+  const missing = names.filter(
+    (name, i) => results[i]?.status === 'rejected' && isMissingPackage(results[i].reason, name),
+  );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (missing.length > 0) throw new MissingPeerDependencyError(missing, feature, { cause: failed?.reason });
   if (failed !== undefined) throw failed.reason;

@@ -4,7 +4,15 @@
  * scheduler that only move when told), the in-memory store, a process kill (`killEngine`), a seeded PRNG and a logger
  * that keeps its lines.
  */
-export { SimulatedExchange, DEFAULT_INSTRUMENTS, DEFAULT_BALANCES, EXCHANGE_METHODS, FAULT_KINDS, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './exchange/simulated.js';
+export {
+  SimulatedExchange,
+  DEFAULT_INSTRUMENTS,
+  DEFAULT_BALANCES,
+  EXCHANGE_METHODS,
+  FAULT_KINDS,
+  DEFAULT_PAGE_LIMIT,
+  MAX_PAGE_LIMIT,
+} from './exchange/simulated.js';
 export type {
   SimulatedExchangeOptions,
   FaultSpec,

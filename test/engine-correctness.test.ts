@@ -8,8 +8,17 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/domain/errors.js';
 import { createEngine, type EngineOptions } from '../src/engine.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
-import { BTC, PERP, boot, cycles, expectBooksEqual, makeEngine, limitOrder, makeMarket, stop } from './support/engine-world.js';
-
+import {
+  BTC,
+  PERP,
+  boot,
+  cycles,
+  expectBooksEqual,
+  makeEngine,
+  limitOrder,
+  makeMarket,
+  stop,
+} from './support/engine-world.js';
 
 describe('a closed order never reopens', () => {
   it('0.4 filled then cancelled; an open-orders read lagging for three cycles lists it open: it stays cancelled and the gate does not count it', async () => {
@@ -28,7 +37,12 @@ describe('a closed order never reopens', () => {
     // Past the in-flight grace window, so the stale copy is judged, not waved through as in flight.
     await m.tl.advanceBy(30_000);
     // The next three reads (one per cycle) answer as of a moment before the cancel.
-    m.ex.injectFault({ method: 'fetchOpenOrders', kind: 'stale', staleMs: m.tl.now() - cancelledAt + 3 * 5_000 + 1, times: 3 });
+    m.ex.injectFault({
+      method: 'fetchOpenOrders',
+      kind: 'stale',
+      staleMs: m.tl.now() - cancelledAt + 3 * 5_000 + 1,
+      times: 3,
+    });
     const seen = run.reports.length;
     for (let i = 0; i < 3; i++) {
       await cycles(m, 1);
@@ -49,7 +63,7 @@ describe('a closed order never reopens', () => {
   });
 });
 
-describe('one snapshot-window rule: a trade in the window\'s first millisecond is inside it at runtime too', () => {
+describe("one snapshot-window rule: a trade in the window's first millisecond is inside it at runtime too", () => {
   it('the cycle whose reads start in the very ms of a fill is discarded and retried; the retry applies the fill once', async () => {
     const m = makeMarket();
     const run = makeEngine(m);
@@ -65,7 +79,8 @@ describe('one snapshot-window rule: a trade in the window\'s first millisecond i
     expect(run.engine.status().failedCycles).toBe(1);
     for (const r of run.reports) {
       for (const a of r.plan.actions) {
-        if (a.type === 'applyFill' && !a.fill.inferred) expect(a.fill.timestamp < r.snapshot.startedAt || a.fill.timestamp > r.snapshot.completedAt).toBe(true);
+        if (a.type === 'applyFill' && !a.fill.inferred)
+          expect(a.fill.timestamp < r.snapshot.startedAt || a.fill.timestamp > r.snapshot.completedAt).toBe(true);
       }
     }
     const applied = run.reports.flatMap((r) => r.plan.actions.filter((a) => a.type === 'applyFill'));
@@ -99,7 +114,13 @@ describe('createEngine refuses bad numeric options with ConfigError, before anyt
       const m = makeMarket();
       let error: unknown;
       try {
-        createEngine({ exchange: m.ex, store: new InMemoryStateStore(), clock: m.tl.clock, scheduler: m.tl.scheduler, ...options });
+        createEngine({
+          exchange: m.ex,
+          store: new InMemoryStateStore(),
+          clock: m.tl.clock,
+          scheduler: m.tl.scheduler,
+          ...options,
+        });
       } catch (e) {
         error = e;
       }
@@ -113,17 +134,36 @@ describe('createEngine refuses bad numeric options with ConfigError, before anyt
     const m = makeMarket();
     let error: unknown;
     try {
-      createEngine({ exchange: m.ex, store: new InMemoryStateStore(), intervalMs: 0, seed: Number.NaN, policies: { notFoundConfirmations: 0 } });
+      createEngine({
+        exchange: m.ex,
+        store: new InMemoryStateStore(),
+        intervalMs: 0,
+        seed: Number.NaN,
+        policies: { notFoundConfirmations: 0 },
+      });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).issues.map((i) => i.path).sort()).toEqual(['intervalMs', 'notFoundConfirmations', 'seed']);
+    expect((error as ConfigError).issues.map((i) => i.path).sort()).toEqual([
+      'intervalMs',
+      'notFoundConfirmations',
+      'seed',
+    ]);
   });
 
   it('good values pass', () => {
     const m = makeMarket();
-    expect(() => createEngine({ exchange: m.ex, store: new InMemoryStateStore(), intervalMs: 1, seed: 0, closedOrderRetentionMs: 0, startupRetry: { maxAttempts: null } })).not.toThrow();
+    expect(() =>
+      createEngine({
+        exchange: m.ex,
+        store: new InMemoryStateStore(),
+        intervalMs: 1,
+        seed: 0,
+        closedOrderRetentionMs: 0,
+        startupRetry: { maxAttempts: null },
+      }),
+    ).not.toThrow();
   });
 });
 

@@ -11,21 +11,33 @@ import { Dec } from '../src/domain/decimal.js';
 import type { Fill, Order } from '../src/domain/types.js';
 import type { HistoryQuery, Page, PlaceOrderRequest } from '../src/exchange/port.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
-import { BTC, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket, overriding, type EngineRun, type Market } from './support/engine-world.js';
+import {
+  BTC,
+  boot,
+  crash,
+  cycles,
+  expectBooksEqual,
+  limitOrder,
+  makeEngine,
+  makeMarket,
+  overriding,
+  type EngineRun,
+  type Market,
+} from './support/engine-world.js';
 
 /** An engine with fees, running, whose limit buy c1 (1 BTC at 29 000) rests on the book. */
 async function restingBuy(): Promise<{ m: Market; store: InMemoryStateStore; first: EngineRun; ack: Order }> {
-    const m = makeMarket({ feeRates: { maker: '0.001', taker: '0.001' } });
-    const store = new InMemoryStateStore();
-    const first = makeEngine(m, { store });
-    await boot(m, first);
-    const ack = await first.engine.placeOrder(limitOrder('c1', BTC, 'buy', '1', '29000'));
-    await cycles(m, 1);
+  const m = makeMarket({ feeRates: { maker: '0.001', taker: '0.001' } });
+  const store = new InMemoryStateStore();
+  const first = makeEngine(m, { store });
+  await boot(m, first);
+  const ack = await first.engine.placeOrder(limitOrder('c1', BTC, 'buy', '1', '29000'));
+  await cycles(m, 1);
   return { m, store, first, ack };
 }
 
 describe('a trade lagging through a boot that inferred its fill', () => {
-  it('is recorded when it shows, standing for the inferred quantity: count, status and books stay the exchange\'s', async () => {
+  it("is recorded when it shows, standing for the inferred quantity: count, status and books stay the exchange's", async () => {
     const { m, store, first, ack } = await restingBuy();
     const reopened = crash(first, store);
     // While the engine is down the order fills 0.6; its trade then stays out of trade reads for 40 s.
@@ -47,7 +59,10 @@ describe('a trade lagging through a boot that inferred its fill', () => {
     await cycles(m, 12);
     expect(m.ex.tradesLagging()).toBe(false);
     expect(p().hasAppliedTrade(trade)).toBe(true);
-    expect(p().findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.6') });
+    expect(p().findOrder({ clientOrderId: 'c1' })).toMatchObject({
+      status: 'cancelled',
+      filledQuantity: new Dec('0.6'),
+    });
     expect(p().standingInferredFills()).toEqual([]);
     expect(p().reflectedUnexplained()).toEqual([]);
     expectBooksEqual(p(), m.ex);
@@ -64,13 +79,19 @@ describe('a strategy cancel answered with more filled than the books hold (sim s
     const after = await first.engine.cancelOrder({ symbol: BTC, clientOrderId: 'c1' });
     expect(after).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.4') });
     // Closed here, it would be in no report: nothing would look for its trade once the cursor had passed it.
-    expect(first.engine.portfolio.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'open', filledQuantity: new Dec('0') });
+    expect(first.engine.portfolio.findOrder({ clientOrderId: 'c1' })).toMatchObject({
+      status: 'open',
+      filledQuantity: new Dec('0'),
+    });
     m.ex.injectFault({ method: 'fetchTradesSince', kind: 'lagTrades', lagMs: 60_000, symbols: [BTC], times: 1 });
     await cycles(m, 1);
     m.ex.placeManualOrder({ symbol: BTC, side: 'sell', type: 'market', quantity: new Dec('0.1') });
     await cycles(m, 1);
     // The exchange's count is in the books at once (inferred until the trade shows): nothing is left unexplained.
-    expect(first.engine.portfolio.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', filledQuantity: new Dec('0.4') });
+    expect(first.engine.portfolio.findOrder({ clientOrderId: 'c1' })).toMatchObject({
+      status: 'cancelled',
+      filledQuantity: new Dec('0.4'),
+    });
     expect(first.engine.status().phase).toBe('running');
 
     // A restart while the trade still lags: the boot resets the books to the snapshot.
@@ -115,7 +136,8 @@ describe('an order placed just before a crash, filled at once, its trade lagging
         const page = await m.ex.fetchTradesSince(symbol, query);
         return { ...page, items: page.items.filter(visible) };
       },
-      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> => (await m.ex.fetchOrderTrades(symbol, id)).filter(visible),
+      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> =>
+        (await m.ex.fetchOrderTrades(symbol, id)).filter(visible),
     });
     const second = makeEngine(m, { store: reopened, exchange: lagging });
     void second.engine.start();

@@ -25,7 +25,9 @@ type Path = (typeof shortestPaths)[number];
 const isInit = (event: { readonly type: string }): boolean => event.type === 'xstate.init';
 
 function describePath(path: Path): string {
-  return path.steps.map((s) => (isInit(s.event) ? phaseOf(s.state.value) : `${s.event.type}→${phaseOf(s.state.value)}`)).join(' ');
+  return path.steps
+    .map((s) => (isInit(s.event) ? phaseOf(s.state.value) : `${s.event.type}→${phaseOf(s.state.value)}`))
+    .join(' ');
 }
 
 /**
@@ -48,8 +50,10 @@ async function replay(path: Path): Promise<void> {
   expect(d.problems).toEqual([]);
   // The public promises agree with the machine: boot is over once past startup, and stop() resolves once final.
   const phase = d.phase();
-  if (phase === 'running' || phase === 'liquidateOnly' || phase === 'stopped' || phase === 'failed') expect((await d.started).phase).not.toBe('loading');
-  if ((phase === 'stopped' || phase === 'failed') && d.stopping !== undefined) expect(await d.stopping).toMatchObject({ phase });
+  if (phase === 'running' || phase === 'liquidateOnly' || phase === 'stopped' || phase === 'failed')
+    expect((await d.started).phase).not.toBe('loading');
+  if ((phase === 'stopped' || phase === 'failed') && d.stopping !== undefined)
+    expect(await d.stopping).toMatchObject({ phase });
 }
 
 describe('the real engine on the model paths', () => {
@@ -75,7 +79,10 @@ describe('the driver performs the abstract events for real', () => {
     const d = await createEngineDriver();
     for (const e of ['LOAD_FRESH', 'STARTUP_OK', 'CYCLE_REPAIRED'] as const) await d.apply(e);
     expect(d.reports.at(-1)?.plan.actions.map((a) => a.type)).toContain('applyFill');
-    expect(d.engine.status()).toMatchObject({ phase: 'running', lastReport: { driftBeyondTolerance: true, liquidateOnlyReason: null } });
+    expect(d.engine.status()).toMatchObject({
+      phase: 'running',
+      lastReport: { driftBeyondTolerance: true, liquidateOnlyReason: null },
+    });
     await d.apply('CYCLE_UNEXPLAINED');
     expect(d.engine.status().liquidateOnly?.reason).toContain('balance USDT');
     expect(d.bookProblems()).toEqual([]);
@@ -108,11 +115,14 @@ describe('the driver performs the abstract events for real', () => {
 
 describe('the real engine agrees with the model on every (reachable state, event) pair', () => {
   // Simple paths never take a self-loop, so refusals (RESUME while drift stands, STOP while stopping) are checked here.
-  const pairs = shortestPaths.flatMap((path) => events.map((event) => [`${describePath(path)} + ${event.type}`, path, event] as const));
+  const pairs = shortestPaths.flatMap((path) =>
+    events.map((event) => [`${describePath(path)} + ${event.type}`, path, event] as const),
+  );
   it.each(pairs)('%s', async (_name, path, event) => {
     const expected = getNextSnapshot(lifecycleModel, path.state, event);
     const d = await createEngineDriver({ freshLoad: freshLoadFor(path, event) });
-    for (const step of path.steps) if (!isInit(step.event)) await d.apply(step.event.type as LifecycleModelEvent['type']);
+    for (const step of path.steps)
+      if (!isInit(step.event)) await d.apply(step.event.type as LifecycleModelEvent['type']);
     await d.apply(event.type);
     expect(d.value()).toEqual(expected.value);
     expect(d.bookProblems()).toEqual([]);

@@ -20,7 +20,19 @@ import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { createMemoryLogger } from '../src/logging/logger.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
-import { BTC, ETH, T0, boot, cycles, makeEngine, makeMarket, mutatingCalls, limitOrder, stop, type Market } from './support/engine-world.js';
+import {
+  BTC,
+  ETH,
+  T0,
+  boot,
+  cycles,
+  makeEngine,
+  makeMarket,
+  mutatingCalls,
+  limitOrder,
+  stop,
+  type Market,
+} from './support/engine-world.js';
 
 const d = (x: string): Dec => new Dec(x);
 
@@ -38,7 +50,10 @@ async function tempDir(): Promise<string> {
 async function hashes(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const name of (await readdir(dir)).sort()) {
-    if ((await stat(join(dir, name))).isFile()) out[name] = createHash('sha256').update(await readFile(join(dir, name))).digest('hex');
+    if ((await stat(join(dir, name))).isFile())
+      out[name] = createHash('sha256')
+        .update(await readFile(join(dir, name)))
+        .digest('hex');
   }
   return out;
 }
@@ -97,14 +112,21 @@ describe('report-only mode leaves the state directory byte for byte as it was', 
     const refused = await run.engine.placeOrder(limitOrder('x', BTC, 'sell', '0.01', '40000')).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OrderRefusedError);
     expect((refused as OrderRefusedError).code).toBe('reportOnly');
-    await expect(run.engine.cancelOrder({ symbol: BTC, clientOrderId: 'bid2' })).rejects.toBeInstanceOf(OrderRefusedError);
+    await expect(run.engine.cancelOrder({ symbol: BTC, clientOrderId: 'bid2' })).rejects.toBeInstanceOf(
+      OrderRefusedError,
+    );
     run.engine.send({ type: 'ENTER_LIQUIDATE_ONLY', reason: 'again' });
     await cycles(m, 1);
     expect((await stop(m, run)).phase).toBe('stopped');
     await store.close();
 
     expect(await hashes(dir)).toEqual(before);
-    expect(m.ex.callLog().slice(callsBefore).filter((c) => c.method === 'cancelOrder' || c.method === 'placeOrder' || c.effect)).toEqual([]);
+    expect(
+      m.ex
+        .callLog()
+        .slice(callsBefore)
+        .filter((c) => c.method === 'cancelOrder' || c.method === 'placeOrder' || c.effect),
+    ).toEqual([]);
     // Planned all the same (the reports show the work), never executed.
     expect(run.reports.length).toBeGreaterThanOrEqual(5);
     expect(run.reports.every((r) => !r.executed)).toBe(true);
@@ -118,7 +140,16 @@ describe('a state directory never bricks', () => {
     await populate(m, dir);
     // A new simulated world under the SAME account identity: its ids start over, so its order ids collide with ours.
     const tl = new VirtualTimeline(m.tl.now() + 60_000);
-    const again: Market = { tl, ex: new SimulatedExchange({ seed: 7, volatilityBps: 0, partialFillProbability: 0, clock: tl.clock, accountId: m.ex.identity.account }) };
+    const again: Market = {
+      tl,
+      ex: new SimulatedExchange({
+        seed: 7,
+        volatilityBps: 0,
+        partialFillProbability: 0,
+        clock: tl.clock,
+        accountId: m.ex.identity.account,
+      }),
+    };
     const store = await FileStateStore.open(dir);
     const run = makeEngine(again, { store });
     const s = await boot(again, run);
@@ -158,8 +189,27 @@ describe('a state directory never bricks', () => {
     const held = loaded.portfolio!.findOrder({ clientOrderId: 'bid' })!;
     // What engine.placeOrder used to journal before trackOrder threw: another client order with `bid`'s exchange id.
     const now = m.tl.now();
-    await store.append(orderRecord('submitted', { ...held, clientOrderId: 'other', exchangeOrderId: undefined, status: 'pending', createdAt: now, updatedAt: now }, now) as never);
-    await store.append(orderRecord('acknowledged', { ...held, clientOrderId: 'other', status: 'open', createdAt: now, updatedAt: now }, now) as never);
+    await store.append(
+      orderRecord(
+        'submitted',
+        {
+          ...held,
+          clientOrderId: 'other',
+          exchangeOrderId: undefined,
+          status: 'pending',
+          createdAt: now,
+          updatedAt: now,
+        },
+        now,
+      ) as never,
+    );
+    await store.append(
+      orderRecord(
+        'acknowledged',
+        { ...held, clientOrderId: 'other', status: 'open', createdAt: now, updatedAt: now },
+        now,
+      ) as never,
+    );
     const state = decodeEngineState(await store.load());
     expect(state.warnings.join('\n')).toMatch(/journal record \d+ .*skipped.*already tracked/);
     expect(state.portfolio!.findOrder({ clientOrderId: 'other' })?.status).toBe('pending');
@@ -197,7 +247,11 @@ describe('a state directory refuses an exchange account it does not belong to', 
   }
 
   it('ExchangeMismatchError is typed: name, code, the stored and the actual identity', () => {
-    const e = new ExchangeMismatchError('/x', { venue: 'simulated', account: 'a' }, { venue: 'simulated', account: 'b' });
+    const e = new ExchangeMismatchError(
+      '/x',
+      { venue: 'simulated', account: 'a' },
+      { venue: 'simulated', account: 'b' },
+    );
     expect(e.name).toBe('ExchangeMismatchError');
     expect(e.code).toBe('exchangeMismatch');
     expect(e.stored.account).toBe('a');
@@ -213,7 +267,12 @@ describe('the embedding example', () => {
     for (const [i, t0] of starts.entries()) {
       const tl = new VirtualTimeline(t0);
       const log = createMemoryLogger({ level: 'info' });
-      const summary = await runBot({ stateDir, timeline: tl, logger: log.logger, waitForStop: () => tl.advanceBy(60_000) });
+      const summary = await runBot({
+        stateDir,
+        timeline: tl,
+        logger: log.logger,
+        waitForStop: () => tl.advanceBy(60_000),
+      });
       if (i === 0) {
         expect(summary.phases.at(-1)).toBe('stopped');
         expect(summary.placed).toEqual([`bot-${t0}-1`]);

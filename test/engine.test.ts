@@ -42,7 +42,13 @@ import {
 
 const d = (x: string): Dec => new Dec(x);
 
-function limit(clientOrderId: string, symbol: string, side: 'buy' | 'sell', quantity: string, price: string): PlaceOrderRequest {
+function limit(
+  clientOrderId: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  quantity: string,
+  price: string,
+): PlaceOrderRequest {
   return { clientOrderId, symbol, side, type: 'limit', quantity: d(quantity), price: d(price) };
 }
 
@@ -96,7 +102,14 @@ describe('boot from an empty store', () => {
   it('with a price source, equity is marked after each cycle, so peak equity follows the account', async () => {
     const m = makeMarket();
     let btc = d('30000');
-    const prices = (): ReadonlyMap<string, Dec> => new Map([[BTC, btc], ['BTC', btc], [PERP, btc], ['ETH', d('2000')], [ETH, d('2000')]]);
+    const prices = (): ReadonlyMap<string, Dec> =>
+      new Map([
+        [BTC, btc],
+        ['BTC', btc],
+        [PERP, btc],
+        ['ETH', d('2000')],
+        [ETH, d('2000')],
+      ]);
     const run = makeEngine(m, { prices });
     await boot(m, run);
     const first = run.engine.portfolio.peakEquity;
@@ -131,7 +144,13 @@ async function downtimeScenario(mode: 'stop' | 'crash', policies: EngineRunOptio
   await engine.placeOrder(limit('btcBid', BTC, 'buy', '0.1', '29000'));
   await engine.placeOrder(limit('ethAsk', ETH, 'sell', '1', '2100'));
   // Peak equity at a higher mark than the market: it must survive the restart and the hard reset.
-  const peak = engine.portfolio.markToMarket(new Map([[BTC, d('40000')], [ETH, d('2000')], [PERP, d('40000')]]));
+  const peak = engine.portfolio.markToMarket(
+    new Map([
+      [BTC, d('40000')],
+      [ETH, d('2000')],
+      [PERP, d('40000')],
+    ]),
+  );
   await cycles(m, 3);
   expect(engine.status().phase).toBe('running');
   expectBooksEqual(engine.portfolio, m.ex);
@@ -188,7 +207,9 @@ describe('boot from a stored state after the exchange moved on', () => {
       const booted = e2.reports.length;
       await cycles(m, 3);
       expect(e2.engine.status().phase).toBe('running');
-      expect(plannedActionTypes(e2.reports.slice(booted)).filter((t) => t === 'applyFill' || t === 'rebuildPortfolio')).toEqual([]);
+      expect(
+        plannedActionTypes(e2.reports.slice(booted)).filter((t) => t === 'applyFill' || t === 'rebuildPortfolio'),
+      ).toEqual([]);
       expect(e2.engine.portfolio.realizedPnl.toFixed()).toBe('200');
       expectBooksEqual(e2.engine.portfolio, m.ex);
       const state = await storedState(e2);
@@ -203,7 +224,9 @@ describe('boot from a stored state after the exchange moved on', () => {
     expect(s.phase).toBe('running');
     expect(exchangeOrder(m, manual.clientOrderId).status).toBe('cancelled');
     expect(mutatingCalls(m.ex).filter((c) => c.method === 'cancelOrder')).toHaveLength(1);
-    expect(e2.engine.portfolio.findOrder({ symbol: manual.symbol, exchangeOrderId: manual.exchangeOrderId })).toBeUndefined();
+    expect(
+      e2.engine.portfolio.findOrder({ symbol: manual.symbol, exchangeOrderId: manual.exchangeOrderId }),
+    ).toBeUndefined();
     expectBooksEqual(e2.engine.portfolio, m.ex);
     expect(e2.engine.portfolio.realizedPnl.toFixed()).toBe('200');
   });
@@ -226,7 +249,9 @@ describe('a runtime ghost is repaired without a reset', () => {
     expect(repair[0]!.report.ghosts.map((g) => g.local.clientOrderId).sort()).toEqual(['ask', 'bid']);
     const actions = repair[0]!.plan.actions;
     expect(actions.flatMap((a) => (a.type === 'applyFill' ? [a.fill.clientOrderId] : []))).toEqual(['bid']);
-    expect(actions.flatMap((a) => (a.type === 'closeOrder' ? [`${a.ref.clientOrderId}:${a.status}`] : [])).sort()).toEqual(['ask:cancelled', 'bid:filled']);
+    expect(
+      actions.flatMap((a) => (a.type === 'closeOrder' ? [`${a.ref.clientOrderId}:${a.status}`] : [])).sort(),
+    ).toEqual(['ask:cancelled', 'bid:filled']);
     expect(tracked(run.engine, 'bid')?.status).toBe('filled');
     expect(tracked(run.engine, 'ask')?.status).toBe('cancelled');
     expectBooksEqual(run.engine.portfolio, m.ex);
@@ -281,7 +306,12 @@ describe('real drift → liquidate-only → RESUME', () => {
     expect(ack.status).toBe('filled');
     // The local position is the drifted one, so the exchange is asked to enforce "reduce only" itself.
     expect(ack.reduceOnly).toBe(true);
-    expect(m.ex.truth().positions.find((p) => p.symbol === PERP)?.quantity.toFixed()).toBe('0.2');
+    expect(
+      m.ex
+        .truth()
+        .positions.find((p) => p.symbol === PERP)
+        ?.quantity.toFixed(),
+    ).toBe('0.2');
 
     // The feed catches up: the next cycle books the hidden trade (and ours), the one after reports no drift.
     m.ex.clearFaults(hide);
@@ -322,7 +352,10 @@ describe('a corrupt state file', () => {
 
   const files = async (dir: string): Promise<Record<string, string>> => ({
     snapshot: (await readFile(join(dir, STORE_FILES.snapshot))).toString('base64'),
-    journal: await readFile(join(dir, STORE_FILES.journal)).then((b) => b.toString('base64'), () => '(none)'),
+    journal: await readFile(join(dir, STORE_FILES.journal)).then(
+      (b) => b.toString('base64'),
+      () => '(none)',
+    ),
   });
 
   /** Boots an engine on the directory; it must fail, write nothing, and refuse orders. */
@@ -335,7 +368,11 @@ describe('a corrupt state file', () => {
     expect(s.phase).toBe('failed');
     expect(s.failure).toMatchObject({ phase: 'loading', errorName: 'StoreCorruptError' });
     expect(() => run.engine.portfolio).toThrow(/no portfolio/);
-    expect(await rejectionOf(run.engine.placeOrder(limit('x', BTC, 'buy', '0.1', '29000')))).toMatchObject({ name: 'OrderRefusedError', code: 'notRunning', phase: 'failed' });
+    expect(await rejectionOf(run.engine.placeOrder(limit('x', BTC, 'buy', '0.1', '29000')))).toMatchObject({
+      name: 'OrderRefusedError',
+      code: 'notRunning',
+      phase: 'failed',
+    });
     expect(m.ex.callLog()).toEqual([]); // it never even asked the exchange
     expect((await stop(m, run)).phase).toBe('failed');
     await store.close();
@@ -368,7 +405,9 @@ describe('a corrupt state file', () => {
     const store = await FileStateStore.open(dir);
     await store.compact({ hello: 'world' });
     await store.close();
-    expect(() => decodeEngineState({ snapshot: { hello: 'world' }, journal: [], warnings: [] })).toThrow(StoreCorruptError);
+    expect(() => decodeEngineState({ snapshot: { hello: 'world' }, journal: [], warnings: [] })).toThrow(
+      StoreCorruptError,
+    );
     const failure = await bootFails(dir);
     expect(failure.reason).toContain('not valid engine state');
     expect(failure.reason).toContain(dir);
@@ -400,7 +439,13 @@ describe('the exchange unreachable', () => {
     // Meanwhile the exchange fills one order, cancels the other, and someone places one by hand.
     m.ex.fillOrder({ symbol: BTC, clientOrderId: 'bid' });
     m.ex.cancelByExchange({ symbol: ETH, clientOrderId: 'ask' });
-    const manual = m.ex.placeManualOrder({ symbol: ETH, side: 'buy', type: 'limit', quantity: d('1'), price: d('1500') });
+    const manual = m.ex.placeManualOrder({
+      symbol: ETH,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('1500'),
+    });
     await m.tl.advanceBy(60_000);
     const s = engine.status();
     expect(s.phase).toBe('running'); // paused is not drift
@@ -522,7 +567,8 @@ describe('lost and unanswered order submissions', () => {
     expect(isRetryableError(e)).toBe(true);
     expect(m.ex.truth().orders).toEqual([]);
     expect(tracked(engine, 'void')?.status).toBe('pending');
-    const lookups = (): number => m.ex.callLog().filter((c) => c.method === 'fetchOrder' && c.outcome === 'notFound').length;
+    const lookups = (): number =>
+      m.ex.callLog().filter((c) => c.method === 'fetchOrder' && c.outcome === 'notFound').length;
     // Past the grace window, one "not found" per cycle; the order stays pending until the third in a row.
     for (let n = 1; lookups() < 2; n++) {
       expect(n).toBeLessThan(10);
@@ -543,7 +589,8 @@ describe('lost and unanswered order submissions', () => {
     await boot(m, run);
     m.ex.injectFault({ method: 'placeOrder', kind: 'network' });
     await rejectionOf(run.engine.placeOrder(limit('void', BTC, 'buy', '0.1', '29000')));
-    const lookups = (outcome: string): number => m.ex.callLog().filter((c) => c.method === 'fetchOrder' && c.outcome === outcome).length;
+    const lookups = (outcome: string): number =>
+      m.ex.callLog().filter((c) => c.method === 'fetchOrder' && c.outcome === outcome).length;
     for (let n = 0; lookups('notFound') < 1; n++) {
       expect(n).toBeLessThan(10);
       await cycles(m, 1);
@@ -589,7 +636,7 @@ describe('lost and unanswered order submissions', () => {
     expectBooksEqual(engine.portfolio, m.ex);
   });
 
-  it('a submission closed as never arrived whose trade shows later takes the exchange\'s status and fills, once (sim seeds 36499, 39086)', async () => {
+  it("a submission closed as never arrived whose trade shows later takes the exchange's status and fills, once (sim seeds 36499, 39086)", async () => {
     const m = makeMarket();
     // The order's trades are held out of every trade read until `hidden` is lifted (a venue's trade history lagging).
     let hidden = true;
@@ -599,13 +646,16 @@ describe('lost and unanswered order submissions', () => {
         const page = await m.ex.fetchTradesSince(symbol, query);
         return { ...page, items: page.items.filter(visible) };
       },
-      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> => (await m.ex.fetchOrderTrades(symbol, id)).filter(visible),
+      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> =>
+        (await m.ex.fetchOrderTrades(symbol, id)).filter(visible),
     });
     const run = makeEngine(m, { exchange: lagging, policies: { notFoundConfirmations: 2 } });
     await boot(m, run);
     const { engine } = run;
     m.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse' });
-    expect(isRetryableError(await rejectionOf(engine.placeOrder(limit('late', BTC, 'buy', '0.2', '29000'))))).toBe(true);
+    expect(isRetryableError(await rejectionOf(engine.placeOrder(limit('late', BTC, 'buy', '0.2', '29000'))))).toBe(
+      true,
+    );
     // On the exchange it arrived, was half filled and cancelled; two lookups by client id answer "not found" (indexing lag).
     m.ex.fillOrder({ symbol: BTC, clientOrderId: 'late' }, '0.1');
     await m.ex.cancelOrder({ symbol: BTC, clientOrderId: 'late' });
@@ -631,15 +681,19 @@ describe('lost and unanswered order submissions', () => {
     expectBooksEqual(engine.portfolio, m.ex);
     // Persisted like any other change: the state on disk has the exchange's status.
     const saved = await storedState(run);
-    expect(saved.portfolio?.findOrder({ clientOrderId: 'late' })).toMatchObject({ status: 'cancelled', exchangeOrderId: truth.exchangeOrderId });
+    expect(saved.portfolio?.findOrder({ clientOrderId: 'late' })).toMatchObject({
+      status: 'cancelled',
+      exchangeOrderId: truth.exchangeOrderId,
+    });
   });
 
-  it('a submission closed as never arrived that later shows in the open-order list is tracked with the exchange\'s status', async () => {
+  it("a submission closed as never arrived that later shows in the open-order list is tracked with the exchange's status", async () => {
     const m = makeMarket();
     // The venue has not indexed the order yet: lookups by client id and the open-order list miss it until `hidden` is lifted.
     let hidden = true;
     const indexing: ExchangeClient = withOverrides<ExchangeClient>(m.ex, {
-      fetchOpenOrders: async (symbols?: readonly string[]): Promise<readonly Order[]> => (await m.ex.fetchOpenOrders(symbols)).filter((o) => !hidden || o.clientOrderId !== 'late'),
+      fetchOpenOrders: async (symbols?: readonly string[]): Promise<readonly Order[]> =>
+        (await m.ex.fetchOpenOrders(symbols)).filter((o) => !hidden || o.clientOrderId !== 'late'),
       fetchOrder: async (ref: OrderRef): Promise<Order> => {
         if (hidden && ref.clientOrderId === 'late') throw new ExchangeError('notFound', 'simulated: not indexed yet');
         return m.ex.fetchOrder(ref);
@@ -689,7 +743,9 @@ describe('lost and unanswered order submissions', () => {
     expect(exchangeOrder(m, 'arrived').status).toBe('open');
     expect(m.ex.truth().orders).toHaveLength(1);
     const store2 = crash(e1, store1);
-    const journal = store2.durableState().journal.map((line) => JSON.parse(line) as { kind: string; event?: string; order?: { clientOrderId: string } });
+    const journal = store2
+      .durableState()
+      .journal.map((line) => JSON.parse(line) as { kind: string; event?: string; order?: { clientOrderId: string } });
     expect(journal.filter((r) => r.kind === 'order').map((r) => [r.event, r.order?.clientOrderId])).toEqual([
       ['submitted', 'arrived'],
       ['submitted', 'lost'],
@@ -701,7 +757,10 @@ describe('lost and unanswered order submissions', () => {
     expect(tracked(e2.engine, 'arrived')).toBeDefined();
     expect(tracked(e2.engine, 'lost')?.status).toBe('pending');
     await cycles(m, 4);
-    expect(tracked(e2.engine, 'arrived')).toMatchObject({ status: 'open', exchangeOrderId: exchangeOrder(m, 'arrived').exchangeOrderId });
+    expect(tracked(e2.engine, 'arrived')).toMatchObject({
+      status: 'open',
+      exchangeOrderId: exchangeOrder(m, 'arrived').exchangeOrderId,
+    });
     expect(tracked(e2.engine, 'lost')?.status).toBe('rejected');
     expect(e2.reports.flatMap((r) => r.report.zombies)).toEqual([]);
     expect(e2.engine.status().phase).toBe('running');
@@ -720,7 +779,10 @@ describe('liquidate-only survives a restart', () => {
       await cycles(m, 1);
       e1.engine.send({ type: 'ENTER_LIQUIDATE_ONLY', reason: 'risk limit hit' });
       await m.tl.advanceBy(0);
-      expect(e1.engine.status()).toMatchObject({ phase: 'liquidateOnly', liquidateOnly: { reason: 'risk limit hit', source: 'manual' } });
+      expect(e1.engine.status()).toMatchObject({
+        phase: 'liquidateOnly',
+        liquidateOnly: { reason: 'risk limit hit', source: 'manual' },
+      });
       let store2: InMemoryStateStore;
       if (mode === 'stop') {
         expect((await stop(m, e1)).phase).toBe('stopped');
@@ -732,9 +794,14 @@ describe('liquidate-only survives a restart', () => {
 
       const e2 = makeEngine(m, { store: store2 });
       const s = await boot(m, e2);
-      expect(s).toMatchObject({ phase: 'liquidateOnly', liquidateOnly: { reason: 'risk limit hit', source: 'restored' } });
+      expect(s).toMatchObject({
+        phase: 'liquidateOnly',
+        liquidateOnly: { reason: 'risk limit hit', source: 'restored' },
+      });
       expectBooksEqual(e2.engine.portfolio, m.ex);
-      expect(await rejectionOf(e2.engine.placeOrder(limit('more', PERP, 'buy', '0.1', '30000')))).toMatchObject({ code: 'liquidateOnly' });
+      expect(await rejectionOf(e2.engine.placeOrder(limit('more', PERP, 'buy', '0.1', '30000')))).toMatchObject({
+        code: 'liquidateOnly',
+      });
       expect(e2.engine.checkOrder(limit('less', PERP, 'sell', '0.1', '31000'))).toBe('reduce');
 
       // The books are clean, so RESUME is allowed; that too survives a restart.
@@ -762,12 +829,21 @@ describe('report-only mode', () => {
     await stop(m, e1);
     const left = booksText(e1.engine.portfolio);
     m.ex.fillOrder({ symbol: BTC, clientOrderId: 'bid' });
-    const manual = m.ex.placeManualOrder({ symbol: ETH, side: 'buy', type: 'limit', quantity: d('1'), price: d('1500') });
+    const manual = m.ex.placeManualOrder({
+      symbol: ETH,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('1500'),
+    });
     // The restart comes a second later: a trade in the very millisecond of the startup reads would be retried.
     await m.tl.advanceBy(1_000);
     const callsBefore = m.ex.callLog().length;
 
-    const e2 = makeEngine(m, { store: store1.crash(), policies: { reportOnly: true, zombiePolicy: { default: 'cancel' } } });
+    const e2 = makeEngine(m, {
+      store: store1.crash(),
+      policies: { reportOnly: true, zombiePolicy: { default: 'cancel' } },
+    });
     expect((await boot(m, e2)).phase).toBe('running');
     expect(booksText(e2.engine.portfolio)).toBe(left);
     await cycles(m, 3);

@@ -6,7 +6,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MissingPeerDependencyError, OPTIONAL_PEERS, importPeer, importPeers, type OptionalPeer } from '../src/optional-peer.js';
+import {
+  MissingPeerDependencyError,
+  OPTIONAL_PEERS,
+  importPeer,
+  importPeers,
+  type OptionalPeer,
+} from '../src/optional-peer.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   peerDependencies: Record<string, string>;
@@ -32,14 +38,18 @@ describe('optional peers', () => {
     expect(e.name).toBe('MissingPeerDependencyError');
     expect(e.code).toBe('missingPeerDependency');
     expect(e.peers).toEqual([missing]);
-    expect(e.message).toMatch(/^the feature needs the optional peer dependency tesser-no-such-package, not installed: run `npm install tesser-no-such-package@undefined`$/);
+    expect(e.message).toMatch(
+      /^the feature needs the optional peer dependency tesser-no-such-package, not installed: run `npm install tesser-no-such-package@undefined`$/,
+    );
     expect((e.cause as { code?: string }).code).toBe('ERR_MODULE_NOT_FOUND');
   });
 
   it('names both peers and the command that installs both', () => {
     const e = new MissingPeerDependencyError(['ws', '@statelyai/inspect'], 'the inspector (--inspect)');
     expect(e.installCommand).toBe('npm install ws@^8.23.0 @statelyai/inspect@^0.7.2');
-    expect(e.message).toBe('the inspector (--inspect) needs the optional peer dependencies ws and @statelyai/inspect, not installed: run `npm install ws@^8.23.0 @statelyai/inspect@^0.7.2`');
+    expect(e.message).toBe(
+      'the inspector (--inspect) needs the optional peer dependencies ws and @statelyai/inspect, not installed: run `npm install ws@^8.23.0 @statelyai/inspect@^0.7.2`',
+    );
   });
 
   it('an installed peer loads', async () => {

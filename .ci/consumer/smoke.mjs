@@ -27,8 +27,21 @@ const dir = await mkdtemp(join(tmpdir(), 'tesser-consumer-'));
 try {
   const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
   const log = createMemoryLogger({ level: 'info' });
-  const summary = await runBot({ stateDir: join(dir, 'state'), timeline: tl, logger: log.logger, waitForStop: () => tl.advanceBy(60_000) });
-  assert.deepEqual(summary.phases, ['loading', 'startupReconcile', 'running', 'liquidateOnly', 'running', 'stopping', 'stopped']);
+  const summary = await runBot({
+    stateDir: join(dir, 'state'),
+    timeline: tl,
+    logger: log.logger,
+    waitForStop: () => tl.advanceBy(60_000),
+  });
+  assert.deepEqual(summary.phases, [
+    'loading',
+    'startupReconcile',
+    'running',
+    'liquidateOnly',
+    'running',
+    'stopping',
+    'stopped',
+  ]);
   assert.deepEqual((await readdir(join(dir, 'state'))).sort(), ['journal.jsonl', 'snapshot.json']);
   console.log(`smoke: every entry point loads; the embedding example ran: ${summary.phases.join(' → ')}`);
 } finally {

@@ -62,25 +62,76 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'crash, restart and runtime faults on the embedded simulated exchange, reconciled',
     positionals: [],
     flags: [
-      { name: 'seed', kind: 'int', valueName: 'N', description: 'seed of the simulated market and faults (default 7)', min: 0, max: 2 ** 31 - 1 },
-      { name: 'json', kind: 'boolean', description: 'JSON lines (reports, actions, transitions, verdict) instead of tables' },
-      { name: 'inspect', kind: 'boolean', description: 'relay the engine state machine to the Stately inspector (loopback); the story is paced in wall-clock time (about 45 s) and the relay stays open until Ctrl-C' },
-      { name: 'state', kind: 'string', valueName: 'DIR', description: 'state directory to use and keep (default: a temporary one, removed)' },
+      {
+        name: 'seed',
+        kind: 'int',
+        valueName: 'N',
+        description: 'seed of the simulated market and faults (default 7)',
+        min: 0,
+        max: 2 ** 31 - 1,
+      },
+      {
+        name: 'json',
+        kind: 'boolean',
+        description: 'JSON lines (reports, actions, transitions, verdict) instead of tables',
+      },
+      {
+        name: 'inspect',
+        kind: 'boolean',
+        description:
+          'relay the engine state machine to the Stately inspector (loopback); the story is paced in wall-clock time (about 45 s) and the relay stays open until Ctrl-C',
+      },
+      {
+        name: 'state',
+        kind: 'string',
+        valueName: 'DIR',
+        description: 'state directory to use and keep (default: a temporary one, removed)',
+      },
       { name: 'verbose', kind: 'boolean', description: 'engine logs on stderr, and stack traces on errors' },
-      { name: 'exchange', kind: 'string', valueName: 'NAME', description: 'simulated (default), or bybit-emulator / okx-emulator: through real ccxt and a loopback venue' },
+      {
+        name: 'exchange',
+        kind: 'string',
+        valueName: 'NAME',
+        description: 'simulated (default), or bybit-emulator / okx-emulator: through real ccxt and a loopback venue',
+      },
     ],
-    notes: ['Runs in virtual time: a few minutes of trading take a few seconds. Exit code 0 when the final state matches the exchange.'],
+    notes: [
+      'Runs in virtual time: a few minutes of trading take a few seconds. Exit code 0 when the final state matches the exchange.',
+    ],
   },
   {
     name: 'audit',
-    summary: "report-only reconciliation of a state directory against a real exchange (changes nothing)",
+    summary: 'report-only reconciliation of a state directory against a real exchange (changes nothing)',
     positionals: [],
     flags: [
-      { name: 'exchange', kind: 'string', valueName: 'ID', required: true, description: 'ccxt exchange id (docs/exchanges.md lists the usable ones)' },
-      { name: 'state', kind: 'string', valueName: 'DIR', required: true, description: 'the engine state directory to audit (read only)' },
-      { name: 'symbols', kind: 'string', valueName: 'A,B', description: "unified symbols, e.g. BTC/USDT,BTC/USDT:USDT (default: the state's instruments)" },
+      {
+        name: 'exchange',
+        kind: 'string',
+        valueName: 'ID',
+        required: true,
+        description: 'ccxt exchange id (docs/exchanges.md lists the usable ones)',
+      },
+      {
+        name: 'state',
+        kind: 'string',
+        valueName: 'DIR',
+        required: true,
+        description: 'the engine state directory to audit (read only)',
+      },
+      {
+        name: 'symbols',
+        kind: 'string',
+        valueName: 'A,B',
+        description: "unified symbols, e.g. BTC/USDT,BTC/USDT:USDT (default: the state's instruments)",
+      },
       { name: 'json', kind: 'boolean', description: 'the report and plan as JSON lines' },
-      { name: 'url', kind: 'string', valueName: 'URL', description: 'the exchange API at this loopback URL instead (127.0.0.1, localhost or ::1 only), e.g. the emulator of `npm run emulator`' },
+      {
+        name: 'url',
+        kind: 'string',
+        valueName: 'URL',
+        description:
+          'the exchange API at this loopback URL instead (127.0.0.1, localhost or ::1 only), e.g. the emulator of `npm run emulator`',
+      },
       VERBOSE,
     ],
     notes: [
@@ -107,10 +158,22 @@ export interface ParsedCommand {
 }
 
 /** The whole command line: a command, or a request for the top-level help / version. */
-export type ParsedArgs = { readonly kind: 'help' } | { readonly kind: 'version' } | ({ readonly kind: 'command' } & ParsedCommand);
+export type ParsedArgs =
+  { readonly kind: 'help' } | { readonly kind: 'version' } | ({ readonly kind: 'command' } & ParsedCommand);
 
 // Flag names (normalised: lower case, no dashes or underscores) that would carry a credential.
-const CREDENTIAL_FLAGS = new Set(['key', 'apikey', 'secret', 'apisecret', 'secretkey', 'password', 'passphrase', 'token', 'privatekey', 'uid']);
+const CREDENTIAL_FLAGS = new Set([
+  'key',
+  'apikey',
+  'secret',
+  'apisecret',
+  'secretkey',
+  'password',
+  'passphrase',
+  'token',
+  'privatekey',
+  'uid',
+]);
 
 /** True when `arg` is a flag meant to carry a secret (`--key`, `--api-secret=…`, `--apiKey`). */
 export function isCredentialFlag(arg: string): boolean {
@@ -141,13 +204,17 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const credential = argv.find(isCredentialFlag);
   if (credential !== undefined) {
     const name = credential.split('=')[0];
-    throw new UsageError(`${name} is not accepted: API credentials are read from the environment only (${API_KEY_ENV}, ${API_SECRET_ENV}), never from the command line`, found?.spec.name);
+    throw new UsageError(
+      `${name} is not accepted: API credentials are read from the environment only (${API_KEY_ENV}, ${API_SECRET_ENV}), never from the command line`,
+      found?.spec.name,
+    );
   }
   const first = argv[0];
   if (first === 'help' && argv.length > 1) {
     // `help demo` is `demo --help`.
     const topic = findCommand(argv.slice(1));
-    if (topic === undefined || topic.rest.length > 0) throw new UsageError(`unknown command '${argv.slice(1).join(' ')}' (commands: ${commandList()})`);
+    if (topic === undefined || topic.rest.length > 0)
+      throw new UsageError(`unknown command '${argv.slice(1).join(' ')}' (commands: ${commandList()})`);
     return { kind: 'command', command: topic.spec, flags: {}, positionals: [], help: true };
   }
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') return { kind: 'help' };
@@ -155,10 +222,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (found === undefined) {
     if (first === 'state') {
       const sub = argv[1];
-      if (sub === undefined || sub === '--help' || sub === '-h') throw new UsageError("'state' needs a subcommand: state show DIR", 'state show');
+      if (sub === undefined || sub === '--help' || sub === '-h')
+        throw new UsageError("'state' needs a subcommand: state show DIR", 'state show');
       throw new UsageError(`unknown subcommand 'state ${sub}' (available: state show)`, 'state show');
     }
-    if (first.startsWith('-')) throw new UsageError(`a command comes first, got option ${first} (commands: ${commandList()})`);
+    if (first.startsWith('-'))
+      throw new UsageError(`a command comes first, got option ${first} (commands: ${commandList()})`);
     throw new UsageError(`unknown command '${first}' (commands: ${commandList()})`);
   }
   return { kind: 'command', ...parseCommand(found.spec, found.rest) };
@@ -181,7 +250,13 @@ const optionLike = (v: string): boolean => v.length > 1 && v.startsWith('-');
  * locate the offending option). Node's own message is the fallback.
  */
 function explainRefusal(spec: CommandSpec, args: readonly string[], error: Error): string {
-  const { tokens } = nodeParseArgs({ args: [...args], options: nodeOptions(spec), strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = nodeParseArgs({
+    args: [...args],
+    options: nodeOptions(spec),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
     const flag = spec.flags.find((f) => f.name === t.name);
@@ -192,7 +267,8 @@ function explainRefusal(spec: CommandSpec, args: readonly string[], error: Error
     }
     if (flag.kind === 'boolean' && t.value !== undefined) return `--${flag.name} takes no value`;
     if (flag.kind !== 'boolean' && (t.value === undefined || (t.inlineValue !== true && optionLike(t.value)))) {
-      const hint = t.value !== undefined && /^-\d/.test(t.value) ? ` (a negative number goes as --${flag.name}=${t.value})` : '';
+      const hint =
+        t.value !== undefined && /^-\d/.test(t.value) ? ` (a negative number goes as --${flag.name}=${t.value})` : '';
       return `--${flag.name} needs a value (${flag.valueName ?? 'VALUE'})${hint}`;
     }
   }
@@ -202,9 +278,17 @@ function explainRefusal(spec: CommandSpec, args: readonly string[], error: Error
 /** Parses the arguments after the command words. @throws UsageError */
 export function parseCommand(spec: CommandSpec, args: readonly string[]): ParsedCommand {
   const bad = (m: string): UsageError => new UsageError(m, spec.name);
-  let parsed: ReturnType<typeof nodeParseArgs<{ options: NodeOptions; allowPositionals: true; tokens: true; strict: true }>>;
+  let parsed: ReturnType<
+    typeof nodeParseArgs<{ options: NodeOptions; allowPositionals: true; tokens: true; strict: true }>
+  >;
   try {
-    parsed = nodeParseArgs({ args: [...args], options: nodeOptions(spec), strict: true, allowPositionals: true, tokens: true });
+    parsed = nodeParseArgs({
+      args: [...args],
+      options: nodeOptions(spec),
+      strict: true,
+      allowPositionals: true,
+      tokens: true,
+    });
   } catch (e) {
     // parseArgs' own errors are TypeErrors with an ERR_PARSE_ARGS_* code; anything else is a bug, not usage.
     if (!String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_')) throw e;
@@ -227,7 +311,8 @@ export function parseCommand(spec: CommandSpec, args: readonly string[]): Parsed
   const help = parsed.values.help === true;
   const positionals = parsed.positionals;
   if (!help) {
-    if (positionals.length > spec.positionals.length) throw bad(`unexpected argument '${positionals[spec.positionals.length]}'`);
+    if (positionals.length > spec.positionals.length)
+      throw bad(`unexpected argument '${positionals[spec.positionals.length]}'`);
     const missing = spec.positionals[positionals.length];
     if (missing !== undefined) throw bad(`missing argument ${missing.name} (${missing.description})`);
     // `state show ""` (an unset shell variable) must not quietly mean the current directory.
@@ -243,7 +328,8 @@ function parseIntFlag(flag: FlagSpec, raw: string, bad: (m: string) => UsageErro
   const n = Number(raw);
   const min = flag.min ?? Number.MIN_SAFE_INTEGER;
   const max = flag.max ?? Number.MAX_SAFE_INTEGER;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw bad(`--${flag.name} must be an integer in [${min}, ${max}], got '${raw}'`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw bad(`--${flag.name} must be an integer in [${min}, ${max}], got '${raw}'`);
   return n;
 }
 
@@ -307,15 +393,23 @@ export function topHelp(): string {
 /** The help of one command. */
 export function commandHelp(spec: CommandSpec): string {
   const shown = spec.flags;
-  const label = (f: FlagSpec): string => (f.kind === 'boolean' ? `--${f.name}` : `--${f.name} ${f.valueName ?? 'VALUE'}`);
+  const label = (f: FlagSpec): string =>
+    f.kind === 'boolean' ? `--${f.name}` : `--${f.name} ${f.valueName ?? 'VALUE'}`;
   const width = Math.max(...shown.map((f) => label(f).length), ...spec.positionals.map((p) => p.name.length), 6);
-  const synopsis = [PROGRAM, spec.name, ...spec.positionals.map((p) => p.name), ...shown.map((f) => (f.required === true ? label(f) : `[${label(f)}]`))].join(' ');
+  const synopsis = [
+    PROGRAM,
+    spec.name,
+    ...spec.positionals.map((p) => p.name),
+    ...shown.map((f) => (f.required === true ? label(f) : `[${label(f)}]`)),
+  ].join(' ');
   return [
     `usage: ${synopsis}`,
     '',
     spec.summary,
     '',
-    ...(spec.positionals.length > 0 ? ['arguments:', ...spec.positionals.map((p) => `  ${p.name.padEnd(width)}  ${p.description}`), ''] : []),
+    ...(spec.positionals.length > 0
+      ? ['arguments:', ...spec.positionals.map((p) => `  ${p.name.padEnd(width)}  ${p.description}`), '']
+      : []),
     'options:',
     ...shown.map((f) => `  ${label(f).padEnd(width)}  ${f.description}`),
     `  ${'--help'.padEnd(width)}  this help`,

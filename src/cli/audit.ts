@@ -43,7 +43,8 @@ export class AuditWriteRefusedError extends TesserError {
 
 /** A client whose mutating methods refuse: report-only mode cannot reach the exchange's write endpoints at all. */
 export function readOnlyClient(inner: ExchangeClient): ExchangeClient {
-  const refuse = (method: string) => () => Promise.reject(new AuditWriteRefusedError(`audit is report-only: ${method} refused`));
+  const refuse = (method: string) => () =>
+    Promise.reject(new AuditWriteRefusedError(`audit is report-only: ${method} refused`));
   return {
     id: inner.id,
     identity: inner.identity,
@@ -71,7 +72,10 @@ export function checkLoopbackUrl(raw: string): string {
   }
   const host = u.hostname.replace(/^\[|\]$/g, '');
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !['127.0.0.1', 'localhost', '::1'].includes(host)) {
-    throw new UsageError(`--url must be an http(s) URL on a loopback host (127.0.0.1, localhost, ::1), got '${raw}'`, 'audit');
+    throw new UsageError(
+      `--url must be an http(s) URL on a loopback host (127.0.0.1, localhost, ::1), got '${raw}'`,
+      'audit',
+    );
   }
   return u.origin;
 }
@@ -80,8 +84,12 @@ export function checkLoopbackUrl(raw: string): string {
 export function credentialsFrom(env: CliIO['env']): { apiKey: string; secret: string } {
   const apiKey = env[API_KEY_ENV];
   const secret = env[API_SECRET_ENV];
-  const missing = [apiKey === undefined || apiKey === '' ? API_KEY_ENV : undefined, secret === undefined || secret === '' ? API_SECRET_ENV : undefined].filter((x) => x !== undefined);
-  if (missing.length > 0) throw new UsageError(`missing credentials: set ${missing.join(' and ')} in the environment`, 'audit');
+  const missing = [
+    apiKey === undefined || apiKey === '' ? API_KEY_ENV : undefined,
+    secret === undefined || secret === '' ? API_SECRET_ENV : undefined,
+  ].filter((x) => x !== undefined);
+  if (missing.length > 0)
+    throw new UsageError(`missing credentials: set ${missing.join(' and ')} in the environment`, 'audit');
   return { apiKey: apiKey!, secret: secret! };
 }
 
@@ -101,9 +109,13 @@ export async function runAudit(options: AuditOptions, io: CliIO): Promise<number
 
   const { CcxtExchange, assessCcxtExchange } = await import('../exchange/ccxt/index.js');
   if (assessCcxtExchange(options.exchange)?.usable !== true) {
-    throw new UsageError(`--exchange ${options.exchange} is not supported (see docs/exchanges.md for the exchanges the ccxt adapter can reconcile)`, 'audit');
+    throw new UsageError(
+      `--exchange ${options.exchange} is not supported (see docs/exchanges.md for the exchanges the ccxt adapter can reconcile)`,
+      'audit',
+    );
   }
-  if (base !== undefined && options.exchange !== 'binance') throw new UsageError('--url points Binance API paths at a loopback emulator: it needs --exchange binance', 'audit');
+  if (base !== undefined && options.exchange !== 'binance')
+    throw new UsageError('--url points Binance API paths at a loopback emulator: it needs --exchange binance', 'audit');
   const types = [...new Set(symbols.map((s) => (s.includes(':') ? 'linear' : 'spot')))];
   const config: Record<string, unknown> =
     base === undefined
@@ -112,7 +124,12 @@ export async function runAudit(options: AuditOptions, io: CliIO): Promise<number
           // An emulator has no currencies or margin endpoints, and its clock is its own: ask for none of that.
           timeout: 5_000,
           urls: { api: binanceApiUrls(base) },
-          options: { fetchMarkets: { types }, fetchCurrencies: false, fetchMargins: false, adjustForTimeDifference: false },
+          options: {
+            fetchMarkets: { types },
+            fetchCurrencies: false,
+            fetchMargins: false,
+            adjustForTimeDifference: false,
+          },
         };
   const ccxtClient = await CcxtExchange.create({ id: options.exchange, apiKey, secret, symbols, config });
   const exchange = readOnlyClient(ccxtClient);
@@ -124,22 +141,43 @@ export async function runAudit(options: AuditOptions, io: CliIO): Promise<number
   // The books of another account would only show fake drift: refused, as the engine refuses them at boot. Checked
   // after the first signed reads, so a key the exchange refuses is reported as what it is (an auth error).
   const actual = identityOf(exchange);
-  if (state.exchange !== undefined && identityConflict(state.exchange, actual) !== undefined) throw new ExchangeMismatchError(contents.dir, state.exchange, actual);
+  if (state.exchange !== undefined && identityConflict(state.exchange, actual) !== undefined)
+    throw new ExchangeMismatchError(contents.dir, state.exchange, actual);
   const report = diff(portfolio.liveState(), snapshot, reconcileConfig.diffOptions);
-  const plan = await new StartupHandler(reconcileConfig, state.memory).plan(report, { exchange, portfolio, clock, cursors: state.cursors, snapshot });
-  if (plan.outcome === 'unreachable') throw plan.error ?? new TesserError('the exchange became unreachable while planning');
+  const plan = await new StartupHandler(reconcileConfig, state.memory).plan(report, {
+    exchange,
+    portfolio,
+    clock,
+    cursors: state.cursors,
+    snapshot,
+  });
+  if (plan.outcome === 'unreachable')
+    throw plan.error ?? new TesserError('the exchange became unreachable while planning');
   // Report-only: every planned action is shown as skipped; none is handed to the executor.
   const outcomes: ActionOutcome[] = plan.actions.map((action, index) => ({ index, action, status: 'skipped' }));
 
   const summary = reportSummary(report);
   if (options.json) {
-    io.out(JSON.stringify({ type: 'audit', exchange: ccxtClient.id, stateDir: contents.dir, symbols, fresh: state.fresh, mode: plan.mode, requestsUsed: plan.requestsUsed }));
+    io.out(
+      JSON.stringify({
+        type: 'audit',
+        exchange: ccxtClient.id,
+        stateDir: contents.dir,
+        symbols,
+        fresh: state.fresh,
+        mode: plan.mode,
+        requestsUsed: plan.requestsUsed,
+      }),
+    );
     io.out(JSON.stringify({ type: 'report', handler: 'startup', summary, report: reportToJSON(report) }));
-    for (const o of outcomes) io.out(JSON.stringify({ type: 'action', index: o.index, outcome: o.status, action: planActionToJSON(o.action) }));
+    for (const o of outcomes)
+      io.out(JSON.stringify({ type: 'action', index: o.index, outcome: o.status, action: planActionToJSON(o.action) }));
     return 0;
   }
   io.out(`audit of ${contents.dir} against ${ccxtClient.id} (${symbols.join(', ')})`);
-  io.out(`report-only: nothing is changed on the exchange or in the state directory; "action taken" is what a restart would do.`);
+  io.out(
+    `report-only: nothing is changed on the exchange or in the state directory; "action taken" is what a restart would do.`,
+  );
   if (state.fresh) io.out('the state directory is empty: the local books are empty.');
   io.out('');
   // The header says nothing is executed; marking every row "(skipped)" would only add noise.

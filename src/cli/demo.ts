@@ -198,16 +198,42 @@ class Narrator {
   }
 
   transition(proc: number, at: Millis, from: string, to: string, detail: string | undefined): void {
-    this.line({ type: 'transition', process: proc, at, from, to, ...(detail !== undefined && { detail }) }, () => `${this.at(at)} lifecycle: ${from} -> ${to}${detail === undefined ? '' : ` (${detail})`}`);
+    this.line(
+      { type: 'transition', process: proc, at, from, to, ...(detail !== undefined && { detail }) },
+      () => `${this.at(at)} lifecycle: ${from} -> ${to}${detail === undefined ? '' : ` (${detail})`}`,
+    );
   }
 
   report(proc: number, r: EngineReport): void {
     if (this.json) {
       this.io.out(
-        JSON.stringify({ type: 'report', process: proc, handler: r.handler, cycle: r.cycle, mode: r.mode, at: r.at, executed: r.executed, summary: reportSummary(r.report), ...equityJSON(r), report: reportToJSON(r.report) }),
+        JSON.stringify({
+          type: 'report',
+          process: proc,
+          handler: r.handler,
+          cycle: r.cycle,
+          mode: r.mode,
+          at: r.at,
+          executed: r.executed,
+          summary: reportSummary(r.report),
+          ...equityJSON(r),
+          report: reportToJSON(r.report),
+        }),
       );
       for (const o of r.outcomes) {
-        this.io.out(JSON.stringify({ type: 'action', process: proc, handler: r.handler, cycle: r.cycle, at: r.at, index: o.index, outcome: o.status, ...(o.detail !== undefined && { detail: o.detail }), action: planActionToJSON(o.action) }));
+        this.io.out(
+          JSON.stringify({
+            type: 'action',
+            process: proc,
+            handler: r.handler,
+            cycle: r.cycle,
+            at: r.at,
+            index: o.index,
+            outcome: o.status,
+            ...(o.detail !== undefined && { detail: o.detail }),
+            action: planActionToJSON(o.action),
+          }),
+        );
       }
       return;
     }
@@ -231,7 +257,9 @@ class Narrator {
 }
 
 /** What a report or a status says about equity. */
-type EquityFacts = Pick<EngineStatus, 'equity' | 'peakEquity' | 'drawdown'> & { readonly unpricedAssets?: readonly string[] };
+type EquityFacts = Pick<EngineStatus, 'equity' | 'peakEquity' | 'drawdown'> & {
+  readonly unpricedAssets?: readonly string[];
+};
 
 /** Equity, peak equity and drawdown as JSON fields: exact decimal strings (null when not marked). */
 function equityJSON(e: EquityFacts): Record<string, unknown> {
@@ -249,7 +277,8 @@ function equityText(e: EquityFacts, asset = 'USDT'): string {
   const money = (x: Decimal): string => x.toFixed(2, Dec.ROUND_HALF_EVEN).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   const peak = e.peakEquity === null ? 'none' : money(e.peakEquity);
   if (e.equity === null) {
-    const which = e.unpricedAssets === undefined || e.unpricedAssets.length === 0 ? 'something held' : e.unpricedAssets.join(', ');
+    const which =
+      e.unpricedAssets === undefined || e.unpricedAssets.length === 0 ? 'something held' : e.unpricedAssets.join(', ');
     return `equity: not marked (no price for ${which} until the next ticker read); peak equity ${peak} ${asset}`;
   }
   return `equity ${money(e.equity)} ${asset}, peak equity ${peak} ${asset}, drawdown ${e.drawdown === null ? '-' : `${e.drawdown.times(100).toFixed(2)} %`}`;
@@ -278,7 +307,9 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
       // stderr: the port differs between runs, and stdout stays reproducible.
       io.err(`inspector: open ${inspector.url} (relaying engine state machine events)`);
       if (io.sleep !== undefined) {
-        io.err(`inspector: the story plays at ${INSPECT_SPEEDUP}x wall-clock speed (about ${STORY_WALL_SECONDS} s; 1 s of virtual time every ${1000 / INSPECT_SPEEDUP} ms); the relay stays open after it until Ctrl-C`);
+        io.err(
+          `inspector: the story plays at ${INSPECT_SPEEDUP}x wall-clock speed (about ${STORY_WALL_SECONDS} s; 1 s of virtual time every ${1000 / INSPECT_SPEEDUP} ms); the relay stays open after it until Ctrl-C`,
+        );
       }
     }
     story = new Story(options, io, narrator, dir, inspector);
@@ -288,7 +319,9 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     if (inspector !== undefined && io.signal !== undefined && !io.signal.aborted) {
       // The person watching decides when it ends: the viewer keeps the whole run until Ctrl-C.
       const virtualSeconds = Math.round((story.virtualNow() - started) / 1000);
-      io.err(`inspector: the story is over (${virtualSeconds} s of virtual time${io.sleep === undefined ? '' : `, ${Math.round(virtualSeconds / INSPECT_SPEEDUP)} s of wall-clock time`}); the relay stays open at ${inspector.url} until Ctrl-C`);
+      io.err(
+        `inspector: the story is over (${virtualSeconds} s of virtual time${io.sleep === undefined ? '' : `, ${Math.round(virtualSeconds / INSPECT_SPEEDUP)} s of wall-clock time`}); the relay stays open at ${inspector.url} until Ctrl-C`,
+      );
       await aborted(io.signal);
     }
     return code;
@@ -308,8 +341,12 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<number> 
     if (options.stateDir === undefined) await rm(dir, { recursive: true, force: true });
     if (interrupted !== undefined) {
       io.err(`tesser-reconcile demo: ${interrupted.message}`);
-      io.err(`  stopped: ${live === undefined ? 'no engine process was running' : `engine process ${live.n} (not flushed, as in a crash: its journal keeps what the exchange acknowledged), store lock released`}`);
-      io.err(`  ${options.stateDir === undefined ? `removed the temporary state directory ${dir}` : `kept the state directory ${dir} (inspect it with: tesser-reconcile state show ${dir})`}`);
+      io.err(
+        `  stopped: ${live === undefined ? 'no engine process was running' : `engine process ${live.n} (not flushed, as in a crash: its journal keeps what the exchange acknowledged), store lock released`}`,
+      );
+      io.err(
+        `  ${options.stateDir === undefined ? `removed the temporary state directory ${dir}` : `kept the state directory ${dir} (inspect it with: tesser-reconcile state show ${dir})`}`,
+      );
     }
   }
 }
@@ -336,10 +373,12 @@ async function checkEmptyDir(dir: string): Promise<void> {
     entries = await readdir(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new UsageError(`--state ${dir} is not a directory`, 'demo');
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR')
+      throw new UsageError(`--state ${dir} is not a directory`, 'demo');
     throw e;
   }
-  if (entries.length > 0) throw new UsageError(`--state ${dir} is not empty: the demo starts from an empty (or new) state directory`, 'demo');
+  if (entries.length > 0)
+    throw new UsageError(`--state ${dir} is not empty: the demo starts from an empty (or new) state directory`, 'demo');
 }
 
 /** The scripted run; one instance per demo. */
@@ -365,12 +404,21 @@ class Story {
   ) {
     // Funding every minute, so a few virtual minutes see several payments.
     // The stream delivers on whichever process's timeline is alive (a dead one's deliveries never fire).
-    const scheduler = { now: () => this.timeline.now(), schedule: (...args: Parameters<SchedulerLike['schedule']>) => this.timeline.scheduler.schedule(...args) } as SchedulerLike;
-    this.ex = new SimulatedExchange({ seed: options.seed, clock: this.clock, fundingIntervalMs: 60_000, stream: { scheduler, latencyMs: 40 } });
+    const scheduler = {
+      now: () => this.timeline.now(),
+      schedule: (...args: Parameters<SchedulerLike['schedule']>) => this.timeline.scheduler.schedule(...args),
+    } as SchedulerLike;
+    this.ex = new SimulatedExchange({
+      seed: options.seed,
+      clock: this.clock,
+      fundingIntervalMs: 60_000,
+      stream: { scheduler, latencyMs: 40 },
+    });
     // Until the chapter "fills by stream", the stream is silent (no connection): the story before it is reconciliation alone.
     const ex = this.ex;
     const streamOn = this.streamOn;
-    const executionEvents = (): Observable<ExecutionEvent> => streamOn.pipe(switchMap((on) => (on ? ex.executionEvents!() : NEVER)));
+    const executionEvents = (): Observable<ExecutionEvent> =>
+      streamOn.pipe(switchMap((on) => (on ? ex.executionEvents!() : NEVER)));
     this.client = withOverrides<ExchangeClient>(ex, { executionEvents });
   }
 
@@ -384,19 +432,39 @@ class Story {
     if (kind === 'simulated') return;
     // Dynamic imports: the CLI's other commands (and the plain demo) never load ccxt.
     // Through the adapter's loader: a missing ccxt is a MissingPeerDependencyError naming the install command.
-    const [{ ccxtLib: ccxt }, { CcxtExchange }] = await Promise.all([import('../exchange/ccxt/ccxt-module.js'), import('../exchange/ccxt/index.js')]);
+    const [{ ccxtLib: ccxt }, { CcxtExchange }] = await Promise.all([
+      import('../exchange/ccxt/ccxt-module.js'),
+      import('../exchange/ccxt/index.js'),
+    ]);
     const byHand = (o: Order): boolean => o.clientOrderId.startsWith('manual-');
     const grid = { tickSize: '0.01', stepSize: '0.00000001' };
     const symbols = (await this.ex.fetchInstruments()).map((i) => i.symbol);
-    const make = (id: string, config: Record<string, unknown>) => new (ccxt as unknown as Record<string, new (c: object) => import('ccxt').Exchange>)[id]!(config);
+    const make = (id: string, config: Record<string, unknown>) =>
+      new (ccxt as unknown as Record<string, new (c: object) => import('ccxt').Exchange>)[id]!(config);
     if (kind === 'bybit-emulator') {
-      const emu = await (await import('../emulators/bybit.js')).startBybitEmulator({ backend: this.ex, clock: this.clock, ...grid, placedByHand: byHand });
-      this.venue = { client: (clock) => CcxtExchange.create({ exchange: make('bybit', emu.ccxtConfig()), symbols, clock }), wire: emu.orderUuid, close: () => emu.close() };
+      const emu = await (
+        await import('../emulators/bybit.js')
+      ).startBybitEmulator({ backend: this.ex, clock: this.clock, ...grid, placedByHand: byHand });
+      this.venue = {
+        client: (clock) => CcxtExchange.create({ exchange: make('bybit', emu.ccxtConfig()), symbols, clock }),
+        wire: emu.orderUuid,
+        close: () => emu.close(),
+      };
     } else {
-      const emu = await (await import('../emulators/okx.js')).startOkxEmulator({ backend: this.ex, clock: this.clock, ...grid, placedByHand: byHand });
-      this.venue = { client: (clock) => CcxtExchange.create({ exchange: make('okx', emu.ccxtConfig()), symbols, clock }), wire: emu.orderId, close: () => emu.close() };
+      const emu = await (
+        await import('../emulators/okx.js')
+      ).startOkxEmulator({ backend: this.ex, clock: this.clock, ...grid, placedByHand: byHand });
+      this.venue = {
+        client: (clock) => CcxtExchange.create({ exchange: make('okx', emu.ccxtConfig()), symbols, clock }),
+        wire: emu.orderId,
+        close: () => emu.close(),
+      };
     }
-    this.say.step(this.now(), 'demo', `the engine reaches the simulated exchange through real ccxt and a loopback ${kind}`);
+    this.say.step(
+      this.now(),
+      'demo',
+      `the engine reaches the simulated exchange through real ccxt and a loopback ${kind}`,
+    );
   }
 
   /** The id the engine sees for a simulator order (the venue's, over an emulator). */
@@ -418,7 +486,11 @@ class Story {
   private logger(): Logger {
     if (!this.options.verbose) return silentLogger;
     // Engine logs go to stderr with virtual timestamps, so stdout stays the story.
-    return createLogger({ level: 'info', destination: { write: (s: string) => this.io.err(s.trimEnd()) }, now: () => this.now() });
+    return createLogger({
+      level: 'info',
+      destination: { write: (s: string) => this.io.err(s.trimEnd()) },
+      now: () => this.now(),
+    });
   }
 
   /** Starts an engine process on the state directory. */
@@ -429,7 +501,10 @@ class Story {
     this.timeline = tl;
     const store = new TrackedStore(await FileStateStore.open(this.dir));
     // Over a venue, every HTTP round trip holds virtual time (the timeline waits for it), as store I/O does.
-    const exchange = this.venue === undefined ? this.client : trackedClient(await tl.track(this.venue.client(tl.clock)), (w) => tl.track(w));
+    const exchange =
+      this.venue === undefined
+        ? this.client
+        : trackedClient(await tl.track(this.venue.client(tl.clock)), (w) => tl.track(w));
     const engine = createEngine({
       exchange,
       store,
@@ -446,16 +521,28 @@ class Story {
     proc.subs.push(
       engine.state$.subscribe((s) => {
         if (last === undefined || s.phase !== last.phase) {
-          const detail = s.phase === 'liquidateOnly' ? s.liquidateOnly?.reason : s.phase === 'failed' ? s.failure?.reason : undefined;
+          const detail =
+            s.phase === 'liquidateOnly'
+              ? s.liquidateOnly?.reason
+              : s.phase === 'failed'
+                ? s.failure?.reason
+                : undefined;
           this.say.transition(n, tl.now(), last?.phase ?? 'created', s.phase, detail);
         }
-        if ((last?.paused ?? null) === null && s.paused !== null) this.say.step(tl.now(), 'engine', `exchange unreachable, reconciliation paused (${s.paused.reason})`);
-        if ((last?.paused ?? null) !== null && s.paused === null) this.say.step(tl.now(), 'engine', 'exchange reachable again, reconciliation resumed');
+        if ((last?.paused ?? null) === null && s.paused !== null)
+          this.say.step(tl.now(), 'engine', `exchange unreachable, reconciliation paused (${s.paused.reason})`);
+        if ((last?.paused ?? null) !== null && s.paused === null)
+          this.say.step(tl.now(), 'engine', 'exchange reachable again, reconciliation resumed');
         last = s;
       }),
       engine.reports$.subscribe((r) => this.say.report(n, r)),
       engine.fills$.subscribe(({ fill: f, source, at }) => {
-        if (source === 'stream') this.say.step(at, 'engine', `fill by stream: ${f.side} ${f.quantity.toFixed()} ${f.symbol} @ ${f.price.toFixed()} (trade ${f.tradeId} of ${f.clientOrderId ?? f.exchangeOrderId}), in the books and published ${at - f.timestamp} ms after the trade, no reconciliation needed`);
+        if (source === 'stream')
+          this.say.step(
+            at,
+            'engine',
+            `fill by stream: ${f.side} ${f.quantity.toFixed()} ${f.symbol} @ ${f.price.toFixed()} (trade ${f.tradeId} of ${f.clientOrderId ?? f.exchangeOrderId}), in the books and published ${at - f.timestamp} ms after the trade, no reconciliation needed`,
+          );
       }),
     );
     this.live = proc;
@@ -463,7 +550,8 @@ class Story {
     let status: EngineStatus | undefined;
     void started.then((s) => (status = s));
     await this.until(() => status !== undefined, 30_000, 'the engine to finish booting');
-    if (status!.phase === 'failed') throw new DemoError(`engine process ${n} failed to boot: ${status!.failure?.reason ?? 'unknown'}`);
+    if (status!.phase === 'failed')
+      throw new DemoError(`engine process ${n} failed to boot: ${status!.failure?.reason ?? 'unknown'}`);
     return proc;
   }
 
@@ -473,7 +561,9 @@ class Story {
     while (this.now() < end) {
       // Checked at every step: Ctrl-C stops the story within one step of virtual time.
       if (this.io.signal?.aborted === true) {
-        throw new DemoInterruptedError(`interrupted (Ctrl-C) during "${this.say.chapter}", at ${isoTime(this.now())} in virtual time`);
+        throw new DemoInterruptedError(
+          `interrupted (Ctrl-C) during "${this.say.chapter}", at ${isoTime(this.now())} in virtual time`,
+        );
       }
       const step = Math.min(STEP_MS, end - this.now());
       await this.timeline.advanceBy(step);
@@ -488,13 +578,18 @@ class Story {
     await this.live?.store.idle();
     const end = this.now() + maxMs;
     while (!cond()) {
-      if (this.now() >= end) throw new DemoError(`the story stalled: waited ${maxMs / 1000} s of virtual time for ${what}`);
+      if (this.now() >= end)
+        throw new DemoError(`the story stalled: waited ${maxMs / 1000} s of virtual time for ${what}`);
       await this.advance(STEP_MS);
     }
   }
 
   /** Waits for the next completed reconciliation of the live process (optionally one matching `pred`). */
-  private async nextReport(maxMs: number, what: string, pred: (r: EngineReport) => boolean = () => true): Promise<EngineReport> {
+  private async nextReport(
+    maxMs: number,
+    what: string,
+    pred: (r: EngineReport) => boolean = () => true,
+  ): Promise<EngineReport> {
     const proc = this.live!;
     let got: EngineReport | undefined;
     let subscribed = false;
@@ -515,7 +610,12 @@ class Story {
   private isOpen(symbol: string, o: Order): boolean {
     const now = this.ex.truth().orders.find((x) => x.symbol === symbol && this.wire(x) === o.exchangeOrderId);
     const open = now !== undefined && (now.status === 'open' || now.status === 'pending');
-    if (!open) this.say.step(this.now(), 'exchange', `${o.clientOrderId} is already ${now?.status ?? 'gone'} (the market got there first)`);
+    if (!open)
+      this.say.step(
+        this.now(),
+        'exchange',
+        `${o.clientOrderId} is already ${now?.status ?? 'gone'} (the market got there first)`,
+      );
     return open;
   }
 
@@ -525,9 +625,20 @@ class Story {
 
   /** The strategy places a limit order through the engine's order gate. */
   private async order(symbol: string, side: 'buy' | 'sell', quantity: string, factor: string): Promise<Order> {
-    const req: PlaceOrderRequest = { clientOrderId: `s-${++this.orderSeq}`, symbol, side, type: 'limit', quantity: new Dec(quantity), price: this.price(symbol, factor) };
+    const req: PlaceOrderRequest = {
+      clientOrderId: `s-${++this.orderSeq}`,
+      symbol,
+      side,
+      type: 'limit',
+      quantity: new Dec(quantity),
+      price: this.price(symbol, factor),
+    };
     const ack = await this.live!.engine.placeOrder(req);
-    this.say.step(this.now(), 'strategy', `${side} ${quantity} ${symbol} @ ${req.price!.toFixed()} as ${req.clientOrderId}: exchange id ${ack.exchangeOrderId ?? '?'}, ${ack.status}${ack.filledQuantity.gt(0) ? ` (filled ${ack.filledQuantity.toFixed()})` : ''}`);
+    this.say.step(
+      this.now(),
+      'strategy',
+      `${side} ${quantity} ${symbol} @ ${req.price!.toFixed()} as ${req.clientOrderId}: exchange id ${ack.exchangeOrderId ?? '?'}, ${ack.status}${ack.filledQuantity.gt(0) ? ` (filled ${ack.filledQuantity.toFixed()})` : ''}`,
+    );
     return ack;
   }
 
@@ -549,7 +660,11 @@ class Story {
     // Placed just before the crash: journaled and acknowledged, but never in a compacted snapshot.
     const lateSell = await this.order(BTC, 'sell', '0.1', '1.02');
     const before = p.engine.status();
-    say.step(this.now(), 'engine', `${equityText(before)} (marked from the exchange's prices: positions' marks and a ticker read)`);
+    say.step(
+      this.now(),
+      'engine',
+      `${equityText(before)} (marked from the exchange's prices: positions' marks and a ticker read)`,
+    );
 
     say.heading(this.now(), 'process 1 crashes');
     // No stop(), no flush: the process's timers never fire again. Only what the store already made durable survives.
@@ -564,12 +679,20 @@ class Story {
     await this.advance(15_000);
     if (this.isOpen(BTC, btcBuy)) {
       const f = this.ex.fillOrder(this.simRef(btcBuy));
-      say.step(this.now(), 'exchange', `fills ${btcBuy.clientOrderId} in full: ${f.quantity.toFixed()} @ ${f.price.toFixed()} (trade ${f.tradeId})`);
+      say.step(
+        this.now(),
+        'exchange',
+        `fills ${btcBuy.clientOrderId} in full: ${f.quantity.toFixed()} @ ${f.price.toFixed()} (trade ${f.tradeId})`,
+      );
     }
     await this.advance(20_000);
     if (this.isOpen(ETH, ethSell)) {
       const f = this.ex.fillOrder(this.simRef(ethSell), '0.6');
-      say.step(this.now(), 'exchange', `fills ${ethSell.clientOrderId} in part: ${f.quantity.toFixed()} of 1.5 @ ${f.price.toFixed()} (trade ${f.tradeId})`);
+      say.step(
+        this.now(),
+        'exchange',
+        `fills ${ethSell.clientOrderId} in part: ${f.quantity.toFixed()} of 1.5 @ ${f.price.toFixed()} (trade ${f.tradeId})`,
+      );
     }
     await this.advance(25_000);
     if (this.isOpen(PERP, perpRest)) {
@@ -578,11 +701,25 @@ class Story {
     }
     await this.advance(20_000);
     this.marketFalls('0.97');
-    const manual = this.ex.placeManualOrder({ symbol: ETH, side: 'buy', type: 'limit', quantity: new Dec('0.5'), price: this.price(ETH, '0.97') });
-    say.step(this.now(), 'operator', `places ${manual.clientOrderId} by hand: buy 0.5 ${ETH} @ ${manual.price!.toFixed()} (exchange id ${this.wire(manual)})`);
+    const manual = this.ex.placeManualOrder({
+      symbol: ETH,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.5'),
+      price: this.price(ETH, '0.97'),
+    });
+    say.step(
+      this.now(),
+      'operator',
+      `places ${manual.clientOrderId} by hand: buy 0.5 ${ETH} @ ${manual.price!.toFixed()} (exchange id ${this.wire(manual)})`,
+    );
     await this.advance(60_000);
     const paid = this.ex.truth().funding;
-    say.step(this.now(), 'exchange', `has paid ${paid.length} funding payment(s) on ${PERP} since the start: ${paid.map((f) => f.amount.toFixed()).join(', ')} USDT`);
+    say.step(
+      this.now(),
+      'exchange',
+      `has paid ${paid.length} funding payment(s) on ${PERP} since the start: ${paid.map((f) => f.amount.toFixed()).join(', ')} USDT`,
+    );
 
     say.heading(this.now(), 'process 2 restarts from the same directory');
     p = await this.boot();
@@ -608,34 +745,64 @@ class Story {
     say.heading(this.now(), 'lost responses');
     this.ex.injectFault({ method: 'cancelOrder', kind: 'lostResponse', times: 1 });
     try {
-      await p.engine.cancelOrder({ symbol: BTC, exchangeOrderId: lateSell.exchangeOrderId!, clientOrderId: lateSell.clientOrderId });
+      await p.engine.cancelOrder({
+        symbol: BTC,
+        exchangeOrderId: lateSell.exchangeOrderId!,
+        clientOrderId: lateSell.clientOrderId,
+      });
       say.step(this.now(), 'strategy', `cancel ${lateSell.clientOrderId}: acknowledged`);
     } catch (e) {
-      const after = this.ex.truth().orders.find((o) => o.symbol === lateSell.symbol && this.wire(o) === lateSell.exchangeOrderId);
-      say.step(this.now(), 'strategy', `cancel ${lateSell.clientOrderId}: no answer (${describe(e)}); on the exchange it is ${after?.status ?? 'unknown'}`);
+      const after = this.ex
+        .truth()
+        .orders.find((o) => o.symbol === lateSell.symbol && this.wire(o) === lateSell.exchangeOrderId);
+      say.step(
+        this.now(),
+        'strategy',
+        `cancel ${lateSell.clientOrderId}: no answer (${describe(e)}); on the exchange it is ${after?.status ?? 'unknown'}`,
+      );
     }
     this.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse', times: 1 });
-    const lostReq: PlaceOrderRequest = { clientOrderId: `s-${++this.orderSeq}`, symbol: BTC, side: 'buy', type: 'limit', quantity: new Dec('0.02'), price: this.price(BTC, '0.97') };
+    const lostReq: PlaceOrderRequest = {
+      clientOrderId: `s-${++this.orderSeq}`,
+      symbol: BTC,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.02'),
+      price: this.price(BTC, '0.97'),
+    };
     try {
       await p.engine.placeOrder(lostReq);
       say.step(this.now(), 'strategy', `buy 0.02 ${BTC} as ${lostReq.clientOrderId}: acknowledged`);
     } catch (e) {
       const arrived = this.ex.truth().orders.some((o) => o.clientOrderId === lostReq.clientOrderId);
-      say.step(this.now(), 'strategy', `buy 0.02 ${BTC} @ ${lostReq.price!.toFixed()} as ${lostReq.clientOrderId}: no answer (${describe(e)}); ${arrived ? 'it did reach the exchange' : 'it never reached the exchange'}`);
+      say.step(
+        this.now(),
+        'strategy',
+        `buy 0.02 ${BTC} @ ${lostReq.price!.toFixed()} as ${lostReq.clientOrderId}: no answer (${describe(e)}); ${arrived ? 'it did reach the exchange' : 'it never reached the exchange'}`,
+      );
     }
     const isClosed = (cid: string): boolean => {
       const o = p.engine.portfolio.findOrder({ clientOrderId: cid });
       return o !== undefined && o.status !== 'open' && o.status !== 'pending';
     };
-    const isKnown = (cid: string): boolean => p.engine.portfolio.findOrder({ clientOrderId: cid })?.exchangeOrderId !== undefined;
-    await this.until(() => isClosed(lateSell.clientOrderId) && isKnown(lostReq.clientOrderId), 20_000, 'the ghost and the unanswered order to be resolved');
+    const isKnown = (cid: string): boolean =>
+      p.engine.portfolio.findOrder({ clientOrderId: cid })?.exchangeOrderId !== undefined;
+    await this.until(
+      () => isClosed(lateSell.clientOrderId) && isKnown(lostReq.clientOrderId),
+      20_000,
+      'the ghost and the unanswered order to be resolved',
+    );
     await this.advance(2_000);
 
     say.heading(this.now(), 'a liquidation the engine cannot see at first');
     // Trade history answers as of 10 minutes ago: the liquidation trade stays invisible until this is cleared.
     const stale = this.ex.injectFault({ method: 'fetchTradesSince', kind: 'stale', staleMs: 600_000, probability: 1 });
     const liq = this.ex.liquidate(PERP, this.price(PERP, '0.985'));
-    say.step(this.now(), 'exchange', `liquidates the ${PERP} position: ${liq.side} ${liq.quantity.toFixed()} @ ${liq.price.toFixed()} (trade ${liq.tradeId}); trade history reads are stale`);
+    say.step(
+      this.now(),
+      'exchange',
+      `liquidates the ${PERP} position: ${liq.side} ${liq.quantity.toFixed()} @ ${liq.price.toFixed()} (trade ${liq.tradeId}); trade history reads are stale`,
+    );
     await this.until(() => p.engine.status().phase === 'liquidateOnly', 20_000, 'liquidate-only');
     say.step(this.now(), 'strategy', await this.tryIncrease(p));
     await this.advance(3_000);
@@ -655,12 +822,20 @@ class Story {
       this.streamOn.next(true);
       say.step(this.now(), 'exchange', 'the private execution stream connects');
       await this.until(() => p.engine.streamStats().synced, 10_000, 'the execution stream in sync');
-      say.step(this.now(), 'engine', 'execution stream in sync after a reconciliation: fills now reach the books as the exchange reports them');
+      say.step(
+        this.now(),
+        'engine',
+        'execution stream in sync after a reconciliation: fills now reach the books as the exchange reports them',
+      );
       await this.order(BTC, 'buy', '0.01', '1.001');
       await this.order(ETH, 'sell', '0.2', '0.999');
       await this.advance(1_000);
       const s = p.engine.streamStats();
-      say.step(this.now(), 'engine', `stream: ${s.applied} fill(s) applied first by the stream, ${s.duplicates} duplicate(s), ${s.breaks} break(s)`);
+      say.step(
+        this.now(),
+        'engine',
+        `stream: ${s.applied} fill(s) applied first by the stream, ${s.duplicates} duplicate(s), ${s.breaks} break(s)`,
+      );
     }
 
     say.heading(this.now(), 'verdict');
@@ -674,7 +849,13 @@ class Story {
     const persisted = decodeEngineState(await p.store.load());
     const persistedChecks = persisted.portfolio === undefined ? [] : this.compare(persisted.portfolio);
     const diskOk = persisted.portfolio !== undefined && persistedChecks.every((c) => c.ok);
-    checks.push({ kind: 'persisted', key: 'state directory', local: persisted.portfolio === undefined ? 'empty' : 'reloaded', exchange: 'truth', ok: diskOk });
+    checks.push({
+      kind: 'persisted',
+      key: 'state directory',
+      local: persisted.portfolio === undefined ? 'empty' : 'reloaded',
+      exchange: 'truth',
+      ok: diskOk,
+    });
     const ok = checks.every((c) => c.ok) && stopped.phase === 'stopped';
     this.printVerdict(checks, ok, stopped.phase, stopped);
     return ok ? 0 : 1;
@@ -689,12 +870,23 @@ class Story {
       this.ex.releasePrice(symbol);
       return `${symbol} ${from.toFixed()} -> ${to.toFixed()}`;
     });
-    this.say.step(this.now(), 'exchange', `the market falls ${new Dec(1).minus(factor).times(100).toFixed()} %: ${moves.join(', ')}`);
+    this.say.step(
+      this.now(),
+      'exchange',
+      `the market falls ${new Dec(1).minus(factor).times(100).toFixed()} %: ${moves.join(', ')}`,
+    );
   }
 
   /** The strategy tries to add exposure in liquidate-only; the gate refuses. */
   private async tryIncrease(p: Proc): Promise<string> {
-    const req: PlaceOrderRequest = { clientOrderId: `s-${++this.orderSeq}`, symbol: PERP, side: 'buy', type: 'limit', quantity: new Dec('0.1'), price: this.price(PERP, '0.99') };
+    const req: PlaceOrderRequest = {
+      clientOrderId: `s-${++this.orderSeq}`,
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.1'),
+      price: this.price(PERP, '0.99'),
+    };
     try {
       await p.engine.placeOrder(req);
       return `buy 0.1 ${PERP} accepted`;
@@ -715,30 +907,56 @@ class Story {
       const et = exchange?.total ?? ZERO;
       const lf = local?.free ?? ZERO;
       const ef = exchange?.free ?? ZERO;
-      checks.push({ kind: 'balance', key: asset, local: `${amountToString(lt)} (free ${amountToString(lf)})`, exchange: `${amountToString(et)} (free ${amountToString(ef)})`, ok: lt.eq(et) && lf.eq(ef) });
+      checks.push({
+        kind: 'balance',
+        key: asset,
+        local: `${amountToString(lt)} (free ${amountToString(lf)})`,
+        exchange: `${amountToString(et)} (free ${amountToString(ef)})`,
+        ok: lt.eq(et) && lf.eq(ef),
+      });
     }
     const bySymbol = new Map<string, { local?: Position; exchange?: Position }>();
     for (const x of book.positions()) bySymbol.set(x.symbol, { ...bySymbol.get(x.symbol), local: x });
     for (const x of truth.positions) bySymbol.set(x.symbol, { ...bySymbol.get(x.symbol), exchange: x });
     for (const [symbol, { local, exchange }] of [...bySymbol].sort(([a], [b]) => compareStrings(a, b))) {
-      const show = (x: Position | undefined): string => (x === undefined || x.quantity.isZero() ? '0' : `${amountToString(x.quantity)} @ ${amountToString(x.entryPrice)}`);
+      const show = (x: Position | undefined): string =>
+        x === undefined || x.quantity.isZero()
+          ? '0'
+          : `${amountToString(x.quantity)} @ ${amountToString(x.entryPrice)}`;
       const lq = local?.quantity ?? ZERO;
       const eq = exchange?.quantity ?? ZERO;
       // Entry prices are compared only for an open position (a flat one has none to speak of).
       const same = lq.eq(eq) && (lq.isZero() || local!.entryPrice.eq(exchange!.entryPrice));
       checks.push({ kind: 'position', key: symbol, local: show(local), exchange: show(exchange), ok: same });
     }
-    const exchangeOpen = truth.orders.filter((o) => o.status === 'open' || o.status === 'pending').map((o) => ({ ...o, exchangeOrderId: this.wire(o) }));
+    const exchangeOpen = truth.orders
+      .filter((o) => o.status === 'open' || o.status === 'pending')
+      .map((o) => ({ ...o, exchangeOrderId: this.wire(o) }));
     const localOpen = book.openOrders();
     // Exchange order ids are per symbol: an open order is named by its symbol and id.
-    const name = (o: Order): string => (o.exchangeOrderId === undefined ? `(client ${o.clientOrderId})` : `${o.symbol} #${o.exchangeOrderId}`);
-    const ids = [...new Set([...exchangeOpen, ...localOpen].map(name))].sort((a, b) => a.length - b.length || compareStrings(a, b));
+    const name = (o: Order): string =>
+      o.exchangeOrderId === undefined ? `(client ${o.clientOrderId})` : `${o.symbol} #${o.exchangeOrderId}`;
+    const ids = [...new Set([...exchangeOpen, ...localOpen].map(name))].sort(
+      (a, b) => a.length - b.length || compareStrings(a, b),
+    );
     for (const id of ids) {
       const l = localOpen.find((o) => name(o) === id);
       const x = exchangeOpen.find((o) => o.exchangeOrderId !== undefined && name(o) === id);
-      const show = (o: Order | undefined): string => (o === undefined ? 'not open' : `${o.status} ${amountToString(o.filledQuantity)}/${amountToString(o.quantity)}`);
-      const same = l !== undefined && x !== undefined && l.status === x.status && l.filledQuantity.eq(x.filledQuantity) && l.quantity.eq(x.quantity);
-      checks.push({ kind: 'openOrder', key: `${id} ${(l ?? x)!.clientOrderId}`, local: show(l), exchange: show(x), ok: same });
+      const show = (o: Order | undefined): string =>
+        o === undefined ? 'not open' : `${o.status} ${amountToString(o.filledQuantity)}/${amountToString(o.quantity)}`;
+      const same =
+        l !== undefined &&
+        x !== undefined &&
+        l.status === x.status &&
+        l.filledQuantity.eq(x.filledQuantity) &&
+        l.quantity.eq(x.quantity);
+      checks.push({
+        kind: 'openOrder',
+        key: `${id} ${(l ?? x)!.clientOrderId}`,
+        local: show(l),
+        exchange: show(x),
+        ok: same,
+      });
     }
     return checks;
   }
@@ -746,12 +964,21 @@ class Story {
   private printVerdict(checks: readonly Check[], ok: boolean, phase: string, status: EngineStatus): void {
     const at = this.now();
     if (this.say.json) {
-      this.say.line({ type: 'verdict', at, ok, phase, ...equityJSON(status), checks: checks.map((c) => ({ ...c })) }, () => '');
+      this.say.line(
+        { type: 'verdict', at, ok, phase, ...equityJSON(status), checks: checks.map((c) => ({ ...c })) },
+        () => '',
+      );
       return;
     }
     this.say.line({}, () => `${equityText(status)} at the last reconciliation`);
     const table = renderTable(
-      [{ header: 'check' }, { header: 'asset/symbol/order' }, { header: 'engine (local)' }, { header: 'exchange (truth)' }, { header: 'agree' }],
+      [
+        { header: 'check' },
+        { header: 'asset/symbol/order' },
+        { header: 'engine (local)' },
+        { header: 'exchange (truth)' },
+        { header: 'agree' },
+      ],
       checks.map((c) => [c.kind, c.key, c.local, c.exchange, c.ok ? 'yes' : 'NO']),
       '  ',
     );

@@ -10,7 +10,17 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ExchangeError, StoreCorruptError, TesserError, errorSummary } from '../domain/errors.js';
 import { StoreError } from '../store/errors.js';
-import { UsageError, booleanFlag, commandHelp, intFlag, listFlag, parseArgs, requireFlag, stringFlag, topHelp } from './args.js';
+import {
+  UsageError,
+  booleanFlag,
+  commandHelp,
+  intFlag,
+  listFlag,
+  parseArgs,
+  requireFlag,
+  stringFlag,
+  topHelp,
+} from './args.js';
 import { runAudit } from './audit.js';
 import { demoExchange, runDemo } from './demo.js';
 import { EXIT_INTERRUPTED, processIO, type CliIO } from './io.js';
@@ -44,7 +54,11 @@ export function describeError(e: unknown): string {
   // ConfigError's own message already says "invalid config: ..."; a second prefix would only repeat it.
   if (e instanceof ConfigError) msg = e.message;
   else if (e instanceof ExchangeError) {
-    const what = e.retryable ? `exchange unreachable (${e.kind})` : e.kind === 'auth' ? 'exchange refused the credentials (auth)' : `exchange error (${e.kind})`;
+    const what = e.retryable
+      ? `exchange unreachable (${e.kind})`
+      : e.kind === 'auth'
+        ? 'exchange refused the credentials (auth)'
+        : `exchange error (${e.kind})`;
     msg = `${what}: ${e.message}`;
   } else if (e instanceof StoreCorruptError) msg = `corrupt state directory: ${e.message}`;
   else if (e instanceof StoreError) msg = `state store error (${e.kind}): ${e.message}`;
@@ -69,7 +83,10 @@ function stackOf(e: unknown): string {
 async function version(): Promise<string> {
   for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
     try {
-      const pkg = JSON.parse(await readFile(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      const pkg = JSON.parse(await readFile(new URL('package.json', dir), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
       if (pkg.name === PROGRAM) return String(pkg.version);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
@@ -109,19 +126,35 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     switch (command) {
       case 'demo':
         return await runDemo(
-          { seed: intFlag(parsed, 'seed') ?? 7, json: booleanFlag(parsed, 'json'), inspect: booleanFlag(parsed, 'inspect'), stateDir: stringFlag(parsed, 'state'), verbose, exchange: demoExchange(stringFlag(parsed, 'exchange')) },
+          {
+            seed: intFlag(parsed, 'seed') ?? 7,
+            json: booleanFlag(parsed, 'json'),
+            inspect: booleanFlag(parsed, 'inspect'),
+            stateDir: stringFlag(parsed, 'state'),
+            verbose,
+            exchange: demoExchange(stringFlag(parsed, 'exchange')),
+          },
           io,
         );
       case 'audit':
         return await unlessInterrupted(
           runAudit(
-            { exchange: requireFlag(parsed, 'exchange'), stateDir: requireFlag(parsed, 'state'), symbols: listFlag(parsed, 'symbols'), url: stringFlag(parsed, 'url'), json: booleanFlag(parsed, 'json') },
+            {
+              exchange: requireFlag(parsed, 'exchange'),
+              stateDir: requireFlag(parsed, 'state'),
+              symbols: listFlag(parsed, 'symbols'),
+              url: stringFlag(parsed, 'url'),
+              json: booleanFlag(parsed, 'json'),
+            },
             io,
           ),
           io.signal,
         );
       case 'state show':
-        return await unlessInterrupted(runStateShow({ dir: parsed.positionals[0] as string, json: booleanFlag(parsed, 'json') }, io), io.signal);
+        return await unlessInterrupted(
+          runStateShow({ dir: parsed.positionals[0] as string, json: booleanFlag(parsed, 'json') }, io),
+          io.signal,
+        );
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
@@ -136,7 +169,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.err(`${PROGRAM}${command === undefined ? '' : ` ${command}`}: ${e.message}`);
       return EXIT_INTERRUPTED;
     }
-    io.err(`${PROGRAM}${command === undefined ? '' : ` ${command}`}: ${describeError(e)}${verbose ? '' : ' (--verbose for details)'}`);
+    io.err(
+      `${PROGRAM}${command === undefined ? '' : ` ${command}`}: ${describeError(e)}${verbose ? '' : ' (--verbose for details)'}`,
+    );
     if (verbose) io.err(stackOf(e));
     return EXIT_FAILURE;
   }

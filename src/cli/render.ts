@@ -47,9 +47,14 @@ export function wrapText(text: string, width: number): string[] {
  */
 export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[], indent = ''): string {
   const cells = rows.map((r) => columns.map((c, i) => wrapText(r[i] ?? '', c.maxWidth ?? Number.MAX_SAFE_INTEGER)));
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => Math.max(...r[i]!.map((l) => l.length)))));
+  const widths = columns.map((c, i) =>
+    Math.max(c.header.length, ...cells.map((r) => Math.max(...r[i]!.map((l) => l.length)))),
+  );
   const line = (parts: readonly string[]): string =>
-    (indent + parts.map((p, i) => (columns[i]!.align === 'right' ? p.padStart(widths[i]!) : p.padEnd(widths[i]!))).join('  ')).trimEnd();
+    (
+      indent +
+      parts.map((p, i) => (columns[i]!.align === 'right' ? p.padStart(widths[i]!) : p.padEnd(widths[i]!))).join('  ')
+    ).trimEnd();
   const out = [line(columns.map((c) => c.header)), line(widths.map((w) => '-'.repeat(w)))];
   for (const r of cells) {
     const height = Math.max(...r.map((c) => c.length));
@@ -169,7 +174,8 @@ function orderIdsOf(a: PlanAction): { symbol: string; xid?: string | undefined; 
 
 function sameOrder(o: Order, ids: { symbol: string; xid?: string | undefined; cid?: string | undefined }): boolean {
   // Exchange order ids are per symbol.
-  if (o.exchangeOrderId !== undefined && ids.xid !== undefined) return o.symbol === ids.symbol && o.exchangeOrderId === ids.xid;
+  if (o.exchangeOrderId !== undefined && ids.xid !== undefined)
+    return o.symbol === ids.symbol && o.exchangeOrderId === ids.xid;
   return ids.cid !== undefined && o.clientOrderId === ids.cid;
 }
 
@@ -185,7 +191,8 @@ function summarizeActions(items: readonly { a: PlanAction; status: ActionOutcome
   if (fills.length === 1) labels.push(actionLabel(fills[0]!.a, fills[0]!.status));
   else if (fills.length > 1) {
     let total: Decimal | undefined;
-    for (const f of fills) if (f.a.type === 'applyFill') total = total === undefined ? f.a.fill.quantity : total.plus(f.a.fill.quantity);
+    for (const f of fills)
+      if (f.a.type === 'applyFill') total = total === undefined ? f.a.fill.quantity : total.plus(f.a.fill.quantity);
     const odd = unique(fills.map((f) => f.status ?? 'done').filter((s) => s !== 'done'));
     labels.push(`apply ${fills.length} fills (${amount(total!)})${odd.length > 0 ? ` (${odd.join(', ')})` : ''}`);
   }
@@ -221,7 +228,14 @@ export function reportRows(input: ReportInput): { rows: ReportRow[]; inSync: num
     }
     return out;
   };
-  const orderRow = (category: string, o: Order, local: string, exchange: string, fallbackReason: string, fallbackAction = NONE): void => {
+  const orderRow = (
+    category: string,
+    o: Order,
+    local: string,
+    exchange: string,
+    fallbackReason: string,
+    fallbackAction = NONE,
+  ): void => {
     const acts = actionsFor(o);
     const reasons = unique(acts.filter((x) => x.a.type !== 'applyFill' || acts.length === 1).map((x) => x.a.reason));
     if (reasons.length === 0 && acts.length > 0) reasons.push(acts[0]!.a.reason);
@@ -245,13 +259,34 @@ export function reportRows(input: ReportInput): { rows: ReportRow[]; inSync: num
       inSync++;
       continue;
     }
-    const why = m.withinGrace === true ? 'changed within the grace window: judged next cycle' : 'local and exchange copies differ';
-    orderRow(m.withinGrace === true ? 'matched*' : 'matched', m.local, orderState(m.local), orderState(m.exchange), why);
+    const why =
+      m.withinGrace === true
+        ? 'changed within the grace window: judged next cycle'
+        : 'local and exchange copies differ';
+    orderRow(
+      m.withinGrace === true ? 'matched*' : 'matched',
+      m.local,
+      orderState(m.local),
+      orderState(m.exchange),
+      why,
+    );
   }
-  for (const g of report.ghosts) orderRow('ghost', g.local, orderState(g.local), 'not open', 'open locally, not open on the exchange', 'wait for confirmation');
-  for (const z of report.zombies) orderRow('zombie', z.exchange, 'not tracked', orderState(z.exchange), 'open on the exchange, not tracked locally');
+  for (const g of report.ghosts)
+    orderRow(
+      'ghost',
+      g.local,
+      orderState(g.local),
+      'not open',
+      'open locally, not open on the exchange',
+      'wait for confirmation',
+    );
+  for (const z of report.zombies)
+    orderRow('zombie', z.exchange, 'not tracked', orderState(z.exchange), 'open on the exchange, not tracked locally');
   for (const f of report.inFlight) {
-    const why = f.reason === 'unacknowledged' ? 'no answer from the exchange yet: not judged' : 'changed within the grace window: not judged';
+    const why =
+      f.reason === 'unacknowledged'
+        ? 'no answer from the exchange yet: not judged'
+        : 'changed within the grace window: not judged';
     orderRow('in flight', f.local, orderState(f.local), NONE, why, 'wait');
   }
 
@@ -259,24 +294,42 @@ export function reportRows(input: ReportInput): { rows: ReportRow[]; inSync: num
   const rebuild = plan.actions.find((a) => a.type === 'rebuildPortfolio');
   const liquidate = plan.actions.find((a) => a.type === 'enterLiquidateOnly');
   const fills = plan.actions.filter((a): a is Extract<PlanAction, { type: 'applyFill' }> => a.type === 'applyFill');
-  const funding = plan.actions.filter((a): a is Extract<PlanAction, { type: 'applyFunding' }> => a.type === 'applyFunding');
-  const driftAnswer = (kind: 'position' | 'balance', key: string, beyond: boolean, explained: boolean): { action: string; reason: string } => {
-    if (rebuild !== undefined) return { action: actionLabel(rebuild, statusOf.get(rebuild)), reason: 'startup: the exchange is the truth' };
+  const funding = plan.actions.filter(
+    (a): a is Extract<PlanAction, { type: 'applyFunding' }> => a.type === 'applyFunding',
+  );
+  const driftAnswer = (
+    kind: 'position' | 'balance',
+    key: string,
+    beyond: boolean,
+    explained: boolean,
+  ): { action: string; reason: string } => {
+    if (rebuild !== undefined)
+      return { action: actionLabel(rebuild, statusOf.get(rebuild)), reason: 'startup: the exchange is the truth' };
     if (liquidate?.type === 'enterLiquidateOnly' && liquidate.drifts.some((d) => d.kind === kind && d.key === key)) {
       const d = liquidate.drifts.find((x) => x.kind === kind && x.key === key)!;
       const action = alreadyLiquidateOnly ? 'stay in liquidate-only' : actionLabel(liquidate, statusOf.get(liquidate));
       return { action, reason: `no fill or funding explains it, ${d.cycles} cycles in a row` };
     }
     if (explained) return { action: 'fills/funding applied', reason: 'missed trades or funding explain it' };
-    return beyond ? { action: 'watch', reason: 'no fill or funding explains it yet' } : { action: 'none', reason: 'within tolerance' };
+    return beyond
+      ? { action: 'watch', reason: 'no fill or funding explains it yet' }
+      : { action: 'none', reason: 'within tolerance' };
   };
   for (const d of report.positionDrifts) {
     const explained = fills.some((f) => f.fill.symbol === d.symbol);
     const ans = driftAnswer('position', d.symbol, d.beyondTolerance, explained);
-    rows.push({ category: 'position', subject: d.symbol, local: amount(d.local), exchange: amount(d.exchange), ...ans });
+    rows.push({
+      category: 'position',
+      subject: d.symbol,
+      local: amount(d.local),
+      exchange: amount(d.exchange),
+      ...ans,
+    });
   }
   for (const d of report.balanceDrifts) {
-    const explained = fills.some((f) => f.fill.feeAsset === d.asset || splitSymbolAssets(f.fill.symbol).includes(d.asset)) || funding.some((f) => f.payment.asset === d.asset);
+    const explained =
+      fills.some((f) => f.fill.feeAsset === d.asset || splitSymbolAssets(f.fill.symbol).includes(d.asset)) ||
+      funding.some((f) => f.payment.asset === d.asset);
     const ans = driftAnswer('balance', d.asset, d.beyondTolerance, explained);
     rows.push({ category: 'balance', subject: d.asset, local: amount(d.local), exchange: amount(d.exchange), ...ans });
   }
@@ -297,18 +350,47 @@ export function reportRows(input: ReportInput): { rows: ReportRow[]; inSync: num
         });
         break;
       case 'applyFunding':
-        rows.push({ category: 'funding', subject: `${a.payment.id} ${a.payment.symbol}`, local: 'not applied', exchange: `${amount(a.payment.amount)} ${a.payment.asset}`, action: actionLabel(a, status), reason: a.reason });
+        rows.push({
+          category: 'funding',
+          subject: `${a.payment.id} ${a.payment.symbol}`,
+          local: 'not applied',
+          exchange: `${amount(a.payment.amount)} ${a.payment.asset}`,
+          action: actionLabel(a, status),
+          reason: a.reason,
+        });
         break;
       case 'rebuildPortfolio':
-        rows.push({ category: 'books', subject: 'portfolio', local: 'local books', exchange: `${a.positions.length} positions, ${a.balances.length} balances`, action: actionLabel(a, status), reason: a.reason });
+        rows.push({
+          category: 'books',
+          subject: 'portfolio',
+          local: 'local books',
+          exchange: `${a.positions.length} positions, ${a.balances.length} balances`,
+          action: actionLabel(a, status),
+          reason: a.reason,
+        });
         break;
       case 'enterLiquidateOnly':
         // Already there: the drift rows above say why it stays; a second row would repeat them.
-        if (!alreadyLiquidateOnly) rows.push({ category: 'lifecycle', subject: 'engine', local: input.mode ?? 'running', exchange: NONE, action: actionLabel(a, status), reason: a.reason });
+        if (!alreadyLiquidateOnly)
+          rows.push({
+            category: 'lifecycle',
+            subject: 'engine',
+            local: input.mode ?? 'running',
+            exchange: NONE,
+            action: actionLabel(a, status),
+            reason: a.reason,
+          });
         break;
       default: {
         const ids = orderIdsOf(a);
-        rows.push({ category: a.type === 'accountingError' ? 'error' : 'order', subject: ids?.cid ?? ids?.xid ?? NONE, local: NONE, exchange: NONE, action: actionLabel(a, status), reason: a.reason });
+        rows.push({
+          category: a.type === 'accountingError' ? 'error' : 'order',
+          subject: ids?.cid ?? ids?.xid ?? NONE,
+          local: NONE,
+          exchange: NONE,
+          action: actionLabel(a, status),
+          reason: a.reason,
+        });
       }
     }
   }
@@ -320,7 +402,11 @@ export function renderReport(input: ReportInput, indent = '  '): string {
   const { rows, inSync } = reportRows(input);
   const tail = `${inSync} open order${inSync === 1 ? '' : 's'} in sync`;
   if (rows.length === 0) return `${indent}no drift; ${tail}`;
-  return `${renderTable(REPORT_COLUMNS, rows.map((r) => [r.category, r.subject, r.local, r.exchange, r.action, r.reason]), indent)}\n${indent}(${tail})`;
+  return `${renderTable(
+    REPORT_COLUMNS,
+    rows.map((r) => [r.category, r.subject, r.local, r.exchange, r.action, r.reason]),
+    indent,
+  )}\n${indent}(${tail})`;
 }
 
 /** `+1m05.250s` — a virtual time relative to the start of a run, stable across machines. */

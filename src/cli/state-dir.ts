@@ -74,7 +74,9 @@ export async function readStateDirPartially(dir: string): Promise<StateDirConten
   const ours = new Set<string>(Object.values(STORE_FILES));
   // An empty directory is a fresh state directory; one with files but none of ours is something else (a typo'd path).
   if (names.length > 0 && !names.some((n) => ours.has(n))) {
-    throw new StateDirError(`${abs} is not a state directory: it holds ${names.length} file(s) but no ${STORE_FILES.snapshot}, ${STORE_FILES.journal} or ${STORE_FILES.lock}`);
+    throw new StateDirError(
+      `${abs} is not a state directory: it holds ${names.length} file(s) but no ${STORE_FILES.snapshot}, ${STORE_FILES.journal} or ${STORE_FILES.lock}`,
+    );
   }
   const snapPath = join(abs, STORE_FILES.snapshot);
   const journalPath = join(abs, STORE_FILES.journal);
@@ -95,7 +97,10 @@ export async function readStateDirPartially(dir: string): Promise<StateDirConten
   let journal = keep(() => decodeJournal(journalBytes, journalPath, snapshot?.journalSeq));
   if (journal === undefined && corrupt?.file === journalPath && corrupt.line !== undefined) {
     // The records before the bad line are readable: cut the file there and decode that prefix.
-    const lines = journalBytes.toString('utf8').split('\n').slice(0, corrupt.line - 1);
+    const lines = journalBytes
+      .toString('utf8')
+      .split('\n')
+      .slice(0, corrupt.line - 1);
     const prefix = Buffer.from(lines.length === 0 ? '' : `${lines.join('\n')}\n`, 'utf8');
     journal = keep(() => decodeJournal(prefix, journalPath, snapshot?.journalSeq));
   }

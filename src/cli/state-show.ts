@@ -108,13 +108,20 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
           lifecycle: state.lifecycle,
           exchange: state.exchange ?? null,
           portfolio: state.portfolio === undefined ? null : state.portfolio.toJSON(),
-          equityAtSave: state.equityAtSave === undefined ? null : { equity: state.equityAtSave.equity?.toFixed() ?? null, drawdown: state.equityAtSave.drawdown?.toFixed() ?? null },
+          equityAtSave:
+            state.equityAtSave === undefined
+              ? null
+              : {
+                  equity: state.equityAtSave.equity?.toFixed() ?? null,
+                  drawdown: state.equityAtSave.drawdown?.toFixed() ?? null,
+                },
           cursors: state.cursors,
           memory: state.memory.toJSON(),
           journal,
           replayed: state.replayed,
           warnings,
-          corrupt: corrupt === undefined ? null : { file: corrupt.file, line: corrupt.line ?? null, message: corrupt.message },
+          corrupt:
+            corrupt === undefined ? null : { file: corrupt.file, line: corrupt.line ?? null, message: corrupt.message },
         },
         null,
         2,
@@ -126,8 +133,12 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   const out = (s = ''): void => io.out(s);
   out(`state directory: ${contents.dir}`);
   const f = contents.files;
-  out(`  snapshot.json: ${f.snapshot === undefined ? 'none' : `${f.snapshot.bytes} bytes, covers journal records up to seq ${f.snapshot.journalSeq}`}`);
-  out(`  journal.jsonl: ${f.journal === undefined ? 'none' : `${f.journal.bytes} bytes, ${f.journal.records} record(s) after the snapshot`}`);
+  out(
+    `  snapshot.json: ${f.snapshot === undefined ? 'none' : `${f.snapshot.bytes} bytes, covers journal records up to seq ${f.snapshot.journalSeq}`}`,
+  );
+  out(
+    `  journal.jsonl: ${f.journal === undefined ? 'none' : `${f.journal.bytes} bytes, ${f.journal.records} record(s) after the snapshot`}`,
+  );
   out(`  lock: ${f.lockPid === undefined ? 'none' : `held by pid ${f.lockPid} (or left by a process that died)`}`);
   for (const w of warnings) out(`  warning: ${w}`);
   if (corrupt !== undefined) {
@@ -143,7 +154,9 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   const lo = state.lifecycle.liquidateOnly;
   out(`  lifecycle: ${lo === null ? 'normal (not liquidate-only)' : `liquidate-only: ${lo.reason}`}`);
   const x = state.exchange;
-  out(`  exchange account: ${x === undefined ? 'not recorded (written before accounts were; the next snapshot records it)' : `${x.account ?? 'unknown account'} on ${x.venue}`}`);
+  out(
+    `  exchange account: ${x === undefined ? 'not recorded (written before accounts were; the next snapshot records it)' : `${x.account ?? 'unknown account'} on ${x.venue}`}`,
+  );
   out(`  journal records replayed over the snapshot: ${state.replayed}`);
 
   const book = state.portfolio;
@@ -153,13 +166,25 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
   } else {
     out('');
     out('balances:');
-    out(renderTable([{ header: 'asset' }, { header: 'total', align: 'right' }, { header: 'free', align: 'right' }], book.balances().map((b) => [b.asset, amountToString(b.total), amountToString(b.free)]), '  '));
+    out(
+      renderTable(
+        [{ header: 'asset' }, { header: 'total', align: 'right' }, { header: 'free', align: 'right' }],
+        book.balances().map((b) => [b.asset, amountToString(b.total), amountToString(b.free)]),
+        '  ',
+      ),
+    );
     out('');
     // A flat position is no position: listing it would only say "0".
     const positions = book.positions().filter((p) => !p.quantity.isZero());
     out(positions.length === 0 ? 'positions: none' : 'positions:');
     if (positions.length > 0) {
-      out(renderTable([{ header: 'symbol' }, { header: 'quantity', align: 'right' }, { header: 'entry price', align: 'right' }], positions.map((p) => [p.symbol, amountToString(p.quantity), amountToString(p.entryPrice)]), '  '));
+      out(
+        renderTable(
+          [{ header: 'symbol' }, { header: 'quantity', align: 'right' }, { header: 'entry price', align: 'right' }],
+          positions.map((p) => [p.symbol, amountToString(p.quantity), amountToString(p.entryPrice)]),
+          '  ',
+        ),
+      );
     }
     out('');
     const open = book.openOrders();
@@ -167,7 +192,9 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
     if (open.length > 0) {
       out(
         renderTable(
-          ['client id', 'exchange id', 'symbol', 'side/type', 'quantity', 'price', 'filled', 'status', 'created'].map((header) => ({ header })),
+          ['client id', 'exchange id', 'symbol', 'side/type', 'quantity', 'price', 'filled', 'status', 'created'].map(
+            (header) => ({ header }),
+          ),
           open.map(orderRow),
           '  ',
         ),
@@ -176,28 +203,48 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
     // Terminal orders stay tracked for a while (so a late trade still finds its order); only their count matters here.
     const closed = book.orders().length - open.length;
     out(`closed orders still tracked: ${closed}`);
-    out(`realized PnL: ${amountToString(book.realizedPnl)}; peak equity: ${amountToString(book.peakEquity)} ${book.reportingAsset}`);
+    out(
+      `realized PnL: ${amountToString(book.realizedPnl)}; peak equity: ${amountToString(book.peakEquity)} ${book.reportingAsset}`,
+    );
     // Equity moves with prices: what is stored is the last mark before the save, dated by it; the peak is what lasts.
     const e = state.equityAtSave;
     const when = savedAt === undefined ? '' : ` (last marked before the save at ${isoTime(savedAt)})`;
     if (e === undefined) out('equity: not saved (marked by a running engine from current prices)');
     else if (e.equity === null) out(`equity: not marked at the last save (something held had no price)${when}`);
-    else out(`equity: ${amountToString(e.equity)} ${book.reportingAsset}; drawdown from the peak: ${e.drawdown === null ? '-' : `${amountToString(e.drawdown.times(100))} %`}${when}`);
+    else
+      out(
+        `equity: ${amountToString(e.equity)} ${book.reportingAsset}; drawdown from the peak: ${e.drawdown === null ? '-' : `${amountToString(e.drawdown.times(100))} %`}${when}`,
+      );
   }
 
   out('');
   const trades = Object.entries(state.cursors.trades).sort(([a], [b]) => compareStrings(a, b));
   const cursorRows = trades.map(([symbol, c]) => [`trades ${symbol}`, isoTime(c.since), String(c.seenIds.length)]);
-  if (state.cursors.funding !== undefined) cursorRows.push(['funding', isoTime(state.cursors.funding.since), String(state.cursors.funding.seenIds.length)]);
+  if (state.cursors.funding !== undefined)
+    cursorRows.push(['funding', isoTime(state.cursors.funding.since), String(state.cursors.funding.seenIds.length)]);
   out(cursorRows.length === 0 ? 'history cursors: none yet' : 'history cursors:');
-  if (cursorRows.length > 0) out(renderTable([{ header: 'history' }, { header: 'consumed up to' }, { header: 'ids at that ms' }], cursorRows, '  '));
+  if (cursorRows.length > 0)
+    out(
+      renderTable(
+        [{ header: 'history' }, { header: 'consumed up to' }, { header: 'ids at that ms' }],
+        cursorRows,
+        '  ',
+      ),
+    );
   const memory = state.memory.toJSON();
   out(`handler memory: ${memory.ghosts.length} ghost(s) awaiting confirmation, ${memory.drift.length} drift streak(s)`);
-  for (const g of memory.ghosts) out(`  ghost ${g.clientOrderId ?? g.exchangeOrderId ?? g.key} (${g.symbol}): first seen ${isoTime(g.firstSeenAt)}, not found ${g.notFound} time(s) in a row`);
+  for (const g of memory.ghosts)
+    out(
+      `  ghost ${g.clientOrderId ?? g.exchangeOrderId ?? g.key} (${g.symbol}): first seen ${isoTime(g.firstSeenAt)}, not found ${g.notFound} time(s) in a row`,
+    );
   for (const d of memory.drift) out(`  drift ${d.kind} ${d.key}: ${d.cycles} cycle(s) in a row`);
 
   out('');
-  out(journal.length === 0 ? 'journal: empty (everything is in the snapshot)' : `journal (${journal.length} record(s) after the snapshot):`);
+  out(
+    journal.length === 0
+      ? 'journal: empty (everything is in the snapshot)'
+      : `journal (${journal.length} record(s) after the snapshot):`,
+  );
   journal.forEach((r, i) => out(`  ${journalLine(r, i)}`));
   return finish();
 }

@@ -12,7 +12,14 @@ import type { Decimal } from '../domain/decimal.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
-import { isOpenStatus, type Balance, type ExchangeSnapshot, type LiveState, type Order, type Position } from '../domain/types.js';
+import {
+  isOpenStatus,
+  type Balance,
+  type ExchangeSnapshot,
+  type LiveState,
+  type Order,
+  type Position,
+} from '../domain/types.js';
 import type {
   BalanceDrift,
   GhostOrder,
@@ -23,7 +30,14 @@ import type {
   ReconciliationReport,
   ZombieOrder,
 } from './report.js';
-import { balanceTolerance, isBeyondTolerance, positionTolerance, resolveDiffOptions, type DiffOptions, type DiffOptionsInput } from './tolerance.js';
+import {
+  balanceTolerance,
+  isBeyondTolerance,
+  positionTolerance,
+  resolveDiffOptions,
+  type DiffOptions,
+  type DiffOptionsInput,
+} from './tolerance.js';
 
 /** Paths used in duplicate-id errors, so a caller can tell which side of the comparison was bad. */
 const LOCAL_ORDERS = 'local.orders';
@@ -62,7 +76,11 @@ const REMOTE_ORDERS = 'snapshot.openOrders';
  *   client id, or two positions share a symbol, or two balances share an asset (the path names the side and the index).
  * @throws ConfigError when `options` are invalid.
  */
-export function diff(local: LiveState, remote: ExchangeSnapshot, options?: DiffOptionsInput | DiffOptions): ReconciliationReport {
+export function diff(
+  local: LiveState,
+  remote: ExchangeSnapshot,
+  options?: DiffOptionsInput | DiffOptions,
+): ReconciliationReport {
   const opts = resolveDiffOptions(options);
   const cutoff = remote.startedAt - opts.inFlightGraceMs;
 
@@ -133,7 +151,9 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   // The memo of exchange-id pairs (see `lastPairs`), for a frozen local list only.
   const frozen = Object.isFrozen(localOrders);
   const before = frozen ? lastPairs.get(localOrders) : undefined;
-  const pairs: (MatchedOrder | undefined)[] | undefined = frozen ? new Array<MatchedOrder | undefined>(localOrders.length) : undefined;
+  const pairs: (MatchedOrder | undefined)[] | undefined = frozen
+    ? new Array<MatchedOrder | undefined>(localOrders.length)
+    : undefined;
 
   for (let li = 0; li < localOrders.length; li++) {
     const o = localOrders[li]!;
@@ -159,7 +179,10 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
       const eo = remoteOrders[e]!;
       const prev = before?.[li];
       const m =
-        prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === (o.createdAt >= cutoff || o.updatedAt >= cutoff)
+        prev !== undefined &&
+        prev.exchange === eo &&
+        Object.isFrozen(eo) &&
+        prev.withinGrace === (o.createdAt >= cutoff || o.updatedAt >= cutoff)
           ? prev
           : match('exchangeOrderId', o, eo, cutoff);
       if (pairs !== undefined) pairs[li] = m;
@@ -216,7 +239,8 @@ const lastPairs = new WeakMap<readonly Order[], (MatchedOrder | undefined)[]>();
 /** Files a local order that has no exchange counterpart: in flight, ghost, or (terminal) not compared at all. */
 function unmatched(o: Order, cutoff: number, out: OrderCategories): void {
   if (!isOpenStatus(o.status)) return;
-  if (o.exchangeOrderId === undefined || o.status === 'pending') out.inFlight.push({ local: o, reason: 'unacknowledged' });
+  if (o.exchangeOrderId === undefined || o.status === 'pending')
+    out.inFlight.push({ local: o, reason: 'unacknowledged' });
   else if (o.createdAt >= cutoff || o.updatedAt >= cutoff) out.inFlight.push({ local: o, reason: 'withinGrace' });
   else out.ghosts.push({ local: o });
 }
@@ -289,37 +313,86 @@ function sameAmount(a: Decimal, b: Decimal): boolean {
 // ---- positions and balances ----------------------------------------------------------------------------------
 
 function diffPositions(local: readonly Position[], remote: readonly Position[], opts: DiffOptions): PositionDrift[] {
-  const l = indexAmounts(local, 'local.positions', (p) => p.symbol, (p) => p.quantity);
-  const r = indexAmounts(remote, 'snapshot.positions', (p) => p.symbol, (p) => p.quantity);
+  const l = indexAmounts(
+    local,
+    'local.positions',
+    (p) => p.symbol,
+    (p) => p.quantity,
+  );
+  const r = indexAmounts(
+    remote,
+    'snapshot.positions',
+    (p) => p.symbol,
+    (p) => p.quantity,
+  );
   return drifts(l, r, (symbol, lv, rv, delta) => {
     const tolerance = positionTolerance(opts.tolerances, symbol);
-    return { symbol, local: lv, exchange: rv, delta, tolerance, beyondTolerance: isBeyondTolerance(delta, lv, rv, tolerance) };
+    return {
+      symbol,
+      local: lv,
+      exchange: rv,
+      delta,
+      tolerance,
+      beyondTolerance: isBeyondTolerance(delta, lv, rv, tolerance),
+    };
   }).sort((a, b) => compareStrings(a.symbol, b.symbol));
 }
 
 function diffBalances(local: readonly Balance[], remote: readonly Balance[], opts: DiffOptions): BalanceDrift[] {
-  const l = indexAmounts(local, 'local.balances', (b) => b.asset, (b) => b.total);
-  const r = indexAmounts(remote, 'snapshot.balances', (b) => b.asset, (b) => b.total);
+  const l = indexAmounts(
+    local,
+    'local.balances',
+    (b) => b.asset,
+    (b) => b.total,
+  );
+  const r = indexAmounts(
+    remote,
+    'snapshot.balances',
+    (b) => b.asset,
+    (b) => b.total,
+  );
   return drifts(l, r, (asset, lv, rv, delta) => {
     const tolerance = balanceTolerance(opts.tolerances, asset);
-    return { asset, local: lv, exchange: rv, delta, tolerance, beyondTolerance: isBeyondTolerance(delta, lv, rv, tolerance) };
+    return {
+      asset,
+      local: lv,
+      exchange: rv,
+      delta,
+      tolerance,
+      beyondTolerance: isBeyondTolerance(delta, lv, rv, tolerance),
+    };
   }).sort((a, b) => compareStrings(a.asset, b.asset));
 }
 
-function indexAmounts<T>(items: readonly T[], path: string, keyOf: (t: T) => string, amountOf: (t: T) => Decimal): Map<string, Decimal> {
+function indexAmounts<T>(
+  items: readonly T[],
+  path: string,
+  keyOf: (t: T) => string,
+  amountOf: (t: T) => Decimal,
+): Map<string, Decimal> {
   const m = new Map<string, Decimal>();
   for (let i = 0; i < items.length; i++) {
     const t = items[i]!;
     const k = keyOf(t);
     const size = m.size;
     m.set(k, amountOf(t));
-    if (m.size === size) throw duplicate(path, i, k, firstIndex(items, i, (p) => keyOf(p) === k));
+    if (m.size === size)
+      throw duplicate(
+        path,
+        i,
+        k,
+        firstIndex(items, i, (p) => keyOf(p) === k),
+      );
   }
   return m;
 }
 
 /** Walks the union of keys once; a key missing on one side counts as zero there. Only non-zero deltas are kept. */
-function drifts<D>(l: Map<string, Decimal>, r: Map<string, Decimal>, make: (key: string, local: Decimal, exchange: Decimal, delta: Decimal) => D): D[] {
+function drifts<D>(
+  l: Map<string, Decimal>,
+  r: Map<string, Decimal>,
+  make: (key: string, local: Decimal, exchange: Decimal, delta: Decimal) => D,
+): D[] {
   const out: D[] = [];
   for (const [k, lv] of l) {
     const rv = r.get(k) ?? ZERO;

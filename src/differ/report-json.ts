@@ -157,7 +157,12 @@ export function reportToJSON(report: ReconciliationReport): ReconciliationReport
 export function reportFromJSON(raw: unknown, path = 'report'): ReconciliationReport {
   const r = asRecord(raw, path);
   if (r.version !== REPORT_JSON_VERSION) {
-    throw new ParseError(r.version === undefined ? 'missing_field' : 'unknown_enum', `${path}.version`, r.version, `unsupported report version (expected ${REPORT_JSON_VERSION})`);
+    throw new ParseError(
+      r.version === undefined ? 'missing_field' : 'unknown_enum',
+      `${path}.version`,
+      r.version,
+      `unsupported report version (expected ${REPORT_JSON_VERSION})`,
+    );
   }
   const snapshotStartedAt = parseTimestamp(r.snapshotStartedAt, `${path}.snapshotStartedAt`);
   const snapshotCompletedAt = parseTimestamp(r.snapshotCompletedAt, `${path}.snapshotCompletedAt`);
@@ -165,11 +170,18 @@ export function reportFromJSON(raw: unknown, path = 'report'): ReconciliationRep
     snapshotStartedAt,
     snapshotCompletedAt,
     matched: list(r.matched, `${path}.matched`, parseMatched),
-    ghosts: list(r.ghosts, `${path}.ghosts`, (x, p): GhostOrder => ({ local: parseOrder(asRecord(x, p).local, `${p}.local`) })),
-    zombies: list(r.zombies, `${path}.zombies`, (x, p): ZombieOrder => ({ exchange: parseOrder(asRecord(x, p).exchange, `${p}.exchange`) })),
+    ghosts: list(r.ghosts, `${path}.ghosts`, (x, p): GhostOrder => ({
+      local: parseOrder(asRecord(x, p).local, `${p}.local`),
+    })),
+    zombies: list(r.zombies, `${path}.zombies`, (x, p): ZombieOrder => ({
+      exchange: parseOrder(asRecord(x, p).exchange, `${p}.exchange`),
+    })),
     inFlight: list(r.inFlight, `${path}.inFlight`, (x, p): InFlightOrder => {
       const o = asRecord(x, p);
-      return { local: parseOrder(o.local, `${p}.local`), reason: parseEnum(o.reason, ['unacknowledged', 'withinGrace'] as const, `${p}.reason`) };
+      return {
+        local: parseOrder(o.local, `${p}.local`),
+        reason: parseEnum(o.reason, ['unacknowledged', 'withinGrace'] as const, `${p}.reason`),
+      };
     }),
     positionDrifts: list(r.positionDrifts, `${path}.positionDrifts`, (x, p): PositionDrift => {
       const o = asRecord(x, p);
@@ -188,8 +200,12 @@ function differencesToJSON(d: OrderDifferences): OrderDifferencesJSON {
   return {
     filledDelta: amountToString(d.filledDelta),
     ...(d.status !== undefined && { status: { local: d.status.local, exchange: d.status.exchange } }),
-    ...(d.price !== undefined && { price: { local: optionalAmount(d.price.local), exchange: optionalAmount(d.price.exchange) } }),
-    ...(d.quantity !== undefined && { quantity: { local: amountToString(d.quantity.local), exchange: amountToString(d.quantity.exchange) } }),
+    ...(d.price !== undefined && {
+      price: { local: optionalAmount(d.price.local), exchange: optionalAmount(d.price.exchange) },
+    }),
+    ...(d.quantity !== undefined && {
+      quantity: { local: amountToString(d.quantity.local), exchange: amountToString(d.quantity.exchange) },
+    }),
     ...(d.symbol !== undefined && { symbol: { local: d.symbol.local, exchange: d.symbol.exchange } }),
     ...(d.side !== undefined && { side: { local: d.side.local, exchange: d.side.exchange } }),
   };
@@ -215,33 +231,55 @@ function parseMatched(raw: unknown, path: string): MatchedOrder {
   const dp = `${path}.differences`;
   const filledDelta = parseAmount(d.filledDelta, `${dp}.filledDelta`, 'any');
   if (!filledDelta.eq(exchange.filledQuantity.minus(local.filledQuantity))) {
-    throw new ParseError('inconsistent', `${dp}.filledDelta`, d.filledDelta, 'must equal exchange.filledQuantity − local.filledQuantity');
+    throw new ParseError(
+      'inconsistent',
+      `${dp}.filledDelta`,
+      d.filledDelta,
+      'must equal exchange.filledQuantity − local.filledQuantity',
+    );
   }
   const differences: { -readonly [K in keyof OrderDifferences]: OrderDifferences[K] } = { filledDelta };
   if (d.status !== undefined) {
     const s = asRecord(d.status, `${dp}.status`);
-    differences.status = { local: parseEnum(s.local, ORDER_STATUSES, `${dp}.status.local`), exchange: parseEnum(s.exchange, ORDER_STATUSES, `${dp}.status.exchange`) };
+    differences.status = {
+      local: parseEnum(s.local, ORDER_STATUSES, `${dp}.status.local`),
+      exchange: parseEnum(s.exchange, ORDER_STATUSES, `${dp}.status.exchange`),
+    };
   }
   if (d.price !== undefined) {
     const s = asRecord(d.price, `${dp}.price`);
-    const price = (v: unknown, p: string): Decimal | undefined => (v === null ? undefined : parseAmount(v, p, 'positive'));
-    differences.price = { local: price(s.local, `${dp}.price.local`), exchange: price(s.exchange, `${dp}.price.exchange`) };
+    const price = (v: unknown, p: string): Decimal | undefined =>
+      v === null ? undefined : parseAmount(v, p, 'positive');
+    differences.price = {
+      local: price(s.local, `${dp}.price.local`),
+      exchange: price(s.exchange, `${dp}.price.exchange`),
+    };
   }
   if (d.quantity !== undefined) {
     const s = asRecord(d.quantity, `${dp}.quantity`);
-    differences.quantity = { local: parseAmount(s.local, `${dp}.quantity.local`, 'positive'), exchange: parseAmount(s.exchange, `${dp}.quantity.exchange`, 'positive') };
+    differences.quantity = {
+      local: parseAmount(s.local, `${dp}.quantity.local`, 'positive'),
+      exchange: parseAmount(s.exchange, `${dp}.quantity.exchange`, 'positive'),
+    };
   }
   if (d.symbol !== undefined) {
     const s = asRecord(d.symbol, `${dp}.symbol`);
-    differences.symbol = { local: parseString(s.local, `${dp}.symbol.local`), exchange: parseString(s.exchange, `${dp}.symbol.exchange`) };
+    differences.symbol = {
+      local: parseString(s.local, `${dp}.symbol.local`),
+      exchange: parseString(s.exchange, `${dp}.symbol.exchange`),
+    };
   }
   if (d.side !== undefined) {
     const s = asRecord(d.side, `${dp}.side`);
-    differences.side = { local: parseEnum(s.local, SIDES, `${dp}.side.local`), exchange: parseEnum(s.exchange, SIDES, `${dp}.side.exchange`) };
+    differences.side = {
+      local: parseEnum(s.local, SIDES, `${dp}.side.local`),
+      exchange: parseEnum(s.exchange, SIDES, `${dp}.side.exchange`),
+    };
   }
   const differs = parseBoolean(r.differs, `${path}.differs`);
   const anyDifference = !filledDelta.isZero() || Object.keys(differences).length > 1;
-  if (differs !== anyDifference) throw new ParseError('inconsistent', `${path}.differs`, differs, `must be ${anyDifference} given the differences`);
+  if (differs !== anyDifference)
+    throw new ParseError('inconsistent', `${path}.differs`, differs, `must be ${anyDifference} given the differences`);
   return {
     matchedBy: parseEnum(r.matchedBy, ['exchangeOrderId', 'clientOrderId'] as const, `${path}.matchedBy`),
     local,
@@ -256,7 +294,8 @@ function parseDrift(o: Record<string, unknown>, p: string): Omit<PositionDrift, 
   const local = parseAmount(o.local, `${p}.local`, 'any');
   const exchange = parseAmount(o.exchange, `${p}.exchange`, 'any');
   const delta = parseAmount(o.delta, `${p}.delta`, 'any');
-  if (!delta.eq(exchange.minus(local))) throw new ParseError('inconsistent', `${p}.delta`, o.delta, 'must equal exchange − local');
+  if (!delta.eq(exchange.minus(local)))
+    throw new ParseError('inconsistent', `${p}.delta`, o.delta, 'must equal exchange − local');
   const t = asRecord(o.tolerance, `${p}.tolerance`);
   const tolerance: Tolerance = {
     absolute: parseAmount(t.absolute, `${p}.tolerance.absolute`),
@@ -264,7 +303,12 @@ function parseDrift(o: Record<string, unknown>, p: string): Omit<PositionDrift, 
   };
   const beyondTolerance = parseBoolean(o.beyondTolerance, `${p}.beyondTolerance`);
   if (beyondTolerance !== isBeyondTolerance(delta, local, exchange, tolerance)) {
-    throw new ParseError('inconsistent', `${p}.beyondTolerance`, beyondTolerance, `must be ${!beyondTolerance} given delta and tolerance`);
+    throw new ParseError(
+      'inconsistent',
+      `${p}.beyondTolerance`,
+      beyondTolerance,
+      `must be ${!beyondTolerance} given delta and tolerance`,
+    );
   }
   return { local, exchange, delta, tolerance, beyondTolerance };
 }

@@ -91,7 +91,9 @@ export function isResolvedDiffOptions(x: unknown): x is DiffOptions {
 export function checkDiffOptions(
   raw: unknown,
   path = 'differ',
-): { readonly ok: true; readonly options: DiffOptions } | { readonly ok: false; readonly issues: readonly ConfigIssue[] } {
+):
+  | { readonly ok: true; readonly options: DiffOptions }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] } {
   if (raw === undefined) return { ok: true, options: DEFAULT_DIFF_OPTIONS };
   if (isResolvedDiffOptions(raw)) return { ok: true, options: raw };
   const issues: ConfigIssue[] = [];
@@ -103,7 +105,10 @@ export function checkDiffOptions(
   if (r.inFlightGraceMs !== undefined) {
     const g = r.inFlightGraceMs;
     if (typeof g !== 'number' || !Number.isSafeInteger(g) || g < 0) {
-      issues.push({ path: `${path}.inFlightGraceMs`, message: `must be a non-negative integer of milliseconds (got ${show(g)})` });
+      issues.push({
+        path: `${path}.inFlightGraceMs`,
+        message: `must be a non-negative integer of milliseconds (got ${show(g)})`,
+      });
     } else {
       inFlightGraceMs = g;
     }
@@ -174,9 +179,15 @@ function record(raw: unknown, path: string, issues: ConfigIssue[]): Record<strin
   return raw as Record<string, unknown>;
 }
 
-function unknownKeys(r: Record<string, unknown>, allowed: readonly string[], path: string, issues: ConfigIssue[]): void {
+function unknownKeys(
+  r: Record<string, unknown>,
+  allowed: readonly string[],
+  path: string,
+  issues: ConfigIssue[],
+): void {
   for (const k of Object.keys(r)) {
-    if (!allowed.includes(k)) issues.push({ path: `${path}.${k}`, message: `unknown option (allowed: ${allowed.join(', ')})` });
+    if (!allowed.includes(k))
+      issues.push({ path: `${path}.${k}`, message: `unknown option (allowed: ${allowed.join(', ')})` });
   }
 }
 
@@ -189,14 +200,23 @@ function tolerance(raw: unknown, path: string, base: Tolerance, issues: ConfigIs
   let relative = r.relative === undefined ? base.relative : amount(r.relative, `${path}.relative`, issues);
   // A relative tolerance above 100% would accept any drift at all: surely a mistake (0.1% is written 0.001).
   if (relative !== undefined && relative.gt(1)) {
-    issues.push({ path: `${path}.relative`, message: `must be a fraction between 0 and 1 (got ${relative.toFixed()})` });
+    issues.push({
+      path: `${path}.relative`,
+      message: `must be a fraction between 0 and 1 (got ${relative.toFixed()})`,
+    });
     relative = undefined;
   }
   if (issues.length > before || absolute === undefined || relative === undefined) return undefined;
   return Object.freeze({ absolute, relative });
 }
 
-function overrides(raw: unknown, path: string, base: Tolerance, into: Map<string, Tolerance>, issues: ConfigIssue[]): void {
+function overrides(
+  raw: unknown,
+  path: string,
+  base: Tolerance,
+  into: Map<string, Tolerance>,
+  issues: ConfigIssue[],
+): void {
   if (raw === undefined) return;
   const r = record(raw, path, issues);
   if (r === undefined) return;

@@ -51,10 +51,16 @@ export class AccountBook {
    * before a restart): later trades add to that running sum, so a book restored from its own state continues it digit
    * for digit (adding to an offset kept apart would round differently: (a + b) + c is not a + (b + c)).
    */
-  static from(balances: readonly Pick<Balance, 'asset' | 'total'>[], positions: readonly Position[] = [], realizedPnl: Decimal = ZERO): AccountBook {
+  static from(
+    balances: readonly Pick<Balance, 'asset' | 'total'>[],
+    positions: readonly Position[] = [],
+    realizedPnl: Decimal = ZERO,
+  ): AccountBook {
     const book = new AccountBook();
     for (const b of balances) book.totals.set(b.asset, new Dec(b.total));
-    for (const p of positions) if (!p.quantity.isZero()) book.positionsBySymbol.set(p.symbol, { quantity: new Dec(p.quantity), entryPrice: new Dec(p.entryPrice) });
+    for (const p of positions)
+      if (!p.quantity.isZero())
+        book.positionsBySymbol.set(p.symbol, { quantity: new Dec(p.quantity), entryPrice: new Dec(p.entryPrice) });
     book.realized = new Dec(realizedPnl);
     return book;
   }
@@ -106,7 +112,9 @@ export class AccountBook {
 
   position(symbol: string): Position {
     const p = this.positionsBySymbol.get(symbol);
-    return p === undefined ? { symbol, quantity: ZERO, entryPrice: ZERO } : { symbol, quantity: p.quantity, entryPrice: p.entryPrice };
+    return p === undefined
+      ? { symbol, quantity: ZERO, entryPrice: ZERO }
+      : { symbol, quantity: p.quantity, entryPrice: p.entryPrice };
   }
 
   /** Non-flat positions sorted by symbol. */
@@ -133,7 +141,12 @@ export class AccountBook {
     if (cur.quantity.isZero() || cur.quantity.isPositive() === signed.isPositive()) {
       // Opening or adding: volume-weighted entry price.
       const qty = cur.quantity.plus(signed);
-      const entry = cur.quantity.abs().times(cur.entryPrice).plus(t.quantity.times(t.price)).div(qty.abs()).toDecimalPlaces(ENTRY_PRICE_DECIMALS, Dec.ROUND_HALF_EVEN);
+      const entry = cur.quantity
+        .abs()
+        .times(cur.entryPrice)
+        .plus(t.quantity.times(t.price))
+        .div(qty.abs())
+        .toDecimalPlaces(ENTRY_PRICE_DECIMALS, Dec.ROUND_HALF_EVEN);
       next = { quantity: qty, entryPrice: entry };
     } else {
       const closing = Dec.min(t.quantity, cur.quantity.abs());

@@ -26,7 +26,8 @@ export class VirtualClock implements Clock {
   }
   /** Moves time forward; time never goes backwards. */
   advance(ms: number): Millis {
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`VirtualClock.advance: ms must be finite and >= 0, got ${ms}`);
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new RangeError(`VirtualClock.advance: ms must be finite and >= 0, got ${ms}`);
     this.current += ms;
     return this.current;
   }

@@ -55,7 +55,12 @@ export type RetryableExchangeErrorKind = 'network' | 'timeout' | 'rateLimit' | '
 export type FinalExchangeErrorKind = 'auth' | 'notFound' | 'invalid' | 'insufficientFunds' | 'unsupported';
 export type ExchangeErrorKind = RetryableExchangeErrorKind | FinalExchangeErrorKind;
 
-const RETRYABLE: ReadonlySet<ExchangeErrorKind> = new Set<ExchangeErrorKind>(['network', 'timeout', 'rateLimit', 'unavailable']);
+const RETRYABLE: ReadonlySet<ExchangeErrorKind> = new Set<ExchangeErrorKind>([
+  'network',
+  'timeout',
+  'rateLimit',
+  'unavailable',
+]);
 
 /** An exchange call failed. `retryable` is derived from `kind`, so the two can never disagree. */
 export class ExchangeError extends TesserError {

@@ -42,7 +42,10 @@ function compareDigits(x: string, y: string): number {
  * The order fills are applied in: by timestamp, then symbol, then trade id (`compareTradeIds`). Every replay of
  * trades (a cycle's, a projection's) uses this one order, because perpetual netting depends on it.
  */
-export function compareFills(a: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string }, b: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string }): number {
+export function compareFills(
+  a: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string },
+  b: { readonly timestamp: number; readonly symbol: string; readonly tradeId: string },
+): number {
   return a.timestamp - b.timestamp || compareStrings(a.symbol, b.symbol) || compareTradeIds(a.tradeId, b.tradeId);
 }
 

@@ -155,7 +155,8 @@ function scanDecimal(s: string): DecimalShape | undefined {
     const negative = s[i] === '-';
     if (s[i] === '+' || s[i] === '-') i++;
     const start = i;
-    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) exponent = Math.min(exponent * 10 + (c - 48), EXPONENT_CAP);
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i))
+      exponent = Math.min(exponent * 10 + (c - 48), EXPONENT_CAP);
     if (i === start) return undefined;
     if (negative) exponent = -exponent;
   }
@@ -167,7 +168,9 @@ function scanDecimal(s: string): DecimalShape | undefined {
 function withinLimits(shape: DecimalShape): boolean {
   return (
     shape.zero ||
-    (shape.significantDigits <= AMOUNT_LIMITS.maxSignificantDigits && shape.exponent >= AMOUNT_LIMITS.minExponent && shape.exponent <= AMOUNT_LIMITS.maxExponent)
+    (shape.significantDigits <= AMOUNT_LIMITS.maxSignificantDigits &&
+      shape.exponent >= AMOUNT_LIMITS.minExponent &&
+      shape.exponent <= AMOUNT_LIMITS.maxExponent)
   );
 }
 
@@ -175,7 +178,9 @@ const LIMITS_TEXT = `at most ${AMOUNT_LIMITS.maxSignificantDigits} significant d
 
 /** True when `d` is a finite Decimal within `AMOUNT_LIMITS` (what every parsed amount is). */
 export function isAmountWithinLimits(d: Decimal): boolean {
-  return d instanceof Decimal && d.isFinite() && withinLimits({ zero: d.isZero(), significantDigits: d.sd(), exponent: d.e });
+  return (
+    d instanceof Decimal && d.isFinite() && withinLimits({ zero: d.isZero(), significantDigits: d.sd(), exponent: d.e })
+  );
 }
 
 export type AmountRule = 'any' | 'nonNegative' | 'positive';
@@ -191,10 +196,12 @@ export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonN
   // A real instance shares decimal.js's prototype (every clone does); JSON.parse can never produce one.
   if (raw instanceof Decimal) {
     if (!raw.isFinite()) throw new ParseError('invalid_amount', path, String(raw), 'amount must be finite');
-    if (!isAmountWithinLimits(raw)) throw new ParseError('invalid_amount', path, raw.toExponential(), `out of range: ${LIMITS_TEXT}`);
+    if (!isAmountWithinLimits(raw))
+      throw new ParseError('invalid_amount', path, raw.toExponential(), `out of range: ${LIMITS_TEXT}`);
     d = new Dec(raw);
   } else if (typeof raw === 'string') {
-    if (raw.length > AMOUNT_LIMITS.maxLength) throw new ParseError('invalid_amount', path, raw, `longer than ${AMOUNT_LIMITS.maxLength} characters`);
+    if (raw.length > AMOUNT_LIMITS.maxLength)
+      throw new ParseError('invalid_amount', path, raw, `longer than ${AMOUNT_LIMITS.maxLength} characters`);
     const s = raw.trim();
     const shape = scanDecimal(s);
     if (shape === undefined) throw new ParseError('invalid_amount', path, raw, 'not a decimal number');
@@ -207,8 +214,10 @@ export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonN
   } else {
     throw new ParseError('invalid_type', path, raw, 'amount must be a decimal string');
   }
-  if (rule === 'nonNegative' && d.isNegative() && !d.isZero()) throw new ParseError('negative_amount', path, raw, 'must not be negative');
-  if (rule === 'positive' && !d.gt(0)) throw new ParseError('non_positive_amount', path, raw, 'must be greater than zero');
+  if (rule === 'nonNegative' && d.isNegative() && !d.isZero())
+    throw new ParseError('negative_amount', path, raw, 'must not be negative');
+  if (rule === 'positive' && !d.gt(0))
+    throw new ParseError('non_positive_amount', path, raw, 'must be greater than zero');
   // Normalize -0 to 0 so equality and serialization never see a signed zero.
   return d.isZero() ? new Dec(0) : d;
 }
@@ -219,7 +228,8 @@ export function parseOptionalAmount(raw: unknown, path: string, rule: AmountRule
 
 export function parseId(raw: unknown, path: string): string {
   if (typeof raw === 'number' && Number.isSafeInteger(raw)) return String(raw); // exchanges send numeric ids
-  if (typeof raw !== 'string') throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'id must be a string');
+  if (typeof raw !== 'string')
+    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'id must be a string');
   if (raw.trim() === '') throw new ParseError('empty_id', path, raw, 'id must not be empty');
   return raw;
 }
@@ -229,14 +239,20 @@ export function parseOptionalId(raw: unknown, path: string): string | undefined 
 }
 
 export function parseString(raw: unknown, path: string): string {
-  if (typeof raw !== 'string') throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a string');
+  if (typeof raw !== 'string')
+    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a string');
   if (raw.trim() === '') throw new ParseError('empty_id', path, raw, 'must not be empty');
   return raw;
 }
 
 export function parseTimestamp(raw: unknown, path: string): number {
   if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) {
-    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_timestamp', path, raw, 'timestamp must be a non-negative integer (epoch ms)');
+    throw new ParseError(
+      raw === undefined ? 'missing_field' : 'invalid_timestamp',
+      path,
+      raw,
+      'timestamp must be a non-negative integer (epoch ms)',
+    );
   }
   return raw;
 }
@@ -247,13 +263,19 @@ export function parseOptionalTimestamp(raw: unknown, path: string): number | und
 
 export function parseEnum<T extends string>(raw: unknown, allowed: readonly T[], path: string): T {
   if (typeof raw !== 'string' || !(allowed as readonly string[]).includes(raw)) {
-    throw new ParseError(raw === undefined ? 'missing_field' : 'unknown_enum', path, raw, `must be one of ${allowed.join(', ')}`);
+    throw new ParseError(
+      raw === undefined ? 'missing_field' : 'unknown_enum',
+      path,
+      raw,
+      `must be one of ${allowed.join(', ')}`,
+    );
   }
   return raw as T;
 }
 
 export function parseBoolean(raw: unknown, path: string): boolean {
-  if (typeof raw !== 'boolean') throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a boolean');
+  if (typeof raw !== 'boolean')
+    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a boolean');
   return raw;
 }
 
@@ -265,7 +287,8 @@ export function asRecord(raw: unknown, path: string): Record<string, unknown> {
 }
 
 export function asArray(raw: unknown, path: string): readonly unknown[] {
-  if (!Array.isArray(raw)) throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be an array');
+  if (!Array.isArray(raw))
+    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be an array');
   return raw;
 }
 
@@ -276,7 +299,13 @@ export function asArray(raw: unknown, path: string): readonly unknown[] {
  */
 export function parseMapped<T>(raw: unknown, table: ReadonlyMap<string, T>, path: string, what = 'value'): T {
   const v = typeof raw === 'string' ? table.get(raw) : undefined;
-  if (v === undefined) throw new ParseError(raw === undefined ? 'missing_field' : 'unknown_enum', path, raw, `unknown ${what} (known: ${[...table.keys()].join(', ')})`);
+  if (v === undefined)
+    throw new ParseError(
+      raw === undefined ? 'missing_field' : 'unknown_enum',
+      path,
+      raw,
+      `unknown ${what} (known: ${[...table.keys()].join(', ')})`,
+    );
   return v;
 }
 
@@ -299,12 +328,18 @@ export function dictionary<T>(entries: Iterable<readonly [string, T]> = []): Rec
 export function parseFilledQuantity(raw: unknown, quantity: Decimal, path: string): Decimal {
   const filled = parseAmount(raw, path);
   // An order filled beyond its own quantity is corrupt data, never something to book.
-  if (filled.gt(quantity)) throw new ParseError('inconsistent', path, raw, `exceeds the order quantity ${quantity.toFixed()}`);
+  if (filled.gt(quantity))
+    throw new ParseError('inconsistent', path, raw, `exceeds the order quantity ${quantity.toFixed()}`);
   return filled;
 }
 
 /** Parses every element and rejects two elements with the same key. */
-export function parseUniqueList<T>(raw: unknown, path: string, parseItem: (item: unknown, itemPath: string) => T, keysOf: (t: T) => readonly string[]): T[] {
+export function parseUniqueList<T>(
+  raw: unknown,
+  path: string,
+  parseItem: (item: unknown, itemPath: string) => T,
+  keysOf: (t: T) => readonly string[],
+): T[] {
   const items = asArray(raw, path);
   const seen = new Map<string, number>();
   const out: T[] = [];
@@ -328,16 +363,23 @@ export function parseOrder(raw: unknown, path = 'order'): Order {
   const filledQuantity = parseFilledQuantity(r.filledQuantity, quantity, `${path}.filledQuantity`);
   const type = parseEnum(r.type, ORDER_TYPES, `${path}.type`);
   const price = parseOptionalAmount(r.price, `${path}.price`, 'positive');
-  if (type === 'limit' && price === undefined) throw new ParseError('missing_field', `${path}.price`, r.price, 'a limit order needs a price');
+  if (type === 'limit' && price === undefined)
+    throw new ParseError('missing_field', `${path}.price`, r.price, 'a limit order needs a price');
   const status = parseEnum(r.status, ORDER_STATUSES, `${path}.status`);
   const exchangeOrderId = parseOptionalId(r.exchangeOrderId, `${path}.exchangeOrderId`);
   if (status !== 'pending' && status !== 'rejected' && exchangeOrderId === undefined) {
-    throw new ParseError('missing_field', `${path}.exchangeOrderId`, undefined, `an order with status ${status} must have an exchange id`);
+    throw new ParseError(
+      'missing_field',
+      `${path}.exchangeOrderId`,
+      undefined,
+      `an order with status ${status} must have an exchange id`,
+    );
   }
   const createdAt = parseTimestamp(r.createdAt, `${path}.createdAt`);
   const updatedAt = parseTimestamp(r.updatedAt, `${path}.updatedAt`);
   const reduceOnly = r.reduceOnly === undefined ? undefined : parseBoolean(r.reduceOnly, `${path}.reduceOnly`);
-  const timeInForce = r.timeInForce === undefined ? undefined : parseEnum(r.timeInForce, TIME_IN_FORCES, `${path}.timeInForce`);
+  const timeInForce =
+    r.timeInForce === undefined ? undefined : parseEnum(r.timeInForce, TIME_IN_FORCES, `${path}.timeInForce`);
   return {
     clientOrderId: parseId(r.clientOrderId, `${path}.clientOrderId`),
     ...(exchangeOrderId !== undefined && { exchangeOrderId }),
@@ -469,7 +511,6 @@ export function parseInstrument(raw: unknown, path = 'instrument'): Instrument {
   };
 }
 
-
 export function parseLiveState(raw: unknown, path = 'liveState'): LiveState {
   const r = asRecord(raw, path);
   return {
@@ -480,14 +521,24 @@ export function parseLiveState(raw: unknown, path = 'liveState'): LiveState {
 }
 
 export function liveStateToJSON(s: LiveState): LiveStateJSON {
-  return { orders: s.orders.map(orderToJSON), positions: s.positions.map(positionToJSON), balances: s.balances.map(balanceToJSON) };
+  return {
+    orders: s.orders.map(orderToJSON),
+    positions: s.positions.map(positionToJSON),
+    balances: s.balances.map(balanceToJSON),
+  };
 }
 
 export function parseExchangeSnapshot(raw: unknown, path = 'snapshot'): ExchangeSnapshot {
   const r = asRecord(raw, path);
   const startedAt = parseTimestamp(r.startedAt, `${path}.startedAt`);
   const completedAt = parseTimestamp(r.completedAt, `${path}.completedAt`);
-  if (completedAt < startedAt) throw new ParseError('inconsistent', `${path}.completedAt`, completedAt, `completedAt must not precede startedAt (${startedAt})`);
+  if (completedAt < startedAt)
+    throw new ParseError(
+      'inconsistent',
+      `${path}.completedAt`,
+      completedAt,
+      `completedAt must not precede startedAt (${startedAt})`,
+    );
   return {
     openOrders: parseUniqueList(r.openOrders, `${path}.openOrders`, parseOrder, orderKeys),
     positions: parseUniqueList(r.positions, `${path}.positions`, parsePosition, (p) => [p.symbol]),

@@ -42,7 +42,8 @@ export function createRandom(seed: number | string): Random {
   const rng: Random = {
     next: () => nextU32() / 4294967296,
     int: (min, max) => {
-      if (!Number.isInteger(min) || !Number.isInteger(max) || max < min) throw new RangeError(`Random.int: bad range [${min}, ${max}]`);
+      if (!Number.isInteger(min) || !Number.isInteger(max) || max < min)
+        throw new RangeError(`Random.int: bad range [${min}, ${max}]`);
       return min + Math.floor(rng.next() * (max - min + 1));
     },
     chance: (p) => rng.next() < p,

@@ -21,6 +21,9 @@ export function insideSnapshotWindow(t: Millis, window: SnapshotWindow): boolean
 }
 
 /** The window of a reconciliation report (its fields carry a `snapshot` prefix). */
-export function reportWindow(report: { readonly snapshotStartedAt: Millis; readonly snapshotCompletedAt: Millis }): SnapshotWindow {
+export function reportWindow(report: {
+  readonly snapshotStartedAt: Millis;
+  readonly snapshotCompletedAt: Millis;
+}): SnapshotWindow {
   return { startedAt: report.snapshotStartedAt, completedAt: report.snapshotCompletedAt };
 }

@@ -166,5 +166,7 @@ export function orderKey(o: Pick<Order, 'symbol' | 'exchangeOrderId' | 'clientOr
 
 /** Every key an order is known by; two orders sharing any of them are duplicates. */
 export function orderKeys(o: Pick<Order, 'symbol' | 'exchangeOrderId' | 'clientOrderId'>): string[] {
-  return o.exchangeOrderId !== undefined ? [`x:${orderIdKey(o.symbol, o.exchangeOrderId)}`, `c:${o.clientOrderId}`] : [`c:${o.clientOrderId}`];
+  return o.exchangeOrderId !== undefined
+    ? [`x:${orderIdKey(o.symbol, o.exchangeOrderId)}`, `c:${o.clientOrderId}`]
+    : [`c:${o.clientOrderId}`];
 }

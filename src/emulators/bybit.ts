@@ -12,9 +12,30 @@
 import { createHash } from 'node:crypto';
 import { Dec, amountToString } from '../domain/decimal.js';
 import { ExchangeError } from '../domain/errors.js';
-import type { Balance, Fill, FundingPayment, Instrument, Order, OrderType, Position, Side, TimeInForce } from '../domain/types.js';
+import type {
+  Balance,
+  Fill,
+  FundingPayment,
+  Instrument,
+  Order,
+  OrderType,
+  Position,
+  Side,
+  TimeInForce,
+} from '../domain/types.js';
 import type { PlaceOrderRequest } from '../exchange/port.js';
-import { drainPages, startLoopback, uuidIds, venueError, venueHandle, type Answer, type Json, type Params, type VenueEmulator, type VenueEmulatorOptions } from './loopback-http.js';
+import {
+  drainPages,
+  startLoopback,
+  uuidIds,
+  venueError,
+  venueHandle,
+  type Answer,
+  type Json,
+  type Params,
+  type VenueEmulator,
+  type VenueEmulatorOptions,
+} from './loopback-http.js';
 
 export type BybitEmulatorOptions = VenueEmulatorOptions;
 
@@ -62,11 +83,17 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
     const avg = o.averageFillPrice;
     const status =
       o.status === 'open' || o.status === 'pending'
-        ? filled.gt(0) ? 'PartiallyFilled' : 'New'
-        : o.status === 'filled' ? 'Filled'
-        : o.status === 'rejected' ? 'Rejected'
-        // Bybit has no "expired" (an unfilled IOC is cancelled); only spot has PartiallyFilledCanceled.
-        : filled.gt(0) && i.kind === 'spot' ? 'PartiallyFilledCanceled' : 'Cancelled';
+        ? filled.gt(0)
+          ? 'PartiallyFilled'
+          : 'New'
+        : o.status === 'filled'
+          ? 'Filled'
+          : o.status === 'rejected'
+            ? 'Rejected'
+            : // Bybit has no "expired" (an unfilled IOC is cancelled); only spot has PartiallyFilledCanceled.
+              filled.gt(0) && i.kind === 'spot'
+              ? 'PartiallyFilledCanceled'
+              : 'Cancelled';
     const open = o.status === 'open' || o.status === 'pending';
     return {
       orderId: ids.wire(`order:${o.symbol}`, o.exchangeOrderId ?? ''),
@@ -283,7 +310,14 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
           status: 'Trading',
           marginTrading: 'utaOnly',
           stTag: '0',
-          lotSizeFilter: { basePrecision: stepSize, quotePrecision: tickSize, minOrderQty: stepSize, maxOrderQty: '1000000', minOrderAmt: '0', maxOrderAmt: '100000000' },
+          lotSizeFilter: {
+            basePrecision: stepSize,
+            quotePrecision: tickSize,
+            minOrderQty: stepSize,
+            maxOrderQty: '1000000',
+            minOrderAmt: '0',
+            maxOrderAmt: '100000000',
+          },
           priceFilter: { tickSize },
           riskParameters: { priceLimitRatioX: '0.05', priceLimitRatioY: '0.05' },
         }
@@ -299,7 +333,14 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
           priceScale: String(tickSize.split('.')[1]?.length ?? 0),
           leverageFilter: { minLeverage: '1', maxLeverage: '100.00', leverageStep: '0.01' },
           priceFilter: { minPrice: tickSize, maxPrice: '1999999', tickSize },
-          lotSizeFilter: { maxOrderQty: '1000000', maxMktOrderQty: '1000000', minOrderQty: stepSize, qtyStep: stepSize, postOnlyMaxOrderQty: '1000000', minNotionalValue: '0' },
+          lotSizeFilter: {
+            maxOrderQty: '1000000',
+            maxMktOrderQty: '1000000',
+            minOrderQty: stepSize,
+            qtyStep: stepSize,
+            postOnlyMaxOrderQty: '1000000',
+            minNotionalValue: '0',
+          },
           unifiedMarginTrade: true,
           fundingInterval: 480,
           settleCoin: i.settle,
@@ -313,7 +354,9 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
   /** The order a request names by `orderId` or `orderLinkId`, as a list of zero or one. */
   const oneOrder = async (i: Instrument, p: Params): Promise<Order[]> => {
     const ref =
-      p.orderId !== undefined ? { symbol: i.symbol, exchangeOrderId: ids.backend(p.orderId) ?? `unknown-${p.orderId}` } : { symbol: i.symbol, clientOrderId: p.orderLinkId ?? '' };
+      p.orderId !== undefined
+        ? { symbol: i.symbol, exchangeOrderId: ids.backend(p.orderId) ?? `unknown-${p.orderId}` }
+        : { symbol: i.symbol, clientOrderId: p.orderLinkId ?? '' };
     try {
       const o = await backend.fetchOrder(ref);
       return p.orderLinkId !== undefined && byHand(o) ? [] : [o];
@@ -322,8 +365,10 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
       throw e;
     }
   };
-  const allOrders = async (i: Instrument): Promise<Order[]> => drainPages((cursor) => backend.fetchOrdersSince(i.symbol, { since: 0, cursor }));
-  const newestFirst = <T>(xs: T[], time: (x: T) => number, id: (x: T) => string): T[] => xs.sort((a, b) => time(b) - time(a) || (id(a) < id(b) ? 1 : id(a) > id(b) ? -1 : 0));
+  const allOrders = async (i: Instrument): Promise<Order[]> =>
+    drainPages((cursor) => backend.fetchOrdersSince(i.symbol, { since: 0, cursor }));
+  const newestFirst = <T>(xs: T[], time: (x: T) => number, id: (x: T) => string): T[] =>
+    xs.sort((a, b) => time(b) - time(a) || (id(a) < id(b) ? 1 : id(a) > id(b) ? -1 : 0));
 
   /** Bybit's time filter: startTime/endTime at most 7 days apart; neither = the last 7 days. */
   const range = (p: Params): [number, number] => {
@@ -331,7 +376,8 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
     const e = p.endTime === undefined ? undefined : Number(p.endTime);
     const end = e ?? (s === undefined ? clock.now() : s + 7 * DAY);
     const start = s ?? end - 7 * DAY;
-    if (end - start > 7 * DAY) throw new BybitError(10001, 'The time range between startTime and endTime cannot exceed 7 days');
+    if (end - start > 7 * DAY)
+      throw new BybitError(10001, 'The time range between startTime and endTime cannot exceed 7 days');
     return [start, end];
   };
   const limitOf = (p: Params, def: number, max: number): number => {
@@ -340,26 +386,67 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
     return Math.min(n, max);
   };
 
-  const list = (cat: string, items: Json[], cursor = ''): Json => ({ category: cat, list: items, nextPageCursor: cursor });
+  const list = (cat: string, items: Json[], cursor = ''): Json => ({
+    category: cat,
+    list: items,
+    nextPageCursor: cursor,
+  });
 
   const handlers: Record<string, { priv: boolean; handle: (p: Params) => Promise<Json> }> = {
-    'GET /v5/market/time': { priv: false, handle: async () => ({ timeSecond: String(Math.floor(clock.now() / 1000)), timeNano: `${clock.now()}000000` }) },
+    'GET /v5/market/time': {
+      priv: false,
+      handle: async () => ({ timeSecond: String(Math.floor(clock.now() / 1000)), timeNano: `${clock.now()}000000` }),
+    },
     'GET /v5/market/instruments-info': {
       priv: false,
-      handle: async (p) => list(p.category ?? '', (await instruments()).filter((i) => category(i) === p.category).map(instrumentJson)),
+      handle: async (p) =>
+        list(p.category ?? '', (await instruments()).filter((i) => category(i) === p.category).map(instrumentJson)),
     },
     'GET /v5/asset/coin/query-info': { priv: true, handle: async () => ({ rows: [] }) },
-    'GET /v5/user/query-api': { priv: true, handle: async () => ({ id: '1', note: 'emulator', apiKey, readOnly: 0, unified: 0, uta: 1, isMaster: true, permissions: {} }) },
-    'GET /v5/account/info': { priv: true, handle: async () => ({ unifiedMarginStatus: 6, marginMode: 'REGULAR_MARGIN', isMasterTrader: false, spotHedgingStatus: 'OFF', updatedTime: String(clock.now()) }) },
+    'GET /v5/user/query-api': {
+      priv: true,
+      handle: async () => ({
+        id: '1',
+        note: 'emulator',
+        apiKey,
+        readOnly: 0,
+        unified: 0,
+        uta: 1,
+        isMaster: true,
+        permissions: {},
+      }),
+    },
+    'GET /v5/account/info': {
+      priv: true,
+      handle: async () => ({
+        unifiedMarginStatus: 6,
+        marginMode: 'REGULAR_MARGIN',
+        isMasterTrader: false,
+        spotHedgingStatus: 'OFF',
+        updatedTime: String(clock.now()),
+      }),
+    },
     'GET /v5/order/realtime': {
       priv: true,
       handle: async (p) => {
         const i = await instrumentOf(p.category, p.symbol);
         // One natural port call per request: a lookup by id is the backend's fetchOrder (faults injected there surface).
-        let os = p.orderId !== undefined || p.orderLinkId !== undefined ? await oneOrder(i, p) : [...(await backend.fetchOpenOrders([i.symbol]))];
+        let os =
+          p.orderId !== undefined || p.orderLinkId !== undefined
+            ? await oneOrder(i, p)
+            : [...(await backend.fetchOpenOrders([i.symbol]))];
         os = os.filter((o) => o.status === 'open' || o.status === 'pending');
         const limit = limitOf(p, 20, 50);
-        return list(category(i), newestFirst(os, (o) => o.createdAt, (o) => o.exchangeOrderId ?? '').slice(0, limit).map((o) => orderJson(o, i)));
+        return list(
+          category(i),
+          newestFirst(
+            os,
+            (o) => o.createdAt,
+            (o) => o.exchangeOrderId ?? '',
+          )
+            .slice(0, limit)
+            .map((o) => orderJson(o, i)),
+        );
       },
     },
     'GET /v5/order/history': {
@@ -374,9 +461,19 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
           os = (await allOrders(i)).filter((o) => o.createdAt >= start && o.createdAt <= end);
         }
         os = os.filter((o) => o.status !== 'open' && o.status !== 'pending');
-        if (p.orderStatus !== undefined) os = os.filter((o) => (orderJson(o, i) as { orderStatus: string }).orderStatus === p.orderStatus);
+        if (p.orderStatus !== undefined)
+          os = os.filter((o) => (orderJson(o, i) as { orderStatus: string }).orderStatus === p.orderStatus);
         const limit = limitOf(p, 20, 50);
-        return list(category(i), newestFirst(os, (o) => o.createdAt, (o) => o.exchangeOrderId ?? '').slice(0, limit).map((o) => orderJson(o, i)));
+        return list(
+          category(i),
+          newestFirst(
+            os,
+            (o) => o.createdAt,
+            (o) => o.exchangeOrderId ?? '',
+          )
+            .slice(0, limit)
+            .map((o) => orderJson(o, i)),
+        );
       },
     },
     'GET /v5/execution/list': {
@@ -389,21 +486,37 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
         if (p.execType === undefined || p.execType === 'Trade') {
           const fills = await drainPages((cursor) => backend.fetchTradesSince(i.symbol, { since: start, cursor }));
           for (const f of fills) {
-            if (f.timestamp > end || (p.orderId !== undefined && ids.wire(`order:${f.symbol}`, f.exchangeOrderId) !== p.orderId)) continue;
+            if (
+              f.timestamp > end ||
+              (p.orderId !== undefined && ids.wire(`order:${f.symbol}`, f.exchangeOrderId) !== p.orderId)
+            )
+              continue;
             rows.push({ t: f.timestamp, id: f.tradeId, json: execJson(f, i, rows.length + 1) });
           }
         }
         if (i.kind === 'perp' && p.orderId === undefined && (p.execType === undefined || p.execType === 'Funding')) {
           const funding = await drainPages((cursor) => backend.fetchFundingSince({ since: start, cursor }));
-          for (const f of funding) if (f.symbol === i.symbol && f.timestamp <= end) rows.push({ t: f.timestamp, id: f.id, json: fundingJson(f, i, rows.length + 1) });
+          for (const f of funding)
+            if (f.symbol === i.symbol && f.timestamp <= end)
+              rows.push({ t: f.timestamp, id: f.id, json: fundingJson(f, i, rows.length + 1) });
         }
-        return list(category(i), newestFirst(rows, (r) => r.t, (r) => r.id).slice(0, limit).map((r) => r.json));
+        return list(
+          category(i),
+          newestFirst(
+            rows,
+            (r) => r.t,
+            (r) => r.id,
+          )
+            .slice(0, limit)
+            .map((r) => r.json),
+        );
       },
     },
     'GET /v5/account/transaction-log': {
       priv: true,
       handle: async (p) => {
-        if (p.accountType !== undefined && p.accountType !== 'UNIFIED') throw new BybitError(10001, 'accountType only support UNIFIED');
+        if (p.accountType !== undefined && p.accountType !== 'UNIFIED')
+          throw new BybitError(10001, 'accountType only support UNIFIED');
         const [start, end] = range(p);
         const limit = limitOf(p, 20, 50);
         const perps = (await instruments()).filter((i) => i.kind === 'perp');
@@ -412,16 +525,34 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
         for (const f of await drainPages((cursor) => backend.fetchFundingSince({ since: start, cursor }))) {
           const i = perps.find((x) => x.symbol === f.symbol) as Instrument;
           if (f.timestamp > end || (p.currency !== undefined && i.settle !== p.currency)) continue;
-          rows.push({ t: f.timestamp, id: f.id, json: logJson(ids.wire('log-funding', f.id), i, 'SETTLEMENT', f.timestamp, str(f.amount), '0') });
+          rows.push({
+            t: f.timestamp,
+            id: f.id,
+            json: logJson(ids.wire('log-funding', f.id), i, 'SETTLEMENT', f.timestamp, str(f.amount), '0'),
+          });
         }
         for (const i of perps) {
           if (p.currency !== undefined && i.settle !== p.currency) continue;
           for (const f of await drainPages((cursor) => backend.fetchTradesSince(i.symbol, { since: start, cursor }))) {
-            if (f.timestamp <= end) rows.push({ t: f.timestamp, id: f.tradeId, json: logJson(ids.wire(`log-trade:${f.symbol}`, f.tradeId), i, 'TRADE', f.timestamp, '0', str(f.fee)) });
+            if (f.timestamp <= end)
+              rows.push({
+                t: f.timestamp,
+                id: f.tradeId,
+                json: logJson(ids.wire(`log-trade:${f.symbol}`, f.tradeId), i, 'TRADE', f.timestamp, '0', str(f.fee)),
+              });
           }
         }
         const wanted = p.type === undefined ? rows : rows.filter((r) => (r.json as { type: string }).type === p.type);
-        return { list: newestFirst(wanted, (r) => r.t, (r) => r.id).slice(0, limit).map((r) => r.json), nextPageCursor: '' };
+        return {
+          list: newestFirst(
+            wanted,
+            (r) => r.t,
+            (r) => r.id,
+          )
+            .slice(0, limit)
+            .map((r) => r.json),
+          nextPageCursor: '',
+        };
       },
     },
     'GET /v5/position/list': {
@@ -429,9 +560,15 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
       handle: async (p) => {
         if (p.category !== 'linear') throw new BybitError(10001, 'params error: category');
         const perps = (await instruments()).filter((i) => i.kind === 'perp');
-        const wanted = p.symbol !== undefined ? [await instrumentOf('linear', p.symbol)] : perps.filter((i) => p.settleCoin === undefined || i.settle === p.settleCoin);
+        const wanted =
+          p.symbol !== undefined
+            ? [await instrumentOf('linear', p.symbol)]
+            : perps.filter((i) => p.settleCoin === undefined || i.settle === p.settleCoin);
         const positions = await backend.fetchPositions(wanted.map((i) => i.symbol));
-        return list('linear', positions.map((x) => positionJson(x, perps.find((i) => i.symbol === x.symbol) as Instrument)));
+        return list(
+          'linear',
+          positions.map((x) => positionJson(x, perps.find((i) => i.symbol === x.symbol) as Instrument)),
+        );
       },
     },
     'GET /v5/account/wallet-balance': {
@@ -447,11 +584,16 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
         const i = await instrumentOf(p.category, p.symbol);
         const side = ({ Buy: 'buy', Sell: 'sell' } as Record<string, Side>)[p.side ?? ''];
         const type = ({ Limit: 'limit', Market: 'market' } as Record<string, OrderType>)[p.orderType ?? ''];
-        if (side === undefined || type === undefined || p.qty === undefined) throw new BybitError(10001, 'params error: side, orderType and qty are required');
-        if (type === 'limit' && p.price === undefined) throw new BybitError(10001, 'params error: price is required for a limit order');
-        if (i.kind === 'spot' && type === 'market' && side === 'buy' && p.marketUnit !== 'baseCoin') throw new BybitError(10001, 'emulator: a spot market buy must say marketUnit=baseCoin');
-        if (i.kind === 'spot' && p.reduceOnly === 'true') throw new BybitError(10001, 'params error: reduceOnly is not supported on spot');
-        const tif: TimeInForce | undefined = p.timeInForce === 'IOC' || p.timeInForce === 'FOK' ? 'IOC' : type === 'limit' ? 'GTC' : undefined;
+        if (side === undefined || type === undefined || p.qty === undefined)
+          throw new BybitError(10001, 'params error: side, orderType and qty are required');
+        if (type === 'limit' && p.price === undefined)
+          throw new BybitError(10001, 'params error: price is required for a limit order');
+        if (i.kind === 'spot' && type === 'market' && side === 'buy' && p.marketUnit !== 'baseCoin')
+          throw new BybitError(10001, 'emulator: a spot market buy must say marketUnit=baseCoin');
+        if (i.kind === 'spot' && p.reduceOnly === 'true')
+          throw new BybitError(10001, 'params error: reduceOnly is not supported on spot');
+        const tif: TimeInForce | undefined =
+          p.timeInForce === 'IOC' || p.timeInForce === 'FOK' ? 'IOC' : type === 'limit' ? 'GTC' : undefined;
         const request: PlaceOrderRequest = {
           clientOrderId: p.orderLinkId ?? `emu-${clock.now()}`,
           symbol: i.symbol,
@@ -482,7 +624,8 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
           o = await backend.cancelOrder(ref);
         } catch (e) {
           // Bybit: "Order does not exist" for a missing order and for one already filled or cancelled.
-          if (e instanceof ExchangeError && (e.kind === 'notFound' || e.kind === 'invalid')) throw new BybitError(110001, 'Order does not exist.');
+          if (e instanceof ExchangeError && (e.kind === 'notFound' || e.kind === 'invalid'))
+            throw new BybitError(110001, 'Order does not exist.');
           throw e;
         }
         if (o.status !== 'cancelled') throw new BybitError(110001, 'Order does not exist.');
@@ -491,12 +634,16 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
     },
   };
 
-  const envelope = (code: number, msg: string, result: Json): Answer => ({ status: 200, body: { retCode: code, retMsg: msg, result, retExtInfo: {}, time: clock.now() } });
+  const envelope = (code: number, msg: string, result: Json): Answer => ({
+    status: 200,
+    body: { retCode: code, retMsg: msg, result, retExtInfo: {}, time: clock.now() },
+  });
   const server = await startLoopback(
     (req) => {
       const h = handlers[`${req.method} ${req.path}`];
       if (h === undefined) return undefined;
-      if (h.priv && req.headers['x-bapi-api-key'] !== apiKey) return Promise.resolve(envelope(10003, 'API key is invalid.', {}));
+      if (h.priv && req.headers['x-bapi-api-key'] !== apiKey)
+        return Promise.resolve(envelope(10003, 'API key is invalid.', {}));
       return h.handle(req.params).then(
         (result) => envelope(0, 'OK', result),
         (e: unknown) => {
@@ -505,7 +652,16 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
         },
       );
     },
-    (req) => ({ status: 404, body: { retCode: 10001, retMsg: `emulator: no route ${req.method} ${req.path}`, result: {}, retExtInfo: {}, time: clock.now() } }),
+    (req) => ({
+      status: 404,
+      body: {
+        retCode: 10001,
+        retMsg: `emulator: no route ${req.method} ${req.path}`,
+        result: {},
+        retExtInfo: {},
+        time: clock.now(),
+      },
+    }),
   );
 
   return {
@@ -527,7 +683,9 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
           createMarketBuyOrderRequiresPrice: false,
           ...((extra.options as Record<string, unknown> | undefined) ?? {}),
         },
-        urls: { api: { spot: server.url, futures: server.url, v2: server.url, public: server.url, private: server.url } },
+        urls: {
+          api: { spot: server.url, futures: server.url, v2: server.url, public: server.url, private: server.url },
+        },
       };
     },
   };

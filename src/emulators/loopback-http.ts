@@ -23,7 +23,12 @@ export interface RecordedRequest {
 }
 
 export type LoopbackFault =
-  | { readonly kind: 'status'; readonly status: number; readonly body: Json | string; readonly headers?: Record<string, string> }
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly body: Json | string;
+      readonly headers?: Record<string, string>;
+    }
   | { readonly kind: 'reset' }
   | { readonly kind: 'hang' };
 
@@ -109,7 +114,10 @@ export async function startLoopback(
       if (t.startsWith('{') || t.startsWith('[')) {
         // A JSON array is a batch (OKX places single orders through batch-orders): its one element's fields.
         const parsed = JSON.parse(body) as unknown;
-        const obj = (Array.isArray(parsed) ? (parsed.length === 1 ? parsed[0] : {}) : parsed) as Record<string, unknown>;
+        const obj = (Array.isArray(parsed) ? (parsed.length === 1 ? parsed[0] : {}) : parsed) as Record<
+          string,
+          unknown
+        >;
         for (const [k, v] of Object.entries(obj)) params[k] = typeof v === 'string' ? v : JSON.stringify(v);
       } else for (const [k, v] of new URLSearchParams(body)) params[k] = v;
     }
@@ -189,7 +197,9 @@ export function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** Every item of a paged backend query. */
-export async function drainPages<T>(page: (cursor: string | undefined) => Promise<{ items: readonly T[]; nextCursor?: string | undefined }>): Promise<T[]> {
+export async function drainPages<T>(
+  page: (cursor: string | undefined) => Promise<{ items: readonly T[]; nextCursor?: string | undefined }>,
+): Promise<T[]> {
   const out: T[] = [];
   let cursor: string | undefined;
   for (let guard = 0; guard < 10_000; guard++) {
@@ -243,11 +253,17 @@ export function sequentialIds(base: bigint): WireIds {
  * A venue's error code and message for each backend error kind (`duplicate`: a reused client id; `other`: anything
  * unexpected, a retryable "system error" on every venue).
  */
-export type VenueErrorTable<C> = Readonly<Record<Exclude<ExchangeErrorKind, 'network' | 'timeout' | 'unavailable'> | 'duplicate' | 'other', readonly [C, string]>>;
+export type VenueErrorTable<C> = Readonly<
+  Record<
+    Exclude<ExchangeErrorKind, 'network' | 'timeout' | 'unavailable'> | 'duplicate' | 'other',
+    readonly [C, string]
+  >
+>;
 
 /** A backend error as the venue reports it: by kind from its table (the message appended where it says why). */
 export function venueError<C>(e: unknown, table: VenueErrorTable<C>): [C, string] {
-  if (!(e instanceof ExchangeError)) return [table.other[0], `${table.other[1]} ${e instanceof Error ? e.message : String(e)}`];
+  if (!(e instanceof ExchangeError))
+    return [table.other[0], `${table.other[1]} ${e instanceof Error ? e.message : String(e)}`];
   if (e.kind === 'invalid' && /duplicate/i.test(e.message)) return [...table.duplicate];
   if (e.kind === 'invalid' || e.kind === 'unsupported') return [table[e.kind][0], `${table[e.kind][1]}: ${e.message}`];
   const row = e.kind === 'network' || e.kind === 'timeout' || e.kind === 'unavailable' ? table.other : table[e.kind];

@@ -14,7 +14,18 @@ import { Dec, amountToString, type Decimal } from '../domain/decimal.js';
 import { ExchangeError } from '../domain/errors.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, OrderType, Position, Side } from '../domain/types.js';
 import type { PlaceOrderRequest } from '../exchange/port.js';
-import { drainPages, sequentialIds, startLoopback, venueError, venueHandle, type Answer, type Json, type Params, type VenueEmulator, type VenueEmulatorOptions } from './loopback-http.js';
+import {
+  drainPages,
+  sequentialIds,
+  startLoopback,
+  venueError,
+  venueHandle,
+  type Answer,
+  type Json,
+  type Params,
+  type VenueEmulator,
+  type VenueEmulatorOptions,
+} from './loopback-http.js';
 
 export interface OkxEmulatorOptions extends VenueEmulatorOptions {
   /** Base units per contract of a perpetual (default 0.01, BTC-USDT-SWAP's). */
@@ -53,7 +64,8 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
   const billIds = sequentialIds(700_000_000_000_000_000n);
   /** Base units → what OKX counts: contracts on a swap. */
   const sz = (i: Instrument, base: Decimal): string => str(i.kind === 'spot' ? base : base.div(ctVal(i)));
-  const ordId = (o: { symbol: string; exchangeOrderId?: string | undefined }): string => orderIds.wire(o.symbol, o.exchangeOrderId ?? '');
+  const ordId = (o: { symbol: string; exchangeOrderId?: string | undefined }): string =>
+    orderIds.wire(o.symbol, o.exchangeOrderId ?? '');
 
   const instruments = async (): Promise<readonly Instrument[]> => backend.fetchInstruments();
   const instrumentOf = async (id: string | undefined): Promise<Instrument> => {
@@ -64,7 +76,13 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
 
   const orderJson = (o: Order, i: Instrument): Json => {
     const open = o.status === 'open' || o.status === 'pending';
-    const state = open ? (o.filledQuantity.gt(0) ? 'partially_filled' : 'live') : o.status === 'filled' ? 'filled' : 'canceled';
+    const state = open
+      ? o.filledQuantity.gt(0)
+        ? 'partially_filled'
+        : 'live'
+      : o.status === 'filled'
+        ? 'filled'
+        : 'canceled';
     return {
       instType: instType(i),
       instId: instId(i),
@@ -219,19 +237,75 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
 
   const instrumentJson = (i: Instrument): Json =>
     i.kind === 'spot'
-      ? { instType: 'SPOT', instId: instId(i), uly: '', instFamily: '', baseCcy: i.base, quoteCcy: i.quote, settleCcy: '', ctVal: '', ctMult: '', ctValCcy: '', ctType: '', optType: '', stk: '', listTime: '1606468572000', expTime: '', lever: '10', tickSz: tickSize, lotSz: stepSize, minSz: stepSize, alias: '', state: 'live', ruleType: 'normal', maxLmtSz: '9999999999', maxMktSz: '1000000' }
-      : { instType: 'SWAP', instId: instId(i), uly: `${i.base}-${i.quote}`, instFamily: `${i.base}-${i.quote}`, baseCcy: '', quoteCcy: '', settleCcy: i.settle, ctVal: str(ctVal(i)), ctMult: '1', ctValCcy: i.base, ctType: 'linear', optType: '', stk: '', listTime: '1573557408000', expTime: '', lever: '100', tickSz: tickSize, lotSz: sz(i, new Dec(stepSize)), minSz: sz(i, new Dec(stepSize)), alias: '', state: 'live', ruleType: 'normal', maxLmtSz: '100000000', maxMktSz: '100000000' };
+      ? {
+          instType: 'SPOT',
+          instId: instId(i),
+          uly: '',
+          instFamily: '',
+          baseCcy: i.base,
+          quoteCcy: i.quote,
+          settleCcy: '',
+          ctVal: '',
+          ctMult: '',
+          ctValCcy: '',
+          ctType: '',
+          optType: '',
+          stk: '',
+          listTime: '1606468572000',
+          expTime: '',
+          lever: '10',
+          tickSz: tickSize,
+          lotSz: stepSize,
+          minSz: stepSize,
+          alias: '',
+          state: 'live',
+          ruleType: 'normal',
+          maxLmtSz: '9999999999',
+          maxMktSz: '1000000',
+        }
+      : {
+          instType: 'SWAP',
+          instId: instId(i),
+          uly: `${i.base}-${i.quote}`,
+          instFamily: `${i.base}-${i.quote}`,
+          baseCcy: '',
+          quoteCcy: '',
+          settleCcy: i.settle,
+          ctVal: str(ctVal(i)),
+          ctMult: '1',
+          ctValCcy: i.base,
+          ctType: 'linear',
+          optType: '',
+          stk: '',
+          listTime: '1573557408000',
+          expTime: '',
+          lever: '100',
+          tickSz: tickSize,
+          lotSz: sz(i, new Dec(stepSize)),
+          minSz: sz(i, new Dec(stepSize)),
+          alias: '',
+          state: 'live',
+          ruleType: 'normal',
+          maxLmtSz: '100000000',
+          maxMktSz: '100000000',
+        };
 
   /** OKX's time filter: `begin`/`end` (ms) when given; lists newest first, at most `limit` (100). */
   const select = <T>(xs: T[], time: (x: T) => number, p: Params): T[] => {
     const begin = p.begin === undefined ? -Infinity : Number(p.begin);
     const end = p.end === undefined ? Infinity : Number(p.end);
     const limit = Math.min(p.limit === undefined ? 100 : Number(p.limit), 100);
-    return xs.filter((x) => time(x) >= begin && time(x) <= end).sort((a, b) => time(b) - time(a)).slice(0, limit);
+    return xs
+      .filter((x) => time(x) >= begin && time(x) <= end)
+      .sort((a, b) => time(b) - time(a))
+      .slice(0, limit);
   };
 
   const oneOrder = async (i: Instrument, p: Params): Promise<Order | undefined> => {
-    const ref = p.ordId !== undefined ? { symbol: i.symbol, exchangeOrderId: orderIds.backend(p.ordId) ?? `unknown-${p.ordId}` } : { symbol: i.symbol, clientOrderId: p.clOrdId ?? '' };
+    const ref =
+      p.ordId !== undefined
+        ? { symbol: i.symbol, exchangeOrderId: orderIds.backend(p.ordId) ?? `unknown-${p.ordId}` }
+        : { symbol: i.symbol, clientOrderId: p.clOrdId ?? '' };
     try {
       const o = await backend.fetchOrder(ref);
       return p.clOrdId !== undefined && byHand(o) ? undefined : o;
@@ -254,7 +328,9 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
         const all = (await instruments()).filter((i) => p.instType === undefined || instType(i) === p.instType);
         const wanted = p.instId !== undefined ? [await instrumentOf(p.instId)] : all;
         const os = [...(await backend.fetchOpenOrders(wanted.map((i) => i.symbol)))];
-        return select(os, (o) => o.createdAt, p).map((o) => orderJson(o, wanted.find((i) => i.symbol === o.symbol) as Instrument));
+        return select(os, (o) => o.createdAt, p).map((o) =>
+          orderJson(o, wanted.find((i) => i.symbol === o.symbol) as Instrument),
+        );
       },
     },
     'GET /api/v5/trade/order': {
@@ -272,7 +348,9 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
         const i = await instrumentOf(p.instId);
         const os = await drainPages((cursor) => backend.fetchOrdersSince(i.symbol, { since: 0, cursor }));
         const state = (o: Order): string => (orderJson(o, i) as { state: string }).state;
-        const done = os.filter((o) => !(o.status === 'open' || o.status === 'pending') && (p.state === undefined || state(o) === p.state));
+        const done = os.filter(
+          (o) => !(o.status === 'open' || o.status === 'pending') && (p.state === undefined || state(o) === p.state),
+        );
         return select(done, (o) => o.createdAt, p).map((o) => orderJson(o, i));
       },
     },
@@ -280,7 +358,9 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
       priv: true,
       handle: async (p) => {
         const i = await instrumentOf(p.instId);
-        const fills = await drainPages((cursor) => backend.fetchTradesSince(i.symbol, { since: p.begin === undefined ? 0 : Number(p.begin), cursor }));
+        const fills = await drainPages((cursor) =>
+          backend.fetchTradesSince(i.symbol, { since: p.begin === undefined ? 0 : Number(p.begin), cursor }),
+        );
         // OKX's ordId filter: one order's fills.
         const ofOrder = p.ordId === undefined ? fills : fills.filter((f) => ordId(f) === p.ordId);
         return select(ofOrder, (f) => f.timestamp, p).map((f) => fillJson(f, i));
@@ -292,7 +372,9 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
         const perps = (await instruments()).filter((i) => i.kind === 'perp');
         const wanted = p.instId === undefined ? perps : await Promise.all(p.instId.split(',').map(instrumentOf));
         const positions = await backend.fetchPositions(wanted.map((i) => i.symbol));
-        return positions.filter((x) => !x.quantity.isZero()).map((x) => positionJson(x, perps.find((i) => i.symbol === x.symbol) as Instrument));
+        return positions
+          .filter((x) => !x.quantity.isZero())
+          .map((x) => positionJson(x, perps.find((i) => i.symbol === x.symbol) as Instrument));
       },
     },
     'GET /api/v5/account/balance': { priv: true, handle: async () => balanceJson(await backend.fetchBalances()) },
@@ -301,8 +383,12 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
       handle: async (p) => {
         if (p.type !== '8') return [];
         const perps = (await instruments()).filter((i) => i.kind === 'perp');
-        const rows = await drainPages((cursor) => backend.fetchFundingSince({ since: p.begin === undefined ? 0 : Number(p.begin), cursor }));
-        return select(rows, (f) => f.timestamp, p).map((f) => fundingJson(f, perps.find((i) => i.symbol === f.symbol) as Instrument));
+        const rows = await drainPages((cursor) =>
+          backend.fetchFundingSince({ since: p.begin === undefined ? 0 : Number(p.begin), cursor }),
+        );
+        return select(rows, (f) => f.timestamp, p).map((f) =>
+          fundingJson(f, perps.find((i) => i.symbol === f.symbol) as Instrument),
+        );
       },
     },
     'POST /api/v5/trade/batch-orders': {
@@ -310,8 +396,14 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
       handle: async (p) => {
         const i = await instrumentOf(p.instId);
         const side = ({ buy: 'buy', sell: 'sell' } as Record<string, Side>)[p.side ?? ''];
-        const type = ({ limit: 'limit', market: 'market', ioc: 'limit', post_only: 'limit', fok: 'limit' } as Record<string, OrderType>)[p.ordType ?? ''];
-        if (side === undefined || type === undefined || p.sz === undefined) throw new OkxError('51000', 'Parameter side, ordType or sz error');
+        const type = (
+          { limit: 'limit', market: 'market', ioc: 'limit', post_only: 'limit', fok: 'limit' } as Record<
+            string,
+            OrderType
+          >
+        )[p.ordType ?? ''];
+        if (side === undefined || type === undefined || p.sz === undefined)
+          throw new OkxError('51000', 'Parameter side, ordType or sz error');
         if (type === 'limit' && p.px === undefined) throw new OkxError('51000', 'Parameter px error');
         if (p.tdMode !== (i.kind === 'spot' ? 'cash' : 'cross')) throw new OkxError('51000', 'Parameter tdMode error');
         const contracts = new Dec(p.sz);
@@ -321,26 +413,49 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
           side,
           type,
           quantity: i.kind === 'spot' ? contracts : contracts.times(ctVal(i)),
-          ...(type === 'limit' && { price: new Dec(p.px as string), timeInForce: p.ordType === 'ioc' || p.ordType === 'fok' ? ('IOC' as const) : ('GTC' as const) }),
+          ...(type === 'limit' && {
+            price: new Dec(p.px as string),
+            timeInForce: p.ordType === 'ioc' || p.ordType === 'fok' ? ('IOC' as const) : ('GTC' as const),
+          }),
           ...(p.reduceOnly === 'true' && { reduceOnly: true }),
         };
         const o = await backend.placeOrder(request);
-        return [{ ordId: ordId(o), clOrdId: o.clientOrderId, tag: '', ts: String(clock.now()), sCode: '0', sMsg: 'Order placed' }];
+        return [
+          {
+            ordId: ordId(o),
+            clOrdId: o.clientOrderId,
+            tag: '',
+            ts: String(clock.now()),
+            sCode: '0',
+            sMsg: 'Order placed',
+          },
+        ];
       },
     },
     'POST /api/v5/trade/cancel-order': {
       priv: true,
       handle: async (p) => {
         const i = await instrumentOf(p.instId);
-        const ref = p.ordId !== undefined ? { symbol: i.symbol, exchangeOrderId: orderIds.backend(p.ordId) ?? `unknown-${p.ordId}` } : { symbol: i.symbol, clientOrderId: p.clOrdId ?? '' };
+        const ref =
+          p.ordId !== undefined
+            ? { symbol: i.symbol, exchangeOrderId: orderIds.backend(p.ordId) ?? `unknown-${p.ordId}` }
+            : { symbol: i.symbol, clientOrderId: p.clOrdId ?? '' };
         let o: Order;
         try {
           o = await backend.cancelOrder(ref);
         } catch (e) {
-          if (e instanceof ExchangeError && (e.kind === 'notFound' || e.kind === 'invalid')) throw new OkxError('51400', 'Order cancellation failed as the order has been filled, canceled or does not exist');
+          if (e instanceof ExchangeError && (e.kind === 'notFound' || e.kind === 'invalid'))
+            throw new OkxError(
+              '51400',
+              'Order cancellation failed as the order has been filled, canceled or does not exist',
+            );
           throw e;
         }
-        if (o.status !== 'cancelled') throw new OkxError('51400', 'Order cancellation failed as the order has been filled, canceled or does not exist');
+        if (o.status !== 'cancelled')
+          throw new OkxError(
+            '51400',
+            'Order cancellation failed as the order has been filled, canceled or does not exist',
+          );
         return [{ ordId: ordId(o), clOrdId: o.clientOrderId, ts: String(clock.now()), sCode: '0', sMsg: '' }];
       },
     },
@@ -350,13 +465,21 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
     (req) => {
       const h = handlers[`${req.method} ${req.path}`];
       if (h === undefined) return undefined;
-      if (h.priv && req.headers['ok-access-key'] !== apiKey) return Promise.resolve({ status: 401, body: { code: '50111', msg: 'Invalid OK-ACCESS-KEY', data: [] } });
+      if (h.priv && req.headers['ok-access-key'] !== apiKey)
+        return Promise.resolve({ status: 401, body: { code: '50111', msg: 'Invalid OK-ACCESS-KEY', data: [] } });
       return h.handle(req.params).then(
         (data): Answer => ({ status: 200, body: { code: '0', msg: '', data } }),
         (e: unknown): Answer => {
           const [code, msg] = toOkxError(e);
           // Order endpoints report the failure per order too (sCode), as OKX does.
-          return { status: 200, body: { code: req.method === 'POST' ? '1' : code, msg: req.method === 'POST' ? 'Operation failed.' : msg, data: req.method === 'POST' ? [{ sCode: code, sMsg: msg, ordId: '', clOrdId: '' }] : [] } };
+          return {
+            status: 200,
+            body: {
+              code: req.method === 'POST' ? '1' : code,
+              msg: req.method === 'POST' ? 'Operation failed.' : msg,
+              data: req.method === 'POST' ? [{ sCode: code, sMsg: msg, ordId: '', clOrdId: '' }] : [],
+            },
+          };
         },
       );
     },

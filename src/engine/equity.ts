@@ -35,7 +35,12 @@ export interface EquityReading {
 export function resolveTickerEveryCycles(raw: unknown): number {
   const n = raw ?? DEFAULT_TICKER_EVERY_CYCLES;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_TICKER_EVERY_CYCLES) {
-    throw new ConfigError([{ path: 'tickerEveryCycles', message: `must be an integer in 0..${MAX_TICKER_EVERY_CYCLES} (0 = never read tickers), got ${String(raw)}` }]);
+    throw new ConfigError([
+      {
+        path: 'tickerEveryCycles',
+        message: `must be an integer in 0..${MAX_TICKER_EVERY_CYCLES} (0 = never read tickers), got ${String(raw)}`,
+      },
+    ]);
   }
   return n;
 }
@@ -127,9 +132,22 @@ export class EquityMarker {
       if (price !== undefined) prices.set(k, price);
     }
     const unpricedAssets = book.unpricedAssets(prices);
-    if (unpricedAssets.length > 0) return { reportingAsset: book.reportingAsset, equity: null, peakEquity: book.peakEquity, drawdown: null, unpricedAssets };
+    if (unpricedAssets.length > 0)
+      return {
+        reportingAsset: book.reportingAsset,
+        equity: null,
+        peakEquity: book.peakEquity,
+        drawdown: null,
+        unpricedAssets,
+      };
     const equity = apply ? book.markToMarket(prices) : book.equity(prices);
-    return { reportingAsset: book.reportingAsset, equity, peakEquity: book.peakEquity, drawdown: book.drawdown(prices), unpricedAssets };
+    return {
+      reportingAsset: book.reportingAsset,
+      equity,
+      peakEquity: book.peakEquity,
+      drawdown: book.drawdown(prices),
+      unpricedAssets,
+    };
   }
 
   private async refreshTickers(book: Portfolio, covered: ReadonlySet<string>): Promise<void> {

@@ -18,7 +18,8 @@ export function identityOf(client: Pick<ExchangeClient, 'id' | 'identity'>): Exc
 
 /** Why `actual` is not the account `stored` belongs to, or undefined when nothing contradicts. */
 export function identityConflict(stored: ExchangeIdentity, actual: ExchangeIdentity): string | undefined {
-  if (stored.venue !== actual.venue) return `venue ${JSON.stringify(stored.venue)}, not ${JSON.stringify(actual.venue)}`;
+  if (stored.venue !== actual.venue)
+    return `venue ${JSON.stringify(stored.venue)}, not ${JSON.stringify(actual.venue)}`;
   if (stored.account !== undefined && actual.account !== undefined && stored.account !== actual.account) {
     return `account ${JSON.stringify(stored.account)} on ${stored.venue}, not ${JSON.stringify(actual.account)}`;
   }

@@ -113,7 +113,15 @@ export class ExecutionStreamFeed {
    */
   private ignoredTrades = new Map<TradeKey, Fill>();
   private reconcileDue: Subscription | undefined;
-  private counts = { applied: 0, duplicates: 0, orderUpdates: 0, ignored: 0, breaks: 0, malformed: 0, reconcileRequests: 0 };
+  private counts = {
+    applied: 0,
+    duplicates: 0,
+    orderUpdates: 0,
+    ignored: 0,
+    breaks: 0,
+    malformed: 0,
+    reconcileRequests: 0,
+  };
 
   /** Every fill the moment it is in the books, from the stream or from reconciliation. */
   readonly fills$: Observable<AppliedFill> = this.fills.asObservable();
@@ -247,7 +255,10 @@ export class ExecutionStreamFeed {
         return;
       case 'malformed':
         this.counts.malformed++;
-        d.logger.error({ event: 'stream.malformed', error: errorSummary(e.error) }, `execution stream message refused (nothing changed): ${errorSummary(e.error)}`);
+        d.logger.error(
+          { event: 'stream.malformed', error: errorSummary(e.error) },
+          `execution stream message refused (nothing changed): ${errorSummary(e.error)}`,
+        );
         this.breakSync('a malformed message');
         return;
       case 'trade':
@@ -266,7 +277,10 @@ export class ExecutionStreamFeed {
         return;
       }
       if (seq !== this.expected) {
-        const why = seq > this.expected ? `gap: message ${seq} after ${this.expected - 1}` : `out of order: message ${seq} after ${this.expected - 1}`;
+        const why =
+          seq > this.expected
+            ? `gap: message ${seq} after ${this.expected - 1}`
+            : `out of order: message ${seq} after ${this.expected - 1}`;
         if (seq > this.expected) this.expected = seq + 1;
         this.breakSync(why);
       } else {
@@ -278,7 +292,8 @@ export class ExecutionStreamFeed {
     if (!this.synced) {
       this.counts.ignored++;
       this.ignoredAt = this.clock.now();
-      if (m.type === 'trade' && this.ignoredTrades.size < MAX_IGNORED_TRADES) this.ignoredTrades.set(fillKey(m.fill), m.fill);
+      if (m.type === 'trade' && this.ignoredTrades.size < MAX_IGNORED_TRADES)
+        this.ignoredTrades.set(fillKey(m.fill), m.fill);
       return;
     }
     if (this.inCycle) this.held.push(m);
@@ -289,7 +304,8 @@ export class ExecutionStreamFeed {
   private breakSync(reason: string): void {
     const d = this.deps!;
     if (reason !== 'connected') this.counts.breaks++;
-    if (this.synced) d.logger.warn({ event: 'stream.break', reason }, `execution stream not in sync (${reason}): reconciling at once`);
+    if (this.synced)
+      d.logger.warn({ event: 'stream.break', reason }, `execution stream not in sync (${reason}): reconciling at once`);
     this.unsync();
     if (!this.active || this.reconcileDue !== undefined) return;
     this.counts.reconcileRequests++;
@@ -308,7 +324,14 @@ export class ExecutionStreamFeed {
 
   private cycleEnded(snapshotStartedAt: Millis | undefined): void {
     this.inCycle = false;
-    if (snapshotStartedAt !== undefined && !this.synced && this.connected && snapshotStartedAt > this.breakAt && snapshotStartedAt > this.ignoredAt && this.ignoredCovered()) {
+    if (
+      snapshotStartedAt !== undefined &&
+      !this.synced &&
+      this.connected &&
+      snapshotStartedAt > this.breakAt &&
+      snapshotStartedAt > this.ignoredAt &&
+      this.ignoredCovered()
+    ) {
       this.synced = true;
       this.ignoredTrades.clear();
       this.deps!.logger.info({ event: 'stream.synced' }, 'execution stream in sync: fills apply as they arrive');
@@ -330,9 +353,14 @@ export class ExecutionStreamFeed {
 
   private enqueue(messages: readonly Message[]): void {
     const d = this.deps!;
-    d.queue.run(() => this.apply(messages)).catch((e: unknown) => {
-      d.logger.error({ event: 'stream.applyFailed', error: errorSummary(e) }, `stream messages could not be applied: ${errorSummary(e)}`);
-    });
+    d.queue
+      .run(() => this.apply(messages))
+      .catch((e: unknown) => {
+        d.logger.error(
+          { event: 'stream.applyFailed', error: errorSummary(e) },
+          `stream messages could not be applied: ${errorSummary(e)}`,
+        );
+      });
   }
 
   /** Runs on the queue: applies the messages, persists, publishes. */
@@ -372,7 +400,10 @@ export class ExecutionStreamFeed {
       }
       if (refused !== undefined) {
         // The books and the stream disagree (an overfill, an unknown instrument): reconciliation decides.
-        d.logger.warn({ event: 'stream.refused', symbol: m.fill.symbol, tradeId: m.fill.tradeId, detail: refused }, `stream trade ${m.fill.tradeId} on ${m.fill.symbol} not applied: ${refused}`);
+        d.logger.warn(
+          { event: 'stream.refused', symbol: m.fill.symbol, tradeId: m.fill.tradeId, detail: refused },
+          `stream trade ${m.fill.tradeId} on ${m.fill.symbol} not applied: ${refused}`,
+        );
         this.breakSync(`trade ${m.fill.tradeId} on ${m.fill.symbol} refused`);
         break;
       }
@@ -402,13 +433,23 @@ export class ExecutionStreamFeed {
     if (tracked.status === 'pending' && tracked.exchangeOrderId === undefined && o.exchangeOrderId !== undefined) {
       // As with a lost placement answer: a closed order with fills stays open for one more cycle, settled as a ghost.
       const status = o.status === 'pending' || o.filledQuantity.gt(ZERO) || o.status === 'open' ? 'open' : o.status;
-      const next: Order = { ...tracked, exchangeOrderId: o.exchangeOrderId, status, quantity: o.quantity, price: o.price, updatedAt: Math.max(tracked.updatedAt, o.updatedAt) };
+      const next: Order = {
+        ...tracked,
+        exchangeOrderId: o.exchangeOrderId,
+        status,
+        quantity: o.quantity,
+        price: o.price,
+        updatedAt: Math.max(tracked.updatedAt, o.updatedAt),
+      };
       try {
         // Tried on a copy first: a conflict (the id is another tracked order's) changes nothing.
         book.clone().trackOrder(next);
       } catch (e) {
         if (!(e instanceof TesserError)) throw e;
-        this.deps!.logger.warn({ event: 'stream.orderConflict', clientOrderId: o.clientOrderId, error: errorSummary(e) }, `stream order update for ${o.clientOrderId} not applied: ${errorSummary(e)}`);
+        this.deps!.logger.warn(
+          { event: 'stream.orderConflict', clientOrderId: o.clientOrderId, error: errorSummary(e) },
+          `stream order update for ${o.clientOrderId} not applied: ${errorSummary(e)}`,
+        );
         return false;
       }
       book.trackOrder(next);

@@ -15,11 +15,25 @@ import { Subject, filter, groupBy, mergeMap, tap, type Subscription } from 'rxjs
 import { createActor, type AnyActorRef, type AnyStateMachine, type Snapshot } from 'xstate';
 import { compareStrings } from '../domain/compare.js';
 import { ParseError } from '../domain/errors.js';
-import { asArray, asRecord, parseAmount, parseEnum, parseOptionalId, parseString, parseTimestamp } from '../domain/parse.js';
+import {
+  asArray,
+  asRecord,
+  parseAmount,
+  parseEnum,
+  parseOptionalId,
+  parseString,
+  parseTimestamp,
+} from '../domain/parse.js';
 import { orderKey } from '../domain/types.js';
 import { ReconcileMemory } from '../handlers/memory.js';
 import type { Plan } from '../handlers/plan.js';
-import { driftMachine, type DriftActorRef, type DriftContext, type DriftEvent, type DriftKind } from '../../machines/drift.machine.js';
+import {
+  driftMachine,
+  type DriftActorRef,
+  type DriftContext,
+  type DriftEvent,
+  type DriftKind,
+} from '../../machines/drift.machine.js';
 import { ghostMachine, type GhostActorRef, type GhostContext, type GhostEvent } from '../../machines/ghost.machine.js';
 import { HANDLERS_SYSTEM_ID, handlersMachine, type HandlersActorRef } from '../../machines/handlers.machine.js';
 import { submissionMachine, type SubmissionActorRef, type SubmissionEvent } from '../../machines/submission.machine.js';
@@ -55,8 +69,14 @@ export interface DriftContextJSON {
 
 /** What the engine state file keeps of the handler actors (sorted by key, so equal states save equal bytes). */
 export interface PersistedHandlerActors {
-  readonly ghosts: readonly { readonly key: string; readonly snapshot: PersistedActor<GhostStateValue, GhostContextJSON> }[];
-  readonly drift: readonly { readonly key: string; readonly snapshot: PersistedActor<DriftStateValue, DriftContextJSON> }[];
+  readonly ghosts: readonly {
+    readonly key: string;
+    readonly snapshot: PersistedActor<GhostStateValue, GhostContextJSON>;
+  }[];
+  readonly drift: readonly {
+    readonly key: string;
+    readonly snapshot: PersistedActor<DriftStateValue, DriftContextJSON>;
+  }[];
 }
 
 export const NO_HANDLER_ACTORS: PersistedHandlerActors = { ghosts: [], drift: [] };
@@ -79,7 +99,13 @@ function ghostContextJSON(c: GhostContext): GhostContextJSON {
 }
 
 function driftContextJSON(c: DriftContext): DriftContextJSON {
-  return { kind: c.kind, key: c.key, cycles: c.cycles, ...(c.seenDelta !== undefined && { seenDelta: c.seenDelta }), cyclesBeforeLiquidateOnly: c.cyclesBeforeLiquidateOnly };
+  return {
+    kind: c.kind,
+    key: c.key,
+    cycles: c.cycles,
+    ...(c.seenDelta !== undefined && { seenDelta: c.seenDelta }),
+    cyclesBeforeLiquidateOnly: c.cyclesBeforeLiquidateOnly,
+  };
 }
 
 /**
@@ -89,9 +115,20 @@ function driftContextJSON(c: DriftContext): DriftContextJSON {
 export function persistedFromMemory(memory: ReconcileMemory): PersistedHandlerActors {
   const json = memory.toJSON();
   const ghosts = json.ghosts.map((g) => {
-    const ref = { symbol: g.symbol, ...(g.exchangeOrderId !== undefined && { exchangeOrderId: g.exchangeOrderId }), ...(g.clientOrderId !== undefined && { clientOrderId: g.clientOrderId }) };
+    const ref = {
+      symbol: g.symbol,
+      ...(g.exchangeOrderId !== undefined && { exchangeOrderId: g.exchangeOrderId }),
+      ...(g.clientOrderId !== undefined && { clientOrderId: g.clientOrderId }),
+    };
     const value: GhostStateValue = g.notFound > 0 ? 'confirming' : 'suspected';
-    return { key: g.key, snapshot: { status: 'active' as const, value, context: { ref, firstSeenAt: g.firstSeenAt, notFound: g.notFound, confirmations: 0 } } };
+    return {
+      key: g.key,
+      snapshot: {
+        status: 'active' as const,
+        value,
+        context: { ref, firstSeenAt: g.firstSeenAt, notFound: g.notFound, confirmations: 0 },
+      },
+    };
   });
   const drift = new Map<string, { kind: DriftKind; key: string; cycles: number; seenDelta?: string }>();
   for (const d of json.drift) drift.set(`${d.kind}:${d.key}`, { kind: d.kind, key: d.key, cycles: d.cycles });
@@ -103,7 +140,14 @@ export function persistedFromMemory(memory: ReconcileMemory): PersistedHandlerAc
     ghosts,
     drift: [...drift.entries()]
       .sort(([a], [b]) => compareStrings(a, b))
-      .map(([key, c]) => ({ key, snapshot: { status: 'active' as const, value: c.cycles > 0 ? ('drifting' as const) : ('clean' as const), context: { ...c, cyclesBeforeLiquidateOnly: 0 } } })),
+      .map(([key, c]) => ({
+        key,
+        snapshot: {
+          status: 'active' as const,
+          value: c.cycles > 0 ? ('drifting' as const) : ('clean' as const),
+          context: { ...c, cyclesBeforeLiquidateOnly: 0 },
+        },
+      })),
   };
 }
 
@@ -112,7 +156,11 @@ export function memoryOfPersisted(p: PersistedHandlerActors): ReconcileMemory {
   const m = new ReconcileMemory();
   for (const g of p.ghosts) {
     const c = g.snapshot.context;
-    m.ghosts.set(g.key, { ref: { symbol: c.ref.symbol, exchangeOrderId: c.ref.exchangeOrderId, clientOrderId: c.ref.clientOrderId }, firstSeenAt: c.firstSeenAt, notFound: c.notFound });
+    m.ghosts.set(g.key, {
+      ref: { symbol: c.ref.symbol, exchangeOrderId: c.ref.exchangeOrderId, clientOrderId: c.ref.clientOrderId },
+      firstSeenAt: c.firstSeenAt,
+      notFound: c.notFound,
+    });
   }
   for (const d of p.drift) {
     const c = d.snapshot.context;
@@ -123,7 +171,8 @@ export function memoryOfPersisted(p: PersistedHandlerActors): ReconcileMemory {
 }
 
 function count(raw: unknown, path: string): number {
-  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) throw new ParseError('invalid_type', path, raw, 'must be a non-negative integer');
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0)
+    throw new ParseError('invalid_type', path, raw, 'must be a non-negative integer');
   return raw;
 }
 
@@ -149,7 +198,13 @@ export function parsePersistedHandlerActors(raw: unknown, path = 'handlerActors'
     const symbol = parseString(ref.symbol, `${p}.snapshot.context.ref.symbol`);
     const exchangeOrderId = parseOptionalId(ref.exchangeOrderId, `${p}.snapshot.context.ref.exchangeOrderId`);
     const clientOrderId = parseOptionalId(ref.clientOrderId, `${p}.snapshot.context.ref.clientOrderId`);
-    if (exchangeOrderId === undefined) throw new ParseError('missing_field', `${p}.snapshot.context.ref.exchangeOrderId`, undefined, 'a ghost has an exchange order id');
+    if (exchangeOrderId === undefined)
+      throw new ParseError(
+        'missing_field',
+        `${p}.snapshot.context.ref.exchangeOrderId`,
+        undefined,
+        'a ghost has an exchange order id',
+      );
     parseString(o.key, `${p}.key`);
     // The key is recomputed, not trusted (as for the memory of earlier versions).
     const key = unique(orderKey({ symbol, exchangeOrderId, clientOrderId: clientOrderId ?? '' }), `${p}.key`);
@@ -176,7 +231,10 @@ export function parsePersistedHandlerActors(raw: unknown, path = 'handlerActors'
     const kind = parseEnum(c.kind, ['position', 'balance'] as const, `${p}.snapshot.context.kind`);
     const name = parseString(c.key, `${p}.snapshot.context.key`);
     parseString(o.key, `${p}.key`);
-    const seenDelta = c.seenDelta === undefined ? undefined : parseAmount(c.seenDelta, `${p}.snapshot.context.seenDelta`, 'any').toFixed();
+    const seenDelta =
+      c.seenDelta === undefined
+        ? undefined
+        : parseAmount(c.seenDelta, `${p}.snapshot.context.seenDelta`, 'any').toFixed();
     return {
       key: unique(`${kind}:${name}`, `${p}.key`),
       snapshot: {
@@ -187,7 +245,10 @@ export function parsePersistedHandlerActors(raw: unknown, path = 'handlerActors'
           key: name,
           cycles: count(c.cycles, `${p}.snapshot.context.cycles`),
           ...(seenDelta !== undefined && { seenDelta }),
-          cyclesBeforeLiquidateOnly: count(c.cyclesBeforeLiquidateOnly, `${p}.snapshot.context.cyclesBeforeLiquidateOnly`),
+          cyclesBeforeLiquidateOnly: count(
+            c.cyclesBeforeLiquidateOnly,
+            `${p}.snapshot.context.cyclesBeforeLiquidateOnly`,
+          ),
         },
       },
     };
@@ -199,9 +260,24 @@ export function parsePersistedHandlerActors(raw: unknown, path = 'handlerActors'
 
 /** One routed entry: the evidence of one cycle for one actor (spawning it with `spawn` when it has none yet). */
 type Routed =
-  | { readonly category: 'ghost'; readonly key: string; readonly spawn?: Snapshot<unknown>; readonly event: GhostEvent | undefined }
-  | { readonly category: 'drift'; readonly key: string; readonly spawn?: Snapshot<unknown>; readonly event: DriftEvent | undefined }
-  | { readonly category: 'submission'; readonly key: string; readonly spawn?: { readonly symbol: string }; readonly event: SubmissionEvent | undefined };
+  | {
+      readonly category: 'ghost';
+      readonly key: string;
+      readonly spawn?: Snapshot<unknown>;
+      readonly event: GhostEvent | undefined;
+    }
+  | {
+      readonly category: 'drift';
+      readonly key: string;
+      readonly spawn?: Snapshot<unknown>;
+      readonly event: DriftEvent | undefined;
+    }
+  | {
+      readonly category: 'submission';
+      readonly key: string;
+      readonly spawn?: { readonly symbol: string };
+      readonly event: SubmissionEvent | undefined;
+    };
 
 const addressOf = (r: Pick<Routed, 'category' | 'key'>): string => `${r.category}:${r.key}`;
 
@@ -238,7 +314,11 @@ export class HandlerActors {
   /** Spawns the `handlers` container as a child of the engine actor (call once, after the engine actor exists). */
   attach(engineActor: AnyActorRef): void {
     if (this.container !== undefined) return;
-    this.container = createActor(handlersMachine, { parent: engineActor, id: HANDLERS_SYSTEM_ID, systemId: HANDLERS_SYSTEM_ID });
+    this.container = createActor(handlersMachine, {
+      parent: engineActor,
+      id: HANDLERS_SYSTEM_ID,
+      systemId: HANDLERS_SYSTEM_ID,
+    });
     this.container.start();
   }
 
@@ -248,11 +328,25 @@ export class HandlerActors {
     for (const [k, a] of this.drifts) this.end('drift', k, a);
     for (const g of saved.ghosts) {
       const context = { ...g.snapshot.context, confirmations: this.thresholds.notFoundConfirmations };
-      this.entries.next({ category: 'ghost', key: g.key, spawn: restorable(g.snapshot.value, context), event: undefined });
+      this.entries.next({
+        category: 'ghost',
+        key: g.key,
+        spawn: restorable(g.snapshot.value, context),
+        event: undefined,
+      });
     }
     for (const d of saved.drift) {
-      const context = { seenDelta: undefined, ...d.snapshot.context, cyclesBeforeLiquidateOnly: this.thresholds.driftCyclesBeforeLiquidateOnly };
-      this.entries.next({ category: 'drift', key: d.key, spawn: restorable(d.snapshot.value, context), event: undefined });
+      const context = {
+        seenDelta: undefined,
+        ...d.snapshot.context,
+        cyclesBeforeLiquidateOnly: this.thresholds.driftCyclesBeforeLiquidateOnly,
+      };
+      this.entries.next({
+        category: 'drift',
+        key: d.key,
+        spawn: restorable(d.snapshot.value, context),
+        event: undefined,
+      });
     }
   }
 
@@ -263,8 +357,18 @@ export class HandlerActors {
       return { status: 'active' as const, value: s.value, context: toJSON(s.context) };
     };
     return {
-      ghosts: [...this.ghosts.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([key, a]) => ({ key, snapshot: pick<GhostStateValue, GhostContext, GhostContextJSON>(a, ghostContextJSON) })),
-      drift: [...this.drifts.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([key, a]) => ({ key, snapshot: pick<DriftStateValue, DriftContext, DriftContextJSON>(a, driftContextJSON) })),
+      ghosts: [...this.ghosts.entries()]
+        .sort(([a], [b]) => compareStrings(a, b))
+        .map(([key, a]) => ({
+          key,
+          snapshot: pick<GhostStateValue, GhostContext, GhostContextJSON>(a, ghostContextJSON),
+        })),
+      drift: [...this.drifts.entries()]
+        .sort(([a], [b]) => compareStrings(a, b))
+        .map(([key, a]) => ({
+          key,
+          snapshot: pick<DriftStateValue, DriftContext, DriftContextJSON>(a, driftContextJSON),
+        })),
     };
   }
 
@@ -289,13 +393,15 @@ export class HandlerActors {
    * there is a bug); such an actor is replaced by the memory's, so the two never stay apart.
    */
   commit(working: ReconcileMemory, plan: Plan | undefined): HandlerDivergence[] {
-    const keyOf = (ref: Plan['deferred'][number]['ref']): string => orderKey({ symbol: ref.symbol, exchangeOrderId: ref.exchangeOrderId, clientOrderId: ref.clientOrderId ?? '' });
+    const keyOf = (ref: Plan['deferred'][number]['ref']): string =>
+      orderKey({ symbol: ref.symbol, exchangeOrderId: ref.exchangeOrderId, clientOrderId: ref.clientOrderId ?? '' });
     const closes = new Map<string, string>();
     for (const a of plan?.actions ?? []) if (a.type === 'closeOrder') closes.set(keyOf(a.ref), a.cause);
     // Ghosts the query budget left for a later cycle: not asked, nothing to tell their actor.
     const unasked = new Set((plan?.deferred ?? []).filter((d) => d.why === 'budget').map((d) => keyOf(d.ref)));
     const reachable = plan?.outcome === 'ready';
-    for (const [key] of this.ghosts) if (!working.ghosts.has(key)) this.entries.next({ category: 'ghost', key, event: { type: 'GONE' } });
+    for (const [key] of this.ghosts)
+      if (!working.ghosts.has(key)) this.entries.next({ category: 'ghost', key, event: { type: 'GONE' } });
     for (const [key, w] of working.ghosts) {
       const actor = this.ghosts.get(key);
       const before = actor?.getSnapshot().context.notFound ?? 0;
@@ -307,7 +413,15 @@ export class HandlerActors {
       else if (close === 'finalStatusQueried') event = { type: 'FOUND_FINAL' };
       else if (reachable && w.notFound === 0 && !unasked.has(key)) event = { type: 'FOUND' };
       else if (!reachable && w.notFound === 0 && before > 0) event = { type: 'STREAK_BROKEN' };
-      const spawn = actor === undefined ? restorable('suspected', { ref: w.ref, firstSeenAt: w.firstSeenAt, notFound: 0, confirmations: this.thresholds.notFoundConfirmations }) : undefined;
+      const spawn =
+        actor === undefined
+          ? restorable('suspected', {
+              ref: w.ref,
+              firstSeenAt: w.firstSeenAt,
+              notFound: 0,
+              confirmations: this.thresholds.notFoundConfirmations,
+            })
+          : undefined;
       this.entries.next({ category: 'ghost', key, event, ...(spawn !== undefined && { spawn }) });
     }
     const driftKeys = new Set<string>([...this.drifts.keys(), ...working.drift.keys(), ...working.seenDeltas.keys()]);
@@ -317,11 +431,21 @@ export class HandlerActors {
       const before = c?.cycles ?? 0;
       const cycles = working.drift.get(key) ?? 0;
       const seen = working.seenDeltas.get(key);
-      const route = (event: DriftEvent | undefined, spawn?: Snapshot<unknown>): void => this.entries.next({ category: 'drift', key, event, ...(spawn !== undefined && { spawn }) });
+      const route = (event: DriftEvent | undefined, spawn?: Snapshot<unknown>): void =>
+        this.entries.next({ category: 'drift', key, event, ...(spawn !== undefined && { spawn }) });
       if (actor === undefined) {
         const i = key.indexOf(':');
         const kind = key.slice(0, i) as DriftKind;
-        route(undefined, restorable('clean', { kind, key: key.slice(i + 1), cycles: 0, seenDelta: undefined, cyclesBeforeLiquidateOnly: this.thresholds.driftCyclesBeforeLiquidateOnly }));
+        route(
+          undefined,
+          restorable('clean', {
+            kind,
+            key: key.slice(i + 1),
+            cycles: 0,
+            seenDelta: undefined,
+            cyclesBeforeLiquidateOnly: this.thresholds.driftCyclesBeforeLiquidateOnly,
+          }),
+        );
       }
       if (cycles === before + 1) route({ type: 'BEYOND_TOLERANCE' });
       else if (cycles === 0 && before > 0) route({ type: 'EXPLAINED' });
@@ -338,9 +462,14 @@ export class HandlerActors {
     for (const [key, w] of working.ghosts) {
       const c = this.ghosts.get(key)?.getSnapshot().context;
       if (c !== undefined && c.notFound === w.notFound && c.firstSeenAt === w.firstSeenAt) continue;
-      out.push({ key, actor: c === undefined ? 'none' : `notFound ${c.notFound}, firstSeenAt ${c.firstSeenAt}`, memory: `notFound ${w.notFound}, firstSeenAt ${w.firstSeenAt}` });
+      out.push({
+        key,
+        actor: c === undefined ? 'none' : `notFound ${c.notFound}, firstSeenAt ${c.firstSeenAt}`,
+        memory: `notFound ${w.notFound}, firstSeenAt ${w.firstSeenAt}`,
+      });
     }
-    for (const key of this.ghosts.keys()) if (!working.ghosts.has(key)) out.push({ key, actor: 'alive', memory: 'none' });
+    for (const key of this.ghosts.keys())
+      if (!working.ghosts.has(key)) out.push({ key, actor: 'alive', memory: 'none' });
     const driftKeys = new Set<string>([...this.drifts.keys(), ...working.drift.keys(), ...working.seenDeltas.keys()]);
     for (const key of driftKeys) {
       const c = this.drifts.get(key)?.getSnapshot().context;
@@ -348,7 +477,11 @@ export class HandlerActors {
       const seen = working.seenDeltas.get(key);
       const gone = cycles === 0 && seen === undefined;
       if (gone ? c === undefined : c !== undefined && c.cycles === cycles && c.seenDelta === seen) continue;
-      out.push({ key, actor: c === undefined ? 'none' : `cycles ${c.cycles}, seen ${c.seenDelta ?? '-'}`, memory: `cycles ${cycles}, seen ${seen ?? '-'}` });
+      out.push({
+        key,
+        actor: c === undefined ? 'none' : `cycles ${c.cycles}, seen ${c.seenDelta ?? '-'}`,
+        memory: `cycles ${cycles}, seen ${seen ?? '-'}`,
+      });
     }
     if (out.length > 0) this.restore(persistedFromMemory(working));
     return out;
@@ -363,7 +496,13 @@ export class HandlerActors {
 
   /** What became of a submission: its answer, or evidence found by a lookup. Unknown ids are spawned answer-lost. */
   submission(clientOrderId: string, symbol: string, event: SubmissionEvent): void {
-    if (!this.submissions.has(clientOrderId)) this.entries.next({ category: 'submission', key: clientOrderId, spawn: { symbol }, event: { type: 'ANSWER_LOST' } });
+    if (!this.submissions.has(clientOrderId))
+      this.entries.next({
+        category: 'submission',
+        key: clientOrderId,
+        spawn: { symbol },
+        event: { type: 'ANSWER_LOST' },
+      });
     this.entries.next({ category: 'submission', key: clientOrderId, event });
   }
 
@@ -386,12 +525,17 @@ export class HandlerActors {
   breakSubmissionStreaks(): void {
     for (const [k, a] of this.submissions) {
       const s = a.getSnapshot();
-      if (s.value === 'unconfirmed' && s.context.notFound > 0) this.entries.next({ category: 'submission', key: k, event: { type: 'STREAK_BROKEN' } });
+      if (s.value === 'unconfirmed' && s.context.notFound > 0)
+        this.entries.next({ category: 'submission', key: k, event: { type: 'STREAK_BROKEN' } });
     }
   }
 
   /** The actors by category (for tests and tools): key → actor. */
-  actors(): { readonly ghosts: ReadonlyMap<string, GhostActorRef>; readonly drift: ReadonlyMap<string, DriftActorRef>; readonly submissions: ReadonlyMap<string, SubmissionActorRef> } {
+  actors(): {
+    readonly ghosts: ReadonlyMap<string, GhostActorRef>;
+    readonly drift: ReadonlyMap<string, DriftActorRef>;
+    readonly submissions: ReadonlyMap<string, SubmissionActorRef>;
+  } {
     return { ghosts: this.ghosts, drift: this.drifts, submissions: this.submissions };
   }
 
@@ -413,7 +557,10 @@ export class HandlerActors {
 
   /** Delivers one routed entry: spawns the actor on its first entry, sends the event, ends a finished actor. */
   private deliver(r: Routed): void {
-    const map = (r.category === 'ghost' ? this.ghosts : r.category === 'drift' ? this.drifts : this.submissions) as Map<string, AnyActorRef>;
+    const map = (r.category === 'ghost' ? this.ghosts : r.category === 'drift' ? this.drifts : this.submissions) as Map<
+      string,
+      AnyActorRef
+    >;
     let actor = map.get(r.key);
     if (actor === undefined) {
       if (r.spawn === undefined) return;
@@ -429,7 +576,10 @@ export class HandlerActors {
     const options = { id: addressOf(r), ...(parent !== undefined && { parent }) };
     let actor: AnyActorRef;
     if (r.category === 'submission') {
-      actor = createActor(submissionMachine, { ...options, input: { clientOrderId: r.key, symbol: r.spawn!.symbol, confirmations: this.thresholds.notFoundConfirmations } });
+      actor = createActor(submissionMachine, {
+        ...options,
+        input: { clientOrderId: r.key, symbol: r.spawn!.symbol, confirmations: this.thresholds.notFoundConfirmations },
+      });
     } else {
       const machine: AnyStateMachine = r.category === 'ghost' ? ghostMachine : driftMachine;
       actor = createActor(machine, { ...options, snapshot: r.spawn });
@@ -439,7 +589,10 @@ export class HandlerActors {
   }
 
   private end(category: Routed['category'], key: string, actor: AnyActorRef): void {
-    const map = (category === 'ghost' ? this.ghosts : category === 'drift' ? this.drifts : this.submissions) as Map<string, AnyActorRef>;
+    const map = (category === 'ghost' ? this.ghosts : category === 'drift' ? this.drifts : this.submissions) as Map<
+      string,
+      AnyActorRef
+    >;
     if (map.get(key) === actor) map.delete(key);
     this.stopActor(actor);
     this.finished.next(addressOf({ category, key }));
@@ -450,5 +603,13 @@ const statusOf = (actor: AnyActorRef): Snapshot<unknown>['status'] => (actor.get
 
 /** A snapshot an actor can be created from, for a saved state value and context. */
 function restorable(value: string, context: object): Snapshot<unknown> {
-  return { status: 'active', value, context, children: {}, historyValue: {}, output: undefined, error: undefined } as unknown as Snapshot<unknown>;
+  return {
+    status: 'active',
+    value,
+    context,
+    children: {},
+    historyValue: {},
+    output: undefined,
+    error: undefined,
+  } as unknown as Snapshot<unknown>;
 }

@@ -25,13 +25,19 @@ const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.is
 /** Every problem of the engine's own options (empty when they are fine). Undefined means "the default". */
 export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
   const issues: Issue[] = [];
-  if (o.intervalMs !== undefined && !(isNumber(o.intervalMs) && o.intervalMs > 0)) issues.push({ path: 'intervalMs', message: 'must be a finite number > 0 (milliseconds)' });
-  if (o.seed !== undefined && !(isNumber(o.seed) || (typeof o.seed === 'string' && o.seed !== ''))) issues.push({ path: 'seed', message: 'must be a finite number or a non-empty string' });
-  if (o.closedOrderRetentionMs !== undefined && !(isNumber(o.closedOrderRetentionMs) && o.closedOrderRetentionMs >= 0)) {
+  if (o.intervalMs !== undefined && !(isNumber(o.intervalMs) && o.intervalMs > 0))
+    issues.push({ path: 'intervalMs', message: 'must be a finite number > 0 (milliseconds)' });
+  if (o.seed !== undefined && !(isNumber(o.seed) || (typeof o.seed === 'string' && o.seed !== '')))
+    issues.push({ path: 'seed', message: 'must be a finite number or a non-empty string' });
+  if (
+    o.closedOrderRetentionMs !== undefined &&
+    !(isNumber(o.closedOrderRetentionMs) && o.closedOrderRetentionMs >= 0)
+  ) {
     issues.push({ path: 'closedOrderRetentionMs', message: 'must be a finite number >= 0 (milliseconds)' });
   }
   if (o.backoff !== undefined) {
-    if (typeof o.backoff !== 'object' || o.backoff === null) issues.push({ path: 'backoff', message: 'must be an object' });
+    if (typeof o.backoff !== 'object' || o.backoff === null)
+      issues.push({ path: 'backoff', message: 'must be an object' });
     else {
       try {
         // Number.isFinite does not coerce, so resolveBackoff refuses '500' as it refuses NaN.
@@ -43,21 +49,30 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
     }
   }
   if (o.startupRetry !== undefined) {
-    if (typeof o.startupRetry !== 'object' || o.startupRetry === null) issues.push({ path: 'startupRetry', message: 'must be an object' });
+    if (typeof o.startupRetry !== 'object' || o.startupRetry === null)
+      issues.push({ path: 'startupRetry', message: 'must be an object' });
     else issues.push(...startupRetryIssues(o.startupRetry as Record<string, unknown>));
   }
-  if (o.symbols !== undefined && !(Array.isArray(o.symbols) && o.symbols.every((s) => typeof s === 'string' && s !== ''))) {
+  if (
+    o.symbols !== undefined &&
+    !(Array.isArray(o.symbols) && o.symbols.every((s) => typeof s === 'string' && s !== ''))
+  ) {
     issues.push({ path: 'symbols', message: 'must be an array of non-empty strings' });
   }
   if (o.portfolioOptions !== undefined) {
     // The portfolio checks these only when it is built (at boot): checked here too, so a bad one never gets that far.
-    const p = (typeof o.portfolioOptions === 'object' && o.portfolioOptions !== null ? o.portfolioOptions : {}) as Record<string, unknown>;
-    if (typeof o.portfolioOptions !== 'object' || o.portfolioOptions === null) issues.push({ path: 'portfolioOptions', message: 'must be an object' });
+    const p = (
+      typeof o.portfolioOptions === 'object' && o.portfolioOptions !== null ? o.portfolioOptions : {}
+    ) as Record<string, unknown>;
+    if (typeof o.portfolioOptions !== 'object' || o.portfolioOptions === null)
+      issues.push({ path: 'portfolioOptions', message: 'must be an object' });
     for (const k of ['tradeIdWindow', 'inferredReplayWindow']) {
       const v = p[k];
-      if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 1)) issues.push({ path: `portfolioOptions.${k}`, message: 'must be an integer >= 1' });
+      if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 1))
+        issues.push({ path: `portfolioOptions.${k}`, message: 'must be an integer >= 1' });
     }
-    if (p.reportingAsset !== undefined && !(typeof p.reportingAsset === 'string' && p.reportingAsset !== '')) issues.push({ path: 'portfolioOptions.reportingAsset', message: 'must be a non-empty string' });
+    if (p.reportingAsset !== undefined && !(typeof p.reportingAsset === 'string' && p.reportingAsset !== ''))
+      issues.push({ path: 'portfolioOptions.reportingAsset', message: 'must be a non-empty string' });
   }
   return issues;
 }
@@ -68,9 +83,12 @@ function startupRetryIssues(r: Record<string, unknown>): Issue[] {
   const maxMs = r.maxMs ?? DEFAULT_STARTUP_RETRY.maxMs;
   const factor = r.factor ?? DEFAULT_STARTUP_RETRY.factor;
   const maxAttempts = r.maxAttempts === undefined ? DEFAULT_STARTUP_RETRY.maxAttempts : r.maxAttempts;
-  if (!(isNumber(initialMs) && initialMs >= 0)) issues.push({ path: 'startupRetry.initialMs', message: 'must be a finite number >= 0' });
-  if (!(isNumber(maxMs) && isNumber(initialMs) && maxMs >= initialMs)) issues.push({ path: 'startupRetry.maxMs', message: 'must be finite and >= initialMs' });
-  if (!(isNumber(factor) && factor >= 1)) issues.push({ path: 'startupRetry.factor', message: 'must be a finite number >= 1' });
+  if (!(isNumber(initialMs) && initialMs >= 0))
+    issues.push({ path: 'startupRetry.initialMs', message: 'must be a finite number >= 0' });
+  if (!(isNumber(maxMs) && isNumber(initialMs) && maxMs >= initialMs))
+    issues.push({ path: 'startupRetry.maxMs', message: 'must be finite and >= initialMs' });
+  if (!(isNumber(factor) && factor >= 1))
+    issues.push({ path: 'startupRetry.factor', message: 'must be a finite number >= 1' });
   if (maxAttempts !== null && !(Number.isSafeInteger(maxAttempts) && (maxAttempts as number) >= 1)) {
     issues.push({ path: 'startupRetry.maxAttempts', message: 'must be an integer >= 1, or null (retry forever)' });
   }

@@ -75,7 +75,10 @@ function remaining(o: Order): Decimal {
 }
 
 /** How an order would change exposure, given the open orders already tracked. */
-export function exposureEffect(portfolio: Portfolio, request: Pick<PlaceOrderRequest, 'symbol' | 'side' | 'quantity' | 'clientOrderId'>): ExposureEffect | undefined {
+export function exposureEffect(
+  portfolio: Portfolio,
+  request: Pick<PlaceOrderRequest, 'symbol' | 'side' | 'quantity' | 'clientOrderId'>,
+): ExposureEffect | undefined {
   const instrument = portfolio.instrument(request.symbol);
   if (instrument === undefined) return undefined;
   const sameSideOpen = portfolio
@@ -88,7 +91,8 @@ export function exposureEffect(portfolio: Portfolio, request: Pick<PlaceOrderReq
     return wanted.lte(portfolio.balance(instrument.base).total) ? 'reduce' : 'increase';
   }
   const position = portfolio.position(request.symbol).quantity;
-  const opposite = (position.isPositive() && request.side === 'sell') || (position.isNegative() && request.side === 'buy');
+  const opposite =
+    (position.isPositive() && request.side === 'sell') || (position.isNegative() && request.side === 'buy');
   if (position.isZero() || !opposite) return 'increase';
   return wanted.lte(position.abs()) ? 'reduce' : 'increase';
 }
@@ -97,12 +101,24 @@ export function exposureEffect(portfolio: Portfolio, request: Pick<PlaceOrderReq
  * Checks an order against the lifecycle phase. Returns the order's exposure effect when it may be sent.
  * @throws OrderRefusedError when it may not.
  */
-export function checkOrder(phase: LifecyclePhase, portfolio: Portfolio | undefined, request: PlaceOrderRequest): ExposureEffect {
+export function checkOrder(
+  phase: LifecyclePhase,
+  portfolio: Portfolio | undefined,
+  request: PlaceOrderRequest,
+): ExposureEffect {
   const refuse = (code: OrderRefusalCode, why: string): never => {
-    throw new OrderRefusedError(code, phase, request.clientOrderId, `order ${request.clientOrderId} (${request.side} ${request.quantity.toFixed()} ${request.symbol}) refused: ${why}`);
+    throw new OrderRefusedError(
+      code,
+      phase,
+      request.clientOrderId,
+      `order ${request.clientOrderId} (${request.side} ${request.quantity.toFixed()} ${request.symbol}) refused: ${why}`,
+    );
   };
   if (phase === 'loading' || phase === 'startupReconcile') {
-    return refuse('notReady', `the engine is in ${phase}; orders are accepted once startup reconciliation has finished`);
+    return refuse(
+      'notReady',
+      `the engine is in ${phase}; orders are accepted once startup reconciliation has finished`,
+    );
   }
   // Checked before the portfolio: an engine that failed while loading has none, and is not "about to be ready".
   if (!exposureReductionAllowed(phase)) return refuse('notRunning', `the engine is ${phase}`);

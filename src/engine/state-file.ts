@@ -16,14 +16,31 @@
 import type { Millis } from '../domain/clock.js';
 import { StoreCorruptError, TesserError, errorSummary } from '../domain/errors.js';
 import type { Decimal } from '../domain/decimal.js';
-import { asArray, asRecord, dictionary, orderToJSON, parseAmount, parseEnum, parseId, parseOrder, parseString, parseTimestamp } from '../domain/parse.js';
+import {
+  asArray,
+  asRecord,
+  dictionary,
+  orderToJSON,
+  parseAmount,
+  parseEnum,
+  parseId,
+  parseOrder,
+  parseString,
+  parseTimestamp,
+} from '../domain/parse.js';
 import type { OrderJSON } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import type { ExchangeIdentity } from '../exchange/port.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import { parseIdentity } from './exchange-identity.js';
 import { ReconcileMemory } from '../handlers/memory.js';
-import { NO_HANDLER_ACTORS, memoryOfPersisted, parsePersistedHandlerActors, persistedFromMemory, type PersistedHandlerActors } from './handler-actors.js';
+import {
+  NO_HANDLER_ACTORS,
+  memoryOfPersisted,
+  parsePersistedHandlerActors,
+  persistedFromMemory,
+  type PersistedHandlerActors,
+} from './handler-actors.js';
 import { EMPTY_CURSORS, type CursorState, type HistoryCursor } from '../handlers/plan.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
 import type { PortfolioJSON } from '../portfolio/portfolio-json.js';
@@ -81,7 +98,13 @@ export type EngineJournalRecord =
       readonly reason?: string;
     }
   | { readonly kind: 'lifecycle'; readonly at: Millis; readonly liquidateOnly: { readonly reason: string } | null }
-  | { readonly kind: 'cycle'; readonly at: Millis; readonly handler: 'startup' | 'runtime'; readonly cycle: number; readonly summary: Readonly<Record<string, number>> }
+  | {
+      readonly kind: 'cycle';
+      readonly at: Millis;
+      readonly handler: 'startup' | 'runtime';
+      readonly cycle: number;
+      readonly summary: Readonly<Record<string, number>>;
+    }
   /** Written by the executor (see `ExecutionResult.journal`). */
   | { readonly kind: 'reconcileAction'; readonly [key: string]: unknown };
 
@@ -128,7 +151,12 @@ export function encodeEngineState(state: EngineState, savedAt: Millis, equity?: 
 }
 
 /** An `order` journal record. */
-export function orderRecord(event: 'submitted' | 'acknowledged' | 'rejected' | 'unconfirmed', order: Order, at: Millis, reason?: string): EngineJournalRecord {
+export function orderRecord(
+  event: 'submitted' | 'acknowledged' | 'rejected' | 'unconfirmed',
+  order: Order,
+  at: Millis,
+  reason?: string,
+): EngineJournalRecord {
   return { kind: 'order', event, at, order: orderToJSON(order), ...(reason !== undefined && { reason }) };
 }
 
@@ -138,7 +166,11 @@ const WHERE = 'engine state';
  * Rebuilds the engine state from what `StateStore.load()` returned (undefined = empty store).
  * @throws StoreCorruptError when the snapshot or a journal record is not valid engine state.
  */
-export function decodeEngineState(loaded: LoadedState | undefined, options: PortfolioOptions = {}, location?: string): DecodedEngineState {
+export function decodeEngineState(
+  loaded: LoadedState | undefined,
+  options: PortfolioOptions = {},
+  location?: string,
+): DecodedEngineState {
   const where = location === undefined ? WHERE : `${WHERE} in ${location}`;
   // Any StateStore may be a third party's: what it hands back is checked like the files themselves.
   if (loaded !== undefined && (typeof loaded !== 'object' || loaded === null || !Array.isArray(loaded.journal))) {
@@ -147,7 +179,17 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   const rawWarnings: unknown = loaded?.warnings;
   const warnings: readonly string[] = Array.isArray(rawWarnings) ? rawWarnings.map((w: unknown) => String(w)) : [];
   if (loaded === undefined || (loaded.snapshot === undefined && loaded.journal.length === 0)) {
-    return { fresh: true, portfolio: undefined, cursors: EMPTY_CURSORS, handlerActors: NO_HANDLER_ACTORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null }, exchange: undefined, replayed: 0, warnings };
+    return {
+      fresh: true,
+      portfolio: undefined,
+      cursors: EMPTY_CURSORS,
+      handlerActors: NO_HANDLER_ACTORS,
+      memory: new ReconcileMemory(),
+      lifecycle: { liquidateOnly: null },
+      exchange: undefined,
+      replayed: 0,
+      warnings,
+    };
   }
   let portfolio: Portfolio | undefined;
   let cursors: CursorState = EMPTY_CURSORS;
@@ -159,24 +201,35 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
   try {
     if (loaded.snapshot !== undefined) {
       const s = asRecord(loaded.snapshot, 'snapshot');
-      if (s.format !== ENGINE_STATE_FORMAT) throw new TesserError(`snapshot.format is ${JSON.stringify(s.format)}, not ${ENGINE_STATE_FORMAT}`);
+      if (s.format !== ENGINE_STATE_FORMAT)
+        throw new TesserError(`snapshot.format is ${JSON.stringify(s.format)}, not ${ENGINE_STATE_FORMAT}`);
       if (typeof s.version !== 'number' || !READABLE_VERSIONS.includes(s.version)) {
-        throw new TesserError(`snapshot.version ${JSON.stringify(s.version)} is not supported (this build reads ${READABLE_VERSIONS.join(' and ')})`);
+        throw new TesserError(
+          `snapshot.version ${JSON.stringify(s.version)} is not supported (this build reads ${READABLE_VERSIONS.join(' and ')})`,
+        );
       }
       const legacySavedAt = s.version === 1 ? parseTimestamp(s.savedAt, 'snapshot.savedAt') : undefined;
       portfolio = s.portfolio === null ? undefined : Portfolio.fromJSON(s.portfolio, { ...options, legacySavedAt });
       cursors = parseCursorState(s.cursors, 'snapshot.cursors');
-      handlerActors = s.version >= 3 ? parsePersistedHandlerActors(s.handlerActors, 'snapshot.handlerActors') : persistedFromMemory(ReconcileMemory.fromJSON(s.memory, 'snapshot.memory'));
+      handlerActors =
+        s.version >= 3
+          ? parsePersistedHandlerActors(s.handlerActors, 'snapshot.handlerActors')
+          : persistedFromMemory(ReconcileMemory.fromJSON(s.memory, 'snapshot.memory'));
       lifecycle = parseLifecycle(s.lifecycle, 'snapshot.lifecycle');
       if (s.exchange !== undefined) exchange = parseIdentity(s.exchange, 'snapshot.exchange');
       if (s.equity !== undefined) {
         const e = asRecord(s.equity, 'snapshot.equity');
         const amount = (v: unknown, path: string): Decimal | null => (v === null ? null : parseAmount(v, path, 'any'));
-        equityAtSave = { equity: amount(e.equity, 'snapshot.equity.equity'), drawdown: amount(e.drawdown, 'snapshot.equity.drawdown') };
+        equityAtSave = {
+          equity: amount(e.equity, 'snapshot.equity.equity'),
+          drawdown: amount(e.drawdown, 'snapshot.equity.drawdown'),
+        };
       }
     }
   } catch (e) {
-    throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${errorSummary(e)}`, { cause: e });
+    throw new StoreCorruptError(where, undefined, `the snapshot is not valid engine state: ${errorSummary(e)}`, {
+      cause: e,
+    });
   }
   let replayed = 0;
   for (const [i, raw] of loaded.journal.entries()) {
@@ -191,7 +244,10 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
         const known = portfolio.findOrder({ clientOrderId: order.clientOrderId });
         // A pending copy (submitted, unconfirmed) never takes back what was known later: an exchange id or a status a
         // reconciliation cycle found while the placing call was still waiting for its (lost) answer.
-        const stale = order.status === 'pending' && known !== undefined && (known.status !== 'pending' || known.exchangeOrderId !== undefined);
+        const stale =
+          order.status === 'pending' &&
+          known !== undefined &&
+          (known.status !== 'pending' || known.exchangeOrderId !== undefined);
         if (!stale) {
           try {
             portfolio.trackOrder(order);
@@ -200,7 +256,9 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
             // acknowledgement before checking it) is skipped, never fatal: the directory must load. The order stays
             // as the earlier records left it, and the startup reconciliation settles it from the exchange.
             if (!isPortfolioError(e)) throw e;
-            skipped.push(`journal record ${i + 1} (order ${order.clientOrderId}, ${String(r.event)}) skipped: ${e.message}`);
+            skipped.push(
+              `journal record ${i + 1} (order ${order.clientOrderId}, ${String(r.event)}) skipped: ${e.message}`,
+            );
           }
         }
         replayed++;
@@ -211,10 +269,23 @@ export function decodeEngineState(loaded: LoadedState | undefined, options: Port
         throw new TesserError(`${path}.kind: unknown record kind ${JSON.stringify(kind)}`);
       }
     } catch (e) {
-      throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${errorSummary(e)}`, { cause: e });
+      throw new StoreCorruptError(where, undefined, `journal record ${i + 1} is not valid: ${errorSummary(e)}`, {
+        cause: e,
+      });
     }
   }
-  return { fresh: false, portfolio, cursors, handlerActors, memory: memoryOfPersisted(handlerActors), lifecycle, exchange, replayed, warnings: [...warnings, ...skipped], ...(equityAtSave !== undefined && { equityAtSave }) };
+  return {
+    fresh: false,
+    portfolio,
+    cursors,
+    handlerActors,
+    memory: memoryOfPersisted(handlerActors),
+    lifecycle,
+    exchange,
+    replayed,
+    warnings: [...warnings, ...skipped],
+    ...(equityAtSave !== undefined && { equityAtSave }),
+  };
 }
 
 function parseLifecycle(raw: unknown, path: string): PersistedLifecycleJSON {
@@ -236,7 +307,11 @@ function parseCursor(raw: unknown, path: string): HistoryCursor {
 export function parseCursorState(raw: unknown, path = 'cursors'): CursorState {
   const r = asRecord(raw, path);
   // Prototype-free: a symbol is input, and on `{}` a cursor keyed "__proto__" would vanish into the prototype.
-  const trades = dictionary(Object.entries(asRecord(r.trades, `${path}.trades`)).map(([symbol, c]) => [symbol, parseCursor(c, `${path}.trades.${symbol}`)] as const));
+  const trades = dictionary(
+    Object.entries(asRecord(r.trades, `${path}.trades`)).map(
+      ([symbol, c]) => [symbol, parseCursor(c, `${path}.trades.${symbol}`)] as const,
+    ),
+  );
   return { trades, ...(r.funding !== undefined && { funding: parseCursor(r.funding, `${path}.funding`) }) };
 }
 

@@ -6,7 +6,16 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { ParseError, TesserError } from '../domain/errors.js';
-import { asRecord, fillToJSON, orderToJSON, parseEnum, parseFill, parseOrder, type FillJSON, type OrderJSON } from '../domain/parse.js';
+import {
+  asRecord,
+  fillToJSON,
+  orderToJSON,
+  parseEnum,
+  parseFill,
+  parseOrder,
+  type FillJSON,
+  type OrderJSON,
+} from '../domain/parse.js';
 import type { Fill, Order } from '../domain/types.js';
 import type { ExecutionEvent } from './port.js';
 
@@ -55,17 +64,28 @@ export function parseExecutionMessage(raw: unknown, receivedAt: Millis): Executi
     if (kind === 'trade') {
       const fill = parseFill(r.fill, 'message.fill');
       // A stream reports real trades only; an inferred fill is ours to make, never the exchange's to send.
-      if (fill.inferred) throw new ParseError('inconsistent', 'message.fill.inferred', true, 'a streamed trade cannot be inferred');
+      if (fill.inferred)
+        throw new ParseError('inconsistent', 'message.fill.inferred', true, 'a streamed trade cannot be inferred');
       return { type: 'trade', ...(seq !== undefined && { seq }), receivedAt, fill };
     }
-    return { type: 'order', ...(seq !== undefined && { seq }), receivedAt, order: parseOrder(r.order, 'message.order') };
+    return {
+      type: 'order',
+      ...(seq !== undefined && { seq }),
+      receivedAt,
+      order: parseOrder(r.order, 'message.order'),
+    };
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
-    return { type: 'malformed', at: receivedAt, error: new StreamMessageError(`execution stream message refused: ${detail}`, raw, { cause: e }) };
+    return {
+      type: 'malformed',
+      at: receivedAt,
+      error: new StreamMessageError(`execution stream message refused: ${detail}`, raw, { cause: e }),
+    };
   }
 }
 
 function parseSeq(raw: unknown): number {
-  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1) throw new ParseError('invalid_type', 'message.seq', raw, 'must be an integer >= 1');
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1)
+    throw new ParseError('invalid_type', 'message.seq', raw, 'must be an integer >= 1');
   return raw;
 }

@@ -155,4 +155,7 @@ export function hasExecutionStream(client: ExchangeClient): client is ExchangeCl
 }
 
 /** Names of the ExchangeClient methods that change exchange state: report-only mode may call none of these. */
-export const MUTATING_EXCHANGE_METHODS = ['cancelOrder', 'placeOrder'] as const satisfies readonly (keyof ExchangeClient)[];
+export const MUTATING_EXCHANGE_METHODS = [
+  'cancelOrder',
+  'placeOrder',
+] as const satisfies readonly (keyof ExchangeClient)[];

@@ -4,7 +4,14 @@
  */
 export { SimulatedExchange } from './simulated/exchange.js';
 export { DEFAULT_BALANCES, DEFAULT_INSTRUMENTS, type SimulatedExchangeOptions } from './simulated/options.js';
-export { EXCHANGE_METHODS, FAULT_KINDS, type ActiveFault, type ExchangeMethod, type FaultKind, type FaultSpec } from './simulated/faults.js';
+export {
+  EXCHANGE_METHODS,
+  FAULT_KINDS,
+  type ActiveFault,
+  type ExchangeMethod,
+  type FaultKind,
+  type FaultSpec,
+} from './simulated/faults.js';
 export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './simulated/paging.js';
 export type { PriceMode } from './simulated/market.js';
 export type { SimulatedStreamOptions, StreamFaultKind } from './simulated/stream.js';

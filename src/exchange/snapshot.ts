@@ -7,11 +7,19 @@ import { assertUnique } from '../domain/parse.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
 import type { ExchangeClient } from './port.js';
 
-export async function fetchExchangeSnapshot(client: ExchangeClient, clock: Clock, symbols?: readonly string[]): Promise<ExchangeSnapshot> {
+export async function fetchExchangeSnapshot(
+  client: ExchangeClient,
+  clock: Clock,
+  symbols?: readonly string[],
+): Promise<ExchangeSnapshot> {
   const startedAt = clock.now();
   // Concurrent, so the window in which a trade can land between the reads (and the cycle must be retried) is as
   // short as one round trip, not three.
-  const [openOrders, positions, balances] = await Promise.all([client.fetchOpenOrders(symbols), client.fetchPositions(symbols), client.fetchBalances()]);
+  const [openOrders, positions, balances] = await Promise.all([
+    client.fetchOpenOrders(symbols),
+    client.fetchPositions(symbols),
+    client.fetchBalances(),
+  ]);
   const completedAt = clock.now();
   // Duplicate ids in exchange data are a typed error, never silently merged. The open orders' ids are checked by the
   // differ's join, which every snapshot goes through (same ParseError, path `snapshot.openOrders[i]`): a second pass

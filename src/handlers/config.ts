@@ -16,7 +16,10 @@ export const ZOMBIE_POLICIES: readonly ZombiePolicy[] = ['cancel', 'adopt', 'ign
 
 /** The config as a caller writes it (code, a JSON file, CLI flags): every field optional. */
 export interface ReconcileConfigInput {
-  readonly zombiePolicy?: { readonly default?: ZombiePolicy; readonly perSymbol?: Readonly<Record<string, ZombiePolicy>> };
+  readonly zombiePolicy?: {
+    readonly default?: ZombiePolicy;
+    readonly perSymbol?: Readonly<Record<string, ZombiePolicy>>;
+  };
   /** Passed to the differ: local orders touched within this window before the snapshot are in flight. */
   readonly inFlightGraceMs?: number;
   /** Passed to the differ (same shape and validation as `DiffOptionsInput.tolerances`). */
@@ -106,7 +109,8 @@ export function resolveConfig(input?: ReconcileConfigInput | ResolvedConfig | un
   }
   const r = input as Record<string, unknown>;
   for (const k of Object.keys(r)) {
-    if (!(KEYS as readonly string[]).includes(k)) issues.push({ path: k, message: `unknown option (allowed: ${KEYS.join(', ')})` });
+    if (!(KEYS as readonly string[]).includes(k))
+      issues.push({ path: k, message: `unknown option (allowed: ${KEYS.join(', ')})` });
   }
 
   // The differ validates its own part: one definition of a valid tolerance. Its paths come back as `.x`; strip the dot.
@@ -122,11 +126,46 @@ export function resolveConfig(input?: ReconcileConfigInput | ResolvedConfig | un
   const config: ResolvedConfig = {
     zombiePolicy,
     diffOptions,
-    notFoundConfirmations: int(r.notFoundConfirmations, 'notFoundConfirmations', 1, 100, DEFAULT_CONFIG.notFoundConfirmations, issues),
-    maxQueriesPerCycle: int(r.maxQueriesPerCycle, 'maxQueriesPerCycle', 1, 10_000, DEFAULT_CONFIG.maxQueriesPerCycle, issues),
-    driftCyclesBeforeLiquidateOnly: int(r.driftCyclesBeforeLiquidateOnly, 'driftCyclesBeforeLiquidateOnly', 1, 10_000, DEFAULT_CONFIG.driftCyclesBeforeLiquidateOnly, issues),
-    tradeLookbackMs: int(r.tradeLookbackMs, 'tradeLookbackMs', 0, Number.MAX_SAFE_INTEGER, DEFAULT_CONFIG.tradeLookbackMs, issues),
-    maxHistoryPagesPerCycle: int(r.maxHistoryPagesPerCycle, 'maxHistoryPagesPerCycle', 1, 10_000, DEFAULT_CONFIG.maxHistoryPagesPerCycle, issues),
+    notFoundConfirmations: int(
+      r.notFoundConfirmations,
+      'notFoundConfirmations',
+      1,
+      100,
+      DEFAULT_CONFIG.notFoundConfirmations,
+      issues,
+    ),
+    maxQueriesPerCycle: int(
+      r.maxQueriesPerCycle,
+      'maxQueriesPerCycle',
+      1,
+      10_000,
+      DEFAULT_CONFIG.maxQueriesPerCycle,
+      issues,
+    ),
+    driftCyclesBeforeLiquidateOnly: int(
+      r.driftCyclesBeforeLiquidateOnly,
+      'driftCyclesBeforeLiquidateOnly',
+      1,
+      10_000,
+      DEFAULT_CONFIG.driftCyclesBeforeLiquidateOnly,
+      issues,
+    ),
+    tradeLookbackMs: int(
+      r.tradeLookbackMs,
+      'tradeLookbackMs',
+      0,
+      Number.MAX_SAFE_INTEGER,
+      DEFAULT_CONFIG.tradeLookbackMs,
+      issues,
+    ),
+    maxHistoryPagesPerCycle: int(
+      r.maxHistoryPagesPerCycle,
+      'maxHistoryPagesPerCycle',
+      1,
+      10_000,
+      DEFAULT_CONFIG.maxHistoryPagesPerCycle,
+      issues,
+    ),
     reportOnly: bool(r.reportOnly, 'reportOnly', DEFAULT_CONFIG.reportOnly, issues),
   };
   if (issues.length > 0) throw new ConfigError(issues);
@@ -160,7 +199,8 @@ function readZombiePolicy(raw: unknown, issues: ConfigIssue[]): ResolvedConfig['
   }
   const r = raw as Record<string, unknown>;
   for (const k of Object.keys(r)) {
-    if (k !== 'default' && k !== 'perSymbol') issues.push({ path: `zombiePolicy.${k}`, message: 'unknown option (allowed: default, perSymbol)' });
+    if (k !== 'default' && k !== 'perSymbol')
+      issues.push({ path: `zombiePolicy.${k}`, message: 'unknown option (allowed: default, perSymbol)' });
   }
   const def = r.default === undefined ? fallback.default : policy(r.default, 'zombiePolicy.default', issues);
   const perSymbol = new Map<string, ZombiePolicy>();
@@ -169,7 +209,8 @@ function readZombiePolicy(raw: unknown, issues: ConfigIssue[]): ResolvedConfig['
       issues.push({ path: 'zombiePolicy.perSymbol', message: 'must be an object mapping symbol → policy' });
     } else {
       for (const [symbol, p] of Object.entries(r.perSymbol as Record<string, unknown>)) {
-        if (symbol.trim() === '') issues.push({ path: 'zombiePolicy.perSymbol', message: 'a symbol must not be empty' });
+        if (symbol.trim() === '')
+          issues.push({ path: 'zombiePolicy.perSymbol', message: 'a symbol must not be empty' });
         const v = policy(p, `zombiePolicy.perSymbol.${symbol}`, issues);
         if (v !== undefined) perSymbol.set(symbol, v);
       }

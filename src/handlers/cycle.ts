@@ -109,7 +109,9 @@ export async function fetchHistory<T>(
   let pageCursor: string | undefined;
   let pages = 0;
   do {
-    const page = await read(() => fetchPage({ since: start.since, ...(pageCursor !== undefined && { cursor: pageCursor }) }));
+    const page = await read(() =>
+      fetchPage({ since: start.since, ...(pageCursor !== undefined && { cursor: pageCursor }) }),
+    );
     pages++;
     for (const t of page.items) {
       const id = idOf(t);
@@ -142,7 +144,11 @@ const ORDER_LIST_PAGE_LIMIT = 1000;
  * exchange cannot give (a final error: unsupported, invalid) leaves the symbol's ghosts to the targeted path; a
  * retryable error aborts the cycle.
  */
-async function closedFromOrderLists(ghosts: readonly { order: Order }[], reader: CountingReader, config: ResolvedConfig): Promise<Map<OrderIdKey, Order>> {
+async function closedFromOrderLists(
+  ghosts: readonly { order: Order }[],
+  reader: CountingReader,
+  config: ResolvedConfig,
+): Promise<Map<OrderIdKey, Order>> {
   const out = new Map<OrderIdKey, Order>();
   const list = reader.fetchClosedOrders;
   if (list === undefined) return out;
@@ -151,7 +157,8 @@ async function closedFromOrderLists(ghosts: readonly { order: Order }[], reader:
   for (const { order } of ghosts) {
     const since = Math.max(0, order.updatedAt - config.diffOptions.inFlightGraceMs);
     const s = bySymbol.get(order.symbol);
-    if (s === undefined) bySymbol.set(order.symbol, { since, ids: new Map([[order.exchangeOrderId!, order.clientOrderId]]) });
+    if (s === undefined)
+      bySymbol.set(order.symbol, { since, ids: new Map([[order.exchangeOrderId!, order.clientOrderId]]) });
     else {
       s.since = Math.min(s.since, since);
       s.ids.set(order.exchangeOrderId!, order.clientOrderId);
@@ -164,13 +171,21 @@ async function closedFromOrderLists(ghosts: readonly { order: Order }[], reader:
     let pages = 0;
     try {
       do {
-        const page = await read(() => list(symbol, { since, limit: ORDER_LIST_PAGE_LIMIT, ...(cursor !== undefined && { cursor }) }));
+        const page = await read(() =>
+          list(symbol, { since, limit: ORDER_LIST_PAGE_LIMIT, ...(cursor !== undefined && { cursor }) }),
+        );
         pages++;
         for (const o of page.items) {
           // An adapter answering another symbol's orders would settle the wrong ghost: only this symbol's count.
           // The same order, as a targeted query asks for it (exchange id AND client id): an id the exchange numbers
           // otherwise (state from another id scheme, a reused id) is another order, left to the targeted query.
-          if (o.symbol !== symbol || o.exchangeOrderId === undefined || ids.get(o.exchangeOrderId) !== o.clientOrderId || !isTerminalStatus(o.status)) continue;
+          if (
+            o.symbol !== symbol ||
+            o.exchangeOrderId === undefined ||
+            ids.get(o.exchangeOrderId) !== o.clientOrderId ||
+            !isTerminalStatus(o.status)
+          )
+            continue;
           out.set(orderIdKey(symbol, o.exchangeOrderId), o);
         }
         cursor = page.nextCursor;
@@ -261,14 +276,17 @@ export async function runCycle(
   for (const k of [...memory.ghosts.keys()]) if (!ghostKeys.has(k)) memory.ghosts.delete(k);
   for (const g of report.ghosts) {
     const k = orderKey(g.local);
-    if (!memory.ghosts.has(k)) memory.ghosts.set(k, { ref: refOf(g.local), firstSeenAt: report.snapshotStartedAt, notFound: 0 });
+    if (!memory.ghosts.has(k))
+      memory.ghosts.set(k, { ref: refOf(g.local), firstSeenAt: report.snapshotStartedAt, notFound: 0 });
   }
 
   // 2. Which symbols need their trades: ghosts, matched orders the exchange filled further, plus the caller's.
   // Only the pairs with something to look at: a pair that agrees on everything the differ compares and on the
   // exchange id has no fill to fetch, infer or update (most pairs, in a clean cycle all: no Decimal work for them).
   const attention = report.matched.filter(needsLook);
-  const matched = attention.filter((m) => !m.withinGrace && m.differences.symbol === undefined && m.differences.side === undefined);
+  const matched = attention.filter(
+    (m) => !m.withinGrace && m.differences.symbol === undefined && m.differences.side === undefined,
+  );
   const symbols = new Set<string>(opts.allSymbols === true ? work.instruments().map((i) => i.symbol) : []);
   for (const g of report.ghosts) symbols.add(g.local.symbol);
   for (const m of matched) {
@@ -290,12 +308,24 @@ export async function runCycle(
   const fetchTrades = async (symbol: string): Promise<void> => {
     fetched.add(symbol);
     const start = startCursor(ctx.cursors.trades[symbol], now, config.tradeLookbackMs);
-    const h = await fetchHistory<Fill>((q) => reader.fetchTradesSince(symbol, q), start, config.maxHistoryPagesPerCycle, (f) => f.tradeId, (f) => f.timestamp);
+    const h = await fetchHistory<Fill>(
+      (q) => reader.fetchTradesSince(symbol, q),
+      start,
+      config.maxHistoryPagesPerCycle,
+      (f) => f.tradeId,
+      (f) => f.timestamp,
+    );
     reached.set(symbol, h.cursor.since);
     // An adapter returning another symbol's trade would corrupt attribution: keep only this symbol's.
     for (const f of h.items) if (f.symbol === symbol) trades.push(f);
     if (h.changed && opts.applyTradesUpTo === undefined) {
-      cursorActions.push({ type: 'advanceTradeCursor', cause: 'historyCursor', reason: `trades of ${symbol} consumed up to ${isoTime(h.cursor.since)}`, symbol, cursor: h.cursor });
+      cursorActions.push({
+        type: 'advanceTradeCursor',
+        cause: 'historyCursor',
+        reason: `trades of ${symbol} consumed up to ${isoTime(h.cursor.since)}`,
+        symbol,
+        cursor: h.cursor,
+      });
     }
   };
   for (const symbol of fetchSymbols) await fetchTrades(symbol);
@@ -314,26 +344,47 @@ export async function runCycle(
       }
     }
     const need = unexplainedDrift(report, rough, memory.seenDeltas);
-    for (const symbol of [...need.symbols].sort(compareStrings)) if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+    for (const symbol of [...need.symbols].sort(compareStrings))
+      if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
     // cursor, without moving the cursor: what was applied is known by id, what the last hard reset reflects is recorded.
-    const beyond = report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
+    const beyond =
+      report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
     if (beyond) {
       const have = new Set(trades.map(fillKey));
       for (const symbol of [...need.symbols].sort(compareStrings)) {
         const c = ctx.cursors.trades[symbol];
         if (c === undefined || work.instrument(symbol) === undefined) continue;
         const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
-        const h = await fetchHistory<Fill>((q) => reader.fetchTradesSince(symbol, q), back, config.maxHistoryPagesPerCycle, (f) => f.tradeId, (f) => f.timestamp);
-        for (const f of h.items) if (f.symbol === symbol && !have.has(fillKey(f)) && f.timestamp <= c.since) trades.push(f);
+        const h = await fetchHistory<Fill>(
+          (q) => reader.fetchTradesSince(symbol, q),
+          back,
+          config.maxHistoryPagesPerCycle,
+          (f) => f.tradeId,
+          (f) => f.timestamp,
+        );
+        for (const f of h.items)
+          if (f.symbol === symbol && !have.has(fillKey(f)) && f.timestamp <= c.since) trades.push(f);
       }
     }
     if (need.funding) {
       const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
-      const h = await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, config.maxHistoryPagesPerCycle, (p) => p.id, (p) => p.timestamp);
+      const h = await fetchHistory<FundingPayment>(
+        (q) => reader.fetchFundingSince(q),
+        start,
+        config.maxHistoryPagesPerCycle,
+        (p) => p.id,
+        (p) => p.timestamp,
+      );
       funding = [...h.items];
-      if (h.changed) cursorActions.push({ type: 'advanceFundingCursor', cause: 'historyCursor', reason: `funding consumed up to ${isoTime(h.cursor.since)}`, cursor: h.cursor });
+      if (h.changed)
+        cursorActions.push({
+          type: 'advanceFundingCursor',
+          cause: 'historyCursor',
+          reason: `funding consumed up to ${isoTime(h.cursor.since)}`,
+          cursor: h.cursor,
+        });
     }
     // Looked into (only once the fetches succeeded: an unreachable cycle has not looked at anything).
     memory.seenDeltas.clear();
@@ -354,9 +405,14 @@ export async function runCycle(
   // `at`: the earliest its trades can be stamped. Not the inferred fill's stamp (when the count was read): its trades
   // came before it, so a cursor at or past some of them but not past that stamp would find them by neither read (sim
   // seed 171: a cursor resting on the stamp, the lagging trade behind it). The order's creation, when it is tracked.
-  const createdAt = (symbol: string, exchangeOrderId: string, fallback: Millis): Millis => portfolio.findOrder({ symbol, exchangeOrderId })?.createdAt ?? fallback;
+  const createdAt = (symbol: string, exchangeOrderId: string, fallback: Millis): Millis =>
+    portfolio.findOrder({ symbol, exchangeOrderId })?.createdAt ?? fallback;
   const missing: { symbol: string; exchangeOrderId: string; at: Millis }[] = [
-    ...portfolio.standingInferredFills().map((f) => ({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, at: createdAt(f.symbol, f.exchangeOrderId, f.timestamp) })),
+    ...portfolio.standingInferredFills().map((f) => ({
+      symbol: f.symbol,
+      exchangeOrderId: f.exchangeOrderId,
+      at: createdAt(f.symbol, f.exchangeOrderId, f.timestamp),
+    })),
     ...portfolio
       .orders()
       .filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity))
@@ -370,7 +426,14 @@ export async function runCycle(
     const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
     // A cursor AT `at` may already have passed a trade of it (sim seed 171: the order's last trade moved the cursor
     // there; an earlier one lagging behind it stood for good, as an inferred fill), so look from there on.
-    if (lookedUp.has(k) || withTrades.has(k) || since === undefined || since < m.at || work.instrument(m.symbol) === undefined) continue;
+    if (
+      lookedUp.has(k) ||
+      withTrades.has(k) ||
+      since === undefined ||
+      since < m.at ||
+      work.instrument(m.symbol) === undefined
+    )
+      continue;
     if (queries >= lookupBudget) break;
     lookedUp.add(k);
     queries++;
@@ -383,9 +446,7 @@ export async function runCycle(
   }
 
   // Trades per exchange order, oldest first; only those this cycle may apply count toward settling.
-  const sortedTrades = trades
-    .filter((f) => !portfolio.hasAppliedTrade(f))
-    .sort(compareFills);
+  const sortedTrades = trades.filter((f) => !portfolio.hasAppliedTrade(f)).sort(compareFills);
   const byOrder = new Map<OrderIdKey, Fill[]>();
   for (const f of sortedTrades) {
     if (!applicable(f.timestamp)) continue;
@@ -405,7 +466,8 @@ export async function runCycle(
     const newQty = sum((byOrder.get(okey) ?? []).map((f) => f.quantity));
     // appliedQuantity already counts the standing inferred fills these real trades replace first: only the rest adds.
     const adds = Dec.max(ZERO, newQty.minus(standing.get(okey) ?? ZERO));
-    if (portfolio.appliedQuantity(g.local.symbol, xid).plus(adds).gte(g.local.quantity)) outcomes.set(key, { kind: 'byTrades' });
+    if (portfolio.appliedQuantity(g.local.symbol, xid).plus(adds).gte(g.local.quantity))
+      outcomes.set(key, { kind: 'byTrades' });
     else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
   }
   // Symbols with several ghosts left: one read of the symbol's orders updated since the oldest of them settles every
@@ -467,7 +529,8 @@ export async function runCycle(
         applied: m.local.filledQuantity,
         exchangeFilled: m.exchange.filledQuantity,
       });
-      if (m.exchange.exchangeOrderId !== undefined) excluded.add(orderIdKey(m.exchange.symbol, m.exchange.exchangeOrderId));
+      if (m.exchange.exchangeOrderId !== undefined)
+        excluded.add(orderIdKey(m.exchange.symbol, m.exchange.exchangeOrderId));
       continue;
     }
     const l = m.local;
@@ -476,7 +539,12 @@ export async function runCycle(
     // fills, if the exchange shows more, still come below. The report keeps it `matched`, with the status difference.
     // A rejection the exchange never answered (never arrived, we guessed) is not final: its copy here is the exchange's word.
     if (isTerminalStatus(l.status) && !isUnansweredRejection(l)) continue;
-    if (m.differences.status !== undefined || m.differences.price !== undefined || m.differences.quantity !== undefined || l.exchangeOrderId === undefined) {
+    if (
+      m.differences.status !== undefined ||
+      m.differences.price !== undefined ||
+      m.differences.quantity !== undefined ||
+      l.exchangeOrderId === undefined
+    ) {
       const order: Order = {
         ...l,
         exchangeOrderId: l.exchangeOrderId ?? e.exchangeOrderId,
@@ -506,7 +574,8 @@ export async function runCycle(
   const caps = new Map<OrderIdKey, Decimal>();
   for (const g of report.ghosts) {
     const out = outcomes.get(orderKey(g.local))!;
-    if (out.kind === 'queried' && isTerminalStatus(out.order.status)) caps.set(orderIdKey(g.local.symbol, g.local.exchangeOrderId!), out.order.filledQuantity);
+    if (out.kind === 'queried' && isTerminalStatus(out.order.status))
+      caps.set(orderIdKey(g.local.symbol, g.local.exchangeOrderId!), out.order.filledQuantity);
   }
 
   // 4. Fills in time order, in two bands around the snapshot: zombie adoptions go between them, because an adopted
@@ -515,10 +584,18 @@ export async function runCycle(
   const fillsAfter: (ApplyFillAction | ApplyFundingAction)[] = [];
   const heldBack = new Map<OrderIdKey, { ids: string[]; ref: OrderRef; cap: Decimal }>();
   const recorded: Fill[] = [];
-  const applyTrades = (band: readonly Fill[], into: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[], inBooks: ReadonlySet<TradeKey> = new Set()): void => {
+  const applyTrades = (
+    band: readonly Fill[],
+    into: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[],
+    inBooks: ReadonlySet<TradeKey> = new Set(),
+  ): void => {
     for (const f of band) {
       const cap = caps.get(fillOrderKey(f));
-      const tracked = work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId });
+      const tracked = work.findOrder({
+        symbol: f.symbol,
+        exchangeOrderId: f.exchangeOrderId,
+        clientOrderId: f.clientOrderId,
+      });
       if (tracked === undefined && opts.recordUntracked?.(f.symbol) === true) {
         recorded.push(f);
         continue;
@@ -571,19 +648,37 @@ export async function runCycle(
       });
     }
   };
-  const applyFunding = (band: readonly FundingPayment[], into: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[]): void => {
+  const applyFunding = (
+    band: readonly FundingPayment[],
+    into: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[],
+  ): void => {
     for (const p of band) {
       // A rejected payment is still planned, so the executor reports the rejection (it is never silently skipped).
       work.applyFunding(p);
-      into.push({ type: 'applyFunding', cause: 'fundingPayment', reason: `funding ${p.id} on ${p.symbol} not applied yet`, payment: p });
+      into.push({
+        type: 'applyFunding',
+        cause: 'fundingPayment',
+        reason: `funding ${p.id} on ${p.symbol} not applied yet`,
+        payment: p,
+      });
     }
   };
   const applicableTrades = sortedTrades.filter((f) => applicable(f.timestamp));
   // Funding ids are their own id space: a payment is never taken for a trade that shares its id.
-  const newFunding = [...funding].filter((p) => !portfolio.hasAppliedFunding(p.id)).sort((a, b) => a.timestamp - b.timestamp || compareStrings(a.id, b.id));
+  const newFunding = [...funding]
+    .filter((p) => !portfolio.hasAppliedFunding(p.id))
+    .sort((a, b) => a.timestamp - b.timestamp || compareStrings(a.id, b.id));
   const tradesBefore = applicableTrades.filter((f) => f.timestamp <= boundary);
   const fundingBefore = newFunding.filter((p) => p.timestamp <= boundary);
-  const inBooks = reflectedByBalances(report, portfolio, work, tradesBefore, fundingBefore, config.diffOptions.tolerances, opts.recordUntracked);
+  const inBooks = reflectedByBalances(
+    report,
+    portfolio,
+    work,
+    tradesBefore,
+    fundingBefore,
+    config.diffOptions.tolerances,
+    opts.recordUntracked,
+  );
   applyTrades(tradesBefore, fillsBefore, inBooks);
   applyFunding(fundingBefore, fillsBefore);
 
@@ -646,7 +741,12 @@ export async function runCycle(
     // The common case, skipped without a lookup: the exchange's count is the one our books hold for this very order
     // (fills only ever add to it on the clone, so there is nothing to infer and nothing the exchange reports less).
     const l = m.local;
-    if (l.exchangeOrderId !== undefined && (m.exchange.exchangeOrderId ?? l.exchangeOrderId) === l.exchangeOrderId && m.exchange.filledQuantity.eq(l.filledQuantity)) continue;
+    if (
+      l.exchangeOrderId !== undefined &&
+      (m.exchange.exchangeOrderId ?? l.exchangeOrderId) === l.exchangeOrderId &&
+      m.exchange.filledQuantity.eq(l.filledQuantity)
+    )
+      continue;
     infer(l, m.exchange, 'order');
   }
 
@@ -659,7 +759,14 @@ export async function runCycle(
     switch (out.kind) {
       case 'byTrades': {
         const last = (byOrder.get(orderIdKey(g.local.symbol, xid)) ?? []).at(-1);
-        closes.push({ type: 'closeOrder', cause: 'filledByTrades', reason: `ghost ${g.local.clientOrderId}: its trades add up to its quantity`, ref, status: 'filled', at: last?.timestamp ?? report.snapshotStartedAt });
+        closes.push({
+          type: 'closeOrder',
+          cause: 'filledByTrades',
+          reason: `ghost ${g.local.clientOrderId}: its trades add up to its quantity`,
+          ref,
+          status: 'filled',
+          at: last?.timestamp ?? report.snapshotStartedAt,
+        });
         break;
       }
       case 'queried': {
@@ -682,7 +789,14 @@ export async function runCycle(
           deferred.push({ ref, why: 'noPrice', waitingSince: watch.firstSeenAt, notFound: 0 });
           break;
         }
-        closes.push({ type: 'closeOrder', cause: 'finalStatusQueried', reason: `ghost ${g.local.clientOrderId}: the exchange reports it ${o.status}`, ref, status: o.status, at: o.updatedAt });
+        closes.push({
+          type: 'closeOrder',
+          cause: 'finalStatusQueried',
+          reason: `ghost ${g.local.clientOrderId}: the exchange reports it ${o.status}`,
+          ref,
+          status: o.status,
+          at: o.updatedAt,
+        });
         break;
       }
       case 'notFound': {
@@ -714,7 +828,12 @@ export async function runCycle(
     const name = o.exchangeOrderId ?? o.clientOrderId;
     const policy = zombiePolicyFor(config, o.symbol);
     if (policy === 'cancel') {
-      zombies.push({ type: 'cancelOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: cancel`, order: o });
+      zombies.push({
+        type: 'cancelOrder',
+        cause: 'zombiePolicy',
+        reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: cancel`,
+        order: o,
+      });
       continue;
     }
     let why = `policy for ${o.symbol}: ignore`;
@@ -722,19 +841,37 @@ export async function runCycle(
       try {
         const adopted = adoptedFrom(work, o, opts.hardResetFollows === true);
         work.trackOrder(adopted);
-        const stale = adopted.filledQuantity.eq(o.filledQuantity) ? '' : ` (with the ${adopted.filledQuantity.toFixed()} filled its applied trades show, not the ${o.filledQuantity.toFixed()} the open-order list shows)`;
-        zombies.push({ type: 'adoptOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt${stale}`, order: adopted });
+        const stale = adopted.filledQuantity.eq(o.filledQuantity)
+          ? ''
+          : ` (with the ${adopted.filledQuantity.toFixed()} filled its applied trades show, not the ${o.filledQuantity.toFixed()} the open-order list shows)`;
+        zombies.push({
+          type: 'adoptOrder',
+          cause: 'zombiePolicy',
+          reason: `order ${name} is open on the exchange but not ours; policy for ${o.symbol}: adopt${stale}`,
+          order: adopted,
+        });
         continue;
       } catch (err) {
         why = `policy adopt, but it cannot be tracked: ${(err as Error).message}`;
       }
     }
-    zombies.push({ type: 'ignoreOrder', cause: 'zombiePolicy', reason: `order ${name} is open on the exchange but not ours; ${why}`, order: o });
+    zombies.push({
+      type: 'ignoreOrder',
+      cause: 'zombiePolicy',
+      reason: `order ${name} is open on the exchange but not ours; ${why}`,
+      order: o,
+    });
   }
 
   // 7. What happened after the snapshot, then the closes (an order is closed once all its fills are in).
-  applyTrades(applicableTrades.filter((f) => f.timestamp > boundary), fillsAfter);
-  applyFunding(newFunding.filter((p) => p.timestamp > boundary), fillsAfter);
+  applyTrades(
+    applicableTrades.filter((f) => f.timestamp > boundary),
+    fillsAfter,
+  );
+  applyFunding(
+    newFunding.filter((p) => p.timestamp > boundary),
+    fillsAfter,
+  );
   for (const h of heldBack.values()) {
     const xid = h.ref.exchangeOrderId!;
     errors.push({
@@ -792,7 +929,12 @@ export function reflectedByBalances(
   const none = new Set<TradeKey>();
   if (window === undefined) return none;
   const weighed = trades.filter(
-    (f) => !f.inferred && insideSnapshotWindow(f.timestamp, window) && recordOnly?.(f.symbol) !== true && work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) === undefined,
+    (f) =>
+      !f.inferred &&
+      insideSnapshotWindow(f.timestamp, window) &&
+      recordOnly?.(f.symbol) !== true &&
+      work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) ===
+        undefined,
   );
   if (weighed.length === 0 || weighed.length > MAX_WEIGHED_TRADES) return none;
   const keys = [...new Set(weighed.flatMap((f) => tradeTouches(work.instrument(f.symbol), f)))];
@@ -802,14 +944,31 @@ export function reflectedByBalances(
     const [kind, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
     // The snapshot's value: the report lists only what differs from the books it was diffed against.
     const local = kind === 'position' ? p.position(name).quantity : p.balance(name).total;
-    const exchange = kind === 'position' ? (positionDrift.get(name) ?? current.position(name).quantity) : (balanceDrift.get(name) ?? current.balance(name).total);
+    const exchange =
+      kind === 'position'
+        ? (positionDrift.get(name) ?? current.position(name).quantity)
+        : (balanceDrift.get(name) ?? current.balance(name).total);
     const delta = new Dec(exchange).minus(local);
-    return delta.isZero() || !isBeyondTolerance(delta, local, exchange, kind === 'position' ? positionTolerance(tolerances, name) : balanceTolerance(tolerances, name));
+    return (
+      delta.isZero() ||
+      !isBeyondTolerance(
+        delta,
+        local,
+        exchange,
+        kind === 'position' ? positionTolerance(tolerances, name) : balanceTolerance(tolerances, name),
+      )
+    );
   };
   const score = (left: ReadonlySet<TradeKey>): number => {
     const p = work.clone();
     for (const f of trades) {
-      if (left.has(fillKey(f)) || (recordOnly?.(f.symbol) === true && p.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) === undefined)) continue;
+      if (
+        left.has(fillKey(f)) ||
+        (recordOnly?.(f.symbol) === true &&
+          p.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) ===
+            undefined)
+      )
+        continue;
       try {
         p.applyFill(f);
       } catch {
@@ -821,7 +980,9 @@ export function reflectedByBalances(
   };
   let best = none;
   let bestScore = score(none);
-  const subsets = Array.from({ length: (1 << weighed.length) - 1 }, (_, i) => i + 1).sort((a, b) => bits(a) - bits(b) || a - b);
+  const subsets = Array.from({ length: (1 << weighed.length) - 1 }, (_, i) => i + 1).sort(
+    (a, b) => bits(a) - bits(b) || a - b,
+  );
   for (const mask of subsets) {
     if (bestScore === keys.length) break;
     const left = new Set(weighed.filter((_, i) => (mask & (1 << i)) !== 0).map(fillKey));
@@ -843,7 +1004,9 @@ function bits(n: number): number {
  */
 export function tradeTouches(instrument: Instrument | undefined, f: Fill): string[] {
   const out = [`position:${f.symbol}`, `balance:${f.feeAsset}`];
-  if (instrument !== undefined) for (const asset of instrument.kind === 'spot' ? [instrument.base, instrument.quote] : [instrument.settle]) out.push(`balance:${asset}`);
+  if (instrument !== undefined)
+    for (const asset of instrument.kind === 'spot' ? [instrument.base, instrument.quote] : [instrument.settle])
+      out.push(`balance:${asset}`);
   return out;
 }
 
@@ -862,21 +1025,27 @@ function needsLook(m: MatchedOrder): boolean {
  * symbols (a position's own; for a balance, every instrument trading or settling that asset), and whether funding
  * could explain them (a balance in a perpetual's settle asset).
  */
-export function unexplainedDrift(report: ReconciliationReport, local: Portfolio, seen: ReadonlyMap<string, string> = new Map()): { symbols: Set<string>; funding: boolean } {
+export function unexplainedDrift(
+  report: ReconciliationReport,
+  local: Portfolio,
+  seen: ReadonlyMap<string, string> = new Map(),
+): { symbols: Set<string>; funding: boolean } {
   const symbols = new Set<string>();
   let funding = false;
   const worth = (key: string, reported: Decimal, delta: Decimal, l: Decimal, x: Decimal, tol: Tolerance): boolean =>
     !delta.isZero() && (isBeyondTolerance(delta, l, x, tol) || seen.get(key) !== reported.toFixed());
   for (const dr of report.positionDrifts) {
     const l = local.position(dr.symbol).quantity;
-    if (worth(`position:${dr.symbol}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance)) symbols.add(dr.symbol);
+    if (worth(`position:${dr.symbol}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance))
+      symbols.add(dr.symbol);
   }
   for (const dr of report.balanceDrifts) {
     const l = local.balance(dr.asset).total;
     if (!worth(`balance:${dr.asset}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance)) continue;
     for (const i of local.instruments()) {
       // A spot trade moves its base and quote; a linear perpetual's trade moves only its settle asset.
-      if (i.kind === 'spot' ? i.base === dr.asset || i.quote === dr.asset : i.settle === dr.asset) symbols.add(i.symbol);
+      if (i.kind === 'spot' ? i.base === dr.asset || i.quote === dr.asset : i.settle === dr.asset)
+        symbols.add(i.symbol);
       if (i.kind === 'perp' && i.settle === dr.asset) funding = true;
     }
   }
@@ -929,7 +1098,12 @@ function addedBy(p: Portfolio, f: Fill): Decimal {
 
 function holdBack(into: Map<OrderIdKey, { ids: string[]; ref: OrderRef; cap: Decimal }>, f: Fill, cap: Decimal): void {
   const h = into.get(fillOrderKey(f));
-  if (h === undefined) into.set(fillOrderKey(f), { ids: [f.tradeId], ref: { symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }, cap });
+  if (h === undefined)
+    into.set(fillOrderKey(f), {
+      ids: [f.tradeId],
+      ref: { symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId },
+      cap,
+    });
   else h.ids.push(f.tradeId);
 }
 
@@ -938,7 +1112,8 @@ function describeUpdate(l: Order, e: Order): string {
   if (l.exchangeOrderId === undefined) parts.push(`acknowledged as ${e.exchangeOrderId ?? '?'}`);
   if (l.status !== e.status) parts.push(`status ${l.status} → ${e.status}`);
   if (!l.quantity.eq(e.quantity)) parts.push(`quantity ${l.quantity.toFixed()} → ${e.quantity.toFixed()}`);
-  if ((l.price?.toFixed() ?? '-') !== (e.price?.toFixed() ?? '-')) parts.push(`price ${l.price?.toFixed() ?? '-'} → ${e.price?.toFixed() ?? '-'}`);
+  if ((l.price?.toFixed() ?? '-') !== (e.price?.toFixed() ?? '-'))
+    parts.push(`price ${l.price?.toFixed() ?? '-'} → ${e.price?.toFixed() ?? '-'}`);
   return `order ${l.clientOrderId} differs on the exchange: ${parts.join(', ')}`;
 }
 
@@ -956,7 +1131,10 @@ function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: strin
   if (exchange.averageFillPrice !== undefined) {
     price = exchange.averageFillPrice;
     if (ours?.averageFillPrice !== undefined && applied.gt(0)) {
-      const rest = exchange.averageFillPrice.times(exchange.filledQuantity).minus(ours.averageFillPrice.times(applied)).div(quantity);
+      const rest = exchange.averageFillPrice
+        .times(exchange.filledQuantity)
+        .minus(ours.averageFillPrice.times(applied))
+        .div(quantity);
       if (rest.gt(0)) price = rest;
     }
   } else {

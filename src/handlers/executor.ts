@@ -16,7 +16,14 @@ import { dictionary } from '../domain/parse.js';
 import type { JsonValue } from '../store/port.js';
 import type { ExchangeClient } from '../exchange/port.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
-import { planActionToJSON, type AccountingErrorAction, type CursorState, type DriftStreak, type Plan, type PlanAction } from './plan.js';
+import {
+  planActionToJSON,
+  type AccountingErrorAction,
+  type CursorState,
+  type DriftStreak,
+  type Plan,
+  type PlanAction,
+} from './plan.js';
 
 export interface ExecuteContext {
   /** The full client: a plan's only mutating call is `cancelOrder` (zombie policy). */
@@ -82,7 +89,12 @@ export class PlanExecutionError extends TesserError {
 export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<ExecutionResult> {
   if (plan.mode === 'reportOnly' || plan.outcome !== 'ready') {
     // Dry run (or nothing safe to do): not one call, not one change.
-    const outcomes = plan.actions.map((action, index): ActionOutcome => ({ index, action, status: 'skipped', detail: plan.mode === 'reportOnly' ? 'report-only mode' : 'exchange unreachable' }));
+    const outcomes = plan.actions.map((action, index): ActionOutcome => ({
+      index,
+      action,
+      status: 'skipped',
+      detail: plan.mode === 'reportOnly' ? 'report-only mode' : 'exchange unreachable',
+    }));
     return {
       executed: false,
       portfolio: ctx.portfolio,
@@ -111,9 +123,22 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
   for (let index = 0; index < plan.actions.length; index++) {
     const action = plan.actions[index]!;
     const out = (status: ActionStatus, detail?: string, error?: unknown): void => {
-      outcomes.push({ index, action, status, ...(detail !== undefined && { detail }), ...(error !== undefined && { error }) });
+      outcomes.push({
+        index,
+        action,
+        status,
+        ...(detail !== undefined && { detail }),
+        ...(error !== undefined && { error }),
+      });
       if (status === 'done' || (status === 'noted' && action.type !== 'ignoreOrder')) {
-        journal.push({ kind: 'reconcileAction', handler: plan.handler, plannedAt: plan.plannedAt, index, status, action: planActionToJSON(action) as unknown as JsonValue });
+        journal.push({
+          kind: 'reconcileAction',
+          handler: plan.handler,
+          plannedAt: plan.plannedAt,
+          index,
+          status,
+          action: planActionToJSON(action) as unknown as JsonValue,
+        });
       }
     };
     try {
@@ -144,7 +169,13 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           out('done');
           break;
         case 'adoptOrder':
-          if (portfolio.findOrder({ symbol: action.order.symbol, exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId }) !== undefined) {
+          if (
+            portfolio.findOrder({
+              symbol: action.order.symbol,
+              exchangeOrderId: action.order.exchangeOrderId,
+              clientOrderId: action.order.clientOrderId,
+            }) !== undefined
+          ) {
             out('duplicate', 'already tracked');
           } else {
             portfolio.trackOrder(action.order);
@@ -157,7 +188,11 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           break;
         case 'cancelOrder':
           try {
-            const after = await ctx.exchange.cancelOrder({ symbol: action.order.symbol, exchangeOrderId: action.order.exchangeOrderId, clientOrderId: action.order.clientOrderId });
+            const after = await ctx.exchange.cancelOrder({
+              symbol: action.order.symbol,
+              exchangeOrderId: action.order.exchangeOrderId,
+              clientOrderId: action.order.clientOrderId,
+            });
             out('done', `now ${after.status}`);
           } catch (e) {
             if (isRetryableError(e)) out('retryLater', e.message, e);
@@ -184,7 +219,12 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
             );
             portfolio.recordReflectedFills(action.recordTrades);
           } catch (e) {
-            throw new PlanExecutionError(index, action.type, `hard reset failed: ${e instanceof Error ? e.message : 'unknown error'}`, { cause: e });
+            throw new PlanExecutionError(
+              index,
+              action.type,
+              `hard reset failed: ${e instanceof Error ? e.message : 'unknown error'}`,
+              { cause: e },
+            );
           }
           rebuilt = true;
           out('done');
@@ -234,10 +274,14 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
 function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
   const byClient = new Map(updates.map((u) => [u.clientOrderId, u]));
   // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id.
-  const byExchange = new Map(updates.filter((u) => u.exchangeOrderId !== undefined).map((u) => [orderIdKey(u.symbol, u.exchangeOrderId!), u]));
+  const byExchange = new Map(
+    updates.filter((u) => u.exchangeOrderId !== undefined).map((u) => [orderIdKey(u.symbol, u.exchangeOrderId!), u]),
+  );
   const used = new Set<Order>();
   const out = current.map((o) => {
-    const u = byClient.get(o.clientOrderId) ?? (o.exchangeOrderId === undefined ? undefined : byExchange.get(orderIdKey(o.symbol, o.exchangeOrderId)));
+    const u =
+      byClient.get(o.clientOrderId) ??
+      (o.exchangeOrderId === undefined ? undefined : byExchange.get(orderIdKey(o.symbol, o.exchangeOrderId)));
     if (u === undefined) return o;
     used.add(u);
     return u;

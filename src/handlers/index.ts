@@ -4,7 +4,15 @@
  */
 export { DEFAULT_CONFIG, ZOMBIE_POLICIES, resolveConfig, isResolvedConfig, zombiePolicyFor } from './config.js';
 export type { ReconcileConfigInput, ResolvedConfig, ZombiePolicy } from './config.js';
-export { EMPTY_CURSORS, actionsOf, planSummary, planToJSON, planActionToJSON, orderRefToJSON, driftStreakToJSON } from './plan.js';
+export {
+  EMPTY_CURSORS,
+  actionsOf,
+  planSummary,
+  planToJSON,
+  planActionToJSON,
+  orderRefToJSON,
+  driftStreakToJSON,
+} from './plan.js';
 export type {
   ActionCause,
   HistoryCursor,

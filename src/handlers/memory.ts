@@ -6,7 +6,15 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
-import { asArray, asRecord, parseAmount, parseEnum, parseOptionalId, parseString, parseTimestamp } from '../domain/parse.js';
+import {
+  asArray,
+  asRecord,
+  parseAmount,
+  parseEnum,
+  parseOptionalId,
+  parseString,
+  parseTimestamp,
+} from '../domain/parse.js';
 import { ParseError } from '../domain/errors.js';
 import { orderKey } from '../domain/types.js';
 import type { OrderRef } from '../exchange/port.js';
@@ -21,7 +29,14 @@ export interface GhostWatch {
 export type DriftKind = 'position' | 'balance';
 
 export interface ReconcileMemoryJSON {
-  ghosts: { key: string; symbol: string; exchangeOrderId?: string; clientOrderId?: string; firstSeenAt: number; notFound: number }[];
+  ghosts: {
+    key: string;
+    symbol: string;
+    exchangeOrderId?: string;
+    clientOrderId?: string;
+    firstSeenAt: number;
+    notFound: number;
+  }[];
   drift: { kind: DriftKind; key: string; cycles: number }[];
   seenDeltas?: { kind: DriftKind; key: string; delta: string }[];
 }
@@ -102,7 +117,13 @@ export class ReconcileMemory {
       const clientOrderId = parseOptionalId(o.clientOrderId, `${p}.clientOrderId`);
       const symbol = parseString(o.symbol, `${p}.symbol`);
       parseString(o.key, `${p}.key`);
-      if (exchangeOrderId === undefined && clientOrderId === undefined) throw new ParseError('missing_field', `${p}.exchangeOrderId`, undefined, 'a ghost needs an exchange or a client order id');
+      if (exchangeOrderId === undefined && clientOrderId === undefined)
+        throw new ParseError(
+          'missing_field',
+          `${p}.exchangeOrderId`,
+          undefined,
+          'a ghost needs an exchange or a client order id',
+        );
       // The key is recomputed, not trusted: files written before ids were scoped keyed ghosts by the bare exchange id.
       const key = orderKey({ symbol, exchangeOrderId, clientOrderId: clientOrderId ?? '' });
       m.ghosts.set(key, {
@@ -122,7 +143,10 @@ export class ReconcileMemory {
         const p = `${path}.seenDeltas[${i}]`;
         const o = asRecord(d, p);
         const kind = parseEnum(o.kind, ['position', 'balance'] as const, `${p}.kind`);
-        m.seenDeltas.set(`${kind}:${parseString(o.key, `${p}.key`)}`, parseAmount(o.delta, `${p}.delta`, 'any').toFixed());
+        m.seenDeltas.set(
+          `${kind}:${parseString(o.key, `${p}.key`)}`,
+          parseAmount(o.delta, `${p}.delta`, 'any').toFixed(),
+        );
       });
     }
     return m;
@@ -130,6 +154,7 @@ export class ReconcileMemory {
 }
 
 function count(raw: unknown, path: string): number {
-  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) throw new ParseError('invalid_type', path, raw, 'must be a non-negative integer');
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0)
+    throw new ParseError('invalid_type', path, raw, 'must be a non-negative integer');
   return raw;
 }

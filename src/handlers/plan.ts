@@ -21,7 +21,15 @@ import {
   type OrderJSON,
   type PositionJSON,
 } from '../domain/parse.js';
-import type { Balance, Fill, FundingPayment, Instrument, Order, Position, TerminalOrderStatus } from '../domain/types.js';
+import type {
+  Balance,
+  Fill,
+  FundingPayment,
+  Instrument,
+  Order,
+  Position,
+  TerminalOrderStatus,
+} from '../domain/types.js';
 import type { OrderRef } from '../exchange/port.js';
 
 /**
@@ -238,7 +246,10 @@ export interface Plan {
 }
 
 /** Actions of one type, typed. */
-export function actionsOf<T extends PlanActionType>(plan: Pick<Plan, 'actions'>, type: T): Extract<PlanAction, { type: T }>[] {
+export function actionsOf<T extends PlanActionType>(
+  plan: Pick<Plan, 'actions'>,
+  type: T,
+): Extract<PlanAction, { type: T }>[] {
   return plan.actions.filter((a): a is Extract<PlanAction, { type: T }> => a.type === type);
 }
 
@@ -331,7 +342,14 @@ export function planActionToJSON(a: PlanAction): PlanActionJSON {
 }
 
 export function driftStreakToJSON(d: DriftStreak): DriftStreakJSON {
-  return { kind: d.kind, key: d.key, local: amountToString(d.local), exchange: amountToString(d.exchange), delta: amountToString(d.delta), cycles: d.cycles };
+  return {
+    kind: d.kind,
+    key: d.key,
+    local: amountToString(d.local),
+    exchange: amountToString(d.exchange),
+    delta: amountToString(d.delta),
+    cycles: d.cycles,
+  };
 }
 
 /** The whole plan as JSON, for logs and the journal. `JSON.stringify(planToJSON(p))` never loses precision. */
@@ -340,13 +358,20 @@ export function planToJSON(p: Plan): PlanJSON {
     handler: p.handler,
     mode: p.mode,
     outcome: p.outcome,
-    ...(p.error !== undefined && { error: { name: p.error.name, kind: p.error.kind, retryable: p.error.retryable, message: p.error.message } }),
+    ...(p.error !== undefined && {
+      error: { name: p.error.name, kind: p.error.kind, retryable: p.error.retryable, message: p.error.message },
+    }),
     snapshotStartedAt: p.snapshotStartedAt,
     snapshotCompletedAt: p.snapshotCompletedAt,
     plannedAt: p.plannedAt,
     requestsUsed: p.requestsUsed,
     queriesUsed: p.queriesUsed,
-    deferred: p.deferred.map((d) => ({ ref: orderRefToJSON(d.ref), why: d.why, waitingSince: d.waitingSince, notFound: d.notFound })),
+    deferred: p.deferred.map((d) => ({
+      ref: orderRefToJSON(d.ref),
+      why: d.why,
+      waitingSince: d.waitingSince,
+      notFound: d.notFound,
+    })),
     ...(p.snapshotRace !== undefined && { snapshotRace: p.snapshotRace }),
     actions: p.actions.map(planActionToJSON),
   };

@@ -42,7 +42,12 @@ export class RequestStats {
     this.lastByMethod = reader.requestsByMethod();
   }
   snapshot(): HandlerStats {
-    return { cycles: this.cycles, lastRequests: this.last, totalRequests: this.total, lastRequestsByMethod: this.lastByMethod };
+    return {
+      cycles: this.cycles,
+      lastRequests: this.last,
+      totalRequests: this.total,
+      lastRequestsByMethod: this.lastByMethod,
+    };
   }
 }
 
@@ -93,10 +98,23 @@ export class RuntimeHandler {
       // A retryable error is never evidence: earlier not-found answers no longer count as "in a row".
       this.memory.resetNotFound();
       this.counters.record(reader);
-      return { ...base, outcome: 'unreachable', error: e.error, actions: [], requestsUsed: reader.requests, queriesUsed: 0, deferred: [] };
+      return {
+        ...base,
+        outcome: 'unreachable',
+        error: e.error,
+        actions: [],
+        requestsUsed: reader.requests,
+        queriesUsed: 0,
+        deferred: [],
+      };
     }
 
-    const liquidate = this.trackDrift(report, ctx.portfolio, [...cycle.updates, ...cycle.fillsBefore], cycle.fetchedTrades);
+    const liquidate = this.trackDrift(
+      report,
+      ctx.portfolio,
+      [...cycle.updates, ...cycle.fillsBefore],
+      cycle.fetchedTrades,
+    );
     const actions: PlanAction[] = [
       ...cycle.updates,
       ...cycle.fillsBefore,
@@ -108,7 +126,14 @@ export class RuntimeHandler {
       ...(liquidate === undefined ? [] : [liquidate]),
     ];
     this.counters.record(reader);
-    return { ...base, outcome: 'ready', actions, requestsUsed: reader.requests, queriesUsed: cycle.queries, deferred: cycle.deferred };
+    return {
+      ...base,
+      outcome: 'ready',
+      actions,
+      requestsUsed: reader.requests,
+      queriesUsed: cycle.queries,
+      deferred: cycle.deferred,
+    };
   }
 
   /**
@@ -136,7 +161,13 @@ export class RuntimeHandler {
     const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades);
     const next = new Map<string, number>();
     const streaks: DriftStreak[] = [];
-    const check = (kind: 'position' | 'balance', key: string, local: Decimal, exchange: Decimal, tol: Parameters<typeof isBeyondTolerance>[3]): void => {
+    const check = (
+      kind: 'position' | 'balance',
+      key: string,
+      local: Decimal,
+      exchange: Decimal,
+      tol: Parameters<typeof isBeyondTolerance>[3],
+    ): void => {
       if (uncertain.has(`${kind}:${key}`)) return;
       const delta = new Dec(exchange).minus(local);
       if (delta.isZero() || !isBeyondTolerance(delta, local, exchange, tol)) return;
@@ -144,8 +175,10 @@ export class RuntimeHandler {
       next.set(`${kind}:${key}`, cycles);
       streaks.push({ kind, key, local, exchange, delta, cycles });
     };
-    for (const d of report.positionDrifts) check('position', d.symbol, proj.position(d.symbol).quantity, d.exchange, d.tolerance);
-    for (const d of report.balanceDrifts) check('balance', d.asset, proj.balance(d.asset).total, d.exchange, d.tolerance);
+    for (const d of report.positionDrifts)
+      check('position', d.symbol, proj.position(d.symbol).quantity, d.exchange, d.tolerance);
+    for (const d of report.balanceDrifts)
+      check('balance', d.asset, proj.balance(d.asset).total, d.exchange, d.tolerance);
     // Held, not reset: on a busy account a real drift must still reach its count over the cycles it can be seen in.
     for (const k of uncertain) {
       const held = this.memory.drift.get(k);
@@ -159,7 +192,10 @@ export class RuntimeHandler {
       type: 'enterLiquidateOnly',
       cause: 'unexplainedDrift',
       reason: `drift no fill or funding explains, for ${this.config.driftCyclesBeforeLiquidateOnly}+ cycles: ${due
-        .map((s) => `${s.kind} ${s.key} local ${s.local.toFixed()} vs exchange ${s.exchange.toFixed()} (${s.cycles} cycles)`)
+        .map(
+          (s) =>
+            `${s.kind} ${s.key} local ${s.local.toFixed()} vs exchange ${s.exchange.toFixed()} (${s.cycles} cycles)`,
+        )
         .join('; ')}`,
       drifts: due,
     };
@@ -171,7 +207,12 @@ export class RuntimeHandler {
  * [startedAt, completedAt] changes: the ones this plan applies up to the snapshot, and every trade fetched this cycle
  * (one held back or already applied moves the exchange's value all the same).
  */
-function raceTouched(report: ReconciliationReport, portfolio: Portfolio, explaining: readonly PlanAction[], fetchedTrades: readonly Fill[]): Set<string> {
+function raceTouched(
+  report: ReconciliationReport,
+  portfolio: Portfolio,
+  explaining: readonly PlanAction[],
+  fetchedTrades: readonly Fill[],
+): Set<string> {
   const window = reportWindow(report);
   const inside = (t: Millis): boolean => insideSnapshotWindow(t, window);
   const out = new Set<string>();

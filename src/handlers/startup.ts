@@ -33,14 +33,41 @@ import { ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
-import { isTerminalStatus, orderKey, type Balance, type ExchangeSnapshot, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
+import {
+  isTerminalStatus,
+  orderKey,
+  type Balance,
+  type ExchangeSnapshot,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type Order,
+  type Position,
+} from '../domain/types.js';
 import { diff } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { fetchHistory, read, runCycle, standingInferredQuantities, startCursor, UnreachableError, type CycleResult, type PlanContext } from './cycle.js';
+import {
+  fetchHistory,
+  read,
+  runCycle,
+  standingInferredQuantities,
+  startCursor,
+  UnreachableError,
+  type CycleResult,
+  type PlanContext,
+} from './cycle.js';
 import { ReconcileMemory } from './memory.js';
-import type { AccountingErrorAction, AdvanceFundingCursorAction, AdvanceTradeCursorAction, HistoryCursor, Plan, PlanAction, RebuildPortfolioAction } from './plan.js';
+import type {
+  AccountingErrorAction,
+  AdvanceFundingCursorAction,
+  AdvanceTradeCursorAction,
+  HistoryCursor,
+  Plan,
+  PlanAction,
+  RebuildPortfolioAction,
+} from './plan.js';
 import { CountingReader } from './reader.js';
 import { RequestStats, type HandlerStats } from './runtime.js';
 
@@ -69,17 +96,35 @@ export const MAX_SUSPECT_ATTEMPTS = 3 * INCONSISTENT_ATTEMPTS;
  * every open order of `a` (status, filled quantity, size, price). An open order only `b` lists is not a difference:
  * placed in between, it is simply not in the snapshot (a zombie or in flight for the next cycle), which is harmless.
  */
-export function snapshotDifference(a: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>, b: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>): string | undefined {
-  const pos = (ps: readonly Position[]) => new Map(ps.filter((p) => !p.quantity.isZero()).map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]));
-  const bal = (bs: readonly Balance[]) => new Map(bs.filter((x) => !x.total.isZero()).map((x) => [x.asset, x.total.toFixed()]));
-  const first = (what: string, x: Map<string, string>, y: Map<string, string>, keys: Iterable<string>): string | undefined => {
+export function snapshotDifference(
+  a: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>,
+  b: Pick<ExchangeSnapshot, 'openOrders' | 'positions' | 'balances'>,
+): string | undefined {
+  const pos = (ps: readonly Position[]) =>
+    new Map(
+      ps
+        .filter((p) => !p.quantity.isZero())
+        .map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]),
+    );
+  const bal = (bs: readonly Balance[]) =>
+    new Map(bs.filter((x) => !x.total.isZero()).map((x) => [x.asset, x.total.toFixed()]));
+  const first = (
+    what: string,
+    x: Map<string, string>,
+    y: Map<string, string>,
+    keys: Iterable<string>,
+  ): string | undefined => {
     for (const k of [...new Set(keys)].sort()) {
       if (x.get(k) !== y.get(k)) return `${what} ${k}: ${x.get(k) ?? 'none'} then ${y.get(k) ?? 'none'}`;
     }
     return undefined;
   };
   const [pa, pb, ba, bb] = [pos(a.positions), pos(b.positions), bal(a.balances), bal(b.balances)];
-  return first('position', pa, pb, [...pa.keys(), ...pb.keys()]) ?? first('balance', ba, bb, [...ba.keys(), ...bb.keys()]) ?? firstOrderDifference(a.openOrders, b.openOrders);
+  return (
+    first('position', pa, pb, [...pa.keys(), ...pb.keys()]) ??
+    first('balance', ba, bb, [...ba.keys(), ...bb.keys()]) ??
+    firstOrderDifference(a.openOrders, b.openOrders)
+  );
 }
 
 /**
@@ -87,9 +132,16 @@ export function snapshotDifference(a: Pick<ExchangeSnapshot, 'openOrders' | 'pos
  * values: only the few that differ are formatted (at boot both lists hold every open order of the account).
  */
 function firstOrderDifference(a: readonly Order[], b: readonly Order[]): string | undefined {
-  const text = (o: Order | undefined): string => (o === undefined ? 'none' : `${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}@${o.price?.toFixed() ?? '-'}`);
+  const text = (o: Order | undefined): string =>
+    o === undefined
+      ? 'none'
+      : `${o.status} ${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}@${o.price?.toFixed() ?? '-'}`;
   const same = (x: Order, y: Order | undefined): boolean =>
-    y !== undefined && x.status === y.status && x.filledQuantity.eq(y.filledQuantity) && x.quantity.eq(y.quantity) && (x.price === undefined ? y.price === undefined : y.price !== undefined && x.price.eq(y.price));
+    y !== undefined &&
+    x.status === y.status &&
+    x.filledQuantity.eq(y.filledQuantity) &&
+    x.quantity.eq(y.quantity) &&
+    (x.price === undefined ? y.price === undefined : y.price !== undefined && x.price.eq(y.price));
   const byKey = new Map<string, Order>();
   for (const o of b) byKey.set(orderKey(o), o);
   // The last order of `a` under a key is the one compared (as a map of `a` would keep it).
@@ -124,11 +176,16 @@ function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openO
       found = o;
     }
   }
-  return found === undefined ? undefined : `open order ${found.exchangeOrderId ?? ''}: none then ${found.status} ${found.filledQuantity.toFixed()}/${found.quantity.toFixed()}`;
+  return found === undefined
+    ? undefined
+    : `open order ${found.exchangeOrderId ?? ''}: none then ${found.status} ${found.filledQuantity.toFixed()}/${found.quantity.toFixed()}`;
 }
 
 /** The (symbol, exchange id) key of an order reference, when it has an exchange id. */
-function refKey(ref: { readonly symbol: string; readonly exchangeOrderId?: string | undefined }): OrderIdKey | undefined {
+function refKey(ref: {
+  readonly symbol: string;
+  readonly exchangeOrderId?: string | undefined;
+}): OrderIdKey | undefined {
   return ref.exchangeOrderId === undefined ? undefined : orderIdKey(ref.symbol, ref.exchangeOrderId);
 }
 
@@ -163,7 +220,12 @@ export class StartupHandler {
   async plan(report: ReconciliationReport, ctx: StartupContext): Promise<Plan> {
     const snap = ctx.snapshot;
     if (report.snapshotStartedAt !== snap.startedAt || report.snapshotCompletedAt !== snap.completedAt) {
-      throw new ParseError('inconsistent', 'snapshot', snap.startedAt, `the report (window ${isoTime(report.snapshotStartedAt)}..${isoTime(report.snapshotCompletedAt)}) was not computed from this snapshot`);
+      throw new ParseError(
+        'inconsistent',
+        'snapshot',
+        snap.startedAt,
+        `the report (window ${isoTime(report.snapshotStartedAt)}..${isoTime(report.snapshotCompletedAt)}) was not computed from this snapshot`,
+      );
     }
     const reader = new CountingReader(ctx.exchange);
     const base = {
@@ -177,7 +239,15 @@ export class StartupHandler {
       // Nothing is planned from this view, so its not-found answers are no evidence either.
       this.memory.resetNotFound();
       this.counters.record(reader);
-      return { ...base, outcome: 'unreachable', error, actions: [], requestsUsed: reader.requests, queriesUsed: 0, deferred: [] };
+      return {
+        ...base,
+        outcome: 'unreachable',
+        error,
+        actions: [],
+        requestsUsed: reader.requests,
+        queriesUsed: 0,
+        deferred: [],
+      };
     };
     // Books persisted by an earlier reconciliation (a fresh store has no cursors): the baseline the trades move.
     const baseline = Object.keys(ctx.cursors.trades).length > 0;
@@ -193,7 +263,13 @@ export class StartupHandler {
       // replica lagging for a while answers the same later too, and the shorter the gap, the less an active account
       // moves in between (which would only make us retry).
       if (check) {
-        const [openOrders, positions, balances] = await read(() => Promise.all([reader.fetchOpenOrders(ctx.symbols), reader.fetchPositions(ctx.symbols), reader.fetchBalances()]));
+        const [openOrders, positions, balances] = await read(() =>
+          Promise.all([
+            reader.fetchOpenOrders(ctx.symbols),
+            reader.fetchPositions(ctx.symbols),
+            reader.fetchBalances(),
+          ]),
+        );
         again = { openOrders, positions, balances };
       }
       instruments = await read(() => reader.fetchInstruments());
@@ -209,7 +285,15 @@ export class StartupHandler {
       // Funding moves a perpetual's settle balance too; only read for the projection below (the reset brings it).
       if (check && !snapshotRace && baseline && ctx.portfolio.instruments().some((i) => i.kind === 'perp')) {
         const start = startCursor(ctx.cursors.funding, ctx.clock.now(), this.config.tradeLookbackMs);
-        payments = (await fetchHistory<FundingPayment>((q) => reader.fetchFundingSince(q), start, this.config.maxHistoryPagesPerCycle, (x) => x.id, (x) => x.timestamp)).items;
+        payments = (
+          await fetchHistory<FundingPayment>(
+            (q) => reader.fetchFundingSince(q),
+            start,
+            this.config.maxHistoryPagesPerCycle,
+            (x) => x.id,
+            (x) => x.timestamp,
+          )
+        ).items;
       }
     } catch (e) {
       if (!(e instanceof UnreachableError)) throw e;
@@ -221,7 +305,13 @@ export class StartupHandler {
     if (again !== undefined && !snapshotRace) {
       const disagreement = snapshotDifference(snap, again) ?? reopened(report, again);
       if (disagreement !== undefined) {
-        return refuse(new ExchangeError('unavailable', `startup reads disagree (${disagreement}): a read was stale or the account changed between them; retrying with a fresh snapshot`, { exchange: ctx.exchange.id, operation: 'startupReconcile' }));
+        return refuse(
+          new ExchangeError(
+            'unavailable',
+            `startup reads disagree (${disagreement}): a read was stale or the account changed between them; retrying with a fresh snapshot`,
+            { exchange: ctx.exchange.id, operation: 'startupReconcile' },
+          ),
+        );
       }
       // Every trade we know of an open order (applied before, or fetched now and stamped up to the snapshot) must be
       // in the filled quantity the exchange shows for it: the reset takes that count as reflected, and records those
@@ -232,11 +322,17 @@ export class StartupHandler {
       // Every disagreement, in full: the fingerprint compared across attempts (one shown, the first, in messages).
       const found: { text: string; key: string }[] = filledLess.map((f) => {
         const id = f.order.exchangeOrderId ?? f.order.clientOrderId;
-        return { text: `open order ${id} shows ${f.order.filledQuantity.toFixed()} filled but its trades add up to ${f.known.toFixed()}`, key: `filled ${id} ${f.order.filledQuantity.toFixed()}/${f.known.toFixed()}` };
+        return {
+          text: `open order ${id} shows ${f.order.filledQuantity.toFixed()} filled but its trades add up to ${f.known.toFixed()}`,
+          key: `filled ${id} ${f.order.filledQuantity.toFixed()}/${f.known.toFixed()}`,
+        };
       });
       for (const a of cycle.fillsBefore) {
         if (a.type !== 'applyFill' || !a.fill.inferred) continue;
-        found.push({ text: `order ${a.fill.exchangeOrderId} shows more filled than its trades (a fill of ${a.fill.quantity.toFixed()} would be inferred): the trades read lags`, key: `inferred ${a.fill.tradeId}` });
+        found.push({
+          text: `order ${a.fill.exchangeOrderId} shows more filled than its trades (a fill of ${a.fill.quantity.toFixed()} would be inferred): the trades read lags`,
+          key: `inferred ${a.fill.tradeId}`,
+        });
       }
       if (baseline) found.push(...this.projectionDrift(ctx, cycle, payments));
       suspect = found[0]?.text;
@@ -274,7 +370,9 @@ export class StartupHandler {
     const bySymbol = new Map<string, Instrument>();
     for (const i of ctx.portfolio.instruments()) bySymbol.set(i.symbol, i);
     for (const i of instruments) bySymbol.set(i.symbol, i);
-    const allInstruments = [...bySymbol.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+    const allInstruments = [...bySymbol.values()].sort((a, b) =>
+      a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0,
+    );
 
     // Matched orders take the exchange's copy, except those in accounting error (kept as they are, and reported).
     const inError = new Set(errors.map((e) => refKey(e.ref)).filter((x): x is OrderIdKey => x !== undefined));
@@ -283,7 +381,13 @@ export class StartupHandler {
       const xid = m.exchange.exchangeOrderId ?? m.local.exchangeOrderId;
       // A closed order of ours that a lagging list shows open keeps its local copy: it never reopens.
       if (isTerminalStatus(m.local.status)) continue;
-      if (xid === undefined || inError.has(orderIdKey(m.exchange.symbol, xid)) || m.differences.symbol !== undefined || m.differences.side !== undefined) continue;
+      if (
+        xid === undefined ||
+        inError.has(orderIdKey(m.exchange.symbol, xid)) ||
+        m.differences.symbol !== undefined ||
+        m.differences.side !== undefined
+      )
+        continue;
       orderUpdates.push({ ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId });
     }
     const rebuild: RebuildPortfolioAction = {
@@ -303,16 +407,15 @@ export class StartupHandler {
     // remembered as applied (recorded or applied above), so the runtime handler skips them; any trade stamped inside
     // the window but made after our fetch (same millisecond, clock skew) is new to it, and is applied. Nothing
     // before the window is ever fetched again.
-    const moved = (c: HistoryCursor | undefined): HistoryCursor => (c !== undefined && c.since > snap.startedAt ? c : { since: snap.startedAt, seenIds: [] });
-    const cursors: PlanAction[] = allInstruments.map(
-      (i): AdvanceTradeCursorAction => ({
-        type: 'advanceTradeCursor',
-        cause: 'historyCursor',
-        reason: `boot: trades of ${i.symbol} up to the snapshot are reflected in it`,
-        symbol: i.symbol,
-        cursor: moved(ctx.cursors.trades[i.symbol]),
-      }),
-    );
+    const moved = (c: HistoryCursor | undefined): HistoryCursor =>
+      c !== undefined && c.since > snap.startedAt ? c : { since: snap.startedAt, seenIds: [] };
+    const cursors: PlanAction[] = allInstruments.map((i): AdvanceTradeCursorAction => ({
+      type: 'advanceTradeCursor',
+      cause: 'historyCursor',
+      reason: `boot: trades of ${i.symbol} up to the snapshot are reflected in it`,
+      symbol: i.symbol,
+      cursor: moved(ctx.cursors.trades[i.symbol]),
+    }));
     const funding: AdvanceFundingCursorAction = {
       type: 'advanceFundingCursor',
       cause: 'historyCursor',
@@ -324,15 +427,37 @@ export class StartupHandler {
     this.memory.drift.clear();
 
     // Nor is a zombie in that state adopted with the exchange's count (a later fill count would infer its trades again).
-    const zombies = cycle.zombies.map(
-      (a): PlanAction =>
-        a.type === 'adoptOrder' && a.order.exchangeOrderId !== undefined && inError.has(orderIdKey(a.order.symbol, a.order.exchangeOrderId))
-          ? { type: 'ignoreOrder', cause: 'zombiePolicy', reason: `order ${a.order.exchangeOrderId} is open on the exchange but not ours; policy adopt, but its trades exceed the filled quantity the exchange shows`, order: a.order }
-          : a,
+    const zombies = cycle.zombies.map((a): PlanAction =>
+      a.type === 'adoptOrder' &&
+      a.order.exchangeOrderId !== undefined &&
+      inError.has(orderIdKey(a.order.symbol, a.order.exchangeOrderId))
+        ? {
+            type: 'ignoreOrder',
+            cause: 'zombiePolicy',
+            reason: `order ${a.order.exchangeOrderId} is open on the exchange but not ours; policy adopt, but its trades exceed the filled quantity the exchange shows`,
+            order: a.order,
+          }
+        : a,
     );
-    const actions: PlanAction[] = [...cycle.updates, ...cycle.fillsBefore, ...cycle.closes, ...errors, rebuild, ...zombies, ...cursors];
+    const actions: PlanAction[] = [
+      ...cycle.updates,
+      ...cycle.fillsBefore,
+      ...cycle.closes,
+      ...errors,
+      rebuild,
+      ...zombies,
+      ...cursors,
+    ];
     this.counters.record(reader);
-    return { ...base, outcome: 'ready', actions, requestsUsed: reader.requests, queriesUsed: cycle.queries, deferred: cycle.deferred, snapshotRace };
+    return {
+      ...base,
+      outcome: 'ready',
+      actions,
+      requestsUsed: reader.requests,
+      queriesUsed: cycle.queries,
+      deferred: cycle.deferred,
+      snapshotRace,
+    };
   }
 
   /**
@@ -345,7 +470,13 @@ export class StartupHandler {
     const fresh = new Map<OrderIdKey, Decimal>();
     const counted = new Set<string>();
     for (const f of fetched) {
-      if (f.inferred || f.timestamp > ctx.snapshot.completedAt || ctx.portfolio.hasAppliedTrade(f) || counted.has(fillKey(f))) continue;
+      if (
+        f.inferred ||
+        f.timestamp > ctx.snapshot.completedAt ||
+        ctx.portfolio.hasAppliedTrade(f) ||
+        counted.has(fillKey(f))
+      )
+        continue;
       counted.add(fillKey(f));
       fresh.set(fillOrderKey(f), (fresh.get(fillOrderKey(f)) ?? ZERO).plus(f.quantity));
     }
@@ -354,7 +485,10 @@ export class StartupHandler {
       const xid = o.exchangeOrderId;
       if (xid === undefined) continue;
       const k = orderIdKey(o.symbol, xid);
-      const known = ctx.portfolio.appliedQuantity(o.symbol, xid).minus(inferred.get(k) ?? ZERO).plus(fresh.get(k) ?? ZERO);
+      const known = ctx.portfolio
+        .appliedQuantity(o.symbol, xid)
+        .minus(inferred.get(k) ?? ZERO)
+        .plus(fresh.get(k) ?? ZERO);
       if (known.gt(o.filledQuantity)) out.push({ order: o, known });
     }
     return out;
@@ -366,13 +500,19 @@ export class StartupHandler {
    * Positions change only by trades, so a position (or balance) that misses means a stale read, or drift the old
    * books had (a deposit, an earlier fault): the caller retries a few times before taking the snapshot anyway.
    */
-  private projectionDrift(ctx: StartupContext, cycle: CycleResult, funding: readonly FundingPayment[]): { text: string; key: string }[] {
+  private projectionDrift(
+    ctx: StartupContext,
+    cycle: CycleResult,
+    funding: readonly FundingPayment[],
+  ): { text: string; key: string }[] {
     const projected = ctx.portfolio.clone();
     const recorded = new Set(cycle.recordedTrades.map(fillKey));
     const planned = cycle.fillsBefore.flatMap((a) => (a.type === 'applyFill' ? [a.fill] : []));
     const applied = new Set(planned.filter((f) => !f.inferred).map(fillKey));
     // In the order the cycle applies trades: netting a perpetual is order dependent.
-    const real = cycle.fetchedTrades.filter((f) => applied.has(fillKey(f)) || recorded.has(fillKey(f))).sort(compareFills);
+    const real = cycle.fetchedTrades
+      .filter((f) => applied.has(fillKey(f)) || recorded.has(fillKey(f)))
+      .sort(compareFills);
     const apply = (f: Fill): void => {
       try {
         projected.applyFill(f);
@@ -383,16 +523,27 @@ export class StartupHandler {
     };
     for (const f of real) apply(f);
     for (const f of planned) if (f.inferred) apply(f);
-    for (const x of funding) if (x.timestamp <= ctx.snapshot.completedAt && !ctx.portfolio.hasAppliedFunding(x.id)) projected.applyFunding(x);
-    const r = diff({ orders: [], positions: projected.positions(), balances: projected.balances() }, { ...ctx.snapshot, openOrders: [] }, this.config.diffOptions);
+    for (const x of funding)
+      if (x.timestamp <= ctx.snapshot.completedAt && !ctx.portfolio.hasAppliedFunding(x.id)) projected.applyFunding(x);
+    const r = diff(
+      { orders: [], positions: projected.positions(), balances: projected.balances() },
+      { ...ctx.snapshot, openOrders: [] },
+      this.config.diffOptions,
+    );
     // Keyed by the delta, not the values: a deposit shows the same delta however the account trades in between.
     return [
       ...r.positionDrifts
         .filter((x) => x.beyondTolerance)
-        .map((p) => ({ text: `the old books plus the trades since give position ${p.symbol} ${p.local.toFixed()}, the snapshot ${p.exchange.toFixed()}`, key: `position ${p.symbol} ${p.delta.toFixed()}` })),
+        .map((p) => ({
+          text: `the old books plus the trades since give position ${p.symbol} ${p.local.toFixed()}, the snapshot ${p.exchange.toFixed()}`,
+          key: `position ${p.symbol} ${p.delta.toFixed()}`,
+        })),
       ...r.balanceDrifts
         .filter((x) => x.beyondTolerance)
-        .map((b) => ({ text: `the old books plus the trades and funding since give balance ${b.asset} ${b.local.toFixed()}, the snapshot ${b.exchange.toFixed()}`, key: `balance ${b.asset} ${b.delta.toFixed()}` })),
+        .map((b) => ({
+          text: `the old books plus the trades and funding since give balance ${b.asset} ${b.local.toFixed()}, the snapshot ${b.exchange.toFixed()}`,
+          key: `balance ${b.asset} ${b.delta.toFixed()}`,
+        })),
     ];
   }
 }

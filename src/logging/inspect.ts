@@ -76,10 +76,13 @@ const REPLAY_BUFFER = 200;
 export async function startInspectorServer(options: InspectorServerOptions = {}): Promise<InspectorServer> {
   const host = options.host ?? '127.0.0.1';
   if (!(LOOPBACK_HOSTS as readonly string[]).includes(host)) {
-    throw new ConfigError([{ path: 'inspect.host', message: `must be a loopback address (${LOOPBACK_HOSTS.join(', ')})` }]);
+    throw new ConfigError([
+      { path: 'inspect.host', message: `must be a loopback address (${LOOPBACK_HOSTS.join(', ')})` },
+    ]);
   }
   const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError([{ path: 'inspect.port', message: 'must be an integer in [0, 65535]' }]);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new ConfigError([{ path: 'inspect.port', message: 'must be an integer in [0, 65535]' }]);
   const { ws, createWebSocketInspector } = await loadInspectorPeers();
   const viewerUrl = options.viewerUrl ?? 'https://stately.ai/inspect';
 
@@ -98,7 +101,8 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
       const msg = String(data);
       recent.push(msg);
       if (recent.length > REPLAY_BUFFER) recent.shift();
-      for (const client of wss.clients) if (client !== socket && client.readyState === ws.WebSocket.OPEN) client.send(msg);
+      for (const client of wss.clients)
+        if (client !== socket && client.readyState === ws.WebSocket.OPEN) client.send(msg);
       if (options.onEvent !== undefined) {
         try {
           options.onEvent(JSON.parse(msg));
@@ -110,7 +114,9 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new InspectorError(`inspector server could not listen on ${host}:${port}`, { cause: e })));
+    server.once('error', (e) =>
+      reject(new InspectorError(`inspector server could not listen on ${host}:${port}`, { cause: e })),
+    );
     server.listen(port, host, () => resolve());
   });
   boundPort = (server.address() as AddressInfo).port;
@@ -143,7 +149,10 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
     await Promise.race([
       connected,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new InspectorError(`inspector did not connect to ${wsUrl} within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new InspectorError(`inspector did not connect to ${wsUrl} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       }),
     ]);
   } catch (e) {
@@ -168,7 +177,11 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
         // of the last moments (an engine's `stopping` and `stopped`) reach its socket before it closes.
         await new Promise<void>((resolve) => setTimeout(resolve, 0));
         const socket = inspectorSocket;
-        if (socket !== undefined) await settleWithin(closed(socket, () => inspector.stop()), CLOSE_GRACE_MS);
+        if (socket !== undefined)
+          await settleWithin(
+            closed(socket, () => inspector.stop()),
+            CLOSE_GRACE_MS,
+          );
         else inspector.stop();
         await closeServer();
       })();
@@ -250,8 +263,14 @@ interface WsModule {
  * websocket that @statelyai/inspect uses; no bundled types, hence `WsModule`) and @statelyai/inspect. Lazily:
  * nothing loads them unless the inspector is started.
  */
-async function loadInspectorPeers(): Promise<{ ws: WsModule; createWebSocketInspector: typeof import('@statelyai/inspect').createWebSocketInspector }> {
-  const [wsMod, inspectMod] = (await importPeers(['ws', '@statelyai/inspect'], 'the inspector (--inspect)')) as [WsModule & { default?: WsModule }, typeof import('@statelyai/inspect')];
+async function loadInspectorPeers(): Promise<{
+  ws: WsModule;
+  createWebSocketInspector: typeof import('@statelyai/inspect').createWebSocketInspector;
+}> {
+  const [wsMod, inspectMod] = (await importPeers(['ws', '@statelyai/inspect'], 'the inspector (--inspect)')) as [
+    WsModule & { default?: WsModule },
+    typeof import('@statelyai/inspect'),
+  ];
   const ws = wsMod.WebSocketServer === undefined && wsMod.default !== undefined ? wsMod.default : wsMod;
   return { ws, createWebSocketInspector: inspectMod.createWebSocketInspector };
 }

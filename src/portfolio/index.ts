@@ -7,6 +7,12 @@ export {
   type PortfolioOptions,
   type PreservedMetrics,
 } from './portfolio.js';
-export { PORTFOLIO_JSON_VERSION, parsePortfolioJSON, type PortfolioJSON, type TrackedOrderJSON, type UntrackedOrderFillsJSON } from './portfolio-json.js';
+export {
+  PORTFOLIO_JSON_VERSION,
+  parsePortfolioJSON,
+  type PortfolioJSON,
+  type TrackedOrderJSON,
+  type UntrackedOrderFillsJSON,
+} from './portfolio-json.js';
 export { DEFAULT_TRADE_ID_WINDOW, IdWindow } from './trade-id-window.js';
 export { PortfolioError, isPortfolioError, type PortfolioErrorKind } from './errors.js';

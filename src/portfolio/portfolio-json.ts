@@ -32,7 +32,17 @@ import {
 } from '../domain/parse.js';
 import type { Millis } from '../domain/clock.js';
 import { orderIdKey, tradeKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
-import { INFERRED_TRADE_ID_PREFIX, inferredTradeId, orderKeys, type Balance, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../domain/types.js';
+import {
+  INFERRED_TRADE_ID_PREFIX,
+  inferredTradeId,
+  orderKeys,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type Order,
+  type Position,
+} from '../domain/types.js';
 
 /** The version written by this code. Version 1 is migrated on read; any other version is refused, not guessed at. */
 export const PORTFOLIO_JSON_VERSION = 2;
@@ -44,7 +54,9 @@ export type TrackedOrderJSON = OrderJSON & { fillNotional?: string };
 export type ReplayEntryJSON = { fill: FillJSON } | { funding: FundingPaymentJSON };
 
 /** A replay-log entry in memory. */
-export type ReplayEntry = { readonly fill: Fill; readonly funding?: undefined } | { readonly funding: FundingPayment; readonly fill?: undefined };
+export type ReplayEntry =
+  | { readonly fill: Fill; readonly funding?: undefined }
+  | { readonly funding: FundingPayment; readonly fill?: undefined };
 
 /** Fills applied to an order the portfolio does not track (manual orders, liquidations). */
 export interface UntrackedOrderFillsJSON {
@@ -143,7 +155,12 @@ export interface ParsedPortfolio {
 export function parseTrackedOrder(raw: unknown, path: string): TrackedOrder {
   const order = parseOrder(raw, path);
   if (order.filledQuantity.gt(order.quantity)) {
-    throw new ParseError('inconsistent', `${path}.filledQuantity`, order.filledQuantity.toFixed(), `exceeds the order quantity ${order.quantity.toFixed()}`);
+    throw new ParseError(
+      'inconsistent',
+      `${path}.filledQuantity`,
+      order.filledQuantity.toFixed(),
+      `exceeds the order quantity ${order.quantity.toFixed()}`,
+    );
   }
   const r = asRecord(raw, path);
   const notional = r.fillNotional === undefined ? undefined : parseAmount(r.fillNotional, `${path}.fillNotional`);
@@ -153,7 +170,8 @@ export function parseTrackedOrder(raw: unknown, path: string): TrackedOrder {
 /** Parses one replay-log entry: `{ fill }` or `{ funding }`, not both. */
 export function parseReplayEntry(raw: unknown, path: string): ReplayEntry {
   const r = asRecord(raw, path);
-  if (r.fill !== undefined && r.funding !== undefined) throw new ParseError('inconsistent', path, raw, 'an entry holds a fill or a funding payment, not both');
+  if (r.fill !== undefined && r.funding !== undefined)
+    throw new ParseError('inconsistent', path, raw, 'an entry holds a fill or a funding payment, not both');
   if (r.fill !== undefined) return { fill: parseFill(r.fill, `${path}.fill`) };
   if (r.funding !== undefined) return { funding: parseFundingPayment(r.funding, `${path}.funding`) };
   throw new ParseError('missing_field', `${path}.fill`, undefined, 'an entry needs a fill or a funding payment');
@@ -172,23 +190,40 @@ export interface PortfolioParseOptions {
  * Validates a PortfolioJSON (already JSON.parse'd; version 1 is migrated first). Throws ParseError with the path of
  * the first problem.
  */
-export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: PortfolioParseOptions = {}): ParsedPortfolio {
+export function parsePortfolioJSON(
+  raw: unknown,
+  path = 'portfolio',
+  options: PortfolioParseOptions = {},
+): ParsedPortfolio {
   const r0 = asRecord(raw, path);
   const r = r0.version === 1 ? migratePortfolioV1(r0, path, options.legacySavedAt) : r0;
   if (r.version !== PORTFOLIO_JSON_VERSION) {
-    throw new ParseError(r.version === undefined ? 'missing_field' : 'unknown_enum', `${path}.version`, r.version, `unsupported version (expected 1 or ${PORTFOLIO_JSON_VERSION})`);
+    throw new ParseError(
+      r.version === undefined ? 'missing_field' : 'unknown_enum',
+      `${path}.version`,
+      r.version,
+      `unsupported version (expected 1 or ${PORTFOLIO_JSON_VERSION})`,
+    );
   }
   const instruments = parseUniqueList(r.instruments, `${path}.instruments`, parseInstrument, (i) => [i.symbol]);
   const known = new Set(instruments.map((i) => i.symbol));
-  const replayLog = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [e.fill !== undefined ? `t:${tradeKey(e.fill.symbol, e.fill.tradeId)}` : `f:${e.funding.id}`]);
+  const replayLog = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [
+    e.fill !== undefined ? `t:${tradeKey(e.fill.symbol, e.fill.tradeId)}` : `f:${e.funding.id}`,
+  ]);
   replayLog.forEach((e, i) => {
     const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
-    if (!known.has(symbol)) throw new ParseError('inconsistent', `${path}.replayLog[${i}]`, symbol, 'not a known instrument');
+    if (!known.has(symbol))
+      throw new ParseError('inconsistent', `${path}.replayLog[${i}]`, symbol, 'not a known instrument');
   });
   // The log exists only because of a standing inferred fill, which is always its first entry.
   const first = replayLog[0];
   if (first !== undefined && first.fill?.inferred !== true) {
-    throw new ParseError('inconsistent', `${path}.replayLog[0]`, first.fill?.tradeId ?? first.funding?.id, 'the first entry of the replay log must be an inferred fill');
+    throw new ParseError(
+      'inconsistent',
+      `${path}.replayLog[0]`,
+      first.fill?.tradeId ?? first.funding?.id,
+      'the first entry of the replay log must be an inferred fill',
+    );
   }
   const untrackedRaw = parseUniqueList(
     r.untrackedOrderFills,
@@ -196,7 +231,10 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
     (item, p): [OrderIdKey, UntrackedOrderFills] => {
       const u = asRecord(item, p);
       const key = orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`));
-      return [key, { quantity: parseAmount(u.quantity, `${p}.quantity`), notional: parseAmount(u.notional, `${p}.notional`) }];
+      return [
+        key,
+        { quantity: parseAmount(u.quantity, `${p}.quantity`), notional: parseAmount(u.notional, `${p}.notional`) },
+      ];
     },
     ([key]) => [key],
   );
@@ -210,10 +248,17 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
     },
     (k) => [k],
   );
-  const reflectedBefore = r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
-  const reflectedThrough = r.reflectedThrough === undefined ? undefined : parseTimestamp(r.reflectedThrough, `${path}.reflectedThrough`);
+  const reflectedBefore =
+    r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
+  const reflectedThrough =
+    r.reflectedThrough === undefined ? undefined : parseTimestamp(r.reflectedThrough, `${path}.reflectedThrough`);
   if (reflectedThrough !== undefined && (reflectedBefore === undefined || reflectedThrough < reflectedBefore)) {
-    throw new ParseError('inconsistent', `${path}.reflectedThrough`, reflectedThrough, 'the end of a snapshot window must not come before its start (reflectedBefore)');
+    throw new ParseError(
+      'inconsistent',
+      `${path}.reflectedThrough`,
+      reflectedThrough,
+      'the end of a snapshot window must not come before its start (reflectedBefore)',
+    );
   }
   let legacy: LegacyTradeIds | undefined;
   if (r.legacyTradeIds !== undefined) {
@@ -244,7 +289,10 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
             `${path}.reflectedUnexplained`,
             (item, p): [OrderIdKey, Decimal] => {
               const u = asRecord(item, p);
-              return [orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`)), parseAmount(u.quantity, `${p}.quantity`)];
+              return [
+                orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`)),
+                parseAmount(u.quantity, `${p}.quantity`),
+              ];
             },
             ([key]) => [key],
           ),
@@ -268,11 +316,22 @@ export function parsePortfolioJSON(raw: unknown, path = 'portfolio', options: Po
  *   takes every open order's filled quantity from the exchange.
  * - Funding ids were already a separate set, and orders carry their symbol: both are kept as they are.
  */
-export function migratePortfolioV1(r: Record<string, unknown>, path: string, savedAt: Millis | undefined): Record<string, unknown> {
-  const log = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [e.fill !== undefined ? `t:${e.fill.tradeId}` : `f:${e.funding.id}`]);
-  const orders = parseUniqueList(r.orders, `${path}.orders`, parseTrackedOrder, (t) => (t.order.exchangeOrderId === undefined ? [`c:${t.order.clientOrderId}`] : [`x:${t.order.exchangeOrderId}`, `c:${t.order.clientOrderId}`]));
+export function migratePortfolioV1(
+  r: Record<string, unknown>,
+  path: string,
+  savedAt: Millis | undefined,
+): Record<string, unknown> {
+  const log = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [
+    e.fill !== undefined ? `t:${e.fill.tradeId}` : `f:${e.funding.id}`,
+  ]);
+  const orders = parseUniqueList(r.orders, `${path}.orders`, parseTrackedOrder, (t) =>
+    t.order.exchangeOrderId === undefined
+      ? [`c:${t.order.clientOrderId}`]
+      : [`x:${t.order.exchangeOrderId}`, `c:${t.order.clientOrderId}`],
+  );
   const orderSymbol = new Map<string, string>();
-  for (const t of orders) if (t.order.exchangeOrderId !== undefined) orderSymbol.set(t.order.exchangeOrderId, t.order.symbol);
+  for (const t of orders)
+    if (t.order.exchangeOrderId !== undefined) orderSymbol.set(t.order.exchangeOrderId, t.order.symbol);
   const fillSymbol = new Map<string, string>();
   const orderSymbols = new Map<string, Set<string>>();
   for (const e of log) {
@@ -302,7 +361,8 @@ export function migratePortfolioV1(r: Record<string, unknown>, path: string, sav
   const legacyIds: string[] = [];
   for (const [i, raw] of asArray(r.appliedTradeIds, `${path}.appliedTradeIds`).entries()) {
     const id = parseId(raw, `${path}.appliedTradeIds[${i}]`);
-    const symbol = fillSymbol.get(id) ?? (id.startsWith(INFERRED_TRADE_ID_PREFIX) ? symbolOfInferred(id, orderSymbol) : undefined);
+    const symbol =
+      fillSymbol.get(id) ?? (id.startsWith(INFERRED_TRADE_ID_PREFIX) ? symbolOfInferred(id, orderSymbol) : undefined);
     if (symbol === undefined) legacyIds.push(id);
     else appliedTrades.push([symbol, scopedInferred(id, symbol, undefined) ?? id]);
   }

@@ -22,7 +22,15 @@ import { Dec, ZERO, amountToString } from '../domain/decimal.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
-import { assertUnique, balanceToJSON, isAmountWithinLimits, fillToJSON, fundingPaymentToJSON, orderToJSON, positionToJSON } from '../domain/parse.js';
+import {
+  assertUnique,
+  balanceToJSON,
+  isAmountWithinLimits,
+  fillToJSON,
+  fundingPaymentToJSON,
+  orderToJSON,
+  positionToJSON,
+} from '../domain/parse.js';
 import {
   isOpenStatus,
   isUnansweredRejection,
@@ -223,7 +231,10 @@ export class Portfolio {
       return;
     }
     const windowSize = checkWindowCapacity(options.tradeIdWindow ?? DEFAULT_TRADE_ID_WINDOW, 'tradeIdWindow');
-    this.replayWindow = checkWindowCapacity(options.inferredReplayWindow ?? DEFAULT_INFERRED_REPLAY_WINDOW, 'inferredReplayWindow');
+    this.replayWindow = checkWindowCapacity(
+      options.inferredReplayWindow ?? DEFAULT_INFERRED_REPLAY_WINDOW,
+      'inferredReplayWindow',
+    );
     assertUnique(init.instruments, 'instruments', (i) => [i.symbol]);
     this.instrumentList = init.instruments.map((i) => ({ ...i }));
     this.instrumentsBySymbol = new Map(this.instrumentList.map((i) => [i.symbol, i]));
@@ -245,7 +256,12 @@ export class Portfolio {
     init.orders.forEach((t, i) => {
       const o = t.order;
       const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
-      const clash = xkey !== undefined && this.byExchange.has(xkey) ? `x:${xkey}` : this.byClient.has(o.clientOrderId) ? `c:${o.clientOrderId}` : undefined;
+      const clash =
+        xkey !== undefined && this.byExchange.has(xkey)
+          ? `x:${xkey}`
+          : this.byClient.has(o.clientOrderId)
+            ? `c:${o.clientOrderId}`
+            : undefined;
       if (clash !== undefined) {
         const prev = init.orders.findIndex((u) => orderKeys(u.order).includes(clash));
         throw new ParseError('duplicate_id', `orders[${i}]`, clash, `duplicate of orders[${prev}]`);
@@ -255,10 +271,16 @@ export class Portfolio {
     });
     for (const e of init.replayLog) {
       const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
-      if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol)) throw new ParseError('inconsistent', 'replayLog', symbol, 'not a known instrument');
+      if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol))
+        throw new ParseError('inconsistent', 'replayLog', symbol, 'not a known instrument');
     }
     if (init.replayLog.length > 0 && init.replayLog[0]?.fill?.inferred !== true) {
-      throw new ParseError('inconsistent', 'replayLog[0]', undefined, 'the first entry of the replay log must be an inferred fill');
+      throw new ParseError(
+        'inconsistent',
+        'replayLog[0]',
+        undefined,
+        'the first entry of the replay log must be an inferred fill',
+      );
     }
     this.log = [...init.replayLog];
     this.reindex();
@@ -270,11 +292,21 @@ export class Portfolio {
 
   /** A fresh portfolio (peak equity zero, nothing applied yet). */
   static create(
-    init: { instruments: readonly Instrument[]; balances?: readonly Balance[]; positions?: readonly Position[]; orders?: readonly Order[] },
+    init: {
+      instruments: readonly Instrument[];
+      balances?: readonly Balance[];
+      positions?: readonly Position[];
+      orders?: readonly Order[];
+    },
     options: PortfolioOptions = {},
   ): Portfolio {
     return Portfolio.fromExchangeState(
-      { instruments: init.instruments, balances: init.balances ?? [], positions: init.positions ?? [], orders: init.orders ?? [] },
+      {
+        instruments: init.instruments,
+        balances: init.balances ?? [],
+        positions: init.positions ?? [],
+        orders: init.orders ?? [],
+      },
       { peakEquity: ZERO, realizedPnl: ZERO, appliedTrades: [], appliedFundingIds: [] },
       options,
     );
@@ -301,7 +333,9 @@ export class Portfolio {
   ): Portfolio {
     assertUnique(state.balances, 'balances', (b) => [b.asset]);
     assertUnique(state.positions, 'positions', (p) => [p.symbol]);
-    const trackedIds = new Set(state.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)])));
+    const trackedIds = new Set(
+      state.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)])),
+    );
     return new Portfolio(
       {
         instruments: state.instruments,
@@ -353,8 +387,18 @@ export class Portfolio {
     // Loading folds the replay log: every amount was within AMOUNT_LIMITS, but books they add up to beyond them
     // cannot come from real trading, and would be written back as a file no parser reads.
     const state = portfolio.liveState();
-    for (const b of state.balances) for (const [k, v] of [['free', b.free], ['total', b.total]] as const) checkDerived(v, `portfolio.balances(${b.asset}).${k}`);
-    for (const x of state.positions) for (const [k, v] of [['quantity', x.quantity], ['entryPrice', x.entryPrice]] as const) checkDerived(v, `portfolio.positions(${x.symbol}).${k}`);
+    for (const b of state.balances)
+      for (const [k, v] of [
+        ['free', b.free],
+        ['total', b.total],
+      ] as const)
+        checkDerived(v, `portfolio.balances(${b.asset}).${k}`);
+    for (const x of state.positions)
+      for (const [k, v] of [
+        ['quantity', x.quantity],
+        ['entryPrice', x.entryPrice],
+      ] as const)
+        checkDerived(v, `portfolio.positions(${x.symbol}).${k}`);
     return portfolio;
   }
 
@@ -402,10 +446,16 @@ export class Portfolio {
     const key = order.exchangeOrderId === undefined ? undefined : orderIdKey(order.symbol, order.exchangeOrderId);
     const owner = key === undefined ? undefined : this.byExchange.get(key);
     if (owner !== undefined && owner !== order.clientOrderId) {
-      throw new PortfolioError('conflictingOrder', `exchange order ${order.exchangeOrderId ?? ''} on ${order.symbol} is already tracked as client order ${owner}`);
+      throw new PortfolioError(
+        'conflictingOrder',
+        `exchange order ${order.exchangeOrderId ?? ''} on ${order.symbol} is already tracked as client order ${owner}`,
+      );
     }
     if (existing !== undefined && existing.order.symbol !== order.symbol) {
-      throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId} is on ${existing.order.symbol}, not ${order.symbol}`);
+      throw new PortfolioError(
+        'conflictingOrder',
+        `client order ${order.clientOrderId} is on ${existing.order.symbol}, not ${order.symbol}`,
+      );
     }
     if (existing === undefined) {
       // Its filledQuantity covers any fills we applied while the order was untracked. When it is exactly those fills
@@ -414,32 +464,59 @@ export class Portfolio {
       this.touch();
       if (key !== undefined) this.untracked.delete(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
-      this.setTracked(exact ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional } : initialTracking(order));
+      this.setTracked(
+        exact
+          ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional }
+          : initialTracking(order),
+      );
       // Last changed by the snapshot the last reset read: the reset's books hold its count, and the part no trade
       // has shown for yet is what its lagging trades will explain (sim seed 30663: adopted at boot, its trade counted twice).
       const unexplained = order.filledQuantity.minus(u?.quantity ?? ZERO);
-      if (key !== undefined && unexplained.gt(ZERO) && this.reflectedBefore !== undefined && order.updatedAt <= this.reflectedBefore) {
+      if (
+        key !== undefined &&
+        unexplained.gt(ZERO) &&
+        this.reflectedBefore !== undefined &&
+        order.updatedAt <= this.reflectedBefore
+      ) {
         this.unexplainedReflected.set(key, unexplained);
       }
       return;
     }
     const prev = existing.order;
-    if (prev.exchangeOrderId !== undefined && order.exchangeOrderId !== undefined && prev.exchangeOrderId !== order.exchangeOrderId) {
-      throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId} already has exchange id ${prev.exchangeOrderId}, not ${order.exchangeOrderId}`);
+    if (
+      prev.exchangeOrderId !== undefined &&
+      order.exchangeOrderId !== undefined &&
+      prev.exchangeOrderId !== order.exchangeOrderId
+    ) {
+      throw new PortfolioError(
+        'conflictingOrder',
+        `client order ${order.clientOrderId} already has exchange id ${prev.exchangeOrderId}, not ${order.exchangeOrderId}`,
+      );
     }
     const exchangeOrderId = order.exchangeOrderId ?? prev.exchangeOrderId;
     const xkey = exchangeOrderId === undefined ? undefined : orderIdKey(order.symbol, exchangeOrderId);
     const linked = prev.exchangeOrderId === undefined && xkey !== undefined ? this.untracked.get(xkey) : undefined;
     const filled = prev.filledQuantity.plus(linked?.quantity ?? ZERO);
     if (filled.gt(order.quantity)) {
-      throw new PortfolioError('conflictingOrder', `client order ${order.clientOrderId}: quantity ${order.quantity.toFixed()} is below the applied fills ${filled.toFixed()}`);
+      throw new PortfolioError(
+        'conflictingOrder',
+        `client order ${order.clientOrderId}: quantity ${order.quantity.toFixed()} is below the applied fills ${filled.toFixed()}`,
+      );
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
     this.touch();
     if (xkey !== undefined) this.untracked.delete(xkey);
     this.setTracked({
       order: withFillState(
-        { ...order, ...(exchangeOrderId !== undefined && { exchangeOrderId }), status: filled.eq(order.quantity) ? 'filled' : isOpenStatus(prev.status) || (isUnansweredRejection(prev) && exchangeOrderId !== undefined) ? order.status : prev.status },
+        {
+          ...order,
+          ...(exchangeOrderId !== undefined && { exchangeOrderId }),
+          status: filled.eq(order.quantity)
+            ? 'filled'
+            : isOpenStatus(prev.status) || (isUnansweredRejection(prev) && exchangeOrderId !== undefined)
+              ? order.status
+              : prev.status,
+        },
         filled,
         notional,
         prev.averageFillPrice,
@@ -457,10 +534,16 @@ export class Portfolio {
   closeOrder(ref: OrderLookup, status: TerminalOrderStatus, at: Millis): void {
     const t = this.findTracked(ref);
     if (t === undefined) {
-      throw new PortfolioError('unknownOrder', `no tracked order with exchange id ${ref.exchangeOrderId ?? '-'} / client id ${ref.clientOrderId ?? '-'}`);
+      throw new PortfolioError(
+        'unknownOrder',
+        `no tracked order with exchange id ${ref.exchangeOrderId ?? '-'} / client id ${ref.clientOrderId ?? '-'}`,
+      );
     }
     // A new entry, never an edit in place: clones share the entries.
-    this.setTracked({ order: { ...t.order, status, updatedAt: Math.max(t.order.updatedAt, at) }, notional: t.notional });
+    this.setTracked({
+      order: { ...t.order, status, updatedAt: Math.max(t.order.updatedAt, at) },
+      notional: t.notional,
+    });
   }
 
   /** Every tracked order, by createdAt then clientOrderId. */
@@ -482,7 +565,8 @@ export class Portfolio {
    */
   pruneClosedOrders(updatedBefore: Millis): number {
     const drop: TrackedOrder[] = [];
-    for (const t of this.byClient.values()) if (!isOpenStatus(t.order.status) && t.order.updatedAt < updatedBefore) drop.push(t);
+    for (const t of this.byClient.values())
+      if (!isOpenStatus(t.order.status) && t.order.updatedAt < updatedBefore) drop.push(t);
     if (drop.length === 0) return 0;
     this.touch();
     for (const t of drop) {
@@ -514,7 +598,11 @@ export class Portfolio {
     if (this.isApplied(fill) || (fill.inferred && this.isStanding(fill))) return DUPLICATE;
     const instrument = this.instrumentsBySymbol.get(fill.symbol);
     if (instrument === undefined) {
-      return { outcome: 'rejected', reason: 'unknownInstrument', detail: `trade ${fill.tradeId}: unknown instrument ${fill.symbol}` };
+      return {
+        outcome: 'rejected',
+        reason: 'unknownInstrument',
+        detail: `trade ${fill.tradeId}: unknown instrument ${fill.symbol}`,
+      };
     }
     const { tracked, link } = this.resolveFillOrder(fill);
     const okey = fillOrderKey(fill);
@@ -524,12 +612,18 @@ export class Portfolio {
     // A trade stamped before the last reset's snapshot that the order's reflected count is waiting for stands for that
     // count, not for a fill inferred since the reset for a later fill (sim seed 34267: held back as an overfill).
     const waiting = this.unexplainedReflected.get(okey);
-    const forReset = !fill.inferred && waiting !== undefined && waiting.gte(fill.quantity) && this.reflectedBefore !== undefined && fill.timestamp <= this.reflectedBefore;
+    const forReset =
+      !fill.inferred &&
+      waiting !== undefined &&
+      waiting.gte(fill.quantity) &&
+      this.reflectedBefore !== undefined &&
+      fill.timestamp <= this.reflectedBefore;
     if (!fill.inferred && !forReset && (this.standingByOrder.get(okey) ?? 0) > 0) {
       let remaining = fill.quantity;
       for (let i = 0; i < this.log.length && remaining.gt(0); i++) {
         const e = this.log[i]!.fill;
-        if (e === undefined || !e.inferred || e.exchangeOrderId !== fill.exchangeOrderId || e.symbol !== fill.symbol) continue;
+        if (e === undefined || !e.inferred || e.exchangeOrderId !== fill.exchangeOrderId || e.symbol !== fill.symbol)
+          continue;
         const take = Dec.min(e.quantity, remaining);
         takes.push({ index: i, take });
         remaining = remaining.minus(take);
@@ -543,7 +637,10 @@ export class Portfolio {
     // was read (sim seeds 30769, 31018: an order unacknowledged across the reset, its fill inferred after it, counted twice).
     const rb = this.reflectedBefore;
     // In the snapshot's first millisecond, only a trade its order's reflected count is waiting for (see trackOrder).
-    const reflected = takes.length === 0 && rb !== undefined && (fill.timestamp < rb || (fill.timestamp === rb && !fill.inferred && this.unexplainedReflected.has(okey)));
+    const reflected =
+      takes.length === 0 &&
+      rb !== undefined &&
+      (fill.timestamp < rb || (fill.timestamp === rb && !fill.inferred && this.unexplainedReflected.has(okey)));
     // A reflected trade of an order whose count the reset took from the exchange (or from a fill inferred at boot)
     // is already counted: it is recorded, and the count never passes the order's quantity.
     if (tracked !== undefined && !reflected) {
@@ -566,7 +663,8 @@ export class Portfolio {
     if (reflected) {
       // The books stay as the reset made them; only the order's fill count (or untracked fills) move below. Inferred
       // quantity is remembered, so its real trade takes its place in the count when it shows.
-      if (fill.inferred && tracked !== undefined) this.unexplainedReflected.set(okey, (this.unexplainedReflected.get(okey) ?? ZERO).plus(fill.quantity));
+      if (fill.inferred && tracked !== undefined)
+        this.unexplainedReflected.set(okey, (this.unexplainedReflected.get(okey) ?? ZERO).plus(fill.quantity));
     } else if (takes.length > 0) {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
@@ -596,21 +694,37 @@ export class Portfolio {
       const o = tracked.order;
       // A reflected trade whose order's count holds inferred quantity from before the reset takes that quantity's
       // place (sim seeds 30308, 30421: inferred at boot, the real trade later counted on top read as filled).
-      const standsFor = reflected && !fill.inferred ? Dec.min(added, this.unexplainedReflected.get(okey) ?? ZERO) : ZERO;
+      const standsFor =
+        reflected && !fill.inferred ? Dec.min(added, this.unexplainedReflected.get(okey) ?? ZERO) : ZERO;
       if (standsFor.gt(ZERO)) {
         const left = this.unexplainedReflected.get(okey)!.minus(standsFor);
         if (left.isZero()) this.unexplainedReflected.delete(okey);
         else this.unexplainedReflected.set(okey, left);
       }
-      const sum = o.filledQuantity.plus(linked?.quantity ?? ZERO).plus(added).minus(standsFor);
+      const sum = o.filledQuantity
+        .plus(linked?.quantity ?? ZERO)
+        .plus(added)
+        .minus(standsFor);
       const filled = reflected ? Dec.min(sum, o.quantity) : sum;
-      const notional = tracked.notional === undefined ? undefined : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
+      const notional =
+        tracked.notional === undefined
+          ? undefined
+          : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
       if (link) this.untracked.delete(okey);
       // A trade of an order we closed as never arrived proves it did: open, as a pending one, until the exchange's own
       // status shows (the engine looks it up; else the ghost path). Sim seed 36499: it stayed rejected, cancelled there.
-      const status = filled.eq(o.quantity) ? 'filled' : o.status === 'pending' || isUnansweredRejection(o) ? 'open' : o.status;
+      const status = filled.eq(o.quantity)
+        ? 'filled'
+        : o.status === 'pending' || isUnansweredRejection(o)
+          ? 'open'
+          : o.status;
       this.setTracked({
-        order: withFillState({ ...o, exchangeOrderId: fill.exchangeOrderId, status, updatedAt: Math.max(o.updatedAt, fill.timestamp) }, filled, notional, undefined),
+        order: withFillState(
+          { ...o, exchangeOrderId: fill.exchangeOrderId, status, updatedAt: Math.max(o.updatedAt, fill.timestamp) },
+          filled,
+          notional,
+          undefined,
+        ),
         notional,
       });
     } else {
@@ -645,7 +759,9 @@ export class Portfolio {
    * is a standing inferred fill. The timestamp matters only for unscoped ids migrated from version 1.
    */
   hasAppliedTrade(trade: Pick<Fill, 'symbol' | 'tradeId'> & { readonly timestamp?: Millis | undefined }): boolean {
-    return this.isApplied(trade) || this.log.some((e) => e.fill?.tradeId === trade.tradeId && e.fill.symbol === trade.symbol);
+    return (
+      this.isApplied(trade) || this.log.some((e) => e.fill?.tradeId === trade.tradeId && e.fill.symbol === trade.symbol)
+    );
   }
 
   /** True when the funding payment id is remembered as applied. Funding ids are their own set, apart from trade ids. */
@@ -657,7 +773,11 @@ export class Portfolio {
    * Orders whose count holds quantity the last hard reset's books reflect and no real trade has shown for yet (a
    * lagging trade history): their trades, when found, are recorded and take that quantity's place.
    */
-  reflectedUnexplained(): readonly { readonly symbol: string; readonly exchangeOrderId: string; readonly quantity: Decimal }[] {
+  reflectedUnexplained(): readonly {
+    readonly symbol: string;
+    readonly exchangeOrderId: string;
+    readonly quantity: Decimal;
+  }[] {
     return [...this.unexplainedReflected].map(([key, quantity]) => {
       const { symbol, id } = splitScopedKey(key)!;
       return { symbol, exchangeOrderId: id, quantity };
@@ -670,7 +790,9 @@ export class Portfolio {
    * and the trade may come in either order within the window. Only the balances can tell (see `runCycle`).
    */
   lastResetWindow(): SnapshotWindow | undefined {
-    return this.reflectedBefore === undefined ? undefined : { startedAt: this.reflectedBefore, completedAt: this.reflectedThrough ?? this.reflectedBefore };
+    return this.reflectedBefore === undefined
+      ? undefined
+      : { startedAt: this.reflectedBefore, completedAt: this.reflectedThrough ?? this.reflectedBefore };
   }
 
   /** Inferred fills that a real trade may still replace, in application order. */
@@ -685,14 +807,23 @@ export class Portfolio {
    * Throws PortfolioError 'invalidFunding' for a non-finite amount.
    */
   applyFunding(payment: FundingPayment): ApplyFundingResult {
-    if (!payment.amount.isFinite()) throw new PortfolioError('invalidFunding', `funding ${payment.id}: amount must be finite`);
+    if (!payment.amount.isFinite())
+      throw new PortfolioError('invalidFunding', `funding ${payment.id}: amount must be finite`);
     if (this.fundingIds.has(payment.id)) return DUPLICATE;
     const instrument = this.instrumentsBySymbol.get(payment.symbol);
     if (instrument === undefined) {
-      return { outcome: 'rejected', reason: 'unknownInstrument', detail: `funding ${payment.id}: unknown instrument ${payment.symbol}` };
+      return {
+        outcome: 'rejected',
+        reason: 'unknownInstrument',
+        detail: `funding ${payment.id}: unknown instrument ${payment.symbol}`,
+      };
     }
     if (payment.asset !== instrument.settle && !this.book.balances().some((b) => b.asset === payment.asset)) {
-      return { outcome: 'rejected', reason: 'unknownAsset', detail: `funding ${payment.id}: asset ${payment.asset} is not ${instrument.settle} nor held` };
+      return {
+        outcome: 'rejected',
+        reason: 'unknownAsset',
+        detail: `funding ${payment.id}: asset ${payment.asset} is not ${instrument.settle} nor held`,
+      };
     }
     this.touch();
     this.fundingIds.add(payment.id);
@@ -837,7 +968,13 @@ export class Portfolio {
     return {
       version: PORTFOLIO_JSON_VERSION,
       reportingAsset: this.reportingAsset,
-      instruments: this.instrumentList.map((i) => ({ symbol: i.symbol, kind: i.kind, base: i.base, quote: i.quote, settle: i.settle })),
+      instruments: this.instrumentList.map((i) => ({
+        symbol: i.symbol,
+        kind: i.kind,
+        base: i.base,
+        quote: i.quote,
+        settle: i.settle,
+      })),
       balances: this.base.balances().map(balanceToJSON),
       positions: this.base.positions().map(positionToJSON),
       settledRealizedPnl: amountToString(this.base.realizedPnl),
@@ -846,19 +983,29 @@ export class Portfolio {
         ...orderToJSON(t.order),
         ...(t.notional !== undefined && { fillNotional: amountToString(t.notional) }),
       })),
-      replayLog: this.log.map((e) => (e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) })),
+      replayLog: this.log.map((e) =>
+        e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) },
+      ),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => {
         const { symbol, id } = splitScopedKey(key)!;
-        return { symbol, exchangeOrderId: id, quantity: amountToString(u.quantity), notional: amountToString(u.notional) };
+        return {
+          symbol,
+          exchangeOrderId: id,
+          quantity: amountToString(u.quantity),
+          notional: amountToString(u.notional),
+        };
       }),
       appliedTrades: this.tradeIds.toArray().map((key): [string, string] => {
         const { symbol, id } = splitScopedKey(key)!;
         return [symbol, id];
       }),
       appliedFundingIds: this.fundingIds.toArray(),
-      ...(this.legacy !== undefined && { legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] } }),
+      ...(this.legacy !== undefined && {
+        legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] },
+      }),
       ...(this.reflectedBefore !== undefined && { reflectedBefore: this.reflectedBefore }),
-      ...(this.reflectedThrough !== undefined && this.reflectedThrough !== this.reflectedBefore && { reflectedThrough: this.reflectedThrough }),
+      ...(this.reflectedThrough !== undefined &&
+        this.reflectedThrough !== this.reflectedBefore && { reflectedThrough: this.reflectedThrough }),
       ...(this.unexplainedReflected.size > 0 && {
         reflectedUnexplained: [...this.unexplainedReflected].map(([key, q]) => {
           const { symbol, id } = splitScopedKey(key)!;
@@ -892,30 +1039,44 @@ export class Portfolio {
   private setTracked(t: TrackedOrder): void {
     this.touch();
     this.byClient.set(t.order.clientOrderId, t);
-    if (t.order.exchangeOrderId !== undefined) this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
+    if (t.order.exchangeOrderId !== undefined)
+      this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
   }
 
   /** Applied by its (symbol, trade id), or by an unscoped id migrated from version 1 within that id's time bound. */
   private isApplied(f: Pick<Fill, 'symbol' | 'tradeId'> & { readonly timestamp?: Millis | undefined }): boolean {
     if (this.tradeIds.has(fillKey(f))) return true;
     const l = this.legacy;
-    return l !== undefined && l.ids.has(f.tradeId) && (l.upTo === undefined || f.timestamp === undefined || f.timestamp <= l.upTo);
+    return (
+      l !== undefined &&
+      l.ids.has(f.tradeId) &&
+      (l.upTo === undefined || f.timestamp === undefined || f.timestamp <= l.upTo)
+    );
   }
 
   private findTracked(ref: OrderLookup): TrackedOrder | undefined {
     if (ref.exchangeOrderId !== undefined && ref.symbol === undefined) {
       const all = [...this.byClient.values()].filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId);
-      if (all.length > 1) throw new PortfolioError('ambiguousOrder', `exchange order ${ref.exchangeOrderId} is tracked on ${all.map((t) => t.order.symbol).join(' and ')}: give the symbol`);
+      if (all.length > 1)
+        throw new PortfolioError(
+          'ambiguousOrder',
+          `exchange order ${ref.exchangeOrderId} is tracked on ${all.map((t) => t.order.symbol).join(' and ')}: give the symbol`,
+        );
       if (all[0] !== undefined) return all[0];
     }
-    const key = ref.exchangeOrderId === undefined || ref.symbol === undefined ? undefined : this.byExchange.get(orderIdKey(ref.symbol, ref.exchangeOrderId));
+    const key =
+      ref.exchangeOrderId === undefined || ref.symbol === undefined
+        ? undefined
+        : this.byExchange.get(orderIdKey(ref.symbol, ref.exchangeOrderId));
     if (key !== undefined) return this.byClient.get(key);
     return ref.clientOrderId === undefined ? undefined : this.byClient.get(ref.clientOrderId);
   }
 
   private sortedTracked(): readonly TrackedOrder[] {
     this.sortedCache ??= [...this.byClient.values()].sort(
-      (a, b) => a.order.createdAt - b.order.createdAt || (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
+      (a, b) =>
+        a.order.createdAt - b.order.createdAt ||
+        (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
     );
     return this.sortedCache;
   }
@@ -928,25 +1089,37 @@ export class Portfolio {
     if (key !== undefined) {
       tracked = this.byClient.get(key);
       if (fill.clientOrderId !== undefined && fill.clientOrderId !== key) {
-        throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: exchange order ${fill.exchangeOrderId} is tracked as client order ${key}, not ${fill.clientOrderId}`);
+        throw new PortfolioError(
+          'invalidFill',
+          `trade ${fill.tradeId}: exchange order ${fill.exchangeOrderId} is tracked as client order ${key}, not ${fill.clientOrderId}`,
+        );
       }
     } else if (fill.clientOrderId !== undefined) {
       tracked = this.byClient.get(fill.clientOrderId);
       if (tracked !== undefined) {
         if (tracked.order.exchangeOrderId !== undefined) {
-          throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: client order ${fill.clientOrderId} has exchange id ${tracked.order.exchangeOrderId}, not ${fill.exchangeOrderId}`);
+          throw new PortfolioError(
+            'invalidFill',
+            `trade ${fill.tradeId}: client order ${fill.clientOrderId} has exchange id ${tracked.order.exchangeOrderId}, not ${fill.exchangeOrderId}`,
+          );
         }
         link = true;
       }
     }
     if (tracked !== undefined && (tracked.order.symbol !== fill.symbol || tracked.order.side !== fill.side)) {
-      throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: ${fill.side} ${fill.symbol} contradicts its order (${tracked.order.side} ${tracked.order.symbol})`);
+      throw new PortfolioError(
+        'invalidFill',
+        `trade ${fill.tradeId}: ${fill.side} ${fill.symbol} contradicts its order (${tracked.order.side} ${tracked.order.symbol})`,
+      );
     }
     return { tracked, link };
   }
 
   private isStanding(fill: Fill): boolean {
-    return (this.standingByOrder.get(fillOrderKey(fill)) ?? 0) > 0 && this.log.some((e) => e.fill?.tradeId === fill.tradeId && e.fill.symbol === fill.symbol);
+    return (
+      (this.standingByOrder.get(fillOrderKey(fill)) ?? 0) > 0 &&
+      this.log.some((e) => e.fill?.tradeId === fill.tradeId && e.fill.symbol === fill.symbol)
+    );
   }
 
   /** base with the replay log applied in order. */
@@ -1065,7 +1238,12 @@ function initialTracking(order: Order): TrackedOrder {
 }
 
 /** The order with its fill fields set; the average is recomputed from the exact notional so it is path independent. */
-function withFillState(order: Order, filled: Decimal, notional: Decimal | undefined, fallbackAverage: Decimal | undefined): Order {
+function withFillState(
+  order: Order,
+  filled: Decimal,
+  notional: Decimal | undefined,
+  fallbackAverage: Decimal | undefined,
+): Order {
   const { averageFillPrice: _previous, ...rest } = order;
   const average = filled.isZero() ? undefined : notional === undefined ? fallbackAverage : notional.div(filled);
   return { ...rest, filledQuantity: filled, ...(average !== undefined && { averageFillPrice: average }) };
@@ -1073,16 +1251,33 @@ function withFillState(order: Order, filled: Decimal, notional: Decimal | undefi
 
 function checkOrderFill(order: Order, path: string): void {
   if (order.filledQuantity.gt(order.quantity)) {
-    throw new ParseError('inconsistent', `${path}.filledQuantity`, order.filledQuantity.toFixed(), `exceeds the order quantity ${order.quantity.toFixed()}`);
+    throw new ParseError(
+      'inconsistent',
+      `${path}.filledQuantity`,
+      order.filledQuantity.toFixed(),
+      `exceeds the order quantity ${order.quantity.toFixed()}`,
+    );
   }
 }
 
 function checkFillAmounts(fill: Fill): void {
-  const bad = !fill.quantity.isFinite() || !fill.quantity.gt(0) ? 'quantity' : !fill.price.isFinite() || !fill.price.gt(0) ? 'price' : !fill.fee.isFinite() ? 'fee' : undefined;
-  if (bad !== undefined) throw new PortfolioError('invalidFill', `trade ${fill.tradeId}: ${bad} must be a finite positive amount (fee: finite)`);
+  const bad =
+    !fill.quantity.isFinite() || !fill.quantity.gt(0)
+      ? 'quantity'
+      : !fill.price.isFinite() || !fill.price.gt(0)
+        ? 'price'
+        : !fill.fee.isFinite()
+          ? 'fee'
+          : undefined;
+  if (bad !== undefined)
+    throw new PortfolioError(
+      'invalidFill',
+      `trade ${fill.tradeId}: ${bad} must be a finite positive amount (fee: finite)`,
+    );
 }
 
 /** A ParseError when an amount the portfolio computed while loading is outside AMOUNT_LIMITS. */
 function checkDerived(d: Decimal, path: string): void {
-  if (!isAmountWithinLimits(d)) throw new ParseError('invalid_amount', path, d.toExponential(), 'the books this file adds up to are out of range');
+  if (!isAmountWithinLimits(d))
+    throw new ParseError('invalid_amount', path, d.toExponential(), 'the books this file adds up to are out of range');
 }

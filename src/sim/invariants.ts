@@ -11,7 +11,15 @@ import type { Decimal } from 'decimal.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec } from '../domain/decimal.js';
 import { fillKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
-import { isInferredTradeId, isOpenStatus, type Balance, type Fill, type FundingPayment, type Order, type Position } from '../domain/types.js';
+import {
+  isInferredTradeId,
+  isOpenStatus,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Order,
+  type Position,
+} from '../domain/types.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import type { ActionOutcome } from '../handlers/executor.js';
 import type { DeferredQuery, DriftStreak, PlanAction } from '../handlers/plan.js';
@@ -61,7 +69,8 @@ export function compareBooks(local: Books, truth: Books): string[] {
   for (const asset of [...new Set([...lb.keys(), ...tb.keys()])].sort()) {
     const l = lb.get(asset) ?? new Dec(0);
     const t = tb.get(asset) ?? new Dec(0);
-    if (!l.eq(t)) out.push(`balance ${asset}: local ${l.toFixed()} vs exchange ${t.toFixed()} (Δ ${t.minus(l).toFixed()})`);
+    if (!l.eq(t))
+      out.push(`balance ${asset}: local ${l.toFixed()} vs exchange ${t.toFixed()} (Δ ${t.minus(l).toFixed()})`);
   }
   const pos = (ps: Books['positions']) => new Map(ps.filter((p) => !p.quantity.isZero()).map((p) => [p.symbol, p]));
   const lp = pos(local.positions);
@@ -72,7 +81,8 @@ export function compareBooks(local: Books, truth: Books): string[] {
     const lq = l?.quantity ?? new Dec(0);
     const tq = t?.quantity ?? new Dec(0);
     if (!lq.eq(tq)) out.push(`position ${symbol}: local ${lq.toFixed()} vs exchange ${tq.toFixed()}`);
-    else if (l !== undefined && t !== undefined && !l.entryPrice.eq(t.entryPrice)) out.push(`position ${symbol} entry price: local ${l.entryPrice.toFixed()} vs exchange ${t.entryPrice.toFixed()}`);
+    else if (l !== undefined && t !== undefined && !l.entryPrice.eq(t.entryPrice))
+      out.push(`position ${symbol} entry price: local ${l.entryPrice.toFixed()} vs exchange ${t.entryPrice.toFixed()}`);
   }
   return out;
 }
@@ -86,9 +96,14 @@ export function compareBooks(local: Books, truth: Books): string[] {
  * earlier report of the seed carried (the engine makes a peak durable before the report that carries it is out), and
  * an executed report's peak is at least the equity it marked. Returns the violation, or undefined.
  */
-export function checkPeakEquity(highestBefore: Decimal | undefined, report: { readonly peakEquity: Decimal; readonly equity: Decimal | null; readonly executed: boolean }): string | undefined {
-  if (highestBefore !== undefined && report.peakEquity.lt(highestBefore)) return `peak equity went down: ${report.peakEquity.toFixed()} after ${highestBefore.toFixed()}`;
-  if (report.executed && report.equity !== null && report.peakEquity.lt(report.equity)) return `peak equity ${report.peakEquity.toFixed()} is below the equity ${report.equity.toFixed()} the cycle marked`;
+export function checkPeakEquity(
+  highestBefore: Decimal | undefined,
+  report: { readonly peakEquity: Decimal; readonly equity: Decimal | null; readonly executed: boolean },
+): string | undefined {
+  if (highestBefore !== undefined && report.peakEquity.lt(highestBefore))
+    return `peak equity went down: ${report.peakEquity.toFixed()} after ${highestBefore.toFixed()}`;
+  if (report.executed && report.equity !== null && report.peakEquity.lt(report.equity))
+    return `peak equity ${report.peakEquity.toFixed()} is below the equity ${report.equity.toFixed()} the cycle marked`;
   return undefined;
 }
 
@@ -102,18 +117,41 @@ export class AppliedLedger {
  * Checks one real trade put in the books (by a cycle or by the execution stream): it exists on the exchange with the
  * same content and is applied only once per seed. Records it in `ledger`.
  */
-export function checkTradeAppliedOnce(f: Fill, where: string, ledger: AppliedLedger, truthTrades: ReadonlyMap<TradeKey, Fill>): { invariant: InvariantName; message: string }[] {
+export function checkTradeAppliedOnce(
+  f: Fill,
+  where: string,
+  ledger: AppliedLedger,
+  truthTrades: ReadonlyMap<TradeKey, Fill>,
+): { invariant: InvariantName; message: string }[] {
   const out: { invariant: InvariantName; message: string }[] = [];
   if (f.inferred || isInferredTradeId(f.tradeId)) return out;
   const t = truthTrades.get(fillKey(f));
-  if (t === undefined) out.push({ invariant: 'fillMatchesTrade', message: `${where}: applied trade ${f.tradeId}, which the exchange never made` });
+  if (t === undefined)
+    out.push({
+      invariant: 'fillMatchesTrade',
+      message: `${where}: applied trade ${f.tradeId}, which the exchange never made`,
+    });
   else {
     const same =
-      t.exchangeOrderId === f.exchangeOrderId && t.symbol === f.symbol && t.side === f.side && t.quantity.eq(f.quantity) && t.price.eq(f.price) && t.fee.eq(f.fee) && t.feeAsset === f.feeAsset;
-    if (!same) out.push({ invariant: 'fillMatchesTrade', message: `${where}: trade ${f.tradeId} applied as ${fillText(f)}, the exchange made ${fillText(t)}` });
+      t.exchangeOrderId === f.exchangeOrderId &&
+      t.symbol === f.symbol &&
+      t.side === f.side &&
+      t.quantity.eq(f.quantity) &&
+      t.price.eq(f.price) &&
+      t.fee.eq(f.fee) &&
+      t.feeAsset === f.feeAsset;
+    if (!same)
+      out.push({
+        invariant: 'fillMatchesTrade',
+        message: `${where}: trade ${f.tradeId} applied as ${fillText(f)}, the exchange made ${fillText(t)}`,
+      });
   }
   const prev = ledger.trades.get(fillKey(f));
-  if (prev !== undefined) out.push({ invariant: 'fillOnce', message: `${where}: trade ${f.tradeId} of ${f.symbol} applied again (first by ${prev})` });
+  if (prev !== undefined)
+    out.push({
+      invariant: 'fillOnce',
+      message: `${where}: trade ${f.tradeId} of ${f.symbol} applied again (first by ${prev})`,
+    });
   else ledger.trades.set(fillKey(f), where);
   return out;
 }
@@ -141,10 +179,14 @@ export function checkAppliedOnce(
       const p = a.payment;
       const t = truthFunding.get(p.id);
       if (t === undefined || !t.amount.eq(p.amount) || t.asset !== p.asset) {
-        out.push({ invariant: 'fillMatchesTrade', message: `${where}: funding ${p.id} ${p.amount.toFixed()} ${p.asset} does not match the exchange's` });
+        out.push({
+          invariant: 'fillMatchesTrade',
+          message: `${where}: funding ${p.id} ${p.amount.toFixed()} ${p.asset} does not match the exchange's`,
+        });
       }
       const prev = ledger.funding.get(p.id);
-      if (prev !== undefined) out.push({ invariant: 'fillOnce', message: `${where}: funding ${p.id} applied again (first by ${prev})` });
+      if (prev !== undefined)
+        out.push({ invariant: 'fillOnce', message: `${where}: funding ${p.id} applied again (first by ${prev})` });
       else ledger.funding.set(p.id, where);
     }
   }
@@ -192,20 +234,28 @@ export function checkClosedOrdersClosed(input: {
       continue;
     }
     if (!isOpenStatus(t.status) && t.updatedAt < input.report.snapshotStartedAt) {
-      out.push(`order ${l.clientOrderId} (${l.exchangeOrderId}) is still open locally; the exchange closed it (${t.status}) at ${t.updatedAt}, before the snapshot of ${input.report.snapshotStartedAt}`);
+      out.push(
+        `order ${l.clientOrderId} (${l.exchangeOrderId}) is still open locally; the exchange closed it (${t.status}) at ${t.updatedAt}, before the snapshot of ${input.report.snapshotStartedAt}`,
+      );
     }
   }
   return out;
 }
 
 /** Zombie cancels of orders our own engine placed (the strategy's orders are never zombies). */
-export function checkZombieCancels(actions: readonly PlanAction[], ownerOf: (symbol: string, exchangeOrderId: string) => OrderOwner | undefined): string[] {
+export function checkZombieCancels(
+  actions: readonly PlanAction[],
+  ownerOf: (symbol: string, exchangeOrderId: string) => OrderOwner | undefined,
+): string[] {
   const out: string[] = [];
   for (const a of actions) {
     if (a.type !== 'cancelOrder') continue;
     const xid = a.order.exchangeOrderId;
     const owner = xid === undefined ? undefined : ownerOf(a.order.symbol, xid);
-    if (owner === 'engine' || owner === undefined) out.push(`planned to cancel order ${xid ?? a.order.clientOrderId} (${a.order.clientOrderId}) as a zombie; it was placed by ${owner ?? 'nobody the exchange knows'}`);
+    if (owner === 'engine' || owner === undefined)
+      out.push(
+        `planned to cancel order ${xid ?? a.order.clientOrderId} (${a.order.clientOrderId}) as a zombie; it was placed by ${owner ?? 'nobody the exchange knows'}`,
+      );
   }
   return out;
 }
@@ -216,7 +266,9 @@ export function checkZombieCancels(actions: readonly PlanAction[], ownerOf: (sym
 export interface TruthHistory {
   readonly initialBalances: readonly Pick<Balance, 'asset' | 'total'>[];
   /** Balance changes in time order; `cause` tells deposits (real drift, whenever they land) from trades and funding. */
-  readonly ledger: readonly (Pick<LedgerEntry, 'at' | 'asset' | 'amount'> & { readonly cause?: Pick<LedgerEntry['cause'], 'type'> })[];
+  readonly ledger: readonly (Pick<LedgerEntry, 'at' | 'asset' | 'amount'> & {
+    readonly cause?: Pick<LedgerEntry['cause'], 'type'>;
+  })[];
   readonly trades: readonly Pick<Fill, 'symbol' | 'side' | 'quantity' | 'timestamp'>[];
 }
 
@@ -224,14 +276,22 @@ export interface TruthHistory {
  * Every value a balance (kind `balance`, key = asset) or perpetual position (kind `position`, key = symbol) took
  * during [from, to]: the value at `from`, then after each change inside the window.
  */
-export function valuesDuring(h: TruthHistory, kind: 'balance' | 'position', key: string, from: Millis, to: Millis): Decimal[] {
+export function valuesDuring(
+  h: TruthHistory,
+  kind: 'balance' | 'position',
+  key: string,
+  from: Millis,
+  to: Millis,
+): Decimal[] {
   let v: Decimal = new Dec(0);
   const changes: { at: Millis; delta: Decimal }[] = [];
   if (kind === 'balance') {
     v = h.initialBalances.find((b) => b.asset === key)?.total ?? v;
     for (const e of h.ledger) if (e.asset === key) changes.push({ at: e.at, delta: e.amount });
   } else {
-    for (const t of h.trades) if (t.symbol === key) changes.push({ at: t.timestamp, delta: t.side === 'buy' ? t.quantity : t.quantity.negated() });
+    for (const t of h.trades)
+      if (t.symbol === key)
+        changes.push({ at: t.timestamp, delta: t.side === 'buy' ? t.quantity : t.quantity.negated() });
   }
   // Changes come in time order: the value at `from` is the one before the first change inside the window.
   let atFrom: Decimal | undefined;
@@ -256,45 +316,85 @@ export function valuesDuring(h: TruthHistory, kind: 'balance' | 'position', key:
  */
 export type EntryVerdict = { readonly kind: 'real' | 'staleRead' | 'windowRace' | 'notReal'; readonly detail: string };
 
-export function classifyLiquidateOnlyEntry(drifts: readonly DriftStreak[], h: TruthHistory, window: { from: Millis; to: Millis }, staleInStreak: boolean): EntryVerdict {
-  if (drifts.length === 0) return { kind: 'notReal', detail: 'entered liquidate-only on drift, but the plan names no drift' };
+export function classifyLiquidateOnlyEntry(
+  drifts: readonly DriftStreak[],
+  h: TruthHistory,
+  window: { from: Millis; to: Millis },
+  staleInStreak: boolean,
+): EntryVerdict {
+  if (drifts.length === 0)
+    return { kind: 'notReal', detail: 'entered liquidate-only on drift, but the plan names no drift' };
   const parts: string[] = [];
   let race = true;
   for (const d of drifts) {
     // A deposit is drift no handler can explain, even one landing inside the window: only a restart absorbs it.
-    const deposit = d.kind === 'balance' ? h.ledger.find((e) => e.asset === d.key && e.cause?.type === 'deposit' && e.at >= window.from && e.at <= window.to) : undefined;
-    if (deposit !== undefined) return { kind: 'real', detail: `balance ${d.key}: a deposit of ${deposit.amount.toFixed()} landed inside the window at ${deposit.at}` };
+    const deposit =
+      d.kind === 'balance'
+        ? h.ledger.find(
+            (e) => e.asset === d.key && e.cause?.type === 'deposit' && e.at >= window.from && e.at <= window.to,
+          )
+        : undefined;
+    if (deposit !== undefined)
+      return {
+        kind: 'real',
+        detail: `balance ${d.key}: a deposit of ${deposit.amount.toFixed()} landed inside the window at ${deposit.at}`,
+      };
     const seen = valuesDuring(h, d.kind, d.key, window.from, window.to);
-    if (!seen.some((v) => v.eq(d.local))) return { kind: 'real', detail: `${d.kind} ${d.key}: local ${d.local.toFixed()} was never the exchange's value in the window` };
+    if (!seen.some((v) => v.eq(d.local)))
+      return {
+        kind: 'real',
+        detail: `${d.kind} ${d.key}: local ${d.local.toFixed()} was never the exchange's value in the window`,
+      };
     if (!seen.some((v) => v.eq(d.exchange))) race = false;
-    parts.push(`${d.kind} ${d.key}: local ${d.local.toFixed()} is a value the exchange held in [${window.from}, ${window.to}] (the snapshot said ${d.exchange.toFixed()})`);
+    parts.push(
+      `${d.kind} ${d.key}: local ${d.local.toFixed()} is a value the exchange held in [${window.from}, ${window.to}] (the snapshot said ${d.exchange.toFixed()})`,
+    );
   }
   const detail = parts.join('; ');
   if (staleInStreak) return { kind: 'staleRead', detail };
-  return race ? { kind: 'windowRace', detail } : { kind: 'notReal', detail: `entered liquidate-only on drift that was not real: ${detail}` };
+  return race
+    ? { kind: 'windowRace', detail }
+    : { kind: 'notReal', detail: `entered liquidate-only on drift that was not real: ${detail}` };
 }
 
 /**
  * Leaving liquidate-only needs the last report to show no position or balance drift beyond tolerance; after a
  * startup hard reset (`rebuilt`), the books ARE the snapshot, so whatever drift its report listed is gone.
  */
-export function checkLiquidateOnlyExit(last: Pick<ReconciliationReport, 'positionDrifts' | 'balanceDrifts'> | undefined, rebuilt = false): string | undefined {
+export function checkLiquidateOnlyExit(
+  last: Pick<ReconciliationReport, 'positionDrifts' | 'balanceDrifts'> | undefined,
+  rebuilt = false,
+): string | undefined {
   if (last === undefined) return 'left liquidate-only before any report';
   if (rebuilt) return undefined;
-  const drifts = [...last.positionDrifts.filter((d) => d.beyondTolerance).map((d) => `position ${d.symbol}`), ...last.balanceDrifts.filter((d) => d.beyondTolerance).map((d) => `balance ${d.asset}`)];
-  return drifts.length === 0 ? undefined : `left liquidate-only while the last report still showed drift: ${drifts.join(', ')}`;
+  const drifts = [
+    ...last.positionDrifts.filter((d) => d.beyondTolerance).map((d) => `position ${d.symbol}`),
+    ...last.balanceDrifts.filter((d) => d.beyondTolerance).map((d) => `balance ${d.asset}`),
+  ];
+  return drifts.length === 0
+    ? undefined
+    : `left liquidate-only while the last report still showed drift: ${drifts.join(', ')}`;
 }
 
 // ---- report-only ------------------------------------------------------------------------------------------------
 
 /** A mutating exchange call the engine made on its own (not the strategy's request passing through). */
-export function checkReportOnlyCall(call: { method: string; origin: 'engine' | 'strategy'; at: Millis }): string | undefined {
+export function checkReportOnlyCall(call: {
+  method: string;
+  origin: 'engine' | 'strategy';
+  at: Millis;
+}): string | undefined {
   if (call.origin === 'strategy' || (call.method !== 'placeOrder' && call.method !== 'cancelOrder')) return undefined;
   return `report-only engine made a mutating call: ${call.method} at ${call.at}`;
 }
 
 /** What reconciliation may change in the books: report-only cycles must leave it identical. */
-export function reconciledPart(p: { balances: Books['balances']; positions: Books['positions']; appliedTrades: readonly string[]; appliedFundingIds: readonly string[] }): string {
+export function reconciledPart(p: {
+  balances: Books['balances'];
+  positions: Books['positions'];
+  appliedTrades: readonly string[];
+  appliedFundingIds: readonly string[];
+}): string {
   return JSON.stringify({
     balances: p.balances.map((b) => [b.asset, b.total.toFixed()]),
     positions: p.positions.map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]),
@@ -335,31 +435,63 @@ export function checkFinalAccounting(input: {
     if (applied.has(key)) out.push({ invariant: 'finalTrades', message: `trade ${key} is listed twice as applied` });
     applied.add(key);
   }
-  const missing = input.truthTrades.filter((t) => !applied.has(fillKey(t)) && input.absorbed?.(t) !== true).map((t) => `${t.tradeId} (${t.symbol} order ${t.exchangeOrderId} at ${t.timestamp})`);
-  if (missing.length > 0) out.push({ invariant: 'finalTrades', message: `${missing.length} exchange trade(s) never applied: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}` });
+  const missing = input.truthTrades
+    .filter((t) => !applied.has(fillKey(t)) && input.absorbed?.(t) !== true)
+    .map((t) => `${t.tradeId} (${t.symbol} order ${t.exchangeOrderId} at ${t.timestamp})`);
+  if (missing.length > 0)
+    out.push({
+      invariant: 'finalTrades',
+      message: `${missing.length} exchange trade(s) never applied: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`,
+    });
   const real = new Set(input.truthTrades.map(fillKey));
   const unknown = [...applied].filter((key) => !isInferredTradeId(splitScopedKey(key)?.id ?? key) && !real.has(key));
-  if (unknown.length > 0) out.push({ invariant: 'finalTrades', message: `applied trade ids the exchange never made: ${unknown.slice(0, 8).join(', ')}` });
+  if (unknown.length > 0)
+    out.push({
+      invariant: 'finalTrades',
+      message: `applied trade ids the exchange never made: ${unknown.slice(0, 8).join(', ')}`,
+    });
   const standing = input.standingInferred;
   if (standing.length > 0) {
-    out.push({ invariant: 'finalTrades', message: `inferred fills never replaced by their real trades: ${standing.map((f) => f.tradeId).join(', ')}` });
+    out.push({
+      invariant: 'finalTrades',
+      message: `inferred fills never replaced by their real trades: ${standing.map((f) => f.tradeId).join(', ')}`,
+    });
   }
   for (const o of input.localOrders) {
     if (isOpenStatus(o.status)) {
-      out.push({ invariant: 'finalOrders', message: `order ${o.clientOrderId} (${o.exchangeOrderId ?? 'no exchange id'}) still ${o.status} locally; the exchange is quiet with no open order` });
+      out.push({
+        invariant: 'finalOrders',
+        message: `order ${o.clientOrderId} (${o.exchangeOrderId ?? 'no exchange id'}) still ${o.status} locally; the exchange is quiet with no open order`,
+      });
       continue;
     }
     if (o.exchangeOrderId === undefined) continue;
     const t = input.truthOrders.get(orderIdKey(o.symbol, o.exchangeOrderId));
-    if (t === undefined) out.push({ invariant: 'finalOrders', message: `order ${o.clientOrderId} (${o.exchangeOrderId}) is unknown to the exchange` });
-    else if (t.status !== o.status && !excusedStatus(o, t, input)) out.push({ invariant: 'finalOrders', message: `order ${o.clientOrderId} (${o.exchangeOrderId}) closed locally as ${o.status}, the exchange has it ${t.status}` });
-    else if (!t.filledQuantity.eq(o.filledQuantity)) out.push({ invariant: 'finalOrders', message: `order ${o.clientOrderId} (${o.exchangeOrderId}) filled ${o.filledQuantity.toFixed()} locally, ${t.filledQuantity.toFixed()} on the exchange` });
+    if (t === undefined)
+      out.push({
+        invariant: 'finalOrders',
+        message: `order ${o.clientOrderId} (${o.exchangeOrderId}) is unknown to the exchange`,
+      });
+    else if (t.status !== o.status && !excusedStatus(o, t, input))
+      out.push({
+        invariant: 'finalOrders',
+        message: `order ${o.clientOrderId} (${o.exchangeOrderId}) closed locally as ${o.status}, the exchange has it ${t.status}`,
+      });
+    else if (!t.filledQuantity.eq(o.filledQuantity))
+      out.push({
+        invariant: 'finalOrders',
+        message: `order ${o.clientOrderId} (${o.exchangeOrderId}) filled ${o.filledQuantity.toFixed()} locally, ${t.filledQuantity.toFixed()} on the exchange`,
+      });
   }
   return out;
 }
 
 /** A status difference the engine could not avoid: a not-found guess between unfilled endings. */
-function excusedStatus(local: Order, truth: Order, input: { closedByGuess?: ReadonlySet<OrderIdKey> | undefined }): boolean {
+function excusedStatus(
+  local: Order,
+  truth: Order,
+  input: { closedByGuess?: ReadonlySet<OrderIdKey> | undefined },
+): boolean {
   const key = orderIdKey(local.symbol, local.exchangeOrderId as string);
   const unfilled = (s: Order['status']): boolean => s === 'cancelled' || s === 'expired' || s === 'rejected';
   return input.closedByGuess?.has(key) === true && unfilled(local.status) && unfilled(truth.status);

@@ -46,7 +46,8 @@ function mb(bytes: number): string {
 
 function printFailure(r: SeedResult): void {
   console.log(`FAIL seed ${r.seed}: ${r.violations.length} violation(s)`);
-  for (const v of r.violations.slice(0, 5)) console.log(`  ${v.invariant} @+${((v.at - 1_700_000_000_000) / 1000).toFixed(3)}s: ${v.message.slice(0, 600)}`);
+  for (const v of r.violations.slice(0, 5))
+    console.log(`  ${v.invariant} @+${((v.at - 1_700_000_000_000) / 1000).toFixed(3)}s: ${v.message.slice(0, 600)}`);
   console.log(`  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined)}`);
 }
 
@@ -55,7 +56,9 @@ async function main(): Promise<void> {
   if (args.seed !== undefined) {
     const r = await runSeed(args.seed, { streams: args.streams });
     if (args.trace) for (const line of r.trace) console.log(line);
-    console.log(`seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${r.wallMs.toFixed(0)} ms wall, ${(r.stats.virtualMs / 1000).toFixed(1)} s virtual; ${JSON.stringify(r.stats)}`);
+    console.log(
+      `seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${r.wallMs.toFixed(0)} ms wall, ${(r.stats.virtualMs / 1000).toFixed(1)} s virtual; ${JSON.stringify(r.stats)}`,
+    );
     if (!r.ok) printFailure(r);
     process.exitCode = r.ok ? 0 : 1;
     return;
@@ -79,7 +82,9 @@ async function main(): Promise<void> {
     }
     if ((i + 1) % every === 0 || i + 1 === args.seeds) {
       const secs = (performance.now() - t0) / 1000;
-      console.log(`${i + 1}/${args.seeds} seeds, ${failed.length} failed, ${((i + 1) / secs).toFixed(1)} seeds/s, heap ${mb(process.memoryUsage().heapUsed)}`);
+      console.log(
+        `${i + 1}/${args.seeds} seeds, ${failed.length} failed, ${((i + 1) / secs).toFixed(1)} seeds/s, heap ${mb(process.memoryUsage().heapUsed)}`,
+      );
     }
   }
   const secs = (performance.now() - t0) / 1000;

@@ -44,7 +44,21 @@ import {
 } from './invariants.js';
 import { Strategy } from './strategy.js';
 import type { AppliedFill } from '../engine/execution-stream.js';
-import { drawStreamConfig, generateConfig, LatencyClock, randomAmount, SIM_T0, SimPort, SimStore, StrategyTags, untrackedScheduler, type PortCall, type PortHost, type SimConfig, type WorldEventKind } from './world.js';
+import {
+  drawStreamConfig,
+  generateConfig,
+  LatencyClock,
+  randomAmount,
+  SIM_T0,
+  SimPort,
+  SimStore,
+  StrategyTags,
+  untrackedScheduler,
+  type PortCall,
+  type PortHost,
+  type SimConfig,
+  type WorldEventKind,
+} from './world.js';
 
 export interface RunOptions {
   /** Pin parts of the seed's configuration (tests, regressions). */
@@ -135,7 +149,10 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   try {
     await sim.run();
   } catch (e) {
-    sim.violate('simulatorError', `the simulation itself failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    sim.violate(
+      'simulatorError',
+      `the simulation itself failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    );
   }
   return sim.result(performance.now() - started);
 }
@@ -153,7 +170,20 @@ class Simulation implements PortHost {
   private readonly maxViolations: number;
   private readonly violations: Violation[] = [];
   private readonly lines: string[] = [];
-  private readonly stats: SeedStats = { cycles: 0, startups: 0, crashes: 0, restarts: 0, faults: 0, worldEvents: 0, trades: 0, streamFills: 0, liquidateOnlyEntries: 0, booksChecked: 0, equityMarked: 0, virtualMs: 0 };
+  private readonly stats: SeedStats = {
+    cycles: 0,
+    startups: 0,
+    crashes: 0,
+    restarts: 0,
+    faults: 0,
+    worldEvents: 0,
+    trades: 0,
+    streamFills: 0,
+    liquidateOnlyEntries: 0,
+    booksChecked: 0,
+    equityMarked: 0,
+    virtualMs: 0,
+  };
   private readonly calls: PortCall[] = [];
   private readonly applied = new AppliedLedger();
   private readonly crashes: PlannedCrash[] = [];
@@ -180,16 +210,31 @@ class Simulation implements PortHost {
   ) {
     const root = createRandom(seed);
     const drawn = generateConfig(seed, root.fork('config'), options.overrides);
-    this.cfg = options.streams === true && drawn.stream === undefined ? { ...drawn, stream: drawStreamConfig(createRandom(`${seed}/stream`)) } : drawn;
+    this.cfg =
+      options.streams === true && drawn.stream === undefined
+        ? { ...drawn, stream: drawStreamConfig(createRandom(`${seed}/stream`)) }
+        : drawn;
     this.world = root.fork('world');
     this.faultRng = root.fork('faults');
     const crashRng = root.fork('crashes');
     this.slowRng = root.fork('slow-requests');
     this.maxViolations = options.maxViolations ?? 25;
-    this.ex = new SimulatedExchange({ ...this.cfg.market, seed, clock: this.latency, ...(this.cfg.stream !== undefined && { stream: { ...this.cfg.stream, scheduler: this.scheduler } }) });
+    this.ex = new SimulatedExchange({
+      ...this.cfg.market,
+      seed,
+      clock: this.latency,
+      ...(this.cfg.stream !== undefined && { stream: { ...this.cfg.stream, scheduler: this.scheduler } }),
+    });
     const horizon = this.cfg.steps * ((this.cfg.stepMs[0] + this.cfg.stepMs[1]) / 2);
     for (let i = 0; i < this.cfg.crashes; i++) {
-      const point = crashRng.pick<CrashPoint>(['step', 'beforeCall', 'beforeCall', 'afterMutation', 'beforeDurable', 'afterDurable']);
+      const point = crashRng.pick<CrashPoint>([
+        'step',
+        'beforeCall',
+        'beforeCall',
+        'afterMutation',
+        'beforeDurable',
+        'afterDurable',
+      ]);
       this.crashes.push({ at: SIM_T0 + crashRng.int(0, Math.round(horizon)), point, skip: crashRng.int(0, 12) });
     }
     this.crashes.sort((a, b) => a.at - b.at);
@@ -284,13 +329,18 @@ class Simulation implements PortHost {
       return;
     }
     if (this.cfg.reportOnly) return;
-    if (inc.phase !== 'running') this.violate('finalState', `the exchange is quiet and the books were checked clean, yet the engine is still ${inc.phase}`);
+    if (inc.phase !== 'running')
+      this.violate(
+        'finalState',
+        `the exchange is quiet and the books were checked clean, yet the engine is still ${inc.phase}`,
+      );
     const p = inc.engine.portfolio;
     const truth = this.ex.truth();
     const books = compareBooks({ balances: p.balances(), positions: p.positions() }, truth);
     for (const d of books) this.violate('finalBooks', d);
     const last = inc.lastReport;
-    if (last !== undefined && last.snapshot.startedAt < at - 10 * this.cfg.intervalMs) this.violate('finalState', `no reconciliation since ${last.at}`);
+    if (last !== undefined && last.snapshot.startedAt < at - 10 * this.cfg.intervalMs)
+      this.violate('finalState', `no reconciliation since ${last.at}`);
     const truthOrders = new Map(truth.orders.map((o) => [orderIdKey(o.symbol, o.exchangeOrderId as string), o]));
     for (const v of checkFinalAccounting({
       truthTrades: truth.trades,
@@ -338,11 +388,28 @@ class Simulation implements PortHost {
       scheduler: this.scheduler,
       intervalMs: this.cfg.intervalMs,
       // Equity in USDT where the world has it (else the first instrument's settle asset, as by default).
-      ...(this.cfg.market.instruments?.some((i) => i.quote === 'USDT') === true && { portfolioOptions: { reportingAsset: 'USDT' } }),
+      ...(this.cfg.market.instruments?.some((i) => i.quote === 'USDT') === true && {
+        portfolioOptions: { reportingAsset: 'USDT' },
+      }),
       seed: (this.seed * 7919 + id) >>> 0,
       logger: this.engineLogger(id),
     });
-    const inc: Incarnation = { id, engine, port, store, inner, subs: [], phase: 'loading', dead: false, lastReport: undefined, depositsSinceBoot: 0, knownDeposits: 0, staleCycles: [], lastError: null, booksFailed: false };
+    const inc: Incarnation = {
+      id,
+      engine,
+      port,
+      store,
+      inner,
+      subs: [],
+      phase: 'loading',
+      dead: false,
+      lastReport: undefined,
+      depositsSinceBoot: 0,
+      knownDeposits: 0,
+      staleCycles: [],
+      lastError: null,
+      booksFailed: false,
+    };
     self = inc;
     this.inc = inc;
     this.stats.startups++;
@@ -386,7 +453,11 @@ class Simulation implements PortHost {
       this.violate('engineFailed', `incarnation ${inc.id} did not stop within 60 s`);
       return;
     }
-    if (stopped.phase !== 'stopped') this.violate('engineFailed', `incarnation ${inc.id} stopped as ${stopped.phase}: ${stopped.failure?.reason ?? ''}`);
+    if (stopped.phase !== 'stopped')
+      this.violate(
+        'engineFailed',
+        `incarnation ${inc.id} stopped as ${stopped.phase}: ${stopped.failure?.reason ?? ''}`,
+      );
     for (const s of inc.subs) s.unsubscribe();
     inc.dead = true;
     this.nextStore = inc.inner.crash();
@@ -402,12 +473,23 @@ class Simulation implements PortHost {
 
   private engineLogger(id: number): Logger {
     const noop = (): void => undefined;
-    const loud = (level: string) => (obj: object | string, msg?: string): void => {
-      const text = typeof obj === 'string' ? obj : (msg ?? JSON.stringify(obj));
-      this.trace(`engine#${id}`, `${level}: ${text.length > 400 ? `${text.slice(0, 400)}…` : text}`);
-      if (typeof obj === 'object' && (obj as { event?: string }).event === 'engine.actorError') this.violate('engineFailed', `engine actor error: ${text}`);
+    const loud =
+      (level: string) =>
+      (obj: object | string, msg?: string): void => {
+        const text = typeof obj === 'string' ? obj : (msg ?? JSON.stringify(obj));
+        this.trace(`engine#${id}`, `${level}: ${text.length > 400 ? `${text.slice(0, 400)}…` : text}`);
+        if (typeof obj === 'object' && (obj as { event?: string }).event === 'engine.actorError')
+          this.violate('engineFailed', `engine actor error: ${text}`);
+      };
+    const logger: Logger = {
+      trace: noop,
+      debug: noop,
+      info: noop,
+      warn: loud('warn'),
+      error: loud('error'),
+      fatal: loud('fatal'),
+      child: () => logger,
     };
-    const logger: Logger = { trace: noop, debug: noop, info: noop, warn: loud('warn'), error: loud('error'), fatal: loud('fatal'), child: () => logger };
     return logger;
   }
 
@@ -422,15 +504,20 @@ class Simulation implements PortHost {
     const from = inc.phase;
     if (s.phase === from) return;
     inc.phase = s.phase;
-    this.trace(`engine#${inc.id}`, `${from} → ${s.phase}${s.liquidateOnly !== null ? ` (liquidate-only: ${s.liquidateOnly.source}: ${s.liquidateOnly.reason.slice(0, 200)})` : ''}`);
-    if (s.phase === 'failed') this.violate('engineFailed', `incarnation ${inc.id} failed: ${s.failure?.reason ?? 'no reason'}`);
+    this.trace(
+      `engine#${inc.id}`,
+      `${from} → ${s.phase}${s.liquidateOnly !== null ? ` (liquidate-only: ${s.liquidateOnly.source}: ${s.liquidateOnly.reason.slice(0, 200)})` : ''}`,
+    );
+    if (s.phase === 'failed')
+      this.violate('engineFailed', `incarnation ${inc.id} failed: ${s.failure?.reason ?? 'no reason'}`);
     if (s.phase === 'liquidateOnly' && s.liquidateOnly !== null) {
       this.stats.liquidateOnlyEntries++;
       if (s.liquidateOnly.source === 'drift') this.checkLiquidateOnlyEntry(inc, from);
     }
     if (from === 'liquidateOnly' && s.phase === 'running') {
       const last = inc.lastReport;
-      const rebuilt = last !== undefined && last.executed && last.plan.actions.some((a) => a.type === 'rebuildPortfolio');
+      const rebuilt =
+        last !== undefined && last.executed && last.plan.actions.some((a) => a.type === 'rebuildPortfolio');
       const why = checkLiquidateOnlyExit(last?.report, rebuilt);
       if (why !== undefined) this.violate('liquidateOnlyExit', why);
     }
@@ -440,13 +527,20 @@ class Simulation implements PortHost {
   private onStreamFill(inc: Incarnation, f: AppliedFill): void {
     if (inc.dead || f.source !== 'stream') return;
     this.stats.streamFills++;
-    this.trace(`engine#${inc.id}`, `stream fill ${f.fill.symbol} ${f.fill.tradeId}@${f.fill.timestamp - SIM_T0} (${f.fill.exchangeOrderId} ${f.fill.side} ${f.fill.quantity.toFixed()})`);
+    this.trace(
+      `engine#${inc.id}`,
+      `stream fill ${f.fill.symbol} ${f.fill.tradeId}@${f.fill.timestamp - SIM_T0} (${f.fill.exchangeOrderId} ${f.fill.side} ${f.fill.quantity.toFixed()})`,
+    );
     if (this.cfg.reportOnly) {
-      this.violate('reportOnlyChanged', `incarnation ${inc.id}: the stream applied trade ${f.fill.tradeId} in report-only mode`);
+      this.violate(
+        'reportOnlyChanged',
+        `incarnation ${inc.id}: the stream applied trade ${f.fill.tradeId} in report-only mode`,
+      );
       return;
     }
     const trades = new Map<TradeKey, Fill>(this.ex.truth().trades.map((t) => [fillKey(t), t]));
-    for (const v of checkTradeAppliedOnce(f.fill, `incarnation ${inc.id} stream`, this.applied, trades)) this.violate(v.invariant, v.message);
+    for (const v of checkTradeAppliedOnce(f.fill, `incarnation ${inc.id} stream`, this.applied, trades))
+      this.violate(v.invariant, v.message);
   }
 
   private checkLiquidateOnlyEntry(inc: Incarnation, from: LifecyclePhase): void {
@@ -459,14 +553,31 @@ class Simulation implements PortHost {
     if (enter === undefined) {
       // Only the startup reconciliation enters without the action: on accounting errors, which need a stale read.
       const errors = actionsOf(r.plan, 'accountingError');
-      if (r.handler !== 'startup' || errors.length === 0) this.violate('liquidateOnlyEntry', `entered liquidate-only (drift) after ${r.handler} cycle ${r.cycle} whose plan asks for nothing of the kind`);
+      if (r.handler !== 'startup' || errors.length === 0)
+        this.violate(
+          'liquidateOnlyEntry',
+          `entered liquidate-only (drift) after ${r.handler} cycle ${r.cycle} whose plan asks for nothing of the kind`,
+        );
       return;
     }
     const longest = Math.max(1, ...enter.drifts.map((d) => d.cycles));
     const staleInStreak = inc.staleCycles.slice(-longest).some((x) => x);
-    const verdict = classifyLiquidateOnlyEntry(enter.drifts, this.truthHistory(), { from: r.snapshot.startedAt, to: r.snapshot.completedAt }, staleInStreak);
-    if (verdict.kind === 'notReal' || verdict.kind === 'windowRace') this.violate('liquidateOnlyEntry', `cycle ${r.cycle}: ${verdict.kind === 'windowRace' ? 'a window race, not real drift: ' : ''}${verdict.detail}`);
-    else this.trace('check', `liquidate-only entry at cycle ${r.cycle} is justified (${verdict.kind}): ${verdict.detail.slice(0, 300)}`);
+    const verdict = classifyLiquidateOnlyEntry(
+      enter.drifts,
+      this.truthHistory(),
+      { from: r.snapshot.startedAt, to: r.snapshot.completedAt },
+      staleInStreak,
+    );
+    if (verdict.kind === 'notReal' || verdict.kind === 'windowRace')
+      this.violate(
+        'liquidateOnlyEntry',
+        `cycle ${r.cycle}: ${verdict.kind === 'windowRace' ? 'a window race, not real drift: ' : ''}${verdict.detail}`,
+      );
+    else
+      this.trace(
+        'check',
+        `liquidate-only entry at cycle ${r.cycle} is justified (${verdict.kind}): ${verdict.detail.slice(0, 300)}`,
+      );
   }
 
   private truthHistory(): TruthHistory {
@@ -479,7 +590,8 @@ class Simulation implements PortHost {
     inc.lastReport = r;
     this.stats.cycles++;
     const peakDown = checkPeakEquity(this.highestPeak, r);
-    if (peakDown !== undefined) this.violate('peakEquityDown', `incarnation ${inc.id} ${r.handler} cycle ${r.cycle}: ${peakDown}`);
+    if (peakDown !== undefined)
+      this.violate('peakEquityDown', `incarnation ${inc.id} ${r.handler} cycle ${r.cycle}: ${peakDown}`);
     if (this.highestPeak === undefined || r.peakEquity.gt(this.highestPeak)) this.highestPeak = r.peakEquity;
     if (r.executed && r.equity !== null) this.stats.equityMarked++;
     const now = this.tl.now();
@@ -493,23 +605,39 @@ class Simulation implements PortHost {
         `actions ${[...types].map(([k, v]) => `${k}×${v}`).join(' ') || 'none'}; deferred ${r.plan.deferred.length}${r.executed ? '' : '; not executed'}`,
     );
     const detail = r.plan.actions.flatMap((a) => {
-      if (a.type === 'applyFill') return [`${a.fill.tradeId}@${a.fill.timestamp - SIM_T0}(${a.fill.exchangeOrderId} ${a.fill.side} ${a.fill.quantity.toFixed()})`];
-      if (a.type === 'recordTrade') return [`recorded ${a.fill.tradeId}@${a.fill.timestamp - SIM_T0}(${a.fill.exchangeOrderId} ${a.fill.side} ${a.fill.quantity.toFixed()})`];
+      if (a.type === 'applyFill')
+        return [
+          `${a.fill.tradeId}@${a.fill.timestamp - SIM_T0}(${a.fill.exchangeOrderId} ${a.fill.side} ${a.fill.quantity.toFixed()})`,
+        ];
+      if (a.type === 'recordTrade')
+        return [
+          `recorded ${a.fill.tradeId}@${a.fill.timestamp - SIM_T0}(${a.fill.exchangeOrderId} ${a.fill.side} ${a.fill.quantity.toFixed()})`,
+        ];
       if (a.type === 'closeOrder') return [`close ${a.ref.exchangeOrderId ?? a.ref.clientOrderId} ${a.status}`];
-      if (a.type === 'trackOrder' || a.type === 'adoptOrder' || a.type === 'cancelOrder') return [`${a.type} ${a.order.exchangeOrderId ?? a.order.clientOrderId} ${a.order.status}`];
+      if (a.type === 'trackOrder' || a.type === 'adoptOrder' || a.type === 'cancelOrder')
+        return [`${a.type} ${a.order.exchangeOrderId ?? a.order.clientOrderId} ${a.order.status}`];
       if (a.type === 'accountingError') return [`accountingError ${a.cause}: ${a.reason}`];
       return [];
     });
     if (detail.length > 0) this.trace(`engine#${inc.id}`, `  ${detail.join(' ')}`);
     if (process.env.SIM_DEBUG !== undefined) {
       const cs = this.calls.filter((c) => c.at >= r.snapshot.startedAt && c.incarnation === inc.id);
-      this.trace('debug', `calls: ${cs.map((c) => `${c.method}${c.origin === 'strategy' ? '(strategy)' : ''}@${c.at - SIM_T0}${c.stale ? ' STALE' : ''}${c.outcome !== 'ok' ? ` ${c.outcome}` : ''}${c.latencyMs > 0 ? ` +${c.latencyMs}ms` : ''}`).join(', ')}`);
+      this.trace(
+        'debug',
+        `calls: ${cs.map((c) => `${c.method}${c.origin === 'strategy' ? '(strategy)' : ''}@${c.at - SIM_T0}${c.stale ? ' STALE' : ''}${c.outcome !== 'ok' ? ` ${c.outcome}` : ''}${c.latencyMs > 0 ? ` +${c.latencyMs}ms` : ''}`).join(', ')}`,
+      );
     }
     if (process.env.SIM_DEBUG !== undefined && r.executed) {
       const t = this.ex.truth();
       const lp = inc.engine.portfolio;
-      this.trace('debug', `local ${JSON.stringify(lp.positions().map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]))} ${JSON.stringify(lp.balances().map((b) => [b.asset, b.total.toFixed()]))}`);
-      this.trace('debug', `truth ${JSON.stringify(t.positions.map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]))} ${JSON.stringify(t.balances.map((b) => [b.asset, b.total.toFixed()]))}`);
+      this.trace(
+        'debug',
+        `local ${JSON.stringify(lp.positions().map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]))} ${JSON.stringify(lp.balances().map((b) => [b.asset, b.total.toFixed()]))}`,
+      );
+      this.trace(
+        'debug',
+        `truth ${JSON.stringify(t.positions.map((x) => [x.symbol, x.quantity.toFixed(), x.entryPrice.toFixed()]))} ${JSON.stringify(t.balances.map((b) => [b.asset, b.total.toFixed()]))}`,
+      );
     }
     const where = `incarnation ${inc.id} ${r.handler} cycle ${r.cycle}`;
     const calls = this.cycleCalls(inc.id, r.snapshot.startedAt);
@@ -521,25 +649,32 @@ class Simulation implements PortHost {
     const faulted = stale || concurrent || calls.some((c) => c.outcome !== 'ok' || c.latencyMs > 0);
     const truth = this.ex.truth();
 
-    for (const z of checkZombieCancels(r.plan.actions, (symbol, x) => this.ex.orderOwner(symbol, x))) this.violate('zombieOwnOrder', `${where}: ${z}`);
+    for (const z of checkZombieCancels(r.plan.actions, (symbol, x) => this.ex.orderOwner(symbol, x)))
+      this.violate('zombieOwnOrder', `${where}: ${z}`);
     const errors = actionsOf(r.plan, 'accountingError');
     for (const c of actionsOf(r.plan, 'closeOrder')) {
-      if (c.cause === 'notFoundConfirmed' && c.ref.exchangeOrderId !== undefined) this.closedByGuess.add(orderIdKey(c.ref.symbol, c.ref.exchangeOrderId));
+      if (c.cause === 'notFoundConfirmed' && c.ref.exchangeOrderId !== undefined)
+        this.closedByGuess.add(orderIdKey(c.ref.symbol, c.ref.exchangeOrderId));
     }
     if (errors.length > 0 && !stale) {
-      this.violate('accountingError', `${where}: accounting error(s) with no stale read in the cycle: ${errors.map((e) => e.reason).join('; ')}`);
+      this.violate(
+        'accountingError',
+        `${where}: accounting error(s) with no stale read in the cycle: ${errors.map((e) => e.reason).join('; ')}`,
+      );
     }
     if (this.cfg.reportOnly) {
       const p = inc.engine.portfolio;
       const part = reconciledPart({ balances: p.balances(), positions: p.positions(), ...p.preservedMetrics() });
       if (this.reportOnlyBaseline === undefined) this.reportOnlyBaseline = part;
-      else if (part !== this.reportOnlyBaseline) this.violate('reportOnlyChanged', `${where}: report-only cycle changed the books`);
+      else if (part !== this.reportOnlyBaseline)
+        this.violate('reportOnlyChanged', `${where}: report-only cycle changed the books`);
       return;
     }
     if (!r.executed) return;
     const trades = new Map<TradeKey, Fill>(truth.trades.map((t) => [fillKey(t), t]));
     const funding = new Map<string, FundingPayment>(truth.funding.map((f) => [f.id, f]));
-    for (const v of checkAppliedOnce(r.outcomes, where, this.applied, trades, funding)) this.violate(v.invariant, v.message);
+    for (const v of checkAppliedOnce(r.outcomes, where, this.applied, trades, funding))
+      this.violate(v.invariant, v.message);
 
     if (r.handler === 'startup') {
       // The hard reset took the balances as read: deposits made before that read are in them, later ones are not.
@@ -549,18 +684,34 @@ class Simulation implements PortHost {
     }
     const p = inc.engine.portfolio;
     const instantaneous = r.snapshot.startedAt === now && r.snapshot.completedAt === now;
-    const troubled = r.outcomes.some((o) => o.status === 'failed' || o.status === 'rejected' || o.status === 'retryLater');
+    const troubled = r.outcomes.some(
+      (o) => o.status === 'failed' || o.status === 'rejected' || o.status === 'retryLater',
+    );
     if (instantaneous && !faulted && errors.length === 0 && !troubled) {
       this.stats.booksChecked++;
-      const d = compareBooks({ balances: p.balances(), positions: p.positions() }, { balances: withoutDeposits(truth.balances, truth.deposits.slice(inc.knownDeposits)), positions: truth.positions });
+      const d = compareBooks(
+        { balances: p.balances(), positions: p.positions() },
+        {
+          balances: withoutDeposits(truth.balances, truth.deposits.slice(inc.knownDeposits)),
+          positions: truth.positions,
+        },
+      );
       if (d.length > 0 && !inc.booksFailed) {
         inc.booksFailed = true;
         this.violate('booksExact', `${where} (clean, instantaneous): ${d.join('; ')}`);
       }
     }
     if (!stale) {
-      const truthOrders = new Map<OrderIdKey, Order>(truth.orders.map((o) => [orderIdKey(o.symbol, o.exchangeOrderId as string), o]));
-      for (const m of checkClosedOrdersClosed({ localOpen: p.openOrders(), truthOrders, report: rep, deferred: r.plan.deferred, actions: r.plan.actions })) {
+      const truthOrders = new Map<OrderIdKey, Order>(
+        truth.orders.map((o) => [orderIdKey(o.symbol, o.exchangeOrderId as string), o]),
+      );
+      for (const m of checkClosedOrdersClosed({
+        localOpen: p.openOrders(),
+        truthOrders,
+        report: rep,
+        deferred: r.plan.deferred,
+        actions: r.plan.actions,
+      })) {
         this.violate('closedOrderOpen', `${where}: ${m}`);
       }
     }
@@ -586,7 +737,11 @@ class Simulation implements PortHost {
   }
 
   staleFaults(): { id: string; remaining: number; staleMs: number }[] {
-    return this.ex.activeFaults().flatMap((f) => (f.spec.kind === 'stale' ? [{ id: f.id, remaining: f.remaining ?? 0, staleMs: f.spec.staleMs ?? 0 }] : []));
+    return this.ex
+      .activeFaults()
+      .flatMap((f) =>
+        f.spec.kind === 'stale' ? [{ id: f.id, remaining: f.remaining ?? 0, staleMs: f.spec.staleMs ?? 0 }] : [],
+      );
   }
 
   crashPoint(incarnation: number, point: 'beforeCall' | 'afterMutation', method: ExchangeMethod): boolean {
@@ -604,8 +759,16 @@ class Simulation implements PortHost {
       const why = checkReportOnlyCall(call);
       if (why !== undefined) this.violate('reportOnlyMutation', `incarnation ${call.incarnation}: ${why}`);
     }
-    if (call.method === 'cancelOrder' && call.origin === 'engine' && call.target !== undefined && this.ex.orderOwner(call.target.symbol, call.target.exchangeOrderId) === 'engine') {
-      this.violate('zombieOwnOrder', `incarnation ${call.incarnation} cancelled order ${call.target.exchangeOrderId} on ${call.target.symbol}, placed by our strategy, on its own`);
+    if (
+      call.method === 'cancelOrder' &&
+      call.origin === 'engine' &&
+      call.target !== undefined &&
+      this.ex.orderOwner(call.target.symbol, call.target.exchangeOrderId) === 'engine'
+    ) {
+      this.violate(
+        'zombieOwnOrder',
+        `incarnation ${call.incarnation} cancelled order ${call.target.exchangeOrderId} on ${call.target.symbol}, placed by our strategy, on its own`,
+      );
     }
   }
 
@@ -661,27 +824,50 @@ class Simulation implements PortHost {
       case 'manualOrder': {
         const inst = rng.pick(insts);
         const market = ex.price(inst.symbol);
-        const qty = new Dec(rng.int(500, 60_000)).div(100).div(inst.quote === 'BTC' ? market.times(30_000) : market).toDecimalPlaces(this.cfg.quantityDecimals, Dec.ROUND_DOWN);
+        const qty = new Dec(rng.int(500, 60_000))
+          .div(100)
+          .div(inst.quote === 'BTC' ? market.times(30_000) : market)
+          .toDecimalPlaces(this.cfg.quantityDecimals, Dec.ROUND_DOWN);
         if (!qty.gt(0)) return;
-        const price = market.times(10_000 + rng.int(-40, 40)).div(10_000).toDecimalPlaces(this.cfg.market.priceDecimals ?? 2);
-        const o = ex.placeManualOrder({ symbol: inst.symbol, side: rng.chance(0.5) ? 'buy' : 'sell', type: 'limit', quantity: qty, price });
-        this.event(`manual order ${o.exchangeOrderId} ${o.side} ${o.quantity.toFixed()} ${o.symbol}@${o.price?.toFixed()} → ${o.status}`);
+        const price = market
+          .times(10_000 + rng.int(-40, 40))
+          .div(10_000)
+          .toDecimalPlaces(this.cfg.market.priceDecimals ?? 2);
+        const o = ex.placeManualOrder({
+          symbol: inst.symbol,
+          side: rng.chance(0.5) ? 'buy' : 'sell',
+          type: 'limit',
+          quantity: qty,
+          price,
+        });
+        this.event(
+          `manual order ${o.exchangeOrderId} ${o.side} ${o.quantity.toFixed()} ${o.symbol}@${o.price?.toFixed()} → ${o.status}`,
+        );
         return;
       }
       case 'exchangeCancel': {
         const o = this.randomOpenOrder();
         if (o === undefined) return;
         ex.cancelByExchange({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
-        this.event(`exchange cancels ${o.exchangeOrderId} (${o.clientOrderId}, ${ex.orderOwner(o.symbol, o.exchangeOrderId!)})`);
+        this.event(
+          `exchange cancels ${o.exchangeOrderId} (${o.clientOrderId}, ${ex.orderOwner(o.symbol, o.exchangeOrderId!)})`,
+        );
         return;
       }
       case 'forceFill': {
         const o = this.randomOpenOrder();
         if (o === undefined) return;
         const remaining = o.quantity.minus(o.filledQuantity);
-        const part = rng.chance(0.5) ? remaining : remaining.times(rng.int(1, 9)).div(10).toDecimalPlaces(this.cfg.market.amountDecimals ?? 8, Dec.ROUND_DOWN);
+        const part = rng.chance(0.5)
+          ? remaining
+          : remaining
+              .times(rng.int(1, 9))
+              .div(10)
+              .toDecimalPlaces(this.cfg.market.amountDecimals ?? 8, Dec.ROUND_DOWN);
         const f = ex.fillOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }, part.gt(0) ? part : remaining);
-        this.event(`exchange fills ${o.exchangeOrderId} (${o.clientOrderId}): ${f.quantity.toFixed()}@${f.price.toFixed()} trade ${f.tradeId}`);
+        this.event(
+          `exchange fills ${o.exchangeOrderId} (${o.clientOrderId}): ${f.quantity.toFixed()}@${f.price.toFixed()} trade ${f.tradeId}`,
+        );
         return;
       }
       case 'fundingRate': {
@@ -697,7 +883,9 @@ class Simulation implements PortHost {
         if (withPos.length === 0) return;
         const p = rng.pick(withPos);
         const f = ex.liquidate(p.symbol);
-        this.event(`exchange liquidates ${p.symbol} ${p.quantity.toFixed()}: trade ${f.tradeId} ${f.side} ${f.quantity.toFixed()}@${f.price.toFixed()}`);
+        this.event(
+          `exchange liquidates ${p.symbol} ${p.quantity.toFixed()}: trade ${f.tradeId} ${f.side} ${f.quantity.toFixed()}@${f.price.toFixed()}`,
+        );
         return;
       }
       case 'fault': {
@@ -708,9 +896,15 @@ class Simulation implements PortHost {
         return;
       }
       case 'slowRequests': {
-        this.slow = { until: this.tl.now() + rng.int(2_000, 30_000), probability: rng.pick([0.2, 0.5, 1]), maxMs: rng.int(50, 4_000) };
+        this.slow = {
+          until: this.tl.now() + rng.int(2_000, 30_000),
+          probability: rng.pick([0.2, 0.5, 1]),
+          maxMs: rng.int(50, 4_000),
+        };
         this.stats.faults++;
-        this.event(`slow requests until +${((this.slow.until - SIM_T0) / 1000).toFixed(3)}s: ${this.slow.probability * 100}% of calls held up to ${this.slow.maxMs} ms`);
+        this.event(
+          `slow requests until +${((this.slow.until - SIM_T0) / 1000).toFixed(3)}s: ${this.slow.probability * 100}% of calls held up to ${this.slow.maxMs} ms`,
+        );
         return;
       }
       case 'clearFaults':
@@ -764,14 +958,34 @@ class Simulation implements PortHost {
 
   private randomFault(): FaultSpec {
     const rng = this.faultRng;
-    const kind = rng.pick(['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'stale', 'latency', 'latency', 'omitOpenOrder', 'notFound', 'lagTrades', 'lagTrades'] as const);
+    const kind = rng.pick([
+      'network',
+      'timeout',
+      'rateLimit',
+      'unavailable',
+      'lostResponse',
+      'stale',
+      'stale',
+      'latency',
+      'latency',
+      'omitOpenOrder',
+      'notFound',
+      'lagTrades',
+      'lagTrades',
+    ] as const);
     // What real venues do to one item of an answer: the method each applies to is fixed.
     if (kind === 'omitOpenOrder' || kind === 'notFound' || kind === 'lagTrades') {
-      const method = kind === 'omitOpenOrder' ? 'fetchOpenOrders' : kind === 'notFound' ? 'fetchOrder' : 'fetchTradesSince';
+      const method =
+        kind === 'omitOpenOrder' ? 'fetchOpenOrders' : kind === 'notFound' ? 'fetchOrder' : 'fetchTradesSince';
       // Lagging trades on spot markets only: a perpetual's trade booked after a later one nets to another entry price
       // and realized PnL (netting is order dependent), a known limitation (docs/architecture.md), not what this checks.
       const spot = this.cfg.market.instruments.filter((i) => i.kind === 'spot').map((i) => i.symbol);
-      return { method, kind, times: rng.int(1, 3), ...(kind === 'lagTrades' && { lagMs: rng.int(1_000, 20_000), symbols: spot }) };
+      return {
+        method,
+        kind,
+        times: rng.int(1, 3),
+        ...(kind === 'lagTrades' && { lagMs: rng.int(1_000, 20_000), symbols: spot }),
+      };
     }
     const reads = EXCHANGE_METHODS.filter((m) => m !== 'placeOrder' && m !== 'cancelOrder');
     const method: FaultSpec['method'] =
@@ -784,13 +998,17 @@ class Simulation implements PortHost {
             : rng.pick(EXCHANGE_METHODS);
     // Stale reads fire a counted number of times, so SimPort can tell exactly which calls they hit.
     const counted = kind === 'stale' || rng.chance(0.5);
-    const freq = counted ? { times: rng.int(1, kind === 'stale' ? 4 : 6) } : { probability: rng.pick([0.05, 0.1, 0.3, 0.6]) };
+    const freq = counted
+      ? { times: rng.int(1, kind === 'stale' ? 4 : 6) }
+      : { probability: rng.pick([0.05, 0.1, 0.3, 0.6]) };
     return {
       method,
       kind,
       ...freq,
       ...(kind === 'stale' && { staleMs: rng.int(100, 30_000) }),
-      ...(kind === 'latency' ? { latencyMs: rng.int(10, 4_000) } : rng.chance(0.15) && { latencyMs: rng.int(10, 1_500) }),
+      ...(kind === 'latency'
+        ? { latencyMs: rng.int(10, 4_000) }
+        : rng.chance(0.15) && { latencyMs: rng.int(10, 1_500) }),
       ...(kind === 'rateLimit' && rng.chance(0.5) && { retryAfterMs: rng.int(100, 5_000) }),
       ...(kind === 'lostResponse' && { lostAs: rng.pick(['network', 'timeout'] as const) }),
     };
@@ -820,6 +1038,14 @@ class Simulation implements PortHost {
   }
 
   result(wallMs: number): SeedResult {
-    return { seed: this.seed, ok: this.violations.length === 0, violations: this.violations, trace: this.lines, stats: this.stats, wallMs, config: this.cfg };
+    return {
+      seed: this.seed,
+      ok: this.violations.length === 0,
+      violations: this.violations,
+      trace: this.lines,
+      stats: this.stats,
+      wallMs,
+      config: this.cfg,
+    };
   }
 }

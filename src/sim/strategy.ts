@@ -69,7 +69,9 @@ export class Strategy {
     engine.placeOrder(req).then(
       (ack) => {
         this.stats.acknowledged++;
-        h.trace(`strategy ack ${req.clientOrderId} → ${ack.exchangeOrderId ?? '?'} ${ack.status} filled ${ack.filledQuantity.toFixed()}`);
+        h.trace(
+          `strategy ack ${req.clientOrderId} → ${ack.exchangeOrderId ?? '?'} ${ack.status} filled ${ack.filledQuantity.toFixed()}`,
+        );
       },
       (e: unknown) => this.failed(`place ${req.clientOrderId}`, e, engine),
     );
@@ -87,7 +89,10 @@ export class Strategy {
     if (open.length === 0) return;
     const o = this.rng.pick(open);
     // By exchange id when known (sometimes by client id only, as a bot that lost the ack would).
-    const ref: OrderRef = o.exchangeOrderId !== undefined && this.rng.chance(0.8) ? { symbol: o.symbol, exchangeOrderId: o.exchangeOrderId } : { symbol: o.symbol, clientOrderId: o.clientOrderId };
+    const ref: OrderRef =
+      o.exchangeOrderId !== undefined && this.rng.chance(0.8)
+        ? { symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }
+        : { symbol: o.symbol, clientOrderId: o.clientOrderId };
     this.host.strategyTags.cancel(ref);
     this.stats.cancels++;
     this.host.trace(`strategy cancel ${o.clientOrderId} (${ref.exchangeOrderId ?? 'by client id'})`);
@@ -132,12 +137,31 @@ export class Strategy {
     if (quantity.isZero()) return undefined;
     const clientOrderId = `s${this.nextId++}`;
     const kind = rng.int(0, 99);
-    if (kind < 15) return { clientOrderId, symbol: inst.symbol, side, type: 'market', quantity, ...(reduceOnly !== undefined && { reduceOnly }) };
+    if (kind < 15)
+      return {
+        clientOrderId,
+        symbol: inst.symbol,
+        side,
+        type: 'market',
+        quantity,
+        ...(reduceOnly !== undefined && { reduceOnly }),
+      };
     // Limits within ±0.6 % of the market: some rest, some cross at once.
     const bps = rng.int(-60, 60);
-    const price = market.times(10_000 + bps).div(10_000).toDecimalPlaces(h.priceDecimals, Dec.ROUND_HALF_EVEN);
+    const price = market
+      .times(10_000 + bps)
+      .div(10_000)
+      .toDecimalPlaces(h.priceDecimals, Dec.ROUND_HALF_EVEN);
     if (!price.gt(0)) return undefined;
-    const base = { clientOrderId, symbol: inst.symbol, side, type: 'limit' as const, quantity, price, ...(reduceOnly !== undefined && { reduceOnly }) };
+    const base = {
+      clientOrderId,
+      symbol: inst.symbol,
+      side,
+      type: 'limit' as const,
+      quantity,
+      price,
+      ...(reduceOnly !== undefined && { reduceOnly }),
+    };
     if (kind < 25) return { ...base, timeInForce: 'IOC' };
     if (kind < 40) return { ...base, timeInForce: 'GTD', expiresAt: h.now() + rng.int(500, 40_000) };
     return base;

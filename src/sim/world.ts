@@ -93,13 +93,41 @@ interface InstrumentSpec {
 }
 
 const POOL: readonly InstrumentSpec[] = [
-  { instrument: { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' }, price: '30000', minPriceDecimals: 0 },
-  { instrument: { symbol: 'ETH/USDT', kind: 'spot', base: 'ETH', quote: 'USDT', settle: 'USDT' }, price: '2000', minPriceDecimals: 0 },
-  { instrument: { symbol: 'SOL/USDT', kind: 'spot', base: 'SOL', quote: 'USDT', settle: 'USDT' }, price: '23.4567', minPriceDecimals: 2 },
-  { instrument: { symbol: 'ETH/BTC', kind: 'spot', base: 'ETH', quote: 'BTC', settle: 'BTC' }, price: '0.066712', minPriceDecimals: 5 },
-  { instrument: { symbol: 'BTC/USDT:USDT', kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }, price: '30010.5', minPriceDecimals: 1 },
-  { instrument: { symbol: 'ETH/USDT:USDT', kind: 'perp', base: 'ETH', quote: 'USDT', settle: 'USDT' }, price: '2001.25', minPriceDecimals: 2 },
-  { instrument: { symbol: 'BTC/USDC:USDC', kind: 'perp', base: 'BTC', quote: 'USDC', settle: 'USDC' }, price: '29990', minPriceDecimals: 0 },
+  {
+    instrument: { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+    price: '30000',
+    minPriceDecimals: 0,
+  },
+  {
+    instrument: { symbol: 'ETH/USDT', kind: 'spot', base: 'ETH', quote: 'USDT', settle: 'USDT' },
+    price: '2000',
+    minPriceDecimals: 0,
+  },
+  {
+    instrument: { symbol: 'SOL/USDT', kind: 'spot', base: 'SOL', quote: 'USDT', settle: 'USDT' },
+    price: '23.4567',
+    minPriceDecimals: 2,
+  },
+  {
+    instrument: { symbol: 'ETH/BTC', kind: 'spot', base: 'ETH', quote: 'BTC', settle: 'BTC' },
+    price: '0.066712',
+    minPriceDecimals: 5,
+  },
+  {
+    instrument: { symbol: 'BTC/USDT:USDT', kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+    price: '30010.5',
+    minPriceDecimals: 1,
+  },
+  {
+    instrument: { symbol: 'ETH/USDT:USDT', kind: 'perp', base: 'ETH', quote: 'USDT', settle: 'USDT' },
+    price: '2001.25',
+    minPriceDecimals: 2,
+  },
+  {
+    instrument: { symbol: 'BTC/USDC:USDC', kind: 'perp', base: 'BTC', quote: 'USDC', settle: 'USDC' },
+    price: '29990',
+    minPriceDecimals: 0,
+  },
 ];
 
 /** A decimal string with `decimals` places, uniform in [lo, hi] (integers in, so no float ever becomes money). */
@@ -114,8 +142,11 @@ export function generateConfig(seed: number, rng: Random, overrides: Partial<Sim
   const priceDecimals = rng.pick([2, 2, 4, 6]);
   let specs = POOL.filter((s) => s.minPriceDecimals <= priceDecimals && rng.chance(0.45));
   if (!specs.some((s) => s.instrument.kind === 'spot')) specs = [...specs, POOL[rng.int(0, 2)]!];
-  if (rng.chance(0.8) && !specs.some((s) => s.instrument.kind === 'perp')) specs = [...specs, POOL[rng.pick([4, 5, 6])]!];
-  specs = [...new Map(specs.map((s) => [s.instrument.symbol, s])).values()].sort((a, b) => (a.instrument.symbol < b.instrument.symbol ? -1 : 1));
+  if (rng.chance(0.8) && !specs.some((s) => s.instrument.kind === 'perp'))
+    specs = [...specs, POOL[rng.pick([4, 5, 6])]!];
+  specs = [...new Map(specs.map((s) => [s.instrument.symbol, s])).values()].sort((a, b) =>
+    a.instrument.symbol < b.instrument.symbol ? -1 : 1,
+  );
   const assets = new Set<string>();
   for (const s of specs) {
     assets.add(s.instrument.base);
@@ -229,7 +260,8 @@ export function never<T>(): Promise<T> {
 export function untrackedScheduler(s: SchedulerLike): SchedulerLike {
   return {
     now: () => s.now(),
-    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription => s.schedule(work, delay, state),
+    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription =>
+      s.schedule(work, delay, state),
   };
 }
 
@@ -335,7 +367,12 @@ export class SimPort implements ExchangeClient {
     if (source !== undefined) this.executionEvents = () => source().pipe(filter(() => !this.dead));
   }
 
-  private async call<T>(method: ExchangeMethod, arg: unknown, invoke: () => Promise<T>, target?: PortCall['target']): Promise<T> {
+  private async call<T>(
+    method: ExchangeMethod,
+    arg: unknown,
+    invoke: () => Promise<T>,
+    target?: PortCall['target'],
+  ): Promise<T> {
     const h = this.host;
     const inbound = h.requestDelay(method);
     // The request reaches the exchange (and acts) only after the delay; the snapshot's reads land at different times.
@@ -357,7 +394,19 @@ export class SimPort implements ExchangeClient {
     const itemFault =
       h.ex.lastCallFaults().some((k) => k === 'omitOpenOrder' || k === 'notFound' || k === 'lagTrades') ||
       ((method === 'fetchTradesSince' || method === 'fetchOrderTrades') && h.ex.tradesLagging());
-    const rec: PortCall = { seq, incarnation: this.incarnation, method, origin, at, asOf, completedAt: undefined, outcome: 'ok', stale: fired !== undefined || itemFault, latencyMs, target };
+    const rec: PortCall = {
+      seq,
+      incarnation: this.incarnation,
+      method,
+      origin,
+      at,
+      asOf,
+      completedAt: undefined,
+      outcome: 'ok',
+      stale: fired !== undefined || itemFault,
+      latencyMs,
+      target,
+    };
     h.record(rec);
     let result: T | undefined;
     // A flag, not `error !== undefined`: whatever was thrown (even `undefined`) is thrown again.
@@ -370,7 +419,11 @@ export class SimPort implements ExchangeClient {
       error = e;
       rec.outcome = isExchangeError(e) ? e.kind : 'error';
     }
-    if ((method === 'placeOrder' || method === 'cancelOrder') && h.crashPoint(this.incarnation, 'afterMutation', method)) return never();
+    if (
+      (method === 'placeOrder' || method === 'cancelOrder') &&
+      h.crashPoint(this.incarnation, 'afterMutation', method)
+    )
+      return never();
     if (latencyMs > 0) await sleep(h.scheduler, latencyMs);
     if (this.dead) return never();
     rec.completedAt = h.latency.now();
@@ -413,7 +466,12 @@ export class SimPort implements ExchangeClient {
   }
   cancelOrder(ref: OrderRef): Promise<Order> {
     const xid = ref.exchangeOrderId ?? this.exchangeIdOf(ref);
-    return this.call('cancelOrder', ref, () => this.host.ex.cancelOrder(ref), xid === undefined ? undefined : { symbol: ref.symbol, exchangeOrderId: xid });
+    return this.call(
+      'cancelOrder',
+      ref,
+      () => this.host.ex.cancelOrder(ref),
+      xid === undefined ? undefined : { symbol: ref.symbol, exchangeOrderId: xid },
+    );
   }
   placeOrder(request: PlaceOrderRequest): Promise<Order> {
     return this.call('placeOrder', request, () => this.host.ex.placeOrder(request));

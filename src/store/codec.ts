@@ -107,7 +107,12 @@ function crcOfWritten(text: string | Buffer, head: string, tail: string, seq: nu
   const len = text.length;
   if (len < head.length + tail.length) return undefined;
   // head and tail are ASCII, so characters and bytes agree for them.
-  if (typeof text === 'string' ? !text.startsWith(head) || !text.endsWith(tail) : text.toString('latin1', 0, head.length) !== head || text.toString('latin1', len - tail.length) !== tail) return undefined;
+  if (
+    typeof text === 'string'
+      ? !text.startsWith(head) || !text.endsWith(tail)
+      : text.toString('latin1', 0, head.length) !== head || text.toString('latin1', len - tail.length) !== tail
+  )
+    return undefined;
   const payload = text.slice(head.length, len - tail.length);
   let crc = crc32(`[${FORMAT_VERSION},${seq},`);
   crc = crc32(payload, crc);
@@ -153,7 +158,8 @@ export function decodeSnapshot(bytes: Buffer, file: string): DecodedSnapshot {
   const head = `{"v":${FORMAT_VERSION},"journalSeq":${journalSeq},"crc":${JSON.stringify(obj.crc)},"state":`;
   if (crcOfWritten(bytes, head, '}\n', journalSeq) === obj.crc) return { journalSeq, state };
   const expected = checksumOf(journalSeq, state, fail);
-  if (obj.crc !== expected) throw fail(`snapshot checksum mismatch (file says ${obj.crc}, content hashes to ${expected})`);
+  if (obj.crc !== expected)
+    throw fail(`snapshot checksum mismatch (file says ${obj.crc}, content hashes to ${expected})`);
   return { journalSeq, state };
 }
 
@@ -205,7 +211,12 @@ export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number |
     if (!('rec' in obj)) throw fail('record has no rec');
     if (typeof obj.crc !== 'string') throw fail('record has no checksum');
     const rec = obj.rec as JsonValue;
-    const written = crcOfWritten(text, `{"v":${FORMAT_VERSION},"seq":${seq},"crc":${JSON.stringify(obj.crc)},"rec":`, '}', seq);
+    const written = crcOfWritten(
+      text,
+      `{"v":${FORMAT_VERSION},"seq":${seq},"crc":${JSON.stringify(obj.crc)},"rec":`,
+      '}',
+      seq,
+    );
     const expected = written === obj.crc ? written : checksumOf(seq, rec, fail);
     if (obj.crc !== expected) throw fail(`checksum mismatch (line says ${obj.crc}, content hashes to ${expected})`);
     if (prevSeq === undefined) {
@@ -218,7 +229,9 @@ export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number |
         );
       }
     } else if (seq !== prevSeq + 1) {
-      throw fail(seq <= prevSeq ? `seq ${seq} repeats or goes back (previous ${prevSeq})` : `seq gap: ${prevSeq} then ${seq}`);
+      throw fail(
+        seq <= prevSeq ? `seq ${seq} repeats or goes back (previous ${prevSeq})` : `seq gap: ${prevSeq} then ${seq}`,
+      );
     }
     prevSeq = seq;
     if (seq <= base) staleCount++;
@@ -233,7 +246,11 @@ export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number |
 }
 
 /** Recomputes a checksum; a parsed value that cannot be re-serialized (e.g. 1e999 became Infinity) is corrupt. */
-function checksumOf(seq: number, value: JsonValue, fail: (detail: string, cause?: unknown) => StoreCorruptError): string {
+function checksumOf(
+  seq: number,
+  value: JsonValue,
+  fail: (detail: string, cause?: unknown) => StoreCorruptError,
+): string {
   try {
     return recordCrc(seq, canonicalJson(value));
   } catch (e) {

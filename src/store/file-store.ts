@@ -81,7 +81,10 @@ interface Cursor {
 }
 
 /** StateStore over a directory; see the module comment for the format and the crash protocol. */
-export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> implements StateStore<S, R> {
+export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> implements StateStore<
+  S,
+  R
+> {
   /** Absolute path of the store directory. */
   readonly dir: string;
   private readonly options: FileStateStoreOptions;
@@ -203,7 +206,9 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
       } catch (e) {
         if (e instanceof SimulatedCrashError) throw this.fail(e);
         await rm(tmp, { force: true }).catch(() => undefined);
-        throw new StoreError('io', `compaction failed writing ${tmp}; the previous snapshot and journal are intact`, { cause: e });
+        throw new StoreError('io', `compaction failed writing ${tmp}; the previous snapshot and journal are intact`, {
+          cause: e,
+        });
       }
       // Steps 3-5: after the rename a failure leaves the journal state unknown, so the store stops accepting writes.
       await this.guarded(async () => {
@@ -244,9 +249,13 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     if (this.status !== 'open') return Promise.reject(new StoreError('closed', `store ${this.dir} is closed`));
     const run = async (): Promise<T> => {
       if (write && this.failure !== undefined) {
-        throw new StoreError('io', `store ${this.dir} refused the write: an earlier write failed midway; reopen the store`, {
-          cause: this.failure,
-        });
+        throw new StoreError(
+          'io',
+          `store ${this.dir} refused the write: an earlier write failed midway; reopen the store`,
+          {
+            cause: this.failure,
+          },
+        );
       }
       return op();
     };
@@ -277,7 +286,11 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
       exists: journalBytes !== undefined,
       repair: journalBytes !== undefined && journalBytes.length !== length,
     };
-    return { snapshot, records: journal.records, warnings: journal.tornWarning === undefined ? [] : [journal.tornWarning] };
+    return {
+      snapshot,
+      records: journal.records,
+      warnings: journal.tornWarning === undefined ? [] : [journal.tornWarning],
+    };
   }
 
   /** The cursor, after scanning (if no load happened yet) and repairing what load tolerated. */
@@ -436,7 +449,10 @@ async function takeLockFile(dir: string, lockPath: string): Promise<void> {
     const text = content.toString('utf8').trim();
     const pid = /^[1-9][0-9]*$/.test(text) ? Number.parseInt(text, 10) : undefined;
     if (pid === undefined) {
-      throw new StoreError('locked', `lock ${lockPath} is unreadable (${JSON.stringify(text.slice(0, 40))}); remove it if no engine is running`);
+      throw new StoreError(
+        'locked',
+        `lock ${lockPath} is unreadable (${JSON.stringify(text.slice(0, 40))}); remove it if no engine is running`,
+      );
     }
     // Our own pid here means an earlier incarnation: this process reserved the path and holds no such lock.
     if (pid !== process.pid && isAlive(pid)) {

@@ -15,7 +15,10 @@ export interface InMemoryDurableState {
 }
 
 /** StateStore in memory; `crash()` models a process death. */
-export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> implements StateStore<S, R> {
+export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> implements StateStore<
+  S,
+  R
+> {
   private snapshot: string | undefined;
   private journal: string[];
   private queue: Promise<unknown> = Promise.resolve();
@@ -87,7 +90,8 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     if (this.status !== 'open') return Promise.reject(new StoreError('closed', 'in-memory store is closed'));
     // Each operation runs in a later microtask, so a crash() right after a call can still lose it, as on disk.
     const run = async (): Promise<T> => {
-      if (this.status === 'crashed') throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
+      if (this.status === 'crashed')
+        throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
       return op();
     };
     const result = this.queue.then(run, run);

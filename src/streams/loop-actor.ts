@@ -18,7 +18,10 @@ export interface LoopActorOptions<S, R> {
    * Builds the loop for one activation: typically `reconcileLoop({ trigger$, runCycle: (s) => run(s, mode()), ... })`.
    * `mode()` is the current lifecycle mode, read when a cycle runs, so the report goes to the right handler.
    */
-  readonly createLoop: (context: { readonly trigger$: Observable<void>; readonly mode: () => LoopMode }) => Observable<CycleEvent<S, R>>;
+  readonly createLoop: (context: {
+    readonly trigger$: Observable<void>;
+    readonly mode: () => LoopMode;
+  }) => Observable<CycleEvent<S, R>>;
   /** The small digest the machine keeps of a completed cycle's result. */
   readonly digest: (result: R, event: Extract<CycleEvent<S, R>, { type: 'cycleCompleted' }>) => CycleDigest;
   /** Also called with every cycle event (e.g. to log it or feed `reports$`). */
@@ -26,14 +29,28 @@ export interface LoopActorOptions<S, R> {
 }
 
 /** Maps a loop event to the machine event it stands for; started/fetched are not machine events. */
-export function toLoopEvent<S, R>(event: CycleEvent<S, R>, digest: (result: R, e: Extract<CycleEvent<S, R>, { type: 'cycleCompleted' }>) => CycleDigest): LoopEvent | undefined {
+export function toLoopEvent<S, R>(
+  event: CycleEvent<S, R>,
+  digest: (result: R, e: Extract<CycleEvent<S, R>, { type: 'cycleCompleted' }>) => CycleDigest,
+): LoopEvent | undefined {
   switch (event.type) {
     case 'cycleCompleted':
       return { type: 'CYCLE_COMPLETED', digest: digest(event.result, event) };
     case 'cycleFailed':
-      return { type: 'CYCLE_FAILED', cycle: event.cycle, at: event.at, stage: event.stage, reason: errorSummary(event.error) };
+      return {
+        type: 'CYCLE_FAILED',
+        cycle: event.cycle,
+        at: event.at,
+        stage: event.stage,
+        reason: errorSummary(event.error),
+      };
     case 'paused':
-      return { type: 'EXCHANGE_UNREACHABLE', at: event.at, reason: errorSummary(event.error), nextRetryAt: event.nextRetryAt };
+      return {
+        type: 'EXCHANGE_UNREACHABLE',
+        at: event.at,
+        reason: errorSummary(event.error),
+        nextRetryAt: event.nextRetryAt,
+      };
     case 'resumed':
       return { type: 'EXCHANGE_REACHABLE', at: event.at };
     case 'cycleStarted':
@@ -59,7 +76,11 @@ export function reconcileLoopActor<S, R>(options: LoopActorOptions<S, R>) {
       },
       error: (error: unknown) => sendBack({ type: 'LOOP_CRASHED', reason: errorSummary(error) } satisfies LoopEvent),
       // The loop is endless by design; its end is as much a bug as an error.
-      complete: () => sendBack({ type: 'LOOP_CRASHED', reason: 'the reconciliation loop completed unexpectedly' } satisfies LoopEvent),
+      complete: () =>
+        sendBack({
+          type: 'LOOP_CRASHED',
+          reason: 'the reconciliation loop completed unexpectedly',
+        } satisfies LoopEvent),
     });
     return () => {
       subscription.unsubscribe();

@@ -5,7 +5,29 @@
  * error fails one cycle without ending the stream. What a cycle does with a snapshot (diff, handler) is injected
  * as `runCycle`; time comes from the injected scheduler.
  */
-import { EMPTY, NEVER, Observable, asyncScheduler, concat, defer, exhaustMap, finalize, from, map, merge, mergeMap, of, race, repeat, share, take, tap, throwIfEmpty, timer, catchError } from 'rxjs';
+import {
+  EMPTY,
+  NEVER,
+  Observable,
+  asyncScheduler,
+  concat,
+  defer,
+  exhaustMap,
+  finalize,
+  from,
+  map,
+  merge,
+  mergeMap,
+  of,
+  race,
+  repeat,
+  share,
+  take,
+  tap,
+  throwIfEmpty,
+  timer,
+  catchError,
+} from 'rxjs';
 import type { ObservableInput, SchedulerLike } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
 import { ConfigError, isRetryableError } from '../domain/errors.js';
@@ -31,10 +53,22 @@ export type CycleEvent<S = ExchangeSnapshot, R = unknown> =
       readonly delayMs: number;
       readonly nextRetryAt: Millis;
     }
-  | { readonly type: 'resumed'; readonly cycle: number; readonly at: Millis; readonly pausedAt: Millis; readonly failedAttempts: number }
+  | {
+      readonly type: 'resumed';
+      readonly cycle: number;
+      readonly at: Millis;
+      readonly pausedAt: Millis;
+      readonly failedAttempts: number;
+    }
   | { readonly type: 'snapshotFetched'; readonly cycle: number; readonly at: Millis; readonly snapshot: S }
   | { readonly type: 'cycleCompleted'; readonly cycle: number; readonly at: Millis; readonly result: R }
-  | { readonly type: 'cycleFailed'; readonly cycle: number; readonly at: Millis; readonly stage: 'fetch' | 'run'; readonly error: unknown };
+  | {
+      readonly type: 'cycleFailed';
+      readonly cycle: number;
+      readonly at: Millis;
+      readonly stage: 'fetch' | 'run';
+      readonly error: unknown;
+    };
 
 export interface ReconcileLoopOptions<S = ExchangeSnapshot, R = unknown> {
   /** Time between interval ticks. A tick that falls inside a running cycle is dropped, not queued. */
@@ -47,7 +81,10 @@ export interface ReconcileLoopOptions<S = ExchangeSnapshot, R = unknown> {
   /** Gathers one exchange snapshot (a Promise or an Observable; only its first value is used). */
   readonly fetchSnapshot: () => ObservableInput<S>;
   /** Diffs the snapshot and hands the report to the current handler; resolves with what the cycle did. */
-  readonly runCycle: (snapshot: S, info: { readonly cycle: number; readonly trigger: CycleTrigger }) => ObservableInput<R>;
+  readonly runCycle: (
+    snapshot: S,
+    info: { readonly cycle: number; readonly trigger: CycleTrigger },
+  ) => ObservableInput<R>;
   readonly backoff?: Partial<BackoffOptions> | undefined;
   /** Jitter source (fork one for the loop: `random.fork('reconcile-loop')`). */
   readonly random: Random;
@@ -66,7 +103,9 @@ export interface ReconcileLoopOptions<S = ExchangeSnapshot, R = unknown> {
  * failed fetches and cycles are reported as events. Unsubscribing stops timers and drops any cycle in progress
  * (an in-flight Promise is not cancelled: `runCycle` must leave state consistent on its own).
  */
-export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(options: ReconcileLoopOptions<S, R>): Observable<CycleEvent<S, R>> {
+export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
+  options: ReconcileLoopOptions<S, R>,
+): Observable<CycleEvent<S, R>> {
   if (!Number.isFinite(options.intervalMs) || options.intervalMs <= 0) {
     throw new ConfigError([{ path: 'intervalMs', message: 'must be a finite number > 0' }]);
   }
@@ -79,8 +118,13 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(options: Reconc
     const scheduler = options.scheduler ?? asyncScheduler;
     const now = options.now ?? (() => scheduler.now());
     // Shared so the tick stream and a cycle waiting out a backoff see the same requests.
-    const manual$ = (options.trigger$ ?? NEVER).pipe(map((): CycleTrigger => 'manual'), share());
-    const interval$ = timer(options.startImmediately === false ? intervalMs : 0, intervalMs, scheduler).pipe(map((): CycleTrigger => 'interval'));
+    const manual$ = (options.trigger$ ?? NEVER).pipe(
+      map((): CycleTrigger => 'manual'),
+      share(),
+    );
+    const interval$ = timer(options.startImmediately === false ? intervalMs : 0, intervalMs, scheduler).pipe(
+      map((): CycleTrigger => 'interval'),
+    );
     let cycle = 0;
     let busy = false;
     let pendingManual = false;
@@ -94,7 +138,9 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(options: Reconc
       );
 
     const resumed = (n: number, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
-      failed > 0 && pausedAt !== undefined ? of<Ev>({ type: 'resumed', cycle: n, at: now(), pausedAt, failedAttempts: failed }) : EMPTY;
+      failed > 0 && pausedAt !== undefined
+        ? of<Ev>({ type: 'resumed', cycle: n, at: now(), pausedAt, failedAttempts: failed })
+        : EMPTY;
 
     // One fetch attempt; on a retryable error, a pause, a wait, and the next attempt.
     const attempt = (n: number, trigger: CycleTrigger, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
@@ -113,11 +159,19 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(options: Reconc
             );
           }
           if (!isRetryable(r.error)) {
-            return concat(resumed(n, failed, pausedAt), of<Ev>({ type: 'cycleFailed', cycle: n, at: now(), stage: 'fetch', error: r.error }));
+            return concat(
+              resumed(n, failed, pausedAt),
+              of<Ev>({ type: 'cycleFailed', cycle: n, at: now(), stage: 'fetch', error: r.error }),
+            );
           }
           const failedAttempts = failed + 1;
           const retryAfterMs = (r.error as { retryAfterMs?: unknown }).retryAfterMs;
-          const delayMs = backoffDelay(failedAttempts, backoff, options.random, typeof retryAfterMs === 'number' ? retryAfterMs : undefined);
+          const delayMs = backoffDelay(
+            failedAttempts,
+            backoff,
+            options.random,
+            typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
+          );
           const at = now();
           const wait$ = race(
             timer(delayMs, scheduler),
@@ -130,7 +184,15 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(options: Reconc
             ),
           );
           return concat(
-            of<Ev>({ type: 'paused', cycle: n, at, error: r.error, failedAttempts, delayMs, nextRetryAt: at + delayMs }),
+            of<Ev>({
+              type: 'paused',
+              cycle: n,
+              at,
+              error: r.error,
+              failedAttempts,
+              delayMs,
+              nextRetryAt: at + delayMs,
+            }),
             wait$.pipe(mergeMap(() => attempt(n, trigger, failedAttempts, pausedAt ?? at))),
           );
         }),
@@ -139,7 +201,10 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(options: Reconc
     const oneCycle = (trigger: CycleTrigger): Observable<Ev> =>
       defer(() => {
         const n = ++cycle;
-        return concat(of<Ev>({ type: 'cycleStarted', cycle: n, trigger, at: now() }), attempt(n, trigger, 0, undefined));
+        return concat(
+          of<Ev>({ type: 'cycleStarted', cycle: n, trigger, at: now() }),
+          attempt(n, trigger, 0, undefined),
+        );
       });
 
     // A run of cycles: the triggering one, then one more for each batch of manual requests that came during it.

@@ -111,7 +111,8 @@ export class VirtualTimeline {
    * their promises schedule within the window run too). Resolves with the new time.
    */
   async advanceBy(ms: number): Promise<Millis> {
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`VirtualTimeline.advanceBy: ms must be finite and >= 0, got ${ms}`);
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new RangeError(`VirtualTimeline.advanceBy: ms must be finite and >= 0, got ${ms}`);
     const target = this.current + ms;
     await this.settle();
     for (;;) {

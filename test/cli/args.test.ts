@@ -44,7 +44,7 @@ describe('parseArgs', () => {
     expect(parseArgs(['help']).kind).toBe('help');
   });
 
-  it('`help COMMAND` is the command\'s --help', () => {
+  it("`help COMMAND` is the command's --help", () => {
     const demo = command(['help', 'demo']);
     expect(demo.command.name).toBe('demo');
     expect(demo.help).toBe(true);
@@ -120,7 +120,9 @@ describe('parseArgs', () => {
       ['frob', '--passphrase', 'x'],
     ]) {
       const e = usageError(argv);
-      expect(e.message).toMatch(/is not accepted: API credentials are read from the environment only \(TESSER_API_KEY, TESSER_API_SECRET\)/);
+      expect(e.message).toMatch(
+        /is not accepted: API credentials are read from the environment only \(TESSER_API_KEY, TESSER_API_SECRET\)/,
+      );
       expect(e.message).not.toMatch(/AKIA-secret-value/);
     }
     expect(usageError(['audit', '--key=1']).command).toBe('audit');
@@ -143,7 +145,10 @@ describe('flag helpers', () => {
   });
 
   it('listFlag splits, trims, and refuses empty or repeated items', () => {
-    expect(listFlag(command(['audit', '--symbols', 'BTC/USDT, BTC/USDT:USDT']), 'symbols')).toEqual(['BTC/USDT', 'BTC/USDT:USDT']);
+    expect(listFlag(command(['audit', '--symbols', 'BTC/USDT, BTC/USDT:USDT']), 'symbols')).toEqual([
+      'BTC/USDT',
+      'BTC/USDT:USDT',
+    ]);
     expect(listFlag(command(['audit']), 'symbols')).toBeUndefined();
     expect(() => listFlag(command(['audit', '--symbols', 'A/B,']), 'symbols')).toThrow(/empty item/);
     expect(() => listFlag(command(['audit', '--symbols', 'A/B,A/B']), 'symbols')).toThrow(/lists A\/B twice/);
@@ -166,7 +171,9 @@ describe('help texts', () => {
     expect(audit).toMatch(/^usage: tesser-reconcile audit --exchange ID --state DIR \[--symbols A,B\]/);
     expect(audit).toContain('TESSER_API_KEY');
     // --url is documented, with its loopback-only rule and where to find the emulator.
-    expect(audit).toMatch(/--url URL\s+the exchange API at this loopback URL instead \(127\.0\.0\.1, localhost or ::1 only\)/);
+    expect(audit).toMatch(
+      /--url URL\s+the exchange API at this loopback URL instead \(127\.0\.0\.1, localhost or ::1 only\)/,
+    );
     expect(audit).toMatch(/docs\/operations\.md/);
   });
 });

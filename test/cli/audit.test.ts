@@ -28,7 +28,10 @@ let ghostId: string;
 /** Every file of the state directory with its hash: the audit must leave them all as they were. */
 async function fingerprint(d: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of (await readdir(d)).sort()) out[name] = createHash('sha256').update(await readFile(join(d, name))).digest('hex');
+  for (const name of (await readdir(d)).sort())
+    out[name] = createHash('sha256')
+      .update(await readFile(join(d, name)))
+      .digest('hex');
   return out;
 }
 
@@ -50,7 +53,10 @@ describe.concurrent('audit against the emulator', () => {
     const before = await fingerprint(dir);
     const requestsBefore = emu.requests.length;
     const callsBefore = ex.callLog().length;
-    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--symbols', SYMBOLS.join(',')], { env: keys() });
+    const r = await runMain(
+      ['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--symbols', SYMBOLS.join(',')],
+      { env: keys() },
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/report-only/);
@@ -72,13 +78,20 @@ describe.concurrent('audit against the emulator', () => {
 
   it('--json: one object per line, the plan in report-only mode, amounts as strings', async () => {
     const requestsBefore = emu.requests.length;
-    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--json'], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url, '--json'], {
+      env: keys(),
+    });
     expect(r.code).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ type: 'audit', exchange: 'binance', mode: 'reportOnly' });
     // Without --symbols, the instruments of the saved portfolio are audited.
     expect([...(lines[0]!.symbols as string[])].sort()).toEqual([...SYMBOLS].sort());
-    const report = lines.find((l) => l.type === 'report') as { report: { ghosts: { local: { exchangeOrderId: string } }[]; balanceDrifts: { local: unknown }[] } };
+    const report = lines.find((l) => l.type === 'report') as {
+      report: { ghosts: { local: { exchangeOrderId: string } }[]; balanceDrifts: { local: unknown }[] };
+    };
     expect(report.report.ghosts.map((g) => g.local.exchangeOrderId)).toEqual([ghostId]);
     expect(report.report.balanceDrifts.every((d) => typeof d.local === 'string')).toBe(true);
     const actions = lines.filter((l) => l.type === 'action');
@@ -90,7 +103,9 @@ describe.concurrent('audit against the emulator', () => {
 
 describe.concurrent('audit failures: one line on stderr, exit code', () => {
   it('a missing key env var is a usage error (2), before any network', async () => {
-    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], { env: { TESSER_API_KEY: 'k' } });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], {
+      env: { TESSER_API_KEY: 'k' },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/missing credentials: set TESSER_API_SECRET in the environment/);
@@ -98,14 +113,18 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
   });
 
   it('a key on the command line is refused (2), and never echoed', async () => {
-    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--api-key', 'sekrit-value'], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--api-key', 'sekrit-value'], {
+      env: keys(),
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--api-key is not accepted: API credentials are read from the environment only/);
     expect(r.stderr).not.toMatch(/sekrit-value/);
   });
 
   it('a refused key is a runtime failure (1), without a stack trace', async () => {
-    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], { env: { TESSER_API_KEY: 'wrong', TESSER_API_SECRET: 's' } });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', emu.url], {
+      env: { TESSER_API_KEY: 'wrong', TESSER_API_SECRET: 's' },
+    });
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^tesser-reconcile audit: exchange refused the credentials \(auth\)/);
@@ -113,14 +132,19 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
   }, 120_000);
 
   it('an unreachable exchange is a runtime failure (1): the one-line message first, the stack only with --verbose', async () => {
-    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', 'http://127.0.0.1:9', '--verbose'], { env: keys() });
+    const r = await runMain(
+      ['audit', '--exchange', 'binance', '--state', dir, '--url', 'http://127.0.0.1:9', '--verbose'],
+      { env: keys() },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')[0]).toMatch(/^tesser-reconcile audit: exchange unreachable \(network\): /);
     expect(r.stderr).toMatch(/\n\s+at /);
   }, 120_000);
 
   it('a --url off loopback is a usage error (2): keys never go to another host', async () => {
-    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', 'https://api.binance.com'], { env: keys() });
+    const r = await runMain(['audit', '--exchange', 'binance', '--state', dir, '--url', 'https://api.binance.com'], {
+      env: keys(),
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--url must be an http\(s\) URL on a loopback host/);
   });
@@ -155,15 +179,25 @@ describe.concurrent('audit failures: one line on stderr, exit code', () => {
       // Written by an engine on the simulated exchange directly: venue `simulated`, not `binance`.
       const store = await FileStateStore.open(other);
       const clock = new VirtualClock(Date.UTC(2026, 0, 5));
-      const engine = createEngine({ exchange: new SimulatedExchange({ seed: 4, clock }), store, clock, intervalMs: 3_600_000 });
+      const engine = createEngine({
+        exchange: new SimulatedExchange({ seed: 4, clock }),
+        store,
+        clock,
+        intervalMs: 3_600_000,
+      });
       expect((await engine.start()).phase).toBe('running');
       await engine.stop();
       await store.close();
       const before = await fingerprint(other);
-      const r = await runMain(['audit', '--exchange', 'binance', '--state', other, '--url', emu.url, '--symbols', 'BTC/USDT'], { env: keys() });
+      const r = await runMain(
+        ['audit', '--exchange', 'binance', '--state', other, '--url', emu.url, '--symbols', 'BTC/USDT'],
+        { env: keys() },
+      );
       expect(r.code).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(/belongs to account .* on simulated, but the exchange client is account key:[0-9a-f]{16} on binance/);
+      expect(r.stderr).toMatch(
+        /belongs to account .* on simulated, but the exchange client is account key:[0-9a-f]{16} on binance/,
+      );
       expect(r.stderr).not.toContain(emu.apiKey);
       expect(await fingerprint(other)).toEqual(before);
     } finally {

@@ -56,7 +56,13 @@ describe('demo --inspect', () => {
     expect(Math.round(slept / 1000)).toBe(Number(wallS));
     expect(Math.abs(slept * INSPECT_SPEEDUP - Number(virtualS) * 1000)).toBeLessThanOrEqual(1000);
     // The opening line's estimate holds for this seed.
-    expect(err.some((l) => l.startsWith(`inspector: the story plays at ${INSPECT_SPEEDUP}x wall-clock speed (about ${STORY_WALL_SECONDS} s;`))).toBe(true);
+    expect(
+      err.some((l) =>
+        l.startsWith(
+          `inspector: the story plays at ${INSPECT_SPEEDUP}x wall-clock speed (about ${STORY_WALL_SECONDS} s;`,
+        ),
+      ),
+    ).toBe(true);
     expect(Math.abs(Number(wallS) - STORY_WALL_SECONDS)).toBeLessThanOrEqual(5);
 
     // Every transition the story prints (both engine processes: the one that crashes and the one that restarts) is
@@ -66,6 +72,5 @@ describe('demo --inspect', () => {
     expect(printed.filter((p) => p === 'loading')).toHaveLength(2);
     const watched = lifecyclePhases(relayed).filter((p, i, all) => i === 0 || all[i - 1] !== p);
     expect(watched).toEqual(printed);
-
   }, 60_000);
 });

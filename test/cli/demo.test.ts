@@ -64,26 +64,39 @@ describe('demo (text)', () => {
     expect(out).toMatch(/lifecycle: stopping -> stopped/);
     // Fills by the execution stream, once it is connected and in sync.
     expect(out).toMatch(/execution stream in sync after a reconciliation/);
-    expect(out).toMatch(/engine: fill by stream: buy 0\.01 BTC\/USDT .*\(trade \d+ of s-\d+\), in the books and published 40 ms after the trade/);
+    expect(out).toMatch(
+      /engine: fill by stream: buy 0\.01 BTC\/USDT .*\(trade \d+ of s-\d+\), in the books and published 40 ms after the trade/,
+    );
     expect(out).toMatch(/stream: 2 fill\(s\) applied first by the stream/);
     // No epoch milliseconds: a time is relative to the run's start, or an ISO timestamp (the snapshot of a reset).
     expect(out).not.toMatch(/\b1\d{12}\b/);
     expect(out).toMatch(/exchange snapshot of 2026-01-05T09:00:00\.000Z/);
   });
 
-  it.each(SEEDS)('seed %i marks equity from exchange prices; the peak from before the crash survives the hard reset, with the loss measured against it', (seed) => {
-    const out = results.get(seed)!.stdout;
-    const equity = /^\[\s*[^\]]+\] engine: equity ([\d,.]+) USDT, peak equity ([\d,.]+) USDT, drawdown ([\d.]+) %(.*)$/gm;
-    const steps = [...out.matchAll(equity)].map((m) => ({ equity: m[1]!, peak: m[2]!, drawdown: Number(m[3]), rest: m[4]! }));
-    expect(steps).toHaveLength(2);
-    const [before, after] = steps as [(typeof steps)[0], (typeof steps)[0]];
-    expect(before.rest).toMatch(/marked from the exchange's prices/);
-    expect(out).toMatch(/exchange: the market falls 3 %/);
-    expect(after.peak).toBe(before.peak);
-    expect(after.drawdown).toBeGreaterThan(1);
-    expect(after.rest).toMatch(/the peak equity of process 1 survived the crash and the hard reset/);
-    expect(out).toMatch(/^equity [\d,.]+ USDT, peak equity [\d,.]+ USDT, drawdown [\d.]+ % at the last reconciliation$/m);
-  });
+  it.each(SEEDS)(
+    'seed %i marks equity from exchange prices; the peak from before the crash survives the hard reset, with the loss measured against it',
+    (seed) => {
+      const out = results.get(seed)!.stdout;
+      const equity =
+        /^\[\s*[^\]]+\] engine: equity ([\d,.]+) USDT, peak equity ([\d,.]+) USDT, drawdown ([\d.]+) %(.*)$/gm;
+      const steps = [...out.matchAll(equity)].map((m) => ({
+        equity: m[1]!,
+        peak: m[2]!,
+        drawdown: Number(m[3]),
+        rest: m[4]!,
+      }));
+      expect(steps).toHaveLength(2);
+      const [before, after] = steps as [(typeof steps)[0], (typeof steps)[0]];
+      expect(before.rest).toMatch(/marked from the exchange's prices/);
+      expect(out).toMatch(/exchange: the market falls 3 %/);
+      expect(after.peak).toBe(before.peak);
+      expect(after.drawdown).toBeGreaterThan(1);
+      expect(after.rest).toMatch(/the peak equity of process 1 survived the crash and the hard reset/);
+      expect(out).toMatch(
+        /^equity [\d,.]+ USDT, peak equity [\d,.]+ USDT, drawdown [\d.]+ % at the last reconciliation$/m,
+      );
+    },
+  );
 
   it('the verdict table compares balances, a position and open orders, all agreeing', () => {
     const out = results.get(1)!.stdout;
@@ -111,22 +124,33 @@ interface Line {
 }
 
 describe('demo --json', () => {
-  const lines = (): Line[] => jsonRun.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Line);
+  const lines = (): Line[] =>
+    jsonRun.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Line);
 
   it('exits 0 and every line is one JSON object', () => {
     expect(jsonRun.code).toBe(0);
     expect(jsonRun.stderr).toBe('');
     for (const l of jsonRun.stdout.trimEnd().split('\n')) expect(() => JSON.parse(l) as unknown).not.toThrow();
-    expect(new Set(lines().map((l) => l.type))).toEqual(new Set(['chapter', 'step', 'transition', 'report', 'action', 'verdict']));
+    expect(new Set(lines().map((l) => l.type))).toEqual(
+      new Set(['chapter', 'step', 'transition', 'report', 'action', 'verdict']),
+    );
   });
 
   it('reports and actions carry amounts as strings', () => {
-    const reports = lines().filter((l) => l.type === 'report') as unknown as { handler: string; report: { balanceDrifts: { local: unknown; exchange: unknown; delta: unknown }[] } }[];
+    const reports = lines().filter((l) => l.type === 'report') as unknown as {
+      handler: string;
+      report: { balanceDrifts: { local: unknown; exchange: unknown; delta: unknown }[] };
+    }[];
     expect(reports.filter((r) => r.handler === 'startup')).toHaveLength(2);
     const drifts = reports.flatMap((r) => r.report.balanceDrifts);
     expect(drifts.length).toBeGreaterThan(0);
     for (const d of drifts) for (const v of [d.local, d.exchange, d.delta]) expect(v).toMatch(/^-?\d+(\.\d+)?$/);
-    const fills = lines().filter((l) => l.type === 'action' && (l.action as { type: string }).type === 'applyFill') as unknown as { action: { fill: { quantity: unknown; price: unknown } } }[];
+    const fills = lines().filter(
+      (l) => l.type === 'action' && (l.action as { type: string }).type === 'applyFill',
+    ) as unknown as { action: { fill: { quantity: unknown; price: unknown } } }[];
     expect(fills.length).toBeGreaterThan(0);
     for (const f of fills) {
       expect(typeof f.action.fill.quantity).toBe('string');
@@ -135,7 +159,11 @@ describe('demo --json', () => {
   });
 
   it('the verdict line agrees on every check', () => {
-    const verdict = lines().find((l) => l.type === 'verdict') as unknown as { ok: boolean; phase: string; checks: { kind: string; local: string; exchange: string; ok: boolean }[] };
+    const verdict = lines().find((l) => l.type === 'verdict') as unknown as {
+      ok: boolean;
+      phase: string;
+      checks: { kind: string; local: string; exchange: string; ok: boolean }[];
+    };
     expect(verdict.ok).toBe(true);
     expect(verdict.phase).toBe('stopped');
     for (const c of verdict.checks.filter((x) => x.kind !== 'persisted')) expect(c.local).toBe(c.exchange);
@@ -143,7 +171,13 @@ describe('demo --json', () => {
   });
 
   it('reports carry equity, peak equity and drawdown as decimal strings; the restart measures its drawdown against the earlier peak', () => {
-    const reports = lines().filter((l) => l.type === 'report') as unknown as { process: number; handler: string; equity: string | null; peakEquity: string; drawdown: string | null }[];
+    const reports = lines().filter((l) => l.type === 'report') as unknown as {
+      process: number;
+      handler: string;
+      equity: string | null;
+      peakEquity: string;
+      drawdown: string | null;
+    }[];
     for (const r of reports) {
       expect(r.peakEquity).toMatch(/^\d+(\.\d+)?$/);
       if (r.equity !== null) expect(r.drawdown).toMatch(/^\d+(\.\d+)?$/);
@@ -177,7 +211,9 @@ describe('state show on the directory the demo kept', () => {
     expect(r.stdout).toMatch(/^\s+manual-1\s/m);
     expect(r.stdout).toMatch(/^history cursors:/m);
     expect(r.stdout).toMatch(/^journal: empty/m);
-    expect(r.stdout).toMatch(/^equity: \d+(\.\d+)? USDT; drawdown from the peak: \d+(\.\d+)? % \(last marked before the save at /m);
+    expect(r.stdout).toMatch(
+      /^equity: \d+(\.\d+)? USDT; drawdown from the peak: \d+(\.\d+)? % \(last marked before the save at /m,
+    );
     expect(r.stdout).toMatch(/lifecycle: normal/);
   });
 
@@ -192,16 +228,23 @@ describe('state show on the directory the demo kept', () => {
     const highest = Decimal.max(...marked);
     const text = await runMain(['state', 'show', stateDir]);
     expect(text.stdout).toMatch(new RegExp(`; peak equity: ${highest.toFixed().replace('.', '\\.')} USDT$`, 'm'));
-    const json = JSON.parse((await runMain(['state', 'show', stateDir, '--json'])).stdout) as { portfolio: { peakEquity: string } };
+    const json = JSON.parse((await runMain(['state', 'show', stateDir, '--json'])).stdout) as {
+      portfolio: { peakEquity: string };
+    };
     expect(new Decimal(json.portfolio.peakEquity).eq(highest)).toBe(true);
   });
 
   it('--json: the persisted balances and position equal the exchange truth of the verdict', async () => {
     const r = await runMain(['state', 'show', stateDir, '--json']);
     expect(r.code).toBe(0);
-    const shown = JSON.parse(r.stdout) as { fresh: boolean; portfolio: { balances: { asset: string; total: string }[]; positions: { symbol: string; quantity: string }[] } };
+    const shown = JSON.parse(r.stdout) as {
+      fresh: boolean;
+      portfolio: { balances: { asset: string; total: string }[]; positions: { symbol: string; quantity: string }[] };
+    };
     expect(shown.fresh).toBe(false);
-    const verdict = JSON.parse(stateRun.stdout.trimEnd().split('\n').at(-1)!) as { checks: { kind: string; key: string; exchange: string }[] };
+    const verdict = JSON.parse(stateRun.stdout.trimEnd().split('\n').at(-1)!) as {
+      checks: { kind: string; key: string; exchange: string }[];
+    };
     for (const c of verdict.checks.filter((x) => x.kind === 'balance')) {
       const total = c.exchange.split(' ')[0];
       expect(shown.portfolio.balances.find((b) => b.asset === c.key)?.total).toBe(total);

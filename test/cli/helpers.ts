@@ -24,22 +24,35 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** `main(args)` in process; `env` is all the environment the command sees. */
-export async function runMain(args: readonly string[], options: { env?: Record<string, string>; signal?: AbortSignal } = {}): Promise<CliResult> {
+export async function runMain(
+  args: readonly string[],
+  options: { env?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(args, { out: (l) => out.push(`${l}\n`), err: (l) => err.push(`${l}\n`), env: options.env ?? {}, signal: options.signal });
+  const code = await main(args, {
+    out: (l) => out.push(`${l}\n`),
+    err: (l) => err.push(`${l}\n`),
+    env: options.env ?? {},
+    signal: options.signal,
+  });
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
 
 /** The CLI as a child process. No timeout of its own: the test's (generous) timeout bounds it. */
 export function runCli(args: readonly string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: childEnv(options.env ?? {}), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') {
-        reject(new Error(`the CLI could not run: ${error.message}`, { cause: error }));
-        return;
-      }
-      resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', MAIN, ...args],
+      { cwd: REPO, env: childEnv(options.env ?? {}), maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') {
+          reject(new Error(`the CLI could not run: ${error.message}`, { cause: error }));
+          return;
+        }
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
   });
 }

@@ -28,7 +28,8 @@ function staticGraph(entry: string): Set<string> {
   return seen;
 }
 
-const reachesCcxt = (graph: Set<string>): string[] => [...graph].filter((m) => m === 'pkg:ccxt' || m.includes('/exchange/ccxt/'));
+const reachesCcxt = (graph: Set<string>): string[] =>
+  [...graph].filter((m) => m === 'pkg:ccxt' || m.includes('/exchange/ccxt/'));
 
 describe('ccxt is loaded by audit only', () => {
   it.each(['cli/main.ts', 'cli/demo.ts', 'cli/state-show.ts'])('%s does not reach ccxt statically', (entry) => {
@@ -39,7 +40,9 @@ describe('ccxt is loaded by audit only', () => {
 
   it('audit.ts reaches the ccxt adapter only through a dynamic import', () => {
     expect(reachesCcxt(staticGraph('cli/audit.ts'))).toEqual([]);
-    expect(readFileSync(resolve(SRC, 'cli/audit.ts'), 'utf8')).toMatch(/await import\('\.\.\/exchange\/ccxt\/index\.js'\)/);
+    expect(readFileSync(resolve(SRC, 'cli/audit.ts'), 'utf8')).toMatch(
+      /await import\('\.\.\/exchange\/ccxt\/index\.js'\)/,
+    );
   });
 
   it('the graph walker does see ccxt where it is imported (types included)', () => {
@@ -50,7 +53,14 @@ describe('ccxt is loaded by audit only', () => {
 describe('ccxt is an optional peer: no source file imports a ccxt value statically', () => {
   // A static value import of a missing package fails while Node links the modules, before our code could explain
   // it; ccxt-module.ts loads it through importPeer, and every other file takes types only.
-  it.each(['exchange/ccxt/ccxt-exchange.ts', 'exchange/ccxt/errors.ts', 'exchange/ccxt/convert.ts', 'exchange/ccxt/cursor.ts', 'exchange/ccxt/ccxt-module.ts', 'exchange/ccxt/index.ts'])('%s', (file) => {
+  it.each([
+    'exchange/ccxt/ccxt-exchange.ts',
+    'exchange/ccxt/errors.ts',
+    'exchange/ccxt/convert.ts',
+    'exchange/ccxt/cursor.ts',
+    'exchange/ccxt/ccxt-module.ts',
+    'exchange/ccxt/index.ts',
+  ])('%s', (file) => {
     const text = readFileSync(resolve(SRC, file), 'utf8');
     for (const m of text.matchAll(/^\s*import\s+(type\s+)?[^;]*?\sfrom\s+'ccxt'/gm)) expect(m[1], m[0]).toBe('type ');
   });

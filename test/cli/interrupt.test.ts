@@ -25,9 +25,15 @@ afterAll(async () => {
 });
 
 /** Starts the demo, sends SIGINT once its first line is out, and resolves with what it printed and its exit code. */
-function interruptDemo(args: readonly string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function interruptDemo(
+  args: readonly string[],
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'demo', ...args], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'demo', ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let sent = false;
@@ -51,8 +57,12 @@ describe.sequential('Ctrl-C during demo', () => {
     expect(r.code).toBe(130);
     expect(r.stdout).not.toMatch(/verdict:/);
     const lines = r.stderr.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^tesser-reconcile demo: interrupted \(Ctrl-C\) during ".+", at 2026-01-05T\d\d:\d\d:\d\d\.\d{3}Z in virtual time$/);
-    expect(lines[1]).toMatch(/^ {2}stopped: (engine process \d+ \(not flushed, as in a crash.*store lock released|no engine process was running)$/);
+    expect(lines[0]).toMatch(
+      /^tesser-reconcile demo: interrupted \(Ctrl-C\) during ".+", at 2026-01-05T\d\d:\d\d:\d\d\.\d{3}Z in virtual time$/,
+    );
+    expect(lines[1]).toMatch(
+      /^ {2}stopped: (engine process \d+ \(not flushed, as in a crash.*store lock released|no engine process was running)$/,
+    );
     const removed = /removed the temporary state directory (\S+)$/.exec(lines[2] ?? '');
     expect(removed).not.toBeNull();
     expect(existsSync(removed![1]!)).toBe(false);

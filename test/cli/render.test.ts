@@ -8,7 +8,15 @@ import type { Fill, Order } from '../../src/domain/types.js';
 import type { ReconciliationReport } from '../../src/differ/report.js';
 import type { ActionOutcome } from '../../src/handlers/executor.js';
 import type { Plan, PlanAction } from '../../src/handlers/plan.js';
-import { REPORT_COLUMNS, actionLabel, relativeTime, renderReport, renderTable, reportRows, wrapText } from '../../src/cli/render.js';
+import {
+  REPORT_COLUMNS,
+  actionLabel,
+  relativeTime,
+  renderReport,
+  renderTable,
+  reportRows,
+  wrapText,
+} from '../../src/cli/render.js';
 
 const T = 1_767_603_600_000;
 const TOL = { absolute: new Dec('0.00000001'), relative: new Dec('0.000001') };
@@ -30,15 +38,47 @@ function order(over: Partial<Order> & Pick<Order, 'clientOrderId'>): Order {
 }
 
 function fill(over: Partial<Fill> & Pick<Fill, 'tradeId' | 'exchangeOrderId'>): Fill {
-  return { symbol: 'BTC/USDT', side: 'buy', quantity: new Dec('0.25'), price: new Dec('30000'), fee: new Dec('0'), feeAsset: 'USDT', timestamp: T, inferred: false, ...over };
+  return {
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    quantity: new Dec('0.25'),
+    price: new Dec('30000'),
+    fee: new Dec('0'),
+    feeAsset: 'USDT',
+    timestamp: T,
+    inferred: false,
+    ...over,
+  };
 }
 
 function emptyReport(over: Partial<ReconciliationReport> = {}): ReconciliationReport {
-  return { snapshotStartedAt: T, snapshotCompletedAt: T, matched: [], ghosts: [], zombies: [], inFlight: [], positionDrifts: [], balanceDrifts: [], ...over };
+  return {
+    snapshotStartedAt: T,
+    snapshotCompletedAt: T,
+    matched: [],
+    ghosts: [],
+    zombies: [],
+    inFlight: [],
+    positionDrifts: [],
+    balanceDrifts: [],
+    ...over,
+  };
 }
 
 function plan(actions: PlanAction[], over: Partial<Plan> = {}): Plan {
-  return { handler: 'runtime', mode: 'execute', outcome: 'ready', snapshotStartedAt: T, snapshotCompletedAt: T, plannedAt: T, actions, requestsUsed: 0, queriesUsed: 0, deferred: [], ...over };
+  return {
+    handler: 'runtime',
+    mode: 'execute',
+    outcome: 'ready',
+    snapshotStartedAt: T,
+    snapshotCompletedAt: T,
+    plannedAt: T,
+    actions,
+    requestsUsed: 0,
+    queriesUsed: 0,
+    deferred: [],
+    ...over,
+  };
 }
 
 function done(actions: PlanAction[], status: ActionOutcome['status'] = 'done'): ActionOutcome[] {
@@ -81,7 +121,11 @@ describe('renderTable', () => {
     ]);
   });
   it('indents every line', () => {
-    expect(renderTable([{ header: 'a' }], [['x']], '  ').split('\n').every((l) => l.startsWith('  '))).toBe(true);
+    expect(
+      renderTable([{ header: 'a' }], [['x']], '  ')
+        .split('\n')
+        .every((l) => l.startsWith('  ')),
+    ).toBe(true);
   });
 });
 
@@ -98,10 +142,26 @@ describe('reportRows', () => {
   it('a ghost settled by its trades: one row with the fill and the close, and why', () => {
     const ghost = order({ clientOrderId: 's-1', exchangeOrderId: '7' });
     const actions: PlanAction[] = [
-      { type: 'applyFill', cause: 'missedTrade', reason: 'trade t-3 of order s-1 not applied yet', fill: fill({ tradeId: 't-3', exchangeOrderId: '7', clientOrderId: 's-1', quantity: new Dec('0.5') }) },
-      { type: 'closeOrder', cause: 'filledByTrades', reason: 'ghost s-1: its trades add up to its quantity', ref: { symbol: 'BTC/USDT', exchangeOrderId: '7' }, status: 'filled', at: T },
+      {
+        type: 'applyFill',
+        cause: 'missedTrade',
+        reason: 'trade t-3 of order s-1 not applied yet',
+        fill: fill({ tradeId: 't-3', exchangeOrderId: '7', clientOrderId: 's-1', quantity: new Dec('0.5') }),
+      },
+      {
+        type: 'closeOrder',
+        cause: 'filledByTrades',
+        reason: 'ghost s-1: its trades add up to its quantity',
+        ref: { symbol: 'BTC/USDT', exchangeOrderId: '7' },
+        status: 'filled',
+        at: T,
+      },
     ];
-    const { rows, inSync } = reportRows({ report: emptyReport({ ghosts: [{ local: ghost }] }), plan: plan(actions), outcomes: done(actions) });
+    const { rows, inSync } = reportRows({
+      report: emptyReport({ ghosts: [{ local: ghost }] }),
+      plan: plan(actions),
+      outcomes: done(actions),
+    });
     expect(inSync).toBe(0);
     expect(rows).toEqual([
       {
@@ -126,18 +186,42 @@ describe('reportRows', () => {
       { index: 0, action: actions[0]!, status: 'done' },
       { index: 1, action: actions[1]!, status: 'rejected' },
     ];
-    const report = emptyReport({ matched: [{ matchedBy: 'exchangeOrderId', local, exchange, differences: { filledDelta: new Dec('0.5') }, differs: true }] });
+    const report = emptyReport({
+      matched: [
+        { matchedBy: 'exchangeOrderId', local, exchange, differences: { filledDelta: new Dec('0.5') }, differs: true },
+      ],
+    });
     const [row] = reportRows({ report, plan: plan(actions), outcomes }).rows;
-    expect(row).toMatchObject({ category: 'matched', local: 'open 0/0.5', exchange: 'filled 0.5/0.5', action: 'apply 2 fills (0.5) (rejected)' });
+    expect(row).toMatchObject({
+      category: 'matched',
+      local: 'open 0/0.5',
+      exchange: 'filled 0.5/0.5',
+      action: 'apply 2 fills (0.5) (rejected)',
+    });
   });
 
   it('orders in sync are counted, not listed; a zombie and an in-flight order are', () => {
     const same = order({ clientOrderId: 'same', exchangeOrderId: '1' });
-    const zombie = order({ clientOrderId: 'manual-1', exchangeOrderId: '9', symbol: 'ETH/USDT', price: new Dec('1900') });
+    const zombie = order({
+      clientOrderId: 'manual-1',
+      exchangeOrderId: '9',
+      symbol: 'ETH/USDT',
+      price: new Dec('1900'),
+    });
     const young = order({ clientOrderId: 's-5', exchangeOrderId: undefined, status: 'pending' });
-    const actions: PlanAction[] = [{ type: 'adoptOrder', cause: 'zombiePolicy', reason: 'order 9 is not ours; policy adopt', order: zombie }];
+    const actions: PlanAction[] = [
+      { type: 'adoptOrder', cause: 'zombiePolicy', reason: 'order 9 is not ours; policy adopt', order: zombie },
+    ];
     const report = emptyReport({
-      matched: [{ matchedBy: 'exchangeOrderId', local: same, exchange: same, differences: { filledDelta: new Dec(0) }, differs: false }],
+      matched: [
+        {
+          matchedBy: 'exchangeOrderId',
+          local: same,
+          exchange: same,
+          differences: { filledDelta: new Dec(0) },
+          differs: false,
+        },
+      ],
       zombies: [{ exchange: zombie }],
       inFlight: [{ local: young, reason: 'unacknowledged' }],
     });
@@ -152,8 +236,22 @@ describe('reportRows', () => {
   });
 
   it('drifts say what answered them: a hard reset, fills, liquidate-only, or nothing yet', () => {
-    const position = { symbol: 'BTC/USDT:USDT', local: new Dec('0.2'), exchange: new Dec('0'), delta: new Dec('-0.2'), tolerance: TOL, beyondTolerance: true };
-    const balance = { asset: 'USDT', local: new Dec('100'), exchange: new Dec('90'), delta: new Dec('-10'), tolerance: TOL, beyondTolerance: true };
+    const position = {
+      symbol: 'BTC/USDT:USDT',
+      local: new Dec('0.2'),
+      exchange: new Dec('0'),
+      delta: new Dec('-0.2'),
+      tolerance: TOL,
+      beyondTolerance: true,
+    };
+    const balance = {
+      asset: 'USDT',
+      local: new Dec('100'),
+      exchange: new Dec('90'),
+      delta: new Dec('-10'),
+      tolerance: TOL,
+      beyondTolerance: true,
+    };
     const report = emptyReport({ positionDrifts: [position], balanceDrifts: [balance] });
 
     const watch = reportRows({ report, plan: plan([]), outcomes: [] }).rows;
@@ -166,13 +264,35 @@ describe('reportRows', () => {
       type: 'enterLiquidateOnly',
       cause: 'unexplainedDrift',
       reason: 'drift no fill or funding explains',
-      drifts: [{ kind: 'position', key: 'BTC/USDT:USDT', local: new Dec('0.2'), exchange: new Dec('0'), delta: new Dec('-0.2'), cycles: 2 }],
+      drifts: [
+        {
+          kind: 'position',
+          key: 'BTC/USDT:USDT',
+          local: new Dec('0.2'),
+          exchange: new Dec('0'),
+          delta: new Dec('-0.2'),
+          cycles: 2,
+        },
+      ],
     };
-    const entering = reportRows({ report, plan: plan([enter]), outcomes: done([enter], 'noted'), mode: 'running' }).rows;
-    expect(entering[0]).toMatchObject({ action: 'enter liquidate-only', reason: 'no fill or funding explains it, 2 cycles in a row' });
+    const entering = reportRows({
+      report,
+      plan: plan([enter]),
+      outcomes: done([enter], 'noted'),
+      mode: 'running',
+    }).rows;
+    expect(entering[0]).toMatchObject({
+      action: 'enter liquidate-only',
+      reason: 'no fill or funding explains it, 2 cycles in a row',
+    });
     expect(entering.at(-1)).toMatchObject({ category: 'lifecycle', action: 'enter liquidate-only' });
     // Already in liquidate-only: the request only keeps it, and no lifecycle row repeats the drift rows.
-    const staying = reportRows({ report, plan: plan([enter]), outcomes: done([enter], 'noted'), mode: 'liquidateOnly' }).rows;
+    const staying = reportRows({
+      report,
+      plan: plan([enter]),
+      outcomes: done([enter], 'noted'),
+      mode: 'liquidateOnly',
+    }).rows;
     expect(staying[0]!.action).toBe('stay in liquidate-only');
     expect(staying.some((r) => r.category === 'lifecycle')).toBe(false);
 
@@ -180,20 +300,54 @@ describe('reportRows', () => {
       type: 'applyFill',
       cause: 'untrackedTrade',
       reason: 'trade t-4 of order 9, which we do not track',
-      fill: fill({ tradeId: 't-4', exchangeOrderId: '9', clientOrderId: 'liquidation-1', symbol: 'BTC/USDT:USDT', side: 'sell', quantity: new Dec('0.2') }),
+      fill: fill({
+        tradeId: 't-4',
+        exchangeOrderId: '9',
+        clientOrderId: 'liquidation-1',
+        symbol: 'BTC/USDT:USDT',
+        side: 'sell',
+        quantity: new Dec('0.2'),
+      }),
     };
     const repaired = reportRows({ report, plan: plan([liq]), outcomes: done([liq]) }).rows;
-    expect(repaired.map((r) => r.action)).toEqual(['fills/funding applied', 'fills/funding applied', 'apply fill 0.2 @ 30000']);
-    expect(repaired[2]).toMatchObject({ category: 'trade', subject: 't-4 BTC/USDT:USDT', exchange: 'sell 0.2 @ 30000 (liquidation-1)' });
+    expect(repaired.map((r) => r.action)).toEqual([
+      'fills/funding applied',
+      'fills/funding applied',
+      'apply fill 0.2 @ 30000',
+    ]);
+    expect(repaired[2]).toMatchObject({
+      category: 'trade',
+      subject: 't-4 BTC/USDT:USDT',
+      exchange: 'sell 0.2 @ 30000 (liquidation-1)',
+    });
 
-    const rebuild: PlanAction = { type: 'rebuildPortfolio', cause: 'startupHardReset', reason: 'boot', instruments: [], positions: [], balances: [], orderUpdates: [], recordTrades: [] };
+    const rebuild: PlanAction = {
+      type: 'rebuildPortfolio',
+      cause: 'startupHardReset',
+      reason: 'boot',
+      instruments: [],
+      positions: [],
+      balances: [],
+      orderUpdates: [],
+      recordTrades: [],
+    };
     const reset = reportRows({ report, plan: plan([rebuild], { handler: 'startup' }), outcomes: done([rebuild]) }).rows;
-    expect(reset.map((r) => r.action)).toEqual(['hard reset from exchange', 'hard reset from exchange', 'hard reset from exchange']);
+    expect(reset.map((r) => r.action)).toEqual([
+      'hard reset from exchange',
+      'hard reset from exchange',
+      'hard reset from exchange',
+    ]);
     expect(reset[2]!.category).toBe('books');
   });
 
   it('history cursor moves are left out of the table', () => {
-    const cursor: PlanAction = { type: 'advanceTradeCursor', cause: 'historyCursor', reason: 'x', symbol: 'BTC/USDT', cursor: { since: T, seenIds: [] } };
+    const cursor: PlanAction = {
+      type: 'advanceTradeCursor',
+      cause: 'historyCursor',
+      reason: 'x',
+      symbol: 'BTC/USDT',
+      cursor: { since: T, seenIds: [] },
+    };
     expect(reportRows({ report: emptyReport(), plan: plan([cursor]), outcomes: done([cursor]) }).rows).toEqual([]);
     expect(actionLabel(cursor)).toBe('advance history cursor');
   });
@@ -201,7 +355,9 @@ describe('reportRows', () => {
 
 describe('renderReport', () => {
   it('a clean report is one line', () => {
-    expect(renderReport({ report: emptyReport(), plan: plan([]), outcomes: [] })).toBe('  no drift; 0 open orders in sync');
+    expect(renderReport({ report: emptyReport(), plan: plan([]), outcomes: [] })).toBe(
+      '  no drift; 0 open orders in sync',
+    );
   });
   it('a report with rows is a table with every column', () => {
     const ghost = order({ clientOrderId: 's-1' });

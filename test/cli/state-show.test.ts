@@ -22,7 +22,10 @@ let engine: Engine;
 
 async function fingerprint(d: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of (await readdir(d)).sort()) out[name] = createHash('sha256').update(await readFile(join(d, name))).digest('hex');
+  for (const name of (await readdir(d)).sort())
+    out[name] = createHash('sha256')
+      .update(await readFile(join(d, name)))
+      .digest('hex');
   return out;
 }
 
@@ -35,7 +38,14 @@ beforeAll(async () => {
   engine = createEngine({ exchange: ex, store, clock: tl.clock, scheduler: tl.scheduler });
   expect((await engine.start()).phase).toBe('running');
   const price = ex.price('ETH/USDT').times('0.97').toDecimalPlaces(2);
-  await engine.placeOrder({ clientOrderId: 'journaled-1', symbol: 'ETH/USDT', side: 'buy', type: 'limit', quantity: new Dec('0.25'), price });
+  await engine.placeOrder({
+    clientOrderId: 'journaled-1',
+    symbol: 'ETH/USDT',
+    side: 'buy',
+    type: 'limit',
+    quantity: new Dec('0.25'),
+    price,
+  });
 });
 
 afterAll(async () => {
@@ -56,8 +66,12 @@ describe('state show beside a running engine', () => {
     expect(r.stdout).toMatch(/^\s+USDT\s+100000\s+\d+(\.\d+)?$/m);
     expect(r.stdout).toMatch(/^\s+journaled-1\s+1\s+ETH\/USDT\s+buy limit\s+0\.25\s/m);
     expect(r.stdout).toMatch(/^journal \(2 record\(s\) after the snapshot\):$/m);
-    expect(r.stdout).toMatch(/^\s+1\. 2026-01-05T09:00:00\.000Z order submitted: journaled-1 buy 0\.25 ETH\/USDT @ [\d.]+, pending 0$/m);
-    expect(r.stdout).toMatch(/^\s+2\. 2026-01-05T09:00:00\.000Z order acknowledged: journaled-1 #1 buy 0\.25 ETH\/USDT @ [\d.]+, open 0$/m);
+    expect(r.stdout).toMatch(
+      /^\s+1\. 2026-01-05T09:00:00\.000Z order submitted: journaled-1 buy 0\.25 ETH\/USDT @ [\d.]+, pending 0$/m,
+    );
+    expect(r.stdout).toMatch(
+      /^\s+2\. 2026-01-05T09:00:00\.000Z order acknowledged: journaled-1 #1 buy 0\.25 ETH\/USDT @ [\d.]+, open 0$/m,
+    );
     expect(await fingerprint(dir)).toEqual(before);
   });
 
@@ -107,9 +121,14 @@ describe('state show on a corrupt directory', () => {
       // The running engine's directory as it stands (snapshot + 2 journal records), with a third record that rotted.
       await cp(dir, copy, { recursive: true });
       await rm(join(copy, 'lock'), { force: true });
-      const journal = (await readFile(join(copy, 'journal.jsonl'), 'utf8')).split('\n').filter((l) => l.startsWith('{"v":1,"seq":') && l.endsWith('}'));
+      const journal = (await readFile(join(copy, 'journal.jsonl'), 'utf8'))
+        .split('\n')
+        .filter((l) => l.startsWith('{"v":1,"seq":') && l.endsWith('}'));
       expect(journal.length).toBeGreaterThanOrEqual(2);
-      await writeFile(join(copy, 'journal.jsonl'), `${journal.slice(0, 2).join('\n')}\n${journal[1]!.replace('"pending"', '"pendinX"').replace('"open"', '"opeX"')}\n`);
+      await writeFile(
+        join(copy, 'journal.jsonl'),
+        `${journal.slice(0, 2).join('\n')}\n${journal[1]!.replace('"pending"', '"pendinX"').replace('"open"', '"opeX"')}\n`,
+      );
       const before = await fingerprint(copy);
       const r = await runMain(['state', 'show', copy]);
       expect(r.code).toBe(1);

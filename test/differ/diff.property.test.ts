@@ -4,7 +4,14 @@ import type { Decimal } from '../../src/domain/decimal.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { createRandom } from '../../src/domain/random.js';
 import { orderIdKey } from '../../src/domain/ids.js';
-import { isOpenStatus, type Balance, type ExchangeSnapshot, type LiveState, type Order, type Position } from '../../src/domain/types.js';
+import {
+  isOpenStatus,
+  type Balance,
+  type ExchangeSnapshot,
+  type LiveState,
+  type Order,
+  type Position,
+} from '../../src/domain/types.js';
 import { compareOrders, diff } from '../../src/differ/diff.js';
 import { hasDrift, reportSummary, type ReconciliationReport } from '../../src/differ/report.js';
 import { reportToJSON } from '../../src/differ/report-json.js';
@@ -68,7 +75,9 @@ function checkPartition(local: LiveState, remote: ExchangeSnapshot, grace: numbe
     if (!unacknowledged) expect(f.local.createdAt >= cutoff || f.local.updatedAt >= cutoff).toBe(true);
   }
   const localX = new Set(local.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [xkey(o)])));
-  const localUnackedC = new Set(local.orders.filter((o) => o.exchangeOrderId === undefined).map((o) => o.clientOrderId));
+  const localUnackedC = new Set(
+    local.orders.filter((o) => o.exchangeOrderId === undefined).map((o) => o.clientOrderId),
+  );
   for (const z of r.zombies) {
     if (z.exchange.exchangeOrderId !== undefined) expect(localX.has(xkey(z.exchange))).toBe(false);
     expect(localUnackedC.has(z.exchange.clientOrderId)).toBe(false);
@@ -100,8 +109,17 @@ describe('diff properties', () => {
     fc.assert(
       fc.property(arbDiffInputs({ time: TIME, startedAt: T0 }), fc.integer(), ({ local, snapshot }, seed) => {
         const again: [LiveState, ExchangeSnapshot] = [
-          { orders: shuffled(local.orders, seed), positions: shuffled(local.positions, seed + 1), balances: shuffled(local.balances, seed + 2) },
-          { ...snapshot, openOrders: shuffled(snapshot.openOrders, seed + 3), positions: shuffled(snapshot.positions, seed + 4), balances: shuffled(snapshot.balances, seed + 5) },
+          {
+            orders: shuffled(local.orders, seed),
+            positions: shuffled(local.positions, seed + 1),
+            balances: shuffled(local.balances, seed + 2),
+          },
+          {
+            ...snapshot,
+            openOrders: shuffled(snapshot.openOrders, seed + 3),
+            positions: shuffled(snapshot.positions, seed + 4),
+            balances: shuffled(snapshot.balances, seed + 5),
+          },
         ];
         expect(JSON.stringify(reportToJSON(diff(...again)))).toBe(JSON.stringify(reportToJSON(diff(local, snapshot))));
       }),
@@ -114,7 +132,11 @@ describe('diff properties', () => {
       fc.property(arbLiveState({ time: TIME, maxOrders: 10 }), (local) => {
         const snap = snapshotOf(local, { startedAt: T0 });
         // Flat positions and zero balances the local side does not list are not drift either.
-        const withZeros = { ...snap, positions: [...snap.positions, { symbol: '~FLAT', quantity: new Dec(0), entryPrice: new Dec(0) }], balances: [...snap.balances, { asset: '~ZERO', total: new Dec(0), free: new Dec(0) }] };
+        const withZeros = {
+          ...snap,
+          positions: [...snap.positions, { symbol: '~FLAT', quantity: new Dec(0), entryPrice: new Dec(0) }],
+          balances: [...snap.balances, { asset: '~ZERO', total: new Dec(0), free: new Dec(0) }],
+        };
         const r = diff(local, withZeros);
         expect(hasDrift(r)).toBe(false);
         const s = reportSummary(r);
@@ -137,10 +159,16 @@ describe('diff properties', () => {
     });
     const mapReport = (r: ReconciliationReport, f: (id: string) => string): ReconciliationReport => ({
       ...r,
-      matched: r.matched.map((m) => ({ ...m, local: mapIds(m.local, f), exchange: mapIds(m.exchange, f) })).sort((a, b) => compareOrders(a.exchange, b.exchange)),
+      matched: r.matched
+        .map((m) => ({ ...m, local: mapIds(m.local, f), exchange: mapIds(m.exchange, f) }))
+        .sort((a, b) => compareOrders(a.exchange, b.exchange)),
       ghosts: r.ghosts.map((g) => ({ local: mapIds(g.local, f) })).sort((a, b) => compareOrders(a.local, b.local)),
-      zombies: r.zombies.map((z) => ({ exchange: mapIds(z.exchange, f) })).sort((a, b) => compareOrders(a.exchange, b.exchange)),
-      inFlight: r.inFlight.map((x) => ({ ...x, local: mapIds(x.local, f) })).sort((a, b) => compareOrders(a.local, b.local)),
+      zombies: r.zombies
+        .map((z) => ({ exchange: mapIds(z.exchange, f) }))
+        .sort((a, b) => compareOrders(a.exchange, b.exchange)),
+      inFlight: r.inFlight
+        .map((x) => ({ ...x, local: mapIds(x.local, f) }))
+        .sort((a, b) => compareOrders(a.local, b.local)),
     });
     fc.assert(
       fc.property(arbDiffInputs({ time: TIME, startedAt: T0 }), ({ local, snapshot, grace }) => {
@@ -187,18 +215,45 @@ describe('diff properties', () => {
         } else if (kind === 'zombie') {
           // '~' is outside the id alphabet, so these ids are unknown locally.
           const z = c.zombie[0]!;
-          e = { ...remote, openOrders: [...matchable, { ...z, clientOrderId: `~${z.clientOrderId}`, exchangeOrderId: `~${z.exchangeOrderId!}` }] };
+          e = {
+            ...remote,
+            openOrders: [
+              ...matchable,
+              { ...z, clientOrderId: `~${z.clientOrderId}`, exchangeOrderId: `~${z.exchangeOrderId!}` },
+            ],
+          };
         } else if (kind === 'fill') {
-          const filled = target!.filledQuantity.isZero() || !c.negative ? target!.filledQuantity.plus(c.amount) : new Dec(0);
+          const filled =
+            target!.filledQuantity.isZero() || !c.negative ? target!.filledQuantity.plus(c.amount) : new Dec(0);
           e = { ...remote, openOrders: matchable.map((o) => (o === target ? { ...o, filledQuantity: filled } : o)) };
         } else if (kind === 'position') {
-          const sym = c.newKey || local.positions.length === 0 ? '~INJ/USDT:USDT' : local.positions[c.pick % local.positions.length]!.symbol;
-          const bump = (ps: readonly Position[]): Position[] => bumpEntry(ps, (p) => p.symbol === sym, (p, q) => ({ ...p, quantity: q }), { symbol: sym, quantity: new Dec(0), entryPrice: new Dec(0) }, amount, (p) => p.quantity);
+          const sym =
+            c.newKey || local.positions.length === 0
+              ? '~INJ/USDT:USDT'
+              : local.positions[c.pick % local.positions.length]!.symbol;
+          const bump = (ps: readonly Position[]): Position[] =>
+            bumpEntry(
+              ps,
+              (p) => p.symbol === sym,
+              (p, q) => ({ ...p, quantity: q }),
+              { symbol: sym, quantity: new Dec(0), entryPrice: new Dec(0) },
+              amount,
+              (p) => p.quantity,
+            );
           if (c.onExchange) e = { ...remote, positions: bump(remote.positions) };
           else l = { ...local, positions: bump(local.positions) };
         } else {
-          const asset = c.newKey || local.balances.length === 0 ? '~INJ' : local.balances[c.pick % local.balances.length]!.asset;
-          const bump = (bs: readonly Balance[]): Balance[] => bumpEntry(bs, (b) => b.asset === asset, (b, t) => ({ ...b, total: t }), { asset, total: new Dec(0), free: new Dec(0) }, amount, (b) => b.total);
+          const asset =
+            c.newKey || local.balances.length === 0 ? '~INJ' : local.balances[c.pick % local.balances.length]!.asset;
+          const bump = (bs: readonly Balance[]): Balance[] =>
+            bumpEntry(
+              bs,
+              (b) => b.asset === asset,
+              (b, t) => ({ ...b, total: t }),
+              { asset, total: new Dec(0), free: new Dec(0) },
+              amount,
+              (b) => b.total,
+            );
           if (c.onExchange) e = { ...remote, balances: bump(remote.balances) };
           else l = { ...local, balances: bump(local.balances) };
         }
@@ -213,7 +268,9 @@ describe('diff properties', () => {
             // A removed order touched inside the grace window is in flight, which is not drift.
             if (young) {
               expect(driftCount).toBe(0);
-              expect(r.inFlight.some((f) => f.local.clientOrderId === target!.clientOrderId && f.reason === 'withinGrace')).toBe(true);
+              expect(
+                r.inFlight.some((f) => f.local.clientOrderId === target!.clientOrderId && f.reason === 'withinGrace'),
+              ).toBe(true);
             } else {
               expect(driftCount).toBe(1);
               expect(r.ghosts.map((g) => g.local.clientOrderId)).toEqual([target!.clientOrderId]);
@@ -251,7 +308,14 @@ describe('diff properties', () => {
 });
 
 /** Adds `amount` to the matching entry's value, creating the entry (from `empty`) when it is missing. */
-function bumpEntry<T>(items: readonly T[], isTarget: (t: T) => boolean, withValue: (t: T, v: Decimal) => T, empty: T, amount: Decimal, valueOf: (t: T) => Decimal): T[] {
+function bumpEntry<T>(
+  items: readonly T[],
+  isTarget: (t: T) => boolean,
+  withValue: (t: T, v: Decimal) => T,
+  empty: T,
+  amount: Decimal,
+  valueOf: (t: T) => Decimal,
+): T[] {
   const found = items.some(isTarget);
   const all = found ? [...items] : [...items, empty];
   return all.map((t) => (isTarget(t) ? withValue(t, new Dec(valueOf(t)).plus(amount)) : t));

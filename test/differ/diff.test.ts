@@ -12,7 +12,11 @@ const T0 = 1_700_000_000_000;
 const CUTOFF = T0 - DEFAULT_IN_FLIGHT_GRACE_MS;
 const OLD = CUTOFF - 60_000;
 
-type OrderPatch = Partial<Omit<Order, 'quantity' | 'price' | 'filledQuantity'>> & { quantity?: string; price?: string | undefined; filled?: string };
+type OrderPatch = Partial<Omit<Order, 'quantity' | 'price' | 'filledQuantity'>> & {
+  quantity?: string;
+  price?: string | undefined;
+  filled?: string;
+};
 
 function order(p: OrderPatch = {}): Order {
   const { quantity = '1', filled = '0', price: _price, ...rest } = p;
@@ -33,10 +37,21 @@ function order(p: OrderPatch = {}): Order {
     ...rest,
   };
 }
-const pos = (symbol: string, quantity: string): Position => ({ symbol, quantity: new Dec(quantity), entryPrice: new Dec(quantity === '0' ? '0' : '100') });
+const pos = (symbol: string, quantity: string): Position => ({
+  symbol,
+  quantity: new Dec(quantity),
+  entryPrice: new Dec(quantity === '0' ? '0' : '100'),
+});
 const bal = (asset: string, total: string): Balance => ({ asset, total: new Dec(total), free: new Dec(total) });
 const local = (p: Partial<LiveState> = {}): LiveState => ({ orders: [], positions: [], balances: [], ...p });
-const remote = (p: Partial<ExchangeSnapshot> = {}): ExchangeSnapshot => ({ openOrders: [], positions: [], balances: [], startedAt: T0, completedAt: T0 + 300, ...p });
+const remote = (p: Partial<ExchangeSnapshot> = {}): ExchangeSnapshot => ({
+  openOrders: [],
+  positions: [],
+  balances: [],
+  startedAt: T0,
+  completedAt: T0 + 300,
+  ...p,
+});
 
 function parseErrorOf(f: () => unknown): ParseError {
   try {
@@ -59,7 +74,10 @@ describe('diff: matched orders', () => {
     expect(hasDrift(r)).toBe(false);
   });
   it('matches by exchange id even when the client ids differ', () => {
-    const r = diff(local({ orders: [order({ clientOrderId: 'mine' })] }), remote({ openOrders: [order({ clientOrderId: 'theirs' })] }));
+    const r = diff(
+      local({ orders: [order({ clientOrderId: 'mine' })] }),
+      remote({ openOrders: [order({ clientOrderId: 'theirs' })] }),
+    );
     expect(r.matched.map((m) => m.matchedBy)).toEqual(['exchangeOrderId']);
   });
   it('reports an order filled more on the exchange than locally as a positive filled delta', () => {
@@ -85,20 +103,31 @@ describe('diff: matched orders', () => {
     expect(d.side).toEqual({ local: 'buy', exchange: 'sell' });
   });
   it('treats equal amounts with different notation as equal, and a missing price on one side as a difference', () => {
-    const same = diff(local({ orders: [order({ price: '100.0', quantity: '1.50' })] }), remote({ openOrders: [order({ price: '100', quantity: '1.5' })] }));
+    const same = diff(
+      local({ orders: [order({ price: '100.0', quantity: '1.50' })] }),
+      remote({ openOrders: [order({ price: '100', quantity: '1.5' })] }),
+    );
     expect(same.matched[0]!.differs).toBe(false);
-    const d = diff(local({ orders: [order({ price: undefined })] }), remote({ openOrders: [order({ price: '5' })] })).matched[0]!.differences;
+    const d = diff(local({ orders: [order({ price: undefined })] }), remote({ openOrders: [order({ price: '5' })] }))
+      .matched[0]!.differences;
     expect(d.price?.local).toBeUndefined();
     expect(d.price?.exchange?.toFixed()).toBe('5');
   });
   it('matches a local terminal order the exchange still lists as open, with a status difference', () => {
-    const r = diff(local({ orders: [order({ status: 'filled', filled: '1' })] }), remote({ openOrders: [order({ filled: '0.5' })] }));
+    const r = diff(
+      local({ orders: [order({ status: 'filled', filled: '1' })] }),
+      remote({ openOrders: [order({ filled: '0.5' })] }),
+    );
     expect(r.matched).toHaveLength(1);
     expect(r.matched[0]!.differences.status).toEqual({ local: 'filled', exchange: 'open' });
     expect(r.matched[0]!.differences.filledDelta.toFixed()).toBe('-0.5');
   });
   it('leaves local terminal orders the exchange does not list out of the comparison', () => {
-    const orders = [order({ status: 'filled' }), order({ clientOrderId: 'c2', exchangeOrderId: 'x2', status: 'cancelled' }), order({ clientOrderId: 'c3', exchangeOrderId: undefined, status: 'rejected' })];
+    const orders = [
+      order({ status: 'filled' }),
+      order({ clientOrderId: 'c2', exchangeOrderId: 'x2', status: 'cancelled' }),
+      order({ clientOrderId: 'c3', exchangeOrderId: undefined, status: 'rejected' }),
+    ];
     const r = diff(local({ orders }), remote());
     expect(reportSummary(r)).toMatchObject({ matched: 0, ghosts: 0, zombies: 0, inFlight: 0 });
   });
@@ -131,7 +160,10 @@ describe('diff: client-id matching', () => {
     const byClient = order({ clientOrderId: 'b', exchangeOrderId: undefined, status: 'pending' });
     const e = order({ clientOrderId: 'b', exchangeOrderId: 'x1' });
     // The client-id candidate comes first in the input: the order of inputs must not decide.
-    for (const orders of [[byClient, byId], [byId, byClient]]) {
+    for (const orders of [
+      [byClient, byId],
+      [byId, byClient],
+    ]) {
       const r = diff(local({ orders }), remote({ openOrders: [e] }));
       expect(r.matched.map((m) => [m.matchedBy, m.local.clientOrderId])).toEqual([['exchangeOrderId', 'a']]);
       expect(r.inFlight.map((f) => [f.local.clientOrderId, f.reason])).toEqual([['b', 'unacknowledged']]);
@@ -151,7 +183,10 @@ describe('diff: ghosts, zombies and in-flight orders', () => {
     expect(hasDrift(r)).toBe(true);
   });
   it('never calls an unacknowledged order a ghost', () => {
-    const orders = [order({ exchangeOrderId: undefined, status: 'pending' }), order({ clientOrderId: 'c2', exchangeOrderId: 'x2', status: 'pending' })];
+    const orders = [
+      order({ exchangeOrderId: undefined, status: 'pending' }),
+      order({ clientOrderId: 'c2', exchangeOrderId: 'x2', status: 'pending' }),
+    ];
     const r = diff(local({ orders }), remote());
     expect(r.inFlight.map((f) => f.reason)).toEqual(['unacknowledged', 'unacknowledged']);
     expect(r.ghosts).toHaveLength(0);
@@ -159,7 +194,12 @@ describe('diff: ghosts, zombies and in-flight orders', () => {
   });
   it('puts an order created exactly at startedAt − grace in flight, and one 1 ms earlier among ghosts', () => {
     const atBoundary = order({ clientOrderId: 'a', exchangeOrderId: 'xa', createdAt: CUTOFF, updatedAt: CUTOFF });
-    const justBefore = order({ clientOrderId: 'b', exchangeOrderId: 'xb', createdAt: CUTOFF - 1, updatedAt: CUTOFF - 1 });
+    const justBefore = order({
+      clientOrderId: 'b',
+      exchangeOrderId: 'xb',
+      createdAt: CUTOFF - 1,
+      updatedAt: CUTOFF - 1,
+    });
     const r = diff(local({ orders: [atBoundary, justBefore] }), remote());
     expect(r.inFlight.map((f) => [f.local.clientOrderId, f.reason])).toEqual([['a', 'withinGrace']]);
     expect(r.ghosts.map((g) => g.local.clientOrderId)).toEqual(['b']);
@@ -171,37 +211,51 @@ describe('diff: ghosts, zombies and in-flight orders', () => {
   it('uses the configured grace window (0 = only orders touched at or after startedAt)', () => {
     const o = order({ createdAt: T0 - 1, updatedAt: T0 - 1 });
     expect(diff(local({ orders: [o] }), remote(), { inFlightGraceMs: 0 }).ghosts).toHaveLength(1);
-    expect(diff(local({ orders: [{ ...o, updatedAt: T0 }] }), remote(), { inFlightGraceMs: 0 }).inFlight).toHaveLength(1);
+    expect(diff(local({ orders: [{ ...o, updatedAt: T0 }] }), remote(), { inFlightGraceMs: 0 }).inFlight).toHaveLength(
+      1,
+    );
     expect(diff(local({ orders: [o] }), remote(), { inFlightGraceMs: 1 }).inFlight).toHaveLength(1);
   });
 });
 
 describe('diff: positions', () => {
   it('reports a position held on one side only, with zero for the other side', () => {
-    const r = diff(local({ positions: [pos('BTC/USDT:USDT', '2')] }), remote({ positions: [pos('ETH/USDT:USDT', '-3')] }));
-    expect(r.positionDrifts.map((d) => [d.symbol, d.local.toFixed(), d.exchange.toFixed(), d.delta.toFixed()])).toEqual([
-      ['BTC/USDT:USDT', '2', '0', '-2'],
-      ['ETH/USDT:USDT', '0', '-3', '-3'],
-    ]);
+    const r = diff(
+      local({ positions: [pos('BTC/USDT:USDT', '2')] }),
+      remote({ positions: [pos('ETH/USDT:USDT', '-3')] }),
+    );
+    expect(r.positionDrifts.map((d) => [d.symbol, d.local.toFixed(), d.exchange.toFixed(), d.delta.toFixed()])).toEqual(
+      [
+        ['BTC/USDT:USDT', '2', '0', '-2'],
+        ['ETH/USDT:USDT', '0', '-3', '-3'],
+      ],
+    );
     expect(r.positionDrifts.every((d) => d.beyondTolerance)).toBe(true);
   });
   it('treats a flat position and an absent one as the same: no drift either way', () => {
     expect(diff(local({ positions: [pos('S', '0')] }), remote()).positionDrifts).toEqual([]);
     expect(diff(local(), remote({ positions: [pos('S', '0')] })).positionDrifts).toEqual([]);
-    expect(diff(local({ positions: [pos('S', '0')] }), remote({ positions: [pos('S', '0.000')] })).positionDrifts).toEqual([]);
+    expect(
+      diff(local({ positions: [pos('S', '0')] }), remote({ positions: [pos('S', '0.000')] })).positionDrifts,
+    ).toEqual([]);
   });
   it('compares signed quantities: long locally, short on the exchange', () => {
     const r = diff(local({ positions: [pos('S', '1')] }), remote({ positions: [pos('S', '-1')] }));
     expect(r.positionDrifts[0]!.delta.toFixed()).toBe('-2');
   });
   it('ignores equal positions written differently', () => {
-    expect(diff(local({ positions: [pos('S', '1.50')] }), remote({ positions: [pos('S', '1.5')] })).positionDrifts).toEqual([]);
+    expect(
+      diff(local({ positions: [pos('S', '1.50')] }), remote({ positions: [pos('S', '1.5')] })).positionDrifts,
+    ).toEqual([]);
   });
 });
 
 describe('diff: balances', () => {
   it('compares totals per asset and reports assets present on one side only', () => {
-    const r = diff(local({ balances: [bal('USDT', '100'), bal('BTC', '1')] }), remote({ balances: [bal('USDT', '90'), bal('ETH', '2')] }));
+    const r = diff(
+      local({ balances: [bal('USDT', '100'), bal('BTC', '1')] }),
+      remote({ balances: [bal('USDT', '90'), bal('ETH', '2')] }),
+    );
     expect(r.balanceDrifts.map((d) => [d.asset, d.local.toFixed(), d.exchange.toFixed(), d.delta.toFixed()])).toEqual([
       ['BTC', '1', '0', '-1'],
       ['ETH', '0', '2', '2'],
@@ -209,7 +263,10 @@ describe('diff: balances', () => {
     ]);
   });
   it('compares total, not free', () => {
-    const r = diff(local({ balances: [{ asset: 'U', total: new Dec('10'), free: new Dec('10') }] }), remote({ balances: [{ asset: 'U', total: new Dec('10'), free: new Dec('4') }] }));
+    const r = diff(
+      local({ balances: [{ asset: 'U', total: new Dec('10'), free: new Dec('10') }] }),
+      remote({ balances: [{ asset: 'U', total: new Dec('10'), free: new Dec('4') }] }),
+    );
     expect(r.balanceDrifts).toEqual([]);
   });
   it('does not list an asset that is zero on one side and absent on the other', () => {
@@ -220,7 +277,11 @@ describe('diff: balances', () => {
 describe('diff: tolerances', () => {
   const opts = resolveDiffOptions({ tolerances: { default: { absolute: '0.01', relative: '0' } } });
   const drift = (l: string, e: string, o: Parameters<typeof diff>[2] = opts) =>
-    diff(local({ positions: [pos('S', l)], balances: [bal('U', l)] }), remote({ positions: [pos('S', e)], balances: [bal('U', e)] }), o);
+    diff(
+      local({ positions: [pos('S', l)], balances: [bal('U', l)] }),
+      remote({ positions: [pos('S', e)], balances: [bal('U', e)] }),
+      o,
+    );
 
   it('an absolute drift exactly at the tolerance is within it; just beyond is beyond', () => {
     const at = drift('1', '1.01');
@@ -248,7 +309,11 @@ describe('diff: tolerances', () => {
   });
   it('applies per-symbol and per-asset overrides, inheriting missing fields from the default', () => {
     const o = resolveDiffOptions({
-      tolerances: { default: { absolute: '0.01', relative: '0' }, positions: { S: { absolute: '1' } }, balances: { U: { relative: '0.5' } } },
+      tolerances: {
+        default: { absolute: '0.01', relative: '0' },
+        positions: { S: { absolute: '1' } },
+        balances: { U: { relative: '0.5' } },
+      },
     });
     const r = drift('10', '10.5', o);
     expect(r.positionDrifts[0]!.beyondTolerance).toBe(false);
@@ -259,7 +324,10 @@ describe('diff: tolerances', () => {
   it('with the defaults, a one-satoshi difference is within tolerance and a missed lot is beyond', () => {
     expect(drift('1', '1.00000001', DEFAULT_DIFF_OPTIONS).positionDrifts[0]!.beyondTolerance).toBe(false);
     expect(drift('1', '1.001', DEFAULT_DIFF_OPTIONS).positionDrifts[0]!.beyondTolerance).toBe(true);
-    expect(diff(local({ balances: [bal('U', '1000000')] }), remote({ balances: [bal('U', '1000001')] })).balanceDrifts[0]!.beyondTolerance).toBe(false);
+    expect(
+      diff(local({ balances: [bal('U', '1000000')] }), remote({ balances: [bal('U', '1000001')] })).balanceDrifts[0]!
+        .beyondTolerance,
+    ).toBe(false);
   });
   it('rejects invalid options with a ConfigError', () => {
     expect(() => diff(local(), remote(), { inFlightGraceMs: -1 })).toThrow(ConfigError);
@@ -278,28 +346,39 @@ describe('diff: exchange order ids are per symbol', () => {
     expect([r.ghosts, r.zombies]).toEqual([[], []]);
   });
   it('a local order is not matched with the same exchange id on another symbol: a ghost and a zombie', () => {
-    const r = diff(local({ orders: [order({ clientOrderId: 'a', symbol: 'BTC/USDT' })] }), remote({ openOrders: [order({ clientOrderId: 'z', symbol: 'ETH/USDT' })] }));
+    const r = diff(
+      local({ orders: [order({ clientOrderId: 'a', symbol: 'BTC/USDT' })] }),
+      remote({ openOrders: [order({ clientOrderId: 'z', symbol: 'ETH/USDT' })] }),
+    );
     expect([r.matched.length, r.ghosts.length, r.zombies.length]).toEqual([0, 1, 1]);
   });
 });
 
 describe('diff: duplicate ids are a typed error', () => {
   it('in exchange open orders (exchange id), naming the index, the key and the first occurrence', () => {
-    const e = parseErrorOf(() => diff(local(), remote({ openOrders: [order({ clientOrderId: 'a' }), order({ clientOrderId: 'b' })] })));
+    const e = parseErrorOf(() =>
+      diff(local(), remote({ openOrders: [order({ clientOrderId: 'a' }), order({ clientOrderId: 'b' })] })),
+    );
     expect(e.code).toBe('duplicate_id');
     expect(e.path).toBe('snapshot.openOrders[1]');
     expect(e.value).toBe(`x:${orderIdKey('BTC/USDT', 'x1')}`);
     expect(e.message).toContain('snapshot.openOrders[0]');
   });
   it('in exchange open orders (client id)', () => {
-    const e = parseErrorOf(() => diff(local(), remote({ openOrders: [order({ exchangeOrderId: 'a' }), order({ exchangeOrderId: 'b' })] })));
+    const e = parseErrorOf(() =>
+      diff(local(), remote({ openOrders: [order({ exchangeOrderId: 'a' }), order({ exchangeOrderId: 'b' })] })),
+    );
     expect([e.path, e.value]).toEqual(['snapshot.openOrders[1]', 'c:c1']);
   });
   it('in local orders, whether or not the exchange knows the id', () => {
     const twice = [order({ clientOrderId: 'a' }), order({ clientOrderId: 'b' })];
     for (const snap of [remote(), remote({ openOrders: [order({ clientOrderId: 'z' })] })]) {
       const e = parseErrorOf(() => diff(local({ orders: twice }), snap));
-      expect([e.code, e.path, e.value]).toEqual(['duplicate_id', 'local.orders[1]', `x:${orderIdKey('BTC/USDT', 'x1')}`]);
+      expect([e.code, e.path, e.value]).toEqual([
+        'duplicate_id',
+        'local.orders[1]',
+        `x:${orderIdKey('BTC/USDT', 'x1')}`,
+      ]);
       expect(e.message).toContain('local.orders[0]');
     }
     const sameClient = [order({ exchangeOrderId: 'a', status: 'filled' }), order({ exchangeOrderId: 'b' })];
@@ -309,10 +388,18 @@ describe('diff: duplicate ids are a typed error', () => {
     }
   });
   it('in positions and balances on either side', () => {
-    expect(parseErrorOf(() => diff(local({ positions: [pos('S', '1'), pos('S', '2')] }), remote())).path).toBe('local.positions[1]');
-    expect(parseErrorOf(() => diff(local(), remote({ positions: [pos('S', '1'), pos('S', '1')] }))).path).toBe('snapshot.positions[1]');
-    expect(parseErrorOf(() => diff(local({ balances: [bal('U', '1'), bal('U', '1')] }), remote())).path).toBe('local.balances[1]');
-    expect(parseErrorOf(() => diff(local(), remote({ balances: [bal('V', '1'), bal('U', '1'), bal('U', '2')] }))).path).toBe('snapshot.balances[2]');
+    expect(parseErrorOf(() => diff(local({ positions: [pos('S', '1'), pos('S', '2')] }), remote())).path).toBe(
+      'local.positions[1]',
+    );
+    expect(parseErrorOf(() => diff(local(), remote({ positions: [pos('S', '1'), pos('S', '1')] }))).path).toBe(
+      'snapshot.positions[1]',
+    );
+    expect(parseErrorOf(() => diff(local({ balances: [bal('U', '1'), bal('U', '1')] }), remote())).path).toBe(
+      'local.balances[1]',
+    );
+    expect(
+      parseErrorOf(() => diff(local(), remote({ balances: [bal('V', '1'), bal('U', '1'), bal('U', '2')] }))).path,
+    ).toBe('snapshot.balances[2]');
   });
 });
 
@@ -334,8 +421,18 @@ describe('diff: the report itself', () => {
   });
   it('summarizes counts per category', () => {
     const r = diff(
-      local({ orders: [order(), order({ clientOrderId: 'g', exchangeOrderId: 'xg' }), order({ clientOrderId: 'p', exchangeOrderId: undefined, status: 'pending' })], positions: [pos('S', '1')] }),
-      remote({ openOrders: [order({ filled: '0.1' }), order({ clientOrderId: 'z', exchangeOrderId: 'xz' })], balances: [bal('U', '1')] }),
+      local({
+        orders: [
+          order(),
+          order({ clientOrderId: 'g', exchangeOrderId: 'xg' }),
+          order({ clientOrderId: 'p', exchangeOrderId: undefined, status: 'pending' }),
+        ],
+        positions: [pos('S', '1')],
+      }),
+      remote({
+        openOrders: [order({ filled: '0.1' }), order({ clientOrderId: 'z', exchangeOrderId: 'xz' })],
+        balances: [bal('U', '1')],
+      }),
     );
     expect(reportSummary(r)).toEqual({
       matched: 1,
@@ -361,9 +458,13 @@ describe('diff: the report itself', () => {
 describe('diff: at scale (the join under many hash collisions)', () => {
   // 3,000 orders per side: each id table holds about 4,000 ids, enough for many probe collisions.
   const N = 4_000;
-  const xs = Array.from({ length: N }, (_, k) => order({ clientOrderId: `c${k}`, exchangeOrderId: `${k * 7919}`, symbol: `S${k % 13}` }));
+  const xs = Array.from({ length: N }, (_, k) =>
+    order({ clientOrderId: `c${k}`, exchangeOrderId: `${k * 7919}`, symbol: `S${k % 13}` }),
+  );
   const localOrders = xs.filter((_, k) => k % 4 !== 3);
-  const remoteOrders = xs.filter((_, k) => k % 4 !== 2).map((o, k) => (k % 5 === 0 ? { ...o, filledQuantity: new Dec('0.5') } : o));
+  const remoteOrders = xs
+    .filter((_, k) => k % 4 !== 2)
+    .map((o, k) => (k % 5 === 0 ? { ...o, filledQuantity: new Dec('0.5') } : o));
 
   it('matches, ghosts and zombies exactly the ids it should', () => {
     const r = diff(local({ orders: localOrders }), remote({ openOrders: remoteOrders }));
@@ -380,16 +481,26 @@ describe('diff: at scale (the join under many hash collisions)', () => {
   });
   it('still finds a duplicate hidden at the end of either side', () => {
     const dupRemote = [...remoteOrders, { ...remoteOrders[1234]!, clientOrderId: 'fresh' }];
-    expect(parseErrorOf(() => diff(local({ orders: localOrders }), remote({ openOrders: dupRemote }))).message).toContain('duplicate of snapshot.openOrders[1234]');
+    expect(
+      parseErrorOf(() => diff(local({ orders: localOrders }), remote({ openOrders: dupRemote }))).message,
+    ).toContain('duplicate of snapshot.openOrders[1234]');
     const dupLocal = [...localOrders, { ...localOrders[2345]!, exchangeOrderId: 'fresh' }];
-    expect(parseErrorOf(() => diff(local({ orders: dupLocal }), remote({ openOrders: remoteOrders }))).message).toContain('duplicate of local.orders[2345]');
+    expect(
+      parseErrorOf(() => diff(local({ orders: dupLocal }), remote({ openOrders: remoteOrders }))).message,
+    ).toContain('duplicate of local.orders[2345]');
   });
 });
 
 describe('diff: pairs reused over the same frozen lists', () => {
   const frozenOrder = (p: OrderPatch): Order => Object.freeze(order(p));
-  const books = Object.freeze([frozenOrder({ clientOrderId: 'a', exchangeOrderId: '1' }), frozenOrder({ clientOrderId: 'b', exchangeOrderId: '2', updatedAt: T0 - 1 })]);
-  const same = [frozenOrder({ clientOrderId: 'a', exchangeOrderId: '1' }), frozenOrder({ clientOrderId: 'b', exchangeOrderId: '2', updatedAt: T0 - 1 })];
+  const books = Object.freeze([
+    frozenOrder({ clientOrderId: 'a', exchangeOrderId: '1' }),
+    frozenOrder({ clientOrderId: 'b', exchangeOrderId: '2', updatedAt: T0 - 1 }),
+  ]);
+  const same = [
+    frozenOrder({ clientOrderId: 'a', exchangeOrderId: '1' }),
+    frozenOrder({ clientOrderId: 'b', exchangeOrderId: '2', updatedAt: T0 - 1 }),
+  ];
 
   it('gives the report a diff of unfrozen copies gives, and reuses an unchanged pair', () => {
     const first = diff(local({ orders: books }), remote({ openOrders: same }));
@@ -405,7 +516,10 @@ describe('diff: pairs reused over the same frozen lists', () => {
     expect(changed.matched[0]!.differs).toBe(true);
     expect(changed.matched[0]!.differences.filledDelta.toFixed()).toBe('0.5');
     expect(first.matched[1]!.withinGrace).toBe(true);
-    const later = diff(local({ orders: books }), remote({ openOrders: [filled, same[1]!], startedAt: T0 + DEFAULT_IN_FLIGHT_GRACE_MS + 1 }));
+    const later = diff(
+      local({ orders: books }),
+      remote({ openOrders: [filled, same[1]!], startedAt: T0 + DEFAULT_IN_FLIGHT_GRACE_MS + 1 }),
+    );
     expect(later.matched[1]!.withinGrace).toBe(false);
     expect(later.matched[1]).not.toBe(first.matched[1]);
   });

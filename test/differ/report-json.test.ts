@@ -36,7 +36,10 @@ function sampleReport() {
       balances: [{ asset: 'USDT', total: new Dec('1000'), free: new Dec('1000') }],
     },
     {
-      openOrders: [order({ filledQuantity: new Dec('1.25'), price: new Dec('101') }), order({ clientOrderId: 'z', exchangeOrderId: 'xz' })],
+      openOrders: [
+        order({ filledQuantity: new Dec('1.25'), price: new Dec('101') }),
+        order({ clientOrderId: 'z', exchangeOrderId: 'xz' }),
+      ],
       positions: [{ symbol: 'BTC/USDT:USDT', quantity: new Dec('-0.5'), entryPrice: new Dec('100') }],
       balances: [{ asset: 'USDT', total: new Dec('999.99999999'), free: new Dec('999') }],
       startedAt: T0,
@@ -45,7 +48,8 @@ function sampleReport() {
   );
 }
 
-const viaText = (j: ReconciliationReportJSON): Record<string, unknown> => JSON.parse(JSON.stringify(j)) as Record<string, unknown>;
+const viaText = (j: ReconciliationReportJSON): Record<string, unknown> =>
+  JSON.parse(JSON.stringify(j)) as Record<string, unknown>;
 
 function parseErrorOf(f: () => unknown): ParseError {
   try {
@@ -73,14 +77,23 @@ describe('reportToJSON', () => {
     expect(j.zombies.map((z) => z.exchange.clientOrderId)).toEqual(['z']);
     expect(j.inFlight).toEqual([{ local: expect.objectContaining({ clientOrderId: 'p' }), reason: 'unacknowledged' }]);
     expect(j.positionDrifts).toEqual([
-      { symbol: 'BTC/USDT:USDT', local: '1', exchange: '-0.5', delta: '-1.5', tolerance: { absolute: '0.00000001', relative: '0.000001' }, beyondTolerance: true },
+      {
+        symbol: 'BTC/USDT:USDT',
+        local: '1',
+        exchange: '-0.5',
+        delta: '-1.5',
+        tolerance: { absolute: '0.00000001', relative: '0.000001' },
+        beyondTolerance: true,
+      },
     ]);
     expect(j.balanceDrifts[0]).toMatchObject({ asset: 'USDT', delta: '-0.00000001', beyondTolerance: false });
   });
   it('contains no numbers other than timestamps and no undefined values', () => {
     const text = JSON.stringify(reportToJSON(sampleReport()));
     const numbers = [...text.matchAll(/"(\w+)":(-?\d)/g)].map((m) => m[1]);
-    expect(new Set(numbers)).toEqual(new Set(['snapshotStartedAt', 'snapshotCompletedAt', 'createdAt', 'updatedAt', 'version']));
+    expect(new Set(numbers)).toEqual(
+      new Set(['snapshotStartedAt', 'snapshotCompletedAt', 'createdAt', 'updatedAt', 'version']),
+    );
     expect(text).not.toContain('undefined');
   });
   it('serializes a missing price in a difference as null', () => {
@@ -100,13 +113,16 @@ describe('reportFromJSON', () => {
   });
   it('round-trips any report (property)', () => {
     fc.assert(
-      fc.property(arbDiffInputs({ time: { min: T0 - 7_200_000, max: T0 }, startedAt: T0 }), ({ local, snapshot, grace }) => {
-        const r = diff(local, snapshot, { inFlightGraceMs: grace });
-        const text = JSON.stringify(reportToJSON(r));
-        const back = reportFromJSON(JSON.parse(text));
-        expect(back).toEqual(r);
-        expect(JSON.stringify(reportToJSON(back))).toBe(text);
-      }),
+      fc.property(
+        arbDiffInputs({ time: { min: T0 - 7_200_000, max: T0 }, startedAt: T0 }),
+        ({ local, snapshot, grace }) => {
+          const r = diff(local, snapshot, { inFlightGraceMs: grace });
+          const text = JSON.stringify(reportToJSON(r));
+          const back = reportFromJSON(JSON.parse(text));
+          expect(back).toEqual(r);
+          expect(JSON.stringify(reportToJSON(back))).toBe(text);
+        },
+      ),
       { numRuns: 1_000 },
     );
   });
@@ -123,18 +139,30 @@ describe('reportFromJSON', () => {
   it('rejects a delta that is not exchange − local, and a beyondTolerance that contradicts the tolerance', () => {
     const j = viaText(reportToJSON(sampleReport())) as unknown as ReconciliationReportJSON;
     j.positionDrifts[0]!.delta = '-1';
-    expect(parseErrorOf(() => reportFromJSON(j))).toMatchObject({ code: 'inconsistent', path: 'report.positionDrifts[0].delta' });
+    expect(parseErrorOf(() => reportFromJSON(j))).toMatchObject({
+      code: 'inconsistent',
+      path: 'report.positionDrifts[0].delta',
+    });
     const k = viaText(reportToJSON(sampleReport())) as unknown as ReconciliationReportJSON;
     k.balanceDrifts[0]!.beyondTolerance = true;
-    expect(parseErrorOf(() => reportFromJSON(k))).toMatchObject({ code: 'inconsistent', path: 'report.balanceDrifts[0].beyondTolerance' });
+    expect(parseErrorOf(() => reportFromJSON(k))).toMatchObject({
+      code: 'inconsistent',
+      path: 'report.balanceDrifts[0].beyondTolerance',
+    });
   });
   it('rejects a filledDelta or differs flag that contradicts the orders', () => {
     const j = viaText(reportToJSON(sampleReport())) as unknown as ReconciliationReportJSON;
     j.matched[0]!.differences.filledDelta = '0.5';
-    expect(parseErrorOf(() => reportFromJSON(j))).toMatchObject({ code: 'inconsistent', path: 'report.matched[0].differences.filledDelta' });
+    expect(parseErrorOf(() => reportFromJSON(j))).toMatchObject({
+      code: 'inconsistent',
+      path: 'report.matched[0].differences.filledDelta',
+    });
     const k = viaText(reportToJSON(sampleReport())) as unknown as ReconciliationReportJSON;
     k.matched[0]!.differs = false;
-    expect(parseErrorOf(() => reportFromJSON(k))).toMatchObject({ code: 'inconsistent', path: 'report.matched[0].differs' });
+    expect(parseErrorOf(() => reportFromJSON(k))).toMatchObject({
+      code: 'inconsistent',
+      path: 'report.matched[0].differs',
+    });
   });
   it('rejects bad enums and bad orders inside entries', () => {
     const j = viaText(reportToJSON(sampleReport())) as unknown as ReconciliationReportJSON;

@@ -31,7 +31,10 @@ describe('resolveDiffOptions', () => {
     expect(empty.tolerances.default).toEqual(DEFAULT_TOLERANCE);
   });
   it('accepts decimal strings and Decimals, and returns already-resolved options unchanged', () => {
-    const o = resolveDiffOptions({ inFlightGraceMs: 0, tolerances: { default: { absolute: new Dec('0.5'), relative: '0.01' } } });
+    const o = resolveDiffOptions({
+      inFlightGraceMs: 0,
+      tolerances: { default: { absolute: new Dec('0.5'), relative: '0.01' } },
+    });
     expect(o.inFlightGraceMs).toBe(0);
     expect(o.tolerances.default.absolute.toFixed()).toBe('0.5');
     expect(o.tolerances.default.relative.toFixed()).toBe('0.01');
@@ -41,10 +44,17 @@ describe('resolveDiffOptions', () => {
   });
   it('completes overrides from the configured default', () => {
     const o = resolveDiffOptions({
-      tolerances: { default: { absolute: '1' }, positions: { 'BTC/USDT:USDT': { relative: '0.1' } }, balances: { USDT: {} } },
+      tolerances: {
+        default: { absolute: '1' },
+        positions: { 'BTC/USDT:USDT': { relative: '0.1' } },
+        balances: { USDT: {} },
+      },
     });
     expect(o.tolerances.default).toEqual({ absolute: new Dec('1'), relative: DEFAULT_TOLERANCE.relative });
-    expect(positionTolerance(o.tolerances, 'BTC/USDT:USDT')).toEqual({ absolute: new Dec('1'), relative: new Dec('0.1') });
+    expect(positionTolerance(o.tolerances, 'BTC/USDT:USDT')).toEqual({
+      absolute: new Dec('1'),
+      relative: new Dec('0.1'),
+    });
     expect(positionTolerance(o.tolerances, 'ETH/USDT:USDT')).toBe(o.tolerances.default);
     expect(balanceTolerance(o.tolerances, 'USDT')).toEqual(o.tolerances.default);
   });
@@ -79,7 +89,8 @@ describe('resolveDiffOptions', () => {
   it('rejects a non-object and reports under a caller-given path without throwing from check', () => {
     const checked = checkDiffOptions([], 'engine.differ');
     expect(checked.ok).toBe(false);
-    if (!checked.ok) expect(checked.issues).toEqual([{ path: 'engine.differ', message: 'must be an object (got an array)' }]);
+    if (!checked.ok)
+      expect(checked.issues).toEqual([{ path: 'engine.differ', message: 'must be an object (got an array)' }]);
   });
 });
 

@@ -30,7 +30,13 @@ import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 
 const DOCS = join(REPO_DIR, 'docs');
 const read = (path: string): string => readFileSync(path, 'utf8');
-const markdownFiles = (): string[] => [join(REPO_DIR, 'README.md'), ...readdirSync(DOCS).filter((f) => f.endsWith('.md')).sort().map((f) => join(DOCS, f))];
+const markdownFiles = (): string[] => [
+  join(REPO_DIR, 'README.md'),
+  ...readdirSync(DOCS)
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => join(DOCS, f)),
+];
 
 /** Fenced code blocks of a markdown text with the given info string, in order. */
 function codeBlocks(md: string, lang: string): string[] {
@@ -53,8 +59,10 @@ describe('generated docs', () => {
     expect(doc).toContain(lifecycleBody());
     const diagram = lifecycleMermaid();
     for (const phase of LIFECYCLE_PHASES) expect(diagram).toMatch(new RegExp(`\\b${phase}\\b`));
-    for (const event of ['STOP', 'RESUME', 'RECONCILE_NOW', 'ENTER_LIQUIDATE_ONLY', 'CYCLE_COMPLETED', 'LOOP_CRASHED']) expect(diagram).toContain(event);
-    for (const actor of ['loadState', 'startupReconcile', 'reconcileLoop', 'flush']) expect(diagram).toContain(`invoke ${actor}`);
+    for (const event of ['STOP', 'RESUME', 'RECONCILE_NOW', 'ENTER_LIQUIDATE_ONLY', 'CYCLE_COMPLETED', 'LOOP_CRASHED'])
+      expect(diagram).toContain(event);
+    for (const actor of ['loadState', 'startupReconcile', 'reconcileLoop', 'flush'])
+      expect(diagram).toContain(`invoke ${actor}`);
     expect(diagram).toContain('after startupRetryDelay');
     expect(lifecycleMermaid(engineMachine)).toBe(diagram);
   });
@@ -106,7 +114,9 @@ describe('generated docs', () => {
     expect(() => replaceBlock('no markers', 'lifecycle', 'x')).toThrow(/exactly one/);
     const twice = '<!-- x:begin -->\n<!-- x:end -->\n<!-- x:begin -->\n<!-- x:end -->';
     expect(() => replaceBlock(twice, 'x', 'y')).toThrow(/exactly one/);
-    expect(replaceBlock('a\n<!-- x:begin -->\nold\n<!-- x:end -->\nb', 'x', 'new')).toBe('a\n<!-- x:begin -->\nnew\n<!-- x:end -->\nb');
+    expect(replaceBlock('a\n<!-- x:begin -->\nold\n<!-- x:end -->\nb', 'x', 'new')).toBe(
+      'a\n<!-- x:begin -->\nnew\n<!-- x:end -->\nb',
+    );
   });
 });
 
@@ -144,7 +154,8 @@ describe('links', () => {
           broken.push(`${where}: no such file`);
           continue;
         }
-        if (anchor !== undefined && resolved.endsWith('.md') && !anchorsOf(read(resolved)).has(anchor)) broken.push(`${where}: no such heading`);
+        if (anchor !== undefined && resolved.endsWith('.md') && !anchorsOf(read(resolved)).has(anchor))
+          broken.push(`${where}: no such heading`);
       }
     }
     expect(broken).toEqual([]);
@@ -186,7 +197,10 @@ function configKeys(): string[] {
 describe('docs/policies.md', () => {
   const documented = documentedDefaults(read(join(DOCS, 'policies.md')));
   const d = DEFAULT_CONFIG;
-  const tol = (t: { absolute: { toFixed(): string }; relative: { toFixed(): string } }) => ({ absolute: t.absolute.toFixed(), relative: t.relative.toFixed() });
+  const tol = (t: { absolute: { toFixed(): string }; relative: { toFixed(): string } }) => ({
+    absolute: t.absolute.toFixed(),
+    relative: t.relative.toFixed(),
+  });
   const expected: Record<string, unknown> = {
     'zombiePolicy.default': d.zombiePolicy.default,
     'zombiePolicy.perSymbol': Object.fromEntries(d.zombiePolicy.perSymbol),
@@ -221,7 +235,11 @@ describe('docs/policies.md', () => {
   it('lists every key resolveConfig accepts', () => {
     const keys = configKeys();
     expect(keys.length).toBeGreaterThanOrEqual(9);
-    for (const k of keys) expect([...documented.keys()].some((doc) => doc === k || doc.startsWith(`${k}.`)), `policies.md lacks ${k}`).toBe(true);
+    for (const k of keys)
+      expect(
+        [...documented.keys()].some((doc) => doc === k || doc.startsWith(`${k}.`)),
+        `policies.md lacks ${k}`,
+      ).toBe(true);
   });
 
   it('documents exactly the defaults the code has', () => {
@@ -248,14 +266,18 @@ describe('docs/operations.md', () => {
   });
 
   it('names every event the engine logs', () => {
-    const sources = ['src/engine.ts', 'src/engine/execution-stream.ts', 'src/logging/events.ts'].map((f) => read(join(REPO_DIR, f))).join('\n');
+    const sources = ['src/engine.ts', 'src/engine/execution-stream.ts', 'src/logging/events.ts']
+      .map((f) => read(join(REPO_DIR, f)))
+      .join('\n');
     const events = new Set([...sources.matchAll(/event: '([a-zA-Z.]+)'/g)].map((m) => m[1]!));
     expect(events.size).toBeGreaterThan(8);
     expect([...events].filter((e) => !ops.includes(`\`${e}\``))).toEqual([]);
   });
 
   it('names every plan action', () => {
-    const actions = [...read(join(REPO_DIR, 'src/handlers/plan.ts')).matchAll(/readonly type: '([a-zA-Z]+)'/g)].map((m) => m[1]!);
+    const actions = [...read(join(REPO_DIR, 'src/handlers/plan.ts')).matchAll(/readonly type: '([a-zA-Z]+)'/g)].map(
+      (m) => m[1]!,
+    );
     expect(actions.length).toBeGreaterThan(8);
     expect(actions.filter((a) => !ops.includes(`\`${a}\``))).toEqual([]);
   });
@@ -290,9 +312,22 @@ describe('the embedding example', () => {
     const t0 = Date.UTC(2026, 0, 1);
     const tl = new VirtualTimeline(t0);
     const log = createMemoryLogger({ level: 'info' });
-    const summary = await runBot({ stateDir, timeline: tl, logger: log.logger, waitForStop: () => tl.advanceBy(60_000) });
+    const summary = await runBot({
+      stateDir,
+      timeline: tl,
+      logger: log.logger,
+      waitForStop: () => tl.advanceBy(60_000),
+    });
 
-    expect(summary.phases).toEqual(['loading', 'startupReconcile', 'running', 'liquidateOnly', 'running', 'stopping', 'stopped']);
+    expect(summary.phases).toEqual([
+      'loading',
+      'startupReconcile',
+      'running',
+      'liquidateOnly',
+      'running',
+      'stopping',
+      'stopped',
+    ]);
     expect(summary.placed).toEqual([`bot-${t0}-1`]);
     expect(summary.refused).toEqual([`bot-${t0}-2: liquidateOnly`]);
     expect(summary.openAtStop).toEqual([`bot-${t0}-1`]);

@@ -69,7 +69,13 @@ describe('AccountBook perpetual', () => {
 describe('AccountBook properties', () => {
   const qty = fc.integer({ min: 1, max: 10_000 }).map((n) => new Dec(n).div(1000));
   const price = fc.integer({ min: 1, max: 100_000 }).map((n) => new Dec(n).div(100));
-  const trade = fc.record({ side: fc.constantFrom('buy' as const, 'sell' as const), quantity: qty, price, fee: fc.constant(new Dec(0)), feeAsset: fc.constant('USDT') });
+  const trade = fc.record({
+    side: fc.constantFrom('buy' as const, 'sell' as const),
+    quantity: qty,
+    price,
+    fee: fc.constant(new Dec(0)),
+    feeAsset: fc.constant('USDT'),
+  });
 
   it('perp: net quantity is the signed sum, and cash + unrealized at any mark is path-independent of grouping', () => {
     fc.assert(
@@ -88,7 +94,12 @@ describe('AccountBook properties', () => {
         // realized + unrealized at mark = value of the cash flows marked at `mark`
         const unrealized = pos.quantity.times(mark.minus(pos.entryPrice));
         const total = book.balanceTotal('USDT').plus(unrealized);
-        expect(total.minus(cashFlow.plus(signed.times(mark))).abs().lt('1e-40')).toBe(true);
+        expect(
+          total
+            .minus(cashFlow.plus(signed.times(mark)))
+            .abs()
+            .lt('1e-40'),
+        ).toBe(true);
       }),
       { numRuns: 1000 },
     );

@@ -22,11 +22,18 @@ describe('compareStrings', () => {
 describe('definedOnly', () => {
   it('drops exactly the undefined fields, so spreading it keeps the defaults', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ minLength: 1, maxLength: 4 }), fc.option(fc.integer(), { nil: undefined })), (o) => {
-        const out = definedOnly(o);
-        expect(Object.keys(out).sort(compareStrings)).toEqual(Object.keys(o).filter((k) => o[k] !== undefined).sort(compareStrings));
-        for (const [k, v] of Object.entries(out)) expect(v).toBe(o[k]);
-      }),
+      fc.property(
+        fc.dictionary(fc.string({ minLength: 1, maxLength: 4 }), fc.option(fc.integer(), { nil: undefined })),
+        (o) => {
+          const out = definedOnly(o);
+          expect(Object.keys(out).sort(compareStrings)).toEqual(
+            Object.keys(o)
+              .filter((k) => o[k] !== undefined)
+              .sort(compareStrings),
+          );
+          for (const [k, v] of Object.entries(out)) expect(v).toBe(o[k]);
+        },
+      ),
     );
     expect({ a: 1, b: 2, ...definedOnly<{ a?: number; b?: number }>({ a: undefined, b: 3 }) }).toEqual({ a: 1, b: 3 });
   });

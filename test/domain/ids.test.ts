@@ -5,7 +5,13 @@ import { compareFills, compareTradeIds } from '../../src/domain/ids.js';
 const sign = (n: number): number => Math.sign(n);
 const id = fc.oneof(
   fc.bigInt({ min: 0n, max: 10n ** 30n }).map((n) => n.toString()),
-  fc.tuple(fc.constantFrom('t-', 'T', 'fill_', ''), fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.constantFrom('', '-a', '-b')).map(([p, n, s]) => `${p}${n}${s}`),
+  fc
+    .tuple(
+      fc.constantFrom('t-', 'T', 'fill_', ''),
+      fc.bigInt({ min: 0n, max: 10n ** 20n }),
+      fc.constantFrom('', '-a', '-b'),
+    )
+    .map(([p, n, s]) => `${p}${n}${s}`),
   fc.string({ maxLength: 8 }),
 );
 
@@ -33,7 +39,8 @@ describe('compareTradeIds', () => {
       fc.property(id, id, id, (a, b, c) => {
         expect(sign(compareTradeIds(a, b)) + sign(compareTradeIds(b, a))).toBe(0);
         expect(compareTradeIds(a, b) === 0).toBe(a === b);
-        if (compareTradeIds(a, b) <= 0 && compareTradeIds(b, c) <= 0) expect(compareTradeIds(a, c)).toBeLessThanOrEqual(0);
+        if (compareTradeIds(a, b) <= 0 && compareTradeIds(b, c) <= 0)
+          expect(compareTradeIds(a, c)).toBeLessThanOrEqual(0);
       }),
       { numRuns: 2000 },
     );
@@ -49,6 +56,11 @@ describe('compareFills', () => {
   it('orders by timestamp, then symbol, then trade id as numbers', () => {
     const f = (timestamp: number, symbol: string, tradeId: string) => ({ timestamp, symbol, tradeId });
     const sorted = [f(2, 'A', 't-1'), f(1, 'B', 't-10'), f(1, 'B', 't-9'), f(1, 'A', 't-11')].sort(compareFills);
-    expect(sorted.map((x) => `${x.timestamp} ${x.symbol} ${x.tradeId}`)).toEqual(['1 A t-11', '1 B t-9', '1 B t-10', '2 A t-1']);
+    expect(sorted.map((x) => `${x.timestamp} ${x.symbol} ${x.tradeId}`)).toEqual([
+      '1 A t-11',
+      '1 B t-9',
+      '1 B t-10',
+      '2 A t-1',
+    ]);
   });
 });

@@ -82,7 +82,9 @@ describe('parseAmount', () => {
     expect(parseAmount(new Dec('7.25'), 'a').toFixed()).toBe('7.25');
   });
   it('keeps more digits than a double can hold', () => {
-    expect(parseAmount('123456789012345678901234567890.123456789', 'a').toFixed()).toBe('123456789012345678901234567890.123456789');
+    expect(parseAmount('123456789012345678901234567890.123456789', 'a').toFixed()).toBe(
+      '123456789012345678901234567890.123456789',
+    );
   });
   it('normalizes negative zero to zero', () => {
     const z = parseAmount('-0', 'a', 'any');
@@ -149,7 +151,13 @@ describe('parseOrder', () => {
     ['a negative quantity', { quantity: '-1' }, 'non_positive_amount', 'order.quantity', '-1'],
     ['a zero quantity', { quantity: '0' }, 'non_positive_amount', 'order.quantity', '0'],
     ['a negative filled quantity', { filledQuantity: '-0.1' }, 'negative_amount', 'order.filledQuantity', '-0.1'],
-    ['a filled quantity above the quantity', { filledQuantity: '1.50000001' }, 'inconsistent', 'order.filledQuantity', '1.50000001'],
+    [
+      'a filled quantity above the quantity',
+      { filledQuantity: '1.50000001' },
+      'inconsistent',
+      'order.filledQuantity',
+      '1.50000001',
+    ],
     ['an unknown status', { status: 'partially_filled' }, 'unknown_enum', 'order.status', 'partially_filled'],
     ['an unknown side', { side: 'long' }, 'unknown_enum', 'order.side', 'long'],
     ['an unknown type', { type: 'stop' }, 'unknown_enum', 'order.type', 'stop'],
@@ -158,7 +166,13 @@ describe('parseOrder', () => {
     ['an empty exchange id', { exchangeOrderId: ' ' }, 'empty_id', 'order.exchangeOrderId', ' '],
     ['an empty symbol', { symbol: '' }, 'empty_id', 'order.symbol', ''],
     ['a limit order without price', { price: undefined }, 'missing_field', 'order.price', undefined],
-    ['an open order without exchange id', { exchangeOrderId: undefined }, 'missing_field', 'order.exchangeOrderId', undefined],
+    [
+      'an open order without exchange id',
+      { exchangeOrderId: undefined },
+      'missing_field',
+      'order.exchangeOrderId',
+      undefined,
+    ],
     ['a fractional timestamp', { createdAt: 1.5 }, 'invalid_timestamp', 'order.createdAt', 1.5],
     ['a non-boolean reduceOnly', { reduceOnly: 'yes' }, 'invalid_type', 'order.reduceOnly', 'yes'],
   ] as const)('rejects %s', (_label, patch, code, path, value) => {
@@ -175,21 +189,62 @@ describe('parseOrder', () => {
 
 describe('other domain values', () => {
   it('rejects numbers and bad signs in fills, positions, balances, funding', () => {
-    const fill = { tradeId: 't', exchangeOrderId: 'x', symbol: 'S', side: 'buy', quantity: '1', price: '2', fee: '-0.1', feeAsset: 'U', timestamp: 1, inferred: false };
+    const fill = {
+      tradeId: 't',
+      exchangeOrderId: 'x',
+      symbol: 'S',
+      side: 'buy',
+      quantity: '1',
+      price: '2',
+      fee: '-0.1',
+      feeAsset: 'U',
+      timestamp: 1,
+      inferred: false,
+    };
     expect(parseFill(fill).fee.toFixed()).toBe('-0.1');
     expectRejected(() => parseFill({ ...fill, quantity: '-1' }), 'non_positive_amount', 'fill.quantity', '-1');
     expectRejected(() => parseFill({ ...fill, inferred: 'no' }), 'invalid_type', 'fill.inferred', 'no');
-    expectRejected(() => parsePosition({ symbol: 'S', quantity: 2, entryPrice: '1' }), 'invalid_type', 'position.quantity', 2);
+    expectRejected(
+      () => parsePosition({ symbol: 'S', quantity: 2, entryPrice: '1' }),
+      'invalid_type',
+      'position.quantity',
+      2,
+    );
     expect(parsePosition({ symbol: 'S', quantity: '-2', entryPrice: '1' }).quantity.toFixed()).toBe('-2');
-    expectRejected(() => parsePosition({ symbol: 'S', quantity: '1', entryPrice: '-1' }), 'negative_amount', 'position.entryPrice', '-1');
+    expectRejected(
+      () => parsePosition({ symbol: 'S', quantity: '1', entryPrice: '-1' }),
+      'negative_amount',
+      'position.entryPrice',
+      '-1',
+    );
     // The exchange's mark price is optional, positive, and round-trips exactly.
     const marked = parsePosition({ symbol: 'S', quantity: '1', entryPrice: '1', markPrice: '30500.000000000001' });
     expect(marked.markPrice?.toFixed()).toBe('30500.000000000001');
-    expect(positionToJSON(marked)).toEqual({ symbol: 'S', quantity: '1', entryPrice: '1', markPrice: '30500.000000000001' });
+    expect(positionToJSON(marked)).toEqual({
+      symbol: 'S',
+      quantity: '1',
+      entryPrice: '1',
+      markPrice: '30500.000000000001',
+    });
     expect('markPrice' in positionToJSON(parsePosition({ symbol: 'S', quantity: '1', entryPrice: '1' }))).toBe(false);
-    expectRejected(() => parsePosition({ symbol: 'S', quantity: '1', entryPrice: '1', markPrice: '0' }), 'non_positive_amount', 'position.markPrice', '0');
-    expectRejected(() => parseBalance({ asset: 'U', free: '1', total: 'Infinity' }), 'invalid_amount', 'balance.total', 'Infinity');
-    expectRejected(() => parseFundingPayment({ id: '', symbol: 'S', asset: 'U', amount: '1', timestamp: 1 }), 'empty_id', 'funding.id', '');
+    expectRejected(
+      () => parsePosition({ symbol: 'S', quantity: '1', entryPrice: '1', markPrice: '0' }),
+      'non_positive_amount',
+      'position.markPrice',
+      '0',
+    );
+    expectRejected(
+      () => parseBalance({ asset: 'U', free: '1', total: 'Infinity' }),
+      'invalid_amount',
+      'balance.total',
+      'Infinity',
+    );
+    expectRejected(
+      () => parseFundingPayment({ id: '', symbol: 'S', asset: 'U', amount: '1', timestamp: 1 }),
+      'empty_id',
+      'funding.id',
+      '',
+    );
   });
 });
 
@@ -203,21 +258,52 @@ describe('states and duplicate ids', () => {
     expect(e.message).toContain('liveState.orders[0]');
   });
   it('rejects two local orders with the same client id', () => {
-    expectRejected(() => parseLiveState(state([ORDER, withOrder({ exchangeOrderId: '43' })])), 'duplicate_id', 'liveState.orders[1]', 'c:c-1');
+    expectRejected(
+      () => parseLiveState(state([ORDER, withOrder({ exchangeOrderId: '43' })])),
+      'duplicate_id',
+      'liveState.orders[1]',
+      'c:c-1',
+    );
   });
   it('rejects duplicate positions and balances', () => {
     const p = { symbol: 'S', quantity: '1', entryPrice: '1' };
-    expectRejected(() => parseLiveState({ orders: [], positions: [p, p], balances: [] }), 'duplicate_id', 'liveState.positions[1]', 'S');
+    expectRejected(
+      () => parseLiveState({ orders: [], positions: [p, p], balances: [] }),
+      'duplicate_id',
+      'liveState.positions[1]',
+      'S',
+    );
     const b = { asset: 'U', free: '1', total: '1' };
-    expectRejected(() => parseLiveState({ orders: [], positions: [], balances: [b, b] }), 'duplicate_id', 'liveState.balances[1]', 'U');
+    expectRejected(
+      () => parseLiveState({ orders: [], positions: [], balances: [b, b] }),
+      'duplicate_id',
+      'liveState.balances[1]',
+      'U',
+    );
   });
   it('rejects duplicate exchange open orders and an inverted window', () => {
     const snap = { openOrders: [ORDER, ORDER], positions: [], balances: [], startedAt: 1, completedAt: 2 };
-    expectRejected(() => parseExchangeSnapshot(snap), 'duplicate_id', 'snapshot.openOrders[1]', `x:${orderIdKey('BTC/USDT', '42')}`);
-    expectRejected(() => parseExchangeSnapshot({ ...snap, openOrders: [], completedAt: 0 }), 'inconsistent', 'snapshot.completedAt', 0);
+    expectRejected(
+      () => parseExchangeSnapshot(snap),
+      'duplicate_id',
+      'snapshot.openOrders[1]',
+      `x:${orderIdKey('BTC/USDT', '42')}`,
+    );
+    expectRejected(
+      () => parseExchangeSnapshot({ ...snap, openOrders: [], completedAt: 0 }),
+      'inconsistent',
+      'snapshot.completedAt',
+      0,
+    );
   });
   it('names the nested path of a bad field', () => {
-    const snap = { openOrders: [ORDER, withOrder({ exchangeOrderId: '7', clientOrderId: 'c-7', filledQuantity: 0.5 })], positions: [], balances: [], startedAt: 1, completedAt: 2 };
+    const snap = {
+      openOrders: [ORDER, withOrder({ exchangeOrderId: '7', clientOrderId: 'c-7', filledQuantity: 0.5 })],
+      positions: [],
+      balances: [],
+      startedAt: 1,
+      completedAt: 2,
+    };
     expectRejected(() => parseExchangeSnapshot(snap), 'invalid_type', 'snapshot.openOrders[1].filledQuantity', 0.5);
   });
 });
@@ -261,38 +347,63 @@ describe('round trip: parse(toJSON(x)) equals x', () => {
 
 /** The examples of issue 14 (untrusted input), each once: amounts are bounded, never objects, read in linear time. */
 describe('untrusted amounts (issue 14)', () => {
-  it.each(['1e10000000', '1e8999999999999999', '1e-9000000000000000', `1e-${'9'.repeat(250)}`, '1e64', '-1e64', '1e-65', '1'.repeat(65), `1${'0'.repeat(64)}`, `0.${'0'.repeat(64)}1`])(
-    'refuses %s as out of AMOUNT_LIMITS, before decimal.js or a serializer sees it',
-    (s) => {
-      const e = parseErrorOf(() => parseAmount(s, 'order.quantity', 'any'));
-      expect([e.code, e.path]).toEqual(['invalid_amount', 'order.quantity']);
-      expect(e.message).toMatch(/out of range/);
-    },
-  );
-
-  it('an exponent bomb in an order is a ParseError, not a 10 MB string later', () => {
-    expectRejected(() => parseOrder(withOrder({ quantity: '1e10000000' })), 'invalid_amount', 'order.quantity', '1e10000000');
+  it.each([
+    '1e10000000',
+    '1e8999999999999999',
+    '1e-9000000000000000',
+    `1e-${'9'.repeat(250)}`,
+    '1e64',
+    '-1e64',
+    '1e-65',
+    '1'.repeat(65),
+    `1${'0'.repeat(64)}`,
+    `0.${'0'.repeat(64)}1`,
+  ])('refuses %s as out of AMOUNT_LIMITS, before decimal.js or a serializer sees it', (s) => {
+    const e = parseErrorOf(() => parseAmount(s, 'order.quantity', 'any'));
+    expect([e.code, e.path]).toEqual(['invalid_amount', 'order.quantity']);
+    expect(e.message).toMatch(/out of range/);
   });
 
-  it.each(['1e63', '9.99e63', '-9.99e63', '1e-64', '1'.repeat(64), `0.${'0'.repeat(63)}${'1'.repeat(64)}`, `1.${'0'.repeat(200)}`, '0e99999999', `${'0'.repeat(100)}1`])(
-    'accepts %s (inside the limits; leading and trailing zeros are not significant)',
-    (s) => {
-      const d = parseAmount(s, 'a', 'any');
-      expect(isAmountWithinLimits(d)).toBe(true);
-      // The plain string of the widest amount the limits allow stays short.
-      expect(amountToString(d).length).toBeLessThanOrEqual(130);
-      expect(amountToString(d)).toBe(new Dec(s).toFixed());
-    },
-  );
+  it('an exponent bomb in an order is a ParseError, not a 10 MB string later', () => {
+    expectRejected(
+      () => parseOrder(withOrder({ quantity: '1e10000000' })),
+      'invalid_amount',
+      'order.quantity',
+      '1e10000000',
+    );
+  });
+
+  it.each([
+    '1e63',
+    '9.99e63',
+    '-9.99e63',
+    '1e-64',
+    '1'.repeat(64),
+    `0.${'0'.repeat(63)}${'1'.repeat(64)}`,
+    `1.${'0'.repeat(200)}`,
+    '0e99999999',
+    `${'0'.repeat(100)}1`,
+  ])('accepts %s (inside the limits; leading and trailing zeros are not significant)', (s) => {
+    const d = parseAmount(s, 'a', 'any');
+    expect(isAmountWithinLimits(d)).toBe(true);
+    // The plain string of the widest amount the limits allow stays short.
+    expect(amountToString(d).length).toBeLessThanOrEqual(130);
+    expect(amountToString(d)).toBe(new Dec(s).toFixed());
+  });
 
   it(`refuses a string longer than ${AMOUNT_LIMITS.maxLength} characters before reading it`, () => {
     expect(parseAmount(`${' '.repeat(AMOUNT_LIMITS.maxLength - 1)}1`, 'a').toFixed()).toBe('1');
-    expect(parseErrorOf(() => parseAmount(`${' '.repeat(AMOUNT_LIMITS.maxLength)}1`, 'a')).message).toMatch(/longer than 256 characters/);
+    expect(parseErrorOf(() => parseAmount(`${' '.repeat(AMOUNT_LIMITS.maxLength)}1`, 'a')).message).toMatch(
+      /longer than 256 characters/,
+    );
   });
 
   it('refuses a digit run ending in junk (the input the old regex took seconds on), at any length', () => {
-    for (const n of [10, 255, 10_000, 100_000]) expect(parseErrorOf(() => parseAmount(`${'1'.repeat(n)}x`, 'a')).code).toBe('invalid_amount');
-    expect(parseErrorOf(() => parseAmount(`${'1'.repeat(120)}.${'1'.repeat(120)}e`, 'a')).message).toMatch(/not a decimal number/);
+    for (const n of [10, 255, 10_000, 100_000])
+      expect(parseErrorOf(() => parseAmount(`${'1'.repeat(n)}x`, 'a')).code).toBe('invalid_amount');
+    expect(parseErrorOf(() => parseAmount(`${'1'.repeat(120)}.${'1'.repeat(120)}e`, 'a')).message).toMatch(
+      /not a decimal number/,
+    );
   });
 
   it.each([
@@ -301,7 +412,12 @@ describe('untrusted amounts (issue 14)', () => {
     ['sign "HuI"', { toStringTag: '[object Decimal]', s: 'HuI', e: 0, d: [1] }],
     ['a huge exponent', { toStringTag: '[object Decimal]', s: 1, e: 10_000_000, d: [1] }],
   ])('refuses an object that claims to be a Decimal (%s)', (_label, fake) => {
-    expectRejected(() => parseBalance({ asset: 'USDT', free: '1', total: fake }), 'invalid_type', 'balance.total', fake);
+    expectRejected(
+      () => parseBalance({ asset: 'USDT', free: '1', total: fake }),
+      'invalid_type',
+      'balance.total',
+      fake,
+    );
   });
 
   it('still takes a real Decimal our own code built, within the limits', () => {
@@ -311,13 +427,18 @@ describe('untrusted amounts (issue 14)', () => {
 });
 
 describe('untrusted keys and enum words (issue 14)', () => {
-  it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty'])('parseMapped refuses %s: tables are Maps, not objects', (word) => {
-    const table = new Map([['open', 'open']]);
-    expectRejected(() => parseMapped(word, table, 'order.status'), 'unknown_enum', 'order.status', word);
-  });
+  it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty'])(
+    'parseMapped refuses %s: tables are Maps, not objects',
+    (word) => {
+      const table = new Map([['open', 'open']]);
+      expectRejected(() => parseMapped(word, table, 'order.status'), 'unknown_enum', 'order.status', word);
+    },
+  );
 
   it('parseMapped refuses a value whose toString is not callable with a ParseError', () => {
-    expect(parseErrorOf(() => parseMapped({ toString: 1 }, new Map([['open', 1]]), 'order.status')).code).toBe('unknown_enum');
+    expect(parseErrorOf(() => parseMapped({ toString: 1 }, new Map([['open', 1]]), 'order.status')).code).toBe(
+      'unknown_enum',
+    );
   });
 
   it('a dictionary keeps "__proto__" as an own key and finds nothing inherited', () => {

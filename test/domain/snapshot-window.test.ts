@@ -6,7 +6,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { insideSnapshotWindow, reportWindow } from '../../src/domain/snapshot-window.js';
 
-const window = fc.tuple(fc.integer({ min: 0, max: 2 ** 45 }), fc.integer({ min: 0, max: 60_000 })).map(([s, len]) => ({ startedAt: s, completedAt: s + len }));
+const window = fc
+  .tuple(fc.integer({ min: 0, max: 2 ** 45 }), fc.integer({ min: 0, max: 60_000 }))
+  .map(([s, len]) => ({ startedAt: s, completedAt: s + len }));
 
 describe('insideSnapshotWindow', () => {
   it('is exactly startedAt <= t <= completedAt', () => {

@@ -10,14 +10,20 @@ import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError } from '../../src/domain/errors.js';
 import type { Decimal } from '../../src/domain/decimal.js';
 import { createEngine } from '../../src/engine.js';
-import { DEFAULT_TICKER_EVERY_CYCLES, neededPriceKeys, resolveTickerEveryCycles, tickerSymbols } from '../../src/engine/equity.js';
+import {
+  DEFAULT_TICKER_EVERY_CYCLES,
+  neededPriceKeys,
+  resolveTickerEveryCycles,
+  tickerSymbols,
+} from '../../src/engine/equity.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { BTC, ETH, PERP, boot, crash, cycles, makeEngine, makeMarket, type Market } from '../support/engine-world.js';
 
 const d = (x: string): Dec => new Dec(x);
-const str = (x: Decimal | null | undefined): string | undefined => (x === null || x === undefined ? undefined : x.toFixed());
+const str = (x: Decimal | null | undefined): string | undefined =>
+  x === null || x === undefined ? undefined : x.toFixed();
 const tickerCalls = (m: Market): number => m.ex.callLog().filter((c) => c.method === 'fetchTickers').length;
 
 /** The port without the optional ticker read (an exchange adapter that has none). */
@@ -93,9 +99,15 @@ describe('equity marked from exchange prices, without a prices option', () => {
   });
 
   it('prices an asset the account trades only as a linear perpetual at that perpetual (no spot market to ask)', async () => {
-    const m = makeMarket({ instruments: [{ symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }], balances: { USDT: '1000', BTC: '0.5' } });
+    const m = makeMarket({
+      instruments: [{ symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }],
+      balances: { USDT: '1000', BTC: '0.5' },
+    });
     const asked: string[][] = [];
-    const exchange: ExchangeClient = { ...withoutTickers(m.ex), fetchTickers: (symbols) => (asked.push([...symbols]), m.ex.fetchTickers(symbols)) };
+    const exchange: ExchangeClient = {
+      ...withoutTickers(m.ex),
+      fetchTickers: (symbols) => (asked.push([...symbols]), m.ex.fetchTickers(symbols)),
+    };
     const run = makeEngine(m, { exchange });
     await boot(m, run);
     expect(asked).toEqual([[PERP]]);
@@ -150,7 +162,13 @@ describe("a bot's own prices", () => {
 
   it('over a position mark too, and when they price everything the exchange is not asked for tickers at all', async () => {
     const m = makeMarket({ balances: { USDT: '100000', BTC: '1' } });
-    const run = makeEngine(m, { prices: () => new Map([[BTC, d('40000')], [PERP, d('40000')]]) });
+    const run = makeEngine(m, {
+      prices: () =>
+        new Map([
+          [BTC, d('40000')],
+          [PERP, d('40000')],
+        ]),
+    });
     await boot(m, run);
     await run.engine.placeOrder({ clientOrderId: 'long', symbol: PERP, side: 'buy', type: 'market', quantity: d('1') });
     await cycles(m, 1);
@@ -195,7 +213,10 @@ describe('the request budget with the ticker read', () => {
       const m = makeMarket();
       const tickers: number[] = [];
       // A read belongs to the cycle whose report comes next: the reports published before it count the cycles.
-      const exchange: ExchangeClient = { ...withoutTickers(m.ex), fetchTickers: (symbols) => (tickers.push(run.reports.length), m.ex.fetchTickers(symbols)) };
+      const exchange: ExchangeClient = {
+        ...withoutTickers(m.ex),
+        fetchTickers: (symbols) => (tickers.push(run.reports.length), m.ex.fetchTickers(symbols)),
+      };
       const run = makeEngine(m, { tickerEveryCycles, exchange });
       await boot(m, run);
       await cycles(m, 23);
@@ -215,7 +236,9 @@ describe('the request budget with the ticker read', () => {
   it('tickerEveryCycles is validated: an integer in 0..10000', () => {
     const m = makeMarket();
     for (const bad of [-1, 1.5, 10_001, Number.NaN, '3']) {
-      expect(() => createEngine({ exchange: m.ex, store: new InMemoryStateStore(), tickerEveryCycles: bad as number })).toThrow(ConfigError);
+      expect(() =>
+        createEngine({ exchange: m.ex, store: new InMemoryStateStore(), tickerEveryCycles: bad as number }),
+      ).toThrow(ConfigError);
     }
     expect(resolveTickerEveryCycles(undefined)).toBe(DEFAULT_TICKER_EVERY_CYCLES);
     expect(resolveTickerEveryCycles(0)).toBe(0);

@@ -10,13 +10,17 @@ import { identityConflict, identityOf, parseIdentity } from '../../src/engine/ex
 import type { ExchangeIdentity } from '../../src/exchange/port.js';
 
 const name = fc.constantFrom('a', 'b', 'c');
-const identity: fc.Arbitrary<ExchangeIdentity> = fc.record({ venue: name, account: fc.option(name, { nil: undefined }) });
+const identity: fc.Arbitrary<ExchangeIdentity> = fc.record({
+  venue: name,
+  account: fc.option(name, { nil: undefined }),
+});
 
 describe('identityConflict', () => {
   it('contradicts exactly when the venues differ, or both accounts are known and differ', () => {
     fc.assert(
       fc.property(identity, identity, (s, a) => {
-        const expected = s.venue !== a.venue || (s.account !== undefined && a.account !== undefined && s.account !== a.account);
+        const expected =
+          s.venue !== a.venue || (s.account !== undefined && a.account !== undefined && s.account !== a.account);
         expect(identityConflict(s, a) !== undefined).toBe(expected);
       }),
     );

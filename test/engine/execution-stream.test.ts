@@ -18,7 +18,21 @@ import type { AppliedFill, PortfolioChange } from '../../src/engine/execution-st
 import type { SimulatedStreamOptions } from '../../src/exchange/simulated/stream.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { decodeEngineState } from '../../src/engine/state-file.js';
-import { BTC, PERP, boot, crash, cycles, expectBooksEqual, limitOrder, makeEngine, makeMarket, overriding, stop, type EngineRun, type Market } from '../support/engine-world.js';
+import {
+  BTC,
+  PERP,
+  boot,
+  crash,
+  cycles,
+  expectBooksEqual,
+  limitOrder,
+  makeEngine,
+  makeMarket,
+  overriding,
+  stop,
+  type EngineRun,
+  type Market,
+} from '../support/engine-world.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { T0 } from '../support/engine-world.js';
@@ -26,7 +40,13 @@ import { T0 } from '../support/engine-world.js';
 /** A market whose exchange streams executions on the market's own timeline. */
 function streamingMarket(stream: Omit<SimulatedStreamOptions, 'scheduler'> = {}, seed = 7): Market {
   const tl = new VirtualTimeline(T0);
-  const ex = new SimulatedExchange({ seed, volatilityBps: 0, partialFillProbability: 0, clock: tl.clock, stream: { ...stream, scheduler: tl.scheduler } });
+  const ex = new SimulatedExchange({
+    seed,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    clock: tl.clock,
+    stream: { ...stream, scheduler: tl.scheduler },
+  });
   return { tl, ex };
 }
 
@@ -98,13 +118,17 @@ describe('fills by stream', () => {
     const w = watch(makeEngine(m));
     await boot(m, w);
     await m.tl.advanceBy(100);
-    const readsBefore = m.ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length;
+    const readsBefore = m.ex
+      .callLog()
+      .filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length;
     await restAndFill(m, w, 'c1');
     await restAndFill(m, w, 'c2', 'ETH/USDT');
     await cycles(m, 4);
     expect(w.fills.map((f) => `${f.source} ${f.fill.clientOrderId ?? ''}`)).toEqual(['stream c1', 'stream c2']);
     // Every cycle found the books equal to the exchange: nothing sent it to the trade history.
-    expect(m.ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length).toBe(readsBefore);
+    expect(
+      m.ex.callLog().filter((c) => c.method === 'fetchTradesSince' || c.method === 'fetchOrderTrades').length,
+    ).toBe(readsBefore);
     expect(w.changes.filter((c) => c.cause === 'stream').length).toBe(2);
     expectEachTradeOnce(m, w);
     expectBooksEqual(w.engine.portfolio, m.ex);
@@ -257,7 +281,15 @@ describe('stream faults', () => {
     const m = streamingMarket();
     const logged: unknown[] = [];
     const noop = (): void => undefined;
-    const logger = { trace: noop, debug: noop, info: noop, warn: noop, fatal: noop, error: (o: unknown) => logged.push(o), child: () => logger };
+    const logger = {
+      trace: noop,
+      debug: noop,
+      info: noop,
+      warn: noop,
+      fatal: noop,
+      error: (o: unknown) => logged.push(o),
+      child: () => logger,
+    };
     const w = watch(makeEngine(m, { logger }));
     await boot(m, w);
     await m.tl.advanceBy(100);
@@ -271,7 +303,13 @@ describe('stream faults', () => {
     await m.tl.advanceBy(10); // the reconciliation it asked for, and the stream is in sync again
     expect(w.reports.length).toBe(reports + 1);
     expect(w.engine.streamStats().synced).toBe(true);
-    expect(logged.some((o) => (o as { event?: string }).event === 'stream.malformed' && String((o as { error?: string }).error).startsWith('StreamMessageError'))).toBe(true);
+    expect(
+      logged.some(
+        (o) =>
+          (o as { event?: string }).event === 'stream.malformed' &&
+          String((o as { error?: string }).error).startsWith('StreamMessageError'),
+      ),
+    ).toBe(true);
   });
 
   it('a trade of a market the books do not hold is ignored, without a break', async () => {
@@ -281,7 +319,18 @@ describe('stream faults', () => {
     await m.tl.advanceBy(100);
     const before = JSON.stringify(w.engine.portfolio.toJSON());
     const stats = w.engine.streamStats();
-    const fill = { tradeId: '1', exchangeOrderId: '1', symbol: 'DOGE/USDT', side: 'buy', quantity: '10', price: '0.1', fee: '0', feeAsset: 'USDT', timestamp: m.tl.now(), inferred: false };
+    const fill = {
+      tradeId: '1',
+      exchangeOrderId: '1',
+      symbol: 'DOGE/USDT',
+      side: 'buy',
+      quantity: '10',
+      price: '0.1',
+      fee: '0',
+      feeAsset: 'USDT',
+      timestamp: m.tl.now(),
+      inferred: false,
+    };
     m.ex.sendRawStreamMessage({ kind: 'trade', fill });
     await m.tl.advanceBy(100);
     expect(w.engine.streamStats()).toMatchObject({ breaks: stats.breaks, ignored: stats.ignored + 1, synced: true });
@@ -356,7 +405,11 @@ describe('stream and cycles', () => {
     expect(order[fillAt - 1]).toMatch(/^report/);
     const during = w.reports.find((r) => r.snapshot.completedAt - r.snapshot.startedAt >= 1_500)!;
     expect(during.report.matched.every((x) => !x.differs)).toBe(true);
-    expect(w.reports.every((r) => !r.plan.actions.some((a) => a.type === 'accountingError' || a.type === 'enterLiquidateOnly'))).toBe(true);
+    expect(
+      w.reports.every(
+        (r) => !r.plan.actions.some((a) => a.type === 'accountingError' || a.type === 'enterLiquidateOnly'),
+      ),
+    ).toBe(true);
     expectEachTradeOnce(m, w);
     expectBooksEqual(w.engine.portfolio, m.ex);
   });
@@ -441,7 +494,10 @@ describe('ExecutionStreamFeed on its own', () => {
     const tl = new VirtualTimeline(T0);
     const source = new Subject<ExecutionEvent>();
     let reconciles = 0;
-    const book = Portfolio.create({ instruments: [{ symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }], balances: [{ asset: 'USDT', total: new Dec('1000'), free: new Dec('1000') }] });
+    const book = Portfolio.create({
+      instruments: [{ symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' }],
+      balances: [{ asset: 'USDT', total: new Dec('1000'), free: new Dec('1000') }],
+    });
     const feed = new ExecutionStreamFeed(tl.clock, {
       source: () => source,
       queue: new SerialQueue(),
@@ -454,16 +510,35 @@ describe('ExecutionStreamFeed on its own', () => {
     });
     feed.setActive(true);
     source.next({ type: 'connected', at: tl.now() });
-    const fill = { tradeId: '7', exchangeOrderId: '3', symbol: PERP, side: 'buy' as const, quantity: new Dec('0.1'), price: new Dec('30000'), fee: new Dec('0'), feeAsset: 'USDT', timestamp: tl.now(), inferred: false };
+    const fill = {
+      tradeId: '7',
+      exchangeOrderId: '3',
+      symbol: PERP,
+      side: 'buy' as const,
+      quantity: new Dec('0.1'),
+      price: new Dec('30000'),
+      fee: new Dec('0'),
+      feeAsset: 'USDT',
+      timestamp: tl.now(),
+      inferred: false,
+    };
     source.next({ type: 'trade', seq: 1, receivedAt: tl.now(), fill });
     await tl.advanceBy(10);
     expect(reconciles).toBe(1);
     // A cycle that started after it all and looked settled, but whose (stale) reads missed trade 7.
-    await feed.cycle(tl.now(), async () => undefined, () => true);
+    await feed.cycle(
+      tl.now(),
+      async () => undefined,
+      () => true,
+    );
     expect(feed.stats()).toMatchObject({ synced: false, ignored: 1 });
     book.applyFill(fill); // the next cycle's fresh reads bring it
     await tl.advanceBy(10);
-    await feed.cycle(tl.now(), async () => undefined, () => true);
+    await feed.cycle(
+      tl.now(),
+      async () => undefined,
+      () => true,
+    );
     expect(feed.stats().synced).toBe(true);
     // In sync: the next trade applies at once.
     source.next({ type: 'trade', seq: 2, receivedAt: tl.now(), fill: { ...fill, tradeId: '8' } });

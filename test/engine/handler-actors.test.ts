@@ -24,7 +24,11 @@ const DRIFTS = ['position:BTC/USDT:USDT', 'balance:USDT'];
 /** What one kept cycle does to a ghost / a drift, as planning would. */
 const ghostOp = fc.constantFrom('absent', 'budget', 'notFound', 'found', 'final', 'trades', 'outage');
 const driftOp = fc.constantFrom('none', 'beyond', 'held', 'explained', 'seen-a', 'seen-b', 'unseen');
-const cycleOps = fc.record({ ghosts: fc.tuple(ghostOp, ghostOp, ghostOp), drifts: fc.tuple(driftOp, driftOp), unreachable: fc.boolean() });
+const cycleOps = fc.record({
+  ghosts: fc.tuple(ghostOp, ghostOp, ghostOp),
+  drifts: fc.tuple(driftOp, driftOp),
+  unreachable: fc.boolean(),
+});
 
 const basePlan = (outcome: Plan['outcome']): Plan => ({
   handler: 'runtime',
@@ -55,12 +59,38 @@ describe('HandlerActors', () => {
             if (op === 'absent') return void memory.ghosts.delete(key);
             const watch = w ?? { ref, firstSeenAt: step, notFound: 0 };
             if (c.unreachable) return void memory.ghosts.set(key, { ...watch, notFound: 0 });
-            if (op === 'budget') deferred.push({ ref, why: 'budget', waitingSince: watch.firstSeenAt, notFound: watch.notFound });
-            const notFound = op === 'notFound' ? watch.notFound + 1 : op === 'found' || op === 'final' ? 0 : watch.notFound;
+            if (op === 'budget')
+              deferred.push({ ref, why: 'budget', waitingSince: watch.firstSeenAt, notFound: watch.notFound });
+            const notFound =
+              op === 'notFound' ? watch.notFound + 1 : op === 'found' || op === 'final' ? 0 : watch.notFound;
             memory.ghosts.set(key, { ...watch, notFound });
-            if (op === 'final') actions.push({ type: 'closeOrder', cause: 'finalStatusQueried', reason: '', ref, status: 'cancelled', at: step });
-            if (op === 'trades') actions.push({ type: 'closeOrder', cause: 'filledByTrades', reason: '', ref, status: 'filled', at: step });
-            if (op === 'notFound' && notFound >= thresholds.notFoundConfirmations) actions.push({ type: 'closeOrder', cause: 'notFoundConfirmed', reason: '', ref, status: 'cancelled', at: step });
+            if (op === 'final')
+              actions.push({
+                type: 'closeOrder',
+                cause: 'finalStatusQueried',
+                reason: '',
+                ref,
+                status: 'cancelled',
+                at: step,
+              });
+            if (op === 'trades')
+              actions.push({
+                type: 'closeOrder',
+                cause: 'filledByTrades',
+                reason: '',
+                ref,
+                status: 'filled',
+                at: step,
+              });
+            if (op === 'notFound' && notFound >= thresholds.notFoundConfirmations)
+              actions.push({
+                type: 'closeOrder',
+                cause: 'notFoundConfirmed',
+                reason: '',
+                ref,
+                status: 'cancelled',
+                at: step,
+              });
           });
           c.drifts.forEach((op, i) => {
             const key = DRIFTS[i]!;
@@ -122,8 +152,19 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 
 /** The state values relayed for the actors of the machine with this id (their sessions are announced with its definition). */
 function relayedValues(events: readonly Relayed[], machineId: string): string[] {
-  const sessions = new Set(events.filter((e) => e.type === '@xstate.actor' && typeof e.definition === 'string' && e.definition.includes(`"id":"${machineId}"`)).map((e) => e.sessionId));
-  return events.filter((e) => e.type === '@xstate.snapshot' && sessions.has(e.sessionId)).map((e) => String(e.snapshot?.value));
+  const sessions = new Set(
+    events
+      .filter(
+        (e) =>
+          e.type === '@xstate.actor' &&
+          typeof e.definition === 'string' &&
+          e.definition.includes(`"id":"${machineId}"`),
+      )
+      .map((e) => e.sessionId),
+  );
+  return events
+    .filter((e) => e.type === '@xstate.snapshot' && sessions.has(e.sessionId))
+    .map((e) => String(e.snapshot?.value));
 }
 
 describe('the handler actors in the inspector', () => {
@@ -134,12 +175,26 @@ describe('the handler actors in the inspector', () => {
     const relayed: Relayed[] = [];
     const viewer = await connectViewer(inspector.wsUrl, (e) => relayed.push(e));
     try {
-      const engine = createEngine({ exchange: ex, store: new InMemoryStateStore(), clock: tl.clock, scheduler: tl.scheduler, intervalMs: 1_000, inspect: inspector.inspect });
+      const engine = createEngine({
+        exchange: ex,
+        store: new InMemoryStateStore(),
+        clock: tl.clock,
+        scheduler: tl.scheduler,
+        intervalMs: 1_000,
+        inspect: inspector.inspect,
+      });
       void engine.start();
       await tl.advanceBy(2_000);
       expect(engine.status().phase).toBe('running');
       // A submission (acknowledged at once), then the exchange cancels it behind our back: a ghost.
-      const placed = await engine.placeOrder({ clientOrderId: 'watch-1', symbol: 'ETH/USDT', side: 'buy', type: 'limit', quantity: new Dec('0.1'), price: new Dec('10') });
+      const placed = await engine.placeOrder({
+        clientOrderId: 'watch-1',
+        symbol: 'ETH/USDT',
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.1'),
+        price: new Dec('10'),
+      });
       await tl.advanceBy(3_000);
       ex.cancelByExchange({ symbol: placed.symbol, exchangeOrderId: placed.exchangeOrderId });
       // A trade we did not place moves the balances: drift the cycle looks into.
@@ -147,17 +202,25 @@ describe('the handler actors in the inspector', () => {
       await tl.advanceBy(5_000);
       expect(engine.portfolio.findOrder({ clientOrderId: 'watch-1' })?.status).toBe('cancelled');
       await engine.stop();
-      await until(() => relayedValues(relayed, 'ghost').includes('closing') && relayedValues(relayed, 'drift').length > 0 && relayedValues(relayed, 'submission').length > 0, 'the handler actors’ snapshots');
+      await until(
+        () =>
+          relayedValues(relayed, 'ghost').includes('closing') &&
+          relayedValues(relayed, 'drift').length > 0 &&
+          relayedValues(relayed, 'submission').length > 0,
+        'the handler actors’ snapshots',
+      );
       // The ghost was found cancelled (its close proposed), then left the report: the actor ended as closed.
       expect(relayedValues(relayed, 'ghost')).toEqual(expect.arrayContaining(['suspected', 'closing', 'closed']));
       expect(relayedValues(relayed, 'submission')).toEqual(expect.arrayContaining(['submitted', 'acknowledged']));
       expect(relayedValues(relayed, 'drift')).toContain('clean');
       // All of them children of the `handlers` actor, itself a child of the engine actor.
       const announced = relayed.filter((e) => e.type === '@xstate.actor') as (Relayed & { parentId?: string })[];
-      const sessionOf = (id: string): string | undefined => announced.find((e) => e.definition?.includes(`"id":"${id}"`) === true)?.sessionId;
+      const sessionOf = (id: string): string | undefined =>
+        announced.find((e) => e.definition?.includes(`"id":"${id}"`) === true)?.sessionId;
       expect(relayedValues(relayed, 'handlers')).toContain('routing');
       expect(announced.find((e) => e.sessionId === sessionOf('handlers'))?.parentId).toBe(sessionOf('engine'));
-      for (const id of ['ghost', 'drift', 'submission']) expect(announced.find((e) => e.sessionId === sessionOf(id))?.parentId, id).toBe(sessionOf('handlers'));
+      for (const id of ['ghost', 'drift', 'submission'])
+        expect(announced.find((e) => e.sessionId === sessionOf(id))?.parentId, id).toBe(sessionOf('handlers'));
     } finally {
       viewer.terminate();
       await inspector.stop();

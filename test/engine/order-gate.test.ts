@@ -18,7 +18,14 @@ const SPOT = 'BTC/USDT';
 const d = (x: string | number): Dec => new Dec(x);
 
 let seq = 0;
-function order(symbol: string, side: Side, quantity: string, filled = '0', status: Order['status'] = 'open', clientOrderId = `o${++seq}`): Order {
+function order(
+  symbol: string,
+  side: Side,
+  quantity: string,
+  filled = '0',
+  status: Order['status'] = 'open',
+  clientOrderId = `o${++seq}`,
+): Order {
   return {
     clientOrderId,
     exchangeOrderId: `x-${clientOrderId}`,
@@ -39,7 +46,8 @@ function book(opts: { position?: string; btc?: string; orders?: Order[] } = {}):
     { asset: 'USDT', total: d('100000'), free: d('100000') },
     { asset: 'BTC', total: d(opts.btc ?? '2'), free: d(opts.btc ?? '2') },
   ];
-  const positions: Position[] = opts.position === undefined ? [] : [{ symbol: PERP, quantity: d(opts.position), entryPrice: d('30000') }];
+  const positions: Position[] =
+    opts.position === undefined ? [] : [{ symbol: PERP, quantity: d(opts.position), entryPrice: d('30000') }];
   return Portfolio.create({ instruments: DEFAULT_INSTRUMENTS, balances, positions, orders: opts.orders ?? [] });
 }
 
@@ -193,8 +201,18 @@ const arbCase: fc.Arbitrary<Case> = fc.record({
   held: fc.integer({ min: -300, max: 300 }),
   open: fc.array(
     fc
-      .record({ side: fc.constantFrom('buy' as const, 'sell' as const), qty: fc.integer({ min: 1, max: 200 }), filledPart: fc.integer({ min: 0, max: 9 }), symbolIsOther: fc.boolean() })
-      .map((o) => ({ side: o.side, qty: o.qty, filled: Math.floor((o.qty * o.filledPart) / 10), symbolIsOther: o.symbolIsOther })),
+      .record({
+        side: fc.constantFrom('buy' as const, 'sell' as const),
+        qty: fc.integer({ min: 1, max: 200 }),
+        filledPart: fc.integer({ min: 0, max: 9 }),
+        symbolIsOther: fc.boolean(),
+      })
+      .map((o) => ({
+        side: o.side,
+        qty: o.qty,
+        filled: Math.floor((o.qty * o.filledPart) / 10),
+        symbolIsOther: o.symbolIsOther,
+      })),
     { maxLength: 6 },
   ),
   side: fc.constantFrom('buy' as const, 'sell' as const),
@@ -231,8 +249,13 @@ describe('property', () => {
         const other = c.kind === 'perp' ? SPOT : PERP;
         const inst = DEFAULT_INSTRUMENTS.find((i) => i.symbol === symbol)!;
         const held = c.kind === 'spot' ? Math.abs(c.held) : c.held;
-        const open = c.open.map((o, i) => order(o.symbolIsOther ? other : symbol, o.side, lots(o.qty), lots(o.filled), 'open', `open${i}`));
-        const p = c.kind === 'perp' ? book({ position: lots(held), btc: '0', orders: open }) : book({ btc: lots(held), orders: open });
+        const open = c.open.map((o, i) =>
+          order(o.symbolIsOther ? other : symbol, o.side, lots(o.qty), lots(o.filled), 'open', `open${i}`),
+        );
+        const p =
+          c.kind === 'perp'
+            ? book({ position: lots(held), btc: '0', orders: open })
+            : book({ btc: lots(held), orders: open });
         const r = req(symbol, c.side, lots(c.qty), 'candidate');
         if (exposureEffect(p, r) !== 'reduce') return;
         reduces++;
@@ -245,7 +268,8 @@ describe('property', () => {
         filling.forEach((o, n) => expect(after.applyFill(fullFill(o, inst, n)).outcome).toBe('applied'));
         expect(exposure(after, inst).lte(exposure(p, inst))).toBe(true);
         // Never through zero to the other side either.
-        if (inst.kind === 'perp') expect(after.position(symbol).quantity.times(p.position(symbol).quantity).gte(0)).toBe(true);
+        if (inst.kind === 'perp')
+          expect(after.position(symbol).quantity.times(p.position(symbol).quantity).gte(0)).toBe(true);
         else expect(after.balance(inst.base).total.gte(0)).toBe(true);
       }),
       { numRuns: 400, seed: 20240601 },

@@ -13,7 +13,14 @@ import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 function world(policies?: { reportOnly?: boolean }) {
   const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
   const ex = new SimulatedExchange({ seed: 11, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
-  const engine = createEngine({ exchange: ex, store: new InMemoryStateStore(), clock: tl.clock, scheduler: tl.scheduler, intervalMs: 60_000, policies });
+  const engine = createEngine({
+    exchange: ex,
+    store: new InMemoryStateStore(),
+    clock: tl.clock,
+    scheduler: tl.scheduler,
+    intervalMs: 60_000,
+    policies,
+  });
   return { tl, ex, engine };
 }
 
@@ -45,7 +52,12 @@ describe('engine.reconcileNow()', () => {
     expect(r.plan.actions.some((a) => a.type === 'applyFill' && a.cause === 'untrackedTrade')).toBe(true);
     expect(r.executed).toBe(true);
     // Its books now hold that trade.
-    expect(engine.portfolio.balance('BTC').total.toFixed()).toBe(ex.truth().balances.find((b) => b.asset === 'BTC')!.total.toFixed());
+    expect(engine.portfolio.balance('BTC').total.toFixed()).toBe(
+      ex
+        .truth()
+        .balances.find((b) => b.asset === 'BTC')!
+        .total.toFixed(),
+    );
     await engine.stop();
   });
 

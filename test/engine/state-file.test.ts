@@ -55,7 +55,9 @@ function richState(): EngineState {
     ],
     positions: [{ symbol: PERP, quantity: d('-0.25'), entryPrice: d('31000') }],
   });
-  portfolio.trackOrder(order('a', { exchangeOrderId: '11', status: 'open', symbol: PERP, side: 'buy', quantity: d('0.1') }));
+  portfolio.trackOrder(
+    order('a', { exchangeOrderId: '11', status: 'open', symbol: PERP, side: 'buy', quantity: d('0.1') }),
+  );
   portfolio.applyFill({
     tradeId: 't-1',
     exchangeOrderId: '11',
@@ -71,14 +73,26 @@ function richState(): EngineState {
   });
   portfolio.applyFunding({ id: 'f-1', symbol: PERP, asset: 'USDT', amount: d('-0.7'), timestamp: T + 2 });
   portfolio.trackOrder(order('b'));
-  portfolio.markToMarket(new Map([['BTC/USDT', d('30000')], [PERP, d('30000')]]));
+  portfolio.markToMarket(
+    new Map([
+      ['BTC/USDT', d('30000')],
+      [PERP, d('30000')],
+    ]),
+  );
   const memory = new ReconcileMemory();
-  memory.ghosts.set(orderKey({ symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }), { ref: { symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }, firstSeenAt: T + 3, notFound: 1 });
+  memory.ghosts.set(orderKey({ symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }), {
+    ref: { symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' },
+    firstSeenAt: T + 3,
+    notFound: 1,
+  });
   memory.drift.set(`position:${PERP}`, 2);
   memory.seenDeltas.set('balance:USDT', '-0.00000001');
   return {
     portfolio,
-    cursors: { trades: { [PERP]: { since: T + 1, seenIds: ['t-1'] }, 'BTC/USDT': { since: T, seenIds: [] } }, funding: { since: T + 2, seenIds: ['f-1'] } },
+    cursors: {
+      trades: { [PERP]: { since: T + 1, seenIds: ['t-1'] }, 'BTC/USDT': { since: T, seenIds: [] } },
+      funding: { since: T + 2, seenIds: ['f-1'] },
+    },
     memory,
     lifecycle: { liquidateOnly: { reason: 'drift on BTC/USDT:USDT' } },
   };
@@ -89,14 +103,22 @@ function loaded(snapshot: unknown, journal: unknown[] = [], warnings: string[] =
   return JSON.parse(JSON.stringify({ snapshot, journal, warnings })) as LoadedState;
 }
 
-const encoded = (s: EngineState = richState(), at = T + 10): EngineStateJSON => JSON.parse(JSON.stringify(encodeEngineState(s, at))) as EngineStateJSON;
+const encoded = (s: EngineState = richState(), at = T + 10): EngineStateJSON =>
+  JSON.parse(JSON.stringify(encodeEngineState(s, at))) as EngineStateJSON;
 
 describe('encode / decode', () => {
   it('carries the equity and drawdown last marked before a save (absent in older states), exactly', () => {
-    const withEquity = JSON.stringify(encodeEngineState(richState(), T + 10, { equity: '199876.123456789', drawdown: '0.0012' }));
+    const withEquity = JSON.stringify(
+      encodeEngineState(richState(), T + 10, { equity: '199876.123456789', drawdown: '0.0012' }),
+    );
     const back = decodeEngineState(loaded(JSON.parse(withEquity)));
-    expect([back.equityAtSave?.equity?.toFixed(), back.equityAtSave?.drawdown?.toFixed()]).toEqual(['199876.123456789', '0.0012']);
-    const unmarked = decodeEngineState(loaded(JSON.parse(JSON.stringify(encodeEngineState(richState(), T + 10, { equity: null, drawdown: null })))));
+    expect([back.equityAtSave?.equity?.toFixed(), back.equityAtSave?.drawdown?.toFixed()]).toEqual([
+      '199876.123456789',
+      '0.0012',
+    ]);
+    const unmarked = decodeEngineState(
+      loaded(JSON.parse(JSON.stringify(encodeEngineState(richState(), T + 10, { equity: null, drawdown: null })))),
+    );
     expect(unmarked.equityAtSave).toEqual({ equity: null, drawdown: null });
     expect(decodeEngineState(loaded(encoded())).equityAtSave).toBeUndefined();
   });
@@ -125,7 +147,12 @@ describe('encode / decode', () => {
   });
 
   it('a state saved before any portfolio existed round-trips with no portfolio', () => {
-    const empty: EngineState = { portfolio: undefined, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: null } };
+    const empty: EngineState = {
+      portfolio: undefined,
+      cursors: EMPTY_CURSORS,
+      memory: new ReconcileMemory(),
+      lifecycle: { liquidateOnly: null },
+    };
     const back = decodeEngineState(loaded(encodeEngineState(empty, 1)));
     expect(back).toMatchObject({ fresh: false, portfolio: undefined, lifecycle: { liquidateOnly: null } });
     expect(back.cursors).toEqual({ trades: {} });
@@ -133,7 +160,10 @@ describe('encode / decode', () => {
 
   it('an empty store is a fresh start', () => {
     expect(decodeEngineState(undefined)).toMatchObject({ fresh: true, portfolio: undefined, replayed: 0 });
-    expect(decodeEngineState({ snapshot: undefined, journal: [], warnings: ['torn tail dropped'] })).toMatchObject({ fresh: true, warnings: ['torn tail dropped'] });
+    expect(decodeEngineState({ snapshot: undefined, journal: [], warnings: ['torn tail dropped'] })).toMatchObject({
+      fresh: true,
+      warnings: ['torn tail dropped'],
+    });
   });
 
   it("passes the store's warnings on", () => {
@@ -156,7 +186,11 @@ describe('journal replay', () => {
     ];
     const s = decodeEngineState(loaded(encoded(), journal));
     expect(s.replayed).toBe(4); // audit-only records are not replayed
-    expect(s.portfolio!.findOrder({ clientOrderId: 'n1' })).toMatchObject({ exchangeOrderId: '99', status: 'open', updatedAt: T + 20 });
+    expect(s.portfolio!.findOrder({ clientOrderId: 'n1' })).toMatchObject({
+      exchangeOrderId: '99',
+      status: 'open',
+      updatedAt: T + 20,
+    });
     expect(s.portfolio!.findOrder({ exchangeOrderId: '99' })?.clientOrderId).toBe('n1');
     expect(s.portfolio!.findOrder({ clientOrderId: 'n2' })?.status).toBe('rejected');
     // What was in the snapshot is still there.
@@ -165,7 +199,9 @@ describe('journal replay', () => {
 
   it('an unconfirmed submission stays pending', () => {
     const o = order('u1');
-    const s = decodeEngineState(loaded(encoded(), [orderRecord('submitted', o, T + 10), orderRecord('unconfirmed', o, T + 11, 'timeout')]));
+    const s = decodeEngineState(
+      loaded(encoded(), [orderRecord('submitted', o, T + 10), orderRecord('unconfirmed', o, T + 11, 'timeout')]),
+    );
     expect(s.portfolio!.findOrder({ clientOrderId: 'u1' })).toMatchObject({ status: 'pending' });
     expect(s.portfolio!.findOrder({ clientOrderId: 'u1' })?.exchangeOrderId).toBeUndefined();
   });
@@ -183,12 +219,18 @@ describe('journal replay', () => {
     const leave = { kind: 'lifecycle', at: T + 20, liquidateOnly: null };
     const base = encoded(); // liquidate-only in the snapshot
     expect(decodeEngineState(loaded(base, [leave])).lifecycle).toEqual({ liquidateOnly: null });
-    expect(decodeEngineState(loaded(base, [leave, enter])).lifecycle).toEqual({ liquidateOnly: { reason: 'manual stop-out' } });
-    expect(decodeEngineState(loaded(undefined, [enter])).lifecycle).toEqual({ liquidateOnly: { reason: 'manual stop-out' } });
+    expect(decodeEngineState(loaded(base, [leave, enter])).lifecycle).toEqual({
+      liquidateOnly: { reason: 'manual stop-out' },
+    });
+    expect(decodeEngineState(loaded(undefined, [enter])).lifecycle).toEqual({
+      liquidateOnly: { reason: 'manual stop-out' },
+    });
   });
 
   it('a journal with only audit records changes nothing', () => {
-    const s = decodeEngineState(loaded(encoded(), [{ kind: 'cycle', at: 1, handler: 'startup', cycle: 0, summary: {} }]));
+    const s = decodeEngineState(
+      loaded(encoded(), [{ kind: 'cycle', at: 1, handler: 'startup', cycle: 0, summary: {} }]),
+    );
     expect(s.replayed).toBe(0);
     expect(JSON.stringify(encodeEngineState(s, T + 10))).toBe(JSON.stringify(encoded()));
   });
@@ -212,31 +254,118 @@ const malformed: readonly [string, () => LoadedState, RegExp][] = [
   ['no format', () => withSnapshot((s) => delete s.format), /format/],
   ['an unknown version', () => withSnapshot((s) => (s.version = 4)), /version 4 is not supported/],
   ['a version as a string', () => withSnapshot((s) => (s.version = '1')), /version/],
-  ['a portfolio with a bad amount', () => withSnapshot((s) => ((s.portfolio as Mutable).peakEquity = 'lots')), /peakEquity/],
-  ['a portfolio of another version', () => withSnapshot((s) => ((s.portfolio as Mutable).version = 9)), /not valid engine state/],
+  [
+    'a portfolio with a bad amount',
+    () => withSnapshot((s) => ((s.portfolio as Mutable).peakEquity = 'lots')),
+    /peakEquity/,
+  ],
+  [
+    'a portfolio of another version',
+    () => withSnapshot((s) => ((s.portfolio as Mutable).version = 9)),
+    /not valid engine state/,
+  ],
   ['no portfolio key', () => withSnapshot((s) => delete s.portfolio), /not valid engine state/],
   ['cursors missing', () => withSnapshot((s) => delete s.cursors), /cursors/],
-  ['a cursor with a negative since', () => withSnapshot((s) => (s.cursors = { trades: { [PERP]: { since: -1, seenIds: [] } } })), /cursors\.trades/],
-  ['a cursor whose seenIds is not a list', () => withSnapshot((s) => (s.cursors = { trades: {}, funding: { since: 1, seenIds: 'f-1' } })), /cursors\.funding/],
-  ['a drift actor with a negative count', () => withSnapshot((s) => (((s.handlerActors as { drift: { snapshot: { context: Mutable } }[] }).drift[0]!.snapshot.context.cycles = -1))), /handlerActors\.drift\[0\]\.snapshot\.context\.cycles/],
-  ['a ghost actor in a state the machine has not', () => withSnapshot((s) => (((s.handlerActors as { ghosts: { snapshot: Mutable }[] }).ghosts[0]!.snapshot.value = 'teleported'))), /handlerActors\.ghosts\[0\]\.snapshot\.value/],
-  ['a ghost actor saved finished', () => withSnapshot((s) => (((s.handlerActors as { ghosts: { snapshot: Mutable }[] }).ghosts[0]!.snapshot.status = 'done'))), /handlerActors\.ghosts\[0\]\.snapshot\.status/],
-  ['two drift actors with one key', () => withSnapshot((s) => { const h = s.handlerActors as { drift: unknown[] }; h.drift = [h.drift[0], h.drift[0]]; }), /two actors have this key/],
+  [
+    'a cursor with a negative since',
+    () => withSnapshot((s) => (s.cursors = { trades: { [PERP]: { since: -1, seenIds: [] } } })),
+    /cursors\.trades/,
+  ],
+  [
+    'a cursor whose seenIds is not a list',
+    () => withSnapshot((s) => (s.cursors = { trades: {}, funding: { since: 1, seenIds: 'f-1' } })),
+    /cursors\.funding/,
+  ],
+  [
+    'a drift actor with a negative count',
+    () =>
+      withSnapshot(
+        (s) =>
+          ((s.handlerActors as { drift: { snapshot: { context: Mutable } }[] }).drift[0]!.snapshot.context.cycles = -1),
+      ),
+    /handlerActors\.drift\[0\]\.snapshot\.context\.cycles/,
+  ],
+  [
+    'a ghost actor in a state the machine has not',
+    () =>
+      withSnapshot(
+        (s) => ((s.handlerActors as { ghosts: { snapshot: Mutable }[] }).ghosts[0]!.snapshot.value = 'teleported'),
+      ),
+    /handlerActors\.ghosts\[0\]\.snapshot\.value/,
+  ],
+  [
+    'a ghost actor saved finished',
+    () =>
+      withSnapshot(
+        (s) => ((s.handlerActors as { ghosts: { snapshot: Mutable }[] }).ghosts[0]!.snapshot.status = 'done'),
+      ),
+    /handlerActors\.ghosts\[0\]\.snapshot\.status/,
+  ],
+  [
+    'two drift actors with one key',
+    () =>
+      withSnapshot((s) => {
+        const h = s.handlerActors as { drift: unknown[] };
+        h.drift = [h.drift[0], h.drift[0]];
+      }),
+    /two actors have this key/,
+  ],
   ['handler actors missing', () => withSnapshot((s) => delete s.handlerActors), /handlerActors/],
-  ['version 2 memory with a negative count', () => withSnapshot((s) => { s.version = 2; s.memory = { ghosts: [], drift: [{ kind: 'position', key: PERP, cycles: -1 }] }; }), /snapshot\.memory\.drift/],
+  [
+    'version 2 memory with a negative count',
+    () =>
+      withSnapshot((s) => {
+        s.version = 2;
+        s.memory = { ghosts: [], drift: [{ kind: 'position', key: PERP, cycles: -1 }] };
+      }),
+    /snapshot\.memory\.drift/,
+  ],
   ['version 2 memory missing', () => withSnapshot((s) => (s.version = 2)), /memory/],
   ['lifecycle missing', () => withSnapshot((s) => delete s.lifecycle), /lifecycle/],
-  ['an equity at save that is a number', () => withSnapshot((s) => (s.equity = { equity: 1000, drawdown: null })), /snapshot\.equity\.equity/],
-  ['a liquidate-only reason that is not a string', () => withSnapshot((s) => (s.lifecycle = { liquidateOnly: { reason: 5 } })), /lifecycle\.liquidateOnly\.reason/],
+  [
+    'an equity at save that is a number',
+    () => withSnapshot((s) => (s.equity = { equity: 1000, drawdown: null })),
+    /snapshot\.equity\.equity/,
+  ],
+  [
+    'a liquidate-only reason that is not a string',
+    () => withSnapshot((s) => (s.lifecycle = { liquidateOnly: { reason: 5 } })),
+    /lifecycle\.liquidateOnly\.reason/,
+  ],
   ['a journal record that is not an object', () => loaded(encoded(), ['order']), /journal record 1/],
   ['a journal record with no kind', () => loaded(encoded(), [{ at: 1 }]), /journal\[0\]\.kind/],
   ['an unknown record kind', () => loaded(encoded(), [{ kind: 'teleport' }]), /unknown record kind/],
-  ['an order record with an unknown event', () => loaded(encoded(), [{ ...good, event: 'filled' }]), /journal\[0\]\.event/],
-  ['an order record with a malformed order', () => loaded(encoded(), [{ ...good, order: { ...orderToJSON(order('x')), quantity: '-1' } }]), /journal\[0\]\.order/],
-  ['an order record with no order', () => loaded(encoded(), [{ kind: 'order', event: 'submitted', at: 1 }]), /journal\[0\]\.order/],
+  [
+    'an order record with an unknown event',
+    () => loaded(encoded(), [{ ...good, event: 'filled' }]),
+    /journal\[0\]\.event/,
+  ],
+  [
+    'an order record with a malformed order',
+    () => loaded(encoded(), [{ ...good, order: { ...orderToJSON(order('x')), quantity: '-1' } }]),
+    /journal\[0\]\.order/,
+  ],
+  [
+    'an order record with no order',
+    () => loaded(encoded(), [{ kind: 'order', event: 'submitted', at: 1 }]),
+    /journal\[0\]\.order/,
+  ],
   ['an order record before any portfolio was saved', () => loaded(undefined, [good]), /before any portfolio/],
-  ['a lifecycle record without liquidateOnly', () => loaded(encoded(), [{ kind: 'lifecycle', at: 1 }]), /journal\[0\]\.liquidateOnly/],
-  ['a bad record after good ones', () => loaded(encoded(), [good, { kind: 'lifecycle', at: 1, liquidateOnly: null }, { kind: 'lifecycle', liquidateOnly: 'yes' }]), /journal record 3/],
+  [
+    'a lifecycle record without liquidateOnly',
+    () => loaded(encoded(), [{ kind: 'lifecycle', at: 1 }]),
+    /journal\[0\]\.liquidateOnly/,
+  ],
+  [
+    'a bad record after good ones',
+    () =>
+      loaded(encoded(), [
+        good,
+        { kind: 'lifecycle', at: 1, liquidateOnly: null },
+        { kind: 'lifecycle', liquidateOnly: 'yes' },
+      ]),
+    /journal record 3/,
+  ],
 ];
 
 describe('malformed state is a StoreCorruptError, and nothing is half-applied', () => {
@@ -264,7 +393,9 @@ describe('malformed state is a StoreCorruptError, and nothing is half-applied', 
   it('the valid prefix of a journal decodes; the same journal with a bad tail record does not', () => {
     const journal: JsonValue[] = [good as JsonValue, { kind: 'lifecycle', at: 1, liquidateOnly: null }];
     expect(decodeEngineState(loaded(encoded(), journal)).replayed).toBe(2);
-    expect(() => decodeEngineState(loaded(encoded(), [...journal, { kind: 'order', event: 'submitted', at: 2, order: null }]))).toThrow(StoreCorruptError);
+    expect(() =>
+      decodeEngineState(loaded(encoded(), [...journal, { kind: 'order', event: 'submitted', at: 2, order: null }])),
+    ).toThrow(StoreCorruptError);
   });
 });
 
@@ -281,7 +412,9 @@ describe('parseCursorState', () => {
 
 describe('an order record the books refuse is skipped, never fatal (the directory must load)', () => {
   it('a contradicting acknowledgement: skipped with a warning naming it; the order stays as the snapshot had it', () => {
-    const state = decodeEngineState(loaded(encoded(), [orderRecord('acknowledged', order('a', { exchangeOrderId: '777', status: 'open' }), T + 10)]));
+    const state = decodeEngineState(
+      loaded(encoded(), [orderRecord('acknowledged', order('a', { exchangeOrderId: '777', status: 'open' }), T + 10)]),
+    );
     expect(state.warnings).toHaveLength(1);
     expect(state.warnings[0]).toMatch(/journal record 1 \(order a, acknowledged\) skipped/);
     expect(state.replayed).toBe(1);
@@ -302,8 +435,11 @@ describe('untrusted state files (issue 14)', () => {
   });
 
   it('an exponent bomb in the handlers memory is a StoreCorruptError at once, not a hang in toFixed', () => {
-    const json = JSON.parse(JSON.stringify(encodeEngineState(richState(), T))) as { handlerActors: { drift: { snapshot: { context: { seenDelta?: string } } }[] } };
-    json.handlerActors.drift.find((d) => d.snapshot.context.seenDelta !== undefined)!.snapshot.context.seenDelta = '1e10000000';
+    const json = JSON.parse(JSON.stringify(encodeEngineState(richState(), T))) as {
+      handlerActors: { drift: { snapshot: { context: { seenDelta?: string } } }[] };
+    };
+    json.handlerActors.drift.find((d) => d.snapshot.context.seenDelta !== undefined)!.snapshot.context.seenDelta =
+      '1e10000000';
     let caught: unknown;
     try {
       decodeEngineState(loaded(json));
@@ -311,10 +447,14 @@ describe('untrusted state files (issue 14)', () => {
       caught = e;
     }
     expect(caught).toBeInstanceOf(StoreCorruptError);
-    expect((caught as Error).message).toMatch(/snapshot\.handlerActors\.drift\[0\]\.snapshot\.context\.seenDelta: out of range/);
+    expect((caught as Error).message).toMatch(
+      /snapshot\.handlerActors\.drift\[0\]\.snapshot\.context\.seenDelta: out of range/,
+    );
   });
 
   it('a store that hands back no journal list is a StoreCorruptError, not a TypeError', () => {
-    expect(() => decodeEngineState({ snapshot: null, warnings: [] } as unknown as LoadedState)).toThrow(StoreCorruptError);
+    expect(() => decodeEngineState({ snapshot: null, warnings: [] } as unknown as LoadedState)).toThrow(
+      StoreCorruptError,
+    );
   });
 });

@@ -57,7 +57,9 @@ const trade = (symbol: string, tradeId: string, timestamp: number): Fill => ({
 
 describe('migrating state directories written before ids were scoped (v1, main at d0fec8b)', () => {
   it('the demo directory loads: its trade ids stay applied up to its save time, for any symbol, and no later', async () => {
-    const raw = JSON.parse(await readFile(join(FIXTURES, 'demo', 'snapshot.json'), 'utf8')) as { state: { version: number; savedAt: number; portfolio: { version: number } } };
+    const raw = JSON.parse(await readFile(join(FIXTURES, 'demo', 'snapshot.json'), 'utf8')) as {
+      state: { version: number; savedAt: number; portfolio: { version: number } };
+    };
     expect([raw.state.version, raw.state.portfolio.version]).toEqual([1, 1]);
     const s = await load('demo');
     const p = s.portfolio!;
@@ -77,7 +79,10 @@ describe('migrating state directories written before ids were scoped (v1, main a
     // Written back as v2; read again, the same.
     const j = JSON.parse(JSON.stringify(p.toJSON())) as ReturnType<Portfolio['toJSON']>;
     expect(j.version).toBe(2);
-    expect(j.legacyTradeIds).toEqual({ upTo: savedAt, ids: ['t-1', 't-2', 't-3', 't-4', 't-5', 't-6', 't-7', 't-8', 't-9'] });
+    expect(j.legacyTradeIds).toEqual({
+      upTo: savedAt,
+      ids: ['t-1', 't-2', 't-3', 't-4', 't-5', 't-6', 't-7', 't-8', 't-9'],
+    });
     expect(Portfolio.fromJSON(j).toJSON()).toEqual(j);
   });
 
@@ -89,60 +94,111 @@ describe('migrating state directories written before ids were scoped (v1, main a
     expect(s.portfolio!.findOrder({ symbol: 'BTC/USDT:USDT', exchangeOrderId: '6' })?.clientOrderId).toBe('a-5');
   });
 
-  it.each(['demo', 'crashed'])('an engine boots on the migrated %s directory and reconciles with a per-symbol-id exchange', async (name) => {
-    const dir = await copyOf(name);
-    const raw = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as { state: { savedAt: number } };
-    const tl = new VirtualTimeline(raw.state.savedAt + 60_000);
-    // Flat prices and whole fills: the books must land exactly on the exchange's.
-    const ex = new SimulatedExchange({ seed: 3, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
-    // The same venue carries on where it was: its order numbers of every symbol are past the old books' orders.
-    for (const symbol of ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT']) {
-      for (let i = 0; i < 20; i++) {
-        const o = ex.placeManualOrder({ symbol, side: 'buy', type: 'limit', quantity: new Dec('0.001'), price: new Dec('10') });
-        ex.cancelByExchange({ symbol, exchangeOrderId: o.exchangeOrderId });
+  it.each(['demo', 'crashed'])(
+    'an engine boots on the migrated %s directory and reconciles with a per-symbol-id exchange',
+    async (name) => {
+      const dir = await copyOf(name);
+      const raw = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as { state: { savedAt: number } };
+      const tl = new VirtualTimeline(raw.state.savedAt + 60_000);
+      // Flat prices and whole fills: the books must land exactly on the exchange's.
+      const ex = new SimulatedExchange({ seed: 3, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+      // The same venue carries on where it was: its order numbers of every symbol are past the old books' orders.
+      for (const symbol of ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT']) {
+        for (let i = 0; i < 20; i++) {
+          const o = ex.placeManualOrder({
+            symbol,
+            side: 'buy',
+            type: 'limit',
+            quantity: new Dec('0.001'),
+            price: new Dec('10'),
+          });
+          ex.cancelByExchange({ symbol, exchangeOrderId: o.exchangeOrderId });
+        }
       }
-    }
-    const store = await FileStateStore.open(dir);
-    const engine = createEngine({ exchange: ex, store, logger: silentLogger, clock: tl.clock, scheduler: tl.scheduler, intervalMs: 1_000 });
-    // The old books meet another exchange: the startup retries (virtual backoff) before it takes the snapshot as truth.
-    let boot: Awaited<ReturnType<typeof engine.start>> | undefined;
-    void engine.start().then((b) => (boot = b));
-    for (let i = 0; i < 600 && boot === undefined; i++) await tl.advanceBy(1_000);
-    expect(boot?.phase).toBe('running');
-    // New trades numbered 1, 2, ... per symbol, like the old books' ids in digits only: all applied.
-    await engine.placeOrder({ clientOrderId: 'after-1', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
-    await engine.placeOrder({ clientOrderId: 'after-2', symbol: 'ETH/USDT', side: 'buy', type: 'market', quantity: new Dec('0.1') });
-    await tl.advanceBy(5_000);
-    const truth = ex.truth();
-    expect(truth.trades.map((t) => t.tradeId)).toEqual(['1', '1']);
-    const applied = new Set(engine.portfolio.preservedMetrics().appliedTrades);
-    for (const t of truth.trades) expect(applied.has(tradeKey(t.symbol, t.tradeId))).toBe(true);
-    const totals = (bs: readonly { asset: string; total: Dec }[]) => Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
-    expect(totals(engine.portfolio.balances())).toEqual(totals(truth.balances));
-    expect(engine.status().phase).toBe('running');
-    await engine.stop();
-    await store.close();
-    // What it wrote is the new version.
-    const after = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as { state: { version: number; portfolio: { version: number } } };
-    expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, 2]);
-  });
+      const store = await FileStateStore.open(dir);
+      const engine = createEngine({
+        exchange: ex,
+        store,
+        logger: silentLogger,
+        clock: tl.clock,
+        scheduler: tl.scheduler,
+        intervalMs: 1_000,
+      });
+      // The old books meet another exchange: the startup retries (virtual backoff) before it takes the snapshot as truth.
+      let boot: Awaited<ReturnType<typeof engine.start>> | undefined;
+      void engine.start().then((b) => (boot = b));
+      for (let i = 0; i < 600 && boot === undefined; i++) await tl.advanceBy(1_000);
+      expect(boot?.phase).toBe('running');
+      // New trades numbered 1, 2, ... per symbol, like the old books' ids in digits only: all applied.
+      await engine.placeOrder({
+        clientOrderId: 'after-1',
+        symbol: 'BTC/USDT',
+        side: 'buy',
+        type: 'market',
+        quantity: new Dec('0.01'),
+      });
+      await engine.placeOrder({
+        clientOrderId: 'after-2',
+        symbol: 'ETH/USDT',
+        side: 'buy',
+        type: 'market',
+        quantity: new Dec('0.1'),
+      });
+      await tl.advanceBy(5_000);
+      const truth = ex.truth();
+      expect(truth.trades.map((t) => t.tradeId)).toEqual(['1', '1']);
+      const applied = new Set(engine.portfolio.preservedMetrics().appliedTrades);
+      for (const t of truth.trades) expect(applied.has(tradeKey(t.symbol, t.tradeId))).toBe(true);
+      const totals = (bs: readonly { asset: string; total: Dec }[]) =>
+        Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
+      expect(totals(engine.portfolio.balances())).toEqual(totals(truth.balances));
+      expect(engine.status().phase).toBe('running');
+      await engine.stop();
+      await store.close();
+      // What it wrote is the new version.
+      const after = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as {
+        state: { version: number; portfolio: { version: number } };
+      };
+      expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, 2]);
+    },
+  );
 });
 
 describe('migrating state written before the handler actors (v2, main at 4bb41d3)', () => {
   it('the handlers memory becomes the actors it stands for, and is written back as their snapshots (v3)', async () => {
-    const raw = JSON.parse(await readFile(join(import.meta.dirname, 'fixtures', 'main-4bb41d3', 'handler-memory-v2.json'), 'utf8')) as { version: number; memory: unknown };
+    const raw = JSON.parse(
+      await readFile(join(import.meta.dirname, 'fixtures', 'main-4bb41d3', 'handler-memory-v2.json'), 'utf8'),
+    ) as { version: number; memory: unknown };
     expect(raw.version).toBe(2);
     const s = decodeEngineState({ snapshot: raw as never, journal: [], warnings: [] });
     // What planning reads is exactly what main saved.
     expect(s.memory.toJSON()).toEqual(raw.memory);
     const ghost = s.handlerActors.ghosts[0]!.snapshot;
-    expect([s.handlerActors.ghosts.length, ghost.value, ghost.context.notFound, ghost.context.firstSeenAt]).toEqual([1, 'confirming', 1, 1767603600003]);
-    expect(s.handlerActors.drift.map((d) => [d.key, d.snapshot.value, d.snapshot.context.cycles, d.snapshot.context.seenDelta])).toEqual([
+    expect([s.handlerActors.ghosts.length, ghost.value, ghost.context.notFound, ghost.context.firstSeenAt]).toEqual([
+      1,
+      'confirming',
+      1,
+      1767603600003,
+    ]);
+    expect(
+      s.handlerActors.drift.map((d) => [
+        d.key,
+        d.snapshot.value,
+        d.snapshot.context.cycles,
+        d.snapshot.context.seenDelta,
+      ]),
+    ).toEqual([
       ['balance:USDT', 'clean', 0, '-0.00000001'],
       ['position:BTC/USDT:USDT', 'drifting', 2, '0.05'],
     ]);
-    const again = JSON.parse(JSON.stringify(encodeEngineState(s, 1767603600020))) as { version: number; memory?: unknown; handlerActors: unknown };
+    const again = JSON.parse(JSON.stringify(encodeEngineState(s, 1767603600020))) as {
+      version: number;
+      memory?: unknown;
+      handlerActors: unknown;
+    };
     expect([again.version, again.memory]).toEqual([ENGINE_STATE_VERSION, undefined]);
-    expect(decodeEngineState({ snapshot: again as never, journal: [], warnings: [] }).memory.toJSON()).toEqual(raw.memory);
+    expect(decodeEngineState({ snapshot: again as never, journal: [], warnings: [] }).memory.toJSON()).toEqual(
+      raw.memory,
+    );
   });
 });

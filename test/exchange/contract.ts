@@ -69,7 +69,11 @@ function expectStableIds(first: readonly string[], again: readonly string[]): vo
 }
 
 /** Pages through a history query with `limit`, returning every item and the number of pages. */
-async function collectPages<T>(fetch: (q: HistoryQuery) => Promise<Page<T>>, since: number, limit: number): Promise<{ items: T[]; pages: number }> {
+async function collectPages<T>(
+  fetch: (q: HistoryQuery) => Promise<Page<T>>,
+  since: number,
+  limit: number,
+): Promise<{ items: T[]; pages: number }> {
   const items: T[] = [];
   let cursor: string | undefined;
   let pages = 0;
@@ -102,7 +106,11 @@ export const tradeView = (f: Fill): Record<string, string | number | boolean | u
   inferred: f.inferred,
 });
 
-export function runExchangeContract(name: string, setup: () => Promise<ExchangeContractSubject>, options: ExchangeContractOptions = {}): void {
+export function runExchangeContract(
+  name: string,
+  setup: () => Promise<ExchangeContractSubject>,
+  options: ExchangeContractOptions = {},
+): void {
   describe(`ExchangeClient contract: ${name}`, () => {
     let teardown: (() => Promise<void>) | undefined;
     let seq = 0;
@@ -131,7 +139,9 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const subject = await setup();
       teardown = subject.teardown;
       const wire = (o: { readonly symbol: string; readonly exchangeOrderId?: string | undefined }): string =>
-        subject.wireOrderId === undefined ? (o.exchangeOrderId ?? '') : subject.wireOrderId(o.symbol, o.exchangeOrderId ?? '');
+        subject.wireOrderId === undefined
+          ? (o.exchangeOrderId ?? '')
+          : subject.wireOrderId(o.symbol, o.exchangeOrderId ?? '');
       const instruments = await subject.sim.fetchInstruments();
       const spot = instruments.find((i) => i.kind === 'spot');
       if (spot === undefined) throw new Error('the contract needs a spot instrument');
@@ -144,7 +154,14 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         perp,
         instruments,
         restingBuy: (quantity = '0.001', symbol = spot.symbol) =>
-          subject.client.placeOrder({ clientOrderId: cid(), symbol, side: 'buy', type: 'limit', quantity: new Dec(quantity), price: new Dec('20000') }),
+          subject.client.placeOrder({
+            clientOrderId: cid(),
+            symbol,
+            side: 'buy',
+            type: 'limit',
+            quantity: new Dec(quantity),
+            price: new Dec('20000'),
+          }),
         ref: (o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }),
         simRef: (o) => {
           const t = subject.sim.truth().orders.find((x) => x.symbol === o.symbol && wire(x) === o.exchangeOrderId);
@@ -164,7 +181,14 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
     it('placeOrder acknowledges a resting limit order with an exchange id', async () => {
       const w = await world();
       const clientOrderId = cid();
-      const ack = await w.client.placeOrder({ clientOrderId, symbol: w.spot.symbol, side: 'buy', type: 'limit', quantity: new Dec('0.002'), price: new Dec('20000.5') });
+      const ack = await w.client.placeOrder({
+        clientOrderId,
+        symbol: w.spot.symbol,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.002'),
+        price: new Dec('20000.5'),
+      });
       expect(ack.clientOrderId).toBe(clientOrderId);
       expect(typeof ack.exchangeOrderId).toBe('string');
       expect(ack.exchangeOrderId).not.toBe('');
@@ -183,7 +207,14 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const byExchangeId = await w.client.fetchOrder({ symbol: ack.symbol, exchangeOrderId: ack.exchangeOrderId });
       const byClientId = await w.client.fetchOrder({ symbol: ack.symbol, clientOrderId: ack.clientOrderId });
       for (const o of [byExchangeId, byClientId]) {
-        expect(o).toMatchObject({ exchangeOrderId: ack.exchangeOrderId, clientOrderId: ack.clientOrderId, symbol: ack.symbol, side: 'buy', type: 'limit', status: 'open' });
+        expect(o).toMatchObject({
+          exchangeOrderId: ack.exchangeOrderId,
+          clientOrderId: ack.clientOrderId,
+          symbol: ack.symbol,
+          side: 'buy',
+          type: 'limit',
+          status: 'open',
+        });
         expectAmount(o.quantity, '0.003');
         expectAmount(o.price, '20000');
         expectAmount(o.filledQuantity, '0');
@@ -195,7 +226,13 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const a = await w.restingBuy();
       const other = w.instruments.find((i) => i.symbol !== w.spot.symbol && i.kind === 'spot');
       const b = other === undefined ? undefined : await w.restingBuy('0.001', other.symbol);
-      const manual = w.sim.placeManualOrder({ symbol: w.spot.symbol, side: 'buy', type: 'limit', quantity: new Dec('0.001'), price: new Dec('19000') });
+      const manual = w.sim.placeManualOrder({
+        symbol: w.spot.symbol,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.001'),
+        price: new Dec('19000'),
+      });
       const all = await w.client.fetchOpenOrders();
       // Exchange order ids are per symbol (Binance; the simulator numbers them the same way): an order is its pair.
       const key = (o: Order): string => orderIdKey(o.symbol, o.exchangeOrderId ?? '');
@@ -232,12 +269,17 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const page = await w.client.fetchTradesSince(w.spot.symbol, { since: t0 });
       const mine = page.items.filter((f) => f.exchangeOrderId === ack.exchangeOrderId);
       expect(mine.map((f) => f.quantity.toFixed())).toEqual(['0.001', '0.0015', '0.0005']);
-      const again = (await w.client.fetchTradesSince(w.spot.symbol, { since: t0 })).items.filter((f) => f.exchangeOrderId === ack.exchangeOrderId);
+      const again = (await w.client.fetchTradesSince(w.spot.symbol, { since: t0 })).items.filter(
+        (f) => f.exchangeOrderId === ack.exchangeOrderId,
+      );
       expectStableIds(
         mine.map((f) => f.tradeId),
         again.map((f) => f.tradeId),
       );
-      expectAmount(mine.reduce((s, f) => s.plus(f.quantity), new Dec(0)), done.quantity.toFixed());
+      expectAmount(
+        mine.reduce((s, f) => s.plus(f.quantity), new Dec(0)),
+        done.quantity.toFixed(),
+      );
       const truth = w.sim.truth().trades.filter((f) => w.wire(f) === ack.exchangeOrderId);
       expect(mine.map(tradeView)).toEqual(truth.map((f) => tradeView({ ...f, exchangeOrderId: w.wire(f) })));
     });
@@ -294,8 +336,12 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const cut = truth[6] as Fill;
       const later = await collectPages((q) => w.client.fetchTradesSince(w.spot.symbol, q), cut.timestamp, 5);
       const expectedLater = truth.filter((f) => f.timestamp >= cut.timestamp);
-      expect(later.items.map(tradeView)).toEqual(expectedLater.map((f) => tradeView({ ...f, exchangeOrderId: w.wire(f) })));
-      expect(later.items.map((f) => f.tradeId)).toEqual(items.slice(truth.length - expectedLater.length).map((f) => f.tradeId));
+      expect(later.items.map(tradeView)).toEqual(
+        expectedLater.map((f) => tradeView({ ...f, exchangeOrderId: w.wire(f) })),
+      );
+      expect(later.items.map((f) => f.tradeId)).toEqual(
+        items.slice(truth.length - expectedLater.length).map((f) => f.tradeId),
+      );
     });
 
     /** Three resting buys a second apart from `t0`: `a` then cancelled, `b` then filled, `c` left open. */
@@ -409,14 +455,25 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       const w = await world();
       const before = w.sim.truth();
       const symbol = w.spot.symbol;
-      const base = { symbol, side: 'buy' as const, type: 'limit' as const, quantity: new Dec('0.001'), price: new Dec('20000') };
-      await expectExchangeError(w.client.placeOrder({ ...base, clientOrderId: cid(), quantity: new Dec('0') }), 'invalid');
+      const base = {
+        symbol,
+        side: 'buy' as const,
+        type: 'limit' as const,
+        quantity: new Dec('0.001'),
+        price: new Dec('20000'),
+      };
+      await expectExchangeError(
+        w.client.placeOrder({ ...base, clientOrderId: cid(), quantity: new Dec('0') }),
+        'invalid',
+      );
       await expectExchangeError(w.client.placeOrder({ ...base, clientOrderId: cid(), symbol: 'NOPE/USDT' }), 'invalid');
       await expectExchangeError(w.client.placeOrder({ ...base, clientOrderId: cid(), price: undefined }), 'invalid');
       await expectExchangeError(w.client.fetchOrder({ symbol: 'NOPE/USDT', exchangeOrderId: '1' }), 'invalid');
       const after = w.sim.truth();
       expect(after.orders.length).toBe(before.orders.length);
-      expect(after.balances.map((b) => [b.asset, b.total.toFixed(), b.free.toFixed()])).toEqual(before.balances.map((b) => [b.asset, b.total.toFixed(), b.free.toFixed()]));
+      expect(after.balances.map((b) => [b.asset, b.total.toFixed(), b.free.toFixed()])).toEqual(
+        before.balances.map((b) => [b.asset, b.total.toFixed(), b.free.toFixed()]),
+      );
     });
 
     it('retryable failures stay retryable and are never reported as notFound', async () => {
@@ -438,7 +495,14 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
       w.sim.injectFault({ method: 'placeOrder', kind: 'lostResponse' });
       const clientOrderId = cid();
       const err = await rejection(
-        w.client.placeOrder({ clientOrderId, symbol: w.spot.symbol, side: 'buy', type: 'limit', quantity: new Dec('0.001'), price: new Dec('20000') }),
+        w.client.placeOrder({
+          clientOrderId,
+          symbol: w.spot.symbol,
+          side: 'buy',
+          type: 'limit',
+          quantity: new Dec('0.001'),
+          price: new Dec('20000'),
+        }),
       );
       expect(err).toBeInstanceOf(ExchangeError);
       expect((err as ExchangeError).retryable).toBe(true);
@@ -452,8 +516,21 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         const w = await world();
         if (w.perp === undefined) return ctx.skip();
         const perp = w.perp;
-        await w.client.placeOrder({ clientOrderId: cid(), symbol: perp.symbol, side: 'buy', type: 'market', quantity: new Dec('0.01') });
-        const sell = await w.client.placeOrder({ clientOrderId: cid(), symbol: perp.symbol, side: 'sell', type: 'limit', quantity: new Dec('0.004'), price: new Dec('31000') });
+        await w.client.placeOrder({
+          clientOrderId: cid(),
+          symbol: perp.symbol,
+          side: 'buy',
+          type: 'market',
+          quantity: new Dec('0.01'),
+        });
+        const sell = await w.client.placeOrder({
+          clientOrderId: cid(),
+          symbol: perp.symbol,
+          side: 'sell',
+          type: 'limit',
+          quantity: new Dec('0.004'),
+          price: new Dec('31000'),
+        });
         w.sim.fillOrder(w.simRef(sell), '0.004');
         const positions = await w.client.fetchPositions([perp.symbol]);
         expect(positions.length).toBe(1);
@@ -468,13 +545,24 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         if (w.perp === undefined) return ctx.skip();
         const perp = w.perp;
         const t0 = w.clock.now();
-        await w.client.placeOrder({ clientOrderId: cid(), symbol: perp.symbol, side: 'buy', type: 'market', quantity: new Dec('0.01') });
+        await w.client.placeOrder({
+          clientOrderId: cid(),
+          symbol: perp.symbol,
+          side: 'buy',
+          type: 'market',
+          quantity: new Dec('0.01'),
+        });
         w.sim.setFundingRate(perp.symbol, '0.0001');
         for (let i = 0; i < 3; i++) w.sim.step(w.sim.nextFundingTime() - w.clock.now());
         const truth = w.sim.truth().funding.filter((f) => f.timestamp >= t0);
         expect(truth.length).toBe(3);
         const { items } = await collectPages((q) => w.client.fetchFundingSince(q), t0, 2);
-        const view = (f: (typeof truth)[number]): unknown => ({ symbol: f.symbol, asset: f.asset, amount: f.amount.toFixed(), timestamp: f.timestamp });
+        const view = (f: (typeof truth)[number]): unknown => ({
+          symbol: f.symbol,
+          asset: f.asset,
+          amount: f.amount.toFixed(),
+          timestamp: f.timestamp,
+        });
         expect(items.map(view)).toEqual(truth.map(view));
         const again = await collectPages((q) => w.client.fetchFundingSince(q), t0, 100);
         expectStableIds(
@@ -490,7 +578,13 @@ export function runExchangeContract(name: string, setup: () => Promise<ExchangeC
         if (w.perp === undefined) return ctx.skip();
         const perp = w.perp;
         const t0 = w.clock.now();
-        const ours = await w.client.placeOrder({ clientOrderId: cid(), symbol: perp.symbol, side: 'sell', type: 'market', quantity: new Dec('0.02') });
+        const ours = await w.client.placeOrder({
+          clientOrderId: cid(),
+          symbol: perp.symbol,
+          side: 'sell',
+          type: 'market',
+          quantity: new Dec('0.02'),
+        });
         w.sim.step(1000);
         w.sim.liquidate(perp.symbol, '33000');
         expect(await w.client.fetchPositions([perp.symbol])).toEqual([]);

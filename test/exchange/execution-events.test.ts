@@ -6,7 +6,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { fillToJSON, orderToJSON } from '../../src/domain/parse.js';
-import { isStreamMessageError, orderMessage, parseExecutionMessage, StreamMessageError, tradeMessage } from '../../src/exchange/execution-events.js';
+import {
+  isStreamMessageError,
+  orderMessage,
+  parseExecutionMessage,
+  StreamMessageError,
+  tradeMessage,
+} from '../../src/exchange/execution-events.js';
 import { arbFill, arbOrder } from '../support/arbitraries.js';
 
 const FILL = {

@@ -14,7 +14,13 @@ const T0 = 1_700_000_000_000;
 
 function world(stream: Omit<SimulatedStreamOptions, 'scheduler'> = {}, seed = 3) {
   const tl = new VirtualTimeline(T0);
-  const ex = new SimulatedExchange({ seed, volatilityBps: 0, partialFillProbability: 0, clock: tl.clock, stream: { latencyMs: 10, ...stream, scheduler: tl.scheduler } });
+  const ex = new SimulatedExchange({
+    seed,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    clock: tl.clock,
+    stream: { latencyMs: 10, ...stream, scheduler: tl.scheduler },
+  });
   const events: ExecutionEvent[] = [];
   const sub = ex.executionEvents!().subscribe((e) => events.push(e));
   return { tl, ex, events, sub };
@@ -23,13 +29,20 @@ function world(stream: Omit<SimulatedStreamOptions, 'scheduler'> = {}, seed = 3)
 /** Places `n` market buys of 0.01 BTC, one per second: each is one order message set and one trade. */
 async function trade(w: ReturnType<typeof world>, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    await w.ex.placeOrder({ clientOrderId: `c${i}`, symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
+    await w.ex.placeOrder({
+      clientOrderId: `c${i}`,
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.01'),
+    });
     await w.tl.advanceBy(1_000);
   }
   await w.tl.advanceBy(60_000);
 }
 
-const seqs = (events: readonly ExecutionEvent[]): number[] => events.flatMap((e) => (e.type === 'trade' || e.type === 'order' ? [e.seq!] : []));
+const seqs = (events: readonly ExecutionEvent[]): number[] =>
+  events.flatMap((e) => (e.type === 'trade' || e.type === 'order' ? [e.seq!] : []));
 const trades = (events: readonly ExecutionEvent[]) => events.flatMap((e) => (e.type === 'trade' ? [e.fill] : []));
 
 describe('SimulatedExchange execution stream', () => {
@@ -58,7 +71,9 @@ describe('SimulatedExchange execution stream', () => {
     await trade(w, 10);
     const s = seqs(w.events);
     expect(s.length).toBeLessThan(Math.max(...s));
-    expect(w.ex.history().events.some((e) => e.type === 'control' && e.action === 'streamFault' && e.args.kind === 'drop')).toBe(true);
+    expect(
+      w.ex.history().events.some((e) => e.type === 'control' && e.action === 'streamFault' && e.args.kind === 'drop'),
+    ).toBe(true);
   });
 
   it('duplicates messages: a number repeats, back to back', async () => {
@@ -88,7 +103,13 @@ describe('SimulatedExchange execution stream', () => {
     await trade(w, 2);
     w.ex.disconnectStream(3_000);
     expect(w.events.at(-1)?.type).toBe('disconnected');
-    await w.ex.placeOrder({ clientOrderId: 'down', symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
+    await w.ex.placeOrder({
+      clientOrderId: 'down',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.01'),
+    });
     await w.tl.advanceBy(3_000);
     const after = w.events.slice(w.events.findIndex((e) => e.type === 'disconnected'));
     expect(after.map((e) => e.type)).toEqual(['disconnected', 'connected']);
@@ -126,12 +147,20 @@ describe('SimulatedExchange execution stream', () => {
     const tl = new VirtualTimeline(T0);
     const plain = new SimulatedExchange({ seed: 9, volatilityBps: 0, partialFillProbability: 0, clock: tl.clock });
     for (let i = 0; i < 5; i++) {
-      await plain.placeOrder({ clientOrderId: `c${i}`, symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
+      await plain.placeOrder({
+        clientOrderId: `c${i}`,
+        symbol: 'BTC/USDT',
+        side: 'buy',
+        type: 'market',
+        quantity: new Dec('0.01'),
+      });
       await tl.advanceBy(1_000);
     }
     await tl.advanceBy(60_000);
     plain.sync();
-    expect(plain.truth().trades.map((t) => `${t.tradeId} ${t.price.toFixed()}`)).toEqual(a.ex.truth().trades.map((t) => `${t.tradeId} ${t.price.toFixed()}`));
+    expect(plain.truth().trades.map((t) => `${t.tradeId} ${t.price.toFixed()}`)).toEqual(
+      a.ex.truth().trades.map((t) => `${t.tradeId} ${t.price.toFixed()}`),
+    );
   });
 
   it('closes the connection on unsubscribe', () => {
@@ -143,7 +172,8 @@ describe('SimulatedExchange execution stream', () => {
 
   it('refuses bad stream options in the one ConfigError', () => {
     const tl = new VirtualTimeline(T0);
-    const make = (stream: unknown) => () => new SimulatedExchange({ seed: 1, clock: tl.clock, stream: stream as SimulatedStreamOptions });
+    const make = (stream: unknown) => () =>
+      new SimulatedExchange({ seed: 1, clock: tl.clock, stream: stream as SimulatedStreamOptions });
     expect(make({})).toThrow(ConfigError);
     expect(make({ scheduler: tl.scheduler, dropProbability: 2 })).toThrow(/stream.dropProbability/);
     expect(make({ scheduler: tl.scheduler, latencyMs: -1 })).toThrow(/stream.latencyMs/);

@@ -19,7 +19,13 @@ function make(opts: Partial<SimulatedExchangeOptions> = {}): { sim: SimulatedExc
   return { sim: new SimulatedExchange({ seed: 7, clock, ...opts }), clock };
 }
 
-const limit = (clientOrderId: string, side: 'buy' | 'sell', quantity: string, price: string, symbol = BTC): PlaceOrderRequest => ({
+const limit = (
+  clientOrderId: string,
+  side: 'buy' | 'sell',
+  quantity: string,
+  price: string,
+  symbol = BTC,
+): PlaceOrderRequest => ({
   clientOrderId,
   symbol,
   side,
@@ -48,16 +54,24 @@ function errorOfSync(f: () => unknown): ExchangeError {
 }
 
 /** A scripted session mixing every kind of activity; returns the sim's history as JSON. */
-async function session(seed: number | string, stepPlan: readonly number[] = [7_000, 13_000, 60_000, 600_000]): Promise<string> {
+async function session(
+  seed: number | string,
+  stepPlan: readonly number[] = [7_000, 13_000, 60_000, 600_000],
+): Promise<string> {
   const clock = new VirtualClock(T0);
   const sim = new SimulatedExchange({ seed, clock, fundingIntervalMs: 600_000, volatilityBps: 20 });
   sim.injectFault({ method: '*', kind: 'network', probability: 0.2 });
   const rng = createRandom(`${seed}:driver`);
   for (let i = 0; i < 30; i++) {
     const side = rng.pick(['buy', 'sell'] as const);
-    const price = sim.price(BTC).times(side === 'buy' ? '0.999' : '1.001').toDecimalPlaces(2);
+    const price = sim
+      .price(BTC)
+      .times(side === 'buy' ? '0.999' : '1.001')
+      .toDecimalPlaces(2);
     await sim.placeOrder(limit(`o-${i}`, side, '0.01', price.toFixed())).catch(() => undefined);
-    await sim.placeOrder({ clientOrderId: `p-${i}`, symbol: PERP, side, type: 'market', quantity: new Dec('0.003') }).catch(() => undefined);
+    await sim
+      .placeOrder({ clientOrderId: `p-${i}`, symbol: PERP, side, type: 'market', quantity: new Dec('0.003') })
+      .catch(() => undefined);
     sim.step(rng.pick(stepPlan));
     await sim.fetchOpenOrders().catch(() => undefined);
   }
@@ -82,14 +96,18 @@ describe('SimulatedExchange options', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const paths = (err as ConfigError).issues.map((i) => i.path);
-    expect(paths).toEqual(expect.arrayContaining(['seed', 'balances.USDT', 'initialPrices.DOGE/USDT', 'tickMs', 'feeRates.taker']));
+    expect(paths).toEqual(
+      expect.arrayContaining(['seed', 'balances.USDT', 'initialPrices.DOGE/USDT', 'tickMs', 'feeRates.taker']),
+    );
   });
 
   it('rejects duplicate symbols and non-linear instruments', () => {
     const clock = new VirtualClock(T0);
     const spot = { symbol: 'X/USD', kind: 'spot' as const, base: 'X', quote: 'USD', settle: 'USD' };
     expect(() => new SimulatedExchange({ seed: 1, clock, instruments: [spot, spot] })).toThrow(ConfigError);
-    expect(() => new SimulatedExchange({ seed: 1, clock, instruments: [{ ...spot, kind: 'perp', settle: 'X' }] })).toThrow(ConfigError);
+    expect(
+      () => new SimulatedExchange({ seed: 1, clock, instruments: [{ ...spot, kind: 'perp', settle: 'X' }] }),
+    ).toThrow(ConfigError);
   });
 
   it('has sensible defaults: three markets and a USDT balance', async () => {
@@ -160,14 +178,33 @@ describe('SimulatedExchange market', () => {
     const resting = await sim.placeOrder(limit('r', 'buy', '0.5', '29000'));
     sim.setPrice(BTC, '28900');
     sim.step(1000);
-    const market = await sim.placeOrder({ clientOrderId: 'm', symbol: BTC, side: 'sell', type: 'market', quantity: new Dec('0.2') });
-    const perp = await sim.placeOrder({ clientOrderId: 'p', symbol: PERP, side: 'buy', type: 'market', quantity: new Dec('0.3') });
+    const market = await sim.placeOrder({
+      clientOrderId: 'm',
+      symbol: BTC,
+      side: 'sell',
+      type: 'market',
+      quantity: new Dec('0.2'),
+    });
+    const perp = await sim.placeOrder({
+      clientOrderId: 'p',
+      symbol: PERP,
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.3'),
+    });
     const trades = sim.truth().trades;
     // Trade and order ids are per symbol: an order's trades are those of its symbol and id.
-    const of = (o: { symbol: string; exchangeOrderId?: string | undefined }) => trades.filter((t) => t.symbol === o.symbol && t.exchangeOrderId === o.exchangeOrderId);
+    const of = (o: { symbol: string; exchangeOrderId?: string | undefined }) =>
+      trades.filter((t) => t.symbol === o.symbol && t.exchangeOrderId === o.exchangeOrderId);
     // 0.5 × 29000 × 0.001 (maker, at the limit price).
-    expect(of(resting).reduce((s, t) => s.plus(t.fee), new Dec(0)).toFixed()).toBe('14.5');
-    expect(of(market).map((t) => [t.fee.toFixed(), t.feeAsset, t.price.toFixed()])).toEqual([['11.56', 'USDT', '28900']]);
+    expect(
+      of(resting)
+        .reduce((s, t) => s.plus(t.fee), new Dec(0))
+        .toFixed(),
+    ).toBe('14.5');
+    expect(of(market).map((t) => [t.fee.toFixed(), t.feeAsset, t.price.toFixed()])).toEqual([
+      ['11.56', 'USDT', '28900'],
+    ]);
     expect(of(perp).map((t) => [t.fee.toFixed(), t.feeAsset])).toEqual([['18', 'USDT']]);
     expect(market.status).toBe('filled');
   });
@@ -222,7 +259,12 @@ describe('SimulatedExchange market', () => {
       [BTC, '30000'],
       [PERP, '31000.5'],
     ]);
-    expect(sim.callLog().slice(before).map((c) => c.method)).toEqual(['fetchTickers']);
+    expect(
+      sim
+        .callLog()
+        .slice(before)
+        .map((c) => c.method),
+    ).toEqual(['fetchTickers']);
     sim.injectFault({ method: 'fetchTickers', kind: 'unavailable' });
     expect((await errorOf(sim.fetchTickers([BTC]))).kind).toBe('unavailable');
   });
@@ -262,7 +304,13 @@ describe('SimulatedExchange market', () => {
     for (let i = 0; i < 10; i++) {
       const p = sim.price(BTC);
       await sim.placeOrder(limit(`b${i}`, 'buy', '0.01', p.times('0.998').toDecimalPlaces(2).toFixed()));
-      await sim.placeOrder({ clientOrderId: `p${i}`, symbol: PERP, side: i % 3 === 0 ? 'sell' : 'buy', type: 'market', quantity: new Dec('0.07') });
+      await sim.placeOrder({
+        clientOrderId: `p${i}`,
+        symbol: PERP,
+        side: i % 3 === 0 ? 'sell' : 'buy',
+        type: 'market',
+        quantity: new Dec('0.07'),
+      });
       sim.step(45_000);
     }
     sim.deposit('USDT', '12.5');
@@ -283,7 +331,13 @@ describe('SimulatedExchange orders', () => {
   it('orders by hand are open on the exchange, owned by nobody we know', async () => {
     const { sim } = make();
     sim.setPrice(BTC, '30000');
-    const m = sim.placeManualOrder({ symbol: BTC, side: 'buy', type: 'limit', quantity: new Dec('0.01'), price: new Dec('25000') });
+    const m = sim.placeManualOrder({
+      symbol: BTC,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.01'),
+      price: new Dec('25000'),
+    });
     expect(m.clientOrderId).toBe('manual-1');
     expect(sim.orderOwner(BTC, m.exchangeOrderId as string)).toBe('manual');
     expect((await sim.fetchOpenOrders()).map((o) => o.exchangeOrderId)).toEqual([m.exchangeOrderId]);
@@ -304,7 +358,13 @@ describe('SimulatedExchange orders', () => {
 
   it('cancelling a closed order changes nothing and answers its final state', async () => {
     const { sim } = make();
-    const o = await sim.placeOrder({ clientOrderId: 'm', symbol: BTC, side: 'buy', type: 'market', quantity: new Dec('0.01') });
+    const o = await sim.placeOrder({
+      clientOrderId: 'm',
+      symbol: BTC,
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.01'),
+    });
     const again = await sim.cancelOrder({ symbol: BTC, exchangeOrderId: o.exchangeOrderId });
     expect(again.status).toBe('filled');
   });
@@ -337,7 +397,13 @@ describe('SimulatedExchange orders', () => {
     sim.setPrice(PERP, '30000');
     await sim.placeOrder({ clientOrderId: 'l', symbol: PERP, side: 'buy', type: 'market', quantity: new Dec('0.2') });
     const ro = await sim.placeOrder({ ...limit('ro', 'sell', '0.2', '31000', PERP), reduceOnly: true });
-    await sim.placeOrder({ clientOrderId: 'flat', symbol: PERP, side: 'sell', type: 'market', quantity: new Dec('0.2') });
+    await sim.placeOrder({
+      clientOrderId: 'flat',
+      symbol: PERP,
+      side: 'sell',
+      type: 'market',
+      quantity: new Dec('0.2'),
+    });
     sim.setPrice(PERP, '31500');
     sim.step(1000);
     const after = await sim.fetchOrder({ symbol: PERP, exchangeOrderId: ro.exchangeOrderId });
@@ -415,7 +481,12 @@ describe('SimulatedExchange faults', () => {
     const c = await errorOf(sim.cancelOrder({ symbol: BTC, clientOrderId: 'ghost' }));
     expect(c.kind).toBe('timeout');
     expect((await sim.fetchOrder({ symbol: BTC, clientOrderId: 'ghost' })).status).toBe('cancelled');
-    expect(sim.callLog().filter((x) => x.faults.includes('lostResponse')).map((x) => [x.method, x.outcome, x.effect])).toEqual([
+    expect(
+      sim
+        .callLog()
+        .filter((x) => x.faults.includes('lostResponse'))
+        .map((x) => [x.method, x.outcome, x.effect]),
+    ).toEqual([
       ['placeOrder', 'network', true],
       ['cancelOrder', 'timeout', true],
     ]);
@@ -429,9 +500,13 @@ describe('SimulatedExchange faults', () => {
     const late = await sim.placeOrder(limit('late', 'buy', '0.01', '21000'));
     sim.fillOrder({ symbol: BTC, exchangeOrderId: early.exchangeOrderId }, '0.004');
     sim.injectFault({ method: '*', kind: 'stale', staleMs: 5_000, times: 4 });
-    expect((await sim.fetchOpenOrders()).map((o) => [o.exchangeOrderId, o.filledQuantity.toFixed()])).toEqual([[early.exchangeOrderId, '0']]);
+    expect((await sim.fetchOpenOrders()).map((o) => [o.exchangeOrderId, o.filledQuantity.toFixed()])).toEqual([
+      [early.exchangeOrderId, '0'],
+    ]);
     // Not found on a lagging replica: exactly why notFound is not final until confirmed.
-    expect((await errorOf(sim.fetchOrder({ symbol: BTC, exchangeOrderId: late.exchangeOrderId }))).kind).toBe('notFound');
+    expect((await errorOf(sim.fetchOrder({ symbol: BTC, exchangeOrderId: late.exchangeOrderId }))).kind).toBe(
+      'notFound',
+    );
     expect((await sim.fetchTradesSince(BTC, { since: 0 })).items).toEqual([]);
     const usdt = (await sim.fetchBalances()).find((b) => b.asset === 'USDT');
     expect([usdt?.total.toFixed(), usdt?.free.toFixed()]).toEqual(['100000', '99800']);
@@ -482,7 +557,9 @@ describe('SimulatedExchange faults', () => {
     expect(() => sim.injectFault({ method: 'fetchOrder', kind: 'lostResponse' })).toThrow(ConfigError);
     expect(() => sim.injectFault({ method: 'placeOrder', kind: 'stale', staleMs: 10 })).toThrow(ConfigError);
     expect(() => sim.injectFault({ method: 'fetchOrder', kind: 'latency' })).toThrow(ConfigError);
-    expect(() => sim.injectFault({ method: 'fetchOrder', kind: 'network', times: 2, probability: 0.5 })).toThrow(ConfigError);
+    expect(() => sim.injectFault({ method: 'fetchOrder', kind: 'network', times: 2, probability: 0.5 })).toThrow(
+      ConfigError,
+    );
     expect(() => sim.injectFault({ method: 'nope' as 'fetchOrder', kind: 'network' })).toThrow(ConfigError);
   });
 
@@ -504,7 +581,10 @@ describe('identity (which account a state directory is bound to)', () => {
     expect(a.identity).toEqual({ venue: 'simulated', account: 'seed 3 from 1000' });
     clock.advance(5);
     expect(new SimulatedExchange({ seed: 3, clock }).identity.account).not.toBe(a.identity.account);
-    expect(new SimulatedExchange({ seed: 3, clock, id: 'sim-b', accountId: 'acct' }).identity).toEqual({ venue: 'sim-b', account: 'acct' });
+    expect(new SimulatedExchange({ seed: 3, clock, id: 'sim-b', accountId: 'acct' }).identity).toEqual({
+      venue: 'sim-b',
+      account: 'acct',
+    });
     expect(() => new SimulatedExchange({ seed: 3, clock, accountId: '' })).toThrow(ConfigError);
   });
 });

@@ -32,7 +32,15 @@ function listing(w: World): ListingExchange {
 async function ghosts(w: World, n: number, symbols: readonly string[]): Promise<Order[]> {
   const out: Order[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(await placeTracked(w, { clientOrderId: `g${i}`, symbol: symbols[i % symbols.length]!, side: 'buy', quantity: d('0.01'), price: d('1000') }));
+    out.push(
+      await placeTracked(w, {
+        clientOrderId: `g${i}`,
+        symbol: symbols[i % symbols.length]!,
+        side: 'buy',
+        quantity: d('0.01'),
+        price: d('1000'),
+      }),
+    );
     w.ex.step(1);
   }
   w.ex.step(10_000);
@@ -47,7 +55,10 @@ describe('ghosts settled from closed-order lists', () => {
     w.ex.step(1_000);
     const from = w.ex.callLog().length;
     const c = await runtimeCycle(w);
-    const calls = w.ex.callLog().slice(from).map((x) => x.method);
+    const calls = w.ex
+      .callLog()
+      .slice(from)
+      .map((x) => x.method);
     // The snapshot's three reads, then per symbol its trades and its closed orders; no targeted query.
     expect(calls).toHaveLength(3 + 2 * SYMBOLS.length);
     expect(calls.filter((m) => m === 'fetchClosedOrders')).toHaveLength(SYMBOLS.length);
@@ -83,11 +94,17 @@ describe('ghosts settled from closed-order lists', () => {
     x.notFound.add(missing.exchangeOrderId!);
     const c = await runtimeCycle(w);
     expect(c.plan.queriesUsed).toBe(2);
-    expect(w.runtime.stats().lastRequestsByMethod).toEqual({ fetchTradesSince: 1, fetchClosedOrders: 1, fetchOrder: 2 });
+    expect(w.runtime.stats().lastRequestsByMethod).toEqual({
+      fetchTradesSince: 1,
+      fetchClosedOrders: 1,
+      fetchOrder: 2,
+    });
     const closed = actionsOf(c.plan, 'closeOrder').map((a) => a.ref.clientOrderId);
     expect(closed.sort()).toEqual([listed1.clientOrderId, listed2.clientOrderId, answered.clientOrderId].sort());
     expect(c.plan.deferred.map((q) => [q.ref.clientOrderId, q.why])).toEqual([[missing.clientOrderId, 'confirmation']]);
-    expect(w.portfolio.findOrder({ symbol: missing.symbol, exchangeOrderId: missing.exchangeOrderId })?.status).toBe('open');
+    expect(w.portfolio.findOrder({ symbol: missing.symbol, exchangeOrderId: missing.exchangeOrderId })?.status).toBe(
+      'open',
+    );
     // Only after `notFoundConfirmations` not-found answers in a row is it closed.
     let cycles = 1;
     while (w.portfolio.openOrders().length > 0 && cycles < 10) {
@@ -95,7 +112,9 @@ describe('ghosts settled from closed-order lists', () => {
       cycles++;
     }
     expect(cycles).toBe(w.config.notFoundConfirmations);
-    expect(w.portfolio.findOrder({ symbol: missing.symbol, exchangeOrderId: missing.exchangeOrderId })?.status).toBe('cancelled');
+    expect(w.portfolio.findOrder({ symbol: missing.symbol, exchangeOrderId: missing.exchangeOrderId })?.status).toBe(
+      'cancelled',
+    );
   });
 
   it('a listed order with trades goes through the fill path exactly once', async () => {
@@ -111,13 +130,23 @@ describe('ghosts settled from closed-order lists', () => {
     const c = await runtimeCycle(w);
     expect(w.runtime.stats().lastRequestsByMethod).toEqual({ fetchTradesSince: 1, fetchClosedOrders: 1 });
     const tradeIds = w.ex.truth().trades.map((t) => t.tradeId);
-    expect(actionsOf(c.plan, 'applyFill').map((a) => a.fill.tradeId).sort()).toEqual([...tradeIds].sort());
+    expect(
+      actionsOf(c.plan, 'applyFill')
+        .map((a) => a.fill.tradeId)
+        .sort(),
+    ).toEqual([...tradeIds].sort());
     expect(actionsOf(c.plan, 'applyFill').every((a) => !a.fill.inferred)).toBe(true);
     const closes = actionsOf(c.plan, 'closeOrder').map((a) => [a.ref.clientOrderId, a.cause, a.status]);
     expect(closes).toEqual(
-      expect.arrayContaining([[full.clientOrderId, 'filledByTrades', 'filled'], ...partial.map((g) => [g.clientOrderId, 'finalStatusQueried', 'cancelled'])]),
+      expect.arrayContaining([
+        [full.clientOrderId, 'filledByTrades', 'filled'],
+        ...partial.map((g) => [g.clientOrderId, 'finalStatusQueried', 'cancelled']),
+      ]),
     );
-    for (const g of partial) expect(w.portfolio.findOrder({ symbol: g.symbol, exchangeOrderId: g.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.004');
+    for (const g of partial)
+      expect(
+        w.portfolio.findOrder({ symbol: g.symbol, exchangeOrderId: g.exchangeOrderId })?.filledQuantity.toFixed(),
+      ).toBe('0.004');
     expectBooksEqual(w);
     // Nothing is applied again: the next cycle finds no ghost and no trade to apply.
     const next = await runtimeCycle(w);

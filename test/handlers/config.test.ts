@@ -20,7 +20,11 @@ describe('resolveConfig', () => {
   });
 
   it('completes a partial config; per-symbol zombie policy overrides the default', () => {
-    const c = resolveConfig({ zombiePolicy: { default: 'cancel', perSymbol: { 'ETH/USDT': 'adopt' } }, maxQueriesPerCycle: 3, tolerances: { default: { absolute: '0.01' } } });
+    const c = resolveConfig({
+      zombiePolicy: { default: 'cancel', perSymbol: { 'ETH/USDT': 'adopt' } },
+      maxQueriesPerCycle: 3,
+      tolerances: { default: { absolute: '0.01' } },
+    });
     expect(zombiePolicyFor(c, 'ETH/USDT')).toBe('adopt');
     expect(zombiePolicyFor(c, 'BTC/USDT')).toBe('cancel');
     expect(c.maxQueriesPerCycle).toBe(3);

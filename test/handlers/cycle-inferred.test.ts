@@ -20,7 +20,13 @@ const SPOT = 'BTC/USDT';
 async function inferredThenCancelled(qty: string): Promise<{ w: World; xid: string }> {
   const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
   const q = quirky(w);
-  const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d(qty), price: d('29000') });
+  const o = await placeTracked(w, {
+    clientOrderId: 'c1',
+    symbol: SPOT,
+    side: 'buy',
+    quantity: d(qty),
+    price: d('29000'),
+  });
   const xid = o.exchangeOrderId!;
   w.ex.step(10_000);
   q.hideTradesOf.add(xid);
@@ -38,13 +44,19 @@ async function inferredThenCancelled(qty: string): Promise<{ w: World; xid: stri
 
 /** A tracked resting buy of 1 (no fees) that fills 0.3, its trade hidden from the history until `q` shows it. */
 async function hiddenFill(): Promise<{ w: World; q: ReturnType<typeof quirky>; xid: string }> {
-    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
-    const q = quirky(w);
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
-    const xid = o.exchangeOrderId!;
-    w.ex.step(10_000);
-    q.hideTradesOf.add(xid);
-    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
+  const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+  const q = quirky(w);
+  const o = await placeTracked(w, {
+    clientOrderId: 'c1',
+    symbol: SPOT,
+    side: 'buy',
+    quantity: d('1'),
+    price: d('29000'),
+  });
+  const xid = o.exchangeOrderId!;
+  w.ex.step(10_000);
+  q.hideTradesOf.add(xid);
+  w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
   return { w, q, xid };
 }
 
@@ -53,7 +65,9 @@ describe('a real trade replacing a standing inferred fill is not counted on top 
     // Quantity 0.6: the inferred 0.3 plus the real 0.3 would "add up" to it.
     const { w, xid } = await inferredThenCancelled('0.6');
     const c = await runtimeCycle(w);
-    expect(actionsOf(c.plan, 'closeOrder').map((a) => [a.cause, a.status])).toEqual([['finalStatusQueried', 'cancelled']]);
+    expect(actionsOf(c.plan, 'closeOrder').map((a) => [a.cause, a.status])).toEqual([
+      ['finalStatusQueried', 'cancelled'],
+    ]);
     expect(c.plan.queriesUsed).toBe(1);
     const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
     expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
@@ -67,7 +81,9 @@ describe('a real trade replacing a standing inferred fill is not counted on top 
     const c = await runtimeCycle(w);
     expect(actionsOf(c.plan, 'accountingError')).toEqual([]);
     const fills = c.result.outcomes.filter((x) => x.action.type === 'applyFill');
-    expect(fills.map((x) => [x.status, x.detail])).toEqual([['done', `replaced inferred ${inferredTradeId(SPOT, xid, d('0.3'))}`]]);
+    expect(fills.map((x) => [x.status, x.detail])).toEqual([
+      ['done', `replaced inferred ${inferredTradeId(SPOT, xid, d('0.3'))}`],
+    ]);
     const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
     expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
@@ -82,15 +98,25 @@ describe('a real trade standing for quantity inferred before a hard reset (it la
     const { w, xid } = await inferredThenCancelled('0.6');
     const at = w.clock.now();
     w.portfolio = Portfolio.fromExchangeState(
-      { instruments: await w.ex.fetchInstruments(), positions: await w.ex.fetchPositions(), balances: await w.ex.fetchBalances(), orders: w.portfolio.orders(), snapshotStartedAt: at },
+      {
+        instruments: await w.ex.fetchInstruments(),
+        positions: await w.ex.fetchPositions(),
+        balances: await w.ex.fetchBalances(),
+        orders: w.portfolio.orders(),
+        snapshotStartedAt: at,
+      },
       w.portfolio.preservedMetrics(),
     );
     // The reset moves the cursor to its snapshot: the trade, stamped before, is behind it.
     w.cursors = { ...w.cursors, trades: { ...w.cursors.trades, [SPOT]: { since: at, seenIds: [] } } };
-    expect(w.portfolio.reflectedUnexplained().map((r) => [r.exchangeOrderId, r.quantity.toFixed()])).toEqual([[xid, '0.3']]);
+    expect(w.portfolio.reflectedUnexplained().map((r) => [r.exchangeOrderId, r.quantity.toFixed()])).toEqual([
+      [xid, '0.3'],
+    ]);
     w.ex.step(1_000);
     const c = await runtimeCycle(w);
-    expect(actionsOf(c.plan, 'closeOrder').map((a) => [a.cause, a.status])).toEqual([['finalStatusQueried', 'cancelled']]);
+    expect(actionsOf(c.plan, 'closeOrder').map((a) => [a.cause, a.status])).toEqual([
+      ['finalStatusQueried', 'cancelled'],
+    ]);
     const o = w.portfolio.findOrder({ exchangeOrderId: xid })!;
     expect([o.status, o.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
     expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
@@ -119,7 +145,11 @@ describe('a standing inferred fill sends the cycle for its real trade', () => {
     w.ex.step(10_000);
     const found = await runtimeCycle(w);
     expect(w.runtime.stats().lastRequestsByMethod['fetchTradesSince']).toBe(1);
-    expect(found.result.outcomes.filter((x) => x.action.type === 'applyFill').map((x) => x.detail?.startsWith('replaced inferred'))).toEqual([true]);
+    expect(
+      found.result.outcomes
+        .filter((x) => x.action.type === 'applyFill')
+        .map((x) => x.detail?.startsWith('replaced inferred')),
+    ).toEqual([true]);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
     expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
     expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.filledQuantity.toFixed()).toBe('0.3');
@@ -147,13 +177,17 @@ describe('a standing inferred fill stamped after its real trade (sim seed 171)',
     w.ex.step(10_000);
     const found = await runtimeCycle(w);
     expect(w.runtime.stats().lastRequestsByMethod['fetchOrderTrades']).toBe(1);
-    expect(found.result.outcomes.filter((x) => x.action.type === 'applyFill').map((x) => x.detail?.startsWith('replaced inferred'))).toEqual([true]);
+    expect(
+      found.result.outcomes
+        .filter((x) => x.action.type === 'applyFill')
+        .map((x) => x.detail?.startsWith('replaced inferred')),
+    ).toEqual([true]);
     expect(w.portfolio.standingInferredFills()).toEqual([]);
     expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
   });
 });
 
-describe('a standing inferred fill whose order\'s last trade moved the cursor to its own time', () => {
+describe("a standing inferred fill whose order's last trade moved the cursor to its own time", () => {
   it('is looked up by order: the earlier trade lagging behind that cursor replaces it (sim seed 171)', async () => {
     // No fees: the inferred fill leaves the books exactly right, so no drift re-reads the history behind the cursor.
     const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
@@ -163,11 +197,18 @@ describe('a standing inferred fill whose order\'s last trade moved the cursor to
         const page = await w.ex.fetchTradesSince(symbol, q);
         return { ...page, items: page.items.filter((f) => !hidden.has(f.tradeId)) };
       },
-      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> => (await w.ex.fetchOrderTrades(symbol, id)).filter((f) => !hidden.has(f.tradeId)),
+      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> =>
+        (await w.ex.fetchOrderTrades(symbol, id)).filter((f) => !hidden.has(f.tradeId)),
     });
     w.reader = view;
     w.client = view;
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: SPOT,
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     const xid = o.exchangeOrderId!;
     w.ex.step(10_000);
     w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: xid }, '0.3');
@@ -200,7 +241,13 @@ describe('an adopted zombie keeps the trades of it already applied as untracked'
     const w = await makeWorld({ zombiePolicy: { default: 'adopt' } }, { feeRates: { maker: '0', taker: '0' } });
     const q = quirky(w);
     // Placed by hand (not ours), and not in the open-order list yet (a lagging replica).
-    const manual = w.ex.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'limit', quantity: d('1'), price: d('29000') });
+    const manual = w.ex.placeManualOrder({
+      symbol: SPOT,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     const xid = manual.exchangeOrderId!;
     const staleCopy: Order = await w.ex.fetchOrder({ symbol: SPOT, exchangeOrderId: xid });
     expect(staleCopy.filledQuantity.toFixed()).toBe('0');
@@ -210,13 +257,16 @@ describe('an adopted zombie keeps the trades of it already applied as untracked'
     w.ex.step(10_000);
     // The balances drift: the trade is fetched and booked as an untracked one.
     const untracked = await runtimeCycle(w);
-    expect(actionsOf(untracked.plan, 'applyFill').map((a) => [a.cause, a.fill.quantity.toFixed()])).toEqual([['untrackedTrade', '0.4']]);
+    expect(actionsOf(untracked.plan, 'applyFill').map((a) => [a.cause, a.fill.quantity.toFixed()])).toEqual([
+      ['untrackedTrade', '0.4'],
+    ]);
     expectBooksEqual(w);
 
     // The order shows in the open-order list now, but as it was before its fill.
     q.hideOpen.clear();
     const inner = q.fetchOpenOrders;
-    q.fetchOpenOrders = async (symbols) => (await inner(symbols)).map((o) => (o.exchangeOrderId === xid ? staleCopy : o));
+    q.fetchOpenOrders = async (symbols) =>
+      (await inner(symbols)).map((o) => (o.exchangeOrderId === xid ? staleCopy : o));
     w.ex.step(10_000);
     const adopt = await runtimeCycle(w);
     const adopted = actionsOf(adopt.plan, 'adoptOrder');
@@ -244,7 +294,13 @@ describe('a zombie adopted at runtime starts from the fills of it already in the
   it('its trade that had not shown yet is applied once it shows, not counted as covered and then again (seeds 1675, 1889, 3547)', async () => {
     const w = await makeWorld({ zombiePolicy: { default: 'adopt' } }, { feeRates: { maker: '0', taker: '0' } });
     const q = quirky(w);
-    const manual = w.ex.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'limit', quantity: d('1'), price: d('29000') });
+    const manual = w.ex.placeManualOrder({
+      symbol: SPOT,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     const xid = manual.exchangeOrderId!;
     w.ex.step(10_000);
     // Filled 0.4 on the exchange; the trade read lags behind it.
@@ -260,7 +316,9 @@ describe('a zombie adopted at runtime starts from the fills of it already in the
     q.hideTradesOf.clear();
     w.ex.step(10_000);
     const next = await runtimeCycle(w);
-    expect(actionsOf(next.plan, 'applyFill').map((a) => [a.fill.quantity.toFixed(), a.fill.inferred])).toEqual([['0.4', false]]);
+    expect(actionsOf(next.plan, 'applyFill').map((a) => [a.fill.quantity.toFixed(), a.fill.inferred])).toEqual([
+      ['0.4', false],
+    ]);
     expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.filledQuantity.toFixed()).toBe('0.4');
     expectBooksEqual(w);
 

@@ -25,7 +25,17 @@ function manualBuy(w: World): Order {
 /** The hard reset of a boot whose snapshot read `balances` in the window [startedAt, completedAt]; cursors at its start. */
 async function reset(w: World, balances: readonly Balance[], startedAt: Millis, completedAt: Millis): Promise<void> {
   const instruments = await w.ex.fetchInstruments();
-  w.portfolio = Portfolio.fromExchangeState({ instruments, positions: [], balances, orders: [], snapshotStartedAt: startedAt, snapshotCompletedAt: completedAt }, w.portfolio.preservedMetrics());
+  w.portfolio = Portfolio.fromExchangeState(
+    {
+      instruments,
+      positions: [],
+      balances,
+      orders: [],
+      snapshotStartedAt: startedAt,
+      snapshotCompletedAt: completedAt,
+    },
+    w.portfolio.preservedMetrics(),
+  );
   w.cursors = { trades: Object.fromEntries(instruments.map((i) => [i.symbol, { since: startedAt, seenIds: [] }])) };
 }
 
@@ -119,7 +129,14 @@ describe('reflectedByBalances', () => {
     const report = diff(w.portfolio.liveState(), snapshot, w.config.diffOptions);
     const trades = (await w.ex.fetchTradesSince(SPOT, { since: 0 })).items;
     expect(trades.map((f) => f.tradeId)).toEqual(['t-1', 't-2']);
-    const held = reflectedByBalances(report, w.portfolio, w.portfolio.clone(), trades, [], w.config.diffOptions.tolerances);
+    const held = reflectedByBalances(
+      report,
+      w.portfolio,
+      w.portfolio.clone(),
+      trades,
+      [],
+      w.config.diffOptions.tolerances,
+    );
     expect([...held]).toEqual([`${SPOT.length}:${SPOT}:t-1`]);
   });
 
@@ -128,11 +145,19 @@ describe('reflectedByBalances', () => {
     const snapshot = await fetchExchangeSnapshot(w.ex, w.clock);
     const trades = (await w.ex.fetchTradesSince(SPOT, { since: 0 })).items;
     // A deposit of the same assets the trades move: no subset brings more of them in line than applying all.
-    const off = { ...snapshot, balances: snapshot.balances.map((b) => ({ ...b, total: b.total.plus(7), free: b.free.plus(7) })) };
+    const off = {
+      ...snapshot,
+      balances: snapshot.balances.map((b) => ({ ...b, total: b.total.plus(7), free: b.free.plus(7) })),
+    };
     const report = diff(w.portfolio.liveState(), off, w.config.diffOptions);
-    expect(reflectedByBalances(report, w.portfolio, w.portfolio.clone(), trades, [], w.config.diffOptions.tolerances).size).toBe(0);
+    expect(
+      reflectedByBalances(report, w.portfolio, w.portfolio.clone(), trades, [], w.config.diffOptions.tolerances).size,
+    ).toBe(0);
     // No hard reset yet: nothing to weigh.
     const fresh = await makeWorld();
-    expect(reflectedByBalances(report, fresh.portfolio, fresh.portfolio.clone(), trades, [], w.config.diffOptions.tolerances).size).toBe(0);
+    expect(
+      reflectedByBalances(report, fresh.portfolio, fresh.portfolio.clone(), trades, [], w.config.diffOptions.tolerances)
+        .size,
+    ).toBe(0);
   });
 });

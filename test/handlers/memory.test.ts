@@ -7,14 +7,26 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ReconcileMemory } from '../../src/handlers/memory.js';
 
-const entries = fc.array(fc.tuple(fc.constantFrom('position', 'balance'), fc.string({ minLength: 1, maxLength: 6 }), fc.nat(20), fc.integer({ min: -99, max: 99 })), { maxLength: 8 });
+const entries = fc.array(
+  fc.tuple(
+    fc.constantFrom('position', 'balance'),
+    fc.string({ minLength: 1, maxLength: 6 }),
+    fc.nat(20),
+    fc.integer({ min: -99, max: 99 }),
+  ),
+  { maxLength: 8 },
+);
 
 function filled(xs: [string, string, number, number][]): ReconcileMemory {
   const m = new ReconcileMemory();
   for (const [kind, key, n, delta] of xs) {
     m.drift.set(`${kind}:${key}`, n);
     m.seenDeltas.set(`${kind}:${key}`, String(delta));
-    m.ghosts.set(`BTC/USDT|x${key}`, { ref: { symbol: 'BTC/USDT', exchangeOrderId: `x${key}` }, firstSeenAt: n, notFound: n % 3 });
+    m.ghosts.set(`BTC/USDT|x${key}`, {
+      ref: { symbol: 'BTC/USDT', exchangeOrderId: `x${key}` },
+      firstSeenAt: n,
+      notFound: n % 3,
+    });
   }
   return m;
 }

@@ -96,14 +96,36 @@ function order(over: Partial<Order> & { exchangeOrderId: string }): Order {
 }
 
 function trade(id: string, xid: string, qty: string, ts: number): Fill {
-  return { tradeId: id, exchangeOrderId: xid, clientOrderId: `c${xid}`, symbol: 'BTC/USDT', side: 'buy', quantity: d(qty), price: d('100'), fee: d('0'), feeAsset: 'USDT', timestamp: ts, inferred: false };
+  return {
+    tradeId: id,
+    exchangeOrderId: xid,
+    clientOrderId: `c${xid}`,
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    quantity: d(qty),
+    price: d('100'),
+    fee: d('0'),
+    feeAsset: 'USDT',
+    timestamp: ts,
+    inferred: false,
+  };
 }
 
 /** A portfolio tracking `orders`, 1000 USDT, and a snapshot at T+60 s where the exchange lists `open` as open. */
 function setup(orders: Order[], open: Order[] = []) {
   const clock = new VirtualClock(T + 60_000);
-  const portfolio = Portfolio.create({ instruments: [BTC], balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }], orders });
-  const snapshot = { openOrders: open, positions: [], balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }], startedAt: T + 60_000, completedAt: T + 60_000 };
+  const portfolio = Portfolio.create({
+    instruments: [BTC],
+    balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }],
+    orders,
+  });
+  const snapshot = {
+    openOrders: open,
+    positions: [],
+    balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }],
+    startedAt: T + 60_000,
+    completedAt: T + 60_000,
+  };
   const report = diff(portfolio.liveState(), snapshot);
   return { clock, portfolio, snapshot, report };
 }
@@ -132,7 +154,9 @@ describe('per-order accounting never overfills', () => {
     const plan = await new RuntimeHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
     // No inferred fill either: the exchange contradicts itself, so we book only what fits and say so.
     expect(actionsOf(plan, 'applyFill').map((a) => a.fill.tradeId)).toEqual(['t1']);
-    expect(actionsOf(plan, 'accountingError').map((e) => [e.cause, e.heldBackTradeIds])).toEqual([['tradesExceedFilled', ['t2']]]);
+    expect(actionsOf(plan, 'accountingError').map((e) => [e.cause, e.heldBackTradeIds])).toEqual([
+      ['tradesExceedFilled', ['t2']],
+    ]);
     expect(actionsOf(plan, 'closeOrder').map((c) => c.status)).toEqual(['cancelled']);
     const res = await executePlan(plan, { exchange: ex, portfolio, cursors: EMPTY_CURSORS });
     expect(res.portfolio.appliedQuantity('BTC/USDT', '1').toFixed()).toBe('0.2');
@@ -156,10 +180,20 @@ describe('per-order accounting never overfills', () => {
     const { clock, portfolio, report } = setup([o]);
     const ex = new FakeExchange();
     ex.trades = [trade('t1', '1', '0.5', T + 1_000)]; // at 100
-    ex.orders.set('1', { ...o, status: 'filled', filledQuantity: d('1'), averageFillPrice: d('99'), updatedAt: T + 3_000 });
+    ex.orders.set('1', {
+      ...o,
+      status: 'filled',
+      filledQuantity: d('1'),
+      averageFillPrice: d('99'),
+      updatedAt: T + 3_000,
+    });
     const plan = await new RuntimeHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
     const inferred = actionsOf(plan, 'applyFill').find((a) => a.fill.inferred)!;
-    expect([inferred.fill.tradeId, inferred.fill.quantity.toFixed(), inferred.fill.price.toFixed()]).toEqual([inferredTradeId('BTC/USDT', '1', d('1')), '0.5', '98']);
+    expect([inferred.fill.tradeId, inferred.fill.quantity.toFixed(), inferred.fill.price.toFixed()]).toEqual([
+      inferredTradeId('BTC/USDT', '1', d('1')),
+      '0.5',
+      '98',
+    ]);
   });
 });
 
@@ -169,7 +203,9 @@ describe('errors during planning', () => {
     const { clock, portfolio, report } = setup([o]);
     const ex = new FakeExchange();
     ex.orders.set('1', new ExchangeError('auth', 'bad key'));
-    await expect(new RuntimeHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS })).rejects.toMatchObject({ name: 'ExchangeError', kind: 'auth' });
+    await expect(
+      new RuntimeHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS }),
+    ).rejects.toMatchObject({ name: 'ExchangeError', kind: 'auth' });
   });
 
   it('a retryable error on the trade history leaves drift streaks as they were and plans nothing', async () => {
@@ -188,7 +224,15 @@ describe('errors during planning', () => {
   it('the startup handler refuses a report computed from another snapshot', async () => {
     const { clock, portfolio, report, snapshot } = setup([]);
     const other = { ...snapshot, startedAt: snapshot.startedAt - 1 };
-    await expect(new StartupHandler().plan(report, { exchange: new FakeExchange(), portfolio, clock, cursors: EMPTY_CURSORS, snapshot: other })).rejects.toBeInstanceOf(ParseError);
+    await expect(
+      new StartupHandler().plan(report, {
+        exchange: new FakeExchange(),
+        portfolio,
+        clock,
+        cursors: EMPTY_CURSORS,
+        snapshot: other,
+      }),
+    ).rejects.toBeInstanceOf(ParseError);
   });
 });
 
@@ -201,12 +245,25 @@ describe('trade history cursor', () => {
     ex.orders.set('1', { ...o, status: 'cancelled', filledQuantity: d('5'), updatedAt: T + 3_000 });
     const h = new RuntimeHandler({ maxHistoryPagesPerCycle: 1, tradeLookbackMs: 3_600_000 });
     const p1 = await h.plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
-    expect(actionsOf(p1, 'applyFill').filter((a) => !a.fill.inferred).map((a) => a.fill.tradeId)).toEqual(['t1', 't2']);
+    expect(
+      actionsOf(p1, 'applyFill')
+        .filter((a) => !a.fill.inferred)
+        .map((a) => a.fill.tradeId),
+    ).toEqual(['t1', 't2']);
     const cursor = actionsOf(p1, 'advanceTradeCursor')[0]!.cursor;
     expect(cursor).toEqual({ since: T + 1_000, seenIds: ['t1', 't2'] });
     // Next cycle from that cursor: t3 (same millisecond as t1, t2) is not lost, t1/t2 are not fetched as new.
-    const p2 = await new RuntimeHandler({ maxHistoryPagesPerCycle: 5 }).plan(report, { exchange: ex, portfolio, clock, cursors: { trades: { 'BTC/USDT': cursor } } });
-    expect(actionsOf(p2, 'applyFill').filter((a) => !a.fill.inferred).map((a) => a.fill.tradeId)).toEqual(['t3', 't4', 't5']);
+    const p2 = await new RuntimeHandler({ maxHistoryPagesPerCycle: 5 }).plan(report, {
+      exchange: ex,
+      portfolio,
+      clock,
+      cursors: { trades: { 'BTC/USDT': cursor } },
+    });
+    expect(
+      actionsOf(p2, 'applyFill')
+        .filter((a) => !a.fill.inferred)
+        .map((a) => a.fill.tradeId),
+    ).toEqual(['t3', 't4', 't5']);
   });
 });
 
@@ -217,13 +274,27 @@ describe('plan and memory JSON', () => {
     const ex = new FakeExchange();
     ex.trades = [trade('t1', '1', '0.123456789012345678', T + 1_000)];
     const memory = new ReconcileMemory();
-    const plan = await new RuntimeHandler({}, memory).plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
+    const plan = await new RuntimeHandler({}, memory).plan(report, {
+      exchange: ex,
+      portfolio,
+      clock,
+      cursors: EMPTY_CURSORS,
+    });
     const text = JSON.stringify(planToJSON(plan));
     expect(text).toContain('"quantity":"0.123456789012345678"');
-    expect(JSON.parse(text)).toMatchObject({ handler: 'runtime', outcome: 'ready', deferred: [{ why: 'confirmation', notFound: 1 }] });
+    expect(JSON.parse(text)).toMatchObject({
+      handler: 'runtime',
+      outcome: 'ready',
+      deferred: [{ why: 'confirmation', notFound: 1 }],
+    });
     const back = ReconcileMemory.fromJSON(JSON.parse(JSON.stringify(memory.toJSON())));
     expect(back.toJSON()).toEqual(memory.toJSON());
-    expect(() => ReconcileMemory.fromJSON({ ghosts: [{ key: 'x:1', symbol: 'BTC/USDT', firstSeenAt: -1, notFound: 0 }], drift: [] })).toThrow(ParseError);
+    expect(() =>
+      ReconcileMemory.fromJSON({
+        ghosts: [{ key: 'x:1', symbol: 'BTC/USDT', firstSeenAt: -1, notFound: 0 }],
+        drift: [],
+      }),
+    ).toThrow(ParseError);
   });
 });
 
@@ -231,7 +302,12 @@ describe('executor', () => {
   async function zombiePlan(ex: FakeExchange): Promise<{ plan: Plan; portfolio: Portfolio }> {
     const z = order({ exchangeOrderId: '9' });
     const { clock, portfolio, report } = setup([], [z]);
-    const plan = await new RuntimeHandler({ zombiePolicy: { default: 'cancel' } }).plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
+    const plan = await new RuntimeHandler({ zombiePolicy: { default: 'cancel' } }).plan(report, {
+      exchange: ex,
+      portfolio,
+      clock,
+      cursors: EMPTY_CURSORS,
+    });
     return { plan, portfolio };
   }
 
@@ -251,7 +327,12 @@ describe('executor', () => {
     const ex = new FakeExchange();
     const z = order({ exchangeOrderId: '9' });
     const { clock, portfolio, report } = setup([], [z]);
-    const plan = await new RuntimeHandler({ reportOnly: true, zombiePolicy: { default: 'cancel' } }).plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS });
+    const plan = await new RuntimeHandler({ reportOnly: true, zombiePolicy: { default: 'cancel' } }).plan(report, {
+      exchange: ex,
+      portfolio,
+      clock,
+      cursors: EMPTY_CURSORS,
+    });
     expect(actionsOf(plan, 'cancelOrder')).toHaveLength(1);
     const calls = ex.calls.length;
     const r = await executePlan(plan, { exchange: ex, portfolio, cursors: EMPTY_CURSORS });
@@ -268,7 +349,13 @@ describe('executor', () => {
     // The startup handler reads the snapshot a second time: the fake must answer what the snapshot holds.
     ex.openOrders = [o];
     ex.fetchBalances = async () => snapshot.balances as never[];
-    const plan = await new StartupHandler().plan(report, { exchange: ex, portfolio, clock, cursors: EMPTY_CURSORS, snapshot });
+    const plan = await new StartupHandler().plan(report, {
+      exchange: ex,
+      portfolio,
+      clock,
+      cursors: EMPTY_CURSORS,
+      snapshot,
+    });
     const ok = await executePlan(plan, { exchange: ex, portfolio, cursors: EMPTY_CURSORS });
     expect(ok.rebuilt).toBe(true);
     expect(ok.portfolio).not.toBe(portfolio);
@@ -276,10 +363,13 @@ describe('executor', () => {
     // Two balances for one asset: the reset cannot be built.
     const broken: Plan = {
       ...plan,
-      actions: plan.actions.map((a) => (a.type === 'rebuildPortfolio' ? { ...a, balances: [...a.balances, ...a.balances] } : a)),
+      actions: plan.actions.map((a) =>
+        a.type === 'rebuildPortfolio' ? { ...a, balances: [...a.balances, ...a.balances] } : a,
+      ),
     };
-    await expect(executePlan(broken, { exchange: ex, portfolio, cursors: EMPTY_CURSORS })).rejects.toBeInstanceOf(PlanExecutionError);
+    await expect(executePlan(broken, { exchange: ex, portfolio, cursors: EMPTY_CURSORS })).rejects.toBeInstanceOf(
+      PlanExecutionError,
+    );
     expect(JSON.stringify(portfolio.toJSON())).toBe(before);
   });
 });
-

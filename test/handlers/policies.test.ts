@@ -7,21 +7,52 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Order } from '../../src/domain/types.js';
 import { actionsOf } from '../../src/handlers/plan.js';
-import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, startupCycle, restart, type World } from './world.js';
+import {
+  d,
+  expectBooksEqual,
+  makeWorld,
+  placeTracked,
+  quirky,
+  runtimeCycle,
+  startupCycle,
+  restart,
+  type World,
+} from './world.js';
 
 const PERP = 'BTC/USDT:USDT';
 
 describe('zombie policy', () => {
   it('cancel by default, adopt and ignore per symbol; adopted orders become tracked', async () => {
-    const w = await makeWorld({ zombiePolicy: { default: 'cancel', perSymbol: { 'ETH/USDT': 'adopt', [PERP]: 'ignore' } } });
-    const z1 = w.ex.placeManualOrder({ symbol: 'BTC/USDT', side: 'buy', type: 'limit', quantity: d('0.1'), price: d('20000') });
-    const z2 = w.ex.placeManualOrder({ symbol: 'ETH/USDT', side: 'buy', type: 'limit', quantity: d('1'), price: d('1500') });
-    const z3 = w.ex.placeManualOrder({ symbol: PERP, side: 'buy', type: 'limit', quantity: d('0.1'), price: d('20000') });
+    const w = await makeWorld({
+      zombiePolicy: { default: 'cancel', perSymbol: { 'ETH/USDT': 'adopt', [PERP]: 'ignore' } },
+    });
+    const z1 = w.ex.placeManualOrder({
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'limit',
+      quantity: d('0.1'),
+      price: d('20000'),
+    });
+    const z2 = w.ex.placeManualOrder({
+      symbol: 'ETH/USDT',
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('1500'),
+    });
+    const z3 = w.ex.placeManualOrder({
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('0.1'),
+      price: d('20000'),
+    });
     w.ex.step(1_000);
     const c = await runtimeCycle(w);
     // Zombies come in the report's order: by symbol (BTC/USDT, BTC/USDT:USDT, ETH/USDT).
     expect(c.plan.actions.map((a) => a.type)).toEqual(['cancelOrder', 'ignoreOrder', 'adoptOrder']);
-    const status = (o: Order): string | undefined => w.ex.truth().orders.find((x) => x.exchangeOrderId === o.exchangeOrderId)?.status;
+    const status = (o: Order): string | undefined =>
+      w.ex.truth().orders.find((x) => x.exchangeOrderId === o.exchangeOrderId)?.status;
     expect([status(z1), status(z2), status(z3)]).toEqual(['cancelled', 'open', 'open']);
     expect(w.portfolio.findOrder({ symbol: z2.symbol, exchangeOrderId: z2.exchangeOrderId })?.status).toBe('open');
     expect(w.portfolio.findOrder({ symbol: z3.symbol, exchangeOrderId: z3.exchangeOrderId })).toBeUndefined();
@@ -33,33 +64,60 @@ describe('zombie policy', () => {
 
   it("the default is 'ignore': an order placed by hand is never cancelled unless configured", async () => {
     const w = await makeWorld();
-    const z = w.ex.placeManualOrder({ symbol: 'BTC/USDT', side: 'buy', type: 'limit', quantity: d('0.1'), price: d('20000') });
+    const z = w.ex.placeManualOrder({
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'limit',
+      quantity: d('0.1'),
+      price: d('20000'),
+    });
     w.ex.step(1_000);
     const from = w.ex.callLog().length;
     const c = await runtimeCycle(w);
     expect(actionsOf(c.plan, 'ignoreOrder').map((a) => a.order.exchangeOrderId)).toEqual([z.exchangeOrderId]);
-    expect(w.ex.callLog().slice(from).some((x) => x.method === 'cancelOrder')).toBe(false);
+    expect(
+      w.ex
+        .callLog()
+        .slice(from)
+        .some((x) => x.method === 'cancelOrder'),
+    ).toBe(false);
   });
 
   it('adopting a partly filled zombie books its earlier trade once and tracks the rest', async () => {
     const w = await makeWorld({ zombiePolicy: { default: 'adopt' } });
-    const z = w.ex.placeManualOrder({ symbol: 'BTC/USDT', side: 'buy', type: 'limit', quantity: d('1'), price: d('29000') });
+    const z = w.ex.placeManualOrder({
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     w.ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: z.exchangeOrderId! }, '0.25');
     w.ex.step(1_000);
     const c = await runtimeCycle(w);
     expect(c.plan.actions.map((a) => a.type)).toEqual(['applyFill', 'adoptOrder', 'advanceTradeCursor']);
-    expect(w.portfolio.findOrder({ symbol: z.symbol, exchangeOrderId: z.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.25');
+    expect(
+      w.portfolio.findOrder({ symbol: z.symbol, exchangeOrderId: z.exchangeOrderId })?.filledQuantity.toFixed(),
+    ).toBe('0.25');
     expectBooksEqual(w);
     w.ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: z.exchangeOrderId! });
     w.ex.step(1_000);
     await runtimeCycle(w);
-    expect(w.portfolio.findOrder({ symbol: z.symbol, exchangeOrderId: z.exchangeOrderId })).toMatchObject({ status: 'filled' });
+    expect(w.portfolio.findOrder({ symbol: z.symbol, exchangeOrderId: z.exchangeOrderId })).toMatchObject({
+      status: 'filled',
+    });
     expectBooksEqual(w);
   });
 
   it('at startup, zombies go through the policy after the reset', async () => {
     const w = await makeWorld({ zombiePolicy: { default: 'adopt' } });
-    const z = w.ex.placeManualOrder({ symbol: 'ETH/USDT', side: 'sell', type: 'limit', quantity: d('1'), price: d('2500') });
+    const z = w.ex.placeManualOrder({
+      symbol: 'ETH/USDT',
+      side: 'sell',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('2500'),
+    });
     w.ex.step(1_000);
     const boot = await startupCycle(w);
     const types = boot.plan.actions.map((a) => a.type);
@@ -74,7 +132,9 @@ describe('budget: targeted queries and history requests per cycle', () => {
     const out: Order[] = [];
     for (let i = 0; i < n; i++) {
       const symbol = symbols[i % symbols.length]!;
-      out.push(await placeTracked(w, { clientOrderId: `g${i}`, symbol, side: 'buy', quantity: d('0.01'), price: d('1000') }));
+      out.push(
+        await placeTracked(w, { clientOrderId: `g${i}`, symbol, side: 'buy', quantity: d('0.01'), price: d('1000') }),
+      );
       w.ex.step(1); // distinct creation times: the queue is oldest first
     }
     w.ex.step(10_000);
@@ -108,7 +168,12 @@ describe('budget: targeted queries and history requests per cycle', () => {
       // One trade fetch per symbol that still has ghosts, plus the targeted queries.
       expect(c.plan.requestsUsed).toBe(new Set(c.report.ghosts.map((g) => g.local.symbol)).size + c.plan.queriesUsed);
       closedPerCycle.push(actionsOf(c.plan, 'closeOrder').map((a) => a.ref.clientOrderId!));
-      if (i === 0) expect(c.plan.deferred.map((x) => [x.ref.clientOrderId, x.why])).toEqual([['g2', 'budget'], ['g3', 'budget'], ['g4', 'budget']]);
+      if (i === 0)
+        expect(c.plan.deferred.map((x) => [x.ref.clientOrderId, x.why])).toEqual([
+          ['g2', 'budget'],
+          ['g3', 'budget'],
+          ['g4', 'budget'],
+        ]);
     }
     expect(closedPerCycle).toEqual([['g0', 'g1'], ['g2', 'g3'], ['g4']]);
     expect(w.portfolio.openOrders()).toEqual([]);
@@ -119,16 +184,38 @@ describe('budget: targeted queries and history requests per cycle', () => {
 describe('accounting rules', () => {
   it('an exchange that reports less filled than we applied is an error reported loudly, never silently fixed', async () => {
     const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 2 });
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     // A fill the exchange never made (a bug elsewhere, or a forged event).
-    w.portfolio.applyFill({ tradeId: 'bogus', exchangeOrderId: o.exchangeOrderId!, clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('0.2'), price: d('29000'), fee: d('0'), feeAsset: 'USDT', timestamp: o.createdAt, inferred: false });
+    w.portfolio.applyFill({
+      tradeId: 'bogus',
+      exchangeOrderId: o.exchangeOrderId!,
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('0.2'),
+      price: d('29000'),
+      fee: d('0'),
+      feeAsset: 'USDT',
+      timestamp: o.createdAt,
+      inferred: false,
+    });
     w.ex.step(10_000);
     const c = await runtimeCycle(w);
     const errors = actionsOf(c.plan, 'accountingError');
-    expect(errors.map((e) => [e.cause, e.applied.toFixed(), e.exchangeFilled.toFixed()])).toEqual([['exchangeFilledLess', '0.2', '0']]);
+    expect(errors.map((e) => [e.cause, e.applied.toFixed(), e.exchangeFilled.toFixed()])).toEqual([
+      ['exchangeFilledLess', '0.2', '0'],
+    ]);
     expect(c.result.accountingErrors).toHaveLength(1);
     expect(actionsOf(c.plan, 'applyFill')).toEqual([]);
-    expect(w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.2');
+    expect(
+      w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed(),
+    ).toBe('0.2');
     // The books stay wrong (we do not guess), so the drift leads to liquidate-only after N cycles.
     const c2 = await runtimeCycle(w);
     expect(c2.result.enterLiquidateOnly).toBe(true);
@@ -137,7 +224,13 @@ describe('accounting rules', () => {
 
   it('a matched order the exchange filled further gets its missing trades (no inferred fill when trades exist)', async () => {
     const w = await makeWorld();
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: PERP, side: 'sell', quantity: d('2'), price: d('31000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: PERP,
+      side: 'sell',
+      quantity: d('2'),
+      price: d('31000'),
+    });
     w.ex.step(10_000);
     w.ex.fillOrder({ symbol: PERP, exchangeOrderId: o.exchangeOrderId! }, '0.5');
     w.ex.fillOrder({ symbol: PERP, exchangeOrderId: o.exchangeOrderId! }, '0.25');
@@ -147,13 +240,21 @@ describe('accounting rules', () => {
       ['missedTrade', 't-1'],
       ['missedTrade', 't-2'],
     ]);
-    expect(w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.75');
+    expect(
+      w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })?.filledQuantity.toFixed(),
+    ).toBe('0.75');
     expectBooksEqual(w);
   });
 
   it('funding payments explain balance drift: applied, never counted as drift', async () => {
     const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 1 });
-    const o = await placeTracked(w, { clientOrderId: 'p', symbol: PERP, side: 'buy', quantity: d('1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'p',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     w.ex.step(10_000);
     w.ex.fillOrder({ symbol: PERP, exchangeOrderId: o.exchangeOrderId! });
     w.ex.setFundingRate(PERP, '0.0001');
@@ -181,12 +282,27 @@ describe('plans executed against the SimulatedExchange leave our books equal to 
     | { kind: 'wait'; ms: number };
   const SYMBOLS = ['BTC/USDT', 'ETH/USDT', PERP];
   const step: fc.Arbitrary<Step> = fc.oneof(
-    fc.record({ kind: fc.constant('place' as const), symbol: fc.nat({ max: 2 }), side: fc.constantFrom('buy' as const, 'sell' as const), tenths: fc.integer({ min: 1, max: 5 }) }),
+    fc.record({
+      kind: fc.constant('place' as const),
+      symbol: fc.nat({ max: 2 }),
+      side: fc.constantFrom('buy' as const, 'sell' as const),
+      tenths: fc.integer({ min: 1, max: 5 }),
+    }),
     fc.record({ kind: fc.constant('fill' as const), pick: fc.nat(), part: fc.boolean() }),
     fc.record({ kind: fc.constant('cancelByExchange' as const), pick: fc.nat() }),
-    fc.record({ kind: fc.constant('manual' as const), symbol: fc.nat({ max: 2 }), side: fc.constantFrom('buy' as const, 'sell' as const) }),
-    fc.record({ kind: fc.constant('fault' as const), method: fc.constantFrom('fetchOrder' as const, 'fetchTradesSince' as const, 'fetchFundingSince' as const) }),
-    fc.record({ kind: fc.constant('stale' as const), method: fc.constantFrom('fetchOrder' as const, 'fetchTradesSince' as const, 'fetchOpenOrders' as const) }),
+    fc.record({
+      kind: fc.constant('manual' as const),
+      symbol: fc.nat({ max: 2 }),
+      side: fc.constantFrom('buy' as const, 'sell' as const),
+    }),
+    fc.record({
+      kind: fc.constant('fault' as const),
+      method: fc.constantFrom('fetchOrder' as const, 'fetchTradesSince' as const, 'fetchFundingSince' as const),
+    }),
+    fc.record({
+      kind: fc.constant('stale' as const),
+      method: fc.constantFrom('fetchOrder' as const, 'fetchTradesSince' as const, 'fetchOpenOrders' as const),
+    }),
     fc.record({ kind: fc.constant('lostPlace' as const), symbol: fc.nat({ max: 2 }) }),
     fc.constant({ kind: 'funding' as const }),
     fc.constant({ kind: 'cycle' as const }),
@@ -200,17 +316,39 @@ describe('plans executed against the SimulatedExchange leave our books equal to 
         const w = await makeWorld({ zombiePolicy: { default: 'cancel' } });
         let n = 0;
         for (const s of steps) {
-          const open = w.ex.truth().orders.filter((o) => o.status === 'open' && w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }) !== undefined);
+          const open = w.ex
+            .truth()
+            .orders.filter(
+              (o) =>
+                o.status === 'open' &&
+                w.portfolio.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }) !== undefined,
+            );
           switch (s.kind) {
             case 'place': {
               const symbol = SYMBOLS[s.symbol]!;
-              const price = symbol.startsWith('ETH') ? (s.side === 'buy' ? '1900' : '2100') : s.side === 'buy' ? '29000' : '31000';
-              await placeTracked(w, { clientOrderId: `o${n++}`, symbol, side: s.side, quantity: d(`0.${s.tenths}`), price: d(price) });
+              const price = symbol.startsWith('ETH')
+                ? s.side === 'buy'
+                  ? '1900'
+                  : '2100'
+                : s.side === 'buy'
+                  ? '29000'
+                  : '31000';
+              await placeTracked(w, {
+                clientOrderId: `o${n++}`,
+                symbol,
+                side: s.side,
+                quantity: d(`0.${s.tenths}`),
+                price: d(price),
+              });
               break;
             }
             case 'fill': {
               const o = open[s.pick % Math.max(1, open.length)];
-              if (o !== undefined) w.ex.fillOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId! }, s.part ? o.quantity.minus(o.filledQuantity).div(2).toDecimalPlaces(8) : undefined);
+              if (o !== undefined)
+                w.ex.fillOrder(
+                  { symbol: o.symbol, exchangeOrderId: o.exchangeOrderId! },
+                  s.part ? o.quantity.minus(o.filledQuantity).div(2).toDecimalPlaces(8) : undefined,
+                );
               break;
             }
             case 'cancelByExchange': {
@@ -233,7 +371,16 @@ describe('plans executed against the SimulatedExchange leave our books equal to 
               // Our order reaches the exchange but the acknowledgement is lost: we never track it (a zombie).
               w.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse', times: 1 });
               const symbol = SYMBOLS[s.symbol]!;
-              await expect(w.ex.placeOrder({ clientOrderId: `o${n++}`, symbol, side: 'buy', type: 'limit', quantity: d('0.1'), price: d(symbol.startsWith('ETH') ? '1900' : '29000') })).rejects.toMatchObject({ kind: 'timeout' });
+              await expect(
+                w.ex.placeOrder({
+                  clientOrderId: `o${n++}`,
+                  symbol,
+                  side: 'buy',
+                  type: 'limit',
+                  quantity: d('0.1'),
+                  price: d(symbol.startsWith('ETH') ? '1900' : '29000'),
+                }),
+              ).rejects.toMatchObject({ kind: 'timeout' });
               break;
             }
             case 'funding':

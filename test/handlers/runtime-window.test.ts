@@ -17,7 +17,12 @@ const PERP = 'BTC/USDT:USDT';
 /** One runtime cycle on a snapshot the test assembled (runtimeCycle in world.ts, minus the fetch). */
 async function cycleOn(w: World, snapshot: ExchangeSnapshot): Promise<CycleOutcome> {
   const report = diff(w.portfolio.liveState(), snapshot, w.config.diffOptions);
-  const plan = await w.runtime.plan(report, { exchange: w.reader, portfolio: w.portfolio, clock: w.clock, cursors: w.cursors });
+  const plan = await w.runtime.plan(report, {
+    exchange: w.reader,
+    portfolio: w.portfolio,
+    clock: w.clock,
+    cursors: w.cursors,
+  });
   const result = await executePlan(plan, { exchange: w.client, portfolio: w.portfolio, cursors: w.cursors });
   w.portfolio = result.portfolio;
   w.cursors = result.cursors;
@@ -26,7 +31,13 @@ async function cycleOn(w: World, snapshot: ExchangeSnapshot): Promise<CycleOutco
 
 /** A manual (untracked) perp order filled on the exchange now: a trade our books have not seen yet. */
 function manualPerpTrade(w: World, side: 'buy' | 'sell', qty: string): Fill {
-  const o: Order = w.ex.placeManualOrder({ symbol: PERP, side, type: 'limit', quantity: d(qty), price: d(side === 'buy' ? '29000' : '31000') });
+  const o: Order = w.ex.placeManualOrder({
+    symbol: PERP,
+    side,
+    type: 'limit',
+    quantity: d(qty),
+    price: d(side === 'buy' ? '29000' : '31000'),
+  });
   return w.ex.fillOrder({ symbol: PERP, exchangeOrderId: o.exchangeOrderId! });
 }
 
@@ -65,7 +76,14 @@ describe('RuntimeHandler: drift in the snapshot window', () => {
 
   it('a funding payment stamped inside a slow snapshot window does not enter liquidate-only on its asset', async () => {
     const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 1 });
-    const o = await w.ex.placeOrder({ clientOrderId: 'p', symbol: PERP, side: 'buy', type: 'limit', quantity: d('1'), price: d('29000') });
+    const o = await w.ex.placeOrder({
+      clientOrderId: 'p',
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     w.portfolio.trackOrder(o);
     w.ex.setFundingRate(PERP, '0.0001');
     w.ex.step(1_000);
@@ -109,7 +127,9 @@ describe('RuntimeHandler: drift in the snapshot window', () => {
     w.ex.step(1_000);
     const c3 = await runtimeCycle(w);
     const enter = actionsOf(c3.plan, 'enterLiquidateOnly');
-    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed(), s.cycles]))).toEqual([[['balance', 'USDT', '100', 2]]]);
+    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed(), s.cycles]))).toEqual([
+      [['balance', 'USDT', '100', 2]],
+    ]);
     expect(c3.result.enterLiquidateOnly).toBe(true);
   });
 
@@ -119,7 +139,9 @@ describe('RuntimeHandler: drift in the snapshot window', () => {
     const { snapshot } = await sameMillisecondRace(w);
     const c = await cycleOn(w, snapshot);
     const enter = actionsOf(c.plan, 'enterLiquidateOnly');
-    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed()]))).toEqual([[['balance', 'ETH', '1']]]);
+    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed()]))).toEqual([
+      [['balance', 'ETH', '1']],
+    ]);
     expect(c.result.enterLiquidateOnly).toBe(true);
   });
 
@@ -137,7 +159,9 @@ describe('RuntimeHandler: drift in the snapshot window', () => {
     expect(snapshot.completedAt - snapshot.startedAt).toBe(2_422);
     const c = await cycleOn(w, snapshot);
     const enter = actionsOf(c.plan, 'enterLiquidateOnly');
-    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed()]))).toEqual([[['balance', 'BTC', '22.8726']]]);
+    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed()]))).toEqual([
+      [['balance', 'BTC', '22.8726']],
+    ]);
     expect(c.result.enterLiquidateOnly).toBe(true);
   });
 });

@@ -8,13 +8,29 @@ import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { executePlan } from '../../src/handlers/executor.js';
 import { EMPTY_CURSORS, actionsOf } from '../../src/handlers/plan.js';
 import { INCONSISTENT_ATTEMPTS, StartupHandler } from '../../src/handlers/startup.js';
-import { d, expectBooksEqual, makeWorld, placeTracked, quirky, restart, runtimeCycle, startupCycle, type World } from './world.js';
+import {
+  d,
+  expectBooksEqual,
+  makeWorld,
+  placeTracked,
+  quirky,
+  restart,
+  runtimeCycle,
+  startupCycle,
+  type World,
+} from './world.js';
 
 const PERP = 'BTC/USDT:USDT';
 
 /** Opens a perpetual long of `qty` the way the engine would: a tracked resting order, filled, reconciled. */
 async function openPerpLong(w: World, qty: string): Promise<void> {
-  const o = await placeTracked(w, { clientOrderId: 'perp-open', symbol: PERP, side: 'buy', quantity: d(qty), price: d('29000') });
+  const o = await placeTracked(w, {
+    clientOrderId: 'perp-open',
+    symbol: PERP,
+    side: 'buy',
+    quantity: d(qty),
+    price: d('29000'),
+  });
   w.ex.step(10_000);
   w.ex.fillOrder({ symbol: PERP, exchangeOrderId: o.exchangeOrderId! });
   w.ex.step(10_000);
@@ -34,7 +50,13 @@ function mutatingCalls(w: World, from: number): string[] {
 describe('a restart that replays fills counts each once', () => {
   it('replaying the journal, refetching from a lost cursor, and rebooting never apply a trade twice', async () => {
     const w = await makeWorld();
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     const ref = { symbol: 'BTC/USDT', exchangeOrderId: o.exchangeOrderId! };
     w.ex.step(10_000);
     w.ex.fillOrder(ref, '0.4');
@@ -67,7 +89,10 @@ describe('a restart that replays fills counts each once', () => {
     const boot = await startupCycle(w);
     expect(actionsOf(boot.plan, 'applyFill')).toEqual([]);
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('1');
-    expect(w.portfolio.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't-1' }) && w.portfolio.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't-2' })).toBe(true);
+    expect(
+      w.portfolio.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't-1' }) &&
+        w.portfolio.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't-2' }),
+    ).toBe(true);
     expectBooksEqual(w);
   });
 });
@@ -76,7 +101,13 @@ describe('a synthetic fill id is the same on every run', () => {
   async function run(): Promise<{ ids: string[]; w: World; xid: string }> {
     const w = await makeWorld();
     const q = quirky(w);
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     w.ex.step(10_000);
     q.hideTradesOf.add(o.exchangeOrderId!);
     w.ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: o.exchangeOrderId! }, '0.3');
@@ -154,7 +185,13 @@ describe('a warm restart never flattens a live position', () => {
 describe('report-only mode changes nothing', () => {
   it('plans cancels, fills and closes, yet the exchange, the portfolio and the cursors are untouched', async () => {
     const w = await makeWorld({ reportOnly: true, zombiePolicy: { default: 'cancel' } });
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('0.5'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('0.5'),
+      price: d('29000'),
+    });
     w.ex.step(10_000);
     w.ex.placeManualOrder({ symbol: 'ETH/USDT', side: 'sell', type: 'limit', quantity: d('1'), price: d('2500') });
     w.ex.fillOrder({ symbol: 'BTC/USDT', exchangeOrderId: o.exchangeOrderId! });
@@ -184,31 +221,48 @@ describe('report-only mode changes nothing', () => {
 });
 
 describe('a network error is never evidence of a ghost', () => {
-  it.each(['network', 'timeout', 'rateLimit', 'unavailable'] as const)('a %s error on the targeted query pauses the cycle and closes nothing', async (kind) => {
-    const w = await makeWorld();
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('0.5'), price: d('29000') });
-    const ref = { symbol: 'BTC/USDT', exchangeOrderId: o.exchangeOrderId! };
-    w.ex.step(10_000);
-    w.ex.cancelByExchange(ref);
-    w.ex.step(10_000);
-    const before = JSON.stringify(w.portfolio.toJSON());
-    w.ex.injectFault({ method: 'fetchOrder', kind, times: 1 });
-    const c = await runtimeCycle(w);
-    expect(c.plan.outcome).toBe('unreachable');
-    expect(c.plan.error?.kind).toBe(kind);
-    expect(c.plan.actions).toEqual([]);
-    expect(c.result.executed).toBe(false);
-    expect(JSON.stringify(w.portfolio.toJSON())).toBe(before);
-    // Reachable again: the query answers "cancelled", and only now is it closed.
-    const next = await runtimeCycle(w);
-    expect(actionsOf(next.plan, 'closeOrder').map((a) => [a.status, a.cause])).toEqual([['cancelled', 'finalStatusQueried']]);
-    expect(w.portfolio.findOrder(ref)?.status).toBe('cancelled');
-  });
+  it.each(['network', 'timeout', 'rateLimit', 'unavailable'] as const)(
+    'a %s error on the targeted query pauses the cycle and closes nothing',
+    async (kind) => {
+      const w = await makeWorld();
+      const o = await placeTracked(w, {
+        clientOrderId: 'c1',
+        symbol: 'BTC/USDT',
+        side: 'buy',
+        quantity: d('0.5'),
+        price: d('29000'),
+      });
+      const ref = { symbol: 'BTC/USDT', exchangeOrderId: o.exchangeOrderId! };
+      w.ex.step(10_000);
+      w.ex.cancelByExchange(ref);
+      w.ex.step(10_000);
+      const before = JSON.stringify(w.portfolio.toJSON());
+      w.ex.injectFault({ method: 'fetchOrder', kind, times: 1 });
+      const c = await runtimeCycle(w);
+      expect(c.plan.outcome).toBe('unreachable');
+      expect(c.plan.error?.kind).toBe(kind);
+      expect(c.plan.actions).toEqual([]);
+      expect(c.result.executed).toBe(false);
+      expect(JSON.stringify(w.portfolio.toJSON())).toBe(before);
+      // Reachable again: the query answers "cancelled", and only now is it closed.
+      const next = await runtimeCycle(w);
+      expect(actionsOf(next.plan, 'closeOrder').map((a) => [a.status, a.cause])).toEqual([
+        ['cancelled', 'finalStatusQueried'],
+      ]);
+      expect(w.portfolio.findOrder(ref)?.status).toBe('cancelled');
+    },
+  );
 
   it('a retryable error between two not-found answers starts the confirmation over', async () => {
     const w = await makeWorld({ notFoundConfirmations: 2 });
     const q = quirky(w);
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('0.5'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('0.5'),
+      price: d('29000'),
+    });
     const xid = o.exchangeOrderId!;
     w.ex.step(10_000);
     q.hideOpen.add(xid);
@@ -223,7 +277,9 @@ describe('a network error is never evidence of a ghost', () => {
     expect(c3.plan.deferred).toMatchObject([{ why: 'confirmation', notFound: 1 }]);
     expect(w.portfolio.findOrder({ exchangeOrderId: xid })?.status).toBe('open');
     const c4 = await runtimeCycle(w);
-    expect(actionsOf(c4.plan, 'closeOrder').map((a) => [a.status, a.cause])).toEqual([['cancelled', 'notFoundConfirmed']]);
+    expect(actionsOf(c4.plan, 'closeOrder').map((a) => [a.status, a.cause])).toEqual([
+      ['cancelled', 'notFoundConfirmed'],
+    ]);
   });
 });
 
@@ -231,7 +287,13 @@ describe('an order that "reappears" after one not-found is not closed', () => {
   it('the not-found streak ends when the order shows up again, and starts from zero next time', async () => {
     const w = await makeWorld({ notFoundConfirmations: 2 });
     const q = quirky(w);
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('0.5'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('0.5'),
+      price: d('29000'),
+    });
     const xid = o.exchangeOrderId!;
     w.ex.step(10_000);
     q.hideOpen.add(xid);
@@ -256,7 +318,13 @@ describe('an order that "reappears" after one not-found is not closed', () => {
   it('a ghost the targeted query finds open is kept open', async () => {
     const w = await makeWorld();
     const q = quirky(w);
-    const o = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('0.5'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('0.5'),
+      price: d('29000'),
+    });
     w.ex.step(10_000);
     q.hideOpen.add(o.exchangeOrderId!);
     const c = await runtimeCycle(w);
@@ -269,9 +337,27 @@ describe('an order that "reappears" after one not-found is not closed', () => {
 describe('fills made while the engine was down are recovered', () => {
   async function downtime(): Promise<{ w: World; xids: string[] }> {
     const w = await makeWorld();
-    const o1 = await placeTracked(w, { clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', quantity: d('0.5'), price: d('29000') });
-    const o2 = await placeTracked(w, { clientOrderId: 'c2', symbol: PERP, side: 'buy', quantity: d('1'), price: d('29500') });
-    const o3 = await placeTracked(w, { clientOrderId: 'c3', symbol: 'ETH/USDT', side: 'sell', quantity: d('2'), price: d('2100') });
+    const o1 = await placeTracked(w, {
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      quantity: d('0.5'),
+      price: d('29000'),
+    });
+    const o2 = await placeTracked(w, {
+      clientOrderId: 'c2',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29500'),
+    });
+    const o3 = await placeTracked(w, {
+      clientOrderId: 'c3',
+      symbol: 'ETH/USDT',
+      side: 'sell',
+      quantity: d('2'),
+      price: d('2100'),
+    });
     w.ex.step(10_000);
     expect((await runtimeCycle(w)).plan.actions).toEqual([]);
     const ref = (o: typeof o1) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId! });
@@ -310,7 +396,11 @@ describe('fills made while the engine was down are recovered', () => {
     const { w, xids } = await downtime();
     const c = await runtimeCycle(w);
     expect(actionsOf(c.plan, 'rebuildPortfolio')).toEqual([]);
-    expect(actionsOf(c.plan, 'applyFill').map((a) => a.fill.tradeId).sort()).toEqual(['t-1', 't-2', 't-3']);
+    expect(
+      actionsOf(c.plan, 'applyFill')
+        .map((a) => a.fill.tradeId)
+        .sort(),
+    ).toEqual(['t-1', 't-2', 't-3']);
     expect(actionsOf(c.plan, 'closeOrder').map((a) => a.status)).toEqual(['filled', 'cancelled']);
     expect(w.portfolio.findOrder({ exchangeOrderId: xids[1]! })?.filledQuantity.toFixed()).toBe('0.4');
     expectBooksEqual(w);
@@ -334,13 +424,18 @@ describe('a liquidation done by the exchange is noticed within one cycle', () =>
 });
 
 describe('balances short of the position within tolerance are not drift', () => {
-  async function shortBy(amount: string, cycles: number): Promise<{ liquidateAt: number | undefined; requests: number[] }> {
+  async function shortBy(
+    amount: string,
+    cycles: number,
+  ): Promise<{ liquidateAt: number | undefined; requests: number[] }> {
     const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 3 });
     const exchange = await w.ex.fetchBalances();
     // Our books hold slightly more BTC than the exchange: the exchange is "short" by `amount`.
     w.portfolio = Portfolio.create({
       instruments: w.portfolio.instruments(),
-      balances: exchange.map((b) => (b.asset === 'BTC' ? { ...b, total: b.total.plus(amount), free: b.free.plus(amount) } : b)),
+      balances: exchange.map((b) =>
+        b.asset === 'BTC' ? { ...b, total: b.total.plus(amount), free: b.free.plus(amount) } : b,
+      ),
     });
     let liquidateAt: number | undefined;
     const requests: number[] = [];

@@ -7,12 +7,27 @@ import { describe, expect, it } from 'vitest';
 import type { Order } from '../../src/domain/types.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { INCONSISTENT_ATTEMPTS, MAX_SUSPECT_ATTEMPTS, StartupHandler } from '../../src/handlers/startup.js';
-import { type CycleOutcome, d, expectBooksEqual, persistedWorld, placeTracked, QuirkyExchange, restart, runtimeCycle, startupCycle, type World } from './world.js';
+import {
+  type CycleOutcome,
+  d,
+  expectBooksEqual,
+  persistedWorld,
+  placeTracked,
+  QuirkyExchange,
+  restart,
+  runtimeCycle,
+  startupCycle,
+  type World,
+} from './world.js';
 
 const BTC = 'BTC/USDT';
 
 /** Boots like the engine does: the same handler, plan after plan (a step between), until one is carried out. */
-async function bootUntilRebuilt(w: World, before: (attempt: number) => void = () => {}, handler = new StartupHandler(w.config, w.memory)): Promise<CycleOutcome[]> {
+async function bootUntilRebuilt(
+  w: World,
+  before: (attempt: number) => void = () => {},
+  handler = new StartupHandler(w.config, w.memory),
+): Promise<CycleOutcome[]> {
   const out: CycleOutcome[] = [];
   for (let i = 1; i <= MAX_SUSPECT_ATTEMPTS + 2; i++) {
     before(i);
@@ -28,7 +43,13 @@ async function bootUntilRebuilt(w: World, before: (attempt: number) => void = ()
 describe('startup reconciliation of a restart, with lagging reads', () => {
   it('a deposit that keeps every attempt suspect does not let a stale balances read through on the last one (the fill it misses is kept)', async () => {
     const w = await persistedWorld();
-    const o = await placeTracked(w, { clientOrderId: 'b1', symbol: BTC, side: 'buy', quantity: d('0.1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'b1',
+      symbol: BTC,
+      side: 'buy',
+      quantity: d('0.1'),
+      price: d('29000'),
+    });
     w.ex.step(1_000);
     await runtimeCycle(w);
     // Down: a deposit (drift no trade explains, on every attempt), then our order fills.
@@ -39,7 +60,8 @@ describe('startup reconciliation of a restart, with lagging reads', () => {
     restart(w);
     // The last attempt of the run reads balances from a replica 10 s behind: after the deposit, before the fill.
     const boots = await bootUntilRebuilt(w, (i) => {
-      if (i === INCONSISTENT_ATTEMPTS) w.ex.injectFault({ method: 'fetchBalances', kind: 'stale', staleMs: 10_000, times: 2 });
+      if (i === INCONSISTENT_ATTEMPTS)
+        w.ex.injectFault({ method: 'fetchBalances', kind: 'stale', staleMs: 10_000, times: 2 });
     });
     expect(boots.at(-1)!.result.rebuilt).toBe(true);
     // The bought BTC is in the books (a reset to the stale read would have lost it, its trade recorded as applied).
@@ -54,7 +76,13 @@ describe('startup reconciliation of a restart, with lagging reads', () => {
   it('an order filled while the trades read lags is retried at boot, not settled by an inferred fill whose real trade would never be applied', async () => {
     // No fees: the inferred fill then moves the books exactly as the real trade, so no projection shows the lag.
     const w = await persistedWorld({}, { feeRates: { maker: '0', taker: '0' } });
-    const o = await placeTracked(w, { clientOrderId: 'b2', symbol: BTC, side: 'buy', quantity: d('0.2'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'b2',
+      symbol: BTC,
+      side: 'buy',
+      quantity: d('0.2'),
+      price: d('29000'),
+    });
     w.ex.step(1_000);
     await runtimeCycle(w);
     w.ex.fillOrder({ symbol: BTC, exchangeOrderId: o.exchangeOrderId! });
@@ -84,7 +112,13 @@ describe('startup reconciliation of a restart, with lagging reads', () => {
 
   it('a second read still listing an order we track that the snapshot no longer shows is refused as stale', async () => {
     const w = await persistedWorld();
-    const o = await placeTracked(w, { clientOrderId: 'b3', symbol: BTC, side: 'buy', quantity: d('0.1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'b3',
+      symbol: BTC,
+      side: 'buy',
+      quantity: d('0.1'),
+      price: d('29000'),
+    });
     w.ex.step(1_000);
     await runtimeCycle(w);
     const before = await w.ex.fetchOpenOrders();
@@ -96,13 +130,16 @@ describe('startup reconciliation of a restart, with lagging reads', () => {
     let stale = 1;
     const lagging: ExchangeClient = {
       ...new QuirkyExchange(w.ex),
-      fetchOpenOrders: async (symbols): Promise<readonly Order[]> => (stale-- > 0 ? before : w.ex.fetchOpenOrders(symbols)),
+      fetchOpenOrders: async (symbols): Promise<readonly Order[]> =>
+        stale-- > 0 ? before : w.ex.fetchOpenOrders(symbols),
     };
     w.reader = lagging;
     const boots = await bootUntilRebuilt(w);
     expect(boots).toHaveLength(2);
     expect(boots[0]!.plan.outcome).toBe('unreachable');
-    expect(boots[0]!.plan.error?.message).toContain(`startup reads disagree (open order ${o.exchangeOrderId}: none then open`);
+    expect(boots[0]!.plan.error?.message).toContain(
+      `startup reads disagree (open order ${o.exchangeOrderId}: none then open`,
+    );
     expect(boots[1]!.result.rebuilt).toBe(true);
     expectBooksEqual(w);
   });

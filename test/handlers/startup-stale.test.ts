@@ -11,8 +11,27 @@ import type { ExchangeClient } from '../../src/exchange/port.js';
 import { actionsOf } from '../../src/handlers/plan.js';
 import { INCONSISTENT_ATTEMPTS, StartupHandler, snapshotDifference } from '../../src/handlers/startup.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import { boot, cycles, expectBooksEqual as expectEngineBooksEqual, makeEngine, makeMarket, stop } from '../support/engine-world.js';
-import { type CycleOutcome, d, expectBooksEqual, makeWorld, persistedWorld, placeTracked, QuirkyExchange, restart, runtimeCycle, startupCycle, type World } from './world.js';
+import {
+  boot,
+  cycles,
+  expectBooksEqual as expectEngineBooksEqual,
+  makeEngine,
+  makeMarket,
+  stop,
+} from '../support/engine-world.js';
+import {
+  type CycleOutcome,
+  d,
+  expectBooksEqual,
+  makeWorld,
+  persistedWorld,
+  placeTracked,
+  QuirkyExchange,
+  restart,
+  runtimeCycle,
+  startupCycle,
+  type World,
+} from './world.js';
 
 const PERP = 'BTC/USDT:USDT';
 const BTC = 'BTC/USDT';
@@ -34,7 +53,13 @@ describe('startup reconciliation with stale reads', () => {
   it('a positions read stale on both reads does not reset the books to it: the trades it misses are not lost', async () => {
     const w = await persistedWorld();
     // While the engine is down, a perpetual order of ours fills: a position the stale replica has not seen yet.
-    const o = await placeTracked(w, { clientOrderId: 'p1', symbol: PERP, side: 'buy', quantity: d('0.5'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'p1',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('0.5'),
+      price: d('29000'),
+    });
     w.ex.step(10_000);
     w.ex.fillOrder({ symbol: PERP, exchangeOrderId: o.exchangeOrderId! });
     w.ex.step(5_000);
@@ -61,7 +86,10 @@ describe('startup reconciliation with stale reads', () => {
     const w = await makeWorld();
     // A spot order of ours fills; the state file is then lost (fresh store: empty books, no cursors).
     w.ex.step(2_000);
-    expect((await w.ex.placeOrder({ clientOrderId: 'b1', symbol: BTC, side: 'buy', type: 'market', quantity: d('0.1') })).status).toBe('filled');
+    expect(
+      (await w.ex.placeOrder({ clientOrderId: 'b1', symbol: BTC, side: 'buy', type: 'market', quantity: d('0.1') }))
+        .status,
+    ).toBe('filled');
     w.ex.step(3_000);
     w.portfolio = Portfolio.create({ instruments: w.portfolio.instruments() });
     w.ex.injectFault({ method: 'fetchBalances', kind: 'stale', staleMs: 4_000, times: 1 });
@@ -74,7 +102,13 @@ describe('startup reconciliation with stale reads', () => {
 
   it('an open-order list stale on both reads does not reset an order to an old filled quantity a later fill count counts again', async () => {
     const w = await persistedWorld();
-    const o = await placeTracked(w, { clientOrderId: 'o1', symbol: PERP, side: 'buy', quantity: d('1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'o1',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
     w.ex.step(2_000);
     await runtimeCycle(w);
@@ -87,7 +121,9 @@ describe('startup reconciliation with stale reads', () => {
     w.ex.injectFault({ method: 'fetchOpenOrders', kind: 'stale', staleMs: 7_000, times: 2 });
     const boots = await bootUntilRebuilt(w);
     expect(boots[0]!.plan.outcome).toBe('unreachable');
-    expect(boots[0]!.plan.error?.message).toContain(`open order ${o.exchangeOrderId} shows 0.4 filled but its trades add up to 0.7`);
+    expect(boots[0]!.plan.error?.message).toContain(
+      `open order ${o.exchangeOrderId} shows 0.4 filled but its trades add up to 0.7`,
+    );
     expect(boots.at(-1)!.result.rebuilt).toBe(true);
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.7');
     // The rest fills: applied once, nothing inferred a second time.
@@ -103,7 +139,13 @@ describe('startup reconciliation with stale reads', () => {
 
   it('an open-order list that always shows less filled than its trades is reported after a bounded number of attempts, not retried forever', async () => {
     const w = await persistedWorld();
-    const o = await placeTracked(w, { clientOrderId: 'q1', symbol: PERP, side: 'buy', quantity: d('1'), price: d('29000') });
+    const o = await placeTracked(w, {
+      clientOrderId: 'q1',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
     const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
     w.ex.step(2_000);
     await runtimeCycle(w);
@@ -114,7 +156,10 @@ describe('startup reconciliation with stale reads', () => {
     const q = new QuirkyExchange(w.ex);
     const lying: ExchangeClient = {
       ...q,
-      fetchOpenOrders: async (symbols) => (await q.fetchOpenOrders(symbols)).map((x): Order => (x.exchangeOrderId === o.exchangeOrderId ? { ...x, filledQuantity: d('0') } : x)),
+      fetchOpenOrders: async (symbols) =>
+        (await q.fetchOpenOrders(symbols)).map((x): Order =>
+          x.exchangeOrderId === o.exchangeOrderId ? { ...x, filledQuantity: d('0') } : x,
+        ),
     };
     w.reader = lying;
     w.client = lying;
@@ -124,7 +169,9 @@ describe('startup reconciliation with stale reads', () => {
     const last = boots.at(-1)!;
     expect(last.result.rebuilt).toBe(true);
     const errors = actionsOf(last.plan, 'accountingError');
-    expect(errors.map((e) => [e.cause, e.ref.exchangeOrderId, e.applied.toFixed(), e.exchangeFilled.toFixed()])).toEqual([['tradesExceedFilled', o.exchangeOrderId, '0.6', '0']]);
+    expect(
+      errors.map((e) => [e.cause, e.ref.exchangeOrderId, e.applied.toFixed(), e.exchangeFilled.toFixed()]),
+    ).toEqual([['tradesExceedFilled', o.exchangeOrderId, '0.6', '0']]);
     // The order keeps what its trades say instead of the exchange's smaller count; the books are the exchange's.
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.6');
     expectBooksEqual(w);
@@ -141,7 +188,10 @@ describe('startup reconciliation with stale reads', () => {
     const q = new QuirkyExchange(w.ex);
     const lying: ExchangeClient = {
       ...q,
-      fetchOpenOrders: async (symbols) => (await q.fetchOpenOrders(symbols)).map((x): Order => (x.exchangeOrderId === z.exchangeOrderId ? { ...x, filledQuantity: d('0') } : x)),
+      fetchOpenOrders: async (symbols) =>
+        (await q.fetchOpenOrders(symbols)).map((x): Order =>
+          x.exchangeOrderId === z.exchangeOrderId ? { ...x, filledQuantity: d('0') } : x,
+        ),
     };
     w.reader = lying;
     w.client = lying;
@@ -150,31 +200,66 @@ describe('startup reconciliation with stale reads', () => {
     const last = boots.at(-1)!.plan;
     expect(actionsOf(last, 'adoptOrder')).toEqual([]);
     expect(actionsOf(last, 'ignoreOrder').map((a) => a.order.exchangeOrderId)).toEqual([z.exchangeOrderId]);
-    expect(actionsOf(last, 'accountingError').map((e) => [e.cause, e.ref.exchangeOrderId])).toEqual([['tradesExceedFilled', z.exchangeOrderId]]);
+    expect(actionsOf(last, 'accountingError').map((e) => [e.cause, e.ref.exchangeOrderId])).toEqual([
+      ['tradesExceedFilled', z.exchangeOrderId],
+    ]);
     expect(w.portfolio.findOrder({ exchangeOrderId: z.exchangeOrderId! })).toBeUndefined();
     expectBooksEqual(w);
   });
 
   it('snapshotDifference names the first position, balance or open order of the snapshot a second read disagrees on', () => {
-    const order: Order = { clientOrderId: 'c', exchangeOrderId: '1', symbol: BTC, side: 'buy', type: 'limit', quantity: d('1'), price: d('1'), filledQuantity: d('0'), status: 'open', createdAt: 0, updatedAt: 0 };
-    const a = { openOrders: [order], positions: [{ symbol: PERP, quantity: d('0'), entryPrice: d('0') }], balances: [{ asset: 'USDT', free: d('5'), total: d('10') }] };
+    const order: Order = {
+      clientOrderId: 'c',
+      exchangeOrderId: '1',
+      symbol: BTC,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('1'),
+      filledQuantity: d('0'),
+      status: 'open',
+      createdAt: 0,
+      updatedAt: 0,
+    };
+    const a = {
+      openOrders: [order],
+      positions: [{ symbol: PERP, quantity: d('0'), entryPrice: d('0') }],
+      balances: [{ asset: 'USDT', free: d('5'), total: d('10') }],
+    };
     expect(snapshotDifference(a, { ...a, positions: [] })).toBeUndefined();
-    expect(snapshotDifference(a, { ...a, balances: [{ asset: 'USDT', free: d('10'), total: d('10') }] })).toBeUndefined();
-    expect(snapshotDifference(a, { ...a, balances: [{ asset: 'USDT', free: d('5'), total: d('11') }] })).toBe('balance USDT: 10 then 11');
-    expect(snapshotDifference(a, { ...a, openOrders: [{ ...order, filledQuantity: d('0.5') }] })).toBe(`open order x:${orderIdKey(order.symbol, '1')}: open 0/1@1 then open 0.5/1@1`);
-    expect(snapshotDifference(a, { ...a, positions: [{ symbol: PERP, quantity: d('2'), entryPrice: d('3') }] })).toBe(`position ${PERP}: none then 2@3`);
+    expect(
+      snapshotDifference(a, { ...a, balances: [{ asset: 'USDT', free: d('10'), total: d('10') }] }),
+    ).toBeUndefined();
+    expect(snapshotDifference(a, { ...a, balances: [{ asset: 'USDT', free: d('5'), total: d('11') }] })).toBe(
+      'balance USDT: 10 then 11',
+    );
+    expect(snapshotDifference(a, { ...a, openOrders: [{ ...order, filledQuantity: d('0.5') }] })).toBe(
+      `open order x:${orderIdKey(order.symbol, '1')}: open 0/1@1 then open 0.5/1@1`,
+    );
+    expect(snapshotDifference(a, { ...a, positions: [{ symbol: PERP, quantity: d('2'), entryPrice: d('3') }] })).toBe(
+      `position ${PERP}: none then 2@3`,
+    );
     // An order the snapshot shows open and the second read does not (a stale list); one placed in between is harmless.
-    expect(snapshotDifference(a, { ...a, openOrders: [] })).toBe(`open order x:${orderIdKey(order.symbol, '1')}: open 0/1@1 then none`);
+    expect(snapshotDifference(a, { ...a, openOrders: [] })).toBe(
+      `open order x:${orderIdKey(order.symbol, '1')}: open 0/1@1 then none`,
+    );
     expect(snapshotDifference({ ...a, openOrders: [] }, a)).toBeUndefined();
   });
 });
 
 describe('the engine boots through stale startup reads', () => {
-  it('retries a startup whose positions read is stale on both reads, and reaches running with the exchange\'s books', async () => {
+  it("retries a startup whose positions read is stale on both reads, and reaches running with the exchange's books", async () => {
     const m = makeMarket();
     const first = makeEngine(m);
     expect((await boot(m, first)).phase).toBe('running');
-    const o = await first.engine.placeOrder({ clientOrderId: 'e1', symbol: PERP, side: 'buy', type: 'limit', quantity: d('0.5'), price: d('29000') });
+    const o = await first.engine.placeOrder({
+      clientOrderId: 'e1',
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('0.5'),
+      price: d('29000'),
+    });
     await cycles(m, 1);
     await stop(m, first);
     // Down: the order fills.
@@ -187,7 +272,13 @@ describe('the engine boots through stale startup reads', () => {
     expect(status.phase).toBe('running');
     expectEngineBooksEqual(second.engine.portfolio, m.ex);
     // The stale view was refused (retried with backoff) before the one carried out.
-    expect(second.statuses.some((s) => s.lastError?.includes(`startup reads disagree with the trades: the old books plus the trades since give position ${PERP}`))).toBe(true);
+    expect(
+      second.statuses.some((s) =>
+        s.lastError?.includes(
+          `startup reads disagree with the trades: the old books plus the trades since give position ${PERP}`,
+        ),
+      ),
+    ).toBe(true);
     expect(second.reports.filter((r) => r.handler === 'startup')).toHaveLength(1);
     await cycles(m, 2);
     expectEngineBooksEqual(second.engine.portfolio, m.ex);

@@ -40,19 +40,42 @@ export interface World {
   runtime: RuntimeHandler;
 }
 
-export async function makeWorld(config: ReconcileConfigInput = {}, options: Partial<SimulatedExchangeOptions> = {}): Promise<World> {
+export async function makeWorld(
+  config: ReconcileConfigInput = {},
+  options: Partial<SimulatedExchangeOptions> = {},
+): Promise<World> {
   const clock = new VirtualClock(T0);
   // Account-wide ids (t-N, f-N) keep these scenarios' expectations readable; test/handlers/scoped-ids.test.ts runs on per-symbol ids.
-  const ex = new SimulatedExchange({ seed: 7, clock, volatilityBps: 0, partialFillProbability: 0, ids: 'accountWide', ...options });
+  const ex = new SimulatedExchange({
+    seed: 7,
+    clock,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    ids: 'accountWide',
+    ...options,
+  });
   const instruments = await ex.fetchInstruments();
   const portfolio = Portfolio.create({ instruments, balances: await ex.fetchBalances() });
   const resolved = resolveConfig(config);
   const memory = new ReconcileMemory();
-  return { clock, ex, reader: ex, client: ex, portfolio, cursors: EMPTY_CURSORS, memory, config: resolved, runtime: new RuntimeHandler(resolved, memory) };
+  return {
+    clock,
+    ex,
+    reader: ex,
+    client: ex,
+    portfolio,
+    cursors: EMPTY_CURSORS,
+    memory,
+    config: resolved,
+    runtime: new RuntimeHandler(resolved, memory),
+  };
 }
 
 /** Places a resting order through the port and tracks it as the engine would on the acknowledgement. */
-export async function placeTracked(w: World, req: Omit<PlaceOrderRequest, 'type'> & { type?: PlaceOrderRequest['type'] }): Promise<Order> {
+export async function placeTracked(
+  w: World,
+  req: Omit<PlaceOrderRequest, 'type'> & { type?: PlaceOrderRequest['type'] },
+): Promise<Order> {
   const ack = await w.ex.placeOrder({ type: 'limit', ...req });
   expect(ack.status).toBe('open');
   w.portfolio.trackOrder(ack);
@@ -69,7 +92,12 @@ export interface CycleOutcome {
 export async function runtimeCycle(w: World): Promise<CycleOutcome> {
   const snapshot = await fetchExchangeSnapshot(w.client, w.clock);
   const report = diff(w.portfolio.liveState(), snapshot, w.config.diffOptions);
-  const plan = await w.runtime.plan(report, { exchange: w.reader, portfolio: w.portfolio, clock: w.clock, cursors: w.cursors });
+  const plan = await w.runtime.plan(report, {
+    exchange: w.reader,
+    portfolio: w.portfolio,
+    clock: w.clock,
+    cursors: w.cursors,
+  });
   // Whatever the drift, the runtime handler never plans a hard reset (checked on every runtime cycle of every test).
   expect(plan.actions.filter((a) => a.type === 'rebuildPortfolio')).toEqual([]);
   const result = await executePlan(plan, { exchange: w.client, portfolio: w.portfolio, cursors: w.cursors });
@@ -82,7 +110,13 @@ export async function runtimeCycle(w: World): Promise<CycleOutcome> {
 export async function startupCycle(w: World, handler = new StartupHandler(w.config, w.memory)): Promise<CycleOutcome> {
   const snapshot = await fetchExchangeSnapshot(w.client, w.clock);
   const report = diff(w.portfolio.liveState(), snapshot, w.config.diffOptions);
-  const plan = await handler.plan(report, { exchange: w.reader, portfolio: w.portfolio, clock: w.clock, cursors: w.cursors, snapshot });
+  const plan = await handler.plan(report, {
+    exchange: w.reader,
+    portfolio: w.portfolio,
+    clock: w.clock,
+    cursors: w.cursors,
+    snapshot,
+  });
   const result = await executePlan(plan, { exchange: w.client, portfolio: w.portfolio, cursors: w.cursors });
   w.portfolio = result.portfolio;
   w.cursors = result.cursors;
@@ -114,7 +148,11 @@ export function expectBooksEqual(w: World): void {
     Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
   expect(nonZero(w.portfolio.balances())).toEqual(nonZero(truth.balances));
   const pos = (ps: readonly { symbol: string; quantity: Dec; entryPrice: Dec }[]): Record<string, string> =>
-    Object.fromEntries(ps.filter((p) => !p.quantity.isZero()).map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]));
+    Object.fromEntries(
+      ps
+        .filter((p) => !p.quantity.isZero())
+        .map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]),
+    );
   expect(pos(w.portfolio.positions())).toEqual(pos(truth.positions));
 }
 
@@ -131,12 +169,17 @@ export class QuirkyExchange implements ExchangeClient {
   constructor(readonly inner: SimulatedExchange) {}
   fetchInstruments: ExchangeClient['fetchInstruments'] = () => this.inner.fetchInstruments();
   fetchOpenOrders: ExchangeClient['fetchOpenOrders'] = async (symbols) =>
-    (await this.inner.fetchOpenOrders(symbols)).filter((o) => o.exchangeOrderId === undefined || !this.hideOpen.has(o.exchangeOrderId));
+    (await this.inner.fetchOpenOrders(symbols)).filter(
+      (o) => o.exchangeOrderId === undefined || !this.hideOpen.has(o.exchangeOrderId),
+    );
   fetchOrder: ExchangeClient['fetchOrder'] = async (ref) => {
     if (ref.exchangeOrderId !== undefined && this.notFound.has(ref.exchangeOrderId)) {
       // Through the simulator's own call path first, so injected faults (network...) still take precedence.
       await this.inner.fetchOrder(ref);
-      throw new ExchangeError('notFound', `order ${ref.exchangeOrderId} not found`, { exchange: this.id, operation: 'fetchOrder' });
+      throw new ExchangeError('notFound', `order ${ref.exchangeOrderId} not found`, {
+        exchange: this.id,
+        operation: 'fetchOrder',
+      });
     }
     return this.inner.fetchOrder(ref);
   };
@@ -145,7 +188,10 @@ export class QuirkyExchange implements ExchangeClient {
     const page = await this.inner.fetchTradesSince(symbol, q);
     return { ...page, items: page.items.filter((f) => !this.hideTradesOf.has(f.exchangeOrderId)) };
   };
-  fetchOrderTrades: ExchangeClient['fetchOrderTrades'] = async (symbol, xid) => (this.hideTradesOf.has(xid) ? (await this.inner.fetchOrderTrades(symbol, xid), []) : this.inner.fetchOrderTrades(symbol, xid));
+  fetchOrderTrades: ExchangeClient['fetchOrderTrades'] = async (symbol, xid) =>
+    this.hideTradesOf.has(xid)
+      ? (await this.inner.fetchOrderTrades(symbol, xid), [])
+      : this.inner.fetchOrderTrades(symbol, xid);
   fetchFundingSince: ExchangeClient['fetchFundingSince'] = (q) => this.inner.fetchFundingSince(q);
   fetchPositions: ExchangeClient['fetchPositions'] = (symbols) => this.inner.fetchPositions(symbols);
   fetchBalances: ExchangeClient['fetchBalances'] = () => this.inner.fetchBalances();

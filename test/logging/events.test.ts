@@ -26,7 +26,17 @@ const order = (id: string): Order => ({
 const tol = { absolute: new Dec('0.0001'), relative: new Dec('0') };
 
 function report(over: Partial<ReconciliationReport> = {}): ReconciliationReport {
-  return { snapshotStartedAt: 10, snapshotCompletedAt: 20, matched: [], ghosts: [], zombies: [], inFlight: [], positionDrifts: [], balanceDrifts: [], ...over };
+  return {
+    snapshotStartedAt: 10,
+    snapshotCompletedAt: 20,
+    matched: [],
+    ghosts: [],
+    zombies: [],
+    inFlight: [],
+    positionDrifts: [],
+    balanceDrifts: [],
+    ...over,
+  };
 }
 
 describe('logReport', () => {
@@ -34,7 +44,15 @@ describe('logReport', () => {
     const { logger, lines } = createMemoryLogger();
     logReport(logger, report(), { phase: 'runtime', cycle: 4, mode: 'running' });
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 30, event: 'reconciliation.report', phase: 'runtime', cycle: 4, mode: 'running', drift: false, driftBeyondTolerance: false });
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      event: 'reconciliation.report',
+      phase: 'runtime',
+      cycle: 4,
+      mode: 'running',
+      drift: false,
+      driftBeyondTolerance: false,
+    });
     expect((lines[0] as any).summary.ghosts).toBe(0);
   });
 
@@ -47,7 +65,14 @@ describe('logReport', () => {
         ghosts,
         zombies: [{ exchange: order('z') }],
         positionDrifts: [
-          { symbol: 'BTC/USDT', local: new Dec('0.1'), exchange: new Dec('0.30000000000000000001'), delta: new Dec('0.20000000000000000001'), tolerance: tol, beyondTolerance: true },
+          {
+            symbol: 'BTC/USDT',
+            local: new Dec('0.1'),
+            exchange: new Dec('0.30000000000000000001'),
+            delta: new Dec('0.20000000000000000001'),
+            tolerance: tol,
+            beyondTolerance: true,
+          },
         ],
       }),
       { phase: 'startup' },
@@ -59,7 +84,13 @@ describe('logReport', () => {
     expect(line.ghosts).toMatchObject({ count: MAX_IDS_PER_LINE + 5, truncated: true });
     expect(line.ghosts.ids).toHaveLength(MAX_IDS_PER_LINE);
     expect(line.zombies.ids).toEqual(['x-z']);
-    expect(line.positionDrifts[0]).toEqual({ symbol: 'BTC/USDT', local: '0.1', exchange: '0.30000000000000000001', delta: '0.20000000000000000001', beyondTolerance: true });
+    expect(line.positionDrifts[0]).toEqual({
+      symbol: 'BTC/USDT',
+      local: '0.1',
+      exchange: '0.30000000000000000001',
+      delta: '0.20000000000000000001',
+      beyondTolerance: true,
+    });
     expect(line.msg).toContain(`${MAX_IDS_PER_LINE + 5} ghosts`);
   });
 });
@@ -69,10 +100,29 @@ describe('logAction', () => {
     const { logger, lines } = createMemoryLogger();
     logAction(logger, { action: 'cancelZombie', reason: 'zombie policy cancel', symbol: 'BTC/USDT', orderId: 'x-1' });
     logAction(logger, { action: 'cancelZombie', reason: 'zombie policy cancel', outcome: 'dryRun' });
-    logAction(logger, { action: 'applyFill', reason: 'ghost filled while away', outcome: 'failed', error: new Error('boom'), details: { tradeId: 't1', quantity: '0.5' } });
+    logAction(logger, {
+      action: 'applyFill',
+      reason: 'ghost filled while away',
+      outcome: 'failed',
+      error: new Error('boom'),
+      details: { tradeId: 't1', quantity: '0.5' },
+    });
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatchObject({ level: 30, event: 'reconciliation.action', action: 'cancelZombie', reason: 'zombie policy cancel', outcome: 'done', symbol: 'BTC/USDT', orderId: 'x-1' });
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      event: 'reconciliation.action',
+      action: 'cancelZombie',
+      reason: 'zombie policy cancel',
+      outcome: 'done',
+      symbol: 'BTC/USDT',
+      orderId: 'x-1',
+    });
     expect(lines[1]).toMatchObject({ outcome: 'dryRun', msg: 'cancelZombie (dryRun): zombie policy cancel' });
-    expect(lines[2]).toMatchObject({ level: 50, outcome: 'failed', details: { tradeId: 't1', quantity: '0.5' }, err: { type: 'Error', message: 'boom' } });
+    expect(lines[2]).toMatchObject({
+      level: 50,
+      outcome: 'failed',
+      details: { tradeId: 't1', quantity: '0.5' },
+      err: { type: 'Error', message: 'boom' },
+    });
   });
 });

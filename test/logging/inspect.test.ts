@@ -59,17 +59,22 @@ describe('startInspectorServer', () => {
       const actor = createActor(engineMachine, { input: {}, inspect: server.inspect });
       actor.subscribe({ error: () => undefined });
       actor.start();
-      await until(() => relayed.some((e) => e.type === '@xstate.snapshot') && hooked.some((e) => e.type === '@xstate.snapshot'), 'a relayed snapshot');
+      await until(
+        () => relayed.some((e) => e.type === '@xstate.snapshot') && hooked.some((e) => e.type === '@xstate.snapshot'),
+        'a relayed snapshot',
+      );
       expect(relayed.some((e) => e.type === '@xstate.actor')).toBe(true);
       actor.stop();
 
       // The page is served, pointing at our websocket.
       const page = await new Promise<string>((resolve, reject) => {
-        http.get(server.url, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve(body));
-        }).on('error', reject);
+        http
+          .get(server.url, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
       });
       expect(page).toContain(server.wsUrl);
 
@@ -96,9 +101,13 @@ describe('startInspectorServer', () => {
   });
 
   it('after stop(), nothing keeps Node alive (checked in a child process that must exit by itself)', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/inspect-child.ts', import.meta.url))], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('./fixtures/inspect-child.ts', import.meta.url))],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -15,12 +15,40 @@ const SECRET = 's3cr3t-value-b94f1d08aa';
 
 describe('isSecretKey', () => {
   it('recognizes credential-like keys in any casing or separator style', () => {
-    for (const k of ['apiKey', 'api_key', 'API-KEY', 'X-MBX-APIKEY', 'secret', 'apiSecret', 'password', 'passphrase', 'privateKey', 'private_key', 'token', 'accessToken', 'Authorization', 'signature', 'OK-ACCESS-SIGN', 'cookie', 'twofa']) {
+    for (const k of [
+      'apiKey',
+      'api_key',
+      'API-KEY',
+      'X-MBX-APIKEY',
+      'secret',
+      'apiSecret',
+      'password',
+      'passphrase',
+      'privateKey',
+      'private_key',
+      'token',
+      'accessToken',
+      'Authorization',
+      'signature',
+      'OK-ACCESS-SIGN',
+      'cookie',
+      'twofa',
+    ]) {
       expect(isSecretKey(k), k).toBe(true);
     }
   });
   it('leaves ordinary keys alone', () => {
-    for (const k of ['symbol', 'quantity', 'price', 'clientOrderId', 'reason', 'component', 'kind', 'message', 'seed']) {
+    for (const k of [
+      'symbol',
+      'quantity',
+      'price',
+      'clientOrderId',
+      'reason',
+      'component',
+      'kind',
+      'message',
+      'seed',
+    ]) {
       expect(isSecretKey(k), k).toBe(false);
     }
   });
@@ -55,8 +83,14 @@ describe('createLogger redaction', () => {
 
   it('redacts inside Error causes (err key and Error as the only argument)', () => {
     const { logger, lines, raw } = createMemoryLogger();
-    const root = Object.assign(new Error('socket hang up'), { request: { headers: { Authorization: `Bearer ${API_KEY}` } } });
-    const err = new ExchangeError('network', 'fetchOpenOrders failed', { cause: root, exchange: 'binance', operation: 'fetchOpenOrders' });
+    const root = Object.assign(new Error('socket hang up'), {
+      request: { headers: { Authorization: `Bearer ${API_KEY}` } },
+    });
+    const err = new ExchangeError('network', 'fetchOpenOrders failed', {
+      cause: root,
+      exchange: 'binance',
+      operation: 'fetchOpenOrders',
+    });
     logger.error({ err }, 'cycle failed');
     logger.error(new Error('outer', { cause: { config: { secret: SECRET } } }));
     expect(raw.join('\n')).not.toContain(API_KEY);
@@ -74,7 +108,10 @@ describe('createLogger redaction', () => {
 
   it('scrubs configured secret values from messages, error messages and any string', () => {
     const { logger, raw, lines } = createMemoryLogger({ secretValues: [API_KEY, SECRET] });
-    logger.warn({ url: `https://api.example.com/v3/order?apiKey=${API_KEY}&x=1`, note: [`sig ${SECRET}`] }, `retrying with key ${API_KEY}`);
+    logger.warn(
+      { url: `https://api.example.com/v3/order?apiKey=${API_KEY}&x=1`, note: [`sig ${SECRET}`] },
+      `retrying with key ${API_KEY}`,
+    );
     logger.error({ err: new Error(`401 for key ${API_KEY}`) });
     expect(raw.join('\n')).not.toContain(API_KEY);
     expect(raw.join('\n')).not.toContain(SECRET);
@@ -87,7 +124,12 @@ describe('createLogger redaction', () => {
     const child = componentLogger(logger, 'runtime-handler').child({ exchangeConfig: { secret: SECRET } });
     child.info({ cycle: 3 }, 'cycle done');
     expect(raw.join('\n')).not.toContain(SECRET);
-    expect(lines[0]).toMatchObject({ component: 'runtime-handler', exchangeConfig: { secret: REDACTED }, cycle: 3, msg: 'cycle done' });
+    expect(lines[0]).toMatchObject({
+      component: 'runtime-handler',
+      exchangeConfig: { secret: REDACTED },
+      cycle: 3,
+      msg: 'cycle done',
+    });
   });
 
   it('writes Decimals as exact strings and survives cycles', () => {
@@ -121,7 +163,16 @@ describe('createLogger redaction', () => {
   });
 
   it('property: a secret planted under a secret key at any depth never reaches the output', () => {
-    const secretKey = fc.constantFrom('apiKey', 'secret', 'password', 'passphrase', 'privateKey', 'token', 'authorization', 'signature');
+    const secretKey = fc.constantFrom(
+      'apiKey',
+      'secret',
+      'password',
+      'passphrase',
+      'privateKey',
+      'token',
+      'authorization',
+      'signature',
+    );
     const plainKey = fc.constantFrom('a', 'data', 'items', 'config', 'nested', 'x');
     fc.assert(
       fc.property(fc.array(fc.tuple(plainKey, fc.boolean()), { maxLength: 10 }), secretKey, (path, key) => {

@@ -8,7 +8,12 @@ import { describe, expect, it, vi } from 'vitest';
 import { createActor } from 'xstate';
 import type { InspectionEvent, Snapshot } from 'xstate';
 import { engineMachine, enginePhase, persistedLifecycle, startupRetryDelayMs } from '../../machines/engine.machine.js';
-import { LIFECYCLE_PHASES, exposureIncreaseAllowed, exposureReductionAllowed, phaseOf } from '../../machines/lifecycle.js';
+import {
+  LIFECYCLE_PHASES,
+  exposureIncreaseAllowed,
+  exposureReductionAllowed,
+  phaseOf,
+} from '../../machines/lifecycle.js';
 import { createHarness, digest, settle } from './harness.js';
 
 const phase = (h: ReturnType<typeof createHarness>) => enginePhase(h.actor.getSnapshot());
@@ -169,7 +174,10 @@ describe('engine machine: running and liquidate-only', () => {
     await h.apply('CYCLE_UNEXPLAINED');
     const snap = h.actor.getSnapshot();
     expect(snap.value).toEqual({ active: 'liquidateOnly' });
-    expect(snap.context.liquidateOnly).toEqual({ reason: digest(1, 'unexplained').liquidateOnlyReason, source: 'drift' });
+    expect(snap.context.liquidateOnly).toEqual({
+      reason: digest(1, 'unexplained').liquidateOnlyReason,
+      source: 'drift',
+    });
     expect(h.loopStarts).toBe(1);
     expect(h.loopStops).toBe(0);
     expect(h.loopMessages.at(-1)).toEqual({ type: 'MODE', mode: 'liquidateOnly' });
@@ -196,7 +204,10 @@ describe('engine machine: running and liquidate-only', () => {
     const h = createHarness();
     await bootToRunning(h);
     h.actor.send({ type: 'ENTER_LIQUIDATE_ONLY', reason: 'exchange maintenance announced' });
-    expect(h.actor.getSnapshot().context.liquidateOnly).toEqual({ reason: 'exchange maintenance announced', source: 'manual' });
+    expect(h.actor.getSnapshot().context.liquidateOnly).toEqual({
+      reason: 'exchange maintenance announced',
+      source: 'manual',
+    });
     // Unexplained drift in liquidate-only keeps the first reason.
     await h.apply('CYCLE_UNEXPLAINED');
     expect(h.actor.getSnapshot().context.liquidateOnly?.reason).toBe('exchange maintenance announced');
@@ -318,7 +329,10 @@ describe('engine machine: stopping and failures', () => {
     await bootToRunning(h);
     await h.apply('STOP');
     await h.apply('FLUSH_FAILED');
-    expect(h.actor.getSnapshot().context.failure).toMatchObject({ phase: 'stopping', reason: 'flushing state on stop failed: Error: EIO: fsync failed' });
+    expect(h.actor.getSnapshot().context.failure).toMatchObject({
+      phase: 'stopping',
+      reason: 'flushing state on stop failed: Error: EIO: fsync failed',
+    });
 
     const h2 = createHarness();
     await bootToRunning(h2);
@@ -366,7 +380,10 @@ describe('engine machine: persistence, gate, inspection', () => {
     const h = createHarness({ inspect: (e) => seen.push(e) });
     await bootToRunning(h);
     const states = seen
-      .filter((e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> => e.type === '@xstate.snapshot' && e.actorRef === h.actor)
+      .filter(
+        (e): e is Extract<InspectionEvent, { type: '@xstate.snapshot' }> =>
+          e.type === '@xstate.snapshot' && e.actorRef === h.actor,
+      )
       .map((e) => JSON.stringify((e.snapshot as { value?: unknown }).value));
     expect(states).toContain('"loading"');
     expect(states).toContain('{"startupReconcile":"attempt"}');

@@ -25,7 +25,11 @@ const REF = { symbol: 'ETH/USDT', exchangeOrderId: '7', clientOrderId: 'g-1' };
 const GHOST_KEY = orderKey(REF);
 const DRIFT_KEY = 'position:BTC/USDT:USDT';
 
-function plan(outcome: Plan['outcome'], closes: CloseOrderAction['cause'][] = [], deferred: DeferredQuery['why'][] = []): Plan {
+function plan(
+  outcome: Plan['outcome'],
+  closes: CloseOrderAction['cause'][] = [],
+  deferred: DeferredQuery['why'][] = [],
+): Plan {
   return {
     handler: 'runtime',
     mode: 'execute',
@@ -59,7 +63,13 @@ interface Driver {
 
 const isInit = (e: EventObject): boolean => e.type === 'xstate.init';
 const describePath = (p: Path): string =>
-  p.steps.map((s) => (isInit(s.event) ? String(s.state.value) : `${s.event.type}${'delta' in s.event ? `(${String(s.event.delta)})` : ''}→${String(s.state.value)}`)).join(' ');
+  p.steps
+    .map((s) =>
+      isInit(s.event)
+        ? String(s.state.value)
+        : `${s.event.type}${'delta' in s.event ? `(${String(s.event.delta)})` : ''}→${String(s.state.value)}`,
+    )
+    .join(' ');
 
 /**
  * The model-based suite of one machine: its shortest and simple paths replayed on the real actors, and for every
@@ -118,7 +128,14 @@ function modelSuite<S extends Step['state'], E extends AnyEvent>(
 
 // ---- ghost ------------------------------------------------------------------------------------------------------
 
-const ghostEvents: GhostEvent[] = ['NOT_FOUND', 'FOUND', 'FOUND_FINAL', 'SETTLED_BY_TRADES', 'STREAK_BROKEN', 'GONE'].map((type) => ({ type }) as GhostEvent);
+const ghostEvents: GhostEvent[] = [
+  'NOT_FOUND',
+  'FOUND',
+  'FOUND_FINAL',
+  'SETTLED_BY_TRADES',
+  'STREAK_BROKEN',
+  'GONE',
+].map((type) => ({ type }) as GhostEvent);
 const ghostTraversal = {
   input: { ref: REF, firstSeenAt: 1000, confirmations: CONFIRMATIONS },
   events: ghostEvents,
@@ -153,7 +170,11 @@ modelSuite(
         } else if (e.type === 'FOUND' || e.type === 'FOUND_FINAL' || e.type === 'STREAK_BROKEN') {
           // Any answer but "not found", or an outage, ends the streak.
           notFound = 0;
-          cycle(e.type === 'STREAK_BROKEN' ? plan('unreachable') : plan('ready', e.type === 'FOUND_FINAL' ? ['finalStatusQueried'] : []));
+          cycle(
+            e.type === 'STREAK_BROKEN'
+              ? plan('unreachable')
+              : plan('ready', e.type === 'FOUND_FINAL' ? ['finalStatusQueried'] : []),
+          );
         } else if (e.type === 'SETTLED_BY_TRADES') {
           cycle(plan('ready', ['filledByTrades']));
         } else {
@@ -163,7 +184,9 @@ modelSuite(
       },
       observe() {
         const a = actors.actors().ghosts.get(GHOST_KEY);
-        return a === undefined ? 'gone' : `${String(a.getSnapshot().value)}:${cap(a.getSnapshot().context.notFound, CONFIRMATIONS)}`;
+        return a === undefined
+          ? 'gone'
+          : `${String(a.getSnapshot().value)}:${cap(a.getSnapshot().context.notFound, CONFIRMATIONS)}`;
       },
       stop: () => actors.stop(),
     };
@@ -183,14 +206,18 @@ const driftEvents: DriftEvent[] = [
 const driftTraversal = {
   input: { kind: 'position' as const, key: 'BTC/USDT:USDT', cyclesBeforeLiquidateOnly: LIMIT },
   events: driftEvents,
-  serializeState: (s: DriftSnapshot) => `${JSON.stringify(s.value)}:${Math.min(s.context.cycles, LIMIT)}:${s.context.seenDelta ?? '-'}`,
+  serializeState: (s: DriftSnapshot) =>
+    `${JSON.stringify(s.value)}:${Math.min(s.context.cycles, LIMIT)}:${s.context.seenDelta ?? '-'}`,
 };
 modelSuite(
   'drift',
   driftMachine,
   driftTraversal,
   // A clean drift with no delta looked into is nothing to remember: the router has no actor for it.
-  (s: DriftSnapshot) => (s.status === 'done' || (s.value === 'clean' && s.context.seenDelta === undefined) ? 'none' : `${String(s.value)}:${cap(s.context.cycles, LIMIT)}:${s.context.seenDelta ?? '-'}`),
+  (s: DriftSnapshot) =>
+    s.status === 'done' || (s.value === 'clean' && s.context.seenDelta === undefined)
+      ? 'none'
+      : `${String(s.value)}:${cap(s.context.cycles, LIMIT)}:${s.context.seenDelta ?? '-'}`,
   () => {
     const actors = new HandlerActors(thresholds);
     let cycles = 0;
@@ -210,7 +237,9 @@ modelSuite(
       },
       observe() {
         const a = actors.actors().drift.get(DRIFT_KEY);
-        return a === undefined ? 'none' : `${String(a.getSnapshot().value)}:${cap(a.getSnapshot().context.cycles, LIMIT)}:${a.getSnapshot().context.seenDelta ?? '-'}`;
+        return a === undefined
+          ? 'none'
+          : `${String(a.getSnapshot().value)}:${cap(a.getSnapshot().context.cycles, LIMIT)}:${a.getSnapshot().context.seenDelta ?? '-'}`;
       },
       stop: () => actors.stop(),
     };
@@ -219,17 +248,27 @@ modelSuite(
 
 // ---- submission -------------------------------------------------------------------------------------------------
 
-const submissionEvents: SubmissionEvent[] = ['ACKNOWLEDGED', 'REJECTED', 'ANSWER_LOST', 'NOT_FOUND', 'FOUND', 'STREAK_BROKEN', 'RESOLVED'].map((type) => ({ type }) as SubmissionEvent);
+const submissionEvents: SubmissionEvent[] = [
+  'ACKNOWLEDGED',
+  'REJECTED',
+  'ANSWER_LOST',
+  'NOT_FOUND',
+  'FOUND',
+  'STREAK_BROKEN',
+  'RESOLVED',
+].map((type) => ({ type }) as SubmissionEvent);
 const submissionTraversal = {
   input: { clientOrderId: 's-1', symbol: 'ETH/USDT', confirmations: CONFIRMATIONS },
   events: submissionEvents,
-  serializeState: (s: SubmissionSnapshot) => `${JSON.stringify(s.value)}:${Math.min(s.context.notFound, CONFIRMATIONS)}`,
+  serializeState: (s: SubmissionSnapshot) =>
+    `${JSON.stringify(s.value)}:${Math.min(s.context.notFound, CONFIRMATIONS)}`,
 };
 modelSuite(
   'submission',
   submissionMachine,
   submissionTraversal,
-  (s: SubmissionSnapshot) => (s.status === 'done' ? 'settled' : `${String(s.value)}:${cap(s.context.notFound, CONFIRMATIONS)}`),
+  (s: SubmissionSnapshot) =>
+    s.status === 'done' ? 'settled' : `${String(s.value)}:${cap(s.context.notFound, CONFIRMATIONS)}`,
   () => {
     // The calls the engine makes: placing, the placing call's answer, lookups, an outage.
     const actors = new HandlerActors(thresholds);
@@ -239,11 +278,15 @@ modelSuite(
         if (e.type === 'xstate.init') actors.submitted('s-1', 'ETH/USDT');
         else if (e.type === 'STREAK_BROKEN') actors.breakSubmissionStreaks();
         else actors.submission('s-1', 'ETH/USDT', e);
-        expect(actors.isPlacing('s-1')).toBe(actors.actors().submissions.get('s-1')?.getSnapshot().value === 'submitted');
+        expect(actors.isPlacing('s-1')).toBe(
+          actors.actors().submissions.get('s-1')?.getSnapshot().value === 'submitted',
+        );
       },
       observe() {
         const a = actors.actors().submissions.get('s-1');
-        return a === undefined ? 'settled' : `${String(a.getSnapshot().value)}:${cap(a.getSnapshot().context.notFound, CONFIRMATIONS)}`;
+        return a === undefined
+          ? 'settled'
+          : `${String(a.getSnapshot().value)}:${cap(a.getSnapshot().context.notFound, CONFIRMATIONS)}`;
       },
       stop: () => actors.stop(),
     };

@@ -9,7 +9,17 @@ import type { AnyEventObject, InspectionEvent, Observer } from 'xstate';
 import { ExchangeError, StoreCorruptError } from '../../src/domain/errors.js';
 import type { ReportSummary } from '../../src/differ/report.js';
 import { engineMachine } from '../../machines/engine.machine.js';
-import type { CycleDigest, EngineCommand, EngineInput, FlushInput, LoadedLifecycle, LoopEvent, LoopInput, LoopMessage, StartupInput } from '../../machines/engine.machine.js';
+import type {
+  CycleDigest,
+  EngineCommand,
+  EngineInput,
+  FlushInput,
+  LoadedLifecycle,
+  LoopEvent,
+  LoopInput,
+  LoopMessage,
+  StartupInput,
+} from '../../machines/engine.machine.js';
 import type { LifecycleModelEventType } from '../../machines/lifecycle.model.js';
 
 interface Pending<T> {
@@ -56,7 +66,11 @@ export interface HarnessOptions {
 interface Wiring {
   load(signal: AbortSignal): Promise<LoadedLifecycle>;
   startup(input: StartupInput, signal: AbortSignal): Promise<CycleDigest>;
-  loop(args: { sendBack: (e: AnyEventObject) => void; receive: (listener: (m: LoopMessage) => void) => void; input: LoopInput }): () => void;
+  loop(args: {
+    sendBack: (e: AnyEventObject) => void;
+    receive: (listener: (m: LoopMessage) => void) => void;
+    input: LoopInput;
+  }): () => void;
   flush(input: FlushInput, signal: AbortSignal): Promise<void>;
 }
 let current: Wiring | undefined;
@@ -70,7 +84,9 @@ const fakeMachine = engineMachine.provide({
   actors: {
     loadState: fromPromise<LoadedLifecycle>(({ signal }) => wiring().load(signal)),
     startupReconcile: fromPromise<CycleDigest, StartupInput>(({ input, signal }) => wiring().startup(input, signal)),
-    reconcileLoop: fromCallback<LoopMessage, LoopInput>(({ sendBack, receive, input }) => wiring().loop({ sendBack, receive, input })),
+    reconcileLoop: fromCallback<LoopMessage, LoopInput>(({ sendBack, receive, input }) =>
+      wiring().loop({ sendBack, receive, input }),
+    ),
     flush: fromPromise<void, FlushInput>(({ input, signal }) => wiring().flush(input, signal)),
   },
 });

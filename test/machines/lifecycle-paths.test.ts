@@ -27,7 +27,9 @@ const isInit = (event: { readonly type: string }): boolean => event.type === 'xs
 
 /** The phases a path goes through, and the events that drive it (the first step is the initial state). */
 function describePath(path: Path): string {
-  return path.steps.map((s) => (isInit(s.event) ? phaseOf(s.state.value) : `${s.event.type}→${phaseOf(s.state.value)}`)).join(' ');
+  return path.steps
+    .map((s) => (isInit(s.event) ? phaseOf(s.state.value) : `${s.event.type}→${phaseOf(s.state.value)}`))
+    .join(' ');
 }
 
 /** Replays a model path on the real machine, checking the phase after every step. */
@@ -76,7 +78,8 @@ describe('lifecycle model', () => {
         const expected = getNextSnapshot(lifecycleModel, path.state, event);
         const h = createHarness();
         await h.start();
-        for (const step of path.steps) if (!isInit(step.event)) await h.apply(step.event.type as LifecycleModelEvent['type']);
+        for (const step of path.steps)
+          if (!isInit(step.event)) await h.apply(step.event.type as LifecycleModelEvent['type']);
         await h.apply(event.type);
         expect(h.actor.getSnapshot().value, `${describePath(path)} + ${event.type}`).toEqual(expected.value);
         h.actor.stop();

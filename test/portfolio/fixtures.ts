@@ -4,14 +4,29 @@ import type { Fill, FundingPayment, Instrument, Order } from '../../src/domain/t
 
 export const BTC_SPOT: Instrument = { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' };
 export const ETH_SPOT: Instrument = { symbol: 'ETH/USDT', kind: 'spot', base: 'ETH', quote: 'USDT', settle: 'USDT' };
-export const BTC_PERP: Instrument = { symbol: 'BTC/USDT:USDT', kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' };
+export const BTC_PERP: Instrument = {
+  symbol: 'BTC/USDT:USDT',
+  kind: 'perp',
+  base: 'BTC',
+  quote: 'USDT',
+  settle: 'USDT',
+};
 /** A perp settling in USDC, so its path-dependent PnL never mixes into the spot quote asset. */
-export const ETH_PERP_USDC: Instrument = { symbol: 'ETH/USDC:USDC', kind: 'perp', base: 'ETH', quote: 'USDC', settle: 'USDC' };
+export const ETH_PERP_USDC: Instrument = {
+  symbol: 'ETH/USDC:USDC',
+  kind: 'perp',
+  base: 'ETH',
+  quote: 'USDC',
+  settle: 'USDC',
+};
 export const INSTRUMENTS: readonly Instrument[] = [BTC_SPOT, ETH_SPOT, BTC_PERP, ETH_PERP_USDC];
 
 export const d = (s: string): Dec => new Dec(s);
 
-export function fill(p: Partial<Omit<Fill, 'quantity' | 'price' | 'fee'>> & Pick<Fill, 'tradeId' | 'exchangeOrderId' | 'symbol' | 'side'> & { q: string; px: string; fee?: string }): Fill {
+export function fill(
+  p: Partial<Omit<Fill, 'quantity' | 'price' | 'fee'>> &
+    Pick<Fill, 'tradeId' | 'exchangeOrderId' | 'symbol' | 'side'> & { q: string; px: string; fee?: string },
+): Fill {
   const { q, px, fee, ...rest } = p;
   return {
     quantity: d(q),
@@ -24,7 +39,9 @@ export function fill(p: Partial<Omit<Fill, 'quantity' | 'price' | 'fee'>> & Pick
   };
 }
 
-export function order(p: Partial<Order> & Pick<Order, 'clientOrderId' | 'symbol' | 'side'> & { q: string; px?: string }): Order {
+export function order(
+  p: Partial<Order> & Pick<Order, 'clientOrderId' | 'symbol' | 'side'> & { q: string; px?: string },
+): Order {
   const { q, px, ...rest } = p;
   return {
     type: px === undefined ? 'market' : 'limit',

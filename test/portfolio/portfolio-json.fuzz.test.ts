@@ -5,4 +5,7 @@
 import { describeFuzz } from '../support/fuzz-suite.js';
 import { STATE_FILE_TARGETS } from '../support/fuzz-targets.js';
 
-describeFuzz('the portfolio file decoders', STATE_FILE_TARGETS.filter((t) => t.name.includes('ortfolio')));
+describeFuzz(
+  'the portfolio file decoders',
+  STATE_FILE_TARGETS.filter((t) => t.name.includes('ortfolio')),
+);

@@ -11,10 +11,24 @@ function sample(): PortfolioJSON {
   const p = Portfolio.create({
     instruments: INSTRUMENTS,
     balances: [{ asset: 'USDT', free: d('1000'), total: d('1000') }],
-    orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '2', px: '100' })],
+    orders: [
+      order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '2', px: '100' }),
+    ],
   });
-  p.applyFill(fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
-  p.applyFill(fill({ tradeId: 'm1', exchangeOrderId: 'manual', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '101' }));
+  p.applyFill(
+    fill({
+      tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d('1')),
+      exchangeOrderId: 'o1',
+      symbol: BTC_PERP.symbol,
+      side: 'buy',
+      q: '1',
+      px: '100',
+      inferred: true,
+    }),
+  );
+  p.applyFill(
+    fill({ tradeId: 'm1', exchangeOrderId: 'manual', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '101' }),
+  );
   p.applyFunding(funding('f1', '-0.25'));
   p.markToMarket(new Map([[BTC_PERP.symbol, d('103')]]));
   return JSON.parse(JSON.stringify(p.toJSON())) as PortfolioJSON;
@@ -62,12 +76,21 @@ describe('PortfolioJSON', () => {
   });
 
   it('refuses duplicate applied trade ids and an order filled beyond its quantity', () => {
-    expectParseError((j) => (j.appliedTrades as string[][]).push([...(j.appliedTrades as string[][])[1]!]), 'portfolio.appliedTrades[2]');
-    expectParseError((j) => ((j.orders as { filledQuantity: string }[])[0]!.filledQuantity = '3'), 'portfolio.orders[0].filledQuantity');
+    expectParseError(
+      (j) => (j.appliedTrades as string[][]).push([...(j.appliedTrades as string[][])[1]!]),
+      'portfolio.appliedTrades[2]',
+    );
+    expectParseError(
+      (j) => ((j.orders as { filledQuantity: string }[])[0]!.filledQuantity = '3'),
+      'portfolio.orders[0].filledQuantity',
+    );
   });
 
   it('refuses a replay-log fill on an unknown instrument', () => {
-    expectParseError((j) => ((j.replayLog as { fill: { symbol: string } }[])[1]!.fill.symbol = 'NOPE/USDT'), 'portfolio.replayLog[1]');
+    expectParseError(
+      (j) => ((j.replayLog as { fill: { symbol: string } }[])[1]!.fill.symbol = 'NOPE/USDT'),
+      'portfolio.replayLog[1]',
+    );
   });
 
   it('keeps only the newest ids when restored with a smaller window', () => {
@@ -78,7 +101,17 @@ describe('PortfolioJSON', () => {
 
 describe('the window of the last hard reset', () => {
   const reset = (startedAt: number, completedAt: number): Portfolio =>
-    Portfolio.fromExchangeState({ instruments: INSTRUMENTS, positions: [], balances: [], orders: [], snapshotStartedAt: startedAt, snapshotCompletedAt: completedAt }, Portfolio.create({ instruments: INSTRUMENTS }).preservedMetrics());
+    Portfolio.fromExchangeState(
+      {
+        instruments: INSTRUMENTS,
+        positions: [],
+        balances: [],
+        orders: [],
+        snapshotStartedAt: startedAt,
+        snapshotCompletedAt: completedAt,
+      },
+      Portfolio.create({ instruments: INSTRUMENTS }).preservedMetrics(),
+    );
 
   it('round-trips; a one-millisecond window is written as its start alone (the form of earlier files)', () => {
     const slow = reset(1_000, 1_900);
@@ -93,14 +126,21 @@ describe('the window of the last hard reset', () => {
   });
 
   it('refuses an end before the start, or without one', () => {
-    expectParseError((j) => Object.assign(j, { reflectedBefore: 2_000, reflectedThrough: 1_999 }), 'portfolio.reflectedThrough');
+    expectParseError(
+      (j) => Object.assign(j, { reflectedBefore: 2_000, reflectedThrough: 1_999 }),
+      'portfolio.reflectedThrough',
+    );
     expectParseError((j) => Object.assign(j, { reflectedThrough: 1_999 }), 'portfolio.reflectedThrough');
   });
 });
 
 describe('untrusted portfolio files (issue 14)', () => {
   it('an object claiming to be a Decimal with sign "HuI" is a ParseError, not a stack overflow', () => {
-    expectParseError((j) => ((j.balances as { total: unknown }[])[0]!.total = { toStringTag: '[object Decimal]', s: 'HuI', e: 0, d: [1] }), 'portfolio.balances[0].total');
+    expectParseError(
+      (j) =>
+        ((j.balances as { total: unknown }[])[0]!.total = { toStringTag: '[object Decimal]', s: 'HuI', e: 0, d: [1] }),
+      'portfolio.balances[0].total',
+    );
   });
   it('a file whose amounts are each in range but whose books add up beyond AMOUNT_LIMITS is a ParseError', () => {
     expectParseError((j) => {

@@ -28,10 +28,15 @@ const POOL: readonly { inst: Instrument; side: Side; q: string; tracked: boolean
   { inst: ETH_PERP_USDC, side: 'buy', q: '1', tracked: false },
 ];
 
-const balances = (assets: readonly string[], total: string): Balance[] => assets.map((asset) => ({ asset, free: d(total), total: d(total) }));
+const balances = (assets: readonly string[], total: string): Balance[] =>
+  assets.map((asset) => ({ asset, free: d(total), total: d(total) }));
 
 function make(pool: typeof POOL, start: readonly Balance[], options: PortfolioOptions): Portfolio {
-  const orders = pool.flatMap((s, i) => (s.tracked ? [order({ clientOrderId: `c${i}`, exchangeOrderId: `o${i}`, symbol: s.inst.symbol, side: s.side, q: s.q })] : []));
+  const orders = pool.flatMap((s, i) =>
+    s.tracked
+      ? [order({ clientOrderId: `c${i}`, exchangeOrderId: `o${i}`, symbol: s.inst.symbol, side: s.side, q: s.q })]
+      : [],
+  );
   return Portfolio.create({ instruments: INSTRUMENTS, balances: start, orders }, options);
 }
 
@@ -41,17 +46,37 @@ function run(p: Portfolio, pool: typeof POOL, ops: readonly FillOp[], offset: nu
     const spec = pool[op.order]!;
     const q: Decimal = d(op.q);
     const inferred = op.inferred === true;
-    const tradeId = inferred ? inferredTradeId(spec.inst.symbol, `o${op.order}`, p.appliedQuantity(spec.inst.symbol, `o${op.order}`).plus(q)) : `t${offset + i}`;
-    const f: Fill = { tradeId, exchangeOrderId: `o${op.order}`, symbol: spec.inst.symbol, side: spec.side, quantity: q, price: d(op.px), fee: d('0'), feeAsset: spec.inst.settle, timestamp: 1_700_000_000_000, inferred };
+    const tradeId = inferred
+      ? inferredTradeId(spec.inst.symbol, `o${op.order}`, p.appliedQuantity(spec.inst.symbol, `o${op.order}`).plus(q))
+      : `t${offset + i}`;
+    const f: Fill = {
+      tradeId,
+      exchangeOrderId: `o${op.order}`,
+      symbol: spec.inst.symbol,
+      side: spec.side,
+      quantity: q,
+      price: d(op.px),
+      fee: d('0'),
+      feeAsset: spec.inst.settle,
+      timestamp: 1_700_000_000_000,
+      inferred,
+    };
     const outcome = p.applyFill(f).outcome;
     expect(outcome === 'applied' || outcome === 'replacedInferred').toBe(true);
   });
 }
 
-const restart = (p: Portfolio, options: PortfolioOptions): Portfolio => Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())), options);
+const restart = (p: Portfolio, options: PortfolioOptions): Portfolio =>
+  Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())), options);
 
 /** Round-trips after every prefix of `ops`, then applies the rest plus `more` to both and compares exactly each time. */
-function expectExactAcrossRestarts(pool: typeof POOL, start: readonly Balance[], options: PortfolioOptions, ops: readonly FillOp[], more: readonly FillOp[]): void {
+function expectExactAcrossRestarts(
+  pool: typeof POOL,
+  start: readonly Balance[],
+  options: PortfolioOptions,
+  ops: readonly FillOp[],
+  more: readonly FillOp[],
+): void {
   for (let split = 0; split <= ops.length; split++) {
     const p = make(pool, start, options);
     run(p, pool, ops.slice(0, split), 0);
@@ -114,12 +139,28 @@ describe('Portfolio restart is exact', () => {
 describe('untracked-order memory after eviction', () => {
   it('a real trade replacing an evicted untracked order’s inferred fill at a lower price still round-trips', async () => {
     const { fill } = await import('./fixtures.js');
-    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: balances(['BTC', 'USDT', 'ETH', 'USDC'], '100000') }, { tradeIdWindow: 1 });
+    const p = Portfolio.create(
+      { instruments: INSTRUMENTS, balances: balances(['BTC', 'USDT', 'ETH', 'USDC'], '100000') },
+      { tradeIdWindow: 1 },
+    );
     // Order X (untracked) gets an inferred fill at 100; order Y's trade evicts X from the bounded untracked memory.
-    p.applyFill(fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'X', d('1')), exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
+    p.applyFill(
+      fill({
+        tradeId: inferredTradeId(BTC_PERP.symbol, 'X', d('1')),
+        exchangeOrderId: 'X',
+        symbol: BTC_PERP.symbol,
+        side: 'buy',
+        q: '1',
+        px: '100',
+        inferred: true,
+      }),
+    );
     p.applyFill(fill({ tradeId: 'y1', exchangeOrderId: 'Y', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
     // The real trade of X replaces the inferred fill at a lower price: the notional delta is negative.
-    expect(p.applyFill(fill({ tradeId: 'x1', exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '90' })).outcome).toBe('replacedInferred');
+    expect(
+      p.applyFill(fill({ tradeId: 'x1', exchangeOrderId: 'X', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '90' }))
+        .outcome,
+    ).toBe('replacedInferred');
     const q = Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())), { tradeIdWindow: 1 });
     expect(q.toJSON()).toEqual(p.toJSON());
     expect(p.position(BTC_PERP.symbol).quantity.toFixed()).toBe('2');

@@ -17,29 +17,63 @@ function book(): Portfolio {
   return Portfolio.create({ instruments: [SPOT], balances: [{ asset: 'USDT', free: d('10000'), total: d('10000') }] });
 }
 
-const guessed: Order = { clientOrderId: 'c1', symbol: SPOT.symbol, side: 'buy', type: 'limit', quantity: d('0.2'), price: d('100'), filledQuantity: d('0'), status: 'rejected', createdAt: T, updatedAt: T + 10_000 };
+const guessed: Order = {
+  clientOrderId: 'c1',
+  symbol: SPOT.symbol,
+  side: 'buy',
+  type: 'limit',
+  quantity: d('0.2'),
+  price: d('100'),
+  filledQuantity: d('0'),
+  status: 'rejected',
+  createdAt: T,
+  updatedAt: T + 10_000,
+};
 
 function trade(id: string, q: string): Fill {
-  return { tradeId: id, exchangeOrderId: 'x1', clientOrderId: 'c1', symbol: SPOT.symbol, side: 'buy', quantity: d(q), price: d('100'), fee: d('0'), feeAsset: 'USDT', timestamp: T + 2_000, inferred: false };
+  return {
+    tradeId: id,
+    exchangeOrderId: 'x1',
+    clientOrderId: 'c1',
+    symbol: SPOT.symbol,
+    side: 'buy',
+    quantity: d(q),
+    price: d('100'),
+    fee: d('0'),
+    feeAsset: 'USDT',
+    timestamp: T + 2_000,
+    inferred: false,
+  };
 }
 
 describe('a rejection the exchange never answered', () => {
   it('is told apart by its missing exchange id', () => {
     fc.assert(
-      fc.property(fc.constantFrom('pending', 'open', 'filled', 'cancelled', 'expired', 'rejected' as const), fc.option(fc.constant('x1'), { nil: undefined }), (status, exchangeOrderId) => {
-        expect(isUnansweredRejection({ status, exchangeOrderId })).toBe(status === 'rejected' && exchangeOrderId === undefined);
-      }),
+      fc.property(
+        fc.constantFrom('pending', 'open', 'filled', 'cancelled', 'expired', 'rejected' as const),
+        fc.option(fc.constant('x1'), { nil: undefined }),
+        (status, exchangeOrderId) => {
+          expect(isUnansweredRejection({ status, exchangeOrderId })).toBe(
+            status === 'rejected' && exchangeOrderId === undefined,
+          );
+        },
+      ),
     );
   });
 
-  it('a trade of it reopens it under the trade\'s exchange id, counted once', () => {
+  it("a trade of it reopens it under the trade's exchange id, counted once", () => {
     const p = book();
     p.trackOrder(guessed);
     expect(p.applyFill(trade('t1', '0.05')).outcome).toBe('applied');
     expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'open', exchangeOrderId: 'x1' });
     expect(p.applyFill(trade('t1', '0.05')).outcome).toBe('duplicate');
     expect(p.findOrder({ clientOrderId: 'c1' })?.filledQuantity.toFixed()).toBe('0.05');
-    expect(p.balances().find((b) => b.asset === 'BTC')?.total.toFixed()).toBe('0.05');
+    expect(
+      p
+        .balances()
+        .find((b) => b.asset === 'BTC')
+        ?.total.toFixed(),
+    ).toBe('0.05');
     // Then the exchange's status, as for any open order.
     p.trackOrder({ ...p.findOrder({ clientOrderId: 'c1' })!, status: 'cancelled' });
     expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', exchangeOrderId: 'x1' });
@@ -55,7 +89,12 @@ describe('a rejection the exchange never answered', () => {
     const o = p.findOrder({ clientOrderId: 'c1' });
     expect(o).toMatchObject({ status: 'cancelled', exchangeOrderId: 'x1' });
     expect(o?.filledQuantity.toFixed()).toBe('0.05');
-    expect(p.balances().find((b) => b.asset === 'BTC')?.total.toFixed()).toBe('0.05');
+    expect(
+      p
+        .balances()
+        .find((b) => b.asset === 'BTC')
+        ?.total.toFixed(),
+    ).toBe('0.05');
   });
 
   it('a rejection the exchange named stays final', () => {

@@ -13,7 +13,15 @@ import { DEFAULT_INSTRUMENTS, SimulatedExchange } from '../../src/exchange/simul
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 
 type Op =
-  | { kind: 'place'; manual: boolean; symbol: number; side: 'buy' | 'sell'; market: boolean; lots: number; offsetBps: number }
+  | {
+      kind: 'place';
+      manual: boolean;
+      symbol: number;
+      side: 'buy' | 'sell';
+      market: boolean;
+      lots: number;
+      offsetBps: number;
+    }
   | { kind: 'cancel'; pick: number }
   | { kind: 'fill'; pick: number; tenths: number }
   | { kind: 'step'; ms: number }
@@ -33,7 +41,14 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat(50) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('fill' as const), pick: fc.nat(50), tenths: fc.integer({ min: 1, max: 10 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('fill' as const),
+      pick: fc.nat(50),
+      tenths: fc.integer({ min: 1, max: 10 }),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('step' as const), ms: fc.integer({ min: 1, max: 45_000 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('liquidate' as const) }) },
 );
@@ -49,7 +64,13 @@ async function tolerate(f: () => unknown): Promise<void> {
 /** Drives a simulated account through `ops` (orders through the port and by hand, partial fills, funding, liquidations). */
 async function run(seed: number, ops: readonly Op[]): Promise<SimulatedExchange> {
   const clock = new VirtualClock(Date.UTC(2024, 0, 1));
-  const sim = new SimulatedExchange({ seed, clock, fundingIntervalMs: 60_000, volatilityBps: 20, balances: { USDT: '50000', BTC: '1', ETH: '10' } });
+  const sim = new SimulatedExchange({
+    seed,
+    clock,
+    fundingIntervalMs: 60_000,
+    volatilityBps: 20,
+    balances: { USDT: '50000', BTC: '1', ETH: '10' },
+  });
   const perp = DEFAULT_INSTRUMENTS.find((i) => i.kind === 'perp')!.symbol;
   let n = 0;
   const openOrder = (pick: number): Order | undefined => {
@@ -59,7 +80,11 @@ async function run(seed: number, ops: readonly Op[]): Promise<SimulatedExchange>
   for (const o of ops) {
     if (o.kind === 'place') {
       const inst = DEFAULT_INSTRUMENTS[o.symbol] as Instrument;
-      const price = sim.price(inst.symbol).times(10_000 + o.offsetBps).div(10_000).toDecimalPlaces(2);
+      const price = sim
+        .price(inst.symbol)
+        .times(10_000 + o.offsetBps)
+        .div(10_000)
+        .toDecimalPlaces(2);
       const req = {
         clientOrderId: `e-${++n}`,
         symbol: inst.symbol,
@@ -68,10 +93,13 @@ async function run(seed: number, ops: readonly Op[]): Promise<SimulatedExchange>
         quantity: new Dec(o.lots).div(1000),
         ...(!o.market && { price }),
       };
-      await tolerate(() => (o.manual ? sim.placeManualOrder({ ...req, clientOrderId: undefined }) : sim.placeOrder(req)));
+      await tolerate(() =>
+        o.manual ? sim.placeManualOrder({ ...req, clientOrderId: undefined }) : sim.placeOrder(req),
+      );
     } else if (o.kind === 'cancel') {
       const target = openOrder(o.pick);
-      if (target !== undefined) await tolerate(() => sim.cancelOrder({ symbol: target.symbol, exchangeOrderId: target.exchangeOrderId }));
+      if (target !== undefined)
+        await tolerate(() => sim.cancelOrder({ symbol: target.symbol, exchangeOrderId: target.exchangeOrderId }));
     } else if (o.kind === 'fill') {
       const target = openOrder(o.pick);
       if (target === undefined) continue;
@@ -107,8 +135,12 @@ function bookedEvents(sim: SimulatedExchange): (Fill | FundingPayment)[] {
   return out;
 }
 
-const balancesOf = (bs: readonly Balance[], withFree: boolean) => bs.filter((b) => !b.total.isZero() || !b.free.isZero()).map((b) => [b.asset, b.total.toFixed(), ...(withFree ? [b.free.toFixed()] : [])]);
-const positionsOf = (ps: readonly Position[]) => ps.map((p) => [p.symbol, p.quantity.toFixed(), p.entryPrice.toFixed()]);
+const balancesOf = (bs: readonly Balance[], withFree: boolean) =>
+  bs
+    .filter((b) => !b.total.isZero() || !b.free.isZero())
+    .map((b) => [b.asset, b.total.toFixed(), ...(withFree ? [b.free.toFixed()] : [])]);
+const positionsOf = (ps: readonly Position[]) =>
+  ps.map((p) => [p.symbol, p.quantity.toFixed(), p.entryPrice.toFixed()]);
 
 describe('Portfolio vs SimulatedExchange', () => {
   it('fed all of the account’s trades and funding, the portfolio equals the exchange’s balances, positions and order fills exactly', async () => {
@@ -123,25 +155,35 @@ describe('Portfolio vs SimulatedExchange', () => {
           const truth = sim.truth();
           // Manual and liquidation orders are not ours: tracked only in the `trackAll` variant (else applied uncapped).
           const tracked = truth.orders.filter((o) => trackAll || o.clientOrderId.startsWith('e-'));
-          let p = Portfolio.create({ instruments: DEFAULT_INSTRUMENTS, balances: truth.initialBalances, orders: tracked.map(asPlaced) });
+          let p = Portfolio.create({
+            instruments: DEFAULT_INSTRUMENTS,
+            balances: truth.initialBalances,
+            orders: tracked.map(asPlaced),
+          });
           const events = bookedEvents(sim);
           events.forEach((e, i) => {
             if (i === restartAt % (events.length + 1)) p = Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())));
             const r = 'tradeId' in e ? p.applyFill(e) : p.applyFunding(e);
             expect(r).toEqual({ outcome: 'applied' });
           });
-          for (const o of tracked) if (o.status !== 'open' && o.status !== 'pending') p.closeOrder(o, o.status, o.updatedAt);
+          for (const o of tracked)
+            if (o.status !== 'open' && o.status !== 'pending') p.closeOrder(o, o.status, o.updatedAt);
 
           // Totals always; free too when every order the exchange locks funds for is tracked.
           expect(balancesOf(p.balances(), trackAll)).toEqual(balancesOf(truth.balances, trackAll));
           expect(positionsOf(p.positions())).toEqual(positionsOf(truth.positions));
           for (const o of tracked) {
             const mine = p.findOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId })!;
-            expect([mine.filledQuantity.toFixed(), mine.averageFillPrice?.toFixed(), mine.status]).toEqual([o.filledQuantity.toFixed(), o.averageFillPrice?.toFixed(), o.status]);
+            expect([mine.filledQuantity.toFixed(), mine.averageFillPrice?.toFixed(), mine.status]).toEqual([
+              o.filledQuantity.toFixed(),
+              o.averageFillPrice?.toFixed(),
+              o.status,
+            ]);
           }
           // Everything again: all duplicates, nothing moves.
           const before = JSON.stringify(p.toJSON());
-          for (const e of events) expect(('tradeId' in e ? p.applyFill(e) : p.applyFunding(e)).outcome).toBe('duplicate');
+          for (const e of events)
+            expect(('tradeId' in e ? p.applyFill(e) : p.applyFunding(e)).outcome).toBe('duplicate');
           expect(JSON.stringify(p.toJSON())).toBe(before);
         },
       ),

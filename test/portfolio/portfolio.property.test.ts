@@ -2,21 +2,55 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Decimal } from 'decimal.js';
 import { Dec } from '../../src/domain/decimal.js';
-import { inferredTradeId, type Balance, type Fill, type FundingPayment, type Instrument, type Order, type Side } from '../../src/domain/types.js';
+import {
+  inferredTradeId,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type Order,
+  type Side,
+} from '../../src/domain/types.js';
 import { Portfolio, type PreservedMetrics } from '../../src/portfolio/portfolio.js';
 import { BTC_PERP, BTC_SPOT, ETH_PERP_USDC, ETH_SPOT, INSTRUMENTS, d, funding, order } from './fixtures.js';
 
-const START_BALANCES: Balance[] = ['BTC', 'ETH', 'USDC', 'USDT'].map((asset) => ({ asset, free: d('100000'), total: d('100000') }));
+const START_BALANCES: Balance[] = ['BTC', 'ETH', 'USDC', 'USDT'].map((asset) => ({
+  asset,
+  free: d('100000'),
+  total: d('100000'),
+}));
 const arbSide = fc.constantFrom<Side>('buy', 'sell');
 const arbQty = fc.integer({ min: 1, max: 2_000 }).map((n) => new Dec(n).div(1000));
 const arbPrice = fc.integer({ min: 1, max: 1_000_000 }).map((n) => new Dec(n).div(100));
 const arbFee = fc.integer({ min: -50, max: 500 }).map((n) => new Dec(n).div(10_000));
 
-function mkFill(tradeId: string, exchangeOrderId: string, inst: Instrument, side: Side, quantity: Decimal, price: Decimal, fee: Decimal, feeAsset: string, inferred = false): Fill {
-  return { tradeId, exchangeOrderId, symbol: inst.symbol, side, quantity, price, fee, feeAsset, timestamp: 1_700_000_000_000, inferred };
+function mkFill(
+  tradeId: string,
+  exchangeOrderId: string,
+  inst: Instrument,
+  side: Side,
+  quantity: Decimal,
+  price: Decimal,
+  fee: Decimal,
+  feeAsset: string,
+  inferred = false,
+): Fill {
+  return {
+    tradeId,
+    exchangeOrderId,
+    symbol: inst.symbol,
+    side,
+    quantity,
+    price,
+    fee,
+    feeAsset,
+    timestamp: 1_700_000_000_000,
+    inferred,
+  };
 }
 
-const restart = (p: Portfolio, options = {}): Portfolio => Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())), options);
+const restart = (p: Portfolio, options = {}): Portfolio =>
+  Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())), options);
 
 // ---- scenario 1: several orders on spot and a USDC perp, fills permuted and duplicated ---------------------------
 
@@ -30,7 +64,10 @@ const arbOrderSpec: fc.Arbitrary<OrderSpec> = fc.record({
   inst: fc.constantFrom(BTC_SPOT, ETH_SPOT, ETH_PERP_USDC),
   side: arbSide,
   tracked: fc.boolean(),
-  fills: fc.array(fc.record({ q: arbQty, px: arbPrice, fee: arbFee, feeInBase: fc.boolean() }), { minLength: 1, maxLength: 5 }),
+  fills: fc.array(fc.record({ q: arbQty, px: arbPrice, fee: arbFee, feeInBase: fc.boolean() }), {
+    minLength: 1,
+    maxLength: 5,
+  }),
 });
 
 function scenario(specs: readonly OrderSpec[]): { orders: Order[]; fills: Fill[] } {
@@ -44,7 +81,16 @@ function scenario(specs: readonly OrderSpec[]): { orders: Order[]; fills: Fill[]
       fills.push(mkFill(`t${oi}-${fi}`, `o${oi}`, s.inst, s.side, f.q, f.px, f.fee, feeAsset));
     });
     // Tracked orders are exactly as large as their fills, so no permutation can overfill them.
-    if (s.tracked) orders.push(order({ clientOrderId: `c${oi}`, exchangeOrderId: `o${oi}`, symbol: s.inst.symbol, side: s.side, q: total.toFixed() }));
+    if (s.tracked)
+      orders.push(
+        order({
+          clientOrderId: `c${oi}`,
+          exchangeOrderId: `o${oi}`,
+          symbol: s.inst.symbol,
+          side: s.side,
+          q: total.toFixed(),
+        }),
+      );
   });
   return { orders, fills };
 }
@@ -62,7 +108,8 @@ const arbPermutedWithDuplicates = fc
   )
   .map(({ orders, fills, permuted, duplicates }) => {
     const withDups = [...permuted];
-    for (const [src, at] of duplicates) withDups.splice(at % (withDups.length + 1), 0, permuted[src % permuted.length]!);
+    for (const [src, at] of duplicates)
+      withDups.splice(at % (withDups.length + 1), 0, permuted[src % permuted.length]!);
     return { orders, fills, withDups, duplicateCount: duplicates.length };
   });
 
@@ -90,8 +137,11 @@ describe('Portfolio properties: idempotence and order independence', () => {
         // cash + unrealized at any mark is too (its entry price is path dependent, so only up to 64-digit division).
         const c = make();
         for (const f of fills) c.applyFill(f);
-        for (const asset of ['BTC', 'ETH', 'USDT']) expect(a.balance(asset).total.toFixed()).toBe(c.balance(asset).total.toFixed());
-        expect(a.positions().map((p) => [p.symbol, p.quantity.toFixed()])).toEqual(c.positions().map((p) => [p.symbol, p.quantity.toFixed()]));
+        for (const asset of ['BTC', 'ETH', 'USDT'])
+          expect(a.balance(asset).total.toFixed()).toBe(c.balance(asset).total.toFixed());
+        expect(a.positions().map((p) => [p.symbol, p.quantity.toFixed()])).toEqual(
+          c.positions().map((p) => [p.symbol, p.quantity.toFixed()]),
+        );
         expect(a.orders()).toEqual(c.orders());
         const mark = new Dec('123.45');
         const value = (p: Portfolio) => {
@@ -107,7 +157,12 @@ describe('Portfolio properties: idempotence and order independence', () => {
 
 // ---- scenario 2: inferred fills interleaved with the real trades they stand for ---------------------------------
 
-type Token = { kind: 'real' } | { kind: 'other' } | { kind: 'funding'; amount: Decimal } | { kind: 'infer'; target: number; px: Decimal; fee: Decimal } | { kind: 'restart' };
+type Token =
+  | { kind: 'real' }
+  | { kind: 'other' }
+  | { kind: 'funding'; amount: Decimal }
+  | { kind: 'infer'; target: number; px: Decimal; fee: Decimal }
+  | { kind: 'restart' };
 const arbToken: fc.Arbitrary<Token> = fc.oneof(
   fc.constant({ kind: 'real' as const }),
   fc.constant({ kind: 'other' as const }),
@@ -121,7 +176,10 @@ const arbInferredScenario = fc.record({
   side: arbSide,
   trades: fc.array(fc.record({ q: arbQty, px: arbPrice, fee: arbFee }), { minLength: 1, maxLength: 6 }),
   // Trades of other orders, on the same instrument or on others that share its settle asset.
-  others: fc.array(fc.record({ inst: fc.constantFrom(BTC_PERP, BTC_SPOT, ETH_SPOT), side: arbSide, q: arbQty, px: arbPrice }), { maxLength: 5 }),
+  others: fc.array(
+    fc.record({ inst: fc.constantFrom(BTC_PERP, BTC_SPOT, ETH_SPOT), side: arbSide, q: arbQty, px: arbPrice }),
+    { maxLength: 5 },
+  ),
   slack: fc.constantFrom('0', '0.5'),
   tokens: fc.array(arbToken, { maxLength: 20 }),
 });
@@ -133,10 +191,18 @@ describe('Portfolio properties: inferred fills', () => {
         const cumulative: Decimal[] = [];
         let sum = new Dec(0);
         for (const t of trades) cumulative.push((sum = sum.plus(t.q)));
-        const tracked = order({ clientOrderId: 'c1', exchangeOrderId: 'O', symbol: inst.symbol, side, q: sum.plus(slack).toFixed() });
+        const tracked = order({
+          clientOrderId: 'c1',
+          exchangeOrderId: 'O',
+          symbol: inst.symbol,
+          side,
+          q: sum.plus(slack).toFixed(),
+        });
         const make = () => Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders: [tracked] });
         const real = trades.map((t, i) => mkFill(`r${i}`, 'O', inst, side, t.q, t.px, t.fee, inst.settle));
-        const other = others.map((t, i) => mkFill(`x${i}`, `X${i}`, t.inst, t.side, t.q, t.px, new Dec(0), t.inst.settle));
+        const other = others.map((t, i) =>
+          mkFill(`x${i}`, `X${i}`, t.inst, t.side, t.q, t.px, new Dec(0), t.inst.settle),
+        );
 
         let p = make();
         const realOrder: (Fill | FundingPayment)[] = [];
@@ -155,19 +221,33 @@ describe('Portfolio properties: inferred fills', () => {
             const f = funding(`f${realOrder.length}`, tok.amount.toFixed());
             expect(p.applyFunding(f)).toEqual({ outcome: 'applied' });
             realOrder.push(f);
-          }
-          else if (tok.kind === 'infer') {
+          } else if (tok.kind === 'infer') {
             // What a handler does: the exchange reports cumulative filled c_k; infer whatever is not applied yet.
             const target = cumulative[tok.target % cumulative.length]!;
             const missing = target.minus(p.appliedQuantity(inst.symbol, 'O'));
-            if (missing.gt(0)) apply(mkFill(inferredTradeId(inst.symbol, 'O', target), 'O', inst, side, missing, tok.px, tok.fee, inst.settle, true));
+            if (missing.gt(0))
+              apply(
+                mkFill(
+                  inferredTradeId(inst.symbol, 'O', target),
+                  'O',
+                  inst,
+                  side,
+                  missing,
+                  tok.px,
+                  tok.fee,
+                  inst.settle,
+                  true,
+                ),
+              );
           }
         }
         while (ri < real.length) apply(real[ri++]!);
         while (oi < other.length) apply(other[oi++]!);
 
         const only = make();
-        for (const e of realOrder) if ('tradeId' in e) only.applyFill(e); else only.applyFunding(e);
+        for (const e of realOrder)
+          if ('tradeId' in e) only.applyFill(e);
+          else only.applyFunding(e);
         expect(p.standingInferredFills()).toEqual([]);
         expect(p.positions()).toEqual(only.positions());
         expect(p.balances()).toEqual(only.balances());
@@ -195,8 +275,21 @@ const POOL: readonly { inst: Instrument; side: Side; q: string; tracked: boolean
   { inst: ETH_PERP_USDC, side: 'buy', q: '1', tracked: false },
 ];
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('fill' as const), order: fc.nat({ max: POOL.length - 1 }), q: arbQty, px: arbPrice, fee: arbFee, inferred: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('funding' as const), id: fc.nat({ max: 5 }), amount: arbFee }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('fill' as const),
+      order: fc.nat({ max: POOL.length - 1 }),
+      q: arbQty,
+      px: arbPrice,
+      fee: arbFee,
+      inferred: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('funding' as const), id: fc.nat({ max: 5 }), amount: arbFee }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), order: fc.nat({ max: POOL.length - 1 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('mark' as const), px: arbPrice }) },
 );
@@ -206,7 +299,13 @@ function runOps(p: Portfolio, ops: readonly Op[], offset: number): void {
     const n = offset + i;
     if (op.kind === 'fill') {
       const spec = POOL[op.order]!;
-      const id = op.inferred ? inferredTradeId(spec.inst.symbol, `o${op.order}`, p.appliedQuantity(spec.inst.symbol, `o${op.order}`).plus(op.q)) : `t${n}`;
+      const id = op.inferred
+        ? inferredTradeId(
+            spec.inst.symbol,
+            `o${op.order}`,
+            p.appliedQuantity(spec.inst.symbol, `o${op.order}`).plus(op.q),
+          )
+        : `t${n}`;
       p.applyFill(mkFill(id, `o${op.order}`, spec.inst, spec.side, op.q, op.px, op.fee, spec.inst.settle, op.inferred));
     } else if (op.kind === 'funding') {
       p.applyFunding(funding(`f${op.id}`, op.amount.toFixed()));
@@ -214,7 +313,13 @@ function runOps(p: Portfolio, ops: readonly Op[], offset: number): void {
       const o = p.findOrder({ exchangeOrderId: `o${op.order}` });
       if (o !== undefined) p.closeOrder({ exchangeOrderId: `o${op.order}` }, 'cancelled', o.updatedAt + 1);
     } else {
-      p.markToMarket(new Map([[BTC_SPOT.symbol, op.px], [BTC_PERP.symbol, op.px], [ETH_SPOT.symbol, op.px]]));
+      p.markToMarket(
+        new Map([
+          [BTC_SPOT.symbol, op.px],
+          [BTC_PERP.symbol, op.px],
+          [ETH_SPOT.symbol, op.px],
+        ]),
+      );
     }
   });
 }
@@ -222,41 +327,75 @@ function runOps(p: Portfolio, ops: readonly Op[], offset: number): void {
 describe('Portfolio properties: persistence', () => {
   it('fromJSON(JSON.parse(JSON.stringify(p.toJSON()))) equals p exactly, and behaves the same afterwards', () => {
     fc.assert(
-      fc.property(fc.array(arbOp, { maxLength: 30 }), fc.array(arbOp, { maxLength: 15 }), fc.integer({ min: 2, max: 50 }), (ops, more, window) => {
-        const orders = POOL.flatMap((s, i) => (s.tracked ? [order({ clientOrderId: `c${i}`, exchangeOrderId: `o${i}`, symbol: s.inst.symbol, side: s.side, q: s.q })] : []));
-        const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
-        const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
-        runOps(p, ops, 0);
-        const q = restart(p, options);
-        expect(q.toJSON()).toEqual(p.toJSON());
-        expect(q.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
-        runOps(p, more, ops.length);
-        runOps(q, more, ops.length);
-        expect(q.toJSON()).toEqual(p.toJSON());
-        expect(q.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
-        expect(p.preservedMetrics().appliedTrades.length).toBeLessThanOrEqual(window);
-      }),
+      fc.property(
+        fc.array(arbOp, { maxLength: 30 }),
+        fc.array(arbOp, { maxLength: 15 }),
+        fc.integer({ min: 2, max: 50 }),
+        (ops, more, window) => {
+          const orders = POOL.flatMap((s, i) =>
+            s.tracked
+              ? [
+                  order({
+                    clientOrderId: `c${i}`,
+                    exchangeOrderId: `o${i}`,
+                    symbol: s.inst.symbol,
+                    side: s.side,
+                    q: s.q,
+                  }),
+                ]
+              : [],
+          );
+          const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
+          const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
+          runOps(p, ops, 0);
+          const q = restart(p, options);
+          expect(q.toJSON()).toEqual(p.toJSON());
+          expect(q.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
+          runOps(p, more, ops.length);
+          runOps(q, more, ops.length);
+          expect(q.toJSON()).toEqual(p.toJSON());
+          expect(q.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
+          expect(p.preservedMetrics().appliedTrades.length).toBeLessThanOrEqual(window);
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('clone() equals p exactly, behaves the same afterwards, and neither affects the other', () => {
     fc.assert(
-      fc.property(fc.array(arbOp, { maxLength: 30 }), fc.array(arbOp, { maxLength: 15 }), fc.integer({ min: 2, max: 50 }), (ops, more, window) => {
-        const orders = POOL.flatMap((s, i) => (s.tracked ? [order({ clientOrderId: `c${i}`, exchangeOrderId: `o${i}`, symbol: s.inst.symbol, side: s.side, q: s.q })] : []));
-        const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
-        const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
-        runOps(p, ops, 0);
-        const before = JSON.stringify(p.toJSON());
-        const c = p.clone();
-        expect(c.toJSON()).toEqual(p.toJSON());
-        // The clone moves on alone; then the original catches up with the same events and they agree again.
-        runOps(c, more, ops.length);
-        expect(JSON.stringify(p.toJSON())).toBe(before);
-        runOps(p, more, ops.length);
-        expect(c.toJSON()).toEqual(p.toJSON());
-        expect(c.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
-      }),
+      fc.property(
+        fc.array(arbOp, { maxLength: 30 }),
+        fc.array(arbOp, { maxLength: 15 }),
+        fc.integer({ min: 2, max: 50 }),
+        (ops, more, window) => {
+          const orders = POOL.flatMap((s, i) =>
+            s.tracked
+              ? [
+                  order({
+                    clientOrderId: `c${i}`,
+                    exchangeOrderId: `o${i}`,
+                    symbol: s.inst.symbol,
+                    side: s.side,
+                    q: s.q,
+                  }),
+                ]
+              : [],
+          );
+          const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
+          const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
+          runOps(p, ops, 0);
+          const before = JSON.stringify(p.toJSON());
+          const c = p.clone();
+          expect(c.toJSON()).toEqual(p.toJSON());
+          // The clone moves on alone; then the original catches up with the same events and they agree again.
+          runOps(c, more, ops.length);
+          expect(JSON.stringify(p.toJSON())).toBe(before);
+          runOps(p, more, ops.length);
+          expect(c.toJSON()).toEqual(p.toJSON());
+          expect(c.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -272,7 +411,15 @@ describe('Portfolio properties: fromExchangeState', () => {
         runOps(p, ops, 0);
         p.markToMarket(new Map([[BTC_SPOT.symbol, px]]));
         const preserved: PreservedMetrics = p.preservedMetrics();
-        const reset = Portfolio.fromExchangeState({ instruments: INSTRUMENTS, balances: [{ asset: 'USDT', free: balance, total: balance }], positions: [], orders: [] }, preserved);
+        const reset = Portfolio.fromExchangeState(
+          {
+            instruments: INSTRUMENTS,
+            balances: [{ asset: 'USDT', free: balance, total: balance }],
+            positions: [],
+            orders: [],
+          },
+          preserved,
+        );
         expect(reset.peakEquity.toFixed()).toBe(p.peakEquity.toFixed());
         expect(reset.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
         expect(reset.preservedMetrics().appliedTrades).toEqual(preserved.appliedTrades);

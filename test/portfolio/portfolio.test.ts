@@ -17,7 +17,19 @@ function fresh(balance = '10000'): Portfolio {
 describe('Portfolio spot accounting', () => {
   it('a buy with a quote fee moves base and quote through the AccountBook', () => {
     const p = fresh('1000');
-    expect(p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '0.5', px: '100.1', fee: '0.05' }))).toEqual({ outcome: 'applied' });
+    expect(
+      p.applyFill(
+        fill({
+          tradeId: 't1',
+          exchangeOrderId: 'o1',
+          symbol: 'BTC/USDT',
+          side: 'buy',
+          q: '0.5',
+          px: '100.1',
+          fee: '0.05',
+        }),
+      ),
+    ).toEqual({ outcome: 'applied' });
     expect(str(p.balance('BTC').total)).toBe('0.5');
     expect(str(p.balance('USDT').total)).toBe('949.9');
     expect(str(p.realizedPnl)).toBe('0');
@@ -26,7 +38,18 @@ describe('Portfolio spot accounting', () => {
   it('10,000 fills of 0.0001 sum exactly to 1', () => {
     const p = fresh('1000000');
     for (let i = 0; i < 10_000; i++) {
-      p.applyFill(fill({ tradeId: `t${i}`, exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '0.0001', px: '30000.01', fee: '0.00000001', feeAsset: 'BTC' }));
+      p.applyFill(
+        fill({
+          tradeId: `t${i}`,
+          exchangeOrderId: 'o1',
+          symbol: 'BTC/USDT',
+          side: 'buy',
+          q: '0.0001',
+          px: '30000.01',
+          fee: '0.00000001',
+          feeAsset: 'BTC',
+        }),
+      );
     }
     expect(str(p.balance('BTC').total)).toBe('0.9999');
     expect(str(p.balance('USDT').total)).toBe('969999.99');
@@ -40,7 +63,9 @@ describe('Portfolio perpetual netting', () => {
     p.applyFill(fill({ tradeId: 'a', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
     p.applyFill(fill({ tradeId: 'b', exchangeOrderId: 'o2', symbol: BTC_PERP.symbol, side: 'buy', q: '3', px: '200' }));
     expect(p.position(BTC_PERP.symbol)).toMatchObject({ quantity: d('4'), entryPrice: d('175') });
-    p.applyFill(fill({ tradeId: 'c', exchangeOrderId: 'o3', symbol: BTC_PERP.symbol, side: 'sell', q: '5', px: '185', fee: '1' }));
+    p.applyFill(
+      fill({ tradeId: 'c', exchangeOrderId: 'o3', symbol: BTC_PERP.symbol, side: 'sell', q: '5', px: '185', fee: '1' }),
+    );
     expect(str(p.realizedPnl)).toBe('40');
     expect(str(p.balance('USDT').total)).toBe('39');
     expect(str(p.position(BTC_PERP.symbol).quantity)).toBe('-1');
@@ -51,7 +76,9 @@ describe('Portfolio perpetual netting', () => {
   it('a flat position is a zero position and is not listed', () => {
     const p = fresh('0');
     p.applyFill(fill({ tradeId: 'a', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
-    p.applyFill(fill({ tradeId: 'b', exchangeOrderId: 'o2', symbol: BTC_PERP.symbol, side: 'sell', q: '1', px: '100' }));
+    p.applyFill(
+      fill({ tradeId: 'b', exchangeOrderId: 'o2', symbol: BTC_PERP.symbol, side: 'sell', q: '1', px: '100' }),
+    );
     expect(p.positions()).toEqual([]);
     expect(p.position(BTC_PERP.symbol)).toEqual({ symbol: BTC_PERP.symbol, quantity: d('0'), entryPrice: d('0') });
   });
@@ -78,10 +105,18 @@ describe('Portfolio idempotence and rejection', () => {
   });
 
   it('an overfilling fill is rejected and changes nothing', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: usdt('1000'), orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' })] });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: usdt('1000'),
+      orders: [
+        order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }),
+      ],
+    });
     p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '0.6', px: '10' }));
     const before = JSON.stringify(p.toJSON());
-    const r = p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '0.5', px: '10' }));
+    const r = p.applyFill(
+      fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '0.5', px: '10' }),
+    );
     expect(r).toMatchObject({ outcome: 'rejected', reason: 'overfill' });
     expect(JSON.stringify(p.toJSON())).toBe(before);
     expect(p.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 't2' })).toBe(false);
@@ -91,15 +126,24 @@ describe('Portfolio idempotence and rejection', () => {
   it('an unknown instrument is rejected and changes nothing', () => {
     const p = fresh();
     const before = JSON.stringify(p.toJSON());
-    expect(p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'DOGE/USDT', side: 'buy', q: '1', px: '1' }))).toMatchObject({ outcome: 'rejected', reason: 'unknownInstrument' });
+    expect(
+      p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'DOGE/USDT', side: 'buy', q: '1', px: '1' })),
+    ).toMatchObject({ outcome: 'rejected', reason: 'unknownInstrument' });
     expect(JSON.stringify(p.toJSON())).toBe(before);
   });
 
   it('a fill contradicting its tracked order, or with a zero quantity, throws PortfolioError and changes nothing', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' })] });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' })],
+    });
     const before = JSON.stringify(p.toJSON());
-    expect(() => p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'sell', q: '1', px: '1' }))).toThrow(PortfolioError);
-    expect(() => p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o9', symbol: 'BTC/USDT', side: 'buy', q: '0', px: '1' }))).toThrow(PortfolioError);
+    expect(() =>
+      p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'sell', q: '1', px: '1' })),
+    ).toThrow(PortfolioError);
+    expect(() =>
+      p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o9', symbol: 'BTC/USDT', side: 'buy', q: '0', px: '1' })),
+    ).toThrow(PortfolioError);
     expect(JSON.stringify(p.toJSON())).toBe(before);
   });
 
@@ -113,7 +157,8 @@ describe('Portfolio idempotence and rejection', () => {
 
   it('the trade-id window forgets the oldest ids first and rejects a bad size with ConfigError', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS }, { tradeIdWindow: 2 });
-    for (const id of ['a', 'b', 'c']) p.applyFill(fill({ tradeId: id, exchangeOrderId: 'o', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '1' }));
+    for (const id of ['a', 'b', 'c'])
+      p.applyFill(fill({ tradeId: id, exchangeOrderId: 'o', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '1' }));
     expect(p.preservedMetrics().appliedTrades).toEqual([tradeKey('BTC/USDT', 'b'), tradeKey('BTC/USDT', 'c')]);
     expect(p.hasAppliedTrade({ symbol: 'BTC/USDT', tradeId: 'a' })).toBe(false);
     expect(() => Portfolio.create({ instruments: INSTRUMENTS }, { tradeIdWindow: 0 })).toThrow(ConfigError);
@@ -122,11 +167,36 @@ describe('Portfolio idempotence and rejection', () => {
 
 describe('Portfolio orders', () => {
   it('fills move filledQuantity, the exact average price, and the status to filled when complete', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: usdt('100'), orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '3', px: '20' })] });
-    p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10', timestamp: 1_700_000_000_500 }));
-    expect(p.findOrder({ exchangeOrderId: 'o1' })).toMatchObject({ filledQuantity: d('1'), averageFillPrice: d('10'), status: 'open', updatedAt: 1_700_000_000_500 });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: usdt('100'),
+      orders: [
+        order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '3', px: '20' }),
+      ],
+    });
+    p.applyFill(
+      fill({
+        tradeId: 't1',
+        exchangeOrderId: 'o1',
+        symbol: 'BTC/USDT',
+        side: 'buy',
+        q: '1',
+        px: '10',
+        timestamp: 1_700_000_000_500,
+      }),
+    );
+    expect(p.findOrder({ exchangeOrderId: 'o1' })).toMatchObject({
+      filledQuantity: d('1'),
+      averageFillPrice: d('10'),
+      status: 'open',
+      updatedAt: 1_700_000_000_500,
+    });
     p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '13' }));
-    expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({ filledQuantity: d('3'), averageFillPrice: d('12'), status: 'filled' });
+    expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({
+      filledQuantity: d('3'),
+      averageFillPrice: d('12'),
+      status: 'filled',
+    });
     expect(p.openOrders()).toEqual([]);
   });
 
@@ -135,9 +205,26 @@ describe('Portfolio orders', () => {
       instruments: INSTRUMENTS,
       balances: [...usdt('1000'), { asset: 'BTC', free: d('2'), total: d('2') }],
       orders: [
-        order({ clientOrderId: 'b', exchangeOrderId: 'ob', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '100', filledQuantity: d('0.5'), averageFillPrice: d('100') }),
+        order({
+          clientOrderId: 'b',
+          exchangeOrderId: 'ob',
+          symbol: 'BTC/USDT',
+          side: 'buy',
+          q: '2',
+          px: '100',
+          filledQuantity: d('0.5'),
+          averageFillPrice: d('100'),
+        }),
         order({ clientOrderId: 's', exchangeOrderId: 'os', symbol: 'BTC/USDT', side: 'sell', q: '1.5', px: '200' }),
-        order({ clientOrderId: 'x', exchangeOrderId: 'ox', symbol: 'BTC/USDT', side: 'sell', q: '1', px: '200', status: 'cancelled' }),
+        order({
+          clientOrderId: 'x',
+          exchangeOrderId: 'ox',
+          symbol: 'BTC/USDT',
+          side: 'sell',
+          q: '1',
+          px: '200',
+          status: 'cancelled',
+        }),
       ],
     });
     expect(p.balances().map((b) => [b.asset, str(b.free), str(b.total)])).toEqual([
@@ -148,44 +235,103 @@ describe('Portfolio orders', () => {
   });
 
   it('an acknowledgement replaces the pending order, keeping the fills it already has', () => {
-    const pending = order({ clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '10', status: 'pending' });
+    const pending = order({
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      q: '2',
+      px: '10',
+      status: 'pending',
+    });
     const p = Portfolio.create({ instruments: INSTRUMENTS, orders: [pending] });
     // A fill naming the client id links the order to its exchange id.
-    p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }));
+    p.applyFill(
+      fill({
+        tradeId: 't1',
+        exchangeOrderId: 'o1',
+        clientOrderId: 'c1',
+        symbol: 'BTC/USDT',
+        side: 'buy',
+        q: '1',
+        px: '10',
+      }),
+    );
     expect(p.findOrder({ exchangeOrderId: 'o1' })).toMatchObject({ status: 'open', filledQuantity: d('1') });
     p.trackOrder({ ...pending, exchangeOrderId: 'o1', status: 'open', updatedAt: pending.updatedAt + 5 });
-    expect(p.findOrder({ exchangeOrderId: 'o1' })).toMatchObject({ status: 'open', filledQuantity: d('1'), updatedAt: pending.updatedAt + 5 });
+    expect(p.findOrder({ exchangeOrderId: 'o1' })).toMatchObject({
+      status: 'open',
+      filledQuantity: d('1'),
+      updatedAt: pending.updatedAt + 5,
+    });
     expect(p.orders()).toHaveLength(1);
   });
 
   it('fills applied before the acknowledgement (untracked) are counted into the order when it gets its exchange id', () => {
-    const pending = order({ clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '10', status: 'pending' });
+    const pending = order({
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      q: '2',
+      px: '10',
+      status: 'pending',
+    });
     const p = Portfolio.create({ instruments: INSTRUMENTS, orders: [pending] });
     p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1.5', px: '10' }));
     p.trackOrder({ ...pending, exchangeOrderId: 'o1', status: 'open' });
     expect(str(p.appliedQuantity('BTC/USDT', 'o1'))).toBe('1.5');
-    expect(p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }))).toMatchObject({ outcome: 'rejected', reason: 'overfill' });
+    expect(
+      p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' })),
+    ).toMatchObject({ outcome: 'rejected', reason: 'overfill' });
   });
 
   it('trackOrder refuses an exchange id owned by another client order', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' })] });
-    expect(() => p.trackOrder(order({ clientOrderId: 'c2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' }))).toThrow(PortfolioError);
-    expect(() => p.trackOrder(order({ clientOrderId: 'c3', exchangeOrderId: 'o3', symbol: 'BTC/USDT', side: 'buy', q: '1', filledQuantity: d('2') }))).toThrow(ParseError);
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' })],
+    });
+    expect(() =>
+      p.trackOrder(order({ clientOrderId: 'c2', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' })),
+    ).toThrow(PortfolioError);
+    expect(() =>
+      p.trackOrder(
+        order({
+          clientOrderId: 'c3',
+          exchangeOrderId: 'o3',
+          symbol: 'BTC/USDT',
+          side: 'buy',
+          q: '1',
+          filledQuantity: d('2'),
+        }),
+      ),
+    ).toThrow(ParseError);
     expect(p.orders()).toHaveLength(1);
   });
 
   it('closeOrder sets a terminal status and throws PortfolioError for an unknown order', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' })] });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1' })],
+    });
     p.closeOrder({ exchangeOrderId: 'o1' }, 'cancelled', 1_700_000_009_000);
     expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', updatedAt: 1_700_000_009_000 });
-    expect(() => p.closeOrder({ exchangeOrderId: 'nope' }, 'cancelled', 0)).toThrow(expect.objectContaining({ name: 'PortfolioError', kind: 'unknownOrder' }));
+    expect(() => p.closeOrder({ exchangeOrderId: 'nope' }, 'cancelled', 0)).toThrow(
+      expect.objectContaining({ name: 'PortfolioError', kind: 'unknownOrder' }),
+    );
   });
 
   it('pruneClosedOrders drops only terminal orders updated before the cut-off', () => {
     const p = Portfolio.create({
       instruments: INSTRUMENTS,
       orders: [
-        order({ clientOrderId: 'a', exchangeOrderId: 'oa', symbol: 'BTC/USDT', side: 'buy', q: '1', status: 'filled', updatedAt: 10 }),
+        order({
+          clientOrderId: 'a',
+          exchangeOrderId: 'oa',
+          symbol: 'BTC/USDT',
+          side: 'buy',
+          q: '1',
+          status: 'filled',
+          updatedAt: 10,
+        }),
         order({ clientOrderId: 'b', exchangeOrderId: 'ob', symbol: 'BTC/USDT', side: 'buy', q: '1', updatedAt: 10 }),
       ],
     });
@@ -207,17 +353,31 @@ describe('Portfolio funding', () => {
   it('rejects an unknown instrument or an asset neither settled nor held, changing nothing', () => {
     const p = fresh('10');
     const before = JSON.stringify(p.toJSON());
-    expect(p.applyFunding(funding('f1', '1', 'XRP/USDT:USDT'))).toMatchObject({ outcome: 'rejected', reason: 'unknownInstrument' });
-    expect(p.applyFunding(funding('f2', '1', BTC_PERP.symbol, 'XRP'))).toMatchObject({ outcome: 'rejected', reason: 'unknownAsset' });
+    expect(p.applyFunding(funding('f1', '1', 'XRP/USDT:USDT'))).toMatchObject({
+      outcome: 'rejected',
+      reason: 'unknownInstrument',
+    });
+    expect(p.applyFunding(funding('f2', '1', BTC_PERP.symbol, 'XRP'))).toMatchObject({
+      outcome: 'rejected',
+      reason: 'unknownAsset',
+    });
     expect(JSON.stringify(p.toJSON())).toBe(before);
   });
 });
 
 describe('Portfolio equity, peak and drawdown', () => {
-  const prices = (btc: string) => new Map([[BTC_SPOT.symbol, d(btc)], [BTC_PERP.symbol, d(btc)]]);
+  const prices = (btc: string) =>
+    new Map([
+      [BTC_SPOT.symbol, d(btc)],
+      [BTC_PERP.symbol, d(btc)],
+    ]);
 
   it('equity = reporting balance + spot holdings at price + perp unrealized at mark', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: [...usdt('1000'), { asset: 'BTC', free: d('2'), total: d('2') }], positions: [{ symbol: BTC_PERP.symbol, quantity: d('-1'), entryPrice: d('100') }] });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: [...usdt('1000'), { asset: 'BTC', free: d('2'), total: d('2') }],
+      positions: [{ symbol: BTC_PERP.symbol, quantity: d('-1'), entryPrice: d('100') }],
+    });
     expect(p.reportingAsset).toBe('USDT');
     expect(str(p.equity(prices('90')))).toBe(String(1000 + 2 * 90 + 10));
     expect(p.unpricedAssets(prices('90'))).toEqual([]);
@@ -226,7 +386,10 @@ describe('Portfolio equity, peak and drawdown', () => {
   });
 
   it('markToMarket raises the peak only upward; drawdown is relative to it', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: [...usdt('0'), { asset: 'BTC', free: d('1'), total: d('1') }] });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: [...usdt('0'), { asset: 'BTC', free: d('1'), total: d('1') }],
+    });
     expect(str(p.drawdown(prices('100')))).toBe('0');
     expect(str(p.markToMarket(prices('100')))).toBe('100');
     expect(str(p.markToMarket(prices('80')))).toBe('80');
@@ -236,7 +399,10 @@ describe('Portfolio equity, peak and drawdown', () => {
   });
 
   it('a USDC-settled perp is converted through USDC/USDT, or listed as unpriced', () => {
-    const p = Portfolio.create({ instruments: INSTRUMENTS, positions: [{ symbol: ETH_PERP_USDC.symbol, quantity: d('2'), entryPrice: d('10') }] });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      positions: [{ symbol: ETH_PERP_USDC.symbol, quantity: d('2'), entryPrice: d('10') }],
+    });
     const marks = new Map([[ETH_PERP_USDC.symbol, d('11')]]);
     expect(p.unpricedAssets(marks)).toEqual([ETH_PERP_USDC.symbol]);
     marks.set('USDC/USDT', d('0.999'));
@@ -252,42 +418,82 @@ describe('Portfolio equity, peak and drawdown', () => {
 describe('Portfolio.fromExchangeState', () => {
   it('takes balances, positions and orders from the exchange and keeps the preserved metrics', () => {
     const p = fresh('100');
-    p.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
-    p.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o2', symbol: BTC_PERP.symbol, side: 'sell', q: '1', px: '150' }));
+    p.applyFill(
+      fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }),
+    );
+    p.applyFill(
+      fill({ tradeId: 't2', exchangeOrderId: 'o2', symbol: BTC_PERP.symbol, side: 'sell', q: '1', px: '150' }),
+    );
     p.applyFunding(funding('f1', '1'));
     p.markToMarket(new Map());
     const preserved = p.preservedMetrics();
     const reset = Portfolio.fromExchangeState(
-      { instruments: INSTRUMENTS, balances: usdt('140'), positions: [], orders: [order({ clientOrderId: 'z', exchangeOrderId: 'oz', symbol: 'BTC/USDT', side: 'sell', q: '1', px: '1' })] },
+      {
+        instruments: INSTRUMENTS,
+        balances: usdt('140'),
+        positions: [],
+        orders: [
+          order({ clientOrderId: 'z', exchangeOrderId: 'oz', symbol: 'BTC/USDT', side: 'sell', q: '1', px: '1' }),
+        ],
+      },
       preserved,
     );
     expect(str(reset.peakEquity)).toBe('151');
     expect(str(reset.realizedPnl)).toBe('50');
     expect(str(reset.balance('USDT').total)).toBe('140');
-    expect(reset.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o2', symbol: BTC_PERP.symbol, side: 'sell', q: '1', px: '150' }))).toEqual({ outcome: 'duplicate' });
+    expect(
+      reset.applyFill(
+        fill({ tradeId: 't2', exchangeOrderId: 'o2', symbol: BTC_PERP.symbol, side: 'sell', q: '1', px: '150' }),
+      ),
+    ).toEqual({ outcome: 'duplicate' });
     expect(reset.applyFunding(funding('f1', '1'))).toEqual({ outcome: 'duplicate' });
     expect(reset.openOrders().map((o) => o.clientOrderId)).toEqual(['z']);
   });
 
   it('refuses duplicate balances or orders with ParseError', () => {
     const none = { peakEquity: d('0'), realizedPnl: d('0'), appliedTrades: [], appliedFundingIds: [] };
-    expect(() => Portfolio.fromExchangeState({ instruments: INSTRUMENTS, balances: [...usdt('1'), ...usdt('2')], positions: [], orders: [] }, none)).toThrow(ParseError);
+    expect(() =>
+      Portfolio.fromExchangeState(
+        { instruments: INSTRUMENTS, balances: [...usdt('1'), ...usdt('2')], positions: [], orders: [] },
+        none,
+      ),
+    ).toThrow(ParseError);
     const o = order({ clientOrderId: 'c', exchangeOrderId: 'o', symbol: 'BTC/USDT', side: 'buy', q: '1' });
-    expect(() => Portfolio.fromExchangeState({ instruments: INSTRUMENTS, balances: [], positions: [], orders: [o, o] }, none)).toThrow(ParseError);
+    expect(() =>
+      Portfolio.fromExchangeState({ instruments: INSTRUMENTS, balances: [], positions: [], orders: [o, o] }, none),
+    ).toThrow(ParseError);
   });
 });
 
 describe('Portfolio inferred fills', () => {
   const withOrder = (q = '1') =>
-    Portfolio.create({ instruments: INSTRUMENTS, balances: usdt('1000'), orders: [order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px: '100' })] });
+    Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: usdt('1000'),
+      orders: [
+        order({ clientOrderId: 'c1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px: '100' }),
+      ],
+    });
   const inferred = (cum: string, q: string, px = '100') =>
-    fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d(cum)), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px, inferred: true });
-  const real = (id: string, q: string, px: string) => fill({ tradeId: id, exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px });
+    fill({
+      tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d(cum)),
+      exchangeOrderId: 'o1',
+      symbol: BTC_PERP.symbol,
+      side: 'buy',
+      q,
+      px,
+      inferred: true,
+    });
+  const real = (id: string, q: string, px: string) =>
+    fill({ tradeId: id, exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q, px });
 
   it('a real trade replaces the inferred fill: the books equal the real trades alone', () => {
     const p = withOrder();
     expect(p.applyFill(inferred('0.5', '0.5'))).toEqual({ outcome: 'applied' });
-    expect(p.applyFill(real('r1', '0.5', '101'))).toEqual({ outcome: 'replacedInferred', replaced: [inferredTradeId(BTC_PERP.symbol, 'o1', d('0.5'))] });
+    expect(p.applyFill(real('r1', '0.5', '101'))).toEqual({
+      outcome: 'replacedInferred',
+      replaced: [inferredTradeId(BTC_PERP.symbol, 'o1', d('0.5'))],
+    });
     const only = withOrder();
     only.applyFill(real('r1', '0.5', '101'));
     expect(p.positions()).toEqual(only.positions());
@@ -327,10 +533,14 @@ describe('Portfolio inferred fills', () => {
   it('a real trade of another order does not replace anything; interleaved trades stay in arrival order', () => {
     const p = withOrder('2');
     p.applyFill(inferred('1', '1', '100'));
-    p.applyFill(fill({ tradeId: 'x1', exchangeOrderId: 'other', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '120' }));
+    p.applyFill(
+      fill({ tradeId: 'x1', exchangeOrderId: 'other', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '120' }),
+    );
     expect(p.applyFill(real('r1', '1', '110'))).toMatchObject({ outcome: 'replacedInferred' });
     const only = withOrder('2');
-    only.applyFill(fill({ tradeId: 'x1', exchangeOrderId: 'other', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '120' }));
+    only.applyFill(
+      fill({ tradeId: 'x1', exchangeOrderId: 'other', symbol: BTC_PERP.symbol, side: 'sell', q: '0.5', px: '120' }),
+    );
     only.applyFill(real('r1', '1', '110'));
     expect(p.positions()).toEqual(only.positions());
     expect(p.balances()).toEqual(only.balances());
@@ -339,12 +549,27 @@ describe('Portfolio inferred fills', () => {
 
   it('an inferred fill is settled (made permanent) once its symbol logged more fills than the replay window', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS, balances: usdt('1000') }, { inferredReplayWindow: 3 });
-    p.applyFill(fill({ tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d('1')), exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100', inferred: true }));
-    for (const id of ['a', 'b', 'c']) p.applyFill(fill({ tradeId: id, exchangeOrderId: 'm', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
+    p.applyFill(
+      fill({
+        tradeId: inferredTradeId(BTC_PERP.symbol, 'o1', d('1')),
+        exchangeOrderId: 'o1',
+        symbol: BTC_PERP.symbol,
+        side: 'buy',
+        q: '1',
+        px: '100',
+        inferred: true,
+      }),
+    );
+    for (const id of ['a', 'b', 'c'])
+      p.applyFill(fill({ tradeId: id, exchangeOrderId: 'm', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
     expect(p.standingInferredFills()).toEqual([]);
     expect(p.toJSON().replayLog).toEqual([]);
     expect(str(p.position(BTC_PERP.symbol).quantity)).toBe('4');
-    expect(p.applyFill(fill({ tradeId: 'r1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }))).toEqual({ outcome: 'applied' });
+    expect(
+      p.applyFill(
+        fill({ tradeId: 'r1', exchangeOrderId: 'o1', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }),
+      ),
+    ).toEqual({ outcome: 'applied' });
   });
 });
 
@@ -360,8 +585,14 @@ describe('Portfolio.clone', () => {
 
   it('shares nothing mutable: closing, tracking, filling or pruning on either side leaves the other as it was', () => {
     const p = fresh();
-    p.trackOrder({ ...order({ clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '10' }), exchangeOrderId: 'x1' });
-    p.trackOrder({ ...order({ clientOrderId: 'c2', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }), exchangeOrderId: 'x2' });
+    p.trackOrder({
+      ...order({ clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '10' }),
+      exchangeOrderId: 'x1',
+    });
+    p.trackOrder({
+      ...order({ clientOrderId: 'c2', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }),
+      exchangeOrderId: 'x2',
+    });
     const before = JSON.stringify(p.toJSON());
     const c = p.clone();
     c.closeOrder({ clientOrderId: 'c1' }, 'cancelled', 1_700_000_000_001);
@@ -389,8 +620,14 @@ describe('Portfolio.clone', () => {
     expect(c.changeStamp).not.toBe(stamp);
     expect(p.changeStamp).toBe(stamp);
     const after = c.changeStamp;
-    expect(c.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' })).outcome).toBe('duplicate');
-    expect(c.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'XYZ/USDT', side: 'buy', q: '1', px: '10' })).outcome).toBe('rejected');
+    expect(
+      c.applyFill(fill({ tradeId: 't1', exchangeOrderId: 'o1', symbol: 'BTC/USDT', side: 'buy', q: '1', px: '10' }))
+        .outcome,
+    ).toBe('duplicate');
+    expect(
+      c.applyFill(fill({ tradeId: 't2', exchangeOrderId: 'o1', symbol: 'XYZ/USDT', side: 'buy', q: '1', px: '10' }))
+        .outcome,
+    ).toBe('rejected');
     expect(c.pruneClosedOrders(0)).toBe(0);
     expect(c.changeStamp).toBe(after);
     // A new peak equity is a change (it is persisted); marking the same equity again is not.

@@ -22,19 +22,23 @@ describe('IdWindow', () => {
 
   it('holds exactly the newest `capacity` distinct ids, oldest first (model check)', () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'), { maxLength: 40 }), fc.integer({ min: 1, max: 5 }), (ids, capacity) => {
-        const w = IdWindow.from(ids, capacity);
-        // Model: evicted ids can come back as new ones, so replay the sequence with a plain array.
-        const model: string[] = [];
-        for (const id of ids) {
-          if (model.includes(id)) continue;
-          model.push(id);
-          if (model.length > capacity) model.shift();
-        }
-        expect(w.toArray()).toEqual(model);
-        expect(w.size).toBeLessThanOrEqual(capacity);
-        for (const id of model) expect(w.has(id)).toBe(true);
-      }),
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 5 }),
+        (ids, capacity) => {
+          const w = IdWindow.from(ids, capacity);
+          // Model: evicted ids can come back as new ones, so replay the sequence with a plain array.
+          const model: string[] = [];
+          for (const id of ids) {
+            if (model.includes(id)) continue;
+            model.push(id);
+            if (model.length > capacity) model.shift();
+          }
+          expect(w.toArray()).toEqual(model);
+          expect(w.size).toBeLessThanOrEqual(capacity);
+          for (const id of model) expect(w.has(id)).toBe(true);
+        },
+      ),
     );
   });
 
@@ -48,7 +52,13 @@ describe('IdWindow', () => {
     fc.assert(
       fc.property(
         // Ops: add an id to window 0 or 1, or fork one into the other. Many ids so the 1024-change overlay folds.
-        fc.array(fc.oneof(fc.tuple(fc.constant('add' as const), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 3000 })), fc.tuple(fc.constant('fork' as const), fc.integer({ min: 0, max: 1 }), fc.constant(0))), { maxLength: 3000 }),
+        fc.array(
+          fc.oneof(
+            fc.tuple(fc.constant('add' as const), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 3000 })),
+            fc.tuple(fc.constant('fork' as const), fc.integer({ min: 0, max: 1 }), fc.constant(0)),
+          ),
+          { maxLength: 3000 },
+        ),
         fc.integer({ min: 1, max: 1500 }),
         (ops, capacity) => {
           const ws = [new IdWindow(capacity), new IdWindow(capacity)];

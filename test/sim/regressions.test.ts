@@ -17,7 +17,10 @@ import { LatencyClock, SIM_T0, sleep, untrackedScheduler } from '../../src/sim/w
 
 async function expectGreen(seed: number, streams = false): Promise<string[]> {
   const r = await runSeed(seed, { streams });
-  expect(r.violations.map((v) => `${v.invariant}: ${v.message}`), reproCommand(seed, streams)).toEqual([]);
+  expect(
+    r.violations.map((v) => `${v.invariant}: ${v.message}`),
+    reproCommand(seed, streams),
+  ).toEqual([]);
   return [...r.trace];
 }
 
@@ -41,7 +44,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(1389);
   });
 
-  it('seed 80: trades of one millisecond apply in the exchange\'s order, t-9 before t-10 (perp entry price and PnL were off)', async () => {
+  it("seed 80: trades of one millisecond apply in the exchange's order, t-9 before t-10 (perp entry price and PnL were off)", async () => {
     // Found while the world zero-padded trade ids to step around it; the fix is compareTradeIds in src/handlers/cycle.ts.
     await expectGreen(80);
   });
@@ -60,7 +63,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(486);
   });
 
-  it('seed 2: drift made by a trade stamped in the snapshot\'s own millisecond does not enter liquidate-only', async () => {
+  it("seed 2: drift made by a trade stamped in the snapshot's own millisecond does not enter liquidate-only", async () => {
     await expectGreen(2);
   });
 
@@ -93,11 +96,11 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     }
   });
 
-  it('seed 16378: an order a cycle found while its placing call waited is not set back to pending by the lost answer\'s record', async () => {
+  it("seed 16378: an order a cycle found while its placing call waited is not set back to pending by the lost answer's record", async () => {
     await expectGreen(16378);
   });
 
-  it('seed 30036 (per-symbol ids, lagging trades): trades that show after a boot took their order\'s count from a fill inferred at boot are recorded, not held back as an overfill', async () => {
+  it("seed 30036 (per-symbol ids, lagging trades): trades that show after a boot took their order's count from a fill inferred at boot are recorded, not held back as an overfill", async () => {
     await expectGreen(30036);
   });
 
@@ -122,7 +125,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(34267);
   });
 
-  it('seeds 30663, 30769, 31018 (lagTrades through a boot): quantity the reset\'s books hold, learned later (an inferred fill stamped before the snapshot, an order adopted at boot), is not booked twice', async () => {
+  it("seeds 30663, 30769, 31018 (lagTrades through a boot): quantity the reset's books hold, learned later (an inferred fill stamped before the snapshot, an order adopted at boot), is not booked twice", async () => {
     for (const seed of [30663, 30769, 31018]) await expectGreen(seed);
   });
 
@@ -138,13 +141,13 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(62062, true);
   });
 
-  it('seed 171: a standing inferred fill is looked up by order once the cursor is past its order\'s start, not only past the fill\'s stamp (a lagging trade behind a cursor resting on that stamp was never found)', async () => {
+  it("seed 171: a standing inferred fill is looked up by order once the cursor is past its order's start, not only past the fill's stamp (a lagging trade behind a cursor resting on that stamp was never found)", async () => {
     // The fix is in src/handlers/cycle.ts (the `missing` lookups start from the order's creation); the engine fix for
     // seed 62062 brought this world to it.
     await expectGreen(171);
   });
 
-  it('seeds 33980, 34824, 44798 (lagTrades through a boot): a manual order\'s trade stamped inside the boot snapshot\'s window, shown later, is recorded when the balances show the reset holds it (it was applied twice)', async () => {
+  it("seeds 33980, 34824, 44798 (lagTrades through a boot): a manual order's trade stamped inside the boot snapshot's window, shown later, is recorded when the balances show the reset holds it (it was applied twice)", async () => {
     // The fix is in src/handlers/cycle.ts (reflectedByBalances; the reset's window kept by Portfolio.lastResetWindow);
     // pinned as well by test/handlers/cycle-reset-window.test.ts.
     for (const seed of [33980, 34824, 44798]) await expectGreen(seed);
@@ -203,7 +206,14 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await tl.advanceBy(9_000);
     // Boot at T0 + 39 s; the balances request reaches the exchange 3 s late, after the funding at T0 + 40 s.
     slowBalancesMs = 3_000;
-    const second = createEngine({ exchange: port, store: store.crash(), policies, clock: tl.clock, scheduler, intervalMs: 1_000 });
+    const second = createEngine({
+      exchange: port,
+      store: store.crash(),
+      policies,
+      clock: tl.clock,
+      scheduler,
+      intervalMs: 1_000,
+    });
     void second.start();
     await tl.advanceBy(5_000);
     // A later trade makes USDT drift, which sends the runtime for funding since its cursor (the window's start).
@@ -211,7 +221,9 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await tl.advanceBy(10_000);
     expect(ex.truth().funding.map((f) => f.timestamp)).toContain(SIM_T0 + 40_000);
     expect(second.status().phase).toBe('running');
-    expect(compareBooks({ balances: second.portfolio.balances(), positions: second.portfolio.positions() }, ex.truth())).toEqual([]);
+    expect(
+      compareBooks({ balances: second.portfolio.balances(), positions: second.portfolio.positions() }, ex.truth()),
+    ).toEqual([]);
     await second.stop();
   });
 });
@@ -219,12 +231,32 @@ describe('engine and handler fixes, each with the seed that found it', () => {
 describe('handler fix inferredNeverRefetched (src/handlers/cycle.ts), as a scenario (no seed of the current world shows it)', () => {
   it('an inferred fill whose real trade has the same price and no fee is replaced by that trade once it can be fetched', async () => {
     const tl = new VirtualTimeline(SIM_T0);
-    const ex = new SimulatedExchange({ seed: 1, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0, feeRates: { maker: '0', taker: '0.0005' } });
+    const ex = new SimulatedExchange({
+      seed: 1,
+      clock: tl.clock,
+      volatilityBps: 0,
+      partialFillProbability: 0,
+      feeRates: { maker: '0', taker: '0.0005' },
+    });
     const policies = { tolerances: { default: { absolute: '0', relative: '0' } } };
-    const engine = createEngine({ exchange: ex, store: new InMemoryStateStore(), policies, clock: tl.clock, scheduler: tl.scheduler, intervalMs: 1_000 });
+    const engine = createEngine({
+      exchange: ex,
+      store: new InMemoryStateStore(),
+      policies,
+      clock: tl.clock,
+      scheduler: tl.scheduler,
+      intervalMs: 1_000,
+    });
     void engine.start();
     await tl.advanceBy(100);
-    const ack = await engine.placeOrder({ clientOrderId: 'c1', symbol: 'BTC/USDT', side: 'buy', type: 'limit', quantity: new Dec('0.1'), price: new Dec('29000') });
+    const ack = await engine.placeOrder({
+      clientOrderId: 'c1',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.1'),
+      price: new Dec('29000'),
+    });
     // Past the in-flight grace window, so the filled order is a ghost at the next cycle.
     await tl.advanceBy(7_000);
     // The trade history answers from before the fill while the ghost is queried: its fill is inferred.

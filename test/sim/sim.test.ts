@@ -11,10 +11,12 @@ const CHUNK = 50;
 
 function failureReport(failed: readonly SeedResult[]): string {
   return failed
-    .map((r) => [
-      `seed ${r.seed}: ${r.violations.map((v) => `${v.invariant}: ${v.message.slice(0, 300)}`).join(' | ')}`,
-      `  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined)}`,
-    ].join('\n'))
+    .map((r) =>
+      [
+        `seed ${r.seed}: ${r.violations.map((v) => `${v.invariant}: ${v.message.slice(0, 300)}`).join(' | ')}`,
+        `  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined)}`,
+      ].join('\n'),
+    )
     .join('\n');
 }
 
@@ -31,7 +33,10 @@ describe(`simulation, seeds 1..${SEEDS}`, () => {
         marked += r.stats.equityMarked;
         if (!r.ok) failed.push(r);
       }
-      expect(failed.map((r) => r.seed), `failing seeds:\n${failureReport(failed)}`).toEqual([]);
+      expect(
+        failed.map((r) => r.seed),
+        `failing seeds:\n${failureReport(failed)}`,
+      ).toEqual([]);
       // A run that did nothing would pass every invariant: make sure the seeds really reconcile.
       expect(cycles).toBeGreaterThan(20 * (to - from + 1));
       // And that equity is marked from the exchange's prices, so the peak equity invariant judges real peaks.
@@ -58,7 +63,10 @@ describe('simulation with execution streams, seeds 1..25', () => {
       trades += r.stats.trades;
       if (!r.ok) failed.push(r);
     }
-    expect(failed.map((r) => r.seed), `failing seeds:\n${failureReport(failed)}`).toEqual([]);
+    expect(
+      failed.map((r) => r.seed),
+      `failing seeds:\n${failureReport(failed)}`,
+    ).toEqual([]);
     // With every stream fault drawn, a good share of the trades still reaches the books by stream first.
     expect(streamFills).toBeGreaterThan(trades / 10);
   }, 180_000);

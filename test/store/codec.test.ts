@@ -1,7 +1,14 @@
 /** The store's format helpers: CRC-32 and canonical JSON. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, crc32Hex, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshot } from '../../src/store/codec.js';
+import {
+  canonicalJson,
+  crc32Hex,
+  decodeJournal,
+  decodeSnapshot,
+  encodeJournalLine,
+  encodeSnapshot,
+} from '../../src/store/codec.js';
 
 describe('crc32Hex (zlib.crc32)', () => {
   it('matches the standard check values, as 8 lowercase hex digits', () => {
@@ -16,18 +23,25 @@ describe('crc32Hex (zlib.crc32)', () => {
   });
   it('detects every single-bit flip (what a torn or rotted byte looks like)', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.integer({ min: 0, max: 7 }), (bytes, at, bit) => {
-        const flipped = Uint8Array.from(bytes);
-        flipped[at % bytes.length]! ^= 1 << bit;
-        return crc32Hex(flipped) !== crc32Hex(bytes);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 300 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        (bytes, at, bit) => {
+          const flipped = Uint8Array.from(bytes);
+          flipped[at % bytes.length]! ^= 1 << bit;
+          return crc32Hex(flipped) !== crc32Hex(bytes);
+        },
+      ),
     );
   });
 });
 
 describe('canonicalJson', () => {
   it('does not depend on key insertion order', () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: 'x' }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: 'x' }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}',
+    );
   });
   it('is reproduced exactly by parse + canonicalize (what checksum verification relies on)', () => {
     fc.assert(
@@ -74,7 +88,9 @@ describe('checksums over the bytes written', () => {
     const file = `{"v":1,"journalSeq":3,"crc":"${rawCrc(3)}","state":${payload}}\n`;
     expect(decodeSnapshot(Buffer.from(file), 's')).toEqual({ journalSeq: 3, state: { a: 'x', b: 1 } });
     // The same bytes under the checksum of another seq (or flipped payload bytes) are corrupt.
-    expect(() => decodeSnapshot(Buffer.from(file.replace('"journalSeq":3', '"journalSeq":4')), 's')).toThrow(/checksum mismatch/);
+    expect(() => decodeSnapshot(Buffer.from(file.replace('"journalSeq":3', '"journalSeq":4')), 's')).toThrow(
+      /checksum mismatch/,
+    );
     expect(() => decodeSnapshot(Buffer.from(file.replace('"x"', '"y"')), 's')).toThrow(/checksum mismatch/);
   });
 
@@ -91,7 +107,10 @@ describe('checksums over the bytes written', () => {
         const snap = encodeSnapshot(seq, canonical);
         expect(snap).toContain(`"crc":"${crc32Hex(`[1,${seq},${canonical}]`)}"`);
         expect(decodeSnapshot(Buffer.from(snap), 's').state).toEqual(JSON.parse(canonical));
-        const spaced = snap.replace(`"state":${canonical}}`, () => `"state": ${JSON.stringify(JSON.parse(canonical), null, 1)} }`);
+        const spaced = snap.replace(
+          `"state":${canonical}}`,
+          () => `"state": ${JSON.stringify(JSON.parse(canonical), null, 1)} }`,
+        );
         expect(decodeSnapshot(Buffer.from(spaced), 's').state).toEqual(JSON.parse(canonical));
       }),
     );

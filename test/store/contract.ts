@@ -14,7 +14,9 @@ export interface ContractSubject {
 }
 
 /** What the caller sees once a load's snapshot and journal are replayed: the snapshot and records after it. */
-function flatten(loaded: LoadedState | undefined): { snapshot: JsonValue | undefined; journal: readonly JsonValue[] } | undefined {
+function flatten(
+  loaded: LoadedState | undefined,
+): { snapshot: JsonValue | undefined; journal: readonly JsonValue[] } | undefined {
   return loaded === undefined ? undefined : { snapshot: loaded.snapshot, journal: loaded.journal };
 }
 
@@ -47,7 +49,11 @@ export function runStateStoreContract(
       await store.append({ n: 1 });
       await store.append('two');
       await store.append([3, null, true]);
-      expect(await store.load()).toEqual({ snapshot: undefined, journal: [{ n: 1 }, 'two', [3, null, true]], warnings: [] });
+      expect(await store.load()).toEqual({
+        snapshot: undefined,
+        journal: [{ n: 1 }, 'two', [3, null, true]],
+        warnings: [],
+      });
       await store.close();
     });
 
@@ -170,7 +176,12 @@ export function runStateStoreContract(
 
     it('close waits for operations already queued', async () => {
       const subject = await makeStore();
-      const pending = [subject.store.append(1), subject.store.append(2), subject.store.compact({ upTo: 2 }), subject.store.append(3)];
+      const pending = [
+        subject.store.append(1),
+        subject.store.append(2),
+        subject.store.compact({ upTo: 2 }),
+        subject.store.append(3),
+      ];
       await subject.store.close();
       await Promise.all(pending);
       const again = await subject.reopen();
@@ -181,8 +192,18 @@ export function runStateStoreContract(
     it('property: any sequence of append / compact / restart loads as the model says', async () => {
       type Op = { kind: 'append'; value: JsonValue } | { kind: 'compact'; value: JsonValue } | { kind: 'restart' };
       const opArb: fc.Arbitrary<Op> = fc.oneof(
-        { weight: 6, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => ({ kind: 'append' as const, value: value as JsonValue })) },
-        { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((value) => ({ kind: 'compact' as const, value: value as JsonValue })) },
+        {
+          weight: 6,
+          arbitrary: fc
+            .jsonValue({ maxDepth: 3 })
+            .map((value) => ({ kind: 'append' as const, value: value as JsonValue })),
+        },
+        {
+          weight: 2,
+          arbitrary: fc
+            .jsonValue({ maxDepth: 2 })
+            .map((value) => ({ kind: 'compact' as const, value: value as JsonValue })),
+        },
         { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
       );
       await fc.assert(

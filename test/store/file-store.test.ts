@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreCorruptError } from '../../src/domain/errors.js';
-import { canonicalJson, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshot } from '../../src/store/codec.js';
+import {
+  canonicalJson,
+  decodeJournal,
+  decodeSnapshot,
+  encodeJournalLine,
+  encodeSnapshot,
+} from '../../src/store/codec.js';
 import { StoreError } from '../../src/store/errors.js';
 import { FileStateStore, STORE_FILES } from '../../src/store/file-store.js';
 import type { FileStoreFailpoint } from '../../src/store/file-store.js';
@@ -44,7 +50,9 @@ async function hashDir(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const name of (await readdir(dir)).sort()) {
     if (name === STORE_FILES.lock) continue;
-    out[name] = createHash('sha256').update(await readFile(join(dir, name))).digest('hex');
+    out[name] = createHash('sha256')
+      .update(await readFile(join(dir, name)))
+      .digest('hex');
   }
   return out;
 }
@@ -105,7 +113,11 @@ describe('FileStateStore lock', () => {
 
   it('of two concurrent opens in one process exactly one wins', async () => {
     const dir = await freshDir();
-    const results = await Promise.allSettled([FileStateStore.open(dir), FileStateStore.open(dir), FileStateStore.open(dir)]);
+    const results = await Promise.allSettled([
+      FileStateStore.open(dir),
+      FileStateStore.open(dir),
+      FileStateStore.open(dir),
+    ]);
     const won = results.filter((r) => r.status === 'fulfilled');
     expect(won).toHaveLength(1);
     for (const r of results) {
@@ -116,7 +128,9 @@ describe('FileStateStore lock', () => {
 
   it('removes lock temp files left by dead processes', async () => {
     const dir = await freshDir();
-    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
     const junk = `lock.${child.stdout}.0badf00d.tmp`;
     await writeFile(join(dir, junk), `${child.stdout}\n`);
     const store = await FileStateStore.open(dir);
@@ -126,7 +140,9 @@ describe('FileStateStore lock', () => {
 
   it('takes over a lock left by a dead process', async () => {
     const dir = await freshDir();
-    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
     const deadPid = Number.parseInt(child.stdout, 10);
     await writeFile(join(dir, STORE_FILES.lock), `${deadPid}\n`, { mode: 0o600 });
     const store = await FileStateStore.open(dir);
@@ -194,7 +210,11 @@ describe('FileStateStore torn last record', () => {
     const text = await readFile(journalOf(dir), 'utf8');
     expect(text).toBe([1, 2, 3].map((n) => line(n, { n })).join('') + line(4, { n: 'new' }));
     const again = await FileStateStore.open(dir);
-    expect(await again.load()).toEqual({ snapshot: undefined, journal: [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 'new' }], warnings: [] });
+    expect(await again.load()).toEqual({
+      snapshot: undefined,
+      journal: [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 'new' }],
+      warnings: [],
+    });
     await again.close();
   });
 
@@ -232,7 +252,12 @@ describe('FileStateStore corruption', () => {
     if (files.snapshot !== undefined) await writeFile(snapshotOf(dir), files.snapshot);
     const before = await hashDir(dir);
     const store = await FileStateStore.open(dir);
-    const attempts = [() => store.load(), () => store.append({ n: 'more' }), () => store.compact({ s: 1 }), () => store.load()];
+    const attempts = [
+      () => store.load(),
+      () => store.append({ n: 'more' }),
+      () => store.compact({ s: 1 }),
+      () => store.load(),
+    ];
     for (const attempt of attempts) {
       const err = await rejection(attempt());
       expect(err).toBeInstanceOf(StoreCorruptError);
@@ -245,10 +270,14 @@ describe('FileStateStore corruption', () => {
     await store.close();
     expect(await hashDir(dir)).toEqual(before);
   }
-  const good = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => line(from + i, { n: from + i })).join('');
+  const good = (from: number, to: number): string =>
+    Array.from({ length: to - from + 1 }, (_, i) => line(from + i, { n: from + i })).join('');
 
   it('a middle line that is not JSON', () =>
-    expectCorrupt({ journal: good(1, 1) + '{"v":1,"seq":2,"crc"\n' + good(3, 3) }, { file: 'journal', line: 2, detail: /not valid JSON/ }));
+    expectCorrupt(
+      { journal: good(1, 1) + '{"v":1,"seq":2,"crc"\n' + good(3, 3) },
+      { file: 'journal', line: 2, detail: /not valid JSON/ },
+    ));
 
   it('a bad checksum on a complete line (even the last one)', () => {
     const tampered = line(3, { n: 3 }).replace('"n":3', '"n":4');
@@ -256,13 +285,19 @@ describe('FileStateStore corruption', () => {
   });
 
   it('a flipped seq is caught by the checksum', () =>
-    expectCorrupt({ journal: good(1, 1) + line(2, { n: 2 }).replace('"seq":2', '"seq":3') }, { file: 'journal', line: 2, detail: /checksum mismatch/ }));
+    expectCorrupt(
+      { journal: good(1, 1) + line(2, { n: 2 }).replace('"seq":2', '"seq":3') },
+      { file: 'journal', line: 2, detail: /checksum mismatch/ },
+    ));
 
-  it('a seq gap', () => expectCorrupt({ journal: good(1, 2) + good(4, 5) }, { file: 'journal', line: 3, detail: /seq gap: 2 then 4/ }));
+  it('a seq gap', () =>
+    expectCorrupt({ journal: good(1, 2) + good(4, 5) }, { file: 'journal', line: 3, detail: /seq gap: 2 then 4/ }));
 
-  it('a repeated seq', () => expectCorrupt({ journal: good(1, 2) + good(2, 2) }, { file: 'journal', line: 3, detail: /repeats/ }));
+  it('a repeated seq', () =>
+    expectCorrupt({ journal: good(1, 2) + good(2, 2) }, { file: 'journal', line: 3, detail: /repeats/ }));
 
-  it('an empty line in the middle', () => expectCorrupt({ journal: good(1, 1) + '\n' + good(2, 2) }, { file: 'journal', line: 2, detail: /empty line/ }));
+  it('an empty line in the middle', () =>
+    expectCorrupt({ journal: good(1, 1) + '\n' + good(2, 2) }, { file: 'journal', line: 2, detail: /empty line/ }));
 
   it('a journal that does not start at 1 with no snapshot (a lost snapshot)', () =>
     expectCorrupt({ journal: good(5, 6) }, { file: 'journal', line: 1, detail: /no snapshot/ }));
@@ -286,7 +321,10 @@ describe('FileStateStore corruption', () => {
     ));
 
   it('a truncated snapshot', () =>
-    expectCorrupt({ snapshot: encodeSnapshot(2, canonicalJson({ upTo: 2 })).slice(0, 30) }, { file: 'snapshot', line: 1, detail: /not valid JSON/ }));
+    expectCorrupt(
+      { snapshot: encodeSnapshot(2, canonicalJson({ upTo: 2 })).slice(0, 30) },
+      { file: 'snapshot', line: 1, detail: /not valid JSON/ },
+    ));
 
   it('an unknown snapshot version', () =>
     expectCorrupt(
@@ -300,11 +338,19 @@ describe('FileStateStore crash points (simulated with failpoints)', () => {
    * Appends 1..3, compacts (snapshot = every record so far), appends 4, then compacts again crashing at `point`.
    * Whatever the point, a restart must see records 1..4 exactly once and be able to continue.
    */
-  const logical = (loaded: { snapshot: JsonValue | undefined; journal: readonly JsonValue[] } | undefined): JsonValue[] => [
+  const logical = (
+    loaded: { snapshot: JsonValue | undefined; journal: readonly JsonValue[] } | undefined,
+  ): JsonValue[] => [
     ...(((loaded?.snapshot as { records?: JsonValue[] } | undefined)?.records ?? []) as JsonValue[]),
     ...(loaded?.journal ?? []),
   ];
-  const points: FileStoreFailpoint[] = ['compact:temp-written', 'compact:temp-synced', 'compact:renamed', 'compact:dir-synced', 'compact:journal-reset'];
+  const points: FileStoreFailpoint[] = [
+    'compact:temp-written',
+    'compact:temp-synced',
+    'compact:renamed',
+    'compact:dir-synced',
+    'compact:journal-reset',
+  ];
   for (const point of points) {
     it(`a crash at ${point} reloads to the same records, and the store continues`, async () => {
       const dir = await freshDir();
@@ -335,7 +381,11 @@ describe('FileStateStore crash points (simulated with failpoints)', () => {
       const third = await FileStateStore.open(dir);
       expect(logical(await third.load())).toEqual([1, 2, 3, 4, 5].map((n) => ({ n })));
       await third.compact({ records: [1, 2, 3, 4, 5].map((n) => ({ n })) });
-      expect(await third.load()).toEqual({ snapshot: { records: [1, 2, 3, 4, 5].map((n) => ({ n })) }, journal: [], warnings: [] });
+      expect(await third.load()).toEqual({
+        snapshot: { records: [1, 2, 3, 4, 5].map((n) => ({ n })) },
+        journal: [],
+        warnings: [],
+      });
       await third.close();
       // A successful compaction leaves no temp file behind, even after a crash left one.
       expect(await readdir(dir)).not.toContain(STORE_FILES.snapshotTmp);
@@ -381,7 +431,9 @@ describe('FileStateStore crash points (simulated with failpoints)', () => {
         logical: [...((snap?.state as { records: JsonValue[] } | undefined)?.records ?? []), ...journal.records],
       };
     };
-    const expected: Partial<Record<FileStoreFailpoint, { tmp: boolean; journalSeq: number | undefined; lines: number }>> = {
+    const expected: Partial<
+      Record<FileStoreFailpoint, { tmp: boolean; journalSeq: number | undefined; lines: number }>
+    > = {
       // Before the rename: the old state (no snapshot yet), the full journal, the new snapshot in the temp file.
       'compact:temp-written': { tmp: true, journalSeq: undefined, lines: 2 },
       'compact:temp-synced': { tmp: true, journalSeq: undefined, lines: 2 },
@@ -396,7 +448,10 @@ describe('FileStateStore crash points (simulated with failpoints)', () => {
         if (!compacting) return;
         seen.push(point);
         const now = disk();
-        expect({ point, tmp: now.tmp, journalSeq: now.journalSeq, lines: now.lines }).toEqual({ point, ...expected[point] });
+        expect({ point, tmp: now.tmp, journalSeq: now.journalSeq, lines: now.lines }).toEqual({
+          point,
+          ...expected[point],
+        });
         expect(now.logical).toEqual([{ n: 1 }, { n: 2 }]);
       },
     });
@@ -405,7 +460,13 @@ describe('FileStateStore crash points (simulated with failpoints)', () => {
     compacting = true;
     await store.compact({ records: [{ n: 1 }, { n: 2 }] });
     await store.close();
-    expect(seen).toEqual(['compact:temp-written', 'compact:temp-synced', 'compact:renamed', 'compact:dir-synced', 'compact:journal-reset']);
+    expect(seen).toEqual([
+      'compact:temp-written',
+      'compact:temp-synced',
+      'compact:renamed',
+      'compact:dir-synced',
+      'compact:journal-reset',
+    ]);
   });
 
   it('a stale journal (crash between snapshot rename and journal reset) is skipped by load and dropped by the next write', async () => {

@@ -16,7 +16,17 @@ import type { LoopMode } from '../../src/streams/loop-actor.js';
 import { reconcileLoop } from '../../src/streams/reconcile-loop.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 
-const summary = { matched: 0, matchedDiffering: 0, ghosts: 0, zombies: 0, inFlight: 0, positionDrifts: 0, positionDriftsBeyondTolerance: 0, balanceDrifts: 0, balanceDriftsBeyondTolerance: 0 };
+const summary = {
+  matched: 0,
+  matchedDiffering: 0,
+  ghosts: 0,
+  zombies: 0,
+  inFlight: 0,
+  positionDrifts: 0,
+  positionDriftsBeyondTolerance: 0,
+  balanceDrifts: 0,
+  balanceDriftsBeyondTolerance: 0,
+};
 
 type Snap = { readonly takenAt: number };
 type Result = { readonly mode: LoopMode; readonly unexplained: boolean };
@@ -144,7 +154,10 @@ describe('reconcileLoopActor on a VirtualTimeline', () => {
         }),
       },
     });
-    const actor = createActor(machine, { input: { startupRetry: { initialMs: 500, factor: 3 } }, clock: timeline.xstateClock });
+    const actor = createActor(machine, {
+      input: { startupRetry: { initialMs: 500, factor: 3 } },
+      clock: timeline.xstateClock,
+    });
     actor.start();
     await timeline.settle();
     await timeline.settle();
@@ -164,12 +177,26 @@ describe('reconcileLoopActor edge cases', () => {
     engineMachine.provide({
       actors: {
         loadState: fromPromise<LoadedLifecycle>(async () => ({ fresh: true, liquidateOnly: null })),
-        startupReconcile: fromPromise<CycleDigest, { attempt: number }>(async () => ({ at: 0, cycle: 0, summary, driftBeyondTolerance: false, liquidateOnlyReason: null, actions: 0 })),
+        startupReconcile: fromPromise<CycleDigest, { attempt: number }>(async () => ({
+          at: 0,
+          cycle: 0,
+          summary,
+          driftBeyondTolerance: false,
+          liquidateOnlyReason: null,
+          actions: 0,
+        })),
         flush: fromPromise<void, FlushInput>(async () => undefined),
         reconcileLoop: loop,
       },
     });
-  const digest = (): CycleDigest => ({ at: 0, cycle: 1, summary, driftBeyondTolerance: false, liquidateOnlyReason: null, actions: 0 });
+  const digest = (): CycleDigest => ({
+    at: 0,
+    cycle: 1,
+    summary,
+    driftBeyondTolerance: false,
+    liquidateOnlyReason: null,
+    actions: 0,
+  });
 
   it('a loop that errors is reported as LOOP_CRASHED: the engine flushes and fails with the reason', async () => {
     const fail$ = new Subject<never>();
@@ -180,7 +207,9 @@ describe('reconcileLoopActor edge cases', () => {
     fail$.error(new TypeError('cannot read properties of undefined'));
     await new Promise((r) => setImmediate(r));
     expect(actor.getSnapshot().value).toBe('failed');
-    expect(actor.getSnapshot().context.failure?.reason).toBe('reconciliation loop crashed: TypeError: cannot read properties of undefined');
+    expect(actor.getSnapshot().context.failure?.reason).toBe(
+      'reconciliation loop crashed: TypeError: cannot read properties of undefined',
+    );
   });
 
   it('a loop that completes is a crash too; a loop that never emits is fine', async () => {
@@ -199,7 +228,10 @@ describe('reconcileLoopActor edge cases', () => {
     const err = new ExchangeError('rateLimit', '429');
     expect(toLoopEvent({ type: 'cycleStarted', cycle: 1, trigger: 'manual', at: 5 }, digest)).toBeUndefined();
     expect(toLoopEvent({ type: 'snapshotFetched', cycle: 1, at: 5, snapshot: {} }, digest)).toBeUndefined();
-    expect(toLoopEvent({ type: 'cycleCompleted', cycle: 1, at: 5, result: 'r' }, digest)).toEqual({ type: 'CYCLE_COMPLETED', digest: digest() });
+    expect(toLoopEvent({ type: 'cycleCompleted', cycle: 1, at: 5, result: 'r' }, digest)).toEqual({
+      type: 'CYCLE_COMPLETED',
+      digest: digest(),
+    });
     expect(toLoopEvent({ type: 'cycleFailed', cycle: 2, at: 6, stage: 'fetch', error: err }, digest)).toEqual({
       type: 'CYCLE_FAILED',
       cycle: 2,
@@ -207,12 +239,20 @@ describe('reconcileLoopActor edge cases', () => {
       stage: 'fetch',
       reason: 'ExchangeError: 429',
     });
-    expect(toLoopEvent({ type: 'paused', cycle: 2, at: 6, error: err, failedAttempts: 1, delayMs: 10, nextRetryAt: 16 }, digest)).toEqual({
+    expect(
+      toLoopEvent(
+        { type: 'paused', cycle: 2, at: 6, error: err, failedAttempts: 1, delayMs: 10, nextRetryAt: 16 },
+        digest,
+      ),
+    ).toEqual({
       type: 'EXCHANGE_UNREACHABLE',
       at: 6,
       reason: 'ExchangeError: 429',
       nextRetryAt: 16,
     });
-    expect(toLoopEvent({ type: 'resumed', cycle: 2, at: 16, pausedAt: 6, failedAttempts: 1 }, digest)).toEqual({ type: 'EXCHANGE_REACHABLE', at: 16 });
+    expect(toLoopEvent({ type: 'resumed', cycle: 2, at: 16, pausedAt: 6, failedAttempts: 1 }, digest)).toEqual({
+      type: 'EXCHANGE_REACHABLE',
+      at: 16,
+    });
   });
 });

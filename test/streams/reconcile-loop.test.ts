@@ -25,7 +25,12 @@ const fixedRandom = (u: number): Random => {
   return r;
 };
 
-const started = (cycle: number, at: number, trigger: 'interval' | 'manual' = 'interval'): Ev => ({ type: 'cycleStarted', cycle, trigger, at });
+const started = (cycle: number, at: number, trigger: 'interval' | 'manual' = 'interval'): Ev => ({
+  type: 'cycleStarted',
+  cycle,
+  trigger,
+  at,
+});
 const fetched = (cycle: number, at: number, snapshot: Snap): Ev => ({ type: 'snapshotFetched', cycle, at, snapshot });
 const completed = (cycle: number, at: number, result: string): Ev => ({ type: 'cycleCompleted', cycle, at, result });
 
@@ -273,9 +278,17 @@ describe('reconcileLoop', () => {
   });
 
   it('rejects a bad configuration with a ConfigError', () => {
-    expect(() => reconcileLoop({ intervalMs: 0, fetchSnapshot: async () => 1, runCycle: async () => 1, random: fixedRandom(0) })).toThrow(/intervalMs/);
     expect(() =>
-      reconcileLoop({ intervalMs: 10, backoff: { jitter: 2, factor: 0.5 }, fetchSnapshot: async () => 1, runCycle: async () => 1, random: fixedRandom(0) }),
+      reconcileLoop({ intervalMs: 0, fetchSnapshot: async () => 1, runCycle: async () => 1, random: fixedRandom(0) }),
+    ).toThrow(/intervalMs/);
+    expect(() =>
+      reconcileLoop({
+        intervalMs: 10,
+        backoff: { jitter: 2, factor: 0.5 },
+        fetchSnapshot: async () => 1,
+        runCycle: async () => 1,
+        random: fixedRandom(0),
+      }),
     ).toThrow(/jitter.*|factor/);
   });
 

@@ -40,7 +40,9 @@ describe('VirtualTimeline', () => {
     t.xstateClock.setTimeout(() => {
       void Promise.resolve().then(() => {
         log.push(t.now());
-        timer(5, t.scheduler).pipe(take(1)).subscribe(() => log.push(t.now()));
+        timer(5, t.scheduler)
+          .pipe(take(1))
+          .subscribe(() => log.push(t.now()));
       });
     }, 10);
     await t.advanceBy(20);

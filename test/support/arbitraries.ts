@@ -46,7 +46,9 @@ export function arbDecimalString(c: AmountConstraints = {}): fc.Arbitrary<string
   const max = c.maxUnits ?? 10n ** 12n;
   const sign = c.sign ?? 'nonNegative';
   const min = sign === 'any' ? -max : sign === 'positive' ? 1n : 0n;
-  return fc.tuple(fc.bigInt({ min, max }), fc.integer({ min: 0, max: c.maxScale ?? 8 })).map(([u, s]) => unitsToDecimalString(u, s));
+  return fc
+    .tuple(fc.bigInt({ min, max }), fc.integer({ min: 0, max: c.maxScale ?? 8 }))
+    .map(([u, s]) => unitsToDecimalString(u, s));
 }
 
 /** A Decimal built from a decimal string. */
@@ -67,7 +69,12 @@ export const arbAsset: fc.Arbitrary<string> = fc.oneof(
 /** ccxt unified symbols: spot `BASE/QUOTE` and linear perps `BASE/QUOTE:SETTLE`. */
 export const arbSymbol: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('BTC/USDT', 'ETH/USDT', 'SOL/USDC', 'BTC/USDT:USDT', 'ETH/USDT:USDT') },
-  { weight: 1, arbitrary: fc.tuple(arbAsset, arbAsset, fc.boolean()).map(([b, q, perp]) => (perp ? `${b}/${q}:${q}` : `${b}/${q}`)) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(arbAsset, arbAsset, fc.boolean())
+      .map(([b, q, perp]) => (perp ? `${b}/${q}:${q}` : `${b}/${q}`)),
+  },
 );
 
 /** Epoch milliseconds between 2020 and 2033. */
@@ -100,7 +107,9 @@ export function arbOrder(c: OrderConstraints = {}): fc.Arbitrary<Order> {
       quantityUnits: fc.bigInt({ min: 1n, max: 10n ** 10n }),
       filledFraction: fc.integer({ min: 0, max: 100 }),
       price: arbDecimalString({ sign: 'positive', maxScale: 4, maxUnits: 10n ** 9n }),
-      averageFillPrice: fc.option(arbDecimalString({ sign: 'positive', maxScale: 4, maxUnits: 10n ** 9n }), { nil: undefined }),
+      averageFillPrice: fc.option(arbDecimalString({ sign: 'positive', maxScale: 4, maxUnits: 10n ** 9n }), {
+        nil: undefined,
+      }),
       status: fc.constantFrom(...(c.statuses ?? ORDER_STATUSES)),
       reduceOnly: fc.option(fc.boolean(), { nil: undefined }),
       createdAt: fc.integer(time),
@@ -111,7 +120,8 @@ export function arbOrder(c: OrderConstraints = {}): fc.Arbitrary<Order> {
     .map((r): Order => {
       // filled = quantity × fraction / 100, truncated to the same scale so it never exceeds the quantity.
       const filledUnits = (r.quantityUnits * BigInt(r.filledFraction)) / 100n;
-      const hasExchangeId = r.status === 'pending' || r.status === 'rejected' ? r.status === 'pending' && r.pendingWithId : true;
+      const hasExchangeId =
+        r.status === 'pending' || r.status === 'rejected' ? r.status === 'pending' && r.pendingWithId : true;
       return {
         clientOrderId: r.clientOrderId,
         ...(hasExchangeId && { exchangeOrderId: r.exchangeOrderId }),
@@ -153,7 +163,11 @@ export function arbOrders(c: OrderConstraints & { readonly maxLength?: number } 
 
 export function arbPosition(symbol: fc.Arbitrary<string> = arbSymbol): fc.Arbitrary<Position> {
   return fc
-    .record({ symbol, quantity: arbAmount({ sign: 'any', maxUnits: 10n ** 10n }), entryPrice: arbAmount({ sign: 'positive', maxScale: 4 }) })
+    .record({
+      symbol,
+      quantity: arbAmount({ sign: 'any', maxUnits: 10n ** 10n }),
+      entryPrice: arbAmount({ sign: 'positive', maxScale: 4 }),
+    })
     .map((p) => (p.quantity.isZero() ? { ...p, entryPrice: new Dec(0) } : p));
 }
 
@@ -229,10 +243,15 @@ export function arbExchangeSnapshot(c: { readonly maxOrders?: number } = {}): fc
  * separate objects with equal but distinct Decimals, as a parser would make them), the same positions minus flat
  * ones (exchanges do not list flat positions), the same balances.
  */
-export function snapshotOf(state: LiveState, window: { readonly startedAt: number; readonly completedAt?: number }): ExchangeSnapshot {
+export function snapshotOf(
+  state: LiveState,
+  window: { readonly startedAt: number; readonly completedAt?: number },
+): ExchangeSnapshot {
   return {
     openOrders: state.orders.filter((o) => o.status === 'open' && o.exchangeOrderId !== undefined).map(copyOrder),
-    positions: state.positions.filter((p) => !p.quantity.isZero()).map((p) => ({ ...p, quantity: new Dec(p.quantity.toFixed()) })),
+    positions: state.positions
+      .filter((p) => !p.quantity.isZero())
+      .map((p) => ({ ...p, quantity: new Dec(p.quantity.toFixed()) })),
     balances: state.balances.map((b) => ({ ...b, total: new Dec(b.total.toFixed()), free: new Dec(b.free.toFixed()) })),
     startedAt: window.startedAt,
     completedAt: window.completedAt ?? window.startedAt,
@@ -265,13 +284,18 @@ export interface DiffInputs {
  * client-id-only matches, dropped orders, changed fills, client ids reused under a new exchange id, exchange orders
  * whose client id belongs to another local order, and unrelated exchange orders.
  */
-export function arbDiffInputs(c: { readonly time?: { readonly min: number; readonly max: number }; readonly startedAt?: number } = {}): fc.Arbitrary<DiffInputs> {
+export function arbDiffInputs(
+  c: { readonly time?: { readonly min: number; readonly max: number }; readonly startedAt?: number } = {},
+): fc.Arbitrary<DiffInputs> {
   const time = c.time;
   const startedAt = c.startedAt ?? (time === undefined ? 1_700_000_000_000 : time.max);
   return fc
     .record({
       local: arbLiveState({ ...(time !== undefined && { time }), maxOrders: 10 }),
-      actions: fc.array(fc.constantFrom<DiffInputAction>('keep', 'changeFill', 'drop', 'reuseClientId', 'foreignClientId'), { minLength: 10, maxLength: 10 }),
+      actions: fc.array(
+        fc.constantFrom<DiffInputAction>('keep', 'changeFill', 'drop', 'reuseClientId', 'foreignClientId'),
+        { minLength: 10, maxLength: 10 },
+      ),
       extra: arbOrders({ statuses: ['open'], ...(time !== undefined && { time }), maxLength: 4 }),
       remote: arbLiveState({ maxOrders: 0 }),
       grace: fc.integer({ min: 0, max: 600_000 }),
@@ -280,7 +304,12 @@ export function arbDiffInputs(c: { readonly time?: { readonly min: number; reado
       const n = local.orders.length;
       const remoteOrders: Order[] = [];
       local.orders.forEach((o, i) => {
-        const open = (p: Partial<Order>): Order => ({ ...copyOrder(o), status: 'open', exchangeOrderId: o.exchangeOrderId ?? `~ack${i}`, ...p });
+        const open = (p: Partial<Order>): Order => ({
+          ...copyOrder(o),
+          status: 'open',
+          exchangeOrderId: o.exchangeOrderId ?? `~ack${i}`,
+          ...p,
+        });
         switch (actions[i % actions.length]!) {
           case 'keep':
             remoteOrders.push(open({}));
@@ -308,4 +337,3 @@ export function arbDiffInputs(c: { readonly time?: { readonly min: number; reado
       return { local, snapshot, grace };
     });
 }
-

@@ -52,7 +52,8 @@ const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
 function untracked(tl: VirtualTimeline): SchedulerLike {
   return {
     now: () => tl.scheduler.now(),
-    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription => tl.scheduler.schedule(work, delay, state),
+    schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription =>
+      tl.scheduler.schedule(work, delay, state),
   };
 }
 
@@ -249,7 +250,12 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
   const freshLoad = options.freshLoad ?? 'empty';
   const tl = new VirtualTimeline(T0);
   // Flat prices and whole fills: every number is predictable and resting orders never fill by themselves.
-  const ex = new SimulatedExchange({ seed: options.seed ?? 11, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+  const ex = new SimulatedExchange({
+    seed: options.seed ?? 11,
+    clock: tl.clock,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+  });
   const previous = await previousRun(ex, tl);
   const exchange = new GatedExchange(ex);
   const store = new GatedStore(new InMemoryStateStore());
@@ -295,7 +301,12 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
 
   async function writePreviousRun(liquidateOnly: string | null): Promise<void> {
     const state = encodeEngineState(
-      { portfolio: previous.portfolio, cursors: EMPTY_CURSORS, memory: new ReconcileMemory(), lifecycle: { liquidateOnly: liquidateOnly === null ? null : { reason: liquidateOnly } } },
+      {
+        portfolio: previous.portfolio,
+        cursors: EMPTY_CURSORS,
+        memory: new ReconcileMemory(),
+        lifecycle: { liquidateOnly: liquidateOnly === null ? null : { reason: liquidateOnly } },
+      },
       tl.now(),
     );
     await store.inner.compact(asJson(state));
@@ -310,7 +321,12 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
       await writePreviousRun(null);
       restoredLoad = false;
       // A torn order record after the snapshot: the engine's decoder must refuse it (StoreCorruptError).
-      await store.inner.append({ kind: 'order', event: 'submitted', at: tl.now(), order: { clientOrderId: 'half-written' } });
+      await store.inner.append({
+        kind: 'order',
+        event: 'submitted',
+        at: tl.now(),
+        order: { clientOrderId: 'half-written' },
+      });
     }
     store.finishLoad();
     await settleUntil(() => phase() !== 'loading', `LOAD_${kind}`);
@@ -336,7 +352,10 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
     if (exchange.parked > 0) {
       const [n, failed] = [runtimeReports(), engine.status().failedCycles];
       exchange.release();
-      await settleUntil(() => runtimeReports() > n || engine.status().failedCycles > failed || !active(), `${what}: the cycle already waiting`);
+      await settleUntil(
+        () => runtimeReports() > n || engine.status().failedCycles > failed || !active(),
+        `${what}: the cycle already waiting`,
+      );
       exchange.hold();
     }
     arrange();
@@ -365,10 +384,20 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
         return startupAttempt(event, () => undefined);
       case 'STARTUP_UNEXPLAINED':
         if (!inAttempt()) return;
-        if (!restoredLoad) throw new Error('STARTUP_UNEXPLAINED cannot be made real after an empty load: there is no local state to disagree with');
+        if (!restoredLoad)
+          throw new Error(
+            'STARTUP_UNEXPLAINED cannot be made real after an empty load: there is no local state to disagree with',
+          );
         // A stale open-order list: the exchange reports the order as it was between its fills, i.e. LESS filled than we applied.
         // On both reads of the attempt (the startup handler reads the snapshot twice, and a read seen once is only retried).
-        return startupAttempt(event, () => ex.injectFault({ method: 'fetchOpenOrders', kind: 'stale', staleMs: tl.now() - previous.betweenFills, times: 2 }));
+        return startupAttempt(event, () =>
+          ex.injectFault({
+            method: 'fetchOpenOrders',
+            kind: 'stale',
+            staleMs: tl.now() - previous.betweenFills,
+            times: 2,
+          }),
+        );
       case 'STARTUP_RETRYABLE':
         return startupAttempt(event, () => ex.injectFault({ method: '*', kind: 'network' }));
       case 'STARTUP_FATAL':
@@ -384,7 +413,11 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
       }
       case 'CYCLE_CLEAN': {
         const n = runtimeReports();
-        return cycle(event, () => exchange.balanceSkew.clear(), () => runtimeReports() > n);
+        return cycle(
+          event,
+          () => exchange.balanceSkew.clear(),
+          () => runtimeReports() > n,
+        );
       }
       case 'CYCLE_REPAIRED': {
         const n = runtimeReports();
@@ -399,7 +432,11 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
       }
       case 'CYCLE_UNEXPLAINED': {
         const n = runtimeReports();
-        return cycle(event, () => exchange.balanceSkew.set('USDT', new Dec('1000')), () => runtimeReports() > n);
+        return cycle(
+          event,
+          () => exchange.balanceSkew.set('USDT', new Dec('1000')),
+          () => runtimeReports() > n,
+        );
       }
       case 'LOOP_CRASHED':
         // A cycle with something to write, and a store that cannot take it.
@@ -464,24 +501,42 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
       book = engine.portfolio;
     } catch (e) {
       if (!(e instanceof EngineNotReadyError)) return [`engine.portfolio threw ${String(e)}`];
-      return restoredLoad && phase() !== 'loading' ? ['no portfolio, though one was restored from the store'] : startupReports() > 0 ? ['no portfolio after a startup reconciliation'] : [];
+      return restoredLoad && phase() !== 'loading'
+        ? ['no portfolio, though one was restored from the store']
+        : startupReports() > 0
+          ? ['no portfolio after a startup reconciliation']
+          : [];
     }
     if (phase() === 'loading') return ['a portfolio exists before loading finished'];
     const out: string[] = [];
     const truth = ex.truth();
-    const amounts = (xs: readonly { key: string; v: Decimal }[]) => new Map(xs.filter((x) => !x.v.isZero()).map((x) => [x.key, x.v.toFixed()]));
+    const amounts = (xs: readonly { key: string; v: Decimal }[]) =>
+      new Map(xs.filter((x) => !x.v.isZero()).map((x) => [x.key, x.v.toFixed()]));
     const same = (what: string, local: Map<string, string>, remote: Map<string, string>): void => {
       for (const k of new Set([...local.keys(), ...remote.keys()])) {
-        if (local.get(k) !== remote.get(k)) out.push(`${what} ${k}: books ${local.get(k) ?? '0'}, exchange ${remote.get(k) ?? '0'}`);
+        if (local.get(k) !== remote.get(k))
+          out.push(`${what} ${k}: books ${local.get(k) ?? '0'}, exchange ${remote.get(k) ?? '0'}`);
       }
     };
-    same('balance', amounts(book.balances().map((b) => ({ key: b.asset, v: b.total }))), amounts(truth.balances.map((b) => ({ key: b.asset, v: b.total }))));
-    same('position', amounts(book.positions().map((p) => ({ key: p.symbol, v: p.quantity }))), amounts(truth.positions.map((p) => ({ key: p.symbol, v: p.quantity }))));
+    same(
+      'balance',
+      amounts(book.balances().map((b) => ({ key: b.asset, v: b.total }))),
+      amounts(truth.balances.map((b) => ({ key: b.asset, v: b.total }))),
+    );
+    same(
+      'position',
+      amounts(book.positions().map((p) => ({ key: p.symbol, v: p.quantity }))),
+      amounts(truth.positions.map((p) => ({ key: p.symbol, v: p.quantity }))),
+    );
     for (const o of book.openOrders()) {
       if (o.exchangeOrderId === undefined) continue;
       const x = truth.orders.find((t) => t.exchangeOrderId === o.exchangeOrderId);
-      if (x === undefined || x.status !== 'open') out.push(`order ${o.clientOrderId}: open in the books, ${x?.status ?? 'unknown'} on the exchange`);
-      else if (!x.filledQuantity.eq(o.filledQuantity)) out.push(`order ${o.clientOrderId}: ${o.filledQuantity.toFixed()} filled in the books, ${x.filledQuantity.toFixed()} on the exchange`);
+      if (x === undefined || x.status !== 'open')
+        out.push(`order ${o.clientOrderId}: open in the books, ${x?.status ?? 'unknown'} on the exchange`);
+      else if (!x.filledQuantity.eq(o.filledQuantity))
+        out.push(
+          `order ${o.clientOrderId}: ${o.filledQuantity.toFixed()} filled in the books, ${x.filledQuantity.toFixed()} on the exchange`,
+        );
     }
     return out;
   }
@@ -519,7 +574,14 @@ export type EngineDriver = Awaited<ReturnType<typeof createEngineDriver>>;
  */
 async function previousRun(ex: SimulatedExchange, tl: VirtualTimeline): Promise<PreviousRun> {
   const instruments = await ex.fetchInstruments();
-  const order = await ex.placeOrder({ clientOrderId: 'previous-run-1', symbol: BTC, side: 'buy', type: 'limit', quantity: new Dec('1'), price: new Dec('29000') });
+  const order = await ex.placeOrder({
+    clientOrderId: 'previous-run-1',
+    symbol: BTC,
+    side: 'buy',
+    type: 'limit',
+    quantity: new Dec('1'),
+    price: new Dec('29000'),
+  });
   const portfolio = Portfolio.create({ instruments, balances: ex.truth().balances, orders: [order] });
   const ref = { symbol: BTC, exchangeOrderId: order.exchangeOrderId };
   portfolio.applyFill(ex.fillOrder(ref, '0.1'));

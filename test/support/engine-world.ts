@@ -5,7 +5,13 @@
  */
 import { expect } from 'vitest';
 import type { Balance, Position } from '../../src/domain/types.js';
-import { createEngine, type Engine, type EngineOptions, type EngineReport, type EngineStatus } from '../../src/engine.js';
+import {
+  createEngine,
+  type Engine,
+  type EngineOptions,
+  type EngineReport,
+  type EngineStatus,
+} from '../../src/engine.js';
 import { Dec } from '../../src/domain/decimal.js';
 import type { ExchangeClient, PlaceOrderRequest } from '../../src/exchange/port.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
@@ -30,14 +36,26 @@ export interface Market {
 }
 
 /** A limit order request (amounts as decimal strings). */
-export function limitOrder(clientOrderId: string, symbol: string, side: 'buy' | 'sell', quantity: string, price: string): PlaceOrderRequest {
+export function limitOrder(
+  clientOrderId: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  quantity: string,
+  price: string,
+): PlaceOrderRequest {
   return { clientOrderId, symbol, side, type: 'limit', quantity: new Dec(quantity), price: new Dec(price) };
 }
 
 /** A simulated exchange on a fresh virtual timeline: flat prices and whole fills unless overridden. */
 export function makeMarket(options: Partial<Omit<SimulatedExchangeOptions, 'clock'>> = {}): Market {
   const tl = new VirtualTimeline(T0);
-  const ex = new SimulatedExchange({ seed: 7, volatilityBps: 0, partialFillProbability: 0, ...options, clock: tl.clock });
+  const ex = new SimulatedExchange({
+    seed: 7,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    ...options,
+    clock: tl.clock,
+  });
   return { tl, ex };
 }
 
@@ -111,8 +129,12 @@ export async function cycles(m: Market, n: number, intervalMs = CYCLE_MS): Promi
 
 const nonZeroBalances = (bs: readonly Pick<Balance, 'asset' | 'total'>[]): Record<string, string> =>
   Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
-const nonZeroPositions = (ps: readonly Pick<Position, 'symbol' | 'quantity' | 'entryPrice'>[]): Record<string, string> =>
-  Object.fromEntries(ps.filter((p) => !p.quantity.isZero()).map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]));
+const nonZeroPositions = (
+  ps: readonly Pick<Position, 'symbol' | 'quantity' | 'entryPrice'>[],
+): Record<string, string> =>
+  Object.fromEntries(
+    ps.filter((p) => !p.quantity.isZero()).map((p) => [p.symbol, `${p.quantity.toFixed()}@${p.entryPrice.toFixed()}`]),
+  );
 
 /** Our books equal the exchange's truth: every balance total and every position (quantity and entry price). */
 export function expectBooksEqual(portfolio: Portfolio, ex: SimulatedExchange): void {

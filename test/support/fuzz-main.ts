@@ -44,5 +44,6 @@ for (const target of targets) {
   console.log(`  per category (accepted/rejected): ${per}`);
 }
 console.log(`\n${all.length} violations in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-for (const { violation: v, payload } of all.slice(0, 50)) console.log(`- ${v.target} [${v.category}] ${v.kind}: ${v.detail}\n    payload: ${payload.slice(0, 400)}`);
+for (const { violation: v, payload } of all.slice(0, 50))
+  console.log(`- ${v.target} [${v.category}] ${v.kind}: ${v.detail}\n    payload: ${payload.slice(0, 400)}`);
 process.exit(all.length === 0 ? 0 : 1);

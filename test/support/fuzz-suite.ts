@@ -11,12 +11,18 @@ const TEST_FUZZ = Object.freeze({ runs: Number(process.env.FUZZ_RUNS ?? 2_000), 
 
 export function describeFuzz(what: string, targets: readonly FuzzTarget[]): void {
   describe(`fuzz: ${what}`, () => {
-    it.each(targets.map((t) => [t.name, t] as const))('%s: a typed error or a valid value, never a native error, a hang or pollution', async (_name, target) => {
-      const stats = await assertFuzz(target, TEST_FUZZ);
-      // Both outcomes happen: the mutations are neither all refused nor all harmless.
-      const totals = [...stats.counts.values()].reduce((a, c) => ({ accepted: a.accepted + c.accepted, rejected: a.rejected + c.rejected }), { accepted: 0, rejected: 0 });
-      expect(totals.accepted).toBeGreaterThan(0);
-      expect(totals.rejected).toBeGreaterThan(0);
-    });
+    it.each(targets.map((t) => [t.name, t] as const))(
+      '%s: a typed error or a valid value, never a native error, a hang or pollution',
+      async (_name, target) => {
+        const stats = await assertFuzz(target, TEST_FUZZ);
+        // Both outcomes happen: the mutations are neither all refused nor all harmless.
+        const totals = [...stats.counts.values()].reduce(
+          (a, c) => ({ accepted: a.accepted + c.accepted, rejected: a.rejected + c.rejected }),
+          { accepted: 0, rejected: 0 },
+        );
+        expect(totals.accepted).toBeGreaterThan(0);
+        expect(totals.rejected).toBeGreaterThan(0);
+      },
+    );
   });
 }

@@ -30,11 +30,24 @@ import {
   parsePosition,
   positionToJSON,
 } from '../../src/domain/parse.js';
-import { inferredTradeId, type Balance, type Fill, type FundingPayment, type Instrument, type Order, type Position } from '../../src/domain/types.js';
+import {
+  inferredTradeId,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type Order,
+  type Position,
+} from '../../src/domain/types.js';
 import { diff } from '../../src/differ/diff.js';
 import { reportFromJSON, reportToJSON } from '../../src/differ/report-json.js';
 import type { ReconciliationReport } from '../../src/differ/report.js';
-import { decodeEngineState, encodeEngineState, orderRecord, type DecodedEngineState } from '../../src/engine/state-file.js';
+import {
+  decodeEngineState,
+  encodeEngineState,
+  orderRecord,
+  type DecodedEngineState,
+} from '../../src/engine/state-file.js';
 import {
   fillFromCcxt,
   fundingFromCcxt,
@@ -46,7 +59,13 @@ import {
 import { ReconcileMemory } from '../../src/handlers/memory.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { parsePortfolioJSON, type ParsedPortfolio } from '../../src/portfolio/portfolio-json.js';
-import { canonicalJson, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshot } from '../../src/store/codec.js';
+import {
+  canonicalJson,
+  decodeJournal,
+  decodeSnapshot,
+  encodeJournalLine,
+  encodeSnapshot,
+} from '../../src/store/codec.js';
 import { FileStateStore, STORE_FILES } from '../../src/store/file-store.js';
 import type { JsonValue, LoadedState } from '../../src/store/port.js';
 import {
@@ -80,7 +99,8 @@ const json = (x: unknown): string => JSON.stringify(x);
 /** A Decimal we can trust: a real instance, finite, within the limits, and exact through its serializer. */
 export function checkAmount(d: unknown, where: string): void {
   if (!(d instanceof Decimal)) throw new Error(`${where}: not a real Decimal (${typeof d})`);
-  if (!Array.isArray(d.d) || !d.d.every((x) => Number.isInteger(x) && x >= 0 && x < 1e7) || (d.s !== 1 && d.s !== -1)) throw new Error(`${where}: Decimal internals are not decimal.js's`);
+  if (!Array.isArray(d.d) || !d.d.every((x) => Number.isInteger(x) && x >= 0 && x < 1e7) || (d.s !== 1 && d.s !== -1))
+    throw new Error(`${where}: Decimal internals are not decimal.js's`);
   if (!isAmountWithinLimits(d)) throw new Error(`${where}: ${d.toExponential()} is outside AMOUNT_LIMITS`);
   if (!new Dec(amountToString(d)).eq(d)) throw new Error(`${where}: does not round-trip through amountToString`);
 }
@@ -113,12 +133,18 @@ function roundTrips<T>(out: T, toJSON: (t: T) => unknown, parse: (raw: unknown) 
 
 /** For an unmutated payload the result serializes back to exactly the input. */
 function sameAsValid(category: string, payload: Json, serialized: unknown, what: string): void {
-  if (category === 'valid' && json(serialized) !== json(payload)) throw new Error(`${what}: a valid payload did not come back unchanged`);
+  if (category === 'valid' && json(serialized) !== json(payload))
+    throw new Error(`${what}: a valid payload did not come back unchanged`);
 }
 
 // ---- domain parsers ------------------------------------------------------------------------------------------
 
-function parserTarget<T>(name: string, arb: fc.Arbitrary<T>, toJSON: (t: T) => unknown, parse: (raw: unknown) => T): FuzzTarget<T> {
+function parserTarget<T>(
+  name: string,
+  arb: fc.Arbitrary<T>,
+  toJSON: (t: T) => unknown,
+  parse: (raw: unknown) => T,
+): FuzzTarget<T> {
   return {
     name,
     pool: () => poolOf(arb.map(toJSON)),
@@ -138,7 +164,9 @@ export const PARSER_TARGETS: readonly FuzzTarget[] = [
   parserTarget('parseBalance', arbBalance(), balanceToJSON, (r) => parseBalance(r)),
   parserTarget('parseFundingPayment', arbFundingPayment, fundingPaymentToJSON, (r) => parseFundingPayment(r)),
   parserTarget('parseLiveState', arbLiveState({ maxOrders: 3 }), liveStateToJSON, (r) => parseLiveState(r)),
-  parserTarget('parseExchangeSnapshot', arbExchangeSnapshot({ maxOrders: 3 }), exchangeSnapshotToJSON, (r) => parseExchangeSnapshot(r)),
+  parserTarget('parseExchangeSnapshot', arbExchangeSnapshot({ maxOrders: 3 }), exchangeSnapshotToJSON, (r) =>
+    parseExchangeSnapshot(r),
+  ),
 ] as FuzzTarget[];
 
 // ---- state files ---------------------------------------------------------------------------------------------
@@ -157,20 +185,33 @@ const SYMBOLS = INSTRUMENTS.map((i) => i.symbol);
 const arbPortfolio: fc.Arbitrary<Portfolio> = fc
   .record({
     usdt: arbDecimalString({ sign: 'positive', maxUnits: 10n ** 12n }),
-    orders: fc.uniqueArray(arbOrder({ statuses: ['open'], symbol: fc.constantFrom(...SYMBOLS) }), { selector: (o) => o.clientOrderId, maxLength: 3 }),
+    orders: fc.uniqueArray(arbOrder({ statuses: ['open'], symbol: fc.constantFrom(...SYMBOLS) }), {
+      selector: (o) => o.clientOrderId,
+      maxLength: 3,
+    }),
     fills: fc.array(arbFill, { maxLength: 3 }),
     funding: fc.option(arbFundingPayment, { nil: undefined }),
     mark: arbDecimalString({ sign: 'positive', maxScale: 2, maxUnits: 10n ** 8n }),
   })
   .map((r) => {
     const orders = r.orders.filter((o, i) => r.orders.findIndex((x) => x.exchangeOrderId === o.exchangeOrderId) === i);
-    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: [{ asset: 'USDT', free: new Dec(r.usdt), total: new Dec(r.usdt) }], orders });
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: [{ asset: 'USDT', free: new Dec(r.usdt), total: new Dec(r.usdt) }],
+      orders,
+    });
     const first = orders.find((o) => o.filledQuantity.lt(o.quantity));
     if (first !== undefined) {
       const q = first.quantity.minus(first.filledQuantity);
-      p.applyFill({ ...fillOf(first, q), tradeId: inferredTradeId(first.symbol, first.exchangeOrderId!, first.quantity), inferred: true });
+      p.applyFill({
+        ...fillOf(first, q),
+        tradeId: inferredTradeId(first.symbol, first.exchangeOrderId!, first.quantity),
+        inferred: true,
+      });
     }
-    r.fills.forEach((f, i) => p.applyFill({ ...f, symbol: SYMBOLS[i % SYMBOLS.length]!, feeAsset: 'USDT', inferred: false }));
+    r.fills.forEach((f, i) =>
+      p.applyFill({ ...f, symbol: SYMBOLS[i % SYMBOLS.length]!, feeAsset: 'USDT', inferred: false }),
+    );
     if (r.funding !== undefined) p.applyFunding({ ...r.funding, symbol: 'BTC/USDT:USDT', asset: 'USDT' });
     p.markToMarket(new Map(SYMBOLS.map((s) => [s, new Dec(r.mark)])));
     return p;
@@ -203,7 +244,8 @@ function checkPortfolio(p: Portfolio): void {
   try {
     Portfolio.fromJSON(JSON.parse(json(j)));
   } catch (e) {
-    if (!(e instanceof ParseError)) throw new Error(`re-reading a portfolio's own JSON threw ${String(e)}`, { cause: e });
+    if (!(e instanceof ParseError))
+      throw new Error(`re-reading a portfolio's own JSON threw ${String(e)}`, { cause: e });
   }
 }
 
@@ -215,13 +257,25 @@ const arbLoadedState: fc.Arbitrary<LoadedState> = fc
     since: arbTimestamp,
     seen: fc.array(arbId, { maxLength: 3 }),
     ghosts: fc.array(fc.record({ id: arbId, at: arbTimestamp, n: fc.nat({ max: 5 }) }), { maxLength: 2 }),
-    drift: fc.array(fc.record({ key: fc.constantFrom(...SYMBOLS), cycles: fc.nat({ max: 9 }), delta: arbDecimalString({ sign: 'any' }) }), { maxLength: 2 }),
+    drift: fc.array(
+      fc.record({
+        key: fc.constantFrom(...SYMBOLS),
+        cycles: fc.nat({ max: 9 }),
+        delta: arbDecimalString({ sign: 'any' }),
+      }),
+      { maxLength: 2 },
+    ),
     liquidateOnly: fc.boolean(),
     journal: fc.array(arbOrder({ statuses: ['pending'], symbol: fc.constantFrom(...SYMBOLS) }), { maxLength: 2 }),
   })
   .map((r) => {
     const memory = new ReconcileMemory();
-    for (const g of r.ghosts) memory.ghosts.set(`x:${g.id}`, { ref: { symbol: 'BTC/USDT', exchangeOrderId: g.id }, firstSeenAt: g.at, notFound: g.n });
+    for (const g of r.ghosts)
+      memory.ghosts.set(`x:${g.id}`, {
+        ref: { symbol: 'BTC/USDT', exchangeOrderId: g.id },
+        firstSeenAt: g.at,
+        notFound: g.n,
+      });
     for (const d of r.drift) {
       memory.drift.set(`position:${d.key}`, d.cycles);
       memory.seenDeltas.set(`balance:${d.key}`, new Dec(d.delta).toFixed());
@@ -237,7 +291,11 @@ const arbLoadedState: fc.Arbitrary<LoadedState> = fc
       { kind: 'lifecycle', at: r.since, liquidateOnly: null },
       { kind: 'cycle', at: r.since, handler: 'runtime', cycle: 3, summary: { applyFill: 1 } },
     ];
-    return { snapshot: JSON.parse(json(snapshot)) as JsonValue, journal: JSON.parse(json(journal)) as JsonValue[], warnings: [] };
+    return {
+      snapshot: JSON.parse(json(snapshot)) as JsonValue,
+      journal: JSON.parse(json(journal)) as JsonValue[],
+      warnings: [],
+    };
   });
 
 function checkEngineState(s: DecodedEngineState, payload: Json): void {
@@ -256,14 +314,22 @@ function checkEngineState(s: DecodedEngineState, payload: Json): void {
 export const STATE_FILE_TARGETS: readonly FuzzTarget[] = [
   {
     name: 'parsePortfolioJSON',
-    pool: () => poolOf(arbPortfolio.map((p) => p.toJSON()), 24),
+    pool: () =>
+      poolOf(
+        arbPortfolio.map((p) => p.toJSON()),
+        24,
+      ),
     run: (raw) => parsePortfolioJSON(raw),
     errorClass: ParseError,
     check: (out: ParsedPortfolio) => checkTree(out),
   },
   {
     name: 'Portfolio.fromJSON',
-    pool: () => poolOf(arbPortfolio.map((p) => p.toJSON()), 24),
+    pool: () =>
+      poolOf(
+        arbPortfolio.map((p) => p.toJSON()),
+        24,
+      ),
     run: (raw) => Portfolio.fromJSON(raw),
     errorClass: ParseError,
     check: (p: Portfolio, payload, category) => {
@@ -280,7 +346,11 @@ export const STATE_FILE_TARGETS: readonly FuzzTarget[] = [
   },
   {
     name: 'reportFromJSON',
-    pool: () => poolOf(arbDiffInputs().map((i) => reportToJSON(diff(i.local, i.snapshot, { inFlightGraceMs: i.grace }))), 24),
+    pool: () =>
+      poolOf(
+        arbDiffInputs().map((i) => reportToJSON(diff(i.local, i.snapshot, { inFlightGraceMs: i.grace }))),
+        24,
+      ),
     run: (raw) => reportFromJSON(raw),
     errorClass: ParseError,
     check: (out: ReconciliationReport, payload, category) => {
@@ -292,7 +362,14 @@ export const STATE_FILE_TARGETS: readonly FuzzTarget[] = [
 
 // ---- ccxt converters -----------------------------------------------------------------------------------------
 
-const CCXT_STATUS = { open: 'open', filled: 'closed', cancelled: 'canceled', expired: 'expired', rejected: 'rejected', pending: 'open' } as const;
+const CCXT_STATUS = {
+  open: 'open',
+  filled: 'closed',
+  cancelled: 'canceled',
+  expired: 'expired',
+  rejected: 'rejected',
+  pending: 'open',
+} as const;
 
 /** An order as ccxt (number = String) hands it over for Binance, with the raw fields we read. */
 function ccxtOrder(o: Order): Json {
@@ -337,31 +414,59 @@ function ccxtTrade(f: Fill): Json {
 }
 
 function ccxtSpotBalance(bs: readonly Balance[]): Json {
-  const out: Record<string, unknown> = { info: { balances: bs.map((b) => ({ asset: b.asset, free: b.free.toFixed(), locked: b.total.minus(b.free).toFixed() })) } };
+  const out: Record<string, unknown> = {
+    info: {
+      balances: bs.map((b) => ({ asset: b.asset, free: b.free.toFixed(), locked: b.total.minus(b.free).toFixed() })),
+    },
+  };
   out.free = Object.fromEntries(bs.map((b) => [b.asset, b.free.toFixed()]));
   out.used = Object.fromEntries(bs.map((b) => [b.asset, b.total.minus(b.free).toFixed()]));
   out.total = Object.fromEntries(bs.map((b) => [b.asset, b.total.toFixed()]));
-  for (const b of bs) out[b.asset] = { free: b.free.toFixed(), used: b.total.minus(b.free).toFixed(), total: b.total.toFixed() };
+  for (const b of bs)
+    out[b.asset] = { free: b.free.toFixed(), used: b.total.minus(b.free).toFixed(), total: b.total.toFixed() };
   return out;
 }
 
 function ccxtLinearBalance(bs: readonly Balance[]): Json {
-  return { info: { assets: bs.map((b) => ({ asset: b.asset, walletBalance: b.total.toFixed(), availableBalance: b.free.toFixed(), marginBalance: b.total.toFixed() })) } };
+  return {
+    info: {
+      assets: bs.map((b) => ({
+        asset: b.asset,
+        walletBalance: b.total.toFixed(),
+        availableBalance: b.free.toFixed(),
+        marginBalance: b.total.toFixed(),
+      })),
+    },
+  };
 }
 
 function ccxtPosition(p: Position): Json {
-  return { symbol: p.symbol, contracts: p.quantity.abs().toFixed(), side: p.quantity.isNegative() ? 'short' : 'long', entryPrice: p.entryPrice.toFixed(), info: { positionSide: 'BOTH', positionAmt: p.quantity.toFixed(), entryPrice: p.entryPrice.toFixed() } };
+  return {
+    symbol: p.symbol,
+    contracts: p.quantity.abs().toFixed(),
+    side: p.quantity.isNegative() ? 'short' : 'long',
+    entryPrice: p.entryPrice.toFixed(),
+    info: { positionSide: 'BOTH', positionAmt: p.quantity.toFixed(), entryPrice: p.entryPrice.toFixed() },
+  };
 }
 
 function ccxtFunding(f: FundingPayment): Json {
-  return { id: f.id, symbol: f.symbol, code: f.asset, amount: f.amount.toFixed(), timestamp: f.timestamp, info: { income: f.amount.toFixed(), tranId: f.id } };
+  return {
+    id: f.id,
+    symbol: f.symbol,
+    code: f.asset,
+    amount: f.amount.toFixed(),
+    timestamp: f.timestamp,
+    info: { income: f.amount.toFixed(), tranId: f.id },
+  };
 }
 
 /** A converter's balances: each valid as a parsed Balance, and every nonzero asset that went in, out. */
 function checkBalances(out: Balance[], payloadAssets: readonly string[]): void {
   out.forEach((b) => roundTrips(b, balanceToJSON, (r) => parseBalance(r), 'balance'));
   const outAssets = new Set(out.map((b) => b.asset));
-  for (const a of payloadAssets) if (!outAssets.has(a)) throw new Error(`asset ${JSON.stringify(a)} with a nonzero amount was lost`);
+  for (const a of payloadAssets)
+    if (!outAssets.has(a)) throw new Error(`asset ${JSON.stringify(a)} with a nonzero amount was lost`);
 }
 
 /** Assets of a spot-balance payload with a nonzero total, read as own keys (what the converter must keep). */
@@ -417,7 +522,8 @@ export const CCXT_TARGETS: readonly FuzzTarget[] = [
     pool: () => poolOf(arbFundingPayment.map(ccxtFunding)),
     run: (raw) => fundingFromCcxt(raw),
     errorClass: ParseError,
-    check: (f: FundingPayment) => roundTrips(f, fundingPaymentToJSON, (r) => parseFundingPayment(r), 'fundingFromCcxt → parseFundingPayment'),
+    check: (f: FundingPayment) =>
+      roundTrips(f, fundingPaymentToJSON, (r) => parseFundingPayment(r), 'fundingFromCcxt → parseFundingPayment'),
   },
 ] as FuzzTarget[];
 
@@ -440,9 +546,34 @@ function storeFilesOf(loaded: LoadedState): StoreFiles {
   return { snapshot, journal, state, records: loaded.journal };
 }
 
-export const BYTE_CATEGORIES = ['valid', 'flipByte', 'setByte', 'insertBytes', 'deleteBytes', 'truncate', 'spliceLines', 'replaceRange'] as const;
+export const BYTE_CATEGORIES = [
+  'valid',
+  'flipByte',
+  'setByte',
+  'insertBytes',
+  'deleteBytes',
+  'truncate',
+  'spliceLines',
+  'replaceRange',
+] as const;
 
-const JUNK_BYTES: readonly string[] = ['\u0000', '"', '\\', '{', '}', ']', ',', '\n', '\r\n', '1e999', '"__proto__":', '\u00ff', '\ud800', '9'.repeat(400), ' '];
+const JUNK_BYTES: readonly string[] = [
+  '\u0000',
+  '"',
+  '\\',
+  '{',
+  '}',
+  ']',
+  ',',
+  '\n',
+  '\r\n',
+  '1e999',
+  '"__proto__":',
+  '\u00ff',
+  '\ud800',
+  '9'.repeat(400),
+  ' ',
+];
 
 interface ByteCase {
   readonly file: 'snapshot' | 'journal';
@@ -502,20 +633,43 @@ function arbByteCase(pool: readonly Json[]): fc.Arbitrary<FuzzCase> {
     .record({
       base: fc.nat({ max: pool.length - 1 }),
       category: fc.constantFrom(...BYTE_CATEGORIES),
-      m: fc.record({ file: fc.constantFrom('snapshot' as const, 'journal' as const), at: fc.nat(), len: fc.nat(), byte: fc.nat(), junk: fc.nat() }),
+      m: fc.record({
+        file: fc.constantFrom('snapshot' as const, 'journal' as const),
+        at: fc.nat(),
+        len: fc.nat(),
+        byte: fc.nat(),
+        junk: fc.nat(),
+      }),
     })
-    .map(({ base, category, m }) => ({ category, payload: category === 'valid' ? pool[base] : mutateBytes(pool[base] as StoreFiles, category, m) }));
+    .map(({ base, category, m }) => ({
+      category,
+      payload: category === 'valid' ? pool[base] : mutateBytes(pool[base] as StoreFiles, category, m),
+    }));
 }
 
 /** What the bytes load as: a snapshot and journal records exactly as written, or a typed error; never a change. */
-function checkLoadedFiles(snapshot: JsonValue | undefined, records: readonly JsonValue[], torn: boolean, files: StoreFiles, original: StoreFiles | undefined): void {
+function checkLoadedFiles(
+  snapshot: JsonValue | undefined,
+  records: readonly JsonValue[],
+  torn: boolean,
+  files: StoreFiles,
+  original: StoreFiles | undefined,
+): void {
   if (original === undefined) return;
-  if (canonicalJson(snapshot) !== canonicalJson(original.state)) throw new Error('the snapshot loaded with different content');
+  if (canonicalJson(snapshot) !== canonicalJson(original.state))
+    throw new Error('the snapshot loaded with different content');
   const prefix = original.records.slice(0, records.length);
-  if (canonicalJson(records) !== canonicalJson(prefix) || records.length > original.records.length) throw new Error('journal records loaded with different content');
+  if (canonicalJson(records) !== canonicalJson(prefix) || records.length > original.records.length)
+    throw new Error('journal records loaded with different content');
   // Fewer records is fine only as a torn tail, or when whole trailing records were cut (nothing tells those apart).
-  if (records.length < original.records.length && !torn && !original.journal.subarray(0, files.journal.length).equals(files.journal)) {
-    throw new Error(`journal records lost without a torn-tail warning (${records.length} of ${original.records.length})`);
+  if (
+    records.length < original.records.length &&
+    !torn &&
+    !original.journal.subarray(0, files.journal.length).equals(files.journal)
+  ) {
+    throw new Error(
+      `journal records lost without a torn-tail warning (${records.length} of ${original.records.length})`,
+    );
   }
 }
 
@@ -524,11 +678,25 @@ function storePool(): Json[] {
 }
 
 /** Runs the engine's decoding of the files' content, as `createEngine` does after `store.load()`. */
-function decodeFiles(files: StoreFiles): { decoded: DecodedEngineState; snapshot: JsonValue | undefined; records: readonly JsonValue[]; torn: boolean } {
+function decodeFiles(files: StoreFiles): {
+  decoded: DecodedEngineState;
+  snapshot: JsonValue | undefined;
+  records: readonly JsonValue[];
+  torn: boolean;
+} {
   const snap = decodeSnapshot(files.snapshot, STORE_FILES.snapshot);
   const journal = decodeJournal(files.journal, STORE_FILES.journal, snap.journalSeq);
-  const loaded: LoadedState = { snapshot: snap.state, journal: journal.records, warnings: journal.tornWarning === undefined ? [] : [journal.tornWarning] };
-  return { decoded: decodeEngineState(loaded), snapshot: snap.state, records: journal.records, torn: journal.tornWarning !== undefined };
+  const loaded: LoadedState = {
+    snapshot: snap.state,
+    journal: journal.records,
+    warnings: journal.tornWarning === undefined ? [] : [journal.tornWarning],
+  };
+  return {
+    decoded: decodeEngineState(loaded),
+    snapshot: snap.state,
+    records: journal.records,
+    torn: journal.tornWarning !== undefined,
+  };
 }
 
 let storeDir: string | undefined;
@@ -541,7 +709,13 @@ export const STORE_TARGETS: readonly FuzzTarget[] = [
     arbCase: arbByteCase,
     run: (payload) => ({ files: payload as StoreFiles, ...decodeFiles(payload as StoreFiles) }),
     errorClass: StoreCorruptError,
-    check: (out: { files: StoreFiles; decoded: DecodedEngineState; snapshot: JsonValue | undefined; records: readonly JsonValue[]; torn: boolean }) => {
+    check: (out: {
+      files: StoreFiles;
+      decoded: DecodedEngineState;
+      snapshot: JsonValue | undefined;
+      records: readonly JsonValue[];
+      torn: boolean;
+    }) => {
       checkLoadedFiles(out.snapshot, out.records, out.torn, out.files, originalOf(out.files));
       checkEngineState(out.decoded, { snapshot: out.snapshot });
     },
@@ -582,10 +756,20 @@ function originalOf(files: StoreFiles): StoreFiles | undefined {
   const key = files.records as object;
   const known = ORIGINALS.get(key);
   if (known !== undefined) return known;
-  const original: StoreFiles = { snapshot: Buffer.from(encodeSnapshot(7, canonicalJson(files.state))), journal: Buffer.from(files.records.map((r, i) => encodeJournalLine(8 + i, canonicalJson(r))).join('')), state: files.state, records: files.records };
+  const original: StoreFiles = {
+    snapshot: Buffer.from(encodeSnapshot(7, canonicalJson(files.state))),
+    journal: Buffer.from(files.records.map((r, i) => encodeJournalLine(8 + i, canonicalJson(r))).join('')),
+    state: files.state,
+    records: files.records,
+  };
   ORIGINALS.set(key, original);
   return original;
 }
 
 /** Every target, in the order the long run reports them. */
-export const ALL_TARGETS: readonly FuzzTarget[] = [...PARSER_TARGETS, ...STATE_FILE_TARGETS, ...CCXT_TARGETS, ...STORE_TARGETS];
+export const ALL_TARGETS: readonly FuzzTarget[] = [
+  ...PARSER_TARGETS,
+  ...STATE_FILE_TARGETS,
+  ...CCXT_TARGETS,
+  ...STORE_TARGETS,
+];

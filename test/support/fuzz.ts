@@ -56,12 +56,34 @@ const DECIMAL_SHAPED: readonly (() => Json)[] = [
   () => ({ toStringTag: DECIMAL_TAG, s: -1, e: 2, d: [123] }),
 ];
 
-const PROTO_NAMES = ['__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__'] as const;
+const PROTO_NAMES = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  '__defineGetter__',
+] as const;
 
 /** Values of each category; a function gets the value it replaces. */
-const VALUES: Readonly<Record<Exclude<MutationCategory, 'valid' | 'protoKey' | 'drop' | 'nested'>, readonly ((orig: Json) => Json)[]>> = {
-  wrongType: [0, 1.5, -1, 1e21, 2 ** 53, -0, true, false, null, [], {}, '', ' ', 'x', [1, '2'], { a: 1 }, '\u0000'].map((v) => () => clone(v)),
-  nonFinite: [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 'NaN', 'Infinity', '-Infinity', '+Infinity', 'inf', '-0'].map((v) => () => v),
+const VALUES: Readonly<
+  Record<Exclude<MutationCategory, 'valid' | 'protoKey' | 'drop' | 'nested'>, readonly ((orig: Json) => Json)[]>
+> = {
+  wrongType: [0, 1.5, -1, 1e21, 2 ** 53, -0, true, false, null, [], {}, '', ' ', 'x', [1, '2'], { a: 1 }, '\u0000'].map(
+    (v) => () => clone(v),
+  ),
+  nonFinite: [
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    '+Infinity',
+    'inf',
+    '-0',
+  ].map((v) => () => v),
   exponent: [
     ...[
       '1e10000000',
@@ -89,9 +111,29 @@ const VALUES: Readonly<Record<Exclude<MutationCategory, 'valid' | 'protoKey' | '
   ],
   longString: LONG_STRINGS.map((v) => () => v),
   digitJunk: [
-    ...['12.3.4', '1e', '--1', '+-1', '1_000', '0x10', '0b1', '1e+', '.', '+.', '.e1', '1,5', '١٢', '１', '1e1.5', ' - 1', '1/2', '∞', '1 2', '1\u00002', '\t1\n'].map(
-      (v) => () => v,
-    ),
+    ...[
+      '12.3.4',
+      '1e',
+      '--1',
+      '+-1',
+      '1_000',
+      '0x10',
+      '0b1',
+      '1e+',
+      '.',
+      '+.',
+      '.e1',
+      '1,5',
+      '١٢',
+      '１',
+      '1e1.5',
+      ' - 1',
+      '1/2',
+      '∞',
+      '1 2',
+      '1\u00002',
+      '\t1\n',
+    ].map((v) => () => v),
     (orig) => `${String(orig)}x`,
     (orig) => `x${String(orig)}`,
     (orig) => `${String(orig)}${String(orig)}`,
@@ -177,7 +219,9 @@ export function mutate(base: Json, category: MutationCategory, mutations: readon
       if (objects.length === 0) continue;
       const target = objects[m.pick % objects.length]!.value as object;
       const name = PROTO_NAMES[m.variant % PROTO_NAMES.length]!;
-      const value = ([{ polluted: true }, 'x', 1, { toString: 1 }, null, [], {}] as Json[])[Math.floor(m.variant / PROTO_NAMES.length) % 7];
+      const value = ([{ polluted: true }, 'x', 1, { toString: 1 }, null, [], {}] as Json[])[
+        Math.floor(m.variant / PROTO_NAMES.length) % 7
+      ];
       setOwn(target, name, clone(value));
       continue;
     }
@@ -274,7 +318,11 @@ export function nativeInCauseChain(e: unknown): Error | undefined {
   let cur: unknown = e instanceof Error ? e.cause : undefined;
   for (let depth = 0; cur !== undefined && depth < 20; depth++) {
     if (!(cur instanceof TesserError)) {
-      return cur instanceof Error && EXPECTED_NATIVE_CAUSES.has(cur.name) ? undefined : cur instanceof Error ? cur : new Error(`non-error cause ${errorSummary(cur)}`);
+      return cur instanceof Error && EXPECTED_NATIVE_CAUSES.has(cur.name)
+        ? undefined
+        : cur instanceof Error
+          ? cur
+          : new Error(`non-error cause ${errorSummary(cur)}`);
     }
     cur = cur.cause;
   }
@@ -282,7 +330,10 @@ export function nativeInCauseChain(e: unknown): Error | undefined {
 }
 
 /** Own properties of Object.prototype and Array.prototype as found before any case ran. */
-const PRISTINE: readonly (readonly [object, ReadonlyMap<string, PropertyDescriptor | undefined>])[] = [Object.prototype, Array.prototype].map(
+const PRISTINE: readonly (readonly [object, ReadonlyMap<string, PropertyDescriptor | undefined>])[] = [
+  Object.prototype,
+  Array.prototype,
+].map(
   (o) => [o, new Map(Object.getOwnPropertyNames(o).map((k) => [k, Object.getOwnPropertyDescriptor(o, k)]))] as const,
 );
 
@@ -304,8 +355,18 @@ function polluted(): string | undefined {
  * Runs one case through a target and classifies it. Returns the violation, if any (the caller decides whether it
  * fails the run); `slowMs` is the time above which a call counts as a violation.
  */
-export async function runCase(target: FuzzTarget, c: FuzzCase, stats: TargetStats, slowMs: number): Promise<Violation | undefined> {
-  const v = (kind: Violation['kind'], detail: string): Violation => ({ target: target.name, category: c.category, kind, detail });
+export async function runCase(
+  target: FuzzTarget,
+  c: FuzzCase,
+  stats: TargetStats,
+  slowMs: number,
+): Promise<Violation | undefined> {
+  const v = (kind: Violation['kind'], detail: string): Violation => ({
+    target: target.name,
+    category: c.category,
+    kind,
+    detail,
+  });
   const t0 = performance.now();
   let result: unknown;
   let error: unknown;
@@ -339,11 +400,16 @@ export async function runCase(target: FuzzTarget, c: FuzzCase, stats: TargetStat
   if (threw) {
     count.rejected++;
     if (!(error instanceof target.errorClass)) {
-      return v(error instanceof TesserError ? 'untyped' : 'native', `threw ${error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : String(error)}`);
+      return v(
+        error instanceof TesserError ? 'untyped' : 'native',
+        `threw ${error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : String(error)}`,
+      );
     }
     const native = nativeInCauseChain(error);
-    if (native !== undefined) return v('native', `${(error as Error).name} caused by ${native.name}: ${native.message.slice(0, 300)}`);
-    if (c.category === 'valid') return v('refusedValid', `a valid payload was refused: ${(error as Error).message.slice(0, 300)}`);
+    if (native !== undefined)
+      return v('native', `${(error as Error).name} caused by ${native.name}: ${native.message.slice(0, 300)}`);
+    if (c.category === 'valid')
+      return v('refusedValid', `a valid payload was refused: ${(error as Error).message.slice(0, 300)}`);
   } else {
     count.accepted++;
     try {
@@ -375,14 +441,19 @@ export function describePayload(p: Json): string {
 
 /** A case that prints itself briefly in fast-check's reports (its payloads hold 100k-character strings). */
 function printable(c: FuzzCase): FuzzCase {
-  return Object.assign(c, { [fc.toStringMethod]: () => `{category: ${c.category}, payload: ${describePayload(c.payload)}}` });
+  return Object.assign(c, {
+    [fc.toStringMethod]: () => `{category: ${c.category}, payload: ${describePayload(c.payload)}}`,
+  });
 }
 
 /**
  * Fuzzes one target, `runs` cases from `seed`, failing (after fast-check shrinks it to the smallest case) at the first
  * violation: for `npm test`.
  */
-export async function assertFuzz(target: FuzzTarget, options: { readonly runs: number; readonly slowMs: number; readonly seed?: number }): Promise<TargetStats> {
+export async function assertFuzz(
+  target: FuzzTarget,
+  options: { readonly runs: number; readonly slowMs: number; readonly seed?: number },
+): Promise<TargetStats> {
   const stats = newStats();
   const pool = target.pool();
   try {
@@ -411,7 +482,8 @@ export async function collectFuzz(
     await fc.check(
       fc.asyncProperty((target.arbCase ?? arbFuzzCase)(pool), async (c) => {
         const v = await runCase(target, c, stats, options.slowMs);
-        if (v !== undefined && violations.length < 1_000) violations.push({ violation: v, payload: describePayload(c.payload) });
+        if (v !== undefined && violations.length < 1_000)
+          violations.push({ violation: v, payload: describePayload(c.payload) });
         return true;
       }),
       { numRuns: Math.max(1, Math.round(options.runs * (target.weight ?? 1))), seed: options.seed },
@@ -421,7 +493,6 @@ export async function collectFuzz(
   }
   return { stats, violations };
 }
-
 
 /** The `q` quantile (0..1) of a target's call times, in ms. */
 export function quantileMs(stats: TargetStats, q: number): number {

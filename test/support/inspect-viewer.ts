@@ -41,7 +41,16 @@ interface ViewerSocket {
  */
 export function lifecyclePhases(events: readonly Relayed[]): string[] {
   const sessions = new Set(
-    events.filter((e) => e.type === '@xstate.actor' && typeof e.definition === 'string' && e.definition.includes(`"id":"${engineMachine.id}"`)).map((e) => e.sessionId),
+    events
+      .filter(
+        (e) =>
+          e.type === '@xstate.actor' &&
+          typeof e.definition === 'string' &&
+          e.definition.includes(`"id":"${engineMachine.id}"`),
+      )
+      .map((e) => e.sessionId),
   );
-  return events.filter((e) => e.type === '@xstate.snapshot' && sessions.has(e.sessionId)).map((e) => phaseOf(e.snapshot?.value as StateValue));
+  return events
+    .filter((e) => e.type === '@xstate.snapshot' && sessions.has(e.sessionId))
+    .map((e) => phaseOf(e.snapshot?.value as StateValue));
 }

@@ -18,7 +18,11 @@ export interface ExchangeShape {
 export interface Routes {
   readonly openOrders: 'fetchOpenOrders';
   readonly order: 'fetchOrder' | 'fetchOpenOrder+fetchClosedOrder';
-  readonly orderHistory: 'fetchOrders' | 'fetchOpenOrders+fetchCanceledAndClosedOrders' | 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders' | 'fetchOpenOrders+fetchClosedOrders';
+  readonly orderHistory:
+    | 'fetchOrders'
+    | 'fetchOpenOrders+fetchCanceledAndClosedOrders'
+    | 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders'
+    | 'fetchOpenOrders+fetchClosedOrders';
   readonly trades: 'fetchMyTrades';
   readonly balance: 'fetchBalance';
   readonly cancel: 'cancelOrder';
@@ -30,7 +34,12 @@ export interface Routes {
 
 /** The plan for one market kind: the routes, or the capabilities that are missing. */
 export type KindPlan =
-  | { readonly usable: true; readonly routes: Routes; readonly fallbacks: readonly string[]; readonly emulated: readonly string[] }
+  | {
+      readonly usable: true;
+      readonly routes: Routes;
+      readonly fallbacks: readonly string[];
+      readonly emulated: readonly string[];
+    }
   | { readonly usable: false; readonly missing: readonly string[] };
 
 const has = (ex: ExchangeShape, m: string): boolean => ex.has[m] === true || ex.has[m] === 'emulated';
@@ -63,7 +72,8 @@ export function planKind(ex: ExchangeShape, kind: InstrumentKind): KindPlan {
   let orderHistory: Routes['orderHistory'] | undefined;
   if (has(ex, 'fetchOrders')) orderHistory = 'fetchOrders';
   else if (has(ex, 'fetchCanceledAndClosedOrders')) orderHistory = 'fetchOpenOrders+fetchCanceledAndClosedOrders';
-  else if (has(ex, 'fetchClosedOrders') && has(ex, 'fetchCanceledOrders')) orderHistory = 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders';
+  else if (has(ex, 'fetchClosedOrders') && has(ex, 'fetchCanceledOrders'))
+    orderHistory = 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders';
   else if (has(ex, 'fetchClosedOrders')) orderHistory = 'fetchOpenOrders+fetchClosedOrders';
   if (orderHistory === undefined) missing.push('fetchOrders (or fetchClosedOrders)');
   else if (orderHistory !== 'fetchOrders') fallbacks.push(`fetchOrders → ${orderHistory}`);
@@ -77,13 +87,24 @@ export function planKind(ex: ExchangeShape, kind: InstrumentKind): KindPlan {
     else if (has(ex, 'fetchLedger') && (q.ledgerFunding !== undefined || ledgerTypesFunding(ex))) {
       funding = 'fetchLedger';
       fallbacks.push('fetchFundingHistory → fetchLedger');
-    } else missing.push(has(ex, 'fetchLedger') ? 'fetchFundingHistory (the ledger has no funding type)' : 'fetchFundingHistory (or fetchLedger)');
+    } else
+      missing.push(
+        has(ex, 'fetchLedger')
+          ? 'fetchFundingHistory (the ledger has no funding type)'
+          : 'fetchFundingHistory (or fetchLedger)',
+      );
   }
   if (missing.length > 0) return { usable: false, missing };
   const used = [
-    'fetchOpenOrders', 'fetchMyTrades', 'fetchBalance', 'cancelOrder', 'createOrder',
-    ...(order as string).split('+'), ...(orderHistory as string).split('+'),
-    ...(positions !== undefined ? [positions] : []), ...(funding !== undefined ? [funding] : []),
+    'fetchOpenOrders',
+    'fetchMyTrades',
+    'fetchBalance',
+    'cancelOrder',
+    'createOrder',
+    ...(order as string).split('+'),
+    ...(orderHistory as string).split('+'),
+    ...(positions !== undefined ? [positions] : []),
+    ...(funding !== undefined ? [funding] : []),
   ];
   const emulated = [...new Set(used.filter((m) => ex.has[m] === 'emulated'))].sort();
   const routes: Routes = {

@@ -21,8 +21,25 @@ import { Dec, amountToString, type Decimal } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
 import { compareTradeIds } from '../../domain/ids.js';
 import { asRecord, parseAmount, parseString } from '../../domain/parse.js';
-import { isTerminalStatus, type Balance, type Fill, type FundingPayment, type Instrument, type InstrumentKind, type Order, type Position } from '../../domain/types.js';
-import type { ExchangeClient, ExchangeIdentity, ExecutionEvent, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import {
+  isTerminalStatus,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type InstrumentKind,
+  type Order,
+  type Position,
+} from '../../domain/types.js';
+import type {
+  ExchangeClient,
+  ExchangeIdentity,
+  ExecutionEvent,
+  HistoryQuery,
+  OrderRef,
+  Page,
+  PlaceOrderRequest,
+} from '../port.js';
 import { assessExchange, planKind, type ExchangeAssessment, type KindPlan, type Routes } from './capabilities.js';
 import {
   fillFromCcxt,
@@ -54,13 +71,18 @@ export class UnsupportedExchangeError extends ExchangeError {
     exchange: string,
     readonly missing: readonly string[],
   ) {
-    super('unsupported', `${exchange} lacks what reconciliation needs: ${missing.join('; ')}`, { exchange, operation: 'construct' });
+    super('unsupported', `${exchange} lacks what reconciliation needs: ${missing.join('; ')}`, {
+      exchange,
+      operation: 'construct',
+    });
   }
 }
 
 /** One ccxt id assessed offline (constructs a bare instance: no keys, no network); undefined when ccxt has no such id. */
 export function assessCcxtExchange(id: string): ExchangeAssessment | undefined {
-  const Ctor = ccxtLib.default.exchanges.includes(id) ? (ccxtLib.default as unknown as Record<string, new () => Exchange>)[id] : undefined;
+  const Ctor = ccxtLib.default.exchanges.includes(id)
+    ? (ccxtLib.default as unknown as Record<string, new () => Exchange>)[id]
+    : undefined;
   return Ctor === undefined ? undefined : assessExchange(new Ctor());
 }
 
@@ -171,26 +193,42 @@ export class CcxtExchange implements ExchangeClient {
     // Checked through an `unknown` (a JavaScript caller may pass anything): Array.isArray on the typed value itself
     // would narrow it to any[].
     const symbolList: unknown = symbols;
-    if (!Array.isArray(symbolList) || symbols.length === 0) issues.push({ path: 'symbols', message: 'at least one symbol is required' });
+    if (!Array.isArray(symbolList) || symbols.length === 0)
+      issues.push({ path: 'symbols', message: 'at least one symbol is required' });
     else {
       symbols.forEach((s, i) => {
-        if (typeof s !== 'string' || !/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/.test(s)) issues.push({ path: `symbols[${i}]`, message: `not a unified spot or perpetual symbol: ${String(s)}` });
+        if (typeof s !== 'string' || !/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/.test(s))
+          issues.push({ path: `symbols[${i}]`, message: `not a unified spot or perpetual symbol: ${String(s)}` });
       });
       if (new Set(symbols).size !== symbols.length) issues.push({ path: 'symbols', message: 'duplicate symbols' });
     }
-    const kinds = new Set<InstrumentKind>((Array.isArray(symbols) ? symbols : []).map((s) => (String(s).includes(':') ? 'perp' : 'spot')));
+    const kinds = new Set<InstrumentKind>(
+      (Array.isArray(symbols) ? symbols : []).map((s) => (String(s).includes(':') ? 'perp' : 'spot')),
+    );
     const pageLimit = options.pageLimit ?? DEFAULT_PAGE;
-    if (!Number.isSafeInteger(pageLimit) || pageLimit < 1 || pageLimit > MAX_PAGE) issues.push({ path: 'pageLimit', message: `must be an integer in 1..${MAX_PAGE}` });
+    if (!Number.isSafeInteger(pageLimit) || pageLimit < 1 || pageLimit > MAX_PAGE)
+      issues.push({ path: 'pageLimit', message: `must be an integer in 1..${MAX_PAGE}` });
     const ordersLookbackMs = options.ordersLookbackMs ?? DAY;
-    if (!Number.isSafeInteger(ordersLookbackMs) || ordersLookbackMs < 0) issues.push({ path: 'ordersLookbackMs', message: 'must be an integer >= 0 (ms)' });
-    if (options.accountId !== undefined && (typeof options.accountId !== 'string' || options.accountId.trim() === '')) issues.push({ path: 'accountId', message: 'must be a non-empty string' });
-    if (options.accountKind !== undefined && options.accountKind !== 'separate' && options.accountKind !== 'unified') issues.push({ path: 'accountKind', message: "must be 'separate' or 'unified'" });
+    if (!Number.isSafeInteger(ordersLookbackMs) || ordersLookbackMs < 0)
+      issues.push({ path: 'ordersLookbackMs', message: 'must be an integer >= 0 (ms)' });
+    if (options.accountId !== undefined && (typeof options.accountId !== 'string' || options.accountId.trim() === ''))
+      issues.push({ path: 'accountId', message: 'must be a non-empty string' });
+    if (options.accountKind !== undefined && options.accountKind !== 'separate' && options.accountKind !== 'unified')
+      issues.push({ path: 'accountKind', message: "must be 'separate' or 'unified'" });
     let ex: Exchange | undefined;
     if ('exchange' in options) {
       ex = options.exchange;
-      if (typeof ex !== 'object' || ex === null || typeof (ex as { fetchOpenOrders?: unknown }).fetchOpenOrders !== 'function') issues.push({ path: 'exchange', message: 'not a ccxt exchange instance' });
+      if (
+        typeof ex !== 'object' ||
+        ex === null ||
+        typeof (ex as { fetchOpenOrders?: unknown }).fetchOpenOrders !== 'function'
+      )
+        issues.push({ path: 'exchange', message: 'not a ccxt exchange instance' });
     } else {
-      const Ctor = typeof options.id === 'string' && ccxtLib.default.exchanges.includes(options.id) ? (ccxtLib.default as unknown as Record<string, new (config: object) => Exchange>)[options.id] : undefined;
+      const Ctor =
+        typeof options.id === 'string' && ccxtLib.default.exchanges.includes(options.id)
+          ? (ccxtLib.default as unknown as Record<string, new (config: object) => Exchange>)[options.id]
+          : undefined;
       if (Ctor === undefined) issues.push({ path: 'id', message: `ccxt has no exchange ${String(options.id)}` });
       else if (issues.length === 0) {
         const config = options.config ?? {};
@@ -199,33 +237,48 @@ export class CcxtExchange implements ExchangeClient {
         if (options.secret !== undefined) credentials.secret = options.secret;
         const ours = quirksOf(options.id).ccxtOptions?.(kinds) ?? {};
         const ccxtOptions = { ...ours, ...((config.options as Rec | undefined) ?? {}) };
-        const make = (C: new (config: object) => Exchange): Exchange => new C({ ...config, options: ccxtOptions, ...credentials, enableRateLimit: true });
+        const make = (C: new (config: object) => Exchange): Exchange =>
+          new C({ ...config, options: ccxtOptions, ...credentials, enableRateLimit: true });
         // ccxt pro's class where there is one (the same REST methods, plus the websocket watches of the stream). The
         // REST class decides what is usable (the matrix's assessment): a few pro classes declare other `has`.
         const rest = make(Ctor);
-        const Pro = (ccxtLib.pro as unknown as Record<string, (new (config: object) => Exchange) | undefined>)[options.id];
+        const Pro = (ccxtLib.pro as unknown as Record<string, (new (config: object) => Exchange) | undefined>)[
+          options.id
+        ];
         const pro = Pro === undefined ? undefined : make(Pro);
         const usable = (e: Exchange): boolean => [...kinds].every((k) => planKind(e, k).usable);
         ex = pro !== undefined && usable(rest) && usable(pro) ? pro : rest;
         // Each exchange signs with its own set (key + secret, + passphrase on OKX, a wallet key on DEXes).
-        const required = Object.entries((ex.requiredCredentials ?? {}) as Record<string, boolean>).filter(([, needed]) => needed).map(([k]) => k);
+        const required = Object.entries((ex.requiredCredentials ?? {}) as Record<string, boolean>)
+          .filter(([, needed]) => needed)
+          .map(([k]) => k);
         for (const k of required) {
           const v = credentials[k];
-          if (typeof v !== 'string' || v === '') issues.push({ path: k === 'apiKey' || k === 'secret' ? k : `credentials.${k}`, message: `required by ${options.id}` });
+          if (typeof v !== 'string' || v === '')
+            issues.push({
+              path: k === 'apiKey' || k === 'secret' ? k : `credentials.${k}`,
+              message: `required by ${options.id}`,
+            });
         }
       }
     }
-    if (ex !== undefined && issues.length === 0 && ex.enableRateLimit === false) issues.push({ path: 'exchange.enableRateLimit', message: "ccxt's rate limiter must stay on" });
+    if (ex !== undefined && issues.length === 0 && ex.enableRateLimit === false)
+      issues.push({ path: 'exchange.enableRateLimit', message: "ccxt's rate limiter must stay on" });
     const quirks = ex === undefined ? {} : quirksOf(ex.id);
     const account = options.accountKind ?? quirks.account ?? (kinds.size <= 1 ? 'single' : undefined);
     if (ex !== undefined && issues.length === 0 && account === undefined) {
-      issues.push({ path: 'accountKind', message: `trading spot and perpetuals on ${ex.id}: say whether its wallets are 'separate' or 'unified' (the adapter does not know, and guessing would count one wallet twice or miss one)` });
+      issues.push({
+        path: 'accountKind',
+        message: `trading spot and perpetuals on ${ex.id}: say whether its wallets are 'separate' or 'unified' (the adapter does not know, and guessing would count one wallet twice or miss one)`,
+      });
     }
     checkStreamOptions(options.stream, issues);
     if (issues.length > 0 || ex === undefined || account === undefined) throw new ConfigError(issues);
 
     const plans = [...kinds].map((k) => [k, planKind(ex, k)] as const);
-    const missing = plans.flatMap(([k, p]: readonly [InstrumentKind, KindPlan]) => (p.usable ? [] : [`${k === 'spot' ? 'spot' : 'perpetuals'}: ${p.missing.join(', ')}`]));
+    const missing = plans.flatMap(([k, p]: readonly [InstrumentKind, KindPlan]) =>
+      p.usable ? [] : [`${k === 'spot' ? 'spot' : 'perpetuals'}: ${p.missing.join(', ')}`],
+    );
     if (missing.length > 0) throw new UnsupportedExchangeError(ex.id, missing);
     // Every unified amount as the exchange's decimal string, never a float (see convert.ts).
     ex.number = String as unknown as typeof ex.number;
@@ -295,14 +348,18 @@ export class CcxtExchange implements ExchangeClient {
     if (ref.exchangeOrderId === undefined) return this.#orderByClientId(op, market, ref);
     const id = ref.exchangeOrderId;
     try {
-      const raw = await this.#call(op, () => (this.#ex as unknown as SingleOrderLookups).fetchOpenOrder(id, ref.symbol));
+      const raw = await this.#call(op, () =>
+        (this.#ex as unknown as SingleOrderLookups).fetchOpenOrder(id, ref.symbol),
+      );
       return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
     } catch (e) {
       if (!(e instanceof ExchangeError && e.kind === 'notFound')) throw e;
     }
     const idParam = this.#quirks.orderIdParam;
     if (idParam === undefined || !hasMethod(this.#ex, 'fetchCanceledAndClosedOrders')) {
-      const raw = await this.#call(op, () => (this.#ex as unknown as SingleOrderLookups).fetchClosedOrder(id, ref.symbol));
+      const raw = await this.#call(op, () =>
+        (this.#ex as unknown as SingleOrderLookups).fetchClosedOrder(id, ref.symbol),
+      );
       return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
     }
     return this.#finishedOrder(op, market, ref.symbol, { [idParam]: id }, (o) => o.exchangeOrderId === id, `id ${id}`);
@@ -327,45 +384,84 @@ export class CcxtExchange implements ExchangeClient {
     return this.#orderHistory('fetchClosedOrders', symbol, query, true);
   }
 
-  async #orderHistory(op: 'fetchOrdersSince' | 'fetchClosedOrders', symbol: string, query: HistoryQuery, closedOnly: boolean): Promise<Page<Order>> {
+  async #orderHistory(
+    op: 'fetchOrdersSince' | 'fetchClosedOrders',
+    symbol: string,
+    query: HistoryQuery,
+    closedOnly: boolean,
+  ): Promise<Page<Order>> {
     const market = await this.#market(symbol, op);
     const route = (this.#routes[market.instrument.kind] as Routes).orderHistory;
     const feature = route === 'fetchOrders' ? 'fetchOrders' : 'fetchClosedOrders';
-    return this.#pageByTime(op, 'orders', market.instrument.kind, feature, query, async (start, end, limit) => {
-      const params = { until: end };
-      const conv = (raw: unknown[]): Order[] => this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`, market.ctx)));
-      if (route === 'fetchOrders') {
-        const raw = await this.#call(op, () => this.#ex.fetchOrders(symbol, start, limit, params));
-        return { raw: raw.length, items: conv(raw) };
-      }
-      // The fallback: finished orders from the closed (and cancelled) lists, live ones from the open list.
-      const lists: unknown[][] = [];
-      if (route === 'fetchOpenOrders+fetchCanceledAndClosedOrders') lists.push(await this.#call(op, () => this.#ex.fetchCanceledAndClosedOrders(symbol, start, limit, params)));
-      else {
-        lists.push(await this.#call(op, () => this.#ex.fetchClosedOrders(symbol, start, limit, params)));
-        if (route === 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders') lists.push(await this.#call(op, () => this.#ex.fetchCanceledOrders(symbol, start, limit, params)));
-      }
-      const open = closedOnly ? [] : await this.#openOrders(op, symbol);
-      const byId = new Map<string, Order>();
-      for (const o of [...lists.flatMap((l) => conv(l)), ...open]) {
-        const prev = byId.get(o.exchangeOrderId as string);
-        if (prev === undefined || o.updatedAt >= prev.updatedAt) byId.set(o.exchangeOrderId as string, o);
-      }
-      return { raw: Math.max(...lists.map((l) => l.length)), items: [...byId.values()] };
-      // Paged over every order listed; only the final ones are kept when asked (the open ones still move the cursor).
-    }, (o) => o.createdAt, (o) => o.exchangeOrderId as string, (o) => o.updatedAt >= query.since && (!closedOnly || isTerminalStatus(o.status)), this.#ordersLookbackMs);
+    return this.#pageByTime(
+      op,
+      'orders',
+      market.instrument.kind,
+      feature,
+      query,
+      async (start, end, limit) => {
+        const params = { until: end };
+        const conv = (raw: unknown[]): Order[] =>
+          this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`, market.ctx)));
+        if (route === 'fetchOrders') {
+          const raw = await this.#call(op, () => this.#ex.fetchOrders(symbol, start, limit, params));
+          return { raw: raw.length, items: conv(raw) };
+        }
+        // The fallback: finished orders from the closed (and cancelled) lists, live ones from the open list.
+        const lists: unknown[][] = [];
+        if (route === 'fetchOpenOrders+fetchCanceledAndClosedOrders')
+          lists.push(await this.#call(op, () => this.#ex.fetchCanceledAndClosedOrders(symbol, start, limit, params)));
+        else {
+          lists.push(await this.#call(op, () => this.#ex.fetchClosedOrders(symbol, start, limit, params)));
+          if (route === 'fetchOpenOrders+fetchClosedOrders+fetchCanceledOrders')
+            lists.push(await this.#call(op, () => this.#ex.fetchCanceledOrders(symbol, start, limit, params)));
+        }
+        const open = closedOnly ? [] : await this.#openOrders(op, symbol);
+        const byId = new Map<string, Order>();
+        for (const o of [...lists.flatMap((l) => conv(l)), ...open]) {
+          const prev = byId.get(o.exchangeOrderId as string);
+          if (prev === undefined || o.updatedAt >= prev.updatedAt) byId.set(o.exchangeOrderId as string, o);
+        }
+        return { raw: Math.max(...lists.map((l) => l.length)), items: [...byId.values()] };
+        // Paged over every order listed; only the final ones are kept when asked (the open ones still move the cursor).
+      },
+      (o) => o.createdAt,
+      (o) => o.exchangeOrderId as string,
+      (o) => o.updatedAt >= query.since && (!closedOnly || isTerminalStatus(o.status)),
+      this.#ordersLookbackMs,
+    );
   }
 
   async fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
     const op = 'fetchTradesSince';
     const market = await this.#market(symbol, op);
     const notATrade = this.#quirks.notATrade;
-    return this.#pageByTime(op, 'trades', market.instrument.kind, 'fetchMyTrades', query, async (start, end, limit) => {
-      const raw = await this.#call(op, () => this.#ex.fetchMyTrades(symbol, start, limit, { until: end, ...this.#quirks.tradeParams }));
-      // A funding settlement listed among executions (Bybit) is not a fill: it would be a phantom trade.
-      const trades = notATrade === undefined ? raw : raw.filter((t) => !notATrade(asRecord((t as { info?: unknown }).info ?? {}, 'trade.info')));
-      return { raw: raw.length, items: this.#convert(op, () => trades.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`, market.ctx))) };
-    }, (f) => f.timestamp, (f) => f.tradeId, (f) => f.timestamp >= query.since);
+    return this.#pageByTime(
+      op,
+      'trades',
+      market.instrument.kind,
+      'fetchMyTrades',
+      query,
+      async (start, end, limit) => {
+        const raw = await this.#call(op, () =>
+          this.#ex.fetchMyTrades(symbol, start, limit, { until: end, ...this.#quirks.tradeParams }),
+        );
+        // A funding settlement listed among executions (Bybit) is not a fill: it would be a phantom trade.
+        const trades =
+          notATrade === undefined
+            ? raw
+            : raw.filter((t) => !notATrade(asRecord((t as { info?: unknown }).info ?? {}, 'trade.info')));
+        return {
+          raw: raw.length,
+          items: this.#convert(op, () =>
+            trades.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`, market.ctx)),
+          ),
+        };
+      },
+      (f) => f.timestamp,
+      (f) => f.tradeId,
+      (f) => f.timestamp >= query.since,
+    );
   }
 
   /**
@@ -380,13 +476,23 @@ export class CcxtExchange implements ExchangeClient {
     const raw = await this.#call(op, () =>
       param === undefined && hasMethod(this.#ex, 'fetchOrderTrades')
         ? this.#ex.fetchOrderTrades(exchangeOrderId, symbol, undefined, undefined, { ...this.#quirks.tradeParams })
-        : this.#ex.fetchMyTrades(symbol, undefined, undefined, { ...this.#quirks.tradeParams, [param ?? 'orderId']: exchangeOrderId }),
+        : this.#ex.fetchMyTrades(symbol, undefined, undefined, {
+            ...this.#quirks.tradeParams,
+            [param ?? 'orderId']: exchangeOrderId,
+          }),
     );
     const notATrade = this.#quirks.notATrade;
-    const trades = notATrade === undefined ? raw : raw.filter((t) => !notATrade(asRecord((t as { info?: unknown }).info ?? {}, 'trade.info')));
-    const fills = this.#convert(op, () => trades.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`, market.ctx)));
+    const trades =
+      notATrade === undefined
+        ? raw
+        : raw.filter((t) => !notATrade(asRecord((t as { info?: unknown }).info ?? {}, 'trade.info')));
+    const fills = this.#convert(op, () =>
+      trades.map((t, i) => fillFromCcxt(t, market.quote, `${op}[${i}]`, market.ctx)),
+    );
     // Only that order's (an exchange ignoring the parameter would answer others'): oldest first.
-    return fills.filter((f) => f.symbol === symbol && f.exchangeOrderId === exchangeOrderId).sort((a, b) => a.timestamp - b.timestamp);
+    return fills
+      .filter((f) => f.symbol === symbol && f.exchangeOrderId === exchangeOrderId)
+      .sort((a, b) => a.timestamp - b.timestamp);
   }
 
   /** Funding payments of the configured perpetuals, positive = received, in each market's settle currency. */
@@ -399,27 +505,42 @@ export class CcxtExchange implements ExchangeClient {
     const only = perps.length === 1 ? perps[0] : undefined;
     const sign = this.#quirks.fundingSign ?? 1;
     const range = this.#quirks.rangeParams?.funding;
-    return this.#pageByTime(op, 'funding', 'perp', undefined, query, async (start, end, limit) => {
-      // The exchange's own range parameters replace ccxt's `until` where ccxt does not pass it on (OKX bills).
-      const params = range !== undefined ? range(start, end) : { until: end };
-      if (route === 'fetchFundingHistory') {
-        const raw = await this.#call(op, () => this.#ex.fetchFundingHistory(only, start, limit, params));
-        const mine = raw.filter((f) => perps.includes(String((f as { symbol?: unknown }).symbol)));
-        return { raw: raw.length, items: this.#convert(op, () => mine.map((f, i) => this.#funding(f, `${op}[${i}]`, sign, markets))) };
-      }
-      // The ledger fallback: the settle currency's entries the quirks (or ccxt's own typing) call funding.
-      const settles = [...new Set(perps.map((s) => (markets.get(s) as MarketInfo).instrument.settle))];
-      const isFunding = this.#quirks.ledgerFunding ?? ((e: Rec) => e.type === 'funding');
-      let rawCount = 0;
-      const items: FundingPayment[] = [];
-      for (const code of settles) {
-        const raw = await this.#call(op, () => this.#ex.fetchLedger(code, start, limit, params));
-        rawCount = Math.max(rawCount, raw.length);
-        const entries = raw.filter((e) => isFunding(e as unknown as Rec));
-        items.push(...this.#convert(op, () => entries.map((e, i) => this.#ledgerFunding(e, `${op}[${i}]`, code, only, perps))));
-      }
-      return { raw: rawCount, items };
-    }, (f) => f.timestamp, (f) => f.id, (f) => f.timestamp >= query.since);
+    return this.#pageByTime(
+      op,
+      'funding',
+      'perp',
+      undefined,
+      query,
+      async (start, end, limit) => {
+        // The exchange's own range parameters replace ccxt's `until` where ccxt does not pass it on (OKX bills).
+        const params = range !== undefined ? range(start, end) : { until: end };
+        if (route === 'fetchFundingHistory') {
+          const raw = await this.#call(op, () => this.#ex.fetchFundingHistory(only, start, limit, params));
+          const mine = raw.filter((f) => perps.includes(String((f as { symbol?: unknown }).symbol)));
+          return {
+            raw: raw.length,
+            items: this.#convert(op, () => mine.map((f, i) => this.#funding(f, `${op}[${i}]`, sign, markets))),
+          };
+        }
+        // The ledger fallback: the settle currency's entries the quirks (or ccxt's own typing) call funding.
+        const settles = [...new Set(perps.map((s) => (markets.get(s) as MarketInfo).instrument.settle))];
+        const isFunding = this.#quirks.ledgerFunding ?? ((e: Rec) => e.type === 'funding');
+        let rawCount = 0;
+        const items: FundingPayment[] = [];
+        for (const code of settles) {
+          const raw = await this.#call(op, () => this.#ex.fetchLedger(code, start, limit, params));
+          rawCount = Math.max(rawCount, raw.length);
+          const entries = raw.filter((e) => isFunding(e as unknown as Rec));
+          items.push(
+            ...this.#convert(op, () => entries.map((e, i) => this.#ledgerFunding(e, `${op}[${i}]`, code, only, perps))),
+          );
+        }
+        return { raw: rawCount, items };
+      },
+      (f) => f.timestamp,
+      (f) => f.id,
+      (f) => f.timestamp >= query.since,
+    );
   }
 
   async fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
@@ -429,11 +550,18 @@ export class CcxtExchange implements ExchangeClient {
     const perps = wanted.filter((s) => markets.get(s)?.instrument.kind === 'perp');
     if (perps.length === 0) return [];
     const raw: unknown[] = [];
-    if (this.#quirks.positionsOneSymbolPerCall === true) for (const s of perps) raw.push(...(await this.#call(op, () => this.#ex.fetchPositions([s]))));
+    if (this.#quirks.positionsOneSymbolPerCall === true)
+      for (const s of perps) raw.push(...(await this.#call(op, () => this.#ex.fetchPositions([s]))));
     else raw.push(...(await this.#call(op, () => this.#ex.fetchPositions(perps))));
     const mine = raw.filter((p) => perps.includes(String((p as { symbol?: unknown }).symbol)));
-    const positions = this.#convert(op, () => mine.map((p, i) => positionFromCcxt(p, `${op}[${i}]`, (markets.get(String((p as Rec).symbol)) as MarketInfo).ctx)));
-    return positions.filter((p) => !p.quantity.isZero()).sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+    const positions = this.#convert(op, () =>
+      mine.map((p, i) =>
+        positionFromCcxt(p, `${op}[${i}]`, (markets.get(String((p as Rec).symbol)) as MarketInfo).ctx),
+      ),
+    );
+    return positions
+      .filter((p) => !p.quantity.isZero())
+      .sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
   }
 
   /**
@@ -470,7 +598,8 @@ export class CcxtExchange implements ExchangeClient {
   async fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
     const op = 'fetchTickers';
     await this.#loadedMarkets(op);
-    if (this.#ex.has.fetchTickers !== true) throw new ExchangeError('unsupported', `${this.id} has no fetchTickers`, { exchange: this.id, operation: op });
+    if (this.#ex.has.fetchTickers !== true)
+      throw new ExchangeError('unsupported', `${this.id} has no fetchTickers`, { exchange: this.id, operation: op });
     const families = new Map<string, string[]>();
     for (const s of symbols) {
       const m = this.#ex.markets?.[s] as unknown as Rec | undefined;
@@ -484,7 +613,8 @@ export class CcxtExchange implements ExchangeClient {
         for (const s of group) {
           const t = raw[s] as unknown as Rec | undefined;
           // With `number = String` ccxt's `last` is the venue's own string (Binance: lastPrice); absent = no price.
-          if (t !== undefined && t.last !== undefined && t.last !== null) out.set(s, parseAmount(t.last, `${op}.${s}.last`, 'positive'));
+          if (t !== undefined && t.last !== undefined && t.last !== null)
+            out.set(s, parseAmount(t.last, `${op}.${s}.last`, 'positive'));
         }
       });
     }
@@ -511,7 +641,8 @@ export class CcxtExchange implements ExchangeClient {
     }
     // A cancel's answer is the cancel's (Binance: its time, not the order's creation time) or bare ids (Bybit, OKX):
     // read the order back; one more call, but the order as it stands rather than a partial copy.
-    const exchangeOrderId = ref.exchangeOrderId ?? (typeof (raw as Rec).id === 'string' ? ((raw as Rec).id as string) : undefined);
+    const exchangeOrderId =
+      ref.exchangeOrderId ?? (typeof (raw as Rec).id === 'string' ? ((raw as Rec).id as string) : undefined);
     try {
       return await this.fetchOrder({ symbol: ref.symbol, clientOrderId: ref.clientOrderId, exchangeOrderId });
     } catch (e) {
@@ -535,20 +666,26 @@ export class CcxtExchange implements ExchangeClient {
     const contracts = amountToString(new Dec(request.quantity).div(market.contractSize));
     // ccxt silently truncates amounts to the market's step; refuse instead of placing a different quantity.
     if (!this.#onGrid(request.symbol, contracts, 'amount')) {
-      throw fail(`quantity ${quantity} is not a multiple of ${request.symbol}'s step size${market.contractSize.eq(1) ? '' : ` (${amountToString(market.contractSize)} per contract)`}`);
+      throw fail(
+        `quantity ${quantity} is not a multiple of ${request.symbol}'s step size${market.contractSize.eq(1) ? '' : ` (${amountToString(market.contractSize)} per contract)`}`,
+      );
     }
     let price: string | undefined;
     if (request.type === 'limit') {
       if (request.price === undefined) throw fail('a limit order needs a price');
       price = amountToString(request.price);
-      if (!this.#onGrid(request.symbol, price, 'price')) throw fail(`price ${price} is not a multiple of ${request.symbol}'s tick size`);
+      if (!this.#onGrid(request.symbol, price, 'price'))
+        throw fail(`price ${price} is not a multiple of ${request.symbol}'s tick size`);
     }
     let params: Rec = { clientOrderId: request.clientOrderId };
-    if (request.type === 'limit') params.timeInForce = request.timeInForce === 'GTD' ? undefined : request.timeInForce ?? 'GTC';
-    else if (request.timeInForce !== undefined && request.timeInForce !== 'IOC') throw fail(`a market order cannot be ${request.timeInForce}`);
+    if (request.type === 'limit')
+      params.timeInForce = request.timeInForce === 'GTD' ? undefined : (request.timeInForce ?? 'GTC');
+    else if (request.timeInForce !== undefined && request.timeInForce !== 'IOC')
+      throw fail(`a market order cannot be ${request.timeInForce}`);
     if (request.timeInForce === 'GTD') {
       const gtd = this.#quirks.gtdParams;
-      if (market.instrument.kind !== 'perp' || gtd === undefined) throw fail(`${this.id} ${market.instrument.kind} has no GTD orders this adapter can place`, 'unsupported');
+      if (market.instrument.kind !== 'perp' || gtd === undefined)
+        throw fail(`${this.id} ${market.instrument.kind} has no GTD orders this adapter can place`, 'unsupported');
       if (request.expiresAt === undefined) throw fail('GTD needs expiresAt');
       params = { ...params, ...gtd(request.expiresAt) };
     }
@@ -558,7 +695,9 @@ export class CcxtExchange implements ExchangeClient {
     // ccxt's signature says number; with number = String it takes our exact decimal strings.
     const amountArg = contracts as unknown as number;
     const priceArg = price as unknown as number | undefined;
-    const raw = await this.#call(op, () => this.#ex.createOrder(request.symbol, request.type, request.side, amountArg, priceArg, params));
+    const raw = await this.#call(op, () =>
+      this.#ex.createOrder(request.symbol, request.type, request.side, amountArg, priceArg, params),
+    );
     if (!isBareAcknowledgement(raw)) return this.#convert(op, () => orderFromCcxt(raw, op, market.ctx));
     // Bybit and OKX acknowledge with the ids alone: the order was accepted, so read it back; if it cannot be read
     // yet, it is open as requested (a later cycle sees its fills).
@@ -599,7 +738,10 @@ export class CcxtExchange implements ExchangeClient {
     const o = asRecord(raw, 'stream.order');
     const timestamp = o.timestamp ?? o.lastUpdateTimestamp ?? o.lastTradeTimestamp;
     const order = orderFromCcxt({ ...o, timestamp }, 'stream.order', market.ctx);
-    if (order.symbol !== symbol) throw new ExchangeError('invalid', `stream order of ${order.symbol} on the ${symbol} watch`, { exchange: this.id });
+    if (order.symbol !== symbol)
+      throw new ExchangeError('invalid', `stream order of ${order.symbol} on the ${symbol} watch`, {
+        exchange: this.id,
+      });
     return order;
   }
 
@@ -609,7 +751,10 @@ export class CcxtExchange implements ExchangeClient {
     const info = asRecord(asRecord(raw, 'stream.trade').info ?? {}, 'stream.trade.info');
     if (this.#quirks.notATrade?.(info) === true) return undefined;
     const fill = fillFromCcxt(raw, market.quote, 'stream.trade', market.ctx);
-    if (fill.symbol !== symbol) throw new ExchangeError('invalid', `stream trade of ${fill.symbol} on the ${symbol} watch`, { exchange: this.id });
+    if (fill.symbol !== symbol)
+      throw new ExchangeError('invalid', `stream trade of ${fill.symbol} on the ${symbol} watch`, {
+        exchange: this.id,
+      });
     return fill;
   }
 
@@ -622,19 +767,40 @@ export class CcxtExchange implements ExchangeClient {
   /** The open-then-closed route by client id: the open list, then the finished orders selected by client id. */
   async #orderByClientId(op: string, market: MarketInfo, ref: OrderRef): Promise<Order> {
     const cid = ref.clientOrderId;
-    if (cid === undefined) throw new ExchangeError('invalid', `${op}: an OrderRef needs an exchange or a client order id`, { operation: op });
+    if (cid === undefined)
+      throw new ExchangeError('invalid', `${op}: an OrderRef needs an exchange or a client order id`, {
+        operation: op,
+      });
     const open = (await this.#openOrders(op, ref.symbol)).find((o) => o.clientOrderId === cid);
     if (open !== undefined) return open;
-    return this.#finishedOrder(op, market, ref.symbol, { [this.#quirks.clientIdParam ?? 'clientOrderId']: cid }, (o) => o.clientOrderId === cid, `client id ${cid}`);
+    return this.#finishedOrder(
+      op,
+      market,
+      ref.symbol,
+      { [this.#quirks.clientIdParam ?? 'clientOrderId']: cid },
+      (o) => o.clientOrderId === cid,
+      `client id ${cid}`,
+    );
   }
 
   /** One finished order, from the cancelled-and-closed list (or the closed one) narrowed by `params`. */
-  async #finishedOrder(op: string, market: MarketInfo, symbol: string, params: Rec, match: (o: Order) => boolean, what: string): Promise<Order> {
+  async #finishedOrder(
+    op: string,
+    market: MarketInfo,
+    symbol: string,
+    params: Rec,
+    match: (o: Order) => boolean,
+    what: string,
+  ): Promise<Order> {
     const raw = hasMethod(this.#ex, 'fetchCanceledAndClosedOrders')
       ? await this.#call(op, () => this.#ex.fetchCanceledAndClosedOrders(symbol, undefined, undefined, params))
       : await this.#call(op, () => this.#ex.fetchClosedOrders(symbol, undefined, undefined, params));
     const found = this.#convert(op, () => raw.map((o, i) => orderFromCcxt(o, `${op}[${i}]`, market.ctx))).find(match);
-    if (found === undefined) throw new ExchangeError('notFound', `${op}: no order with ${what} on ${symbol}`, { operation: op, exchange: this.id });
+    if (found === undefined)
+      throw new ExchangeError('notFound', `${op}: no order with ${what} on ${symbol}`, {
+        operation: op,
+        exchange: this.id,
+      });
     return found;
   }
 
@@ -644,14 +810,28 @@ export class CcxtExchange implements ExchangeClient {
   }
 
   /** A ledger entry → funding payment: ccxt's ledger amounts are unsigned with a direction. */
-  #ledgerFunding(raw: unknown, path: string, code: string, only: string | undefined, perps: readonly string[]): FundingPayment {
+  #ledgerFunding(
+    raw: unknown,
+    path: string,
+    code: string,
+    only: string | undefined,
+    perps: readonly string[],
+  ): FundingPayment {
     const e = asRecord(raw, path);
     // ccxt's ledger entries rarely name the market; the raw entry often does (Bybit `symbol: "BTCUSDT"`).
     const rawMarket = asRecord(e.info ?? {}, `${path}.info`).symbol;
-    const fromInfo = typeof rawMarket === 'string' && rawMarket !== '' ? this.#ex.safeSymbol(rawMarket, undefined, undefined, 'swap') : undefined;
+    const fromInfo =
+      typeof rawMarket === 'string' && rawMarket !== ''
+        ? this.#ex.safeSymbol(rawMarket, undefined, undefined, 'swap')
+        : undefined;
     const named = typeof e.symbol === 'string' ? e.symbol : fromInfo;
     const symbol = named !== undefined && perps.includes(named) ? named : named === undefined ? only : undefined;
-    if (symbol === undefined) throw new ExchangeError('unsupported', `${path}: a ledger funding entry names no market of ours (${String(named)})`, { exchange: this.id });
+    if (symbol === undefined)
+      throw new ExchangeError(
+        'unsupported',
+        `${path}: a ledger funding entry names no market of ours (${String(named)})`,
+        { exchange: this.id },
+      );
     const amount = parseAmount(e.amount, `${path}.amount`, 'any').abs();
     const signed = e.direction === 'out' ? amount.neg() : amount;
     // The direction already says received or paid: the funding-history sign quirk does not apply here.
@@ -690,30 +870,44 @@ export class CcxtExchange implements ExchangeClient {
     const limit = Math.min(this.#limit(query, op), exchangeLimit);
     const now = this.#clock.now();
     const untilDays = typeof features?.untilDays === 'number' ? features.untilDays : undefined;
-    const span = this.#quirks.maxSpanMs?.[history]?.[kind] ?? (untilDays !== undefined ? Math.min(untilDays * DAY - 1, 10 * 365 * DAY) : DEFAULT_SPAN_MS);
+    const span =
+      this.#quirks.maxSpanMs?.[history]?.[kind] ??
+      (untilDays !== undefined ? Math.min(untilDays * DAY - 1, 10 * 365 * DAY) : DEFAULT_SPAN_MS);
     const daysBack = typeof features?.daysBack === 'number' ? features.daysBack * DAY : undefined;
     const keeps = this.#quirks.keepsMs?.[history] ?? daysBack;
     const cursor: HistoryCursor =
-      query.cursor !== undefined ? decodeCursor(query.cursor, op) : { start: Math.max(0, query.since - lookbackMs, keeps === undefined ? 0 : now - keeps), seen: [] };
+      query.cursor !== undefined
+        ? decodeCursor(query.cursor, op)
+        : { start: Math.max(0, query.since - lookbackMs, keeps === undefined ? 0 : now - keeps), seen: [] };
     if (cursor.start > now) return { items: [] };
     const end = Math.min(cursor.end ?? cursor.start + span, now);
     // A window narrowed to one millisecond asks for as many items as the exchange gives, then pages them by id.
     const single = cursor.end !== undefined && cursor.end === cursor.start;
     // Otherwise ask for the already-returned items of the boundary millisecond on top of a page, so a page progresses.
     const requestLimit = single ? exchangeLimit : limit + cursor.seen.length;
-    const crowded = (): ExchangeError => new ExchangeError('unsupported', `${op}: more than ${exchangeLimit} items in one millisecond`, { operation: op, exchange: this.id });
+    const crowded = (): ExchangeError =>
+      new ExchangeError('unsupported', `${op}: more than ${exchangeLimit} items in one millisecond`, {
+        operation: op,
+        exchange: this.id,
+      });
     if (requestLimit > exchangeLimit) throw crowded();
     const fetched = await fetchPage(cursor.start, end, requestLimit);
     const seen = new Set(cursor.seen);
     const inWindow = fetched.items
-      .filter((t) => timeOf(t) >= cursor.start && timeOf(t) <= end && !(timeOf(t) === cursor.start && seen.has(idOf(t))))
+      .filter(
+        (t) => timeOf(t) >= cursor.start && timeOf(t) <= end && !(timeOf(t) === cursor.start && seen.has(idOf(t))),
+      )
       .sort((a, b) => timeOf(a) - timeOf(b) || compareTradeIds(idOf(a), idOf(b)));
     const full = fetched.raw >= requestLimit;
     if (single) {
       if (full) throw crowded();
       const items = inWindow.slice(0, limit);
       const more = inWindow.length > limit;
-      const next: HistoryCursor | undefined = more ? { start: cursor.start, end: cursor.start, seen: [...cursor.seen, ...items.map(idOf)] } : cursor.start < now ? { start: cursor.start + 1, seen: [] } : undefined;
+      const next: HistoryCursor | undefined = more
+        ? { start: cursor.start, end: cursor.start, seen: [...cursor.seen, ...items.map(idOf)] }
+        : cursor.start < now
+          ? { start: cursor.start + 1, seen: [] }
+          : undefined;
       return { items: items.filter(keep), ...(next !== undefined && { nextCursor: encodeCursor(next) }) };
     }
     // More than a page can also come from several lists merged (the open + closed + cancelled fallback).
@@ -724,7 +918,11 @@ export class CcxtExchange implements ExchangeClient {
     if (overfull && this.#quirks.oldestFirst === true && last !== undefined) {
       const at = timeOf(last);
       const ids = page.filter((t) => timeOf(t) === at).map(idOf);
-      next = { start: at, ...(cursor.end !== undefined && { end: cursor.end }), seen: [...new Set([...ids, ...(at === cursor.start ? cursor.seen : [])])] };
+      next = {
+        start: at,
+        ...(cursor.end !== undefined && { end: cursor.end }),
+        seen: [...new Set([...ids, ...(at === cursor.start ? cursor.seen : [])])],
+      };
       return { items: page.filter(keep), nextCursor: encodeCursor(next) };
     } else if (overfull && this.#quirks.oldestFirst !== true) {
       // A full page of unknown order may be the NEWEST items of the window (Bybit and OKX list newest first): it
@@ -732,7 +930,13 @@ export class CcxtExchange implements ExchangeClient {
       // crowded first or last millisecond gets a window of its own.
       const oldest = inWindow[0] === undefined ? undefined : timeOf(inWindow[0]);
       const narrowed =
-        oldest === undefined ? cursor.start + Math.floor((end - cursor.start) / 2) : oldest === cursor.start ? cursor.start : oldest === end ? end - 1 : oldest;
+        oldest === undefined
+          ? cursor.start + Math.floor((end - cursor.start) / 2)
+          : oldest === cursor.start
+            ? cursor.start
+            : oldest === end
+              ? end - 1
+              : oldest;
       return { items: [], nextCursor: encodeCursor({ start: cursor.start, end: narrowed, seen: cursor.seen }) };
     } else if (end < now) {
       next = { start: end + 1, seen: [] };
@@ -743,7 +947,8 @@ export class CcxtExchange implements ExchangeClient {
   /** True when ccxt's rounding to the market's step (amount) or tick (price) leaves the value unchanged. */
   #onGrid(symbol: string, value: string, which: 'amount' | 'price'): boolean {
     try {
-      const r: unknown = which === 'amount' ? this.#ex.amountToPrecision(symbol, value) : this.#ex.priceToPrecision(symbol, value);
+      const r: unknown =
+        which === 'amount' ? this.#ex.amountToPrecision(symbol, value) : this.#ex.priceToPrecision(symbol, value);
       return typeof r === 'string' && new Dec(r).eq(new Dec(value));
     } catch {
       return false; // ccxt throws when the value rounds to zero
@@ -752,7 +957,11 @@ export class CcxtExchange implements ExchangeClient {
 
   #limit(query: HistoryQuery, op: string): number {
     const limit = query.limit ?? this.#pageLimit;
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new ExchangeError('invalid', `${op}: limit must be a positive integer`, { operation: op, exchange: this.id });
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new ExchangeError('invalid', `${op}: limit must be a positive integer`, {
+        operation: op,
+        exchange: this.id,
+      });
     return Math.min(limit, MAX_PAGE);
   }
 
@@ -761,7 +970,10 @@ export class CcxtExchange implements ExchangeClient {
     try {
       return await fn();
     } catch (e) {
-      throw mapCcxtError(e, op, { exchange: this.id, headers: (this.#ex as unknown as { last_response_headers?: unknown }).last_response_headers });
+      throw mapCcxtError(e, op, {
+        exchange: this.id,
+        headers: (this.#ex as unknown as { last_response_headers?: unknown }).last_response_headers,
+      });
     }
   }
 
@@ -797,15 +1009,29 @@ export class CcxtExchange implements ExchangeClient {
       const base = String(m.base);
       const quote = String(m.quote);
       if (m.spot === true && !symbol.includes(':')) {
-        out.set(symbol, { instrument: { symbol, kind: 'spot', base, quote, settle: quote }, quote, contractSize: new Dec(1), ctx: { quirks: this.#quirks } });
+        out.set(symbol, {
+          instrument: { symbol, kind: 'spot', base, quote, settle: quote },
+          quote,
+          contractSize: new Dec(1),
+          ctx: { quirks: this.#quirks },
+        });
         return undefined;
       }
       const size = contractSizeOf(m.contractSize);
-      if (m.swap === true && m.linear === true && size !== undefined && typeof m.settle === 'string' && m.settle !== '') {
+      if (
+        m.swap === true &&
+        m.linear === true &&
+        size !== undefined &&
+        typeof m.settle === 'string' &&
+        m.settle !== ''
+      ) {
         const instrument: Instrument = { symbol, kind: 'perp', base, quote, settle: m.settle };
         out.set(symbol, { instrument, quote, contractSize: size, ctx: { quirks: this.#quirks, contractSize: size } });
       } else {
-        issues.push({ path: `symbols[${i}]`, message: `${symbol} is neither spot nor a linear perpetual with a known contract size and settle currency` });
+        issues.push({
+          path: `symbols[${i}]`,
+          message: `${symbol} is neither spot nor a linear perpetual with a known contract size and settle currency`,
+        });
       }
       return undefined;
     });
@@ -831,7 +1057,11 @@ export class CcxtExchange implements ExchangeClient {
   async #knownSymbols(symbols: readonly string[], op: string): Promise<readonly string[]> {
     const markets = await this.#loadedMarkets(op);
     const unknown = symbols.filter((s) => !markets.has(s));
-    if (unknown.length > 0) throw new ExchangeError('invalid', `${op}: not a configured symbol: ${unknown.join(', ')}`, { operation: op, exchange: this.id });
+    if (unknown.length > 0)
+      throw new ExchangeError('invalid', `${op}: not a configured symbol: ${unknown.join(', ')}`, {
+        operation: op,
+        exchange: this.id,
+      });
     return symbols;
   }
 }
@@ -854,7 +1084,8 @@ function contractSizeOf(raw: unknown): Decimal | undefined {
 /** ccxt's (id, params) for an OrderRef: by exchange id when known, else by client id (ccxt's unified `clientOrderId`). */
 function refArgs(ref: OrderRef, op: string, quirks?: ExchangeQuirks): [string | undefined, Rec] {
   if (ref.exchangeOrderId !== undefined) return [ref.exchangeOrderId, {}];
-  if (ref.clientOrderId !== undefined) return [undefined, { [quirks?.clientIdParam ?? 'clientOrderId']: ref.clientOrderId }];
+  if (ref.clientOrderId !== undefined)
+    return [undefined, { [quirks?.clientIdParam ?? 'clientOrderId']: ref.clientOrderId }];
   throw new ExchangeError('invalid', `${op}: an OrderRef needs an exchange or a client order id`, { operation: op });
 }
 

@@ -24,7 +24,16 @@ import {
   parseString,
   parseTimestamp,
 } from '../../domain/parse.js';
-import type { Balance, Fill, FundingPayment, Order, OrderStatus, OrderType, Position, TimeInForce } from '../../domain/types.js';
+import type {
+  Balance,
+  Fill,
+  FundingPayment,
+  Order,
+  OrderStatus,
+  OrderType,
+  Position,
+  TimeInForce,
+} from '../../domain/types.js';
 import type { ExchangeQuirks } from './quirks.js';
 
 type Rec = Record<string, unknown>;
@@ -48,7 +57,8 @@ const STATUS: ReadonlyMap<string, OrderStatus> = new Map<string, OrderStatus>([
 function orderType(raw: unknown, hasPrice: boolean, path: string): OrderType {
   if (raw === 'limit' || raw === 'limit_maker') return 'limit';
   if (raw === 'market') return 'market';
-  if (typeof raw === 'string' && raw !== '') return raw.includes('limit') || (hasPrice && !raw.includes('market')) ? 'limit' : 'market';
+  if (typeof raw === 'string' && raw !== '')
+    return raw.includes('limit') || (hasPrice && !raw.includes('market')) ? 'limit' : 'market';
   throw new ParseError('unknown_enum', path, raw, 'unknown order type');
 }
 
@@ -110,7 +120,14 @@ function baseUnits(contracts: Decimal, ctx: ConvertContext | undefined): Decimal
 export function isBareAcknowledgement(raw: unknown): boolean {
   if (typeof raw !== 'object' || raw === null) return false;
   const o = raw as Rec;
-  return o.status === undefined || o.status === null || o.amount === undefined || o.amount === null || o.timestamp === undefined || o.timestamp === null;
+  return (
+    o.status === undefined ||
+    o.status === null ||
+    o.amount === undefined ||
+    o.amount === null ||
+    o.timestamp === undefined ||
+    o.timestamp === null
+  );
 }
 
 /** One ccxt order → Order. */
@@ -123,7 +140,9 @@ export function orderFromCcxt(raw: unknown, path = 'order', ctx?: ConvertContext
   const rawClientId = x.clientOrderId ?? o.clientOrderId;
   // An order without a client id was not placed by us (by hand, or another tool): a zombie, never a failed snapshot.
   const clientOrderId =
-    rawClientId === undefined || rawClientId === null || rawClientId === '' ? externalClientOrderId(symbol, exchangeOrderId) : parseId(rawClientId, `${path}.clientOrderId`);
+    rawClientId === undefined || rawClientId === null || rawClientId === ''
+      ? externalClientOrderId(symbol, exchangeOrderId)
+      : parseId(rawClientId, `${path}.clientOrderId`);
   const status = x.status ?? parseMapped(o.status, STATUS, `${path}.status`, 'order status');
   const contracts = parseAmount(o.amount, `${path}.amount`, 'positive');
   // Checked in the exchange's own units (contracts), before scaling to base units.
@@ -134,7 +153,10 @@ export function orderFromCcxt(raw: unknown, path = 'order', ctx?: ConvertContext
   // Binance reports GTC on market orders, which never rest: the field means nothing there.
   const tif = type === 'market' ? undefined : timeInForce(o.timeInForce);
   const createdAt = parseTimestamp(o.timestamp, `${path}.timestamp`);
-  const updated = optionalMillis(x.updatedAt ?? o.lastUpdateTimestamp ?? o.lastTradeTimestamp, `${path}.lastUpdateTimestamp`);
+  const updated = optionalMillis(
+    x.updatedAt ?? o.lastUpdateTimestamp ?? o.lastTradeTimestamp,
+    `${path}.lastUpdateTimestamp`,
+  );
   const updatedAt = updated === undefined || updated < createdAt ? createdAt : updated;
   const expires = tif === 'GTD' ? optionalMillis(x.expiresAt, `${path}.expiresAt`) : undefined;
   const order: Order = {
@@ -154,7 +176,8 @@ export function orderFromCcxt(raw: unknown, path = 'order', ctx?: ConvertContext
     updatedAt,
     ...(expires !== undefined && expires > 0 && { expiresAt: expires }),
   };
-  if (type === 'limit' && order.price === undefined) throw new ParseError('missing_field', `${path}.price`, o.price, 'a limit order needs a price');
+  if (type === 'limit' && order.price === undefined)
+    throw new ParseError('missing_field', `${path}.price`, o.price, 'a limit order needs a price');
   return order;
 }
 
@@ -162,13 +185,20 @@ export function orderFromCcxt(raw: unknown, path = 'order', ctx?: ConvertContext
  * The average fill price, exact: a raw average where the quirks name one, else the raw cumulative quote amount
  * divided at 64 digits (rather than ccxt's 18-digit truncated quotient), else ccxt's unified `average`.
  */
-function averageFillPrice(o: Rec, rawAverage: unknown, cumulativeQuote: unknown, filled: Decimal, path: string): { averageFillPrice?: Decimal } {
+function averageFillPrice(
+  o: Rec,
+  rawAverage: unknown,
+  cumulativeQuote: unknown,
+  filled: Decimal,
+  path: string,
+): { averageFillPrice?: Decimal } {
   if (!filled.gt(0)) return {};
   const avg = parseOptionalAmount(rawAverage, `${path}.info.avgPrice`);
   if (isPositive(avg)) return { averageFillPrice: avg };
   const cumQuote = parseOptionalAmount(cumulativeQuote, `${path}.info.cumulativeQuote`);
   // The quotient is bounded like a parsed amount, so an extreme pair can never write an unreadable state file.
-  if (isPositive(cumQuote)) return { averageFillPrice: parseAmount(new Dec(cumQuote).div(filled), `${path}.info.cumulativeQuote`) };
+  if (isPositive(cumQuote))
+    return { averageFillPrice: parseAmount(new Dec(cumQuote).div(filled), `${path}.info.cumulativeQuote`) };
   const unified = parseOptionalAmount(o.average, `${path}.average`);
   return isPositive(unified) ? { averageFillPrice: unified } : {};
 }
@@ -209,7 +239,10 @@ export function spotBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[] 
     const entry = asRecord(ownField(b, asset), `${path}.${asset}`);
     const total = parseAmount(entry.total ?? '0', `${path}.${asset}.total`, 'any');
     // A wallet that reports no free amount (Bybit's deprecated availableToWithdraw) has total - used free.
-    const free = entry.free === undefined || entry.free === null ? total.minus(parseAmount(entry.used ?? '0', `${path}.${asset}.used`, 'any')) : parseAmount(entry.free, `${path}.${asset}.free`, 'any');
+    const free =
+      entry.free === undefined || entry.free === null
+        ? total.minus(parseAmount(entry.used ?? '0', `${path}.${asset}.used`, 'any'))
+        : parseAmount(entry.free, `${path}.${asset}.free`, 'any');
     if (total.isZero() && free.isZero()) continue; // exchanges list every listed asset, held or not
     out.push({ asset, free, total });
   }
@@ -228,7 +261,11 @@ export function linearBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[
   asArray(info.assets ?? [], `${path}.info.assets`).forEach((a, i) => {
     const r = asRecord(a, `${path}.info.assets[${i}]`);
     const total = parseAmount(r.walletBalance, `${path}.info.assets[${i}].walletBalance`, 'any');
-    const free = parseAmount(r.availableBalance ?? r.walletBalance, `${path}.info.assets[${i}].availableBalance`, 'any');
+    const free = parseAmount(
+      r.availableBalance ?? r.walletBalance,
+      `${path}.info.assets[${i}].availableBalance`,
+      'any',
+    );
     if (total.isZero() && free.isZero()) return;
     out.push({ asset: parseString(r.asset, `${path}.info.assets[${i}].asset`), free, total });
   });
@@ -241,14 +278,16 @@ export function okxBalancesFromCcxt(raw: unknown, path = 'balance'): Balance[] {
   const info = asRecord(b.info, `${path}.info`);
   const out: Balance[] = [];
   asArray(info.data ?? [], `${path}.info.data`).forEach((acct, i) => {
-    asArray(asRecord(acct, `${path}.info.data[${i}]`).details ?? [], `${path}.info.data[${i}].details`).forEach((d, j) => {
-      const p = `${path}.info.data[${i}].details[${j}]`;
-      const r = asRecord(d, p);
-      const total = parseAmount(r.cashBal, `${p}.cashBal`, 'any');
-      const free = parseAmount(r.availBal ?? r.cashBal, `${p}.availBal`, 'any');
-      if (total.isZero() && free.isZero()) return;
-      out.push({ asset: parseString(r.ccy, `${p}.ccy`), free, total });
-    });
+    asArray(asRecord(acct, `${path}.info.data[${i}]`).details ?? [], `${path}.info.data[${i}].details`).forEach(
+      (d, j) => {
+        const p = `${path}.info.data[${i}].details[${j}]`;
+        const r = asRecord(d, p);
+        const total = parseAmount(r.cashBal, `${p}.cashBal`, 'any');
+        const free = parseAmount(r.availBal ?? r.cashBal, `${p}.availBal`, 'any');
+        if (total.isZero() && free.isZero()) return;
+        out.push({ asset: parseString(r.ccy, `${p}.ccy`), free, total });
+      },
+    );
   });
   return out;
 }
@@ -259,10 +298,17 @@ export function mergeBalances(lists: readonly (readonly Balance[])[]): Balance[]
   for (const list of lists) {
     for (const b of list) {
       const cur = by.get(b.asset);
-      by.set(b.asset, cur === undefined ? { free: b.free, total: b.total } : { free: cur.free.plus(b.free), total: cur.total.plus(b.total) });
+      by.set(
+        b.asset,
+        cur === undefined
+          ? { free: b.free, total: b.total }
+          : { free: cur.free.plus(b.free), total: cur.total.plus(b.total) },
+      );
     }
   }
-  return [...by.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([asset, v]) => ({ asset, free: v.free, total: v.total }));
+  return [...by.entries()]
+    .sort(([a], [b]) => compareStrings(a, b))
+    .map(([asset, v]) => ({ asset, free: v.free, total: v.total }));
 }
 
 /**
@@ -271,7 +317,13 @@ export function mergeBalances(lists: readonly (readonly Balance[])[]): Balance[]
  */
 export function positionFromCcxt(raw: unknown, path = 'position', ctx?: ConvertContext): Position {
   const p = asRecord(raw, path);
-  if (p.hedged === true) throw new ParseError('unknown_enum', `${path}.hedged`, p.hedged, 'hedge-mode positions are not supported (switch the account to one-way mode)');
+  if (p.hedged === true)
+    throw new ParseError(
+      'unknown_enum',
+      `${path}.hedged`,
+      p.hedged,
+      'hedge-mode positions are not supported (switch the account to one-way mode)',
+    );
   const symbol = parseString(p.symbol, `${path}.symbol`);
   const contracts = parseAmount(p.contracts ?? '0', `${path}.contracts`);
   if (contracts.isZero()) return { symbol, quantity: new Dec(0), entryPrice: new Dec(0) };
@@ -292,7 +344,11 @@ export function positionFromCcxt(raw: unknown, path = 'position', ctx?: ConvertC
  * One ccxt funding-history (or ledger) entry → FundingPayment, positive = received. `sign` -1 where ccxt's amount
  * is the fee paid; `asset` the market's settle currency where ccxt guesses it.
  */
-export function fundingFromCcxt(raw: unknown, path = 'funding', ctx?: { readonly sign?: 1 | -1; readonly asset?: string; readonly symbol?: string }): FundingPayment {
+export function fundingFromCcxt(
+  raw: unknown,
+  path = 'funding',
+  ctx?: { readonly sign?: 1 | -1; readonly asset?: string; readonly symbol?: string },
+): FundingPayment {
   const f = asRecord(raw, path);
   const amount = parseAmount(f.amount, `${path}.amount`, 'any');
   return {

@@ -26,13 +26,18 @@ export function decodeCursor(raw: string, operation: string): HistoryCursor {
   const start = m === null ? Number.NaN : Number.parseInt(m[1] as string, 10);
   const end = m === null || m[2] === '' ? undefined : Number.parseInt(m[2] as string, 10);
   if (m === null || (end !== undefined && end < start)) {
-    throw new ExchangeError('invalid', `${operation}: not a cursor of this adapter: ${JSON.stringify(raw)}`, { operation });
+    throw new ExchangeError('invalid', `${operation}: not a cursor of this adapter: ${JSON.stringify(raw)}`, {
+      operation,
+    });
   }
   let seen: string[];
   try {
     seen = (m[3] as string) === '' ? [] : (m[3] as string).split(',').map(decodeURIComponent);
   } catch (e) {
-    throw new ExchangeError('invalid', `${operation}: not a cursor of this adapter: ${JSON.stringify(raw)}`, { operation, cause: e });
+    throw new ExchangeError('invalid', `${operation}: not a cursor of this adapter: ${JSON.stringify(raw)}`, {
+      operation,
+      cause: e,
+    });
   }
   return { start, ...(end !== undefined && { end }), seen };
 }

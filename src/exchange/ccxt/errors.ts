@@ -99,5 +99,9 @@ export function mapCcxtError(e: unknown, operation: string, ctx: MapErrorContext
   // retrying cannot fix them, and they must be loud.
   const detail = errorSummary(e);
   const what = e instanceof TesserError ? 'rejected exchange payload' : 'unexpected failure';
-  return new ExchangeError('invalid', `${operation}: ${what}: ${detail}`, { cause: e, operation, ...(exchange !== undefined && { exchange }) });
+  return new ExchangeError('invalid', `${operation}: ${what}: ${detail}`, {
+    cause: e,
+    operation,
+    ...(exchange !== undefined && { exchange }),
+  });
 }

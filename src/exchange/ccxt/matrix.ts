@@ -11,7 +11,9 @@ import { quirksOf } from './quirks.js';
 /** Every ccxt exchange id, assessed, in ccxt's order (alphabetical). */
 export function exchangeMatrix(): ExchangeAssessment[] {
   const ctors = ccxtLib.default as unknown as Record<string, new () => Exchange>;
-  return ccxtLib.default.exchanges.filter((id) => ctors[id] !== undefined).map((id) => assessExchange(new (ctors[id] as new () => Exchange)()));
+  return ccxtLib.default.exchanges
+    .filter((id) => ctors[id] !== undefined)
+    .map((id) => assessExchange(new (ctors[id] as new () => Exchange)()));
 }
 
 /** The installed ccxt's version (the matrix is a function of it). */
@@ -42,8 +44,11 @@ export function exchangeMatrixMarkdown(rows: readonly ExchangeAssessment[], vers
       ...(r.spot.usable ? [] : [`spot: ${r.spot.missing.join(', ')}`]),
       ...(r.perp.usable ? [] : [`perpetuals: ${r.perp.missing.join(', ')}`]),
     ];
-    const account = quirksOf(r.id).account ?? (r.spot.usable && r.perp.usable ? 'unknown: set `accountKind` to trade both' : '');
-    lines.push(`| ${r.id} | ${cell(r.spot)} | ${cell(r.perp)} | ${account} | ${fallbacks.join('; ')} | ${emulated.join(', ')} | ${missing.join('; ')} |`);
+    const account =
+      quirksOf(r.id).account ?? (r.spot.usable && r.perp.usable ? 'unknown: set `accountKind` to trade both' : '');
+    lines.push(
+      `| ${r.id} | ${cell(r.spot)} | ${cell(r.perp)} | ${account} | ${fallbacks.join('; ')} | ${emulated.join(', ')} | ${missing.join('; ')} |`,
+    );
   }
   return lines.join('\n');
 }

@@ -95,7 +95,10 @@ const DAY = 24 * HOUR;
 const BINANCE: ExchangeQuirks = {
   account: 'separate',
   // Load only the market families we trade, and skip the (private, slow) currencies call.
-  ccxtOptions: (kinds) => ({ fetchMarkets: { types: [...kinds].map((k) => (k === 'spot' ? 'spot' : 'linear')) }, fetchCurrencies: false }),
+  ccxtOptions: (kinds) => ({
+    fetchMarkets: { types: [...kinds].map((k) => (k === 'spot' ? 'spot' : 'linear')) },
+    fetchCurrencies: false,
+  }),
   perpWallet: linearBalancesFromCcxt,
   // REST names first, then the user-data stream's one-letter ones (executionReport, ORDER_TRADE_UPDATE's `o`).
   orderInfo: (info) => ({
@@ -109,7 +112,11 @@ const BINANCE: ExchangeQuirks = {
     cumulativeQuote: info.cummulativeQuoteQty ?? info.cumQuote ?? info.Z,
   }),
   // ccxt's features say 10000 days for spot allOrders; Binance refuses a startTime..endTime span over 24 h.
-  maxSpanMs: { orders: { spot: DAY - 1, perp: 7 * DAY - 1 }, trades: { spot: DAY - 1, perp: 7 * DAY - 1 }, funding: { perp: 7 * DAY - 1 } },
+  maxSpanMs: {
+    orders: { spot: DAY - 1, perp: 7 * DAY - 1 },
+    trades: { spot: DAY - 1, perp: 7 * DAY - 1 },
+    funding: { perp: 7 * DAY - 1 },
+  },
   // Income history keeps three months.
   keepsMs: { funding: 90 * DAY },
   // Binance answers the first `limit` items from startTime, ascending.
@@ -124,7 +131,8 @@ const BINANCE: ExchangeQuirks = {
   // ccxt's binance watchOrders / watchMyTrades also start a positions snapshot on a futures socket: a REST read, and a
   // promise nobody awaits that rejects unhandled when the socket drops. The stream does not watch positions.
   streamOptions: { watchPositions: { fetchPositionsSnapshot: false } },
-  keepAliveParams: (options) => (typeof (options.future as Rec | undefined)?.listenKey === 'string' ? [{ type: 'future' }] : []),
+  keepAliveParams: (options) =>
+    typeof (options.future as Rec | undefined)?.listenKey === 'string' ? [{ type: 'future' }] : [],
 };
 
 /** Per-exchange knowledge, keyed by ccxt id. */

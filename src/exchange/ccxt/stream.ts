@@ -70,12 +70,17 @@ export function canStream(ex: Exchange): boolean {
 }
 
 /** Validates the stream options; problems go into the adapter's one ConfigError. */
-export function checkStreamOptions(o: CcxtStreamOptions | undefined, issues: { path: string; message: string }[]): void {
+export function checkStreamOptions(
+  o: CcxtStreamOptions | undefined,
+  issues: { path: string; message: string }[],
+): void {
   if (o === undefined) return;
-  if (o.scheduler !== undefined && typeof o.scheduler.schedule !== 'function') issues.push({ path: 'stream.scheduler', message: 'must be an RxJS scheduler' });
+  if (o.scheduler !== undefined && typeof o.scheduler.schedule !== 'function')
+    issues.push({ path: 'stream.scheduler', message: 'must be an RxJS scheduler' });
   for (const k of ['reconnectMs', 'readyCheckMs'] as const) {
     const v = o[k];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) issues.push({ path: `stream.${k}`, message: 'must be an integer >= 1 (ms)' });
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1))
+      issues.push({ path: `stream.${k}`, message: 'must be an integer >= 1 (ms)' });
   }
 }
 
@@ -89,7 +94,8 @@ export function watchExecutions(deps: CcxtStreamDeps): Observable<ExecutionEvent
     const keepAlive = tameDelays(ex, deps.keepAliveParams);
     guardFutures(ex);
     const options = ex.options as Record<string, unknown>;
-    for (const [k, v] of Object.entries(deps.ccxtOptions ?? {})) options[k] = { ...(options[k] as object | undefined), ...(v as object) };
+    for (const [k, v] of Object.entries(deps.ccxtOptions ?? {}))
+      options[k] = { ...(options[k] as object | undefined), ...(v as object) };
     // Bumped whenever the loops of a connection are abandoned: a late result of an old loop is dropped.
     let epoch = 0;
     let state: 'connecting' | 'up' | 'down' = 'connecting';
@@ -104,7 +110,9 @@ export function watchExecutions(deps: CcxtStreamDeps): Observable<ExecutionEvent
     const start = (): void => {
       const mine = ++epoch;
       state = 'connecting';
-      loops = deps.symbols.flatMap((symbol) => (['orders', 'myTrades'] as const).map((kind) => ({ symbol, kind, received: false })));
+      loops = deps.symbols.flatMap((symbol) =>
+        (['orders', 'myTrades'] as const).map((kind) => ({ symbol, kind, received: false })),
+      );
       // After the previous connection's sockets are closed, never alongside them.
       void closing
         .then(() => deps.ready())
@@ -144,7 +152,13 @@ export function watchExecutions(deps: CcxtStreamDeps): Observable<ExecutionEvent
         return fill === undefined ? undefined : parseExecutionMessage(tradeMessage(fill), at);
       } catch (e) {
         const what = l.kind === 'orders' ? 'order' : 'trade';
-        return { type: 'malformed', at, error: new StreamMessageError(`${ex.id} stream ${what} on ${l.symbol} refused: ${errorSummary(e)}`, raw, { cause: e }) };
+        return {
+          type: 'malformed',
+          at,
+          error: new StreamMessageError(`${ex.id} stream ${what} on ${l.symbol} refused: ${errorSummary(e)}`, raw, {
+            cause: e,
+          }),
+        };
       }
     };
 
@@ -232,7 +246,12 @@ function guardFutures(ex: Exchange): void {
 function tameDelays(ex: Exchange, keepAliveParams: CcxtStreamDeps['keepAliveParams']): { clear(): void } {
   const timers = new Set<ReturnType<typeof setTimeout>>();
   type Method = (...args: unknown[]) => unknown;
-  const target = ex as unknown as { delay: (timeout: number, method: Method, ...args: unknown[]) => void; spawn: (method: Method, ...args: unknown[]) => unknown; keepAliveListenKey?: Method; options: Record<string, unknown> };
+  const target = ex as unknown as {
+    delay: (timeout: number, method: Method, ...args: unknown[]) => void;
+    spawn: (method: Method, ...args: unknown[]) => unknown;
+    keepAliveListenKey?: Method;
+    options: Record<string, unknown>;
+  };
   let closed = false;
   target.delay = (timeout, method, ...args) => {
     // A keep-alive that was in flight when the stream closed schedules no next one.
@@ -240,9 +259,14 @@ function tameDelays(ex: Exchange, keepAliveParams: CcxtStreamDeps['keepAlivePara
     const t = setTimeout(() => {
       timers.delete(t);
       if (closed) return;
-      const typed = keepAliveParams !== undefined && method === target.keepAliveListenKey ? keepAliveParams(target.options) : undefined;
+      const typed =
+        keepAliveParams !== undefined && method === target.keepAliveListenKey
+          ? keepAliveParams(target.options)
+          : undefined;
       if (typed === undefined) target.spawn(method, ...args);
-      else for (const p of typed) target.spawn(method, { ...((args[0] as Record<string, unknown> | undefined) ?? {}), ...p });
+      else
+        for (const p of typed)
+          target.spawn(method, { ...((args[0] as Record<string, unknown> | undefined) ?? {}), ...p });
     }, timeout);
     t.unref();
     timers.add(t);

@@ -38,7 +38,15 @@ import {
 } from '../../domain/types.js';
 import type { ExchangeClient, ExecutionEvent, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
 import { SimulatedStream } from './stream.js';
-import { FaultInjector, isMutatingMethod, type ActiveFault, type ExchangeMethod, type FaultKind, type FaultPlan, type FaultSpec } from './faults.js';
+import {
+  FaultInjector,
+  isMutatingMethod,
+  type ActiveFault,
+  type ExchangeMethod,
+  type FaultKind,
+  type FaultPlan,
+  type FaultSpec,
+} from './faults.js';
 import { PricePath } from './market.js';
 import { OrderStore, lockOf, orderAt, prune, type OrderRecord } from './order-store.js';
 import { resolveOptions, type ResolvedOptions, type SimulatedExchangeOptions } from './options.js';
@@ -142,7 +150,10 @@ export class SimulatedExchange implements ExchangeClient {
     this.opts = resolveOptions(options);
     this.id = this.opts.id;
     this.clock = this.opts.clock;
-    this.identity = { venue: this.opts.id, account: this.opts.accountId ?? `seed ${String(this.opts.seed)} from ${this.clock.now()}` };
+    this.identity = {
+      venue: this.opts.id,
+      account: this.opts.accountId ?? `seed ${String(this.opts.seed)} from ${this.clock.now()}`,
+    };
     const root = createRandom(this.opts.seed);
     // Independent streams, forked in a fixed order, so e.g. a probabilistic fault never shifts the price path.
     const marketRng = root.fork('market');
@@ -151,7 +162,14 @@ export class SimulatedExchange implements ExchangeClient {
     this.faults = new FaultInjector(root.fork('faults'), this.opts.maxStaleMs, this.opts.defaultRetryAfterMs);
     const streamRng = root.fork('stream');
     if (this.opts.stream !== undefined) {
-      const stream = new SimulatedStream(this.opts.stream, streamRng, this.clock, () => this.sync(), this.opts.tickMs, (kind, seq) => this.control('streamFault', { kind, seq }));
+      const stream = new SimulatedStream(
+        this.opts.stream,
+        streamRng,
+        this.clock,
+        () => this.sync(),
+        this.opts.tickMs,
+        (kind, seq) => this.control('streamFault', { kind, seq }),
+      );
       this.stream = stream;
       this.executionEvents = () => stream.events();
     }
@@ -159,7 +177,10 @@ export class SimulatedExchange implements ExchangeClient {
     for (const inst of this.opts.instruments) {
       this.instruments.set(inst.symbol, inst);
       const initial = this.opts.initialPrices.get(inst.symbol) as Decimal;
-      this.prices.set(inst.symbol, new PricePath(initial, marketRng.fork(inst.symbol), this.opts.volatilityBps, this.opts.priceDecimals));
+      this.prices.set(
+        inst.symbol,
+        new PricePath(initial, marketRng.fork(inst.symbol), this.opts.volatilityBps, this.opts.priceDecimals),
+      );
     }
     const balances = [...this.opts.balances.entries()].map(([asset, total]) => ({ asset, total, free: total }));
     this.initialBalances = balances;
@@ -194,7 +215,12 @@ export class SimulatedExchange implements ExchangeClient {
     return this.call('fetchOrder', (asOf, plan) => {
       const rec = this.findRecord(ref, 'fetchOrder', asOf);
       // Read-after-write lag: the replica asked has not seen the order yet.
-      if (plan.notFound === true) throw this.error('notFound', 'fetchOrder', `order ${rec.order.exchangeOrderId ?? ''} on ${rec.order.symbol} not found (injected lag)`);
+      if (plan.notFound === true)
+        throw this.error(
+          'notFound',
+          'fetchOrder',
+          `order ${rec.order.exchangeOrderId ?? ''} on ${rec.order.symbol} not found (injected lag)`,
+        );
       return { ...(orderAt(rec, asOf) as Order) };
     });
   }
@@ -208,38 +234,65 @@ export class SimulatedExchange implements ExchangeClient {
     return this.call('fetchClosedOrders', (asOf) => this.ordersSince(symbol, query, asOf, 'fetchClosedOrders', true));
   }
 
-  private ordersSince(symbol: string, query: HistoryQuery, asOf: Millis | undefined, op: string, closedOnly: boolean): Page<Order> {
+  private ordersSince(
+    symbol: string,
+    query: HistoryQuery,
+    asOf: Millis | undefined,
+    op: string,
+    closedOnly: boolean,
+  ): Page<Order> {
     this.instrument(symbol, op);
     // The two lists page apart: a cursor of one is refused by the other.
     const q = resolveQuery(query, closedOnly ? 'c' : 'o', (m) => this.error('invalid', op, m));
     const items: { seq: number; order: Order }[] = [];
     for (const rec of this.orders.allOf(symbol)) {
       const o = orderAt(rec, asOf);
-      if (o !== undefined && o.updatedAt >= q.since && (!closedOnly || !isOpenStatus(o.status))) items.push({ seq: rec.seq, order: o });
+      if (o !== undefined && o.updatedAt >= q.since && (!closedOnly || !isOpenStatus(o.status)))
+        items.push({ seq: rec.seq, order: o });
     }
     items.sort((a, b) => a.order.updatedAt - b.order.updatedAt || a.seq - b.seq);
     const page = pageOf(items, (i) => [i.order.updatedAt, i.seq], q, closedOnly ? 'c' : 'o');
-    return { items: page.items.map((i) => ({ ...i.order })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+    return {
+      items: page.items.map((i) => ({ ...i.order })),
+      ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }),
+    };
   }
 
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
     return this.call('fetchTradesSince', (asOf, plan) => {
       this.instrument(symbol, 'fetchTradesSince');
       const q = resolveQuery(query, 't', (m) => this.error('invalid', 'fetchTradesSince', m));
-      if (plan.lagMs !== undefined && (plan.lagSymbols === undefined || plan.lagSymbols.includes(symbol))) this.startTradeLag(symbol, plan.lagMs, plan.pick);
-      const items = this.trades.filter((t) => t.fill.symbol === symbol && t.fill.timestamp >= q.since && (asOf === undefined || t.fill.timestamp <= asOf) && !this.tradeLags(t.fill));
+      if (plan.lagMs !== undefined && (plan.lagSymbols === undefined || plan.lagSymbols.includes(symbol)))
+        this.startTradeLag(symbol, plan.lagMs, plan.pick);
+      const items = this.trades.filter(
+        (t) =>
+          t.fill.symbol === symbol &&
+          t.fill.timestamp >= q.since &&
+          (asOf === undefined || t.fill.timestamp <= asOf) &&
+          !this.tradeLags(t.fill),
+      );
       const page = pageOf(items, (t) => [t.seq, 0], q, 't');
-      return { items: page.items.map((t) => ({ ...t.fill })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+      return {
+        items: page.items.map((t) => ({ ...t.fill })),
+        ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }),
+      };
     });
   }
 
   fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
     return this.call('fetchOrderTrades', (asOf) => {
       this.instrument(symbol, 'fetchOrderTrades');
-      if (typeof exchangeOrderId !== 'string' || exchangeOrderId === '') throw this.error('invalid', 'fetchOrderTrades', 'exchangeOrderId must be a non-empty string');
+      if (typeof exchangeOrderId !== 'string' || exchangeOrderId === '')
+        throw this.error('invalid', 'fetchOrderTrades', 'exchangeOrderId must be a non-empty string');
       // Like Binance's myTrades with orderId: the order's trades, oldest first (none for an unknown order).
       return this.trades
-        .filter((t) => t.fill.symbol === symbol && t.fill.exchangeOrderId === exchangeOrderId && (asOf === undefined || t.fill.timestamp <= asOf) && !this.tradeLags(t.fill))
+        .filter(
+          (t) =>
+            t.fill.symbol === symbol &&
+            t.fill.exchangeOrderId === exchangeOrderId &&
+            (asOf === undefined || t.fill.timestamp <= asOf) &&
+            !this.tradeLags(t.fill),
+        )
         .map((t) => ({ ...t.fill }));
     });
   }
@@ -247,9 +300,14 @@ export class SimulatedExchange implements ExchangeClient {
   fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     return this.call('fetchFundingSince', (asOf) => {
       const q = resolveQuery(query, 'f', (m) => this.error('invalid', 'fetchFundingSince', m));
-      const items = this.fundings.filter((f) => f.payment.timestamp >= q.since && (asOf === undefined || f.payment.timestamp <= asOf));
+      const items = this.fundings.filter(
+        (f) => f.payment.timestamp >= q.since && (asOf === undefined || f.payment.timestamp <= asOf),
+      );
       const page = pageOf(items, (f) => [f.seq, 0], q, 'f');
-      return { items: page.items.map((f) => ({ ...f.payment })), ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+      return {
+        items: page.items.map((f) => ({ ...f.payment })),
+        ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }),
+      };
     });
   }
 
@@ -320,7 +378,8 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private requireStream(op: string): SimulatedStream {
-    if (this.stream === undefined) throw this.error('unsupported', op, 'the execution stream is off (SimulatedExchangeOptions.stream)');
+    if (this.stream === undefined)
+      throw this.error('unsupported', op, 'the execution stream is off (SimulatedExchangeOptions.stream)');
     return this.stream;
   }
 
@@ -331,8 +390,10 @@ export class SimulatedExchange implements ExchangeClient {
    * new time: price ticks, matching, expiries, funding.
    */
   step(ms: number): void {
-    if (!Number.isSafeInteger(ms) || ms < 0) throw this.error('invalid', 'step', `ms must be an integer >= 0, got ${String(ms)}`);
-    if (!isAdvanceable(this.clock)) throw this.error('unsupported', 'step', 'the clock has no advance(); advance it yourself and call sync()');
+    if (!Number.isSafeInteger(ms) || ms < 0)
+      throw this.error('invalid', 'step', `ms must be an integer >= 0, got ${String(ms)}`);
+    if (!isAdvanceable(this.clock))
+      throw this.error('unsupported', 'step', 'the clock has no advance(); advance it yourself and call sync()');
     this.clock.advance(ms);
     this.sync();
   }
@@ -409,7 +470,10 @@ export class SimulatedExchange implements ExchangeClient {
     if (inst.kind !== 'perp') throw this.error('invalid', 'setFundingRate', `${symbol} is not a perpetual`);
     if (rate === undefined) this.fixedFundingRates.delete(symbol);
     else this.fixedFundingRates.set(symbol, this.amount(rate, 'rate', 'any', 'setFundingRate'));
-    this.control('setFundingRate', { symbol, rate: rate === undefined ? null : amountToString(this.fixedFundingRates.get(symbol) as Decimal) });
+    this.control('setFundingRate', {
+      symbol,
+      rate: rate === undefined ? null : amountToString(this.fixedFundingRates.get(symbol) as Decimal),
+    });
   }
 
   /** The funding rate applied at the last funding time (undefined before the first). */
@@ -429,7 +493,8 @@ export class SimulatedExchange implements ExchangeClient {
   /** Places an order "by hand" (not through the port, not by our engine): the origin of zombies. */
   placeManualOrder(request: ManualOrderRequest): Order {
     this.sync();
-    if (typeof request !== 'object' || request === null) throw this.error('invalid', 'placeManualOrder', 'request must be an object');
+    if (typeof request !== 'object' || request === null)
+      throw this.error('invalid', 'placeManualOrder', 'request must be an object');
     const clientOrderId = request.clientOrderId ?? `manual-${++this.manualSeq}`;
     return this.place({ ...request, clientOrderId }, 'manual', 'placeManualOrder');
   }
@@ -438,8 +503,16 @@ export class SimulatedExchange implements ExchangeClient {
   cancelByExchange(ref: OrderRef): Order {
     this.sync();
     const rec = this.findRecord(ref, 'cancelByExchange', undefined);
-    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'cancelByExchange', `order ${rec.order.exchangeOrderId ?? ''} is already ${rec.order.status}`);
-    this.control('cancelByExchange', { symbol: rec.order.symbol, exchangeOrderId: rec.order.exchangeOrderId as string });
+    if (!isOpenStatus(rec.order.status))
+      throw this.error(
+        'invalid',
+        'cancelByExchange',
+        `order ${rec.order.exchangeOrderId ?? ''} is already ${rec.order.status}`,
+      );
+    this.control('cancelByExchange', {
+      symbol: rec.order.symbol,
+      exchangeOrderId: rec.order.exchangeOrderId as string,
+    });
     this.close(rec, 'cancelled', this.now());
     return { ...rec.order };
   }
@@ -451,13 +524,24 @@ export class SimulatedExchange implements ExchangeClient {
   fillOrder(ref: OrderRef, quantity?: Decimal | string, price?: Decimal | string): Fill {
     this.sync();
     const rec = this.findRecord(ref, 'fillOrder', undefined);
-    if (!isOpenStatus(rec.order.status)) throw this.error('invalid', 'fillOrder', `order ${rec.order.exchangeOrderId ?? ''} is ${rec.order.status}`);
+    if (!isOpenStatus(rec.order.status))
+      throw this.error('invalid', 'fillOrder', `order ${rec.order.exchangeOrderId ?? ''} is ${rec.order.status}`);
     const remaining = rec.order.quantity.minus(rec.order.filledQuantity);
     const q = quantity === undefined ? remaining : this.amount(quantity, 'quantity', 'positive', 'fillOrder');
-    if (q.gt(remaining)) throw this.error('invalid', 'fillOrder', `quantity ${q.toFixed()} exceeds the remaining ${remaining.toFixed()}`);
-    if (q.decimalPlaces() > this.opts.amountDecimals) throw this.error('invalid', 'fillOrder', `quantity has more than ${this.opts.amountDecimals} decimals`);
-    const p = price === undefined ? (rec.order.price ?? this.pricePath(rec.order.symbol, 'fillOrder').current()) : this.amount(price, 'price', 'positive', 'fillOrder');
-    this.control('fillOrder', { symbol: rec.order.symbol, exchangeOrderId: rec.order.exchangeOrderId as string, quantity: amountToString(q), price: amountToString(p) });
+    if (q.gt(remaining))
+      throw this.error('invalid', 'fillOrder', `quantity ${q.toFixed()} exceeds the remaining ${remaining.toFixed()}`);
+    if (q.decimalPlaces() > this.opts.amountDecimals)
+      throw this.error('invalid', 'fillOrder', `quantity has more than ${this.opts.amountDecimals} decimals`);
+    const p =
+      price === undefined
+        ? (rec.order.price ?? this.pricePath(rec.order.symbol, 'fillOrder').current())
+        : this.amount(price, 'price', 'positive', 'fillOrder');
+    this.control('fillOrder', {
+      symbol: rec.order.symbol,
+      exchangeOrderId: rec.order.exchangeOrderId as string,
+      quantity: amountToString(q),
+      price: amountToString(p),
+    });
     return this.fill(rec, q, p, rec.order.type === 'limit' ? 'maker' : 'taker', this.now());
   }
 
@@ -471,7 +555,10 @@ export class SimulatedExchange implements ExchangeClient {
     if (inst.kind !== 'perp') throw this.error('invalid', 'liquidate', `${symbol} is not a perpetual`);
     const pos = this.book.position(symbol).quantity;
     if (pos.isZero()) throw this.error('invalid', 'liquidate', `no position on ${symbol}`);
-    const p = price === undefined ? this.pricePath(symbol, 'liquidate').current() : this.amount(price, 'price', 'positive', 'liquidate');
+    const p =
+      price === undefined
+        ? this.pricePath(symbol, 'liquidate').current()
+        : this.amount(price, 'price', 'positive', 'liquidate');
     const now = this.now();
     this.control('liquidate', { symbol, price: amountToString(p) });
     const rec = this.createOrder(
@@ -493,7 +580,8 @@ export class SimulatedExchange implements ExchangeClient {
   /** Credits an asset (a deposit from outside). */
   deposit(asset: string, amount: Decimal | string): Deposit {
     this.sync();
-    if (typeof asset !== 'string' || asset.trim() === '') throw this.error('invalid', 'deposit', 'asset must be a non-empty string');
+    if (typeof asset !== 'string' || asset.trim() === '')
+      throw this.error('invalid', 'deposit', 'asset must be a non-empty string');
     const a = this.amount(amount, 'amount', 'positive', 'deposit');
     const now = this.now();
     const d: Deposit = { id: `d-${++this.depositSeq}`, asset, amount: a, timestamp: now };
@@ -612,9 +700,26 @@ export class SimulatedExchange implements ExchangeClient {
       this.clock.advance(plan.latencyMs);
       this.sync();
     }
-    const entry: CallLogEntry = { seq: this.calls.length + 1, method, at, completedAt: this.now(), outcome: failure?.kind ?? 'ok', faults: plan.fired, effect };
+    const entry: CallLogEntry = {
+      seq: this.calls.length + 1,
+      method,
+      at,
+      completedAt: this.now(),
+      outcome: failure?.kind ?? 'ok',
+      faults: plan.fired,
+      effect,
+    };
     this.calls.push(entry);
-    this.events.push({ seq: this.events.length + 1, at, type: 'call', method, completedAt: entry.completedAt, outcome: entry.outcome, faults: [...entry.faults], effect });
+    this.events.push({
+      seq: this.events.length + 1,
+      at,
+      type: 'call',
+      method,
+      completedAt: entry.completedAt,
+      outcome: entry.outcome,
+      faults: [...entry.faults],
+      effect,
+    });
     if (failure !== undefined) throw failure;
     return result as T;
   }
@@ -623,11 +728,15 @@ export class SimulatedExchange implements ExchangeClient {
     if (e instanceof ExchangeError) return e;
     // Anything else is a bug or refused input: final and loud, never a retryable kind that could hide it.
     const detail = errorSummary(e);
-    return new ExchangeError('invalid', `${this.id} ${operation}: ${e instanceof TesserError ? 'rejected' : 'unexpected failure'}: ${detail}`, {
-      cause: e,
-      exchange: this.id,
-      operation,
-    });
+    return new ExchangeError(
+      'invalid',
+      `${this.id} ${operation}: ${e instanceof TesserError ? 'rejected' : 'unexpected failure'}: ${detail}`,
+      {
+        cause: e,
+        exchange: this.id,
+        operation,
+      },
+    );
   }
 
   private error(kind: ExchangeErrorKind, operation: string, message: string, retryAfterMs?: number): ExchangeError {
@@ -647,7 +756,8 @@ export class SimulatedExchange implements ExchangeClient {
     const market = (this.prices.get(inst.symbol) as PricePath).current();
     const limit = rec.order.price;
     // Market orders and marketable limits take liquidity at once, in full, at the market price.
-    if (limit === undefined || crosses(rec.order.side, limit, market)) this.fill(rec, rec.order.quantity, market, 'taker', now);
+    if (limit === undefined || crosses(rec.order.side, limit, market))
+      this.fill(rec, rec.order.quantity, market, 'taker', now);
     if (rec.order.timeInForce === 'IOC' && isOpenStatus(rec.order.status)) this.close(rec, 'expired', now);
     return { ...rec.order };
   }
@@ -655,25 +765,30 @@ export class SimulatedExchange implements ExchangeClient {
   private validatePlace(req: PlaceOrderRequest, op: string, now: Millis): Instrument {
     const bad = (m: string): ExchangeError => this.error('invalid', op, m);
     if (typeof req !== 'object' || req === null) throw bad('request must be an object');
-    if (typeof req.clientOrderId !== 'string' || req.clientOrderId.trim() === '') throw bad('clientOrderId must be a non-empty string');
+    if (typeof req.clientOrderId !== 'string' || req.clientOrderId.trim() === '')
+      throw bad('clientOrderId must be a non-empty string');
     const inst = this.instrument(req.symbol, op);
     if (!SIDES.includes(req.side)) throw bad(`side must be one of ${SIDES.join(', ')}`);
     if (!ORDER_TYPES.includes(req.type)) throw bad(`type must be one of ${ORDER_TYPES.join(', ')}`);
     const q = req.quantity;
     if (!(q instanceof Dec) || !q.isFinite() || !q.gt(0)) throw bad('quantity must be a Decimal > 0');
-    if (q.decimalPlaces() > this.opts.amountDecimals) throw bad(`quantity has more than ${this.opts.amountDecimals} decimals`);
+    if (q.decimalPlaces() > this.opts.amountDecimals)
+      throw bad(`quantity has more than ${this.opts.amountDecimals} decimals`);
     if (req.type === 'limit') {
       const p = req.price;
       if (p === undefined) throw bad('a limit order needs a price');
       if (!(p instanceof Dec) || !p.isFinite() || !p.gt(0)) throw bad('price must be a Decimal > 0');
-      if (p.decimalPlaces() > this.opts.priceDecimals) throw bad(`price has more than ${this.opts.priceDecimals} decimals`);
+      if (p.decimalPlaces() > this.opts.priceDecimals)
+        throw bad(`price has more than ${this.opts.priceDecimals} decimals`);
     } else if (req.price !== undefined) throw bad('a market order takes no price');
     const tif = req.timeInForce;
-    if (tif !== undefined && !TIME_IN_FORCES.includes(tif)) throw bad(`timeInForce must be one of ${TIME_IN_FORCES.join(', ')}`);
+    if (tif !== undefined && !TIME_IN_FORCES.includes(tif))
+      throw bad(`timeInForce must be one of ${TIME_IN_FORCES.join(', ')}`);
     if (tif === 'GTD') {
       if (req.type === 'market') throw bad('a market order cannot be GTD');
       const e = req.expiresAt;
-      if (typeof e !== 'number' || !Number.isSafeInteger(e) || e <= now) throw bad('a GTD order needs expiresAt, an integer time after now');
+      if (typeof e !== 'number' || !Number.isSafeInteger(e) || e <= now)
+        throw bad('a GTD order needs expiresAt, an integer time after now');
     } else if (req.expiresAt !== undefined) throw bad('expiresAt is only for timeInForce GTD');
     if (req.reduceOnly !== undefined && typeof req.reduceOnly !== 'boolean') throw bad('reduceOnly must be a boolean');
     const clash = this.orders.openWithClientId(req.clientOrderId);
@@ -683,7 +798,8 @@ export class SimulatedExchange implements ExchangeClient {
       if (req.reduceOnly === true) {
         const pos = this.book.position(inst.symbol).quantity;
         const reduces = req.side === 'buy' ? pos.isNegative() : pos.isPositive();
-        if (!reduces || q.gt(pos.abs())) throw bad(`reduce-only ${req.side} of ${q.toFixed()} would not reduce the position ${pos.toFixed()}`);
+        if (!reduces || q.gt(pos.abs()))
+          throw bad(`reduce-only ${req.side} of ${q.toFixed()} would not reduce the position ${pos.toFixed()}`);
       }
       return inst;
     }
@@ -692,7 +808,11 @@ export class SimulatedExchange implements ExchangeClient {
     // A buy must also be able to pay the (taker, the larger) fee in the quote asset.
     const need = req.side === 'buy' ? q.times(req.price ?? market).times(this.opts.takerRate.plus(1)) : q;
     if (free.lt(need)) {
-      throw this.error('insufficientFunds', op, `needs ${need.toFixed()} ${req.side === 'buy' ? inst.quote : inst.base}, ${free.toFixed()} free`);
+      throw this.error(
+        'insufficientFunds',
+        op,
+        `needs ${need.toFixed()} ${req.side === 'buy' ? inst.quote : inst.base}, ${free.toFixed()} free`,
+      );
     }
     return inst;
   }
@@ -752,13 +872,25 @@ export class SimulatedExchange implements ExchangeClient {
     const filled = rec.order.filledQuantity.plus(quantity);
     rec.notional = rec.notional.plus(quantity.times(price));
     const done = filled.gte(rec.order.quantity);
-    this.update(rec, { ...rec.order, filledQuantity: filled, averageFillPrice: rec.notional.div(filled), status: done ? 'filled' : 'open', updatedAt: at }, at);
+    this.update(
+      rec,
+      {
+        ...rec.order,
+        filledQuantity: filled,
+        averageFillPrice: rec.notional.div(filled),
+        status: done ? 'filled' : 'open',
+        updatedAt: at,
+      },
+      at,
+    );
     return { ...fill };
   }
 
   /** Applies a trade to the book and writes one ledger entry per asset moved and one for the fee. */
   private applyTrade(inst: Instrument, fill: Fill): void {
-    const assets = [...new Set(inst.kind === 'spot' ? [inst.base, inst.quote, fill.feeAsset] : [inst.settle, fill.feeAsset])];
+    const assets = [
+      ...new Set(inst.kind === 'spot' ? [inst.base, inst.quote, fill.feeAsset] : [inst.settle, fill.feeAsset]),
+    ];
     const before = new Map(assets.map((a) => [a, this.book.balanceTotal(a)]));
     this.book.applyTrade(inst, fill);
     for (const asset of assets) {
@@ -769,7 +901,10 @@ export class SimulatedExchange implements ExchangeClient {
       let running = start;
       if (!tradePart.isZero()) {
         running = running.plus(tradePart);
-        this.pushLedger(fill.timestamp, asset, tradePart, running, { type: inst.kind === 'spot' ? 'trade' : 'realizedPnl', tradeId: fill.tradeId });
+        this.pushLedger(fill.timestamp, asset, tradePart, running, {
+          type: inst.kind === 'spot' ? 'trade' : 'realizedPnl',
+          tradeId: fill.tradeId,
+        });
       }
       if (!feePart.isZero()) {
         running = running.plus(feePart);
@@ -783,10 +918,18 @@ export class SimulatedExchange implements ExchangeClient {
     if (typeof ref !== 'object' || ref === null) throw this.error('invalid', op, 'order ref must be an object');
     this.instrument(ref.symbol, op);
     const { exchangeOrderId: xid, clientOrderId: cid } = ref;
-    if (xid !== undefined && (typeof xid !== 'string' || xid === '')) throw this.error('invalid', op, 'exchangeOrderId must be a non-empty string');
-    if (cid !== undefined && (typeof cid !== 'string' || cid === '')) throw this.error('invalid', op, 'clientOrderId must be a non-empty string');
-    if (xid === undefined && cid === undefined) throw this.error('invalid', op, 'order ref needs an exchangeOrderId or a clientOrderId');
-    const notFound = (): ExchangeError => this.error('notFound', op, `no order ${xid !== undefined ? `id ${xid}` : `clientOrderId ${cid}`} on ${ref.symbol}`);
+    if (xid !== undefined && (typeof xid !== 'string' || xid === ''))
+      throw this.error('invalid', op, 'exchangeOrderId must be a non-empty string');
+    if (cid !== undefined && (typeof cid !== 'string' || cid === ''))
+      throw this.error('invalid', op, 'clientOrderId must be a non-empty string');
+    if (xid === undefined && cid === undefined)
+      throw this.error('invalid', op, 'order ref needs an exchangeOrderId or a clientOrderId');
+    const notFound = (): ExchangeError =>
+      this.error(
+        'notFound',
+        op,
+        `no order ${xid !== undefined ? `id ${xid}` : `clientOrderId ${cid}`} on ${ref.symbol}`,
+      );
     if (xid !== undefined) {
       const rec = this.orders.get(ref.symbol, xid);
       if (rec === undefined || (cid !== undefined && rec.order.clientOrderId !== cid)) throw notFound();
@@ -802,7 +945,13 @@ export class SimulatedExchange implements ExchangeClient {
   /** A `lagTrades` fault fired on a read of `symbol`: one of its recently filled orders has its trades held back. */
   private startTradeLag(symbol: string, lagMs: number, pick: number): void {
     const now = this.now();
-    const recent = [...new Set(this.trades.filter((t) => t.fill.symbol === symbol && t.fill.timestamp > now - lagMs).map((t) => t.fill.exchangeOrderId))];
+    const recent = [
+      ...new Set(
+        this.trades
+          .filter((t) => t.fill.symbol === symbol && t.fill.timestamp > now - lagMs)
+          .map((t) => t.fill.exchangeOrderId),
+      ),
+    ];
     if (recent.length === 0) return;
     const xid = recent[Math.floor(pick * recent.length)]!;
     this.laggingTrades.set(orderIdKey(symbol, xid), now + lagMs);
@@ -850,8 +999,12 @@ export class SimulatedExchange implements ExchangeClient {
 
   /** All of what remains, or (seeded, with `partialFillProbability`) a tenth to nine tenths of it. */
   private chooseFillQuantity(remaining: Decimal): Decimal {
-    if (this.opts.partialFillProbability === 0 || !this.fillRng.chance(this.opts.partialFillProbability)) return remaining;
-    const part = remaining.times(this.fillRng.int(1, 9)).div(10).toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_DOWN);
+    if (this.opts.partialFillProbability === 0 || !this.fillRng.chance(this.opts.partialFillProbability))
+      return remaining;
+    const part = remaining
+      .times(this.fillRng.int(1, 9))
+      .div(10)
+      .toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_DOWN);
     return part.isZero() || part.gte(remaining) ? remaining : part;
   }
 
@@ -874,15 +1027,36 @@ export class SimulatedExchange implements ExchangeClient {
       const pos = this.book.position(inst.symbol).quantity;
       if (pos.isZero()) continue;
       const mark = (this.prices.get(inst.symbol) as PricePath).current();
-      const amount = pos.times(mark).times(rate).negated().toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
+      const amount = pos
+        .times(mark)
+        .times(rate)
+        .negated()
+        .toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
       if (amount.isZero()) continue;
       // perSymbol: plain integers from 1, like Binance's income tranId, so they meet trade ids of the same digits.
       const fundingNo = ++this.fundingSeq;
-      const payment: FundingPayment = { id: this.opts.ids === 'perSymbol' ? String(fundingNo) : `f-${fundingNo}`, symbol: inst.symbol, asset: inst.settle, amount, timestamp: at };
+      const payment: FundingPayment = {
+        id: this.opts.ids === 'perSymbol' ? String(fundingNo) : `f-${fundingNo}`,
+        symbol: inst.symbol,
+        asset: inst.settle,
+        amount,
+        timestamp: at,
+      };
       this.book.applyFunding(payment);
       this.fundings.push({ seq: this.fundingSeq, payment });
-      this.pushLedger(at, inst.settle, amount, this.book.balanceTotal(inst.settle), { type: 'funding', fundingId: payment.id });
-      this.event({ type: 'funding', rate: amountToString(rate), markPrice: amountToString(mark), payment: fundingPaymentToJSON(payment) }, at);
+      this.pushLedger(at, inst.settle, amount, this.book.balanceTotal(inst.settle), {
+        type: 'funding',
+        fundingId: payment.id,
+      });
+      this.event(
+        {
+          type: 'funding',
+          rate: amountToString(rate),
+          markPrice: amountToString(mark),
+          payment: fundingPaymentToJSON(payment),
+        },
+        at,
+      );
       paid = true;
     }
     if (paid) this.recordBook(at);
@@ -911,7 +1085,11 @@ export class SimulatedExchange implements ExchangeClient {
       }
       locked = then;
     }
-    return this.bookAt(asOf).totals.map(({ asset, total }) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
+    return this.bookAt(asOf).totals.map(({ asset, total }) => ({
+      asset,
+      total,
+      free: total.minus(locked.get(asset) ?? ZERO),
+    }));
   }
 
   private freeBalance(asset: string): Decimal {
@@ -930,7 +1108,11 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private recordBook(at: Millis): void {
-    this.bookHistory.push({ at, totals: this.book.balances().map(({ asset, total }) => ({ asset, total })), positions: this.book.positions() });
+    this.bookHistory.push({
+      at,
+      totals: this.book.balances().map(({ asset, total }) => ({ asset, total })),
+      positions: this.book.positions(),
+    });
     prune(this.bookHistory, this.now() - this.opts.maxStaleMs);
   }
 
@@ -978,7 +1160,11 @@ export class SimulatedExchange implements ExchangeClient {
     try {
       return parseAmount(raw, path, rule);
     } catch (e) {
-      throw new ExchangeError('invalid', `${this.id} ${op}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, exchange: this.id, operation: op });
+      throw new ExchangeError('invalid', `${this.id} ${op}: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+        exchange: this.id,
+        operation: op,
+      });
     }
   }
 }

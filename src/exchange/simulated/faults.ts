@@ -31,11 +31,27 @@ export const EXCHANGE_METHODS: readonly ExchangeMethod[] = [
   'placeOrder',
 ];
 
-export type FaultKind = RetryableExchangeErrorKind | 'lostResponse' | 'stale' | 'latency' | 'omitOpenOrder' | 'notFound' | 'lagTrades';
-export const FAULT_KINDS: readonly FaultKind[] = ['network', 'timeout', 'rateLimit', 'unavailable', 'lostResponse', 'stale', 'latency', 'omitOpenOrder', 'notFound', 'lagTrades'];
+export type FaultKind =
+  RetryableExchangeErrorKind | 'lostResponse' | 'stale' | 'latency' | 'omitOpenOrder' | 'notFound' | 'lagTrades';
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'network',
+  'timeout',
+  'rateLimit',
+  'unavailable',
+  'lostResponse',
+  'stale',
+  'latency',
+  'omitOpenOrder',
+  'notFound',
+  'lagTrades',
+];
 
 /** The one method each item fault applies to. */
-const ITEM_FAULT_METHOD: Partial<Record<FaultKind, ExchangeMethod>> = { omitOpenOrder: 'fetchOpenOrders', notFound: 'fetchOrder', lagTrades: 'fetchTradesSince' };
+const ITEM_FAULT_METHOD: Partial<Record<FaultKind, ExchangeMethod>> = {
+  omitOpenOrder: 'fetchOpenOrders',
+  notFound: 'fetchOrder',
+  lagTrades: 'fetchTradesSince',
+};
 
 /**
  * One injected fault. `method: '*'` matches every call the kind makes sense for (`lostResponse`: mutating calls
@@ -73,7 +89,8 @@ export interface ActiveFault {
 /** What happens to one call, decided before it runs. */
 export interface FaultPlan {
   /** Fail before acting. */
-  readonly error?: { readonly kind: RetryableExchangeErrorKind; readonly retryAfterMs?: number | undefined } | undefined;
+  readonly error?:
+    { readonly kind: RetryableExchangeErrorKind; readonly retryAfterMs?: number | undefined } | undefined;
   /** Act, then fail with this kind. */
   readonly lostAs?: 'network' | 'timeout' | undefined;
   readonly staleMs?: number | undefined;
@@ -166,9 +183,11 @@ export class FaultInjector {
       else if (spec.kind === 'lagTrades') {
         lagMs = spec.lagMs ?? 5_000;
         lagSymbols = spec.symbols;
-      }
-      else if (spec.kind !== 'latency') {
-        error = { kind: spec.kind, retryAfterMs: spec.kind === 'rateLimit' ? (spec.retryAfterMs ?? this.defaultRetryAfterMs) : undefined };
+      } else if (spec.kind !== 'latency') {
+        error = {
+          kind: spec.kind,
+          retryAfterMs: spec.kind === 'rateLimit' ? (spec.retryAfterMs ?? this.defaultRetryAfterMs) : undefined,
+        };
       }
     }
     this.armed = this.armed.filter((a) => a.remaining === undefined || a.remaining > 0);
@@ -179,37 +198,66 @@ export class FaultInjector {
 
   private validate(spec: FaultSpec): FaultSpec {
     const issues: { path: string; message: string }[] = [];
-    if (typeof spec !== 'object' || spec === null) throw new ConfigError([{ path: 'fault', message: 'must be an object' }]);
+    if (typeof spec !== 'object' || spec === null)
+      throw new ConfigError([{ path: 'fault', message: 'must be an object' }]);
     const { method, kind } = spec;
-    if (method !== '*' && !EXCHANGE_METHODS.includes(method)) issues.push({ path: 'fault.method', message: `must be '*' or one of ${EXCHANGE_METHODS.join(', ')}` });
-    if (!FAULT_KINDS.includes(kind)) issues.push({ path: 'fault.kind', message: `must be one of ${FAULT_KINDS.join(', ')}` });
-    if (spec.times !== undefined && spec.probability !== undefined) issues.push({ path: 'fault', message: 'give times or probability, not both' });
-    if (spec.times !== undefined && (!Number.isSafeInteger(spec.times) || spec.times < 1)) issues.push({ path: 'fault.times', message: 'must be an integer >= 1' });
-    if (spec.probability !== undefined && !(typeof spec.probability === 'number' && spec.probability > 0 && spec.probability <= 1)) {
+    if (method !== '*' && !EXCHANGE_METHODS.includes(method))
+      issues.push({ path: 'fault.method', message: `must be '*' or one of ${EXCHANGE_METHODS.join(', ')}` });
+    if (!FAULT_KINDS.includes(kind))
+      issues.push({ path: 'fault.kind', message: `must be one of ${FAULT_KINDS.join(', ')}` });
+    if (spec.times !== undefined && spec.probability !== undefined)
+      issues.push({ path: 'fault', message: 'give times or probability, not both' });
+    if (spec.times !== undefined && (!Number.isSafeInteger(spec.times) || spec.times < 1))
+      issues.push({ path: 'fault.times', message: 'must be an integer >= 1' });
+    if (
+      spec.probability !== undefined &&
+      !(typeof spec.probability === 'number' && spec.probability > 0 && spec.probability <= 1)
+    ) {
       issues.push({ path: 'fault.probability', message: 'must be a number in (0, 1]' });
     }
-    if (spec.latencyMs !== undefined && (!Number.isSafeInteger(spec.latencyMs) || spec.latencyMs < 0)) issues.push({ path: 'fault.latencyMs', message: 'must be an integer >= 0' });
-    if (kind === 'latency' && spec.latencyMs === undefined) issues.push({ path: 'fault.latencyMs', message: 'is required for a latency fault' });
+    if (spec.latencyMs !== undefined && (!Number.isSafeInteger(spec.latencyMs) || spec.latencyMs < 0))
+      issues.push({ path: 'fault.latencyMs', message: 'must be an integer >= 0' });
+    if (kind === 'latency' && spec.latencyMs === undefined)
+      issues.push({ path: 'fault.latencyMs', message: 'is required for a latency fault' });
     if (kind === 'stale') {
-      if (spec.staleMs === undefined || !Number.isSafeInteger(spec.staleMs) || spec.staleMs <= 0 || spec.staleMs > this.maxStaleMs) {
+      if (
+        spec.staleMs === undefined ||
+        !Number.isSafeInteger(spec.staleMs) ||
+        spec.staleMs <= 0 ||
+        spec.staleMs > this.maxStaleMs
+      ) {
         issues.push({ path: 'fault.staleMs', message: `must be an integer in [1, maxStaleMs=${this.maxStaleMs}]` });
       }
-      if (method !== '*' && EXCHANGE_METHODS.includes(method) && (isMutatingMethod(method) || method === 'fetchInstruments')) {
+      if (
+        method !== '*' &&
+        EXCHANGE_METHODS.includes(method) &&
+        (isMutatingMethod(method) || method === 'fetchInstruments')
+      ) {
         issues.push({ path: 'fault.method', message: 'stale reads apply to read methods only' });
       }
     } else if (spec.staleMs !== undefined) issues.push({ path: 'fault.staleMs', message: 'only for kind stale' });
     if (kind === 'lostResponse' && method !== '*' && EXCHANGE_METHODS.includes(method) && !isMutatingMethod(method)) {
-      issues.push({ path: 'fault.method', message: 'a lost response applies to mutating methods only (placeOrder, cancelOrder)' });
+      issues.push({
+        path: 'fault.method',
+        message: 'a lost response applies to mutating methods only (placeOrder, cancelOrder)',
+      });
     }
-    if (spec.lostAs !== undefined && (kind !== 'lostResponse' || (spec.lostAs !== 'network' && spec.lostAs !== 'timeout'))) {
+    if (
+      spec.lostAs !== undefined &&
+      (kind !== 'lostResponse' || (spec.lostAs !== 'network' && spec.lostAs !== 'timeout'))
+    ) {
       issues.push({ path: 'fault.lostAs', message: "only for kind lostResponse, and 'network' or 'timeout'" });
     }
     const only = ITEM_FAULT_METHOD[kind];
-    if (only !== undefined && method !== '*' && method !== only) issues.push({ path: 'fault.method', message: `a ${kind} fault applies to ${only} only` });
+    if (only !== undefined && method !== '*' && method !== only)
+      issues.push({ path: 'fault.method', message: `a ${kind} fault applies to ${only} only` });
     if (spec.lagMs !== undefined && (kind !== 'lagTrades' || !Number.isSafeInteger(spec.lagMs) || spec.lagMs < 1)) {
       issues.push({ path: 'fault.lagMs', message: 'only for kind lagTrades, an integer >= 1' });
     }
-    if (spec.retryAfterMs !== undefined && (kind !== 'rateLimit' || !Number.isSafeInteger(spec.retryAfterMs) || spec.retryAfterMs < 0)) {
+    if (
+      spec.retryAfterMs !== undefined &&
+      (kind !== 'rateLimit' || !Number.isSafeInteger(spec.retryAfterMs) || spec.retryAfterMs < 0)
+    ) {
       issues.push({ path: 'fault.retryAfterMs', message: 'only for kind rateLimit, an integer >= 0' });
     }
     if (issues.length > 0) throw new ConfigError(issues);

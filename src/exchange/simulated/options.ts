@@ -113,18 +113,21 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     issues.push({ path: 'seed', message: 'must be a finite number or a non-empty string' });
   }
   const clock = o.clock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') issues.push({ path: 'clock', message: 'must have a now() method' });
+  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function')
+    issues.push({ path: 'clock', message: 'must have a now() method' });
   const id = o.id ?? 'simulated';
   if (typeof id !== 'string' || id.trim() === '') issues.push({ path: 'id', message: 'must be a non-empty string' });
   const accountId = o.accountId;
-  if (accountId !== undefined && (typeof accountId !== 'string' || accountId.trim() === '')) issues.push({ path: 'accountId', message: 'must be a non-empty string' });
+  if (accountId !== undefined && (typeof accountId !== 'string' || accountId.trim() === ''))
+    issues.push({ path: 'accountId', message: 'must be a non-empty string' });
 
   const instruments = resolveInstruments(o.instruments, issues);
   const symbols = new Set(instruments.map((i) => i.symbol));
 
   const balances = new Map<string, Decimal>();
   const rawBalances = o.balances ?? DEFAULT_BALANCES;
-  if (typeof rawBalances !== 'object' || rawBalances === null) issues.push({ path: 'balances', message: 'must be an object of asset → amount' });
+  if (typeof rawBalances !== 'object' || rawBalances === null)
+    issues.push({ path: 'balances', message: 'must be an object of asset → amount' });
   else {
     for (const asset of Object.keys(rawBalances).sort()) {
       const amount = readAmount(rawBalances[asset], `balances.${asset}`, issues, 'nonNegative');
@@ -135,7 +138,8 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
 
   const initialPrices = new Map<string, Decimal>();
   const rawPrices = o.initialPrices ?? {};
-  if (typeof rawPrices !== 'object' || rawPrices === null) issues.push({ path: 'initialPrices', message: 'must be an object of symbol → price' });
+  if (typeof rawPrices !== 'object' || rawPrices === null)
+    issues.push({ path: 'initialPrices', message: 'must be an object of symbol → price' });
   else {
     for (const symbol of Object.keys(rawPrices)) {
       if (!symbols.has(symbol)) issues.push({ path: `initialPrices.${symbol}`, message: 'unknown symbol' });
@@ -144,17 +148,30 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     }
   }
   for (const inst of instruments) {
-    if (!initialPrices.has(inst.symbol)) initialPrices.set(inst.symbol, new Dec((ownField(DEFAULT_PRICE_BY_BASE, inst.base) as string | undefined) ?? '100'));
+    if (!initialPrices.has(inst.symbol))
+      initialPrices.set(
+        inst.symbol,
+        new Dec((ownField(DEFAULT_PRICE_BY_BASE, inst.base) as string | undefined) ?? '100'),
+      );
   }
 
   const fee = o.feeRates ?? { maker: '0.0002', taker: '0.0005' };
   const makerRate = readAmount(fee.maker, 'feeRates.maker', issues, 'any');
   const takerRate = readAmount(fee.taker, 'feeRates.taker', issues, 'nonNegative');
-  if (makerRate !== undefined && makerRate.abs().gte(1)) issues.push({ path: 'feeRates.maker', message: 'must be a fraction, |rate| < 1' });
-  if (takerRate !== undefined && takerRate.gte(1)) issues.push({ path: 'feeRates.taker', message: 'must be a fraction < 1' });
+  if (makerRate !== undefined && makerRate.abs().gte(1))
+    issues.push({ path: 'feeRates.maker', message: 'must be a fraction, |rate| < 1' });
+  if (takerRate !== undefined && takerRate.gte(1))
+    issues.push({ path: 'feeRates.taker', message: 'must be a fraction < 1' });
 
   const tickMs = readInt(o.tickMs, 'tickMs', 1000, 1, 86_400_000, issues);
-  const fundingIntervalMs = readInt(o.fundingIntervalMs, 'fundingIntervalMs', 8 * 3_600_000, 1, 366 * 86_400_000, issues);
+  const fundingIntervalMs = readInt(
+    o.fundingIntervalMs,
+    'fundingIntervalMs',
+    8 * 3_600_000,
+    1,
+    366 * 86_400_000,
+    issues,
+  );
   const volatilityBps = readInt(o.volatilityBps, 'volatilityBps', 5, 0, 1000, issues);
   const priceDecimals = readInt(o.priceDecimals, 'priceDecimals', 2, 0, 18, issues);
   const amountDecimals = readInt(o.amountDecimals, 'amountDecimals', 8, 0, 18, issues);
@@ -166,7 +183,8 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
   }
   const maxFundingRate = readAmount(o.maxFundingRate ?? '0.0001', 'maxFundingRate', issues, 'nonNegative');
   const ids = o.ids ?? 'perSymbol';
-  if (ids !== 'perSymbol' && ids !== 'accountWide') issues.push({ path: 'ids', message: "must be 'perSymbol' or 'accountWide'" });
+  if (ids !== 'perSymbol' && ids !== 'accountWide')
+    issues.push({ path: 'ids', message: "must be 'perSymbol' or 'accountWide'" });
   const stream = resolveStreamOptions(o.stream, issues);
 
   if (issues.length > 0) throw new ConfigError(issues);
@@ -211,10 +229,12 @@ function resolveInstruments(raw: readonly Instrument[] | undefined, issues: Issu
     const fields = ['symbol', 'base', 'quote', 'settle'] as const;
     const bad = fields.filter((f) => typeof inst[f] !== 'string' || inst[f].trim() === '');
     for (const f of bad) issues.push({ path: `${path}.${f}`, message: 'must be a non-empty string' });
-    if (inst.kind !== 'spot' && inst.kind !== 'perp') issues.push({ path: `${path}.kind`, message: "must be 'spot' or 'perp'" });
+    if (inst.kind !== 'spot' && inst.kind !== 'perp')
+      issues.push({ path: `${path}.kind`, message: "must be 'spot' or 'perp'" });
     if (bad.length > 0) return;
     // Only linear instruments are simulated: PnL, fees and funding all settle in the quote asset.
-    if (inst.settle !== inst.quote) issues.push({ path: `${path}.settle`, message: 'must equal quote (only linear instruments are simulated)' });
+    if (inst.settle !== inst.quote)
+      issues.push({ path: `${path}.settle`, message: 'must equal quote (only linear instruments are simulated)' });
     if (inst.base === inst.quote) issues.push({ path: `${path}.base`, message: 'must differ from quote' });
     if (seen.has(inst.symbol)) issues.push({ path: `${path}.symbol`, message: `duplicate symbol ${inst.symbol}` });
     seen.add(inst.symbol);
@@ -223,16 +243,29 @@ function resolveInstruments(raw: readonly Instrument[] | undefined, issues: Issu
   return out;
 }
 
-function readAmount(raw: unknown, path: string, issues: Issue[], rule: 'any' | 'nonNegative' | 'positive'): Decimal | undefined {
+function readAmount(
+  raw: unknown,
+  path: string,
+  issues: Issue[],
+  rule: 'any' | 'nonNegative' | 'positive',
+): Decimal | undefined {
   let d: Decimal;
-  if (raw instanceof Dec) d = new Dec(raw); // a real instance only: isDecimal trusts any object with its toStringTag
+  if (raw instanceof Dec)
+    d = new Dec(raw); // a real instance only: isDecimal trusts any object with its toStringTag
   else if (typeof raw === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) d = new Dec(raw.trim());
   else {
-    issues.push({ path, message: typeof raw === 'number' ? 'amounts must be decimal strings or Decimals, never JS numbers' : 'must be a decimal string' });
+    issues.push({
+      path,
+      message:
+        typeof raw === 'number'
+          ? 'amounts must be decimal strings or Decimals, never JS numbers'
+          : 'must be a decimal string',
+    });
     return undefined;
   }
   if (!d.isFinite()) issues.push({ path, message: 'must be finite' });
-  else if (rule === 'nonNegative' && d.isNegative() && !d.isZero()) issues.push({ path, message: 'must not be negative' });
+  else if (rule === 'nonNegative' && d.isNegative() && !d.isZero())
+    issues.push({ path, message: 'must not be negative' });
   else if (rule === 'positive' && !d.gt(0)) issues.push({ path, message: 'must be greater than zero' });
   else return d.isZero() ? new Dec(0) : d;
   return undefined;

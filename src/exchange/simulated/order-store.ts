@@ -64,8 +64,10 @@ export class OrderStore {
     // `add` records the first state with rec.order already equal to it: nothing was locked before then.
     const before = rec.versions.length === 0 ? undefined : lockOf(rec.instrument, rec.order);
     const after = lockOf(rec.instrument, order);
-    if (before !== undefined) this.lockedNow.set(before.asset, (this.lockedNow.get(before.asset) as Decimal).minus(before.amount));
-    if (after !== undefined) this.lockedNow.set(after.asset, (this.lockedNow.get(after.asset) ?? ZERO).plus(after.amount));
+    if (before !== undefined)
+      this.lockedNow.set(before.asset, (this.lockedNow.get(before.asset) as Decimal).minus(before.amount));
+    if (after !== undefined)
+      this.lockedNow.set(after.asset, (this.lockedNow.get(after.asset) ?? ZERO).plus(after.amount));
     // Frozen: reads hand the stored states out without copying, and nobody can change one behind the store's back.
     rec.order = Object.freeze(order);
     this.changes++;
@@ -165,7 +167,9 @@ export class OrderStore {
 export function lockOf(inst: Instrument, o: Order): { asset: string; amount: Decimal } | undefined {
   if (inst.kind !== 'spot' || o.price === undefined || !isOpenStatus(o.status)) return undefined;
   const remaining = o.quantity.minus(o.filledQuantity);
-  return o.side === 'buy' ? { asset: inst.quote, amount: remaining.times(o.price) } : { asset: inst.base, amount: remaining };
+  return o.side === 'buy'
+    ? { asset: inst.quote, amount: remaining.times(o.price) }
+    : { asset: inst.base, amount: remaining };
 }
 
 /** The order as it stood at `asOf` (now when undefined); undefined if it did not exist yet. */

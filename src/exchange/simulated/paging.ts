@@ -19,12 +19,18 @@ export interface ResolvedQuery {
 }
 
 /** Checks a query; a bad one is a final `invalid` error. `tag` keeps cursors of different queries apart. */
-export function resolveQuery(query: HistoryQuery, tag: string, fail: (message: string) => ExchangeError): ResolvedQuery {
+export function resolveQuery(
+  query: HistoryQuery,
+  tag: string,
+  fail: (message: string) => ExchangeError,
+): ResolvedQuery {
   if (typeof query !== 'object' || query === null) throw fail('query must be an object');
   const { since, cursor, limit } = query;
-  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) throw fail('since must be an integer >= 0 (epoch ms)');
+  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)
+    throw fail('since must be an integer >= 0 (epoch ms)');
   const lim = limit ?? DEFAULT_PAGE_LIMIT;
-  if (typeof lim !== 'number' || !Number.isSafeInteger(lim) || lim < 1 || lim > MAX_PAGE_LIMIT) throw fail(`limit must be an integer in [1, ${MAX_PAGE_LIMIT}]`);
+  if (typeof lim !== 'number' || !Number.isSafeInteger(lim) || lim < 1 || lim > MAX_PAGE_LIMIT)
+    throw fail(`limit must be an integer in [1, ${MAX_PAGE_LIMIT}]`);
   let after: PageKey | undefined;
   if (cursor !== undefined) {
     const m = typeof cursor === 'string' ? /^([a-z]+)\.(\d{1,15})\.(\d{1,15})$/.exec(cursor) : null;

@@ -52,10 +52,19 @@ export interface ResolvedStreamOptions {
   readonly heartbeatMs: number | undefined;
 }
 
-type ProbabilityKey = 'dropProbability' | 'duplicateProbability' | 'reorderProbability' | 'delayProbability' | 'disconnectProbability' | 'silentProbability';
+type ProbabilityKey =
+  | 'dropProbability'
+  | 'duplicateProbability'
+  | 'reorderProbability'
+  | 'delayProbability'
+  | 'disconnectProbability'
+  | 'silentProbability';
 
 /** Validates `stream` options, adding problems to `issues` (collected into the exchange's one ConfigError). */
-export function resolveStreamOptions(raw: SimulatedStreamOptions | undefined, issues: { path: string; message: string }[]): ResolvedStreamOptions | undefined {
+export function resolveStreamOptions(
+  raw: SimulatedStreamOptions | undefined,
+  issues: { path: string; message: string }[],
+): ResolvedStreamOptions | undefined {
   if (raw === undefined) return undefined;
   if (typeof raw !== 'object' || raw === null || typeof raw.scheduler?.schedule !== 'function') {
     issues.push({ path: 'stream.scheduler', message: 'must be an RxJS scheduler' });
@@ -63,13 +72,18 @@ export function resolveStreamOptions(raw: SimulatedStreamOptions | undefined, is
   }
   const prob = (k: ProbabilityKey): number => {
     const v = raw[k] ?? 0;
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) issues.push({ path: `stream.${k}`, message: 'must be a number in [0, 1]' });
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+      issues.push({ path: `stream.${k}`, message: 'must be a number in [0, 1]' });
     return typeof v === 'number' ? v : 0;
   };
-  const ms = (k: 'latencyMs' | 'maxDelayMs' | 'downMs' | 'silentMs' | 'heartbeatMs', dflt: number | undefined): number | undefined => {
+  const ms = (
+    k: 'latencyMs' | 'maxDelayMs' | 'downMs' | 'silentMs' | 'heartbeatMs',
+    dflt: number | undefined,
+  ): number | undefined => {
     const v = raw[k];
     if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (k === 'heartbeatMs' ? 1 : 0) || v > 86_400_000) issues.push({ path: `stream.${k}`, message: 'must be an integer number of ms' });
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (k === 'heartbeatMs' ? 1 : 0) || v > 86_400_000)
+      issues.push({ path: `stream.${k}`, message: 'must be an integer number of ms' });
     return v;
   };
   return {
@@ -120,7 +134,15 @@ export class SimulatedStream {
   /** A cold observable: each subscription is one connection. */
   events(): Observable<ExecutionEvent> {
     return new Observable<ExecutionEvent>((subscriber) => {
-      const c: Connection = { subscriber, epoch: 0, seq: 0, downUntil: 0, silentUntil: 0, held: undefined, closed: false };
+      const c: Connection = {
+        subscriber,
+        epoch: 0,
+        seq: 0,
+        downUntil: 0,
+        silentUntil: 0,
+        held: undefined,
+        closed: false,
+      };
       this.connections.add(c);
       this.startHeartbeat();
       this.later(c, this.opts.latencyMs, () => subscriber.next({ type: 'connected', at: this.clock.now() }));
@@ -139,7 +161,8 @@ export class SimulatedStream {
 
   /** Sends a raw (possibly malformed) message to every connection, with no fault and no sequence number. */
   publishRaw(raw: unknown): void {
-    for (const c of this.connections) this.later(c, this.opts.latencyMs, () => c.subscriber.next(parseExecutionMessage(raw, this.clock.now())));
+    for (const c of this.connections)
+      this.later(c, this.opts.latencyMs, () => c.subscriber.next(parseExecutionMessage(raw, this.clock.now())));
   }
 
   /** Drops every connection now; each comes back `connected` after `downMs`. */
@@ -223,7 +246,9 @@ export class SimulatedStream {
     if (this.heartbeat !== undefined) return;
     const every = this.opts.heartbeatMs ?? this.tickMs;
     const sync = this.sync;
-    this.heartbeat = this.opts.scheduler.schedule(function (this: { schedule(state?: undefined, delay?: number): unknown }) {
+    this.heartbeat = this.opts.scheduler.schedule(function (this: {
+      schedule(state?: undefined, delay?: number): unknown;
+    }) {
       sync();
       this.schedule(undefined, every);
     }, every);

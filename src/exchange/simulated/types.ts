@@ -68,16 +68,45 @@ export interface CallLogEntry {
 }
 
 /** A request for an order placed "by hand" (not by our engine): the client id is optional (`manual-<n>`). */
-export type ManualOrderRequest = Omit<PlaceOrderRequest, 'clientOrderId'> & { readonly clientOrderId?: string | undefined };
+export type ManualOrderRequest = Omit<PlaceOrderRequest, 'clientOrderId'> & {
+  readonly clientOrderId?: string | undefined;
+};
 
 export type JsonPrimitive = string | number | boolean | null;
 
 /** One entry of the deterministic history. Amounts are decimal strings; everything is JSON. */
 export type SimulatedEvent =
-  | { readonly seq: number; readonly at: Millis; readonly type: 'order'; readonly owner: OrderOwner; readonly order: OrderJSON }
-  | { readonly seq: number; readonly at: Millis; readonly type: 'trade'; readonly owner: OrderOwner; readonly liquidity: 'maker' | 'taker'; readonly fill: FillJSON }
-  | { readonly seq: number; readonly at: Millis; readonly type: 'funding'; readonly rate: string; readonly markPrice: string; readonly payment: FundingPaymentJSON }
-  | { readonly seq: number; readonly at: Millis; readonly type: 'deposit'; readonly id: string; readonly asset: string; readonly amount: string }
+  | {
+      readonly seq: number;
+      readonly at: Millis;
+      readonly type: 'order';
+      readonly owner: OrderOwner;
+      readonly order: OrderJSON;
+    }
+  | {
+      readonly seq: number;
+      readonly at: Millis;
+      readonly type: 'trade';
+      readonly owner: OrderOwner;
+      readonly liquidity: 'maker' | 'taker';
+      readonly fill: FillJSON;
+    }
+  | {
+      readonly seq: number;
+      readonly at: Millis;
+      readonly type: 'funding';
+      readonly rate: string;
+      readonly markPrice: string;
+      readonly payment: FundingPaymentJSON;
+    }
+  | {
+      readonly seq: number;
+      readonly at: Millis;
+      readonly type: 'deposit';
+      readonly id: string;
+      readonly asset: string;
+      readonly amount: string;
+    }
   | {
       readonly seq: number;
       readonly at: Millis;
@@ -88,7 +117,13 @@ export type SimulatedEvent =
       readonly faults: readonly FaultKind[];
       readonly effect: boolean;
     }
-  | { readonly seq: number; readonly at: Millis; readonly type: 'control'; readonly action: string; readonly args: Readonly<Record<string, JsonPrimitive>> };
+  | {
+      readonly seq: number;
+      readonly at: Millis;
+      readonly type: 'control';
+      readonly action: string;
+      readonly args: Readonly<Record<string, JsonPrimitive>>;
+    };
 
 /** `history()`: JSON-serializable; the same seed and the same calls give byte-identical `JSON.stringify` output. */
 export interface SimulatedHistory {

@@ -22,7 +22,11 @@ const SPOT: Instrument = { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote:
 const PERP: Instrument = { symbol: 'LTC/USDT:USDT', kind: 'perp', base: 'LTC', quote: 'USDT', settle: 'USDT' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const bal = (asset: string, total: string, free = total): Balance => ({ asset, total: new Dec(total), free: new Dec(free) });
+const bal = (asset: string, total: string, free = total): Balance => ({
+  asset,
+  total: new Dec(total),
+  free: new Dec(free),
+});
 
 let emu: BybitEmulator | undefined;
 afterEach(async () => {
@@ -30,10 +34,21 @@ afterEach(async () => {
   emu = undefined;
 });
 
-async function setup(over: Partial<StaticState>, placedByHand?: (o: Order) => boolean): Promise<{ client: CcxtExchange; emu: BybitEmulator; ex: Exchange; clock: VirtualClock }> {
+async function setup(
+  over: Partial<StaticState>,
+  placedByHand?: (o: Order) => boolean,
+): Promise<{ client: CcxtExchange; emu: BybitEmulator; ex: Exchange; clock: VirtualClock }> {
   const clock = new VirtualClock(T0);
-  const backend = new StaticBackend({ instruments: [SPOT, PERP], orders: [], fills: [], funding: [], positions: [], balances: [], ...over }, clock);
-  emu = await startBybitEmulator({ backend, clock, stepSize: '0.000000000001', ...(placedByHand !== undefined && { placedByHand }) });
+  const backend = new StaticBackend(
+    { instruments: [SPOT, PERP], orders: [], fills: [], funding: [], positions: [], balances: [], ...over },
+    clock,
+  );
+  emu = await startBybitEmulator({
+    backend,
+    clock,
+    stepSize: '0.000000000001',
+    ...(placedByHand !== undefined && { placedByHand }),
+  });
   const ex = new (ccxt as unknown as Record<string, new (c: object) => Exchange>).bybit!(emu.ccxtConfig());
   const client = await CcxtExchange.create({ exchange: ex, symbols: [SPOT.symbol, PERP.symbol], clock });
   return { client, emu, ex, clock };
@@ -57,37 +72,63 @@ describe('Bybit through ccxt: the eight points of issue 19', () => {
     const { client, emu, clock } = await setup({ orders: [manual] }, (o) => o.clientOrderId === 'web-ui');
     const snapshot = await fetchExchangeSnapshot(client, clock);
     const uuid = emu.orderUuid(SPOT.symbol, '7');
-    expect(snapshot.openOrders.map((o) => [o.exchangeOrderId, o.clientOrderId])).toEqual([[uuid, `external:BTC/USDT:${uuid}`]]);
+    expect(snapshot.openOrders.map((o) => [o.exchangeOrderId, o.clientOrderId])).toEqual([
+      [uuid, `external:BTC/USDT:${uuid}`],
+    ]);
     const report = diff({ orders: [], positions: [], balances: [] }, snapshot, resolveConfig({}).diffOptions);
     expect(report.zombies.map((z) => z.exchange.exchangeOrderId)).toEqual([uuid]);
   });
 
   it('2. createOrder answers {orderId, orderLinkId} only: the placed order is read back, open, not a failure', async () => {
     const { client, emu } = await setup({});
-    const o = await client.placeOrder({ clientOrderId: 'mine-1', symbol: SPOT.symbol, side: 'buy', type: 'limit', quantity: new Dec('0.25'), price: new Dec('29000.5') });
-    expect([o.status, o.clientOrderId, o.quantity.toFixed(), o.price?.toFixed(), o.createdAt]).toEqual(['open', 'mine-1', '0.25', '29000.5', T0]);
+    const o = await client.placeOrder({
+      clientOrderId: 'mine-1',
+      symbol: SPOT.symbol,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.25'),
+      price: new Dec('29000.5'),
+    });
+    expect([o.status, o.clientOrderId, o.quantity.toFixed(), o.price?.toFixed(), o.createdAt]).toEqual([
+      'open',
+      'mine-1',
+      '0.25',
+      '29000.5',
+      T0,
+    ]);
     expect(o.exchangeOrderId).toMatch(UUID);
-    expect(emu.requests.filter((r) => r.path.startsWith('/v5/order/')).map((r) => `${r.method} ${r.path}`)).toEqual(['POST /v5/order/create', 'GET /v5/order/realtime']);
+    expect(emu.requests.filter((r) => r.path.startsWith('/v5/order/')).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /v5/order/create',
+      'GET /v5/order/realtime',
+    ]);
   });
 
   it('3. positions come from ccxt’s unified contracts, side and entryPrice (no Binance positionAmt)', async () => {
-    const { client } = await setup({ positions: [{ symbol: PERP.symbol, quantity: new Dec('-1.2'), entryPrice: new Dec('71.53') }] });
+    const { client } = await setup({
+      positions: [{ symbol: PERP.symbol, quantity: new Dec('-1.2'), entryPrice: new Dec('71.53') }],
+    });
     const [p] = await client.fetchPositions();
     expect([p?.symbol, p?.quantity.toFixed(), p?.entryPrice.toFixed()]).toEqual([PERP.symbol, '-1.2', '71.53']);
   });
 
   it('4. the unified wallet is read once for spot and linear: every asset, nothing counted twice', async () => {
-    const balances = ['USDT', 'BTC', 'ETH', 'LTC', 'USDC', 'SOL', 'XRP'].map((a, i) => bal(a, `${i + 1}.123456789012`, `${i + 1}`));
+    const balances = ['USDT', 'BTC', 'ETH', 'LTC', 'USDC', 'SOL', 'XRP'].map((a, i) =>
+      bal(a, `${i + 1}.123456789012`, `${i + 1}`),
+    );
     const { client, emu } = await setup({ balances });
     const got = await client.fetchBalances();
     expect(got.map((b) => [b.asset, b.total.toFixed(), b.free.toFixed()])).toEqual(
-      [...balances].sort((a, b) => (a.asset < b.asset ? -1 : 1)).map((b) => [b.asset, b.total.toFixed(), b.free.toFixed()]),
+      [...balances]
+        .sort((a, b) => (a.asset < b.asset ? -1 : 1))
+        .map((b) => [b.asset, b.total.toFixed(), b.free.toFixed()]),
     );
     expect(emu.requests.filter((r) => r.path === '/v5/account/wallet-balance')).toHaveLength(1);
   });
 
   it('5. funding rows of the execution list (execType "Funding") are not fills; liquidation fills are', async () => {
-    const funding: FundingPayment[] = [{ id: 'f1', symbol: PERP.symbol, asset: 'USDT', amount: new Dec('0.10232512'), timestamp: T0 - 2 * HOUR }];
+    const funding: FundingPayment[] = [
+      { id: 'f1', symbol: PERP.symbol, asset: 'USDT', amount: new Dec('0.10232512'), timestamp: T0 - 2 * HOUR },
+    ];
     const fills = [fill(1, T0 - 3 * HOUR, PERP.symbol)];
     const { client, ex, emu } = await setup({ funding, fills });
     // ccxt's own request asks for execType=Trade only, which would also leave out liquidation (BustTrade) fills...
@@ -107,7 +148,10 @@ describe('Bybit through ccxt: the eight points of issue 19', () => {
     ];
     const { client, ex } = await setup({ funding });
     ex.number = String as unknown as typeof ex.number;
-    expect((await ex.fetchFundingHistory(PERP.symbol, T0 - 3 * HOUR)).map((f) => String(f.amount))).toEqual(['-0.10232512', '0.5']);
+    expect((await ex.fetchFundingHistory(PERP.symbol, T0 - 3 * HOUR)).map((f) => String(f.amount))).toEqual([
+      '-0.10232512',
+      '0.5',
+    ]);
     const got = await allPages((q) => client.fetchFundingSince(q), T0 - 3 * HOUR);
     expect(got.map((f) => [f.amount.toFixed(), f.asset, f.symbol])).toEqual([
       ['0.10232512', 'USDT', PERP.symbol],
@@ -122,7 +166,10 @@ describe('Bybit through ccxt: the eight points of issue 19', () => {
     ];
     const fills = [fill(1, T0 - 90 * 60_000, PERP.symbol)];
     const clock = new VirtualClock(T0);
-    const backend = new StaticBackend({ instruments: [SPOT, PERP], orders: [], fills, funding, positions: [], balances: [] }, clock);
+    const backend = new StaticBackend(
+      { instruments: [SPOT, PERP], orders: [], fills, funding, positions: [], balances: [] },
+      clock,
+    );
     emu = await startBybitEmulator({ backend, clock, stepSize: '0.000000000001' });
     const ex = new (ccxt as unknown as Record<string, new (c: object) => Exchange>).bybit!(emu.ccxtConfig());
     ex.has = { ...ex.has, fetchFundingHistory: false };
@@ -140,7 +187,15 @@ describe('Bybit through ccxt: the eight points of issue 19', () => {
   it('7. UUID order and execution ids page by timestamp: every item once, oldest first', async () => {
     // 14 trades, 4 of them in one millisecond; and 9 finished orders; pages of 3 (Bybit lists newest first).
     const fills = Array.from({ length: 14 }, (_, i) => fill(i, T0 - 10 * HOUR + (i < 4 ? 0 : i * 60_000)));
-    const orders = Array.from({ length: 9 }, (_, i) => order({ exchangeOrderId: String(i + 1), clientOrderId: `c${i + 1}`, status: 'cancelled', createdAt: T0 - 9 * HOUR + i * HOUR, updatedAt: T0 - 9 * HOUR + i * HOUR }));
+    const orders = Array.from({ length: 9 }, (_, i) =>
+      order({
+        exchangeOrderId: String(i + 1),
+        clientOrderId: `c${i + 1}`,
+        status: 'cancelled',
+        createdAt: T0 - 9 * HOUR + i * HOUR,
+        updatedAt: T0 - 9 * HOUR + i * HOUR,
+      }),
+    );
     const { client } = await setup({ fills, orders });
     const trades = await allPages((q) => client.fetchTradesSince(SPOT.symbol, q), T0 - 12 * HOUR, 3);
     expect(trades).toHaveLength(14);
@@ -154,17 +209,36 @@ describe('Bybit through ccxt: the eight points of issue 19', () => {
   it('8. fetchOrder needs no `acknowledged`: open, then the finished orders (cancelled ones too)', async () => {
     const orders = [
       order({ exchangeOrderId: '1', clientOrderId: 'live' }),
-      order({ exchangeOrderId: '2', clientOrderId: 'gone', status: 'cancelled', filledQuantity: new Dec('0.4'), averageFillPrice: new Dec('30000') }),
-      order({ exchangeOrderId: '3', clientOrderId: 'done', status: 'filled', filledQuantity: new Dec('1'), averageFillPrice: new Dec('30000') }),
+      order({
+        exchangeOrderId: '2',
+        clientOrderId: 'gone',
+        status: 'cancelled',
+        filledQuantity: new Dec('0.4'),
+        averageFillPrice: new Dec('30000'),
+      }),
+      order({
+        exchangeOrderId: '3',
+        clientOrderId: 'done',
+        status: 'filled',
+        filledQuantity: new Dec('1'),
+        averageFillPrice: new Dec('30000'),
+      }),
     ];
     const { client, emu, ex } = await setup({ orders });
     await expect(ex.fetchOrder(emu.orderUuid(SPOT.symbol, '2'), SPOT.symbol)).rejects.toBeInstanceOf(ArgumentsRequired);
-    for (const [id, cid, status, filled] of [['1', 'live', 'open', '0'], ['2', 'gone', 'cancelled', '0.4'], ['3', 'done', 'filled', '1']] as const) {
+    for (const [id, cid, status, filled] of [
+      ['1', 'live', 'open', '0'],
+      ['2', 'gone', 'cancelled', '0.4'],
+      ['3', 'done', 'filled', '1'],
+    ] as const) {
       const byId = await client.fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: emu.orderUuid(SPOT.symbol, id) });
       const byClient = await client.fetchOrder({ symbol: SPOT.symbol, clientOrderId: cid });
-      for (const o of [byId, byClient]) expect([o.clientOrderId, o.status, o.filledQuantity.toFixed()]).toEqual([cid, status, filled]);
+      for (const o of [byId, byClient])
+        expect([o.clientOrderId, o.status, o.filledQuantity.toFixed()]).toEqual([cid, status, filled]);
     }
-    const missing = await client.fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: '00000000-0000-4000-a000-000000000000' }).catch((e: unknown) => e);
+    const missing = await client
+      .fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: '00000000-0000-4000-a000-000000000000' })
+      .catch((e: unknown) => e);
     expect((missing as { kind?: string }).kind).toBe('notFound');
   });
 });

@@ -8,14 +8,38 @@ import { ExchangeError } from '../../../src/domain/errors.js';
 import { planKind } from '../../../src/exchange/ccxt/capabilities.js';
 import { decodeCursor, encodeCursor } from '../../../src/exchange/ccxt/cursor.js';
 import { Dec } from '../../../src/domain/decimal.js';
-import { externalClientOrderId, orderFromCcxt, positionFromCcxt, fillFromCcxt } from '../../../src/exchange/ccxt/convert.js';
+import {
+  externalClientOrderId,
+  orderFromCcxt,
+  positionFromCcxt,
+  fillFromCcxt,
+} from '../../../src/exchange/ccxt/convert.js';
 
 const METHODS = [
-  'spot', 'swap', 'fetchOpenOrders', 'fetchOrder', 'fetchOpenOrder', 'fetchClosedOrder', 'fetchOrders', 'fetchClosedOrders',
-  'fetchCanceledOrders', 'fetchCanceledAndClosedOrders', 'fetchMyTrades', 'fetchBalance', 'cancelOrder', 'createOrder',
-  'fetchPositions', 'fetchFundingHistory', 'fetchLedger',
+  'spot',
+  'swap',
+  'fetchOpenOrders',
+  'fetchOrder',
+  'fetchOpenOrder',
+  'fetchClosedOrder',
+  'fetchOrders',
+  'fetchClosedOrders',
+  'fetchCanceledOrders',
+  'fetchCanceledAndClosedOrders',
+  'fetchMyTrades',
+  'fetchBalance',
+  'cancelOrder',
+  'createOrder',
+  'fetchPositions',
+  'fetchFundingHistory',
+  'fetchLedger',
 ] as const;
-const hasTable = fc.record(Object.fromEntries(METHODS.map((m) => [m, fc.constantFrom(true, false, 'emulated', undefined)])) as Record<(typeof METHODS)[number], fc.Arbitrary<unknown>>);
+const hasTable = fc.record(
+  Object.fromEntries(METHODS.map((m) => [m, fc.constantFrom(true, false, 'emulated', undefined)])) as Record<
+    (typeof METHODS)[number],
+    fc.Arbitrary<unknown>
+  >,
+);
 
 describe('planKind', () => {
   it('usable exactly when nothing is missing; every route it picks is a method the exchange has', () => {
@@ -36,11 +60,16 @@ describe('planKind', () => {
 
   it('more capabilities never make a usable exchange unusable', () => {
     fc.assert(
-      fc.property(hasTable, fc.constantFrom(...METHODS), fc.constantFrom('spot' as const, 'perp' as const), (has, extra, kind) => {
-        const before = planKind({ id: 'anon', has }, kind).usable;
-        const after = planKind({ id: 'anon', has: { ...has, [extra]: true } }, kind).usable;
-        expect(!before || after).toBe(true);
-      }),
+      fc.property(
+        hasTable,
+        fc.constantFrom(...METHODS),
+        fc.constantFrom('spot' as const, 'perp' as const),
+        (has, extra, kind) => {
+          const before = planKind({ id: 'anon', has }, kind).usable;
+          const after = planKind({ id: 'anon', has: { ...has, [extra]: true } }, kind).usable;
+          expect(!before || after).toBe(true);
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -49,10 +78,15 @@ describe('planKind', () => {
 describe('history cursors', () => {
   it('round-trip any window and any ids', () => {
     fc.assert(
-      fc.property(fc.nat({ max: 2 ** 45 }), fc.option(fc.nat({ max: 2 ** 20 }), { nil: undefined }), fc.array(fc.oneof(fc.uuid(), fc.string({ minLength: 1 }))), (start, span, seen) => {
-        const c = { start, ...(span !== undefined && { end: start + span }), seen };
-        expect(decodeCursor(encodeCursor(c), 'op')).toEqual(c);
-      }),
+      fc.property(
+        fc.nat({ max: 2 ** 45 }),
+        fc.option(fc.nat({ max: 2 ** 20 }), { nil: undefined }),
+        fc.array(fc.oneof(fc.uuid(), fc.string({ minLength: 1 }))),
+        (start, span, seen) => {
+          const c = { start, ...(span !== undefined && { end: start + span }), seen };
+          expect(decodeCursor(encodeCursor(c), 'op')).toEqual(c);
+        },
+      ),
     );
   });
 
@@ -77,17 +111,52 @@ describe('contract sizes and external orders', () => {
         const contracts = new Dec(units.toString()).div(new Dec(10).pow(scale)).toFixed();
         const base = new Dec(contracts).times(size).toFixed();
         const ctx = { contractSize: size };
-        const o = orderFromCcxt({ id: '1', clientOrderId: 'c', symbol: 'BTC/USDT:USDT', side: 'buy', type: 'limit', price: '1', amount: contracts, filled: contracts, status: 'closed', timestamp: 1 }, 'o', ctx);
-        const f = fillFromCcxt({ id: 't', order: '1', symbol: 'BTC/USDT:USDT', side: 'sell', amount: contracts, price: '1', timestamp: 1 }, 'USDT', 'f', ctx);
+        const o = orderFromCcxt(
+          {
+            id: '1',
+            clientOrderId: 'c',
+            symbol: 'BTC/USDT:USDT',
+            side: 'buy',
+            type: 'limit',
+            price: '1',
+            amount: contracts,
+            filled: contracts,
+            status: 'closed',
+            timestamp: 1,
+          },
+          'o',
+          ctx,
+        );
+        const f = fillFromCcxt(
+          { id: 't', order: '1', symbol: 'BTC/USDT:USDT', side: 'sell', amount: contracts, price: '1', timestamp: 1 },
+          'USDT',
+          'f',
+          ctx,
+        );
         const p = positionFromCcxt({ symbol: 'BTC/USDT:USDT', contracts, side: 'short', entryPrice: '1' }, 'p', ctx);
-        expect([o.quantity.toFixed(), o.filledQuantity.toFixed(), f.quantity.toFixed(), p.quantity.toFixed()]).toEqual([base, base, base, new Dec(base).neg().toFixed()]);
+        expect([o.quantity.toFixed(), o.filledQuantity.toFixed(), f.quantity.toFixed(), p.quantity.toFixed()]).toEqual([
+          base,
+          base,
+          base,
+          new Dec(base).neg().toFixed(),
+        ]);
       }),
     );
   });
 
   it('an order without a client id gets a stable one scoped by symbol and exchange id', () => {
     for (const clientOrderId of ['', null, undefined]) {
-      const o = orderFromCcxt({ id: 'u-1', clientOrderId, symbol: 'BTC/USDT', side: 'buy', type: 'limit', price: '1', amount: '1', status: 'open', timestamp: 1 });
+      const o = orderFromCcxt({
+        id: 'u-1',
+        clientOrderId,
+        symbol: 'BTC/USDT',
+        side: 'buy',
+        type: 'limit',
+        price: '1',
+        amount: '1',
+        status: 'open',
+        timestamp: 1,
+      });
       expect(o.clientOrderId).toBe(externalClientOrderId('BTC/USDT', 'u-1'));
     }
     expect(externalClientOrderId('BTC/USDT', '1')).not.toBe(externalClientOrderId('ETH/USDT', '1'));

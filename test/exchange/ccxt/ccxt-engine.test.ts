@@ -59,10 +59,19 @@ interface Rig {
   connect(): Promise<{ client: CcxtExchange; ccxt: ReturnType<typeof newBinance> }>;
 }
 
-async function rig(options: Partial<SimulatedExchangeOptions> = {}, grid = { tickSize: '0.01', stepSize: '0.00000001' }): Promise<Rig> {
+async function rig(
+  options: Partial<SimulatedExchangeOptions> = {},
+  grid = { tickSize: '0.01', stepSize: '0.00000001' },
+): Promise<Rig> {
   const tl = new VirtualTimeline(T0);
   // Flat prices and whole fills: the market changes only when a test says so.
-  const sim = new SimulatedExchange({ seed: 'ccxt-engine', clock: tl.clock, volatilityBps: 0, partialFillProbability: 0, ...options });
+  const sim = new SimulatedExchange({
+    seed: 'ccxt-engine',
+    clock: tl.clock,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    ...options,
+  });
   const emu = await startBinanceEmulator({ backend: sim, clock: tl.clock, ...grid });
   cleanups.push(() => emu.close());
   return {
@@ -90,7 +99,9 @@ async function fileStore(): Promise<{ open(): Promise<FileStateStore> }> {
   };
 }
 
-type CycleEnd = { readonly kind: 'report'; readonly report: EngineReport } | { readonly kind: 'paused' | 'failed'; readonly status: EngineStatus };
+type CycleEnd =
+  | { readonly kind: 'report'; readonly report: EngineReport }
+  | { readonly kind: 'paused' | 'failed'; readonly status: EngineStatus };
 
 /** One engine run with its reports collected and helpers to drive cycles. */
 class Run {
@@ -118,7 +129,10 @@ class Run {
   private nextReport$() {
     const n = this.reports.length;
     // reports$ replays the latest report on subscription: wait until one beyond those collected arrives.
-    return this.engine.reports$.pipe(filter(() => this.reports.length > n), map(() => this.reports[n] as EngineReport));
+    return this.engine.reports$.pipe(
+      filter(() => this.reports.length > n),
+      map(() => this.reports[n] as EngineReport),
+    );
   }
 
   /** Boots, expects `running`, and lets the loop's immediate first cycle complete. */
@@ -151,7 +165,8 @@ class Run {
   /** One cycle on request; rejects if it fails or pauses instead of completing. */
   async reconcile(): Promise<EngineReport> {
     const end = await this.request();
-    if (end.kind !== 'report') throw new Error(`cycle ${end.kind}: ${end.status.paused?.reason ?? end.status.lastError ?? '?'}`);
+    if (end.kind !== 'report')
+      throw new Error(`cycle ${end.kind}: ${end.status.paused?.reason ?? end.status.lastError ?? '?'}`);
     return end.report;
   }
 
@@ -162,7 +177,14 @@ class Run {
 
 /** An engine on the rig's timeline (clock AND scheduler), with the adapter as its exchange. */
 function startEngine(r: Rig, client: CcxtExchange, store: StateStore, policies?: ReconcileConfigInput): Run {
-  const engine = createEngine({ exchange: client, store, clock: r.tl.clock, scheduler: r.tl.scheduler, intervalMs: NO_TICK_MS, policies });
+  const engine = createEngine({
+    exchange: client,
+    store,
+    clock: r.tl.clock,
+    scheduler: r.tl.scheduler,
+    intervalMs: NO_TICK_MS,
+    policies,
+  });
   cleanups.push(() => engine.stop());
   return new Run(engine, r.tl);
 }
@@ -178,12 +200,22 @@ function expectBooksEqualTruth(p: Portfolio, sim: SimulatedExchange): void {
     Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
   expect(nonZero(p.balances())).toEqual(nonZero(truth.balances));
   const pos = (ps: readonly { symbol: string; quantity: Dec; entryPrice: Dec }[]): Record<string, string> =>
-    Object.fromEntries(ps.filter((x) => !x.quantity.isZero()).map((x) => [x.symbol, `${x.quantity.toFixed()}@${x.entryPrice.toFixed()}`]));
+    Object.fromEntries(
+      ps
+        .filter((x) => !x.quantity.isZero())
+        .map((x) => [x.symbol, `${x.quantity.toFixed()}@${x.entryPrice.toFixed()}`]),
+    );
   expect(pos(p.positions())).toEqual(pos(truth.positions));
   // Our open orders are exactly the exchange's open orders that the engine placed, with the same fill state.
   const open = (os: readonly Order[]): Record<string, string> =>
-    Object.fromEntries(os.map((o) => [o.exchangeOrderId as string, `${o.status}:${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`]));
-  const engineOpen = truth.orders.filter((o) => (o.status === 'open' || o.status === 'pending') && sim.orderOwner(o.symbol, o.exchangeOrderId as string) === 'engine');
+    Object.fromEntries(
+      os.map((o) => [o.exchangeOrderId as string, `${o.status}:${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`]),
+    );
+  const engineOpen = truth.orders.filter(
+    (o) =>
+      (o.status === 'open' || o.status === 'pending') &&
+      sim.orderOwner(o.symbol, o.exchangeOrderId as string) === 'engine',
+  );
   expect(open(p.openOrders())).toEqual(open(engineOpen));
 }
 
@@ -196,11 +228,19 @@ function expectEngineTradesApplied(p: Portfolio, sim: SimulatedExchange): void {
   }
   for (const o of truth.orders) {
     if (sim.orderOwner(o.symbol, o.exchangeOrderId as string) !== 'engine') continue;
-    expect(p.appliedQuantity(o.symbol, o.exchangeOrderId as string).toFixed(), `order ${o.exchangeOrderId}`).toBe(o.filledQuantity.toFixed());
+    expect(p.appliedQuantity(o.symbol, o.exchangeOrderId as string).toFixed(), `order ${o.exchangeOrderId}`).toBe(
+      o.filledQuantity.toFixed(),
+    );
   }
 }
 
-const limit = (clientOrderId: string, symbol: string, side: 'buy' | 'sell', quantity: string, price: string): PlaceOrderRequest => ({
+const limit = (
+  clientOrderId: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  quantity: string,
+  price: string,
+): PlaceOrderRequest => ({
   clientOrderId,
   symbol,
   side,
@@ -248,7 +288,13 @@ describe('boot after downtime', () => {
     r.sim.fillOrder({ symbol: ETH, exchangeOrderId: ids.o2 });
     r.sim.cancelByExchange({ symbol: SPOT, exchangeOrderId: ids.o3 });
     r.sim.fillOrder({ symbol: PERP, exchangeOrderId: ids.o4 }, '0.1');
-    const zombie = r.sim.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'limit', quantity: d('0.01'), price: d('25000') });
+    const zombie = r.sim.placeManualOrder({
+      symbol: SPOT,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('0.01'),
+      price: d('25000'),
+    });
     await r.tl.advanceBy(60_000);
 
     const requestsBefore = r.emu.requests.length;
@@ -280,7 +326,10 @@ describe('boot after downtime', () => {
     expect(p.findOrder({ clientOrderId: 'o4' })?.filledQuantity.toFixed()).toBe('0.1');
     // Ignore: the zombie is neither tracked nor touched.
     expect(p.findOrder({ symbol: zombie.symbol, exchangeOrderId: zombie.exchangeOrderId })).toBeUndefined();
-    expect(r.sim.truth().orders.find((o) => o.symbol === zombie.symbol && o.exchangeOrderId === zombie.exchangeOrderId)?.status).toBe('open');
+    expect(
+      r.sim.truth().orders.find((o) => o.symbol === zombie.symbol && o.exchangeOrderId === zombie.exchangeOrderId)
+        ?.status,
+    ).toBe('open');
     expect(deletes(r.emu).filter((q) => r.emu.requests.indexOf(q) >= requestsBefore)).toEqual([]);
 
     // The next runtime cycle finds nothing to repair: nothing is applied twice.
@@ -294,12 +343,16 @@ describe('boot after downtime', () => {
 
   it('InMemoryStateStore, cancel zombie policy: the zombie is cancelled through ccxt', async () => {
     const store = new InMemoryStateStore();
-    const { r, run2, zombie, requestsBefore } = await downtime(store, async () => store, { zombiePolicy: { default: 'cancel' } });
+    const { r, run2, zombie, requestsBefore } = await downtime(store, async () => store, {
+      zombiePolicy: { default: 'cancel' },
+    });
     await run2.boot();
     const cancels = deletes(r.emu).filter((q) => r.emu.requests.indexOf(q) >= requestsBefore);
     expect(cancels.map((q) => `${q.path} ${q.params.orderId}`)).toEqual([`/api/v3/order ${zombie.exchangeOrderId}`]);
     const truth = r.sim.truth();
-    expect(truth.orders.find((o) => o.symbol === zombie.symbol && o.exchangeOrderId === zombie.exchangeOrderId)?.status).toBe('cancelled');
+    expect(
+      truth.orders.find((o) => o.symbol === zombie.symbol && o.exchangeOrderId === zombie.exchangeOrderId)?.status,
+    ).toBe('cancelled');
     // Only the zombie: our own open orders are untouched.
     expect(truth.orders.find((o) => o.clientOrderId === 'o5')?.status).toBe('open');
     expectBooksEqualTruth(run2.portfolio, r.sim);
@@ -310,7 +363,8 @@ describe('boot after downtime', () => {
 // ---- 2. runtime repair ---------------------------------------------------------------------------------------
 
 /** Trade ids of the applyFill actions of a plan. */
-const appliedIn = (r: EngineReport): string[] => r.plan.actions.flatMap((a) => (a.type === 'applyFill' ? [a.fill.tradeId] : []));
+const appliedIn = (r: EngineReport): string[] =>
+  r.plan.actions.flatMap((a) => (a.type === 'applyFill' ? [a.fill.tradeId] : []));
 
 describe('runtime repair', () => {
   it('fills while running are applied by the next cycle, exactly once, and never by a hard reset', async () => {
@@ -332,7 +386,9 @@ describe('runtime repair', () => {
     expect(appliedIn(repair).sort()).toEqual([wireTradeId(fa.tradeId), wireTradeId(fb.tradeId)].sort());
     expect(repair.outcomes.filter((o) => o.action.type === 'applyFill').map((o) => o.status)).toEqual(['done', 'done']);
     expect(run.portfolio.findOrder({ symbol: b.symbol, exchangeOrderId: b.exchangeOrderId })?.status).toBe('filled');
-    expect(run.portfolio.findOrder({ symbol: a.symbol, exchangeOrderId: a.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.15');
+    expect(
+      run.portfolio.findOrder({ symbol: a.symbol, exchangeOrderId: a.exchangeOrderId })?.filledQuantity.toFixed(),
+    ).toBe('0.15');
     expectBooksEqualTruth(run.portfolio, r.sim);
     expectEngineTradesApplied(run.portfolio, r.sim);
 
@@ -356,7 +412,9 @@ describe('runtime repair', () => {
     expect(runtime.length).toBeGreaterThanOrEqual(5);
     expect(runtime.flatMap((x) => x.plan.actions).filter((x) => x.type === 'rebuildPortfolio')).toEqual([]);
     // A trade is its (symbol, trade id): ids are per symbol.
-    const all = runtime.flatMap((x) => x.plan.actions.flatMap((a) => (a.type === 'applyFill' ? [tradeKey(a.fill.symbol, a.fill.tradeId)] : [])));
+    const all = runtime.flatMap((x) =>
+      x.plan.actions.flatMap((a) => (a.type === 'applyFill' ? [tradeKey(a.fill.symbol, a.fill.tradeId)] : [])),
+    );
     expect(all.length).toBe(new Set(all).size);
     expect(run.engine.status().phase).toBe('running');
   });
@@ -376,13 +434,45 @@ interface Outage {
 }
 
 const OUTAGES: readonly Outage[] = [
-  { name: '429 with Retry-After on open orders', fault: { kind: 'rateLimit', status: 429, retryAfterSec: 7 }, match: 'GET /api/v3/openOrders', effect: 'paused', minWaitMs: 7_000 },
-  { name: '418 IP ban on the spot account', fault: { kind: 'rateLimit', status: 418, retryAfterSec: 120 }, match: 'GET /api/v3/account', effect: 'paused', minWaitMs: 120_000 },
+  {
+    name: '429 with Retry-After on open orders',
+    fault: { kind: 'rateLimit', status: 429, retryAfterSec: 7 },
+    match: 'GET /api/v3/openOrders',
+    effect: 'paused',
+    minWaitMs: 7_000,
+  },
+  {
+    name: '418 IP ban on the spot account',
+    fault: { kind: 'rateLimit', status: 418, retryAfterSec: 120 },
+    match: 'GET /api/v3/account',
+    effect: 'paused',
+    minWaitMs: 120_000,
+  },
   { name: '503 on every request', fault: { kind: 'unavailable' }, effect: 'paused' },
-  { name: 'a hung socket on USD-M open orders', fault: { kind: 'hang' }, match: 'GET /fapi/v1/openOrders', effect: 'paused' },
-  { name: 'connection reset on positions', fault: { kind: 'reset' }, match: 'GET /fapi/v3/positionRisk', effect: 'paused' },
-  { name: '429 on the trade history', fault: { kind: 'rateLimit', status: 429, retryAfterSec: 1 }, match: 'GET /api/v3/myTrades', effect: 'failed' },
-  { name: '503 on the targeted order query', fault: { kind: 'unavailable' }, match: 'GET /api/v3/order', effect: 'failed' },
+  {
+    name: 'a hung socket on USD-M open orders',
+    fault: { kind: 'hang' },
+    match: 'GET /fapi/v1/openOrders',
+    effect: 'paused',
+  },
+  {
+    name: 'connection reset on positions',
+    fault: { kind: 'reset' },
+    match: 'GET /fapi/v3/positionRisk',
+    effect: 'paused',
+  },
+  {
+    name: '429 on the trade history',
+    fault: { kind: 'rateLimit', status: 429, retryAfterSec: 1 },
+    match: 'GET /api/v3/myTrades',
+    effect: 'failed',
+  },
+  {
+    name: '503 on the targeted order query',
+    fault: { kind: 'unavailable' },
+    match: 'GET /api/v3/order',
+    effect: 'failed',
+  },
 ];
 
 describe('rate limits and outages', () => {
@@ -403,7 +493,13 @@ describe('rate limits and outages', () => {
     await run.reconcile();
     r.sim.fillOrder({ symbol: SPOT, exchangeOrderId: a.exchangeOrderId });
     r.sim.cancelByExchange({ symbol: ETH, exchangeOrderId: c.exchangeOrderId });
-    const zombie = r.sim.placeManualOrder({ symbol: SPOT, side: 'sell', type: 'limit', quantity: d('0.02'), price: d('31000') });
+    const zombie = r.sim.placeManualOrder({
+      symbol: SPOT,
+      side: 'sell',
+      type: 'limit',
+      quantity: d('0.02'),
+      price: d('31000'),
+    });
     await r.tl.advanceBy(1_000);
     return { r, run, ccxt, a, c, k, zombie };
   }
@@ -426,7 +522,8 @@ describe('rate limits and outages', () => {
       const s = end.status;
       if (o.effect === 'paused') {
         expect(s.failedCycles).toBe(0);
-        if (o.minWaitMs !== undefined) expect((s.paused?.nextRetryAt ?? 0) - r.tl.now()).toBeGreaterThanOrEqual(o.minWaitMs);
+        if (o.minWaitMs !== undefined)
+          expect((s.paused?.nextRetryAt ?? 0) - r.tl.now()).toBeGreaterThanOrEqual(o.minWaitMs);
       } else {
         expect(s.paused).toBeNull();
         expect(s.failedCycles).toBe(attempt);
@@ -474,7 +571,9 @@ describe('exact decimals', () => {
     await run.boot();
     // 100000 USDT + 2 BTC × 30000 + 20 ETH × 2000, priced by one GET /api/v3/ticker/24hr.
     expect(run.reports.map((x) => x.equity?.toFixed())).toEqual(['200000', '200000']);
-    expect(r.emu.requests.filter((q) => q.path.endsWith('/ticker/24hr')).map((q) => q.path)).toEqual(['/api/v3/ticker/24hr']);
+    expect(r.emu.requests.filter((q) => q.path.endsWith('/ticker/24hr')).map((q) => q.path)).toEqual([
+      '/api/v3/ticker/24hr',
+    ]);
     await run.engine.placeOrder({ clientOrderId: 'long', symbol: PERP, side: 'buy', type: 'market', quantity: d('1') });
     r.sim.setPrice(PERP, '30500');
     // Past the order's millisecond: a trade stamped inside a snapshot window discards the cycle (it is retried).
@@ -489,7 +588,11 @@ describe('exact decimals', () => {
 
   it('amounts with 12 decimal places go from the emulator strings to the portfolio unrounded', async () => {
     const r = await rig(
-      { amountDecimals: 12, priceDecimals: 4, balances: { USDT: '100000.123456789012', BTC: '2.000000000123', ETH: '0.000000000001' } },
+      {
+        amountDecimals: 12,
+        priceDecimals: 4,
+        balances: { USDT: '100000.123456789012', BTC: '2.000000000123', ETH: '0.000000000001' },
+      },
       { tickSize: '0.0001', stepSize: '0.000000000001' },
     );
     const run = startEngine(r, (await r.connect()).client, new InMemoryStateStore());
@@ -510,7 +613,11 @@ describe('exact decimals', () => {
     await r.tl.advanceBy(1_000);
     const rep = await run.reconcile();
 
-    const applied = new Map(rep.plan.actions.flatMap((x) => (x.type === 'applyFill' ? [[tradeKey(x.fill.symbol, x.fill.tradeId), x.fill] as const] : [])));
+    const applied = new Map(
+      rep.plan.actions.flatMap((x) =>
+        x.type === 'applyFill' ? [[tradeKey(x.fill.symbol, x.fill.tradeId), x.fill] as const] : [],
+      ),
+    );
     for (const f of [f1, f2]) {
       const got = applied.get(tradeKey(f.symbol, wireTradeId(f.tradeId)));
       expect(got, f.tradeId).toBeDefined();

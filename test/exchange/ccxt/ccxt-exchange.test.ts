@@ -46,7 +46,10 @@ afterEach(async () => {
 });
 
 async function setup(s: StaticState, o: Parameters<typeof wire>[3] = {}): Promise<Wired> {
-  w = await wire(new StaticBackend(s, clock), clock, SYMBOLS, { ...o, emulator: { stepSize: '0.000000000001', ...o.emulator } });
+  w = await wire(new StaticBackend(s, clock), clock, SYMBOLS, {
+    ...o,
+    emulator: { stepSize: '0.000000000001', ...o.emulator },
+  });
   return w;
 }
 
@@ -56,7 +59,13 @@ describe('construction', () => {
   it('a missing capability is an unsupported ExchangeError at construction, naming every missing method', () => {
     const ex = newBinance(base);
     // fetchOrders alone missing is served by the closed-orders fallback; with that gone too, nothing serves it.
-    ex.has = { ...ex.has, fetchOrders: false, fetchClosedOrders: false, fetchCanceledAndClosedOrders: false, fetchMyTrades: false };
+    ex.has = {
+      ...ex.has,
+      fetchOrders: false,
+      fetchClosedOrders: false,
+      fetchCanceledAndClosedOrders: false,
+      fetchMyTrades: false,
+    };
     const e = (() => {
       try {
         new CcxtExchange({ exchange: ex, symbols: ['BTC/USDT'] });
@@ -69,7 +78,9 @@ describe('construction', () => {
     expect((e as ExchangeError).kind).toBe('unsupported');
     expect((e as ExchangeError).message).toMatch(/fetchMyTrades.*fetchOrders/);
     expect(e).toBeInstanceOf(UnsupportedExchangeError);
-    expect((e as UnsupportedExchangeError).missing).toEqual(['spot: fetchMyTrades, fetchOrders (or fetchClosedOrders)']);
+    expect((e as UnsupportedExchangeError).missing).toEqual([
+      'spot: fetchMyTrades, fetchOrders (or fetchClosedOrders)',
+    ]);
   });
 
   it('perpetual symbols also need positions and funding history', () => {
@@ -93,8 +104,12 @@ describe('construction', () => {
   });
 
   it("refuses an exchange whose paging rules it does not know, and one with ccxt's rate limiter off", () => {
-    expect(() => new CcxtExchange({ exchange: { ...newBinance(base), id: 'kraken' } as never, symbols: ['BTC/USDT'] })).toThrow(ConfigError);
-    expect(() => new CcxtExchange({ exchange: newBinance({ ...base, enableRateLimit: false }), symbols: ['BTC/USDT'] })).toThrow(/rate limiter/);
+    expect(
+      () => new CcxtExchange({ exchange: { ...newBinance(base), id: 'kraken' } as never, symbols: ['BTC/USDT'] }),
+    ).toThrow(ConfigError);
+    expect(
+      () => new CcxtExchange({ exchange: newBinance({ ...base, enableRateLimit: false }), symbols: ['BTC/USDT'] }),
+    ).toThrow(/rate limiter/);
   });
 
   it('builds its own ccxt instance from an id and keys, with number = String', () => {
@@ -140,11 +155,31 @@ describe('amounts come from the exchange strings, exactly', () => {
     const q = '0.123456789012';
     const { client } = await setup(
       state({
-        orders: [order({ exchangeOrderId: '7', clientOrderId: 'c7', quantity: new Dec(q), price: new Dec('30000.12345678'), filledQuantity: new Dec('0.000000000001'), averageFillPrice: new Dec('29999.99999999') })],
-        fills: [{ ...fill(1, T0 - 10), quantity: new Dec('0.000000000001'), price: new Dec('29999.99999999'), fee: new Dec('0.000000000000000001') }],
+        orders: [
+          order({
+            exchangeOrderId: '7',
+            clientOrderId: 'c7',
+            quantity: new Dec(q),
+            price: new Dec('30000.12345678'),
+            filledQuantity: new Dec('0.000000000001'),
+            averageFillPrice: new Dec('29999.99999999'),
+          }),
+        ],
+        fills: [
+          {
+            ...fill(1, T0 - 10),
+            quantity: new Dec('0.000000000001'),
+            price: new Dec('29999.99999999'),
+            fee: new Dec('0.000000000000000001'),
+          },
+        ],
         balances: [{ asset: 'USDT', free: new Dec('1000.000000000001'), total: new Dec('1500.123456789012') }],
-        positions: [{ symbol: PERP.symbol, quantity: new Dec('-0.000000000007'), entryPrice: new Dec('31000.000000000001') }],
-        funding: [{ id: '55', symbol: PERP.symbol, asset: 'USDT', amount: new Dec('-0.000000001234567891'), timestamp: T0 - 5 }],
+        positions: [
+          { symbol: PERP.symbol, quantity: new Dec('-0.000000000007'), entryPrice: new Dec('31000.000000000001') },
+        ],
+        funding: [
+          { id: '55', symbol: PERP.symbol, asset: 'USDT', amount: new Dec('-0.000000001234567891'), timestamp: T0 - 5 },
+        ],
       }),
       { emulator: { wallet: 'spot' } },
     );
@@ -154,11 +189,17 @@ describe('amounts come from the exchange strings, exactly', () => {
     expect(o?.filledQuantity.toFixed()).toBe('0.000000000001');
     expect(o?.averageFillPrice?.toFixed()).toBe('29999.99999999');
     const trades = await client.fetchTradesSince(SPOT.symbol, { since: T0 - HOUR });
-    expect(trades.items.map((t) => [t.quantity.toFixed(), t.price.toFixed(), t.fee.toFixed()])).toEqual([['0.000000000001', '29999.99999999', '0.000000000000000001']]);
+    expect(trades.items.map((t) => [t.quantity.toFixed(), t.price.toFixed(), t.fee.toFixed()])).toEqual([
+      ['0.000000000001', '29999.99999999', '0.000000000000000001'],
+    ]);
     const balances = await client.fetchBalances();
-    expect(balances.map((b) => [b.asset, b.free.toFixed(), b.total.toFixed()])).toEqual([['USDT', '1000.000000000001', '1500.123456789012']]);
+    expect(balances.map((b) => [b.asset, b.free.toFixed(), b.total.toFixed()])).toEqual([
+      ['USDT', '1000.000000000001', '1500.123456789012'],
+    ]);
     const positions = await client.fetchPositions();
-    expect(positions.map((p) => [p.symbol, p.quantity.toFixed(), p.entryPrice.toFixed()])).toEqual([[PERP.symbol, '-0.000000000007', '31000.000000000001']]);
+    expect(positions.map((p) => [p.symbol, p.quantity.toFixed(), p.entryPrice.toFixed()])).toEqual([
+      [PERP.symbol, '-0.000000000007', '31000.000000000001'],
+    ]);
     const funding = await client.fetchFundingSince({ since: T0 - HOUR });
     expect(funding.items.map((f) => [f.id, f.amount.toFixed()])).toEqual([['55', '-0.000000001234567891']]);
   });
@@ -174,25 +215,41 @@ describe('amounts come from the exchange strings, exactly', () => {
   });
 
   it('spot and USD-M wallets of the same asset add up to the account-wide balance', async () => {
-    const { client, emu } = await setup(state({ balances: [{ asset: 'USDT', free: new Dec('10.5'), total: new Dec('12.5') }] }), { emulator: { wallet: 'futures' } });
-    expect((await client.fetchBalances()).map((b) => [b.asset, b.free.toFixed(), b.total.toFixed()])).toEqual([['USDT', '10.5', '12.5']]);
-    expect(emu.requests.map((r) => r.path).filter((p) => p.endsWith('/account'))).toEqual(['/api/v3/account', '/fapi/v3/account']);
+    const { client, emu } = await setup(
+      state({ balances: [{ asset: 'USDT', free: new Dec('10.5'), total: new Dec('12.5') }] }),
+      { emulator: { wallet: 'futures' } },
+    );
+    expect((await client.fetchBalances()).map((b) => [b.asset, b.free.toFixed(), b.total.toFixed()])).toEqual([
+      ['USDT', '10.5', '12.5'],
+    ]);
+    expect(emu.requests.map((r) => r.path).filter((p) => p.endsWith('/account'))).toEqual([
+      '/api/v3/account',
+      '/fapi/v3/account',
+    ]);
   });
 });
 
 describe('prices for equity', () => {
-  it("fetchTickers: one ccxt ticker read per market family (GET /api/v3/ticker/24hr, /fapi/v1/ticker/24hr), exact strings; a symbol the venue does not list is left out", async () => {
-    const { client, emu } = await setup(state({ prices: { [SPOT.symbol]: new Dec('30123.123456789012'), [PERP.symbol]: new Dec('30111.5') } }));
+  it('fetchTickers: one ccxt ticker read per market family (GET /api/v3/ticker/24hr, /fapi/v1/ticker/24hr), exact strings; a symbol the venue does not list is left out', async () => {
+    const { client, emu } = await setup(
+      state({ prices: { [SPOT.symbol]: new Dec('30123.123456789012'), [PERP.symbol]: new Dec('30111.5') } }),
+    );
     const spotOnly = await client.fetchTickers([SPOT.symbol, 'DOGE/USDT']);
     expect([...spotOnly].map(([s, p]) => [s, p.toFixed()])).toEqual([[SPOT.symbol, '30123.123456789012']]);
     const tickerRequests = () => emu.requests.filter((r) => r.path.endsWith('/ticker/24hr'));
     expect(tickerRequests().map((r) => [r.path, r.params.symbols])).toEqual([['/api/v3/ticker/24hr', '["BTCUSDT"]']]);
     const both = await client.fetchTickers([SPOT.symbol, PERP.symbol]);
-    expect([...both].map(([s, p]) => [s, p.toFixed()]).sort()).toEqual([
-      [SPOT.symbol, '30123.123456789012'],
-      [PERP.symbol, '30111.5'],
-    ].sort());
-    expect(tickerRequests().slice(1).map((r) => r.path)).toEqual(['/api/v3/ticker/24hr', '/fapi/v1/ticker/24hr']);
+    expect([...both].map(([s, p]) => [s, p.toFixed()]).sort()).toEqual(
+      [
+        [SPOT.symbol, '30123.123456789012'],
+        [PERP.symbol, '30111.5'],
+      ].sort(),
+    );
+    expect(
+      tickerRequests()
+        .slice(1)
+        .map((r) => r.path),
+    ).toEqual(['/api/v3/ticker/24hr', '/fapi/v1/ticker/24hr']);
     expect(emu.unexpected).toEqual([]);
   });
 
@@ -206,7 +263,18 @@ describe('prices for equity', () => {
   });
 
   it("positions carry positionRisk's mark price, exactly", async () => {
-    const { client } = await setup(state({ positions: [{ symbol: PERP.symbol, quantity: new Dec('0.5'), entryPrice: new Dec('30000'), markPrice: new Dec('30500.123456789') }] }));
+    const { client } = await setup(
+      state({
+        positions: [
+          {
+            symbol: PERP.symbol,
+            quantity: new Dec('0.5'),
+            entryPrice: new Dec('30000'),
+            markPrice: new Dec('30500.123456789'),
+          },
+        ],
+      }),
+    );
     const [p] = await client.fetchPositions();
     expect([p?.entryPrice.toFixed(), p?.markPrice?.toFixed()]).toEqual(['30000', '30500.123456789']);
   });
@@ -218,23 +286,51 @@ describe('typed errors over HTTP', () => {
     ['418 (IP banned)', { kind: 'rateLimit', status: 418, retryAfterSec: 120 }, 'rateLimit', 120_000],
     ['503 (non-JSON body)', { kind: 'unavailable' }, 'unavailable', undefined],
     ['connection reset', { kind: 'reset' }, 'network', undefined],
-    ['-1000 unknown error', { kind: 'error', status: 500, code: -1000, msg: 'An unknown error occurred while processing the request.' }, 'unavailable', undefined],
-    ['-1021 timestamp outside recvWindow', { kind: 'error', status: 400, code: -1021, msg: 'Timestamp for this request is outside of the recvWindow.' }, 'network', undefined],
-    ['-1007 backend timeout', { kind: 'error', status: 408, code: -1007, msg: 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.' }, 'timeout', undefined],
-    ['an error code ccxt does not know', { kind: 'error', status: 400, code: -9999, msg: 'Something new.' }, 'unavailable', undefined],
+    [
+      '-1000 unknown error',
+      { kind: 'error', status: 500, code: -1000, msg: 'An unknown error occurred while processing the request.' },
+      'unavailable',
+      undefined,
+    ],
+    [
+      '-1021 timestamp outside recvWindow',
+      { kind: 'error', status: 400, code: -1021, msg: 'Timestamp for this request is outside of the recvWindow.' },
+      'network',
+      undefined,
+    ],
+    [
+      '-1007 backend timeout',
+      {
+        kind: 'error',
+        status: 408,
+        code: -1007,
+        msg: 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.',
+      },
+      'timeout',
+      undefined,
+    ],
+    [
+      'an error code ccxt does not know',
+      { kind: 'error', status: 400, code: -9999, msg: 'Something new.' },
+      'unavailable',
+      undefined,
+    ],
   ] as const;
 
-  it.each(cases.map(([name, fault, kind, retryAfterMs]) => ({ name, fault, kind, retryAfterMs })))('$name on fetchOrder → $kind, never notFound', async ({ fault, kind, retryAfterMs }) => {
-    const { client, emu } = await setup(state({ orders: [order({ exchangeOrderId: '7', clientOrderId: 'c7' })] }));
-    emu.injectFault(fault, { match: 'GET /api/v3/order' });
-    const e = (await rejection(client.fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: '7' }))) as ExchangeError;
-    expect(e).toBeInstanceOf(ExchangeError);
-    expect(e.kind).toBe(kind);
-    expect(e.retryable).toBe(true);
-    expect(e.retryAfterMs).toBe(retryAfterMs);
-    // The fault was transient: the next call succeeds.
-    expect((await client.fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: '7' })).clientOrderId).toBe('c7');
-  });
+  it.each(cases.map(([name, fault, kind, retryAfterMs]) => ({ name, fault, kind, retryAfterMs })))(
+    '$name on fetchOrder → $kind, never notFound',
+    async ({ fault, kind, retryAfterMs }) => {
+      const { client, emu } = await setup(state({ orders: [order({ exchangeOrderId: '7', clientOrderId: 'c7' })] }));
+      emu.injectFault(fault, { match: 'GET /api/v3/order' });
+      const e = (await rejection(client.fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: '7' }))) as ExchangeError;
+      expect(e).toBeInstanceOf(ExchangeError);
+      expect(e.kind).toBe(kind);
+      expect(e.retryable).toBe(true);
+      expect(e.retryAfterMs).toBe(retryAfterMs);
+      // The fault was transient: the next call succeeds.
+      expect((await client.fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: '7' })).clientOrderId).toBe('c7');
+    },
+  );
 
   it('a response that never comes is a timeout after ccxt’s timeout, and the hung socket is closed at teardown', async () => {
     const { client, emu } = await setup(state(), { ccxt: { timeout: 200 } });
@@ -291,7 +387,13 @@ describe('history paging within Binance’s rules', () => {
 
   it('orders: windows by creation time, from oldest, and nothing not updated since `since`', async () => {
     const orders = Array.from({ length: 12 }, (_, i) =>
-      order({ exchangeOrderId: String(i + 1), clientOrderId: `c${i + 1}`, status: 'cancelled', createdAt: T0 - 20 * HOUR + i * HOUR, updatedAt: T0 - 20 * HOUR + i * HOUR }),
+      order({
+        exchangeOrderId: String(i + 1),
+        clientOrderId: `c${i + 1}`,
+        status: 'cancelled',
+        createdAt: T0 - 20 * HOUR + i * HOUR,
+        updatedAt: T0 - 20 * HOUR + i * HOUR,
+      }),
     );
     const { client, emu } = await setup(state({ orders }));
     const ids: string[] = [];
@@ -305,7 +407,11 @@ describe('history paging within Binance’s rules', () => {
     // The scan starts 24 h (ordersLookbackMs) before `since`: orders 1-5 are read and dropped as not updated since.
     // Each full page continues at its last creation time (Binance answers oldest first), never by orderId.
     const calls = emu.requests.filter((r) => r.path === '/api/v3/allOrders');
-    expect(calls.every((r) => r.params.orderId === undefined && Number(r.params.endTime) - Number(r.params.startTime) < 24 * HOUR)).toBe(true);
+    expect(
+      calls.every(
+        (r) => r.params.orderId === undefined && Number(r.params.endTime) - Number(r.params.startTime) < 24 * HOUR,
+      ),
+    ).toBe(true);
     expect(calls.map((r) => (Number(r.params.startTime) - (T0 - 39 * HOUR)) / HOUR)).toEqual([0, 21, 24, 27, 30]);
   });
 
@@ -326,18 +432,31 @@ describe('history paging within Binance’s rules', () => {
     // 9 trades in one millisecond and 3 later ones, pages of 4: ids only order trades within a millisecond.
     const fills = Array.from({ length: 12 }, (_, i) => fill(i, i < 9 ? T0 - 5 * HOUR : T0 - 4 * HOUR + i));
     const { client, emu } = await setup(state({ fills }));
-    const seen = (await allPages((q) => client.fetchTradesSince(SPOT.symbol, q), T0 - 6 * HOUR, 4)).map((f) => f.tradeId);
+    const seen = (await allPages((q) => client.fetchTradesSince(SPOT.symbol, q), T0 - 6 * HOUR, 4)).map(
+      (f) => f.tradeId,
+    );
     expect(seen).toEqual(fills.map((f) => f.tradeId));
-    expect(emu.requests.filter((r) => r.path === '/api/v3/myTrades').every((r) => r.params.fromId === undefined)).toBe(true);
+    expect(emu.requests.filter((r) => r.path === '/api/v3/myTrades').every((r) => r.params.fromId === undefined)).toBe(
+      true,
+    );
   });
 
   it('a cursor from elsewhere is an invalid-request error', async () => {
     const { client } = await setup(state());
-    expect(((await rejection(client.fetchTradesSince(SPOT.symbol, { since: 0, cursor: 'trades.1.2' }))) as ExchangeError).kind).toBe('invalid');
+    expect(
+      ((await rejection(client.fetchTradesSince(SPOT.symbol, { since: 0, cursor: 'trades.1.2' }))) as ExchangeError)
+        .kind,
+    ).toBe('invalid');
   });
 
   it('funding pages by time, skipping payments already returned at the boundary millisecond', async () => {
-    const funding = Array.from({ length: 5 }, (_, i) => ({ id: String(900 + i), symbol: PERP.symbol, asset: 'USDT', amount: new Dec(`-0.0${i + 1}`), timestamp: T0 - 8 * HOUR + (i < 3 ? 0 : i * HOUR) }));
+    const funding = Array.from({ length: 5 }, (_, i) => ({
+      id: String(900 + i),
+      symbol: PERP.symbol,
+      asset: 'USDT',
+      amount: new Dec(`-0.0${i + 1}`),
+      timestamp: T0 - 8 * HOUR + (i < 3 ? 0 : i * HOUR),
+    }));
     const { client } = await setup(state({ funding }));
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -366,7 +485,14 @@ describe('history paging within Binance’s rules', () => {
 
 describe('orders', () => {
   it('open orders: one request per symbol, always with the symbol (never Binance’s costly all-symbols query)', async () => {
-    const { client, emu } = await setup(state({ orders: [order({ exchangeOrderId: '1', clientOrderId: 'a' }), order({ exchangeOrderId: '2', clientOrderId: 'b', symbol: PERP.symbol })] }));
+    const { client, emu } = await setup(
+      state({
+        orders: [
+          order({ exchangeOrderId: '1', clientOrderId: 'a' }),
+          order({ exchangeOrderId: '2', clientOrderId: 'b', symbol: PERP.symbol }),
+        ],
+      }),
+    );
     const open = await client.fetchOpenOrders();
     expect(open.map((o) => o.clientOrderId).sort()).toEqual(['a', 'b']);
     const calls = emu.requests.filter((r) => r.path.endsWith('/openOrders'));
@@ -377,32 +503,86 @@ describe('orders', () => {
   });
 
   it('a spot cancel returns the order with its own client id and creation time (not the cancel’s)', async () => {
-    const { client } = await setup(state({ orders: [order({ exchangeOrderId: '1', clientOrderId: 'mine', createdAt: T0 - 5 * HOUR, updatedAt: T0 - 5 * HOUR })] }));
+    const { client } = await setup(
+      state({
+        orders: [
+          order({ exchangeOrderId: '1', clientOrderId: 'mine', createdAt: T0 - 5 * HOUR, updatedAt: T0 - 5 * HOUR }),
+        ],
+      }),
+    );
     const c = await client.cancelOrder({ symbol: SPOT.symbol, clientOrderId: 'mine' });
     expect([c.clientOrderId, c.status, c.createdAt, c.updatedAt]).toEqual(['mine', 'cancelled', T0 - 5 * HOUR, T0]);
   });
 
   it('a USD-M cancel likewise keeps the creation time', async () => {
-    const { client } = await setup(state({ orders: [order({ exchangeOrderId: '1', clientOrderId: 'perp', symbol: PERP.symbol, createdAt: T0 - 5 * HOUR, updatedAt: T0 - 5 * HOUR })] }));
+    const { client } = await setup(
+      state({
+        orders: [
+          order({
+            exchangeOrderId: '1',
+            clientOrderId: 'perp',
+            symbol: PERP.symbol,
+            createdAt: T0 - 5 * HOUR,
+            updatedAt: T0 - 5 * HOUR,
+          }),
+        ],
+      }),
+    );
     const c = await client.cancelOrder({ symbol: PERP.symbol, exchangeOrderId: '1' });
     expect([c.clientOrderId, c.status, c.createdAt, c.updatedAt]).toEqual(['perp', 'cancelled', T0 - 5 * HOUR, T0]);
   });
 
   it('cancelling an order that is already final returns it; a missing one is notFound', async () => {
-    const { client } = await setup(state({ orders: [order({ exchangeOrderId: '1', clientOrderId: 'done', status: 'filled', filledQuantity: new Dec('1'), averageFillPrice: new Dec('30000') })] }));
+    const { client } = await setup(
+      state({
+        orders: [
+          order({
+            exchangeOrderId: '1',
+            clientOrderId: 'done',
+            status: 'filled',
+            filledQuantity: new Dec('1'),
+            averageFillPrice: new Dec('30000'),
+          }),
+        ],
+      }),
+    );
     const done = await client.cancelOrder({ symbol: SPOT.symbol, exchangeOrderId: '1' });
     expect([done.status, done.filledQuantity.toFixed()]).toEqual(['filled', '1']);
-    expect(((await rejection(client.cancelOrder({ symbol: SPOT.symbol, exchangeOrderId: '99' }))) as ExchangeError).kind).toBe('notFound');
+    expect(
+      ((await rejection(client.cancelOrder({ symbol: SPOT.symbol, exchangeOrderId: '99' }))) as ExchangeError).kind,
+    ).toBe('notFound');
   });
 
   it('places with our client id, exact strings, reduce-only only where Binance has it', async () => {
     const { client, emu } = await setup(state());
-    const spot = await client.placeOrder({ clientOrderId: 'p1', symbol: SPOT.symbol, side: 'buy', type: 'limit', quantity: new Dec('0.000000000123'), price: new Dec('30000.5'), reduceOnly: true });
-    expect([spot.clientOrderId, spot.status, spot.quantity.toFixed(), spot.price?.toFixed()]).toEqual(['p1', 'open', '0.000000000123', '30000.5']);
-    const perp = await client.placeOrder({ clientOrderId: 'p2', symbol: PERP.symbol, side: 'sell', type: 'market', quantity: new Dec('0.5'), reduceOnly: true });
+    const spot = await client.placeOrder({
+      clientOrderId: 'p1',
+      symbol: SPOT.symbol,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.000000000123'),
+      price: new Dec('30000.5'),
+      reduceOnly: true,
+    });
+    expect([spot.clientOrderId, spot.status, spot.quantity.toFixed(), spot.price?.toFixed()]).toEqual([
+      'p1',
+      'open',
+      '0.000000000123',
+      '30000.5',
+    ]);
+    const perp = await client.placeOrder({
+      clientOrderId: 'p2',
+      symbol: PERP.symbol,
+      side: 'sell',
+      type: 'market',
+      quantity: new Dec('0.5'),
+      reduceOnly: true,
+    });
     expect([perp.type, perp.reduceOnly]).toEqual(['market', true]);
     const posts = emu.requests.filter((r) => r.method === 'POST');
-    expect(posts.map((r) => [r.path, r.params.newClientOrderId, r.params.quantity, r.params.price, r.params.reduceOnly])).toEqual([
+    expect(
+      posts.map((r) => [r.path, r.params.newClientOrderId, r.params.quantity, r.params.price, r.params.reduceOnly]),
+    ).toEqual([
       ['/api/v3/order', 'p1', '0.000000000123', '30000.5', undefined],
       ['/fapi/v1/order', 'p2', '0.5', undefined, 'true'],
     ]);
@@ -410,10 +590,28 @@ describe('orders', () => {
 
   it('refuses, before sending, a quantity off the step grid (ccxt would truncate it) and GTD on spot', async () => {
     const { client, emu } = await setup(state(), { emulator: { stepSize: '0.001' } });
-    const off = (await rejection(client.placeOrder({ clientOrderId: 'x', symbol: SPOT.symbol, side: 'buy', type: 'limit', quantity: new Dec('0.0015'), price: new Dec('1') }))) as ExchangeError;
+    const off = (await rejection(
+      client.placeOrder({
+        clientOrderId: 'x',
+        symbol: SPOT.symbol,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.0015'),
+        price: new Dec('1'),
+      }),
+    )) as ExchangeError;
     expect(off.kind).toBe('invalid');
     const gtd = (await rejection(
-      client.placeOrder({ clientOrderId: 'y', symbol: SPOT.symbol, side: 'buy', type: 'limit', quantity: new Dec('1'), price: new Dec('1'), timeInForce: 'GTD', expiresAt: T0 + HOUR }),
+      client.placeOrder({
+        clientOrderId: 'y',
+        symbol: SPOT.symbol,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('1'),
+        price: new Dec('1'),
+        timeInForce: 'GTD',
+        expiresAt: T0 + HOUR,
+      }),
     )) as ExchangeError;
     expect(gtd.kind).toBe('unsupported');
     expect(emu.requests.filter((r) => r.method === 'POST')).toEqual([]);
@@ -423,8 +621,20 @@ describe('orders', () => {
     const { client } = await setup(
       state({
         orders: [
-          order({ exchangeOrderId: '1', clientOrderId: 'old', status: 'cancelled', createdAt: T0 - 30 * HOUR, updatedAt: T0 - 30 * HOUR }),
-          order({ exchangeOrderId: '2', clientOrderId: 'late', status: 'cancelled', createdAt: T0 - 10 * HOUR, updatedAt: T0 - HOUR }),
+          order({
+            exchangeOrderId: '1',
+            clientOrderId: 'old',
+            status: 'cancelled',
+            createdAt: T0 - 30 * HOUR,
+            updatedAt: T0 - 30 * HOUR,
+          }),
+          order({
+            exchangeOrderId: '2',
+            clientOrderId: 'late',
+            status: 'cancelled',
+            createdAt: T0 - 10 * HOUR,
+            updatedAt: T0 - HOUR,
+          }),
           order({ exchangeOrderId: '3', clientOrderId: 'still', createdAt: T0 - 5 * HOUR, updatedAt: T0 - 5 * HOUR }),
         ],
       }),
@@ -439,9 +649,30 @@ describe('orders', () => {
         orders: [
           order({ exchangeOrderId: '1', clientOrderId: 'e', status: 'expired', timeInForce: 'IOC' }),
           order({ exchangeOrderId: '2', clientOrderId: 'r', status: 'rejected' }),
-          order({ exchangeOrderId: '3', clientOrderId: 'p', status: 'open', filledQuantity: new Dec('0.5'), averageFillPrice: new Dec('30000') }),
-          order({ exchangeOrderId: '4', clientOrderId: 'c', status: 'cancelled', filledQuantity: new Dec('0.25'), averageFillPrice: new Dec('30000') }),
-          order({ exchangeOrderId: '5', clientOrderId: 'f', status: 'filled', type: 'market', price: undefined, timeInForce: undefined, filledQuantity: new Dec('1'), averageFillPrice: new Dec('30001') }),
+          order({
+            exchangeOrderId: '3',
+            clientOrderId: 'p',
+            status: 'open',
+            filledQuantity: new Dec('0.5'),
+            averageFillPrice: new Dec('30000'),
+          }),
+          order({
+            exchangeOrderId: '4',
+            clientOrderId: 'c',
+            status: 'cancelled',
+            filledQuantity: new Dec('0.25'),
+            averageFillPrice: new Dec('30000'),
+          }),
+          order({
+            exchangeOrderId: '5',
+            clientOrderId: 'f',
+            status: 'filled',
+            type: 'market',
+            price: undefined,
+            timeInForce: undefined,
+            filledQuantity: new Dec('1'),
+            averageFillPrice: new Dec('30001'),
+          }),
         ],
       }),
     );
@@ -459,13 +690,31 @@ describe('orders', () => {
 
   it('a duplicate client order id is a final invalid error', async () => {
     const { client } = await setup(state({ orders: [order({ exchangeOrderId: '1', clientOrderId: 'dup' })] }));
-    const e = (await rejection(client.placeOrder({ clientOrderId: 'dup', symbol: SPOT.symbol, side: 'buy', type: 'limit', quantity: new Dec('1'), price: new Dec('1') }))) as ExchangeError;
+    const e = (await rejection(
+      client.placeOrder({
+        clientOrderId: 'dup',
+        symbol: SPOT.symbol,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('1'),
+        price: new Dec('1'),
+      }),
+    )) as ExchangeError;
     expect([e.kind, e.retryable]).toEqual(['invalid', false]);
   });
 
   it('GTD on a perpetual carries goodTillDate and comes back as expiresAt', async () => {
     const { client } = await setup(state());
-    const o = await client.placeOrder({ clientOrderId: 'g', symbol: PERP.symbol, side: 'buy', type: 'limit', quantity: new Dec('1'), price: new Dec('100'), timeInForce: 'GTD', expiresAt: T0 + HOUR });
+    const o = await client.placeOrder({
+      clientOrderId: 'g',
+      symbol: PERP.symbol,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('1'),
+      price: new Dec('100'),
+      timeInForce: 'GTD',
+      expiresAt: T0 + HOUR,
+    });
     expect([o.timeInForce, o.expiresAt]).toEqual(['GTD', T0 + HOUR]);
     const again = await client.fetchOrder({ symbol: PERP.symbol, clientOrderId: 'g' });
     expect([again.timeInForce, again.expiresAt]).toEqual(['GTD', T0 + HOUR]);

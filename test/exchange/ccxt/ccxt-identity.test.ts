@@ -27,10 +27,24 @@ describe('CcxtExchange.identity', () => {
   });
 
   it('a pinned accountId survives a key rotation; an empty one is a ConfigError', () => {
-    const before = new CcxtExchange({ id: 'binance', apiKey: 'old', secret: 's', symbols: ['BTC/USDT'], accountId: 'uid-42' });
-    const after = new CcxtExchange({ id: 'binance', apiKey: 'new', secret: 's', symbols: ['BTC/USDT'], accountId: 'uid-42' });
+    const before = new CcxtExchange({
+      id: 'binance',
+      apiKey: 'old',
+      secret: 's',
+      symbols: ['BTC/USDT'],
+      accountId: 'uid-42',
+    });
+    const after = new CcxtExchange({
+      id: 'binance',
+      apiKey: 'new',
+      secret: 's',
+      symbols: ['BTC/USDT'],
+      accountId: 'uid-42',
+    });
     expect(after.identity).toEqual(before.identity);
-    expect(() => new CcxtExchange({ id: 'binance', apiKey: 'k', secret: 's', symbols: ['BTC/USDT'], accountId: ' ' })).toThrow(ConfigError);
+    expect(
+      () => new CcxtExchange({ id: 'binance', apiKey: 'k', secret: 's', symbols: ['BTC/USDT'], accountId: ' ' }),
+    ).toThrow(ConfigError);
   });
 
   it('keyFingerprint is undefined without a key', () => {

@@ -49,10 +49,14 @@ async function readAll(fetch: (q: HistoryQuery) => Promise<Page<Fill>>, since: n
   throw new Error('runaway cursor');
 }
 
-const view = (fs: readonly Fill[]): string[] => fs.map((f) => `${f.symbol} order ${f.exchangeOrderId} trade ${f.tradeId} ${f.side} ${f.quantity.toFixed()}@${f.price.toFixed()}`);
+const view = (fs: readonly Fill[]): string[] =>
+  fs.map(
+    (f) =>
+      `${f.symbol} order ${f.exchangeOrderId} trade ${f.tradeId} ${f.side} ${f.quantity.toFixed()}@${f.price.toFixed()}`,
+  );
 
 describe('CcxtExchange.fetchOrderTrades over the Binance emulator (per-symbol ids)', () => {
-  it('two symbols with the same order id and the same trade id: each symbol gets only its own order\'s trades, exact', async () => {
+  it("two symbols with the same order id and the same trade id: each symbol gets only its own order's trades, exact", async () => {
     const { sim, wired } = await setup();
     const btc = manualFill(sim, BTC, '0.125');
     const eth = manualFill(sim, ETH, '1.5');
@@ -69,7 +73,9 @@ describe('CcxtExchange.fetchOrderTrades over the Binance emulator (per-symbol id
     expect(gotEth[0]?.quantity.toFixed()).toBe('1.5');
 
     // One myTrades request each, carrying the symbol and the order id (not a whole-history read).
-    const asked = wired.emu.requests.filter((r) => r.path === '/api/v3/myTrades').map((r) => [r.params.symbol, r.params.orderId]);
+    const asked = wired.emu.requests
+      .filter((r) => r.path === '/api/v3/myTrades')
+      .map((r) => [r.params.symbol, r.params.orderId]);
     expect(asked).toEqual([
       ['BTCUSDT', btc.orderId],
       ['ETHUSDT', eth.orderId],

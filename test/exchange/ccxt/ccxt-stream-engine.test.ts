@@ -37,7 +37,13 @@ interface Running {
 async function running(): Promise<Running> {
   const r = await streamRig([SPOT, PERP], { seed: 'ccxt-stream-engine' });
   cleanups.push(() => r.close());
-  const engine = createEngine({ exchange: r.client, store: new InMemoryStateStore(), clock: r.tl.clock, scheduler: r.tl.scheduler, intervalMs: NO_TICK_MS });
+  const engine = createEngine({
+    exchange: r.client,
+    store: new InMemoryStateStore(),
+    clock: r.tl.clock,
+    scheduler: r.tl.scheduler,
+    intervalMs: NO_TICK_MS,
+  });
   cleanups.push(() => engine.stop());
   const fills: AppliedFill[] = [];
   const reports: EngineReport[] = [];
@@ -62,10 +68,15 @@ async function reconcile(x: Running): Promise<EngineReport> {
 function expectBooksEqualTruth(x: Running, sim: SimulatedExchange): void {
   const p = x.engine.portfolio;
   const truth = sim.truth();
-  const nonZero = (bs: readonly { asset: string; total: Dec }[]): Record<string, string> => Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
+  const nonZero = (bs: readonly { asset: string; total: Dec }[]): Record<string, string> =>
+    Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
   expect(nonZero(p.balances())).toEqual(nonZero(truth.balances));
   const pos = (ps: readonly { symbol: string; quantity: Dec; entryPrice: Dec }[]): Record<string, string> =>
-    Object.fromEntries(ps.filter((q) => !q.quantity.isZero()).map((q) => [q.symbol, `${q.quantity.toFixed()}@${q.entryPrice.toFixed()}`]));
+    Object.fromEntries(
+      ps
+        .filter((q) => !q.quantity.isZero())
+        .map((q) => [q.symbol, `${q.quantity.toFixed()}@${q.entryPrice.toFixed()}`]),
+    );
   expect(pos(p.positions())).toEqual(pos(truth.positions));
 }
 
@@ -75,8 +86,24 @@ describe('the engine with CcxtExchange streaming over ccxt pro', () => {
     const { r, engine } = x;
     const cyclesBefore = x.reports.length;
     const orders: Order[] = [];
-    orders.push(await engine.placeOrder({ clientOrderId: 'spot-1', symbol: SPOT, side: 'buy', type: 'market', quantity: new Dec('0.25') }));
-    orders.push(await engine.placeOrder({ clientOrderId: 'perp-1', symbol: PERP, side: 'sell', type: 'market', quantity: new Dec('0.013') }));
+    orders.push(
+      await engine.placeOrder({
+        clientOrderId: 'spot-1',
+        symbol: SPOT,
+        side: 'buy',
+        type: 'market',
+        quantity: new Dec('0.25'),
+      }),
+    );
+    orders.push(
+      await engine.placeOrder({
+        clientOrderId: 'perp-1',
+        symbol: PERP,
+        side: 'sell',
+        type: 'market',
+        quantity: new Dec('0.013'),
+      }),
+    );
     await until(r.tl, () => x.fills.length === 2, 'two stream fills');
 
     // In the books from the stream, with no cycle since: no REST history read brought them.
@@ -88,7 +115,12 @@ describe('the engine with CcxtExchange streaming over ccxt pro', () => {
     const truth = r.sim.truth().trades;
     for (const f of x.fills) {
       const t = truth.find((q) => q.symbol === f.fill.symbol && q.exchangeOrderId === f.fill.exchangeOrderId)!;
-      expect([f.fill.quantity.toFixed(), f.fill.price.toFixed(), f.fill.fee.toFixed(), f.fill.feeAsset]).toEqual([t.quantity.toFixed(), t.price.toFixed(), t.fee.toFixed(), t.feeAsset]);
+      expect([f.fill.quantity.toFixed(), f.fill.price.toFixed(), f.fill.fee.toFixed(), f.fill.feeAsset]).toEqual([
+        t.quantity.toFixed(),
+        t.price.toFixed(),
+        t.fee.toFixed(),
+        t.feeAsset,
+      ]);
     }
     expect(engine.streamStats()).toMatchObject({ applied: 2, connected: true, synced: true });
 
@@ -120,7 +152,13 @@ describe('the engine with CcxtExchange streaming over ccxt pro', () => {
     await until(r.tl, () => engine.streamStats().synced, 'in sync again');
     expect(x.reports.length).toBeGreaterThan(cycles);
 
-    const o = await engine.placeOrder({ clientOrderId: 'after-drop', symbol: SPOT, side: 'sell', type: 'market', quantity: new Dec('0.1') });
+    const o = await engine.placeOrder({
+      clientOrderId: 'after-drop',
+      symbol: SPOT,
+      side: 'sell',
+      type: 'market',
+      quantity: new Dec('0.1'),
+    });
     await until(r.tl, () => x.fills.length === 1, 'a stream fill');
     expect(x.fills[0]).toMatchObject({ source: 'stream' });
     expect(x.fills[0]!.fill.exchangeOrderId).toBe(o.exchangeOrderId);

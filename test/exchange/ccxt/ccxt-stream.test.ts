@@ -39,13 +39,18 @@ async function streamRig(symbols: readonly string[] = [SPOT, PERP]): Promise<Str
 function collect(client: CcxtExchange): { events: ExecutionEvent[]; errors: unknown[]; sub: Subscription } {
   const events: ExecutionEvent[] = [];
   const errors: unknown[] = [];
-  const sub = client.executionEvents!().subscribe({ next: (e) => events.push(e), error: (e: unknown) => errors.push(e) });
+  const sub = client.executionEvents!().subscribe({
+    next: (e) => events.push(e),
+    error: (e: unknown) => errors.push(e),
+  });
   cleanups.push(async () => sub.unsubscribe());
   return { events, errors, sub };
 }
 
-const count = (events: readonly ExecutionEvent[], type: ExecutionEvent['type']): number => events.filter((e) => e.type === type).length;
-const trades = (events: readonly ExecutionEvent[]): Fill[] => events.flatMap((e) => (e.type === 'trade' ? [e.fill] : []));
+const count = (events: readonly ExecutionEvent[], type: ExecutionEvent['type']): number =>
+  events.filter((e) => e.type === type).length;
+const trades = (events: readonly ExecutionEvent[]): Fill[] =>
+  events.flatMap((e) => (e.type === 'trade' ? [e.fill] : []));
 
 /** The simulator's record of a trade, as the emulator numbers it (`t-17` is Binance trade 17). */
 function simTrade(sim: SimulatedExchange, symbol: string, exchangeOrderId: string): Fill {
@@ -54,16 +59,19 @@ function simTrade(sim: SimulatedExchange, symbol: string, exchangeOrderId: strin
   return t;
 }
 
-
 describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', () => {
   it('is offered where the ccxt instance has watchOrders and watchMyTrades, not on a REST-only instance', async () => {
     const r = await streamRig([SPOT]);
     expect(typeof r.client.executionEvents).toBe('function');
-    const Rest = (ccxt as unknown as Record<string, new (c: object) => Exchange>).binance as new (c: object) => Exchange;
+    const Rest = (ccxt as unknown as Record<string, new (c: object) => Exchange>).binance as new (
+      c: object,
+    ) => Exchange;
     const rest = new CcxtExchange({ exchange: new Rest(r.emu.ccxtConfig()), symbols: [SPOT] });
     expect(rest.executionEvents).toBeUndefined();
     // Built from an id, the adapter takes ccxt pro's class.
-    expect(typeof new CcxtExchange({ id: 'binance', apiKey: 'k', secret: 's', symbols: [SPOT] }).executionEvents).toBe('function');
+    expect(typeof new CcxtExchange({ id: 'binance', apiKey: 'k', secret: 's', symbols: [SPOT] }).executionEvents).toBe(
+      'function',
+    );
   });
 
   it('connects (spot WebSocket-API subscription and USD-M listen key), then a fill arrives as a trade with exact amounts and fee', async () => {
@@ -74,12 +82,27 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     expect(r.emu.requests.some((q) => q.method === 'POST' && q.path === '/fapi/v1/listenKey')).toBe(true);
     expect(r.emu.userStream.count()).toBe(2); // the spot WebSocket API and the USD-M listen-key stream
 
-    const spot = await r.client.placeOrder({ clientOrderId: 'mkt-spot', symbol: SPOT, side: 'buy', type: 'market', quantity: new Dec('0.12345678') });
-    const perp = await r.client.placeOrder({ clientOrderId: 'mkt-perp', symbol: PERP, side: 'sell', type: 'market', quantity: new Dec('0.017') });
+    const spot = await r.client.placeOrder({
+      clientOrderId: 'mkt-spot',
+      symbol: SPOT,
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.12345678'),
+    });
+    const perp = await r.client.placeOrder({
+      clientOrderId: 'mkt-perp',
+      symbol: PERP,
+      side: 'sell',
+      type: 'market',
+      quantity: new Dec('0.017'),
+    });
     await until(r.tl, () => trades(events).length === 2, 'two trades');
 
     const bySymbol = new Map(trades(events).map((f) => [f.symbol, f]));
-    for (const [symbol, ack] of [[SPOT, spot], [PERP, perp]] as const) {
+    for (const [symbol, ack] of [
+      [SPOT, spot],
+      [PERP, perp],
+    ] as const) {
       const got = bySymbol.get(symbol)!;
       const truth = simTrade(r.sim, symbol, ack.exchangeOrderId!);
       expect(tradeView(got)).toEqual(tradeView(truth));
@@ -92,7 +115,10 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     }
     // The executionReport / ORDER_TRADE_UPDATE of each fill is an order update too: filled, with our client id.
     const filled = events.flatMap((e) => (e.type === 'order' && e.order.status === 'filled' ? [e.order] : []));
-    expect(filled.map((o) => `${o.symbol}:${o.clientOrderId}:${o.filledQuantity.toFixed()}`).sort()).toEqual([`${PERP}:mkt-perp:0.017`, `${SPOT}:mkt-spot:0.12345678`]);
+    expect(filled.map((o) => `${o.symbol}:${o.clientOrderId}:${o.filledQuantity.toFixed()}`).sort()).toEqual([
+      `${PERP}:mkt-perp:0.017`,
+      `${SPOT}:mkt-spot:0.12345678`,
+    ]);
     expect(errors).toEqual([]);
     expect(count(events, 'malformed')).toBe(0);
   });
@@ -101,17 +127,32 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     const r = await streamRig([SPOT]);
     const { events } = collect(r.client);
     await until(r.tl, () => count(events, 'connected') === 1, 'connected');
-    const ack = await r.client.placeOrder({ clientOrderId: 'rest-1', symbol: SPOT, side: 'buy', type: 'limit', quantity: new Dec('0.5'), price: new Dec('20000.01') });
+    const ack = await r.client.placeOrder({
+      clientOrderId: 'rest-1',
+      symbol: SPOT,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.5'),
+      price: new Dec('20000.01'),
+    });
     const orders = () => events.flatMap((e) => (e.type === 'order' ? [e.order] : []));
     await until(r.tl, () => orders().length === 1, 'the NEW report');
-    expect(orders()[0]).toMatchObject({ clientOrderId: 'rest-1', exchangeOrderId: ack.exchangeOrderId, status: 'open' });
+    expect(orders()[0]).toMatchObject({
+      clientOrderId: 'rest-1',
+      exchangeOrderId: ack.exchangeOrderId,
+      status: 'open',
+    });
     expect(orders()[0]!.price!.toFixed()).toBe('20000.01');
     expect(orders()[0]!.quantity.toFixed()).toBe('0.5');
 
     await r.client.cancelOrder({ symbol: SPOT, exchangeOrderId: ack.exchangeOrderId });
     await until(r.tl, () => orders().length === 2, 'the CANCELED report');
     // Binance's cancel report carries the cancel request's id in `c` and ours in `C`: ccxt reads `C`.
-    expect(orders()[1]).toMatchObject({ clientOrderId: 'rest-1', exchangeOrderId: ack.exchangeOrderId, status: 'cancelled' });
+    expect(orders()[1]).toMatchObject({
+      clientOrderId: 'rest-1',
+      exchangeOrderId: ack.exchangeOrderId,
+      status: 'cancelled',
+    });
     expect(trades(events)).toEqual([]);
   });
 
@@ -128,9 +169,19 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     expect(count(events, 'connected')).toBe(1);
     await until(r.tl, () => count(events, 'connected') === 2, 'connected again');
     expect(r.tl.now() - lostAt).toBeGreaterThanOrEqual(RECONNECT_MS);
-    expect(events.map((e) => e.type).filter((t) => t === 'connected' || t === 'disconnected')).toEqual(['connected', 'disconnected', 'connected']);
+    expect(events.map((e) => e.type).filter((t) => t === 'connected' || t === 'disconnected')).toEqual([
+      'connected',
+      'disconnected',
+      'connected',
+    ]);
 
-    const ack = await r.client.placeOrder({ clientOrderId: 'after', symbol: PERP, side: 'buy', type: 'market', quantity: new Dec('0.003') });
+    const ack = await r.client.placeOrder({
+      clientOrderId: 'after',
+      symbol: PERP,
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.003'),
+    });
     await until(r.tl, () => trades(events).length === 1, 'a trade after the reconnect');
     expect(trades(events)[0]!.exchangeOrderId).toBe(ack.exchangeOrderId);
     expect(errors).toEqual([]);
@@ -158,17 +209,51 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
     await until(r.tl, () => count(events, 'connected') === 1, 'connected');
     // A fill with a side no order can have: ccxt passes it on, the adapter's rules refuse it.
     r.emu.userStream.sendRaw('spot', {
-      e: 'executionReport', E: T0, s: 'BTCUSDT', c: 'junk', S: 'HOLD', o: 'LIMIT', f: 'GTC', q: '1.00000000', p: '30000.00000000',
-      P: '0.00000000', F: '0.00000000', g: -1, C: '', x: 'TRADE', X: 'FILLED', r: 'NONE', i: 999, l: '1.00000000', z: '1.00000000',
-      L: '30000.00000000', n: '0.00100000', N: 'BTC', T: T0, t: 999, I: 1, w: false, m: false, M: true, O: T0, Z: '30000.00000000',
-      Y: '30000.00000000', Q: '0.00000000',
+      e: 'executionReport',
+      E: T0,
+      s: 'BTCUSDT',
+      c: 'junk',
+      S: 'HOLD',
+      o: 'LIMIT',
+      f: 'GTC',
+      q: '1.00000000',
+      p: '30000.00000000',
+      P: '0.00000000',
+      F: '0.00000000',
+      g: -1,
+      C: '',
+      x: 'TRADE',
+      X: 'FILLED',
+      r: 'NONE',
+      i: 999,
+      l: '1.00000000',
+      z: '1.00000000',
+      L: '30000.00000000',
+      n: '0.00100000',
+      N: 'BTC',
+      T: T0,
+      t: 999,
+      I: 1,
+      w: false,
+      m: false,
+      M: true,
+      O: T0,
+      Z: '30000.00000000',
+      Y: '30000.00000000',
+      Q: '0.00000000',
     });
     await until(r.tl, () => count(events, 'malformed') >= 1, 'malformed');
     const bad = events.find((e) => e.type === 'malformed');
     expect(bad?.type === 'malformed' && bad.error).toBeInstanceOf(StreamMessageError);
     expect(trades(events)).toEqual([]);
 
-    await r.client.placeOrder({ clientOrderId: 'ok', symbol: SPOT, side: 'buy', type: 'market', quantity: new Dec('0.001') });
+    await r.client.placeOrder({
+      clientOrderId: 'ok',
+      symbol: SPOT,
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.001'),
+    });
     await until(r.tl, () => trades(events).length === 1, 'the next trade');
     expect(errors).toEqual([]);
   });
@@ -204,7 +289,10 @@ describe('CcxtExchange.executionEvents over ccxt pro and the Binance emulator', 
 
   it('a final error (authentication refused) errors the Observable as an ExchangeError, sockets closed', async () => {
     const r = await streamRig([PERP]);
-    r.emu.injectFault({ kind: 'error', status: 401, code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' }, { match: 'POST /fapi/v1/listenKey' });
+    r.emu.injectFault(
+      { kind: 'error', status: 401, code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' },
+      { match: 'POST /fapi/v1/listenKey' },
+    );
     const { events, errors } = collect(r.client);
     await until(r.tl, () => errors.length === 1, 'the error');
     expect(errors[0]).toBeInstanceOf(ExchangeError);

@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../../src/domain/errors.js';
-import { fillFromCcxt, linearBalancesFromCcxt, mergeBalances, orderFromCcxt, positionFromCcxt, spotBalancesFromCcxt } from '../../../src/exchange/ccxt/convert.js';
+import {
+  fillFromCcxt,
+  linearBalancesFromCcxt,
+  mergeBalances,
+  orderFromCcxt,
+  positionFromCcxt,
+  spotBalancesFromCcxt,
+} from '../../../src/exchange/ccxt/convert.js';
 import { quirksOf } from '../../../src/exchange/ccxt/quirks.js';
 
 const binance = { quirks: quirksOf('binance') };
@@ -58,33 +65,62 @@ describe('orderFromCcxt', () => {
   it('refuses an unknown status, a float amount, and a limit order without a price', () => {
     expect(parseErr(() => orderFromCcxt({ ...base, status: 'weird' })).code).toBe('unknown_enum');
     expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: 1 })).code).toBe('invalid_type');
-    expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', price: undefined, info: {} })).code).toBe('missing_field');
+    expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', price: undefined, info: {} })).code).toBe(
+      'missing_field',
+    );
   });
 
   it('reports trigger orders as the order they become', () => {
     expect(orderFromCcxt({ ...base, status: 'open', type: 'stop_loss_limit' }).type).toBe('limit');
-    expect(orderFromCcxt({ ...base, status: 'open', type: 'stop_market', price: undefined, info: { price: '0' } }).type).toBe('market');
+    expect(
+      orderFromCcxt({ ...base, status: 'open', type: 'stop_market', price: undefined, info: { price: '0' } }).type,
+    ).toBe('market');
   });
 });
 
 describe('positions and balances', () => {
   it('a one-way position is signed from ccxt’s unified side and contracts; a hedge-mode one is refused', () => {
-    const p = positionFromCcxt({ symbol: 'BTC/USDT:USDT', contracts: '0.5', side: 'short', entryPrice: '30000.1', hedged: false, info: { positionSide: 'BOTH', positionAmt: '-0.500', entryPrice: '30000.1' } });
+    const p = positionFromCcxt({
+      symbol: 'BTC/USDT:USDT',
+      contracts: '0.5',
+      side: 'short',
+      entryPrice: '30000.1',
+      hedged: false,
+      info: { positionSide: 'BOTH', positionAmt: '-0.500', entryPrice: '30000.1' },
+    });
     expect([p.quantity.toFixed(), p.entryPrice.toFixed()]).toEqual(['-0.5', '30000.1']);
-    const e = parseErr(() => positionFromCcxt({ symbol: 'BTC/USDT:USDT', contracts: '1', side: 'long', entryPrice: '1', hedged: true, info: {} }));
+    const e = parseErr(() =>
+      positionFromCcxt({
+        symbol: 'BTC/USDT:USDT',
+        contracts: '1',
+        side: 'long',
+        entryPrice: '1',
+        hedged: true,
+        info: {},
+      }),
+    );
     expect(e.message).toMatch(/hedge-mode/);
   });
 
   it('a USD-M wallet is its walletBalance (unrealized PnL excluded), not ccxt’s marginBalance total', () => {
     const b = linearBalancesFromCcxt({
       USDT: { total: '1050' },
-      info: { assets: [{ asset: 'USDT', walletBalance: '1000.12345678', marginBalance: '1050', availableBalance: '900' }, { asset: 'BNB', walletBalance: '0', availableBalance: '0' }] },
+      info: {
+        assets: [
+          { asset: 'USDT', walletBalance: '1000.12345678', marginBalance: '1050', availableBalance: '900' },
+          { asset: 'BNB', walletBalance: '0', availableBalance: '0' },
+        ],
+      },
     });
     expect(b.map((x) => [x.asset, x.free.toFixed(), x.total.toFixed()])).toEqual([['USDT', '900', '1000.12345678']]);
   });
 
   it('spot balances skip assets held at zero; wallets of one asset add up', () => {
-    const spot = spotBalancesFromCcxt({ total: { BTC: '0.5', ETH: '0' }, BTC: { free: '0.4', total: '0.5' }, ETH: { free: '0', total: '0' } });
+    const spot = spotBalancesFromCcxt({
+      total: { BTC: '0.5', ETH: '0' },
+      BTC: { free: '0.4', total: '0.5' },
+      ETH: { free: '0', total: '0' },
+    });
     expect(spot.map((x) => x.asset)).toEqual(['BTC']);
     const merged = mergeBalances([spot, [{ asset: 'BTC', free: new Dec('1'), total: new Dec('1') }]]);
     expect(merged.map((x) => [x.asset, x.free.toFixed(), x.total.toFixed()])).toEqual([['BTC', '1.4', '1.5']]);
@@ -93,10 +129,13 @@ describe('positions and balances', () => {
 
 /** The converter examples of issue 14: hostile words and inconsistent amounts are ParseErrors, never accepted. */
 describe('untrusted ccxt payloads (issue 14)', () => {
-  it.each(['toString', 'constructor', '__proto__', 'valueOf'])('refuses status %s (it used to become a function)', (status) => {
-    const e = parseErr(() => orderFromCcxt({ ...base, status }));
-    expect([e.code, e.path]).toEqual(['unknown_enum', 'order.status']);
-  });
+  it.each(['toString', 'constructor', '__proto__', 'valueOf'])(
+    'refuses status %s (it used to become a function)',
+    (status) => {
+      const e = parseErr(() => orderFromCcxt({ ...base, status }));
+      expect([e.code, e.path]).toEqual(['unknown_enum', 'order.status']);
+    },
+  );
 
   it('refuses a status whose toString is not callable with a ParseError, not a native TypeError', () => {
     expect(parseErr(() => orderFromCcxt({ ...base, status: { toString: 1 } })).code).toBe('unknown_enum');
@@ -108,8 +147,16 @@ describe('untrusted ccxt payloads (issue 14)', () => {
   });
 
   it('refuses an exponent bomb anywhere an amount is read, and a quotient outside the limits', () => {
-    expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: '1e10000000' })).code).toBe('invalid_amount');
-    const tiny = { ...base, status: 'open', amount: '1e60', filled: '1e60', info: { price: '1', cummulativeQuoteQty: '1e-60' } };
+    expect(parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: '1e10000000' })).code).toBe(
+      'invalid_amount',
+    );
+    const tiny = {
+      ...base,
+      status: 'open',
+      amount: '1e60',
+      filled: '1e60',
+      info: { price: '1', cummulativeQuoteQty: '1e-60' },
+    };
     expect(parseErr(() => orderFromCcxt(tiny, 'order', binance)).path).toBe('order.info.cumulativeQuote');
   });
 
@@ -117,13 +164,17 @@ describe('untrusted ccxt payloads (issue 14)', () => {
   it('refuses a blank fee currency; a missing one is the quote asset', () => {
     const e = parseErr(() => fillFromCcxt({ ...trade, fee: { cost: '0.1', currency: ' ' } }, 'USDT'));
     expect([e.code, e.path]).toEqual(['empty_id', 'trade.fee.currency']);
-    expect(parseErr(() => fillFromCcxt({ ...trade, fee: { cost: '0.1', currency: 5 } }, 'USDT')).code).toBe('invalid_type');
+    expect(parseErr(() => fillFromCcxt({ ...trade, fee: { cost: '0.1', currency: 5 } }, 'USDT')).code).toBe(
+      'invalid_type',
+    );
     expect(fillFromCcxt({ ...trade, fee: { cost: '0' } }, 'USDT').feeAsset).toBe('USDT');
     expect(fillFromCcxt({ ...trade, fee: { cost: '0.1', currency: 'BNB' } }, 'USDT').feeAsset).toBe('BNB');
   });
 
   it('reads a spot wallet by own keys only: an asset named like an Object member is not looked up on the prototype', () => {
-    const wallet = JSON.parse('{"total": {"toString": "1", "__proto__": "2"}, "__proto__": {"free": "2", "total": "2"}}') as unknown;
+    const wallet = JSON.parse(
+      '{"total": {"toString": "1", "__proto__": "2"}, "__proto__": {"free": "2", "total": "2"}}',
+    ) as unknown;
     // "toString" has no entry of its own: a missing field, not Object.prototype.toString.
     expect(parseErr(() => spotBalancesFromCcxt(wallet)).path).toBe('balance.toString');
     const own = JSON.parse('{"total": {"__proto__": "2"}, "__proto__": {"free": "2", "total": "2"}}') as unknown;

@@ -62,16 +62,19 @@ const TABLE: readonly (readonly [new (message: string) => Error, ExchangeErrorKi
 ];
 
 describe('mapCcxtError', () => {
-  it.each(TABLE.map(([cls, kind, retryable]) => [cls.name, cls, kind, retryable] as const))('%s → %s', (_name, cls, kind, retryable) => {
-    const original = new cls('binance {"code":-1,"msg":"x"}');
-    const mapped = mapCcxtError(original, 'fetchOrder', { exchange: 'binance' });
-    expect(mapped).toBeInstanceOf(ExchangeError);
-    expect(mapped.kind).toBe(kind);
-    expect(mapped.retryable).toBe(retryable);
-    expect(mapped.cause).toBe(original);
-    expect(mapped.operation).toBe('fetchOrder');
-    expect(mapped.exchange).toBe('binance');
-  });
+  it.each(TABLE.map(([cls, kind, retryable]) => [cls.name, cls, kind, retryable] as const))(
+    '%s → %s',
+    (_name, cls, kind, retryable) => {
+      const original = new cls('binance {"code":-1,"msg":"x"}');
+      const mapped = mapCcxtError(original, 'fetchOrder', { exchange: 'binance' });
+      expect(mapped).toBeInstanceOf(ExchangeError);
+      expect(mapped.kind).toBe(kind);
+      expect(mapped.retryable).toBe(retryable);
+      expect(mapped.cause).toBe(original);
+      expect(mapped.operation).toBe('fetchOrder');
+      expect(mapped.exchange).toBe('binance');
+    },
+  );
 
   it('only OrderNotFound is ever notFound', () => {
     const notFound = TABLE.filter(([, kind]) => kind === 'notFound').map(([cls]) => cls);

@@ -10,7 +10,11 @@ import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import type { ExchangeClient } from '../../../src/exchange/port.js';
 import { SimulatedExchange } from '../../../src/exchange/simulated.js';
 import { VirtualTimeline } from '../../../src/streams/virtual-time.js';
-import { startBinanceEmulator, type BinanceEmulator, type BinanceEmulatorOptions } from '../../support/binance-emulator/server.js';
+import {
+  startBinanceEmulator,
+  type BinanceEmulator,
+  type BinanceEmulatorOptions,
+} from '../../support/binance-emulator/server.js';
 
 export interface Wired {
   readonly client: CcxtExchange;
@@ -20,7 +24,9 @@ export interface Wired {
 }
 
 export function newBinance(config: Record<string, unknown>): Exchange {
-  const Binance = (ccxt as unknown as Record<string, new (c: object) => Exchange>).binance as new (c: object) => Exchange;
+  const Binance = (ccxt as unknown as Record<string, new (c: object) => Exchange>).binance as new (
+    c: object,
+  ) => Exchange;
   return new Binance(config);
 }
 
@@ -33,7 +39,12 @@ export async function wire(
   const emu = await startBinanceEmulator({ backend, clock, ...options.emulator });
   const ex = newBinance(emu.ccxtConfig(options.ccxt));
   try {
-    const client = await CcxtExchange.create({ exchange: ex, symbols, clock, ...(options.pageLimit !== undefined && { pageLimit: options.pageLimit }) });
+    const client = await CcxtExchange.create({
+      exchange: ex,
+      symbols,
+      clock,
+      ...(options.pageLimit !== undefined && { pageLimit: options.pageLimit }),
+    });
     return { client, emu, ex, close: () => emu.close() };
   } catch (e) {
     await emu.close();
@@ -86,12 +97,13 @@ export function fill(i: number, at: number, symbol = 'BTC/USDT'): Fill {
   };
 }
 
-
 // ---- the execution stream over ccxt pro ------------------------------------------------------------------------
 
 /** A ccxt pro binance instance on the emulator; ccxt refuses plain ws:// URLs until its HTTP agent is loaded. */
 export async function newBinancePro(config: Record<string, unknown>): Promise<Exchange> {
-  const Pro = (ccxt.pro as unknown as Record<string, new (c: object) => Exchange>).binance as new (c: object) => Exchange;
+  const Pro = (ccxt.pro as unknown as Record<string, new (c: object) => Exchange>).binance as new (
+    c: object,
+  ) => Exchange;
   const ex = new Pro(config);
   await (ex as unknown as { loadHttpProxyAgent(): Promise<unknown> }).loadHttpProxyAgent();
   return ex;
@@ -111,7 +123,10 @@ export interface StreamRig {
  * A SimulatedExchange with its own fault-free stream (which the emulator turns into Binance's user-data events),
  * the emulator in front of it, and a CcxtExchange over ccxt pro whose stream timing runs on the same timeline.
  */
-export async function streamRig(symbols: readonly string[], options: { reconnectMs?: number; seed?: string; ccxt?: Record<string, unknown> } = {}): Promise<StreamRig> {
+export async function streamRig(
+  symbols: readonly string[],
+  options: { reconnectMs?: number; seed?: string; ccxt?: Record<string, unknown> } = {},
+): Promise<StreamRig> {
   const tl = new VirtualTimeline(T0);
   const sim = new SimulatedExchange({
     seed: options.seed ?? 'ccxt-stream',
@@ -122,7 +137,12 @@ export async function streamRig(symbols: readonly string[], options: { reconnect
   });
   const emu = await startBinanceEmulator({ backend: sim, clock: tl.clock, tickSize: '0.01' });
   const ex = await newBinancePro(emu.ccxtConfig(options.ccxt));
-  const client = await CcxtExchange.create({ exchange: ex, symbols, clock: tl.clock, stream: { scheduler: tl.scheduler, reconnectMs: options.reconnectMs ?? 1_000, readyCheckMs: 10 } });
+  const client = await CcxtExchange.create({
+    exchange: ex,
+    symbols,
+    clock: tl.clock,
+    stream: { scheduler: tl.scheduler, reconnectMs: options.reconnectMs ?? 1_000, readyCheckMs: 10 },
+  });
   return {
     tl,
     sim,

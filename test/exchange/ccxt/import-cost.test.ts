@@ -29,6 +29,8 @@ describe('import cost', () => {
   it('the ./ccxt subpath does load ccxt (the probe can see it)', async () => {
     const r = await loadedBy('src/exchange/ccxt/index.ts');
     expect(r.urls.some(isCcxt)).toBe(true);
-    console.log(`import src/exchange/ccxt/index.ts: ${r.ms.toFixed(0)} ms, +${r.rssMb.toFixed(1)} MB rss, ${r.urls.length} modules`);
+    console.log(
+      `import src/exchange/ccxt/index.ts: ${r.ms.toFixed(0)} ms, +${r.rssMb.toFixed(1)} MB rss, ${r.urls.length} modules`,
+    );
   });
 });

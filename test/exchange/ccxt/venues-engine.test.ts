@@ -43,7 +43,8 @@ interface Venue {
   readonly close: () => Promise<void>;
 }
 
-const make = (id: string, config: Record<string, unknown>): Exchange => new (ccxt as unknown as Record<string, new (c: object) => Exchange>)[id]!(config);
+const make = (id: string, config: Record<string, unknown>): Exchange =>
+  new (ccxt as unknown as Record<string, new (c: object) => Exchange>)[id]!(config);
 
 const VENUES: Record<string, (sim: SimulatedExchange, clock: Clock) => Promise<Venue>> = {
   binance: async (sim, clock) => {
@@ -52,7 +53,11 @@ const VENUES: Record<string, (sim: SimulatedExchange, clock: Clock) => Promise<V
       ccxt: () => make('binance', emu.ccxtConfig()),
       wireOrder: (_s, id) => id,
       wireTrade: (_s, id) => id.replace(/^t-/, ''),
-      rateLimit: () => emu.injectFault({ kind: 'rateLimit', status: 429, retryAfterSec: 1 }, { match: 'GET /api/v3/openOrders', times: 1_000 }),
+      rateLimit: () =>
+        emu.injectFault(
+          { kind: 'rateLimit', status: 429, retryAfterSec: 1 },
+          { match: 'GET /api/v3/openOrders', times: 1_000 },
+        ),
       clear: () => emu.clearFaults(),
       close: () => emu.close(),
     };
@@ -65,7 +70,8 @@ const VENUES: Record<string, (sim: SimulatedExchange, clock: Clock) => Promise<V
       ccxt: () => make('bybit', emu.ccxtConfig()),
       wireOrder: emu.orderUuid,
       wireTrade: emu.tradeUuid,
-      rateLimit: () => emu.injectFault({ kind: 'status', status: 200, body }, { match: 'GET /v5/order/realtime', times: 1_000 }),
+      rateLimit: () =>
+        emu.injectFault({ kind: 'status', status: 200, body }, { match: 'GET /v5/order/realtime', times: 1_000 }),
       clear: () => emu.clearFaults(),
       close: () => emu.close(),
     };
@@ -76,7 +82,11 @@ const VENUES: Record<string, (sim: SimulatedExchange, clock: Clock) => Promise<V
       ccxt: () => make('okx', emu.ccxtConfig()),
       wireOrder: emu.orderId,
       wireTrade: emu.tradeId,
-      rateLimit: () => emu.injectFault({ kind: 'status', status: 429, body: { code: '50011', msg: 'Too Many Requests', data: [] } }, { match: 'GET /api/v5/trade/orders-pending', times: 1_000 }),
+      rateLimit: () =>
+        emu.injectFault(
+          { kind: 'status', status: 429, body: { code: '50011', msg: 'Too Many Requests', data: [] } },
+          { match: 'GET /api/v5/trade/orders-pending', times: 1_000 },
+        ),
       clear: () => emu.clearFaults(),
       close: () => emu.close(),
     };
@@ -88,7 +98,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-const limit = (clientOrderId: string, symbol: string, side: 'buy' | 'sell', quantity: string, price: string): PlaceOrderRequest => ({
+const limit = (
+  clientOrderId: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  quantity: string,
+  price: string,
+): PlaceOrderRequest => ({
   clientOrderId,
   symbol,
   side,
@@ -99,13 +115,25 @@ const limit = (clientOrderId: string, symbol: string, side: 'buy' | 'sell', quan
 
 async function rig(name: string) {
   const tl = new VirtualTimeline(T0);
-  const sim = new SimulatedExchange({ seed: `venue-${name}`, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+  const sim = new SimulatedExchange({
+    seed: `venue-${name}`,
+    clock: tl.clock,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+  });
   const venue = await (VENUES[name] as (typeof VENUES)[string])(sim, tl.clock);
   cleanups.push(() => venue.close());
   const reports: EngineReport[] = [];
   const start = async (store: InMemoryStateStore, zombiePolicy: 'ignore' | 'cancel' = 'ignore'): Promise<Engine> => {
     const client = await CcxtExchange.create({ exchange: venue.ccxt(), symbols: SYMBOLS, clock: tl.clock });
-    const engine = createEngine({ exchange: client, store, clock: tl.clock, scheduler: tl.scheduler, intervalMs: NO_TICK_MS, policies: { zombiePolicy: { default: zombiePolicy } } });
+    const engine = createEngine({
+      exchange: client,
+      store,
+      clock: tl.clock,
+      scheduler: tl.scheduler,
+      intervalMs: NO_TICK_MS,
+      policies: { zombiePolicy: { default: zombiePolicy } },
+    });
     cleanups.push(() => engine.stop());
     engine.reports$.subscribe((r) => reports.push(r));
     const s = await engine.start();
@@ -118,15 +146,23 @@ async function rig(name: string) {
   };
   const nextReport = (engine: Engine): Promise<EngineReport> => {
     const n = reports.length;
-    return firstValueFrom(engine.reports$.pipe(filter(() => reports.length > n))).then(() => reports[n] as EngineReport);
+    return firstValueFrom(engine.reports$.pipe(filter(() => reports.length > n))).then(
+      () => reports[n] as EngineReport,
+    );
   };
   /** Requests a cycle; resolves with how it ended: a report, or a pause (the exchange unreachable). */
   const request = (engine: Engine): Promise<'report' | 'paused'> => {
     const n = reports.length;
     const p = firstValueFrom(
       merge(
-        engine.reports$.pipe(filter(() => reports.length > n), map(() => 'report' as const)),
-        engine.state$.pipe(filter((st) => st.paused !== null), map(() => 'paused' as const)),
+        engine.reports$.pipe(
+          filter(() => reports.length > n),
+          map(() => 'report' as const),
+        ),
+        engine.state$.pipe(
+          filter((st) => st.paused !== null),
+          map(() => 'paused' as const),
+        ),
       ),
     );
     engine.send({ type: 'RECONCILE_NOW' });
@@ -140,19 +176,40 @@ async function rig(name: string) {
   /** Books = truth: balances, positions, and our open orders (by the venue's ids) with their fill state. */
   const expectBooksEqualTruth = (p: Portfolio): void => {
     const truth = sim.truth();
-    const nonZero = (bs: readonly { asset: string; total: Dec }[]) => Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
+    const nonZero = (bs: readonly { asset: string; total: Dec }[]) =>
+      Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
     expect(nonZero(p.balances())).toEqual(nonZero(truth.balances));
     const pos = (ps: readonly { symbol: string; quantity: Dec; entryPrice: Dec }[]) =>
-      Object.fromEntries(ps.filter((x) => !x.quantity.isZero()).map((x) => [x.symbol, `${x.quantity.toFixed()}@${x.entryPrice.toFixed()}`]));
+      Object.fromEntries(
+        ps
+          .filter((x) => !x.quantity.isZero())
+          .map((x) => [x.symbol, `${x.quantity.toFixed()}@${x.entryPrice.toFixed()}`]),
+      );
     expect(pos(p.positions())).toEqual(pos(truth.positions));
-    const open = (os: readonly Order[], id: (o: Order) => string) => Object.fromEntries(os.map((o) => [id(o), `${o.status}:${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`]));
-    const engineOpen = truth.orders.filter((o) => (o.status === 'open' || o.status === 'pending') && sim.orderOwner(o.symbol, o.exchangeOrderId as string) === 'engine');
-    expect(open(p.openOrders(), (o) => o.exchangeOrderId as string)).toEqual(open(engineOpen, (o) => venue.wireOrder(o.symbol, o.exchangeOrderId as string)));
+    const open = (os: readonly Order[], id: (o: Order) => string) =>
+      Object.fromEntries(os.map((o) => [id(o), `${o.status}:${o.filledQuantity.toFixed()}/${o.quantity.toFixed()}`]));
+    const engineOpen = truth.orders.filter(
+      (o) =>
+        (o.status === 'open' || o.status === 'pending') &&
+        sim.orderOwner(o.symbol, o.exchangeOrderId as string) === 'engine',
+    );
+    expect(open(p.openOrders(), (o) => o.exchangeOrderId as string)).toEqual(
+      open(engineOpen, (o) => venue.wireOrder(o.symbol, o.exchangeOrderId as string)),
+    );
     for (const t of truth.trades) {
-      if (sim.orderOwner(t.symbol, t.exchangeOrderId) === 'engine') expect(p.hasAppliedTrade({ symbol: t.symbol, tradeId: venue.wireTrade(t.symbol, t.tradeId) }), `trade ${t.symbol} ${t.tradeId}`).toBe(true);
+      if (sim.orderOwner(t.symbol, t.exchangeOrderId) === 'engine')
+        expect(
+          p.hasAppliedTrade({ symbol: t.symbol, tradeId: venue.wireTrade(t.symbol, t.tradeId) }),
+          `trade ${t.symbol} ${t.tradeId}`,
+        ).toBe(true);
     }
   };
-  const simId = (o: Order): string => sim.truth().orders.find((x) => x.symbol === o.symbol && venue.wireOrder(x.symbol, x.exchangeOrderId as string) === o.exchangeOrderId)?.exchangeOrderId as string;
+  const simId = (o: Order): string =>
+    sim
+      .truth()
+      .orders.find(
+        (x) => x.symbol === o.symbol && venue.wireOrder(x.symbol, x.exchangeOrderId as string) === o.exchangeOrderId,
+      )?.exchangeOrderId as string;
   return { tl, sim, venue, start, reconcile, request, expectBooksEqualTruth, simId, reports };
 }
 
@@ -163,7 +220,13 @@ describe.each(Object.keys(VENUES))('the engine on the %s emulator, through ccxt'
     const store = new InMemoryStateStore();
     const run1 = await r.start(store);
     const acks: Record<string, Order> = {};
-    for (const req of [limit('o1', SPOT, 'buy', '0.5', '29000'), limit('o2', ETH, 'sell', '2', '2100'), limit('o3', SPOT, 'buy', '0.1', '28000'), limit('o4', PERP, 'buy', '0.3', '29500'), limit('o5', ETH, 'buy', '1', '1900')]) {
+    for (const req of [
+      limit('o1', SPOT, 'buy', '0.5', '29000'),
+      limit('o2', ETH, 'sell', '2', '2100'),
+      limit('o3', SPOT, 'buy', '0.1', '28000'),
+      limit('o4', PERP, 'buy', '0.3', '29500'),
+      limit('o5', ETH, 'buy', '1', '1900'),
+    ]) {
       acks[req.clientOrderId] = await run1.placeOrder(req);
       expect(acks[req.clientOrderId]?.status).toBe('open');
     }
@@ -179,18 +242,30 @@ describe.each(Object.keys(VENUES))('the engine on the %s emulator, through ccxt'
     r.sim.fillOrder(ref(acks.o2 as Order));
     r.sim.cancelByExchange(ref(acks.o3 as Order));
     r.sim.fillOrder(ref(acks.o4 as Order), '0.1');
-    const zombie = r.sim.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'limit', quantity: new Dec('0.01'), price: new Dec('25000') });
+    const zombie = r.sim.placeManualOrder({
+      symbol: SPOT,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.01'),
+      price: new Dec('25000'),
+    });
     await r.tl.advanceBy(60_000);
 
     const run2 = await r.start(store, 'cancel');
     const startup = r.reports.find((x, i) => x.handler === 'startup' && i > 0) as EngineReport;
     expect(startup.report.ghosts.map((g) => g.local.clientOrderId).sort()).toEqual(['o1', 'o2', 'o3']);
-    expect(startup.report.zombies.map((z) => z.exchange.exchangeOrderId)).toEqual([r.venue.wireOrder(SPOT, zombie.exchangeOrderId as string)]);
+    expect(startup.report.zombies.map((z) => z.exchange.exchangeOrderId)).toEqual([
+      r.venue.wireOrder(SPOT, zombie.exchangeOrderId as string),
+    ]);
     expect(r.sim.truth().orders.find((o) => o.exchangeOrderId === zombie.exchangeOrderId)?.status).toBe('cancelled');
     const p = run2.portfolio;
     expect(p.findOrder({ symbol: acks.o1?.symbol, exchangeOrderId: acks.o1?.exchangeOrderId })?.status).toBe('filled');
-    expect(p.findOrder({ symbol: acks.o3?.symbol, exchangeOrderId: acks.o3?.exchangeOrderId })?.status).toBe('cancelled');
-    expect(p.findOrder({ symbol: acks.o4?.symbol, exchangeOrderId: acks.o4?.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.1');
+    expect(p.findOrder({ symbol: acks.o3?.symbol, exchangeOrderId: acks.o3?.exchangeOrderId })?.status).toBe(
+      'cancelled',
+    );
+    expect(
+      p.findOrder({ symbol: acks.o4?.symbol, exchangeOrderId: acks.o4?.exchangeOrderId })?.filledQuantity.toFixed(),
+    ).toBe('0.1');
     r.expectBooksEqualTruth(p);
   });
 
@@ -213,7 +288,9 @@ describe.each(Object.keys(VENUES))('the engine on the %s emulator, through ccxt'
     const again = await r.reconcile(run);
     expect(again.plan.actions.filter((x) => x.type === 'applyFill' || x.type === 'rebuildPortfolio')).toEqual([]);
     r.expectBooksEqualTruth(run.portfolio);
-    expect(run.portfolio.findOrder({ symbol: a.symbol, exchangeOrderId: a.exchangeOrderId })?.filledQuantity.toFixed()).toBe('0.15');
+    expect(
+      run.portfolio.findOrder({ symbol: a.symbol, exchangeOrderId: a.exchangeOrderId })?.filledQuantity.toFixed(),
+    ).toBe('0.15');
   });
 
   it('the venue’s own rate-limit answer pauses reconciliation without acting; it resumes and repairs after', async () => {

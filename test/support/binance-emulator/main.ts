@@ -12,11 +12,18 @@ import { parseArgs } from 'node:util';
 import { AUDIT_SYMBOLS, prepareAuditScenario } from './audit-scenario.js';
 
 const { values } = parseArgs({
-  options: { state: { type: 'string' }, port: { type: 'string', default: '0' }, seed: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    state: { type: 'string' },
+    port: { type: 'string', default: '0' },
+    seed: { type: 'string', default: '3' },
+    help: { type: 'boolean', short: 'h' },
+  },
   strict: true,
 });
 if (values.help === true) {
-  console.log('usage: npm run emulator -- [--state DIR] [--port N] [--seed N]   (DIR: empty or missing; default a temporary one, removed at exit)');
+  console.log(
+    'usage: npm run emulator -- [--state DIR] [--port N] [--seed N]   (DIR: empty or missing; default a temporary one, removed at exit)',
+  );
   process.exit(0);
 }
 const port = Number(values.port);
@@ -30,11 +37,17 @@ const dir = values.state ?? (await mkdtemp(join(tmpdir(), 'tesser-emulator-state
 const { emu } = await prepareAuditScenario({ dir, seed, port });
 
 console.log(`Binance emulator (spot + USD-M) on ${emu.url}, backed by a SimulatedExchange (seed ${seed}).`);
-console.log(`State directory ${dir}: written by an engine, then the exchange moved on (a ghost, a zombie, balance drift).`);
+console.log(
+  `State directory ${dir}: written by an engine, then the exchange moved on (a ghost, a zombie, balance drift).`,
+);
 console.log('');
 console.log('In another terminal:');
-console.log(`  TESSER_API_KEY=${emu.apiKey} TESSER_API_SECRET=any npx tsx src/cli/main.ts audit --exchange binance --state ${dir} --url ${emu.url}`);
-console.log(`(--symbols defaults to the state's instruments: ${AUDIT_SYMBOLS.join(', ')}). Ctrl-C here stops the emulator.`);
+console.log(
+  `  TESSER_API_KEY=${emu.apiKey} TESSER_API_SECRET=any npx tsx src/cli/main.ts audit --exchange binance --state ${dir} --url ${emu.url}`,
+);
+console.log(
+  `(--symbols defaults to the state's instruments: ${AUDIT_SYMBOLS.join(', ')}). Ctrl-C here stops the emulator.`,
+);
 
 const stop = (): void => {
   void (async () => {

@@ -69,17 +69,43 @@ export function spotOrder(o: Order, i: Instrument, orderId: number | string): Js
 }
 
 /** POST /api/v3/order with newOrderRespType=FULL: no `time`/`updateTime`, a `transactTime`, and the fills. */
-export function spotOrderAck(o: Order, i: Instrument, orderId: number | string, fills: readonly Fill[], tradeIds: (f: Fill) => number | string): JsonObject {
-  const { time: _t, updateTime: _u, isWorking: _w, stopPrice: _s, icebergQty: _i, origQuoteOrderQty: _q, ...rest } = spotOrder(o, i, orderId);
+export function spotOrderAck(
+  o: Order,
+  i: Instrument,
+  orderId: number | string,
+  fills: readonly Fill[],
+  tradeIds: (f: Fill) => number | string,
+): JsonObject {
+  const {
+    time: _t,
+    updateTime: _u,
+    isWorking: _w,
+    stopPrice: _s,
+    icebergQty: _i,
+    origQuoteOrderQty: _q,
+    ...rest
+  } = spotOrder(o, i, orderId);
   return {
     ...rest,
     transactTime: o.createdAt,
-    fills: fills.map((f) => ({ price: amt(f.price), qty: amt(f.quantity), commission: amt(f.fee), commissionAsset: f.feeAsset, tradeId: tradeIds(f) })),
+    fills: fills.map((f) => ({
+      price: amt(f.price),
+      qty: amt(f.quantity),
+      commission: amt(f.fee),
+      commissionAsset: f.feeAsset,
+      tradeId: tradeIds(f),
+    })),
   };
 }
 
 /** DELETE /api/v3/order: the cancel gets its own clientOrderId; the order's is `origClientOrderId`. */
-export function spotCancelAck(o: Order, i: Instrument, orderId: number | string, cancelClientId: string, now: number): JsonObject {
+export function spotCancelAck(
+  o: Order,
+  i: Instrument,
+  orderId: number | string,
+  cancelClientId: string,
+  now: number,
+): JsonObject {
   const full = spotOrder(o, i, orderId);
   return {
     symbol: full.symbol as string,
@@ -133,7 +159,13 @@ export function futuresOrder(o: Order, i: Instrument, orderId: number | string, 
 }
 
 /** GET /api/v3/myTrades entry. */
-export function spotTrade(f: Fill, i: Instrument, id: number | string, orderId: number | string, isMaker: boolean): JsonObject {
+export function spotTrade(
+  f: Fill,
+  i: Instrument,
+  id: number | string,
+  orderId: number | string,
+  isMaker: boolean,
+): JsonObject {
   return {
     symbol: marketId(i),
     id,
@@ -152,7 +184,13 @@ export function spotTrade(f: Fill, i: Instrument, id: number | string, orderId: 
 }
 
 /** GET /fapi/v1/userTrades entry. */
-export function futuresTrade(f: Fill, i: Instrument, id: number | string, orderId: number | string, isMaker: boolean): JsonObject {
+export function futuresTrade(
+  f: Fill,
+  i: Instrument,
+  id: number | string,
+  orderId: number | string,
+  isMaker: boolean,
+): JsonObject {
   return {
     buyer: f.side === 'buy',
     commission: amt(f.fee, 0),
@@ -281,7 +319,9 @@ export function ticker24hr(i: Instrument, last: Decimal, now: number): JsonObjec
     lastId: -1,
     count: 0,
   };
-  return i.kind === 'spot' ? { ...day, prevClosePrice: price, bidPrice: price, bidQty: '0.00000000', askPrice: price, askQty: '0.00000000' } : day;
+  return i.kind === 'spot'
+    ? { ...day, prevClosePrice: price, bidPrice: price, bidQty: '0.00000000', askPrice: price, askQty: '0.00000000' }
+    : day;
 }
 
 /** GET /fapi/v1/income entry for a funding payment. */
@@ -308,7 +348,12 @@ function filters(tickSize: string, stepSize: string): JsonObject[] {
 }
 
 /** GET /api/v3/exchangeInfo. */
-export function spotExchangeInfo(instruments: readonly Instrument[], now: number, tickSize: string, stepSize: string): JsonObject {
+export function spotExchangeInfo(
+  instruments: readonly Instrument[],
+  now: number,
+  tickSize: string,
+  stepSize: string,
+): JsonObject {
   return {
     timezone: 'UTC',
     serverTime: now,
@@ -345,14 +390,23 @@ export function spotExchangeInfo(instruments: readonly Instrument[], now: number
 }
 
 /** GET /fapi/v1/exchangeInfo. */
-export function futuresExchangeInfo(instruments: readonly Instrument[], now: number, tickSize: string, stepSize: string): JsonObject {
+export function futuresExchangeInfo(
+  instruments: readonly Instrument[],
+  now: number,
+  tickSize: string,
+  stepSize: string,
+): JsonObject {
   return {
     timezone: 'UTC',
     serverTime: now,
     futuresType: 'U_MARGINED',
     rateLimits: [{ rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: 2400 }],
     exchangeFilters: [],
-    assets: [...new Set(instruments.map((i) => i.settle))].map((a) => ({ asset: a, marginAvailable: true, autoAssetExchange: '0' })),
+    assets: [...new Set(instruments.map((i) => i.settle))].map((a) => ({
+      asset: a,
+      marginAvailable: true,
+      autoAssetExchange: '0',
+    })),
     symbols: instruments.map((i) => ({
       symbol: marketId(i),
       pair: marketId(i),
@@ -376,7 +430,15 @@ export function futuresExchangeInfo(instruments: readonly Instrument[], now: num
       marketTakeBound: '0.05',
       maxMoveOrderLimit: 10000,
       filters: [...filters(tickSize, stepSize), { filterType: 'MIN_NOTIONAL', notional: '0' }],
-      orderTypes: ['LIMIT', 'MARKET', 'STOP', 'STOP_MARKET', 'TAKE_PROFIT', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET'],
+      orderTypes: [
+        'LIMIT',
+        'MARKET',
+        'STOP',
+        'STOP_MARKET',
+        'TAKE_PROFIT',
+        'TAKE_PROFIT_MARKET',
+        'TRAILING_STOP_MARKET',
+      ],
       timeInForce: ['GTC', 'IOC', 'FOK', 'GTX', 'GTD'],
     })),
   };
@@ -387,6 +449,8 @@ export function leverageBrackets(instruments: readonly Instrument[]): JsonObject
   return instruments.map((i) => ({
     symbol: marketId(i),
     notionalCoef: 1,
-    brackets: [{ bracket: 1, initialLeverage: 125, notionalCap: 50000, notionalFloor: 0, maintMarginRatio: 0.004, cum: 0 }],
+    brackets: [
+      { bracket: 1, initialLeverage: 125, notionalCap: 50000, notionalFloor: 0, maintMarginRatio: 0.004, cum: 0 },
+    ],
   }));
 }

@@ -144,14 +144,22 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
   const fundingIds = new WireIds();
   let cancelSeq = 0;
 
-  const streams = await userStreams({ backend, clock, apiKey, orderId: (id) => orderIds.wire(id), tradeId: (id) => tradeIds.wire(id) });
+  const streams = await userStreams({
+    backend,
+    clock,
+    apiKey,
+    orderId: (id) => orderIds.wire(id),
+    tradeId: (id) => tradeIds.wire(id),
+  });
   const instruments = async (): Promise<readonly Instrument[]> => backend.fetchInstruments();
   const spotMarkets = async (): Promise<Instrument[]> => (await instruments()).filter((i) => i.kind === 'spot');
   const perpMarkets = async (): Promise<Instrument[]> => (await instruments()).filter((i) => i.kind === 'perp');
-  const wallet = async (): Promise<'spot' | 'futures'> => options.wallet ?? ((await spotMarkets()).length > 0 ? 'spot' : 'futures');
+  const wallet = async (): Promise<'spot' | 'futures'> =>
+    options.wallet ?? ((await spotMarkets()).length > 0 ? 'spot' : 'futures');
 
   const instrumentOf = async (kind: 'spot' | 'perp', id: string | undefined): Promise<Instrument> => {
-    if (id === undefined) throw new BinanceError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.");
+    if (id === undefined)
+      throw new BinanceError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.");
     const i = (await instruments()).find((x) => x.kind === kind && P.marketId(x) === id);
     if (i === undefined) throw new BinanceError(400, -1121, 'Invalid symbol.');
     return i;
@@ -171,7 +179,9 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
   };
 
   const sortOrders = (os: readonly Order[]): Order[] => {
-    const sorted = [...os].sort((a, b) => a.createdAt - b.createdAt || cmp(a.exchangeOrderId ?? '', b.exchangeOrderId ?? ''));
+    const sorted = [...os].sort(
+      (a, b) => a.createdAt - b.createdAt || cmp(a.exchangeOrderId ?? '', b.exchangeOrderId ?? ''),
+    );
     sorted.forEach((o) => orderIds.wire(o.exchangeOrderId ?? ''));
     return sorted.sort((a, b) => orderIds.wire(a.exchangeOrderId ?? '') - orderIds.wire(b.exchangeOrderId ?? ''));
   };
@@ -184,139 +194,189 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
   const orderRef = (i: Instrument, p: Params): { symbol: string; exchangeOrderId?: string; clientOrderId?: string } => {
     if (p.orderId !== undefined) return { symbol: i.symbol, exchangeOrderId: orderIds.backend(p.orderId) };
     if (p.origClientOrderId !== undefined) return { symbol: i.symbol, clientOrderId: p.origClientOrderId };
-    throw new BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!");
+    throw new BinanceError(
+      400,
+      -1102,
+      "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+    );
   };
 
   const orderPayload = (kind: 'spot' | 'perp', o: Order, i: Instrument): P.JsonObject =>
-    kind === 'spot' ? P.spotOrder(o, i, orderIds.wire(o.exchangeOrderId ?? '')) : P.futuresOrder(o, i, orderIds.wire(o.exchangeOrderId ?? ''));
+    kind === 'spot'
+      ? P.spotOrder(o, i, orderIds.wire(o.exchangeOrderId ?? ''))
+      : P.futuresOrder(o, i, orderIds.wire(o.exchangeOrderId ?? ''));
 
   /** Binance's allOrders: orderId >= X, or a time window on creation time, or the most recent; ascending. */
-  const allOrders = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
-    const i = await instrumentOf(kind, p.symbol);
-    const limit = pageLimit(p.limit, 500, 1000);
-    let os = sortOrders(await drain((cursor) => backend.fetchOrdersSince(i.symbol, { since: 0, cursor })));
-    if (p.orderId !== undefined) {
-      if (p.startTime !== undefined || p.endTime !== undefined) throw new BinanceError(400, -1128, 'Combination of optional parameters invalid.');
-      const from = Number.parseInt(p.orderId, 10);
-      os = os.filter((o) => orderIds.wire(o.exchangeOrderId ?? '') >= from).slice(0, limit);
-    } else if (p.startTime !== undefined || p.endTime !== undefined) {
-      const [start, end] = timeWindow(p, kind === 'spot' ? DAY : 7 * DAY, clock.now());
-      os = os.filter((o) => o.createdAt >= start && o.createdAt <= end).slice(0, limit);
-    } else {
-      os = os.slice(-limit);
-    }
-    return os.map((o) => orderPayload(kind, o, i));
-  };
+  const allOrders =
+    (kind: 'spot' | 'perp') =>
+    async (p: Params): Promise<P.Json> => {
+      const i = await instrumentOf(kind, p.symbol);
+      const limit = pageLimit(p.limit, 500, 1000);
+      let os = sortOrders(await drain((cursor) => backend.fetchOrdersSince(i.symbol, { since: 0, cursor })));
+      if (p.orderId !== undefined) {
+        if (p.startTime !== undefined || p.endTime !== undefined)
+          throw new BinanceError(400, -1128, 'Combination of optional parameters invalid.');
+        const from = Number.parseInt(p.orderId, 10);
+        os = os.filter((o) => orderIds.wire(o.exchangeOrderId ?? '') >= from).slice(0, limit);
+      } else if (p.startTime !== undefined || p.endTime !== undefined) {
+        const [start, end] = timeWindow(p, kind === 'spot' ? DAY : 7 * DAY, clock.now());
+        os = os.filter((o) => o.createdAt >= start && o.createdAt <= end).slice(0, limit);
+      } else {
+        os = os.slice(-limit);
+      }
+      return os.map((o) => orderPayload(kind, o, i));
+    };
 
   /** Binance's myTrades / userTrades: fromId, or a time window, or the most recent; ascending. */
-  const myTrades = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
-    const i = await instrumentOf(kind, p.symbol);
-    const limit = pageLimit(p.limit, 500, 1000);
-    let fs = sortFills(await drain((cursor) => backend.fetchTradesSince(i.symbol, { since: 0, cursor })));
-    if (p.orderId !== undefined) fs = fs.filter((f) => f.exchangeOrderId === orderIds.backend(p.orderId as string));
-    if (p.fromId !== undefined) {
-      if (p.startTime !== undefined || p.endTime !== undefined) throw new BinanceError(400, -1128, 'Combination of optional parameters invalid.');
-      const from = Number.parseInt(p.fromId, 10);
-      fs = fs.filter((f) => tradeIds.wire(f.tradeId) >= from).slice(0, limit);
-    } else if (p.startTime !== undefined || p.endTime !== undefined) {
-      const [start, end] = timeWindow(p, kind === 'spot' ? DAY : 7 * DAY, clock.now());
-      fs = fs.filter((f) => f.timestamp >= start && f.timestamp <= end).slice(0, limit);
-    } else {
-      fs = fs.slice(-limit);
-    }
-    const build = kind === 'spot' ? P.spotTrade : P.futuresTrade;
-    return fs.map((f) => build(f, i, tradeIds.wire(f.tradeId), orderIds.wire(f.exchangeOrderId), false));
-  };
-
-  const placeOrder = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
-    const i = await instrumentOf(kind, p.symbol);
-    const side = ({ BUY: 'buy', SELL: 'sell' } as Record<string, Side>)[p.side ?? ''];
-    if (side === undefined) throw new BinanceError(400, -1117, 'Invalid side.');
-    const type = ({ LIMIT: 'limit', MARKET: 'market' } as Record<string, OrderType>)[p.type ?? ''];
-    if (type === undefined) throw new BinanceError(400, -1116, 'Invalid orderType.');
-    if (p.quantity === undefined) throw new BinanceError(400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.");
-    const allowedTif = kind === 'spot' ? ['GTC', 'IOC'] : ['GTC', 'IOC', 'GTD'];
-    if (p.timeInForce !== undefined && !allowedTif.includes(p.timeInForce)) throw new BinanceError(400, -1115, 'Invalid timeInForce.');
-    if (type === 'limit' && (p.price === undefined || p.timeInForce === undefined)) throw new BinanceError(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.");
-    if (kind === 'spot' && p.reduceOnly !== undefined) throw new BinanceError(400, -1104, 'Not all sent parameters were read; read 8 parameter(s) but was sent 9.');
-    const request: PlaceOrderRequest = {
-      clientOrderId: p.newClientOrderId ?? `emu-${clock.now()}`,
-      symbol: i.symbol,
-      side,
-      type,
-      quantity: new Dec(p.quantity),
-      ...(type === 'limit' && { price: new Dec(p.price as string), timeInForce: p.timeInForce as TimeInForce }),
-      ...(type === 'market' && p.timeInForce === 'IOC' && { timeInForce: 'IOC' as const }),
-      ...(p.timeInForce === 'GTD' && p.goodTillDate !== undefined && { expiresAt: Number.parseInt(p.goodTillDate, 10) }),
-      ...(p.reduceOnly === 'true' && { reduceOnly: true }),
+  const myTrades =
+    (kind: 'spot' | 'perp') =>
+    async (p: Params): Promise<P.Json> => {
+      const i = await instrumentOf(kind, p.symbol);
+      const limit = pageLimit(p.limit, 500, 1000);
+      let fs = sortFills(await drain((cursor) => backend.fetchTradesSince(i.symbol, { since: 0, cursor })));
+      if (p.orderId !== undefined) fs = fs.filter((f) => f.exchangeOrderId === orderIds.backend(p.orderId as string));
+      if (p.fromId !== undefined) {
+        if (p.startTime !== undefined || p.endTime !== undefined)
+          throw new BinanceError(400, -1128, 'Combination of optional parameters invalid.');
+        const from = Number.parseInt(p.fromId, 10);
+        fs = fs.filter((f) => tradeIds.wire(f.tradeId) >= from).slice(0, limit);
+      } else if (p.startTime !== undefined || p.endTime !== undefined) {
+        const [start, end] = timeWindow(p, kind === 'spot' ? DAY : 7 * DAY, clock.now());
+        fs = fs.filter((f) => f.timestamp >= start && f.timestamp <= end).slice(0, limit);
+      } else {
+        fs = fs.slice(-limit);
+      }
+      const build = kind === 'spot' ? P.spotTrade : P.futuresTrade;
+      return fs.map((f) => build(f, i, tradeIds.wire(f.tradeId), orderIds.wire(f.exchangeOrderId), false));
     };
-    const o = await backend.placeOrder(request);
-    if (kind === 'perp') return P.futuresOrder(o, i, orderIds.wire(o.exchangeOrderId ?? ''), false);
-    // FULL answers list the order's fills so far.
-    const fills = o.filledQuantity.gt(0)
-      ? sortFills(await drain((cursor) => backend.fetchTradesSince(i.symbol, { since: o.createdAt, cursor }))).filter((f) => f.exchangeOrderId === o.exchangeOrderId)
-      : [];
-    return P.spotOrderAck(o, i, orderIds.wire(o.exchangeOrderId ?? ''), fills, (f) => tradeIds.wire(f.tradeId));
-  };
 
-  const cancelOrder = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
-    const i = await instrumentOf(kind, p.symbol);
-    let o: Order;
-    try {
-      o = await backend.cancelOrder(orderRef(i, p));
-    } catch (e) {
-      // Binance says "Unknown order sent." for a missing order AND for one that is already filled or cancelled.
-      if (e instanceof ExchangeError && (e.kind === 'notFound' || e.kind === 'invalid')) throw new BinanceError(400, -2011, 'Unknown order sent.');
-      throw e;
-    }
-    if (o.status !== 'cancelled') throw new BinanceError(400, -2011, 'Unknown order sent.');
-    if (kind === 'perp') return P.futuresOrder(o, i, orderIds.wire(o.exchangeOrderId ?? ''), false);
-    return P.spotCancelAck(o, i, orderIds.wire(o.exchangeOrderId ?? ''), p.newClientOrderId ?? `emu-cancel-${++cancelSeq}`, clock.now());
-  };
+  const placeOrder =
+    (kind: 'spot' | 'perp') =>
+    async (p: Params): Promise<P.Json> => {
+      const i = await instrumentOf(kind, p.symbol);
+      const side = ({ BUY: 'buy', SELL: 'sell' } as Record<string, Side>)[p.side ?? ''];
+      if (side === undefined) throw new BinanceError(400, -1117, 'Invalid side.');
+      const type = ({ LIMIT: 'limit', MARKET: 'market' } as Record<string, OrderType>)[p.type ?? ''];
+      if (type === undefined) throw new BinanceError(400, -1116, 'Invalid orderType.');
+      if (p.quantity === undefined)
+        throw new BinanceError(
+          400,
+          -1102,
+          "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
+        );
+      const allowedTif = kind === 'spot' ? ['GTC', 'IOC'] : ['GTC', 'IOC', 'GTD'];
+      if (p.timeInForce !== undefined && !allowedTif.includes(p.timeInForce))
+        throw new BinanceError(400, -1115, 'Invalid timeInForce.');
+      if (type === 'limit' && (p.price === undefined || p.timeInForce === undefined))
+        throw new BinanceError(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.");
+      if (kind === 'spot' && p.reduceOnly !== undefined)
+        throw new BinanceError(400, -1104, 'Not all sent parameters were read; read 8 parameter(s) but was sent 9.');
+      const request: PlaceOrderRequest = {
+        clientOrderId: p.newClientOrderId ?? `emu-${clock.now()}`,
+        symbol: i.symbol,
+        side,
+        type,
+        quantity: new Dec(p.quantity),
+        ...(type === 'limit' && { price: new Dec(p.price as string), timeInForce: p.timeInForce as TimeInForce }),
+        ...(type === 'market' && p.timeInForce === 'IOC' && { timeInForce: 'IOC' as const }),
+        ...(p.timeInForce === 'GTD' &&
+          p.goodTillDate !== undefined && { expiresAt: Number.parseInt(p.goodTillDate, 10) }),
+        ...(p.reduceOnly === 'true' && { reduceOnly: true }),
+      };
+      const o = await backend.placeOrder(request);
+      if (kind === 'perp') return P.futuresOrder(o, i, orderIds.wire(o.exchangeOrderId ?? ''), false);
+      // FULL answers list the order's fills so far.
+      const fills = o.filledQuantity.gt(0)
+        ? sortFills(await drain((cursor) => backend.fetchTradesSince(i.symbol, { since: o.createdAt, cursor }))).filter(
+            (f) => f.exchangeOrderId === o.exchangeOrderId,
+          )
+        : [];
+      return P.spotOrderAck(o, i, orderIds.wire(o.exchangeOrderId ?? ''), fills, (f) => tradeIds.wire(f.tradeId));
+    };
 
-  const getOrder = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
-    const i = await instrumentOf(kind, p.symbol);
-    try {
-      return orderPayload(kind, await backend.fetchOrder(orderRef(i, p)), i);
-    } catch (e) {
-      if (e instanceof ExchangeError && e.kind === 'notFound') throw new BinanceError(400, -2013, 'Order does not exist.');
-      throw e;
-    }
-  };
+  const cancelOrder =
+    (kind: 'spot' | 'perp') =>
+    async (p: Params): Promise<P.Json> => {
+      const i = await instrumentOf(kind, p.symbol);
+      let o: Order;
+      try {
+        o = await backend.cancelOrder(orderRef(i, p));
+      } catch (e) {
+        // Binance says "Unknown order sent." for a missing order AND for one that is already filled or cancelled.
+        if (e instanceof ExchangeError && (e.kind === 'notFound' || e.kind === 'invalid'))
+          throw new BinanceError(400, -2011, 'Unknown order sent.');
+        throw e;
+      }
+      if (o.status !== 'cancelled') throw new BinanceError(400, -2011, 'Unknown order sent.');
+      if (kind === 'perp') return P.futuresOrder(o, i, orderIds.wire(o.exchangeOrderId ?? ''), false);
+      return P.spotCancelAck(
+        o,
+        i,
+        orderIds.wire(o.exchangeOrderId ?? ''),
+        p.newClientOrderId ?? `emu-cancel-${++cancelSeq}`,
+        clock.now(),
+      );
+    };
 
-  const openOrders = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
-    const markets = p.symbol === undefined ? (kind === 'spot' ? await spotMarkets() : await perpMarkets()) : [await instrumentOf(kind, p.symbol)];
-    const os = sortOrders(await backend.fetchOpenOrders(markets.map((m) => m.symbol)));
-    return os.map((o) => orderPayload(kind, o, markets.find((m) => m.symbol === o.symbol) as Instrument));
-  };
+  const getOrder =
+    (kind: 'spot' | 'perp') =>
+    async (p: Params): Promise<P.Json> => {
+      const i = await instrumentOf(kind, p.symbol);
+      try {
+        return orderPayload(kind, await backend.fetchOrder(orderRef(i, p)), i);
+      } catch (e) {
+        if (e instanceof ExchangeError && e.kind === 'notFound')
+          throw new BinanceError(400, -2013, 'Order does not exist.');
+        throw e;
+      }
+    };
+
+  const openOrders =
+    (kind: 'spot' | 'perp') =>
+    async (p: Params): Promise<P.Json> => {
+      const markets =
+        p.symbol === undefined
+          ? kind === 'spot'
+            ? await spotMarkets()
+            : await perpMarkets()
+          : [await instrumentOf(kind, p.symbol)];
+      const os = sortOrders(await backend.fetchOpenOrders(markets.map((m) => m.symbol)));
+      return os.map((o) => orderPayload(kind, o, markets.find((m) => m.symbol === o.symbol) as Instrument));
+    };
 
   // ccxt's fetchTickers: one request per market family, `symbols` a JSON list of ids (spot) or absent (all).
-  const tickers = (kind: 'spot' | 'perp') => async (p: Params): Promise<P.Json> => {
-    if (backend.fetchTickers === undefined) throw new BinanceError(404, -1, 'emulator: the backend serves no tickers');
-    const markets = kind === 'spot' ? await spotMarkets() : await perpMarkets();
-    let wanted = markets;
-    if (p.symbols !== undefined) {
-      const ids = JSON.parse(p.symbols) as unknown;
-      if (!Array.isArray(ids)) throw new BinanceError(400, -1100, "Illegal characters found in parameter 'symbols'.");
-      wanted = ids.map((id) => {
-        const i = markets.find((m) => P.marketId(m) === id);
-        if (i === undefined) throw new BinanceError(400, -1121, 'Invalid symbol.');
-        return i;
+  const tickers =
+    (kind: 'spot' | 'perp') =>
+    async (p: Params): Promise<P.Json> => {
+      if (backend.fetchTickers === undefined)
+        throw new BinanceError(404, -1, 'emulator: the backend serves no tickers');
+      const markets = kind === 'spot' ? await spotMarkets() : await perpMarkets();
+      let wanted = markets;
+      if (p.symbols !== undefined) {
+        const ids = JSON.parse(p.symbols) as unknown;
+        if (!Array.isArray(ids)) throw new BinanceError(400, -1100, "Illegal characters found in parameter 'symbols'.");
+        wanted = ids.map((id) => {
+          const i = markets.find((m) => P.marketId(m) === id);
+          if (i === undefined) throw new BinanceError(400, -1121, 'Invalid symbol.');
+          return i;
+        });
+      }
+      const prices = await backend.fetchTickers(wanted.map((i) => i.symbol));
+      return wanted.flatMap((i) => {
+        const last = prices.get(i.symbol);
+        return last === undefined ? [] : [P.ticker24hr(i, last, clock.now())];
       });
-    }
-    const prices = await backend.fetchTickers(wanted.map((i) => i.symbol));
-    return wanted.flatMap((i) => {
-      const last = prices.get(i.symbol);
-      return last === undefined ? [] : [P.ticker24hr(i, last, clock.now())];
-    });
-  };
+    };
 
   const routes: Record<string, { signed: boolean; handle: Handler }> = {
     'GET /api/v3/ticker/24hr': { signed: false, handle: tickers('spot') },
     'GET /fapi/v1/ticker/24hr': { signed: false, handle: tickers('perp') },
     'GET /api/v3/ping': { signed: false, handle: async () => ({}) },
     'GET /api/v3/time': { signed: false, handle: async () => ({ serverTime: clock.now() }) },
-    'GET /api/v3/exchangeInfo': { signed: false, handle: async () => P.spotExchangeInfo(await spotMarkets(), clock.now(), tickSize, stepSize) },
+    'GET /api/v3/exchangeInfo': {
+      signed: false,
+      handle: async () => P.spotExchangeInfo(await spotMarkets(), clock.now(), tickSize, stepSize),
+    },
     'GET /api/v3/openOrders': { signed: true, handle: openOrders('spot') },
     'GET /api/v3/allOrders': { signed: true, handle: allOrders('spot') },
     'GET /api/v3/order': { signed: true, handle: getOrder('spot') },
@@ -329,7 +389,10 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
     },
     'GET /fapi/v1/ping': { signed: false, handle: async () => ({}) },
     'GET /fapi/v1/time': { signed: false, handle: async () => ({ serverTime: clock.now() }) },
-    'GET /fapi/v1/exchangeInfo': { signed: false, handle: async () => P.futuresExchangeInfo(await perpMarkets(), clock.now(), tickSize, stepSize) },
+    'GET /fapi/v1/exchangeInfo': {
+      signed: false,
+      handle: async () => P.futuresExchangeInfo(await perpMarkets(), clock.now(), tickSize, stepSize),
+    },
     'GET /fapi/v1/openOrders': { signed: true, handle: openOrders('perp') },
     'GET /fapi/v1/allOrders': { signed: true, handle: allOrders('perp') },
     'GET /fapi/v1/order': { signed: true, handle: getOrder('perp') },
@@ -355,7 +418,8 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
     },
     'GET /fapi/v3/account': {
       signed: true,
-      handle: async () => P.futuresAccount((await wallet()) === 'futures' ? await backend.fetchBalances() : [], clock.now()),
+      handle: async () =>
+        P.futuresAccount((await wallet()) === 'futures' ? await backend.fetchBalances() : [], clock.now()),
     },
     'GET /fapi/v3/positionRisk': {
       signed: true,
@@ -377,9 +441,14 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
         let items = await drain((cursor) => backend.fetchFundingSince({ since: start, cursor }));
         items = items.filter((f) => f.timestamp >= start && f.timestamp <= end);
         if (p.incomeType !== undefined && p.incomeType !== 'FUNDING_FEE') items = [];
-        if (p.symbol !== undefined) items = items.filter((f) => perps.some((i) => i.symbol === f.symbol && P.marketId(i) === p.symbol));
+        if (p.symbol !== undefined)
+          items = items.filter((f) => perps.some((i) => i.symbol === f.symbol && P.marketId(i) === p.symbol));
         items.sort((a, b) => a.timestamp - b.timestamp || cmp(a.id, b.id));
-        return items.slice(0, limit).map((f) => P.fundingIncome(f, perps.find((i) => i.symbol === f.symbol) as Instrument, fundingIds.wire(f.id)));
+        return items
+          .slice(0, limit)
+          .map((f) =>
+            P.fundingIncome(f, perps.find((i) => i.symbol === f.symbol) as Instrument, fundingIds.wire(f.id)),
+          );
       },
     },
   };
@@ -403,7 +472,12 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
     const params: Params = Object.fromEntries(url.searchParams.entries());
     if (body !== '') for (const [k, v] of new URLSearchParams(body)) params[k] = v;
     const header = req.headers['x-mbx-apikey'];
-    const record: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, params, apiKey: typeof header === 'string' ? header : undefined };
+    const record: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      params,
+      apiKey: typeof header === 'string' ? header : undefined,
+    };
     requests.push(record);
     const key = `${record.method} ${record.path}`;
 
@@ -420,7 +494,9 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
           req.socket.destroy();
           return;
         case 'unavailable':
-          res.writeHead(503, { 'Content-Type': 'text/html' }).end('<html><body><h1>503 Service Unavailable</h1></body></html>');
+          res
+            .writeHead(503, { 'Content-Type': 'text/html' })
+            .end('<html><body><h1>503 Service Unavailable</h1></body></html>');
           return;
         case 'rateLimit': {
           const status = fault.status ?? 429;
@@ -515,7 +591,6 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
   };
 }
 
-
 /** A backend error → Binance's status, code and message (or `hangUp` for a dropped connection). */
 function toBinanceError(e: unknown): [number, number, string, boolean] {
   if (e instanceof BinanceError) return [e.status, e.code, e.message, false];
@@ -526,7 +601,12 @@ function toBinanceError(e: unknown): [number, number, string, boolean] {
       case 'insufficientFunds':
         return [400, -2010, 'Account has insufficient balance for requested action.', false];
       case 'invalid':
-        return [400, -2010, /duplicate/i.test(e.message) ? 'Duplicate order sent.' : `Order rejected: ${e.message}`, false];
+        return [
+          400,
+          -2010,
+          /duplicate/i.test(e.message) ? 'Duplicate order sent.' : `Order rejected: ${e.message}`,
+          false,
+        ];
       case 'unsupported':
         return [400, -1020, 'This operation is not supported.', false];
       case 'auth':
@@ -534,14 +614,24 @@ function toBinanceError(e: unknown): [number, number, string, boolean] {
       case 'rateLimit':
         return [429, -1003, 'Too many requests; please use WebSocket Streams for live updates.', false];
       case 'timeout':
-        return [408, -1007, 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.', false];
+        return [
+          408,
+          -1007,
+          'Timeout waiting for response from backend server. Send status unknown; execution status unknown.',
+          false,
+        ];
       case 'unavailable':
         return [503, -1008, 'Service Unavailable.', false];
       case 'network':
         return [0, 0, '', true];
     }
   }
-  return [500, -1000, `An unknown error occurred while processing the request. ${e instanceof Error ? e.message : String(e)}`, false];
+  return [
+    500,
+    -1000,
+    `An unknown error occurred while processing the request. ${e instanceof Error ? e.message : String(e)}`,
+    false,
+  ];
 }
 
 function timeWindow(p: Params, maxSpan: number, now: number): [number, number] {
@@ -549,14 +639,16 @@ function timeWindow(p: Params, maxSpan: number, now: number): [number, number] {
   const end = p.endTime === undefined ? undefined : Number.parseInt(p.endTime, 10);
   const s = start ?? (end ?? now) - maxSpan;
   const e = end ?? s + maxSpan;
-  if (e - s > maxSpan) throw new BinanceError(400, -1127, `More than ${maxSpan / 3_600_000} hours between startTime and endTime.`);
+  if (e - s > maxSpan)
+    throw new BinanceError(400, -1127, `More than ${maxSpan / 3_600_000} hours between startTime and endTime.`);
   return [s, e];
 }
 
 function pageLimit(raw: string | undefined, def: number, max: number): number {
   if (raw === undefined) return def;
   const n = Number.parseInt(raw, 10);
-  if (!Number.isSafeInteger(n) || n < 1) throw new BinanceError(400, -1100, "Illegal characters found in parameter 'limit'.");
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new BinanceError(400, -1100, "Illegal characters found in parameter 'limit'.");
   return Math.min(n, max);
 }
 

@@ -28,14 +28,17 @@ export class StaticBackend implements ExchangeClient {
     readonly state: StaticState,
     private readonly clock: Clock,
   ) {
-    for (const o of state.orders) this.nextId = Math.max(this.nextId, Number.parseInt(o.exchangeOrderId ?? '0', 10) + 1);
+    for (const o of state.orders)
+      this.nextId = Math.max(this.nextId, Number.parseInt(o.exchangeOrderId ?? '0', 10) + 1);
   }
 
   async fetchInstruments(): Promise<readonly Instrument[]> {
     return this.state.instruments;
   }
   async fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]> {
-    return this.state.orders.filter((o) => (o.status === 'open' || o.status === 'pending') && (symbols === undefined || symbols.includes(o.symbol)));
+    return this.state.orders.filter(
+      (o) => (o.status === 'open' || o.status === 'pending') && (symbols === undefined || symbols.includes(o.symbol)),
+    );
   }
   async fetchOrder(ref: OrderRef): Promise<Order> {
     const o = this.find(ref);
@@ -43,16 +46,25 @@ export class StaticBackend implements ExchangeClient {
     return o;
   }
   async fetchOrdersSince(symbol: string, q: HistoryQuery): Promise<Page<Order>> {
-    return page(this.state.orders.filter((o) => o.symbol === symbol && o.updatedAt >= q.since), q);
+    return page(
+      this.state.orders.filter((o) => o.symbol === symbol && o.updatedAt >= q.since),
+      q,
+    );
   }
   async fetchTradesSince(symbol: string, q: HistoryQuery): Promise<Page<Fill>> {
-    return page(this.state.fills.filter((f) => f.symbol === symbol && f.timestamp >= q.since), q);
+    return page(
+      this.state.fills.filter((f) => f.symbol === symbol && f.timestamp >= q.since),
+      q,
+    );
   }
   async fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
     return this.state.fills.filter((f) => f.symbol === symbol && f.exchangeOrderId === exchangeOrderId);
   }
   async fetchFundingSince(q: HistoryQuery): Promise<Page<FundingPayment>> {
-    return page(this.state.funding.filter((f) => f.timestamp >= q.since), q);
+    return page(
+      this.state.funding.filter((f) => f.timestamp >= q.since),
+      q,
+    );
   }
   async fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
     return this.state.positions.filter((p) => symbols === undefined || symbols.includes(p.symbol));
@@ -73,7 +85,8 @@ export class StaticBackend implements ExchangeClient {
     return cancelled;
   }
   async placeOrder(r: PlaceOrderRequest): Promise<Order> {
-    if (this.state.orders.some((o) => o.clientOrderId === r.clientOrderId)) throw new ExchangeError('invalid', 'duplicate client order id');
+    if (this.state.orders.some((o) => o.clientOrderId === r.clientOrderId))
+      throw new ExchangeError('invalid', 'duplicate client order id');
     const now = this.clock.now();
     const o: Order = {
       clientOrderId: r.clientOrderId,
@@ -97,7 +110,11 @@ export class StaticBackend implements ExchangeClient {
 
   private find(ref: OrderRef): Order | undefined {
     return this.state.orders.find(
-      (o) => o.symbol === ref.symbol && (ref.exchangeOrderId !== undefined ? o.exchangeOrderId === ref.exchangeOrderId : o.clientOrderId === ref.clientOrderId),
+      (o) =>
+        o.symbol === ref.symbol &&
+        (ref.exchangeOrderId !== undefined
+          ? o.exchangeOrderId === ref.exchangeOrderId
+          : o.clientOrderId === ref.clientOrderId),
     );
   }
 }

@@ -102,9 +102,13 @@ export async function userStreams(deps: UserStreamDeps): Promise<UserStreams> {
     const i = markets.get(o.symbol);
     if (i === undefined || o.exchangeOrderId === undefined) return;
     if (fill !== undefined) cumQuote.set(key, (cumQuote.get(key) ?? new Dec(0)).plus(fill.price.times(fill.quantity)));
-    const cancel = fill === undefined && o.status === 'cancelled' && i.kind === 'spot' ? `emu-cancel-${++cancelSeq}` : undefined;
+    const cancel =
+      fill === undefined && o.status === 'cancelled' && i.kind === 'spot' ? `emu-cancel-${++cancelSeq}` : undefined;
     const report = executionFields(o, fill, cumQuote.get(key) ?? new Dec(0), deps, cancel);
-    broadcast(i.kind, i.kind === 'spot' ? spotReport(report, i, deps.clock.now()) : futuresReport(report, i, deps.clock.now()));
+    broadcast(
+      i.kind,
+      i.kind === 'spot' ? spotReport(report, i, deps.clock.now()) : futuresReport(report, i, deps.clock.now()),
+    );
   };
 
   // Subscribed to the backend's stream with the first user-data socket, once its markets are known (so each
@@ -142,18 +146,36 @@ export async function userStreams(deps: UserStreamDeps): Promise<UserStreams> {
       try {
         req = JSON.parse(data.toString('utf8')) as typeof req;
       } catch {
-        ws.send(JSON.stringify({ id: null, status: 400, error: { code: -1100, msg: 'Illegal characters found in a parameter.' } }));
+        ws.send(
+          JSON.stringify({
+            id: null,
+            status: 400,
+            error: { code: -1100, msg: 'Illegal characters found in a parameter.' },
+          }),
+        );
         return;
       }
       const id = req.id ?? null;
       if (req.method !== 'userDataStream.subscribe.signature') {
         unexpected.push(String(req.method));
-        ws.send(JSON.stringify({ id, status: 400, error: { code: -1100, msg: `emulator: unsupported method ${String(req.method)}` } }));
+        ws.send(
+          JSON.stringify({
+            id,
+            status: 400,
+            error: { code: -1100, msg: `emulator: unsupported method ${String(req.method)}` },
+          }),
+        );
         return;
       }
       const p = req.params ?? {};
       if (p.apiKey !== deps.apiKey || typeof p.signature !== 'string' || typeof p.timestamp !== 'number') {
-        ws.send(JSON.stringify({ id, status: 401, error: { code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' } }));
+        ws.send(
+          JSON.stringify({
+            id,
+            status: 401,
+            error: { code: -2015, msg: 'Invalid API-key, IP, or permissions for action.' },
+          }),
+        );
         return;
       }
       if (hold) return;
@@ -226,8 +248,23 @@ interface ExecutionFields {
   readonly cancelClientId: string | undefined;
 }
 
-function executionFields(o: Order, fill: Fill | undefined, cumQuote: Decimal, deps: UserStreamDeps, cancelClientId: string | undefined): ExecutionFields {
-  const x = fill !== undefined ? 'TRADE' : o.status === 'cancelled' ? 'CANCELED' : o.status === 'expired' ? 'EXPIRED' : o.status === 'rejected' ? 'REJECTED' : 'NEW';
+function executionFields(
+  o: Order,
+  fill: Fill | undefined,
+  cumQuote: Decimal,
+  deps: UserStreamDeps,
+  cancelClientId: string | undefined,
+): ExecutionFields {
+  const x =
+    fill !== undefined
+      ? 'TRADE'
+      : o.status === 'cancelled'
+        ? 'CANCELED'
+        : o.status === 'expired'
+          ? 'EXPIRED'
+          : o.status === 'rejected'
+            ? 'REJECTED'
+            : 'NEW';
   return {
     o,
     fill,
