@@ -964,8 +964,12 @@ export function createEngine(options: EngineOptions): Engine {
         feed.complete();
       }
     },
-    // A stopped actor (a process death in tests) stops listening to the execution stream.
-    complete: () => feed.setActive(false),
+    // A stopped actor (a process death in tests) stops listening to the execution stream, and its status stream ends:
+    // a `whenPhase` or `stop()` waiting for a phase it will never reach resolves with the last status, not never.
+    complete: () => {
+      feed.setActive(false);
+      state.complete();
+    },
     // The machine handles every actor failure itself; an error here is a bug, reported rather than crashing Node.
     error: (e) =>
       logger.fatal({ event: 'engine.actorError', error: errorSummary(e) }, `engine actor error: ${errorSummary(e)}`),
@@ -1235,6 +1239,8 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async stop() {
       if (!started) return state.value;
+      // Stopped from outside (`killEngine`): nothing runs to flush; the last status is all there is.
+      if (actor.getSnapshot().status === 'stopped') return state.value;
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP' });
       const s = await whenPhase('stopped', 'failed');
       // Lets the flush's store write finish before the caller closes the store.

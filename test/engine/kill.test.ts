@@ -53,4 +53,19 @@ describe('killEngine', () => {
     expect(await flushes(false)).toBe(1);
     expect(await flushes(true)).toBe(0);
   });
+
+  it('leaves nothing waiting: stop() and whenPhase() on a killed engine resolve with the last status, flushing nothing', async () => {
+    const m = makeMarket();
+    const store = new InMemoryStateStore();
+    const run = makeEngine(m, { store });
+    await boot(m, run);
+    await cycles(m, 1);
+    const waiting = run.engine.whenPhase('stopped');
+    killEngine(run.engine, store);
+    // Resolved by the kill itself: no time passes on the virtual clock.
+    expect((await waiting).phase).toBe('running');
+    expect((await run.engine.stop()).phase).toBe('running');
+    expect((await run.engine.whenPhase('stopped', 'failed')).phase).toBe('running');
+    expect(run.statuses.map((s) => s.phase)).not.toContain('stopping');
+  });
 });
