@@ -402,21 +402,16 @@ export async function runCycle(
   const lookedUp = new Set<OrderIdKey>();
   // Likewise an order we know filled (its acknowledgement said so) with fewer fills applied than its quantity: it is
   // in no report (closed on both sides), so nothing else would ever find its trade.
-  // `at`: the earliest its trades can be stamped. Not the inferred fill's stamp (when the count was read): its trades
-  // came before it, so a cursor at or past some of them but not past that stamp would find them by neither read (sim
-  // seed 171: a cursor resting on the stamp, the lagging trade behind it). The order's creation, when it is tracked.
-  const createdAt = (symbol: string, exchangeOrderId: string, fallback: Millis): Millis =>
-    portfolio.findOrder({ symbol, exchangeOrderId })?.createdAt ?? fallback;
+  // `at`: when the count behind it was read (the inferred fill's stamp, the order's last change); its trades come
+  // before it, so a cursor AT it may have passed them (see the condition below).
   const missing: { symbol: string; exchangeOrderId: string; at: Millis }[] = [
-    ...portfolio.standingInferredFills().map((f) => ({
-      symbol: f.symbol,
-      exchangeOrderId: f.exchangeOrderId,
-      at: createdAt(f.symbol, f.exchangeOrderId, f.timestamp),
-    })),
+    ...portfolio
+      .standingInferredFills()
+      .map((f) => ({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, at: f.timestamp })),
     ...portfolio
       .orders()
       .filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity))
-      .map((o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId!, at: o.createdAt })),
+      .map((o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId!, at: o.updatedAt })),
     // And an order whose count the last hard reset's books reflect with trades still unseen: they are stamped before
     // its snapshot, behind every cursor since, so only a lookup by order records them.
     ...portfolio.reflectedUnexplained().map((r) => ({ symbol: r.symbol, exchangeOrderId: r.exchangeOrderId, at: -1 })),
