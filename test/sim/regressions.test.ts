@@ -147,6 +147,11 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(171);
   });
 
+  it("seed 36504 (lagTrades): a standing inferred fill is looked up by order from its own stamp on, not from its order's creation (the earlier lookup booked a trade twice: USDC and the perp's entry price off)", async () => {
+    // The rule is in src/handlers/cycle.ts (`missing`: a cursor AT the stamp looks, seed 171; before it, nothing).
+    await expectGreen(36504);
+  });
+
   it("seeds 33980, 34824, 44798 (lagTrades through a boot): a manual order's trade stamped inside the boot snapshot's window, shown later, is recorded when the balances show the reset holds it (it was applied twice)", async () => {
     // The fix is in src/handlers/cycle.ts (reflectedByBalances; the reset's window kept by Portfolio.lastResetWindow);
     // pinned as well by test/handlers/cycle-reset-window.test.ts.
