@@ -31,6 +31,7 @@ import {
   type PositionJSON,
 } from '../domain/parse.js';
 import type { Millis } from '../domain/clock.js';
+import type { TradeStamp } from './trade-order.js';
 import { orderIdKey, tradeKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import {
   INFERRED_TRADE_ID_PREFIX,
@@ -89,8 +90,9 @@ export interface PortfolioJSON {
   peakEquity: string;
   orders: TrackedOrderJSON[];
   /**
-   * Fills and funding payments applied on top of the settled book, in application order, since the oldest
-   * standing (replaceable) inferred fill, which is always the first entry. Empty when no inferred fill stands.
+   * Fills and funding payments applied on top of the settled book, in the order they are netted: the latest events
+   * (the late-trade window) and every event from the oldest standing (replaceable) inferred fill on. Books written
+   * before the window existed hold only the latter (their first entry is an inferred fill).
    */
   replayLog: ReplayEntryJSON[];
   untrackedOrderFills: UntrackedOrderFillsJSON[];
@@ -106,6 +108,18 @@ export interface PortfolioJSON {
   reflectedThrough?: Millis;
   /** Quantity counted in tracked orders that the last hard reset's books reflect and no real trade has yet shown for. */
   reflectedUnexplained?: ReflectedUnexplainedJSON[];
+  /**
+   * Per perpetual, the exchange position of the latest trade in the settled book: a trade that shows later and
+   * belongs before it can no longer be netted at its place. Absent: none (books written before it was kept).
+   */
+  settledPerpTrades?: SettledPerpTradeJSON[];
+}
+
+/** The latest trade of one perpetual in the settled book (see `PortfolioJSON.settledPerpTrades`). */
+export interface SettledPerpTradeJSON {
+  symbol: string;
+  timestamp: Millis;
+  tradeId: string;
 }
 
 /** Counted quantity of one order whose effect a hard reset's books hold, no trade shown for it yet (see `Portfolio.applyFill`). */
@@ -149,6 +163,7 @@ export interface ParsedPortfolio {
   readonly reflectedBefore: Millis | undefined;
   readonly reflectedThrough: Millis | undefined;
   readonly reflectedUnexplained: [OrderIdKey, Decimal][];
+  readonly settledStamps: [string, TradeStamp][];
 }
 
 /** Parses one tracked order and checks that it is not filled beyond its quantity. */
@@ -207,6 +222,7 @@ export function parsePortfolioJSON(
   }
   const instruments = parseUniqueList(r.instruments, `${path}.instruments`, parseInstrument, (i) => [i.symbol]);
   const known = new Set(instruments.map((i) => i.symbol));
+  const perps = new Set(instruments.filter((i) => i.kind === 'perp').map((i) => i.symbol));
   const replayLog = parseUniqueList(r.replayLog, `${path}.replayLog`, parseReplayEntry, (e) => [
     e.fill !== undefined ? `t:${tradeKey(e.fill.symbol, e.fill.tradeId)}` : `f:${e.funding.id}`,
   ]);
@@ -215,16 +231,6 @@ export function parsePortfolioJSON(
     if (!known.has(symbol))
       throw new ParseError('inconsistent', `${path}.replayLog[${i}]`, symbol, 'not a known instrument');
   });
-  // The log exists only because of a standing inferred fill, which is always its first entry.
-  const first = replayLog[0];
-  if (first !== undefined && first.fill?.inferred !== true) {
-    throw new ParseError(
-      'inconsistent',
-      `${path}.replayLog[0]`,
-      first.fill?.tradeId ?? first.funding?.id,
-      'the first entry of the replay log must be an inferred fill',
-    );
-  }
   const untrackedRaw = parseUniqueList(
     r.untrackedOrderFills,
     `${path}.untrackedOrderFills`,
@@ -295,6 +301,27 @@ export function parsePortfolioJSON(
               ];
             },
             ([key]) => [key],
+          ),
+    settledStamps:
+      r.settledPerpTrades === undefined
+        ? []
+        : parseUniqueList(
+            r.settledPerpTrades,
+            `${path}.settledPerpTrades`,
+            (item, p): [string, TradeStamp] => {
+              const u = asRecord(item, p);
+              const symbol = parseString(u.symbol, `${p}.symbol`);
+              if (!perps.has(symbol))
+                throw new ParseError('inconsistent', `${p}.symbol`, symbol, 'not a known perpetual');
+              return [
+                symbol,
+                {
+                  timestamp: parseTimestamp(u.timestamp, `${p}.timestamp`),
+                  tradeId: parseId(u.tradeId, `${p}.tradeId`),
+                },
+              ];
+            },
+            ([symbol]) => [symbol],
           ),
   };
 }

@@ -56,6 +56,7 @@ import {
   type UntrackedOrderFills,
 } from './portfolio-json.js';
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
+import { compareTradeStamps, type TradeStamp } from './trade-order.js';
 
 /** What survives a hard reset (`Portfolio.fromExchangeState`). */
 export interface PreservedMetrics {
@@ -91,12 +92,17 @@ export interface OrderLookup {
   readonly clientOrderId?: string | undefined;
 }
 
+/**
+ * `outOfOrder`: a perpetual's trade that belongs before trades of its symbol already settled (older than the late-trade
+ * window): it was netted after them, in arrival order, so that perpetual's entry price and realized PnL may differ
+ * from the exchange's. Worth a log line; the differ's position and balance checks show any effect.
+ */
 export type ApplyFillResult =
-  | { readonly outcome: 'applied' }
+  | { readonly outcome: 'applied'; readonly outOfOrder?: true }
   /** The trade id was already applied: nothing changed. */
   | { readonly outcome: 'duplicate' }
   /** A real trade took the place of (all or part of) these standing inferred fills of the same order. */
-  | { readonly outcome: 'replacedInferred'; readonly replaced: readonly string[] }
+  | { readonly outcome: 'replacedInferred'; readonly replaced: readonly string[]; readonly outOfOrder?: true }
   /** Nothing changed. */
   | { readonly outcome: 'rejected'; readonly reason: 'overfill' | 'unknownInstrument'; readonly detail: string };
 
@@ -107,6 +113,9 @@ export type ApplyFundingResult =
 
 /** Default for `PortfolioOptions.inferredReplayWindow`. */
 export const DEFAULT_INFERRED_REPLAY_WINDOW = 10_000;
+
+/** Default for `PortfolioOptions.lateTradeWindow`. */
+export const DEFAULT_LATE_TRADE_WINDOW = 1_000;
 
 export interface PortfolioOptions {
   /**
@@ -122,6 +131,13 @@ export interface PortfolioOptions {
    * its order arriving later is then added, not substituted (the per-order cap still applies).
    */
   readonly inferredReplayWindow?: number;
+  /**
+   * How many of the latest events (fills and funding payments) stay re-foldable, so that a perpetual's trade arriving
+   * late (a lagging trade history, a lookup by order, a trade the execution stream missed) still nets at its exchange
+   * position; default 1 000. A trade that belongs before a settled trade of its perpetual is netted after it (in
+   * arrival order) and reported `outOfOrder`. The window is persisted with the books (about 300 bytes an event).
+   */
+  readonly lateTradeWindow?: number;
 }
 
 /** Everything a Portfolio is built from (already validated for shape). */
@@ -140,6 +156,8 @@ interface PortfolioInit {
   readonly reflectedBefore: Millis | undefined;
   readonly reflectedThrough: Millis | undefined;
   readonly reflectedUnexplained: readonly (readonly [OrderIdKey, Decimal])[];
+  /** Per perpetual, the exchange position of the latest real trade in `base`. */
+  readonly settledStamps: readonly (readonly [string, TradeStamp])[];
 }
 
 const APPLIED = { outcome: 'applied' } as const;
@@ -159,6 +177,7 @@ export class Portfolio {
   private readonly fundingIds: IdWindow;
   private readonly legacy: LegacyTradeIds | undefined;
   private readonly replayWindow: number;
+  private readonly lateWindow: number;
   /**
    * The start of the snapshot the last hard reset took its balances and positions from: a trade stamped before it is
    * in those books already. One that shows only later (a lagging trade history) is recorded, not applied again.
@@ -176,10 +195,19 @@ export class Portfolio {
   private base: AccountBook;
   /** base with the replay log applied in order; what the views read. */
   private book: AccountBook;
-  /** Events since the oldest standing inferred fill (which comes first); empty when none stands. */
+  /**
+   * The events not settled yet, in the order they are netted: the latest `lateWindow` events, and every event from
+   * the oldest standing inferred fill on. See the module comment.
+   */
   private log: ReplayEntry[] = [];
   /** Standing inferred fills per exchange order (`orderIdKey`, count), so a real trade finds what it replaces quickly. */
   private readonly standingByOrder = new Map<OrderIdKey, number>();
+  /** The trade keys of the log's fills (real and inferred): what `hasAppliedTrade` and `isStanding` look up. */
+  private readonly logKeys = new Set<TradeKey>();
+  /** Per perpetual, the exchange position of the latest real trade settled into `base`: nothing can go before it. */
+  private readonly settledStamps = new Map<string, TradeStamp>();
+  /** Per perpetual, the latest real trade applied (settled or logged): a trade at or after it is simply appended. */
+  private readonly latestStamps = new Map<string, TradeStamp>();
   // The next three maps are copied on write: a clone shares them with its source until either changes (`own`).
   private byClient = new Map<string, TrackedOrder>();
   /** `orderIdKey(symbol, exchange order id)` → client order id. */
@@ -203,6 +231,7 @@ export class Portfolio {
       // shared (Decimals, orders, tracked entries, log entries, the trade-id layers); only the containers are new.
       const src = init;
       this.replayWindow = src.replayWindow;
+      this.lateWindow = src.lateWindow;
       this.instrumentList = src.instrumentList;
       this.instrumentsBySymbol = src.instrumentsBySymbol;
       this.reportingAsset = src.reportingAsset;
@@ -218,6 +247,9 @@ export class Portfolio {
       this.peak = src.peak;
       this.log = [...src.log];
       this.standingByOrder = new Map(src.standingByOrder);
+      this.logKeys = new Set(src.logKeys);
+      this.settledStamps = new Map(src.settledStamps);
+      this.latestStamps = new Map(src.latestStamps);
       this.byClient = src.byClient;
       this.byExchange = src.byExchange;
       this.untracked = src.untracked;
@@ -235,6 +267,7 @@ export class Portfolio {
       options.inferredReplayWindow ?? DEFAULT_INFERRED_REPLAY_WINDOW,
       'inferredReplayWindow',
     );
+    this.lateWindow = checkWindowCapacity(options.lateTradeWindow ?? DEFAULT_LATE_TRADE_WINDOW, 'lateTradeWindow');
     assertUnique(init.instruments, 'instruments', (i) => [i.symbol]);
     this.instrumentList = init.instruments.map((i) => ({ ...i }));
     this.instrumentsBySymbol = new Map(this.instrumentList.map((i) => [i.symbol, i]));
@@ -274,16 +307,13 @@ export class Portfolio {
       if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol))
         throw new ParseError('inconsistent', 'replayLog', symbol, 'not a known instrument');
     }
-    if (init.replayLog.length > 0 && init.replayLog[0]?.fill?.inferred !== true) {
-      throw new ParseError(
-        'inconsistent',
-        'replayLog[0]',
-        undefined,
-        'the first entry of the replay log must be an inferred fill',
-      );
+    for (const [symbol, stamp] of init.settledStamps) {
+      this.settledStamps.set(symbol, stamp);
+      this.latestStamps.set(symbol, stamp);
     }
     this.log = [...init.replayLog];
     this.reindex();
+    for (const e of this.log) if (e.fill !== undefined) this.noteLatest(e.fill);
     for (const [id, u] of init.untracked) this.untracked.set(id, u);
     this.book = this.fold();
   }
@@ -353,6 +383,8 @@ export class Portfolio {
         reflectedThrough: state.snapshotCompletedAt,
         // Only for the orders the reset keeps tracking: an untracked order's late trade is recorded without a count.
         reflectedUnexplained: (preserved.reflectedUnexplained ?? []).filter(([key]) => trackedIds.has(key)),
+        // The exchange's books hold every trade before the snapshot (a later-showing one is recorded, not applied).
+        settledStamps: [],
       },
       options,
     );
@@ -381,6 +413,7 @@ export class Portfolio {
         reflectedBefore: p.reflectedBefore,
         reflectedThrough: p.reflectedThrough,
         reflectedUnexplained: p.reflectedUnexplained,
+        settledStamps: p.settledStamps,
       },
       options,
     );
@@ -595,7 +628,8 @@ export class Portfolio {
    */
   applyFill(fill: Fill): ApplyFillResult {
     checkFillAmounts(fill);
-    if (this.isApplied(fill) || (fill.inferred && this.isStanding(fill))) return DUPLICATE;
+    // Applied: remembered by id, or still in the log (a standing inferred fill; a trade the id window forgot).
+    if (this.isApplied(fill) || this.logKeys.has(fillKey(fill))) return DUPLICATE;
     const instrument = this.instrumentsBySymbol.get(fill.symbol);
     if (instrument === undefined) {
       return {
@@ -660,12 +694,13 @@ export class Portfolio {
     const stored: Fill = { ...fill };
     let notionalDelta = fill.quantity.times(fill.price);
     const replaced: string[] = [];
+    let outOfOrder = false;
     if (reflected) {
       // The books stay as the reset made them; only the order's fill count (or untracked fills) move below. Inferred
       // quantity is remembered, so its real trade takes its place in the count when it shows.
       if (fill.inferred && tracked !== undefined)
         this.unexplainedReflected.set(okey, (this.unexplainedReflected.get(okey) ?? ZERO).plus(fill.quantity));
-    } else if (takes.length > 0) {
+    } else {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
         const e = this.log[index]!.fill!;
@@ -674,20 +709,22 @@ export class Portfolio {
         if (take.eq(e.quantity)) removed.add(index);
         else this.log[index] = { fill: { ...e, quantity: e.quantity.minus(take) } };
       }
-      this.log = this.log.filter((_, i) => !removed.has(i));
-      this.log.push({ fill: stored });
-      this.compact();
-      this.book = this.fold();
-      this.settleOverflow();
-    } else if (this.log.length > 0 || fill.inferred) {
-      // book = base + log applied in order, so appending to the log is applying to the book.
-      this.log.push({ fill: stored });
-      if (fill.inferred) this.standingByOrder.set(okey, (this.standingByOrder.get(okey) ?? 0) + 1);
-      this.book.applyTrade(instrument, stored);
-      this.settleOverflow();
-    } else {
-      this.base.applyTrade(instrument, stored);
-      this.book.applyTrade(instrument, stored);
+      if (removed.size > 0) this.log = this.log.filter((_, i) => !removed.has(i));
+      const at = this.placement(stored, instrument);
+      outOfOrder = at.outOfOrder;
+      this.log.splice(at.index, 0, { fill: stored });
+      this.logKeys.add(fillKey(stored));
+      if (!stored.inferred) this.noteLatest(stored);
+      if (takes.length > 0) {
+        this.reindex();
+        this.book = this.fold();
+      } else {
+        if (stored.inferred) this.standingByOrder.set(okey, (this.standingByOrder.get(okey) ?? 0) + 1);
+        // book = base + log applied in order: appending to the log is applying to the book; an insertion re-folds.
+        if (at.index === this.log.length - 1) this.book.applyTrade(instrument, stored);
+        else this.book = this.fold();
+      }
+      this.settle();
     }
 
     if (tracked !== undefined) {
@@ -701,15 +738,18 @@ export class Portfolio {
         if (left.isZero()) this.unexplainedReflected.delete(okey);
         else this.unexplainedReflected.set(okey, left);
       }
-      const sum = o.filledQuantity
-        .plus(linked?.quantity ?? ZERO)
-        .plus(added)
-        .minus(standsFor);
+      const prior = o.filledQuantity.plus(linked?.quantity ?? ZERO);
+      const sum = prior.plus(added).minus(standsFor);
       const filled = reflected ? Dec.min(sum, o.quantity) : sum;
+      // A reflected trade adds to the count only what it adds beyond the quantity it stands for (and the quantity):
+      // its notional likewise, or the average price would count the reflected quantity twice (sim seed 44365's order
+      // read 60000 for a fill at 30000, and a later inferred fill of it would have been priced from that).
       const notional =
         tracked.notional === undefined
           ? undefined
-          : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
+          : tracked.notional
+              .plus(linked?.notional ?? ZERO)
+              .plus(reflected ? filled.minus(prior).times(fill.price) : notionalDelta);
       if (link) this.untracked.delete(okey);
       // A trade of an order we closed as never arrived proves it did: open, as a pending one, until the exchange's own
       // status shows (the engine looks it up; else the ghost path). Sim seed 36499: it stayed rejected, cancelled there.
@@ -730,7 +770,9 @@ export class Portfolio {
     } else {
       this.addUntracked(okey, added, notionalDelta);
     }
-    return replaced.length > 0 ? { outcome: 'replacedInferred', replaced } : APPLIED;
+    if (replaced.length > 0)
+      return { outcome: 'replacedInferred', replaced, ...(outOfOrder && { outOfOrder: true as const }) };
+    return outOfOrder ? { outcome: 'applied', outOfOrder: true } : APPLIED;
   }
 
   /**
@@ -759,9 +801,7 @@ export class Portfolio {
    * is a standing inferred fill. The timestamp matters only for unscoped ids migrated from version 1.
    */
   hasAppliedTrade(trade: Pick<Fill, 'symbol' | 'tradeId'> & { readonly timestamp?: Millis | undefined }): boolean {
-    return (
-      this.isApplied(trade) || this.log.some((e) => e.fill?.tradeId === trade.tradeId && e.fill.symbol === trade.symbol)
-    );
+    return this.isApplied(trade) || this.logKeys.has(fillKey(trade));
   }
 
   /** True when the funding payment id is remembered as applied. Funding ids are their own set, apart from trade ids. */
@@ -797,6 +837,7 @@ export class Portfolio {
 
   /** Inferred fills that a real trade may still replace, in application order. */
   standingInferredFills(): readonly Fill[] {
+    if (this.standingByOrder.size === 0) return [];
     return this.log.flatMap((e) => (e.fill?.inferred === true ? [e.fill] : []));
   }
 
@@ -827,12 +868,11 @@ export class Portfolio {
     }
     this.touch();
     this.fundingIds.add(payment.id);
-    // Logged while an inferred fill stands: additions are rounded, so their order is kept exactly.
-    if (this.log.length > 0) {
-      this.log.push({ funding: { ...payment } });
-      this.settleOverflow();
-    } else this.base.applyFunding(payment);
+    // Appended wherever its exchange stamp puts it: a payment moves no position, and AccountBook's additions are
+    // exact, so where it sits in the fold changes no digit (see the module comment).
+    this.log.push({ funding: { ...payment } });
     this.book.applyFunding(payment);
+    this.settle();
     return APPLIED;
   }
 
@@ -1012,6 +1052,11 @@ export class Portfolio {
           return { symbol, exchangeOrderId: id, quantity: amountToString(q) };
         }),
       }),
+      ...(this.settledStamps.size > 0 && {
+        settledPerpTrades: [...this.settledStamps]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([symbol, s]) => ({ symbol, timestamp: s.timestamp, tradeId: s.tradeId })),
+      }),
     };
   }
 
@@ -1115,13 +1160,6 @@ export class Portfolio {
     return { tracked, link };
   }
 
-  private isStanding(fill: Fill): boolean {
-    return (
-      (this.standingByOrder.get(fillOrderKey(fill)) ?? 0) > 0 &&
-      this.log.some((e) => e.fill?.tradeId === fill.tradeId && e.fill.symbol === fill.symbol)
-    );
-  }
-
   /** base with the replay log applied in order. */
   private fold(): AccountBook {
     const book = this.base.clone();
@@ -1134,28 +1172,76 @@ export class Portfolio {
     else book.applyFunding(e.funding);
   }
 
-  /** Moves the log's leading real events into the settled book (the book is unchanged), then re-indexes. */
-  private compact(): void {
-    let i = 0;
-    while (i < this.log.length && this.log[i]!.fill?.inferred !== true) this.applyEntry(this.base, this.log[i++]!);
-    if (i > 0) this.log = this.log.slice(i);
-    this.reindex();
+  /**
+   * Where a fill goes in the log. A real perpetual trade: just before the first logged real trade of its symbol that
+   * the exchange applied after it (a tie keeps arrival order), at the end when there is none; `outOfOrder` when it
+   * belongs before a trade already settled (it is then appended). Anything else (spot trades, inferred fills, which
+   * carry no exchange trade stamp): at the end.
+   */
+  private placement(fill: Fill, instrument: Instrument): { index: number; outOfOrder: boolean } {
+    const end = this.log.length;
+    if (fill.inferred || instrument.kind !== 'perp') return { index: end, outOfOrder: false };
+    const latest = this.latestStamps.get(fill.symbol);
+    if (latest === undefined || compareTradeStamps(fill, latest) >= 0) return { index: end, outOfOrder: false };
+    let index = end;
+    for (let i = end - 1; i >= 0; i--) {
+      const e = this.log[i]!.fill;
+      if (e === undefined || e.inferred || e.symbol !== fill.symbol) continue;
+      if (compareTradeStamps(e, fill) <= 0) return { index, outOfOrder: false };
+      index = i;
+    }
+    const settled = this.settledStamps.get(fill.symbol);
+    if (settled !== undefined && compareTradeStamps(fill, settled) < 0) return { index: end, outOfOrder: true };
+    return { index, outOfOrder: false };
   }
 
-  /** Settles the oldest standing inferred fills while the log is longer than the replay window. */
-  private settleOverflow(): void {
-    while (this.log.length > this.replayWindow) {
-      // The first entry is the oldest standing inferred fill: it becomes permanent. base + log is unchanged.
-      this.applyEntry(this.base, this.log[0]!);
-      this.log = this.log.slice(1);
-      this.compact();
+  /** Keeps `latestStamps` at the latest real perpetual trade applied. */
+  private noteLatest(fill: Fill): void {
+    if (fill.inferred || this.instrumentsBySymbol.get(fill.symbol)?.kind !== 'perp') return;
+    const prev = this.latestStamps.get(fill.symbol);
+    if (prev === undefined || compareTradeStamps(fill, prev) > 0)
+      this.latestStamps.set(fill.symbol, { timestamp: fill.timestamp, tradeId: fill.tradeId });
+  }
+
+  /**
+   * Bounds the log (the book is unchanged): the oldest standing inferred fill is settled (made permanent, with every
+   * event before it) once more than `replayWindow` events are logged from it on; then leading events beyond the
+   * latest `lateWindow` are settled, up to the first standing inferred fill.
+   */
+  private settle(): void {
+    while (this.standingByOrder.size > 0) {
+      const first = this.log.findIndex((e) => e.fill?.inferred === true);
+      if (first < 0 || this.log.length - first <= this.replayWindow) break;
+      this.settleHead(first + 1);
+      this.reindex();
     }
+    let n = 0;
+    while (this.log.length - n > this.lateWindow && this.log[n]!.fill?.inferred !== true) n++;
+    if (n > 0) this.settleHead(n);
+  }
+
+  /** Folds the log's first `n` entries into the settled book. */
+  private settleHead(n: number): void {
+    for (let i = 0; i < n; i++) {
+      const e = this.log[i]!;
+      this.applyEntry(this.base, e);
+      if (e.fill === undefined) continue;
+      this.logKeys.delete(fillKey(e.fill));
+      if (e.fill.inferred || this.instrumentsBySymbol.get(e.fill.symbol)?.kind !== 'perp') continue;
+      const prev = this.settledStamps.get(e.fill.symbol);
+      if (prev === undefined || compareTradeStamps(e.fill, prev) > 0)
+        this.settledStamps.set(e.fill.symbol, { timestamp: e.fill.timestamp, tradeId: e.fill.tradeId });
+    }
+    this.log.splice(0, n);
   }
 
   private reindex(): void {
     this.standingByOrder.clear();
+    this.logKeys.clear();
     for (const e of this.log) {
-      if (e.fill?.inferred === true) {
+      if (e.fill === undefined) continue;
+      this.logKeys.add(fillKey(e.fill));
+      if (e.fill.inferred) {
         const key = fillOrderKey(e.fill);
         this.standingByOrder.set(key, (this.standingByOrder.get(key) ?? 0) + 1);
       }

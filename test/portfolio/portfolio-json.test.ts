@@ -67,8 +67,25 @@ describe('PortfolioJSON', () => {
     expectParseError((j) => ((j.balances as { total: unknown }[])[0]!.total = 1000), 'portfolio.balances[0].total');
   });
 
-  it('refuses a replay log that does not start with an inferred fill', () => {
-    expectParseError((j) => (j.replayLog as unknown[]).shift(), 'portfolio.replayLog[0]');
+  it('reads a replay log that starts with a real event (the late-trade window), which older books never held', () => {
+    const j = sample();
+    j.replayLog.shift();
+    const p = Portfolio.fromJSON(j);
+    expect(p.standingInferredFills()).toEqual([]);
+    expect(p.toJSON().replayLog).toEqual(j.replayLog);
+  });
+
+  it('refuses a settled perpetual trade of a symbol that is no perpetual, or twice the same symbol', () => {
+    const stamp = { symbol: BTC_PERP.symbol, timestamp: 1_700_000_000_000, tradeId: '7' };
+    expectParseError(
+      (j) => (j.settledPerpTrades = [{ ...stamp, symbol: 'BTC/USDT' }]),
+      'portfolio.settledPerpTrades[0].symbol',
+    );
+    expectParseError((j) => (j.settledPerpTrades = [stamp, stamp]), 'portfolio.settledPerpTrades[1]');
+    expectParseError(
+      (j) => (j.settledPerpTrades = [{ ...stamp, timestamp: '1' }]),
+      'portfolio.settledPerpTrades[0].timestamp',
+    );
   });
 
   it('refuses a replay-log entry that is neither a fill nor a funding payment', () => {

@@ -253,7 +253,7 @@ describe('Portfolio properties: inferred fills', () => {
         expect(p.balances()).toEqual(only.balances());
         expect(p.orders()).toEqual(only.orders());
         expect(p.realizedPnl.toFixed()).toBe(only.realizedPnl.toFixed());
-        expect(p.toJSON().replayLog).toEqual([]);
+        expect(p.toJSON().replayLog.filter((e) => 'fill' in e && e.fill.inferred)).toEqual([]);
       }),
       { numRuns: 200 },
     );
