@@ -157,6 +157,8 @@ describe('an order placed just before a crash, filled at once, its trade lagging
     await cycles(m, 4);
     const x = p().findOrder({ clientOrderId: 'x' });
     expect([x?.status, x?.filledQuantity.toFixed()]).toEqual(['filled', '0.1']);
+    // The trade took the place of the quantity the reset counted: the average is its price, not counted twice (60000).
+    expect(x?.averageFillPrice?.toFixed()).toBe(trade!.price.toFixed());
     expect(p().hasAppliedTrade(trade!)).toBe(true);
     expect(p().reflectedUnexplained()).toEqual([]);
     expectBooksEqual(p(), m.ex);

@@ -74,6 +74,20 @@ describe('a real trade showing after a hard reset that took its order count from
     expect(reset.applyFill(realTrade).outcome).toBe('duplicate');
   });
 
+  it("leaves the order's average fill price the count's: the reflected quantity's notional is not counted twice (sim seed 44365)", () => {
+    const reset = resetAfterInferredFill();
+    reset.applyFill(realTrade);
+    // Main read 60000: the trade's notional added on top of the reflected quantity's, over an unchanged count.
+    expect(reset.findOrder({ symbol: S, exchangeOrderId: '10' })?.averageFillPrice?.toFixed()).toBe('30000');
+    // What the runtime prices a later inferred fill of the order from: the part beyond the reflected count.
+    reset.applyFill({ ...realTrade, tradeId: '8', quantity: d('0.0008'), price: d('30100') });
+    const o = reset.findOrder({ symbol: S, exchangeOrderId: '10' })!;
+    expect(o.filledQuantity.toFixed()).toBe('0.0027');
+    expect(o.averageFillPrice?.toFixed()).toBe(
+      d('0.0019').times(30000).plus(d('0.0008').times(30100)).div('0.0027').toFixed(),
+    );
+  });
+
   it('a second trade of the same order beyond the inferred quantity still adds to the count', () => {
     const reset = resetAfterInferredFill();
     reset.applyFill(realTrade);
