@@ -66,7 +66,7 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
     ) as Record<string, unknown>;
     if (typeof o.portfolioOptions !== 'object' || o.portfolioOptions === null)
       issues.push({ path: 'portfolioOptions', message: 'must be an object' });
-    for (const k of ['tradeIdWindow', 'inferredReplayWindow']) {
+    for (const k of ['tradeIdWindow', 'inferredReplayWindow', 'lateTradeWindow']) {
       const v = p[k];
       if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 1))
         issues.push({ path: `portfolioOptions.${k}`, message: 'must be an integer >= 1' });

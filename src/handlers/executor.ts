@@ -147,7 +147,16 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           const r = portfolio.applyFill(action.fill);
           if (r.outcome === 'rejected') out('rejected', r.detail);
           else if (r.outcome === 'duplicate') out('duplicate');
-          else out('done', r.outcome === 'replacedInferred' ? `replaced inferred ${r.replaced.join(', ')}` : undefined);
+          else {
+            const notes = [
+              ...(r.outcome === 'replacedInferred' ? [`replaced inferred ${r.replaced.join(', ')}`] : []),
+              // Older than the late-trade window: netted after later trades of its perpetual (see Portfolio).
+              ...(r.outOfOrder === true
+                ? ['netted out of exchange order: later trades of its perpetual are settled']
+                : []),
+            ];
+            out('done', notes.length > 0 ? notes.join('; ') : undefined);
+          }
           break;
         }
         case 'recordTrade':

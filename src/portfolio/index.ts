@@ -1,6 +1,7 @@
 /** The Portfolio module: our books (orders, fills, balances, positions, metrics) and their persisted form. */
 export {
   DEFAULT_INFERRED_REPLAY_WINDOW,
+  DEFAULT_LATE_TRADE_WINDOW,
   Portfolio,
   type ApplyFillResult,
   type ApplyFundingResult,

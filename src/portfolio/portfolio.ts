@@ -3,17 +3,29 @@
  * funding payments produce (through the shared AccountBook, the same accounting the SimulatedExchange uses),
  * and the metrics that must survive a hard reset (peak equity, realized PnL, the ids of applied trades).
  *
- * How inferred fills are replaced exactly. Perpetual netting is order dependent (the entry price is an averaged,
- * rounded quotient, and a flip opens at the trade's price), so the PnL a perpetual's fills realize depends on the order
- * they apply in (balance sums themselves are exact: see AccountBook). An inferred fill therefore cannot be
- * "subtracted" later. Instead the books are kept as
- *   settled book (an AccountBook)  +  replay log (every fill and funding payment applied since the oldest standing
- *   inferred fill, in application order)
- * and `book` (what every view reads) is the settled book with the log applied in order. A real trade that replaces
- * an inferred fill removes (or shrinks) the inferred entry, appends itself, and the book is re-folded: the result is
- * digit for digit the books of the other events alone, applied in the order they arrived. While no inferred fill
- * stands the log is empty and events go straight into both books; once the oldest inferred fill is replaced, the
- * log's leading real events are folded into the settled book.
+ * The order events are netted in. Perpetual netting is order dependent: a reduction realizes PnL at the entry price,
+ * a flip opens the remainder at the trade's price, and the averaged entry price is a rounded quotient. The exchange
+ * nets a perpetual's trades in ITS order, and ours arrive in another whenever one shows late (a lagging trade history,
+ * a stale read, a lookup by order, a trade the execution stream missed that reconciliation brings behind a later
+ * streamed one). So the books are kept as
+ *   settled book (an AccountBook)  +  log (the events not settled yet, in the order they are netted)
+ * and `book` (what every view reads) is the settled book with the log folded in order. The rule:
+ * - A real trade of a perpetual goes to its exchange position among that perpetual's logged real trades: by exchange
+ *   timestamp, then by trade id when both ids are plain integers (Binance, OKX and the simulator number each symbol's
+ *   trades in the order they happen; other ids, e.g. Bybit's UUIDs, tie, and a tie keeps arrival order: see
+ *   trade-order.ts). Inserted before a later trade, the book is re-folded from the settled book.
+ * - Everything else is appended: spot trades and funding payments move no position, and AccountBook's additions are
+ *   exact (entry prices have a fixed number of decimals), so where they sit changes no digit; inferred fills carry no
+ *   exchange trade stamp, so they sit where they arrived and never anchor a real trade's place.
+ * - A real trade that replaces standing inferred fills (same order; see `applyFill`) removes or shrinks them and goes
+ *   to ITS exchange position; the book is re-folded. Once every inferred fill is replaced, the books are digit for
+ *   digit those of the real events netted in the exchange's order (per perpetual; across symbols order changes nothing).
+ * - Bounds: the log keeps the latest `lateTradeWindow` events (default 1 000) and, while an inferred fill stands,
+ *   every event from it on, up to `inferredReplayWindow` (default 10 000; then that inferred fill is settled for good,
+ *   and its real trade, if it ever shows, adds instead of replacing). Older events are folded into the settled book,
+ *   which remembers per perpetual its latest settled trade. A trade that belongs before that one can no longer be put
+ *   in its place: it is appended (netted in arrival order, as before this rule) and reported `outOfOrder`.
+ * Re-folding costs one AccountBook application per logged event, and only a late trade or a replacement pays it.
  */
 import type { Decimal } from 'decimal.js';
 import { AccountBook } from '../domain/accounting.js';
@@ -623,6 +635,9 @@ export class Portfolio {
    *   order replaces standing inferred quantity first (oldest first; an inferred fill larger than the trade shrinks,
    *   keeping its fee until fully replaced) and only the remainder adds to the order; the cap is checked after that
    *   replacement. Inferred quantity that no real trade ever covers simply stays.
+   * - A real trade of a perpetual is netted at its exchange position (timestamp, then integer trade id), before any
+   *   logged later trade of the perpetual, however late it arrives within the late-trade window (module comment);
+   *   `outOfOrder` says it belonged before a trade already settled and was netted after it.
    * Throws PortfolioError 'invalidFill' (changing nothing) for a non-positive or non-finite amount, or a fill
    * whose symbol, side or ids contradict its tracked order.
    */

@@ -23,7 +23,7 @@ import { DEFAULT_INTERVAL_MS } from '../../src/engine.js';
 import { DEFAULT_TICKER_EVERY_CYCLES } from '../../src/engine/equity.js';
 import { DEFAULT_CONFIG, resolveConfig } from '../../src/handlers/config.js';
 import { createMemoryLogger } from '../../src/logging/logger.js';
-import { DEFAULT_INFERRED_REPLAY_WINDOW } from '../../src/portfolio/portfolio.js';
+import { DEFAULT_INFERRED_REPLAY_WINDOW, DEFAULT_LATE_TRADE_WINDOW } from '../../src/portfolio/portfolio.js';
 import { DEFAULT_TRADE_ID_WINDOW } from '../../src/portfolio/trade-id-window.js';
 import { DEFAULT_BACKOFF } from '../../src/streams/backoff.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
@@ -229,6 +229,7 @@ describe('docs/policies.md', () => {
     closedOrderRetentionMs: d.tradeLookbackMs,
     'portfolioOptions.tradeIdWindow': DEFAULT_TRADE_ID_WINDOW,
     'portfolioOptions.inferredReplayWindow': DEFAULT_INFERRED_REPLAY_WINDOW,
+    'portfolioOptions.lateTradeWindow': DEFAULT_LATE_TRADE_WINDOW,
     tickerEveryCycles: DEFAULT_TICKER_EVERY_CYCLES,
   };
 
