@@ -8,24 +8,25 @@
  * nets a perpetual's trades in ITS order, and ours arrive in another whenever one shows late (a lagging trade history,
  * a stale read, a lookup by order, a trade the execution stream missed that reconciliation brings behind a later
  * streamed one). So the books are kept as
- *   settled book (an AccountBook)  +  log (the events not settled yet, in the order they are netted)
+ *   settled book (an AccountBook)  +  log (the fills not settled yet, in the order they are netted)
  * and `book` (what every view reads) is the settled book with the log folded in order. The rule:
  * - A real trade of a perpetual goes to its exchange position among that perpetual's logged real trades: by exchange
  *   timestamp, then by trade id when both ids are plain integers (Binance, OKX and the simulator number each symbol's
  *   trades in the order they happen; other ids, e.g. Bybit's UUIDs, tie, and a tie keeps arrival order: see
  *   trade-order.ts). Inserted before a later trade, the book is re-folded from the settled book.
- * - Everything else is appended: spot trades and funding payments move no position, and AccountBook's additions are
- *   exact (entry prices have a fixed number of decimals), so where they sit changes no digit; inferred fills carry no
- *   exchange trade stamp, so they sit where they arrived and never anchor a real trade's place.
+ * - Real spot trades and funding payments go straight into the settled book (and the book), never into the log: they
+ *   move no position, and AccountBook's additions are exact (entry prices have a fixed number of decimals, see
+ *   accounting.ts), so the place they are added at changes no digit. Inferred fills (of any market) are appended:
+ *   they carry no exchange trade stamp, so they sit where they arrived and never anchor a real trade's place.
  * - A real trade that replaces standing inferred fills (same order; see `applyFill`) removes or shrinks them and goes
  *   to ITS exchange position; the book is re-folded. Once every inferred fill is replaced, the books are digit for
  *   digit those of the real events netted in the exchange's order (per perpetual; across symbols order changes nothing).
- * - Bounds: the log keeps the latest `lateTradeWindow` events (default 1 000) and, while an inferred fill stands,
- *   every event from it on, up to `inferredReplayWindow` (default 10 000; then that inferred fill is settled for good,
+ * - Bounds: the log keeps the latest `lateTradeWindow` fills (default 200) and, while an inferred fill stands,
+ *   every fill from it on, up to `inferredReplayWindow` (default 10 000; then that inferred fill is settled for good,
  *   and its real trade, if it ever shows, adds instead of replacing). Older events are folded into the settled book,
  *   which remembers per perpetual its latest settled trade. A trade that belongs before that one can no longer be put
  *   in its place: it is appended (netted in arrival order, as before this rule) and reported `outOfOrder`.
- * Re-folding costs one AccountBook application per logged event, and only a late trade or a replacement pays it.
+ * Re-folding costs one AccountBook application per logged fill, and only a late trade or a replacement pays it.
  */
 import type { Decimal } from 'decimal.js';
 import { AccountBook } from '../domain/accounting.js';
@@ -127,7 +128,7 @@ export type ApplyFundingResult =
 export const DEFAULT_INFERRED_REPLAY_WINDOW = 10_000;
 
 /** Default for `PortfolioOptions.lateTradeWindow`. */
-export const DEFAULT_LATE_TRADE_WINDOW = 1_000;
+export const DEFAULT_LATE_TRADE_WINDOW = 200;
 
 export interface PortfolioOptions {
   /**
@@ -138,16 +139,16 @@ export interface PortfolioOptions {
   /** Asset equity is expressed in. Default: the settle asset of the first instrument (or the persisted value). */
   readonly reportingAsset?: string;
   /**
-   * How many events (fills and funding payments) may be logged from the oldest standing inferred fill on before
-   * that inferred fill is settled (made permanent) to bound memory and re-fold time; default 10 000. A real trade of
-   * its order arriving later is then added, not substituted (the per-order cap still applies).
+   * How many fills (perpetual and inferred ones: the log's) may be logged from the oldest standing inferred fill on
+   * before that inferred fill is settled (made permanent) to bound memory and re-fold time; default 10 000. A real
+   * trade of its order arriving later is then added, not substituted (the per-order cap still applies).
    */
   readonly inferredReplayWindow?: number;
   /**
-   * How many of the latest events (fills and funding payments) stay re-foldable, so that a perpetual's trade arriving
-   * late (a lagging trade history, a lookup by order, a trade the execution stream missed) still nets at its exchange
-   * position; default 1 000. A trade that belongs before a settled trade of its perpetual is netted after it (in
-   * arrival order) and reported `outOfOrder`. The window is persisted with the books (about 300 bytes an event).
+   * How many of the latest perpetual fills stay re-foldable, so that a perpetual's trade arriving late (a lagging
+   * trade history, a lookup by order, a trade the execution stream missed) still nets at its exchange position;
+   * default 200. A trade that belongs before a settled trade of its perpetual is netted after it (in arrival order)
+   * and reported `outOfOrder`. The window is persisted with the books (about 300 bytes a fill).
    */
   readonly lateTradeWindow?: number;
 }
@@ -208,8 +209,9 @@ export class Portfolio {
   /** base with the replay log applied in order; what the views read. */
   private book: AccountBook;
   /**
-   * The events not settled yet, in the order they are netted: the latest `lateWindow` events, and every event from
-   * the oldest standing inferred fill on. See the module comment.
+   * The fills not settled yet (perpetual and inferred ones; books written before the late-trade window may hold any
+   * event), in the order they are netted: the latest `lateWindow`, and every one from the oldest standing inferred
+   * fill on. See the module comment.
    */
   private log: ReplayEntry[] = [];
   /** Standing inferred fills per exchange order (`orderIdKey`, count), so a real trade finds what it replaces quickly. */
@@ -715,6 +717,11 @@ export class Portfolio {
       // quantity is remembered, so its real trade takes its place in the count when it shows.
       if (fill.inferred && tracked !== undefined)
         this.unexplainedReflected.set(okey, (this.unexplainedReflected.get(okey) ?? ZERO).plus(fill.quantity));
+    } else if (takes.length === 0 && !stored.inferred && instrument.kind !== 'perp') {
+      // A real spot trade moves no position, and AccountBook's additions are exact: it commutes with every logged
+      // event, so it goes straight into the settled book (and the book), never into the log.
+      this.base.applyTrade(instrument, stored);
+      this.book.applyTrade(instrument, stored);
     } else {
       const removed = new Set<number>();
       for (const { index, take } of takes) {
@@ -883,11 +890,10 @@ export class Portfolio {
     }
     this.touch();
     this.fundingIds.add(payment.id);
-    // Appended wherever its exchange stamp puts it: a payment moves no position, and AccountBook's additions are
-    // exact, so where it sits in the fold changes no digit (see the module comment).
-    this.log.push({ funding: { ...payment } });
+    // A payment moves no position, and AccountBook's additions are exact: where it sits in the fold changes no digit,
+    // so it goes straight into the settled book (and the book), never into the log (see the module comment).
+    this.base.applyFunding(payment);
     this.book.applyFunding(payment);
-    this.settle();
     return APPLIED;
   }
 
@@ -1220,7 +1226,7 @@ export class Portfolio {
 
   /**
    * Bounds the log (the book is unchanged): the oldest standing inferred fill is settled (made permanent, with every
-   * event before it) once more than `replayWindow` events are logged from it on; then leading events beyond the
+   * entry before it) once more than `replayWindow` entries are logged from it on; then leading entries beyond the
    * latest `lateWindow` are settled, up to the first standing inferred fill.
    */
   private settle(): void {

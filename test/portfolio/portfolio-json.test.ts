@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../src/domain/errors.js';
 import { inferredTradeId } from '../../src/domain/types.js';
 import { tradeKey } from '../../src/domain/ids.js';
+import { fundingPaymentToJSON } from '../../src/domain/parse.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import type { PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
 import { BTC_PERP, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
@@ -31,7 +32,10 @@ function sample(): PortfolioJSON {
   );
   p.applyFunding(funding('f1', '-0.25'));
   p.markToMarket(new Map([[BTC_PERP.symbol, d('103')]]));
-  return JSON.parse(JSON.stringify(p.toJSON())) as PortfolioJSON;
+  const j = JSON.parse(JSON.stringify(p.toJSON())) as PortfolioJSON;
+  // Builds before the late-trade window logged funding payments too (behind a standing inferred fill): still read.
+  j.replayLog.push({ funding: fundingPaymentToJSON(funding('f0', '-0.5')) });
+  return j;
 }
 
 function expectParseError(mutate: (j: Record<string, unknown>) => void, path: string): void {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Fill } from '../../src/domain/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import { BTC_PERP, BTC_SPOT, INSTRUMENTS, d, fill, funding } from './fixtures.js';
+import { BTC_PERP, BTC_SPOT, ETH_PERP_USDC, INSTRUMENTS, d, fill, funding } from './fixtures.js';
 
 const T = 1_700_000_000_000;
 const P = BTC_PERP.symbol;
@@ -44,8 +44,13 @@ describe('a late perpetual trade', () => {
   it('older than the window (a later trade of its perpetual settled): appended, netted in arrival order, flagged', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS, balances: usdt }, { lateTradeWindow: 1 });
     for (const f of [SHORT, SECOND]) p.applyFill(f);
+    // Funding and spot trades never enter the log; a fill of another perpetual does, and pushes SECOND out.
     p.applyFunding(funding('f1', '-1'));
-    // SECOND is settled now (the window holds the funding payment only): FIRST cannot go before it.
+    expect(p.toJSON().settledPerpTrades).toEqual([{ symbol: P, timestamp: T, tradeId: '10' }]);
+    p.applyFill(
+      fill({ tradeId: '1', exchangeOrderId: 'e', symbol: ETH_PERP_USDC.symbol, side: 'buy', q: '1', px: '2000' }),
+    );
+    // SECOND is settled now (the window holds the other perpetual's fill only): FIRST cannot go before it.
     expect(p.applyFill(FIRST)).toEqual({ outcome: 'applied', outOfOrder: true });
     expect(books(p)).toEqual({
       usdt: '101499',
