@@ -820,7 +820,8 @@ export class Portfolio {
 
   /**
    * True when the trade (symbol, trade id: trade ids are per symbol) is remembered as applied (within the window), or
-   * is a standing inferred fill. The timestamp matters only for unscoped ids migrated from version 1.
+   * is still in the log (a standing inferred fill, a fill of the late-trade window). The timestamp matters only for
+   * unscoped ids migrated from version 1.
    */
   hasAppliedTrade(trade: Pick<Fill, 'symbol' | 'tradeId'> & { readonly timestamp?: Millis | undefined }): boolean {
     return this.isApplied(trade) || this.logKeys.has(fillKey(trade));
