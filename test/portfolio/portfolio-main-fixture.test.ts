@@ -8,23 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AccountBook } from '../../src/domain/accounting.js';
 import { Dec } from '../../src/domain/decimal.js';
-import type { Fill, Instrument } from '../../src/domain/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-
-const PERP: Instrument = { symbol: 'BTC/USDC:USDC', kind: 'perp', base: 'BTC', quote: 'USDC', settle: 'USDC' };
-const T = Date.UTC(2026, 0, 5, 9, 0, 0);
-const trade = (id: string, order: string, side: 'buy' | 'sell', q: string, px: string, ms: number): Fill => ({
-  tradeId: id,
-  exchangeOrderId: order,
-  symbol: PERP.symbol,
-  side,
-  quantity: new Dec(q),
-  price: new Dec(px),
-  fee: new Dec(q).times(px).times('0.0005'),
-  feeAsset: 'USDC',
-  timestamp: T + ms,
-  inferred: false,
-});
+import { PERP, trade } from './fixtures/main-ac6dfe6-trades.js';
 
 async function fixture(): Promise<{ portfolio: unknown; views: unknown }> {
   return JSON.parse(await readFile(join(import.meta.dirname, 'fixtures', 'main-ac6dfe6.json'), 'utf8')) as {
