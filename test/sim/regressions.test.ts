@@ -149,7 +149,9 @@ describe('engine and handler fixes, each with the seed that found it', () => {
 
   it("seed 36504 (lagTrades): a standing inferred fill is looked up by order from its own stamp on, not from its order's creation (the earlier lookup brought a perpetual's trade in ahead of an earlier one of another order, and the books net in arrival order: realized PnL and entry price off)", async () => {
     // The rule is in src/handlers/cycle.ts (`missing`: a cursor AT the stamp looks, seed 171; before it, nothing). The
-    // defect it exposed (perpetual netting in arrival order, not the exchange's) is still open: see issue 13's notes.
+    // defect the earlier lookup exposed (perpetual netting in arrival order) is fixed in Portfolio, which nets a
+    // perpetual's late trade at its exchange position (its module comment; test/handlers/cycle-late-perp-trade.test.ts):
+    // with the earlier lookup restored, this seed passes too.
     await expectGreen(36504);
   });
 
