@@ -90,9 +90,9 @@ export interface PortfolioJSON {
   peakEquity: string;
   orders: TrackedOrderJSON[];
   /**
-   * Fills and funding payments applied on top of the settled book, in the order they are netted: the latest events
-   * (the late-trade window) and every event from the oldest standing (replaceable) inferred fill on. Books written
-   * before the window existed hold only the latter (their first entry is an inferred fill).
+   * Fills (and, in books written before the late-trade window, funding payments) applied on top of the settled book,
+   * in the order they are netted, from the oldest standing (replaceable) inferred fill on, which is written first.
+   * Empty when no inferred fill stands. A log starting with a real event is read all the same.
    */
   replayLog: ReplayEntryJSON[];
   untrackedOrderFills: UntrackedOrderFillsJSON[];
@@ -110,7 +110,8 @@ export interface PortfolioJSON {
   reflectedUnexplained?: ReflectedUnexplainedJSON[];
   /**
    * Per perpetual, the exchange position of the latest trade in the settled book: a trade that shows later and
-   * belongs before it can no longer be netted at its place. Absent: none (books written before it was kept).
+   * belongs before it can no longer be netted at its place (it is netted after, flagged `outOfOrder`). Absent: none
+   * known (books written before it was kept).
    */
   settledPerpTrades?: SettledPerpTradeJSON[];
 }

@@ -26,6 +26,10 @@
  *   and its real trade, if it ever shows, adds instead of replacing). Older events are folded into the settled book,
  *   which remembers per perpetual its latest settled trade. A trade that belongs before that one can no longer be put
  *   in its place: it is appended (netted in arrival order, as before this rule) and reported `outOfOrder`.
+ * - The window lives in memory (clones keep it): `toJSON` writes the log's leading real fills folded into the settled
+ *   book, so the file holds what it held before the window (balances and positions are the books whenever no inferred
+ *   fill stands). Restored books net a trade that belongs before the restore point after it, flagged; the engine's boot
+ *   resets the books from the exchange anyway.
  * Re-folding costs one AccountBook application per logged fill, and only a late trade or a replacement pays it.
  */
 import type { Decimal } from 'decimal.js';
@@ -148,7 +152,7 @@ export interface PortfolioOptions {
    * How many of the latest perpetual fills stay re-foldable, so that a perpetual's trade arriving late (a lagging
    * trade history, a lookup by order, a trade the execution stream missed) still nets at its exchange position;
    * default 200. A trade that belongs before a settled trade of its perpetual is netted after it (in arrival order)
-   * and reported `outOfOrder`. The window is persisted with the books (about 300 bytes a fill).
+   * and reported `outOfOrder`. The window is kept in memory, not written by `toJSON` (see the module comment).
    */
   readonly lateTradeWindow?: number;
 }
@@ -1027,6 +1031,15 @@ export class Portfolio {
 
   /** Versioned, amounts as strings; `Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())))` is exact. */
   toJSON(): PortfolioJSON {
+    // The late-trade window lives in memory only: the log's leading real fills are written folded into the settled
+    // book (the same operations in the same order, so a restore is digit for digit the same books), and the log from
+    // the first standing inferred fill on. Balances and positions are then the books whenever no inferred fill stands,
+    // as before the window existed, and the file does not grow with it.
+    let lead = this.log.findIndex((e) => e.fill?.inferred === true);
+    if (lead < 0) lead = this.log.length;
+    const settled = lead === 0 ? this.base : this.base.clone();
+    const stamps = lead === 0 ? this.settledStamps : new Map(this.settledStamps);
+    this.settleInto(settled, stamps, this.log.slice(0, lead));
     return {
       version: PORTFOLIO_JSON_VERSION,
       reportingAsset: this.reportingAsset,
@@ -1037,17 +1050,19 @@ export class Portfolio {
         quote: i.quote,
         settle: i.settle,
       })),
-      balances: this.base.balances().map(balanceToJSON),
-      positions: this.base.positions().map(positionToJSON),
-      settledRealizedPnl: amountToString(this.base.realizedPnl),
+      balances: settled.balances().map(balanceToJSON),
+      positions: settled.positions().map(positionToJSON),
+      settledRealizedPnl: amountToString(settled.realizedPnl),
       peakEquity: amountToString(this.peak),
       orders: this.sortedTracked().map((t) => ({
         ...orderToJSON(t.order),
         ...(t.notional !== undefined && { fillNotional: amountToString(t.notional) }),
       })),
-      replayLog: this.log.map((e) =>
-        e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) },
-      ),
+      replayLog: this.log
+        .slice(lead)
+        .map((e) =>
+          e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) },
+        ),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => {
         const { symbol, id } = splitScopedKey(key)!;
         return {
@@ -1074,8 +1089,8 @@ export class Portfolio {
           return { symbol, exchangeOrderId: id, quantity: amountToString(q) };
         }),
       }),
-      ...(this.settledStamps.size > 0 && {
-        settledPerpTrades: [...this.settledStamps]
+      ...(stamps.size > 0 && {
+        settledPerpTrades: [...stamps]
           .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
           .map(([symbol, s]) => ({ symbol, timestamp: s.timestamp, tradeId: s.tradeId })),
       }),
@@ -1244,17 +1259,21 @@ export class Portfolio {
 
   /** Folds the log's first `n` entries into the settled book. */
   private settleHead(n: number): void {
-    for (let i = 0; i < n; i++) {
-      const e = this.log[i]!;
-      this.applyEntry(this.base, e);
-      if (e.fill === undefined) continue;
-      this.logKeys.delete(fillKey(e.fill));
-      if (e.fill.inferred || this.instrumentsBySymbol.get(e.fill.symbol)?.kind !== 'perp') continue;
-      const prev = this.settledStamps.get(e.fill.symbol);
+    const head = this.log.splice(0, n);
+    this.settleInto(this.base, this.settledStamps, head);
+    for (const e of head) if (e.fill !== undefined) this.logKeys.delete(fillKey(e.fill));
+  }
+
+  /** Applies `entries` to `book` in order, keeping per perpetual the latest real trade's stamp in `stamps`. */
+  private settleInto(book: AccountBook, stamps: Map<string, TradeStamp>, entries: readonly ReplayEntry[]): void {
+    for (const e of entries) {
+      this.applyEntry(book, e);
+      if (e.fill === undefined || e.fill.inferred || this.instrumentsBySymbol.get(e.fill.symbol)?.kind !== 'perp')
+        continue;
+      const prev = stamps.get(e.fill.symbol);
       if (prev === undefined || compareTradeStamps(e.fill, prev) > 0)
-        this.settledStamps.set(e.fill.symbol, { timestamp: e.fill.timestamp, tradeId: e.fill.tradeId });
+        stamps.set(e.fill.symbol, { timestamp: e.fill.timestamp, tradeId: e.fill.tradeId });
     }
-    this.log.splice(0, n);
   }
 
   private reindex(): void {

@@ -5,7 +5,7 @@
  *
  * Property: trades of two perpetuals and a spot market, with exchange stamps (ties in one millisecond, per-symbol
  * integer ids across a digit boundary) and funding payments, arriving in any order within the late-trade window,
- * some first standing as inferred fills that their real trades replace later, with restarts in between, leave books
+ * some first standing as inferred fills that their real trades replace later, with clones and restarts, leave books
  * (balances, positions and entry prices, realized PnL) digit for digit those of an AccountBook (the accounting the
  * SimulatedExchange keeps) fed the same events in the exchange's order.
  */
@@ -166,8 +166,15 @@ const arbCase = fc
     block: fc.integer({ min: 1, max: 40 }),
     seed: fc.integer(),
     restarts: fc.array(fc.nat(), { maxLength: 3 }),
+    clones: fc.array(fc.nat(), { maxLength: 3 }),
   })
-  .map(({ specs, firstId, block, seed, restarts }) => ({ world: build(specs, firstId), block, seed, restarts }));
+  .map(({ specs, firstId, block, seed, restarts, clones }) => ({
+    world: build(specs, firstId),
+    block,
+    seed,
+    restarts,
+    clones,
+  }));
 
 /** A deterministic shuffle (Fisher-Yates on a small LCG), so the case is reproducible from the fast-check seed. */
 function shuffle<T>(xs: T[], seed: number): T[] {
@@ -183,10 +190,15 @@ function shuffle<T>(xs: T[], seed: number): T[] {
   return xs;
 }
 
-/** Arrival order: each block shuffled; an inferred fill comes somewhere in its block before the trade it stands for. */
-function arrivals(w: World, block: number, seed: number): Event[] {
+/**
+ * Arrival order: each block shuffled; an inferred fill comes somewhere in its block before the trade it stands for.
+ * `boundaries`: where each block's arrivals start.
+ */
+function arrivals(w: World, block: number, seed: number): { seq: Event[]; boundaries: number[] } {
   const out: Event[] = [];
+  const boundaries: number[] = [];
   for (let start = 0; start < w.exchange.length; start += block) {
+    boundaries.push(out.length);
     const idx = shuffle(
       w.exchange.slice(start, start + block).map((_, k) => start + k),
       seed + start,
@@ -200,23 +212,27 @@ function arrivals(w: World, block: number, seed: number): Event[] {
     }
     out.push(...seq);
   }
-  return out;
+  return { seq: out, boundaries };
 }
 
 describe('Portfolio nets perpetual trades in the exchange order, not the arrival order', () => {
   it('any arrival order within the late-trade window, inferred fills replaced later, restarts: books equal the exchange fold digit for digit', () => {
     fc.assert(
-      fc.property(arbCase, ({ world, block, seed, restarts }) => {
+      fc.property(arbCase, ({ world, block, seed, restarts, clones }) => {
         // The window holds a block's events and its inferred fills: every late trade is still re-foldable.
         let p = Portfolio.create(
           { instruments: INSTRUMENTS, balances: START, orders: world.orders },
           { lateTradeWindow: 2 * block },
         );
-        const seq = arrivals(world, block, seed);
-        const restartAt = new Set(restarts.map((r) => r % (seq.length + 1)));
+        const { seq, boundaries } = arrivals(world, block, seed);
+        // A clone keeps the window (anywhere); the persisted books fold it in, so a restart comes between blocks,
+        // where no later arrival belongs before an earlier one.
+        const restartAt = new Set(restarts.map((r) => boundaries[r % boundaries.length]!));
+        const cloneAt = new Set(clones.map((c) => c % (seq.length + 1)));
         seq.forEach((e, k) => {
           if (restartAt.has(k))
             p = Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())), { lateTradeWindow: 2 * block });
+          if (cloneAt.has(k)) p = p.clone();
           if ('fill' in e) {
             const r = p.applyFill(e.fill);
             expect(['applied', 'replacedInferred']).toContain(r.outcome);
