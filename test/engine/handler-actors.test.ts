@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { orderKey } from '../../src/domain/types.js';
-import { createEngine } from '../../src/engine.js';
+import { createEngine } from '../../src/engine/engine.js';
 import { HandlerActors, parsePersistedHandlerActors } from '../../src/engine/handler-actors.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { ReconcileMemory } from '../../src/handlers/memory.js';

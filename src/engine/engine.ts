@@ -21,9 +21,9 @@ import {
   type SchedulerLike,
 } from 'rxjs';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
-import { isoTime, type Clock, type Millis } from './domain/clock.js';
-import type { Decimal } from './domain/decimal.js';
-import { ZERO } from './domain/decimal.js';
+import { isoTime, type Clock, type Millis } from '../domain/clock.js';
+import type { Decimal } from '../domain/decimal.js';
+import { ZERO } from '../domain/decimal.js';
 import {
   ConfigError,
   ExchangeError,
@@ -31,30 +31,30 @@ import {
   errorSummary,
   isNotFoundError,
   isRetryableError,
-} from './domain/errors.js';
-import { createRandom } from './domain/random.js';
-import { insideSnapshotWindow } from './domain/snapshot-window.js';
-import { isOpenStatus, isUnansweredRejection, type ExchangeSnapshot, type Order } from './domain/types.js';
-import { diff } from './differ/diff.js';
-import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from './differ/report.js';
-import { hasExecutionStream, type ExchangeClient, type OrderRef, type PlaceOrderRequest } from './exchange/port.js';
-import { fetchExchangeSnapshot } from './exchange/snapshot.js';
-import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './handlers/config.js';
-import { executePlan, type ActionOutcome, type ExecutionResult } from './handlers/executor.js';
-import { ReconcileMemory } from './handlers/memory.js';
-import { HandlerActors } from './engine/handler-actors.js';
-import { actionsOf, EMPTY_CURSORS, type CursorState, type Plan } from './handlers/plan.js';
-import { RuntimeHandler } from './handlers/runtime.js';
-import { StartupHandler } from './handlers/startup.js';
-import { logAction, logReport, type ActionLogEntry } from './logging/events.js';
-import { componentLogger, silentLogger, type Logger } from './logging/types.js';
-import { isPortfolioError } from './portfolio/errors.js';
-import { Portfolio, type PortfolioOptions } from './portfolio/portfolio.js';
-import type { StateStore } from './store/port.js';
-import { reconcileLoop, type CycleEvent } from './streams/reconcile-loop.js';
-import { reconcileLoopActor, type LoopMode } from './streams/loop-actor.js';
-import type { BackoffOptions } from './streams/backoff.js';
-import { isWorkTrackingScheduler } from './streams/virtual-time.js';
+} from '../domain/errors.js';
+import { createRandom } from '../domain/random.js';
+import { insideSnapshotWindow } from '../domain/snapshot-window.js';
+import { isOpenStatus, isUnansweredRejection, type ExchangeSnapshot, type Order } from '../domain/types.js';
+import { diff } from '../differ/diff.js';
+import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from '../differ/report.js';
+import { hasExecutionStream, type ExchangeClient, type OrderRef, type PlaceOrderRequest } from '../exchange/port.js';
+import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
+import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from '../handlers/config.js';
+import { executePlan, type ActionOutcome, type ExecutionResult } from '../handlers/executor.js';
+import { ReconcileMemory } from '../handlers/memory.js';
+import { HandlerActors } from './handler-actors.js';
+import { actionsOf, EMPTY_CURSORS, type CursorState, type Plan } from '../handlers/plan.js';
+import { RuntimeHandler } from '../handlers/runtime.js';
+import { StartupHandler } from '../handlers/startup.js';
+import { logAction, logReport, type ActionLogEntry } from '../logging/events.js';
+import { componentLogger, silentLogger, type Logger } from '../logging/types.js';
+import { isPortfolioError } from '../portfolio/errors.js';
+import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
+import type { StateStore } from '../store/port.js';
+import { reconcileLoop, type CycleEvent } from '../streams/reconcile-loop.js';
+import { reconcileLoopActor, type LoopMode } from '../streams/loop-actor.js';
+import type { BackoffOptions } from '../streams/backoff.js';
+import { isWorkTrackingScheduler } from '../streams/virtual-time.js';
 import {
   engineMachine,
   enginePhase,
@@ -66,19 +66,19 @@ import {
   type LiquidateOnlyState,
   type LoadedLifecycle,
   type StartupRetryConfig,
-} from '../machines/engine.machine.js';
-import type { LifecyclePhase } from '../machines/lifecycle.js';
-import { ExchangeMismatchError, identityConflict, identityOf } from './engine/exchange-identity.js';
-import { engineOptionIssues } from './engine/options.js';
-import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './engine/order-gate.js';
-import { EquityMarker, resolveTickerEveryCycles, type EquityReading } from './engine/equity.js';
-import { SerialQueue } from './engine/serial.js';
+} from '../../machines/engine.machine.js';
+import type { LifecyclePhase } from '../../machines/lifecycle.js';
+import { ExchangeMismatchError, identityConflict, identityOf } from './exchange-identity.js';
+import { engineOptionIssues } from './options.js';
+import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './order-gate.js';
+import { EquityMarker, resolveTickerEveryCycles, type EquityReading } from './equity.js';
+import { SerialQueue } from './serial.js';
 import {
   ExecutionStreamFeed,
   type AppliedFill,
   type ExecutionStreamStats,
   type PortfolioChange,
-} from './engine/execution-stream.js';
+} from './execution-stream.js';
 import {
   asJson,
   decodeEngineState,
@@ -86,7 +86,7 @@ import {
   orderRecord,
   type EngineJournalRecord,
   type PersistedLifecycleJSON,
-} from './engine/state-file.js';
+} from './state-file.js';
 
 /** Default time between reconciliation cycles. */
 export const DEFAULT_INTERVAL_MS = 5_000;
