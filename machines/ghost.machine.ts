@@ -8,11 +8,14 @@
  * status, or not-found confirmed) or settling (its trades add up to its quantity). A close that did not happen
  * (report-only, a failed action) keeps it listed, so every state takes every answer again. It ends when the report
  * drops it: `closed` / `settled` after a proposed close, `reappeared` otherwise (the exchange's list shows it again).
+ * The machine decides: planning steps it purely (`ghostStep`) on each answer and closes a ghost as not found only when
+ * the machine has gone to `closing` (`proposesClose`); the engine then routes the same events to the ghost's actor.
  * Pure: no I/O, no timers; the engine routes the report's ghost entries here (src/engine/handler-actors.ts).
  */
-import { assign, setup } from 'xstate';
+import { assign, getNextSnapshot, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
 import type { OrderRef } from '../src/exchange/port.js';
+import { confirmedByThisAnswer, oneMoreNotFound } from './not-found.js';
 
 export interface GhostInput {
   readonly ref: OrderRef;
@@ -54,13 +57,8 @@ const answers = {
 /** The ghost order's machine (see the module comment). */
 export const ghostMachine = setup({
   types: {} as { context: GhostContext; events: GhostEvent; input: GhostInput },
-  guards: {
-    confirmedByThisAnswer: ({ context }) => context.notFound + 1 >= context.confirmations,
-  },
-  actions: {
-    countNotFound: assign({ notFound: ({ context }) => context.notFound + 1 }),
-    resetNotFound: assign({ notFound: 0 }),
-  },
+  guards: { confirmedByThisAnswer },
+  actions: { countNotFound: assign({ notFound: oneMoreNotFound }), resetNotFound: assign({ notFound: 0 }) },
 }).createMachine({
   id: 'ghost',
   initial: 'suspected',
@@ -91,3 +89,22 @@ export const ghostMachine = setup({
 export type GhostMachine = typeof ghostMachine;
 export type GhostSnapshot = SnapshotFrom<GhostMachine>;
 export type GhostActorRef = ActorRefFrom<GhostMachine>;
+
+/** The states a ghost is in while it lives (its final states end it). */
+export const GHOST_STATES = ['suspected', 'confirming', 'closing', 'settling'] as const;
+export type GhostStateValue = (typeof GHOST_STATES)[number];
+
+/** A living ghost's state: what planning steps, the engine persists, and an actor is restored from. */
+export interface GhostState {
+  readonly value: GhostStateValue;
+  readonly context: GhostContext;
+}
+
+/** The machine's own transition, pure: where `state` goes on `event`; undefined when the event ends the ghost. */
+export function ghostStep(state: GhostState, event: GhostEvent): GhostState | undefined {
+  const next = getNextSnapshot(ghostMachine, ghostMachine.resolveState(state), event);
+  return next.status === 'done' ? undefined : { value: next.value as GhostStateValue, context: next.context };
+}
+
+/** The ghost's proposal: close it (its state is `closing`: not found the confirmations in a row, or a final status). */
+export const proposesClose = (state: GhostState): boolean => state.value === 'closing';

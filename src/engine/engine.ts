@@ -152,8 +152,11 @@ export function createEngine(options: EngineOptions): Engine {
   // The mutable engine state; every change goes through `queue`.
   let portfolio: Portfolio | undefined;
   let cursors: CursorState = EMPTY_CURSORS;
-  /** Planning's scratch copy of what the handler actors remember: taken from them, routed back to them (`keep`). */
-  let memory = new ReconcileMemory();
+  /**
+   * Planning's working copy of the handler actors' states: taken from them; the steps planning takes on their
+   * machines are routed back to them when the cycle is kept (`keep`).
+   */
+  let memory = new ReconcileMemory({ recordEvidence: true });
   const handlerActors = new HandlerActors({
     notFoundConfirmations: config.notFoundConfirmations,
     driftCyclesBeforeLiquidateOnly: config.driftCyclesBeforeLiquidateOnly,
@@ -166,11 +169,11 @@ export function createEngine(options: EngineOptions): Engine {
   let lastEquity: EquityReading | null = null;
 
   /**
-   * Routes what planning left in `memory` to the handler actors: the cycle is kept (a discarded one first takes the
-   * actors' memory back, so nothing is routed). Idempotent: a second call routes nothing.
+   * Routes the steps planning took on `memory`'s machines to the handler actors: the cycle is kept (a discarded one
+   * first takes the actors' states back, so nothing is routed). Idempotent: a second call routes nothing.
    */
-  function keep(plan: Plan | undefined): void {
-    for (const d of handlerActors.commit(memory, plan)) {
+  function keep(): void {
+    for (const d of handlerActors.commit(memory)) {
       logger.error(
         { event: 'handlers.diverged', key: d.key, actor: d.actor, memory: d.memory },
         `handler actor ${d.key} (${d.actor}) disagreed with the plan's memory (${d.memory}); the memory's is kept`,
@@ -357,7 +360,7 @@ export function createEngine(options: EngineOptions): Engine {
         return await startupAttempt(attempt);
       } finally {
         // Whatever ended the attempt, what planning kept is the actors' (a discarded plan has already been taken back).
-        keep(undefined);
+        keep();
       }
     });
   }
@@ -401,7 +404,7 @@ export function createEngine(options: EngineOptions): Engine {
     // UnreachableError: nothing planned from partial data; the machine retries with backoff. Its memory updates
     // (streaks broken by the outage) are kept.
     if (plan.outcome === 'unreachable') {
-      keep(plan);
+      keep();
       throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
     }
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
@@ -427,7 +430,7 @@ export function createEngine(options: EngineOptions): Engine {
         );
       }
     }
-    keep(plan);
+    keep();
     return { snapshot, report, plan };
   }
 
@@ -526,10 +529,10 @@ export function createEngine(options: EngineOptions): Engine {
           );
           continue;
         }
-        const n = handlerActors.submissionNotFound(o.clientOrderId) + 1;
-        // Its actor counts the answer, and ends as never arrived at the threshold.
-        handlerActors.submission(o.clientOrderId, o.symbol, { type: 'NOT_FOUND' });
-        if (n >= config.notFoundConfirmations) {
+        // Its actor counts the answer and decides: never arrived (its final state) once the streak is confirmed.
+        const verdict = handlerActors.submission(o.clientOrderId, o.symbol, { type: 'NOT_FOUND' });
+        if (verdict?.value === 'neverArrived') {
+          const n = verdict.notFound;
           book.closeOrder({ clientOrderId: o.clientOrderId }, 'rejected', clock.now());
           logAction(logger, {
             action: 'closeUnconfirmedSubmission',
@@ -586,7 +589,7 @@ export function createEngine(options: EngineOptions): Engine {
         return await runtimePass(snapshot, cycle, mode);
       } finally {
         // A plan that threw (a final exchange error) keeps what it changed, as a kept cycle does.
-        keep(undefined);
+        keep();
       }
     });
   }
@@ -603,7 +606,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (plan.outcome === 'unreachable') {
         // An outage breaks every "not found in a row" count.
         handlerActors.breakSubmissionStreaks();
-        keep(plan);
+        keep();
         throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
       }
       // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
@@ -615,7 +618,7 @@ export function createEngine(options: EngineOptions): Engine {
           `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`,
         );
       }
-      keep(plan);
+      keep();
       const result = await executePlan(plan, {
         exchange,
         portfolio,
@@ -665,7 +668,7 @@ export function createEngine(options: EngineOptions): Engine {
               feed.cycle(
                 snapshot.startedAt,
                 () => runtimeCycle(snapshot, info.cycle, mode()),
-                (r) => r.digest.summary.ghosts === 0 && memory.drift.size === 0,
+                (r) => r.digest.summary.ghosts === 0 && !memory.hasDriftStreak(),
               ),
             backoff: options.backoff,
             random: random.fork('reconcile-loop'),
