@@ -105,13 +105,13 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it('seeds 30709, 31105, 32218 (a "not found" while the placing call waited): an order whose answer is on its way is not closed as rejected', async () => {
-    // The fix is in src/engine/engine.ts (resolveUnconfirmed skips orders whose placeOrder call is pending); pinned as well by
+    // The fix is in src/engine/submissions.ts (resolveUnconfirmed skips orders whose placeOrder call is pending); pinned as well by
     // the scenario in test/engine.test.ts ("a placing call still waiting for its answer...").
     for (const seed of [30709, 31105, 32218]) await expectGreen(seed);
   });
 
   it('seeds 36499, 39086 (a lost placeOrder answer, then "not found" twice): an order closed as never arrived whose trade shows later takes the exchange\'s status, not "rejected"', async () => {
-    // The fix is in src/portfolio/portfolio.ts (applyFill reopens an unanswered rejection) and src/engine/engine.ts
+    // The fix is in src/portfolio/portfolio.ts (applyFill reopens an unanswered rejection) and src/engine/submissions.ts
     // (settleProvenSubmissions); pinned as well by the scenarios in test/engine.test.ts ("a submission closed as never arrived...").
     for (const seed of [36499, 39086]) await expectGreen(seed);
   });
