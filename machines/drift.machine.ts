@@ -12,8 +12,9 @@
  * entering liquidate-only only for a drift the machine has taken to `liquidateOnly` (`proposesLiquidateOnly`).
  * Pure: no I/O, no timers; the engine routes the report's position and balance drifts here.
  */
-import { assign, getNextSnapshot, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import { pureStep, type MachineState } from './pure-step.js';
 
 export type DriftKind = 'position' | 'balance';
 
@@ -81,16 +82,11 @@ export const DRIFT_STATES = ['clean', 'drifting', 'liquidateOnly'] as const;
 export type DriftStateValue = (typeof DRIFT_STATES)[number];
 
 /** A living drift's state: what planning steps, the engine persists, and an actor is restored from. */
-export interface DriftState {
-  readonly value: DriftStateValue;
-  readonly context: DriftContext;
-}
+export type DriftState = MachineState<DriftStateValue, DriftContext>;
 
 /** The machine's own transition, pure: where `state` goes on `event`; undefined once it is forgotten. */
-export function driftStep(state: DriftState, event: DriftEvent): DriftState | undefined {
-  const next = getNextSnapshot(driftMachine, driftMachine.resolveState(state), event);
-  return next.status === 'done' ? undefined : { value: next.value as DriftStateValue, context: next.context };
-}
+export const driftStep = (state: DriftState, event: DriftEvent): DriftState | undefined =>
+  pureStep<DriftStateValue, DriftContext>(driftMachine, state, event);
 
 /** The drift's proposal: enter liquidate-only (its streak reached `cyclesBeforeLiquidateOnly`). */
 export const proposesLiquidateOnly = (state: DriftState): boolean => state.value === 'liquidateOnly';

@@ -12,8 +12,9 @@
  * the machine has gone to `closing` (`proposesClose`); the engine then routes the same events to the ghost's actor.
  * Pure: no I/O, no timers; the engine routes the report's ghost entries here (src/engine/handler-actors.ts).
  */
-import { assign, getNextSnapshot, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import { pureStep, type MachineState } from './pure-step.js';
 import type { OrderRef } from '../src/exchange/port.js';
 import { confirmedByThisAnswer, oneMoreNotFound } from './not-found.js';
 
@@ -95,16 +96,11 @@ export const GHOST_STATES = ['suspected', 'confirming', 'closing', 'settling'] a
 export type GhostStateValue = (typeof GHOST_STATES)[number];
 
 /** A living ghost's state: what planning steps, the engine persists, and an actor is restored from. */
-export interface GhostState {
-  readonly value: GhostStateValue;
-  readonly context: GhostContext;
-}
+export type GhostState = MachineState<GhostStateValue, GhostContext>;
 
 /** The machine's own transition, pure: where `state` goes on `event`; undefined when the event ends the ghost. */
-export function ghostStep(state: GhostState, event: GhostEvent): GhostState | undefined {
-  const next = getNextSnapshot(ghostMachine, ghostMachine.resolveState(state), event);
-  return next.status === 'done' ? undefined : { value: next.value as GhostStateValue, context: next.context };
-}
+export const ghostStep = (state: GhostState, event: GhostEvent): GhostState | undefined =>
+  pureStep<GhostStateValue, GhostContext>(ghostMachine, state, event);
 
 /** The ghost's proposal: close it (its state is `closing`: not found the confirmations in a row, or a final status). */
 export const proposesClose = (state: GhostState): boolean => state.value === 'closing';
