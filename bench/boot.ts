@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dec } from '../src/domain/decimal.js';
 import type { Instrument, Order } from '../src/domain/types.js';
-import { createEngine, type Engine } from '../src/engine.js';
+import { createEngine, type Engine } from '../src/engine/engine.js';
 import { asJson, encodeEngineState } from '../src/engine/state-file.js';
 import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { ReconcileMemory } from '../src/handlers/memory.js';

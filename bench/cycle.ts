@@ -19,7 +19,7 @@ import type { Clock } from '../src/domain/clock.js';
 import type { ExchangeSnapshot } from '../src/domain/types.js';
 import { diff } from '../src/differ/diff.js';
 import { reportSummary, type ReconciliationReport, type ReportSummary } from '../src/differ/report.js';
-import { createEngine } from '../src/engine.js';
+import { createEngine } from '../src/engine/engine.js';
 import { asJson, encodeEngineState } from '../src/engine/state-file.js';
 import { fetchExchangeSnapshot } from '../src/exchange/snapshot.js';
 import { resolveConfig, type ResolvedConfig } from '../src/handlers/config.js';
@@ -36,7 +36,7 @@ const DEFAULT_SIZES = [100, 1_000, 10_000];
 const STAGES = ['snapshot', 'diff', 'plan', 'execute', 'persist'] as const;
 type Stage = (typeof STAGES)[number];
 
-/** The engine's runtime cycle, stage by stage (src/engine.ts `runtimeCycle`), with its state between cycles. */
+/** The engine's runtime cycle, stage by stage (src/engine/engine.ts `runtimeCycle`), with its state between cycles. */
 class DirectCycle {
   private portfolio: Portfolio;
   private cursors: CursorState = EMPTY_CURSORS;

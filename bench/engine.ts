@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createEngine, type Engine } from '../src/engine.js';
+import { createEngine, type Engine } from '../src/engine/engine.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { tap } from 'rxjs';
 import { Dec } from '../src/domain/decimal.js';
 import { fillKey } from '../src/domain/ids.js';
-import { createEngine, type Engine } from '../src/engine.js';
+import { createEngine, type Engine } from '../src/engine/engine.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { withOverrides } from '../src/exchange/with-overrides.js';

@@ -149,7 +149,8 @@ export function lifecycleMermaid(machine: AnyStateMachine = engineMachine): stri
 
 /**
  * The engine's actor tree as a Mermaid flowchart: the engine actor, its `handlers` child and one node per kind of
- * handler actor (its machine id, the id each actor gets, what there is one per, and what feeds it).
+ * handler actor (its machine id, the id each actor gets, what there is one per, what feeds it, and what it proposes
+ * in which state).
  */
 export function actorTreeMermaid(
   kinds: readonly {
@@ -157,6 +158,7 @@ export function actorTreeMermaid(
     readonly id: string;
     readonly onePer: string;
     readonly fedBy: string;
+    readonly proposes: { readonly in: string; readonly action: string };
   }[],
 ): string {
   const lines = ['flowchart TD', `    ${engineMachine.id}["${engineMachine.id}"] --> handlers["handlers"]`];
@@ -166,6 +168,9 @@ export function actorTreeMermaid(
       `    handlers -->|"one per ${k.onePer}"| ${k.machine.id}["${k.id}<br/>${k.machine.id} machine: ${states}"]`,
     );
     lines.push(`    ${k.machine.id}_in(["${k.fedBy}"]) -.-> ${k.machine.id}`);
+    lines.push(
+      `    ${k.machine.id} -.->|"in ${k.proposes.in}, proposes"| ${k.machine.id}_out(["${k.proposes.action}"])`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -8,10 +8,13 @@
  * removed it); HELD is a cycle whose snapshot window raced a trade on it (the streak is carried over, neither counted
  * nor reset). FORGET ends the actor once there is nothing left to remember (no streak, no delta looked into; the
  * router ends a streak with EXPLAINED first, so a forgotten drift was clean).
+ * The machine decides: the runtime handler steps it purely (`driftStep`) on each cycle's verdict and proposes
+ * entering liquidate-only only for a drift the machine has taken to `liquidateOnly` (`proposesLiquidateOnly`).
  * Pure: no I/O, no timers; the engine routes the report's position and balance drifts here.
  */
 import { assign, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import { pureStep, type MachineState } from './pure-step.js';
 
 export type DriftKind = 'position' | 'balance';
 
@@ -73,3 +76,17 @@ export const driftMachine = setup({
 export type DriftMachine = typeof driftMachine;
 export type DriftSnapshot = SnapshotFrom<DriftMachine>;
 export type DriftActorRef = ActorRefFrom<DriftMachine>;
+
+/** The states a drift is in while it lives. */
+export const DRIFT_STATES = ['clean', 'drifting', 'liquidateOnly'] as const;
+export type DriftStateValue = (typeof DRIFT_STATES)[number];
+
+/** A living drift's state: what planning steps, the engine persists, and an actor is restored from. */
+export type DriftState = MachineState<DriftStateValue, DriftContext>;
+
+/** The machine's own transition, pure: where `state` goes on `event`; undefined once it is forgotten. */
+export const driftStep = (state: DriftState, event: DriftEvent): DriftState | undefined =>
+  pureStep<DriftStateValue, DriftContext>(driftMachine, state, event);
+
+/** The drift's proposal: enter liquidate-only (its streak reached `cyclesBeforeLiquidateOnly`). */
+export const proposesLiquidateOnly = (state: DriftState): boolean => state.value === 'liquidateOnly';

@@ -8,11 +8,15 @@
  * status, or not-found confirmed) or settling (its trades add up to its quantity). A close that did not happen
  * (report-only, a failed action) keeps it listed, so every state takes every answer again. It ends when the report
  * drops it: `closed` / `settled` after a proposed close, `reappeared` otherwise (the exchange's list shows it again).
+ * The machine decides: planning steps it purely (`ghostStep`) on each answer and closes a ghost as not found only when
+ * the machine has gone to `closing` (`proposesClose`); the engine then routes the same events to the ghost's actor.
  * Pure: no I/O, no timers; the engine routes the report's ghost entries here (src/engine/handler-actors.ts).
  */
 import { assign, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import { pureStep, type MachineState } from './pure-step.js';
 import type { OrderRef } from '../src/exchange/port.js';
+import { confirmedByThisAnswer, oneMoreNotFound } from './not-found.js';
 
 export interface GhostInput {
   readonly ref: OrderRef;
@@ -54,13 +58,8 @@ const answers = {
 /** The ghost order's machine (see the module comment). */
 export const ghostMachine = setup({
   types: {} as { context: GhostContext; events: GhostEvent; input: GhostInput },
-  guards: {
-    confirmedByThisAnswer: ({ context }) => context.notFound + 1 >= context.confirmations,
-  },
-  actions: {
-    countNotFound: assign({ notFound: ({ context }) => context.notFound + 1 }),
-    resetNotFound: assign({ notFound: 0 }),
-  },
+  guards: { confirmedByThisAnswer },
+  actions: { countNotFound: assign({ notFound: oneMoreNotFound }), resetNotFound: assign({ notFound: 0 }) },
 }).createMachine({
   id: 'ghost',
   initial: 'suspected',
@@ -91,3 +90,17 @@ export const ghostMachine = setup({
 export type GhostMachine = typeof ghostMachine;
 export type GhostSnapshot = SnapshotFrom<GhostMachine>;
 export type GhostActorRef = ActorRefFrom<GhostMachine>;
+
+/** The states a ghost is in while it lives (its final states end it). */
+export const GHOST_STATES = ['suspected', 'confirming', 'closing', 'settling'] as const;
+export type GhostStateValue = (typeof GHOST_STATES)[number];
+
+/** A living ghost's state: what planning steps, the engine persists, and an actor is restored from. */
+export type GhostState = MachineState<GhostStateValue, GhostContext>;
+
+/** The machine's own transition, pure: where `state` goes on `event`; undefined when the event ends the ghost. */
+export const ghostStep = (state: GhostState, event: GhostEvent): GhostState | undefined =>
+  pureStep<GhostStateValue, GhostContext>(ghostMachine, state, event);
+
+/** The ghost's proposal: close it (its state is `closing`: not found the confirmations in a row, or a final status). */
+export const proposesClose = (state: GhostState): boolean => state.value === 'closing';

@@ -38,21 +38,31 @@ export interface HandlerActorKind {
   readonly onePer: string;
   /** The report entries (or engine calls) routed to it. */
   readonly fedBy: string;
+  /** What it proposes, and in which of its states (the planner, or the engine, takes the proposal). */
+  readonly proposes: { readonly in: string; readonly action: string };
 }
 
 /** The kinds of handler actors the engine spawns under `handlers`, in the order the docs show them. */
 export const HANDLER_ACTOR_KINDS: readonly HandlerActorKind[] = [
-  { machine: ghostMachine, id: 'ghost:{order key}', onePer: 'ghost order', fedBy: 'report.ghosts' },
+  {
+    machine: ghostMachine,
+    id: 'ghost:{order key}',
+    onePer: 'ghost order',
+    fedBy: 'report.ghosts: query answers, trades (runCycle)',
+    proposes: { in: 'closing', action: 'closeOrder notFoundConfirmed' },
+  },
   {
     machine: driftMachine,
     id: 'drift:{kind}:{symbol or asset}',
     onePer: 'position or balance with a streak or a delta looked into',
-    fedBy: 'report.positionDrifts, report.balanceDrifts',
+    fedBy: 'report.positionDrifts, report.balanceDrifts: the verdict of each cycle (RuntimeHandler)',
+    proposes: { in: 'liquidateOnly', action: 'enterLiquidateOnly unexplainedDrift' },
   },
   {
     machine: submissionMachine,
     id: 'submission:{client order id}',
     onePer: 'order placed and not yet answered',
     fedBy: 'placeOrder, lookups of unconfirmed submissions',
+    proposes: { in: 'neverArrived', action: 'close as rejected (closeUnconfirmedSubmission)' },
   },
 ];

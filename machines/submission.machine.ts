@@ -5,10 +5,12 @@
  * that died before it came) → found (a lookup by client id found it) or neverArrived (`confirmations` "not found"
  * answers in a row: closed as rejected). A retryable error breaks the streak. A submission that a cycle resolved some
  * other way (matched by client id) is RESOLVED (found). Its answer-lost state lives in RAM only, as the not-found
- * counts always have: after a restart a pending order starts a new streak. Pure: no I/O; the engine sends the events.
+ * counts always have: after a restart a pending order starts a new streak. The machine decides: the engine closes an
+ * unconfirmed submission as rejected only once its actor is `neverArrived`. Pure: no I/O; the engine sends the events.
  */
 import { assign, setup } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import { confirmedByThisAnswer, oneMoreNotFound } from './not-found.js';
 
 export interface SubmissionInput {
   readonly clientOrderId: string;
@@ -36,13 +38,8 @@ export type SubmissionEvent =
 /** The submission machine (see the module comment). */
 export const submissionMachine = setup({
   types: {} as { context: SubmissionContext; events: SubmissionEvent; input: SubmissionInput },
-  guards: {
-    confirmedByThisAnswer: ({ context }) => context.notFound + 1 >= context.confirmations,
-  },
-  actions: {
-    countNotFound: assign({ notFound: ({ context }) => context.notFound + 1 }),
-    resetNotFound: assign({ notFound: 0 }),
-  },
+  guards: { confirmedByThisAnswer },
+  actions: { countNotFound: assign({ notFound: oneMoreNotFound }), resetNotFound: assign({ notFound: 0 }) },
 }).createMachine({
   id: 'submission',
   context: ({ input }) => ({

@@ -8,8 +8,8 @@
  */
 
 // ---- The engine ----
-export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine.js';
-export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine.js';
+export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine/engine.js';
+export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine/engine.js';
 export type {
   EngineCommand,
   CycleDigest,

@@ -6,7 +6,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/domain/errors.js';
-import { createEngine, type EngineOptions } from '../src/engine.js';
+import { createEngine, type EngineOptions } from '../src/engine/engine.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import {
   BTC,

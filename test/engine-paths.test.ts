@@ -11,7 +11,7 @@ import { getNextSnapshot } from 'xstate';
 import { phaseOf } from '../machines/lifecycle.js';
 import { LIFECYCLE_MODEL_EVENTS, lifecycleModel, serializeModelState } from '../machines/lifecycle.model.js';
 import type { LifecycleModelEvent, LifecycleModelSnapshot } from '../machines/lifecycle.model.js';
-import { EngineNotReadyError } from '../src/engine.js';
+import { EngineNotReadyError } from '../src/engine/engine.js';
 import { decodeEngineState } from '../src/engine/state-file.js';
 import { createEngineDriver } from './support/engine-driver.js';
 

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Dec } from '../src/domain/decimal.js';
 import { ExchangeError, isRetryableError, StoreCorruptError } from '../src/domain/errors.js';
 import type { Fill, Order } from '../src/domain/types.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { OrderRefusedError } from '../src/engine/order-gate.js';
 import { decodeEngineState } from '../src/engine/state-file.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../src/exchange/port.js';

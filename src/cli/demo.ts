@@ -23,7 +23,7 @@ import { TesserError, isExchangeError } from '../domain/errors.js';
 import type { Balance, Order, Position } from '../domain/types.js';
 import { reportSummary } from '../differ/report.js';
 import { reportToJSON } from '../differ/report-json.js';
-import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine.js';
+import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine/engine.js';
 import { decodeEngineState } from '../engine/state-file.js';
 import type { ExchangeClient, ExecutionEvent, PlaceOrderRequest } from '../exchange/port.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';

@@ -4,12 +4,12 @@
  * inspector shows them): a ghost actor per ghost order, a drift actor per position/balance with a streak or a delta
  * looked into, a submission actor per order whose placing answer is awaited or lost.
  *
- * How a report entry reaches its actor: planning (pure, src/handlers) works on a scratch `ReconcileMemory` taken from
- * the actors; when the engine keeps a cycle, `commit` turns each ghost and drift entry into its evidence (a not-found
- * answer, a final status, trades that settle it, a streak counted or ended, a delta looked into) and pushes it into
- * one RxJS stream, grouped by actor (`groupBy` on category and key): the first entry of a key spawns its actor, the
- * rest are sent to it, and the group ends with the actor. A discarded cycle routes nothing. The actors' persisted
- * snapshots are what the engine saves (`PersistedHandlerActors`).
+ * How a report entry reaches its actor: planning (pure, src/handlers) gives each entry's machine its evidence on a
+ * `ReconcileMemory` taken from the actors (the machine's own pure transition: it decides when "not found" is final or
+ * a drift enters liquidate-only, and planning takes that proposal). When the engine keeps the cycle, `commit` pushes
+ * the steps planning took into one RxJS stream, grouped by actor (`groupBy` on category and key): the first entry of
+ * a key spawns its actor, the rest are sent to it, and the group ends with the actor. A discarded cycle routes
+ * nothing. The actors' persisted snapshots are what the engine saves (`PersistedHandlerActors`).
  */
 import { Subject, filter, groupBy, mergeMap, tap, type Subscription } from 'rxjs';
 import { createActor, type AnyActorRef, type AnyStateMachine, type Snapshot } from 'xstate';
@@ -25,25 +25,31 @@ import {
   parseTimestamp,
 } from '../domain/parse.js';
 import { orderKey } from '../domain/types.js';
-import { ReconcileMemory } from '../handlers/memory.js';
-import type { Plan } from '../handlers/plan.js';
+import { ReconcileMemory, type HandlerEvidence, type ReconcileMemoryOptions } from '../handlers/memory.js';
 import {
+  DRIFT_STATES,
   driftMachine,
   type DriftActorRef,
   type DriftContext,
   type DriftEvent,
   type DriftKind,
+  type DriftState,
+  type DriftStateValue,
 } from '../../machines/drift.machine.js';
-import { ghostMachine, type GhostActorRef, type GhostContext, type GhostEvent } from '../../machines/ghost.machine.js';
+import {
+  GHOST_STATES,
+  ghostMachine,
+  type GhostActorRef,
+  type GhostContext,
+  type GhostEvent,
+  type GhostState,
+  type GhostStateValue,
+} from '../../machines/ghost.machine.js';
 import { HANDLERS_SYSTEM_ID, handlersMachine, type HandlersActorRef } from '../../machines/handlers.machine.js';
 import { submissionMachine, type SubmissionActorRef, type SubmissionEvent } from '../../machines/submission.machine.js';
 
-/** The states a ghost actor is saved in (its final states end the actor, so they are never saved). */
-export const GHOST_STATES = ['suspected', 'confirming', 'closing', 'settling'] as const;
-export type GhostStateValue = (typeof GHOST_STATES)[number];
-/** The states a drift actor is saved in. */
-export const DRIFT_STATES = ['clean', 'drifting', 'liquidateOnly'] as const;
-export type DriftStateValue = (typeof DRIFT_STATES)[number];
+export { GHOST_STATES, type GhostStateValue } from '../../machines/ghost.machine.js';
+export { DRIFT_STATES, type DriftStateValue } from '../../machines/drift.machine.js';
 
 /** An actor's persisted snapshot as saved: xstate's `getPersistedSnapshot()` less its always-empty parts. */
 export interface PersistedActor<V extends string, C> {
@@ -109,65 +115,40 @@ function driftContextJSON(c: DriftContext): DriftContextJSON {
 }
 
 /**
- * The actors a `ReconcileMemory` stands for (state files written before the actors, version ≤ 2): a ghost with a
- * not-found streak is confirming, a drift with a streak is drifting; the thresholds are the engine's at restore.
+ * The persisted actors a memory's machine states stand for (state files written before the actors, version ≤ 2, and
+ * a router that must start over from planning's states); the thresholds are the engine's at restore.
  */
 export function persistedFromMemory(memory: ReconcileMemory): PersistedHandlerActors {
-  const json = memory.toJSON();
-  const ghosts = json.ghosts.map((g) => {
-    const ref = {
-      symbol: g.symbol,
-      ...(g.exchangeOrderId !== undefined && { exchangeOrderId: g.exchangeOrderId }),
-      ...(g.clientOrderId !== undefined && { clientOrderId: g.clientOrderId }),
-    };
-    const value: GhostStateValue = g.notFound > 0 ? 'confirming' : 'suspected';
-    return {
-      key: g.key,
-      snapshot: {
-        status: 'active' as const,
-        value,
-        context: { ref, firstSeenAt: g.firstSeenAt, notFound: g.notFound, confirmations: 0 },
-      },
-    };
-  });
-  const drift = new Map<string, { kind: DriftKind; key: string; cycles: number; seenDelta?: string }>();
-  for (const d of json.drift) drift.set(`${d.kind}:${d.key}`, { kind: d.kind, key: d.key, cycles: d.cycles });
-  for (const s of json.seenDeltas ?? []) {
-    const k = `${s.kind}:${s.key}`;
-    drift.set(k, { ...(drift.get(k) ?? { kind: s.kind, key: s.key, cycles: 0 }), seenDelta: s.delta });
-  }
   return {
-    ghosts,
-    drift: [...drift.entries()]
+    ghosts: [...memory.ghostMachines().entries()]
       .sort(([a], [b]) => compareStrings(a, b))
-      .map(([key, c]) => ({
+      .map(([key, s]) => ({
         key,
-        snapshot: {
-          status: 'active' as const,
-          value: c.cycles > 0 ? ('drifting' as const) : ('clean' as const),
-          context: { ...c, cyclesBeforeLiquidateOnly: 0 },
-        },
+        snapshot: { status: 'active' as const, value: s.value, context: ghostContextJSON(s.context) },
+      })),
+    drift: [...memory.driftMachines().entries()]
+      .sort(([a], [b]) => compareStrings(a, b))
+      .map(([key, s]) => ({
+        key,
+        snapshot: { status: 'active' as const, value: s.value, context: driftContextJSON(s.context) },
       })),
   };
 }
 
 /** The memory the persisted actors stand for: what planning starts from. */
-export function memoryOfPersisted(p: PersistedHandlerActors): ReconcileMemory {
-  const m = new ReconcileMemory();
-  for (const g of p.ghosts) {
-    const c = g.snapshot.context;
-    m.ghosts.set(g.key, {
-      ref: { symbol: c.ref.symbol, exchangeOrderId: c.ref.exchangeOrderId, clientOrderId: c.ref.clientOrderId },
-      firstSeenAt: c.firstSeenAt,
-      notFound: c.notFound,
-    });
-  }
-  for (const d of p.drift) {
-    const c = d.snapshot.context;
-    if (c.cycles > 0) m.drift.set(d.key, c.cycles);
-    if (c.seenDelta !== undefined) m.seenDeltas.set(d.key, c.seenDelta);
-  }
-  return m;
+export function memoryOfPersisted(p: PersistedHandlerActors, options?: ReconcileMemoryOptions): ReconcileMemory {
+  return ReconcileMemory.ofStates(
+    p.ghosts.map((g): [string, GhostState] => {
+      const c = g.snapshot.context;
+      const ref = { symbol: c.ref.symbol, exchangeOrderId: c.ref.exchangeOrderId, clientOrderId: c.ref.clientOrderId };
+      return [g.key, { value: g.snapshot.value, context: { ...c, ref } }];
+    }),
+    p.drift.map((d): [string, DriftState] => [
+      d.key,
+      { value: d.snapshot.value, context: { seenDelta: undefined, ...d.snapshot.context } },
+    ]),
+    options,
+  );
 }
 
 function count(raw: unknown, path: string): number {
@@ -372,117 +353,52 @@ export class HandlerActors {
     };
   }
 
-  /** The memory planning starts from (a fresh object: planning may change it freely). */
+  /** The memory planning starts from: the actors' states (a fresh object, recording the steps planning takes). */
   memory(): ReconcileMemory {
-    const m = new ReconcileMemory();
-    for (const [k, a] of this.ghosts) {
-      const c = a.getSnapshot().context;
-      m.ghosts.set(k, { ref: c.ref, firstSeenAt: c.firstSeenAt, notFound: c.notFound });
-    }
-    for (const [k, a] of this.drifts) {
-      const c = a.getSnapshot().context;
-      if (c.cycles > 0) m.drift.set(k, c.cycles);
-      if (c.seenDelta !== undefined) m.seenDeltas.set(k, c.seenDelta);
-    }
-    return m;
+    const options = { recordEvidence: true };
+    return ReconcileMemory.ofStates(
+      [...this.ghosts].map(([k, a]): [string, GhostState] => {
+        const s = a.getSnapshot();
+        return [k, { value: s.value as GhostStateValue, context: s.context }];
+      }),
+      [...this.drifts].map(([k, a]): [string, DriftState] => {
+        const s = a.getSnapshot();
+        return [k, { value: s.value as DriftStateValue, context: s.context }];
+      }),
+      options,
+    );
   }
 
   /**
-   * Routes a kept cycle to the actors: each ghost and drift of `working` (the memory planning left) with what
-   * changed for it, given the plan's closes. Returns where an actor did not land where the memory says (none, unless
-   * there is a bug); such an actor is replaced by the memory's, so the two never stay apart.
+   * Routes a kept cycle to the actors: every step planning took on `working`'s machines, in order, to the actor of
+   * its key. Returns where an actor did not land where planning's machine did (none, unless there is a bug); such an
+   * actor is replaced by planning's state, so the two never stay apart.
    */
-  commit(working: ReconcileMemory, plan: Plan | undefined): HandlerDivergence[] {
-    const keyOf = (ref: Plan['deferred'][number]['ref']): string =>
-      orderKey({ symbol: ref.symbol, exchangeOrderId: ref.exchangeOrderId, clientOrderId: ref.clientOrderId ?? '' });
-    const closes = new Map<string, string>();
-    for (const a of plan?.actions ?? []) if (a.type === 'closeOrder') closes.set(keyOf(a.ref), a.cause);
-    // Ghosts the query budget left for a later cycle: not asked, nothing to tell their actor.
-    const unasked = new Set((plan?.deferred ?? []).filter((d) => d.why === 'budget').map((d) => keyOf(d.ref)));
-    const reachable = plan?.outcome === 'ready';
-    for (const [key] of this.ghosts)
-      if (!working.ghosts.has(key)) this.entries.next({ category: 'ghost', key, event: { type: 'GONE' } });
-    for (const [key, w] of working.ghosts) {
-      const actor = this.ghosts.get(key);
-      const before = actor?.getSnapshot().context.notFound ?? 0;
-      const close = closes.get(key);
-      // A ready plan settled every ghost it lists one way: its trades, a query (found, or not found), or the budget.
-      let event: GhostEvent | undefined;
-      if (close === 'filledByTrades') event = { type: 'SETTLED_BY_TRADES' };
-      else if (w.notFound === before + 1) event = { type: 'NOT_FOUND' };
-      else if (close === 'finalStatusQueried') event = { type: 'FOUND_FINAL' };
-      else if (reachable && w.notFound === 0 && !unasked.has(key)) event = { type: 'FOUND' };
-      else if (!reachable && w.notFound === 0 && before > 0) event = { type: 'STREAK_BROKEN' };
-      const spawn =
-        actor === undefined
-          ? restorable('suspected', {
-              ref: w.ref,
-              firstSeenAt: w.firstSeenAt,
-              notFound: 0,
-              confirmations: this.thresholds.notFoundConfirmations,
-            })
-          : undefined;
-      this.entries.next({ category: 'ghost', key, event, ...(spawn !== undefined && { spawn }) });
-    }
-    const driftKeys = new Set<string>([...this.drifts.keys(), ...working.drift.keys(), ...working.seenDeltas.keys()]);
-    for (const key of [...driftKeys].sort(compareStrings)) {
-      const actor = this.drifts.get(key);
-      const c = actor?.getSnapshot().context;
-      const before = c?.cycles ?? 0;
-      const cycles = working.drift.get(key) ?? 0;
-      const seen = working.seenDeltas.get(key);
-      const route = (event: DriftEvent | undefined, spawn?: Snapshot<unknown>): void =>
-        this.entries.next({ category: 'drift', key, event, ...(spawn !== undefined && { spawn }) });
-      if (actor === undefined) {
-        const i = key.indexOf(':');
-        const kind = key.slice(0, i) as DriftKind;
-        route(
-          undefined,
-          restorable('clean', {
-            kind,
-            key: key.slice(i + 1),
-            cycles: 0,
-            seenDelta: undefined,
-            cyclesBeforeLiquidateOnly: this.thresholds.driftCyclesBeforeLiquidateOnly,
-          }),
-        );
-      }
-      if (cycles === before + 1) route({ type: 'BEYOND_TOLERANCE' });
-      else if (cycles === 0 && before > 0) route({ type: 'EXPLAINED' });
-      else if (cycles > 0 && cycles === before && reachable && plan?.handler === 'runtime') route({ type: 'HELD' });
-      if (seen !== c?.seenDelta) route({ type: 'LOOKED_INTO', delta: seen });
-      if (cycles === 0 && seen === undefined) route({ type: 'FORGET' });
-    }
+  commit(working: ReconcileMemory): HandlerDivergence[] {
+    for (const e of working.takeEvidence()) this.entries.next(routedOf(e));
     return this.reconcileWith(working);
   }
 
-  /** Checks every actor against `working`; any that disagrees is replaced by the memory's. */
+  /** Checks every actor against `working`; any that disagrees is replaced by planning's state. */
   private reconcileWith(working: ReconcileMemory): HandlerDivergence[] {
     const out: HandlerDivergence[] = [];
-    for (const [key, w] of working.ghosts) {
-      const c = this.ghosts.get(key)?.getSnapshot().context;
-      if (c !== undefined && c.notFound === w.notFound && c.firstSeenAt === w.firstSeenAt) continue;
-      out.push({
-        key,
-        actor: c === undefined ? 'none' : `notFound ${c.notFound}, firstSeenAt ${c.firstSeenAt}`,
-        memory: `notFound ${w.notFound}, firstSeenAt ${w.firstSeenAt}`,
-      });
-    }
-    for (const key of this.ghosts.keys())
-      if (!working.ghosts.has(key)) out.push({ key, actor: 'alive', memory: 'none' });
-    const driftKeys = new Set<string>([...this.drifts.keys(), ...working.drift.keys(), ...working.seenDeltas.keys()]);
-    for (const key of driftKeys) {
-      const c = this.drifts.get(key)?.getSnapshot().context;
-      const cycles = working.drift.get(key) ?? 0;
-      const seen = working.seenDeltas.get(key);
-      const gone = cycles === 0 && seen === undefined;
-      if (gone ? c === undefined : c !== undefined && c.cycles === cycles && c.seenDelta === seen) continue;
-      out.push({
-        key,
-        actor: c === undefined ? 'none' : `cycles ${c.cycles}, seen ${c.seenDelta ?? '-'}`,
-        memory: `cycles ${cycles}, seen ${seen ?? '-'}`,
-      });
-    }
+    const text = (s: { value: unknown; context: object } | undefined, fields: readonly string[]): string =>
+      s === undefined
+        ? 'none'
+        : `${String(s.value)}: ${fields.map((f) => `${f} ${String((s.context as Record<string, string | number | undefined>)[f] ?? '-')}`).join(', ')}`;
+    const check = (
+      mine: ReadonlyMap<string, { getSnapshot(): { value: unknown; context: object } }>,
+      theirs: ReadonlyMap<string, { value: unknown; context: object }>,
+      fields: readonly string[],
+    ): void => {
+      for (const key of new Set([...mine.keys(), ...theirs.keys()])) {
+        const actor = text(mine.get(key)?.getSnapshot(), fields);
+        const memory = text(theirs.get(key), fields);
+        if (actor !== memory) out.push({ key, actor, memory });
+      }
+    };
+    check(this.ghosts, working.ghostMachines(), ['notFound', 'firstSeenAt']);
+    check(this.drifts, working.driftMachines(), ['cycles', 'seenDelta']);
     if (out.length > 0) this.restore(persistedFromMemory(working));
     return out;
   }
@@ -494,8 +410,15 @@ export class HandlerActors {
     this.entries.next({ category: 'submission', key: clientOrderId, spawn: { symbol }, event: undefined });
   }
 
-  /** What became of a submission: its answer, or evidence found by a lookup. Unknown ids are spawned answer-lost. */
-  submission(clientOrderId: string, symbol: string, event: SubmissionEvent): void {
+  /**
+   * What became of a submission: its answer, or evidence found by a lookup. Unknown ids are spawned answer-lost.
+   * Returns where its machine went: `neverArrived` is its proposal to close the order as rejected.
+   */
+  submission(
+    clientOrderId: string,
+    symbol: string,
+    event: SubmissionEvent,
+  ): { readonly value: string; readonly notFound: number } | undefined {
     if (!this.submissions.has(clientOrderId))
       this.entries.next({
         category: 'submission',
@@ -503,17 +426,16 @@ export class HandlerActors {
         spawn: { symbol },
         event: { type: 'ANSWER_LOST' },
       });
+    const actor = this.submissions.get(clientOrderId);
     this.entries.next({ category: 'submission', key: clientOrderId, event });
+    // Routing is synchronous: the actor has taken the event (and, in a final state, has been ended).
+    const s = actor?.getSnapshot();
+    return s === undefined ? undefined : { value: String(s.value), notFound: s.context.notFound };
   }
 
   /** Whether the order's placing call is still waiting for its answer (then "not found" says nothing about it). */
   isPlacing(clientOrderId: string): boolean {
     return this.submissions.get(clientOrderId)?.getSnapshot().value === 'submitted';
-  }
-
-  /** Not-found answers in a row of an unconfirmed submission. */
-  submissionNotFound(clientOrderId: string): number {
-    return this.submissions.get(clientOrderId)?.getSnapshot().context.notFound ?? 0;
   }
 
   /** Unconfirmed submissions (client ids), for the per-cycle lookups. */
@@ -597,6 +519,14 @@ export class HandlerActors {
     this.stopActor(actor);
     this.finished.next(addressOf({ category, key }));
   }
+}
+
+/** A step planning took, as the router's entry. */
+function routedOf(e: HandlerEvidence): Routed {
+  const spawn = e.spawn === undefined ? undefined : restorable(e.spawn.value, e.spawn.context);
+  return e.category === 'ghost'
+    ? { category: 'ghost', key: e.key, event: e.event, ...(spawn !== undefined && { spawn }) }
+    : { category: 'drift', key: e.key, event: e.event, ...(spawn !== undefined && { spawn }) };
 }
 
 const statusOf = (actor: AnyActorRef): Snapshot<unknown>['status'] => (actor.getSnapshot() as Snapshot<unknown>).status;

@@ -2,7 +2,7 @@
  * A process kill, for tests of restarts: the engine stops where it is, with no flush and no further write, as when
  * the process dies (SIGKILL, power loss). Exported from `tesser-reconcile/testing`.
  */
-import type { Engine } from '../engine.js';
+import type { Engine } from './engine.js';
 import type { InMemoryStateStore } from '../store/memory.js';
 
 /**

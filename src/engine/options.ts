@@ -4,6 +4,7 @@
  * must be real numbers: a string like '5000' is refused, not coerced (it would fail the loop a few ms after start).
  */
 import { ConfigError } from '../domain/errors.js';
+import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from '../handlers/config.js';
 import { DEFAULT_STARTUP_RETRY } from '../../machines/engine.machine.js';
 import { resolveBackoff } from '../streams/backoff.js';
 
@@ -93,4 +94,23 @@ function startupRetryIssues(r: Record<string, unknown>): Issue[] {
     issues.push({ path: 'startupRetry.maxAttempts', message: 'must be an integer >= 1, or null (retry forever)' });
   }
   return issues;
+}
+
+/**
+ * Policies and options, every problem in one ConfigError, before anything runs.
+ * @throws ConfigError
+ */
+export function checkedConfig(
+  options: NumericEngineOptions & { readonly policies?: ReconcileConfigInput | ResolvedConfig | undefined },
+): ResolvedConfig {
+  const issues = engineOptionIssues(options);
+  let config: ResolvedConfig | undefined;
+  try {
+    config = resolveConfig(options.policies);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    issues.unshift(...e.issues);
+  }
+  if (issues.length > 0 || config === undefined) throw new ConfigError(issues);
+  return config;
 }

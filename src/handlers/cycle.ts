@@ -31,6 +31,7 @@ import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { zombiePolicyFor, type ResolvedConfig } from './config.js';
 import type { ReconcileMemory } from './memory.js';
+import { proposesClose, type GhostEvent } from '../../machines/ghost.machine.js';
 import type {
   AccountingErrorAction,
   ApplyFillAction,
@@ -206,11 +207,22 @@ export function startCursor(c: HistoryCursor | undefined, now: Millis, lookbackM
 
 // ---- the cycle -----------------------------------------------------------------------------------------------
 
+/** The close a plan proposes for a ghost, told to its machine once the plan stands. */
+export interface GhostVerdict {
+  readonly key: string;
+  readonly event: Extract<GhostEvent, { type: 'SETTLED_BY_TRADES' | 'FOUND_FINAL' }>;
+}
+
+/** Tells each ghost's machine the verdict of a plan that stands. */
+export function tellVerdicts(memory: ReconcileMemory, verdicts: readonly GhostVerdict[], confirmations: number): void {
+  for (const v of verdicts) memory.tellGhost(v.key, v.event, confirmations);
+}
+
 /** How a ghost was settled this cycle. */
 type GhostOutcome =
   | { readonly kind: 'byTrades' }
   | { readonly kind: 'queried'; readonly order: Order }
-  | { readonly kind: 'notFound'; readonly confirmed: boolean }
+  | { readonly kind: 'notFound'; readonly confirmed: boolean; readonly notFound: number }
   | { readonly kind: 'deferred' };
 
 export interface CycleOptions {
@@ -241,6 +253,11 @@ export interface CycleResult {
   readonly fillsAfter: (ApplyFillAction | ApplyFundingAction)[];
   readonly errors: AccountingErrorAction[];
   readonly closes: CloseOrderAction[];
+  /**
+   * What each ghost's machine is told when the plan stands (its trades settle it, or its final status closes it):
+   * the caller tells them (`tellVerdicts`) unless it refuses the plan.
+   */
+  readonly verdicts: readonly GhostVerdict[];
   readonly zombies: PlanAction[];
   readonly cursors: PlanAction[];
   readonly deferred: DeferredQuery[];
@@ -272,13 +289,11 @@ export async function runCycle(
   const applicable = (ts: Millis): boolean => opts.applyTradesUpTo === undefined || ts <= opts.applyTradesUpTo;
 
   // 1. Ghost bookkeeping: forget orders that are no longer ghosts (they reappeared, or were closed).
+  // Each ghost has its machine (machines/ghost.machine.ts), which decides when "not found" is final.
   const ghostKeys = new Set(report.ghosts.map((g) => orderKey(g.local)));
-  for (const k of [...memory.ghosts.keys()]) if (!ghostKeys.has(k)) memory.ghosts.delete(k);
-  for (const g of report.ghosts) {
-    const k = orderKey(g.local);
-    if (!memory.ghosts.has(k))
-      memory.ghosts.set(k, { ref: refOf(g.local), firstSeenAt: report.snapshotStartedAt, notFound: 0 });
-  }
+  for (const k of [...memory.ghostMachines().keys()]) if (!ghostKeys.has(k)) memory.forgetGhost(k);
+  for (const g of report.ghosts)
+    memory.watchGhost(orderKey(g.local), refOf(g.local), report.snapshotStartedAt, config.notFoundConfirmations);
 
   // 2. Which symbols need their trades: ghosts, matched orders the exchange filled further, plus the caller's.
   // Only the pairs with something to look at: a pair that agrees on everything the differ compares and on the
@@ -387,9 +402,10 @@ export async function runCycle(
         });
     }
     // Looked into (only once the fetches succeeded: an unreachable cycle has not looked at anything).
-    memory.seenDeltas.clear();
-    for (const dr of report.positionDrifts) memory.seenDeltas.set(`position:${dr.symbol}`, dr.delta.toFixed());
-    for (const dr of report.balanceDrifts) memory.seenDeltas.set(`balance:${dr.asset}`, dr.delta.toFixed());
+    const seen = new Map<string, string>();
+    for (const dr of report.positionDrifts) seen.set(`position:${dr.symbol}`, dr.delta.toFixed());
+    for (const dr of report.balanceDrifts) seen.set(`balance:${dr.asset}`, dr.delta.toFixed());
+    memory.lookedInto(seen, config.driftCyclesBeforeLiquidateOnly);
   }
 
   // A standing inferred fill whose real trade the symbol's cursor has already passed (the trade showed late, behind
@@ -463,7 +479,7 @@ export async function runCycle(
     const adds = Dec.max(ZERO, newQty.minus(standing.get(okey) ?? ZERO));
     if (portfolio.appliedQuantity(g.local.symbol, xid).plus(adds).gte(g.local.quantity))
       outcomes.set(key, { kind: 'byTrades' });
-    else queue.push({ key, order: g.local, since: memory.ghosts.get(key)!.firstSeenAt });
+    else queue.push({ key, order: g.local, since: memory.ghost(key)!.firstSeenAt });
   }
   // Symbols with several ghosts left: one read of the symbol's orders updated since the oldest of them settles every
   // ghost it shows closed, as a targeted query would (the exchange's own answer for that order id); the others keep
@@ -476,7 +492,7 @@ export async function runCycle(
       targeted.push(q);
       continue;
     }
-    memory.ghosts.set(q.key, { ...memory.ghosts.get(q.key)!, notFound: 0 });
+    memory.tellGhost(q.key, { type: 'FOUND' }, config.notFoundConfirmations);
     outcomes.set(q.key, { kind: 'queried', order: o });
   }
   // Oldest first: the one that has waited longest, then the oldest order.
@@ -486,22 +502,21 @@ export async function runCycle(
     if (queries >= config.maxQueriesPerCycle) {
       outcomes.set(q.key, { kind: 'deferred' });
       // Listed in queue order, so the plan shows who goes first next cycle.
-      const w = memory.ghosts.get(q.key)!;
+      const w = memory.ghost(q.key)!;
       budgetDeferred.push({ ref: refOf(q.order), why: 'budget', waitingSince: w.firstSeenAt, notFound: w.notFound });
       continue;
     }
     queries++;
-    const watch = memory.ghosts.get(q.key)!;
     try {
       const o = await reader.fetchOrder(refOf(q.order));
-      memory.ghosts.set(q.key, { ...watch, notFound: 0 });
+      memory.tellGhost(q.key, { type: 'FOUND' }, config.notFoundConfirmations);
       outcomes.set(q.key, { kind: 'queried', order: o });
     } catch (e) {
       if (isRetryableError(e)) throw new UnreachableError(e);
       if (!isNotFoundError(e)) throw e;
-      const n = watch.notFound + 1;
-      memory.ghosts.set(q.key, { ...watch, notFound: n });
-      outcomes.set(q.key, { kind: 'notFound', confirmed: n >= config.notFoundConfirmations });
+      // The ghost's machine counts the answer and decides: in `closing`, "not found" is confirmed.
+      const next = memory.tellGhost(q.key, { type: 'NOT_FOUND' }, config.notFoundConfirmations)!;
+      outcomes.set(q.key, { kind: 'notFound', confirmed: proposesClose(next), notFound: next.context.notFound });
     }
   }
 
@@ -510,6 +525,7 @@ export async function runCycle(
   const updates: TrackOrderAction[] = [];
   const errors: AccountingErrorAction[] = [];
   const closes: CloseOrderAction[] = [];
+  const verdicts: GhostVerdict[] = [];
   const deferred: DeferredQuery[] = [];
   const excluded = new Set<OrderIdKey>(); // exchange orders whose accounting is in error: no inference for them
 
@@ -750,10 +766,11 @@ export async function runCycle(
     const out = outcomes.get(key)!;
     const xid = g.local.exchangeOrderId!;
     const ref = refOf(g.local);
-    const watch = memory.ghosts.get(key)!;
+    const watch = memory.ghost(key)!;
     switch (out.kind) {
       case 'byTrades': {
         const last = (byOrder.get(orderIdKey(g.local.symbol, xid)) ?? []).at(-1);
+        verdicts.push({ key, event: { type: 'SETTLED_BY_TRADES' } });
         closes.push({
           type: 'closeOrder',
           cause: 'filledByTrades',
@@ -784,6 +801,7 @@ export async function runCycle(
           deferred.push({ ref, why: 'noPrice', waitingSince: watch.firstSeenAt, notFound: 0 });
           break;
         }
+        verdicts.push({ key, event: { type: 'FOUND_FINAL' } });
         closes.push({
           type: 'closeOrder',
           cause: 'finalStatusQueried',
@@ -796,7 +814,7 @@ export async function runCycle(
       }
       case 'notFound': {
         if (!out.confirmed) {
-          deferred.push({ ref, why: 'confirmation', waitingSince: watch.firstSeenAt, notFound: watch.notFound });
+          deferred.push({ ref, why: 'confirmation', waitingSince: watch.firstSeenAt, notFound: out.notFound });
           break;
         }
         const applied = work.appliedQuantity(g.local.symbol, xid);
@@ -804,7 +822,7 @@ export async function runCycle(
         closes.push({
           type: 'closeOrder',
           cause: 'notFoundConfirmed',
-          reason: `ghost ${g.local.clientOrderId}: not found ${watch.notFound} times in a row; ${status === 'filled' ? 'its fills cover it' : `closed as cancelled with ${applied.toFixed()} filled`}`,
+          reason: `ghost ${g.local.clientOrderId}: not found ${out.notFound} times in a row; ${status === 'filled' ? 'its fills cover it' : `closed as cancelled with ${applied.toFixed()} filled`}`,
           ref,
           status,
           at: now,
@@ -888,6 +906,7 @@ export async function runCycle(
     fillsAfter,
     errors,
     closes,
+    verdicts,
     zombies,
     cursors: cursorActions,
     deferred,

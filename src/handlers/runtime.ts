@@ -13,7 +13,8 @@ import type { Fill } from '../domain/types.js';
 import { insideSnapshotWindow, reportWindow } from '../domain/snapshot-window.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { runCycle, tradeTouches, UnreachableError, type PlanContext } from './cycle.js';
+import { runCycle, tellVerdicts, tradeTouches, UnreachableError, type PlanContext } from './cycle.js';
+import { proposesLiquidateOnly } from '../../machines/drift.machine.js';
 import { ReconcileMemory, type ReconcileMemoryJSON } from './memory.js';
 import type { DriftStreak, EnterLiquidateOnlyAction, Plan, PlanAction } from './plan.js';
 import { CountingReader } from './reader.js';
@@ -109,6 +110,8 @@ export class RuntimeHandler {
       };
     }
 
+    // The plan stands: each ghost's machine takes the close proposed for it.
+    tellVerdicts(this.memory, cycle.verdicts, this.config.notFoundConfirmations);
     const liquidate = this.trackDrift(
       report,
       ctx.portfolio,
@@ -159,8 +162,9 @@ export class RuntimeHandler {
       else if (a.type === 'trackOrder') proj.trackOrder(a.order);
     }
     const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades);
-    const next = new Map<string, number>();
-    const streaks: DriftStreak[] = [];
+    const limit = this.config.driftCyclesBeforeLiquidateOnly;
+    const counted = new Set<string>();
+    const due: DriftStreak[] = [];
     const check = (
       kind: 'position' | 'balance',
       key: string,
@@ -171,22 +175,21 @@ export class RuntimeHandler {
       if (uncertain.has(`${kind}:${key}`)) return;
       const delta = new Dec(exchange).minus(local);
       if (delta.isZero() || !isBeyondTolerance(delta, local, exchange, tol)) return;
-      const cycles = this.memory.driftCycles(kind, key) + 1;
-      next.set(`${kind}:${key}`, cycles);
-      streaks.push({ kind, key, local, exchange, delta, cycles });
+      // The drift's machine counts the cycle and decides: in `liquidateOnly`, the streak is long enough.
+      counted.add(`${kind}:${key}`);
+      const next = this.memory.tellDrift(`${kind}:${key}`, { type: 'BEYOND_TOLERANCE' }, limit)!;
+      if (proposesLiquidateOnly(next)) due.push({ kind, key, local, exchange, delta, cycles: next.context.cycles });
     };
     for (const d of report.positionDrifts)
       check('position', d.symbol, proj.position(d.symbol).quantity, d.exchange, d.tolerance);
     for (const d of report.balanceDrifts)
       check('balance', d.asset, proj.balance(d.asset).total, d.exchange, d.tolerance);
-    // Held, not reset: on a busy account a real drift must still reach its count over the cycles it can be seen in.
-    for (const k of uncertain) {
-      const held = this.memory.drift.get(k);
-      if (held !== undefined) next.set(k, held);
+    // Every other streak: held, not reset, where a race makes this cycle uncertain (on a busy account a real drift
+    // must still reach its count over the cycles it can be seen in); ended where the drift is gone or explained.
+    for (const [k, s] of [...this.memory.driftMachines()]) {
+      if (counted.has(k) || s.context.cycles === 0) continue;
+      this.memory.tellDrift(k, { type: uncertain.has(k) ? 'HELD' : 'EXPLAINED' }, limit);
     }
-    this.memory.drift.clear();
-    for (const [k, v] of next) this.memory.drift.set(k, v);
-    const due = streaks.filter((s) => s.cycles >= this.config.driftCyclesBeforeLiquidateOnly);
     if (due.length === 0) return undefined;
     return {
       type: 'enterLiquidateOnly',

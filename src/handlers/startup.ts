@@ -54,6 +54,7 @@ import {
   runCycle,
   standingInferredQuantities,
   startCursor,
+  tellVerdicts,
   UnreachableError,
   type CycleResult,
   type PlanContext,
@@ -423,8 +424,10 @@ export class StartupHandler {
       cursor: moved(ctx.cursors.funding),
     };
     cursors.push(funding);
-    // The reset removes every drift: streaks start over.
-    this.memory.drift.clear();
+    // The plan stands: each ghost's machine takes the close proposed for it. The reset removes every drift: streaks
+    // start over.
+    tellVerdicts(this.memory, cycle.verdicts, this.config.notFoundConfirmations);
+    this.memory.endStreaks(this.config.driftCyclesBeforeLiquidateOnly);
 
     // Nor is a zombie in that state adopted with the exchange's count (a later fill count would infer its trades again).
     const zombies = cycle.zombies.map((a): PlanAction =>

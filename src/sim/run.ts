@@ -16,7 +16,7 @@ import { errorSummary, isExchangeError } from '../domain/errors.js';
 import { fillKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { createRandom, type Random } from '../domain/random.js';
 import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
-import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine.js';
+import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine/engine.js';
 import { actionsOf } from '../handlers/plan.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';
 import type { Deposit } from '../exchange/simulated/types.js';

@@ -14,7 +14,7 @@ import { Dec } from '../domain/decimal.js';
 import { errorSummary, isExchangeError } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 import type { Instrument, Side } from '../domain/types.js';
-import { EngineNotReadyError, type Engine } from '../engine.js';
+import { EngineNotReadyError, type Engine } from '../engine/engine.js';
 import { isOrderRefusedError } from '../engine/order-gate.js';
 import type { OrderRef, PlaceOrderRequest } from '../exchange/port.js';
 import type { SimulatedExchange } from '../exchange/simulated/exchange.js';

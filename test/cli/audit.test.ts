@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/domain/clock.js';
-import { createEngine } from '../../src/engine.js';
+import { createEngine } from '../../src/engine/engine.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../src/store/file-store.js';
 import { AUDIT_SYMBOLS, prepareAuditScenario } from '../support/binance-emulator/audit-scenario.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
-import { createEngine, type Engine } from '../../src/engine.js';
+import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../src/store/file-store.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';

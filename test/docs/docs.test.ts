@@ -19,7 +19,7 @@ import { engineMachine, DEFAULT_STARTUP_RETRY } from '../../machines/engine.mach
 import { LIFECYCLE_PHASES } from '../../machines/lifecycle.js';
 import { amountToString } from '../../src/domain/decimal.js';
 import { ConfigError } from '../../src/domain/errors.js';
-import { DEFAULT_INTERVAL_MS } from '../../src/engine.js';
+import { DEFAULT_INTERVAL_MS } from '../../src/engine/engine.js';
 import { DEFAULT_TICKER_EVERY_CYCLES } from '../../src/engine/equity.js';
 import { DEFAULT_CONFIG, resolveConfig } from '../../src/handlers/config.js';
 import { createMemoryLogger } from '../../src/logging/logger.js';
@@ -215,7 +215,7 @@ describe('docs/policies.md', () => {
     tradeLookbackMs: d.tradeLookbackMs,
     maxHistoryPagesPerCycle: d.maxHistoryPagesPerCycle,
     reportOnly: d.reportOnly,
-    // Engine options (src/engine.ts and the modules whose defaults it uses).
+    // Engine options (src/engine/engine.ts and the modules whose defaults it uses).
     intervalMs: DEFAULT_INTERVAL_MS,
     'backoff.initialMs': DEFAULT_BACKOFF.initialMs,
     'backoff.maxMs': DEFAULT_BACKOFF.maxMs,
@@ -267,7 +267,7 @@ describe('docs/operations.md', () => {
   });
 
   it('names every event the engine logs', () => {
-    const sources = ['src/engine.ts', 'src/engine/execution-stream.ts', 'src/logging/events.ts']
+    const sources = ['src/engine/engine.ts', 'src/engine/execution-stream.ts', 'src/logging/events.ts']
       .map((f) => read(join(REPO_DIR, f)))
       .join('\n');
     const events = new Set([...sources.matchAll(/event: '([a-zA-Z.]+)'/g)].map((m) => m[1]!));

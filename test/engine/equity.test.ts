@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError } from '../../src/domain/errors.js';
 import type { Decimal } from '../../src/domain/decimal.js';
-import { createEngine } from '../../src/engine.js';
+import { createEngine } from '../../src/engine/engine.js';
 import {
   DEFAULT_TICKER_EVERY_CYCLES,
   neededPriceKeys,

@@ -9,7 +9,7 @@ import { SerialQueue } from '../../src/engine/serial.js';
 import { silentLogger } from '../../src/logging/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { untrackedScheduler } from '../../src/sim/world.js';
-import { createEngine } from '../../src/engine.js';
+import { createEngine } from '../../src/engine/engine.js';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionEvent } from '../../src/exchange/port.js';
 import { Dec } from '../../src/domain/decimal.js';

@@ -1,28 +1,29 @@
 /**
- * The handler actors (src/engine/handler-actors.ts): the router keeps them equal to the memory planning leaves, over
- * any sequence of kept cycles (property test); their persisted snapshots restore the same actors; and in a running
- * engine they live in its actor system, so a viewer of the inspector relay receives their snapshots.
+ * The handler actors (src/engine/handler-actors.ts): the router takes them through the very steps planning took on
+ * their machines, over any sequence of kept cycles (property test: the actors land where planning's machines did);
+ * their persisted snapshots restore the same actors; and in a running engine they live in its actor system, so a
+ * viewer of the inspector relay receives their snapshots.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { orderKey } from '../../src/domain/types.js';
-import { createEngine } from '../../src/engine.js';
-import { HandlerActors, parsePersistedHandlerActors } from '../../src/engine/handler-actors.js';
+import { createEngine } from '../../src/engine/engine.js';
+import { HandlerActors, parsePersistedHandlerActors, persistedFromMemory } from '../../src/engine/handler-actors.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
-import { ReconcileMemory } from '../../src/handlers/memory.js';
-import type { Plan } from '../../src/handlers/plan.js';
 import { startInspectorServer } from '../../src/logging/inspect.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 import { connectViewer, type Relayed } from '../support/inspect-viewer.js';
 
 const thresholds = { notFoundConfirmations: 3, driftCyclesBeforeLiquidateOnly: 2 };
+const N = thresholds.notFoundConfirmations;
+const LIMIT = thresholds.driftCyclesBeforeLiquidateOnly;
 const REFS = ['1', '2', '3'].map((id) => ({ symbol: 'ETH/USDT', exchangeOrderId: id, clientOrderId: `c-${id}` }));
 const DRIFTS = ['position:BTC/USDT:USDT', 'balance:USDT'];
 
-/** What one kept cycle does to a ghost / a drift, as planning would. */
-const ghostOp = fc.constantFrom('absent', 'budget', 'notFound', 'found', 'final', 'trades', 'outage');
+/** What one kept cycle does to a ghost / a drift, as planning does it. */
+const ghostOp = fc.constantFrom('absent', 'budget', 'notFound', 'found', 'final', 'trades');
 const driftOp = fc.constantFrom('none', 'beyond', 'held', 'explained', 'seen-a', 'seen-b', 'unseen');
 const cycleOps = fc.record({
   ghosts: fc.tuple(ghostOp, ghostOp, ghostOp),
@@ -30,82 +31,47 @@ const cycleOps = fc.record({
   unreachable: fc.boolean(),
 });
 
-const basePlan = (outcome: Plan['outcome']): Plan => ({
-  handler: 'runtime',
-  mode: 'execute',
-  outcome,
-  snapshotStartedAt: 0,
-  snapshotCompletedAt: 0,
-  plannedAt: 0,
-  actions: [],
-  requestsUsed: 0,
-  queriesUsed: 0,
-  deferred: [],
-});
-
 describe('HandlerActors', () => {
-  it('after every kept cycle, the actors hold exactly the memory planning left (property)', () => {
+  it('after every kept cycle, the actors are where planning left their machines (property)', () => {
     fc.assert(
       fc.property(fc.array(cycleOps, { minLength: 1, maxLength: 25 }), (cycles) => {
         const actors = new HandlerActors(thresholds);
-        const memory = new ReconcileMemory();
+        const memory = actors.memory();
         for (const [step, c] of cycles.entries()) {
-          const actions: Plan['actions'][number][] = [];
-          const deferred: Plan['deferred'][number][] = [];
+          // Bookkeeping first (a ghost no longer listed ends, a new one is watched), then the answers.
           c.ghosts.forEach((op, i) => {
-            const ref = REFS[i]!;
-            const key = orderKey(ref);
-            const w = memory.ghosts.get(key);
-            if (op === 'absent') return void memory.ghosts.delete(key);
-            const watch = w ?? { ref, firstSeenAt: step, notFound: 0 };
-            if (c.unreachable) return void memory.ghosts.set(key, { ...watch, notFound: 0 });
-            if (op === 'budget')
-              deferred.push({ ref, why: 'budget', waitingSince: watch.firstSeenAt, notFound: watch.notFound });
-            const notFound =
-              op === 'notFound' ? watch.notFound + 1 : op === 'found' || op === 'final' ? 0 : watch.notFound;
-            memory.ghosts.set(key, { ...watch, notFound });
-            if (op === 'final')
-              actions.push({
-                type: 'closeOrder',
-                cause: 'finalStatusQueried',
-                reason: '',
-                ref,
-                status: 'cancelled',
-                at: step,
-              });
-            if (op === 'trades')
-              actions.push({
-                type: 'closeOrder',
-                cause: 'filledByTrades',
-                reason: '',
-                ref,
-                status: 'filled',
-                at: step,
-              });
-            if (op === 'notFound' && notFound >= thresholds.notFoundConfirmations)
-              actions.push({
-                type: 'closeOrder',
-                cause: 'notFoundConfirmed',
-                reason: '',
-                ref,
-                status: 'cancelled',
-                at: step,
-              });
+            const key = orderKey(REFS[i]!);
+            if (op === 'absent') memory.forgetGhost(key);
+            else memory.watchGhost(key, REFS[i]!, step, N);
           });
-          c.drifts.forEach((op, i) => {
-            const key = DRIFTS[i]!;
-            const cyclesNow = memory.drift.get(key) ?? 0;
-            if (op === 'beyond') memory.drift.set(key, cyclesNow + 1);
-            else if (op === 'explained') memory.drift.delete(key);
-            else if (op === 'seen-a' || op === 'seen-b') memory.seenDeltas.set(key, op === 'seen-a' ? '0.5' : '-1');
-            else if (op === 'unseen') memory.seenDeltas.delete(key);
+          c.ghosts.forEach((op, i) => {
+            const key = orderKey(REFS[i]!);
+            if (op === 'notFound') memory.tellGhost(key, { type: 'NOT_FOUND' }, N);
+            else if (op === 'found' || op === 'final') memory.tellGhost(key, { type: 'FOUND' }, N);
           });
-          const plan = { ...basePlan(c.unreachable ? 'unreachable' : 'ready'), actions, deferred };
-          expect(actors.commit(memory, plan)).toEqual([]);
-          expect(actors.memory().toJSON()).toEqual(memory.toJSON());
+          if (c.unreachable) memory.resetNotFound();
+          else {
+            // The plan stands: the verdicts, then the drifts (as the runtime handler takes them).
+            c.ghosts.forEach((op, i) => {
+              const key = orderKey(REFS[i]!);
+              if (op === 'final') memory.tellGhost(key, { type: 'FOUND_FINAL' }, N);
+              if (op === 'trades') memory.tellGhost(key, { type: 'SETTLED_BY_TRADES' }, N);
+            });
+            c.drifts.forEach((op, i) => {
+              const key = DRIFTS[i]!;
+              if (op === 'beyond') memory.tellDrift(key, { type: 'BEYOND_TOLERANCE' }, LIMIT);
+              else if (op === 'held') memory.tellDrift(key, { type: 'HELD' }, LIMIT);
+              else if (op === 'explained') memory.tellDrift(key, { type: 'EXPLAINED' }, LIMIT);
+              else if (op === 'seen-a' || op === 'seen-b')
+                memory.tellDrift(key, { type: 'LOOKED_INTO', delta: op === 'seen-a' ? '0.5' : '-1' }, LIMIT);
+              else if (op === 'unseen') memory.tellDrift(key, { type: 'LOOKED_INTO', delta: undefined }, LIMIT);
+            });
+          }
+          expect(actors.commit(memory)).toEqual([]);
+          expect(actors.persisted()).toEqual(persistedFromMemory(memory));
           // A drift actor with nothing to remember is gone; a ghost's actor exists exactly while it is listed.
-          expect(actors.actors().drift.size).toBe(new Set([...memory.drift.keys(), ...memory.seenDeltas.keys()]).size);
-          expect(actors.actors().ghosts.size).toBe(memory.ghosts.size);
+          expect(actors.actors().drift.size).toBe(memory.driftMachines().size);
+          expect(actors.actors().ghosts.size).toBe(memory.ghostMachines().size);
         }
         // The persisted snapshots, through JSON, restore the same actors in the same states.
         const saved = JSON.parse(JSON.stringify(actors.persisted())) as unknown;
@@ -122,22 +88,32 @@ describe('HandlerActors', () => {
 
   it('a drift streak reaching the threshold puts its actor in liquidateOnly; an explained one goes back to clean', () => {
     const actors = new HandlerActors(thresholds);
-    const m = new ReconcileMemory();
+    const m = actors.memory();
     const states: string[] = [];
     const state = (): string => String(actors.actors().drift.get('position:X')?.getSnapshot().value ?? 'none');
-    for (const cycles of [1, 2, 3]) {
-      m.drift.set('position:X', cycles);
-      actors.commit(m, basePlan('ready'));
+    for (let i = 0; i < 3; i++) {
+      m.tellDrift('position:X', { type: 'BEYOND_TOLERANCE' }, LIMIT);
+      actors.commit(m);
       states.push(state());
     }
-    m.drift.delete('position:X');
-    m.seenDeltas.set('position:X', '0.1');
-    actors.commit(m, basePlan('ready'));
+    m.lookedInto(new Map([['position:X', '0.1']]), LIMIT);
+    m.tellDrift('position:X', { type: 'EXPLAINED' }, LIMIT);
+    actors.commit(m);
     states.push(state());
-    m.seenDeltas.delete('position:X');
-    actors.commit(m, basePlan('ready'));
+    m.lookedInto(new Map(), LIMIT);
+    actors.commit(m);
     states.push(state());
     expect(states).toEqual(['drifting', 'liquidateOnly', 'liquidateOnly', 'clean', 'none']);
+    actors.stop();
+  });
+
+  it('a discarded cycle routes nothing: the memory taken back from the actors has no steps left', () => {
+    const actors = new HandlerActors(thresholds);
+    const m = actors.memory();
+    m.watchGhost(orderKey(REFS[0]!), REFS[0]!, 1, N);
+    m.restore(actors.memory());
+    expect(actors.commit(m)).toEqual([]);
+    expect(actors.actors().ghosts.size).toBe(0);
     actors.stop();
   });
 });

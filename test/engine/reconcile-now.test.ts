@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
-import { createEngine, ReconcileNowError, type ReconcileNowErrorKind } from '../../src/engine.js';
+import { createEngine, ReconcileNowError, type ReconcileNowErrorKind } from '../../src/engine/engine.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';

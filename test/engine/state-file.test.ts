@@ -79,14 +79,20 @@ function richState(): EngineState {
       [PERP, d('30000')],
     ]),
   );
-  const memory = new ReconcileMemory();
-  memory.ghosts.set(orderKey({ symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }), {
-    ref: { symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' },
-    firstSeenAt: T + 3,
-    notFound: 1,
+  const memory = ReconcileMemory.fromJSON({
+    ghosts: [
+      {
+        key: orderKey({ symbol: 'ETH/USDT', exchangeOrderId: '12', clientOrderId: 'c' }),
+        symbol: 'ETH/USDT',
+        exchangeOrderId: '12',
+        clientOrderId: 'c',
+        firstSeenAt: T + 3,
+        notFound: 1,
+      },
+    ],
+    drift: [{ kind: 'position', key: PERP, cycles: 2 }],
+    seenDeltas: [{ kind: 'balance', key: 'USDT', delta: '-0.00000001' }],
   });
-  memory.drift.set(`position:${PERP}`, 2);
-  memory.seenDeltas.set('balance:USDT', '-0.00000001');
   return {
     portfolio,
     cursors: {

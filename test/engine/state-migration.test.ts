@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { tradeKey } from '../../src/domain/ids.js';
 import type { Fill } from '../../src/domain/types.js';
-import { createEngine } from '../../src/engine.js';
+import { createEngine } from '../../src/engine/engine.js';
 import { decodeEngineState, encodeEngineState, ENGINE_STATE_VERSION } from '../../src/engine/state-file.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { silentLogger } from '../../src/logging/types.js';

@@ -1,16 +1,17 @@
 /**
- * ReconcileMemory's copy and restore: what the engine uses to undo a discarded cycle's memory updates (a retry must
+ * ReconcileMemory (the handler machines' states planning steps): copy and restore, what the engine uses to undo a discarded cycle's memory updates (a retry must
  * look again into what the discarded plan only pretended to look into). Restore works in place, because both
  * handlers hold the same object.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { orderKey } from '../../src/domain/types.js';
 import { ReconcileMemory } from '../../src/handlers/memory.js';
 
 const entries = fc.array(
   fc.tuple(
     fc.constantFrom('position', 'balance'),
-    fc.string({ minLength: 1, maxLength: 6 }),
+    fc.stringMatching(/^[A-Za-z0-9]{1,6}$/),
     fc.nat(20),
     fc.integer({ min: -99, max: 99 }),
   ),
@@ -18,17 +19,17 @@ const entries = fc.array(
 );
 
 function filled(xs: [string, string, number, number][]): ReconcileMemory {
-  const m = new ReconcileMemory();
-  for (const [kind, key, n, delta] of xs) {
-    m.drift.set(`${kind}:${key}`, n);
-    m.seenDeltas.set(`${kind}:${key}`, String(delta));
-    m.ghosts.set(`BTC/USDT|x${key}`, {
-      ref: { symbol: 'BTC/USDT', exchangeOrderId: `x${key}` },
-      firstSeenAt: n,
-      notFound: n % 3,
-    });
-  }
-  return m;
+  const last = <T>(items: [string, T][]): T[] => [...new Map(items).values()];
+  return ReconcileMemory.fromJSON({
+    ghosts: last(
+      xs.map(([, key, n]) => [
+        key,
+        { key: `k${key}`, symbol: 'BTC/USDT', exchangeOrderId: `x${key}`, firstSeenAt: n, notFound: n % 3 },
+      ]),
+    ),
+    drift: last(xs.map(([kind, key, n]) => [`${kind}:${key}`, { kind, key, cycles: n }])),
+    seenDeltas: last(xs.map(([kind, key, , delta]) => [`${kind}:${key}`, { kind, key, delta: String(delta) }])),
+  });
 }
 
 describe('ReconcileMemory copy / restore', () => {
@@ -42,7 +43,8 @@ describe('ReconcileMemory copy / restore', () => {
         const other = filled(b);
         m.restore(other);
         m.resetNotFound();
-        m.drift.set('position:NEW', 7);
+        m.tellDrift('position:NEW', { type: 'BEYOND_TOLERANCE' }, 3);
+        m.lookedInto(new Map([['balance:NEW', '1']]), 3);
         m.restore(saved);
         expect(m).toBe(same);
         expect(JSON.stringify(m.toJSON())).toBe(before);
@@ -53,9 +55,11 @@ describe('ReconcileMemory copy / restore', () => {
   it('a copy is independent of the original', () => {
     const m = filled([['balance', 'USDT', 2, 5]]);
     const c = m.copy();
-    m.drift.clear();
-    m.seenDeltas.clear();
-    m.ghosts.clear();
+    m.endStreaks(3);
+    m.lookedInto(new Map(), 3);
+    m.forgetGhost(orderKey({ symbol: 'BTC/USDT', exchangeOrderId: 'xUSDT', clientOrderId: '' }));
+    expect(m.ghosts.size).toBe(0);
+    expect(m.drift.size).toBe(0);
     expect(c.drift.get('balance:USDT')).toBe(2);
     expect(c.seenDeltas.get('balance:USDT')).toBe('5');
     expect(c.ghosts.size).toBe(1);

@@ -211,8 +211,7 @@ describe('errors during planning', () => {
   it('a retryable error on the trade history leaves drift streaks as they were and plans nothing', async () => {
     const o = order({ exchangeOrderId: '1' });
     const { clock, portfolio, report } = setup([o]);
-    const memory = new ReconcileMemory();
-    memory.drift.set('balance:USDT', 2);
+    const memory = ReconcileMemory.fromJSON({ ghosts: [], drift: [{ kind: 'balance', key: 'USDT', cycles: 2 }] });
     const ex = new FakeExchange();
     ex.fetchTradesSince = () => Promise.reject(new ExchangeError('rateLimit', 'slow down', { retryAfterMs: 500 }));
     const h = new RuntimeHandler({}, memory);

@@ -1,8 +1,8 @@
 /**
  * Model-based tests of the handler machines with @xstate/graph: every shortest and simple path of the ghost, drift
  * and submission machines (their counts capped in the serialized state, so the graph is finite), each replayed on
- * the REAL handler actors the engine runs (src/engine/handler-actors.ts): a ghost or drift path as the cycles whose
- * memory and plan lead the router to send those events, a submission path through the engine's calls. After every
+ * the REAL handler actors the engine runs (src/engine/handler-actors.ts): a ghost or drift path as the steps planning
+ * takes on the machine's state in a `ReconcileMemory`, routed by `commit`; a submission path through the engine's calls. After every
  * step the actor must be in the path's state with the path's counts (or gone, once the path has ended it).
  */
 import { describe, expect, it } from 'vitest';
@@ -11,8 +11,6 @@ import { getNextSnapshot } from 'xstate';
 import type { AnyStateMachine, EventObject } from 'xstate';
 import { orderKey } from '../../src/domain/types.js';
 import { HandlerActors } from '../../src/engine/handler-actors.js';
-import { ReconcileMemory } from '../../src/handlers/memory.js';
-import type { CloseOrderAction, DeferredQuery, Plan } from '../../src/handlers/plan.js';
 import { driftMachine, type DriftEvent, type DriftSnapshot } from '../../machines/drift.machine.js';
 import { ghostMachine, type GhostEvent, type GhostSnapshot } from '../../machines/ghost.machine.js';
 import { submissionMachine, type SubmissionEvent, type SubmissionSnapshot } from '../../machines/submission.machine.js';
@@ -24,25 +22,6 @@ const thresholds = { notFoundConfirmations: CONFIRMATIONS, driftCyclesBeforeLiqu
 const REF = { symbol: 'ETH/USDT', exchangeOrderId: '7', clientOrderId: 'g-1' };
 const GHOST_KEY = orderKey(REF);
 const DRIFT_KEY = 'position:BTC/USDT:USDT';
-
-function plan(
-  outcome: Plan['outcome'],
-  closes: CloseOrderAction['cause'][] = [],
-  deferred: DeferredQuery['why'][] = [],
-): Plan {
-  return {
-    handler: 'runtime',
-    mode: 'execute',
-    outcome,
-    snapshotStartedAt: 0,
-    snapshotCompletedAt: 0,
-    plannedAt: 0,
-    actions: closes.map((cause) => ({ type: 'closeOrder', cause, reason: 'test', ref: REF, status: 'filled', at: 0 })),
-    requestsUsed: 0,
-    queriesUsed: 0,
-    deferred: deferred.map((why) => ({ ref: REF, why, waitingSince: 0, notFound: 0 })),
-  };
-}
 
 type AnyEvent = EventObject & { readonly delta?: string | undefined };
 interface Step {
@@ -149,38 +128,21 @@ modelSuite(
   ghostTraversal,
   (s: GhostSnapshot) => (s.status === 'done' ? 'gone' : `${String(s.value)}:${cap(s.context.notFound, CONFIRMATIONS)}`),
   () => {
-    // Each event is the memory and plan of one kept cycle, which the router turns back into that event.
+    // Each event is one kept cycle: planning's steps on the ghost's machine (as runCycle takes them), routed.
     const actors = new HandlerActors(thresholds);
-    let notFound = 0;
-    let listed = true;
-    const cycle = (p: Plan): void => {
-      const m = new ReconcileMemory();
-      if (listed) m.ghosts.set(GHOST_KEY, { ref: REF, firstSeenAt: 1000, notFound });
-      expect(actors.commit(m, p)).toEqual([]);
-    };
+    const m = actors.memory();
     return {
       apply(event) {
         const e = event as GhostEvent | { type: 'xstate.init' };
-        if (e.type === 'xstate.init') {
-          cycle(plan('ready', [], ['budget'])); // first listed, not asked yet
-        } else if (e.type === 'NOT_FOUND') {
-          notFound++;
-          const confirmed = notFound >= CONFIRMATIONS;
-          cycle(plan('ready', confirmed ? ['notFoundConfirmed'] : [], confirmed ? [] : ['confirmation']));
-        } else if (e.type === 'FOUND' || e.type === 'FOUND_FINAL' || e.type === 'STREAK_BROKEN') {
-          // Any answer but "not found", or an outage, ends the streak.
-          notFound = 0;
-          cycle(
-            e.type === 'STREAK_BROKEN'
-              ? plan('unreachable')
-              : plan('ready', e.type === 'FOUND_FINAL' ? ['finalStatusQueried'] : []),
-          );
-        } else if (e.type === 'SETTLED_BY_TRADES') {
-          cycle(plan('ready', ['filledByTrades']));
-        } else {
-          listed = false;
-          cycle(plan('ready'));
-        }
+        if (e.type === 'xstate.init') m.watchGhost(GHOST_KEY, REF, 1000, CONFIRMATIONS);
+        else if (e.type === 'STREAK_BROKEN') m.resetNotFound();
+        else if (e.type === 'GONE') m.forgetGhost(GHOST_KEY);
+        else if (e.type === 'FOUND_FINAL') {
+          // The query's answer, then the verdict of the plan that closes it.
+          m.tellGhost(GHOST_KEY, { type: 'FOUND' }, CONFIRMATIONS);
+          m.tellGhost(GHOST_KEY, e, CONFIRMATIONS);
+        } else m.tellGhost(GHOST_KEY, e, CONFIRMATIONS);
+        expect(actors.commit(m)).toEqual([]);
       },
       observe() {
         const a = actors.actors().ghosts.get(GHOST_KEY);
@@ -220,20 +182,16 @@ modelSuite(
       : `${String(s.value)}:${cap(s.context.cycles, LIMIT)}:${s.context.seenDelta ?? '-'}`,
   () => {
     const actors = new HandlerActors(thresholds);
-    let cycles = 0;
-    let seen: string | undefined;
+    const m = actors.memory();
     return {
       apply(event) {
         const e = event as DriftEvent | { type: 'xstate.init' };
-        if (e.type === 'BEYOND_TOLERANCE') cycles++;
-        else if (e.type === 'EXPLAINED') cycles = 0;
-        else if (e.type === 'LOOKED_INTO') seen = e.delta;
-        else if (e.type === 'FORGET') [cycles, seen] = [0, undefined];
-        // HELD: the same streak again in a ready runtime cycle.
-        const m = new ReconcileMemory();
-        if (cycles > 0) m.drift.set(DRIFT_KEY, cycles);
-        if (seen !== undefined) m.seenDeltas.set(DRIFT_KEY, seen);
-        expect(actors.commit(m, plan('ready'))).toEqual([]);
+        // FORGET: the router's own step once nothing is left (the streak ended, no delta looked into).
+        if (e.type === 'FORGET') {
+          m.endStreaks(LIMIT);
+          m.lookedInto(new Map(), LIMIT);
+        } else if (e.type !== 'xstate.init') m.tellDrift(DRIFT_KEY, e, LIMIT);
+        expect(actors.commit(m)).toEqual([]);
       },
       observe() {
         const a = actors.actors().drift.get(DRIFT_KEY);

@@ -1,12 +1,12 @@
 /**
- * Regressions found by the simulation: each seed failed before a fix in src/engine.ts or src/handlers and must stay
+ * Regressions found by the simulation: each seed failed before a fix in src/engine/engine.ts or src/handlers and must stay
  * green. Seeds depend on how src/sim draws its world; where a fix would lose its seed to a world change, a scenario
  * pins it as well. Since ids are numbered per symbol and the worlds draw two more faults (issue 13) the worlds differ:
  * the older seeds stay pinned as green runs, no longer asserting that they meet their original scenario.
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
-import { createEngine } from '../../src/engine.js';
+import { createEngine } from '../../src/engine/engine.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
@@ -105,13 +105,13 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it('seeds 30709, 31105, 32218 (a "not found" while the placing call waited): an order whose answer is on its way is not closed as rejected', async () => {
-    // The fix is in src/engine.ts (resolveUnconfirmed skips orders whose placeOrder call is pending); pinned as well by
+    // The fix is in src/engine/submissions.ts (resolveUnconfirmed skips orders whose placeOrder call is pending); pinned as well by
     // the scenario in test/engine.test.ts ("a placing call still waiting for its answer...").
     for (const seed of [30709, 31105, 32218]) await expectGreen(seed);
   });
 
   it('seeds 36499, 39086 (a lost placeOrder answer, then "not found" twice): an order closed as never arrived whose trade shows later takes the exchange\'s status, not "rejected"', async () => {
-    // The fix is in src/portfolio/portfolio.ts (applyFill reopens an unanswered rejection) and src/engine.ts
+    // The fix is in src/portfolio/portfolio.ts (applyFill reopens an unanswered rejection) and src/engine/submissions.ts
     // (settleProvenSubmissions); pinned as well by the scenarios in test/engine.test.ts ("a submission closed as never arrived...").
     for (const seed of [36499, 39086]) await expectGreen(seed);
   });
@@ -136,7 +136,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
-    // The fix is in src/engine.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
+    // The fix is in src/engine/engine.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
     // by test/engine-lag-through-boot.test.ts.
     await expectGreen(62062, true);
   });
@@ -162,7 +162,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it('seed 44365 (a placement in flight at a crash, filled at once, its trade lagging through the boot): cancelled after the boot with the exchange answering "filled", it is settled as a ghost and its trade recorded (it was closed filled 0)', async () => {
-    // The fix is in src/engine.ts (cancelOrder leaves an order the exchange filled beyond our fills open); pinned as well by
+    // The fix is in src/engine/engine.ts (cancelOrder leaves an order the exchange filled beyond our fills open); pinned as well by
     // the scenario in test/engine-lag-through-boot.test.ts.
     await expectGreen(44365);
   });

@@ -20,7 +20,7 @@ import type { StateValue } from 'xstate';
 import { Dec, type Decimal } from '../../src/domain/decimal.js';
 import { ExchangeError } from '../../src/domain/errors.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../../src/domain/types.js';
-import { createEngine, EngineNotReadyError, type Engine, type EngineReport } from '../../src/engine.js';
+import { createEngine, EngineNotReadyError, type Engine, type EngineReport } from '../../src/engine/engine.js';
 import { asJson, encodeEngineState } from '../../src/engine/state-file.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../../src/exchange/port.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';

@@ -11,7 +11,7 @@ import {
   type EngineOptions,
   type EngineReport,
   type EngineStatus,
-} from '../../src/engine.js';
+} from '../../src/engine/engine.js';
 import { Dec } from '../../src/domain/decimal.js';
 import type { ExchangeClient, PlaceOrderRequest } from '../../src/exchange/port.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';

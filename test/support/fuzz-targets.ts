@@ -269,17 +269,25 @@ const arbLoadedState: fc.Arbitrary<LoadedState> = fc
     journal: fc.array(arbOrder({ statuses: ['pending'], symbol: fc.constantFrom(...SYMBOLS) }), { maxLength: 2 }),
   })
   .map((r) => {
-    const memory = new ReconcileMemory();
-    for (const g of r.ghosts)
-      memory.ghosts.set(`x:${g.id}`, {
-        ref: { symbol: 'BTC/USDT', exchangeOrderId: g.id },
+    const memory = ReconcileMemory.fromJSON({
+      ghosts: [...new Map(r.ghosts.map((g) => [g.id, g])).values()].map((g) => ({
+        key: `x:${g.id}`,
+        symbol: 'BTC/USDT',
+        exchangeOrderId: g.id,
         firstSeenAt: g.at,
         notFound: g.n,
-      });
-    for (const d of r.drift) {
-      memory.drift.set(`position:${d.key}`, d.cycles);
-      memory.seenDeltas.set(`balance:${d.key}`, new Dec(d.delta).toFixed());
-    }
+      })),
+      drift: [...new Map(r.drift.map((d) => [d.key, d])).values()].map((d) => ({
+        kind: 'position' as const,
+        key: d.key,
+        cycles: d.cycles,
+      })),
+      seenDeltas: [...new Map(r.drift.map((d) => [d.key, d])).values()].map((d) => ({
+        kind: 'balance' as const,
+        key: d.key,
+        delta: new Dec(d.delta).toFixed(),
+      })),
+    });
     const cursors = {
       trades: Object.fromEntries(r.cursorSymbols.map((s) => [s, { since: r.since, seenIds: r.seen }])),
       funding: { since: r.since, seenIds: [] },

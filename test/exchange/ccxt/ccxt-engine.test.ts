@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../../src/domain/decimal.js';
 import { tradeKey } from '../../../src/domain/ids.js';
 import type { Order } from '../../../src/domain/types.js';
-import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../../../src/engine.js';
+import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../../../src/engine/engine.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import type { PlaceOrderRequest } from '../../../src/exchange/port.js';
 import { SimulatedExchange } from '../../../src/exchange/simulated.js';

@@ -10,7 +10,7 @@
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../../src/domain/decimal.js';
-import { createEngine, type Engine, type EngineReport } from '../../../src/engine.js';
+import { createEngine, type Engine, type EngineReport } from '../../../src/engine/engine.js';
 import type { AppliedFill } from '../../../src/engine/execution-stream.js';
 import type { Order } from '../../../src/domain/types.js';
 import type { SimulatedExchange } from '../../../src/exchange/simulated.js';

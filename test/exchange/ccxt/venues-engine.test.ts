@@ -10,7 +10,7 @@ import { filter, firstValueFrom, map, merge } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../../src/domain/decimal.js';
 import type { Order } from '../../../src/domain/types.js';
-import { createEngine, type Engine, type EngineReport } from '../../../src/engine.js';
+import { createEngine, type Engine, type EngineReport } from '../../../src/engine/engine.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import type { PlaceOrderRequest } from '../../../src/exchange/port.js';
 import { SimulatedExchange } from '../../../src/exchange/simulated.js';

@@ -6,7 +6,7 @@
  */
 import { Dec } from '../../../src/domain/decimal.js';
 import { VirtualClock } from '../../../src/domain/clock.js';
-import { createEngine } from '../../../src/engine.js';
+import { createEngine } from '../../../src/engine/engine.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
 import { SimulatedExchange } from '../../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../../src/store/file-store.js';

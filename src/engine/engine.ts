@@ -17,68 +17,60 @@ import {
   asyncScheduler,
   filter,
   firstValueFrom,
-  type Observable,
   type SchedulerLike,
 } from 'rxjs';
-import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
-import { isoTime, type Clock, type Millis } from './domain/clock.js';
-import type { Decimal } from './domain/decimal.js';
-import { ZERO } from './domain/decimal.js';
-import {
-  ConfigError,
-  ExchangeError,
-  TesserError,
-  errorSummary,
-  isNotFoundError,
-  isRetryableError,
-} from './domain/errors.js';
-import { createRandom } from './domain/random.js';
-import { insideSnapshotWindow } from './domain/snapshot-window.js';
-import { isOpenStatus, isUnansweredRejection, type ExchangeSnapshot, type Order } from './domain/types.js';
-import { diff } from './differ/diff.js';
-import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from './differ/report.js';
-import { hasExecutionStream, type ExchangeClient, type OrderRef, type PlaceOrderRequest } from './exchange/port.js';
-import { fetchExchangeSnapshot } from './exchange/snapshot.js';
-import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './handlers/config.js';
-import { executePlan, type ActionOutcome, type ExecutionResult } from './handlers/executor.js';
-import { ReconcileMemory } from './handlers/memory.js';
-import { HandlerActors } from './engine/handler-actors.js';
-import { actionsOf, EMPTY_CURSORS, type CursorState, type Plan } from './handlers/plan.js';
-import { RuntimeHandler } from './handlers/runtime.js';
-import { StartupHandler } from './handlers/startup.js';
-import { logAction, logReport, type ActionLogEntry } from './logging/events.js';
-import { componentLogger, silentLogger, type Logger } from './logging/types.js';
-import { isPortfolioError } from './portfolio/errors.js';
-import { Portfolio, type PortfolioOptions } from './portfolio/portfolio.js';
-import type { StateStore } from './store/port.js';
-import { reconcileLoop, type CycleEvent } from './streams/reconcile-loop.js';
-import { reconcileLoopActor, type LoopMode } from './streams/loop-actor.js';
-import type { BackoffOptions } from './streams/backoff.js';
-import { isWorkTrackingScheduler } from './streams/virtual-time.js';
+import { createActor, fromPromise } from 'xstate';
+import { isoTime, type Clock } from '../domain/clock.js';
+import type { Decimal } from '../domain/decimal.js';
+import { ZERO } from '../domain/decimal.js';
+import { ExchangeError, TesserError, errorSummary, isRetryableError } from '../domain/errors.js';
+import { createRandom } from '../domain/random.js';
+import { insideSnapshotWindow } from '../domain/snapshot-window.js';
+import type { ExchangeSnapshot, Order } from '../domain/types.js';
+import { diff } from '../differ/diff.js';
+import { hasDriftBeyondTolerance, reportSummary, type ReconciliationReport } from '../differ/report.js';
+import { hasExecutionStream, type OrderRef, type PlaceOrderRequest } from '../exchange/port.js';
+import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
+import type { ResolvedConfig } from '../handlers/config.js';
+import { executePlan, type ActionOutcome, type ExecutionResult } from '../handlers/executor.js';
+import { ReconcileMemory } from '../handlers/memory.js';
+import { HandlerActors } from './handler-actors.js';
+import { actionsOf, EMPTY_CURSORS, type CursorState, type Plan } from '../handlers/plan.js';
+import { RuntimeHandler } from '../handlers/runtime.js';
+import { StartupHandler } from '../handlers/startup.js';
+import { logAction, logReport, type ActionLogEntry } from '../logging/events.js';
+import { componentLogger, silentLogger } from '../logging/types.js';
+import { isPortfolioError } from '../portfolio/errors.js';
+import { Portfolio } from '../portfolio/portfolio.js';
+import { reconcileLoop, type CycleEvent } from '../streams/reconcile-loop.js';
+import { reconcileLoopActor, type LoopMode } from '../streams/loop-actor.js';
+import { isWorkTrackingScheduler } from '../streams/virtual-time.js';
 import {
   engineMachine,
   enginePhase,
   persistedLifecycle,
   type CycleDigest,
-  type EngineCommand,
-  type EngineFailure,
   type EngineSnapshot,
-  type LiquidateOnlyState,
   type LoadedLifecycle,
-  type StartupRetryConfig,
-} from '../machines/engine.machine.js';
-import type { LifecyclePhase } from '../machines/lifecycle.js';
-import { ExchangeMismatchError, identityConflict, identityOf } from './engine/exchange-identity.js';
-import { engineOptionIssues } from './engine/options.js';
-import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './engine/order-gate.js';
-import { EquityMarker, resolveTickerEveryCycles, type EquityReading } from './engine/equity.js';
-import { SerialQueue } from './engine/serial.js';
+} from '../../machines/engine.machine.js';
+import type { LifecyclePhase } from '../../machines/lifecycle.js';
+import { ExchangeMismatchError, identityConflict, identityOf } from './exchange-identity.js';
+import { checkedConfig } from './options.js';
+import { racedInside } from './snapshot-race.js';
+import { resolveUnconfirmed, settleProvenSubmissions, type SubmissionContext } from './submissions.js';
+import { OrderConflictError, OrderRefusedError, checkOrder } from './order-gate.js';
+import { EquityMarker, resolveTickerEveryCycles, type EquityReading } from './equity.js';
+import { SerialQueue } from './serial.js';
 import {
-  ExecutionStreamFeed,
-  type AppliedFill,
-  type ExecutionStreamStats,
-  type PortfolioChange,
-} from './engine/execution-stream.js';
+  DEFAULT_INTERVAL_MS,
+  EngineNotReadyError,
+  ReconcileNowError,
+  type Engine,
+  type EngineOptions,
+  type EngineReport,
+  type EngineStatus,
+} from './api.js';
+import { ExecutionStreamFeed } from './execution-stream.js';
 import {
   asJson,
   decodeEngineState,
@@ -86,168 +78,10 @@ import {
   orderRecord,
   type EngineJournalRecord,
   type PersistedLifecycleJSON,
-} from './engine/state-file.js';
+} from './state-file.js';
 
-/** Default time between reconciliation cycles. */
-export const DEFAULT_INTERVAL_MS = 5_000;
-
-export interface EngineOptions {
-  readonly exchange: ExchangeClient;
-  /** Where state survives restarts (`FileStateStore` in production). The engine never closes it. */
-  readonly store: StateStore;
-  /** Zombie policy, tolerances, grace windows, budgets, report-only mode (see `resolveConfig`). */
-  readonly policies?: ReconcileConfigInput | ResolvedConfig | undefined;
-  readonly logger?: Logger | undefined;
-  /** Default: the scheduler's clock (wall-clock time with the default scheduler). */
-  readonly clock?: Clock | undefined;
-  /** Drives every timer: the loop's interval and backoff, and the machine's startup retry. Default asyncScheduler. */
-  readonly scheduler?: SchedulerLike | undefined;
-  /** Passed to XState (`createActor(machine, { inspect })`); see `startInspectorServer` for the CLI's `--inspect`. */
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
-  /** Time between reconciliation cycles (default 5 s). */
-  readonly intervalMs?: number | undefined;
-  /** Backoff of the runtime loop while the exchange is unreachable. */
-  readonly backoff?: Partial<BackoffOptions> | undefined;
-  /** Backoff of the startup reconciliation while the exchange is unreachable. */
-  readonly startupRetry?: Partial<StartupRetryConfig> | undefined;
-  /** Seed of the backoff jitter (default 1): a run reproduces from it. */
-  readonly seed?: number | undefined;
-  /** Only these symbols' open orders and positions are fetched (default: all). */
-  readonly symbols?: readonly string[] | undefined;
-  /** Options of the portfolio (trade-id window, reporting asset, ...). */
-  readonly portfolioOptions?: PortfolioOptions | undefined;
-  /**
-   * The bot's own prices for equity (position symbol or `${asset}/${reportingAsset}` → price), called once per
-   * reconciliation. Each one wins over the exchange's (positions' mark prices, tickers); see docs/policies.md.
-   */
-  readonly prices?: (() => ReadonlyMap<string, Decimal>) | undefined;
-  /**
-   * Equity prices the assets held from one batched ticker read (`exchange.fetchTickers`), made at most once every
-   * this many cycles (default 12; 0 = never). Integer 0–10 000.
-   */
-  readonly tickerEveryCycles?: number | undefined;
-  /** Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback). */
-  readonly closedOrderRetentionMs?: number | undefined;
-}
-
-/** What `state$` emits: the lifecycle phase and the facts behind it. */
-export interface EngineStatus {
-  readonly phase: LifecyclePhase;
-  readonly liquidateOnly: LiquidateOnlyState | null;
-  /** Non-null while the exchange is unreachable (reconciliation paused, which is not drift). */
-  readonly paused: { readonly reason: string; readonly nextRetryAt: Millis | null } | null;
-  readonly lastReport: CycleDigest | null;
-  readonly cycleCount: number;
-  readonly failedCycles: number;
-  readonly lastError: string | null;
-  /** Why the engine failed (phase `failed`). */
-  readonly failure: EngineFailure | null;
-  /** Equity at the last reconciliation, in the portfolio's reporting asset; null before one, or when something had no price. */
-  readonly equity: Decimal | null;
-  /** Highest equity marked, kept across restarts and hard resets; null before there is a portfolio. */
-  readonly peakEquity: Decimal | null;
-  /** (peak − equity) / peak at the last reconciliation; null with `equity`. */
-  readonly drawdown: Decimal | null;
-}
-
-/** What `reports$` emits after each completed reconciliation. */
-export interface EngineReport {
-  readonly handler: 'startup' | 'runtime';
-  /** 0 for the startup reconciliation, then the loop's cycle number. */
-  readonly cycle: number;
-  /** The lifecycle mode the report was handled in. */
-  readonly mode: 'startup' | LoopMode;
-  readonly at: Millis;
-  readonly snapshot: ExchangeSnapshot;
-  readonly report: ReconciliationReport;
-  readonly plan: Plan;
-  /** What each planned action did (all `skipped` in report-only mode). */
-  readonly outcomes: readonly ActionOutcome[];
-  readonly executed: boolean;
-  readonly digest: CycleDigest;
-  /** Equity after this reconciliation (null when something held had no price: see `unpricedAssets`). */
-  readonly equity: Decimal | null;
-  /** Peak equity after this reconciliation. */
-  readonly peakEquity: Decimal;
-  /** (peak − equity) / peak after this reconciliation; null with `equity`. */
-  readonly drawdown: Decimal | null;
-  /** Assets and position symbols that had no price, sorted. */
-  readonly unpricedAssets: readonly string[];
-}
-
-/** The engine has no portfolio yet (fresh store, startup reconciliation not finished). */
-export class EngineNotReadyError extends TesserError {
-  override readonly name = 'EngineNotReadyError' as const;
-}
-
-/**
- * Why `reconcileNow()` has no report: `notRunning` (boot not over: not started, loading, startup reconciliation),
- * `stopped` (stopping or stopped, before or while it waited), `failed` (the engine failed), `unreachable` (the
- * exchange cannot be reached: reconciliation is paused, or the cycle paused on it), `cycleFailed` (the cycle ran and
- * failed, e.g. a snapshot window that raced trades, or a store write; `cause` says what).
- */
-export type ReconcileNowErrorKind = 'notRunning' | 'stopped' | 'failed' | 'unreachable' | 'cycleFailed';
-
-/** `reconcileNow()` could not give that cycle's report; `kind` says why. */
-export class ReconcileNowError extends TesserError {
-  override readonly name = 'ReconcileNowError' as const;
-  constructor(
-    readonly kind: ReconcileNowErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-export interface Engine {
-  /** Starts the engine; resolves once boot is over: `running`, `liquidateOnly`, or `failed` (never rejects for that). */
-  start(): Promise<EngineStatus>;
-  /** Stops the loop, flushes state to the store, and resolves when `stopped` (or `failed`). */
-  stop(): Promise<EngineStatus>;
-  /** STOP, RESUME (refused unless the last report is clean), RECONCILE_NOW, ENTER_LIQUIDATE_ONLY. */
-  send(command: EngineCommand): void;
-  /**
-   * Reconciles now (before a large order, say): starts a cycle at once, or the next one when a cycle is already
-   * running (its snapshot may predate the call), and resolves with that cycle's report: in report-only mode too
-   * (`executed` false). Rejects with `ReconcileNowError` when it cannot (see `ReconcileNowErrorKind`).
-   */
-  reconcileNow(): Promise<EngineReport>;
-  /** Lifecycle status; a late subscriber gets the current value first. Completes when the engine has stopped. */
-  readonly state$: Observable<EngineStatus>;
-  /** Every completed reconciliation; a late subscriber gets the latest one first. */
-  readonly reports$: Observable<EngineReport>;
-  /**
-   * Every fill the moment it is in the books and persisted: from the exchange's execution stream (when the exchange
-   * client has `executionEvents`) or from a reconciliation. Each trade appears once. Hot: no replay.
-   */
-  readonly fills$: Observable<AppliedFill>;
-  /** The portfolio after each change (a stream batch, a reconciliation that changed the books). Hot: no replay. */
-  readonly portfolio$: Observable<PortfolioChange>;
-  /** What the execution stream did so far (all zero without one). */
-  streamStats(): ExecutionStreamStats;
-  /** The current status. */
-  status(): EngineStatus;
-  /** Resolves at the first status in one of `phases` (at once if the engine is in one). */
-  whenPhase(...phases: LifecyclePhase[]): Promise<EngineStatus>;
-  /** The portfolio (read it; do not change it). @throws EngineNotReadyError before the first one exists. */
-  readonly portfolio: Portfolio;
-  /**
-   * Sends an order through the gate: refused (OrderRefusedError, nothing sent) when it would increase exposure outside
-   * `running`, or before startup reconciliation finished. Journaled as pending before the call and as acknowledged
-   * after it. A retryable exchange error is rethrown and the order stays pending until reconciliation resolves it.
-   */
-  placeOrder(request: PlaceOrderRequest): Promise<Order>;
-  /**
-   * Cancels an order (allowed in running and liquidate-only: a cancel never adds exposure). The books close it once
-   * they hold every fill the exchange's answer counts; until then reconciliation settles it.
-   */
-  cancelOrder(ref: OrderRef): Promise<Order>;
-  /** The gate's verdict without sending. @throws OrderRefusedError */
-  checkOrder(request: PlaceOrderRequest): ExposureEffect;
-  /** The XState actor (for `--inspect`, tests and tools). */
-  readonly actor: ReturnType<typeof createActor<typeof engineMachine>>;
-}
+export { DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './api.js';
+export type { Engine, EngineOptions, EngineReport, EngineStatus, ReconcileNowErrorKind } from './api.js';
 
 type ClockLike = Clock;
 
@@ -287,44 +121,6 @@ const LOG_OUTCOME: Record<ActionOutcome['status'], ActionLogEntry['outcome']> = 
   skipped: 'skipped',
 };
 
-/**
- * Whether a fill or funding payment landed inside the snapshot window [startedAt, completedAt] (`insideSnapshotWindow`:
- * both ends included), where the reads may disagree about it: the plan applies one stamped there, or an open order the
- * snapshot shows was filled there (its fill count may cover a trade the balances read before it do not show, and
- * adopting it would lose that trade).
- */
-function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
-  const inside = (t: Millis): boolean => insideSnapshotWindow(t, snapshot);
-  // The time test first: it is two comparisons, and `gt` builds a Decimal per order (every order, every cycle).
-  if (snapshot.openOrders.some((o) => inside(o.updatedAt) && o.filledQuantity.gt(ZERO))) return true;
-  return plan.actions.some((a) => {
-    const t =
-      a.type === 'applyFill' && !a.fill.inferred
-        ? a.fill.timestamp
-        : a.type === 'applyFunding'
-          ? a.payment.timestamp
-          : undefined;
-    return t !== undefined && inside(t);
-  });
-}
-
-/**
- * Policies and options, every problem in one ConfigError, before anything runs.
- * @throws ConfigError
- */
-function checkedConfig(options: EngineOptions): ResolvedConfig {
-  const issues = engineOptionIssues(options);
-  let config: ResolvedConfig | undefined;
-  try {
-    config = resolveConfig(options.policies);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    issues.unshift(...e.issues);
-  }
-  if (issues.length > 0 || config === undefined) throw new ConfigError(issues);
-  return config;
-}
-
 /** Builds an engine. Nothing runs until `start()`. @throws ConfigError for bad policies or options. */
 export function createEngine(options: EngineOptions): Engine {
   const config: ResolvedConfig = checkedConfig(options);
@@ -357,12 +153,16 @@ export function createEngine(options: EngineOptions): Engine {
   // The mutable engine state; every change goes through `queue`.
   let portfolio: Portfolio | undefined;
   let cursors: CursorState = EMPTY_CURSORS;
-  /** Planning's scratch copy of what the handler actors remember: taken from them, routed back to them (`keep`). */
-  let memory = new ReconcileMemory();
+  /**
+   * Planning's working copy of the handler actors' states: taken from them; the steps planning takes on their
+   * machines are routed back to them when the cycle is kept (`keep`).
+   */
+  let memory = new ReconcileMemory({ recordEvidence: true });
   const handlerActors = new HandlerActors({
     notFoundConfirmations: config.notFoundConfirmations,
     driftCyclesBeforeLiquidateOnly: config.driftCyclesBeforeLiquidateOnly,
   });
+  const submissionContext: SubmissionContext = { exchange, clock, config, logger, handlerActors };
   let startupHandler = new StartupHandler(config, memory);
   let runtimeHandler = new RuntimeHandler(config, memory);
   let lastWritten: string | undefined;
@@ -371,11 +171,11 @@ export function createEngine(options: EngineOptions): Engine {
   let lastEquity: EquityReading | null = null;
 
   /**
-   * Routes what planning left in `memory` to the handler actors: the cycle is kept (a discarded one first takes the
-   * actors' memory back, so nothing is routed). Idempotent: a second call routes nothing.
+   * Routes the steps planning took on `memory`'s machines to the handler actors: the cycle is kept (a discarded one
+   * first takes the actors' states back, so nothing is routed). Idempotent: a second call routes nothing.
    */
-  function keep(plan: Plan | undefined): void {
-    for (const d of handlerActors.commit(memory, plan)) {
+  function keep(): void {
+    for (const d of handlerActors.commit(memory)) {
       logger.error(
         { event: 'handlers.diverged', key: d.key, actor: d.actor, memory: d.memory },
         `handler actor ${d.key} (${d.actor}) disagreed with the plan's memory (${d.memory}); the memory's is kept`,
@@ -562,7 +362,7 @@ export function createEngine(options: EngineOptions): Engine {
         return await startupAttempt(attempt);
       } finally {
         // Whatever ended the attempt, what planning kept is the actors' (a discarded plan has already been taken back).
-        keep(undefined);
+        keep();
       }
     });
   }
@@ -606,7 +406,7 @@ export function createEngine(options: EngineOptions): Engine {
     // UnreachableError: nothing planned from partial data; the machine retries with backoff. Its memory updates
     // (streaks broken by the outage) are kept.
     if (plan.outcome === 'unreachable') {
-      keep(plan);
+      keep();
       throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable during startup reconciliation');
     }
     // Trades stamped inside the window may or may not be in the balances/positions read, yet the plan records them
@@ -632,7 +432,7 @@ export function createEngine(options: EngineOptions): Engine {
         );
       }
     }
-    keep(plan);
+    keep();
     return { snapshot, report, plan };
   }
 
@@ -660,127 +460,6 @@ export function createEngine(options: EngineOptions): Engine {
     return digest;
   }
 
-  /**
-   * Orders we submitted whose answer was lost (still `pending` past the grace window, their placing call over or
-   * lost with a crashed process): asked for by client id. Found → tracked with its exchange id (its fills then come
-   * through the normal ghost/matched paths); "not found" for `notFoundConfirmations` cycles in a row → it never
-   * reached the exchange, closed as rejected.
-   */
-  async function resolveUnconfirmed(book: Portfolio): Promise<void> {
-    // Submissions a cycle settled some other way (matched by client id: no longer pending without an exchange id).
-    for (const id of handlerActors.unconfirmed()) {
-      const o = book.findOrder({ clientOrderId: id });
-      if (o === undefined || o.status !== 'pending' || o.exchangeOrderId !== undefined)
-        handlerActors.submission(id, o?.symbol ?? '', { type: 'RESOLVED' });
-    }
-    const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
-    for (const o of book.openOrders()) {
-      if (o.status !== 'pending' || o.exchangeOrderId !== undefined || o.createdAt >= cutoff) continue;
-      // Its answer is still on its way (sim seeds 30709, 31105, 32218: closed as rejected, then acknowledged).
-      if (handlerActors.isPlacing(o.clientOrderId)) continue;
-      try {
-        const found = await exchange.fetchOrder({ symbol: o.symbol, clientOrderId: o.clientOrderId });
-        handlerActors.submission(o.clientOrderId, o.symbol, { type: 'FOUND' });
-        // A terminal order with fills stays open locally for one more cycle, so it is settled as a ghost with its trades.
-        const status =
-          found.status === 'pending'
-            ? 'open'
-            : found.filledQuantity.gt(ZERO) || found.status === 'open'
-              ? 'open'
-              : found.status;
-        try {
-          book.trackOrder({
-            ...o,
-            exchangeOrderId: found.exchangeOrderId,
-            status,
-            quantity: found.quantity,
-            price: found.price,
-            updatedAt: Math.max(o.updatedAt, found.updatedAt),
-          });
-        } catch (e) {
-          // Its exchange id is another tracked order's (see OrderConflictError): left pending and reported, the cycle goes on.
-          if (!isPortfolioError(e)) throw e;
-          logger.error(
-            {
-              event: 'submission.conflict',
-              clientOrderId: o.clientOrderId,
-              exchangeOrderId: found.exchangeOrderId,
-              error: errorSummary(e),
-            },
-            `order ${o.clientOrderId} cannot be tracked as ${found.exchangeOrderId ?? '?'}: ${errorSummary(e)}`,
-          );
-          continue;
-        }
-        logAction(logger, {
-          action: 'confirmSubmission',
-          reason: `order ${o.clientOrderId} got no answer when placed; the exchange has it as ${found.exchangeOrderId ?? '?'} (${found.status})`,
-          symbol: o.symbol,
-          orderId: o.clientOrderId,
-        });
-      } catch (e) {
-        if (isRetryableError(e)) {
-          // Not evidence of anything, and it breaks the "in a row": earlier not-found answers no longer count.
-          handlerActors.breakSubmissionStreaks();
-          return;
-        }
-        if (!isNotFoundError(e)) {
-          // Not evidence either way (auth, invalid...): asked again next cycle; the cycle's own work still counts.
-          logger.warn(
-            { event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) },
-            `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`,
-          );
-          continue;
-        }
-        const n = handlerActors.submissionNotFound(o.clientOrderId) + 1;
-        // Its actor counts the answer, and ends as never arrived at the threshold.
-        handlerActors.submission(o.clientOrderId, o.symbol, { type: 'NOT_FOUND' });
-        if (n >= config.notFoundConfirmations) {
-          book.closeOrder({ clientOrderId: o.clientOrderId }, 'rejected', clock.now());
-          logAction(logger, {
-            action: 'closeUnconfirmedSubmission',
-            reason: `order ${o.clientOrderId} got no answer when placed and the exchange reports it not found ${n} times in a row: it never arrived`,
-            symbol: o.symbol,
-            orderId: o.clientOrderId,
-          });
-        }
-      }
-    }
-  }
-
-  /**
-   * Submissions we had closed as never arrived (`isUnansweredRejection`) that this cycle's trades proved real: the
-   * portfolio reopened them under the trade's exchange id; the exchange's own status replaces our guess now, not a
-   * cycle later (sim seed 36499). Why not wait instead of closing: on a real exchange "not found" after a lost answer
-   * is usually the truth, and an order-history read can lag just as the lookup did; no read is final, so the guess is
-   * made and any later evidence of the order overrides it. Its fills came from the trades (counted once); a lookup
-   * that fails, or an exchange count the trades have not reached yet, leaves it open for the ghost path.
-   */
-  async function settleProvenSubmissions(before: Portfolio, book: Portfolio): Promise<void> {
-    for (const guessed of before.orders()) {
-      if (!isUnansweredRejection(guessed)) continue;
-      const o = book.findOrder({ clientOrderId: guessed.clientOrderId });
-      if (o?.exchangeOrderId === undefined || o.status !== 'open') continue;
-      let found: Order;
-      try {
-        found = await exchange.fetchOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
-      } catch (e) {
-        logger.warn(
-          { event: 'submission.lookupFailed', clientOrderId: o.clientOrderId, error: errorSummary(e) },
-          `could not look up order ${o.clientOrderId}: ${errorSummary(e)}`,
-        );
-        continue;
-      }
-      if (isOpenStatus(found.status) || !found.filledQuantity.eq(o.filledQuantity)) continue;
-      book.trackOrder({ ...o, status: found.status, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
-      logAction(logger, {
-        action: 'confirmSubmission',
-        reason: `order ${o.clientOrderId}, closed as never arrived, has trades: the exchange has it as ${o.exchangeOrderId} (${found.status}, ${found.filledQuantity.toFixed()} filled)`,
-        symbol: o.symbol,
-        orderId: o.clientOrderId,
-      });
-    }
-  }
-
   interface RuntimeCycleResult {
     readonly digest: CycleDigest;
   }
@@ -791,7 +470,7 @@ export function createEngine(options: EngineOptions): Engine {
         return await runtimePass(snapshot, cycle, mode);
       } finally {
         // A plan that threw (a final exchange error) keeps what it changed, as a kept cycle does.
-        keep(undefined);
+        keep();
       }
     });
   }
@@ -808,7 +487,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (plan.outcome === 'unreachable') {
         // An outage breaks every "not found in a row" count.
         handlerActors.breakSubmissionStreaks();
-        keep(plan);
+        keep();
         throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
       }
       // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
@@ -820,7 +499,7 @@ export function createEngine(options: EngineOptions): Engine {
           `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`,
         );
       }
-      keep(plan);
+      keep();
       const result = await executePlan(plan, {
         exchange,
         portfolio,
@@ -829,8 +508,8 @@ export function createEngine(options: EngineOptions): Engine {
       });
       // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
       if (result.executed) {
-        await settleProvenSubmissions(portfolio, result.portfolio);
-        await resolveUnconfirmed(result.portfolio);
+        await settleProvenSubmissions(submissionContext, portfolio, result.portfolio);
+        await resolveUnconfirmed(submissionContext, result.portfolio);
         result.portfolio.pruneClosedOrders(clock.now() - retentionMs);
       }
       lastEquity = await marker.mark(result.portfolio, snapshot.positions, result.executed);
@@ -870,7 +549,7 @@ export function createEngine(options: EngineOptions): Engine {
               feed.cycle(
                 snapshot.startedAt,
                 () => runtimeCycle(snapshot, info.cycle, mode()),
-                (r) => r.digest.summary.ghosts === 0 && memory.drift.size === 0,
+                (r) => r.digest.summary.ghosts === 0 && !memory.hasDriftStreak(),
               ),
             backoff: options.backoff,
             random: random.fork('reconcile-loop'),
