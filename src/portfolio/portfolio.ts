@@ -56,6 +56,13 @@ import {
   type UntrackedOrderFills,
 } from './portfolio-json.js';
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
+import {
+  PortfolioChanges,
+  buildPortfolioDelta,
+  markOf,
+  type DeltaSource,
+  type PortfolioDeltaJSON,
+} from './portfolio-delta.js';
 
 /** What survives a hard reset (`Portfolio.fromExchangeState`). */
 export interface PreservedMetrics {
@@ -191,6 +198,8 @@ export class Portfolio {
   private peak: Decimal;
   /** See `changeStamp`. */
   private stamp = ++lastStamp;
+  /** What changed since the last incremental save (`deltaSinceSaved`); a new portfolio starts unsaved. */
+  private changes = new PortfolioChanges();
   /** Tracked orders by createdAt then clientOrderId, and the live view, kept until the next change. */
   private sortedCache: readonly TrackedOrder[] | undefined;
   private liveCache: LiveState | undefined;
@@ -224,6 +233,7 @@ export class Portfolio {
       this.ownsMaps = false;
       src.ownsMaps = false;
       this.stamp = src.stamp;
+      this.changes = src.changes.copy();
       this.sortedCache = src.sortedCache;
       this.liveCache = src.liveCache;
       this.openCache = src.openCache;
@@ -462,7 +472,7 @@ export class Portfolio {
       // (a runtime adoption), their exact notional is kept: the order's average price is a rounded quotient.
       const u = key === undefined ? undefined : this.untracked.get(key);
       this.touch();
-      if (key !== undefined) this.untracked.delete(key);
+      if (key !== undefined) this.dropUntracked(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
       this.setTracked(
         exact
@@ -505,7 +515,7 @@ export class Portfolio {
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
     this.touch();
-    if (xkey !== undefined) this.untracked.delete(xkey);
+    if (xkey !== undefined) this.dropUntracked(xkey);
     this.setTracked({
       order: withFillState(
         {
@@ -571,6 +581,7 @@ export class Portfolio {
     this.touch();
     for (const t of drop) {
       this.byClient.delete(t.order.clientOrderId);
+      this.changes.order(t.order.clientOrderId);
       if (t.order.exchangeOrderId !== undefined) {
         this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
         this.unexplainedReflected.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
@@ -710,7 +721,7 @@ export class Portfolio {
         tracked.notional === undefined
           ? undefined
           : tracked.notional.plus(linked?.notional ?? ZERO).plus(notionalDelta);
-      if (link) this.untracked.delete(okey);
+      if (link) this.dropUntracked(okey);
       // A trade of an order we closed as never arrived proves it did: open, as a pending one, until the exchange's own
       // status shows (the engine looks it up; else the ghost path). Sim seed 36499: it stayed rejected, cancelled there.
       const status = filled.eq(o.quantity)
@@ -1015,6 +1026,44 @@ export class Portfolio {
     };
   }
 
+  /**
+   * What changed since the last `markSaved()` of this portfolio or of the one it was cloned from, as a delta that
+   * patches that save's `toJSON()` into this one's (src/portfolio/portfolio-delta.ts); `{}` when nothing changed.
+   * Undefined when there is no such save (this portfolio was built, not cloned, since): only a whole save describes it.
+   * Costs what changed (and the settled book's few balances), never a serialization of the whole books.
+   */
+  deltaSinceSaved(): PortfolioDeltaJSON | undefined {
+    return buildPortfolioDelta(this.deltaSource());
+  }
+
+  /**
+   * Records that the books as they are now were saved (whole, or as `deltaSinceSaved()` over the previous save);
+   * returns the token naming that save (`savedToken`). Change tracking starts here.
+   */
+  markSaved(): number {
+    return this.changes.reset(markOf(this.deltaSource()));
+  }
+
+  /** The token of the save `deltaSinceSaved()` is relative to (undefined: none). */
+  get savedToken(): number | undefined {
+    return this.changes.mark?.token;
+  }
+
+  private deltaSource(): DeltaSource {
+    return {
+      stamp: this.stamp,
+      changes: this.changes,
+      tracked: (id) => this.byClient.get(id),
+      untracked: (key) => this.untracked.get(key),
+      tradeIds: this.tradeIds,
+      fundingIds: this.fundingIds,
+      base: this.base,
+      peak: this.peak,
+      log: this.log,
+      unexplained: this.unexplainedReflected,
+    };
+  }
+
   // ---- internals ---------------------------------------------------------------------------------------------
 
   /** Records that the books changed: a new stamp, and the cached views are dropped. */
@@ -1039,6 +1088,7 @@ export class Portfolio {
   private setTracked(t: TrackedOrder): void {
     this.touch();
     this.byClient.set(t.order.clientOrderId, t);
+    this.changes.order(t.order.clientOrderId);
     if (t.order.exchangeOrderId !== undefined)
       this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
   }
@@ -1168,6 +1218,7 @@ export class Portfolio {
     // built from the delta alone would be wrong (a negative notional), so the order stays unknown.
     if (prev === undefined && (quantity.isZero() || notional.isNegative())) return;
     this.touch();
+    this.changes.untrackedSet(key, prev !== undefined);
     this.untracked.set(key, {
       quantity: (prev?.quantity ?? ZERO).plus(quantity),
       notional: (prev?.notional ?? ZERO).plus(notional),
@@ -1175,8 +1226,12 @@ export class Portfolio {
     // Bounded like the trade-id window: the oldest untracked order is forgotten first.
     if (this.untracked.size > this.tradeIds.capacity) {
       const oldest = this.untracked.keys().next();
-      if (oldest.done !== true) this.untracked.delete(oldest.value);
+      if (oldest.done !== true) this.dropUntracked(oldest.value);
     }
+  }
+
+  private dropUntracked(key: OrderIdKey): void {
+    if (this.untracked.delete(key)) this.changes.untrackedDeleted(key);
   }
 
   private lockedAmounts(): ReadonlyMap<string, Decimal> {
