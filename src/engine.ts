@@ -79,10 +79,9 @@ import {
   type ExecutionStreamStats,
   type PortfolioChange,
 } from './engine/execution-stream.js';
+import { StatePersister, type CompactionPolicy } from './engine/persistence.js';
 import {
-  asJson,
   decodeEngineState,
-  encodeEngineState,
   orderRecord,
   type EngineJournalRecord,
   type PersistedLifecycleJSON,
@@ -128,6 +127,11 @@ export interface EngineOptions {
   readonly tickerEveryCycles?: number | undefined;
   /** Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback). */
   readonly closedOrderRetentionMs?: number | undefined;
+  /**
+   * When a save writes the whole snapshot instead of a delta record (src/engine/persistence.ts); each field defaults
+   * to `DEFAULT_COMPACTION_POLICY`'s.
+   */
+  readonly compaction?: Partial<CompactionPolicy> | undefined;
 }
 
 /** What `state$` emits: the lifecycle phase and the facts behind it. */
@@ -365,7 +369,8 @@ export function createEngine(options: EngineOptions): Engine {
   });
   let startupHandler = new StartupHandler(config, memory);
   let runtimeHandler = new RuntimeHandler(config, memory);
-  let lastWritten: string | undefined;
+  // Saves as deltas with a snapshot now and then (src/engine/persistence.ts); report-only writes nothing.
+  const persister = new StatePersister(store, config.reportOnly, options.compaction);
   let lifecycleOnDisk: PersistedLifecycleJSON = { liquidateOnly: null };
   /** Equity as the last reconciliation marked it. */
   let lastEquity: EquityReading | null = null;
@@ -418,37 +423,23 @@ export function createEngine(options: EngineOptions): Engine {
   });
 
   /**
-   * Compacts the store when the state differs from what was last written. A store failure is rethrown. Report-only
-   * writes nothing at all: its books, cursors and memory live in RAM (the directory stays byte for byte as it was).
+   * Saves the state when it differs from what was last written: as a delta record, or whole now and then, and whole
+   * when `final` (a clean stop). A store failure is rethrown. Report-only writes nothing at all: its books, cursors
+   * and memory live in RAM (the directory stays byte for byte as it was).
    */
-  async function persist(): Promise<void> {
-    if (config.reportOnly) return;
+  async function persist(final = false): Promise<void> {
     const lifecycle = lifecycleNow();
-    // What was written is known by the portfolio's change stamp (equal stamps, equal books) and the small parts as
-    // JSON: nothing is serialized to learn that nothing changed. Equity moves with every price: it rides along with a
-    // save that is due, and is never the reason for one.
-    const actors = handlerActors.persisted();
-    const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, actors, lifecycle, identity])}`;
-    if (key === lastWritten) return;
+    // Equity moves with every price: it rides along with a save that is due, and is never the reason for one.
     const equity =
       lastEquity === null
         ? undefined
         : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
-    const state = encodeEngineState(
-      { portfolio, cursors, memory, handlerActors: actors, lifecycle, exchange: identity },
-      clock.now(),
-      equity,
-    );
-    await store.compact(asJson(state));
-    lastWritten = key;
-    lifecycleOnDisk = lifecycle;
+    const state = { portfolio, cursors, memory, handlerActors: handlerActors.persisted(), lifecycle, exchange: identity };
+    if ((await persister.save(state, clock.now(), equity, { final })) !== 'unchanged') lifecycleOnDisk = lifecycle;
   }
 
   async function append(record: EngineJournalRecord): Promise<void> {
-    if (config.reportOnly) return;
-    await store.append(asJson(record));
-    // The journal changed, so the next persist must compact even if the state looks the same.
-    lastWritten = undefined;
+    await persister.append(record);
   }
 
   function logOutcomes(outcomes: readonly ActionOutcome[], reportOnly: boolean): void {
@@ -851,7 +842,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function flush(from: LifecyclePhase): Promise<void> {
     await queue.run(async () => {
-      await persist();
+      await persist(true);
       logger.info({ event: 'engine.flushed', from }, `state flushed (stopped from ${from})`);
     });
   }

@@ -28,7 +28,7 @@ export type { AppliedFill, PortfolioChange, FillSource, ExecutionStreamStats } f
 // ---- State stores ----
 export { FileStateStore } from './store/file-store.js';
 export type { FileStateStoreOptions } from './store/file-store.js';
-export type { StateStore, LoadedState, JsonValue } from './store/port.js';
+export type { StateStore, LoadedState, JsonValue, StoreUsage } from './store/port.js';
 
 // ---- The exchange port ----
 export { hasExecutionStream } from './exchange/port.js';
