@@ -434,7 +434,14 @@ export function createEngine(options: EngineOptions): Engine {
       lastEquity === null
         ? undefined
         : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
-    const state = { portfolio, cursors, memory, handlerActors: handlerActors.persisted(), lifecycle, exchange: identity };
+    const state = {
+      portfolio,
+      cursors,
+      memory,
+      handlerActors: handlerActors.persisted(),
+      lifecycle,
+      exchange: identity,
+    };
     if ((await persister.save(state, clock.now(), equity, { final })) !== 'unchanged') lifecycleOnDisk = lifecycle;
   }
 

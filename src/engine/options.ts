@@ -82,7 +82,10 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
       const c = o.compaction as Record<string, unknown>;
       if (c.journalRatio !== undefined && !(isNumber(c.journalRatio) && c.journalRatio >= 0))
         issues.push({ path: 'compaction.journalRatio', message: 'must be a finite number >= 0' });
-      if (c.minJournalBytes !== undefined && !(Number.isSafeInteger(c.minJournalBytes) && (c.minJournalBytes as number) >= 0))
+      if (
+        c.minJournalBytes !== undefined &&
+        !(Number.isSafeInteger(c.minJournalBytes) && (c.minJournalBytes as number) >= 0)
+      )
         issues.push({ path: 'compaction.minJournalBytes', message: 'must be an integer >= 0' });
       if (
         c.maxJournalRecords !== undefined &&

@@ -124,7 +124,7 @@ export class StatePersister {
         ...(!isEmpty(portfolioDelta) && { portfolio: portfolioDelta }),
         ...parts.record,
         lifecycle: state.lifecycle,
-        ...(equity !== undefined && equityText !== written.equity && { equity }),
+        ...(equityText !== written.equity && { equity: equity ?? null }),
       };
       // Marked before the write: a change made while it is in flight belongs to the next delta. If the write fails,
       // the next save is whole (the store refuses writes after a failure anyway).
@@ -134,7 +134,7 @@ export class StatePersister {
       this.diskToken = token;
       this.records++;
       parts.commit();
-      if (equityText !== undefined) written.equity = equityText;
+      written.equity = equityText;
       this.counts.deltas++;
       return 'delta';
     }

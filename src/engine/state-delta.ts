@@ -45,7 +45,8 @@ export interface EngineDeltaRecord {
   };
   readonly lifecycle: PersistedLifecycleJSON;
   readonly exchange?: ExchangeIdentity;
-  readonly equity?: EquityAtSaveJSON;
+  /** Equity as marked when it changed; null when the save has none (a whole save would omit it). */
+  readonly equity?: EquityAtSaveJSON | null;
 }
 
 /** What folding the deltas of a journal gave. */
@@ -158,7 +159,8 @@ class EngineStatePatcher {
     // Checked as the snapshot's own lifecycle is, when the folded snapshot is decoded.
     this.state.lifecycle = asRecord(r.lifecycle, `${path}.lifecycle`);
     if (r.exchange !== undefined) this.state.exchange = asRecord(r.exchange, `${path}.exchange`);
-    if (r.equity !== undefined) this.state.equity = asRecord(r.equity, `${path}.equity`);
+    if (r.equity === null) delete this.state.equity;
+    else if (r.equity !== undefined) this.state.equity = asRecord(r.equity, `${path}.equity`);
   }
 
   result(): Record<string, unknown> {

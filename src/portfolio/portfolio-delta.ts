@@ -378,17 +378,20 @@ export class PortfolioPatcher {
       const map = (this.untracked ??= keyed(this.json.untrackedOrderFills, 'portfolio.untrackedOrderFills', key));
       asArray(u.removed, `${path}.untracked.removed`).forEach((x, i) => {
         const pair = strings(x, `${path}.untracked.removed[${i}]`);
-        if (pair.length !== 2) throw new PortfolioDeltaError(`${path}.untracked.removed[${i}]: not a [symbol, id] pair`);
+        if (pair.length !== 2)
+          throw new PortfolioDeltaError(`${path}.untracked.removed[${i}]: not a [symbol, id] pair`);
         map.delete(`${pair[0]}${SEP}${pair[1]}`);
       });
       asArray(u.changed, `${path}.untracked.changed`).forEach((x, i) => {
         const k = key(x, `${path}.untracked.changed[${i}]`);
-        if (!map.has(k)) throw new PortfolioDeltaError(`${path}.untracked.changed[${i}]: changes an entry that is not there`);
+        if (!map.has(k))
+          throw new PortfolioDeltaError(`${path}.untracked.changed[${i}]: changes an entry that is not there`);
         map.set(k, x);
       });
       asArray(u.appended, `${path}.untracked.appended`).forEach((x, i) => {
         const k = key(x, `${path}.untracked.appended[${i}]`);
-        if (map.has(k)) throw new PortfolioDeltaError(`${path}.untracked.appended[${i}]: appends an entry that is there`);
+        if (map.has(k))
+          throw new PortfolioDeltaError(`${path}.untracked.appended[${i}]: appends an entry that is there`);
         map.set(k, x);
       });
     }
@@ -404,7 +407,9 @@ export class PortfolioPatcher {
       const assetOf = (b: unknown, p: string): string => parseString(asRecord(b, p).asset, `${p}.asset`);
       const map = (this.balances ??= keyed(this.json.balances, 'portfolio.balances', assetOf));
       for (const a of strings(d.removedBalances, `${path}.removedBalances`)) map.delete(a);
-      asOptionalArray(d.balances, `${path}.balances`).forEach((b, i) => map.set(assetOf(b, `${path}.balances[${i}]`), b));
+      asOptionalArray(d.balances, `${path}.balances`).forEach((b, i) =>
+        map.set(assetOf(b, `${path}.balances[${i}]`), b),
+      );
     }
     if (d.positions !== undefined || d.removedPositions !== undefined) {
       const symbolOf = (x: unknown, p: string): string => parseString(asRecord(x, p).symbol, `${p}.symbol`);

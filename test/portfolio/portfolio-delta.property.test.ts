@@ -158,8 +158,7 @@ function run(ops: readonly Op[]): { deltas: number } {
       case 'close': {
         const o = p.findOrder({ clientOrderId: `c${op.order}` });
         // Only a rejection closes an order the exchange never acknowledged (anything else would not load again).
-        if (o !== undefined)
-          p.closeOrder(o, o.exchangeOrderId === undefined ? 'rejected' : op.status, T0 + 25);
+        if (o !== undefined) p.closeOrder(o, o.exchangeOrderId === undefined ? 'rejected' : op.status, T0 + 25);
         return;
       }
       case 'prune':
@@ -257,7 +256,14 @@ describe('Portfolio deltas', () => {
 
   it('a delta over one changed order of many carries that order only', () => {
     const orders = Array.from({ length: 1000 }, (_, i) =>
-      order({ clientOrderId: `c${i}`, exchangeOrderId: String(i), symbol: INSTRUMENTS[0]!.symbol, side: 'buy', q: '1', px: '5' }),
+      order({
+        clientOrderId: `c${i}`,
+        exchangeOrderId: String(i),
+        symbol: INSTRUMENTS[0]!.symbol,
+        side: 'buy',
+        q: '1',
+        px: '5',
+      }),
     );
     const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders });
     p.markSaved();
@@ -273,7 +279,10 @@ describe('Portfolio deltas', () => {
     expect(() => patcher.apply({ replayLog: { keep: 3, appended: [] } }, 'd')).toThrow(PortfolioDeltaError);
     expect(() => patcher.apply({ appliedTrades: { added: [], size: 4 } }, 'd')).toThrow(PortfolioDeltaError);
     expect(() =>
-      patcher.apply({ untracked: { removed: [], changed: [{ symbol: 'X', exchangeOrderId: '1' }], appended: [] } }, 'd'),
+      patcher.apply(
+        { untracked: { removed: [], changed: [{ symbol: 'X', exchangeOrderId: '1' }], appended: [] } },
+        'd',
+      ),
     ).toThrow(PortfolioDeltaError);
     expect(() => new PortfolioPatcher({ version: 1 }, 'portfolio')).toThrow(PortfolioDeltaError);
   });
