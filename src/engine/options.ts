@@ -89,9 +89,9 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
         issues.push({ path: 'compaction.minJournalBytes', message: 'must be an integer >= 0' });
       if (
         c.maxJournalRecords !== undefined &&
-        !(Number.isSafeInteger(c.maxJournalRecords) && (c.maxJournalRecords as number) >= 1)
+        !(Number.isSafeInteger(c.maxJournalRecords) && (c.maxJournalRecords as number) >= 0)
       )
-        issues.push({ path: 'compaction.maxJournalRecords', message: 'must be an integer >= 1' });
+        issues.push({ path: 'compaction.maxJournalRecords', message: 'must be an integer >= 0' });
     }
   }
   return issues;

@@ -35,7 +35,10 @@ export interface CompactionPolicy {
   readonly journalRatio: number;
   /** ... but never for a journal smaller than this (bytes). Default 256 KiB. */
   readonly minJournalBytes: number;
-  /** Compact once the journal holds this many records, whatever their size. Default 10 000. */
+  /**
+   * Compact once the journal holds this many records, whatever their size. Default 10 000. 0 turns deltas off: every
+   * save writes the whole snapshot (what the engine did before deltas; the benchmarks' baseline).
+   */
   readonly maxJournalRecords: number;
 }
 

@@ -3,8 +3,10 @@
  *
  * - The snapshot (`EngineStateJSON`) is the whole durable state: the portfolio, the history cursors, the handler
  *   actors' persisted snapshots (what they remember between cycles) and the lifecycle facts that survive a restart.
- *   The engine compacts it after each cycle that changed something and on stop.
- * - Journal records (`EngineJournalRecord`) are appended between snapshots. Two kinds change state on replay:
+ *   The engine rewrites it now and then and on stop (the policy is in persistence.ts).
+ * - Journal records (`EngineJournalRecord`) are appended between snapshots. A `delta` is what a save changed; the
+ *   deltas are folded into the snapshot before it is decoded (state-delta.ts), superseding the order records before
+ *   the last of them. Two more kinds change state on replay:
  *   `order` (an order the strategy submitted, then its acknowledgement: written BEFORE and AFTER the exchange call,
  *   so a crash in between leaves a pending order that reconciliation resolves instead of an order we forgot) and
  *   `lifecycle` (entering or leaving liquidate-only). `reconcileAction` and `cycle` records are an audit trail only:
