@@ -5,7 +5,8 @@
  *
  * - save: a FileStateStore (real files, fsync) holding 10,000 tracked orders; each save follows a change of ONE order
  *   (a fill): bytes written and wall time per save (median, p99), and a save when nothing changed.
- * - load: opening, reading and decoding the directory (snapshot alone, and snapshot + the deltas the run wrote).
+ * - load: opening, reading and decoding the directory the run left: the snapshot alone ("whole"), and the snapshot
+ *   with a journal of deltas just short of the compaction threshold ("delta": the slowest load the policy allows).
  * - stream: an execution-stream message → fill in the books, persisted and on `fills$` (bench/stream.ts's latency),
  *   with 10,000 resting orders.
  *
@@ -17,7 +18,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dec } from '../src/domain/decimal.js';
 import type { Balance, Instrument } from '../src/domain/types.js';
-import { StatePersister, type CompactionPolicy } from '../src/engine/persistence.js';
+import { DEFAULT_COMPACTION_POLICY, StatePersister, type CompactionPolicy } from '../src/engine/persistence.js';
 import { decodeEngineState } from '../src/engine/state-file.js';
 import { ReconcileMemory } from '../src/handlers/memory.js';
 import { Portfolio } from '../src/portfolio/portfolio.js';
@@ -51,7 +52,7 @@ export interface SaveResult {
   readonly snapshotBytes: number;
 }
 
-async function saves(mode: 'whole' | 'delta', orders: number, count: number): Promise<SaveResult> {
+async function saves(mode: 'whole' | 'delta', orders: number, count: number, fillJournal = false): Promise<SaveResult> {
   const dir = await mkdtemp(join(tmpdir(), 'tesser-bench-persist-'));
   try {
     const store = await FileStateStore.open(dir);
@@ -111,6 +112,28 @@ async function saves(mode: 'whole' | 'delta', orders: number, count: number): Pr
     const c0 = performance.now();
     await persister.save(state, T0 + count, undefined);
     const unchangedMs = performance.now() - c0;
+    if (fillJournal) {
+      // The slowest load the policy allows: a journal just short of compaction (half the snapshot's bytes).
+      const limit = Math.max(
+        DEFAULT_COMPACTION_POLICY.minJournalBytes,
+        DEFAULT_COMPACTION_POLICY.journalRatio * snapshotBytes,
+      );
+      for (let i = count; store.usage()!.journalBytes + 2 * (bytes[0] ?? 0) < limit; i++) {
+        portfolio.applyFill({
+          tradeId: `t${i}`,
+          exchangeOrderId: String(i % orders),
+          symbol: BTC.symbol,
+          side: 'buy',
+          quantity: new Dec('0.001'),
+          price: new Dec(100),
+          fee: new Dec(0),
+          feeAsset: 'USDT',
+          timestamp: T0 + orders + i,
+          inferred: false,
+        });
+        await persister.save(state, T0 + i, undefined);
+      }
+    }
     const journalRecordsAtLoad = store.usage()?.journalRecords ?? 0;
     await store.close();
     const l0 = performance.now();
@@ -149,7 +172,7 @@ async function run(ctx: BenchContext): Promise<void> {
   const save: SaveResult[] = [];
   for (const mode of ['whole', 'delta'] as const) {
     await saves(mode, orders, 5); // warm-up
-    const r = await saves(mode, orders, count);
+    const r = await saves(mode, orders, count, mode === 'delta');
     save.push(r);
     ctx.log(
       `save, 1 of ${orders} orders changed, ${mode.padEnd(5)}: ${r.bytesMedian} bytes, ${r.msMedian} ms median, ${r.msP99} ms p99 (${r.saves} saves, ${r.compactions} compactions); nothing changed: ${r.unchangedMs} ms; load of snapshot + ${r.journalRecordsAtLoad} records: ${r.loadMs} ms`,

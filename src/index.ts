@@ -10,6 +10,7 @@
 // ---- The engine ----
 export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine.js';
 export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine.js';
+export type { CompactionPolicy } from './engine/persistence.js';
 export type {
   EngineCommand,
   CycleDigest,
