@@ -442,7 +442,8 @@ export function createEngine(options: EngineOptions): Engine {
       lifecycle,
       exchange: identity,
     };
-    if ((await persister.save(state, clock.now(), equity, { final })) !== 'unchanged') lifecycleOnDisk = lifecycle;
+    const outcome = await persister.save(state, clock.now(), equity, { final });
+    if (outcome === 'delta' || outcome === 'compacted') lifecycleOnDisk = lifecycle;
   }
 
   async function append(record: EngineJournalRecord): Promise<void> {

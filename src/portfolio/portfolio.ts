@@ -22,15 +22,7 @@ import { Dec, ZERO, amountToString } from '../domain/decimal.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
-import {
-  assertUnique,
-  balanceToJSON,
-  isAmountWithinLimits,
-  fillToJSON,
-  fundingPaymentToJSON,
-  orderToJSON,
-  positionToJSON,
-} from '../domain/parse.js';
+import { assertUnique, balanceToJSON, isAmountWithinLimits, positionToJSON } from '../domain/parse.js';
 import {
   isOpenStatus,
   isUnansweredRejection,
@@ -60,6 +52,10 @@ import {
   PortfolioChanges,
   buildPortfolioDelta,
   markOf,
+  replayEntryToJSON,
+  trackedOrderToJSON,
+  unexplainedToJSON,
+  untrackedToJSON,
   type DeltaSource,
   type PortfolioDeltaJSON,
 } from './portfolio-delta.js';
@@ -990,22 +986,10 @@ export class Portfolio {
       positions: this.base.positions().map(positionToJSON),
       settledRealizedPnl: amountToString(this.base.realizedPnl),
       peakEquity: amountToString(this.peak),
-      orders: this.sortedTracked().map((t) => ({
-        ...orderToJSON(t.order),
-        ...(t.notional !== undefined && { fillNotional: amountToString(t.notional) }),
-      })),
-      replayLog: this.log.map((e) =>
-        e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) },
-      ),
-      untrackedOrderFills: [...this.untracked].map(([key, u]) => {
-        const { symbol, id } = splitScopedKey(key)!;
-        return {
-          symbol,
-          exchangeOrderId: id,
-          quantity: amountToString(u.quantity),
-          notional: amountToString(u.notional),
-        };
-      }),
+      // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart.
+      orders: this.sortedTracked().map(trackedOrderToJSON),
+      replayLog: this.log.map(replayEntryToJSON),
+      untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
       appliedTrades: this.tradeIds.toArray().map((key): [string, string] => {
         const { symbol, id } = splitScopedKey(key)!;
         return [symbol, id];
@@ -1018,10 +1002,7 @@ export class Portfolio {
       ...(this.reflectedThrough !== undefined &&
         this.reflectedThrough !== this.reflectedBefore && { reflectedThrough: this.reflectedThrough }),
       ...(this.unexplainedReflected.size > 0 && {
-        reflectedUnexplained: [...this.unexplainedReflected].map(([key, q]) => {
-          const { symbol, id } = splitScopedKey(key)!;
-          return { symbol, exchangeOrderId: id, quantity: amountToString(q) };
-        }),
+        reflectedUnexplained: unexplainedToJSON(this.unexplainedReflected),
       }),
     };
   }
