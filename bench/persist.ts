@@ -86,13 +86,11 @@ async function saves(mode: 'whole' | 'delta', orders: number, count: number, fil
     };
     await persister.save(state, T0, undefined);
     const snapshotBytes = store.usage()?.snapshotBytes ?? 0;
-    const ms: number[] = [];
-    const bytes: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const o = i % orders;
+    /** Change number `i`: a small fill of one order. */
+    const fillOne = (i: number): void => {
       portfolio.applyFill({
         tradeId: `t${i}`,
-        exchangeOrderId: String(o),
+        exchangeOrderId: String(i % orders),
         symbol: BTC.symbol,
         side: 'buy',
         quantity: new Dec('0.001'),
@@ -102,6 +100,11 @@ async function saves(mode: 'whole' | 'delta', orders: number, count: number, fil
         timestamp: T0 + orders + i,
         inferred: false,
       });
+    };
+    const ms: number[] = [];
+    const bytes: number[] = [];
+    for (let i = 0; i < count; i++) {
+      fillOne(i);
       const u0 = store.usage()!;
       const t0 = performance.now();
       const outcome = await persister.save(state, T0 + i, undefined);
@@ -119,18 +122,7 @@ async function saves(mode: 'whole' | 'delta', orders: number, count: number, fil
         DEFAULT_COMPACTION_POLICY.journalRatio * snapshotBytes,
       );
       for (let i = count; store.usage()!.journalBytes + 2 * (bytes[0] ?? 0) < limit; i++) {
-        portfolio.applyFill({
-          tradeId: `t${i}`,
-          exchangeOrderId: String(i % orders),
-          symbol: BTC.symbol,
-          side: 'buy',
-          quantity: new Dec('0.001'),
-          price: new Dec(100),
-          fee: new Dec(0),
-          feeAsset: 'USDT',
-          timestamp: T0 + orders + i,
-          inferred: false,
-        });
+        fillOne(i);
         await persister.save(state, T0 + i, undefined);
       }
     }

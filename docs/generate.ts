@@ -14,6 +14,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { actorTreeMermaid, lifecycleMermaid } from '../machines/diagram.js';
 import { HANDLER_ACTOR_KINDS } from '../machines/handlers.machine.js';
+import type { SaveResult } from '../bench/persist.js';
+import type { LatencyResult } from '../bench/stream.js';
 
 export const DOCS_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = dirname(DOCS_DIR);
@@ -380,28 +382,8 @@ export function bootBenchBody(before: BootBenchResult, after: BootBenchResult): 
 export interface PersistBenchResult {
   readonly generatedAt: string;
   readonly environment: DiffBenchResult['environment'];
-  readonly save: readonly {
-    readonly mode: 'whole' | 'delta';
-    readonly orders: number;
-    readonly saves: number;
-    readonly compactions: number;
-    readonly bytesMedian: number;
-    readonly msMedian: number;
-    readonly msP99: number;
-    readonly unchangedMs: number;
-    readonly loadMs: number;
-    readonly journalRecordsAtLoad: number;
-    readonly snapshotBytes: number;
-  }[];
-  readonly stream: readonly {
-    readonly mode: 'whole' | 'delta';
-    readonly result: {
-      readonly resting: number;
-      readonly trades: number;
-      readonly medianMs: number;
-      readonly p99Ms: number;
-    };
-  }[];
+  readonly save: readonly SaveResult[];
+  readonly stream: readonly { readonly mode: 'whole' | 'delta'; readonly result: LatencyResult }[];
 }
 
 /** The persistence bench block's body: whole snapshot per save (before) vs delta records (after), one run. */

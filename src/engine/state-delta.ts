@@ -12,12 +12,17 @@
  * Only the order records after the last delta are replayed over the built portfolio, as before deltas existed.
  */
 import type { Millis } from '../domain/clock.js';
-import { compareStrings } from '../domain/compare.js';
 import { TesserError } from '../domain/errors.js';
 import { asArray, asRecord, parseString, parseTimestamp } from '../domain/parse.js';
 import type { ExchangeIdentity } from '../exchange/port.js';
 import type { HistoryCursor } from '../handlers/plan.js';
-import { PortfolioPatcher, type PortfolioDeltaJSON } from '../portfolio/portfolio-delta.js';
+import {
+  PortfolioPatcher,
+  asOptionalArray,
+  sortedValues,
+  strings,
+  type PortfolioDeltaJSON,
+} from '../portfolio/portfolio-delta.js';
 import type { PersistedHandlerActors } from './handler-actors.js';
 import type { EquityAtSaveJSON, PersistedLifecycleJSON } from './state-file.js';
 
@@ -139,7 +144,7 @@ class EngineStatePatcher {
       const saved = asRecord(this.state.cursors, 'snapshot.cursors');
       this.trades ??= new Map(Object.entries(asRecord(saved.trades, 'snapshot.cursors.trades')));
       for (const s of strings(c.removedTrades, `${path}.cursors.removedTrades`)) this.trades.delete(s);
-      optionalArray(c.trades, `${path}.cursors.trades`).forEach((pair, i) => {
+      asOptionalArray(c.trades, `${path}.cursors.trades`).forEach((pair, i) => {
         const p = `${path}.cursors.trades[${i}]`;
         const [symbol, cursor] = asArray(pair, p);
         this.trades!.set(parseString(symbol, `${p}[0]`), asRecord(cursor, `${p}[1]`));
@@ -174,8 +179,8 @@ class EngineStatePatcher {
       const saved = asRecord(out.handlerActors, 'snapshot.handlerActors');
       out.handlerActors = {
         ...saved,
-        ...(this.ghosts !== undefined && { ghosts: sortedByKey(this.ghosts) }),
-        ...(this.drift !== undefined && { drift: sortedByKey(this.drift) }),
+        ...(this.ghosts !== undefined && { ghosts: sortedValues(this.ghosts) }),
+        ...(this.drift !== undefined && { drift: sortedValues(this.drift) }),
       };
     }
     return out;
@@ -193,19 +198,6 @@ function patchByKey(
   const keyOf = (e: unknown, p: string): string => parseString(asRecord(e, p).key, `${p}.key`);
   const map = current ?? new Map(asArray(saved, path).map((e, i) => [keyOf(e, `${path}[${i}]`), e] as const));
   for (const k of strings(removed, `${path}.removed`)) map.delete(k);
-  optionalArray(set, path).forEach((e, i) => map.set(keyOf(e, `${path}[${i}]`), e));
+  asOptionalArray(set, path).forEach((e, i) => map.set(keyOf(e, `${path}[${i}]`), e));
   return map;
-}
-
-/** Entries by key, in the order `HandlerActors.persisted()` writes them. */
-function sortedByKey(m: ReadonlyMap<string, unknown>): unknown[] {
-  return [...m.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, v]) => v);
-}
-
-function optionalArray(raw: unknown, path: string): readonly unknown[] {
-  return raw === undefined ? [] : asArray(raw, path);
-}
-
-function strings(raw: unknown, path: string): string[] {
-  return optionalArray(raw, path).map((x, i) => parseString(x, `${path}[${i}]`));
 }

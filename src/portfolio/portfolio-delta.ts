@@ -466,15 +466,18 @@ function keyed(raw: unknown, path: string, keyOf: (x: unknown, path: string) => 
   return m;
 }
 
-function sortedValues(m: ReadonlyMap<string, unknown>): unknown[] {
+/** The values of `m` ordered by key (code units), as saved lists keyed by asset, symbol or actor key are. */
+export function sortedValues(m: ReadonlyMap<string, unknown>): unknown[] {
   return [...m.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, v]) => v);
 }
 
-function asOptionalArray(raw: unknown, path: string): readonly unknown[] {
+/** `raw` as an array, or an empty one when absent. @throws ParseError when present and not an array. */
+export function asOptionalArray(raw: unknown, path: string): readonly unknown[] {
   return raw === undefined ? [] : asArray(raw, path);
 }
 
-function strings(raw: unknown, path: string): string[] {
+/** An optional array of non-empty strings. @throws ParseError naming the bad item. */
+export function strings(raw: unknown, path: string): string[] {
   return asOptionalArray(raw, path).map((x, i) => parseString(x, `${path}[${i}]`));
 }
 
