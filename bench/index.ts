@@ -13,6 +13,7 @@ import { bootBench } from './boot.js';
 import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
 import { engineBench } from './engine.js';
+import { persistBench } from './persist.js';
 import { streamBench } from './stream.js';
 
 /** What a bench module receives. */
@@ -31,7 +32,7 @@ export interface BenchModule {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench, bootBench, streamBench];
+const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench, bootBench, streamBench, persistBench];
 
 async function main(argv: readonly string[]): Promise<void> {
   const only: string[] = [];

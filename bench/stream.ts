@@ -17,6 +17,7 @@ import { tap } from 'rxjs';
 import { Dec } from '../src/domain/decimal.js';
 import { fillKey } from '../src/domain/ids.js';
 import { createEngine, type Engine } from '../src/engine/engine.js';
+import type { CompactionPolicy } from '../src/engine/persistence.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { withOverrides } from '../src/exchange/with-overrides.js';
@@ -52,7 +53,19 @@ async function boot(tl: VirtualTimeline, engine: Engine): Promise<void> {
   if (!done) throw new Error('engine did not boot');
 }
 
-interface LatencyResult {
+/** How `latency` builds its engine. */
+export interface LatencyOptions {
+  /** The engine's compaction policy (`{ maxJournalRecords: 0 }`: a whole snapshot per save, the pre-delta baseline). */
+  readonly compaction?: Partial<CompactionPolicy> | undefined;
+  /**
+   * Rest the orders on the exchange before boot and let the startup reconciliation adopt them (one save), instead
+   * of placing them through the engine (a save per acknowledgement the stream brings): the only way to set up 10,000
+   * orders in reasonable time when every save writes the whole state.
+   */
+  readonly adopt?: boolean | undefined;
+}
+
+export interface LatencyResult {
   readonly resting: number;
   readonly trades: number;
   readonly medianMs: number;
@@ -60,7 +73,8 @@ interface LatencyResult {
   readonly maxMs: number;
 }
 
-async function latency(resting: number, trades: number): Promise<LatencyResult> {
+/** Stream message → fill in the books, persisted and on `fills$`, with `resting` orders tracked (wall clock). */
+export async function latency(resting: number, trades: number, options: LatencyOptions = {}): Promise<LatencyResult> {
   const tl = new VirtualTimeline(T0);
   const ex = new SimulatedExchange({
     seed: 1,
@@ -71,12 +85,24 @@ async function latency(resting: number, trades: number): Promise<LatencyResult> 
     stream: { scheduler: tl.scheduler, latencyMs: 0 },
   });
   const arrivals = new Map<string, number>();
+  const restingOrder = (i: number) =>
+    ({
+      clientOrderId: `r${i}`,
+      symbol: BTC,
+      side: i % 2 === 0 ? 'buy' : 'sell',
+      type: 'limit',
+      quantity: new Dec('0.001'),
+      price: new Dec(i % 2 === 0 ? '15000' : '60000'),
+    }) as const;
+  if (options.adopt === true) for (let i = 0; i < resting; i++) await ex.placeOrder(restingOrder(i));
   const engine = createEngine({
     exchange: timedClient(ex, arrivals),
     store: new InMemoryStateStore(),
     clock: tl.clock,
     scheduler: tl.scheduler,
     intervalMs: 3_600_000,
+    compaction: options.compaction,
+    ...(options.adopt === true && { policies: { zombiePolicy: { default: 'adopt' } } }),
   });
   const samples: number[] = [];
   engine.fills$.subscribe((f) => {
@@ -84,16 +110,8 @@ async function latency(resting: number, trades: number): Promise<LatencyResult> 
     if (f.source === 'stream' && t0 !== undefined) samples.push(performance.now() - t0);
   });
   await boot(tl, engine);
-  for (let i = 0; i < resting; i++) {
-    await engine.placeOrder({
-      clientOrderId: `r${i}`,
-      symbol: BTC,
-      side: i % 2 === 0 ? 'buy' : 'sell',
-      type: 'limit',
-      quantity: new Dec('0.001'),
-      price: new Dec(i % 2 === 0 ? '15000' : '60000'),
-    });
-  }
+  if (options.adopt !== true) for (let i = 0; i < resting; i++) await engine.placeOrder(restingOrder(i));
+  if (engine.portfolio.openOrders().length < resting) throw new Error('resting orders not tracked');
   await tl.advanceBy(1_000);
   if (!engine.streamStats().synced) throw new Error('stream not in sync');
   for (let i = 0; i < trades; i++) {

@@ -14,6 +14,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { actorTreeMermaid, lifecycleMermaid } from '../machines/diagram.js';
 import { HANDLER_ACTOR_KINDS } from '../machines/handlers.machine.js';
+import type { SaveResult } from '../bench/persist.js';
+import type { LatencyResult } from '../bench/stream.js';
 
 export const DOCS_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = dirname(DOCS_DIR);
@@ -376,6 +378,54 @@ export function bootBenchBody(before: BootBenchResult, after: BootBenchResult): 
   return beforeAfterTable('boot', before, after, rows);
 }
 
+// The part of bench/results/persist.json the table shows.
+export interface PersistBenchResult {
+  readonly generatedAt: string;
+  readonly environment: DiffBenchResult['environment'];
+  readonly save: readonly SaveResult[];
+  readonly stream: readonly { readonly mode: 'whole' | 'delta'; readonly result: LatencyResult }[];
+}
+
+/** The persistence bench block's body: whole snapshot per save (before) vs delta records (after), one run. */
+export function persistBenchBody(r: PersistBenchResult): string {
+  const n = (x: number, digits = 0): string =>
+    x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const e = r.environment;
+  const save = (mode: 'whole' | 'delta') => r.save.find((x) => x.mode === mode);
+  const stream = (mode: 'whole' | 'delta') => r.stream.find((x) => x.mode === mode)?.result;
+  const [w, d, sw, sd] = [save('whole'), save('delta'), stream('whole'), stream('delta')];
+  if (w === undefined || d === undefined || sw === undefined || sd === undefined)
+    throw new Error('bench/results/persist.json lacks a whole or a delta run');
+  const row = (measure: string, before: string, after: string): string => `| ${measure} | ${before} | ${after} |`;
+  return [
+    '<!-- generated from bench/results/persist.json by `npm run docs`; do not edit by hand -->',
+    `Measured ${r.generatedAt.slice(0, 10)} on ${e.cpu} × ${e.cpuCount}, Node ${e.node}, load average at start ${e.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}. Before = whole snapshot per save (\`compaction: { maxJournalRecords: 0 }\`), after = delta records (default policy), same run.`,
+    '',
+    '| measure | before | after |',
+    '|:---|---:|---:|',
+    row(
+      `bytes written by a save after 1 of ${n(w.orders)} orders changed (median)`,
+      n(w.bytesMedian),
+      n(d.bytesMedian),
+    ),
+    row(`save ms, median (${n(w.saves)} saves)`, n(w.msMedian, 2), n(d.msMedian, 2)),
+    row('save ms, p99', n(w.msP99, 2), n(d.msP99, 2)),
+    row('compactions during those saves', n(w.compactions), n(d.compactions)),
+    row('save ms when nothing changed', n(w.unchangedMs, 2), n(d.unchangedMs, 2)),
+    row(
+      'load ms (open, read, decode): before the snapshot alone, after the snapshot and a journal just short of compaction',
+      n(w.loadMs),
+      `${n(d.loadMs)} (${n(d.journalRecordsAtLoad)} deltas)`,
+    ),
+    row(
+      `stream message → fill persisted and published, ${n(sw.resting)} resting orders, median ms`,
+      n(sw.medianMs, 2),
+      n(sd.medianMs, 2),
+    ),
+    row(`the same, p99 ms (${n(sd.trades)} trades)`, n(sw.p99Ms, 2), n(sd.p99Ms, 2)),
+  ].join('\n');
+}
+
 /** One generated file: where it is, and how to regenerate its text. */
 export interface GeneratedDoc {
   readonly file: string;
@@ -415,10 +465,17 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
       const bootBefore = JSON.parse(
         await readFile(join(REPO_DIR, 'bench', 'results', 'boot-before.json'), 'utf8'),
       ) as BootBenchResult;
+      const persist = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'persist.json'), 'utf8'),
+      ) as PersistBenchResult;
       return replaceBlock(
-        replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)),
-        'bench-boot',
-        bootBenchBody(bootBefore, boot),
+        replaceBlock(
+          replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)),
+          'bench-boot',
+          bootBenchBody(bootBefore, boot),
+        ),
+        'bench-persist',
+        persistBenchBody(persist),
       );
     },
   },

@@ -10,6 +10,7 @@
 // ---- The engine ----
 export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine/engine.js';
 export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine/engine.js';
+export type { CompactionPolicy } from './engine/persistence.js';
 export type {
   EngineCommand,
   CycleDigest,
@@ -28,7 +29,7 @@ export type { AppliedFill, PortfolioChange, FillSource, ExecutionStreamStats } f
 // ---- State stores ----
 export { FileStateStore } from './store/file-store.js';
 export type { FileStateStoreOptions } from './store/file-store.js';
-export type { StateStore, LoadedState, JsonValue } from './store/port.js';
+export type { StateStore, LoadedState, JsonValue, StoreUsage } from './store/port.js';
 
 // ---- The exchange port ----
 export { hasExecutionStream } from './exchange/port.js';

@@ -27,6 +27,28 @@ function field(r: Record<string, unknown>, key: string): string {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
 }
 
+/** What a `delta` record changed, counted (its content can be thousands of entries). */
+function deltaSummary(r: Record<string, unknown>): string {
+  const count = (o: unknown, key: string): number => {
+    const v = typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
+    return Array.isArray(v) ? v.length : 0;
+  };
+  const p = r.portfolio;
+  const parts = [
+    ['orders', count(p, 'orders')],
+    ['orders dropped', count(p, 'removedOrders')],
+    ['trades', count((p as Record<string, unknown> | undefined)?.appliedTrades, 'added')],
+    ['funding payments', count((p as Record<string, unknown> | undefined)?.appliedFundingIds, 'added')],
+    ['balances', count(p, 'balances')],
+    ['positions', count(p, 'positions')],
+    ['trade cursors', count(r.cursors, 'trades')],
+    ['ghost actors', count(r.handlerActors, 'ghosts')],
+    ['drift actors', count(r.handlerActors, 'drift')],
+  ] as const;
+  const said = parts.filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`);
+  return said.length === 0 ? 'small parts only' : said.join(', ');
+}
+
 /** One journal record as one line: what it is, when, and its main facts. Unknown shapes fall back to JSON. */
 export function journalLine(rec: JsonValue, index: number): string {
   const n = `${String(index + 1).padStart(3)}.`;
@@ -47,6 +69,8 @@ export function journalLine(rec: JsonValue, index: number): string {
     }
     case 'cycle':
       return `${n} ${at} ${field(r, 'handler')} cycle ${field(r, 'cycle')}: ${JSON.stringify(r.summary ?? {})}`;
+    case 'delta':
+      return `${n} ${at} delta: ${deltaSummary(r)}`;
     default: {
       const { kind, ...rest } = r;
       return `${n} ${at === '' ? '' : `${at} `}${String(kind)}: ${JSON.stringify(rest)}`;

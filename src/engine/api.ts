@@ -30,6 +30,7 @@ import type {
 import type { LifecyclePhase } from '../../machines/lifecycle.js';
 import type { ExposureEffect } from './order-gate.js';
 import type { AppliedFill, ExecutionStreamStats, PortfolioChange } from './execution-stream.js';
+import type { CompactionPolicy } from './persistence.js';
 
 /** Default time between reconciliation cycles. */
 export const DEFAULT_INTERVAL_MS = 5_000;
@@ -71,6 +72,11 @@ export interface EngineOptions {
   readonly tickerEveryCycles?: number | undefined;
   /** Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback). */
   readonly closedOrderRetentionMs?: number | undefined;
+  /**
+   * When a save writes the whole snapshot instead of a delta record (src/engine/persistence.ts); each field defaults
+   * to `DEFAULT_COMPACTION_POLICY`'s.
+   */
+  readonly compaction?: Partial<CompactionPolicy> | undefined;
 }
 
 /** What `state$` emits: the lifecycle phase and the facts behind it. */

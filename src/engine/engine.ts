@@ -71,10 +71,9 @@ import {
   type EngineStatus,
 } from './api.js';
 import { ExecutionStreamFeed } from './execution-stream.js';
+import { StatePersister } from './persistence.js';
 import {
-  asJson,
   decodeEngineState,
-  encodeEngineState,
   orderRecord,
   type EngineJournalRecord,
   type PersistedLifecycleJSON,
@@ -165,7 +164,8 @@ export function createEngine(options: EngineOptions): Engine {
   const submissionContext: SubmissionContext = { exchange, clock, config, logger, handlerActors };
   let startupHandler = new StartupHandler(config, memory);
   let runtimeHandler = new RuntimeHandler(config, memory);
-  let lastWritten: string | undefined;
+  // Saves as deltas with a snapshot now and then (src/engine/persistence.ts); report-only writes nothing.
+  const persister = new StatePersister(store, config.reportOnly, options.compaction);
   let lifecycleOnDisk: PersistedLifecycleJSON = { liquidateOnly: null };
   /** Equity as the last reconciliation marked it. */
   let lastEquity: EquityReading | null = null;
@@ -218,37 +218,31 @@ export function createEngine(options: EngineOptions): Engine {
   });
 
   /**
-   * Compacts the store when the state differs from what was last written. A store failure is rethrown. Report-only
-   * writes nothing at all: its books, cursors and memory live in RAM (the directory stays byte for byte as it was).
+   * Saves the state when it differs from what was last written: as a delta record, or whole now and then, and whole
+   * when `final` (a clean stop). A store failure is rethrown. Report-only writes nothing at all: its books, cursors
+   * and memory live in RAM (the directory stays byte for byte as it was).
    */
-  async function persist(): Promise<void> {
-    if (config.reportOnly) return;
+  async function persist(final = false): Promise<void> {
     const lifecycle = lifecycleNow();
-    // What was written is known by the portfolio's change stamp (equal stamps, equal books) and the small parts as
-    // JSON: nothing is serialized to learn that nothing changed. Equity moves with every price: it rides along with a
-    // save that is due, and is never the reason for one.
-    const actors = handlerActors.persisted();
-    const key = `${portfolio?.changeStamp ?? '-'}|${JSON.stringify([cursors, actors, lifecycle, identity])}`;
-    if (key === lastWritten) return;
+    // Equity moves with every price: it rides along with a save that is due, and is never the reason for one.
     const equity =
       lastEquity === null
         ? undefined
         : { equity: lastEquity.equity?.toFixed() ?? null, drawdown: lastEquity.drawdown?.toFixed() ?? null };
-    const state = encodeEngineState(
-      { portfolio, cursors, memory, handlerActors: actors, lifecycle, exchange: identity },
-      clock.now(),
-      equity,
-    );
-    await store.compact(asJson(state));
-    lastWritten = key;
-    lifecycleOnDisk = lifecycle;
+    const state = {
+      portfolio,
+      cursors,
+      memory,
+      handlerActors: handlerActors.persisted(),
+      lifecycle,
+      exchange: identity,
+    };
+    const outcome = await persister.save(state, clock.now(), equity, { final });
+    if (outcome === 'delta' || outcome === 'compacted') lifecycleOnDisk = lifecycle;
   }
 
   async function append(record: EngineJournalRecord): Promise<void> {
-    if (config.reportOnly) return;
-    await store.append(asJson(record));
-    // The journal changed, so the next persist must compact even if the state looks the same.
-    lastWritten = undefined;
+    await persister.append(record);
   }
 
   function logOutcomes(outcomes: readonly ActionOutcome[], reportOnly: boolean): void {
@@ -530,7 +524,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function flush(from: LifecyclePhase): Promise<void> {
     await queue.run(async () => {
-      await persist();
+      await persist(true);
       logger.info({ event: 'engine.flushed', from }, `state flushed (stopped from ${from})`);
     });
   }

@@ -19,6 +19,7 @@ export interface NumericEngineOptions {
   readonly startupRetry?: unknown;
   readonly symbols?: unknown;
   readonly portfolioOptions?: unknown;
+  readonly compaction?: unknown;
 }
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
@@ -74,6 +75,25 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
     }
     if (p.reportingAsset !== undefined && !(typeof p.reportingAsset === 'string' && p.reportingAsset !== ''))
       issues.push({ path: 'portfolioOptions.reportingAsset', message: 'must be a non-empty string' });
+  }
+  if (o.compaction !== undefined) {
+    if (typeof o.compaction !== 'object' || o.compaction === null)
+      issues.push({ path: 'compaction', message: 'must be an object' });
+    else {
+      const c = o.compaction as Record<string, unknown>;
+      if (c.journalRatio !== undefined && !(isNumber(c.journalRatio) && c.journalRatio >= 0))
+        issues.push({ path: 'compaction.journalRatio', message: 'must be a finite number >= 0' });
+      if (
+        c.minJournalBytes !== undefined &&
+        !(Number.isSafeInteger(c.minJournalBytes) && (c.minJournalBytes as number) >= 0)
+      )
+        issues.push({ path: 'compaction.minJournalBytes', message: 'must be an integer >= 0' });
+      if (
+        c.maxJournalRecords !== undefined &&
+        !(Number.isSafeInteger(c.maxJournalRecords) && (c.maxJournalRecords as number) >= 0)
+      )
+        issues.push({ path: 'compaction.maxJournalRecords', message: 'must be an integer >= 0' });
+    }
   }
   return issues;
 }

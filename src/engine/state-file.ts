@@ -3,8 +3,10 @@
  *
  * - The snapshot (`EngineStateJSON`) is the whole durable state: the portfolio, the history cursors, the handler
  *   actors' persisted snapshots (what they remember between cycles) and the lifecycle facts that survive a restart.
- *   The engine compacts it after each cycle that changed something and on stop.
- * - Journal records (`EngineJournalRecord`) are appended between snapshots. Two kinds change state on replay:
+ *   The engine rewrites it now and then and on stop (the policy is in persistence.ts).
+ * - Journal records (`EngineJournalRecord`) are appended between snapshots. A `delta` is what a save changed; the
+ *   deltas are folded into the snapshot before it is decoded (state-delta.ts), superseding the order records before
+ *   the last of them. Two more kinds change state on replay:
  *   `order` (an order the strategy submitted, then its acknowledgement: written BEFORE and AFTER the exchange call,
  *   so a crash in between leaves a pending order that reconciliation resolves instead of an order we forgot) and
  *   `lifecycle` (entering or leaving liquidate-only). `reconcileAction` and `cycle` records are an audit trail only:
@@ -42,6 +44,7 @@ import {
   type PersistedHandlerActors,
 } from './handler-actors.js';
 import { EMPTY_CURSORS, type CursorState, type HistoryCursor } from '../handlers/plan.js';
+import { StateDeltaError, foldDeltas, type EngineDeltaRecord, type FoldedJournal } from './state-delta.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
 import type { PortfolioJSON } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState } from '../store/port.js';
@@ -106,7 +109,9 @@ export type EngineJournalRecord =
       readonly summary: Readonly<Record<string, number>>;
     }
   /** Written by the executor (see `ExecutionResult.journal`). */
-  | { readonly kind: 'reconcileAction'; readonly [key: string]: unknown };
+  | { readonly kind: 'reconcileAction'; readonly [key: string]: unknown }
+  /** What changed since the previous save (src/engine/state-delta.ts). */
+  | EngineDeltaRecord;
 
 /** The engine state as objects. `portfolio` is undefined on a fresh start (built from the exchange at boot). */
 export interface EngineState {
@@ -198,9 +203,19 @@ export function decodeEngineState(
   let exchange: ExchangeIdentity | undefined;
   const skipped: string[] = [];
   let equityAtSave: DecodedEngineState['equityAtSave'];
+  // Deltas are folded into the snapshot first (state-delta.ts): what is decoded below is what a whole save holds.
+  let folded: FoldedJournal;
   try {
-    if (loaded.snapshot !== undefined) {
-      const s = asRecord(loaded.snapshot, 'snapshot');
+    folded = foldDeltas(loaded.snapshot, loaded.journal);
+  } catch (e) {
+    if (!(e instanceof StateDeltaError)) throw e;
+    throw new StoreCorruptError(where, undefined, `journal record ${e.index + 1} is not valid: ${errorSummary(e)}`, {
+      cause: e,
+    });
+  }
+  try {
+    if (folded.snapshot !== undefined) {
+      const s = asRecord(folded.snapshot, 'snapshot');
       if (s.format !== ENGINE_STATE_FORMAT)
         throw new TesserError(`snapshot.format is ${JSON.stringify(s.format)}, not ${ENGINE_STATE_FORMAT}`);
       if (typeof s.version !== 'number' || !READABLE_VERSIONS.includes(s.version)) {
@@ -231,8 +246,9 @@ export function decodeEngineState(
       cause: e,
     });
   }
-  let replayed = 0;
-  for (const [i, raw] of loaded.journal.entries()) {
+  let replayed = folded.deltas;
+  for (const [j, raw] of folded.tail.entries()) {
+    const i = folded.offset + j;
     const path = `journal[${i}]`;
     try {
       const r = asRecord(raw, path);
@@ -265,6 +281,9 @@ export function decodeEngineState(
       } else if (kind === 'lifecycle') {
         lifecycle = parseLifecycle(r, path);
         replayed++;
+      } else if (kind === 'delta') {
+        // Unreachable: `tail` follows the last delta.
+        throw new TesserError(`${path}: a delta after the last delta`);
       } else if (kind !== 'cycle' && kind !== 'reconcileAction') {
         throw new TesserError(`${path}.kind: unknown record kind ${JSON.stringify(kind)}`);
       }

@@ -36,18 +36,11 @@ import type { Decimal } from 'decimal.js';
 import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../domain/decimal.js';
+import { compareStrings } from '../domain/compare.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
-import {
-  assertUnique,
-  balanceToJSON,
-  isAmountWithinLimits,
-  fillToJSON,
-  fundingPaymentToJSON,
-  orderToJSON,
-  positionToJSON,
-} from '../domain/parse.js';
+import { assertUnique, balanceToJSON, isAmountWithinLimits, positionToJSON } from '../domain/parse.js';
 import {
   isOpenStatus,
   isUnansweredRejection,
@@ -74,6 +67,18 @@ import {
 } from './portfolio-json.js';
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
+import {
+  PortfolioChanges,
+  buildPortfolioDelta,
+  markOf,
+  replayEntryToJSON,
+  trackedOrderToJSON,
+  unexplainedToJSON,
+  untrackedToJSON,
+  type DeltaSource,
+  type SavedView,
+  type PortfolioDeltaJSON,
+} from './portfolio-delta.js';
 
 /** What survives a hard reset (`Portfolio.fromExchangeState`). */
 export interface PreservedMetrics {
@@ -237,11 +242,21 @@ export class Portfolio {
   private peak: Decimal;
   /** See `changeStamp`. */
   private stamp = ++lastStamp;
+  /** What changed since the last incremental save (`deltaSinceSaved`); a new portfolio starts unsaved. */
+  private changes = new PortfolioChanges();
   /** Tracked orders by createdAt then clientOrderId, and the live view, kept until the next change. */
   private sortedCache: readonly TrackedOrder[] | undefined;
   private liveCache: LiveState | undefined;
   private openCache: readonly Order[] | undefined;
   private lockedCache: ReadonlyMap<string, Decimal> | undefined;
+  private savedViewCache:
+    | {
+        readonly stamp: number;
+        readonly logLength: number;
+        readonly logHead: ReplayEntry | undefined;
+        readonly view: SavedView;
+      }
+    | undefined;
 
   private constructor(init: PortfolioInit | Portfolio, options: PortfolioOptions) {
     if (init instanceof Portfolio) {
@@ -274,6 +289,7 @@ export class Portfolio {
       this.ownsMaps = false;
       src.ownsMaps = false;
       this.stamp = src.stamp;
+      this.changes = src.changes.copy();
       this.sortedCache = src.sortedCache;
       this.liveCache = src.liveCache;
       this.openCache = src.openCache;
@@ -513,7 +529,7 @@ export class Portfolio {
       // (a runtime adoption), their exact notional is kept: the order's average price is a rounded quotient.
       const u = key === undefined ? undefined : this.untracked.get(key);
       this.touch();
-      if (key !== undefined) this.untracked.delete(key);
+      if (key !== undefined) this.dropUntracked(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
       this.setTracked(
         exact
@@ -556,7 +572,7 @@ export class Portfolio {
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
     this.touch();
-    if (xkey !== undefined) this.untracked.delete(xkey);
+    if (xkey !== undefined) this.dropUntracked(xkey);
     this.setTracked({
       order: withFillState(
         {
@@ -622,6 +638,7 @@ export class Portfolio {
     this.touch();
     for (const t of drop) {
       this.byClient.delete(t.order.clientOrderId);
+      this.changes.order(t.order.clientOrderId);
       if (t.order.exchangeOrderId !== undefined) {
         this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
         this.unexplainedReflected.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
@@ -776,7 +793,7 @@ export class Portfolio {
           : tracked.notional
               .plus(linked?.notional ?? ZERO)
               .plus(reflected ? filled.minus(prior).times(fill.price) : notionalDelta);
-      if (link) this.untracked.delete(okey);
+      if (link) this.dropUntracked(okey);
       // A trade of an order we closed as never arrived proves it did: open, as a pending one, until the exchange's own
       // status shows (the engine looks it up; else the ghost path). Sim seed 36499: it stayed rejected, cancelled there.
       const status = filled.eq(o.quantity)
@@ -1035,11 +1052,8 @@ export class Portfolio {
     // book (the same operations in the same order, so a restore is digit for digit the same books), and the log from
     // the first standing inferred fill on. Balances and positions are then the books whenever no inferred fill stands,
     // as before the window existed, and the file does not grow with it.
-    let lead = this.log.findIndex((e) => e.fill?.inferred === true);
-    if (lead < 0) lead = this.log.length;
-    const settled = lead === 0 ? this.base : this.base.clone();
-    const stamps = lead === 0 ? this.settledStamps : new Map(this.settledStamps);
-    this.settleInto(settled, stamps, this.log.slice(0, lead));
+    const view = this.savedView();
+    const settled = view.book;
     return {
       version: PORTFOLIO_JSON_VERSION,
       reportingAsset: this.reportingAsset,
@@ -1054,24 +1068,10 @@ export class Portfolio {
       positions: settled.positions().map(positionToJSON),
       settledRealizedPnl: amountToString(settled.realizedPnl),
       peakEquity: amountToString(this.peak),
-      orders: this.sortedTracked().map((t) => ({
-        ...orderToJSON(t.order),
-        ...(t.notional !== undefined && { fillNotional: amountToString(t.notional) }),
-      })),
-      replayLog: this.log
-        .slice(lead)
-        .map((e) =>
-          e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) },
-        ),
-      untrackedOrderFills: [...this.untracked].map(([key, u]) => {
-        const { symbol, id } = splitScopedKey(key)!;
-        return {
-          symbol,
-          exchangeOrderId: id,
-          quantity: amountToString(u.quantity),
-          notional: amountToString(u.notional),
-        };
-      }),
+      // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart.
+      orders: this.sortedTracked().map(trackedOrderToJSON),
+      replayLog: view.log.map(replayEntryToJSON),
+      untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
       appliedTrades: this.tradeIds.toArray().map((key): [string, string] => {
         const { symbol, id } = splitScopedKey(key)!;
         return [symbol, id];
@@ -1084,17 +1084,74 @@ export class Portfolio {
       ...(this.reflectedThrough !== undefined &&
         this.reflectedThrough !== this.reflectedBefore && { reflectedThrough: this.reflectedThrough }),
       ...(this.unexplainedReflected.size > 0 && {
-        reflectedUnexplained: [...this.unexplainedReflected].map(([key, q]) => {
-          const { symbol, id } = splitScopedKey(key)!;
-          return { symbol, exchangeOrderId: id, quantity: amountToString(q) };
-        }),
+        reflectedUnexplained: unexplainedToJSON(this.unexplainedReflected),
       }),
-      ...(stamps.size > 0 && {
-        settledPerpTrades: [...stamps]
-          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-          .map(([symbol, s]) => ({ symbol, timestamp: s.timestamp, tradeId: s.tradeId })),
-      }),
+      ...(view.perpTrades.length > 0 && { settledPerpTrades: [...view.perpTrades] }),
     };
+  }
+
+  /**
+   * What changed since the last `markSaved()` of this portfolio or of the one it was cloned from, as a delta that
+   * patches that save's `toJSON()` into this one's (src/portfolio/portfolio-delta.ts); `{}` when nothing changed.
+   * Undefined when there is no such save (this portfolio was built, not cloned, since): only a whole save describes it.
+   * Costs what changed (and the settled book's few balances), never a serialization of the whole books.
+   */
+  deltaSinceSaved(): PortfolioDeltaJSON | undefined {
+    return buildPortfolioDelta(this.deltaSource());
+  }
+
+  /**
+   * Records that the books as they are now were saved (whole, or as `deltaSinceSaved()` over the previous save);
+   * returns the token naming that save (`savedToken`). Change tracking starts here.
+   */
+  markSaved(): number {
+    return this.changes.reset(markOf(this.deltaSource()));
+  }
+
+  /** The token of the save `deltaSinceSaved()` is relative to (undefined: none). */
+  get savedToken(): number | undefined {
+    return this.changes.mark?.token;
+  }
+
+  private deltaSource(): DeltaSource {
+    return {
+      stamp: this.stamp,
+      changes: this.changes,
+      tracked: (id) => this.byClient.get(id),
+      untracked: (key) => this.untracked.get(key),
+      tradeIds: this.tradeIds,
+      fundingIds: this.fundingIds,
+      saved: this.savedView(),
+      peak: this.peak,
+      unexplained: this.unexplainedReflected,
+    };
+  }
+
+  /**
+   * The books as saved (toJSON and its deltas): the late-trade window lives in memory only, so the log's leading real
+   * fills are written folded into the settled book (the same operations in the same order, so a restore is digit for
+   * digit the same books), and the log from the first standing inferred fill on. Balances and positions are then the
+   * books whenever no inferred fill stands, as before the window existed, and the file does not grow with it. Cached
+   * while the books and the log are unchanged: a save and its mark read it twice.
+   */
+  private savedView(): SavedView {
+    const c = this.savedViewCache;
+    if (c !== undefined && c.stamp === this.stamp && c.logLength === this.log.length && c.logHead === this.log[0])
+      return c.view;
+    let lead = this.log.findIndex((e) => e.fill?.inferred === true);
+    if (lead < 0) lead = this.log.length;
+    const book = lead === 0 ? this.base : this.base.clone();
+    const stamps = lead === 0 ? this.settledStamps : new Map(this.settledStamps);
+    this.settleInto(book, stamps, this.log.slice(0, lead));
+    const view: SavedView = {
+      book,
+      log: this.log.slice(lead),
+      perpTrades: [...stamps]
+        .sort(([a], [b]) => compareStrings(a, b))
+        .map(([symbol, st]) => ({ symbol, timestamp: st.timestamp, tradeId: st.tradeId })),
+    };
+    this.savedViewCache = { stamp: this.stamp, logLength: this.log.length, logHead: this.log[0], view };
+    return view;
   }
 
   // ---- internals ---------------------------------------------------------------------------------------------
@@ -1121,6 +1178,7 @@ export class Portfolio {
   private setTracked(t: TrackedOrder): void {
     this.touch();
     this.byClient.set(t.order.clientOrderId, t);
+    this.changes.order(t.order.clientOrderId);
     if (t.order.exchangeOrderId !== undefined)
       this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
   }
@@ -1295,6 +1353,7 @@ export class Portfolio {
     // built from the delta alone would be wrong (a negative notional), so the order stays unknown.
     if (prev === undefined && (quantity.isZero() || notional.isNegative())) return;
     this.touch();
+    this.changes.untrackedSet(key, prev !== undefined);
     this.untracked.set(key, {
       quantity: (prev?.quantity ?? ZERO).plus(quantity),
       notional: (prev?.notional ?? ZERO).plus(notional),
@@ -1302,8 +1361,12 @@ export class Portfolio {
     // Bounded like the trade-id window: the oldest untracked order is forgotten first.
     if (this.untracked.size > this.tradeIds.capacity) {
       const oldest = this.untracked.keys().next();
-      if (oldest.done !== true) this.untracked.delete(oldest.value);
+      if (oldest.done !== true) this.dropUntracked(oldest.value);
     }
+  }
+
+  private dropUntracked(key: OrderIdKey): void {
+    if (this.untracked.delete(key)) this.changes.untrackedDeleted(key);
   }
 
   private lockedAmounts(): ReadonlyMap<string, Decimal> {

@@ -43,6 +43,8 @@ export class IdWindow {
   private evicted = 0;
   private added: string[] = [];
   private addedSet = new Set<string>();
+  /** Ids ever added (successfully) to this window and the windows it was forked from: see `newest`. */
+  private adds = 0;
 
   constructor(readonly capacity: number = DEFAULT_TRADE_ID_WINDOW) {
     checkWindowCapacity(capacity, 'tradeIdWindow');
@@ -63,6 +65,7 @@ export class IdWindow {
     w.evicted = this.evicted;
     w.added = [...this.added];
     w.addedSet = new Set(this.addedSet);
+    w.adds = this.adds;
     return w;
   }
 
@@ -77,6 +80,7 @@ export class IdWindow {
     if (this.has(id)) return false;
     this.added.push(id);
     this.addedSet.add(id);
+    this.adds++;
     if (this.size > this.capacity) {
       // The oldest id is the layer's first live one, or (once the layer is used up) the overlay's first.
       if (this.evicted >= this.layer.order.length) this.flatten();
@@ -88,6 +92,22 @@ export class IdWindow {
 
   get size(): number {
     return this.layer.order.length - this.evicted + this.added.length;
+  }
+
+  /**
+   * How many ids were ever added (re-adding a remembered id does not count). The difference of two readings is how
+   * many of the newest ids arrived in between: an incremental save writes only those (`newest`).
+   */
+  get addCount(): number {
+    return this.adds;
+  }
+
+  /** The newest `count` remembered ids, oldest first (all of them when `count` ≥ size): O(count), not O(size). */
+  newest(count: number): string[] {
+    const n = Math.min(Math.max(0, count), this.size);
+    if (n <= this.added.length) return this.added.slice(this.added.length - n);
+    const fromLayer = n - this.added.length;
+    return this.layer.order.slice(this.layer.order.length - fromLayer).concat(this.added);
   }
 
   /** Remembered ids, oldest first. */

@@ -31,7 +31,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { canonicalJson, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshot } from './codec.js';
 import { StoreError } from './errors.js';
-import type { JsonValue, LoadedState, StateStore } from './port.js';
+import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 
 /** File names inside the store directory. */
 export const STORE_FILES = {
@@ -78,6 +78,9 @@ interface Cursor {
   exists: boolean;
   /** Set when the file must be truncated to `length` before the next write (torn tail or all stale). */
   repair: boolean;
+  /** Records in the journal after the snapshot, and the snapshot's size: what `usage()` reports. */
+  records: number;
+  snapshotBytes: number;
 }
 
 /** StateStore over a directory; see the module comment for the format and the crash protocol. */
@@ -176,6 +179,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
       });
       cursor.lastSeq = seq;
       cursor.length += bytes.length;
+      cursor.records++;
     });
   }
 
@@ -222,9 +226,22 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
           await handle.sync();
         }
         cursor.length = 0;
+        cursor.records = 0;
+        cursor.snapshotBytes = bytes.length;
         this.failpoint('compact:journal-reset');
       });
     });
+  }
+
+  /**
+   * Bytes of the snapshot and of the journal's records after it, and their count, as of the writes that resolved
+   * (a torn tail or stale records awaiting repair are not counted); undefined before the first load or write.
+   */
+  usage(): StoreUsage | undefined {
+    const c = this.cursor;
+    return c === undefined
+      ? undefined
+      : { snapshotBytes: c.snapshotBytes, journalBytes: c.length, journalRecords: c.records };
   }
 
   /** Waits for pending operations, closes the journal and releases the lock. Calling it again is a no-op. */
@@ -285,6 +302,8 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
       length,
       exists: journalBytes !== undefined,
       repair: journalBytes !== undefined && journalBytes.length !== length,
+      records: journal.records.length,
+      snapshotBytes: snapBytes?.length ?? 0,
     };
     return {
       snapshot,

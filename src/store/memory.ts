@@ -6,7 +6,7 @@
  */
 import { canonicalJson } from './codec.js';
 import { StoreError } from './errors.js';
-import type { JsonValue, LoadedState, StateStore } from './port.js';
+import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 
 /** What an in-memory store has durably stored, as canonical JSON text (so it cannot alias caller objects). */
 export interface InMemoryDurableState {
@@ -21,6 +21,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
 > {
   private snapshot: string | undefined;
   private journal: string[];
+  private journalBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private status: 'open' | 'closed' | 'crashed' = 'open';
 
@@ -28,6 +29,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
   constructor(initial?: InMemoryDurableState) {
     this.snapshot = initial?.snapshot;
     this.journal = [...(initial?.journal ?? [])];
+    for (const line of this.journal) this.journalBytes += Buffer.byteLength(line);
   }
 
   load(): Promise<LoadedState<S, R> | undefined> {
@@ -50,6 +52,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     }
     return this.enqueue(() => {
       this.journal.push(body);
+      this.journalBytes += Buffer.byteLength(body);
     });
   }
 
@@ -63,7 +66,17 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     return this.enqueue(() => {
       this.snapshot = body;
       this.journal = [];
+      this.journalBytes = 0;
     });
+  }
+
+  /** Sizes as UTF-8 bytes of the canonical JSON held (the file store adds a few framing bytes per record). */
+  usage(): StoreUsage {
+    return {
+      snapshotBytes: this.snapshot === undefined ? 0 : Buffer.byteLength(this.snapshot),
+      journalBytes: this.journalBytes,
+      journalRecords: this.journal.length,
+    };
   }
 
   async close(): Promise<void> {

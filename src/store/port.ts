@@ -16,6 +16,16 @@ export interface LoadedState<S extends JsonValue = JsonValue, R extends JsonValu
   readonly warnings: readonly string[];
 }
 
+/** How much a store holds, for a compaction policy (see `StateStore.usage`). */
+export interface StoreUsage {
+  /** Bytes of the last snapshot (0 when none). */
+  readonly snapshotBytes: number;
+  /** Bytes of the journal records since it. */
+  readonly journalBytes: number;
+  /** Journal records since it. */
+  readonly journalRecords: number;
+}
+
 export interface StateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> {
   /** Where the state lives (a directory, a URL), named in errors; optional. */
   readonly location?: string | undefined;
@@ -25,6 +35,11 @@ export interface StateStore<S extends JsonValue = JsonValue, R extends JsonValue
   append(record: R): Promise<void>;
   /** Replaces the snapshot atomically with `snapshot` and empties the journal. */
   compact(snapshot: S): Promise<void>;
+  /**
+   * Optional: the sizes of what the store holds now, counting every write that resolved; undefined when unknown (e.g.
+   * before the first load or write). The engine compacts by them (src/engine/persistence.ts), by record count without.
+   */
+  usage?(): StoreUsage | undefined;
   /** Releases file handles. The store may not be used afterwards. */
   close(): Promise<void>;
 }

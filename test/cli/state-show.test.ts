@@ -145,3 +145,23 @@ describe('state show on a corrupt directory', () => {
     }
   });
 });
+
+describe('journalLine', () => {
+  it('counts what a delta record changed instead of printing it', async () => {
+    const { journalLine } = await import('../../src/cli/state-show.js');
+    const line = journalLine(
+      {
+        kind: 'delta',
+        at: 1_700_000_000_000,
+        portfolio: { orders: [{}, {}], appliedTrades: { added: [['BTC/USDT', '1']], size: 1 } },
+        cursors: { trades: [['BTC/USDT', { since: 1, seenIds: [] }]] },
+        lifecycle: { liquidateOnly: null },
+      },
+      0,
+    );
+    expect(line).toBe('  1. 2023-11-14T22:13:20.000Z delta: 2 orders, 1 trades, 1 trade cursors');
+    expect(journalLine({ kind: 'delta', at: 1_700_000_000_000, lifecycle: { liquidateOnly: null } }, 1)).toContain(
+      'delta: small parts only',
+    );
+  });
+});

@@ -57,6 +57,28 @@ export function runStateStoreContract(
       await store.close();
     });
 
+    it('usage() counts the journal since the snapshot and the snapshot, as of the writes that resolved', async () => {
+      const { store, reopen } = await makeStore();
+      await store.load();
+      expect(store.usage?.()).toMatchObject({ snapshotBytes: 0, journalBytes: 0, journalRecords: 0 });
+      await store.append({ n: 1 });
+      await store.append({ n: 2 });
+      const two = store.usage?.();
+      expect(two?.journalRecords).toBe(2);
+      expect(two?.journalBytes).toBeGreaterThan(10);
+      await store.compact({ big: 'x'.repeat(1000) });
+      const compacted = store.usage?.();
+      expect(compacted).toMatchObject({ journalBytes: 0, journalRecords: 0 });
+      expect(compacted?.snapshotBytes).toBeGreaterThan(1000);
+      await store.append({ n: 3 });
+      await store.close();
+      // A reopened store reports what it finds once loaded.
+      const again = await reopen();
+      await again.load();
+      expect(again.usage?.()).toMatchObject({ journalRecords: 1, snapshotBytes: compacted?.snapshotBytes });
+      await again.close();
+    });
+
     it('keeps call order for concurrent appends', async () => {
       const { store } = await makeStore();
       await Promise.all(Array.from({ length: 40 }, (_, i) => store.append({ i })));

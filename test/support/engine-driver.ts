@@ -10,7 +10,8 @@
  *   as soon as a report is published, so one release lets exactly one attempt or cycle through.
  * - `GatedStore` (in front of an InMemoryStateStore): `load()` waits until the driver has put the content a LOAD_*
  *   event stands for into the store; writes while the engine is `stopping` (the flush) wait for FLUSH_OK /
- *   FLUSH_FAILED; one compact during a cycle can be made to fail (the engine then sends LOOP_CRASHED itself).
+ *   FLUSH_FAILED; one save during a cycle (a delta record or a compaction) can be made to fail (the engine then
+ *   sends LOOP_CRASHED itself).
  *
  * An event the real engine cannot take in its current state is a no-op, so a path replays exactly as far as the
  * engine follows the model. `bookProblems()` checks the portfolio against the exchange's truth.
@@ -162,8 +163,8 @@ export class GatedStore implements StateStore {
   private loaded = false;
   private flushOutcome: FlushOutcome | undefined;
   private readonly heldWrites: { go: () => void; fail: (e: unknown) => void }[] = [];
-  /** The next compact fails (the engine's cycle cannot persist: LOOP_CRASHED). */
-  failNextCompact = false;
+  /** The next write (a cycle's delta or compaction) fails (the engine's cycle cannot persist: LOOP_CRASHED). */
+  failNextWrite = false;
   /** Set by the driver once the engine exists: writes wait while it is `stopping`. */
   phase: () => LifecyclePhase = () => 'loading';
 
@@ -208,21 +209,26 @@ export class GatedStore implements StateStore {
   }
 
   async append(record: JsonValue): Promise<void> {
+    this.injectFailure('appending');
     await this.gateWrite();
     return this.inner.append(record);
   }
 
   async compact(snapshot: JsonValue): Promise<void> {
-    if (this.failNextCompact && this.phase() !== 'stopping') {
-      this.failNextCompact = false;
-      throw new StoreError('io', 'injected: disk full while compacting (ENOSPC)');
-    }
+    this.injectFailure('compacting');
     await this.gateWrite();
     return this.inner.compact(snapshot);
   }
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  private injectFailure(doing: string): void {
+    if (this.failNextWrite && this.phase() !== 'stopping') {
+      this.failNextWrite = false;
+      throw new StoreError('io', `injected: disk full while ${doing} (ENOSPC)`);
+    }
   }
 }
 
@@ -445,7 +451,7 @@ export async function createEngineDriver(options: EngineDriverOptions = {}) {
           () => {
             exchange.balanceSkew.clear();
             manualTrade();
-            store.failNextCompact = true;
+            store.failNextWrite = true;
           },
           () => phase() === 'stopping',
         );

@@ -1,0 +1,292 @@
+/**
+ * How the engine saves its state: a `delta` journal record per change (a cycle, a stream batch), a whole snapshot
+ * now and then. Work per save is proportional to what changed: the portfolio reports its changes (dirty sets,
+ * src/portfolio/portfolio-delta.ts), and the small parts (cursors, handler actors, lifecycle) are compared entry by
+ * entry with what was last written.
+ *
+ * Compaction policy (`CompactionPolicy`): a save writes the whole snapshot instead of a delta when
+ * - there is no save to build on (first save of this process: the books were loaded or rebuilt at boot), or the
+ *   portfolio is not the lineage of the last save (a hard reset built new books);
+ * - the journal already holds more than `journalRatio` × the snapshot's bytes (and at least `minJournalBytes`), or
+ *   `maxJournalRecords` records: a load then reads at most about (1 + ratio) × one snapshot, and a save writes the
+ *   snapshot again only after that much was appended, so compaction costs at most 1/ratio times the deltas' bytes;
+ * - the engine stops cleanly (`final`): a stopped engine's directory is one snapshot and an empty journal.
+ * The byte sizes come from the store (`StateStore.usage`); a store without it compacts by record count alone.
+ *
+ * Report-only writes nothing: every method returns before touching the store.
+ */
+import type { Millis } from '../domain/clock.js';
+import { compareStrings } from '../domain/compare.js';
+import type { CursorState } from '../handlers/plan.js';
+import type { StateStore } from '../store/port.js';
+import { persistedFromMemory } from './handler-actors.js';
+import type { EngineDeltaRecord, PersistedActorEntry } from './state-delta.js';
+import {
+  asJson,
+  encodeEngineState,
+  type EngineJournalRecord,
+  type EngineState,
+  type EquityAtSaveJSON,
+} from './state-file.js';
+
+/** When a save compacts the journal into a new snapshot (see the module comment). */
+export interface CompactionPolicy {
+  /** Compact once the journal exceeds this fraction of the snapshot's bytes. Default 0.5. */
+  readonly journalRatio: number;
+  /** ... but never for a journal smaller than this (bytes). Default 256 KiB. */
+  readonly minJournalBytes: number;
+  /**
+   * Compact once the journal holds this many records, whatever their size. Default 10 000. 0 turns deltas off: every
+   * save writes the whole snapshot (what the engine did before deltas; the benchmarks' baseline).
+   */
+  readonly maxJournalRecords: number;
+}
+
+export const DEFAULT_COMPACTION_POLICY: CompactionPolicy = Object.freeze({
+  journalRatio: 0.5,
+  minJournalBytes: 256 * 1024,
+  maxJournalRecords: 10_000,
+});
+
+/** What a save did. */
+export type SaveOutcome = 'unchanged' | 'delta' | 'compacted' | 'reportOnly';
+
+/** The state the engine saves (as `encodeEngineState` takes it). */
+export type SavedState = EngineState & { readonly cursors: CursorState };
+
+/** The small parts as last written, entry by entry (JSON text), so a save compares without serializing much. */
+interface WrittenParts {
+  readonly trades: Map<string, string>;
+  funding: string | undefined;
+  readonly ghosts: Map<string, string>;
+  readonly drift: Map<string, string>;
+  lifecycle: string;
+  exchange: string | undefined;
+  equity: string | undefined;
+}
+
+/** Counts of what the persister wrote (for benchmarks and logs). */
+export interface PersistStats {
+  readonly deltas: number;
+  readonly compactions: number;
+  readonly unchanged: number;
+}
+
+/** Saves engine state into a StateStore as deltas and snapshots (see the module comment). */
+export class StatePersister {
+  private readonly policy: CompactionPolicy;
+  /** The portfolio save the store holds (`Portfolio.savedToken`), or undefined: the next save is whole. */
+  private diskToken: number | undefined;
+  /** True when the last save had no portfolio (before the startup reconciliation built one). */
+  private savedWithoutPortfolio = false;
+  private written: WrittenParts | undefined;
+  /** Records appended since the last compaction (the policy's fallback when the store reports no sizes). */
+  private records = 0;
+  private counts = { deltas: 0, compactions: 0, unchanged: 0 };
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly reportOnly: boolean,
+    policy: Partial<CompactionPolicy> = {},
+  ) {
+    this.policy = { ...DEFAULT_COMPACTION_POLICY, ...policy };
+  }
+
+  /**
+   * Saves `state` when anything in it changed since the last save: as a delta, or whole (policy above; `final`
+   * forces a whole save when anything changed or the journal holds records). A store failure is rethrown, and the
+   * next save is whole. Equity rides along with a save that is due; it is never the reason for one.
+   */
+  async save(
+    state: SavedState,
+    at: Millis,
+    equity: EquityAtSaveJSON | undefined,
+    options: { final?: boolean } = {},
+  ): Promise<SaveOutcome> {
+    if (this.reportOnly) return 'reportOnly';
+    const portfolio = state.portfolio;
+    const written = this.written;
+    const canDelta =
+      written !== undefined &&
+      portfolio !== undefined &&
+      this.diskToken !== undefined &&
+      portfolio.savedToken === this.diskToken;
+    const portfolioDelta = canDelta ? portfolio.deltaSinceSaved() : undefined;
+    const parts = written === undefined ? undefined : this.partsDelta(state, written);
+    const portfolioSame =
+      portfolio === undefined ? this.savedWithoutPortfolio : portfolioDelta !== undefined && isEmpty(portfolioDelta);
+    if (portfolioSame && parts !== undefined && parts.same && !(options.final === true && this.journalHolds())) {
+      this.counts.unchanged++;
+      return 'unchanged';
+    }
+    if (canDelta && portfolioDelta !== undefined && parts !== undefined && options.final !== true && !this.due()) {
+      const equityText = equity === undefined ? undefined : JSON.stringify(equity);
+      const record: EngineDeltaRecord = {
+        kind: 'delta',
+        at,
+        ...(!isEmpty(portfolioDelta) && { portfolio: portfolioDelta }),
+        ...parts.record,
+        lifecycle: state.lifecycle,
+        ...(equityText !== written.equity && { equity: equity ?? null }),
+      };
+      // Marked before the write: a change made while it is in flight belongs to the next delta. If the write fails,
+      // the next save is whole (the store refuses writes after a failure anyway).
+      const token = portfolio.markSaved();
+      this.diskToken = undefined;
+      await this.store.append(asJson(record));
+      this.diskToken = token;
+      this.records++;
+      parts.commit();
+      written.equity = equityText;
+      this.counts.deltas++;
+      return 'delta';
+    }
+    await this.compact(state, at, equity);
+    return 'compacted';
+  }
+
+  /** Appends a record that is not a save (an order placement, a lifecycle change). */
+  async append(record: EngineJournalRecord): Promise<void> {
+    if (this.reportOnly) return;
+    await this.store.append(asJson(record));
+    this.records++;
+    // The lifecycle record says what the next delta would: no delta is needed for it.
+    if (record.kind === 'lifecycle' && this.written !== undefined)
+      this.written.lifecycle = JSON.stringify({ liquidateOnly: record.liquidateOnly });
+  }
+
+  /** What was written so far. */
+  stats(): PersistStats {
+    return { ...this.counts };
+  }
+
+  private async compact(state: SavedState, at: Millis, equity: EquityAtSaveJSON | undefined): Promise<void> {
+    const encoded = encodeEngineState(state, at, equity);
+    const token = state.portfolio?.markSaved();
+    this.diskToken = undefined;
+    this.written = undefined;
+    await this.store.compact(asJson(encoded));
+    this.diskToken = token;
+    this.savedWithoutPortfolio = state.portfolio === undefined;
+    this.records = 0;
+    this.written = writtenOf(state, encoded.handlerActors, equity);
+    this.counts.compactions++;
+  }
+
+  /** True when the journal holds records (a final save folds them into the snapshot). */
+  private journalHolds(): boolean {
+    const usage = this.store.usage?.();
+    return usage === undefined ? this.records > 0 : usage.journalRecords > 0;
+  }
+
+  /** True when the journal is large enough that this save should compact instead of appending. */
+  private due(): boolean {
+    const p = this.policy;
+    const usage = this.store.usage?.();
+    if (usage === undefined) return this.records >= p.maxJournalRecords;
+    return (
+      usage.journalRecords >= p.maxJournalRecords ||
+      usage.journalBytes > Math.max(p.minJournalBytes, p.journalRatio * usage.snapshotBytes)
+    );
+  }
+
+  /** The small parts' changes since `written`: O(symbols + actors), each entry compared as JSON text. */
+  private partsDelta(
+    state: SavedState,
+    written: WrittenParts,
+  ): { same: boolean; record: Pick<EngineDeltaRecord, 'cursors' | 'handlerActors' | 'exchange'>; commit(): void } {
+    const actors = state.handlerActors ?? persistedFromMemory(state.memory);
+    const trades = diffEntries(
+      written.trades,
+      Object.entries(state.cursors.trades).map(([symbol, c]) => [symbol, c, JSON.stringify(c)] as const),
+    );
+    const fundingText = state.cursors.funding === undefined ? undefined : JSON.stringify(state.cursors.funding);
+    const ghosts = diffEntries(
+      written.ghosts,
+      actors.ghosts.map((e) => [e.key, e, JSON.stringify(e)] as const),
+    );
+    const drift = diffEntries(
+      written.drift,
+      actors.drift.map((e) => [e.key, e, JSON.stringify(e)] as const),
+    );
+    const lifecycleText = JSON.stringify(state.lifecycle);
+    const exchangeText = state.exchange === undefined ? undefined : JSON.stringify(state.exchange);
+    const cursors: NonNullable<EngineDeltaRecord['cursors']> = {
+      ...(trades.set.length > 0 && { trades: trades.set.map(([k, v]) => [k, v] as const) }),
+      ...(trades.removed.length > 0 && { removedTrades: trades.removed }),
+      ...(fundingText !== written.funding && { funding: state.cursors.funding ?? null }),
+    };
+    const handlerActors: NonNullable<EngineDeltaRecord['handlerActors']> = {
+      ...(ghosts.set.length > 0 && { ghosts: ghosts.set.map(([, v]) => v) }),
+      ...(ghosts.removed.length > 0 && { removedGhosts: ghosts.removed }),
+      ...(drift.set.length > 0 && { drift: drift.set.map(([, v]) => v) }),
+      ...(drift.removed.length > 0 && { removedDrift: drift.removed }),
+    };
+    const record = {
+      ...(!isEmpty(cursors) && { cursors }),
+      ...(!isEmpty(handlerActors) && { handlerActors }),
+      ...(exchangeText !== written.exchange && state.exchange !== undefined && { exchange: state.exchange }),
+    };
+    return {
+      same: isEmpty(record) && lifecycleText === written.lifecycle,
+      record,
+      commit: () => {
+        trades.commit();
+        ghosts.commit();
+        drift.commit();
+        written.funding = fundingText;
+        written.lifecycle = lifecycleText;
+        written.exchange = exchangeText;
+      },
+    };
+  }
+}
+
+/** Entries of `now` whose text differs from `written`, keys gone from it, and how to make `written` the new state. */
+function diffEntries<V>(
+  written: Map<string, string>,
+  now: readonly (readonly [string, V, string])[],
+): { set: (readonly [string, V])[]; removed: string[]; commit(): void } {
+  const set: (readonly [string, V])[] = [];
+  const texts: [string, string][] = [];
+  const present = new Set<string>();
+  for (const [key, value, text] of now) {
+    present.add(key);
+    if (written.get(key) !== text) {
+      set.push([key, value]);
+      texts.push([key, text]);
+    }
+  }
+  const removed =
+    present.size === written.size && texts.every(([k]) => written.has(k))
+      ? []
+      : [...written.keys()].filter((k) => !present.has(k)).sort(compareStrings);
+  return {
+    set,
+    removed,
+    commit: () => {
+      for (const k of removed) written.delete(k);
+      for (const [k, t] of texts) written.set(k, t);
+    },
+  };
+}
+
+function writtenOf(
+  state: SavedState,
+  actors: { readonly ghosts: readonly PersistedActorEntry[]; readonly drift: readonly PersistedActorEntry[] },
+  equity: EquityAtSaveJSON | undefined,
+): WrittenParts {
+  return {
+    trades: new Map(Object.entries(state.cursors.trades).map(([s, c]) => [s, JSON.stringify(c)])),
+    funding: state.cursors.funding === undefined ? undefined : JSON.stringify(state.cursors.funding),
+    ghosts: new Map(actors.ghosts.map((e) => [e.key, JSON.stringify(e)])),
+    drift: new Map(actors.drift.map((e) => [e.key, JSON.stringify(e)])),
+    lifecycle: JSON.stringify(state.lifecycle),
+    exchange: state.exchange === undefined ? undefined : JSON.stringify(state.exchange),
+    equity: equity === undefined ? undefined : JSON.stringify(equity),
+  };
+}
+
+function isEmpty(o: object): boolean {
+  return Object.keys(o).length === 0;
+}
