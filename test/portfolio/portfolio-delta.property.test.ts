@@ -9,8 +9,9 @@ import { canonicalJson } from '../../src/store/codec.js';
 import { INSTRUMENTS, d, order } from './fixtures.js';
 
 const START: Balance[] = ['BTC', 'ETH', 'USDC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
-// Small windows, so eviction of trade ids, of untracked orders and settling of inferred fills all happen.
-const OPTIONS = { tradeIdWindow: 6, inferredReplayWindow: 4 };
+// Small windows, so eviction of trade ids, of untracked orders, settling of inferred fills and of the perpetual
+// late-trade window (fills stamped out of order are netted at their exchange position) all happen.
+const OPTIONS = { tradeIdWindow: 6, inferredReplayWindow: 4, lateTradeWindow: 3 };
 const T0 = 1_700_000_000_000;
 
 type Op =
