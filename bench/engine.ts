@@ -18,7 +18,7 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine.js';
@@ -135,9 +135,35 @@ interface CleanResult {
   baselineMsMedian: number;
   /** engine cycle / bare Map join, medians. */
   ratioToBaseline: number;
-  /** Longest event-loop delay while cycles ran (ms), and its p99. */
+  /**
+   * Longest event-loop delay while cycles ran (ms), and its p99. `monitorEventLoopDelay` records the whole interval
+   * between two firings of its 1 ms timer, so even an idle loop shows about 1 ms, more on a loaded machine.
+   */
   maxStallMs: number;
   p99StallMs: number;
+  /** The same loop with no cycle in it (only the turns and the Map join), for as long, measured right after. */
+  idleMaxStallMs: number;
+  idleP99StallMs: number;
+  /** Garbage collection while the cycles ran (`PerformanceObserver` 'gc' entries): ms per cycle and longest pause. */
+  gcMsPerCycle: number;
+  longestGcMs: number;
+}
+
+/** GC pauses observed between `start()` and `stop()` (ms each). */
+function gcPauses(): { stop(): number[] } {
+  const pauses: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push(e.duration);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      // Entries are delivered asynchronously: take what is buffered before disconnecting.
+      for (const e of obs.takeRecords()) pauses.push(e.duration);
+      obs.disconnect();
+      return pauses;
+    },
+  };
 }
 
 async function clean(n: number, appliedTrades: number, cycles: number): Promise<CleanResult> {
@@ -154,6 +180,8 @@ async function clean(n: number, appliedTrades: number, cycles: number): Promise<
   const ms: number[] = [];
   const base: number[] = [];
   const h = monitorEventLoopDelay({ resolution: 1 });
+  const gc = gcPauses();
+  const began = now();
   h.enable();
   for (let i = 0; i < cycles; i++) {
     const t = now();
@@ -165,6 +193,16 @@ async function clean(n: number, appliedTrades: number, cycles: number): Promise<
     base.push(now() - b);
   }
   h.disable();
+  const pauses = gc.stop();
+  // The floor the stall figures stand on: the same turns and joins without the cycles, for as long, in this process.
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  const until = now() + (now() - began);
+  idle.enable();
+  while (now() < until) {
+    await turn();
+    mapJoin(ids, shuffled);
+  }
+  idle.disable();
   await running.engine.stop();
   return {
     openOrders: n,
@@ -177,6 +215,10 @@ async function clean(n: number, appliedTrades: number, cycles: number): Promise<
     ratioToBaseline: round(median(ms) / median(base)),
     maxStallMs: round(h.max / 1e6),
     p99StallMs: round(h.percentile(99) / 1e6),
+    idleMaxStallMs: round(idle.max / 1e6),
+    idleP99StallMs: round(idle.percentile(99) / 1e6),
+    gcMsPerCycle: round(pauses.reduce((a, b) => a + b, 0) / cycles),
+    longestGcMs: round(Math.max(0, ...pauses)),
   };
 }
 
@@ -300,7 +342,8 @@ async function run(ctx: BenchContext): Promise<void> {
       cleanResults.push(r);
       ctx.log(
         `clean ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
-          `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)})`,
+          `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}), ` +
+          `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms`,
       );
     }
   }
