@@ -9,7 +9,7 @@
  */
 import { compareStrings } from '../domain/compare.js';
 import type { Decimal } from '../domain/decimal.js';
-import { Dec, ZERO } from '../domain/decimal.js';
+import { amountsEqual, Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
 import {
@@ -358,23 +358,8 @@ function sameOptionalAmount(a: Decimal | undefined, b: Decimal | undefined): boo
   return a === undefined || b === undefined ? a === b : sameAmount(a, b);
 }
 
-/**
- * Exact equality of two amounts, fast on the common (equal) path. decimal.js's `eq` constructs a new Decimal from
- * its argument (copying its digits) on every call, which dominated the join. Two finite Decimals with the same sign,
- * exponent and digit words are equal; anything else is settled by `eq`, so a non-canonical representation could
- * only cost time, never a wrong answer.
- */
-function sameAmount(a: Decimal, b: Decimal): boolean {
-  if (a === b) return true;
-  const ad = a.d;
-  const bd = b.d;
-  if (ad !== null && bd !== null && a.e === b.e && a.s === b.s && ad.length === bd.length) {
-    let i = 0;
-    while (i < ad.length && ad[i] === bd[i]) i++;
-    if (i === ad.length) return true;
-  }
-  return a.eq(b);
-}
+/** Exact equality (see `amountsEqual`: fast when the digits agree). */
+const sameAmount = amountsEqual;
 
 // ---- positions and balances ----------------------------------------------------------------------------------
 
