@@ -245,6 +245,35 @@ describe('startup reconciliation with stale reads', () => {
     );
     expect(snapshotDifference({ ...a, openOrders: [] }, a)).toBeUndefined();
   });
+
+  it('snapshotDifference finds the same difference whether the second read lists the orders in the same order or not', () => {
+    const orders: Order[] = Array.from({ length: 5 }, (_, i) => ({
+      clientOrderId: `c${i}`,
+      exchangeOrderId: String(i + 1),
+      symbol: i % 2 === 0 ? BTC : PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('1'),
+      price: d('1'),
+      filledQuantity: d('0'),
+      status: 'open',
+      createdAt: 0,
+      updatedAt: 0,
+    }));
+    const a = { openOrders: orders, positions: [], balances: [] };
+    // Copies written another way (1.0 for 1) agree, position by position and in another order.
+    const copies = orders.map((o) => ({ ...o, quantity: d('1.0') }));
+    expect(snapshotDifference(a, { ...a, openOrders: copies })).toBeUndefined();
+    expect(snapshotDifference(a, { ...a, openOrders: [...copies].reverse() })).toBeUndefined();
+    // One order changed: named the same way in both layouts.
+    const changed = copies.map((o, i) => (i === 3 ? { ...o, filledQuantity: d('0.25') } : o));
+    const text = `open order x:${orderIdKey(PERP, '4')}: open 0/1@1 then open 0.25/1@1`;
+    expect(snapshotDifference(a, { ...a, openOrders: changed })).toBe(text);
+    expect(snapshotDifference(a, { ...a, openOrders: [...changed].reverse() })).toBe(text);
+    // Another order at a position (same length): found by key, not by position.
+    const swapped = [copies[1]!, copies[0]!, ...copies.slice(2)];
+    expect(snapshotDifference(a, { ...a, openOrders: swapped })).toBeUndefined();
+  });
 });
 
 describe('the engine boots through stale startup reads', () => {
