@@ -13,7 +13,7 @@
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000`, `--boot 1000,10000,100000`,
- * `--heap-cycles 20000`, `--no-write`. `--against DIR` measures another checkout of this repository too (its own
+ * `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`. `--against DIR` measures another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */
@@ -245,6 +245,7 @@ async function clean(trees: readonly Tree[], n: number, appliedTrades: number, c
     for (let k = 0; k < setups.length; k++) {
       const { running, ids, shuffled } = setups[k]!;
       const r = runs[k]!;
+      // With two trees a pause is counted to the tree whose cycle it interrupts, whichever tree's garbage caused it.
       const gc = gcPauses();
       r.h.enable();
       const t = now();
@@ -292,6 +293,8 @@ interface BootResult {
   bootMs: number;
   /** Reading the same file and `JSON.parse` alone: the floor for a load. */
   readParseMs: number;
+  /** How many boots the figures are the median of. */
+  runs: number;
 }
 
 async function bootFromDisk(n: number, tree: Tree): Promise<BootResult> {
@@ -311,7 +314,7 @@ async function bootFromDisk(n: number, tree: Tree): Promise<BootResult> {
     const { running, bootMs } = await boot(world, store, tree);
     await running.engine.stop();
     await store.close();
-    return { openOrders: n, stateBytes, bootMs: round(bootMs), readParseMs: round(readParseMs) };
+    return { openOrders: n, stateBytes, bootMs: round(bootMs), readParseMs: round(readParseMs), runs: 1 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -399,6 +402,7 @@ async function run(ctx: BenchContext): Promise<void> {
   const sizes = listArg(ctx.args, '--sizes') ?? [1_000, 10_000];
   const bootSizes = listArg(ctx.args, '--boot') ?? [1_000, 10_000, 100_000];
   const heapCycles = listArg(ctx.args, '--heap-cycles')?.[0] ?? 20_000;
+  const bootRuns = listArg(ctx.args, '--boot-runs')?.[0] ?? 3;
   const write = !ctx.args.includes('--no-write');
   const startLoad = loadavg().map(round);
   const started = now();
@@ -428,13 +432,23 @@ async function run(ctx: BenchContext): Promise<void> {
     }
   }
   for (const n of bootSizes) {
-    for (let k = 0; k < trees.length; k++) {
-      const r = await bootFromDisk(n, trees[k]!);
+    // Each tree boots `bootRuns` times, the trees taking turns; the median of each is kept.
+    const runs = trees.map(() => [] as BootResult[]);
+    for (let i = 0; i < bootRuns; i++)
+      for (let k = 0; k < trees.length; k++) runs[k]!.push(await bootFromDisk(n, trees[k]!));
+    runs.forEach((rs, k) => {
+      const r: BootResult = {
+        openOrders: n,
+        stateBytes: rs[0]!.stateBytes,
+        bootMs: round(median(rs.map((x) => x.bootMs))),
+        readParseMs: round(median(rs.map((x) => x.readParseMs))),
+        runs: rs.length,
+      };
       results[k]!.boot.push(r);
       ctx.log(
-        `${name(k)}boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms`,
+        `${name(k)}boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
       );
-    }
+    });
   }
   for (let k = 0; k < trees.length; k++) {
     for (const mode of ['backToBack', 'awaited'] as const) {
