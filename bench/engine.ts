@@ -13,12 +13,15 @@
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000`, `--boot 1000,10000,100000`,
- * `--heap-cycles 20000`, `--no-write`.
+ * `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`. `--against DIR` measures another checkout of this repository too (its own
+ * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
+ * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine/engine.js';
@@ -27,7 +30,18 @@ import { FileStateStore } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import type { StateStore } from '../src/store/port.js';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, listArg, makeWorld, median, now, round, saveWorld, untracked, type World } from './support.js';
+import {
+  environment,
+  listArg,
+  makeWorld,
+  median,
+  now,
+  round,
+  saveWorld,
+  untracked,
+  valueOf,
+  type World,
+} from './support.js';
 
 const FULL_WINDOW = 100_000;
 
@@ -62,12 +76,16 @@ interface Running {
   backToBack(count: number): Promise<void>;
 }
 
-async function boot(world: Pick<World, 'tl' | 'ex'>, store: StateStore): Promise<{ running: Running; bootMs: number }> {
-  const engine = createEngine({
+async function boot(
+  world: Pick<World, 'tl' | 'ex'>,
+  store: StateStore,
+  tree: Tree = HERE,
+): Promise<{ running: Running; bootMs: number }> {
+  const engine = tree.createEngine({
     exchange: world.ex,
     store,
     clock: world.tl.clock,
-    scheduler: untracked(world.tl),
+    scheduler: tree.untracked(world.tl),
     intervalMs: 24 * 60 * 60 * 1000,
   });
   let reports = 0;
@@ -113,6 +131,38 @@ async function boot(world: Pick<World, 'tl' | 'ex'>, store: StateStore): Promise
   };
 }
 
+/** What the bench needs from a source tree: this one, or another checkout's (`--against DIR`). */
+interface Tree {
+  readonly createEngine: typeof createEngine;
+  readonly InMemoryStateStore: typeof InMemoryStateStore;
+  readonly FileStateStore: typeof FileStateStore;
+  readonly makeWorld: typeof makeWorld;
+  readonly saveWorld: typeof saveWorld;
+  readonly untracked: typeof untracked;
+}
+
+const HERE: Tree = { createEngine, InMemoryStateStore, FileStateStore, makeWorld, saveWorld, untracked };
+
+/** The same modules from the checkout at `dir` (each tree keeps its own classes: worlds never mix trees). */
+async function treeAt(dir: string): Promise<Tree> {
+  const at = (path: string): string => pathToFileURL(join(resolve(dir), path)).href;
+  const [engine, memory, file, support] = await Promise.all([
+    // The package's entry: createEngine's module moved (src/engine.ts, then src/engine/engine.ts), the entry did not.
+    import(at('src/index.js')) as Promise<typeof import('../src/index.js')>,
+    import(at('src/store/memory.js')) as Promise<typeof import('../src/store/memory.js')>,
+    import(at('src/store/file-store.js')) as Promise<typeof import('../src/store/file-store.js')>,
+    import(at('bench/support.js')) as Promise<typeof import('./support.js')>,
+  ]);
+  return {
+    createEngine: engine.createEngine,
+    InMemoryStateStore: memory.InMemoryStateStore,
+    FileStateStore: file.FileStateStore,
+    makeWorld: support.makeWorld,
+    saveWorld: support.saveWorld,
+    untracked: support.untracked,
+  };
+}
+
 /** A macrotask turn: what a bot's event loop gets between two cycles. */
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -135,38 +185,92 @@ interface CleanResult {
   baselineMsMedian: number;
   /** engine cycle / bare Map join, medians. */
   ratioToBaseline: number;
-  /** Longest event-loop delay while cycles ran (ms), and its p99. */
+  /**
+   * Longest event-loop delay while cycles ran (ms), and its p99. `monitorEventLoopDelay` records the whole interval
+   * between two firings of its 1 ms timer, so even an idle loop shows about 1 ms, more on a loaded machine.
+   */
   maxStallMs: number;
   p99StallMs: number;
+  /** The same loop with no cycle in it (only the turns and the Map join), for as long, measured right after. */
+  idleMaxStallMs: number;
+  idleP99StallMs: number;
+  /** Garbage collection while the cycles ran (`PerformanceObserver` 'gc' entries): ms per cycle and longest pause. */
+  gcMsPerCycle: number;
+  longestGcMs: number;
 }
 
-async function clean(n: number, appliedTrades: number, cycles: number): Promise<CleanResult> {
-  const world = await makeWorld(n, appliedTrades);
-  const store = new InMemoryStateStore();
-  await saveWorld(store, world);
-  const { running } = await boot(world, store);
-  const ids = world.portfolio.orders().map((o) => o.exchangeOrderId!);
-  const shuffled = [...ids].reverse();
-  for (let i = 0; i < Math.max(3, cycles / 5); i++) {
-    await running.cycle();
-    await turn();
-  }
-  const ms: number[] = [];
-  const base: number[] = [];
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  for (let i = 0; i < cycles; i++) {
-    const t = now();
-    await running.cycle();
-    ms.push(now() - t);
-    await turn();
-    const b = now();
-    mapJoin(ids, shuffled);
-    base.push(now() - b);
-  }
-  h.disable();
-  await running.engine.stop();
+/** GC pauses observed between `start()` and `stop()` (ms each). */
+function gcPauses(): { stop(): number[] } {
+  const pauses: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push(e.duration);
+  });
+  obs.observe({ entryTypes: ['gc'] });
   return {
+    stop() {
+      // Entries are delivered asynchronously: take what is buffered before disconnecting.
+      for (const e of obs.takeRecords()) pauses.push(e.duration);
+      obs.disconnect();
+      return pauses;
+    },
+  };
+}
+
+/**
+ * Clean cycles on each tree's engine (one, or two with `--against`), the trees' cycles alternating so that both see
+ * the same load; each tree's stalls are recorded while its own cycles run.
+ */
+async function clean(trees: readonly Tree[], n: number, appliedTrades: number, cycles: number): Promise<CleanResult[]> {
+  const setups = [];
+  for (const tree of trees) {
+    const world = await tree.makeWorld(n, appliedTrades);
+    const store = new tree.InMemoryStateStore();
+    await tree.saveWorld(store, world);
+    const { running } = await boot(world, store, tree);
+    const ids = world.portfolio.orders().map((o) => o.exchangeOrderId!);
+    setups.push({ running, ids, shuffled: [...ids].reverse() });
+  }
+  for (let i = 0; i < Math.max(3, cycles / 5); i++)
+    for (const { running } of setups) {
+      await running.cycle();
+      await turn();
+    }
+  const runs = setups.map(() => ({
+    ms: [] as number[],
+    base: [] as number[],
+    h: monitorEventLoopDelay({ resolution: 1 }),
+    pauses: [] as number[],
+  }));
+  const began = now();
+  for (let i = 0; i < cycles; i++) {
+    for (let k = 0; k < setups.length; k++) {
+      const { running, ids, shuffled } = setups[k]!;
+      const r = runs[k]!;
+      // With two trees a pause is counted to the tree whose cycle it interrupts, whichever tree's garbage caused it.
+      const gc = gcPauses();
+      r.h.enable();
+      const t = now();
+      await running.cycle();
+      r.ms.push(now() - t);
+      await turn();
+      r.h.disable();
+      r.pauses.push(...gc.stop());
+      const b = now();
+      mapJoin(ids, shuffled);
+      r.base.push(now() - b);
+    }
+  }
+  // The floor the stall figures stand on: the same turns and joins without the cycles, for as long, in this process.
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  const until = now() + (now() - began) / setups.length;
+  idle.enable();
+  while (now() < until) {
+    await turn();
+    mapJoin(setups[0]!.ids, setups[0]!.shuffled);
+  }
+  idle.disable();
+  for (const { running } of setups) await running.engine.stop();
+  return runs.map(({ ms, base, h, pauses }) => ({
     openOrders: n,
     appliedTradeIds: appliedTrades,
     cycles,
@@ -177,7 +281,11 @@ async function clean(n: number, appliedTrades: number, cycles: number): Promise<
     ratioToBaseline: round(median(ms) / median(base)),
     maxStallMs: round(h.max / 1e6),
     p99StallMs: round(h.percentile(99) / 1e6),
-  };
+    idleMaxStallMs: round(idle.max / 1e6),
+    idleP99StallMs: round(idle.percentile(99) / 1e6),
+    gcMsPerCycle: round(pauses.reduce((x, y) => x + y, 0) / cycles),
+    longestGcMs: round(Math.max(0, ...pauses)),
+  }));
 }
 
 interface BootResult {
@@ -186,14 +294,16 @@ interface BootResult {
   bootMs: number;
   /** Reading the same file and `JSON.parse` alone: the floor for a load. */
   readParseMs: number;
+  /** How many boots the figures are the median of. */
+  runs: number;
 }
 
-async function bootFromDisk(n: number): Promise<BootResult> {
-  const world = await makeWorld(n);
+async function bootFromDisk(n: number, tree: Tree): Promise<BootResult> {
+  const world = await tree.makeWorld(n);
   const dir = mkdtempSync(join(tmpdir(), 'tesser-bench-boot-'));
   try {
-    const writer = await FileStateStore.open(dir);
-    await saveWorld(writer, world);
+    const writer = await tree.FileStateStore.open(dir);
+    await tree.saveWorld(writer, world);
     await writer.close();
     const { readFileSync, statSync } = await import('node:fs');
     const file = join(dir, 'snapshot.json');
@@ -201,11 +311,11 @@ async function bootFromDisk(n: number): Promise<BootResult> {
     const r = now();
     JSON.parse(readFileSync(file, 'utf8'));
     const readParseMs = now() - r;
-    const store = await FileStateStore.open(dir);
-    const { running, bootMs } = await boot(world, store);
+    const store = await tree.FileStateStore.open(dir);
+    const { running, bootMs } = await boot(world, store, tree);
     await running.engine.stop();
     await store.close();
-    return { openOrders: n, stateBytes, bootMs: round(bootMs), readParseMs: round(readParseMs) };
+    return { openOrders: n, stateBytes, bootMs: round(bootMs), readParseMs: round(readParseMs), runs: 1 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -227,12 +337,18 @@ interface HeapResult {
   growthPercent: number;
 }
 
-async function heapOver(n: number, cycles: number, mode: HeapResult['mode'], gc: () => void): Promise<HeapResult> {
-  const made = await makeWorld(n);
+async function heapOver(
+  n: number,
+  cycles: number,
+  mode: HeapResult['mode'],
+  gc: () => void,
+  tree: Tree,
+): Promise<HeapResult> {
+  const made = await tree.makeWorld(n);
   const world = { ...made, ex: frozen(made.ex) };
-  const store = new InMemoryStateStore();
-  await saveWorld(store, world);
-  const { running } = await boot(world, store);
+  const store = new tree.InMemoryStateStore();
+  await tree.saveWorld(store, world);
+  const { running } = await boot(world, store, tree);
   const heap = (): number => {
     gc();
     gc();
@@ -262,8 +378,8 @@ async function heapOver(n: number, cycles: number, mode: HeapResult['mode'], gc:
 }
 
 /** Heap a running engine holds per tracked order: heap with the engine minus heap with only its exchange, over N. */
-async function bytesPerOrder(n: number, gc: () => void): Promise<number> {
-  const store = new InMemoryStateStore();
+async function bytesPerOrder(n: number, gc: () => void, tree: Tree): Promise<number> {
+  const store = new tree.InMemoryStateStore();
   const heap = (): number => {
     gc();
     gc();
@@ -271,12 +387,12 @@ async function bytesPerOrder(n: number, gc: () => void): Promise<number> {
   };
   // Only the exchange and the clock are kept: the engine loads its books from the store, as after a restart.
   const exchangeOnly = await (async (): Promise<Pick<World, 'tl' | 'ex'>> => {
-    const world = await makeWorld(n);
-    await saveWorld(store, world);
+    const world = await tree.makeWorld(n);
+    await tree.saveWorld(store, world);
     return { tl: world.tl, ex: world.ex };
   })();
   const before = heap();
-  const { running } = await boot(exchangeOnly, store);
+  const { running } = await boot(exchangeOnly, store, tree);
   for (let i = 0; i < 5; i++) await running.cycle();
   const after = heap();
   await running.engine.stop();
@@ -287,59 +403,85 @@ async function run(ctx: BenchContext): Promise<void> {
   const sizes = listArg(ctx.args, '--sizes') ?? [1_000, 10_000];
   const bootSizes = listArg(ctx.args, '--boot') ?? [1_000, 10_000, 100_000];
   const heapCycles = listArg(ctx.args, '--heap-cycles')?.[0] ?? 20_000;
+  const bootRuns = listArg(ctx.args, '--boot-runs')?.[0] ?? 3;
   const write = !ctx.args.includes('--no-write');
   const startLoad = loadavg().map(round);
   const started = now();
   const gc = gcFunction();
   ctx.log(`load average at start: ${startLoad.join(' ')} on ${cpus().length} CPUs`);
 
-  const cleanResults: CleanResult[] = [];
+  const against = valueOf(ctx.args, '--against');
+  const trees: Tree[] = against === undefined ? [HERE] : [HERE, await treeAt(against)];
+  const name = (k: number): string => (trees.length === 1 ? '' : k === 0 ? 'this tree: ' : 'against:   ');
+  const results = trees.map(() => ({
+    clean: [] as CleanResult[],
+    boot: [] as BootResult[],
+    heap: [] as HeapResult[],
+    bytesPerTrackedOrder: 0,
+  }));
   for (const n of sizes) {
     for (const applied of [0, FULL_WINDOW]) {
-      const r = await clean(n, applied, n >= 10_000 ? 30 : 200);
-      cleanResults.push(r);
-      ctx.log(
-        `clean ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
-          `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)})`,
-      );
+      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200);
+      rs.forEach((r, k) => {
+        results[k]!.clean.push(r);
+        ctx.log(
+          `${name(k)}clean ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
+            `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}), ` +
+            `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms`,
+        );
+      });
     }
   }
-  const bootResults: BootResult[] = [];
   for (const n of bootSizes) {
-    const r = await bootFromDisk(n);
-    bootResults.push(r);
+    // Each tree boots `bootRuns` times, the trees taking turns; the median of each is kept.
+    const runs = trees.map(() => [] as BootResult[]);
+    for (let i = 0; i < bootRuns; i++)
+      for (let k = 0; k < trees.length; k++) runs[k]!.push(await bootFromDisk(n, trees[k]!));
+    runs.forEach((rs, k) => {
+      const r: BootResult = {
+        openOrders: n,
+        stateBytes: rs[0]!.stateBytes,
+        bootMs: round(median(rs.map((x) => x.bootMs))),
+        readParseMs: round(median(rs.map((x) => x.readParseMs))),
+        runs: rs.length,
+      };
+      results[k]!.boot.push(r);
+      ctx.log(
+        `${name(k)}boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
+      );
+    });
+  }
+  for (let k = 0; k < trees.length; k++) {
+    for (const mode of ['backToBack', 'awaited'] as const) {
+      const r = await heapOver(100, heapCycles, mode, gc, trees[k]!);
+      results[k]!.heap.push(r);
+      ctx.log(
+        `${name(k)}heap over ${r.cycles} cycles (${mode}, ${r.openOrders} orders): ${r.heapMbEarly.toFixed(1)} MB → ${r.heapMbEnd.toFixed(1)} MB (${r.growthPercent.toFixed(1)}%)`,
+      );
+    }
+    results[k]!.bytesPerTrackedOrder = await bytesPerOrder(10_000, gc, trees[k]!);
     ctx.log(
-      `boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms`,
+      `${name(k)}running engine: ${results[k]!.bytesPerTrackedOrder.toFixed(0)} bytes of heap per tracked order (10,000 orders)`,
     );
   }
-  const heapResults: HeapResult[] = [];
-  for (const mode of ['backToBack', 'awaited'] as const) {
-    const r = await heapOver(100, heapCycles, mode, gc);
-    heapResults.push(r);
-    ctx.log(
-      `heap over ${r.cycles} cycles (${mode}, ${r.openOrders} orders): ${r.heapMbEarly.toFixed(1)} MB → ${r.heapMbEnd.toFixed(1)} MB (${r.growthPercent.toFixed(1)}%)`,
-    );
-  }
-  const perOrder = await bytesPerOrder(10_000, gc);
-  ctx.log(`running engine: ${perOrder.toFixed(0)} bytes of heap per tracked order (10,000 orders)`);
   const elapsedS = round((now() - started) / 1000);
   ctx.log(`${elapsedS} s`);
   if (write) {
-    const out = {
-      bench: 'engine',
-      description: engineBench.description,
-      generatedAt: new Date().toISOString(),
-      environment: environment(startLoad),
-      clean: cleanResults,
-      boot: bootResults,
-      heap: heapResults,
-      bytesPerTrackedOrder: perOrder,
-      elapsedSeconds: elapsedS,
-    };
     mkdirSync(ctx.resultsDir, { recursive: true });
-    const file = join(ctx.resultsDir, 'engine.json');
-    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-    ctx.log(`wrote ${file}`);
+    results.forEach((r, k) => {
+      const out = {
+        bench: 'engine',
+        description: engineBench.description,
+        generatedAt: new Date().toISOString(),
+        environment: environment(startLoad),
+        ...(trees.length > 1 && { measuredWith: k === 0 ? 'this tree' : `--against ${against ?? ''}` }),
+        ...r,
+        elapsedSeconds: elapsedS,
+      };
+      const file = join(ctx.resultsDir, k === 0 ? 'engine.json' : 'engine-before.json');
+      writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+      ctx.log(`wrote ${file}`);
+    });
   }
 }
 

@@ -9,7 +9,7 @@
  */
 import { compareStrings } from '../domain/compare.js';
 import type { Decimal } from '../domain/decimal.js';
-import { Dec, ZERO } from '../domain/decimal.js';
+import { amountsEqual, Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
 import {
@@ -84,14 +84,14 @@ export function diff(
   const opts = resolveDiffOptions(options);
   const cutoff = remote.startedAt - opts.inFlightGraceMs;
 
-  const { matched, ghosts, zombies, inFlight } = diffOrders(local.orders, remote.openOrders, cutoff);
+  const { matched, ghosts, zombies, inFlight } = sortedOrders(local.orders, remote.openOrders, cutoff);
   return {
     snapshotStartedAt: remote.startedAt,
     snapshotCompletedAt: remote.completedAt,
-    matched: sortedBy(matched, (m) => m.exchange),
-    ghosts: sortedBy(ghosts, (g) => g.local),
-    zombies: sortedBy(zombies, (z) => z.exchange),
-    inFlight: sortedBy(inFlight, (f) => f.local),
+    matched,
+    ghosts,
+    zombies,
+    inFlight,
     positionDrifts: diffPositions(local.positions, remote.positions, opts),
     balanceDrifts: diffBalances(local.balances, remote.balances, opts),
   };
@@ -114,6 +114,72 @@ function compareIds(a: Order, b: Order): number {
 }
 
 // ---- orders --------------------------------------------------------------------------------------------------
+
+type SortedCategories = { readonly [K in keyof OrderCategories]: readonly OrderCategories[K][number][] };
+
+/** The order categories of the last diff over a frozen local list, and what they were computed from. */
+interface OrdersMemo {
+  /** The exchange orders compared (a copy of the list; every one frozen). */
+  readonly remote: readonly Order[];
+  /** Every cutoff in (lo, hi] files every local order as the diff's cutoff did (see `graceBounds`). */
+  readonly lo: number;
+  readonly hi: number;
+  readonly categories: SortedCategories;
+}
+
+/**
+ * The categories of the last diff over each frozen local list. The engine diffs the portfolio's frozen
+ * `liveState().orders` (rebuilt whenever the books change) against every snapshot. When the snapshot lists the very
+ * same frozen exchange orders in the same order (a client that hands out unchanged orders unchanged, as the
+ * SimulatedExchange does) and no local order's grace changes, the report's orders are the same as last time: one
+ * identity check per order replaces the join, the comparisons and the sorts. Frozen inputs cannot have changed,
+ * so the result is the one a full diff would give; clients that build fresh objects per read (ccxt) never hit it.
+ */
+const lastOrders = new WeakMap<readonly Order[], OrdersMemo>();
+
+function sortedOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): SortedCategories {
+  const frozen = Object.isFrozen(localOrders);
+  const memo = frozen ? lastOrders.get(localOrders) : undefined;
+  if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
+    return memo.categories;
+  const { matched, ghosts, zombies, inFlight } = diffOrders(localOrders, remoteOrders, cutoff);
+  const categories: SortedCategories = {
+    matched: sortedBy(matched, (m) => m.exchange),
+    ghosts: sortedBy(ghosts, (g) => g.local),
+    zombies: sortedBy(zombies, (z) => z.exchange),
+    inFlight: sortedBy(inFlight, (f) => f.local),
+  };
+  if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
+  // Handed out again on a hit, so no holder of a report can change what the next one says.
+  for (const list of Object.values(categories)) Object.freeze(list);
+  lastOrders.set(localOrders, { remote: remoteOrders.slice(), ...graceBounds(localOrders, cutoff), categories });
+  return categories;
+}
+
+/** Same length, and the very same order object at every index. */
+function sameOrders(a: readonly Order[], b: readonly Order[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A local order is within its grace when its `createdAt` or `updatedAt` is at or after the cutoff: whether it is
+ * depends on the later of the two, its stamp. `lo` is the latest stamp before `cutoff`, `hi` the earliest at or
+ * after it: any cutoff in (lo, hi] puts every order on the same side as `cutoff` does.
+ */
+function graceBounds(orders: readonly Order[], cutoff: number): { lo: number; hi: number } {
+  let lo = -Infinity;
+  let hi = Infinity;
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i]!;
+    const stamp = o.createdAt > o.updatedAt ? o.createdAt : o.updatedAt;
+    if (stamp < cutoff) {
+      if (stamp > lo) lo = stamp;
+    } else if (stamp < hi) hi = stamp;
+  }
+  return { lo, hi };
+}
 
 interface OrderCategories {
   matched: MatchedOrder[];
@@ -292,23 +358,8 @@ function sameOptionalAmount(a: Decimal | undefined, b: Decimal | undefined): boo
   return a === undefined || b === undefined ? a === b : sameAmount(a, b);
 }
 
-/**
- * Exact equality of two amounts, fast on the common (equal) path. decimal.js's `eq` constructs a new Decimal from
- * its argument (copying its digits) on every call, which dominated the join. Two finite Decimals with the same sign,
- * exponent and digit words are equal; anything else is settled by `eq`, so a non-canonical representation could
- * only cost time, never a wrong answer.
- */
-function sameAmount(a: Decimal, b: Decimal): boolean {
-  if (a === b) return true;
-  const ad = a.d;
-  const bd = b.d;
-  if (ad !== null && bd !== null && a.e === b.e && a.s === b.s && ad.length === bd.length) {
-    let i = 0;
-    while (i < ad.length && ad[i] === bd[i]) i++;
-    if (i === ad.length) return true;
-  }
-  return a.eq(b);
-}
+/** Exact equality (see `amountsEqual`: fast when the digits agree). */
+const sameAmount = amountsEqual;
 
 // ---- positions and balances ----------------------------------------------------------------------------------
 

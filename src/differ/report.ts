@@ -121,9 +121,21 @@ export function hasDrift(report: ReconciliationReport): boolean {
     report.zombies.length > 0 ||
     report.positionDrifts.length > 0 ||
     report.balanceDrifts.length > 0 ||
-    report.matched.some((m) => m.differs)
+    matchedDiffering(report.matched) > 0
   );
 }
+
+/** How many matched pairs differ; kept with a frozen list (the differ hands unchanged categories back frozen). */
+function matchedDiffering(matched: readonly MatchedOrder[]): number {
+  const known = differingCount.get(matched);
+  if (known !== undefined) return known;
+  let n = 0;
+  for (const m of matched) if (m.differs) n++;
+  if (Object.isFrozen(matched)) differingCount.set(matched, n);
+  return n;
+}
+
+const differingCount = new WeakMap<readonly MatchedOrder[], number>();
 
 /** True when a position or balance drift is beyond its tolerance (orders have no tolerance: see `hasDrift`). */
 export function hasDriftBeyondTolerance(report: ReconciliationReport): boolean {
@@ -132,11 +144,9 @@ export function hasDriftBeyondTolerance(report: ReconciliationReport): boolean {
 
 /** Counts per category. */
 export function reportSummary(report: ReconciliationReport): ReportSummary {
-  let matchedDiffering = 0;
-  for (const m of report.matched) if (m.differs) matchedDiffering++;
   return {
     matched: report.matched.length,
-    matchedDiffering,
+    matchedDiffering: matchedDiffering(report.matched),
     ghosts: report.ghosts.length,
     zombies: report.zombies.length,
     inFlight: report.inFlight.length,

@@ -216,7 +216,8 @@ export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonN
   }
   if (rule === 'nonNegative' && d.isNegative() && !d.isZero())
     throw new ParseError('negative_amount', path, raw, 'must not be negative');
-  if (rule === 'positive' && !d.gt(0))
+  // Not `gt(0)`: that builds a Decimal per call, for every amount of every order loaded.
+  if (rule === 'positive' && (d.isZero() || d.isNegative()))
     throw new ParseError('non_positive_amount', path, raw, 'must be greater than zero');
   // Normalize -0 to 0 so equality and serialization never see a signed zero.
   return d.isZero() ? new Dec(0) : d;

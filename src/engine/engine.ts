@@ -72,12 +72,7 @@ import {
 } from './api.js';
 import { ExecutionStreamFeed } from './execution-stream.js';
 import { StatePersister } from './persistence.js';
-import {
-  decodeEngineState,
-  orderRecord,
-  type EngineJournalRecord,
-  type PersistedLifecycleJSON,
-} from './state-file.js';
+import { decodeEngineState, orderRecord, type EngineJournalRecord, type PersistedLifecycleJSON } from './state-file.js';
 
 export { DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './api.js';
 export type { Engine, EngineOptions, EngineReport, EngineStatus, ReconcileNowErrorKind } from './api.js';

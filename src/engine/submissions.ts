@@ -40,7 +40,10 @@ export async function resolveUnconfirmed(ctx: SubmissionContext, book: Portfolio
       handlerActors.submission(id, o?.symbol ?? '', { type: 'RESOLVED' });
   }
   const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
-  for (const o of book.openOrders()) {
+  // Indexed: this async function rarely gets optimized, and a for-of there allocates a result object per order.
+  const open = book.openOrders();
+  for (let i = 0; i < open.length; i++) {
+    const o = open[i]!;
     if (o.status !== 'pending' || o.exchangeOrderId !== undefined || o.createdAt >= cutoff) continue;
     // Its answer is still on its way (sim seeds 30709, 31105, 32218: closed as rejected, then acknowledged).
     if (handlerActors.isPlacing(o.clientOrderId)) continue;
@@ -127,7 +130,10 @@ export async function settleProvenSubmissions(
   book: Portfolio,
 ): Promise<void> {
   const { exchange, logger } = ctx;
-  for (const guessed of before.orders()) {
+  // Indexed, as in resolveUnconfirmed (a for-of here allocated more than the rest of a clean 10k cycle).
+  const orders = before.orders();
+  for (let i = 0; i < orders.length; i++) {
+    const guessed = orders[i]!;
     if (!isUnansweredRejection(guessed)) continue;
     const o = book.findOrder({ clientOrderId: guessed.clientOrderId });
     if (o?.exchangeOrderId === undefined || o.status !== 'open') continue;

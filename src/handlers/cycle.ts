@@ -298,7 +298,7 @@ export async function runCycle(
   // 2. Which symbols need their trades: ghosts, matched orders the exchange filled further, plus the caller's.
   // Only the pairs with something to look at: a pair that agrees on everything the differ compares and on the
   // exchange id has no fill to fetch, infer or update (most pairs, in a clean cycle all: no Decimal work for them).
-  const attention = report.matched.filter(needsLook);
+  const attention = pairsToLook(report.matched);
   const matched = attention.filter(
     (m) => !m.withinGrace && m.differences.symbol === undefined && m.differences.side === undefined,
   );
@@ -1028,6 +1028,22 @@ export function tradeTouches(instrument: Instrument | undefined, f: Fill): strin
  * Whether a matched pair may need an update, a fill or an error: it differs, or the exchange id is not settled. A pair
  * that agrees (same fill, status, price, quantity, symbol, side, and our exchange id) needs nothing from a cycle.
  */
+/**
+ * The matched pairs `needsLook` keeps. A frozen list (the differ hands the same frozen categories back while nothing
+ * changed) is filtered once and the answer kept with it: a clean cycle then does no work per order here.
+ */
+function pairsToLook(matched: readonly MatchedOrder[]): readonly MatchedOrder[] {
+  if (!Object.isFrozen(matched)) return matched.filter(needsLook);
+  let kept = lookedAt.get(matched);
+  if (kept === undefined) {
+    kept = Object.freeze(matched.filter(needsLook));
+    lookedAt.set(matched, kept);
+  }
+  return kept;
+}
+
+const lookedAt = new WeakMap<readonly MatchedOrder[], readonly MatchedOrder[]>();
+
 function needsLook(m: MatchedOrder): boolean {
   const x = m.local.exchangeOrderId;
   return m.differs || x === undefined || (m.exchange.exchangeOrderId ?? x) !== x;

@@ -10,7 +10,7 @@
  * - Each action that changed something (and each accounting error) becomes a JSON journal record for the engine.
  */
 import { TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
-import { orderIdKey } from '../domain/ids.js';
+import { orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import type { Order } from '../domain/types.js';
 import { dictionary } from '../domain/parse.js';
 import type { JsonValue } from '../store/port.js';
@@ -281,16 +281,22 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
 /** Preserved metrics plus trade ids to remember as applied (in order, without repeats). */
 /** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
 function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
-  const byClient = new Map(updates.map((u) => [u.clientOrderId, u]));
-  // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id.
-  const byExchange = new Map(
-    updates.filter((u) => u.exchangeOrderId !== undefined).map((u) => [orderIdKey(u.symbol, u.exchangeOrderId!), u]),
-  );
+  const byClient = new Map<string, Order>();
+  for (const u of updates) byClient.set(u.clientOrderId, u);
+  // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id. Built only
+  // when an order is not found by client id (at boot every update carries its order's client id).
+  let byExchange: Map<OrderIdKey, Order> | undefined;
   const used = new Set<Order>();
   const out = current.map((o) => {
-    const u =
-      byClient.get(o.clientOrderId) ??
-      (o.exchangeOrderId === undefined ? undefined : byExchange.get(orderIdKey(o.symbol, o.exchangeOrderId)));
+    let u = byClient.get(o.clientOrderId);
+    if (u === undefined && o.exchangeOrderId !== undefined) {
+      byExchange ??= new Map(
+        updates
+          .filter((x) => x.exchangeOrderId !== undefined)
+          .map((x) => [orderIdKey(x.symbol, x.exchangeOrderId!), x]),
+      );
+      u = byExchange.get(orderIdKey(o.symbol, o.exchangeOrderId));
+    }
     if (u === undefined) return o;
     used.add(u);
     return u;

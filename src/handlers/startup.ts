@@ -29,7 +29,7 @@
  */
 import { isoTime } from '../domain/clock.js';
 import type { Decimal } from 'decimal.js';
-import { ZERO } from '../domain/decimal.js';
+import { amountsEqual, ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
@@ -140,9 +140,17 @@ function firstOrderDifference(a: readonly Order[], b: readonly Order[]): string 
   const same = (x: Order, y: Order | undefined): boolean =>
     y !== undefined &&
     x.status === y.status &&
-    x.filledQuantity.eq(y.filledQuantity) &&
-    x.quantity.eq(y.quantity) &&
-    (x.price === undefined ? y.price === undefined : y.price !== undefined && x.price.eq(y.price));
+    amountsEqual(x.filledQuantity, y.filledQuantity) &&
+    amountsEqual(x.quantity, y.quantity) &&
+    (x.price === undefined ? y.price === undefined : y.price !== undefined && amountsEqual(x.price, y.price));
+  // The usual answer first: the second read lists the same orders in the same order. Equal keys position by
+  // position make the last order under each key the same position on both sides, so the maps would agree.
+  if (a.length === b.length) {
+    let i = 0;
+    while (i < a.length && a[i] === b[i]) i++;
+    while (i < a.length && sameKey(a[i]!, b[i]!) && same(a[i]!, b[i]!)) i++;
+    if (i === a.length) return undefined;
+  }
   const byKey = new Map<string, Order>();
   for (const o of b) byKey.set(orderKey(o), o);
   // The last order of `a` under a key is the one compared (as a map of `a` would keep it).
@@ -152,6 +160,13 @@ function firstOrderDifference(a: readonly Order[], b: readonly Order[]): string 
   for (const [k, o] of mine) if (!same(o, byKey.get(k))) differing.push(k);
   const k = differing.sort()[0];
   return k === undefined ? undefined : `open order ${k}: ${text(mine.get(k))} then ${text(byKey.get(k))}`;
+}
+
+/** Whether `orderKey` of the two is the same, without building it. */
+function sameKey(x: Order, y: Order): boolean {
+  return x.exchangeOrderId !== undefined
+    ? x.exchangeOrderId === y.exchangeOrderId && x.symbol === y.symbol
+    : y.exchangeOrderId === undefined && x.clientOrderId === y.clientOrderId;
 }
 
 /**
@@ -487,11 +502,12 @@ export class StartupHandler {
     for (const o of ctx.snapshot.openOrders) {
       const xid = o.exchangeOrderId;
       if (xid === undefined) continue;
-      const k = orderIdKey(o.symbol, xid);
-      const known = ctx.portfolio
-        .appliedQuantity(o.symbol, xid)
-        .minus(inferred.get(k) ?? ZERO)
-        .plus(fresh.get(k) ?? ZERO);
+      const applied = ctx.portfolio.appliedQuantity(o.symbol, xid);
+      // Most orders have neither standing inferred fills nor fresh trades: no key, no arithmetic for them.
+      const k = inferred.size > 0 || fresh.size > 0 ? orderIdKey(o.symbol, xid) : undefined;
+      const less = k === undefined ? undefined : inferred.get(k);
+      const more = k === undefined ? undefined : fresh.get(k);
+      const known = less === undefined && more === undefined ? applied : applied.minus(less ?? ZERO).plus(more ?? ZERO);
       if (known.gt(o.filledQuantity)) out.push({ order: o, known });
     }
     return out;

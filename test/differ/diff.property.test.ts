@@ -15,7 +15,7 @@ import {
 import { compareOrders, diff } from '../../src/differ/diff.js';
 import { hasDrift, reportSummary, type ReconciliationReport } from '../../src/differ/report.js';
 import { reportToJSON } from '../../src/differ/report-json.js';
-import { arbAmount, arbDiffInputs, arbLiveState, arbOrders, snapshotOf } from '../support/arbitraries.js';
+import { arbAmount, arbDiffInputs, arbLiveState, arbOrders, copyOrder, snapshotOf } from '../support/arbitraries.js';
 
 const RUNS = { numRuns: 1_000 };
 const T0 = 1_700_000_000_000;
@@ -101,6 +101,43 @@ describe('diff properties', () => {
       fc.property(arbDiffInputs({ time: TIME, startedAt: T0 }), ({ local, snapshot, grace }) => {
         checkPartition(local, snapshot, grace, diff(local, snapshot, { inFlightGraceMs: grace }));
       }),
+      RUNS,
+    );
+  });
+
+  it('over the same frozen lists, repeated diffs (reused or not) give what a diff of unfrozen copies gives', () => {
+    // The memo of a frozen local list: hit when the exchange hands back the same frozen orders and no grace moved.
+    fc.assert(
+      fc.property(
+        arbDiffInputs({ time: TIME, startedAt: T0 }),
+        fc.array(
+          fc.record({ shift: fc.integer({ min: -600_000, max: 600_000 }), drop: fc.nat(), flip: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
+        ({ local, snapshot, grace }, steps) => {
+          const books = Object.freeze(local.orders.map((o) => Object.freeze(copyOrder(o))));
+          let open: readonly Order[] = snapshot.openOrders.map((o) => Object.freeze(copyOrder(o)));
+          for (const { shift, drop, flip } of steps) {
+            // Sometimes the same list again, sometimes a fresh array of the same objects, one fewer, or reordered.
+            if (flip)
+              open =
+                open.length > 0 && drop % 3 === 0
+                  ? open.filter((_, i) => i !== drop % open.length)
+                  : [...open].reverse();
+            const at = { ...snapshot, openOrders: open, startedAt: T0 + shift };
+            const got = diff({ ...local, orders: books }, at, { inFlightGraceMs: grace });
+            const fresh = diff(
+              { ...local, orders: books.map(copyOrder) },
+              { ...at, openOrders: open.map(copyOrder) },
+              { inFlightGraceMs: grace },
+            );
+            expect(JSON.stringify(reportToJSON(got))).toBe(JSON.stringify(reportToJSON(fresh)));
+          }
+        },
+      ),
       RUNS,
     );
   });

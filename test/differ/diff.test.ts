@@ -523,4 +523,22 @@ describe('diff: pairs reused over the same frozen lists', () => {
     expect(later.matched[1]!.withinGrace).toBe(false);
     expect(later.matched[1]).not.toBe(first.matched[1]);
   });
+
+  it('hands back the same categories when the exchange lists the same frozen orders and no grace moved', () => {
+    const first = diff(local({ orders: books }), remote({ openOrders: same }));
+    const again = diff(local({ orders: books }), remote({ openOrders: [...same], startedAt: T0 + 1 }));
+    expect(again.matched).toBe(first.matched);
+    expect(Object.isFrozen(again.matched)).toBe(true);
+    // Order b (updated at T0 - 1) leaves its grace once the cutoff passes it: the categories are computed anew.
+    const later = diff(
+      local({ orders: books }),
+      remote({ openOrders: same, startedAt: T0 + DEFAULT_IN_FLIGHT_GRACE_MS }),
+    );
+    expect(later.matched).not.toBe(first.matched);
+    expect(later.matched[1]!.withinGrace).toBe(false);
+    // Another object for the same order (as a client building fresh objects per read gives): compared anew.
+    const copy = diff(local({ orders: books }), remote({ openOrders: [{ ...same[0]! }, same[1]!] }));
+    expect(copy.matched).not.toBe(first.matched);
+    expect(copy).toEqual(diff(local({ orders: [...books] }), remote({ openOrders: [{ ...same[0]! }, same[1]!] })));
+  });
 });

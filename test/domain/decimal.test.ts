@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Dec, amountToString, sumAmounts } from '../../src/domain/decimal.js';
+import { Dec, amountToString, amountsEqual, sumAmounts } from '../../src/domain/decimal.js';
 
 describe('decimal', () => {
   it('10,000 fills of 0.0001 sum to exactly 1', () => {
@@ -9,5 +10,23 @@ describe('decimal', () => {
   it('serializes tiny and huge amounts in plain notation', () => {
     expect(amountToString(new Dec('0.000000000000000001'))).toBe('0.000000000000000001');
     expect(amountToString(new Dec('123456789012345678901234567890'))).toBe('123456789012345678901234567890');
+  });
+  it('amountsEqual agrees with eq, however each side is written (trailing zeros, exponents, signs, zero)', () => {
+    const literal = fc
+      .tuple(fc.constantFrom('', '-'), fc.bigInt({ min: 0n, max: 10n ** 30n }), fc.integer({ min: -20, max: 20 }))
+      .map(([sign, digits, exp]) => `${sign}${digits}e${exp}`);
+    fc.assert(
+      fc.property(literal, literal, fc.nat(3), (x, y, pad) => {
+        const a = new Dec(x);
+        // The same value built another way half of the time: digits padded with zeros and the exponent moved.
+        const b =
+          pad % 2 === 0 ? new Dec(y) : new Dec(`${x.replace(/e/, `${'0'.repeat(pad + 1)}e`)}`).div(10 ** (pad + 1));
+        expect(amountsEqual(a, b)).toBe(a.eq(b));
+        expect(amountsEqual(a, a)).toBe(true);
+      }),
+    );
+    expect(amountsEqual(new Dec('1.50'), new Dec('1.5'))).toBe(true);
+    expect(amountsEqual(new Dec('-0'), new Dec('0'))).toBe(true);
+    expect(amountsEqual(new Dec('1'), new Dec('1.0000000000000000001'))).toBe(false);
   });
 });

@@ -207,20 +207,23 @@ describe('startup reconciliation with stale reads', () => {
     expectBooksEqual(w);
   });
 
+  /** An open limit buy of 1 at 1, nothing filled. */
+  const restingBuy = (clientOrderId: string, exchangeOrderId: string, symbol: string): Order => ({
+    clientOrderId,
+    exchangeOrderId,
+    symbol,
+    side: 'buy',
+    type: 'limit',
+    quantity: d('1'),
+    price: d('1'),
+    filledQuantity: d('0'),
+    status: 'open',
+    createdAt: 0,
+    updatedAt: 0,
+  });
+
   it('snapshotDifference names the first position, balance or open order of the snapshot a second read disagrees on', () => {
-    const order: Order = {
-      clientOrderId: 'c',
-      exchangeOrderId: '1',
-      symbol: BTC,
-      side: 'buy',
-      type: 'limit',
-      quantity: d('1'),
-      price: d('1'),
-      filledQuantity: d('0'),
-      status: 'open',
-      createdAt: 0,
-      updatedAt: 0,
-    };
+    const order = restingBuy('c', '1', BTC);
     const a = {
       openOrders: [order],
       positions: [{ symbol: PERP, quantity: d('0'), entryPrice: d('0') }],
@@ -244,6 +247,23 @@ describe('startup reconciliation with stale reads', () => {
       `open order x:${orderIdKey(order.symbol, '1')}: open 0/1@1 then none`,
     );
     expect(snapshotDifference({ ...a, openOrders: [] }, a)).toBeUndefined();
+  });
+
+  it('snapshotDifference finds the same difference whether the second read lists the orders in the same order or not', () => {
+    const orders = Array.from({ length: 5 }, (_, i) => restingBuy(`c${i}`, String(i + 1), i % 2 === 0 ? BTC : PERP));
+    const a = { openOrders: orders, positions: [], balances: [] };
+    // Copies written another way (1.0 for 1) agree, position by position and in another order.
+    const copies = orders.map((o) => ({ ...o, quantity: d('1.0') }));
+    expect(snapshotDifference(a, { ...a, openOrders: copies })).toBeUndefined();
+    expect(snapshotDifference(a, { ...a, openOrders: [...copies].reverse() })).toBeUndefined();
+    // One order changed: named the same way in both layouts.
+    const changed = copies.map((o, i) => (i === 3 ? { ...o, filledQuantity: d('0.25') } : o));
+    const text = `open order x:${orderIdKey(PERP, '4')}: open 0/1@1 then open 0.25/1@1`;
+    expect(snapshotDifference(a, { ...a, openOrders: changed })).toBe(text);
+    expect(snapshotDifference(a, { ...a, openOrders: [...changed].reverse() })).toBe(text);
+    // Another order at a position (same length): found by key, not by position.
+    const swapped = [copies[1]!, copies[0]!, ...copies.slice(2)];
+    expect(snapshotDifference(a, { ...a, openOrders: swapped })).toBeUndefined();
   });
 });
 

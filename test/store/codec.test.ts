@@ -51,6 +51,31 @@ describe('canonicalJson', () => {
       }),
     );
   });
+  it('writes the same text whether keys arrive sorted (the native fast path) or in any other order', () => {
+    const reorder = (v: unknown, keys: (k: string[]) => string[]): unknown => {
+      if (Array.isArray(v)) return v.map((x) => reorder(x, keys));
+      if (typeof v !== 'object' || v === null) return v;
+      const rec = v as Record<string, unknown>;
+      return Object.fromEntries(keys(Object.keys(rec)).map((k) => [k, reorder(rec[k], keys)]));
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const sorted = canonicalJson(reorder(v, (k) => [...k].sort()));
+        expect(canonicalJson(reorder(v, (k) => [...k].sort().reverse()))).toBe(sorted);
+        expect(sorted).toBe(canonicalJson(v));
+      }),
+    );
+  });
+  it('refuses, with the path, what the native serializer would silently change (also under sorted keys)', () => {
+    expect(() => canonicalJson({ a: [1, undefined] })).toThrow(/\$\.a\[1\]/);
+    expect(() => canonicalJson({ a: 1, b: { c: Number.NaN } })).toThrow(/\$\.b\.c: non-finite/);
+    expect(() => canonicalJson({ a: new Date(0) })).toThrow(/\$\.a: not a plain object/);
+    expect(() => canonicalJson({ a: { toJSON: () => 1 } })).toThrow(/\$\.a\.toJSON/);
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.b = cyclic;
+    expect(() => canonicalJson(cyclic)).toThrow(/cycle/);
+    expect(canonicalJson({ a: 1, b: undefined, c: [{ d: 'x' }] })).toBe('{"a":1,"c":[{"d":"x"}]}');
+  });
 });
 
 describe('decodeJournal', () => {
