@@ -67,6 +67,27 @@ function frozen(ex: ExchangeClient): ExchangeClient {
   });
 }
 
+/**
+ * The exchange handing out a fresh copy of every order, position and balance on each read, as the ccxt adapter does
+ * (it builds new objects from each response). The simulator hands out the same frozen objects while nothing changes,
+ * which the differ can reuse by identity; through this wrapper it cannot, so these rows show what a real venue costs.
+ */
+function freshCopies(ex: ExchangeClient): ExchangeClient {
+  const copied = new Set(['fetchOpenOrders', 'fetchPositions', 'fetchBalances']);
+  return new Proxy(ex, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      const f = v as (...args: unknown[]) => unknown;
+      if (typeof prop !== 'string' || !copied.has(prop)) return f.bind(target);
+      return async (...args: unknown[]): Promise<unknown> => {
+        const list = (await f.apply(target, args)) as readonly object[];
+        return list.map((x) => ({ ...x }));
+      };
+    },
+  });
+}
+
 interface Running {
   readonly engine: Engine;
   reports(): number;
@@ -178,6 +199,8 @@ function mapJoin(local: readonly string[], exchange: readonly string[]): number 
 interface CleanResult {
   openOrders: number;
   appliedTradeIds: number;
+  /** The exchange copied every object on each read (`freshCopies`, as ccxt does); false: the simulator's own objects. */
+  freshObjects: boolean;
   cycles: number;
   cycleMsMedian: number;
   cycleMsMin: number;
@@ -220,13 +243,19 @@ function gcPauses(): { stop(): number[] } {
  * Clean cycles on each tree's engine (one, or two with `--against`), the trees' cycles alternating so that both see
  * the same load; each tree's stalls are recorded while its own cycles run.
  */
-async function clean(trees: readonly Tree[], n: number, appliedTrades: number, cycles: number): Promise<CleanResult[]> {
+async function clean(
+  trees: readonly Tree[],
+  n: number,
+  appliedTrades: number,
+  cycles: number,
+  freshObjects = false,
+): Promise<CleanResult[]> {
   const setups = [];
   for (const tree of trees) {
     const world = await tree.makeWorld(n, appliedTrades);
     const store = new tree.InMemoryStateStore();
     await tree.saveWorld(store, world);
-    const { running } = await boot(world, store, tree);
+    const { running } = await boot(freshObjects ? { tl: world.tl, ex: freshCopies(world.ex) } : world, store, tree);
     const ids = world.portfolio.orders().map((o) => o.exchangeOrderId!);
     setups.push({ running, ids, shuffled: [...ids].reverse() });
   }
@@ -273,6 +302,7 @@ async function clean(trees: readonly Tree[], n: number, appliedTrades: number, c
   return runs.map(({ ms, base, h, pauses }) => ({
     openOrders: n,
     appliedTradeIds: appliedTrades,
+    freshObjects,
     cycles,
     cycleMsMedian: round(median(ms)),
     cycleMsMin: round(Math.min(...ms)),
@@ -420,12 +450,17 @@ async function run(ctx: BenchContext): Promise<void> {
     bytesPerTrackedOrder: 0,
   }));
   for (const n of sizes) {
-    for (const applied of [0, FULL_WINDOW]) {
-      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200);
+    const variants = [
+      { applied: 0, fresh: false },
+      { applied: FULL_WINDOW, fresh: false },
+      { applied: 0, fresh: true },
+    ];
+    for (const { applied, fresh } of variants) {
+      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh);
       rs.forEach((r, k) => {
         results[k]!.clean.push(r);
         ctx.log(
-          `${name(k)}clean ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
+          `${name(k)}clean ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
             `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}), ` +
             `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms`,
         );

@@ -174,6 +174,8 @@ interface EngineClean {
   readonly idleMaxStallMs?: number;
   readonly idleP99StallMs?: number;
   readonly gcMsPerCycle?: number;
+  /** Every object copied on each read, as ccxt does (absent: false, the simulator's own frozen objects). */
+  readonly freshObjects?: boolean;
 }
 export interface EngineBenchResult {
   readonly generatedAt: string;
@@ -198,13 +200,18 @@ interface Goal {
   readonly strict?: boolean;
 }
 
+/** Which clean-cycle run a row is about: its size, a full trade-id window, fresh objects per read. */
+function cleanRunName(c: EngineClean): string {
+  const window = c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : '';
+  return `${c.openOrders.toLocaleString('en-US')} orders${window}${c.freshObjects === true ? ', fresh objects per read (as ccxt)' : ''}`;
+}
+
 /** The engine bench block's body: each measure before (main) and after, with its goal, from the two result files. */
 export function engineBenchBody(before: EngineBenchResult, after: EngineBenchResult): string {
   const rows: TableRow<EngineBenchResult>[] = [];
   for (const c of after.clean) {
-    const same = (r: EngineBenchResult) =>
-      r.clean.find((x) => x.openOrders === c.openOrders && x.appliedTradeIds === c.appliedTradeIds);
-    const where = `${c.openOrders.toLocaleString('en-US')} orders${c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`;
+    const where = cleanRunName(c);
+    const same = (r: EngineBenchResult) => r.clean.find((x) => cleanRunName(x) === where);
     const rate = c.openOrders >= 10_000 ? 200 : 2_000;
     const stall = c.openOrders >= 10_000 ? 10 : 2;
     rows.push({
@@ -253,11 +260,7 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
     goal: { label: '≤ 1,024', bound: 1024, higherIsBetter: false },
   });
   const p99 = (r: EngineBenchResult, m: string): string => {
-    const c = r.clean.find((x) =>
-      m.endsWith(
-        `${x.openOrders.toLocaleString('en-US')} orders${x.appliedTradeIds > 0 ? `, ${x.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : ''}`,
-      ),
-    );
+    const c = r.clean.find((x) => m.endsWith(`, ${cleanRunName(x)}`));
     const at = m.startsWith('longest') ? c?.p99StallMs : c?.idleP99StallMs;
     return at === undefined ? '' : ` (${at.toFixed(1)})`;
   };
