@@ -1,7 +1,10 @@
 /**
- * State directories written before ids were scoped by symbol (engine state v1, portfolio v1: written by main at commit
- * d0fec8b, committed under fixtures/main-d0fec8b) load after the migration, keep what their data says, and reconcile:
- * an engine booted on them reaches `running` against an exchange that numbers its ids per symbol, with books that match.
+ * State directories written by earlier releases load, keep what their data says, and reconcile: an engine booted on
+ * them reaches `running` against an exchange that numbers its ids per symbol, with books that match.
+ * - Before ids were scoped by symbol: engine state v1, portfolio v1, written by main at d0fec8b (fixtures/main-d0fec8b),
+ *   migrated on load.
+ * - The last release before the delta journal and perpetual netting in exchange order: engine state v3, portfolio v2,
+ *   written by main at ac6dfe6 (fixtures/main-ac6dfe6); read as they are, then saved with delta records.
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +22,7 @@ import { FileStateStore } from '../../src/store/file-store.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'main-d0fec8b');
+const LAST_RELEASE = join(import.meta.dirname, 'fixtures', 'main-ac6dfe6');
 const dirs: string[] = [];
 
 afterEach(async () => {
@@ -26,15 +30,15 @@ afterEach(async () => {
 });
 
 /** A scratch copy of a fixture directory (the store takes a lock and compacts: the committed files stay untouched). */
-async function copyOf(name: string): Promise<string> {
+async function copyOf(name: string, root = FIXTURES): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tesser-migrate-'));
   dirs.push(dir);
-  await cp(join(FIXTURES, name), dir, { recursive: true });
+  await cp(join(root, name), dir, { recursive: true });
   return dir;
 }
 
-async function load(name: string) {
-  const store = await FileStateStore.open(await copyOf(name));
+async function load(name: string, root = FIXTURES) {
+  const store = await FileStateStore.open(await copyOf(name, root));
   try {
     return decodeEngineState(await store.load());
   } finally {
@@ -54,6 +58,91 @@ const trade = (symbol: string, tradeId: string, timestamp: number): Fill => ({
   timestamp,
   inferred: false,
 });
+
+/**
+ * Boots an engine on the state directory `dir` against a per-symbol-id exchange, trades, and checks that the books land
+ * on the exchange's and that the directory is written back in the current version. `tradesBefore`: trades the venue
+ * made per symbol while the engine was down (with per-symbol trade ids on disk, the venue's next ids are past them).
+ */
+async function bootsAndReconciles(dir: string, tradesBefore = 0): Promise<void> {
+  const raw = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as {
+    state: { savedAt: number; exchange?: { account: string } };
+  };
+  const tl = new VirtualTimeline(raw.state.savedAt + 60_000);
+  // Flat prices and whole fills: the books must land exactly on the exchange's.
+  // The account the directory names, when it names one (v3 on): another account's directory is refused at boot.
+  const account = raw.state.exchange?.account;
+  const ex = new SimulatedExchange({
+    seed: 3,
+    clock: tl.clock,
+    volatilityBps: 0,
+    partialFillProbability: 0,
+    ...(account !== undefined && { accountId: account }),
+  });
+  // The same venue carries on where it was: its order numbers of every symbol are past the old books' orders.
+  for (const symbol of ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT']) {
+    for (let i = 0; i < 20; i++) {
+      const o = ex.placeManualOrder({
+        symbol,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.001'),
+        price: new Dec('10'),
+      });
+      ex.cancelByExchange({ symbol, exchangeOrderId: o.exchangeOrderId });
+    }
+    for (let i = 0; i < tradesBefore; i++)
+      ex.placeManualOrder({ symbol, side: i % 2 === 0 ? 'buy' : 'sell', type: 'market', quantity: new Dec('0.001') });
+  }
+  const store = await FileStateStore.open(dir);
+  const engine = createEngine({
+    exchange: ex,
+    store,
+    logger: silentLogger,
+    clock: tl.clock,
+    scheduler: tl.scheduler,
+    intervalMs: 1_000,
+  });
+  // The old books meet another exchange: the startup retries (virtual backoff) before it takes the snapshot as truth.
+  let boot: Awaited<ReturnType<typeof engine.start>> | undefined;
+  void engine.start().then((b) => (boot = b));
+  for (let i = 0; i < 600 && boot === undefined; i++) await tl.advanceBy(1_000);
+  expect(boot?.phase).toBe('running');
+  // New trades numbered 1, 2, ... per symbol, like the old books' ids in digits only: all applied.
+  await engine.placeOrder({
+    clientOrderId: 'after-1',
+    symbol: 'BTC/USDT',
+    side: 'buy',
+    type: 'market',
+    quantity: new Dec('0.01'),
+  });
+  await engine.placeOrder({
+    clientOrderId: 'after-2',
+    symbol: 'ETH/USDT',
+    side: 'buy',
+    type: 'market',
+    quantity: new Dec('0.1'),
+  });
+  await tl.advanceBy(5_000);
+  const truth = ex.truth();
+  const ours = truth.trades.filter((t) => t.clientOrderId?.startsWith('after-') === true);
+  expect(ours.map((t) => t.tradeId)).toEqual(
+    tradesBefore === 0 ? ['1', '1'] : [`${tradesBefore + 1}`, `${tradesBefore + 1}`],
+  );
+  const applied = new Set(engine.portfolio.preservedMetrics().appliedTrades);
+  for (const t of ours) expect(applied.has(tradeKey(t.symbol, t.tradeId))).toBe(true);
+  const totals = (bs: readonly { asset: string; total: Dec }[]) =>
+    Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
+  expect(totals(engine.portfolio.balances())).toEqual(totals(truth.balances));
+  expect(engine.status().phase).toBe('running');
+  await engine.stop();
+  await store.close();
+  // What it wrote is the new version.
+  const after = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as {
+    state: { version: number; portfolio: { version: number } };
+  };
+  expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, 2]);
+}
 
 describe('migrating state directories written before ids were scoped (v1, main at d0fec8b)', () => {
   it('the demo directory loads: its trade ids stay applied up to its save time, for any symbol, and no later', async () => {
@@ -96,71 +185,31 @@ describe('migrating state directories written before ids were scoped (v1, main a
 
   it.each(['demo', 'crashed'])(
     'an engine boots on the migrated %s directory and reconciles with a per-symbol-id exchange',
-    async (name) => {
-      const dir = await copyOf(name);
-      const raw = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as { state: { savedAt: number } };
-      const tl = new VirtualTimeline(raw.state.savedAt + 60_000);
-      // Flat prices and whole fills: the books must land exactly on the exchange's.
-      const ex = new SimulatedExchange({ seed: 3, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
-      // The same venue carries on where it was: its order numbers of every symbol are past the old books' orders.
-      for (const symbol of ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT']) {
-        for (let i = 0; i < 20; i++) {
-          const o = ex.placeManualOrder({
-            symbol,
-            side: 'buy',
-            type: 'limit',
-            quantity: new Dec('0.001'),
-            price: new Dec('10'),
-          });
-          ex.cancelByExchange({ symbol, exchangeOrderId: o.exchangeOrderId });
-        }
-      }
-      const store = await FileStateStore.open(dir);
-      const engine = createEngine({
-        exchange: ex,
-        store,
-        logger: silentLogger,
-        clock: tl.clock,
-        scheduler: tl.scheduler,
-        intervalMs: 1_000,
-      });
-      // The old books meet another exchange: the startup retries (virtual backoff) before it takes the snapshot as truth.
-      let boot: Awaited<ReturnType<typeof engine.start>> | undefined;
-      void engine.start().then((b) => (boot = b));
-      for (let i = 0; i < 600 && boot === undefined; i++) await tl.advanceBy(1_000);
-      expect(boot?.phase).toBe('running');
-      // New trades numbered 1, 2, ... per symbol, like the old books' ids in digits only: all applied.
-      await engine.placeOrder({
-        clientOrderId: 'after-1',
-        symbol: 'BTC/USDT',
-        side: 'buy',
-        type: 'market',
-        quantity: new Dec('0.01'),
-      });
-      await engine.placeOrder({
-        clientOrderId: 'after-2',
-        symbol: 'ETH/USDT',
-        side: 'buy',
-        type: 'market',
-        quantity: new Dec('0.1'),
-      });
-      await tl.advanceBy(5_000);
-      const truth = ex.truth();
-      expect(truth.trades.map((t) => t.tradeId)).toEqual(['1', '1']);
-      const applied = new Set(engine.portfolio.preservedMetrics().appliedTrades);
-      for (const t of truth.trades) expect(applied.has(tradeKey(t.symbol, t.tradeId))).toBe(true);
-      const totals = (bs: readonly { asset: string; total: Dec }[]) =>
-        Object.fromEntries(bs.filter((b) => !b.total.isZero()).map((b) => [b.asset, b.total.toFixed()]));
-      expect(totals(engine.portfolio.balances())).toEqual(totals(truth.balances));
-      expect(engine.status().phase).toBe('running');
-      await engine.stop();
-      await store.close();
-      // What it wrote is the new version.
-      const after = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as {
-        state: { version: number; portfolio: { version: number } };
-      };
-      expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, 2]);
-    },
+    async (name) => bootsAndReconciles(await copyOf(name)),
+  );
+});
+
+describe('state directories of the last release (engine state v3, main at ac6dfe6)', () => {
+  it('the crashed directory loads with its journal replayed (an order acknowledged after the last snapshot)', async () => {
+    const s = await load('crashed', LAST_RELEASE);
+    expect(s.replayed).toBe(2);
+    const a5 = s.portfolio!.findOrder({ clientOrderId: 'a-5' });
+    expect([a5?.exchangeOrderId, a5?.status, a5?.symbol]).toEqual(['3', 'open', 'BTC/USDT:USDT']);
+  });
+
+  it('the demo directory loads with the books it saved, digit for digit', async () => {
+    const raw = JSON.parse(await readFile(join(LAST_RELEASE, 'demo', 'snapshot.json'), 'utf8')) as {
+      state: { version: number; portfolio: Record<string, unknown> };
+    };
+    expect([raw.state.version, raw.state.portfolio.version]).toEqual([3, 2]);
+    const j = (await load('demo', LAST_RELEASE)).portfolio!.toJSON() as unknown as Record<string, unknown>;
+    for (const part of ['balances', 'positions', 'orders', 'appliedTrades', 'appliedFundingIds', 'settledRealizedPnl'])
+      expect(j[part], part).toEqual(raw.state.portfolio[part]);
+  });
+
+  it.each(['demo', 'crashed'])(
+    'an engine boots on the %s directory and reconciles with a per-symbol-id exchange',
+    async (name) => bootsAndReconciles(await copyOf(name, LAST_RELEASE), 10),
   );
 });
 
