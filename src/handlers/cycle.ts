@@ -230,6 +230,12 @@ export interface CycleOptions {
   readonly applyTradesUpTo?: Millis | undefined;
   /** Runtime: fetch the trades (and funding) that could explain drift the first fetches leave unexplained. */
   readonly explainDrift?: boolean | undefined;
+  /**
+   * Startup with persisted books: drift beyond tolerance that the trades since the cursors leave unexplained has its
+   * symbols' history read again `tradeLookbackMs` behind the cursor, as `explainDrift` does at runtime (a trade that
+   * showed late, behind its symbol's cursor, while the engine was down or just before it went down).
+   */
+  readonly rereadBehindCursor?: boolean | undefined;
   /** Startup: fetch the trades of every known instrument (to record what the snapshot already reflects). */
   readonly allSymbols?: boolean | undefined;
   /**
@@ -348,7 +354,7 @@ export async function runCycle(
   // Runtime: drift the trades fetched so far do not explain sends us to the drifting symbols' trades (and funding
   // for balances). Asked only when needed, so a cycle with G ghosts on S symbols and no other drift costs S fetches.
   let funding: FundingPayment[] = [];
-  if (opts.explainDrift === true) {
+  if (opts.explainDrift === true || opts.rereadBehindCursor === true) {
     const rough = portfolio.clone();
     for (const f of trades) {
       if (f.timestamp > boundary || rough.hasAppliedTrade(f)) continue;
@@ -359,8 +365,9 @@ export async function runCycle(
       }
     }
     const need = unexplainedDrift(report, rough, memory.seenDeltas);
-    for (const symbol of [...need.symbols].sort(compareStrings))
-      if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+    if (opts.explainDrift === true)
+      for (const symbol of [...need.symbols].sort(compareStrings))
+        if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
     // cursor, without moving the cursor: what was applied is known by id, what the last hard reset reflects is recorded.
@@ -383,7 +390,7 @@ export async function runCycle(
           if (f.symbol === symbol && !have.has(fillKey(f)) && f.timestamp <= c.since) trades.push(f);
       }
     }
-    if (need.funding) {
+    if (need.funding && opts.explainDrift === true) {
       const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
       const h = await fetchHistory<FundingPayment>(
         (q) => reader.fetchFundingSince(q),
@@ -402,10 +409,12 @@ export async function runCycle(
         });
     }
     // Looked into (only once the fetches succeeded: an unreachable cycle has not looked at anything).
-    const seen = new Map<string, string>();
-    for (const dr of report.positionDrifts) seen.set(`position:${dr.symbol}`, dr.delta.toFixed());
-    for (const dr of report.balanceDrifts) seen.set(`balance:${dr.asset}`, dr.delta.toFixed());
-    memory.lookedInto(seen, config.driftCyclesBeforeLiquidateOnly);
+    if (opts.explainDrift === true) {
+      const seen = new Map<string, string>();
+      for (const dr of report.positionDrifts) seen.set(`position:${dr.symbol}`, dr.delta.toFixed());
+      for (const dr of report.balanceDrifts) seen.set(`balance:${dr.asset}`, dr.delta.toFixed());
+      memory.lookedInto(seen, config.driftCyclesBeforeLiquidateOnly);
+    }
   }
 
   // A standing inferred fill whose real trade the symbol's cursor has already passed (the trade showed late, behind

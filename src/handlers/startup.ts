@@ -296,6 +296,9 @@ export class StartupHandler {
         // liquidation) is applied to the persisted books as at runtime, unless its symbol's history has no start there.
         recordUntracked: (symbol) => ctx.cursors.trades[symbol] === undefined,
         hardResetFollows: true,
+        // Books to move: a trade that showed late behind its symbol's cursor (sim seed 33220: of a ghost closed on
+        // "not found" just before a crash) is found as at runtime, instead of being taken in by the reset unrecorded.
+        rereadBehindCursor: baseline,
       });
       snapshotRace = cycle.fetchedTrades.some((f) => insideSnapshotWindow(f.timestamp, snap));
       // Funding moves a perpetual's settle balance too; only read for the projection below (the reset brings it).

@@ -14,6 +14,7 @@ import {
   persistedWorld,
   placeTracked,
   QuirkyExchange,
+  quirky,
   restart,
   runtimeCycle,
   startupCycle,
@@ -154,5 +155,55 @@ describe('startup reconciliation of a restart, with lagging reads', () => {
     expect(boots).toHaveLength(MAX_SUSPECT_ATTEMPTS);
     expect(boots.at(-1)!.result.rebuilt).toBe(true);
     expectBooksEqual(w);
+  });
+});
+
+describe('startup reconciliation of a restart, with a trade behind its symbol cursor', () => {
+  it('a ghost closed on "not found" whose trade showed late, behind a later trade of its symbol, gets that trade at boot (sim seed 33220)', async () => {
+    const w = await persistedWorld({ notFoundConfirmations: 2 });
+    const q = quirky(w);
+    const a = await placeTracked(w, {
+      clientOrderId: 'g1',
+      symbol: BTC,
+      side: 'buy',
+      quantity: d('0.1'),
+      price: d('29000'),
+    });
+    const b = await placeTracked(w, {
+      clientOrderId: 'g2',
+      symbol: BTC,
+      side: 'buy',
+      quantity: d('0.1'),
+      price: d('29000'),
+    });
+    w.ex.step(1_000);
+    await runtimeCycle(w);
+    // a fills while the trade history holds its trade back, and the exchange answers "not found" for it (a purged or
+    // lagging index) until it is closed by that guess; then b fills, and its trade moves BTC's cursor past a's.
+    q.hideTradesOf.add(a.exchangeOrderId!);
+    q.notFound.add(a.exchangeOrderId!);
+    w.ex.fillOrder({ symbol: BTC, exchangeOrderId: a.exchangeOrderId! });
+    for (let i = 0; i < 6 && w.portfolio.findOrder({ clientOrderId: 'g1' })?.status === 'open'; i++) {
+      w.ex.step(1_000);
+      await runtimeCycle(w);
+    }
+    expect(w.portfolio.findOrder({ clientOrderId: 'g1' })?.status).toBe('cancelled');
+    w.ex.step(1_000);
+    w.ex.fillOrder({ symbol: BTC, exchangeOrderId: b.exchangeOrderId! });
+    w.ex.step(1_000);
+    await runtimeCycle(w);
+    const tradeOf = (o: Order) => w.ex.truth().trades.find((t) => t.exchangeOrderId === o.exchangeOrderId)!;
+    expect(w.cursors.trades[BTC]!.since).toBeGreaterThan(tradeOf(a).timestamp);
+    // Down before a runtime cycle saw the trade; it shows now, behind the cursor.
+    restart(w);
+    q.hideTradesOf.clear();
+    q.notFound.clear();
+    w.ex.step(1_000);
+    const boots = await bootUntilRebuilt(w);
+    expect(w.portfolio.hasAppliedTrade(tradeOf(a))).toBe(true);
+    expect(w.portfolio.findOrder({ clientOrderId: 'g1' })?.status).toBe('filled');
+    expectBooksEqual(w);
+    // Found on the first attempt: the books plus the trades agree with the snapshot, nothing to retry.
+    expect(boots.map((x) => x.plan.outcome)).toEqual(['ready']);
   });
 });

@@ -116,6 +116,10 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [36499, 39086]) await expectGreen(seed);
   });
 
+  it('seed 33220 (lagTrades on a perpetual, "not found" twice, a crash): a trade that showed late behind its symbol\'s cursor is read again at boot over persisted books, not taken in by the reset unrecorded (a ghost closed as cancelled kept its fill unbooked)', async () => {
+    await expectGreen(33220);
+  });
+
   it('seeds 30308, 30421, 30787, 34267 (lagTrades through a boot): a trade showing after the hard reset stands for the fill inferred before it (its order was read as filled; a ghost settled as filled "by trades")', async () => {
     // The fixes are in src/portfolio/portfolio.ts (reflectedUnexplained) and src/handlers/cycle.ts (standingInferredQuantities);
     // pinned as well by test/portfolio/portfolio-reflected-inferred.test.ts, test/handlers/cycle-inferred.test.ts and
