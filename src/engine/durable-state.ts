@@ -59,8 +59,10 @@ export class DurableState {
   #lastEquity: EquityReading | null = null;
   // Saves as deltas with a snapshot now and then (src/engine/persistence.ts); report-only writes nothing.
   readonly #persister: StatePersister;
+  readonly #options: DurableStateOptions;
 
-  constructor(private readonly options: DurableStateOptions) {
+  constructor(options: DurableStateOptions) {
+    this.#options = options;
     const { config } = options;
     this.handlerActors = new HandlerActors({
       notFoundConfirmations: config.notFoundConfirmations,
@@ -105,9 +107,9 @@ export class DurableState {
    * StoreCorruptError, another account's state ExchangeMismatchError: nothing is asked or written then.
    */
   async load(): Promise<LoadedLifecycle> {
-    const { store, config, logger, identity } = this.options;
+    const { store, config, logger, identity } = this.#options;
     const loaded = await store.load();
-    const state = decodeEngineState(loaded, this.options.portfolioOptions, store.location);
+    const state = decodeEngineState(loaded, this.#options.portfolioOptions, store.location);
     if (state.exchange !== undefined && identityConflict(state.exchange, identity) !== undefined)
       throw new ExchangeMismatchError(store.location, state.exchange, identity);
     for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);
@@ -147,7 +149,7 @@ export class DurableState {
    */
   keep(): void {
     for (const d of this.handlerActors.commit(this.#memory)) {
-      this.options.logger.error(
+      this.#options.logger.error(
         { event: 'handlers.diverged', key: d.key, actor: d.actor, memory: d.memory },
         `handler actor ${d.key} (${d.actor}) disagreed with the plan's memory (${d.memory}); the memory's is kept`,
       );
@@ -165,7 +167,7 @@ export class DurableState {
    * and memory live in RAM (the directory stays byte for byte as it was).
    */
   async persist(final = false): Promise<void> {
-    const lifecycle = this.options.lifecycle();
+    const lifecycle = this.#options.lifecycle();
     // Equity moves with every price: it rides along with a save that is due, and is never the reason for one.
     const e = this.#lastEquity;
     const equity: EquityAtSaveJSON | undefined =
@@ -176,9 +178,9 @@ export class DurableState {
       memory: this.#memory,
       handlerActors: this.handlerActors.persisted(),
       lifecycle,
-      exchange: this.options.identity,
+      exchange: this.#options.identity,
     };
-    const outcome = await this.#persister.save(state, this.options.clock.now(), equity, { final });
+    const outcome = await this.#persister.save(state, this.#options.clock.now(), equity, { final });
     if (outcome === 'delta' || outcome === 'compacted') this.#lifecycleOnDisk = lifecycle;
   }
 
