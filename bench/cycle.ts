@@ -36,7 +36,7 @@ const DEFAULT_SIZES = [100, 1_000, 10_000];
 const STAGES = ['snapshot', 'diff', 'plan', 'execute', 'persist'] as const;
 type Stage = (typeof STAGES)[number];
 
-/** The engine's runtime cycle, stage by stage (src/engine/engine.ts `runtimeCycle`), with its state between cycles. */
+/** The engine's runtime cycle, stage by stage (src/engine/runtime-cycle.ts `RuntimeCycle.run`), with its state between cycles. */
 class DirectCycle {
   private portfolio: Portfolio;
   private cursors: CursorState = EMPTY_CURSORS;

@@ -1,7 +1,7 @@
 /**
  * The engine's public surface: the options `createEngine` takes, what it publishes (`EngineStatus`, `EngineReport`),
  * the `Engine` interface, and its errors. Types only and two error classes, so a module that needs them (the CLI, the
- * simulator, the kill helper) does not need the wiring in engine.ts.
+ * simulator, the kill helper) does not need the wiring in engine.ts and its parts.
  */
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { createActor, InspectionEvent, Observer } from 'xstate';

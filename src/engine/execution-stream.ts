@@ -90,7 +90,7 @@ type Message = Extract<ExecutionEvent, { type: 'trade' | 'order' }>;
 /** Bound of the trades remembered while not synced (past it, a stream out of sync for long checks the first ones only). */
 const MAX_IGNORED_TRADES = 10_000;
 
-/** The stream consumer; `engine.ts` owns one when the exchange has `executionEvents`. */
+/** The stream consumer; `createEngine` builds one when the exchange has `executionEvents`. */
 export class ExecutionStreamFeed {
   private readonly fills = new Subject<AppliedFill>();
   private readonly changes = new Subject<PortfolioChange>();

@@ -1,5 +1,5 @@
 /**
- * Regressions found by the simulation: each seed failed before a fix in src/engine/engine.ts or src/handlers and must stay
+ * Regressions found by the simulation: each seed failed before a fix in src/engine or src/handlers and must stay
  * green. Seeds depend on how src/sim draws its world; where a fix would lose its seed to a world change, a scenario
  * pins it as well. Since ids are numbered per symbol and the worlds draw two more faults (issue 13) the worlds differ:
  * the older seeds stay pinned as green runs, no longer asserting that they meet their original scenario.
@@ -140,7 +140,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
-    // The fix is in src/engine/engine.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
+    // The fix is in src/engine/order-api.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
     // by test/engine-lag-through-boot.test.ts.
     await expectGreen(62062, true);
   });
@@ -166,7 +166,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it('seed 44365 (a placement in flight at a crash, filled at once, its trade lagging through the boot): cancelled after the boot with the exchange answering "filled", it is settled as a ghost and its trade recorded (it was closed filled 0)', async () => {
-    // The fix is in src/engine/engine.ts (cancelOrder leaves an order the exchange filled beyond our fills open); pinned as well by
+    // The fix is in src/engine/order-api.ts (cancelOrder leaves an order the exchange filled beyond our fills open); pinned as well by
     // the scenario in test/engine-lag-through-boot.test.ts.
     await expectGreen(44365);
   });

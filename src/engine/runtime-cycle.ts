@@ -1,0 +1,165 @@
+/**
+ * The runtime reconciliation, the machine's `reconcileLoop` service: the RxJS polling loop (src/streams/) whose every
+ * cycle is snapshot → diff → RuntimeHandler's plan (repairs, never a reset) → executor → the strategy's submissions
+ * followed up → persist → report, as one task of the engine's queue. A cycle whose plan cannot be trusted (exchange
+ * unreachable, a snapshot window that raced trades) is discarded and the loop tries again.
+ */
+import type { SchedulerLike } from 'rxjs';
+import { isoTime } from '../domain/clock.js';
+import { ExchangeError, errorSummary } from '../domain/errors.js';
+import type { Random } from '../domain/random.js';
+import type { ExchangeSnapshot } from '../domain/types.js';
+import { diff } from '../differ/diff.js';
+import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
+import { executePlan } from '../handlers/executor.js';
+import type { BackoffOptions } from '../streams/backoff.js';
+import { reconcileLoopActor, type LoopMode } from '../streams/loop-actor.js';
+import { reconcileLoop } from '../streams/reconcile-loop.js';
+import type { CycleDigest } from '../../machines/engine.machine.js';
+import { EngineNotReadyError } from './api.js';
+import type { ExecutionStreamFeed } from './execution-stream.js';
+import { digestOf, type ReconciliationDeps } from './reconciliation.js';
+import { racedInside } from './snapshot-race.js';
+import { resolveUnconfirmed, settleProvenSubmissions, type SubmissionContext } from './submissions.js';
+
+/** What a completed runtime cycle hands the loop. */
+export interface RuntimeCycleResult {
+  readonly digest: CycleDigest;
+}
+
+export interface RuntimeCycleDeps extends ReconciliationDeps {
+  readonly feed: ExecutionStreamFeed;
+  /** Holds virtual time while real I/O runs (see `VirtualTimeline`); identity otherwise. */
+  readonly track: <T>(work: Promise<T>) => Promise<T>;
+  readonly intervalMs: number;
+  readonly backoff?: Partial<BackoffOptions> | undefined;
+  readonly random: Random;
+  readonly scheduler: SchedulerLike;
+  /** Terminal orders are pruned from the books this long after their last update. */
+  readonly retentionMs: number;
+  /** The store failed: nothing is durable any more, the engine must stop. */
+  readonly onStoreFailure: (e: unknown) => void;
+}
+
+export class RuntimeCycle {
+  private readonly submissions: SubmissionContext;
+
+  constructor(private readonly deps: RuntimeCycleDeps) {
+    const { exchange, clock, config, logger, state } = deps;
+    this.submissions = { exchange, clock, config, logger, handlerActors: state.handlerActors };
+  }
+
+  /** The `reconcileLoop` actor the engine machine invokes while running and in liquidate-only. */
+  loopActor() {
+    const { feed, track, exchange, clock, state, reports, logger } = this.deps;
+    return reconcileLoopActor<ExchangeSnapshot, RuntimeCycleResult>({
+      createLoop: ({ trigger$, mode }) =>
+        reconcileLoop<ExchangeSnapshot, RuntimeCycleResult>({
+          intervalMs: this.deps.intervalMs,
+          trigger$,
+          fetchSnapshot: () => feed.fetching(() => track(fetchExchangeSnapshot(exchange, clock, this.deps.symbols))),
+          runCycle: (snapshot, info) =>
+            feed.cycle(
+              snapshot.startedAt,
+              () => this.run(snapshot, info.cycle, mode()),
+              (r) => r.digest.summary.ghosts === 0 && !state.memory.hasDriftStreak(),
+            ),
+          backoff: this.deps.backoff,
+          random: this.deps.random.fork('reconcile-loop'),
+          scheduler: this.deps.scheduler,
+          now: () => clock.now(),
+        }),
+      digest: (r) => r.digest,
+      onCycleEvent: (e, mode) => {
+        reports.cycleEvents.next(e);
+        if (e.type === 'paused') state.handlerActors.breakSubmissionStreaks();
+        if (e.type === 'paused')
+          logger.warn(
+            {
+              event: 'reconciliation.paused',
+              cycle: e.cycle,
+              mode,
+              error: errorSummary(e.error),
+              retryInMs: e.delayMs,
+            },
+            `exchange unreachable, reconciliation paused: ${errorSummary(e.error)}`,
+          );
+        else if (e.type === 'resumed')
+          logger.info(
+            { event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt },
+            'exchange reachable again, reconciliation resumed',
+          );
+        else if (e.type === 'cycleFailed')
+          logger.error(
+            { event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: errorSummary(e.error) },
+            `cycle ${e.cycle} failed: ${errorSummary(e.error)}`,
+          );
+      },
+    });
+  }
+
+  /** Runtime cycle `cycle` on `snapshot`, as one task of the engine's queue. */
+  async run(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
+    const { queue, state } = this.deps;
+    return queue.run(async () => {
+      try {
+        return await this.pass(snapshot, cycle, mode);
+      } finally {
+        // A plan that threw (a final exchange error) keeps what it changed, as a kept cycle does.
+        state.keep();
+      }
+    });
+  }
+
+  private async pass(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
+    const { exchange, clock, config, state, marker, reports } = this.deps;
+    const portfolio = state.portfolio;
+    if (portfolio === undefined)
+      throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
+    const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
+    // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
+    // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.
+    const plan = await state.runtimeHandler.plan(report, { exchange, portfolio, clock, cursors: state.cursors });
+    // The loop counts this cycle as failed and tries again at the next tick; nothing was planned from partial data.
+    if (plan.outcome === 'unreachable') {
+      // An outage breaks every "not found in a row" count.
+      state.handlerActors.breakSubmissionStreaks();
+      state.keep();
+      throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
+    }
+    // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
+    // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
+    if (racedInside(plan, snapshot)) {
+      state.discard();
+      throw new ExchangeError(
+        'unavailable',
+        `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`,
+      );
+    }
+    state.keep();
+    const result = await executePlan(plan, {
+      exchange,
+      portfolio,
+      cursors: state.cursors,
+      portfolioOptions: this.deps.portfolioOptions,
+    });
+    // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
+    if (result.executed) {
+      await settleProvenSubmissions(this.submissions, portfolio, result.portfolio);
+      await resolveUnconfirmed(this.submissions, result.portfolio);
+      result.portfolio.pruneClosedOrders(clock.now() - this.deps.retentionMs);
+    }
+    state.marked(await marker.mark(result.portfolio, snapshot.positions, result.executed));
+    state.adopt(result.portfolio, result.cursors);
+    try {
+      await state.persist();
+    } catch (e) {
+      // Without a working store nothing we do is durable: stop (the flush will report the same failure).
+      this.deps.onStoreFailure(e);
+      throw e;
+    }
+    const digest = digestOf(clock.now(), 'runtime', cycle, report, plan, result);
+    reports.publish({ handler: 'runtime', cycle, mode, snapshot, report, plan, result, digest }, state.lastEquity);
+    return { digest };
+  }
+}
