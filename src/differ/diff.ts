@@ -307,18 +307,36 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   return { out, at, keys };
 }
 
-/** Records every exchange order in both tables (throwing on a duplicate id) and notes its sort keys. */
+/** How many exchange orders are hashed ahead of their inserts (see `indexExchangeOrders`). */
+const BLOCK = 32;
+const blockHashes = new Int32Array(2 * BLOCK);
+
+/**
+ * Records every exchange order in both tables (throwing on the first duplicate id, as one order at a time would) and
+ * notes its sort keys. Orders go in blocks: the block's hashes first, then its inserts, whose slot reads no longer
+ * wait on each other's hashing, so the CPU overlaps their cache misses (at 100k orders, a miss per insert).
+ */
 function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: IdTable, keys: SortKeys): void {
-  for (let i = 0; i < remoteOrders.length; i++) {
-    const o = remoteOrders[i]!;
-    const x = o.exchangeOrderId;
-    if (x !== undefined) {
-      const prev = byX.insert(o.symbol, x, i);
-      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
+  const h = blockHashes;
+  for (let from = 0; from < remoteOrders.length; from += BLOCK) {
+    const to = Math.min(remoteOrders.length, from + BLOCK);
+    for (let i = from; i < to; i++) {
+      const o = remoteOrders[i]!;
+      const x = o.exchangeOrderId;
+      h[2 * (i - from)] = x === undefined ? 0 : hashPair(o.symbol, x);
+      h[2 * (i - from) + 1] = hashPair('', o.clientOrderId);
+      keys.note(i, o);
     }
-    const prev = byC.insert('', o.clientOrderId, i);
-    if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
-    keys.note(i, o);
+    for (let i = from; i < to; i++) {
+      const o = remoteOrders[i]!;
+      const x = o.exchangeOrderId;
+      if (x !== undefined) {
+        const prev = byX.insertHashed(h[2 * (i - from)]!, o.symbol, x, i);
+        if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
+      }
+      const prev = byC.insertHashed(h[2 * (i - from) + 1]!, '', o.clientOrderId, i);
+      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
+    }
   }
 }
 
@@ -519,8 +537,12 @@ class IdTable {
    * The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id table passes ''.
    */
   insert(scope: string, id: string, value: number): number {
+    return this.insertHashed(hashPair(scope, id), scope, id, value);
+  }
+
+  /** `insert` with the key's `hashPair` computed by the caller. */
+  insertHashed(hash: number, scope: string, id: string, value: number): number {
     const slots = this.slots;
-    const hash = hashPair(scope, id);
     let slot = hash & this.mask;
     for (;;) {
       const stored = slots[2 * slot]!;
