@@ -6,33 +6,22 @@
 import { Dec, ZERO, type Decimal } from '../../src/domain/decimal.js';
 import { ParseError } from '../../src/domain/errors.js';
 import { orderIdKey } from '../../src/domain/ids.js';
-import { isOpenStatus, type ExchangeSnapshot, type LiveState, type Order } from '../../src/domain/types.js';
+import type { Balance, ExchangeSnapshot, LiveState, Order, Position } from '../../src/domain/types.js';
+import { isOpenStatus } from '../../src/domain/types.js';
 import { compareOrders } from '../../src/differ/diff.js';
-import type {
-  BalanceDrift,
-  GhostOrder,
-  InFlightOrder,
-  MatchedOrder,
-  OrderDifferences,
-  PositionDrift,
-  ReconciliationReport,
-  Tolerance,
-} from '../../src/differ/report.js';
-import {
-  balanceTolerance,
-  isBeyondTolerance,
-  positionTolerance,
-  resolveDiffOptions,
-  type DiffOptions,
-  type DiffOptionsInput,
-} from '../../src/differ/tolerance.js';
+import type * as report from '../../src/differ/report.js';
+import * as tolerances from '../../src/differ/tolerance.js';
+
+type MatchedOrder = report.MatchedOrder;
+type Drift = Omit<report.PositionDrift, 'symbol'> & { key: string };
 
 export function referenceDiff(
   local: LiveState,
   remote: ExchangeSnapshot,
-  options?: DiffOptionsInput | DiffOptions,
-): ReconciliationReport {
-  const opts = resolveDiffOptions(options);
+  options?: tolerances.DiffOptionsInput | tolerances.DiffOptions,
+): report.ReconciliationReport {
+  const opts = tolerances.resolveDiffOptions(options);
+  const tol = opts.tolerances;
   const cutoff = remote.startedAt - opts.inFlightGraceMs;
   checkOrders(remote.openOrders, 'snapshot.openOrders');
   checkOrders(local.orders, 'local.orders');
@@ -55,8 +44,8 @@ export function referenceDiff(
   }
   const paired = new Set([...pairs.values()].map((p) => p.local));
 
-  const ghosts: GhostOrder[] = [];
-  const inFlight: InFlightOrder[] = [];
+  const ghosts: report.GhostOrder[] = [];
+  const inFlight: report.InFlightOrder[] = [];
   for (const l of local.orders) {
     if (paired.has(l) || !isOpenStatus(l.status)) continue;
     if (l.exchangeOrderId === undefined || l.status === 'pending')
@@ -64,6 +53,12 @@ export function referenceDiff(
     else if (l.createdAt >= cutoff || l.updatedAt >= cutoff) inFlight.push({ local: l, reason: 'withinGrace' });
     else ghosts.push({ local: l });
   }
+  const positions = drifts('positions', local.positions, remote.positions, position, (k) =>
+    tolerances.positionTolerance(tol, k),
+  );
+  const balances = drifts('balances', local.balances, remote.balances, balance, (k) =>
+    tolerances.balanceTolerance(tol, k),
+  );
   return {
     snapshotStartedAt: remote.startedAt,
     snapshotCompletedAt: remote.completedAt,
@@ -76,22 +71,8 @@ export function referenceDiff(
       .map((exchange) => ({ exchange }))
       .sort((a, b) => compareOrders(a.exchange, b.exchange)),
     inFlight: inFlight.sort((a, b) => compareOrders(a.local, b.local)),
-    positionDrifts: drifts(
-      amounts(local.positions, 'local.positions', (p) => [p.symbol, p.quantity]),
-      amounts(remote.positions, 'snapshot.positions', (p) => [p.symbol, p.quantity]),
-      (symbol, l, e, delta): PositionDrift => ({
-        symbol,
-        ...drift(l, e, delta, positionTolerance(opts.tolerances, symbol)),
-      }),
-    ),
-    balanceDrifts: drifts(
-      amounts(local.balances, 'local.balances', (b) => [b.asset, b.total]),
-      amounts(remote.balances, 'snapshot.balances', (b) => [b.asset, b.total]),
-      (asset, l, e, delta): BalanceDrift => ({
-        asset,
-        ...drift(l, e, delta, balanceTolerance(opts.tolerances, asset)),
-      }),
-    ),
+    positionDrifts: positions.map(({ key, ...d }) => ({ symbol: key, ...d })),
+    balanceDrifts: balances.map(({ key, ...d }) => ({ asset: key, ...d })),
   };
 }
 
@@ -113,7 +94,7 @@ function duplicate(path: string, index: number, key: string, first: number): Par
 }
 
 function pairOf(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
-  const differences: { -readonly [K in keyof OrderDifferences]: OrderDifferences[K] } = {
+  const differences: { -readonly [K in keyof report.OrderDifferences]: report.OrderDifferences[K] } = {
     filledDelta: l.filledQuantity.eq(e.filledQuantity) ? ZERO : e.filledQuantity.minus(l.filledQuantity),
   };
   if (l.status !== e.status) differences.status = { local: l.status, exchange: e.status };
@@ -140,21 +121,35 @@ function amounts<T>(items: readonly T[], path: string, entry: (t: T) => [string,
   return m;
 }
 
-function drifts<D>(
-  l: Map<string, Decimal>,
-  e: Map<string, Decimal>,
-  make: (key: string, local: Decimal, exchange: Decimal, delta: Decimal) => D,
-): D[] {
-  const keys = [...new Set([...l.keys(), ...e.keys()])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const out: D[] = [];
-  for (const k of keys) {
-    const lv = l.get(k) ?? ZERO;
-    const ev = e.get(k) ?? ZERO;
-    if (!lv.eq(ev)) out.push(make(k, lv, ev, new Dec(ev).minus(lv)));
-  }
-  return out;
-}
+const position = (p: Position): [string, Decimal] => [p.symbol, p.quantity];
+const balance = (b: Balance): [string, Decimal] => [b.asset, b.total];
 
-function drift(local: Decimal, exchange: Decimal, delta: Decimal, tolerance: Tolerance): Omit<PositionDrift, 'symbol'> {
-  return { local, exchange, delta, tolerance, beyondTolerance: isBeyondTolerance(delta, local, exchange, tolerance) };
+/** Every key either side lists, in string order, whose amounts differ (a missing amount is zero). */
+function drifts<T>(
+  kind: string,
+  local: readonly T[],
+  remote: readonly T[],
+  entry: (t: T) => [string, Decimal],
+  toleranceOf: (key: string) => report.Tolerance,
+): Drift[] {
+  const l = amounts(local, `local.${kind}`, entry);
+  const e = amounts(remote, `snapshot.${kind}`, entry);
+  const keys = [...new Set([...l.keys(), ...e.keys()])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return keys.flatMap((key) => {
+    const lv = l.get(key) ?? ZERO;
+    const ev = e.get(key) ?? ZERO;
+    if (lv.eq(ev)) return [];
+    const delta = new Dec(ev).minus(lv);
+    const tolerance = toleranceOf(key);
+    return [
+      {
+        key,
+        local: lv,
+        exchange: ev,
+        delta,
+        tolerance,
+        beyondTolerance: tolerances.isBeyondTolerance(delta, lv, ev, tolerance),
+      },
+    ];
+  });
 }
