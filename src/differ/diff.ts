@@ -142,12 +142,13 @@ function sortedOrders(localOrders: readonly Order[], remoteOrders: readonly Orde
   const memo = frozen ? lastOrders.get(localOrders) : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
-  const { matched, ghosts, zombies, inFlight } = diffOrders(localOrders, remoteOrders, cutoff);
+  const { out, at, keys } = diffOrders(localOrders, remoteOrders, cutoff);
+  const rank = keys.symbolRanks();
   const categories: SortedCategories = {
-    matched: sortedBy(matched, (m) => m.exchange),
-    ghosts: sortedBy(ghosts, (g) => g.local),
-    zombies: sortedBy(zombies, (z) => z.exchange),
-    inFlight: sortedBy(inFlight, (f) => f.local),
+    matched: sortedBy(out.matched, at.matched, keys, rank, (m) => m.exchange),
+    ghosts: sortedBy(out.ghosts, at.ghosts, keys, rank, (g) => g.local),
+    zombies: sortedBy(out.zombies, at.zombies, keys, rank, (z) => z.exchange),
+    inFlight: sortedBy(out.inFlight, at.inFlight, keys, rank, (f) => f.local),
   };
   if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   // Handed out again on a hit, so no holder of a report can change what the next one says.
@@ -188,30 +189,45 @@ interface OrderCategories {
   inFlight: InFlightOrder[];
 }
 
-function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): OrderCategories {
+/** Parallel to each category, in join order: the index in `SortKeys` of the order each entry is sorted by. */
+type SortIndexes = { readonly [K in keyof OrderCategories]: Int32Array };
+
+interface Joined {
+  readonly out: OrderCategories;
+  readonly at: SortIndexes;
+  readonly keys: SortKeys;
+}
+
+function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): Joined {
   const n = remoteOrders.length;
+  const m = localOrders.length;
   // One table per id kind. A value >= 0 is an exchange order's index; a value < 0 is `~i` for local order i whose id
   // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
   // extra table operations on the common (matched) path.
-  const byX = new IdTable(n + localOrders.length, remoteOrders, localOrders, false);
-  const byC = new IdTable(n + localOrders.length, remoteOrders, localOrders, true);
-  for (let i = 0; i < n; i++) {
-    const o = remoteOrders[i]!;
-    const x = o.exchangeOrderId;
-    if (x !== undefined) {
-      const prev = byX.insert(o.symbol, x, i);
-      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
-    }
-    const prev = byC.insert('', o.clientOrderId, i);
-    if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
-  }
-
+  const slots = tableSlots(n + m);
+  const memory = scratch(2 * slots + 5 * n + 3 * m);
+  let used = 0;
+  const take = (size: number): Int32Array => memory.subarray(used, (used += size));
+  const byX = new IdTable(take(slots), remoteOrders, localOrders, false);
+  const byC = new IdTable(take(slots), remoteOrders, localOrders, true);
   // 1-based index of the local order matched to an exchange order (0 = none); until the client-id matches are
   // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
-  const owner = new Int32Array(n);
+  const owner = take(n);
   // Likewise for the local order holding an exchange order's client id.
-  const cHolder = new Int32Array(n);
+  const cHolder = take(n);
+  // Exchange order i at index i, local order li at n + li.
+  const keys = new SortKeys(take(n + m), scratchKeys(n + m));
+  const at: SortIndexes = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
+  indexExchangeOrders(remoteOrders, byX, byC, keys);
+
   const out: OrderCategories = { matched: [], ghosts: [], zombies: [], inFlight: [] };
+  const unmatched = (o: Order, li: number): void => {
+    const category = categoryOf(o, cutoff);
+    if (category === undefined) return;
+    keys.note(n + li, o);
+    if (category === 'ghost') at.ghosts[out.ghosts.push({ local: o }) - 1] = n + li;
+    else at.inFlight[out.inFlight.push({ local: o, reason: category }) - 1] = n + li;
+  };
   // Client-id matches wait until every exchange-id match is known: an exchange-id match always wins.
   const byClientId: number[] = [];
   // The memo of exchange-id pairs (see `lastPairs`), for a frozen local list only.
@@ -252,7 +268,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
           ? prev
           : match('exchangeOrderId', o, eo, cutoff);
       if (pairs !== undefined) pairs[li] = m;
-      out.matched.push(m);
+      at.matched[out.matched.push(m) - 1] = e;
       continue;
     }
     const v = byC.insert('', c, ~li);
@@ -268,9 +284,9 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
       }
     }
     if (e >= 0) {
-      out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+      at.matched[out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff)) - 1] = e;
     } else {
-      unmatched(o, cutoff, out);
+      unmatched(o, li);
     }
   }
 
@@ -279,16 +295,49 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     const e = byClientId[k + 1]!;
     const o = localOrders[li]!;
     if (owner[e] !== 0) {
-      unmatched(o, cutoff, out);
+      unmatched(o, li);
     } else {
       owner[e] = li + 1;
-      out.matched.push(match('clientOrderId', o, remoteOrders[e]!, cutoff));
+      at.matched[out.matched.push(match('clientOrderId', o, remoteOrders[e]!, cutoff)) - 1] = e;
     }
   }
 
-  for (let i = 0; i < n; i++) if (owner[i] === 0) out.zombies.push({ exchange: remoteOrders[i]! });
+  for (let i = 0; i < n; i++) if (owner[i] === 0) at.zombies[out.zombies.push({ exchange: remoteOrders[i]! }) - 1] = i;
   if (pairs !== undefined) lastPairs.set(localOrders, pairs);
-  return out;
+  return { out, at, keys };
+}
+
+/** How many exchange orders are hashed ahead of their inserts (see `indexExchangeOrders`). */
+const BLOCK = 32;
+const blockHashes = new Int32Array(2 * BLOCK);
+
+/**
+ * Records every exchange order in both tables (throwing on the first duplicate id, as one order at a time would) and
+ * notes its sort keys. Orders go in blocks: the block's hashes first, then its inserts, whose slot reads no longer
+ * wait on each other's hashing, so the CPU overlaps their cache misses (at 100k orders, a miss per insert).
+ */
+function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: IdTable, keys: SortKeys): void {
+  const h = blockHashes;
+  for (let from = 0; from < remoteOrders.length; from += BLOCK) {
+    const to = Math.min(remoteOrders.length, from + BLOCK);
+    for (let i = from; i < to; i++) {
+      const o = remoteOrders[i]!;
+      const x = o.exchangeOrderId;
+      h[2 * (i - from)] = x === undefined ? 0 : hashPair(o.symbol, x);
+      h[2 * (i - from) + 1] = hashPair('', o.clientOrderId);
+      keys.note(i, o);
+    }
+    for (let i = from; i < to; i++) {
+      const o = remoteOrders[i]!;
+      const x = o.exchangeOrderId;
+      if (x !== undefined) {
+        const prev = byX.insertHashed(h[2 * (i - from)]!, o.symbol, x, i);
+        if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
+      }
+      const prev = byC.insertHashed(h[2 * (i - from) + 1]!, '', o.clientOrderId, i);
+      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
+    }
+  }
 }
 
 /**
@@ -302,13 +351,12 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
  */
 const lastPairs = new WeakMap<readonly Order[], (MatchedOrder | undefined)[]>();
 
-/** Files a local order that has no exchange counterpart: in flight, ghost, or (terminal) not compared at all. */
-function unmatched(o: Order, cutoff: number, out: OrderCategories): void {
-  if (!isOpenStatus(o.status)) return;
-  if (o.exchangeOrderId === undefined || o.status === 'pending')
-    out.inFlight.push({ local: o, reason: 'unacknowledged' });
-  else if (o.createdAt >= cutoff || o.updatedAt >= cutoff) out.inFlight.push({ local: o, reason: 'withinGrace' });
-  else out.ghosts.push({ local: o });
+/** Where a local order without an exchange counterpart goes: in flight, ghost, or (terminal) not compared at all. */
+function categoryOf(o: Order, cutoff: number): InFlightOrder['reason'] | 'ghost' | undefined {
+  if (!isOpenStatus(o.status)) return undefined;
+  if (o.exchangeOrderId === undefined || o.status === 'pending') return 'unacknowledged';
+  if (o.createdAt >= cutoff || o.updatedAt >= cutoff) return 'withinGrace';
+  return 'ghost';
 }
 
 /** Shared by every pair that agrees: most do, and one frozen object beats one allocation per pair. */
@@ -469,26 +517,19 @@ const ABSENT = -0x80000000;
  * and from us, not from an adversary, so a simple string hash is enough.
  */
 class IdTable {
-  /**
-   * Two int32s per slot: the entry (0 = empty; `value + 1` for an exchange index, `value` itself, negative, for a
-   * local one) and the key's hash, so a probe past a different key rarely has to read that key's order.
-   */
-  private readonly slots: Int32Array;
   private readonly mask: number;
 
   constructor(
-    maxEntries: number,
+    /**
+     * Zeroed; a power of two slots of two int32s: the entry (0 = empty; `value + 1` for an exchange index, `value`
+     * itself, negative, for a local one) and the key's hash, so a probe past a different key rarely reads its order.
+     */
+    private readonly slots: Int32Array,
     private readonly remote: readonly Order[],
     private readonly local: readonly Order[],
     private readonly clientIds: boolean,
   ) {
-    // Load <= 3/4 in the worst case (no id shared between the sides), about 1/2 when half the orders match. Bigger
-    // tables cost more than their probes save: at 1M orders, the two tables' off-heap memory would otherwise cross
-    // V8's external-memory threshold and force a full GC inside every diff.
-    let capacity = 16;
-    while (capacity * 3 < maxEntries * 4) capacity *= 2;
-    this.slots = new Int32Array(capacity * 2);
-    this.mask = capacity - 1;
+    this.mask = (slots.length >> 1) - 1;
   }
 
   /**
@@ -496,8 +537,12 @@ class IdTable {
    * The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id table passes ''.
    */
   insert(scope: string, id: string, value: number): number {
+    return this.insertHashed(hashPair(scope, id), scope, id, value);
+  }
+
+  /** `insert` with the key's `hashPair` computed by the caller. */
+  insertHashed(hash: number, scope: string, id: string, value: number): number {
     const slots = this.slots;
-    const hash = hashPair(scope, id);
     let slot = hash & this.mask;
     for (;;) {
       const stored = slots[2 * slot]!;
@@ -521,6 +566,42 @@ class IdTable {
   }
 }
 
+/** The length of a table's slot array (two int32s a slot) for at most `maxEntries` entries. */
+function tableSlots(maxEntries: number): number {
+  // Load <= 3/4 in the worst case (no id shared between the sides), about 1/2 when half the orders match. Bigger
+  // tables cost more than their probes save: at 1M orders, the two tables' off-heap memory would otherwise cross
+  // V8's external-memory threshold and force a full GC inside every diff.
+  let capacity = 16;
+  while (capacity * 3 < maxEntries * 4) capacity *= 2;
+  return capacity * 2;
+}
+
+/** Scratch memory kept up to this many int32s (16 MiB: enough for about 390k local plus exchange orders). */
+const SCRATCH_KEPT = 1 << 22;
+let kept = new Int32Array(0);
+
+/**
+ * `size` zeroed int32s, from memory kept between diffs when it fits. A fresh typed array this large is new pages
+ * from the OS, each faulted in on its first (random) write; reusing them took 10-14% off a diff of 100k orders.
+ */
+function scratch(size: number): Int32Array {
+  if (size > SCRATCH_KEPT) return new Int32Array(size);
+  if (kept.length < size) kept = new Int32Array(Math.min(SCRATCH_KEPT, Math.max(size, 2 * kept.length)));
+  const memory = kept.subarray(0, size);
+  memory.fill(0);
+  return memory;
+}
+
+let keptKeys = new Float64Array(0);
+
+/** `size` float64s, kept like `scratch` but not zeroed: every key is written before it is read. */
+function scratchKeys(size: number): Float64Array {
+  if (size > SCRATCH_KEPT / 2) return new Float64Array(size);
+  if (keptKeys.length < size)
+    keptKeys = new Float64Array(Math.min(SCRATCH_KEPT / 2, Math.max(size, 2 * keptKeys.length)));
+  return keptKeys.subarray(0, size);
+}
+
 /** FNV-1a over `scope`, a separator no symbol contains (U+0000), then `id`; finished with an avalanche. */
 function hashPair(scope: string, id: string): number {
   let h = 0x811c9dc5;
@@ -534,49 +615,131 @@ function hashPair(scope: string, id: string): number {
   return h ^ (h >>> 16);
 }
 
-// ---- ordering and errors -------------------------------------------------------------------------------------
+// ---- ordering ------------------------------------------------------------------------------------------------
 
 /**
- * Sorts a category into `compareOrders` order: grouped by symbol first (a report has few symbols and many orders,
- * so each group's sort is shorter), then by exchange id and client id inside each group. The ids are read into
- * arrays once and a permutation is sorted over them: the comparator then touches two flat arrays, not two orders of
- * varying shapes through `orderOf` (the sort was a third of the diff at 100k). A group already in order (the engine's
- * books list orders as they were created, and exchanges number them in that order) costs one pass.
+ * What sorting needs of each order, noted during the join while the order is at hand (read again in the sort, at
+ * 100k orders, every order missed the cache): its symbol, as an index into `symbols`, and its exchange id's key
+ * (`writeIdKey`).
  */
-function sortedBy<T>(items: T[], orderOf: (t: T) => Order): T[] {
+class SortKeys {
+  readonly symbols: string[] = [];
+  private readonly indexOf = new Map<string, number>();
+  private last: string | undefined;
+  private lastIndex = -1;
+
+  constructor(
+    readonly symbol: Int32Array,
+    readonly key: Float64Array,
+  ) {}
+
+  note(i: number, o: Order): void {
+    const symbol = o.symbol;
+    // A list fetched symbol by symbol gives most orders the previous order's symbol: no lookup then.
+    if (symbol !== this.last) {
+      let s = this.indexOf.get(symbol);
+      if (s === undefined) {
+        s = this.symbols.length;
+        this.symbols.push(symbol);
+        this.indexOf.set(symbol, s);
+      }
+      this.last = symbol;
+      this.lastIndex = s;
+    }
+    this.symbol[i] = this.lastIndex;
+    writeIdKey(this.key, i, o.exchangeOrderId);
+  }
+
+  /** Each symbol's place in string order, by symbol index. */
+  symbolRanks(): Int32Array {
+    const rank = new Int32Array(this.symbols.length);
+    const order = this.symbols.map((_, s) => s).sort((a, b) => compareStrings(this.symbols[a]!, this.symbols[b]!));
+    for (let r = 0; r < order.length; r++) rank[order[r]!] = r;
+    return rank;
+  }
+}
+
+/** How many leading characters of an exchange id its key covers: 11^15 < 2^53, so every key is an exact integer. */
+const KEY_CHARS = 15;
+/** KEY_SCALE[n] = 11^(KEY_CHARS − n): pads the key of an n-character id with "ended" digits. */
+const KEY_SCALE = Array.from({ length: KEY_CHARS + 1 }, (_, n) => {
+  let scale = 1;
+  for (let i = n; i < KEY_CHARS; i++) scale *= 11;
+  return scale;
+});
+
+/**
+ * A number in the order of exchange ids of decimal digits (most venues number orders): the first 15 characters as
+ * base-11 digits, 0 for "ended" and 1-10 for '0'-'9', so "" < "0" < "00" < "01" < "1" as strings are. Equal keys
+ * mean equal ids, or ids sharing their first 15 characters; NaN for an id with any other character among them.
+ * The key of an absent id is that of "" (0), as `compareIds` orders it.
+ */
+function writeIdKey(keys: Float64Array, at: number, id: string | undefined): void {
+  // Written in place rather than returned: a returned double that is not inlined is boxed, one allocation per order.
+  if (id === undefined) {
+    keys[at] = 0;
+    return;
+  }
+  const n = id.length < KEY_CHARS ? id.length : KEY_CHARS;
+  let key = 0;
+  for (let i = 0; i < n; i++) {
+    const digit = id.charCodeAt(i) - 47;
+    if (digit < 1 || digit > 10) {
+      keys[at] = NaN;
+      return;
+    }
+    key = key * 11 + digit;
+  }
+  keys[at] = key * KEY_SCALE[n]!;
+}
+
+/**
+ * Sorts a category into `compareOrders` order: grouped by symbol first (a report has few symbols and many orders),
+ * then by exchange id and client id inside each group. A permutation is sorted, over the keys noted in the join:
+ * in a group whose ids are all digits, numbers are compared, and strings only when two keys tie. A group already
+ * in order (the engine's books list orders as they were created, and exchanges number them in that order) costs
+ * one pass.
+ */
+function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Array, orderOf: (t: T) => Order): T[] {
   const n = items.length;
   if (n < 2) return items;
-  const xs: string[] = new Array<string>(n);
-  const cs: string[] = new Array<string>(n);
-  const groups = new Map<string, number[]>();
+  // Stable bucketing by symbol: start[r] is where the group of the symbol ranked r begins.
+  const start = new Int32Array(rank.length + 1);
+  const group = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const o = orderOf(items[i]!);
-    xs[i] = o.exchangeOrderId ?? '';
-    cs[i] = o.clientOrderId;
-    const group = groups.get(o.symbol);
-    if (group === undefined) groups.set(o.symbol, [i]);
-    else group.push(i);
+    const r = rank[keys.symbol[at[i]!]!]!;
+    group[i] = r;
+    start[r + 1]!++;
   }
-  const before = (a: number, b: number): number => {
-    const ax = xs[a]!;
-    const bx = xs[b]!;
-    if (ax !== bx) return ax < bx ? -1 : 1;
-    const ac = cs[a]!;
-    const bc = cs[b]!;
-    return ac < bc ? -1 : ac > bc ? 1 : 0;
+  for (let r = 0; r < rank.length; r++) start[r + 1] = start[r + 1]! + start[r]!;
+  const next = start.slice(0, rank.length);
+  const perm = new Int32Array(n);
+  const key = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    perm[next[group[i]!]!++] = i;
+    key[i] = keys.key[at[i]!]!;
+  }
+  const byIds = (a: number, b: number): number => compareIds(orderOf(items[a]!), orderOf(items[b]!));
+  const byKeys = (a: number, b: number): number => {
+    const d = key[a]! - key[b]!;
+    return d !== 0 ? d : byIds(a, b);
   };
-  const out: T[] = new Array<T>(n);
-  let at = 0;
-  const symbols = groups.size === 1 ? [...groups.keys()] : [...groups.keys()].sort(compareStrings);
-  for (const symbol of symbols) {
-    const group = groups.get(symbol)!;
+  for (let r = 0; r < rank.length; r++) {
+    const from = start[r]!;
+    const to = start[r + 1]!;
+    let digits = true;
+    for (let k = from; k < to && digits; k++) digits = !Number.isNaN(key[perm[k]!]!);
+    const before = digits ? byKeys : byIds;
     let sorted = true;
-    for (let k = 1; k < group.length && sorted; k++) sorted = before(group[k - 1]!, group[k]!) <= 0;
-    if (!sorted) group.sort(before);
-    for (let k = 0; k < group.length; k++) out[at++] = items[group[k]!]!;
+    for (let k = from + 1; k < to && sorted; k++) sorted = before(perm[k - 1]!, perm[k]!) <= 0;
+    if (!sorted) perm.subarray(from, to).sort(before);
   }
+  const out: T[] = new Array<T>(n);
+  for (let k = 0; k < n; k++) out[k] = items[perm[k]!]!;
   return out;
 }
+
+// ---- errors --------------------------------------------------------------------------------------------------
 
 function duplicate(path: string, index: number, key: string, firstAt: number): ParseError {
   return new ParseError('duplicate_id', `${path}[${index}]`, key, `duplicate of ${path}[${firstAt}]`);

@@ -419,6 +419,30 @@ describe('diff: the report itself', () => {
     expect(r1.zombies.map((z) => z.exchange.clientOrderId)).toEqual(['c', 'b', 'a']);
     expect(r2).toEqual(r1);
   });
+  it('orders exchange ids as strings, digits or not, however long', () => {
+    // String order, not numeric; past 15 digits, and with a letter among digits, still string order.
+    const ids = [
+      '',
+      '0',
+      '00',
+      '007',
+      '1',
+      '10',
+      '1234567890123450',
+      '12345678901234500',
+      '1234567890123456',
+      '9',
+      'A',
+    ];
+    const zs = ids.map((x, i) => order({ exchangeOrderId: x, clientOrderId: `c${i}` }));
+    for (const list of [zs, [...zs].reverse(), [...zs.slice(5), ...zs.slice(0, 5)]]) {
+      expect(diff(local(), remote({ openOrders: list })).zombies.map((z) => z.exchange.exchangeOrderId)).toEqual(ids);
+      // Digits only: compared as numbers in the differ, with the same result.
+      const digits = list.filter((o) => /^[0-9]*$/.test(o.exchangeOrderId!));
+      const got = diff(local(), remote({ openOrders: digits })).zombies.map((z) => z.exchange.exchangeOrderId);
+      expect(got).toEqual(ids.filter((x) => /^[0-9]*$/.test(x)));
+    }
+  });
   it('summarizes counts per category', () => {
     const r = diff(
       local({
