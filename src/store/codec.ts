@@ -71,6 +71,9 @@ function gather(v: unknown, depth: number, keys: Set<string>): boolean {
       for (const key of Object.keys(rec)) {
         const item = rec[key];
         if (item === undefined) continue;
+        // With "__proto__" in the key list, the native serializer reads it from every object, and one without that
+        // own key inherits Object.prototype there: written as {"__proto__":{"__proto__":null}}. The walk is exact.
+        if (key === '__proto__') return false;
         keys.add(key);
         if (!gather(item, depth + 1, keys)) return false;
       }

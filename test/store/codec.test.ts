@@ -76,6 +76,22 @@ describe('canonicalJson', () => {
     expect(() => canonicalJson(cyclic)).toThrow(/cycle/);
     expect(canonicalJson({ a: 1, b: undefined, c: [{ d: 'x' }] })).toBe('{"a":1,"c":[{"d":"x"}]}');
   });
+  it('writes a "__proto__" key as an ordinary key, and no other object gains one (fast-check seed 324444772)', () => {
+    // JSON.parse makes "__proto__" an own key; a prototype-free record holds it too (a symbol named so).
+    const parsed = JSON.parse('{"a":{"__proto__":{"x":1},"b":2},"c":{"y":[{"z":3}]}}') as unknown;
+    expect(canonicalJson(parsed)).toBe('{"a":{"__proto__":{"x":1},"b":2},"c":{"y":[{"z":3}]}}');
+    const bySymbol = Object.assign(Object.create(null) as Record<string, unknown>, { other: 1 });
+    Object.defineProperty(bySymbol, '__proto__', { value: 2, enumerable: true });
+    expect(canonicalJson({ cursors: bySymbol, plain: { k: 'v' } })).toBe(
+      '{"cursors":{"__proto__":2,"other":1},"plain":{"k":"v"}}',
+    );
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const text = canonicalJson(JSON.parse(`{"__proto__":{},"v":${JSON.stringify(v)}}`));
+        expect(JSON.parse(text)).toEqual(JSON.parse(`{"__proto__":{},"v":${canonicalJson(v)}}`));
+      }),
+    );
+  });
 });
 
 describe('decodeJournal', () => {
