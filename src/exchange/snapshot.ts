@@ -1,16 +1,20 @@
 /**
  * Gathers an ExchangeSnapshot: three concurrent calls, timed by the injected clock. The window [startedAt, completedAt] is
- * recorded because the calls are not atomic; the differ treats local changes inside it as in flight.
+ * recorded because the calls are not atomic; the differ treats local changes inside it as in flight. A running
+ * engine passes an `OpenOrderInterner`, so an open order that did not change since the last snapshot is the same
+ * frozen object again, whatever the client hands out.
  */
 import type { Clock } from '../domain/clock.js';
+import { sameOrder } from '../domain/compare.js';
 import { assertUnique } from '../domain/parse.js';
-import type { ExchangeSnapshot } from '../domain/types.js';
+import type { ExchangeSnapshot, Order } from '../domain/types.js';
 import type { ExchangeClient } from './port.js';
 
 export async function fetchExchangeSnapshot(
   client: ExchangeClient,
   clock: Clock,
   symbols?: readonly string[],
+  interner?: OpenOrderInterner,
 ): Promise<ExchangeSnapshot> {
   const startedAt = clock.now();
   // Concurrent, so the window in which a trade can land between the reads (and the cycle must be retried) is as
@@ -26,5 +30,77 @@ export async function fetchExchangeSnapshot(
   // here hashed every id string again, a quarter of a clean cycle at 10k orders.
   assertUnique(positions, 'snapshot.positions', (p) => [p.symbol]);
   assertUnique(balances, 'snapshot.balances', (b) => [b.asset]);
-  return { openOrders, positions, balances, startedAt, completedAt };
+  return {
+    openOrders: interner === undefined ? openOrders : interner.intern(openOrders),
+    positions,
+    balances,
+    startedAt,
+    completedAt,
+  };
+}
+
+/**
+ * Keeps the open orders of the last snapshot, frozen, and hands each one out again for an order equal to it by value
+ * (`sameOrder`): an unchanged order is then the very same object from one snapshot to the next. A client that builds
+ * fresh objects on every read (the ccxt adapter) thereby gets what the SimulatedExchange's frozen orders get: the
+ * differ, the planner and the report summary recognise unchanged orders and lists by identity (their memos), and a
+ * clean cycle compares values once here, without allocating, instead of joining, comparing, sorting and allocating a
+ * report entry per order. Substituting is safe whatever the key found: only an order equal in every field stands in.
+ */
+export class OpenOrderInterner {
+  private last: readonly Order[] = [];
+  /** The last list by exchange id (or client id when there is none), built when an order is not at its old index. */
+  private index: Map<string, Order> | undefined;
+
+  /** `orders`, each replaced by its equal from the last call when there is one, else by a frozen copy. */
+  intern(orders: readonly Order[]): Order[] {
+    const last = this.last;
+    const out = new Array<Order>(orders.length);
+    for (let i = 0; i < orders.length; i++) {
+      const o = orders[i]!;
+      // Exchanges list open orders in a stable order: the same index is the first guess.
+      const at = last[i];
+      let kept: Order | undefined;
+      if (at !== undefined && sameOrder(at, o)) kept = at;
+      else if (last.length > 0) {
+        const found = this.lookup(o);
+        if (found !== undefined && sameOrder(found, o)) kept = found;
+      }
+      out[i] = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
+    }
+    this.last = out;
+    this.index = undefined;
+    return out;
+  }
+
+  private lookup(o: Order): Order | undefined {
+    if (this.index === undefined) {
+      const index = new Map<string, Order>();
+      for (const p of this.last) index.set(p.exchangeOrderId ?? p.clientOrderId, p);
+      this.index = index;
+    }
+    return this.index.get(o.exchangeOrderId ?? o.clientOrderId);
+  }
+}
+
+/** An order's fields (only those `Order` declares, the optional ones when set), frozen. */
+function frozenCopy(o: Order): Order {
+  const copy: { -readonly [K in keyof Order]: Order[K] } = {
+    clientOrderId: o.clientOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    quantity: o.quantity,
+    filledQuantity: o.filledQuantity,
+    status: o.status,
+    createdAt: o.createdAt,
+    updatedAt: o.updatedAt,
+  };
+  if (o.exchangeOrderId !== undefined) copy.exchangeOrderId = o.exchangeOrderId;
+  if (o.timeInForce !== undefined) copy.timeInForce = o.timeInForce;
+  if (o.price !== undefined) copy.price = o.price;
+  if (o.averageFillPrice !== undefined) copy.averageFillPrice = o.averageFillPrice;
+  if (o.reduceOnly !== undefined) copy.reduceOnly = o.reduceOnly;
+  if (o.expiresAt !== undefined) copy.expiresAt = o.expiresAt;
+  return Object.freeze(copy);
 }
