@@ -99,7 +99,8 @@ async function main(args: readonly string[]): Promise<void> {
     const all = [...bytes].sort((a, b) => b[1] - a[1]);
     const sum = all.reduce((s, [, v]) => s + v, 0);
     console.log(`allocated ${(sum / cycles / 1024).toFixed(1)} KiB a cycle (sampled), by function:`);
-    for (const [k, v] of all.slice(0, 25)) console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / cycles / 1024).toFixed(1)} KiB/cycle  ${k}`);
+    for (const [k, v] of all.slice(0, 25))
+      console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / cycles / 1024).toFixed(1)} KiB/cycle  ${k}`);
   }
   obs.disconnect();
   await running.engine.stop();
@@ -108,6 +109,42 @@ async function main(args: readonly string[]): Promise<void> {
   const sum = times(profile, false).reduce((s, [, v]) => s + v, 0);
   console.log(
     `${n} orders${fresh ? ', fresh objects' : ''}: ${(ms / cycles).toFixed(3)} ms a cycle (profiled), GC ${(pauses.reduce((a, b) => a + b, 0) / cycles).toFixed(3)} ms a cycle`,
+  );
+  // `--callers RE`: self time of frames matching RE, by the nearest caller in our own code (src/).
+  const callers = valueOf(args, '--callers');
+  if (callers !== undefined) {
+    const re = new RegExp(callers);
+    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+    const parent = new Map<number, number>();
+    for (const node of profile.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
+    const by = new Map<string, number>();
+    profile.samples.forEach((id, i) => {
+      if (!re.test(frameName(byId.get(id)!.callFrame))) return;
+      let at = parent.get(id);
+      while (at !== undefined && !frameName(byId.get(at)!.callFrame).includes(' src/')) at = parent.get(at);
+      const key = at === undefined ? '(none)' : frameName(byId.get(at)!.callFrame);
+      by.set(key, (by.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+    });
+    for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 15))
+      console.log(`  ${(v / cycles).toFixed(4)} ms/cycle from ${k}`);
+  }
+  // Self time by where the code lives: our modules by directory, libraries by package.
+  const areas = new Map<string, number>();
+  for (const [k, v] of times(profile, false)) {
+    const file = k.split(' ')[1] ?? '';
+    const area = /^node_modules\//.test(file)
+      ? file.split('/')[1]!
+      : /^(src|bench)\//.test(file)
+        ? file.split('/').slice(0, 2).join('/')
+        : k.split(' ')[0]!;
+    areas.set(area, (areas.get(area) ?? 0) + v);
+  }
+  console.log(
+    [...areas]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 16)
+      .map(([a, v]) => `${a} ${(v / cycles).toFixed(3)}`)
+      .join(', '),
   );
   for (const [k, v] of total.slice(0, listArg(args, '--top')?.[0] ?? 40))
     console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / cycles).toFixed(4)} ms/cycle  ${k}`);

@@ -60,9 +60,7 @@ export class RuntimeCycle {
           intervalMs: this.deps.intervalMs,
           trigger$,
           fetchSnapshot: () =>
-            feed.fetching(() =>
-              track(fetchExchangeSnapshot(exchange, clock, this.deps.symbols, this.openOrders)),
-            ),
+            feed.fetching(() => track(fetchExchangeSnapshot(exchange, clock, this.deps.symbols, this.openOrders))),
           runCycle: (snapshot, info) =>
             feed.cycle(
               snapshot.startedAt,

@@ -49,13 +49,17 @@ export async function fetchExchangeSnapshot(
  */
 export class OpenOrderInterner {
   private last: readonly Order[] = [];
-  /** The last list by exchange id (or client id when there is none), built when an order is not at its old index. */
-  private index: Map<string, Order> | undefined;
+  /** The last list by exchange id, and those without one by client id; built when an order moved from its index. */
+  private index: { readonly x: Map<string, Order>; readonly c: Map<string, Order> } | undefined;
 
-  /** `orders`, each replaced by its equal from the last call when there is one, else by a frozen copy. */
-  intern(orders: readonly Order[]): Order[] {
+  /**
+   * `orders`, each replaced by its equal from the last call when there is one, else by a frozen copy. When every one
+   * is the last call's at the same index, the last call's list itself (so views derived from it are reused too).
+   */
+  intern(orders: readonly Order[]): readonly Order[] {
     const last = this.last;
-    const out = new Array<Order>(orders.length);
+    // Allocated at the first order that is not the last list's at its index.
+    let out: Order[] | undefined = orders.length === last.length ? undefined : new Array<Order>(orders.length);
     for (let i = 0; i < orders.length; i++) {
       const o = orders[i]!;
       // Exchanges list open orders in a stable order: the same index is the first guess.
@@ -66,8 +70,14 @@ export class OpenOrderInterner {
         const found = this.lookup(o);
         if (found !== undefined && sameOrder(found, o)) kept = found;
       }
-      out[i] = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
+      const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
+      if (out === undefined) {
+        if (r === at) continue;
+        out = last.slice(0, i);
+      }
+      out[i] = r;
     }
+    if (out === undefined) return last;
     this.last = out;
     this.index = undefined;
     return out;
@@ -75,11 +85,14 @@ export class OpenOrderInterner {
 
   private lookup(o: Order): Order | undefined {
     if (this.index === undefined) {
-      const index = new Map<string, Order>();
-      for (const p of this.last) index.set(p.exchangeOrderId ?? p.clientOrderId, p);
+      const index = { x: new Map<string, Order>(), c: new Map<string, Order>() };
+      for (const p of this.last)
+        if (p.exchangeOrderId === undefined) index.c.set(p.clientOrderId, p);
+        else index.x.set(p.exchangeOrderId, p);
       this.index = index;
     }
-    return this.index.get(o.exchangeOrderId ?? o.clientOrderId);
+    const x = o.exchangeOrderId;
+    return x === undefined ? this.index.c.get(o.clientOrderId) : this.index.x.get(x);
   }
 }
 
