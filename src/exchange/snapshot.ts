@@ -96,24 +96,27 @@ export class OpenOrderInterner {
   }
 }
 
-/** An order's fields (only those `Order` declares, the optional ones when set), frozen. */
+/**
+ * An order's fields (only those `Order` declares), frozen. Every copy has every field, in one order (an absent
+ * optional one as `undefined`, the same by `Order`'s contract), so all copies share one shape and `sameOrder` reads
+ * them without going polymorphic.
+ */
 function frozenCopy(o: Order): Order {
-  const copy: { -readonly [K in keyof Order]: Order[K] } = {
+  return Object.freeze({
     clientOrderId: o.clientOrderId,
+    exchangeOrderId: o.exchangeOrderId,
     symbol: o.symbol,
     side: o.side,
     type: o.type,
+    timeInForce: o.timeInForce,
     quantity: o.quantity,
+    price: o.price,
     filledQuantity: o.filledQuantity,
+    averageFillPrice: o.averageFillPrice,
     status: o.status,
+    reduceOnly: o.reduceOnly,
     createdAt: o.createdAt,
     updatedAt: o.updatedAt,
-  };
-  if (o.exchangeOrderId !== undefined) copy.exchangeOrderId = o.exchangeOrderId;
-  if (o.timeInForce !== undefined) copy.timeInForce = o.timeInForce;
-  if (o.price !== undefined) copy.price = o.price;
-  if (o.averageFillPrice !== undefined) copy.averageFillPrice = o.averageFillPrice;
-  if (o.reduceOnly !== undefined) copy.reduceOnly = o.reduceOnly;
-  if (o.expiresAt !== undefined) copy.expiresAt = o.expiresAt;
-  return Object.freeze(copy);
+    expiresAt: o.expiresAt,
+  });
 }
