@@ -72,7 +72,7 @@ function frozen(ex: ExchangeClient): ExchangeClient {
  * (it builds new objects from each response). The simulator hands out the same frozen objects while nothing changes,
  * which the differ can reuse by identity; through this wrapper it cannot, so these rows show what a real venue costs.
  */
-function freshCopies(ex: ExchangeClient): ExchangeClient {
+export function freshCopies(ex: ExchangeClient): ExchangeClient {
   const copied = new Set(['fetchOpenOrders', 'fetchPositions', 'fetchBalances']);
   return new Proxy(ex, {
     get(target, prop, receiver) {
@@ -97,7 +97,7 @@ interface Running {
   backToBack(count: number): Promise<void>;
 }
 
-async function boot(
+export async function boot(
   world: Pick<World, 'tl' | 'ex'>,
   store: StateStore,
   tree: Tree = HERE,

@@ -722,7 +722,8 @@ function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Arra
   const byIds = (a: number, b: number): number => compareIds(orderOf(items[a]!), orderOf(items[b]!));
   const byKeys = (a: number, b: number): number => {
     const d = key[a]! - key[b]!;
-    return d !== 0 ? d : byIds(a, b);
+    // A sign, not the difference: a returned double that is not a small integer is boxed, one allocation a compare.
+    return d < 0 ? -1 : d > 0 ? 1 : byIds(a, b);
   };
   for (let r = 0; r < rank.length; r++) {
     const from = start[r]!;

@@ -10,7 +10,7 @@ import { ExchangeError, errorSummary } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
 import { diff } from '../differ/diff.js';
-import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
+import { fetchExchangeSnapshot, OpenOrderInterner } from '../exchange/snapshot.js';
 import { executePlan } from '../handlers/executor.js';
 import type { BackoffOptions } from '../streams/backoff.js';
 import { reconcileLoopActor, type LoopMode } from '../streams/loop-actor.js';
@@ -43,6 +43,8 @@ export interface RuntimeCycleDeps extends ReconciliationDeps {
 
 export class RuntimeCycle {
   private readonly submissions: SubmissionContext;
+  /** Unchanged open orders are the same frozen objects from one snapshot to the next (see `OpenOrderInterner`). */
+  private readonly openOrders = new OpenOrderInterner();
 
   constructor(private readonly deps: RuntimeCycleDeps) {
     const { exchange, clock, config, logger, state } = deps;
@@ -57,7 +59,8 @@ export class RuntimeCycle {
         reconcileLoop<ExchangeSnapshot, RuntimeCycleResult>({
           intervalMs: this.deps.intervalMs,
           trigger$,
-          fetchSnapshot: () => feed.fetching(() => track(fetchExchangeSnapshot(exchange, clock, this.deps.symbols))),
+          fetchSnapshot: () =>
+            feed.fetching(() => track(fetchExchangeSnapshot(exchange, clock, this.deps.symbols, this.openOrders))),
           runCycle: (snapshot, info) =>
             feed.cycle(
               snapshot.startedAt,

@@ -3,10 +3,11 @@
  * snapshot's window, or a snapshot whose open order was filled there, cannot be trusted (the reads may disagree about
  * it); the engine discards such a cycle and the next tick retries.
  */
-import { ZERO } from '../domain/decimal.js';
 import type { Millis } from '../domain/clock.js';
+import { ZERO } from '../domain/decimal.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
-import type { ExchangeSnapshot } from '../domain/types.js';
+import { perList } from '../domain/derived.js';
+import type { ExchangeSnapshot, Order } from '../domain/types.js';
 import type { Plan } from '../handlers/plan.js';
 
 /**
@@ -17,8 +18,8 @@ import type { Plan } from '../handlers/plan.js';
  */
 export function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
   const inside = (t: Millis): boolean => insideSnapshotWindow(t, snapshot);
-  // The time test first: it is two comparisons, and `gt` builds a Decimal per order (every order, every cycle).
-  if (snapshot.openOrders.some((o) => inside(o.updatedAt) && o.filledQuantity.gt(ZERO))) return true;
+  const filledAt = filledStamps(snapshot.openOrders);
+  for (let i = 0; i < filledAt.length; i++) if (inside(filledAt[i]!)) return true;
   return plan.actions.some((a) => {
     const t =
       a.type === 'applyFill' && !a.fill.inferred
@@ -29,3 +30,16 @@ export function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
     return t !== undefined && inside(t);
   });
 }
+
+/**
+ * When each partly filled open order last changed: derived once per list (a snapshot's open orders are the same list
+ * while none changed, see `OpenOrderInterner`), so a clean cycle does not test every order's fill again.
+ */
+const filledStamps = perList((orders: readonly Order[]): Float64Array => {
+  const stamps: number[] = [];
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i]!;
+    if (o.filledQuantity.gt(ZERO)) stamps.push(o.updatedAt);
+  }
+  return Float64Array.from(stamps);
+});

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../domain/clock.js';
 import { ZERO } from '../domain/decimal.js';
+import { perList } from '../domain/derived.js';
 import { errorSummary, isNotFoundError, isRetryableError } from '../domain/errors.js';
 import { isOpenStatus, isUnansweredRejection, type Order } from '../domain/types.js';
 import type { ExchangeClient } from '../exchange/port.js';
@@ -41,10 +42,10 @@ export async function resolveUnconfirmed(ctx: SubmissionContext, book: Portfolio
   }
   const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
   // Indexed: this async function rarely gets optimized, and a for-of there allocates a result object per order.
-  const open = book.openOrders();
+  const open = unacknowledged(book.openOrders());
   for (let i = 0; i < open.length; i++) {
     const o = open[i]!;
-    if (o.status !== 'pending' || o.exchangeOrderId !== undefined || o.createdAt >= cutoff) continue;
+    if (o.createdAt >= cutoff) continue;
     // Its answer is still on its way (sim seeds 30709, 31105, 32218: closed as rejected, then acknowledged).
     if (handlerActors.isPlacing(o.clientOrderId)) continue;
     try {
@@ -131,10 +132,9 @@ export async function settleProvenSubmissions(
 ): Promise<void> {
   const { exchange, logger } = ctx;
   // Indexed, as in resolveUnconfirmed (a for-of here allocated more than the rest of a clean 10k cycle).
-  const orders = before.orders();
+  const orders = unansweredRejections(before.orders());
   for (let i = 0; i < orders.length; i++) {
     const guessed = orders[i]!;
-    if (!isUnansweredRejection(guessed)) continue;
     const o = book.findOrder({ clientOrderId: guessed.clientOrderId });
     if (o?.exchangeOrderId === undefined || o.status !== 'open') continue;
     let found: Order;
@@ -157,3 +157,11 @@ export async function settleProvenSubmissions(
     });
   }
 }
+
+/** Pending orders without an exchange id, of a portfolio's `openOrders()` (derived once per list: see `perList`). */
+const unacknowledged = perList((open: readonly Order[]) =>
+  open.filter((o) => o.status === 'pending' && o.exchangeOrderId === undefined),
+);
+
+/** Orders closed as rejected for lack of an answer, of a portfolio's `orders()` (once per list). */
+const unansweredRejections = perList((orders: readonly Order[]) => orders.filter(isUnansweredRejection));

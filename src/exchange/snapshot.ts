@@ -1,16 +1,20 @@
 /**
  * Gathers an ExchangeSnapshot: three concurrent calls, timed by the injected clock. The window [startedAt, completedAt] is
- * recorded because the calls are not atomic; the differ treats local changes inside it as in flight.
+ * recorded because the calls are not atomic; the differ treats local changes inside it as in flight. A running
+ * engine passes an `OpenOrderInterner`, so an open order that did not change since the last snapshot is the same
+ * frozen object again, whatever the client hands out.
  */
 import type { Clock } from '../domain/clock.js';
+import { sameOrder } from '../domain/compare.js';
 import { assertUnique } from '../domain/parse.js';
-import type { ExchangeSnapshot } from '../domain/types.js';
+import type { ExchangeSnapshot, Order } from '../domain/types.js';
 import type { ExchangeClient } from './port.js';
 
 export async function fetchExchangeSnapshot(
   client: ExchangeClient,
   clock: Clock,
   symbols?: readonly string[],
+  interner?: OpenOrderInterner,
 ): Promise<ExchangeSnapshot> {
   const startedAt = clock.now();
   // Concurrent, so the window in which a trade can land between the reads (and the cycle must be retried) is as
@@ -26,5 +30,93 @@ export async function fetchExchangeSnapshot(
   // here hashed every id string again, a quarter of a clean cycle at 10k orders.
   assertUnique(positions, 'snapshot.positions', (p) => [p.symbol]);
   assertUnique(balances, 'snapshot.balances', (b) => [b.asset]);
-  return { openOrders, positions, balances, startedAt, completedAt };
+  return {
+    openOrders: interner === undefined ? openOrders : interner.intern(openOrders),
+    positions,
+    balances,
+    startedAt,
+    completedAt,
+  };
+}
+
+/**
+ * Keeps the open orders of the last snapshot, frozen, and hands each one out again for an order equal to it by value
+ * (`sameOrder`): an unchanged order is then the very same object from one snapshot to the next. A client that builds
+ * fresh objects on every read (the ccxt adapter) thereby gets what the SimulatedExchange's frozen orders get: the
+ * differ, the planner and the report summary recognise unchanged orders and lists by identity (their memos), and a
+ * clean cycle compares values once here, without allocating, instead of joining, comparing, sorting and allocating a
+ * report entry per order. Substituting is safe whatever the key found: only an order equal in every field stands in.
+ */
+export class OpenOrderInterner {
+  private last: readonly Order[] = [];
+  /** The last list by exchange id, and those without one by client id; built when an order moved from its index. */
+  private index: { readonly x: Map<string, Order>; readonly c: Map<string, Order> } | undefined;
+
+  /**
+   * `orders`, each replaced by its equal from the last call when there is one, else by a frozen copy. When every one
+   * is the last call's at the same index, the last call's list itself (so views derived from it are reused too).
+   */
+  intern(orders: readonly Order[]): readonly Order[] {
+    const last = this.last;
+    // Allocated at the first order that is not the last list's at its index.
+    let out: Order[] | undefined = orders.length === last.length ? undefined : new Array<Order>(orders.length);
+    for (let i = 0; i < orders.length; i++) {
+      const o = orders[i]!;
+      // Exchanges list open orders in a stable order: the same index is the first guess.
+      const at = last[i];
+      let kept: Order | undefined;
+      if (at !== undefined && sameOrder(at, o)) kept = at;
+      else if (last.length > 0) {
+        const found = this.lookup(o);
+        if (found !== undefined && sameOrder(found, o)) kept = found;
+      }
+      const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
+      if (out === undefined) {
+        if (r === at) continue;
+        out = last.slice(0, i);
+      }
+      out[i] = r;
+    }
+    if (out === undefined) return last;
+    this.last = out;
+    this.index = undefined;
+    return out;
+  }
+
+  private lookup(o: Order): Order | undefined {
+    if (this.index === undefined) {
+      const index = { x: new Map<string, Order>(), c: new Map<string, Order>() };
+      for (const p of this.last)
+        if (p.exchangeOrderId === undefined) index.c.set(p.clientOrderId, p);
+        else index.x.set(p.exchangeOrderId, p);
+      this.index = index;
+    }
+    const x = o.exchangeOrderId;
+    return x === undefined ? this.index.c.get(o.clientOrderId) : this.index.x.get(x);
+  }
+}
+
+/**
+ * An order's fields (only those `Order` declares), frozen. Every copy has every field, in one order (an absent
+ * optional one as `undefined`, the same by `Order`'s contract), so all copies share one shape and `sameOrder` reads
+ * them without going polymorphic.
+ */
+function frozenCopy(o: Order): Order {
+  return Object.freeze({
+    clientOrderId: o.clientOrderId,
+    exchangeOrderId: o.exchangeOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    type: o.type,
+    timeInForce: o.timeInForce,
+    quantity: o.quantity,
+    price: o.price,
+    filledQuantity: o.filledQuantity,
+    averageFillPrice: o.averageFillPrice,
+    status: o.status,
+    reduceOnly: o.reduceOnly,
+    createdAt: o.createdAt,
+    updatedAt: o.updatedAt,
+    expiresAt: o.expiresAt,
+  });
 }

@@ -11,6 +11,7 @@
 import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
+import { perList } from '../domain/derived.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -433,10 +434,11 @@ export async function runCycle(
     ...portfolio
       .standingInferredFills()
       .map((f) => ({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, at: f.timestamp })),
-    ...portfolio
-      .orders()
-      .filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity))
-      .map((o) => ({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId!, at: o.updatedAt })),
+    ...filledShort(portfolio.orders()).map((o) => ({
+      symbol: o.symbol,
+      exchangeOrderId: o.exchangeOrderId!,
+      at: o.updatedAt,
+    })),
     // And an order whose count the last hard reset's books reflect with trades still unseen: they are stamped before
     // its snapshot, behind every cursor since, so only a lookup by order records them.
     ...portfolio.reflectedUnexplained().map((r) => ({ symbol: r.symbol, exchangeOrderId: r.exchangeOrderId, at: -1 })),
@@ -1194,3 +1196,11 @@ function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: strin
     inferred: true,
   };
 }
+
+/**
+ * Orders filled (the exchange said so) with less than their quantity applied, of a portfolio's `orders()`; derived
+ * once per list (`perList`), so a clean cycle does not test every order again.
+ */
+const filledShort = perList((orders: readonly Order[]) =>
+  orders.filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity)),
+);

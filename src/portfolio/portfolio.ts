@@ -37,6 +37,7 @@ import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../domain/decimal.js';
 import { compareStrings } from '../domain/compare.js';
+import { perList } from '../domain/derived.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -631,6 +632,8 @@ export class Portfolio {
    * trade of a dropped order is then applied as untracked (without the per-order cap), so keep a margin.
    */
   pruneClosedOrders(updatedBefore: Millis): number {
+    // Called every cycle: the oldest terminal order is derived once per change of the books, not scanned for.
+    if (!(oldestClosedUpdate(this.orders()) < updatedBefore)) return 0;
     const drop: TrackedOrder[] = [];
     // forEach, not for-of: called once a cycle, rarely optimized, and an iterator allocates a result per order.
     this.byClient.forEach((t) => {
@@ -1473,3 +1476,13 @@ function checkDerived(d: Decimal, path: string): void {
   if (!isAmountWithinLimits(d))
     throw new ParseError('invalid_amount', path, d.toExponential(), 'the books this file adds up to are out of range');
 }
+
+/** The earliest `updatedAt` of a terminal order in `orders` (Infinity when none), once per list (`perList`). */
+const oldestClosedUpdate = perList((orders: readonly Order[]): number => {
+  let oldest = Infinity;
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i]!;
+    if (!isOpenStatus(o.status) && o.updatedAt < oldest) oldest = o.updatedAt;
+  }
+  return oldest;
+});

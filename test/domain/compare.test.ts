@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareStrings, definedOnly } from '../../src/domain/compare.js';
+import { compareStrings, definedOnly, sameOrder } from '../../src/domain/compare.js';
+import { Dec } from '../../src/domain/decimal.js';
 import { errorSummary, ParseError } from '../../src/domain/errors.js';
+import type { Order } from '../../src/domain/types.js';
 
 describe('compareStrings', () => {
   it('is the code-unit order of <, whatever the locale: "B" before "a", "a" before "b"', () => {
@@ -54,5 +56,73 @@ describe('errorSummary', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic['self'] = cyclic;
     expect(errorSummary(cyclic)).toBe('[object Object]');
+  });
+});
+
+describe('sameOrder', () => {
+  /** Every field of `Order` set (a new field fails to compile here until it is listed, and in `other` below). */
+  const full: Required<Order> = {
+    clientOrderId: 'c-1',
+    exchangeOrderId: '1001',
+    symbol: 'BTC/USDT:USDT',
+    side: 'buy',
+    type: 'limit',
+    timeInForce: 'GTD',
+    quantity: new Dec('0.5'),
+    price: new Dec('30000'),
+    filledQuantity: new Dec('0.25'),
+    averageFillPrice: new Dec('29999.5'),
+    status: 'open',
+    reduceOnly: false,
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_500,
+    expiresAt: 1_700_000_900_000,
+  };
+  /** For each field, a value different from `full`'s. */
+  const other: { readonly [K in keyof Required<Order>]: Order[K] } = {
+    clientOrderId: 'c-2',
+    exchangeOrderId: '1002',
+    symbol: 'BTC/USDT',
+    side: 'sell',
+    type: 'market',
+    timeInForce: 'GTC',
+    quantity: new Dec('0.50000001'),
+    price: new Dec('30000.1'),
+    filledQuantity: new Dec('0.26'),
+    averageFillPrice: new Dec('29999'),
+    status: 'filled',
+    reduceOnly: true,
+    createdAt: 1_700_000_000_001,
+    updatedAt: 1_700_000_000_501,
+    expiresAt: 1_700_000_900_001,
+  };
+
+  it('holds for a copy whose amounts are other Decimal instances of the same value ("0.50" and "0.5")', () => {
+    const copy: Order = {
+      ...full,
+      quantity: new Dec('0.50'),
+      price: new Dec('3e4'),
+      filledQuantity: new Dec('0.250'),
+      averageFillPrice: new Dec('29999.50'),
+    };
+    expect(sameOrder(full, copy)).toBe(true);
+    expect(sameOrder(copy, full)).toBe(true);
+  });
+
+  it('fails when any single field differs, or an optional field is set on one side only', () => {
+    for (const key of Object.keys(other) as (keyof Order)[]) {
+      const changed = { ...full, [key]: other[key] } as Order;
+      expect(sameOrder(full, changed), key).toBe(false);
+      expect(sameOrder(changed, full), key).toBe(false);
+      if (key === 'exchangeOrderId' || key === 'price' || key === 'averageFillPrice' || key === 'expiresAt') {
+        const { [key]: _, ...without } = full;
+        expect(sameOrder(full, without as Order), `${key} absent`).toBe(false);
+      }
+    }
+  });
+
+  it('treats an absent optional field as one set to undefined', () => {
+    const { timeInForce: _t, reduceOnly: _r, ...absent } = full;
+    expect(sameOrder(absent as Order, { ...full, timeInForce: undefined, reduceOnly: undefined })).toBe(true);
   });
 });

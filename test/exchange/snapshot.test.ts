@@ -1,0 +1,89 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { sameOrder } from '../../src/domain/compare.js';
+import { Dec } from '../../src/domain/decimal.js';
+import type { Order } from '../../src/domain/types.js';
+import { OpenOrderInterner } from '../../src/exchange/snapshot.js';
+import { arbOrders } from '../support/arbitraries.js';
+
+/** A fresh object per order, every amount a fresh Decimal: what a client building orders from each response hands out. */
+const fresh = (orders: readonly Order[]): Order[] =>
+  orders.map((o) => ({
+    ...o,
+    quantity: new Dec(o.quantity),
+    filledQuantity: new Dec(o.filledQuantity),
+    ...(o.price !== undefined && { price: new Dec(o.price) }),
+  }));
+
+const order = (k: number, filled = '0'): Order => ({
+  clientOrderId: `c-${k}`,
+  exchangeOrderId: String(1000 + k),
+  symbol: 'BTC/USDT:USDT',
+  side: 'buy',
+  type: 'limit',
+  quantity: new Dec('1'),
+  price: new Dec('20000'),
+  filledQuantity: new Dec(filled),
+  status: 'open',
+  createdAt: 1_700_000_000_000 + k,
+  updatedAt: 1_700_000_000_000 + k,
+});
+
+describe('OpenOrderInterner', () => {
+  it('hands out frozen copies first, then the very same objects for orders that did not change', () => {
+    const interner = new OpenOrderInterner();
+    const list = [order(1), order(2), order(3)];
+    const first = interner.intern(fresh(list));
+    expect(first).toEqual(list);
+    expect(first.every((o) => Object.isFrozen(o))).toBe(true);
+    // Nothing changed: the same list, so what was derived from it holds.
+    expect(interner.intern(fresh(list))).toBe(first);
+    const shorter = interner.intern(fresh(list.slice(0, 2)));
+    expect(shorter).toEqual(list.slice(0, 2));
+    shorter.forEach((o, i) => expect(o).toBe(first[i]));
+  });
+
+  it('finds an unchanged order moved to another index, and replaces only the order that changed', () => {
+    const interner = new OpenOrderInterner();
+    const first = interner.intern(fresh([order(1), order(2), order(3)]));
+    const next = interner.intern(fresh([order(3), order(2, '0.5'), order(4), order(1)]));
+    expect(next[0]).toBe(first[2]);
+    expect(next[1]).not.toBe(first[1]);
+    expect(next[1]!.filledQuantity.toFixed()).toBe('0.5');
+    expect(next[2]).toEqual(order(4));
+    expect(next[3]).toBe(first[0]);
+  });
+
+  it('passes frozen orders through as they are (the SimulatedExchange hands out its own)', () => {
+    const interner = new OpenOrderInterner();
+    const list = [Object.freeze(order(1)), Object.freeze(order(2))];
+    expect(interner.intern(list)).toEqual(list);
+    interner.intern(list).forEach((o, i) => expect(o).toBe(list[i]));
+  });
+
+  it('copies only the fields an Order declares', () => {
+    const extra = { ...order(1), info: { raw: 'from the venue' } } as Order;
+    expect(Object.keys(new OpenOrderInterner().intern([extra])[0]!)).not.toContain('info');
+  });
+
+  it('always answers orders equal by value to the ones asked about, in their order, over any sequence of reads', () => {
+    fc.assert(
+      fc.property(fc.array(arbOrders({ maxLength: 6 }), { minLength: 1, maxLength: 6 }), (reads) => {
+        const interner = new OpenOrderInterner();
+        let before: readonly Order[] = [];
+        for (const read of reads) {
+          const out = interner.intern(fresh(read));
+          expect(out).toHaveLength(read.length);
+          out.forEach((o, i) => {
+            expect(sameOrder(o, read[i]!)).toBe(true);
+            expect(Object.isFrozen(o)).toBe(true);
+            // An order equal to one of the last read's is that very object.
+            const was = before.find((b) => sameOrder(b, o));
+            if (was !== undefined && before.filter((b) => sameOrder(b, o)).length === 1) expect(o).toBe(was);
+          });
+          before = out;
+        }
+      }),
+    );
+  });
+});
