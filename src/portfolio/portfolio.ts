@@ -318,24 +318,23 @@ export class Portfolio {
     this.unexplainedReflected = new Map(init.reflectedUnexplained);
     this.base = init.base;
     this.peak = new Dec(init.peak);
-    // Duplicates are found by the indexes being filled (one pass, no key strings beyond the index's own), with the
-    // error `assertUnique` gives.
+    // The indexes are filled first; a duplicate shows as an index smaller than the list (an entry overwritten), and
+    // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
+    let acknowledged = 0;
     init.orders.forEach((t, i) => {
-      const o = t.order;
-      const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
-      const clash =
-        xkey !== undefined && this.byExchange.has(xkey)
-          ? `x:${xkey}`
-          : this.byClient.has(o.clientOrderId)
-            ? `c:${o.clientOrderId}`
-            : undefined;
-      if (clash !== undefined) {
-        const prev = init.orders.findIndex((u) => orderKeys(u.order).includes(clash));
-        throw new ParseError('duplicate_id', `orders[${i}]`, clash, `duplicate of orders[${prev}]`);
+      // A duplicate up to this order is reported before its fill, as the walk that checked each order in turn did.
+      if (t.order.filledQuantity.gt(t.order.quantity)) {
+        const error: ParseError = firstDuplicateOrder(init.orders.slice(0, i + 1)) ?? overfilled(t.order, 'orders');
+        throw error;
       }
-      checkOrderFill(o, 'orders');
-      this.setTracked({ order: o, notional: t.notional });
+      if (t.order.exchangeOrderId !== undefined) acknowledged++;
+      this.setTracked({ order: t.order, notional: t.notional });
     });
+    const duplicate =
+      this.byClient.size !== init.orders.length || this.byExchange.size !== acknowledged
+        ? firstDuplicateOrder(init.orders)
+        : undefined;
+    if (duplicate !== undefined) throw duplicate;
     for (const e of init.replayLog) {
       const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
       if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol))
@@ -1421,6 +1420,29 @@ export class Portfolio {
   }
 }
 
+/** The error for the first order (by position) whose exchange id or client id an earlier order holds, if any. */
+function firstDuplicateOrder(orders: readonly TrackedOrder[]): ParseError | undefined {
+  const byExchange = new Set<OrderIdKey>();
+  const byClient = new Set<string>();
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i]!.order;
+    const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
+    const clash =
+      xkey !== undefined && byExchange.has(xkey)
+        ? `x:${xkey}`
+        : byClient.has(o.clientOrderId)
+          ? `c:${o.clientOrderId}`
+          : undefined;
+    if (clash !== undefined) {
+      const prev = orders.findIndex((u) => orderKeys(u.order).includes(clash));
+      return new ParseError('duplicate_id', `orders[${i}]`, clash, `duplicate of orders[${prev}]`);
+    }
+    if (xkey !== undefined) byExchange.add(xkey);
+    byClient.add(o.clientOrderId);
+  }
+  return undefined;
+}
+
 /** How a newly tracked order starts: its filledQuantity is already in the books at its averageFillPrice. */
 function initialTracking(order: Order): TrackedOrder {
   let notional: Decimal | undefined;
@@ -1442,14 +1464,16 @@ function withFillState(
 }
 
 function checkOrderFill(order: Order, path: string): void {
-  if (order.filledQuantity.gt(order.quantity)) {
-    throw new ParseError(
-      'inconsistent',
-      `${path}.filledQuantity`,
-      order.filledQuantity.toFixed(),
-      `exceeds the order quantity ${order.quantity.toFixed()}`,
-    );
-  }
+  if (order.filledQuantity.gt(order.quantity)) throw overfilled(order, path);
+}
+
+function overfilled(order: Order, path: string): ParseError {
+  return new ParseError(
+    'inconsistent',
+    `${path}.filledQuantity`,
+    order.filledQuantity.toFixed(),
+    `exceeds the order quantity ${order.quantity.toFixed()}`,
+  );
 }
 
 function checkFillAmounts(fill: Fill): void {
