@@ -396,9 +396,17 @@ export class Portfolio {
   ): Portfolio {
     assertUnique(state.balances, 'balances', (b) => [b.asset]);
     assertUnique(state.positions, 'positions', (p) => [p.symbol]);
-    const trackedIds = new Set(
-      state.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)])),
-    );
+    // Only to filter the two lists below, usually empty: not built (a key per open order) when they are.
+    const untracked = preserved.untrackedFills ?? [];
+    const unexplained = preserved.reflectedUnexplained ?? [];
+    const trackedIds =
+      untracked.length === 0 && unexplained.length === 0
+        ? new Set<OrderIdKey>()
+        : new Set(
+            state.orders.flatMap((o) =>
+              o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)],
+            ),
+          );
     return new Portfolio(
       {
         instruments: state.instruments,
@@ -408,14 +416,14 @@ export class Portfolio {
         orders: state.orders.map(initialTracking),
         replayLog: [],
         // An order the reset tracks carries the exchange's filled count, which covers its untracked fills.
-        untracked: (preserved.untrackedFills ?? []).filter(([key]) => !trackedIds.has(key)),
+        untracked: untracked.filter(([key]) => !trackedIds.has(key)),
         tradeIds: preserved.appliedTrades,
         fundingIds: preserved.appliedFundingIds,
         legacy: preserved.legacyTradeIds,
         reflectedBefore: state.snapshotStartedAt,
         reflectedThrough: state.snapshotCompletedAt,
         // Only for the orders the reset keeps tracking: an untracked order's late trade is recorded without a count.
-        reflectedUnexplained: (preserved.reflectedUnexplained ?? []).filter(([key]) => trackedIds.has(key)),
+        reflectedUnexplained: unexplained.filter(([key]) => trackedIds.has(key)),
         // The exchange's books hold every trade before the snapshot (a later-showing one is recorded, not applied).
         settledStamps: [],
       },
@@ -589,6 +597,11 @@ export class Portfolio {
       ),
       notional,
     });
+  }
+
+  /** True when `order` is the very object these books track under its client id (one of `orders()`). */
+  holds(order: Order): boolean {
+    return this.byClient.get(order.clientOrderId)?.order === order;
   }
 
   /** Finds a tracked order by (symbol, exchange id) first, then by client id. */
