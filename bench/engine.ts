@@ -12,8 +12,9 @@
  * - heap: heap used after a forced GC, over many cycles, both when requests arrive back to back (during a cycle) and
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
- * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000`, `--boot 1000,10000,100000`,
- * `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`. `--against DIR` measures another checkout of this repository too (its own
+ * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
+ * run), `--boot 1000,10000,100000`, `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`. `--against DIR` measures
+ * another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */

@@ -18,7 +18,8 @@ export const ZERO: Decimal = new Dec(0);
 
 /** Serializes an amount as a plain decimal string (never exponent notation, never through a JS number). */
 export function amountToString(x: Decimal): string {
-  return new Dec(x).toFixed();
+  // Ours already carry Dec's settings (no copy needed); another constructor's value is taken into Dec first.
+  return (x.constructor === Dec ? x : new Dec(x)).toFixed();
 }
 
 /**

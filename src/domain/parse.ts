@@ -7,7 +7,7 @@
  * The `*ToJSON` functions are the inverse: amounts out as plain decimal strings, so parse(toJSON(x)) is exact.
  */
 import { Decimal } from 'decimal.js';
-import { Dec, amountToString } from './decimal.js';
+import { Dec, ZERO, amountToString } from './decimal.js';
 import { ParseError } from './errors.js';
 import {
   ORDER_STATUSES,
@@ -129,25 +129,15 @@ const EXPONENT_CAP = 1e9;
  */
 function scanDecimal(s: string): DecimalShape | undefined {
   const n = s.length;
-  let i = s[0] === '+' || s[0] === '-' ? 1 : 0;
-  let digits = 0;
-  let first = -1;
-  let last = -1;
-  const mantissa = (): void => {
-    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) {
-      if (c !== 48) {
-        if (first < 0) first = digits;
-        last = digits;
-      }
-      digits++;
-    }
-  };
-  mantissa();
-  const intDigits = digits;
-  if (s[i] === '.') {
-    i++;
-    mantissa();
+  const m: Mantissa = { i: s[0] === '+' || s[0] === '-' ? 1 : 0, digits: 0, first: -1, last: -1 };
+  mantissa(s, m);
+  const intDigits = m.digits;
+  if (s[m.i] === '.') {
+    m.i++;
+    mantissa(s, m);
   }
+  const { digits, first, last } = m;
+  let i = m.i;
   if (digits === 0) return undefined;
   let exponent = 0;
   if (s[i] === 'e' || s[i] === 'E') {
@@ -163,6 +153,28 @@ function scanDecimal(s: string): DecimalShape | undefined {
   if (i !== n) return undefined;
   if (first < 0) return { zero: true, significantDigits: 0, exponent: 0 };
   return { zero: false, significantDigits: last - first + 1, exponent: intDigits - first - 1 + exponent };
+}
+
+/** Where `scanDecimal` is in its string, and the mantissa digits it has read (counted, first and last nonzero). */
+interface Mantissa {
+  i: number;
+  digits: number;
+  first: number;
+  last: number;
+}
+
+/**
+ * Reads the run of digits at `m.i` into `m`. A function of its own, not a closure in `scanDecimal`: a closure is
+ * created on every call, and every amount of a loaded state goes through here.
+ */
+function mantissa(s: string, m: Mantissa): void {
+  for (let c = s.charCodeAt(m.i); c >= 48 && c <= 57; c = s.charCodeAt(++m.i)) {
+    if (c !== 48) {
+      if (m.first < 0) m.first = m.digits;
+      m.last = m.digits;
+    }
+    m.digits++;
+  }
 }
 
 function withinLimits(shape: DecimalShape): boolean {
@@ -219,8 +231,8 @@ export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonN
   // Not `gt(0)`: that builds a Decimal per call, for every amount of every order loaded.
   if (rule === 'positive' && (d.isZero() || d.isNegative()))
     throw new ParseError('non_positive_amount', path, raw, 'must be greater than zero');
-  // Normalize -0 to 0 so equality and serialization never see a signed zero.
-  return d.isZero() ? new Dec(0) : d;
+  // Normalize -0 to 0 so equality and serialization never see a signed zero (one shared zero: Decimals are immutable).
+  return d.isZero() ? ZERO : d;
 }
 
 export function parseOptionalAmount(raw: unknown, path: string, rule: AmountRule = 'nonNegative'): Decimal | undefined {
@@ -381,44 +393,53 @@ export function parseOrder(raw: unknown, path = 'order'): Order {
   const reduceOnly = r.reduceOnly === undefined ? undefined : parseBoolean(r.reduceOnly, `${path}.reduceOnly`);
   const timeInForce =
     r.timeInForce === undefined ? undefined : parseEnum(r.timeInForce, TIME_IN_FORCES, `${path}.timeInForce`);
-  return {
-    clientOrderId: parseId(r.clientOrderId, `${path}.clientOrderId`),
-    ...(exchangeOrderId !== undefined && { exchangeOrderId }),
-    symbol: parseString(r.symbol, `${path}.symbol`),
-    side: parseEnum(r.side, SIDES, `${path}.side`),
-    type,
-    ...(timeInForce !== undefined && { timeInForce }),
-    quantity,
-    ...(price !== undefined && { price }),
-    filledQuantity,
-    ...optional('averageFillPrice', parseOptionalAmount(r.averageFillPrice, `${path}.averageFillPrice`)),
-    status,
-    ...(reduceOnly !== undefined && { reduceOnly }),
-    createdAt,
-    updatedAt,
-    ...optional('expiresAt', parseOptionalTimestamp(r.expiresAt, `${path}.expiresAt`)),
-  };
+  const clientOrderId = parseId(r.clientOrderId, `${path}.clientOrderId`);
+  const symbol = parseString(r.symbol, `${path}.symbol`);
+  const side = parseEnum(r.side, SIDES, `${path}.side`);
+  const averageFillPrice = parseOptionalAmount(r.averageFillPrice, `${path}.averageFillPrice`);
+  const expiresAt = parseOptionalTimestamp(r.expiresAt, `${path}.expiresAt`);
+  // Field by field in the order of the type, optional ones only when present: a state file holds one per order, and
+  // spreading a small object per optional field cost more than the parsing.
+  const o: Mutable<Order> = { clientOrderId };
+  if (exchangeOrderId !== undefined) o.exchangeOrderId = exchangeOrderId;
+  o.symbol = symbol;
+  o.side = side;
+  o.type = type;
+  if (timeInForce !== undefined) o.timeInForce = timeInForce;
+  o.quantity = quantity;
+  if (price !== undefined) o.price = price;
+  o.filledQuantity = filledQuantity;
+  if (averageFillPrice !== undefined) o.averageFillPrice = averageFillPrice;
+  o.status = status;
+  if (reduceOnly !== undefined) o.reduceOnly = reduceOnly;
+  o.createdAt = createdAt;
+  o.updatedAt = updatedAt;
+  if (expiresAt !== undefined) o.expiresAt = expiresAt;
+  return o as Order;
 }
 
 export function orderToJSON(o: Order): OrderJSON {
-  return {
-    clientOrderId: o.clientOrderId,
-    ...(o.exchangeOrderId !== undefined && { exchangeOrderId: o.exchangeOrderId }),
-    symbol: o.symbol,
-    side: o.side,
-    type: o.type,
-    ...(o.timeInForce !== undefined && { timeInForce: o.timeInForce }),
-    quantity: amountToString(o.quantity),
-    ...(o.price !== undefined && { price: amountToString(o.price) }),
-    filledQuantity: amountToString(o.filledQuantity),
-    ...(o.averageFillPrice !== undefined && { averageFillPrice: amountToString(o.averageFillPrice) }),
-    status: o.status,
-    ...(o.reduceOnly !== undefined && { reduceOnly: o.reduceOnly }),
-    createdAt: o.createdAt,
-    updatedAt: o.updatedAt,
-    ...(o.expiresAt !== undefined && { expiresAt: o.expiresAt }),
-  };
+  // Assigned in the order of the type, without a spread per optional field (see parseOrder).
+  const j: Partial<OrderJSON> = { clientOrderId: o.clientOrderId };
+  if (o.exchangeOrderId !== undefined) j.exchangeOrderId = o.exchangeOrderId;
+  j.symbol = o.symbol;
+  j.side = o.side;
+  j.type = o.type;
+  if (o.timeInForce !== undefined) j.timeInForce = o.timeInForce;
+  j.quantity = amountToString(o.quantity);
+  if (o.price !== undefined) j.price = amountToString(o.price);
+  j.filledQuantity = amountToString(o.filledQuantity);
+  if (o.averageFillPrice !== undefined) j.averageFillPrice = amountToString(o.averageFillPrice);
+  j.status = o.status;
+  if (o.reduceOnly !== undefined) j.reduceOnly = o.reduceOnly;
+  j.createdAt = o.createdAt;
+  j.updatedAt = o.updatedAt;
+  if (o.expiresAt !== undefined) j.expiresAt = o.expiresAt;
+  return j as OrderJSON;
 }
+
+/** `T` with its fields writable, for building a value field by field. */
+type Mutable<T> = { -readonly [K in keyof T]?: T[K] };
 
 export function parseFill(raw: unknown, path = 'fill'): Fill {
   const r = asRecord(raw, path);
@@ -572,8 +593,4 @@ export function assertUnique<T>(items: readonly T[], path: string, keysOf: (t: T
       seen.set(k, i);
     }
   });
-}
-
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

@@ -116,7 +116,6 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
   const trades = dictionary(Object.entries(ctx.cursors.trades));
   let fundingCursor = ctx.cursors.funding;
   const outcomes: ActionOutcome[] = [];
-  const journal: JsonValue[] = [];
   let liquidateOnlyDrifts: readonly DriftStreak[] = [];
   let enterLiquidateOnly = false;
 
@@ -130,16 +129,6 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
         ...(detail !== undefined && { detail }),
         ...(error !== undefined && { error }),
       });
-      if (status === 'done' || (status === 'noted' && action.type !== 'ignoreOrder')) {
-        journal.push({
-          kind: 'reconcileAction',
-          handler: plan.handler,
-          plannedAt: plan.plannedAt,
-          index,
-          status,
-          action: planActionToJSON(action) as unknown as JsonValue,
-        });
-      }
     };
     try {
       switch (action.type) {
@@ -263,13 +252,18 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
     }
   }
 
+  let journal: readonly JsonValue[] | undefined;
   return {
     executed: true,
     portfolio,
     rebuilt,
     cursors: { trades, ...(fundingCursor !== undefined && { funding: fundingCursor }) },
     outcomes,
-    journal,
+    // Written out when read: a boot's hard reset carries every open order, and the engine does not journal these.
+    get journal(): readonly JsonValue[] {
+      journal ??= journalOf(plan, outcomes);
+      return journal;
+    },
     enterLiquidateOnly,
     liquidateOnlyDrifts,
     accountingErrors: plan.actions.filter((a): a is AccountingErrorAction => a.type === 'accountingError'),
@@ -278,7 +272,20 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
   };
 }
 
-/** Preserved metrics plus trade ids to remember as applied (in order, without repeats). */
+/** One `reconcileAction` record per outcome that changed something or reports an error (`ExecutionResult.journal`). */
+function journalOf(plan: Plan, outcomes: readonly ActionOutcome[]): JsonValue[] {
+  return outcomes
+    .filter((o) => o.status === 'done' || (o.status === 'noted' && o.action.type !== 'ignoreOrder'))
+    .map((o) => ({
+      kind: 'reconcileAction',
+      handler: plan.handler,
+      plannedAt: plan.plannedAt,
+      index: o.index,
+      status: o.status,
+      action: planActionToJSON(o.action) as unknown as JsonValue,
+    }));
+}
+
 /** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
 function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
   const byClient = new Map<string, Order>();

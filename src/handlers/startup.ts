@@ -337,7 +337,7 @@ export class StartupHandler {
       // trades as applied. Less filled means the open-order list is older than the trades (stale on both reads).
       // Orders whose accounting the cycle already reports keep their local copy (no reset to the exchange's count).
       const flagged = new Set(cycle.errors.map((e) => refKey(e.ref)));
-      filledLess = this.filledLess(ctx, cycle.fetchedTrades).filter((f) => !flagged.has(refKey(f.order)));
+      filledLess = this.filledLess(ctx, report, cycle.fetchedTrades).filter((f) => !flagged.has(refKey(f.order)));
       // Every disagreement, in full: the fingerprint compared across attempts (one shown, the first, in messages).
       const found: { text: string; key: string }[] = filledLess.map((f) => {
         const id = f.order.exchangeOrderId ?? f.order.clientOrderId;
@@ -486,7 +486,11 @@ export class StartupHandler {
    * standing inferred ones excluded, a real trade may replace them) plus the ones fetched now, stamped up to the
    * snapshot. Both are a lower bound of what the exchange has filled, so more than its count means a stale count.
    */
-  private filledLess(ctx: StartupContext, fetched: readonly Fill[]): { order: Order; known: Decimal }[] {
+  private filledLess(
+    ctx: StartupContext,
+    report: ReconciliationReport,
+    fetched: readonly Fill[],
+  ): { order: Order; known: Decimal }[] {
     const inferred = standingInferredQuantities(ctx.portfolio);
     const fresh = new Map<OrderIdKey, Decimal>();
     const counted = new Set<string>();
@@ -501,11 +505,21 @@ export class StartupHandler {
       counted.add(fillKey(f));
       fresh.set(fillOrderKey(f), (fresh.get(fillOrderKey(f)) ?? ZERO).plus(f.quantity));
     }
+    // An order of these books matched under the same (symbol, exchange id) has applied its own filledQuantity: read
+    // from the report by the snapshot order's identity, rather than by building its key (every open order at boot).
+    const tracked = new Map<Order, Decimal>();
+    for (const m of report.matched)
+      if (
+        m.local.exchangeOrderId === m.exchange.exchangeOrderId &&
+        m.local.symbol === m.exchange.symbol &&
+        ctx.portfolio.holds(m.local)
+      )
+        tracked.set(m.exchange, m.local.filledQuantity);
     const out: { order: Order; known: Decimal }[] = [];
     for (const o of ctx.snapshot.openOrders) {
       const xid = o.exchangeOrderId;
       if (xid === undefined) continue;
-      const applied = ctx.portfolio.appliedQuantity(o.symbol, xid);
+      const applied = tracked.get(o) ?? ctx.portfolio.appliedQuantity(o.symbol, xid);
       // Most orders have neither standing inferred fills nor fresh trades: no key, no arithmetic for them.
       const k = inferred.size > 0 || fresh.size > 0 ? orderIdKey(o.symbol, xid) : undefined;
       const less = k === undefined ? undefined : inferred.get(k);

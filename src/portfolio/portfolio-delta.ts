@@ -191,7 +191,10 @@ export interface DeltaSource {
 
 /** A tracked order as saved. */
 export function trackedOrderToJSON(t: TrackedOrder): TrackedOrderJSON {
-  return { ...orderToJSON(t.order), ...(t.notional !== undefined && { fillNotional: amountToString(t.notional) }) };
+  // The order's own fresh object gets the field (a spread would copy every field again, for every order saved).
+  const j: TrackedOrderJSON = orderToJSON(t.order);
+  if (t.notional !== undefined) j.fillNotional = amountToString(t.notional);
+  return j;
 }
 
 /** A replay-log entry as saved. */

@@ -319,24 +319,23 @@ export class Portfolio {
     this.unexplainedReflected = new Map(init.reflectedUnexplained);
     this.base = init.base;
     this.peak = new Dec(init.peak);
-    // Duplicates are found by the indexes being filled (one pass, no key strings beyond the index's own), with the
-    // error `assertUnique` gives.
+    // The indexes are filled first; a duplicate shows as an index smaller than the list (an entry overwritten), and
+    // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
+    let acknowledged = 0;
     init.orders.forEach((t, i) => {
-      const o = t.order;
-      const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
-      const clash =
-        xkey !== undefined && this.byExchange.has(xkey)
-          ? `x:${xkey}`
-          : this.byClient.has(o.clientOrderId)
-            ? `c:${o.clientOrderId}`
-            : undefined;
-      if (clash !== undefined) {
-        const prev = init.orders.findIndex((u) => orderKeys(u.order).includes(clash));
-        throw new ParseError('duplicate_id', `orders[${i}]`, clash, `duplicate of orders[${prev}]`);
+      // A duplicate up to this order is reported before its fill, as the walk that checked each order in turn did.
+      if (t.order.filledQuantity.gt(t.order.quantity)) {
+        const error: ParseError = firstDuplicateOrder(init.orders.slice(0, i + 1)) ?? overfilled(t.order, 'orders');
+        throw error;
       }
-      checkOrderFill(o, 'orders');
-      this.setTracked({ order: o, notional: t.notional });
+      if (t.order.exchangeOrderId !== undefined) acknowledged++;
+      this.setTracked({ order: t.order, notional: t.notional });
     });
+    const duplicate =
+      this.byClient.size !== init.orders.length || this.byExchange.size !== acknowledged
+        ? firstDuplicateOrder(init.orders)
+        : undefined;
+    if (duplicate !== undefined) throw duplicate;
     for (const e of init.replayLog) {
       const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
       if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol))
@@ -398,9 +397,17 @@ export class Portfolio {
   ): Portfolio {
     assertUnique(state.balances, 'balances', (b) => [b.asset]);
     assertUnique(state.positions, 'positions', (p) => [p.symbol]);
-    const trackedIds = new Set(
-      state.orders.flatMap((o) => (o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)])),
-    );
+    // Only to filter the two lists below, usually empty: not built (a key per open order) when they are.
+    const untracked = preserved.untrackedFills ?? [];
+    const unexplained = preserved.reflectedUnexplained ?? [];
+    const trackedIds =
+      untracked.length === 0 && unexplained.length === 0
+        ? new Set<OrderIdKey>()
+        : new Set(
+            state.orders.flatMap((o) =>
+              o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)],
+            ),
+          );
     return new Portfolio(
       {
         instruments: state.instruments,
@@ -410,14 +417,14 @@ export class Portfolio {
         orders: state.orders.map(initialTracking),
         replayLog: [],
         // An order the reset tracks carries the exchange's filled count, which covers its untracked fills.
-        untracked: (preserved.untrackedFills ?? []).filter(([key]) => !trackedIds.has(key)),
+        untracked: untracked.filter(([key]) => !trackedIds.has(key)),
         tradeIds: preserved.appliedTrades,
         fundingIds: preserved.appliedFundingIds,
         legacy: preserved.legacyTradeIds,
         reflectedBefore: state.snapshotStartedAt,
         reflectedThrough: state.snapshotCompletedAt,
         // Only for the orders the reset keeps tracking: an untracked order's late trade is recorded without a count.
-        reflectedUnexplained: (preserved.reflectedUnexplained ?? []).filter(([key]) => trackedIds.has(key)),
+        reflectedUnexplained: unexplained.filter(([key]) => trackedIds.has(key)),
         // The exchange's books hold every trade before the snapshot (a later-showing one is recorded, not applied).
         settledStamps: [],
       },
@@ -591,6 +598,11 @@ export class Portfolio {
       ),
       notional,
     });
+  }
+
+  /** True when `order` is the very object these books track under its client id (one of `orders()`). */
+  holds(order: Order): boolean {
+    return this.byClient.get(order.clientOrderId)?.order === order;
   }
 
   /** Finds a tracked order by (symbol, exchange id) first, then by client id. */
@@ -1424,6 +1436,29 @@ export class Portfolio {
   }
 }
 
+/** The error for the first order (by position) whose exchange id or client id an earlier order holds, if any. */
+function firstDuplicateOrder(orders: readonly TrackedOrder[]): ParseError | undefined {
+  const byExchange = new Set<OrderIdKey>();
+  const byClient = new Set<string>();
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i]!.order;
+    const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
+    const clash =
+      xkey !== undefined && byExchange.has(xkey)
+        ? `x:${xkey}`
+        : byClient.has(o.clientOrderId)
+          ? `c:${o.clientOrderId}`
+          : undefined;
+    if (clash !== undefined) {
+      const prev = orders.findIndex((u) => orderKeys(u.order).includes(clash));
+      return new ParseError('duplicate_id', `orders[${i}]`, clash, `duplicate of orders[${prev}]`);
+    }
+    if (xkey !== undefined) byExchange.add(xkey);
+    byClient.add(o.clientOrderId);
+  }
+  return undefined;
+}
+
 /** How a newly tracked order starts: its filledQuantity is already in the books at its averageFillPrice. */
 function initialTracking(order: Order): TrackedOrder {
   let notional: Decimal | undefined;
@@ -1445,14 +1480,16 @@ function withFillState(
 }
 
 function checkOrderFill(order: Order, path: string): void {
-  if (order.filledQuantity.gt(order.quantity)) {
-    throw new ParseError(
-      'inconsistent',
-      `${path}.filledQuantity`,
-      order.filledQuantity.toFixed(),
-      `exceeds the order quantity ${order.quantity.toFixed()}`,
-    );
-  }
+  if (order.filledQuantity.gt(order.quantity)) throw overfilled(order, path);
+}
+
+function overfilled(order: Order, path: string): ParseError {
+  return new ParseError(
+    'inconsistent',
+    `${path}.filledQuantity`,
+    order.filledQuantity.toFixed(),
+    `exceeds the order quantity ${order.quantity.toFixed()}`,
+  );
 }
 
 function checkFillAmounts(fill: Fill): void {

@@ -14,6 +14,7 @@
  * without serializing anything again. Only when that does not match is the payload re-canonicalized and hashed (a
  * file whose JSON was reformatted but means the same still loads; anything else is corrupt).
  */
+import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { StoreCorruptError } from '../domain/errors.js';
 import { StoreError } from './errors.js';
@@ -150,8 +151,12 @@ export function crc32Hex(data: Uint8Array | string): string {
   return (crc32(data) >>> 0).toString(16).padStart(8, '0');
 }
 
-function recordCrc(seq: number, canonicalRec: string): string {
-  return crc32Hex(`[${FORMAT_VERSION},${seq},${canonicalRec}]`);
+/** The checksum of a payload (a string is hashed as its UTF-8 bytes): CRC-32 of `[v,seq,` + payload + `]`. */
+function payloadCrc(seq: number, payload: string | Uint8Array): string {
+  let crc = crc32(`[${FORMAT_VERSION},${seq},`);
+  crc = crc32(payload, crc);
+  crc = crc32(']', crc);
+  return (crc >>> 0).toString(16).padStart(8, '0');
 }
 
 /**
@@ -168,21 +173,34 @@ function crcOfWritten(text: string | Buffer, head: string, tail: string, seq: nu
       : text.toString('latin1', 0, head.length) !== head || text.toString('latin1', len - tail.length) !== tail
   )
     return undefined;
-  const payload = text.slice(head.length, len - tail.length);
-  let crc = crc32(`[${FORMAT_VERSION},${seq},`);
-  crc = crc32(payload, crc);
-  crc = crc32(']', crc);
-  return (crc >>> 0).toString(16).padStart(8, '0');
+  return payloadCrc(seq, text.slice(head.length, len - tail.length));
 }
 
 /** One journal line, newline included, for a record already in canonical JSON. */
 export function encodeJournalLine(seq: number, canonicalRec: string): string {
-  return `{"v":${FORMAT_VERSION},"seq":${seq},"crc":"${recordCrc(seq, canonicalRec)}","rec":${canonicalRec}}\n`;
+  return `{"v":${FORMAT_VERSION},"seq":${seq},"crc":"${payloadCrc(seq, canonicalRec)}","rec":${canonicalRec}}\n`;
 }
 
 /** The whole snapshot file for a state already in canonical JSON. */
 export function encodeSnapshot(journalSeq: number, canonicalState: string): string {
-  return `{"v":${FORMAT_VERSION},"journalSeq":${journalSeq},"crc":"${recordCrc(journalSeq, canonicalState)}","state":${canonicalState}}\n`;
+  return encodeSnapshotBytes(journalSeq, canonicalState).toString('utf8');
+}
+
+/**
+ * The whole snapshot file as the bytes written (what `encodeSnapshot` spells). The state is encoded to UTF-8 once,
+ * straight into the file's buffer, and its checksum taken over those bytes: a large state is neither encoded twice
+ * (once to hash it, once to write it) nor copied into a second string with its head and tail.
+ */
+export function encodeSnapshotBytes(journalSeq: number, canonicalState: string): Buffer {
+  // The head's length does not depend on the checksum's value (always 8 hex digits): the state goes in first.
+  const head = (crc: string): string => `{"v":${FORMAT_VERSION},"journalSeq":${journalSeq},"crc":"${crc}","state":`;
+  const at = head('00000000').length;
+  const size = Buffer.byteLength(canonicalState, 'utf8');
+  const bytes = Buffer.allocUnsafe(at + size + 2);
+  bytes.write(canonicalState, at, size, 'utf8');
+  bytes.write(head(payloadCrc(journalSeq, bytes.subarray(at, at + size))), 0, at, 'latin1');
+  bytes.write('}\n', at + size, 2, 'latin1');
+  return bytes;
 }
 
 export interface DecodedSnapshot {
@@ -196,7 +214,7 @@ export function decodeSnapshot(bytes: Buffer, file: string): DecodedSnapshot {
     new StoreCorruptError(file, 1, detail, cause === undefined ? undefined : { cause });
   let parsed: unknown;
   try {
-    parsed = JSON.parse(bytes.toString('utf8'));
+    parsed = JSON.parse(textOf(bytes));
   } catch (e) {
     throw fail(bytes.length === 0 ? 'empty snapshot file' : 'snapshot is not valid JSON', e);
   }
@@ -241,7 +259,7 @@ export interface DecodedJournal {
 export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number | undefined): DecodedJournal {
   // 0x0a never occurs inside a multi-byte UTF-8 sequence, so cutting at the last newline byte is safe.
   const validLength = bytes.lastIndexOf(0x0a) + 1;
-  const complete = bytes.subarray(0, validLength).toString('utf8');
+  const complete = textOf(bytes.subarray(0, validLength));
   const lines = complete.length === 0 ? [] : complete.slice(0, -1).split('\n');
   const base = snapshotSeq ?? 0;
   const records: JsonValue[] = [];
@@ -307,10 +325,18 @@ function checksumOf(
   fail: (detail: string, cause?: unknown) => StoreCorruptError,
 ): string {
   try {
-    return recordCrc(seq, canonicalJson(value));
+    return payloadCrc(seq, canonicalJson(value));
   } catch (e) {
     throw fail('content cannot be re-serialized', e);
   }
+}
+
+/**
+ * The bytes as text (UTF-8). ASCII bytes, what the files almost always are, are read as Latin-1, which for them is
+ * the same text, copied rather than decoded byte by byte.
+ */
+function textOf(bytes: Buffer): string {
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 }
 
 function asObject(v: unknown): Record<string, unknown> | undefined {

@@ -29,7 +29,7 @@ import { constants as fsConstants } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { canonicalJson, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshot } from './codec.js';
+import { canonicalJson, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshotBytes } from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 
@@ -194,7 +194,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     return this.enqueue(true, async () => {
       const cursor = await this.writableCursor();
       const tmp = this.path('snapshotTmp');
-      const bytes = Buffer.from(encodeSnapshot(cursor.lastSeq, body), 'utf8');
+      const bytes = encodeSnapshotBytes(cursor.lastSeq, body);
       // Steps 1-2: until the rename nothing visible has changed, so a failure here leaves the store usable.
       try {
         await rm(tmp, { force: true });
