@@ -142,14 +142,7 @@ function sortedOrders(localOrders: readonly Order[], remoteOrders: readonly Orde
   const memo = frozen ? lastOrders.get(localOrders) : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
-  const { out, at, keys } = diffOrders(localOrders, remoteOrders, cutoff);
-  const rank = keys.symbolRanks();
-  const categories: SortedCategories = {
-    matched: sortedBy(out.matched, at.matched, keys, rank, (m) => m.exchange),
-    ghosts: sortedBy(out.ghosts, at.ghosts, keys, rank, (g) => g.local),
-    zombies: sortedBy(out.zombies, at.zombies, keys, rank, (z) => z.exchange),
-    inFlight: sortedBy(out.inFlight, at.inFlight, keys, rank, (f) => f.local),
-  };
+  const categories = reportOrders(diffOrders(localOrders, remoteOrders, cutoff), localOrders, remoteOrders, cutoff);
   if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   // Handed out again on a hit, so no holder of a report can change what the next one says.
   for (const list of Object.values(categories)) Object.freeze(list);
@@ -189,23 +182,37 @@ interface OrderCategories {
   inFlight: InFlightOrder[];
 }
 
-/** Parallel to each category, in join order: the index in `SortKeys` of the order each entry is sorted by. */
-type SortIndexes = { readonly [K in keyof OrderCategories]: Int32Array };
+/**
+ * Each category's entries in join order, as the index in `SortKeys` of the order each entry is sorted by (exchange
+ * order i at i, local order li at n + li): the report's objects are only made once the entries are sorted.
+ */
+type Entries = { readonly [K in keyof OrderCategories]: Int32Array };
 
+/** What the join found (see `reportOrders`, which turns it into the report's sorted categories). */
 interface Joined {
-  readonly out: OrderCategories;
-  readonly at: SortIndexes;
+  readonly at: Entries;
+  readonly count: { -readonly [K in keyof OrderCategories]: number };
+  /**
+   * Per matched entry: `li << 1 | withinGrace` for local order li agreeing with its exchange order by exchange id in
+   * every compared field (its `MatchedOrder` is made with the report), or `~k` for `made[k]`, a pair made in the join.
+   */
+  readonly pair: Int32Array;
+  readonly made: MatchedOrder[];
+  /** The pair memo to fill for a frozen local list (see `lastPairs`), by local index. */
+  readonly pairs: (MatchedOrder | undefined)[] | undefined;
   readonly keys: SortKeys;
+  readonly sort: SortScratch;
 }
 
 function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): Joined {
   const n = remoteOrders.length;
   const m = localOrders.length;
+  const most = n > m ? n : m;
   // One table per id kind. A value >= 0 is an exchange order's index; a value < 0 is `~i` for local order i whose id
   // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
-  const memory = scratch(2 * slots + 5 * n + 3 * m);
+  const memory = scratch(2 * slots + 6 * n + 3 * m + 2 * most);
   let used = 0;
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
   const byX = new IdTable(take(slots), remoteOrders, localOrders, false);
@@ -215,18 +222,25 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   const owner = take(n);
   // Likewise for the local order holding an exchange order's client id.
   const cHolder = take(n);
-  // Exchange order i at index i, local order li at n + li.
-  const keys = new SortKeys(take(n + m), scratchKeys(n + m));
-  const at: SortIndexes = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
+  const floats = scratchKeys(n + m + most);
+  const keys = new SortKeys(take(n + m), floats.subarray(0, n + m), remoteOrders, localOrders);
+  const at: Entries = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
+  const count = { matched: 0, zombies: 0, ghosts: 0, inFlight: 0 };
+  const pair = take(n);
+  const made: MatchedOrder[] = [];
+  const sort: SortScratch = { group: take(most), perm: take(most), key: floats.subarray(n + m) };
   indexExchangeOrders(remoteOrders, byX, byC, keys);
 
-  const out: OrderCategories = { matched: [], ghosts: [], zombies: [], inFlight: [] };
+  const madePair = (e: number, p: MatchedOrder): void => {
+    at.matched[count.matched] = e;
+    pair[count.matched++] = ~(made.push(p) - 1);
+  };
   const unmatched = (o: Order, li: number): void => {
     const category = categoryOf(o, cutoff);
     if (category === undefined) return;
     keys.note(n + li, o);
-    if (category === 'ghost') at.ghosts[out.ghosts.push({ local: o }) - 1] = n + li;
-    else at.inFlight[out.inFlight.push({ local: o, reason: category }) - 1] = n + li;
+    if (category === 'ghost') at.ghosts[count.ghosts++] = n + li;
+    else at.inFlight[count.inFlight++] = n + li;
   };
   // Client-id matches wait until every exchange-id match is known: an exchange-id match always wins.
   const byClientId: number[] = [];
@@ -259,16 +273,20 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
       if (cHolder[e] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[e]! - 1);
       cHolder[e] = li + 1;
       const eo = remoteOrders[e]!;
+      const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
       const prev = before?.[li];
-      const m =
-        prev !== undefined &&
-        prev.exchange === eo &&
-        Object.isFrozen(eo) &&
-        prev.withinGrace === (o.createdAt >= cutoff || o.updatedAt >= cutoff)
-          ? prev
-          : match('exchangeOrderId', o, eo, cutoff);
-      if (pairs !== undefined) pairs[li] = m;
-      at.matched[out.matched.push(m) - 1] = e;
+      if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
+        pairs![li] = prev;
+        madePair(e, prev);
+      } else if (agree(o, eo)) {
+        // Made with the report (`reportOrders`), which also fills `pairs`.
+        at.matched[count.matched] = e;
+        pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
+      } else {
+        const p = differing('exchangeOrderId', o, eo, withinGrace);
+        if (pairs !== undefined) pairs[li] = p;
+        madePair(e, p);
+      }
       continue;
     }
     const v = byC.insert('', c, ~li);
@@ -283,11 +301,8 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
         continue;
       }
     }
-    if (e >= 0) {
-      at.matched[out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff)) - 1] = e;
-    } else {
-      unmatched(o, li);
-    }
+    if (e >= 0) madePair(e, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+    else unmatched(o, li);
   }
 
   for (let k = 0; k < byClientId.length; k += 2) {
@@ -298,13 +313,59 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
       unmatched(o, li);
     } else {
       owner[e] = li + 1;
-      at.matched[out.matched.push(match('clientOrderId', o, remoteOrders[e]!, cutoff)) - 1] = e;
+      madePair(e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
     }
   }
 
-  for (let i = 0; i < n; i++) if (owner[i] === 0) at.zombies[out.zombies.push({ exchange: remoteOrders[i]! }) - 1] = i;
+  for (let i = 0; i < n; i++) if (owner[i] === 0) at.zombies[count.zombies++] = i;
   if (pairs !== undefined) lastPairs.set(localOrders, pairs);
-  return { out, at, keys };
+  return { at, count, pair, made, pairs, keys, sort };
+}
+
+/**
+ * The report's categories from the join's entries: each category's entries sorted (`sortEntries`), then its objects
+ * made in that order, straight into the report's array.
+ */
+function reportOrders(
+  joined: Joined,
+  localOrders: readonly Order[],
+  remoteOrders: readonly Order[],
+  cutoff: number,
+): SortedCategories {
+  const { at, count, pair, made, pairs, keys, sort } = joined;
+  const n = remoteOrders.length;
+  const rank = keys.symbolRanks();
+
+  let perm = sortEntries(at.matched, count.matched, keys, rank, sort);
+  const matched = new Array<MatchedOrder>(count.matched);
+  for (let k = 0; k < matched.length; k++) {
+    const j = perm[k]!;
+    const p = pair[j]!;
+    if (p < 0) {
+      matched[k] = made[~p]!;
+      continue;
+    }
+    const local = localOrders[p >> 1]!;
+    const mo = agreeing('exchangeOrderId', local, remoteOrders[at.matched[j]!]!, (p & 1) === 1);
+    if (pairs !== undefined) pairs[p >> 1] = mo;
+    matched[k] = mo;
+  }
+
+  perm = sortEntries(at.ghosts, count.ghosts, keys, rank, sort);
+  const ghosts = new Array<GhostOrder>(count.ghosts);
+  for (let k = 0; k < ghosts.length; k++) ghosts[k] = { local: localOrders[at.ghosts[perm[k]!]! - n]! };
+
+  perm = sortEntries(at.zombies, count.zombies, keys, rank, sort);
+  const zombies = new Array<ZombieOrder>(count.zombies);
+  for (let k = 0; k < zombies.length; k++) zombies[k] = { exchange: remoteOrders[at.zombies[perm[k]!]!]! };
+
+  perm = sortEntries(at.inFlight, count.inFlight, keys, rank, sort);
+  const inFlight = new Array<InFlightOrder>(count.inFlight);
+  for (let k = 0; k < inFlight.length; k++) {
+    const local = localOrders[at.inFlight[perm[k]!]! - n]!;
+    inFlight[k] = { local, reason: categoryOf(local, cutoff) as InFlightOrder['reason'] };
+  }
+  return { matched, ghosts, zombies, inFlight };
 }
 
 /** How many exchange orders are hashed ahead of their inserts (see `indexExchangeOrders`). */
@@ -364,17 +425,29 @@ const NO_DIFFERENCES: OrderDifferences = Object.freeze({ filledDelta: ZERO });
 
 function match(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
   const withinGrace = l.createdAt >= cutoff || l.updatedAt >= cutoff;
-  const sameFill = sameAmount(l.filledQuantity, e.filledQuantity);
-  if (
-    sameFill &&
+  return agree(l, e) ? agreeing(matchedBy, l, e, withinGrace) : differing(matchedBy, l, e, withinGrace);
+}
+
+/** Whether a pair agrees in every compared field: filled quantity, status, quantity, price, symbol, side. */
+function agree(l: Order, e: Order): boolean {
+  return (
+    sameAmount(l.filledQuantity, e.filledQuantity) &&
     l.status === e.status &&
     sameAmount(l.quantity, e.quantity) &&
     sameOptionalAmount(l.price, e.price) &&
     l.symbol === e.symbol &&
     l.side === e.side
-  ) {
-    return { matchedBy, local: l, exchange: e, differences: NO_DIFFERENCES, differs: false, withinGrace };
-  }
+  );
+}
+
+/** The `MatchedOrder` of a pair that `agree`s. */
+function agreeing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, withinGrace: boolean): MatchedOrder {
+  return { matchedBy, local: l, exchange: e, differences: NO_DIFFERENCES, differs: false, withinGrace };
+}
+
+/** The `MatchedOrder` of a pair that does not `agree`: what differs. */
+function differing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, withinGrace: boolean): MatchedOrder {
+  const sameFill = sameAmount(l.filledQuantity, e.filledQuantity);
   // A subtraction costs far more than a comparison, so it is only done when the fills differ.
   const filledDelta = sameFill ? ZERO : new Dec(e.filledQuantity).minus(l.filledQuantity);
   let differs = !sameFill;
@@ -631,7 +704,15 @@ class SortKeys {
   constructor(
     readonly symbol: Int32Array,
     readonly key: Float64Array,
+    private readonly remote: readonly Order[],
+    private readonly local: readonly Order[],
   ) {}
+
+  /** The order at index `i` (exchange order i, or local order i − n). */
+  order(i: number): Order {
+    const n = this.remote.length;
+    return i < n ? this.remote[i]! : this.local[i - n]!;
+  }
 
   note(i: number, o: Order): void {
     const symbol = o.symbol;
@@ -693,33 +774,37 @@ function writeIdKey(keys: Float64Array, at: number, id: string | undefined): voi
   keys[at] = key * KEY_SCALE[n]!;
 }
 
+/** Memory for `sortEntries`, kept between diffs with the join's (see `scratch`): room for the largest category. */
+interface SortScratch {
+  readonly group: Int32Array;
+  readonly perm: Int32Array;
+  readonly key: Float64Array;
+}
+
 /**
- * Sorts a category into `compareOrders` order: grouped by symbol first (a report has few symbols and many orders),
- * then by exchange id and client id inside each group. A permutation is sorted, over the keys noted in the join:
- * in a group whose ids are all digits, numbers are compared, and strings only when two keys tie. A group already
- * in order (the engine's books list orders as they were created, and exchanges number them in that order) costs
- * one pass.
+ * The order that sorts a category's `count` entries (`at`, indexes into `keys`) into `compareOrders` order, as
+ * positions in `at`, valid until the next call (it is `sort.perm`): grouped by symbol first (a report has few
+ * symbols and many orders), then by exchange id and client id inside each group. The permutation is sorted over the
+ * keys noted in the join: in a group whose ids are all digits, numbers are compared, and strings only when two keys
+ * tie. A group already in order (the engine's books list orders as they were created, and exchanges number them in
+ * that order) costs one pass.
  */
-function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Array, orderOf: (t: T) => Order): T[] {
-  const n = items.length;
-  if (n < 2) return items;
+function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32Array, sort: SortScratch): Int32Array {
+  const { group, perm, key } = sort;
   // Stable bucketing by symbol: start[r] is where the group of the symbol ranked r begins.
   const start = new Int32Array(rank.length + 1);
-  const group = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < count; i++) {
     const r = rank[keys.symbol[at[i]!]!]!;
     group[i] = r;
     start[r + 1]!++;
   }
   for (let r = 0; r < rank.length; r++) start[r + 1] = start[r + 1]! + start[r]!;
   const next = start.slice(0, rank.length);
-  const perm = new Int32Array(n);
-  const key = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < count; i++) {
     perm[next[group[i]!]!++] = i;
     key[i] = keys.key[at[i]!]!;
   }
-  const byIds = (a: number, b: number): number => compareIds(orderOf(items[a]!), orderOf(items[b]!));
+  const byIds = (a: number, b: number): number => compareIds(keys.order(at[a]!), keys.order(at[b]!));
   const byKeys = (a: number, b: number): number => {
     const d = key[a]! - key[b]!;
     return d !== 0 ? d : byIds(a, b);
@@ -727,6 +812,7 @@ function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Arra
   for (let r = 0; r < rank.length; r++) {
     const from = start[r]!;
     const to = start[r + 1]!;
+    if (to - from < 2) continue;
     let digits = true;
     for (let k = from; k < to && digits; k++) digits = !Number.isNaN(key[perm[k]!]!);
     const before = digits ? byKeys : byIds;
@@ -734,9 +820,7 @@ function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Arra
     for (let k = from + 1; k < to && sorted; k++) sorted = before(perm[k - 1]!, perm[k]!) <= 0;
     if (!sorted) perm.subarray(from, to).sort(before);
   }
-  const out: T[] = new Array<T>(n);
-  for (let k = 0; k < n; k++) out[k] = items[perm[k]!]!;
-  return out;
+  return perm;
 }
 
 // ---- errors --------------------------------------------------------------------------------------------------
