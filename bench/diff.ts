@@ -356,7 +356,13 @@ function runAgainst(ctx: BenchContext, sizes: readonly number[], runs: number | 
     const cpu = (xs: Sample[]): number => median(xs.map((x) => x.cpu));
     const f = (x: number, w: number, d = 3): string => x.toFixed(d).padStart(w);
     ctx.log(
-      `${String(n).padStart(9)} ${String(iterations).padStart(4)} | ${f(wall(mine), 9)} (${f(cpu(mine), 8)}) | ${f(wall(theirs), 9)} (${f(cpu(theirs), 8)}) | ${f(wall(baseline), 11)} | ${f(wall(mine) / wall(baseline), 9, 2)} ${f(wall(theirs) / wall(baseline), 12, 2)} | ${f(paired((s) => s.wall), 10)} (${f(paired((s) => s.cpu), 5)})`,
+      `${String(n).padStart(9)} ${String(iterations).padStart(4)} | ${f(wall(mine), 9)} (${f(cpu(mine), 8)}) | ${f(wall(theirs), 9)} (${f(cpu(theirs), 8)}) | ${f(wall(baseline), 11)} | ${f(wall(mine) / wall(baseline), 9, 2)} ${f(wall(theirs) / wall(baseline), 12, 2)} | ${f(
+        paired((s) => s.wall),
+        10,
+      )} (${f(
+        paired((s) => s.cpu),
+        5,
+      )})`,
     );
   }
   ctx.log(`load average at end: ${load()}`);
