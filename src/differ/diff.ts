@@ -251,58 +251,65 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     ? new Array<MatchedOrder | undefined>(localOrders.length)
     : undefined;
 
-  for (let li = 0; li < localOrders.length; li++) {
-    const o = localOrders[li]!;
-    const x = o.exchangeOrderId;
-    let e = -1;
-    if (x !== undefined) {
-      const v = byX.insert(o.symbol, x, ~li);
-      if (v === ABSENT) {
-        // Unknown to the exchange: now recorded as local order li, for the duplicate check.
-      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
-      else {
-        if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, owner[v]! - 1);
-        owner[v] = li + 1;
-        e = v;
+  // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
+  // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
+  const h = blockHashes;
+  for (let from = 0; from < localOrders.length; from += BLOCK) {
+    const to = Math.min(localOrders.length, from + BLOCK);
+    readAhead(localOrders, from, to, byX, h);
+    for (let li = from; li < to; li++) {
+      const o = localOrders[li]!;
+      const x = o.exchangeOrderId;
+      let e = -1;
+      if (x !== undefined) {
+        const v = byX.insertHashed(h[li - from]!, o.symbol, x, ~li);
+        if (v === ABSENT) {
+          // Unknown to the exchange: now recorded as local order li, for the duplicate check.
+        } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
+        else {
+          if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, owner[v]! - 1);
+          owner[v] = li + 1;
+          e = v;
+        }
       }
-    }
-    const c = o.clientOrderId;
-    if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
-      // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
-      // the client-id duplicate check needs no table operation.
-      if (cHolder[e] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[e]! - 1);
-      cHolder[e] = li + 1;
-      const eo = remoteOrders[e]!;
-      const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
-      const prev = before?.[li];
-      if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
-        pairs![li] = prev;
-        madePair(e, prev);
-      } else if (agree(o, eo)) {
-        // Made with the report (`reportOrders`), which also fills `pairs`.
-        at.matched[count.matched] = e;
-        pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
-      } else {
-        const p = differing('exchangeOrderId', o, eo, withinGrace);
-        if (pairs !== undefined) pairs[li] = p;
-        madePair(e, p);
-      }
-      continue;
-    }
-    const v = byC.insert('', c, ~li);
-    if (v === ABSENT) {
-      // Unknown to the exchange: recorded for the duplicate check.
-    } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
-    else {
-      if (cHolder[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[v]! - 1);
-      cHolder[v] = li + 1;
-      if (x === undefined) {
-        byClientId.push(li, v);
+      const c = o.clientOrderId;
+      if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
+        // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
+        // the client-id duplicate check needs no table operation.
+        if (cHolder[e] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[e]! - 1);
+        cHolder[e] = li + 1;
+        const eo = remoteOrders[e]!;
+        const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
+        const prev = before?.[li];
+        if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
+          pairs![li] = prev;
+          madePair(e, prev);
+        } else if (agree(o, eo)) {
+          // Made with the report (`reportOrders`), which also fills `pairs`.
+          at.matched[count.matched] = e;
+          pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
+        } else {
+          const p = differing('exchangeOrderId', o, eo, withinGrace);
+          if (pairs !== undefined) pairs[li] = p;
+          madePair(e, p);
+        }
         continue;
       }
+      const v = byC.insert('', c, ~li);
+      if (v === ABSENT) {
+        // Unknown to the exchange: recorded for the duplicate check.
+      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
+      else {
+        if (cHolder[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[v]! - 1);
+        cHolder[v] = li + 1;
+        if (x === undefined) {
+          byClientId.push(li, v);
+          continue;
+        }
+      }
+      if (e >= 0) madePair(e, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+      else unmatched(o, li);
     }
-    if (e >= 0) madePair(e, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
-    else unmatched(o, li);
   }
 
   for (let k = 0; k < byClientId.length; k += 2) {
@@ -373,6 +380,33 @@ const BLOCK = 32;
 const blockHashes = new Int32Array(2 * BLOCK);
 
 /**
+ * Where reads done only to bring memory into the cache leave their sum, so the compiler cannot drop them. In a loop
+ * that does nothing else, the reads of one order do not wait on the previous order's: the CPU overlaps their cache
+ * misses, which the loop that then uses the orders would take one after the other (each waits on its hashing).
+ */
+let _touched = 0;
+
+/** Reads an order and its id strings (lengths are in the strings' headers, beside their characters). */
+function touch(o: Order): number {
+  return o.clientOrderId.length + (o.exchangeOrderId === undefined ? 0 : o.exchangeOrderId.length);
+}
+
+/**
+ * Hashes the exchange ids of `orders[from, to)` into `h` (0 for none), then reads each one's slot in `byX` and the
+ * exchange order there if its hash matches (`IdTable.touch`): reads only, ahead of the block's inserts.
+ */
+function readAhead(orders: readonly Order[], from: number, to: number, byX: IdTable, h: Int32Array): void {
+  for (let i = from; i < to; i++) {
+    const o = orders[i]!;
+    const x = o.exchangeOrderId;
+    h[i - from] = x === undefined ? 0 : hashPair(o.symbol, x);
+  }
+  let read = 0;
+  for (let i = from; i < to; i++) read += byX.touch(h[i - from]!);
+  _touched = read;
+}
+
+/**
  * Records every exchange order in both tables (throwing on the first duplicate id, as one order at a time would) and
  * notes its sort keys. Orders go in blocks: the block's hashes first, then its inserts, whose slot reads no longer
  * wait on each other's hashing, so the CPU overlaps their cache misses (at 100k orders, a miss per insert).
@@ -381,6 +415,9 @@ function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: 
   const h = blockHashes;
   for (let from = 0; from < remoteOrders.length; from += BLOCK) {
     const to = Math.min(remoteOrders.length, from + BLOCK);
+    let read = 0;
+    for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
+    _touched = read;
     for (let i = from; i < to; i++) {
       const o = remoteOrders[i]!;
       const x = o.exchangeOrderId;
@@ -632,6 +669,13 @@ class IdTable {
     }
   }
 
+  /** Reads the first slot `hash` probes and, if it holds an exchange order of that hash, the order (`touch`). */
+  touch(hash: number): number {
+    const slot = hash & this.mask;
+    const stored = this.slots[2 * slot]!;
+    return stored > 0 && this.slots[2 * slot + 1] === hash ? touch(this.remote[stored - 1]!) : stored;
+  }
+
   /** Whether the order a slot points to has this key (compared in place: no key string is built). */
   private holds(value: number, scope: string, id: string): boolean {
     const o = value >= 0 ? this.remote[value]! : this.local[~value]!;
@@ -675,17 +719,25 @@ function scratchKeys(size: number): Float64Array {
   return keptKeys.subarray(0, size);
 }
 
-/** FNV-1a over `scope`, a separator no symbol contains (U+0000), then `id`; finished with an avalanche. */
+/**
+ * FNV-1a over `scope`, a separator (a zero), then `id`, taking two characters (UTF-16 code units, 16 bits each) a
+ * step: half the steps of one a character, each a multiply that waits on the one before. Finished with an avalanche.
+ */
 function hashPair(scope: string, id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < scope.length; i++) h = Math.imul(h ^ scope.charCodeAt(i), 0x01000193);
-  h = Math.imul(h, 0x01000193);
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  let h = Math.imul(hashChars(0x811c9dc5, scope), 0x01000193);
+  h = hashChars(h, id);
   // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
   // those differences spread over the low bits.
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
+}
+
+function hashChars(h: number, s: string): number {
+  const n = s.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) h = Math.imul(h ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), 0x01000193);
+  return i < n ? Math.imul(h ^ s.charCodeAt(i), 0x01000193) : h;
 }
 
 // ---- ordering ------------------------------------------------------------------------------------------------
