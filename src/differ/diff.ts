@@ -256,7 +256,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   const h = blockHashes;
   for (let from = 0; from < localOrders.length; from += BLOCK) {
     const to = Math.min(localOrders.length, from + BLOCK);
-    readAhead(localOrders, from, to, byX, h);
+    readAhead(localOrders, from, to, byX, byC, h);
     for (let li = from; li < to; li++) {
       const o = localOrders[li]!;
       const x = o.exchangeOrderId;
@@ -295,7 +295,9 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
         }
         continue;
       }
-      const v = byC.insert('', c, ~li);
+      // The client id's hash, if read ahead (0 also when it is the hash: computed again then, the same).
+      const hc = h[BLOCK + li - from]!;
+      const v = byC.insertHashed(hc !== 0 ? hc : hashPair('', c), '', c, ~li);
       if (v === ABSENT) {
         // Unknown to the exchange: recorded for the duplicate check.
       } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
@@ -380,7 +382,8 @@ const BLOCK = 32;
 const blockHashes = new Int32Array(2 * BLOCK);
 
 /**
- * Where reads done only to bring memory into the cache leave their sum, so the compiler cannot drop them. In a loop
+ * Written, never read (hence the `_`): where reads done only to bring memory into the cache leave their sum, so the
+ * compiler cannot drop them. In a loop
  * that does nothing else, the reads of one order do not wait on the previous order's: the CPU overlaps their cache
  * misses, which the loop that then uses the orders would take one after the other (each waits on its hashing).
  */
@@ -392,17 +395,36 @@ function touch(o: Order): number {
 }
 
 /**
- * Hashes the exchange ids of `orders[from, to)` into `h` (0 for none), then reads each one's slot in `byX` and the
- * exchange order there if its hash matches (`IdTable.touch`): reads only, ahead of the block's inserts.
+ * Reads ahead of the inserts of local orders `[from, to)`: hashes their exchange ids into `h[0, BLOCK)` (0 for none),
+ * reads each one's slot in `byX` and the exchange order there if its hash matches (`IdTable.touch`); an order that
+ * finds none will be looked up by client id (a ghost's, say): its client id's hash goes to `h[BLOCK, 2 BLOCK)` (0
+ * for an order that seems matched) and its slot in `byC` is read too. Reads only: the inserts decide everything.
  */
-function readAhead(orders: readonly Order[], from: number, to: number, byX: IdTable, h: Int32Array): void {
+function readAhead(
+  orders: readonly Order[],
+  from: number,
+  to: number,
+  byX: IdTable,
+  byC: IdTable,
+  h: Int32Array,
+): void {
   for (let i = from; i < to; i++) {
     const o = orders[i]!;
     const x = o.exchangeOrderId;
     h[i - from] = x === undefined ? 0 : hashPair(o.symbol, x);
   }
   let read = 0;
-  for (let i = from; i < to; i++) read += byX.touch(h[i - from]!);
+  for (let i = from; i < to; i++) {
+    const found = orders[i]!.exchangeOrderId === undefined ? -1 : byX.touch(h[i - from]!);
+    if (found >= 0) {
+      read += found;
+      h[BLOCK + i - from] = 0;
+    } else {
+      const hc = hashPair('', orders[i]!.clientOrderId);
+      h[BLOCK + i - from] = hc;
+      read += byC.touch(hc);
+    }
+  }
   _touched = read;
 }
 
@@ -643,14 +665,10 @@ class IdTable {
   }
 
   /**
-   * Stores `value` under (`scope`, `id`) unless that key is present; returns the value already there, or ABSENT.
-   * The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id table passes ''.
+   * Stores `value` under (`scope`, `id`), whose `hashPair` is `hash`, unless that key is present; returns the value
+   * already there, or ABSENT. The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id
+   * table passes ''. The callers hash ahead of their inserts (see `readAhead`).
    */
-  insert(scope: string, id: string, value: number): number {
-    return this.insertHashed(hashPair(scope, id), scope, id, value);
-  }
-
-  /** `insert` with the key's `hashPair` computed by the caller. */
   insertHashed(hash: number, scope: string, id: string, value: number): number {
     const slots = this.slots;
     let slot = hash & this.mask;
@@ -669,11 +687,14 @@ class IdTable {
     }
   }
 
-  /** Reads the first slot `hash` probes and, if it holds an exchange order of that hash, the order (`touch`). */
+  /**
+   * Reads the first slot `hash` probes and, if it holds an exchange order of that hash, the order: `touch` of it,
+   * else -1. A read ahead (see `readAhead`), not a lookup: a probe may go on past the first slot.
+   */
   touch(hash: number): number {
     const slot = hash & this.mask;
     const stored = this.slots[2 * slot]!;
-    return stored > 0 && this.slots[2 * slot + 1] === hash ? touch(this.remote[stored - 1]!) : stored;
+    return stored > 0 && this.slots[2 * slot + 1] === hash ? touch(this.remote[stored - 1]!) : -1;
   }
 
   /** Whether the order a slot points to has this key (compared in place: no key string is built). */
