@@ -377,15 +377,15 @@ function reportOrders(
   return { matched, ghosts, zombies, inFlight };
 }
 
-/** How many exchange orders are hashed ahead of their inserts (see `indexExchangeOrders`). */
+/** How many orders are read and hashed ahead of their inserts (see `indexExchangeOrders`, `readAhead`). */
 const BLOCK = 32;
 const blockHashes = new Int32Array(2 * BLOCK);
 
 /**
  * Written, never read (hence the `_`): where reads done only to bring memory into the cache leave their sum, so the
- * compiler cannot drop them. In a loop
- * that does nothing else, the reads of one order do not wait on the previous order's: the CPU overlaps their cache
- * misses, which the loop that then uses the orders would take one after the other (each waits on its hashing).
+ * compiler cannot drop them. In a loop that does nothing else, the reads of one order do not wait on the previous
+ * order's: the CPU overlaps their cache misses, which the loop that then uses the orders would take one after the
+ * other (each waits on its hashing). The blocks of 32 are also how many orders are hashed ahead of their inserts.
  */
 let _touched = 0;
 
