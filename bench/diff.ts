@@ -331,7 +331,7 @@ function runAgainst(ctx: BenchContext, sizes: readonly number[], runs: number | 
       .join(' ');
   ctx.log(`load average at start: ${load()} on ${cpus().length} CPUs`);
   ctx.log(
-    '   orders runs |  this ms (cpu)      | against ms (cpu)   | baseline ms | this/base against/base | paired this/against: wall (cpu)',
+    '   orders runs |  this ms (cpu)      | against ms (cpu)   | baseline ms (cpu)    | this/base (cpu)  | against/base (cpu)  | paired this/against: wall (cpu)',
   );
   for (const n of sizes) {
     const input = makeBenchInput(n);
@@ -355,14 +355,24 @@ function runAgainst(ctx: BenchContext, sizes: readonly number[], runs: number | 
     const wall = (xs: Sample[]): number => median(xs.map((x) => x.wall));
     const cpu = (xs: Sample[]): number => median(xs.map((x) => x.cpu));
     const f = (x: number, w: number, d = 3): string => x.toFixed(d).padStart(w);
+    const ratio = (xs: Sample[]): string =>
+      `${f(wall(xs) / wall(baseline), 6, 2)} (${f(cpu(xs) / cpu(baseline), 5, 2)})`;
     ctx.log(
-      `${String(n).padStart(9)} ${String(iterations).padStart(4)} | ${f(wall(mine), 9)} (${f(cpu(mine), 8)}) | ${f(wall(theirs), 9)} (${f(cpu(theirs), 8)}) | ${f(wall(baseline), 11)} | ${f(wall(mine) / wall(baseline), 9, 2)} ${f(wall(theirs) / wall(baseline), 12, 2)} | ${f(
-        paired((s) => s.wall),
-        10,
-      )} (${f(
-        paired((s) => s.cpu),
-        5,
-      )})`,
+      [
+        `${String(n).padStart(9)} ${String(iterations).padStart(4)}`,
+        ` ${f(wall(mine), 9)} (${f(cpu(mine), 8)})`,
+        ` ${f(wall(theirs), 9)} (${f(cpu(theirs), 8)})`,
+        ` ${f(wall(baseline), 9)} (${f(cpu(baseline), 8)})`,
+        ` ${ratio(mine)}  `,
+        ` ${ratio(theirs)}     `,
+        ` ${f(
+          paired((s) => s.wall),
+          10,
+        )} (${f(
+          paired((s) => s.cpu),
+          5,
+        )})`,
+      ].join(' |'),
     );
   }
   ctx.log(`load average at end: ${load()}`);
