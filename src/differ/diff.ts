@@ -217,11 +217,11 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
   const byX = new IdTable(take(slots), remoteOrders, localOrders, false);
   const byC = new IdTable(take(slots), remoteOrders, localOrders, true);
-  // 1-based index of the local order matched to an exchange order (0 = none); until the client-id matches are
+  // Per exchange order i, side by side (a pair reads both: one cache miss at 100k orders, not two):
+  // holders[2 i], the 1-based index of the local order matched to it (0 = none); until the client-id matches are
   // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
-  const owner = take(n);
-  // Likewise for the local order holding an exchange order's client id.
-  const cHolder = take(n);
+  // holders[2 i + 1]: likewise for the local order holding its client id.
+  const holders = take(2 * n);
   const floats = scratchKeys(n + m + most);
   const keys = new SortKeys(take(n + m), floats.subarray(0, n + m), remoteOrders, localOrders);
   const at: Entries = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
@@ -254,9 +254,10 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
   // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
   const h = blockHashes;
+  const tables = { byX, byC, holders };
   for (let from = 0; from < localOrders.length; from += BLOCK) {
     const to = Math.min(localOrders.length, from + BLOCK);
-    readAhead(localOrders, from, to, byX, byC, h);
+    readAhead(localOrders, from, to, tables, h);
     for (let li = from; li < to; li++) {
       const o = localOrders[li]!;
       const x = o.exchangeOrderId;
@@ -267,8 +268,9 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
           // Unknown to the exchange: now recorded as local order li, for the duplicate check.
         } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
         else {
-          if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, owner[v]! - 1);
-          owner[v] = li + 1;
+          if (holders[2 * v] !== 0)
+            throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, holders[2 * v]! - 1);
+          holders[2 * v] = li + 1;
           e = v;
         }
       }
@@ -276,8 +278,8 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
       if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
         // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
         // the client-id duplicate check needs no table operation.
-        if (cHolder[e] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[e]! - 1);
-        cHolder[e] = li + 1;
+        if (holders[2 * e + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * e + 1]! - 1);
+        holders[2 * e + 1] = li + 1;
         const eo = remoteOrders[e]!;
         const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
         const prev = before?.[li];
@@ -302,8 +304,8 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
         // Unknown to the exchange: recorded for the duplicate check.
       } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
       else {
-        if (cHolder[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[v]! - 1);
-        cHolder[v] = li + 1;
+        if (holders[2 * v + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * v + 1]! - 1);
+        holders[2 * v + 1] = li + 1;
         if (x === undefined) {
           byClientId.push(li, v);
           continue;
@@ -318,15 +320,15 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     const li = byClientId[k]!;
     const e = byClientId[k + 1]!;
     const o = localOrders[li]!;
-    if (owner[e] !== 0) {
+    if (holders[2 * e] !== 0) {
       unmatched(o, li);
     } else {
-      owner[e] = li + 1;
+      holders[2 * e] = li + 1;
       madePair(e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
     }
   }
 
-  for (let i = 0; i < n; i++) if (owner[i] === 0) at.zombies[count.zombies++] = i;
+  for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
   if (pairs !== undefined) lastPairs.set(localOrders, pairs);
   return { at, count, pair, made, pairs, keys, sort };
 }
@@ -396,18 +398,19 @@ function touch(o: Order): number {
 
 /**
  * Reads ahead of the inserts of local orders `[from, to)`: hashes their exchange ids into `h[0, BLOCK)` (0 for none),
- * reads each one's slot in `byX` and the exchange order there if its hash matches (`IdTable.touch`); an order that
- * finds none will be looked up by client id (a ghost's, say): its client id's hash goes to `h[BLOCK, 2 BLOCK)` (0
- * for an order that seems matched) and its slot in `byC` is read too. Reads only: the inserts decide everything.
+ * reads each one's slot in `byX` and, if it holds an exchange order of that hash (`IdTable.peek`), the order and its
+ * `holders`; an order that finds none will be looked up by client id (a ghost's, say): its client id's hash goes to
+ * `h[BLOCK, 2 BLOCK)` (0 for an order that seems matched) and its slot in `byC` is read too. Reads only: the
+ * inserts decide everything.
  */
 function readAhead(
   orders: readonly Order[],
   from: number,
   to: number,
-  byX: IdTable,
-  byC: IdTable,
+  tables: { readonly byX: IdTable; readonly byC: IdTable; readonly holders: Int32Array },
   h: Int32Array,
 ): void {
+  const { byX, byC, holders } = tables;
   for (let i = from; i < to; i++) {
     const o = orders[i]!;
     const x = o.exchangeOrderId;
@@ -415,14 +418,14 @@ function readAhead(
   }
   let read = 0;
   for (let i = from; i < to; i++) {
-    const found = orders[i]!.exchangeOrderId === undefined ? -1 : byX.touch(h[i - from]!);
-    if (found >= 0) {
-      read += found;
+    const e = orders[i]!.exchangeOrderId === undefined ? -1 : byX.peek(h[i - from]!);
+    if (e >= 0) {
+      read += touch(byX.remote[e]!) + holders[2 * e]!;
       h[BLOCK + i - from] = 0;
     } else {
       const hc = hashPair('', orders[i]!.clientOrderId);
       h[BLOCK + i - from] = hc;
-      read += byC.touch(hc);
+      read += byC.slotAt(hc);
     }
   }
   _touched = read;
@@ -447,6 +450,8 @@ function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: 
       h[2 * (i - from) + 1] = hashPair('', o.clientOrderId);
       keys.note(i, o);
     }
+    for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
+    _touched = read;
     for (let i = from; i < to; i++) {
       const o = remoteOrders[i]!;
       const x = o.exchangeOrderId;
@@ -657,7 +662,7 @@ class IdTable {
      * itself, negative, for a local one) and the key's hash, so a probe past a different key rarely reads its order.
      */
     private readonly slots: Int32Array,
-    private readonly remote: readonly Order[],
+    readonly remote: readonly Order[],
     private readonly local: readonly Order[],
     private readonly clientIds: boolean,
   ) {
@@ -688,13 +693,18 @@ class IdTable {
   }
 
   /**
-   * Reads the first slot `hash` probes and, if it holds an exchange order of that hash, the order: `touch` of it,
-   * else -1. A read ahead (see `readAhead`), not a lookup: a probe may go on past the first slot.
+   * The exchange order in the first slot `hash` probes, if one of that hash is there, else -1. A read ahead (see
+   * `readAhead`), not a lookup: a probe may go on past the first slot, and an equal hash is not an equal key.
    */
-  touch(hash: number): number {
+  peek(hash: number): number {
     const slot = hash & this.mask;
     const stored = this.slots[2 * slot]!;
-    return stored > 0 && this.slots[2 * slot + 1] === hash ? touch(this.remote[stored - 1]!) : -1;
+    return stored > 0 && this.slots[2 * slot + 1] === hash ? stored - 1 : -1;
+  }
+
+  /** The entry in the first slot `hash` probes: read ahead of an insert (see `readAhead`). */
+  slotAt(hash: number): number {
+    return this.slots[2 * (hash & this.mask)]!;
   }
 
   /** Whether the order a slot points to has this key (compared in place: no key string is built). */
