@@ -212,23 +212,30 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
-  const memory = scratch(2 * slots + 6 * n + 3 * m + 2 * most);
+  const memory = scratch(2 * slots + 6 * n + 3 * m);
   let used = 0;
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
-  const byX = new IdTable(take(slots), remoteOrders, localOrders, false);
-  const byC = new IdTable(take(slots), remoteOrders, localOrders, true);
+  const tableX = take(slots);
+  const tableC = take(slots);
+  const byX = new IdTable(tableX, remoteOrders, localOrders, false);
+  const byC = new IdTable(tableC, remoteOrders, localOrders, true);
   // Per exchange order i, side by side (a pair reads both: one cache miss at 100k orders, not two):
   // holders[2 i], the 1-based index of the local order matched to it (0 = none); until the client-id matches are
   // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
   // holders[2 i + 1]: likewise for the local order holding its client id.
   const holders = take(2 * n);
-  const floats = scratchKeys(n + m + most);
-  const keys = new SortKeys(take(n + m), floats.subarray(0, n + m), remoteOrders, localOrders);
+  const keys = new SortKeys(take(n + m), scratchKeys(n + m), remoteOrders, localOrders);
   const at: Entries = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
   const count = { matched: 0, zombies: 0, ghosts: 0, inFlight: 0 };
   const pair = take(n);
   const made: MatchedOrder[] = [];
-  const sort: SortScratch = { group: take(most), perm: take(most), key: floats.subarray(n + m) };
+  // The sorts come after the join, done with its tables: they reuse the tables' memory (each table has at least
+  // 4/3 (n + m) slots of two int32s; `tableX` starts the memory, so its float64 view is aligned).
+  const sort: SortScratch = {
+    key: new Float64Array(tableX.buffer, tableX.byteOffset, most),
+    group: tableC.subarray(0, most),
+    perm: tableC.subarray(most, 2 * most),
+  };
   indexExchangeOrders(remoteOrders, byX, byC, keys);
 
   const madePair = (e: number, p: MatchedOrder): void => {
@@ -857,7 +864,7 @@ function writeIdKey(keys: Float64Array, at: number, id: string | undefined): voi
   keys[at] = key * KEY_SCALE[n]!;
 }
 
-/** Memory for `sortEntries`, kept between diffs with the join's (see `scratch`): room for the largest category. */
+/** Memory for `sortEntries`, the join's tables once it is done with them: room for the largest category. */
 interface SortScratch {
   readonly group: Int32Array;
   readonly perm: Int32Array;
