@@ -3,10 +3,17 @@
  * zombies) plus 1k positions and 100 balances, against a bare baseline: a `Map` join of the same id strings doing
  * nothing else. Prints ms per diff, the diff/baseline ratio and the scaling exponent from 10k to 1M, and writes
  * bench/results/diff.json. Targets (from the issue): ratio <= 3 at 100k, exponent <= 1.15. It prints; it never asserts.
+ *
+ * `--sizes 1000,10000`, `--runs N` (samples per size), `--no-write`. `--against DIR` measures another checkout of this
+ * repository too (its own `src/differ`, e.g. main's) in the same process, on the same input: each round
+ * times the baseline and both trees' diffs, the trees taking turns going first, and prints the paired ratio (this
+ * tree / the other, per round, then the median) on wall and CPU time. On a shared machine that pairing is what
+ * compares two differs; the separate medians are not. With `--against`, nothing is written.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { Dec } from '../src/domain/decimal.js';
 import type { Decimal } from '../src/domain/decimal.js';
@@ -143,7 +150,8 @@ function sample(f: () => unknown): Sample {
   return { wall, cpu: (cu.user + cu.system) / 1e3 };
 }
 
-function iterationsFor(n: number): { iterations: number; warmup: number } {
+function iterationsFor(n: number, runs?: number): { iterations: number; warmup: number } {
+  if (runs !== undefined) return { iterations: runs, warmup: Math.max(1, Math.ceil(runs / 5)) };
   if (n <= 1_000) return { iterations: 100, warmup: 50 };
   if (n <= 10_000) return { iterations: 30, warmup: 10 };
   if (n <= 100_000) return { iterations: 10, warmup: 2 };
@@ -176,6 +184,10 @@ interface SizeResult {
 async function run(ctx: BenchContext): Promise<void> {
   const sizesArg = valueOf(ctx.args, '--sizes');
   const sizes = sizesArg === undefined ? DEFAULT_SIZES : sizesArg.split(',').map((s) => Number.parseInt(s, 10));
+  const runsArg = valueOf(ctx.args, '--runs');
+  const runs = runsArg === undefined ? undefined : Number.parseInt(runsArg, 10);
+  const against = valueOf(ctx.args, '--against');
+  if (against !== undefined) return runAgainst(ctx, sizes, runs, await treeAt(against));
   const write = !ctx.args.includes('--no-write');
   const options = resolveDiffOptions();
   const results: SizeResult[] = [];
@@ -190,7 +202,7 @@ async function run(ctx: BenchContext): Promise<void> {
   ctx.log('   orders    local  exchange |  diff ms  (min)   | baseline ms (min) | ratio  (min)  (cpu)');
   for (const n of sizes) {
     const input = makeBenchInput(n);
-    const { iterations, warmup } = iterationsFor(n);
+    const { iterations, warmup } = iterationsFor(n, runs);
     // Interleave the two measurements per round so both see the same machine state (GC, other load).
     for (let i = 0; i < warmup; i++) {
       diff(input.local, input.remote, options);
@@ -289,6 +301,81 @@ async function run(ctx: BenchContext): Promise<void> {
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     ctx.log(`wrote ${file}`);
   }
+}
+
+/** What the bench needs from a source tree: this one, or another checkout's (`--against DIR`). */
+interface Tree {
+  readonly diff: typeof diff;
+  readonly resolveDiffOptions: typeof resolveDiffOptions;
+}
+
+/** The differ of the checkout at `dir`. */
+async function treeAt(dir: string): Promise<Tree> {
+  const at = (path: string): string => pathToFileURL(join(resolve(dir), path)).href;
+  const [differ, tolerance] = await Promise.all([
+    import(at('src/differ/diff.js')) as Promise<typeof import('../src/differ/diff.js')>,
+    import(at('src/differ/tolerance.js')) as Promise<typeof import('../src/differ/tolerance.js')>,
+  ]);
+  return { diff: differ.diff, resolveDiffOptions: tolerance.resolveDiffOptions };
+}
+
+/**
+ * Both trees on the same sizes, rounds interleaved: see the header. Both diff the very same input (built here): two
+ * copies would each find the cache filled with the other's data, which the bench alone never does. Prints only.
+ */
+function runAgainst(ctx: BenchContext, sizes: readonly number[], runs: number | undefined, other: Tree): void {
+  const trees: Tree[] = [{ diff, resolveDiffOptions }, other];
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  ctx.log(`load average at start: ${load()} on ${cpus().length} CPUs`);
+  ctx.log(
+    '   orders runs |  this ms (cpu)      | against ms (cpu)   | baseline ms (cpu)    | this/base (cpu)  | against/base (cpu)  | paired this/against: wall (cpu)',
+  );
+  for (const n of sizes) {
+    const input = makeBenchInput(n);
+    const options = trees.map((t) => t.resolveDiffOptions());
+    const diffOf = (k: number) => (): unknown => trees[k]!.diff(input.local, input.remote, options[k]);
+    const { iterations, warmup } = iterationsFor(n, runs);
+    for (let i = 0; i < warmup; i++) {
+      for (let k = 0; k < trees.length; k++) diffOf(k)();
+      mapJoinBaseline(input.localIds, input.remoteIds);
+    }
+    const samples: Sample[][] = [[], []];
+    const baseline: Sample[] = [];
+    for (let i = 0; i < iterations; i++) {
+      baseline.push(sample(() => mapJoinBaseline(input.localIds, input.remoteIds)));
+      // Whichever diff runs second finds the input in the cache: the trees take turns going first.
+      const order = i % 2 === 0 ? [0, 1] : [1, 0];
+      for (const k of order) samples[k]!.push(sample(diffOf(k)));
+    }
+    const [mine, theirs] = samples as [Sample[], Sample[]];
+    const paired = (pick: (s: Sample) => number): number => median(mine.map((s, i) => pick(s) / pick(theirs[i]!)));
+    const wall = (xs: Sample[]): number => median(xs.map((x) => x.wall));
+    const cpu = (xs: Sample[]): number => median(xs.map((x) => x.cpu));
+    const f = (x: number, w: number, d = 3): string => x.toFixed(d).padStart(w);
+    const ratio = (xs: Sample[]): string =>
+      `${f(wall(xs) / wall(baseline), 6, 2)} (${f(cpu(xs) / cpu(baseline), 5, 2)})`;
+    ctx.log(
+      [
+        `${String(n).padStart(9)} ${String(iterations).padStart(4)}`,
+        ` ${f(wall(mine), 9)} (${f(cpu(mine), 8)})`,
+        ` ${f(wall(theirs), 9)} (${f(cpu(theirs), 8)})`,
+        ` ${f(wall(baseline), 9)} (${f(cpu(baseline), 8)})`,
+        ` ${ratio(mine)}  `,
+        ` ${ratio(theirs)}     `,
+        ` ${f(
+          paired((s) => s.wall),
+          10,
+        )} (${f(
+          paired((s) => s.cpu),
+          5,
+        )})`,
+      ].join(' |'),
+    );
+  }
+  ctx.log(`load average at end: ${load()}`);
 }
 
 function valueOf(args: readonly string[], flag: string): string | undefined {

@@ -142,14 +142,7 @@ function sortedOrders(localOrders: readonly Order[], remoteOrders: readonly Orde
   const memo = frozen ? lastOrders.get(localOrders) : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
-  const { out, at, keys } = diffOrders(localOrders, remoteOrders, cutoff);
-  const rank = keys.symbolRanks();
-  const categories: SortedCategories = {
-    matched: sortedBy(out.matched, at.matched, keys, rank, (m) => m.exchange),
-    ghosts: sortedBy(out.ghosts, at.ghosts, keys, rank, (g) => g.local),
-    zombies: sortedBy(out.zombies, at.zombies, keys, rank, (z) => z.exchange),
-    inFlight: sortedBy(out.inFlight, at.inFlight, keys, rank, (f) => f.local),
-  };
+  const categories = reportOrders(diffOrders(localOrders, remoteOrders, cutoff), localOrders, remoteOrders, cutoff);
   if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   // Handed out again on a hit, so no holder of a report can change what the next one says.
   for (const list of Object.values(categories)) Object.freeze(list);
@@ -189,44 +182,72 @@ interface OrderCategories {
   inFlight: InFlightOrder[];
 }
 
-/** Parallel to each category, in join order: the index in `SortKeys` of the order each entry is sorted by. */
-type SortIndexes = { readonly [K in keyof OrderCategories]: Int32Array };
+/**
+ * Each category's entries in join order, as the index in `SortKeys` of the order each entry is sorted by (exchange
+ * order i at i, local order li at n + li): the report's objects are only made once the entries are sorted.
+ */
+type Entries = { readonly [K in keyof OrderCategories]: Int32Array };
 
+/** What the join found (see `reportOrders`, which turns it into the report's sorted categories). */
 interface Joined {
-  readonly out: OrderCategories;
-  readonly at: SortIndexes;
+  readonly at: Entries;
+  readonly count: { -readonly [K in keyof OrderCategories]: number };
+  /**
+   * Per matched entry: `li << 1 | withinGrace` for local order li agreeing with its exchange order by exchange id in
+   * every compared field (its `MatchedOrder` is made with the report), or `~k` for `made[k]`, a pair made in the join.
+   */
+  readonly pair: Int32Array;
+  readonly made: MatchedOrder[];
+  /** The pair memo to fill for a frozen local list (see `lastPairs`), by local index. */
+  readonly pairs: (MatchedOrder | undefined)[] | undefined;
   readonly keys: SortKeys;
+  readonly sort: SortScratch;
 }
 
 function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): Joined {
   const n = remoteOrders.length;
   const m = localOrders.length;
+  const most = n > m ? n : m;
   // One table per id kind. A value >= 0 is an exchange order's index; a value < 0 is `~i` for local order i whose id
   // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
-  const memory = scratch(2 * slots + 5 * n + 3 * m);
+  const memory = scratch(2 * slots + 6 * n + 3 * m);
   let used = 0;
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
-  const byX = new IdTable(take(slots), remoteOrders, localOrders, false);
-  const byC = new IdTable(take(slots), remoteOrders, localOrders, true);
-  // 1-based index of the local order matched to an exchange order (0 = none); until the client-id matches are
+  const tableX = take(slots);
+  const tableC = take(slots);
+  const byX = new IdTable(tableX, remoteOrders, localOrders, false);
+  const byC = new IdTable(tableC, remoteOrders, localOrders, true);
+  // Per exchange order i, side by side (a pair reads both: one cache miss at 100k orders, not two):
+  // holders[2 i], the 1-based index of the local order matched to it (0 = none); until the client-id matches are
   // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
-  const owner = take(n);
-  // Likewise for the local order holding an exchange order's client id.
-  const cHolder = take(n);
-  // Exchange order i at index i, local order li at n + li.
-  const keys = new SortKeys(take(n + m), scratchKeys(n + m));
-  const at: SortIndexes = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
+  // holders[2 i + 1]: likewise for the local order holding its client id.
+  const holders = take(2 * n);
+  const keys = new SortKeys(take(n + m), scratchKeys(n + m), remoteOrders, localOrders);
+  const at: Entries = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
+  const count = { matched: 0, zombies: 0, ghosts: 0, inFlight: 0 };
+  const pair = take(n);
+  const made: MatchedOrder[] = [];
+  // The sorts come after the join, done with its tables: they reuse the tables' memory (each table has at least
+  // 4/3 (n + m) slots of two int32s; `tableX` starts the memory, so its float64 view is aligned).
+  const sort: SortScratch = {
+    key: new Float64Array(tableX.buffer, tableX.byteOffset, most),
+    group: tableC.subarray(0, most),
+    perm: tableC.subarray(most, 2 * most),
+  };
   indexExchangeOrders(remoteOrders, byX, byC, keys);
 
-  const out: OrderCategories = { matched: [], ghosts: [], zombies: [], inFlight: [] };
+  const madePair = (e: number, p: MatchedOrder): void => {
+    at.matched[count.matched] = e;
+    pair[count.matched++] = ~(made.push(p) - 1);
+  };
   const unmatched = (o: Order, li: number): void => {
     const category = categoryOf(o, cutoff);
     if (category === undefined) return;
     keys.note(n + li, o);
-    if (category === 'ghost') at.ghosts[out.ghosts.push({ local: o }) - 1] = n + li;
-    else at.inFlight[out.inFlight.push({ local: o, reason: category }) - 1] = n + li;
+    if (category === 'ghost') at.ghosts[count.ghosts++] = n + li;
+    else at.inFlight[count.inFlight++] = n + li;
   };
   // Client-id matches wait until every exchange-id match is known: an exchange-id match always wins.
   const byClientId: number[] = [];
@@ -237,56 +258,68 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     ? new Array<MatchedOrder | undefined>(localOrders.length)
     : undefined;
 
-  for (let li = 0; li < localOrders.length; li++) {
-    const o = localOrders[li]!;
-    const x = o.exchangeOrderId;
-    let e = -1;
-    if (x !== undefined) {
-      const v = byX.insert(o.symbol, x, ~li);
-      if (v === ABSENT) {
-        // Unknown to the exchange: now recorded as local order li, for the duplicate check.
-      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
-      else {
-        if (owner[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, owner[v]! - 1);
-        owner[v] = li + 1;
-        e = v;
+  // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
+  // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
+  const h = blockHashes;
+  const tables = { byX, byC, holders };
+  for (let from = 0; from < localOrders.length; from += BLOCK) {
+    const to = Math.min(localOrders.length, from + BLOCK);
+    readAhead(localOrders, from, to, tables, h);
+    for (let li = from; li < to; li++) {
+      const o = localOrders[li]!;
+      const x = o.exchangeOrderId;
+      let e = -1;
+      if (x !== undefined) {
+        const v = byX.insertHashed(h[li - from]!, o.symbol, x, ~li);
+        if (v === ABSENT) {
+          // Unknown to the exchange: now recorded as local order li, for the duplicate check.
+        } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
+        else {
+          if (holders[2 * v] !== 0)
+            throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, holders[2 * v]! - 1);
+          holders[2 * v] = li + 1;
+          e = v;
+        }
       }
-    }
-    const c = o.clientOrderId;
-    if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
-      // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
-      // the client-id duplicate check needs no table operation.
-      if (cHolder[e] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[e]! - 1);
-      cHolder[e] = li + 1;
-      const eo = remoteOrders[e]!;
-      const prev = before?.[li];
-      const m =
-        prev !== undefined &&
-        prev.exchange === eo &&
-        Object.isFrozen(eo) &&
-        prev.withinGrace === (o.createdAt >= cutoff || o.updatedAt >= cutoff)
-          ? prev
-          : match('exchangeOrderId', o, eo, cutoff);
-      if (pairs !== undefined) pairs[li] = m;
-      at.matched[out.matched.push(m) - 1] = e;
-      continue;
-    }
-    const v = byC.insert('', c, ~li);
-    if (v === ABSENT) {
-      // Unknown to the exchange: recorded for the duplicate check.
-    } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
-    else {
-      if (cHolder[v] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, cHolder[v]! - 1);
-      cHolder[v] = li + 1;
-      if (x === undefined) {
-        byClientId.push(li, v);
+      const c = o.clientOrderId;
+      if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
+        // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
+        // the client-id duplicate check needs no table operation.
+        if (holders[2 * e + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * e + 1]! - 1);
+        holders[2 * e + 1] = li + 1;
+        const eo = remoteOrders[e]!;
+        const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
+        const prev = before?.[li];
+        if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
+          pairs![li] = prev;
+          madePair(e, prev);
+        } else if (agree(o, eo)) {
+          // Made with the report (`reportOrders`), which also fills `pairs`.
+          at.matched[count.matched] = e;
+          pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
+        } else {
+          const p = differing('exchangeOrderId', o, eo, withinGrace);
+          if (pairs !== undefined) pairs[li] = p;
+          madePair(e, p);
+        }
         continue;
       }
-    }
-    if (e >= 0) {
-      at.matched[out.matched.push(match('exchangeOrderId', o, remoteOrders[e]!, cutoff)) - 1] = e;
-    } else {
-      unmatched(o, li);
+      // The client id's hash, if read ahead (0 also when it is the hash: computed again then, the same).
+      const hc = h[BLOCK + li - from]!;
+      const v = byC.insertHashed(hc !== 0 ? hc : hashPair('', c), '', c, ~li);
+      if (v === ABSENT) {
+        // Unknown to the exchange: recorded for the duplicate check.
+      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
+      else {
+        if (holders[2 * v + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * v + 1]! - 1);
+        holders[2 * v + 1] = li + 1;
+        if (x === undefined) {
+          byClientId.push(li, v);
+          continue;
+        }
+      }
+      if (e >= 0) madePair(e, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+      else unmatched(o, li);
     }
   }
 
@@ -294,22 +327,116 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     const li = byClientId[k]!;
     const e = byClientId[k + 1]!;
     const o = localOrders[li]!;
-    if (owner[e] !== 0) {
+    if (holders[2 * e] !== 0) {
       unmatched(o, li);
     } else {
-      owner[e] = li + 1;
-      at.matched[out.matched.push(match('clientOrderId', o, remoteOrders[e]!, cutoff)) - 1] = e;
+      holders[2 * e] = li + 1;
+      madePair(e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
     }
   }
 
-  for (let i = 0; i < n; i++) if (owner[i] === 0) at.zombies[out.zombies.push({ exchange: remoteOrders[i]! }) - 1] = i;
+  for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
   if (pairs !== undefined) lastPairs.set(localOrders, pairs);
-  return { out, at, keys };
+  return { at, count, pair, made, pairs, keys, sort };
 }
 
-/** How many exchange orders are hashed ahead of their inserts (see `indexExchangeOrders`). */
+/**
+ * The report's categories from the join's entries: each category's entries sorted (`sortEntries`), then its objects
+ * made in that order, straight into the report's array.
+ */
+function reportOrders(
+  joined: Joined,
+  localOrders: readonly Order[],
+  remoteOrders: readonly Order[],
+  cutoff: number,
+): SortedCategories {
+  const { at, count, pair, made, pairs, keys, sort } = joined;
+  const n = remoteOrders.length;
+  const rank = keys.symbolRanks();
+
+  let perm = sortEntries(at.matched, count.matched, keys, rank, sort);
+  const matched = new Array<MatchedOrder>(count.matched);
+  for (let k = 0; k < matched.length; k++) {
+    const j = perm[k]!;
+    const p = pair[j]!;
+    if (p < 0) {
+      matched[k] = made[~p]!;
+      continue;
+    }
+    const local = localOrders[p >> 1]!;
+    const mo = agreeing('exchangeOrderId', local, remoteOrders[at.matched[j]!]!, (p & 1) === 1);
+    if (pairs !== undefined) pairs[p >> 1] = mo;
+    matched[k] = mo;
+  }
+
+  perm = sortEntries(at.ghosts, count.ghosts, keys, rank, sort);
+  const ghosts = new Array<GhostOrder>(count.ghosts);
+  for (let k = 0; k < ghosts.length; k++) ghosts[k] = { local: localOrders[at.ghosts[perm[k]!]! - n]! };
+
+  perm = sortEntries(at.zombies, count.zombies, keys, rank, sort);
+  const zombies = new Array<ZombieOrder>(count.zombies);
+  for (let k = 0; k < zombies.length; k++) zombies[k] = { exchange: remoteOrders[at.zombies[perm[k]!]!]! };
+
+  perm = sortEntries(at.inFlight, count.inFlight, keys, rank, sort);
+  const inFlight = new Array<InFlightOrder>(count.inFlight);
+  for (let k = 0; k < inFlight.length; k++) {
+    const local = localOrders[at.inFlight[perm[k]!]! - n]!;
+    inFlight[k] = { local, reason: categoryOf(local, cutoff) as InFlightOrder['reason'] };
+  }
+  return { matched, ghosts, zombies, inFlight };
+}
+
+/** How many orders are read and hashed ahead of their inserts (see `indexExchangeOrders`, `readAhead`). */
 const BLOCK = 32;
 const blockHashes = new Int32Array(2 * BLOCK);
+
+/**
+ * Written, never read (hence the `_`): where reads done only to bring memory into the cache leave their sum, so the
+ * compiler cannot drop them. In a loop that does nothing else, the reads of one order do not wait on the previous
+ * order's: the CPU overlaps their cache misses, which the loop that then uses the orders would take one after the
+ * other (each waits on its hashing). The blocks of 32 are also how many orders are hashed ahead of their inserts.
+ */
+let _touched = 0;
+
+/** Reads an order and its id strings (lengths are in the strings' headers, beside their characters). */
+function touch(o: Order): number {
+  return o.clientOrderId.length + (o.exchangeOrderId === undefined ? 0 : o.exchangeOrderId.length);
+}
+
+/**
+ * Reads ahead of the inserts of local orders `[from, to)`: hashes their exchange ids into `h[0, BLOCK)` (0 for none),
+ * reads each one's slot in `byX` and, if it holds an exchange order of that hash (`IdTable.peek`), the order and its
+ * `holders`; an order that finds none will be looked up by client id (a ghost's, say): its client id's hash goes to
+ * `h[BLOCK, 2 BLOCK)` (0 for an order that seems matched) and its slot in `byC` is read too. Reads only: the
+ * inserts decide everything.
+ */
+function readAhead(
+  orders: readonly Order[],
+  from: number,
+  to: number,
+  tables: { readonly byX: IdTable; readonly byC: IdTable; readonly holders: Int32Array },
+  h: Int32Array,
+): void {
+  const { byX, byC, holders } = tables;
+  for (let i = from; i < to; i++) {
+    const o = orders[i]!;
+    const x = o.exchangeOrderId;
+    h[i - from] = x === undefined ? 0 : hashPair(o.symbol, x);
+  }
+  let read = 0;
+  for (let i = from; i < to; i++) {
+    const e = orders[i]!.exchangeOrderId === undefined ? -1 : byX.peek(h[i - from]!);
+    if (e >= 0) {
+      read += touch(byX.remote[e]!) + holders[2 * e]!;
+      h[BLOCK + i - from] = 0;
+    } else {
+      const hc = hashPair('', orders[i]!.clientOrderId);
+      h[BLOCK + i - from] = hc;
+      read += byC.slotAt(hc);
+    }
+  }
+  _touched = read;
+}
 
 /**
  * Records every exchange order in both tables (throwing on the first duplicate id, as one order at a time would) and
@@ -320,6 +447,9 @@ function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: 
   const h = blockHashes;
   for (let from = 0; from < remoteOrders.length; from += BLOCK) {
     const to = Math.min(remoteOrders.length, from + BLOCK);
+    let read = 0;
+    for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
+    _touched = read;
     for (let i = from; i < to; i++) {
       const o = remoteOrders[i]!;
       const x = o.exchangeOrderId;
@@ -327,6 +457,8 @@ function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: 
       h[2 * (i - from) + 1] = hashPair('', o.clientOrderId);
       keys.note(i, o);
     }
+    for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
+    _touched = read;
     for (let i = from; i < to; i++) {
       const o = remoteOrders[i]!;
       const x = o.exchangeOrderId;
@@ -364,17 +496,29 @@ const NO_DIFFERENCES: OrderDifferences = Object.freeze({ filledDelta: ZERO });
 
 function match(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
   const withinGrace = l.createdAt >= cutoff || l.updatedAt >= cutoff;
-  const sameFill = sameAmount(l.filledQuantity, e.filledQuantity);
-  if (
-    sameFill &&
+  return agree(l, e) ? agreeing(matchedBy, l, e, withinGrace) : differing(matchedBy, l, e, withinGrace);
+}
+
+/** Whether a pair agrees in every compared field: filled quantity, status, quantity, price, symbol, side. */
+function agree(l: Order, e: Order): boolean {
+  return (
+    sameAmount(l.filledQuantity, e.filledQuantity) &&
     l.status === e.status &&
     sameAmount(l.quantity, e.quantity) &&
     sameOptionalAmount(l.price, e.price) &&
     l.symbol === e.symbol &&
     l.side === e.side
-  ) {
-    return { matchedBy, local: l, exchange: e, differences: NO_DIFFERENCES, differs: false, withinGrace };
-  }
+  );
+}
+
+/** The `MatchedOrder` of a pair that `agree`s. */
+function agreeing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, withinGrace: boolean): MatchedOrder {
+  return { matchedBy, local: l, exchange: e, differences: NO_DIFFERENCES, differs: false, withinGrace };
+}
+
+/** The `MatchedOrder` of a pair that does not `agree`: what differs. */
+function differing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, withinGrace: boolean): MatchedOrder {
+  const sameFill = sameAmount(l.filledQuantity, e.filledQuantity);
   // A subtraction costs far more than a comparison, so it is only done when the fills differ.
   const filledDelta = sameFill ? ZERO : new Dec(e.filledQuantity).minus(l.filledQuantity);
   let differs = !sameFill;
@@ -525,7 +669,7 @@ class IdTable {
      * itself, negative, for a local one) and the key's hash, so a probe past a different key rarely reads its order.
      */
     private readonly slots: Int32Array,
-    private readonly remote: readonly Order[],
+    readonly remote: readonly Order[],
     private readonly local: readonly Order[],
     private readonly clientIds: boolean,
   ) {
@@ -533,14 +677,10 @@ class IdTable {
   }
 
   /**
-   * Stores `value` under (`scope`, `id`) unless that key is present; returns the value already there, or ABSENT.
-   * The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id table passes ''.
+   * Stores `value` under (`scope`, `id`), whose `hashPair` is `hash`, unless that key is present; returns the value
+   * already there, or ABSENT. The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id
+   * table passes ''. The callers hash ahead of their inserts (see `readAhead`).
    */
-  insert(scope: string, id: string, value: number): number {
-    return this.insertHashed(hashPair(scope, id), scope, id, value);
-  }
-
-  /** `insert` with the key's `hashPair` computed by the caller. */
   insertHashed(hash: number, scope: string, id: string, value: number): number {
     const slots = this.slots;
     let slot = hash & this.mask;
@@ -557,6 +697,21 @@ class IdTable {
       }
       slot = (slot + 1) & this.mask;
     }
+  }
+
+  /**
+   * The exchange order in the first slot `hash` probes, if one of that hash is there, else -1. A read ahead (see
+   * `readAhead`), not a lookup: a probe may go on past the first slot, and an equal hash is not an equal key.
+   */
+  peek(hash: number): number {
+    const slot = hash & this.mask;
+    const stored = this.slots[2 * slot]!;
+    return stored > 0 && this.slots[2 * slot + 1] === hash ? stored - 1 : -1;
+  }
+
+  /** The entry in the first slot `hash` probes: read ahead of an insert (see `readAhead`). */
+  slotAt(hash: number): number {
+    return this.slots[2 * (hash & this.mask)]!;
   }
 
   /** Whether the order a slot points to has this key (compared in place: no key string is built). */
@@ -602,17 +757,25 @@ function scratchKeys(size: number): Float64Array {
   return keptKeys.subarray(0, size);
 }
 
-/** FNV-1a over `scope`, a separator no symbol contains (U+0000), then `id`; finished with an avalanche. */
+/**
+ * FNV-1a over `scope`, a separator (a zero), then `id`, taking two characters (UTF-16 code units, 16 bits each) a
+ * step: half the steps of one a character, each a multiply that waits on the one before. Finished with an avalanche.
+ */
 function hashPair(scope: string, id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < scope.length; i++) h = Math.imul(h ^ scope.charCodeAt(i), 0x01000193);
-  h = Math.imul(h, 0x01000193);
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  let h = Math.imul(hashChars(0x811c9dc5, scope), 0x01000193);
+  h = hashChars(h, id);
   // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
   // those differences spread over the low bits.
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
+}
+
+function hashChars(h: number, s: string): number {
+  const n = s.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) h = Math.imul(h ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), 0x01000193);
+  return i < n ? Math.imul(h ^ s.charCodeAt(i), 0x01000193) : h;
 }
 
 // ---- ordering ------------------------------------------------------------------------------------------------
@@ -631,7 +794,15 @@ class SortKeys {
   constructor(
     readonly symbol: Int32Array,
     readonly key: Float64Array,
+    private readonly remote: readonly Order[],
+    private readonly local: readonly Order[],
   ) {}
+
+  /** The order at index `i` (exchange order i, or local order i − n). */
+  order(i: number): Order {
+    const n = this.remote.length;
+    return i < n ? this.remote[i]! : this.local[i - n]!;
+  }
 
   note(i: number, o: Order): void {
     const symbol = o.symbol;
@@ -693,33 +864,37 @@ function writeIdKey(keys: Float64Array, at: number, id: string | undefined): voi
   keys[at] = key * KEY_SCALE[n]!;
 }
 
+/** Memory for `sortEntries`, the join's tables once it is done with them: room for the largest category. */
+interface SortScratch {
+  readonly group: Int32Array;
+  readonly perm: Int32Array;
+  readonly key: Float64Array;
+}
+
 /**
- * Sorts a category into `compareOrders` order: grouped by symbol first (a report has few symbols and many orders),
- * then by exchange id and client id inside each group. A permutation is sorted, over the keys noted in the join:
- * in a group whose ids are all digits, numbers are compared, and strings only when two keys tie. A group already
- * in order (the engine's books list orders as they were created, and exchanges number them in that order) costs
- * one pass.
+ * The order that sorts a category's `count` entries (`at`, indexes into `keys`) into `compareOrders` order, as
+ * positions in `at`, valid until the next call (it is `sort.perm`): grouped by symbol first (a report has few
+ * symbols and many orders), then by exchange id and client id inside each group. The permutation is sorted over the
+ * keys noted in the join: in a group whose ids are all digits, numbers are compared, and strings only when two keys
+ * tie. A group already in order (the engine's books list orders as they were created, and exchanges number them in
+ * that order) costs one pass.
  */
-function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Array, orderOf: (t: T) => Order): T[] {
-  const n = items.length;
-  if (n < 2) return items;
+function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32Array, sort: SortScratch): Int32Array {
+  const { group, perm, key } = sort;
   // Stable bucketing by symbol: start[r] is where the group of the symbol ranked r begins.
   const start = new Int32Array(rank.length + 1);
-  const group = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < count; i++) {
     const r = rank[keys.symbol[at[i]!]!]!;
     group[i] = r;
     start[r + 1]!++;
   }
   for (let r = 0; r < rank.length; r++) start[r + 1] = start[r + 1]! + start[r]!;
   const next = start.slice(0, rank.length);
-  const perm = new Int32Array(n);
-  const key = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < count; i++) {
     perm[next[group[i]!]!++] = i;
     key[i] = keys.key[at[i]!]!;
   }
-  const byIds = (a: number, b: number): number => compareIds(orderOf(items[a]!), orderOf(items[b]!));
+  const byIds = (a: number, b: number): number => compareIds(keys.order(at[a]!), keys.order(at[b]!));
   const byKeys = (a: number, b: number): number => {
     const d = key[a]! - key[b]!;
     // A sign, not the difference: a returned double that is not a small integer is boxed, one allocation a compare.
@@ -728,6 +903,7 @@ function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Arra
   for (let r = 0; r < rank.length; r++) {
     const from = start[r]!;
     const to = start[r + 1]!;
+    if (to - from < 2) continue;
     let digits = true;
     for (let k = from; k < to && digits; k++) digits = !Number.isNaN(key[perm[k]!]!);
     const before = digits ? byKeys : byIds;
@@ -735,9 +911,7 @@ function sortedBy<T>(items: T[], at: Int32Array, keys: SortKeys, rank: Int32Arra
     for (let k = from + 1; k < to && sorted; k++) sorted = before(perm[k - 1]!, perm[k]!) <= 0;
     if (!sorted) perm.subarray(from, to).sort(before);
   }
-  const out: T[] = new Array<T>(n);
-  for (let k = 0; k < n; k++) out[k] = items[perm[k]!]!;
-  return out;
+  return perm;
 }
 
 // ---- errors --------------------------------------------------------------------------------------------------
