@@ -7,7 +7,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Dec } from '../../src/domain/decimal.js';
 import type { Balance } from '../../src/domain/types.js';
 import { StatePersister } from '../../src/engine/persistence.js';
 import { budgetSlicer, everyPointSlicer, NO_SLICING, type Slicer } from '../../src/engine/slicing.js';
@@ -17,7 +16,7 @@ import type { CursorState } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { FileStateStore, type FileStoreFailpoint } from '../../src/store/file-store.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
-import { INSTRUMENTS, d, order } from '../portfolio/fixtures.js';
+import { INSTRUMENTS, d, fill, order } from '../portfolio/fixtures.js';
 
 const START: Balance[] = ['BTC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 const dirs: string[] = [];
@@ -38,18 +37,9 @@ function books(n: number): Portfolio {
     { tradeIdWindow: 2 * n },
   );
   for (let i = 0; i < n; i++)
-    portfolio.applyFill({
-      tradeId: `t${i}`,
-      exchangeOrderId: String(i),
-      symbol: 'BTC/USDT',
-      side: 'buy',
-      quantity: new Dec('0.5'),
-      price: new Dec('5'),
-      fee: new Dec('0'),
-      feeAsset: 'USDT',
-      timestamp: 1_700_000_000_000 + i,
-      inferred: false,
-    });
+    portfolio.applyFill(
+      fill({ tradeId: `t${i}`, exchangeOrderId: String(i), symbol: 'BTC/USDT', side: 'buy', q: '0.5', px: '5' }),
+    );
   return portfolio;
 }
 
