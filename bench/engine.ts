@@ -5,6 +5,13 @@
  *   orders, cycles driven one RECONCILE_NOW at a time, each waiting for its report; cycles per second, and the longest
  *   event-loop stall while they run (`perf_hooks.monitorEventLoopDelay`, a macrotask turn between cycles). Also run
  *   with the trade-id window full (100 000 applied trade ids), which must not change the cost of a clean cycle.
+ *   Each stall is also split (Linux, `StallProbe`): the main thread's time on a CPU within each gap of a 1 ms timer
+ *   (`/proc/thread-self/schedstat`) is work this process did; the rest of the gap is the machine's load (runqueue
+ *   wait). On a loaded machine the wall figure measures the machine; the on-CPU figure is what the engine can change.
+ * - placing: the same, each cycle after an order placed through the engine (journal records, a delta per cycle) and a
+ *   compaction policy of 16 journal records, so the whole state is written about every fifth cycle: the stall a
+ *   compaction causes. The engine gets the slicer a real-time engine gets by default (`budgetSlicer`), since the
+ *   bench's virtual scheduler would turn slicing off; `--no-slicing` runs this tree's engine unsliced.
  * - baseline: a bare `Map` join of the same N exchange ids against our N ids, measured in the same run, so the ratio
  *   says how far a clean cycle is from the least work any reconciliation must do.
  * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
@@ -13,7 +20,7 @@
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000`, `--boot 1000,10000,100000`,
- * `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`. `--against DIR` measures another checkout of this repository too (its own
+ * `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against DIR` measures another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */
