@@ -11,7 +11,7 @@
 export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine/engine.js';
 export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine/engine.js';
 export type { CompactionPolicy } from './engine/persistence.js';
-export { budgetSlicer, everyPointSlicer, macrotaskTurn, NO_SLICING, DEFAULT_SLICE_MS } from './engine/slicing.js';
+export { budgetSlicer, everyPointSlicer, NO_SLICING } from './engine/slicing.js';
 export type { Slicer } from './engine/slicing.js';
 export type {
   EngineCommand,
