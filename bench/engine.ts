@@ -5,6 +5,13 @@
  *   orders, cycles driven one RECONCILE_NOW at a time, each waiting for its report; cycles per second, and the longest
  *   event-loop stall while they run (`perf_hooks.monitorEventLoopDelay`, a macrotask turn between cycles). Also run
  *   with the trade-id window full (100 000 applied trade ids), which must not change the cost of a clean cycle.
+ *   Each stall is also split (Linux, `StallProbe`): the main thread's time on a CPU within each gap of a 1 ms timer
+ *   (`/proc/thread-self/schedstat`) is work this process did; the rest of the gap is the machine's load (runqueue
+ *   wait). On a loaded machine the wall figure measures the machine; the on-CPU figure is what the engine can change.
+ * - placing: the same, each cycle after an order placed through the engine (journal records, a delta per cycle) and a
+ *   compaction policy of 16 journal records, so the whole state is written about every fifth cycle: the stall a
+ *   compaction causes. The engine gets the slicer a real-time engine gets by default (`budgetSlicer`), since the
+ *   bench's virtual scheduler would turn slicing off; `--no-slicing` runs this tree's engine unsliced.
  * - baseline: a bare `Map` join of the same N exchange ids against our N ids, measured in the same run, so the ratio
  *   says how far a clean cycle is from the least work any reconciliation must do.
  * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
@@ -13,19 +20,22 @@
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
- * run), `--boot 1000,10000,100000`, `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`. `--against DIR` measures
- * another checkout of this repository too (its own
+ * run), `--boot 1000,10000,100000`, `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against
+ * DIR` measures another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine/engine.js';
+import { Dec } from '../src/domain/decimal.js';
+import type { CompactionPolicy } from '../src/engine/persistence.js';
+import { budgetSlicer, NO_SLICING, type Slicer } from '../src/engine/slicing.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
@@ -37,6 +47,7 @@ import {
   makeWorld,
   median,
   now,
+  PERP,
   round,
   saveWorld,
   untracked,
@@ -45,6 +56,8 @@ import {
 } from './support.js';
 
 const FULL_WINDOW = 100_000;
+/** The compaction policy of the placing rows: whole state written once the journal holds this many records. */
+const PLACING_JOURNAL_RECORDS = 16;
 
 /**
  * The exchange answering every read with its first answer to the same arguments. The world is static (flat prices,
@@ -89,6 +102,77 @@ export function freshCopies(ex: ExchangeClient): ExchangeClient {
   });
 }
 
+/**
+ * What each event-loop stall is made of, on Linux: a 1 ms timer on the main thread notes, at every firing, the wall
+ * time and this thread's time on a CPU and waiting for one (`/proc/thread-self/schedstat`, ns). A gap between two
+ * firings is a stall; its on-CPU part is work this thread did in it (the cycle, GC pauses on this thread), its
+ * runqueue part is time the machine gave another process. The on-CPU part is what the engine can be blamed for; the
+ * wall gap (what `monitorEventLoopDelay` reports) also holds the machine's load. Undefined figures elsewhere.
+ */
+class StallProbe {
+  private readonly fd = (() => {
+    try {
+      return openSync('/proc/thread-self/schedstat', 'r');
+    } catch {
+      return undefined;
+    }
+  })();
+  private readonly buf = Buffer.alloc(128);
+  private timer: NodeJS.Timeout | undefined;
+  private active = false;
+  private last = 0;
+  private lastCpu = 0;
+  /** Per recorded gap: wall ms and on-CPU ms. */
+  readonly gaps: { wallMs: number; cpuMs: number }[] = [];
+
+  /** This thread's time on a CPU so far (ms), or NaN. */
+  private cpu(): number {
+    if (this.fd === undefined) return Number.NaN;
+    const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+    return Number(this.buf.toString('latin1', 0, n).split(' ')[0]) / 1e6;
+  }
+
+  private note(): void {
+    const t = performance.now();
+    const c = this.cpu();
+    if (this.active) this.gaps.push({ wallMs: t - this.last, cpuMs: c - this.lastCpu });
+    this.last = t;
+    this.lastCpu = c;
+  }
+
+  enable(): void {
+    this.active = false;
+    this.note();
+    this.active = true;
+    const tick = (): void => {
+      this.note();
+      this.timer = setTimeout(tick, 1);
+    };
+    this.timer = setTimeout(tick, 1);
+  }
+
+  disable(): void {
+    this.note();
+    this.active = false;
+    clearTimeout(this.timer);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+  }
+
+  /** The longest gap (wall) and its on-CPU part, and the most on-CPU time of any gap. */
+  summary(): { maxGapMs: number; cpuOfMaxGapMs: number; maxCpuMs: number } {
+    let longest = { wallMs: 0, cpuMs: 0 };
+    let maxCpu = 0;
+    for (const g of this.gaps) {
+      if (g.wallMs > longest.wallMs) longest = g;
+      if (g.cpuMs > maxCpu) maxCpu = g.cpuMs;
+    }
+    return { maxGapMs: longest.wallMs, cpuOfMaxGapMs: longest.cpuMs, maxCpuMs: maxCpu };
+  }
+}
+
 interface Running {
   readonly engine: Engine;
   reports(): number;
@@ -102,6 +186,7 @@ export async function boot(
   world: Pick<World, 'tl' | 'ex'>,
   store: StateStore,
   tree: Tree = HERE,
+  compaction?: Partial<CompactionPolicy>,
 ): Promise<{ running: Running; bootMs: number }> {
   const engine = tree.createEngine({
     exchange: world.ex,
@@ -109,6 +194,9 @@ export async function boot(
     clock: world.tl.clock,
     scheduler: tree.untracked(world.tl),
     intervalMs: 24 * 60 * 60 * 1000,
+    // The virtual scheduler would turn slicing off; a bot on the real-time scheduler gets the default slicer.
+    ...(tree.slicer !== undefined && { slicer: tree.slicer() }),
+    ...(compaction !== undefined && { compaction }),
   });
   let reports = 0;
   const waiters: (() => void)[] = [];
@@ -156,6 +244,10 @@ export async function boot(
 /** What the bench needs from a source tree: this one, or another checkout's (`--against DIR`). */
 interface Tree {
   readonly createEngine: typeof createEngine;
+  /** This tree's Decimal (an order placed through its engine carries its own tree's amounts). */
+  readonly Dec: typeof Dec;
+  /** The slicer a real-time engine of this tree gets by default (undefined: the tree does not slice). */
+  readonly slicer: (() => Slicer) | undefined;
   readonly InMemoryStateStore: typeof InMemoryStateStore;
   readonly FileStateStore: typeof FileStateStore;
   readonly makeWorld: typeof makeWorld;
@@ -163,7 +255,16 @@ interface Tree {
   readonly untracked: typeof untracked;
 }
 
-const HERE: Tree = { createEngine, InMemoryStateStore, FileStateStore, makeWorld, saveWorld, untracked };
+const HERE: Tree = {
+  createEngine,
+  Dec,
+  slicer: () => budgetSlicer(),
+  InMemoryStateStore,
+  FileStateStore,
+  makeWorld,
+  saveWorld,
+  untracked,
+};
 
 /** The same modules from the checkout at `dir` (each tree keeps its own classes: worlds never mix trees). */
 async function treeAt(dir: string): Promise<Tree> {
@@ -175,8 +276,14 @@ async function treeAt(dir: string): Promise<Tree> {
     import(at('src/store/file-store.js')) as Promise<typeof import('../src/store/file-store.js')>,
     import(at('bench/support.js')) as Promise<typeof import('./support.js')>,
   ]);
+  // A tree from before slicing has no slicing module: its engine runs each piece of work in one turn.
+  const slicing = (await import(at('src/engine/slicing.js')).catch(() => undefined)) as
+    typeof import('../src/engine/slicing.js') | undefined;
+  const decimal = (await import(at('src/domain/decimal.js'))) as typeof import('../src/domain/decimal.js');
   return {
     createEngine: engine.createEngine,
+    Dec: decimal.Dec,
+    slicer: slicing === undefined ? undefined : () => slicing.budgetSlicer(),
     InMemoryStateStore: memory.InMemoryStateStore,
     FileStateStore: file.FileStateStore,
     makeWorld: support.makeWorld,
@@ -218,6 +325,15 @@ interface CleanResult {
   /** The same loop with no cycle in it (only the turns and the Map join), for as long, measured right after. */
   idleMaxStallMs: number;
   idleP99StallMs: number;
+  /**
+   * From `StallProbe` (Linux): the most time this thread spent on a CPU within one gap of the loop while the cycles
+   * ran (ms), and the on-CPU part of the longest gap; the same for the loop without cycles. NaN elsewhere.
+   */
+  maxStallCpuMs: number;
+  cpuOfMaxStallMs: number;
+  idleMaxStallCpuMs: number;
+  /** Each cycle followed an order placed through the engine (journal records, a delta, a compaction every few). */
+  placing: boolean;
   /** Garbage collection while the cycles ran (`PerformanceObserver` 'gc' entries): ms per cycle and longest pause. */
   gcMsPerCycle: number;
   longestGcMs: number;
@@ -250,13 +366,20 @@ async function clean(
   appliedTrades: number,
   cycles: number,
   freshObjects = false,
+  placing = false,
 ): Promise<CleanResult[]> {
   const setups = [];
   for (const tree of trees) {
     const world = await tree.makeWorld(n, appliedTrades);
     const store = new tree.InMemoryStateStore();
     await tree.saveWorld(store, world);
-    const { running } = await boot(freshObjects ? { tl: world.tl, ex: freshCopies(world.ex) } : world, store, tree);
+    const { running } = await boot(
+      freshObjects ? { tl: world.tl, ex: freshCopies(world.ex) } : world,
+      store,
+      tree,
+      // Placing: a compaction (the whole state written) about every fifth cycle instead of every few thousand saves.
+      placing ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
+    );
     const ids = world.portfolio.orders().map((o) => o.exchangeOrderId!);
     setups.push({ running, ids, shuffled: [...ids].reverse() });
   }
@@ -269,8 +392,21 @@ async function clean(
     ms: [] as number[],
     base: [] as number[],
     h: monitorEventLoopDelay({ resolution: 1 }),
+    probe: new StallProbe(),
     pauses: [] as number[],
   }));
+  let placed = 0;
+  const place = async (engine: Engine, D: typeof Dec): Promise<void> => {
+    if (!placing) return;
+    await engine.placeOrder({
+      clientOrderId: `bench-placed-${placed++}`,
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: new D('0.001'),
+      price: new D('15000'),
+    });
+  };
   const began = now();
   for (let i = 0; i < cycles; i++) {
     // The trees take turns going first: whichever runs first in a round was measured slower (helper-23, issue 16).
@@ -281,10 +417,13 @@ async function clean(
       // With two trees a pause is counted to the tree whose cycle it interrupts, whichever tree's garbage caused it.
       const gc = gcPauses();
       r.h.enable();
+      r.probe.enable();
+      await place(running.engine, trees[k]!.Dec);
       const t = now();
       await running.cycle();
       r.ms.push(now() - t);
       await turn();
+      r.probe.disable();
       r.h.disable();
       r.pauses.push(...gc.stop());
       const b = now();
@@ -294,18 +433,33 @@ async function clean(
   }
   // The floor the stall figures stand on: the same turns and joins without the cycles, for as long, in this process.
   const idle = monitorEventLoopDelay({ resolution: 1 });
+  const idleProbe = new StallProbe();
   const until = now() + (now() - began) / setups.length;
   idle.enable();
+  idleProbe.enable();
   while (now() < until) {
     await turn();
     mapJoin(setups[0]!.ids, setups[0]!.shuffled);
   }
+  idleProbe.disable();
   idle.disable();
+  idleProbe.close();
   for (const { running } of setups) await running.engine.stop();
-  return runs.map(({ ms, base, h, pauses }) => ({
+  const idleCpu = idleProbe.summary().maxCpuMs;
+  return runs.map(({ ms, base, h, probe, pauses }) => ({
     openOrders: n,
     appliedTradeIds: appliedTrades,
     freshObjects,
+    placing,
+    ...(() => {
+      probe.close();
+      const p = probe.summary();
+      return {
+        maxStallCpuMs: round(p.maxCpuMs),
+        cpuOfMaxStallMs: round(p.cpuOfMaxGapMs),
+        idleMaxStallCpuMs: round(idleCpu),
+      };
+    })(),
     cycles,
     cycleMsMedian: round(median(ms)),
     cycleMsMin: round(Math.min(...ms)),
@@ -444,7 +598,9 @@ async function run(ctx: BenchContext): Promise<void> {
   ctx.log(`load average at start: ${startLoad.join(' ')} on ${cpus().length} CPUs`);
 
   const against = valueOf(ctx.args, '--against');
-  const trees: Tree[] = against === undefined ? [HERE] : [HERE, await treeAt(against)];
+  // `--no-slicing`: this tree's engine runs each piece of work in one turn (the slicing's own A/B, in one process).
+  const here: Tree = ctx.args.includes('--no-slicing') ? { ...HERE, slicer: () => NO_SLICING } : HERE;
+  const trees: Tree[] = against === undefined ? [here] : [here, await treeAt(against)];
   const name = (k: number): string => (trees.length === 1 ? '' : k === 0 ? 'this tree: ' : 'against:   ');
   const results = trees.map(() => ({
     clean: [] as CleanResult[],
@@ -454,18 +610,19 @@ async function run(ctx: BenchContext): Promise<void> {
   }));
   for (const n of sizes) {
     const variants = [
-      { applied: 0, fresh: false },
-      { applied: FULL_WINDOW, fresh: false },
-      { applied: 0, fresh: true },
+      { applied: 0, fresh: false, placing: false },
+      { applied: FULL_WINDOW, fresh: false, placing: false },
+      { applied: 0, fresh: true, placing: false },
+      { applied: 0, fresh: false, placing: true },
     ];
-    for (const { applied, fresh } of variants) {
-      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh);
+    for (const { applied, fresh, placing } of variants) {
+      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh, placing);
       rs.forEach((r, k) => {
         results[k]!.clean.push(r);
         ctx.log(
-          `${name(k)}clean ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
-            `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}), ` +
-            `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms`,
+          `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
+            `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}; on CPU at most ${r.maxStallCpuMs.toFixed(1)}, in the longest ${r.cpuOfMaxStallMs.toFixed(1)}), ` +
+            `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}; on CPU at most ${r.idleMaxStallCpuMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms`,
         );
       });
     }

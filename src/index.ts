@@ -11,6 +11,8 @@
 export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine/engine.js';
 export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine/engine.js';
 export type { CompactionPolicy } from './engine/persistence.js';
+export { budgetSlicer, everyPointSlicer, NO_SLICING } from './engine/slicing.js';
+export type { Slicer } from './engine/slicing.js';
 export type {
   EngineCommand,
   CycleDigest,

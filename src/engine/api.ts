@@ -31,6 +31,7 @@ import type { LifecyclePhase } from '../../machines/lifecycle.js';
 import type { ExposureEffect } from './order-gate.js';
 import type { AppliedFill, ExecutionStreamStats, PortfolioChange } from './execution-stream.js';
 import type { CompactionPolicy } from './persistence.js';
+import type { Slicer } from './slicing.js';
 
 /** Default time between reconciliation cycles. */
 export const DEFAULT_INTERVAL_MS = 5_000;
@@ -77,6 +78,14 @@ export interface EngineOptions {
    * to `DEFAULT_COMPACTION_POLICY`'s.
    */
   readonly compaction?: Partial<CompactionPolicy> | undefined;
+  /**
+   * Where long work lets the embedding event loop run (src/engine/slicing.ts): between the stages of a cycle and
+   * between the slices of a compaction. Default with the real-time scheduler: `budgetSlicer()`, a macrotask turn once
+   * 1 ms of work ran since the last one; with an injected scheduler (virtual time): `NO_SLICING`, each piece of work in
+   * one turn. `everyPointSlicer()` pauses at every point (deterministic: tests, simulation).
+   * Whatever it does, the work stays one task of the engine's queue: nothing else changes the books meanwhile.
+   */
+  readonly slicer?: Slicer | undefined;
 }
 
 /** What `state$` emits: the lifecycle phase and the facts behind it. */

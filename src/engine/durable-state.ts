@@ -22,6 +22,7 @@ import type { EquityReading } from './equity.js';
 import { ExchangeMismatchError, identityConflict } from './exchange-identity.js';
 import { HandlerActors } from './handler-actors.js';
 import { StatePersister, type CompactionPolicy } from './persistence.js';
+import type { Slicer } from './slicing.js';
 import {
   decodeEngineState,
   type EngineJournalRecord,
@@ -33,6 +34,8 @@ export interface DurableStateOptions {
   readonly config: ResolvedConfig;
   readonly store: StateStore;
   readonly compaction?: Partial<CompactionPolicy> | undefined;
+  /** Where a compaction's serialization lets the event loop run (src/engine/slicing.ts). */
+  readonly slicer?: Slicer | undefined;
   readonly portfolioOptions?: PortfolioOptions | undefined;
   /** The account this state belongs to: recorded in each snapshot, checked at load. */
   readonly identity: ExchangeIdentity;
@@ -70,7 +73,7 @@ export class DurableState {
     });
     this.#startupHandler = new StartupHandler(config, this.#memory);
     this.#runtimeHandler = new RuntimeHandler(config, this.#memory);
-    this.#persister = new StatePersister(options.store, config.reportOnly, options.compaction);
+    this.#persister = new StatePersister(options.store, config.reportOnly, options.compaction, options.slicer);
   }
 
   /** The books; undefined on a fresh store until the startup reconciliation built them. */

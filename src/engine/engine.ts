@@ -41,6 +41,7 @@ import { EngineReports, EngineStatusStream, statusOf } from './outputs.js';
 import { reconcileNow } from './reconcile-now.js';
 import { RuntimeCycle } from './runtime-cycle.js';
 import { SerialQueue } from './serial.js';
+import { budgetSlicer, NO_SLICING } from './slicing.js';
 import { StartupReconciliation } from './startup-reconciliation.js';
 
 export { DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './api.js';
@@ -78,6 +79,9 @@ export function createEngine(options: EngineOptions): Engine {
     ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work)
     : <T>(work: Promise<T>): Promise<T> => work;
   const queue = new SerialQueue(track);
+  // Slicing pauses with real macrotask turns: on by default in real time only. An injected scheduler (virtual time,
+  // tests) gets one turn per piece of work unless it asks for a slicer, so its runs keep their exact interleaving.
+  const slicer = options.slicer ?? (scheduler === asyncScheduler ? budgetSlicer() : NO_SLICING);
 
   // The parts below reach the engine actor, which is built from them, through these (called once it exists).
   const machineState = (): EngineSnapshot => actor.getSnapshot();
@@ -88,6 +92,7 @@ export function createEngine(options: EngineOptions): Engine {
     config,
     store,
     compaction: options.compaction,
+    slicer,
     portfolioOptions,
     identity,
     clock,
@@ -125,6 +130,7 @@ export function createEngine(options: EngineOptions): Engine {
     scheduler,
     retentionMs: options.closedOrderRetentionMs ?? config.tradeLookbackMs,
     onStoreFailure: stopOnStoreFailure,
+    slicer,
   });
 
   const actor = createActor(

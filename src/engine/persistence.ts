@@ -18,8 +18,10 @@
 import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import type { CursorState } from '../handlers/plan.js';
+import { canonicalPieces } from '../store/codec.js';
 import type { StateStore } from '../store/port.js';
 import { persistedFromMemory } from './handler-actors.js';
+import { NO_SLICING, type Slicer } from './slicing.js';
 import type { EngineDeltaRecord, PersistedActorEntry } from './state-delta.js';
 import {
   asJson,
@@ -88,6 +90,8 @@ export class StatePersister {
     private readonly store: StateStore,
     private readonly reportOnly: boolean,
     policy: Partial<CompactionPolicy> = {},
+    /** Pauses a compaction's serialization lets the event loop run at (none: in one turn, as before slicing). */
+    private readonly slicer: Slicer = NO_SLICING,
   ) {
     this.policy = { ...DEFAULT_COMPACTION_POLICY, ...policy };
   }
@@ -161,11 +165,22 @@ export class StatePersister {
   }
 
   private async compact(state: SavedState, at: Millis, equity: EquityAtSaveJSON | undefined): Promise<void> {
-    const encoded = encodeEngineState(state, at, equity);
+    const store = this.store;
+    const pause = (): Promise<void> | undefined => this.slicer.pause();
+    // Sliced when the store takes canonical text: the books' long lists are encoded, serialized, hashed and written
+    // a slice at a time, pausing between slices. Nothing changes the state meanwhile: every save runs as a task of the
+    // engine's queue (serial.ts), as does every other write, so no record can land between this snapshot and its
+    // write either. The store makes the file visible only once all of it is durable.
+    const sliced = this.slicer !== NO_SLICING && store.compactCanonical !== undefined;
+    const encoded = encodeEngineState(sliced ? { ...state, portfolio: undefined } : state, at, equity);
+    const pieces = sliced
+      ? await canonicalPieces({ ...encoded, portfolio: state.portfolio?.toDeferredJSON() ?? null }, pause)
+      : undefined;
     const token = state.portfolio?.markSaved();
     this.diskToken = undefined;
     this.written = undefined;
-    await this.store.compact(asJson(encoded));
+    if (pieces !== undefined) await store.compactCanonical!(pieces, pause);
+    else await store.compact(asJson(encoded));
     this.diskToken = token;
     this.savedWithoutPortfolio = state.portfolio === undefined;
     this.records = 0;

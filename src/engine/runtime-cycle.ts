@@ -19,6 +19,7 @@ import type { CycleDigest } from '../../machines/engine.machine.js';
 import { EngineNotReadyError } from './api.js';
 import type { ExecutionStreamFeed } from './execution-stream.js';
 import { digestOf, type ReconciliationDeps } from './reconciliation.js';
+import type { Slicer } from './slicing.js';
 import { racedInside } from './snapshot-race.js';
 import { resolveUnconfirmed, settleProvenSubmissions, type SubmissionContext } from './submissions.js';
 
@@ -39,6 +40,8 @@ export interface RuntimeCycleDeps extends ReconciliationDeps {
   readonly retentionMs: number;
   /** The store failed: nothing is durable any more, the engine must stop. */
   readonly onStoreFailure: (e: unknown) => void;
+  /** Lets the event loop run between the cycle's stages (src/engine/slicing.ts). */
+  readonly slicer: Slicer;
 }
 
 export class RuntimeCycle {
@@ -115,11 +118,15 @@ export class RuntimeCycle {
   }
 
   private async pass(snapshot: ExchangeSnapshot, cycle: number, mode: LoopMode): Promise<RuntimeCycleResult> {
-    const { exchange, clock, config, state, marker, reports } = this.deps;
+    const { exchange, clock, config, state, marker, reports, slicer } = this.deps;
     const portfolio = state.portfolio;
     if (portfolio === undefined)
       throw new EngineNotReadyError('runtime cycle before the startup reconciliation built the portfolio');
+    // Each stage below is O(changes) on a clean cycle but O(n) when the exchange hands out fresh objects (the diff,
+    // the plan's checks): between stages the event loop may run (the queue holds every other change off meanwhile).
+    slicer.start();
     const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
+    await slicer.pause();
     // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
     // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.
     const plan = await state.runtimeHandler.plan(report, { exchange, portfolio, clock, cursors: state.cursors });
@@ -140,6 +147,7 @@ export class RuntimeCycle {
       );
     }
     state.keep();
+    await slicer.pause();
     const result = await executePlan(plan, {
       exchange,
       portfolio,
@@ -154,6 +162,7 @@ export class RuntimeCycle {
     }
     state.marked(await marker.mark(result.portfolio, snapshot.positions, result.executed));
     state.adopt(result.portfolio, result.cursors);
+    await slicer.pause();
     try {
       await state.persist();
     } catch (e) {

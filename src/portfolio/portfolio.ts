@@ -38,6 +38,7 @@ import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../domain/decimal.js';
 import { compareStrings } from '../domain/compare.js';
 import { perList } from '../domain/derived.js';
+import { DeferredList, type Deferrable } from '../domain/deferred-list.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -1065,6 +1066,21 @@ export class Portfolio {
 
   /** Versioned, amounts as strings; `Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())))` is exact. */
   toJSON(): PortfolioJSON {
+    return this.encodeJSON((items, encode) => items.map((item) => encode(item))) as PortfolioJSON;
+  }
+
+  /**
+   * `toJSON()` with its long lists (orders, applied trade ids) deferred: each is encoded as a serializer writes it, a
+   * slice at a time (`canonicalPieces`), so a compaction need not build the whole books' JSON in one turn. The books
+   * must not change until it is written (the engine's queue sees to that).
+   */
+  toDeferredJSON(): Deferrable<PortfolioJSON> {
+    return this.encodeJSON((items, encode) => DeferredList.of(items, encode));
+  }
+
+  private encodeJSON(
+    list: <T, J>(items: readonly T[], encode: (item: T) => J) => J[] | DeferredList<J>,
+  ): Deferrable<PortfolioJSON> {
     // The late-trade window lives in memory only: the log's leading real fills are written folded into the settled
     // book (the same operations in the same order, so a restore is digit for digit the same books), and the log from
     // the first standing inferred fill on. Balances and positions are then the books whenever no inferred fill stands,
@@ -1086,10 +1102,10 @@ export class Portfolio {
       settledRealizedPnl: amountToString(settled.realizedPnl),
       peakEquity: amountToString(this.peak),
       // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart.
-      orders: this.sortedTracked().map(trackedOrderToJSON),
+      orders: list(this.sortedTracked(), trackedOrderToJSON),
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
-      appliedTrades: this.tradeIds.toArray().map((key): [string, string] => {
+      appliedTrades: list(this.tradeIds.toArray(), (key): [string, string] => {
         const { symbol, id } = splitScopedKey(key)!;
         return [symbol, id];
       }),

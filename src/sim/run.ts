@@ -17,6 +17,7 @@ import { fillKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/i
 import { createRandom, type Random } from '../domain/random.js';
 import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
 import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine/engine.js';
+import { everyPointSlicer } from '../engine/slicing.js';
 import { actionsOf } from '../handlers/plan.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';
 import type { Deposit } from '../exchange/simulated/types.js';
@@ -132,6 +133,8 @@ interface Incarnation {
 }
 
 const ACTIVE: ReadonlySet<LifecyclePhase> = new Set(['running', 'liquidateOnly']);
+/** The engines' slicer: a pause at every slice point, as a promise job (see `boot`). */
+const SIM_SLICER = everyPointSlicer(() => Promise.resolve());
 
 /** Balances minus deposits: the port has no deposit history, so only a startup reconciliation learns of them. */
 function withoutDeposits(balances: readonly Balance[], deposits: readonly Deposit[]): Balance[] {
@@ -393,6 +396,9 @@ class Simulation implements PortHost {
       }),
       seed: (this.seed * 7919 + id) >>> 0,
       logger: this.engineLogger(id),
+      // Every slice point pauses (a promise job, not a macrotask: virtual time's settling stays as it was), so the
+      // sliced compaction and the cycle's stage boundaries meet every crash point deterministically.
+      slicer: SIM_SLICER,
     });
     const inc: Incarnation = {
       id,

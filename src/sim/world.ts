@@ -518,6 +518,10 @@ export class SimStore implements StateStore {
     return this.write('compact', () => this.inner.compact(snapshot));
   }
 
+  compactCanonical(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void> {
+    return this.write('compact', () => this.inner.compactCanonical(pieces, pause));
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -16,6 +16,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
+import { DeferredList } from '../domain/deferred-list.js';
 import { StoreCorruptError } from '../domain/errors.js';
 import { StoreError } from './errors.js';
 import type { JsonValue } from './port.js';
@@ -38,6 +39,80 @@ export function canonicalJson(value: unknown): string {
   if (gather(value, 0, keys)) return JSON.stringify(value, [...keys].sort());
   // Refused by the check (or too deep to tell a cycle): the full walk writes it or names the offending path.
   return canonicalWalk(value);
+}
+
+/** Items of a long array serialized at once by `canonicalPieces`, between two chances to pause. */
+const PIECE_ITEMS = 512;
+/** `canonicalPieces` joins its small pieces into pieces of about this many characters. */
+const PIECE_CHARS = 64 * 1024;
+
+/**
+ * `canonicalJson(value)` written as pieces whose concatenation is exactly that text, with a chance to pause
+ * (`pause()`, awaited when it returns a promise) after every slice of a long array: the text of a large state is built
+ * a slice per turn instead of in one. A `DeferredList` in `value` is encoded a slice at a time as it is written, and
+ * stands for the array its `toJSON()` gives. `value` must not change until the promise resolves.
+ * @throws StoreError kind `invalid`, as `canonicalJson` does (it names the path inside the slice that holds it).
+ */
+export async function canonicalPieces(value: unknown, pause: () => Promise<void> | undefined): Promise<string[]> {
+  const pieces: string[] = [];
+  let current = '';
+  const put = (text: string): void => {
+    current += text;
+    if (current.length >= PIECE_CHARS) {
+      pieces.push(current);
+      current = '';
+    }
+  };
+  const write = async (v: unknown, depth: number): Promise<void> => {
+    const deferred = v instanceof DeferredList ? v : undefined;
+    const array = Array.isArray(v) ? (v as readonly unknown[]) : undefined;
+    if (deferred !== undefined || (array !== undefined && array.length > PIECE_ITEMS)) {
+      const length = deferred?.length ?? array!.length;
+      put('[');
+      for (let from = 0; from < length; from += PIECE_ITEMS) {
+        const to = Math.min(length, from + PIECE_ITEMS);
+        const slice = deferred !== undefined ? deferred.encodeRange(from, to) : array!.slice(from, to);
+        // The slice's own array text without its brackets: canonical JSON of an array is its items', comma-joined.
+        const text = canonicalJson(slice);
+        put(from === 0 ? text.slice(1, -1) : `,${text.slice(1, -1)}`);
+        const waiting = pause();
+        if (waiting !== undefined) await waiting;
+      }
+      put(']');
+      return;
+    }
+    const proto: unknown = typeof v === 'object' && v !== null && array === undefined ? Object.getPrototypeOf(v) : 0;
+    if ((proto !== Object.prototype && proto !== null) || depth >= NATIVE_DEPTH || !holdsLongList(v, depth)) {
+      put(canonicalJson(v));
+      return;
+    }
+    // A plain object holding a long list somewhere: its keys in canonical order, each value written in turn.
+    const rec = v as Record<string, unknown>;
+    let first = true;
+    put('{');
+    for (const key of Object.keys(rec).sort()) {
+      const item = rec[key];
+      if (item === undefined) continue;
+      put(`${first ? '' : ','}${JSON.stringify(key)}:`);
+      first = false;
+      await write(item, depth + 1);
+    }
+    put('}');
+  };
+  await write(value, 0);
+  if (current !== '' || pieces.length === 0) pieces.push(current);
+  return pieces;
+}
+
+/** True when `v` (a plain object) holds a `DeferredList` or a long array among its values, at most a few levels down. */
+function holdsLongList(v: unknown, depth: number): boolean {
+  if (typeof v !== 'object' || v === null || depth >= NATIVE_DEPTH) return false;
+  if (v instanceof DeferredList || (Array.isArray(v) && v.length > PIECE_ITEMS)) return true;
+  if (Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const item of Object.values(v as Record<string, unknown>)) if (holdsLongList(item, depth + 1)) return true;
+  return false;
 }
 
 /** Deeper than this, the check gives up (a cycle, or an unusual value): the full walk decides and names the path. */
@@ -153,11 +228,18 @@ export function crc32Hex(data: Uint8Array | string): string {
 
 /** The checksum of a payload (a string is hashed as its UTF-8 bytes): CRC-32 of `[v,seq,` + payload + `]`. */
 function payloadCrc(seq: number, payload: string | Uint8Array): string {
-  let crc = crc32(`[${FORMAT_VERSION},${seq},`);
-  crc = crc32(payload, crc);
-  crc = crc32(']', crc);
-  return (crc >>> 0).toString(16).padStart(8, '0');
+  return payloadCrcEnd(crc32(payload, payloadCrcStart(seq)));
 }
+
+/** The running CRC-32 before a payload's first byte, for a payload hashed piece by piece. */
+const payloadCrcStart = (seq: number): number => crc32(`[${FORMAT_VERSION},${seq},`);
+
+/** The checksum as written, from the running CRC-32 after a payload's last byte. */
+const payloadCrcEnd = (crc: number): string => (crc32(']', crc) >>> 0).toString(16).padStart(8, '0');
+
+/** A snapshot file's text before its state (the same length whatever the checksum: always 8 hex digits). */
+const snapshotHead = (journalSeq: number, crc: string): string =>
+  `{"v":${FORMAT_VERSION},"journalSeq":${journalSeq},"crc":"${crc}","state":`;
 
 /**
  * The checksum of a payload as it lies in the file: `text` must be exactly `head` + payload + `tail` (the layout the
@@ -192,15 +274,37 @@ export function encodeSnapshot(journalSeq: number, canonicalState: string): stri
  * (once to hash it, once to write it) nor copied into a second string with its head and tail.
  */
 export function encodeSnapshotBytes(journalSeq: number, canonicalState: string): Buffer {
-  // The head's length does not depend on the checksum's value (always 8 hex digits): the state goes in first.
-  const head = (crc: string): string => `{"v":${FORMAT_VERSION},"journalSeq":${journalSeq},"crc":"${crc}","state":`;
-  const at = head('00000000').length;
+  // The head's length does not depend on the checksum's value: the state goes in first.
+  const at = snapshotHead(journalSeq, '00000000').length;
   const size = Buffer.byteLength(canonicalState, 'utf8');
   const bytes = Buffer.allocUnsafe(at + size + 2);
   bytes.write(canonicalState, at, size, 'utf8');
-  bytes.write(head(payloadCrc(journalSeq, bytes.subarray(at, at + size))), 0, at, 'latin1');
+  bytes.write(snapshotHead(journalSeq, payloadCrc(journalSeq, bytes.subarray(at, at + size))), 0, at, 'latin1');
   bytes.write('}\n', at + size, 2, 'latin1');
   return bytes;
+}
+
+/**
+ * `encodeSnapshot` for a state given as canonical JSON pieces (`canonicalPieces`): the file's bytes as buffers whose
+ * concatenation is exactly `encodeSnapshot(journalSeq, pieces.join(''))`. The checksum is carried from piece to piece
+ * (CRC-32 of a concatenation, piece after piece), with a chance to pause after each.
+ */
+export async function encodeSnapshotPieces(
+  journalSeq: number,
+  pieces: readonly string[],
+  pause: () => Promise<void> | undefined,
+): Promise<Buffer[]> {
+  let crc = payloadCrcStart(journalSeq);
+  const body: Buffer[] = [];
+  for (const piece of pieces) {
+    // Pieces split the text between JSON tokens, never inside a string: each is valid UTF-16 on its own.
+    const bytes = Buffer.from(piece, 'utf8');
+    crc = crc32(bytes, crc);
+    body.push(bytes);
+    const waiting = pause();
+    if (waiting !== undefined) await waiting;
+  }
+  return [Buffer.from(snapshotHead(journalSeq, payloadCrcEnd(crc)), 'latin1'), ...body, Buffer.from('}\n', 'utf8')];
 }
 
 export interface DecodedSnapshot {

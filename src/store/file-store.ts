@@ -29,7 +29,14 @@ import { constants as fsConstants } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { canonicalJson, decodeJournal, decodeSnapshot, encodeJournalLine, encodeSnapshotBytes } from './codec.js';
+import {
+  canonicalJson,
+  decodeJournal,
+  decodeSnapshot,
+  encodeJournalLine,
+  encodeSnapshotBytes,
+  encodeSnapshotPieces,
+} from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 
@@ -191,16 +198,26 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     } catch (e) {
       return Promise.reject(e);
     }
+    return this.replaceSnapshot((seq) => [encodeSnapshotBytes(seq, body)]);
+  }
+
+  /** `compact` for a snapshot already in canonical JSON pieces (see `StateStore.compactCanonical`). */
+  compactCanonical(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void> {
+    return this.replaceSnapshot((seq) => encodeSnapshotPieces(seq, pieces, pause));
+  }
+
+  /** The compaction protocol (module comment) for the snapshot file `encode` gives for the last journal seq. */
+  private replaceSnapshot(encode: (journalSeq: number) => Buffer[] | Promise<Buffer[]>): Promise<void> {
     return this.enqueue(true, async () => {
       const cursor = await this.writableCursor();
       const tmp = this.path('snapshotTmp');
-      const bytes = encodeSnapshotBytes(cursor.lastSeq, body);
+      const buffers = await encode(cursor.lastSeq);
       // Steps 1-2: until the rename nothing visible has changed, so a failure here leaves the store usable.
       try {
         await rm(tmp, { force: true });
         const handle = await open(tmp, 'wx', FILE_MODE);
         try {
-          await writeAll(handle, bytes);
+          for (const bytes of buffers) await writeAll(handle, bytes);
           this.failpoint('compact:temp-written');
           await handle.sync();
         } finally {
@@ -227,7 +244,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
         }
         cursor.length = 0;
         cursor.records = 0;
-        cursor.snapshotBytes = bytes.length;
+        cursor.snapshotBytes = buffers.reduce((sum, b) => sum + b.length, 0);
         this.failpoint('compact:journal-reset');
       });
     });

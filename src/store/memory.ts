@@ -63,11 +63,25 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueue(() => {
-      this.snapshot = body;
-      this.journal = [];
-      this.journalBytes = 0;
+    return this.enqueue(() => this.replaceSnapshot(body));
+  }
+
+  /** `compact` for a snapshot already in canonical JSON pieces (see `StateStore.compactCanonical`). */
+  compactCanonical(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void> {
+    return this.enqueue(async () => {
+      // The pause a file write would make, in call order like every operation; a crash during it loses the compaction.
+      const waiting = pause();
+      if (waiting !== undefined) await waiting;
+      if (this.status === 'crashed')
+        throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
+      this.replaceSnapshot(pieces.join(''));
     });
+  }
+
+  private replaceSnapshot(body: string): void {
+    this.snapshot = body;
+    this.journal = [];
+    this.journalBytes = 0;
   }
 
   /** Sizes as UTF-8 bytes of the canonical JSON held (the file store adds a few framing bytes per record). */
@@ -99,7 +113,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     return new InMemoryStateStore<S, R>(this.durableState());
   }
 
-  private enqueue<T>(op: () => T): Promise<T> {
+  private enqueue<T>(op: () => T | Promise<T>): Promise<T> {
     if (this.status !== 'open') return Promise.reject(new StoreError('closed', 'in-memory store is closed'));
     // Each operation runs in a later microtask, so a crash() right after a call can still lose it, as on disk.
     const run = async (): Promise<T> => {

@@ -36,6 +36,13 @@ export interface StateStore<S extends JsonValue = JsonValue, R extends JsonValue
   /** Replaces the snapshot atomically with `snapshot` and empties the journal. */
   compact(snapshot: S): Promise<void>;
   /**
+   * Optional: `compact` for a snapshot the caller already wrote as canonical JSON (`canonicalPieces` in
+   * src/store/codec.ts: the pieces' concatenation is the text, trusted as it is), hashed and written a piece at a time,
+   * awaiting `pause()` between pieces when it returns a promise. Atomic like `compact`: nothing is visible until the
+   * whole snapshot is durable. The engine uses it to compact in slices (src/engine/slicing.ts).
+   */
+  compactCanonical?(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void>;
+  /**
    * Optional: the sizes of what the store holds now, counting every write that resolved; undefined when unknown (e.g.
    * before the first load or write). The engine compacts by them (src/engine/persistence.ts), by record count without.
    */

@@ -1,14 +1,18 @@
 /** The store's format helpers: CRC-32 and canonical JSON. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DeferredList } from '../../src/domain/deferred-list.js';
 import {
   canonicalJson,
+  canonicalPieces,
   crc32Hex,
   decodeJournal,
   decodeSnapshot,
   encodeJournalLine,
   encodeSnapshot,
+  encodeSnapshotPieces,
 } from '../../src/store/codec.js';
+import { StoreError } from '../../src/store/errors.js';
 
 describe('crc32Hex (zlib.crc32)', () => {
   it('matches the standard check values, as 8 lowercase hex digits', () => {
@@ -90,6 +94,76 @@ describe('canonicalJson', () => {
         const text = canonicalJson(JSON.parse(`{"__proto__":{},"v":${JSON.stringify(v)}}`));
         expect(JSON.parse(text)).toEqual(JSON.parse(`{"__proto__":{},"v":${canonicalJson(v)}}`));
       }),
+    );
+  });
+});
+
+describe('canonicalPieces and encodeSnapshotPieces (a compaction in slices)', () => {
+  /** Values with long arrays (sliced) at any depth, next to short ones and scalars. */
+  const arbSliced = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.array(fc.jsonValue({ maxDepth: 1 }), { minLength: 500, maxLength: 1300 }),
+      fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
+    ),
+  })).value;
+
+  it('the pieces joined are exactly canonicalJson, and each long array slice is a chance to pause', async () => {
+    await fc.assert(
+      fc.asyncProperty(arbSliced, async (v) => {
+        let pauses = 0;
+        const pieces = await canonicalPieces(v, () => {
+          pauses++;
+          return pauses % 2 === 0 ? Promise.resolve() : undefined;
+        });
+        expect(pieces.join('')).toBe(canonicalJson(v));
+        const longest = (x: unknown): number =>
+          Array.isArray(x)
+            ? Math.max(x.length, ...x.map(longest))
+            : typeof x === 'object' && x !== null
+              ? Math.max(0, ...Object.values(x).map(longest))
+              : 0;
+        if (longest(v) > 512) expect(pauses).toBeGreaterThan(0);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a DeferredList is written as the array its toJSON gives, encoded a slice at a time', async () => {
+    const items = Array.from({ length: 1500 }, (_, i) => i);
+    let encoded = 0;
+    const list = DeferredList.of(items, (i) => {
+      encoded++;
+      return { z: i, a: [String(i)] };
+    });
+    let pauses = 0;
+    const pieces = await canonicalPieces({ k: 1, list, tail: [list.length] }, () => {
+      pauses++;
+      // Each slice is encoded only when written: by the first pause, at most one slice was.
+      if (pauses === 1) expect(encoded).toBeLessThanOrEqual(512);
+      return undefined;
+    });
+    expect(pieces.join('')).toBe(canonicalJson({ k: 1, list: list.toJSON(), tail: [1500] }));
+    expect(pauses).toBe(3);
+  });
+
+  it('refuses what canonicalJson refuses, with StoreError invalid', async () => {
+    const bad = { a: Array.from({ length: 600 }, (_, i) => (i === 599 ? Number.NaN : i)) };
+    await expect(canonicalPieces(bad, () => undefined)).rejects.toBeInstanceOf(StoreError);
+    await expect(canonicalPieces({ a: new Date(0) }, () => undefined)).rejects.toThrow(/not a plain object/);
+  });
+
+  it('encodeSnapshotPieces writes the bytes of encodeSnapshot, checksum carried piece to piece', async () => {
+    await fc.assert(
+      fc.asyncProperty(arbSliced, fc.nat(1000), async (v, seq) => {
+        const pieces = await canonicalPieces(v, () => undefined);
+        const buffers = await encodeSnapshotPieces(seq, pieces, () => undefined);
+        const bytes = Buffer.concat(buffers);
+        expect(bytes.toString('utf8')).toBe(encodeSnapshot(seq, canonicalJson(v)));
+        expect(decodeSnapshot(bytes, 'snapshot.json').state).toEqual(JSON.parse(canonicalJson(v)));
+      }),
+      { numRuns: 30 },
     );
   });
 });

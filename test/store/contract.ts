@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonicalPieces } from '../../src/store/codec.js';
 import { StoreError } from '../../src/store/errors.js';
 import type { JsonValue, LoadedState, StateStore } from '../../src/store/port.js';
 
@@ -98,6 +99,30 @@ export function runStateStoreContract(
       await store.append({ n: 4 });
       expect(await store.load()).toEqual({ snapshot: { upTo: 3 }, journal: [{ n: 4 }], warnings: [] });
       await store.close();
+    });
+
+    it('compactCanonical (when the store has it) stores the pieces as the snapshot, in call order while it pauses', async () => {
+      const { store, reopen } = await makeStore();
+      if (store.compactCanonical === undefined) return;
+      const value = { b: [1, 2, 3], a: { s: 'x"y' } };
+      const pieces = await canonicalPieces(value, () => undefined);
+      await store.append({ n: 1 });
+      let pauses = 0;
+      const turn = (): Promise<void> => {
+        pauses++;
+        return new Promise((resolve) => setImmediate(resolve));
+      };
+      // Called while the compaction pauses: applied after it, as every operation is applied in call order.
+      const compacted = store.compactCanonical(['{"a":{"s":"x\\"y"},', '"b":[1,2,3]}'], turn);
+      const appended = store.append({ n: 2 });
+      await Promise.all([compacted, appended]);
+      expect(pauses).toBeGreaterThan(0);
+      expect(pieces.join('')).toBe('{"a":{"s":"x\\"y"},"b":[1,2,3]}');
+      expect(await store.load()).toEqual({ snapshot: value, journal: [{ n: 2 }], warnings: [] });
+      await store.close();
+      const again = await reopen();
+      expect(await again.load()).toEqual({ snapshot: value, journal: [{ n: 2 }], warnings: [] });
+      await again.close();
     });
 
     it('accepts a compaction with nothing appended, and null as a snapshot', async () => {

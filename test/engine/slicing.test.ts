@@ -1,0 +1,152 @@
+/**
+ * Slicing (src/engine/slicing.ts): the budget slicer pauses only once its budget ran out; a compaction in slices
+ * writes exactly the bytes of one written in a single turn, lets the event loop run while it serializes, and a crash
+ * at any of its write steps leaves the previous state loadable.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Balance } from '../../src/domain/types.js';
+import { StatePersister } from '../../src/engine/persistence.js';
+import { budgetSlicer, everyPointSlicer, NO_SLICING, type Slicer } from '../../src/engine/slicing.js';
+import { decodeEngineState } from '../../src/engine/state-file.js';
+import { ReconcileMemory } from '../../src/handlers/memory.js';
+import type { CursorState } from '../../src/handlers/plan.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { FileStateStore, type FileStoreFailpoint } from '../../src/store/file-store.js';
+import { InMemoryStateStore } from '../../src/store/memory.js';
+import { INSTRUMENTS, d, fill, order } from '../portfolio/fixtures.js';
+
+const START: Balance[] = ['BTC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+/** Books of `n` resting orders and `n` applied trades (long lists: several slices each). */
+function books(n: number): Portfolio {
+  const portfolio = Portfolio.create(
+    {
+      instruments: INSTRUMENTS,
+      balances: START,
+      orders: Array.from({ length: n }, (_, i) =>
+        order({ clientOrderId: `c${i}`, exchangeOrderId: String(i), symbol: 'BTC/USDT', side: 'buy', q: '1', px: '5' }),
+      ),
+    },
+    { tradeIdWindow: 2 * n },
+  );
+  for (let i = 0; i < n; i++)
+    portfolio.applyFill(
+      fill({ tradeId: `t${i}`, exchangeOrderId: String(i), symbol: 'BTC/USDT', side: 'buy', q: '0.5', px: '5' }),
+    );
+  return portfolio;
+}
+
+const stateOf = (portfolio: Portfolio) => ({
+  portfolio,
+  cursors: { trades: {} } as CursorState,
+  memory: new ReconcileMemory(),
+  lifecycle: { liquidateOnly: null },
+});
+
+/** A slicer pausing at every point with a macrotask turn, counting its pauses and what the loop ran meanwhile. */
+function counting(): { slicer: Slicer; pauses: () => number } {
+  let pauses = 0;
+  return {
+    slicer: everyPointSlicer(() => {
+      pauses++;
+      return new Promise((resolve) => setImmediate(resolve));
+    }),
+    pauses: () => pauses,
+  };
+}
+
+describe('budgetSlicer', () => {
+  it('goes on without a pause until the budget ran out since start or the last pause, then pauses once', async () => {
+    let t = 0;
+    let turns = 0;
+    const slicer = budgetSlicer(
+      2,
+      () => {
+        turns++;
+        return Promise.resolve();
+      },
+      () => t,
+    );
+    slicer.start();
+    t = 1.9;
+    expect(slicer.pause()).toBeUndefined();
+    t = 2;
+    const p = slicer.pause();
+    expect(p).toBeInstanceOf(Promise);
+    await p;
+    expect(turns).toBe(1);
+    t = 3.5;
+    expect(slicer.pause()).toBeUndefined();
+    t = 10;
+    slicer.start();
+    expect(slicer.pause()).toBeUndefined();
+  });
+});
+
+describe('a compaction in slices', () => {
+  it('writes the same snapshot bytes as one in a single turn, pausing between slices while the loop runs', async () => {
+    const portfolio = books(1_500);
+    const whole = new InMemoryStateStore();
+    await new StatePersister(whole, false, {}, NO_SLICING).save(stateOf(portfolio), 1, undefined);
+    const { slicer, pauses } = counting();
+    const sliced = new InMemoryStateStore();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    try {
+      expect(await new StatePersister(sliced, false, {}, slicer).save(stateOf(portfolio), 1, undefined)).toBe(
+        'compacted',
+      );
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(sliced.durableState().snapshot).toBe(whole.durableState().snapshot);
+    // Orders and trade ids, 512 a slice, plus the store's pieces: the loop ran timers in between.
+    expect(pauses()).toBeGreaterThanOrEqual(6);
+    expect(ticks).toBeGreaterThan(0);
+    const loaded = decodeEngineState(await sliced.load());
+    expect(loaded.portfolio?.toJSON()).toEqual(portfolio.toJSON());
+  });
+
+  it('on disk: the same file as a single-turn compaction, and a crash at any step leaves the previous state', async () => {
+    const portfolio = books(1_200);
+    const single = await mkdtemp(join(tmpdir(), 'tesser-slicing-'));
+    dirs.push(single);
+    const a = await FileStateStore.open(single);
+    await new StatePersister(a, false, {}, NO_SLICING).save(stateOf(portfolio), 1, undefined);
+    await a.close();
+    const expected = await readFile(join(single, 'snapshot.json'));
+
+    const steps: FileStoreFailpoint[] = ['compact:temp-written', 'compact:temp-synced', 'compact:renamed'];
+    for (const step of [...steps, undefined]) {
+      const dir = await mkdtemp(join(tmpdir(), 'tesser-slicing-'));
+      dirs.push(dir);
+      let crashAt: FileStoreFailpoint | undefined;
+      const store = await FileStateStore.open(dir, {
+        failpoint: (p) => {
+          if (p === crashAt) throw new Error(`crash at ${p}`);
+        },
+      });
+      const small = Portfolio.create({ instruments: INSTRUMENTS, balances: START });
+      await new StatePersister(store, false, {}, NO_SLICING).save(stateOf(small), 0, undefined);
+      crashAt = step;
+      const saved = new StatePersister(store, false, {}, counting().slicer).save(stateOf(portfolio), 1, undefined);
+      if (step === undefined) await saved;
+      else await expect(saved).rejects.toThrow(/crash at|refused|failed/);
+      await store.close().catch(() => undefined);
+      const reopened = await FileStateStore.open(dir);
+      const loaded = decodeEngineState(await reopened.load());
+      await reopened.close();
+      // Before the rename: the previous snapshot. From the rename on: the new one, whole (never a half state).
+      const isNew = step === undefined || step === 'compact:renamed';
+      expect(loaded.portfolio?.toJSON()).toEqual((isNew ? portfolio : small).toJSON());
+      if (step === undefined) expect(await readFile(join(dir, 'snapshot.json'))).toEqual(expected);
+    }
+  });
+});
