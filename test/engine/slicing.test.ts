@@ -7,15 +7,19 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
 import type { Balance } from '../../src/domain/types.js';
+import { createEngine } from '../../src/engine/engine.js';
 import { StatePersister } from '../../src/engine/persistence.js';
 import { budgetSlicer, everyPointSlicer, NO_SLICING, type Slicer } from '../../src/engine/slicing.js';
 import { decodeEngineState } from '../../src/engine/state-file.js';
+import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { ReconcileMemory } from '../../src/handlers/memory.js';
 import type { CursorState } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { FileStateStore, type FileStoreFailpoint } from '../../src/store/file-store.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
+import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 import { INSTRUMENTS, d, fill, order } from '../portfolio/fixtures.js';
 
 const START: Balance[] = ['BTC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
@@ -148,5 +152,50 @@ describe('a compaction in slices', () => {
       expect(loaded.portfolio?.toJSON()).toEqual((isNew ? portfolio : small).toJSON());
       if (step === undefined) expect(await readFile(join(dir, 'snapshot.json'))).toEqual(expected);
     }
+  });
+});
+
+describe('an engine whose cycles pause', () => {
+  it('lets the event loop run between the stages of a cycle, and an order placed meanwhile waits for the cycle to end', async () => {
+    const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
+    const ex = new SimulatedExchange({ seed: 5, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+    const events: string[] = [];
+    let armed = false;
+    let placed: Promise<unknown> | undefined;
+    const slicer = everyPointSlicer(async () => {
+      // What the loop does meanwhile: a bot's callback that reads the books and places an order.
+      events.push(`pause, ${engine.portfolio.openOrders().length} open`);
+      if (armed && placed === undefined)
+        placed = engine
+          .placeOrder({
+            clientOrderId: 'during-pause',
+            symbol: 'BTC/USDT',
+            side: 'buy',
+            type: 'limit',
+            quantity: new Dec('0.01'),
+            price: new Dec('1000'),
+          })
+          .then(() => events.push('placed'));
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    const engine = createEngine({
+      exchange: ex,
+      store: new InMemoryStateStore(),
+      clock: tl.clock,
+      scheduler: tl.scheduler,
+      intervalMs: 60_000,
+      slicer,
+    });
+    expect((await engine.start()).phase).toBe('running');
+    engine.reports$.subscribe((r) => events.push(`report ${r.handler}`));
+    events.length = 0;
+    armed = true;
+    await engine.reconcileNow();
+    await placed;
+    // Three pauses (after the diff, after the plan, before the persist), each with the books as the cycle left them
+    // (the order placed at the first pause is not in them), then the report, then the placement.
+    expect(events).toEqual(['pause, 0 open', 'pause, 0 open', 'pause, 0 open', 'report runtime', 'placed']);
+    expect(engine.portfolio.openOrders().map((o) => o.clientOrderId)).toEqual(['during-pause']);
+    await engine.stop();
   });
 });
