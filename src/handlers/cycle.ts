@@ -428,31 +428,37 @@ export async function runCycle(
   const lookedUp = new Set<OrderIdKey>();
   // Likewise an order we know filled (its acknowledgement said so) with fewer fills applied than its quantity: it is
   // in no report (closed on both sides), so nothing else would ever find its trade.
-  // `at`: when the count behind it was read (the inferred fill's stamp, the order's last change); its trades come
-  // before it, so a cursor AT it may have passed them (see the condition below).
-  const missing: { symbol: string; exchangeOrderId: string; at: Millis }[] = [
-    ...portfolio
-      .standingInferredFills()
-      .map((f) => ({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, at: f.timestamp })),
+  // `from`: the earliest its trades can be stamped, the order's creation (-1 when the books no longer hold the
+  // order: any cursor may have passed them). A cursor past it may have passed some of them (see the condition below).
+  const missing: { symbol: string; exchangeOrderId: string; from: Millis }[] = [
+    ...portfolio.standingInferredFills().map((f) => ({
+      symbol: f.symbol,
+      exchangeOrderId: f.exchangeOrderId,
+      from: portfolio.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId })?.createdAt ?? -1,
+    })),
     ...filledShort(portfolio.orders()).map((o) => ({
       symbol: o.symbol,
       exchangeOrderId: o.exchangeOrderId!,
-      at: o.updatedAt,
+      from: o.createdAt,
     })),
     // And an order whose count the last hard reset's books reflect with trades still unseen: they are stamped before
     // its snapshot, behind every cursor since, so only a lookup by order records them.
-    ...portfolio.reflectedUnexplained().map((r) => ({ symbol: r.symbol, exchangeOrderId: r.exchangeOrderId, at: -1 })),
+    ...portfolio
+      .reflectedUnexplained()
+      .map((r) => ({ symbol: r.symbol, exchangeOrderId: r.exchangeOrderId, from: -1 })),
   ];
   for (const m of missing) {
     const k = orderIdKey(m.symbol, m.exchangeOrderId);
     const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
-    // A cursor AT `at` may already have passed a trade of it (sim seed 171: the order's last trade moved the cursor
-    // there; an earlier one lagging behind it stood for good, as an inferred fill), so look from there on.
+    // A cursor past the order's creation may have passed a trade of it that lagged behind a later trade of the
+    // symbol: sim seed 171 (the order's last trade moved the cursor there), seed 43286 (another order's trade moved
+    // it past three lagging ones, before the order's count was read and inferred). Only a cursor before the order
+    // existed still reads all of them.
     if (
       lookedUp.has(k) ||
       withTrades.has(k) ||
       since === undefined ||
-      since < m.at ||
+      since < m.from ||
       work.instrument(m.symbol) === undefined
     )
       continue;

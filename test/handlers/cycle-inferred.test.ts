@@ -236,6 +236,51 @@ describe("a standing inferred fill whose order's last trade moved the cursor to 
   });
 });
 
+describe("a standing inferred fill whose trade lags behind another order's trade (sim seed 43286)", () => {
+  it("is looked up by order once the cursor is past the order's creation, though still before the fill's stamp", async () => {
+    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+    const hidden = new Set(['t-1']);
+    const view = withOverrides(w.ex, {
+      fetchTradesSince: async (symbol: string, q: HistoryQuery): Promise<Page<Fill>> => {
+        const page = await w.ex.fetchTradesSince(symbol, q);
+        return { ...page, items: page.items.filter((f) => !hidden.has(f.tradeId)) };
+      },
+      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> =>
+        (await w.ex.fetchOrderTrades(symbol, id)).filter((f) => !hidden.has(f.tradeId)),
+    });
+    w.reader = view;
+    w.client = view;
+    const place = (clientOrderId: string) =>
+      placeTracked(w, { clientOrderId, symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
+    const first = (await place('c1')).exchangeOrderId!;
+    const second = (await place('c2')).exchangeOrderId!;
+    w.ex.step(10_000);
+    // The first order's trade lags; the second's, later, shows and takes the cursor past it.
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: first }, '0.3');
+    w.ex.step(10_000);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: second }, '1');
+    const secondAt = w.clock.now();
+    w.ex.step(5_000);
+    // Then the first is cancelled, before a cycle saw its fill: a ghost closed with its count inferred, stamped at
+    // the cancel, after the cursor the second order's trade takes.
+    await w.ex.cancelOrder({ symbol: SPOT, exchangeOrderId: first });
+    w.ex.step(5_000);
+    await runtimeCycle(w);
+    expect(w.cursors.trades[SPOT]?.since).toBe(secondAt);
+    const [inferred] = w.portfolio.standingInferredFills();
+    expect(inferred?.quantity.toFixed()).toBe('0.3');
+    expect(inferred!.timestamp).toBeGreaterThan(secondAt);
+    // Its trade shows, behind the cursor: only a lookup by order finds it.
+    hidden.delete('t-1');
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(w.runtime.stats().lastRequestsByMethod['fetchOrderTrades']).toBe(1);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
+    expectBooksEqual(w);
+  });
+});
+
 describe('an adopted zombie keeps the trades of it already applied as untracked', () => {
   it('a stale open-order list showing an older fill count does not make those trades count twice', async () => {
     const w = await makeWorld({ zombiePolicy: { default: 'adopt' } }, { feeRates: { maker: '0', taker: '0' } });

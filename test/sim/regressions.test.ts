@@ -151,12 +151,17 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(171);
   });
 
-  it("seed 36504 (lagTrades): a standing inferred fill is looked up by order from its own stamp on, not from its order's creation (the earlier lookup brought a perpetual's trade in ahead of an earlier one of another order, and the books net in arrival order: realized PnL and entry price off)", async () => {
-    // The rule is in src/handlers/cycle.ts (`missing`: a cursor AT the stamp looks, seed 171; before it, nothing). The
-    // defect the earlier lookup exposed (perpetual netting in arrival order) is fixed in Portfolio, which nets a
-    // perpetual's late trade at its exchange position (its module comment; test/handlers/cycle-late-perp-trade.test.ts):
-    // with the earlier lookup restored, this seed passes too.
+  it("seed 36504 (lagTrades): a standing inferred fill looked up by order from its order's creation on brings a perpetual's trade in ahead of an earlier one of another order, and the books still net it at its exchange position", async () => {
+    // This seed once made the lookup start at the fill's stamp instead (the books netted in arrival order). Portfolio
+    // now nets a perpetual's late trade at its exchange position (its module comment;
+    // test/handlers/cycle-late-perp-trade.test.ts), and the lookup starts at the order's creation again (seed 43286).
     await expectGreen(36504);
+  });
+
+  it("seed 43286 (lagTrades): a standing inferred fill stamped after the cursor is looked up by order once the cursor is past the order's creation (three trades lagging behind another order's trade never replaced it)", async () => {
+    // The fix is in src/handlers/cycle.ts (`missing`: `from` is the order's creation); pinned as well by
+    // test/handlers/cycle-inferred.test.ts.
+    await expectGreen(43286);
   });
 
   it("seeds 33980, 34824, 44798 (lagTrades through a boot): a manual order's trade stamped inside the boot snapshot's window, shown later, is recorded when the balances show the reset holds it (it was applied twice)", async () => {
