@@ -187,21 +187,29 @@ describe('a standing inferred fill stamped after its real trade (sim seed 171)',
   });
 });
 
+/**
+ * A world without fees (an inferred fill then leaves the books exactly right, so no drift re-reads the history behind
+ * the cursor) whose trade reads, by history and by order, leave out the trades in `hidden` until they are deleted.
+ */
+async function worldHiding(tradeIds: readonly string[]) {
+  const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
+  const hidden = new Set(tradeIds);
+  const view = withOverrides(w.ex, {
+    fetchTradesSince: async (symbol: string, q: HistoryQuery): Promise<Page<Fill>> => {
+      const page = await w.ex.fetchTradesSince(symbol, q);
+      return { ...page, items: page.items.filter((f) => !hidden.has(f.tradeId)) };
+    },
+    fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> =>
+      (await w.ex.fetchOrderTrades(symbol, id)).filter((f) => !hidden.has(f.tradeId)),
+  });
+  w.reader = view;
+  w.client = view;
+  return { w, hidden };
+}
+
 describe("a standing inferred fill whose order's last trade moved the cursor to its own time", () => {
   it('is looked up by order: the earlier trade lagging behind that cursor replaces it (sim seed 171)', async () => {
-    // No fees: the inferred fill leaves the books exactly right, so no drift re-reads the history behind the cursor.
-    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
-    const hidden = new Set(['t-1', 't-2']);
-    const view = withOverrides(w.ex, {
-      fetchTradesSince: async (symbol: string, q: HistoryQuery): Promise<Page<Fill>> => {
-        const page = await w.ex.fetchTradesSince(symbol, q);
-        return { ...page, items: page.items.filter((f) => !hidden.has(f.tradeId)) };
-      },
-      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> =>
-        (await w.ex.fetchOrderTrades(symbol, id)).filter((f) => !hidden.has(f.tradeId)),
-    });
-    w.reader = view;
-    w.client = view;
+    const { w, hidden } = await worldHiding(['t-1', 't-2']);
     const o = await placeTracked(w, {
       clientOrderId: 'c1',
       symbol: SPOT,
@@ -238,18 +246,7 @@ describe("a standing inferred fill whose order's last trade moved the cursor to 
 
 describe("a standing inferred fill whose trade lags behind another order's trade (sim seed 43286)", () => {
   it("is looked up by order once the cursor is past the order's creation, though still before the fill's stamp", async () => {
-    const w = await makeWorld({}, { feeRates: { maker: '0', taker: '0' } });
-    const hidden = new Set(['t-1']);
-    const view = withOverrides(w.ex, {
-      fetchTradesSince: async (symbol: string, q: HistoryQuery): Promise<Page<Fill>> => {
-        const page = await w.ex.fetchTradesSince(symbol, q);
-        return { ...page, items: page.items.filter((f) => !hidden.has(f.tradeId)) };
-      },
-      fetchOrderTrades: async (symbol: string, id: string): Promise<readonly Fill[]> =>
-        (await w.ex.fetchOrderTrades(symbol, id)).filter((f) => !hidden.has(f.tradeId)),
-    });
-    w.reader = view;
-    w.client = view;
+    const { w, hidden } = await worldHiding(['t-1']);
     const place = (clientOrderId: string) =>
       placeTracked(w, { clientOrderId, symbol: SPOT, side: 'buy', quantity: d('1'), price: d('29000') });
     const first = (await place('c1')).exchangeOrderId!;
