@@ -442,8 +442,8 @@ export class ExecutionStreamFeed {
         updatedAt: Math.max(tracked.updatedAt, o.updatedAt),
       };
       try {
-        // Tried on a copy first: a conflict (the id is another tracked order's) changes nothing.
-        book.clone().trackOrder(next);
+        // Checked first: a conflict (the id is another tracked order's) changes nothing.
+        book.checkTrackOrder(next);
       } catch (e) {
         if (!(e instanceof TesserError)) throw e;
         this.deps!.logger.warn(

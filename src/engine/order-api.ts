@@ -170,10 +170,10 @@ export class OrderApi {
     // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.
     if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined)
       return 'RESOLVED';
-    // Tried on a copy BEFORE it is journaled: a record the replay would refuse must never be written (the directory
+    // Checked BEFORE it is journaled: a record the replay would refuse must never be written (the directory
     // would not load again). A conflict leaves the order pending, as its `submitted` record says.
     try {
-      book.clone().trackOrder(ack);
+      book.checkTrackOrder(ack);
     } catch (e) {
       if (!isPortfolioError(e)) throw e;
       logAction(logger, {

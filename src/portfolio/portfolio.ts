@@ -517,6 +517,19 @@ export class Portfolio {
    * change, or the new quantity is below the applied fills; ParseError when filledQuantity > quantity.
    */
   trackOrder(order: Order): void {
+    this.trackingOf(order)();
+  }
+
+  /**
+   * Throws what `trackOrder(order)` would throw, and changes nothing: the check before a change is journaled. Unlike
+   * `clone().trackOrder(order)` it copies nothing (a write to a clone copies the books' order maps: O(n), issue 16).
+   */
+  checkTrackOrder(order: Order): void {
+    this.trackingOf(order);
+  }
+
+  /** `trackOrder` in two steps: every check (throwing as it does), then the change, returned to be made. */
+  private trackingOf(order: Order): () => void {
     checkOrderFill(order, 'order');
     const existing = this.byClient.get(order.clientOrderId);
     const key = order.exchangeOrderId === undefined ? undefined : orderIdKey(order.symbol, order.exchangeOrderId);
@@ -537,26 +550,26 @@ export class Portfolio {
       // Its filledQuantity covers any fills we applied while the order was untracked. When it is exactly those fills
       // (a runtime adoption), their exact notional is kept: the order's average price is a rounded quotient.
       const u = key === undefined ? undefined : this.untracked.get(key);
-      this.touch();
-      if (key !== undefined) this.dropUntracked(key);
       const exact = u !== undefined && !u.quantity.isZero() && u.quantity.eq(order.filledQuantity);
-      this.setTracked(
-        exact
-          ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional }
-          : initialTracking(order),
-      );
+      const entry = exact
+        ? { order: withFillState(order, u.quantity, u.notional, undefined), notional: u.notional }
+        : initialTracking(order);
       // Last changed by the snapshot the last reset read: the reset's books hold its count, and the part no trade
       // has shown for yet is what its lagging trades will explain (sim seed 30663: adopted at boot, its trade counted twice).
       const unexplained = order.filledQuantity.minus(u?.quantity ?? ZERO);
-      if (
-        key !== undefined &&
-        unexplained.gt(ZERO) &&
-        this.reflectedBefore !== undefined &&
-        order.updatedAt <= this.reflectedBefore
-      ) {
-        this.unexplainedReflected.set(key, unexplained);
-      }
-      return;
+      return () => {
+        this.touch();
+        if (key !== undefined) this.dropUntracked(key);
+        this.setTracked(entry);
+        if (
+          key !== undefined &&
+          unexplained.gt(ZERO) &&
+          this.reflectedBefore !== undefined &&
+          order.updatedAt <= this.reflectedBefore
+        ) {
+          this.unexplainedReflected.set(key, unexplained);
+        }
+      };
     }
     const prev = existing.order;
     if (
@@ -580,9 +593,7 @@ export class Portfolio {
       );
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
-    this.touch();
-    if (xkey !== undefined) this.dropUntracked(xkey);
-    this.setTracked({
+    const entry = {
       order: withFillState(
         {
           ...order,
@@ -598,7 +609,12 @@ export class Portfolio {
         prev.averageFillPrice,
       ),
       notional,
-    });
+    };
+    return () => {
+      this.touch();
+      if (xkey !== undefined) this.dropUntracked(xkey);
+      this.setTracked(entry);
+    };
   }
 
   /** True when `order` is the very object these books track under its client id (one of `orders()`). */
