@@ -98,6 +98,50 @@ export interface ReconcileLoopOptions<S = ExchangeSnapshot, R = unknown> {
   readonly isRetryable?: ((error: unknown) => boolean) | undefined;
 }
 
+/** The outcome of a fetch or a cycle: its first value, or what it threw (an empty source: rxjs's EmptyError). */
+type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * `input()`'s first value as one outcome, then complete; a throw (also a synchronous one) is an outcome too. The
+ * engine's fetch and cycle are Promises, read here with one `then` instead of rxjs's `defer`/`from`/`take`/
+ * `throwIfEmpty`/`map`/`catchError` chain, a dozen subscribers and closures a cycle (issue 16: the loop's own
+ * overhead was a large share of a clean cycle); the outcome arrives in the same microtask as `from(promise)`'s
+ * value would. Other inputs (Observables, arrays, async iterables) take that chain.
+ */
+function firstResult<T>(input: () => ObservableInput<T>): Observable<Outcome<T>> {
+  return new Observable<Outcome<T>>((subscriber) => {
+    let source: ObservableInput<T>;
+    try {
+      source = input();
+    } catch (error) {
+      subscriber.next({ ok: false, error });
+      subscriber.complete();
+      return undefined;
+    }
+    if (source instanceof Promise) {
+      const settle = (outcome: Outcome<T>): void => {
+        // Unsubscribed meanwhile (the loop stopped): the answer goes nowhere, as with `from(promise)`.
+        if (subscriber.closed) return;
+        subscriber.next(outcome);
+        subscriber.complete();
+      };
+      (source as Promise<T>).then(
+        (value) => settle({ ok: true, value }),
+        (error: unknown) => settle({ ok: false, error }),
+      );
+      return undefined;
+    }
+    return from(source)
+      .pipe(
+        take(1),
+        throwIfEmpty(),
+        map((value): Outcome<T> => ({ ok: true, value })),
+        catchError((error: unknown) => of<Outcome<T>>({ ok: false, error })),
+      )
+      .subscribe(subscriber);
+  });
+}
+
 /**
  * A cold observable of cycle events; each subscription runs its own loop. It errors only if `trigger$` errors;
  * failed fetches and cycles are reported as events. Unsubscribing stops timers and drops any cycle in progress
@@ -130,11 +174,13 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
     let pendingManual = false;
 
     const runCycle = (n: number, trigger: CycleTrigger, snapshot: S): Observable<Ev> =>
-      defer(() => from(options.runCycle(snapshot, { cycle: n, trigger }))).pipe(
-        take(1),
-        throwIfEmpty(),
-        map((result): Ev => ({ type: 'cycleCompleted', cycle: n, at: now(), result })),
-        catchError((error: unknown) => of<Ev>({ type: 'cycleFailed', cycle: n, at: now(), stage: 'run', error })),
+      firstResult(() => options.runCycle(snapshot, { cycle: n, trigger })).pipe(
+        map(
+          (r): Ev =>
+            r.ok
+              ? { type: 'cycleCompleted', cycle: n, at: now(), result: r.value }
+              : { type: 'cycleFailed', cycle: n, at: now(), stage: 'run', error: r.error },
+        ),
       );
 
     const resumed = (n: number, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
@@ -144,18 +190,14 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
 
     // One fetch attempt; on a retryable error, a pause, a wait, and the next attempt.
     const attempt = (n: number, trigger: CycleTrigger, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
-      defer(() => from(options.fetchSnapshot())).pipe(
-        take(1),
-        throwIfEmpty(),
-        map((snapshot) => ({ ok: true as const, snapshot })),
-        // Only fetch errors are caught here; runCycle's own errors are handled in runCycle.
-        catchError((error: unknown) => of({ ok: false as const, error })),
+      // Only fetch errors are caught here; runCycle's own errors are handled in runCycle.
+      firstResult(() => options.fetchSnapshot()).pipe(
         mergeMap((r): Observable<Ev> => {
           if (r.ok) {
             return concat(
               resumed(n, failed, pausedAt),
-              of<Ev>({ type: 'snapshotFetched', cycle: n, at: now(), snapshot: r.snapshot }),
-              runCycle(n, trigger, r.snapshot),
+              of<Ev>({ type: 'snapshotFetched', cycle: n, at: now(), snapshot: r.value }),
+              runCycle(n, trigger, r.value),
             );
           }
           if (!isRetryable(r.error)) {
