@@ -102,32 +102,41 @@ export interface ReconcileLoopOptions<S = ExchangeSnapshot, R = unknown> {
 type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 
 /**
- * `input()`'s first value as one outcome, then complete; a throw (also a synchronous one) is an outcome too. The
+ * What `then` makes of `input()`'s first value or of what it threw (also synchronously), as one observable. The
  * engine's fetch and cycle are Promises, read here with one `then` instead of rxjs's `defer`/`from`/`take`/
- * `throwIfEmpty`/`map`/`catchError` chain, a dozen subscribers and closures a cycle (issue 16: the loop's own
- * overhead was a large share of a clean cycle); the outcome arrives in the same microtask as `from(promise)`'s
+ * `throwIfEmpty`/`map`/`catchError`/`mergeMap` chain, a dozen subscribers and closures a cycle (issue 16: the loop's
+ * own overhead was a large share of a clean cycle); the outcome arrives in the same microtask as `from(promise)`'s
  * value would. Other inputs (Observables, arrays, async iterables) take that chain.
  */
-function firstResult<T>(input: () => ObservableInput<T>): Observable<Outcome<T>> {
-  return new Observable<Outcome<T>>((subscriber) => {
+function afterFirst<T, R>(
+  input: () => ObservableInput<T>,
+  then: (outcome: Outcome<T>) => Observable<R>,
+): Observable<R> {
+  return new Observable<R>((subscriber) => {
+    const go = (outcome: Outcome<T>): void => {
+      // Unsubscribed meanwhile (the loop stopped): the answer goes nowhere, as with `from(promise)`.
+      if (subscriber.closed) return;
+      let next: Observable<R>;
+      try {
+        next = then(outcome);
+      } catch (error) {
+        subscriber.error(error);
+        return;
+      }
+      // The same subscriber: unsubscribing from this observable unsubscribes from `next` too.
+      next.subscribe(subscriber);
+    };
     let source: ObservableInput<T>;
     try {
       source = input();
     } catch (error) {
-      subscriber.next({ ok: false, error });
-      subscriber.complete();
+      go({ ok: false, error });
       return undefined;
     }
     if (source instanceof Promise) {
-      const settle = (outcome: Outcome<T>): void => {
-        // Unsubscribed meanwhile (the loop stopped): the answer goes nowhere, as with `from(promise)`.
-        if (subscriber.closed) return;
-        subscriber.next(outcome);
-        subscriber.complete();
-      };
       (source as Promise<T>).then(
-        (value) => settle({ ok: true, value }),
-        (error: unknown) => settle({ ok: false, error }),
+        (value) => go({ ok: true, value }),
+        (error: unknown) => go({ ok: false, error }),
       );
       return undefined;
     }
@@ -137,6 +146,7 @@ function firstResult<T>(input: () => ObservableInput<T>): Observable<Outcome<T>>
         throwIfEmpty(),
         map((value): Outcome<T> => ({ ok: true, value })),
         catchError((error: unknown) => of<Outcome<T>>({ ok: false, error })),
+        mergeMap(then),
       )
       .subscribe(subscriber);
   });
@@ -174,13 +184,14 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
     let pendingManual = false;
 
     const runCycle = (n: number, trigger: CycleTrigger, snapshot: S): Observable<Ev> =>
-      firstResult(() => options.runCycle(snapshot, { cycle: n, trigger })).pipe(
-        map(
-          (r): Ev =>
+      afterFirst(
+        () => options.runCycle(snapshot, { cycle: n, trigger }),
+        (r): Observable<Ev> =>
+          of<Ev>(
             r.ok
               ? { type: 'cycleCompleted', cycle: n, at: now(), result: r.value }
               : { type: 'cycleFailed', cycle: n, at: now(), stage: 'run', error: r.error },
-        ),
+          ),
       );
 
     const resumed = (n: number, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
@@ -191,8 +202,9 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
     // One fetch attempt; on a retryable error, a pause, a wait, and the next attempt.
     const attempt = (n: number, trigger: CycleTrigger, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
       // Only fetch errors are caught here; runCycle's own errors are handled in runCycle.
-      firstResult(() => options.fetchSnapshot()).pipe(
-        mergeMap((r): Observable<Ev> => {
+      afterFirst(
+        () => options.fetchSnapshot(),
+        (r): Observable<Ev> => {
           if (r.ok) {
             return concat(
               resumed(n, failed, pausedAt),
@@ -237,7 +249,7 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
             }),
             wait$.pipe(mergeMap(() => attempt(n, trigger, failedAttempts, pausedAt ?? at))),
           );
-        }),
+        },
       );
 
     const oneCycle = (trigger: CycleTrigger): Observable<Ev> =>
