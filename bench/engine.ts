@@ -25,11 +25,17 @@
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { constants, monitorEventLoopDelay, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import {
+  constants,
+  monitorEventLoopDelay,
+  performance,
+  PerformanceObserver,
+  type PerformanceEntry,
+} from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine/engine.js';
@@ -123,18 +129,60 @@ function gcPauseOf(e: PerformanceEntry): GcPause {
 }
 
 /**
- * What each event-loop stall is made of: a 1 ms timer on the main thread notes, at every firing, the wall time and
- * the process's CPU time (`process.cpuUsage()`), and a `PerformanceObserver` notes every GC pause. A gap between two
- * firings is a stall; its CPU part is work this process did in it (the cycle, GC), the rest is time the machine gave
- * another process; its GC part (pauses overlapping it) is the collector's, whatever made the garbage.
+ * The main thread's CPU time (ms), exact, on Linux: `/proc/thread-self/sched` gives the run time as of the thread's
+ * last scheduler update (`se.sum_exec_runtime`) and when that was (`se.exec_start`, on the monotonic clock); a thread
+ * reading its own file is running, so it has run ever since: run time + (now − exec_start). Undefined where the file
+ * is missing (not Linux, or a kernel without CONFIG_SCHED_DEBUG).
  *
- * Why `process.cpuUsage()` (getrusage RUSAGE_SELF): Linux brings the calling thread's run time up to date on that
- * call, so the main thread's share is exact (to the µs); V8's helper threads (parallel scavenge, concurrent marking,
- * compiler) count as of their last scheduler tick. `/proc/thread-self/schedstat`, read before, is only brought up to
- * date at a tick or a context switch: while the loop never sleeps (the bench's cycles and turns) it advances in 4 ms
- * steps (HZ=250), so a gap read 0 or 4 ms whatever ran in it (the idle loop showed "on CPU at most 4.0").
+ * Why not the alternatives (measured with a 1 ms busy loop on the main thread and a busy worker thread):
+ * `/proc/thread-self/schedstat` alone is the stale run time: while the loop never sleeps (the bench's cycles and
+ * turns) it only moves at a scheduler tick, in 4 ms steps (HZ=250), so a gap read 0 or 4 ms whatever ran in it (the
+ * idle loop showed "on CPU at most 4.0"). `process.cpuUsage()` (getrusage) brings the calling thread up to date,
+ * but adds every other thread's time (V8's GC helpers and compiler, workers) as of their last tick: 4 ms steps again,
+ * in about 1% of the gaps. Node 20 has no `process.threadCpuUsage()`.
+ */
+function mainThreadCpu(): (() => number) | undefined {
+  let fd: number;
+  try {
+    fd = openSync('/proc/thread-self/sched', 'r');
+  } catch {
+    return undefined;
+  }
+  const buf = Buffer.alloc(4096);
+  const field = (n: number, name: string): number => {
+    const at = buf.indexOf(name);
+    if (at < 0 || at >= n) return Number.NaN;
+    let from = buf.indexOf(':', at) + 1;
+    while (buf[from] === 0x20) from++;
+    const to = buf.indexOf('\n', from);
+    return Number(buf.toString('latin1', from, to));
+  };
+  const read = (): number => {
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const now = Number(process.hrtime.bigint()) / 1e6;
+    return field(n, 'se.sum_exec_runtime') + (now - field(n, 'se.exec_start'));
+  };
+  if (Number.isFinite(read())) return read;
+  closeSync(fd);
+  return undefined;
+}
+
+/** One reader for the process (every probe runs on the main thread), opened by the first probe and kept open. */
+let threadCpuReader: { read: (() => number) | undefined } | undefined;
+
+/** Where the CPU figures come from: the main thread's exact time, or the process's (`process.cpuUsage()`). */
+type CpuSource = 'main thread' | 'process';
+
+/**
+ * What each event-loop stall is made of: a 1 ms timer on the main thread notes, at every firing, the wall time and
+ * the main thread's CPU time (`mainThreadCpu`, else the process's), and a `PerformanceObserver` notes every GC pause.
+ * A gap between two firings is a stall; its CPU part is work this thread did in it (the cycle, GC pauses), the rest
+ * is time the machine gave another process; its GC part (pauses overlapping it) is the collector's, whatever made the
+ * garbage.
  */
 class StallProbe {
+  private readonly threadCpu = (threadCpuReader ??= { read: mainThreadCpu() }).read;
+  readonly cpuSource: CpuSource = this.threadCpu === undefined ? 'process' : 'main thread';
   private timer: NodeJS.Timeout | undefined;
   private active = false;
   private last = 0;
@@ -146,8 +194,9 @@ class StallProbe {
   readonly gaps: { at: number; wallMs: number; cpuMs: number }[] = [];
   readonly pauses: GcPause[] = [];
 
-  /** This process's CPU time so far (ms). */
+  /** The main thread's (else the process's) CPU time so far (ms). */
   private cpu(): number {
+    if (this.threadCpu !== undefined) return this.threadCpu();
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   }
@@ -387,9 +436,11 @@ interface CleanResult {
   idleMaxStallMs: number;
   idleP99StallMs: number;
   /**
-   * From `StallProbe`: the most CPU time this process spent within one gap of the loop while the cycles ran (ms),
-   * and the CPU part of the longest gap; the same for the loop without cycles.
+   * From `StallProbe`: the most CPU time the main thread spent within one gap of the loop while the cycles ran (ms),
+   * and the CPU part of the longest gap; the same for the loop without cycles. `cpuSource` 'process': the process's
+   * time instead (no `/proc/thread-self/sched`), which also counts V8's helper threads, in 4 ms steps.
    */
+  cpuSource: CpuSource;
   maxStallCpuMs: number;
   cpuOfMaxStallMs: number;
   idleMaxStallCpuMs: number;
@@ -503,6 +554,7 @@ async function clean(
     ...(() => {
       const p = probe.summary();
       return {
+        cpuSource: probe.cpuSource,
         maxStallCpuMs: round(p.maxCpuMs),
         cpuOfMaxStallMs: round(p.cpuOfMaxGapMs),
         idleMaxStallCpuMs: round(idleCpu),
@@ -523,8 +575,8 @@ async function clean(
     idleP99StallMs: round(idle.percentile(99) / 1e6),
     gcMsPerCycle: round(pauses.reduce((x, y) => x + y.ms, 0) / cycles),
     longestGcMs: round(Math.max(0, ...pauses.map((p) => p.ms))),
-    longestGcKind: pauses.reduce<GcPause | undefined>((a, p) => (a === undefined || p.ms > a.ms ? p : a), undefined)
-      ?.kind ?? 'none',
+    longestGcKind:
+      pauses.reduce<GcPause | undefined>((a, p) => (a === undefined || p.ms > a.ms ? p : a), undefined)?.kind ?? 'none',
     majorGcs: pauses.filter((p) => p.kind === 'major').length,
   }));
 }
@@ -675,7 +727,7 @@ async function run(ctx: BenchContext): Promise<void> {
         results[k]!.clean.push(r);
         ctx.log(
           `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
-            `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}; on CPU at most ${r.maxStallCpuMs.toFixed(1)}, in the longest ${r.cpuOfMaxStallMs.toFixed(1)}), ` +
+            `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}; on CPU${r.cpuSource === 'process' ? ' (process)' : ''} at most ${r.maxStallCpuMs.toFixed(1)}, in the longest ${r.cpuOfMaxStallMs.toFixed(1)}), ` +
             `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}; on CPU at most ${r.idleMaxStallCpuMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms (${r.longestGcKind}), ${r.majorGcs} major; ` +
             `GC in the longest stall ${r.gcOfMaxStallMs.toFixed(1)} ms (${r.gcKindOfMaxStall}), longest stall without its GC ${r.maxStallWithoutGcMs.toFixed(1)} ms`,
         );

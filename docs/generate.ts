@@ -179,9 +179,8 @@ interface EngineClean {
   /** An order placed before each cycle, compacting every few records (absent: false, clean cycles). */
   readonly placing?: boolean;
   /**
-   * The most CPU time within one gap of the loop, with and without cycles (absent before it was measured; before
-   * gc16, the main thread's from `/proc/thread-self/schedstat`, which only advanced in 4 ms steps; since, the
-   * process's from `process.cpuUsage()`, exact for the main thread).
+   * The main thread's most CPU time within one gap of the loop, with and without cycles (absent before it was
+   * measured; before gc16 read from `/proc/thread-self/schedstat`, which only advanced in 4 ms steps; since, exact).
    */
   readonly maxStallCpuMs?: number;
   readonly idleMaxStallCpuMs?: number;
