@@ -198,8 +198,8 @@ interface Joined {
    */
   readonly pair: Int32Array;
   readonly made: MatchedOrder[];
-  /** The pair memo to fill for a frozen local list (see `lastPairs`), by local index. */
-  readonly pairs: (MatchedOrder | undefined)[] | undefined;
+  /** Whether the pairs made go into the memo (a frozen local list, see `lastPairs`). */
+  readonly memoize: boolean;
   readonly keys: SortKeys;
   readonly sort: SortScratch;
 }
@@ -253,10 +253,6 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   const byClientId: number[] = [];
   // The memo of exchange-id pairs (see `lastPairs`), for a frozen local list only.
   const frozen = Object.isFrozen(localOrders);
-  const before = frozen ? lastPairs.get(localOrders) : undefined;
-  const pairs: (MatchedOrder | undefined)[] | undefined = frozen
-    ? new Array<MatchedOrder | undefined>(localOrders.length)
-    : undefined;
 
   // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
   // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
@@ -289,9 +285,8 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
         holders[2 * e + 1] = li + 1;
         const eo = remoteOrders[e]!;
         const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
-        const prev = before?.[li];
+        const prev = frozen ? lastPairs.get(o) : undefined;
         if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
-          pairs![li] = prev;
           madePair(e, prev);
         } else if (agree(o, eo)) {
           // Made with the report (`reportOrders`), which also fills `pairs`.
@@ -299,7 +294,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
           pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
         } else {
           const p = differing('exchangeOrderId', o, eo, withinGrace);
-          if (pairs !== undefined) pairs[li] = p;
+          if (frozen) lastPairs.set(o, p);
           madePair(e, p);
         }
         continue;
@@ -336,8 +331,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   }
 
   for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
-  if (pairs !== undefined) lastPairs.set(localOrders, pairs);
-  return { at, count, pair, made, pairs, keys, sort };
+  return { at, count, pair, made, memoize: frozen, keys, sort };
 }
 
 /**
@@ -350,7 +344,7 @@ function reportOrders(
   remoteOrders: readonly Order[],
   cutoff: number,
 ): SortedCategories {
-  const { at, count, pair, made, pairs, keys, sort } = joined;
+  const { at, count, pair, made, memoize, keys, sort } = joined;
   const n = remoteOrders.length;
   const rank = keys.symbolRanks();
 
@@ -365,7 +359,7 @@ function reportOrders(
     }
     const local = localOrders[p >> 1]!;
     const mo = agreeing('exchangeOrderId', local, remoteOrders[at.matched[j]!]!, (p & 1) === 1);
-    if (pairs !== undefined) pairs[p >> 1] = mo;
+    if (memoize) lastPairs.set(local, mo);
     matched[k] = mo;
   }
 
@@ -473,15 +467,16 @@ function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: 
 }
 
 /**
- * The pairs the last diff over a frozen local list matched by exchange id, by local index. The engine diffs the
- * portfolio's `liveState().orders` (frozen, rebuilt whenever the books change) against every snapshot; a pair whose
+ * The pair each local order of a frozen local list was last matched in by exchange id. The engine diffs the
+ * portfolio's `liveState().orders` (frozen, rebuilt whenever the books change, mostly of the same order objects: a
+ * placement changes one) against every snapshot; a pair whose
  * exchange order is the very same frozen object as last time (a client that hands out unchanged orders unchanged,
  * as the SimulatedExchange does) compares equal again, so its `MatchedOrder` is reused instead of compared and
  * allocated anew: the allocation, pretenured by V8 because reports live through a cycle, was the biggest cost of a
  * clean 10k cycle. Frozen inputs cannot have changed, so the report is the same as without the memo; clients
  * that build fresh objects per read (ccxt) simply never hit it.
  */
-const lastPairs = new WeakMap<readonly Order[], (MatchedOrder | undefined)[]>();
+const lastPairs = new WeakMap<Order, MatchedOrder>();
 
 /** Where a local order without an exchange counterpart goes: in flight, ghost, or (terminal) not compared at all. */
 function categoryOf(o: Order, cutoff: number): InFlightOrder['reason'] | 'ghost' | undefined {

@@ -533,6 +533,15 @@ describe('diff: pairs reused over the same frozen lists', () => {
     expect(second.matched[0]).toBe(first.matched[0]);
   });
 
+  it('reuses an unchanged pair in a new frozen list of the same order objects (the books after a placement)', () => {
+    const first = diff(local({ orders: books }), remote({ openOrders: same }));
+    const placed = frozenOrder({ clientOrderId: 'c', exchangeOrderId: '3' });
+    const after = diff(local({ orders: Object.freeze([...books, placed]) }), remote({ openOrders: [...same, placed] }));
+    expect(after).toEqual(diff(local({ orders: [...books, placed] }), remote({ openOrders: [...same, placed] })));
+    expect(after.matched[0]).toBe(first.matched[0]);
+    expect(after.matched[1]).toBe(first.matched[1]);
+  });
+
   it('compares a pair anew when the exchange order is another object, or when the grace window moved past it', () => {
     const first = diff(local({ orders: books }), remote({ openOrders: same }));
     const filled = Object.freeze({ ...same[0]!, filledQuantity: new Dec('0.5') });
