@@ -125,7 +125,10 @@ export class RuntimeCycle {
     // Each stage below is O(changes) on a clean cycle but O(n) when the exchange hands out fresh objects (the diff,
     // the plan's checks): between stages the event loop may run (the queue holds every other change off meanwhile).
     slicer.start();
-    const report = diff(portfolio.liveState(), snapshot, config.diffOptions);
+    // The live view is rebuilt after a change of the books (sorted orders, locked amounts): O(n), apart from the diff.
+    const live = portfolio.liveState();
+    await slicer.pause();
+    const report = diff(live, snapshot, config.diffOptions);
     await slicer.pause();
     // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
     // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.

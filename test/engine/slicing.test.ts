@@ -11,6 +11,7 @@ import { Dec } from '../../src/domain/decimal.js';
 import type { Balance } from '../../src/domain/types.js';
 import { createEngine } from '../../src/engine/engine.js';
 import { StatePersister } from '../../src/engine/persistence.js';
+import { SerialQueue } from '../../src/engine/serial.js';
 import { budgetSlicer, everyPointSlicer, NO_SLICING, type Slicer } from '../../src/engine/slicing.js';
 import { decodeEngineState } from '../../src/engine/state-file.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
@@ -91,6 +92,57 @@ describe('budgetSlicer', () => {
     t = 10;
     slicer.start();
     expect(slicer.pause()).toBeUndefined();
+  });
+
+  it('before a queue task: pauses only when the turn it would run in already took the budget', async () => {
+    let t = 0;
+    let turns = 0;
+    const slicer = budgetSlicer(
+      2,
+      () => {
+        turns++;
+        return Promise.resolve();
+      },
+      () => t,
+    );
+    const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
+    // The first task of a turn starts at once, however long ago the slicer last paused.
+    t = 100;
+    expect(slicer.beforeTask!()).toBeUndefined();
+    t = 101.9;
+    expect(slicer.beforeTask!()).toBeUndefined();
+    // Tasks that follow it in the same turn (an answer at once, the cycle after it) go on until the budget is spent.
+    t = 102;
+    const p = slicer.beforeTask!();
+    expect(p).toBeInstanceOf(Promise);
+    await p;
+    expect(turns).toBe(1);
+    // Resumed: the count starts again from the pause.
+    t = 103.5;
+    expect(slicer.beforeTask!()).toBeUndefined();
+    // A new turn of the loop starts a new count.
+    await nextTurn();
+    t = 200;
+    expect(slicer.beforeTask!()).toBeUndefined();
+    expect(turns).toBe(1);
+  });
+
+  it('a queue asks the slicer before each task, and a pause holds that task (and the ones after it) back', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    const paused = new Promise<void>((resolve) => (release = resolve));
+    let asked = 0;
+    const queue = new SerialQueue(
+      (work) => work,
+      () => (++asked === 2 ? paused.then(() => void log.push('resumed')) : undefined),
+    );
+    const done = Promise.all([1, 2, 3].map((i) => queue.run(() => void log.push(`task ${i}`))));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log).toEqual(['task 1']);
+    release();
+    await done;
+    expect(log).toEqual(['task 1', 'resumed', 'task 2', 'task 3']);
   });
 });
 
