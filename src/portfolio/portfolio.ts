@@ -1255,11 +1255,13 @@ export class Portfolio {
   }
 
   private sortedTracked(): readonly TrackedOrder[] {
-    this.sortedCache ??= this.byClient.valueList().sort(
-      (a, b) =>
-        a.order.createdAt - b.order.createdAt ||
-        (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
-    );
+    this.sortedCache ??= this.byClient
+      .valueList()
+      .sort(
+        (a, b) =>
+          a.order.createdAt - b.order.createdAt ||
+          (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
+      );
     return this.sortedCache;
   }
 

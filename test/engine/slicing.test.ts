@@ -244,10 +244,54 @@ describe('an engine whose cycles pause', () => {
     armed = true;
     await engine.reconcileNow();
     await placed;
-    // Three pauses (after the diff, after the plan, before the persist), each with the books as the cycle left them
-    // (the order placed at the first pause is not in them), then the report, then the placement.
-    expect(events).toEqual(['pause, 0 open', 'pause, 0 open', 'pause, 0 open', 'report runtime', 'placed']);
+    // Four pauses (after the live view, after the diff, after the plan, before the persist), each with the books as
+    // the cycle left them (the order placed at the first pause is not in them), then the report, then the placement.
+    expect(events).toEqual([
+      'pause, 0 open',
+      'pause, 0 open',
+      'pause, 0 open',
+      'pause, 0 open',
+      'report runtime',
+      'placed',
+    ]);
     expect(engine.portfolio.openOrders().map((o) => o.clientOrderId)).toEqual(['during-pause']);
+    await engine.stop();
+  });
+
+  it("asks its slicer before each queue task: a placement answered at once pauses before its acknowledgement's task", async () => {
+    const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
+    const ex = new SimulatedExchange({ seed: 5, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+    const asked: string[] = [];
+    let placing = false;
+    const slicer: Slicer = {
+      start: () => undefined,
+      pause: () => undefined,
+      beforeTask: () => {
+        if (placing) asked.push(engine.portfolio.findOrder({ clientOrderId: 'at-once' })?.status ?? 'untracked');
+        return new Promise((resolve) => setImmediate(resolve));
+      },
+    };
+    const engine = createEngine({
+      exchange: ex,
+      store: new InMemoryStateStore(),
+      clock: tl.clock,
+      scheduler: tl.scheduler,
+      intervalMs: 60_000,
+      slicer,
+    });
+    expect((await engine.start()).phase).toBe('running');
+    placing = true;
+    await engine.placeOrder({
+      clientOrderId: 'at-once',
+      symbol: 'BTC/USDT',
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.01'),
+      price: new Dec('1000'),
+    });
+    // The submission's task, then the acknowledgement's, each after the loop got a turn.
+    expect(asked).toEqual(['untracked', 'pending']);
+    expect(engine.portfolio.findOrder({ clientOrderId: 'at-once' })?.status).toBe('open');
     await engine.stop();
   });
 });
