@@ -124,12 +124,7 @@ function* diffSteps(
   const opts = resolveDiffOptions(options);
   const cutoff = remote.startedAt - opts.inFlightGraceMs;
 
-  const { matched, ghosts, zombies, inFlight } = yield* sortedOrders(
-    local.orders,
-    remote.openOrders,
-    cutoff,
-    sliced,
-  );
+  const { matched, ghosts, zombies, inFlight } = yield* sortedOrders(local.orders, remote.openOrders, cutoff, sliced);
   return {
     snapshotStartedAt: remote.startedAt,
     snapshotCompletedAt: remote.completedAt,
