@@ -8,6 +8,9 @@ import { canonicalJson } from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 
+/** How many canonical JSON pieces a compaction joins between two pauses. */
+const JOIN_SLICE = 512;
+
 /** What an in-memory store has durably stored, as canonical JSON text (so it cannot alias caller objects). */
 export interface InMemoryDurableState {
   readonly snapshot: string | undefined;
@@ -69,12 +72,17 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
   /** `compact` for a snapshot already in canonical JSON pieces (see `StateStore.compactCanonical`). */
   compactCanonical(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void> {
     return this.enqueue(async () => {
-      // The pause a file write would make, in call order like every operation; a crash during it loses the compaction.
-      const waiting = pause();
-      if (waiting !== undefined) await waiting;
-      if (this.status === 'crashed')
-        throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
-      this.replaceSnapshot(pieces.join(''));
+      // The pauses a file write would make, in call order like every operation; a crash during one loses the
+      // compaction. Joined a slice of pieces at a time: one join of a 10k-order state held the loop for milliseconds.
+      const chunks: string[] = [];
+      for (let i = 0; i === 0 || i < pieces.length; i += JOIN_SLICE) {
+        const waiting = pause();
+        if (waiting !== undefined) await waiting;
+        if (this.status === 'crashed')
+          throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
+        chunks.push(pieces.slice(i, i + JOIN_SLICE).join(''));
+      }
+      this.replaceSnapshot(chunks.join(''));
     });
   }
 

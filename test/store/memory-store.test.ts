@@ -38,3 +38,31 @@ describe('InMemoryStateStore.crash', () => {
     expect(store.durableState().journal).toEqual(['"a"']);
   });
 });
+
+describe('InMemoryStateStore.compactCanonical', () => {
+  it('joins many pieces a slice at a time, pausing between slices, and a crash in a pause loses the compaction', async () => {
+    const items = Array.from({ length: 2_000 }, (_, i) => i);
+    const pieces = ['[', ...items.map((i) => (i === 0 ? `${i}` : `,${i}`)), ']'];
+    const store = new InMemoryStateStore();
+    let pauses = 0;
+    const turn = (): Promise<void> => {
+      pauses++;
+      return new Promise((resolve) => setImmediate(resolve));
+    };
+    await store.compactCanonical(pieces, turn);
+    // 2,002 pieces, 512 a slice: a pause before each of the four.
+    expect(pauses).toBe(4);
+    expect(store.durableState().snapshot).toBe(JSON.stringify(items));
+
+    const crashing = new InMemoryStateStore();
+    await crashing.compact({ upTo: 1 });
+    let restarted: InMemoryStateStore | undefined;
+    let seen = 0;
+    const compacted = crashing.compactCanonical(pieces, () => {
+      if (++seen === 3) restarted = crashing.crash();
+      return Promise.resolve();
+    });
+    await expect(compacted).rejects.toBeInstanceOf(StoreError);
+    expect(await restarted!.load()).toEqual({ snapshot: { upTo: 1 }, journal: [], warnings: [] });
+  });
+});
