@@ -40,9 +40,10 @@ describe('InMemoryStateStore.crash', () => {
 });
 
 describe('InMemoryStateStore.compactCanonical', () => {
-  it('joins many pieces a slice at a time, pausing between slices, and a crash in a pause loses the compaction', async () => {
-    const items = Array.from({ length: 2_000 }, (_, i) => i);
-    const pieces = ['[', ...items.map((i) => (i === 0 ? `${i}` : `,${i}`)), ']'];
+  it('keeps the pieces, pausing between slices of their text, and a crash in a pause loses the compaction', async () => {
+    // Five strings of 300,000 characters: a slice of text (2^18 characters) each, so a pause before each piece.
+    const items = ['a', 'b', 'c', 'd', 'e'].map((c) => c.repeat(300_000));
+    const pieces = ['[', ...items.map((x, i) => (i === 0 ? `"${x}"` : `,"${x}"`)), ']'];
     const store = new InMemoryStateStore();
     let pauses = 0;
     const turn = (): Promise<void> => {
@@ -50,9 +51,10 @@ describe('InMemoryStateStore.compactCanonical', () => {
       return new Promise((resolve) => setImmediate(resolve));
     };
     await store.compactCanonical(pieces, turn);
-    // 2,002 pieces, 512 a slice: a pause before each of the four.
-    expect(pauses).toBe(4);
+    expect(pauses).toBe(6);
     expect(store.durableState().snapshot).toBe(JSON.stringify(items));
+    expect(store.usage().snapshotBytes).toBe(Buffer.byteLength(JSON.stringify(items)));
+    expect((await store.load())?.snapshot).toEqual(items);
 
     const crashing = new InMemoryStateStore();
     await crashing.compact({ upTo: 1 });
