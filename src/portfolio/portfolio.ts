@@ -68,6 +68,7 @@ import {
   type UntrackedOrderFills,
 } from './portfolio-json.js';
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
+import { LayeredMap } from './layered-map.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
 import {
   PortfolioChanges,
@@ -233,14 +234,13 @@ export class Portfolio {
   private readonly settledStamps = new Map<string, TradeStamp>();
   /** Per perpetual, the latest real trade applied (settled or logged): a trade at or after it is simply appended. */
   private readonly latestStamps = new Map<string, TradeStamp>();
-  // The next three maps are copied on write: a clone shares them with its source until either changes (`own`).
-  private byClient = new Map<string, TrackedOrder>();
+  // The next three maps are layered (layered-map.ts): a clone shares what they hold, and a write after it costs what
+  // it changes, not a copy of the books' orders (issue 16).
+  private byClient = new LayeredMap<string, TrackedOrder>();
   /** `orderIdKey(symbol, exchange order id)` → client order id. */
-  private byExchange = new Map<OrderIdKey, string>();
+  private byExchange = new LayeredMap<OrderIdKey, string>();
   /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
-  private untracked = new Map<OrderIdKey, UntrackedOrderFills>();
-  /** False while the three maps above may be shared with a clone. */
-  private ownsMaps = true;
+  private untracked = new LayeredMap<OrderIdKey, UntrackedOrderFills>();
   private peak: Decimal;
   /** See `changeStamp`. */
   private stamp = ++lastStamp;
@@ -285,11 +285,7 @@ export class Portfolio {
       this.logKeys = new Set(src.logKeys);
       this.settledStamps = new Map(src.settledStamps);
       this.latestStamps = new Map(src.latestStamps);
-      this.byClient = src.byClient;
-      this.byExchange = src.byExchange;
-      this.untracked = src.untracked;
-      this.ownsMaps = false;
-      src.ownsMaps = false;
+      this.forkMaps(src);
       this.stamp = src.stamp;
       this.changes = src.changes.copy();
       this.sortedCache = src.sortedCache;
@@ -1208,20 +1204,17 @@ export class Portfolio {
   /** Records that the books changed: a new stamp, and the cached views are dropped. */
   private touch(): void {
     this.stamp = ++lastStamp;
-    this.own();
     this.sortedCache = undefined;
     this.liveCache = undefined;
     this.openCache = undefined;
     this.lockedCache = undefined;
   }
 
-  /** Takes private copies of the maps shared with a clone, before the first change. */
-  private own(): void {
-    if (this.ownsMaps) return;
-    this.byClient = new Map(this.byClient);
-    this.byExchange = new Map(this.byExchange);
-    this.untracked = new Map(this.untracked);
-    this.ownsMaps = true;
+  /** The order indexes of a clone: O(1), shared with `src` until either writes (see layered-map.ts). */
+  private forkMaps(src: Portfolio): void {
+    this.byClient = src.byClient.fork();
+    this.byExchange = src.byExchange.fork();
+    this.untracked = src.untracked.fork();
   }
 
   private setTracked(t: TrackedOrder): void {
@@ -1245,7 +1238,7 @@ export class Portfolio {
 
   private findTracked(ref: OrderLookup): TrackedOrder | undefined {
     if (ref.exchangeOrderId !== undefined && ref.symbol === undefined) {
-      const all = [...this.byClient.values()].filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId);
+      const all = this.byClient.valueList().filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId);
       if (all.length > 1)
         throw new PortfolioError(
           'ambiguousOrder',
@@ -1262,11 +1255,13 @@ export class Portfolio {
   }
 
   private sortedTracked(): readonly TrackedOrder[] {
-    this.sortedCache ??= [...this.byClient.values()].sort(
-      (a, b) =>
-        a.order.createdAt - b.order.createdAt ||
-        (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
-    );
+    this.sortedCache ??= this.byClient
+      .valueList()
+      .sort(
+        (a, b) =>
+          a.order.createdAt - b.order.createdAt ||
+          (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
+      );
     return this.sortedCache;
   }
 
