@@ -5,8 +5,9 @@
  * entry with what was last written.
  *
  * Compaction policy (`CompactionPolicy`): a save writes the whole snapshot instead of a delta when
- * - there is no save to build on (first save of this process: the books were loaded or rebuilt at boot), or the
- *   portfolio is not the lineage of the last save (a hard reset built new books);
+ * - there is no save to build on: the first save of this process, unless the loaded state is known to be what the
+ *   store holds (`seed`: then the boot's hard reset, done on the loaded books, is saved as a delta), or the portfolio is
+ *   not the lineage of the last save (a hard reset built new books);
  * - the journal already holds more than `journalRatio` × the snapshot's bytes (and at least `minJournalBytes`), or
  *   `maxJournalRecords` records: a load then reads at most about (1 + ratio) × one snapshot, and a save writes the
  *   snapshot again only after that much was appended, so compaction costs at most 1/ratio times the deltas' bytes;
@@ -147,6 +148,20 @@ export class StatePersister {
     }
     await this.compact(state, at, equity);
     return 'compacted';
+  }
+
+  /**
+   * Takes `state`, as just loaded, as what the store holds, so the next save builds on it (a delta, or nothing when
+   * nothing changed) instead of rewriting the whole state. `token` is the loaded portfolio's `markLoaded()`; `records`
+   * the journal records the store holds. Only for a state decoded from exactly what the store holds, in the current
+   * format (see `DurableState.load`).
+   */
+  seed(state: SavedState, token: number | undefined, equity: EquityAtSaveJSON | undefined, records: number): void {
+    if (this.reportOnly || (state.portfolio !== undefined && token === undefined)) return;
+    this.diskToken = token;
+    this.savedWithoutPortfolio = state.portfolio === undefined;
+    this.records = records;
+    this.written = writtenOf(state, state.handlerActors ?? persistedFromMemory(state.memory), equity);
   }
 
   /** Appends a record that is not a save (an order placement, a lifecycle change). */

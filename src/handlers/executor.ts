@@ -203,7 +203,9 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           break;
         case 'rebuildPortfolio':
           try {
-            portfolio = Portfolio.fromExchangeState(
+            // Done on our copy when the reset keeps the books' make-up (the usual restart): orders the exchange shows
+            // as we have them keep their entries, and the books keep their save lineage (the boot saves a delta).
+            portfolio = portfolio.resetFromExchangeState(
               {
                 instruments: action.instruments,
                 positions: action.positions,
@@ -212,7 +214,6 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
                 snapshotStartedAt: plan.snapshotStartedAt,
                 snapshotCompletedAt: plan.snapshotCompletedAt,
               },
-              portfolio.preservedMetrics(),
               ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },
             );
             portfolio.recordReflectedFills(action.recordTrades);
@@ -287,7 +288,8 @@ function journalOf(plan: Plan, outcomes: readonly ActionOutcome[]): JsonValue[] 
 }
 
 /** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
-function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
+function mergeOrders(current: readonly Order[], updates: readonly Order[]): readonly Order[] {
+  if (updates.length === 0) return current;
   const byClient = new Map<string, Order>();
   for (const u of updates) byClient.set(u.clientOrderId, u);
   // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id. Built only

@@ -31,6 +31,7 @@ import { isoTime } from '../domain/clock.js';
 import type { Decimal } from 'decimal.js';
 import { amountsEqual, ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
+import { sameOrder } from '../domain/compare.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import {
@@ -407,6 +408,8 @@ export class StartupHandler {
         m.differences.side !== undefined
       )
         continue;
+      // The exchange's copy the same as ours in every field (the usual restart): the reset keeps ours, as it is.
+      if (sameOrder(m.exchange, m.local)) continue;
       orderUpdates.push({ ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId });
     }
     const rebuild: RebuildPortfolioAction = {
@@ -525,7 +528,8 @@ export class StartupHandler {
       const less = k === undefined ? undefined : inferred.get(k);
       const more = k === undefined ? undefined : fresh.get(k);
       const known = less === undefined && more === undefined ? applied : applied.minus(less ?? ZERO).plus(more ?? ZERO);
-      if (known.gt(o.filledQuantity)) out.push({ order: o, known });
+      // Equal is the usual answer: settled without `gt` (which copies its argument into a new Decimal).
+      if (!amountsEqual(known, o.filledQuantity) && known.gt(o.filledQuantity)) out.push({ order: o, known });
     }
     return out;
   }
