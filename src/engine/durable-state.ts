@@ -15,9 +15,8 @@ import { EMPTY_CURSORS, type CursorState } from '../handlers/plan.js';
 import { RuntimeHandler } from '../handlers/runtime.js';
 import { StartupHandler } from '../handlers/startup.js';
 import type { Logger } from '../logging/types.js';
-import { PORTFOLIO_JSON_VERSION } from '../portfolio/portfolio-json.js';
 import type { Portfolio, PortfolioOptions } from '../portfolio/portfolio.js';
-import type { LoadedState, StateStore } from '../store/port.js';
+import type { StateStore } from '../store/port.js';
 import type { LoadedLifecycle } from '../../machines/engine.machine.js';
 import type { EquityReading } from './equity.js';
 import { ExchangeMismatchError, identityConflict } from './exchange-identity.js';
@@ -25,7 +24,6 @@ import { HandlerActors } from './handler-actors.js';
 import { StatePersister, type CompactionPolicy } from './persistence.js';
 import type { Slicer } from './slicing.js';
 import {
-  ENGINE_STATE_VERSION,
   decodeEngineState,
   type EngineJournalRecord,
   type EquityAtSaveJSON,
@@ -125,17 +123,9 @@ export class DurableState {
     this.#startupHandler = new StartupHandler(config, this.#memory);
     this.#runtimeHandler = new RuntimeHandler(config, this.#memory);
     this.#lifecycleOnDisk = state.lifecycle;
-    // What the store holds, decoded as is, is what the first save builds on: a warm restart's hard reset (done on
-    // these books) is then saved as a delta rather than the whole state again.
-    if (holdsAsDecoded(loaded, state.portfolio)) {
-      const e = state.equityAtSave;
-      this.#persister.seed(
-        state,
-        state.portfolio?.markLoaded(),
-        e === undefined ? undefined : { equity: e.equity?.toFixed() ?? null, drawdown: e.drawdown?.toFixed() ?? null },
-        loaded?.journal.length ?? 0,
-      );
-    }
+    // What the store holds is what the first save builds on: a warm restart's hard reset (done on these books) is
+    // then saved as a delta rather than the whole state again.
+    this.#persister.seedLoaded(loaded, state);
     logger.info(
       {
         event: 'engine.loaded',
@@ -214,33 +204,4 @@ export class DurableState {
     this.#lifecycleOnDisk = { liquidateOnly };
     return true;
   }
-}
-
-/**
- * Whether the state decoded from `loaded` is exactly what the store holds, as a save of these books would write it:
- * a snapshot in the current format (an older one is migrated on load), and no order record replayed after the last
- * delta (its effect is in the books, not in the snapshot a delta patches). The books' own part is `markLoaded`'s.
- */
-function holdsAsDecoded(loaded: LoadedState | undefined, portfolio: Portfolio | undefined): boolean {
-  const snapshot = loaded?.snapshot;
-  if (loaded === undefined || typeof snapshot !== 'object' || snapshot === null || Array.isArray(snapshot)) return false;
-  if (snapshot.version !== ENGINE_STATE_VERSION) return false;
-  const saved = snapshot.portfolio;
-  if (portfolio === undefined) {
-    if (saved !== null) return false;
-  } else if (
-    typeof saved !== 'object' ||
-    saved === null ||
-    Array.isArray(saved) ||
-    saved.version !== PORTFOLIO_JSON_VERSION ||
-    saved.reportingAsset !== portfolio.reportingAsset
-  )
-    return false;
-  for (let i = loaded.journal.length - 1; i >= 0; i--) {
-    const r = loaded.journal[i];
-    const kind = typeof r === 'object' && r !== null && !Array.isArray(r) ? r.kind : undefined;
-    if (kind === 'delta') return true;
-    if (kind === 'order') return false;
-  }
-  return true;
 }

@@ -505,7 +505,8 @@ export class PortfolioPatcher {
       ] as const) {
         if (value === null) delete this.json[field];
         else if (typeof value === 'number' && Number.isSafeInteger(value)) this.json[field] = value;
-        else throw new PortfolioDeltaError(`${path}.reflected: ${field} ${JSON.stringify(value)} is not a time or null`);
+        else
+          throw new PortfolioDeltaError(`${path}.reflected: ${field} ${JSON.stringify(value)} is not a time or null`);
       }
     }
   }
