@@ -403,14 +403,18 @@ export class StartupHandler {
       if (isTerminalStatus(m.local.status)) continue;
       if (
         xid === undefined ||
-        inError.has(orderIdKey(m.exchange.symbol, xid)) ||
+        // Keyed only when any order is in error (usually none: no key per open order).
+        (inError.size > 0 && inError.has(orderIdKey(m.exchange.symbol, xid))) ||
         m.differences.symbol !== undefined ||
         m.differences.side !== undefined
       )
         continue;
-      // The exchange's copy the same as ours in every field (the usual restart): the reset keeps ours, as it is.
-      if (sameOrder(m.exchange, m.local)) continue;
-      orderUpdates.push({ ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId });
+      // The exchange's copy the same as ours in every field (the usual restart) is taken as it is, without a copy.
+      orderUpdates.push(
+        sameOrder(m.exchange, m.local)
+          ? m.exchange
+          : { ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId },
+      );
     }
     const rebuild: RebuildPortfolioAction = {
       type: 'rebuildPortfolio',

@@ -459,6 +459,9 @@ export class Portfolio {
     const orders = state.orders;
     if (orders.length !== current.length) return rebuild();
     const replaced: TrackedOrder[] = [];
+    // Equal copies (by index in `current`): tracked from now on in place of ours, as the rebuild tracks the exchange's
+    // orders, so the books share them with the snapshot instead of holding a second copy. Not a change: same JSON.
+    const equal: [number, TrackedOrder][] = [];
     for (let i = 0; i < orders.length; i++) {
       const o = orders[i]!;
       const t = current[i]!.order;
@@ -468,8 +471,10 @@ export class Portfolio {
       if (
         (notional === undefined ? prior === undefined : prior !== undefined && amountsEqual(notional, prior)) &&
         sameOrder(o, t)
-      )
+      ) {
+        if (o !== t) equal.push([i, { order: o, notional: prior }]);
         continue;
+      }
       // An order whose index entries would move, or that the rebuild refuses, is left to it (it says what is wrong).
       if (o.symbol !== t.symbol || o.exchangeOrderId !== t.exchangeOrderId || o.filledQuantity.gt(o.quantity))
         return rebuild();
@@ -489,6 +494,17 @@ export class Portfolio {
       this.instrumentList = instruments.map((i) => ({ ...i }));
       this.instrumentsBySymbol = new Map(this.instrumentList.map((i) => [i.symbol, i]));
       this.lockedCache = undefined;
+    }
+    if (equal.length > 0) {
+      this.own();
+      const sorted = [...current];
+      for (const [i, t] of equal) {
+        this.byClient.set(t.order.clientOrderId, t);
+        sorted[i] = t;
+      }
+      // Same keys, same values: the sort order and the locked amounts stand; the lists of orders are new objects.
+      this.sortedCache = sorted;
+      this.openCache = undefined;
     }
     if (dropped.length > 0) {
       this.touch();
