@@ -295,7 +295,8 @@ function mergeOrders(current: readonly Order[], updates: readonly Order[]): read
   // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id. Built only
   // when an order is not found by client id (at boot every update carries its order's client id).
   let byExchange: Map<OrderIdKey, Order> | undefined;
-  const used = new Set<Order>();
+  let viaExchange = false;
+  let found = 0;
   const out = current.map((o) => {
     let u = byClient.get(o.clientOrderId);
     if (u === undefined && o.exchangeOrderId !== undefined) {
@@ -305,10 +306,19 @@ function mergeOrders(current: readonly Order[], updates: readonly Order[]): read
           .map((x) => [orderIdKey(x.symbol, x.exchangeOrderId!), x]),
       );
       u = byExchange.get(orderIdKey(o.symbol, o.exchangeOrderId));
+      if (u !== undefined) viaExchange = true;
     }
     if (u === undefined) return o;
-    used.add(u);
+    found++;
     return u;
+  });
+  // Each update (client ids distinct) taken once, by its own client id (the boot's case): none is left over. Then
+  // no set of the updates taken is needed to find the rest.
+  if (!viaExchange && byClient.size === updates.length && found === updates.length) return out;
+  // The updates taken: those in place of an order, and an order that is its own update (found by its client id).
+  const used = new Set<Order>();
+  out.forEach((u, i) => {
+    if (u !== current[i] || byClient.get(u.clientOrderId) === u) used.add(u);
   });
   for (const u of updates) if (!used.has(u)) out.push(u);
   return out;

@@ -461,7 +461,7 @@ export class Portfolio {
     const replaced: TrackedOrder[] = [];
     // Equal copies (by index in `current`): tracked from now on in place of ours, as the rebuild tracks the exchange's
     // orders, so the books share them with the snapshot instead of holding a second copy. Not a change: same JSON.
-    const equal: [number, TrackedOrder][] = [];
+    const equal: number[] = [];
     for (let i = 0; i < orders.length; i++) {
       const o = orders[i]!;
       const t = current[i]!.order;
@@ -472,7 +472,7 @@ export class Portfolio {
         (notional === undefined ? prior === undefined : prior !== undefined && amountsEqual(notional, prior)) &&
         sameOrder(o, t)
       ) {
-        if (o !== t) equal.push([i, { order: o, notional: prior }]);
+        if (o !== t) equal.push(i);
         continue;
       }
       // An order whose index entries would move, or that the rebuild refuses, is left to it (it says what is wrong).
@@ -498,7 +498,8 @@ export class Portfolio {
     if (equal.length > 0) {
       this.own();
       const sorted = [...current];
-      for (const [i, t] of equal) {
+      for (const i of equal) {
+        const t: TrackedOrder = { order: orders[i]!, notional: current[i]!.notional };
         this.byClient.set(t.order.clientOrderId, t);
         sorted[i] = t;
       }
