@@ -492,7 +492,6 @@ export class Portfolio {
       this.lockedCache = undefined;
     }
     if (equal.length > 0) {
-      this.own();
       const sorted = [...current];
       for (const i of equal) {
         const t: TrackedOrder = { order: orders[i]!, notional: current[i]!.notional };
