@@ -353,9 +353,10 @@ describe('a warm restart saves its hard reset as a delta', () => {
     const store = await FileStateStore.open(dir);
     const second = makeEngine(m, { store });
     expect((await boot(m, second)).phase).toBe('running');
-    // The boot wrote one delta record and left the snapshot alone.
+    // The boot wrote one delta record and left the snapshot alone. The record carries the reset's window, so it is a
+    // `resetDelta`: a release that predates that field refuses the journal instead of dropping the window.
     expect((await readFile(join(dir, 'snapshot.json'))).equals(snapshotBefore)).toBe(true);
-    expect(decodeJournalKinds(await readFile(join(dir, 'journal.jsonl'), 'utf8'))).toEqual(['delta']);
+    expect(decodeJournalKinds(await readFile(join(dir, 'journal.jsonl'), 'utf8'))).toEqual(['resetDelta']);
     const booted = second.engine.portfolio;
     expect(booted.findOrder({ clientOrderId: 'rest-1' })?.filledQuantity.toFixed()).toBe('0.05');
     const btc = m.ex

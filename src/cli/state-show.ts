@@ -70,6 +70,7 @@ export function journalLine(rec: JsonValue, index: number): string {
     case 'cycle':
       return `${n} ${at} ${field(r, 'handler')} cycle ${field(r, 'cycle')}: ${JSON.stringify(r.summary ?? {})}`;
     case 'delta':
+    case 'resetDelta':
       return `${n} ${at} delta: ${deltaSummary(r)}`;
     default: {
       const { kind, ...rest } = r;

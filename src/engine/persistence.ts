@@ -25,7 +25,7 @@ import { PORTFOLIO_JSON_VERSION } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
 import { persistedFromMemory } from './handler-actors.js';
 import { NO_SLICING, type Slicer } from './slicing.js';
-import type { EngineDeltaRecord, PersistedActorEntry } from './state-delta.js';
+import { deltaKind, isDeltaKind, type EngineDeltaRecord, type PersistedActorEntry } from './state-delta.js';
 import {
   ENGINE_STATE_VERSION,
   asJson,
@@ -131,7 +131,7 @@ export class StatePersister {
     if (canDelta && portfolioDelta !== undefined && parts !== undefined && options.final !== true && !this.due()) {
       const equityText = equity === undefined ? undefined : JSON.stringify(equity);
       const record: EngineDeltaRecord = {
-        kind: 'delta',
+        kind: deltaKind(portfolioDelta),
         at,
         ...(!isEmpty(portfolioDelta) && { portfolio: portfolioDelta }),
         ...parts.record,
@@ -346,7 +346,7 @@ function holdsAsDecoded(loaded: LoadedState | undefined, portfolio: Portfolio | 
   for (let i = loaded.journal.length - 1; i >= 0; i--) {
     const r = loaded.journal[i];
     const kind = isRecord(r) ? r.kind : undefined;
-    if (kind === 'delta') return true;
+    if (isDeltaKind(kind)) return true;
     if (kind === 'order') return false;
   }
   return true;

@@ -27,6 +27,7 @@ import {
   orderToJSON,
   parseString,
   positionToJSON,
+  refuseUnknownFields,
   type BalanceJSON,
   type PositionJSON,
 } from '../domain/parse.js';
@@ -384,6 +385,28 @@ export class PortfolioDeltaError extends TesserError {
 
 const SEP = '\u0000';
 
+/** Every field of `PortfolioDeltaJSON`: a delta with another is a newer release's, refused rather than half applied. */
+const PORTFOLIO_DELTA_FIELDS: ReadonlySet<string> = new Set(
+  Object.keys({
+    orders: true,
+    removedOrders: true,
+    untracked: true,
+    appliedTrades: true,
+    appliedFundingIds: true,
+    balances: true,
+    removedBalances: true,
+    positions: true,
+    removedPositions: true,
+    settledRealizedPnl: true,
+    peakEquity: true,
+    replayLog: true,
+    reflectedUnexplained: true,
+    settledPerpTrades: true,
+    reflected: true,
+    instruments: true,
+  } satisfies Record<keyof PortfolioDeltaJSON, true>),
+);
+
 /**
  * A saved `PortfolioJSON` (version 2) with deltas applied, kept as maps between deltas so each costs what it changed.
  * Only shapes are checked here; `Portfolio.fromJSON` validates the content of the result.
@@ -412,6 +435,7 @@ export class PortfolioPatcher {
   /** Applies one delta. @throws PortfolioDeltaError / ParseError naming `path` when it does not fit. */
   apply(raw: unknown, path: string): void {
     const d = asRecord(raw, path);
+    refuseUnknownFields(d, PORTFOLIO_DELTA_FIELDS, path);
     if (d.orders !== undefined || d.removedOrders !== undefined) {
       const orders = (this.orders ??= keyed(this.json.orders, 'portfolio.orders', (o, p) =>
         parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`),
