@@ -71,7 +71,7 @@ export function journalLine(rec: JsonValue, index: number): string {
       return `${n} ${at} ${field(r, 'handler')} cycle ${field(r, 'cycle')}: ${JSON.stringify(r.summary ?? {})}`;
     case 'delta':
     case 'resetDelta':
-      return `${n} ${at} delta: ${deltaSummary(r)}`;
+      return `${n} ${at} ${r.kind}: ${deltaSummary(r)}`;
     default: {
       const { kind, ...rest } = r;
       return `${n} ${at === '' ? '' : `${at} `}${String(kind)}: ${JSON.stringify(rest)}`;
