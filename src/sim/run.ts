@@ -196,6 +196,7 @@ class Simulation implements PortHost {
   /** A period of slow inbound requests (world event `slowRequests`). */
   private slow: { until: Millis; probability: number; maxMs: number } | undefined;
   private readonly slowRng: Random;
+  /** Orders the engine may have closed by guess: closed as not found (seen in a plan), or told "not found" by a fault. */
   private readonly closedByGuess = new Set<OrderIdKey>();
   /** The highest peak equity any report of the seed carried (it must never go down). */
   private highestPeak: Decimal | undefined;
@@ -759,6 +760,10 @@ class Simulation implements PortHost {
 
   record(call: PortCall): void {
     call.depositsBefore = this.depositTimes.filter((t) => t <= call.asOf).length;
+    // An injected "not found" for an order that exists: the engine may confirm it and close the order as cancelled
+    // (a guess, excused in the final check like a close seen in a report, whose report a crash may have kept from us).
+    if (call.method === 'fetchOrder' && call.target !== undefined && this.ex.lastCallFaults().includes('notFound'))
+      this.closedByGuess.add(orderIdKey(call.target.symbol, call.target.exchangeOrderId));
     this.calls.push(call);
     if (this.calls.length > 20_000) this.calls.splice(0, 10_000);
     if (this.cfg.reportOnly) {

@@ -326,7 +326,7 @@ export interface PortCall {
   readonly asOf: Millis;
   /** Deposits the answer reflects: those the exchange had taken by `asOf` (set by the simulation). */
   depositsBefore?: number;
-  /** For cancelOrder: the exchange order targeted (when known); exchange order ids are per symbol. */
+  /** For cancelOrder and fetchOrder: the exchange order targeted (when known); exchange order ids are per symbol. */
   readonly target?: { readonly symbol: string; readonly exchangeOrderId: string } | undefined;
 }
 
@@ -438,7 +438,7 @@ export class SimPort implements ExchangeClient {
     return this.call('fetchOpenOrders', symbols, () => this.host.ex.fetchOpenOrders(symbols));
   }
   fetchOrder(ref: OrderRef): Promise<Order> {
-    return this.call('fetchOrder', ref, () => this.host.ex.fetchOrder(ref));
+    return this.call('fetchOrder', ref, () => this.host.ex.fetchOrder(ref), this.targetOf(ref));
   }
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
     return this.call('fetchOrdersSince', query, () => this.host.ex.fetchOrdersSince(symbol, query));
@@ -465,19 +465,18 @@ export class SimPort implements ExchangeClient {
     return this.call('fetchTickers', symbols, () => this.host.ex.fetchTickers(symbols));
   }
   cancelOrder(ref: OrderRef): Promise<Order> {
-    const xid = ref.exchangeOrderId ?? this.exchangeIdOf(ref);
-    return this.call(
-      'cancelOrder',
-      ref,
-      () => this.host.ex.cancelOrder(ref),
-      xid === undefined ? undefined : { symbol: ref.symbol, exchangeOrderId: xid },
-    );
+    return this.call('cancelOrder', ref, () => this.host.ex.cancelOrder(ref), this.targetOf(ref));
   }
   placeOrder(request: PlaceOrderRequest): Promise<Order> {
     return this.call('placeOrder', request, () => this.host.ex.placeOrder(request));
   }
 
   /** The exchange id a client-id-only cancel will hit (the latest order carrying that client id). */
+  private targetOf(ref: OrderRef): PortCall['target'] {
+    const xid = ref.exchangeOrderId ?? this.exchangeIdOf(ref);
+    return xid === undefined ? undefined : { symbol: ref.symbol, exchangeOrderId: xid };
+  }
+
   private exchangeIdOf(ref: OrderRef): string | undefined {
     if (ref.clientOrderId === undefined) return undefined;
     const found = this.host.ex
