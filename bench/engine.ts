@@ -16,6 +16,7 @@
  *   says how far a clean cycle is from the least work any reconciliation must do.
  * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
  *   `running`: load (read, checksum, parse) and the startup reconciliation against the exchange holding the same orders.
+ *   The load alone is timed too (to the engine leaving `loading`), and both on the main thread's CPU clock.
  * - heap: heap used after a forced GC, over many cycles, both when requests arrive back to back (during a cycle) and
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
@@ -25,7 +26,7 @@
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */
-import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -102,6 +103,21 @@ export function freshCopies(ex: ExchangeClient): ExchangeClient {
   });
 }
 
+const schedstat = (() => {
+  try {
+    return { fd: openSync('/proc/thread-self/schedstat', 'r'), buf: Buffer.alloc(128) };
+  } catch {
+    return undefined;
+  }
+})();
+
+/** The main thread's time on a CPU so far (ms; Linux `/proc/thread-self/schedstat`), or NaN elsewhere. */
+function threadCpuMs(): number {
+  if (schedstat === undefined) return Number.NaN;
+  const n = readSync(schedstat.fd, schedstat.buf, 0, schedstat.buf.length, 0);
+  return Number(schedstat.buf.toString('latin1', 0, n).split(' ')[0]) / 1e6;
+}
+
 /**
  * What each event-loop stall is made of, on Linux: a 1 ms timer on the main thread notes, at every firing, the wall
  * time and this thread's time on a CPU and waiting for one (`/proc/thread-self/schedstat`, ns). A gap between two
@@ -110,14 +126,6 @@ export function freshCopies(ex: ExchangeClient): ExchangeClient {
  * wall gap (what `monitorEventLoopDelay` reports) also holds the machine's load. Undefined figures elsewhere.
  */
 class StallProbe {
-  private readonly fd = (() => {
-    try {
-      return openSync('/proc/thread-self/schedstat', 'r');
-    } catch {
-      return undefined;
-    }
-  })();
-  private readonly buf = Buffer.alloc(128);
   private timer: NodeJS.Timeout | undefined;
   private active = false;
   private last = 0;
@@ -125,16 +133,9 @@ class StallProbe {
   /** Per recorded gap: wall ms and on-CPU ms. */
   readonly gaps: { wallMs: number; cpuMs: number }[] = [];
 
-  /** This thread's time on a CPU so far (ms), or NaN. */
-  private cpu(): number {
-    if (this.fd === undefined) return Number.NaN;
-    const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
-    return Number(this.buf.toString('latin1', 0, n).split(' ')[0]) / 1e6;
-  }
-
   private note(): void {
     const t = performance.now();
-    const c = this.cpu();
+    const c = threadCpuMs();
     if (this.active) this.gaps.push({ wallMs: t - this.last, cpuMs: c - this.lastCpu });
     this.last = t;
     this.lastCpu = c;
@@ -155,10 +156,6 @@ class StallProbe {
     this.note();
     this.active = false;
     clearTimeout(this.timer);
-  }
-
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
   }
 
   /** The longest gap (wall) and its on-CPU part, and the most on-CPU time of any gap. */
@@ -187,7 +184,7 @@ export async function boot(
   store: StateStore,
   tree: Tree = HERE,
   compaction?: Partial<CompactionPolicy>,
-): Promise<{ running: Running; bootMs: number }> {
+): Promise<{ running: Running; bootMs: number; loadMs: number; bootCpuMs: number; loadCpuMs: number }> {
   const engine = tree.createEngine({
     exchange: world.ex,
     store,
@@ -204,17 +201,28 @@ export async function boot(
     reports++;
     for (const w of waiters.splice(0)) w();
   });
+  // The state is loaded when the engine leaves `loading` (status changes are pushed as the machine moves).
+  let loaded: { ms: number; cpuMs: number } | undefined;
+  const phases = engine.state$.subscribe((s) => {
+    if (loaded === undefined && s.phase !== 'loading') loaded = { ms: now(), cpuMs: threadCpuMs() };
+  });
   const t = now();
+  const c = threadCpuMs();
   const booted = engine.start();
   await world.tl.advanceBy(0);
   const status = await booted;
   const bootMs = now() - t;
+  const bootCpuMs = threadCpuMs() - c;
+  phases.unsubscribe();
   if (status.phase !== 'running')
     throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
   await world.tl.advanceBy(0);
   const next = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
   return {
     bootMs,
+    bootCpuMs,
+    loadMs: (loaded?.ms ?? Number.NaN) - t,
+    loadCpuMs: (loaded?.cpuMs ?? Number.NaN) - c,
     running: {
       engine,
       reports: () => reports,
@@ -443,7 +451,6 @@ async function clean(
   }
   idleProbe.disable();
   idle.disable();
-  idleProbe.close();
   for (const { running } of setups) await running.engine.stop();
   const idleCpu = idleProbe.summary().maxCpuMs;
   return runs.map(({ ms, base, h, probe, pauses }) => ({
@@ -452,7 +459,6 @@ async function clean(
     freshObjects,
     placing,
     ...(() => {
-      probe.close();
       const p = probe.summary();
       return {
         maxStallCpuMs: round(p.maxCpuMs),
@@ -479,6 +485,11 @@ interface BootResult {
   openOrders: number;
   stateBytes: number;
   bootMs: number;
+  /** From `start()` to the state loaded (the engine leaves `loading`): reading the store and decoding the books. */
+  loadMs: number;
+  /** The main thread's time on a CPU during the boot and during the load (NaN off Linux): the machine's load aside. */
+  bootCpuMs: number;
+  loadCpuMs: number;
   /** Reading the same file and `JSON.parse` alone: the floor for a load. */
   readParseMs: number;
   /** How many boots the figures are the median of. */
@@ -499,10 +510,19 @@ async function bootFromDisk(n: number, tree: Tree): Promise<BootResult> {
     JSON.parse(readFileSync(file, 'utf8'));
     const readParseMs = now() - r;
     const store = await tree.FileStateStore.open(dir);
-    const { running, bootMs } = await boot(world, store, tree);
+    const { running, bootMs, loadMs, bootCpuMs, loadCpuMs } = await boot(world, store, tree);
     await running.engine.stop();
     await store.close();
-    return { openOrders: n, stateBytes, bootMs: round(bootMs), readParseMs: round(readParseMs), runs: 1 };
+    return {
+      openOrders: n,
+      stateBytes,
+      bootMs: round(bootMs),
+      loadMs: round(loadMs),
+      bootCpuMs: round(bootCpuMs),
+      loadCpuMs: round(loadCpuMs),
+      readParseMs: round(readParseMs),
+      runs: 1,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -637,12 +657,15 @@ async function run(ctx: BenchContext): Promise<void> {
         openOrders: n,
         stateBytes: rs[0]!.stateBytes,
         bootMs: round(median(rs.map((x) => x.bootMs))),
+        loadMs: round(median(rs.map((x) => x.loadMs))),
+        bootCpuMs: round(median(rs.map((x) => x.bootCpuMs))),
+        loadCpuMs: round(median(rs.map((x) => x.loadCpuMs))),
         readParseMs: round(median(rs.map((x) => x.readParseMs))),
         runs: rs.length,
       };
       results[k]!.boot.push(r);
       ctx.log(
-        `${name(k)}boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
+        `${name(k)}boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms (loaded at ${r.loadMs.toFixed(1)} ms; on CPU ${r.bootCpuMs.toFixed(1)}, loading ${r.loadCpuMs.toFixed(1)}); read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
       );
     });
   }
