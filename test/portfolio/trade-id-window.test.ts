@@ -81,4 +81,31 @@ describe('IdWindow', () => {
       { numRuns: 60 },
     );
   });
+
+  it('built from distinct ids at once (a saved window), behaves as the ids added in turn, then and after more adds', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 5000 }), { maxLength: 3000 }),
+        fc.integer({ min: 1, max: 4000 }),
+        fc.array(fc.integer({ min: 0, max: 6000 }), { maxLength: 1500 }),
+        (ns, capacity, later) => {
+          const ids = ns.map((n) => `t${n}`);
+          const built = IdWindow.from(ids, capacity);
+          const added = new IdWindow(capacity);
+          for (const id of ids) added.add(id);
+          const same = (): void => {
+            expect(built.toArray()).toEqual(added.toArray());
+            expect([built.size, built.addCount]).toEqual([added.size, added.addCount]);
+            expect(built.newest(7)).toEqual(added.newest(7));
+            for (let n = 0; n <= 6000; n += 61) expect(built.has(`t${n}`)).toBe(added.has(`t${n}`));
+          };
+          same();
+          // Evictions from the layer built at once, and folds of the overlay into a new one.
+          for (const n of later) expect(built.add(`t${n}`)).toBe(added.add(`t${n}`));
+          same();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
 });
