@@ -16,12 +16,14 @@
  *   says how far a clean cycle is from the least work any reconciliation must do.
  * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
  *   `running`: load (read, checksum, parse) and the startup reconciliation against the exchange holding the same orders.
- *   The load alone is timed too (to the engine leaving `loading`), and both on the main thread's CPU clock.
+ *   The load alone is timed too (to the engine leaving `loading`), and both on the main thread's CPU clock. The
+ *   largest size boots again with the trade-id window full (100 000 applied trade ids), as a long-running engine's is.
  * - heap: heap used after a forced GC, over many cycles, both when requests arrive back to back (during a cycle) and
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
- * run), `--boot 1000,10000,100000`, `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against
+ * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
+ * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against
  * DIR` measures another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
@@ -496,8 +498,8 @@ interface BootResult {
   runs: number;
 }
 
-async function bootFromDisk(n: number, tree: Tree): Promise<BootResult> {
-  const world = await tree.makeWorld(n);
+async function bootFromDisk(n: number, tree: Tree, appliedTrades = 0): Promise<BootResult> {
+  const world = await tree.makeWorld(n, appliedTrades);
   const dir = mkdtempSync(join(tmpdir(), 'tesser-bench-boot-'));
   try {
     const writer = await tree.FileStateStore.open(dir);
@@ -611,6 +613,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const bootSizes = listArg(ctx.args, '--boot') ?? [1_000, 10_000, 100_000];
   const heapCycles = listArg(ctx.args, '--heap-cycles')?.[0] ?? 20_000;
   const bootRuns = listArg(ctx.args, '--boot-runs')?.[0] ?? 3;
+  // A long-running engine's trade-id window is full: the largest boot again, with one.
+  const windowBootSizes = listArg(ctx.args, '--boot-window') ?? bootSizes.slice(-1);
   const write = !ctx.args.includes('--no-write');
   const startLoad = loadavg().map(round);
   const started = now();
@@ -625,6 +629,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const results = trees.map(() => ({
     clean: [] as CleanResult[],
     boot: [] as BootResult[],
+    /** The boot rows with the trade-id window full (FULL_WINDOW ids). */
+    bootFullWindow: [] as BootResult[],
     heap: [] as HeapResult[],
     bytesPerTrackedOrder: 0,
   }));
@@ -647,11 +653,15 @@ async function run(ctx: BenchContext): Promise<void> {
       });
     }
   }
-  for (const n of bootSizes) {
+  const boots = [
+    ...bootSizes.map((n) => ({ n, applied: 0 })),
+    ...windowBootSizes.map((n) => ({ n, applied: FULL_WINDOW })),
+  ];
+  for (const { n, applied } of boots) {
     // Each tree boots `bootRuns` times, the trees taking turns; the median of each is kept.
     const runs = trees.map(() => [] as BootResult[]);
     for (let i = 0; i < bootRuns; i++)
-      for (let k = 0; k < trees.length; k++) runs[k]!.push(await bootFromDisk(n, trees[k]!));
+      for (let k = 0; k < trees.length; k++) runs[k]!.push(await bootFromDisk(n, trees[k]!, applied));
     runs.forEach((rs, k) => {
       const r: BootResult = {
         openOrders: n,
@@ -663,9 +673,10 @@ async function run(ctx: BenchContext): Promise<void> {
         readParseMs: round(median(rs.map((x) => x.readParseMs))),
         runs: rs.length,
       };
-      results[k]!.boot.push(r);
+      (applied === 0 ? results[k]!.boot : results[k]!.bootFullWindow).push(r);
+      const window = applied === 0 ? '' : `, ${applied} trade ids`;
       ctx.log(
-        `${name(k)}boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms (loaded at ${r.loadMs.toFixed(1)} ms; on CPU ${r.bootCpuMs.toFixed(1)}, loading ${r.loadCpuMs.toFixed(1)}); read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
+        `${name(k)}boot ${String(n).padStart(6)} orders${window} (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms (loaded at ${r.loadMs.toFixed(1)} ms; on CPU ${r.bootCpuMs.toFixed(1)}, loading ${r.loadCpuMs.toFixed(1)}); read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
       );
     });
   }
