@@ -20,6 +20,7 @@ import {
   parseFundingPayment,
   parseId,
   parseInstrument,
+  parseItemAt,
   parseOrder,
   parsePosition,
   parseString,
@@ -216,9 +217,10 @@ export function firstDuplicateOrder(orders: readonly TrackedOrder[], path: strin
 function parseTrackedOrders(raw: unknown, path: string, amounts: AmountCache): TrackedOrder[] {
   const items = asArray(raw, path);
   const out: TrackedOrder[] = [];
+  const parse = (item: unknown, itemPath: string): TrackedOrder => parseTrackedOrder(item, itemPath, amounts);
   for (let i = 0; i < items.length; i++) {
     try {
-      out.push(parseTrackedOrder(items[i], `${path}[${i}]`, amounts));
+      out.push(parseItemAt(parse, items[i], path, i));
     } catch (e) {
       throw firstDuplicateOrder(out, path) ?? e;
     }

@@ -172,7 +172,11 @@ interface PortfolioInit {
   readonly base: AccountBook;
   readonly peak: Decimal;
   readonly orders: readonly TrackedOrder[];
-  /** Where `orders` were read from, for the path of an error about them (default `orders`). */
+  /**
+   * Set when `orders` were parsed from a file, which refused any order filled beyond its quantity: where they were read
+   * from, for the path of an error about them (a duplicate). Unset: the path is `orders`, and each order's fill is
+   * checked here.
+   */
   readonly ordersPath?: string;
   readonly replayLog: readonly ReplayEntry[];
   readonly untracked: readonly (readonly [OrderIdKey, UntrackedOrderFills])[];
@@ -326,15 +330,17 @@ export class Portfolio {
     // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
     let acknowledged = 0;
     const ordersPath = init.ordersPath ?? 'orders';
+    const parsed = init.ordersPath !== undefined;
     init.orders.forEach((t, i) => {
       // A duplicate up to this order is reported before its fill, as the walk that checked each order in turn did.
-      if (t.order.filledQuantity.gt(t.order.quantity)) {
+      if (!parsed && t.order.filledQuantity.gt(t.order.quantity)) {
         const error: ParseError =
           firstDuplicateOrder(init.orders.slice(0, i + 1), ordersPath) ?? overfilled(t.order, ordersPath);
         throw error;
       }
       if (t.order.exchangeOrderId !== undefined) acknowledged++;
-      this.setTracked({ order: t.order, notional: t.notional });
+      // Each entry was made for this portfolio by its caller (and entries are never changed in place): kept as it is.
+      this.setTracked(t);
     });
     const duplicate =
       this.byClient.size !== init.orders.length || this.byExchange.size !== acknowledged

@@ -256,6 +256,21 @@ describe('loading many orders (issue 16)', () => {
     });
   });
 
+  it('orders given in code (not parsed from a file) are still checked for a fill beyond their quantity', () => {
+    const base = { symbol: BTC_PERP.symbol, side: 'buy' as const, q: '2', px: '100' };
+    const over = order({ ...base, clientOrderId: 'c2', exchangeOrderId: 'o2', filledQuantity: d('3') });
+    const ok = order({ ...base, clientOrderId: 'c1', exchangeOrderId: 'o1' });
+    expect(thrown(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, over] }))).toMatchObject({
+      code: 'inconsistent',
+      path: 'orders.filledQuantity',
+    });
+    // A duplicate before it is reported first.
+    expect(thrown(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, ok, over] }))).toMatchObject({
+      code: 'duplicate_id',
+      path: 'orders[1]',
+    });
+  });
+
   it('orders holding equal amount strings share one Decimal, equal to a fresh parse of it', () => {
     const j = withOrders(3);
     const [a, b, c] = Portfolio.fromJSON(j).orders();
