@@ -427,15 +427,18 @@ export function parseItemAt<T>(
   }
 }
 
-/** Parses every element and rejects two elements with the same key. */
+/**
+ * Parses every element and rejects two elements with the same key. `seen` (empty when given) is left holding each
+ * key's element index, for a caller that needs that index of the list too.
+ */
 export function parseUniqueList<T>(
   raw: unknown,
   path: string,
   parseItem: (item: unknown, itemPath: string) => T,
   keysOf: (t: T) => readonly string[],
+  seen = new Map<string, number>(),
 ): T[] {
   const items = asArray(raw, path);
-  const seen = new Map<string, number>();
   const out: T[] = [];
   items.forEach((item, i) => {
     const t = parseItemAt(parseItem, item, path, i);

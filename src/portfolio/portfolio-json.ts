@@ -161,6 +161,8 @@ export interface ParsedPortfolio {
   readonly replayLog: ReplayEntry[];
   readonly untracked: [OrderIdKey, UntrackedOrderFills][];
   readonly appliedTrades: TradeKey[];
+  /** Each of `appliedTrades` by its index in the list (the duplicate check's map, reused by the trade-id window). */
+  readonly appliedTradeIndex: ReadonlyMap<string, number>;
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
@@ -306,6 +308,7 @@ export function readPortfolioJSON(
     },
     ([key]) => [key],
   );
+  const appliedTradeIndex = new Map<string, number>();
   const appliedTrades = parseUniqueList(
     r.appliedTrades,
     `${path}.appliedTrades`,
@@ -315,6 +318,7 @@ export function readPortfolioJSON(
       return tradeKey(parseString(pair[0], `${p}[0]`), parseId(pair[1], `${p}[1]`));
     },
     (k) => [k],
+    appliedTradeIndex,
   );
   const reflectedBefore =
     r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
@@ -353,6 +357,7 @@ export function readPortfolioJSON(
       replayLog,
       untracked: untrackedRaw,
       appliedTrades,
+      appliedTradeIndex,
       appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
       legacy,
       reflectedBefore,

@@ -181,6 +181,8 @@ interface PortfolioInit {
   readonly replayLog: readonly ReplayEntry[];
   readonly untracked: readonly (readonly [OrderIdKey, UntrackedOrderFills])[];
   readonly tradeIds: readonly TradeKey[];
+  /** When `tradeIds` were parsed from a file: each one's index in the list (see `IdWindow.from`). */
+  readonly tradeIdIndex?: ReadonlyMap<string, number>;
   readonly fundingIds: readonly string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
@@ -318,7 +320,7 @@ export class Portfolio {
       throw new ConfigError([{ path: 'reportingAsset', message: 'required when the portfolio has no instruments' }]);
     }
     this.reportingAsset = reporting;
-    this.tradeIds = IdWindow.from(init.tradeIds, windowSize);
+    this.tradeIds = IdWindow.from(init.tradeIds, windowSize, init.tradeIdIndex);
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.legacy = init.legacy;
     this.reflectedBefore = init.reflectedBefore;
@@ -463,6 +465,7 @@ export class Portfolio {
         replayLog: p.replayLog,
         untracked: p.untracked,
         tradeIds: p.appliedTrades,
+        tradeIdIndex: p.appliedTradeIndex,
         fundingIds: p.appliedFundingIds,
         legacy: p.legacy,
         reflectedBefore: p.reflectedBefore,
