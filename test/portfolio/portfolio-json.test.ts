@@ -190,30 +190,25 @@ describe('loading many orders (issue 16)', () => {
     for (let k = 2; k <= count; k++) j.orders.push({ ...first, clientOrderId: `c${k}`, exchangeOrderId: `o${k}` });
     return j;
   }
-  function thrown(f: () => unknown): ParseError {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(ParseError);
-      return e as ParseError;
-    }
-    throw new Error('did not throw');
-  }
-  const duplicateOf = (i: number, key: string, prev: number) => ({
-    code: 'duplicate_id',
-    path: `portfolio.orders[${i}]`,
-    value: key,
-    message: expect.stringContaining(`duplicate of portfolio.orders[${prev}]`),
-  });
+  /** The ParseError with these fields (`toThrow` with it). */
+  const parseError = (fields: Record<string, unknown>): unknown =>
+    expect.objectContaining({ name: 'ParseError', ...fields });
+  const duplicateOf = (i: number, key: string, prev: number): unknown =>
+    parseError({
+      code: 'duplicate_id',
+      path: `portfolio.orders[${i}]`,
+      value: key,
+      message: expect.stringContaining(`duplicate of portfolio.orders[${prev}]`),
+    });
 
   it('refuses two orders with one client id or one exchange order id, naming both indexes', () => {
     const byClient = withOrders(4);
     byClient.orders[3] = { ...byClient.orders[3]!, clientOrderId: 'c2' };
-    expect(thrown(() => Portfolio.fromJSON(byClient))).toMatchObject(duplicateOf(3, 'c:c2', 1));
+    expect(() => Portfolio.fromJSON(byClient)).toThrow(duplicateOf(3, 'c:c2', 1));
     const byExchange = withOrders(4);
     byExchange.orders[2] = { ...byExchange.orders[2]!, exchangeOrderId: 'o1' };
     const key = `x:${String(BTC_PERP.symbol.length)}:${BTC_PERP.symbol}:o1`;
-    expect(thrown(() => Portfolio.fromJSON(byExchange))).toMatchObject(duplicateOf(2, key, 0));
+    expect(() => Portfolio.fromJSON(byExchange)).toThrow(duplicateOf(2, key, 0));
     // The same exchange order id on another symbol is another order.
     byExchange.orders[2] = { ...byExchange.orders[2]!, symbol: 'BTC/USDT' };
     expect(Portfolio.fromJSON(byExchange).orders()).toHaveLength(4);
@@ -224,25 +219,25 @@ describe('loading many orders (issue 16)', () => {
     j.orders[1] = { ...j.orders[1]!, clientOrderId: 'c1' };
     const badOrder = structuredClone(j);
     badOrder.orders[3] = { ...badOrder.orders[3]!, quantity: 'x' };
-    expect(thrown(() => Portfolio.fromJSON(badOrder))).toMatchObject(duplicateOf(1, 'c:c1', 0));
+    expect(() => Portfolio.fromJSON(badOrder)).toThrow(duplicateOf(1, 'c:c1', 0));
     const badLater = structuredClone(j);
     (badLater as { appliedFundingIds: unknown[] }).appliedFundingIds.push(7.5);
-    expect(thrown(() => Portfolio.fromJSON(badLater))).toMatchObject(duplicateOf(1, 'c:c1', 0));
+    expect(() => Portfolio.fromJSON(badLater)).toThrow(duplicateOf(1, 'c:c1', 0));
     // Without the duplicate, each fault is reported where it is.
     const clean = withOrders(4);
     clean.orders[3] = { ...clean.orders[3]!, quantity: 'x' };
-    expect(thrown(() => Portfolio.fromJSON(clean)).path).toBe('portfolio.orders[3].quantity');
+    expect(() => Portfolio.fromJSON(clean)).toThrow(parseError({ path: 'portfolio.orders[3].quantity' }));
     // An order that does not parse, BEFORE a duplicate, is what is reported.
     const early = withOrders(4);
     early.orders[0] = { ...early.orders[0]!, quantity: 'x' };
     early.orders[3] = { ...early.orders[3]!, clientOrderId: 'c2' };
-    expect(thrown(() => Portfolio.fromJSON(early)).path).toBe('portfolio.orders[0].quantity');
+    expect(() => Portfolio.fromJSON(early)).toThrow(parseError({ path: 'portfolio.orders[0].quantity' }));
   });
 
   it('parsePortfolioJSON on its own still refuses a duplicate order', () => {
     const j = withOrders(3);
     j.orders[2] = { ...j.orders[2]!, clientOrderId: 'c1' };
-    expect(thrown(() => parsePortfolioJSON(j))).toMatchObject(duplicateOf(2, 'c:c1', 0));
+    expect(() => parsePortfolioJSON(j)).toThrow(duplicateOf(2, 'c:c1', 0));
   });
 
   it('an amount string seen before is checked against each field rule again', () => {
@@ -250,25 +245,31 @@ describe('loading many orders (issue 16)', () => {
     const j = withOrders(2);
     j.orders[0] = { ...j.orders[0]!, filledQuantity: '0' };
     j.orders[1] = { ...j.orders[1]!, price: '0' };
-    expect(thrown(() => Portfolio.fromJSON(j))).toMatchObject({
-      code: 'non_positive_amount',
-      path: 'portfolio.orders[1].price',
-    });
+    expect(() => Portfolio.fromJSON(j)).toThrow(
+      parseError({
+        code: 'non_positive_amount',
+        path: 'portfolio.orders[1].price',
+      }),
+    );
   });
 
   it('orders given in code (not parsed from a file) are still checked for a fill beyond their quantity', () => {
     const base = { symbol: BTC_PERP.symbol, side: 'buy' as const, q: '2', px: '100' };
     const over = order({ ...base, clientOrderId: 'c2', exchangeOrderId: 'o2', filledQuantity: d('3') });
     const ok = order({ ...base, clientOrderId: 'c1', exchangeOrderId: 'o1' });
-    expect(thrown(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, over] }))).toMatchObject({
-      code: 'inconsistent',
-      path: 'orders.filledQuantity',
-    });
+    expect(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, over] })).toThrow(
+      parseError({
+        code: 'inconsistent',
+        path: 'orders.filledQuantity',
+      }),
+    );
     // A duplicate before it is reported first.
-    expect(thrown(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, ok, over] }))).toMatchObject({
-      code: 'duplicate_id',
-      path: 'orders[1]',
-    });
+    expect(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, ok, over] })).toThrow(
+      parseError({
+        code: 'duplicate_id',
+        path: 'orders[1]',
+      }),
+    );
   });
 
   it('orders holding equal amount strings share one Decimal, equal to a fresh parse of it', () => {
