@@ -283,15 +283,7 @@ export function parseOptionalAmount(
 
 export function parseId(raw: unknown, path: string, field = ''): string {
   if (typeof raw === 'number' && Number.isSafeInteger(raw)) return String(raw); // exchanges send numeric ids
-  if (typeof raw !== 'string')
-    throw new ParseError(
-      raw === undefined ? 'missing_field' : 'invalid_type',
-      at(path, field),
-      raw,
-      'id must be a string',
-    );
-  if (raw.trim() === '') throw new ParseError('empty_id', at(path, field), raw, 'id must not be empty');
-  return raw;
+  return nonBlank(raw, path, field, 'id ');
 }
 
 export function parseOptionalId(raw: unknown, path: string, field = ''): string | undefined {
@@ -299,14 +291,19 @@ export function parseOptionalId(raw: unknown, path: string, field = ''): string 
 }
 
 export function parseString(raw: unknown, path: string, field = ''): string {
+  return nonBlank(raw, path, field, '');
+}
+
+/** A string that is not blank; `what` starts the error's detail. */
+function nonBlank(raw: unknown, path: string, field: string, what: string): string {
   if (typeof raw !== 'string')
     throw new ParseError(
       raw === undefined ? 'missing_field' : 'invalid_type',
       at(path, field),
       raw,
-      'must be a string',
+      `${what}must be a string`,
     );
-  if (raw.trim() === '') throw new ParseError('empty_id', at(path, field), raw, 'must not be empty');
+  if (raw.trim() === '') throw new ParseError('empty_id', at(path, field), raw, `${what}must not be empty`);
   return raw;
 }
 
