@@ -28,11 +28,17 @@
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
  */
-import { mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import {
+  constants,
+  monitorEventLoopDelay,
+  performance,
+  PerformanceObserver,
+  type PerformanceEntry,
+} from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine/engine.js';
@@ -105,45 +111,114 @@ export function freshCopies(ex: ExchangeClient): ExchangeClient {
   });
 }
 
-const schedstat = (() => {
-  try {
-    return { fd: openSync('/proc/thread-self/schedstat', 'r'), buf: Buffer.alloc(128) };
-  } catch {
-    return undefined;
-  }
-})();
+/** A GC pause the observer reported: on the `performance.now()` timeline (ms), and which collector. */
+interface GcPause {
+  readonly start: number;
+  readonly ms: number;
+  readonly kind: GcKind;
+}
+type GcKind = 'minor' | 'major' | 'incremental' | 'weakcb' | 'other';
 
-/** The main thread's time on a CPU so far (ms; Linux `/proc/thread-self/schedstat`), or NaN elsewhere. */
-function threadCpuMs(): number {
-  if (schedstat === undefined) return Number.NaN;
-  const n = readSync(schedstat.fd, schedstat.buf, 0, schedstat.buf.length, 0);
-  return Number(schedstat.buf.toString('latin1', 0, n).split(' ')[0]) / 1e6;
+const GC_KINDS = new Map<number, GcKind>([
+  [constants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
+  [constants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'],
+  [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb'],
+]);
+
+function gcPauseOf(e: PerformanceEntry): GcPause {
+  const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+  return { start: e.startTime, ms: e.duration, kind: GC_KINDS.get(kind ?? -1) ?? 'other' };
 }
 
 /**
- * What each event-loop stall is made of, on Linux: a 1 ms timer on the main thread notes, at every firing, the wall
- * time and this thread's time on a CPU and waiting for one (`/proc/thread-self/schedstat`, ns). A gap between two
- * firings is a stall; its on-CPU part is work this thread did in it (the cycle, GC pauses on this thread), its
- * runqueue part is time the machine gave another process. The on-CPU part is what the engine can be blamed for; the
- * wall gap (what `monitorEventLoopDelay` reports) also holds the machine's load. Undefined figures elsewhere.
+ * The main thread's CPU time (ms), exact, on Linux: `/proc/thread-self/sched` gives the run time as of the thread's
+ * last scheduler update (`se.sum_exec_runtime`) and when that was (`se.exec_start`, on the monotonic clock); a thread
+ * reading its own file is running, so it has run ever since: run time + (now − exec_start). Undefined where the file
+ * is missing (not Linux, or a kernel without CONFIG_SCHED_DEBUG).
+ *
+ * Why not the alternatives (measured with a 1 ms busy loop on the main thread and a busy worker thread):
+ * `/proc/thread-self/schedstat` alone is the stale run time: while the loop never sleeps (the bench's cycles and
+ * turns) it only moves at a scheduler tick, in 4 ms steps (HZ=250), so a gap read 0 or 4 ms whatever ran in it (the
+ * idle loop showed "on CPU at most 4.0"). `process.cpuUsage()` (getrusage) brings the calling thread up to date,
+ * but adds every other thread's time (V8's GC helpers and compiler, workers) as of their last tick: 4 ms steps again,
+ * in about 1% of the gaps. Node 20 has no `process.threadCpuUsage()`.
+ */
+function mainThreadCpu(): (() => number) | undefined {
+  let fd: number;
+  try {
+    fd = openSync('/proc/thread-self/sched', 'r');
+  } catch {
+    return undefined;
+  }
+  const buf = Buffer.alloc(4096);
+  const field = (n: number, name: string): number => {
+    const at = buf.indexOf(name);
+    if (at < 0 || at >= n) return Number.NaN;
+    let from = buf.indexOf(':', at) + 1;
+    while (buf[from] === 0x20) from++;
+    const to = buf.indexOf('\n', from);
+    return Number(buf.toString('latin1', from, to));
+  };
+  const read = (): number => {
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const now = Number(process.hrtime.bigint()) / 1e6;
+    return field(n, 'se.sum_exec_runtime') + (now - field(n, 'se.exec_start'));
+  };
+  if (Number.isFinite(read())) return read;
+  closeSync(fd);
+  return undefined;
+}
+
+/** One reader for the process (every probe runs on the main thread), opened by the first probe and kept open. */
+let threadCpuReader: { read: (() => number) | undefined } | undefined;
+
+/** Where the CPU figures come from: the main thread's exact time, or the process's (`process.cpuUsage()`). */
+type CpuSource = 'main thread' | 'process';
+
+/** The main thread's (else the process's) CPU time so far (ms). */
+function threadCpuMs(): number {
+  const read = (threadCpuReader ??= { read: mainThreadCpu() }).read;
+  if (read !== undefined) return read();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * What each event-loop stall is made of: a 1 ms timer on the main thread notes, at every firing, the wall time and
+ * the main thread's CPU time (`mainThreadCpu`, else the process's), and a `PerformanceObserver` notes every GC pause.
+ * A gap between two firings is a stall; its CPU part is work this thread did in it (the cycle, GC pauses), the rest
+ * is time the machine gave another process; its GC part (pauses overlapping it) is the collector's, whatever made the
+ * garbage.
  */
 class StallProbe {
+  private readonly threadCpu = (threadCpuReader ??= { read: mainThreadCpu() }).read;
+  readonly cpuSource: CpuSource = this.threadCpu === undefined ? 'process' : 'main thread';
   private timer: NodeJS.Timeout | undefined;
   private active = false;
   private last = 0;
   private lastCpu = 0;
-  /** Per recorded gap: wall ms and on-CPU ms. */
-  readonly gaps: { wallMs: number; cpuMs: number }[] = [];
+  private observer: PerformanceObserver | undefined;
+  /** Where the pauses of the current `enable()` begin. */
+  private since = 0;
+  /** Per recorded gap: when it began, wall ms and process CPU ms. */
+  readonly gaps: { at: number; wallMs: number; cpuMs: number }[] = [];
+  readonly pauses: GcPause[] = [];
 
   private note(): void {
     const t = performance.now();
     const c = threadCpuMs();
-    if (this.active) this.gaps.push({ wallMs: t - this.last, cpuMs: c - this.lastCpu });
+    if (this.active) this.gaps.push({ at: this.last, wallMs: t - this.last, cpuMs: c - this.lastCpu });
     this.last = t;
     this.lastCpu = c;
   }
 
   enable(): void {
+    this.observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.pauses.push(gcPauseOf(e));
+    });
+    this.observer.observe({ entryTypes: ['gc'] });
+    this.since = this.pauses.length;
     this.active = false;
     this.note();
     this.active = true;
@@ -154,21 +229,61 @@ class StallProbe {
     this.timer = setTimeout(tick, 1);
   }
 
-  disable(): void {
+  /** Stops the timer; returns the GC pauses observed since `enable()`. */
+  disable(): GcPause[] {
     this.note();
     this.active = false;
     clearTimeout(this.timer);
+    // Entries are delivered asynchronously: take what is buffered before disconnecting.
+    this.pauses.push(...(this.observer?.takeRecords() ?? []).map(gcPauseOf));
+    this.observer?.disconnect();
+    this.observer = undefined;
+    return this.pauses.slice(this.since);
   }
 
-  /** The longest gap (wall) and its on-CPU part, and the most on-CPU time of any gap. */
-  summary(): { maxGapMs: number; cpuOfMaxGapMs: number; maxCpuMs: number } {
-    let longest = { wallMs: 0, cpuMs: 0 };
+  /** GC pause time (ms) overlapping the gap, and the kind of the longest such pause. */
+  private gcIn(g: { at: number; wallMs: number }): { ms: number; kind: GcKind | 'none' } {
+    let ms = 0;
+    let longest: GcPause | undefined;
+    for (const p of this.pauses) {
+      const overlap = Math.min(p.start + p.ms, g.at + g.wallMs) - Math.max(p.start, g.at);
+      if (overlap <= 0) continue;
+      ms += overlap;
+      if (longest === undefined || p.ms > longest.ms) longest = p;
+    }
+    return { ms, kind: longest?.kind ?? 'none' };
+  }
+
+  /**
+   * The longest gap (wall), its CPU part, its GC part and the GC's kind; the most CPU time of any gap; and the
+   * longest gap once its GC pauses are taken out (the cycle's own work plus the machine).
+   */
+  summary(): {
+    maxGapMs: number;
+    cpuOfMaxGapMs: number;
+    maxCpuMs: number;
+    gcOfMaxGapMs: number;
+    gcKindOfMaxGap: GcKind | 'none';
+    maxGapWithoutGcMs: number;
+  } {
+    let longest = { at: 0, wallMs: 0, cpuMs: 0 };
     let maxCpu = 0;
+    let withoutGc = 0;
     for (const g of this.gaps) {
       if (g.wallMs > longest.wallMs) longest = g;
       if (g.cpuMs > maxCpu) maxCpu = g.cpuMs;
+      // Only gaps that could be the longest without their GC are worth the scan of the pauses.
+      if (g.wallMs > withoutGc) withoutGc = Math.max(withoutGc, g.wallMs - this.gcIn(g).ms);
     }
-    return { maxGapMs: longest.wallMs, cpuOfMaxGapMs: longest.cpuMs, maxCpuMs: maxCpu };
+    const gc = this.gcIn(longest);
+    return {
+      maxGapMs: longest.wallMs,
+      cpuOfMaxGapMs: longest.cpuMs,
+      maxCpuMs: maxCpu,
+      gcOfMaxGapMs: gc.ms,
+      gcKindOfMaxGap: gc.kind,
+      maxGapWithoutGcMs: withoutGc,
+    };
   }
 }
 
@@ -336,34 +451,27 @@ interface CleanResult {
   idleMaxStallMs: number;
   idleP99StallMs: number;
   /**
-   * From `StallProbe` (Linux): the most time this thread spent on a CPU within one gap of the loop while the cycles
-   * ran (ms), and the on-CPU part of the longest gap; the same for the loop without cycles. NaN elsewhere.
+   * From `StallProbe`: the most CPU time the main thread spent within one gap of the loop while the cycles ran (ms),
+   * and the CPU part of the longest gap; the same for the loop without cycles. `cpuSource` 'process': the process's
+   * time instead (no `/proc/thread-self/sched`), which also counts V8's helper threads, in 4 ms steps.
    */
+  cpuSource: CpuSource;
   maxStallCpuMs: number;
   cpuOfMaxStallMs: number;
   idleMaxStallCpuMs: number;
+  /** The GC pause time within the longest gap (ms), and the kind of its longest pause ('none': no GC in it). */
+  gcOfMaxStallMs: number;
+  gcKindOfMaxStall: GcKind | 'none';
+  /** The longest gap once the GC pauses within each gap are taken out: the cycles' own work, plus the machine. */
+  maxStallWithoutGcMs: number;
   /** Each cycle followed an order placed through the engine (journal records, a delta, a compaction every few). */
   placing: boolean;
   /** Garbage collection while the cycles ran (`PerformanceObserver` 'gc' entries): ms per cycle and longest pause. */
   gcMsPerCycle: number;
   longestGcMs: number;
-}
-
-/** GC pauses observed between `start()` and `stop()` (ms each). */
-function gcPauses(): { stop(): number[] } {
-  const pauses: number[] = [];
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) pauses.push(e.duration);
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  return {
-    stop() {
-      // Entries are delivered asynchronously: take what is buffered before disconnecting.
-      for (const e of obs.takeRecords()) pauses.push(e.duration);
-      obs.disconnect();
-      return pauses;
-    },
-  };
+  longestGcKind: GcKind | 'none';
+  /** Mark-compacts (full GCs) finished while the cycles ran. */
+  majorGcs: number;
 }
 
 /**
@@ -403,7 +511,7 @@ async function clean(
     base: [] as number[],
     h: monitorEventLoopDelay({ resolution: 1 }),
     probe: new StallProbe(),
-    pauses: [] as number[],
+    pauses: [] as GcPause[],
   }));
   let placed = 0;
   const place = async (engine: Engine, D: typeof Dec): Promise<void> => {
@@ -425,7 +533,6 @@ async function clean(
       const { running, ids, shuffled } = setups[k]!;
       const r = runs[k]!;
       // With two trees a pause is counted to the tree whose cycle it interrupts, whichever tree's garbage caused it.
-      const gc = gcPauses();
       r.h.enable();
       r.probe.enable();
       await place(running.engine, trees[k]!.Dec);
@@ -433,9 +540,8 @@ async function clean(
       await running.cycle();
       r.ms.push(now() - t);
       await turn();
-      r.probe.disable();
+      r.pauses.push(...r.probe.disable());
       r.h.disable();
-      r.pauses.push(...gc.stop());
       const b = now();
       mapJoin(ids, shuffled);
       r.base.push(now() - b);
@@ -463,9 +569,13 @@ async function clean(
     ...(() => {
       const p = probe.summary();
       return {
+        cpuSource: probe.cpuSource,
         maxStallCpuMs: round(p.maxCpuMs),
         cpuOfMaxStallMs: round(p.cpuOfMaxGapMs),
         idleMaxStallCpuMs: round(idleCpu),
+        gcOfMaxStallMs: round(p.gcOfMaxGapMs),
+        gcKindOfMaxStall: p.gcKindOfMaxGap,
+        maxStallWithoutGcMs: round(p.maxGapWithoutGcMs),
       };
     })(),
     cycles,
@@ -478,8 +588,11 @@ async function clean(
     p99StallMs: round(h.percentile(99) / 1e6),
     idleMaxStallMs: round(idle.max / 1e6),
     idleP99StallMs: round(idle.percentile(99) / 1e6),
-    gcMsPerCycle: round(pauses.reduce((x, y) => x + y, 0) / cycles),
-    longestGcMs: round(Math.max(0, ...pauses)),
+    gcMsPerCycle: round(pauses.reduce((x, y) => x + y.ms, 0) / cycles),
+    longestGcMs: round(Math.max(0, ...pauses.map((p) => p.ms))),
+    longestGcKind:
+      pauses.reduce<GcPause | undefined>((a, p) => (a === undefined || p.ms > a.ms ? p : a), undefined)?.kind ?? 'none',
+    majorGcs: pauses.filter((p) => p.kind === 'major').length,
   }));
 }
 
@@ -489,7 +602,7 @@ interface BootResult {
   bootMs: number;
   /** From `start()` to the state loaded (the engine leaves `loading`): reading the store and decoding the books. */
   loadMs: number;
-  /** The main thread's time on a CPU during the boot and during the load (NaN off Linux): the machine's load aside. */
+  /** The main thread's CPU time during the boot and during the load (`threadCpuMs`): the machine's load aside. */
   bootCpuMs: number;
   loadCpuMs: number;
   /** Reading the same file and `JSON.parse` alone: the floor for a load. */
@@ -647,8 +760,9 @@ async function run(ctx: BenchContext): Promise<void> {
         results[k]!.clean.push(r);
         ctx.log(
           `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
-            `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}; on CPU at most ${r.maxStallCpuMs.toFixed(1)}, in the longest ${r.cpuOfMaxStallMs.toFixed(1)}), ` +
-            `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}; on CPU at most ${r.idleMaxStallCpuMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms`,
+            `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}; on CPU${r.cpuSource === 'process' ? ' (process)' : ''} at most ${r.maxStallCpuMs.toFixed(1)}, in the longest ${r.cpuOfMaxStallMs.toFixed(1)}), ` +
+            `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}; on CPU at most ${r.idleMaxStallCpuMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms (${r.longestGcKind}), ${r.majorGcs} major; ` +
+            `GC in the longest stall ${r.gcOfMaxStallMs.toFixed(1)} ms (${r.gcKindOfMaxStall}), longest stall without its GC ${r.maxStallWithoutGcMs.toFixed(1)} ms`,
         );
       });
     }

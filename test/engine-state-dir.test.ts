@@ -331,6 +331,56 @@ describe('the engine saves deltas between snapshots', () => {
   });
 });
 
+describe('a warm restart saves its hard reset as a delta', () => {
+  it('the snapshot a clean stop left is not rewritten at boot; a crash right after boot reloads to the booted books, the fills made while down counted once', async () => {
+    const m = makeMarket();
+    const dir = await tempDir();
+    const first = makeEngine(m, { store: await FileStateStore.open(dir) });
+    expect((await boot(m, first)).phase).toBe('running');
+    await first.engine.placeOrder(limitOrder('rest-1', BTC, 'buy', '0.2', '29000'));
+    await first.engine.placeOrder(limitOrder('rest-2', ETH, 'sell', '1', '2100'));
+    await first.engine.placeOrder({ ...limitOrder('mkt', BTC, 'buy', '0.1', '0'), type: 'market', price: undefined });
+    await cycles(m, 2);
+    await stop(m, first);
+    await first.store.close();
+    // While we are down: one resting order fills in part on the exchange.
+    const rest = first.engine.portfolio.findOrder({ clientOrderId: 'rest-1' })!;
+    m.ex.fillOrder({ symbol: rest.symbol, exchangeOrderId: rest.exchangeOrderId! }, '0.05');
+    await m.tl.advanceBy(1_000);
+    const snapshotBefore = await readFile(join(dir, 'snapshot.json'));
+    expect((await stat(join(dir, 'journal.jsonl'))).size).toBe(0);
+
+    const store = await FileStateStore.open(dir);
+    const second = makeEngine(m, { store });
+    expect((await boot(m, second)).phase).toBe('running');
+    // The boot wrote one delta record and left the snapshot alone. The record carries the reset's window, so it is a
+    // `resetDelta`: a release that predates that field refuses the journal instead of dropping the window.
+    expect((await readFile(join(dir, 'snapshot.json'))).equals(snapshotBefore)).toBe(true);
+    expect(decodeJournalKinds(await readFile(join(dir, 'journal.jsonl'), 'utf8'))).toEqual(['resetDelta']);
+    const booted = second.engine.portfolio;
+    expect(booted.findOrder({ clientOrderId: 'rest-1' })?.filledQuantity.toFixed()).toBe('0.05');
+    const btc = m.ex
+      .truth()
+      .balances.find((b) => b.asset === 'BTC')!
+      .total.toFixed();
+    expect(booted.balance('BTC').total.toFixed()).toBe(btc);
+    const books = canonicalJson(booted.toJSON());
+    // A crash right after boot: the directory holds the booted books.
+    second.engine.actor.stop();
+    await m.tl.advanceBy(0);
+    await store.close();
+    const again = await FileStateStore.open(dir);
+    expect(canonicalJson(decodeEngineState(await again.load()).portfolio?.toJSON())).toBe(books);
+    // And the next boot counts nothing twice: the same position, the same filled quantity.
+    const third = makeEngine(m, { store: again });
+    expect((await boot(m, third)).phase).toBe('running');
+    expect(third.engine.portfolio.balance('BTC').total.toFixed()).toBe(btc);
+    expect(third.engine.portfolio.findOrder({ clientOrderId: 'rest-1' })?.filledQuantity.toFixed()).toBe('0.05');
+    await stop(m, third);
+    await again.close();
+  });
+});
+
 function decodeJournalKinds(text: string): string[] {
   return text
     .split('\n')

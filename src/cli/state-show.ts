@@ -70,7 +70,8 @@ export function journalLine(rec: JsonValue, index: number): string {
     case 'cycle':
       return `${n} ${at} ${field(r, 'handler')} cycle ${field(r, 'cycle')}: ${JSON.stringify(r.summary ?? {})}`;
     case 'delta':
-      return `${n} ${at} delta: ${deltaSummary(r)}`;
+    case 'resetDelta':
+      return `${n} ${at} ${r.kind}: ${deltaSummary(r)}`;
     default: {
       const { kind, ...rest } = r;
       return `${n} ${at === '' ? '' : `${at} `}${String(kind)}: ${JSON.stringify(rest)}`;

@@ -81,10 +81,50 @@ export function diff(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
+  const steps = diffSteps(local, remote, options, false);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/**
+ * `diff` in slices: the same report, with `pause` asked between slices of about a thousand orders (each a promise to
+ * await, or undefined to go on at once), so that a diff of many orders need not hold the event loop for one turn.
+ * The inputs must not change until it resolves (the engine's are frozen, and its queue holds every change off).
+ */
+export async function diffSliced(
+  local: LiveState,
+  remote: ExchangeSnapshot,
+  options: DiffOptionsInput | DiffOptions | undefined,
+  pause: () => Promise<void> | undefined,
+): Promise<ReconciliationReport> {
+  const steps = diffSteps(local, remote, options, true);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    const waiting = pause();
+    if (waiting !== undefined) await waiting;
+  }
+}
+
+/** How many blocks of orders go between two slice points (`diffSliced`); a power of two. */
+const SLICE_BLOCKS = 32;
+
+/**
+ * The diff, yielding at its slice points. `sliced`: the scratch memory is this call's own, since another diff may run
+ * while this one waits (the module's kept scratch is only for a diff that runs in one go).
+ */
+function* diffSteps(
+  local: LiveState,
+  remote: ExchangeSnapshot,
+  options: DiffOptionsInput | DiffOptions | undefined,
+  sliced: boolean,
+): Generator<void, ReconciliationReport> {
   const opts = resolveDiffOptions(options);
   const cutoff = remote.startedAt - opts.inFlightGraceMs;
 
-  const { matched, ghosts, zombies, inFlight } = sortedOrders(local.orders, remote.openOrders, cutoff);
+  const { matched, ghosts, zombies, inFlight } = yield* sortedOrders(local.orders, remote.openOrders, cutoff, sliced);
   return {
     snapshotStartedAt: remote.startedAt,
     snapshotCompletedAt: remote.completedAt,
@@ -137,12 +177,20 @@ interface OrdersMemo {
  */
 const lastOrders = new WeakMap<readonly Order[], OrdersMemo>();
 
-function sortedOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): SortedCategories {
+function* sortedOrders(
+  localOrders: readonly Order[],
+  remoteOrders: readonly Order[],
+  cutoff: number,
+  sliced: boolean,
+): Generator<void, SortedCategories> {
   const frozen = Object.isFrozen(localOrders);
   const memo = frozen ? lastOrders.get(localOrders) : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
-  const categories = reportOrders(diffOrders(localOrders, remoteOrders, cutoff), localOrders, remoteOrders, cutoff);
+  const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced);
+  const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
+  if (large) yield;
+  const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff);
   if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   // Handed out again on a hit, so no holder of a report can change what the next one says.
   for (const list of Object.values(categories)) Object.freeze(list);
@@ -198,13 +246,18 @@ interface Joined {
    */
   readonly pair: Int32Array;
   readonly made: MatchedOrder[];
-  /** The pair memo to fill for a frozen local list (see `lastPairs`), by local index. */
-  readonly pairs: (MatchedOrder | undefined)[] | undefined;
+  /** Whether the pairs made go into the memo (a frozen local list, see `lastPairs`). */
+  readonly memoize: boolean;
   readonly keys: SortKeys;
   readonly sort: SortScratch;
 }
 
-function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[], cutoff: number): Joined {
+function* diffOrders(
+  localOrders: readonly Order[],
+  remoteOrders: readonly Order[],
+  cutoff: number,
+  sliced: boolean,
+): Generator<void, Joined> {
   const n = remoteOrders.length;
   const m = localOrders.length;
   const most = n > m ? n : m;
@@ -212,7 +265,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
-  const memory = scratch(2 * slots + 6 * n + 3 * m);
+  const memory = scratch(2 * slots + 6 * n + 3 * m, sliced);
   let used = 0;
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
   const tableX = take(slots);
@@ -224,7 +277,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
   // holders[2 i + 1]: likewise for the local order holding its client id.
   const holders = take(2 * n);
-  const keys = new SortKeys(take(n + m), scratchKeys(n + m), remoteOrders, localOrders);
+  const keys = new SortKeys(take(n + m), scratchKeys(n + m, sliced), remoteOrders, localOrders);
   const at: Entries = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
   const count = { matched: 0, zombies: 0, ghosts: 0, inFlight: 0 };
   const pair = take(n);
@@ -236,7 +289,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
     group: tableC.subarray(0, most),
     perm: tableC.subarray(most, 2 * most),
   };
-  indexExchangeOrders(remoteOrders, byX, byC, keys);
+  yield* indexExchangeOrders(remoteOrders, byX, byC, keys);
 
   const madePair = (e: number, p: MatchedOrder): void => {
     at.matched[count.matched] = e;
@@ -253,16 +306,14 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   const byClientId: number[] = [];
   // The memo of exchange-id pairs (see `lastPairs`), for a frozen local list only.
   const frozen = Object.isFrozen(localOrders);
-  const before = frozen ? lastPairs.get(localOrders) : undefined;
-  const pairs: (MatchedOrder | undefined)[] | undefined = frozen
-    ? new Array<MatchedOrder | undefined>(localOrders.length)
-    : undefined;
 
   // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
   // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
   const h = blockHashes;
   const tables = { byX, byC, holders };
   for (let from = 0; from < localOrders.length; from += BLOCK) {
+    // A slice point between blocks: `h` (shared by every diff) is filled and used within a block.
+    if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
     const to = Math.min(localOrders.length, from + BLOCK);
     readAhead(localOrders, from, to, tables, h);
     for (let li = from; li < to; li++) {
@@ -289,9 +340,8 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
         holders[2 * e + 1] = li + 1;
         const eo = remoteOrders[e]!;
         const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
-        const prev = before?.[li];
+        const prev = frozen ? lastPairs.get(o) : undefined;
         if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
-          pairs![li] = prev;
           madePair(e, prev);
         } else if (agree(o, eo)) {
           // Made with the report (`reportOrders`), which also fills `pairs`.
@@ -299,7 +349,7 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
           pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
         } else {
           const p = differing('exchangeOrderId', o, eo, withinGrace);
-          if (pairs !== undefined) pairs[li] = p;
+          if (frozen) lastPairs.set(o, p);
           madePair(e, p);
         }
         continue;
@@ -336,21 +386,20 @@ function diffOrders(localOrders: readonly Order[], remoteOrders: readonly Order[
   }
 
   for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
-  if (pairs !== undefined) lastPairs.set(localOrders, pairs);
-  return { at, count, pair, made, pairs, keys, sort };
+  return { at, count, pair, made, memoize: frozen, keys, sort };
 }
 
 /**
  * The report's categories from the join's entries: each category's entries sorted (`sortEntries`), then its objects
  * made in that order, straight into the report's array.
  */
-function reportOrders(
+function* reportOrders(
   joined: Joined,
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
-): SortedCategories {
-  const { at, count, pair, made, pairs, keys, sort } = joined;
+): Generator<void, SortedCategories> {
+  const { at, count, pair, made, memoize, keys, sort } = joined;
   const n = remoteOrders.length;
   const rank = keys.symbolRanks();
 
@@ -365,10 +414,11 @@ function reportOrders(
     }
     const local = localOrders[p >> 1]!;
     const mo = agreeing('exchangeOrderId', local, remoteOrders[at.matched[j]!]!, (p & 1) === 1);
-    if (pairs !== undefined) pairs[p >> 1] = mo;
+    if (memoize) lastPairs.set(local, mo);
     matched[k] = mo;
   }
 
+  if (localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK) yield;
   perm = sortEntries(at.ghosts, count.ghosts, keys, rank, sort);
   const ghosts = new Array<GhostOrder>(count.ghosts);
   for (let k = 0; k < ghosts.length; k++) ghosts[k] = { local: localOrders[at.ghosts[perm[k]!]! - n]! };
@@ -443,9 +493,15 @@ function readAhead(
  * notes its sort keys. Orders go in blocks: the block's hashes first, then its inserts, whose slot reads no longer
  * wait on each other's hashing, so the CPU overlaps their cache misses (at 100k orders, a miss per insert).
  */
-function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: IdTable, keys: SortKeys): void {
+function* indexExchangeOrders(
+  remoteOrders: readonly Order[],
+  byX: IdTable,
+  byC: IdTable,
+  keys: SortKeys,
+): Generator<void, void> {
   const h = blockHashes;
   for (let from = 0; from < remoteOrders.length; from += BLOCK) {
+    if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
     const to = Math.min(remoteOrders.length, from + BLOCK);
     let read = 0;
     for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
@@ -473,15 +529,16 @@ function indexExchangeOrders(remoteOrders: readonly Order[], byX: IdTable, byC: 
 }
 
 /**
- * The pairs the last diff over a frozen local list matched by exchange id, by local index. The engine diffs the
- * portfolio's `liveState().orders` (frozen, rebuilt whenever the books change) against every snapshot; a pair whose
+ * The pair each local order of a frozen local list was last matched in by exchange id. The engine diffs the
+ * portfolio's `liveState().orders` (frozen, rebuilt whenever the books change, mostly of the same order objects: a
+ * placement changes one) against every snapshot; a pair whose
  * exchange order is the very same frozen object as last time (a client that hands out unchanged orders unchanged,
  * as the SimulatedExchange does) compares equal again, so its `MatchedOrder` is reused instead of compared and
  * allocated anew: the allocation, pretenured by V8 because reports live through a cycle, was the biggest cost of a
  * clean 10k cycle. Frozen inputs cannot have changed, so the report is the same as without the memo; clients
  * that build fresh objects per read (ccxt) simply never hit it.
  */
-const lastPairs = new WeakMap<readonly Order[], (MatchedOrder | undefined)[]>();
+const lastPairs = new WeakMap<Order, MatchedOrder>();
 
 /** Where a local order without an exchange counterpart goes: in flight, ghost, or (terminal) not compared at all. */
 function categoryOf(o: Order, cutoff: number): InFlightOrder['reason'] | 'ghost' | undefined {
@@ -739,8 +796,8 @@ let kept = new Int32Array(0);
  * `size` zeroed int32s, from memory kept between diffs when it fits. A fresh typed array this large is new pages
  * from the OS, each faulted in on its first (random) write; reusing them took 10-14% off a diff of 100k orders.
  */
-function scratch(size: number): Int32Array {
-  if (size > SCRATCH_KEPT) return new Int32Array(size);
+function scratch(size: number, own = false): Int32Array {
+  if (own || size > SCRATCH_KEPT) return new Int32Array(size);
   if (kept.length < size) kept = new Int32Array(Math.min(SCRATCH_KEPT, Math.max(size, 2 * kept.length)));
   const memory = kept.subarray(0, size);
   memory.fill(0);
@@ -750,8 +807,8 @@ function scratch(size: number): Int32Array {
 let keptKeys = new Float64Array(0);
 
 /** `size` float64s, kept like `scratch` but not zeroed: every key is written before it is read. */
-function scratchKeys(size: number): Float64Array {
-  if (size > SCRATCH_KEPT / 2) return new Float64Array(size);
+function scratchKeys(size: number, own = false): Float64Array {
+  if (own || size > SCRATCH_KEPT / 2) return new Float64Array(size);
   if (keptKeys.length < size)
     keptKeys = new Float64Array(Math.min(SCRATCH_KEPT / 2, Math.max(size, 2 * keptKeys.length)));
   return keptKeys.subarray(0, size);

@@ -23,7 +23,9 @@ export type ParseErrorCode =
   | 'empty_id'
   | 'duplicate_id'
   | 'invalid_timestamp'
-  | 'inconsistent';
+  | 'inconsistent'
+  /** A field this release does not know, where skipping it would drop state (a newer release's delta record). */
+  | 'unknown_field';
 
 /** Untrusted input rejected while parsing; `path` names the field (`openOrders[3].filledQuantity`). */
 export class ParseError extends TesserError {

@@ -353,6 +353,22 @@ export function asRecord(raw: unknown, path: string): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
+/**
+ * Refuses a field not in `known`: where a newer release's record would otherwise have part of it skipped silently
+ * (a journal's delta records: an older reader dropping a field loses state).
+ */
+export function refuseUnknownFields(r: Record<string, unknown>, known: ReadonlySet<string>, path: string): void {
+  for (const key of Object.keys(r)) {
+    if (!known.has(key))
+      throw new ParseError(
+        'unknown_field',
+        `${path}.${key}`,
+        r[key],
+        'not a field this release knows (written by a newer one?)',
+      );
+  }
+}
+
 export function asArray(raw: unknown, path: string): readonly unknown[] {
   if (!Array.isArray(raw))
     throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be an array');

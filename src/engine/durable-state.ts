@@ -123,6 +123,9 @@ export class DurableState {
     this.#startupHandler = new StartupHandler(config, this.#memory);
     this.#runtimeHandler = new RuntimeHandler(config, this.#memory);
     this.#lifecycleOnDisk = state.lifecycle;
+    // What the store holds is what the first save builds on: a warm restart's hard reset (done on these books) is
+    // then saved as a delta rather than the whole state again.
+    this.#persister.seedLoaded(loaded, state);
     logger.info(
       {
         event: 'engine.loaded',

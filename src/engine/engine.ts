@@ -78,10 +78,11 @@ export function createEngine(options: EngineOptions): Engine {
   const track = isWorkTrackingScheduler(scheduler)
     ? <T>(work: Promise<T>): Promise<T> => scheduler.track(work)
     : <T>(work: Promise<T>): Promise<T> => work;
-  const queue = new SerialQueue(track);
   // Slicing pauses with real macrotask turns: on by default in real time only. An injected scheduler (virtual time,
   // tests) gets one turn per piece of work unless it asks for a slicer, so its runs keep their exact interleaving.
   const slicer = options.slicer ?? (scheduler === asyncScheduler ? budgetSlicer() : NO_SLICING);
+  // A placement answered at once, its acknowledgement and the cycle after it would otherwise run in one turn.
+  const queue = new SerialQueue(track, () => slicer.beforeTask?.());
 
   // The parts below reach the engine actor, which is built from them, through these (called once it exists).
   const machineState = (): EngineSnapshot => actor.getSnapshot();

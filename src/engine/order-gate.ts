@@ -81,20 +81,26 @@ export function exposureEffect(
 ): ExposureEffect | undefined {
   const instrument = portfolio.instrument(request.symbol);
   if (instrument === undefined) return undefined;
-  const sameSideOpen = portfolio
-    .openOrders()
-    .filter((o) => o.symbol === request.symbol && o.side === request.side && o.clientOrderId !== request.clientOrderId)
-    .reduce((acc, o) => acc.plus(remaining(o)), ZERO);
-  const wanted = request.quantity.plus(sameSideOpen);
+  // The open orders on the same side, summed only for an order that may reduce: a walk of every open order, which a
+  // placement that plainly adds exposure (any buy of spot, a perpetual order along or without a position) skips.
+  const wanted = (): Decimal =>
+    request.quantity.plus(
+      portfolio
+        .openOrders()
+        .filter(
+          (o) => o.symbol === request.symbol && o.side === request.side && o.clientOrderId !== request.clientOrderId,
+        )
+        .reduce((acc, o) => acc.plus(remaining(o)), ZERO),
+    );
   if (instrument.kind === 'spot') {
     if (request.side === 'buy') return 'increase';
-    return wanted.lte(portfolio.balance(instrument.base).total) ? 'reduce' : 'increase';
+    return wanted().lte(portfolio.balance(instrument.base).total) ? 'reduce' : 'increase';
   }
   const position = portfolio.position(request.symbol).quantity;
   const opposite =
     (position.isPositive() && request.side === 'sell') || (position.isNegative() && request.side === 'buy');
   if (position.isZero() || !opposite) return 'increase';
-  return wanted.lte(position.abs()) ? 'reduce' : 'increase';
+  return wanted().lte(position.abs()) ? 'reduce' : 'increase';
 }
 
 /**

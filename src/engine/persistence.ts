@@ -5,8 +5,9 @@
  * entry with what was last written.
  *
  * Compaction policy (`CompactionPolicy`): a save writes the whole snapshot instead of a delta when
- * - there is no save to build on (first save of this process: the books were loaded or rebuilt at boot), or the
- *   portfolio is not the lineage of the last save (a hard reset built new books);
+ * - there is no save to build on: the first save of this process, unless the loaded state is known to be what the
+ *   store holds (`seed`: then the boot's hard reset, done on the loaded books, is saved as a delta), or the portfolio is
+ *   not the lineage of the last save (a hard reset built new books);
  * - the journal already holds more than `journalRatio` × the snapshot's bytes (and at least `minJournalBytes`), or
  *   `maxJournalRecords` records: a load then reads at most about (1 + ratio) × one snapshot, and a save writes the
  *   snapshot again only after that much was appended, so compaction costs at most 1/ratio times the deltas' bytes;
@@ -19,13 +20,17 @@ import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import type { CursorState } from '../handlers/plan.js';
 import { canonicalPieces } from '../store/codec.js';
-import type { StateStore } from '../store/port.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
+import { PORTFOLIO_JSON_VERSION } from '../portfolio/portfolio-json.js';
+import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
 import { persistedFromMemory } from './handler-actors.js';
 import { NO_SLICING, type Slicer } from './slicing.js';
-import type { EngineDeltaRecord, PersistedActorEntry } from './state-delta.js';
+import { deltaKind, isDeltaKind, type EngineDeltaRecord, type PersistedActorEntry } from './state-delta.js';
 import {
+  ENGINE_STATE_VERSION,
   asJson,
   encodeEngineState,
+  type DecodedEngineState,
   type EngineJournalRecord,
   type EngineState,
   type EquityAtSaveJSON,
@@ -126,7 +131,7 @@ export class StatePersister {
     if (canDelta && portfolioDelta !== undefined && parts !== undefined && options.final !== true && !this.due()) {
       const equityText = equity === undefined ? undefined : JSON.stringify(equity);
       const record: EngineDeltaRecord = {
-        kind: 'delta',
+        kind: deltaKind(portfolioDelta),
         at,
         ...(!isEmpty(portfolioDelta) && { portfolio: portfolioDelta }),
         ...parts.record,
@@ -147,6 +152,29 @@ export class StatePersister {
     }
     await this.compact(state, at, equity);
     return 'compacted';
+  }
+
+  /**
+   * After a load: takes the state decoded from `loaded` as what the store holds, so the first save builds on it (a
+   * delta, or nothing when nothing changed) instead of writing the whole state again. Only when that is exactly what
+   * the store holds, as a save of these books would write it: a snapshot in the current format (an older one is
+   * migrated on load), no order record replayed after the last delta (its effect is in the books, not in the snapshot
+   * a delta patches), and books whose saved form is the file's (`Portfolio.markLoaded`). Returns whether it did.
+   */
+  seedLoaded(loaded: LoadedState | undefined, state: DecodedEngineState): boolean {
+    if (this.reportOnly || !holdsAsDecoded(loaded, state.portfolio)) return false;
+    const token = state.portfolio?.markLoaded();
+    if (state.portfolio !== undefined && token === undefined) return false;
+    const e = state.equityAtSave;
+    this.diskToken = token;
+    this.savedWithoutPortfolio = state.portfolio === undefined;
+    this.records = loaded?.journal.length ?? 0;
+    this.written = writtenOf(
+      state,
+      state.handlerActors,
+      e === undefined ? undefined : { equity: e.equity?.toFixed() ?? null, drawdown: e.drawdown?.toFixed() ?? null },
+    );
+    return true;
   }
 
   /** Appends a record that is not a save (an order placement, a lifecycle change). */
@@ -304,4 +332,26 @@ function writtenOf(
 
 function isEmpty(o: object): boolean {
   return Object.keys(o).length === 0;
+}
+
+/** Whether the state decoded from `loaded` is all the store holds, in the current format (see `seedLoaded`). */
+function holdsAsDecoded(loaded: LoadedState | undefined, portfolio: Portfolio | undefined): boolean {
+  const snapshot = loaded?.snapshot;
+  if (loaded === undefined || !isRecord(snapshot) || snapshot.version !== ENGINE_STATE_VERSION) return false;
+  const saved = snapshot.portfolio;
+  if (portfolio === undefined ? saved !== null : !isRecord(saved) || saved.version !== PORTFOLIO_JSON_VERSION)
+    return false;
+  // The reporting asset is the options' when they name one: then the file's may differ, and no delta says it.
+  if (portfolio !== undefined && isRecord(saved) && saved.reportingAsset !== portfolio.reportingAsset) return false;
+  for (let i = loaded.journal.length - 1; i >= 0; i--) {
+    const r = loaded.journal[i];
+    const kind = isRecord(r) ? r.kind : undefined;
+    if (isDeltaKind(kind)) return true;
+    if (kind === 'order') return false;
+  }
+  return true;
+}
+
+function isRecord(x: JsonValue | undefined): x is { readonly [key: string]: JsonValue } {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

@@ -6,12 +6,22 @@
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
 
-  /** `track` is told of every task (a VirtualTimeline uses it to hold virtual time while real I/O runs). */
-  constructor(private readonly track: <T>(work: Promise<T>) => Promise<T> = (work) => work) {}
+  /**
+   * `track` is told of every task (a VirtualTimeline uses it to hold virtual time while real I/O runs). `beforeTask`
+   * (the slicer's, src/engine/slicing.ts) may hand a pause to await before a task starts: the event loop runs
+   * meanwhile, and no other task of the queue.
+   */
+  constructor(
+    private readonly track: <T>(work: Promise<T>) => Promise<T> = (work) => work,
+    private readonly beforeTask: () => Promise<void> | undefined = () => undefined,
+  ) {}
 
   /** Runs `task` after every task queued before it; resolves or rejects with its result. */
   run<T>(task: () => Promise<T> | T): Promise<T> {
-    const result = this.tail.then(task);
+    const result = this.tail.then(() => {
+      const pause = this.beforeTask();
+      return pause === undefined ? task() : pause.then(task);
+    });
     // The queue goes on after a failed task; the failure is the caller's to handle.
     this.tail = result.catch(() => undefined);
     return this.track(result);

@@ -14,6 +14,12 @@ export interface Slicer {
   start(): void;
   /** A promise to await before going on (the loop runs meanwhile), or undefined: go on without a pause. */
   pause(): Promise<void> | undefined;
+  /**
+   * Asked before each task of the engine's queue (a placement, its acknowledgement, a cycle, an execution event): a
+   * promise to await before the task starts when the turn it would run in already took the budget (a placement
+   * answered at once, then a cycle, all in one turn), or undefined. Optional: a slicer without it never pauses there.
+   */
+  beforeTask?(): Promise<void> | undefined;
 }
 
 /** One macrotask turn: timers, I/O callbacks and other immediates queued before it run first. */
@@ -33,15 +39,43 @@ export function budgetSlicer(
   now: () => number = () => performance.now(),
 ): Slicer {
   let since = now();
+  // When the event loop's turn in progress started, as far as the slicer saw: its first call in a turn (the queue
+  // asks it before each task, a cycle at its start) or the end of a pause. The turn is over at the loop's next check
+  // phase (a real immediate whatever `turn` is: it only notes the turn, it holds nothing up).
+  let turnStart = since;
+  let inTurn = false;
+  let turnId = 0;
+  const mark = (t: number): void => {
+    if (inTurn) return;
+    inTurn = true;
+    turnStart = t;
+    const id = ++turnId;
+    setImmediate(() => {
+      if (turnId === id) inTurn = false;
+    });
+  };
+  const resume = (): Promise<void> =>
+    turn().then(() => {
+      since = now();
+      inTurn = false;
+      mark(since);
+    });
   return {
     start() {
       since = now();
+      mark(since);
     },
     pause() {
       if (now() - since < budgetMs) return undefined;
-      return turn().then(() => {
-        since = now();
-      });
+      return resume();
+    },
+    beforeTask() {
+      const t = now();
+      if (!inTurn) {
+        mark(t);
+        return undefined;
+      }
+      return t - turnStart < budgetMs ? undefined : resume();
     },
   };
 }

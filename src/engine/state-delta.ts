@@ -13,7 +13,7 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { TesserError } from '../domain/errors.js';
-import { asArray, asRecord, parseString, parseTimestamp } from '../domain/parse.js';
+import { asArray, asRecord, parseString, parseTimestamp, refuseUnknownFields } from '../domain/parse.js';
 import type { ExchangeIdentity } from '../exchange/port.js';
 import type { HistoryCursor } from '../handlers/plan.js';
 import {
@@ -29,9 +29,13 @@ import type { EquityAtSaveJSON, PersistedLifecycleJSON } from './state-file.js';
 /** One saved handler actor (a ghost or a drift), as in `PersistedHandlerActors`. */
 export type PersistedActorEntry = PersistedHandlerActors['ghosts'][number] | PersistedHandlerActors['drift'][number];
 
-/** The `delta` journal record. */
+/**
+ * The `delta` journal record. One whose portfolio delta carries a hard reset's window or instruments (fields a release
+ * before them would skip, losing the reset's window) is written as kind `resetDelta`, which such a release refuses as
+ * an unknown record kind instead (see `deltaKind`).
+ */
 export interface EngineDeltaRecord {
-  readonly kind: 'delta';
+  readonly kind: DeltaKind;
   /** When it was written (the `savedAt` a whole save at that moment would carry). */
   readonly at: Millis;
   readonly portfolio?: PortfolioDeltaJSON;
@@ -77,7 +81,33 @@ export class StateDeltaError extends TesserError {
   }
 }
 
-const KNOWN_KINDS = new Set(['order', 'lifecycle', 'cycle', 'reconcileAction', 'delta']);
+export type DeltaKind = 'delta' | 'resetDelta';
+
+/** Whether a journal record's kind is a delta's. */
+export function isDeltaKind(kind: unknown): kind is DeltaKind {
+  return kind === 'delta' || kind === 'resetDelta';
+}
+
+/** The kind a delta record is written as: `resetDelta` when an older reader would silently drop part of it. */
+export function deltaKind(portfolio: PortfolioDeltaJSON | undefined): DeltaKind {
+  return portfolio?.reflected !== undefined || portfolio?.instruments !== undefined ? 'resetDelta' : 'delta';
+}
+
+const KNOWN_KINDS = new Set(['order', 'lifecycle', 'cycle', 'reconcileAction', 'delta', 'resetDelta']);
+
+/** The fields a delta record may have: one this release does not know (a newer writer's) is refused, never skipped. */
+const DELTA_RECORD_FIELDS: ReadonlySet<string> = new Set(
+  Object.keys({
+    kind: true,
+    at: true,
+    portfolio: true,
+    cursors: true,
+    handlerActors: true,
+    lifecycle: true,
+    exchange: true,
+    equity: true,
+  } satisfies Record<keyof EngineDeltaRecord, true>),
+);
 
 /**
  * Folds the journal's deltas into `snapshot` (raw JSON as loaded). Records before the last delta are checked for a
@@ -88,7 +118,7 @@ export function foldDeltas(snapshot: unknown, journal: readonly unknown[]): Fold
   let last = -1;
   for (let i = journal.length - 1; i >= 0; i--) {
     const r = journal[i];
-    if (typeof r === 'object' && r !== null && (r as { kind?: unknown }).kind === 'delta') {
+    if (typeof r === 'object' && r !== null && isDeltaKind((r as { kind?: unknown }).kind)) {
       last = i;
       break;
     }
@@ -102,7 +132,7 @@ export function foldDeltas(snapshot: unknown, journal: readonly unknown[]): Fold
       const r = asRecord(journal[i], path);
       const kind = parseString(r.kind, `${path}.kind`);
       if (!KNOWN_KINDS.has(kind)) throw new TesserError(`${path}.kind: unknown record kind ${JSON.stringify(kind)}`);
-      if (kind !== 'delta') continue;
+      if (!isDeltaKind(kind)) continue;
       if (snapshot === undefined) throw new TesserError(`${path}: a delta with no snapshot to apply it to`);
       patcher ??= new EngineStatePatcher(snapshot);
       patcher.apply(r, path);
@@ -132,6 +162,7 @@ class EngineStatePatcher {
   }
 
   apply(r: Record<string, unknown>, path: string): void {
+    refuseUnknownFields(r, DELTA_RECORD_FIELDS, path);
     this.state.savedAt = parseTimestamp(r.at, `${path}.at`);
     if (r.portfolio !== undefined) {
       if (this.state.portfolio === null || this.state.portfolio === undefined)

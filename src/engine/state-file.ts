@@ -44,7 +44,7 @@ import {
   type PersistedHandlerActors,
 } from './handler-actors.js';
 import { EMPTY_CURSORS, type CursorState, type HistoryCursor } from '../handlers/plan.js';
-import { StateDeltaError, foldDeltas, type EngineDeltaRecord, type FoldedJournal } from './state-delta.js';
+import { StateDeltaError, foldDeltas, isDeltaKind, type EngineDeltaRecord, type FoldedJournal } from './state-delta.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
 import type { PortfolioJSON } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState } from '../store/port.js';
@@ -281,7 +281,7 @@ export function decodeEngineState(
       } else if (kind === 'lifecycle') {
         lifecycle = parseLifecycle(r, path);
         replayed++;
-      } else if (kind === 'delta') {
+      } else if (isDeltaKind(kind)) {
         // Unreachable: `tail` follows the last delta.
         throw new TesserError(`${path}: a delta after the last delta`);
       } else if (kind !== 'cycle' && kind !== 'reconcileAction') {

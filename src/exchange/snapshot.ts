@@ -60,17 +60,21 @@ export class OpenOrderInterner {
     const last = this.last;
     // Allocated at the first order that is not the last list's at its index.
     let out: Order[] | undefined = orders.length === last.length ? undefined : new Array<Order>(orders.length);
+    // Every order so far was the last list's at its index: past the last list's end, its orders are all used, and
+    // a new order (one placed since) is looked up in no index (building it costs a map of every order).
+    let aligned = true;
     for (let i = 0; i < orders.length; i++) {
       const o = orders[i]!;
       // Exchanges list open orders in a stable order: the same index is the first guess.
       const at = last[i];
       let kept: Order | undefined;
       if (at !== undefined && sameOrder(at, o)) kept = at;
-      else if (last.length > 0) {
+      else if (last.length > 0 && !(aligned && i >= last.length)) {
         const found = this.lookup(o);
         if (found !== undefined && sameOrder(found, o)) kept = found;
       }
       const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
+      if (r !== at && i < last.length) aligned = false;
       if (out === undefined) {
         if (r === at) continue;
         out = last.slice(0, i);

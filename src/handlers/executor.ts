@@ -203,7 +203,9 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           break;
         case 'rebuildPortfolio':
           try {
-            portfolio = Portfolio.fromExchangeState(
+            // Done on our copy when the reset keeps the books' make-up (the usual restart): orders the exchange shows
+            // as we have them keep their entries, and the books keep their save lineage (the boot saves a delta).
+            portfolio = portfolio.resetFromExchangeState(
               {
                 instruments: action.instruments,
                 positions: action.positions,
@@ -212,7 +214,6 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
                 snapshotStartedAt: plan.snapshotStartedAt,
                 snapshotCompletedAt: plan.snapshotCompletedAt,
               },
-              portfolio.preservedMetrics(),
               ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },
             );
             portfolio.recordReflectedFills(action.recordTrades);
@@ -287,13 +288,15 @@ function journalOf(plan: Plan, outcomes: readonly ActionOutcome[]): JsonValue[] 
 }
 
 /** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
-function mergeOrders(current: readonly Order[], updates: readonly Order[]): Order[] {
+function mergeOrders(current: readonly Order[], updates: readonly Order[]): readonly Order[] {
+  if (updates.length === 0) return current;
   const byClient = new Map<string, Order>();
   for (const u of updates) byClient.set(u.clientOrderId, u);
   // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id. Built only
   // when an order is not found by client id (at boot every update carries its order's client id).
   let byExchange: Map<OrderIdKey, Order> | undefined;
-  const used = new Set<Order>();
+  let viaExchange = false;
+  let found = 0;
   const out = current.map((o) => {
     let u = byClient.get(o.clientOrderId);
     if (u === undefined && o.exchangeOrderId !== undefined) {
@@ -303,10 +306,19 @@ function mergeOrders(current: readonly Order[], updates: readonly Order[]): Orde
           .map((x) => [orderIdKey(x.symbol, x.exchangeOrderId!), x]),
       );
       u = byExchange.get(orderIdKey(o.symbol, o.exchangeOrderId));
+      if (u !== undefined) viaExchange = true;
     }
     if (u === undefined) return o;
-    used.add(u);
+    found++;
     return u;
+  });
+  // Each update (client ids distinct) taken once, by its own client id (the boot's case): none is left over. Then
+  // no set of the updates taken is needed to find the rest.
+  if (!viaExchange && byClient.size === updates.length && found === updates.length) return out;
+  // The updates taken: those in place of an order, and an order that is its own update (found by its client id).
+  const used = new Set<Order>();
+  out.forEach((u, i) => {
+    if (u !== current[i] || byClient.get(u.clientOrderId) === u) used.add(u);
   });
   for (const u of updates) if (!used.has(u)) out.push(u);
   return out;

@@ -31,6 +31,7 @@ import { isoTime } from '../domain/clock.js';
 import type { Decimal } from 'decimal.js';
 import { amountsEqual, ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
+import { sameOrder } from '../domain/compare.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import {
@@ -195,6 +196,15 @@ function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openO
   return found === undefined
     ? undefined
     : `open order ${found.exchangeOrderId ?? ''}: none then ${found.status} ${found.filledQuantity.toFixed()}/${found.quantity.toFixed()}`;
+}
+
+/** A matched pair under one (symbol, exchange id): an acknowledged order of ours and the exchange's copy of it. */
+function sameIdentity(m: ReconciliationReport['matched'][number]): boolean {
+  return (
+    m.local.exchangeOrderId !== undefined &&
+    m.local.exchangeOrderId === m.exchange.exchangeOrderId &&
+    m.local.symbol === m.exchange.symbol
+  );
 }
 
 /** The (symbol, exchange id) key of an order reference, when it has an exchange id. */
@@ -402,12 +412,18 @@ export class StartupHandler {
       if (isTerminalStatus(m.local.status)) continue;
       if (
         xid === undefined ||
-        inError.has(orderIdKey(m.exchange.symbol, xid)) ||
+        // Keyed only when any order is in error (usually none: no key per open order).
+        (inError.size > 0 && inError.has(orderIdKey(m.exchange.symbol, xid))) ||
         m.differences.symbol !== undefined ||
         m.differences.side !== undefined
       )
         continue;
-      orderUpdates.push({ ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId });
+      // The exchange's copy the same as ours in every field (the usual restart) is taken as it is, without a copy.
+      orderUpdates.push(
+        sameOrder(m.exchange, m.local)
+          ? m.exchange
+          : { ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId },
+      );
     }
     const rebuild: RebuildPortfolioAction = {
       type: 'rebuildPortfolio',
@@ -505,16 +521,27 @@ export class StartupHandler {
       counted.add(fillKey(f));
       fresh.set(fillOrderKey(f), (fresh.get(fillOrderKey(f)) ?? ZERO).plus(f.quantity));
     }
+    // The usual boot: no standing inferred fill, no fresh trade, every open order matched to the order of these books
+    // under its (symbol, exchange id), none showing less filled than ours. Those pairs are distinct (our keys are),
+    // so counting them says every open order is one: nothing to report, and no map of every open order to build.
+    if (inferred.size === 0 && fresh.size === 0) {
+      let pairs = 0;
+      let less = false;
+      for (const m of report.matched) {
+        if (!sameIdentity(m) || !ctx.portfolio.holds(m.local)) continue;
+        pairs++;
+        const [ours, theirs] = [m.local.filledQuantity, m.exchange.filledQuantity];
+        if (!amountsEqual(ours, theirs) && ours.gt(theirs)) less = true;
+      }
+      let acknowledged = 0;
+      for (const o of ctx.snapshot.openOrders) if (o.exchangeOrderId !== undefined) acknowledged++;
+      if (!less && pairs === acknowledged) return [];
+    }
     // An order of these books matched under the same (symbol, exchange id) has applied its own filledQuantity: read
     // from the report by the snapshot order's identity, rather than by building its key (every open order at boot).
     const tracked = new Map<Order, Decimal>();
     for (const m of report.matched)
-      if (
-        m.local.exchangeOrderId === m.exchange.exchangeOrderId &&
-        m.local.symbol === m.exchange.symbol &&
-        ctx.portfolio.holds(m.local)
-      )
-        tracked.set(m.exchange, m.local.filledQuantity);
+      if (sameIdentity(m) && ctx.portfolio.holds(m.local)) tracked.set(m.exchange, m.local.filledQuantity);
     const out: { order: Order; known: Decimal }[] = [];
     for (const o of ctx.snapshot.openOrders) {
       const xid = o.exchangeOrderId;
@@ -525,7 +552,8 @@ export class StartupHandler {
       const less = k === undefined ? undefined : inferred.get(k);
       const more = k === undefined ? undefined : fresh.get(k);
       const known = less === undefined && more === undefined ? applied : applied.minus(less ?? ZERO).plus(more ?? ZERO);
-      if (known.gt(o.filledQuantity)) out.push({ order: o, known });
+      // Equal is the usual answer: settled without `gt` (which copies its argument into a new Decimal).
+      if (!amountsEqual(known, o.filledQuantity) && known.gt(o.filledQuantity)) out.push({ order: o, known });
     }
     return out;
   }

@@ -5,6 +5,7 @@ export {
   Portfolio,
   type ApplyFillResult,
   type ApplyFundingResult,
+  type ExchangeResetState,
   type PortfolioOptions,
   type PreservedMetrics,
 } from './portfolio.js';

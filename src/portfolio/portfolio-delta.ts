@@ -13,6 +13,7 @@
  */
 import type { Decimal } from 'decimal.js';
 import type { AccountBook } from '../domain/accounting.js';
+import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import { amountToString } from '../domain/decimal.js';
 import { TesserError } from '../domain/errors.js';
@@ -26,6 +27,7 @@ import {
   orderToJSON,
   parseString,
   positionToJSON,
+  refuseUnknownFields,
   type BalanceJSON,
   type PositionJSON,
 } from '../domain/parse.js';
@@ -39,6 +41,7 @@ import type {
   UntrackedOrderFills,
   UntrackedOrderFillsJSON,
 } from './portfolio-json.js';
+import type { Instrument } from '../domain/types.js';
 import type { IdWindow } from './trade-id-window.js';
 
 /** What a Portfolio changed since its last save; every part optional (absent: unchanged). */
@@ -72,6 +75,24 @@ export interface PortfolioDeltaJSON {
   reflectedUnexplained?: ReflectedUnexplainedJSON[];
   /** The whole (small) list, one entry per perpetual, when it changed; empty: none. */
   settledPerpTrades?: SettledPerpTradeJSON[];
+  /**
+   * The last hard reset's snapshot window, as `toJSON` writes it (null: the field is absent), when it changed: a hard
+   * reset done on the loaded books (`Portfolio.resetFromExchangeState`) is saved as a delta.
+   */
+  reflected?: ReflectedWindowJSON;
+  /** The whole (small) instrument list, when a hard reset done on the books changed it. */
+  instruments?: Instrument[];
+}
+
+/** `reflectedBefore` / `reflectedThrough` as saved; null where `toJSON` writes no field. */
+export interface ReflectedWindowJSON {
+  readonly before: Millis | null;
+  readonly through: Millis | null;
+}
+
+/** The reset window as `toJSON` writes it: `through` only when it differs from `before`. */
+export function reflectedWindowJSON(before: Millis | undefined, through: Millis | undefined): ReflectedWindowJSON {
+  return { before: before ?? null, through: through !== undefined && through !== before ? through : null };
 }
 
 /** What the last save wrote, as far as the delta needs it. Immutable; shared by clones. */
@@ -89,6 +110,9 @@ export interface SavedMark {
   readonly realized: string;
   readonly peak: string;
   readonly perpTrades: string;
+  readonly reflected: string;
+  /** The instrument list saved (replaced, never edited, by a reset). */
+  readonly instruments: readonly Instrument[];
 }
 
 /** The last token handed out; process-wide so a token never names two saves. */
@@ -187,6 +211,14 @@ export interface DeltaSource {
   readonly saved: SavedView;
   readonly peak: Decimal;
   readonly unexplained: ReadonlyMap<OrderIdKey, Decimal>;
+  /** The last hard reset's window (`reflectedWindowJSON`). */
+  readonly reflected: ReflectedWindowJSON;
+  readonly instruments: readonly Instrument[];
+}
+
+/** The instruments as saved. */
+export function instrumentsToJSON(list: readonly Instrument[]): Instrument[] {
+  return list.map((i) => ({ symbol: i.symbol, kind: i.kind, base: i.base, quote: i.quote, settle: i.settle }));
 }
 
 /** A tracked order as saved. */
@@ -233,6 +265,8 @@ export function markOf(s: DeltaSource): Omit<SavedMark, 'token'> {
     realized: amountToString(s.saved.book.realizedPnl),
     peak: amountToString(s.peak),
     perpTrades: JSON.stringify(s.saved.perpTrades),
+    reflected: JSON.stringify(s.reflected),
+    instruments: s.instruments,
   };
 }
 
@@ -303,6 +337,8 @@ export function buildPortfolioDelta(s: DeltaSource): PortfolioDeltaJSON | undefi
   if (log !== undefined) delta.replayLog = log;
   if (!sameUnexplained(mark.unexplained, s.unexplained)) delta.reflectedUnexplained = unexplainedToJSON(s.unexplained);
   if (JSON.stringify(s.saved.perpTrades) !== mark.perpTrades) delta.settledPerpTrades = [...s.saved.perpTrades];
+  if (JSON.stringify(s.reflected) !== mark.reflected) delta.reflected = s.reflected;
+  if (s.instruments !== mark.instruments) delta.instruments = instrumentsToJSON(s.instruments);
   return delta;
 }
 
@@ -349,6 +385,28 @@ export class PortfolioDeltaError extends TesserError {
 
 const SEP = '\u0000';
 
+/** Every field of `PortfolioDeltaJSON`: a delta with another is a newer release's, refused rather than half applied. */
+const PORTFOLIO_DELTA_FIELDS: ReadonlySet<string> = new Set(
+  Object.keys({
+    orders: true,
+    removedOrders: true,
+    untracked: true,
+    appliedTrades: true,
+    appliedFundingIds: true,
+    balances: true,
+    removedBalances: true,
+    positions: true,
+    removedPositions: true,
+    settledRealizedPnl: true,
+    peakEquity: true,
+    replayLog: true,
+    reflectedUnexplained: true,
+    settledPerpTrades: true,
+    reflected: true,
+    instruments: true,
+  } satisfies Record<keyof PortfolioDeltaJSON, true>),
+);
+
 /**
  * A saved `PortfolioJSON` (version 2) with deltas applied, kept as maps between deltas so each costs what it changed.
  * Only shapes are checked here; `Portfolio.fromJSON` validates the content of the result.
@@ -377,6 +435,7 @@ export class PortfolioPatcher {
   /** Applies one delta. @throws PortfolioDeltaError / ParseError naming `path` when it does not fit. */
   apply(raw: unknown, path: string): void {
     const d = asRecord(raw, path);
+    refuseUnknownFields(d, PORTFOLIO_DELTA_FIELDS, path);
     if (d.orders !== undefined || d.removedOrders !== undefined) {
       const orders = (this.orders ??= keyed(this.json.orders, 'portfolio.orders', (o, p) =>
         parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`),
@@ -460,6 +519,19 @@ export class PortfolioPatcher {
       const list = asArray(d.settledPerpTrades, `${path}.settledPerpTrades`);
       if (list.length === 0) delete this.json.settledPerpTrades;
       else this.json.settledPerpTrades = list;
+    }
+    if (d.instruments !== undefined) this.json.instruments = asArray(d.instruments, `${path}.instruments`);
+    if (d.reflected !== undefined) {
+      const w = asRecord(d.reflected, `${path}.reflected`);
+      for (const [field, value] of [
+        ['reflectedBefore', w.before],
+        ['reflectedThrough', w.through],
+      ] as const) {
+        if (value === null) delete this.json[field];
+        else if (typeof value === 'number' && Number.isSafeInteger(value)) this.json[field] = value;
+        else
+          throw new PortfolioDeltaError(`${path}.reflected: ${field} ${JSON.stringify(value)} is not a time or null`);
+      }
     }
   }
 

@@ -35,8 +35,8 @@
 import type { Decimal } from 'decimal.js';
 import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
-import { Dec, ZERO, amountToString } from '../domain/decimal.js';
-import { compareStrings } from '../domain/compare.js';
+import { Dec, ZERO, amountToString, amountsEqual } from '../domain/decimal.js';
+import { compareStrings, sameOrder } from '../domain/compare.js';
 import { perList } from '../domain/derived.js';
 import { DeferredList, type Deferrable } from '../domain/deferred-list.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
@@ -68,11 +68,14 @@ import {
   type UntrackedOrderFills,
 } from './portfolio-json.js';
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
+import { LayeredMap } from './layered-map.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
 import {
   PortfolioChanges,
   buildPortfolioDelta,
+  instrumentsToJSON,
   markOf,
+  reflectedWindowJSON,
   replayEntryToJSON,
   trackedOrderToJSON,
   unexplainedToJSON,
@@ -81,6 +84,18 @@ import {
   type SavedView,
   type PortfolioDeltaJSON,
 } from './portfolio-delta.js';
+
+/** What a hard reset builds the books from (`Portfolio.fromExchangeState`). */
+export interface ExchangeResetState {
+  readonly instruments: readonly Instrument[];
+  readonly positions: readonly Position[];
+  readonly balances: readonly Balance[];
+  readonly orders: readonly Order[];
+  /** When the snapshot these come from started: trades stamped before it are reflected in them. */
+  readonly snapshotStartedAt?: Millis | undefined;
+  /** When its reads completed: a trade stamped in between may or may not be (see `lastResetWindow`). */
+  readonly snapshotCompletedAt?: Millis | undefined;
+}
 
 /** What survives a hard reset (`Portfolio.fromExchangeState`). */
 export interface PreservedMetrics {
@@ -201,8 +216,8 @@ let lastStamp = 0;
 export class Portfolio {
   /** The asset `equity` is expressed in. */
   readonly reportingAsset: string;
-  private readonly instrumentList: readonly Instrument[];
-  private readonly instrumentsBySymbol: ReadonlyMap<string, Instrument>;
+  private instrumentList: readonly Instrument[];
+  private instrumentsBySymbol: ReadonlyMap<string, Instrument>;
   /** Applied trades by `tradeKey` (trade ids are per symbol). */
   private readonly tradeIds: IdWindow;
   /** Applied funding payment ids: a set of their own (a payment may share its id with a trade). */
@@ -214,9 +229,9 @@ export class Portfolio {
    * The start of the snapshot the last hard reset took its balances and positions from: a trade stamped before it is
    * in those books already. One that shows only later (a lagging trade history) is recorded, not applied again.
    */
-  private readonly reflectedBefore: Millis | undefined;
+  private reflectedBefore: Millis | undefined;
   /** The end of that snapshot's window (its `completedAt`; `reflectedBefore` for books written before it was kept). */
-  private readonly reflectedThrough: Millis | undefined;
+  private reflectedThrough: Millis | undefined;
   /**
    * Quantity counted in tracked orders (`orderIdKey`) that the last hard reset's books reflect and whose real trades
    * have not shown yet (a lagging trade history): fills inferred before or for that snapshot, counts adopted as of
@@ -241,14 +256,13 @@ export class Portfolio {
   private readonly settledStamps = new Map<string, TradeStamp>();
   /** Per perpetual, the latest real trade applied (settled or logged): a trade at or after it is simply appended. */
   private readonly latestStamps = new Map<string, TradeStamp>();
-  // The next three maps are copied on write: a clone shares them with its source until either changes (`own`).
-  private byClient = new Map<string, TrackedOrder>();
+  // The next three maps are layered (layered-map.ts): a clone shares what they hold, and a write after it costs what
+  // it changes, not a copy of the books' orders (issue 16).
+  private byClient = new LayeredMap<string, TrackedOrder>();
   /** `orderIdKey(symbol, exchange order id)` → client order id. */
-  private byExchange = new Map<OrderIdKey, string>();
+  private byExchange = new LayeredMap<OrderIdKey, string>();
   /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
-  private untracked = new Map<OrderIdKey, UntrackedOrderFills>();
-  /** False while the three maps above may be shared with a clone. */
-  private ownsMaps = true;
+  private untracked = new LayeredMap<OrderIdKey, UntrackedOrderFills>();
   private peak: Decimal;
   /** See `changeStamp`. */
   private stamp = ++lastStamp;
@@ -293,11 +307,7 @@ export class Portfolio {
       this.logKeys = new Set(src.logKeys);
       this.settledStamps = new Map(src.settledStamps);
       this.latestStamps = new Map(src.latestStamps);
-      this.byClient = src.byClient;
-      this.byExchange = src.byExchange;
-      this.untracked = src.untracked;
-      this.ownsMaps = false;
-      src.ownsMaps = false;
+      this.forkMaps(src);
       this.stamp = src.stamp;
       this.changes = src.changes.copy();
       this.sortedCache = src.sortedCache;
@@ -395,16 +405,7 @@ export class Portfolio {
    * reflected in `balances`/`positions`. Throws ParseError on duplicate symbols, assets or order ids.
    */
   static fromExchangeState(
-    state: {
-      instruments: readonly Instrument[];
-      positions: readonly Position[];
-      balances: readonly Balance[];
-      orders: readonly Order[];
-      /** When the snapshot these come from started: trades stamped before it are reflected in them. */
-      snapshotStartedAt?: Millis | undefined;
-      /** When its reads completed: a trade stamped in between may or may not be (see `lastResetWindow`). */
-      snapshotCompletedAt?: Millis | undefined;
-    },
+    state: ExchangeResetState,
     preserved: PreservedMetrics,
     options: PortfolioOptions = {},
   ): Portfolio {
@@ -443,6 +444,115 @@ export class Portfolio {
       },
       options,
     );
+  }
+
+  /**
+   * `Portfolio.fromExchangeState(state, this.preservedMetrics(), options)` done on these books, which it changes and
+   * returns, when the reset keeps their settings (reporting asset, window sizes; instruments may be added), and
+   * `state.orders` holding the orders they track, in `orders()`'s order, each kept or replaced by a copy with the same
+   * client id, symbol and exchange id (what a boot's reset passes). The books are then those `fromExchangeState` builds
+   * (the same `toJSON`), an order the reset leaves as it was keeps its entry (no index is rebuilt when none changes), and
+   * the books keep their save lineage, so the reset is saved as a delta (`deltaSinceSaved`). Otherwise these books are
+   * left alone and `fromExchangeState`'s new ones are returned. Throws what `fromExchangeState` throws (nothing changed).
+   */
+  resetFromExchangeState(state: ExchangeResetState, options: PortfolioOptions = {}): Portfolio {
+    const rebuild = (): Portfolio => Portfolio.fromExchangeState(state, this.preservedMetrics(), options);
+    if (!this.keepsMakeUp(state.instruments, options)) return rebuild();
+    const instruments = state.instruments;
+    const sameInstruments =
+      instruments.length === this.instrumentList.length &&
+      instruments.every((x, i) => sameFields(x, this.instrumentList[i]!));
+    if (!sameInstruments && new Set(instruments.map((i) => i.symbol)).size !== instruments.length) return rebuild();
+    const current = this.sortedTracked();
+    const orders = state.orders;
+    if (orders.length !== current.length) return rebuild();
+    const replaced: TrackedOrder[] = [];
+    // Equal copies (by index in `current`): tracked from now on in place of ours, as the rebuild tracks the exchange's
+    // orders, so the books share them with the snapshot instead of holding a second copy. Not a change: same JSON.
+    const equal: number[] = [];
+    for (let i = 0; i < orders.length; i++) {
+      const o = orders[i]!;
+      const t = current[i]!.order;
+      if (o.clientOrderId !== t.clientOrderId) return rebuild();
+      const notional = initialNotional(o);
+      const prior = current[i]!.notional;
+      if (
+        (notional === undefined ? prior === undefined : prior !== undefined && amountsEqual(notional, prior)) &&
+        sameOrder(o, t)
+      ) {
+        if (o !== t) equal.push(i);
+        continue;
+      }
+      // An order whose index entries would move, or that the rebuild refuses, is left to it (it says what is wrong).
+      if (o.symbol !== t.symbol || o.exchangeOrderId !== t.exchangeOrderId || o.filledQuantity.gt(o.quantity))
+        return rebuild();
+      replaced.push({ order: o, notional });
+    }
+    assertUnique(state.balances, 'balances', (b) => [b.asset]);
+    assertUnique(state.positions, 'positions', (p) => [p.symbol]);
+    const base = AccountBook.from(state.balances, state.positions, this.realizedPnl);
+    // Nothing below throws. The orders the reset tracks are these books' own (same keys): what `fromExchangeState`
+    // filters by its tracked ids is filtered by `byExchange` here.
+    const unexplained = [...this.unexplainedByOrder()].filter(([key]) => this.byExchange.has(key));
+    const dropped = [...this.untracked.keys()].filter((key) => this.byExchange.has(key));
+    this.stamp = ++lastStamp;
+    this.liveCache = undefined;
+    if (!sameInstruments) {
+      // The exchange lists new instruments (ours it no longer lists are kept by the caller): saved in the delta.
+      this.instrumentList = instruments.map((i) => ({ ...i }));
+      this.instrumentsBySymbol = new Map(this.instrumentList.map((i) => [i.symbol, i]));
+      this.lockedCache = undefined;
+    }
+    if (equal.length > 0) {
+      const sorted = [...current];
+      for (const i of equal) {
+        const t: TrackedOrder = { order: orders[i]!, notional: current[i]!.notional };
+        this.byClient.set(t.order.clientOrderId, t);
+        sorted[i] = t;
+      }
+      // Same keys, same values: the sort order and the locked amounts stand; the lists of orders are new objects.
+      this.sortedCache = sorted;
+      this.openCache = undefined;
+    }
+    if (dropped.length > 0) {
+      this.touch();
+      for (const key of dropped) this.dropUntracked(key);
+    }
+    for (const t of replaced) this.setTracked(t);
+    this.reflectedBefore = state.snapshotStartedAt;
+    this.reflectedThrough = state.snapshotCompletedAt ?? state.snapshotStartedAt;
+    this.unexplainedReflected.clear();
+    for (const [key, q] of unexplained) this.unexplainedReflected.set(key, q);
+    this.base = base;
+    this.log = [];
+    this.standingByOrder.clear();
+    this.logKeys.clear();
+    this.settledStamps.clear();
+    this.latestStamps.clear();
+    this.book = this.fold();
+    return this;
+  }
+
+  /** Whether a reset to `instruments` under `options` keeps these books' settings (see `resetFromExchangeState`). */
+  private keepsMakeUp(instruments: readonly Instrument[], options: PortfolioOptions): boolean {
+    return (
+      (options.reportingAsset ?? instruments[0]?.settle) === this.reportingAsset &&
+      (options.tradeIdWindow ?? DEFAULT_TRADE_ID_WINDOW) === this.tradeIds.capacity &&
+      this.fundingIds.capacity === this.tradeIds.capacity &&
+      (options.inferredReplayWindow ?? DEFAULT_INFERRED_REPLAY_WINDOW) === this.replayWindow &&
+      (options.lateTradeWindow ?? DEFAULT_LATE_TRADE_WINDOW) === this.lateWindow
+    );
+  }
+
+  /**
+   * For books just restored by `fromJSON`: marks them as the save they were read from (`markSaved`), so the next save
+   * may be a delta over that file, and returns its token. Undefined (nothing marked) when what `toJSON` writes of them
+   * may differ from the file: a replay log that starts with a settled fill (a file written before the late-trade
+   * window), which `toJSON` writes folded into the balances.
+   */
+  markLoaded(): number | undefined {
+    if (this.log.length > 0 && this.log[0]!.fill?.inferred !== true) return undefined;
+    return this.markSaved();
   }
 
   /**
@@ -1040,7 +1150,8 @@ export class Portfolio {
     const eq = this.equity(prices);
     if (eq.gt(this.peak)) {
       this.peak = eq;
-      this.touch();
+      // A new stamp only: no order, balance or derived view changed (`touch` would copy the order maps of a clone).
+      this.stamp = ++lastStamp;
     }
     return eq;
   }
@@ -1121,13 +1232,7 @@ export class Portfolio {
     return {
       version: PORTFOLIO_JSON_VERSION,
       reportingAsset: this.reportingAsset,
-      instruments: this.instrumentList.map((i) => ({
-        symbol: i.symbol,
-        kind: i.kind,
-        base: i.base,
-        quote: i.quote,
-        settle: i.settle,
-      })),
+      instruments: instrumentsToJSON(this.instrumentList),
       balances: settled.balances().map(balanceToJSON),
       positions: settled.positions().map(positionToJSON),
       settledRealizedPnl: amountToString(settled.realizedPnl),
@@ -1188,6 +1293,8 @@ export class Portfolio {
       saved: this.savedView(),
       peak: this.peak,
       unexplained: this.unexplainedReflected,
+      reflected: reflectedWindowJSON(this.reflectedBefore, this.reflectedThrough),
+      instruments: this.instrumentList,
     };
   }
 
@@ -1223,20 +1330,17 @@ export class Portfolio {
   /** Records that the books changed: a new stamp, and the cached views are dropped. */
   private touch(): void {
     this.stamp = ++lastStamp;
-    this.own();
     this.sortedCache = undefined;
     this.liveCache = undefined;
     this.openCache = undefined;
     this.lockedCache = undefined;
   }
 
-  /** Takes private copies of the maps shared with a clone, before the first change. */
-  private own(): void {
-    if (this.ownsMaps) return;
-    this.byClient = new Map(this.byClient);
-    this.byExchange = new Map(this.byExchange);
-    this.untracked = new Map(this.untracked);
-    this.ownsMaps = true;
+  /** The order indexes of a clone: O(1), shared with `src` until either writes (see layered-map.ts). */
+  private forkMaps(src: Portfolio): void {
+    this.byClient = src.byClient.fork();
+    this.byExchange = src.byExchange.fork();
+    this.untracked = src.untracked.fork();
   }
 
   private setTracked(t: TrackedOrder): void {
@@ -1260,7 +1364,7 @@ export class Portfolio {
 
   private findTracked(ref: OrderLookup): TrackedOrder | undefined {
     if (ref.exchangeOrderId !== undefined && ref.symbol === undefined) {
-      const all = [...this.byClient.values()].filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId);
+      const all = this.byClient.valueList().filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId);
       if (all.length > 1)
         throw new PortfolioError(
           'ambiguousOrder',
@@ -1277,11 +1381,13 @@ export class Portfolio {
   }
 
   private sortedTracked(): readonly TrackedOrder[] {
-    this.sortedCache ??= [...this.byClient.values()].sort(
-      (a, b) =>
-        a.order.createdAt - b.order.createdAt ||
-        (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
-    );
+    this.sortedCache ??= this.byClient
+      .valueList()
+      .sort(
+        (a, b) =>
+          a.order.createdAt - b.order.createdAt ||
+          (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
+      );
     return this.sortedCache;
   }
 
@@ -1485,10 +1591,21 @@ export class Portfolio {
 
 /** How a newly tracked order starts: its filledQuantity is already in the books at its averageFillPrice. */
 function initialTracking(order: Order): TrackedOrder {
-  let notional: Decimal | undefined;
-  if (order.filledQuantity.isZero()) notional = ZERO;
-  else if (order.averageFillPrice !== undefined) notional = order.filledQuantity.times(order.averageFillPrice);
-  return { order, notional };
+  return { order, notional: initialNotional(order) };
+}
+
+function initialNotional(order: Order): Decimal | undefined {
+  if (order.filledQuantity.isZero()) return ZERO;
+  return order.averageFillPrice === undefined ? undefined : order.filledQuantity.times(order.averageFillPrice);
+}
+
+/** The same own fields with the same values (instruments: a few strings). */
+function sameFields(a: object, b: object): boolean {
+  const ka = Object.keys(a);
+  return (
+    ka.length === Object.keys(b).length &&
+    ka.every((k) => (a as Record<string, unknown>)[k] === (b as Record<string, unknown>)[k])
+  );
 }
 
 /** The order with its fill fields set; the average is recomputed from the exact notional so it is path independent. */

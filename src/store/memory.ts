@@ -8,6 +8,9 @@ import { canonicalJson } from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 
+/** How much canonical JSON text (UTF-16 units) a compaction takes in between two pauses. */
+const SLICE_CHARS = 1 << 18;
+
 /** What an in-memory store has durably stored, as canonical JSON text (so it cannot alias caller objects). */
 export interface InMemoryDurableState {
   readonly snapshot: string | undefined;
@@ -19,7 +22,9 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
   S,
   R
 > {
-  private snapshot: string | undefined;
+  /** The snapshot's canonical JSON, in pieces (joined only when read: one join of a large state is milliseconds). */
+  private snapshot: readonly string[] | undefined;
+  private snapshotBytes = 0;
   private journal: string[];
   private journalBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -27,7 +32,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
 
   /** A fresh, empty store, or one holding `initial` (e.g. the result of `durableState()` of another store). */
   constructor(initial?: InMemoryDurableState) {
-    this.snapshot = initial?.snapshot;
+    if (initial?.snapshot !== undefined) this.replaceSnapshot([initial.snapshot], Buffer.byteLength(initial.snapshot));
     this.journal = [...(initial?.journal ?? [])];
     for (const line of this.journal) this.journalBytes += Buffer.byteLength(line);
   }
@@ -36,7 +41,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     return this.enqueue(() => {
       if (this.snapshot === undefined && this.journal.length === 0) return undefined;
       return {
-        snapshot: this.snapshot === undefined ? undefined : (JSON.parse(this.snapshot) as S),
+        snapshot: this.snapshot === undefined ? undefined : (JSON.parse(this.snapshot.join('')) as S),
         journal: this.journal.map((line) => JSON.parse(line) as R),
         warnings: [],
       };
@@ -63,23 +68,38 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueue(() => this.replaceSnapshot(body));
+    return this.enqueue(() => this.replaceSnapshot([body], Buffer.byteLength(body)));
   }
 
   /** `compact` for a snapshot already in canonical JSON pieces (see `StateStore.compactCanonical`). */
   compactCanonical(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void> {
     return this.enqueue(async () => {
-      // The pause a file write would make, in call order like every operation; a crash during it loses the compaction.
-      const waiting = pause();
-      if (waiting !== undefined) await waiting;
-      if (this.status === 'crashed')
-        throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
-      this.replaceSnapshot(pieces.join(''));
+      // The pauses a file write would make, in call order like every operation; a crash during one loses the
+      // compaction. The pieces are kept as they are, their bytes counted a slice of text between two pauses.
+      const kept = [...pieces];
+      let bytes = 0;
+      let since = Infinity;
+      // At least one pause, before the first piece (or for none).
+      for (let i = 0; i === 0 || i < kept.length; i++) {
+        if (since >= SLICE_CHARS) {
+          const waiting = pause();
+          if (waiting !== undefined) await waiting;
+          if (this.status === 'crashed')
+            throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
+          since = 0;
+        }
+        const piece = kept[i];
+        if (piece === undefined) break;
+        bytes += Buffer.byteLength(piece);
+        since += piece.length;
+      }
+      this.replaceSnapshot(kept, bytes);
     });
   }
 
-  private replaceSnapshot(body: string): void {
-    this.snapshot = body;
+  private replaceSnapshot(pieces: readonly string[], bytes: number): void {
+    this.snapshot = pieces;
+    this.snapshotBytes = bytes;
     this.journal = [];
     this.journalBytes = 0;
   }
@@ -87,7 +107,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
   /** Sizes as UTF-8 bytes of the canonical JSON held (the file store adds a few framing bytes per record). */
   usage(): StoreUsage {
     return {
-      snapshotBytes: this.snapshot === undefined ? 0 : Buffer.byteLength(this.snapshot),
+      snapshotBytes: this.snapshot === undefined ? 0 : this.snapshotBytes,
       journalBytes: this.journalBytes,
       journalRecords: this.journal.length,
     };
@@ -100,7 +120,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
 
   /** A copy of what is durably stored now (operations already applied; pending ones are not). */
   durableState(): InMemoryDurableState {
-    return { snapshot: this.snapshot, journal: [...this.journal] };
+    return { snapshot: this.snapshot?.join(''), journal: [...this.journal] };
   }
 
   /**

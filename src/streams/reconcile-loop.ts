@@ -98,6 +98,60 @@ export interface ReconcileLoopOptions<S = ExchangeSnapshot, R = unknown> {
   readonly isRetryable?: ((error: unknown) => boolean) | undefined;
 }
 
+/** The outcome of a fetch or a cycle: its first value, or what it threw (an empty source: rxjs's EmptyError). */
+type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * What `then` makes of `input()`'s first value or of what it threw (also synchronously), as one observable. The
+ * engine's fetch and cycle are Promises, read here with one `then` instead of rxjs's `defer`/`from`/`take`/
+ * `throwIfEmpty`/`map`/`catchError`/`mergeMap` chain, a dozen subscribers and closures a cycle (issue 16: the loop's
+ * own overhead was a large share of a clean cycle); the outcome arrives in the same microtask as `from(promise)`'s
+ * value would. Other inputs (Observables, arrays, async iterables) take that chain.
+ */
+function afterFirst<T, R>(
+  input: () => ObservableInput<T>,
+  then: (outcome: Outcome<T>) => Observable<R>,
+): Observable<R> {
+  return new Observable<R>((subscriber) => {
+    const go = (outcome: Outcome<T>): void => {
+      // Unsubscribed meanwhile (the loop stopped): the answer goes nowhere, as with `from(promise)`.
+      if (subscriber.closed) return;
+      let next: Observable<R>;
+      try {
+        next = then(outcome);
+      } catch (error) {
+        subscriber.error(error);
+        return;
+      }
+      // The same subscriber: unsubscribing from this observable unsubscribes from `next` too.
+      next.subscribe(subscriber);
+    };
+    let source: ObservableInput<T>;
+    try {
+      source = input();
+    } catch (error) {
+      go({ ok: false, error });
+      return undefined;
+    }
+    if (source instanceof Promise) {
+      (source as Promise<T>).then(
+        (value) => go({ ok: true, value }),
+        (error: unknown) => go({ ok: false, error }),
+      );
+      return undefined;
+    }
+    return from(source)
+      .pipe(
+        take(1),
+        throwIfEmpty(),
+        map((value): Outcome<T> => ({ ok: true, value })),
+        catchError((error: unknown) => of<Outcome<T>>({ ok: false, error })),
+        mergeMap(then),
+      )
+      .subscribe(subscriber);
+  });
+}
+
 /**
  * A cold observable of cycle events; each subscription runs its own loop. It errors only if `trigger$` errors;
  * failed fetches and cycles are reported as events. Unsubscribing stops timers and drops any cycle in progress
@@ -130,11 +184,14 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
     let pendingManual = false;
 
     const runCycle = (n: number, trigger: CycleTrigger, snapshot: S): Observable<Ev> =>
-      defer(() => from(options.runCycle(snapshot, { cycle: n, trigger }))).pipe(
-        take(1),
-        throwIfEmpty(),
-        map((result): Ev => ({ type: 'cycleCompleted', cycle: n, at: now(), result })),
-        catchError((error: unknown) => of<Ev>({ type: 'cycleFailed', cycle: n, at: now(), stage: 'run', error })),
+      afterFirst(
+        () => options.runCycle(snapshot, { cycle: n, trigger }),
+        (r): Observable<Ev> =>
+          of<Ev>(
+            r.ok
+              ? { type: 'cycleCompleted', cycle: n, at: now(), result: r.value }
+              : { type: 'cycleFailed', cycle: n, at: now(), stage: 'run', error: r.error },
+          ),
       );
 
     const resumed = (n: number, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
@@ -144,18 +201,15 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
 
     // One fetch attempt; on a retryable error, a pause, a wait, and the next attempt.
     const attempt = (n: number, trigger: CycleTrigger, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
-      defer(() => from(options.fetchSnapshot())).pipe(
-        take(1),
-        throwIfEmpty(),
-        map((snapshot) => ({ ok: true as const, snapshot })),
-        // Only fetch errors are caught here; runCycle's own errors are handled in runCycle.
-        catchError((error: unknown) => of({ ok: false as const, error })),
-        mergeMap((r): Observable<Ev> => {
+      // Only fetch errors are caught here; runCycle's own errors are handled in runCycle.
+      afterFirst(
+        () => options.fetchSnapshot(),
+        (r): Observable<Ev> => {
           if (r.ok) {
             return concat(
               resumed(n, failed, pausedAt),
-              of<Ev>({ type: 'snapshotFetched', cycle: n, at: now(), snapshot: r.snapshot }),
-              runCycle(n, trigger, r.snapshot),
+              of<Ev>({ type: 'snapshotFetched', cycle: n, at: now(), snapshot: r.value }),
+              runCycle(n, trigger, r.value),
             );
           }
           if (!isRetryable(r.error)) {
@@ -195,7 +249,7 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
             }),
             wait$.pipe(mergeMap(() => attempt(n, trigger, failedAttempts, pausedAt ?? at))),
           );
-        }),
+        },
       );
 
     const oneCycle = (trigger: CycleTrigger): Observable<Ev> =>

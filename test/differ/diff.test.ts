@@ -3,7 +3,7 @@ import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
 import { orderIdKey } from '../../src/domain/ids.js';
 import type { Balance, ExchangeSnapshot, LiveState, Order, Position } from '../../src/domain/types.js';
-import { compareOrders, diff } from '../../src/differ/diff.js';
+import { compareOrders, diff, diffSliced } from '../../src/differ/diff.js';
 import { hasDrift, hasDriftBeyondTolerance, reportSummary } from '../../src/differ/report.js';
 import { DEFAULT_DIFF_OPTIONS, DEFAULT_IN_FLIGHT_GRACE_MS, resolveDiffOptions } from '../../src/differ/tolerance.js';
 
@@ -503,6 +503,29 @@ describe('diff: at scale (the join under many hash collisions)', () => {
     const keys = r.matched.map((m) => m.exchange);
     expect([...keys].sort(compareOrders)).toEqual(keys);
   });
+  it('in slices: the same report, pausing between slices while other diffs run (each with its own memory)', async () => {
+    const whole = diff(local({ orders: [...localOrders] }), remote({ openOrders: [...remoteOrders] }));
+    let pauses = 0;
+    const sliced = await diffSliced(
+      local({ orders: Object.freeze([...localOrders]) }),
+      remote({ openOrders: remoteOrders }),
+      undefined,
+      () => {
+        pauses++;
+        // Another diff in the pause, as another engine of the same process would run: it reuses the kept scratch.
+        diff(local({ orders: remoteOrders.slice(0, 2_500) }), remote({ openOrders: localOrders.slice(0, 2_000) }));
+        return new Promise((resolve) => setImmediate(resolve));
+      },
+    );
+    expect(sliced).toEqual(whole);
+    // 3,000 orders a side: two slice points in each join, one after it and one in the report.
+    expect(pauses).toBeGreaterThanOrEqual(4);
+    const dupLocal = [...localOrders, { ...localOrders[2345]!, exchangeOrderId: 'fresh' }];
+    await expect(
+      diffSliced(local({ orders: dupLocal }), remote({ openOrders: remoteOrders }), undefined, () => undefined),
+    ).rejects.toThrow('duplicate of local.orders[2345]');
+  });
+
   it('still finds a duplicate hidden at the end of either side', () => {
     const dupRemote = [...remoteOrders, { ...remoteOrders[1234]!, clientOrderId: 'fresh' }];
     expect(
@@ -531,6 +554,15 @@ describe('diff: pairs reused over the same frozen lists', () => {
     const second = diff(local({ orders: books }), remote({ openOrders: [...same].reverse() }));
     expect(second).toEqual(diff(local({ orders: [...books] }), remote({ openOrders: [...same] })));
     expect(second.matched[0]).toBe(first.matched[0]);
+  });
+
+  it('reuses an unchanged pair in a new frozen list of the same order objects (the books after a placement)', () => {
+    const first = diff(local({ orders: books }), remote({ openOrders: same }));
+    const placed = frozenOrder({ clientOrderId: 'c', exchangeOrderId: '3' });
+    const after = diff(local({ orders: Object.freeze([...books, placed]) }), remote({ openOrders: [...same, placed] }));
+    expect(after).toEqual(diff(local({ orders: [...books, placed] }), remote({ openOrders: [...same, placed] })));
+    expect(after.matched[0]).toBe(first.matched[0]);
+    expect(after.matched[1]).toBe(first.matched[1]);
   });
 
   it('compares a pair anew when the exchange order is another object, or when the grace window moved past it', () => {

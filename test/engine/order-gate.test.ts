@@ -4,7 +4,7 @@
  * `reduce` never increases |exposure|, even if it and every other open order on its side fill completely.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import type { Balance, Fill, Instrument, Order, Position, Side } from '../../src/domain/types.js';
 import { checkOrder, exposureEffect, isOrderRefusedError, OrderRefusedError } from '../../src/engine/order-gate.js';
@@ -157,6 +157,17 @@ describe('perpetual: increase vs reduce', () => {
     expect(exposureEffect(p, req(PERP, 'sell', '0.70000001'))).toBe('increase');
     expect(checkOrder('liquidateOnly', p, req(PERP, 'sell', '0.7'))).toBe('reduce');
     expect(refusal('liquidateOnly', p, req(PERP, 'sell', '0.8'))).toMatchObject({ code: 'liquidateOnly' });
+  });
+
+  it('an order that plainly increases (flat, along the position, any spot buy) walks no open orders', () => {
+    const p = book({ position: '1', orders: [order(PERP, 'sell', '0.3'), order(SPOT, 'buy', '0.3')] });
+    const open = vi.spyOn(p, 'openOrders');
+    expect(exposureEffect(p, req(PERP, 'buy', '0.1'))).toBe('increase');
+    expect(exposureEffect(p, req(SPOT, 'buy', '0.1'))).toBe('increase');
+    expect(exposureEffect(book(), req(PERP, 'sell', '0.1'))).toBe('increase');
+    expect(open).not.toHaveBeenCalled();
+    expect(exposureEffect(p, req(PERP, 'sell', '0.8'))).toBe('increase');
+    expect(open).toHaveBeenCalledTimes(1);
   });
 
   it('an order already tracked under the same client id is not counted against itself', () => {

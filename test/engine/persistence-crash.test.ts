@@ -180,6 +180,29 @@ describe('delta saves under crashes', () => {
     expect((err as StoreCorruptError).line).toBe(1);
   });
 
+  it.each([
+    [
+      'the record',
+      { newField: 1 },
+      /journal record 1 is not valid.*journal\[0\]\.newField: not a field this release knows/,
+    ],
+    [
+      'its portfolio delta',
+      { portfolio: { newField: [] } },
+      /journal record 1 is not valid.*journal\[0\]\.portfolio\.newField: not a field this release knows/,
+    ],
+  ])(
+    'a delta with a field this release does not know (in %s) is a StoreCorruptError, not a delta half applied',
+    async (_where, extra, message) => {
+      const s = await setup();
+      await s.save();
+      await s.store.append({ kind: 'delta', at: T0, lifecycle: { liquidateOnly: null }, ...extra });
+      await s.store.close();
+      await expect(s.reload()).rejects.toThrow(StoreCorruptError);
+      await expect(s.reload()).rejects.toThrow(message);
+    },
+  );
+
   it('a delta that does not fit the snapshot (well-formed, checksum right) is a StoreCorruptError', async () => {
     const s = await setup();
     await s.save();

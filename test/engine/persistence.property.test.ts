@@ -17,7 +17,7 @@ import type { CursorState, HistoryCursor } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { canonicalJson } from '../../src/store/codec.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
-import { INSTRUMENTS, d, order } from '../portfolio/fixtures.js';
+import { INSTRUMENTS, arbResetVariant, d, order, resetInput, type ResetVariant } from '../portfolio/fixtures.js';
 
 const START: Balance[] = ['BTC', 'ETH', 'USDC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 const OPTIONS = { tradeIdWindow: 8, inferredReplayWindow: 4 };
@@ -39,7 +39,8 @@ type Op =
   | { type: 'equity'; value: number | null }
   | { type: 'save' }
   | { type: 'stop' }
-  | { type: 'restart' };
+  | { type: 'reset'; v: ResetVariant }
+  | { type: 'restart'; seed: boolean };
 
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
@@ -68,7 +69,9 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ type: fc.constant('equity' as const), value: fc.option(fc.integer({ min: 1, max: 5000 })) }),
   ...Array.from({ length: 4 }, () => fc.record({ type: fc.constant('save' as const) })),
   fc.record({ type: fc.constant('stop' as const) }),
-  fc.record({ type: fc.constant('restart' as const) }),
+  // A restart that seeds the new persister with what it loaded (as the engine's boot does) or not.
+  fc.record({ type: fc.constant('restart' as const), seed: fc.boolean() }),
+  fc.record({ type: fc.constant('reset' as const), v: arbResetVariant }),
 );
 
 const arbPolicy: fc.Arbitrary<Partial<CompactionPolicy>> = fc.record({
@@ -92,7 +95,10 @@ function comparable(s: DecodedEngineState): string {
 
 const cursor = (since: number): HistoryCursor => ({ since: T0 + since, seenIds: [`t${since}`] });
 
-async function run(ops: readonly Op[], policy: Partial<CompactionPolicy>): Promise<Record<SaveOutcome, number>> {
+async function run(
+  ops: readonly Op[],
+  policy: Partial<CompactionPolicy>,
+): Promise<{ outcomes: Record<SaveOutcome, number>; seeded: number }> {
   let store = new InMemoryStateStore();
   let persister = new StatePersister(store, false, policy);
   let portfolio = Portfolio.create({ instruments: INSTRUMENTS, balances: START }, OPTIONS);
@@ -106,6 +112,7 @@ async function run(ops: readonly Op[], policy: Partial<CompactionPolicy>): Promi
   let placed = 0;
   let trade = 0;
   const outcomes: Record<SaveOutcome, number> = { unchanged: 0, delta: 0, compacted: 0, reportOnly: 0 };
+  let seeded = 0;
   const live = () => ({
     portfolio,
     cursors,
@@ -228,6 +235,10 @@ async function run(ops: readonly Op[], policy: Partial<CompactionPolicy>): Promi
         case 'save':
           await save(false);
           break;
+        case 'reset':
+          // The boot's hard reset, on a copy of the books as the executor does it (in place when it can be).
+          portfolio = portfolio.clone().resetFromExchangeState(resetInput(portfolio, op.v), OPTIONS);
+          break;
         case 'stop':
           await save(true);
           expect(store.usage().journalRecords).toBe(0);
@@ -235,8 +246,10 @@ async function run(ops: readonly Op[], policy: Partial<CompactionPolicy>): Promi
         case 'restart': {
           // A process death: what is stored is all there is; the new process builds on it with a fresh persister.
           store = store.crash();
-          const loaded = decodeEngineState(await store.load(), OPTIONS);
+          const raw = await store.load();
+          const loaded = decodeEngineState(raw, OPTIONS);
           persister = new StatePersister(store, false, policy);
+          if (op.seed) seeded += persister.seedLoaded(raw, loaded) ? 1 : 0;
           if (loaded.portfolio === undefined) break;
           portfolio = loaded.portfolio;
           cursors = loaded.cursors;
@@ -257,23 +270,27 @@ async function run(ops: readonly Op[], policy: Partial<CompactionPolicy>): Promi
       if (!(e instanceof TesserError) || e instanceof StoreCorruptError) throw e;
     }
   }
-  return outcomes;
+  return { outcomes, seeded };
 }
 
 describe('StatePersister', () => {
   it('snapshot + deltas loads to the state a whole save gives, over random changes, compaction points and restarts', async () => {
     const total: Record<SaveOutcome, number> = { unchanged: 0, delta: 0, compacted: 0, reportOnly: 0 };
+    let seeded = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.array(arbOp, { minLength: 1, maxLength: 60, size: 'max' }),
         arbPolicy,
         async (ops, policy) => {
-          const o = await run(ops, policy);
-          for (const k of Object.keys(o) as SaveOutcome[]) total[k] += o[k];
+          const r = await run(ops, policy);
+          for (const k of Object.keys(r.outcomes) as SaveOutcome[]) total[k] += r.outcomes[k];
+          seeded += r.seeded;
         },
       ),
       { numRuns: 150 },
     );
+    // Restarts whose first save built on the loaded state (a delta over what the store held).
+    expect(seeded).toBeGreaterThan(50);
     // The property must have exercised every kind of save.
     expect(total.delta).toBeGreaterThan(150);
     expect(total.compacted).toBeGreaterThan(100);

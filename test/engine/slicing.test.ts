@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import type { Balance } from '../../src/domain/types.js';
-import { createEngine } from '../../src/engine/engine.js';
+import { createEngine, type Engine } from '../../src/engine/engine.js';
+import type { PlaceOrderRequest } from '../../src/exchange/port.js';
 import { StatePersister } from '../../src/engine/persistence.js';
+import { SerialQueue } from '../../src/engine/serial.js';
 import { budgetSlicer, everyPointSlicer, NO_SLICING, type Slicer } from '../../src/engine/slicing.js';
 import { decodeEngineState } from '../../src/engine/state-file.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
@@ -67,7 +69,8 @@ function counting(): { slicer: Slicer; pauses: () => number } {
 }
 
 describe('budgetSlicer', () => {
-  it('goes on without a pause until the budget ran out since start or the last pause, then pauses once', async () => {
+  /** A 2 ms budget slicer on the clock `t`, counting its pauses' turns. */
+  const clocked = (): { slicer: Slicer; at: (ms: number) => void; turns: () => number } => {
     let t = 0;
     let turns = 0;
     const slicer = budgetSlicer(
@@ -78,19 +81,66 @@ describe('budgetSlicer', () => {
       },
       () => t,
     );
+    return { slicer, at: (ms) => (t = ms), turns: () => turns };
+  };
+
+  it('goes on without a pause until the budget ran out since start or the last pause, then pauses once', async () => {
+    const { slicer, at, turns } = clocked();
     slicer.start();
-    t = 1.9;
+    at(1.9);
     expect(slicer.pause()).toBeUndefined();
-    t = 2;
+    at(2);
     const p = slicer.pause();
     expect(p).toBeInstanceOf(Promise);
     await p;
-    expect(turns).toBe(1);
-    t = 3.5;
+    expect(turns()).toBe(1);
+    at(3.5);
     expect(slicer.pause()).toBeUndefined();
-    t = 10;
+    at(10);
     slicer.start();
     expect(slicer.pause()).toBeUndefined();
+  });
+
+  it('before a queue task: pauses only when the turn it would run in already took the budget', async () => {
+    const { slicer, at, turns } = clocked();
+    const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
+    // The first task of a turn starts at once, however long ago the slicer last paused.
+    at(100);
+    expect(slicer.beforeTask!()).toBeUndefined();
+    at(101.9);
+    expect(slicer.beforeTask!()).toBeUndefined();
+    // Tasks that follow it in the same turn (an answer at once, the cycle after it) go on until the budget is spent.
+    at(102);
+    const p = slicer.beforeTask!();
+    expect(p).toBeInstanceOf(Promise);
+    await p;
+    expect(turns()).toBe(1);
+    // Resumed: the count starts again from the pause.
+    at(103.5);
+    expect(slicer.beforeTask!()).toBeUndefined();
+    // A new turn of the loop starts a new count.
+    await nextTurn();
+    at(200);
+    expect(slicer.beforeTask!()).toBeUndefined();
+    expect(turns()).toBe(1);
+  });
+
+  it('a queue asks the slicer before each task, and a pause holds that task (and the ones after it) back', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    const paused = new Promise<void>((resolve) => (release = resolve));
+    let asked = 0;
+    const queue = new SerialQueue(
+      (work) => work,
+      () => (++asked === 2 ? paused.then(() => void log.push('resumed')) : undefined),
+    );
+    const done = Promise.all([1, 2, 3].map((i) => queue.run(() => void log.push(`task ${i}`))));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log).toEqual(['task 1']);
+    release();
+    await done;
+    expect(log).toEqual(['task 1', 'resumed', 'task 2', 'task 3']);
   });
 });
 
@@ -155,10 +205,33 @@ describe('a compaction in slices', () => {
   });
 });
 
+/** An engine on a quiet simulated exchange, with `slicer` (not started). */
+function engineWith(slicer: Slicer): Engine {
+  const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
+  const ex = new SimulatedExchange({ seed: 5, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+  const engine = createEngine({
+    exchange: ex,
+    store: new InMemoryStateStore(),
+    clock: tl.clock,
+    scheduler: tl.scheduler,
+    intervalMs: 60_000,
+    slicer,
+  });
+  return engine;
+}
+
+/** A resting buy far below the market. */
+const restingBuy = (clientOrderId: string): PlaceOrderRequest => ({
+  clientOrderId,
+  symbol: 'BTC/USDT',
+  side: 'buy',
+  type: 'limit',
+  quantity: new Dec('0.01'),
+  price: new Dec('1000'),
+});
+
 describe('an engine whose cycles pause', () => {
   it('lets the event loop run between the stages of a cycle, and an order placed meanwhile waits for the cycle to end', async () => {
-    const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
-    const ex = new SimulatedExchange({ seed: 5, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
     const events: string[] = [];
     let armed = false;
     let placed: Promise<unknown> | undefined;
@@ -166,36 +239,48 @@ describe('an engine whose cycles pause', () => {
       // What the loop does meanwhile: a bot's callback that reads the books and places an order.
       events.push(`pause, ${engine.portfolio.openOrders().length} open`);
       if (armed && placed === undefined)
-        placed = engine
-          .placeOrder({
-            clientOrderId: 'during-pause',
-            symbol: 'BTC/USDT',
-            side: 'buy',
-            type: 'limit',
-            quantity: new Dec('0.01'),
-            price: new Dec('1000'),
-          })
-          .then(() => events.push('placed'));
+        placed = engine.placeOrder(restingBuy('during-pause')).then(() => events.push('placed'));
       await new Promise((resolve) => setImmediate(resolve));
     });
-    const engine = createEngine({
-      exchange: ex,
-      store: new InMemoryStateStore(),
-      clock: tl.clock,
-      scheduler: tl.scheduler,
-      intervalMs: 60_000,
-      slicer,
-    });
+    const engine = engineWith(slicer);
     expect((await engine.start()).phase).toBe('running');
     engine.reports$.subscribe((r) => events.push(`report ${r.handler}`));
     events.length = 0;
     armed = true;
     await engine.reconcileNow();
     await placed;
-    // Three pauses (after the diff, after the plan, before the persist), each with the books as the cycle left them
-    // (the order placed at the first pause is not in them), then the report, then the placement.
-    expect(events).toEqual(['pause, 0 open', 'pause, 0 open', 'pause, 0 open', 'report runtime', 'placed']);
+    // Four pauses (after the live view, after the diff, after the plan, before the persist), each with the books as
+    // the cycle left them (the order placed at the first pause is not in them), then the report, then the placement.
+    expect(events).toEqual([
+      'pause, 0 open',
+      'pause, 0 open',
+      'pause, 0 open',
+      'pause, 0 open',
+      'report runtime',
+      'placed',
+    ]);
     expect(engine.portfolio.openOrders().map((o) => o.clientOrderId)).toEqual(['during-pause']);
+    await engine.stop();
+  });
+
+  it("asks its slicer before each queue task: a placement answered at once pauses before its acknowledgement's task", async () => {
+    const asked: string[] = [];
+    let placing = false;
+    const slicer: Slicer = {
+      start: () => undefined,
+      pause: () => undefined,
+      beforeTask: () => {
+        if (placing) asked.push(engine.portfolio.findOrder({ clientOrderId: 'at-once' })?.status ?? 'untracked');
+        return new Promise((resolve) => setImmediate(resolve));
+      },
+    };
+    const engine = engineWith(slicer);
+    expect((await engine.start()).phase).toBe('running');
+    placing = true;
+    await engine.placeOrder(restingBuy('at-once'));
+    // The submission's task, then the acknowledgement's, each after the loop got a turn.
+    expect(asked).toEqual(['untracked', 'pending']);
+    expect(engine.portfolio.findOrder({ clientOrderId: 'at-once' })?.status).toBe('open');
     await engine.stop();
   });
 });

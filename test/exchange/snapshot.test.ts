@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { sameOrder } from '../../src/domain/compare.js';
 import { Dec } from '../../src/domain/decimal.js';
 import type { Order } from '../../src/domain/types.js';
@@ -52,6 +52,18 @@ describe('OpenOrderInterner', () => {
     expect(next[1]!.filledQuantity.toFixed()).toBe('0.5');
     expect(next[2]).toEqual(order(4));
     expect(next[3]).toBe(first[0]);
+  });
+
+  it('an order placed since (after every order of the last list, each at its index) builds no index to be looked up in', () => {
+    const interner = new OpenOrderInterner();
+    const list = [order(1), order(2), order(3)];
+    const first = interner.intern(fresh(list));
+    // The lookup builds an index of every open order (O(n)): only for an order that moved from its index.
+    const lookup = vi.spyOn(interner as unknown as { lookup: (o: Order) => Order | undefined }, 'lookup');
+    const next = interner.intern(fresh([...list, order(4), order(5)]));
+    first.forEach((o, i) => expect(next[i]).toBe(o));
+    expect(next.slice(3)).toEqual([order(4), order(5)]);
+    expect(lookup).not.toHaveBeenCalled();
   });
 
   it('passes frozen orders through as they are (the SimulatedExchange hands out its own)', () => {

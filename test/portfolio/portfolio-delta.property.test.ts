@@ -6,7 +6,7 @@ import type { Balance, Fill, Instrument, Side, TerminalOrderStatus } from '../..
 import { PortfolioDeltaError, PortfolioPatcher } from '../../src/portfolio/portfolio-delta.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { canonicalJson } from '../../src/store/codec.js';
-import { INSTRUMENTS, d, order } from './fixtures.js';
+import { INSTRUMENTS, arbResetVariant, d, order, resetInput, type ResetVariant } from './fixtures.js';
 
 const START: Balance[] = ['BTC', 'ETH', 'USDC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 // Small windows, so eviction of trade ids, of untracked orders, settling of inferred fills and of the perpetual
@@ -26,7 +26,8 @@ type Op =
   | { type: 'reflected'; id: number; q: number }
   | { type: 'clone'; keep: boolean }
   | { type: 'save'; full: boolean }
-  | { type: 'reload' };
+  | { type: 'reset'; v: ResetVariant }
+  | { type: 'reload'; marked: boolean };
 
 const arbSide = fc.constantFrom<Side>('buy', 'sell');
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
@@ -70,14 +71,18 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
   ...Array.from({ length: 4 }, () =>
     fc.record({ type: fc.constant('save' as const), full: fc.nat(5).map((n) => n === 0) }),
   ),
-  fc.record({ type: fc.constant('reload' as const) }),
+  fc.record({ type: fc.constant('reload' as const), marked: fc.boolean() }),
+  fc.record({ type: fc.constant('reset' as const), v: arbResetVariant }),
 );
 
 const inst = (i: number): Instrument => INSTRUMENTS[i % INSTRUMENTS.length]!;
 const json = (p: Portfolio): string => canonicalJson(p.toJSON());
 
-/** Runs `ops`; checks after every incremental save that saved JSON + deltas equals the live books' JSON. */
-function run(ops: readonly Op[]): { deltas: number } {
+/**
+ * Runs `ops`; checks after every incremental save that saved JSON + deltas equals the live books' JSON, and that a
+ * hard reset done on a copy of the books gives the books `fromExchangeState` builds, leaving the original as it was.
+ */
+function run(ops: readonly Op[]): { deltas: number; inPlace: number } {
   let p = Portfolio.create({ instruments: INSTRUMENTS, balances: START }, OPTIONS);
   // What is "on disk": the last whole save with the deltas since, and the token the next delta must build on.
   let savedJson: unknown = p.toJSON();
@@ -86,6 +91,7 @@ function run(ops: readonly Op[]): { deltas: number } {
   let placed = 0;
   let trade = 0;
   let count = 0;
+  let inPlace = 0;
   const sideOf = new Map<number, Side>();
   const step = (op: Op): void => {
     switch (op.type) {
@@ -209,12 +215,26 @@ function run(ops: readonly Op[]): { deltas: number } {
         return;
       }
       case 'reload': {
-        // What a restart builds: the saved state, which knows no save to build deltas on (the next save is whole).
+        // What a restart builds: the saved state, which knows no save to build deltas on (the next save is whole),
+        // unless it is marked as the save it was read from (`markLoaded`, what the engine's boot does).
         const patcher = new PortfolioPatcher(JSON.parse(JSON.stringify(savedJson)), 'portfolio');
         deltas.forEach((x, i) => patcher.apply(x, `delta[${i}]`));
         // Anything changed since the last save is lost, as a restart loses it.
         p = Portfolio.fromJSON(JSON.parse(JSON.stringify(patcher.result())), OPTIONS);
         expect(p.deltaSinceSaved()).toBeUndefined();
+        token = op.marked ? p.markLoaded() : undefined;
+        return;
+      }
+      case 'reset': {
+        const input = resetInput(p, op.v);
+        const before = json(p);
+        const expected = Portfolio.fromExchangeState(input, p.preservedMetrics(), OPTIONS);
+        const copy = p.clone();
+        const reset = copy.resetFromExchangeState(input, OPTIONS);
+        expect(json(reset)).toBe(json(expected));
+        expect(json(p)).toBe(before);
+        if (reset === copy) inPlace++;
+        p = reset;
         return;
       }
     }
@@ -231,20 +251,24 @@ function run(ops: readonly Op[]): { deltas: number } {
       if (!(e instanceof TesserError)) throw e;
     }
   }
-  return { deltas: count };
+  return { deltas: count, inPlace };
 }
 
 describe('Portfolio deltas', () => {
   it('saved JSON patched with the deltas since equals the live books, over random changes, clones and reloads', () => {
     let total = 0;
+    let inPlace = 0;
     fc.assert(
       fc.property(fc.array(arbOp, { minLength: 1, maxLength: 80, size: 'max' }), (ops) => {
-        total += run(ops).deltas;
+        const r = run(ops);
+        total += r.deltas;
+        inPlace += r.inPlace;
       }),
       { numRuns: 300 },
     );
-    // The property is about deltas: make sure the runs wrote plenty of them.
+    // The property is about deltas: make sure the runs wrote plenty of them, and reset books in place often.
     expect(total).toBeGreaterThan(1000);
+    expect(inPlace).toBeGreaterThan(300);
   });
 
   it('reports nothing changed as an empty delta, and a portfolio never saved as undefined', () => {

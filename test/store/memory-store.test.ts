@@ -38,3 +38,33 @@ describe('InMemoryStateStore.crash', () => {
     expect(store.durableState().journal).toEqual(['"a"']);
   });
 });
+
+describe('InMemoryStateStore.compactCanonical', () => {
+  it('keeps the pieces, pausing between slices of their text, and a crash in a pause loses the compaction', async () => {
+    // Five strings of 300,000 characters: a slice of text (2^18 characters) each, so a pause before each piece.
+    const items = ['a', 'b', 'c', 'd', 'e'].map((c) => c.repeat(300_000));
+    const pieces = ['[', ...items.map((x, i) => (i === 0 ? `"${x}"` : `,"${x}"`)), ']'];
+    const store = new InMemoryStateStore();
+    let pauses = 0;
+    const turn = (): Promise<void> => {
+      pauses++;
+      return new Promise((resolve) => setImmediate(resolve));
+    };
+    await store.compactCanonical(pieces, turn);
+    expect(pauses).toBe(6);
+    expect(store.durableState().snapshot).toBe(JSON.stringify(items));
+    expect(store.usage().snapshotBytes).toBe(Buffer.byteLength(JSON.stringify(items)));
+    expect((await store.load())?.snapshot).toEqual(items);
+
+    const crashing = new InMemoryStateStore();
+    await crashing.compact({ upTo: 1 });
+    let restarted: InMemoryStateStore | undefined;
+    let seen = 0;
+    const compacted = crashing.compactCanonical(pieces, () => {
+      if (++seen === 3) restarted = crashing.crash();
+      return Promise.resolve();
+    });
+    await expect(compacted).rejects.toBeInstanceOf(StoreError);
+    expect(await restarted!.load()).toEqual({ snapshot: { upTo: 1 }, journal: [], warnings: [] });
+  });
+});

@@ -5,13 +5,15 @@
  * the stream.
  */
 import { describe, expect, it } from 'vitest';
-import { Subject, VirtualAction, VirtualTimeScheduler, finalize, of, takeWhile } from 'rxjs';
+import { Subject, VirtualAction, VirtualTimeScheduler, finalize, of, takeWhile, throwError } from 'rxjs';
+import type { ObservableInput } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { ExchangeError } from '../../src/domain/errors.js';
 import { createRandom } from '../../src/domain/random.js';
 import type { Random } from '../../src/domain/random.js';
 import { backoffDelay, resolveBackoff } from '../../src/streams/backoff.js';
 import { reconcileLoop } from '../../src/streams/reconcile-loop.js';
+import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 import type { CycleEvent } from '../../src/streams/reconcile-loop.js';
 
 type Snap = { readonly id: string };
@@ -323,5 +325,107 @@ describe('reconcileLoop', () => {
     }
     expect(depths).toHaveLength(60);
     expect(depths.at(-1)).toBe(depths[0]);
+  });
+});
+
+describe('reconcileLoop with Promise inputs (the engine fetches and runs cycles as async functions)', () => {
+  /** Each cycle's fetch and run, as one outcome each: resolve, reject, or throw before returning anything. */
+  type Step = { readonly fetch: 'ok' | 'reject' | 'throw' | 'retryable'; readonly run?: 'ok' | 'reject' | 'throw' };
+  const script: readonly Step[] = [
+    { fetch: 'ok', run: 'ok' },
+    { fetch: 'reject' },
+    { fetch: 'throw' },
+    { fetch: 'ok', run: 'reject' },
+    { fetch: 'ok', run: 'throw' },
+    { fetch: 'retryable' },
+    { fetch: 'ok', run: 'ok' },
+  ];
+
+  /**
+   * Runs the script through a loop whose inputs are Promises (`promises`) or Observables of the same outcomes, on a
+   * virtual timeline (the retryable error waits out a backoff), one RECONCILE_NOW per step; the events it emitted.
+   */
+  async function run(promises: boolean): Promise<Ev[]> {
+    const tl = new VirtualTimeline(0);
+    const trigger$ = new Subject<void>();
+    const events: Ev[] = [];
+    let fetches = 0;
+    let runs = 0;
+    const answer = <T>(kind: string, value: T, error: unknown): ObservableInput<T> => {
+      if (kind === 'throw') throw error;
+      if (kind === 'ok') return promises ? Promise.resolve(value) : of(value);
+      return promises ? Promise.reject(error) : throwError(() => error);
+    };
+    const sub = reconcileLoop<Snap, string>({
+      intervalMs: 1e9,
+      startImmediately: false,
+      trigger$,
+      fetchSnapshot: () => {
+        const step = script[Math.min(fetches, script.length - 1)]!;
+        const n = ++fetches;
+        const kind = step.fetch === 'retryable' ? 'reject' : step.fetch;
+        const error =
+          step.fetch === 'retryable' ? new ExchangeError('network', `down ${n}`) : new Error(`fetch ${n} failed`);
+        return answer(kind, { id: `s${n}` }, error);
+      },
+      runCycle: (snapshot) => {
+        const step = script[runs++ === 5 ? 6 : Math.min(fetches - 1, script.length - 1)]!;
+        return answer(step.run ?? 'ok', `r-${snapshot.id}`, new Error(`run of ${snapshot.id} failed`));
+      },
+      random: fixedRandom(0),
+      scheduler: tl.scheduler,
+      now: () => tl.now(),
+    }).subscribe((e) => events.push(e));
+    try {
+      for (let i = 0; i < script.length - 1; i++) {
+        trigger$.next();
+        await tl.advanceBy(0);
+        await tl.settle();
+      }
+      // The retryable fetch paused the loop: its backoff ends in a fetch that answers.
+      await tl.advanceBy(60_000);
+    } finally {
+      sub.unsubscribe();
+    }
+    return events;
+  }
+
+  it('emits the events the same outcomes as Observables give: results, rejections, synchronous throws, a pause', async () => {
+    const viaPromises = await run(true);
+    const viaObservables = await run(false);
+    expect(viaPromises.map((e) => e.type)).toEqual([
+      ...['cycleStarted', 'snapshotFetched', 'cycleCompleted'],
+      ...['cycleStarted', 'cycleFailed'],
+      ...['cycleStarted', 'cycleFailed'],
+      ...['cycleStarted', 'snapshotFetched', 'cycleFailed'],
+      ...['cycleStarted', 'snapshotFetched', 'cycleFailed'],
+      ...['cycleStarted', 'paused', 'resumed', 'snapshotFetched', 'cycleCompleted'],
+    ]);
+    expect(viaPromises).toEqual(viaObservables);
+  });
+
+  it('drops the answer of a Promise still pending when the loop is unsubscribed', async () => {
+    const events: Ev[] = [];
+    let resolveFetch: (s: Snap) => void = () => undefined;
+    let runs = 0;
+    const trigger$ = new Subject<void>();
+    const sub = reconcileLoop<Snap, string>({
+      intervalMs: 1e9,
+      startImmediately: false,
+      trigger$,
+      fetchSnapshot: () => new Promise<Snap>((resolve) => (resolveFetch = resolve)),
+      runCycle: async () => {
+        runs++;
+        return 'r';
+      },
+      random: fixedRandom(0),
+      scheduler: new VirtualTimeScheduler(VirtualAction, 1e12),
+    }).subscribe((e) => events.push(e));
+    trigger$.next();
+    sub.unsubscribe();
+    resolveFetch({ id: 'late' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events.map((e) => e.type)).toEqual(['cycleStarted']);
+    expect(runs).toBe(0);
   });
 });

@@ -1,0 +1,166 @@
+/**
+ * An insertion-ordered map whose copies (`fork`) cost O(1) and whose writes after a fork cost O(1) amortized: the
+ * Portfolio's order indexes (issue 16: a placement used to copy the books' whole order maps, O(n), because the
+ * engine's last clone still shared them).
+ *
+ * While no fork shares it, it is a plain Map. Once forked, the entries sit in an immutable base that the forks share,
+ * and each side writes to its own small top layer (entries overwritten in place, entries added, base keys deleted),
+ * folded into a fresh base of its own once it holds `foldAt` changes. Iteration order is exactly a Map's under the
+ * same operations: base keys in their order (a key overwritten keeps its place), then keys added since, in order (a
+ * deleted key set again goes to the end). The top layer is itself shared by a fork until either side writes.
+ */
+
+/** Changes a top layer holds before it is folded into a new base (a fork's first write copies up to this many). */
+export const LAYER_FOLD_AT = 1024;
+
+export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
+  /** Ours alone (a plain map) while `baseShared` is false; never written once shared. */
+  private base: Map<K, V>;
+  /** The base is (or may be) read by a fork. The top layer is empty whenever it is not. */
+  private baseShared = false;
+  /** Base keys (live) whose value was overwritten: they keep their place. */
+  private over = new Map<K, V>();
+  /** Keys not live in the base, in the order they were added. */
+  private added = new Map<K, V>();
+  /** Base keys deleted (one set again is in `added`). */
+  private deleted = new Set<K>();
+  /** The three top-layer containers are (or may be) read by a fork: copied before the first write. */
+  private topShared = false;
+
+  constructor(
+    entries?: Iterable<readonly [K, V]>,
+    private readonly foldAt: number = LAYER_FOLD_AT,
+  ) {
+    this.base = new Map(entries);
+  }
+
+  /** An independent map with the same entries, in the same order. O(1): both sides share what they hold now. */
+  fork(): LayeredMap<K, V> {
+    const f = new LayeredMap<K, V>(undefined, this.foldAt);
+    f.base = this.base;
+    f.over = this.over;
+    f.added = this.added;
+    f.deleted = this.deleted;
+    this.baseShared = f.baseShared = true;
+    this.topShared = f.topShared = true;
+    return f;
+  }
+
+  get size(): number {
+    return this.base.size - this.deleted.size + this.added.size;
+  }
+
+  get(key: K): V | undefined {
+    if (!this.baseShared || this.topEmpty()) return this.base.get(key);
+    const a = this.added.get(key);
+    if (a !== undefined || this.added.has(key)) return a;
+    if (this.deleted.has(key)) return undefined;
+    const o = this.over.get(key);
+    if (o !== undefined || this.over.has(key)) return o;
+    return this.base.get(key);
+  }
+
+  has(key: K): boolean {
+    if (!this.baseShared || this.topEmpty()) return this.base.has(key);
+    return this.added.has(key) || (!this.deleted.has(key) && this.base.has(key));
+  }
+
+  set(key: K, value: V): this {
+    if (!this.baseShared) {
+      this.base.set(key, value);
+      return this;
+    }
+    this.ownTop();
+    if (this.added.has(key) || this.deleted.has(key) || !this.base.has(key)) this.added.set(key, value);
+    else this.over.set(key, value);
+    this.foldIfLarge();
+    return this;
+  }
+
+  delete(key: K): boolean {
+    if (!this.baseShared) return this.base.delete(key);
+    if (this.added.has(key)) {
+      this.ownTop();
+      this.added.delete(key);
+      return true;
+    }
+    if (this.deleted.has(key) || !this.base.has(key)) return false;
+    this.ownTop();
+    this.deleted.add(key);
+    this.over.delete(key);
+    this.foldIfLarge();
+    return true;
+  }
+
+  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void): void {
+    if (!this.baseShared) {
+      this.base.forEach((v, k) => callback(v, k, this));
+      return;
+    }
+    const { over, deleted } = this;
+    this.base.forEach((v, k) => {
+      if (deleted.has(k)) return;
+      const o = over.get(k);
+      callback(o !== undefined || over.has(k) ? (o as V) : v, k, this);
+    });
+    this.added.forEach((v, k) => callback(v, k, this));
+  }
+
+  *entries(): MapIterator<[K, V]> {
+    if (!this.baseShared) {
+      yield* this.base.entries();
+      return;
+    }
+    const { over, deleted } = this;
+    for (const [k, v] of this.base) {
+      if (deleted.has(k)) continue;
+      const o = over.get(k);
+      yield [k, o !== undefined || over.has(k) ? (o as V) : v];
+    }
+    yield* this.added.entries();
+  }
+
+  *keys(): MapIterator<K> {
+    for (const [k] of this.entries()) yield k;
+  }
+
+  *values(): MapIterator<V> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.entries();
+  }
+
+  /** The values in order, as an array (a plain map's own iteration when no fork shares it). */
+  valueList(): V[] {
+    if (!this.baseShared) return [...this.base.values()];
+    const out: V[] = [];
+    this.forEach((v) => out.push(v));
+    return out;
+  }
+
+  private topEmpty(): boolean {
+    return this.added.size === 0 && this.deleted.size === 0 && this.over.size === 0;
+  }
+
+  /** Copies the top layer a fork may read, before the first write to it. */
+  private ownTop(): void {
+    if (!this.topShared) return;
+    this.over = new Map(this.over);
+    this.added = new Map(this.added);
+    this.deleted = new Set(this.deleted);
+    this.topShared = false;
+  }
+
+  /** Folds a top layer of `foldAt` changes into a new base of our own: O(size) once per that many writes. */
+  private foldIfLarge(): void {
+    if (this.over.size + this.added.size + this.deleted.size < this.foldAt) return;
+    this.base = new Map(this.entries());
+    this.baseShared = false;
+    this.over = new Map();
+    this.added = new Map();
+    this.deleted = new Set();
+    this.topShared = false;
+  }
+}

@@ -1,0 +1,76 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { LayeredMap } from '../../src/portfolio/layered-map.js';
+
+type Op =
+  | { readonly kind: 'set'; readonly at: number; readonly key: string; readonly value: number }
+  | { readonly kind: 'delete'; readonly at: number; readonly key: string }
+  | { readonly kind: 'fork'; readonly at: number };
+
+const key = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h');
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), at: fc.nat(7), key, value: fc.integer() }),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(7), key }),
+  fc.record({ kind: fc.constant('fork' as const), at: fc.nat(7) }),
+);
+
+/** Every read the Portfolio makes, against the plain Map it must equal. */
+function expectSame(m: LayeredMap<string, number>, model: Map<string, number>): void {
+  expect([...m]).toEqual([...model]);
+  expect([...m.keys()]).toEqual([...model.keys()]);
+  expect([...m.values()]).toEqual([...model.values()]);
+  expect(m.valueList()).toEqual([...model.values()]);
+  const seen: [string, number][] = [];
+  m.forEach((v, k) => seen.push([k, v]));
+  expect(seen).toEqual([...model]);
+  expect(m.size).toBe(model.size);
+  expect(m.keys().next()).toEqual(model.keys().next());
+  for (const k of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'z']) {
+    expect(m.has(k)).toBe(model.has(k));
+    expect(m.get(k)).toBe(model.get(k));
+  }
+}
+
+describe('LayeredMap', () => {
+  it('equals a plain Map under random sets, deletes and forks, every fork independent (order included)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(key, fc.integer()), { maxLength: 6 }),
+        fc.array(op, { maxLength: 80 }),
+        fc.integer({ min: 1, max: 6 }),
+        (initial, ops, foldAt) => {
+          // A small fold threshold, so that folds happen between forks and writes.
+          const maps = [new LayeredMap<string, number>(initial, foldAt)];
+          const models = [new Map<string, number>(initial)];
+          for (const o of ops) {
+            const i = o.at % maps.length;
+            const m = maps[i]!;
+            const model = models[i]!;
+            if (o.kind === 'set') {
+              m.set(o.key, o.value);
+              model.set(o.key, o.value);
+            } else if (o.kind === 'delete') {
+              expect(m.delete(o.key)).toBe(model.delete(o.key));
+            } else {
+              maps.push(m.fork());
+              models.push(new Map(model));
+            }
+          }
+          maps.forEach((m, i) => expectSame(m, models[i]!));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a fork is O(1): it shares what its source holds until either writes', () => {
+    const m = new LayeredMap<number, number>(Array.from({ length: 10 }, (_, i) => [i, i]));
+    const f = m.fork();
+    f.set(3, 30);
+    m.delete(4);
+    expect(m.get(3)).toBe(3);
+    expect(f.get(4)).toBe(4);
+    expect([...f.keys()]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect([...m.keys()]).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 9]);
+  });
+});
