@@ -16,11 +16,14 @@
  *   says how far a clean cycle is from the least work any reconciliation must do.
  * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
  *   `running`: load (read, checksum, parse) and the startup reconciliation against the exchange holding the same orders.
+ *   The load alone is timed too (to the engine leaving `loading`), and both on the main thread's CPU clock. The
+ *   largest size boots again with the trade-id window full (100 000 applied trade ids), as a long-running engine's is.
  * - heap: heap used after a forced GC, over many cycles, both when requests arrive back to back (during a cycle) and
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
- * run), `--boot 1000,10000,100000`, `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against
+ * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
+ * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against
  * DIR` measures another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
@@ -173,6 +176,14 @@ let threadCpuReader: { read: (() => number) | undefined } | undefined;
 /** Where the CPU figures come from: the main thread's exact time, or the process's (`process.cpuUsage()`). */
 type CpuSource = 'main thread' | 'process';
 
+/** The main thread's (else the process's) CPU time so far (ms). */
+function threadCpuMs(): number {
+  const read = (threadCpuReader ??= { read: mainThreadCpu() }).read;
+  if (read !== undefined) return read();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /**
  * What each event-loop stall is made of: a 1 ms timer on the main thread notes, at every firing, the wall time and
  * the main thread's CPU time (`mainThreadCpu`, else the process's), and a `PerformanceObserver` notes every GC pause.
@@ -194,16 +205,9 @@ class StallProbe {
   readonly gaps: { at: number; wallMs: number; cpuMs: number }[] = [];
   readonly pauses: GcPause[] = [];
 
-  /** The main thread's (else the process's) CPU time so far (ms). */
-  private cpu(): number {
-    if (this.threadCpu !== undefined) return this.threadCpu();
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  }
-
   private note(): void {
     const t = performance.now();
-    const c = this.cpu();
+    const c = threadCpuMs();
     if (this.active) this.gaps.push({ at: this.last, wallMs: t - this.last, cpuMs: c - this.lastCpu });
     this.last = t;
     this.lastCpu = c;
@@ -297,7 +301,7 @@ export async function boot(
   store: StateStore,
   tree: Tree = HERE,
   compaction?: Partial<CompactionPolicy>,
-): Promise<{ running: Running; bootMs: number }> {
+): Promise<{ running: Running; bootMs: number; loadMs: number; bootCpuMs: number; loadCpuMs: number }> {
   const engine = tree.createEngine({
     exchange: world.ex,
     store,
@@ -314,17 +318,28 @@ export async function boot(
     reports++;
     for (const w of waiters.splice(0)) w();
   });
+  // The state is loaded when the engine leaves `loading` (status changes are pushed as the machine moves).
+  let loaded: { ms: number; cpuMs: number } | undefined;
+  const phases = engine.state$.subscribe((s) => {
+    if (loaded === undefined && s.phase !== 'loading') loaded = { ms: now(), cpuMs: threadCpuMs() };
+  });
   const t = now();
+  const c = threadCpuMs();
   const booted = engine.start();
   await world.tl.advanceBy(0);
   const status = await booted;
   const bootMs = now() - t;
+  const bootCpuMs = threadCpuMs() - c;
+  phases.unsubscribe();
   if (status.phase !== 'running')
     throw new Error(`bench engine did not boot: ${status.phase} ${status.failure?.reason ?? ''}`);
   await world.tl.advanceBy(0);
   const next = (): Promise<void> => new Promise<void>((resolve) => waiters.push(resolve));
   return {
     bootMs,
+    bootCpuMs,
+    loadMs: (loaded?.ms ?? Number.NaN) - t,
+    loadCpuMs: (loaded?.cpuMs ?? Number.NaN) - c,
     running: {
       engine,
       reports: () => reports,
@@ -585,14 +600,19 @@ interface BootResult {
   openOrders: number;
   stateBytes: number;
   bootMs: number;
+  /** From `start()` to the state loaded (the engine leaves `loading`): reading the store and decoding the books. */
+  loadMs: number;
+  /** The main thread's CPU time during the boot and during the load (`threadCpuMs`): the machine's load aside. */
+  bootCpuMs: number;
+  loadCpuMs: number;
   /** Reading the same file and `JSON.parse` alone: the floor for a load. */
   readParseMs: number;
   /** How many boots the figures are the median of. */
   runs: number;
 }
 
-async function bootFromDisk(n: number, tree: Tree): Promise<BootResult> {
-  const world = await tree.makeWorld(n);
+async function bootFromDisk(n: number, tree: Tree, appliedTrades = 0): Promise<BootResult> {
+  const world = await tree.makeWorld(n, appliedTrades);
   const dir = mkdtempSync(join(tmpdir(), 'tesser-bench-boot-'));
   try {
     const writer = await tree.FileStateStore.open(dir);
@@ -605,10 +625,19 @@ async function bootFromDisk(n: number, tree: Tree): Promise<BootResult> {
     JSON.parse(readFileSync(file, 'utf8'));
     const readParseMs = now() - r;
     const store = await tree.FileStateStore.open(dir);
-    const { running, bootMs } = await boot(world, store, tree);
+    const { running, bootMs, loadMs, bootCpuMs, loadCpuMs } = await boot(world, store, tree);
     await running.engine.stop();
     await store.close();
-    return { openOrders: n, stateBytes, bootMs: round(bootMs), readParseMs: round(readParseMs), runs: 1 };
+    return {
+      openOrders: n,
+      stateBytes,
+      bootMs: round(bootMs),
+      loadMs: round(loadMs),
+      bootCpuMs: round(bootCpuMs),
+      loadCpuMs: round(loadCpuMs),
+      readParseMs: round(readParseMs),
+      runs: 1,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -697,6 +726,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const bootSizes = listArg(ctx.args, '--boot') ?? [1_000, 10_000, 100_000];
   const heapCycles = listArg(ctx.args, '--heap-cycles')?.[0] ?? 20_000;
   const bootRuns = listArg(ctx.args, '--boot-runs')?.[0] ?? 3;
+  // A long-running engine's trade-id window is full: the largest boot again, with one.
+  const windowBootSizes = listArg(ctx.args, '--boot-window') ?? bootSizes.slice(-1);
   const write = !ctx.args.includes('--no-write');
   const startLoad = loadavg().map(round);
   const started = now();
@@ -711,6 +742,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const results = trees.map(() => ({
     clean: [] as CleanResult[],
     boot: [] as BootResult[],
+    /** The boot rows with the trade-id window full (FULL_WINDOW ids). */
+    bootFullWindow: [] as BootResult[],
     heap: [] as HeapResult[],
     bytesPerTrackedOrder: 0,
   }));
@@ -734,22 +767,30 @@ async function run(ctx: BenchContext): Promise<void> {
       });
     }
   }
-  for (const n of bootSizes) {
+  const boots = [
+    ...bootSizes.map((n) => ({ n, applied: 0 })),
+    ...windowBootSizes.map((n) => ({ n, applied: FULL_WINDOW })),
+  ];
+  for (const { n, applied } of boots) {
     // Each tree boots `bootRuns` times, the trees taking turns; the median of each is kept.
     const runs = trees.map(() => [] as BootResult[]);
     for (let i = 0; i < bootRuns; i++)
-      for (let k = 0; k < trees.length; k++) runs[k]!.push(await bootFromDisk(n, trees[k]!));
+      for (let k = 0; k < trees.length; k++) runs[k]!.push(await bootFromDisk(n, trees[k]!, applied));
     runs.forEach((rs, k) => {
       const r: BootResult = {
         openOrders: n,
         stateBytes: rs[0]!.stateBytes,
         bootMs: round(median(rs.map((x) => x.bootMs))),
+        loadMs: round(median(rs.map((x) => x.loadMs))),
+        bootCpuMs: round(median(rs.map((x) => x.bootCpuMs))),
+        loadCpuMs: round(median(rs.map((x) => x.loadCpuMs))),
         readParseMs: round(median(rs.map((x) => x.readParseMs))),
         runs: rs.length,
       };
-      results[k]!.boot.push(r);
+      (applied === 0 ? results[k]!.boot : results[k]!.bootFullWindow).push(r);
+      const window = applied === 0 ? '' : `, ${applied} trade ids`;
       ctx.log(
-        `${name(k)}boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
+        `${name(k)}boot ${String(n).padStart(6)} orders${window} (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms (loaded at ${r.loadMs.toFixed(1)} ms; on CPU ${r.bootCpuMs.toFixed(1)}, loading ${r.loadCpuMs.toFixed(1)}); read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms (medians of ${r.runs})`,
       );
     });
   }

@@ -198,71 +198,120 @@ export function isAmountWithinLimits(d: Decimal): boolean {
 export type AmountRule = 'any' | 'nonNegative' | 'positive';
 
 /**
+ * Amount strings already read, and their values: a state file repeats the same prices and sizes across many orders,
+ * and a Decimal is immutable, so every order holding "0.001" can share one (read once, kept once in memory). Made for
+ * one load and dropped with it: it keeps every distinct string it was given.
+ */
+export type AmountCache = Map<string, Decimal>;
+
+/** `path` + `field`: callers pass a field's name apart, so the path text is built only for an error. */
+function at(path: string, field: string): string {
+  return field === '' ? path : path + field;
+}
+
+/**
  * Parses a decimal amount from a string, or takes a Decimal our own code built. Refused, each as a ParseError:
  * JS numbers (NaN and ±Infinity included), strings that are not plain decimal literals or are longer than
  * `AMOUNT_LIMITS.maxLength`, amounts outside `AMOUNT_LIMITS`, and any other object, including one that merely
  * claims to be a Decimal (decimal.js's `isDecimal` trusts a `toStringTag` field that JSON can carry). Linear time.
+ * The error names `path` + `field`; with `cache`, a string it holds is not parsed again (only `rule` is checked).
  */
-export function parseAmount(raw: unknown, path: string, rule: AmountRule = 'nonNegative'): Decimal {
-  let d: Decimal;
+export function parseAmount(
+  raw: unknown,
+  path: string,
+  rule: AmountRule = 'nonNegative',
+  field = '',
+  cache?: AmountCache,
+): Decimal {
+  let d: Decimal | undefined;
+  if (typeof raw === 'string') {
+    d = cache?.get(raw);
+    if (d === undefined) {
+      d = amountOfString(raw, path, field);
+      cache?.set(raw, d);
+    }
+  } else d = amountOfValue(raw, at(path, field));
+  if (rule === 'nonNegative' && d.isNegative() && !d.isZero())
+    throw new ParseError('negative_amount', at(path, field), raw, 'must not be negative');
+  // Not `gt(0)`: that builds a Decimal per call, for every amount of every order loaded.
+  if (rule === 'positive' && (d.isZero() || d.isNegative()))
+    throw new ParseError('non_positive_amount', at(path, field), raw, 'must be greater than zero');
+  return d;
+}
+
+/**
+ * The amount a string spells, zero normalized to the shared ZERO (-0 included, so equality and serialization never
+ * see a signed zero; Decimals are immutable). The sign rule is the caller's.
+ */
+function amountOfString(raw: string, path: string, field: string): Decimal {
+  if (raw.length > AMOUNT_LIMITS.maxLength)
+    throw new ParseError('invalid_amount', at(path, field), raw, `longer than ${AMOUNT_LIMITS.maxLength} characters`);
+  const s = raw.trim();
+  const shape = scanDecimal(s);
+  if (shape === undefined) throw new ParseError('invalid_amount', at(path, field), raw, 'not a decimal number');
+  if (!withinLimits(shape))
+    throw new ParseError('invalid_amount', at(path, field), raw, `out of range: ${LIMITS_TEXT}`);
+  const d = new Dec(s);
+  return d.isZero() ? ZERO : d;
+}
+
+/** `amountOfString` for anything but a string: only a real Decimal instance is taken. */
+function amountOfValue(raw: unknown, path: string): Decimal {
   // A real instance shares decimal.js's prototype (every clone does); JSON.parse can never produce one.
   if (raw instanceof Decimal) {
     if (!raw.isFinite()) throw new ParseError('invalid_amount', path, String(raw), 'amount must be finite');
     if (!isAmountWithinLimits(raw))
       throw new ParseError('invalid_amount', path, raw.toExponential(), `out of range: ${LIMITS_TEXT}`);
-    d = new Dec(raw);
-  } else if (typeof raw === 'string') {
-    if (raw.length > AMOUNT_LIMITS.maxLength)
-      throw new ParseError('invalid_amount', path, raw, `longer than ${AMOUNT_LIMITS.maxLength} characters`);
-    const s = raw.trim();
-    const shape = scanDecimal(s);
-    if (shape === undefined) throw new ParseError('invalid_amount', path, raw, 'not a decimal number');
-    if (!withinLimits(shape)) throw new ParseError('invalid_amount', path, raw, `out of range: ${LIMITS_TEXT}`);
-    d = new Dec(s);
-  } else if (typeof raw === 'number') {
-    throw new ParseError('invalid_type', path, raw, 'amounts must be decimal strings, never JS numbers');
-  } else if (raw === undefined || raw === null) {
-    throw new ParseError('missing_field', path, raw, 'amount is required');
-  } else {
-    throw new ParseError('invalid_type', path, raw, 'amount must be a decimal string');
+    const d = new Dec(raw);
+    return d.isZero() ? ZERO : d;
   }
-  if (rule === 'nonNegative' && d.isNegative() && !d.isZero())
-    throw new ParseError('negative_amount', path, raw, 'must not be negative');
-  // Not `gt(0)`: that builds a Decimal per call, for every amount of every order loaded.
-  if (rule === 'positive' && (d.isZero() || d.isNegative()))
-    throw new ParseError('non_positive_amount', path, raw, 'must be greater than zero');
-  // Normalize -0 to 0 so equality and serialization never see a signed zero (one shared zero: Decimals are immutable).
-  return d.isZero() ? ZERO : d;
+  if (typeof raw === 'number')
+    throw new ParseError('invalid_type', path, raw, 'amounts must be decimal strings, never JS numbers');
+  if (raw === undefined || raw === null) throw new ParseError('missing_field', path, raw, 'amount is required');
+  throw new ParseError('invalid_type', path, raw, 'amount must be a decimal string');
 }
 
-export function parseOptionalAmount(raw: unknown, path: string, rule: AmountRule = 'nonNegative'): Decimal | undefined {
-  return raw === undefined || raw === null ? undefined : parseAmount(raw, path, rule);
+export function parseOptionalAmount(
+  raw: unknown,
+  path: string,
+  rule: AmountRule = 'nonNegative',
+  field = '',
+  cache?: AmountCache,
+): Decimal | undefined {
+  return raw === undefined || raw === null ? undefined : parseAmount(raw, path, rule, field, cache);
 }
 
-export function parseId(raw: unknown, path: string): string {
+export function parseId(raw: unknown, path: string, field = ''): string {
   if (typeof raw === 'number' && Number.isSafeInteger(raw)) return String(raw); // exchanges send numeric ids
+  return nonBlank(raw, path, field, 'id ');
+}
+
+export function parseOptionalId(raw: unknown, path: string, field = ''): string | undefined {
+  return raw === undefined || raw === null ? undefined : parseId(raw, path, field);
+}
+
+export function parseString(raw: unknown, path: string, field = ''): string {
+  return nonBlank(raw, path, field, '');
+}
+
+/** A string that is not blank; `what` starts the error's detail. */
+function nonBlank(raw: unknown, path: string, field: string, what: string): string {
   if (typeof raw !== 'string')
-    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'id must be a string');
-  if (raw.trim() === '') throw new ParseError('empty_id', path, raw, 'id must not be empty');
+    throw new ParseError(
+      raw === undefined ? 'missing_field' : 'invalid_type',
+      at(path, field),
+      raw,
+      `${what}must be a string`,
+    );
+  if (raw.trim() === '') throw new ParseError('empty_id', at(path, field), raw, `${what}must not be empty`);
   return raw;
 }
 
-export function parseOptionalId(raw: unknown, path: string): string | undefined {
-  return raw === undefined || raw === null ? undefined : parseId(raw, path);
-}
-
-export function parseString(raw: unknown, path: string): string {
-  if (typeof raw !== 'string')
-    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a string');
-  if (raw.trim() === '') throw new ParseError('empty_id', path, raw, 'must not be empty');
-  return raw;
-}
-
-export function parseTimestamp(raw: unknown, path: string): number {
+export function parseTimestamp(raw: unknown, path: string, field = ''): number {
   if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 0) {
     throw new ParseError(
       raw === undefined ? 'missing_field' : 'invalid_timestamp',
-      path,
+      at(path, field),
       raw,
       'timestamp must be a non-negative integer (epoch ms)',
     );
@@ -270,15 +319,15 @@ export function parseTimestamp(raw: unknown, path: string): number {
   return raw;
 }
 
-export function parseOptionalTimestamp(raw: unknown, path: string): number | undefined {
-  return raw === undefined || raw === null ? undefined : parseTimestamp(raw, path);
+export function parseOptionalTimestamp(raw: unknown, path: string, field = ''): number | undefined {
+  return raw === undefined || raw === null ? undefined : parseTimestamp(raw, path, field);
 }
 
-export function parseEnum<T extends string>(raw: unknown, allowed: readonly T[], path: string): T {
+export function parseEnum<T extends string>(raw: unknown, allowed: readonly T[], path: string, field = ''): T {
   if (typeof raw !== 'string' || !(allowed as readonly string[]).includes(raw)) {
     throw new ParseError(
       raw === undefined ? 'missing_field' : 'unknown_enum',
-      path,
+      at(path, field),
       raw,
       `must be one of ${allowed.join(', ')}`,
     );
@@ -286,9 +335,14 @@ export function parseEnum<T extends string>(raw: unknown, allowed: readonly T[],
   return raw as T;
 }
 
-export function parseBoolean(raw: unknown, path: string): boolean {
+export function parseBoolean(raw: unknown, path: string, field = ''): boolean {
   if (typeof raw !== 'boolean')
-    throw new ParseError(raw === undefined ? 'missing_field' : 'invalid_type', path, raw, 'must be a boolean');
+    throw new ParseError(
+      raw === undefined ? 'missing_field' : 'invalid_type',
+      at(path, field),
+      raw,
+      'must be a boolean',
+    );
   return raw;
 }
 
@@ -354,26 +408,53 @@ export function dictionary<T>(entries: Iterable<readonly [string, T]> = []): Rec
 }
 
 /** Parses an order's filled quantity and checks it does not exceed the order's own quantity. */
-export function parseFilledQuantity(raw: unknown, quantity: Decimal, path: string): Decimal {
-  const filled = parseAmount(raw, path);
+export function parseFilledQuantity(
+  raw: unknown,
+  quantity: Decimal,
+  path: string,
+  field = '',
+  cache?: AmountCache,
+): Decimal {
+  const filled = parseAmount(raw, path, 'nonNegative', field, cache);
   // An order filled beyond its own quantity is corrupt data, never something to book.
   if (filled.gt(quantity))
-    throw new ParseError('inconsistent', path, raw, `exceeds the order quantity ${quantity.toFixed()}`);
+    throw new ParseError('inconsistent', at(path, field), raw, `exceeds the order quantity ${quantity.toFixed()}`);
   return filled;
 }
 
-/** Parses every element and rejects two elements with the same key. */
+/**
+ * `parse(item, `${path}[${index}]`)` with the item's path built only for an error: the item is parsed with an empty
+ * path and, if that throws, again with its own (a parser is a function of its input: the second attempt throws the
+ * same error, naming the item). A state file holds lists of 100 000 items; their paths cost more than their checks.
+ */
+export function parseItemAt<T>(
+  parse: (item: unknown, itemPath: string) => T,
+  item: unknown,
+  path: string,
+  index: number,
+): T {
+  try {
+    return parse(item, '');
+  } catch {
+    return parse(item, `${path}[${index}]`);
+  }
+}
+
+/**
+ * Parses every element and rejects two elements with the same key. `seen` (empty when given) is left holding each
+ * key's element index, for a caller that needs that index of the list too.
+ */
 export function parseUniqueList<T>(
   raw: unknown,
   path: string,
   parseItem: (item: unknown, itemPath: string) => T,
   keysOf: (t: T) => readonly string[],
+  seen = new Map<string, number>(),
 ): T[] {
   const items = asArray(raw, path);
-  const seen = new Map<string, number>();
   const out: T[] = [];
   items.forEach((item, i) => {
-    const t = parseItem(item, `${path}[${i}]`);
+    const t = parseItemAt(parseItem, item, path, i);
     for (const k of keysOf(t)) {
       const prev = seen.get(k);
       if (prev !== undefined) throw new ParseError('duplicate_id', `${path}[${i}]`, k, `duplicate of ${path}[${prev}]`);
@@ -386,16 +467,20 @@ export function parseUniqueList<T>(
 
 // ---- domain values -------------------------------------------------------------------------------------------
 
-export function parseOrder(raw: unknown, path = 'order'): Order {
+/**
+ * Parses an order. Field names are appended to `path` only in an error (a state file holds one order per tracked
+ * order, and building every field's path text cost more than checking it); `amounts` shares equal amount strings.
+ */
+export function parseOrder(raw: unknown, path = 'order', amounts?: AmountCache): Order {
   const r = asRecord(raw, path);
-  const quantity = parseAmount(r.quantity, `${path}.quantity`, 'positive');
-  const filledQuantity = parseFilledQuantity(r.filledQuantity, quantity, `${path}.filledQuantity`);
-  const type = parseEnum(r.type, ORDER_TYPES, `${path}.type`);
-  const price = parseOptionalAmount(r.price, `${path}.price`, 'positive');
+  const quantity = parseAmount(r.quantity, path, 'positive', '.quantity', amounts);
+  const filledQuantity = parseFilledQuantity(r.filledQuantity, quantity, path, '.filledQuantity', amounts);
+  const type = parseEnum(r.type, ORDER_TYPES, path, '.type');
+  const price = parseOptionalAmount(r.price, path, 'positive', '.price', amounts);
   if (type === 'limit' && price === undefined)
     throw new ParseError('missing_field', `${path}.price`, r.price, 'a limit order needs a price');
-  const status = parseEnum(r.status, ORDER_STATUSES, `${path}.status`);
-  const exchangeOrderId = parseOptionalId(r.exchangeOrderId, `${path}.exchangeOrderId`);
+  const status = parseEnum(r.status, ORDER_STATUSES, path, '.status');
+  const exchangeOrderId = parseOptionalId(r.exchangeOrderId, path, '.exchangeOrderId');
   if (status !== 'pending' && status !== 'rejected' && exchangeOrderId === undefined) {
     throw new ParseError(
       'missing_field',
@@ -404,16 +489,16 @@ export function parseOrder(raw: unknown, path = 'order'): Order {
       `an order with status ${status} must have an exchange id`,
     );
   }
-  const createdAt = parseTimestamp(r.createdAt, `${path}.createdAt`);
-  const updatedAt = parseTimestamp(r.updatedAt, `${path}.updatedAt`);
-  const reduceOnly = r.reduceOnly === undefined ? undefined : parseBoolean(r.reduceOnly, `${path}.reduceOnly`);
+  const createdAt = parseTimestamp(r.createdAt, path, '.createdAt');
+  const updatedAt = parseTimestamp(r.updatedAt, path, '.updatedAt');
+  const reduceOnly = r.reduceOnly === undefined ? undefined : parseBoolean(r.reduceOnly, path, '.reduceOnly');
   const timeInForce =
-    r.timeInForce === undefined ? undefined : parseEnum(r.timeInForce, TIME_IN_FORCES, `${path}.timeInForce`);
-  const clientOrderId = parseId(r.clientOrderId, `${path}.clientOrderId`);
-  const symbol = parseString(r.symbol, `${path}.symbol`);
-  const side = parseEnum(r.side, SIDES, `${path}.side`);
-  const averageFillPrice = parseOptionalAmount(r.averageFillPrice, `${path}.averageFillPrice`);
-  const expiresAt = parseOptionalTimestamp(r.expiresAt, `${path}.expiresAt`);
+    r.timeInForce === undefined ? undefined : parseEnum(r.timeInForce, TIME_IN_FORCES, path, '.timeInForce');
+  const clientOrderId = parseId(r.clientOrderId, path, '.clientOrderId');
+  const symbol = parseString(r.symbol, path, '.symbol');
+  const side = parseEnum(r.side, SIDES, path, '.side');
+  const averageFillPrice = parseOptionalAmount(r.averageFillPrice, path, 'nonNegative', '.averageFillPrice', amounts);
+  const expiresAt = parseOptionalTimestamp(r.expiresAt, path, '.expiresAt');
   // Field by field in the order of the type, optional ones only when present: a state file holds one per order, and
   // spreading a small object per optional field cost more than the parsing.
   const o: Mutable<Order> = { clientOrderId };

@@ -14,11 +14,13 @@ import {
   asArray,
   asRecord,
   parseAmount,
+  type AmountCache,
   parseBalance,
   parseFill,
   parseFundingPayment,
   parseId,
   parseInstrument,
+  parseItemAt,
   parseOrder,
   parsePosition,
   parseString,
@@ -159,6 +161,8 @@ export interface ParsedPortfolio {
   readonly replayLog: ReplayEntry[];
   readonly untracked: [OrderIdKey, UntrackedOrderFills][];
   readonly appliedTrades: TradeKey[];
+  /** Each of `appliedTrades` by its index in the list (the duplicate check's map, reused by the trade-id window). */
+  readonly appliedTradeIndex: ReadonlyMap<string, number>;
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
@@ -167,20 +171,63 @@ export interface ParsedPortfolio {
   readonly settledStamps: [string, TradeStamp][];
 }
 
-/** Parses one tracked order and checks that it is not filled beyond its quantity. */
-export function parseTrackedOrder(raw: unknown, path: string): TrackedOrder {
-  const order = parseOrder(raw, path);
-  if (order.filledQuantity.gt(order.quantity)) {
-    throw new ParseError(
-      'inconsistent',
-      `${path}.filledQuantity`,
-      order.filledQuantity.toFixed(),
-      `exceeds the order quantity ${order.quantity.toFixed()}`,
-    );
-  }
-  const r = asRecord(raw, path);
-  const notional = r.fillNotional === undefined ? undefined : parseAmount(r.fillNotional, `${path}.fillNotional`);
+/**
+ * Parses one tracked order (`parseOrder` refuses one filled beyond its quantity); `amounts` shares equal amount
+ * strings across the orders of one load.
+ */
+export function parseTrackedOrder(raw: unknown, path: string, amounts?: AmountCache): TrackedOrder {
+  const order = parseOrder(raw, path, amounts);
+  const r = raw as Record<string, unknown>;
+  const notional =
+    r.fillNotional === undefined
+      ? undefined
+      : parseAmount(r.fillNotional, path, 'nonNegative', '.fillNotional', amounts);
   return { order, notional };
+}
+
+/**
+ * The first order sharing a client order id or an (symbol, exchange order id) with an earlier one, as the error
+ * `parseUniqueList` gives for it (path `${path}[i]`, the clashing key, the earlier index); undefined when none does.
+ */
+export function firstDuplicateOrder(orders: readonly TrackedOrder[], path: string): ParseError | undefined {
+  const byExchange = new Set<OrderIdKey>();
+  const byClient = new Set<string>();
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i]!.order;
+    const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
+    const clash =
+      xkey !== undefined && byExchange.has(xkey)
+        ? `x:${xkey}`
+        : byClient.has(o.clientOrderId)
+          ? `c:${o.clientOrderId}`
+          : undefined;
+    if (clash !== undefined) {
+      const prev = orders.findIndex((u) => orderKeys(u.order).includes(clash));
+      return new ParseError('duplicate_id', `${path}[${i}]`, clash, `duplicate of ${path}[${prev}]`);
+    }
+    if (xkey !== undefined) byExchange.add(xkey);
+    byClient.add(o.clientOrderId);
+  }
+  return undefined;
+}
+
+/**
+ * The tracked orders of a file, each parsed, NOT checked for duplicates: the Portfolio's order indexes find those as
+ * they are filled, so a load builds no third index just to check (`firstDuplicateOrder` names the clash then). An
+ * order that does not parse is reported after any duplicate before it, as `parseUniqueList` would.
+ */
+function parseTrackedOrders(raw: unknown, path: string, amounts: AmountCache): TrackedOrder[] {
+  const items = asArray(raw, path);
+  const out: TrackedOrder[] = [];
+  const parse = (item: unknown, itemPath: string): TrackedOrder => parseTrackedOrder(item, itemPath, amounts);
+  for (let i = 0; i < items.length; i++) {
+    try {
+      out.push(parseItemAt(parse, items[i], path, i));
+    } catch (e) {
+      throw firstDuplicateOrder(out, path) ?? e;
+    }
+  }
+  return out;
 }
 
 /** Parses one replay-log entry: `{ fill }` or `{ funding }`, not both. */
@@ -207,6 +254,22 @@ export interface PortfolioParseOptions {
  * the first problem.
  */
 export function parsePortfolioJSON(
+  raw: unknown,
+  path = 'portfolio',
+  options: PortfolioParseOptions = {},
+): ParsedPortfolio {
+  const parsed = readPortfolioJSON(raw, path, options);
+  const duplicate = firstDuplicateOrder(parsed.orders, `${path}.orders`);
+  if (duplicate !== undefined) throw duplicate;
+  return parsed;
+}
+
+/**
+ * `parsePortfolioJSON` except that two orders with the same id are not refused (they are, like any other problem,
+ * when something after them in the file is wrong): for a caller that indexes the orders anyway and reports a clash
+ * with `firstDuplicateOrder` (`Portfolio.fromJSON`).
+ */
+export function readPortfolioJSON(
   raw: unknown,
   path = 'portfolio',
   options: PortfolioParseOptions = {},
@@ -245,6 +308,7 @@ export function parsePortfolioJSON(
     },
     ([key]) => [key],
   );
+  const appliedTradeIndex = new Map<string, number>();
   const appliedTrades = parseUniqueList(
     r.appliedTrades,
     `${path}.appliedTrades`,
@@ -254,6 +318,7 @@ export function parsePortfolioJSON(
       return tradeKey(parseString(pair[0], `${p}[0]`), parseId(pair[1], `${p}[1]`));
     },
     (k) => [k],
+    appliedTradeIndex,
   );
   const reflectedBefore =
     r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
@@ -273,58 +338,71 @@ export function parsePortfolioJSON(
     const upTo = l.upTo === null ? undefined : parseTimestamp(l.upTo, `${path}.legacyTradeIds.upTo`);
     legacy = { upTo, ids: new Set(parseUniqueList(l.ids, `${path}.legacyTradeIds.ids`, parseId, (id) => [id])) };
   }
-  return {
-    reportingAsset: parseString(r.reportingAsset, `${path}.reportingAsset`),
-    instruments,
-    balances: parseUniqueList(r.balances, `${path}.balances`, parseBalance, (b) => [b.asset]),
-    positions: parseUniqueList(r.positions, `${path}.positions`, parsePosition, (p) => [p.symbol]),
-    settledRealizedPnl: parseAmount(r.settledRealizedPnl, `${path}.settledRealizedPnl`, 'any'),
-    peakEquity: parseAmount(r.peakEquity, `${path}.peakEquity`, 'any'),
-    orders: parseUniqueList(r.orders, `${path}.orders`, parseTrackedOrder, (t) => orderKeys(t.order)),
-    replayLog,
-    untracked: untrackedRaw,
-    appliedTrades,
-    appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
-    legacy,
-    reflectedBefore,
-    reflectedThrough,
-    reflectedUnexplained:
-      r.reflectedUnexplained === undefined
-        ? []
-        : parseUniqueList(
-            r.reflectedUnexplained,
-            `${path}.reflectedUnexplained`,
-            (item, p): [OrderIdKey, Decimal] => {
-              const u = asRecord(item, p);
-              return [
-                orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`)),
-                parseAmount(u.quantity, `${p}.quantity`),
-              ];
-            },
-            ([key]) => [key],
-          ),
-    settledStamps:
-      r.settledPerpTrades === undefined
-        ? []
-        : parseUniqueList(
-            r.settledPerpTrades,
-            `${path}.settledPerpTrades`,
-            (item, p): [string, TradeStamp] => {
-              const u = asRecord(item, p);
-              const symbol = parseString(u.symbol, `${p}.symbol`);
-              if (!perps.has(symbol))
-                throw new ParseError('inconsistent', `${p}.symbol`, symbol, 'not a known perpetual');
-              return [
-                symbol,
-                {
-                  timestamp: parseTimestamp(u.timestamp, `${p}.timestamp`),
-                  tradeId: parseId(u.tradeId, `${p}.tradeId`),
-                },
-              ];
-            },
-            ([symbol]) => [symbol],
-          ),
-  };
+  const reportingAsset = parseString(r.reportingAsset, `${path}.reportingAsset`);
+  const balances = parseUniqueList(r.balances, `${path}.balances`, parseBalance, (b) => [b.asset]);
+  const positions = parseUniqueList(r.positions, `${path}.positions`, parsePosition, (p) => [p.symbol]);
+  const settledRealizedPnl = parseAmount(r.settledRealizedPnl, `${path}.settledRealizedPnl`, 'any');
+  const peakEquity = parseAmount(r.peakEquity, `${path}.peakEquity`, 'any');
+  // One cache for the orders of this file: most share their price and size strings with others.
+  const orders = parseTrackedOrders(r.orders, `${path}.orders`, new Map());
+  try {
+    return {
+      reportingAsset,
+      instruments,
+      balances,
+      positions,
+      settledRealizedPnl,
+      peakEquity,
+      orders,
+      replayLog,
+      untracked: untrackedRaw,
+      appliedTrades,
+      appliedTradeIndex,
+      appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
+      legacy,
+      reflectedBefore,
+      reflectedThrough,
+      reflectedUnexplained:
+        r.reflectedUnexplained === undefined
+          ? []
+          : parseUniqueList(
+              r.reflectedUnexplained,
+              `${path}.reflectedUnexplained`,
+              (item, p): [OrderIdKey, Decimal] => {
+                const u = asRecord(item, p);
+                return [
+                  orderIdKey(parseString(u.symbol, `${p}.symbol`), parseId(u.exchangeOrderId, `${p}.exchangeOrderId`)),
+                  parseAmount(u.quantity, `${p}.quantity`),
+                ];
+              },
+              ([key]) => [key],
+            ),
+      settledStamps:
+        r.settledPerpTrades === undefined
+          ? []
+          : parseUniqueList(
+              r.settledPerpTrades,
+              `${path}.settledPerpTrades`,
+              (item, p): [string, TradeStamp] => {
+                const u = asRecord(item, p);
+                const symbol = parseString(u.symbol, `${p}.symbol`);
+                if (!perps.has(symbol))
+                  throw new ParseError('inconsistent', `${p}.symbol`, symbol, 'not a known perpetual');
+                return [
+                  symbol,
+                  {
+                    timestamp: parseTimestamp(u.timestamp, `${p}.timestamp`),
+                    tradeId: parseId(u.tradeId, `${p}.tradeId`),
+                  },
+                ];
+              },
+              ([symbol]) => [symbol],
+            ),
+    };
+  } catch (e) {
+    // A clash among the orders is what a check of them in turn would have reported first.
+    throw firstDuplicateOrder(orders, `${path}.orders`) ?? e;
+  }
 }
 
 /**

@@ -46,7 +46,6 @@ import { assertUnique, balanceToJSON, isAmountWithinLimits, positionToJSON } fro
 import {
   isOpenStatus,
   isUnansweredRejection,
-  orderKeys,
   type Balance,
   type Fill,
   type FundingPayment,
@@ -59,7 +58,8 @@ import {
 import { PortfolioError } from './errors.js';
 import {
   PORTFOLIO_JSON_VERSION,
-  parsePortfolioJSON,
+  firstDuplicateOrder,
+  readPortfolioJSON,
   type LegacyTradeIds,
   type PortfolioJSON,
   type PortfolioParseOptions,
@@ -187,9 +187,17 @@ interface PortfolioInit {
   readonly base: AccountBook;
   readonly peak: Decimal;
   readonly orders: readonly TrackedOrder[];
+  /**
+   * Set when `orders` were parsed from a file, which refused any order filled beyond its quantity: where they were read
+   * from, for the path of an error about them (a duplicate). Unset: the path is `orders`, and each order's fill is
+   * checked here.
+   */
+  readonly ordersPath?: string;
   readonly replayLog: readonly ReplayEntry[];
   readonly untracked: readonly (readonly [OrderIdKey, UntrackedOrderFills])[];
   readonly tradeIds: readonly TradeKey[];
+  /** When `tradeIds` were parsed from a file: each one's index in the list (see `IdWindow.from`). */
+  readonly tradeIdIndex?: ReadonlyMap<string, number>;
   readonly fundingIds: readonly string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
@@ -322,7 +330,7 @@ export class Portfolio {
       throw new ConfigError([{ path: 'reportingAsset', message: 'required when the portfolio has no instruments' }]);
     }
     this.reportingAsset = reporting;
-    this.tradeIds = IdWindow.from(init.tradeIds, windowSize);
+    this.tradeIds = IdWindow.from(init.tradeIds, windowSize, init.tradeIdIndex);
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.legacy = init.legacy;
     this.reflectedBefore = init.reflectedBefore;
@@ -333,18 +341,22 @@ export class Portfolio {
     // The indexes are filled first; a duplicate shows as an index smaller than the list (an entry overwritten), and
     // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
     let acknowledged = 0;
+    const ordersPath = init.ordersPath ?? 'orders';
+    const parsed = init.ordersPath !== undefined;
     init.orders.forEach((t, i) => {
       // A duplicate up to this order is reported before its fill, as the walk that checked each order in turn did.
-      if (t.order.filledQuantity.gt(t.order.quantity)) {
-        const error: ParseError = firstDuplicateOrder(init.orders.slice(0, i + 1)) ?? overfilled(t.order, 'orders');
+      if (!parsed && t.order.filledQuantity.gt(t.order.quantity)) {
+        const error: ParseError =
+          firstDuplicateOrder(init.orders.slice(0, i + 1), ordersPath) ?? overfilled(t.order, ordersPath);
         throw error;
       }
       if (t.order.exchangeOrderId !== undefined) acknowledged++;
-      this.setTracked({ order: t.order, notional: t.notional });
+      // Each entry was made for this portfolio by its caller (and entries are never changed in place): kept as it is.
+      this.setTracked(t);
     });
     const duplicate =
       this.byClient.size !== init.orders.length || this.byExchange.size !== acknowledged
-        ? firstDuplicateOrder(init.orders)
+        ? firstDuplicateOrder(init.orders, ordersPath)
         : undefined;
     if (duplicate !== undefined) throw duplicate;
     for (const e of init.replayLog) {
@@ -548,7 +560,8 @@ export class Portfolio {
    * time as `legacySavedAt`). Throws ParseError (with the field path) on bad input.
    */
   static fromJSON(raw: unknown, options: PortfolioOptions & PortfolioParseOptions = {}): Portfolio {
-    const p = parsePortfolioJSON(raw, 'portfolio', options);
+    // Two orders with one id are found by the constructor as it indexes them (with the error the parser gave).
+    const p = readPortfolioJSON(raw, 'portfolio', options);
     const portfolio = new Portfolio(
       {
         instruments: p.instruments,
@@ -558,9 +571,11 @@ export class Portfolio {
         base: AccountBook.from(p.balances, p.positions, p.settledRealizedPnl),
         peak: p.peakEquity,
         orders: p.orders,
+        ordersPath: 'portfolio.orders',
         replayLog: p.replayLog,
         untracked: p.untracked,
         tradeIds: p.appliedTrades,
+        tradeIdIndex: p.appliedTradeIndex,
         fundingIds: p.appliedFundingIds,
         legacy: p.legacy,
         reflectedBefore: p.reflectedBefore,
@@ -1572,29 +1587,6 @@ export class Portfolio {
     }
     return { equity: new Dec(equity), unpriced: [...unpriced].sort() };
   }
-}
-
-/** The error for the first order (by position) whose exchange id or client id an earlier order holds, if any. */
-function firstDuplicateOrder(orders: readonly TrackedOrder[]): ParseError | undefined {
-  const byExchange = new Set<OrderIdKey>();
-  const byClient = new Set<string>();
-  for (let i = 0; i < orders.length; i++) {
-    const o = orders[i]!.order;
-    const xkey = o.exchangeOrderId === undefined ? undefined : orderIdKey(o.symbol, o.exchangeOrderId);
-    const clash =
-      xkey !== undefined && byExchange.has(xkey)
-        ? `x:${xkey}`
-        : byClient.has(o.clientOrderId)
-          ? `c:${o.clientOrderId}`
-          : undefined;
-    if (clash !== undefined) {
-      const prev = orders.findIndex((u) => orderKeys(u.order).includes(clash));
-      return new ParseError('duplicate_id', `orders[${i}]`, clash, `duplicate of orders[${prev}]`);
-    }
-    if (xkey !== undefined) byExchange.add(xkey);
-    byClient.add(o.clientOrderId);
-  }
-  return undefined;
 }
 
 /** How a newly tracked order starts: its filledQuantity is already in the books at its averageFillPrice. */

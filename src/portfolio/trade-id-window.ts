@@ -50,10 +50,35 @@ export class IdWindow {
     checkWindowCapacity(capacity, 'tradeIdWindow');
   }
 
-  /** A window holding the newest `capacity` of `ids` (given oldest first). */
-  static from(ids: Iterable<string>, capacity: number = DEFAULT_TRADE_ID_WINDOW): IdWindow {
+  /**
+   * A window holding the newest `capacity` of `ids` (given oldest first), as adding them in turn would. `index`, when
+   * given, maps each of `ids` to its index in the list (the map a parser checking them for duplicates built): the
+   * window takes it over rather than building its own (it must not be changed afterwards).
+   */
+  static from(
+    ids: Iterable<string>,
+    capacity: number = DEFAULT_TRADE_ID_WINDOW,
+    index?: ReadonlyMap<string, number>,
+  ): IdWindow {
     const w = new IdWindow(capacity);
-    for (const id of ids) w.add(id);
+    const all = Array.isArray(ids) ? (ids as readonly string[]) : [...ids];
+    // Distinct ids (a saved window, a preserved one) make the layer as they are, in one pass: added one by one they
+    // would be folded into a new layer every OVERLAY_LIMIT ids, O(n²) for a full window (seconds at 100 000).
+    const start = Math.max(0, all.length - capacity);
+    let position: ReadonlyMap<string, number>;
+    if (start === 0 && index !== undefined && index.size === all.length) position = index;
+    else {
+      const own = new Map<string, number>();
+      for (let i = start; i < all.length; i++) own.set(all[i]!, i - start);
+      position = own;
+    }
+    if (position.size === all.length - start && (start === 0 || new Set(all).size === all.length)) {
+      w.layer = { order: all.slice(start), position };
+      w.adds = all.length;
+      return w;
+    }
+    // With repeats, where an id is skipped (or comes back once evicted) depends on the order: add them in turn.
+    for (const id of all) w.add(id);
     w.flatten();
     return w;
   }

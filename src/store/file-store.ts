@@ -26,7 +26,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -399,10 +399,36 @@ class SimulatedCrashError extends StoreError {
 
 async function readOptional(path: string): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
+    return await readWhole(path);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
     throw new StoreError('io', `cannot read ${path}`, { cause: e });
+  }
+}
+
+/**
+ * The file's bytes, read in one call when it holds what `stat` said: `readFile` reads 512 KiB a call, some 50 round
+ * trips through the thread pool for the snapshot of 100 000 orders. Reads on to the end whatever `stat` said.
+ */
+export async function readWhole(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    // One byte more than the size: a read that fills it says there is more (a file that grew, or one stat cannot size).
+    let bytes = Buffer.allocUnsafe(size + 1);
+    let length = 0;
+    for (;;) {
+      if (length === bytes.length) {
+        const larger = Buffer.allocUnsafe(2 * bytes.length);
+        bytes.copy(larger, 0, 0, length);
+        bytes = larger;
+      }
+      const { bytesRead } = await handle.read(bytes, length, bytes.length - length, length);
+      if (bytesRead === 0) return bytes.subarray(0, length);
+      length += bytesRead;
+    }
+  } finally {
+    await handle.close();
   }
 }
 

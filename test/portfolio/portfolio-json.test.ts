@@ -4,7 +4,7 @@ import { inferredTradeId } from '../../src/domain/types.js';
 import { tradeKey } from '../../src/domain/ids.js';
 import { fundingPaymentToJSON } from '../../src/domain/parse.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import type { PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
+import { parsePortfolioJSON, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
 import { BTC_PERP, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
 
 /** A persisted portfolio with something in every field, including a replay log. */
@@ -179,5 +179,105 @@ describe('untrusted portfolio files (issue 14)', () => {
   });
   it('an exponent bomb is a ParseError', () => {
     expectParseError((j) => (j.peakEquity = '1e8999999999999999'), 'portfolio.peakEquity');
+  });
+});
+
+describe('loading many orders (issue 16)', () => {
+  /** The sample with its order copied under new ids: c2/o2, c3/o3, ... */
+  function withOrders(count: number): PortfolioJSON {
+    const j = sample();
+    const first = j.orders[0]!;
+    for (let k = 2; k <= count; k++) j.orders.push({ ...first, clientOrderId: `c${k}`, exchangeOrderId: `o${k}` });
+    return j;
+  }
+  /** The ParseError with these fields (`toThrow` with it). */
+  const parseError = (fields: Record<string, unknown>): unknown =>
+    expect.objectContaining({ name: 'ParseError', ...fields });
+  const duplicateOf = (i: number, key: string, prev: number): unknown =>
+    parseError({
+      code: 'duplicate_id',
+      path: `portfolio.orders[${i}]`,
+      value: key,
+      message: expect.stringContaining(`duplicate of portfolio.orders[${prev}]`),
+    });
+
+  it('refuses two orders with one client id or one exchange order id, naming both indexes', () => {
+    const byClient = withOrders(4);
+    byClient.orders[3] = { ...byClient.orders[3]!, clientOrderId: 'c2' };
+    expect(() => Portfolio.fromJSON(byClient)).toThrow(duplicateOf(3, 'c:c2', 1));
+    const byExchange = withOrders(4);
+    byExchange.orders[2] = { ...byExchange.orders[2]!, exchangeOrderId: 'o1' };
+    const key = `x:${String(BTC_PERP.symbol.length)}:${BTC_PERP.symbol}:o1`;
+    expect(() => Portfolio.fromJSON(byExchange)).toThrow(duplicateOf(2, key, 0));
+    // The same exchange order id on another symbol is another order.
+    byExchange.orders[2] = { ...byExchange.orders[2]!, symbol: 'BTC/USDT' };
+    expect(Portfolio.fromJSON(byExchange).orders()).toHaveLength(4);
+  });
+
+  it('reports a duplicate before anything wrong after it, in the orders or later in the file', () => {
+    const j = withOrders(4);
+    j.orders[1] = { ...j.orders[1]!, clientOrderId: 'c1' };
+    const badOrder = structuredClone(j);
+    badOrder.orders[3] = { ...badOrder.orders[3]!, quantity: 'x' };
+    expect(() => Portfolio.fromJSON(badOrder)).toThrow(duplicateOf(1, 'c:c1', 0));
+    const badLater = structuredClone(j);
+    (badLater as { appliedFundingIds: unknown[] }).appliedFundingIds.push(7.5);
+    expect(() => Portfolio.fromJSON(badLater)).toThrow(duplicateOf(1, 'c:c1', 0));
+    // Without the duplicate, each fault is reported where it is.
+    const clean = withOrders(4);
+    clean.orders[3] = { ...clean.orders[3]!, quantity: 'x' };
+    expect(() => Portfolio.fromJSON(clean)).toThrow(parseError({ path: 'portfolio.orders[3].quantity' }));
+    // An order that does not parse, BEFORE a duplicate, is what is reported.
+    const early = withOrders(4);
+    early.orders[0] = { ...early.orders[0]!, quantity: 'x' };
+    early.orders[3] = { ...early.orders[3]!, clientOrderId: 'c2' };
+    expect(() => Portfolio.fromJSON(early)).toThrow(parseError({ path: 'portfolio.orders[0].quantity' }));
+  });
+
+  it('parsePortfolioJSON on its own still refuses a duplicate order', () => {
+    const j = withOrders(3);
+    j.orders[2] = { ...j.orders[2]!, clientOrderId: 'c1' };
+    expect(() => parsePortfolioJSON(j)).toThrow(duplicateOf(2, 'c:c1', 0));
+  });
+
+  it('an amount string seen before is checked against each field rule again', () => {
+    // "0" is read first as a filled quantity (allowed), then as a price (must be positive).
+    const j = withOrders(2);
+    j.orders[0] = { ...j.orders[0]!, filledQuantity: '0' };
+    j.orders[1] = { ...j.orders[1]!, price: '0' };
+    expect(() => Portfolio.fromJSON(j)).toThrow(
+      parseError({
+        code: 'non_positive_amount',
+        path: 'portfolio.orders[1].price',
+      }),
+    );
+  });
+
+  it('orders given in code (not parsed from a file) are still checked for a fill beyond their quantity', () => {
+    const base = { symbol: BTC_PERP.symbol, side: 'buy' as const, q: '2', px: '100' };
+    const over = order({ ...base, clientOrderId: 'c2', exchangeOrderId: 'o2', filledQuantity: d('3') });
+    const ok = order({ ...base, clientOrderId: 'c1', exchangeOrderId: 'o1' });
+    expect(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, over] })).toThrow(
+      parseError({
+        code: 'inconsistent',
+        path: 'orders.filledQuantity',
+      }),
+    );
+    // A duplicate before it is reported first.
+    expect(() => Portfolio.create({ instruments: INSTRUMENTS, orders: [ok, ok, over] })).toThrow(
+      parseError({
+        code: 'duplicate_id',
+        path: 'orders[1]',
+      }),
+    );
+  });
+
+  it('orders holding equal amount strings share one Decimal, equal to a fresh parse of it', () => {
+    const j = withOrders(3);
+    const [a, b, c] = Portfolio.fromJSON(j).orders();
+    expect(a!.quantity).toBe(b!.quantity);
+    expect(b!.price).toBe(c!.price);
+    expect(a!.quantity.toFixed()).toBe(j.orders[0]!.quantity);
+    expect(a!.quantity.eq(d(j.orders[0]!.quantity))).toBe(true);
   });
 });

@@ -81,4 +81,39 @@ describe('IdWindow', () => {
       { numRuns: 60 },
     );
   });
+
+  it('built from distinct ids at once (a saved window), behaves as the ids added in turn, then and after more adds', () => {
+    fc.assert(
+      fc.property(
+        // size 'max': lengths across the whole range, so the window overflows and the overlay folds.
+        fc.uniqueArray(fc.integer({ min: 0, max: 5000 }), { maxLength: 3000, size: 'max' }),
+        fc.integer({ min: 1, max: 4000 }),
+        fc.array(fc.integer({ min: 0, max: 6000 }), { maxLength: 1500, size: 'max' }),
+        (ns, capacity, later) => {
+          const ids = ns.map((n) => `t${n}`);
+          // Also given the ids' index, as a parser that checked them for duplicates hands it over.
+          const builts = [
+            IdWindow.from(ids, capacity),
+            IdWindow.from(ids, capacity, new Map(ids.map((id, i) => [id, i]))),
+          ];
+          const added = new IdWindow(capacity);
+          for (const id of ids) added.add(id);
+          const same = (built: IdWindow): void => {
+            expect(built.toArray()).toEqual(added.toArray());
+            expect([built.size, built.addCount]).toEqual([added.size, added.addCount]);
+            expect(built.newest(7)).toEqual(added.newest(7));
+            for (let n = 0; n <= 6000; n += 61) expect(built.has(`t${n}`)).toBe(added.has(`t${n}`));
+          };
+          builts.forEach(same);
+          // Evictions from the layer built at once, and folds of the overlay into a new one.
+          for (const n of later) {
+            const expected = added.add(`t${n}`);
+            for (const built of builts) expect(built.add(`t${n}`)).toBe(expected);
+          }
+          builts.forEach(same);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
 });

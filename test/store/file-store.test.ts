@@ -18,7 +18,7 @@ import {
   encodeSnapshot,
 } from '../../src/store/codec.js';
 import { StoreError } from '../../src/store/errors.js';
-import { FileStateStore, STORE_FILES } from '../../src/store/file-store.js';
+import { FileStateStore, STORE_FILES, readWhole } from '../../src/store/file-store.js';
 import type { FileStoreFailpoint } from '../../src/store/file-store.js';
 import type { JsonValue } from '../../src/store/port.js';
 import { runStateStoreContract } from './contract.js';
@@ -490,4 +490,26 @@ describe('FileStateStore crash points (simulated with failpoints)', () => {
     expect(await store.load()).toEqual({ snapshot: undefined, journal: ['a'], warnings: [] });
     await store.close();
   });
+});
+
+describe('reading a file whole (readWhole)', () => {
+  it('reads exactly the bytes of files of any size, including empty and larger than a read buffer', async () => {
+    const dir = await freshDir();
+    for (const size of [0, 1, 4095, 4096, 4097, 600_000]) {
+      const bytes = Buffer.from(Array.from({ length: size }, (_, i) => (i * 7919) % 251));
+      const file = join(dir, `f${size}`);
+      await writeFile(file, bytes);
+      expect((await readWhole(file)).equals(bytes)).toBe(true);
+    }
+  });
+
+  it.runIf(existsSync('/proc/self/status'))(
+    'reads on past the size stat gives (a /proc file stats as empty)',
+    async () => {
+      expect((await stat('/proc/self/status')).size).toBe(0);
+      const text = (await readWhole('/proc/self/status')).toString('utf8');
+      expect(text).toMatch(/^Name:/);
+      expect(text).toContain(`\nPid:\t${process.pid}\n`);
+    },
+  );
 });
