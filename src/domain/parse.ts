@@ -416,8 +416,9 @@ export function parseFilledQuantity(
   cache?: AmountCache,
 ): Decimal {
   const filled = parseAmount(raw, path, 'nonNegative', field, cache);
-  // An order filled beyond its own quantity is corrupt data, never something to book.
-  if (filled.gt(quantity))
+  // An order filled beyond its own quantity is corrupt data, never something to book. An unfilled one (most open
+  // orders) is settled without `gt`, which copies its argument into a new Decimal on every order read.
+  if (!(filled.isZero() && !quantity.isNegative()) && filled.gt(quantity))
     throw new ParseError('inconsistent', at(path, field), raw, `exceeds the order quantity ${quantity.toFixed()}`);
   return filled;
 }

@@ -20,7 +20,7 @@ import type { Clock } from '../../domain/clock.js';
 import { Dec, amountToString, type Decimal } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
 import { compareTradeIds } from '../../domain/ids.js';
-import { asRecord, parseAmount, parseString } from '../../domain/parse.js';
+import { type AmountCache, asRecord, parseAmount, parseString } from '../../domain/parse.js';
 import {
   isTerminalStatus,
   type Balance,
@@ -174,6 +174,8 @@ export class CcxtExchange implements ExchangeClient {
   readonly #clock: Clock;
   readonly #pageLimit: number;
   readonly #ordersLookbackMs: number;
+  /** Orders' amounts by raw string, shared by every market's conversions (`ConvertContext.amounts`). */
+  readonly #amounts: AmountCache = new Map();
   /**
    * The private execution stream (ccxt pro's watchOrders / watchMyTrades, see stream.ts); present only when the
    * ccxt instance has both.
@@ -1013,7 +1015,7 @@ export class CcxtExchange implements ExchangeClient {
           instrument: { symbol, kind: 'spot', base, quote, settle: quote },
           quote,
           contractSize: new Dec(1),
-          ctx: { quirks: this.#quirks },
+          ctx: { quirks: this.#quirks, amounts: this.#amounts },
         });
         return undefined;
       }
@@ -1026,7 +1028,12 @@ export class CcxtExchange implements ExchangeClient {
         m.settle !== ''
       ) {
         const instrument: Instrument = { symbol, kind: 'perp', base, quote, settle: m.settle };
-        out.set(symbol, { instrument, quote, contractSize: size, ctx: { quirks: this.#quirks, contractSize: size } });
+        out.set(symbol, {
+          instrument,
+          quote,
+          contractSize: size,
+          ctx: { quirks: this.#quirks, contractSize: size, amounts: this.#amounts },
+        });
       } else {
         issues.push({
           path: `symbols[${i}]`,

@@ -9,9 +9,10 @@
  */
 import type { Decimal } from 'decimal.js';
 import { compareStrings } from '../../domain/compare.js';
-import { Dec, ZERO } from '../../domain/decimal.js';
+import { amountsEqual, Dec, ZERO } from '../../domain/decimal.js';
 import { ParseError } from '../../domain/errors.js';
 import {
+  type AmountCache,
   asArray,
   asRecord,
   ownField,
@@ -85,15 +86,39 @@ function optionalMillis(raw: unknown, path: string): number | undefined {
   return parseTimestamp(raw, path);
 }
 
+/** Not `gt(0)`: that builds a Decimal per call, several per order of every open-orders read. Amounts are finite. */
 function isPositive(d: Decimal | undefined): d is Decimal {
-  return d !== undefined && d.gt(0);
+  return d !== undefined && !d.isZero() && !d.isNegative();
 }
 
-/** What converting one exchange's payloads needs beyond the payload: the market's contract size, the quirks. */
+/**
+ * What converting one exchange's payloads needs beyond the payload: the market's contract size, the quirks, and
+ * the orders' amounts already read.
+ */
 export interface ConvertContext {
   /** Base units per contract on a contract market (OKX BTC-USDT-SWAP: 0.01); 1 (or absent) elsewhere. */
   readonly contractSize?: Decimal | undefined;
   readonly quirks?: ExchangeQuirks | undefined;
+  /**
+   * Orders' amounts by their raw string, kept from one read to the next (the adapter shares one across its markets;
+   * bounded by `ORDER_AMOUNTS_LIMIT`). ccxt builds every order afresh on each read; with this, an unchanged order's
+   * amounts are the same Decimals as last time, so they are not parsed again, and the snapshot's interner finds
+   * them equal by identity instead of digit by digit.
+   */
+  readonly amounts?: AmountCache | undefined;
+}
+
+/**
+ * Distinct amount strings an order cache holds before it starts over: a few per open order (size, filled, price)
+ * for books of tens of thousands of orders. Past it, the strings of orders long gone are dropped with the rest.
+ */
+export const ORDER_AMOUNTS_LIMIT = 100_000;
+
+/** `ctx`'s amount cache, emptied first when full, so it stays bounded however many distinct amounts pass. */
+function orderAmounts(ctx: ConvertContext | undefined): AmountCache | undefined {
+  const amounts = ctx?.amounts;
+  if (amounts !== undefined && amounts.size >= ORDER_AMOUNTS_LIMIT) amounts.clear();
+  return amounts;
 }
 
 /** Prefix of the client id given to an exchange order that has none (placed by hand, or by another tool). */
@@ -107,10 +132,13 @@ export function externalClientOrderId(symbol: string, exchangeOrderId: string): 
   return `${EXTERNAL_CLIENT_ID_PREFIX}${symbol}:${exchangeOrderId}`;
 }
 
+const ONE = new Dec(1);
+
 /** Contracts → base units. */
 function baseUnits(contracts: Decimal, ctx: ConvertContext | undefined): Decimal {
   const size = ctx?.contractSize;
-  return size === undefined || size.eq(1) ? contracts : contracts.times(size);
+  // `amountsEqual`, not `eq(1)`: that builds a Decimal per call, for every amount of every order read.
+  return size === undefined || amountsEqual(size, ONE) ? contracts : contracts.times(size);
 }
 
 /**
@@ -144,11 +172,12 @@ export function orderFromCcxt(raw: unknown, path = 'order', ctx?: ConvertContext
       ? externalClientOrderId(symbol, exchangeOrderId)
       : parseId(rawClientId, `${path}.clientOrderId`);
   const status = x.status ?? parseMapped(o.status, STATUS, `${path}.status`, 'order status');
-  const contracts = parseAmount(o.amount, `${path}.amount`, 'positive');
+  const amounts = orderAmounts(ctx);
+  const contracts = parseAmount(o.amount, `${path}.amount`, 'positive', '', amounts);
   // Checked in the exchange's own units (contracts), before scaling to base units.
   const quantity = baseUnits(contracts, ctx);
-  const filledQuantity = baseUnits(parseFilledQuantity(o.filled ?? '0', contracts, `${path}.filled`), ctx);
-  const limitPrice = parseOptionalAmount(x.price ?? o.price, `${path}.price`);
+  const filledQuantity = baseUnits(parseFilledQuantity(o.filled ?? '0', contracts, `${path}.filled`, '', amounts), ctx);
+  const limitPrice = parseOptionalAmount(x.price ?? o.price, `${path}.price`, 'nonNegative', '', amounts);
   const type = orderType(o.type, isPositive(limitPrice), `${path}.type`);
   // Binance reports GTC on market orders, which never rest: the field means nothing there.
   const tif = type === 'market' ? undefined : timeInForce(o.timeInForce);
@@ -169,7 +198,7 @@ export function orderFromCcxt(raw: unknown, path = 'order', ctx?: ConvertContext
     quantity,
     ...(type === 'limit' && isPositive(limitPrice) && { price: limitPrice }),
     filledQuantity,
-    ...averageFillPrice(o, x.averagePrice, x.cumulativeQuote, filledQuantity, path),
+    ...averageFillPrice(o, x.averagePrice, x.cumulativeQuote, filledQuantity, path, amounts),
     status,
     ...(o.reduceOnly === true && { reduceOnly: true }),
     createdAt,
@@ -191,15 +220,16 @@ function averageFillPrice(
   cumulativeQuote: unknown,
   filled: Decimal,
   path: string,
+  amounts: AmountCache | undefined,
 ): { averageFillPrice?: Decimal } {
-  if (!filled.gt(0)) return {};
-  const avg = parseOptionalAmount(rawAverage, `${path}.info.avgPrice`);
+  if (!isPositive(filled)) return {};
+  const avg = parseOptionalAmount(rawAverage, `${path}.info.avgPrice`, 'nonNegative', '', amounts);
   if (isPositive(avg)) return { averageFillPrice: avg };
   const cumQuote = parseOptionalAmount(cumulativeQuote, `${path}.info.cumulativeQuote`);
   // The quotient is bounded like a parsed amount, so an extreme pair can never write an unreadable state file.
   if (isPositive(cumQuote))
     return { averageFillPrice: parseAmount(new Dec(cumQuote).div(filled), `${path}.info.cumulativeQuote`) };
-  const unified = parseOptionalAmount(o.average, `${path}.average`);
+  const unified = parseOptionalAmount(o.average, `${path}.average`, 'nonNegative', '', amounts);
   return isPositive(unified) ? { averageFillPrice: unified } : {};
 }
 

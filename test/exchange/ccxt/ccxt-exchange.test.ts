@@ -204,6 +204,33 @@ describe('amounts come from the exchange strings, exactly', () => {
     expect(funding.items.map((f) => [f.id, f.amount.toFixed()])).toEqual([['55', '-0.000000001234567891']]);
   });
 
+  it('an unchanged open order read twice carries the same amount objects: not parsed again, equal by identity', async () => {
+    const { client } = await setup(
+      state({
+        orders: [
+          order({ exchangeOrderId: '7', clientOrderId: 'c7', filledQuantity: new Dec('0.25') }),
+          order({ exchangeOrderId: '8', clientOrderId: 'c8' }),
+        ],
+      }),
+    );
+    const first = await client.fetchOpenOrders([SPOT.symbol]);
+    const second = await client.fetchOpenOrders([SPOT.symbol]);
+    expect(second).toHaveLength(2);
+    for (let i = 0; i < 2; i++) {
+      // ccxt built each order afresh; its amounts are the ones read the first time.
+      expect(second[i]).not.toBe(first[i]);
+      expect(second[i]!.quantity).toBe(first[i]!.quantity);
+      expect(second[i]!.price).toBe(first[i]!.price);
+      expect(second[i]!.filledQuantity).toBe(first[i]!.filledQuantity);
+    }
+    // Orders with the same size share it too; the values are exact.
+    expect(second[1]!.quantity).toBe(second[0]!.quantity);
+    expect(second.map((o) => [o.quantity.toFixed(), o.filledQuantity.toFixed(), o.price?.toFixed()])).toEqual([
+      ['1', '0.25', '30000'],
+      ['1', '0', '30000'],
+    ]);
+  });
+
   it('a float sneaking into a unified amount is a typed error, never a number in a Decimal', async () => {
     const { client, ex } = await setup(state({ orders: [order({ exchangeOrderId: '7', clientOrderId: 'c7' })] }));
     ex.number = Number; // what ccxt does by default: floats

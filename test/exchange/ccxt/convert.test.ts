@@ -8,6 +8,7 @@ import {
   fillFromCcxt,
   linearBalancesFromCcxt,
   mergeBalances,
+  ORDER_AMOUNTS_LIMIT,
   orderFromCcxt,
   positionFromCcxt,
   spotBalancesFromCcxt,
@@ -15,7 +16,7 @@ import {
 import { quirksOf } from '../../../src/exchange/ccxt/quirks.js';
 
 const binance = { quirks: quirksOf('binance') };
-import { Dec } from '../../../src/domain/decimal.js';
+import { Dec, type Decimal } from '../../../src/domain/decimal.js';
 
 const base = {
   id: '12',
@@ -139,6 +140,32 @@ describe('untrusted ccxt payloads (issue 14)', () => {
 
   it('refuses a status whose toString is not callable with a ParseError, not a native TypeError', () => {
     expect(parseErr(() => orderFromCcxt({ ...base, status: { toString: 1 } })).code).toBe('unknown_enum');
+  });
+
+  it('an amount cache shares amounts across reads, still applies each field’s rule, and stays bounded', () => {
+    const ctx = { amounts: new Map<string, Decimal>() };
+    const a = orderFromCcxt({ ...base, status: 'open' }, 'order', ctx);
+    const b = orderFromCcxt({ ...base, status: 'open' }, 'order', ctx);
+    expect([b.quantity, b.filledQuantity, b.price]).toEqual([a.quantity, a.filledQuantity, a.price]);
+    expect(b.quantity).toBe(a.quantity);
+    expect(b.filledQuantity).toBe(a.filledQuantity);
+    expect(b.price).toBe(a.price);
+    // '0' was read (as a filled quantity) and kept; as an order's amount it is still refused.
+    orderFromCcxt({ ...base, status: 'open', filled: '0' }, 'order', ctx);
+    expect(ctx.amounts.has('0')).toBe(true);
+    expect(
+      parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: '0', filled: '0' }, 'order', ctx)).code,
+    ).toBe('non_positive_amount');
+    // An order filled beyond its amount is refused whether its amounts were read before or not.
+    expect(
+      parseErr(() => orderFromCcxt({ ...base, status: 'open', amount: '0.4', filled: '1.00000000' }, 'order', ctx))
+        .code,
+    ).toBe('inconsistent');
+    // Full: it starts over rather than grow.
+    for (let i = 0; ctx.amounts.size < ORDER_AMOUNTS_LIMIT; i++) ctx.amounts.set(`fill-${i}`, new Dec(i));
+    orderFromCcxt({ ...base, status: 'open', amount: '3' }, 'order', ctx);
+    expect(ctx.amounts.size).toBeLessThanOrEqual(4);
+    expect(ctx.amounts.has('3')).toBe(true);
   });
 
   it('refuses an order filled beyond its amount, as parseOrder does', () => {
