@@ -159,7 +159,7 @@ type SortedCategories = { readonly [K in keyof OrderCategories]: readonly OrderC
 
 /** The order categories of the last diff over a frozen local list, and what they were computed from. */
 interface OrdersMemo {
-  /** The exchange orders compared (a copy of the list; every one frozen). */
+  /** The exchange orders compared (the list itself when frozen, else a copy; every one frozen). */
   readonly remote: readonly Order[];
   /** Every cutoff in (lo, hi] files every local order as the diff's cutoff did (see `graceBounds`). */
   readonly lo: number;
@@ -194,12 +194,15 @@ function* sortedOrders(
   if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   // Handed out again on a hit, so no holder of a report can change what the next one says.
   for (const list of Object.values(categories)) Object.freeze(list);
-  lastOrders.set(localOrders, { remote: remoteOrders.slice(), ...graceBounds(localOrders, cutoff), categories });
+  // A frozen list (the engine's interned snapshots) cannot change: kept as is, so the next hit is one identity check.
+  const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
+  lastOrders.set(localOrders, { remote, ...graceBounds(localOrders, cutoff), categories });
   return categories;
 }
 
 /** Same length, and the very same order object at every index. */
 function sameOrders(a: readonly Order[], b: readonly Order[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -48,7 +48,13 @@ export async function fetchExchangeSnapshot(
  * report entry per order. Substituting is safe whatever the key found: only an order equal in every field stands in.
  */
 export class OpenOrderInterner {
-  private last: readonly Order[] = [];
+  /** The last list handed out: frozen, as its orders are (nobody may reorder it while it is handed out again). */
+  private last: readonly Order[] = Object.freeze([]);
+  /**
+   * The same orders in an array that is not frozen, which the loop reads: V8 (Node 20) reads a frozen array's
+   * elements several times slower, a tenth of a millisecond a cycle at 10,000 orders.
+   */
+  private scan: readonly Order[] = [];
   /** The last list by exchange id, and those without one by client id; built when an order moved from its index. */
   private index: { readonly x: Map<string, Order>; readonly c: Map<string, Order> } | undefined;
 
@@ -57,7 +63,7 @@ export class OpenOrderInterner {
    * is the last call's at the same index, the last call's list itself (so views derived from it are reused too).
    */
   intern(orders: readonly Order[]): readonly Order[] {
-    const last = this.last;
+    const last = this.scan;
     // Allocated at the first order that is not the last list's at its index.
     let out: Order[] | undefined = orders.length === last.length ? undefined : new Array<Order>(orders.length);
     // Every order so far was the last list's at its index: past the last list's end, its orders are all used, and
@@ -68,7 +74,9 @@ export class OpenOrderInterner {
       // Exchanges list open orders in a stable order: the same index is the first guess.
       const at = last[i];
       let kept: Order | undefined;
-      if (at !== undefined && sameOrder(at, o)) kept = at;
+      // Identity first, here rather than in the call: a client handing out its own frozen orders (the simulator) has
+      // every unchanged one identical.
+      if (at === o || (at !== undefined && sameOrder(at, o))) kept = at;
       else if (last.length > 0 && !(aligned && i >= last.length)) {
         const found = this.lookup(o);
         if (found !== undefined && sameOrder(found, o)) kept = found;
@@ -81,16 +89,18 @@ export class OpenOrderInterner {
       }
       out[i] = r;
     }
-    if (out === undefined) return last;
-    this.last = out;
+    if (out === undefined) return this.last;
+    this.scan = out;
+    // Frozen, so the differ can keep it as it is and know it again by identity (a copy: see `scan`).
+    this.last = Object.freeze(out.slice());
     this.index = undefined;
-    return out;
+    return this.last;
   }
 
   private lookup(o: Order): Order | undefined {
     if (this.index === undefined) {
       const index = { x: new Map<string, Order>(), c: new Map<string, Order>() };
-      for (const p of this.last)
+      for (const p of this.scan)
         if (p.exchangeOrderId === undefined) index.c.set(p.clientOrderId, p);
         else index.x.set(p.exchangeOrderId, p);
       this.index = index;

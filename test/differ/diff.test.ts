@@ -580,6 +580,22 @@ describe('diff: pairs reused over the same frozen lists', () => {
     expect(later.matched[1]).not.toBe(first.matched[1]);
   });
 
+  it('knows the very same frozen exchange list again without reading its orders (the interner hands it out)', () => {
+    let reads = 0;
+    // Frozen like the interner's lists; the proxy counts what the diff reads of it.
+    const listed = new Proxy(Object.freeze([...same]), {
+      get(target, prop, receiver) {
+        if (typeof prop === 'string' && /^\d+$/.test(prop)) reads++;
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const first = diff(local({ orders: books }), remote({ openOrders: listed }));
+    reads = 0;
+    const again = diff(local({ orders: books }), remote({ openOrders: listed, startedAt: T0 + 1 }));
+    expect(again.matched).toBe(first.matched);
+    expect(reads).toBe(0);
+  });
+
   it('hands back the same categories when the exchange lists the same frozen orders and no grace moved', () => {
     const first = diff(local({ orders: books }), remote({ openOrders: same }));
     const again = diff(local({ orders: books }), remote({ openOrders: [...same], startedAt: T0 + 1 }));

@@ -36,6 +36,8 @@ describe('OpenOrderInterner', () => {
     const first = interner.intern(fresh(list));
     expect(first).toEqual(list);
     expect(first.every((o) => Object.isFrozen(o))).toBe(true);
+    // The list too: it is handed out again while nothing changes, so nobody may reorder it in between.
+    expect(Object.isFrozen(first)).toBe(true);
     // Nothing changed: the same list, so what was derived from it holds.
     expect(interner.intern(fresh(list))).toBe(first);
     const shorter = interner.intern(fresh(list.slice(0, 2)));
