@@ -5,7 +5,7 @@
  * frozen object again, whatever the client hands out.
  */
 import type { Clock } from '../domain/clock.js';
-import { sameOrder } from '../domain/compare.js';
+import { amountsEqual, type Decimal } from '../domain/decimal.js';
 import { assertUnique } from '../domain/parse.js';
 import type { ExchangeSnapshot, Order } from '../domain/types.js';
 import type { ExchangeClient } from './port.js';
@@ -76,10 +76,10 @@ export class OpenOrderInterner {
       let kept: Order | undefined;
       // Identity first, here rather than in the call: a client handing out its own frozen orders (the simulator) has
       // every unchanged one identical.
-      if (at === o || (at !== undefined && sameOrder(at, o))) kept = at;
+      if (at === o || (at !== undefined && sameInterned(at, o))) kept = at;
       else if (last.length > 0 && !(aligned && i >= last.length)) {
         const found = this.lookup(o);
-        if (found !== undefined && sameOrder(found, o)) kept = found;
+        if (found !== undefined && sameInterned(found, o)) kept = found;
       }
       const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
       if (r !== at && i < last.length) aligned = false;
@@ -112,7 +112,7 @@ export class OpenOrderInterner {
 
 /**
  * An order's fields (only those `Order` declares), frozen. Every copy has every field, in one order (an absent
- * optional one as `undefined`, the same by `Order`'s contract), so all copies share one shape and `sameOrder` reads
+ * optional one as `undefined`, the same by `Order`'s contract), so all copies share one shape and `sameInterned` reads
  * them without going polymorphic.
  */
 function frozenCopy(o: Order): Order {
@@ -133,4 +133,34 @@ function frozenCopy(o: Order): Order {
     updatedAt: o.updatedAt,
     expiresAt: o.expiresAt,
   });
+}
+
+/**
+ * `sameOrder` (src/domain/compare.ts), spelled again on purpose, for this loop alone. V8 keeps what a property read
+ * has seen per function: `sameOrder` also reads the orders the startup and the portfolio compare (state-file
+ * orders, exchange orders of other shapes), so its reads are megamorphic, and over 10,000 fresh orders a cycle they
+ * measured 3-6x slower than this copy's, which sees only interned orders and the client's. A test holds the two equal.
+ */
+export function sameInterned(a: Order, b: Order): boolean {
+  return (
+    a.clientOrderId === b.clientOrderId &&
+    a.exchangeOrderId === b.exchangeOrderId &&
+    a.symbol === b.symbol &&
+    a.side === b.side &&
+    a.type === b.type &&
+    a.timeInForce === b.timeInForce &&
+    a.status === b.status &&
+    a.reduceOnly === b.reduceOnly &&
+    a.createdAt === b.createdAt &&
+    a.updatedAt === b.updatedAt &&
+    a.expiresAt === b.expiresAt &&
+    amountsEqual(a.quantity, b.quantity) &&
+    amountsEqual(a.filledQuantity, b.filledQuantity) &&
+    sameOptional(a.price, b.price) &&
+    sameOptional(a.averageFillPrice, b.averageFillPrice)
+  );
+}
+
+function sameOptional(a: Decimal | undefined, b: Decimal | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : amountsEqual(a, b);
 }

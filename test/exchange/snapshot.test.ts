@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { sameOrder } from '../../src/domain/compare.js';
 import { Dec } from '../../src/domain/decimal.js';
 import type { Order } from '../../src/domain/types.js';
-import { OpenOrderInterner } from '../../src/exchange/snapshot.js';
+import { OpenOrderInterner, sameInterned } from '../../src/exchange/snapshot.js';
 import { arbOrders } from '../support/arbitraries.js';
 
 /** A fresh object per order, every amount a fresh Decimal: what a client building orders from each response hands out. */
@@ -78,6 +78,33 @@ describe('OpenOrderInterner', () => {
   it('copies only the fields an Order declares', () => {
     const extra = { ...order(1), info: { raw: 'from the venue' } } as Order;
     expect(Object.keys(new OpenOrderInterner().intern([extra])[0]!)).not.toContain('info');
+  });
+
+  it('compares orders exactly as sameOrder does (its own copy, for its own property-read feedback)', () => {
+    // Pairs that differ in one field, or only in how an amount or an absent field is spelled, as well as random ones.
+    const variants = (o: Order): Order[] => [
+      o,
+      { ...o },
+      { ...o, quantity: new Dec(o.quantity.toFixed() + '0') },
+      { ...o, filledQuantity: o.filledQuantity.plus('0.001') },
+      { ...o, price: undefined },
+      { ...o, averageFillPrice: new Dec('1') },
+      { ...o, reduceOnly: true },
+      { ...o, reduceOnly: undefined },
+      { ...o, status: 'cancelled' },
+      { ...o, updatedAt: o.updatedAt + 1 },
+      { ...o, expiresAt: 5 },
+      { ...o, timeInForce: undefined },
+      { ...o, exchangeOrderId: undefined },
+      { ...o, clientOrderId: o.clientOrderId + 'x' },
+      { ...o, side: o.side === 'buy' ? 'sell' : 'buy' },
+    ];
+    fc.assert(
+      fc.property(arbOrders({ maxLength: 3 }), (orders) => {
+        const all = orders.flatMap(variants);
+        for (const a of all) for (const b of all) expect(sameInterned(a, b)).toBe(sameOrder(a, b));
+      }),
+    );
   });
 
   it('always answers orders equal by value to the ones asked about, in their order, over any sequence of reads', () => {
