@@ -436,7 +436,7 @@ export async function runCycle(
       exchangeOrderId: f.exchangeOrderId,
       from: portfolio.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId })?.createdAt ?? -1,
     })),
-    ...filledShort(portfolio.orders()).map((o) => ({
+    ...filledShort(portfolio.closedOrders()).map((o) => ({
       symbol: o.symbol,
       exchangeOrderId: o.exchangeOrderId!,
       from: o.createdAt,
@@ -1204,8 +1204,8 @@ function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: strin
 }
 
 /**
- * Orders filled (the exchange said so) with less than their quantity applied, of a portfolio's `orders()`; derived
- * once per list (`perList`), so a clean cycle does not test every order again.
+ * Orders filled (the exchange said so) with less than their quantity applied, of a portfolio's `closedOrders()` (a
+ * filled order is terminal: the books keep those apart); derived once per list (`perList`).
  */
 const filledShort = perList((orders: readonly Order[]) =>
   orders.filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity)),
