@@ -554,6 +554,15 @@ function categoryOf(o: Order, cutoff: number): InFlightOrder['reason'] | 'ghost'
 /** Shared by every pair that agrees: most do, and one frozen object beats one allocation per pair. */
 const NO_DIFFERENCES: OrderDifferences = Object.freeze({ filledDelta: ZERO });
 
+/**
+ * True for a pair this differ matched by exchange id and found agreeing in every compared field: then both sides carry
+ * the same exchange id and nothing differs. Read from the pair alone (no look into its two orders, which a scan of
+ * every pair after a placement would pay a cache miss for); false for any other pair, including one built elsewhere.
+ */
+export function agreesByExchangeId(m: MatchedOrder): boolean {
+  return m.differences === NO_DIFFERENCES && m.matchedBy === 'exchangeOrderId';
+}
+
 function match(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
   const withinGrace = l.createdAt >= cutoff || l.updatedAt >= cutoff;
   return agree(l, e) ? agreeing(matchedBy, l, e, withinGrace) : differing(matchedBy, l, e, withinGrace);

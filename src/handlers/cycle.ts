@@ -26,6 +26,7 @@ import {
   type Instrument,
   type Order,
 } from '../domain/types.js';
+import { agreesByExchangeId } from '../differ/diff.js';
 import type { MatchedOrder, ReconciliationReport, Tolerance } from '../differ/report.js';
 import { balanceTolerance, isBeyondTolerance, positionTolerance, type Tolerances } from '../differ/tolerance.js';
 import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
@@ -1062,6 +1063,8 @@ function pairsToLook(matched: readonly MatchedOrder[]): readonly MatchedOrder[] 
 const lookedAt = new WeakMap<readonly MatchedOrder[], readonly MatchedOrder[]>();
 
 function needsLook(m: MatchedOrder): boolean {
+  // Most pairs, read from the pair alone (issue 16: this scan follows every placement).
+  if (agreesByExchangeId(m)) return false;
   const x = m.local.exchangeOrderId;
   return m.differs || x === undefined || (m.exchange.exchangeOrderId ?? x) !== x;
 }
