@@ -1685,7 +1685,9 @@ export class Portfolio {
 function compareTracked(a: TrackedOrder, b: TrackedOrder): number {
   const x = a.order;
   const y = b.order;
-  return x.createdAt - y.createdAt || (x.clientOrderId < y.clientOrderId ? -1 : x.clientOrderId > y.clientOrderId ? 1 : 0);
+  return (
+    x.createdAt - y.createdAt || (x.clientOrderId < y.clientOrderId ? -1 : x.clientOrderId > y.clientOrderId ? 1 : 0)
+  );
 }
 
 /** The first index of `sorted` whose entry is not before `t` (`compareTracked`). */

@@ -42,7 +42,13 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 6,
     arbitrary: fc.record({
-      kind: fc.constantFrom('ack' as const, 'cancel' as const, 'reject' as const, 'fillPart' as const, 'fillAll' as const),
+      kind: fc.constantFrom(
+        'ack' as const,
+        'cancel' as const,
+        'reject' as const,
+        'fillPart' as const,
+        'fillAll' as const,
+      ),
       pick: fc.nat(),
       at: fc.integer({ min: 0, max: 9 }),
     }),
@@ -79,7 +85,9 @@ function freeOf(p: Portfolio, locked?: ReadonlyMap<string, Dec>): Map<string, st
 }
 
 function byCreation(a: Order, b: Order): number {
-  return a.createdAt - b.createdAt || (a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0);
+  return (
+    a.createdAt - b.createdAt || (a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0)
+  );
 }
 
 /** Every view of `p` equals the one computed from scratch; `ids`: every client id ever placed on its lineage. */
@@ -128,7 +136,14 @@ describe('Portfolio derived views', () => {
               const id = `c${ids.length}`;
               ids = [...ids, id];
               p.trackOrder({
-                ...order({ clientOrderId: id, symbol: op.symbol, side: op.side, q: op.q, px: op.px, status: 'pending' }),
+                ...order({
+                  clientOrderId: id,
+                  symbol: op.symbol,
+                  side: op.side,
+                  q: op.q,
+                  px: op.px,
+                  status: 'pending',
+                }),
                 createdAt: T0 + op.at,
                 updatedAt: T0 + op.at,
               });
