@@ -62,7 +62,7 @@ import {
 
 const FULL_WINDOW = 100_000;
 /** The compaction policy of the placing rows: whole state written once the journal holds this many records. */
-const PLACING_JOURNAL_RECORDS = 16;
+export const PLACING_JOURNAL_RECORDS = 16;
 
 /**
  * The exchange answering every read with its first answer to the same arguments. The world is static (flat prices,
@@ -184,7 +184,7 @@ let threadCpuReader: { read: ((at: number) => number) | undefined } | undefined;
 type CpuSource = 'main thread' | 'process';
 
 /** The main thread's (else the process's) CPU time so far (ms), as of `at` (`performance.now()`, taken just before). */
-function threadCpuMs(at = performance.now()): number {
+export function threadCpuMs(at = performance.now()): number {
   const read = (threadCpuReader ??= { read: mainThreadCpu() }).read;
   if (read !== undefined) return read(at);
   const u = process.cpuUsage();
