@@ -3,11 +3,12 @@
  *
  * - clean: a real engine (createEngine, InMemoryStateStore, SimulatedExchange with no latency) tracking N resting
  *   orders, cycles driven one RECONCILE_NOW at a time, each waiting for its report; cycles per second, and the longest
- *   event-loop stall while they run (`perf_hooks.monitorEventLoopDelay`, a macrotask turn between cycles). Also run
- *   with the trade-id window full (100 000 applied trade ids), which must not change the cost of a clean cycle.
- *   Each stall is also split (Linux, `StallProbe`): the main thread's time on a CPU within each gap of a 1 ms timer
- *   (`/proc/thread-self/schedstat`) is work this process did; the rest of the gap is the machine's load (runqueue
- *   wait). On a loaded machine the wall figure measures the machine; the on-CPU figure is what the engine can change.
+ *   event-loop stall while they run (`StallProbe`: the gaps of a 1 ms timer, what `perf_hooks.monitorEventLoopDelay`
+ *   records, but restarted with each tree's cycle; a macrotask turn between cycles). Also run with the trade-id
+ *   window full (100 000 applied trade ids), which must not change the cost of a clean cycle. Each stall is also
+ *   split (Linux): the main thread's time on a CPU within each gap (`/proc/thread-self/sched`) is work this process
+ *   did; the rest of the gap is the machine's load (runqueue wait). On a loaded machine the wall figure measures the
+ *   machine; the on-CPU figure is what the engine can change, down to the floor the idle row shows.
  * - placing: the same, each cycle after an order placed through the engine (journal records, a delta per cycle) and a
  *   compaction policy of 16 journal records, so the whole state is written about every fifth cycle: the stall a
  *   compaction causes. The engine gets the slicer a real-time engine gets by default (`budgetSlicer`), since the
@@ -26,19 +27,14 @@
  * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against
  * DIR` measures another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
- * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load.
+ * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load. `--gaps K`
+ * prints, per run, the K gaps with the most CPU time and the GC pauses in each.
  */
 import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  constants,
-  monitorEventLoopDelay,
-  performance,
-  PerformanceObserver,
-  type PerformanceEntry,
-} from 'node:perf_hooks';
+import { constants, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine/engine.js';
@@ -66,7 +62,7 @@ import {
 
 const FULL_WINDOW = 100_000;
 /** The compaction policy of the placing rows: whole state written once the journal holds this many records. */
-const PLACING_JOURNAL_RECORDS = 16;
+export const PLACING_JOURNAL_RECORDS = 16;
 
 /**
  * The exchange answering every read with its first answer to the same arguments. The world is static (flat prices,
@@ -132,10 +128,22 @@ function gcPauseOf(e: PerformanceEntry): GcPause {
 }
 
 /**
- * The main thread's CPU time (ms), exact, on Linux: `/proc/thread-self/sched` gives the run time as of the thread's
- * last scheduler update (`se.sum_exec_runtime`) and when that was (`se.exec_start`, on the monotonic clock); a thread
- * reading its own file is running, so it has run ever since: run time + (now − exec_start). Undefined where the file
- * is missing (not Linux, or a kernel without CONFIG_SCHED_DEBUG).
+ * The main thread's CPU time (ms), exact, on Linux, as of `at` (`performance.now()` taken just before the call):
+ * `/proc/thread-self/sched` gives the run time as of the thread's last scheduler update (`se.sum_exec_runtime`) and
+ * when that was (`se.exec_start`, on the scheduler's clock); a thread reading its own file is running, so it has run
+ * ever since: run time + (at − exec_start). The scheduler's clock is not `performance.now()`'s (they differ by a
+ * constant), which the differences the bench takes cancel. Undefined where the file is missing (not Linux, or a
+ * kernel without CONFIG_SCHED_DEBUG).
+ *
+ * The time must be taken before the read, not after: the file is a snapshot made inside the call, and a thread that
+ * is switched out on its way back from the call (a runqueue wait at the syscall's exit) has not run since. Timed after
+ * the read, that wait counted as CPU time: under load, gaps of 0.2-1 ms of wall time read 5-28 ms "on CPU" (stall17).
+ *
+ * What is left is the kernel's own accounting, which on a VM has limits no reader removes: time the host does not
+ * run the vCPU while this thread is current counts as this thread's run time (the guest cannot see it; /proc/stat's
+ * steal stays 0 here), and with an unstable TSC the scheduler's clock is kept per CPU within a tick of the wall clock.
+ * Measured with nothing but the idle loop in a process (load 10): up to 2-5 ms "on CPU" in a gap without GC that ran
+ * 1 ms of work. The idle row is that floor, read the same way.
  *
  * Why not the alternatives (measured with a 1 ms busy loop on the main thread and a busy worker thread):
  * `/proc/thread-self/schedstat` alone is the stale run time: while the loop never sleeps (the bench's cycles and
@@ -144,7 +152,7 @@ function gcPauseOf(e: PerformanceEntry): GcPause {
  * but adds every other thread's time (V8's GC helpers and compiler, workers) as of their last tick: 4 ms steps again,
  * in about 1% of the gaps. Node 20 has no `process.threadCpuUsage()`.
  */
-function mainThreadCpu(): (() => number) | undefined {
+function mainThreadCpu(): ((at: number) => number) | undefined {
   let fd: number;
   try {
     fd = openSync('/proc/thread-self/sched', 'r');
@@ -160,26 +168,25 @@ function mainThreadCpu(): (() => number) | undefined {
     const to = buf.indexOf('\n', from);
     return Number(buf.toString('latin1', from, to));
   };
-  const read = (): number => {
+  const read = (at: number): number => {
     const n = readSync(fd, buf, 0, buf.length, 0);
-    const now = Number(process.hrtime.bigint()) / 1e6;
-    return field(n, 'se.sum_exec_runtime') + (now - field(n, 'se.exec_start'));
+    return field(n, 'se.sum_exec_runtime') + (at - field(n, 'se.exec_start'));
   };
-  if (Number.isFinite(read())) return read;
+  if (Number.isFinite(read(performance.now()))) return read;
   closeSync(fd);
   return undefined;
 }
 
 /** One reader for the process (every probe runs on the main thread), opened by the first probe and kept open. */
-let threadCpuReader: { read: (() => number) | undefined } | undefined;
+let threadCpuReader: { read: ((at: number) => number) | undefined } | undefined;
 
 /** Where the CPU figures come from: the main thread's exact time, or the process's (`process.cpuUsage()`). */
 type CpuSource = 'main thread' | 'process';
 
-/** The main thread's (else the process's) CPU time so far (ms). */
-function threadCpuMs(): number {
+/** The main thread's (else the process's) CPU time so far (ms), as of `at` (`performance.now()`, taken just before). */
+export function threadCpuMs(at = performance.now()): number {
   const read = (threadCpuReader ??= { read: mainThreadCpu() }).read;
-  if (read !== undefined) return read();
+  if (read !== undefined) return read(at);
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
@@ -207,8 +214,15 @@ class StallProbe {
 
   private note(): void {
     const t = performance.now();
-    const c = threadCpuMs();
-    if (this.active) this.gaps.push({ at: this.last, wallMs: t - this.last, cpuMs: c - this.lastCpu });
+    const c = threadCpuMs(t);
+    // One thread cannot run longer than the wall time: only a switch between `t` and the kernel's snapshot (rare)
+    // could make the reading say so, and the next gap would then get the time back.
+    if (this.active)
+      this.gaps.push({
+        at: this.last,
+        wallMs: t - this.last,
+        cpuMs: Math.max(0, Math.min(t - this.last, c - this.lastCpu)),
+      });
     this.last = t;
     this.lastCpu = c;
   }
@@ -254,12 +268,27 @@ class StallProbe {
     return { ms, kind: longest?.kind ?? 'none' };
   }
 
+  /** The `k` gaps with the most CPU time, each with the GC pauses overlapping it (`--gaps K`: what a stall is made of). */
+  topByCpu(k: number): string[] {
+    const t0 = this.gaps[0]?.at ?? 0;
+    return [...this.gaps]
+      .sort((a, b) => b.cpuMs - a.cpuMs)
+      .slice(0, k)
+      .map((g) => {
+        const pauses = this.pauses
+          .filter((p) => Math.min(p.start + p.ms, g.at + g.wallMs) > Math.max(p.start, g.at))
+          .map((p) => `${p.kind} ${p.ms.toFixed(2)}`);
+        return `at ${(g.at - t0).toFixed(0)} ms: wall ${g.wallMs.toFixed(2)}, on CPU ${g.cpuMs.toFixed(2)}, GC ${this.gcIn(g).ms.toFixed(2)} [${pauses.join(', ')}]`;
+      });
+  }
+
   /**
    * The longest gap (wall), its CPU part, its GC part and the GC's kind; the most CPU time of any gap; and the
    * longest gap once its GC pauses are taken out (the cycle's own work plus the machine).
    */
   summary(): {
     maxGapMs: number;
+    p99GapMs: number;
     cpuOfMaxGapMs: number;
     maxCpuMs: number;
     gcOfMaxGapMs: number;
@@ -276,8 +305,10 @@ class StallProbe {
       if (g.wallMs > withoutGc) withoutGc = Math.max(withoutGc, g.wallMs - this.gcIn(g).ms);
     }
     const gc = this.gcIn(longest);
+    const walls = this.gaps.map((g) => g.wallMs).sort((a, b) => a - b);
     return {
       maxGapMs: longest.wallMs,
+      p99GapMs: walls[Math.max(0, Math.ceil(walls.length * 0.99) - 1)] ?? 0,
       cpuOfMaxGapMs: longest.cpuMs,
       maxCpuMs: maxCpu,
       gcOfMaxGapMs: gc.ms,
@@ -442,8 +473,10 @@ interface CleanResult {
   /** engine cycle / bare Map join, medians. */
   ratioToBaseline: number;
   /**
-   * Longest event-loop delay while cycles ran (ms), and its p99. `monitorEventLoopDelay` records the whole interval
-   * between two firings of its 1 ms timer, so even an idle loop shows about 1 ms, more on a loaded machine.
+   * Longest event-loop delay while cycles ran (ms), and its p99: the whole interval between two firings of the
+   * probe's 1 ms timer (as `monitorEventLoopDelay` records it), so even an idle loop shows about 1 ms, more on a
+   * loaded machine. Not `monitorEventLoopDelay` itself: disabled and enabled again (around each tree's cycles), its
+   * histogram records the whole disabled stretch as one delay, with `--against` the other tree's cycle (stall17).
    */
   maxStallMs: number;
   p99StallMs: number;
@@ -485,6 +518,8 @@ async function clean(
   cycles: number,
   freshObjects = false,
   placing = false,
+  showGaps = 0,
+  log: (line: string) => void = () => {},
 ): Promise<CleanResult[]> {
   const setups = [];
   for (const tree of trees) {
@@ -509,7 +544,6 @@ async function clean(
   const runs = setups.map(() => ({
     ms: [] as number[],
     base: [] as number[],
-    h: monitorEventLoopDelay({ resolution: 1 }),
     probe: new StallProbe(),
     pauses: [] as GcPause[],
   }));
@@ -533,7 +567,6 @@ async function clean(
       const { running, ids, shuffled } = setups[k]!;
       const r = runs[k]!;
       // With two trees a pause is counted to the tree whose cycle it interrupts, whichever tree's garbage caused it.
-      r.h.enable();
       r.probe.enable();
       await place(running.engine, trees[k]!.Dec);
       const t = now();
@@ -541,59 +574,58 @@ async function clean(
       r.ms.push(now() - t);
       await turn();
       r.pauses.push(...r.probe.disable());
-      r.h.disable();
       const b = now();
       mapJoin(ids, shuffled);
       r.base.push(now() - b);
     }
   }
   // The floor the stall figures stand on: the same turns and joins without the cycles, for as long, in this process.
-  const idle = monitorEventLoopDelay({ resolution: 1 });
   const idleProbe = new StallProbe();
   const until = now() + (now() - began) / setups.length;
-  idle.enable();
   idleProbe.enable();
   while (now() < until) {
     await turn();
     mapJoin(setups[0]!.ids, setups[0]!.shuffled);
   }
   idleProbe.disable();
-  idle.disable();
   for (const { running } of setups) await running.engine.stop();
-  const idleCpu = idleProbe.summary().maxCpuMs;
-  return runs.map(({ ms, base, h, probe, pauses }) => ({
-    openOrders: n,
-    appliedTradeIds: appliedTrades,
-    freshObjects,
-    placing,
-    ...(() => {
-      const p = probe.summary();
-      return {
-        cpuSource: probe.cpuSource,
-        maxStallCpuMs: round(p.maxCpuMs),
-        cpuOfMaxStallMs: round(p.cpuOfMaxGapMs),
-        idleMaxStallCpuMs: round(idleCpu),
-        gcOfMaxStallMs: round(p.gcOfMaxGapMs),
-        gcKindOfMaxStall: p.gcKindOfMaxGap,
-        maxStallWithoutGcMs: round(p.maxGapWithoutGcMs),
-      };
-    })(),
-    cycles,
-    cycleMsMedian: round(median(ms)),
-    cycleMsMin: round(Math.min(...ms)),
-    cyclesPerSecond: round(1000 / median(ms)),
-    baselineMsMedian: round(median(base)),
-    ratioToBaseline: round(median(ms) / median(base)),
-    maxStallMs: round(h.max / 1e6),
-    p99StallMs: round(h.percentile(99) / 1e6),
-    idleMaxStallMs: round(idle.max / 1e6),
-    idleP99StallMs: round(idle.percentile(99) / 1e6),
-    gcMsPerCycle: round(pauses.reduce((x, y) => x + y.ms, 0) / cycles),
-    longestGcMs: round(Math.max(0, ...pauses.map((p) => p.ms))),
-    longestGcKind:
-      pauses.reduce<GcPause | undefined>((a, p) => (a === undefined || p.ms > a.ms ? p : a), undefined)?.kind ?? 'none',
-    majorGcs: pauses.filter((p) => p.kind === 'major').length,
-  }));
+  const idle = idleProbe.summary();
+  if (showGaps > 0) {
+    runs.forEach(({ probe }, k) => probe.topByCpu(showGaps).forEach((g) => log(`  gap, tree ${k}: ${g}`)));
+    idleProbe.topByCpu(showGaps).forEach((g) => log(`  gap, idle loop: ${g}`));
+  }
+  return runs.map(({ ms, base, probe, pauses }) => {
+    const p = probe.summary();
+    return {
+      openOrders: n,
+      appliedTradeIds: appliedTrades,
+      freshObjects,
+      placing,
+      cpuSource: probe.cpuSource,
+      maxStallCpuMs: round(p.maxCpuMs),
+      cpuOfMaxStallMs: round(p.cpuOfMaxGapMs),
+      idleMaxStallCpuMs: round(idle.maxCpuMs),
+      gcOfMaxStallMs: round(p.gcOfMaxGapMs),
+      gcKindOfMaxStall: p.gcKindOfMaxGap,
+      maxStallWithoutGcMs: round(p.maxGapWithoutGcMs),
+      cycles,
+      cycleMsMedian: round(median(ms)),
+      cycleMsMin: round(Math.min(...ms)),
+      cyclesPerSecond: round(1000 / median(ms)),
+      baselineMsMedian: round(median(base)),
+      ratioToBaseline: round(median(ms) / median(base)),
+      maxStallMs: round(p.maxGapMs),
+      p99StallMs: round(p.p99GapMs),
+      idleMaxStallMs: round(idle.maxGapMs),
+      idleP99StallMs: round(idle.p99GapMs),
+      gcMsPerCycle: round(pauses.reduce((x, y) => x + y.ms, 0) / cycles),
+      longestGcMs: round(Math.max(0, ...pauses.map((x) => x.ms))),
+      longestGcKind:
+        pauses.reduce<GcPause | undefined>((a, x) => (a === undefined || x.ms > a.ms ? x : a), undefined)?.kind ??
+        'none',
+      majorGcs: pauses.filter((x) => x.kind === 'major').length,
+    };
+  });
 }
 
 interface BootResult {
@@ -729,6 +761,8 @@ async function run(ctx: BenchContext): Promise<void> {
   // A long-running engine's trade-id window is full: the largest boot again, with one.
   const windowBootSizes = listArg(ctx.args, '--boot-window') ?? bootSizes.slice(-1);
   const write = !ctx.args.includes('--no-write');
+  // `--gaps K`: print the K gaps of each run with the most CPU time, with their GC pauses.
+  const showGaps = listArg(ctx.args, '--gaps')?.[0] ?? 0;
   const startLoad = loadavg().map(round);
   const started = now();
   const gc = gcFunction();
@@ -755,7 +789,7 @@ async function run(ctx: BenchContext): Promise<void> {
       { applied: 0, fresh: false, placing: true },
     ];
     for (const { applied, fresh, placing } of variants) {
-      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh, placing);
+      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh, placing, showGaps, ctx.log);
       rs.forEach((r, k) => {
         results[k]!.clean.push(r);
         ctx.log(

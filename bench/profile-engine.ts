@@ -2,15 +2,21 @@
  * A CPU profile of clean engine cycles (not a bench module: it measures nothing it reports as a figure). Boots the
  * same engine as bench/engine.ts (createEngine on a SimulatedExchange with no latency, N tracked resting orders),
  * warms up, then profiles `--cycles` clean cycles only (node:inspector), and prints the functions with the most self
- * time, plus GC and wall time per cycle. `--fresh` hands out fresh objects per read, as ccxt does.
+ * time, plus GC and wall time per cycle. `--fresh` hands out fresh objects per read, as ccxt does. `--placing`
+ * profiles the bench's placing rows instead: an order placed through the engine before each cycle, a compaction every
+ * 16 journal records, the default slicer. `--spans K` prints the K longest on-CPU spans of the event loop (a 1 ms
+ * timer reads the main thread's CPU time at each firing; a span is the gap between two firings) and what the profile
+ * sampled within each (samples counted as `--interval` µs each, default 100: the profiler's own cost is in the spans).
  *
  *   npx tsx bench/profile-engine.ts --orders 10000 --cycles 200 --fresh [--out /tmp/x.cpuprofile]
+ *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { boot, freshCopies } from './engine.js';
-import { listArg, makeWorld, now, saveWorld, valueOf } from './support.js';
+import { boot, freshCopies, PLACING_JOURNAL_RECORDS, threadCpuMs } from './engine.js';
+import { listArg, makeWorld, now, PERP, saveWorld, valueOf } from './support.js';
+import { Dec } from '../src/domain/decimal.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 
 interface ProfileNode {
@@ -25,6 +31,7 @@ interface HeapNode {
 }
 interface Profile {
   nodes: ProfileNode[];
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -51,20 +58,127 @@ function times(p: Profile, inclusive: boolean): [string, number][] {
   return [...total].sort((a, b) => b[1] - a[1]);
 }
 
+/** A gap between two firings of the probe's 1 ms timer: from, to (µs, the profile's monotonic clock), CPU ms. */
+interface Span {
+  readonly from: number;
+  readonly to: number;
+  readonly cpuMs: number;
+}
+
+/** The main thread's CPU time within each gap of a 1 ms timer (see bench/engine.ts, StallProbe). */
+function spanProbe(): { stop(): Span[] } {
+  const spans: Span[] = [];
+  const clock = (): number => Number(process.hrtime.bigint()) / 1000;
+  let last = clock();
+  let lastCpu = threadCpuMs();
+  let timer: NodeJS.Timeout;
+  const tick = (): void => {
+    const t = clock();
+    const c = threadCpuMs();
+    spans.push({ from: last, to: t, cpuMs: c - lastCpu });
+    last = t;
+    lastCpu = c;
+    timer = setTimeout(tick, 1);
+  };
+  timer = setTimeout(tick, 1);
+  return {
+    stop() {
+      clearTimeout(timer);
+      return spans;
+    },
+  };
+}
+
+/**
+ * The `k` spans with the most samples (CPU time as the profiler saw it: a thread waiting for a CPU is not sampled, so
+ * this holds on a loaded machine too), each with the functions sampled within it (self time, and ours inclusive).
+ */
+function printSpans(p: Profile, spans: readonly Span[], k: number, intervalUs: number): void {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const at: number[] = [];
+  let t = p.startTime;
+  for (const d of p.timeDeltas) at.push((t += d));
+  // Samples are in time order, as are the spans: one pass files each sample in its span.
+  const inSpan: number[][] = spans.map(() => []);
+  let j = 0;
+  for (let i = 0; i < at.length; i++) {
+    while (j < spans.length && at[i]! > spans[j]!.to) j++;
+    if (j === spans.length) break;
+    if (at[i]! > spans[j]!.from) inSpan[j]!.push(i);
+  }
+  const idle = (i: number): boolean => /^\((idle|program)\)/.test(frameName(byId.get(p.samples[i]!)!.callFrame));
+  const busy = inSpan.map((xs) => xs.filter((i) => !idle(i)).length);
+  const top = spans
+    .map((s, i) => ({ s, i }))
+    .sort((a, b) => busy[b.i]! - busy[a.i]!)
+    .slice(0, k);
+  // A sample stands for one interval on the CPU: its time delta also counts the time the thread waited for one.
+  const ms = intervalUs / 1000;
+  for (const { s, i: si } of top) {
+    const self = new Map<string, number>();
+    const ours = new Map<string, number>();
+    for (const i of inSpan[si]!) {
+      const id = p.samples[i]!;
+      const name = frameName(byId.get(id)!.callFrame);
+      self.set(name, (self.get(name) ?? 0) + ms);
+      const seen = new Set<string>();
+      for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+        const key = frameName(byId.get(n)!.callFrame);
+        if (!key.includes(' src/') || seen.has(key)) continue;
+        seen.add(key);
+        ours.set(key, (ours.get(key) ?? 0) + ms);
+      }
+    }
+    console.log(
+      `span of ${((s.to - s.from) / 1000).toFixed(1)} ms wall, ${(busy[si]! * ms).toFixed(1)} ms sampled busy (thread CPU clock: ${s.cpuMs.toFixed(1)}):`,
+    );
+    const list = (m: Map<string, number>, n: number): string =>
+      [...m]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, n)
+        .map(([f, v]) => `    ${v.toFixed(2)} ${f}`)
+        .join('\n');
+    console.log(`  self:\n${list(self, 8)}\n  ours, inclusive:\n${list(ours, 14)}`);
+  }
+}
+
 async function main(args: readonly string[]): Promise<void> {
   const n = listArg(args, '--orders')?.[0] ?? 1000;
   const cycles = listArg(args, '--cycles')?.[0] ?? 500;
   const fresh = args.includes('--fresh');
+  const placing = args.includes('--placing');
+  const spansK = listArg(args, '--spans')?.[0];
   const out = valueOf(args, '--out');
   const world = await makeWorld(n);
   const store = new InMemoryStateStore();
   await saveWorld(store, world);
-  const { running } = await boot(fresh ? { tl: world.tl, ex: freshCopies(world.ex) } : world, store);
-  for (let i = 0; i < Math.max(20, cycles / 5); i++) await running.cycle();
+  const { running } = await boot(
+    fresh ? { tl: world.tl, ex: freshCopies(world.ex) } : world,
+    store,
+    undefined,
+    placing ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
+  );
+  let placed = 0;
+  const cycle = async (): Promise<void> => {
+    if (placing)
+      await running.engine.placeOrder({
+        clientOrderId: `profile-placed-${placed++}`,
+        symbol: PERP,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.001'),
+        price: new Dec('15000'),
+      });
+    await running.cycle();
+  };
+  for (let i = 0; i < Math.max(20, cycles / 5); i++) await cycle();
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  const intervalUs = listArg(args, '--interval')?.[0] ?? 100;
+  await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
   const pauses: number[] = [];
   const obs = new PerformanceObserver((list) => list.getEntries().forEach((e) => pauses.push(e.duration)));
   obs.observe({ entryTypes: ['gc'] });
@@ -76,12 +190,14 @@ async function main(args: readonly string[]): Promise<void> {
       includeObjectsCollectedByMinorGC: true,
     } as never);
   await session.post('Profiler.start');
+  const probe = spansK === undefined ? undefined : spanProbe();
   const t = now();
   for (let i = 0; i < cycles; i++) {
-    await running.cycle();
+    await cycle();
     await new Promise((resolve) => setImmediate(resolve));
   }
   const ms = now() - t;
+  const spans = probe?.stop();
   const { profile } = (await session.post('Profiler.stop')) as { profile: Profile };
   obs.takeRecords().forEach((e) => pauses.push(e.duration));
   if (heap) {
@@ -108,7 +224,7 @@ async function main(args: readonly string[]): Promise<void> {
   const total = times(profile, args.includes('--inclusive'));
   const sum = times(profile, false).reduce((s, [, v]) => s + v, 0);
   console.log(
-    `${n} orders${fresh ? ', fresh objects' : ''}: ${(ms / cycles).toFixed(3)} ms a cycle (profiled), GC ${(pauses.reduce((a, b) => a + b, 0) / cycles).toFixed(3)} ms a cycle`,
+    `${n} orders${fresh ? ', fresh objects' : ''}${placing ? ', placing' : ''}: ${(ms / cycles).toFixed(3)} ms a cycle (profiled), GC ${(pauses.reduce((a, b) => a + b, 0) / cycles).toFixed(3)} ms a cycle`,
   );
   // `--callers RE`: self time of frames matching RE, by the nearest caller in our own code (src/).
   const callers = valueOf(args, '--callers');
@@ -148,6 +264,7 @@ async function main(args: readonly string[]): Promise<void> {
   );
   for (const [k, v] of total.slice(0, listArg(args, '--top')?.[0] ?? 40))
     console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / cycles).toFixed(4)} ms/cycle  ${k}`);
+  if (spans !== undefined && spansK !== undefined) printSpans(profile, spans, spansK, intervalUs);
 }
 
 await main(process.argv.slice(2));

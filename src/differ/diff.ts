@@ -81,7 +81,24 @@ export function diff(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
-  const steps = diffSteps(local, remote, options, false);
+  return run(diffSteps(local, remote, options, false, true));
+}
+
+/**
+ * `diff` that neither keeps what it finds for the next diff nor answers from what an earlier one kept (`lastOrders`,
+ * `lastPairs`): the same report. For a diff whose local orders are about to be replaced, as a boot's are by its hard
+ * reset (the books then track the exchange's copies): no later diff would look them up, and keeping a pair per order
+ * (a weak map entry each, 100k at a boot of 100k orders) only costs.
+ */
+export function diffOnce(
+  local: LiveState,
+  remote: ExchangeSnapshot,
+  options?: DiffOptionsInput | DiffOptions,
+): ReconciliationReport {
+  return run(diffSteps(local, remote, options, false, false));
+}
+
+function run(steps: Generator<void, ReconciliationReport>): ReconciliationReport {
   for (;;) {
     const r = steps.next();
     if (r.done === true) return r.value;
@@ -89,7 +106,7 @@ export function diff(
 }
 
 /**
- * `diff` in slices: the same report, with `pause` asked between slices of about a thousand orders (each a promise to
+ * `diff` in slices: the same report, with `pause` asked between slices of a few hundred orders (each a promise to
  * await, or undefined to go on at once), so that a diff of many orders need not hold the event loop for one turn.
  * The inputs must not change until it resolves (the engine's are frozen, and its queue holds every change off).
  */
@@ -99,7 +116,7 @@ export async function diffSliced(
   options: DiffOptionsInput | DiffOptions | undefined,
   pause: () => Promise<void> | undefined,
 ): Promise<ReconciliationReport> {
-  const steps = diffSteps(local, remote, options, true);
+  const steps = diffSteps(local, remote, options, true, true);
   for (;;) {
     const r = steps.next();
     if (r.done === true) return r.value;
@@ -108,23 +125,34 @@ export async function diffSliced(
   }
 }
 
-/** How many blocks of orders go between two slice points (`diffSliced`); a power of two. */
-const SLICE_BLOCKS = 32;
+/**
+ * How many blocks of orders go between two slice points (`diffSliced`); a power of two. 256 orders: a slice point
+ * costs nothing when the slicer's budget is not spent, and a thousand orders' join took 2-3 ms on a loaded machine.
+ */
+const SLICE_BLOCKS = 8;
 
 /**
  * The diff, yielding at its slice points. `sliced`: the scratch memory is this call's own, since another diff may run
- * while this one waits (the module's kept scratch is only for a diff that runs in one go).
+ * while this one waits (the module's kept scratch is only for a diff that runs in one go). `memo`: what it finds is
+ * kept for the next diff over the same frozen lists (see `lastOrders`, `lastPairs`), and what was kept is used.
  */
 function* diffSteps(
   local: LiveState,
   remote: ExchangeSnapshot,
   options: DiffOptionsInput | DiffOptions | undefined,
   sliced: boolean,
+  memo: boolean,
 ): Generator<void, ReconciliationReport> {
   const opts = resolveDiffOptions(options);
   const cutoff = remote.startedAt - opts.inFlightGraceMs;
 
-  const { matched, ghosts, zombies, inFlight } = yield* sortedOrders(local.orders, remote.openOrders, cutoff, sliced);
+  const { matched, ghosts, zombies, inFlight } = yield* sortedOrders(
+    local.orders,
+    remote.openOrders,
+    cutoff,
+    sliced,
+    memo,
+  );
   return {
     snapshotStartedAt: remote.startedAt,
     snapshotCompletedAt: remote.completedAt,
@@ -182,12 +210,14 @@ function* sortedOrders(
   remoteOrders: readonly Order[],
   cutoff: number,
   sliced: boolean,
+  memoize: boolean,
 ): Generator<void, SortedCategories> {
-  const frozen = Object.isFrozen(localOrders);
+  // Without the memos, the lists are treated as a list that may change would be: nothing kept, nothing looked up.
+  const frozen = memoize && Object.isFrozen(localOrders);
   const memo = frozen ? lastOrders.get(localOrders) : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
-  const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced);
+  const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
   if (large) yield;
   const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff);
@@ -260,6 +290,7 @@ function* diffOrders(
   remoteOrders: readonly Order[],
   cutoff: number,
   sliced: boolean,
+  frozen: boolean,
 ): Generator<void, Joined> {
   const n = remoteOrders.length;
   const m = localOrders.length;
@@ -307,8 +338,7 @@ function* diffOrders(
   };
   // Client-id matches wait until every exchange-id match is known: an exchange-id match always wins.
   const byClientId: number[] = [];
-  // The memo of exchange-id pairs (see `lastPairs`), for a frozen local list only.
-  const frozen = Object.isFrozen(localOrders);
+  // `frozen`: the memo of exchange-id pairs (see `lastPairs`) is used and kept, for a frozen local list only.
 
   // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
   // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
@@ -553,6 +583,15 @@ function categoryOf(o: Order, cutoff: number): InFlightOrder['reason'] | 'ghost'
 
 /** Shared by every pair that agrees: most do, and one frozen object beats one allocation per pair. */
 const NO_DIFFERENCES: OrderDifferences = Object.freeze({ filledDelta: ZERO });
+
+/**
+ * True for a pair this differ matched by exchange id and found agreeing in every compared field: then both sides carry
+ * the same exchange id and nothing differs. Read from the pair alone (no look into its two orders, which a scan of
+ * every pair after a placement would pay a cache miss for); false for any other pair, including one built elsewhere.
+ */
+export function agreesByExchangeId(m: MatchedOrder): boolean {
+  return m.differences === NO_DIFFERENCES && m.matchedBy === 'exchangeOrderId';
+}
 
 function match(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
   const withinGrace = l.createdAt >= cutoff || l.updatedAt >= cutoff;

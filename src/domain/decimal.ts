@@ -40,6 +40,11 @@ export function amountsEqual(a: Decimal, b: Decimal): boolean {
   return a.eq(b);
 }
 
+/** `x.gt(0)` without the copy of its argument decimal.js's comparisons make: positive and not zero (NaN: false). */
+export function isPositiveAmount(x: Decimal): boolean {
+  return x.isPositive() && !x.isZero();
+}
+
 /** Adds any number of amounts exactly. */
 export function sumAmounts(xs: Iterable<Decimal>): Decimal {
   let acc: Decimal = ZERO;

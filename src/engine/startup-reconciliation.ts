@@ -7,7 +7,7 @@
 import { ExchangeError } from '../domain/errors.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
-import { diff } from '../differ/diff.js';
+import { diffOnce } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
 import { executePlan } from '../handlers/executor.js';
@@ -60,7 +60,8 @@ export class StartupReconciliation {
   ): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
     const { exchange, clock, config, state } = this.deps;
     const snapshot = await fetchExchangeSnapshot(exchange, clock, this.deps.symbols);
-    const report = diff(current.liveState(), snapshot, config.diffOptions);
+    // Nothing kept for the next diff: the hard reset replaces these books' orders with the exchange's copies.
+    const report = diffOnce(current.liveState(), snapshot, config.diffOptions);
     const plan = await state.startupHandler.plan(report, {
       exchange,
       portfolio: current,

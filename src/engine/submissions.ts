@@ -41,8 +41,10 @@ export async function resolveUnconfirmed(ctx: SubmissionContext, book: Portfolio
       handlerActors.submission(id, o?.symbol ?? '', { type: 'RESOLVED' });
   }
   const cutoff = clock.now() - config.diffOptions.inFlightGraceMs;
-  // Indexed: this async function rarely gets optimized, and a for-of there allocates a result object per order.
-  const open = unacknowledged(book.openOrders());
+  // Indexed: this async function rarely gets optimized, and a for-of there allocates a result object per order. The
+  // books keep these orders apart as they change: no walk of every order after a placement (issue 16). A list they
+  // hand out never changes, so tracking or closing one below does not disturb the walk.
+  const open = book.unacknowledgedOrders();
   for (let i = 0; i < open.length; i++) {
     const o = open[i]!;
     if (o.createdAt >= cutoff) continue;
@@ -131,8 +133,9 @@ export async function settleProvenSubmissions(
   book: Portfolio,
 ): Promise<void> {
   const { exchange, logger } = ctx;
-  // Indexed, as in resolveUnconfirmed (a for-of here allocated more than the rest of a clean 10k cycle).
-  const orders = unansweredRejections(before.orders());
+  // Indexed, as in resolveUnconfirmed (a for-of here allocated more than the rest of a clean 10k cycle). Only the
+  // terminal orders are searched (the books keep them apart), not the books.
+  const orders = unansweredRejections(before.closedOrders());
   for (let i = 0; i < orders.length; i++) {
     const guessed = orders[i]!;
     const o = book.findOrder({ clientOrderId: guessed.clientOrderId });
@@ -158,10 +161,5 @@ export async function settleProvenSubmissions(
   }
 }
 
-/** Pending orders without an exchange id, of a portfolio's `openOrders()` (derived once per list: see `perList`). */
-const unacknowledged = perList((open: readonly Order[]) =>
-  open.filter((o) => o.status === 'pending' && o.exchangeOrderId === undefined),
-);
-
-/** Orders closed as rejected for lack of an answer, of a portfolio's `orders()` (once per list). */
+/** Orders closed as rejected for lack of an answer, of a portfolio's `closedOrders()` (once per list). */
 const unansweredRejections = perList((orders: readonly Order[]) => orders.filter(isUnansweredRejection));

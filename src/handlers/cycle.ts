@@ -26,6 +26,7 @@ import {
   type Instrument,
   type Order,
 } from '../domain/types.js';
+import { agreesByExchangeId } from '../differ/diff.js';
 import type { MatchedOrder, ReconciliationReport, Tolerance } from '../differ/report.js';
 import { balanceTolerance, isBeyondTolerance, positionTolerance, type Tolerances } from '../differ/tolerance.js';
 import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
@@ -436,7 +437,7 @@ export async function runCycle(
       exchangeOrderId: f.exchangeOrderId,
       from: portfolio.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId })?.createdAt ?? -1,
     })),
-    ...filledShort(portfolio.orders()).map((o) => ({
+    ...filledShort(portfolio.closedOrders()).map((o) => ({
       symbol: o.symbol,
       exchangeOrderId: o.exchangeOrderId!,
       from: o.createdAt,
@@ -1062,6 +1063,8 @@ function pairsToLook(matched: readonly MatchedOrder[]): readonly MatchedOrder[] 
 const lookedAt = new WeakMap<readonly MatchedOrder[], readonly MatchedOrder[]>();
 
 function needsLook(m: MatchedOrder): boolean {
+  // Most pairs, read from the pair alone (issue 16: this scan follows every placement).
+  if (agreesByExchangeId(m)) return false;
   const x = m.local.exchangeOrderId;
   return m.differs || x === undefined || (m.exchange.exchangeOrderId ?? x) !== x;
 }
@@ -1204,8 +1207,8 @@ function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: strin
 }
 
 /**
- * Orders filled (the exchange said so) with less than their quantity applied, of a portfolio's `orders()`; derived
- * once per list (`perList`), so a clean cycle does not test every order again.
+ * Orders filled (the exchange said so) with less than their quantity applied, of a portfolio's `closedOrders()` (a
+ * filled order is terminal: the books keep those apart); derived once per list (`perList`).
  */
 const filledShort = perList((orders: readonly Order[]) =>
   orders.filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity)),

@@ -268,11 +268,28 @@ export class Portfolio {
   private stamp = ++lastStamp;
   /** What changed since the last incremental save (`deltaSinceSaved`); a new portfolio starts unsaved. */
   private changes = new PortfolioChanges();
-  /** Tracked orders by createdAt then clientOrderId, and the live view, kept until the next change. */
-  private sortedCache: readonly TrackedOrder[] | undefined;
+  /**
+   * Tracked orders by createdAt then clientOrderId (`compareTracked`): built once, then kept in order through every
+   * change of an order (issue 16: a placement used to sort the whole books again). Shared with a clone, or with a
+   * serialization in progress (`toDeferredJSON`), until either side changes it (`sortedShared`: copied first).
+   */
+  private sorted: TrackedOrder[] | undefined;
+  private sortedShared = false;
+  /**
+   * Per asset, the exact sum of what open spot orders lock (`lockTerm`): built once, then updated by each order's
+   * change (its old term out, its new one in). Exact, so the running sum is the sum over the books whatever the
+   * order of the changes; `lockedAmounts` rounds it to `Dec` once.
+   */
+  private lockedSums: Map<string, Decimal> | undefined;
+  /** Tracked orders that are not open, and pending ones without an exchange id, by client id: usually few. */
+  private closed = new LayeredMap<string, TrackedOrder>();
+  private unacked = new LayeredMap<string, TrackedOrder>();
+  /** The list views, kept until the next change. */
   private liveCache: LiveState | undefined;
   private openCache: readonly Order[] | undefined;
   private lockedCache: ReadonlyMap<string, Decimal> | undefined;
+  private closedCache: readonly Order[] | undefined;
+  private unackedCache: readonly Order[] | undefined;
   private savedViewCache:
     | {
         readonly stamp: number;
@@ -310,10 +327,15 @@ export class Portfolio {
       this.forkMaps(src);
       this.stamp = src.stamp;
       this.changes = src.changes.copy();
-      this.sortedCache = src.sortedCache;
+      this.sorted = src.sorted;
+      // Both sides copy it before their first change of an order.
+      if (src.sorted !== undefined) this.sortedShared = src.sortedShared = true;
+      this.lockedSums = src.lockedSums === undefined ? undefined : new Map(src.lockedSums);
       this.liveCache = src.liveCache;
       this.openCache = src.openCache;
       this.lockedCache = src.lockedCache;
+      this.closedCache = src.closedCache;
+      this.unackedCache = src.unackedCache;
       return;
     }
     const windowSize = checkWindowCapacity(options.tradeIdWindow ?? DEFAULT_TRADE_ID_WINDOW, 'tradeIdWindow');
@@ -496,23 +518,25 @@ export class Portfolio {
     const unexplained = [...this.unexplainedByOrder()].filter(([key]) => this.byExchange.has(key));
     const dropped = [...this.untracked.keys()].filter((key) => this.byExchange.has(key));
     this.stamp = ++lastStamp;
-    this.liveCache = undefined;
+    this.dropListViews();
     if (!sameInstruments) {
       // The exchange lists new instruments (ours it no longer lists are kept by the caller): saved in the delta.
       this.instrumentList = instruments.map((i) => ({ ...i }));
       this.instrumentsBySymbol = new Map(this.instrumentList.map((i) => [i.symbol, i]));
-      this.lockedCache = undefined;
+      // What an order locks depends on its instrument's kind: summed again when next read.
+      this.lockedSums = undefined;
     }
     if (equal.length > 0) {
-      const sorted = [...current];
-      for (const i of equal) {
-        const t: TrackedOrder = { order: orders[i]!, notional: current[i]!.notional };
+      const entries = equal.map((i): [TrackedOrder, TrackedOrder] => [
+        current[i]!,
+        { order: orders[i]!, notional: current[i]!.notional },
+      ]);
+      // Same keys, same values: the sort order and the locked amounts stand; the entries are new objects. Not a
+      // change of the books (same JSON): no stamp of a change for the delta.
+      for (const [prev, t] of entries) {
         this.byClient.set(t.order.clientOrderId, t);
-        sorted[i] = t;
+        this.orderViewsChange(prev, t);
       }
-      // Same keys, same values: the sort order and the locked amounts stand; the lists of orders are new objects.
-      this.sortedCache = sorted;
-      this.openCache = undefined;
     }
     if (dropped.length > 0) {
       this.touch();
@@ -761,7 +785,7 @@ export class Portfolio {
         `no tracked order with exchange id ${ref.exchangeOrderId ?? '-'} / client id ${ref.clientOrderId ?? '-'}`,
       );
     }
-    // A new entry, never an edit in place: clones share the entries.
+    // A new entry, never an edit in place: clones share the entries (and the sorted view holds them).
     this.setTracked({
       order: { ...t.order, status, updatedAt: Math.max(t.order.updatedAt, at) },
       notional: t.notional,
@@ -771,6 +795,24 @@ export class Portfolio {
   /** Every tracked order, by createdAt then clientOrderId. */
   orders(): readonly Order[] {
     return this.liveState().orders;
+  }
+
+  /**
+   * Tracked orders that are not open (filled, cancelled, expired, rejected: kept until `pruneClosedOrders`), by
+   * createdAt then clientOrderId. Costs what they are, not the books: a cycle's checks of terminal orders read this.
+   */
+  closedOrders(): readonly Order[] {
+    this.closedCache ??= sortedOrdersOf(this.closed);
+    return this.closedCache;
+  }
+
+  /**
+   * Pending orders without an exchange id (placed, no answer seen yet), by createdAt then clientOrderId. Costs what
+   * they are, not the books.
+   */
+  unacknowledgedOrders(): readonly Order[] {
+    this.unackedCache ??= sortedOrdersOf(this.unacked);
+    return this.unackedCache;
   }
 
   /** Tracked orders with status pending or open. */
@@ -787,16 +829,17 @@ export class Portfolio {
    */
   pruneClosedOrders(updatedBefore: Millis): number {
     // Called every cycle: the oldest terminal order is derived once per change of the books, not scanned for.
-    if (!(oldestClosedUpdate(this.orders()) < updatedBefore)) return 0;
+    if (!(oldestClosedUpdate(this.closedOrders()) < updatedBefore)) return 0;
     const drop: TrackedOrder[] = [];
-    // forEach, not for-of: called once a cycle, rarely optimized, and an iterator allocates a result per order.
-    this.byClient.forEach((t) => {
-      if (!isOpenStatus(t.order.status) && t.order.updatedAt < updatedBefore) drop.push(t);
+    // Only the terminal orders are walked (kept by client id as they change), not the books.
+    this.closed.forEach((t) => {
+      if (t.order.updatedAt < updatedBefore) drop.push(t);
     });
     if (drop.length === 0) return 0;
     this.touch();
     for (const t of drop) {
       this.byClient.delete(t.order.clientOrderId);
+      this.orderViewsChange(t, undefined);
       this.changes.order(t.order.clientOrderId);
       if (t.order.exchangeOrderId !== undefined) {
         this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
@@ -1108,7 +1151,7 @@ export class Portfolio {
   liveState(): LiveState {
     // Kept until the next change: a clean cycle reads it without sorting or summing anything again.
     this.liveCache ??= Object.freeze({
-      orders: Object.freeze(this.sortedTracked().map((t) => t.order)),
+      orders: Object.freeze(ordersOf(this.sortedTracked())),
       positions: this.positions(),
       balances: this.balances(),
     });
@@ -1237,8 +1280,9 @@ export class Portfolio {
       positions: settled.positions().map(positionToJSON),
       settledRealizedPnl: amountToString(settled.realizedPnl),
       peakEquity: amountToString(this.peak),
-      // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart.
-      orders: list(this.sortedTracked(), trackedOrderToJSON),
+      // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart. A deferred
+      // list reads the sorted view later: marked shared, so a change meanwhile (none is expected) would copy it first.
+      orders: list(this.sharedSorted(), trackedOrderToJSON),
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
       appliedTrades: list(this.tradeIds.toArray(), (key): [string, string] => {
@@ -1327,13 +1371,21 @@ export class Portfolio {
 
   // ---- internals ---------------------------------------------------------------------------------------------
 
-  /** Records that the books changed: a new stamp, and the cached views are dropped. */
+  /**
+   * Records that the books changed: a new stamp, and the list views are dropped (the sorted orders and the locked
+   * sums are kept up to date by each change instead: `orderViewsChange`).
+   */
   private touch(): void {
     this.stamp = ++lastStamp;
-    this.sortedCache = undefined;
+    this.dropListViews();
+  }
+
+  private dropListViews(): void {
     this.liveCache = undefined;
     this.openCache = undefined;
     this.lockedCache = undefined;
+    this.closedCache = undefined;
+    this.unackedCache = undefined;
   }
 
   /** The order indexes of a clone: O(1), shared with `src` until either writes (see layered-map.ts). */
@@ -1341,11 +1393,15 @@ export class Portfolio {
     this.byClient = src.byClient.fork();
     this.byExchange = src.byExchange.fork();
     this.untracked = src.untracked.fork();
+    this.closed = src.closed.fork();
+    this.unacked = src.unacked.fork();
   }
 
   private setTracked(t: TrackedOrder): void {
+    const prev = this.byClient.get(t.order.clientOrderId);
     this.touch();
     this.byClient.set(t.order.clientOrderId, t);
+    this.orderViewsChange(prev, t);
     this.changes.order(t.order.clientOrderId);
     if (t.order.exchangeOrderId !== undefined)
       this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
@@ -1381,14 +1437,59 @@ export class Portfolio {
   }
 
   private sortedTracked(): readonly TrackedOrder[] {
-    this.sortedCache ??= this.byClient
-      .valueList()
-      .sort(
-        (a, b) =>
-          a.order.createdAt - b.order.createdAt ||
-          (a.order.clientOrderId < b.order.clientOrderId ? -1 : a.order.clientOrderId > b.order.clientOrderId ? 1 : 0),
-      );
-    return this.sortedCache;
+    this.sorted ??= this.byClient.valueList().sort(compareTracked);
+    return this.sorted;
+  }
+
+  /** `sortedTracked()` handed to a reader that keeps it: a later change copies it first. */
+  private sharedSorted(): readonly TrackedOrder[] {
+    const sorted = this.sortedTracked();
+    this.sortedShared = true;
+    return sorted;
+  }
+
+  /**
+   * Keeps the derived views in step with one tracked entry's change (`prev` → `next`; undefined: none): the sorted
+   * orders (a binary search and a move, O(log n) plus a copy of pointers), the locked sums (the old term out, the new
+   * one in), the terminal and the unacknowledged orders. Views not built yet are left to be built when read.
+   */
+  private orderViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
+    const sorted = this.sorted;
+    if (sorted !== undefined) this.moveSorted(sorted, prev, next);
+    const sums = this.lockedSums;
+    if (sums !== undefined) {
+      const out = prev === undefined ? undefined : lockTerm(prev.order, this.instrumentsBySymbol);
+      const into = next === undefined ? undefined : lockTerm(next.order, this.instrumentsBySymbol);
+      if (out !== undefined) addLocked(sums, out.asset, out.amount.neg());
+      if (into !== undefined) addLocked(sums, into.asset, into.amount);
+    }
+    const id = (next ?? prev)!.order.clientOrderId;
+    if (next !== undefined && !isOpenStatus(next.order.status)) this.closed.set(id, next);
+    else if (prev !== undefined && !isOpenStatus(prev.order.status)) this.closed.delete(id);
+    if (next !== undefined && isUnacknowledged(next.order)) this.unacked.set(id, next);
+    else if (prev !== undefined && isUnacknowledged(prev.order)) this.unacked.delete(id);
+  }
+
+  private moveSorted(sorted: TrackedOrder[], prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
+    let s = sorted;
+    if (this.sortedShared) {
+      s = this.sorted = sorted.slice();
+      this.sortedShared = false;
+    }
+    let at = prev === undefined ? -1 : lowerBound(s, prev);
+    if (prev !== undefined && s[at] !== prev) {
+      // Not where its key says (never expected): the view is built again when next read rather than trusted.
+      this.sorted = undefined;
+      return;
+    }
+    if (next !== undefined && at >= 0 && compareTracked(prev!, next) === 0) {
+      s[at] = next;
+      return;
+    }
+    if (at >= 0) s.splice(at, 1);
+    if (next === undefined) return;
+    at = lowerBound(s, next);
+    s.splice(at, 0, next);
   }
 
   /** The tracked order a fill belongs to; `link` when it is found by client id and gets its exchange id now. */
@@ -1539,27 +1640,18 @@ export class Portfolio {
     if (this.untracked.delete(key)) this.changes.untrackedDeleted(key);
   }
 
+  /**
+   * Per asset, what open spot orders lock (see `balances`): the exact sum of their terms, rounded once to `Dec`'s
+   * precision, so it does not depend on the order the orders are summed or changed in.
+   */
   private lockedAmounts(): ReadonlyMap<string, Decimal> {
-    this.lockedCache ??= this.computeLocked();
-    return this.lockedCache;
-  }
-
-  private computeLocked(): Map<string, Decimal> {
-    const locked = new Map<string, Decimal>();
-    const add = (asset: string, x: Decimal): void => {
-      locked.set(asset, (locked.get(asset) ?? ZERO).plus(x));
-    };
-    // In the orders' sorted order: a sum of Decimals must not depend on the order entries were inserted (clones).
-    for (const { order: o } of this.sortedTracked()) {
-      if (!isOpenStatus(o.status)) continue;
-      const instrument = this.instrumentsBySymbol.get(o.symbol);
-      if (instrument === undefined || instrument.kind !== 'spot') continue;
-      const remaining = o.quantity.minus(o.filledQuantity);
-      if (!remaining.gt(0)) continue;
-      if (o.side === 'sell') add(instrument.base, remaining);
-      else if (o.price !== undefined) add(instrument.quote, remaining.times(o.price));
+    if (this.lockedCache === undefined) {
+      const sums = (this.lockedSums ??= lockedSumsOf(this.byClient, this.instrumentsBySymbol));
+      const locked = new Map<string, Decimal>();
+      for (const [asset, sum] of sums) locked.set(asset, new Dec(sum).toSignificantDigits());
+      this.lockedCache = locked;
     }
-    return locked;
+    return this.lockedCache;
   }
 
   private valuation(prices: ReadonlyMap<string, Decimal>): { equity: Decimal; unpriced: string[] } {
@@ -1587,6 +1679,86 @@ export class Portfolio {
     }
     return { equity: new Dec(equity), unpriced: [...unpriced].sort() };
   }
+}
+
+/** The order of `sortedTracked`: createdAt, then clientOrderId (unique). */
+function compareTracked(a: TrackedOrder, b: TrackedOrder): number {
+  const x = a.order;
+  const y = b.order;
+  return (
+    x.createdAt - y.createdAt || (x.clientOrderId < y.clientOrderId ? -1 : x.clientOrderId > y.clientOrderId ? 1 : 0)
+  );
+}
+
+/** The first index of `sorted` whose entry is not before `t` (`compareTracked`). */
+function lowerBound(sorted: readonly TrackedOrder[], t: TrackedOrder): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareTracked(sorted[mid]!, t) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function ordersOf(tracked: readonly TrackedOrder[]): Order[] {
+  const out = new Array<Order>(tracked.length);
+  for (let i = 0; i < tracked.length; i++) out[i] = tracked[i]!.order;
+  return out;
+}
+
+/** The orders of a few entries, in `sortedTracked`'s order. */
+function sortedOrdersOf(entries: LayeredMap<string, TrackedOrder>): readonly Order[] {
+  return entries.size === 0 ? [] : ordersOf(entries.valueList().sort(compareTracked));
+}
+
+function isUnacknowledged(o: Order): boolean {
+  return o.status === 'pending' && o.exchangeOrderId === undefined;
+}
+
+/**
+ * Decimal without rounding for the locked sums: every term (an amount within AMOUNT_LIMITS, or a difference or a
+ * product of two) and any sum of fewer than 10^9 of them has far fewer digits than this precision, so adding and
+ * taking a term out are exact and the running sum equals the sum over the books, in whatever order.
+ */
+const ExactDec = Dec.clone({ precision: 1e9 });
+
+/**
+ * What an open spot order locks: a limit buy the remaining quantity × price of quote, a sell the remaining base
+ * (a market buy without a price locks nothing), as an exact amount of `ExactDec`. Undefined when nothing.
+ */
+function lockTerm(
+  o: Order,
+  instruments: ReadonlyMap<string, Instrument>,
+): { asset: string; amount: Decimal } | undefined {
+  if (!isOpenStatus(o.status)) return undefined;
+  const instrument = instruments.get(o.symbol);
+  if (instrument === undefined || instrument.kind !== 'spot') return undefined;
+  const remaining = new ExactDec(o.quantity).minus(o.filledQuantity);
+  if (!remaining.gt(0)) return undefined;
+  if (o.side === 'sell') return { asset: instrument.base, amount: remaining };
+  return o.price === undefined ? undefined : { asset: instrument.quote, amount: remaining.times(o.price) };
+}
+
+/** Adds an exact term to an asset's locked sum; a sum back at zero is dropped (no order locks that asset). */
+function addLocked(sums: Map<string, Decimal>, asset: string, amount: Decimal): void {
+  const sum = (sums.get(asset) ?? new ExactDec(0)).plus(amount);
+  if (sum.isZero()) sums.delete(asset);
+  else sums.set(asset, sum);
+}
+
+/** The locked sums over the books, from scratch (the reference the maintained sums always equal). */
+function lockedSumsOf(
+  orders: LayeredMap<string, TrackedOrder>,
+  instruments: ReadonlyMap<string, Instrument>,
+): Map<string, Decimal> {
+  const sums = new Map<string, Decimal>();
+  orders.forEach((t) => {
+    const term = lockTerm(t.order, instruments);
+    if (term !== undefined) addLocked(sums, term.asset, term.amount);
+  });
+  return sums;
 }
 
 /** How a newly tracked order starts: its filledQuantity is already in the books at its averageFillPrice. */

@@ -3,7 +3,7 @@ import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
 import { orderIdKey } from '../../src/domain/ids.js';
 import type { Balance, ExchangeSnapshot, LiveState, Order, Position } from '../../src/domain/types.js';
-import { compareOrders, diff, diffSliced } from '../../src/differ/diff.js';
+import { compareOrders, diff, diffOnce, diffSliced } from '../../src/differ/diff.js';
 import { hasDrift, hasDriftBeyondTolerance, reportSummary } from '../../src/differ/report.js';
 import { DEFAULT_DIFF_OPTIONS, DEFAULT_IN_FLIGHT_GRACE_MS, resolveDiffOptions } from '../../src/differ/tolerance.js';
 
@@ -594,6 +594,24 @@ describe('diff: pairs reused over the same frozen lists', () => {
     const again = diff(local({ orders: books }), remote({ openOrders: listed, startedAt: T0 + 1 }));
     expect(again.matched).toBe(first.matched);
     expect(reads).toBe(0);
+  });
+
+  it('diffOnce: the same report, and nothing kept for (or taken from) another diff over the same frozen lists', () => {
+    // Lists of its own: the memo is the module's, and the other tests here fill it for `books`.
+    const mine = Object.freeze([frozenOrder({ clientOrderId: 'p', exchangeOrderId: '7' })]);
+    const theirs = [frozenOrder({ clientOrderId: 'p', exchangeOrderId: '7' })];
+    const once = diffOnce(local({ orders: mine }), remote({ openOrders: theirs }));
+    expect(once).toEqual(diff(local({ orders: [...mine] }), remote({ openOrders: [...theirs] })));
+    expect(once.matched).toHaveLength(1);
+    // Had it kept its categories or its pair, this diff would hand them back.
+    const next = diff(local({ orders: mine }), remote({ openOrders: theirs }));
+    expect(next.matched).not.toBe(once.matched);
+    expect(next.matched[0]).not.toBe(once.matched[0]);
+    // And it does not answer from what that diff kept.
+    const again = diffOnce(local({ orders: mine }), remote({ openOrders: theirs }));
+    expect(again.matched).not.toBe(next.matched);
+    expect(again.matched[0]).not.toBe(next.matched[0]);
+    expect(again).toEqual(next);
   });
 
   it('hands back the same categories when the exchange lists the same frozen orders and no grace moved', () => {

@@ -1,11 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Dec, amountToString, amountsEqual, sumAmounts } from '../../src/domain/decimal.js';
+import { Dec, amountToString, amountsEqual, isPositiveAmount, sumAmounts } from '../../src/domain/decimal.js';
 
 describe('decimal', () => {
   it('10,000 fills of 0.0001 sum to exactly 1', () => {
     const xs = Array.from({ length: 10_000 }, () => new Dec('0.0001'));
     expect(sumAmounts(xs).eq(1)).toBe(true);
+  });
+  it('isPositiveAmount is gt(0), zeros of either sign, infinities and NaN included', () => {
+    const special = ['0', '-0', 'Infinity', '-Infinity', 'NaN', '1e-64', '-1e-64'].map((x) => new Dec(x));
+    const literal = fc
+      .tuple(fc.constantFrom('', '-'), fc.bigInt({ min: 0n, max: 10n ** 30n }), fc.integer({ min: -70, max: 70 }))
+      .map(([sign, digits, exp]) => new Dec(`${sign}${digits}e${exp}`));
+    for (const x of special) expect(isPositiveAmount(x)).toBe(x.gt(0));
+    fc.assert(
+      fc.property(literal, (x) => {
+        expect(isPositiveAmount(x)).toBe(x.gt(0));
+      }),
+    );
   });
   it('serializes tiny and huge amounts in plain notation', () => {
     expect(amountToString(new Dec('0.000000000000000001'))).toBe('0.000000000000000001');

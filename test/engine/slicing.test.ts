@@ -161,7 +161,7 @@ describe('a compaction in slices', () => {
       clearInterval(ticker);
     }
     expect(sliced.durableState().snapshot).toBe(whole.durableState().snapshot);
-    // Orders and trade ids, 512 a slice, plus the store's pieces: the loop ran timers in between.
+    // Orders and trade ids, PIECE_ITEMS a slice, plus the store's pieces: the loop ran timers in between.
     expect(pauses()).toBeGreaterThanOrEqual(6);
     expect(ticks).toBeGreaterThan(0);
     const loaded = decodeEngineState(await sliced.load());

@@ -177,6 +177,48 @@ describe('startup reconciliation with stale reads', () => {
     expectBooksEqual(w);
   });
 
+  it('an open-order list showing less filled than trades applied before the restart is reported, with no trade fetched at boot', async () => {
+    const w = await persistedWorld();
+    const o = await placeTracked(w, {
+      clientOrderId: 'r1',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('1'),
+      price: d('29000'),
+    });
+    const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
+    w.ex.step(2_000);
+    await runtimeCycle(w);
+    w.ex.fillOrder(ref, '0.6');
+    w.ex.step(2_000);
+    // Applied while running: the boot fetches no trade of it.
+    await runtimeCycle(w);
+    expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.6');
+    w.ex.step(5_000);
+    restart(w);
+    const q = new QuirkyExchange(w.ex);
+    const lying: ExchangeClient = {
+      ...q,
+      fetchOpenOrders: async (symbols) =>
+        (await q.fetchOpenOrders(symbols)).map((x): Order =>
+          x.exchangeOrderId === o.exchangeOrderId ? { ...x, filledQuantity: d('0.2') } : x,
+        ),
+    };
+    w.reader = lying;
+    w.client = lying;
+    const boots = await bootUntilRebuilt(w);
+    // Our books already hold more than the exchange shows: the cycle itself reports it, on the first attempt, and the
+    // order keeps its own count.
+    expect(boots).toHaveLength(1);
+    expect(boots[0]!.result.rebuilt).toBe(true);
+    const errors = actionsOf(boots.at(-1)!.plan, 'accountingError');
+    expect(
+      errors.map((e) => [e.cause, e.ref.exchangeOrderId, e.applied.toFixed(), e.exchangeFilled.toFixed()]),
+    ).toEqual([['exchangeFilledLess', o.exchangeOrderId, '0.6', '0.2']]);
+    expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.6');
+    expectBooksEqual(w);
+  });
+
   it('a zombie whose open-order entry always shows less filled than its trades is not adopted with that count', async () => {
     const w = await persistedWorld({ zombiePolicy: { default: 'adopt' } });
     // Placed by hand while we are down, filled in part.
@@ -204,6 +246,45 @@ describe('startup reconciliation with stale reads', () => {
       ['tradesExceedFilled', z.exchangeOrderId],
     ]);
     expect(w.portfolio.findOrder({ exchangeOrderId: z.exchangeOrderId! })).toBeUndefined();
+    expectBooksEqual(w);
+  });
+
+  it('an order we do not track, whose trades were applied before the restart and whose open-order entry shows less filled, is reported', async () => {
+    // No trade fetched at boot and no order of ours open: the boot's shortcut (every open order one of our matched
+    // pairs) does not hold, so the order placed by hand is checked against the trades applied to it while running.
+    const w = await persistedWorld();
+    const z = w.ex.placeManualOrder({ symbol: PERP, side: 'buy', type: 'limit', quantity: d('1'), price: d('29000') });
+    w.ex.step(2_000);
+    w.ex.fillOrder({ symbol: PERP, exchangeOrderId: z.exchangeOrderId! }, '0.6');
+    w.ex.step(2_000);
+    await runtimeCycle(w);
+    expect(w.portfolio.appliedQuantity(PERP, z.exchangeOrderId!).toFixed()).toBe('0.6');
+    w.ex.step(5_000);
+    restart(w);
+    const q = new QuirkyExchange(w.ex);
+    const lying: ExchangeClient = {
+      ...q,
+      fetchOpenOrders: async (symbols) =>
+        (await q.fetchOpenOrders(symbols)).map((x): Order =>
+          x.exchangeOrderId === z.exchangeOrderId ? { ...x, filledQuantity: d('0.2') } : x,
+        ),
+    };
+    w.reader = lying;
+    w.client = lying;
+    const boots = await bootUntilRebuilt(w);
+    expect(boots).toHaveLength(INCONSISTENT_ATTEMPTS);
+    expect(boots[0]!.plan.error?.message).toContain(
+      `open order ${z.exchangeOrderId} shows 0.2 filled but its trades add up to 0.6`,
+    );
+    expect(boots.slice(0, -1).every((b) => b.plan.outcome === 'unreachable')).toBe(true);
+    expect(
+      actionsOf(boots.at(-1)!.plan, 'accountingError').map((e) => [
+        e.cause,
+        e.ref.exchangeOrderId,
+        e.applied.toFixed(),
+        e.exchangeFilled.toFixed(),
+      ]),
+    ).toEqual([['tradesExceedFilled', z.exchangeOrderId, '0.6', '0.2']]);
     expectBooksEqual(w);
   });
 

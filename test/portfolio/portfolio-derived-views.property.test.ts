@@ -1,0 +1,218 @@
+/**
+ * The portfolio's derived views are maintained through each change instead of rebuilt (issue 16): the sorted orders,
+ * the amounts open spot orders lock, the terminal and the unacknowledged orders. Under random placements,
+ * acknowledgements, fills, cancels, unanswered rejections, prunes and clones (both sides written after a clone), each
+ * view always equals the one computed from scratch: the books restored from their JSON (which build every view anew)
+ * and a reference computed here (exact sums, rounded once).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
+import { isOpenStatus, type Order } from '../../src/domain/types.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { BTC_PERP, BTC_SPOT, ETH_SPOT, INSTRUMENTS, d, fill, order } from './fixtures.js';
+
+const T0 = 1_700_000_000_000;
+const SYMBOLS = [BTC_SPOT.symbol, ETH_SPOT.symbol, BTC_PERP.symbol] as const;
+const ASSETS = ['BTC', 'ETH', 'USDT'] as const;
+/** Many digits, so that a product or a sum rounded to 64 significant digits would show. */
+const QUANTITIES = ['0.001', '1.5', '3', '0.123456789012345678901234567890123'] as const;
+const PRICES = ['15000', '0.5', '98765.4321', '1234567890.12345678901234567890123456789012345'] as const;
+
+type Op =
+  | { kind: 'place'; symbol: string; side: 'buy' | 'sell'; q: string; px: string | undefined; at: number }
+  | { kind: 'ack' | 'cancel' | 'reject' | 'fillPart' | 'fillAll'; pick: number; at: number }
+  | { kind: 'prune'; at: number }
+  | { kind: 'clone'; swap: boolean }
+  | { kind: 'read' };
+
+const arbOp: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('place' as const),
+      symbol: fc.constantFrom(...SYMBOLS),
+      side: fc.constantFrom('buy' as const, 'sell' as const),
+      q: fc.constantFrom(...QUANTITIES),
+      px: fc.option(fc.constantFrom(...PRICES), { nil: undefined, freq: 6 }),
+      // Few distinct times: ties are ordered by client id.
+      at: fc.integer({ min: 0, max: 5 }),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constantFrom(
+        'ack' as const,
+        'cancel' as const,
+        'reject' as const,
+        'fillPart' as const,
+        'fillAll' as const,
+      ),
+      pick: fc.nat(),
+      at: fc.integer({ min: 0, max: 9 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('prune' as const), at: fc.integer({ min: 0, max: 9 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('clone' as const), swap: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'read' as const }) },
+);
+
+/** What open spot orders lock, from scratch: exact terms, summed exactly, rounded once (the documented rule). */
+function lockedReference(orders: readonly Order[]): Map<string, Dec> {
+  const Exact = Dec.clone({ precision: 1e9 });
+  const sums = new Map<string, InstanceType<typeof Exact>>();
+  for (const o of orders) {
+    const instrument = INSTRUMENTS.find((i) => i.symbol === o.symbol)!;
+    if (!isOpenStatus(o.status) || instrument.kind !== 'spot') continue;
+    const remaining = new Exact(o.quantity).minus(o.filledQuantity);
+    if (!remaining.gt(0)) continue;
+    const [asset, amount] =
+      o.side === 'sell' ? [instrument.base, remaining] : [instrument.quote, o.price && remaining.times(o.price)];
+    if (amount !== undefined) sums.set(asset, (sums.get(asset) ?? new Exact(0)).plus(amount));
+  }
+  return new Map([...sums].map(([asset, s]) => [asset, new Dec(s).toSignificantDigits()]));
+}
+
+/** Free per asset: as the books say, and as total − the reference's locked amount. */
+function freeOf(p: Portfolio, locked?: ReadonlyMap<string, Dec>): Map<string, string> {
+  return new Map(
+    ASSETS.map((asset) => {
+      const b = p.balance(asset);
+      return [asset, (locked === undefined ? b.free : b.total.minus(locked.get(asset) ?? 0)).toFixed()];
+    }),
+  );
+}
+
+function byCreation(a: Order, b: Order): number {
+  return (
+    a.createdAt - b.createdAt || (a.clientOrderId < b.clientOrderId ? -1 : a.clientOrderId > b.clientOrderId ? 1 : 0)
+  );
+}
+
+/** Every view of `p` equals the one computed from scratch; `ids`: every client id ever placed on its lineage. */
+function checkViews(p: Portfolio, ids: readonly string[]): void {
+  const orders = p.orders();
+  const tracked = ids.map((id) => p.findOrder({ clientOrderId: id })).filter((o): o is Order => o !== undefined);
+  expect(orders.map((o) => o.clientOrderId)).toEqual([...tracked].sort(byCreation).map((o) => o.clientOrderId));
+  orders.forEach((o) => expect(p.holds(o)).toBe(true));
+  expect(p.openOrders()).toEqual(orders.filter((o) => isOpenStatus(o.status)));
+  expect(p.closedOrders()).toEqual(orders.filter((o) => !isOpenStatus(o.status)));
+  expect(p.unacknowledgedOrders()).toEqual(
+    orders.filter((o) => o.status === 'pending' && o.exchangeOrderId === undefined),
+  );
+  expect(freeOf(p)).toEqual(freeOf(p, lockedReference(orders)));
+  // The books rebuilt from their JSON compute every view anew.
+  const fresh = Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())));
+  expect(fresh.orders().map((o) => o.clientOrderId)).toEqual(orders.map((o) => o.clientOrderId));
+  expect(fresh.balances().map((b) => [b.asset, b.free.toFixed()])).toEqual(
+    p.balances().map((b) => [b.asset, b.free.toFixed()]),
+  );
+}
+
+describe('Portfolio derived views', () => {
+  it('equal the views computed from scratch under random placements, fills, cancels, prunes and clones', () => {
+    let maintained = 0;
+    fc.assert(
+      fc.property(fc.array(arbOp, { minLength: 10, maxLength: 50, size: 'max' }), (ops) => {
+        let p = Portfolio.create({
+          instruments: INSTRUMENTS,
+          balances: ASSETS.map((asset) => ({ asset, free: d('1000000'), total: d('1000000') })),
+        });
+        let ids: string[] = [];
+        let trade = 0;
+        let exchangeId = 0;
+        /** Clones put aside, with what their views said then: the other side's writes must not reach them. */
+        const aside: { p: Portfolio; ids: string[]; orders: string }[] = [];
+        // Reads the views (`orders()`): the change made to the order picked then maintains them.
+        const picked = (pick: number, where: (o: Order) => boolean): Order | undefined => {
+          const xs = p.orders().filter(where);
+          if (xs.length > 0) maintained++;
+          return xs.length === 0 ? undefined : xs[pick % xs.length];
+        };
+        for (const op of ops) {
+          switch (op.kind) {
+            case 'place': {
+              const id = `c${ids.length}`;
+              ids = [...ids, id];
+              p.trackOrder({
+                ...order({
+                  clientOrderId: id,
+                  symbol: op.symbol,
+                  side: op.side,
+                  q: op.q,
+                  px: op.px,
+                  status: 'pending',
+                }),
+                createdAt: T0 + op.at,
+                updatedAt: T0 + op.at,
+              });
+              break;
+            }
+            case 'ack': {
+              const o = picked(op.pick, (x) => x.exchangeOrderId === undefined && isOpenStatus(x.status));
+              // The acknowledgement may carry another creation time (the exchange's): the order moves in the sort.
+              if (o !== undefined)
+                p.trackOrder({ ...o, exchangeOrderId: String(++exchangeId), status: 'open', createdAt: T0 + op.at });
+              break;
+            }
+            case 'cancel': {
+              // Only an order the exchange acknowledged can be cancelled there.
+              const o = picked(op.pick, (x) => x.exchangeOrderId !== undefined && isOpenStatus(x.status));
+              if (o !== undefined) p.closeOrder({ clientOrderId: o.clientOrderId }, 'cancelled', T0 + op.at);
+              break;
+            }
+            case 'reject': {
+              const o = picked(op.pick, (x) => x.status === 'pending' && x.exchangeOrderId === undefined);
+              if (o !== undefined) p.closeOrder({ clientOrderId: o.clientOrderId }, 'rejected', T0 + op.at);
+              break;
+            }
+            case 'fillPart':
+            case 'fillAll': {
+              const o = picked(op.pick, (x) => x.exchangeOrderId !== undefined && isOpenStatus(x.status));
+              if (o === undefined) break;
+              const left = o.quantity.minus(o.filledQuantity);
+              const q = op.kind === 'fillAll' ? left : left.div(3).toDecimalPlaces(20, Dec.ROUND_DOWN);
+              if (!q.gt(0)) break;
+              const result = p.applyFill({
+                ...fill({
+                  tradeId: `t${++trade}`,
+                  exchangeOrderId: o.exchangeOrderId!,
+                  symbol: o.symbol,
+                  side: o.side,
+                  q: q.toFixed(),
+                  px: (o.price ?? d('100')).toFixed(),
+                }),
+                timestamp: T0 + op.at,
+              });
+              expect(result.outcome).toBe('applied');
+              break;
+            }
+            case 'prune':
+              p.pruneClosedOrders(T0 + op.at);
+              break;
+            case 'clone': {
+              const c = p.clone();
+              const [kept, put] = op.swap ? [c, p] : [p, c];
+              aside.push({ p: put, ids, orders: JSON.stringify(put.toJSON().orders) });
+              p = kept;
+              break;
+            }
+            case 'read':
+              // Builds the views, so that the changes after it maintain them rather than build them when read.
+              p.liveState();
+              break;
+          }
+        }
+        checkViews(p, ids);
+        for (const a of aside) {
+          expect(JSON.stringify(a.p.toJSON().orders)).toBe(a.orders);
+          checkViews(a.p, a.ids);
+        }
+      }),
+      { numRuns: 400, seed: 1617 },
+    );
+    // Most changes are made with the views built: the maintained path is what is checked.
+    expect(maintained).toBeGreaterThan(2000);
+  });
+});
