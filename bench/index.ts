@@ -10,6 +10,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootBench } from './boot.js';
+import { ccxtBench } from './ccxt.js';
 import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
 import { engineBench } from './engine.js';
@@ -32,7 +33,15 @@ export interface BenchModule {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const BENCHES: readonly BenchModule[] = [diffBench, cycleBench, engineBench, bootBench, streamBench, persistBench];
+const BENCHES: readonly BenchModule[] = [
+  diffBench,
+  cycleBench,
+  engineBench,
+  bootBench,
+  streamBench,
+  persistBench,
+  ccxtBench,
+];
 
 async function main(argv: readonly string[]): Promise<void> {
   const only: string[] = [];
