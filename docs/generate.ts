@@ -3,7 +3,8 @@
  * - docs/architecture.md `<!-- lifecycle:begin -->`…`<!-- lifecycle:end -->`: the lifecycle diagram, rebuilt from the
  *   machine definition (machines/diagram.ts); `<!-- handler-actors:begin -->`…: the actor tree and the handler machines;
  * - docs/benchmarks.md `<!-- bench-diff:begin -->`…`<!-- bench-diff:end -->`: the differ bench table, from
- *   bench/results/diff.json (so after `npm run bench`, run `npm run docs`);
+ *   bench/results/diff.json (so after `npm run bench`, run `npm run docs`); likewise `bench-cycle`, `bench-engine`,
+ *   `bench-boot`, `bench-persist` and `bench-ccxt` from their results files;
  * - docs/exchanges.md `<!-- exchange-matrix:begin -->`…`<!-- exchange-matrix:end -->`: every ccxt exchange assessed
  *   from the installed ccxt's `has` (src/exchange/ccxt/matrix.ts; ccxt is loaded only for this block).
  * `--check` changes nothing and exits 1 when a committed copy is stale. The pure functions are what
@@ -483,6 +484,46 @@ export function persistBenchBody(r: PersistBenchResult): string {
   ].join('\n');
 }
 
+// The part of bench/results/ccxt.json the table shows.
+export interface CcxtBenchResult {
+  readonly generatedAt: string;
+  readonly environment: DiffBenchResult['environment'];
+  readonly results: readonly {
+    readonly tree: string;
+    readonly mode: string;
+    readonly openOrders: number;
+    readonly reads: number;
+    readonly msMedian: number;
+    readonly usPerOrder: number;
+    readonly adapterUsPerOrder: number;
+    readonly ratioToBaseline: number;
+    readonly addedUsPerOrder: number;
+  }[];
+}
+
+/** The ccxt read bench block's body: this tree's rows, per size and mode, from bench/results/ccxt.json. */
+export function ccxtBenchBody(r: CcxtBenchResult): string {
+  const e = r.environment;
+  const n = (x: number, digits: number): string =>
+    x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return [
+    '<!-- generated from bench/results/ccxt.json by `npm run docs`; do not edit by hand -->',
+    `Measured ${r.generatedAt.slice(0, 10)} on ${e.cpu} × ${e.cpuCount}, Node ${e.node}; load average at start ${e.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}.`,
+    '',
+    '| open orders | mode | reads | ms per read, median | µs per order | adapter µs per order (convert + intern) | × baseline | µs per order over the baseline |',
+    '|---:|:---|---:|---:|---:|---:|---:|---:|',
+    ...r.results
+      .filter((x) => x.tree === 'this tree')
+      .map((x) => {
+        const base = x.mode === 'baseline';
+        return (
+          `| ${x.openOrders.toLocaleString('en-US')} | ${x.mode} | ${x.reads} | ${n(x.msMedian, 3)} | ${n(x.usPerOrder, 2)} | ` +
+          `${base ? '' : n(x.adapterUsPerOrder, 2)} | ${n(x.ratioToBaseline, 2)} | ${base ? '' : n(x.addedUsPerOrder, 2)} |`
+        );
+      }),
+  ].join('\n');
+}
+
 /** One generated file: where it is, and how to regenerate its text. */
 export interface GeneratedDoc {
   readonly file: string;
@@ -525,14 +566,21 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
       const persist = JSON.parse(
         await readFile(join(REPO_DIR, 'bench', 'results', 'persist.json'), 'utf8'),
       ) as PersistBenchResult;
+      const ccxt = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'ccxt.json'), 'utf8'),
+      ) as CcxtBenchResult;
       return replaceBlock(
         replaceBlock(
-          replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)),
-          'bench-boot',
-          bootBenchBody(bootBefore, boot),
+          replaceBlock(
+            replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)),
+            'bench-boot',
+            bootBenchBody(bootBefore, boot),
+          ),
+          'bench-persist',
+          persistBenchBody(persist),
         ),
-        'bench-persist',
-        persistBenchBody(persist),
+        'bench-ccxt',
+        ccxtBenchBody(ccxt),
       );
     },
   },
