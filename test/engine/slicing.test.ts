@@ -9,20 +9,19 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import type { Balance } from '../../src/domain/types.js';
-import { createEngine, type Engine } from '../../src/engine/engine.js';
+import type { Engine } from '../../src/engine/engine.js';
 import type { PlaceOrderRequest } from '../../src/exchange/port.js';
 import { StatePersister } from '../../src/engine/persistence.js';
 import { SerialQueue } from '../../src/engine/serial.js';
 import { budgetSlicer, everyPointSlicer, NO_SLICING, type Slicer } from '../../src/engine/slicing.js';
 import { decodeEngineState } from '../../src/engine/state-file.js';
-import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { ReconcileMemory } from '../../src/handlers/memory.js';
 import type { CursorState } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { FileStateStore, type FileStoreFailpoint } from '../../src/store/file-store.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
-import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 import { INSTRUMENTS, d, fill, order } from '../portfolio/fixtures.js';
+import { makeEngine, makeMarket } from '../support/engine-world.js';
 
 const START: Balance[] = ['BTC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 const dirs: string[] = [];
@@ -207,17 +206,7 @@ describe('a compaction in slices', () => {
 
 /** An engine on a quiet simulated exchange, with `slicer` (not started). */
 function engineWith(slicer: Slicer): Engine {
-  const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
-  const ex = new SimulatedExchange({ seed: 5, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
-  const engine = createEngine({
-    exchange: ex,
-    store: new InMemoryStateStore(),
-    clock: tl.clock,
-    scheduler: tl.scheduler,
-    intervalMs: 60_000,
-    slicer,
-  });
-  return engine;
+  return makeEngine(makeMarket({ seed: 5 }), { intervalMs: 60_000, slicer }).engine;
 }
 
 /** A resting buy far below the market. */

@@ -48,6 +48,42 @@ async function bootUntilRebuilt(w: World, handler = new StartupHandler(w.config,
   return out;
 }
 
+/** Places our resting perpetual buy of 1 at 29,000 and lets a runtime cycle see it acknowledged; its reference. */
+async function restingPerpBuy(w: World, clientOrderId: string): Promise<{ symbol: string; exchangeOrderId: string }> {
+  const o = await placeTracked(w, { clientOrderId, symbol: PERP, side: 'buy', quantity: d('1'), price: d('29000') });
+  const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
+  w.ex.step(2_000);
+  await runtimeCycle(w);
+  return ref;
+}
+
+/**
+ * From now on the exchange's open-order list shows `filled` for this order, whatever its trades say: its own
+ * inconsistency, not a lag (no later read catches up).
+ */
+function showFilledAs(w: World, exchangeOrderId: string, filled: string): void {
+  const q = new QuirkyExchange(w.ex);
+  const lying: ExchangeClient = {
+    ...q,
+    fetchOpenOrders: async (symbols) =>
+      (await q.fetchOpenOrders(symbols)).map((x): Order =>
+        x.exchangeOrderId === exchangeOrderId ? { ...x, filledQuantity: d(filled) } : x,
+      ),
+  };
+  w.reader = lying;
+  w.client = lying;
+}
+
+/** A plan's accounting errors as [cause, exchange id, applied, exchange's filled]. */
+function accountingErrors(plan: CycleOutcome['plan']): (string | undefined)[][] {
+  return actionsOf(plan, 'accountingError').map((e) => [
+    e.cause,
+    e.ref.exchangeOrderId,
+    e.applied.toFixed(),
+    e.exchangeFilled.toFixed(),
+  ]);
+}
+
 /** A world whose books, cursors and memory were persisted by a first boot and a runtime cycle. */
 describe('startup reconciliation with stale reads', () => {
   it('a positions read stale on both reads does not reset the books to it: the trades it misses are not lost', async () => {
@@ -102,16 +138,7 @@ describe('startup reconciliation with stale reads', () => {
 
   it('an open-order list stale on both reads does not reset an order to an old filled quantity a later fill count counts again', async () => {
     const w = await persistedWorld();
-    const o = await placeTracked(w, {
-      clientOrderId: 'o1',
-      symbol: PERP,
-      side: 'buy',
-      quantity: d('1'),
-      price: d('29000'),
-    });
-    const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
-    w.ex.step(2_000);
-    await runtimeCycle(w);
+    const ref = await restingPerpBuy(w, 'o1');
     // Down: two partial fills; the stale replica has seen only the first.
     w.ex.fillOrder(ref, '0.4');
     w.ex.step(10_000);
@@ -122,7 +149,7 @@ describe('startup reconciliation with stale reads', () => {
     const boots = await bootUntilRebuilt(w);
     expect(boots[0]!.plan.outcome).toBe('unreachable');
     expect(boots[0]!.plan.error?.message).toContain(
-      `open order ${o.exchangeOrderId} shows 0.4 filled but its trades add up to 0.7`,
+      `open order ${ref.exchangeOrderId} shows 0.4 filled but its trades add up to 0.7`,
     );
     expect(boots.at(-1)!.result.rebuilt).toBe(true);
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.7');
@@ -139,39 +166,18 @@ describe('startup reconciliation with stale reads', () => {
 
   it('an open-order list that always shows less filled than its trades is reported after a bounded number of attempts, not retried forever', async () => {
     const w = await persistedWorld();
-    const o = await placeTracked(w, {
-      clientOrderId: 'q1',
-      symbol: PERP,
-      side: 'buy',
-      quantity: d('1'),
-      price: d('29000'),
-    });
-    const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
-    w.ex.step(2_000);
-    await runtimeCycle(w);
+    const ref = await restingPerpBuy(w, 'q1');
     w.ex.fillOrder(ref, '0.6');
     w.ex.step(5_000);
     restart(w);
     // An exchange whose open-order list keeps reporting no fill for it (its own inconsistency, not a lag).
-    const q = new QuirkyExchange(w.ex);
-    const lying: ExchangeClient = {
-      ...q,
-      fetchOpenOrders: async (symbols) =>
-        (await q.fetchOpenOrders(symbols)).map((x): Order =>
-          x.exchangeOrderId === o.exchangeOrderId ? { ...x, filledQuantity: d('0') } : x,
-        ),
-    };
-    w.reader = lying;
-    w.client = lying;
+    showFilledAs(w, ref.exchangeOrderId, '0');
     const boots = await bootUntilRebuilt(w);
     expect(boots).toHaveLength(INCONSISTENT_ATTEMPTS);
     expect(boots.slice(0, -1).every((b) => b.plan.outcome === 'unreachable')).toBe(true);
     const last = boots.at(-1)!;
     expect(last.result.rebuilt).toBe(true);
-    const errors = actionsOf(last.plan, 'accountingError');
-    expect(
-      errors.map((e) => [e.cause, e.ref.exchangeOrderId, e.applied.toFixed(), e.exchangeFilled.toFixed()]),
-    ).toEqual([['tradesExceedFilled', o.exchangeOrderId, '0.6', '0']]);
+    expect(accountingErrors(last.plan)).toEqual([['tradesExceedFilled', ref.exchangeOrderId, '0.6', '0']]);
     // The order keeps what its trades say instead of the exchange's smaller count; the books are the exchange's.
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.6');
     expectBooksEqual(w);
@@ -179,16 +185,7 @@ describe('startup reconciliation with stale reads', () => {
 
   it('an open-order list showing less filled than trades applied before the restart is reported, with no trade fetched at boot', async () => {
     const w = await persistedWorld();
-    const o = await placeTracked(w, {
-      clientOrderId: 'r1',
-      symbol: PERP,
-      side: 'buy',
-      quantity: d('1'),
-      price: d('29000'),
-    });
-    const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
-    w.ex.step(2_000);
-    await runtimeCycle(w);
+    const ref = await restingPerpBuy(w, 'r1');
     w.ex.fillOrder(ref, '0.6');
     w.ex.step(2_000);
     // Applied while running: the boot fetches no trade of it.
@@ -196,25 +193,13 @@ describe('startup reconciliation with stale reads', () => {
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.6');
     w.ex.step(5_000);
     restart(w);
-    const q = new QuirkyExchange(w.ex);
-    const lying: ExchangeClient = {
-      ...q,
-      fetchOpenOrders: async (symbols) =>
-        (await q.fetchOpenOrders(symbols)).map((x): Order =>
-          x.exchangeOrderId === o.exchangeOrderId ? { ...x, filledQuantity: d('0.2') } : x,
-        ),
-    };
-    w.reader = lying;
-    w.client = lying;
+    showFilledAs(w, ref.exchangeOrderId, '0.2');
     const boots = await bootUntilRebuilt(w);
     // Our books already hold more than the exchange shows: the cycle itself reports it, on the first attempt, and the
     // order keeps its own count.
     expect(boots).toHaveLength(1);
     expect(boots[0]!.result.rebuilt).toBe(true);
-    const errors = actionsOf(boots.at(-1)!.plan, 'accountingError');
-    expect(
-      errors.map((e) => [e.cause, e.ref.exchangeOrderId, e.applied.toFixed(), e.exchangeFilled.toFixed()]),
-    ).toEqual([['exchangeFilledLess', o.exchangeOrderId, '0.6', '0.2']]);
+    expect(accountingErrors(boots.at(-1)!.plan)).toEqual([['exchangeFilledLess', ref.exchangeOrderId, '0.6', '0.2']]);
     expect(w.portfolio.findOrder(ref)?.filledQuantity.toFixed()).toBe('0.6');
     expectBooksEqual(w);
   });
@@ -227,16 +212,7 @@ describe('startup reconciliation with stale reads', () => {
     w.ex.fillOrder({ symbol: PERP, exchangeOrderId: z.exchangeOrderId! }, '0.6');
     w.ex.step(5_000);
     restart(w);
-    const q = new QuirkyExchange(w.ex);
-    const lying: ExchangeClient = {
-      ...q,
-      fetchOpenOrders: async (symbols) =>
-        (await q.fetchOpenOrders(symbols)).map((x): Order =>
-          x.exchangeOrderId === z.exchangeOrderId ? { ...x, filledQuantity: d('0') } : x,
-        ),
-    };
-    w.reader = lying;
-    w.client = lying;
+    showFilledAs(w, z.exchangeOrderId!, '0');
     const boots = await bootUntilRebuilt(w);
     expect(boots).toHaveLength(INCONSISTENT_ATTEMPTS);
     const last = boots.at(-1)!.plan;
@@ -261,30 +237,14 @@ describe('startup reconciliation with stale reads', () => {
     expect(w.portfolio.appliedQuantity(PERP, z.exchangeOrderId!).toFixed()).toBe('0.6');
     w.ex.step(5_000);
     restart(w);
-    const q = new QuirkyExchange(w.ex);
-    const lying: ExchangeClient = {
-      ...q,
-      fetchOpenOrders: async (symbols) =>
-        (await q.fetchOpenOrders(symbols)).map((x): Order =>
-          x.exchangeOrderId === z.exchangeOrderId ? { ...x, filledQuantity: d('0.2') } : x,
-        ),
-    };
-    w.reader = lying;
-    w.client = lying;
+    showFilledAs(w, z.exchangeOrderId!, '0.2');
     const boots = await bootUntilRebuilt(w);
     expect(boots).toHaveLength(INCONSISTENT_ATTEMPTS);
     expect(boots[0]!.plan.error?.message).toContain(
       `open order ${z.exchangeOrderId} shows 0.2 filled but its trades add up to 0.6`,
     );
     expect(boots.slice(0, -1).every((b) => b.plan.outcome === 'unreachable')).toBe(true);
-    expect(
-      actionsOf(boots.at(-1)!.plan, 'accountingError').map((e) => [
-        e.cause,
-        e.ref.exchangeOrderId,
-        e.applied.toFixed(),
-        e.exchangeFilled.toFixed(),
-      ]),
-    ).toEqual([['tradesExceedFilled', z.exchangeOrderId, '0.6', '0.2']]);
+    expect(accountingErrors(boots.at(-1)!.plan)).toEqual([['tradesExceedFilled', z.exchangeOrderId, '0.6', '0.2']]);
     expectBooksEqual(w);
   });
 
