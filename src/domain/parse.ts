@@ -454,16 +454,29 @@ export function parseUniqueList<T>(
 ): T[] {
   const items = asArray(raw, path);
   const out: T[] = [];
-  items.forEach((item, i) => {
-    const t = parseItemAt(parseItem, item, path, i);
+  for (let i = 0; i < items.length; i++) {
+    const t = parseItemAt(parseItem, items[i], path, i);
     for (const k of keysOf(t)) {
-      const prev = seen.get(k);
-      if (prev !== undefined) throw new ParseError('duplicate_id', `${path}[${i}]`, k, `duplicate of ${path}[${prev}]`);
-      seen.set(k, i);
+      // One lookup per key: a key seen before leaves the size as it was (a state file's lists hold 100 000 ids).
+      const size = seen.size;
+      if (seen.set(k, i).size === size) throw duplicateAt(out, keysOf, k, path, i);
     }
     out.push(t);
-  });
+  }
   return out;
+}
+
+/** The error for item `i` repeating key `k` of an item in `before` (searched only now: the error path). */
+function duplicateAt<T>(
+  before: readonly T[],
+  keysOf: (t: T) => readonly string[],
+  k: string,
+  path: string,
+  i: number,
+): ParseError {
+  const prev = before.findIndex((t) => keysOf(t).includes(k));
+  // Not among the items before: the key is repeated within item i itself.
+  return new ParseError('duplicate_id', `${path}[${i}]`, k, `duplicate of ${path}[${prev < 0 ? i : prev}]`);
 }
 
 // ---- domain values -------------------------------------------------------------------------------------------
