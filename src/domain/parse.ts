@@ -513,22 +513,24 @@ export function parseOrder(raw: unknown, path = 'order', amounts?: AmountCache):
   const side = parseEnum(r.side, SIDES, path, '.side');
   const averageFillPrice = parseOptionalAmount(r.averageFillPrice, path, 'nonNegative', '.averageFillPrice', amounts);
   const expiresAt = parseOptionalTimestamp(r.expiresAt, path, '.expiresAt');
-  // Field by field in the order of the type, optional ones only when present: a state file holds one per order, and
-  // spreading a small object per optional field cost more than the parsing.
-  const o: Mutable<Order> = { clientOrderId };
+  // The fields every order has in one literal, the optional ones after it only when present: a state file holds one
+  // per order, and spreading a small object per optional field cost more than the parsing.
+  const o: Mutable<Order> = {
+    clientOrderId,
+    symbol,
+    side,
+    type,
+    quantity,
+    filledQuantity,
+    status,
+    createdAt,
+    updatedAt,
+  };
   if (exchangeOrderId !== undefined) o.exchangeOrderId = exchangeOrderId;
-  o.symbol = symbol;
-  o.side = side;
-  o.type = type;
   if (timeInForce !== undefined) o.timeInForce = timeInForce;
-  o.quantity = quantity;
   if (price !== undefined) o.price = price;
-  o.filledQuantity = filledQuantity;
   if (averageFillPrice !== undefined) o.averageFillPrice = averageFillPrice;
-  o.status = status;
   if (reduceOnly !== undefined) o.reduceOnly = reduceOnly;
-  o.createdAt = createdAt;
-  o.updatedAt = updatedAt;
   if (expiresAt !== undefined) o.expiresAt = expiresAt;
   return o as Order;
 }
