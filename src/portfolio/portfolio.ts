@@ -374,10 +374,10 @@ export class Portfolio {
       }
       if (t.order.exchangeOrderId !== undefined) acknowledged++;
       // Each entry was made for this portfolio by its caller (and entries are never changed in place): kept as it is.
-      // Indexed as new: a second entry under one id is found by the size check below.
+      // Indexed as new (a second entry under one id is found by the size check below), with no stamp or change to
+      // note: the portfolio is new.
       this.index(undefined, t);
     });
-    this.touch();
     const duplicate =
       this.byClient.size !== init.orders.length || this.byExchange.size !== acknowledged
         ? firstDuplicateOrder(init.orders, ordersPath)
