@@ -454,16 +454,29 @@ export function parseUniqueList<T>(
 ): T[] {
   const items = asArray(raw, path);
   const out: T[] = [];
-  items.forEach((item, i) => {
-    const t = parseItemAt(parseItem, item, path, i);
+  for (let i = 0; i < items.length; i++) {
+    const t = parseItemAt(parseItem, items[i], path, i);
     for (const k of keysOf(t)) {
-      const prev = seen.get(k);
-      if (prev !== undefined) throw new ParseError('duplicate_id', `${path}[${i}]`, k, `duplicate of ${path}[${prev}]`);
-      seen.set(k, i);
+      // One lookup per key: a key seen before leaves the size as it was (a state file's lists hold 100 000 ids).
+      const size = seen.size;
+      if (seen.set(k, i).size === size) throw duplicateAt(out, keysOf, k, path, i);
     }
     out.push(t);
-  });
+  }
   return out;
+}
+
+/** The error for item `i` repeating key `k` of an item in `before` (searched only now: the error path). */
+function duplicateAt<T>(
+  before: readonly T[],
+  keysOf: (t: T) => readonly string[],
+  k: string,
+  path: string,
+  i: number,
+): ParseError {
+  const prev = before.findIndex((t) => keysOf(t).includes(k));
+  // Not among the items before: the key is repeated within item i itself.
+  return new ParseError('duplicate_id', `${path}[${i}]`, k, `duplicate of ${path}[${prev < 0 ? i : prev}]`);
 }
 
 // ---- domain values -------------------------------------------------------------------------------------------
@@ -500,22 +513,24 @@ export function parseOrder(raw: unknown, path = 'order', amounts?: AmountCache):
   const side = parseEnum(r.side, SIDES, path, '.side');
   const averageFillPrice = parseOptionalAmount(r.averageFillPrice, path, 'nonNegative', '.averageFillPrice', amounts);
   const expiresAt = parseOptionalTimestamp(r.expiresAt, path, '.expiresAt');
-  // Field by field in the order of the type, optional ones only when present: a state file holds one per order, and
-  // spreading a small object per optional field cost more than the parsing.
-  const o: Mutable<Order> = { clientOrderId };
+  // The fields every order has in one literal, the optional ones after it only when present: a state file holds one
+  // per order, and spreading a small object per optional field cost more than the parsing.
+  const o: Mutable<Order> = {
+    clientOrderId,
+    symbol,
+    side,
+    type,
+    quantity,
+    filledQuantity,
+    status,
+    createdAt,
+    updatedAt,
+  };
   if (exchangeOrderId !== undefined) o.exchangeOrderId = exchangeOrderId;
-  o.symbol = symbol;
-  o.side = side;
-  o.type = type;
   if (timeInForce !== undefined) o.timeInForce = timeInForce;
-  o.quantity = quantity;
   if (price !== undefined) o.price = price;
-  o.filledQuantity = filledQuantity;
   if (averageFillPrice !== undefined) o.averageFillPrice = averageFillPrice;
-  o.status = status;
   if (reduceOnly !== undefined) o.reduceOnly = reduceOnly;
-  o.createdAt = createdAt;
-  o.updatedAt = updatedAt;
   if (expiresAt !== undefined) o.expiresAt = expiresAt;
   return o as Order;
 }

@@ -131,7 +131,7 @@ export class DurableState {
         event: 'engine.loaded',
         fresh: state.fresh,
         replayed: state.replayed,
-        orders: this.#portfolio?.orders().length ?? 0,
+        orders: this.#portfolio?.orderCount ?? 0,
       },
       state.fresh ? 'fresh start: empty state store' : `state loaded (${state.replayed} journal records replayed)`,
     );

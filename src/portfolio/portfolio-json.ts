@@ -315,7 +315,8 @@ export function readPortfolioJSON(
     (item, p): TradeKey => {
       const pair = asArray(item, p);
       if (pair.length !== 2) throw new ParseError('invalid_type', p, item, 'must be [symbol, trade id]');
-      return tradeKey(parseString(pair[0], `${p}[0]`), parseId(pair[1], `${p}[1]`));
+      // Index paths passed apart (built only for an error): a full trade-id window holds 100 000 pairs.
+      return tradeKey(parseString(pair[0], p, '[0]'), parseId(pair[1], p, '[1]'));
     },
     (k) => [k],
     appliedTradeIndex,

@@ -374,7 +374,9 @@ export class Portfolio {
       }
       if (t.order.exchangeOrderId !== undefined) acknowledged++;
       // Each entry was made for this portfolio by its caller (and entries are never changed in place): kept as it is.
-      this.setTracked(t);
+      // Indexed as new (a second entry under one id is found by the size check below), with no stamp or change to
+      // note: the portfolio is new.
+      this.index(undefined, t);
     });
     const duplicate =
       this.byClient.size !== init.orders.length || this.byExchange.size !== acknowledged
@@ -610,8 +612,9 @@ export class Portfolio {
       options,
     );
     // Loading folds the replay log: every amount was within AMOUNT_LIMITS, but books they add up to beyond them
-    // cannot come from real trading, and would be written back as a file no parser reads.
-    const state = portfolio.liveState();
+    // cannot come from real trading, and would be written back as a file no parser reads. Balances and positions
+    // only: the orders' list view (a sort and a copy of every order) is not needed to check them.
+    const state = { balances: portfolio.balances(), positions: portfolio.positions() };
     for (const b of state.balances)
       for (const [k, v] of [
         ['free', b.free],
@@ -625,6 +628,11 @@ export class Portfolio {
       ] as const)
         checkDerived(v, `portfolio.positions(${x.symbol}).${k}`);
     return portfolio;
+  }
+
+  /** How many orders the books track (the length of `orders()`, without building that list). */
+  get orderCount(): number {
+    return this.byClient.size;
   }
 
   /** An independent copy (same options), with the same `changeStamp`. Costs what the containers hold, not the trade-id window. */
@@ -1400,9 +1408,14 @@ export class Portfolio {
   private setTracked(t: TrackedOrder): void {
     const prev = this.byClient.get(t.order.clientOrderId);
     this.touch();
+    this.index(prev, t);
+    this.changes.order(t.order.clientOrderId);
+  }
+
+  /** Puts `t` in the order indexes and views in place of `prev` (its entry under the same client id, if any). */
+  private index(prev: TrackedOrder | undefined, t: TrackedOrder): void {
     this.byClient.set(t.order.clientOrderId, t);
     this.orderViewsChange(prev, t);
-    this.changes.order(t.order.clientOrderId);
     if (t.order.exchangeOrderId !== undefined)
       this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
   }

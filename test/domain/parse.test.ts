@@ -26,6 +26,7 @@ import {
   parseOrder,
   parsePosition,
   parseTimestamp,
+  parseUniqueList,
   positionToJSON,
   type OrderJSON,
 } from '../../src/domain/parse.js';
@@ -296,6 +297,22 @@ describe('states and duplicate ids', () => {
       0,
     );
   });
+  it('a repeated key names the first item holding it; a key an item gives twice names that item', () => {
+    const keys = (s: string): string[] => s.split('+');
+    const list = (raw: unknown[]): string[] => parseUniqueList(raw, 'l', (x, p) => parseId(x, p), keys);
+    expect(list(['a', 'b+c', 'd'])).toEqual(['a', 'b+c', 'd']);
+    expectRejected(() => list(['a', 'b+c', 'd', 'c']), 'duplicate_id', 'l[3]', 'c');
+    expect(parseErrorOf(() => list(['a', 'b+c', 'd', 'c'])).message).toContain('duplicate of l[1]');
+    expect(parseErrorOf(() => list(['a', 'b+b'])).message).toContain('duplicate of l[1]');
+    // `seen` is left holding each key's item index.
+    const seen = new Map<string, number>();
+    parseUniqueList(['a', 'b+c'], 'l', (x, p) => parseId(x, p), keys, seen);
+    expect([...seen]).toEqual([
+      ['a', 0],
+      ['b', 1],
+      ['c', 1],
+    ]);
+  });
   it('names the nested path of a bad field', () => {
     const snap = {
       openOrders: [ORDER, withOrder({ exchangeOrderId: '7', clientOrderId: 'c-7', filledQuantity: 0.5 })],
@@ -317,6 +334,15 @@ describe('round trip: parse(toJSON(x)) equals x', () => {
         expect(parseOrder(viaText(orderToJSON(o)))).toEqual(o);
       }),
       { numRuns: 1_000 },
+    );
+  });
+  it('an order holds exactly the fields its JSON holds: an absent optional field is no own property', () => {
+    fc.assert(
+      fc.property(arbOrder(), (o) => {
+        const json = orderToJSON(o);
+        expect(Object.keys(parseOrder(viaText(json))).sort()).toEqual(Object.keys(json).sort());
+      }),
+      { numRuns: 300 },
     );
   });
   it('fills, positions, balances, funding payments', () => {

@@ -234,6 +234,14 @@ describe('loading many orders (issue 16)', () => {
     expect(() => Portfolio.fromJSON(early)).toThrow(parseError({ path: 'portfolio.orders[0].quantity' }));
   });
 
+  it('orderCount is the number of orders the books track, without listing them', () => {
+    const p = Portfolio.fromJSON(withOrders(5));
+    expect(p.orderCount).toBe(5);
+    p.trackOrder(order({ clientOrderId: 'c9', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
+    expect(p.orderCount).toBe(6);
+    expect(p.orders()).toHaveLength(6);
+  });
+
   it('parsePortfolioJSON on its own still refuses a duplicate order', () => {
     const j = withOrders(3);
     j.orders[2] = { ...j.orders[2]!, clientOrderId: 'c1' };
