@@ -24,7 +24,8 @@
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
  * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
- * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`. `--against
+ * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows clean,window,fresh,placing` (only these
+ * cycle rows). `--against
  * DIR` measures another checkout of this repository too (its own
  * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
  * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load. `--gaps K`
@@ -86,10 +87,24 @@ function frozen(ex: ExchangeClient): ExchangeClient {
   });
 }
 
+/** A macrotask turn: what a bot's event loop gets between two cycles, and between two pages of a listing. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Orders per page of `freshCopies`' listings: a typical page of an exchange's open-order listing. */
+export const FRESH_PAGE_ITEMS = 1_000;
+
 /**
  * The exchange handing out a fresh copy of every order, position and balance on each read, as the ccxt adapter does
  * (it builds new objects from each response). The simulator hands out the same frozen objects while nothing changes,
  * which the differ can reuse by identity; through this wrapper it cannot, so these rows show what a real venue costs.
+ *
+ * The copying is the client's work, not the engine's, and it is done the way a client receives a listing: a page of
+ * `FRESH_PAGE_ITEMS` at a time, each in a turn of its own (a response arrives in an I/O callback, never in the turn
+ * that asked for it), the last page's turn going on into the engine's continuation as a real response's parse does.
+ * Copying all 10,000 orders in the engine's turn put the client's work in the engine's stall (four fifths of the
+ * longest turn at 10k, issue 16); a real ccxt client's own parse of such a response stalls far longer, in turns the
+ * engine does not own. The engine still gets every order as an object it has never seen (its amounts the same
+ * Decimals, as the ccxt adapter's amount cache gives them).
  */
 export function freshCopies(ex: ExchangeClient): ExchangeClient {
   const copied = new Set(['fetchOpenOrders', 'fetchPositions', 'fetchBalances']);
@@ -101,7 +116,13 @@ export function freshCopies(ex: ExchangeClient): ExchangeClient {
       if (typeof prop !== 'string' || !copied.has(prop)) return f.bind(target);
       return async (...args: unknown[]): Promise<unknown> => {
         const list = (await f.apply(target, args)) as readonly object[];
-        return list.map((x) => ({ ...x }));
+        const copies = new Array<object>(list.length);
+        for (let from = 0; from === 0 || from < list.length; from += FRESH_PAGE_ITEMS) {
+          await turn();
+          const to = Math.min(list.length, from + FRESH_PAGE_ITEMS);
+          for (let i = from; i < to; i++) copies[i] = { ...list[i]! };
+        }
+        return copies;
       };
     },
   });
@@ -448,9 +469,6 @@ async function treeAt(dir: string): Promise<Tree> {
   };
 }
 
-/** A macrotask turn: what a bot's event loop gets between two cycles. */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 /** The least any reconciliation must do: index one side's ids, look the other side's up. */
 function mapJoin(local: readonly string[], exchange: readonly string[]): number {
   const index = new Map<string, number>();
@@ -763,6 +781,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const write = !ctx.args.includes('--no-write');
   // `--gaps K`: print the K gaps of each run with the most CPU time, with their GC pauses.
   const showGaps = listArg(ctx.args, '--gaps')?.[0] ?? 0;
+  // `--rows fresh,placing`: only these kinds of cycle rows (clean, window, fresh, placing; default all).
+  const rows = valueOf(ctx.args, '--rows')?.split(',');
   const startLoad = loadavg().map(round);
   const started = now();
   const gc = gcFunction();
@@ -783,11 +803,11 @@ async function run(ctx: BenchContext): Promise<void> {
   }));
   for (const n of sizes) {
     const variants = [
-      { applied: 0, fresh: false, placing: false },
-      { applied: FULL_WINDOW, fresh: false, placing: false },
-      { applied: 0, fresh: true, placing: false },
-      { applied: 0, fresh: false, placing: true },
-    ];
+      { row: 'clean', applied: 0, fresh: false, placing: false },
+      { row: 'window', applied: FULL_WINDOW, fresh: false, placing: false },
+      { row: 'fresh', applied: 0, fresh: true, placing: false },
+      { row: 'placing', applied: 0, fresh: false, placing: true },
+    ].filter((v) => rows === undefined || rows.includes(v.row));
     for (const { applied, fresh, placing } of variants) {
       const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh, placing, showGaps, ctx.log);
       rs.forEach((r, k) => {
