@@ -9,6 +9,10 @@
  *   split (Linux): the main thread's time on a CPU within each gap (`/proc/thread-self/sched`) is work this process
  *   did; the rest of the gap is the machine's load (runqueue wait). On a loaded machine the wall figure measures the
  *   machine; the on-CPU figure is what the engine can change, down to the floor the idle row shows.
+ * - fresh: the clean cycles with every object handed out afresh on each read, as the ccxt adapter does
+ *   (`freshCopies`). The stand-in client copies a listing a page (1,000 orders) at a time, each page in a turn of its
+ *   own as a response would arrive, so the stalls are the engine's work on orders it has never seen, not the client's
+ *   copying (all 10k copies in the engine's turn were four fifths of its longest stall; `--fresh-page 0` does that).
  * - placing: the same, each cycle after an order placed through the engine (journal records, a delta per cycle) and a
  *   compaction policy of 16 journal records, so the whole state is written about every fifth cycle: the stall a
  *   compaction causes. The engine gets the slicer a real-time engine gets by default (`budgetSlicer`), since the
@@ -24,12 +28,13 @@
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
  * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
- * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows clean,window,fresh,placing` (only these
- * cycle rows). `--against
- * DIR` measures another checkout of this repository too (its own
- * `src/` and `bench/support.ts`, e.g. main's) in the same process, its cycles alternating with ours and its boots
- * with ours, and writes its figures to engine-before.json: a before/after that shares the machine's load. `--gaps K`
- * prints, per run, the K gaps with the most CPU time and the GC pauses in each.
+ * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
+ * clean,window,fresh,placing` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
+ * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
+ * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) in the same process, its
+ * cycles alternating with ours and its boots with ours, and writes its figures to engine-before.json: a before/after
+ * that shares the machine's load. `--gaps K` prints, per run, the K gaps with the most CPU time and the GC pauses in
+ * each.
  */
 import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -106,7 +111,7 @@ export const FRESH_PAGE_ITEMS = 1_000;
  * engine does not own. The engine still gets every order as an object it has never seen (its amounts the same
  * Decimals, as the ccxt adapter's amount cache gives them).
  */
-export function freshCopies(ex: ExchangeClient): ExchangeClient {
+export function freshCopies(ex: ExchangeClient, pageItems = FRESH_PAGE_ITEMS): ExchangeClient {
   const copied = new Set(['fetchOpenOrders', 'fetchPositions', 'fetchBalances']);
   return new Proxy(ex, {
     get(target, prop, receiver) {
@@ -116,10 +121,12 @@ export function freshCopies(ex: ExchangeClient): ExchangeClient {
       if (typeof prop !== 'string' || !copied.has(prop)) return f.bind(target);
       return async (...args: unknown[]): Promise<unknown> => {
         const list = (await f.apply(target, args)) as readonly object[];
+        // `pageItems` 0: the whole list copied at once, in the turn that asked (the bench before issue 16's third round).
+        if (pageItems === 0) return list.map((x) => ({ ...x }));
         const copies = new Array<object>(list.length);
-        for (let from = 0; from === 0 || from < list.length; from += FRESH_PAGE_ITEMS) {
+        for (let from = 0; from === 0 || from < list.length; from += pageItems) {
           await turn();
-          const to = Math.min(list.length, from + FRESH_PAGE_ITEMS);
+          const to = Math.min(list.length, from + pageItems);
           for (let i = from; i < to; i++) copies[i] = { ...list[i]! };
         }
         return copies;
@@ -538,6 +545,7 @@ async function clean(
   placing = false,
   showGaps = 0,
   log: (line: string) => void = () => {},
+  freshPage = FRESH_PAGE_ITEMS,
 ): Promise<CleanResult[]> {
   const setups = [];
   for (const tree of trees) {
@@ -545,7 +553,7 @@ async function clean(
     const store = new tree.InMemoryStateStore();
     await tree.saveWorld(store, world);
     const { running } = await boot(
-      freshObjects ? { tl: world.tl, ex: freshCopies(world.ex) } : world,
+      freshObjects ? { tl: world.tl, ex: freshCopies(world.ex, freshPage) } : world,
       store,
       tree,
       // Placing: a compaction (the whole state written) about every fifth cycle instead of every few thousand saves.
@@ -783,6 +791,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const showGaps = listArg(ctx.args, '--gaps')?.[0] ?? 0;
   // `--rows fresh,placing`: only these kinds of cycle rows (clean, window, fresh, placing; default all).
   const rows = valueOf(ctx.args, '--rows')?.split(',');
+  // `--fresh-page 0`: the fresh rows' client copies a whole listing in the engine's turn, as the bench did before.
+  const freshPage = listArg(ctx.args, '--fresh-page')?.[0] ?? FRESH_PAGE_ITEMS;
   const startLoad = loadavg().map(round);
   const started = now();
   const gc = gcFunction();
@@ -809,7 +819,7 @@ async function run(ctx: BenchContext): Promise<void> {
       { row: 'placing', applied: 0, fresh: false, placing: true },
     ].filter((v) => rows === undefined || rows.includes(v.row));
     for (const { applied, fresh, placing } of variants) {
-      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh, placing, showGaps, ctx.log);
+      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh, placing, showGaps, ctx.log, freshPage);
       rs.forEach((r, k) => {
         results[k]!.clean.push(r);
         ctx.log(
