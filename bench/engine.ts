@@ -103,13 +103,14 @@ export const FRESH_PAGE_ITEMS = 1_000;
  * (it builds new objects from each response). The simulator hands out the same frozen objects while nothing changes,
  * which the differ can reuse by identity; through this wrapper it cannot, so these rows show what a real venue costs.
  *
- * The copying is the client's work, not the engine's, and it is done the way a client receives a listing: a page of
- * `FRESH_PAGE_ITEMS` at a time, each in a turn of its own (a response arrives in an I/O callback, never in the turn
- * that asked for it), the last page's turn going on into the engine's continuation as a real response's parse does.
- * Copying all 10,000 orders in the engine's turn put the client's work in the engine's stall (four fifths of the
- * longest turn at 10k, issue 16); a real ccxt client's own parse of such a response stalls far longer, in turns the
- * engine does not own. The engine still gets every order as an object it has never seen (its amounts the same
- * Decimals, as the ccxt adapter's amount cache gives them).
+ * The copying is the client's work, not the engine's, so it runs in turns of its own: a page of `FRESH_PAGE_ITEMS`
+ * at a time (a typical page of a listing), each in its own turn, as pages of a response arrive in I/O callbacks, and
+ * the engine goes on in a later turn. Copying all 10,000 orders in the engine's turn made the client's work four
+ * fifths of the engine's longest stall (issue 16); a real ccxt client's own parse of a 10,000-order response stalls
+ * far longer, and that is not the engine's to fix (in a real client, the parse of the last page shares the turn the
+ * engine goes on in: at most a page's worth). The engine still gets every order as an object it has never seen, in a
+ * list it has never seen, so it compares every order by value again on every read; the amounts in it are the
+ * simulator's Decimals, as before (the ccxt adapter's amount cache likewise hands out an unchanged amount's Decimal).
  */
 export function freshCopies(ex: ExchangeClient, pageItems = FRESH_PAGE_ITEMS): ExchangeClient {
   const copied = new Set(['fetchOpenOrders', 'fetchPositions', 'fetchBalances']);
@@ -124,11 +125,13 @@ export function freshCopies(ex: ExchangeClient, pageItems = FRESH_PAGE_ITEMS): E
         // `pageItems` 0: the whole list copied at once, in the turn that asked (the bench before issue 16's third round).
         if (pageItems === 0) return list.map((x) => ({ ...x }));
         const copies = new Array<object>(list.length);
-        for (let from = 0; from === 0 || from < list.length; from += pageItems) {
+        for (let from = 0; from < list.length; from += pageItems) {
           await turn();
           const to = Math.min(list.length, from + pageItems);
           for (let i = from; i < to; i++) copies[i] = { ...list[i]! };
         }
+        // The engine goes on in a turn of its own too (a real client's parse of the last page would share it).
+        await turn();
         return copies;
       };
     },
