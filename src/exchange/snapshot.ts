@@ -32,13 +32,15 @@ export async function fetchExchangeSnapshot(
   // here hashed every id string again, a quarter of a clean cycle at 10k orders.
   assertUnique(positions, 'snapshot.positions', (p) => [p.symbol]);
   assertUnique(balances, 'snapshot.balances', (b) => [b.asset]);
+  let orders = openOrders;
+  // A list within one slice has no safe point: interned at once, with no promise in between.
+  if (interner !== undefined)
+    orders =
+      slicer === undefined || openOrders.length <= INTERN_SLICE_ORDERS
+        ? interner.intern(openOrders)
+        : await interner.internSliced(openOrders, slicer);
   return {
-    openOrders:
-      interner === undefined
-        ? openOrders
-        : slicer === undefined
-          ? interner.intern(openOrders)
-          : await interner.internSliced(openOrders, slicer),
+    openOrders: orders,
     positions,
     balances,
     startedAt,
