@@ -64,12 +64,6 @@ export interface SliceControl {
  */
 export const INTERN_SLICE_ORDERS = 256;
 
-/** The last list's orders by exchange id, and those without one by client id. */
-interface OrderIndex {
-  readonly x: Map<string, Order>;
-  readonly c: Map<string, Order>;
-}
-
 /**
  * Keeps the open orders of the last snapshot, frozen, and hands each one out again for an order equal to it by value
  * (`sameOrder`): an unchanged order is then the very same object from one snapshot to the next. A client that builds
@@ -116,50 +110,34 @@ export class OpenOrderInterner {
   }
 
   /**
-   * The interning, yielding at its safe points. Reads the last list once, at the start, and replaces it only at
-   * the end: a call that waits in a pause keeps to the list it began with, whatever another call did meanwhile.
+   * The interning, yielding between slices of `INTERN_SLICE_ORDERS` orders. Reads the last list once, at the start,
+   * and sets it only at the end: a call that waits in a pause keeps to the list it began with, whatever another call
+   * did meanwhile, and the next call starts from this call's list, as it would had they not overlapped. The orders are compared in `InternPass.run`, a plain loop: the same loop in this generator
+   * measured two to three times slower.
    */
   private *steps(orders: readonly Order[]): Generator<void, readonly Order[]> {
-    const last = this.scan;
+    const pass = new InternPass(this.scan, orders);
     const lastFrozen = this.last;
-    // The last list by key: built when an order moved from its index.
-    let index: OrderIndex | undefined;
-    // Allocated at the first order that is not the last list's at its index.
-    let out: Order[] | undefined = orders.length === last.length ? undefined : new Array<Order>(orders.length);
-    // Every order so far was the last list's at its index: past the last list's end, its orders are all used, and
-    // a new order (one placed since) is looked up in no index (building it costs a map of every order).
-    let aligned = true;
-    for (let i = 0; i < orders.length; i++) {
-      if (i % INTERN_SLICE_ORDERS === 0 && i > 0) yield;
-      const o = orders[i]!;
-      // Exchanges list open orders in a stable order: the same index is the first guess.
-      const at = last[i];
-      let kept: Order | undefined;
-      // Identity first, here rather than in the call: a client handing out its own frozen orders (the simulator) has
-      // every unchanged one identical.
-      if (at === o || (at !== undefined && sameInterned(at, o))) kept = at;
-      else if (last.length > 0 && !(aligned && i >= last.length)) {
-        index ??= yield* this.indexOf(last);
-        const x = o.exchangeOrderId;
-        const found = x === undefined ? index.c.get(o.clientOrderId) : index.x.get(x);
-        if (found !== undefined && sameInterned(found, o)) kept = found;
-      }
-      const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
-      if (r !== at && i < last.length) aligned = false;
-      if (out === undefined) {
-        if (r === at) continue;
-        out = last.slice(0, i);
-      }
-      out[i] = r;
+    for (let from = 0; from < orders.length;) {
+      const to = Math.min(orders.length, from + INTERN_SLICE_ORDERS);
+      from = pass.run(from, to);
+      // Order `from` moved from its index: it is looked up in an index of the last list, built first.
+      if (from < to) pass.index = yield* this.indexOf(pass.last);
+      else if (from < orders.length) yield;
     }
-    if (out === undefined) return lastFrozen;
-    this.scan = out;
+    if (pass.out === undefined) {
+      // The list it began with again (another call may have replaced it while this one waited).
+      this.scan = pass.last;
+      this.last = lastFrozen;
+      return lastFrozen;
+    }
+    this.scan = pass.out;
     // Frozen, so the differ can keep it as it is and know it again by identity (a copy: see `scan`).
-    this.last = Object.freeze(out.slice());
+    this.last = Object.freeze(pass.out.slice());
     return this.last;
   }
 
-  /** `list` by key, with safe points as `steps` has them. */
+  /** `list` by key, a slice of `INTERN_SLICE_ORDERS` orders between two safe points. */
   private *indexOf(list: readonly Order[]): Generator<void, OrderIndex> {
     const index = { x: new Map<string, Order>(), c: new Map<string, Order>() };
     for (let i = 0; i < list.length; i++) {
@@ -169,6 +147,64 @@ export class OpenOrderInterner {
       else index.x.set(p.exchangeOrderId, p);
     }
     return index;
+  }
+}
+
+/** The last list's orders by exchange id, and those without one by client id. */
+interface OrderIndex {
+  readonly x: Map<string, Order>;
+  readonly c: Map<string, Order>;
+}
+
+/** One call of `OpenOrderInterner`'s: the list it began with and what it made so far. */
+class InternPass {
+  /** Allocated at the first order that is not the last list's at its index. */
+  out: Order[] | undefined;
+  /**
+   * Every order so far was the last list's at its index: past the last list's end, its orders are all used, and a
+   * new order (one placed since) is looked up in no index (building it costs a map of every order).
+   */
+  private aligned = true;
+  /** The last list by key: built (by the caller) when an order moved from its index. */
+  index: OrderIndex | undefined;
+
+  constructor(
+    readonly last: readonly Order[],
+    private readonly orders: readonly Order[],
+  ) {
+    this.out = orders.length === last.length ? undefined : new Array<Order>(orders.length);
+  }
+
+  /**
+   * Interns orders `from` to `to`; returns `to`, or the first of them that must be looked up while there is no
+   * `index` yet (nothing of it done: called again from there once there is).
+   */
+  run(from: number, to: number): number {
+    const { last, orders } = this;
+    for (let i = from; i < to; i++) {
+      const o = orders[i]!;
+      // Exchanges list open orders in a stable order: the same index is the first guess.
+      const at = last[i];
+      let kept: Order | undefined;
+      // Identity first, here rather than in the call: a client handing out its own frozen orders (the simulator) has
+      // every unchanged one identical.
+      if (at === o || (at !== undefined && sameInterned(at, o))) kept = at;
+      else if (last.length > 0 && !(this.aligned && i >= last.length)) {
+        const index = this.index;
+        if (index === undefined) return i;
+        const x = o.exchangeOrderId;
+        const found = x === undefined ? index.c.get(o.clientOrderId) : index.x.get(x);
+        if (found !== undefined && sameInterned(found, o)) kept = found;
+      }
+      const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
+      if (r !== at && i < last.length) this.aligned = false;
+      if (this.out === undefined) {
+        if (r === at) continue;
+        this.out = last.slice(0, i);
+      }
+      this.out[i] = r;
+    }
+    return to;
   }
 }
 

@@ -139,10 +139,12 @@ describe('OpenOrderInterner', () => {
   ];
 
   /**
-   * Reads of more than a slice of orders, each the last one edited: orders moved (rotated, swapped), changed (a fill), gone,
+   * Reads of more than a slice of orders, each the last one again or edited: orders moved (rotated, swapped), changed (a fill), gone,
    * new ones appended, some reads handing out frozen orders (the simulator's) rather than fresh ones.
    */
   interface Edit {
+    /** The same listing as the last read (the common case: nothing changed), fresh or frozen as `frozen` says. */
+    readonly again: boolean;
     readonly rotate: number;
     readonly swaps: readonly (readonly [number, number])[];
     readonly filled: readonly number[];
@@ -153,6 +155,7 @@ describe('OpenOrderInterner', () => {
   const past = fc.integer({ min: INTERN_SLICE_ORDERS, max: 3 * INTERN_SLICE_ORDERS });
   const arbReads: fc.Arbitrary<Edit[]> = fc.array(
     fc.record({
+      again: fc.boolean(),
       // Mostly no rotation: an order moved past the first slice is then looked up after a pause.
       rotate: fc.oneof(
         { arbitrary: fc.constant(0), weight: 3 },
@@ -170,7 +173,8 @@ describe('OpenOrderInterner', () => {
   const readsOf = (edits: readonly Edit[]): Order[][] => {
     let next = 2 * INTERN_SLICE_ORDERS + 1;
     let list = Array.from({ length: next }, (_, k) => order(k));
-    return edits.map(({ rotate, swaps, filled, drop, added, frozen }) => {
+    return edits.map(({ again, rotate, swaps, filled, drop, added, frozen }) => {
+      if (again) return frozen ? list.map((o) => Object.freeze(o)) : fresh(list);
       const r = rotate % list.length;
       list = [...list.slice(r), ...list.slice(0, r)];
       for (const [p, q] of swaps)
