@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { sameOrder } from '../../src/domain/compare.js';
 import { Dec } from '../../src/domain/decimal.js';
 import type { Order } from '../../src/domain/types.js';
-import { OpenOrderInterner, sameInterned } from '../../src/exchange/snapshot.js';
+import { INTERN_SLICE_ORDERS, OpenOrderInterner, sameInterned } from '../../src/exchange/snapshot.js';
 import { arbOrders } from '../support/arbitraries.js';
 
 /** A fresh object per order, every amount a fresh Decimal: what a client building orders from each response hands out. */
@@ -61,7 +61,7 @@ describe('OpenOrderInterner', () => {
     const list = [order(1), order(2), order(3)];
     const first = interner.intern(fresh(list));
     // The lookup builds an index of every open order (O(n)): only for an order that moved from its index.
-    const lookup = vi.spyOn(interner as unknown as { lookup: (o: Order) => Order | undefined }, 'lookup');
+    const lookup = vi.spyOn(interner as unknown as { indexOf: (list: readonly Order[]) => unknown }, 'indexOf');
     const next = interner.intern(fresh([...list, order(4), order(5)]));
     first.forEach((o, i) => expect(next[i]).toBe(o));
     expect(next.slice(3)).toEqual([order(4), order(5)]);
@@ -125,6 +125,105 @@ describe('OpenOrderInterner', () => {
           before = out;
         }
       }),
+    );
+  });
+
+  /**
+   * Where each order of an interned list came from: the read's own object, the previous list's order at that index,
+   * or a copy made now; and whether the list is the previous list itself. Two interners fed the same reads agree on
+   * this exactly when they hand out the same lists.
+   */
+  const provenance = (out: readonly Order[], read: readonly Order[], before: readonly Order[]): unknown => [
+    out === before,
+    out.map((o, i) => (o === read[i] ? 'read' : before.includes(o) ? before.indexOf(o) : 'copy')),
+  ];
+
+  /**
+   * Reads of more than a slice of orders, each the last one again or edited: orders moved (rotated, swapped), changed (a fill), gone,
+   * new ones appended, some reads handing out frozen orders (the simulator's) rather than fresh ones.
+   */
+  interface Edit {
+    /** The same listing as the last read (the common case: nothing changed), fresh or frozen as `frozen` says. */
+    readonly again: boolean;
+    readonly rotate: number;
+    readonly swaps: readonly (readonly [number, number])[];
+    readonly filled: readonly number[];
+    readonly drop: number;
+    readonly added: number;
+    readonly frozen: boolean;
+  }
+  const past = fc.integer({ min: INTERN_SLICE_ORDERS, max: 3 * INTERN_SLICE_ORDERS });
+  const arbReads: fc.Arbitrary<Edit[]> = fc.array(
+    fc.record({
+      again: fc.boolean(),
+      // Mostly no rotation: an order moved past the first slice is then looked up after a pause.
+      rotate: fc.oneof(
+        { arbitrary: fc.constant(0), weight: 3 },
+        { arbitrary: fc.nat({ max: 3 * INTERN_SLICE_ORDERS }), weight: 1 },
+      ),
+      swaps: fc.array(fc.tuple(past, past), { maxLength: 3 }),
+      filled: fc.array(fc.nat({ max: 3 * INTERN_SLICE_ORDERS }), { maxLength: 2 }),
+      drop: fc.nat({ max: INTERN_SLICE_ORDERS }),
+      added: fc.nat({ max: INTERN_SLICE_ORDERS + 3 }),
+      frozen: fc.boolean(),
+    }),
+    { minLength: 1, maxLength: 5 },
+  );
+
+  const readsOf = (edits: readonly Edit[]): Order[][] => {
+    let next = 2 * INTERN_SLICE_ORDERS + 1;
+    let list = Array.from({ length: next }, (_, k) => order(k));
+    return edits.map(({ again, rotate, swaps, filled, drop, added, frozen }) => {
+      if (again) return frozen ? list.map((o) => Object.freeze(o)) : fresh(list);
+      const r = rotate % list.length;
+      list = [...list.slice(r), ...list.slice(0, r)];
+      for (const [p, q] of swaps)
+        if (list.length > 0)
+          [list[p % list.length], list[q % list.length]] = [list[q % list.length]!, list[p % list.length]!];
+      for (const k of filled)
+        if (list.length > 0) list[k % list.length] = { ...list[k % list.length]!, filledQuantity: new Dec('0.5') };
+      list = list.slice(0, Math.max(0, list.length - drop));
+      for (let k = 0; k < added; k++) list.push(order(next++));
+      return frozen ? list.map((o) => Object.freeze(o)) : fresh(list);
+    });
+  };
+
+  it('in slices, hands out the very lists intern does, even when another read is interned while it waits', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbReads,
+        fc.array(arbOrders({ maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+        async (edits, others) => {
+          const reads = readsOf(edits);
+          const whole = new OpenOrderInterner();
+          const sliced = new OpenOrderInterner();
+          let wholeBefore: readonly Order[] = [];
+          let slicedBefore: readonly Order[] = [];
+          let pauses = 0;
+          for (const read of reads) {
+            const a = whole.intern(read);
+            // Another read (a loop started again while this fetch is in flight) interned at the pauses.
+            let other = 0;
+            const b = await sliced.internSliced(read, {
+              start: () => undefined,
+              pause: () => {
+                pauses++;
+                const o = others[other++];
+                if (o !== undefined) sliced.intern(fresh(o));
+                return Promise.resolve();
+              },
+            });
+            expect(b).toHaveLength(read.length);
+            b.forEach((o, i) => expect(sameOrder(o, read[i]!)).toBe(true));
+            expect(provenance(b, read, slicedBefore)).toEqual(provenance(a, read, wholeBefore));
+            wholeBefore = a;
+            slicedBefore = b;
+          }
+          // Every read is longer than a slice: the pauses were asked for.
+          expect(pauses).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });
