@@ -31,7 +31,6 @@ import { isoTime } from '../domain/clock.js';
 import type { Decimal } from 'decimal.js';
 import { amountsEqual, ZERO } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
-import { sameOrder } from '../domain/compare.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import {
@@ -418,9 +417,11 @@ export class StartupHandler {
         m.differences.side !== undefined
       )
         continue;
-      // The exchange's copy the same as ours in every field (the usual restart) is taken as it is, without a copy.
+      // The exchange's copy under our two ids (the usual restart) is taken as it is: the copy below would be equal to
+      // it in every field. Settled from the ids alone (no field compared: the reset compares the orders), and the
+      // books then share the snapshot's order instead of holding a second copy of it.
       orderUpdates.push(
-        sameOrder(m.exchange, m.local)
+        m.exchange.exchangeOrderId === xid && m.exchange.clientOrderId === m.local.clientOrderId
           ? m.exchange
           : { ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId },
       );
