@@ -491,7 +491,8 @@ export class Portfolio {
     const replaced: TrackedOrder[] = [];
     // Equal copies (by index in `current`): tracked from now on in place of ours, as the rebuild tracks the exchange's
     // orders, so the books share them with the snapshot instead of holding a second copy. Not a change: same JSON.
-    const equal: number[] = [];
+    const equal = new Int32Array(orders.length);
+    let equalCount = 0;
     for (let i = 0; i < orders.length; i++) {
       const o = orders[i]!;
       const t = current[i]!.order;
@@ -502,7 +503,7 @@ export class Portfolio {
         (notional === undefined ? prior === undefined : prior !== undefined && amountsEqual(notional, prior)) &&
         sameOrder(o, t)
       ) {
-        if (o !== t) equal.push(i);
+        if (o !== t) equal[equalCount++] = i;
         continue;
       }
       // An order whose index entries would move, or that the rebuild refuses, is left to it (it says what is wrong).
@@ -526,7 +527,7 @@ export class Portfolio {
       // What an order locks depends on its instrument's kind: summed again when next read.
       this.lockedSums = undefined;
     }
-    if (equal.length > 0) this.swapEqual(equal, orders);
+    if (equalCount > 0) this.swapEqual(equal.subarray(0, equalCount), orders);
     if (dropped.length > 0) {
       this.touch();
       for (const key of dropped) this.dropUntracked(key);
@@ -554,7 +555,7 @@ export class Portfolio {
    * no stamp of a change for the delta. A boot swaps every order: the sorted view is written by index (no search per
    * entry), and when most entries change, `byClient` is built again from it rather than written entry by entry.
    */
-  private swapEqual(equal: readonly number[], orders: readonly Order[]): void {
+  private swapEqual(equal: Int32Array, orders: readonly Order[]): void {
     let sorted = this.sortedTracked() as TrackedOrder[];
     if (this.sortedShared) {
       sorted = this.sorted = sorted.slice();
