@@ -291,7 +291,8 @@ function journalOf(plan: Plan, outcomes: readonly ActionOutcome[]): JsonValue[] 
 function mergeOrders(current: readonly Order[], updates: readonly Order[]): readonly Order[] {
   if (updates.length === 0) return current;
   const byClient = new Map<string, Order>();
-  for (const u of updates) byClient.set(u.clientOrderId, u);
+  // Indexed: a for-of loop run once (a boot's) allocates an iterator result per update, 4 MB at 100k orders.
+  for (let i = 0; i < updates.length; i++) byClient.set(updates[i]!.clientOrderId, updates[i]!);
   // Exchange order ids are per symbol: an update is found by (symbol, exchange id), never by the bare id. Built only
   // when an order is not found by client id (at boot every update carries its order's client id).
   let byExchange: Map<OrderIdKey, Order> | undefined;

@@ -493,7 +493,8 @@ export class Portfolio {
     const replaced: TrackedOrder[] = [];
     // Equal copies (by index in `current`): tracked from now on in place of ours, as the rebuild tracks the exchange's
     // orders, so the books share them with the snapshot instead of holding a second copy. Not a change: same JSON.
-    const equal: number[] = [];
+    const equal = new Int32Array(orders.length);
+    let equalCount = 0;
     for (let i = 0; i < orders.length; i++) {
       const o = orders[i]!;
       const t = current[i]!.order;
@@ -504,7 +505,7 @@ export class Portfolio {
         (notional === undefined ? prior === undefined : prior !== undefined && amountsEqual(notional, prior)) &&
         sameOrder(o, t)
       ) {
-        if (o !== t) equal.push(i);
+        if (o !== t) equal[equalCount++] = i;
         continue;
       }
       // An order whose index entries would move, or that the rebuild refuses, is left to it (it says what is wrong).
@@ -528,18 +529,7 @@ export class Portfolio {
       // What an order locks depends on its instrument's kind: summed again when next read.
       this.lockedSums = undefined;
     }
-    if (equal.length > 0) {
-      const entries = equal.map((i): [TrackedOrder, TrackedOrder] => [
-        current[i]!,
-        { order: orders[i]!, notional: current[i]!.notional },
-      ]);
-      // Same keys, same values: the sort order and the locked amounts stand; the entries are new objects. Not a
-      // change of the books (same JSON): no stamp of a change for the delta.
-      for (const [prev, t] of entries) {
-        this.byClient.set(t.order.clientOrderId, t);
-        this.orderViewsChange(prev, t);
-      }
-    }
+    if (equalCount > 0) this.swapEqual(equal.subarray(0, equalCount), orders);
     if (dropped.length > 0) {
       this.touch();
       for (const key of dropped) this.dropUntracked(key);
@@ -557,6 +547,40 @@ export class Portfolio {
     this.latestStamps.clear();
     this.book = this.fold();
     return this;
+  }
+
+  /**
+   * `resetFromExchangeState`'s equal copies: `orders[i]` tracked in place of the entry at `sortedTracked()[i]`, for
+   * each index of `equal`, an order equal to that entry's in every field. Same keys, same values: each entry keeps its
+   * place in the sort order, the locked amounts stand (the same terms out and in: their exact sums are unchanged),
+   * and `closed`/`unacked` keep their keys; only the entries are new objects. Not a change of the books (same JSON):
+   * no stamp of a change for the delta. A boot swaps every order: the sorted view is written by index (no search per
+   * entry), and when most entries change, `byClient` is built again from it rather than written entry by entry.
+   */
+  private swapEqual(equal: Int32Array, orders: readonly Order[]): void {
+    let sorted = this.sortedTracked() as TrackedOrder[];
+    if (this.sortedShared) {
+      sorted = this.sorted = sorted.slice();
+      this.sortedShared = false;
+    }
+    for (let k = 0; k < equal.length; k++) {
+      const i = equal[k]!;
+      const prev = sorted[i]!;
+      const t: TrackedOrder = { order: orders[i]!, notional: prev.notional };
+      sorted[i] = t;
+      this.statusViewsChange(prev, t);
+    }
+    // A rebuild costs a plain write per entry, the writes in place a layered write per swap (the map is usually
+    // forked: a clone's) and a fold of the whole map once they pass `LAYER_FOLD_AT`. The rebuilt map holds the
+    // entries in the sort order, as `fromExchangeState`'s books hold them.
+    if (2 * equal.length >= sorted.length) {
+      this.byClient = LayeredMap.fromValues(sorted, (t) => t.order.clientOrderId);
+    } else {
+      for (let k = 0; k < equal.length; k++) {
+        const t = sorted[equal[k]!]!;
+        this.byClient.set(t.order.clientOrderId, t);
+      }
+    }
   }
 
   /** Whether a reset to `instruments` under `options` keeps these books' settings (see `resetFromExchangeState`). */
@@ -1476,6 +1500,11 @@ export class Portfolio {
       if (out !== undefined) addLocked(sums, out.asset, out.amount.neg());
       if (into !== undefined) addLocked(sums, into.asset, into.amount);
     }
+    this.statusViewsChange(prev, next);
+  }
+
+  /** `orderViewsChange`'s part for the terminal and the unacknowledged orders (`closed`, `unacked`). */
+  private statusViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
     const id = (next ?? prev)!.order.clientOrderId;
     if (next !== undefined && !isOpenStatus(next.order.status)) this.closed.set(id, next);
     else if (prev !== undefined && !isOpenStatus(prev.order.status)) this.closed.delete(id);

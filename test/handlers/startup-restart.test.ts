@@ -207,3 +207,34 @@ describe('startup reconciliation of a restart, with a trade behind its symbol cu
     expect(boots.map((x) => x.plan.outcome)).toEqual(['ready']);
   });
 });
+
+describe('startup reconciliation of a restart: the orders the books keep', () => {
+  it("an open order the exchange shows changed is tracked from now on as the snapshot's own order object, as an unchanged one is", async () => {
+    const w = await persistedWorld();
+    const changed = await placeTracked(w, {
+      clientOrderId: 'p1',
+      symbol: BTC,
+      side: 'buy',
+      quantity: d('0.1'),
+      price: d('29000'),
+    });
+    await placeTracked(w, { clientOrderId: 'p2', symbol: BTC, side: 'buy', quantity: d('0.1'), price: d('28000') });
+    w.ex.step(1_000);
+    await runtimeCycle(w);
+    // Down: p1 fills in part (the exchange's copy of it now differs from ours); p2 rests as it was.
+    w.ex.fillOrder({ symbol: BTC, exchangeOrderId: changed.exchangeOrderId! }, '0.04');
+    w.ex.step(5_000);
+    restart(w);
+    const [boot] = await bootUntilRebuilt(w);
+    expect(boot!.result.rebuilt).toBe(true);
+    const rebuild = boot!.plan.actions.find((a) => a.type === 'rebuildPortfolio')!;
+    for (const id of ['p1', 'p2']) {
+      const snapshotOrder = boot!.report.matched.find((m) => m.local.clientOrderId === id)!.exchange;
+      // Not a copy of it: the books share the snapshot's order rather than hold a second one.
+      expect(rebuild.orderUpdates.find((o) => o.clientOrderId === id)).toBe(snapshotOrder);
+      expect(w.portfolio.holds(snapshotOrder)).toBe(true);
+    }
+    expect(w.portfolio.findOrder({ clientOrderId: 'p1' })?.filledQuantity.toFixed()).toBe('0.04');
+    expectBooksEqual(w);
+  });
+});

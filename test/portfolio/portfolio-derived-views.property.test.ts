@@ -1,7 +1,8 @@
 /**
  * The portfolio's derived views are maintained through each change instead of rebuilt (issue 16): the sorted orders,
  * the amounts open spot orders lock, the terminal and the unacknowledged orders. Under random placements,
- * acknowledgements, fills, cancels, unanswered rejections, prunes and clones (both sides written after a clone), each
+ * acknowledgements, fills, cancels, unanswered rejections, prunes, clones (both sides written after a clone) and boot
+ * resets that take the exchange's equal copies of the orders (each entry swapped in place in the views), each
  * view always equals the one computed from scratch: the books restored from their JSON (which build every view anew)
  * and a reference computed here (exact sums, rounded once).
  */
@@ -24,6 +25,7 @@ type Op =
   | { kind: 'ack' | 'cancel' | 'reject' | 'fillPart' | 'fillAll'; pick: number; at: number }
   | { kind: 'prune'; at: number }
   | { kind: 'clone'; swap: boolean }
+  | { kind: 'reset'; all: boolean }
   | { kind: 'read' };
 
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
@@ -55,6 +57,7 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('prune' as const), at: fc.integer({ min: 0, max: 9 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('clone' as const), swap: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reset' as const), all: fc.boolean() }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'read' as const }) },
 );
 
@@ -101,6 +104,8 @@ function checkViews(p: Portfolio, ids: readonly string[]): void {
   expect(p.unacknowledgedOrders()).toEqual(
     orders.filter((o) => o.status === 'pending' && o.exchangeOrderId === undefined),
   );
+  // The very orders tracked, not equal copies (a view left with an entry a reset swapped would still compare equal).
+  for (const o of [...p.openOrders(), ...p.closedOrders(), ...p.unacknowledgedOrders()]) expect(p.holds(o)).toBe(true);
   expect(freeOf(p)).toEqual(freeOf(p, lockedReference(orders)));
   // The books rebuilt from their JSON compute every view anew.
   const fresh = Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())));
@@ -111,7 +116,7 @@ function checkViews(p: Portfolio, ids: readonly string[]): void {
 }
 
 describe('Portfolio derived views', () => {
-  it('equal the views computed from scratch under random placements, fills, cancels, prunes and clones', () => {
+  it('equal the views computed from scratch under random placements, fills, cancels, prunes, clones and resets', () => {
     let maintained = 0;
     fc.assert(
       fc.property(fc.array(arbOp, { minLength: 10, maxLength: 50, size: 'max' }), (ops) => {
@@ -196,6 +201,22 @@ describe('Portfolio derived views', () => {
               const [kept, put] = op.swap ? [c, p] : [p, c];
               aside.push({ p: put, ids, orders: JSON.stringify(put.toJSON().orders) });
               p = kept;
+              break;
+            }
+            case 'reset': {
+              // A boot's hard reset shown equal copies of every order (the map of entries is built again), or of every
+              // third (the entries swapped one by one).
+              const orders = p.orders().map((o, i) => (op.all || i % 3 === 0 ? { ...o } : o));
+              const reset = p.resetFromExchangeState({
+                instruments: p.instruments(),
+                balances: p.balances(),
+                positions: p.positions(),
+                orders,
+                snapshotStartedAt: T0 + 10,
+                snapshotCompletedAt: T0 + 11,
+              });
+              expect(reset).toBe(p);
+              orders.forEach((o) => expect(p.holds(o)).toBe(true));
               break;
             }
             case 'read':
