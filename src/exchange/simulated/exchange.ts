@@ -124,6 +124,10 @@ export class SimulatedExchange implements ExchangeClient {
   private readonly ledgerEntries: LedgerEntry[] = [];
   private readonly bookHistory: BookState[] = [];
   private readonly calls: CallLogEntry[] = [];
+  /** The faults of the latest port call (kept apart from the call log, which `recordCalls: false` turns off). */
+  private lastFaults: readonly FaultKind[] = [];
+  /** Port calls so far (the call log's `seq`, counted also when calls are not recorded). */
+  private callCount = 0;
   private readonly events: SimulatedEvent[] = [];
   private readonly fixedFundingRates = new Map<string, Decimal>();
   private readonly lastFundingRates = new Map<string, Decimal>();
@@ -641,14 +645,14 @@ export class SimulatedExchange implements ExchangeClient {
     return this.ledgerEntries.map((e) => ({ ...e }));
   }
 
-  /** Every port call with its outcome and the faults that fired. */
+  /** Every port call with its outcome and the faults that fired (none when the `recordCalls` option is false). */
   callLog(): readonly CallLogEntry[] {
     return this.calls.map((c) => ({ ...c, faults: [...c.faults] }));
   }
 
   /** The faults that fired on the latest port call (cheap: no copy of the call log). */
   lastCallFaults(): readonly FaultKind[] {
-    return this.calls.at(-1)?.faults ?? [];
+    return this.lastFaults;
   }
 
   /** True while a `lagTrades` fault holds some order's trades out of trade reads. */
@@ -700,26 +704,30 @@ export class SimulatedExchange implements ExchangeClient {
       this.clock.advance(plan.latencyMs);
       this.sync();
     }
-    const entry: CallLogEntry = {
-      seq: this.calls.length + 1,
-      method,
-      at,
-      completedAt: this.now(),
-      outcome: failure?.kind ?? 'ok',
-      faults: plan.fired,
-      effect,
-    };
-    this.calls.push(entry);
-    this.events.push({
-      seq: this.events.length + 1,
-      at,
-      type: 'call',
-      method,
-      completedAt: entry.completedAt,
-      outcome: entry.outcome,
-      faults: [...entry.faults],
-      effect,
-    });
+    this.callCount++;
+    this.lastFaults = plan.fired;
+    if (this.opts.recordCalls) {
+      const entry: CallLogEntry = {
+        seq: this.callCount,
+        method,
+        at,
+        completedAt: this.now(),
+        outcome: failure?.kind ?? 'ok',
+        faults: plan.fired,
+        effect,
+      };
+      this.calls.push(entry);
+      this.events.push({
+        seq: this.events.length + 1,
+        at,
+        type: 'call',
+        method,
+        completedAt: entry.completedAt,
+        outcome: entry.outcome,
+        faults: [...entry.faults],
+        effect,
+      });
+    }
     if (failure !== undefined) throw failure;
     return result as T;
   }
