@@ -33,18 +33,22 @@ export class CountingReader implements ExchangeReader {
   private readonly counts = new Map<ReadMethod, number>();
   private total = 0;
 
-  /** Present only when the wrapped reader has it (an optional method of the port). */
-  readonly fetchClosedOrders?: ExchangeReader['fetchClosedOrders'];
-
   constructor(private readonly inner: ExchangeReader) {
     this.id = inner.id;
-    const closed = inner.fetchClosedOrders?.bind(inner);
-    if (closed !== undefined) {
-      this.fetchClosedOrders = (symbol, query) => {
-        this.count('fetchClosedOrders');
-        return closed(symbol, query);
-      };
-    }
+  }
+
+  /**
+   * The wrapped reader's `fetchClosedOrders`, counted; undefined when it has none (an optional method of the port). A
+   * getter, so a reader (one a cycle) stores no closure of its own: a closure stored in a field of each cycle's
+   * reader kept every reader alive through the next scavenge (issue 16).
+   */
+  get fetchClosedOrders(): ExchangeReader['fetchClosedOrders'] {
+    const inner = this.inner;
+    if (inner.fetchClosedOrders === undefined) return undefined;
+    return (symbol, query) => {
+      this.count('fetchClosedOrders');
+      return inner.fetchClosedOrders!(symbol, query);
+    };
   }
 
   /** Requests made through this wrapper so far. */
