@@ -63,6 +63,7 @@ import type {
   SimulatedHistory,
   SimulatedTruth,
 } from './types.js';
+import { withFields } from '../../domain/copy.js';
 
 interface TradeRecord {
   readonly seq: number;
@@ -1129,7 +1130,7 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private event(body: EventBody, at: Millis): void {
-    this.events.push({ ...body, seq: this.events.length + 1, at } as SimulatedEvent);
+    this.events.push(withFields(body, { seq: this.events.length + 1, at }) as SimulatedEvent);
     // Every trade and order change of the account goes out on the execution stream (what it sends is a copy).
     if (body.type === 'trade') this.stream?.publish({ kind: 'trade', fill: body.fill });
     else if (body.type === 'order') this.stream?.publish({ kind: 'order', order: body.order });
