@@ -322,7 +322,7 @@ export class SimulatedExchange implements ExchangeClient {
       // The mark is the market price now, also on a stale read: prices keep no history (a stale mark is still a price).
       return this.bookAt(asOf)
         .positions.filter((p) => filter === undefined || filter.has(p.symbol))
-        .map((p) => ({ ...p, markPrice: (this.prices.get(p.symbol) as PricePath).current() }));
+        .map((p) => withFields(p, { markPrice: (this.prices.get(p.symbol) as PricePath).current() }));
     });
   }
 
@@ -853,7 +853,7 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private close(rec: OrderRecord, status: TerminalOrderStatus, at: Millis): void {
-    this.update(rec, { ...rec.order, status, updatedAt: at }, at);
+    this.update(rec, withFields(rec.order, { status, updatedAt: at }), at);
   }
 
   /** One trade on an order: the book moves (through AccountBook), the ledger records it, the order advances. */
@@ -883,13 +883,12 @@ export class SimulatedExchange implements ExchangeClient {
     const done = filled.gte(rec.order.quantity);
     this.update(
       rec,
-      {
-        ...rec.order,
+      withFields(rec.order, {
         filledQuantity: filled,
         averageFillPrice: rec.notional.div(filled),
-        status: done ? 'filled' : 'open',
+        status: done ? ('filled' as const) : ('open' as const),
         updatedAt: at,
-      },
+      }),
       at,
     );
     return { ...fill };
