@@ -202,8 +202,11 @@ interface OrdersMemo {
  * SimulatedExchange does) and no local order's grace changes, the report's orders are the same as last time: one
  * identity check per order replaces the join, the comparisons and the sorts. Frozen inputs cannot have changed,
  * so the result is the one a full diff would give; clients that build fresh objects per read (ccxt) never hit it.
+ * Only the last diff's memo is kept, not one per list in a WeakMap: a scavenge keeps every WeakMap value alive whatever
+ * its key, so after each change of the books the memo of every cycle since the last scavenge (the categories of every
+ * order) was copied by the next one (issue 16: the placing rows' stalls are scavenges).
  */
-const lastOrders = new WeakMap<readonly Order[], OrdersMemo>();
+let lastOrders: { readonly local: readonly Order[]; readonly memo: OrdersMemo } | undefined;
 
 function* sortedOrders(
   localOrders: readonly Order[],
@@ -214,7 +217,7 @@ function* sortedOrders(
 ): Generator<void, SortedCategories> {
   // Without the memos, the lists are treated as a list that may change would be: nothing kept, nothing looked up.
   const frozen = memoize && Object.isFrozen(localOrders);
-  const memo = frozen ? lastOrders.get(localOrders) : undefined;
+  const memo = frozen && lastOrders?.local === localOrders ? lastOrders.memo : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
   const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
@@ -226,7 +229,7 @@ function* sortedOrders(
   for (const list of Object.values(categories)) Object.freeze(list);
   // A frozen list (the engine's interned snapshots) cannot change: kept as is, so the next hit is one identity check.
   const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
-  lastOrders.set(localOrders, { remote, ...graceBounds(localOrders, cutoff), categories });
+  lastOrders = { local: localOrders, memo: { remote, ...graceBounds(localOrders, cutoff), categories } };
   return categories;
 }
 

@@ -495,16 +495,18 @@ export class HandlerActors {
 
   private spawn(r: Routed): AnyActorRef {
     const parent = this.container;
-    const options = { id: addressOf(r), ...(parent !== undefined && { parent }) };
+    const id = addressOf(r);
     let actor: AnyActorRef;
+    // Each literal written out (no `{ ...options, input }`): see src/domain/copy.ts.
     if (r.category === 'submission') {
       actor = createActor(submissionMachine, {
-        ...options,
+        id,
+        ...(parent !== undefined && { parent }),
         input: { clientOrderId: r.key, symbol: r.spawn!.symbol, confirmations: this.thresholds.notFoundConfirmations },
       });
     } else {
       const machine: AnyStateMachine = r.category === 'ghost' ? ghostMachine : driftMachine;
-      actor = createActor(machine, { ...options, snapshot: r.spawn });
+      actor = createActor(machine, { id, ...(parent !== undefined && { parent }), snapshot: r.spawn });
     }
     actor.start();
     return actor;

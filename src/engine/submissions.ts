@@ -16,6 +16,7 @@ import type { Logger } from '../logging/types.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import type { HandlerActors } from './handler-actors.js';
+import { withFields } from '../domain/copy.js';
 
 /** What the follow-up reads and tells: the engine's exchange, clock, policies, logger and handler actors. */
 export interface SubmissionContext {
@@ -61,14 +62,15 @@ export async function resolveUnconfirmed(ctx: SubmissionContext, book: Portfolio
             ? 'open'
             : found.status;
       try {
-        book.trackOrder({
-          ...o,
-          exchangeOrderId: found.exchangeOrderId,
-          status,
-          quantity: found.quantity,
-          price: found.price,
-          updatedAt: Math.max(o.updatedAt, found.updatedAt),
-        });
+        book.trackOrder(
+          withFields(o, {
+            exchangeOrderId: found.exchangeOrderId,
+            status,
+            quantity: found.quantity,
+            price: found.price,
+            updatedAt: Math.max(o.updatedAt, found.updatedAt),
+          }),
+        );
       } catch (e) {
         // Its exchange id is another tracked order's (see OrderConflictError): left pending and reported, the cycle goes on.
         if (!isPortfolioError(e)) throw e;
@@ -151,7 +153,7 @@ export async function settleProvenSubmissions(
       continue;
     }
     if (isOpenStatus(found.status) || !found.filledQuantity.eq(o.filledQuantity)) continue;
-    book.trackOrder({ ...o, status: found.status, updatedAt: Math.max(o.updatedAt, found.updatedAt) });
+    book.trackOrder(withFields(o, { status: found.status, updatedAt: Math.max(o.updatedAt, found.updatedAt) }));
     logAction(logger, {
       action: 'confirmSubmission',
       reason: `order ${o.clientOrderId}, closed as never arrived, has trades: the exchange has it as ${o.exchangeOrderId} (${found.status}, ${found.filledQuantity.toFixed()} filled)`,

@@ -47,6 +47,7 @@ import type {
   TrackOrderAction,
 } from './plan.js';
 import { CountingReader, type ExchangeReader } from './reader.js';
+import { withFields } from '../domain/copy.js';
 
 /** What both handlers are given each cycle. The portfolio is only read (planning works on a clone). */
 export interface PlanContext {
@@ -574,14 +575,13 @@ export async function runCycle(
       m.differences.quantity !== undefined ||
       l.exchangeOrderId === undefined
     ) {
-      const order: Order = {
-        ...l,
+      const order: Order = withFields(l, {
         exchangeOrderId: l.exchangeOrderId ?? e.exchangeOrderId,
         status: e.status,
         quantity: e.quantity,
         price: e.price,
         updatedAt: Math.max(l.updatedAt, e.updatedAt),
-      };
+      });
       try {
         work.trackOrder(order);
         updates.push({ type: 'trackOrder', cause: 'statusUpdate', reason: describeUpdate(l, e), order });

@@ -3,7 +3,8 @@
  * mutate (the wrapper has no cancel/place methods, whatever object it wraps) and measurable (every request is
  * counted, so a cycle's cost is observable and testable).
  */
-import type { ExchangeClient } from '../exchange/port.js';
+import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../domain/types.js';
+import type { ExchangeClient, HistoryQuery, OrderRef, Page } from '../exchange/port.js';
 
 /** Everything a handler may ask of an exchange: the port without its mutating methods. */
 export type ExchangeReader = Omit<ExchangeClient, 'cancelOrder' | 'placeOrder'>;
@@ -32,18 +33,22 @@ export class CountingReader implements ExchangeReader {
   private readonly counts = new Map<ReadMethod, number>();
   private total = 0;
 
-  /** Present only when the wrapped reader has it (an optional method of the port). */
-  readonly fetchClosedOrders?: ExchangeReader['fetchClosedOrders'];
-
   constructor(private readonly inner: ExchangeReader) {
     this.id = inner.id;
-    const closed = inner.fetchClosedOrders?.bind(inner);
-    if (closed !== undefined) {
-      this.fetchClosedOrders = (symbol, query) => {
-        this.count('fetchClosedOrders');
-        return closed(symbol, query);
-      };
-    }
+  }
+
+  /**
+   * The wrapped reader's `fetchClosedOrders`, counted; undefined when it has none (an optional method of the port). A
+   * getter, so a reader (one a cycle) stores no closure of its own: a closure stored in a field of each cycle's
+   * reader kept every reader alive through the next scavenge (issue 16).
+   */
+  get fetchClosedOrders(): ExchangeReader['fetchClosedOrders'] {
+    const inner = this.inner;
+    if (inner.fetchClosedOrders === undefined) return undefined;
+    return (symbol, query) => {
+      this.count('fetchClosedOrders');
+      return inner.fetchClosedOrders!(symbol, query);
+    };
   }
 
   /** Requests made through this wrapper so far. */
@@ -61,40 +66,42 @@ export class CountingReader implements ExchangeReader {
     this.counts.set(m, (this.counts.get(m) ?? 0) + 1);
   }
 
-  fetchInstruments: ExchangeReader['fetchInstruments'] = () => {
+  // Prototype methods, not per-instance arrow functions: a reader is made every cycle, and ten closures each time were
+  // most of what a clean cycle left for the next scavenge to copy (issue 16).
+  fetchInstruments(): Promise<readonly Instrument[]> {
     this.count('fetchInstruments');
     return this.inner.fetchInstruments();
-  };
-  fetchOpenOrders: ExchangeReader['fetchOpenOrders'] = (symbols) => {
+  }
+  fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]> {
     this.count('fetchOpenOrders');
     return this.inner.fetchOpenOrders(symbols);
-  };
-  fetchOrder: ExchangeReader['fetchOrder'] = (ref) => {
+  }
+  fetchOrder(ref: OrderRef): Promise<Order> {
     this.count('fetchOrder');
     return this.inner.fetchOrder(ref);
-  };
-  fetchOrdersSince: ExchangeReader['fetchOrdersSince'] = (symbol, query) => {
+  }
+  fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
     this.count('fetchOrdersSince');
     return this.inner.fetchOrdersSince(symbol, query);
-  };
-  fetchTradesSince: ExchangeReader['fetchTradesSince'] = (symbol, query) => {
+  }
+  fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
     this.count('fetchTradesSince');
     return this.inner.fetchTradesSince(symbol, query);
-  };
-  fetchOrderTrades: ExchangeReader['fetchOrderTrades'] = (symbol, exchangeOrderId) => {
+  }
+  fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
     this.count('fetchOrderTrades');
     return this.inner.fetchOrderTrades(symbol, exchangeOrderId);
-  };
-  fetchFundingSince: ExchangeReader['fetchFundingSince'] = (query) => {
+  }
+  fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     this.count('fetchFundingSince');
     return this.inner.fetchFundingSince(query);
-  };
-  fetchPositions: ExchangeReader['fetchPositions'] = (symbols) => {
+  }
+  fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
     this.count('fetchPositions');
     return this.inner.fetchPositions(symbols);
-  };
-  fetchBalances: ExchangeReader['fetchBalances'] = () => {
+  }
+  fetchBalances(): Promise<readonly Balance[]> {
     this.count('fetchBalances');
     return this.inner.fetchBalances();
-  };
+  }
 }

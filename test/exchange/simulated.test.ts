@@ -110,6 +110,30 @@ describe('SimulatedExchange options', () => {
     ).toThrow(ConfigError);
   });
 
+  it("recordCalls: false keeps no call log and no call events, and still tells the last call's faults", async () => {
+    const recorded = make();
+    const quiet = make({ recordCalls: false });
+    for (const { sim } of [recorded, quiet]) {
+      sim.injectFault({ method: 'fetchOrder', kind: 'notFound' });
+      await sim.placeOrder(limit('a', 'buy', '0.01', '20000'));
+      await sim.fetchOpenOrders();
+      await errorOf(sim.fetchOrder({ symbol: 'BTC/USDT', clientOrderId: 'a' }));
+    }
+    expect(recorded.sim.callLog().map((c) => c.method)).toEqual(['placeOrder', 'fetchOpenOrders', 'fetchOrder']);
+    expect(quiet.sim.callLog()).toEqual([]);
+    expect(quiet.sim.lastCallFaults()).toEqual(['notFound']);
+    expect(quiet.sim.lastCallFaults()).toEqual(recorded.sim.lastCallFaults());
+    // Everything else the history records is the same.
+    const withoutCalls = (sim: SimulatedExchange): unknown[] =>
+      sim
+        .history()
+        .events.filter((e) => e.type !== 'call')
+        .map(({ seq: _seq, ...e }) => e);
+    expect(quiet.sim.history().events.some((e) => e.type === 'call')).toBe(false);
+    expect(withoutCalls(quiet.sim)).toEqual(withoutCalls(recorded.sim));
+    expect(() => make({ recordCalls: 'no' as unknown as boolean })).toThrow(ConfigError);
+  });
+
   it('has sensible defaults: three markets and a USDT balance', async () => {
     const { sim } = make();
     expect((await sim.fetchInstruments()).map((i) => i.symbol)).toEqual(['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT']);

@@ -14,7 +14,7 @@ import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { executePlan, PlanExecutionError } from '../../src/handlers/executor.js';
 import { ReconcileMemory } from '../../src/handlers/memory.js';
 import { EMPTY_CURSORS, actionsOf, planToJSON, type Plan } from '../../src/handlers/plan.js';
-import { CountingReader } from '../../src/handlers/reader.js';
+import { CountingReader, type ExchangeReader } from '../../src/handlers/reader.js';
 import { RuntimeHandler } from '../../src/handlers/runtime.js';
 import { StartupHandler } from '../../src/handlers/startup.js';
 import { d } from './world.js';
@@ -141,6 +141,22 @@ describe('CountingReader', () => {
     await r.fetchTradesSince('BTC/USDT', { since: 0 });
     expect(r.requests).toBe(3);
     expect(r.requestsByMethod()).toEqual({ fetchInstruments: 1, fetchTradesSince: 2 });
+  });
+
+  it('holds no function of its own (one is made every cycle: a stored closure outlived it), and offers fetchClosedOrders only when the wrapped reader has it', async () => {
+    const bare = new CountingReader(new FakeExchange());
+    expect(bare.fetchClosedOrders).toBeUndefined();
+    const listing = new CountingReader({
+      id: 'listing',
+      fetchClosedOrders: () => Promise.resolve({ items: [] }),
+    } as unknown as ExchangeReader);
+    for (const r of [bare, listing])
+      expect(Object.keys(r).filter((k) => typeof (r as unknown as Record<string, unknown>)[k] === 'function')).toEqual(
+        [],
+      );
+    const list = listing.fetchClosedOrders!;
+    await list('BTC/USDT', { since: 0 });
+    expect(listing.requestsByMethod()).toEqual({ fetchClosedOrders: 1 });
   });
 });
 

@@ -63,6 +63,7 @@ import type {
   SimulatedHistory,
   SimulatedTruth,
 } from './types.js';
+import { withFields } from '../../domain/copy.js';
 
 interface TradeRecord {
   readonly seq: number;
@@ -124,6 +125,10 @@ export class SimulatedExchange implements ExchangeClient {
   private readonly ledgerEntries: LedgerEntry[] = [];
   private readonly bookHistory: BookState[] = [];
   private readonly calls: CallLogEntry[] = [];
+  /** The faults of the latest port call (kept apart from the call log, which `recordCalls: false` turns off). */
+  private lastFaults: readonly FaultKind[] = [];
+  /** Port calls so far (the call log's `seq`, counted also when calls are not recorded). */
+  private callCount = 0;
   private readonly events: SimulatedEvent[] = [];
   private readonly fixedFundingRates = new Map<string, Decimal>();
   private readonly lastFundingRates = new Map<string, Decimal>();
@@ -317,7 +322,7 @@ export class SimulatedExchange implements ExchangeClient {
       // The mark is the market price now, also on a stale read: prices keep no history (a stale mark is still a price).
       return this.bookAt(asOf)
         .positions.filter((p) => filter === undefined || filter.has(p.symbol))
-        .map((p) => ({ ...p, markPrice: (this.prices.get(p.symbol) as PricePath).current() }));
+        .map((p) => withFields(p, { markPrice: (this.prices.get(p.symbol) as PricePath).current() }));
     });
   }
 
@@ -641,14 +646,14 @@ export class SimulatedExchange implements ExchangeClient {
     return this.ledgerEntries.map((e) => ({ ...e }));
   }
 
-  /** Every port call with its outcome and the faults that fired. */
+  /** Every port call with its outcome and the faults that fired (none when the `recordCalls` option is false). */
   callLog(): readonly CallLogEntry[] {
     return this.calls.map((c) => ({ ...c, faults: [...c.faults] }));
   }
 
   /** The faults that fired on the latest port call (cheap: no copy of the call log). */
   lastCallFaults(): readonly FaultKind[] {
-    return this.calls.at(-1)?.faults ?? [];
+    return this.lastFaults;
   }
 
   /** True while a `lagTrades` fault holds some order's trades out of trade reads. */
@@ -700,26 +705,30 @@ export class SimulatedExchange implements ExchangeClient {
       this.clock.advance(plan.latencyMs);
       this.sync();
     }
-    const entry: CallLogEntry = {
-      seq: this.calls.length + 1,
-      method,
-      at,
-      completedAt: this.now(),
-      outcome: failure?.kind ?? 'ok',
-      faults: plan.fired,
-      effect,
-    };
-    this.calls.push(entry);
-    this.events.push({
-      seq: this.events.length + 1,
-      at,
-      type: 'call',
-      method,
-      completedAt: entry.completedAt,
-      outcome: entry.outcome,
-      faults: [...entry.faults],
-      effect,
-    });
+    this.callCount++;
+    this.lastFaults = plan.fired;
+    if (this.opts.recordCalls) {
+      const entry: CallLogEntry = {
+        seq: this.callCount,
+        method,
+        at,
+        completedAt: this.now(),
+        outcome: failure?.kind ?? 'ok',
+        faults: plan.fired,
+        effect,
+      };
+      this.calls.push(entry);
+      this.events.push({
+        seq: this.events.length + 1,
+        at,
+        type: 'call',
+        method,
+        completedAt: entry.completedAt,
+        outcome: entry.outcome,
+        faults: [...entry.faults],
+        effect,
+      });
+    }
     if (failure !== undefined) throw failure;
     return result as T;
   }
@@ -844,7 +853,7 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private close(rec: OrderRecord, status: TerminalOrderStatus, at: Millis): void {
-    this.update(rec, { ...rec.order, status, updatedAt: at }, at);
+    this.update(rec, withFields(rec.order, { status, updatedAt: at }), at);
   }
 
   /** One trade on an order: the book moves (through AccountBook), the ledger records it, the order advances. */
@@ -874,13 +883,12 @@ export class SimulatedExchange implements ExchangeClient {
     const done = filled.gte(rec.order.quantity);
     this.update(
       rec,
-      {
-        ...rec.order,
+      withFields(rec.order, {
         filledQuantity: filled,
         averageFillPrice: rec.notional.div(filled),
-        status: done ? 'filled' : 'open',
+        status: done ? ('filled' as const) : ('open' as const),
         updatedAt: at,
-      },
+      }),
       at,
     );
     return { ...fill };
@@ -1121,7 +1129,7 @@ export class SimulatedExchange implements ExchangeClient {
   }
 
   private event(body: EventBody, at: Millis): void {
-    this.events.push({ ...body, seq: this.events.length + 1, at } as SimulatedEvent);
+    this.events.push(withFields(body, { seq: this.events.length + 1, at }) as SimulatedEvent);
     // Every trade and order change of the account goes out on the execution stream (what it sends is a copy).
     if (body.type === 'trade') this.stream?.publish({ kind: 'trade', fill: body.fill });
     else if (body.type === 'order') this.stream?.publish({ kind: 'order', order: body.order });

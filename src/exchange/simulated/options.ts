@@ -61,6 +61,12 @@ export interface SimulatedExchangeOptions {
    * `SimulatedStreamOptions`.
    */
   readonly stream?: SimulatedStreamOptions;
+  /**
+   * Whether every port call is recorded: in `callLog()` and as a `call` event of `history()`. Default true. False for
+   * a long run that reads neither (a benchmark): both grow by every call, for as long as the exchange lives, and a
+   * host that embeds it carries that growth in its heap. `lastCallFaults()` works either way.
+   */
+  readonly recordCalls?: boolean;
 }
 
 /** See `SimulatedExchangeOptions.ids`. */
@@ -88,6 +94,7 @@ export interface ResolvedOptions {
   readonly defaultRetryAfterMs: number;
   readonly ids: IdScheme;
   readonly stream: ResolvedStreamOptions | undefined;
+  readonly recordCalls: boolean;
 }
 
 export const DEFAULT_INSTRUMENTS: readonly Instrument[] = [
@@ -186,6 +193,8 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
   if (ids !== 'perSymbol' && ids !== 'accountWide')
     issues.push({ path: 'ids', message: "must be 'perSymbol' or 'accountWide'" });
   const stream = resolveStreamOptions(o.stream, issues);
+  const recordCalls = o.recordCalls ?? true;
+  if (typeof recordCalls !== 'boolean') issues.push({ path: 'recordCalls', message: 'must be a boolean' });
 
   if (issues.length > 0) throw new ConfigError(issues);
   return {
@@ -209,6 +218,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     defaultRetryAfterMs,
     ids,
     stream,
+    recordCalls,
   };
 }
 
