@@ -12,6 +12,7 @@ import type { Decimal } from '../domain/decimal.js';
 import { amountsEqual, Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
+import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import {
   isOpenStatus,
   type Balance,
@@ -81,7 +82,7 @@ export function diff(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
-  return run(diffSteps(local, remote, options, false, true));
+  return runSteps(diffSteps(local, remote, options, false, true));
 }
 
 /**
@@ -95,14 +96,7 @@ export function diffOnce(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
-  return run(diffSteps(local, remote, options, false, false));
-}
-
-function run(steps: Generator<void, ReconciliationReport>): ReconciliationReport {
-  for (;;) {
-    const r = steps.next();
-    if (r.done === true) return r.value;
-  }
+  return runSteps(diffSteps(local, remote, options, false, false));
 }
 
 /**
@@ -114,15 +108,9 @@ export async function diffSliced(
   local: LiveState,
   remote: ExchangeSnapshot,
   options: DiffOptionsInput | DiffOptions | undefined,
-  pause: () => Promise<void> | undefined,
+  pause: Pause,
 ): Promise<ReconciliationReport> {
-  const steps = diffSteps(local, remote, options, true, true);
-  for (;;) {
-    const r = steps.next();
-    if (r.done === true) return r.value;
-    const waiting = pause();
-    if (waiting !== undefined) await waiting;
-  }
+  return runStepsSliced(diffSteps(local, remote, options, true, true), pause);
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Clock } from '../domain/clock.js';
 import { amountsEqual, type Decimal } from '../domain/decimal.js';
 import { assertUnique } from '../domain/parse.js';
 import type { ExchangeSnapshot, Order } from '../domain/types.js';
+import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import type { ExchangeClient } from './port.js';
 
 export async function fetchExchangeSnapshot(
@@ -54,7 +55,7 @@ export async function fetchExchangeSnapshot(
  */
 export interface SliceControl {
   start(): void;
-  pause(): Promise<void> | undefined;
+  pause: Pause;
 }
 
 /**
@@ -86,11 +87,7 @@ export class OpenOrderInterner {
    * is the last call's at the same index, the last call's list itself (so views derived from it are reused too).
    */
   intern(orders: readonly Order[]): readonly Order[] {
-    const steps = this.steps(orders);
-    for (;;) {
-      const r = steps.next();
-      if (r.done === true) return r.value;
-    }
+    return runSteps(this.steps(orders));
   }
 
   /**
@@ -100,13 +97,7 @@ export class OpenOrderInterner {
    */
   async internSliced(orders: readonly Order[], slicer: SliceControl): Promise<readonly Order[]> {
     slicer.start();
-    const steps = this.steps(orders);
-    for (;;) {
-      const r = steps.next();
-      if (r.done === true) return r.value;
-      const waiting = slicer.pause();
-      if (waiting !== undefined) await waiting;
-    }
+    return runStepsSliced(this.steps(orders), () => slicer.pause());
   }
 
   /**
