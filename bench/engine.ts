@@ -31,11 +31,14 @@
  * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
  * clean,window,fresh,placing` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
  * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
- * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) in the same process, its
- * cycles alternating with ours and its boots with ours, and writes its figures to engine-before.json: a before/after
- * that shares the machine's load. `--gaps K` prints, per run, the K gaps with the most CPU time and the GC pauses in
+ * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) and writes its figures to
+ * engine-before.json: a before/after that shares the machine's load. Its boots alternate with ours in this process;
+ * each cycle row runs in `--rounds 3` processes of its own per tree, the trees taking turns, so that neither tree's
+ * garbage is collected during the other's cycles (`--shared-heap`: both trees' cycles alternate in this process, as
+ * before). `--gaps K` prints, per run, the K gaps with the most CPU time and the GC pauses in
  * each.
  */
+import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -533,6 +536,11 @@ interface CleanResult {
   longestGcKind: GcKind | 'none';
   /** Mark-compacts (full GCs) finished while the cycles ran. */
   majorGcs: number;
+  /** Isolated rows (`--against`, not `--shared-heap`): how many processes ran this tree's row. */
+  rounds?: number;
+  /** The longest stall of the worst of those rounds, and the most on-CPU time in one gap in any of them. */
+  worstRoundMaxStallMs?: number;
+  worstRoundMaxStallCpuMs?: number;
 }
 
 /**
@@ -655,6 +663,94 @@ async function clean(
       majorGcs: pauses.filter((x) => x.kind === 'major').length,
     };
   });
+}
+
+/** One cycle row of one tree, as `--child-row` hands it to a process of its own. */
+interface RowJob {
+  /** The checkout to measure (`--against`'s), or null for this tree. */
+  readonly tree: string | null;
+  readonly noSlicing: boolean;
+  readonly n: number;
+  readonly applied: number;
+  readonly cycles: number;
+  readonly fresh: boolean;
+  readonly placing: boolean;
+  readonly showGaps: number;
+  readonly freshPage: number;
+}
+
+/** The line a row's process prints its result on; its other lines are passed on to the log. */
+const ROW_RESULT = '@@engine-row ';
+
+/**
+ * A row run in a process of its own (the bench's own entry, `--child-row`): its heap holds only that tree's world
+ * and garbage. In one process the trees share a heap, so a scavenge during one tree's cycle copies the other
+ * tree's young survivors too, and its pause is counted to the tree whose cycle it interrupts.
+ */
+function rowInChild(job: RowJob, log: (line: string) => void): Promise<CleanResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, process.argv[1]!, '--only', 'engine', '--child-row', JSON.stringify(job)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const lines = out.split('\n');
+      const line = lines.find((l) => l.startsWith(ROW_RESULT));
+      const label = job.tree === null ? 'this tree' : 'against';
+      for (const l of lines) if (l.startsWith('  gap')) log(l.replace('gap, tree 0', `gap, ${label}`));
+      if (code !== 0 || line === undefined)
+        reject(new Error(`bench row process exited with ${String(code)}: ${JSON.stringify(job)}`));
+      else resolvePromise(JSON.parse(line.slice(ROW_RESULT.length)) as CleanResult);
+    });
+  });
+}
+
+/**
+ * One tree's row from `rounds` processes: the median of each figure, the stall figures all from the round whose
+ * longest stall is the median one (so they describe one run), the worst round's longest stall kept beside them.
+ */
+function combineRounds(rs: readonly CleanResult[]): CleanResult {
+  const mid = <K extends keyof CleanResult>(key: K): number => round(median(rs.map((r) => r[key] as number)));
+  const byStall = [...rs].sort((a, b) => a.maxStallMs - b.maxStallMs);
+  const stall = byStall[(byStall.length - 1) >> 1]!;
+  const ms = mid('cycleMsMedian');
+  const base = mid('baselineMsMedian');
+  return {
+    ...stall,
+    cycles: rs.reduce((x, r) => x + r.cycles, 0),
+    cycleMsMedian: ms,
+    cycleMsMin: round(Math.min(...rs.map((r) => r.cycleMsMin))),
+    cyclesPerSecond: round(1000 / ms),
+    baselineMsMedian: base,
+    ratioToBaseline: round(ms / base),
+    idleMaxStallMs: mid('idleMaxStallMs'),
+    idleP99StallMs: mid('idleP99StallMs'),
+    idleMaxStallCpuMs: mid('idleMaxStallCpuMs'),
+    gcMsPerCycle: mid('gcMsPerCycle'),
+    majorGcs: rs.reduce((x, r) => x + r.majorGcs, 0),
+    rounds: rs.length,
+    worstRoundMaxStallMs: byStall[byStall.length - 1]!.maxStallMs,
+    worstRoundMaxStallCpuMs: round(Math.max(...rs.map((r) => r.maxStallCpuMs))),
+  };
+}
+
+/** Each tree's row in `rounds` processes of its own, the trees taking turns to go first. */
+async function isolatedRow(
+  jobs: readonly RowJob[],
+  rounds: number,
+  log: (line: string) => void,
+): Promise<CleanResult[]> {
+  const runs = jobs.map(() => [] as CleanResult[]);
+  for (let i = 0; i < rounds; i++)
+    for (let j = 0; j < jobs.length; j++) {
+      const k = (i + j) % jobs.length;
+      runs[k]!.push(await rowInChild(jobs[k]!, log));
+    }
+  return runs.map(combineRounds);
 }
 
 interface BootResult {
@@ -796,14 +892,38 @@ async function run(ctx: BenchContext): Promise<void> {
   const rows = valueOf(ctx.args, '--rows')?.split(',');
   // `--fresh-page 0`: the fresh rows' client copies a whole listing in the engine's turn, as the bench did before.
   const freshPage = listArg(ctx.args, '--fresh-page')?.[0] ?? FRESH_PAGE_ITEMS;
+  const against = valueOf(ctx.args, '--against');
+  const childRow = valueOf(ctx.args, '--child-row');
+  if (childRow !== undefined) {
+    const job = JSON.parse(childRow) as RowJob;
+    const base = job.tree === null ? HERE : await treeAt(job.tree);
+    const tree = job.noSlicing ? { ...base, slicer: () => NO_SLICING } : base;
+    const [r] = await clean(
+      [tree],
+      job.n,
+      job.applied,
+      job.cycles,
+      job.fresh,
+      job.placing,
+      job.showGaps,
+      ctx.log,
+      job.freshPage,
+    );
+    ctx.log(`${ROW_RESULT}${JSON.stringify(r)}`);
+    return;
+  }
+  // With `--against`, each tree's cycle rows run in processes of their own (`rowInChild`), `rounds` each, the trees
+  // taking turns; `--shared-heap` runs both trees' cycles alternating in this process instead.
+  const isolated = against === undefined ? false : !ctx.args.includes('--shared-heap');
+  const rounds = listArg(ctx.args, '--rounds')?.[0] ?? 3;
   const startLoad = loadavg().map(round);
   const started = now();
   const gc = gcFunction();
   ctx.log(`load average at start: ${startLoad.join(' ')} on ${cpus().length} CPUs`);
 
-  const against = valueOf(ctx.args, '--against');
   // `--no-slicing`: this tree's engine runs each piece of work in one turn (the slicing's own A/B, in one process).
-  const here: Tree = ctx.args.includes('--no-slicing') ? { ...HERE, slicer: () => NO_SLICING } : HERE;
+  const noSlicing = ctx.args.includes('--no-slicing');
+  const here: Tree = noSlicing ? { ...HERE, slicer: () => NO_SLICING } : HERE;
   const trees: Tree[] = against === undefined ? [here] : [here, await treeAt(against)];
   const name = (k: number): string => (trees.length === 1 ? '' : k === 0 ? 'this tree: ' : 'against:   ');
   const results = trees.map(() => ({
@@ -822,14 +942,34 @@ async function run(ctx: BenchContext): Promise<void> {
       { row: 'placing', applied: 0, fresh: false, placing: true },
     ].filter((v) => rows === undefined || rows.includes(v.row));
     for (const { applied, fresh, placing } of variants) {
-      const rs = await clean(trees, n, applied, n >= 10_000 ? 30 : 200, fresh, placing, showGaps, ctx.log, freshPage);
+      const cycles = n >= 10_000 ? 30 : 200;
+      const rs = isolated
+        ? await isolatedRow(
+            trees.map((_, k) => ({
+              tree: k === 0 ? null : resolve(against!),
+              noSlicing: k === 0 && noSlicing,
+              n,
+              applied,
+              cycles,
+              fresh,
+              placing,
+              showGaps,
+              freshPage,
+            })),
+            rounds,
+            ctx.log,
+          )
+        : await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage);
       rs.forEach((r, k) => {
         results[k]!.clean.push(r);
         ctx.log(
           `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
             `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}; on CPU${r.cpuSource === 'process' ? ' (process)' : ''} at most ${r.maxStallCpuMs.toFixed(1)}, in the longest ${r.cpuOfMaxStallMs.toFixed(1)}), ` +
             `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}; on CPU at most ${r.idleMaxStallCpuMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms (${r.longestGcKind}), ${r.majorGcs} major; ` +
-            `GC in the longest stall ${r.gcOfMaxStallMs.toFixed(1)} ms (${r.gcKindOfMaxStall}), longest stall without its GC ${r.maxStallWithoutGcMs.toFixed(1)} ms`,
+            `GC in the longest stall ${r.gcOfMaxStallMs.toFixed(1)} ms (${r.gcKindOfMaxStall}), longest stall without its GC ${r.maxStallWithoutGcMs.toFixed(1)} ms` +
+            (r.rounds === undefined
+              ? ''
+              : `; medians of ${r.rounds} processes, the worst one's longest stall ${r.worstRoundMaxStallMs!.toFixed(1)} ms, on CPU at most ${r.worstRoundMaxStallCpuMs!.toFixed(1)}`),
         );
       });
     }

@@ -188,6 +188,10 @@ interface EngineClean {
   /** GC pause time within the longest stall, and the longest stall once each gap's GC pauses are taken out. */
   readonly gcOfMaxStallMs?: number;
   readonly maxStallWithoutGcMs?: number;
+  /** Rows run in processes of their own: how many per tree, and the worst one's longest stall and on-CPU time. */
+  readonly rounds?: number;
+  readonly worstRoundMaxStallMs?: number;
+  readonly worstRoundMaxStallCpuMs?: number;
 }
 export interface EngineBenchResult {
   readonly generatedAt: string;
@@ -265,6 +269,18 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
         digits: 1,
       });
     }
+    if (c.rounds !== undefined) {
+      rows.push({
+        measure: `the worst of ${c.rounds} processes: longest stall ms, ${where}`,
+        get: (r) => same(r)?.worstRoundMaxStallMs,
+        digits: 1,
+      });
+      rows.push({
+        measure: `the worst of ${c.rounds} processes: on CPU at most ms, ${where}`,
+        get: (r) => same(r)?.worstRoundMaxStallCpuMs,
+        digits: 1,
+      });
+    }
     rows.push({
       measure: `the same loop without cycles: longest stall ms (p99), ${where}`,
       get: (r) => same(r)?.idleMaxStallMs,
@@ -304,13 +320,22 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
   });
   const p99 = (r: EngineBenchResult, m: string): string => {
     const c = r.clean.find((x) => m.endsWith(`, ${cleanRunName(x)}`));
-    const at = m.startsWith('longest') ? c?.p99StallMs : c?.idleP99StallMs;
+    const at = m.startsWith('longest') ? c?.p99StallMs : m.startsWith('the same loop') ? c?.idleP99StallMs : undefined;
     if (!m.includes('stall ms')) return '';
     return at === undefined ? '' : ` (${at.toFixed(1)})`;
   };
-  return beforeAfterTable('engine', before, after, rows, (r, row) =>
+  const table = beforeAfterTable('engine', before, after, rows, (r, row) =>
     row.measure.includes('longest') ? p99(r, row.measure) : '',
-  );
+  ).split('\n');
+  const rounds = after.clean[0]?.rounds;
+  // Below the "Before: … After: …" line: how the cycle rows were run.
+  if (rounds !== undefined)
+    table.splice(
+      2,
+      0,
+      `Cycle rows: each tree's row ran in ${rounds} processes of its own (the trees taking turns), so neither tree's garbage is collected in the other's cycles; each figure is the median of the ${rounds}, the stall figures all from the process whose longest stall is the median one.`,
+    );
+  return table.join('\n');
 }
 
 /** One row of a before/after table: what it measures, how to read it from a result file, its goal if any. */

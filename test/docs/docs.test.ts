@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
-import { GENERATED_DOCS, REPO_DIR, lifecycleBody, replaceBlock } from '../../docs/generate.js';
+import {
+  GENERATED_DOCS,
+  REPO_DIR,
+  engineBenchBody,
+  lifecycleBody,
+  replaceBlock,
+  type EngineBenchResult,
+} from '../../docs/generate.js';
 import { runBot } from '../../docs/embedding-example.js';
 import { watchEngine } from '../../docs/inspect-example.js';
 import { connectViewer, lifecyclePhases, type Relayed } from '../support/inspect-viewer.js';
@@ -108,6 +115,57 @@ describe('generated docs', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('the engine table says how isolated cycle rows were run, with the worst process, and p99 only on stall rows', () => {
+    const clean = (maxStallMs: number, extra: object) => ({
+      openOrders: 1_000,
+      appliedTradeIds: 0,
+      cyclesPerSecond: 2_500,
+      ratioToBaseline: 5,
+      maxStallMs,
+      p99StallMs: 1.5,
+      idleMaxStallMs: 1.2,
+      idleP99StallMs: 1.1,
+      gcMsPerCycle: 0.02,
+      maxStallCpuMs: 1.8,
+      idleMaxStallCpuMs: 1.3,
+      gcOfMaxStallMs: 0.7,
+      maxStallWithoutGcMs: 1.1,
+      ...extra,
+    });
+    const result = (c: object): EngineBenchResult => ({
+      generatedAt: '2026-12-05T00:00:00.000Z',
+      environment: {
+        node: 'v20',
+        platform: 'linux x64',
+        cpu: 'cpu',
+        cpuCount: 2,
+        loadAverageAtStart: [1, 1, 1],
+      },
+      clean: [c as EngineBenchResult['clean'][number]],
+      boot: [],
+      heap: [],
+      bytesPerTrackedOrder: 400,
+    });
+    const isolated = engineBenchBody(
+      result(clean(3, { rounds: 3, worstRoundMaxStallMs: 4.5, worstRoundMaxStallCpuMs: 2.5 })),
+      result(clean(1.9, { rounds: 3, worstRoundMaxStallMs: 2.4, worstRoundMaxStallCpuMs: 1.9 })),
+    );
+    const lines = isolated.split('\n');
+    expect(lines[2]).toMatch(/^Cycle rows: each tree's row ran in 3 processes of its own/);
+    expect(isolated).toContain('| the worst of 3 processes: longest stall ms, 1,000 orders | 4.5 | 2.4 |  |  |');
+    expect(isolated).toContain('| the worst of 3 processes: on CPU at most ms, 1,000 orders | 2.5 | 1.9 |  |  |');
+    expect(isolated).toContain(
+      '| longest event-loop stall ms (p99), 1,000 orders | 3.0 (1.5) | 1.9 (1.5) | ≤ 2 | met |',
+    );
+    expect(isolated).toContain(
+      '| the same loop without cycles: longest stall ms (p99), 1,000 orders | 1.2 (1.1) | 1.2 (1.1) |',
+    );
+    expect(isolated).toContain('| GC pauses within the longest stall ms, 1,000 orders | 0.7 | 0.7 |  |  |');
+    const shared = engineBenchBody(result(clean(3, {})), result(clean(1.9, {})));
+    expect(shared).not.toContain('Cycle rows:');
+    expect(shared).not.toContain('the worst of');
   });
 
   it('replaceBlock refuses a document without exactly one marker pair', () => {
