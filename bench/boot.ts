@@ -3,7 +3,8 @@
  *
  * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
  *   `running` on the SimulatedExchange holding the same orders; next to it, reading the snapshot file and
- *   `JSON.parse` alone (the floor for any load), measured in the same run, and the ratio of the two.
+ *   `JSON.parse` alone (the floor for any load), measured in the same run, and the ratio of the two. The books that
+ *   were saved are dropped and the bench's garbage collected before each boot, as a restarting process has neither.
  * - ghosts: G orders tracked on S symbols, all cancelled on the exchange (no trades) while the engine runs: the
  *   cycles and exchange requests until every one is closed in our books (goal: one cycle, at most 3 + 2S requests).
  * - persist: bytes handed to the state store (snapshot and journal records, as canonical JSON) by one cycle that
@@ -29,7 +30,17 @@ import { InMemoryStateStore } from '../src/store/memory.js';
 import type { JsonValue, StateStore } from '../src/store/port.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, listArg, makeWorld, now, round, saveWorld, untracked, type World } from './support.js';
+import {
+  environment,
+  gcFunction,
+  listArg,
+  makeWorld,
+  now,
+  round,
+  saveWorld,
+  untracked,
+  type World,
+} from './support.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -81,18 +92,24 @@ interface BootResult {
   loadAverage: number[];
 }
 
-async function bootFromDisk(n: number): Promise<BootResult> {
-  const world = await makeWorld(n);
+async function bootFromDisk(n: number, gc: () => void): Promise<BootResult> {
+  let saved: World | undefined = await makeWorld(n);
+  const world = { tl: saved.tl, ex: saved.ex };
   const dir = mkdtempSync(join(tmpdir(), 'tesser-bench-boot-'));
   try {
     const writer = await FileStateStore.open(dir);
-    await saveWorld(writer, world);
+    await saveWorld(writer, saved);
     await writer.close();
+    // A restarting process holds neither the books that were saved nor the bench's own garbage (the text it wrote,
+    // the tree it parsed): dropped, and collected before the boot.
+    saved = undefined;
     const file = join(dir, 'snapshot.json');
     const stateBytes = statSync(file).size;
     const r = now();
     JSON.parse(readFileSync(file, 'utf8'));
     const readParseMs = now() - r;
+    gc();
+    gc();
     const store = await FileStateStore.open(dir);
     const started = await start(world, store);
     await started.engine.stop();
@@ -265,11 +282,12 @@ async function run(ctx: BenchContext): Promise<void> {
   const write = !ctx.args.includes('--no-write');
   const startLoad = loadavg().map(round);
   const started = now();
+  const gc = gcFunction();
   ctx.log(`load average at start: ${startLoad.join(' ')} on ${cpus().length} CPUs`);
 
   const boot: BootResult[] = [];
   for (const n of bootSizes) {
-    const r = await bootFromDisk(n);
+    const r = await bootFromDisk(n, gc);
     boot.push(r);
     ctx.log(
       `boot ${String(n).padStart(6)} orders (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms; read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms ` +

@@ -32,10 +32,10 @@
  * clean,window,fresh,placing` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
  * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
  * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) and writes its figures to
- * engine-before.json: a before/after that shares the machine's load. Its boots alternate with ours in this process;
- * each cycle row runs in `--rounds 3` processes of its own per tree, the trees taking turns, so that neither tree's
- * garbage is collected during the other's cycles (`--shared-heap`: both trees' cycles alternate in this process, as
- * before). `--gaps K` prints, per run, the K gaps with the most CPU time and the GC pauses in
+ * engine-before.json: a before/after that shares the machine's load. Each cycle row runs in `--rounds 3` processes of
+ * its own per tree and each boot in a process of its own, the trees taking turns: neither tree's garbage is collected
+ * during the other's cycles, and a boot runs on code as cold as a restarting process's (`--shared-heap`: everything in
+ * this process, as before). `--gaps K` prints, per run, the K gaps with the most CPU time and the GC pauses in
  * each.
  */
 import { spawn } from 'node:child_process';
@@ -44,8 +44,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { constants, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createEngine, type Engine } from '../src/engine/engine.js';
 import { Dec } from '../src/domain/decimal.js';
 import type { CompactionPolicy } from '../src/engine/persistence.js';
@@ -57,6 +55,7 @@ import type { StateStore } from '../src/store/port.js';
 import type { BenchContext, BenchModule } from './index.js';
 import {
   environment,
+  gcFunction,
   listArg,
   makeWorld,
   median,
@@ -665,8 +664,9 @@ async function clean(
   });
 }
 
-/** One cycle row of one tree, as `--child-row` hands it to a process of its own. */
+/** One cycle row of one tree, run in a process of its own (`--child`). */
 interface RowJob {
+  readonly kind: 'row';
   /** The checkout to measure (`--against`'s), or null for this tree. */
   readonly tree: string | null;
   readonly noSlicing: boolean;
@@ -679,19 +679,31 @@ interface RowJob {
   readonly freshPage: number;
 }
 
-/** The line a row's process prints its result on; its other lines are passed on to the log. */
-const ROW_RESULT = '@@engine-row ';
+/** One boot of one tree, in a process of its own (`--child`): a restart is a fresh process. */
+interface BootJob {
+  readonly kind: 'boot';
+  readonly tree: string | null;
+  readonly n: number;
+  readonly applied: number;
+}
+
+/** The line a child process prints its result on; its other lines are passed on to the log. */
+const CHILD_RESULT = '@@engine-child ';
 
 /**
- * A row run in a process of its own (the bench's own entry, `--child-row`): its heap holds only that tree's world
- * and garbage. In one process the trees share a heap, so a scavenge during one tree's cycle copies the other
- * tree's young survivors too, and its pause is counted to the tree whose cycle it interrupts.
+ * A row or a boot run in a process of its own (the bench's own entry, `--child`): its heap holds only that tree's
+ * world and garbage. In one process the trees share a heap, so a scavenge during one tree's cycle copies the other
+ * tree's young survivors too, and its pause is counted to the tree whose cycle it interrupts; and a boot after the
+ * other rows runs on code they already optimized, which a restarting process does not have.
  */
-function rowInChild(job: RowJob, log: (line: string) => void): Promise<CleanResult> {
+function inChild<J extends RowJob | BootJob>(
+  job: J,
+  log: (line: string) => void,
+): Promise<J extends RowJob ? CleanResult : BootResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(
       process.execPath,
-      [...process.execArgv, process.argv[1]!, '--only', 'engine', '--child-row', JSON.stringify(job)],
+      [...process.execArgv, process.argv[1]!, '--only', 'engine', '--child', JSON.stringify(job)],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
@@ -699,12 +711,12 @@ function rowInChild(job: RowJob, log: (line: string) => void): Promise<CleanResu
     child.on('error', reject);
     child.on('close', (code) => {
       const lines = out.split('\n');
-      const line = lines.find((l) => l.startsWith(ROW_RESULT));
+      const line = lines.find((l) => l.startsWith(CHILD_RESULT));
       const label = job.tree === null ? 'this tree' : 'against';
       for (const l of lines) if (l.startsWith('  gap')) log(l.replace('gap, tree 0', `gap, ${label}`));
       if (code !== 0 || line === undefined)
-        reject(new Error(`bench row process exited with ${String(code)}: ${JSON.stringify(job)}`));
-      else resolvePromise(JSON.parse(line.slice(ROW_RESULT.length)) as CleanResult);
+        reject(new Error(`bench child process exited with ${String(code)}: ${JSON.stringify(job)}`));
+      else resolvePromise(JSON.parse(line.slice(CHILD_RESULT.length)) as J extends RowJob ? CleanResult : BootResult);
     });
   });
 }
@@ -748,7 +760,7 @@ async function isolatedRow(
   for (let i = 0; i < rounds; i++)
     for (let j = 0; j < jobs.length; j++) {
       const k = (i + j) % jobs.length;
-      runs[k]!.push(await rowInChild(jobs[k]!, log));
+      runs[k]!.push(await inChild(jobs[k]!, log));
     }
   return runs.map(combineRounds);
 }
@@ -768,19 +780,25 @@ interface BootResult {
   runs: number;
 }
 
-async function bootFromDisk(n: number, tree: Tree, appliedTrades = 0): Promise<BootResult> {
-  const world = await tree.makeWorld(n, appliedTrades);
+async function bootFromDisk(n: number, tree: Tree, appliedTrades = 0, gc: () => void): Promise<BootResult> {
+  let saved: World | undefined = await tree.makeWorld(n, appliedTrades);
+  const world = { tl: saved.tl, ex: saved.ex };
   const dir = mkdtempSync(join(tmpdir(), 'tesser-bench-boot-'));
   try {
     const writer = await tree.FileStateStore.open(dir);
-    await tree.saveWorld(writer, world);
+    await tree.saveWorld(writer, saved);
     await writer.close();
+    // The books that were saved are not the booting engine's: a restarting process does not hold them.
+    saved = undefined;
     const { readFileSync, statSync } = await import('node:fs');
     const file = join(dir, 'snapshot.json');
     const stateBytes = statSync(file).size;
     const r = now();
     JSON.parse(readFileSync(file, 'utf8'));
     const readParseMs = now() - r;
+    // Nor the bench's own garbage (the text it wrote, the tree it parsed): collected before the boot.
+    gc();
+    gc();
     const store = await tree.FileStateStore.open(dir);
     const { running, bootMs, loadMs, bootCpuMs, loadCpuMs } = await boot(world, store, tree);
     await running.engine.stop();
@@ -798,12 +816,6 @@ async function bootFromDisk(n: number, tree: Tree, appliedTrades = 0): Promise<B
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** `gc()` from V8 without `--expose-gc` on the command line. */
-function gcFunction(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
 }
 
 interface HeapResult {
@@ -893,28 +905,32 @@ async function run(ctx: BenchContext): Promise<void> {
   // `--fresh-page 0`: the fresh rows' client copies a whole listing in the engine's turn, as the bench did before.
   const freshPage = listArg(ctx.args, '--fresh-page')?.[0] ?? FRESH_PAGE_ITEMS;
   const against = valueOf(ctx.args, '--against');
-  const childRow = valueOf(ctx.args, '--child-row');
-  if (childRow !== undefined) {
-    const job = JSON.parse(childRow) as RowJob;
+  const child = valueOf(ctx.args, '--child');
+  if (child !== undefined) {
+    const job = JSON.parse(child) as RowJob | BootJob;
     const base = job.tree === null ? HERE : await treeAt(job.tree);
-    const tree = job.noSlicing ? { ...base, slicer: () => NO_SLICING } : base;
-    const [r] = await clean(
-      [tree],
-      job.n,
-      job.applied,
-      job.cycles,
-      job.fresh,
-      job.placing,
-      job.showGaps,
-      ctx.log,
-      job.freshPage,
-    );
-    ctx.log(`${ROW_RESULT}${JSON.stringify(r)}`);
+    const result =
+      job.kind === 'boot'
+        ? await bootFromDisk(job.n, base, job.applied, gcFunction())
+        : (
+            await clean(
+              [job.noSlicing ? { ...base, slicer: () => NO_SLICING } : base],
+              job.n,
+              job.applied,
+              job.cycles,
+              job.fresh,
+              job.placing,
+              job.showGaps,
+              ctx.log,
+              job.freshPage,
+            )
+          )[0];
+    ctx.log(`${CHILD_RESULT}${JSON.stringify(result)}`);
     return;
   }
   // With `--against`, each tree's cycle rows run in processes of their own (`rowInChild`), `rounds` each, the trees
   // taking turns; `--shared-heap` runs both trees' cycles alternating in this process instead.
-  const isolated = against === undefined ? false : !ctx.args.includes('--shared-heap');
+  const isolated = !ctx.args.includes('--shared-heap');
   const rounds = listArg(ctx.args, '--rounds')?.[0] ?? 3;
   const startLoad = loadavg().map(round);
   const started = now();
@@ -946,6 +962,7 @@ async function run(ctx: BenchContext): Promise<void> {
       const rs = isolated
         ? await isolatedRow(
             trees.map((_, k) => ({
+              kind: 'row' as const,
               tree: k === 0 ? null : resolve(against!),
               noSlicing: k === 0 && noSlicing,
               n,
@@ -982,7 +999,12 @@ async function run(ctx: BenchContext): Promise<void> {
     // Each tree boots `bootRuns` times, the trees taking turns; the median of each is kept.
     const runs = trees.map(() => [] as BootResult[]);
     for (let i = 0; i < bootRuns; i++)
-      for (let k = 0; k < trees.length; k++) runs[k]!.push(await bootFromDisk(n, trees[k]!, applied));
+      for (let k = 0; k < trees.length; k++)
+        runs[k]!.push(
+          isolated
+            ? await inChild({ kind: 'boot', tree: k === 0 ? null : resolve(against!), n, applied }, ctx.log)
+            : await bootFromDisk(n, trees[k]!, applied, gc),
+        );
     runs.forEach((rs, k) => {
       const r: BootResult = {
         openOrders: n,

@@ -3,6 +3,8 @@
  * helpers, flag parsing, and the environment block every result file records.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import { Dec } from '../src/domain/decimal.js';
 import { tradeKey } from '../src/domain/ids.js';
@@ -145,4 +147,10 @@ export function environment(startLoad: readonly number[]) {
     loadAverageAtStart: startLoad,
     loadAverageAtEnd: loadavg().map(round),
   };
+}
+
+/** `gc()` from V8 without `--expose-gc` on the command line. */
+export function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }
