@@ -35,8 +35,11 @@ export class OrderStore {
   private readonly byOtherExchangeId = new Map<OrderIdKey, OrderRecord>();
   /** By client id: the one order that used it, or all of them in placement order once it was reused. */
   private readonly byClientId = new Map<string, OrderRecord | OrderRecord[]>();
-  /** Open orders in placement (= time priority) order. */
-  private readonly openBySeq = new Map<number, OrderRecord>();
+  /**
+   * Open orders in placement (= time priority) order. Sets, not maps by `seq`: an order enters when it is placed (in
+   * `seq` order) and leaves when it closes, never to come back, so insertion order is time priority.
+   */
+  private readonly open = new Set<OrderRecord>();
   /** The open orders now, built on first read after a change (reads far outnumber changes on a resting book). */
   private openNow: readonly Order[] | undefined;
   /** Bumped by every change of any order: lets the exchange cache what it derives from the open orders. */
@@ -44,9 +47,9 @@ export class OrderStore {
   /** Every order per symbol, in placement order. */
   private readonly allBySymbol = new Map<string, OrderRecord[]>();
   /** Open orders per symbol, in time priority. */
-  private readonly openBySymbol = new Map<string, Map<number, OrderRecord>>();
+  private readonly openBySymbol = new Map<string, Set<OrderRecord>>();
   /** Open orders with an expiry time, in time priority. */
-  private readonly expiringBySeq = new Map<number, OrderRecord>();
+  private readonly expiring = new Set<OrderRecord>();
   /** Per symbol, a number that grows with every change of one of its orders (a cheap "did anything change?"). */
   private readonly symbolChanges = new Map<string, number>();
   /** What open spot limit orders lock now, per asset: kept in step by `record`, so a balance read is O(assets). */
@@ -97,15 +100,15 @@ export class OrderStore {
     this.openNow = undefined;
     const symbol = order.symbol;
     let bySymbol = this.openBySymbol.get(symbol);
-    if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Map<number, OrderRecord>()));
+    if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Set<OrderRecord>()));
     if (isOpenStatus(order.status)) {
-      this.openBySeq.set(rec.seq, rec);
-      bySymbol.set(rec.seq, rec);
-      if (order.expiresAt !== undefined) this.expiringBySeq.set(rec.seq, rec);
+      this.open.add(rec);
+      bySymbol.add(rec);
+      if (order.expiresAt !== undefined) this.expiring.add(rec);
     } else {
-      this.openBySeq.delete(rec.seq);
-      bySymbol.delete(rec.seq);
-      this.expiringBySeq.delete(rec.seq);
+      this.open.delete(rec);
+      bySymbol.delete(rec);
+      this.expiring.delete(rec);
     }
     this.symbolChanges.set(symbol, (this.symbolChanges.get(symbol) ?? 0) + 1);
   }
@@ -159,7 +162,7 @@ export class OrderStore {
 
   /** Open orders now, in time priority (a copy: safe to iterate while orders close). */
   openRecords(): OrderRecord[] {
-    return [...this.openBySeq.values()];
+    return [...this.open.values()];
   }
 
   /** A number that changes whenever any order does (a cache key). */
@@ -179,7 +182,7 @@ export class OrderStore {
 
   /** Open orders that carry an expiry time, in time priority (a copy). */
   expiringRecords(): OrderRecord[] {
-    return this.expiringBySeq.size === 0 ? [] : [...this.expiringBySeq.values()];
+    return this.expiring.size === 0 ? [] : [...this.expiring.values()];
   }
 
   /** Grows whenever an order of `symbol` is added or changes: equal numbers mean the symbol's orders are as they were. */
@@ -193,7 +196,7 @@ export class OrderStore {
   }
 
   get openCount(): number {
-    return this.openBySeq.size;
+    return this.open.size;
   }
 
   /** Open orders as of `asOf` (now when undefined), in placement order. */
