@@ -172,6 +172,37 @@ describe('SimulatedExchange determinism', () => {
   });
 });
 
+describe('SimulatedExchange history', () => {
+  it('shows each order and trade event as it was when it happened, in the order of its fields, whatever came after', async () => {
+    const { sim, clock } = make();
+    await sim.placeOrder(limit('a', 'buy', '0.5', '20000'));
+    clock.advance(1_000);
+    sim.fillOrder({ symbol: BTC, clientOrderId: 'a' }, '0.2');
+    clock.advance(1_000);
+    await sim.cancelOrder({ symbol: BTC, clientOrderId: 'a' });
+    const events = sim.history().events.filter((e) => e.type === 'order' || e.type === 'trade');
+    expect(events.map((e) => Object.keys(e))).toEqual([
+      ['type', 'owner', 'order', 'seq', 'at'],
+      ['type', 'owner', 'liquidity', 'fill', 'seq', 'at'],
+      ['type', 'owner', 'order', 'seq', 'at'],
+      ['type', 'owner', 'order', 'seq', 'at'],
+    ]);
+    const states = events.map((e) =>
+      e.type === 'order' ? [e.at, e.order.status, e.order.filledQuantity, e.order.updatedAt] : [e.at, e.fill.quantity],
+    );
+    expect(states).toEqual([
+      [T0, 'open', '0', T0],
+      [T0 + 1_000, '0.2'],
+      [T0 + 1_000, 'open', '0.2', T0 + 1_000],
+      [T0 + 2_000, 'cancelled', '0.2', T0 + 2_000],
+    ]);
+    // Each call answers a copy: changing one changes nothing the exchange keeps.
+    const first = sim.history();
+    (first.events[0] as { type: 'order'; order: { status: string } }).order.status = 'filled';
+    expect(sim.history().events[0]).toMatchObject({ order: { status: 'open' } });
+  });
+});
+
 describe('SimulatedExchange market', () => {
   it('partial fills happen under the seed, at the limit price, and sum exactly to the order', async () => {
     const { sim } = make({ volatilityBps: 10, partialFillProbability: 0.9 });

@@ -93,6 +93,49 @@ function isAdvanceable(c: Clock): c is AdvanceableClock {
 type EventBody = SimulatedEvent extends infer E ? (E extends SimulatedEvent ? Omit<E, 'seq' | 'at'> : never) : never;
 
 /**
+ * An order event as kept: the order's state itself (frozen by the store, and often the very object the store holds
+ * as the order's current state), stamped with its `updatedAt`. Its JSON is made when `history()` asks: kept as JSON,
+ * every resting order cost a second copy of itself in strings.
+ */
+class OrderEvent {
+  constructor(
+    readonly owner: OrderOwner,
+    readonly order: Order,
+  ) {}
+}
+
+/** A trade event as kept: the fill the exchange keeps among its trades (never changed), stamped with its timestamp. */
+class TradeEvent {
+  constructor(
+    readonly owner: OrderOwner,
+    readonly liquidity: 'maker' | 'taker',
+    readonly fill: Fill,
+  ) {}
+}
+
+/** The history's event at index `i` (its `seq` is `i + 1`), as JSON: the same fields in the same order as recorded. */
+function eventJSON(e: OrderEvent | TradeEvent | SimulatedEvent, i: number): SimulatedEvent {
+  if (e instanceof OrderEvent)
+    return { type: 'order', owner: e.owner, order: orderToJSON(e.order), seq: i + 1, at: e.order.updatedAt };
+  if (e instanceof TradeEvent)
+    return {
+      type: 'trade',
+      owner: e.owner,
+      liquidity: e.liquidity,
+      fill: fillToJSON(e.fill),
+      seq: i + 1,
+      at: e.fill.timestamp,
+    };
+  return e;
+}
+
+/**
+ * Distinct amounts the exchange keeps one Decimal of, to share among its orders (see `SimulatedExchange.sharedAmount`),
+ * before it starts over: a book's quantities and price levels, bounded however many distinct amounts pass.
+ */
+const SHARED_AMOUNTS_LIMIT = 4096;
+
+/**
  * The embedded default exchange: deterministic for a seed and a caller-controlled clock. Implements every
  * `ExchangeClient` method (rejecting only with `ExchangeError`) plus a control API for tests and simulations:
  * `step`, prices, manual orders, exchange-side cancels, forced fills, liquidations, deposits, fault injection,
@@ -129,7 +172,9 @@ export class SimulatedExchange implements ExchangeClient {
   private lastFaults: readonly FaultKind[] = [];
   /** Port calls so far (the call log's `seq`, counted also when calls are not recorded). */
   private callCount = 0;
-  private readonly events: SimulatedEvent[] = [];
+  private readonly events: (OrderEvent | TradeEvent | SimulatedEvent)[] = [];
+  /** Orders' quantities and prices by their value (`sharedAmount`). */
+  private readonly amounts = new Map<string, Decimal>();
   private readonly fixedFundingRates = new Map<string, Decimal>();
   private readonly lastFundingRates = new Map<string, Decimal>();
   /** Per symbol, the last matching pass that crossed nothing: its market price and the symbol's change count. */
@@ -671,7 +716,7 @@ export class SimulatedExchange implements ExchangeClient {
 
   /** The deterministic event history (JSON): same seed + same calls ⇒ byte-identical `JSON.stringify`. */
   history(): SimulatedHistory {
-    return { id: this.id, seed: this.opts.seed, events: structuredClone(this.events) };
+    return { id: this.id, seed: this.opts.seed, events: structuredClone(this.events.map(eventJSON)) };
   }
 
   // ---- the port call wrapper -------------------------------------------------------------------------------------
@@ -837,8 +882,8 @@ export class SimulatedExchange implements ExchangeClient {
       type,
       ...(type === 'limit' && { timeInForce: req.timeInForce ?? 'GTC' }),
       ...(type === 'market' && req.timeInForce !== undefined && { timeInForce: req.timeInForce }),
-      quantity: new Dec(req.quantity),
-      ...(req.price !== undefined && { price: new Dec(req.price) }),
+      quantity: this.sharedAmount(req.quantity),
+      ...(req.price !== undefined && { price: this.sharedAmount(req.price) }),
       filledQuantity: ZERO,
       status: 'open',
       ...(req.reduceOnly !== undefined && { reduceOnly: req.reduceOnly }),
@@ -846,14 +891,28 @@ export class SimulatedExchange implements ExchangeClient {
       updatedAt: now,
       ...(req.expiresAt !== undefined && { expiresAt: req.expiresAt }),
     };
-    const rec: OrderRecord = { seq, owner, instrument: inst, order, notional: ZERO, versions: [] };
-    this.orders.add(rec, now);
-    this.orderEvent(rec, now);
+    const rec: OrderRecord = { seq, owner, instrument: inst, order, notional: ZERO, past: undefined };
+    this.orders.add(rec);
+    this.orderEvent(rec);
     return rec;
   }
 
+  /**
+   * One Decimal per distinct amount, shared by the orders that carry it (a book's orders repeat a few sizes and price
+   * levels): equal to `new Dec(x)` in every way but identity, and Decimals are never changed in place.
+   */
+  private sharedAmount(x: Decimal): Decimal {
+    const key = amountToString(x);
+    let shared = this.amounts.get(key);
+    if (shared === undefined) {
+      if (this.amounts.size >= SHARED_AMOUNTS_LIMIT) this.amounts.clear();
+      this.amounts.set(key, (shared = new Dec(x)));
+    }
+    return shared;
+  }
+
   private close(rec: OrderRecord, status: TerminalOrderStatus, at: Millis): void {
-    this.update(rec, withFields(rec.order, { status, updatedAt: at }), at);
+    this.update(rec, withFields(rec.order, { status, updatedAt: at }));
   }
 
   /** One trade on an order: the book moves (through AccountBook), the ledger records it, the order advances. */
@@ -877,7 +936,9 @@ export class SimulatedExchange implements ExchangeClient {
     };
     this.applyTrade(inst, fill);
     this.trades.push({ seq, fill });
-    this.event({ type: 'trade', owner: rec.owner, liquidity, fill: fillToJSON(fill) }, at);
+    this.events.push(new TradeEvent(rec.owner, liquidity, fill));
+    // Every trade and order change of the account goes out on the execution stream (what it sends is a copy).
+    this.stream?.publish({ kind: 'trade', fill: fillToJSON(fill) });
     const filled = rec.order.filledQuantity.plus(quantity);
     rec.notional = rec.notional.plus(quantity.times(price));
     const done = filled.gte(rec.order.quantity);
@@ -889,7 +950,6 @@ export class SimulatedExchange implements ExchangeClient {
         status: done ? ('filled' as const) : ('open' as const),
         updatedAt: at,
       }),
-      at,
     );
     return { ...fill };
   }
@@ -1106,13 +1166,15 @@ export class SimulatedExchange implements ExchangeClient {
 
   // ---- bookkeeping of history ----------------------------------------------------------------------------------------
 
-  private update(rec: OrderRecord, order: Order, at: Millis): void {
-    this.orders.record(rec, order, at, this.now());
-    this.orderEvent(rec, at);
+  /** Replaces an order's state: `order.updatedAt` is when the change happened (its version's time, its event's). */
+  private update(rec: OrderRecord, order: Order): void {
+    this.orders.record(rec, order, this.now());
+    this.orderEvent(rec);
   }
 
-  private orderEvent(rec: OrderRecord, at: Millis): void {
-    this.event({ type: 'order', owner: rec.owner, order: orderToJSON(rec.order) }, at);
+  private orderEvent(rec: OrderRecord): void {
+    this.events.push(new OrderEvent(rec.owner, rec.order));
+    this.stream?.publish({ kind: 'order', order: orderToJSON(rec.order) });
   }
 
   private recordBook(at: Millis): void {
@@ -1130,9 +1192,6 @@ export class SimulatedExchange implements ExchangeClient {
 
   private event(body: EventBody, at: Millis): void {
     this.events.push(withFields(body, { seq: this.events.length + 1, at }) as SimulatedEvent);
-    // Every trade and order change of the account goes out on the execution stream (what it sends is a copy).
-    if (body.type === 'trade') this.stream?.publish({ kind: 'trade', fill: body.fill });
-    else if (body.type === 'order') this.stream?.publish({ kind: 'order', order: body.order });
   }
 
   private control(action: string, args: Record<string, JsonPrimitive>): void {

@@ -14,22 +14,32 @@ export interface OrderRecord {
   readonly seq: number;
   readonly owner: OrderOwner;
   readonly instrument: Instrument;
-  /** Current state (replaced, never mutated). */
+  /** Current state (replaced, never mutated); as a version, it stands from its `updatedAt`. */
   order: Order;
   /** Σ quantity × price of the order's fills, for an exact average price. */
   notional: Decimal;
-  /** Past states, oldest first, pruned to the stale-read horizon. */
-  readonly versions: { at: Millis; order: Order }[];
+  /**
+   * Earlier states, oldest first, pruned to the stale-read horizon; each stands from its own `updatedAt` (the time
+   * it was recorded at). Undefined while there are none, which is every resting order's case: no array per order.
+   */
+  past: Order[] | undefined;
 }
 
 export class OrderStore {
   /** Every order, in placement order. */
   readonly all: OrderRecord[] = [];
-  /** By `orderIdKey(symbol, exchange order id)`: ids may be per symbol. */
-  private readonly byExchangeId = new Map<OrderIdKey, OrderRecord>();
-  private readonly byClientId = new Map<string, OrderRecord[]>();
-  /** Open orders in placement (= time priority) order. */
-  private readonly openBySeq = new Map<number, OrderRecord>();
+  /**
+   * By `orderIdKey(symbol, exchange order id)`, only the orders `get` cannot find by position (see `get`): none under
+   * the simulator's id schemes, so no key string and no map entry per order.
+   */
+  private readonly byOtherExchangeId = new Map<OrderIdKey, OrderRecord>();
+  /** By client id: the one order that used it, or all of them in placement order once it was reused. */
+  private readonly byClientId = new Map<string, OrderRecord | OrderRecord[]>();
+  /**
+   * Open orders in placement (= time priority) order. Sets, not maps by `seq`: an order enters when it is placed (in
+   * `seq` order) and leaves when it closes, never to come back, so insertion order is time priority.
+   */
+  private readonly open = new Set<OrderRecord>();
   /** The open orders now, built on first read after a change (reads far outnumber changes on a resting book). */
   private openNow: readonly Order[] | undefined;
   /** Bumped by every change of any order: lets the exchange cache what it derives from the open orders. */
@@ -37,9 +47,9 @@ export class OrderStore {
   /** Every order per symbol, in placement order. */
   private readonly allBySymbol = new Map<string, OrderRecord[]>();
   /** Open orders per symbol, in time priority. */
-  private readonly openBySymbol = new Map<string, Map<number, OrderRecord>>();
+  private readonly openBySymbol = new Map<string, Set<OrderRecord>>();
   /** Open orders with an expiry time, in time priority. */
-  private readonly expiringBySeq = new Map<number, OrderRecord>();
+  private readonly expiring = new Set<OrderRecord>();
   /** Per symbol, a number that grows with every change of one of its orders (a cheap "did anything change?"). */
   private readonly symbolChanges = new Map<string, number>();
   /** What open spot limit orders lock now, per asset: kept in step by `record`, so a balance read is O(assets). */
@@ -47,22 +57,38 @@ export class OrderStore {
 
   constructor(private readonly horizonMs: number) {}
 
-  add(rec: OrderRecord, now: Millis): void {
+  /** Adds a new order, `rec.order` its first state (and `rec.past` undefined). */
+  add(rec: OrderRecord): void {
     this.all.push(rec);
-    const ofSymbol = this.allBySymbol.get(rec.order.symbol);
-    if (ofSymbol === undefined) this.allBySymbol.set(rec.order.symbol, [rec]);
+    const { symbol, exchangeOrderId, clientOrderId } = rec.order;
+    const ofSymbol = this.allBySymbol.get(symbol);
+    if (ofSymbol === undefined) this.allBySymbol.set(symbol, [rec]);
     else ofSymbol.push(rec);
-    this.byExchangeId.set(orderIdKey(rec.order.symbol, rec.order.exchangeOrderId as string), rec);
-    const same = this.byClientId.get(rec.order.clientOrderId);
-    if (same === undefined) this.byClientId.set(rec.order.clientOrderId, [rec]);
-    else same.push(rec);
-    this.record(rec, rec.order, rec.order.updatedAt, now);
+    const xid = exchangeOrderId as string;
+    // Checked after the push: an order `get` would not find, or would find another for (a reused id), goes to the map,
+    // which `get` reads first, so the latest order with an id is the one found.
+    if (this.get(symbol, xid) !== rec) this.byOtherExchangeId.set(orderIdKey(symbol, xid), rec);
+    const same = this.byClientId.get(clientOrderId);
+    if (same === undefined) this.byClientId.set(clientOrderId, rec);
+    else if (Array.isArray(same)) same.push(rec);
+    else this.byClientId.set(clientOrderId, [same, rec]);
+    // Nothing was locked before the first state.
+    this.apply(rec, undefined, rec.order);
   }
 
-  /** Replaces an order's state, stamped `at`; keeps the open set and the version history in step. */
-  record(rec: OrderRecord, order: Order, at: Millis, now: Millis): void {
-    // `add` records the first state with rec.order already equal to it: nothing was locked before then.
-    const before = rec.versions.length === 0 ? undefined : lockOf(rec.instrument, rec.order);
+  /**
+   * Replaces an order's state; keeps the open set and the version history in step. The new state stands from its
+   * `updatedAt` (every change of an order is stamped with the time it happened at).
+   */
+  record(rec: OrderRecord, order: Order, now: Millis): void {
+    const previous = rec.order;
+    this.apply(rec, lockOf(rec.instrument, previous), order);
+    (rec.past ??= []).push(previous);
+    prunePast(rec, now - this.horizonMs);
+  }
+
+  /** Makes `order` the current state of `rec`: the locks, the open sets and the change counts follow. */
+  private apply(rec: OrderRecord, before: { asset: string; amount: Decimal } | undefined, order: Order): void {
     const after = lockOf(rec.instrument, order);
     if (before !== undefined)
       this.lockedNow.set(before.asset, (this.lockedNow.get(before.asset) as Decimal).minus(before.amount));
@@ -74,28 +100,48 @@ export class OrderStore {
     this.openNow = undefined;
     const symbol = order.symbol;
     let bySymbol = this.openBySymbol.get(symbol);
-    if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Map<number, OrderRecord>()));
+    if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Set<OrderRecord>()));
     if (isOpenStatus(order.status)) {
-      this.openBySeq.set(rec.seq, rec);
-      bySymbol.set(rec.seq, rec);
-      if (order.expiresAt !== undefined) this.expiringBySeq.set(rec.seq, rec);
+      this.open.add(rec);
+      bySymbol.add(rec);
+      if (order.expiresAt !== undefined) this.expiring.add(rec);
     } else {
-      this.openBySeq.delete(rec.seq);
-      bySymbol.delete(rec.seq);
-      this.expiringBySeq.delete(rec.seq);
+      this.open.delete(rec);
+      bySymbol.delete(rec);
+      this.expiring.delete(rec);
     }
     this.symbolChanges.set(symbol, (this.symbolChanges.get(symbol) ?? 0) + 1);
-    rec.versions.push({ at, order });
-    prune(rec.versions, now - this.horizonMs);
   }
 
   get(symbol: string, exchangeOrderId: string): OrderRecord | undefined {
-    return this.byExchangeId.get(orderIdKey(symbol, exchangeOrderId));
+    // As `orderIdKey` reads the id: a JavaScript caller's number 7 finds order "7".
+    const xid = `${exchangeOrderId}`;
+    if (this.byOtherExchangeId.size > 0) {
+      const other = this.byOtherExchangeId.get(orderIdKey(symbol, xid));
+      if (other !== undefined) return other;
+    }
+    return this.atPosition(symbol, xid);
+  }
+
+  /**
+   * The order whose id is its position: the simulator numbers orders 1, 2, ... per symbol (`perSymbol`) or across
+   * the account, so order `n` is the n-th of its symbol or the n-th of all. The ids are compared as strings, so an
+   * id that only parses to `n` ("07", "7.0") finds nothing.
+   */
+  private atPosition(symbol: string, exchangeOrderId: string): OrderRecord | undefined {
+    const n = Number(exchangeOrderId);
+    if (!Number.isSafeInteger(n) || n < 1) return undefined;
+    const isIt = (rec: OrderRecord | undefined): rec is OrderRecord =>
+      rec !== undefined && rec.order.exchangeOrderId === exchangeOrderId && rec.order.symbol === symbol;
+    const ofSymbol = this.allBySymbol.get(symbol)?.[n - 1];
+    if (isIt(ofSymbol)) return ofSymbol;
+    const ofAll = this.all[n - 1];
+    return isIt(ofAll) ? ofAll : undefined;
   }
 
   /** The latest order carrying this client id on this symbol that existed at `asOf` (client ids are reusable once closed). */
   latestByClientId(clientOrderId: string, symbol: string, asOf: Millis | undefined): OrderRecord | undefined {
-    const candidates = this.byClientId.get(clientOrderId) ?? [];
+    const candidates = this.withClientId(clientOrderId);
     for (let i = candidates.length - 1; i >= 0; i--) {
       const rec = candidates[i] as OrderRecord;
       if (rec.order.symbol === symbol && orderAt(rec, asOf) !== undefined) return rec;
@@ -105,12 +151,18 @@ export class OrderStore {
 
   /** The open order using this client id, if any. */
   openWithClientId(clientOrderId: string): OrderRecord | undefined {
-    return (this.byClientId.get(clientOrderId) ?? []).find((r) => isOpenStatus(r.order.status));
+    return this.withClientId(clientOrderId).find((r) => isOpenStatus(r.order.status));
+  }
+
+  /** Every order that used this client id, in placement order. */
+  private withClientId(clientOrderId: string): readonly OrderRecord[] {
+    const same = this.byClientId.get(clientOrderId);
+    return same === undefined ? [] : Array.isArray(same) ? same : [same];
   }
 
   /** Open orders now, in time priority (a copy: safe to iterate while orders close). */
   openRecords(): OrderRecord[] {
-    return [...this.openBySeq.values()];
+    return [...this.open.values()];
   }
 
   /** A number that changes whenever any order does (a cache key). */
@@ -130,7 +182,7 @@ export class OrderStore {
 
   /** Open orders that carry an expiry time, in time priority (a copy). */
   expiringRecords(): OrderRecord[] {
-    return this.expiringBySeq.size === 0 ? [] : [...this.expiringBySeq.values()];
+    return this.expiring.size === 0 ? [] : [...this.expiring.values()];
   }
 
   /** Grows whenever an order of `symbol` is added or changes: equal numbers mean the symbol's orders are as they were. */
@@ -144,7 +196,7 @@ export class OrderStore {
   }
 
   get openCount(): number {
-    return this.openBySeq.size;
+    return this.open.size;
   }
 
   /** Open orders as of `asOf` (now when undefined), in placement order. */
@@ -176,11 +228,22 @@ export function lockOf(inst: Instrument, o: Order): { asset: string; amount: Dec
 export function orderAt(rec: OrderRecord, asOf: Millis | undefined): Order | undefined {
   if (asOf === undefined) return rec.order;
   let found: Order | undefined;
-  for (const v of rec.versions) {
-    if (v.at > asOf) break;
-    found = v.order;
-  }
-  return found;
+  if (rec.past !== undefined)
+    for (const o of rec.past) {
+      if (o.updatedAt > asOf) return found;
+      found = o;
+    }
+  return rec.order.updatedAt > asOf ? found : rec.order;
+}
+
+/** `prune` of the order's states (its past, then its current state): the past goes when nothing of it is left. */
+function prunePast(rec: OrderRecord, cutoff: Millis): void {
+  const past = rec.past as Order[];
+  const stampOf = (i: number): Millis => (past[i] ?? rec.order).updatedAt;
+  let drop = 0;
+  while (drop < past.length && stampOf(drop + 1) <= cutoff) drop++;
+  if (drop === past.length) rec.past = undefined;
+  else if (drop > 0) past.splice(0, drop);
 }
 
 /** Drops states older than `cutoff` that a later state (still at or before `cutoff`) supersedes. */
