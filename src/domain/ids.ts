@@ -67,8 +67,20 @@ export type TradeKey = string & { readonly __scope: 'trade' };
  * '/' and ':'): the length says where the symbol ends. `splitScopedKey` reads it back.
  */
 function scopedKey(symbol: string, id: string): string {
-  return `${symbol.length}:${symbol}:${id}`;
+  let prefix = keyPrefixes.get(symbol);
+  if (prefix === undefined) {
+    if (keyPrefixes.size >= KEY_PREFIXES_KEPT) keyPrefixes.clear();
+    prefix = `${symbol.length}:${symbol}:`;
+    keyPrefixes.set(symbol, prefix);
+  }
+  // One concatenation per key: the template above, per key, built two more strings that died at once (a loaded state
+  // makes a key per order and per applied trade).
+  return prefix + id;
 }
+
+/** `scopedKey`'s prefix per symbol seen; a book has few symbols, so it is simply cleared when full. */
+const keyPrefixes = new Map<string, string>();
+const KEY_PREFIXES_KEPT = 1024;
 
 /** The key of exchange order `exchangeOrderId` on `symbol`. */
 export function orderIdKey(symbol: string, exchangeOrderId: string): OrderIdKey {

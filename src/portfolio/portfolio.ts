@@ -35,7 +35,7 @@
 import type { Decimal } from 'decimal.js';
 import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
-import { Dec, ZERO, amountToString, amountsEqual } from '../domain/decimal.js';
+import { Dec, ZERO, amountToString, amountsEqual, isPositiveAmount } from '../domain/decimal.js';
 import { compareStrings, sameOrder } from '../domain/compare.js';
 import { perList } from '../domain/derived.js';
 import { DeferredList, type Deferrable } from '../domain/deferred-list.js';
@@ -1774,13 +1774,20 @@ function lockTerm(
   o: Order,
   instruments: ReadonlyMap<string, Instrument>,
 ): { asset: string; amount: Decimal } | undefined {
+  const asset = lockAsset(o, instruments);
+  if (asset === undefined) return undefined;
+  const remaining = new ExactDec(o.quantity).minus(o.filledQuantity);
+  if (!isPositiveAmount(remaining)) return undefined;
+  return o.side === 'sell' ? { asset, amount: remaining } : { asset, amount: remaining.times(o.price!) };
+}
+
+/** The asset an order may lock (`lockTerm`): undefined when it locks nothing whatever its quantities. */
+function lockAsset(o: Order, instruments: ReadonlyMap<string, Instrument>): string | undefined {
   if (!isOpenStatus(o.status)) return undefined;
   const instrument = instruments.get(o.symbol);
   if (instrument === undefined || instrument.kind !== 'spot') return undefined;
-  const remaining = new ExactDec(o.quantity).minus(o.filledQuantity);
-  if (!remaining.gt(0)) return undefined;
-  if (o.side === 'sell') return { asset: instrument.base, amount: remaining };
-  return o.price === undefined ? undefined : { asset: instrument.quote, amount: remaining.times(o.price) };
+  if (o.side === 'sell') return instrument.base;
+  return o.price === undefined ? undefined : instrument.quote;
 }
 
 /** Adds an exact term to an asset's locked sum; a sum back at zero is dropped (no order locks that asset). */
@@ -1790,16 +1797,41 @@ function addLocked(sums: Map<string, Decimal>, asset: string, amount: Decimal): 
   else sums.set(asset, sum);
 }
 
-/** The locked sums over the books, from scratch (the reference the maintained sums always equal). */
+/**
+ * The locked sums over the books, from scratch (the reference the maintained sums always equal). Unfilled orders
+ * (most open ones) are first counted by their amount instances, then each distinct (asset, price, quantity) term is
+ * computed once and added times its count: the orders of a loaded file share equal amounts (`AmountCache`), so a
+ * load makes a few Decimals here, not several per order. Exact all the same: every term and sum is an `ExactDec`.
+ */
 function lockedSumsOf(
   orders: LayeredMap<string, TrackedOrder>,
   instruments: ReadonlyMap<string, Instrument>,
 ): Map<string, Decimal> {
   const sums = new Map<string, Decimal>();
+  // asset → price (undefined for a sell: it locks its base) → quantity → orders.
+  const unfilled = new Map<string, Map<Decimal | undefined, Map<Decimal, number>>>();
   orders.forEach((t) => {
-    const term = lockTerm(t.order, instruments);
-    if (term !== undefined) addLocked(sums, term.asset, term.amount);
+    const o = t.order;
+    if (!o.filledQuantity.isZero()) {
+      const term = lockTerm(o, instruments);
+      if (term !== undefined) addLocked(sums, term.asset, term.amount);
+      return;
+    }
+    const asset = lockAsset(o, instruments);
+    if (asset === undefined || !isPositiveAmount(o.quantity)) return;
+    let byPrice = unfilled.get(asset);
+    if (byPrice === undefined) unfilled.set(asset, (byPrice = new Map<Decimal | undefined, Map<Decimal, number>>()));
+    const price = o.side === 'sell' ? undefined : o.price;
+    let byQuantity = byPrice.get(price);
+    if (byQuantity === undefined) byPrice.set(price, (byQuantity = new Map<Decimal, number>()));
+    byQuantity.set(o.quantity, (byQuantity.get(o.quantity) ?? 0) + 1);
   });
+  for (const [asset, byPrice] of unfilled)
+    for (const [price, byQuantity] of byPrice)
+      for (const [quantity, count] of byQuantity) {
+        const term = price === undefined ? new ExactDec(quantity) : new ExactDec(quantity).times(price);
+        addLocked(sums, asset, count === 1 ? term : term.times(count));
+      }
   return sums;
 }
 

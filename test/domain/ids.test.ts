@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareFills, compareTradeIds } from '../../src/domain/ids.js';
+import { compareFills, compareTradeIds, orderIdKey, splitScopedKey, tradeKey } from '../../src/domain/ids.js';
 
 const sign = (n: number): number => Math.sign(n);
 const id = fc.oneof(
@@ -62,5 +62,24 @@ describe('compareFills', () => {
       '1 B t-10',
       '2 A t-1',
     ]);
+  });
+});
+
+describe('scoped keys', () => {
+  it('are `<symbol length>:<symbol>:<id>` for any symbol and id, however many symbols were seen before', () => {
+    // Past the kept prefixes (1024 symbols), so the prefix memo is cleared and built again on the way.
+    const symbols = Array.from({ length: 2_500 }, (_, i) => (i % 3 === 0 ? `S${i}/USDT:USDT` : `S${i}/USDT`));
+    for (const symbol of [...symbols, ...symbols.slice(0, 10), 'BTC/USDT:USDT', ':', '']) {
+      expect(orderIdKey(symbol, '42')).toBe(`${symbol.length}:${symbol}:42`);
+      expect(tradeKey(symbol, 'a:b')).toBe(`${symbol.length}:${symbol}:a:b`);
+    }
+  });
+  it('read back as the pair they were made of', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 12 }), id, (symbol, x) => {
+        expect(splitScopedKey(orderIdKey(symbol, x))).toEqual({ symbol, id: x });
+      }),
+      { numRuns: 500 },
+    );
   });
 });

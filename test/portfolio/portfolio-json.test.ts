@@ -5,7 +5,8 @@ import { tradeKey } from '../../src/domain/ids.js';
 import { fundingPaymentToJSON } from '../../src/domain/parse.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { parsePortfolioJSON, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
-import { BTC_PERP, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
+import { Dec } from '../../src/domain/decimal.js';
+import { BTC_PERP, BTC_SPOT, ETH_SPOT, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
 
 /** A persisted portfolio with something in every field, including a replay log. */
 function sample(): PortfolioJSON {
@@ -280,6 +281,49 @@ describe('loading many orders (issue 16)', () => {
     );
   });
 
+  it("what open spot orders lock, when many share their amounts, is the sum of each order's own term", () => {
+    // Shared sizes and prices (one Decimal each once loaded), partly filled ones, a market buy, closed and perp orders.
+    const sizes = ['0.001', '0.001', '1.5', '0.123456789012345678901234567890123'];
+    const prices = ['15000', '15000', '98765.4321', '1234567890.12345678901234567890123456789012345'];
+    const orders = Array.from({ length: 64 }, (_, k) => {
+      const symbol = [BTC_SPOT.symbol, ETH_SPOT.symbol, BTC_PERP.symbol][k % 3]!;
+      const q = sizes[k % 4]!;
+      return order({
+        clientOrderId: `c${k}`,
+        exchangeOrderId: `o${k}`,
+        symbol,
+        side: k % 5 < 2 ? 'sell' : 'buy',
+        q,
+        ...(k % 11 !== 0 && { px: prices[(k >> 2) % 4]! }),
+        ...(k % 7 === 0 && { filledQuantity: d(q).div(2) }),
+        ...(k % 13 === 0 && { status: 'cancelled' as const }),
+      });
+    });
+    const books = Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: ['BTC', 'ETH', 'USDT'].map((asset) => ({ asset, free: d('1e12'), total: d('1e12') })),
+      orders,
+    });
+    const loaded = Portfolio.fromJSON(JSON.parse(JSON.stringify(books.toJSON())));
+    const Exact = Dec.clone({ precision: 1e9 });
+    const locked = new Map<string, InstanceType<typeof Exact>>();
+    for (const o of orders) {
+      const instrument = INSTRUMENTS.find((i) => i.symbol === o.symbol)!;
+      if (o.status !== 'open' || instrument.kind !== 'spot') continue;
+      const remaining = new Exact(o.quantity).minus(o.filledQuantity);
+      const [asset, term] =
+        o.side === 'sell' ? [instrument.base, remaining] : [instrument.quote, o.price && remaining.times(o.price)];
+      if (term !== undefined) locked.set(asset, (locked.get(asset) ?? new Exact(0)).plus(term));
+    }
+    const expected = ['BTC', 'ETH', 'USDT'].map((asset) => [
+      asset,
+      d('1e12')
+        .minus(new Dec(locked.get(asset) ?? 0).toSignificantDigits())
+        .toFixed(),
+    ]);
+    expect(loaded.balances().map((b) => [b.asset, b.free.toFixed()])).toEqual(expected);
+    expect(books.balances().map((b) => [b.asset, b.free.toFixed()])).toEqual(expected);
+  });
   it('orders holding equal amount strings share one Decimal, equal to a fresh parse of it', () => {
     const j = withOrders(3);
     const [a, b, c] = Portfolio.fromJSON(j).orders();
