@@ -380,7 +380,7 @@ function* diffOrders(
       }
       // The client id's hash, if read ahead (0 also when it is the hash: computed again then, the same).
       const hc = h[BLOCK + li - from]!;
-      const v = byC.insertHashed(hc !== 0 ? hc : hashPair('', c), '', c, ~li);
+      const v = byC.insertHashed(hc !== 0 ? hc : hashId(CLIENT_SEED, c), '', c, ~li);
       if (v === ABSENT) {
         // Unknown to the exchange: recorded for the duplicate check.
       } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
@@ -495,7 +495,7 @@ function readAhead(
   for (let i = from; i < to; i++) {
     const o = orders[i]!;
     const x = o.exchangeOrderId;
-    h[i - from] = x === undefined ? 0 : hashPair(o.symbol, x);
+    h[i - from] = x === undefined ? 0 : hashId(scopeSeed(o.symbol), x);
   }
   let read = 0;
   for (let i = from; i < to; i++) {
@@ -504,7 +504,7 @@ function readAhead(
       read += touch(byX.remote[e]!) + holders[2 * e]!;
       h[BLOCK + i - from] = 0;
     } else {
-      const hc = hashPair('', orders[i]!.clientOrderId);
+      const hc = hashId(CLIENT_SEED, orders[i]!.clientOrderId);
       h[BLOCK + i - from] = hc;
       read += byC.slotAt(hc);
     }
@@ -533,8 +533,8 @@ function* indexExchangeOrders(
     for (let i = from; i < to; i++) {
       const o = remoteOrders[i]!;
       const x = o.exchangeOrderId;
-      h[2 * (i - from)] = x === undefined ? 0 : hashPair(o.symbol, x);
-      h[2 * (i - from) + 1] = hashPair('', o.clientOrderId);
+      h[2 * (i - from)] = x === undefined ? 0 : hashId(scopeSeed(o.symbol), x);
+      h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
       keys.note(i, o);
     }
     for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
@@ -767,9 +767,9 @@ class IdTable {
   }
 
   /**
-   * Stores `value` under (`scope`, `id`), whose `hashPair` is `hash`, unless that key is present; returns the value
-   * already there, or ABSENT. The exchange-id table is scoped by symbol (exchange ids are per symbol); the client-id
-   * table passes ''. The callers hash ahead of their inserts (see `readAhead`).
+   * Stores `value` under (`scope`, `id`), whose hash (`hashId`) is `hash`, unless that key is present; returns the
+   * value already there, or ABSENT. The exchange-id table is scoped by symbol (exchange ids are per symbol); the
+   * client-id table passes ''. The callers hash ahead of their inserts (see `readAhead`).
    */
   insertHashed(hash: number, scope: string, id: string, value: number): number {
     const slots = this.slots;
@@ -848,17 +848,38 @@ function scratchKeys(size: number, own = false): Float64Array {
 }
 
 /**
- * FNV-1a over `scope`, a separator (a zero), then `id`, taking two characters (UTF-16 code units, 16 bits each) a
- * step: half the steps of one a character, each a multiply that waits on the one before. Finished with an avalanche.
+ * The hash of a key (`scope`, `id`): FNV-1a over `scope`, a separator (a zero), then `id`, taking two characters
+ * (UTF-16 code units, 16 bits each) a step: half the steps of one a character, each a multiply that waits on the one
+ * before. Finished with an avalanche. Computed as `hashId(scopeSeed(scope), id)`: the scope's part once per run of
+ * orders of one symbol.
  */
-function hashPair(scope: string, id: string): number {
-  let h = Math.imul(hashChars(0x811c9dc5, scope), 0x01000193);
-  h = hashChars(h, id);
+function hashId(seed: number, id: string): number {
+  let h = hashChars(seed, id);
   // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
   // those differences spread over the low bits.
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
+}
+
+/** The seed of the client-id table's scope, ''. */
+const CLIENT_SEED = Math.imul(0x811c9dc5, 0x01000193);
+
+/**
+ * The last scope seeded and its seed. Lists come grouped by symbol (fetched, or kept, symbol by symbol), so the
+ * symbol of most orders is the one before's: its characters are not hashed again (they were two thirds of the steps
+ * of an exchange id's hash). Values only, so every diff may share them, sliced ones too.
+ */
+let seededScope: string | undefined;
+let seeded = 0;
+
+/** `hashId`'s seed for `scope`. */
+function scopeSeed(scope: string): number {
+  if (scope !== seededScope) {
+    seeded = Math.imul(hashChars(0x811c9dc5, scope), 0x01000193);
+    seededScope = scope;
+  }
+  return seeded;
 }
 
 function hashChars(h: number, s: string): number {

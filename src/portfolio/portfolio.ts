@@ -524,10 +524,18 @@ export class Portfolio {
     this.dropListViews();
     if (!sameInstruments) {
       // The exchange lists new instruments (ours it no longer lists are kept by the caller): saved in the delta.
+      const before = this.instrumentsBySymbol;
       this.instrumentList = instruments.map((i) => ({ ...i }));
       this.instrumentsBySymbol = new Map(this.instrumentList.map((i) => [i.symbol, i]));
-      // What an order locks depends on its instrument's kind: summed again when next read.
-      this.lockedSums = undefined;
+      // What an order locks depends on its instrument: summed again when next read, unless every symbol has the
+      // instrument it had (the same list in another order, as a boot's sorted list of books saved unsorted).
+      const sameBySymbol =
+        before.size === this.instrumentsBySymbol.size &&
+        this.instrumentList.every((i) => {
+          const was = before.get(i.symbol);
+          return was !== undefined && sameFields(i, was);
+        });
+      if (!sameBySymbol) this.lockedSums = undefined;
     }
     if (equalCount > 0) this.swapEqual(equal.subarray(0, equalCount), orders);
     if (dropped.length > 0) {

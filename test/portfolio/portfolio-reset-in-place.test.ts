@@ -67,6 +67,41 @@ describe('Portfolio.resetFromExchangeState', () => {
     );
   });
 
+  it('locks for open spot orders what the rebuild locks, the instruments listed in another order or changed', () => {
+    const orders = [
+      order({ clientOrderId: 'b1', exchangeOrderId: '1', symbol: 'BTC/USDT', side: 'buy', q: '2', px: '5' }),
+      order({ clientOrderId: 's1', exchangeOrderId: '2', symbol: 'BTC/USDT', side: 'sell', q: '3', px: '7' }),
+      order({ clientOrderId: 'e1', exchangeOrderId: '3', symbol: 'ETH/USDT', side: 'buy', q: '1', px: '11' }),
+    ];
+    const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders });
+    // Summed before the reset, as a boot's loaded books have them (their balances were read at load).
+    expect(
+      p
+        .balances()
+        .find((b) => b.asset === 'USDT')
+        ?.free.toFixed(),
+    ).toBe('979');
+    const base = resetInput(p, SAME);
+    const reordered = [...INSTRUMENTS].reverse();
+    // The same symbols, one quoted in another asset: its orders lock another asset.
+    const changed = INSTRUMENTS.map((i) => (i.symbol === 'BTC/USDT' ? { ...i, quote: 'USDC' } : i));
+    for (const instruments of [reordered, changed]) {
+      const input = { ...base, instruments };
+      const options = { reportingAsset: p.reportingAsset };
+      const reset = p.clone().resetFromExchangeState(input, options);
+      const rebuilt = Portfolio.fromExchangeState(input, p.preservedMetrics(), options);
+      expect(reset.balances()).toEqual(rebuilt.balances());
+    }
+    expect(
+      p
+        .clone()
+        .resetFromExchangeState({ ...base, instruments: changed }, { reportingAsset: p.reportingAsset })
+        .balances()
+        .find((b) => b.asset === 'USDC')
+        ?.free.toFixed(),
+    ).toBe('990');
+  });
+
   it('drops the untracked fills a file holds under a tracked order, as the rebuild does', () => {
     const saved = books(3).toJSON();
     const file = {
