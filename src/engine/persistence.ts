@@ -19,7 +19,7 @@
 import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import type { CursorState } from '../handlers/plan.js';
-import { canonicalPieces } from '../store/codec.js';
+import { canonicalPieceStream, canonicalPieces } from '../store/codec.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { PORTFOLIO_JSON_VERSION } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
@@ -199,15 +199,17 @@ export class StatePersister {
     // a slice at a time, pausing between slices. Nothing changes the state meanwhile: every save runs as a task of the
     // engine's queue (serial.ts), as does every other write, so no record can land between this snapshot and its
     // write either. The store makes the file visible only once all of it is durable.
-    const sliced = this.slicer !== NO_SLICING && store.compactCanonical !== undefined;
+    const streams = store.compactCanonicalStream !== undefined;
+    const sliced = this.slicer !== NO_SLICING && (streams || store.compactCanonical !== undefined);
     const encoded = encodeEngineState(sliced ? { ...state, portfolio: undefined } : state, at, equity);
-    const pieces = sliced
-      ? await canonicalPieces({ ...encoded, portfolio: state.portfolio?.toDeferredJSON() ?? null }, pause)
-      : undefined;
+    const whole = sliced ? { ...encoded, portfolio: state.portfolio?.toDeferredJSON() ?? null } : undefined;
+    // A store that writes each piece as it is made gets them so (none is held until the write); another, all at once.
+    const pieces = whole !== undefined && !streams ? await canonicalPieces(whole, pause) : undefined;
     const token = state.portfolio?.markSaved();
     this.diskToken = undefined;
     this.written = undefined;
-    if (pieces !== undefined) await store.compactCanonical!(pieces, pause);
+    if (whole !== undefined && streams) await store.compactCanonicalStream!(canonicalPieceStream(whole, pause), pause);
+    else if (pieces !== undefined) await store.compactCanonical!(pieces, pause);
     else await store.compact(asJson(encoded));
     this.diskToken = token;
     this.savedWithoutPortfolio = state.portfolio === undefined;

@@ -1521,25 +1521,31 @@ export class Portfolio {
   }
 
   private moveSorted(sorted: TrackedOrder[], prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
-    let s = sorted;
-    if (this.sortedShared) {
-      s = this.sorted = sorted.slice();
-      this.sortedShared = false;
-    }
-    let at = prev === undefined ? -1 : lowerBound(s, prev);
-    if (prev !== undefined && s[at] !== prev) {
+    const shared = this.sortedShared;
+    this.sortedShared = false;
+    let at = prev === undefined ? -1 : lowerBound(sorted, prev);
+    if (prev !== undefined && sorted[at] !== prev) {
       // Not where its key says (never expected): the view is built again when next read rather than trusted.
       this.sorted = undefined;
       return;
     }
     if (next !== undefined && at >= 0 && compareTracked(prev!, next) === 0) {
+      const s = shared ? (this.sorted = sorted.slice()) : sorted;
       s[at] = next;
       return;
     }
-    if (at >= 0) s.splice(at, 1);
+    // A shared view is not written: the new one is made with the change in it, at its exact length. A copy spliced
+    // into grew the copy's backing store, a second and larger copy of the whole view per placement after a compaction
+    // or a clone, which lived through the scavenges of the cycle (issue 16).
+    let s = sorted;
+    if (at >= 0) {
+      if (shared) s = this.sorted = sorted.toSpliced(at, 1);
+      else s.splice(at, 1);
+    }
     if (next === undefined) return;
     at = lowerBound(s, next);
-    s.splice(at, 0, next);
+    if (shared && s === sorted) this.sorted = sorted.toSpliced(at, 0, next);
+    else s.splice(at, 0, next);
   }
 
   /** The tracked order a fill belongs to; `link` when it is found by client id and gets its exchange id now. */

@@ -521,6 +521,10 @@ export class SimStore implements StateStore {
     return this.write('compact', () => this.inner.compactCanonical(pieces, pause));
   }
 
+  compactCanonicalStream(pieces: AsyncIterable<string>, pause: () => Promise<void> | undefined): Promise<void> {
+    return this.write('compact', () => this.inner.compactCanonicalStream(pieces, pause));
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -35,7 +35,7 @@ import {
   decodeSnapshot,
   encodeJournalLine,
   encodeSnapshotBytes,
-  encodeSnapshotPieces,
+  writeSnapshotPieces,
 } from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
@@ -198,26 +198,57 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.replaceSnapshot((seq) => [encodeSnapshotBytes(seq, body)]);
+    return this.replaceSnapshot(async (seq, write) => {
+      const bytes = encodeSnapshotBytes(seq, body);
+      await write(bytes, 0);
+      return bytes.length;
+    });
   }
 
   /** `compact` for a snapshot already in canonical JSON pieces (see `StateStore.compactCanonical`). */
   compactCanonical(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void> {
-    return this.replaceSnapshot((seq) => encodeSnapshotPieces(seq, pieces, pause));
+    return this.replaceSnapshot((seq, write) => writeSnapshotPieces(seq, pieces, pause, write));
   }
 
-  /** The compaction protocol (module comment) for the snapshot file `encode` gives for the last journal seq. */
-  private replaceSnapshot(encode: (journalSeq: number) => Buffer[] | Promise<Buffer[]>): Promise<void> {
+  /**
+   * `compact` for canonical JSON pieces made while it writes (see `StateStore.compactCanonicalStream`): each piece's
+   * bytes go to the temp file before the next piece is taken. When `pieces` throws, the temp file is removed and the
+   * store rejects with that error, usable as before.
+   */
+  compactCanonicalStream(pieces: AsyncIterable<string>, pause: () => Promise<void> | undefined): Promise<void> {
+    return this.replaceSnapshot((seq, write) => writeSnapshotPieces(seq, pieces, pause, write));
+  }
+
+  /**
+   * The compaction protocol (module comment) for the snapshot file `writeTemp` writes for the last journal seq,
+   * through `write(bytes, position)` into the temp file; it returns the file's length.
+   */
+  private replaceSnapshot(
+    writeTemp: (journalSeq: number, write: (bytes: Buffer, position: number) => Promise<void>) => Promise<number>,
+  ): Promise<void> {
     return this.enqueue(true, async () => {
       const cursor = await this.writableCursor();
       const tmp = this.path('snapshotTmp');
-      const buffers = await encode(cursor.lastSeq);
+      let size = 0;
+      // Set when the snapshot's own making failed (not the file system): that error is the caller's, given as it is.
+      let making: { error: unknown } | undefined;
       // Steps 1-2: until the rename nothing visible has changed, so a failure here leaves the store usable.
       try {
         await rm(tmp, { force: true });
         const handle = await open(tmp, 'wx', FILE_MODE);
         try {
-          for (const bytes of buffers) await writeAll(handle, bytes);
+          let writing = false;
+          const write = async (bytes: Buffer, position: number): Promise<void> => {
+            writing = true;
+            await writeAll(handle, bytes, position);
+            writing = false;
+          };
+          try {
+            size = await writeTemp(cursor.lastSeq, write);
+          } catch (e) {
+            if (!writing) making = { error: e };
+            throw e;
+          }
           this.failpoint('compact:temp-written');
           await handle.sync();
         } finally {
@@ -227,6 +258,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
       } catch (e) {
         if (e instanceof SimulatedCrashError) throw this.fail(e);
         await rm(tmp, { force: true }).catch(() => undefined);
+        if (making !== undefined) throw making.error;
         throw new StoreError('io', `compaction failed writing ${tmp}; the previous snapshot and journal are intact`, {
           cause: e,
         });
@@ -244,7 +276,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
         }
         cursor.length = 0;
         cursor.records = 0;
-        cursor.snapshotBytes = buffers.reduce((sum, b) => sum + b.length, 0);
+        cursor.snapshotBytes = size;
         this.failpoint('compact:journal-reset');
       });
     });
@@ -432,10 +464,12 @@ export async function readWhole(path: string): Promise<Buffer> {
   }
 }
 
-async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
+/** Writes all of `bytes` at the file's position, or at `position` (in a file opened without O_APPEND). */
+async function writeAll(handle: FileHandle, bytes: Buffer, position?: number): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
+    const at = position === undefined ? null : position + offset;
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset, at);
     offset += bytesWritten;
   }
 }

@@ -22,8 +22,12 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
   S,
   R
 > {
-  /** The snapshot's canonical JSON, in pieces (joined only when read: one join of a large state is milliseconds). */
-  private snapshot: readonly string[] | undefined;
+  /**
+   * The snapshot's canonical JSON as UTF-8 bytes, in pieces (joined only when read: one join of a large state is
+   * milliseconds). Bytes, not strings: a Buffer's bytes live outside the JS heap, where a scavenge never copies them
+   * (held as strings, a large state's text was copied by each scavenge until promoted: issue 16).
+   */
+  private snapshot: readonly Buffer[] | undefined;
   private snapshotBytes = 0;
   private journal: string[];
   private journalBytes = 0;
@@ -32,7 +36,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
 
   /** A fresh, empty store, or one holding `initial` (e.g. the result of `durableState()` of another store). */
   constructor(initial?: InMemoryDurableState) {
-    if (initial?.snapshot !== undefined) this.replaceSnapshot([initial.snapshot], Buffer.byteLength(initial.snapshot));
+    if (initial?.snapshot !== undefined) this.replaceSnapshot([Buffer.from(initial.snapshot, 'utf8')]);
     this.journal = [...(initial?.journal ?? [])];
     for (const line of this.journal) this.journalBytes += Buffer.byteLength(line);
   }
@@ -41,7 +45,7 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     return this.enqueue(() => {
       if (this.snapshot === undefined && this.journal.length === 0) return undefined;
       return {
-        snapshot: this.snapshot === undefined ? undefined : (JSON.parse(this.snapshot.join('')) as S),
+        snapshot: this.snapshot === undefined ? undefined : (JSON.parse(snapshotText(this.snapshot)) as S),
         journal: this.journal.map((line) => JSON.parse(line) as R),
         warnings: [],
       };
@@ -68,38 +72,49 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueue(() => this.replaceSnapshot([body], Buffer.byteLength(body)));
+    return this.enqueue(() => this.replaceSnapshot([Buffer.from(body, 'utf8')]));
   }
 
   /** `compact` for a snapshot already in canonical JSON pieces (see `StateStore.compactCanonical`). */
   compactCanonical(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void> {
+    return this.compactCanonicalStream(pieces, pause);
+  }
+
+  /**
+   * `compact` for canonical JSON pieces made while it stores them (see `StateStore.compactCanonicalStream`); when
+   * `pieces` throws, nothing changed and it rejects with that error.
+   */
+  compactCanonicalStream(
+    pieces: AsyncIterable<string> | Iterable<string>,
+    pause: () => Promise<void> | undefined,
+  ): Promise<void> {
     return this.enqueue(async () => {
       // The pauses a file write would make, in call order like every operation; a crash during one loses the
-      // compaction. The pieces are kept as they are, their bytes counted a slice of text between two pauses.
-      const kept = [...pieces];
-      let bytes = 0;
+      // compaction. Each piece is kept as its bytes as it comes, a pause after each slice of text.
+      const kept: Buffer[] = [];
       let since = Infinity;
+      const slice = async (): Promise<void> => {
+        if (since < SLICE_CHARS) return;
+        since = 0;
+        const waiting = pause();
+        if (waiting !== undefined) await waiting;
+        if (this.status === 'crashed')
+          throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
+      };
       // At least one pause, before the first piece (or for none).
-      for (let i = 0; i === 0 || i < kept.length; i++) {
-        if (since >= SLICE_CHARS) {
-          const waiting = pause();
-          if (waiting !== undefined) await waiting;
-          if (this.status === 'crashed')
-            throw new StoreError('closed', 'in-memory store crashed before this operation was stored');
-          since = 0;
-        }
-        const piece = kept[i];
-        if (piece === undefined) break;
-        bytes += Buffer.byteLength(piece);
+      for await (const piece of pieces) {
+        await slice();
+        kept.push(Buffer.from(piece, 'utf8'));
         since += piece.length;
       }
-      this.replaceSnapshot(kept, bytes);
+      if (kept.length === 0) await slice();
+      this.replaceSnapshot(kept);
     });
   }
 
-  private replaceSnapshot(pieces: readonly string[], bytes: number): void {
+  private replaceSnapshot(pieces: readonly Buffer[]): void {
     this.snapshot = pieces;
-    this.snapshotBytes = bytes;
+    this.snapshotBytes = pieces.reduce((sum, b) => sum + b.length, 0);
     this.journal = [];
     this.journalBytes = 0;
   }
@@ -120,7 +135,10 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
 
   /** A copy of what is durably stored now (operations already applied; pending ones are not). */
   durableState(): InMemoryDurableState {
-    return { snapshot: this.snapshot?.join(''), journal: [...this.journal] };
+    return {
+      snapshot: this.snapshot === undefined ? undefined : snapshotText(this.snapshot),
+      journal: [...this.journal],
+    };
   }
 
   /**
@@ -145,4 +163,9 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/** The snapshot's text from its UTF-8 pieces (each piece ends between JSON tokens, so it is whole UTF-8 on its own). */
+function snapshotText(pieces: readonly Buffer[]): string {
+  return pieces.length === 1 ? pieces[0]!.toString('utf8') : Buffer.concat(pieces).toString('utf8');
 }

@@ -43,6 +43,13 @@ export interface StateStore<S extends JsonValue = JsonValue, R extends JsonValue
    */
   compactCanonical?(pieces: readonly string[], pause: () => Promise<void> | undefined): Promise<void>;
   /**
+   * Optional: `compactCanonical` for pieces made while the store writes (`canonicalPieceStream` in
+   * src/store/codec.ts): each piece is taken only when the one before it is written, so neither side holds the text
+   * already written. Atomic like `compact`; when `pieces` throws, nothing changed and the store rejects with that
+   * error. The engine prefers it to `compactCanonical` (src/engine/persistence.ts).
+   */
+  compactCanonicalStream?(pieces: AsyncIterable<string>, pause: () => Promise<void> | undefined): Promise<void>;
+  /**
    * Optional: the sizes of what the store holds now, counting every write that resolved; undefined when unknown (e.g.
    * before the first load or write). The engine compacts by them (src/engine/persistence.ts), by record count without.
    */

@@ -5,13 +5,14 @@ import { DeferredList } from '../../src/domain/deferred-list.js';
 import {
   canonicalJson,
   canonicalPieces,
+  canonicalPieceStream,
   crc32Hex,
   decodeJournal,
   decodeSnapshot,
   encodeJournalLine,
   encodeSnapshot,
-  encodeSnapshotPieces,
   PIECE_ITEMS,
+  writeSnapshotPieces,
 } from '../../src/store/codec.js';
 import { StoreError } from '../../src/store/errors.js';
 
@@ -99,7 +100,7 @@ describe('canonicalJson', () => {
   });
 });
 
-describe('canonicalPieces and encodeSnapshotPieces (a compaction in slices)', () => {
+describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () => {
   /** Values with long arrays (sliced) at any depth, next to short ones and scalars. */
   const arbSliced = fc.letrec((tie) => ({
     value: fc.oneof(
@@ -155,14 +156,46 @@ describe('canonicalPieces and encodeSnapshotPieces (a compaction in slices)', ()
     await expect(canonicalPieces({ a: new Date(0) }, () => undefined)).rejects.toThrow(/not a plain object/);
   });
 
-  it('encodeSnapshotPieces writes the bytes of encodeSnapshot, checksum carried piece to piece', async () => {
+  it('canonicalPieceStream makes a piece only when asked for it: the pieces before it are not held', async () => {
+    const items = Array.from({ length: 3000 }, (_, i) => i);
+    let encoded = 0;
+    const list = DeferredList.of(items, (i) => {
+      encoded++;
+      return { s: 'x'.repeat(200), i };
+    });
+    const stream = canonicalPieceStream({ list }, () => undefined);
+    const first = await stream.next();
+    // One piece is about PIECE_CHARS (64 Ki) characters: a few slices of these items, not the whole list.
+    expect(first.done).toBe(false);
+    expect(encoded).toBeLessThan(items.length / 2);
+    const rest: string[] = [];
+    for await (const piece of stream) rest.push(piece);
+    expect(encoded).toBe(items.length);
+    expect((first.value as string) + rest.join('')).toBe(canonicalJson({ list: list.toJSON() }));
+  });
+
+  it('writeSnapshotPieces writes the bytes of encodeSnapshot, each piece as it comes and the head last', async () => {
     await fc.assert(
-      fc.asyncProperty(arbSliced, fc.nat(1000), async (v, seq) => {
-        const pieces = await canonicalPieces(v, () => undefined);
-        const buffers = await encodeSnapshotPieces(seq, pieces, () => undefined);
-        const bytes = Buffer.concat(buffers);
+      fc.asyncProperty(arbSliced, fc.nat(1000), fc.boolean(), async (v, seq, streamed) => {
+        const pieces = streamed ? canonicalPieceStream(v, () => undefined) : await canonicalPieces(v, () => undefined);
+        const file = Buffer.alloc(encodeSnapshot(seq, canonicalJson(v)).length * 4 + 64);
+        const writes: number[] = [];
+        const size = await writeSnapshotPieces(
+          seq,
+          pieces,
+          () => undefined,
+          async (bytes, position) => {
+            bytes.copy(file, position);
+            writes.push(position);
+          },
+        );
+        const bytes = file.subarray(0, size);
         expect(bytes.toString('utf8')).toBe(encodeSnapshot(seq, canonicalJson(v)));
         expect(decodeSnapshot(bytes, 'snapshot.json').state).toEqual(JSON.parse(canonicalJson(v)));
+        // The body and tail in order, then the head at 0 (its checksum known only once the body was hashed).
+        expect(writes.at(-1)).toBe(0);
+        expect(writes.slice(0, -1)).toEqual([...writes.slice(0, -1)].sort((a, b) => a - b));
+        expect(writes[0]).toBeGreaterThan(0);
       }),
       { numRuns: 30 },
     );

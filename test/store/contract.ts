@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalPieces } from '../../src/store/codec.js';
+import { canonicalJson, canonicalPieces, canonicalPieceStream } from '../../src/store/codec.js';
 import { StoreError } from '../../src/store/errors.js';
 import type { JsonValue, LoadedState, StateStore } from '../../src/store/port.js';
 
@@ -122,6 +122,43 @@ export function runStateStoreContract(
       await store.close();
       const again = await reopen();
       expect(await again.load()).toEqual({ snapshot: value, journal: [{ n: 2 }], warnings: [] });
+      await again.close();
+    });
+
+    it('compactCanonicalStream (when the store has it) stores the text as it is made; a making that fails changes nothing', async () => {
+      const { store, reopen } = await makeStore();
+      if (store.compactCanonicalStream === undefined) return;
+      await store.compact({ old: true });
+      await store.append({ n: 1 });
+      const before = { snapshot: { old: true }, journal: [{ n: 1 }], warnings: [] };
+      // Refused half-way (a NaN in the last slice of a long list), and an error of the caller's own making.
+      const bad = { list: Array.from({ length: 700 }, (_, i) => (i === 699 ? Number.NaN : i)) };
+      await expectStoreError(
+        store.compactCanonicalStream(
+          canonicalPieceStream(bad, () => undefined),
+          () => undefined,
+        ),
+        'invalid',
+      );
+      expect(await store.load()).toEqual(before);
+      const failure = new Error('the caller failed');
+      async function* failing(): AsyncGenerator<string> {
+        yield '{"a":';
+        throw failure;
+      }
+      await expect(store.compactCanonicalStream(failing(), () => undefined)).rejects.toBe(failure);
+      expect(await store.load()).toEqual(before);
+      // Still usable: a streamed compaction stores exactly the canonical text, multi-byte characters included.
+      const value = { z: 'x"y', list: Array.from({ length: 700 }, (_, i) => ({ i, s: `é€${i}` })) };
+      const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+      const compacted = store.compactCanonicalStream(canonicalPieceStream(value, turn), turn);
+      const appended = store.append({ n: 2 });
+      await Promise.all([compacted, appended]);
+      const after = { snapshot: JSON.parse(canonicalJson(value)) as JsonValue, journal: [{ n: 2 }], warnings: [] };
+      expect(await store.load()).toEqual(after);
+      await store.close();
+      const again = await reopen();
+      expect(await again.load()).toEqual(after);
       await again.close();
     });
 

@@ -492,6 +492,55 @@ describe('FileStateStore crash points (simulated with failpoints)', () => {
   });
 });
 
+describe('FileStateStore.compactCanonicalStream', () => {
+  it('writes each piece to the temp file before taking the next, and the file is the canonical snapshot', async () => {
+    const dir = await freshDir();
+    const store = await FileStateStore.open(dir);
+    await store.append({ n: 1 });
+    const pieces = ['{"a":[', '"é",'.repeat(5000) + '1', '],"b":"x"}'];
+    const tmpSizes: number[] = [];
+    async function* made(): AsyncGenerator<string> {
+      for (const piece of pieces) {
+        // The bytes of every piece given so far are in the temp file already (after the head's room).
+        tmpSizes.push(
+          existsSync(join(dir, STORE_FILES.snapshotTmp)) ? (await stat(join(dir, STORE_FILES.snapshotTmp))).size : -1,
+        );
+        yield piece;
+      }
+    }
+    await store.compactCanonicalStream(made(), () => undefined);
+    const head = `{"v":1,"journalSeq":1,"crc":"00000000","state":`.length;
+    expect(tmpSizes).toEqual([
+      0,
+      head + Buffer.byteLength(pieces[0]!),
+      head + Buffer.byteLength(pieces[0]! + pieces[1]!),
+    ]);
+    const text = pieces.join('');
+    expect(await readFile(snapshotOf(dir), 'utf8')).toBe(encodeSnapshot(1, text));
+    expect(store.usage()?.snapshotBytes).toBe(Buffer.byteLength(encodeSnapshot(1, text)));
+    await store.close();
+  });
+
+  it('a making that fails half-way leaves the directory as it was: no temp file, the old snapshot and journal', async () => {
+    const dir = await freshDir();
+    const store = await FileStateStore.open(dir);
+    await store.compact({ old: true });
+    await store.append({ n: 1 });
+    const before = await hashDir(dir);
+    const failure = new Error('failed half-way');
+    async function* failing(): AsyncGenerator<string> {
+      yield '{"a":' + '"x",'.repeat(50_000);
+      throw failure;
+    }
+    await expect(store.compactCanonicalStream(failing(), () => undefined)).rejects.toBe(failure);
+    expect(await hashDir(dir)).toEqual(before);
+    expect(existsSync(join(dir, STORE_FILES.snapshotTmp))).toBe(false);
+    await store.append({ n: 2 });
+    expect(await store.load()).toEqual({ snapshot: { old: true }, journal: [{ n: 1 }, { n: 2 }], warnings: [] });
+    await store.close();
+  });
+});
+
 describe('reading a file whole (readWhole)', () => {
   it('reads exactly the bytes of files of any size, including empty and larger than a read buffer', async () => {
     const dir = await freshDir();
