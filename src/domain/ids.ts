@@ -1,3 +1,4 @@
+import { withRoom } from './bounded-cache.js';
 import { compareStrings } from './compare.js';
 
 /**
@@ -69,9 +70,8 @@ export type TradeKey = string & { readonly __scope: 'trade' };
 function scopedKey(symbol: string, id: string): string {
   let prefix = keyPrefixes.get(symbol);
   if (prefix === undefined) {
-    if (keyPrefixes.size >= KEY_PREFIXES_KEPT) keyPrefixes.clear();
     prefix = `${symbol.length}:${symbol}:`;
-    keyPrefixes.set(symbol, prefix);
+    withRoom(keyPrefixes, KEY_PREFIXES_KEPT).set(symbol, prefix);
   }
   // One concatenation per key: the template above, per key, built two more strings that died at once (a loaded state
   // makes a key per order and per applied trade).

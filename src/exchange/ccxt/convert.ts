@@ -8,6 +8,7 @@
  * Every amount goes through `parseAmount`, which refuses JS numbers: a float that sneaks in is a ParseError.
  */
 import type { Decimal } from 'decimal.js';
+import { withRoom } from '../../domain/bounded-cache.js';
 import { compareStrings } from '../../domain/compare.js';
 import { amountsEqual, Dec, ZERO } from '../../domain/decimal.js';
 import { ParseError } from '../../domain/errors.js';
@@ -117,8 +118,7 @@ export const ORDER_AMOUNTS_LIMIT = 100_000;
 /** `ctx`'s amount cache, emptied first when full, so it stays bounded however many distinct amounts pass. */
 function orderAmounts(ctx: ConvertContext | undefined): AmountCache | undefined {
   const amounts = ctx?.amounts;
-  if (amounts !== undefined && amounts.size >= ORDER_AMOUNTS_LIMIT) amounts.clear();
-  return amounts;
+  return amounts === undefined ? undefined : withRoom(amounts, ORDER_AMOUNTS_LIMIT);
 }
 
 /** Prefix of the client id given to an exchange order that has none (placed by hand, or by another tool). */

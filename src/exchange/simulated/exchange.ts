@@ -16,6 +16,7 @@
 import type { Decimal } from 'decimal.js';
 import type { Observable } from 'rxjs';
 import { AccountBook } from '../../domain/accounting.js';
+import { withRoom } from '../../domain/bounded-cache.js';
 import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec, ZERO, amountToString } from '../../domain/decimal.js';
 import { ExchangeError, TesserError, errorSummary, type ExchangeErrorKind } from '../../domain/errors.js';
@@ -905,8 +906,7 @@ export class SimulatedExchange implements ExchangeClient {
     const key = amountToString(x);
     let shared = this.amounts.get(key);
     if (shared === undefined) {
-      if (this.amounts.size >= SHARED_AMOUNTS_LIMIT) this.amounts.clear();
-      this.amounts.set(key, (shared = new Dec(x)));
+      withRoom(this.amounts, SHARED_AMOUNTS_LIMIT).set(key, (shared = new Dec(x)));
     }
     return shared;
   }
