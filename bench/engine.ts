@@ -43,6 +43,7 @@ import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFil
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { constants, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createEngine, type Engine } from '../src/engine/engine.js';
 import { Dec } from '../src/domain/decimal.js';
@@ -531,6 +532,11 @@ interface CleanResult {
   placing: boolean;
   /** Garbage collection while the cycles ran (`PerformanceObserver` 'gc' entries): ms per cycle and longest pause. */
   gcMsPerCycle: number;
+  /**
+   * Heap allocated by one cycle (bytes, median of ALLOCATION_CYCLES more cycles run after the measured ones without
+   * the probe): what the cycle leaves to the scavenger, so how often a scavenge lands in some cycle's turn.
+   */
+  allocatedBytesPerCycle: number;
   longestGcMs: number;
   longestGcKind: GcKind | 'none';
   /** Mark-compacts (full GCs) finished while the cycles ran. */
@@ -595,6 +601,10 @@ async function clean(
       price: new D('15000'),
     });
   };
+  // The setup's garbage and young survivors (the world, the boot, a 100k trade-id window) go now, not in the first
+  // scavenges of the measured cycles: a long-running engine shed them long ago. (A 5-7 ms scavenge 17 ms into the
+  // window-full row, copying what its setup left, was that row's longest stall.)
+  gcFunction()();
   const began = now();
   for (let i = 0; i < cycles; i++) {
     // The trees take turns going first: whichever runs first in a round was measured slower (helper-23, issue 16).
@@ -624,13 +634,16 @@ async function clean(
     mapJoin(setups[0]!.ids, setups[0]!.shuffled);
   }
   idleProbe.disable();
+  const allocated: number[] = [];
+  for (const [k, { running }] of setups.entries())
+    allocated.push(await allocationPerCycle(running, () => place(running.engine, trees[k]!.Dec)));
   for (const { running } of setups) await running.engine.stop();
   const idle = idleProbe.summary();
   if (showGaps > 0) {
     runs.forEach(({ probe }, k) => probe.topByCpu(showGaps).forEach((g) => log(`  gap, tree ${k}: ${g}`)));
     idleProbe.topByCpu(showGaps).forEach((g) => log(`  gap, idle loop: ${g}`));
   }
-  return runs.map(({ ms, base, probe, pauses }) => {
+  return runs.map(({ ms, base, probe, pauses }, k) => {
     const p = probe.summary();
     return {
       openOrders: n,
@@ -655,6 +668,7 @@ async function clean(
       idleMaxStallMs: round(idle.maxGapMs),
       idleP99StallMs: round(idle.p99GapMs),
       gcMsPerCycle: round(pauses.reduce((x, y) => x + y.ms, 0) / cycles),
+      allocatedBytesPerCycle: allocated[k]!,
       longestGcMs: round(Math.max(0, ...pauses.map((x) => x.ms))),
       longestGcKind:
         pauses.reduce<GcPause | undefined>((a, x) => (a === undefined || x.ms > a.ms ? x : a), undefined)?.kind ??
@@ -662,6 +676,31 @@ async function clean(
       majorGcs: pauses.filter((x) => x.kind === 'major').length,
     };
   });
+}
+
+/** Cycles run to measure what one allocates. */
+const ALLOCATION_CYCLES = 65;
+
+/**
+ * The heap one cycle allocates (bytes): the growth of the used heap over a cycle, the median over ALLOCATION_CYCLES
+ * cycles (the few a scavenge interrupts shrink the heap instead and fall out of the median), less what reading the
+ * figure itself allocates. Run without the probe, whose timer would allocate within the cycles.
+ */
+async function allocationPerCycle(running: Running, before: () => Promise<void>): Promise<number> {
+  const used = (): number => getHeapStatistics().used_heap_size;
+  const reads: number[] = [];
+  const deltas: number[] = [];
+  for (let i = 0; i < ALLOCATION_CYCLES; i++) {
+    await before();
+    const a = used();
+    const b = used();
+    await running.cycle();
+    const c = used();
+    reads.push(b - a);
+    deltas.push(c - b);
+    await turn();
+  }
+  return Math.max(0, Math.round(median(deltas) - median(reads)));
 }
 
 /** One cycle row of one tree, run in a process of its own (`--child`). */
@@ -743,6 +782,7 @@ function combineRounds(rs: readonly CleanResult[]): CleanResult {
     idleP99StallMs: mid('idleP99StallMs'),
     idleMaxStallCpuMs: mid('idleMaxStallCpuMs'),
     gcMsPerCycle: mid('gcMsPerCycle'),
+    allocatedBytesPerCycle: mid('allocatedBytesPerCycle'),
     majorGcs: rs.reduce((x, r) => x + r.majorGcs, 0),
     rounds: rs.length,
     worstRoundMaxStallMs: byStall[byStall.length - 1]!.maxStallMs,
@@ -982,7 +1022,7 @@ async function run(ctx: BenchContext): Promise<void> {
         ctx.log(
           `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
             `${r.ratioToBaseline.toFixed(1)}x the Map join; longest stall ${r.maxStallMs.toFixed(1)} ms (p99 ${r.p99StallMs.toFixed(1)}; on CPU${r.cpuSource === 'process' ? ' (process)' : ''} at most ${r.maxStallCpuMs.toFixed(1)}, in the longest ${r.cpuOfMaxStallMs.toFixed(1)}), ` +
-            `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}; on CPU at most ${r.idleMaxStallCpuMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, longest ${r.longestGcMs.toFixed(1)} ms (${r.longestGcKind}), ${r.majorGcs} major; ` +
+            `idle loop ${r.idleMaxStallMs.toFixed(1)} ms (p99 ${r.idleP99StallMs.toFixed(1)}; on CPU at most ${r.idleMaxStallCpuMs.toFixed(1)}); GC ${r.gcMsPerCycle.toFixed(3)} ms a cycle, ${(r.allocatedBytesPerCycle / 1024).toFixed(1)} KB allocated a cycle, longest ${r.longestGcMs.toFixed(1)} ms (${r.longestGcKind}), ${r.majorGcs} major; ` +
             `GC in the longest stall ${r.gcOfMaxStallMs.toFixed(1)} ms (${r.gcKindOfMaxStall}), longest stall without its GC ${r.maxStallWithoutGcMs.toFixed(1)} ms` +
             (r.rounds === undefined
               ? ''
