@@ -175,6 +175,8 @@ interface EngineClean {
   readonly idleMaxStallMs?: number;
   readonly idleP99StallMs?: number;
   readonly gcMsPerCycle?: number;
+  /** Heap one cycle allocates, bytes (absent from results measured before it was). */
+  readonly allocatedBytesPerCycle?: number;
   /** Every object copied on each read, as ccxt does (absent: false, the simulator's own frozen objects). */
   readonly freshObjects?: boolean;
   /** An order placed before each cycle, compacting every few records (absent: false, clean cycles). */
@@ -292,6 +294,14 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
       digits: 1,
     });
     rows.push({ measure: `GC ms per ${kind}, ${where}`, get: (r) => same(r)?.gcMsPerCycle, digits: 3 });
+    rows.push({
+      measure: `heap allocated per ${kind} KB, ${where}`,
+      get: (r) => {
+        const bytes = same(r)?.allocatedBytesPerCycle;
+        return bytes === undefined ? undefined : bytes / 1024;
+      },
+      digits: 1,
+    });
   }
   for (const b of after.boot) {
     const same = (r: EngineBenchResult) => r.boot.find((x) => x.openOrders === b.openOrders);
