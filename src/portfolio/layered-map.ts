@@ -13,25 +13,48 @@
 /** Changes a top layer holds before it is folded into a new base (a fork's first write copies up to this many). */
 export const LAYER_FOLD_AT = 1024;
 
+/** The empty top layer every map starts with, never written (`topShared` is set wherever it is used). */
+const EMPTY_MAP = new Map<never, never>();
+const EMPTY_SET = new Set<never>();
+
 export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   /** Ours alone (a plain map) while `baseShared` is false; never written once shared. */
   private base: Map<K, V>;
   /** The base is (or may be) read by a fork. The top layer is empty whenever it is not. */
-  private baseShared = false;
+  private baseShared: boolean;
   /** Base keys (live) whose value was overwritten: they keep their place. */
-  private over = new Map<K, V>();
+  private over: Map<K, V>;
   /** Keys not live in the base, in the order they were added. */
-  private added = new Map<K, V>();
+  private added: Map<K, V>;
   /** Base keys deleted (one set again is in `added`). */
-  private deleted = new Set<K>();
-  /** The three top-layer containers are (or may be) read by a fork: copied before the first write. */
-  private topShared = false;
+  private deleted: Set<K>;
+  /**
+   * The three top-layer containers are (or may be) read by a fork, or are the shared empty ones: copied before the
+   * first write. An empty top layer is never made per map (issue 16: a clone of the Portfolio forks five of these).
+   */
+  private topShared: boolean;
+  private readonly foldAt: number;
 
-  constructor(
-    entries?: Iterable<readonly [K, V]>,
-    private readonly foldAt: number = LAYER_FOLD_AT,
-  ) {
+  constructor(entries?: Iterable<readonly [K, V]>, foldAt?: number);
+  // `forkOf`: the map a fork shares everything with (`fork`), so a fork builds no collection of its own.
+  constructor(entries: Iterable<readonly [K, V]> | undefined, foldAt: number | undefined, forkOf: LayeredMap<K, V>);
+  constructor(entries?: Iterable<readonly [K, V]>, foldAt: number = LAYER_FOLD_AT, forkOf?: LayeredMap<K, V>) {
+    this.foldAt = foldAt;
+    if (forkOf !== undefined) {
+      this.base = forkOf.base;
+      this.over = forkOf.over;
+      this.added = forkOf.added;
+      this.deleted = forkOf.deleted;
+      this.baseShared = forkOf.baseShared = true;
+      this.topShared = forkOf.topShared = true;
+      return;
+    }
     this.base = new Map(entries);
+    this.baseShared = false;
+    this.over = EMPTY_MAP;
+    this.added = EMPTY_MAP;
+    this.deleted = EMPTY_SET;
+    this.topShared = true;
   }
 
   /**
@@ -52,14 +75,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
 
   /** An independent map with the same entries, in the same order. O(1): both sides share what they hold now. */
   fork(): LayeredMap<K, V> {
-    const f = new LayeredMap<K, V>(undefined, this.foldAt);
-    f.base = this.base;
-    f.over = this.over;
-    f.added = this.added;
-    f.deleted = this.deleted;
-    this.baseShared = f.baseShared = true;
-    this.topShared = f.topShared = true;
-    return f;
+    return new LayeredMap(undefined, this.foldAt, this);
   }
 
   get size(): number {
@@ -177,9 +193,9 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
     this.forEach((v, k) => base.set(k, v));
     this.base = base;
     this.baseShared = false;
-    this.over = new Map();
-    this.added = new Map();
-    this.deleted = new Set();
-    this.topShared = false;
+    this.over = EMPTY_MAP;
+    this.added = EMPTY_MAP;
+    this.deleted = EMPTY_SET;
+    this.topShared = true;
   }
 }
