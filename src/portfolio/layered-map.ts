@@ -7,10 +7,11 @@
  * and each side writes to its own small top layer (entries overwritten in place, entries added, base keys deleted),
  * folded into a fresh base of its own once it holds `foldAt` changes. Iteration order is exactly a Map's under the
  * same operations: base keys in their order (a key overwritten keeps its place), then keys added since, in order (a
- * deleted key set again goes to the end). The top layer is itself shared by a fork until either side writes.
+ * deleted key set again goes to the end). The top layer is itself shared by a fork until either side writes; the first
+ * write then copies it, or folds it when it holds 2·sqrt(size) changes or more (see `ownTop`).
  */
 
-/** Changes a top layer holds before it is folded into a new base (a fork's first write copies up to this many). */
+/** Changes a top layer holds before it is folded into a new base (a fork's first write copies fewer: `ownTop`). */
 export const LAYER_FOLD_AT = 1024;
 
 /** The empty top layer every map starts with, never written (`topShared` is set wherever it is used). */
@@ -98,11 +99,12 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   set(key: K, value: V): this {
+    // Owning a large shared top layer folds it: the base is then ours, and written as a plain map.
+    if (this.baseShared) this.ownTop();
     if (!this.baseShared) {
       this.base.set(key, value);
       return this;
     }
-    this.ownTop();
     if (this.added.has(key) || this.deleted.has(key) || !this.base.has(key)) this.added.set(key, value);
     else this.over.set(key, value);
     this.foldIfLarge();
@@ -110,14 +112,14 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   delete(key: K): boolean {
+    // Only a delete that changes something owns the top layer (which may fold it, as in `set`).
+    if (this.baseShared && this.has(key)) this.ownTop();
     if (!this.baseShared) return this.base.delete(key);
     if (this.added.has(key)) {
-      this.ownTop();
       this.added.delete(key);
       return true;
     }
     if (this.deleted.has(key) || !this.base.has(key)) return false;
-    this.ownTop();
     this.deleted.add(key);
     this.over.delete(key);
     this.foldIfLarge();
@@ -176,9 +178,19 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
     return this.added.size === 0 && this.deleted.size === 0 && this.over.size === 0;
   }
 
-  /** Copies the top layer a fork may read, before the first write to it. */
+  /**
+   * Makes the top layer a fork may read ours before the first write to it: a copy, or, once it holds
+   * 2·sqrt(size) changes, a fold (a new base of our own). A portfolio forked and written every cycle (a placement per
+   * cycle) otherwise copied a top layer of up to `foldAt` changes each cycle (issue 16); folding at that size costs
+   * about what the copies it saves cost, and the writes until the next fork go to a plain map.
+   */
   private ownTop(): void {
     if (!this.topShared) return;
+    const changes = this.over.size + this.added.size + this.deleted.size;
+    if (changes > 0 && changes >= Math.min(this.foldAt, 2 * Math.sqrt(this.base.size))) {
+      this.fold();
+      return;
+    }
     this.over = new Map(this.over);
     this.added = new Map(this.added);
     this.deleted = new Set(this.deleted);
@@ -187,7 +199,11 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
 
   /** Folds a top layer of `foldAt` changes into a new base of our own: O(size) once per that many writes. */
   private foldIfLarge(): void {
-    if (this.over.size + this.added.size + this.deleted.size < this.foldAt) return;
+    if (this.over.size + this.added.size + this.deleted.size >= this.foldAt) this.fold();
+  }
+
+  /** Folds the top layer into a new base of our own (the old one may still be read by forks). */
+  private fold(): void {
     // Through `forEach`, not `entries()`: a generator yielding a fresh pair per entry cost several times as much.
     const base = new Map<K, V>();
     this.forEach((v, k) => base.set(k, v));
