@@ -40,11 +40,21 @@ interface PositionEntry {
   entryPrice: Decimal;
 }
 
+/** The maps every book starts with: never written (`mapsShared` guards them). */
+const NO_TOTALS = new Map<string, Decimal>();
+const NO_POSITIONS = new Map<string, PositionEntry>();
+
 /** Mutable balances (totals) and positions of one account. */
 export class AccountBook {
-  private readonly totals = new Map<string, Decimal>();
-  private readonly positionsBySymbol = new Map<string, PositionEntry>();
+  private totals: Map<string, Decimal> = NO_TOTALS;
+  private positionsBySymbol: Map<string, PositionEntry> = NO_POSITIONS;
   private realized: Decimal = ZERO;
+  /**
+   * The two maps are (or may be) read by a clone, or are the shared empty ones: copied before the first write. Entries
+   * are replaced, never changed in place, so a clone shares them (issue 16: a clone of the Portfolio clones two books,
+   * several times per engine cycle, and most clones are only read).
+   */
+  private mapsShared = true;
 
   /**
    * A book holding these balances and positions, whose realized PnL starts at `realizedPnl` (e.g. what was realized
@@ -57,6 +67,7 @@ export class AccountBook {
     realizedPnl: Decimal = ZERO,
   ): AccountBook {
     const book = new AccountBook();
+    book.ownMaps();
     for (const b of balances) book.totals.set(b.asset, new Dec(b.total));
     for (const p of positions)
       if (!p.quantity.isZero())
@@ -67,8 +78,9 @@ export class AccountBook {
 
   clone(): AccountBook {
     const c = new AccountBook();
-    for (const [k, v] of this.totals) c.totals.set(k, v);
-    for (const [k, v] of this.positionsBySymbol) c.positionsBySymbol.set(k, { ...v });
+    c.totals = this.totals;
+    c.positionsBySymbol = this.positionsBySymbol;
+    this.mapsShared = true;
     c.realized = this.realized;
     return c;
   }
@@ -96,6 +108,7 @@ export class AccountBook {
 
   /** Sets a balance outright (deposits, withdrawals, or a reset from exchange truth). */
   setBalance(asset: string, total: Decimal): void {
+    this.ownMaps();
     this.totals.set(asset, new Dec(total));
   }
 
@@ -130,6 +143,7 @@ export class AccountBook {
   }
 
   private add(asset: string, amount: Decimal): void {
+    this.ownMaps();
     this.totals.set(asset, this.balanceTotal(asset).plus(amount));
   }
 
@@ -157,8 +171,17 @@ export class AccountBook {
       else if (qty.isPositive() === cur.quantity.isPositive()) next = { quantity: qty, entryPrice: cur.entryPrice };
       else next = { quantity: qty, entryPrice: t.price }; // flipped: the remainder opens at the trade price
     }
+    this.ownMaps();
     if (next.quantity.isZero()) this.positionsBySymbol.delete(instrument.symbol);
     else this.positionsBySymbol.set(instrument.symbol, next);
     return realized;
+  }
+
+  /** Copies the maps a clone may read (or the shared empty ones) before the first write to them. */
+  private ownMaps(): void {
+    if (!this.mapsShared) return;
+    this.totals = new Map(this.totals);
+    this.positionsBySymbol = new Map(this.positionsBySymbol);
+    this.mapsShared = false;
   }
 }

@@ -358,9 +358,11 @@ export async function runCycle(
   // for balances). Asked only when needed, so a cycle with G ghosts on S symbols and no other drift costs S fetches.
   let funding: FundingPayment[] = [];
   if (opts.explainDrift === true || opts.rereadBehindCursor === true) {
-    const rough = portfolio.clone();
+    // Read as it is until a trade is applied to it: a clean cycle (no trade) copies nothing here.
+    let rough = portfolio;
     for (const f of trades) {
       if (f.timestamp > boundary || rough.hasAppliedTrade(f)) continue;
+      if (rough === portfolio) rough = portfolio.clone();
       try {
         rough.applyFill(f);
       } catch {

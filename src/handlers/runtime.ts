@@ -156,11 +156,15 @@ export class RuntimeHandler {
     explaining: readonly PlanAction[],
     fetchedTrades: readonly Fill[],
   ): EnterLiquidateOnlyAction | undefined {
-    const proj = portfolio.clone();
+    // Copied at the first action applied to it, and only read after: with nothing to explain (a clean cycle) the
+    // books are read as they are.
+    let proj = portfolio;
     for (const a of explaining) {
+      if (a.type !== 'applyFill' && a.type !== 'applyFunding' && a.type !== 'trackOrder') continue;
+      if (proj === portfolio) proj = portfolio.clone();
       if (a.type === 'applyFill') proj.applyFill(a.fill);
       else if (a.type === 'applyFunding') proj.applyFunding(a.payment);
-      else if (a.type === 'trackOrder') proj.trackOrder(a.order);
+      else proj.trackOrder(a.order);
     }
     const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades);
     const limit = this.config.driftCyclesBeforeLiquidateOnly;

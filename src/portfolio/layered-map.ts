@@ -7,31 +7,55 @@
  * and each side writes to its own small top layer (entries overwritten in place, entries added, base keys deleted),
  * folded into a fresh base of its own once it holds `foldAt` changes. Iteration order is exactly a Map's under the
  * same operations: base keys in their order (a key overwritten keeps its place), then keys added since, in order (a
- * deleted key set again goes to the end). The top layer is itself shared by a fork until either side writes.
+ * deleted key set again goes to the end). The top layer is itself shared by a fork until either side writes; the first
+ * write then copies it, or folds it when it holds 2·sqrt(size) changes or more (see `ownTop`).
  */
 
-/** Changes a top layer holds before it is folded into a new base (a fork's first write copies up to this many). */
+/** Changes a top layer holds before it is folded into a new base (a fork's first write copies fewer: `ownTop`). */
 export const LAYER_FOLD_AT = 1024;
+
+/** The empty top layer every map starts with, never written (`topShared` is set wherever it is used). */
+const EMPTY_MAP = new Map<never, never>();
+const EMPTY_SET = new Set<never>();
 
 export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   /** Ours alone (a plain map) while `baseShared` is false; never written once shared. */
   private base: Map<K, V>;
   /** The base is (or may be) read by a fork. The top layer is empty whenever it is not. */
-  private baseShared = false;
+  private baseShared: boolean;
   /** Base keys (live) whose value was overwritten: they keep their place. */
-  private over = new Map<K, V>();
+  private over: Map<K, V>;
   /** Keys not live in the base, in the order they were added. */
-  private added = new Map<K, V>();
+  private added: Map<K, V>;
   /** Base keys deleted (one set again is in `added`). */
-  private deleted = new Set<K>();
-  /** The three top-layer containers are (or may be) read by a fork: copied before the first write. */
-  private topShared = false;
+  private deleted: Set<K>;
+  /**
+   * The three top-layer containers are (or may be) read by a fork, or are the shared empty ones: copied before the
+   * first write. An empty top layer is never made per map (issue 16: a clone of the Portfolio forks five of these).
+   */
+  private topShared: boolean;
+  private readonly foldAt: number;
 
-  constructor(
-    entries?: Iterable<readonly [K, V]>,
-    private readonly foldAt: number = LAYER_FOLD_AT,
-  ) {
+  constructor(entries?: Iterable<readonly [K, V]>, foldAt?: number);
+  // `forkOf`: the map a fork shares everything with (`fork`), so a fork builds no collection of its own.
+  constructor(entries: Iterable<readonly [K, V]> | undefined, foldAt: number | undefined, forkOf: LayeredMap<K, V>);
+  constructor(entries?: Iterable<readonly [K, V]>, foldAt: number = LAYER_FOLD_AT, forkOf?: LayeredMap<K, V>) {
+    this.foldAt = foldAt;
+    if (forkOf !== undefined) {
+      this.base = forkOf.base;
+      this.over = forkOf.over;
+      this.added = forkOf.added;
+      this.deleted = forkOf.deleted;
+      this.baseShared = forkOf.baseShared = true;
+      this.topShared = forkOf.topShared = true;
+      return;
+    }
     this.base = new Map(entries);
+    this.baseShared = false;
+    this.over = EMPTY_MAP;
+    this.added = EMPTY_MAP;
+    this.deleted = EMPTY_SET;
+    this.topShared = true;
   }
 
   /**
@@ -52,14 +76,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
 
   /** An independent map with the same entries, in the same order. O(1): both sides share what they hold now. */
   fork(): LayeredMap<K, V> {
-    const f = new LayeredMap<K, V>(undefined, this.foldAt);
-    f.base = this.base;
-    f.over = this.over;
-    f.added = this.added;
-    f.deleted = this.deleted;
-    this.baseShared = f.baseShared = true;
-    this.topShared = f.topShared = true;
-    return f;
+    return new LayeredMap(undefined, this.foldAt, this);
   }
 
   get size(): number {
@@ -82,11 +99,12 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   set(key: K, value: V): this {
+    // Owning a large shared top layer folds it: the base is then ours, and written as a plain map.
+    if (this.baseShared) this.ownTop();
     if (!this.baseShared) {
       this.base.set(key, value);
       return this;
     }
-    this.ownTop();
     if (this.added.has(key) || this.deleted.has(key) || !this.base.has(key)) this.added.set(key, value);
     else this.over.set(key, value);
     this.foldIfLarge();
@@ -94,14 +112,14 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   delete(key: K): boolean {
+    // Only a delete that changes something owns the top layer (which may fold it, as in `set`).
+    if (this.baseShared && this.has(key)) this.ownTop();
     if (!this.baseShared) return this.base.delete(key);
     if (this.added.has(key)) {
-      this.ownTop();
       this.added.delete(key);
       return true;
     }
     if (this.deleted.has(key) || !this.base.has(key)) return false;
-    this.ownTop();
     this.deleted.add(key);
     this.over.delete(key);
     this.foldIfLarge();
@@ -160,9 +178,19 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
     return this.added.size === 0 && this.deleted.size === 0 && this.over.size === 0;
   }
 
-  /** Copies the top layer a fork may read, before the first write to it. */
+  /**
+   * Makes the top layer a fork may read ours before the first write to it: a copy, or, once it holds
+   * 2·sqrt(size) changes, a fold (a new base of our own). A portfolio forked and written every cycle (a placement per
+   * cycle) otherwise copied a top layer of up to `foldAt` changes each cycle (issue 16); folding at that size costs
+   * about what the copies it saves cost, and the writes until the next fork go to a plain map.
+   */
   private ownTop(): void {
     if (!this.topShared) return;
+    const changes = this.over.size + this.added.size + this.deleted.size;
+    if (changes > 0 && changes >= Math.min(this.foldAt, 2 * Math.sqrt(this.base.size))) {
+      this.fold();
+      return;
+    }
     this.over = new Map(this.over);
     this.added = new Map(this.added);
     this.deleted = new Set(this.deleted);
@@ -171,15 +199,19 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
 
   /** Folds a top layer of `foldAt` changes into a new base of our own: O(size) once per that many writes. */
   private foldIfLarge(): void {
-    if (this.over.size + this.added.size + this.deleted.size < this.foldAt) return;
+    if (this.over.size + this.added.size + this.deleted.size >= this.foldAt) this.fold();
+  }
+
+  /** Folds the top layer into a new base of our own (the old one may still be read by forks). */
+  private fold(): void {
     // Through `forEach`, not `entries()`: a generator yielding a fresh pair per entry cost several times as much.
     const base = new Map<K, V>();
     this.forEach((v, k) => base.set(k, v));
     this.base = base;
     this.baseShared = false;
-    this.over = new Map();
-    this.added = new Map();
-    this.deleted = new Set();
-    this.topShared = false;
+    this.over = EMPTY_MAP;
+    this.added = EMPTY_MAP;
+    this.deleted = EMPTY_SET;
+    this.topShared = true;
   }
 }

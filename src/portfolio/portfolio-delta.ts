@@ -118,17 +118,29 @@ export interface SavedMark {
 /** The last token handed out; process-wide so a token never names two saves. */
 let lastToken = 0;
 
+/** The empty dirty set every `PortfolioChanges` starts from: never written (`setsShared` guards it). */
+const NO_KEYS = new Set<never>();
+
 /**
  * A Portfolio's change tracking (see the module comment). Records nothing until the first `mark`: a portfolio that
  * is never saved incrementally pays nothing.
  */
 export class PortfolioChanges {
   private saved: SavedMark | undefined;
-  private readonly orders = new Set<string>();
-  private readonly untrackedRemoved = new Set<OrderIdKey>();
-  private readonly untrackedChanged = new Set<OrderIdKey>();
+  private orders: Set<string>;
+  private untrackedRemoved: Set<OrderIdKey>;
+  private untrackedChanged: Set<OrderIdKey>;
   /** Insertion order matters: re-inserting a key moves it to the end, as in a Map. */
-  private readonly untrackedAppended = new Set<OrderIdKey>();
+  private untrackedAppended: Set<OrderIdKey>;
+  /**
+   * The four dirty sets are (or may be) read by a copy, or are the shared empty ones: replaced by copies of their own
+   * before the first write. A clone of the portfolio (several per engine cycle) then makes no set (issue 16).
+   */
+  private setsShared = true;
+
+  constructor() {
+    this.orders = this.untrackedRemoved = this.untrackedChanged = this.untrackedAppended = NO_KEYS;
+  }
 
   /** The save this lineage diffs against (undefined: never saved, or built anew since). */
   get mark(): SavedMark | undefined {
@@ -137,12 +149,15 @@ export class PortfolioChanges {
 
   /** A tracked order (by client id) was written or removed. */
   order(clientOrderId: string): void {
-    if (this.saved !== undefined) this.orders.add(clientOrderId);
+    if (this.saved === undefined) return;
+    this.ownSets();
+    this.orders.add(clientOrderId);
   }
 
   /** An untracked order's fills were set: `existed` when the key was in the map (an in-place update). */
   untrackedSet(key: OrderIdKey, existed: boolean): void {
     if (this.saved === undefined) return;
+    this.ownSets();
     if (!existed) {
       this.untrackedAppended.delete(key);
       this.untrackedAppended.add(key);
@@ -152,30 +167,40 @@ export class PortfolioChanges {
   /** An untracked order's fills were dropped (linked to a tracked order, or forgotten by the bounded memory). */
   untrackedDeleted(key: OrderIdKey): void {
     if (this.saved === undefined) return;
+    this.ownSets();
     this.untrackedAppended.delete(key);
     this.untrackedChanged.delete(key);
     this.untrackedRemoved.add(key);
   }
 
-  /** An independent copy (for a clone of the portfolio): O(what changed since the save). */
+  /** An independent copy (for a clone of the portfolio): O(1), the dirty sets shared until either side writes. */
   copy(): PortfolioChanges {
     const c = new PortfolioChanges();
     c.saved = this.saved;
-    for (const id of this.orders) c.orders.add(id);
-    for (const k of this.untrackedRemoved) c.untrackedRemoved.add(k);
-    for (const k of this.untrackedChanged) c.untrackedChanged.add(k);
-    for (const k of this.untrackedAppended) c.untrackedAppended.add(k);
+    c.orders = this.orders;
+    c.untrackedRemoved = this.untrackedRemoved;
+    c.untrackedChanged = this.untrackedChanged;
+    c.untrackedAppended = this.untrackedAppended;
+    this.setsShared = true;
     return c;
   }
 
   /** Starts over from a save described by `mark` (its token is fresh). */
   reset(mark: Omit<SavedMark, 'token'>): number {
     this.saved = { ...mark, token: ++lastToken };
-    this.orders.clear();
-    this.untrackedRemoved.clear();
-    this.untrackedChanged.clear();
-    this.untrackedAppended.clear();
+    this.orders = this.untrackedRemoved = this.untrackedChanged = this.untrackedAppended = NO_KEYS;
+    this.setsShared = true;
     return this.saved.token;
+  }
+
+  /** Copies the dirty sets a copy may read (or the shared empty ones) before the first write to them. */
+  private ownSets(): void {
+    if (!this.setsShared) return;
+    this.orders = new Set(this.orders);
+    this.untrackedRemoved = new Set(this.untrackedRemoved);
+    this.untrackedChanged = new Set(this.untrackedChanged);
+    this.untrackedAppended = new Set(this.untrackedAppended);
+    this.setsShared = false;
   }
 
   /** The dirty sets, for `buildPortfolioDelta`. */

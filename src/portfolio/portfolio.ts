@@ -237,7 +237,7 @@ export class Portfolio {
    * have not shown yet (a lagging trade history): fills inferred before or for that snapshot, counts adopted as of
    * it. Such a trade, when it shows, takes its place in the order's count instead of adding to it.
    */
-  private readonly unexplainedReflected: Map<OrderIdKey, Decimal>;
+  private unexplainedReflected: Map<OrderIdKey, Decimal>;
   /** Settled effects: everything before the replay log. */
   private base: AccountBook;
   /** base with the replay log applied in order; what the views read. */
@@ -247,27 +247,33 @@ export class Portfolio {
    * event), in the order they are netted: the latest `lateWindow`, and every one from the oldest standing inferred
    * fill on. See the module comment.
    */
-  private log: ReplayEntry[] = [];
+  private log: ReplayEntry[];
   /** Standing inferred fills per exchange order (`orderIdKey`, count), so a real trade finds what it replaces quickly. */
-  private readonly standingByOrder = new Map<OrderIdKey, number>();
+  private standingByOrder: Map<OrderIdKey, number>;
   /** The trade keys of the log's fills (real and inferred): what `hasAppliedTrade` and `isStanding` look up. */
-  private readonly logKeys = new Set<TradeKey>();
+  private logKeys: Set<TradeKey>;
   /** Per perpetual, the exchange position of the latest real trade settled into `base`: nothing can go before it. */
-  private readonly settledStamps = new Map<string, TradeStamp>();
+  private settledStamps: Map<string, TradeStamp>;
   /** Per perpetual, the latest real trade applied (settled or logged): a trade at or after it is simply appended. */
-  private readonly latestStamps = new Map<string, TradeStamp>();
+  private latestStamps: Map<string, TradeStamp>;
+  /**
+   * The log, its two indexes, the two stamp maps and `unexplainedReflected` are (or may be) read by a clone: copied
+   * (`ownReplay`) before the first write. A clone copies none of them, and most clones are only read (issue 16).
+   */
+  private replayShared = false;
   // The next three maps are layered (layered-map.ts): a clone shares what they hold, and a write after it costs what
-  // it changes, not a copy of the books' orders (issue 16).
-  private byClient = new LayeredMap<string, TrackedOrder>();
+  // it changes, not a copy of the books' orders (issue 16). No field is initialized where it is declared: a clone
+  // would throw the new containers away at once (issue 16: a clean cycle clones the books several times).
+  private byClient: LayeredMap<string, TrackedOrder>;
   /** `orderIdKey(symbol, exchange order id)` → client order id. */
-  private byExchange = new LayeredMap<OrderIdKey, string>();
+  private byExchange: LayeredMap<OrderIdKey, string>;
   /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
-  private untracked = new LayeredMap<OrderIdKey, UntrackedOrderFills>();
+  private untracked: LayeredMap<OrderIdKey, UntrackedOrderFills>;
   private peak: Decimal;
   /** See `changeStamp`. */
-  private stamp = ++lastStamp;
+  private stamp: number;
   /** What changed since the last incremental save (`deltaSinceSaved`); a new portfolio starts unsaved. */
-  private changes = new PortfolioChanges();
+  private changes: PortfolioChanges;
   /**
    * Tracked orders by createdAt then clientOrderId (`compareTracked`): built once, then kept in order through every
    * change of an order (issue 16: a placement used to sort the whole books again). Shared with a clone, or with a
@@ -281,9 +287,11 @@ export class Portfolio {
    * order of the changes; `lockedAmounts` rounds it to `Dec` once.
    */
   private lockedSums: Map<string, Decimal> | undefined;
+  /** `lockedSums` is (or may be) read by a clone: copied before the first change of an order. */
+  private lockedShared = false;
   /** Tracked orders that are not open, and pending ones without an exchange id, by client id: usually few. */
-  private closed = new LayeredMap<string, TrackedOrder>();
-  private unacked = new LayeredMap<string, TrackedOrder>();
+  private closed: LayeredMap<string, TrackedOrder>;
+  private unacked: LayeredMap<string, TrackedOrder>;
   /** The list views, kept until the next change. */
   private liveCache: LiveState | undefined;
   private openCache: readonly Order[] | undefined;
@@ -314,23 +322,29 @@ export class Portfolio {
       this.legacy = src.legacy;
       this.reflectedBefore = src.reflectedBefore;
       this.reflectedThrough = src.reflectedThrough;
-      // Small (orders a reset counted without a trade yet), so copied rather than shared copy-on-write.
-      this.unexplainedReflected = new Map(src.unexplainedReflected);
+      this.unexplainedReflected = src.unexplainedReflected;
       this.base = src.base.clone();
       this.book = src.book.clone();
       this.peak = src.peak;
-      this.log = [...src.log];
-      this.standingByOrder = new Map(src.standingByOrder);
-      this.logKeys = new Set(src.logKeys);
-      this.settledStamps = new Map(src.settledStamps);
-      this.latestStamps = new Map(src.latestStamps);
-      this.forkMaps(src);
+      this.log = src.log;
+      this.standingByOrder = src.standingByOrder;
+      this.logKeys = src.logKeys;
+      this.settledStamps = src.settledStamps;
+      this.latestStamps = src.latestStamps;
+      this.replayShared = src.replayShared = true;
+      // The order indexes: O(1), shared with `src` until either writes (see layered-map.ts).
+      this.byClient = src.byClient.fork();
+      this.byExchange = src.byExchange.fork();
+      this.untracked = src.untracked.fork();
+      this.closed = src.closed.fork();
+      this.unacked = src.unacked.fork();
       this.stamp = src.stamp;
       this.changes = src.changes.copy();
       this.sorted = src.sorted;
       // Both sides copy it before their first change of an order.
       if (src.sorted !== undefined) this.sortedShared = src.sortedShared = true;
-      this.lockedSums = src.lockedSums === undefined ? undefined : new Map(src.lockedSums);
+      this.lockedSums = src.lockedSums;
+      if (src.lockedSums !== undefined) this.lockedShared = src.lockedShared = true;
       this.liveCache = src.liveCache;
       this.openCache = src.openCache;
       this.lockedCache = src.lockedCache;
@@ -360,6 +374,18 @@ export class Portfolio {
     this.unexplainedReflected = new Map(init.reflectedUnexplained);
     this.base = init.base;
     this.peak = new Dec(init.peak);
+    this.log = [];
+    this.standingByOrder = new Map();
+    this.logKeys = new Set();
+    this.settledStamps = new Map();
+    this.latestStamps = new Map();
+    this.byClient = new LayeredMap();
+    this.byExchange = new LayeredMap();
+    this.untracked = new LayeredMap();
+    this.stamp = ++lastStamp;
+    this.changes = new PortfolioChanges();
+    this.closed = new LayeredMap();
+    this.unacked = new LayeredMap();
     // The indexes are filled first; a duplicate shows as an index smaller than the list (an entry overwritten), and
     // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
     let acknowledged = 0;
@@ -545,6 +571,7 @@ export class Portfolio {
     for (const t of replaced) this.setTracked(t);
     this.reflectedBefore = state.snapshotStartedAt;
     this.reflectedThrough = state.snapshotCompletedAt ?? state.snapshotStartedAt;
+    this.ownReplay();
     this.unexplainedReflected.clear();
     for (const [key, q] of unexplained) this.unexplainedReflected.set(key, q);
     this.base = base;
@@ -756,6 +783,7 @@ export class Portfolio {
           this.reflectedBefore !== undefined &&
           order.updatedAt <= this.reflectedBefore
         ) {
+          this.ownReplay();
           this.unexplainedReflected.set(key, unexplained);
         }
       };
@@ -882,8 +910,12 @@ export class Portfolio {
       this.orderViewsChange(t, undefined);
       this.changes.order(t.order.clientOrderId);
       if (t.order.exchangeOrderId !== undefined) {
-        this.byExchange.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
-        this.unexplainedReflected.delete(orderIdKey(t.order.symbol, t.order.exchangeOrderId));
+        const key = orderIdKey(t.order.symbol, t.order.exchangeOrderId);
+        this.byExchange.delete(key);
+        if (this.unexplainedReflected.has(key)) {
+          this.ownReplay();
+          this.unexplainedReflected.delete(key);
+        }
       }
     }
     return drop.length;
@@ -970,6 +1002,7 @@ export class Portfolio {
 
     // Commit: nothing above changed any state.
     this.touch();
+    this.ownReplay();
     this.tradeIds.add(fillKey(fill));
     const stored: Fill = { ...fill };
     let notionalDelta = fill.quantity.times(fill.price);
@@ -1428,13 +1461,16 @@ export class Portfolio {
     this.unackedCache = undefined;
   }
 
-  /** The order indexes of a clone: O(1), shared with `src` until either writes (see layered-map.ts). */
-  private forkMaps(src: Portfolio): void {
-    this.byClient = src.byClient.fork();
-    this.byExchange = src.byExchange.fork();
-    this.untracked = src.untracked.fork();
-    this.closed = src.closed.fork();
-    this.unacked = src.unacked.fork();
+  /** Makes the replay containers this portfolio's own (copies of what a clone may read) before a write to them. */
+  private ownReplay(): void {
+    if (!this.replayShared) return;
+    this.log = [...this.log];
+    this.standingByOrder = new Map(this.standingByOrder);
+    this.logKeys = new Set(this.logKeys);
+    this.settledStamps = new Map(this.settledStamps);
+    this.latestStamps = new Map(this.latestStamps);
+    this.unexplainedReflected = new Map(this.unexplainedReflected);
+    this.replayShared = false;
   }
 
   private setTracked(t: TrackedOrder): void {
@@ -1501,8 +1537,12 @@ export class Portfolio {
   private orderViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
     const sorted = this.sorted;
     if (sorted !== undefined) this.moveSorted(sorted, prev, next);
-    const sums = this.lockedSums;
+    let sums = this.lockedSums;
     if (sums !== undefined) {
+      if (this.lockedShared) {
+        sums = this.lockedSums = new Map(sums);
+        this.lockedShared = false;
+      }
       const out = prev === undefined ? undefined : lockTerm(prev.order, this.instrumentsBySymbol);
       const into = next === undefined ? undefined : lockTerm(next.order, this.instrumentsBySymbol);
       if (out !== undefined) addLocked(sums, out.asset, out.amount.neg());
@@ -1621,8 +1661,10 @@ export class Portfolio {
   private noteLatest(fill: Fill): void {
     if (fill.inferred || this.instrumentsBySymbol.get(fill.symbol)?.kind !== 'perp') return;
     const prev = this.latestStamps.get(fill.symbol);
-    if (prev === undefined || compareTradeStamps(fill, prev) > 0)
+    if (prev === undefined || compareTradeStamps(fill, prev) > 0) {
+      this.ownReplay();
       this.latestStamps.set(fill.symbol, { timestamp: fill.timestamp, tradeId: fill.tradeId });
+    }
   }
 
   /**
@@ -1644,6 +1686,7 @@ export class Portfolio {
 
   /** Folds the log's first `n` entries into the settled book. */
   private settleHead(n: number): void {
+    this.ownReplay();
     const head = this.log.splice(0, n);
     this.settleInto(this.base, this.settledStamps, head);
     for (const e of head) if (e.fill !== undefined) this.logKeys.delete(fillKey(e.fill));
@@ -1662,6 +1705,7 @@ export class Portfolio {
   }
 
   private reindex(): void {
+    this.ownReplay();
     this.standingByOrder.clear();
     this.logKeys.clear();
     for (const e of this.log) {

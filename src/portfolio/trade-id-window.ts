@@ -26,6 +26,10 @@ interface Layer {
   readonly position: ReadonlyMap<string, number>;
 }
 
+/** The layer and the overlay set a new window starts with: never written (a layer is immutable; see `overlayShared`). */
+const EMPTY_LAYER: Layer = { order: [], position: new Map() };
+const NO_IDS = new Set<never>();
+
 /** Ids added since the last flatten (and ids evicted from the shared layer) before they are folded into a new layer. */
 const OVERLAY_LIMIT = 1024;
 
@@ -38,11 +42,16 @@ const OVERLAY_LIMIT = 1024;
  * into a fresh layer every `OVERLAY_LIMIT` changes, so an add costs O(1) amortized and a fork at most O(1024).
  */
 export class IdWindow {
-  private layer: Layer = { order: [], position: new Map() };
+  private layer: Layer = EMPTY_LAYER;
   /** How many of the layer's oldest ids this window has evicted. */
   private evicted = 0;
   private added: string[] = [];
-  private addedSet = new Set<string>();
+  private addedSet: Set<string> = NO_IDS;
+  /**
+   * `added` and `addedSet` are (or may be) read by a fork, or are the shared empty set: copied before the first write.
+   * A fork then copies no overlay (issue 16: the Portfolio forks two windows per clone, several clones per cycle).
+   */
+  private overlayShared = true;
   /** Ids ever added (successfully) to this window and the windows it was forked from: see `newest`. */
   private adds = 0;
 
@@ -88,8 +97,9 @@ export class IdWindow {
     const w = new IdWindow(this.capacity);
     w.layer = this.layer;
     w.evicted = this.evicted;
-    w.added = [...this.added];
-    w.addedSet = new Set(this.addedSet);
+    w.added = this.added;
+    w.addedSet = this.addedSet;
+    this.overlayShared = true;
     w.adds = this.adds;
     return w;
   }
@@ -103,6 +113,11 @@ export class IdWindow {
   /** Remembers `id`; returns false (and changes nothing) when it was already remembered. */
   add(id: string): boolean {
     if (this.has(id)) return false;
+    if (this.overlayShared) {
+      this.added = [...this.added];
+      this.addedSet = new Set(this.addedSet);
+      this.overlayShared = false;
+    }
     this.added.push(id);
     this.addedSet.add(id);
     this.adds++;
@@ -146,6 +161,7 @@ export class IdWindow {
     this.layer = { order, position: new Map(order.map((id, i) => [id, i])) };
     this.evicted = 0;
     this.added = [];
-    this.addedSet = new Set();
+    this.addedSet = NO_IDS;
+    this.overlayShared = true;
   }
 }

@@ -112,4 +112,41 @@ describe('AccountBook properties', () => {
     expect(book.balanceTotal('USDT').toFixed()).toBe('1');
     expect(book.positions()).toEqual([]);
   });
+
+  it('a clone and its original stay independent whichever is written first, and a third copy sees neither', () => {
+    const view = (b: AccountBook): string =>
+      JSON.stringify({ balances: b.balances(), positions: b.positions(), pnl: b.realizedPnl });
+    fc.assert(
+      fc.property(
+        fc.array(trade, { maxLength: 10 }),
+        fc.array(trade, { minLength: 1, maxLength: 10 }),
+        fc.array(trade, { minLength: 1, maxLength: 10 }),
+        fc.boolean(),
+        (before, first, second, originalFirst) => {
+          const book = AccountBook.from([{ asset: 'USDT', total: new Dec('1000') }]);
+          for (const x of before) book.applyTrade(PERP, x);
+          const c = book.clone();
+          const untouched = book.clone();
+          const [a, b] = originalFirst ? [book, c] : [c, book];
+          const expected = (trades: readonly TradeEffect[]): string => {
+            const r = AccountBook.from([{ asset: 'USDT', total: new Dec('1000') }]);
+            for (const x of [...before, ...trades]) r.applyTrade(PERP, x);
+            return view(r);
+          };
+          for (const x of first) a.applyTrade(PERP, x);
+          expect(view(b)).toBe(expected([]));
+          for (const x of second) b.applyTrade(PERP, x);
+          b.setBalance('BTC', new Dec('2'));
+          a.applyFunding({ asset: 'USDT', amount: new Dec('-1') });
+          a.applyFunding({ asset: 'USDT', amount: new Dec('1') });
+          expect(view(a)).toBe(expected(first));
+          const bWithBtc = AccountBook.from([{ asset: 'USDT', total: new Dec('1000') }]);
+          for (const x of [...before, ...second]) bWithBtc.applyTrade(PERP, x);
+          bWithBtc.setBalance('BTC', new Dec('2'));
+          expect(view(b)).toBe(view(bWithBtc));
+          expect(view(untouched)).toBe(expected([]));
+        },
+      ),
+    );
+  });
 });

@@ -72,6 +72,34 @@ describe('LayeredMap', () => {
     );
   });
 
+  it('forked and written every cycle (the engine clones its books each cycle) equals a plain Map, older forks too', () => {
+    // Tops that a fork shares grow over the cycles until a first write folds them (`ownTop`): the larger maps and the
+    // runs of cycles here get there, with the default `foldAt`.
+    const write = fc.record({ del: fc.boolean(), k: fc.nat(400), value: fc.integer() });
+    fc.assert(
+      fc.property(fc.nat(300), fc.array(fc.array(write, { maxLength: 6 }), { maxLength: 60 }), (n, cycles) => {
+        const initial = Array.from({ length: n }, (_, i): [string, number] => [`k${i}`, i]);
+        let m = new LayeredMap<string, number>(initial);
+        const model = new Map(initial);
+        const older: [LayeredMap<string, number>, Map<string, number>][] = [];
+        for (const writes of cycles) {
+          older.push([m, new Map(model)]);
+          m = m.fork();
+          for (const w of writes) {
+            if (w.del) expect(m.delete(`k${w.k}`)).toBe(model.delete(`k${w.k}`));
+            else {
+              m.set(`k${w.k}`, w.value);
+              model.set(`k${w.k}`, w.value);
+            }
+          }
+        }
+        expectSame(m, model);
+        for (const [o, om] of older) expect([...o]).toEqual([...om]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('a fork is O(1): it shares what its source holds until either writes', () => {
     const m = new LayeredMap<number, number>(Array.from({ length: 10 }, (_, i) => [i, i]));
     const f = m.fork();

@@ -294,6 +294,14 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('mark' as const), px: arbPrice }) },
 );
 
+/** The tracked orders of POOL, by index: client id `c<i>`, exchange id `o<i>`. */
+const poolOrders = (): Order[] =>
+  POOL.flatMap((s, i) =>
+    s.tracked
+      ? [order({ clientOrderId: `c${i}`, exchangeOrderId: `o${i}`, symbol: s.inst.symbol, side: s.side, q: s.q })]
+      : [],
+  );
+
 function runOps(p: Portfolio, ops: readonly Op[], offset: number): void {
   ops.forEach((op, i) => {
     const n = offset + i;
@@ -332,19 +340,7 @@ describe('Portfolio properties: persistence', () => {
         fc.array(arbOp, { maxLength: 15 }),
         fc.integer({ min: 2, max: 50 }),
         (ops, more, window) => {
-          const orders = POOL.flatMap((s, i) =>
-            s.tracked
-              ? [
-                  order({
-                    clientOrderId: `c${i}`,
-                    exchangeOrderId: `o${i}`,
-                    symbol: s.inst.symbol,
-                    side: s.side,
-                    q: s.q,
-                  }),
-                ]
-              : [],
-          );
+          const orders = poolOrders();
           const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
           const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
           runOps(p, ops, 0);
@@ -369,19 +365,7 @@ describe('Portfolio properties: persistence', () => {
         fc.array(arbOp, { maxLength: 15 }),
         fc.integer({ min: 2, max: 50 }),
         (ops, more, window) => {
-          const orders = POOL.flatMap((s, i) =>
-            s.tracked
-              ? [
-                  order({
-                    clientOrderId: `c${i}`,
-                    exchangeOrderId: `o${i}`,
-                    symbol: s.inst.symbol,
-                    side: s.side,
-                    q: s.q,
-                  }),
-                ]
-              : [],
-          );
+          const orders = poolOrders();
           const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
           const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
           runOps(p, ops, 0);
@@ -394,6 +378,59 @@ describe('Portfolio properties: persistence', () => {
           runOps(p, more, ops.length);
           expect(c.toJSON()).toEqual(p.toJSON());
           expect(c.realizedPnl.toFixed()).toBe(p.realizedPnl.toFixed());
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a clone and its source stay independent whichever is written first, and a third copy sees neither', () => {
+    // A clone shares the source's containers (order maps, log and its indexes, books, id windows, dirty sets, locked
+    // sums) until either side writes: each side must then read exactly as books that never shared anything.
+    const view = (x: Portfolio): string =>
+      JSON.stringify({
+        json: x.toJSON(),
+        balances: x.balances(),
+        positions: x.positions(),
+        pnl: x.realizedPnl,
+        standing: x.standingInferredFills(),
+        open: x.openOrders(),
+        delta: x.deltaSinceSaved(),
+      });
+    fc.assert(
+      fc.property(
+        fc.array(arbOp, { maxLength: 30 }),
+        fc.array(arbOp, { minLength: 1, maxLength: 15 }),
+        fc.array(arbOp, { minLength: 1, maxLength: 15 }),
+        fc.integer({ min: 2, max: 50 }),
+        fc.boolean(),
+        (ops, first, second, window, sourceFirst) => {
+          const options = { tradeIdWindow: window, inferredReplayWindow: 5 };
+          const build = (): Portfolio => {
+            const orders = poolOrders();
+            const r = Portfolio.create({ instruments: INSTRUMENTS, balances: START_BALANCES, orders }, options);
+            runOps(r, ops, 0);
+            r.markSaved();
+            // Builds the locked sums, so that a clone shares them too.
+            r.balances();
+            return r;
+          };
+          const expected = (more: readonly Op[]): string => {
+            const r = build();
+            runOps(r, more, ops.length);
+            return view(r);
+          };
+          const p = build();
+          const c = p.clone();
+          const untouched = p.clone();
+          const [a, b] = sourceFirst ? [p, c] : [c, p];
+          // The same trade ids on both sides: an id one side applies must not read as applied on the other.
+          runOps(a, first, ops.length);
+          expect(view(b)).toBe(expected([]));
+          runOps(b, second, ops.length);
+          expect(view(a)).toBe(expected(first));
+          expect(view(b)).toBe(expected(second));
+          expect(view(untouched)).toBe(expected([]));
         },
       ),
       { numRuns: 150 },
