@@ -43,6 +43,8 @@ interface PositionEntry {
 /** The maps every book starts with: never written (`mapsShared` guards them). */
 const NO_TOTALS = new Map<string, Decimal>();
 const NO_POSITIONS = new Map<string, PositionEntry>();
+/** `AccountBook.balances` without locked amounts: one shared empty map, not a new one per call. */
+const NOTHING_LOCKED: ReadonlyMap<string, Decimal> = new Map();
 
 /** Mutable balances (totals) and positions of one account. */
 export class AccountBook {
@@ -117,10 +119,16 @@ export class AccountBook {
   }
 
   /** Balances sorted by asset, zero totals included only if they were ever set (an asset we hold nothing of is absent). */
-  balances(locked: ReadonlyMap<string, Decimal> = new Map()): Balance[] {
-    return [...this.totals.entries()]
-      .sort(([a], [b]) => compareStrings(a, b))
-      .map(([asset, total]) => ({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) }));
+  balances(locked: ReadonlyMap<string, Decimal> = NOTHING_LOCKED): Balance[] {
+    const out: Balance[] = [];
+    let sorted = true;
+    for (const [asset, total] of this.totals) {
+      const prev = out[out.length - 1];
+      if (prev !== undefined && compareStrings(prev.asset, asset) > 0) sorted = false;
+      out.push({ asset, total, free: total.minus(locked.get(asset) ?? ZERO) });
+    }
+    // Assets are usually set in order (a book is built from a sorted list, a clone keeps its order): then no sort.
+    return sorted ? out : out.sort((a, b) => compareStrings(a.asset, b.asset));
   }
 
   position(symbol: string): Position {
@@ -132,9 +140,14 @@ export class AccountBook {
 
   /** Non-flat positions sorted by symbol. */
   positions(): Position[] {
-    return [...this.positionsBySymbol.entries()]
-      .sort(([a], [b]) => compareStrings(a, b))
-      .map(([symbol, p]) => ({ symbol, quantity: p.quantity, entryPrice: p.entryPrice }));
+    const out: Position[] = [];
+    let sorted = true;
+    for (const [symbol, p] of this.positionsBySymbol) {
+      const prev = out[out.length - 1];
+      if (prev !== undefined && compareStrings(prev.symbol, symbol) > 0) sorted = false;
+      out.push({ symbol, quantity: p.quantity, entryPrice: p.entryPrice });
+    }
+    return sorted ? out : out.sort((a, b) => compareStrings(a.symbol, b.symbol));
   }
 
   /** The starting realized PnL (see `from`) plus the realized PnL of every trade applied since, added in order. */

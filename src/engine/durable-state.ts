@@ -60,6 +60,8 @@ export class DurableState {
   #runtimeHandler: RuntimeHandler;
   #lifecycleOnDisk: PersistedLifecycleJSON = { liquidateOnly: null };
   #lastEquity: EquityReading | null = null;
+  /** `#lastEquity` as a save writes it, kept while the reading is the same object (most cycles: `EquityMarker`). */
+  #equityText: { readonly of: EquityReading; readonly json: EquityAtSaveJSON } | undefined;
   // Saves as deltas with a snapshot now and then (src/engine/persistence.ts); report-only writes nothing.
   readonly #persister: StatePersister;
   readonly #options: DurableStateOptions;
@@ -176,8 +178,12 @@ export class DurableState {
     const lifecycle = this.#options.lifecycle();
     // Equity moves with every price: it rides along with a save that is due, and is never the reason for one.
     const e = this.#lastEquity;
-    const equity: EquityAtSaveJSON | undefined =
-      e === null ? undefined : { equity: e.equity?.toFixed() ?? null, drawdown: e.drawdown?.toFixed() ?? null };
+    if (e !== null && this.#equityText?.of !== e)
+      this.#equityText = {
+        of: e,
+        json: { equity: e.equity?.toFixed() ?? null, drawdown: e.drawdown?.toFixed() ?? null },
+      };
+    const equity = e === null ? undefined : this.#equityText!.json;
     const state = {
       portfolio: this.#portfolio,
       cursors: this.#cursors,

@@ -106,11 +106,61 @@ export interface EquityMarkerOptions {
   readonly onTickerError?: ((error: unknown, symbols: readonly string[]) => void) | undefined;
 }
 
+/** The bot's prices when it gives none: one shared empty map, not a new one each cycle. */
+const NO_PRICES: ReadonlyMap<string, Decimal> = new Map();
+
+/**
+ * The same price for a valuation: the same object, or an equal value of the same Decimal class and sign (its class
+ * sets the precision arithmetic on it rounds to, and a zero's sign can show in a result).
+ */
+function samePrice(a: Decimal, b: Decimal): boolean {
+  return a === b || (a.constructor === b.constructor && a.isNeg() === b.isNeg() && a.eq(b));
+}
+
+function samePrices(a: ReadonlyMap<string, Decimal>, b: ReadonlyMap<string, Decimal>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) {
+    const w = b.get(k);
+    if (w === undefined || !samePrice(v, w)) return false;
+  }
+  return true;
+}
+
+/** Whether `positions` carry exactly the marks of `marks` (`markPricesOf`), without building the map. */
+function sameMarks(positions: readonly Position[], marks: ReadonlyMap<string, Decimal>): boolean {
+  let n = 0;
+  for (const p of positions) {
+    if (p.markPrice === undefined) continue;
+    n++;
+    const m = marks.get(p.symbol);
+    // A symbol read twice: `markPricesOf` keeps the last, which this walk cannot tell; taken as a change.
+    if (m === undefined || n > marks.size || !samePrice(m, p.markPrice)) return false;
+  }
+  return n === marks.size;
+}
+
+/** What the last reading was computed from (see `EquityMarker.mark`). */
+interface LastReading {
+  /** The book's change stamp after the mark: equal stamps mean equal books, peak equity included. */
+  readonly stamp: number;
+  readonly tickers: ReadonlyMap<string, Decimal>;
+  readonly marks: ReadonlyMap<string, Decimal>;
+  readonly own: ReadonlyMap<string, Decimal>;
+  readonly applied: boolean;
+  readonly reading: EquityReading;
+}
+
 /** Marks equity once per reconciliation; holds the ticker cache and the read cadence between cycles. */
 export class EquityMarker {
   private tickers = new Map<string, Decimal>();
   /** Cycles since the last ticker read; starts "due", so the first cycle that needs prices reads them. */
   private sinceRead = Number.POSITIVE_INFINITY;
+  /**
+   * The last reading and its inputs: a cycle in which neither the books nor any price changed (most of them) gets
+   * it again instead of valuing the books three times over (issue 16: a clean cycle's cost follows what changed).
+   */
+  private last: LastReading | undefined;
 
   constructor(private readonly options: EquityMarkerOptions) {}
 
@@ -120,10 +170,21 @@ export class EquityMarker {
    */
   async mark(book: Portfolio, positions: readonly Position[], apply: boolean): Promise<EquityReading> {
     this.sinceRead += 1;
-    const own = this.options.prices?.() ?? new Map<string, Decimal>();
-    const marks = markPricesOf(positions);
-    const covered = new Set([...marks.keys(), ...own.keys()]);
-    await this.refreshTickers(book, covered);
+    const own = this.options.prices?.() ?? NO_PRICES;
+    const last = this.last;
+    const marks = last !== undefined && sameMarks(positions, last.marks) ? last.marks : markPricesOf(positions);
+    await this.refreshTickers(book, marks, own);
+    // The reading is a function of the books and the three price sources. A mark (apply) after a reading that was
+    // not one could raise the peak; the other way round, it would not (the peak is at least that equity already).
+    if (
+      last !== undefined &&
+      last.stamp === book.changeStamp &&
+      (last.applied || !apply) &&
+      last.tickers === this.tickers &&
+      last.marks === marks &&
+      samePrices(last.own, own)
+    )
+      return last.reading;
     // Later sets win: a mark over a cached ticker (it is fresher), the bot's own price over both.
     const prices = new Map<string, Decimal>([...this.tickers, ...marks, ...own]);
     for (const k of neededPriceKeys(book)) {
@@ -132,14 +193,28 @@ export class EquityMarker {
       if (price !== undefined) prices.set(k, price);
     }
     const unpricedAssets = book.unpricedAssets(prices);
-    if (unpricedAssets.length > 0)
-      return {
-        reportingAsset: book.reportingAsset,
-        equity: null,
-        peakEquity: book.peakEquity,
-        drawdown: null,
-        unpricedAssets,
-      };
+    const reading: EquityReading =
+      unpricedAssets.length > 0
+        ? {
+            reportingAsset: book.reportingAsset,
+            equity: null,
+            peakEquity: book.peakEquity,
+            drawdown: null,
+            unpricedAssets,
+          }
+        : this.complete(book, prices, apply, unpricedAssets);
+    // Copied: the bot's map is its own and may change in place before the next cycle.
+    const kept = own === NO_PRICES ? NO_PRICES : new Map(own);
+    this.last = { stamp: book.changeStamp, tickers: this.tickers, marks, own: kept, applied: apply, reading };
+    return reading;
+  }
+
+  private complete(
+    book: Portfolio,
+    prices: ReadonlyMap<string, Decimal>,
+    apply: boolean,
+    unpricedAssets: readonly string[],
+  ): EquityReading {
     const equity = apply ? book.markToMarket(prices) : book.equity(prices);
     return {
       reportingAsset: book.reportingAsset,
@@ -150,11 +225,15 @@ export class EquityMarker {
     };
   }
 
-  private async refreshTickers(book: Portfolio, covered: ReadonlySet<string>): Promise<void> {
+  private async refreshTickers(
+    book: Portfolio,
+    marks: ReadonlyMap<string, Decimal>,
+    own: ReadonlyMap<string, Decimal>,
+  ): Promise<void> {
     const fetchTickers = this.options.exchange.fetchTickers?.bind(this.options.exchange);
     const every = this.options.tickerEveryCycles;
     if (fetchTickers === undefined || every === 0 || this.sinceRead < every) return;
-    const symbols = tickerSymbols(book, covered);
+    const symbols = tickerSymbols(book, new Set([...marks.keys(), ...own.keys()]));
     if (symbols.length === 0) return;
     // A read counts when made, answered or not: a failing venue is not asked more often than a healthy one.
     this.sinceRead = 0;

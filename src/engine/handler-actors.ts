@@ -337,19 +337,20 @@ export class HandlerActors {
       const s = a.getPersistedSnapshot() as { value: V; context: C };
       return { status: 'active' as const, value: s.value, context: toJSON(s.context) };
     };
+    // By key; an empty map (most cycles) is neither copied nor sorted.
+    const byKey = <A, E>(actors: ReadonlyMap<string, A>, entry: (key: string, actor: A) => E): E[] =>
+      actors.size === 0
+        ? []
+        : [...actors.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([key, actor]) => entry(key, actor));
     return {
-      ghosts: [...this.ghosts.entries()]
-        .sort(([a], [b]) => compareStrings(a, b))
-        .map(([key, a]) => ({
-          key,
-          snapshot: pick<GhostStateValue, GhostContext, GhostContextJSON>(a, ghostContextJSON),
-        })),
-      drift: [...this.drifts.entries()]
-        .sort(([a], [b]) => compareStrings(a, b))
-        .map(([key, a]) => ({
-          key,
-          snapshot: pick<DriftStateValue, DriftContext, DriftContextJSON>(a, driftContextJSON),
-        })),
+      ghosts: byKey(this.ghosts, (key, a) => ({
+        key,
+        snapshot: pick<GhostStateValue, GhostContext, GhostContextJSON>(a, ghostContextJSON),
+      })),
+      drift: byKey(this.drifts, (key, a) => ({
+        key,
+        snapshot: pick<DriftStateValue, DriftContext, DriftContextJSON>(a, driftContextJSON),
+      })),
     };
   }
 
@@ -382,23 +383,8 @@ export class HandlerActors {
   /** Checks every actor against `working`; any that disagrees is replaced by planning's state. */
   private reconcileWith(working: ReconcileMemory): HandlerDivergence[] {
     const out: HandlerDivergence[] = [];
-    const text = (s: { value: unknown; context: object } | undefined, fields: readonly string[]): string =>
-      s === undefined
-        ? 'none'
-        : `${String(s.value)}: ${fields.map((f) => `${f} ${String((s.context as Record<string, string | number | undefined>)[f] ?? '-')}`).join(', ')}`;
-    const check = (
-      mine: ReadonlyMap<string, { getSnapshot(): { value: unknown; context: object } }>,
-      theirs: ReadonlyMap<string, { value: unknown; context: object }>,
-      fields: readonly string[],
-    ): void => {
-      for (const key of new Set([...mine.keys(), ...theirs.keys()])) {
-        const actor = text(mine.get(key)?.getSnapshot(), fields);
-        const memory = text(theirs.get(key), fields);
-        if (actor !== memory) out.push({ key, actor, memory });
-      }
-    };
-    check(this.ghosts, working.ghostMachines(), ['notFound', 'firstSeenAt']);
-    check(this.drifts, working.driftMachines(), ['cycles', 'seenDelta']);
+    divergences(this.ghosts, working.ghostMachines(), GHOST_FIELDS, out);
+    divergences(this.drifts, working.driftMachines(), DRIFT_FIELDS, out);
     if (out.length > 0) this.restore(persistedFromMemory(working));
     return out;
   }
@@ -544,4 +530,30 @@ function restorable(value: string, context: object): Snapshot<unknown> {
     output: undefined,
     error: undefined,
   } as unknown as Snapshot<unknown>;
+}
+
+const GHOST_FIELDS = ['notFound', 'firstSeenAt'] as const;
+const DRIFT_FIELDS = ['cycles', 'seenDelta'] as const;
+
+/** A machine's state as `reconcileWith` compares it: its value and the `fields` of its context, as text. */
+function machineText(s: { value: unknown; context: object } | undefined, fields: readonly string[]): string {
+  return s === undefined
+    ? 'none'
+    : `${String(s.value)}: ${fields.map((f) => `${f} ${String((s.context as Record<string, string | number | undefined>)[f] ?? '-')}`).join(', ')}`;
+}
+
+/** Adds to `out` each key whose actor and planning machine differ (one of them missing included). */
+function divergences(
+  mine: ReadonlyMap<string, { getSnapshot(): { value: unknown; context: object } }>,
+  theirs: ReadonlyMap<string, { value: unknown; context: object }>,
+  fields: readonly string[],
+  out: HandlerDivergence[],
+): void {
+  // Most cycles have no ghost and no drift: nothing to compare, nothing to build.
+  if (mine.size === 0 && theirs.size === 0) return;
+  for (const key of new Set([...mine.keys(), ...theirs.keys()])) {
+    const actor = machineText(mine.get(key)?.getSnapshot(), fields);
+    const memory = machineText(theirs.get(key), fields);
+    if (actor !== memory) out.push({ key, actor, memory });
+  }
 }

@@ -18,7 +18,7 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
-import type { CursorState } from '../handlers/plan.js';
+import type { CursorState, HistoryCursor } from '../handlers/plan.js';
 import { canonicalPieceStream, canonicalPieces } from '../store/codec.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { PORTFOLIO_JSON_VERSION } from '../portfolio/portfolio-json.js';
@@ -90,6 +90,11 @@ export class StatePersister {
   /** Records appended since the last compaction (the policy's fallback when the store reports no sizes). */
   private records = 0;
   private counts = { deltas: 0, compactions: 0, unchanged: 0 };
+  /**
+   * Each cursor's JSON text. A cursor is a value, built anew on every advance and never changed, so an unchanged
+   * symbol's cursor is the same object every save and is not serialized again to be compared.
+   */
+  private readonly cursorTexts = new WeakMap<HistoryCursor, string>();
 
   constructor(
     private readonly store: StateStore,
@@ -235,6 +240,15 @@ export class StatePersister {
     );
   }
 
+  private cursorText(c: HistoryCursor): string {
+    let text = this.cursorTexts.get(c);
+    if (text === undefined) {
+      text = JSON.stringify(c);
+      this.cursorTexts.set(c, text);
+    }
+    return text;
+  }
+
   /** The small parts' changes since `written`: O(symbols + actors), each entry compared as JSON text. */
   private partsDelta(
     state: SavedState,
@@ -243,9 +257,9 @@ export class StatePersister {
     const actors = state.handlerActors ?? persistedFromMemory(state.memory);
     const trades = diffEntries(
       written.trades,
-      Object.entries(state.cursors.trades).map(([symbol, c]) => [symbol, c, JSON.stringify(c)] as const),
+      Object.entries(state.cursors.trades).map(([symbol, c]) => [symbol, c, this.cursorText(c)] as const),
     );
-    const fundingText = state.cursors.funding === undefined ? undefined : JSON.stringify(state.cursors.funding);
+    const fundingText = state.cursors.funding === undefined ? undefined : this.cursorText(state.cursors.funding);
     const ghosts = diffEntries(
       written.ghosts,
       actors.ghosts.map((e) => [e.key, e, JSON.stringify(e)] as const),
@@ -287,25 +301,30 @@ export class StatePersister {
   }
 }
 
-/** Entries of `now` whose text differs from `written`, keys gone from it, and how to make `written` the new state. */
+/** What `diffEntries` returns when nothing was set or removed: shared, never written to. */
+const NO_KEYS: readonly string[] = Object.freeze([]);
+
+/**
+ * Entries of `now` whose text differs from `written`, keys gone from it, and how to make `written` the new state.
+ * The keys of `now` are unique (an object's or a map's keys).
+ */
 function diffEntries<V>(
   written: Map<string, string>,
   now: readonly (readonly [string, V, string])[],
-): { set: (readonly [string, V])[]; removed: string[]; commit(): void } {
+): { set: (readonly [string, V])[]; removed: readonly string[]; commit(): void } {
   const set: (readonly [string, V])[] = [];
   const texts: [string, string][] = [];
-  const present = new Set<string>();
+  let kept = 0;
   for (const [key, value, text] of now) {
-    present.add(key);
-    if (written.get(key) !== text) {
+    const was = written.get(key);
+    if (was !== undefined) kept++;
+    if (was !== text) {
       set.push([key, value]);
       texts.push([key, text]);
     }
   }
-  const removed =
-    present.size === written.size && texts.every(([k]) => written.has(k))
-      ? []
-      : [...written.keys()].filter((k) => !present.has(k)).sort(compareStrings);
+  // Every written key is still in `now` when as many of them were found there (most saves: no set to build).
+  const removed = kept === written.size ? NO_KEYS : removedKeys(written, now);
   return {
     set,
     removed,
@@ -314,6 +333,12 @@ function diffEntries<V>(
       for (const [k, t] of texts) written.set(k, t);
     },
   };
+}
+
+/** The keys of `written` not in `now`, sorted. */
+function removedKeys(written: ReadonlyMap<string, string>, now: readonly (readonly [string, unknown, string])[]) {
+  const present = new Set(now.map(([key]) => key));
+  return [...written.keys()].filter((k) => !present.has(k)).sort(compareStrings);
 }
 
 function writtenOf(

@@ -152,10 +152,11 @@ async function closedFromOrderLists(
   ghosts: readonly { order: Order }[],
   reader: CountingReader,
   config: ResolvedConfig,
-): Promise<Map<OrderIdKey, Order>> {
-  const out = new Map<OrderIdKey, Order>();
+): Promise<ReadonlyMap<OrderIdKey, Order>> {
   const list = reader.fetchClosedOrders;
-  if (list === undefined) return out;
+  // No ghost left for a targeted query (most cycles): nothing to read, nothing to build.
+  if (list === undefined || ghosts.length === 0) return NONE_CLOSED;
+  const out = new Map<OrderIdKey, Order>();
   // Per symbol: the ghosts' client ids by exchange id, and where the list starts.
   const bySymbol = new Map<string, { since: Millis; ids: Map<string, string> }>();
   for (const { order } of ghosts) {
@@ -202,6 +203,11 @@ async function closedFromOrderLists(
   }
   return out;
 }
+
+/** `closedFromOrderLists` when it reads nothing: shared, never written to. */
+const NONE_CLOSED: ReadonlyMap<OrderIdKey, Order> = new Map();
+/** `applyTrades` with no trade the books already hold: shared, never written to. */
+const NONE_IN_BOOKS: ReadonlySet<TradeKey> = new Set();
 
 /** The cursor to start from: the persisted one, else `now - lookback`. */
 export function startCursor(c: HistoryCursor | undefined, now: Millis, lookbackMs: number): HistoryCursor {
@@ -299,10 +305,13 @@ export async function runCycle(
 
   // 1. Ghost bookkeeping: forget orders that are no longer ghosts (they reappeared, or were closed).
   // Each ghost has its machine (machines/ghost.machine.ts), which decides when "not found" is final.
-  const ghostKeys = new Set(report.ghosts.map((g) => orderKey(g.local)));
-  for (const k of [...memory.ghostMachines().keys()]) if (!ghostKeys.has(k)) memory.forgetGhost(k);
-  for (const g of report.ghosts)
-    memory.watchGhost(orderKey(g.local), refOf(g.local), report.snapshotStartedAt, config.notFoundConfirmations);
+  // Most cycles have no ghost, in the report or in memory: nothing to forget or watch.
+  if (report.ghosts.length > 0 || memory.ghostMachines().size > 0) {
+    const ghostKeys = new Set(report.ghosts.map((g) => orderKey(g.local)));
+    for (const k of [...memory.ghostMachines().keys()]) if (!ghostKeys.has(k)) memory.forgetGhost(k);
+    for (const g of report.ghosts)
+      memory.watchGhost(orderKey(g.local), refOf(g.local), report.snapshotStartedAt, config.notFoundConfirmations);
+  }
 
   // 2. Which symbols need their trades: ghosts, matched orders the exchange filled further, plus the caller's.
   // Only the pairs with something to look at: a pair that agrees on everything the differ compares and on the
@@ -427,9 +436,6 @@ export async function runCycle(
   // fill first, with at most half of the query budget (ghosts get the rest).
   let queries = 0;
   const lookupBudget = Math.ceil(config.maxQueriesPerCycle / 2);
-  const seenTrades = new Set(trades.map(fillKey));
-  const withTrades = new Set(trades.map(fillOrderKey));
-  const lookedUp = new Set<OrderIdKey>();
   // Likewise an order we know filled (its acknowledgement said so) with fewer fills applied than its quantity: it is
   // in no report (closed on both sides), so nothing else would ever find its trade.
   // `from`: the earliest its trades can be stamped, the order's creation (-1 when the books no longer hold the
@@ -451,29 +457,35 @@ export async function runCycle(
       .reflectedUnexplained()
       .map((r) => ({ symbol: r.symbol, exchangeOrderId: r.exchangeOrderId, from: -1 })),
   ];
-  for (const m of missing) {
-    const k = orderIdKey(m.symbol, m.exchangeOrderId);
-    const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
-    // A cursor past the order's creation may have passed a trade of it that lagged behind a later trade of the
-    // symbol: sim seed 171 (the order's last trade moved the cursor there), seed 43286 (another order's trade moved
-    // it past three lagging ones, before the order's count was read and inferred). Only a cursor before the order
-    // existed still reads all of them.
-    if (
-      lookedUp.has(k) ||
-      withTrades.has(k) ||
-      since === undefined ||
-      since < m.from ||
-      work.instrument(m.symbol) === undefined
-    )
-      continue;
-    if (queries >= lookupBudget) break;
-    lookedUp.add(k);
-    queries++;
-    const found = await read(() => reader.fetchOrderTrades(m.symbol, m.exchangeOrderId));
-    for (const t of found) {
-      if (t.symbol !== m.symbol || t.exchangeOrderId !== m.exchangeOrderId || seenTrades.has(fillKey(t))) continue;
-      seenTrades.add(fillKey(t));
-      trades.push(t);
+  // Most cycles have nothing to look up: no sets of this cycle's trades to build.
+  if (missing.length > 0) {
+    const seenTrades = new Set(trades.map(fillKey));
+    const withTrades = new Set(trades.map(fillOrderKey));
+    const lookedUp = new Set<OrderIdKey>();
+    for (const m of missing) {
+      const k = orderIdKey(m.symbol, m.exchangeOrderId);
+      const since = reached.get(m.symbol) ?? ctx.cursors.trades[m.symbol]?.since;
+      // A cursor past the order's creation may have passed a trade of it that lagged behind a later trade of the
+      // symbol: sim seed 171 (the order's last trade moved the cursor there), seed 43286 (another order's trade moved
+      // it past three lagging ones, before the order's count was read and inferred). Only a cursor before the order
+      // existed still reads all of them.
+      if (
+        lookedUp.has(k) ||
+        withTrades.has(k) ||
+        since === undefined ||
+        since < m.from ||
+        work.instrument(m.symbol) === undefined
+      )
+        continue;
+      if (queries >= lookupBudget) break;
+      lookedUp.add(k);
+      queries++;
+      const found = await read(() => reader.fetchOrderTrades(m.symbol, m.exchangeOrderId));
+      for (const t of found) {
+        if (t.symbol !== m.symbol || t.exchangeOrderId !== m.exchangeOrderId || seenTrades.has(fillKey(t))) continue;
+        seenTrades.add(fillKey(t));
+        trades.push(t);
+      }
     }
   }
 
@@ -618,7 +630,7 @@ export async function runCycle(
   const applyTrades = (
     band: readonly Fill[],
     into: (ApplyFillAction | ApplyFundingAction | RecordTradeAction)[],
-    inBooks: ReadonlySet<TradeKey> = new Set(),
+    inBooks: ReadonlySet<TradeKey> = NONE_IN_BOOKS,
   ): void => {
     for (const f of band) {
       const cap = caps.get(fillOrderKey(f));

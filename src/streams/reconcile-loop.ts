@@ -153,6 +153,19 @@ function afterFirst<T, R>(
 }
 
 /**
+ * `event`, then what `rest` emits: `concat(of(event), rest)` (`rest` is subscribed at once, in the same turn, unless
+ * the subscriber unsubscribed on `event`) without concat's inner observables and subscribers, built every cycle.
+ */
+function emitThen<E>(event: E, rest: Observable<E>): Observable<E> {
+  return new Observable<E>((subscriber) => {
+    subscriber.next(event);
+    if (subscriber.closed) return undefined;
+    rest.subscribe(subscriber);
+    return undefined;
+  });
+}
+
+/**
  * A cold observable of cycle events; each subscription runs its own loop. It errors only if `trigger$` errors;
  * failed fetches and cycles are reported as events. Unsubscribing stops timers and drops any cycle in progress
  * (an in-flight Promise is not cancelled: `runCycle` must leave state consistent on its own).
@@ -194,29 +207,34 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
           ),
       );
 
-    const resumed = (n: number, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
+    /** The `resumed` event when the fetch before this one had failed. */
+    const resumed = (n: number, failed: number, pausedAt: Millis | undefined): Ev | undefined =>
       failed > 0 && pausedAt !== undefined
-        ? of<Ev>({ type: 'resumed', cycle: n, at: now(), pausedAt, failedAttempts: failed })
-        : EMPTY;
+        ? { type: 'resumed', cycle: n, at: now(), pausedAt, failedAttempts: failed }
+        : undefined;
+    /** `rest` after `first`, if any. */
+    const after = (first: Ev | undefined, rest: Observable<Ev>): Observable<Ev> =>
+      first === undefined ? rest : emitThen(first, rest);
 
-    // One fetch attempt; on a retryable error, a pause, a wait, and the next attempt.
     const attempt = (n: number, trigger: CycleTrigger, failed: number, pausedAt: Millis | undefined): Observable<Ev> =>
       // Only fetch errors are caught here; runCycle's own errors are handled in runCycle.
       afterFirst(
         () => options.fetchSnapshot(),
         (r): Observable<Ev> => {
           if (r.ok) {
-            return concat(
-              resumed(n, failed, pausedAt),
-              of<Ev>({ type: 'snapshotFetched', cycle: n, at: now(), snapshot: r.value }),
-              runCycle(n, trigger, r.value),
+            // Built in order: the resumed event's time is read before the fetched one's.
+            const back = resumed(n, failed, pausedAt);
+            return after(
+              back,
+              emitThen<Ev>(
+                { type: 'snapshotFetched', cycle: n, at: now(), snapshot: r.value },
+                runCycle(n, trigger, r.value),
+              ),
             );
           }
           if (!isRetryable(r.error)) {
-            return concat(
-              resumed(n, failed, pausedAt),
-              of<Ev>({ type: 'cycleFailed', cycle: n, at: now(), stage: 'fetch', error: r.error }),
-            );
+            const back = resumed(n, failed, pausedAt);
+            return after(back, of<Ev>({ type: 'cycleFailed', cycle: n, at: now(), stage: 'fetch', error: r.error }));
           }
           const failedAttempts = failed + 1;
           const retryAfterMs = (r.error as { retryAfterMs?: unknown }).retryAfterMs;
@@ -255,10 +273,7 @@ export function reconcileLoop<S = ExchangeSnapshot, R = unknown>(
     const oneCycle = (trigger: CycleTrigger): Observable<Ev> =>
       defer(() => {
         const n = ++cycle;
-        return concat(
-          of<Ev>({ type: 'cycleStarted', cycle: n, trigger, at: now() }),
-          attempt(n, trigger, 0, undefined),
-        );
+        return emitThen<Ev>({ type: 'cycleStarted', cycle: n, trigger, at: now() }, attempt(n, trigger, 0, undefined));
       });
 
     // A run of cycles: the triggering one, then one more for each batch of manual requests that came during it.

@@ -150,3 +150,25 @@ describe('AccountBook properties', () => {
     );
   });
 });
+
+describe('AccountBook views', () => {
+  it('lists balances and positions sorted whatever order they were set in (a book in order is not sorted again)', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.constantFrom('USDT', 'BTC', 'ETH', 'SOL', 'A', 'b'), { minLength: 0, maxLength: 6 }),
+        fc.uniqueArray(fc.constantFrom('BTC/USDT:USDT', 'ETH/USDT:USDT', 'SOL/USDC:USDC'), { maxLength: 3 }),
+        (assets, symbols) => {
+          const book = AccountBook.from(
+            assets.map((asset, i) => ({ asset, total: new Dec(i + 1) })),
+            symbols.map((symbol, i) => ({ symbol, quantity: new Dec(i + 1), entryPrice: new Dec('10') })),
+          );
+          const locked = new Map<string, Dec>([[assets[0] ?? 'USDT', new Dec('0.5')]]);
+          const balances = book.balances(locked);
+          expect(balances.map((b) => b.asset)).toEqual([...assets].sort());
+          for (const b of balances) expect(b.free.toFixed()).toBe(b.total.minus(locked.get(b.asset) ?? 0).toFixed());
+          expect(book.positions().map((p) => p.symbol)).toEqual([...symbols].sort());
+        },
+      ),
+    );
+  });
+});

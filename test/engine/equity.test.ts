@@ -5,13 +5,14 @@
  * adds exactly one request per N cycles to the budget. Plus the pure price-key selection, property-tested.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError } from '../../src/domain/errors.js';
 import type { Decimal } from '../../src/domain/decimal.js';
 import { createEngine } from '../../src/engine/engine.js';
 import {
   DEFAULT_TICKER_EVERY_CYCLES,
+  EquityMarker,
   neededPriceKeys,
   resolveTickerEveryCycles,
   tickerSymbols,
@@ -278,5 +279,98 @@ describe('which prices a book needs (pure)', () => {
         }
       }),
     );
+  });
+});
+
+describe('a reading repeated when nothing it depends on changed', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const instruments = [
+    { symbol: BTC, kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+    { symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+  ] as const;
+  /** 1000 USDT, 1 BTC, long 1 PERP from 30000. */
+  const makeBook = (): Portfolio =>
+    Portfolio.create({
+      instruments,
+      balances: [
+        { asset: 'USDT', free: d('1000'), total: d('1000') },
+        { asset: 'BTC', free: d('1'), total: d('1') },
+      ],
+      positions: [{ symbol: PERP, quantity: d('1'), entryPrice: d('30000') }],
+    });
+  const position = (mark: string) => [{ symbol: PERP, quantity: d('1'), entryPrice: d('30000'), markPrice: d(mark) }];
+  /** An exchange whose only call is the ticker read, answering `btc` for BTC/USDT. */
+  const tickerExchange = (btc: () => string): ExchangeClient =>
+    ({
+      fetchTickers: (symbols: readonly string[]) =>
+        Promise.resolve(new Map(symbols.filter((s) => s === BTC).map((s) => [s, d(btc())]))),
+    }) as unknown as ExchangeClient;
+  const equityOf = async (m: EquityMarker, book: Portfolio, mark: string, apply = true): Promise<string | undefined> =>
+    str((await m.mark(book, position(mark), apply)).equity);
+
+  it('values the books once while the books and every price stay the same (the same value, a fresh object)', async () => {
+    const m = new EquityMarker({ exchange: tickerExchange(() => '30000'), tickerEveryCycles: 10 });
+    const book = makeBook();
+    const valued = vi.spyOn(Portfolio.prototype, 'unpricedAssets');
+    expect(await equityOf(m, book, '31000')).toBe('32000');
+    // A clone keeps the stamp (equal books), the position read hands out a new Decimal of the same value.
+    expect(await equityOf(m, book.clone(), '31000')).toBe('32000');
+    expect(await equityOf(m, book, '31000')).toBe('32000');
+    expect(valued).toHaveBeenCalledTimes(1);
+  });
+
+  it('sees a change of the books, of a position mark, and of an own price changed in place', async () => {
+    const own = new Map<string, Decimal>();
+    const m = new EquityMarker({ exchange: tickerExchange(() => '30000'), tickerEveryCycles: 10, prices: () => own });
+    const book = makeBook();
+    expect(await equityOf(m, book, '31000')).toBe('32000');
+    // The books: a funding payment of 5 USDT.
+    book.applyFunding({ id: 'f1', symbol: PERP, asset: 'USDT', amount: d('5'), timestamp: 1 });
+    expect(await equityOf(m, book, '31000')).toBe('32005');
+    // A position mark.
+    expect(await equityOf(m, book, '31500')).toBe('32505');
+    // The bot's own map, the same object changed in place.
+    own.set(BTC, d('30200'));
+    expect(await equityOf(m, book, '31500')).toBe('32705');
+    own.set(PERP, d('31600'));
+    expect(await equityOf(m, book, '31500')).toBe('32805');
+  });
+
+  it('sees a ticker read that changed a price', async () => {
+    let btc = '30000';
+    const m = new EquityMarker({ exchange: tickerExchange(() => btc), tickerEveryCycles: 1 });
+    const book = makeBook();
+    expect(await equityOf(m, book, '31000')).toBe('32000');
+    btc = '30100';
+    expect(await equityOf(m, book, '31000')).toBe('32100');
+  });
+
+  it('raises the peak when a mark follows a reading of the same books that was not one', async () => {
+    const m = new EquityMarker({ exchange: tickerExchange(() => '30000'), tickerEveryCycles: 10 });
+    const book = makeBook();
+    expect(await equityOf(m, book, '31000', false)).toBe('32000');
+    expect(book.peakEquity.toFixed()).toBe('0');
+    expect(await equityOf(m, book, '31000', true)).toBe('32000');
+    expect(book.peakEquity.toFixed()).toBe('32000');
+    // A reading after a mark is the same reading.
+    const again = await m.mark(book, position('31000'), false);
+    expect(str(again.peakEquity)).toBe('32000');
+    expect(str(again.drawdown)).toBe('0');
+  });
+
+  it('sees a zero of the other sign and an equal price of another Decimal class as changes (they can round or sign differently)', async () => {
+    const Other = Dec.clone({ precision: 5 });
+    const own = new Map<string, Decimal>([[PERP, d('31000')]]);
+    const m = new EquityMarker({ exchange: tickerExchange(() => '30000'), tickerEveryCycles: 10, prices: () => own });
+    const book = makeBook();
+    const valued = vi.spyOn(Portfolio.prototype, 'unpricedAssets');
+    await m.mark(book, position('31000'), true);
+    own.set(PERP, new Other('31000'));
+    await m.mark(book, position('31000'), true);
+    own.set(BTC, d('0'));
+    await m.mark(book, position('31000'), true);
+    own.set(BTC, d('-0'));
+    await m.mark(book, position('31000'), true);
+    expect(valued).toHaveBeenCalledTimes(4);
   });
 });

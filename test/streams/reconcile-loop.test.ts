@@ -429,3 +429,43 @@ describe('reconcileLoop with Promise inputs (the engine fetches and runs cycles 
     expect(runs).toBe(0);
   });
 });
+
+describe('reconcileLoop, a subscriber that stops on an event', () => {
+  it('reads nothing further: no fetch after it stopped on cycleStarted, no cycle after it stopped on snapshotFetched', async () => {
+    const s: Snap = { id: 's' };
+    let fetches = 0;
+    let cycles = 0;
+    // Flushed up to frame 5 only: the first tick, not the interval ones.
+    const scheduler = new VirtualTimeScheduler(VirtualAction, 5);
+    const loop = (): ReturnType<typeof reconcileLoop<Snap, string>> =>
+      reconcileLoop<Snap, string>({
+        intervalMs: 10,
+        fetchSnapshot: () => {
+          fetches++;
+          return Promise.resolve(s);
+        },
+        runCycle: () => {
+          cycles++;
+          return Promise.resolve('ok');
+        },
+        random: fixedRandom(0.5),
+        scheduler,
+        startImmediately: true,
+      });
+    const untilType = async (type: Ev['type']): Promise<Ev[]> => {
+      const seen: Ev[] = [];
+      const sub = loop()
+        .pipe(takeWhile((e) => e.type !== type, true))
+        .subscribe((e) => seen.push(e));
+      // The first tick (time 0), then the fetch's and the cycle's promises.
+      scheduler.flush();
+      await new Promise((resolve) => setImmediate(resolve));
+      sub.unsubscribe();
+      return seen;
+    };
+    expect((await untilType('cycleStarted')).map((e) => e.type)).toEqual(['cycleStarted']);
+    expect(fetches).toBe(0);
+    expect((await untilType('snapshotFetched')).map((e) => e.type)).toEqual(['cycleStarted', 'snapshotFetched']);
+    expect([fetches, cycles]).toEqual([1, 0]);
+  });
+});
