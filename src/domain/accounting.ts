@@ -35,9 +35,10 @@ export interface TradeEffect {
  */
 export const ENTRY_PRICE_DECIMALS = 44;
 
+/** Readonly: a clone shares the entries (`mapsShared`), so a change replaces an entry, never edits it. */
 interface PositionEntry {
-  quantity: Decimal;
-  entryPrice: Decimal;
+  readonly quantity: Decimal;
+  readonly entryPrice: Decimal;
 }
 
 /** The maps every book starts with: never written (`mapsShared` guards them). */
