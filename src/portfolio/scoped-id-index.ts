@@ -2,27 +2,36 @@
  * A map keyed by (symbol, id) for ids scoped per symbol (exchange order ids): one layered map per symbol, keyed by the
  * id string itself, so a write or a look-up builds no `orderIdKey` string. A load of 100k orders built (and hashed)
  * a 100k concatenated key per order, most of its order index's cost, and each key lived as long as the books (issue
- * 16). Copies (`fork`) cost O(1), as a LayeredMap's do; the first write after one forks each symbol's map (few).
+ * 16). Copies (`fork`) cost O(1), as a LayeredMap's do; a write after one forks only its own symbol's map.
  */
 import { LayeredMap } from './layered-map.js';
 
 export class ScopedIdIndex<V> {
   /** Symbol → id → value. Never holds an empty map (a symbol's last id deleted takes its map out). */
   private bySymbol: Map<string, LayeredMap<string, V>>;
-  /** `bySymbol` and its maps are (or may be) read by a fork: replaced by forks of them before the first write. */
+  /** `bySymbol` is (or may be) read by a fork: copied before the first write. */
   private shared: boolean;
+  /**
+   * The symbols whose map is ours to write since the last fork (each other's a fork may read: forked before a write
+   * to it); undefined when every map is ours (never forked).
+   */
+  private owned: Set<string> | undefined;
   private count: number;
 
   constructor(forkOf?: ScopedIdIndex<V>) {
     if (forkOf === undefined) {
       this.bySymbol = new Map();
       this.shared = false;
+      this.owned = undefined;
       this.count = 0;
       return;
     }
     this.bySymbol = forkOf.bySymbol;
     this.count = forkOf.count;
     this.shared = forkOf.shared = true;
+    // Each side's own set: what one side forks for itself, the other still shares.
+    this.owned = new Set();
+    forkOf.owned = new Set();
   }
 
   /** An independent index with the same entries. O(1): both sides share what they hold now. */
@@ -43,8 +52,7 @@ export class ScopedIdIndex<V> {
   }
 
   set(symbol: string, id: string, value: V): this {
-    this.own();
-    let ids = this.bySymbol.get(symbol);
+    let ids = this.own(symbol);
     if (ids === undefined) this.bySymbol.set(symbol, (ids = new LayeredMap()));
     const size = ids.size;
     ids.set(id, value);
@@ -54,20 +62,26 @@ export class ScopedIdIndex<V> {
 
   delete(symbol: string, id: string): boolean {
     if (!this.has(symbol, id)) return false;
-    this.own();
-    const ids = this.bySymbol.get(symbol)!;
+    const ids = this.own(symbol)!;
     ids.delete(id);
     this.count--;
     if (ids.size === 0) this.bySymbol.delete(symbol);
     return true;
   }
 
-  /** Makes the maps ours before a write: a fork still reads the ones it shares, which a fork of each leaves as they are. */
-  private own(): void {
-    if (!this.shared) return;
-    const own = new Map<string, LayeredMap<string, V>>();
-    this.bySymbol.forEach((ids, symbol) => own.set(symbol, ids.fork()));
-    this.bySymbol = own;
-    this.shared = false;
+  /** `symbol`'s map made ours to write (a fork of the one a fork may read), if there is one. */
+  private own(symbol: string): LayeredMap<string, V> | undefined {
+    if (this.shared) {
+      this.bySymbol = new Map(this.bySymbol);
+      this.shared = false;
+    }
+    const ids = this.bySymbol.get(symbol);
+    if (this.owned === undefined || this.owned.has(symbol)) return ids;
+    // A map made from now on is ours too.
+    this.owned.add(symbol);
+    if (ids === undefined) return undefined;
+    const own = ids.fork();
+    this.bySymbol.set(symbol, own);
+    return own;
   }
 }
