@@ -69,6 +69,7 @@ import {
 } from './portfolio-json.js';
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
 import { LayeredMap } from './layered-map.js';
+import { ScopedIdIndex } from './scoped-id-index.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
 import {
   PortfolioChanges,
@@ -265,8 +266,8 @@ export class Portfolio {
   // it changes, not a copy of the books' orders (issue 16). No field is initialized where it is declared: a clone
   // would throw the new containers away at once (issue 16: a clean cycle clones the books several times).
   private byClient: LayeredMap<string, TrackedOrder>;
-  /** `orderIdKey(symbol, exchange order id)` → client order id. */
-  private byExchange: LayeredMap<OrderIdKey, string>;
+  /** (symbol, exchange order id) → client order id. */
+  private byExchange: ScopedIdIndex<string>;
   /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
   private untracked: LayeredMap<OrderIdKey, UntrackedOrderFills>;
   private peak: Decimal;
@@ -380,7 +381,7 @@ export class Portfolio {
     this.settledStamps = new Map();
     this.latestStamps = new Map();
     this.byClient = new LayeredMap();
-    this.byExchange = new LayeredMap();
+    this.byExchange = new ScopedIdIndex();
     this.untracked = new LayeredMap();
     this.stamp = ++lastStamp;
     this.changes = new PortfolioChanges();
@@ -544,8 +545,8 @@ export class Portfolio {
     const base = AccountBook.from(state.balances, state.positions, this.realizedPnl);
     // Nothing below throws. The orders the reset tracks are these books' own (same keys): what `fromExchangeState`
     // filters by its tracked ids is filtered by `byExchange` here.
-    const unexplained = [...this.unexplainedByOrder()].filter(([key]) => this.byExchange.has(key));
-    const dropped = [...this.untracked.keys()].filter((key) => this.byExchange.has(key));
+    const unexplained = [...this.unexplainedByOrder()].filter(([key]) => this.tracksKey(key));
+    const dropped = [...this.untracked.keys()].filter((key) => this.tracksKey(key));
     this.stamp = ++lastStamp;
     this.dropListViews();
     if (!sameInstruments) {
@@ -749,7 +750,8 @@ export class Portfolio {
     checkOrderFill(order, 'order');
     const existing = this.byClient.get(order.clientOrderId);
     const key = order.exchangeOrderId === undefined ? undefined : orderIdKey(order.symbol, order.exchangeOrderId);
-    const owner = key === undefined ? undefined : this.byExchange.get(key);
+    const owner =
+      order.exchangeOrderId === undefined ? undefined : this.byExchange.get(order.symbol, order.exchangeOrderId);
     if (owner !== undefined && owner !== order.clientOrderId) {
       throw new PortfolioError(
         'conflictingOrder',
@@ -910,8 +912,8 @@ export class Portfolio {
       this.orderViewsChange(t, undefined);
       this.changes.order(t.order.clientOrderId);
       if (t.order.exchangeOrderId !== undefined) {
+        this.byExchange.delete(t.order.symbol, t.order.exchangeOrderId);
         const key = orderIdKey(t.order.symbol, t.order.exchangeOrderId);
-        this.byExchange.delete(key);
         if (this.unexplainedReflected.has(key)) {
           this.ownReplay();
           this.unexplainedReflected.delete(key);
@@ -1099,10 +1101,9 @@ export class Portfolio {
    * (zero when unknown or dropped from the bounded untracked memory).
    */
   appliedQuantity(symbol: string, exchangeOrderId: string): Decimal {
-    const key = orderIdKey(symbol, exchangeOrderId);
-    const client = this.byExchange.get(key);
+    const client = this.byExchange.get(symbol, exchangeOrderId);
     if (client !== undefined) return this.byClient.get(client)!.order.filledQuantity;
-    return this.untracked.get(key)?.quantity ?? ZERO;
+    return this.untracked.get(orderIdKey(symbol, exchangeOrderId))?.quantity ?? ZERO;
   }
 
   /**
@@ -1110,8 +1111,15 @@ export class Portfolio {
    * never seen or dropped from the bounded memory).
    */
   untrackedFills(symbol: string, exchangeOrderId: string): UntrackedOrderFills | undefined {
-    const key = orderIdKey(symbol, exchangeOrderId);
-    return this.byExchange.has(key) ? undefined : this.untracked.get(key);
+    return this.byExchange.has(symbol, exchangeOrderId)
+      ? undefined
+      : this.untracked.get(orderIdKey(symbol, exchangeOrderId));
+  }
+
+  /** Whether a tracked order has the exchange order of `key` (an `orderIdKey`). */
+  private tracksKey(key: OrderIdKey): boolean {
+    const scoped = splitScopedKey(key);
+    return scoped !== undefined && this.byExchange.has(scoped.symbol, scoped.id);
   }
 
   /**
@@ -1312,11 +1320,10 @@ export class Portfolio {
    */
   recordReflectedFills(fills: readonly Fill[]): void {
     for (const f of fills) {
-      const okey = fillOrderKey(f);
-      if (this.isApplied(f) || this.byExchange.has(okey)) continue;
+      if (this.isApplied(f) || this.byExchange.has(f.symbol, f.exchangeOrderId)) continue;
       this.touch();
       this.tradeIds.add(fillKey(f));
-      this.addUntracked(okey, f.quantity, f.quantity.times(f.price));
+      this.addUntracked(fillOrderKey(f), f.quantity, f.quantity.times(f.price));
     }
   }
 
@@ -1485,7 +1492,7 @@ export class Portfolio {
     this.byClient.set(t.order.clientOrderId, t);
     this.orderViewsChange(prev, t);
     if (t.order.exchangeOrderId !== undefined)
-      this.byExchange.set(orderIdKey(t.order.symbol, t.order.exchangeOrderId), t.order.clientOrderId);
+      this.byExchange.set(t.order.symbol, t.order.exchangeOrderId, t.order.clientOrderId);
   }
 
   /** Applied by its (symbol, trade id), or by an unscoped id migrated from version 1 within that id's time bound. */
@@ -1512,7 +1519,7 @@ export class Portfolio {
     const key =
       ref.exchangeOrderId === undefined || ref.symbol === undefined
         ? undefined
-        : this.byExchange.get(orderIdKey(ref.symbol, ref.exchangeOrderId));
+        : this.byExchange.get(ref.symbol, ref.exchangeOrderId);
     if (key !== undefined) return this.byClient.get(key);
     return ref.clientOrderId === undefined ? undefined : this.byClient.get(ref.clientOrderId);
   }
@@ -1592,7 +1599,7 @@ export class Portfolio {
   private resolveFillOrder(fill: Fill): { tracked: TrackedOrder | undefined; link: boolean } {
     let tracked: TrackedOrder | undefined;
     let link = false;
-    const key = this.byExchange.get(fillOrderKey(fill));
+    const key = this.byExchange.get(fill.symbol, fill.exchangeOrderId);
     if (key !== undefined) {
       tracked = this.byClient.get(key);
       if (fill.clientOrderId !== undefined && fill.clientOrderId !== key) {
