@@ -213,7 +213,7 @@ function* sortedOrders(
     return memo.categories;
   // Lists that changed in a few orders since the last diff: only what changed is diffed again (issue 16).
   const updated =
-    frozen && lastOrders !== undefined ? updateSince(lastOrders, localOrders, remoteOrders, cutoff) : undefined;
+    frozen && lastOrders !== undefined ? yield* updateSince(lastOrders, localOrders, remoteOrders, cutoff) : undefined;
   if (updated !== undefined) return updated;
   const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
@@ -230,16 +230,17 @@ function* sortedOrders(
 
 /**
  * The categories of a frozen local list from the last diff's (`updateCategories`), kept as the memo in its place;
- * undefined when the full diff must run. Runs in one go: the orders diffed again are few.
+ * undefined when the full diff must run. Its passes over every order yield at slice points; the orders diffed again
+ * are few, and diffed in one go.
  */
-function updateSince(
+function* updateSince(
   last: { readonly local: readonly Order[]; readonly memo: OrdersMemo },
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
-): SortedCategories | undefined {
+): Generator<void, SortedCategories | undefined> {
   const { memo } = last;
-  const updated = updateCategories(
+  const updated = yield* updateCategories(
     { local: last.local, ...memo },
     localOrders,
     remoteOrders,

@@ -47,6 +47,12 @@ export interface UpdatedCategories {
  */
 const LOOKAHEAD = 8;
 
+/**
+ * How many orders a pass over a list (a walk, a look at ids, stamps) takes between two slice points: cheap steps
+ * (an identity check, a few string comparisons), so a slice is a small part of the slicer's budget.
+ */
+const SLICE_ORDERS = 1024;
+
 /** The orders that changed on one side: the new list's indexes diffed again, and the last list's orders gone. */
 interface SideChanges {
   readonly flags: Uint8Array;
@@ -61,21 +67,21 @@ interface SideChanges {
  * Passes over every order: the walks that find what changed (identity only) and one look at each order's ids; the
  * stamps only when the cutoff left the last bounds. The rest is in proportion to what changed.
  */
-export function updateCategories(
+export function* updateCategories(
   last: LastDiff,
   local: readonly Order[],
   remote: readonly Order[],
   cutoff: number,
   rediff: (local: readonly Order[], remote: readonly Order[]) => OrderCategoryLists,
   compare: (a: Order, b: Order) => number,
-): UpdatedCategories | undefined {
+): Generator<void, UpdatedCategories | undefined> {
   // Past this many changed orders a full diff costs about as much: 8, or 1 in 64 of the orders.
   const limit = Math.max(8, (local.length + remote.length) >> 6);
   const l: SideChanges = { flags: new Uint8Array(local.length), again: [], gone: [] };
   const r: SideChanges = { flags: new Uint8Array(remote.length), again: [], gone: [] };
-  let changed = changesOf(last.local, local, l, limit);
+  let changed = yield* changesOf(last.local, local, l, limit);
   if (changed < 0) return undefined;
-  const changedRemote = changesOf(last.remote, remote, r, limit - changed);
+  const changedRemote = yield* changesOf(last.remote, remote, r, limit - changed);
   if (changedRemote < 0) return undefined;
   changed += changedRemote;
   for (const i of r.again) if (!Object.isFrozen(remote[i])) return undefined;
@@ -89,18 +95,18 @@ export function updateCategories(
       last,
     ));
   } else {
-    ({ lo, hi } = graceBounds(local, cutoff));
-    // The kept orders whose side of the cutoff moved: their entries change.
-    for (let i = 0; i < local.length; i++) {
-      const stamp = stampOf(local[i]!);
-      if (l.flags[i] === 0 && stamp >= cutoff !== stamp >= last.cutoff) {
-        l.flags[i] = 1;
-        l.again.push(i);
-        if (++changed > limit) return undefined;
-      }
+    lo = -Infinity;
+    hi = Infinity;
+    for (let from = 0; from < local.length; from += SLICE_ORDERS) {
+      const to = Math.min(local.length, from + SLICE_ORDERS);
+      ({ lo, hi } = graceBounds(local, cutoff, { lo, hi }, from, to));
+      // The kept orders whose side of the cutoff moved: their entries change.
+      changed += movedSides(local, l, cutoff, last.cutoff, from, to);
+      if (changed > limit) return undefined;
+      yield;
     }
   }
-  if (!linkedAgain(local, remote, l, r, 4 * limit)) return undefined;
+  if (!(yield* linkedAgain(local, remote, l, r, 4 * limit))) return undefined;
 
   const subLocal = l.again.map((i) => local[i]!);
   const subRemote = r.again.map((i) => remote[i]!);
@@ -131,21 +137,44 @@ export function updateCategories(
  * A local order is within its grace when its `createdAt` or `updatedAt` is at or after the cutoff: whether it is
  * depends on the later of the two, its stamp. `lo` is the latest stamp before `cutoff`, `hi` the earliest at or
  * after it: any cutoff in (lo, hi] puts every order on the same side as `cutoff` does. From `within`, bounds some
- * other orders already have (for the cutoff they hold), the bounds of those orders and `orders` together.
+ * other orders already have (for the cutoff they hold), the bounds of those orders and `orders[from, to)` together.
  */
 export function graceBounds(
   orders: readonly Order[],
   cutoff: number,
   within: { readonly lo: number; readonly hi: number } = { lo: -Infinity, hi: Infinity },
+  from = 0,
+  to = orders.length,
 ): { lo: number; hi: number } {
   let { lo, hi } = within;
-  for (let i = 0; i < orders.length; i++) {
+  for (let i = from; i < to; i++) {
     const stamp = stampOf(orders[i]!);
     if (stamp < cutoff) {
       if (stamp > lo) lo = stamp;
     } else if (stamp < hi) hi = stamp;
   }
   return { lo, hi };
+}
+
+/** Flags the kept orders of `local[from, to)` on the other side of `cutoff` than of `lastCutoff`; how many. */
+function movedSides(
+  local: readonly Order[],
+  l: SideChanges,
+  cutoff: number,
+  lastCutoff: number,
+  from: number,
+  to: number,
+): number {
+  let moved = 0;
+  for (let i = from; i < to; i++) {
+    const stamp = stampOf(local[i]!);
+    if (l.flags[i] === 0 && stamp >= cutoff !== stamp >= lastCutoff) {
+      l.flags[i] = 1;
+      l.again.push(i);
+      moved++;
+    }
+  }
+  return moved;
 }
 
 /** The later of an order's two times. */
@@ -158,22 +187,18 @@ function stampOf(o: Order): number {
  * again too. Client and exchange ids in one list, exchange ids without their symbol: a few more orders diffed again
  * at worst, never one too few. False past `most` orders.
  */
-function linkedAgain(
+function* linkedAgain(
   local: readonly Order[],
   remote: readonly Order[],
   l: SideChanges,
   r: SideChanges,
   most: number,
-): boolean {
+): Generator<void, boolean> {
   const ids: string[] = [];
-  const note = (o: Order): void => {
-    ids.push(o.clientOrderId);
-    if (o.exchangeOrderId !== undefined) ids.push(o.exchangeOrderId);
-  };
-  for (const o of l.gone) note(o);
-  for (const o of r.gone) note(o);
-  for (const i of l.again) note(local[i]!);
-  for (const i of r.again) note(remote[i]!);
+  for (const o of l.gone) noteIds(ids, o);
+  for (const o of r.gone) noteIds(ids, o);
+  for (const i of l.again) noteIds(ids, local[i]!);
+  for (const i of r.again) noteIds(ids, remote[i]!);
   let flagged = l.again.length + r.again.length;
   // Each pass looks for the ids the one before added (the first, for all): usually one pass finds nothing.
   for (let from = 0; from < ids.length;) {
@@ -182,17 +207,41 @@ function linkedAgain(
       [local, l],
       [remote, r],
     ] as const) {
-      for (let i = 0; i < orders.length; i++) {
-        if (side.flags[i] === 1 || !linked(orders[i]!, ids, from, to)) continue;
-        side.flags[i] = 1;
-        side.again.push(i);
-        note(orders[i]!);
-        if (++flagged > most) return false;
+      for (let at = 0; at < orders.length; at += SLICE_ORDERS) {
+        flagged += flagLinked(orders, side, ids, { from, to }, at, Math.min(orders.length, at + SLICE_ORDERS));
+        if (flagged > most) return false;
+        yield;
       }
     }
     from = to;
   }
   return true;
+}
+
+/** An order's client id and exchange id, to `ids`. */
+function noteIds(ids: string[], o: Order): void {
+  ids.push(o.clientOrderId);
+  if (o.exchangeOrderId !== undefined) ids.push(o.exchangeOrderId);
+}
+
+/** Flags the orders of `orders[start, end)` linked to `ids[among.from, among.to)` (noting their ids); how many. */
+function flagLinked(
+  orders: readonly Order[],
+  side: SideChanges,
+  ids: string[],
+  among: { readonly from: number; readonly to: number },
+  start: number,
+  end: number,
+): number {
+  let flagged = 0;
+  for (let i = start; i < end; i++) {
+    if (side.flags[i] === 1 || !linked(orders[i]!, ids, among.from, among.to)) continue;
+    side.flags[i] = 1;
+    side.again.push(i);
+    noteIds(ids, orders[i]!);
+    flagged++;
+  }
+  return flagged;
 }
 
 /** Whether `o`'s client id or exchange id is among `ids[from, to)`. */
@@ -213,16 +262,50 @@ function linked(o: Order, ids: readonly string[], from: number, to: number): boo
  * order that is not paired is counted as changed (diffed again), so a walk that pairs badly costs time, never a wrong
  * answer.
  */
-function changesOf(last: readonly Order[], next: readonly Order[], side: SideChanges, limit: number): number {
+function* changesOf(
+  last: readonly Order[],
+  next: readonly Order[],
+  side: SideChanges,
+  limit: number,
+): Generator<void, number> {
+  const at: WalkPosition = { i: 0, j: 0, changed: 0 };
+  while (at.i < last.length && at.j < next.length) {
+    if (!walk(last, next, side, at, limit)) return -1;
+    yield;
+  }
+  let { i, j } = at;
+  const changed = at.changed + last.length - i + next.length - j;
+  if (changed > limit) return -1;
+  for (; i < last.length; i++) side.gone.push(last[i]!);
+  for (; j < next.length; j++) {
+    side.flags[j] = 1;
+    side.again.push(j);
+  }
+  return changed;
+}
+
+/** Where a walk (`changesOf`) is: at `last[i]` and `next[j]`, having counted `changed` orders. */
+interface WalkPosition {
+  i: number;
+  j: number;
+  changed: number;
+}
+
+/** `changesOf`'s walk, on from `at` for `SLICE_ORDERS` steps or to either list's end; false past `limit`. */
+function walk(
+  last: readonly Order[],
+  next: readonly Order[],
+  side: SideChanges,
+  at: WalkPosition,
+  limit: number,
+): boolean {
   const { flags, again, gone } = side;
-  let i = 0;
-  let j = 0;
-  let changed = 0;
-  const add = (at: number): void => {
-    flags[at] = 1;
-    again.push(at);
+  let { i, j, changed } = at;
+  const add = (k: number): void => {
+    flags[k] = 1;
+    again.push(k);
   };
-  while (i < last.length && j < next.length) {
+  for (let steps = 0; steps < SLICE_ORDERS && i < last.length && j < next.length; steps++) {
     const p = last[i]!;
     const q = next[j]!;
     if (p === q) {
@@ -246,13 +329,12 @@ function changesOf(last: readonly Order[], next: readonly Order[], side: SideCha
       i++;
       j++;
     }
-    if (changed > limit) return -1;
+    if (changed > limit) return false;
   }
-  changed += last.length - i + next.length - j;
-  if (changed > limit) return -1;
-  for (; i < last.length; i++) gone.push(last[i]!);
-  for (; j < next.length; j++) add(j);
-  return changed;
+  at.i = i;
+  at.j = j;
+  at.changed = changed;
+  return true;
 }
 
 /** The index of `o` in `list[from, from + LOOKAHEAD)`, or -1. */
