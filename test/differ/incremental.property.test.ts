@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ParseError } from '../../src/domain/errors.js';
 import type { ExchangeSnapshot, LiveState, Order } from '../../src/domain/types.js';
-import { diff, diffOnce } from '../../src/differ/diff.js';
+import { diff, diffOnce, diffSliced } from '../../src/differ/diff.js';
 import type { ReconciliationReport } from '../../src/differ/report.js';
 import { reportToJSON } from '../../src/differ/report-json.js';
 import { arbDiffInputs, copyOrder } from '../support/arbitraries.js';
@@ -178,5 +178,35 @@ describe('diff over lists that changed in a few orders since the last diff', () 
     expect(second.matched).toHaveLength(91);
     expect(second.matched.at(-1)!.local).toBe(placed);
     expect(second.matched.at(-1)!.withinGrace).toBe(true);
+  });
+
+  it('over many orders, diffs again in slices: the passes over every order stop at slice points', async () => {
+    const order = (i: number, p: Partial<Order> = {}): Order =>
+      Object.freeze({ ...REST, clientOrderId: `c${i}`, exchangeOrderId: `${100000 + i}`, ...p });
+    const books = Array.from({ length: 3000 }, (_, i) => order(i));
+    const state = (orders: readonly Order[]): LiveState => ({
+      orders: Object.freeze(orders),
+      positions: [],
+      balances: [],
+    });
+    const snap = (orders: readonly Order[]): ExchangeSnapshot => ({
+      openOrders: Object.freeze(orders),
+      positions: [],
+      balances: [],
+      startedAt: T0,
+      completedAt: T0 + 10,
+    });
+    let pauses = 0;
+    const pause = (): undefined => void pauses++;
+    await diffSliced(state(books), snap(books), undefined, pause);
+    const placed = order(3000, { createdAt: T0 - 1, updatedAt: T0 - 1 });
+    const local = state([...books, placed]);
+    const remote = snap([...books, placed]);
+    pauses = 0;
+    const got = await diffSliced(local, remote, undefined, pause);
+    // Two walks and a look at each side's ids, 3,000 orders each, in slices.
+    expect(pauses).toBeGreaterThanOrEqual(4);
+    expect(JSON.stringify(reportToJSON(got))).toBe(JSON.stringify(reportToJSON(diffOnce(local, remote))));
+    expect(got.matched.at(-1)!.local).toBe(placed);
   });
 });
