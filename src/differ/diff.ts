@@ -13,6 +13,7 @@ import { amountsEqual, Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
 import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
+import { graceBounds, updateCategories } from './incremental.js';
 import {
   isOpenStatus,
   type Balance,
@@ -180,6 +181,8 @@ interface OrdersMemo {
   /** Every cutoff in (lo, hi] files every local order as the diff's cutoff did (see `graceBounds`). */
   readonly lo: number;
   readonly hi: number;
+  /** The cutoff the categories were found with (`updateCategories` moves the orders whose side of it changed). */
+  readonly cutoff: number;
   readonly categories: SortedCategories;
 }
 
@@ -208,6 +211,10 @@ function* sortedOrders(
   const memo = frozen && lastOrders?.local === localOrders ? lastOrders.memo : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
+  // Lists that changed in a few orders since the last diff: only what changed is diffed again (issue 16).
+  const updated =
+    frozen && lastOrders !== undefined ? yield* updateSince(lastOrders, localOrders, remoteOrders, cutoff) : undefined;
+  if (updated !== undefined) return updated;
   const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
   if (large) yield;
@@ -217,7 +224,36 @@ function* sortedOrders(
   for (const list of Object.values(categories)) Object.freeze(list);
   // A frozen list (the engine's interned snapshots) cannot change: kept as is, so the next hit is one identity check.
   const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
-  lastOrders = { local: localOrders, memo: { remote, ...graceBounds(localOrders, cutoff), categories } };
+  lastOrders = { local: localOrders, memo: { remote, ...graceBounds(localOrders, cutoff), cutoff, categories } };
+  return categories;
+}
+
+/**
+ * The categories of a frozen local list from the last diff's (`updateCategories`), kept as the memo in its place;
+ * undefined when the full diff must run. Its passes over every order yield at slice points; the orders diffed again
+ * are few, and diffed in one go.
+ */
+function* updateSince(
+  last: { readonly local: readonly Order[]; readonly memo: OrdersMemo },
+  localOrders: readonly Order[],
+  remoteOrders: readonly Order[],
+  cutoff: number,
+): Generator<void, SortedCategories | undefined> {
+  const { memo } = last;
+  const updated = yield* updateCategories(
+    { local: last.local, ...memo },
+    localOrders,
+    remoteOrders,
+    cutoff,
+    (l, r) => runSteps(sortedOrders(l, r, cutoff, false, false)),
+    compareOrders,
+  );
+  if (updated === undefined) return undefined;
+  const { categories, lo, hi } = updated;
+  // A list kept from the last report is frozen already.
+  for (const list of Object.values(categories)) Object.freeze(list);
+  const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
+  lastOrders = { local: localOrders, memo: { remote, lo, hi, cutoff, categories } };
   return categories;
 }
 
@@ -227,24 +263,6 @@ function sameOrders(a: readonly Order[], b: readonly Order[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * A local order is within its grace when its `createdAt` or `updatedAt` is at or after the cutoff: whether it is
- * depends on the later of the two, its stamp. `lo` is the latest stamp before `cutoff`, `hi` the earliest at or
- * after it: any cutoff in (lo, hi] puts every order on the same side as `cutoff` does.
- */
-function graceBounds(orders: readonly Order[], cutoff: number): { lo: number; hi: number } {
-  let lo = -Infinity;
-  let hi = Infinity;
-  for (let i = 0; i < orders.length; i++) {
-    const o = orders[i]!;
-    const stamp = o.createdAt > o.updatedAt ? o.createdAt : o.updatedAt;
-    if (stamp < cutoff) {
-      if (stamp > lo) lo = stamp;
-    } else if (stamp < hi) hi = stamp;
-  }
-  return { lo, hi };
 }
 
 interface OrderCategories {
