@@ -302,22 +302,29 @@ export function noteUpdatePositions(updates: readonly Order[], orders: readonly 
   updatePositions.set(updates, { orders, at });
 }
 
-/** The positions noted for `updates`, when `portfolio` still lists the orders they were noted in. */
-function placedIn(portfolio: Portfolio, updates: readonly Order[]): Int32Array | undefined {
+/**
+ * The positions noted for `updates`, and whether `portfolio` still lists the very orders they were noted in (then each
+ * update's client id is known to be its order's). A plan's earlier actions (a ghost closed) list new ones, usually
+ * at the same positions: those are then checked.
+ */
+function placedIn(portfolio: Portfolio, updates: readonly Order[]): { at: Int32Array; sameIds: boolean } | undefined {
   const noted = updatePositions.get(updates);
-  return noted !== undefined && noted.orders === portfolio.orders() ? noted.at : undefined;
+  return noted === undefined ? undefined : { at: noted.at, sameIds: noted.orders === portfolio.orders() };
 }
 
 /**
  * The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id).
- * `current`'s client ids are distinct (a portfolio's `orders()`). With `at`, the updates' positions in `current`, each
- * update carrying the client id of the order at its position (as a boot's plan notes them), the merge is done by
- * position when that gives the same list (`placeUpdates`).
+ * `current`'s client ids are distinct (a portfolio's `orders()`). With `placed`, the updates' positions in `current`
+ * as a boot's plan noted them, the merge is done by position when that gives the same list (`placeUpdates`).
  */
-export function mergeOrders(current: readonly Order[], updates: readonly Order[], at?: Int32Array): readonly Order[] {
+export function mergeOrders(
+  current: readonly Order[],
+  updates: readonly Order[],
+  placed?: { readonly at: Int32Array; readonly sameIds: boolean },
+): readonly Order[] {
   if (updates.length === 0) return current;
-  const placed = at === undefined ? undefined : placeUpdates(current, updates, at);
-  if (placed !== undefined) return placed;
+  const byPosition = placed === undefined ? undefined : placeUpdates(current, updates, placed.at, placed.sameIds);
+  if (byPosition !== undefined) return byPosition;
   const byClient = new Map<string, Order>();
   // Indexed: a for-of loop run once (a boot's) allocates an iterator result per update, 4 MB at 100k orders.
   for (let i = 0; i < updates.length; i++) byClient.set(updates[i]!.clientOrderId, updates[i]!);
@@ -355,15 +362,17 @@ export function mergeOrders(current: readonly Order[], updates: readonly Order[]
 
 /**
  * `mergeOrders(current, updates)` with `updates[k]` put in place of `current[at[k]]`, without a map of the updates
- * (a boot's are every open order), for `at` with each update carrying the client id of the order at its position
- * (`current`'s client ids being distinct, no other order has it; not compared here: a cache miss per order at 100k).
- * That is what the merge by ids finds when the positions are distinct and in range, and no order left in place holds
- * an update's (symbol, exchange id), which the merge would find it by. Otherwise undefined.
+ * (a boot's are every open order). That is what the merge by ids finds when the positions are distinct and in range,
+ * each update carries the client id of the order at its position (`current`'s client ids being distinct, no other
+ * order has it), and no order left in place holds an update's (symbol, exchange id), which the merge would find it by.
+ * Otherwise undefined. `sameIds`: the caller knows each update carries its order's client id (not compared then: a
+ * cache miss or two per order at 100k).
  */
 export function placeUpdates(
   current: readonly Order[],
   updates: readonly Order[],
   at: Int32Array,
+  sameIds = false,
 ): Order[] | undefined {
   if (at.length !== updates.length) return undefined;
   const out = current.slice();
@@ -372,6 +381,7 @@ export function placeUpdates(
     const i = at[k]!;
     const u = updates[k]!;
     if (!(i >= 0 && i < current.length) || taken[i] === 1) return undefined;
+    if (!sameIds && current[i]!.clientOrderId !== u.clientOrderId) return undefined;
     taken[i] = 1;
     out[i] = u;
   }

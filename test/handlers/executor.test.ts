@@ -23,8 +23,7 @@ const arbMerge = fc
         { minLength: 0, maxLength: current.length },
       ),
       copies: fc.array(arbSmallOrder, { minLength: current.length, maxLength: current.length }),
-      // Now and then a position out of range or taken twice (which placeUpdates checks; the client ids it does not
-      // check are the caller's promise, kept here).
+      // Now and then a position out of range, taken twice, or of another order (its client id not the update's).
       slip: fc.option(fc.nat(), { nil: undefined }),
     }),
   )
@@ -35,18 +34,23 @@ const arbMerge = fc
     if (slipped) {
       const k = slip % at.length;
       const wrong = [-1, current.length, ...(at.length > 1 ? [at[(k + 1) % at.length]!] : [])];
-      at[k] = wrong[(slip >> 4) % wrong.length]!;
+      // Of another order: only where the client ids are checked (otherwise they are the caller's promise).
+      const other = current.length > 1 ? (at[k]! + 1 + (slip % (current.length - 1))) % current.length : -1;
+      const pick = (slip >> 4) % (wrong.length + 1);
+      if (pick < wrong.length) at[k] = wrong[pick]!;
+      else return { current, updates, at: Int32Array.from(at).fill(other, k, k + 1), slipped: 'id' as const };
     }
-    return { current, updates, at, slipped };
+    return { current, updates, at, slipped: slipped ? ('range' as const) : false };
   });
 
 describe('mergeOrders by position', () => {
-  it('placeUpdates gives what the merge by ids gives, or nothing', () => {
+  it('placeUpdates gives what the merge by ids gives, or nothing (client ids compared, or known the same)', () => {
     let placed = 0;
     fc.assert(
-      fc.property(arbMerge, ({ current, updates, at, slipped }) => {
+      fc.property(arbMerge, fc.boolean(), ({ current, updates, at, slipped }, sameIds) => {
+        if (slipped === 'id' && sameIds) return;
         const byIds = mergeOrders(current, updates);
-        const got = placeUpdates(current, updates, at);
+        const got = placeUpdates(current, updates, at, sameIds);
         if (got !== undefined) {
           placed++;
           expect(got).toHaveLength(byIds.length);
@@ -65,7 +69,7 @@ describe('mergeOrders by position', () => {
         }
         if (slipped) expect(got).toBeUndefined();
         // With positions, mergeOrders is the merge by ids whichever way it goes.
-        const merged = mergeOrders(current, updates, at);
+        const merged = mergeOrders(current, updates, { at, sameIds });
         expect(merged).toHaveLength(byIds.length);
         merged.forEach((o, i) => expect(o).toBe(byIds[i]));
       }),
