@@ -83,7 +83,7 @@ export function diff(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
-  return runSteps(diffSteps(local, remote, options, false, true));
+  return runSteps(diffSteps(local, remote, options, false, true, false));
 }
 
 /**
@@ -97,7 +97,7 @@ export function diffOnce(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
-  return runSteps(diffSteps(local, remote, options, false, false));
+  return runSteps(diffSteps(local, remote, options, false, false, true));
 }
 
 /**
@@ -111,7 +111,7 @@ export async function diffSliced(
   options: DiffOptionsInput | DiffOptions | undefined,
   pause: Pause,
 ): Promise<ReconciliationReport> {
-  return runStepsSliced(diffSteps(local, remote, options, true, true), pause);
+  return runStepsSliced(diffSteps(local, remote, options, true, true, false), pause);
 }
 
 /**
@@ -131,6 +131,7 @@ function* diffSteps(
   options: DiffOptionsInput | DiffOptions | undefined,
   sliced: boolean,
   memo: boolean,
+  notePositions: boolean,
 ): Generator<void, ReconciliationReport> {
   const opts = resolveDiffOptions(options);
   const cutoff = remote.startedAt - opts.inFlightGraceMs;
@@ -141,6 +142,7 @@ function* diffSteps(
     cutoff,
     sliced,
     memo,
+    notePositions,
   );
   return {
     snapshotStartedAt: remote.startedAt,
@@ -205,6 +207,7 @@ function* sortedOrders(
   cutoff: number,
   sliced: boolean,
   memoize: boolean,
+  notePositions: boolean,
 ): Generator<void, SortedCategories> {
   // Without the memos, the lists are treated as a list that may change would be: nothing kept, nothing looked up.
   const frozen = memoize && Object.isFrozen(localOrders);
@@ -218,7 +221,7 @@ function* sortedOrders(
   const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
   if (large) yield;
-  const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff);
+  const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff, notePositions);
   if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   // Handed out again on a hit, so no holder of a report can change what the next one says.
   for (const list of Object.values(categories)) Object.freeze(list);
@@ -288,6 +291,8 @@ interface Joined {
    */
   readonly pair: Int32Array;
   readonly made: MatchedOrder[];
+  /** Per exchange order i, at `2 i`: 1 + the index of the local order matched to it (0 = none), as `diffOrders` left it. */
+  readonly holders: Int32Array;
   /** Whether the pairs made go into the memo (a frozen local list, see `lastPairs`). */
   readonly memoize: boolean;
   readonly keys: SortKeys;
@@ -428,8 +433,21 @@ function* diffOrders(
   }
 
   for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
-  return { at, count, pair, made, memoize: frozen, keys, sort };
+  return { at, count, pair, made, holders, memoize: frozen, keys, sort };
 }
+
+/**
+ * For a report `diffOnce` made (a boot's): where each matched pair's local order stood in the local list diffed,
+ * `local.orders[at[k]] === report.matched[k].local` as made. A hint for what is done after the diff with the pairs'
+ * own orders (finding each in the books' list without a map of every order): a report's arrays may be edited, so the
+ * user checks each position against the list before taking it. Only a boot's report keeps one, for as long as its
+ * `matched` array lives.
+ */
+export function matchedLocalPositions(matched: readonly MatchedOrder[]): Int32Array | undefined {
+  return matchedPositions.get(matched);
+}
+
+const matchedPositions = new WeakMap<readonly MatchedOrder[], Int32Array>();
 
 /**
  * The report's categories from the join's entries: each category's entries sorted (`sortEntries`), then its objects
@@ -440,15 +458,19 @@ function* reportOrders(
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
+  notePositions: boolean,
 ): Generator<void, SortedCategories> {
-  const { at, count, pair, made, memoize, keys, sort } = joined;
+  const { at, count, pair, made, holders, memoize, keys, sort } = joined;
   const n = remoteOrders.length;
   const rank = keys.symbolRanks();
 
   let perm = sortEntries(at.matched, count.matched, keys, rank, sort);
   const matched = new Array<MatchedOrder>(count.matched);
+  // Read now: `holders` is scratch memory, which the next diff writes.
+  const positions = notePositions ? new Int32Array(count.matched) : undefined;
   for (let k = 0; k < matched.length; k++) {
     const j = perm[k]!;
+    if (positions !== undefined) positions[k] = holders[2 * at.matched[j]!]! - 1;
     const p = pair[j]!;
     if (p < 0) {
       matched[k] = made[~p]!;
@@ -459,6 +481,8 @@ function* reportOrders(
     if (memoize) lastPairs.set(local, mo);
     matched[k] = mo;
   }
+
+  if (positions !== undefined) matchedPositions.set(matched, positions);
 
   if (localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK) yield;
   perm = sortEntries(at.ghosts, count.ghosts, keys, rank, sort);

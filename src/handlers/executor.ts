@@ -210,7 +210,7 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
                 instruments: action.instruments,
                 positions: action.positions,
                 balances: action.balances,
-                orders: mergeOrders(portfolio.orders(), action.orderUpdates),
+                orders: mergeOrders(portfolio.orders(), action.orderUpdates, placedIn(portfolio, action.orderUpdates)),
                 snapshotStartedAt: plan.snapshotStartedAt,
                 snapshotCompletedAt: plan.snapshotCompletedAt,
               },
@@ -287,9 +287,44 @@ function journalOf(plan: Plan, outcomes: readonly ActionOutcome[]): JsonValue[] 
     }));
 }
 
-/** The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id). */
-function mergeOrders(current: readonly Order[], updates: readonly Order[]): readonly Order[] {
+/**
+ * Where a boot's plan found each of a `rebuildPortfolio` action's `orderUpdates` in the books' `orders()` list
+ * `orders`: the update of index k carries the client id of `orders[at[k]]`, which it replaces (see `placeUpdates`).
+ * Kept off the action, which is the plan's record.
+ */
+const updatePositions = new WeakMap<readonly Order[], { readonly orders: readonly Order[]; readonly at: Int32Array }>();
+
+/**
+ * Notes `at` as the positions of `updates` in `orders`, a portfolio's `orders()`: `updates[k].clientOrderId` is
+ * `orders[at[k]].clientOrderId`, for every k (the caller made them so). Used while the books list those orders.
+ */
+export function noteUpdatePositions(updates: readonly Order[], orders: readonly Order[], at: Int32Array): void {
+  updatePositions.set(updates, { orders, at });
+}
+
+/**
+ * The positions noted for `updates`, and whether `portfolio` still lists the very orders they were noted in (then each
+ * update's client id is known to be its order's). A plan's earlier actions (a ghost closed) list new ones, usually
+ * at the same positions: those are then checked.
+ */
+function placedIn(portfolio: Portfolio, updates: readonly Order[]): { at: Int32Array; sameIds: boolean } | undefined {
+  const noted = updatePositions.get(updates);
+  return noted === undefined ? undefined : { at: noted.at, sameIds: noted.orders === portfolio.orders() };
+}
+
+/**
+ * The current orders with the exchange's copies in place of the updated ones (matched by client id, then exchange id).
+ * `current`'s client ids are distinct (a portfolio's `orders()`). With `placed`, the updates' positions in `current`
+ * as a boot's plan noted them, the merge is done by position when that gives the same list (`placeUpdates`).
+ */
+export function mergeOrders(
+  current: readonly Order[],
+  updates: readonly Order[],
+  placed?: { readonly at: Int32Array; readonly sameIds: boolean },
+): readonly Order[] {
   if (updates.length === 0) return current;
+  const byPosition = placed === undefined ? undefined : placeUpdates(current, updates, placed.at, placed.sameIds);
+  if (byPosition !== undefined) return byPosition;
   const byClient = new Map<string, Order>();
   // Indexed: a for-of loop run once (a boot's) allocates an iterator result per update, 4 MB at 100k orders.
   for (let i = 0; i < updates.length; i++) byClient.set(updates[i]!.clientOrderId, updates[i]!);
@@ -322,5 +357,49 @@ function mergeOrders(current: readonly Order[], updates: readonly Order[]): read
     if (u !== current[i] || byClient.get(u.clientOrderId) === u) used.add(u);
   });
   for (const u of updates) if (!used.has(u)) out.push(u);
+  return out;
+}
+
+/**
+ * `mergeOrders(current, updates)` with `updates[k]` put in place of `current[at[k]]`, without a map of the updates
+ * (a boot's are every open order). That is what the merge by ids finds when the positions are distinct and in range,
+ * each update carries the client id of the order at its position (`current`'s client ids being distinct, no other
+ * order has it), and no order left in place holds an update's (symbol, exchange id), which the merge would find it by.
+ * Otherwise undefined. `sameIds`: the caller knows each update carries its order's client id (not compared then: a
+ * cache miss or two per order at 100k).
+ */
+export function placeUpdates(
+  current: readonly Order[],
+  updates: readonly Order[],
+  at: Int32Array,
+  sameIds = false,
+): Order[] | undefined {
+  if (at.length !== updates.length) return undefined;
+  const out = current.slice();
+  const taken = new Uint8Array(current.length);
+  for (let k = 0; k < updates.length; k++) {
+    const i = at[k]!;
+    const u = updates[k]!;
+    if (!(i >= 0 && i < current.length) || taken[i] === 1) return undefined;
+    if (!sameIds && current[i]!.clientOrderId !== u.clientOrderId) return undefined;
+    taken[i] = 1;
+    out[i] = u;
+  }
+  // The exchange ids of the orders left in place (usually none at a boot), each with its symbols.
+  let kept: Map<string, string[]> | undefined;
+  for (let i = 0; i < current.length; i++) {
+    const o = current[i]!;
+    if (taken[i] === 1 || o.exchangeOrderId === undefined) continue;
+    kept ??= new Map();
+    const symbols = kept.get(o.exchangeOrderId);
+    if (symbols === undefined) kept.set(o.exchangeOrderId, [o.symbol]);
+    else symbols.push(o.symbol);
+  }
+  if (kept !== undefined) {
+    for (let k = 0; k < updates.length; k++) {
+      const u = updates[k]!;
+      if (u.exchangeOrderId !== undefined && kept.get(u.exchangeOrderId)?.includes(u.symbol) === true) return undefined;
+    }
+  }
   return out;
 }

@@ -44,8 +44,9 @@ import {
   type Order,
   type Position,
 } from '../domain/types.js';
-import { agreesByExchangeId, diff } from '../differ/diff.js';
+import { agreesByExchangeId, diff, matchedLocalPositions } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
 import {
@@ -59,6 +60,7 @@ import {
   type CycleResult,
   type PlanContext,
 } from './cycle.js';
+import { noteUpdatePositions } from './executor.js';
 import { ReconcileMemory } from './memory.js';
 import type {
   AccountingErrorAction,
@@ -204,6 +206,34 @@ function sameIdentity(m: ReconciliationReport['matched'][number]): boolean {
     m.local.exchangeOrderId === m.exchange.exchangeOrderId &&
     m.local.symbol === m.exchange.symbol
   );
+}
+
+/**
+ * Where the books list the local order of each of `report`'s pairs, by the diff's positions (`matchedLocalPositions`),
+ * with `position(k)` the index in `orders` of pair k's local order, or -1 when the books do not list it there (a
+ * report not made by a boot's diff, or of other books): then `holdsLocal` looks it up.
+ */
+interface LocalPositions {
+  readonly orders: readonly Order[];
+  readonly at: Int32Array | undefined;
+}
+
+function localPositions(portfolio: Portfolio, report: ReconciliationReport): LocalPositions {
+  return { orders: portfolio.orders(), at: matchedLocalPositions(report.matched) };
+}
+
+/** The index in the books' `orders()` of pair k's local order `local`, read from the diff's positions; or -1. */
+function positionOf(p: LocalPositions, k: number, local: Order): number {
+  const i = p.at === undefined || k >= p.at.length ? -1 : p.at[k]!;
+  return i >= 0 && p.orders[i] === local ? i : -1;
+}
+
+/**
+ * `portfolio.holds(local)` for pair k's local order: true without a look-up when the books list it where the diff
+ * found it (every order of `orders()` is the one held under its client id).
+ */
+function holdsLocal(portfolio: Portfolio, p: LocalPositions, k: number, local: Order): boolean {
+  return positionOf(p, k, local) >= 0 || portfolio.holds(local);
 }
 
 /** The (symbol, exchange id) key of an order reference, when it has an exchange id. */
@@ -405,6 +435,11 @@ export class StartupHandler {
     // Matched orders take the exchange's copy, except those in accounting error (kept as they are, and reported).
     const inError = new Set(errors.map((e) => refKey(e.ref)).filter((x): x is OrderIdKey => x !== undefined));
     const orderUpdates: Order[] = [];
+    // Where each update's order stands in the books' list, for the reset to put it there without a map of the
+    // updates (`noteUpdatePositions`); noted only when every one is known.
+    const positions = localPositions(ctx.portfolio, report);
+    const updateAt = new Int32Array(report.matched.length);
+    let placed = true;
     // Indexed, as every loop over the open orders here: run once per boot, a for-of loop is not optimized yet and
     // allocates an iterator result per order (4 MB of garbage at 100k orders, for the scavenges to follow).
     for (let k = 0; k < report.matched.length; k++) {
@@ -423,12 +458,17 @@ export class StartupHandler {
       // The exchange's copy under our two ids (the usual restart) is taken as it is: the copy below would be equal to
       // it in every field. Settled from the ids alone (no field compared: the reset compares the orders), and the
       // books then share the snapshot's order instead of holding a second copy of it.
+      const at = positionOf(positions, k, m.local);
+      if (at < 0) placed = false;
+      updateAt[orderUpdates.length] = at;
       orderUpdates.push(
         m.exchange.exchangeOrderId === xid && m.exchange.clientOrderId === m.local.clientOrderId
           ? m.exchange
           : { ...m.exchange, exchangeOrderId: xid, clientOrderId: m.local.clientOrderId },
       );
     }
+    // Each update carries the client id of its pair's local order, found at its position.
+    if (placed) noteUpdatePositions(orderUpdates, positions.orders, updateAt.subarray(0, orderUpdates.length));
     const rebuild: RebuildPortfolioAction = {
       type: 'rebuildPortfolio',
       cause: 'startupHardReset',
@@ -512,6 +552,7 @@ export class StartupHandler {
     fetched: readonly Fill[],
   ): { order: Order; known: Decimal }[] {
     const inferred = standingInferredQuantities(ctx.portfolio);
+    const positions = localPositions(ctx.portfolio, report);
     const fresh = new Map<OrderIdKey, Decimal>();
     const counted = new Set<string>();
     for (const f of fetched) {
@@ -536,7 +577,7 @@ export class StartupHandler {
         // A pair the differ found agreeing by exchange id has one identity and one filled count: read from the pair
         // alone, without a look into the exchange's order or either count (a cache miss each at 100k orders).
         const agreeing = agreesByExchangeId(m);
-        if (!(agreeing || sameIdentity(m)) || !ctx.portfolio.holds(m.local)) continue;
+        if (!(agreeing || sameIdentity(m)) || !holdsLocal(ctx.portfolio, positions, k, m.local)) continue;
         pairs++;
         if (agreeing) continue;
         const [ours, theirs] = [m.local.filledQuantity, m.exchange.filledQuantity];
@@ -552,7 +593,8 @@ export class StartupHandler {
     const tracked = new Map<Order, Decimal>();
     for (let k = 0; k < report.matched.length; k++) {
       const m = report.matched[k]!;
-      if (sameIdentity(m) && ctx.portfolio.holds(m.local)) tracked.set(m.exchange, m.local.filledQuantity);
+      if (sameIdentity(m) && holdsLocal(ctx.portfolio, positions, k, m.local))
+        tracked.set(m.exchange, m.local.filledQuantity);
     }
     const out: { order: Order; known: Decimal }[] = [];
     for (let j = 0; j < ctx.snapshot.openOrders.length; j++) {

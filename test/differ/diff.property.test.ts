@@ -13,7 +13,7 @@ import {
   type Order,
   type Position,
 } from '../../src/domain/types.js';
-import { agreesByExchangeId, compareOrders, diff, diffOnce } from '../../src/differ/diff.js';
+import { agreesByExchangeId, compareOrders, diff, diffOnce, matchedLocalPositions } from '../../src/differ/diff.js';
 import { hasDrift, reportSummary, type ReconciliationReport } from '../../src/differ/report.js';
 import { reportToJSON } from '../../src/differ/report-json.js';
 import { ParseError } from '../../src/domain/errors.js';
@@ -324,6 +324,36 @@ describe('diff properties', () => {
         expect(outcome(() => diff(local, snapshot, { inFlightGraceMs: grace }), local, snapshot)).toEqual(want);
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it("matchedLocalPositions: a boot's report says where each pair's local order stands in the local list", () => {
+    // Over one block and past it: pairs made with the report (agreeing by exchange id) and in the join (differing,
+    // by client id) each find their local order by the position noted.
+    const arb = fc.oneof(
+      arbCollidingInputs,
+      collidingInputs({
+        local: { minLength: 100, maxLength: 300, size: 'large' },
+        extra: { minLength: 10, maxLength: 60, size: 'large' },
+      }),
+    );
+    fc.assert(
+      fc.property(arb, ({ local, snapshot, grace }) => {
+        let report: ReconciliationReport;
+        try {
+          report = diffOnce(local, snapshot, { inFlightGraceMs: grace });
+        } catch (e) {
+          if (e instanceof ParseError) return;
+          throw e;
+        }
+        const at = matchedLocalPositions(report.matched);
+        expect(at).toBeDefined();
+        expect(at!.length).toBe(report.matched.length);
+        report.matched.forEach((m, k) => expect(local.orders[at![k]!]).toBe(m.local));
+        // Only the boot's diff notes them.
+        expect(matchedLocalPositions(diff(local, snapshot, { inFlightGraceMs: grace }).matched)).toBeUndefined();
+      }),
+      { numRuns: 300 },
     );
   });
 
