@@ -248,7 +248,7 @@ function* updateSince(
     localOrders,
     remoteOrders,
     cutoff,
-    (l, r) => runSteps(sortedOrders(l, r, cutoff, false, false)),
+    (l, r) => runSteps(sortedOrders(l, r, cutoff, false, false, false)),
     compareOrders,
   );
   if (updated === undefined) return undefined;
