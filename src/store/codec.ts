@@ -97,7 +97,7 @@ export async function* canonicalPieceStream(
         // The slice's own array text without its brackets: canonical JSON of an array is its items', comma-joined.
         const text =
           deferred?.memo !== undefined
-            ? memoizedItemsText(deferred, deferred.memo, from, to)
+            ? memoizedItemsText(deferred.memo, from, to)
             : canonicalJson(deferred !== undefined ? deferred.encodeRange(from, to) : array!.slice(from, to)).slice(
                 1,
                 -1,
@@ -136,7 +136,7 @@ export async function* canonicalPieceStream(
  * slice writes inside them): an item whose text `memo` holds is not encoded again; the others are encoded, checked and
  * serialized together (one key list for all, as `canonicalJson` does for the slice) and their texts kept.
  */
-function memoizedItemsText(list: DeferredList, memo: DeferredTexts, from: number, to: number): string {
+function memoizedItemsText(memo: DeferredTexts, from: number, to: number): string {
   const { items, encode, texts } = memo;
   const out = new Array<string>(to - from);
   let missing: number[] | undefined;
@@ -150,8 +150,13 @@ function memoizedItemsText(list: DeferredList, memo: DeferredTexts, from: number
   const keys = new Set<string>();
   let sorted: string[] | undefined;
   if (gather(encoded, 0, keys)) sorted = [...keys].sort();
-  // Refused by the check: the slice's walk throws naming the path as before, or writes it (then so does each item's).
-  else canonicalJson(list.encodeRange(from, to));
+  else {
+    // Refused by the check: the walk over the slice throws naming the path as `canonicalJson` of the slice does (an
+    // item with text was written before, so is none it could name: null in its place), or writes it, as each item.
+    const slice = new Array<unknown>(to - from).fill(null);
+    for (let k = 0; k < missing.length; k++) slice[missing[k]! - from] = encoded[k];
+    canonicalJson(slice);
+  }
   for (let k = 0; k < missing.length; k++) {
     const i = missing[k]!;
     // A key list orders the keys of every object with its own keys among them: the item's own canonical text.

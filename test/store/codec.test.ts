@@ -202,6 +202,20 @@ describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () 
     await expect(memo).rejects.toThrow(message);
   });
 
+  it('a DeferredList with a text memo writes an item the check refuses but the walk writes (a "__proto__" key) once', async () => {
+    const items = [{ i: 0 }, { i: 1 }];
+    let encoded = 0;
+    const encode = (item: { i: number }): unknown => {
+      encoded++;
+      return JSON.parse(`{"b":${item.i},"__proto__":{"a":1}}`) as unknown;
+    };
+    const text = (await canonicalPieces({ list: DeferredList.of(items, encode, new WeakMap()) }, () => undefined)).join(
+      '',
+    );
+    expect(encoded).toBe(2);
+    expect(text).toBe(canonicalJson({ list: items.map(encode) }));
+  });
+
   it('refuses what canonicalJson refuses, with StoreError invalid', async () => {
     const bad = { a: Array.from({ length: 600 }, (_, i) => (i === 599 ? Number.NaN : i)) };
     await expect(canonicalPieces(bad, () => undefined)).rejects.toBeInstanceOf(StoreError);
