@@ -8,17 +8,40 @@ export class DeferredList<J = unknown> {
     readonly length: number,
     /** Items `from` (inclusive) to `to` (exclusive), encoded. */
     readonly encodeRange: (from: number, to: number) => J[],
+    /** The items, their encoder and the memo of their texts, when the list was made with one (see `of`). */
+    readonly memo?: DeferredTexts | undefined,
   ) {}
 
-  /** `items`, each to be encoded by `encode` when written. */
-  static of<T, J>(items: readonly T[], encode: (item: T) => J): DeferredList<J> {
-    return new DeferredList(items.length, (from, to) => items.slice(from, to).map((item) => encode(item)));
+  /**
+   * `items`, each to be encoded by `encode` when written. With `texts`, a serializer keeps each item's canonical JSON
+   * text there, keyed by the item itself, and writes an item it already holds text for without encoding it again (a
+   * compaction then encodes only the items that are new since the last one). Only for items that never change (a
+   * change makes a new item) and an `encode` whose result depends on the item alone; `texts` holds canonical JSON only.
+   */
+  static of<T, J>(items: readonly T[], encode: (item: T) => J, texts?: TextMemo<T>): DeferredList<J> {
+    const encodeRange = (from: number, to: number): J[] => items.slice(from, to).map((item) => encode(item));
+    if (texts === undefined) return new DeferredList(items.length, encodeRange);
+    return new DeferredList(items.length, encodeRange, {
+      items: items as readonly (T & object)[],
+      encode: encode as (item: object) => unknown,
+      texts: texts as WeakMap<object, string>,
+    });
   }
 
   /** The whole array (what `JSON.stringify` writes). */
   toJSON(): J[] {
     return this.encodeRange(0, this.length);
   }
+}
+
+/** Canonical JSON text of items, by the item (see `DeferredList.of`). */
+export type TextMemo<T> = WeakMap<T & object, string>;
+
+/** A deferred list's items with what its serializer needs to reuse their texts (see `DeferredList.of`). */
+export interface DeferredTexts {
+  readonly items: readonly object[];
+  readonly encode: (item: object) => unknown;
+  readonly texts: WeakMap<object, string>;
 }
 
 /** A JSON shape whose arrays may be deferred (`toJSON()` of each gives the plain shape). */

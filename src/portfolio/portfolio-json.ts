@@ -140,8 +140,8 @@ export interface LegacyTradeIds {
 
 /** A tracked order as held in memory. `notional` is undefined when the fills before tracking had no known price. */
 export interface TrackedOrder {
-  order: Order;
-  notional: Decimal | undefined;
+  readonly order: Order;
+  readonly notional: Decimal | undefined;
 }
 
 export interface UntrackedOrderFills {

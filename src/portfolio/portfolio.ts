@@ -38,7 +38,7 @@ import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString, amountsEqual, isPositiveAmount } from '../domain/decimal.js';
 import { compareStrings, sameOrder } from '../domain/compare.js';
 import { perList } from '../domain/derived.js';
-import { DeferredList, type Deferrable } from '../domain/deferred-list.js';
+import { DeferredList, type Deferrable, type TextMemo } from '../domain/deferred-list.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -212,6 +212,13 @@ const APPLIED = { outcome: 'applied' } as const;
 const DUPLICATE = { outcome: 'duplicate' } as const;
 /** The last change stamp handed out (see `Portfolio.changeStamp`); process-wide so stamps never repeat. */
 let lastStamp = 0;
+
+/**
+ * Each tracked order's canonical JSON as a compaction last wrote it (`toDeferredJSON`), by the entry: a compaction
+ * encodes only the orders placed or changed since an earlier one (issue 16). Process-wide, as the text depends on the
+ * entry alone; an entry no portfolio holds any more is dropped with it.
+ */
+const TRACKED_ORDER_TEXTS: TextMemo<TrackedOrder> = new WeakMap();
 
 /** Our books; see the module comment for how inferred fills are replaced. Not safe for concurrent mutation. */
 export class Portfolio {
@@ -1340,11 +1347,11 @@ export class Portfolio {
    * must not change until it is written (the engine's queue sees to that).
    */
   toDeferredJSON(): Deferrable<PortfolioJSON> {
-    return this.encodeJSON((items, encode) => DeferredList.of(items, encode));
+    return this.encodeJSON((items, encode, texts) => DeferredList.of(items, encode, texts));
   }
 
   private encodeJSON(
-    list: <T, J>(items: readonly T[], encode: (item: T) => J) => J[] | DeferredList<J>,
+    list: <T, J>(items: readonly T[], encode: (item: T) => J, texts?: TextMemo<T>) => J[] | DeferredList<J>,
   ): Deferrable<PortfolioJSON> {
     // The late-trade window lives in memory only: the log's leading real fills are written folded into the settled
     // book (the same operations in the same order, so a restore is digit for digit the same books), and the log from
@@ -1362,7 +1369,8 @@ export class Portfolio {
       peakEquity: amountToString(this.peak),
       // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart. A deferred
       // list reads the sorted view later: marked shared, so a change meanwhile (none is expected) would copy it first.
-      orders: list(this.sharedSorted(), trackedOrderToJSON),
+      // A tracked order is replaced, never changed: its text from an earlier compaction is still its text.
+      orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS),
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
       appliedTrades: list(this.tradeIds.toArray(), (key): [string, string] => {

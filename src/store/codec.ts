@@ -16,7 +16,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { DeferredList } from '../domain/deferred-list.js';
+import { DeferredList, type DeferredTexts } from '../domain/deferred-list.js';
 import { StoreCorruptError } from '../domain/errors.js';
 import { StoreError } from './errors.js';
 import type { JsonValue } from './port.js';
@@ -94,10 +94,15 @@ export async function* canonicalPieceStream(
       if (put('[')) yield take();
       for (let from = 0; from < length; from += PIECE_ITEMS) {
         const to = Math.min(length, from + PIECE_ITEMS);
-        const slice = deferred !== undefined ? deferred.encodeRange(from, to) : array!.slice(from, to);
         // The slice's own array text without its brackets: canonical JSON of an array is its items', comma-joined.
-        const text = canonicalJson(slice);
-        if (put(from === 0 ? text.slice(1, -1) : `,${text.slice(1, -1)}`)) yield take();
+        const text =
+          deferred?.memo !== undefined
+            ? memoizedItemsText(deferred.memo, from, to)
+            : canonicalJson(deferred !== undefined ? deferred.encodeRange(from, to) : array!.slice(from, to)).slice(
+                1,
+                -1,
+              );
+        if (put(from === 0 ? text : `,${text}`)) yield take();
         const waiting = pause();
         if (waiting !== undefined) await waiting;
       }
@@ -124,6 +129,42 @@ export async function* canonicalPieceStream(
   }
   yield* write(value, 0);
   if (current !== '' || !given) yield take();
+}
+
+/**
+ * The canonical JSON of items `from` to `to` of `list`, comma-joined without brackets (what `canonicalJson` of that
+ * slice writes inside them): an item whose text `memo` holds is not encoded again; the others are encoded, checked and
+ * serialized together (one key list for all, as `canonicalJson` does for the slice) and their texts kept.
+ */
+function memoizedItemsText(memo: DeferredTexts, from: number, to: number): string {
+  const { items, encode, texts } = memo;
+  const out = new Array<string>(to - from);
+  let missing: number[] | undefined;
+  for (let i = from; i < to; i++) {
+    const text = texts.get(items[i]!);
+    if (text === undefined) (missing ??= []).push(i);
+    else out[i - from] = text;
+  }
+  if (missing === undefined) return out.join(',');
+  const encoded = missing.map((i) => encode(items[i]!));
+  const keys = new Set<string>();
+  let sorted: string[] | undefined;
+  if (gather(encoded, 0, keys)) sorted = [...keys].sort();
+  else {
+    // Refused by the check: the walk over the slice throws naming the path as `canonicalJson` of the slice does (an
+    // item with text was written before, so is none it could name: null in its place), or writes it, as each item.
+    const slice = new Array<unknown>(to - from).fill(null);
+    for (let k = 0; k < missing.length; k++) slice[missing[k]! - from] = encoded[k];
+    canonicalJson(slice);
+  }
+  for (let k = 0; k < missing.length; k++) {
+    const i = missing[k]!;
+    // A key list orders the keys of every object with its own keys among them: the item's own canonical text.
+    const text = sorted !== undefined ? JSON.stringify(encoded[k], sorted) : canonicalJson(encoded[k]);
+    texts.set(items[i]!, text);
+    out[i - from] = text;
+  }
+  return out.join(',');
 }
 
 /** True when `v` (a plain object) holds a `DeferredList` or a long array among its values, at most a few levels down. */

@@ -150,6 +150,72 @@ describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () 
     expect(pauses).toBe(Math.ceil(1500 / PIECE_ITEMS));
   });
 
+  it('a DeferredList with a text memo writes an item it holds text for without encoding it: the same text', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 0, maxLength: 400 }),
+        fc.array(fc.tuple(fc.nat(), fc.jsonValue({ maxDepth: 2 })), { maxLength: 30 }),
+        async (values, changes) => {
+          const texts = new WeakMap<{ v: unknown }, string>();
+          let encoded = 0;
+          const encode = (item: { v: unknown }): unknown => {
+            encoded++;
+            return { z: item.v, a: [1] };
+          };
+          const items = values.map((v) => ({ v }));
+          const write = async (): Promise<string> => {
+            encoded = 0;
+            const list = DeferredList.of(items, encode, texts);
+            const text = (await canonicalPieces({ list }, () => undefined)).join('');
+            expect(text).toBe(canonicalJson({ list: items.map(encode) }));
+            return text;
+          };
+          await write();
+          // A changed item is a new object: only those are encoded again (the check above encodes all, after).
+          const replaced = new Set<number>();
+          for (const [at, v] of changes) {
+            if (items.length === 0) break;
+            replaced.add(at % items.length);
+            items[at % items.length] = { v };
+          }
+          encoded = 0;
+          const list = DeferredList.of(items, encode, texts);
+          const text = (await canonicalPieces({ list }, () => undefined)).join('');
+          expect(encoded).toBe(replaced.size);
+          expect(text).toBe(canonicalJson({ list: items.map((item) => ({ z: item.v, a: [1] })) }));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a DeferredList with a text memo refuses an item as one without does, naming the same path', async () => {
+    const items = Array.from({ length: 300 }, (_, i) => ({ i }));
+    const encode = (item: { i: number }): unknown => ({ n: item.i === 250 ? Number.NaN : item.i });
+    const plain = canonicalPieces({ list: DeferredList.of(items, encode) }, () => undefined);
+    const memo = canonicalPieces({ list: DeferredList.of(items, encode, new WeakMap()) }, () => undefined);
+    const message = await plain.then(
+      () => 'written',
+      (e: Error) => e.message,
+    );
+    expect(message).toMatch(/non-finite/);
+    await expect(memo).rejects.toThrow(message);
+  });
+
+  it('a DeferredList with a text memo writes an item the check refuses but the walk writes (a "__proto__" key) once', async () => {
+    const items = [{ i: 0 }, { i: 1 }];
+    let encoded = 0;
+    const encode = (item: { i: number }): unknown => {
+      encoded++;
+      return JSON.parse(`{"b":${item.i},"__proto__":{"a":1}}`) as unknown;
+    };
+    const text = (await canonicalPieces({ list: DeferredList.of(items, encode, new WeakMap()) }, () => undefined)).join(
+      '',
+    );
+    expect(encoded).toBe(2);
+    expect(text).toBe(canonicalJson({ list: items.map(encode) }));
+  });
+
   it('refuses what canonicalJson refuses, with StoreError invalid', async () => {
     const bad = { a: Array.from({ length: 600 }, (_, i) => (i === 599 ? Number.NaN : i)) };
     await expect(canonicalPieces(bad, () => undefined)).rejects.toBeInstanceOf(StoreError);
