@@ -13,7 +13,7 @@ import { amountsEqual, Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
 import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
-import { graceBounds, updateCategories } from './incremental.js';
+import { graceBounds, updateCategories, type OrderCategoryLists } from './incremental.js';
 import {
   isOpenStatus,
   type Balance,
@@ -174,8 +174,6 @@ function compareIds(a: Order, b: Order): number {
 
 // ---- orders --------------------------------------------------------------------------------------------------
 
-type SortedCategories = { readonly [K in keyof OrderCategories]: readonly OrderCategories[K][number][] };
-
 /** The order categories of the last diff over a frozen local list, and what they were computed from. */
 interface OrdersMemo {
   /** The exchange orders compared (the list itself when frozen, else a copy; every one frozen). */
@@ -185,7 +183,7 @@ interface OrdersMemo {
   readonly hi: number;
   /** The cutoff the categories were found with (`updateCategories` moves the orders whose side of it changed). */
   readonly cutoff: number;
-  readonly categories: SortedCategories;
+  readonly categories: OrderCategoryLists;
 }
 
 /**
@@ -208,7 +206,7 @@ function* sortedOrders(
   sliced: boolean,
   memoize: boolean,
   notePositions: boolean,
-): Generator<void, SortedCategories> {
+): Generator<void, OrderCategoryLists> {
   // Without the memos, the lists are treated as a list that may change would be: nothing kept, nothing looked up.
   const frozen = memoize && Object.isFrozen(localOrders);
   const memo = frozen && lastOrders?.local === localOrders ? lastOrders.memo : undefined;
@@ -241,7 +239,7 @@ function* updateSince(
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
-): Generator<void, SortedCategories | undefined> {
+): Generator<void, OrderCategoryLists | undefined> {
   const { memo } = last;
   const updated = yield* updateCategories(
     { local: last.local, ...memo },
@@ -459,7 +457,7 @@ function* reportOrders(
   remoteOrders: readonly Order[],
   cutoff: number,
   notePositions: boolean,
-): Generator<void, SortedCategories> {
+): Generator<void, OrderCategoryLists> {
   const { at, count, pair, made, holders, memoize, keys, sort } = joined;
   const n = remoteOrders.length;
   const rank = keys.symbolRanks();

@@ -25,6 +25,22 @@ const REST: Order = {
   updatedAt: T0 - 3_600_000,
 };
 
+/** Books listing `orders` only, frozen as the engine's are. */
+const state = (orders: readonly Order[]): LiveState => ({
+  orders: Object.freeze(orders),
+  positions: [],
+  balances: [],
+});
+
+/** A snapshot of `orders` only, frozen as the engine's interned ones are, read at T0. */
+const snap = (orders: readonly Order[]): ExchangeSnapshot => ({
+  openOrders: Object.freeze(orders),
+  positions: [],
+  balances: [],
+  startedAt: T0,
+  completedAt: T0 + 10,
+});
+
 /** What a change of one list does: the kinds of change between two cycles, ids colliding on purpose. */
 type Change = 'insert' | 'remove' | 'replace' | 'move' | 'shift';
 /** How a replaced (or inserted) order differs from the one it copies. */
@@ -157,18 +173,6 @@ describe('diff over lists that changed in a few orders since the last diff', () 
     const local: Order[] = Array.from({ length: 100 }, (_, i) => order(i));
     // Orders 0-9 are gone from the exchange (ghosts); 10-99 rest there.
     const remote: Order[] = local.slice(10);
-    const state = (orders: readonly Order[]): LiveState => ({
-      orders: Object.freeze(orders),
-      positions: [],
-      balances: [],
-    });
-    const snap = (orders: readonly Order[]): ExchangeSnapshot => ({
-      openOrders: Object.freeze(orders),
-      positions: [],
-      balances: [],
-      startedAt: T0,
-      completedAt: T0 + 10,
-    });
     const first = diff(state(local), snap(remote));
     // An order placed and acknowledged: one more on each side.
     const placed = order(100, { createdAt: T0 - 1, updatedAt: T0 - 1 });
@@ -184,18 +188,6 @@ describe('diff over lists that changed in a few orders since the last diff', () 
     const order = (i: number, p: Partial<Order> = {}): Order =>
       Object.freeze({ ...REST, clientOrderId: `c${i}`, exchangeOrderId: `${100000 + i}`, ...p });
     const books = Array.from({ length: 3000 }, (_, i) => order(i));
-    const state = (orders: readonly Order[]): LiveState => ({
-      orders: Object.freeze(orders),
-      positions: [],
-      balances: [],
-    });
-    const snap = (orders: readonly Order[]): ExchangeSnapshot => ({
-      openOrders: Object.freeze(orders),
-      positions: [],
-      balances: [],
-      startedAt: T0,
-      completedAt: T0 + 10,
-    });
     let pauses = 0;
     const pause = (): undefined => void pauses++;
     await diffSliced(state(books), snap(books), undefined, pause);
