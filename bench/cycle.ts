@@ -8,7 +8,9 @@
  *   the cycle is visible;
  * - engine: a real engine (createEngine) in virtual time, one cycle per RECONCILE_NOW, timed from the command to
  *   the published report: the difference to `direct` is what the lifecycle machine, the RxJS loop and the serial
- *   queue add.
+ *   queue add. Two engines, each on a world of its own, take turns with the direct cycle in one process, as a bot
+ *   trading on two venues runs them; the column is the median over both engines' cycles. (Until each engine kept its
+ *   own differ memo, every diff in the process evicted the others' memo, and each engine diffed its whole book.)
  *
  * Prints cycles per second and the differ's share, writes bench/results/cycle.json. It never asserts.
  */
@@ -209,11 +211,11 @@ async function run(ctx: BenchContext): Promise<void> {
     const { iterations, warmup } = iterationsFor(n);
     const world = await makeWorld(n);
     const direct = new DirectCycle(world, config);
-    // The engine runs on its own world (same orders): sharing one would let each measurement change the other's state.
-    const engineRun = await makeEngineRun(await makeWorld(n));
+    // Each engine runs on its own world (same orders): sharing one would let each measurement change the other's state.
+    const engineRuns = [await makeEngineRun(await makeWorld(n)), await makeEngineRun(await makeWorld(n))];
     for (let i = 0; i < warmup; i++) {
       await direct.run();
-      await engineRun.cycle();
+      for (const engineRun of engineRuns) await engineRun.cycle();
     }
     const stages: Record<Stage, number>[] = [];
     const totals: number[] = [];
@@ -230,11 +232,13 @@ async function run(ctx: BenchContext): Promise<void> {
       stages.push(s);
       totals.push(total);
       shares.push(s.diff / total);
-      c = process.cpuUsage();
-      engineMs.push(await engineRun.cycle());
-      engineCpu.push(cpuMs(process.cpuUsage(c)));
+      for (const engineRun of engineRuns) {
+        c = process.cpuUsage();
+        engineMs.push(await engineRun.cycle());
+        engineCpu.push(cpuMs(process.cpuUsage(c)));
+      }
     }
-    await engineRun.stop();
+    for (const engineRun of engineRuns) await engineRun.stop();
     const stageMsMedian = Object.fromEntries(STAGES.map((k) => [k, round(median(stages.map((s) => s[k])))])) as Record<
       Stage,
       number
@@ -281,7 +285,8 @@ async function run(ctx: BenchContext): Promise<void> {
         'open on a SimulatedExchange with no latency and tracked in our books; every cycle is clean. ' +
         'direct: fetchExchangeSnapshot → diff(liveState, snapshot) → RuntimeHandler.plan → executePlan (+ pruneClosedOrders) → ' +
         'change-stamp key compare (+ encodeEngineState and InMemoryStateStore.compact when changed), each stage timed with hrtime; ' +
-        'engine: createEngine on a store holding the same books, one RECONCILE_NOW per cycle, timed to the published report. ' +
+        'engine: createEngine on a store holding the same books, one RECONCILE_NOW per cycle, timed to the published report; ' +
+        'two such engines, each on its own world, take turns with the direct cycle in one process (the median is over both). ' +
         'Median (and minimum) over N interleaved cycles after warm-up; diffShare is the median per-cycle ratio of diff time to cycle time. ' +
         'Process CPU time per cycle is recorded too: on a shared machine the wall-time wiring overhead is within noise.',
       elapsedSeconds: elapsedS,

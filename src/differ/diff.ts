@@ -83,11 +83,11 @@ export function diff(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
-  return runSteps(diffSteps(local, remote, options, false, true, false));
+  return runSteps(diffSteps(local, remote, options, false, SHARED_MEMO, false));
 }
 
 /**
- * `diff` that neither keeps what it finds for the next diff nor answers from what an earlier one kept (`lastOrders`,
+ * `diff` that neither keeps what it finds for the next diff nor answers from what an earlier one kept (a `DiffMemo`,
  * `lastPairs`): the same report. For a diff whose local orders are about to be replaced, as a boot's are by its hard
  * reset (the books then track the exchange's copies): no later diff would look them up, and keeping a pair per order
  * (a weak map entry each, 100k at a boot of 100k orders) only costs.
@@ -97,21 +97,24 @@ export function diffOnce(
   remote: ExchangeSnapshot,
   options?: DiffOptionsInput | DiffOptions,
 ): ReconciliationReport {
-  return runSteps(diffSteps(local, remote, options, false, false, true));
+  return runSteps(diffSteps(local, remote, options, false, undefined, true));
 }
 
 /**
  * `diff` in slices: the same report, with `pause` asked between slices of a few hundred orders (each a promise to
  * await, or undefined to go on at once), so that a diff of many orders need not hold the event loop for one turn.
  * The inputs must not change until it resolves (the engine's are frozen, and its queue holds every change off).
+ * `memo`: where what it finds is kept for the next diff, and what an earlier one kept is looked up (each engine holds
+ * its own; by default the one `diff` uses).
  */
 export async function diffSliced(
   local: LiveState,
   remote: ExchangeSnapshot,
   options: DiffOptionsInput | DiffOptions | undefined,
   pause: Pause,
+  memo: DiffMemo = SHARED_MEMO,
 ): Promise<ReconciliationReport> {
-  return runStepsSliced(diffSteps(local, remote, options, true, true, false), pause);
+  return runStepsSliced(diffSteps(local, remote, options, true, memo, false), pause);
 }
 
 /**
@@ -123,14 +126,15 @@ const SLICE_BLOCKS = 8;
 /**
  * The diff, yielding at its slice points. `sliced`: the scratch memory is this call's own, since another diff may run
  * while this one waits (the module's kept scratch is only for a diff that runs in one go). `memo`: what it finds is
- * kept for the next diff over the same frozen lists (see `lastOrders`, `lastPairs`), and what was kept is used.
+ * kept there for the next diff over the same frozen lists (and in `lastPairs`), and what was kept is used; undefined:
+ * nothing kept, nothing looked up.
  */
 function* diffSteps(
   local: LiveState,
   remote: ExchangeSnapshot,
   options: DiffOptionsInput | DiffOptions | undefined,
   sliced: boolean,
-  memo: boolean,
+  memo: DiffMemo | undefined,
   notePositions: boolean,
 ): Generator<void, ReconciliationReport> {
   const opts = resolveDiffOptions(options);
@@ -187,7 +191,7 @@ interface OrdersMemo {
 }
 
 /**
- * The categories of the last diff over each frozen local list. The engine diffs the portfolio's frozen
+ * The categories of the last diff over a frozen local list. The engine diffs the portfolio's frozen
  * `liveState().orders` (rebuilt whenever the books change) against every snapshot. When the snapshot lists the very
  * same frozen exchange orders in the same order (a client that hands out unchanged orders unchanged, as the
  * SimulatedExchange does) and no local order's grace changes, the report's orders are the same as last time: one
@@ -195,37 +199,45 @@ interface OrdersMemo {
  * so the result is the one a full diff would give; clients that build fresh objects per read (ccxt) never hit it.
  * Only the last diff's memo is kept, not one per list in a WeakMap: a scavenge keeps every WeakMap value alive whatever
  * its key, so after each change of the books the memo of every cycle since the last scavenge (the categories of every
- * order) was copied by the next one (issue 16: the placing rows' stalls are scavenges).
+ * order) was copied by the next one (issue 16: the placing rows' stalls are scavenges). One per engine (each
+ * `RuntimeCycle` holds its own): with one slot shared by two engines in one process, each engine's diff found the
+ * other's last list there at every cycle, and diffed its whole book again.
  */
-let lastOrders: { readonly local: readonly Order[]; readonly memo: OrdersMemo } | undefined;
+export class DiffMemo {
+  last: { readonly local: readonly Order[]; readonly memo: OrdersMemo } | undefined = undefined;
+}
+
+/** The memo of the public `diff` (and of `diffSliced` called without one of its own). */
+const SHARED_MEMO = new DiffMemo();
 
 function* sortedOrders(
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
   sliced: boolean,
-  memoize: boolean,
+  kept: DiffMemo | undefined,
   notePositions: boolean,
 ): Generator<void, OrderCategoryLists> {
   // Without the memos, the lists are treated as a list that may change would be: nothing kept, nothing looked up.
-  const frozen = memoize && Object.isFrozen(localOrders);
+  const frozen = kept !== undefined && Object.isFrozen(localOrders);
+  const lastOrders = kept?.last;
   const memo = frozen && lastOrders?.local === localOrders ? lastOrders.memo : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
   // Lists that changed in a few orders since the last diff: only what changed is diffed again (issue 16).
   const updated =
-    frozen && lastOrders !== undefined ? yield* updateSince(lastOrders, localOrders, remoteOrders, cutoff) : undefined;
+    frozen && lastOrders !== undefined ? yield* updateSince(kept, localOrders, remoteOrders, cutoff) : undefined;
   if (updated !== undefined) return updated;
   const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
   if (large) yield;
   const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff, notePositions);
-  if (!frozen || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
+  if (!frozen || kept === undefined || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   // Handed out again on a hit, so no holder of a report can change what the next one says.
   for (const list of Object.values(categories)) Object.freeze(list);
   // A frozen list (the engine's interned snapshots) cannot change: kept as is, so the next hit is one identity check.
   const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
-  lastOrders = { local: localOrders, memo: { remote, ...graceBounds(localOrders, cutoff), cutoff, categories } };
+  kept.last = { local: localOrders, memo: { remote, ...graceBounds(localOrders, cutoff), cutoff, categories } };
   return categories;
 }
 
@@ -235,18 +247,20 @@ function* sortedOrders(
  * are few, and diffed in one go.
  */
 function* updateSince(
-  last: { readonly local: readonly Order[]; readonly memo: OrdersMemo },
+  kept: DiffMemo,
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
 ): Generator<void, OrderCategoryLists | undefined> {
+  const last = kept.last;
+  if (last === undefined) return undefined;
   const { memo } = last;
   const updated = yield* updateCategories(
     { local: last.local, ...memo },
     localOrders,
     remoteOrders,
     cutoff,
-    (l, r) => runSteps(sortedOrders(l, r, cutoff, false, false, false)),
+    (l, r) => runSteps(sortedOrders(l, r, cutoff, false, undefined, false)),
     compareOrders,
   );
   if (updated === undefined) return undefined;
@@ -254,7 +268,7 @@ function* updateSince(
   // A list kept from the last report is frozen already.
   for (const list of Object.values(categories)) Object.freeze(list);
   const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
-  lastOrders = { local: localOrders, memo: { remote, lo, hi, cutoff, categories } };
+  kept.last = { local: localOrders, memo: { remote, lo, hi, cutoff, categories } };
   return categories;
 }
 

@@ -9,7 +9,7 @@ import { isoTime } from '../domain/clock.js';
 import { ExchangeError, errorSummary } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
-import { diffSliced } from '../differ/diff.js';
+import { DiffMemo, diffSliced } from '../differ/diff.js';
 import { fetchExchangeSnapshot, OpenOrderInterner } from '../exchange/snapshot.js';
 import { executePlan } from '../handlers/executor.js';
 import type { BackoffOptions } from '../streams/backoff.js';
@@ -48,6 +48,8 @@ export class RuntimeCycle {
   private readonly submissions: SubmissionContext;
   /** Unchanged open orders are the same frozen objects from one snapshot to the next (see `OpenOrderInterner`). */
   private readonly openOrders = new OpenOrderInterner();
+  /** This engine's last diff, for the next (see `DiffMemo`): another engine in the process keeps its own. */
+  private readonly diffMemo = new DiffMemo();
 
   constructor(private readonly deps: RuntimeCycleDeps) {
     const { exchange, clock, config, logger, state } = deps;
@@ -132,7 +134,7 @@ export class RuntimeCycle {
     const live = portfolio.liveState();
     await slicer.pause();
     // In slices: at 10,000 orders a diff that cannot reuse last cycle's (after a placement) is several milliseconds.
-    const report = await diffSliced(live, snapshot, config.diffOptions, () => slicer.pause());
+    const report = await diffSliced(live, snapshot, config.diffOptions, () => slicer.pause(), this.diffMemo);
     await slicer.pause();
     // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
     // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.

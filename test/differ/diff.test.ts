@@ -3,7 +3,7 @@ import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
 import { orderIdKey } from '../../src/domain/ids.js';
 import type { Balance, ExchangeSnapshot, LiveState, Order, Position } from '../../src/domain/types.js';
-import { compareOrders, diff, diffOnce, diffSliced } from '../../src/differ/diff.js';
+import { compareOrders, diff, DiffMemo, diffOnce, diffSliced } from '../../src/differ/diff.js';
 import { hasDrift, hasDriftBeyondTolerance, reportSummary } from '../../src/differ/report.js';
 import { DEFAULT_DIFF_OPTIONS, DEFAULT_IN_FLIGHT_GRACE_MS, resolveDiffOptions } from '../../src/differ/tolerance.js';
 
@@ -630,5 +630,21 @@ describe('diff: pairs reused over the same frozen lists', () => {
     const copy = diff(local({ orders: books }), remote({ openOrders: [{ ...same[0]! }, same[1]!] }));
     expect(copy.matched).not.toBe(first.matched);
     expect(copy).toEqual(diff(local({ orders: [...books] }), remote({ openOrders: [{ ...same[0]! }, same[1]!] })));
+  });
+  it('keeps a memo per engine: two books diffed in turn each get their own last categories back', async () => {
+    // Two engines in one process, each diffing its own frozen books every cycle (a bot on two venues).
+    const other = Object.freeze([frozenOrder({ clientOrderId: 'q', exchangeOrderId: '9' })]);
+    const otherListed = Object.freeze([frozenOrder({ clientOrderId: 'q', exchangeOrderId: '9' })]);
+    const listed = Object.freeze([...same]);
+    const [mine, theirs] = [new DiffMemo(), new DiffMemo()];
+    const go = (memo: DiffMemo, orders: readonly Order[], openOrders: readonly Order[]) =>
+      diffSliced(local({ orders }), remote({ openOrders }), undefined, () => undefined, memo);
+    const first = await go(mine, books, listed);
+    const theirFirst = await go(theirs, other, otherListed);
+    const again = await go(mine, books, listed);
+    const theirAgain = await go(theirs, other, otherListed);
+    expect(again.matched).toBe(first.matched);
+    expect(theirAgain.matched).toBe(theirFirst.matched);
+    expect(again).toEqual(diff(local({ orders: [...books] }), remote({ openOrders: [...same] })));
   });
 });
