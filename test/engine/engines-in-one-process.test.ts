@@ -1,0 +1,57 @@
+/**
+ * Engines for several accounts or venues in one process (docs/embedding.md): what an engine keeps to make its next
+ * cycle cheap is its own. The differ's memo was once one slot per process, so two engines cycling in turn each found
+ * the other's last diff there and diffed their whole book again at every cycle (issue 16).
+ */
+import { describe, expect, it } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
+import { createEngine, type EngineReport } from '../../src/engine/engine.js';
+import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
+import { InMemoryStateStore } from '../../src/store/memory.js';
+import { VirtualTimeline } from '../../src/streams/virtual-time.js';
+
+/** An engine on an exchange of its own, with `resting` limit buys far below the market, tracked and open. */
+async function engineWithBook(seed: number, resting: number) {
+  const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
+  const ex = new SimulatedExchange({ seed, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+  const engine = createEngine({
+    exchange: ex,
+    store: new InMemoryStateStore(),
+    clock: tl.clock,
+    scheduler: tl.scheduler,
+    intervalMs: 60_000,
+  });
+  expect((await engine.start()).phase).toBe('running');
+  for (let i = 0; i < resting; i++)
+    await engine.placeOrder({
+      clientOrderId: `rest-${seed}-${i}`,
+      symbol: 'ETH/USDT',
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.1'),
+      price: new Dec(10 + i),
+    });
+  return { tl, engine };
+}
+
+describe('engines in one process', () => {
+  it('each engine gets its own last diff back on a clean cycle, however the two engines take turns', async () => {
+    const engines = [await engineWithBook(1, 5), await engineWithBook(2, 7)];
+    const cycle = async (k: number): Promise<EngineReport> => {
+      const { tl, engine } = engines[k]!;
+      await tl.advanceBy(1);
+      return engine.reconcileNow();
+    };
+    // A first clean cycle each (the placements' own cycles are behind them), then turns.
+    const first = [await cycle(0), await cycle(1)];
+    for (let round = 0; round < 3; round++)
+      for (const k of [0, 1]) {
+        const r = await cycle(k);
+        expect(r.report.matched).toHaveLength(k === 0 ? 5 : 7);
+        expect(r.plan.actions).toEqual([]);
+        // The very same frozen categories: this engine's memo answered, not a diff of its whole book.
+        expect(r.report.matched).toBe(first[k]!.report.matched);
+      }
+    for (const { engine } of engines) await engine.stop();
+  });
+});
