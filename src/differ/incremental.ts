@@ -32,6 +32,8 @@ export interface LastDiff {
   readonly lo: number;
   readonly hi: number;
   readonly categories: OrderCategoryLists;
+  /** How many times each id occurs in `local` and `remote` together, as the update that made them left it. */
+  readonly ids?: IdCounts | undefined;
 }
 
 /** The categories for the new lists, and the grace bounds of the new local list. */
@@ -39,6 +41,21 @@ export interface UpdatedCategories {
   readonly categories: OrderCategoryLists;
   readonly lo: number;
   readonly hi: number;
+  /** The id counts of the new lists (the last diff's, brought up to date), when they could be carried. */
+  readonly ids: IdCounts | undefined;
+}
+
+/**
+ * How many times each id (client or exchange id, one namespace, as `linkedAgain` compares them) occurs among the
+ * orders of two lists, carried from one update to the next: adding the new orders' ids and taking the gone orders'
+ * keeps them exact, so the look for kept orders linked to what changed need not pass over every order. One map serves
+ * update after update; `version` is the state of it this handle describes: a handle whose version is not the map's
+ * current one (another update moved it on while this one waited at a slice point) is not used.
+ */
+export interface IdCounts {
+  readonly counts: Map<string, number>;
+  readonly version: number;
+  readonly current: { version: number };
 }
 
 /**
@@ -85,6 +102,8 @@ export function* updateCategories(
   if (changedRemote < 0) return undefined;
   changed += changedRemote;
   for (const i of r.again) if (!Object.isFrozen(remote[i])) return undefined;
+  // The orders the walks found new; the ones flagged after them were in the last lists too.
+  const added = { local: l.again.length, remote: r.again.length };
 
   let { lo, hi } = last;
   if (cutoff > lo && cutoff <= hi) {
@@ -106,7 +125,9 @@ export function* updateCategories(
       yield;
     }
   }
-  if (!(yield* linkedAgain(local, remote, l, r, 4 * limit))) return undefined;
+  const counted = last.ids ?? (yield* countIds(last.local, last.remote));
+  const changes: Changes = { local, remote, l, r, added };
+  if (!noKeptHolder(counted, changes) && !(yield* linkedAgain(local, remote, l, r, 4 * limit))) return undefined;
 
   const subLocal = l.again.map((i) => local[i]!);
   const subRemote = r.again.map((i) => remote[i]!);
@@ -124,13 +145,109 @@ export function* updateCategories(
   const old = last.categories;
   const byExchange = (e: { readonly exchange: Order }): Order => e.exchange;
   const byLocal = (e: { readonly local: Order }): Order => e.local;
+  const dropped: MatchedOrder[] = [];
   const categories: OrderCategoryLists = {
-    matched: patched(old.matched, staleRemote, fresh.matched, byExchange, compare),
+    matched: patched(old.matched, staleRemote, fresh.matched, byExchange, compare, dropped),
     ghosts: patched(old.ghosts, staleLocal, fresh.ghosts, byLocal, compare),
     zombies: patched(old.zombies, staleRemote, fresh.zombies, byExchange, compare),
     inFlight: patched(old.inFlight, staleLocal, fresh.inFlight, byLocal, compare),
   };
-  return { categories, lo, hi };
+  if (categories.matched !== old.matched)
+    lastMatchedEdit = {
+      from: old.matched,
+      to: categories.matched,
+      dropped,
+      added: fresh.matched,
+      compare: (a, b) => compare(a.exchange, b.exchange),
+    };
+  return { categories, lo, hi, ids: carried(counted, changes) };
+}
+
+/** The new lists and what the walks found changed (the first `added` of each side's `again` are new orders). */
+interface Changes {
+  readonly local: readonly Order[];
+  readonly remote: readonly Order[];
+  readonly l: SideChanges;
+  readonly r: SideChanges;
+  readonly added: { readonly local: number; readonly remote: number };
+}
+
+/** The id counts of `local` and `remote`, a slice of orders at a time. */
+function* countIds(local: readonly Order[], remote: readonly Order[]): Generator<void, IdCounts> {
+  const counts = new Map<string, number>();
+  for (const orders of [local, remote])
+    for (let from = 0; from < orders.length; from += SLICE_ORDERS) {
+      const to = Math.min(orders.length, from + SLICE_ORDERS);
+      for (let i = from; i < to; i++) countIdsOf(counts, orders[i]!, 1);
+      yield;
+    }
+  return { counts, version: 0, current: { version: 0 } };
+}
+
+/** Adds `by` to the counts of `o`'s ids (an id an order carries twice counts twice, as `noteIds` lists it twice). */
+function countIdsOf(counts: Map<string, number>, o: Order, by: number): void {
+  addCount(counts, o.clientOrderId, by);
+  if (o.exchangeOrderId !== undefined) addCount(counts, o.exchangeOrderId, by);
+}
+
+function addCount(counts: Map<string, number>, id: string, by: number): void {
+  const n = (counts.get(id) ?? 0) + by;
+  if (n === 0) counts.delete(id);
+  else counts.set(id, n);
+}
+
+/**
+ * Whether no order left unflagged in the new lists carries an id of an order that changed, so `linkedAgain` would flag
+ * none (false when the counts cannot tell). The new lists are the last ones without the gone orders and with the new
+ * ones, and every order flagged after the new ones (`added` of each side) is a kept one: an id's count among the kept
+ * orders not flagged is its count in the last lists, less its count among the gone and the flagged kept orders.
+ */
+function noKeptHolder(counted: IdCounts, { local, remote, l, r, added }: Changes): boolean {
+  if (counted.version !== counted.current.version) return false;
+  const less = new Map<string, number>();
+  countSide(less, local, l, 1, added.local, l.again.length);
+  countSide(less, remote, r, 1, added.remote, r.again.length);
+  const held = (o: Order): boolean =>
+    heldBeyond(counted.counts, less, o.clientOrderId) ||
+    (o.exchangeOrderId !== undefined && heldBeyond(counted.counts, less, o.exchangeOrderId));
+  return !(
+    l.gone.some(held) ||
+    r.gone.some(held) ||
+    l.again.some((i) => held(local[i]!)) ||
+    r.again.some((i) => held(remote[i]!))
+  );
+}
+
+/** Adds `goneBy` to the counts of the ids of `side`'s gone orders, 1 to those of `side.again[from, to)`'s. */
+function countSide(
+  counts: Map<string, number>,
+  orders: readonly Order[],
+  side: SideChanges,
+  goneBy: number,
+  from: number,
+  to: number,
+): void {
+  for (const o of side.gone) countIdsOf(counts, o, goneBy);
+  for (let k = from; k < to; k++) countIdsOf(counts, orders[side.again[k]!]!, 1);
+}
+
+/** Whether `id` occurs more often in `counts` than in `less`. */
+function heldBeyond(counts: ReadonlyMap<string, number>, less: ReadonlyMap<string, number>, id: string): boolean {
+  return (counts.get(id) ?? 0) > (less.get(id) ?? 0);
+}
+
+/**
+ * `counted` (the last lists' id counts) made the new lists': the gone orders' ids out, the new orders' (the first
+ * `added` of each side's `again`) in. Undefined when the counts are not current (see `IdCounts`): the next update
+ * counts again.
+ */
+function carried(counted: IdCounts, { local, remote, l, r, added }: Changes): IdCounts | undefined {
+  const { counts, current } = counted;
+  if (counted.version !== current.version) return undefined;
+  countSide(counts, local, l, -1, 0, added.local);
+  countSide(counts, remote, r, -1, 0, added.remote);
+  current.version++;
+  return { counts, version: current.version, current };
 }
 
 /**
@@ -345,6 +462,76 @@ function indexWithin(list: readonly Order[], o: Order, from: number): number {
 }
 
 /**
+ * How the latest update made its matched list (`to`) from the last one (`from`): without the entries `dropped`, with
+ * the entries `added` (sorted by `compare`, the category's order). Only the latest is kept: a view of the list a cycle
+ * reads (`perMatchedList`) is brought up to date from the last list's when the list is this update's.
+ */
+interface MatchedEdit {
+  readonly from: readonly MatchedOrder[];
+  readonly to: readonly MatchedOrder[];
+  readonly dropped: readonly MatchedOrder[];
+  readonly added: readonly MatchedOrder[];
+  readonly compare: (a: MatchedOrder, b: MatchedOrder) => number;
+}
+
+let lastMatchedEdit: MatchedEdit | undefined;
+
+/**
+ * `full` of a matched list, kept with the list when it is frozen (the differ hands its categories out frozen), and
+ * made by `step` from the last list's when the list is the latest incremental update's (`updateCategories`) of a list
+ * whose value is kept: a cycle after a placement then costs what changed, not a pass over every pair (issue 16).
+ * `step(value, dropped, added, compare)` must give what `full` gives of the last list without `dropped` and with
+ * `added` (sorted by `compare`, the list's order).
+ */
+export function perMatchedList<R>(
+  full: (matched: readonly MatchedOrder[]) => R,
+  step: (
+    value: R,
+    dropped: readonly MatchedOrder[],
+    added: readonly MatchedOrder[],
+    compare: (a: MatchedOrder, b: MatchedOrder) => number,
+  ) => R,
+): (matched: readonly MatchedOrder[]) => R {
+  const memo = new WeakMap<readonly MatchedOrder[], { readonly value: R }>();
+  return (matched) => {
+    if (!Object.isFrozen(matched)) return full(matched);
+    const known = memo.get(matched);
+    if (known !== undefined) return known.value;
+    const edit = lastMatchedEdit;
+    const last = edit !== undefined && edit.to === matched ? memo.get(edit.from) : undefined;
+    const value = last !== undefined ? step(last.value, edit!.dropped, edit!.added, edit!.compare) : full(matched);
+    memo.set(matched, { value });
+    return value;
+  };
+}
+
+/**
+ * The pairs of a matched list that `keep` keeps, in the list's order, frozen (see `perMatchedList`). `keep` must read
+ * nothing but the pair.
+ */
+export function matchedKept(
+  keep: (m: MatchedOrder) => boolean,
+): (matched: readonly MatchedOrder[]) => readonly MatchedOrder[] {
+  return perMatchedList(
+    (matched) => Object.freeze(matched.filter(keep)),
+    (kept, dropped, added, compare) => {
+      const gone = new Set(dropped);
+      const left = gone.size === 0 ? kept : kept.filter((m) => !gone.has(m));
+      const joining = added.filter(keep);
+      if (joining.length === 0) return left === kept ? kept : Object.freeze(left);
+      const out: MatchedOrder[] = [];
+      let j = 0;
+      for (const m of left) {
+        while (j < joining.length && compare(joining[j]!, m) < 0) out.push(joining[j++]!);
+        out.push(m);
+      }
+      while (j < joining.length) out.push(joining[j++]!);
+      return Object.freeze(out);
+    },
+  );
+}
+
+/**
  * A sorted category without the entries of `stale` orders and with `added` (sorted) in their places; `entries`
  * itself when neither changes it. Entries are found by binary search on the order each is sorted by (keys are
  * unique within a category, so the entry at an order's key is its own or none), and moved by the array's own
@@ -356,6 +543,7 @@ function patched<T>(
   added: readonly T[],
   keyOf: (t: T) => Order,
   compare: (x: Order, y: Order) => number,
+  dropped?: T[],
 ): readonly T[] {
   const drop: number[] = [];
   for (const o of stale) {
@@ -363,6 +551,7 @@ function patched<T>(
     // An order may be stale twice over (moved: gone from one index, back at another); its entry goes once.
     if (at < entries.length && keyOf(entries[at]!) === o && !drop.includes(at)) drop.push(at);
   }
+  if (dropped !== undefined) for (const at of drop) dropped.push(entries[at]!);
   if (drop.length === 0 && added.length === 0) return entries;
   if (drop.length + added.length <= SPLICES) {
     const out = [...entries];
