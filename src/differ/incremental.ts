@@ -12,6 +12,7 @@
  * other order is diffed again, with its whole group, by the full differ itself. Ids are compared as strings, exactly;
  * amounts are not read at all.
  */
+import { noteListEdit } from '../domain/derived.js';
 import type { Order } from '../domain/types.js';
 import type { GhostOrder, InFlightOrder, MatchedOrder, ZombieOrder } from './report.js';
 
@@ -152,14 +153,15 @@ export function* updateCategories(
     zombies: patched(old.zombies, staleRemote, fresh.zombies, byExchange, compare),
     inFlight: patched(old.inFlight, staleLocal, fresh.inFlight, byLocal, compare),
   };
-  if (categories.matched !== old.matched)
-    lastMatchedEdit = {
-      from: old.matched,
-      to: categories.matched,
-      dropped,
-      added: fresh.matched,
-      compare: (a, b) => compare(a.exchange, b.exchange),
-    };
+  // What changed, for the views kept of the last lists (the pairs to look at, the filled orders' stamps...).
+  Object.freeze(categories.matched);
+  noteListEdit(old.matched, categories.matched, dropped, fresh.matched);
+  noteListEdit(
+    last.remote,
+    remote,
+    r.gone,
+    r.again.slice(0, added.remote).map((i) => remote[i]!),
+  );
   return { categories, lo, hi, ids: carried(counted, changes) };
 }
 
@@ -459,76 +461,6 @@ function indexWithin(list: readonly Order[], o: Order, from: number): number {
   const to = Math.min(list.length, from + LOOKAHEAD);
   for (let k = from; k < to; k++) if (list[k] === o) return k;
   return -1;
-}
-
-/**
- * How the latest update made its matched list (`to`) from the last one (`from`): without the entries `dropped`, with
- * the entries `added` (sorted by `compare`, the category's order). Only the latest is kept: a view of the list a cycle
- * reads (`perMatchedList`) is brought up to date from the last list's when the list is this update's.
- */
-interface MatchedEdit {
-  readonly from: readonly MatchedOrder[];
-  readonly to: readonly MatchedOrder[];
-  readonly dropped: readonly MatchedOrder[];
-  readonly added: readonly MatchedOrder[];
-  readonly compare: (a: MatchedOrder, b: MatchedOrder) => number;
-}
-
-let lastMatchedEdit: MatchedEdit | undefined;
-
-/**
- * `full` of a matched list, kept with the list when it is frozen (the differ hands its categories out frozen), and
- * made by `step` from the last list's when the list is the latest incremental update's (`updateCategories`) of a list
- * whose value is kept: a cycle after a placement then costs what changed, not a pass over every pair (issue 16).
- * `step(value, dropped, added, compare)` must give what `full` gives of the last list without `dropped` and with
- * `added` (sorted by `compare`, the list's order).
- */
-export function perMatchedList<R>(
-  full: (matched: readonly MatchedOrder[]) => R,
-  step: (
-    value: R,
-    dropped: readonly MatchedOrder[],
-    added: readonly MatchedOrder[],
-    compare: (a: MatchedOrder, b: MatchedOrder) => number,
-  ) => R,
-): (matched: readonly MatchedOrder[]) => R {
-  const memo = new WeakMap<readonly MatchedOrder[], { readonly value: R }>();
-  return (matched) => {
-    if (!Object.isFrozen(matched)) return full(matched);
-    const known = memo.get(matched);
-    if (known !== undefined) return known.value;
-    const edit = lastMatchedEdit;
-    const last = edit !== undefined && edit.to === matched ? memo.get(edit.from) : undefined;
-    const value = last !== undefined ? step(last.value, edit!.dropped, edit!.added, edit!.compare) : full(matched);
-    memo.set(matched, { value });
-    return value;
-  };
-}
-
-/**
- * The pairs of a matched list that `keep` keeps, in the list's order, frozen (see `perMatchedList`). `keep` must read
- * nothing but the pair.
- */
-export function matchedKept(
-  keep: (m: MatchedOrder) => boolean,
-): (matched: readonly MatchedOrder[]) => readonly MatchedOrder[] {
-  return perMatchedList(
-    (matched) => Object.freeze(matched.filter(keep)),
-    (kept, dropped, added, compare) => {
-      const gone = new Set(dropped);
-      const left = gone.size === 0 ? kept : kept.filter((m) => !gone.has(m));
-      const joining = added.filter(keep);
-      if (joining.length === 0) return left === kept ? kept : Object.freeze(left);
-      const out: MatchedOrder[] = [];
-      let j = 0;
-      for (const m of left) {
-        while (j < joining.length && compare(joining[j]!, m) < 0) out.push(joining[j++]!);
-        out.push(m);
-      }
-      while (j < joining.length) out.push(joining[j++]!);
-      return Object.freeze(out);
-    },
-  );
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { Decimal } from '../domain/decimal.js';
 import type { Millis } from '../domain/clock.js';
 import type { Order, OrderStatus, Side } from '../domain/types.js';
-import { perMatchedList } from './incremental.js';
+import { perListEdited } from '../domain/derived.js';
 
 export interface ValueChange<T> {
   readonly local: T;
@@ -130,7 +130,10 @@ export function hasDrift(report: ReconciliationReport): boolean {
  * How many matched pairs differ; kept with a frozen list (the differ hands its categories out frozen), and counted
  * from the last list's by the pairs an incremental diff dropped and added.
  */
-const matchedDiffering = perMatchedList(differing, (n, dropped, added) => n - differing(dropped) + differing(added));
+const matchedDiffering = perListEdited(
+  differing,
+  (n: number, dropped, added) => n - differing(dropped) + differing(added),
+);
 
 function differing(matched: readonly MatchedOrder[]): number {
   let n = 0;

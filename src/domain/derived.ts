@@ -21,3 +21,97 @@ export function perList<T, R>(derive: (list: readonly T[]) => R): (list: readonl
     return r as R;
   };
 }
+
+/**
+ * A frozen list made from another by an edit a module knows exactly (the differ's incremental update knows which
+ * orders left a list and which joined it): `to` holds `from`'s items without `gone` and with `added`, counted as
+ * multisets. Only the latest few are kept, so a view of `to` can be brought up to date from `from`'s (`perListEdited`)
+ * without any list holding on to the one before it.
+ */
+interface ListEdit {
+  readonly from: readonly unknown[];
+  readonly to: readonly unknown[];
+  readonly gone: readonly unknown[];
+  readonly added: readonly unknown[];
+}
+
+/** The latest edits noted, newest last: a cycle notes one per list it edits (a handful). */
+const edits: ListEdit[] = [];
+const EDITS_KEPT = 4;
+
+/**
+ * Notes that frozen `to` is frozen `from` without the items `gone` and with the items `added` (as multisets: an item
+ * twice in `gone` left twice). Both lists must stay as they are, as for `perList`.
+ */
+export function noteListEdit<T>(from: readonly T[], to: readonly T[], gone: readonly T[], added: readonly T[]): void {
+  if (from === to || !Object.isFrozen(from) || !Object.isFrozen(to)) return;
+  if (edits.length === EDITS_KEPT) edits.shift();
+  edits.push({ from, to, gone, added });
+}
+
+/**
+ * `derive` memoized by the identity of its (frozen) list argument, as `perList`, and made by `step` from the value of
+ * the list it was edited from (`noteListEdit`) when that list's value is known: a cycle after a placement then costs
+ * what changed, not a pass over every item (issue 16). `step(value, gone, added)` must give what `derive` gives of
+ * the edited list; a list that is not frozen is derived afresh each time (nothing says it did not change).
+ */
+export function perListEdited<T, R>(
+  derive: (list: readonly T[]) => R,
+  step: (value: R, gone: readonly T[], added: readonly T[]) => R,
+): (list: readonly T[]) => R {
+  const memo = new WeakMap<readonly T[], { readonly value: R }>();
+  return (list) => {
+    if (!Object.isFrozen(list)) return derive(list);
+    const known = memo.get(list);
+    if (known !== undefined) return known.value;
+    let value: R | undefined;
+    let stepped = false;
+    for (let k = edits.length - 1; k >= 0 && !stepped; k--) {
+      const e = edits[k]!;
+      const last = e.to === list ? memo.get(e.from as readonly T[]) : undefined;
+      if (last === undefined) continue;
+      value = step(last.value, e.gone as readonly T[], e.added as readonly T[]);
+      stepped = true;
+    }
+    if (!stepped) value = derive(list);
+    memo.set(list, { value: value as R });
+    return value as R;
+  };
+}
+
+/**
+ * The items of a list sorted by `compare` (a total order: no two items compare equal) that `keep` keeps, in that
+ * order and frozen; once per list, and from the last list's when it was edited (`perListEdited`). `keep` must read
+ * nothing but the item.
+ */
+export function perListKept<T>(
+  keep: (item: T) => boolean,
+  compare: (a: T, b: T) => number,
+): (list: readonly T[]) => readonly T[] {
+  return perListEdited(
+    (list) => Object.freeze(list.filter(keep)),
+    (kept, gone, added) => {
+      const left = gone.length === 0 ? kept : without(kept, gone);
+      const joining = added.filter(keep);
+      if (joining.length === 0) return left === kept ? kept : Object.freeze(left);
+      const out: T[] = [];
+      let j = 0;
+      for (const item of left) {
+        while (j < joining.length && compare(joining[j]!, item) < 0) out.push(joining[j++]!);
+        out.push(item);
+      }
+      while (j < joining.length) out.push(joining[j++]!);
+      return Object.freeze(out);
+    },
+  );
+}
+
+/** `list` without one occurrence of each of `gone` (items by identity). */
+export function without<T>(list: readonly T[], gone: readonly T[]): T[] {
+  const out = list.slice();
+  for (const g of gone) {
+    const at = out.lastIndexOf(g);
+    if (at >= 0) out.splice(at, 1);
+  }
+  return out;
+}

@@ -11,7 +11,7 @@
 import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
-import { perList } from '../domain/derived.js';
+import { perList, perListKept } from '../domain/derived.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -26,8 +26,7 @@ import {
   type Instrument,
   type Order,
 } from '../domain/types.js';
-import { agreesByExchangeId } from '../differ/diff.js';
-import { matchedKept } from '../differ/incremental.js';
+import { agreesByExchangeId, compareOrders } from '../differ/diff.js';
 import type { MatchedOrder, ReconciliationReport, Tolerance } from '../differ/report.js';
 import { balanceTolerance, isBeyondTolerance, positionTolerance, type Tolerances } from '../differ/tolerance.js';
 import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
@@ -1059,9 +1058,9 @@ export function tradeTouches(instrument: Instrument | undefined, f: Fill): strin
 
 /**
  * The matched pairs `needsLook` keeps, kept with a frozen list and brought up to date from the last list's by the
- * pairs an incremental diff dropped and added (`matchedKept`): a cycle does no work per order here, only per change.
+ * pairs an incremental diff dropped and added (`perListKept`): a cycle does no work per order here, only per change.
  */
-const pairsToLook = matchedKept(needsLook);
+const pairsToLook = perListKept(needsLook, (a: MatchedOrder, b: MatchedOrder) => compareOrders(a.exchange, b.exchange));
 
 /**
  * Whether a matched pair may need an update, a fill or an error: it differs, or the exchange id is not settled. A pair

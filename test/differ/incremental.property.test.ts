@@ -4,14 +4,10 @@ import { Dec } from '../../src/domain/decimal.js';
 import { ParseError } from '../../src/domain/errors.js';
 import type { ExchangeSnapshot, LiveState, Order } from '../../src/domain/types.js';
 import { compareOrders, diff, diffOnce, diffSliced } from '../../src/differ/diff.js';
-import {
-  graceBounds,
-  matchedKept,
-  updateCategories,
-  type LastDiff,
-  type OrderCategoryLists,
-} from '../../src/differ/incremental.js';
+import { graceBounds, updateCategories, type LastDiff, type OrderCategoryLists } from '../../src/differ/incremental.js';
 import { runSteps } from '../../src/domain/steps.js';
+import { perListEdited, perListKept, without } from '../../src/domain/derived.js';
+import { filledStamps } from '../../src/engine/snapshot-race.js';
 import { reportSummary, type MatchedOrder, type ReconciliationReport } from '../../src/differ/report.js';
 import { reportToJSON } from '../../src/differ/report-json.js';
 import { arbDiffInputs, copyOrder } from '../support/arbitraries.js';
@@ -67,24 +63,47 @@ const arbStep = fc.record({
 
 type Step = typeof arbStep extends fc.Arbitrary<infer T> ? T : never;
 
-/** A view `matchedKept` keeps of the matched pairs: some that differ, some that do not (by their ids). */
+/** A view `perListKept` keeps of the matched pairs: some that differ, some that do not (by their ids). */
 const someKept = (m: MatchedOrder): boolean => m.differs || m.local.clientOrderId.length % 2 === 0;
-const keptView = matchedKept(someKept);
+const keptView = perListKept(someKept, (a: MatchedOrder, b: MatchedOrder) => compareOrders(a.exchange, b.exchange));
+
+/** A list's items, in no order: from the last list's, by the edits the differ notes of the lists it updates. */
+const bag = <T>(): ((list: readonly T[]) => readonly T[]) =>
+  perListEdited(
+    (list: readonly T[]) => list,
+    (items, gone, added) => [...without(items, gone), ...added],
+  );
+const matchedBag = bag<MatchedOrder>();
+const openBag = bag<Order>();
+
+/** Whether `a` and `b` hold the same items (by identity), as many times each. */
+function sameItems<T>(a: readonly T[], b: readonly T[]): void {
+  const count = new Map<T, number>();
+  for (const x of a) count.set(x, (count.get(x) ?? 0) + 1);
+  for (const x of b) count.set(x, (count.get(x) ?? 0) - 1);
+  expect([...count.values()].filter((n) => n !== 0)).toEqual([]);
+}
+
+const sortedNumbers = (xs: readonly number[]): number[] => [...xs].sort((a, b) => a - b);
 
 /**
- * A diff's outcome as plain data: the report's JSON, or the duplicate error it threw. With `views`, also the views
- * kept with its matched list (`reportSummary`'s count of differing pairs, a `matchedKept` view), which must be what
- * they are of a copy of that list (computed from scratch).
+ * A diff's outcome as plain data: the report's JSON, or the duplicate error it threw. With `open` (the exchange's
+ * list diffed), also the views kept of its matched list (`reportSummary`'s count of differing pairs, a
+ * `perListKept` view, the items) and of `open` (its items, `filledStamps`), which must be what they are of copies of
+ * those lists (computed from scratch).
  */
-function outcome(f: () => ReconciliationReport, views = false): unknown {
+function outcome(f: () => ReconciliationReport, open?: readonly Order[]): unknown {
   try {
     const report = f();
-    if (!views) return JSON.stringify(reportToJSON(report));
+    if (open === undefined) return JSON.stringify(reportToJSON(report));
     const copy = { ...report, matched: [...report.matched] };
     expect(reportSummary(report)).toEqual(reportSummary(copy));
     const kept = keptView(report.matched);
     expect(kept).toHaveLength(copy.matched.filter(someKept).length);
     copy.matched.filter(someKept).forEach((m, i) => expect(kept[i]).toBe(m));
+    sameItems(matchedBag(report.matched), copy.matched);
+    sameItems(openBag(open), [...open]);
+    expect(sortedNumbers(filledStamps(open))).toEqual(sortedNumbers(filledStamps([...open])));
     return JSON.stringify(reportToJSON(report));
   } catch (e) {
     if (!(e instanceof ParseError)) throw e;
@@ -218,7 +237,7 @@ describe('diff over lists that changed in a few orders since the last diff', () 
             const options = { inFlightGraceMs: grace };
             const got = outcome(
               () => diff({ ...local, orders: books }, { ...snapshot, openOrders: open, startedAt }, options),
-              true,
+              open,
             );
             const want = outcome(() =>
               diffOnce(
