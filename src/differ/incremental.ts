@@ -12,7 +12,7 @@
  * other order is diffed again, with its whole group, by the full differ itself. Ids are compared as strings, exactly;
  * amounts are not read at all.
  */
-import { noteListEdit } from '../domain/derived.js';
+import { listEdit, noteListEdit } from '../domain/derived.js';
 import type { Order } from '../domain/types.js';
 import type { GhostOrder, InFlightOrder, MatchedOrder, ZombieOrder } from './report.js';
 
@@ -156,12 +156,13 @@ export function* updateCategories(
   // What changed, for the views kept of the last lists (the pairs to look at, the filled orders' stamps...).
   Object.freeze(categories.matched);
   noteListEdit(old.matched, categories.matched, dropped, fresh.matched);
-  noteListEdit(
-    last.remote,
-    remote,
-    r.gone,
-    r.again.slice(0, added.remote).map((i) => remote[i]!),
-  );
+  if (listEdit(last.remote, remote) === undefined)
+    noteListEdit(
+      last.remote,
+      remote,
+      r.gone,
+      r.again.slice(0, added.remote).map((i) => remote[i]!),
+    );
   return { categories, lo, hi, ids: carried(counted, changes) };
 }
 
@@ -375,7 +376,7 @@ function linked(o: Order, ids: readonly string[], from: number, to: number): boo
 }
 
 /**
- * Pairs `last` with `next` by identity, walking both in step (lists keep their order from one snapshot to the
+ * Pairs `last` with `next` by identity (or takes what changed from a note of the edit), walking both in step (lists keep their order from one snapshot to the
  * next): each order of `next` left unpaired is flagged and listed in `side.again`, each order of `last` left unpaired
  * goes to `side.gone`; returns how many orders that is, or -1 past `limit`. An order paired is in both lists; any
  * order that is not paired is counted as changed (diffed again), so a walk that pairs badly costs time, never a wrong
@@ -387,6 +388,18 @@ function* changesOf(
   side: SideChanges,
   limit: number,
 ): Generator<void, number> {
+  // The module that made `next` from `last` said what changed (the snapshot's interner, see `noteListEdit`): no walk.
+  const noted = listEdit(last, next);
+  if (noted?.addedAt !== undefined) {
+    const changed = noted.gone.length + noted.addedAt.length;
+    if (changed > limit) return -1;
+    side.gone.push(...noted.gone);
+    for (const j of noted.addedAt) {
+      side.flags[j] = 1;
+      side.again.push(j);
+    }
+    return changed;
+  }
   const at: WalkPosition = { i: 0, j: 0, changed: 0 };
   while (at.i < last.length && at.j < next.length) {
     if (!walk(last, next, side, at, limit)) return -1;

@@ -33,20 +33,46 @@ interface ListEdit {
   readonly to: readonly unknown[];
   readonly gone: readonly unknown[];
   readonly added: readonly unknown[];
+  /** Where each of `added` is in `to`, when the module that made `to` knows. */
+  readonly addedAt?: readonly number[] | undefined;
 }
 
-/** The latest edits noted, newest last: a cycle notes one per list it edits (a handful). */
+/**
+ * The latest edits noted, newest last: a cycle notes one per list it edits (the snapshot's open orders, the report's
+ * matched pairs). Few, so that no list outlives its cycle by much for being the `from` of an edit.
+ */
 const edits: ListEdit[] = [];
-const EDITS_KEPT = 4;
+const EDITS_KEPT = 3;
 
 /**
  * Notes that frozen `to` is frozen `from` without the items `gone` and with the items `added` (as multisets: an item
- * twice in `gone` left twice). Both lists must stay as they are, as for `perList`.
+ * twice in `gone` left twice), `added[k]` at `to[addedAt[k]]` when `addedAt` is given. Both lists must stay as they
+ * are, as for `perList`.
  */
-export function noteListEdit<T>(from: readonly T[], to: readonly T[], gone: readonly T[], added: readonly T[]): void {
+export function noteListEdit<T>(
+  from: readonly T[],
+  to: readonly T[],
+  gone: readonly T[],
+  added: readonly T[],
+  addedAt?: readonly number[],
+): void {
   if (from === to || !Object.isFrozen(from) || !Object.isFrozen(to)) return;
   if (edits.length === EDITS_KEPT) edits.shift();
-  edits.push({ from, to, gone, added });
+  edits.push({ from, to, gone, added, addedAt });
+}
+
+/** The latest edit noted from `from` to `to` (`noteListEdit`), if it is still kept. */
+export function listEdit<T>(
+  from: readonly T[],
+  to: readonly T[],
+):
+  | { readonly gone: readonly T[]; readonly added: readonly T[]; readonly addedAt?: readonly number[] | undefined }
+  | undefined {
+  for (let k = edits.length - 1; k >= 0; k--) {
+    const e = edits[k]!;
+    if (e.from === from && e.to === to) return e as ListEdit & { gone: readonly T[]; added: readonly T[] };
+  }
+  return undefined;
 }
 
 /**
