@@ -24,12 +24,12 @@ export function perList<T, R>(derive: (list: readonly T[]) => R): (list: readonl
 
 /**
  * A frozen list made from another by an edit a module knows exactly (the differ's incremental update knows which
- * orders left a list and which joined it): `to` holds `from`'s items without `gone` and with `added`, counted as
- * multisets. Only the latest few are kept, so a view of `to` can be brought up to date from `from`'s (`perListEdited`)
- * without any list holding on to the one before it.
+ * orders left a list and which joined it): `to` holds the items of the list numbered `from` (`serialOf`) without
+ * `gone` and with `added`, counted as multisets. The list edited from is known by its number only: held here, it (a
+ * whole book of pointers) would outlive its cycle and be copied by the scavenges of the next (issue 16).
  */
 interface ListEdit {
-  readonly from: readonly unknown[];
+  readonly from: number;
   readonly to: readonly unknown[];
   readonly gone: readonly unknown[];
   readonly added: readonly unknown[];
@@ -39,10 +39,20 @@ interface ListEdit {
 
 /**
  * The latest edits noted, newest last: a cycle notes one per list it edits (the snapshot's open orders, the report's
- * matched pairs). Few, so that no list outlives its cycle by much for being the `from` of an edit.
+ * matched pairs), and they are read in the same cycle.
  */
 const edits: ListEdit[] = [];
 const EDITS_KEPT = 3;
+
+/** A number per list an edit or a view (`perListEdited`) met, so an edit can name the list it was made from. */
+const serials = new WeakMap<readonly unknown[], number>();
+let lastSerial = 0;
+
+function serialOf(list: readonly unknown[]): number {
+  let n = serials.get(list);
+  if (n === undefined) serials.set(list, (n = ++lastSerial));
+  return n;
+}
 
 /**
  * Notes that frozen `to` is frozen `from` without the items `gone` and with the items `added` (as multisets: an item
@@ -58,7 +68,17 @@ export function noteListEdit<T>(
 ): void {
   if (from === to || !Object.isFrozen(from) || !Object.isFrozen(to)) return;
   if (edits.length === EDITS_KEPT) edits.shift();
-  edits.push({ from, to, gone, added, addedAt });
+  edits.push({ from: serialOf(from), to, gone, added, addedAt });
+}
+
+/** The latest edit noted (`noteListEdit`) that made `to`, from the list numbered `from`. */
+function editTo(to: readonly unknown[], from: number | undefined): ListEdit | undefined {
+  if (from === undefined) return undefined;
+  for (let k = edits.length - 1; k >= 0; k--) {
+    const e = edits[k]!;
+    if (e.to === to && e.from === from) return e;
+  }
+  return undefined;
 }
 
 /** The latest edit noted from `from` to `to` (`noteListEdit`), if it is still kept. */
@@ -68,40 +88,30 @@ export function listEdit<T>(
 ):
   | { readonly gone: readonly T[]; readonly added: readonly T[]; readonly addedAt?: readonly number[] | undefined }
   | undefined {
-  for (let k = edits.length - 1; k >= 0; k--) {
-    const e = edits[k]!;
-    if (e.from === from && e.to === to) return e as ListEdit & { gone: readonly T[]; added: readonly T[] };
-  }
-  return undefined;
+  return editTo(to, serials.get(from)) as (ListEdit & { gone: readonly T[]; added: readonly T[] }) | undefined;
 }
 
 /**
  * `derive` memoized by the identity of its (frozen) list argument, as `perList`, and made by `step` from the value of
- * the list it was edited from (`noteListEdit`) when that list's value is known: a cycle after a placement then costs
- * what changed, not a pass over every item (issue 16). `step(value, gone, added)` must give what `derive` gives of
- * the edited list; a list that is not frozen is derived afresh each time (nothing says it did not change).
+ * the last list it derived when the list was edited from that one (`noteListEdit`): a cycle after a placement then
+ * costs what changed, not a pass over every item (issue 16). `step(value, gone, added)` must give what `derive` gives
+ * of the edited list; a list that is not frozen is derived afresh each time (nothing says it did not change).
  */
 export function perListEdited<T, R>(
   derive: (list: readonly T[]) => R,
   step: (value: R, gone: readonly T[], added: readonly T[]) => R,
 ): (list: readonly T[]) => R {
   const memo = new WeakMap<readonly T[], { readonly value: R }>();
+  let latest: { readonly serial: number; readonly value: R } | undefined;
   return (list) => {
     if (!Object.isFrozen(list)) return derive(list);
     const known = memo.get(list);
     if (known !== undefined) return known.value;
-    let value: R | undefined;
-    let stepped = false;
-    for (let k = edits.length - 1; k >= 0 && !stepped; k--) {
-      const e = edits[k]!;
-      const last = e.to === list ? memo.get(e.from as readonly T[]) : undefined;
-      if (last === undefined) continue;
-      value = step(last.value, e.gone as readonly T[], e.added as readonly T[]);
-      stepped = true;
-    }
-    if (!stepped) value = derive(list);
-    memo.set(list, { value: value as R });
-    return value as R;
+    const e = editTo(list, latest?.serial);
+    const value = e !== undefined ? step(latest!.value, e.gone as readonly T[], e.added as readonly T[]) : derive(list);
+    memo.set(list, { value });
+    latest = { serial: serialOf(list), value };
+    return value;
   };
 }
 
