@@ -13,7 +13,7 @@ import { amountsEqual, Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
 import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
-import { graceBounds, updateCategories, type OrderCategoryLists } from './incremental.js';
+import { graceBounds, updateCategories, type IdCounts, type OrderCategoryLists } from './incremental.js';
 import {
   isOpenStatus,
   type Balance,
@@ -188,6 +188,8 @@ interface OrdersMemo {
   /** The cutoff the categories were found with (`updateCategories` moves the orders whose side of it changed). */
   readonly cutoff: number;
   readonly categories: OrderCategoryLists;
+  /** The ids of both lists counted (`updateCategories` carries them from one update to the next). */
+  readonly ids?: IdCounts | undefined;
 }
 
 /**
@@ -264,11 +266,11 @@ function* updateSince(
     compareOrders,
   );
   if (updated === undefined) return undefined;
-  const { categories, lo, hi } = updated;
+  const { categories, lo, hi, ids } = updated;
   // A list kept from the last report is frozen already.
   for (const list of Object.values(categories)) Object.freeze(list);
   const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
-  kept.last = { local: localOrders, memo: { remote, lo, hi, cutoff, categories } };
+  kept.last = { local: localOrders, memo: { remote, lo, hi, cutoff, categories, ids } };
   return categories;
 }
 

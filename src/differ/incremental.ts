@@ -12,6 +12,7 @@
  * other order is diffed again, with its whole group, by the full differ itself. Ids are compared as strings, exactly;
  * amounts are not read at all.
  */
+import { listEdit, noteListEdit } from '../domain/derived.js';
 import type { Order } from '../domain/types.js';
 import type { GhostOrder, InFlightOrder, MatchedOrder, ZombieOrder } from './report.js';
 
@@ -32,6 +33,8 @@ export interface LastDiff {
   readonly lo: number;
   readonly hi: number;
   readonly categories: OrderCategoryLists;
+  /** How many times each id occurs in `local` and `remote` together, as the update that made them left it. */
+  readonly ids?: IdCounts | undefined;
 }
 
 /** The categories for the new lists, and the grace bounds of the new local list. */
@@ -39,6 +42,21 @@ export interface UpdatedCategories {
   readonly categories: OrderCategoryLists;
   readonly lo: number;
   readonly hi: number;
+  /** The id counts of the new lists (the last diff's, brought up to date), when they could be carried. */
+  readonly ids: IdCounts | undefined;
+}
+
+/**
+ * How many times each id (client or exchange id, one namespace, as `linkedAgain` compares them) occurs among the
+ * orders of two lists, carried from one update to the next: adding the new orders' ids and taking the gone orders'
+ * keeps them exact, so the look for kept orders linked to what changed need not pass over every order. One map serves
+ * update after update; `version` is the state of it this handle describes: a handle whose version is not the map's
+ * current one (another update moved it on while this one waited at a slice point) is not used.
+ */
+export interface IdCounts {
+  readonly counts: Map<string, number>;
+  readonly version: number;
+  readonly current: { version: number };
 }
 
 /**
@@ -85,6 +103,8 @@ export function* updateCategories(
   if (changedRemote < 0) return undefined;
   changed += changedRemote;
   for (const i of r.again) if (!Object.isFrozen(remote[i])) return undefined;
+  // The orders the walks found new; the ones flagged after them were in the last lists too.
+  const added = { local: l.again.length, remote: r.again.length };
 
   let { lo, hi } = last;
   if (cutoff > lo && cutoff <= hi) {
@@ -106,7 +126,9 @@ export function* updateCategories(
       yield;
     }
   }
-  if (!(yield* linkedAgain(local, remote, l, r, 4 * limit))) return undefined;
+  const counted = last.ids ?? (yield* countIds(last.local, last.remote));
+  const changes: Changes = { local, remote, l, r, added };
+  if (!noKeptHolder(counted, changes) && !(yield* linkedAgain(local, remote, l, r, 4 * limit))) return undefined;
 
   const subLocal = l.again.map((i) => local[i]!);
   const subRemote = r.again.map((i) => remote[i]!);
@@ -124,13 +146,111 @@ export function* updateCategories(
   const old = last.categories;
   const byExchange = (e: { readonly exchange: Order }): Order => e.exchange;
   const byLocal = (e: { readonly local: Order }): Order => e.local;
+  const dropped: MatchedOrder[] = [];
   const categories: OrderCategoryLists = {
-    matched: patched(old.matched, staleRemote, fresh.matched, byExchange, compare),
+    matched: patched(old.matched, staleRemote, fresh.matched, byExchange, compare, dropped),
     ghosts: patched(old.ghosts, staleLocal, fresh.ghosts, byLocal, compare),
     zombies: patched(old.zombies, staleRemote, fresh.zombies, byExchange, compare),
     inFlight: patched(old.inFlight, staleLocal, fresh.inFlight, byLocal, compare),
   };
-  return { categories, lo, hi };
+  // What changed, for the views kept of the last lists (the pairs to look at, the filled orders' stamps...).
+  Object.freeze(categories.matched);
+  noteListEdit(old.matched, categories.matched, dropped, fresh.matched);
+  if (listEdit(last.remote, remote) === undefined)
+    noteListEdit(
+      last.remote,
+      remote,
+      r.gone,
+      r.again.slice(0, added.remote).map((i) => remote[i]!),
+    );
+  return { categories, lo, hi, ids: carried(counted, changes) };
+}
+
+/** The new lists and what the walks found changed (the first `added` of each side's `again` are new orders). */
+interface Changes {
+  readonly local: readonly Order[];
+  readonly remote: readonly Order[];
+  readonly l: SideChanges;
+  readonly r: SideChanges;
+  readonly added: { readonly local: number; readonly remote: number };
+}
+
+/** The id counts of `local` and `remote`, a slice of orders at a time. */
+function* countIds(local: readonly Order[], remote: readonly Order[]): Generator<void, IdCounts> {
+  const counts = new Map<string, number>();
+  for (const orders of [local, remote])
+    for (let from = 0; from < orders.length; from += SLICE_ORDERS) {
+      const to = Math.min(orders.length, from + SLICE_ORDERS);
+      for (let i = from; i < to; i++) countIdsOf(counts, orders[i]!, 1);
+      yield;
+    }
+  return { counts, version: 0, current: { version: 0 } };
+}
+
+/** Adds `by` to the counts of `o`'s ids (an id an order carries twice counts twice, as `noteIds` lists it twice). */
+function countIdsOf(counts: Map<string, number>, o: Order, by: number): void {
+  addCount(counts, o.clientOrderId, by);
+  if (o.exchangeOrderId !== undefined) addCount(counts, o.exchangeOrderId, by);
+}
+
+function addCount(counts: Map<string, number>, id: string, by: number): void {
+  const n = (counts.get(id) ?? 0) + by;
+  if (n === 0) counts.delete(id);
+  else counts.set(id, n);
+}
+
+/**
+ * Whether no order left unflagged in the new lists carries an id of an order that changed, so `linkedAgain` would flag
+ * none (false when the counts cannot tell). The new lists are the last ones without the gone orders and with the new
+ * ones, and every order flagged after the new ones (`added` of each side) is a kept one: an id's count among the kept
+ * orders not flagged is its count in the last lists, less its count among the gone and the flagged kept orders.
+ */
+function noKeptHolder(counted: IdCounts, { local, remote, l, r, added }: Changes): boolean {
+  if (counted.version !== counted.current.version) return false;
+  const less = new Map<string, number>();
+  countSide(less, local, l, 1, added.local, l.again.length);
+  countSide(less, remote, r, 1, added.remote, r.again.length);
+  const held = (o: Order): boolean =>
+    heldBeyond(counted.counts, less, o.clientOrderId) ||
+    (o.exchangeOrderId !== undefined && heldBeyond(counted.counts, less, o.exchangeOrderId));
+  return !(
+    l.gone.some(held) ||
+    r.gone.some(held) ||
+    l.again.some((i) => held(local[i]!)) ||
+    r.again.some((i) => held(remote[i]!))
+  );
+}
+
+/** Adds `goneBy` to the counts of the ids of `side`'s gone orders, 1 to those of `side.again[from, to)`'s. */
+function countSide(
+  counts: Map<string, number>,
+  orders: readonly Order[],
+  side: SideChanges,
+  goneBy: number,
+  from: number,
+  to: number,
+): void {
+  for (const o of side.gone) countIdsOf(counts, o, goneBy);
+  for (let k = from; k < to; k++) countIdsOf(counts, orders[side.again[k]!]!, 1);
+}
+
+/** Whether `id` occurs more often in `counts` than in `less`. */
+function heldBeyond(counts: ReadonlyMap<string, number>, less: ReadonlyMap<string, number>, id: string): boolean {
+  return (counts.get(id) ?? 0) > (less.get(id) ?? 0);
+}
+
+/**
+ * `counted` (the last lists' id counts) made the new lists': the gone orders' ids out, the new orders' (the first
+ * `added` of each side's `again`) in. Undefined when the counts are not current (see `IdCounts`): the next update
+ * counts again.
+ */
+function carried(counted: IdCounts, { local, remote, l, r, added }: Changes): IdCounts | undefined {
+  const { counts, current } = counted;
+  if (counted.version !== current.version) return undefined;
+  countSide(counts, local, l, -1, 0, added.local);
+  countSide(counts, remote, r, -1, 0, added.remote);
+  current.version++;
+  return { counts, version: current.version, current };
 }
 
 /**
@@ -256,7 +376,7 @@ function linked(o: Order, ids: readonly string[], from: number, to: number): boo
 }
 
 /**
- * Pairs `last` with `next` by identity, walking both in step (lists keep their order from one snapshot to the
+ * Pairs `last` with `next` by identity (or takes what changed from a note of the edit), walking both in step (lists keep their order from one snapshot to the
  * next): each order of `next` left unpaired is flagged and listed in `side.again`, each order of `last` left unpaired
  * goes to `side.gone`; returns how many orders that is, or -1 past `limit`. An order paired is in both lists; any
  * order that is not paired is counted as changed (diffed again), so a walk that pairs badly costs time, never a wrong
@@ -268,6 +388,18 @@ function* changesOf(
   side: SideChanges,
   limit: number,
 ): Generator<void, number> {
+  // The module that made `next` from `last` said what changed (the snapshot's interner, see `noteListEdit`): no walk.
+  const noted = listEdit(last, next);
+  if (noted?.addedAt !== undefined) {
+    const changed = noted.gone.length + noted.addedAt.length;
+    if (changed > limit) return -1;
+    side.gone.push(...noted.gone);
+    for (const j of noted.addedAt) {
+      side.flags[j] = 1;
+      side.again.push(j);
+    }
+    return changed;
+  }
   const at: WalkPosition = { i: 0, j: 0, changed: 0 };
   while (at.i < last.length && at.j < next.length) {
     if (!walk(last, next, side, at, limit)) return -1;
@@ -356,6 +488,7 @@ function patched<T>(
   added: readonly T[],
   keyOf: (t: T) => Order,
   compare: (x: Order, y: Order) => number,
+  dropped?: T[],
 ): readonly T[] {
   const drop: number[] = [];
   for (const o of stale) {
@@ -363,6 +496,7 @@ function patched<T>(
     // An order may be stale twice over (moved: gone from one index, back at another); its entry goes once.
     if (at < entries.length && keyOf(entries[at]!) === o && !drop.includes(at)) drop.push(at);
   }
+  if (dropped !== undefined) for (const at of drop) dropped.push(entries[at]!);
   if (drop.length === 0 && added.length === 0) return entries;
   if (drop.length + added.length <= SPLICES) {
     const out = [...entries];

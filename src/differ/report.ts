@@ -6,6 +6,7 @@
 import type { Decimal } from '../domain/decimal.js';
 import type { Millis } from '../domain/clock.js';
 import type { Order, OrderStatus, Side } from '../domain/types.js';
+import { perListEdited } from '../domain/derived.js';
 
 export interface ValueChange<T> {
   readonly local: T;
@@ -125,18 +126,21 @@ export function hasDrift(report: ReconciliationReport): boolean {
   );
 }
 
-/** How many matched pairs differ; kept with a frozen list (the differ hands unchanged categories back frozen). */
-function matchedDiffering(matched: readonly MatchedOrder[]): number {
-  const known = differingCount.get(matched);
-  if (known !== undefined) return known;
+/**
+ * How many matched pairs differ; kept with a frozen list (the differ hands its categories out frozen), and counted
+ * from the last list's by the pairs an incremental diff dropped and added.
+ */
+const matchedDiffering = perListEdited(
+  differing,
+  (n: number, dropped, added) => n - differing(dropped) + differing(added),
+);
+
+function differing(matched: readonly MatchedOrder[]): number {
   let n = 0;
   // By index: for-of here allocated an iterator result per pair (about 1 MB a cycle at 10k orders).
   for (let i = 0; i < matched.length; i++) if (matched[i]!.differs) n++;
-  if (Object.isFrozen(matched)) differingCount.set(matched, n);
   return n;
 }
-
-const differingCount = new WeakMap<readonly MatchedOrder[], number>();
 
 /** True when a position or balance drift is beyond its tolerance (orders have no tolerance: see `hasDrift`). */
 export function hasDriftBeyondTolerance(report: ReconciliationReport): boolean {

@@ -21,3 +21,133 @@ export function perList<T, R>(derive: (list: readonly T[]) => R): (list: readonl
     return r as R;
   };
 }
+
+/**
+ * A frozen list made from another by an edit a module knows exactly (the differ's incremental update knows which
+ * orders left a list and which joined it): `to` holds the items of the list numbered `from` (`serialOf`) without
+ * `gone` and with `added`, counted as multisets. The list edited from is known by its number only: held here, it (a
+ * whole book of pointers) would outlive its cycle and be copied by the scavenges of the next (issue 16).
+ */
+interface ListEdit {
+  readonly from: number;
+  readonly to: readonly unknown[];
+  readonly gone: readonly unknown[];
+  readonly added: readonly unknown[];
+  /** Where each of `added` is in `to`, when the module that made `to` knows. */
+  readonly addedAt?: readonly number[] | undefined;
+}
+
+/**
+ * The latest edits noted, newest last: a cycle notes one per list it edits (the snapshot's open orders, the report's
+ * matched pairs), and they are read in the same cycle.
+ */
+const edits: ListEdit[] = [];
+const EDITS_KEPT = 3;
+
+/** A number per list an edit or a view (`perListEdited`) met, so an edit can name the list it was made from. */
+const serials = new WeakMap<readonly unknown[], number>();
+let lastSerial = 0;
+
+function serialOf(list: readonly unknown[]): number {
+  let n = serials.get(list);
+  if (n === undefined) serials.set(list, (n = ++lastSerial));
+  return n;
+}
+
+/**
+ * Notes that frozen `to` is frozen `from` without the items `gone` and with the items `added` (as multisets: an item
+ * twice in `gone` left twice), `added[k]` at `to[addedAt[k]]` when `addedAt` is given. Both lists must stay as they
+ * are, as for `perList`.
+ */
+export function noteListEdit<T>(
+  from: readonly T[],
+  to: readonly T[],
+  gone: readonly T[],
+  added: readonly T[],
+  addedAt?: readonly number[],
+): void {
+  if (from === to || !Object.isFrozen(from) || !Object.isFrozen(to)) return;
+  if (edits.length === EDITS_KEPT) edits.shift();
+  edits.push({ from: serialOf(from), to, gone, added, addedAt });
+}
+
+/** The latest edit noted (`noteListEdit`) that made `to`, from the list numbered `from`. */
+function editTo(to: readonly unknown[], from: number | undefined): ListEdit | undefined {
+  if (from === undefined) return undefined;
+  for (let k = edits.length - 1; k >= 0; k--) {
+    const e = edits[k]!;
+    if (e.to === to && e.from === from) return e;
+  }
+  return undefined;
+}
+
+/** The latest edit noted from `from` to `to` (`noteListEdit`), if it is still kept. */
+export function listEdit<T>(
+  from: readonly T[],
+  to: readonly T[],
+):
+  | { readonly gone: readonly T[]; readonly added: readonly T[]; readonly addedAt?: readonly number[] | undefined }
+  | undefined {
+  return editTo(to, serials.get(from)) as (ListEdit & { gone: readonly T[]; added: readonly T[] }) | undefined;
+}
+
+/**
+ * `derive` memoized by the identity of its (frozen) list argument, as `perList`, and made by `step` from the value of
+ * the last list it derived when the list was edited from that one (`noteListEdit`): a cycle after a placement then
+ * costs what changed, not a pass over every item (issue 16). `step(value, gone, added)` must give what `derive` gives
+ * of the edited list; a list that is not frozen is derived afresh each time (nothing says it did not change).
+ */
+export function perListEdited<T, R>(
+  derive: (list: readonly T[]) => R,
+  step: (value: R, gone: readonly T[], added: readonly T[]) => R,
+): (list: readonly T[]) => R {
+  const memo = new WeakMap<readonly T[], { readonly value: R }>();
+  let latest: { readonly serial: number; readonly value: R } | undefined;
+  return (list) => {
+    if (!Object.isFrozen(list)) return derive(list);
+    const known = memo.get(list);
+    if (known !== undefined) return known.value;
+    const e = editTo(list, latest?.serial);
+    const value = e !== undefined ? step(latest!.value, e.gone as readonly T[], e.added as readonly T[]) : derive(list);
+    memo.set(list, { value });
+    latest = { serial: serialOf(list), value };
+    return value;
+  };
+}
+
+/**
+ * The items of a list sorted by `compare` (a total order: no two items compare equal) that `keep` keeps, in that
+ * order and frozen; once per list, and from the last list's when it was edited (`perListEdited`). `keep` must read
+ * nothing but the item.
+ */
+export function perListKept<T>(
+  keep: (item: T) => boolean,
+  compare: (a: T, b: T) => number,
+): (list: readonly T[]) => readonly T[] {
+  return perListEdited(
+    (list) => Object.freeze(list.filter(keep)),
+    (kept, gone, added) => {
+      const left = gone.length === 0 ? kept : without(kept, gone);
+      const joining = added.filter(keep);
+      if (joining.length === 0) return left === kept ? kept : Object.freeze(left);
+      const out: T[] = [];
+      let j = 0;
+      for (const item of left) {
+        while (j < joining.length && compare(joining[j]!, item) < 0) out.push(joining[j++]!);
+        out.push(item);
+      }
+      while (j < joining.length) out.push(joining[j++]!);
+      return Object.freeze(out);
+    },
+  );
+}
+
+/** `list` without one occurrence of each of `gone` (items by identity). */
+export function without<T>(list: readonly T[], gone: readonly T[]): T[] {
+  const out = list.slice();
+  for (const g of gone) {
+    const at = out.lastIndexOf(g);
+    if (at >= 0) out.splice(at, 1);
+  }
+  return out;
+}

@@ -6,7 +6,7 @@
 import type { Millis } from '../domain/clock.js';
 import { isPositiveAmount } from '../domain/decimal.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
-import { perList } from '../domain/derived.js';
+import { perListEdited, without } from '../domain/derived.js';
 import type { ExchangeSnapshot, Order } from '../domain/types.js';
 import type { Plan } from '../handlers/plan.js';
 
@@ -33,14 +33,22 @@ export function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
 
 /**
  * When each partly filled open order last changed: derived once per list (a snapshot's open orders are the same list
- * while none changed, see `OpenOrderInterner`), so a clean cycle does not test every order's fill again.
+ * while none changed, see `OpenOrderInterner`), so a clean cycle does not test every order's fill again; and from the
+ * last list's after an incremental diff found which orders left the list and which joined it (issue 16), so a
+ * placement does not either. In no particular order.
  */
-const filledStamps = perList((orders: readonly Order[]): Float64Array => {
+export const filledStamps = perListEdited(
+  (orders: readonly Order[]): readonly number[] => stampsOf(orders),
+  (stamps, gone, added) =>
+    gone.length + added.length === 0 ? stamps : [...without(stamps, stampsOf(gone)), ...stampsOf(added)],
+);
+
+function stampsOf(orders: readonly Order[]): number[] {
   const stamps: number[] = [];
   for (let i = 0; i < orders.length; i++) {
     const o = orders[i]!;
     // Not `gt(ZERO)`: decimal.js copies its argument on every comparison (10,000 copies after each placement).
     if (isPositiveAmount(o.filledQuantity)) stamps.push(o.updatedAt);
   }
-  return Float64Array.from(stamps);
-});
+  return stamps;
+}

@@ -9,6 +9,7 @@ import type { Clock } from '../domain/clock.js';
 import { amountsEqual, type Decimal } from '../domain/decimal.js';
 import { assertUnique } from '../domain/parse.js';
 import type { ExchangeSnapshot, Order } from '../domain/types.js';
+import { noteListEdit } from '../domain/derived.js';
 import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import type { ExchangeClient } from './port.js';
 
@@ -125,6 +126,13 @@ export class OpenOrderInterner {
     this.scan = pass.out;
     // Frozen, so the differ can keep it as it is and know it again by identity (a copy: see `scan`).
     this.last = Object.freeze(pass.out.slice());
+    if (pass.index === undefined) {
+      // No order was looked up: each before the last list's end is the last list's at its index, each after it new.
+      // Said, so the differ need not walk both lists to find it again (issue 16: a placement's cycle).
+      const kept = Math.min(lastFrozen.length, orders.length);
+      const addedAt = Array.from({ length: orders.length - kept }, (_, k) => kept + k);
+      noteListEdit(lastFrozen, this.last, lastFrozen.slice(kept), this.last.slice(kept), addedAt);
+    }
     return this.last;
   }
 

@@ -11,7 +11,7 @@
 import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
-import { perList } from '../domain/derived.js';
+import { perList, perListKept } from '../domain/derived.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -26,7 +26,7 @@ import {
   type Instrument,
   type Order,
 } from '../domain/types.js';
-import { agreesByExchangeId } from '../differ/diff.js';
+import { agreesByExchangeId, compareOrders } from '../differ/diff.js';
 import type { MatchedOrder, ReconciliationReport, Tolerance } from '../differ/report.js';
 import { balanceTolerance, isBeyondTolerance, positionTolerance, type Tolerances } from '../differ/tolerance.js';
 import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
@@ -1057,25 +1057,15 @@ export function tradeTouches(instrument: Instrument | undefined, f: Fill): strin
 }
 
 /**
+ * The matched pairs `needsLook` keeps, kept with a frozen list and brought up to date from the last list's by the
+ * pairs an incremental diff dropped and added (`perListKept`): a cycle does no work per order here, only per change.
+ */
+const pairsToLook = perListKept(needsLook, (a: MatchedOrder, b: MatchedOrder) => compareOrders(a.exchange, b.exchange));
+
+/**
  * Whether a matched pair may need an update, a fill or an error: it differs, or the exchange id is not settled. A pair
  * that agrees (same fill, status, price, quantity, symbol, side, and our exchange id) needs nothing from a cycle.
  */
-/**
- * The matched pairs `needsLook` keeps. A frozen list (the differ hands the same frozen categories back while nothing
- * changed) is filtered once and the answer kept with it: a clean cycle then does no work per order here.
- */
-function pairsToLook(matched: readonly MatchedOrder[]): readonly MatchedOrder[] {
-  if (!Object.isFrozen(matched)) return matched.filter(needsLook);
-  let kept = lookedAt.get(matched);
-  if (kept === undefined) {
-    kept = Object.freeze(matched.filter(needsLook));
-    lookedAt.set(matched, kept);
-  }
-  return kept;
-}
-
-const lookedAt = new WeakMap<readonly MatchedOrder[], readonly MatchedOrder[]>();
-
 function needsLook(m: MatchedOrder): boolean {
   // Most pairs, read from the pair alone (issue 16: this scan follows every placement).
   if (agreesByExchangeId(m)) return false;

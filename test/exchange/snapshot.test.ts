@@ -5,6 +5,9 @@ import { Dec } from '../../src/domain/decimal.js';
 import type { Order } from '../../src/domain/types.js';
 import { INTERN_SLICE_ORDERS, OpenOrderInterner, sameInterned } from '../../src/exchange/snapshot.js';
 import { arbOrders } from '../support/arbitraries.js';
+import { listEdit, without } from '../../src/domain/derived.js';
+import { diff, diffOnce } from '../../src/differ/diff.js';
+import { reportToJSON } from '../../src/differ/report-json.js';
 
 /** A fresh object per order, every amount a fresh Decimal: what a client building orders from each response hands out. */
 const fresh = (orders: readonly Order[]): Order[] =>
@@ -225,5 +228,53 @@ describe('OpenOrderInterner', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  let notes = 0;
+  const T = 1_700_000_100_000;
+  /** Reads that differ from the last in a few orders at the end (placed, or gone), or in one order filled. */
+  const arbTail: fc.Arbitrary<Edit[]> = fc.array(
+    fc.record({
+      again: fc.constant(false),
+      rotate: fc.constant(0),
+      swaps: fc.constant([]),
+      filled: fc.oneof(
+        { arbitrary: fc.constant([]), weight: 4 },
+        { arbitrary: fc.array(fc.nat(), { maxLength: 1 }), weight: 1 },
+      ),
+      drop: fc.nat({ max: 3 }),
+      added: fc.nat({ max: 3 }),
+      frozen: fc.boolean(),
+    }),
+    { minLength: 1, maxLength: 8 },
+  );
+  it('notes what changed when a read only added or dropped orders at its end, and a diff over its lists is a full diff’s', () => {
+    fc.assert(
+      fc.property(fc.oneof(arbReads, arbTail), fc.nat({ max: 4 * INTERN_SLICE_ORDERS }), (edits, tracked) => {
+        const interner = new OpenOrderInterner();
+        let before: readonly Order[] = interner.intern([]);
+        const books = Object.freeze(Array.from({ length: tracked }, (_, k) => Object.freeze(order(k))));
+        const state = { orders: books, positions: [], balances: [] };
+        for (const read of readsOf(edits)) {
+          const out = interner.intern(read);
+          const noted = listEdit(before, out);
+          if (noted !== undefined) {
+            noted.addedAt!.forEach((at, k) => expect(out[at]).toBe(noted.added[k]));
+            const rebuilt = [...without(before, noted.gone), ...noted.added];
+            expect(new Set(rebuilt)).toEqual(new Set(out));
+            expect(rebuilt).toHaveLength(out.length);
+            notes++;
+          }
+          const snapshot = { openOrders: out, positions: [], balances: [], startedAt: T, completedAt: T };
+          const copies = { ...snapshot, openOrders: out.map((o) => ({ ...o })) };
+          expect(JSON.stringify(reportToJSON(diff(state, snapshot)))).toBe(
+            JSON.stringify(reportToJSON(diffOnce({ ...state, orders: books.map((o) => ({ ...o })) }, copies))),
+          );
+          before = out;
+        }
+      }),
+      { numRuns: 100 },
+    );
+    expect(notes).toBeGreaterThan(50);
   });
 });
