@@ -39,10 +39,18 @@ interface ListEdit {
 
 /**
  * The latest edits noted, newest last: a cycle notes one per list it edits (the snapshot's open orders, the report's
- * matched pairs), and they are read in the same cycle.
+ * matched pairs, the exchange's list), and they are read in the same cycle. Enough for the cycles of two engines in
+ * one process, whose slices may interleave, to find their own.
  */
 const edits: ListEdit[] = [];
-const EDITS_KEPT = 3;
+const EDITS_KEPT = 6;
+
+/**
+ * How many of the last lists a view (`perListEdited`) derived it steps from: the views are the module's, shared by
+ * every engine in the process, and engines taking turns each edit their own list (with one, each engine's edit was
+ * from the other's list, and every view was derived afresh).
+ */
+const VIEWS_STEPPED_FROM = 4;
 
 /** A number per list an edit or a view (`perListEdited`) met, so an edit can name the list it was made from. */
 const serials = new WeakMap<readonly unknown[], number>();
@@ -102,15 +110,20 @@ export function perListEdited<T, R>(
   step: (value: R, gone: readonly T[], added: readonly T[]) => R,
 ): (list: readonly T[]) => R {
   const memo = new WeakMap<readonly T[], { readonly value: R }>();
-  let latest: { readonly serial: number; readonly value: R } | undefined;
+  // The last lists derived, newest last, by number (a list held here would outlive its cycle).
+  const recent: { readonly serial: number; readonly value: R }[] = [];
   return (list) => {
     if (!Object.isFrozen(list)) return derive(list);
     const known = memo.get(list);
     if (known !== undefined) return known.value;
-    const e = editTo(list, latest?.serial);
-    const value = e !== undefined ? step(latest!.value, e.gone as readonly T[], e.added as readonly T[]) : derive(list);
+    let e: ListEdit | undefined;
+    let k = recent.length - 1;
+    for (; k >= 0 && e === undefined; k--) e = editTo(list, recent[k]!.serial);
+    const value =
+      e !== undefined ? step(recent[k + 1]!.value, e.gone as readonly T[], e.added as readonly T[]) : derive(list);
     memo.set(list, { value });
-    latest = { serial: serialOf(list), value };
+    if (recent.length === VIEWS_STEPPED_FROM) recent.shift();
+    recent.push({ serial: serialOf(list), value });
     return value;
   };
 }
