@@ -573,9 +573,11 @@ function* indexExchangeOrders(
     for (let i = from; i < to; i++) {
       const o = remoteOrders[i]!;
       const x = o.exchangeOrderId;
-      h[2 * (i - from)] = x === undefined ? 0 : hashId(scopeSeed(o.symbol), x);
+      const symbol = keys.symbolIndex(o.symbol);
+      keys.symbol[i] = symbol;
+      writeIdKey(keys.key, i, x);
+      h[2 * (i - from)] = x === undefined ? 0 : hashId(keys.seeds[symbol]!, x);
       h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
-      keys.note(i, o);
     }
     for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
     _touched = read;
@@ -649,8 +651,10 @@ function agreeing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, with
 /** The `MatchedOrder` of a pair that does not `agree`: what differs. */
 function differing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, withinGrace: boolean): MatchedOrder {
   const sameFill = sameAmount(l.filledQuantity, e.filledQuantity);
-  // A subtraction costs far more than a comparison, so it is only done when the fills differ.
-  const filledDelta = sameFill ? ZERO : new Dec(e.filledQuantity).minus(l.filledQuantity);
+  // A subtraction costs far more than a comparison, so it is only done when the fills differ. An amount of ours
+  // carries Dec's settings already: copied into Dec first only if it does not.
+  const ef = e.filledQuantity;
+  const filledDelta = sameFill ? ZERO : (ef.constructor === Dec ? ef : new Dec(ef)).minus(l.filledQuantity);
   let differs = !sameFill;
   const differences: { -readonly [K in keyof OrderDifferences]: OrderDifferences[K] } = { filledDelta };
   if (l.status !== e.status) {
@@ -902,8 +906,12 @@ function hashId(seed: number, id: string): number {
   return h ^ (h >>> 16);
 }
 
+/** FNV-1a's 32-bit offset basis and prime. */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 /** The seed of the client-id table's scope, ''. */
-const CLIENT_SEED = Math.imul(0x811c9dc5, 0x01000193);
+const CLIENT_SEED = Math.imul(FNV_OFFSET, FNV_PRIME);
 
 /**
  * The last scope seeded and its seed. Lists come grouped by symbol (fetched, or kept, symbol by symbol), so the
@@ -916,7 +924,7 @@ let seeded = 0;
 /** `hashId`'s seed for `scope`. */
 function scopeSeed(scope: string): number {
   if (scope !== seededScope) {
-    seeded = Math.imul(hashChars(0x811c9dc5, scope), 0x01000193);
+    seeded = Math.imul(hashChars(FNV_OFFSET, scope), FNV_PRIME);
     seededScope = scope;
   }
   return seeded;
@@ -925,8 +933,8 @@ function scopeSeed(scope: string): number {
 function hashChars(h: number, s: string): number {
   const n = s.length;
   let i = 0;
-  for (; i + 1 < n; i += 2) h = Math.imul(h ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), 0x01000193);
-  return i < n ? Math.imul(h ^ s.charCodeAt(i), 0x01000193) : h;
+  for (; i + 1 < n; i += 2) h = Math.imul(h ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), FNV_PRIME);
+  return i < n ? Math.imul(h ^ s.charCodeAt(i), FNV_PRIME) : h;
 }
 
 // ---- ordering ------------------------------------------------------------------------------------------------
@@ -934,11 +942,18 @@ function hashChars(h: number, s: string): number {
 /**
  * What sorting needs of each order, noted during the join while the order is at hand (read again in the sort, at
  * 100k orders, every order missed the cache): its symbol, as an index into `symbols`, and its exchange id's key
- * (`writeIdKey`).
+ * (`writeIdKey`). Each symbol's `hashId` seed is kept beside it, so an exchange order's symbol is looked up once for
+ * both.
  */
 class SortKeys {
   readonly symbols: string[] = [];
-  private readonly indexOf = new Map<string, number>();
+  /** Per symbol index: `scopeSeed` of the symbol. */
+  readonly seeds: number[] = [];
+  /**
+   * Symbol index by the symbol's hash (`hashChars`), probed linearly: 1 + the index (0 = empty), then the hash. A
+   * `Map` lookup per order, a shuffled list changing symbol at every order, cost more than hashing the symbol.
+   */
+  private table = new Int32Array(2 * 64);
   private last: string | undefined;
   private lastIndex = -1;
 
@@ -956,20 +971,55 @@ class SortKeys {
   }
 
   note(i: number, o: Order): void {
-    const symbol = o.symbol;
+    this.symbol[i] = this.symbolIndex(o.symbol);
+    writeIdKey(this.key, i, o.exchangeOrderId);
+  }
+
+  /** The index of `symbol` in `symbols`, added if new. */
+  symbolIndex(symbol: string): number {
     // A list fetched symbol by symbol gives most orders the previous order's symbol: no lookup then.
-    if (symbol !== this.last) {
-      let s = this.indexOf.get(symbol);
-      if (s === undefined) {
+    if (symbol === this.last) return this.lastIndex;
+    const hash = hashChars(FNV_OFFSET, symbol);
+    const table = this.table;
+    const mask = (table.length >> 1) - 1;
+    let slot = (hash ^ (hash >>> 15)) & mask;
+    let s: number;
+    for (;;) {
+      const stored = table[2 * slot]!;
+      if (stored === 0) {
         s = this.symbols.length;
         this.symbols.push(symbol);
-        this.indexOf.set(symbol, s);
+        this.seeds.push(Math.imul(hash, FNV_PRIME));
+        table[2 * slot] = s + 1;
+        table[2 * slot + 1] = hash;
+        if (4 * this.symbols.length > table.length) this.grow();
+        break;
       }
-      this.last = symbol;
-      this.lastIndex = s;
+      if (table[2 * slot + 1] === hash && this.symbols[stored - 1] === symbol) {
+        s = stored - 1;
+        break;
+      }
+      slot = (slot + 1) & mask;
     }
-    this.symbol[i] = this.lastIndex;
-    writeIdKey(this.key, i, o.exchangeOrderId);
+    this.last = symbol;
+    this.lastIndex = s;
+    return s;
+  }
+
+  /** Doubles the symbol table (kept at most half full). */
+  private grow(): void {
+    const old = this.table;
+    const table = new Int32Array(2 * old.length);
+    const mask = (table.length >> 1) - 1;
+    for (let k = 0; k < old.length; k += 2) {
+      if (old[k] === 0) continue;
+      const hash = old[k + 1]!;
+      let slot = (hash ^ (hash >>> 15)) & mask;
+      while (table[2 * slot] !== 0) slot = (slot + 1) & mask;
+      table[2 * slot] = old[k]!;
+      table[2 * slot + 1] = hash;
+    }
+    this.table = table;
   }
 
   /** Each symbol's place in string order, by symbol index. */
@@ -1003,14 +1053,26 @@ function writeIdKey(keys: Float64Array, at: number, id: string | undefined): voi
     return;
   }
   const n = id.length < KEY_CHARS ? id.length : KEY_CHARS;
+  // Two digits a step (key · 121 + pair): every partial key is an exact integer, so this is the same number as one
+  // digit a step, with half the chain of dependent multiply-adds.
   let key = 0;
-  for (let i = 0; i < n; i++) {
-    const digit = id.charCodeAt(i) - 47;
-    if (digit < 1 || digit > 10) {
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const a = id.charCodeAt(i) - 48;
+    const b = id.charCodeAt(i + 1) - 48;
+    if (a >>> 0 > 9 || b >>> 0 > 9) {
       keys[at] = NaN;
       return;
     }
-    key = key * 11 + digit;
+    key = key * 121 + (a * 11 + b + 12);
+  }
+  if (i < n) {
+    const a = id.charCodeAt(i) - 48;
+    if (a >>> 0 > 9) {
+      keys[at] = NaN;
+      return;
+    }
+    key = key * 11 + a + 1;
   }
   keys[at] = key * KEY_SCALE[n]!;
 }
@@ -1060,9 +1122,73 @@ function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32A
     const before = digits ? byKeys : byIds;
     let sorted = true;
     for (let k = from + 1; k < to && sorted; k++) sorted = before(perm[k - 1]!, perm[k]!) <= 0;
-    if (!sorted) perm.subarray(from, to).sort(before);
+    if (sorted) continue;
+    if (!digits || to - from < RADIX_MIN) {
+      perm.subarray(from, to).sort(before);
+      continue;
+    }
+    // `group` is free once the entries are bucketed: the radix sort's second buffer.
+    radixSortByKey(perm, group, from, to, key);
+    // Equal keys (ids sharing their first 15 characters, or absent) keep entry order: settled by the ids.
+    for (let k = from; k < to;) {
+      let end = k + 1;
+      while (end < to && key[perm[end]!] === key[perm[k]!]) end++;
+      if (end - k > 1) perm.subarray(k, end).sort(byIds);
+      k = end;
+    }
   }
   return perm;
+}
+
+/** Below this many entries, a group out of order is sorted by comparisons: a radix pass's counting costs more. */
+const RADIX_MIN = 64;
+/** Bits of a key sorted per radix pass, and the pass's counts (one diff sorts at a time: shared). */
+const RADIX_BITS = 8;
+const radixCounts = new Int32Array(1 << RADIX_BITS);
+
+/**
+ * Sorts `perm[from, to)` by `key[perm[k]]` (exact integers, no NaN), stably, least significant digit first over the
+ * bits the keys' range spans; `spare[from, to)` is overwritten. A shuffled exchange list's zombies, sorted by
+ * comparisons, were the most of a diff's sorting at 100k orders.
+ */
+function radixSortByKey(perm: Int32Array, spare: Int32Array, from: number, to: number, key: Float64Array): void {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let k = from; k < to; k++) {
+    const x = key[perm[k]!]!;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  // Keys are below 2^53, so `key - min` is exact, and so are its 32-bit halves below.
+  let bits = 0;
+  for (let range = max - min; range >= 1; range = Math.floor(range / 2)) bits++;
+  const counts = radixCounts;
+  let src = perm;
+  let dst = spare;
+  for (let shift = 0; shift < bits; shift += RADIX_BITS) {
+    counts.fill(0);
+    for (let k = from; k < to; k++) counts[radixDigit(key[src[k]!]! - min, shift)]!++;
+    let at = from;
+    for (let d = 0; d < counts.length; d++) {
+      const c = counts[d]!;
+      counts[d] = at;
+      at += c;
+    }
+    for (let k = from; k < to; k++) {
+      const e = src[k]!;
+      dst[counts[radixDigit(key[e]! - min, shift)]!++] = e;
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src !== perm) perm.set(src.subarray(from, to), from);
+}
+
+/** The `RADIX_BITS` bits of `x` (an exact integer below 2^53) from bit `shift` up; `shift` a multiple of them. */
+function radixDigit(x: number, shift: number): number {
+  const word = shift < 32 ? x >>> 0 : (x / 4294967296) >>> 0;
+  return (word >>> (shift & 31)) & ((1 << RADIX_BITS) - 1);
 }
 
 // ---- errors --------------------------------------------------------------------------------------------------

@@ -443,6 +443,31 @@ describe('diff: the report itself', () => {
       expect(got).toEqual(ids.filter((x) => /^[0-9]*$/.test(x)));
     }
   });
+  it('orders large shuffled groups of digit ids as compareOrders does, ties past 15 digits and absent ids included', () => {
+    // Groups of hundreds out of order (sorted by their keys' digits, not by comparisons): ids of many lengths, some
+    // sharing their first 15 digits or more (equal keys), one without an exchange id, on two symbols.
+    const ids = Array.from({ length: 600 }, (_, k) =>
+      k % 5 === 0 ? `12345678901234${k}` : k % 5 === 1 ? `${k * 7919}` : k % 5 === 2 ? `9${k}` : `${k % 7}${k * 31}`,
+    );
+    const zs = ids.map((x, k) =>
+      order({ exchangeOrderId: k === 7 ? undefined : x, clientOrderId: `c${k}`, symbol: k % 3 === 0 ? 'A' : 'B' }),
+    );
+    let seed = 12345;
+    const shuffled = [...zs];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const j = seed % (i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    const want = [...zs].sort(compareOrders);
+    expect(diff(local(), remote({ openOrders: shuffled })).zombies.map((z) => z.exchange)).toEqual(want);
+    // The same orders as ghosts (old local orders the exchange does not list).
+    expect(
+      diff(local({ orders: shuffled.filter((o) => o.exchangeOrderId !== undefined) }), remote()).ghosts.map(
+        (g) => g.local,
+      ),
+    ).toEqual(want.filter((o) => o.exchangeOrderId !== undefined));
+  });
   it('summarizes counts per category', () => {
     const r = diff(
       local({
