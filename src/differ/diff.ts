@@ -946,6 +946,8 @@ class SortKeys {
    */
   private readonly recent = new Array<string | undefined>(RECENT_SYMBOLS).fill(undefined);
   private readonly recentIndex = new Int32Array(RECENT_SYMBOLS);
+  private last: string | undefined;
+  private lastIndex = -1;
 
   constructor(
     readonly symbol: Int32Array,
@@ -967,8 +969,22 @@ class SortKeys {
 
   /** The index of `symbol` in `symbols`, added if new. */
   symbolIndex(symbol: string): number {
+    // A list fetched symbol by symbol gives most orders the previous order's symbol: no lookup then.
+    if (symbol === this.last) return this.lastIndex;
     const print = symbolPrint(symbol);
-    if (this.recent[print] === symbol) return this.recentIndex[print]!;
+    let s = this.recent[print] === symbol ? this.recentIndex[print]! : -1;
+    if (s < 0) {
+      s = this.lookUp(symbol);
+      this.recent[print] = symbol;
+      this.recentIndex[print] = s;
+    }
+    this.last = symbol;
+    this.lastIndex = s;
+    return s;
+  }
+
+  /** `symbolIndex` by the symbol's hash, in `table`. */
+  private lookUp(symbol: string): number {
     const hash = hashChars(FNV_OFFSET, symbol);
     const table = this.table;
     const mask = (table.length >> 1) - 1;
@@ -991,8 +1007,6 @@ class SortKeys {
       }
       slot = (slot + 1) & mask;
     }
-    this.recent[print] = symbol;
-    this.recentIndex[print] = s;
     return s;
   }
 
@@ -1140,10 +1154,12 @@ function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32A
     let digits = true;
     for (let k = from; k < to && digits; k++) digits = !Number.isNaN(key[perm[k]!]!);
     const before = digits ? byKeys : byIds;
-    let sorted = true;
-    for (let k = from + 1; k < to && sorted; k++) sorted = before(perm[k - 1]!, perm[k]!) <= 0;
-    if (sorted) continue;
-    if (!digits || to - from < RADIX_MIN) {
+    let descents = 0;
+    for (let k = from + 1; k < to; k++) if (before(perm[k - 1]!, perm[k]!) > 0) descents++;
+    if (descents === 0) continue;
+    // A group in a few sorted runs (a boot's books, say) is merged by the comparison sort in about one pass; one in
+    // many (a shuffled list) is sorted by its keys' digits, in a few passes whatever their order.
+    if (!digits || to - from < RADIX_MIN || descents * RADIX_RUNS < to - from) {
       perm.subarray(from, to).sort(before);
       continue;
     }
@@ -1162,6 +1178,8 @@ function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32A
 
 /** Below this many entries, a group out of order is sorted by comparisons: a radix pass's counting costs more. */
 const RADIX_MIN = 64;
+/** A group with fewer descents than one in this many entries is sorted by comparisons (see `sortEntries`). */
+const RADIX_RUNS = 8;
 /** Bits of a key sorted per radix pass, and the pass's counts (one diff sorts at a time: shared). */
 const RADIX_BITS = 8;
 const radixCounts = new Int32Array(1 << RADIX_BITS);
