@@ -443,6 +443,31 @@ describe('diff: the report itself', () => {
       expect(got).toEqual(ids.filter((x) => /^[0-9]*$/.test(x)));
     }
   });
+  it('orders large shuffled groups of digit ids as compareOrders does, ties past 15 digits and absent ids included', () => {
+    // Groups of hundreds out of order (sorted by their keys' digits, not by comparisons): ids of many lengths, some
+    // sharing their first 15 digits or more (equal keys), one without an exchange id, on two symbols.
+    const ids = Array.from({ length: 600 }, (_, k) =>
+      k % 5 === 0 ? `12345678901234${k}` : k % 5 === 1 ? `${k * 7919}` : k % 5 === 2 ? `9${k}` : `${k % 7}${k * 31}`,
+    );
+    const zs = ids.map((x, k) =>
+      order({ exchangeOrderId: k === 7 ? undefined : x, clientOrderId: `c${k}`, symbol: k % 3 === 0 ? 'A' : 'B' }),
+    );
+    let seed = 12345;
+    const shuffled = [...zs];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const j = seed % (i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    const want = [...zs].sort(compareOrders);
+    expect(diff(local(), remote({ openOrders: shuffled })).zombies.map((z) => z.exchange)).toEqual(want);
+    // The same orders as ghosts (old local orders the exchange does not list).
+    expect(
+      diff(local({ orders: shuffled.filter((o) => o.exchangeOrderId !== undefined) }), remote()).ghosts.map(
+        (g) => g.local,
+      ),
+    ).toEqual(want.filter((o) => o.exchangeOrderId !== undefined));
+  });
   it('summarizes counts per category', () => {
     const r = diff(
       local({
@@ -526,6 +551,28 @@ describe('diff: at scale (the join under many hash collisions)', () => {
     ).rejects.toThrow('duplicate of local.orders[2345]');
   });
 
+  it('tells many symbols apart, each side with its own string objects, alike or not in their first characters', () => {
+    // 300 symbols, each built anew per order (no two orders share a string object): a symbol table that grows, and
+    // half of the symbols alike in length, first four and last characters (one fingerprint at hand, taken in turns).
+    // Exchange ids repeat on every symbol.
+    const symbol = (k: number): string => {
+      const name = String.fromCharCode(65 + (k % 26)) + String.fromCharCode(65 + Math.floor(k / 26));
+      return k % 2 === 0 ? `${name}PAIR/USDT` : `PAIR${name}/USDT`;
+    };
+    const orders = (): Order[] =>
+      Array.from({ length: 1_800 }, (_, j) =>
+        order({ symbol: symbol(j % 300), exchangeOrderId: `${Math.floor(j / 300)}`, clientOrderId: `c${j}` }),
+      );
+    const third = (o: Order): number => Number(o.clientOrderId.slice(1)) % 3;
+    const l = orders().filter((o) => third(o) !== 0);
+    const e = orders().filter((o) => third(o) !== 1);
+    const r = diff(local({ orders: l }), remote({ openOrders: [...e].reverse() }));
+    expect(reportSummary(r)).toMatchObject({ matched: 600, ghosts: 600, zombies: 600, inFlight: 0 });
+    expect(r.matched.every((m) => m.local.clientOrderId === m.exchange.clientOrderId && !m.differs)).toBe(true);
+    expect(r.matched.map((m) => m.exchange)).toEqual(e.filter((o) => third(o) === 2).sort(compareOrders));
+    expect(r.zombies.map((z) => z.exchange)).toEqual(e.filter((o) => third(o) === 0).sort(compareOrders));
+    expect(r.ghosts.map((g) => g.local)).toEqual(l.filter((o) => third(o) === 1).sort(compareOrders));
+  });
   it('still finds a duplicate hidden at the end of either side', () => {
     const dupRemote = [...remoteOrders, { ...remoteOrders[1234]!, clientOrderId: 'fresh' }];
     expect(

@@ -40,5 +40,16 @@ describe('decimal', () => {
     expect(amountsEqual(new Dec('1.50'), new Dec('1.5'))).toBe(true);
     expect(amountsEqual(new Dec('-0'), new Dec('0'))).toBe(true);
     expect(amountsEqual(new Dec('1'), new Dec('1.0000000000000000001'))).toBe(false);
+    // Not finite, zeros of either sign, and another constructor whose exponent limits change `eq`'s copy of b.
+    const special = ['0', '-0', '1', '-1', '1e-9', 'Infinity', '-Infinity', 'NaN'].map((x) => new Dec(x));
+    for (const a of special) for (const b of special) expect(amountsEqual(a, b)).toBe(a === b || a.eq(b));
+    const narrow = Dec.clone({ minE: -5, maxE: 5 });
+    for (const [x, y] of [
+      ['1', '1e-9'],
+      ['1', '1e9'],
+      ['0', '1e-9'],
+    ] as const) {
+      expect(amountsEqual(new narrow(x), new Dec(y))).toBe(new narrow(x).eq(new Dec(y)));
+    }
   });
 });
