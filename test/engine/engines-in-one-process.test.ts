@@ -4,34 +4,17 @@
  * the other's last diff there and diffed their whole book again at every cycle (issue 16).
  */
 import { describe, expect, it } from 'vitest';
-import { Dec } from '../../src/domain/decimal.js';
-import { createEngine, type EngineReport } from '../../src/engine/engine.js';
-import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
-import { InMemoryStateStore } from '../../src/store/memory.js';
-import { VirtualTimeline } from '../../src/streams/virtual-time.js';
+import type { EngineReport } from '../../src/engine/engine.js';
+import { ETH, limitOrder, makeEngine, makeMarket } from '../support/engine-world.js';
 
 /** An engine on an exchange of its own, with `resting` limit buys far below the market, tracked and open. */
 async function engineWithBook(seed: number, resting: number) {
-  const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
-  const ex = new SimulatedExchange({ seed, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
-  const engine = createEngine({
-    exchange: ex,
-    store: new InMemoryStateStore(),
-    clock: tl.clock,
-    scheduler: tl.scheduler,
-    intervalMs: 60_000,
-  });
+  const market = makeMarket({ seed });
+  const { engine } = makeEngine(market, { intervalMs: 60_000 });
   expect((await engine.start()).phase).toBe('running');
   for (let i = 0; i < resting; i++)
-    await engine.placeOrder({
-      clientOrderId: `rest-${seed}-${i}`,
-      symbol: 'ETH/USDT',
-      side: 'buy',
-      type: 'limit',
-      quantity: new Dec('0.1'),
-      price: new Dec(10 + i),
-    });
-  return { tl, engine };
+    await engine.placeOrder(limitOrder(`rest-${seed}-${i}`, ETH, 'buy', '0.1', `${10 + i}`));
+  return { tl: market.tl, engine };
 }
 
 describe('engines in one process', () => {
