@@ -13,7 +13,7 @@ import { amountsEqual, Dec, ZERO } from '../domain/decimal.js';
 import { ParseError } from '../domain/errors.js';
 import { orderIdKey } from '../domain/ids.js';
 import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
-import { graceBounds, updateCategories, type IdCounts, type OrderCategoryLists } from './incremental.js';
+import { graceBounds, updateCategories, type LastDiff, type OrderCategoryLists } from './incremental.js';
 import {
   isOpenStatus,
   type Balance,
@@ -178,20 +178,6 @@ function compareIds(a: Order, b: Order): number {
 
 // ---- orders --------------------------------------------------------------------------------------------------
 
-/** The order categories of the last diff over a frozen local list, and what they were computed from. */
-interface OrdersMemo {
-  /** The exchange orders compared (the list itself when frozen, else a copy; every one frozen). */
-  readonly remote: readonly Order[];
-  /** Every cutoff in (lo, hi] files every local order as the diff's cutoff did (see `graceBounds`). */
-  readonly lo: number;
-  readonly hi: number;
-  /** The cutoff the categories were found with (`updateCategories` moves the orders whose side of it changed). */
-  readonly cutoff: number;
-  readonly categories: OrderCategoryLists;
-  /** The ids of both lists counted (`updateCategories` carries them from one update to the next). */
-  readonly ids?: IdCounts | undefined;
-}
-
 /**
  * The categories of the last diff over a frozen local list. The engine diffs the portfolio's frozen
  * `liveState().orders` (rebuilt whenever the books change) against every snapshot. When the snapshot lists the very
@@ -206,7 +192,8 @@ interface OrdersMemo {
  * other's last list there at every cycle, and diffed its whole book again.
  */
 export class DiffMemo {
-  last: { readonly local: readonly Order[]; readonly memo: OrdersMemo } | undefined = undefined;
+  /** The last diff over a frozen local list: its lists, cutoff, grace bounds and categories. */
+  last: LastDiff | undefined = undefined;
 }
 
 /** The memo of the public `diff` (and of `diffSliced` called without one of its own). */
@@ -222,25 +209,40 @@ function* sortedOrders(
 ): Generator<void, OrderCategoryLists> {
   // Without the memos, the lists are treated as a list that may change would be: nothing kept, nothing looked up.
   const frozen = kept !== undefined && Object.isFrozen(localOrders);
-  const lastOrders = kept?.last;
-  const memo = frozen && lastOrders?.local === localOrders ? lastOrders.memo : undefined;
+  const last = kept?.last;
+  const memo = frozen && last?.local === localOrders ? last : undefined;
   if (memo !== undefined && cutoff > memo.lo && cutoff <= memo.hi && sameOrders(memo.remote, remoteOrders))
     return memo.categories;
   // Lists that changed in a few orders since the last diff: only what changed is diffed again (issue 16).
   const updated =
-    frozen && lastOrders !== undefined ? yield* updateSince(kept, localOrders, remoteOrders, cutoff) : undefined;
+    frozen && last !== undefined ? yield* updateSince(kept, last, localOrders, remoteOrders, cutoff) : undefined;
   if (updated !== undefined) return updated;
   const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
   if (large) yield;
   const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff, notePositions);
   if (!frozen || kept === undefined || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
-  // Handed out again on a hit, so no holder of a report can change what the next one says.
-  for (const list of Object.values(categories)) Object.freeze(list);
-  // A frozen list (the engine's interned snapshots) cannot change: kept as is, so the next hit is one identity check.
-  const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
-  kept.last = { local: localOrders, memo: { remote, ...graceBounds(localOrders, cutoff), cutoff, categories } };
+  keepLast(kept, localOrders, remoteOrders, cutoff, categories, graceBounds(localOrders, cutoff), undefined);
   return categories;
+}
+
+/**
+ * Keeps a diff of a frozen local list as the memo's last: its categories frozen (handed out again on a hit, so no
+ * holder of a report can change what the next one says), and the exchange list as is when frozen (the engine's
+ * interned snapshots cannot change, so the next hit is one identity check), else a copy.
+ */
+function keepLast(
+  kept: DiffMemo,
+  local: readonly Order[],
+  remoteOrders: readonly Order[],
+  cutoff: number,
+  categories: OrderCategoryLists,
+  { lo, hi }: { readonly lo: number; readonly hi: number },
+  ids: LastDiff['ids'],
+): void {
+  for (const list of Object.values(categories)) Object.freeze(list);
+  const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
+  kept.last = { local, remote, lo, hi, cutoff, categories, ids };
 }
 
 /**
@@ -250,15 +252,13 @@ function* sortedOrders(
  */
 function* updateSince(
   kept: DiffMemo,
+  last: LastDiff,
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
 ): Generator<void, OrderCategoryLists | undefined> {
-  const last = kept.last;
-  if (last === undefined) return undefined;
-  const { memo } = last;
   const updated = yield* updateCategories(
-    { local: last.local, ...memo },
+    last,
     localOrders,
     remoteOrders,
     cutoff,
@@ -266,12 +266,8 @@ function* updateSince(
     compareOrders,
   );
   if (updated === undefined) return undefined;
-  const { categories, lo, hi, ids } = updated;
-  // A list kept from the last report is frozen already.
-  for (const list of Object.values(categories)) Object.freeze(list);
-  const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
-  kept.last = { local: localOrders, memo: { remote, lo, hi, cutoff, categories, ids } };
-  return categories;
+  keepLast(kept, localOrders, remoteOrders, cutoff, updated.categories, updated, updated.ids);
+  return updated.categories;
 }
 
 /** Same length, and the very same order object at every index. */
