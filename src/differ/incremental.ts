@@ -376,11 +376,11 @@ function linked(o: Order, ids: readonly string[], from: number, to: number): boo
 }
 
 /**
- * Pairs `last` with `next` by identity (or takes what changed from a note of the edit), walking both in step (lists keep their order from one snapshot to the
- * next): each order of `next` left unpaired is flagged and listed in `side.again`, each order of `last` left unpaired
- * goes to `side.gone`; returns how many orders that is, or -1 past `limit`. An order paired is in both lists; any
- * order that is not paired is counted as changed (diffed again), so a walk that pairs badly costs time, never a wrong
- * answer.
+ * Pairs `last` with `next` by identity (or takes what changed from a note of the edit), walking both in step (lists
+ * keep their order from one snapshot to the next): each order of `next` left unpaired is flagged and listed in
+ * `side.again`, each order of `last` left unpaired goes to `side.gone`; returns how many orders that is, or -1 past
+ * `limit`. An order paired is in both lists; any order that is not paired is counted as changed (diffed again), so a
+ * walk that pairs badly costs time, never a wrong answer.
  */
 function* changesOf(
   last: readonly Order[],
