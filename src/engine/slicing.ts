@@ -10,7 +10,11 @@ import { performance } from 'node:perf_hooks';
 
 /** Decides, at a safe point of long synchronous work, whether to let the event loop run. */
 export interface Slicer {
-  /** A long piece of work begins in this turn (its time counts from here). */
+  /**
+   * A long piece of work begins in this turn. Its time counts from the turn's start when the turn already ran other
+   * work (a placement answered at once, the snapshot's interning, then the cycle): the budget is the turn's, not each
+   * piece's, or two pieces under budget each would hold the loop for twice the budget.
+   */
   start(): void;
   /** A promise to await before going on (the loop runs meanwhile), or undefined: go on without a pause. */
   pause(): Promise<void> | undefined;
@@ -62,8 +66,8 @@ export function budgetSlicer(
     });
   return {
     start() {
-      since = now();
-      mark(since);
+      mark(now());
+      since = turnStart;
     },
     pause() {
       if (now() - since < budgetMs) return undefined;
