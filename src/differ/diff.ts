@@ -101,6 +101,19 @@ export function diffOnce(
 }
 
 /**
+ * `diffOnce` in slices (the startup reconciliation's diff of the whole books): the same report, with `pause` asked
+ * between slices as `diffSliced` does; nothing kept for a later diff.
+ */
+export async function diffOnceSliced(
+  local: LiveState,
+  remote: ExchangeSnapshot,
+  options: DiffOptionsInput | DiffOptions | undefined,
+  pause: Pause,
+): Promise<ReconciliationReport> {
+  return runStepsSliced(diffSteps(local, remote, options, true, undefined, true), pause);
+}
+
+/**
  * `diff` in slices: the same report, with `pause` asked between slices of a few hundred orders (each a promise to
  * await, or undefined to go on at once), so that a diff of many orders need not hold the event loop for one turn.
  * The inputs must not change until it resolves (the engine's are frozen, and its queue holds every change off).
@@ -448,7 +461,7 @@ function* diffOrders(
 }
 
 /**
- * For a report `diffOnce` made (a boot's): where each matched pair's local order stood in the local list diffed,
+ * For a report `diffOnce` or `diffOnceSliced` made (a boot's): where each matched pair's local order stood in the local list diffed,
  * `local.orders[at[k]] === report.matched[k].local` as made. A hint for what is done after the diff with the pairs'
  * own orders (finding each in the books' list without a map of every order): a report's arrays may be edited, so the
  * user checks each position against the list before taking it. Only a boot's report keeps one, for as long as its

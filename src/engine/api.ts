@@ -79,11 +79,12 @@ export interface EngineOptions {
    */
   readonly compaction?: Partial<CompactionPolicy> | undefined;
   /**
-   * Where long work lets the embedding event loop run (src/engine/slicing.ts): between the stages of a cycle and
-   * between the slices of a compaction. Default with the real-time scheduler: `budgetSlicer()`, a macrotask turn once
-   * 1 ms of work ran since the last one; with an injected scheduler (virtual time): `NO_SLICING`, each piece of work in
-   * one turn. `everyPointSlicer()` pauses at every point (deterministic: tests, simulation).
-   * Whatever it does, the work stays one task of the engine's queue: nothing else changes the books meanwhile.
+   * Where long work lets the embedding event loop run (src/engine/slicing.ts): between the stages of a cycle (the
+   * startup reconciliation's too), between the load's parse and decode, and between the slices of a compaction.
+   * Default with the real-time scheduler: `budgetSlicer()`, a macrotask turn once 1 ms of work ran in the turn;
+   * with an injected scheduler (virtual time): `NO_SLICING`, each piece of work in one turn. `everyPointSlicer()`
+   * pauses at every point (deterministic: tests, simulation). Whatever it does, the work stays one task of the
+   * engine's queue (or the load, before any task): nothing else changes the books meanwhile.
    */
   readonly slicer?: Slicer | undefined;
 }

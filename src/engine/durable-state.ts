@@ -22,7 +22,7 @@ import type { EquityReading } from './equity.js';
 import { ExchangeMismatchError, identityConflict } from './exchange-identity.js';
 import { HandlerActors } from './handler-actors.js';
 import { StatePersister, type CompactionPolicy } from './persistence.js';
-import type { Slicer } from './slicing.js';
+import { NO_SLICING, type Slicer } from './slicing.js';
 import {
   decodeEngineState,
   type EngineJournalRecord,
@@ -112,9 +112,13 @@ export class DurableState {
    * StoreCorruptError, another account's state ExchangeMismatchError: nothing is asked or written then.
    */
   async load(): Promise<LoadedLifecycle> {
-    const { store, config, logger, identity } = this.#options;
+    const { store, config, logger, identity, slicer = NO_SLICING } = this.#options;
+    // The store's parse, the decode (O(n) in the books) and what follows each take a turn of their own when long.
+    slicer.start();
     const loaded = await store.load();
+    await slicer.pause();
     const state = decodeEngineState(loaded, this.#options.portfolioOptions, store.location);
+    await slicer.pause();
     if (state.exchange !== undefined && identityConflict(state.exchange, identity) !== undefined)
       throw new ExchangeMismatchError(store.location, state.exchange, identity);
     for (const w of state.warnings) logger.warn({ event: 'store.warning', warning: w }, `state store: ${w}`);

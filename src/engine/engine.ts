@@ -119,7 +119,19 @@ export function createEngine(options: EngineOptions): Engine {
       : undefined,
   );
   const reports = new EngineReports(logger, feed);
-  const reconciliation = { exchange, config, clock, logger, queue, state, marker, reports, symbols, portfolioOptions };
+  const reconciliation = {
+    exchange,
+    config,
+    clock,
+    logger,
+    queue,
+    state,
+    marker,
+    reports,
+    symbols,
+    portfolioOptions,
+    slicer,
+  };
   const startup = new StartupReconciliation(reconciliation);
   const runtime = new RuntimeCycle({
     ...reconciliation,
@@ -131,7 +143,6 @@ export function createEngine(options: EngineOptions): Engine {
     scheduler,
     retentionMs: options.closedOrderRetentionMs ?? config.tradeLookbackMs,
     onStoreFailure: stopOnStoreFailure,
-    slicer,
   });
 
   const actor = createActor(

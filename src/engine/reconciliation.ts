@@ -17,6 +17,7 @@ import type { DurableState } from './durable-state.js';
 import type { EquityMarker } from './equity.js';
 import type { EngineReports } from './outputs.js';
 import type { SerialQueue } from './serial.js';
+import type { Slicer } from './slicing.js';
 
 export interface ReconciliationDeps {
   readonly exchange: ExchangeClient;
@@ -34,6 +35,8 @@ export interface ReconciliationDeps {
   /** Only these symbols' open orders and positions are fetched (undefined: all). */
   readonly symbols?: readonly string[] | undefined;
   readonly portfolioOptions?: PortfolioOptions | undefined;
+  /** Lets the event loop run between a reconciliation's stages (src/engine/slicing.ts). */
+  readonly slicer: Slicer;
 }
 
 /** The machine's digest of a completed reconciliation (what `RESUME` and liquidate-only are decided on). */

@@ -19,7 +19,6 @@ import type { CycleDigest } from '../../machines/engine.machine.js';
 import { EngineNotReadyError } from './api.js';
 import type { ExecutionStreamFeed } from './execution-stream.js';
 import { digestOf, type ReconciliationDeps } from './reconciliation.js';
-import type { Slicer } from './slicing.js';
 import { racedInside } from './snapshot-race.js';
 import { resolveUnconfirmed, settleProvenSubmissions, type SubmissionContext } from './submissions.js';
 
@@ -40,8 +39,6 @@ export interface RuntimeCycleDeps extends ReconciliationDeps {
   readonly retentionMs: number;
   /** The store failed: nothing is durable any more, the engine must stop. */
   readonly onStoreFailure: (e: unknown) => void;
-  /** Lets the event loop run between the cycle's stages (src/engine/slicing.ts). */
-  readonly slicer: Slicer;
 }
 
 export class RuntimeCycle {

@@ -7,7 +7,7 @@
 import { ExchangeError } from '../domain/errors.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
-import { diffOnce } from '../differ/diff.js';
+import { diffOnceSliced } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
 import { executePlan } from '../handlers/executor.js';
@@ -58,10 +58,17 @@ export class StartupReconciliation {
   private async plan(
     current: Portfolio,
   ): Promise<{ snapshot: ExchangeSnapshot; report: ReconciliationReport; plan: Plan }> {
-    const { exchange, clock, config, state } = this.deps;
+    const { exchange, clock, config, state, slicer } = this.deps;
     const snapshot = await fetchExchangeSnapshot(exchange, clock, this.deps.symbols);
+    // Between the stages, and within the diff, the event loop may run: at 10,000 orders each stage of a boot is
+    // milliseconds, and another engine in the process (or the bot's own timers) must not wait for the whole boot.
+    // The queue holds every other change of these books off meanwhile.
+    slicer.start();
+    const live = current.liveState();
+    await slicer.pause();
     // Nothing kept for the next diff: the hard reset replaces these books' orders with the exchange's copies.
-    const report = diffOnce(current.liveState(), snapshot, config.diffOptions);
+    const report = await diffOnceSliced(live, snapshot, config.diffOptions, () => slicer.pause());
+    await slicer.pause();
     const plan = await state.startupHandler.plan(report, {
       exchange,
       portfolio: current,
@@ -105,8 +112,9 @@ export class StartupReconciliation {
 
   /** One startup reconciliation: plan, execute, persist; `confirm` (if any) runs on the new books before the report. */
   private async pass(current: Portfolio, confirm?: (built: Portfolio) => Promise<void>): Promise<CycleDigest> {
-    const { exchange, clock, state, marker, reports } = this.deps;
+    const { exchange, clock, state, marker, reports, slicer } = this.deps;
     const { snapshot, report, plan } = await this.plan(current);
+    await slicer.pause();
     const result = await executePlan(plan, {
       exchange,
       portfolio: current,
@@ -116,6 +124,7 @@ export class StartupReconciliation {
     state.adopt(result.portfolio, result.cursors);
     // Before the persist: the peak this marks is durable when the report is out.
     state.marked(await marker.mark(result.portfolio, snapshot.positions, result.executed));
+    await slicer.pause();
     await state.persist();
     const digest = digestOf(clock.now(), 'startup', 0, report, plan, result);
     // Published whatever the confirmation says: these books were built and persisted.

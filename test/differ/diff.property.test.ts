@@ -13,7 +13,14 @@ import {
   type Order,
   type Position,
 } from '../../src/domain/types.js';
-import { agreesByExchangeId, compareOrders, diff, diffOnce, matchedLocalPositions } from '../../src/differ/diff.js';
+import {
+  agreesByExchangeId,
+  compareOrders,
+  diff,
+  diffOnce,
+  diffOnceSliced,
+  matchedLocalPositions,
+} from '../../src/differ/diff.js';
 import { hasDrift, reportSummary, type ReconciliationReport } from '../../src/differ/report.js';
 import { reportToJSON } from '../../src/differ/report-json.js';
 import { ParseError } from '../../src/domain/errors.js';
@@ -355,6 +362,42 @@ describe('diff properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("diffOnceSliced: the boot's diff in slices gives diffOnce's report and positions, pausing past 256 orders", async () => {
+    const arb = collidingInputs({
+      local: { minLength: 100, maxLength: 400, size: 'large' },
+      extra: { minLength: 10, maxLength: 100, size: 'large' },
+    });
+    let paused = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ local, snapshot, grace }) => {
+        const options = { inFlightGraceMs: grace };
+        let want: ReconciliationReport;
+        try {
+          want = diffOnce(local, snapshot, options);
+        } catch (e) {
+          if (!(e instanceof ParseError)) throw e;
+          await expect(diffOnceSliced(local, snapshot, options, () => undefined)).rejects.toThrow(ParseError);
+          return;
+        }
+        let pauses = 0;
+        const got = await diffOnceSliced(local, snapshot, options, () => {
+          pauses++;
+          return new Promise((resolve) => setImmediate(resolve));
+        });
+        expect(JSON.stringify(reportToJSON(got))).toBe(JSON.stringify(reportToJSON(want)));
+        const at = matchedLocalPositions(got.matched);
+        expect(at).toBeDefined();
+        got.matched.forEach((m, k) => expect(local.orders[at![k]!]).toBe(m.local));
+        if (local.orders.length + snapshot.openOrders.length > 256) {
+          expect(pauses).toBeGreaterThan(0);
+          paused++;
+        }
+      }),
+      { numRuns: 60 },
+    );
+    expect(paused).toBeGreaterThan(0);
   });
 
   it('agreesByExchangeId: a pair it picks carries one exchange id on both sides and differs in nothing', () => {

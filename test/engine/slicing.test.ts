@@ -21,7 +21,7 @@ import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { FileStateStore, type FileStoreFailpoint } from '../../src/store/file-store.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { INSTRUMENTS, d, fill, order } from '../portfolio/fixtures.js';
-import { makeEngine, makeMarket } from '../support/engine-world.js';
+import { ETH, limitOrder, makeEngine, makeMarket } from '../support/engine-world.js';
 
 const START: Balance[] = ['BTC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 const dirs: string[] = [];
@@ -95,8 +95,28 @@ describe('budgetSlicer', () => {
     expect(turns()).toBe(1);
     at(3.5);
     expect(slicer.pause()).toBeUndefined();
+    // Work started in a later turn of the loop has the whole budget again.
+    await new Promise((resolve) => setImmediate(resolve));
     at(10);
     slicer.start();
+    expect(slicer.pause()).toBeUndefined();
+  });
+
+  it('counts work started in a turn that already ran other work from the start of the turn: one budget per turn', async () => {
+    const { slicer, at, turns } = clocked();
+    await new Promise((resolve) => setImmediate(resolve));
+    // A placement answered at once (a task of the queue), then the cycle's work in the same turn.
+    at(100);
+    expect(slicer.beforeTask!()).toBeUndefined();
+    at(101.5);
+    slicer.start();
+    at(102);
+    // 0.5 ms into the cycle, but the turn has run 2 ms: the budget is spent.
+    const p = slicer.pause();
+    expect(p).toBeInstanceOf(Promise);
+    await p;
+    expect(turns()).toBe(1);
+    at(103.9);
     expect(slicer.pause()).toBeUndefined();
   });
 
@@ -225,7 +245,9 @@ describe('an engine whose cycles pause', () => {
     let armed = false;
     let placed: Promise<unknown> | undefined;
     const slicer = everyPointSlicer(async () => {
-      // What the loop does meanwhile: a bot's callback that reads the books and places an order.
+      // What the loop does meanwhile: a bot's callback that reads the books and places an order (the boot pauses
+      // too, before the engine has books to read).
+      if (!armed) return new Promise((resolve) => setImmediate(resolve));
       events.push(`pause, ${engine.portfolio.openOrders().length} open`);
       if (armed && placed === undefined)
         placed = engine.placeOrder(restingBuy('during-pause')).then(() => events.push('placed'));
@@ -250,6 +272,34 @@ describe('an engine whose cycles pause', () => {
     ]);
     expect(engine.portfolio.openOrders().map((o) => o.clientOrderId)).toEqual(['during-pause']);
     await engine.stop();
+  });
+
+  it('boots in slices: the load pauses after the parse and the decode, the startup reconciliation between its stages and within the diff', async () => {
+    // A restart over 300 tracked resting orders (the diff holds 600 orders: past the 256 of one slice).
+    const market = makeMarket({ seed: 7 });
+    const store = new InMemoryStateStore();
+    const first = makeEngine(market, { store, intervalMs: 60_000 });
+    expect((await first.engine.start()).phase).toBe('running');
+    for (let i = 0; i < 300; i++)
+      await first.engine.placeOrder(limitOrder(`rest-${i}`, ETH, 'buy', '0.1', `${10 + i}`));
+    await first.engine.stop();
+    let pauses = 0;
+    const phaseAtPauses = new Set<string>();
+    const slicer = everyPointSlicer(async () => {
+      pauses++;
+      phaseAtPauses.add(restarted.engine.status().phase);
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    const restarted = makeEngine(market, { store, intervalMs: 60_000, slicer });
+    expect((await restarted.engine.start()).phase).toBe('running');
+    // Loading: after the store's parse, after the decode. The startup reconciliation: after the live view, at least
+    // once in the diff, after the diff, before the execution, before the persist.
+    expect(pauses).toBeGreaterThanOrEqual(7);
+    expect([...phaseAtPauses]).toEqual(['loading', 'startupReconcile']);
+    const startup = restarted.reports.find((r) => r.handler === 'startup')!;
+    expect(startup.report.matched).toHaveLength(300);
+    expect(restarted.engine.portfolio.openOrders()).toHaveLength(300);
+    await restarted.engine.stop();
   });
 
   it("asks its slicer before each queue task: a placement answered at once pauses before its acknowledgement's task", async () => {
