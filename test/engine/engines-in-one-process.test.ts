@@ -5,15 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { EngineReport } from '../../src/engine/engine.js';
-import { ETH, limitOrder, makeEngine, makeMarket } from '../support/engine-world.js';
+import { everyPointSlicer } from '../../src/engine/slicing.js';
+import { makeEngine, makeMarket, placeRestingBuys, storeWithBook } from '../support/engine-world.js';
 
 /** An engine on an exchange of its own, with `resting` limit buys far below the market, tracked and open. */
 async function engineWithBook(seed: number, resting: number) {
   const market = makeMarket({ seed });
   const { engine } = makeEngine(market, { intervalMs: 60_000 });
   expect((await engine.start()).phase).toBe('running');
-  for (let i = 0; i < resting; i++)
-    await engine.placeOrder(limitOrder(`rest-${seed}-${i}`, ETH, 'buy', '0.1', `${10 + i}`));
+  await placeRestingBuys(engine, `rest-${seed}`, resting);
   return { tl: market.tl, engine };
 }
 
@@ -36,5 +36,26 @@ describe('engines in one process', () => {
         expect(r.report.matched).toBe(first[k]!.report.matched);
       }
     for (const { engine } of engines) await engine.stop();
+  });
+
+  it("one engine's cycles go on while another boots: the boot lets the event loop run between its stages", async () => {
+    const running = await engineWithBook(3, 5);
+    // The other engine restarts over 300 tracked orders.
+    const market = makeMarket({ seed: 4 });
+    const store = await storeWithBook(market, 300);
+    const events: string[] = [];
+    let asked: Promise<unknown> | undefined;
+    const slicer = everyPointSlicer(async () => {
+      // The first pause of the boot: the running engine is asked for a cycle, as its own timer would.
+      asked ??= running.engine
+        .reconcileNow()
+        .then((r) => events.push(`other engine's cycle: ${r.report.matched.length} matched`));
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    const restarting = makeEngine(market, { store, intervalMs: 60_000, slicer });
+    const booted = restarting.engine.start().then((s) => events.push(`boot over: ${s.phase}`));
+    await Promise.all([booted, asked]);
+    expect(events).toEqual(["other engine's cycle: 5 matched", 'boot over: running']);
+    for (const engine of [running.engine, restarting.engine]) await engine.stop();
   });
 });

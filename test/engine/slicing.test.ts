@@ -21,7 +21,7 @@ import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { FileStateStore, type FileStoreFailpoint } from '../../src/store/file-store.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { INSTRUMENTS, d, fill, order } from '../portfolio/fixtures.js';
-import { ETH, limitOrder, makeEngine, makeMarket } from '../support/engine-world.js';
+import { makeEngine, makeMarket, storeWithBook } from '../support/engine-world.js';
 
 const START: Balance[] = ['BTC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 const dirs: string[] = [];
@@ -277,12 +277,7 @@ describe('an engine whose cycles pause', () => {
   it('boots in slices: the load pauses after the parse and the decode, the startup reconciliation between its stages and within the diff', async () => {
     // A restart over 300 tracked resting orders (the diff holds 600 orders: past the 256 of one slice).
     const market = makeMarket({ seed: 7 });
-    const store = new InMemoryStateStore();
-    const first = makeEngine(market, { store, intervalMs: 60_000 });
-    expect((await first.engine.start()).phase).toBe('running');
-    for (let i = 0; i < 300; i++)
-      await first.engine.placeOrder(limitOrder(`rest-${i}`, ETH, 'buy', '0.1', `${10 + i}`));
-    await first.engine.stop();
+    const store = await storeWithBook(market, 300);
     let pauses = 0;
     const phaseAtPauses = new Set<string>();
     const slicer = everyPointSlicer(async () => {

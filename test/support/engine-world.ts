@@ -85,6 +85,21 @@ export function makeEngine(m: Market, options: EngineRunOptions = {}): EngineRun
   return { engine, store, reports, statuses };
 }
 
+/** Places `count` resting limit buys of ETH far below the market (`prefix-0`, `prefix-1`, …) through `engine`. */
+export async function placeRestingBuys(engine: Engine, prefix: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await engine.placeOrder(limitOrder(`${prefix}-${i}`, ETH, 'buy', '0.1', `${10 + i}`));
+}
+
+/** A store an engine left at a clean stop with `count` tracked resting orders (`rest-0`, …): a restart's input. */
+export async function storeWithBook(m: Market, count: number): Promise<InMemoryStateStore> {
+  const store = new InMemoryStateStore();
+  const { engine } = makeEngine(m, { store, intervalMs: 60_000 });
+  expect((await engine.start()).phase).toBe('running');
+  await placeRestingBuys(engine, 'rest', count);
+  await engine.stop();
+  return store;
+}
+
 /**
  * Lets pending work settle without moving virtual time until `done()` holds: each turn runs the due timers and one
  * event-loop turn, so real I/O (a FileStateStore) completes too, however loaded the machine. Bounded, so a hang
