@@ -357,7 +357,6 @@ function* diffOrders(
   const unmatched = (o: Order, li: number): void => {
     const category = categoryOf(o, cutoff);
     if (category === undefined) return;
-    keys.note(n + li, o);
     if (category === 'ghost') at.ghosts[count.ghosts++] = n + li;
     else at.inFlight[count.inFlight++] = n + li;
   };
@@ -516,6 +515,8 @@ function* reportOrders(
 /** How many orders are read and hashed ahead of their inserts (see `indexExchangeOrders`, `readAhead`). */
 const BLOCK = 32;
 const blockHashes = new Int32Array(2 * BLOCK);
+/** Per order of a block in `readAhead`: the exchange order its first slot points to, or -1. */
+const blockFound = new Int32Array(BLOCK);
 
 /**
  * Written, never read (hence the `_`): where reads done only to bring memory into the cache leave their sum, so the
@@ -531,11 +532,12 @@ function touch(o: Order): number {
 }
 
 /**
- * Reads ahead of the inserts of local orders `[from, to)`: hashes their exchange ids into `h[0, BLOCK)` (0 for none),
+ * Reads ahead of the inserts of local orders `[from, to)`: notes their sort keys (every local order's, whatever its
+ * category turns out to be) and hashes their exchange ids into `h[0, BLOCK)` (0 for none),
  * reads each one's slot in `byX` and, if it holds an exchange order of that hash (`IdTable.peek`), the order and its
  * `holders`; an order that finds none will be looked up by client id (a ghost's, say): its client id's hash goes to
- * `h[BLOCK, 2 BLOCK)` (0 for an order that seems matched) and its slot in `byC` is read too. Reads only: the
- * inserts decide everything.
+ * `h[BLOCK, 2 BLOCK)` (0 for an order that seems matched) and its slot in `byC` is read too. Besides the keys, reads
+ * only: the inserts decide everything.
  */
 function readAhead(
   orders: readonly Order[],
@@ -545,16 +547,27 @@ function readAhead(
   h: Int32Array,
 ): void {
   const { byX, byC, holders, keys } = tables;
+  const n = byX.remote.length;
   for (let i = from; i < to; i++) {
     const o = orders[i]!;
-    const x = o.exchangeOrderId;
-    h[i - from] = x === undefined ? 0 : hashId(keys.seeds[keys.symbolIndex(o.symbol)]!, x);
+    const symbol = keys.symbolIndex(o.symbol);
+    keys.symbol[n + i] = symbol;
+    h[i - from] = noteIdKey(keys.key, n + i, keys.seeds[symbol]!, o.exchangeOrderId);
   }
   let read = 0;
+  // One kind of read per loop (slots, then the orders and holders they point to, then the orders' strings): each
+  // loop's cache misses overlap, where one loop doing all three took them one after the other.
+  const found = blockFound;
+  for (let i = from; i < to; i++)
+    found[i - from] = orders[i]!.exchangeOrderId === undefined ? -1 : byX.peek(h[i - from]!);
   for (let i = from; i < to; i++) {
-    const e = orders[i]!.exchangeOrderId === undefined ? -1 : byX.peek(h[i - from]!);
+    const e = found[i - from]!;
+    if (e >= 0) read += (byX.remote[e]!.exchangeOrderId === undefined ? 1 : 0) + holders[2 * e]!;
+  }
+  for (let i = from; i < to; i++) {
+    const e = found[i - from]!;
     if (e >= 0) {
-      read += touch(byX.remote[e]!) + holders[2 * e]!;
+      read += touch(byX.remote[e]!);
       h[BLOCK + i - from] = 0;
     } else {
       const hc = hashId(CLIENT_SEED, orders[i]!.clientOrderId);
@@ -581,6 +594,8 @@ function* indexExchangeOrders(
     if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
     const to = Math.min(remoteOrders.length, from + BLOCK);
     let read = 0;
+    // The orders first, then their strings: a loop reading both waits on each order before its strings.
+    for (let i = from; i < to; i++) read += remoteOrders[i]!.exchangeOrderId === undefined ? 1 : 0;
     for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
     _touched = read;
     for (let i = from; i < to; i++) {
@@ -588,8 +603,7 @@ function* indexExchangeOrders(
       const x = o.exchangeOrderId;
       const symbol = keys.symbolIndex(o.symbol);
       keys.symbol[i] = symbol;
-      writeIdKey(keys.key, i, x);
-      h[2 * (i - from)] = x === undefined ? 0 : hashId(keys.seeds[symbol]!, x);
+      h[2 * (i - from)] = noteIdKey(keys.key, i, keys.seeds[symbol]!, x);
       h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
     }
     for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
@@ -909,10 +923,14 @@ function scratchKeys(size: number, own = false): Float64Array {
  * The hash of a key (`scope`, `id`): FNV-1a over `scope`, a separator (a zero), then `id`, taking two characters
  * (UTF-16 code units, 16 bits each) a step: half the steps of one a character, each a multiply that waits on the one
  * before. Finished with an avalanche. Computed as `hashId(seed, id)` with the scope's part, `seed`, computed once per
- * symbol (`SortKeys.seeds`).
+ * symbol (`SortKeys.seeds`). An exchange id whose key is a number hashes from its key instead (`noteIdKey`).
  */
 function hashId(seed: number, id: string): number {
-  let h = hashChars(seed, id);
+  return avalanche(hashChars(seed, id, 0));
+}
+
+function avalanche(hash: number): number {
+  let h = hash;
   // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
   // those differences spread over the low bits.
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -927,9 +945,10 @@ const FNV_PRIME = 0x01000193;
 /** The seed of the client-id table's scope, ''. */
 const CLIENT_SEED = Math.imul(FNV_OFFSET, FNV_PRIME);
 
-function hashChars(h: number, s: string): number {
+/** FNV-1a over `s` from character `from` on, two characters a step. */
+function hashChars(h: number, s: string, from: number): number {
   const n = s.length;
-  let i = 0;
+  let i = from;
   for (; i + 1 < n; i += 2) h = Math.imul(h ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), FNV_PRIME);
   return i < n ? Math.imul(h ^ s.charCodeAt(i), FNV_PRIME) : h;
 }
@@ -939,7 +958,7 @@ function hashChars(h: number, s: string): number {
 /**
  * What sorting needs of each order, noted during the join while the order is at hand (read again in the sort, at
  * 100k orders, every order missed the cache): its symbol, as an index into `symbols`, and its exchange id's key
- * (`writeIdKey`). Each symbol's `hashId` seed is kept beside it, so an exchange order's symbol is looked up once for
+ * (`noteIdKey`). Each symbol's `hashId` seed is kept beside it, so an exchange order's symbol is looked up once for
  * both.
  */
 class SortKeys {
@@ -974,11 +993,6 @@ class SortKeys {
     return i < n ? this.remote[i]! : this.local[i - n]!;
   }
 
-  note(i: number, o: Order): void {
-    this.symbol[i] = this.symbolIndex(o.symbol);
-    writeIdKey(this.key, i, o.exchangeOrderId);
-  }
-
   /** The index of `symbol` in `symbols`, added if new. */
   symbolIndex(symbol: string): number {
     // A list fetched symbol by symbol gives most orders the previous order's symbol: no lookup then.
@@ -997,7 +1011,7 @@ class SortKeys {
 
   /** `symbolIndex` by the symbol's hash, in `table`. */
   private lookUp(symbol: string): number {
-    const hash = hashChars(FNV_OFFSET, symbol);
+    const hash = hashChars(FNV_OFFSET, symbol, 0);
     const table = this.table;
     const mask = (table.length >> 1) - 1;
     let slot = symbolSlot(hash, mask);
@@ -1087,18 +1101,20 @@ const KEY_SCALE = Array.from({ length: KEY_CHARS + 1 }, (_, n) => {
 });
 
 /**
- * A number in the order of exchange ids of decimal digits (most venues number orders): the first 15 characters as
- * base-11 digits, 0 for "ended" and 1-10 for '0'-'9', so "" < "0" < "00" < "01" < "1" as strings are. Equal keys
- * mean equal ids, or ids sharing their first 15 characters; NaN for an id with any other character among them.
- * The key of an absent id is that of "" (0), as `compareIds` orders it.
+ * Notes exchange id `id`'s key at `keys[at]` and returns its `hashId` in the scope whose seed is `seed` (0 for an
+ * absent id), reading the id once for both. The key: a number in the order of exchange ids of decimal digits (most
+ * venues number orders), the first 15 characters as base-11 digits, 0 for "ended" and 1-10 for '0'-'9', so "" < "0" <
+ * "00" < "01" < "1" as strings are. Equal keys mean equal ids, or ids sharing their first 15 characters; NaN for an
+ * id with any other character among them. The key of an absent id is that of "" (0), as `compareIds` orders it.
  */
-function writeIdKey(keys: Float64Array, at: number, id: string | undefined): void {
-  // Written in place rather than returned: a returned double that is not inlined is boxed, one allocation per order.
+function noteIdKey(keys: Float64Array, at: number, seed: number, id: string | undefined): number {
+  // The key is written in place rather than returned: a returned double that is not inlined is boxed.
   if (id === undefined) {
     keys[at] = 0;
-    return;
+    return 0;
   }
-  const n = id.length < KEY_CHARS ? id.length : KEY_CHARS;
+  const length = id.length;
+  const n = length < KEY_CHARS ? length : KEY_CHARS;
   // Two digits a step (key · 121 + pair): every partial key is an exact integer, so this is the same number as one
   // digit a step, with half the chain of dependent multiply-adds.
   let key = 0;
@@ -1106,21 +1122,27 @@ function writeIdKey(keys: Float64Array, at: number, id: string | undefined): voi
   for (; i + 1 < n; i += 2) {
     const a = id.charCodeAt(i) - 48;
     const b = id.charCodeAt(i + 1) - 48;
-    if (a >>> 0 > 9 || b >>> 0 > 9) {
-      keys[at] = NaN;
-      return;
-    }
+    if (a >>> 0 > 9 || b >>> 0 > 9) return noKey(keys, at, seed, id);
     key = key * 121 + (a * 11 + b + 12);
   }
   if (i < n) {
     const a = id.charCodeAt(i) - 48;
-    if (a >>> 0 > 9) {
-      keys[at] = NaN;
-      return;
-    }
+    if (a >>> 0 > 9) return noKey(keys, at, seed, id);
     key = key * 11 + a + 1;
   }
-  keys[at] = key * KEY_SCALE[n]!;
+  key *= KEY_SCALE[n]!;
+  keys[at] = key;
+  // The hash from the key's two 32-bit words (exact: the key is an integer below 2^53), then any characters past
+  // the key's: the id's characters are read once, not once for the key and again for the hash.
+  let h = Math.imul(seed ^ (key >>> 0), FNV_PRIME);
+  h = Math.imul(h ^ ((key / 4294967296) >>> 0), FNV_PRIME);
+  return avalanche(length > KEY_CHARS ? hashChars(h, id, KEY_CHARS) : h);
+}
+
+/** `noteIdKey` for an id with a character other than a digit in its key's part: NaN, and the hash of every character. */
+function noKey(keys: Float64Array, at: number, seed: number, id: string): number {
+  keys[at] = NaN;
+  return hashId(seed, id);
 }
 
 /** Memory for `sortEntries`, the join's tables once it is done with them: room for the largest category. */
