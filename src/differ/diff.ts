@@ -300,6 +300,12 @@ interface Joined {
    * every compared field (its `MatchedOrder` is made with the report), or `~k` for `made[k]`, a pair made in the join.
    */
   readonly pair: Int32Array;
+  /**
+   * Per matched entry, the index in `SortKeys` its order's keys are read from: the local order's (`n + li`) for a pair
+   * matched by exchange id, whose two orders share symbol and exchange id (local orders' keys lie in list order, so
+   * the sort reads them in turn, not at random); the exchange order's for a pair matched by client id.
+   */
+  readonly matchedKeys: Int32Array;
   readonly made: MatchedOrder[];
   /** Per exchange order i, at `2 i`: 1 + the index of the local order matched to it (0 = none), as `diffOrders` left it. */
   readonly holders: Int32Array;
@@ -324,7 +330,7 @@ function* diffOrders(
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
   // Only the tables and `holders`, taken first, are read before they are written: the rest is not zeroed.
-  const memory = scratch(2 * slots + 6 * n + 3 * m, sliced, 2 * slots + 2 * n);
+  const memory = scratch(2 * slots + 7 * n + 3 * m, sliced, 2 * slots + 2 * n);
   let used = 0;
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
   const tableX = take(slots);
@@ -340,6 +346,7 @@ function* diffOrders(
   const at: Entries = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
   const count = { matched: 0, zombies: 0, ghosts: 0, inFlight: 0 };
   const pair = take(n);
+  const matchedKeys = take(n);
   const made: MatchedOrder[] = [];
   // The sorts come after the join, done with its tables: they reuse the tables' memory (each table has at least
   // 4/3 (n + m) slots of two int32s; `tableX` starts the memory, so its float64 view is aligned).
@@ -350,8 +357,9 @@ function* diffOrders(
   };
   yield* indexExchangeOrders(remoteOrders, byX, byC, keys);
 
-  const madePair = (e: number, p: MatchedOrder): void => {
+  const madePair = (e: number, keyAt: number, p: MatchedOrder): void => {
     at.matched[count.matched] = e;
+    matchedKeys[count.matched] = keyAt;
     pair[count.matched++] = ~(made.push(p) - 1);
   };
   const unmatched = (o: Order, li: number): void => {
@@ -399,15 +407,16 @@ function* diffOrders(
         const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
         const prev = frozen ? lastPairs.get(o) : undefined;
         if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
-          madePair(e, prev);
+          madePair(e, n + li, prev);
         } else if (agree(o, eo)) {
           // Made with the report (`reportOrders`), which also fills `pairs`.
           at.matched[count.matched] = e;
+          matchedKeys[count.matched] = n + li;
           pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
         } else {
           const p = differing('exchangeOrderId', o, eo, withinGrace);
           if (frozen) lastPairs.set(o, p);
-          madePair(e, p);
+          madePair(e, n + li, p);
         }
         continue;
       }
@@ -425,7 +434,7 @@ function* diffOrders(
           continue;
         }
       }
-      if (e >= 0) madePair(e, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+      if (e >= 0) madePair(e, n + li, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
       else unmatched(o, li);
     }
   }
@@ -438,12 +447,12 @@ function* diffOrders(
       unmatched(o, li);
     } else {
       holders[2 * e] = li + 1;
-      madePair(e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
+      madePair(e, e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
     }
   }
 
   for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
-  return { at, count, pair, made, holders, memoize: frozen, keys, sort };
+  return { at, count, pair, matchedKeys, made, holders, memoize: frozen, keys, sort };
 }
 
 /**
@@ -470,11 +479,11 @@ function* reportOrders(
   cutoff: number,
   notePositions: boolean,
 ): Generator<void, OrderCategoryLists> {
-  const { at, count, pair, made, holders, memoize, keys, sort } = joined;
+  const { at, count, pair, matchedKeys, made, holders, memoize, keys, sort } = joined;
   const n = remoteOrders.length;
   const rank = keys.symbolRanks();
 
-  let perm = sortEntries(at.matched, count.matched, keys, rank, sort);
+  let perm = sortEntries(at.matched, count.matched, keys, rank, sort, matchedKeys);
   const matched = new Array<MatchedOrder>(count.matched);
   // Read now: `holders` is scratch memory, which the next diff writes.
   const positions = notePositions ? new Int32Array(count.matched) : undefined;
@@ -1153,19 +1162,27 @@ interface SortScratch {
 }
 
 /**
- * The order that sorts a category's `count` entries (`at`, indexes into `keys`) into `compareOrders` order, as
+ * The order that sorts a category's `count` entries (`at`, indexes into `keys`; their keys read at `keyAt`'s indexes,
+ * which name orders of the same symbol and exchange id) into `compareOrders` order, as
  * positions in `at`, valid until the next call (it is `sort.perm`): grouped by symbol first (a report has few
  * symbols and many orders), then by exchange id and client id inside each group. The permutation is sorted over the
  * keys noted in the join: in a group whose ids are all digits, numbers are compared, and strings only when two keys
  * tie. A group already in order (the engine's books list orders as they were created, and exchanges number them in
  * that order) costs one pass.
  */
-function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32Array, sort: SortScratch): Int32Array {
+function sortEntries(
+  at: Int32Array,
+  count: number,
+  keys: SortKeys,
+  rank: Int32Array,
+  sort: SortScratch,
+  keyAt: Int32Array = at,
+): Int32Array {
   const { group, perm, key } = sort;
   // Stable bucketing by symbol: start[r] is where the group of the symbol ranked r begins.
   const start = new Int32Array(rank.length + 1);
   for (let i = 0; i < count; i++) {
-    const r = rank[keys.symbol[at[i]!]!]!;
+    const r = rank[keys.symbol[keyAt[i]!]!]!;
     group[i] = r;
     start[r + 1]!++;
   }
@@ -1173,7 +1190,7 @@ function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32A
   const next = start.slice(0, rank.length);
   for (let i = 0; i < count; i++) {
     perm[next[group[i]!]!++] = i;
-    key[i] = keys.key[at[i]!]!;
+    key[i] = keys.key[keyAt[i]!]!;
   }
   const byIds = (a: number, b: number): number => compareIds(keys.order(at[a]!), keys.order(at[b]!));
   const byKeys = (a: number, b: number): number => {
