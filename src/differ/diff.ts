@@ -535,6 +535,15 @@ const blockFound = new Int32Array(BLOCK);
  */
 let _touched = 0;
 
+/**
+ * Reads an order's fields, not what they point to. An order spans two or three cache lines; the join reads fields
+ * from its first (the client id) to about its status, and a field on a line not yet read was a cache miss taken
+ * later, alone: these three, a few fields apart, reach every line between.
+ */
+function fields(o: Order): number {
+  return (o.clientOrderId === undefined ? 1 : 0) + (o.type === undefined ? 1 : 0) + (o.status === undefined ? 1 : 0);
+}
+
 /** Reads an order and its id strings (lengths are in the strings' headers, beside their characters). */
 function touch(o: Order): number {
   return o.clientOrderId.length + (o.exchangeOrderId === undefined ? 0 : o.exchangeOrderId.length);
@@ -571,7 +580,7 @@ function readAhead(
     found[i - from] = orders[i]!.exchangeOrderId === undefined ? -1 : byX.peek(h[i - from]!);
   for (let i = from; i < to; i++) {
     const e = found[i - from]!;
-    if (e >= 0) read += (byX.remote[e]!.exchangeOrderId === undefined ? 1 : 0) + holders[2 * e]!;
+    if (e >= 0) read += fields(byX.remote[e]!) + holders[2 * e]!;
   }
   for (let i = from; i < to; i++) {
     const e = found[i - from]!;
@@ -604,7 +613,7 @@ function* indexExchangeOrders(
     const to = Math.min(remoteOrders.length, from + BLOCK);
     let read = 0;
     // The orders first, then their strings: a loop reading both waits on each order before its strings.
-    for (let i = from; i < to; i++) read += remoteOrders[i]!.exchangeOrderId === undefined ? 1 : 0;
+    for (let i = from; i < to; i++) read += fields(remoteOrders[i]!);
     for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
     _touched = read;
     for (let i = from; i < to; i++) {
