@@ -329,14 +329,15 @@ function* diffOrders(
   // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
+  // The sorts come after the join, done with its tables: they reuse the tables' memory, which starts the memory (so
+  // a float64 view of it is aligned) and spans room for them (`SortScratch`: 4 int32s per entry).
+  const tablesSize = Math.max(2 * slots, 4 * most);
   // Only the tables and `holders`, taken first, are read before they are written: the rest is not zeroed.
-  const memory = scratch(2 * slots + 7 * n + 3 * m, sliced, 2 * slots + 2 * n);
-  let used = 0;
+  const memory = scratch(tablesSize + 7 * n + 3 * m, sliced, tablesSize + 2 * n);
+  let used = tablesSize;
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
-  const tableX = take(slots);
-  const tableC = take(slots);
-  const byX = new IdTable(tableX, remoteOrders, localOrders, false);
-  const byC = new IdTable(tableC, remoteOrders, localOrders, true);
+  const byX = new IdTable(memory.subarray(0, slots), most, remoteOrders, localOrders, false);
+  const byC = new IdTable(memory.subarray(slots, 2 * slots), most, remoteOrders, localOrders, true);
   // Per exchange order i, side by side (a pair reads both: one cache miss at 100k orders, not two):
   // holders[2 i], the 1-based index of the local order matched to it (0 = none); until the client-id matches are
   // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
@@ -348,12 +349,10 @@ function* diffOrders(
   const pair = take(n);
   const matchedKeys = take(n);
   const made: MatchedOrder[] = [];
-  // The sorts come after the join, done with its tables: they reuse the tables' memory (each table has at least
-  // 4/3 (n + m) slots of two int32s; `tableX` starts the memory, so its float64 view is aligned).
   const sort: SortScratch = {
-    key: new Float64Array(tableX.buffer, tableX.byteOffset, most),
-    group: tableC.subarray(0, most),
-    perm: tableC.subarray(most, 2 * most),
+    key: new Float64Array(memory.buffer, memory.byteOffset, most),
+    group: memory.subarray(2 * most, 3 * most),
+    perm: memory.subarray(3 * most, 4 * most),
   };
   yield* indexExchangeOrders(remoteOrders, byX, byC, keys);
 
@@ -841,18 +840,35 @@ const ABSENT = -0x80000000;
  */
 class IdTable {
   private readonly mask: number;
+  /** How many low bits of an entry hold the order's 1-based index; the bits above them hold the hash's tag. */
+  private readonly indexBits: number;
+  private readonly indexMask: number;
+  /** The hash's tag is its top `31 - indexBits` bits: `hash >>> tagShift`, or 0 when there is no room for one. */
+  private readonly tagShift: number;
 
   constructor(
     /**
-     * Zeroed; a power of two slots of two int32s: the entry (0 = empty; `value + 1` for an exchange index, `value`
-     * itself, negative, for a local one) and the key's hash, so a probe past a different key rarely reads its order.
+     * Zeroed; a power of two slots of one int32: 0 = empty, else the key's tag (`tagOf`) and a 1-based order index,
+     * `(tag << indexBits) | (i + 1)` for exchange order i and its negation for local order i. The tag spares most
+     * probes past a different key a read of its order; one int32 a slot keeps the tables half the size they were
+     * with the whole hash beside each entry.
      */
     private readonly slots: Int32Array,
+    /** The most orders on either side: every 1-based index fits in `indexBits`. */
+    most: number,
     readonly remote: readonly Order[],
     private readonly local: readonly Order[],
     private readonly clientIds: boolean,
   ) {
-    this.mask = (slots.length >> 1) - 1;
+    this.mask = slots.length - 1;
+    this.indexBits = 32 - Math.clz32(most);
+    this.indexMask = 2 ** this.indexBits - 1;
+    this.tagShift = this.indexBits + 1;
+  }
+
+  /** The tag of a hash, stored above the index: its top bits (the slot is chosen by its low ones). */
+  private tagOf(hash: number): number {
+    return this.tagShift >= 32 ? 0 : hash >>> this.tagShift;
   }
 
   /**
@@ -862,16 +878,19 @@ class IdTable {
    */
   insertHashed(hash: number, scope: string, id: string, value: number): number {
     const slots = this.slots;
+    const tag = this.tagOf(hash);
     let slot = hash & this.mask;
     for (;;) {
-      const stored = slots[2 * slot]!;
+      const stored = slots[slot]!;
       if (stored === 0) {
-        slots[2 * slot] = value >= 0 ? value + 1 : value;
-        slots[2 * slot + 1] = hash;
+        const entry = (tag << this.indexBits) | (value >= 0 ? value + 1 : ~value + 1);
+        slots[slot] = value >= 0 ? entry : -entry;
         return ABSENT;
       }
-      if (slots[2 * slot + 1] === hash) {
-        const v = stored > 0 ? stored - 1 : stored;
+      const entry = stored > 0 ? stored : -stored;
+      if (entry >>> this.indexBits === tag) {
+        const i = (entry & this.indexMask) - 1;
+        const v = stored > 0 ? i : ~i;
         if (this.holds(v, scope, id)) return v;
       }
       slot = (slot + 1) & this.mask;
@@ -879,18 +898,17 @@ class IdTable {
   }
 
   /**
-   * The exchange order in the first slot `hash` probes, if one of that hash is there, else -1. A read ahead (see
-   * `readAhead`), not a lookup: a probe may go on past the first slot, and an equal hash is not an equal key.
+   * The exchange order in the first slot `hash` probes, if one of that hash's tag is there, else -1. A read ahead
+   * (see `readAhead`), not a lookup: a probe may go on past the first slot, and an equal tag is not an equal key.
    */
   peek(hash: number): number {
-    const slot = hash & this.mask;
-    const stored = this.slots[2 * slot]!;
-    return stored > 0 && this.slots[2 * slot + 1] === hash ? stored - 1 : -1;
+    const stored = this.slots[hash & this.mask]!;
+    return stored > 0 && stored >>> this.indexBits === this.tagOf(hash) ? (stored & this.indexMask) - 1 : -1;
   }
 
   /** The entry in the first slot `hash` probes: read ahead of an insert (see `readAhead`). */
   slotAt(hash: number): number {
-    return this.slots[2 * (hash & this.mask)]!;
+    return this.slots[hash & this.mask]!;
   }
 
   /** Whether the order a slot points to has this key (compared in place: no key string is built). */
@@ -900,17 +918,17 @@ class IdTable {
   }
 }
 
-/** The length of a table's slot array (two int32s a slot) for at most `maxEntries` entries. */
+/** The length of a table's slot array (one int32 a slot) for at most `maxEntries` entries. */
 function tableSlots(maxEntries: number): number {
   // Load <= 3/4 in the worst case (no id shared between the sides), about 1/2 when half the orders match. Bigger
   // tables cost more than their probes save: at 1M orders, the two tables' off-heap memory would otherwise cross
   // V8's external-memory threshold and force a full GC inside every diff.
   let capacity = 16;
   while (capacity * 3 < maxEntries * 4) capacity *= 2;
-  return capacity * 2;
+  return capacity;
 }
 
-/** Scratch memory kept up to this many int32s (16 MiB: enough for about 390k local plus exchange orders). */
+/** Scratch memory kept up to this many int32s (16 MiB: enough for 400k-500k local plus exchange orders). */
 const SCRATCH_KEPT = 1 << 22;
 let kept = new Int32Array(0);
 
