@@ -287,7 +287,8 @@ interface OrderCategories {
 
 /**
  * Each category's entries in join order, as the index in `SortKeys` of the order each entry is sorted by (exchange
- * order i at i, local order li at n + li): the report's objects are only made once the entries are sorted.
+ * order i at i, local order li at n + li; a matched entry names its exchange order, and its keys are read where
+ * `Joined.matchedKeys` says): the report's objects are only made once the entries are sorted.
  */
 type Entries = { readonly [K in keyof OrderCategories]: Int32Array };
 
