@@ -300,7 +300,8 @@ interface OrderCategories {
 
 /**
  * Each category's entries in join order, as the index in `SortKeys` of the order each entry is sorted by (exchange
- * order i at i, local order li at n + li): the report's objects are only made once the entries are sorted.
+ * order i at i, local order li at n + li; a matched entry names its exchange order, and its keys are read where
+ * `Joined.matchedKeys` says): the report's objects are only made once the entries are sorted.
  */
 type Entries = { readonly [K in keyof OrderCategories]: Int32Array };
 
@@ -313,6 +314,12 @@ interface Joined {
    * every compared field (its `MatchedOrder` is made with the report), or `~k` for `made[k]`, a pair made in the join.
    */
   readonly pair: Int32Array;
+  /**
+   * Per matched entry, the index in `SortKeys` its order's keys are read from: the local order's (`n + li`) for a pair
+   * matched by exchange id, whose two orders share symbol and exchange id (local orders' keys lie in list order, so
+   * the sort reads them in turn, not at random); the exchange order's for a pair matched by client id.
+   */
+  readonly matchedKeys: Int32Array;
   readonly made: MatchedOrder[];
   /** Per exchange order i, at `2 i`: 1 + the index of the local order matched to it (0 = none), as `diffOrders` left it. */
   readonly holders: Int32Array;
@@ -336,14 +343,15 @@ function* diffOrders(
   // the exchange does not know. Recording local ids in the same tables makes the local duplicate check free of
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
+  // The sorts come after the join, done with its tables: they reuse the tables' memory, which starts the memory (so
+  // a float64 view of it is aligned) and spans room for them (`SortScratch`: 4 int32s per entry).
+  const tablesSize = Math.max(2 * slots, 4 * most);
   // Only the tables and `holders`, taken first, are read before they are written: the rest is not zeroed.
-  const memory = scratch(2 * slots + 6 * n + 3 * m, sliced, 2 * slots + 2 * n);
-  let used = 0;
+  const memory = scratch(tablesSize + 7 * n + 3 * m, sliced, tablesSize + 2 * n);
+  let used = tablesSize;
   const take = (size: number): Int32Array => memory.subarray(used, (used += size));
-  const tableX = take(slots);
-  const tableC = take(slots);
-  const byX = new IdTable(tableX, remoteOrders, localOrders, false);
-  const byC = new IdTable(tableC, remoteOrders, localOrders, true);
+  const byX = new IdTable(memory.subarray(0, slots), most, remoteOrders, localOrders, false);
+  const byC = new IdTable(memory.subarray(slots, 2 * slots), most, remoteOrders, localOrders, true);
   // Per exchange order i, side by side (a pair reads both: one cache miss at 100k orders, not two):
   // holders[2 i], the 1-based index of the local order matched to it (0 = none); until the client-id matches are
   // settled after the loop, that is exactly the local order holding its exchange id, for the duplicate check.
@@ -353,24 +361,23 @@ function* diffOrders(
   const at: Entries = { matched: take(n), zombies: take(n), ghosts: take(m), inFlight: take(m) };
   const count = { matched: 0, zombies: 0, ghosts: 0, inFlight: 0 };
   const pair = take(n);
+  const matchedKeys = take(n);
   const made: MatchedOrder[] = [];
-  // The sorts come after the join, done with its tables: they reuse the tables' memory (each table has at least
-  // 4/3 (n + m) slots of two int32s; `tableX` starts the memory, so its float64 view is aligned).
   const sort: SortScratch = {
-    key: new Float64Array(tableX.buffer, tableX.byteOffset, most),
-    group: tableC.subarray(0, most),
-    perm: tableC.subarray(most, 2 * most),
+    key: new Float64Array(memory.buffer, memory.byteOffset, most),
+    group: memory.subarray(2 * most, 3 * most),
+    perm: memory.subarray(3 * most, 4 * most),
   };
   yield* indexExchangeOrders(remoteOrders, byX, byC, keys);
 
-  const madePair = (e: number, p: MatchedOrder): void => {
+  const madePair = (e: number, keyAt: number, p: MatchedOrder): void => {
     at.matched[count.matched] = e;
+    matchedKeys[count.matched] = keyAt;
     pair[count.matched++] = ~(made.push(p) - 1);
   };
   const unmatched = (o: Order, li: number): void => {
     const category = categoryOf(o, cutoff);
     if (category === undefined) return;
-    keys.note(n + li, o);
     if (category === 'ghost') at.ghosts[count.ghosts++] = n + li;
     else at.inFlight[count.inFlight++] = n + li;
   };
@@ -413,15 +420,16 @@ function* diffOrders(
         const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
         const prev = frozen ? lastPairs.get(o) : undefined;
         if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
-          madePair(e, prev);
+          madePair(e, n + li, prev);
         } else if (agree(o, eo)) {
           // Made with the report (`reportOrders`), which also fills `pairs`.
           at.matched[count.matched] = e;
+          matchedKeys[count.matched] = n + li;
           pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
         } else {
           const p = differing('exchangeOrderId', o, eo, withinGrace);
           if (frozen) lastPairs.set(o, p);
-          madePair(e, p);
+          madePair(e, n + li, p);
         }
         continue;
       }
@@ -439,7 +447,7 @@ function* diffOrders(
           continue;
         }
       }
-      if (e >= 0) madePair(e, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+      if (e >= 0) madePair(e, n + li, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
       else unmatched(o, li);
     }
   }
@@ -452,12 +460,12 @@ function* diffOrders(
       unmatched(o, li);
     } else {
       holders[2 * e] = li + 1;
-      madePair(e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
+      madePair(e, e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
     }
   }
 
   for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
-  return { at, count, pair, made, holders, memoize: frozen, keys, sort };
+  return { at, count, pair, matchedKeys, made, holders, memoize: frozen, keys, sort };
 }
 
 /**
@@ -484,11 +492,11 @@ function* reportOrders(
   cutoff: number,
   notePositions: boolean,
 ): Generator<void, OrderCategoryLists> {
-  const { at, count, pair, made, holders, memoize, keys, sort } = joined;
+  const { at, count, pair, matchedKeys, made, holders, memoize, keys, sort } = joined;
   const n = remoteOrders.length;
   const rank = keys.symbolRanks();
 
-  let perm = sortEntries(at.matched, count.matched, keys, rank, sort);
+  let perm = sortEntries(at.matched, count.matched, keys, rank, sort, matchedKeys);
   const matched = new Array<MatchedOrder>(count.matched);
   // Read now: `holders` is scratch memory, which the next diff writes.
   const positions = notePositions ? new Int32Array(count.matched) : undefined;
@@ -529,6 +537,8 @@ function* reportOrders(
 /** How many orders are read and hashed ahead of their inserts (see `indexExchangeOrders`, `readAhead`). */
 const BLOCK = 32;
 const blockHashes = new Int32Array(2 * BLOCK);
+/** Per order of a block in `readAhead`: the exchange order its first slot points to, or -1. */
+const blockFound = new Int32Array(BLOCK);
 
 /**
  * Written, never read (hence the `_`): where reads done only to bring memory into the cache leave their sum, so the
@@ -538,17 +548,27 @@ const blockHashes = new Int32Array(2 * BLOCK);
  */
 let _touched = 0;
 
+/**
+ * Reads an order's fields, not what they point to. An order spans two or three cache lines; the join reads fields
+ * from its first (the client id) to about its status, and a field on a line not yet read was a cache miss taken
+ * later, alone: these three, a few fields apart, reach every line between.
+ */
+function fields(o: Order): number {
+  return (o.clientOrderId === undefined ? 1 : 0) + (o.type === undefined ? 1 : 0) + (o.status === undefined ? 1 : 0);
+}
+
 /** Reads an order and its id strings (lengths are in the strings' headers, beside their characters). */
 function touch(o: Order): number {
   return o.clientOrderId.length + (o.exchangeOrderId === undefined ? 0 : o.exchangeOrderId.length);
 }
 
 /**
- * Reads ahead of the inserts of local orders `[from, to)`: hashes their exchange ids into `h[0, BLOCK)` (0 for none),
+ * Reads ahead of the inserts of local orders `[from, to)`: notes their sort keys (every local order's, whatever its
+ * category turns out to be) and hashes their exchange ids into `h[0, BLOCK)` (0 for none),
  * reads each one's slot in `byX` and, if it holds an exchange order of that hash (`IdTable.peek`), the order and its
  * `holders`; an order that finds none will be looked up by client id (a ghost's, say): its client id's hash goes to
- * `h[BLOCK, 2 BLOCK)` (0 for an order that seems matched) and its slot in `byC` is read too. Reads only: the
- * inserts decide everything.
+ * `h[BLOCK, 2 BLOCK)` (0 for an order that seems matched) and its slot in `byC` is read too. Besides the keys, reads
+ * only: the inserts decide everything.
  */
 function readAhead(
   orders: readonly Order[],
@@ -558,16 +578,27 @@ function readAhead(
   h: Int32Array,
 ): void {
   const { byX, byC, holders, keys } = tables;
+  const n = byX.remote.length;
   for (let i = from; i < to; i++) {
     const o = orders[i]!;
-    const x = o.exchangeOrderId;
-    h[i - from] = x === undefined ? 0 : hashId(keys.seeds[keys.symbolIndex(o.symbol)]!, x);
+    const symbol = keys.symbolIndex(o.symbol);
+    keys.symbol[n + i] = symbol;
+    h[i - from] = noteIdKey(keys.key, n + i, keys.seeds[symbol]!, o.exchangeOrderId);
   }
   let read = 0;
+  // One kind of read per loop (slots, then the orders and holders they point to, then the orders' strings): each
+  // loop's cache misses overlap, where one loop doing all three took them one after the other.
+  const found = blockFound;
+  for (let i = from; i < to; i++)
+    found[i - from] = orders[i]!.exchangeOrderId === undefined ? -1 : byX.peek(h[i - from]!);
   for (let i = from; i < to; i++) {
-    const e = orders[i]!.exchangeOrderId === undefined ? -1 : byX.peek(h[i - from]!);
+    const e = found[i - from]!;
+    if (e >= 0) read += fields(byX.remote[e]!) + holders[2 * e]!;
+  }
+  for (let i = from; i < to; i++) {
+    const e = found[i - from]!;
     if (e >= 0) {
-      read += touch(byX.remote[e]!) + holders[2 * e]!;
+      read += touch(byX.remote[e]!);
       h[BLOCK + i - from] = 0;
     } else {
       const hc = hashId(CLIENT_SEED, orders[i]!.clientOrderId);
@@ -594,6 +625,8 @@ function* indexExchangeOrders(
     if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
     const to = Math.min(remoteOrders.length, from + BLOCK);
     let read = 0;
+    // The orders first, then their strings: a loop reading both waits on each order before its strings.
+    for (let i = from; i < to; i++) read += fields(remoteOrders[i]!);
     for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
     _touched = read;
     for (let i = from; i < to; i++) {
@@ -601,8 +634,7 @@ function* indexExchangeOrders(
       const x = o.exchangeOrderId;
       const symbol = keys.symbolIndex(o.symbol);
       keys.symbol[i] = symbol;
-      writeIdKey(keys.key, i, x);
-      h[2 * (i - from)] = x === undefined ? 0 : hashId(keys.seeds[symbol]!, x);
+      h[2 * (i - from)] = noteIdKey(keys.key, i, keys.seeds[symbol]!, x);
       h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
     }
     for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
@@ -822,18 +854,35 @@ const ABSENT = -0x80000000;
  */
 class IdTable {
   private readonly mask: number;
+  /** How many low bits of an entry hold the order's 1-based index; the bits above them hold the hash's tag. */
+  private readonly indexBits: number;
+  private readonly indexMask: number;
+  /** The hash's tag is its top `31 - indexBits` bits: `hash >>> tagShift`, or 0 when there is no room for one. */
+  private readonly tagShift: number;
 
   constructor(
     /**
-     * Zeroed; a power of two slots of two int32s: the entry (0 = empty; `value + 1` for an exchange index, `value`
-     * itself, negative, for a local one) and the key's hash, so a probe past a different key rarely reads its order.
+     * Zeroed; a power of two slots of one int32: 0 = empty, else the key's tag (`tagOf`) and a 1-based order index,
+     * `(tag << indexBits) | (i + 1)` for exchange order i and its negation for local order i. The tag spares most
+     * probes past a different key a read of its order; one int32 a slot keeps the tables half the size they were
+     * with the whole hash beside each entry.
      */
     private readonly slots: Int32Array,
+    /** The most orders on either side: every 1-based index fits in `indexBits`. */
+    most: number,
     readonly remote: readonly Order[],
     private readonly local: readonly Order[],
     private readonly clientIds: boolean,
   ) {
-    this.mask = (slots.length >> 1) - 1;
+    this.mask = slots.length - 1;
+    this.indexBits = 32 - Math.clz32(most);
+    this.indexMask = 2 ** this.indexBits - 1;
+    this.tagShift = this.indexBits + 1;
+  }
+
+  /** The tag of a hash, stored above the index: its top bits (the slot is chosen by its low ones). */
+  private tagOf(hash: number): number {
+    return this.tagShift >= 32 ? 0 : hash >>> this.tagShift;
   }
 
   /**
@@ -843,16 +892,19 @@ class IdTable {
    */
   insertHashed(hash: number, scope: string, id: string, value: number): number {
     const slots = this.slots;
+    const tag = this.tagOf(hash);
     let slot = hash & this.mask;
     for (;;) {
-      const stored = slots[2 * slot]!;
+      const stored = slots[slot]!;
       if (stored === 0) {
-        slots[2 * slot] = value >= 0 ? value + 1 : value;
-        slots[2 * slot + 1] = hash;
+        const entry = (tag << this.indexBits) | (value >= 0 ? value + 1 : ~value + 1);
+        slots[slot] = value >= 0 ? entry : -entry;
         return ABSENT;
       }
-      if (slots[2 * slot + 1] === hash) {
-        const v = stored > 0 ? stored - 1 : stored;
+      const entry = stored > 0 ? stored : -stored;
+      if (entry >>> this.indexBits === tag) {
+        const i = (entry & this.indexMask) - 1;
+        const v = stored > 0 ? i : ~i;
         if (this.holds(v, scope, id)) return v;
       }
       slot = (slot + 1) & this.mask;
@@ -860,18 +912,17 @@ class IdTable {
   }
 
   /**
-   * The exchange order in the first slot `hash` probes, if one of that hash is there, else -1. A read ahead (see
-   * `readAhead`), not a lookup: a probe may go on past the first slot, and an equal hash is not an equal key.
+   * The exchange order in the first slot `hash` probes, if one of that hash's tag is there, else -1. A read ahead
+   * (see `readAhead`), not a lookup: a probe may go on past the first slot, and an equal tag is not an equal key.
    */
   peek(hash: number): number {
-    const slot = hash & this.mask;
-    const stored = this.slots[2 * slot]!;
-    return stored > 0 && this.slots[2 * slot + 1] === hash ? stored - 1 : -1;
+    const stored = this.slots[hash & this.mask]!;
+    return stored > 0 && stored >>> this.indexBits === this.tagOf(hash) ? (stored & this.indexMask) - 1 : -1;
   }
 
   /** The entry in the first slot `hash` probes: read ahead of an insert (see `readAhead`). */
   slotAt(hash: number): number {
-    return this.slots[2 * (hash & this.mask)]!;
+    return this.slots[hash & this.mask]!;
   }
 
   /** Whether the order a slot points to has this key (compared in place: no key string is built). */
@@ -881,17 +932,17 @@ class IdTable {
   }
 }
 
-/** The length of a table's slot array (two int32s a slot) for at most `maxEntries` entries. */
+/** The length of a table's slot array (one int32 a slot) for at most `maxEntries` entries. */
 function tableSlots(maxEntries: number): number {
   // Load <= 3/4 in the worst case (no id shared between the sides), about 1/2 when half the orders match. Bigger
   // tables cost more than their probes save: at 1M orders, the two tables' off-heap memory would otherwise cross
   // V8's external-memory threshold and force a full GC inside every diff.
   let capacity = 16;
   while (capacity * 3 < maxEntries * 4) capacity *= 2;
-  return capacity * 2;
+  return capacity;
 }
 
-/** Scratch memory kept up to this many int32s (16 MiB: enough for about 390k local plus exchange orders). */
+/** Scratch memory kept up to this many int32s (16 MiB: enough for 400k-500k local plus exchange orders). */
 const SCRATCH_KEPT = 1 << 22;
 let kept = new Int32Array(0);
 
@@ -922,10 +973,14 @@ function scratchKeys(size: number, own = false): Float64Array {
  * The hash of a key (`scope`, `id`): FNV-1a over `scope`, a separator (a zero), then `id`, taking two characters
  * (UTF-16 code units, 16 bits each) a step: half the steps of one a character, each a multiply that waits on the one
  * before. Finished with an avalanche. Computed as `hashId(seed, id)` with the scope's part, `seed`, computed once per
- * symbol (`SortKeys.seeds`).
+ * symbol (`SortKeys.seeds`). An exchange id whose key is a number hashes from its key instead (`noteIdKey`).
  */
 function hashId(seed: number, id: string): number {
-  let h = hashChars(seed, id);
+  return avalanche(hashChars(seed, id, 0));
+}
+
+function avalanche(hash: number): number {
+  let h = hash;
   // Avalanche (murmur3 fmix32): sequential ids differ only in their last characters, and linear probing wants
   // those differences spread over the low bits.
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -940,9 +995,10 @@ const FNV_PRIME = 0x01000193;
 /** The seed of the client-id table's scope, ''. */
 const CLIENT_SEED = Math.imul(FNV_OFFSET, FNV_PRIME);
 
-function hashChars(h: number, s: string): number {
+/** FNV-1a over `s` from character `from` on, two characters a step. */
+function hashChars(h: number, s: string, from: number): number {
   const n = s.length;
-  let i = 0;
+  let i = from;
   for (; i + 1 < n; i += 2) h = Math.imul(h ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), FNV_PRIME);
   return i < n ? Math.imul(h ^ s.charCodeAt(i), FNV_PRIME) : h;
 }
@@ -952,7 +1008,7 @@ function hashChars(h: number, s: string): number {
 /**
  * What sorting needs of each order, noted during the join while the order is at hand (read again in the sort, at
  * 100k orders, every order missed the cache): its symbol, as an index into `symbols`, and its exchange id's key
- * (`writeIdKey`). Each symbol's `hashId` seed is kept beside it, so an exchange order's symbol is looked up once for
+ * (`noteIdKey`). Each symbol's `hashId` seed is kept beside it, so an exchange order's symbol is looked up once for
  * both.
  */
 class SortKeys {
@@ -987,11 +1043,6 @@ class SortKeys {
     return i < n ? this.remote[i]! : this.local[i - n]!;
   }
 
-  note(i: number, o: Order): void {
-    this.symbol[i] = this.symbolIndex(o.symbol);
-    writeIdKey(this.key, i, o.exchangeOrderId);
-  }
-
   /** The index of `symbol` in `symbols`, added if new. */
   symbolIndex(symbol: string): number {
     // A list fetched symbol by symbol gives most orders the previous order's symbol: no lookup then.
@@ -1010,7 +1061,7 @@ class SortKeys {
 
   /** `symbolIndex` by the symbol's hash, in `table`. */
   private lookUp(symbol: string): number {
-    const hash = hashChars(FNV_OFFSET, symbol);
+    const hash = hashChars(FNV_OFFSET, symbol, 0);
     const table = this.table;
     const mask = (table.length >> 1) - 1;
     let slot = symbolSlot(hash, mask);
@@ -1100,18 +1151,20 @@ const KEY_SCALE = Array.from({ length: KEY_CHARS + 1 }, (_, n) => {
 });
 
 /**
- * A number in the order of exchange ids of decimal digits (most venues number orders): the first 15 characters as
- * base-11 digits, 0 for "ended" and 1-10 for '0'-'9', so "" < "0" < "00" < "01" < "1" as strings are. Equal keys
- * mean equal ids, or ids sharing their first 15 characters; NaN for an id with any other character among them.
- * The key of an absent id is that of "" (0), as `compareIds` orders it.
+ * Notes exchange id `id`'s key at `keys[at]` and returns its `hashId` in the scope whose seed is `seed` (0 for an
+ * absent id), reading the id once for both. The key: a number in the order of exchange ids of decimal digits (most
+ * venues number orders), the first 15 characters as base-11 digits, 0 for "ended" and 1-10 for '0'-'9', so "" < "0" <
+ * "00" < "01" < "1" as strings are. Equal keys mean equal ids, or ids sharing their first 15 characters; NaN for an
+ * id with any other character among them. The key of an absent id is that of "" (0), as `compareIds` orders it.
  */
-function writeIdKey(keys: Float64Array, at: number, id: string | undefined): void {
-  // Written in place rather than returned: a returned double that is not inlined is boxed, one allocation per order.
+function noteIdKey(keys: Float64Array, at: number, seed: number, id: string | undefined): number {
+  // The key is written in place rather than returned: a returned double that is not inlined is boxed.
   if (id === undefined) {
     keys[at] = 0;
-    return;
+    return 0;
   }
-  const n = id.length < KEY_CHARS ? id.length : KEY_CHARS;
+  const length = id.length;
+  const n = length < KEY_CHARS ? length : KEY_CHARS;
   // Two digits a step (key · 121 + pair): every partial key is an exact integer, so this is the same number as one
   // digit a step, with half the chain of dependent multiply-adds.
   let key = 0;
@@ -1119,21 +1172,27 @@ function writeIdKey(keys: Float64Array, at: number, id: string | undefined): voi
   for (; i + 1 < n; i += 2) {
     const a = id.charCodeAt(i) - 48;
     const b = id.charCodeAt(i + 1) - 48;
-    if (a >>> 0 > 9 || b >>> 0 > 9) {
-      keys[at] = NaN;
-      return;
-    }
+    if (a >>> 0 > 9 || b >>> 0 > 9) return noKey(keys, at, seed, id);
     key = key * 121 + (a * 11 + b + 12);
   }
   if (i < n) {
     const a = id.charCodeAt(i) - 48;
-    if (a >>> 0 > 9) {
-      keys[at] = NaN;
-      return;
-    }
+    if (a >>> 0 > 9) return noKey(keys, at, seed, id);
     key = key * 11 + a + 1;
   }
-  keys[at] = key * KEY_SCALE[n]!;
+  key *= KEY_SCALE[n]!;
+  keys[at] = key;
+  // The hash from the key's two 32-bit words (exact: the key is an integer below 2^53), then any characters past
+  // the key's: the id's characters are read once, not once for the key and again for the hash.
+  let h = Math.imul(seed ^ (key >>> 0), FNV_PRIME);
+  h = Math.imul(h ^ ((key / 4294967296) >>> 0), FNV_PRIME);
+  return avalanche(length > KEY_CHARS ? hashChars(h, id, KEY_CHARS) : h);
+}
+
+/** `noteIdKey` for an id with a character other than a digit in its key's part: NaN, and the hash of every character. */
+function noKey(keys: Float64Array, at: number, seed: number, id: string): number {
+  keys[at] = NaN;
+  return hashId(seed, id);
 }
 
 /** Memory for `sortEntries`, the join's tables once it is done with them: room for the largest category. */
@@ -1144,19 +1203,27 @@ interface SortScratch {
 }
 
 /**
- * The order that sorts a category's `count` entries (`at`, indexes into `keys`) into `compareOrders` order, as
+ * The order that sorts a category's `count` entries (`at`, indexes into `keys`; their keys read at `keyAt`'s indexes,
+ * which name orders of the same symbol and exchange id) into `compareOrders` order, as
  * positions in `at`, valid until the next call (it is `sort.perm`): grouped by symbol first (a report has few
  * symbols and many orders), then by exchange id and client id inside each group. The permutation is sorted over the
  * keys noted in the join: in a group whose ids are all digits, numbers are compared, and strings only when two keys
  * tie. A group already in order (the engine's books list orders as they were created, and exchanges number them in
  * that order) costs one pass.
  */
-function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32Array, sort: SortScratch): Int32Array {
+function sortEntries(
+  at: Int32Array,
+  count: number,
+  keys: SortKeys,
+  rank: Int32Array,
+  sort: SortScratch,
+  keyAt: Int32Array = at,
+): Int32Array {
   const { group, perm, key } = sort;
   // Stable bucketing by symbol: start[r] is where the group of the symbol ranked r begins.
   const start = new Int32Array(rank.length + 1);
   for (let i = 0; i < count; i++) {
-    const r = rank[keys.symbol[at[i]!]!]!;
+    const r = rank[keys.symbol[keyAt[i]!]!]!;
     group[i] = r;
     start[r + 1]!++;
   }
@@ -1164,7 +1231,7 @@ function sortEntries(at: Int32Array, count: number, keys: SortKeys, rank: Int32A
   const next = start.slice(0, rank.length);
   for (let i = 0; i < count; i++) {
     perm[next[group[i]!]!++] = i;
-    key[i] = keys.key[at[i]!]!;
+    key[i] = keys.key[keyAt[i]!]!;
   }
   const byIds = (a: number, b: number): number => compareIds(keys.order(at[a]!), keys.order(at[b]!));
   const byKeys = (a: number, b: number): number => {
