@@ -34,7 +34,8 @@ import {
 } from '../domain/parse.js';
 import type { Millis } from '../domain/clock.js';
 import type { TradeStamp } from './trade-order.js';
-import { orderIdKey, tradeKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
+import { AppliedTrades } from './applied-trades.js';
+import { orderIdKey, tradeKey, type OrderIdKey } from '../domain/ids.js';
 import {
   INFERRED_TRADE_ID_PREFIX,
   inferredTradeId,
@@ -160,9 +161,8 @@ export interface ParsedPortfolio {
   readonly orders: TrackedOrder[];
   readonly replayLog: ReplayEntry[];
   readonly untracked: [OrderIdKey, UntrackedOrderFills][];
-  readonly appliedTrades: TradeKey[];
-  /** Each of `appliedTrades` by its index in the list (the duplicate check's map, reused by the trade-id window). */
-  readonly appliedTradeIndex: ReadonlyMap<string, number>;
+  /** The trade-id window's saved ids, indexed (`IdWindow.ofLayer` takes it as it is). */
+  readonly appliedTrades: AppliedTrades;
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
@@ -308,19 +308,7 @@ export function readPortfolioJSON(
     },
     ([key]) => [key],
   );
-  const appliedTradeIndex = new Map<string, number>();
-  const appliedTrades = parseUniqueList(
-    r.appliedTrades,
-    `${path}.appliedTrades`,
-    (item, p): TradeKey => {
-      const pair = asArray(item, p);
-      if (pair.length !== 2) throw new ParseError('invalid_type', p, item, 'must be [symbol, trade id]');
-      // Index paths passed apart (built only for an error): a full trade-id window holds 100 000 pairs.
-      return tradeKey(parseString(pair[0], p, '[0]'), parseId(pair[1], p, '[1]'));
-    },
-    (k) => [k],
-    appliedTradeIndex,
-  );
+  const appliedTrades = AppliedTrades.parse(r.appliedTrades, `${path}.appliedTrades`);
   const reflectedBefore =
     r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
   const reflectedThrough =
@@ -358,7 +346,6 @@ export function readPortfolioJSON(
       replayLog,
       untracked: untrackedRaw,
       appliedTrades,
-      appliedTradeIndex,
       appliedFundingIds: parseUniqueList(r.appliedFundingIds, `${path}.appliedFundingIds`, parseId, (id) => [id]),
       legacy,
       reflectedBefore,

@@ -67,7 +67,7 @@ import {
   type TrackedOrder,
   type UntrackedOrderFills,
 } from './portfolio-json.js';
-import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity } from './trade-id-window.js';
+import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity, type IdLayer } from './trade-id-window.js';
 import { LayeredMap } from './layered-map.js';
 import { ScopedIdIndex } from './scoped-id-index.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
@@ -196,9 +196,8 @@ interface PortfolioInit {
   readonly ordersPath?: string;
   readonly replayLog: readonly ReplayEntry[];
   readonly untracked: readonly (readonly [OrderIdKey, UntrackedOrderFills])[];
-  readonly tradeIds: readonly TradeKey[];
-  /** When `tradeIds` were parsed from a file: each one's index in the list (see `IdWindow.from`). */
-  readonly tradeIdIndex?: ReadonlyMap<string, number>;
+  /** Oldest first; a layer when parsed from a file (see `IdWindow.ofLayer`). */
+  readonly tradeIds: readonly TradeKey[] | IdLayer;
   readonly fundingIds: readonly string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
@@ -374,7 +373,9 @@ export class Portfolio {
       throw new ConfigError([{ path: 'reportingAsset', message: 'required when the portfolio has no instruments' }]);
     }
     this.reportingAsset = reporting;
-    this.tradeIds = IdWindow.from(init.tradeIds, windowSize, init.tradeIdIndex);
+    this.tradeIds = Array.isArray(init.tradeIds)
+      ? IdWindow.from(init.tradeIds as readonly TradeKey[], windowSize)
+      : IdWindow.ofLayer(init.tradeIds as IdLayer, windowSize);
     this.fundingIds = IdWindow.from(init.fundingIds, windowSize);
     this.legacy = init.legacy;
     this.reflectedBefore = init.reflectedBefore;
@@ -668,7 +669,6 @@ export class Portfolio {
         replayLog: p.replayLog,
         untracked: p.untracked,
         tradeIds: p.appliedTrades,
-        tradeIdIndex: p.appliedTradeIndex,
         fundingIds: p.appliedFundingIds,
         legacy: p.legacy,
         reflectedBefore: p.reflectedBefore,

@@ -20,14 +20,41 @@ export function checkWindowCapacity(capacity: number, path: string): number {
   return capacity;
 }
 
-/** Immutable once built: ids in insertion order and each id's position. Shared by forks of a window. */
-interface Layer {
-  readonly order: readonly string[];
-  readonly position: ReadonlyMap<string, number>;
+/**
+ * Immutable once built: ids in insertion order and each id's position. Shared by forks of a window. A window's own
+ * layers are lists with a map; a layer parsed from a file may index its ids another way (see applied-trades.ts).
+ */
+export interface IdLayer {
+  /** How many ids it holds (0 for an empty layer). */
+  readonly length: number;
+  /** The position of `id` (0: the oldest), undefined when the layer does not hold it. */
+  positionOf(id: string): number | undefined;
+  /** The ids from position `start` on, oldest first. */
+  idsFrom(start: number): string[];
+}
+
+/** A layer a window folds its ids into: the list, and each id's position in a map. */
+class ListLayer implements IdLayer {
+  constructor(
+    private readonly order: readonly string[],
+    private readonly position: ReadonlyMap<string, number>,
+  ) {}
+
+  get length(): number {
+    return this.order.length;
+  }
+
+  positionOf(id: string): number | undefined {
+    return this.position.get(id);
+  }
+
+  idsFrom(start: number): string[] {
+    return this.order.slice(start);
+  }
 }
 
 /** The layer and the overlay set a new window starts with: never written (a layer is immutable; see `overlayShared`). */
-const EMPTY_LAYER: Layer = { order: [], position: new Map() };
+const EMPTY_LAYER: IdLayer = new ListLayer([], new Map());
 const NO_IDS = new Set<never>();
 
 /** Ids added since the last flatten (and ids evicted from the shared layer) before they are folded into a new layer. */
@@ -42,7 +69,7 @@ const OVERLAY_LIMIT = 1024;
  * into a fresh layer every `OVERLAY_LIMIT` changes, so an add costs O(1) amortized and a fork at most O(1024).
  */
 export class IdWindow {
-  private layer: Layer = EMPTY_LAYER;
+  private layer: IdLayer = EMPTY_LAYER;
   /** How many of the layer's oldest ids this window has evicted. */
   private evicted = 0;
   private added: string[] = [];
@@ -59,36 +86,35 @@ export class IdWindow {
     checkWindowCapacity(capacity, 'tradeIdWindow');
   }
 
-  /**
-   * A window holding the newest `capacity` of `ids` (given oldest first), as adding them in turn would. `index`, when
-   * given, maps each of `ids` to its index in the list (the map a parser checking them for duplicates built): the
-   * window takes it over rather than building its own (it must not be changed afterwards).
-   */
-  static from(
-    ids: Iterable<string>,
-    capacity: number = DEFAULT_TRADE_ID_WINDOW,
-    index?: ReadonlyMap<string, number>,
-  ): IdWindow {
+  /** A window holding the newest `capacity` of `ids` (given oldest first), as adding them in turn would. */
+  static from(ids: Iterable<string>, capacity: number = DEFAULT_TRADE_ID_WINDOW): IdWindow {
     const w = new IdWindow(capacity);
     const all = Array.isArray(ids) ? (ids as readonly string[]) : [...ids];
     // Distinct ids (a saved window, a preserved one) make the layer as they are, in one pass: added one by one they
     // would be folded into a new layer every OVERLAY_LIMIT ids, O(n²) for a full window (seconds at 100 000).
     const start = Math.max(0, all.length - capacity);
-    let position: ReadonlyMap<string, number>;
-    if (start === 0 && index !== undefined && index.size === all.length) position = index;
-    else {
-      const own = new Map<string, number>();
-      for (let i = start; i < all.length; i++) own.set(all[i]!, i - start);
-      position = own;
-    }
+    const position = new Map<string, number>();
+    for (let i = start; i < all.length; i++) position.set(all[i]!, i - start);
     if (position.size === all.length - start && (start === 0 || new Set(all).size === all.length)) {
-      w.layer = { order: all.slice(start), position };
+      w.layer = new ListLayer(all.slice(start), position);
       w.adds = all.length;
       return w;
     }
     // With repeats, where an id is skipped (or comes back once evicted) depends on the order: add them in turn.
     for (const id of all) w.add(id);
     w.flatten();
+    return w;
+  }
+
+  /**
+   * A window holding the newest `capacity` of the ids of `layer` (which must be distinct), as `from` their list would:
+   * the window keeps the layer as its own (a layer is never changed), its oldest beyond `capacity` counted as evicted.
+   */
+  static ofLayer(layer: IdLayer, capacity: number = DEFAULT_TRADE_ID_WINDOW): IdWindow {
+    const w = new IdWindow(capacity);
+    w.layer = layer;
+    w.evicted = Math.max(0, layer.length - capacity);
+    w.adds = layer.length;
     return w;
   }
 
@@ -106,7 +132,7 @@ export class IdWindow {
 
   has(id: string): boolean {
     if (this.addedSet.has(id)) return true;
-    const at = this.layer.position.get(id);
+    const at = this.layer.positionOf(id);
     return at !== undefined && at >= this.evicted;
   }
 
@@ -123,7 +149,7 @@ export class IdWindow {
     this.adds++;
     if (this.size > this.capacity) {
       // The oldest id is the layer's first live one, or (once the layer is used up) the overlay's first.
-      if (this.evicted >= this.layer.order.length) this.flatten();
+      if (this.evicted >= this.layer.length) this.flatten();
       this.evicted++;
     }
     if (this.added.length + this.evicted > OVERLAY_LIMIT) this.flatten();
@@ -131,7 +157,7 @@ export class IdWindow {
   }
 
   get size(): number {
-    return this.layer.order.length - this.evicted + this.added.length;
+    return this.layer.length - this.evicted + this.added.length;
   }
 
   /**
@@ -147,18 +173,18 @@ export class IdWindow {
     const n = Math.min(Math.max(0, count), this.size);
     if (n <= this.added.length) return this.added.slice(this.added.length - n);
     const fromLayer = n - this.added.length;
-    return this.layer.order.slice(this.layer.order.length - fromLayer).concat(this.added);
+    return this.layer.idsFrom(this.layer.length - fromLayer).concat(this.added);
   }
 
   /** Remembered ids, oldest first. */
   toArray(): string[] {
-    return this.layer.order.slice(this.evicted).concat(this.added);
+    return this.layer.idsFrom(this.evicted).concat(this.added);
   }
 
   /** Folds the overlay into a new shared layer (the old one may still be used by forks). */
   private flatten(): void {
     const order = this.toArray();
-    this.layer = { order, position: new Map(order.map((id, i) => [id, i])) };
+    this.layer = new ListLayer(order, new Map(order.map((id, i) => [id, i])));
     this.evicted = 0;
     this.added = [];
     this.addedSet = NO_IDS;

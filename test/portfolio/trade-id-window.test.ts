@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/domain/errors.js';
+import { tradeKey, type TradeKey } from '../../src/domain/ids.js';
+import { AppliedTrades } from '../../src/portfolio/applied-trades.js';
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow } from '../../src/portfolio/trade-id-window.js';
+
+/** Trade `n`'s key, on one of three symbols (ids repeat across symbols only as keys differ). */
+const key = (n: number): TradeKey => tradeKey(['BTC/USDT:USDT', 'ETH/USDT', 'B'][n % 3]!, String(n));
 
 describe('IdWindow', () => {
   it('defaults to 100 000 ids', () => {
@@ -90,25 +95,22 @@ describe('IdWindow', () => {
         fc.integer({ min: 1, max: 4000 }),
         fc.array(fc.integer({ min: 0, max: 6000 }), { maxLength: 1500, size: 'max' }),
         (ns, capacity, later) => {
-          const ids = ns.map((n) => `t${n}`);
-          // Also given the ids' index, as a parser that checked them for duplicates hands it over.
-          const builts = [
-            IdWindow.from(ids, capacity),
-            IdWindow.from(ids, capacity, new Map(ids.map((id, i) => [id, i]))),
-          ];
+          const ids = ns.map(key);
+          // Also over the layer a parser of a saved window builds (applied-trades.ts).
+          const builts = [IdWindow.from(ids, capacity), IdWindow.ofLayer(AppliedTrades.ofKeys(ids), capacity)];
           const added = new IdWindow(capacity);
           for (const id of ids) added.add(id);
           const same = (built: IdWindow): void => {
             expect(built.toArray()).toEqual(added.toArray());
             expect([built.size, built.addCount]).toEqual([added.size, added.addCount]);
             expect(built.newest(7)).toEqual(added.newest(7));
-            for (let n = 0; n <= 6000; n += 61) expect(built.has(`t${n}`)).toBe(added.has(`t${n}`));
+            for (let n = 0; n <= 6000; n += 61) expect(built.has(key(n))).toBe(added.has(key(n)));
           };
           builts.forEach(same);
           // Evictions from the layer built at once, and folds of the overlay into a new one.
           for (const n of later) {
-            const expected = added.add(`t${n}`);
-            for (const built of builts) expect(built.add(`t${n}`)).toBe(expected);
+            const expected = added.add(key(n));
+            for (const built of builts) expect(built.add(key(n))).toBe(expected);
           }
           builts.forEach(same);
         },

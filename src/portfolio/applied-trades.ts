@@ -1,0 +1,125 @@
+/**
+ * A saved portfolio's applied trades (`appliedTrades`: [symbol, trade id] pairs, oldest first), validated and indexed
+ * in one pass as the bottom layer of the Portfolio's trade-id window. Indexed per symbol by trade id rather than by
+ * `tradeKey`: a long-running engine's window holds 100 000 pairs, and a key string made and hashed for each cost more
+ * than the rest of their load (issue 16). Keys are made only when the window's ids are listed (a whole save).
+ */
+import { ParseError } from '../domain/errors.js';
+import { splitScopedKey, tradeKey, type TradeKey } from '../domain/ids.js';
+import { asArray, parseId, parseString, parseUniqueList } from '../domain/parse.js';
+import type { IdLayer } from './trade-id-window.js';
+
+/** The applied trades of a saved portfolio, as an `IdLayer` of `tradeKey`s (distinct, oldest first). */
+export class AppliedTrades implements IdLayer {
+  private constructor(
+    /** Each trade's symbol, by position (one string per symbol, shared). */
+    private readonly symbols: readonly string[],
+    /** Each trade's id, by position. */
+    private readonly ids: readonly string[],
+    /** Each trade's position, by symbol then trade id. */
+    private readonly bySymbol: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  ) {}
+
+  /**
+   * Parses a saved `appliedTrades` list: accepts what a check of each pair with `parseString`/`parseId` and of their
+   * keys for duplicates accepts, and throws the ParseError that check gives (it is run to name the problem).
+   */
+  static parse(raw: unknown, path: string): AppliedTrades {
+    return AppliedTrades.parseFast(raw) ?? AppliedTrades.ofKeys(parseAppliedTradeKeys(raw, path));
+  }
+
+  /** Distinct trade keys, oldest first, as a layer. */
+  static ofKeys(keys: readonly TradeKey[]): AppliedTrades {
+    const symbols: string[] = [];
+    const ids: string[] = [];
+    const bySymbol = new Map<string, Map<string, number>>();
+    for (let i = 0; i < keys.length; i++) {
+      const { symbol, id } = splitScopedKey(keys[i]!)!;
+      let positions = bySymbol.get(symbol);
+      if (positions === undefined) bySymbol.set(symbol, (positions = new Map<string, number>()));
+      positions.set(id, i);
+      symbols.push(symbol);
+      ids.push(id);
+    }
+    return new AppliedTrades(symbols, ids, bySymbol);
+  }
+
+  /**
+   * The layer of a list that holds only well-formed, distinct pairs; undefined at the first item that is not plainly
+   * so (the general check then decides, and names the problem). Ids from JSON.parse are short strings it has already
+   * hashed, so indexing them costs one map entry each; consecutive pairs of one symbol share one lookup.
+   */
+  private static parseFast(raw: unknown): AppliedTrades | undefined {
+    if (!Array.isArray(raw)) return undefined;
+    const items = raw as readonly unknown[];
+    const symbols = new Array<string>(items.length);
+    const ids = new Array<string>(items.length);
+    const bySymbol = new Map<string, Map<string, number>>();
+    let symbol = '';
+    let positions: Map<string, number> | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const pair = items[i];
+      if (!Array.isArray(pair) || pair.length !== 2) return undefined;
+      const s: unknown = pair[0];
+      const rawId: unknown = pair[1];
+      const id = typeof rawId === 'string' ? rawId : typeof rawId === 'number' ? parseIdOrUndefined(rawId) : undefined;
+      if (id === undefined || isBlank(id)) return undefined;
+      if (positions === undefined || s !== symbol) {
+        if (typeof s !== 'string' || isBlank(s)) return undefined;
+        positions = bySymbol.get(s);
+        if (positions === undefined) bySymbol.set(s, (positions = new Map<string, number>()));
+        symbol = s;
+      }
+      // One lookup: an id seen before leaves the size as it was.
+      const size = positions.size;
+      if (positions.set(id, i).size === size) return undefined;
+      symbols[i] = symbol;
+      ids[i] = id;
+    }
+    return new AppliedTrades(symbols, ids, bySymbol);
+  }
+
+  get length(): number {
+    return this.ids.length;
+  }
+
+  positionOf(key: string): number | undefined {
+    const pair = splitScopedKey(key);
+    return pair === undefined ? undefined : this.bySymbol.get(pair.symbol)?.get(pair.id);
+  }
+
+  idsFrom(start: number): TradeKey[] {
+    const out: TradeKey[] = [];
+    for (let i = Math.max(0, start); i < this.ids.length; i++) out.push(tradeKey(this.symbols[i]!, this.ids[i]!));
+    return out;
+  }
+}
+
+/**
+ * The general check of a saved `appliedTrades` list (what `AppliedTrades.parse` accepts and the errors it gives): each
+ * pair parsed, their keys refused when repeated. Returns the keys, oldest first.
+ */
+export function parseAppliedTradeKeys(raw: unknown, path: string): TradeKey[] {
+  return parseUniqueList(
+    raw,
+    path,
+    (item, p): TradeKey => {
+      const pair = asArray(item, p);
+      if (pair.length !== 2) throw new ParseError('invalid_type', p, item, 'must be [symbol, trade id]');
+      // Index paths passed apart (built only for an error): a full trade-id window holds 100 000 pairs.
+      return tradeKey(parseString(pair[0], p, '[0]'), parseId(pair[1], p, '[1]'));
+    },
+    (k) => [k],
+  );
+}
+
+/** `parseId`'s reading of a number (a safe integer, as text), or undefined where it throws. */
+function parseIdOrUndefined(n: number): string | undefined {
+  return Number.isSafeInteger(n) ? parseId(n, '') : undefined;
+}
+
+/** What `parseString` and `parseId` refuse as blank; a first character that is printable ASCII, not space, is not. */
+function isBlank(s: string): boolean {
+  const c = s.length === 0 ? 0 : s.charCodeAt(0);
+  return !(c > 0x20 && c < 0x7f) && s.trim() === '';
+}
