@@ -38,7 +38,7 @@ import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString, amountsEqual, isPositiveAmount } from '../domain/decimal.js';
 import { compareStrings, sameOrder } from '../domain/compare.js';
 import { noteListEdit, perList } from '../domain/derived.js';
-import { DeferredList, type Deferrable, type TextMemo } from '../domain/deferred-list.js';
+import { DeferredList, type Deferrable, type SliceTexts, type TextMemo } from '../domain/deferred-list.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -300,6 +300,11 @@ export class Portfolio {
   /** Tracked orders that are not open, and pending ones without an exchange id, by client id: usually few. */
   private closed: LayeredMap<string, TrackedOrder>;
   private unacked: LayeredMap<string, TrackedOrder>;
+  /**
+   * The texts of the sorted orders' slices as this lineage's last compaction wrote them (`toDeferredJSON`): shared with
+   * clones, as the engine compacts the latest of them. Per lineage, so two engines in one process keep their own.
+   */
+  private orderSlices: SliceTexts;
   /** The list views, kept until the next change. */
   private liveCache: LiveState | undefined;
   /** How the tracked orders changed since the last `liveState()` was built (see `LiveEdit`). */
@@ -355,6 +360,7 @@ export class Portfolio {
       if (src.sorted !== undefined) this.sortedShared = src.sortedShared = true;
       this.lockedSums = src.lockedSums;
       if (src.lockedSums !== undefined) this.lockedShared = src.lockedShared = true;
+      this.orderSlices = src.orderSlices;
       this.liveCache = src.liveCache;
       const edit = src.liveEdit;
       this.liveEdit = edit && { from: edit.from, gone: [...edit.gone], joined: new Set(edit.joined) };
@@ -398,6 +404,7 @@ export class Portfolio {
     this.changes = new PortfolioChanges();
     this.closed = new LayeredMap();
     this.unacked = new LayeredMap();
+    this.orderSlices = { slices: [] };
     // The indexes are filled first; a duplicate shows as an index smaller than the list (an entry overwritten), and
     // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
     let acknowledged = 0;
@@ -1377,11 +1384,16 @@ export class Portfolio {
    * must not change until it is written (the engine's queue sees to that).
    */
   toDeferredJSON(): Deferrable<PortfolioJSON> {
-    return this.encodeJSON((items, encode, texts) => DeferredList.of(items, encode, texts));
+    return this.encodeJSON((items, encode, texts, slices) => DeferredList.of(items, encode, texts, slices));
   }
 
   private encodeJSON(
-    list: <T, J>(items: readonly T[], encode: (item: T) => J, texts?: TextMemo<T>) => J[] | DeferredList<J>,
+    list: <T, J>(
+      items: readonly T[],
+      encode: (item: T) => J,
+      texts?: TextMemo<T>,
+      slices?: SliceTexts,
+    ) => J[] | DeferredList<J>,
   ): Deferrable<PortfolioJSON> {
     // The late-trade window lives in memory only: the log's leading real fills are written folded into the settled
     // book (the same operations in the same order, so a restore is digit for digit the same books), and the log from
@@ -1400,7 +1412,7 @@ export class Portfolio {
       // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart. A deferred
       // list reads the sorted view later: marked shared, so a change meanwhile (none is expected) would copy it first.
       // A tracked order is replaced, never changed: its text from an earlier compaction is still its text.
-      orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS),
+      orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS, this.orderSlices),
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
       appliedTrades: list(this.tradeIds.toArray(), (key): [string, string] => {
