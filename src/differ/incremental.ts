@@ -499,8 +499,8 @@ function patched<T>(
   if (dropped !== undefined) for (const at of drop) dropped.push(entries[at]!);
   if (drop.length === 0 && added.length === 0) return entries;
   if (drop.length + added.length <= SPLICES) {
-    // Copied with room for what joins (then cut back to the entries): a splice into a full copy grew it, a second and
-    // larger copy of the category (10,000 matched pairs: 200 KB allocated per placement instead of 80, twice the time).
+    // Copied with room for what joins (then cut back to the entries): a splice into a full copy grew it, copying the
+    // category a second time (10,000 matched pairs: 22 µs a placement, 11 µs so; the bytes allocated are the same).
     const out = [...entries, ...added];
     out.length = entries.length;
     drop.sort((a, b) => b - a);
