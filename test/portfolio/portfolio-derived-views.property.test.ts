@@ -130,6 +130,11 @@ interface EditCounts {
  */
 function liveOrders(p: Portfolio, seen: WeakMap<Portfolio, readonly Order[]>, counts: EditCounts): readonly Order[] {
   const next = p.liveState().orders;
+  // Built from the last list and the changes, or from the entries: the tracked orders themselves, in the sort order.
+  next.forEach((o, i) => {
+    expect(p.holds(o)).toBe(true);
+    if (i > 0) expect(byCreation(next[i - 1]!, o)).toBeLessThan(0);
+  });
   const prev = seen.get(p);
   seen.set(p, next);
   if (prev === undefined || prev === next) return next;
