@@ -17,14 +17,22 @@ export class DeferredList<J = unknown> {
    * text there, keyed by the item itself, and writes an item it already holds text for without encoding it again (a
    * compaction then encodes only the items that are new since the last one). Only for items that never change (a
    * change makes a new item) and an `encode` whose result depends on the item alone; `texts` holds canonical JSON only.
+   * With `slices` as well (one per list written again and again, see `SliceTexts`), a slice of items that are all the
+   * very ones of the last write's slice at that place is written as that slice's text, without looking up an item.
    */
-  static of<T, J>(items: readonly T[], encode: (item: T) => J, texts?: TextMemo<T>): DeferredList<J> {
+  static of<T, J>(
+    items: readonly T[],
+    encode: (item: T) => J,
+    texts?: TextMemo<T>,
+    slices?: SliceTexts,
+  ): DeferredList<J> {
     const encodeRange = (from: number, to: number): J[] => items.slice(from, to).map((item) => encode(item));
     if (texts === undefined) return new DeferredList(items.length, encodeRange);
     return new DeferredList(items.length, encodeRange, {
       items: items as readonly (T & object)[],
       encode: encode as (item: object) => unknown,
       texts: texts as WeakMap<object, string>,
+      slices,
     });
   }
 
@@ -42,6 +50,24 @@ export interface DeferredTexts {
   readonly items: readonly object[];
   readonly encode: (item: object) => unknown;
   readonly texts: WeakMap<object, string>;
+  readonly slices?: SliceTexts | undefined;
+}
+
+/**
+ * The texts of one list's slices as its serializer last wrote them (src/store/codec.ts, a slice per `PIECE_ITEMS`
+ * items), by the slice's index: the items the slice held and their texts comma-joined. A slice whose items are the same
+ * objects again is written as its text (an identity check per item), so a compaction of books that changed in a few
+ * orders costs those orders' slices, not a look-up and a copy of every order's text (issue 16). Per list (a portfolio
+ * lineage), never process-wide: two lists written in turn would each replace the other's slices.
+ */
+export interface SliceTexts {
+  readonly slices: (SliceText | undefined)[];
+}
+
+/** One slice of `SliceTexts`. */
+export interface SliceText {
+  readonly items: readonly object[];
+  readonly text: string;
 }
 
 /** A JSON shape whose arrays may be deferred (`toJSON()` of each gives the plain shape). */

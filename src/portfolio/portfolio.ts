@@ -37,8 +37,8 @@ import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString, amountsEqual, isPositiveAmount } from '../domain/decimal.js';
 import { compareStrings, sameOrder } from '../domain/compare.js';
-import { perList } from '../domain/derived.js';
-import { DeferredList, type Deferrable, type TextMemo } from '../domain/deferred-list.js';
+import { noteListEdit, perList } from '../domain/derived.js';
+import { DeferredList, type Deferrable, type SliceTexts, type TextMemo } from '../domain/deferred-list.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -299,8 +299,15 @@ export class Portfolio {
   /** Tracked orders that are not open, and pending ones without an exchange id, by client id: usually few. */
   private closed: LayeredMap<string, TrackedOrder>;
   private unacked: LayeredMap<string, TrackedOrder>;
+  /**
+   * The texts of the sorted orders' slices as this lineage's last compaction wrote them (`toDeferredJSON`): shared with
+   * clones, as the engine compacts the latest of them. Per lineage, so two engines in one process keep their own.
+   */
+  private orderSlices: SliceTexts;
   /** The list views, kept until the next change. */
   private liveCache: LiveState | undefined;
+  /** How the tracked orders changed since the last `liveState()` was built (see `LiveEdit`). */
+  private liveEdit: LiveEdit | undefined;
   private openCache: readonly Order[] | undefined;
   private lockedCache: ReadonlyMap<string, Decimal> | undefined;
   private closedCache: readonly Order[] | undefined;
@@ -352,7 +359,10 @@ export class Portfolio {
       if (src.sorted !== undefined) this.sortedShared = src.sortedShared = true;
       this.lockedSums = src.lockedSums;
       if (src.lockedSums !== undefined) this.lockedShared = src.lockedShared = true;
+      this.orderSlices = src.orderSlices;
       this.liveCache = src.liveCache;
+      const edit = src.liveEdit;
+      this.liveEdit = edit && { from: edit.from, gone: [...edit.gone], joined: new Set(edit.joined) };
       this.openCache = src.openCache;
       this.lockedCache = src.lockedCache;
       this.closedCache = src.closedCache;
@@ -395,6 +405,7 @@ export class Portfolio {
     this.changes = new PortfolioChanges();
     this.closed = new LayeredMap();
     this.unacked = new LayeredMap();
+    this.orderSlices = { slices: [] };
     // The indexes are filled first; a duplicate shows as an index smaller than the list (an entry overwritten), and
     // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
     let acknowledged = 0;
@@ -612,6 +623,7 @@ export class Portfolio {
       const prev = sorted[i]!;
       const t: TrackedOrder = { order: orders[i]!, notional: prev.notional };
       sorted[i] = t;
+      this.followLiveEdit(prev, t);
       this.statusViewsChange(prev, t);
     }
     // A rebuild costs a plain write per entry, the writes in place a layered write per swap (the map is usually
@@ -1239,11 +1251,36 @@ export class Portfolio {
   liveState(): LiveState {
     // Kept until the next change: a clean cycle reads it without sorting or summing anything again.
     this.liveCache ??= Object.freeze({
-      orders: Object.freeze(ordersOf(this.sortedTracked())),
+      orders: this.liveOrders(),
       positions: this.positions(),
       balances: this.balances(),
     });
     return this.liveCache;
+  }
+
+  /**
+   * The tracked orders for a new live state: the last live state's list itself when no order changed since (a fill's
+   * books, a funding payment), else a new list, noted as an edit of the last one (`noteListEdit`) when the changes
+   * were followed (`liveEdit`), so the differ takes what changed from the note instead of walking both lists.
+   */
+  private liveOrders(): readonly Order[] {
+    const edit = this.liveEdit;
+    this.liveEdit = undefined;
+    if (edit !== undefined && edit.gone.length === 0 && edit.joined.size === 0) return edit.from;
+    const sorted = this.sortedTracked();
+    const orders = Object.freeze(ordersOf(sorted));
+    if (edit === undefined) return orders;
+    const added: Order[] = [];
+    const addedAt: number[] = [];
+    for (const t of edit.joined) {
+      const at = lowerBound(sorted, t);
+      // Every joined entry is tracked (one replaced since left the set): not found, the edit is not trusted.
+      if (sorted[at] !== t) return orders;
+      added.push(t.order);
+      addedAt.push(at);
+    }
+    noteListEdit(edit.from, orders, edit.gone, added, addedAt);
+    return orders;
   }
 
   // ---- metrics -----------------------------------------------------------------------------------------------
@@ -1347,11 +1384,16 @@ export class Portfolio {
    * must not change until it is written (the engine's queue sees to that).
    */
   toDeferredJSON(): Deferrable<PortfolioJSON> {
-    return this.encodeJSON((items, encode, texts) => DeferredList.of(items, encode, texts));
+    return this.encodeJSON((items, encode, texts, slices) => DeferredList.of(items, encode, texts, slices));
   }
 
   private encodeJSON(
-    list: <T, J>(items: readonly T[], encode: (item: T) => J, texts?: TextMemo<T>) => J[] | DeferredList<J>,
+    list: <T, J>(
+      items: readonly T[],
+      encode: (item: T) => J,
+      texts?: TextMemo<T>,
+      slices?: SliceTexts,
+    ) => J[] | DeferredList<J>,
   ): Deferrable<PortfolioJSON> {
     // The late-trade window lives in memory only: the log's leading real fills are written folded into the settled
     // book (the same operations in the same order, so a restore is digit for digit the same books), and the log from
@@ -1370,7 +1412,7 @@ export class Portfolio {
       // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart. A deferred
       // list reads the sorted view later: marked shared, so a change meanwhile (none is expected) would copy it first.
       // A tracked order is replaced, never changed: its text from an earlier compaction is still its text.
-      orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS),
+      orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS, this.orderSlices),
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
       appliedTrades: list(this.tradeIds.toArray(), (key): [string, string] => {
@@ -1469,6 +1511,8 @@ export class Portfolio {
   }
 
   private dropListViews(): void {
+    // The orders the differ last saw: the changes from here on are followed, to be noted with the next live state.
+    if (this.liveCache !== undefined) this.liveEdit = { from: this.liveCache.orders, gone: [], joined: new Set() };
     this.liveCache = undefined;
     this.openCache = undefined;
     this.lockedCache = undefined;
@@ -1550,6 +1594,7 @@ export class Portfolio {
    * one in), the terminal and the unacknowledged orders. Views not built yet are left to be built when read.
    */
   private orderViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
+    this.followLiveEdit(prev, next);
     const sorted = this.sorted;
     if (sorted !== undefined) this.moveSorted(sorted, prev, next);
     let sums = this.lockedSums;
@@ -1564,6 +1609,16 @@ export class Portfolio {
       if (into !== undefined) addLocked(sums, into.asset, into.amount);
     }
     this.statusViewsChange(prev, next);
+  }
+
+  /** Adds one tracked entry's change (`prev` → `next`) to `liveEdit`; past `LIVE_EDIT_MOST` changes, drops it. */
+  private followLiveEdit(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
+    const edit = this.liveEdit;
+    if (edit === undefined) return;
+    // An entry that joined since and leaves again was never in the list edited from: out of both.
+    if (prev !== undefined && !edit.joined.delete(prev)) edit.gone.push(prev.order);
+    if (next !== undefined) edit.joined.add(next);
+    if (edit.gone.length + edit.joined.size > LIVE_EDIT_MOST) this.liveEdit = undefined;
   }
 
   /** `orderViewsChange`'s part for the terminal and the unacknowledged orders (`closed`, `unacked`). */
@@ -1795,6 +1850,23 @@ export class Portfolio {
     return { equity: new Dec(equity), unpriced: [...unpriced].sort() };
   }
 }
+
+/**
+ * The tracked orders' changes since `from`, the orders of the last live state built: the orders that left it (as they
+ * were in it) and the entries that joined since and are still tracked (an entry replaced or dropped leaves `joined`
+ * instead of going to `gone`). `from` without `gone`, with the orders of `joined`, is the new live state's list.
+ */
+interface LiveEdit {
+  readonly from: readonly Order[];
+  readonly gone: Order[];
+  readonly joined: Set<TrackedOrder>;
+}
+
+/**
+ * Past this many changes between two live states, they are not followed (the differ diffs that many again anyway):
+ * a boot's reset swaps every entry.
+ */
+const LIVE_EDIT_MOST = 256;
 
 /** The order of `sortedTracked`: createdAt, then clientOrderId (unique). */
 function compareTracked(a: TrackedOrder, b: TrackedOrder): number {

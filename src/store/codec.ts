@@ -133,10 +133,49 @@ export async function* canonicalPieceStream(
 
 /**
  * The canonical JSON of items `from` to `to` of `list`, comma-joined without brackets (what `canonicalJson` of that
- * slice writes inside them): an item whose text `memo` holds is not encoded again; the others are encoded, checked and
- * serialized together (one key list for all, as `canonicalJson` does for the slice) and their texts kept.
+ * slice writes inside them): the text the last write gave the slice when it held the very same items (`slices`); else
+ * each item's: an item whose text `memo` holds is not encoded again; the others are encoded, checked and serialized
+ * together (one key list for all, as `canonicalJson` does for the slice) and their texts kept.
  */
 function memoizedItemsText(memo: DeferredTexts, from: number, to: number): string {
+  const slices = memo.slices?.slices;
+  if (slices === undefined) return itemsText(memo, from, to);
+  const k = Math.floor(from / PIECE_ITEMS);
+  // The last slice: a list that got shorter leaves none of its slices behind.
+  if (to === memo.items.length) slices.length = Math.min(slices.length, k + 1);
+  const kept = slices[k];
+  if (kept !== undefined && sameItems(kept.items, memo.items, from, to)) return kept.text;
+  const text = itemsText(memo, from, to, true);
+  slices[k] = { items: memo.items.slice(from, to), text };
+  return text;
+}
+
+/** Whether `items[from, to)` are the very objects of `kept`, in order. */
+function sameItems(kept: readonly object[], items: readonly object[], from: number, to: number): boolean {
+  if (kept.length !== to - from) return false;
+  for (let i = from; i < to; i++) if (items[i] !== kept[i - from]) return false;
+  return true;
+}
+
+/**
+ * `memoizedItemsText` from the items' own texts. With `sliced`, each item's text is kept as its part of the slice's
+ * text (a substring, which V8 makes a view of the slice's string): the slice's text and the items' are not held twice.
+ */
+function itemsText(memo: DeferredTexts, from: number, to: number, sliced = false): string {
+  const parts = itemTexts(memo, from, to);
+  const text = parts.join(',');
+  if (!sliced) return text;
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    const end = at + parts[i - from]!.length;
+    memo.texts.set(memo.items[i]!, text.slice(at, end));
+    at = end + 1;
+  }
+  return text;
+}
+
+/** The texts of items `from` to `to`, in order (see `memoizedItemsText`). */
+function itemTexts(memo: DeferredTexts, from: number, to: number): string[] {
   const { items, encode, texts } = memo;
   const out = new Array<string>(to - from);
   let missing: number[] | undefined;
@@ -145,7 +184,7 @@ function memoizedItemsText(memo: DeferredTexts, from: number, to: number): strin
     if (text === undefined) (missing ??= []).push(i);
     else out[i - from] = text;
   }
-  if (missing === undefined) return out.join(',');
+  if (missing === undefined) return out;
   const encoded = missing.map((i) => encode(items[i]!));
   const keys = new Set<string>();
   let sorted: string[] | undefined;
@@ -164,7 +203,7 @@ function memoizedItemsText(memo: DeferredTexts, from: number, to: number): strin
     texts.set(items[i]!, text);
     out[i - from] = text;
   }
-  return out.join(',');
+  return out;
 }
 
 /** True when `v` (a plain object) holds a `DeferredList` or a long array among its values, at most a few levels down. */

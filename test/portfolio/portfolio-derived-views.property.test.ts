@@ -4,11 +4,13 @@
  * acknowledgements, fills, cancels, unanswered rejections, prunes, clones (both sides written after a clone) and boot
  * resets that take the exchange's equal copies of the orders (each entry swapped in place in the views), each
  * view always equals the one computed from scratch: the books restored from their JSON (which build every view anew)
- * and a reference computed here (exact sums, rounded once).
+ * and a reference computed here (exact sums, rounded once). And the edit the books note from one live state's orders
+ * to the next (for the differ, `noteListEdit`) is exactly what changed between the two lists.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
+import { listEdit, without } from '../../src/domain/derived.js';
 import { isOpenStatus, type Order } from '../../src/domain/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { BTC_PERP, BTC_SPOT, ETH_SPOT, INSTRUMENTS, d, fill, order } from './fixtures.js';
@@ -115,9 +117,49 @@ function checkViews(p: Portfolio, ids: readonly string[]): void {
   );
 }
 
+/** How many live states' lists were checked against the edit noted from the last one, and how many had none. */
+interface EditCounts {
+  noted: number;
+  unnoted: number;
+}
+
+/**
+ * `p.liveState().orders`, checked against the last list read of the same books (`seen`): when an edit from that one
+ * is noted, the new list is the last one without the orders gone, in the same order, with the added orders at the
+ * indexes noted.
+ */
+function liveOrders(p: Portfolio, seen: WeakMap<Portfolio, readonly Order[]>, counts: EditCounts): readonly Order[] {
+  const next = p.liveState().orders;
+  // Built from the last list and the changes, or from the entries: the tracked orders themselves, in the sort order.
+  next.forEach((o, i) => {
+    expect(p.holds(o)).toBe(true);
+    if (i > 0) expect(byCreation(next[i - 1]!, o)).toBeLessThan(0);
+  });
+  const prev = seen.get(p);
+  seen.set(p, next);
+  if (prev === undefined || prev === next) return next;
+  const edit = listEdit(prev, next);
+  if (edit === undefined) {
+    counts.unnoted++;
+    return next;
+  }
+  counts.noted++;
+  const at = edit.addedAt!;
+  expect(at).toHaveLength(edit.added.length);
+  at.forEach((i, k) => expect(next[i]).toBe(edit.added[k]));
+  const left = without(prev, edit.gone);
+  // Each order gone was in the last list.
+  expect(left).toHaveLength(prev.length - edit.gone.length);
+  const kept = next.filter((_, i) => !at.includes(i));
+  expect(kept).toHaveLength(left.length);
+  kept.forEach((o, i) => expect(o).toBe(left[i]));
+  return next;
+}
+
 describe('Portfolio derived views', () => {
   it('equal the views computed from scratch under random placements, fills, cancels, prunes, clones and resets', () => {
     let maintained = 0;
+    const counts: EditCounts = { noted: 0, unnoted: 0 };
     fc.assert(
       fc.property(fc.array(arbOp, { minLength: 10, maxLength: 50, size: 'max' }), (ops) => {
         let p = Portfolio.create({
@@ -127,11 +169,12 @@ describe('Portfolio derived views', () => {
         let ids: string[] = [];
         let trade = 0;
         let exchangeId = 0;
+        const seen = new WeakMap<Portfolio, readonly Order[]>();
         /** Clones put aside, with what their views said then: the other side's writes must not reach them. */
         const aside: { p: Portfolio; ids: string[]; orders: string }[] = [];
         // Reads the views (`orders()`): the change made to the order picked then maintains them.
         const picked = (pick: number, where: (o: Order) => boolean): Order | undefined => {
-          const xs = p.orders().filter(where);
+          const xs = liveOrders(p, seen, counts).filter(where);
           if (xs.length > 0) maintained++;
           return xs.length === 0 ? undefined : xs[pick % xs.length];
         };
@@ -206,7 +249,7 @@ describe('Portfolio derived views', () => {
             case 'reset': {
               // A boot's hard reset shown equal copies of every order (the map of entries is built again), or of every
               // third (the entries swapped one by one).
-              const orders = p.orders().map((o, i) => (op.all || i % 3 === 0 ? { ...o } : o));
+              const orders = liveOrders(p, seen, counts).map((o, i) => (op.all || i % 3 === 0 ? { ...o } : o));
               const reset = p.resetFromExchangeState({
                 instruments: p.instruments(),
                 balances: p.balances(),
@@ -221,12 +264,14 @@ describe('Portfolio derived views', () => {
             }
             case 'read':
               // Builds the views, so that the changes after it maintain them rather than build them when read.
-              p.liveState();
+              liveOrders(p, seen, counts);
               break;
           }
         }
+        liveOrders(p, seen, counts);
         checkViews(p, ids);
         for (const a of aside) {
+          liveOrders(a.p, seen, counts);
           expect(JSON.stringify(a.p.toJSON().orders)).toBe(a.orders);
           checkViews(a.p, a.ids);
         }
@@ -235,5 +280,9 @@ describe('Portfolio derived views', () => {
     );
     // Most changes are made with the views built: the maintained path is what is checked.
     expect(maintained).toBeGreaterThan(2000);
+    // The books follow every change between two live states (these books are small: a boot's reset of 10,000 orders
+    // is past what they follow).
+    expect(counts.noted).toBeGreaterThan(1000);
+    expect(counts.unnoted).toBe(0);
   });
 });

@@ -189,6 +189,59 @@ describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () 
     );
   });
 
+  it('a DeferredList with slice texts writes what encoding every item afresh writes, looking up only changed slices', async () => {
+    /** A text memo that counts its look-ups. */
+    class CountedTexts extends WeakMap<{ v: number }, string> {
+      gets = 0;
+      override get(item: { v: number }): string | undefined {
+        this.gets++;
+        return super.get(item);
+      }
+    }
+    type Edit = { kind: 'insert' | 'remove' | 'replace' | 'append'; at: number; v: number };
+    const arbEdit = fc.record({
+      kind: fc.constantFrom<Edit['kind']>('insert', 'remove', 'replace', 'append'),
+      at: fc.nat(),
+      v: fc.integer({ min: -1000, max: 1000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat(3 * PIECE_ITEMS),
+        fc.array(fc.array(arbEdit, { maxLength: 4 }), { minLength: 1, maxLength: 8 }),
+        async (n, rounds) => {
+          const texts = new CountedTexts();
+          const slices = { slices: [] };
+          const encode = (item: { v: number }): unknown => ({ v: item.v, s: ['x', item.v % 7] });
+          const items = Array.from({ length: n }, (_, v) => ({ v }));
+          const write = async (): Promise<number> => {
+            texts.gets = 0;
+            const list = DeferredList.of(items, encode, texts, slices);
+            const text = (await canonicalPieces({ list }, () => undefined)).join('');
+            expect(text).toBe(canonicalJson({ list: items.map(encode) }));
+            return texts.gets;
+          };
+          await write();
+          for (const edits of rounds) {
+            // The slices an edit can reach: from the first index it touches to the end (an insert shifts the rest).
+            let from = items.length;
+            for (const { kind, at, v } of edits) {
+              const i = items.length === 0 ? 0 : at % items.length;
+              if (kind === 'append') items.push({ v });
+              else if (kind === 'insert') items.splice(i, 0, { v });
+              else if (items.length > 0) items.splice(i, 1, ...(kind === 'replace' ? [{ v }] : []));
+              from = Math.min(from, kind === 'append' ? items.length - 1 : i);
+            }
+            const gets = await write();
+            // The slices before the first change are written as they were, without a look-up of any of their items.
+            expect(gets).toBeLessThanOrEqual(Math.max(0, items.length - Math.floor(from / PIECE_ITEMS) * PIECE_ITEMS));
+            if (edits.length === 0) expect(gets).toBe(0);
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
   it('a DeferredList with a text memo refuses an item as one without does, naming the same path', async () => {
     const items = Array.from({ length: 300 }, (_, i) => ({ i }));
     const encode = (item: { i: number }): unknown => ({ n: item.i === 250 ? Number.NaN : item.i });
