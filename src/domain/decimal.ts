@@ -45,6 +45,27 @@ export function amountsEqual(a: Decimal, b: Decimal): boolean {
   return a.eq(b);
 }
 
+/**
+ * `a.cmp(b)` without its copy of `b` (see `amountsEqual`): -1, 0 or 1 as `a` is below, equal to or above `b`, NaN
+ * when either is NaN. Finite amounts are compared as `cmp` compares them once copied (zero, then sign, exponent and
+ * digit words); `cmp` itself is asked when the copy could change `b` or either side is not finite.
+ */
+export function compareAmounts(a: Decimal, b: Decimal): number {
+  const ad = a.d;
+  const bd = b.d;
+  const limits = a.constructor as Decimal.Constructor;
+  if (ad === null || bd === null || b.e > limits.maxE || b.e < limits.minE) return a.cmp(b);
+  const as = a.s;
+  const bs = b.s;
+  if (!ad[0] || !bd[0]) return ad[0] ? as : bd[0] ? -bs : 0;
+  if (as !== bs) return as;
+  // A negative pair's order is the reverse of its magnitudes'.
+  if (a.e !== b.e) return a.e > b.e !== as < 0 ? 1 : -1;
+  const n = ad.length < bd.length ? ad.length : bd.length;
+  for (let i = 0; i < n; i++) if (ad[i] !== bd[i]) return ad[i]! > bd[i]! !== as < 0 ? 1 : -1;
+  return ad.length === bd.length ? 0 : ad.length > bd.length !== as < 0 ? 1 : -1;
+}
+
 /** `x.gt(0)` without the copy of its argument decimal.js's comparisons make: positive and not zero (NaN: false). */
 export function isPositiveAmount(x: Decimal): boolean {
   return x.isPositive() && !x.isZero();

@@ -1,6 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Dec, amountToString, amountsEqual, isPositiveAmount, sumAmounts } from '../../src/domain/decimal.js';
+import {
+  Dec,
+  amountToString,
+  amountsEqual,
+  compareAmounts,
+  isPositiveAmount,
+  sumAmounts,
+} from '../../src/domain/decimal.js';
+
+/** A decimal literal: sign, up to 31 digits, exponent. */
+const decimalLiteral = fc
+  .tuple(fc.constantFrom('', '-'), fc.bigInt({ min: 0n, max: 10n ** 30n }), fc.integer({ min: -20, max: 20 }))
+  .map(([sign, digits, exp]) => `${sign}${digits}e${exp}`);
+
+/** The value of `literal` built another way: its digits padded with `pad + 1` zeros and the exponent moved back. */
+function writtenAnotherWay(literal: string, pad: number): Dec {
+  return new Dec(`${literal.replace(/e/, `${'0'.repeat(pad + 1)}e`)}`).div(10 ** (pad + 1));
+}
 
 describe('decimal', () => {
   it('10,000 fills of 0.0001 sum to exactly 1', () => {
@@ -24,15 +41,11 @@ describe('decimal', () => {
     expect(amountToString(new Dec('123456789012345678901234567890'))).toBe('123456789012345678901234567890');
   });
   it('amountsEqual agrees with eq, however each side is written (trailing zeros, exponents, signs, zero)', () => {
-    const literal = fc
-      .tuple(fc.constantFrom('', '-'), fc.bigInt({ min: 0n, max: 10n ** 30n }), fc.integer({ min: -20, max: 20 }))
-      .map(([sign, digits, exp]) => `${sign}${digits}e${exp}`);
     fc.assert(
-      fc.property(literal, literal, fc.nat(3), (x, y, pad) => {
+      fc.property(decimalLiteral, decimalLiteral, fc.nat(3), (x, y, pad) => {
         const a = new Dec(x);
         // The same value built another way half of the time: digits padded with zeros and the exponent moved.
-        const b =
-          pad % 2 === 0 ? new Dec(y) : new Dec(`${x.replace(/e/, `${'0'.repeat(pad + 1)}e`)}`).div(10 ** (pad + 1));
+        const b = pad % 2 === 0 ? new Dec(y) : writtenAnotherWay(x, pad);
         expect(amountsEqual(a, b)).toBe(a.eq(b));
         expect(amountsEqual(a, a)).toBe(true);
       }),
@@ -50,6 +63,31 @@ describe('decimal', () => {
       ['0', '1e-9'],
     ] as const) {
       expect(amountsEqual(new narrow(x), new Dec(y))).toBe(new narrow(x).eq(new Dec(y)));
+    }
+  });
+  it('compareAmounts agrees with cmp: signs, zeros, exponents, digit words, values written two ways, not finite', () => {
+    fc.assert(
+      fc.property(decimalLiteral, decimalLiteral, fc.nat(3), (x, y, pad) => {
+        const a = new Dec(x);
+        // A near value half of the time: the same value written another way, nudged by 1e-40 either way.
+        const b = pad % 2 === 0 ? new Dec(y) : writtenAnotherWay(x, pad).plus(`${pad - 2}e-40`);
+        expect(compareAmounts(a, b)).toBe(a.cmp(b));
+        expect(compareAmounts(b, a)).toBe(b.cmp(a));
+        expect(compareAmounts(a, a)).toBe(0);
+      }),
+    );
+    const special = ['0', '-0', '1', '-1', '1e-9', '-1e-9', '1e9', 'Infinity', '-Infinity', 'NaN'].map(
+      (x) => new Dec(x),
+    );
+    for (const a of special) for (const b of special) expect(compareAmounts(a, b)).toBe(a.cmp(b));
+    // Another constructor whose exponent limits change `cmp`'s copy of b.
+    const narrow = Dec.clone({ minE: -5, maxE: 5 });
+    for (const [x, y] of [
+      ['1', '1e-9'],
+      ['1', '1e9'],
+      ['0', '-1e-9'],
+    ] as const) {
+      expect(compareAmounts(new narrow(x), new Dec(y))).toBe(new narrow(x).cmp(new Dec(y)));
     }
   });
 });
