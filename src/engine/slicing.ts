@@ -33,8 +33,8 @@ export const macrotaskTurn = (): Promise<void> => new Promise((resolve) => setIm
 export const DEFAULT_SLICE_MS = 1;
 
 /**
- * Pauses once at least `budgetMs` passed since the work started or last paused: work shorter than the budget runs
- * straight through and costs a clock read per safe point. The number of pauses depends on the machine's speed, never
+ * Pauses once at least `budgetMs` passed since the turn the work runs in started (or since the last pause): work
+ * shorter than the budget runs straight through and costs a clock read per safe point. The number of pauses depends on the machine's speed, never
  * what the work does (the queue holds everything else off meanwhile).
  */
 export function budgetSlicer(
