@@ -90,7 +90,8 @@ export function diff(
  * `diff` that neither keeps what it finds for the next diff nor answers from what an earlier one kept (a `DiffMemo`,
  * `lastPairs`): the same report. For a diff whose local orders are about to be replaced, as a boot's are by its hard
  * reset (the books then track the exchange's copies): no later diff would look them up, and keeping a pair per order
- * (a weak map entry each, 100k at a boot of 100k orders) only costs.
+ * (a weak map entry each, 100k at a boot of 100k orders) only costs. In one turn: the engine's boot uses
+ * `diffOnceSliced`; this form is what its tests and the differ's property tests compare against.
  */
 export function diffOnce(
   local: LiveState,
