@@ -126,8 +126,8 @@ class TrackedStore implements StateStore {
     );
     return p;
   }
-  load(): Promise<LoadedState | undefined> {
-    return this.track(this.inner.load());
+  load(pause?: () => Promise<void> | undefined): Promise<LoadedState | undefined> {
+    return this.track(this.inner.load(pause));
   }
   append(record: JsonValue): Promise<void> {
     return this.track(this.inner.append(record));

@@ -115,7 +115,8 @@ export class DurableState {
     const { store, config, logger, identity, slicer = NO_SLICING } = this.#options;
     // The store's parse, the decode (O(n) in the books) and what follows each take a turn of their own when long.
     slicer.start();
-    const loaded = await store.load();
+    // The store may check and parse a large snapshot in slices too (`StateStore.loadsInSlices`).
+    const loaded = await store.load(() => slicer.pause());
     await slicer.pause();
     const state = decodeEngineState(loaded, this.#options.portfolioOptions, store.location);
     await slicer.pause();

@@ -208,12 +208,15 @@ export class StatePersister {
     const sliced = this.slicer !== NO_SLICING && (streams || store.compactCanonical !== undefined);
     const encoded = encodeEngineState(sliced ? { ...state, portfolio: undefined } : state, at, equity);
     const whole = sliced ? { ...encoded, portfolio: state.portfolio?.toDeferredJSON() ?? null } : undefined;
+    // A store that loads in slices gets line breaks between the long lists' slices, so its load can pause there too.
+    const lineBreaks = store.loadsInSlices === true;
     // A store that writes each piece as it is made gets them so (none is held until the write); another, all at once.
-    const pieces = whole !== undefined && !streams ? await canonicalPieces(whole, pause) : undefined;
+    const pieces = whole !== undefined && !streams ? await canonicalPieces(whole, pause, lineBreaks) : undefined;
     const token = state.portfolio?.markSaved();
     this.diskToken = undefined;
     this.written = undefined;
-    if (whole !== undefined && streams) await store.compactCanonicalStream!(canonicalPieceStream(whole, pause), pause);
+    if (whole !== undefined && streams)
+      await store.compactCanonicalStream!(canonicalPieceStream(whole, pause, lineBreaks), pause);
     else if (pieces !== undefined) await store.compactCanonical!(pieces, pause);
     else await store.compact(asJson(encoded));
     this.diskToken = token;

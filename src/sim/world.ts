@@ -503,9 +503,14 @@ export class SimStore implements StateStore {
     private readonly host: StoreHost,
   ) {}
 
-  async load(): Promise<LoadedState | undefined> {
+  /** As the store it wraps. */
+  get loadsInSlices(): boolean | undefined {
+    return this.inner.loadsInSlices;
+  }
+
+  async load(pause?: () => Promise<void> | undefined): Promise<LoadedState | undefined> {
     if (this.dead || this.host.crashPoint('beforeDurable', 'load')) return never();
-    const r = await this.inner.load();
+    const r = await this.inner.load(pause);
     return this.dead ? never() : r;
   }
 

@@ -20,6 +20,7 @@ import { DeferredList, type DeferredTexts } from '../domain/deferred-list.js';
 import { StoreCorruptError } from '../domain/errors.js';
 import { StoreError } from './errors.js';
 import type { JsonValue } from './port.js';
+import { parseInSlices } from './sliced-parse.js';
 
 /** The format version this build writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -54,12 +55,17 @@ const PIECE_CHARS = 64 * 1024;
  * `canonicalJson(value)` written as pieces whose concatenation is exactly that text, with a chance to pause
  * (`pause()`, awaited when it returns a promise) after every slice of a long array: the text of a large state is built
  * a slice per turn instead of in one. A `DeferredList` in `value` is encoded a slice at a time as it is written, and
- * stands for the array its `toJSON()` gives. `value` must not change until the promise resolves.
+ * stands for the array its `toJSON()` gives. `value` must not change until the promise resolves. With `lineBreaks`,
+ * the text has line breaks around the slices (see `canonicalPieceStream`).
  * @throws StoreError kind `invalid`, as `canonicalJson` does (it names the path inside the slice that holds it).
  */
-export async function canonicalPieces(value: unknown, pause: () => Promise<void> | undefined): Promise<string[]> {
+export async function canonicalPieces(
+  value: unknown,
+  pause: () => Promise<void> | undefined,
+  lineBreaks = false,
+): Promise<string[]> {
   const pieces: string[] = [];
-  for await (const piece of canonicalPieceStream(value, pause)) pieces.push(piece);
+  for await (const piece of canonicalPieceStream(value, pause, lineBreaks)) pieces.push(piece);
   return pieces;
 }
 
@@ -68,11 +74,16 @@ export async function canonicalPieces(value: unknown, pause: () => Promise<void>
  * consumer that writes each piece on (a store's compaction) never holds the text it already wrote. Held until the
  * write, the text of a large state (2.6 MiB at 10,000 orders) lived through the scavenges its slicing spans, and each
  * copied all of it (issue 16). `value` must not change until the iteration ends; a refused value throws from it.
+ * With `lineBreaks`, a line break follows the `[` of each array written in slices and each slice's comma, and goes
+ * before its `]`: the same JSON (whitespace between tokens), which a reader can parse a slice at a time
+ * (src/store/sliced-parse.ts). Without, the concatenation is exactly `canonicalJson(value)`.
  */
 export async function* canonicalPieceStream(
   value: unknown,
   pause: () => Promise<void> | undefined,
+  lineBreaks = false,
 ): AsyncGenerator<string, void, undefined> {
+  const cut = lineBreaks ? '\n' : '';
   let current = '';
   let given = false;
   /** Appends `text`; true when the piece is now long enough to give. */
@@ -102,11 +113,11 @@ export async function* canonicalPieceStream(
                 1,
                 -1,
               );
-        if (put(from === 0 ? text : `,${text}`)) yield take();
+        if (put(from === 0 ? `${cut}${text}` : `,${cut}${text}`)) yield take();
         const waiting = pause();
         if (waiting !== undefined) await waiting;
       }
-      if (put(']')) yield take();
+      if (put(`${cut}]`)) yield take();
       return;
     }
     const proto: unknown = typeof v === 'object' && v !== null && array === undefined ? Object.getPrototypeOf(v) : 0;
@@ -446,6 +457,45 @@ export function decodeSnapshot(bytes: Buffer, file: string): DecodedSnapshot {
   if (obj.crc !== expected)
     throw fail(`snapshot checksum mismatch (file says ${obj.crc}, content hashes to ${expected})`);
   return { journalSeq, state };
+}
+
+/** A snapshot file's head as the encoder writes it: the version, the journal's seq and the checksum. */
+const SNAPSHOT_HEAD = new RegExp(
+  `^\\{"v":${FORMAT_VERSION},"journalSeq":(0|[1-9][0-9]{0,15}),"crc":"([0-9a-f]{8})","state":`,
+);
+/** Bytes hashed between two chances to pause (well under a millisecond). */
+const CRC_STRETCH = 1 << 20;
+
+/**
+ * `decodeSnapshot` a piece at a time, with a chance to pause (`pause()`, awaited when it returns a promise) between
+ * pieces: the checksum over a stretch of bytes, then the state a slice of a long array at a time when the writer
+ * laid it out with line breaks (`canonicalPieceStream`'s `lineBreaks`; see src/store/sliced-parse.ts). The same
+ * result and the same errors: a file not exactly as the encoder writes it (another head, a checksum that does not
+ * match its bytes, a state that does not parse) is left to `decodeSnapshot`, which decides.
+ */
+export async function decodeSnapshotInSlices(
+  bytes: Buffer,
+  file: string,
+  pause: () => Promise<void> | undefined,
+): Promise<DecodedSnapshot> {
+  const head = SNAPSHOT_HEAD.exec(bytes.toString('latin1', 0, Math.min(bytes.length, 96)));
+  const journalSeq = Number(head?.[1]);
+  const from = head?.[0].length ?? 0;
+  const to = bytes.length - 2;
+  if (head === null || !Number.isSafeInteger(journalSeq) || to < from || bytes.toString('latin1', to) !== '}\n')
+    return decodeSnapshot(bytes, file);
+  let crc = payloadCrcStart(journalSeq);
+  for (let at = from; at < to; at += CRC_STRETCH) {
+    crc = crc32(bytes.subarray(at, Math.min(to, at + CRC_STRETCH)), crc);
+    const waiting = pause();
+    if (waiting !== undefined) await waiting;
+  }
+  if (payloadCrcEnd(crc) !== head[2]) return decodeSnapshot(bytes, file);
+  try {
+    return { journalSeq, state: (await parseInSlices(bytes, from, to, pause)) as JsonValue };
+  } catch {
+    return decodeSnapshot(bytes, file);
+  }
 }
 
 export interface DecodedJournal {

@@ -33,6 +33,7 @@ import {
   canonicalJson,
   decodeJournal,
   decodeSnapshot,
+  decodeSnapshotInSlices,
   encodeJournalLine,
   encodeSnapshotBytes,
   writeSnapshotPieces,
@@ -97,6 +98,8 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
 > {
   /** Absolute path of the store directory. */
   readonly dir: string;
+  /** `load(pause)` parses a snapshot written with line breaks a slice at a time (see `StateStore.loadsInSlices`). */
+  readonly loadsInSlices = true;
   private readonly options: FileStateStoreOptions;
   private queue: Promise<unknown> = Promise.resolve();
   private status: 'open' | 'closing' | 'closed' = 'open';
@@ -150,9 +153,9 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
    * a torn record loads as an empty state carrying the warning). Never modifies a file.
    * @throws StoreCorruptError naming the file and line of anything wrong other than a torn last record.
    */
-  load(): Promise<LoadedState<S, R> | undefined> {
+  load(pause?: () => Promise<void> | undefined): Promise<LoadedState<S, R> | undefined> {
     return this.enqueue(false, async () => {
-      const scan = await this.scan();
+      const scan = await this.scan(pause);
       for (const w of scan.warnings) this.options.onWarning?.(w);
       if (scan.snapshot === undefined && scan.records.length === 0 && scan.warnings.length === 0) return undefined;
       return {
@@ -330,8 +333,11 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     return result;
   }
 
-  /** Reads and verifies both files (never writes); refreshes the writer's cursor from what it found. */
-  private async scan(): Promise<{
+  /**
+   * Reads and verifies both files (never writes); refreshes the writer's cursor from what it found. With `pause`, the
+   * snapshot is checked and parsed a piece at a time (`decodeSnapshotInSlices`).
+   */
+  private async scan(pause?: () => Promise<void> | undefined): Promise<{
     snapshot: { journalSeq: number; state: JsonValue } | undefined;
     records: JsonValue[];
     warnings: string[];
@@ -341,7 +347,12 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     const snapshotPath = this.path('snapshot');
     const journalPath = this.path('journal');
     const snapBytes = await readOptional(snapshotPath);
-    const snapshot = snapBytes === undefined ? undefined : decodeSnapshot(snapBytes, snapshotPath);
+    const snapshot =
+      snapBytes === undefined
+        ? undefined
+        : pause === undefined
+          ? decodeSnapshot(snapBytes, snapshotPath)
+          : await decodeSnapshotInSlices(snapBytes, snapshotPath, pause);
     const journalBytes = await readOptional(journalPath);
     const journal = decodeJournal(journalBytes ?? Buffer.alloc(0), journalPath, snapshot?.journalSeq);
     const allStale = journal.records.length === 0 && journal.staleCount > 0;

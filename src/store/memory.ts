@@ -7,6 +7,7 @@
 import { canonicalJson } from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
+import { parseInSlices } from './sliced-parse.js';
 
 /** How much canonical JSON text (UTF-16 units) a compaction takes in between two pauses. */
 const SLICE_CHARS = 1 << 18;
@@ -28,6 +29,8 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
    * (held as strings, a large state's text was copied by each scavenge until promoted: issue 16).
    */
   private snapshot: readonly Buffer[] | undefined;
+  /** `load(pause)` parses a snapshot written with line breaks a slice at a time (see `StateStore.loadsInSlices`). */
+  readonly loadsInSlices = true;
   private snapshotBytes = 0;
   private journal: string[];
   private journalBytes = 0;
@@ -41,14 +44,18 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     for (const line of this.journal) this.journalBytes += Buffer.byteLength(line);
   }
 
-  load(): Promise<LoadedState<S, R> | undefined> {
-    return this.enqueue(() => {
+  load(pause?: () => Promise<void> | undefined): Promise<LoadedState<S, R> | undefined> {
+    return this.enqueue(async () => {
       if (this.snapshot === undefined && this.journal.length === 0) return undefined;
-      return {
-        snapshot: this.snapshot === undefined ? undefined : (JSON.parse(snapshotText(this.snapshot)) as S),
-        journal: this.journal.map((line) => JSON.parse(line) as R),
-        warnings: [],
-      };
+      const journal = this.journal.map((line) => JSON.parse(line) as R);
+      let snapshot: S | undefined;
+      if (this.snapshot !== undefined) {
+        const bytes = snapshotBytes(this.snapshot);
+        snapshot = (
+          pause === undefined ? JSON.parse(bytes.toString('utf8')) : await parseInSlices(bytes, 0, bytes.length, pause)
+        ) as S;
+      }
+      return { snapshot, journal, warnings: [] };
     });
   }
 
@@ -167,5 +174,10 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
 
 /** The snapshot's text from its UTF-8 pieces (each piece ends between JSON tokens, so it is whole UTF-8 on its own). */
 function snapshotText(pieces: readonly Buffer[]): string {
-  return pieces.length === 1 ? pieces[0]!.toString('utf8') : Buffer.concat(pieces).toString('utf8');
+  return snapshotBytes(pieces).toString('utf8');
+}
+
+/** The snapshot's UTF-8 bytes, in one buffer. */
+function snapshotBytes(pieces: readonly Buffer[]): Buffer {
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
 }

@@ -29,8 +29,19 @@ export interface StoreUsage {
 export interface StateStore<S extends JsonValue = JsonValue, R extends JsonValue = JsonValue> {
   /** Where the state lives (a directory, a URL), named in errors; optional. */
   readonly location?: string | undefined;
-  /** Reads state. Resolves undefined when the store is empty (fresh start). Rejects with StoreCorruptError on corruption. */
-  load(): Promise<LoadedState<S, R> | undefined>;
+  /**
+   * Reads state. Resolves undefined when the store is empty (fresh start). Rejects with StoreCorruptError on corruption.
+   * A store may call `pause` between pieces of a long read (awaiting it when it returns a promise), so that a large
+   * snapshot is checked and parsed over several turns of the event loop (see `loadsInSlices`).
+   */
+  load(pause?: () => Promise<void> | undefined): Promise<LoadedState<S, R> | undefined>;
+  /**
+   * Optional: true when `load` parses a snapshot a slice of a long array at a time, pausing between slices, if the
+   * snapshot was written with line breaks between them (`canonicalPieceStream`'s `lineBreaks` in src/store/codec.ts:
+   * the same JSON, whitespace between tokens). The engine then gives `compactCanonical`/`compactCanonicalStream`
+   * its pieces so; to any other store, canonical JSON without a line break.
+   */
+  readonly loadsInSlices?: boolean;
   /** Appends one record; durable (fsynced) when the promise resolves. */
   append(record: R): Promise<void>;
   /** Replaces the snapshot atomically with `snapshot` and empties the journal. */

@@ -162,6 +162,36 @@ export function runStateStoreContract(
       await again.close();
     });
 
+    it('loadsInSlices (when the store says so): a snapshot written with line breaks loads a slice at a time, the same value with or without a pause', async () => {
+      const { store, reopen } = await makeStore();
+      if (store.loadsInSlices !== true) return;
+      const value = {
+        books: { orders: Array.from({ length: 1000 }, (_, i) => ({ i, s: `é€${i}` })), symbols: ['a'] },
+        ids: Array.from({ length: 300 }, (_, i) => `t${i}`),
+      };
+      await (store.compactCanonicalStream !== undefined
+        ? store.compactCanonicalStream(
+            canonicalPieceStream(value, () => undefined, true),
+            () => undefined,
+          )
+        : store.compactCanonical!(await canonicalPieces(value, () => undefined, true), () => undefined));
+      await store.append({ n: 1 });
+      const expected = { snapshot: value, journal: [{ n: 1 }], warnings: [] };
+      const turns: string[] = [];
+      const turn = (): Promise<void> => {
+        turns.push('pause');
+        return new Promise((resolve) => setImmediate(resolve));
+      };
+      expect(await store.load(turn)).toEqual(expected);
+      // 8 slices of orders and 3 of ids (PIECE_ITEMS = 128 a slice), each followed by a pause.
+      expect(turns.length).toBeGreaterThanOrEqual(11);
+      expect(await store.load()).toEqual(expected);
+      await store.close();
+      const again = await reopen();
+      expect(await again.load(turn)).toEqual(expected);
+      await again.close();
+    });
+
     it('accepts a compaction with nothing appended, and null as a snapshot', async () => {
       const { store } = await makeStore();
       await store.compact(null);
