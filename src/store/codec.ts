@@ -519,6 +519,41 @@ export interface DecodedJournal {
  * @throws StoreCorruptError naming `file` and the 1-based line.
  */
 export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number | undefined): DecodedJournal {
+  const steps = journalSteps(bytes, file, snapshotSeq);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/** Journal lines read between two chances to pause in `decodeJournalInSlices` (a few hundred microseconds). */
+export const JOURNAL_LINES = 64;
+
+/**
+ * `decodeJournal` with a chance to pause (`pause()`, awaited when it returns a promise) every few records: a journal
+ * that grew long (a crash before the next compaction) is read over several turns. The same result and errors.
+ */
+export async function decodeJournalInSlices(
+  bytes: Buffer,
+  file: string,
+  snapshotSeq: number | undefined,
+  pause: () => Promise<void> | undefined,
+): Promise<DecodedJournal> {
+  const steps = journalSteps(bytes, file, snapshotSeq);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+    const waiting = pause();
+    if (waiting !== undefined) await waiting;
+  }
+}
+
+/** `decodeJournal`'s work, yielding after every JOURNAL_LINES lines. */
+function* journalSteps(
+  bytes: Buffer,
+  file: string,
+  snapshotSeq: number | undefined,
+): Generator<void, DecodedJournal, undefined> {
   // 0x0a never occurs inside a multi-byte UTF-8 sequence, so cutting at the last newline byte is safe.
   const validLength = bytes.lastIndexOf(0x0a) + 1;
   const complete = textOf(bytes.subarray(0, validLength));
@@ -528,6 +563,7 @@ export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number |
   let prevSeq: number | undefined;
   let staleCount = 0;
   for (let i = 0; i < lines.length; i++) {
+    if (i > 0 && i % JOURNAL_LINES === 0) yield;
     const lineNo = i + 1;
     const fail = (detail: string, cause?: unknown): StoreCorruptError =>
       new StoreCorruptError(file, lineNo, detail, cause === undefined ? undefined : { cause });

@@ -32,6 +32,7 @@ import { dirname, join, resolve } from 'node:path';
 import {
   canonicalJson,
   decodeJournal,
+  decodeJournalInSlices,
   decodeSnapshot,
   decodeSnapshotInSlices,
   encodeJournalLine,
@@ -334,8 +335,8 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
   }
 
   /**
-   * Reads and verifies both files (never writes); refreshes the writer's cursor from what it found. With `pause`, the
-   * snapshot is checked and parsed a piece at a time (`decodeSnapshotInSlices`).
+   * Reads and verifies both files (never writes); refreshes the writer's cursor from what it found. With `pause`, both
+   * are checked and parsed a piece at a time (`decodeSnapshotInSlices`, `decodeJournalInSlices`).
    */
   private async scan(pause?: () => Promise<void> | undefined): Promise<{
     snapshot: { journalSeq: number; state: JsonValue } | undefined;
@@ -354,7 +355,10 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
           ? decodeSnapshot(snapBytes, snapshotPath)
           : await decodeSnapshotInSlices(snapBytes, snapshotPath, pause);
     const journalBytes = await readOptional(journalPath);
-    const journal = decodeJournal(journalBytes ?? Buffer.alloc(0), journalPath, snapshot?.journalSeq);
+    const journal =
+      pause === undefined
+        ? decodeJournal(journalBytes ?? Buffer.alloc(0), journalPath, snapshot?.journalSeq)
+        : await decodeJournalInSlices(journalBytes ?? Buffer.alloc(0), journalPath, snapshot?.journalSeq, pause);
     const allStale = journal.records.length === 0 && journal.staleCount > 0;
     const length = allStale ? 0 : journal.validLength;
     this.cursor = {

@@ -4,7 +4,7 @@
  * crash: `crash()` returns a new store holding exactly what had been durably stored, dropping operations whose
  * promises had not settled.
  */
-import { canonicalJson } from './codec.js';
+import { canonicalJson, JOURNAL_LINES } from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 import { parseInSlices } from './sliced-parse.js';
@@ -47,7 +47,15 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
   load(pause?: () => Promise<void> | undefined): Promise<LoadedState<S, R> | undefined> {
     return this.enqueue(async () => {
       if (this.snapshot === undefined && this.journal.length === 0) return undefined;
-      const journal = this.journal.map((line) => JSON.parse(line) as R);
+      const journal: R[] = [];
+      for (const line of this.journal) {
+        journal.push(JSON.parse(line) as R);
+        // Every few records a chance to pause, as the file store's read of a long journal has.
+        if (pause !== undefined && journal.length % JOURNAL_LINES === 0) {
+          const waiting = pause();
+          if (waiting !== undefined) await waiting;
+        }
+      }
       let snapshot: S | undefined;
       if (this.snapshot !== undefined) {
         const bytes = snapshotBytes(this.snapshot);

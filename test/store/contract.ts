@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, canonicalPieces, canonicalPieceStream } from '../../src/store/codec.js';
+import { canonicalJson, canonicalPieces, canonicalPieceStream, JOURNAL_LINES } from '../../src/store/codec.js';
 import { StoreError } from '../../src/store/errors.js';
 import type { JsonValue, LoadedState, StateStore } from '../../src/store/port.js';
 
@@ -162,7 +162,7 @@ export function runStateStoreContract(
       await again.close();
     });
 
-    it('loadsInSlices (when the store says so): a snapshot written with line breaks loads a slice at a time, the same value with or without a pause', async () => {
+    it('loadsInSlices (when the store says so): a snapshot written with line breaks and a long journal load a slice at a time, the same with or without a pause', async () => {
       const { store, reopen } = await makeStore();
       if (store.loadsInSlices !== true) return;
       const value = {
@@ -175,16 +175,18 @@ export function runStateStoreContract(
             () => undefined,
           )
         : store.compactCanonical!(await canonicalPieces(value, () => undefined, true), () => undefined));
-      await store.append({ n: 1 });
-      const expected = { snapshot: value, journal: [{ n: 1 }], warnings: [] };
+      // And a journal of more than JOURNAL_LINES records: read with a chance to pause every JOURNAL_LINES.
+      const records = Array.from({ length: 2 * JOURNAL_LINES + 1 }, (_, n) => ({ n }));
+      for (const r of records) await store.append(r);
+      const expected = { snapshot: value, journal: records, warnings: [] };
       const turns: string[] = [];
       const turn = (): Promise<void> => {
         turns.push('pause');
         return new Promise((resolve) => setImmediate(resolve));
       };
       expect(await store.load(turn)).toEqual(expected);
-      // 8 slices of orders and 3 of ids (PIECE_ITEMS = 128 a slice), each followed by a pause.
-      expect(turns.length).toBeGreaterThanOrEqual(11);
+      // 8 slices of orders and 3 of ids (PIECE_ITEMS = 128 a slice), each followed by a pause; 2 in the journal.
+      expect(turns.length).toBeGreaterThanOrEqual(13);
       expect(await store.load()).toEqual(expected);
       await store.close();
       const again = await reopen();

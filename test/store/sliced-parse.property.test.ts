@@ -8,9 +8,13 @@ import { StoreCorruptError } from '../../src/domain/errors.js';
 import {
   canonicalJson,
   canonicalPieceStream,
+  decodeJournal,
+  decodeJournalInSlices,
   decodeSnapshot,
   decodeSnapshotInSlices,
+  encodeJournalLine,
   encodeSnapshot,
+  JOURNAL_LINES,
   PIECE_ITEMS,
   writeSnapshotPieces,
 } from '../../src/store/codec.js';
@@ -200,6 +204,36 @@ describe('decodeSnapshotInSlices', () => {
         if ('error' in whole) expect(whole.error).toMatch(new RegExp(`^${StoreCorruptError.name}`));
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('decodeJournalInSlices', () => {
+  it("gives decodeJournal's result or its StoreCorruptError for any edit of a journal, pausing every JOURNAL_LINES lines", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 3 * JOURNAL_LINES + 5 }),
+        fc.array(arbEdit, { maxLength: 2 }),
+        fc.option(fc.nat({ max: 5 }), { nil: undefined }),
+        async (records, edits, snapshotSeq) => {
+          const text = records.map((r, i) => encodeJournalLine(i + 1, canonicalJson(r))).join('');
+          const file = Buffer.from(edited(text, edits), 'utf8');
+          let pauses = 0;
+          const whole = await outcomeOf(() => decodeJournal(file, 'journal.jsonl', snapshotSeq));
+          const sliced = await outcomeOf(() =>
+            decodeJournalInSlices(file, 'journal.jsonl', snapshotSeq, () => {
+              pauses++;
+              return undefined;
+            }),
+          );
+          expect(sliced).toEqual(whole);
+          if ('ok' in whole) {
+            const lines = file.toString('utf8').split('\n').length - 1;
+            expect(pauses).toBe(Math.max(0, Math.ceil(lines / JOURNAL_LINES) - 1));
+          }
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });
