@@ -322,7 +322,7 @@ export function* readPortfolioJSONSteps(
     },
     ([key]) => [key],
   );
-  const appliedTrades = AppliedTrades.parse(r.appliedTrades, `${path}.appliedTrades`);
+  const appliedTrades = yield* AppliedTrades.parseSteps(r.appliedTrades, `${path}.appliedTrades`);
   const reflectedBefore =
     r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
   const reflectedThrough =
