@@ -24,7 +24,7 @@ import { HandlerActors } from './handler-actors.js';
 import { StatePersister, type CompactionPolicy } from './persistence.js';
 import { NO_SLICING, type Slicer } from './slicing.js';
 import {
-  decodeEngineState,
+  decodeEngineStateSliced,
   type EngineJournalRecord,
   type EquityAtSaveJSON,
   type PersistedLifecycleJSON,
@@ -118,7 +118,10 @@ export class DurableState {
     // The store may check and parse a large snapshot in slices too (`StateStore.loadsInSlices`).
     const loaded = await store.load(() => slicer.pause());
     await slicer.pause();
-    const state = decodeEngineState(loaded, this.#options.portfolioOptions, store.location);
+    // The decode pauses within too: at 10,000 orders it is tens of milliseconds before the code is optimized.
+    const state = await decodeEngineStateSliced(loaded, this.#options.portfolioOptions ?? {}, store.location, () =>
+      slicer.pause(),
+    );
     await slicer.pause();
     if (state.exchange !== undefined && identityConflict(state.exchange, identity) !== undefined)
       throw new ExchangeMismatchError(store.location, state.exchange, identity);

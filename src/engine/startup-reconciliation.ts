@@ -76,6 +76,7 @@ export class StartupReconciliation {
       cursors: state.cursors,
       snapshot,
       symbols: this.deps.symbols,
+      pause: () => slicer.pause(),
     });
     // UnreachableError: nothing planned from partial data; the machine retries with backoff. Its memory updates
     // (streaks broken by the outage) are kept.
@@ -120,6 +121,8 @@ export class StartupReconciliation {
       portfolio: current,
       cursors: state.cursors,
       portfolioOptions: this.deps.portfolioOptions,
+      // The hard reset pauses within: at 10,000 orders it is milliseconds before the code is optimized.
+      pause: () => slicer.pause(),
     });
     state.adopt(result.portfolio, result.cursors);
     // Before the persist: the peak this marks is durable when the report is out.

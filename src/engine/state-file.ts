@@ -48,6 +48,7 @@ import { StateDeltaError, foldDeltas, isDeltaKind, type EngineDeltaRecord, type 
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
 import type { PortfolioJSON } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState } from '../store/port.js';
+import { ITEMS_PER_STEP, runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 
 export const ENGINE_STATE_FORMAT = 'tesser-reconcile/engine-state';
 /**
@@ -176,6 +177,29 @@ export function decodeEngineState(
   options: PortfolioOptions = {},
   location?: string,
 ): DecodedEngineState {
+  return runSteps(decodeSteps(loaded, options, location));
+}
+
+/**
+ * `decodeEngineState` with `pause` asked every few hundred orders or journal records (the engine's boot: its
+ * slicer's), so that decoding large books need not hold the event loop for one turn: the same state or the same
+ * StoreCorruptError. `loaded` must not change until it resolves.
+ */
+export function decodeEngineStateSliced(
+  loaded: LoadedState | undefined,
+  options: PortfolioOptions,
+  location: string | undefined,
+  pause: Pause,
+): Promise<DecodedEngineState> {
+  return runStepsSliced(decodeSteps(loaded, options, location), pause);
+}
+
+/** The decode, yielding at its safe points (it changes nothing outside the state it builds). */
+function* decodeSteps(
+  loaded: LoadedState | undefined,
+  options: PortfolioOptions,
+  location: string | undefined,
+): Generator<void, DecodedEngineState> {
   const where = location === undefined ? WHERE : `${WHERE} in ${location}`;
   // Any StateStore may be a third party's: what it hands back is checked like the files themselves.
   if (loaded !== undefined && (typeof loaded !== 'object' || loaded === null || !Array.isArray(loaded.journal))) {
@@ -224,7 +248,10 @@ export function decodeEngineState(
         );
       }
       const legacySavedAt = s.version === 1 ? parseTimestamp(s.savedAt, 'snapshot.savedAt') : undefined;
-      portfolio = s.portfolio === null ? undefined : Portfolio.fromJSON(s.portfolio, { ...options, legacySavedAt });
+      yield;
+      portfolio =
+        s.portfolio === null ? undefined : yield* Portfolio.fromJSONSteps(s.portfolio, { ...options, legacySavedAt });
+      yield;
       cursors = parseCursorState(s.cursors, 'snapshot.cursors');
       handlerActors =
         s.version >= 3
@@ -248,6 +275,7 @@ export function decodeEngineState(
   }
   let replayed = folded.deltas;
   for (const [j, raw] of folded.tail.entries()) {
+    if (j > 0 && j % ITEMS_PER_STEP === 0) yield;
     const i = folded.offset + j;
     const path = `journal[${i}]`;
     try {

@@ -13,6 +13,7 @@ import { TesserError, isNotFoundError, isRetryableError } from '../domain/errors
 import { orderIdKey, type OrderIdKey } from '../domain/ids.js';
 import type { Order } from '../domain/types.js';
 import { dictionary } from '../domain/parse.js';
+import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import type { JsonValue } from '../store/port.js';
 import type { ExchangeClient } from '../exchange/port.js';
 import { Portfolio, type PortfolioOptions } from '../portfolio/portfolio.js';
@@ -32,6 +33,11 @@ export interface ExecuteContext {
   readonly cursors: CursorState;
   /** Options for the portfolio a hard reset builds (default: the current reporting asset). */
   readonly portfolioOptions?: PortfolioOptions | undefined;
+  /**
+   * Asked between the steps of a hard reset (`Portfolio.resetFromExchangeStateSteps`), so that resetting large books
+   * need not hold the event loop for one turn (the engine's boot: its slicer's). Unset: the reset runs in one go.
+   */
+  readonly pause?: Pause | undefined;
 }
 
 /**
@@ -205,7 +211,7 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           try {
             // Done on our copy when the reset keeps the books' make-up (the usual restart): orders the exchange shows
             // as we have them keep their entries, and the books keep their save lineage (the boot saves a delta).
-            portfolio = portfolio.resetFromExchangeState(
+            const reset = portfolio.resetFromExchangeStateSteps(
               {
                 instruments: action.instruments,
                 positions: action.positions,
@@ -216,6 +222,8 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
               },
               ctx.portfolioOptions ?? { reportingAsset: portfolio.reportingAsset },
             );
+            // Between its steps nothing else reads these books: they are this execution's copy.
+            portfolio = ctx.pause === undefined ? runSteps(reset) : await runStepsSliced(reset, ctx.pause);
             portfolio.recordReflectedFills(action.recordTrades);
           } catch (e) {
             throw new PlanExecutionError(

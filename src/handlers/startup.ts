@@ -72,6 +72,7 @@ import type {
   RebuildPortfolioAction,
 } from './plan.js';
 import { CountingReader } from './reader.js';
+import { ITEMS_PER_STEP, runStepsSliced, type Pause } from '../domain/steps.js';
 import { RequestStats, type HandlerStats } from './runtime.js';
 
 /** The startup context: the snapshot itself is needed, since the hard reset copies its positions and balances. */
@@ -80,6 +81,11 @@ export interface StartupContext extends PlanContext {
   readonly snapshot: ExchangeSnapshot;
   /** The symbol filter the snapshot was read with (default: all), so the confirming read asks the same. */
   readonly symbols?: readonly string[] | undefined;
+  /**
+   * Asked between the plan's stages and every few hundred orders within them (the engine's boot: its slicer's), so
+   * that planning over large books need not hold the event loop for one turn; the plan is the same. Unset: no pause.
+   */
+  readonly pause?: Pause | undefined;
 }
 
 /**
@@ -357,6 +363,9 @@ export class StartupHandler {
       if (!(e instanceof UnreachableError)) throw e;
       return refuse(e.error);
     }
+    // The reads are done: what follows is O(n) in the open orders, each stage a safe point (nothing is changed yet).
+    const pause: Pause = ctx.pause ?? (() => undefined);
+    await pause();
     // A raced window (`snapshotRace`) is discarded and retried by the engine anyway: only the others are checked.
     let filledLess: { order: Order; known: Decimal }[] = [];
     let suspect: string | undefined;
@@ -376,7 +385,10 @@ export class StartupHandler {
       // trades as applied. Less filled means the open-order list is older than the trades (stale on both reads).
       // Orders whose accounting the cycle already reports keep their local copy (no reset to the exchange's count).
       const flagged = new Set(cycle.errors.map((e) => refKey(e.ref)));
-      filledLess = this.filledLess(ctx, report, cycle.fetchedTrades).filter((f) => !flagged.has(refKey(f.order)));
+      await pause();
+      filledLess = (await runStepsSliced(this.filledLessSteps(ctx, report, cycle.fetchedTrades), pause)).filter(
+        (f) => !flagged.has(refKey(f.order)),
+      );
       // Every disagreement, in full: the fingerprint compared across attempts (one shown, the first, in messages).
       const found: { text: string; key: string }[] = filledLess.map((f) => {
         const id = f.order.exchangeOrderId ?? f.order.clientOrderId;
@@ -442,7 +454,9 @@ export class StartupHandler {
     let placed = true;
     // Indexed, as every loop over the open orders here: run once per boot, a for-of loop is not optimized yet and
     // allocates an iterator result per order (4 MB of garbage at 100k orders, for the scavenges to follow).
+    await pause();
     for (let k = 0; k < report.matched.length; k++) {
+      if (k > 0 && k % ITEMS_PER_STEP === 0) await pause();
       const m = report.matched[k]!;
       const xid = m.exchange.exchangeOrderId ?? m.local.exchangeOrderId;
       // A closed order of ours that a lagging list shows open keeps its local copy: it never reopens.
@@ -546,11 +560,11 @@ export class StartupHandler {
    * standing inferred ones excluded, a real trade may replace them) plus the ones fetched now, stamped up to the
    * snapshot. Both are a lower bound of what the exchange has filled, so more than its count means a stale count.
    */
-  private filledLess(
+  private *filledLessSteps(
     ctx: StartupContext,
     report: ReconciliationReport,
     fetched: readonly Fill[],
-  ): { order: Order; known: Decimal }[] {
+  ): Generator<void, { order: Order; known: Decimal }[]> {
     const inferred = standingInferredQuantities(ctx.portfolio);
     const positions = localPositions(ctx.portfolio, report);
     const fresh = new Map<OrderIdKey, Decimal>();
@@ -573,6 +587,7 @@ export class StartupHandler {
       let pairs = 0;
       let less = false;
       for (let k = 0; k < report.matched.length; k++) {
+        if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
         const m = report.matched[k]!;
         // A pair the differ found agreeing by exchange id has one identity and one filled count: read from the pair
         // alone, without a look into the exchange's order or either count (a cache miss each at 100k orders).
@@ -592,12 +607,14 @@ export class StartupHandler {
     // from the report by the snapshot order's identity, rather than by building its key (every open order at boot).
     const tracked = new Map<Order, Decimal>();
     for (let k = 0; k < report.matched.length; k++) {
+      if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
       const m = report.matched[k]!;
       if (sameIdentity(m) && holdsLocal(ctx.portfolio, positions, k, m.local))
         tracked.set(m.exchange, m.local.filledQuantity);
     }
     const out: { order: Order; known: Decimal }[] = [];
     for (let j = 0; j < ctx.snapshot.openOrders.length; j++) {
+      if (j > 0 && j % ITEMS_PER_STEP === 0) yield;
       const o = ctx.snapshot.openOrders[j]!;
       const xid = o.exchangeOrderId;
       if (xid === undefined) continue;

@@ -7,7 +7,11 @@
 import { ParseError } from '../domain/errors.js';
 import { splitScopedKey, tradeKey, type TradeKey } from '../domain/ids.js';
 import { asArray, parseId, parseString, parseUniqueList } from '../domain/parse.js';
+import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
 import type { IdLayer } from './trade-id-window.js';
+
+/** A pair costs a small fraction of what an order costs to parse: a step takes as many as 16 steps of orders. */
+const PAIRS_PER_STEP = 16 * ITEMS_PER_STEP;
 
 /** The applied trades of a saved portfolio, as an `IdLayer` of `tradeKey`s (distinct, oldest first). */
 export class AppliedTrades implements IdLayer {
@@ -25,7 +29,12 @@ export class AppliedTrades implements IdLayer {
    * keys for duplicates accepts, and throws the ParseError that check gives (it is run to name the problem).
    */
   static parse(raw: unknown, path: string): AppliedTrades {
-    return AppliedTrades.parseFast(raw) ?? AppliedTrades.ofKeys(parseAppliedTradeKeys(raw, path));
+    return runSteps(AppliedTrades.parseSteps(raw, path));
+  }
+
+  /** `parse` as steps (src/domain/steps.ts): the same layer or error, yielding every few thousand pairs. */
+  static *parseSteps(raw: unknown, path: string): Generator<void, AppliedTrades> {
+    return (yield* AppliedTrades.parseFast(raw)) ?? AppliedTrades.ofKeys(parseAppliedTradeKeys(raw, path));
   }
 
   /** Distinct trade keys, oldest first, as a layer. */
@@ -49,7 +58,7 @@ export class AppliedTrades implements IdLayer {
    * so (the general check then decides, and names the problem). Ids from JSON.parse are short strings it has already
    * hashed, so indexing them costs one map entry each; consecutive pairs of one symbol share one lookup.
    */
-  private static parseFast(raw: unknown): AppliedTrades | undefined {
+  private static *parseFast(raw: unknown): Generator<void, AppliedTrades | undefined> {
     if (!Array.isArray(raw)) return undefined;
     const items = raw as readonly unknown[];
     const symbols = new Array<string>(items.length);
@@ -58,6 +67,7 @@ export class AppliedTrades implements IdLayer {
     let symbol = '';
     let positions: Map<string, number> | undefined;
     for (let i = 0; i < items.length; i++) {
+      if (i > 0 && i % PAIRS_PER_STEP === 0) yield;
       const pair = items[i];
       if (!Array.isArray(pair) || pair.length !== 2) return undefined;
       const s: unknown = pair[0];

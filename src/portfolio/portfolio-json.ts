@@ -36,6 +36,7 @@ import type { Millis } from '../domain/clock.js';
 import type { TradeStamp } from './trade-order.js';
 import { AppliedTrades } from './applied-trades.js';
 import { orderIdKey, tradeKey, type OrderIdKey } from '../domain/ids.js';
+import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
 import {
   INFERRED_TRADE_ID_PREFIX,
   inferredTradeId,
@@ -216,11 +217,12 @@ export function firstDuplicateOrder(orders: readonly TrackedOrder[], path: strin
  * they are filled, so a load builds no third index just to check (`firstDuplicateOrder` names the clash then). An
  * order that does not parse is reported after any duplicate before it, as `parseUniqueList` would.
  */
-function parseTrackedOrders(raw: unknown, path: string, amounts: AmountCache): TrackedOrder[] {
+function* parseTrackedOrders(raw: unknown, path: string, amounts: AmountCache): Generator<void, TrackedOrder[]> {
   const items = asArray(raw, path);
   const out: TrackedOrder[] = [];
   const parse = (item: unknown, itemPath: string): TrackedOrder => parseTrackedOrder(item, itemPath, amounts);
   for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
     try {
       out.push(parseItemAt(parse, items[i], path, i));
     } catch (e) {
@@ -274,6 +276,18 @@ export function readPortfolioJSON(
   path = 'portfolio',
   options: PortfolioParseOptions = {},
 ): ParsedPortfolio {
+  return runSteps(readPortfolioJSONSteps(raw, path, options));
+}
+
+/**
+ * `readPortfolioJSON` as steps (src/domain/steps.ts): the same result or error, yielding every few hundred orders.
+ * `raw` must not change until it is done.
+ */
+export function* readPortfolioJSONSteps(
+  raw: unknown,
+  path = 'portfolio',
+  options: PortfolioParseOptions = {},
+): Generator<void, ParsedPortfolio> {
   const r0 = asRecord(raw, path);
   const r = r0.version === 1 ? migratePortfolioV1(r0, path, options.legacySavedAt) : r0;
   if (r.version !== PORTFOLIO_JSON_VERSION) {
@@ -308,7 +322,7 @@ export function readPortfolioJSON(
     },
     ([key]) => [key],
   );
-  const appliedTrades = AppliedTrades.parse(r.appliedTrades, `${path}.appliedTrades`);
+  const appliedTrades = yield* AppliedTrades.parseSteps(r.appliedTrades, `${path}.appliedTrades`);
   const reflectedBefore =
     r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
   const reflectedThrough =
@@ -333,7 +347,7 @@ export function readPortfolioJSON(
   const settledRealizedPnl = parseAmount(r.settledRealizedPnl, `${path}.settledRealizedPnl`, 'any');
   const peakEquity = parseAmount(r.peakEquity, `${path}.peakEquity`, 'any');
   // One cache for the orders of this file: most share their price and size strings with others.
-  const orders = parseTrackedOrders(r.orders, `${path}.orders`, new Map());
+  const orders = yield* parseTrackedOrders(r.orders, `${path}.orders`, new Map());
   try {
     return {
       reportingAsset,

@@ -59,7 +59,7 @@ import { PortfolioError } from './errors.js';
 import {
   PORTFOLIO_JSON_VERSION,
   firstDuplicateOrder,
-  readPortfolioJSON,
+  readPortfolioJSONSteps,
   type LegacyTradeIds,
   type PortfolioJSON,
   type PortfolioParseOptions,
@@ -71,6 +71,7 @@ import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity, type IdLayer } 
 import { LayeredMap } from './layered-map.js';
 import { ScopedIdIndex } from './scoped-id-index.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
+import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
 import {
   PortfolioChanges,
   buildPortfolioDelta,
@@ -248,7 +249,7 @@ export class Portfolio {
   /** Settled effects: everything before the replay log. */
   private base: AccountBook;
   /** base with the replay log applied in order; what the views read. */
-  private book: AccountBook;
+  private book!: AccountBook;
   /**
    * The fills not settled yet (perpetual and inferred ones; books written before the late-trade window may hold any
    * event), in the order they are netted: the latest `lateWindow`, and every one from the oldest standing inferred
@@ -321,7 +322,8 @@ export class Portfolio {
       }
     | undefined;
 
-  private constructor(init: PortfolioInit | Portfolio, options: PortfolioOptions) {
+  /** `ordersLater`: `init`'s orders and replay log are taken in by `fillSteps`, which the caller runs. */
+  private constructor(init: PortfolioInit | Portfolio, options: PortfolioOptions, ordersLater = false) {
     if (init instanceof Portfolio) {
       // An internal copy of a portfolio that was validated when it was built: every value in it is immutable and
       // shared (Decimals, orders, tracked entries, log entries, the trade-id layers); only the containers are new.
@@ -406,16 +408,32 @@ export class Portfolio {
     this.closed = new LayeredMap();
     this.unacked = new LayeredMap();
     this.orderSlices = { slices: [] };
+    if (!ordersLater) runSteps(this.fillSteps(init));
+  }
+
+  /** `new Portfolio(init, options)` as steps: the same books or error, yielding every few hundred orders. */
+  private static *buildSteps(init: PortfolioInit, options: PortfolioOptions): Generator<void, Portfolio> {
+    return yield* new Portfolio(init, options, true).fillSteps(init);
+  }
+
+  /**
+   * The constructor's part that is O(n) in the books: indexes `init`'s orders, takes its replay log and untracked
+   * fills in, and folds the book. Yields every few hundred orders; nothing outside this portfolio is touched.
+   */
+  private *fillSteps(init: PortfolioInit): Generator<void, Portfolio> {
     // The indexes are filled first; a duplicate shows as an index smaller than the list (an entry overwritten), and
     // only then are the orders walked again for the error `assertUnique` gives (the first clash, by position).
     let acknowledged = 0;
     const ordersPath = init.ordersPath ?? 'orders';
     const parsed = init.ordersPath !== undefined;
-    init.orders.forEach((t, i) => {
+    const orders = init.orders;
+    for (let i = 0; i < orders.length; i++) {
+      if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
+      const t = orders[i]!;
       // A duplicate up to this order is reported before its fill, as the walk that checked each order in turn did.
       if (!parsed && t.order.filledQuantity.gt(t.order.quantity)) {
         const error: ParseError =
-          firstDuplicateOrder(init.orders.slice(0, i + 1), ordersPath) ?? overfilled(t.order, ordersPath);
+          firstDuplicateOrder(orders.slice(0, i + 1), ordersPath) ?? overfilled(t.order, ordersPath);
         throw error;
       }
       if (t.order.exchangeOrderId !== undefined) acknowledged++;
@@ -423,7 +441,7 @@ export class Portfolio {
       // Indexed as new (a second entry under one id is found by the size check below), with no stamp or change to
       // note: the portfolio is new.
       this.index(undefined, t);
-    });
+    }
     const duplicate =
       this.byClient.size !== init.orders.length || this.byExchange.size !== acknowledged
         ? firstDuplicateOrder(init.orders, ordersPath)
@@ -443,6 +461,7 @@ export class Portfolio {
     for (const e of this.log) if (e.fill !== undefined) this.noteLatest(e.fill);
     for (const [id, u] of init.untracked) this.untracked.set(id, u);
     this.book = this.fold();
+    return this;
   }
 
   // ---- construction ------------------------------------------------------------------------------------------
@@ -479,6 +498,15 @@ export class Portfolio {
     preserved: PreservedMetrics,
     options: PortfolioOptions = {},
   ): Portfolio {
+    return runSteps(Portfolio.fromExchangeStateSteps(state, preserved, options));
+  }
+
+  /** `fromExchangeState` as steps (src/domain/steps.ts): the same books or error, yielding every few hundred orders. */
+  private static *fromExchangeStateSteps(
+    state: ExchangeResetState,
+    preserved: PreservedMetrics,
+    options: PortfolioOptions,
+  ): Generator<void, Portfolio> {
     assertUnique(state.balances, 'balances', (b) => [b.asset]);
     assertUnique(state.positions, 'positions', (p) => [p.symbol]);
     // Only to filter the two lists below, usually empty: not built (a key per open order) when they are.
@@ -492,7 +520,7 @@ export class Portfolio {
               o.exchangeOrderId === undefined ? [] : [orderIdKey(o.symbol, o.exchangeOrderId)],
             ),
           );
-    return new Portfolio(
+    return yield* Portfolio.buildSteps(
       {
         instruments: state.instruments,
         reportingAsset: undefined,
@@ -526,25 +554,39 @@ export class Portfolio {
    * left alone and `fromExchangeState`'s new ones are returned. Throws what `fromExchangeState` throws (nothing changed).
    */
   resetFromExchangeState(state: ExchangeResetState, options: PortfolioOptions = {}): Portfolio {
-    const rebuild = (): Portfolio => Portfolio.fromExchangeState(state, this.preservedMetrics(), options);
-    if (!this.keepsMakeUp(state.instruments, options)) return rebuild();
+    return runSteps(this.resetFromExchangeStateSteps(state, options));
+  }
+
+  /**
+   * `resetFromExchangeState` as steps (src/domain/steps.ts), for a boot that lets the event loop run between them:
+   * the same books (these, changed, or new ones) or the same error, yielding every few hundred orders. Until it is
+   * done, these books are half reset: only for books nothing else reads meanwhile (the executor's copy), and
+   * `state` must not change.
+   */
+  *resetFromExchangeStateSteps(state: ExchangeResetState, options: PortfolioOptions = {}): Generator<void, Portfolio> {
+    const rebuild = (): Generator<void, Portfolio> =>
+      Portfolio.fromExchangeStateSteps(state, this.preservedMetrics(), options);
+    if (!this.keepsMakeUp(state.instruments, options)) return yield* rebuild();
     const instruments = state.instruments;
     const sameInstruments =
       instruments.length === this.instrumentList.length &&
       instruments.every((x, i) => sameFields(x, this.instrumentList[i]!));
-    if (!sameInstruments && new Set(instruments.map((i) => i.symbol)).size !== instruments.length) return rebuild();
+    if (!sameInstruments && new Set(instruments.map((i) => i.symbol)).size !== instruments.length)
+      return yield* rebuild();
     const current = this.sortedTracked();
     const orders = state.orders;
-    if (orders.length !== current.length) return rebuild();
+    if (orders.length !== current.length) return yield* rebuild();
     const replaced: TrackedOrder[] = [];
     // Equal copies (by index in `current`): tracked from now on in place of ours, as the rebuild tracks the exchange's
     // orders, so the books share them with the snapshot instead of holding a second copy. Not a change: same JSON.
     const equal = new Int32Array(orders.length);
     let equalCount = 0;
     for (let i = 0; i < orders.length; i++) {
+      // Nothing is changed before this loop is done: a pause here leaves the books as they were.
+      if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
       const o = orders[i]!;
       const t = current[i]!.order;
-      if (o.clientOrderId !== t.clientOrderId) return rebuild();
+      if (o.clientOrderId !== t.clientOrderId) return yield* rebuild();
       const notional = initialNotional(o);
       const prior = current[i]!.notional;
       if (
@@ -556,7 +598,7 @@ export class Portfolio {
       }
       // An order whose index entries would move, or that the rebuild refuses, is left to it (it says what is wrong).
       if (o.symbol !== t.symbol || o.exchangeOrderId !== t.exchangeOrderId || o.filledQuantity.gt(o.quantity))
-        return rebuild();
+        return yield* rebuild();
       replaced.push({ order: o, notional });
     }
     assertUnique(state.balances, 'balances', (b) => [b.asset]);
@@ -583,7 +625,7 @@ export class Portfolio {
         });
       if (!sameBySymbol) this.lockedSums = undefined;
     }
-    if (equalCount > 0) this.swapEqual(equal.subarray(0, equalCount), orders);
+    if (equalCount > 0) yield* this.swapEqualSteps(equal.subarray(0, equalCount), orders);
     if (dropped.length > 0) {
       this.touch();
       for (const key of dropped) this.dropUntracked(key);
@@ -605,20 +647,22 @@ export class Portfolio {
   }
 
   /**
-   * `resetFromExchangeState`'s equal copies: `orders[i]` tracked in place of the entry at `sortedTracked()[i]`, for
+   * `resetFromExchangeStateSteps`' equal copies: `orders[i]` tracked in place of the entry at `sortedTracked()[i]`, for
    * each index of `equal`, an order equal to that entry's in every field. Same keys, same values: each entry keeps its
    * place in the sort order, the locked amounts stand (the same terms out and in: their exact sums are unchanged),
    * and `closed`/`unacked` keep their keys; only the entries are new objects. Not a change of the books (same JSON):
    * no stamp of a change for the delta. A boot swaps every order: the sorted view is written by index (no search per
    * entry), and when most entries change, `byClient` is built again from it rather than written entry by entry.
+   * Yields every few hundred entries (`resetFromExchangeStateSteps`).
    */
-  private swapEqual(equal: Int32Array, orders: readonly Order[]): void {
+  private *swapEqualSteps(equal: Int32Array, orders: readonly Order[]): Generator<void, void> {
     let sorted = this.sortedTracked() as TrackedOrder[];
     if (this.sortedShared) {
       sorted = this.sorted = sorted.slice();
       this.sortedShared = false;
     }
     for (let k = 0; k < equal.length; k++) {
+      if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
       const i = equal[k]!;
       const prev = sorted[i]!;
       const t: TrackedOrder = { order: orders[i]!, notional: prev.notional };
@@ -666,9 +710,21 @@ export class Portfolio {
    * time as `legacySavedAt`). Throws ParseError (with the field path) on bad input.
    */
   static fromJSON(raw: unknown, options: PortfolioOptions & PortfolioParseOptions = {}): Portfolio {
+    return runSteps(Portfolio.fromJSONSteps(raw, options));
+  }
+
+  /**
+   * `fromJSON` as steps (src/domain/steps.ts; the engine's boot runs them with its slicer): the same books or the same
+   * ParseError, yielding every few hundred orders. `raw` must not change until it is done.
+   */
+  static *fromJSONSteps(
+    raw: unknown,
+    options: PortfolioOptions & PortfolioParseOptions = {},
+  ): Generator<void, Portfolio> {
     // Two orders with one id are found by the constructor as it indexes them (with the error the parser gave).
-    const p = readPortfolioJSON(raw, 'portfolio', options);
-    const portfolio = new Portfolio(
+    const p = yield* readPortfolioJSONSteps(raw, 'portfolio', options);
+    yield;
+    const portfolio = yield* Portfolio.buildSteps(
       {
         instruments: p.instruments,
         reportingAsset: p.reportingAsset,

@@ -10,11 +10,13 @@ import { orderToJSON } from '../../src/domain/parse.js';
 import { orderKey, type Order } from '../../src/domain/types.js';
 import {
   decodeEngineState,
+  decodeEngineStateSliced,
   encodeEngineState,
   ENGINE_STATE_FORMAT,
   ENGINE_STATE_VERSION,
   orderRecord,
   parseCursorState,
+  type DecodedEngineState,
   type EngineState,
   type EngineStateJSON,
 } from '../../src/engine/state-file.js';
@@ -23,6 +25,7 @@ import { ReconcileMemory } from '../../src/handlers/memory.js';
 import { EMPTY_CURSORS } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import type { JsonValue, LoadedState } from '../../src/store/port.js';
+import { countingPause } from '../support/pauses.js';
 
 const d = (x: string): Dec => new Dec(x);
 const PERP = 'BTC/USDT:USDT';
@@ -462,5 +465,74 @@ describe('untrusted state files (issue 14)', () => {
     expect(() => decodeEngineState({ snapshot: null, warnings: [] } as unknown as LoadedState)).toThrow(
       StoreCorruptError,
     );
+  });
+});
+
+describe('decodeEngineStateSliced (the boot decodes in slices)', () => {
+  const sliced = (input: LoadedState | undefined, pause = countingPause().pause) =>
+    decodeEngineStateSliced(input, {}, undefined, pause);
+  const encodedAgain = (s: DecodedEngineState): string =>
+    JSON.stringify(encodeEngineState({ ...s, handlerActors: s.handlerActors }, T + 10));
+
+  /** Books of 600 tracked orders and a journal of 300 order records after them (past a slice each). */
+  function large(): LoadedState {
+    const state = richState();
+    for (let i = 0; i < 600; i++)
+      state.portfolio!.trackOrder(order(`o${i}`, { exchangeOrderId: String(100 + i), status: 'open' }));
+    const journal: JsonValue[] = [];
+    for (let i = 0; i < 300; i++)
+      journal.push(orderRecord('submitted', order(`j${i}`), T + 20 + i) as unknown as JsonValue);
+    journal.push({ kind: 'lifecycle', at: T + 400, liquidateOnly: null });
+    return loaded(encoded(state), journal);
+  }
+
+  it('decodes what decodeEngineState decodes, pausing within the orders and the journal', async () => {
+    const input = large();
+    const want = decodeEngineState(input);
+    const steps = countingPause();
+    const got = await sliced(input, steps.pause);
+    expect(encodedAgain(got)).toBe(encodedAgain(want));
+    expect(got.portfolio!.orders()).toEqual(want.portfolio!.orders());
+    expect([got.replayed, got.fresh, got.warnings]).toEqual([want.replayed, want.fresh, want.warnings]);
+    expect(got.lifecycle).toEqual(want.lifecycle);
+    // Two orders' slices, the portfolio's construction, one journal slice.
+    expect(steps.count()).toBeGreaterThanOrEqual(4);
+    expect(await sliced(undefined)).toEqual(decodeEngineState(undefined));
+  });
+
+  const snapshotOrders = (l: LoadedState): Mutable[] =>
+    ((l.snapshot as Mutable).portfolio as Mutable).orders as Mutable[];
+
+  it('refuses what decodeEngineState refuses, with the same error, the input untouched', async () => {
+    const bad: [string, (l: LoadedState) => void][] = [
+      ['an order of the snapshot', (l) => (snapshotOrders(l)[400]!.quantity = 'x')],
+      ['a journal record', (l) => ((l.journal[270] as Mutable).order = null)],
+      ['two orders under one id', (l) => (snapshotOrders(l)[500]!.clientOrderId = 'o3')],
+    ];
+    const cases: [string, LoadedState][] = [
+      ...bad.map(([name, spoil]): [string, LoadedState] => {
+        const l = large();
+        spoil(l);
+        return [name, l];
+      }),
+      ...malformed.map(([name, make]): [string, LoadedState] => [name, make() as LoadedState]),
+    ];
+    for (const [name, input] of cases) {
+      const before = JSON.stringify(input);
+      let want: unknown;
+      try {
+        decodeEngineState(input);
+      } catch (e) {
+        want = e;
+      }
+      expect(want, name).toBeInstanceOf(StoreCorruptError);
+      const got = await sliced(input).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(got, name).toBeInstanceOf(StoreCorruptError);
+      expect((got as Error).message, name).toBe((want as Error).message);
+      expect(JSON.stringify(input), name).toBe(before);
+    }
   });
 });

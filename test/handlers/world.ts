@@ -8,6 +8,7 @@ import { VirtualClock } from '../../src/domain/clock.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { ExchangeError } from '../../src/domain/errors.js';
 import type { Order } from '../../src/domain/types.js';
+import type { Pause } from '../../src/domain/steps.js';
 import { diff } from '../../src/differ/diff.js';
 import type { ReconciliationReport } from '../../src/differ/report.js';
 import type { ExchangeClient, PlaceOrderRequest } from '../../src/exchange/port.js';
@@ -107,7 +108,12 @@ export async function runtimeCycle(w: World): Promise<CycleOutcome> {
 }
 
 /** Boot: the portfolio as loaded from disk goes through the StartupHandler. */
-export async function startupCycle(w: World, handler = new StartupHandler(w.config, w.memory)): Promise<CycleOutcome> {
+export async function startupCycle(
+  w: World,
+  handler = new StartupHandler(w.config, w.memory),
+  /** Asked between the plan's and the reset's steps (the engine's slicer); none by default. */
+  pause?: Pause,
+): Promise<CycleOutcome> {
   const snapshot = await fetchExchangeSnapshot(w.client, w.clock);
   const report = diff(w.portfolio.liveState(), snapshot, w.config.diffOptions);
   const plan = await handler.plan(report, {
@@ -116,8 +122,9 @@ export async function startupCycle(w: World, handler = new StartupHandler(w.conf
     clock: w.clock,
     cursors: w.cursors,
     snapshot,
+    pause,
   });
-  const result = await executePlan(plan, { exchange: w.client, portfolio: w.portfolio, cursors: w.cursors });
+  const result = await executePlan(plan, { exchange: w.client, portfolio: w.portfolio, cursors: w.cursors, pause });
   w.portfolio = result.portfolio;
   w.cursors = result.cursors;
   return { report, plan, result };

@@ -5,6 +5,8 @@ import { tradeKey } from '../../src/domain/ids.js';
 import { AppliedTrades, parseAppliedTradeKeys } from '../../src/portfolio/applied-trades.js';
 import { IdWindow } from '../../src/portfolio/trade-id-window.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { runStepsSliced } from '../../src/domain/steps.js';
+import { countingPause } from '../support/pauses.js';
 import { BTC_PERP, ETH_SPOT, INSTRUMENTS, fill } from './fixtures.js';
 
 /** What a parse gives: its keys, or its error's fields. */
@@ -97,5 +99,33 @@ describe('AppliedTrades', () => {
       'duplicate',
       'duplicate',
     ]);
+  });
+});
+
+describe('AppliedTrades.parseSteps (the boot parses a full window in slices)', () => {
+  it('paused at every step, gives the layer (or the error) parse gives, pausing past a step of pairs', async () => {
+    const full = Array.from({ length: 10_000 }, (_, i) => [i % 3 === 0 ? 'ETH/USDT' : 'BTC/USDT:USDT', String(i)]);
+    const cases: unknown[] = [
+      full,
+      // Refused by the one-pass check late in the list: the general check then names the problem.
+      [...full.slice(0, 9_000), ['ETH/USDT', '0'], ...full.slice(9_000)],
+      [...full.slice(0, 8_000), ['', '1']],
+      'not a list',
+    ];
+    for (const raw of cases) {
+      const want = outcome(() => IdWindow.ofLayer(AppliedTrades.parse(raw, 'appliedTrades')));
+      const pauses = countingPause();
+      let got: unknown;
+      try {
+        const layer = await runStepsSliced(AppliedTrades.parseSteps(raw, 'appliedTrades'), pauses.pause);
+        got = outcome(() => IdWindow.ofLayer(layer));
+      } catch (e) {
+        got = outcome(() => {
+          throw e;
+        });
+      }
+      expect(got).toEqual(want);
+      if (Array.isArray(raw) && raw.length === full.length) expect(pauses.count()).toBeGreaterThan(1);
+    }
   });
 });

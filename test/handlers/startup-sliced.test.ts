@@ -1,0 +1,59 @@
+/**
+ * The boot's plan and hard reset with a pause (`StartupContext.pause`, `ExecuteContext.pause`): asked between the
+ * plan's stages and every few hundred orders within them and within the reset, and the plan and the books they give
+ * are those of a boot that never pauses.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Order } from '../../src/domain/types.js';
+import { planActionToJSON } from '../../src/handlers/plan.js';
+import { canonicalJson } from '../../src/store/codec.js';
+import { countingPause } from '../support/pauses.js';
+import { d, persistedWorld, placeTracked, restart, runtimeCycle, startupCycle, type World } from './world.js';
+
+const BTC = 'BTC/USDT';
+
+/** A restart over 300 resting orders, of which, while the engine was down, some filled and some were cancelled. */
+async function restartedWorld(): Promise<{ w: World; orders: Order[] }> {
+  const w = await persistedWorld();
+  const orders: Order[] = [];
+  for (let i = 0; i < 300; i++)
+    orders.push(
+      await placeTracked(w, {
+        clientOrderId: `r${i}`,
+        symbol: BTC,
+        side: 'buy',
+        quantity: d('0.001'),
+        price: d(String(20_000 + i)),
+      }),
+    );
+  w.ex.step(1_000);
+  await runtimeCycle(w);
+  w.ex.step(5_000);
+  for (const i of [3, 150, 290]) w.ex.fillOrder({ symbol: BTC, exchangeOrderId: orders[i]!.exchangeOrderId! });
+  for (const i of [7, 260]) w.ex.cancelByExchange({ symbol: BTC, exchangeOrderId: orders[i]!.exchangeOrderId! });
+  w.ex.step(5_000);
+  restart(w);
+  return { w, orders };
+}
+
+describe('the startup plan and hard reset with pauses', () => {
+  it('plan and reset the books as a boot without pauses does, pausing within both', async () => {
+    const [a, b] = [await restartedWorld(), await restartedWorld()];
+    const one = await startupCycle(a.w);
+    const pauses = countingPause();
+    const stepped = await startupCycle(b.w, undefined, pauses.pause);
+    expect(one.plan.outcome).toBe('ready');
+    expect(one.result.rebuilt).toBe(true);
+    const planJson = (p: typeof one.plan) =>
+      JSON.stringify({ ...p, actions: p.actions.map(planActionToJSON), error: p.error?.message });
+    expect(planJson(stepped.plan)).toBe(planJson(one.plan));
+    expect(canonicalJson(stepped.result.portfolio.toJSON())).toBe(canonicalJson(one.result.portfolio.toJSON()));
+    expect(stepped.result.cursors).toEqual(one.result.cursors);
+    expect(stepped.result.outcomes.map((o) => o.status)).toEqual(one.result.outcomes.map((o) => o.status));
+    expect(JSON.stringify(stepped.result.portfolio.deltaSinceSaved())).toBe(
+      JSON.stringify(one.result.portfolio.deltaSinceSaved()),
+    );
+    // The plan's stages (4) and its loops over the ~300 open orders, then the reset's comparison and swap.
+    expect(pauses.count()).toBeGreaterThanOrEqual(7);
+  });
+});
