@@ -24,13 +24,14 @@ export function perList<T, R>(derive: (list: readonly T[]) => R): (list: readonl
 
 /**
  * A frozen list made from another by an edit a module knows exactly (the differ's incremental update knows which
- * orders left a list and which joined it): `to` holds the items of the list numbered `from` (`serialOf`) without
- * `gone` and with `added`, counted as multisets. The list edited from is known by its number only: held here, it (a
- * whole book of pointers) would outlive its cycle and be copied by the scavenges of the next (issue 16).
+ * orders left a list and which joined it): the list numbered `to` (`serialOf`) holds the items of the list numbered
+ * `from` without `gone` and with `added`, counted as multisets. Both lists are known by their numbers only: held here,
+ * each (a whole book of pointers) would outlive its cycle and be copied by the scavenges of the next (issue 16; the
+ * edits kept, two cycles' worth, held the last cycle's lists of 1,000 orders alive through a scavenge).
  */
 interface ListEdit {
   readonly from: number;
-  readonly to: readonly unknown[];
+  readonly to: number;
   readonly gone: readonly unknown[];
   readonly added: readonly unknown[];
   /** Where each of `added` is in `to`, when the module that made `to` knows. */
@@ -76,15 +77,18 @@ export function noteListEdit<T>(
 ): void {
   if (from === to || !Object.isFrozen(from) || !Object.isFrozen(to)) return;
   if (edits.length === EDITS_KEPT) edits.shift();
-  edits.push({ from: serialOf(from), to, gone, added, addedAt });
+  edits.push({ from: serialOf(from), to: serialOf(to), gone, added, addedAt });
 }
 
 /** The latest edit noted (`noteListEdit`) that made `to`, from the list numbered `from`. */
 function editTo(to: readonly unknown[], from: number | undefined): ListEdit | undefined {
   if (from === undefined) return undefined;
+  // A list no edit made has no number yet (or one a view gave it, which no edit names as `to`).
+  const serial = serials.get(to);
+  if (serial === undefined) return undefined;
   for (let k = edits.length - 1; k >= 0; k--) {
     const e = edits[k]!;
-    if (e.to === to && e.from === from) return e;
+    if (e.to === serial && e.from === from) return e;
   }
   return undefined;
 }
