@@ -345,8 +345,8 @@ function* diffOrders(
   // extra table operations on the common (matched) path.
   const slots = tableSlots(n + m);
   // The sorts come after the join, done with its tables: they reuse the tables' memory, which starts the memory (so
-  // a float64 view of it is aligned) and spans room for them (`SortScratch`: 4 int32s per entry).
-  const tablesSize = Math.max(2 * slots, 4 * most);
+  // a float64 view of it is aligned) and spans room for them (`SortScratch`: 6 int32s per entry).
+  const tablesSize = Math.max(2 * slots, 6 * most);
   // Only the tables and `holders`, taken first, are read before they are written: the rest is not zeroed.
   const memory = scratch(tablesSize + 7 * n + 3 * m, sliced, tablesSize + 2 * n);
   let used = tablesSize;
@@ -368,6 +368,8 @@ function* diffOrders(
     key: new Float64Array(memory.buffer, memory.byteOffset, most),
     group: memory.subarray(2 * most, 3 * most),
     perm: memory.subarray(3 * most, 4 * most),
+    low: memory.subarray(4 * most, 5 * most),
+    lowSpare: memory.subarray(5 * most, 6 * most),
   };
   yield* indexExchangeOrders(remoteOrders, byX, byC, keys);
 
@@ -713,7 +715,7 @@ function differing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, wit
   // A subtraction costs far more than a comparison, so it is only done when the fills differ. An amount of ours
   // carries Dec's settings already: copied into Dec first only if it does not.
   const ef = e.filledQuantity;
-  const filledDelta = sameFill ? ZERO : (ef.constructor === Dec ? ef : new Dec(ef)).minus(l.filledQuantity);
+  const filledDelta = sameFill ? ZERO : fillDelta(ef, l.filledQuantity);
   let differs = !sameFill;
   const differences: { -readonly [K in keyof OrderDifferences]: OrderDifferences[K] } = { filledDelta };
   if (l.status !== e.status) {
@@ -737,6 +739,20 @@ function differing(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, wit
     differs = true;
   }
   return { matchedBy, local: l, exchange: e, differences, differs, withinGrace };
+}
+
+/**
+ * `exchange − local` for two fills that differ, as decimal.js's `minus` gives it. A local order not filled at all (most
+ * of the differing pairs: the exchange saw a fill first) leaves `minus` with nothing to subtract: it then returns a copy
+ * of the exchange's fill (rounded to the precision, which a fill of at most 9 digit words, 63 digits, never needs),
+ * and here that copy is made directly, without `minus`'s two other copies.
+ */
+function fillDelta(ef: Decimal, lf: Decimal): Decimal {
+  const ld = lf.d;
+  const ed = ef.d;
+  if (ef.constructor === Dec && ld !== null && ld[0] === 0 && ed !== null && ed[0] !== 0 && ed.length <= 9)
+    return new Dec(ef);
+  return (ef.constructor === Dec ? ef : new Dec(ef)).minus(lf);
 }
 
 function sameOptionalAmount(a: Decimal | undefined, b: Decimal | undefined): boolean {
@@ -1201,6 +1217,9 @@ interface SortScratch {
   readonly group: Int32Array;
   readonly perm: Int32Array;
   readonly key: Float64Array;
+  /** The radix sort's keys, carried beside the entries they sort (`radixSortByKey`). */
+  readonly low: Int32Array;
+  readonly lowSpare: Int32Array;
 }
 
 /**
@@ -1257,7 +1276,7 @@ function sortEntries(
       continue;
     }
     // `group` is free once the entries are bucketed: the radix sort's second buffer.
-    radixSortByKey(perm, group, from, to, key);
+    radixSortByKey(perm, group, from, to, key, sort);
     // Equal keys (ids sharing their first 15 characters, or absent) keep entry order: settled by the ids.
     for (let k = from; k < to;) {
       let end = k + 1;
@@ -1290,6 +1309,7 @@ function manyRuns(perm: Int32Array, from: number, to: number, before: (a: number
 }
 /** Bits of a key sorted per radix pass, and the pass's counts (one diff sorts at a time: shared). */
 const RADIX_BITS = 8;
+const RADIX_MASK = (1 << RADIX_BITS) - 1;
 const radixCounts = new Int32Array(1 << RADIX_BITS);
 
 /**
@@ -1297,7 +1317,14 @@ const radixCounts = new Int32Array(1 << RADIX_BITS);
  * bits the keys' range spans; `spare[from, to)` is overwritten. A shuffled exchange list's zombies, sorted by
  * comparisons, were the most of a diff's sorting at 100k orders.
  */
-function radixSortByKey(perm: Int32Array, spare: Int32Array, from: number, to: number, key: Float64Array): void {
+function radixSortByKey(
+  perm: Int32Array,
+  spare: Int32Array,
+  from: number,
+  to: number,
+  key: Float64Array,
+  { low, lowSpare }: SortScratch,
+): void {
   let min = Infinity;
   let max = -Infinity;
   for (let k = from; k < to; k++) {
@@ -1311,24 +1338,54 @@ function radixSortByKey(perm: Int32Array, spare: Int32Array, from: number, to: n
   const counts = radixCounts;
   let src = perm;
   let dst = spare;
-  for (let shift = 0; shift < bits; shift += RADIX_BITS) {
-    counts.fill(0);
-    for (let k = from; k < to; k++) counts[radixDigit(key[src[k]!]! - min, shift)]!++;
-    let at = from;
-    for (let d = 0; d < counts.length; d++) {
-      const c = counts[d]!;
-      counts[d] = at;
-      at += c;
+  if (bits <= 32) {
+    // Keys within 2^32 of each other (ids numbered close together, as a venue's are): each entry's `key - min` as
+    // 32 bits, carried beside it from pass to pass, read in turn instead of converted from `key` at random each pass.
+    let srcLow = low;
+    let dstLow = lowSpare;
+    for (let k = from; k < to; k++) srcLow[k] = key[src[k]!]! - min;
+    for (let shift = 0; shift < bits; shift += RADIX_BITS) {
+      counts.fill(0);
+      for (let k = from; k < to; k++) counts[(srcLow[k]! >>> shift) & RADIX_MASK]!++;
+      prefixSums(counts, from);
+      for (let k = from; k < to; k++) {
+        const x = srcLow[k]!;
+        const at = counts[(x >>> shift) & RADIX_MASK]!++;
+        dst[at] = src[k]!;
+        dstLow[at] = x;
+      }
+      const t = src;
+      src = dst;
+      dst = t;
+      const tl = srcLow;
+      srcLow = dstLow;
+      dstLow = tl;
     }
-    for (let k = from; k < to; k++) {
-      const e = src[k]!;
-      dst[counts[radixDigit(key[e]! - min, shift)]!++] = e;
+  } else {
+    for (let shift = 0; shift < bits; shift += RADIX_BITS) {
+      counts.fill(0);
+      for (let k = from; k < to; k++) counts[radixDigit(key[src[k]!]! - min, shift)]!++;
+      prefixSums(counts, from);
+      for (let k = from; k < to; k++) {
+        const e = src[k]!;
+        dst[counts[radixDigit(key[e]! - min, shift)]!++] = e;
+      }
+      const t = src;
+      src = dst;
+      dst = t;
     }
-    const t = src;
-    src = dst;
-    dst = t;
   }
   if (src !== perm) perm.set(src.subarray(from, to), from);
+}
+
+/** Turns a radix pass's digit counts into where each digit's entries start, the first at `from`. */
+function prefixSums(counts: Int32Array, from: number): void {
+  let at = from;
+  for (let d = 0; d < counts.length; d++) {
+    const c = counts[d]!;
+    counts[d] = at;
+    at += c;
+  }
 }
 
 /** The `RADIX_BITS` bits of `x` (an exact integer below 2^53) from bit `shift` up; `shift` a multiple of them. */

@@ -53,6 +53,18 @@ const remote = (p: Partial<ExchangeSnapshot> = {}): ExchangeSnapshot => ({
   ...p,
 });
 
+/** Fisher–Yates with a small LCG from `seed`, so the order is the same at every run. */
+function shuffledBy<T>(items: readonly T[], seed: number): T[] {
+  let state = seed;
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    const j = state % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 function parseErrorOf(f: () => unknown): ParseError {
   try {
     f();
@@ -85,6 +97,21 @@ describe('diff: matched orders', () => {
     expect(r.matched[0]!.differences.filledDelta.toFixed()).toBe('0.5');
     expect(r.matched[0]!.differs).toBe(true);
     expect(hasDrift(r)).toBe(true);
+  });
+  it("gives a local order not filled at all the exchange's fill as its delta, as minus gives it", () => {
+    // Zero or negative zero locally; fills of a few digits, of more digits than the precision keeps, negative.
+    const fills = ['0.75', '-3', '123456789.000000001', `1.${'7'.repeat(70)}`, `${'9'.repeat(63)}`];
+    for (const zero of ['0', '-0']) {
+      for (const fill of fills) {
+        const l = { ...order(), filledQuantity: new Dec(zero) };
+        const e = order({ filled: fill });
+        const delta = diff(local({ orders: [l] }), remote({ openOrders: [e] })).matched[0]!.differences.filledDelta;
+        const want = e.filledQuantity.minus(l.filledQuantity);
+        expect(delta).toEqual(want);
+        expect(delta.toFixed()).toBe(want.toFixed());
+        expect(delta).not.toBe(e.filledQuantity);
+      }
+    }
   });
   it('reports an order filled LESS on the exchange than locally as a negative delta, not hidden', () => {
     const r = diff(local({ orders: [order({ filled: '0.75' })] }), remote({ openOrders: [order({ filled: '0.25' })] }));
@@ -452,13 +479,7 @@ describe('diff: the report itself', () => {
     const zs = ids.map((x, k) =>
       order({ exchangeOrderId: k === 7 ? undefined : x, clientOrderId: `c${k}`, symbol: k % 3 === 0 ? 'A' : 'B' }),
     );
-    let seed = 12345;
-    const shuffled = [...zs];
-    for (let i = shuffled.length - 1; i > 0; i--) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      const j = seed % (i + 1);
-      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
-    }
+    const shuffled = shuffledBy(zs, 12345);
     const want = [...zs].sort(compareOrders);
     expect(diff(local(), remote({ openOrders: shuffled })).zombies.map((z) => z.exchange)).toEqual(want);
     // The same orders as ghosts (old local orders the exchange does not list).
@@ -467,6 +488,20 @@ describe('diff: the report itself', () => {
         (g) => g.local,
       ),
     ).toEqual(want.filter((o) => o.exchangeOrderId !== undefined));
+  });
+  it('orders large shuffled groups of ids numbered close together as compareOrders does', () => {
+    // Keys within 2^32 of each other (one venue's consecutive ids, of one or two lengths, some sharing their first 15
+    // characters): sorted by 32-bit digits carried beside the entries.
+    const ids = Array.from({ length: 700 }, (_, k) =>
+      k % 9 === 0 ? `7000000000000${k}` : k % 9 === 1 ? `70000000000${k * 3}` : `7${String(k * 13).padStart(11, '0')}`,
+    );
+    const zs = ids.map((x, k) =>
+      order({ exchangeOrderId: x, clientOrderId: `c${k}`, symbol: k % 4 === 0 ? 'A' : 'B' }),
+    );
+    const shuffled = shuffledBy(zs, 777);
+    const want = [...zs].sort(compareOrders);
+    expect(diff(local(), remote({ openOrders: shuffled })).zombies.map((z) => z.exchange)).toEqual(want);
+    expect(diff(local({ orders: shuffled }), remote()).ghosts.map((g) => g.local)).toEqual(want);
   });
   it('summarizes counts per category', () => {
     const r = diff(
