@@ -376,7 +376,6 @@ function* diffOrders(
   const joined: Joined = { at, count, pair, matchedKeys, made, holders, memoize: frozen, keys, sort };
   // Client-id matches wait until every exchange-id match is known: an exchange-id match always wins.
   const byClientId: number[] = [];
-  // `frozen`: the memo of exchange-id pairs (see `lastPairs`) is used and kept, for a frozen local list only.
 
   // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
   // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
@@ -387,62 +386,7 @@ function* diffOrders(
     if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
     const to = Math.min(localOrders.length, from + BLOCK);
     readAhead(localOrders, from, to, tables, h);
-    for (let li = from; li < to; li++) {
-      const o = localOrders[li]!;
-      const x = o.exchangeOrderId;
-      let e = -1;
-      if (x !== undefined) {
-        const v = byX.insertHashed(h[li - from]!, o.symbol, x, ~li);
-        if (v === ABSENT) {
-          // Unknown to the exchange: now recorded as local order li, for the duplicate check.
-        } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
-        else {
-          if (holders[2 * v] !== 0)
-            throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, holders[2 * v]! - 1);
-          holders[2 * v] = li + 1;
-          e = v;
-        }
-      }
-      const c = o.clientOrderId;
-      if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
-        // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
-        // the client-id duplicate check needs no table operation.
-        if (holders[2 * e + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * e + 1]! - 1);
-        holders[2 * e + 1] = li + 1;
-        const eo = remoteOrders[e]!;
-        const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
-        const prev = frozen ? lastPairs.get(o) : undefined;
-        if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
-          madePair(joined, e, n + li, prev);
-        } else if (agree(o, eo)) {
-          // Made with the report (`reportOrders`), which also fills `pairs`.
-          at.matched[count.matched] = e;
-          matchedKeys[count.matched] = n + li;
-          pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
-        } else {
-          const p = differing('exchangeOrderId', o, eo, withinGrace);
-          if (frozen) lastPairs.set(o, p);
-          madePair(joined, e, n + li, p);
-        }
-        continue;
-      }
-      // The client id's hash, if read ahead (0 also when it is the hash: computed again then, the same).
-      const hc = h[BLOCK + li - from]!;
-      const v = byC.insertHashed(hc !== 0 ? hc : hashId(CLIENT_SEED, c), '', c, ~li);
-      if (v === ABSENT) {
-        // Unknown to the exchange: recorded for the duplicate check.
-      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
-      else {
-        if (holders[2 * v + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * v + 1]! - 1);
-        holders[2 * v + 1] = li + 1;
-        if (x === undefined) {
-          byClientId.push(li, v);
-          continue;
-        }
-      }
-      if (e >= 0) madePair(joined, e, n + li, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
-      else unmatched(joined, o, n + li, cutoff);
-    }
+    joinLocalBlock(localOrders, from, to, tables, joined, cutoff, byClientId);
   }
 
   for (let k = 0; k < byClientId.length; k += 2) {
@@ -457,8 +401,91 @@ function* diffOrders(
     }
   }
 
-  for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
+  noteZombies(joined, n);
   return joined;
+}
+
+/**
+ * Joins local orders `[from, to)` (`readAhead` done for them, their hashes in `blockHashes`): a function of its own,
+ * not the generator's loop, so that it is compiled as a whole after a few blocks, where a generator's loop compiled on
+ * the stack ran the cold first diff's many blocks mostly in the interpreter.
+ */
+function joinLocalBlock(
+  localOrders: readonly Order[],
+  from: number,
+  to: number,
+  { byX, byC, holders }: { readonly byX: IdTable; readonly byC: IdTable; readonly holders: Int32Array },
+  joined: Joined,
+  cutoff: number,
+  byClientId: number[],
+): void {
+  const remoteOrders = byX.remote;
+  const n = remoteOrders.length;
+  // `frozen`: the memo of exchange-id pairs (see `lastPairs`) is used and kept, for a frozen local list only.
+  const frozen = joined.memoize;
+  const { at, count, matchedKeys, pair } = joined;
+  const h = blockHashes;
+  for (let li = from; li < to; li++) {
+    const o = localOrders[li]!;
+    const x = o.exchangeOrderId;
+    let e = -1;
+    if (x !== undefined) {
+      const v = byX.insertHashed(h[li - from]!, o.symbol, x, ~li);
+      if (v === ABSENT) {
+        // Unknown to the exchange: now recorded as local order li, for the duplicate check.
+      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
+      else {
+        if (holders[2 * v] !== 0)
+          throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, holders[2 * v]! - 1);
+        holders[2 * v] = li + 1;
+        e = v;
+      }
+    }
+    const c = o.clientOrderId;
+    if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
+      // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
+      // the client-id duplicate check needs no table operation.
+      if (holders[2 * e + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * e + 1]! - 1);
+      holders[2 * e + 1] = li + 1;
+      const eo = remoteOrders[e]!;
+      const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
+      const prev = frozen ? lastPairs.get(o) : undefined;
+      if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
+        madePair(joined, e, n + li, prev);
+      } else if (agree(o, eo)) {
+        // Made with the report (`reportOrders`), which also fills `pairs`.
+        at.matched[count.matched] = e;
+        matchedKeys[count.matched] = n + li;
+        pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
+      } else {
+        const p = differing('exchangeOrderId', o, eo, withinGrace);
+        if (frozen) lastPairs.set(o, p);
+        madePair(joined, e, n + li, p);
+      }
+      continue;
+    }
+    // The client id's hash, if read ahead (0 also when it is the hash: computed again then, the same).
+    const hc = h[BLOCK + li - from]!;
+    const v = byC.insertHashed(hc !== 0 ? hc : hashId(CLIENT_SEED, c), '', c, ~li);
+    if (v === ABSENT) {
+      // Unknown to the exchange: recorded for the duplicate check.
+    } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
+    else {
+      if (holders[2 * v + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * v + 1]! - 1);
+      holders[2 * v + 1] = li + 1;
+      if (x === undefined) {
+        byClientId.push(li, v);
+        continue;
+      }
+    }
+    if (e >= 0) madePair(joined, e, n + li, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+    else unmatched(joined, o, n + li, cutoff);
+  }
+}
+
+/** Every exchange order no local order matched: a zombie, in list order. */
+function noteZombies({ at, count, holders }: Joined, n: number): void {
+  for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
 }
 
 /*
@@ -695,35 +722,46 @@ function* indexExchangeOrders(
   byC: IdTable,
   keys: SortKeys,
 ): Generator<void, void> {
-  const h = blockHashes;
   for (let from = 0; from < remoteOrders.length; from += BLOCK) {
     if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
-    const to = Math.min(remoteOrders.length, from + BLOCK);
-    let read = 0;
-    // The orders first, then their strings: a loop reading both waits on each order before its strings.
-    for (let i = from; i < to; i++) read += fields(remoteOrders[i]!);
-    for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
-    _touched = read;
-    for (let i = from; i < to; i++) {
-      const o = remoteOrders[i]!;
-      const x = o.exchangeOrderId;
-      const symbol = keys.symbolIndex(o.symbol);
-      keys.symbol[i] = symbol;
-      h[2 * (i - from)] = noteIdKey(keys.key, i, keys.seeds[symbol]!, x);
-      h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
+    indexExchangeBlock(remoteOrders, from, Math.min(remoteOrders.length, from + BLOCK), byX, byC, keys);
+  }
+}
+
+/** Indexes exchange orders `[from, to)`: a function of its own, as `joinLocalBlock` is. */
+function indexExchangeBlock(
+  remoteOrders: readonly Order[],
+  from: number,
+  to: number,
+  byX: IdTable,
+  byC: IdTable,
+  keys: SortKeys,
+): void {
+  const h = blockHashes;
+  let read = 0;
+  // The orders first, then their strings: a loop reading both waits on each order before its strings.
+  for (let i = from; i < to; i++) read += fields(remoteOrders[i]!);
+  for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
+  _touched = read;
+  for (let i = from; i < to; i++) {
+    const o = remoteOrders[i]!;
+    const x = o.exchangeOrderId;
+    const symbol = keys.symbolIndex(o.symbol);
+    keys.symbol[i] = symbol;
+    h[2 * (i - from)] = noteIdKey(keys.key, i, keys.seeds[symbol]!, x);
+    h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
+  }
+  for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
+  _touched = read;
+  for (let i = from; i < to; i++) {
+    const o = remoteOrders[i]!;
+    const x = o.exchangeOrderId;
+    if (x !== undefined) {
+      const prev = byX.insertHashed(h[2 * (i - from)]!, o.symbol, x, i);
+      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
     }
-    for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
-    _touched = read;
-    for (let i = from; i < to; i++) {
-      const o = remoteOrders[i]!;
-      const x = o.exchangeOrderId;
-      if (x !== undefined) {
-        const prev = byX.insertHashed(h[2 * (i - from)]!, o.symbol, x, i);
-        if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
-      }
-      const prev = byC.insertHashed(h[2 * (i - from) + 1]!, '', o.clientOrderId, i);
-      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
-    }
+    const prev = byC.insertHashed(h[2 * (i - from) + 1]!, '', o.clientOrderId, i);
+    if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
   }
 }
 
