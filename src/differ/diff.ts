@@ -956,13 +956,15 @@ function drifts<D>(
   make: (key: string, local: Decimal, exchange: Decimal, delta: Decimal) => D,
 ): D[] {
   const out: D[] = [];
-  for (const [k, lv] of l) {
+  // forEach, not for-of: a for-of over a Map's entries made a [key, value] array per entry (2,000 a diff at 1,000
+  // positions a side).
+  l.forEach((lv, k) => {
     const rv = r.get(k) ?? ZERO;
     if (!sameAmount(lv, rv)) out.push(make(k, lv, rv, new Dec(rv).minus(lv)));
-  }
-  for (const [k, rv] of r) {
+  });
+  r.forEach((rv, k) => {
     if (!l.has(k) && !rv.isZero()) out.push(make(k, ZERO, rv, new Dec(rv)));
-  }
+  });
   return out;
 }
 
