@@ -373,20 +373,9 @@ function* diffOrders(
   };
   yield* indexExchangeOrders(remoteOrders, byX, byC, keys);
 
-  const madePair = (e: number, keyAt: number, p: MatchedOrder): void => {
-    at.matched[count.matched] = e;
-    matchedKeys[count.matched] = keyAt;
-    pair[count.matched++] = ~(made.push(p) - 1);
-  };
-  const unmatched = (o: Order, li: number): void => {
-    const category = categoryOf(o, cutoff);
-    if (category === undefined) return;
-    if (category === 'ghost') at.ghosts[count.ghosts++] = n + li;
-    else at.inFlight[count.inFlight++] = n + li;
-  };
+  const joined: Joined = { at, count, pair, matchedKeys, made, holders, memoize: frozen, keys, sort };
   // Client-id matches wait until every exchange-id match is known: an exchange-id match always wins.
   const byClientId: number[] = [];
-  // `frozen`: the memo of exchange-id pairs (see `lastPairs`) is used and kept, for a frozen local list only.
 
   // In blocks, as for the exchange orders: each block's hashes first, and its orders' slots (with the exchange
   // orders they hold) read ahead of the inserts, so that their cache misses overlap (see `readAhead`).
@@ -397,62 +386,7 @@ function* diffOrders(
     if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
     const to = Math.min(localOrders.length, from + BLOCK);
     readAhead(localOrders, from, to, tables, h);
-    for (let li = from; li < to; li++) {
-      const o = localOrders[li]!;
-      const x = o.exchangeOrderId;
-      let e = -1;
-      if (x !== undefined) {
-        const v = byX.insertHashed(h[li - from]!, o.symbol, x, ~li);
-        if (v === ABSENT) {
-          // Unknown to the exchange: now recorded as local order li, for the duplicate check.
-        } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
-        else {
-          if (holders[2 * v] !== 0)
-            throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, holders[2 * v]! - 1);
-          holders[2 * v] = li + 1;
-          e = v;
-        }
-      }
-      const c = o.clientOrderId;
-      if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
-        // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
-        // the client-id duplicate check needs no table operation.
-        if (holders[2 * e + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * e + 1]! - 1);
-        holders[2 * e + 1] = li + 1;
-        const eo = remoteOrders[e]!;
-        const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
-        const prev = frozen ? lastPairs.get(o) : undefined;
-        if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
-          madePair(e, n + li, prev);
-        } else if (agree(o, eo)) {
-          // Made with the report (`reportOrders`), which also fills `pairs`.
-          at.matched[count.matched] = e;
-          matchedKeys[count.matched] = n + li;
-          pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
-        } else {
-          const p = differing('exchangeOrderId', o, eo, withinGrace);
-          if (frozen) lastPairs.set(o, p);
-          madePair(e, n + li, p);
-        }
-        continue;
-      }
-      // The client id's hash, if read ahead (0 also when it is the hash: computed again then, the same).
-      const hc = h[BLOCK + li - from]!;
-      const v = byC.insertHashed(hc !== 0 ? hc : hashId(CLIENT_SEED, c), '', c, ~li);
-      if (v === ABSENT) {
-        // Unknown to the exchange: recorded for the duplicate check.
-      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
-      else {
-        if (holders[2 * v + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * v + 1]! - 1);
-        holders[2 * v + 1] = li + 1;
-        if (x === undefined) {
-          byClientId.push(li, v);
-          continue;
-        }
-      }
-      if (e >= 0) madePair(e, n + li, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
-      else unmatched(o, li);
-    }
+    joinLocalBlock(localOrders, from, to, tables, joined, cutoff, byClientId);
   }
 
   for (let k = 0; k < byClientId.length; k += 2) {
@@ -460,15 +394,118 @@ function* diffOrders(
     const e = byClientId[k + 1]!;
     const o = localOrders[li]!;
     if (holders[2 * e] !== 0) {
-      unmatched(o, li);
+      unmatched(joined, o, n + li, cutoff);
     } else {
       holders[2 * e] = li + 1;
-      madePair(e, e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
+      madePair(joined, e, e, match('clientOrderId', o, remoteOrders[e]!, cutoff));
     }
   }
 
+  noteZombies(joined, n);
+  return joined;
+}
+
+/**
+ * Joins local orders `[from, to)` (`readAhead` done for them, their hashes in `blockHashes`): a function of its own,
+ * not the generator's loop, so that it is compiled as a whole after a few blocks, where a generator's loop compiled on
+ * the stack ran the cold first diff's many blocks mostly in the interpreter.
+ */
+function joinLocalBlock(
+  localOrders: readonly Order[],
+  from: number,
+  to: number,
+  { byX, byC, holders }: { readonly byX: IdTable; readonly byC: IdTable; readonly holders: Int32Array },
+  joined: Joined,
+  cutoff: number,
+  byClientId: number[],
+): void {
+  const remoteOrders = byX.remote;
+  const n = remoteOrders.length;
+  // `frozen`: the memo of exchange-id pairs (see `lastPairs`) is used and kept, for a frozen local list only.
+  const frozen = joined.memoize;
+  const { at, count, matchedKeys, pair } = joined;
+  const h = blockHashes;
+  for (let li = from; li < to; li++) {
+    const o = localOrders[li]!;
+    const x = o.exchangeOrderId;
+    let e = -1;
+    if (x !== undefined) {
+      const v = byX.insertHashed(h[li - from]!, o.symbol, x, ~li);
+      if (v === ABSENT) {
+        // Unknown to the exchange: now recorded as local order li, for the duplicate check.
+      } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, ~v);
+      else {
+        if (holders[2 * v] !== 0)
+          throw duplicate(LOCAL_ORDERS, li, `x:${orderIdKey(o.symbol, x)}`, holders[2 * v]! - 1);
+        holders[2 * v] = li + 1;
+        e = v;
+      }
+    }
+    const c = o.clientOrderId;
+    if (e >= 0 && remoteOrders[e]!.clientOrderId === c) {
+      // The common case: both sides agree on both ids. byC would answer e (exchange client ids are unique), so
+      // the client-id duplicate check needs no table operation.
+      if (holders[2 * e + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * e + 1]! - 1);
+      holders[2 * e + 1] = li + 1;
+      const eo = remoteOrders[e]!;
+      const withinGrace = o.createdAt >= cutoff || o.updatedAt >= cutoff;
+      const prev = frozen ? lastPairs.get(o) : undefined;
+      if (prev !== undefined && prev.exchange === eo && Object.isFrozen(eo) && prev.withinGrace === withinGrace) {
+        madePair(joined, e, n + li, prev);
+      } else if (agree(o, eo)) {
+        // Made with the report (`reportOrders`), which also fills `pairs`.
+        at.matched[count.matched] = e;
+        matchedKeys[count.matched] = n + li;
+        pair[count.matched++] = (li << 1) | (withinGrace ? 1 : 0);
+      } else {
+        const p = differing('exchangeOrderId', o, eo, withinGrace);
+        if (frozen) lastPairs.set(o, p);
+        madePair(joined, e, n + li, p);
+      }
+      continue;
+    }
+    // The client id's hash, if read ahead (0 also when it is the hash: computed again then, the same).
+    const hc = h[BLOCK + li - from]!;
+    const v = byC.insertHashed(hc !== 0 ? hc : hashId(CLIENT_SEED, c), '', c, ~li);
+    if (v === ABSENT) {
+      // Unknown to the exchange: recorded for the duplicate check.
+    } else if (v < 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, ~v);
+    else {
+      if (holders[2 * v + 1] !== 0) throw duplicate(LOCAL_ORDERS, li, `c:${c}`, holders[2 * v + 1]! - 1);
+      holders[2 * v + 1] = li + 1;
+      if (x === undefined) {
+        byClientId.push(li, v);
+        continue;
+      }
+    }
+    if (e >= 0) madePair(joined, e, n + li, match('exchangeOrderId', o, remoteOrders[e]!, cutoff));
+    else unmatched(joined, o, n + li, cutoff);
+  }
+}
+
+/** Every exchange order no local order matched: a zombie, in list order. */
+function noteZombies({ at, count, holders }: Joined, n: number): void {
   for (let i = 0; i < n; i++) if (holders[2 * i] === 0) at.zombies[count.zombies++] = i;
-  return { at, count, pair, matchedKeys, made, holders, memoize: frozen, keys, sort };
+}
+
+/*
+ * The join's two ways of recording an entry, functions of the module rather than closures made per diff: a call
+ * site that had seen one diff's closure deoptimized at the next diff's ("wrong call target").
+ */
+
+/** Records a matched entry whose `MatchedOrder` is already made: exchange order `e`, its keys at `keyAt`. */
+function madePair({ at, count, matchedKeys, pair, made }: Joined, e: number, keyAt: number, p: MatchedOrder): void {
+  at.matched[count.matched] = e;
+  matchedKeys[count.matched] = keyAt;
+  pair[count.matched++] = ~(made.push(p) - 1);
+}
+
+/** Records a local order left unmatched (at `keyAt` = n + its index) as a ghost or in flight; a terminal one not at all. */
+function unmatched({ at, count }: Joined, o: Order, keyAt: number, cutoff: number): void {
+  const category = categoryOf(o, cutoff);
+  if (category === undefined) return;
+  if (category === 'ghost') at.ghosts[count.ghosts++] = keyAt;
+  else at.inFlight[count.inFlight++] = keyAt;
 }
 
 /**
@@ -486,7 +523,9 @@ const matchedPositions = new WeakMap<readonly MatchedOrder[], Int32Array>();
 
 /**
  * The report's categories from the join's entries: each category's entries sorted (`sortEntries`), then its objects
- * made in that order, straight into the report's array.
+ * made in that order, straight into the report's array. Each category's loop is a function of its own: a generator
+ * whose first loop was compiled on the stack (OSR) before its later loops had run fell back to the interpreter at each
+ * of them, diff after diff, until V8 compiled the whole generator again (three times a diff over the first diffs).
  */
 function* reportOrders(
   joined: Joined,
@@ -495,11 +534,51 @@ function* reportOrders(
   cutoff: number,
   notePositions: boolean,
 ): Generator<void, OrderCategoryLists> {
-  const { at, count, pair, matchedKeys, made, holders, memoize, keys, sort } = joined;
+  const { at, count, keys, sort } = joined;
   const n = remoteOrders.length;
   const rank = keys.symbolRanks();
 
-  let perm = sortEntries(at.matched, count.matched, keys, rank, sort, matchedKeys);
+  const matched = matchedObjects(
+    joined,
+    sortEntries(at.matched, count.matched, keys, rank, sort, joined.matchedKeys),
+    localOrders,
+    remoteOrders,
+    notePositions,
+  );
+
+  if (localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK) yield;
+  const ghosts = ghostObjects(
+    at.ghosts,
+    sortEntries(at.ghosts, count.ghosts, keys, rank, sort),
+    count.ghosts,
+    localOrders,
+    n,
+  );
+  const zombies = zombieObjects(
+    at.zombies,
+    sortEntries(at.zombies, count.zombies, keys, rank, sort),
+    count.zombies,
+    remoteOrders,
+  );
+  const inFlight = inFlightObjects(
+    at.inFlight,
+    sortEntries(at.inFlight, count.inFlight, keys, rank, sort),
+    count.inFlight,
+    localOrders,
+    n,
+    cutoff,
+  );
+  return { matched, ghosts, zombies, inFlight };
+}
+
+/** The report's `matched`, its pairs in `perm`'s order: those made in the join, and the agreeing ones made here. */
+function matchedObjects(
+  { at, count, pair, made, holders, memoize }: Joined,
+  perm: Int32Array,
+  localOrders: readonly Order[],
+  remoteOrders: readonly Order[],
+  notePositions: boolean,
+): MatchedOrder[] {
   const matched = new Array<MatchedOrder>(count.matched);
   // Read now: `holders` is scratch memory, which the next diff writes.
   const positions = notePositions ? new Int32Array(count.matched) : undefined;
@@ -516,25 +595,45 @@ function* reportOrders(
     if (memoize) lastPairs.set(local, mo);
     matched[k] = mo;
   }
-
   if (positions !== undefined) matchedPositions.set(matched, positions);
+  return matched;
+}
 
-  if (localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK) yield;
-  perm = sortEntries(at.ghosts, count.ghosts, keys, rank, sort);
-  const ghosts = new Array<GhostOrder>(count.ghosts);
-  for (let k = 0; k < ghosts.length; k++) ghosts[k] = { local: localOrders[at.ghosts[perm[k]!]! - n]! };
+/** The report's `ghosts`: `count` entries of `at` (local order li at n + li) in `perm`'s order. */
+function ghostObjects(
+  at: Int32Array,
+  perm: Int32Array,
+  count: number,
+  localOrders: readonly Order[],
+  n: number,
+): GhostOrder[] {
+  const ghosts = new Array<GhostOrder>(count);
+  for (let k = 0; k < count; k++) ghosts[k] = { local: localOrders[at[perm[k]!]! - n]! };
+  return ghosts;
+}
 
-  perm = sortEntries(at.zombies, count.zombies, keys, rank, sort);
-  const zombies = new Array<ZombieOrder>(count.zombies);
-  for (let k = 0; k < zombies.length; k++) zombies[k] = { exchange: remoteOrders[at.zombies[perm[k]!]!]! };
+/** The report's `zombies`: `count` entries of `at` (exchange order indexes) in `perm`'s order. */
+function zombieObjects(at: Int32Array, perm: Int32Array, count: number, remoteOrders: readonly Order[]): ZombieOrder[] {
+  const zombies = new Array<ZombieOrder>(count);
+  for (let k = 0; k < count; k++) zombies[k] = { exchange: remoteOrders[at[perm[k]!]!]! };
+  return zombies;
+}
 
-  perm = sortEntries(at.inFlight, count.inFlight, keys, rank, sort);
-  const inFlight = new Array<InFlightOrder>(count.inFlight);
-  for (let k = 0; k < inFlight.length; k++) {
-    const local = localOrders[at.inFlight[perm[k]!]! - n]!;
+/** The report's `inFlight`: as `ghostObjects`, each with its reason. */
+function inFlightObjects(
+  at: Int32Array,
+  perm: Int32Array,
+  count: number,
+  localOrders: readonly Order[],
+  n: number,
+  cutoff: number,
+): InFlightOrder[] {
+  const inFlight = new Array<InFlightOrder>(count);
+  for (let k = 0; k < count; k++) {
+    const local = localOrders[at[perm[k]!]! - n]!;
     inFlight[k] = { local, reason: categoryOf(local, cutoff) as InFlightOrder['reason'] };
   }
-  return { matched, ghosts, zombies, inFlight };
+  return inFlight;
 }
 
 /** How many orders are read and hashed ahead of their inserts (see `indexExchangeOrders`, `readAhead`). */
@@ -623,35 +722,46 @@ function* indexExchangeOrders(
   byC: IdTable,
   keys: SortKeys,
 ): Generator<void, void> {
-  const h = blockHashes;
   for (let from = 0; from < remoteOrders.length; from += BLOCK) {
     if (from % (SLICE_BLOCKS * BLOCK) === 0 && from > 0) yield;
-    const to = Math.min(remoteOrders.length, from + BLOCK);
-    let read = 0;
-    // The orders first, then their strings: a loop reading both waits on each order before its strings.
-    for (let i = from; i < to; i++) read += fields(remoteOrders[i]!);
-    for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
-    _touched = read;
-    for (let i = from; i < to; i++) {
-      const o = remoteOrders[i]!;
-      const x = o.exchangeOrderId;
-      const symbol = keys.symbolIndex(o.symbol);
-      keys.symbol[i] = symbol;
-      h[2 * (i - from)] = noteIdKey(keys.key, i, keys.seeds[symbol]!, x);
-      h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
+    indexExchangeBlock(remoteOrders, from, Math.min(remoteOrders.length, from + BLOCK), byX, byC, keys);
+  }
+}
+
+/** Indexes exchange orders `[from, to)`: a function of its own, as `joinLocalBlock` is. */
+function indexExchangeBlock(
+  remoteOrders: readonly Order[],
+  from: number,
+  to: number,
+  byX: IdTable,
+  byC: IdTable,
+  keys: SortKeys,
+): void {
+  const h = blockHashes;
+  let read = 0;
+  // The orders first, then their strings: a loop reading both waits on each order before its strings.
+  for (let i = from; i < to; i++) read += fields(remoteOrders[i]!);
+  for (let i = from; i < to; i++) read += touch(remoteOrders[i]!);
+  _touched = read;
+  for (let i = from; i < to; i++) {
+    const o = remoteOrders[i]!;
+    const x = o.exchangeOrderId;
+    const symbol = keys.symbolIndex(o.symbol);
+    keys.symbol[i] = symbol;
+    h[2 * (i - from)] = noteIdKey(keys.key, i, keys.seeds[symbol]!, x);
+    h[2 * (i - from) + 1] = hashId(CLIENT_SEED, o.clientOrderId);
+  }
+  for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
+  _touched = read;
+  for (let i = from; i < to; i++) {
+    const o = remoteOrders[i]!;
+    const x = o.exchangeOrderId;
+    if (x !== undefined) {
+      const prev = byX.insertHashed(h[2 * (i - from)]!, o.symbol, x, i);
+      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
     }
-    for (let k = 0; k < to - from; k++) read += byX.slotAt(h[2 * k]!) + byC.slotAt(h[2 * k + 1]!);
-    _touched = read;
-    for (let i = from; i < to; i++) {
-      const o = remoteOrders[i]!;
-      const x = o.exchangeOrderId;
-      if (x !== undefined) {
-        const prev = byX.insertHashed(h[2 * (i - from)]!, o.symbol, x, i);
-        if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `x:${orderIdKey(o.symbol, x)}`, prev);
-      }
-      const prev = byC.insertHashed(h[2 * (i - from) + 1]!, '', o.clientOrderId, i);
-      if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
-    }
+    const prev = byC.insertHashed(h[2 * (i - from) + 1]!, '', o.clientOrderId, i);
+    if (prev !== ABSENT) throw duplicate(REMOTE_ORDERS, i, `c:${o.clientOrderId}`, prev);
   }
 }
 
@@ -846,13 +956,15 @@ function drifts<D>(
   make: (key: string, local: Decimal, exchange: Decimal, delta: Decimal) => D,
 ): D[] {
   const out: D[] = [];
-  for (const [k, lv] of l) {
+  // forEach, not for-of: a for-of over a Map's entries made a [key, value] array per entry (2,000 a diff at 1,000
+  // positions a side).
+  l.forEach((lv, k) => {
     const rv = r.get(k) ?? ZERO;
     if (!sameAmount(lv, rv)) out.push(make(k, lv, rv, new Dec(rv).minus(lv)));
-  }
-  for (const [k, rv] of r) {
+  });
+  r.forEach((rv, k) => {
     if (!l.has(k) && !rv.isZero()) out.push(make(k, ZERO, rv, new Dec(rv)));
-  }
+  });
   return out;
 }
 
@@ -1239,8 +1351,35 @@ function sortEntries(
   sort: SortScratch,
   keyAt: Int32Array = at,
 ): Int32Array {
-  const { group, perm, key } = sort;
-  // Stable bucketing by symbol: start[r] is where the group of the symbol ranked r begins.
+  const { perm, key } = sort;
+  const start = bucketBySymbol(count, keys, rank, sort, keyAt);
+  const byIds = (a: number, b: number): number => compareIds(keys.order(at[a]!), keys.order(at[b]!));
+  const byKeys = (a: number, b: number): number => {
+    const d = key[a]! - key[b]!;
+    // A sign, not the difference: a returned double that is not a small integer is boxed, one allocation a compare.
+    return d < 0 ? -1 : d > 0 ? 1 : byIds(a, b);
+  };
+  // Each loop over a group's entries is a function of its own: one compiled on the stack (OSR) while the code after
+  // it had not yet run fell back to the interpreter there, call after call, over a diff's first few diffs.
+  for (let r = 0; r < rank.length; r++) {
+    const from = start[r]!;
+    const to = start[r + 1]!;
+    if (to - from >= 2) sortGroup(from, to, sort, byKeys, byIds);
+  }
+  return perm;
+}
+
+/**
+ * Buckets `count` entries by their symbol's rank, stably, into `sort.perm` (with each rank in `sort.group` and each
+ * key in `sort.key`, by entry); returns where the group of the symbol ranked r begins, at r.
+ */
+function bucketBySymbol(
+  count: number,
+  keys: SortKeys,
+  rank: Int32Array,
+  { group, perm, key }: SortScratch,
+  keyAt: Int32Array,
+): Int32Array {
   const start = new Int32Array(rank.length + 1);
   for (let i = 0; i < count; i++) {
     const r = rank[keys.symbol[keyAt[i]!]!]!;
@@ -1253,39 +1392,58 @@ function sortEntries(
     perm[next[group[i]!]!++] = i;
     key[i] = keys.key[keyAt[i]!]!;
   }
-  const byIds = (a: number, b: number): number => compareIds(keys.order(at[a]!), keys.order(at[b]!));
-  const byKeys = (a: number, b: number): number => {
-    const d = key[a]! - key[b]!;
-    // A sign, not the difference: a returned double that is not a small integer is boxed, one allocation a compare.
-    return d < 0 ? -1 : d > 0 ? 1 : byIds(a, b);
-  };
-  for (let r = 0; r < rank.length; r++) {
-    const from = start[r]!;
-    const to = start[r + 1]!;
-    if (to - from < 2) continue;
-    let digits = true;
-    for (let k = from; k < to && digits; k++) digits = !Number.isNaN(key[perm[k]!]!);
-    const before = digits ? byKeys : byIds;
-    let sorted = true;
-    for (let k = from + 1; k < to && sorted; k++) sorted = before(perm[k - 1]!, perm[k]!) <= 0;
-    if (sorted) continue;
-    // A group in a few sorted runs (a boot's books, say) is merged by the comparison sort in about one pass; one in
-    // many (a shuffled list) is sorted by its keys' digits, in a few passes whatever their order.
-    if (!digits || to - from < RADIX_MIN || !manyRuns(perm, from, to, before)) {
-      perm.subarray(from, to).sort(before);
-      continue;
-    }
-    // `group` is free once the entries are bucketed: the radix sort's second buffer.
-    radixSortByKey(perm, group, from, to, key, sort);
-    // Equal keys (ids sharing their first 15 characters, or absent) keep entry order: settled by the ids.
-    for (let k = from; k < to;) {
-      let end = k + 1;
-      while (end < to && key[perm[end]!] === key[perm[k]!]) end++;
-      if (end - k > 1) perm.subarray(k, end).sort(byIds);
-      k = end;
-    }
+  return start;
+}
+
+/** Sorts one symbol's group, `perm[from, to)` (two entries or more), by `byKeys` when every key is a number. */
+function sortGroup(
+  from: number,
+  to: number,
+  sort: SortScratch,
+  byKeys: (a: number, b: number) => number,
+  byIds: (a: number, b: number) => number,
+): void {
+  const { perm, key, group } = sort;
+  const digits = allKeyed(perm, from, to, key);
+  const before = digits ? byKeys : byIds;
+  if (inOrder(perm, from, to, before)) return;
+  // A group in a few sorted runs (a boot's books, say) is merged by the comparison sort in about one pass; one in
+  // many (a shuffled list) is sorted by its keys' digits, in a few passes whatever their order.
+  if (!digits || to - from < RADIX_MIN || !manyRuns(perm, from, to, before)) {
+    perm.subarray(from, to).sort(before);
+    return;
   }
-  return perm;
+  // `group` is free once the entries are bucketed: the radix sort's second buffer.
+  radixSortByKey(perm, group, from, to, key, sort);
+  settleTies(perm, from, to, key, byIds);
+}
+
+/** Whether every entry of `perm[from, to)` has a numeric key (its id's digits), not NaN. */
+function allKeyed(perm: Int32Array, from: number, to: number, key: Float64Array): boolean {
+  for (let k = from; k < to; k++) if (Number.isNaN(key[perm[k]!]!)) return false;
+  return true;
+}
+
+/** Whether `perm[from, to)` is already in `before`'s order. */
+function inOrder(perm: Int32Array, from: number, to: number, before: (a: number, b: number) => number): boolean {
+  for (let k = from + 1; k < to; k++) if (before(perm[k - 1]!, perm[k]!) > 0) return false;
+  return true;
+}
+
+/** Equal keys (ids sharing their first 15 characters, or absent) keep entry order after the radix sort: settled by the ids. */
+function settleTies(
+  perm: Int32Array,
+  from: number,
+  to: number,
+  key: Float64Array,
+  byIds: (a: number, b: number) => number,
+): void {
+  for (let k = from; k < to;) {
+    let end = k + 1;
+    while (end < to && key[perm[end]!] === key[perm[k]!]) end++;
+    if (end - k > 1) perm.subarray(k, end).sort(byIds);
+    k = end;
+  }
 }
 
 /** Below this many entries, a group out of order is sorted by comparisons: a radix pass's counting costs more. */
