@@ -674,9 +674,10 @@ export class Portfolio {
     // forked: a clone's) and a fold of the whole map once they pass `LAYER_FOLD_AT`. The rebuilt map holds the
     // entries in the sort order, as `fromExchangeState`'s books hold them.
     if (2 * equal.length >= sorted.length) {
-      this.byClient = LayeredMap.fromValues(sorted, (t) => t.order.clientOrderId);
+      this.byClient = yield* LayeredMap.fromValuesSteps(sorted, (t) => t.order.clientOrderId);
     } else {
       for (let k = 0; k < equal.length; k++) {
+        if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
         const t = sorted[equal[k]!]!;
         this.byClient.set(t.order.clientOrderId, t);
       }
@@ -1312,6 +1313,26 @@ export class Portfolio {
       balances: this.balances(),
     });
     return this.liveCache;
+  }
+
+  /**
+   * `liveState()` as steps (src/domain/steps.ts): the same view, yielding every few hundred orders. Building it first
+   * sorts the tracked orders (about 10 ms at 100,000 in one call after a load); books loaded from a save hold them in
+   * that order already, which is checked here a slice at a time instead (other books are sorted in one call, as
+   * `liveState()` sorts them). The books must not change until it is done.
+   */
+  *liveStateSteps(): Generator<void, LiveState> {
+    if (this.liveCache === undefined && this.sorted === undefined) {
+      const list = this.byClient.valueList();
+      let inOrder = true;
+      for (let i = 1; inOrder && i < list.length; i++) {
+        if (i % ITEMS_PER_STEP === 0) yield;
+        inOrder = compareTracked(list[i - 1]!, list[i]!) < 0;
+      }
+      // A reader between the steps (a status) may have sorted them meanwhile: the same list.
+      this.sorted ??= inOrder ? list : list.sort(compareTracked);
+    }
+    return this.liveState();
   }
 
   /**

@@ -1,8 +1,28 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ITEMS_PER_STEP, runStepsSliced } from '../../src/domain/steps.js';
 import type { Order } from '../../src/domain/types.js';
-import { mergeOrders, placeUpdates } from '../../src/handlers/executor.js';
+import type { ExchangeClient } from '../../src/exchange/port.js';
+import {
+  executePlan,
+  mergeOrders,
+  mergeOrdersSteps,
+  noteUpdatePositions,
+  placeUpdates,
+} from '../../src/handlers/executor.js';
+import { EMPTY_CURSORS, type Plan, type RebuildPortfolioAction } from '../../src/handlers/plan.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { canonicalJson } from '../../src/store/codec.js';
+import { BTC_SPOT, d, order } from '../portfolio/fixtures.js';
 import { arbOrder } from '../support/arbitraries.js';
+import { countingPause } from '../support/pauses.js';
+
+/** A hard reset calls no exchange: any call fails the test. */
+const NO_EXCHANGE = new Proxy({} as ExchangeClient, {
+  get: (_, name) => () => {
+    throw new Error(`unexpected exchange call: ${String(name)}`);
+  },
+});
 
 // Few symbols and exchange ids: an update's (symbol, exchange id) often belongs to another order of the list.
 const arbSmallOrder = arbOrder({ symbol: fc.constantFrom('A/B', 'C/D') }).chain((o) =>
@@ -76,5 +96,93 @@ describe('mergeOrders by position', () => {
       { numRuns: 2_000 },
     );
     expect(placed).toBeGreaterThan(100);
+  });
+});
+
+/** A boot's books: `n` resting orders, loaded from a save (so listed in the books' order), and their reset plan. */
+function bootReset(n: number): { portfolio: Portfolio; plan: Plan } {
+  const orders = Array.from({ length: n }, (_, i) =>
+    order({
+      clientOrderId: `o${String(i).padStart(5, '0')}`,
+      exchangeOrderId: String(1000 + i),
+      symbol: BTC_SPOT.symbol,
+      side: 'buy',
+      q: '0.001',
+      px: String(20_000 + (i % 50)),
+    }),
+  );
+  const balances = [{ asset: 'USDT', free: d('1000000'), total: d('1000000') }];
+  const built = Portfolio.create({ instruments: [BTC_SPOT], balances, orders });
+  const portfolio = Portfolio.fromJSON(JSON.parse(JSON.stringify(built.toJSON())));
+  // The exchange's copies, equal to ours (a clean restart), at the positions the startup plan notes for them.
+  const updates = portfolio.orders().map((o) => ({ ...o }));
+  noteUpdatePositions(
+    updates,
+    portfolio.orders(),
+    Int32Array.from(updates, (_, i) => i),
+  );
+  const reset: RebuildPortfolioAction = {
+    type: 'rebuildPortfolio',
+    cause: 'startupHardReset',
+    reason: 'startup',
+    instruments: [BTC_SPOT],
+    positions: [],
+    balances,
+    orderUpdates: updates,
+    recordTrades: [],
+  };
+  const plan: Plan = {
+    handler: 'startup',
+    mode: 'execute',
+    outcome: 'ready',
+    snapshotStartedAt: 1_700_000_060_000,
+    snapshotCompletedAt: 1_700_000_060_010,
+    plannedAt: 1_700_000_060_020,
+    actions: [reset],
+    requestsUsed: 0,
+    queriesUsed: 0,
+    deferred: [],
+  };
+  return { portfolio, plan };
+}
+
+describe('a hard reset with pauses', () => {
+  it('pauses within each pass over the orders (the merge, the comparison, the swap, the index) and resets alike', async () => {
+    const n = 1_000;
+    const a = bootReset(n);
+    const b = bootReset(n);
+    const one = await executePlan(a.plan, { exchange: NO_EXCHANGE, portfolio: a.portfolio, cursors: EMPTY_CURSORS });
+    const pauses = countingPause();
+    const stepped = await executePlan(b.plan, {
+      exchange: NO_EXCHANGE,
+      portfolio: b.portfolio,
+      cursors: EMPTY_CURSORS,
+      pause: pauses.pause,
+    });
+    expect(stepped.outcomes.map((o) => o.status)).toEqual(['done']);
+    expect(canonicalJson(stepped.portfolio.toJSON())).toBe(canonicalJson(one.portfolio.toJSON()));
+    expect(JSON.stringify(stepped.portfolio.deltaSinceSaved())).toBe(JSON.stringify(one.portfolio.deltaSinceSaved()));
+    expect(stepped.portfolio.orders()).toEqual(one.portfolio.orders());
+    // Five passes over the n orders, each pausing every ITEMS_PER_STEP: the merge by position (placing, then the
+    // orders left in place), the reset's comparison, its swap of the equal copies, and the index built from them.
+    expect(pauses.count()).toBeGreaterThanOrEqual(5 * Math.floor((n - 1) / ITEMS_PER_STEP));
+  });
+
+  it('mergeOrdersSteps, paused at every step, gives what mergeOrders gives', async () => {
+    await fc.assert(
+      fc.asyncProperty(arbMerge, fc.boolean(), fc.nat(600), async ({ current, updates, at }, positioned, more) => {
+        // Past one step: the lists padded with orders of their own client ids, not updated.
+        const pad = Array.from({ length: more }, (_, i) => ({ ...current[0]!, clientOrderId: `pad-${i}` }));
+        const list = current.length === 0 ? current : [...current, ...pad];
+        const placed = positioned ? { at, sameIds: false } : undefined;
+        const pauses = countingPause();
+        const got = await runStepsSliced(mergeOrdersSteps(list, updates, placed), pauses.pause);
+        const want = mergeOrders(list, updates, placed);
+        expect(got).toHaveLength(want.length);
+        got.forEach((o, i) => expect(o).toBe(want[i]));
+        if (updates.length > 0 && list.length > ITEMS_PER_STEP) expect(pauses.count()).toBeGreaterThan(0);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

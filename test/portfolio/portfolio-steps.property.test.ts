@@ -1,7 +1,7 @@
 /**
- * The boot's O(n) portfolio work as steps (`Portfolio.fromJSONSteps`, `resetFromExchangeStateSteps`), run with a
- * pause at every step: the same books, the same save lineage and the same error as the one-call forms, over books of
- * a few hundred orders (past one step's `ITEMS_PER_STEP`).
+ * The boot's O(n) portfolio work as steps (`Portfolio.fromJSONSteps`, `resetFromExchangeStateSteps`,
+ * `liveStateSteps`), run with a pause at every step: the same books, the same save lineage, the same live state and
+ * the same error as the one-call forms, over books of a few hundred orders (past one step's `ITEMS_PER_STEP`).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -166,5 +166,36 @@ describe('Portfolio steps', () => {
     expect(paused).toBeGreaterThan(0);
     expect(inPlace).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0);
+  });
+
+  it('liveStateSteps, paused at every step, gives the live state liveState gives, books loaded from a save or not', async () => {
+    let checked = 0;
+    await fc.assert(
+      fc.asyncProperty(arbOrders, fc.boolean(), fc.nat(3), async (specs, loaded, change) => {
+        const built = Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders: ordersOf(specs) }, OPTIONS);
+        // A save lists the orders in the live state's order; books built from a list keep the list's (random) order.
+        const make = (): Portfolio =>
+          loaded ? Portfolio.fromJSON(JSON.parse(JSON.stringify(built.toJSON())), OPTIONS) : built.clone();
+        const [a, b] = [make(), make()];
+        const want = a.liveState();
+        const steps = countingPause();
+        const got = await runStepsSliced(b.liveStateSteps(), steps.pause);
+        expect(got).toEqual(want);
+        expect(b.liveState()).toBe(got);
+        // The sorted view it leaves is the one later changes keep up to date.
+        const extra = { ...specs[change % specs.length]!, at: change * 7 };
+        const added = ordersOf([extra]).map((o) => ({ ...o, clientOrderId: 'added', exchangeOrderId: 'added-1' }))[0]!;
+        a.trackOrder(added);
+        b.trackOrder(added);
+        expect(b.liveState()).toEqual(a.liveState());
+        expectSameBooks(b, a);
+        if (loaded && specs.length > ITEMS_PER_STEP) {
+          expect(steps.count()).toBeGreaterThan(0);
+          checked++;
+        }
+      }),
+      { numRuns: 40 },
+    );
+    expect(checked).toBeGreaterThan(0);
   });
 });
