@@ -3,7 +3,15 @@ import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
 import { orderIdKey } from '../../src/domain/ids.js';
 import type { Balance, ExchangeSnapshot, LiveState, Order, Position } from '../../src/domain/types.js';
-import { compareOrders, diff, DiffMemo, diffOnce, diffSliced } from '../../src/differ/diff.js';
+import {
+  compareOrders,
+  diff,
+  DiffMemo,
+  diffOnce,
+  diffOnceSliced,
+  diffSliced,
+  OBJECTS_PER_SLICE,
+} from '../../src/differ/diff.js';
 import { hasDrift, hasDriftBeyondTolerance, reportSummary } from '../../src/differ/report.js';
 import { DEFAULT_DIFF_OPTIONS, DEFAULT_IN_FLIGHT_GRACE_MS, resolveDiffOptions } from '../../src/differ/tolerance.js';
 
@@ -728,5 +736,33 @@ describe('diff: pairs reused over the same frozen lists', () => {
     expect(again.matched).toBe(first.matched);
     expect(theirAgain.matched).toBe(theirFirst.matched);
     expect(again).toEqual(diff(local({ orders: [...books] }), remote({ openOrders: [...same] })));
+  });
+});
+
+describe("the boot's diff in slices: the report's objects too", () => {
+  it('pauses after each category is sorted and every OBJECTS_PER_SLICE objects, not only in the join', async () => {
+    // A warm restart's books: every order matched. Three and a bit slices of matched pairs, and the same again with
+    // a quarter of them ghosts instead (the exchange lost them), so each category's slicing shows in the count.
+    const n = 3 * OBJECTS_PER_SLICE + 1;
+    const books = Array.from({ length: n }, (_, i) =>
+      order({ clientOrderId: `c${i}`, exchangeOrderId: `${1000 + i}` }),
+    );
+    const count = async (l: readonly Order[], x: readonly Order[]): Promise<number> => {
+      let pauses = 0;
+      const got = await diffOnceSliced(local({ orders: l }), remote({ openOrders: x }), undefined, () => {
+        pauses++;
+        return undefined;
+      });
+      expect(got).toEqual(diffOnce(local({ orders: l }), remote({ openOrders: x })));
+      return pauses;
+    };
+    const allMatched = await count(books, books);
+    const someGhosts = await count(books, books.slice(0, n - OBJECTS_PER_SLICE));
+    // The join pauses every 256 orders of each list; the report adds one per slice of objects and one per category.
+    const join = (l: number, x: number): number => Math.floor((l - 1) / 256) + Math.floor((x - 1) / 256);
+    expect(allMatched).toBeGreaterThanOrEqual(join(n, n) + Math.ceil(n / OBJECTS_PER_SLICE) + 3);
+    expect(someGhosts).toBeGreaterThanOrEqual(
+      join(n, n - OBJECTS_PER_SLICE) + Math.ceil((n - OBJECTS_PER_SLICE) / OBJECTS_PER_SLICE) + 1 + 3,
+    );
   });
 });
