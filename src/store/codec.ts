@@ -17,10 +17,11 @@
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { DeferredList, type DeferredTexts } from '../domain/deferred-list.js';
+import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import { StoreCorruptError } from '../domain/errors.js';
 import { StoreError } from './errors.js';
 import type { JsonValue } from './port.js';
-import { parseInSlices } from './sliced-parse.js';
+import { parseSteps } from './sliced-parse.js';
 
 /** The format version this build writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -473,11 +474,12 @@ const CRC_STRETCH = 1 << 20;
  * result and the same errors: a file not exactly as the encoder writes it (another head, a checksum that does not
  * match its bytes, a state that does not parse) is left to `decodeSnapshot`, which decides.
  */
-export async function decodeSnapshotInSlices(
-  bytes: Buffer,
-  file: string,
-  pause: () => Promise<void> | undefined,
-): Promise<DecodedSnapshot> {
+export function decodeSnapshotInSlices(bytes: Buffer, file: string, pause: Pause): Promise<DecodedSnapshot> {
+  return runStepsSliced(snapshotSteps(bytes, file), pause);
+}
+
+/** `decodeSnapshotInSlices`'s work as steps: it yields after each stretch of the checksum and each slice. */
+function* snapshotSteps(bytes: Buffer, file: string): Generator<void, DecodedSnapshot> {
   const head = SNAPSHOT_HEAD.exec(bytes.toString('latin1', 0, Math.min(bytes.length, 96)));
   const journalSeq = Number(head?.[1]);
   const from = head?.[0].length ?? 0;
@@ -487,12 +489,11 @@ export async function decodeSnapshotInSlices(
   let crc = payloadCrcStart(journalSeq);
   for (let at = from; at < to; at += CRC_STRETCH) {
     crc = crc32(bytes.subarray(at, Math.min(to, at + CRC_STRETCH)), crc);
-    const waiting = pause();
-    if (waiting !== undefined) await waiting;
+    yield;
   }
   if (payloadCrcEnd(crc) !== head[2]) return decodeSnapshot(bytes, file);
   try {
-    return { journalSeq, state: (await parseInSlices(bytes, from, to, pause)) as JsonValue };
+    return { journalSeq, state: (yield* parseSteps(bytes, from, to)) as JsonValue };
   } catch {
     return decodeSnapshot(bytes, file);
   }
@@ -519,11 +520,7 @@ export interface DecodedJournal {
  * @throws StoreCorruptError naming `file` and the 1-based line.
  */
 export function decodeJournal(bytes: Buffer, file: string, snapshotSeq: number | undefined): DecodedJournal {
-  const steps = journalSteps(bytes, file, snapshotSeq);
-  for (;;) {
-    const step = steps.next();
-    if (step.done === true) return step.value;
-  }
+  return runSteps(journalSteps(bytes, file, snapshotSeq));
 }
 
 /** Journal lines read between two chances to pause in `decodeJournalInSlices` (a few hundred microseconds). */
@@ -533,19 +530,13 @@ export const JOURNAL_LINES = 64;
  * `decodeJournal` with a chance to pause (`pause()`, awaited when it returns a promise) every few records: a journal
  * that grew long (a crash before the next compaction) is read over several turns. The same result and errors.
  */
-export async function decodeJournalInSlices(
+export function decodeJournalInSlices(
   bytes: Buffer,
   file: string,
   snapshotSeq: number | undefined,
-  pause: () => Promise<void> | undefined,
+  pause: Pause,
 ): Promise<DecodedJournal> {
-  const steps = journalSteps(bytes, file, snapshotSeq);
-  for (;;) {
-    const step = steps.next();
-    if (step.done === true) return step.value;
-    const waiting = pause();
-    if (waiting !== undefined) await waiting;
-  }
+  return runStepsSliced(journalSteps(bytes, file, snapshotSeq), pause);
 }
 
 /** `decodeJournal`'s work, yielding after every JOURNAL_LINES lines. */

@@ -4,10 +4,11 @@
  * crash: `crash()` returns a new store holding exactly what had been durably stored, dropping operations whose
  * promises had not settled.
  */
+import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import { canonicalJson, JOURNAL_LINES } from './codec.js';
 import { StoreError } from './errors.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
-import { parseInSlices } from './sliced-parse.js';
+import { parseSteps } from './sliced-parse.js';
 
 /** How much canonical JSON text (UTF-16 units) a compaction takes in between two pauses. */
 const SLICE_CHARS = 1 << 18;
@@ -44,26 +45,11 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     for (const line of this.journal) this.journalBytes += Buffer.byteLength(line);
   }
 
-  load(pause?: () => Promise<void> | undefined): Promise<LoadedState<S, R> | undefined> {
-    return this.enqueue(async () => {
+  load(pause?: Pause): Promise<LoadedState<S, R> | undefined> {
+    return this.enqueue(() => {
       if (this.snapshot === undefined && this.journal.length === 0) return undefined;
-      const journal: R[] = [];
-      for (const line of this.journal) {
-        journal.push(JSON.parse(line) as R);
-        // Every few records a chance to pause, as the file store's read of a long journal has.
-        if (pause !== undefined && journal.length % JOURNAL_LINES === 0) {
-          const waiting = pause();
-          if (waiting !== undefined) await waiting;
-        }
-      }
-      let snapshot: S | undefined;
-      if (this.snapshot !== undefined) {
-        const bytes = snapshotBytes(this.snapshot);
-        snapshot = (
-          pause === undefined ? JSON.parse(bytes.toString('utf8')) : await parseInSlices(bytes, 0, bytes.length, pause)
-        ) as S;
-      }
-      return { snapshot, journal, warnings: [] };
+      const steps = loadSteps<S, R>(this.snapshot, this.journal);
+      return pause === undefined ? runSteps(steps) : runStepsSliced(steps, pause);
     });
   }
 
@@ -178,6 +164,27 @@ export class InMemoryStateStore<S extends JsonValue = JsonValue, R extends JsonV
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/**
+ * What `load` gives, as steps: a chance to pause every few journal records, as the file store's read of a long journal
+ * has, and after each slice of a snapshot written with line breaks (`parseSteps`).
+ */
+function* loadSteps<S extends JsonValue, R extends JsonValue>(
+  pieces: readonly Buffer[] | undefined,
+  lines: readonly string[],
+): Generator<void, LoadedState<S, R>> {
+  const journal: R[] = [];
+  for (const line of lines) {
+    journal.push(JSON.parse(line) as R);
+    if (journal.length % JOURNAL_LINES === 0) yield;
+  }
+  let snapshot: S | undefined;
+  if (pieces !== undefined) {
+    const bytes = snapshotBytes(pieces);
+    snapshot = (yield* parseSteps(bytes, 0, bytes.length)) as S;
+  }
+  return { snapshot, journal, warnings: [] };
 }
 
 /** The snapshot's text from its UTF-8 pieces (each piece ends between JSON tokens, so it is whole UTF-8 on its own). */

@@ -16,21 +16,16 @@
 import { isAscii } from 'node:buffer';
 
 /**
- * `JSON.parse` of `bytes[from, to)` (UTF-8), with a chance to pause (`pause()`, awaited when it returns a promise)
- * after each slice of a long array written with line breaks (see above). Throws what `JSON.parse` of the whole text
- * throws.
+ * `JSON.parse` of `bytes[from, to)` (UTF-8) as steps (src/domain/steps.ts): it yields after each slice of a long array
+ * written with line breaks (see above), where a caller driving it with `runStepsSliced` may pause. Throws what
+ * `JSON.parse` of the whole text throws.
  */
-export async function parseInSlices(
-  bytes: Buffer,
-  from: number,
-  to: number,
-  pause: () => Promise<void> | undefined,
-): Promise<unknown> {
+export function* parseSteps(bytes: Buffer, from: number, to: number): Generator<void, unknown> {
   const cut = bytes.indexOf(LINE_BREAK, from);
-  if (cut < 0 || cut >= to) return JSON.parse(textOf(bytes, from, to));
-  const parsed = await parseCut(bytes, from, to, pause);
+  if (cut < 0 || cut >= to) return JSON.parse(textOf(bytes, from, to)) as unknown;
+  const parsed = yield* cutSteps(bytes, from, to);
   // Not in the writer's layout: the whole text decides, as it would have without the cuts.
-  return parsed === NOT_CUT ? JSON.parse(textOf(bytes, from, to)) : parsed.value;
+  return parsed === NOT_CUT ? (JSON.parse(textOf(bytes, from, to)) as unknown) : parsed.value;
 }
 
 const LINE_BREAK = 0x0a;
@@ -51,12 +46,7 @@ const NOT_CUT = Symbol('not in the layout of cuts');
  * The value of a text in the writer's layout of cuts, or NOT_CUT when the text is not in it. Every check that could
  * make the pieces mean something other than the whole text sends it to NOT_CUT: then the whole text is parsed.
  */
-async function parseCut(
-  bytes: Buffer,
-  from: number,
-  to: number,
-  pause: () => Promise<void> | undefined,
-): Promise<{ value: unknown } | typeof NOT_CUT> {
+function* cutSteps(bytes: Buffer, from: number, to: number): Generator<void, { value: unknown } | typeof NOT_CUT> {
   const skeleton: string[] = [];
   const lists: unknown[][] = [];
   let start = from;
@@ -95,8 +85,7 @@ async function parseCut(
       // An empty slice (only whitespace) would be a stray comma in the whole text.
       if (!Array.isArray(items) || items.length === 0) return NOT_CUT;
       for (const item of items) list.push(item);
-      const waiting = pause();
-      if (waiting !== undefined) await waiting;
+      yield;
     }
     start = end + 1;
   }

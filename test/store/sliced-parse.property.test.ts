@@ -1,5 +1,5 @@
 /**
- * A snapshot parsed a slice at a time (src/store/sliced-parse.ts, `decodeSnapshotInSlices`): always what the parse of
+ * A snapshot parsed a slice at a time (src/store/sliced-parse.ts `parseSteps`, `decodeSnapshotInSlices`): always what the parse of
  * the whole text gives, value or error, whatever the text; and it pauses between the slices of the writer's layout.
  */
 import fc from 'fast-check';
@@ -18,7 +18,12 @@ import {
   PIECE_ITEMS,
   writeSnapshotPieces,
 } from '../../src/store/codec.js';
-import { parseInSlices } from '../../src/store/sliced-parse.js';
+import { runStepsSliced, type Pause } from '../../src/domain/steps.js';
+import { parseSteps } from '../../src/store/sliced-parse.js';
+
+/** The parse driven as the stores drive it, asking `pause` after each slice. */
+const parseInSlices = (bytes: Buffer, from: number, to: number, pause: Pause): Promise<unknown> =>
+  runStepsSliced(parseSteps(bytes, from, to), pause);
 
 /** Values that hold long arrays (written in slices) at various places: the root, object values, nested objects. */
 const arbItem = fc.oneof(
@@ -86,7 +91,7 @@ function edited(text: string, edits: readonly { at: number; kind: string; char: 
   return out;
 }
 
-describe('parseInSlices', () => {
+describe('parseSteps', () => {
   it("gives JSON.parse's value for the writer's layout, the same text as canonicalJson but for the line breaks, pausing at each slice", async () => {
     await fc.assert(
       fc.asyncProperty(arbHolder, async (value) => {
