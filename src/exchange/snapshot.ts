@@ -133,8 +133,10 @@ export class OpenOrderInterner {
       // No order was looked up: each before the last list's end is the last list's at its index, each after it new.
       // Said, so the differ need not walk both lists to find it again (issue 16: a placement's cycle).
       const kept = Math.min(lastFrozen.length, orders.length);
-      const addedAt = Array.from({ length: orders.length - kept }, (_, k) => kept + k);
-      noteListEdit(lastFrozen, this.last, lastFrozen.slice(kept), this.last.slice(kept), addedAt);
+      // The added orders sliced from `scan`, not from the frozen list (see `scan`), or the list itself when every
+      // order is new (a boot's first listing: at 100k orders, slicing the frozen list was 7 ms in one turn).
+      const added = kept === 0 ? this.last : scan.slice(kept);
+      noteListEdit(lastFrozen, this.last, lastFrozen.slice(kept), added, positionsFrom(kept, orders.length));
     }
     return this.last;
   }
@@ -150,6 +152,13 @@ export class OpenOrderInterner {
     }
     return index;
   }
+}
+
+/** `[from, from + 1, ..., to − 1]`, filled by a plain loop (`Array.from` with a mapping function is several times slower). */
+function positionsFrom(from: number, to: number): number[] {
+  const out = new Array<number>(to - from);
+  for (let k = from; k < to; k++) out[k - from] = k;
+  return out;
 }
 
 /** The last list's orders by exchange id, and those without one by client id. */

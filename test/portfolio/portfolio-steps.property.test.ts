@@ -4,7 +4,8 @@
  * the same error as the one-call forms, over books of a few hundred orders (past one step's `ITEMS_PER_STEP`).
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Dec } from '../../src/domain/decimal.js';
 import { ITEMS_PER_STEP, runStepsSliced } from '../../src/domain/steps.js';
 import type { Balance, Order, OrderStatus } from '../../src/domain/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
@@ -124,6 +125,42 @@ describe('Portfolio steps', () => {
     );
     expect(paused).toBeGreaterThan(0);
     expect(errors).toBeGreaterThan(0);
+  });
+
+  it('fromJSONSteps reads at most a few steps of orders between two yields, the locked sums of a spot book included', () => {
+    // Counted by the amounts read: every pass over the orders asks each one's fill `isZero`. The locked sums (a load's
+    // check of its balances) were one pass over the whole book in one step.
+    const specs = Array.from({ length: 12 * ITEMS_PER_STEP }, (_, i) => ({
+      inst: i % 2,
+      buy: i % 3 === 0,
+      q: 1 + (i % 9),
+      filled: 0,
+      status: 'open' as const,
+      acked: true,
+      at: 0,
+    }));
+    const raw: unknown = JSON.parse(
+      JSON.stringify(Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders: ordersOf(specs) })),
+    );
+    const isZero = Dec.prototype.isZero;
+    let reads = 0;
+    const spy = vi.spyOn(Dec.prototype, 'isZero').mockImplementation(function (this: Dec) {
+      reads++;
+      return isZero.call(this);
+    });
+    let most = 0;
+    try {
+      const steps = Portfolio.fromJSONSteps(raw, OPTIONS);
+      for (let done = false; !done;) {
+        reads = 0;
+        done = steps.next().done === true;
+        most = Math.max(most, reads);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(4 * ITEMS_PER_STEP);
   });
 
   it('resetFromExchangeStateSteps, paused at every step, gives the books, lineage and error of resetFromExchangeState', async () => {
