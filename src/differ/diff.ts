@@ -22,15 +22,16 @@ import {
   type Order,
   type Position,
 } from '../domain/types.js';
-import type {
-  BalanceDrift,
-  GhostOrder,
-  InFlightOrder,
-  MatchedOrder,
-  OrderDifferences,
-  PositionDrift,
-  ReconciliationReport,
-  ZombieOrder,
+import {
+  notePairsNotAgreeing,
+  type BalanceDrift,
+  type GhostOrder,
+  type InFlightOrder,
+  type MatchedOrder,
+  type OrderDifferences,
+  type PositionDrift,
+  type ReconciliationReport,
+  type ZombieOrder,
 } from './report.js';
 import {
   balanceTolerance,
@@ -235,6 +236,8 @@ function* sortedOrders(
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
   if (large) yield;
   const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff, notePositions);
+  // A boot's report (`diffOnce`): frozen as a kept diff's are, so the pairs noted with it stay its pairs.
+  if (notePositions) freezeCategories(categories);
   if (!frozen || kept === undefined || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
   keepLast(kept, localOrders, remoteOrders, cutoff, categories, graceBounds(localOrders, cutoff), undefined);
   return categories;
@@ -254,9 +257,13 @@ function keepLast(
   { lo, hi }: { readonly lo: number; readonly hi: number },
   ids: LastDiff['ids'],
 ): void {
-  for (const list of Object.values(categories)) Object.freeze(list);
+  freezeCategories(categories);
   const remote = Object.isFrozen(remoteOrders) ? remoteOrders : remoteOrders.slice();
   kept.last = { local, remote, lo, hi, cutoff, categories, ids };
+}
+
+function freezeCategories(categories: OrderCategoryLists): void {
+  for (const list of Object.values(categories)) Object.freeze(list);
 }
 
 /**
@@ -545,12 +552,14 @@ function* reportOrders(
   const matched = new Array<MatchedOrder>(count.matched);
   // Read now: `holders` is scratch memory, which the next diff writes.
   const positions = notePositions ? new Int32Array(count.matched) : undefined;
+  const notAgreeing = notePositions ? [] : undefined;
   for (let from = 0; from < count.matched; from += OBJECTS_PER_SLICE) {
     if (large) yield;
     const to = Math.min(count.matched, from + OBJECTS_PER_SLICE);
-    matchedObjects(joined, matchedPerm, localOrders, remoteOrders, positions, matched, from, to);
+    matchedObjects(joined, matchedPerm, localOrders, remoteOrders, positions, matched, from, to, notAgreeing);
   }
   if (positions !== undefined) matchedPositions.set(matched, positions);
+  if (notAgreeing !== undefined) notePairsNotAgreeing(matched, notAgreeing);
 
   if (large) yield;
   const ghostPerm = sortEntries(at.ghosts, count.ghosts, keys, rank, sort);
@@ -602,13 +611,18 @@ function matchedObjects(
   matched: MatchedOrder[],
   from: number,
   to: number,
+  notAgreeing: MatchedOrder[] | undefined,
 ): void {
   for (let k = from; k < to; k++) {
     const j = perm[k]!;
     if (positions !== undefined) positions[k] = holders[2 * at.matched[j]!]! - 1;
     const p = pair[j]!;
     if (p < 0) {
-      matched[k] = made[~p]!;
+      const mo = made[~p]!;
+      matched[k] = mo;
+      // Every pair made here below agrees by exchange id; of those made in the join, the ones that differ or were
+      // matched by client id (without the memo, a boot's: no other pair is made in the join).
+      if (notAgreeing !== undefined && (mo.differs || mo.matchedBy !== 'exchangeOrderId')) notAgreeing.push(mo);
       continue;
     }
     const local = localOrders[p >> 1]!;

@@ -136,10 +136,28 @@ const matchedDiffering = perListEdited(
 );
 
 function differing(matched: readonly MatchedOrder[]): number {
+  const pairs = pairsNotAgreeing(matched) ?? matched;
   let n = 0;
   // By index: for-of here allocated an iterator result per pair (about 1 MB a cycle at 10k orders).
-  for (let i = 0; i < matched.length; i++) if (matched[i]!.differs) n++;
+  for (let i = 0; i < pairs.length; i++) if (pairs[i]!.differs) n++;
   return n;
+}
+
+/** Per frozen matched list a full diff made: its pairs not matched by exchange id in full agreement. */
+const notAgreeing = new WeakMap<readonly MatchedOrder[], readonly MatchedOrder[]>();
+
+/**
+ * Notes `pairs`, in `matched`'s order, as every pair of frozen `matched` except those matched by exchange id that do
+ * not differ: every pair that differs is among them. A boot's diff (`diffOnce`) notes them as it makes the list, so
+ * views of its pairs (how many differ, which need a look) read these few, not 100k pairs cold.
+ */
+export function notePairsNotAgreeing(matched: readonly MatchedOrder[], pairs: readonly MatchedOrder[]): void {
+  notAgreeing.set(matched, pairs);
+}
+
+/** The pairs `notePairsNotAgreeing` noted for `matched`, or undefined (then any pair may be among them). */
+export function pairsNotAgreeing(matched: readonly MatchedOrder[]): readonly MatchedOrder[] | undefined {
+  return notAgreeing.get(matched);
 }
 
 /** True when a position or balance drift is beyond its tolerance (orders have no tolerance: see `hasDrift`). */

@@ -135,14 +135,16 @@ export function perListEdited<T, R>(
 /**
  * The items of a list sorted by `compare` (a total order: no two items compare equal) that `keep` keeps, in that
  * order and frozen; once per list, and from the last list's when it was edited (`perListEdited`). `keep` must read
- * nothing but the item.
+ * nothing but the item. `candidates`, when it answers for a list, gives a part of it (in its order) that holds every
+ * item `keep` keeps: only those are read.
  */
 export function perListKept<T>(
   keep: (item: T) => boolean,
   compare: (a: T, b: T) => number,
+  candidates?: (list: readonly T[]) => readonly T[] | undefined,
 ): (list: readonly T[]) => readonly T[] {
   return perListEdited(
-    (list) => Object.freeze(list.filter(keep)),
+    (list) => Object.freeze((candidates?.(list) ?? list).filter(keep)),
     (kept, gone, added) => {
       const left = gone.length === 0 ? kept : without(kept, gone);
       const joining = added.filter(keep);

@@ -27,7 +27,7 @@ import {
   type Order,
 } from '../domain/types.js';
 import { agreesByExchangeId, compareOrders } from '../differ/diff.js';
-import type { MatchedOrder, ReconciliationReport, Tolerance } from '../differ/report.js';
+import { pairsNotAgreeing, type MatchedOrder, type ReconciliationReport, type Tolerance } from '../differ/report.js';
 import { balanceTolerance, isBeyondTolerance, positionTolerance, type Tolerances } from '../differ/tolerance.js';
 import type { HistoryQuery, OrderRef, Page } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -1060,7 +1060,12 @@ export function tradeTouches(instrument: Instrument | undefined, f: Fill): strin
  * The matched pairs `needsLook` keeps, kept with a frozen list and brought up to date from the last list's by the
  * pairs an incremental diff dropped and added (`perListKept`): a cycle does no work per order here, only per change.
  */
-const pairsToLook = perListKept(needsLook, (a: MatchedOrder, b: MatchedOrder) => compareOrders(a.exchange, b.exchange));
+const pairsToLook = perListKept(
+  needsLook,
+  (a: MatchedOrder, b: MatchedOrder) => compareOrders(a.exchange, b.exchange),
+  // A boot's report: the few pairs that can need a look, noted by the differ (100k pairs read cold were 5 ms).
+  pairsNotAgreeing,
+);
 
 /**
  * Whether a matched pair may need an update, a fill or an error: it differs, or the exchange id is not settled. A pair

@@ -21,7 +21,7 @@ import {
   diffOnceSliced,
   matchedLocalPositions,
 } from '../../src/differ/diff.js';
-import { hasDrift, reportSummary, type ReconciliationReport } from '../../src/differ/report.js';
+import { hasDrift, pairsNotAgreeing, reportSummary, type ReconciliationReport } from '../../src/differ/report.js';
 import { reportToJSON } from '../../src/differ/report-json.js';
 import { ParseError } from '../../src/domain/errors.js';
 import {
@@ -331,6 +331,40 @@ describe('diff properties', () => {
         expect(outcome(() => diff(local, snapshot, { inFlightGraceMs: grace }), local, snapshot)).toEqual(want);
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it("pairsNotAgreeing: a boot's report is frozen and notes every pair but those agreeing by exchange id", () => {
+    // Over one block and past it: pairs made with the report (agreeing by exchange id, never noted) and in the join
+    // (differing, by client id: all noted) mixed in the sorted list.
+    const arb = fc.oneof(
+      arbCollidingInputs,
+      collidingInputs({
+        local: { minLength: 100, maxLength: 300, size: 'large' },
+        extra: { minLength: 10, maxLength: 60, size: 'large' },
+      }),
+    );
+    fc.assert(
+      fc.property(arb, ({ local, snapshot, grace }) => {
+        let report: ReconciliationReport;
+        try {
+          report = diffOnce(local, snapshot, { inFlightGraceMs: grace });
+        } catch (e) {
+          if (e instanceof ParseError) return;
+          throw e;
+        }
+        for (const list of [report.matched, report.ghosts, report.zombies, report.inFlight])
+          expect(Object.isFrozen(list)).toBe(true);
+        const noted = pairsNotAgreeing(report.matched);
+        expect(noted).toBeDefined();
+        expect(noted).toEqual(report.matched.filter((m) => m.differs || m.matchedBy !== 'exchangeOrderId'));
+        noted!.forEach((m) => expect(report.matched).toContain(m));
+        // The views read from them count what a pass over every pair counts.
+        expect(reportSummary(report).matchedDiffering).toBe(report.matched.filter((m) => m.differs).length);
+        // Only the boot's diff notes them.
+        expect(pairsNotAgreeing(diff(local, snapshot, { inFlightGraceMs: grace }).matched)).toBeUndefined();
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -103,4 +103,25 @@ describe('perListKept', () => {
     expect(kept(b)).toEqual([12, 30, 40]);
     expect(Object.isFrozen(kept(b))).toBe(true);
   });
+
+  it('reads only the candidates a list has, and the whole list of one without', () => {
+    const read: number[] = [];
+    const candidatesOf = new Map<readonly number[], readonly number[]>();
+    const kept = perListKept(
+      (x: number) => {
+        read.push(x);
+        return x > 10;
+      },
+      (a: number, b: number) => a - b,
+      (list) => candidatesOf.get(list),
+    );
+    const a = Object.freeze([5, 11, 7, 30, 2]);
+    candidatesOf.set(a, [11, 30]);
+    expect(kept(a)).toEqual([11, 30]);
+    expect(read).toEqual([11, 30]);
+    read.length = 0;
+    const b = Object.freeze([5, 12, 30]);
+    expect(kept(b)).toEqual([12, 30]);
+    expect(read).toEqual([5, 12, 30]);
+  });
 });
