@@ -334,43 +334,9 @@ describe('diff properties', () => {
     );
   });
 
-  it("pairsNotAgreeing: a boot's report is frozen and notes every pair but those agreeing by exchange id", () => {
-    // Over one block and past it: pairs made with the report (agreeing by exchange id, never noted) and in the join
-    // (differing, by client id: all noted) mixed in the sorted list.
-    const arb = fc.oneof(
-      arbCollidingInputs,
-      collidingInputs({
-        local: { minLength: 100, maxLength: 300, size: 'large' },
-        extra: { minLength: 10, maxLength: 60, size: 'large' },
-      }),
-    );
-    fc.assert(
-      fc.property(arb, ({ local, snapshot, grace }) => {
-        let report: ReconciliationReport;
-        try {
-          report = diffOnce(local, snapshot, { inFlightGraceMs: grace });
-        } catch (e) {
-          if (e instanceof ParseError) return;
-          throw e;
-        }
-        for (const list of [report.matched, report.ghosts, report.zombies, report.inFlight])
-          expect(Object.isFrozen(list)).toBe(true);
-        const noted = pairsNotAgreeing(report.matched);
-        expect(noted).toBeDefined();
-        expect(noted).toEqual(report.matched.filter((m) => m.differs || m.matchedBy !== 'exchangeOrderId'));
-        noted!.forEach((m) => expect(report.matched).toContain(m));
-        // The views read from them count what a pass over every pair counts.
-        expect(reportSummary(report).matchedDiffering).toBe(report.matched.filter((m) => m.differs).length);
-        // Only the boot's diff notes them.
-        expect(pairsNotAgreeing(diff(local, snapshot, { inFlightGraceMs: grace }).matched)).toBeUndefined();
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it("matchedLocalPositions: a boot's report says where each pair's local order stands in the local list", () => {
+  it("a boot's report (diffOnce) is frozen, says where each pair's local order stands, and notes the pairs not agreeing", () => {
     // Over one block and past it: pairs made with the report (agreeing by exchange id) and in the join (differing,
-    // by client id) each find their local order by the position noted.
+    // by client id) each find their local order by the position noted; only the latter are among `pairsNotAgreeing`.
     const arb = fc.oneof(
       arbCollidingInputs,
       collidingInputs({
@@ -391,8 +357,17 @@ describe('diff properties', () => {
         expect(at).toBeDefined();
         expect(at!.length).toBe(report.matched.length);
         report.matched.forEach((m, k) => expect(local.orders[at![k]!]).toBe(m.local));
+        for (const list of [report.matched, report.ghosts, report.zombies, report.inFlight])
+          expect(Object.isFrozen(list)).toBe(true);
+        const noted = pairsNotAgreeing(report.matched);
+        expect(noted).toEqual(report.matched.filter((m) => m.differs || m.matchedBy !== 'exchangeOrderId'));
+        noted!.forEach((m) => expect(report.matched).toContain(m));
+        // The views read from them count what a pass over every pair counts.
+        expect(reportSummary(report).matchedDiffering).toBe(report.matched.filter((m) => m.differs).length);
         // Only the boot's diff notes them.
-        expect(matchedLocalPositions(diff(local, snapshot, { inFlightGraceMs: grace }).matched)).toBeUndefined();
+        const later = diff(local, snapshot, { inFlightGraceMs: grace }).matched;
+        expect(matchedLocalPositions(later)).toBeUndefined();
+        expect(pairsNotAgreeing(later)).toBeUndefined();
       }),
       { numRuns: 300 },
     );
