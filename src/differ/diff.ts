@@ -1368,9 +1368,10 @@ interface SortScratch {
 }
 
 /**
- * Entries a sliced diff's sort handles between two slice points: a piece of one loop over a large group's entries, or
- * whole groups of that many entries together. Cold (a boot's diff), one loop over them takes a fraction of a
- * millisecond, a whole group's sort a few.
+ * Entries of one loop over a group that a sliced diff's sort goes through between two slice points: cold (a boot's
+ * diff), a fraction of a millisecond. A group of an eighth of that or fewer is sorted in one go, with others up to that
+ * many entries: its sort is a dozen loops over it, twenty for keys 2^32 and more apart (7 radix passes), and cold, one
+ * group of 5,000 such keys was sorted in 7-9 ms.
  */
 export const SORT_SLICE = 8192;
 
@@ -1394,7 +1395,8 @@ function* sortEntries(
   keyAt: Int32Array = at,
 ): Generator<void, Int32Array> {
   const { perm, key } = sort;
-  const pieces = count > slice;
+  const wholeGroups = slice / 8;
+  const pieces = count > wholeGroups;
   // Each loop over entries is a function of its own, called once or once a piece: one compiled on the stack (OSR)
   // while the code after it had not yet run fell back to the interpreter there, call after call, over the first diffs.
   const start = new Int32Array(rank.length + 1);
@@ -1417,11 +1419,11 @@ function* sortEntries(
     if (pieces) yield;
     const from = start[r]!;
     const to = start[r + 1]!;
-    if (to - from > slice) {
+    if (to - from > wholeGroups) {
       yield* sortLargeGroup(from, to, sort, byKeys, byIds, slice);
       r++;
     } else {
-      r = sortGroups(r, start, sort, byKeys, byIds, slice);
+      r = sortGroups(r, start, sort, byKeys, byIds, wholeGroups);
     }
   }
   return perm;
@@ -1473,7 +1475,7 @@ function placeBySymbol(
 
 /**
  * Sorts the groups from the symbol ranked `r` on (`start` as `groupStarts` left it), each in one go, while they add up
- * to `slice` entries or fewer; returns the rank of the first group left (a larger one is `sortLargeGroup`'s).
+ * to `most` entries or fewer; returns the rank of the first group left (a larger one is `sortLargeGroup`'s).
  */
 function sortGroups(
   r: number,
@@ -1481,13 +1483,13 @@ function sortGroups(
   sort: SortScratch,
   byKeys: (a: number, b: number) => number,
   byIds: (a: number, b: number) => number,
-  slice: number,
+  most: number,
 ): number {
   let sorted = 0;
   for (; r + 1 < start.length; r++) {
     const from = start[r]!;
     const to = start[r + 1]!;
-    if (sorted + to - from > slice) break;
+    if (sorted + to - from > most) break;
     if (to - from >= 2) sortGroup(from, to, sort, byKeys, byIds);
     sorted += to - from;
   }
@@ -1518,9 +1520,9 @@ function sortGroup(
 }
 
 /**
- * `sortGroup` for a group of more than `slice` entries, yielding between pieces of `slice` entries of each pass over
- * it. Such a group whose keys are all numbers is sorted by their digits even in a few sorted runs: the comparison sort
- * that would merge them cannot pause, and cold it held a boot's loop 12-19 ms for 90,000 matched pairs in 5 runs.
+ * `sortGroup` for a group too large to sort in one go, yielding between its loops and between pieces of `slice`
+ * entries of each. Where `sortGroup` would call the comparison sort, which cannot pause (cold, it held a boot's loop
+ * 12-19 ms for 90,000 matched pairs in 5 sorted runs), the group's sorted runs are merged instead, in pieces.
  */
 function* sortLargeGroup(
   from: number,
@@ -1537,24 +1539,91 @@ function* sortLargeGroup(
     digits = allKeyed(perm, k, Math.min(to, k + slice), key);
   }
   const before = digits ? byKeys : byIds;
-  let ordered = true;
-  for (let k = from; ordered && k < to; k += slice) {
+  // Where each sorted run begins; with numeric keys, counted only until they are many (a radix sort's then).
+  const runs = [from];
+  const most = digits ? (to - from) / 8 : Infinity;
+  for (let k = from + 1; k < to && runs.length <= most; k += slice) {
     yield;
-    // From the piece's first entry's neighbour before it: every pair of neighbours is compared.
-    ordered = inOrder(perm, Math.max(from, k - 1), Math.min(to, k + slice), before);
+    noteRuns(perm, k, Math.min(to, k + slice), before, runs, most);
   }
-  if (ordered) return;
-  yield;
-  if (!digits) {
-    // Ids that are not all digits (rare in a venue's group): a comparison sort of the whole group, in one go.
-    perm.subarray(from, to).sort(before);
+  if (runs.length === 1) return;
+  if (runs.length > most) {
+    yield* radixSortByKey(perm, group, from, to, key, sort, slice);
+    for (let k = from; k < to;) {
+      yield;
+      k = settleTies(perm, k, Math.min(to, k + slice), to, key, byIds);
+    }
     return;
   }
-  yield* radixSortByKey(perm, group, from, to, key, sort, slice);
-  for (let k = from; k < to;) {
-    yield;
-    k = settleTies(perm, k, Math.min(to, k + slice), to, key, byIds);
+  // `group` is free once the entries are bucketed: the merges' second buffer.
+  let src = perm;
+  let dst = group;
+  const at = new Int32Array(3);
+  for (let starts = runs; starts.length > 1; starts = everyOther(starts)) {
+    at.fill(0);
+    do {
+      yield;
+    } while (!mergeRuns(src, dst, starts, to, at, slice, before));
+    const t = src;
+    src = dst;
+    dst = t;
   }
+  if (src !== perm) perm.set(src.subarray(from, to), from);
+}
+
+/** Notes in `runs` each `k` in `[from, to)` where `perm` descends (`perm[k]` before `perm[k - 1]`), while `most` or fewer. */
+function noteRuns(
+  perm: Int32Array,
+  from: number,
+  to: number,
+  before: (a: number, b: number) => number,
+  runs: number[],
+  most: number,
+): void {
+  for (let k = from; k < to && runs.length <= most; k++) if (before(perm[k - 1]!, perm[k]!) > 0) runs.push(k);
+}
+
+/** The starts of the runs after a level of merges: every other one. */
+function everyOther(starts: readonly number[]): number[] {
+  const merged: number[] = [];
+  for (let r = 0; r < starts.length; r += 2) merged.push(starts[r]!);
+  return merged;
+}
+
+/**
+ * Merges each pair of neighbouring sorted runs of `src` (the runs begin at `starts`, the last ends at `end`) into one
+ * run of `dst`, in place, by `before`; from where `at` says (the pair, and the next entry of each run: zeros at first)
+ * and for `most` entries at the most. Returns whether every pair is merged; if not, `at` says where to go on.
+ */
+function mergeRuns(
+  src: Int32Array,
+  dst: Int32Array,
+  starts: readonly number[],
+  end: number,
+  at: Int32Array,
+  most: number,
+  before: (a: number, b: number) => number,
+): boolean {
+  let budget = most;
+  for (let p = at[0]!; 2 * p < starts.length; p++) {
+    const mid = 2 * p + 1 < starts.length ? starts[2 * p + 1]! : end;
+    const stop = 2 * p + 2 < starts.length ? starts[2 * p + 2]! : end;
+    let i = at[1] === 0 ? starts[2 * p]! : at[1]! - 1;
+    let j = at[1] === 0 ? mid : at[2]!;
+    const first = i + j - mid;
+    let out = first;
+    const last = Math.min(stop, first + budget);
+    while (out < last) dst[out++] = j >= stop || (i < mid && before(src[i]!, src[j]!) <= 0) ? src[i++]! : src[j++]!;
+    budget -= out - first;
+    if (out < stop) {
+      at[0] = p;
+      at[1] = i + 1;
+      at[2] = j;
+      return false;
+    }
+    at[1] = 0;
+  }
+  return true;
 }
 
 /** Whether every entry of `perm[from, to)` has a numeric key (its id's digits), not NaN. */
@@ -1618,7 +1687,8 @@ const radixCounts = new Int32Array(1 << RADIX_BITS);
 
 /**
  * Sorts `perm[from, to)` by `key[perm[k]]` (exact integers, no NaN), stably, least significant digit first over the
- * bits the keys' range spans; `spare[from, to)` is overwritten. Yields between pieces of `slice` entries of each pass.
+ * bits the keys' range spans; `spare[from, to)` is overwritten. Yields between its loops and pieces of `slice` entries
+ * of each, unless `slice` is Infinity (in one go).
  * A shuffled exchange list's zombies, sorted by comparisons, were the most of a diff's sorting at 100k orders.
  */
 function* radixSortByKey(
@@ -1630,7 +1700,7 @@ function* radixSortByKey(
   { low, lowSpare, counts }: SortScratch,
   slice: number,
 ): Generator<void, void> {
-  const pieces = to - from > slice;
+  const pieces = slice !== Infinity;
   const range = new Float64Array([Infinity, -Infinity]);
   for (let k = from; k < to; k += slice) {
     if (k > from) yield;
