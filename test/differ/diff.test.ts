@@ -793,16 +793,16 @@ describe("the boot's diff in slices: the sorts too", () => {
 
   it('pauses inside the sort of a large shuffled category, not only around it', async () => {
     const sorted = listed(N, fifteenDigits).sort(compareOrders);
-    // The same orders either way: the join and the objects ask the same pauses, and only the sorts differ. In one go,
-    // a sort asked none, so the shuffled list asked as many as the sorted one.
+    // The same orders either way: the join and the objects ask the same pauses, and only the sorts differ. A sort made
+    // in one turn asked none, and the shuffled list as many pauses as the sorted one.
     const extra = (await pausesOf([], shuffledBy(sorted, 11))) - (await pausesOf([], sorted));
     // The big group's radix sort: at least its counting and its placing loops, a pause per slice of each.
     expect(extra).toBeGreaterThanOrEqual(2 * Math.ceil(big(sorted) / SORT_SLICE));
   });
 
   it("pauses inside the sort of a boot's matched pairs in a few sorted runs", async () => {
-    // A boot's books: every order matched, the big group listed in five sorted runs (the comparison sort that merges
-    // them in one go cannot pause).
+    // A boot's books: every order matched, the big group listed in five sorted runs (a comparison sort merges them in
+    // one turn; here they are merged in pieces).
     const books = listed(N, fifteenDigits, 'c');
     const fifth = N / 5;
     const runs = [1, 3, 0, 4, 2].flatMap((r) => books.slice(r * fifth, (r + 1) * fifth));
