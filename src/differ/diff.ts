@@ -235,7 +235,7 @@ function* sortedOrders(
   const joined = yield* diffOrders(localOrders, remoteOrders, cutoff, sliced, frozen);
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
   if (large) yield;
-  const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff, notePositions);
+  const categories = yield* reportOrders(joined, localOrders, remoteOrders, cutoff, sliced, notePositions);
   // A boot's report (`diffOnce`): frozen as a kept diff's are, so the pairs noted with it stay its pairs.
   if (notePositions) freezeCategories(categories);
   if (!frozen || kept === undefined || !remoteOrders.every((o) => Object.isFrozen(o))) return categories;
@@ -377,6 +377,7 @@ function* diffOrders(
     perm: memory.subarray(3 * most, 4 * most),
     low: memory.subarray(4 * most, 5 * most),
     lowSpare: memory.subarray(5 * most, 6 * most),
+    counts: sliced ? new Int32Array(1 << RADIX_BITS) : radixCounts,
   };
   yield* indexExchangeOrders(remoteOrders, byX, byC, keys);
 
@@ -539,6 +540,7 @@ function* reportOrders(
   localOrders: readonly Order[],
   remoteOrders: readonly Order[],
   cutoff: number,
+  sliced: boolean,
   notePositions: boolean,
 ): Generator<void, OrderCategoryLists> {
   const { at, count, keys, sort } = joined;
@@ -547,8 +549,10 @@ function* reportOrders(
   // A large diff yields after each category's sort and every OBJECTS_PER_SLICE of its objects: cold (a boot's first
   // diff), sorting 100k matched pairs and making their objects were 15 and 39 ms in one turn.
   const large = localOrders.length + remoteOrders.length > SLICE_BLOCKS * BLOCK;
+  // A sliced diff's sorts yield inside too (`sortEntries`); a diff run in one go sorts each category in one go.
+  const slice = sliced ? SORT_SLICE : Infinity;
 
-  const matchedPerm = sortEntries(at.matched, count.matched, keys, rank, sort, joined.matchedKeys);
+  const matchedPerm = yield* sortEntries(at.matched, count.matched, keys, rank, sort, slice, joined.matchedKeys);
   const matched = new Array<MatchedOrder>(count.matched);
   // Read now: `holders` is scratch memory, which the next diff writes.
   const positions = notePositions ? new Int32Array(count.matched) : undefined;
@@ -562,7 +566,7 @@ function* reportOrders(
   if (notAgreeing !== undefined) notePairsNotAgreeing(matched, notAgreeing);
 
   if (large) yield;
-  const ghostPerm = sortEntries(at.ghosts, count.ghosts, keys, rank, sort);
+  const ghostPerm = yield* sortEntries(at.ghosts, count.ghosts, keys, rank, sort, slice);
   const ghosts = new Array<GhostOrder>(count.ghosts);
   for (let from = 0; from < count.ghosts; from += OBJECTS_PER_SLICE) {
     if (large) yield;
@@ -570,7 +574,7 @@ function* reportOrders(
   }
 
   if (large) yield;
-  const zombiePerm = sortEntries(at.zombies, count.zombies, keys, rank, sort);
+  const zombiePerm = yield* sortEntries(at.zombies, count.zombies, keys, rank, sort, slice);
   const zombies = new Array<ZombieOrder>(count.zombies);
   for (let from = 0; from < count.zombies; from += OBJECTS_PER_SLICE) {
     if (large) yield;
@@ -585,7 +589,7 @@ function* reportOrders(
   }
 
   if (large) yield;
-  const inFlightPerm = sortEntries(at.inFlight, count.inFlight, keys, rank, sort);
+  const inFlightPerm = yield* sortEntries(at.inFlight, count.inFlight, keys, rank, sort, slice);
   const inFlight = new Array<InFlightOrder>(count.inFlight);
   for (let from = 0; from < count.inFlight; from += OBJECTS_PER_SLICE) {
     if (large) yield;
@@ -1370,7 +1374,20 @@ interface SortScratch {
   /** The radix sort's keys, carried beside the entries they sort (`radixSortByKey`). */
   readonly low: Int32Array;
   readonly lowSpare: Int32Array;
+  /**
+   * A radix pass's digit counts: the module's for a diff run in one go; a sliced diff's own, as it may pause inside a
+   * pass while another diff sorts.
+   */
+  readonly counts: Int32Array;
 }
+
+/**
+ * Entries of one loop over a group that a sliced diff's sort goes through between two slice points: cold (a boot's
+ * diff), a fraction of a millisecond. A group of an eighth of that or fewer is sorted in one go, with others up to that
+ * many entries: its sort is a dozen loops over it, twenty for keys 2^32 and more apart (7 radix passes), and cold, one
+ * group of 5,000 such keys was sorted in 7-9 ms. Exported for the tests.
+ */
+export const SORT_SLICE = 8192;
 
 /**
  * The order that sorts a category's `count` entries (`at`, indexes into `keys`; their keys read at `keyAt`'s indexes,
@@ -1379,58 +1396,118 @@ interface SortScratch {
  * symbols and many orders), then by exchange id and client id inside each group. The permutation is sorted over the
  * keys noted in the join: in a group whose ids are all digits, numbers are compared, and strings only when two keys
  * tie. A group already in order (the engine's books list orders as they were created, and exchanges number them in
- * that order) costs one pass.
+ * that order) costs one pass. A sliced diff's `slice` is SORT_SLICE, and the sort yields between pieces (cold, a boot's
+ * 100k matched pairs were sorted in one turn of 30 ms); Infinity sorts in one go. The order is the same either way.
  */
-function sortEntries(
+function* sortEntries(
   at: Int32Array,
   count: number,
   keys: SortKeys,
   rank: Int32Array,
   sort: SortScratch,
+  slice: number,
   keyAt: Int32Array = at,
-): Int32Array {
+): Generator<void, Int32Array> {
   const { perm, key } = sort;
-  const start = bucketBySymbol(count, keys, rank, sort, keyAt);
+  const wholeGroups = slice / 8;
+  const pieces = count > wholeGroups;
+  // Each loop over entries is a function of its own, called once or once a piece: one compiled on the stack (OSR)
+  // while the code after it had not yet run fell back to the interpreter there, call after call, over the first diffs.
+  const start = new Int32Array(rank.length + 1);
+  for (let from = 0; from < count; from += slice) {
+    if (from > 0) yield;
+    countBySymbol(from, Math.min(count, from + slice), keys, rank, sort.group, keyAt, start);
+  }
+  const next = groupStarts(start);
+  for (let from = 0; from < count; from += slice) {
+    if (pieces) yield;
+    placeBySymbol(from, Math.min(count, from + slice), keys, sort, keyAt, next);
+  }
   const byIds = (a: number, b: number): number => compareIds(keys.order(at[a]!), keys.order(at[b]!));
   const byKeys = (a: number, b: number): number => {
     const d = key[a]! - key[b]!;
     // A sign, not the difference: a returned double that is not a small integer is boxed, one allocation a compare.
     return d < 0 ? -1 : d > 0 ? 1 : byIds(a, b);
   };
-  // Each loop over a group's entries is a function of its own: one compiled on the stack (OSR) while the code after
-  // it had not yet run fell back to the interpreter there, call after call, over a diff's first few diffs.
-  for (let r = 0; r < rank.length; r++) {
+  for (let r = 0; r < rank.length;) {
+    if (pieces) yield;
     const from = start[r]!;
     const to = start[r + 1]!;
-    if (to - from >= 2) sortGroup(from, to, sort, byKeys, byIds);
+    if (to - from > wholeGroups) {
+      yield* sortLargeGroup(from, to, sort, byKeys, byIds, slice);
+      r++;
+    } else {
+      r = sortGroups(r, start, sort, byKeys, byIds, wholeGroups);
+    }
   }
   return perm;
 }
 
 /**
- * Buckets `count` entries by their symbol's rank, stably, into `sort.perm` (with each rank in `sort.group` and each
- * key in `sort.key`, by entry); returns where the group of the symbol ranked r begins, at r.
+ * Counts entries `[from, to)` by their symbol's rank r, at `start[r + 1]`, and notes each one's rank in `group`, by
+ * entry (`groupStarts`, then `placeBySymbol`, bucket them).
  */
-function bucketBySymbol(
-  count: number,
+function countBySymbol(
+  from: number,
+  to: number,
   keys: SortKeys,
   rank: Int32Array,
-  { group, perm, key }: SortScratch,
+  group: Int32Array,
   keyAt: Int32Array,
-): Int32Array {
-  const start = new Int32Array(rank.length + 1);
-  for (let i = 0; i < count; i++) {
+  start: Int32Array,
+): void {
+  for (let i = from; i < to; i++) {
     const r = rank[keys.symbol[keyAt[i]!]!]!;
     group[i] = r;
     start[r + 1]!++;
   }
-  for (let r = 0; r < rank.length; r++) start[r + 1] = start[r + 1]! + start[r]!;
-  const next = start.slice(0, rank.length);
-  for (let i = 0; i < count; i++) {
+}
+
+/** Turns the counts into where the group of the symbol ranked r begins, at r; returns a copy to place entries by. */
+function groupStarts(start: Int32Array): Int32Array {
+  for (let r = 0; r + 1 < start.length; r++) start[r + 1] = start[r + 1]! + start[r]!;
+  return start.slice(0, start.length - 1);
+}
+
+/**
+ * Places entries `[from, to)` in turn (so stably) in their symbol's group in `sort.perm`, where `next` says, and each
+ * one's key in `sort.key`, by entry.
+ */
+function placeBySymbol(
+  from: number,
+  to: number,
+  keys: SortKeys,
+  { group, perm, key }: SortScratch,
+  keyAt: Int32Array,
+  next: Int32Array,
+): void {
+  for (let i = from; i < to; i++) {
     perm[next[group[i]!]!++] = i;
     key[i] = keys.key[keyAt[i]!]!;
   }
-  return start;
+}
+
+/**
+ * Sorts the groups from the symbol ranked `r` on (`start` as `groupStarts` left it), each in one go, while they add up
+ * to `most` entries or fewer; returns the rank of the first group left (a larger one is `sortLargeGroup`'s).
+ */
+function sortGroups(
+  r: number,
+  start: Int32Array,
+  sort: SortScratch,
+  byKeys: (a: number, b: number) => number,
+  byIds: (a: number, b: number) => number,
+  most: number,
+): number {
+  let sorted = 0;
+  for (; r + 1 < start.length; r++) {
+    const from = start[r]!;
+    const to = start[r + 1]!;
+    if (sorted + to - from > most) break;
+    if (to - from >= 2) sortGroup(from, to, sort, byKeys, byIds);
+    sorted += to - from;
+  }
+  return r;
 }
 
 /** Sorts one symbol's group, `perm[from, to)` (two entries or more), by `byKeys` when every key is a number. */
@@ -1452,8 +1529,115 @@ function sortGroup(
     return;
   }
   // `group` is free once the entries are bucketed: the radix sort's second buffer.
-  radixSortByKey(perm, group, from, to, key, sort);
-  settleTies(perm, from, to, key, byIds);
+  runSteps(radixSortByKey(perm, group, from, to, key, sort, Infinity));
+  settleTies(perm, from, to, to, key, byIds);
+}
+
+/**
+ * `sortGroup` for a group too large to sort in one go, yielding between its loops and between pieces of `slice`
+ * entries of each. Where `sortGroup` would call the comparison sort, which cannot pause (cold, it held a boot's loop
+ * 12-19 ms for 90,000 matched pairs in 5 sorted runs), the group's sorted runs are merged instead, in pieces.
+ */
+function* sortLargeGroup(
+  from: number,
+  to: number,
+  sort: SortScratch,
+  byKeys: (a: number, b: number) => number,
+  byIds: (a: number, b: number) => number,
+  slice: number,
+): Generator<void, void> {
+  const { perm, key, group } = sort;
+  let digits = true;
+  for (let k = from; digits && k < to; k += slice) {
+    if (k > from) yield;
+    digits = allKeyed(perm, k, Math.min(to, k + slice), key);
+  }
+  const before = digits ? byKeys : byIds;
+  // Where each sorted run begins; with numeric keys, counted only until they are many (a radix sort's then).
+  const runs = [from];
+  const most = digits ? (to - from) / 8 : Infinity;
+  for (let k = from + 1; k < to && runs.length <= most; k += slice) {
+    yield;
+    noteRuns(perm, k, Math.min(to, k + slice), before, runs, most);
+  }
+  if (runs.length === 1) return;
+  if (runs.length > most) {
+    yield* radixSortByKey(perm, group, from, to, key, sort, slice);
+    for (let k = from; k < to;) {
+      yield;
+      k = settleTies(perm, k, Math.min(to, k + slice), to, key, byIds);
+    }
+    return;
+  }
+  // `group` is free once the entries are bucketed: the merges' second buffer.
+  let src = perm;
+  let dst = group;
+  const at = new Int32Array(3);
+  for (let starts = runs; starts.length > 1; starts = everyOther(starts)) {
+    at.fill(0);
+    do {
+      yield;
+    } while (!mergeRuns(src, dst, starts, to, at, slice, before));
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src !== perm) perm.set(src.subarray(from, to), from);
+}
+
+/** Notes in `runs` each `k` in `[from, to)` where `perm` descends (`perm[k]` before `perm[k - 1]`), while `most` or fewer. */
+function noteRuns(
+  perm: Int32Array,
+  from: number,
+  to: number,
+  before: (a: number, b: number) => number,
+  runs: number[],
+  most: number,
+): void {
+  for (let k = from; k < to && runs.length <= most; k++) if (before(perm[k - 1]!, perm[k]!) > 0) runs.push(k);
+}
+
+/** The starts of the runs after a level of merges: every other one. */
+function everyOther(starts: readonly number[]): number[] {
+  const merged: number[] = [];
+  for (let r = 0; r < starts.length; r += 2) merged.push(starts[r]!);
+  return merged;
+}
+
+/**
+ * Merges each pair of neighbouring sorted runs of `src` (the runs begin at `starts`, the last ends at `end`) into one
+ * run of `dst`, in place, by `before`; from where `at` says (the pair, and the next entry of each run: zeros at first)
+ * and for `most` entries at the most. Returns whether every pair is merged; if not, `at` says where to go on.
+ */
+function mergeRuns(
+  src: Int32Array,
+  dst: Int32Array,
+  starts: readonly number[],
+  end: number,
+  at: Int32Array,
+  most: number,
+  before: (a: number, b: number) => number,
+): boolean {
+  let budget = most;
+  for (let p = at[0]!; 2 * p < starts.length; p++) {
+    const mid = 2 * p + 1 < starts.length ? starts[2 * p + 1]! : end;
+    const stop = 2 * p + 2 < starts.length ? starts[2 * p + 2]! : end;
+    let i = at[1] === 0 ? starts[2 * p]! : at[1]! - 1;
+    let j = at[1] === 0 ? mid : at[2]!;
+    const first = i + j - mid;
+    let out = first;
+    const last = Math.min(stop, first + budget);
+    while (out < last) dst[out++] = j >= stop || (i < mid && before(src[i]!, src[j]!) <= 0) ? src[i++]! : src[j++]!;
+    budget -= out - first;
+    if (out < stop) {
+      at[0] = p;
+      at[1] = i + 1;
+      at[2] = j;
+      return false;
+    }
+    at[1] = 0;
+  }
+  return true;
 }
 
 /** Whether every entry of `perm[from, to)` has a numeric key (its id's digits), not NaN. */
@@ -1468,20 +1652,27 @@ function inOrder(perm: Int32Array, from: number, to: number, before: (a: number,
   return true;
 }
 
-/** Equal keys (ids sharing their first 15 characters, or absent) keep entry order after the radix sort: settled by the ids. */
+/**
+ * Equal keys (ids sharing their first 15 characters, or absent) keep entry order after the radix sort: settled by the
+ * ids, for the runs of equal keys in `perm[0, end)` that begin in `[from, to)` (`from` begins one); returns where the
+ * run after them begins.
+ */
 function settleTies(
   perm: Int32Array,
   from: number,
   to: number,
+  end: number,
   key: Float64Array,
   byIds: (a: number, b: number) => number,
-): void {
-  for (let k = from; k < to;) {
-    let end = k + 1;
-    while (end < to && key[perm[end]!] === key[perm[k]!]) end++;
-    if (end - k > 1) perm.subarray(k, end).sort(byIds);
-    k = end;
+): number {
+  let k = from;
+  while (k < to) {
+    let runEnd = k + 1;
+    while (runEnd < end && key[perm[runEnd]!] === key[perm[k]!]) runEnd++;
+    if (runEnd - k > 1) perm.subarray(k, runEnd).sort(byIds);
+    k = runEnd;
   }
+  return k;
 }
 
 /** Below this many entries, a group out of order is sorted by comparisons: a radix pass's counting costs more. */
@@ -1503,75 +1694,140 @@ function manyRuns(perm: Int32Array, from: number, to: number, before: (a: number
   }
   return descents * 8 >= RUN_SAMPLES;
 }
-/** Bits of a key sorted per radix pass, and the pass's counts (one diff sorts at a time: shared). */
+/** Bits of a key sorted per radix pass, and the pass's counts (one diff run in one go sorts at a time: shared). */
 const RADIX_BITS = 8;
 const RADIX_MASK = (1 << RADIX_BITS) - 1;
 const radixCounts = new Int32Array(1 << RADIX_BITS);
 
 /**
  * Sorts `perm[from, to)` by `key[perm[k]]` (exact integers, no NaN), stably, least significant digit first over the
- * bits the keys' range spans; `spare[from, to)` is overwritten. A shuffled exchange list's zombies, sorted by
- * comparisons, were the most of a diff's sorting at 100k orders.
+ * bits the keys' range spans; `spare[from, to)` is overwritten. Yields between its loops and pieces of `slice` entries
+ * of each, unless `slice` is Infinity (in one go).
+ * A shuffled exchange list's zombies, sorted by comparisons, were the most of a diff's sorting at 100k orders.
  */
-function radixSortByKey(
+function* radixSortByKey(
   perm: Int32Array,
   spare: Int32Array,
   from: number,
   to: number,
   key: Float64Array,
-  { low, lowSpare }: SortScratch,
-): void {
-  let min = Infinity;
-  let max = -Infinity;
+  { low, lowSpare, counts }: SortScratch,
+  slice: number,
+): Generator<void, void> {
+  const pieces = slice !== Infinity;
+  const range = new Float64Array([Infinity, -Infinity]);
+  for (let k = from; k < to; k += slice) {
+    if (k > from) yield;
+    widenRange(perm, k, Math.min(to, k + slice), key, range);
+  }
+  const min = range[0]!;
+  // Keys are below 2^53, so `key - min` is exact, and so are its 32-bit halves below.
+  let bits = 0;
+  for (let spread = range[1]! - min; spread >= 1; spread = Math.floor(spread / 2)) bits++;
+  let src = perm;
+  let dst = spare;
+  // Keys within 2^32 of each other (ids numbered close together, as a venue's are): each entry's `key - min` as
+  // 32 bits, carried beside it from pass to pass, read in turn instead of converted from `key` at random each pass.
+  const narrow = bits <= 32;
+  let srcLow = low;
+  let dstLow = lowSpare;
+  for (let k = from; narrow && k < to; k += slice) {
+    if (pieces) yield;
+    lowKeys(src, srcLow, k, Math.min(to, k + slice), key, min);
+  }
+  for (let shift = 0; shift < bits; shift += RADIX_BITS) {
+    counts.fill(0);
+    for (let k = from; k < to; k += slice) {
+      if (pieces) yield;
+      if (narrow) countLowDigits(srcLow, k, Math.min(to, k + slice), shift, counts);
+      else countDigits(src, k, Math.min(to, k + slice), key, min, shift, counts);
+    }
+    prefixSums(counts, from);
+    for (let k = from; k < to; k += slice) {
+      if (pieces) yield;
+      if (narrow) placeByLowDigit(src, dst, srcLow, dstLow, k, Math.min(to, k + slice), shift, counts);
+      else placeByDigit(src, dst, k, Math.min(to, k + slice), key, min, shift, counts);
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+    const tl = srcLow;
+    srcLow = dstLow;
+    dstLow = tl;
+  }
+  if (src !== perm) perm.set(src.subarray(from, to), from);
+}
+
+/** Widens `range` ([min, max]) to the keys of `perm[from, to)`. */
+function widenRange(perm: Int32Array, from: number, to: number, key: Float64Array, range: Float64Array): void {
+  let min = range[0]!;
+  let max = range[1]!;
   for (let k = from; k < to; k++) {
     const x = key[perm[k]!]!;
     if (x < min) min = x;
     if (x > max) max = x;
   }
-  // Keys are below 2^53, so `key - min` is exact, and so are its 32-bit halves below.
-  let bits = 0;
-  for (let range = max - min; range >= 1; range = Math.floor(range / 2)) bits++;
-  const counts = radixCounts;
-  let src = perm;
-  let dst = spare;
-  if (bits <= 32) {
-    // Keys within 2^32 of each other (ids numbered close together, as a venue's are): each entry's `key - min` as
-    // 32 bits, carried beside it from pass to pass, read in turn instead of converted from `key` at random each pass.
-    let srcLow = low;
-    let dstLow = lowSpare;
-    for (let k = from; k < to; k++) srcLow[k] = key[src[k]!]! - min;
-    for (let shift = 0; shift < bits; shift += RADIX_BITS) {
-      counts.fill(0);
-      for (let k = from; k < to; k++) counts[(srcLow[k]! >>> shift) & RADIX_MASK]!++;
-      prefixSums(counts, from);
-      for (let k = from; k < to; k++) {
-        const x = srcLow[k]!;
-        const at = counts[(x >>> shift) & RADIX_MASK]!++;
-        dst[at] = src[k]!;
-        dstLow[at] = x;
-      }
-      const t = src;
-      src = dst;
-      dst = t;
-      const tl = srcLow;
-      srcLow = dstLow;
-      dstLow = tl;
-    }
-  } else {
-    for (let shift = 0; shift < bits; shift += RADIX_BITS) {
-      counts.fill(0);
-      for (let k = from; k < to; k++) counts[radixDigit(key[src[k]!]! - min, shift)]!++;
-      prefixSums(counts, from);
-      for (let k = from; k < to; k++) {
-        const e = src[k]!;
-        dst[counts[radixDigit(key[e]! - min, shift)]!++] = e;
-      }
-      const t = src;
-      src = dst;
-      dst = t;
-    }
+  range[0] = min;
+  range[1] = max;
+}
+
+/** Each entry of `perm[from, to)`'s `key - min` (below 2^32), beside it in `low`. */
+function lowKeys(perm: Int32Array, low: Int32Array, from: number, to: number, key: Float64Array, min: number): void {
+  for (let k = from; k < to; k++) low[k] = key[perm[k]!]! - min;
+}
+
+/** Adds the digits at `shift` of `low[from, to)` to `counts`. */
+function countLowDigits(low: Int32Array, from: number, to: number, shift: number, counts: Int32Array): void {
+  for (let k = from; k < to; k++) counts[(low[k]! >>> shift) & RADIX_MASK]!++;
+}
+
+/** Places `src[from, to)` and their `low` keys where `counts` (digit starts) say, in turn: a stable pass. */
+function placeByLowDigit(
+  src: Int32Array,
+  dst: Int32Array,
+  srcLow: Int32Array,
+  dstLow: Int32Array,
+  from: number,
+  to: number,
+  shift: number,
+  counts: Int32Array,
+): void {
+  for (let k = from; k < to; k++) {
+    const x = srcLow[k]!;
+    const at = counts[(x >>> shift) & RADIX_MASK]!++;
+    dst[at] = src[k]!;
+    dstLow[at] = x;
   }
-  if (src !== perm) perm.set(src.subarray(from, to), from);
+}
+
+/** `countLowDigits` for keys 2^32 or more apart: each digit read from `key - min`. */
+function countDigits(
+  src: Int32Array,
+  from: number,
+  to: number,
+  key: Float64Array,
+  min: number,
+  shift: number,
+  counts: Int32Array,
+): void {
+  for (let k = from; k < to; k++) counts[radixDigit(key[src[k]!]! - min, shift)]!++;
+}
+
+/** `placeByLowDigit` for keys 2^32 or more apart. */
+function placeByDigit(
+  src: Int32Array,
+  dst: Int32Array,
+  from: number,
+  to: number,
+  key: Float64Array,
+  min: number,
+  shift: number,
+  counts: Int32Array,
+): void {
+  for (let k = from; k < to; k++) {
+    const e = src[k]!;
+    dst[counts[radixDigit(key[e]! - min, shift)]!++] = e;
+  }
 }
 
 /** Turns a radix pass's digit counts into where each digit's entries start, the first at `from`. */

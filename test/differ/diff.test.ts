@@ -11,6 +11,7 @@ import {
   diffOnceSliced,
   diffSliced,
   OBJECTS_PER_SLICE,
+  SORT_SLICE,
 } from '../../src/differ/diff.js';
 import { hasDrift, hasDriftBeyondTolerance, reportSummary } from '../../src/differ/report.js';
 import { DEFAULT_DIFF_OPTIONS, DEFAULT_IN_FLIGHT_GRACE_MS, resolveDiffOptions } from '../../src/differ/tolerance.js';
@@ -764,5 +765,90 @@ describe("the boot's diff in slices: the report's objects too", () => {
     expect(someGhosts).toBeGreaterThanOrEqual(
       join(n, n - OBJECTS_PER_SLICE) + Math.ceil((n - OBJECTS_PER_SLICE) / OBJECTS_PER_SLICE) + 1 + 3,
     );
+  });
+});
+
+describe("the boot's diff in slices: the sorts too", () => {
+  // Orders over three symbols, one group (11 in 13, in every category below) a sort slice long or more: `id(k)` gives
+  // the k-th exchange id.
+  const symbolOf = (k: number): string => (k % 13 === 0 ? 'ETH/USDT' : k % 13 === 1 ? 'SOL/USDT' : 'BTC/USDT');
+  const big = (os: readonly Order[]): number => os.filter((o) => o.symbol === 'BTC/USDT').length;
+  const listed = (n: number, id: (k: number) => string, tag = 'z'): Order[] =>
+    Array.from({ length: n }, (_, k) =>
+      order({ clientOrderId: `${tag}${k}`, exchangeOrderId: id(k), symbol: symbolOf(k) }),
+    );
+  const fifteenDigits = (k: number): string => String(100_000_000_000_000 + 7 * k);
+  const N = 20_000;
+
+  /** Pauses a sliced boot diff asks, checking its report against the one made in one go. */
+  const pausesOf = async (l: readonly Order[], x: readonly Order[]): Promise<number> => {
+    let pauses = 0;
+    const got = await diffOnceSliced(local({ orders: l }), remote({ openOrders: x }), undefined, () => {
+      pauses++;
+      return undefined;
+    });
+    expect(got).toEqual(diffOnce(local({ orders: l }), remote({ openOrders: x })));
+    return pauses;
+  };
+
+  it('pauses inside the sort of a large shuffled category, not only around it', async () => {
+    const sorted = listed(N, fifteenDigits).sort(compareOrders);
+    // The same orders either way: the join and the objects ask the same pauses, and only the sorts differ. A sort made
+    // in one turn asked none, and the shuffled list as many pauses as the sorted one.
+    const extra = (await pausesOf([], shuffledBy(sorted, 11))) - (await pausesOf([], sorted));
+    // The big group's radix sort: at least its counting and its placing loops, a pause per slice of each.
+    expect(extra).toBeGreaterThanOrEqual(2 * Math.ceil(big(sorted) / SORT_SLICE));
+  });
+
+  it("pauses inside the sort of a boot's matched pairs in a few sorted runs", async () => {
+    // A boot's books: every order matched, the big group listed in five sorted runs (a comparison sort merges them in
+    // one turn; here they are merged in pieces).
+    const books = listed(N, fifteenDigits, 'c');
+    const fifth = N / 5;
+    const runs = [1, 3, 0, 4, 2].flatMap((r) => books.slice(r * fifth, (r + 1) * fifth));
+    const extra = (await pausesOf(runs, runs)) - (await pausesOf(books, books));
+    expect(extra).toBeGreaterThanOrEqual(2 * Math.ceil(big(books) / SORT_SLICE));
+  });
+
+  it('sorts in slices as in one go, whatever the ids, while other diffs sort in the pauses', async () => {
+    const shapes: Array<(k: number) => string> = [
+      fifteenDigits,
+      // Keys 2^32 and more apart: short ids, whose keys are scaled to fifteen digits.
+      (k) => String(k),
+      // Ties: sixteen digits, four ids to each key (its first fifteen), settled by the ids.
+      (k) => String(100_000_000_000_000 + Math.floor(k / 4)) + String(3 - (k % 4)),
+      // Not all digits: compared as strings.
+      (k) => `x${k}`,
+    ];
+    // Another engine's diff in each pause: shuffled lists, so its sorts count radix digits in the module's memory.
+    const other = shuffledBy(listed(3_000, fifteenDigits, 'o'), 5);
+    for (const id of shapes) {
+      const xs = listed(2 * N, id);
+      // Half matched (their pairs' keys read on the local side), a quarter ghosts, a quarter zombies: each category's
+      // big group more than a slice.
+      const localOrders = shuffledBy(
+        xs.filter((_, k) => k % 4 !== 3),
+        3,
+      );
+      const remoteOrders = shuffledBy(
+        xs.filter((_, k) => k % 4 !== 2),
+        4,
+      ).map((o, k) => (k % 5 === 0 ? { ...o, filledQuantity: new Dec('0.5') } : o));
+      const whole = diffOnce(local({ orders: localOrders }), remote({ openOrders: remoteOrders }));
+      const sliced = await diffOnceSliced(
+        local({ orders: localOrders }),
+        remote({ openOrders: remoteOrders }),
+        undefined,
+        () => {
+          diff(local({ orders: other.slice(0, 2_000) }), remote({ openOrders: other.slice(1_000) }));
+          return undefined;
+        },
+      );
+      expect(sliced).toEqual(whole);
+      const ids = (os: readonly Order[]): string[] => os.map((o) => o.clientOrderId);
+      expect(ids(whole.zombies.map((z) => z.exchange))).toEqual(
+        ids(xs.filter((_, k) => k % 4 === 3).sort(compareOrders)),
+      );
+    }
   });
 });
