@@ -740,6 +740,17 @@ describe('diff: pairs reused over the same frozen lists', () => {
   });
 });
 
+/** Pauses a sliced boot diff asks, checking its report against the one made in one go. */
+async function pausesOf(l: readonly Order[], x: readonly Order[]): Promise<number> {
+  let pauses = 0;
+  const got = await diffOnceSliced(local({ orders: l }), remote({ openOrders: x }), undefined, () => {
+    pauses++;
+    return undefined;
+  });
+  expect(got).toEqual(diffOnce(local({ orders: l }), remote({ openOrders: x })));
+  return pauses;
+}
+
 describe("the boot's diff in slices: the report's objects too", () => {
   it('pauses after each category is sorted and every OBJECTS_PER_SLICE objects, not only in the join', async () => {
     // A warm restart's books: every order matched. Three and a bit slices of matched pairs, and the same again with
@@ -748,17 +759,8 @@ describe("the boot's diff in slices: the report's objects too", () => {
     const books = Array.from({ length: n }, (_, i) =>
       order({ clientOrderId: `c${i}`, exchangeOrderId: `${1000 + i}` }),
     );
-    const count = async (l: readonly Order[], x: readonly Order[]): Promise<number> => {
-      let pauses = 0;
-      const got = await diffOnceSliced(local({ orders: l }), remote({ openOrders: x }), undefined, () => {
-        pauses++;
-        return undefined;
-      });
-      expect(got).toEqual(diffOnce(local({ orders: l }), remote({ openOrders: x })));
-      return pauses;
-    };
-    const allMatched = await count(books, books);
-    const someGhosts = await count(books, books.slice(0, n - OBJECTS_PER_SLICE));
+    const allMatched = await pausesOf(books, books);
+    const someGhosts = await pausesOf(books, books.slice(0, n - OBJECTS_PER_SLICE));
     // The join pauses every 256 orders of each list; the report adds one per slice of objects and one per category.
     const join = (l: number, x: number): number => Math.floor((l - 1) / 256) + Math.floor((x - 1) / 256);
     expect(allMatched).toBeGreaterThanOrEqual(join(n, n) + Math.ceil(n / OBJECTS_PER_SLICE) + 3);
@@ -779,17 +781,6 @@ describe("the boot's diff in slices: the sorts too", () => {
     );
   const fifteenDigits = (k: number): string => String(100_000_000_000_000 + 7 * k);
   const N = 20_000;
-
-  /** Pauses a sliced boot diff asks, checking its report against the one made in one go. */
-  const pausesOf = async (l: readonly Order[], x: readonly Order[]): Promise<number> => {
-    let pauses = 0;
-    const got = await diffOnceSliced(local({ orders: l }), remote({ openOrders: x }), undefined, () => {
-      pauses++;
-      return undefined;
-    });
-    expect(got).toEqual(diffOnce(local({ orders: l }), remote({ openOrders: x })));
-    return pauses;
-  };
 
   it('pauses inside the sort of a large shuffled category, not only around it', async () => {
     const sorted = listed(N, fifteenDigits).sort(compareOrders);
