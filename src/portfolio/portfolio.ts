@@ -1889,10 +1889,6 @@ export class Portfolio {
   }
 
   /**
-   * Per asset, what open spot orders lock (see `balances`): the exact sum of their terms, rounded once to `Dec`'s
-   * precision, so it does not depend on the order the orders are summed or changed in.
-   */
-  /**
    * Computes `lockedSums` in steps if it is not known yet: a load's check of the balances walked every order in one
    * turn (12 ms at 100k orders, cold). Only for books nobody else holds yet (a load's), so nothing changes between steps.
    */
@@ -1901,6 +1897,10 @@ export class Portfolio {
       this.lockedSums = yield* lockedSumsSteps(this.byClient, this.instrumentsBySymbol);
   }
 
+  /**
+   * Per asset, what open spot orders lock (see `balances`): the exact sum of their terms, rounded once to `Dec`'s
+   * precision, so it does not depend on the order the orders are summed or changed in.
+   */
   private lockedAmounts(): ReadonlyMap<string, Decimal> {
     if (this.lockedCache === undefined) {
       const sums = (this.lockedSums ??= lockedSumsOf(this.byClient, this.instrumentsBySymbol));
@@ -2048,7 +2048,6 @@ function* lockedSumsSteps(
   instruments: ReadonlyMap<string, Instrument>,
 ): Generator<void, Map<string, Decimal>> {
   const sums = new Map<string, Decimal>();
-  // asset → price (undefined for a sell: it locks its base) → quantity → orders.
   const unfilled: UnfilledLocks = new Map();
   let k = 0;
   for (const t of orders.values()) {
