@@ -40,8 +40,12 @@ export class OrderStore {
    * `seq` order) and leaves when it closes, never to come back, so insertion order is time priority.
    */
   private readonly open = new Set<OrderRecord>();
-  /** The open orders now, built on first read after a change (reads far outnumber changes on a resting book). */
-  private openNow: readonly Order[] | undefined;
+  /**
+   * The open orders now, built on first read after a change (reads far outnumber changes on a resting book), and kept
+   * through a placement (appended: the newest order is last in time priority). Read only by `openAt`, whose callers
+   * copy it before anything changes it.
+   */
+  private openNow: Order[] | undefined;
   /** Bumped by every change of any order: lets the exchange cache what it derives from the open orders. */
   private changes = 0;
   /** Every order per symbol, in placement order. */
@@ -97,7 +101,12 @@ export class OrderStore {
     // Frozen: reads hand the stored states out without copying, and nobody can change one behind the store's back.
     rec.order = Object.freeze(order);
     this.changes++;
-    this.openNow = undefined;
+    // The list follows the open set: an order joining it (a resting placement) joins the list at its end, as it joins
+    // the set's iteration order; a change of an order in it rebuilds the list (at 10,000 open orders the rebuild was a
+    // third of a millisecond a placement); an order never open is in neither.
+    const wasOpen = this.open.has(rec);
+    if (isOpenStatus(order.status) && !wasOpen) this.openNow?.push(rec.order);
+    else if (wasOpen) this.openNow = undefined;
     const symbol = order.symbol;
     let bySymbol = this.openBySymbol.get(symbol);
     if (bySymbol === undefined) this.openBySymbol.set(symbol, (bySymbol = new Set<OrderRecord>()));

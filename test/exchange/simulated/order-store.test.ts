@@ -148,3 +148,36 @@ describe('OrderStore versions', () => {
     );
   });
 });
+
+describe('OrderStore open orders', () => {
+  it('openAt(now) lists the open orders in time priority, read between any placements, fills and closes', () => {
+    // 0: place a resting order; 1: place one closed at once; 2: fill part of an open one; 3: close one; 4: read.
+    const op = fc.record({ kind: fc.nat(4), pick: fc.nat(1000) });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const store = new OrderStore(60_000);
+        const records: OrderRecord[] = [];
+        let t = T0;
+        const open = (): OrderRecord[] => records.filter((r) => r.order.status === 'open');
+        for (const { kind, pick } of ops) {
+          t += 1;
+          if (kind === 0 || kind === 1) {
+            const rec = newRecord(PERP, String(records.length + 1), `c${records.length}`, t);
+            if (kind === 1) rec.order = { ...rec.order, status: 'filled', filledQuantity: new Dec('1') };
+            store.add(rec);
+            records.push(rec);
+          } else if (kind === 2 || kind === 3) {
+            const rec = open()[pick % Math.max(1, open().length)];
+            if (rec === undefined) continue;
+            const status: OrderStatus = kind === 2 ? 'open' : 'cancelled';
+            store.record(rec, { ...rec.order, status, filledQuantity: new Dec('0.5'), updatedAt: t }, t);
+          }
+          // Read now and then, so the list is sometimes built and then kept through the changes that follow.
+          if (kind === 4 || pick % 3 === 0) expect(store.openAt(undefined)).toEqual(open().map((r) => r.order));
+        }
+        expect(store.openAt(undefined)).toEqual(open().map((r) => r.order));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
