@@ -6,9 +6,8 @@
  */
 import type { Clock } from '../domain/clock.js';
 import { ZERO } from '../domain/decimal.js';
-import { perList } from '../domain/derived.js';
 import { errorSummary, isNotFoundError, isRetryableError } from '../domain/errors.js';
-import { isOpenStatus, isUnansweredRejection, type Order } from '../domain/types.js';
+import { isOpenStatus, type Order } from '../domain/types.js';
 import type { ExchangeClient } from '../exchange/port.js';
 import type { ResolvedConfig } from '../handlers/config.js';
 import { logAction } from '../logging/events.js';
@@ -137,7 +136,7 @@ export async function settleProvenSubmissions(
   const { exchange, logger } = ctx;
   // Indexed, as in resolveUnconfirmed (a for-of here allocated more than the rest of a clean 10k cycle). Only the
   // terminal orders are searched (the books keep them apart), not the books.
-  const orders = unansweredRejections(before.closedOrders());
+  const orders = before.unansweredRejections();
   for (let i = 0; i < orders.length; i++) {
     const guessed = orders[i]!;
     const o = book.findOrder({ clientOrderId: guessed.clientOrderId });
@@ -162,6 +161,3 @@ export async function settleProvenSubmissions(
     });
   }
 }
-
-/** Orders closed as rejected for lack of an answer, of a portfolio's `closedOrders()` (once per list). */
-const unansweredRejections = perList((orders: readonly Order[]) => orders.filter(isUnansweredRejection));

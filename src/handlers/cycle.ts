@@ -11,7 +11,7 @@
 import type { Decimal } from 'decimal.js';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
-import { perList, perListKept } from '../domain/derived.js';
+import { perListKept } from '../domain/derived.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ExchangeError, TesserError, isNotFoundError, isRetryableError } from '../domain/errors.js';
 import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -446,7 +446,7 @@ export async function runCycle(
       exchangeOrderId: f.exchangeOrderId,
       from: portfolio.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId })?.createdAt ?? -1,
     })),
-    ...filledShort(portfolio.closedOrders()).map((o) => ({
+    ...portfolio.filledShortOrders().map((o) => ({
       symbol: o.symbol,
       exchangeOrderId: o.exchangeOrderId!,
       from: o.createdAt,
@@ -1214,11 +1214,3 @@ function inferredFill(work: Portfolio, local: Order, exchange: Order, xid: strin
     inferred: true,
   };
 }
-
-/**
- * Orders filled (the exchange said so) with less than their quantity applied, of a portfolio's `closedOrders()` (a
- * filled order is terminal: the books keep those apart); derived once per list (`perList`).
- */
-const filledShort = perList((orders: readonly Order[]) =>
-  orders.filter((o) => o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity)),
-);

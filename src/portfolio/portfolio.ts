@@ -37,7 +37,7 @@ import { AccountBook } from '../domain/accounting.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, amountToString, amountsEqual, isPositiveAmount } from '../domain/decimal.js';
 import { compareStrings, sameOrder } from '../domain/compare.js';
-import { noteListEdit, perList } from '../domain/derived.js';
+import { noteListEdit } from '../domain/derived.js';
 import { DeferredList, type Deferrable, type SliceTexts, type TextMemo } from '../domain/deferred-list.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
@@ -301,6 +301,19 @@ export class Portfolio {
   private closed: LayeredMap<string, TrackedOrder>;
   private unacked: LayeredMap<string, TrackedOrder>;
   /**
+   * Of the terminal orders, those a cycle looks into every time (usually none): filled with less than their quantity
+   * applied (`isFilledShort`), and rejected for lack of an answer (`isUnansweredRejection`). Kept apart so that a
+   * cycle reads these few, not every terminal order: a bot replacing its quotes keeps a day's cancelled orders.
+   */
+  private filledShort: LayeredMap<string, TrackedOrder>;
+  private unanswered: LayeredMap<string, TrackedOrder>;
+  /**
+   * For `pruneClosedOrders`: at most the oldest `updatedAt` of the terminal orders (Infinity: none). Lowered by each
+   * terminal order joining, made exact by each prune's walk, left as it is when a terminal order leaves: a bound too
+   * low costs one walk that drops nothing, never a terminal order kept past its time.
+   */
+  private oldestClosed: number;
+  /**
    * The texts of the sorted orders' slices as this lineage's last compaction wrote them (`toDeferredJSON`): shared with
    * clones, as the engine compacts the latest of them. Per lineage, so two engines in one process keep their own.
    */
@@ -313,6 +326,8 @@ export class Portfolio {
   private lockedCache: ReadonlyMap<string, Decimal> | undefined;
   private closedCache: readonly Order[] | undefined;
   private unackedCache: readonly Order[] | undefined;
+  private filledShortCache: readonly Order[] | undefined;
+  private unansweredCache: readonly Order[] | undefined;
   private savedViewCache:
     | {
         readonly stamp: number;
@@ -354,6 +369,9 @@ export class Portfolio {
       this.untracked = src.untracked.fork();
       this.closed = src.closed.fork();
       this.unacked = src.unacked.fork();
+      this.filledShort = src.filledShort.fork();
+      this.unanswered = src.unanswered.fork();
+      this.oldestClosed = src.oldestClosed;
       this.stamp = src.stamp;
       this.changes = src.changes.copy();
       this.sorted = src.sorted;
@@ -369,6 +387,8 @@ export class Portfolio {
       this.lockedCache = src.lockedCache;
       this.closedCache = src.closedCache;
       this.unackedCache = src.unackedCache;
+      this.filledShortCache = src.filledShortCache;
+      this.unansweredCache = src.unansweredCache;
       return;
     }
     const windowSize = checkWindowCapacity(options.tradeIdWindow ?? DEFAULT_TRADE_ID_WINDOW, 'tradeIdWindow');
@@ -407,6 +427,9 @@ export class Portfolio {
     this.changes = new PortfolioChanges();
     this.closed = new LayeredMap();
     this.unacked = new LayeredMap();
+    this.filledShort = new LayeredMap();
+    this.unanswered = new LayeredMap();
+    this.oldestClosed = Infinity;
     this.orderSlices = { slices: [] };
     if (!ordersLater) runSteps(this.fillSteps(init));
   }
@@ -954,6 +977,24 @@ export class Portfolio {
   }
 
   /**
+   * Terminal orders the exchange has as filled with less than their quantity applied here (trades still to find), by
+   * createdAt then clientOrderId. Costs what they are, not the terminal orders: a cycle reads this one.
+   */
+  filledShortOrders(): readonly Order[] {
+    this.filledShortCache ??= sortedOrdersOf(this.filledShort);
+    return this.filledShortCache;
+  }
+
+  /**
+   * Orders closed as rejected because the exchange never answered their placement (`isUnansweredRejection`: our guess,
+   * not the exchange's word), by createdAt then clientOrderId. Costs what they are, not the terminal orders.
+   */
+  unansweredRejections(): readonly Order[] {
+    this.unansweredCache ??= sortedOrdersOf(this.unanswered);
+    return this.unansweredCache;
+  }
+
+  /**
    * Pending orders without an exchange id (placed, no answer seen yet), by createdAt then clientOrderId. Costs what
    * they are, not the books.
    */
@@ -975,13 +1016,18 @@ export class Portfolio {
    * trade of a dropped order is then applied as untracked (without the per-order cap), so keep a margin.
    */
   pruneClosedOrders(updatedBefore: Millis): number {
-    // Called every cycle: the oldest terminal order is derived once per change of the books, not scanned for.
-    if (!(oldestClosedUpdate(this.closedOrders()) < updatedBefore)) return 0;
+    // Called every cycle: a bound on the oldest terminal order's update is kept through each change, so most calls
+    // end here.
+    if (!(this.oldestClosed < updatedBefore)) return 0;
     const drop: TrackedOrder[] = [];
+    let oldestKept = Infinity;
     // Only the terminal orders are walked (kept by client id as they change), not the books.
     this.closed.forEach((t) => {
-      if (t.order.updatedAt < updatedBefore) drop.push(t);
+      const at = t.order.updatedAt;
+      if (at < updatedBefore) drop.push(t);
+      else if (at < oldestKept) oldestKept = at;
     });
+    this.oldestClosed = oldestKept;
     if (drop.length === 0) return 0;
     this.touch();
     for (const t of drop) {
@@ -1596,6 +1642,8 @@ export class Portfolio {
     this.lockedCache = undefined;
     this.closedCache = undefined;
     this.unackedCache = undefined;
+    this.filledShortCache = undefined;
+    this.unansweredCache = undefined;
   }
 
   /** Makes the replay containers this portfolio's own (copies of what a clone may read) before a write to them. */
@@ -1699,13 +1747,20 @@ export class Portfolio {
     if (edit.gone.length + edit.joined.size > LIVE_EDIT_MOST) this.liveEdit = undefined;
   }
 
-  /** `orderViewsChange`'s part for the terminal and the unacknowledged orders (`closed`, `unacked`). */
+  /**
+   * `orderViewsChange`'s part for the terminal orders (`closed`, the few of them a cycle reads, the oldest update) and
+   * the unacknowledged ones (`unacked`).
+   */
   private statusViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
     const id = (next ?? prev)!.order.clientOrderId;
-    if (next !== undefined && !isOpenStatus(next.order.status)) this.closed.set(id, next);
-    else if (prev !== undefined && !isOpenStatus(prev.order.status)) this.closed.delete(id);
-    if (next !== undefined && isUnacknowledged(next.order)) this.unacked.set(id, next);
-    else if (prev !== undefined && isUnacknowledged(prev.order)) this.unacked.delete(id);
+    const wasClosed = prev !== undefined && !isOpenStatus(prev.order.status);
+    const isClosed = next !== undefined && !isOpenStatus(next.order.status);
+    if (isClosed) this.closed.set(id, next);
+    else if (wasClosed) this.closed.delete(id);
+    if (isClosed && next.order.updatedAt < this.oldestClosed) this.oldestClosed = next.order.updatedAt;
+    keepIn(this.filledShort, id, isClosed && isFilledShort(next.order) ? next : undefined);
+    keepIn(this.unanswered, id, isClosed && isUnansweredRejection(next.order) ? next : undefined);
+    keepIn(this.unacked, id, next !== undefined && isUnacknowledged(next.order) ? next : undefined);
   }
 
   private moveSorted(sorted: TrackedOrder[], prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
@@ -1987,6 +2042,20 @@ function sortedOrdersOf(entries: LayeredMap<string, TrackedOrder>): readonly Ord
   return entries.size === 0 ? [] : ordersOf(entries.valueList().sort(compareTracked));
 }
 
+/** Sets `id` to `entry` in `view`, or deletes it there (undefined): a write only where something changes. */
+function keepIn(view: LayeredMap<string, TrackedOrder>, id: string, entry: TrackedOrder | undefined): void {
+  if (entry !== undefined) view.set(id, entry);
+  else if (view.has(id)) view.delete(id);
+}
+
+/**
+ * A terminal order the exchange has as filled with less than its quantity applied here: its missing trades are looked
+ * up by order (the cycle's lookups), as no report holds it any longer.
+ */
+export function isFilledShort(o: Order): boolean {
+  return o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity);
+}
+
 function isUnacknowledged(o: Order): boolean {
   return o.status === 'pending' && o.exchangeOrderId === undefined;
 }
@@ -2154,13 +2223,3 @@ function checkDerived(d: Decimal, path: string): void {
   if (!isAmountWithinLimits(d))
     throw new ParseError('invalid_amount', path, d.toExponential(), 'the books this file adds up to are out of range');
 }
-
-/** The earliest `updatedAt` of a terminal order in `orders` (Infinity when none), once per list (`perList`). */
-const oldestClosedUpdate = perList((orders: readonly Order[]): number => {
-  let oldest = Infinity;
-  for (let i = 0; i < orders.length; i++) {
-    const o = orders[i]!;
-    if (!isOpenStatus(o.status) && o.updatedAt < oldest) oldest = o.updatedAt;
-  }
-  return oldest;
-});
