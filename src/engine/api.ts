@@ -71,7 +71,10 @@ export interface EngineOptions {
    * this many cycles (default 12; 0 = never). Integer 0–10 000.
    */
   readonly tickerEveryCycles?: number | undefined;
-  /** Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback). */
+  /**
+   * Terminal orders are dropped from the portfolio this long after their last update (default: the trade lookback),
+   * in batches: up to an eighth of it later.
+   */
   readonly closedOrderRetentionMs?: number | undefined;
   /**
    * When a save writes the whole snapshot instead of a delta record (src/engine/persistence.ts); each field defaults

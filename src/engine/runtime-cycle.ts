@@ -35,11 +35,17 @@ export interface RuntimeCycleDeps extends ReconciliationDeps {
   readonly backoff?: Partial<BackoffOptions> | undefined;
   readonly random: Random;
   readonly scheduler: SchedulerLike;
-  /** Terminal orders are pruned from the books this long after their last update. */
+  /**
+   * Terminal orders are pruned from the books this long after their last update, in batches: up to
+   * `retentionMs / PRUNE_STEPS` later (see `RuntimeCycle.prunedThrough`).
+   */
   readonly retentionMs: number;
   /** The store failed: nothing is durable any more, the engine must stop. */
   readonly onStoreFailure: (e: unknown) => void;
 }
+
+/** How many prunes of terminal orders a retention period holds at most (see `RuntimeCycle.prunedThrough`). */
+export const PRUNE_STEPS = 8;
 
 export class RuntimeCycle {
   private readonly submissions: SubmissionContext;
@@ -47,6 +53,12 @@ export class RuntimeCycle {
   private readonly openOrders = new OpenOrderInterner();
   /** This engine's last diff, for the next (see `DiffMemo`): another engine in the process keeps its own. */
   private readonly diffMemo = new DiffMemo();
+  /**
+   * The bound of the last prune of terminal orders. The bound moves on by `retentionMs / PRUNE_STEPS` at a time: an
+   * engine whose orders expire one after another (a bot replacing its quotes keeps a day of cancelled ones) walks its
+   * terminal orders once a step, not every cycle.
+   */
+  private prunedThrough = -Infinity;
 
   constructor(private readonly deps: RuntimeCycleDeps) {
     const { exchange, clock, config, logger, state } = deps;
@@ -164,7 +176,11 @@ export class RuntimeCycle {
     if (result.executed) {
       await settleProvenSubmissions(this.submissions, portfolio, result.portfolio);
       await resolveUnconfirmed(this.submissions, result.portfolio);
-      result.portfolio.pruneClosedOrders(clock.now() - this.deps.retentionMs);
+      const bound = clock.now() - this.deps.retentionMs;
+      if (bound - this.prunedThrough >= this.deps.retentionMs / PRUNE_STEPS) {
+        result.portfolio.pruneClosedOrders(bound);
+        this.prunedThrough = bound;
+      }
     }
     state.marked(await marker.mark(result.portfolio, snapshot.positions, result.executed));
     state.adopt(result.portfolio, result.cursors);

@@ -1,0 +1,53 @@
+/**
+ * The running cycle's upkeep of terminal orders (src/engine/runtime-cycle.ts): they stay in the books for
+ * `closedOrderRetentionMs` after their last update and go in batches, up to `retentionMs / PRUNE_STEPS` later, so
+ * that an engine whose orders expire one after another does not walk its terminal orders every cycle.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PRUNE_STEPS } from '../../src/engine/runtime-cycle.js';
+import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { BTC, CYCLE_MS, boot, cycles, limitOrder, makeEngine, makeMarket, stop } from '../support/engine-world.js';
+
+const RETENTION_MS = 16 * CYCLE_MS;
+const STEP_MS = RETENTION_MS / PRUNE_STEPS;
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('terminal orders in a running engine', () => {
+  it('are kept for their retention and gone within a step after it; the books are walked once a step, not every cycle', async () => {
+    const m = makeMarket();
+    const run = makeEngine(m, { intervalMs: CYCLE_MS, closedOrderRetentionMs: RETENTION_MS });
+    await boot(m, run);
+    const { engine } = run;
+    // Two orders cancelled one cycle apart: each is held until its own time, and both go in the same batch.
+    const cancelledAt: Record<string, number> = {};
+    for (const id of ['a', 'b']) {
+      await engine.placeOrder(limitOrder(id, BTC, 'buy', '0.1', '20000'));
+      await engine.cancelOrder({ symbol: BTC, clientOrderId: id });
+      cancelledAt[id] = engine.portfolio.findOrder({ clientOrderId: id })!.updatedAt;
+      await cycles(m, 1);
+    }
+    const prunes = vi.spyOn(Portfolio.prototype, 'pruneClosedOrders');
+    const goneAt: Record<string, number> = {};
+    let cyclesRun = 0;
+    while (Object.keys(goneAt).length < 2 && cyclesRun < 4 * PRUNE_STEPS * 2) {
+      await cycles(m, 1);
+      cyclesRun++;
+      for (const id of ['a', 'b'])
+        if (goneAt[id] === undefined && engine.portfolio.findOrder({ clientOrderId: id }) === undefined)
+          goneAt[id] = m.tl.now();
+    }
+    for (const id of ['a', 'b']) {
+      expect(goneAt[id], `order ${id} still held after ${cyclesRun} cycles`).toBeDefined();
+      expect(goneAt[id]! - cancelledAt[id]!).toBeGreaterThanOrEqual(RETENTION_MS);
+      expect(goneAt[id]! - cancelledAt[id]!).toBeLessThanOrEqual(RETENTION_MS + STEP_MS + CYCLE_MS);
+    }
+    // A step is two cycles here: about one prune call every other cycle.
+    expect(cyclesRun).toBeGreaterThanOrEqual(PRUNE_STEPS * 2);
+    expect(prunes.mock.calls.length).toBeLessThanOrEqual(Math.ceil(cyclesRun / 2) + 1);
+    expect(prunes.mock.calls.length).toBeGreaterThan(0);
+    await stop(m, run);
+  });
+});
