@@ -13,10 +13,14 @@
  *   (`freshCopies`). The stand-in client copies a listing a page (1,000 orders) at a time, each page in a turn of its
  *   own as a response would arrive, so the stalls are the engine's work on orders it has never seen, not the client's
  *   copying (all 10k copies in the engine's turn were four fifths of its longest stall; `--fresh-page 0` does that).
- * - placing: the same, each cycle after an order placed through the engine (journal records, a delta per cycle) and a
- *   compaction policy of 16 journal records, so the whole state is written about every fifth cycle: the stall a
- *   compaction causes. The engine gets the slicer a real-time engine gets by default (`budgetSlicer`), since the
- *   bench's virtual scheduler would turn slicing off; `--no-slicing` runs this tree's engine unsliced.
+ * - placing: the same, each cycle after a quote replaced through the engine, an order placed and the one placed before
+ *   it cancelled, as a market maker does (journal records, a delta per cycle; the book stays at N open orders, and the
+ *   cancelled ones stay in it as terminal orders, as they do for a day by default), and a compaction policy of 16
+ *   journal records, so the whole state is written every few cycles: the stall a compaction causes. The engine gets
+ *   the slicer a real-time engine gets by default (`budgetSlicer`), since the bench's virtual scheduler would turn
+ *   slicing off; `--no-slicing` runs this tree's engine unsliced.
+ * - warm-up: each row's engine runs the row's cycles for `--warm-up-ms` (2 s) before the measured ones, so that they run
+ *   the code a bot runs after its first seconds, not V8's optimizing compiler beside them (`WARM_UP_MS`).
  * - baseline: a bare `Map` join of the same N exchange ids against our N ids, measured in the same run, so the ratio
  *   says how far a clean cycle is from the least work any reconciliation must do.
  * - boot: a FileStateStore holding N tracked open orders (written by the engine's own encoder), from `start()` to
@@ -35,8 +39,9 @@
  * engine-before.json: a before/after that shares the machine's load. Each cycle row runs in `--rounds 3` processes of
  * its own per tree and each boot in a process of its own, the trees taking turns: neither tree's garbage is collected
  * during the other's cycles, and a boot runs on code as cold as a restarting process's (`--shared-heap`: everything in
- * this process, as before). `--gaps K` prints, per run, the K gaps with the most CPU time and the GC pauses in
- * each.
+ * this process, as before). `--gaps K` prints, per run, the K longest gaps and the K with the most CPU time, each
+ * with its time on a CPU, its run-queue wait, the main thread's switches and the GC pauses in it.
+ * `--warm-up-ms 0`: the short warm-up of 40 cycles only.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,6 +53,7 @@ import { constants, performance, PerformanceObserver, type PerformanceEntry } fr
 import { createEngine, type Engine } from '../src/engine/engine.js';
 import { Dec } from '../src/domain/decimal.js';
 import type { CompactionPolicy } from '../src/engine/persistence.js';
+import type { Order } from '../src/domain/types.js';
 import { budgetSlicer, NO_SLICING, type Slicer } from '../src/engine/slicing.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import { FileStateStore } from '../src/store/file-store.js';
@@ -70,6 +76,22 @@ import {
 } from './support.js';
 
 const FULL_WINDOW = 100_000;
+/**
+ * How long each row's cycles run before the measured ones, at least (`--warm-up-ms`). A bot's cycles run compiled
+ * code after its first seconds; the measured 200 cycles at 1k orders, right after a warm-up of 40, ran while V8 was
+ * still optimizing 48 functions (250 ms of a background thread in 250 ms: `--trace-opt`), and on 2 cores the main
+ * thread waited up to a scheduler tick (4 ms) for a CPU. Compilation tails off over seconds, never quite to zero.
+ */
+export const WARM_UP_MS = 2_000;
+
+/**
+ * V8's worker threads for the `placing-pool` rows: one fewer than the CPUs (at least 1). Node starts 4 whatever the
+ * machine; on 2 cores its GC and compiler tasks can hold both while the main thread waits for a CPU (`--gaps`: 1-3 ms
+ * of run-queue wait in the longest stalls, none with a pool of 1). What docs/embedding.md advises a bot on a small
+ * machine.
+ */
+export const POOL = Math.max(1, cpus().length - 1);
+
 /** The compaction policy of the placing rows: whole state written once the journal holds this many records. */
 export const PLACING_JOURNAL_RECORDS = 16;
 
@@ -199,12 +221,8 @@ function gcPauseOf(e: PerformanceEntry): GcPause {
  * in about 1% of the gaps. Node 20 has no `process.threadCpuUsage()`.
  */
 function mainThreadCpu(): ((at: number) => number) | undefined {
-  let fd: number;
-  try {
-    fd = openSync('/proc/thread-self/sched', 'r');
-  } catch {
-    return undefined;
-  }
+  const fd = openProcFile('/proc/thread-self/sched');
+  if (fd === undefined) return undefined;
   const buf = Buffer.alloc(4096);
   const field = (n: number, name: string): number => {
     const at = buf.indexOf(name);
@@ -216,9 +234,47 @@ function mainThreadCpu(): ((at: number) => number) | undefined {
   };
   const read = (at: number): number => {
     const n = readSync(fd, buf, 0, buf.length, 0);
+    switches.voluntary = field(n, 'nr_voluntary_switches');
+    switches.involuntary = field(n, 'nr_involuntary_switches');
     return field(n, 'se.sum_exec_runtime') + (at - field(n, 'se.exec_start'));
   };
   if (Number.isFinite(read(performance.now()))) return read;
+  closeSync(fd);
+  return undefined;
+}
+
+/** A descriptor of a file under /proc, read again from its start at each read; undefined where it is missing. */
+function openProcFile(path: string): number | undefined {
+  try {
+    return openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What the main thread's scheduler counters said at the last `mainThreadCpu` read: switches away from it that it asked
+ * for (it slept or waited on a lock: a GC helper, a compile job) and that it did not (another thread or process took
+ * the CPU). NaN where the file lacks them.
+ */
+const switches = { voluntary: Number.NaN, involuntary: Number.NaN };
+
+/**
+ * The main thread's run-queue wait so far (ms): time it was ready to run while the (guest's) CPUs ran something else,
+ * from `/proc/thread-self/schedstat`'s second field, brought up to date at each switch back in (so exact for a thread
+ * reading it, which is running). Time the host takes from the vCPU is not in it (see `mainThreadCpu`). Undefined
+ * where the file is missing.
+ */
+function mainThreadWait(): (() => number) | undefined {
+  const fd = openProcFile('/proc/thread-self/schedstat');
+  if (fd === undefined) return undefined;
+  const buf = Buffer.alloc(128);
+  const read = (): number => {
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const fields = buf.toString('latin1', 0, n).split(' ');
+    return Number(fields[1]) / 1e6;
+  };
+  if (Number.isFinite(read())) return read;
   closeSync(fd);
   return undefined;
 }
@@ -254,13 +310,27 @@ class StallProbe {
   private observer: PerformanceObserver | undefined;
   /** Where the pauses of the current `enable()` begin. */
   private since = 0;
-  /** Per recorded gap: when it began, wall ms and process CPU ms. */
-  readonly gaps: { at: number; wallMs: number; cpuMs: number }[] = [];
+  private readonly threadWait = mainThreadWait();
+  private lastWait = 0;
+  private lastSwitches = { voluntary: 0, involuntary: 0 };
+  /**
+   * Per recorded gap: when it began, wall ms, CPU ms (the main thread's, else the process's), and the main thread's
+   * run-queue wait (ms) and switches away from it in the gap (NaN where unknown): what `--gaps` prints.
+   */
+  readonly gaps: {
+    at: number;
+    wallMs: number;
+    cpuMs: number;
+    waitMs: number;
+    voluntary: number;
+    involuntary: number;
+  }[] = [];
   readonly pauses: GcPause[] = [];
 
   private note(): void {
     const t = performance.now();
     const c = threadCpuMs(t);
+    const w = this.threadWait?.() ?? Number.NaN;
     // One thread cannot run longer than the wall time: only a switch between `t` and the kernel's snapshot (rare)
     // could make the reading say so, and the next gap would then get the time back.
     if (this.active)
@@ -268,9 +338,14 @@ class StallProbe {
         at: this.last,
         wallMs: t - this.last,
         cpuMs: Math.max(0, Math.min(t - this.last, c - this.lastCpu)),
+        waitMs: w - this.lastWait,
+        voluntary: switches.voluntary - this.lastSwitches.voluntary,
+        involuntary: switches.involuntary - this.lastSwitches.involuntary,
       });
     this.last = t;
     this.lastCpu = c;
+    this.lastWait = w;
+    this.lastSwitches = { ...switches };
   }
 
   enable(): void {
@@ -314,17 +389,24 @@ class StallProbe {
     return { ms, kind: longest?.kind ?? 'none' };
   }
 
-  /** The `k` gaps with the most CPU time, each with the GC pauses overlapping it (`--gaps K`: what a stall is made of). */
-  topByCpu(k: number): string[] {
+  /**
+   * The `k` longest gaps (`by` 'wall') or those with the most CPU time, each with what it was made of and the GC pauses
+   * overlapping it (`--gaps K`: what a stall is made of).
+   */
+  top(k: number, by: 'wall' | 'cpu'): string[] {
     const t0 = this.gaps[0]?.at ?? 0;
     return [...this.gaps]
-      .sort((a, b) => b.cpuMs - a.cpuMs)
+      .sort((a, b) => (by === 'wall' ? b.wallMs - a.wallMs : b.cpuMs - a.cpuMs))
       .slice(0, k)
       .map((g) => {
         const pauses = this.pauses
           .filter((p) => Math.min(p.start + p.ms, g.at + g.wallMs) > Math.max(p.start, g.at))
           .map((p) => `${p.kind} ${p.ms.toFixed(2)}`);
-        return `at ${(g.at - t0).toFixed(0)} ms: wall ${g.wallMs.toFixed(2)}, on CPU ${g.cpuMs.toFixed(2)}, GC ${this.gcIn(g).ms.toFixed(2)} [${pauses.join(', ')}]`;
+        return (
+          `at ${(g.at - t0).toFixed(0)} ms: wall ${g.wallMs.toFixed(2)}, on CPU ${g.cpuMs.toFixed(2)}, ` +
+          `waiting for a CPU ${g.waitMs.toFixed(2)}, switched out ${g.voluntary} asked + ${g.involuntary} not, ` +
+          `GC ${this.gcIn(g).ms.toFixed(2)} [${pauses.join(', ')}]`
+        );
       });
   }
 
@@ -341,7 +423,7 @@ class StallProbe {
     gcKindOfMaxGap: GcKind | 'none';
     maxGapWithoutGcMs: number;
   } {
-    let longest = { at: 0, wallMs: 0, cpuMs: 0 };
+    let longest = { at: 0, wallMs: 0, cpuMs: 0, waitMs: 0, voluntary: 0, involuntary: 0 };
     let maxCpu = 0;
     let withoutGc = 0;
     for (const g of this.gaps) {
@@ -571,8 +653,17 @@ interface CleanResult {
   gcKindOfMaxStall: GcKind | 'none';
   /** The longest gap once the GC pauses within each gap are taken out: the cycles' own work, plus the machine. */
   maxStallWithoutGcMs: number;
-  /** Each cycle followed an order placed through the engine (journal records, a delta, a compaction every few). */
+  /**
+   * Each cycle followed a quote replaced through the engine: an order placed and the one placed before it cancelled
+   * (journal records, a delta, a compaction every few).
+   */
   placing: boolean;
+  /** Terminal orders in the books at the end (the placing rows' cancelled quotes, warm-up included). */
+  terminalOrders: number;
+  /** How long the cycles ran before the measured ones (ms), the warm-up's floor being `--warm-up-ms`. */
+  warmUpMs: number;
+  /** V8's worker threads the process ran with (`--v8-pool-size`; absent: Node's default, 4). */
+  pool?: number;
   /** Garbage collection while the cycles ran (`PerformanceObserver` 'gc' entries): ms per cycle and longest pause. */
   gcMsPerCycle: number;
   /**
@@ -605,9 +696,9 @@ async function clean(
   showGaps = 0,
   log: (line: string) => void = () => {},
   freshPage = FRESH_PAGE_ITEMS,
+  warmUpMs = WARM_UP_MS,
 ): Promise<CleanResult[]> {
-  const setups = [];
-  for (const tree of trees) {
+  const setUp = async (tree: Tree) => {
     const world = await tree.makeWorld(n, appliedTrades);
     const store = new tree.InMemoryStateStore();
     await tree.saveWorld(store, world);
@@ -620,12 +711,22 @@ async function clean(
       placing ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
     );
     const ids = world.portfolio.orders().map((o) => o.exchangeOrderId!);
-    setups.push({ running, ids, shuffled: [...ids].reverse(), copying });
-  }
+    return { running, ids, shuffled: [...ids].reverse(), copying };
+  };
   let placed = 0;
-  const place = async (engine: Engine, D: typeof Dec): Promise<void> => {
+  // Placing rows: before each cycle an order is placed and the one placed before it cancelled (a quote replaced), so
+  // the book stays at n orders however long the warm-up.
+  const quoted: (Order | undefined)[] = trees.map(() => undefined);
+  const requote = async (k: number): Promise<void> => {
     if (!placing) return;
-    await engine.placeOrder({
+    const engine = setups[k]!.running.engine;
+    const previous = quoted[k];
+    quoted[k] = await place(engine, trees[k]!.Dec);
+    if (previous !== undefined) await engine.cancelOrder(previous);
+  };
+  const place = async (engine: Engine, D: typeof Dec): Promise<Order | undefined> => {
+    if (!placing) return undefined;
+    return engine.placeOrder({
       clientOrderId: `bench-placed-${placed++}`,
       symbol: PERP,
       side: 'buy',
@@ -634,18 +735,27 @@ async function clean(
       price: new D('15000'),
     });
   };
+  const setups: Awaited<ReturnType<typeof setUp>>[] = [];
+  for (const tree of trees) setups.push(await setUp(tree));
   // The setup's garbage and young survivors (the world, the boot, a 100k trade-id window) go now, not in the
   // measured cycles' first scavenges (a 5-7 ms scavenge 17 ms into the window-full row, copying what its setup left,
   // was that row's longest stall): a long-running engine shed them long ago. Then the warm-up, doing what the measured
   // cycles do (the placing rows' first measured compactions used to run cold code: 5-8 ms on CPU at 10k), gives the
   // heap its steady state back (right after a forced GC the young generation is at its smallest).
   gcFunction()();
-  for (let i = 0; i < Math.max(3, cycles / 5); i++)
-    for (const [k, { running }] of setups.entries()) {
-      await place(running.engine, trees[k]!.Dec);
+  const warmStart = now();
+  const warmProbe = new StallProbe();
+  for (let i = 0; i < Math.max(3, cycles / 5) || now() - warmStart < warmUpMs; i++)
+    for (const [k, { running, ids, shuffled }] of setups.entries()) {
+      warmProbe.enable();
+      await requote(k);
       await running.cycle();
       await turn();
+      warmProbe.disable();
+      mapJoin(ids, shuffled);
+      await turn();
     }
+  const warmedMs = now() - warmStart;
   const runs = setups.map(() => ({
     ms: [] as number[],
     copyMs: [] as number[],
@@ -662,7 +772,7 @@ async function clean(
       const r = runs[k]!;
       // With two trees a pause is counted to the tree whose cycle it interrupts, whichever tree's garbage caused it.
       r.probe.enable();
-      await place(running.engine, trees[k]!.Dec);
+      await requote(k);
       const t = now();
       const copied = copying.ms;
       await running.cycle();
@@ -688,13 +798,16 @@ async function clean(
   }
   idleProbe.disable();
   const allocated: number[] = [];
-  for (const [k, { running }] of setups.entries())
-    allocated.push(await allocationPerCycle(running, () => place(running.engine, trees[k]!.Dec)));
+  for (const [k, { running }] of setups.entries()) allocated.push(await allocationPerCycle(running, () => requote(k)));
+  const terminal = setups.map(({ running }) => running.engine.portfolio.closedOrders().length);
   for (const { running } of setups) await running.engine.stop();
   const idle = idleProbe.summary();
   if (showGaps > 0) {
-    runs.forEach(({ probe }, k) => probe.topByCpu(showGaps).forEach((g) => log(`  gap, tree ${k}: ${g}`)));
-    idleProbe.topByCpu(showGaps).forEach((g) => log(`  gap, idle loop: ${g}`));
+    for (const by of ['wall', 'cpu'] as const) {
+      const what = by === 'wall' ? 'longest' : 'most CPU';
+      runs.forEach(({ probe }, k) => probe.top(showGaps, by).forEach((g) => log(`  ${what}, tree ${k}: ${g}`)));
+      idleProbe.top(showGaps, by).forEach((g) => log(`  ${what}, idle loop: ${g}`));
+    }
   }
   return runs.map(({ ms, copyMs, base, probe, pauses }, k) => {
     const p = probe.summary();
@@ -711,6 +824,8 @@ async function clean(
       gcOfMaxStallMs: round(p.gcOfMaxGapMs),
       gcKindOfMaxStall: p.gcKindOfMaxGap,
       maxStallWithoutGcMs: round(p.maxGapWithoutGcMs),
+      terminalOrders: terminal[k]!,
+      warmUpMs: Math.round(warmedMs),
       cycles,
       cycleMsMedian: round(median(ms)),
       cycleMsMin: round(Math.min(...ms)),
@@ -774,6 +889,9 @@ interface RowJob {
   readonly placing: boolean;
   readonly showGaps: number;
   readonly freshPage: number;
+  readonly warmUpMs: number;
+  /** V8's worker threads in the child (`--v8-pool-size`), or null for Node's default (4). */
+  readonly pool: number | null;
 }
 
 /** One boot of one tree, in a process of its own (`--child`): a restart is a fresh process. */
@@ -800,7 +918,15 @@ function inChild<J extends RowJob | BootJob>(
   return new Promise((resolvePromise, reject) => {
     const child = spawn(
       process.execPath,
-      [...process.execArgv, process.argv[1]!, '--only', 'engine', '--child', JSON.stringify(job)],
+      [
+        ...process.execArgv,
+        ...('pool' in job && job.pool !== null ? [`--v8-pool-size=${job.pool}`] : []),
+        process.argv[1]!,
+        '--only',
+        'engine',
+        '--child',
+        JSON.stringify(job),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
@@ -810,7 +936,7 @@ function inChild<J extends RowJob | BootJob>(
       const lines = out.split('\n');
       const line = lines.find((l) => l.startsWith(CHILD_RESULT));
       const label = job.tree === null ? 'this tree' : 'against';
-      for (const l of lines) if (l.startsWith('  gap')) log(l.replace('gap, tree 0', `gap, ${label}`));
+      for (const l of lines) if (/^ {2}(longest|most CPU), /.test(l)) log(l.replace(', tree 0:', `, ${label}:`));
       if (code !== 0 || line === undefined)
         reject(new Error(`bench child process exited with ${String(code)}: ${JSON.stringify(job)}`));
       else resolvePromise(JSON.parse(line.slice(CHILD_RESULT.length)) as J extends RowJob ? CleanResult : BootResult);
@@ -1012,12 +1138,14 @@ async function run(ctx: BenchContext): Promise<void> {
   // A long-running engine's trade-id window is full: the largest boot again, with one.
   const windowBootSizes = listArg(ctx.args, '--boot-window') ?? bootSizes.slice(-1);
   const write = !ctx.args.includes('--no-write');
-  // `--gaps K`: print the K gaps of each run with the most CPU time, with their GC pauses.
+  // `--gaps K`: print the K longest gaps of each run and the K with the most CPU time, with what each was made of.
   const showGaps = listArg(ctx.args, '--gaps')?.[0] ?? 0;
   // `--rows fresh,placing`: only these kinds of cycle rows (clean, window, fresh, placing; default all).
   const rows = valueOf(ctx.args, '--rows')?.split(',');
   // `--fresh-page 0`: the fresh rows' client copies a whole listing in the engine's turn, as the bench did before.
   const freshPage = listArg(ctx.args, '--fresh-page')?.[0] ?? FRESH_PAGE_ITEMS;
+  // `--warm-up-ms 0`: the cycle rows' warm-up is 40 cycles at 1k orders (6 at 10k) only, as the bench did before.
+  const warmUpMs = listArg(ctx.args, '--warm-up-ms')?.[0] ?? WARM_UP_MS;
   const against = valueOf(ctx.args, '--against');
   const child = valueOf(ctx.args, '--child');
   if (child !== undefined) {
@@ -1037,9 +1165,11 @@ async function run(ctx: BenchContext): Promise<void> {
               job.showGaps,
               ctx.log,
               job.freshPage,
+              job.warmUpMs,
             )
           )[0];
-    ctx.log(`${CHILD_RESULT}${JSON.stringify(result)}`);
+    const pool = job.kind === 'row' ? job.pool : null;
+    ctx.log(`${CHILD_RESULT}${JSON.stringify(pool === null ? result : { ...result, pool })}`);
     return;
   }
   // With `--against`, each tree's cycle rows run in processes of their own (`rowInChild`), `rounds` each, the trees
@@ -1065,13 +1195,15 @@ async function run(ctx: BenchContext): Promise<void> {
     bytesPerTrackedOrder: 0,
   }));
   for (const n of sizes) {
-    const variants = [
+    const variants: { row: string; applied: number; fresh: boolean; placing: boolean; pool?: number }[] = [
       { row: 'clean', applied: 0, fresh: false, placing: false },
       { row: 'window', applied: FULL_WINDOW, fresh: false, placing: false },
       { row: 'fresh', applied: 0, fresh: true, placing: false },
       { row: 'placing', applied: 0, fresh: false, placing: true },
+      // The same with V8's worker pool sized to the machine (`POOL`): in separate processes only.
+      ...(isolated ? [{ row: 'placing-pool', applied: 0, fresh: false, placing: true, pool: POOL }] : []),
     ].filter((v) => rows === undefined || rows.includes(v.row));
-    for (const { applied, fresh, placing } of variants) {
+    for (const { applied, fresh, placing, pool } of variants) {
       const cycles = n >= 10_000 ? 30 : 200;
       const rs = isolated
         ? await isolatedRow(
@@ -1086,15 +1218,17 @@ async function run(ctx: BenchContext): Promise<void> {
               placing,
               showGaps,
               freshPage,
+              warmUpMs,
+              pool: pool ?? null,
             })),
             rounds,
             ctx.log,
           )
-        : await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage);
+        : await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage, warmUpMs);
       rs.forEach((r, k) => {
         results[k]!.clean.push(r);
         ctx.log(
-          `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
+          `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}${placing ? ` (+${r.terminalOrders} cancelled)` : ''}${r.pool === undefined ? '' : `, V8 pool ${r.pool}`}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
             (r.engineOnlyCyclesPerSecond === undefined
               ? ''
               : `the client's copying ${r.clientCopyMsMedian!.toFixed(3)} ms of it (the engine's part ${r.engineOnlyCyclesPerSecond.toFixed(1)}/s), `) +

@@ -181,8 +181,13 @@ interface EngineClean {
   readonly allocatedBytesPerCycle?: number;
   /** Every object copied on each read, as ccxt does (absent: false, the simulator's own frozen objects). */
   readonly freshObjects?: boolean;
-  /** An order placed before each cycle, compacting every few records (absent: false, clean cycles). */
+  /**
+   * A quote replaced before each cycle (an order placed, the one placed before it cancelled), compacting every few
+   * records (absent: false, clean cycles). Results before the warm-up (`WARM_UP_MS`) placed orders only.
+   */
   readonly placing?: boolean;
+  /** V8's worker threads the row's processes ran with (absent: Node's default, 4). */
+  readonly pool?: number;
   /**
    * The main thread's most CPU time within one gap of the loop, with and without cycles (absent before it was
    * measured; before gc16 read from `/proc/thread-self/schedstat`, which only advanced in 4 ms steps; since, exact).
@@ -234,8 +239,12 @@ interface Goal {
 function cleanRunName(c: EngineClean): string {
   const window = c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : '';
   const fresh = c.freshObjects === true ? ', fresh objects per read (as ccxt)' : '';
-  const placing = c.placing === true ? ', an order placed per cycle (compaction every 16 records)' : '';
-  return `${c.openOrders.toLocaleString('en-US')} orders${window}${fresh}${placing}`;
+  const placing =
+    c.placing === true
+      ? ', a quote replaced per cycle (placed, the last one cancelled; compaction every 16 records)'
+      : '';
+  const pool = c.pool === undefined ? '' : `, V8 worker pool of ${c.pool} (\`--v8-pool-size\`)`;
+  return `${c.openOrders.toLocaleString('en-US')} orders${window}${fresh}${placing}${pool}`;
 }
 
 /** The engine bench block's body: each measure before (main) and after, with its goal, from the two result files. */
