@@ -799,7 +799,11 @@ async function clean(
   idleProbe.disable();
   const allocated: number[] = [];
   for (const [k, { running }] of setups.entries()) allocated.push(await allocationPerCycle(running, () => requote(k)));
-  const terminal = setups.map(({ running }) => running.engine.portfolio.closedOrders().length);
+  // Counted from the orders, as an older tree's books (`--against`) have no view of their terminal orders.
+  const terminal = setups.map(
+    ({ running }) =>
+      running.engine.portfolio.orders().filter((o) => o.status !== 'open' && o.status !== 'pending').length,
+  );
   for (const { running } of setups) await running.engine.stop();
   const idle = idleProbe.summary();
   if (showGaps > 0) {
