@@ -16,6 +16,30 @@ afterEach(() => {
 });
 
 describe('terminal orders in a running engine', () => {
+  it('a cycle reads the few it acts on, never the list of every terminal order (a bot replacing quotes keeps a day of them)', async () => {
+    const m = makeMarket();
+    const run = makeEngine(m, { intervalMs: CYCLE_MS });
+    await boot(m, run);
+    const { engine } = run;
+    // Quotes replaced: each cancelled order stays in the books as a terminal order.
+    for (let i = 0; i < 40; i++) {
+      await engine.placeOrder(limitOrder(`q${i}`, BTC, 'buy', '0.1', String(20_000 + i)));
+      if (i > 0) await engine.cancelOrder({ symbol: BTC, clientOrderId: `q${i - 1}` });
+    }
+    await cycles(m, 1);
+    expect(engine.portfolio.closedOrders()).toHaveLength(39);
+    const listed = vi.spyOn(Portfolio.prototype, 'closedOrders');
+    const fewRead = vi.spyOn(Portfolio.prototype, 'filledShortOrders');
+    for (let i = 40; i < 50; i++) {
+      await engine.placeOrder(limitOrder(`q${i}`, BTC, 'buy', '0.1', String(20_000 + i)));
+      await engine.cancelOrder({ symbol: BTC, clientOrderId: `q${i - 1}` });
+      await cycles(m, 1);
+    }
+    expect(listed).not.toHaveBeenCalled();
+    expect(fewRead.mock.calls.length).toBeGreaterThanOrEqual(10);
+    await stop(m, run);
+  });
+
   it('are kept for their retention and gone within a step after it; the books are walked once a step, not every cycle', async () => {
     const m = makeMarket();
     const run = makeEngine(m, { intervalMs: CYCLE_MS, closedOrderRetentionMs: RETENTION_MS });
