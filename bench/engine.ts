@@ -260,23 +260,37 @@ function openProcFile(path: string): number | undefined {
 const switches = { voluntary: Number.NaN, involuntary: Number.NaN };
 
 /**
- * The main thread's run-queue wait so far (ms): time it was ready to run while the (guest's) CPUs ran something else,
- * from `/proc/thread-self/schedstat`'s second field, brought up to date at each switch back in (so exact for a thread
- * reading it, which is running). Time the host takes from the vCPU is not in it (see `mainThreadCpu`). Undefined
- * where the file is missing.
+ * `/proc/thread-self/schedstat` of the main thread, in ms: `runMs`, its run time as of the scheduler's last update of
+ * it (stale by up to a tick, 4 ms, for a thread that has been running since), and `waitMs`, its run-queue wait so
+ * far: time it was ready to run while the (guest's) CPUs ran something else, brought up to date at each switch back
+ * in (so exact for a thread reading it, which is running). Time the host takes from the vCPU is in neither (see
+ * `mainThreadCpu`). Undefined where the file is missing.
  */
-function mainThreadWait(): (() => number) | undefined {
+function mainThreadSchedstat(): (() => { runMs: number; waitMs: number }) | undefined {
   const fd = openProcFile('/proc/thread-self/schedstat');
   if (fd === undefined) return undefined;
   const buf = Buffer.alloc(128);
-  const read = (): number => {
+  const read = (): { runMs: number; waitMs: number } => {
     const n = readSync(fd, buf, 0, buf.length, 0);
     const fields = buf.toString('latin1', 0, n).split(' ');
-    return Number(fields[1]) / 1e6;
+    return { runMs: Number(fields[0]) / 1e6, waitMs: Number(fields[1]) / 1e6 };
   };
-  if (Number.isFinite(read())) return read;
+  if (Number.isFinite(read().waitMs)) return read;
   closeSync(fd);
   return undefined;
+}
+
+/** One schedstat reader for the process, opened at the first use and kept open. */
+let schedstatReader: { read: (() => { runMs: number; waitMs: number }) | undefined } | undefined;
+
+/**
+ * The main thread's run time (ms) for spans of tens of milliseconds and more (a boot): schedstat's, within a tick at
+ * each end, else `threadCpuMs`. Not `threadCpuMs` itself: its interpolation from `se.exec_start` read a 10k boot's
+ * load as -295 ms of CPU in one run (the thread's clock base moved under it); for a 1 ms gap nothing else will do.
+ */
+function threadRunMs(): number {
+  const read = (schedstatReader ??= { read: mainThreadSchedstat() }).read;
+  return read === undefined ? threadCpuMs() : read().runMs;
 }
 
 /** One reader for the process (every probe runs on the main thread), opened by the first probe and kept open. */
@@ -310,7 +324,7 @@ class StallProbe {
   private observer: PerformanceObserver | undefined;
   /** Where the pauses of the current `enable()` begin. */
   private since = 0;
-  private readonly threadWait = mainThreadWait();
+  private readonly threadWait = (schedstatReader ??= { read: mainThreadSchedstat() }).read;
   private lastWait = 0;
   private lastSwitches = { voluntary: 0, involuntary: 0 };
   /**
@@ -330,7 +344,7 @@ class StallProbe {
   private note(): void {
     const t = performance.now();
     const c = threadCpuMs(t);
-    const w = this.threadWait?.() ?? Number.NaN;
+    const w = this.threadWait?.().waitMs ?? Number.NaN;
     // One thread cannot run longer than the wall time: only a switch between `t` and the kernel's snapshot (rare)
     // could make the reading say so, and the next gap would then get the time back.
     if (this.active)
@@ -489,18 +503,18 @@ export async function boot(
   // The state is loaded when the engine leaves `loading` (status changes are pushed as the machine moves).
   let loaded: { ms: number; cpuMs: number } | undefined;
   const phases = engine.state$.subscribe((s) => {
-    if (loaded === undefined && s.phase !== 'loading') loaded = { ms: now(), cpuMs: threadCpuMs() };
+    if (loaded === undefined && s.phase !== 'loading') loaded = { ms: now(), cpuMs: threadRunMs() };
   });
   // What the boot holds the event loop for (another engine in the process, the bot's own timers wait that long).
   const probe = new StallProbe();
   probe.enable();
   const t = now();
-  const c = threadCpuMs();
+  const c = threadRunMs();
   const booted = engine.start();
   await world.tl.advanceBy(0);
   const status = await booted;
   const bootMs = now() - t;
-  const bootCpuMs = threadCpuMs() - c;
+  const bootCpuMs = threadRunMs() - c;
   probe.disable();
   const stall = probe.summary();
   phases.unsubscribe();
@@ -1003,7 +1017,7 @@ interface BootResult {
   bootMs: number;
   /** From `start()` to the state loaded (the engine leaves `loading`): reading the store and decoding the books. */
   loadMs: number;
-  /** The main thread's CPU time during the boot and during the load (`threadCpuMs`): the machine's load aside. */
+  /** The main thread's CPU time during the boot and during the load (`threadRunMs`): the machine's load aside. */
   bootCpuMs: number;
   loadCpuMs: number;
   /** Reading the same file and `JSON.parse` alone: the floor for a load. */
