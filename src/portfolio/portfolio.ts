@@ -2052,7 +2052,7 @@ function keepIn(view: LayeredMap<string, TrackedOrder>, id: string, entry: Track
  * A terminal order the exchange has as filled with less than its quantity applied here: its missing trades are looked
  * up by order (the cycle's lookups), as no report holds it any longer.
  */
-export function isFilledShort(o: Order): boolean {
+function isFilledShort(o: Order): boolean {
   return o.status === 'filled' && o.exchangeOrderId !== undefined && o.filledQuantity.lt(o.quantity);
 }
 
