@@ -18,7 +18,9 @@
  *   cancelled ones stay in it as terminal orders, as they do for a day by default), and a compaction policy of 16
  *   journal records, so the whole state is written every few cycles: the stall a compaction causes. The engine gets
  *   the slicer a real-time engine gets by default (`budgetSlicer`), since the bench's virtual scheduler would turn
- *   slicing off; `--no-slicing` runs this tree's engine unsliced.
+ *   slicing off; `--no-slicing` runs this tree's engine unsliced. `placing-pool`: the same with V8's worker pool sized
+ *   to the machine (`POOL`). `placing-closed`: the same with a day's cancelled quotes in the books from the start
+ *   (`CLOSED_ORDERS`) and the default compaction policy.
  * - warm-up: each row's engine runs the row's cycles for `--warm-up-ms` (2 s) before the measured ones, so that they run
  *   the code a bot runs after its first seconds, not V8's optimizing compiler beside them (`WARM_UP_MS`).
  * - baseline: a bare `Map` join of the same N exchange ids against our N ids, measured in the same run, so the ratio
@@ -33,7 +35,7 @@
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
  * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
  * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
- * clean,window,fresh,placing` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
+ * clean,window,fresh,placing,placing-pool,placing-closed` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
  * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
  * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) and writes its figures to
  * engine-before.json: a before/after that shares the machine's load. Each cycle row runs in `--rounds 3` processes of
@@ -94,6 +96,13 @@ export const POOL = Math.max(1, cpus().length - 1);
 
 /** The compaction policy of the placing rows: whole state written once the journal holds this many records. */
 export const PLACING_JOURNAL_RECORDS = 16;
+
+/**
+ * Cancelled orders in the books from the start in the `placing-closed` rows: a day's quotes replaced once a second,
+ * which the default `closedOrderRetentionMs` (a day) keeps. Those rows compact by the default policy: at 16 records a
+ * compaction, which writes every order, would be most of each cycle.
+ */
+export const CLOSED_ORDERS = 86_400;
 
 /**
  * The exchange answering every read with its first answer to the same arguments. The world is static (flat prices,
@@ -674,6 +683,8 @@ interface CleanResult {
   placing: boolean;
   /** Terminal orders in the books at the end (the placing rows' cancelled quotes, warm-up included). */
   terminalOrders: number;
+  /** Cancelled orders the books held from the start (`CLOSED_ORDERS` in the `placing-closed` rows; absent: none). */
+  closedAtStart?: number;
   /** How long the cycles ran before the measured ones (ms), the warm-up's floor being `--warm-up-ms`. */
   warmUpMs: number;
   /** V8's worker threads the process ran with (`--v8-pool-size`; absent: Node's default, 4). */
@@ -711,9 +722,10 @@ async function clean(
   log: (line: string) => void = () => {},
   freshPage = FRESH_PAGE_ITEMS,
   warmUpMs = WARM_UP_MS,
+  closed = 0,
 ): Promise<CleanResult[]> {
   const setUp = async (tree: Tree) => {
-    const world = await tree.makeWorld(n, appliedTrades);
+    const world = await tree.makeWorld(n, appliedTrades, closed);
     const store = new tree.InMemoryStateStore();
     await tree.saveWorld(store, world);
     const copying = { ms: 0 };
@@ -721,10 +733,12 @@ async function clean(
       freshObjects ? { tl: world.tl, ex: freshCopies(world.ex, freshPage, copying) } : world,
       store,
       tree,
-      // Placing: a compaction (the whole state written) about every fifth cycle instead of every few thousand saves.
-      placing ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
+      // Placing: a compaction (the whole state written) about every fifth cycle instead of every few thousand saves;
+      // with a day's cancelled orders in the books, the default policy (see CLOSED_ORDERS).
+      placing && closed === 0 ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
     );
-    const ids = world.portfolio.orders().map((o) => o.exchangeOrderId!);
+    // The open orders' ids: what the exchange lists, and so what any reconciliation must join.
+    const ids = world.portfolio.openOrders().map((o) => o.exchangeOrderId!);
     return { running, ids, shuffled: [...ids].reverse(), copying };
   };
   let placed = 0;
@@ -910,6 +924,8 @@ interface RowJob {
   readonly warmUpMs: number;
   /** V8's worker threads in the child (`--v8-pool-size`), or null for Node's default (4). */
   readonly pool: number | null;
+  /** Cancelled orders in the books from the start (`CLOSED_ORDERS`, or 0). */
+  readonly closed: number;
 }
 
 /** One boot of one tree, in a process of its own (`--child`): a restart is a fresh process. */
@@ -1184,10 +1200,12 @@ async function run(ctx: BenchContext): Promise<void> {
               ctx.log,
               job.freshPage,
               job.warmUpMs,
+              job.closed,
             )
           )[0];
     const pool = job.kind === 'row' ? job.pool : null;
-    ctx.log(`${CHILD_RESULT}${JSON.stringify(pool === null ? result : { ...result, pool })}`);
+    const closed = job.kind === 'row' && job.closed > 0 ? { closedAtStart: job.closed } : {};
+    ctx.log(`${CHILD_RESULT}${JSON.stringify({ ...result, ...(pool !== null && { pool }), ...closed })}`);
     return;
   }
   // With `--against`, each tree's cycle rows run in processes of their own (`rowInChild`), `rounds` each, the trees
@@ -1213,15 +1231,24 @@ async function run(ctx: BenchContext): Promise<void> {
     bytesPerTrackedOrder: 0,
   }));
   for (const n of sizes) {
-    const variants: { row: string; applied: number; fresh: boolean; placing: boolean; pool?: number }[] = [
+    const variants: {
+      row: string;
+      applied: number;
+      fresh: boolean;
+      placing: boolean;
+      pool?: number;
+      closed?: number;
+    }[] = [
       { row: 'clean', applied: 0, fresh: false, placing: false },
       { row: 'window', applied: FULL_WINDOW, fresh: false, placing: false },
       { row: 'fresh', applied: 0, fresh: true, placing: false },
       { row: 'placing', applied: 0, fresh: false, placing: true },
       // The same with V8's worker pool sized to the machine (`POOL`): in separate processes only.
       ...(isolated ? [{ row: 'placing-pool', applied: 0, fresh: false, placing: true, pool: POOL }] : []),
+      // A day's cancelled quotes in the books (`CLOSED_ORDERS`): a cycle must still cost what changed.
+      { row: 'placing-closed', applied: 0, fresh: false, placing: true, closed: CLOSED_ORDERS },
     ].filter((v) => rows === undefined || rows.includes(v.row));
-    for (const { applied, fresh, placing, pool } of variants) {
+    for (const { applied, fresh, placing, pool, closed } of variants) {
       const cycles = n >= 10_000 ? 30 : 200;
       const rs = isolated
         ? await isolatedRow(
@@ -1238,11 +1265,14 @@ async function run(ctx: BenchContext): Promise<void> {
               freshPage,
               warmUpMs,
               pool: pool ?? null,
+              closed: closed ?? 0,
             })),
             rounds,
             ctx.log,
           )
-        : await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage, warmUpMs);
+        : (await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage, warmUpMs, closed)).map(
+            (r) => (closed === undefined ? r : { ...r, closedAtStart: closed }),
+          );
       rs.forEach((r, k) => {
         results[k]!.clean.push(r);
         ctx.log(

@@ -37,9 +37,11 @@ export interface World {
 
 /**
  * N resting limit orders open on a flat-priced SimulatedExchange and tracked in our books; `appliedTrades` ids of
- * trades applied long ago fill the trade-id window (as a long-running engine's does).
+ * trades applied long ago fill the trade-id window (as a long-running engine's does); `closed` orders placed and
+ * cancelled before them, kept in our books as terminal orders (a quoting bot's books hold its cancelled quotes for
+ * `closedOrderRetentionMs`, a day by default).
  */
-export async function makeWorld(n: number, appliedTrades = 0): Promise<World> {
+export async function makeWorld(n: number, appliedTrades = 0, closed = 0): Promise<World> {
   const tl = new VirtualTimeline(T0);
   // Flat prices: the resting orders never cross, so every cycle sees the same N open orders.
   const ex = new SimulatedExchange({
@@ -53,6 +55,17 @@ export async function makeWorld(n: number, appliedTrades = 0): Promise<World> {
   const instruments = await ex.fetchInstruments();
   const balances = ex.truth().balances;
   const orders: Order[] = [];
+  for (let k = 0; k < closed; k++) {
+    const placed = await ex.placeOrder({
+      clientOrderId: `bench-closed-${k}`,
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.001'),
+      price: new Dec(FAR.buy[PERP]),
+    });
+    orders.push(await ex.cancelOrder({ symbol: PERP, exchangeOrderId: placed.exchangeOrderId! }));
+  }
   // A tenth on the spot markets, placed first: the simulator checks a spot order's free balance against every open
   // order (O(open) per placement), so spot-only books of 10k would take most of the run just to set up.
   const spot = Math.ceil(n / 10);

@@ -188,6 +188,8 @@ interface EngineClean {
   readonly placing?: boolean;
   /** V8's worker threads the row's processes ran with (absent: Node's default, 4). */
   readonly pool?: number;
+  /** Cancelled orders in the books from the start, compacting by the default policy (absent: none). */
+  readonly closedAtStart?: number;
   /**
    * The main thread's most CPU time within one gap of the loop, with and without cycles (absent before it was
    * measured; before gc16 read from `/proc/thread-self/schedstat`, which only advanced in 4 ms steps; since, exact).
@@ -239,10 +241,12 @@ interface Goal {
 function cleanRunName(c: EngineClean): string {
   const window = c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : '';
   const fresh = c.freshObjects === true ? ', fresh objects per read (as ccxt)' : '';
+  const compaction =
+    c.closedAtStart === undefined
+      ? 'compaction every 16 records'
+      : `${c.closedAtStart.toLocaleString('en-US')} cancelled orders in the books from the start, the default compaction policy`;
   const placing =
-    c.placing === true
-      ? ', a quote replaced per cycle (placed, the last one cancelled; compaction every 16 records)'
-      : '';
+    c.placing === true ? `, a quote replaced per cycle (placed, the last one cancelled; ${compaction})` : '';
   const pool = c.pool === undefined ? '' : `, V8 worker pool of ${c.pool} (\`--v8-pool-size\`)`;
   return `${c.openOrders.toLocaleString('en-US')} orders${window}${fresh}${placing}${pool}`;
 }
