@@ -839,7 +839,11 @@ export function agreesByExchangeId(m: MatchedOrder): boolean {
   return m.differences === NO_DIFFERENCES && m.matchedBy === 'exchangeOrderId';
 }
 
-function match(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
+/**
+ * The pair of local order `l` and exchange order `e`, matched by `matchedBy`, as the join makes it (its grace from
+ * `cutoff`). Also the pairs of terminal orders looked up by id (closed-orders.ts).
+ */
+export function match(matchedBy: MatchedOrder['matchedBy'], l: Order, e: Order, cutoff: number): MatchedOrder {
   const withinGrace = l.createdAt >= cutoff || l.updatedAt >= cutoff;
   return agree(l, e) ? agreeing(matchedBy, l, e, withinGrace) : differing(matchedBy, l, e, withinGrace);
 }

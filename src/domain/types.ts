@@ -129,6 +129,17 @@ export interface LiveState {
 }
 
 /**
+ * Terminal local orders by id, for a diff of the open ones alone (`diffWithClosedOrders`, `Portfolio.closedOrderLookup`):
+ * looked up for the few exchange orders no open order claims, never walked.
+ */
+export interface ClosedOrderLookup {
+  /** The terminal order tracked under (symbol, exchange id), if any. */
+  byExchangeId(symbol: string, exchangeOrderId: string): Order | undefined;
+  /** The terminal order tracked under this client id, if any. */
+  byClientId(clientOrderId: string): Order | undefined;
+}
+
+/**
  * What the exchange said, gathered by several calls between `startedAt` and `completedAt`. It is NOT atomic:
  * local changes inside that window are in flight, not drift.
  */

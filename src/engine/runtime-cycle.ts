@@ -10,6 +10,7 @@ import { ExchangeError, errorSummary } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
 import { DiffMemo, diffSliced } from '../differ/diff.js';
+import { withClosedOrders } from '../differ/closed-orders.js';
 import { fetchExchangeSnapshot, OpenOrderInterner } from '../exchange/snapshot.js';
 import { executePlan } from '../handlers/executor.js';
 import type { BackoffOptions } from '../streams/backoff.js';
@@ -139,11 +140,18 @@ export class RuntimeCycle {
     // Each stage below is O(changes) on a clean cycle but O(n) when the exchange hands out fresh objects (the diff,
     // the plan's checks): between stages the event loop may run (the queue holds every other change off meanwhile).
     slicer.start();
-    // The live view is rebuilt after a change of the books (sorted orders, locked amounts): O(n), apart from the diff.
-    const live = portfolio.liveState();
+    // The open orders (pending, open), kept up to date through each change of the books; the terminal ones (a day's
+    // cancelled quotes, by default) are looked up by id for the exchange orders no open order claims.
+    const live = portfolio.openLiveState();
     await slicer.pause();
     // In slices: at 10,000 orders a diff that cannot reuse last cycle's (after a placement) is several milliseconds.
-    const report = await diffSliced(live, snapshot, config.diffOptions, () => slicer.pause(), this.diffMemo);
+    const pause = (): Promise<void> | undefined => slicer.pause();
+    const ofOpen = await diffSliced(live, snapshot, config.diffOptions, pause, this.diffMemo);
+    // Undefined when only a diff of every tracked order can say (an id reused across orders: rare); that diff keeps
+    // nothing for the next one, whose lists are the open orders again.
+    const report =
+      withClosedOrders(ofOpen, snapshot, portfolio.closedOrderLookup(), config.diffOptions) ??
+      (await diffSliced(portfolio.liveState(), snapshot, config.diffOptions, pause, new DiffMemo()));
     await slicer.pause();
     // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
     // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.

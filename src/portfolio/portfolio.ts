@@ -47,6 +47,7 @@ import {
   isOpenStatus,
   isUnansweredRejection,
   type Balance,
+  type ClosedOrderLookup,
   type Fill,
   type FundingPayment,
   type Instrument,
@@ -290,6 +291,23 @@ export class Portfolio {
   private sorted: TrackedOrder[] | undefined;
   private sortedShared = false;
   /**
+   * Changes not yet made to `sorted` (entries out, entries in), made together when it is next read or once they are
+   * many (`SORTED_PENDING_MOST`): a running engine reads the open view, and the sorted view only to compact, so a
+   * change costs a set operation instead of a move in every tracked order's list (a day's cancelled quotes).
+   * The newest change first, each pointing to the one before: a clone shares it as it is, and each side's changes
+   * go on from there (no copy per clone).
+   */
+  private sortedPending: SortedChange | undefined = undefined;
+  /**
+   * The tracked orders with an open status (pending, open), in `sorted`'s order and kept like it: what the engine's
+   * diff reads, the terminal orders being looked up by id instead (`closedOrderLookup`). A quoting bot keeps a day's
+   * cancelled quotes; a list of every tracked order, rebuilt after each change, made each cycle cost that day.
+   */
+  private openSorted: TrackedOrder[] | undefined = undefined;
+  private openSortedShared = false;
+  /** `openLiveState()`, kept until the next change. */
+  private openLiveCache: LiveState | undefined = undefined;
+  /**
    * Per asset, the exact sum of what open spot orders lock (`lockTerm`): built once, then updated by each order's
    * change (its old term out, its new one in). Exact, so the running sum is the sum over the books whatever the
    * order of the changes; `lockedAmounts` rounds it to `Dec` once.
@@ -377,6 +395,10 @@ export class Portfolio {
       this.sorted = src.sorted;
       // Both sides copy it before their first change of an order.
       if (src.sorted !== undefined) this.sortedShared = src.sortedShared = true;
+      this.sortedPending = src.sortedPending;
+      this.openSorted = src.openSorted;
+      if (src.openSorted !== undefined) this.openSortedShared = src.openSortedShared = true;
+      this.openLiveCache = src.openLiveCache;
       this.lockedSums = src.lockedSums;
       if (src.lockedSums !== undefined) this.lockedShared = src.lockedShared = true;
       this.orderSlices = src.orderSlices;
@@ -684,6 +706,8 @@ export class Portfolio {
       sorted = this.sorted = sorted.slice();
       this.sortedShared = false;
     }
+    // Entries swapped by index, not moved: the open view is built again when next read.
+    this.openSorted = undefined;
     for (let k = 0; k < equal.length; k++) {
       if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
       const i = equal[k]!;
@@ -1003,11 +1027,12 @@ export class Portfolio {
     return this.unackedCache;
   }
 
-  /** Tracked orders with status pending or open. */
+  /** Tracked orders with status pending or open, by createdAt then clientOrderId. */
   openOrders(): readonly Order[] {
     // A derived view like `orders()`: kept until the books change (a clean cycle asks for it several times). Not
-    // frozen (read-only by type): filter/some over a frozen array leave V8's fast paths, 4x slower.
-    this.openCache ??= this.orders().filter((o) => isOpenStatus(o.status));
+    // frozen (read-only by type): filter/some over a frozen array leave V8's fast paths, 4x slower. Costs the open
+    // orders, not the terminal ones.
+    this.openCache ??= ordersOf(this.openSortedTracked());
     return this.openCache;
   }
 
@@ -1363,13 +1388,43 @@ export class Portfolio {
   }
 
   /**
+   * `liveState()` less the terminal orders: the orders with an open status (pending, open), in the same order, with
+   * the same positions and balances. `diffWithClosedOrders` (src/differ/closed-orders.ts) gives from it and
+   * `closedOrderLookup()` the report `diff` gives from `liveState()`: the engine's cycles diff this, so that they cost
+   * the open orders, not the terminal ones the books keep (a day's cancelled quotes, by default). Kept until the next
+   * change, and brought up to date by each change rather than rebuilt from every tracked order.
+   */
+  openLiveState(): LiveState {
+    this.openLiveCache ??= Object.freeze({
+      orders: Object.freeze(ordersOf(this.openSortedTracked())),
+      positions: this.positions(),
+      balances: this.balances(),
+    });
+    return this.openLiveCache;
+  }
+
+  /**
+   * The terminal tracked orders by id, for a diff of `openLiveState()`: each lookup answers only a terminal order
+   * (an open one is in that list). Reads the books as they are when asked, so it must be used before they change.
+   */
+  closedOrderLookup(): ClosedOrderLookup {
+    return {
+      byExchangeId: (symbol, exchangeOrderId) => {
+        const key = this.byExchange.get(symbol, exchangeOrderId);
+        return key === undefined ? undefined : this.closed.get(key)?.order;
+      },
+      byClientId: (clientOrderId) => this.closed.get(clientOrderId)?.order,
+    };
+  }
+
+  /**
    * `liveState()` as steps (src/domain/steps.ts): the same view, yielding every few hundred orders. Building it first
    * sorts the tracked orders (about 10 ms at 100,000 in one call after a load); books loaded from a save hold them in
    * that order already, which is checked here a slice at a time instead (other books are sorted in one call, as
    * `liveState()` sorts them). The books must not change until it is done.
    */
   *liveStateSteps(): Generator<void, LiveState> {
-    if (this.liveCache === undefined && this.sorted === undefined) {
+    if (this.liveCache === undefined && this.sorted === undefined && this.sortedPending === undefined) {
       const list = this.byClient.valueList();
       let inOrder = true;
       for (let i = 1; inOrder && i < list.length; i++) {
@@ -1638,6 +1693,7 @@ export class Portfolio {
     // The orders the differ last saw: the changes from here on are followed, to be noted with the next live state.
     if (this.liveCache !== undefined) this.liveEdit = { from: this.liveCache.orders, gone: [], joined: new Set() };
     this.liveCache = undefined;
+    this.openLiveCache = undefined;
     this.openCache = undefined;
     this.lockedCache = undefined;
     this.closedCache = undefined;
@@ -1703,8 +1759,51 @@ export class Portfolio {
   }
 
   private sortedTracked(): readonly TrackedOrder[] {
+    if (this.sortedPending !== undefined) this.applySortedPending();
     this.sorted ??= this.byClient.valueList().sort(compareTracked);
     return this.sorted;
+  }
+
+  /** Makes the pending changes to the sorted view (`sortedPending`): one pass over it, a new list of our own. */
+  private applySortedPending(): void {
+    const changes: SortedChange[] = [];
+    for (let c = this.sortedPending; c !== undefined; c = c.before) changes.push(c);
+    this.sortedPending = undefined;
+    const gone = new Set<TrackedOrder>();
+    const joined = new Set<TrackedOrder>();
+    for (let k = changes.length - 1; k >= 0; k--) {
+      const { prev, next } = changes[k]!;
+      // An entry that joined since and leaves again was never in the list: out of both.
+      if (prev !== undefined && !joined.delete(prev)) gone.add(prev);
+      if (next !== undefined) joined.add(next);
+    }
+    const sorted = this.sorted!;
+    const added = [...joined].sort(compareTracked);
+    const out = new Array<TrackedOrder>(sorted.length - gone.size + added.length);
+    let k = 0;
+    let a = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      const t = sorted[i]!;
+      if (gone.has(t)) continue;
+      while (a < added.length && compareTracked(added[a]!, t) < 0) out[k++] = added[a++]!;
+      out[k++] = t;
+    }
+    while (a < added.length) out[k++] = added[a++]!;
+    // Every entry out was in the list: else (never expected) the view is built again from the orders.
+    this.sorted = k === out.length ? out : undefined;
+    this.sortedShared = false;
+  }
+
+  /** The open view (`openSorted`): from the sorted view when it is built, else from the orders (and sorted). */
+  private openSortedTracked(): readonly TrackedOrder[] {
+    if (this.openSorted === undefined) {
+      this.openSorted =
+        this.sorted !== undefined && this.sortedPending === undefined
+          ? this.sorted.filter(isOpenTracked)
+          : this.byClient.valueList().filter(isOpenTracked).sort(compareTracked);
+      this.openSortedShared = false;
+    }
+    return this.openSorted;
   }
 
   /** `sortedTracked()` handed to a reader that keeps it: a later change copies it first. */
@@ -1721,8 +1820,16 @@ export class Portfolio {
    */
   private orderViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
     this.followLiveEdit(prev, next);
-    const sorted = this.sorted;
-    if (sorted !== undefined) this.moveSorted(sorted, prev, next);
+    if (this.sorted !== undefined) this.noteSortedChange(prev, next);
+    const open = this.openSorted;
+    if (open !== undefined) {
+      const out = prev !== undefined && isOpenTracked(prev) ? prev : undefined;
+      const into = next !== undefined && isOpenTracked(next) ? next : undefined;
+      if (out !== undefined || into !== undefined) {
+        this.openSorted = movedSorted(open, this.openSortedShared, out, into);
+        this.openSortedShared = false;
+      }
+    }
     let sums = this.lockedSums;
     if (sums !== undefined) {
       if (this.lockedShared) {
@@ -1735,6 +1842,14 @@ export class Portfolio {
       if (into !== undefined) addLocked(sums, into.asset, into.amount);
     }
     this.statusViewsChange(prev, next);
+  }
+
+  /** One entry's change for the sorted view: noted (`sortedPending`), made with the others when it is next read. */
+  private noteSortedChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
+    const before = this.sortedPending;
+    const count = (before?.count ?? 0) + 1;
+    this.sortedPending = { prev, next, before, count };
+    if (count > Math.max(SORTED_PENDING_MOST, this.sorted!.length >> 4)) this.applySortedPending();
   }
 
   /** Adds one tracked entry's change (`prev` → `next`) to `liveEdit`; past `LIVE_EDIT_MOST` changes, drops it. */
@@ -1761,34 +1876,6 @@ export class Portfolio {
     keepIn(this.filledShort, id, isClosed && isFilledShort(next.order) ? next : undefined);
     keepIn(this.unanswered, id, isClosed && isUnansweredRejection(next.order) ? next : undefined);
     keepIn(this.unacked, id, next !== undefined && isUnacknowledged(next.order) ? next : undefined);
-  }
-
-  private moveSorted(sorted: TrackedOrder[], prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
-    const shared = this.sortedShared;
-    this.sortedShared = false;
-    let at = prev === undefined ? -1 : lowerBound(sorted, prev);
-    if (prev !== undefined && sorted[at] !== prev) {
-      // Not where its key says (never expected): the view is built again when next read rather than trusted.
-      this.sorted = undefined;
-      return;
-    }
-    if (next !== undefined && at >= 0 && compareTracked(prev!, next) === 0) {
-      const s = shared ? (this.sorted = sorted.slice()) : sorted;
-      s[at] = next;
-      return;
-    }
-    // A shared view is not written: the new one is made with the change in it, at its exact length. A copy spliced
-    // into grew the copy's backing store, a second and larger copy of the whole view per placement after a compaction
-    // or a clone, which lived through the scavenges of the cycle (issue 16).
-    let s = sorted;
-    if (at >= 0) {
-      if (shared) s = this.sorted = sorted.toSpliced(at, 1);
-      else s.splice(at, 1);
-    }
-    if (next === undefined) return;
-    at = lowerBound(s, next);
-    if (shared && s === sorted) this.sorted = sorted.toSpliced(at, 0, next);
-    else s.splice(at, 0, next);
   }
 
   /** The tracked order a fill belongs to; `link` when it is found by client id and gets its exchange id now. */
@@ -2017,6 +2104,50 @@ function compareTracked(a: TrackedOrder, b: TrackedOrder): number {
   return (
     x.createdAt - y.createdAt || (x.clientOrderId < y.clientOrderId ? -1 : x.clientOrderId > y.clientOrderId ? 1 : 0)
   );
+}
+
+/** A change noted for the sorted view (`sortedPending`): entry `prev` out, `next` in; `count` changes up to it. */
+interface SortedChange {
+  readonly prev: TrackedOrder | undefined;
+  readonly next: TrackedOrder | undefined;
+  readonly before: SortedChange | undefined;
+  readonly count: number;
+}
+
+/** Changes noted for the sorted view before they are made, at least (a sixteenth of the view, if more). */
+const SORTED_PENDING_MOST = 1_024;
+
+/**
+ * A sorted view (`compareTracked`) with entry `prev` taken out and `next` put in at its place (either may be absent):
+ * written in place, or, when `shared` (a clone or a serialization reads it), a new array with the change in it at
+ * its exact length. A copy spliced into grew the copy's backing store, a second and larger copy of the whole view per
+ * placement after a compaction or a clone, which lived through the scavenges of the cycle (issue 16). Undefined when
+ * `prev` is not where its key says (never expected): the view is then built again when next read rather than trusted.
+ */
+function movedSorted(
+  sorted: TrackedOrder[],
+  shared: boolean,
+  prev: TrackedOrder | undefined,
+  next: TrackedOrder | undefined,
+): TrackedOrder[] | undefined {
+  let at = prev === undefined ? -1 : lowerBound(sorted, prev);
+  if (prev !== undefined && sorted[at] !== prev) return undefined;
+  if (next !== undefined && at >= 0 && compareTracked(prev!, next) === 0) {
+    const s = shared ? sorted.slice() : sorted;
+    s[at] = next;
+    return s;
+  }
+  let s = sorted;
+  if (at >= 0) s = shared ? sorted.toSpliced(at, 1) : (s.splice(at, 1), s);
+  if (next === undefined) return s;
+  at = lowerBound(s, next);
+  if (shared && s === sorted) return sorted.toSpliced(at, 0, next);
+  s.splice(at, 0, next);
+  return s;
+}
+
+function isOpenTracked(t: TrackedOrder): boolean {
+  return isOpenStatus(t.order.status);
 }
 
 /** The first index of `sorted` whose entry is not before `t` (`compareTracked`). */

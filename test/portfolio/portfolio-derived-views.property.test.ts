@@ -98,11 +98,23 @@ function byCreation(a: Order, b: Order): number {
 
 /** Every view of `p` equals the one computed from scratch; `ids`: every client id ever placed on its lineage. */
 function checkViews(p: Portfolio, ids: readonly string[]): void {
+  // Read first: the open view as its changes kept it, not one rebuilt from the sorted view `orders()` brings up to date.
+  const open = p.openLiveState();
   const orders = p.orders();
   const tracked = ids.map((id) => p.findOrder({ clientOrderId: id })).filter((o): o is Order => o !== undefined);
   expect(orders.map((o) => o.clientOrderId)).toEqual([...tracked].sort(byCreation).map((o) => o.clientOrderId));
   orders.forEach((o) => expect(p.holds(o)).toBe(true));
   expect(p.openOrders()).toEqual(orders.filter((o) => isOpenStatus(o.status)));
+  expect(open.orders).toEqual(p.openOrders());
+  expect(open.balances).toEqual(p.balances());
+  expect(open.positions).toEqual(p.positions());
+  // The terminal orders by id, the very objects; an open order by neither id.
+  const closed = p.closedOrderLookup();
+  for (const o of orders) {
+    const terminal = isOpenStatus(o.status) ? undefined : o;
+    expect(closed.byClientId(o.clientOrderId)).toBe(terminal);
+    if (o.exchangeOrderId !== undefined) expect(closed.byExchangeId(o.symbol, o.exchangeOrderId)).toBe(terminal);
+  }
   expect(p.closedOrders()).toEqual(orders.filter((o) => !isOpenStatus(o.status)));
   expect(p.unacknowledgedOrders()).toEqual(
     orders.filter((o) => o.status === 'pending' && o.exchangeOrderId === undefined),
@@ -189,6 +201,8 @@ describe('Portfolio derived views', () => {
         const aside: { p: Portfolio; ids: string[]; orders: string }[] = [];
         // Reads the views (`orders()`): the change made to the order picked then maintains them.
         const picked = (pick: number, where: (o: Order) => boolean): Order | undefined => {
+          // The open view too, so that the change maintains it (every other pick: both ways of building it are met).
+          if (pick % 2 === 0) p.openLiveState();
           const xs = liveOrders(p, seen, counts).filter(where);
           if (xs.length > 0) maintained++;
           return xs.length === 0 ? undefined : xs[pick % xs.length];
