@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
-import { ParseError } from '../../src/domain/errors.js';
 import { orderIdKey } from '../../src/domain/ids.js';
 import {
   isOpenStatus,
@@ -12,9 +11,7 @@ import {
 } from '../../src/domain/types.js';
 import { withClosedOrders } from '../../src/differ/closed-orders.js';
 import { diff } from '../../src/differ/diff.js';
-import type { ReconciliationReport } from '../../src/differ/report.js';
-import { reportToJSON } from '../../src/differ/report-json.js';
-import { collidingInputs, xkey } from './colliding-inputs.js';
+import { collidingInputs, outcome, xkey } from './colliding-inputs.js';
 
 /** Whether no two local orders share a (symbol, exchange id) or a client id, as the books guarantee. */
 function uniqueIds(orders: readonly Order[]): boolean {
@@ -35,28 +32,6 @@ function lookupOf(orders: readonly Order[]): ClosedOrderLookup {
   return {
     byExchangeId: (symbol, exchangeOrderId) => byX.get(orderIdKey(symbol, exchangeOrderId)),
     byClientId: (clientOrderId) => byC.get(clientOrderId),
-  };
-}
-
-/** A report as plain data: its JSON and the very objects it pairs (by index in the full local list). */
-function outcome(f: () => ReconciliationReport, local: LiveState, snapshot: ExchangeSnapshot): unknown {
-  let r: ReconciliationReport;
-  try {
-    r = f();
-  } catch (e) {
-    if (!(e instanceof ParseError)) throw e;
-    return { error: e.code };
-  }
-  const l = (o: Order): number => local.orders.indexOf(o);
-  const x = (o: Order): number => snapshot.openOrders.indexOf(o);
-  return {
-    json: JSON.stringify(reportToJSON(r)),
-    objects: [
-      r.matched.map((m) => [l(m.local), x(m.exchange)]),
-      r.ghosts.map((g) => l(g.local)),
-      r.zombies.map((z) => x(z.exchange)),
-      r.inFlight.map((f) => l(f.local)),
-    ],
   };
 }
 

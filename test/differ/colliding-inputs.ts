@@ -3,6 +3,9 @@
  */
 import fc from 'fast-check';
 import { Dec } from '../../src/domain/decimal.js';
+import { ParseError } from '../../src/domain/errors.js';
+import type { ReconciliationReport } from '../../src/differ/report.js';
+import { reportToJSON } from '../../src/differ/report-json.js';
 import { orderIdKey } from '../../src/domain/ids.js';
 import { createRandom } from '../../src/domain/random.js';
 import { ORDER_STATUSES, type ExchangeSnapshot, type LiveState, type Order } from '../../src/domain/types.js';
@@ -189,4 +192,26 @@ export function collidingInputs(sizes: { local: fc.ArrayConstraints; extra: fc.A
       };
       return { local: l, snapshot, grace };
     });
+}
+
+/** A diff's outcome as plain data: the report's JSON and which input objects it lists, or the error it threw. */
+export function outcome(f: () => ReconciliationReport, local: LiveState, snapshot: ExchangeSnapshot): unknown {
+  let r: ReconciliationReport;
+  try {
+    r = f();
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    return { error: { name: e.name, code: e.code, path: e.path, value: e.value, message: e.message } };
+  }
+  const l = (o: Order): number => local.orders.indexOf(o);
+  const x = (o: Order): number => snapshot.openOrders.indexOf(o);
+  return {
+    json: JSON.stringify(reportToJSON(r)),
+    objects: [
+      r.matched.map((m) => [l(m.local), x(m.exchange)]),
+      r.ghosts.map((g) => l(g.local)),
+      r.zombies.map((z) => x(z.exchange)),
+      r.inFlight.map((f) => l(f.local)),
+    ],
+  };
 }

@@ -22,7 +22,7 @@ import { hasDrift, pairsNotAgreeing, reportSummary, type ReconciliationReport } 
 import { reportToJSON } from '../../src/differ/report-json.js';
 import { ParseError } from '../../src/domain/errors.js';
 import { arbAmount, arbDiffInputs, arbLiveState, arbOrders, copyOrder, snapshotOf } from '../support/arbitraries.js';
-import { arbCollidingInputs, collidingInputs, shuffled, T0, TIME, xkey } from './colliding-inputs.js';
+import { arbCollidingInputs, collidingInputs, outcome, shuffled, T0, TIME, xkey } from './colliding-inputs.js';
 import { referenceDiff } from './reference-diff.js';
 
 const RUNS = { numRuns: 1_000 };
@@ -82,28 +82,6 @@ function checkPartition(local: LiveState, remote: ExchangeSnapshot, grace: numbe
     if (z.exchange.exchangeOrderId !== undefined) expect(localX.has(xkey(z.exchange))).toBe(false);
     expect(localUnackedC.has(z.exchange.clientOrderId)).toBe(false);
   }
-}
-
-/** A diff's outcome as plain data: the report's JSON and which input objects it lists, or the error it threw. */
-function outcome(f: () => ReconciliationReport, local: LiveState, snapshot: ExchangeSnapshot): unknown {
-  let r: ReconciliationReport;
-  try {
-    r = f();
-  } catch (e) {
-    if (!(e instanceof ParseError)) throw e;
-    return { error: { name: e.name, code: e.code, path: e.path, value: e.value, message: e.message } };
-  }
-  const l = (o: Order): number => local.orders.indexOf(o);
-  const x = (o: Order): number => snapshot.openOrders.indexOf(o);
-  return {
-    json: JSON.stringify(reportToJSON(r)),
-    objects: [
-      r.matched.map((m) => [l(m.local), x(m.exchange)]),
-      r.ghosts.map((g) => l(g.local)),
-      r.zombies.map((z) => x(z.exchange)),
-      r.inFlight.map((f) => l(f.local)),
-    ],
-  };
 }
 
 describe('diff properties', () => {
