@@ -739,7 +739,9 @@ async function clean(
     );
     // The open orders' ids: what the exchange lists, and so what any reconciliation must join.
     const ids = world.portfolio.openOrders().map((o) => o.exchangeOrderId!);
-    return { running, ids, shuffled: [...ids].reverse(), copying };
+    // Counted from the books: an older tree's `makeWorld` (`--against`) takes no `closed` and seeds none.
+    const seeded = closed === 0 ? 0 : world.portfolio.orders().length - ids.length;
+    return { running, ids, shuffled: [...ids].reverse(), copying, seeded };
   };
   let placed = 0;
   // Placing rows: before each cycle an order is placed and the one placed before it cancelled (a quote replaced), so
@@ -857,6 +859,7 @@ async function clean(
       gcKindOfMaxStall: p.gcKindOfMaxGap,
       maxStallWithoutGcMs: round(p.maxGapWithoutGcMs),
       terminalOrders: terminal[k]!,
+      ...(setups[k]!.seeded > 0 && { closedAtStart: setups[k]!.seeded }),
       warmUpMs: Math.round(warmedMs),
       cycles,
       cycleMsMedian: round(median(ms)),
@@ -1204,8 +1207,7 @@ async function run(ctx: BenchContext): Promise<void> {
             )
           )[0];
     const pool = job.kind === 'row' ? job.pool : null;
-    const closed = job.kind === 'row' && job.closed > 0 ? { closedAtStart: job.closed } : {};
-    ctx.log(`${CHILD_RESULT}${JSON.stringify({ ...result, ...(pool !== null && { pool }), ...closed })}`);
+    ctx.log(`${CHILD_RESULT}${JSON.stringify(pool === null ? result : { ...result, pool })}`);
     return;
   }
   // With `--against`, each tree's cycle rows run in processes of their own (`rowInChild`), `rounds` each, the trees
@@ -1270,10 +1272,13 @@ async function run(ctx: BenchContext): Promise<void> {
             rounds,
             ctx.log,
           )
-        : (await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage, warmUpMs, closed)).map(
-            (r) => (closed === undefined ? r : { ...r, closedAtStart: closed }),
-          );
+        : await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage, warmUpMs, closed);
       rs.forEach((r, k) => {
+        if (closed !== undefined && r.closedAtStart === undefined) {
+          // An older tree (`--against`) whose world has no cancelled orders to start from: no such row for it.
+          ctx.log(`${name(k)}placing ${n} orders with ${closed} cancelled: this tree's makeWorld seeds none, no row`);
+          return;
+        }
         results[k]!.clean.push(r);
         ctx.log(
           `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}${placing ? ` (+${r.terminalOrders} cancelled)` : ''}${r.pool === undefined ? '' : `, V8 pool ${r.pool}`}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +

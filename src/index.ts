@@ -66,6 +66,7 @@ export type {
   Balance,
   FundingPayment,
   LiveState,
+  ClosedOrderLookup,
   ExchangeSnapshot,
 } from './domain/types.js';
 export { Portfolio } from './portfolio/portfolio.js';

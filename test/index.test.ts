@@ -68,6 +68,7 @@ const TYPES = [
   'CancelOrderAction',
   'Clock',
   'CloseOrderAction',
+  'ClosedOrderLookup',
   'CompactionPolicy',
   'CreateLoggerOptions',
   'CycleDigest',

@@ -3,6 +3,7 @@
  * JSON form, and small helpers over reports. Nothing here performs I/O.
  */
 export { diff, compareOrders } from './diff.js';
+export { withClosedOrders } from './closed-orders.js';
 export {
   DEFAULT_IN_FLIGHT_GRACE_MS,
   DEFAULT_TOLERANCE,
