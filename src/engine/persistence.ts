@@ -25,6 +25,7 @@ import { PORTFOLIO_JSON_VERSION } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
 import { persistedFromMemory } from './handler-actors.js';
 import { NO_SLICING, type Slicer } from './slicing.js';
+import { runStepsSliced } from '../domain/steps.js';
 import { deltaKind, isDeltaKind, type EngineDeltaRecord, type PersistedActorEntry } from './state-delta.js';
 import {
   ENGINE_STATE_VERSION,
@@ -206,6 +207,8 @@ export class StatePersister {
     // write either. The store makes the file visible only once all of it is durable.
     const streams = store.compactCanonicalStream !== undefined;
     const sliced = this.slicer !== NO_SLICING && (streams || store.compactCanonical !== undefined);
+    // The books' sorted list of every order takes its changes in batches: made here in slices, not in one call.
+    if (sliced && state.portfolio !== undefined) await runStepsSliced(state.portfolio.sortedViewSteps(), pause);
     const encoded = encodeEngineState(sliced ? { ...state, portfolio: undefined } : state, at, equity);
     const whole = sliced ? { ...encoded, portfolio: state.portfolio?.toDeferredJSON() ?? null } : undefined;
     // A store that loads in slices gets line breaks between the long lists' slices, so its load can pause there too.

@@ -15,6 +15,20 @@ import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
 /** Changes a top layer holds before it is folded into a new base (a fork's first write copies fewer: `ownTop`). */
 export const LAYER_FOLD_AT = 1024;
 
+/**
+ * A copy of a shared base made a few entries at a time (`BaseCopy`), by every map sharing that base, ahead of the
+ * fold that will need it: a fold then costs its top layer, not a copy of every entry in one call (issue 16: at 90,000
+ * tracked orders a fold of the books' maps held the event loop 15-20 ms every few hundred cycles).
+ */
+interface BaseCopy {
+  readonly to: Map<unknown, unknown>;
+  readonly from: Iterator<[unknown, unknown]>;
+  done: boolean;
+}
+
+/** The copy in progress of each shared base (a base is never written once shared, so any sharer may go on with it). */
+const baseCopies = new WeakMap<Map<unknown, unknown>, BaseCopy>();
+
 /** The empty top layer every map starts with, never written (`topShared` is set wherever it is used). */
 const EMPTY_MAP = new Map<never, never>();
 const EMPTY_SET = new Set<never>();
@@ -200,8 +214,8 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
    */
   private ownTop(): void {
     if (!this.topShared) return;
-    const changes = this.over.size + this.added.size + this.deleted.size;
-    if (changes > 0 && changes >= Math.min(this.foldAt, 2 * Math.sqrt(this.base.size))) {
+    const changes = this.changes();
+    if (changes > 0 && changes >= this.foldSize() && this.mayFold(changes)) {
       this.fold();
       return;
     }
@@ -211,16 +225,76 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
     this.topShared = false;
   }
 
-  /** Folds a top layer of `foldAt` changes into a new base of our own: O(size) once per that many writes. */
+  /**
+   * Folds a top layer of `foldAt` changes into a new base of our own: O(size) once per that many writes. A large base
+   * is copied ahead (`mayFold`) from the fork's fold size on, a share per write, and folded once the copy is done.
+   */
   private foldIfLarge(): void {
-    if (this.over.size + this.added.size + this.deleted.size >= this.foldAt) this.fold();
+    const changes = this.changes();
+    const at = this.smallBase() ? this.foldAt : this.foldSize();
+    if (changes >= at && this.mayFold(changes)) this.fold();
+  }
+
+  private changes(): number {
+    return this.over.size + this.added.size + this.deleted.size;
+  }
+
+  /** A base copied in one go when folded (up to 4 `foldAt`): the copy made ahead (`BaseCopy`) is for large ones. */
+  private smallBase(): boolean {
+    return this.base.size <= 4 * this.foldAt;
+  }
+
+  /** The top layer's size at which a fork's first write folds it rather than copies it (see `ownTop`). */
+  private foldSize(): number {
+    return Math.min(this.foldAt, 2 * Math.sqrt(this.base.size));
+  }
+
+  /**
+   * Whether a fold may happen now, with `changes` in the top layer: once the copy of the base (`BaseCopy`) is done, or
+   * the top layer has grown to 4 times its fold size (the copy could not keep up: folded in one call). Until then, each
+   * write (each call here) copies a share of the base, sized so that the copy is done about when a top layer started
+   * empty reaches its fold size; the top layer meanwhile goes on taking the writes.
+   */
+  private mayFold(changes: number): boolean {
+    const base = this.base as Map<unknown, unknown>;
+    if (!this.baseShared || this.smallBase()) return true;
+    let copy = baseCopies.get(base);
+    if (copy === undefined) {
+      copy = { to: new Map(), from: base.entries(), done: false };
+      baseCopies.set(base, copy);
+    }
+    if (!copy.done) {
+      const { to, from } = copy;
+      for (let k = Math.ceil((2 * base.size) / Math.max(1, this.foldSize())); k > 0; k--) {
+        const next = from.next();
+        if (next.done === true) {
+          copy.done = true;
+          break;
+        }
+        to.set(next.value[0], next.value[1]);
+      }
+    }
+    return copy.done || changes >= 4 * this.foldSize();
   }
 
   /** Folds the top layer into a new base of our own (the old one may still be read by forks). */
   private fold(): void {
-    // Through `forEach`, not `entries()`: a generator yielding a fresh pair per entry cost several times as much.
-    const base = new Map<K, V>();
-    this.forEach((v, k) => base.set(k, v));
+    const copy = this.baseShared ? baseCopies.get(this.base as Map<unknown, unknown>) : undefined;
+    let base: Map<K, V>;
+    if (copy?.done === true) {
+      // The base's copy, made ahead: ours now (another sharer folding later copies the base again). The top layer
+      // goes in as the iteration order says: overwritten keys in place, deleted ones out, added ones at the end (a
+      // deleted key set again is in both: out, then in at the end).
+      baseCopies.delete(this.base as Map<unknown, unknown>);
+      base = copy.to as Map<K, V>;
+      this.over.forEach((v, k) => base.set(k, v));
+      this.deleted.forEach((k) => base.delete(k));
+      this.added.forEach((v, k) => base.set(k, v));
+    } else {
+      // Through `forEach`, not `entries()`: a generator yielding a fresh pair per entry cost several times as much.
+      base = new Map<K, V>();
+      this.forEach((v, k) => base.set(k, v));
+    }
     this.base = base;
     this.baseShared = false;
     this.over = EMPTY_MAP;

@@ -100,7 +100,14 @@ function byCreation(a: Order, b: Order): number {
 function checkViews(p: Portfolio, ids: readonly string[]): void {
   // Read first: the open view as its changes kept it, not one rebuilt from the sorted view `orders()` brings up to date.
   const open = p.openLiveState();
+  // The sorted view's batched changes made in steps (as a compaction makes them), with a read between two steps
+  // every other time: either way the same list.
+  const steps = p.sortedViewSteps();
+  steps.next();
+  const between = ids.length % 2 === 0 ? p.orders().map((o) => o.clientOrderId) : undefined;
+  while (steps.next().done !== true);
   const orders = p.orders();
+  if (between !== undefined) expect(orders.map((o) => o.clientOrderId)).toEqual(between);
   const tracked = ids.map((id) => p.findOrder({ clientOrderId: id })).filter((o): o is Order => o !== undefined);
   expect(orders.map((o) => o.clientOrderId)).toEqual([...tracked].sort(byCreation).map((o) => o.clientOrderId));
   orders.forEach((o) => expect(p.holds(o)).toBe(true));
