@@ -80,8 +80,10 @@ const clientIdPairsOf = new WeakMap<readonly MatchedOrder[], readonly MatchedOrd
 function clientIdPairs(matched: readonly MatchedOrder[]): readonly MatchedOrder[] {
   let pairs = clientIdPairsOf.get(matched);
   if (pairs === undefined) {
-    pairs = matched.filter((m) => m.matchedBy === 'clientOrderId');
-    clientIdPairsOf.set(matched, pairs);
+    // A loop, not `filter`: over a frozen array (a kept diff's) `filter` leaves V8's fast path, several times slower.
+    const found: MatchedOrder[] = [];
+    for (let i = 0; i < matched.length; i++) if (matched[i]!.matchedBy === 'clientOrderId') found.push(matched[i]!);
+    clientIdPairsOf.set(matched, (pairs = found));
   }
   return pairs;
 }

@@ -307,6 +307,8 @@ export class Portfolio {
   private openSortedShared = false;
   /** `openLiveState()`, kept until the next change. */
   private openLiveCache: LiveState | undefined = undefined;
+  /** How the open orders changed since the last `openLiveState()` was built (as `liveEdit` for `liveState()`). */
+  private openEdit: LiveEdit | undefined = undefined;
   /**
    * Per asset, the exact sum of what open spot orders lock (`lockTerm`): built once, then updated by each order's
    * change (its old term out, its new one in). Exact, so the running sum is the sum over the books whatever the
@@ -399,6 +401,8 @@ export class Portfolio {
       this.openSorted = src.openSorted;
       if (src.openSorted !== undefined) this.openSortedShared = src.openSortedShared = true;
       this.openLiveCache = src.openLiveCache;
+      const openEdit = src.openEdit;
+      this.openEdit = openEdit && { from: openEdit.from, gone: [...openEdit.gone], joined: new Set(openEdit.joined) };
       this.lockedSums = src.lockedSums;
       if (src.lockedSums !== undefined) this.lockedShared = src.lockedShared = true;
       this.orderSlices = src.orderSlices;
@@ -706,7 +710,7 @@ export class Portfolio {
       sorted = this.sorted = sorted.slice();
       this.sortedShared = false;
     }
-    // Entries swapped by index, not moved: the open view is built again when next read.
+    // Entries swapped by index, not moved: the open view is built again when next read (the swaps are noted below).
     this.openSorted = undefined;
     for (let k = 0; k < equal.length; k++) {
       if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
@@ -715,6 +719,11 @@ export class Portfolio {
       const t: TrackedOrder = { order: orders[i]!, notional: prev.notional };
       sorted[i] = t;
       this.followLiveEdit(prev, t);
+      this.openEdit = followedEdit(
+        this.openEdit,
+        isOpenTracked(prev) ? prev : undefined,
+        isOpenTracked(t) ? t : undefined,
+      );
       this.statusViewsChange(prev, t);
     }
     // A rebuild costs a plain write per entry, the writes in place a layered write per swap (the map is usually
@@ -1395,8 +1404,11 @@ export class Portfolio {
    * change, and brought up to date by each change rather than rebuilt from every tracked order.
    */
   openLiveState(): LiveState {
-    this.openLiveCache ??= Object.freeze({
-      orders: Object.freeze(ordersOf(this.openSortedTracked())),
+    if (this.openLiveCache !== undefined) return this.openLiveCache;
+    const edit = this.openEdit;
+    this.openEdit = undefined;
+    this.openLiveCache = Object.freeze({
+      orders: editedList(edit, () => this.openSortedTracked()),
       positions: this.positions(),
       balances: this.balances(),
     });
@@ -1445,21 +1457,7 @@ export class Portfolio {
   private liveOrders(): readonly Order[] {
     const edit = this.liveEdit;
     this.liveEdit = undefined;
-    if (edit !== undefined && edit.gone.length === 0 && edit.joined.size === 0) return edit.from;
-    const sorted = this.sortedTracked();
-    const orders = Object.freeze(ordersOf(sorted));
-    if (edit === undefined) return orders;
-    const added: Order[] = [];
-    const addedAt: number[] = [];
-    for (const t of edit.joined) {
-      const at = lowerBound(sorted, t);
-      // Every joined entry is tracked (one replaced since left the set): not found, the edit is not trusted.
-      if (sorted[at] !== t) return orders;
-      added.push(t.order);
-      addedAt.push(at);
-    }
-    noteListEdit(edit.from, orders, edit.gone, added, addedAt);
-    return orders;
+    return editedList(edit, () => this.sortedTracked());
   }
 
   // ---- metrics -----------------------------------------------------------------------------------------------
@@ -1693,6 +1691,9 @@ export class Portfolio {
     // The orders the differ last saw: the changes from here on are followed, to be noted with the next live state.
     if (this.liveCache !== undefined) this.liveEdit = { from: this.liveCache.orders, gone: [], joined: new Set() };
     this.liveCache = undefined;
+    // Likewise for the open orders' list.
+    if (this.openLiveCache !== undefined)
+      this.openEdit = { from: this.openLiveCache.orders, gone: [], joined: new Set() };
     this.openLiveCache = undefined;
     this.openCache = undefined;
     this.lockedCache = undefined;
@@ -1839,11 +1840,13 @@ export class Portfolio {
   private orderViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
     this.followLiveEdit(prev, next);
     if (this.sorted !== undefined) this.noteSortedChange(prev, next);
-    const open = this.openSorted;
-    if (open !== undefined) {
-      const out = prev !== undefined && isOpenTracked(prev) ? prev : undefined;
-      const into = next !== undefined && isOpenTracked(next) ? next : undefined;
-      if (out !== undefined || into !== undefined) {
+    const out = prev !== undefined && isOpenTracked(prev) ? prev : undefined;
+    const into = next !== undefined && isOpenTracked(next) ? next : undefined;
+    if (out !== undefined || into !== undefined) {
+      // Followed whether or not the view is built, as `liveEdit` is: the note must hold every change since its list.
+      this.openEdit = followedEdit(this.openEdit, out, into);
+      const open = this.openSorted;
+      if (open !== undefined) {
         this.openSorted = movedSorted(open, this.openSortedShared, out, into);
         this.openSortedShared = false;
       }
@@ -1872,12 +1875,7 @@ export class Portfolio {
 
   /** Adds one tracked entry's change (`prev` → `next`) to `liveEdit`; past `LIVE_EDIT_MOST` changes, drops it. */
   private followLiveEdit(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
-    const edit = this.liveEdit;
-    if (edit === undefined) return;
-    // An entry that joined since and leaves again was never in the list edited from: out of both.
-    if (prev !== undefined && !edit.joined.delete(prev)) edit.gone.push(prev.order);
-    if (next !== undefined) edit.joined.add(next);
-    if (edit.gone.length + edit.joined.size > LIVE_EDIT_MOST) this.liveEdit = undefined;
+    this.liveEdit = followedEdit(this.liveEdit, prev, next);
   }
 
   /**
@@ -2114,6 +2112,42 @@ interface LiveEdit {
  * a boot's reset swaps every entry.
  */
 const LIVE_EDIT_MOST = 256;
+
+/** `edit` with one entry's change (`prev` → `next`) in it; undefined past `LIVE_EDIT_MOST` changes (or none followed). */
+function followedEdit(
+  edit: LiveEdit | undefined,
+  prev: TrackedOrder | undefined,
+  next: TrackedOrder | undefined,
+): LiveEdit | undefined {
+  if (edit === undefined) return undefined;
+  // An entry that joined since and leaves again was never in the list edited from: out of both.
+  if (prev !== undefined && !edit.joined.delete(prev)) edit.gone.push(prev.order);
+  if (next !== undefined) edit.joined.add(next);
+  return edit.gone.length + edit.joined.size > LIVE_EDIT_MOST ? undefined : edit;
+}
+
+/**
+ * The orders of a sorted view (`sorted()`) for a new live list: the last list itself when no entry changed since,
+ * else a new frozen list, noted as an edit of the last one (`noteListEdit`) when the changes were followed (`edit`),
+ * so the differ takes what changed from the note instead of walking both lists.
+ */
+function editedList(edit: LiveEdit | undefined, sorted: () => readonly TrackedOrder[]): readonly Order[] {
+  if (edit !== undefined && edit.gone.length === 0 && edit.joined.size === 0) return edit.from;
+  const view = sorted();
+  const orders = Object.freeze(ordersOf(view));
+  if (edit === undefined) return orders;
+  const added: Order[] = [];
+  const addedAt: number[] = [];
+  for (const t of edit.joined) {
+    const at = lowerBound(view, t);
+    // Every joined entry is in the view (one replaced since left the set): not found, the edit is not trusted.
+    if (view[at] !== t) return orders;
+    added.push(t.order);
+    addedAt.push(at);
+  }
+  noteListEdit(edit.from, orders, edit.gone, added, addedAt);
+  return orders;
+}
 
 /** The order of `sortedTracked`: createdAt, then clientOrderId (unique). */
 function compareTracked(a: TrackedOrder, b: TrackedOrder): number {

@@ -134,6 +134,7 @@ function checkViews(p: Portfolio, ids: readonly string[]): void {
   );
   // The very orders tracked, not equal copies (a view left with an entry a reset swapped would still compare equal).
   for (const o of [
+    ...open.orders,
     ...p.openOrders(),
     ...p.closedOrders(),
     ...p.unacknowledgedOrders(),
@@ -162,7 +163,16 @@ interface EditCounts {
  * indexes noted.
  */
 function liveOrders(p: Portfolio, seen: WeakMap<Portfolio, readonly Order[]>, counts: EditCounts): readonly Order[] {
-  const next = p.liveState().orders;
+  return checkedList(p.liveState().orders, p, seen, counts);
+}
+
+/** `liveOrders` for any list of the books' orders in the sort order (`openLiveState()`'s too). */
+function checkedList(
+  next: readonly Order[],
+  p: Portfolio,
+  seen: WeakMap<Portfolio, readonly Order[]>,
+  counts: EditCounts,
+): readonly Order[] {
   // Built from the last list and the changes, or from the entries: the tracked orders themselves, in the sort order.
   next.forEach((o, i) => {
     expect(p.holds(o)).toBe(true);
@@ -194,6 +204,7 @@ describe('Portfolio derived views', () => {
     let maintained = 0;
     let pruned = 0;
     const counts: EditCounts = { noted: 0, unnoted: 0 };
+    const openCounts: EditCounts = { noted: 0, unnoted: 0 };
     fc.assert(
       fc.property(fc.array(arbOp, { minLength: 10, maxLength: 50, size: 'max' }), (ops) => {
         let p = Portfolio.create({
@@ -204,12 +215,13 @@ describe('Portfolio derived views', () => {
         let trade = 0;
         let exchangeId = 0;
         const seen = new WeakMap<Portfolio, readonly Order[]>();
+        const seenOpen = new WeakMap<Portfolio, readonly Order[]>();
         /** Clones put aside, with what their views said then: the other side's writes must not reach them. */
         const aside: { p: Portfolio; ids: string[]; orders: string }[] = [];
         // Reads the views (`orders()`): the change made to the order picked then maintains them.
         const picked = (pick: number, where: (o: Order) => boolean): Order | undefined => {
           // The open view too, so that the change maintains it (every other pick: both ways of building it are met).
-          if (pick % 2 === 0) p.openLiveState();
+          if (pick % 2 === 0) checkedList(p.openLiveState().orders, p, seenOpen, openCounts);
           const xs = liveOrders(p, seen, counts).filter(where);
           if (xs.length > 0) maintained++;
           return xs.length === 0 ? undefined : xs[pick % xs.length];
@@ -337,5 +349,8 @@ describe('Portfolio derived views', () => {
     // is past what they follow).
     expect(counts.noted).toBeGreaterThan(1000);
     expect(counts.unnoted).toBe(0);
+    // Likewise the open orders' list (read at every other pick; a reset's swap notes none).
+    expect(openCounts.noted).toBeGreaterThan(300);
+    expect(openCounts.unnoted).toBeLessThan(openCounts.noted / 4);
   });
 });
