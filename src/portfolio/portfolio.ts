@@ -1436,7 +1436,9 @@ export class Portfolio {
    * `liveState()` sorts them). The books must not change until it is done.
    */
   *liveStateSteps(): Generator<void, LiveState> {
-    if (this.liveCache === undefined && this.sorted === undefined && this.sortedPending === undefined) {
+    // The sorted view's batched changes, in steps too.
+    if (this.liveCache === undefined) yield* this.sortedViewSteps();
+    if (this.liveCache === undefined && this.sorted === undefined) {
       const list = this.byClient.valueList();
       let inOrder = true;
       for (let i = 1; inOrder && i < list.length; i++) {
