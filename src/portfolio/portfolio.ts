@@ -72,7 +72,7 @@ import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity, type IdLayer } 
 import { LayeredMap } from './layered-map.js';
 import { ScopedIdIndex } from './scoped-id-index.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
-import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
+import { ITEMS_PER_STEP, runSteps, sortSteps } from '../domain/steps.js';
 import {
   PortfolioChanges,
   buildPortfolioDelta,
@@ -1795,7 +1795,7 @@ export class Portfolio {
       if (prev !== undefined && !joined.delete(prev)) gone.add(prev);
       if (next !== undefined) joined.add(next);
     }
-    const added = [...joined].sort(compareTracked);
+    const added = yield* sortSteps([...joined], compareTracked);
     const out = new Array<TrackedOrder>(sorted.length - gone.size + added.length);
     let k = 0;
     let a = 0;

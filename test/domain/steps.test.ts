@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runSteps, runStepsSliced } from '../../src/domain/steps.js';
+import { ITEMS_PER_STEP, runSteps, runStepsSliced, sortSteps } from '../../src/domain/steps.js';
 
 /** Yields `n` times, noting each step in `log`, and returns `n`. */
 function* counted(n: number, log: string[]): Generator<void, number> {
@@ -37,5 +38,28 @@ describe('runStepsSliced', () => {
     });
     expect(result).toBe(3);
     expect(log).toEqual(['step 0', 'pause 0', 'resumed', 'step 1', 'pause 1', 'step 2', 'pause 2', 'resumed', 'end']);
+  });
+});
+
+describe('sortSteps', () => {
+  it("gives Array.prototype.sort's stable order, in steps of at most ITEMS_PER_STEP items", () => {
+    // Few keys, so that ties are many: the objects' order among equal keys is the input's.
+    const item = fc.record({ key: fc.integer({ min: 0, max: 20 }), id: fc.nat() });
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 5 * ITEMS_PER_STEP, size: 'max' }), (items) => {
+        const byKey = (a: { key: number }, b: { key: number }): number => a.key - b.key;
+        const steps = sortSteps(items, byKey);
+        let yields = 0;
+        let r = steps.next();
+        for (; r.done !== true; r = steps.next()) yields++;
+        const expected = [...items].sort(byKey);
+        expect(r.value).toHaveLength(expected.length);
+        r.value.forEach((x, i) => expect(x).toBe(expected[i]));
+        // A step sorts one run or merges at most ITEMS_PER_STEP items: about 2 n log(n / run) / run steps in all.
+        if (items.length > ITEMS_PER_STEP) expect(yields).toBeGreaterThan(items.length / ITEMS_PER_STEP - 1);
+      }),
+      // Shrinking arrays this long takes minutes: the first counterexample is reported as it is.
+      { numRuns: 200, endOnFailure: true },
+    );
   });
 });
