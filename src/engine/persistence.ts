@@ -18,6 +18,7 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
+import { runStepsSliced } from '../domain/steps.js';
 import type { CursorState, HistoryCursor } from '../handlers/plan.js';
 import { canonicalPieceStream, canonicalPieces } from '../store/codec.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -25,7 +26,6 @@ import { PORTFOLIO_JSON_VERSION } from '../portfolio/portfolio-json.js';
 import type { JsonValue, LoadedState, StateStore } from '../store/port.js';
 import { persistedFromMemory } from './handler-actors.js';
 import { NO_SLICING, type Slicer } from './slicing.js';
-import { runStepsSliced } from '../domain/steps.js';
 import { deltaKind, isDeltaKind, type EngineDeltaRecord, type PersistedActorEntry } from './state-delta.js';
 import {
   ENGINE_STATE_VERSION,

@@ -215,7 +215,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   private ownTop(): void {
     if (!this.topShared) return;
     const changes = this.changes();
-    if (changes > 0 && changes >= this.foldSize() && this.mayFold(changes)) {
+    if (changes > 0 && changes >= this.foldSize() && this.mayFold()) {
       this.fold();
       return;
     }
@@ -232,7 +232,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   private foldIfLarge(): void {
     const changes = this.changes();
     const at = this.smallBase() ? this.foldAt : this.foldSize();
-    if (changes >= at && this.mayFold(changes)) this.fold();
+    if (changes >= at && this.mayFold()) this.fold();
   }
 
   private changes(): number {
@@ -250,12 +250,11 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   /**
-   * Whether a fold may happen now, with `changes` in the top layer: once the copy of the base (`BaseCopy`) is done, or
-   * the top layer has grown to 4 times its fold size (the copy could not keep up: folded in one call). Until then, each
-   * write (each call here) copies a share of the base, sized so that the copy is done about when a top layer started
-   * empty reaches its fold size; the top layer meanwhile goes on taking the writes.
+   * Whether a fold may happen now: once the copy of the base (`BaseCopy`) is done. Until then, each write from the
+   * fold size on (each call here) copies 2 · size / fold size entries of the base, so the copy is done within half a
+   * fold size more writes; the top layer meanwhile goes on taking them.
    */
-  private mayFold(changes: number): boolean {
+  private mayFold(): boolean {
     const base = this.base as Map<unknown, unknown>;
     if (!this.baseShared || this.smallBase()) return true;
     let copy = baseCopies.get(base);
@@ -274,7 +273,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
         to.set(next.value[0], next.value[1]);
       }
     }
-    return copy.done || changes >= 4 * this.foldSize();
+    return copy.done;
   }
 
   /** Folds the top layer into a new base of our own (the old one may still be read by forks). */

@@ -284,9 +284,10 @@ export class Portfolio {
   /** What changed since the last incremental save (`deltaSinceSaved`); a new portfolio starts unsaved. */
   private changes: PortfolioChanges;
   /**
-   * Tracked orders by createdAt then clientOrderId (`compareTracked`): built once, then kept in order through every
-   * change of an order (issue 16: a placement used to sort the whole books again). Shared with a clone, or with a
-   * serialization in progress (`toDeferredJSON`), until either side changes it (`sortedShared`: copied first).
+   * Tracked orders by createdAt then clientOrderId (`compareTracked`): built once, then brought up to date with the
+   * changes noted since (`sortedPending`), never sorted again (issue 16: a placement used to sort the whole books).
+   * Shared with a clone, or with a serialization in progress (`toDeferredJSON`): making the noted changes builds a new
+   * list; a swap in place (`swapEqualSteps`) copies it first when `sortedShared`.
    */
   private sorted: TrackedOrder[] | undefined;
   private sortedShared = false;
@@ -401,14 +402,12 @@ export class Portfolio {
       this.openSorted = src.openSorted;
       if (src.openSorted !== undefined) this.openSortedShared = src.openSortedShared = true;
       this.openLiveCache = src.openLiveCache;
-      const openEdit = src.openEdit;
-      this.openEdit = openEdit && { from: openEdit.from, gone: [...openEdit.gone], joined: new Set(openEdit.joined) };
+      this.openEdit = copiedEdit(src.openEdit);
       this.lockedSums = src.lockedSums;
       if (src.lockedSums !== undefined) this.lockedShared = src.lockedShared = true;
       this.orderSlices = src.orderSlices;
       this.liveCache = src.liveCache;
-      const edit = src.liveEdit;
-      this.liveEdit = edit && { from: edit.from, gone: [...edit.gone], joined: new Set(edit.joined) };
+      this.liveEdit = copiedEdit(src.liveEdit);
       this.openCache = src.openCache;
       this.lockedCache = src.lockedCache;
       this.closedCache = src.closedCache;
@@ -1836,8 +1835,9 @@ export class Portfolio {
 
   /**
    * Keeps the derived views in step with one tracked entry's change (`prev` → `next`; undefined: none): the sorted
-   * orders (a binary search and a move, O(log n) plus a copy of pointers), the locked sums (the old term out, the new
-   * one in), the terminal and the unacknowledged orders. Views not built yet are left to be built when read.
+   * orders (the change noted, made with the others when read), the open orders (a binary search and a move, O(log n)
+   * plus a copy of pointers), the locked sums (the old term out, the new one in), the terminal and the unacknowledged
+   * orders. Views not built yet are left to be built when read.
    */
   private orderViewsChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
     this.followLiveEdit(prev, next);
@@ -2114,6 +2114,11 @@ interface LiveEdit {
  * a boot's reset swaps every entry.
  */
 const LIVE_EDIT_MOST = 256;
+
+/** A clone's own copy of an edit being followed (each side follows its own changes from there). */
+function copiedEdit(edit: LiveEdit | undefined): LiveEdit | undefined {
+  return edit && { from: edit.from, gone: [...edit.gone], joined: new Set(edit.joined) };
+}
 
 /** `edit` with one entry's change (`prev` → `next`) in it; undefined past `LIVE_EDIT_MOST` changes (or none followed). */
 function followedEdit(
