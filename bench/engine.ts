@@ -55,9 +55,11 @@ import { constants, performance, PerformanceObserver, type PerformanceEntry } fr
 import { createEngine, type Engine } from '../src/engine/engine.js';
 import { Dec } from '../src/domain/decimal.js';
 import type { CompactionPolicy } from '../src/engine/persistence.js';
+import { PRUNE_STEPS } from '../src/engine/runtime-cycle.js';
 import type { Order } from '../src/domain/types.js';
 import { budgetSlicer, NO_SLICING, type Slicer } from '../src/engine/slicing.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
+import type { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import type { StateStore } from '../src/store/port.js';
@@ -103,6 +105,13 @@ export const PLACING_JOURNAL_RECORDS = 16;
  * compaction, which writes every order, would be most of each cycle.
  */
 export const CLOSED_ORDERS = 86_400;
+
+/**
+ * The prune rows: `CLOSED_ORDERS` cancelled one a second over a day, then the clock moved on by an eighth of a day
+ * (how often a running engine prunes: `PRUNE_STEPS`) before each of `PRUNES` cycles, so each drops about 10,800.
+ */
+const PRUNE_EVERY_MS = (24 * 3_600_000) / PRUNE_STEPS + 1_000;
+const PRUNES = 3;
 
 /**
  * The exchange answering every read with its first answer to the same arguments. The world is static (flat prices,
@@ -939,6 +948,13 @@ interface BootJob {
   readonly applied: number;
 }
 
+/** The prune cycles (`pruneCycles`), this tree's engine sliced or not. */
+interface PruneJob {
+  readonly kind: 'prune';
+  readonly tree: null;
+  readonly noSlicing: boolean;
+}
+
 /** The line a child process prints its result on; its other lines are passed on to the log. */
 const CHILD_RESULT = '@@engine-child ';
 
@@ -948,10 +964,9 @@ const CHILD_RESULT = '@@engine-child ';
  * tree's young survivors too, and its pause is counted to the tree whose cycle it interrupts; and a boot after the
  * other rows runs on code they already optimized, which a restarting process does not have.
  */
-function inChild<J extends RowJob | BootJob>(
-  job: J,
-  log: (line: string) => void,
-): Promise<J extends RowJob ? CleanResult : BootResult> {
+type ChildResult<J> = J extends RowJob ? CleanResult : J extends BootJob ? BootResult : PruneResult;
+
+function inChild<J extends RowJob | BootJob | PruneJob>(job: J, log: (line: string) => void): Promise<ChildResult<J>> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(
       process.execPath,
@@ -976,7 +991,7 @@ function inChild<J extends RowJob | BootJob>(
       for (const l of lines) if (/^ {2}(longest|most CPU), /.test(l)) log(l.replace(', tree 0:', `, ${label}:`));
       if (code !== 0 || line === undefined)
         reject(new Error(`bench child process exited with ${String(code)}: ${JSON.stringify(job)}`));
-      else resolvePromise(JSON.parse(line.slice(CHILD_RESULT.length)) as J extends RowJob ? CleanResult : BootResult);
+      else resolvePromise(JSON.parse(line.slice(CHILD_RESULT.length)) as ChildResult<J>);
     });
   });
 }
@@ -1049,6 +1064,66 @@ interface BootResult {
   maxStallCpuMs: number;
   /** How many boots the figures are the median of. */
   runs: number;
+}
+
+interface PruneResult {
+  openOrders: number;
+  /** Terminal orders in the books before the first prune, and how many the prunes dropped in all. */
+  terminalOrders: number;
+  dropped: number;
+  prunes: number;
+  /** The engine's default slicer, or every piece of work in one turn (`NO_SLICING`). */
+  sliced: boolean;
+  /** Over the prune cycles: the longest event-loop gap (wall ms), the most CPU time in one gap, the median cycle ms. */
+  maxStallMs: number;
+  maxStallCpuMs: number;
+  cycleMsMedian: number;
+}
+
+/**
+ * The cycles that prune a day of cancelled quotes an eighth at a time (`PRUNE_EVERY_MS`): what they hold the event
+ * loop for. This tree only: older trees' worlds cancel every order at the same instant.
+ */
+async function pruneCycles(sliced: boolean, gc: () => void, showGaps: number, log: (l: string) => void) {
+  const tree: Tree = sliced ? HERE : { ...HERE, slicer: () => NO_SLICING };
+  const world = await tree.makeWorld(1_000, 0, CLOSED_ORDERS, 1_000);
+  const store = new tree.InMemoryStateStore();
+  await tree.saveWorld(store, world);
+  const { running } = await boot(world, store, tree);
+  const terminalOrders = running.engine.portfolio.closedOrders().length;
+  // Warm: the cycles' code optimized, as in a bot running for hours.
+  for (let i = 0; i < 200; i++) await running.cycle();
+  const probe = new StallProbe();
+  const ms: number[] = [];
+  let dropped = 0;
+  for (let i = 0; i < PRUNES; i++) {
+    await world.tl.advanceBy(PRUNE_EVERY_MS);
+    // The exchange's own expiry of three hours of its history, done here: a venue does it on its servers.
+    (world.ex as SimulatedExchange).sync();
+    const before = running.engine.portfolio.orders().length;
+    gc();
+    probe.enable();
+    const t = now();
+    await running.cycle();
+    ms.push(now() - t);
+    await turn();
+    probe.disable();
+    dropped += before - running.engine.portfolio.orders().length;
+  }
+  await running.engine.stop();
+  probe.top(showGaps, 'wall').forEach((g) => log(`  longest, tree 0: ${g}`));
+  probe.top(showGaps, 'cpu').forEach((g) => log(`  most CPU, tree 0: ${g}`));
+  const stall = probe.summary();
+  return {
+    openOrders: 1_000,
+    terminalOrders,
+    dropped,
+    prunes: PRUNES,
+    sliced,
+    maxStallMs: round(stall.maxGapMs),
+    maxStallCpuMs: round(stall.maxCpuMs),
+    cycleMsMedian: round(median(ms)),
+  } satisfies PruneResult;
 }
 
 async function bootFromDisk(n: number, tree: Tree, appliedTrades = 0, gc: () => void): Promise<BootResult> {
@@ -1186,26 +1261,28 @@ async function run(ctx: BenchContext): Promise<void> {
   const against = valueOf(ctx.args, '--against');
   const child = valueOf(ctx.args, '--child');
   if (child !== undefined) {
-    const job = JSON.parse(child) as RowJob | BootJob;
+    const job = JSON.parse(child) as RowJob | BootJob | PruneJob;
     const base = job.tree === null ? HERE : await treeAt(job.tree);
     const result =
-      job.kind === 'boot'
-        ? await bootFromDisk(job.n, base, job.applied, gcFunction())
-        : (
-            await clean(
-              [job.noSlicing ? { ...base, slicer: () => NO_SLICING } : base],
-              job.n,
-              job.applied,
-              job.cycles,
-              job.fresh,
-              job.placing,
-              job.showGaps,
-              ctx.log,
-              job.freshPage,
-              job.warmUpMs,
-              job.closed,
-            )
-          )[0];
+      job.kind === 'prune'
+        ? await pruneCycles(!job.noSlicing, gcFunction(), showGaps, ctx.log)
+        : job.kind === 'boot'
+          ? await bootFromDisk(job.n, base, job.applied, gcFunction())
+          : (
+              await clean(
+                [job.noSlicing ? { ...base, slicer: () => NO_SLICING } : base],
+                job.n,
+                job.applied,
+                job.cycles,
+                job.fresh,
+                job.placing,
+                job.showGaps,
+                ctx.log,
+                job.freshPage,
+                job.warmUpMs,
+                job.closed,
+              )
+            )[0];
     const pool = job.kind === 'row' ? job.pool : null;
     ctx.log(`${CHILD_RESULT}${JSON.stringify(pool === null ? result : { ...result, pool })}`);
     return;
@@ -1230,6 +1307,8 @@ async function run(ctx: BenchContext): Promise<void> {
     /** The boot rows with the trade-id window full (FULL_WINDOW ids). */
     bootFullWindow: [] as BootResult[],
     heap: [] as HeapResult[],
+    /** This tree's prune cycles, sliced and in one turn (`pruneCycles`; none for `--against`'s tree). */
+    prune: [] as PruneResult[],
     bytesPerTrackedOrder: 0,
   }));
   for (const n of sizes) {
@@ -1329,6 +1408,15 @@ async function run(ctx: BenchContext): Promise<void> {
       );
     });
   }
+  // `--no-prune`: without the prune rows (about a minute).
+  if (!ctx.args.includes('--no-prune'))
+    for (const sliced of [true, false]) {
+      const r = await inChild({ kind: 'prune', tree: null, noSlicing: !sliced }, ctx.log);
+      results[0]!.prune.push(r);
+      ctx.log(
+        `prune ${r.prunes} times, ${r.dropped} of ${r.terminalOrders} cancelled orders in all (${r.openOrders} open), ${sliced ? 'sliced' : 'in one turn'}: cycle ${r.cycleMsMedian.toFixed(1)} ms (median), longest stall ${r.maxStallMs.toFixed(1)} ms (on CPU at most ${r.maxStallCpuMs.toFixed(1)})`,
+      );
+    }
   for (let k = 0; k < trees.length; k++) {
     for (const mode of ['backToBack', 'awaited'] as const) {
       const r = await heapOver(100, heapCycles, mode, gc, trees[k]!);

@@ -39,9 +39,9 @@ export interface World {
  * N resting limit orders open on a flat-priced SimulatedExchange and tracked in our books; `appliedTrades` ids of
  * trades applied long ago fill the trade-id window (as a long-running engine's does); `closed` orders placed and
  * cancelled before them, kept in our books as terminal orders (a quoting bot's books hold its cancelled quotes for
- * `closedOrderRetentionMs`, a day by default).
+ * `closedOrderRetentionMs`, a day by default), one every `closedEveryMs` of virtual time (0: all at once).
  */
-export async function makeWorld(n: number, appliedTrades = 0, closed = 0): Promise<World> {
+export async function makeWorld(n: number, appliedTrades = 0, closed = 0, closedEveryMs = 0): Promise<World> {
   const tl = new VirtualTimeline(T0);
   // Flat prices: the resting orders never cross, so every cycle sees the same N open orders.
   const ex = new SimulatedExchange({
@@ -65,6 +65,7 @@ export async function makeWorld(n: number, appliedTrades = 0, closed = 0): Promi
       price: new Dec(FAR.buy[PERP]),
     });
     orders.push(await ex.cancelOrder({ symbol: PERP, exchangeOrderId: placed.exchangeOrderId! }));
+    if (closedEveryMs > 0) await tl.advanceBy(closedEveryMs);
   }
   // A tenth on the spot markets, placed first: the simulator checks a spot order's free balance against every open
   // order (O(open) per placement), so spot-only books of 10k would take most of the run just to set up.

@@ -226,6 +226,18 @@ export interface EngineBenchResult {
     readonly growthPercent: number;
   }[];
   readonly bytesPerTrackedOrder: number;
+  /** The cycles that prune a day's cancelled quotes, sliced and in one turn (absent from older results). */
+  readonly prune?: readonly EnginePrune[];
+}
+export interface EnginePrune {
+  readonly openOrders: number;
+  readonly terminalOrders: number;
+  readonly dropped: number;
+  readonly prunes: number;
+  readonly sliced: boolean;
+  readonly maxStallMs: number;
+  readonly maxStallCpuMs: number;
+  readonly cycleMsMedian: number;
 }
 
 /** The issue-16 goal for each row of the engine table: a bound and whether lower or higher is better. */
@@ -367,6 +379,17 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
       get: (r) => same(r)?.maxStallCpuMs,
       digits: 1,
     });
+  }
+  // What a prune of terminal orders holds the loop for, sliced and in one turn: this tree's only (n/a before).
+  for (const p of after.prune ?? []) {
+    const same = (r: EngineBenchResult) => r.prune?.find((x) => x.sliced === p.sliced);
+    const where =
+      `the cycles that prune a day of cancelled quotes an eighth at a time (${p.prunes} prunes, ` +
+      `${p.dropped.toLocaleString('en-US')} of ${p.terminalOrders.toLocaleString('en-US')} dropped; ` +
+      `${p.openOrders.toLocaleString('en-US')} open orders), ${p.sliced ? 'sliced' : 'in one turn (`NO_SLICING`)'}`;
+    rows.push({ measure: `cycle ms (median), ${where}`, get: (r) => same(r)?.cycleMsMedian, digits: 1 });
+    rows.push({ measure: `longest event-loop stall ms, ${where}`, get: (r) => same(r)?.maxStallMs, digits: 1 });
+    rows.push({ measure: `of which on CPU, at most ms, ${where}`, get: (r) => same(r)?.maxStallCpuMs, digits: 1 });
   }
   for (const h of after.heap) {
     rows.push({

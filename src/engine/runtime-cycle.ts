@@ -6,6 +6,7 @@
  */
 import type { SchedulerLike } from 'rxjs';
 import { isoTime } from '../domain/clock.js';
+import { runStepsSliced } from '../domain/steps.js';
 import { ExchangeError, errorSummary } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
@@ -186,7 +187,8 @@ export class RuntimeCycle {
       await resolveUnconfirmed(this.submissions, result.portfolio);
       const bound = clock.now() - this.deps.retentionMs;
       if (bound - this.prunedThrough >= this.deps.retentionMs / PRUNE_STEPS) {
-        result.portfolio.pruneClosedOrders(bound);
+        // In slices: an eighth of a day of cancelled quotes (10,800 at one a second) took 130 ms in one call.
+        await runStepsSliced(result.portfolio.pruneClosedOrdersSteps(bound), pause);
         this.prunedThrough = bound;
       }
     }

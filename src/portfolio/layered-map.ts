@@ -186,8 +186,19 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
     for (const [k] of this.entries()) yield k;
   }
 
+  // Its own walk, not `entries()`'s: a prune walks a day of terminal orders this way, and a pair per entry was garbage.
   *values(): MapIterator<V> {
-    for (const [, v] of this.entries()) yield v;
+    if (!this.baseShared) {
+      yield* this.base.values();
+      return;
+    }
+    const { over, deleted } = this;
+    for (const [k, v] of this.base) {
+      if (deleted.has(k)) continue;
+      const o = over.get(k);
+      yield o !== undefined || over.has(k) ? (o as V) : v;
+    }
+    yield* this.added.values();
   }
 
   [Symbol.iterator](): MapIterator<[K, V]> {

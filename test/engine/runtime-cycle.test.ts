@@ -53,7 +53,7 @@ describe('terminal orders in a running engine', () => {
       cancelledAt[id] = engine.portfolio.findOrder({ clientOrderId: id })!.updatedAt;
       await cycles(m, 1);
     }
-    const prunes = vi.spyOn(Portfolio.prototype, 'pruneClosedOrders');
+    const prunes = vi.spyOn(Portfolio.prototype, 'pruneClosedOrdersSteps');
     const goneAt: Record<string, number> = {};
     let cyclesRun = 0;
     while (Object.keys(goneAt).length < 2 && cyclesRun < 4 * PRUNE_STEPS * 2) {

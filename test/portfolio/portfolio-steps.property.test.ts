@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ITEMS_PER_STEP, runStepsSliced } from '../../src/domain/steps.js';
-import type { Balance, Order, OrderStatus } from '../../src/domain/types.js';
+import { isOpenStatus, type Balance, type Order, type OrderStatus } from '../../src/domain/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { canonicalJson } from '../../src/store/codec.js';
 import { countingPause } from '../support/pauses.js';
@@ -234,5 +234,50 @@ describe('Portfolio steps', () => {
       { numRuns: 40 },
     );
     expect(checked).toBeGreaterThan(0);
+  });
+
+  it('pruneClosedOrdersSteps, the books read between its steps, drops what pruneClosedOrders drops; one left unfinished leaves the rest to the next prune', async () => {
+    let sliced = 0;
+    let unfinished = 0;
+    await fc.assert(
+      fc.asyncProperty(arbOrders, fc.nat(41), fc.nat(60), async (specs, bound, stopAfter) => {
+        // Updated when created: the bound cuts the terminal orders anywhere.
+        const orders = ordersOf(specs).map((o) => ({ ...o, updatedAt: o.createdAt }));
+        const built = Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders }, OPTIONS);
+        const [a, b, c] = [built.clone(), built.clone(), built.clone()];
+        const at = 1_700_000_000_000 + bound;
+        const dropped = a.pruneClosedOrders(at);
+        const steps = b.pruneClosedOrdersSteps(at);
+        let yields = 0;
+        let r = steps.next();
+        for (; r.done !== true; r = steps.next()) {
+          yields++;
+          // Whole between two steps: every view answers, the differ's lists included.
+          b.orders();
+          b.openOrders();
+          b.closedOrders();
+          b.liveState();
+        }
+        expect(r.value).toBe(dropped);
+        expectSameBooks(b, a);
+        expect(b.liveState()).toEqual(a.liveState());
+        if (dropped >= 16) {
+          expect(yields).toBeGreaterThan(2);
+          sliced++;
+        }
+        // Given up after `stopAfter` steps (a cycle that failed half-way): nothing it had not dropped yet is lost to
+        // the next prune, which the bound on the oldest terminal order must not skip.
+        const partial = c.pruneClosedOrdersSteps(at);
+        for (let k = 0; k <= stopAfter; k++) if (partial.next().done === true) break;
+        const left = c.orders().some((o) => !isOpenStatus(o.status) && o.updatedAt < at);
+        c.pruneClosedOrders(at);
+        expectSameBooks(c, a);
+        if (left) unfinished++;
+        await Promise.resolve();
+      }),
+      { numRuns: 60 },
+    );
+    expect(sliced).toBeGreaterThan(10);
+    expect(unfinished).toBeGreaterThan(5);
   });
 });
