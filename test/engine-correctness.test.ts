@@ -108,6 +108,9 @@ describe('createEngine refuses bad numeric options with ConfigError, before anyt
     ['portfolioOptions.tradeIdWindow', { portfolioOptions: { tradeIdWindow: 0 } }],
     ['portfolioOptions.inferredReplayWindow', { portfolioOptions: { inferredReplayWindow: 1.5 } }],
     ['symbols', { symbols: ['BTC/USDT', ''] }],
+    ['compaction.maxJournalRecords', { compaction: { maxJournalRecords: -1 } }],
+    ['compaction.maxDeltaChanges', { compaction: { maxDeltaChanges: 1.5 } }],
+    ['compaction.maxDeltaChanges', { compaction: { maxDeltaChanges: -1 } }],
   ];
   for (const [path, options] of bad) {
     it(`${path} = ${inspect(Object.values(options)[0], { breakLength: Infinity })}`, () => {

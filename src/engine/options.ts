@@ -93,6 +93,11 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
         !(Number.isSafeInteger(c.maxJournalRecords) && (c.maxJournalRecords as number) >= 0)
       )
         issues.push({ path: 'compaction.maxJournalRecords', message: 'must be an integer >= 0' });
+      if (
+        c.maxDeltaChanges !== undefined &&
+        !(Number.isSafeInteger(c.maxDeltaChanges) && (c.maxDeltaChanges as number) >= 0)
+      )
+        issues.push({ path: 'compaction.maxDeltaChanges', message: 'must be an integer >= 0' });
     }
   }
   return issues;

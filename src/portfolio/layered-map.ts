@@ -10,7 +10,6 @@
  * deleted key set again goes to the end). The top layer is itself shared by a fork until either side writes; the first
  * write then copies it, or folds it when it holds 2·sqrt(size) changes or more (see `ownTop`).
  */
-import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
 
 /** Changes a top layer holds before it is folded into a new base (a fork's first write copies fewer: `ownTop`). */
 export const LAYER_FOLD_AT = 1024;
@@ -71,35 +70,6 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
     this.added = EMPTY_MAP;
     this.deleted = EMPTY_SET;
     this.topShared = true;
-  }
-
-  /**
-   * The map of `values`, each under `keyOf` of it, in their order (a key met again keeps its first place and takes
-   * the later value): `new LayeredMap(values.map((v) => [keyOf(v), v]))` without a pair per entry. A map rebuilt
-   * whole this way costs one plain write per entry, where writing most of a forked map's entries in place costs a
-   * layered write each and a fold (a copy of every entry) on top.
-   */
-  static fromValues<K, V>(values: readonly V[], keyOf: (value: V) => K, foldAt?: number): LayeredMap<K, V> {
-    return runSteps(LayeredMap.fromValuesSteps(values, keyOf, foldAt));
-  }
-
-  /**
-   * `fromValues` as steps (src/domain/steps.ts), yielding every few hundred values: a boot rebuilds a map of every
-   * open order (about 10 ms at 100,000 in one go). `values` must not change until it is done.
-   */
-  static *fromValuesSteps<K, V>(
-    values: readonly V[],
-    keyOf: (value: V) => K,
-    foldAt?: number,
-  ): Generator<void, LayeredMap<K, V>> {
-    const m = new LayeredMap<K, V>(undefined, foldAt);
-    const base = m.base;
-    for (let i = 0; i < values.length; i++) {
-      if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
-      const v = values[i]!;
-      base.set(keyOf(v), v);
-    }
-    return m;
   }
 
   /** An independent map with the same entries, in the same order. O(1): both sides share what they hold now. */

@@ -147,6 +147,11 @@ export class PortfolioChanges {
     return this.saved;
   }
 
+  /** How many entries changed since the mark (tracked orders, untracked orders' fills): what a delta would hold. */
+  get size(): number {
+    return this.orders.size + this.untrackedRemoved.size + this.untrackedChanged.size + this.untrackedAppended.size;
+  }
+
   /** A tracked order (by client id) was written or removed. */
   order(clientOrderId: string): void {
     if (this.saved === undefined) return;

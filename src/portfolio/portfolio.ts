@@ -71,6 +71,7 @@ import {
 import { DEFAULT_TRADE_ID_WINDOW, IdWindow, checkWindowCapacity, type IdLayer } from './trade-id-window.js';
 import { LayeredMap } from './layered-map.js';
 import { ScopedIdIndex } from './scoped-id-index.js';
+import { ShardedMap } from './sharded-map.js';
 import { compareTradeStamps, type TradeStamp } from './trade-order.js';
 import { ITEMS_PER_STEP, runSteps, sortSteps } from '../domain/steps.js';
 import {
@@ -273,7 +274,7 @@ export class Portfolio {
   // The next three maps are layered (layered-map.ts): a clone shares what they hold, and a write after it costs what
   // it changes, not a copy of the books' orders (issue 16). No field is initialized where it is declared: a clone
   // would throw the new containers away at once (issue 16: a clean cycle clones the books several times).
-  private byClient: LayeredMap<string, TrackedOrder>;
+  private byClient: ShardedMap<TrackedOrder>;
   /** (symbol, exchange order id) → client order id. */
   private byExchange: ScopedIdIndex<string>;
   /** Fills of orders we do not track, by `orderIdKey`, bounded like the trade-id window (oldest dropped first). */
@@ -318,8 +319,11 @@ export class Portfolio {
   private lockedSums: Map<string, Decimal> | undefined;
   /** `lockedSums` is (or may be) read by a clone: copied before the first change of an order. */
   private lockedShared = false;
-  /** Tracked orders that are not open, and pending ones without an exchange id, by client id: usually few. */
-  private closed: LayeredMap<string, TrackedOrder>;
+  /**
+   * Tracked orders that are not open, and pending ones without an exchange id, by client id: a day of cancelled quotes
+   * for a quoting bot, so sharded (its order is never read: a prune walks it, `closedOrders()` sorts it).
+   */
+  private closed: ShardedMap<TrackedOrder>;
   private unacked: LayeredMap<string, TrackedOrder>;
   /**
    * Of the terminal orders, those a cycle looks into every time (usually none): filled with less than their quantity
@@ -445,12 +449,12 @@ export class Portfolio {
     this.logKeys = new Set();
     this.settledStamps = new Map();
     this.latestStamps = new Map();
-    this.byClient = new LayeredMap();
+    this.byClient = new ShardedMap();
     this.byExchange = new ScopedIdIndex();
     this.untracked = new LayeredMap();
     this.stamp = ++lastStamp;
     this.changes = new PortfolioChanges();
-    this.closed = new LayeredMap();
+    this.closed = new ShardedMap();
     this.unacked = new LayeredMap();
     this.filledShort = new LayeredMap();
     this.unanswered = new LayeredMap();
@@ -475,9 +479,13 @@ export class Portfolio {
     const ordersPath = init.ordersPath ?? 'orders';
     const parsed = init.ordersPath !== undefined;
     const orders = init.orders;
+    // Orders listed in the sort order (a save's, the exchange's as `fromExchangeState` sorts them) are the sorted view
+    // as they are: `byClient` keeps no order that a later check could find it in.
+    let inOrder = true;
     for (let i = 0; i < orders.length; i++) {
       if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
       const t = orders[i]!;
+      if (inOrder && i > 0) inOrder = compareTracked(orders[i - 1]!, t) < 0;
       // A duplicate up to this order is reported before its fill, as the walk that checked each order in turn did.
       if (!parsed && t.order.filledQuantity.gt(t.order.quantity)) {
         const error: ParseError =
@@ -495,6 +503,11 @@ export class Portfolio {
         ? firstDuplicateOrder(init.orders, ordersPath)
         : undefined;
     if (duplicate !== undefined) throw duplicate;
+    if (inOrder && this.sorted === undefined && orders.length > 0) {
+      this.sorted = orders as TrackedOrder[];
+      // The caller's list: a change copies it first.
+      this.sortedShared = true;
+    }
     for (const e of init.replayLog) {
       const symbol = e.fill?.symbol ?? e.funding?.symbol ?? '';
       if (e.fill !== undefined && !this.instrumentsBySymbol.has(symbol))
@@ -729,7 +742,7 @@ export class Portfolio {
     // forked: a clone's) and a fold of the whole map once they pass `LAYER_FOLD_AT`. The rebuilt map holds the
     // entries in the sort order, as `fromExchangeState`'s books hold them.
     if (2 * equal.length >= sorted.length) {
-      this.byClient = yield* LayeredMap.fromValuesSteps(sorted, (t) => t.order.clientOrderId);
+      this.byClient = yield* ShardedMap.fromValuesSteps(sorted, (t) => t.order.clientOrderId);
     } else {
       for (let k = 0; k < equal.length; k++) {
         if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
@@ -1056,9 +1069,11 @@ export class Portfolio {
    * `pruneClosedOrders` as steps (src/domain/steps.ts): the walk of the terminal orders yields every `ITEMS_PER_STEP`
    * of them and the drops every `DROPS_PER_STEP` (issue 16: a quoting bot's books hold a day of cancelled quotes, and
    * dropping an eighth of 86,400 in one call held the event loop 130 ms). Between two steps the books are whole (an
-   * order leaves every index in one step); they must not change otherwise until it is done.
+   * order leaves every index in one step); they must not change otherwise until it is done. At most `most` orders are
+   * dropped (any of those due): the rest stay due for the next call, which a runtime cycle makes (a cycle's changes
+   * are saved as one delta, built in one turn).
    */
-  *pruneClosedOrdersSteps(updatedBefore: Millis): Generator<void, number> {
+  *pruneClosedOrdersSteps(updatedBefore: Millis, most = Infinity): Generator<void, number> {
     // Called every cycle: a bound on the oldest terminal order's update is kept through each change, so most calls
     // end here.
     if (!(this.oldestClosed < updatedBefore)) return 0;
@@ -1069,7 +1084,7 @@ export class Portfolio {
     for (const t of this.closed.values()) {
       if (++walked % ITEMS_PER_STEP === 0) yield;
       const at = t.order.updatedAt;
-      if (at < updatedBefore) drop.push(t);
+      if (at < updatedBefore && drop.length < most) drop.push(t);
       else if (at < oldestKept) oldestKept = at;
     }
     if (drop.length === 0) {
@@ -1644,6 +1659,14 @@ export class Portfolio {
   }
 
   /**
+   * How many entries (tracked orders, untracked orders' fills) changed since that save: what `deltaSinceSaved()`
+   * would hold, known without building it. O(1).
+   */
+  changesSinceSaved(): number {
+    return this.changes.size;
+  }
+
+  /**
    * Records that the books as they are now were saved (whole, or as `deltaSinceSaved()` over the previous save);
    * returns the token naming that save (`savedToken`). Change tracking starts here.
    */
@@ -1766,7 +1789,10 @@ export class Portfolio {
 
   private findTracked(ref: OrderLookup): TrackedOrder | undefined {
     if (ref.exchangeOrderId !== undefined && ref.symbol === undefined) {
-      const all = this.byClient.valueList().filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId);
+      const all = this.byClient
+        .valueList()
+        .filter((t) => t.order.exchangeOrderId === ref.exchangeOrderId)
+        .sort(compareTracked);
       if (all.length > 1)
         throw new PortfolioError(
           'ambiguousOrder',
@@ -2259,7 +2285,7 @@ function ordersOf(tracked: readonly TrackedOrder[]): Order[] {
 }
 
 /** The orders of a few entries, in `sortedTracked`'s order. */
-function sortedOrdersOf(entries: LayeredMap<string, TrackedOrder>): readonly Order[] {
+function sortedOrdersOf(entries: Pick<LayeredMap<string, TrackedOrder>, 'size' | 'valueList'>): readonly Order[] {
   return entries.size === 0 ? [] : ordersOf(entries.valueList().sort(compareTracked));
 }
 
@@ -2326,7 +2352,7 @@ function addLocked(sums: Map<string, Decimal>, asset: string, amount: Decimal): 
  * load makes a few Decimals here, not several per order. Exact all the same: every term and sum is an `ExactDec`.
  */
 function lockedSumsOf(
-  orders: LayeredMap<string, TrackedOrder>,
+  orders: Pick<ShardedMap<TrackedOrder>, 'values'>,
   instruments: ReadonlyMap<string, Instrument>,
 ): Map<string, Decimal> {
   return runSteps(lockedSumsSteps(orders, instruments));
@@ -2334,7 +2360,7 @@ function lockedSumsOf(
 
 /** `lockedSumsOf` as steps, yielding every `ITEMS_PER_STEP` orders (a load reads the balances of 100k orders). */
 function* lockedSumsSteps(
-  orders: LayeredMap<string, TrackedOrder>,
+  orders: Pick<ShardedMap<TrackedOrder>, 'values'>,
   instruments: ReadonlyMap<string, Instrument>,
 ): Generator<void, Map<string, Decimal>> {
   const sums = new Map<string, Decimal>();

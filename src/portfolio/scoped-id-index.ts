@@ -1,14 +1,15 @@
 /**
- * A map keyed by (symbol, id) for ids scoped per symbol (exchange order ids): one layered map per symbol, keyed by the
- * id string itself, so a write or a look-up builds no `orderIdKey` string. A load of 100k orders built (and hashed)
- * a 100k concatenated key per order, most of its order index's cost, and each key lived as long as the books (issue
- * 16). Copies (`fork`) cost O(1), as a LayeredMap's do; a write after one forks only its own symbol's map.
+ * A map keyed by (symbol, id) for ids scoped per symbol (exchange order ids): one map per symbol (a ShardedMap: its
+ * order is never read), keyed by the id string itself, so a write or a look-up builds no `orderIdKey` string. A load
+ * of 100k orders built (and hashed) a 100k concatenated key per order, most of its order index's cost, and each key
+ * lived as long as the books (issue 16). Copies (`fork`) cost O(1), as a LayeredMap's do; a write after one forks only
+ * its own symbol's map.
  */
-import { LayeredMap } from './layered-map.js';
+import { ShardedMap } from './sharded-map.js';
 
 export class ScopedIdIndex<V> {
   /** Symbol → id → value. Never holds an empty map (a symbol's last id deleted takes its map out). */
-  private bySymbol: Map<string, LayeredMap<string, V>>;
+  private bySymbol: Map<string, ShardedMap<V>>;
   /** `bySymbol` is (or may be) read by a fork: copied before the first write. */
   private shared: boolean;
   /**
@@ -53,7 +54,7 @@ export class ScopedIdIndex<V> {
 
   set(symbol: string, id: string, value: V): this {
     let ids = this.own(symbol);
-    if (ids === undefined) this.bySymbol.set(symbol, (ids = new LayeredMap()));
+    if (ids === undefined) this.bySymbol.set(symbol, (ids = new ShardedMap()));
     const size = ids.size;
     ids.set(id, value);
     this.count += ids.size - size;
@@ -70,7 +71,7 @@ export class ScopedIdIndex<V> {
   }
 
   /** `symbol`'s map made ours to write (a fork of the one a fork may read), if there is one. */
-  private own(symbol: string): LayeredMap<string, V> | undefined {
+  private own(symbol: string): ShardedMap<V> | undefined {
     if (this.shared) {
       this.bySymbol = new Map(this.bySymbol);
       this.shared = false;

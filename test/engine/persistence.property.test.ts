@@ -78,6 +78,8 @@ const arbPolicy: fc.Arbitrary<Partial<CompactionPolicy>> = fc.record({
   journalRatio: fc.constantFrom(0, 0.25, 1, 100),
   minJournalBytes: fc.constantFrom(0, 2_000, 100_000),
   maxJournalRecords: fc.integer({ min: 1, max: 40 }),
+  // A delta of more changed entries is written whole: never, for the few in a save, or always (0).
+  maxDeltaChanges: fc.constantFrom(0, 2, 5, 2_048),
 });
 
 /** The engine state as a whole save writes it, less `savedAt`: what two loads must agree on. */
@@ -94,6 +96,23 @@ function comparable(s: DecodedEngineState): string {
 }
 
 const cursor = (since: number): HistoryCursor => ({ since: T0 + since, seenIds: [`t${since}`] });
+
+/** `n` open orders on one symbol, an in-memory store and a persister under `policy`: the state a save takes. */
+function openBooks(n: number, policy?: Partial<CompactionPolicy>) {
+  const store = new InMemoryStateStore();
+  const persister = new StatePersister(store, false, policy);
+  const orders = Array.from({ length: n }, (_, i) =>
+    order({ clientOrderId: `c${i}`, exchangeOrderId: String(i), symbol: SYMBOLS[0]!, side: 'buy', q: '1', px: '5' }),
+  );
+  const portfolio = Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders });
+  const state = {
+    portfolio,
+    cursors: { trades: {} },
+    memory: new ReconcileMemory(),
+    lifecycle: { liquidateOnly: null },
+  };
+  return { store, persister, portfolio, state };
+}
 
 async function run(
   ops: readonly Op[],
@@ -298,18 +317,7 @@ describe('StatePersister', () => {
   });
 
   it('writes one small delta when one order of 10,000 changed, and nothing when nothing did', async () => {
-    const store = new InMemoryStateStore();
-    const persister = new StatePersister(store, false);
-    const orders = Array.from({ length: 10_000 }, (_, i) =>
-      order({ clientOrderId: `c${i}`, exchangeOrderId: String(i), symbol: SYMBOLS[0]!, side: 'buy', q: '1', px: '5' }),
-    );
-    const portfolio = Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders });
-    const state = {
-      portfolio,
-      cursors: { trades: {} },
-      memory: new ReconcileMemory(),
-      lifecycle: { liquidateOnly: null },
-    };
+    const { store, persister, portfolio, state } = openBooks(10_000);
     expect(await persister.save(state, T0, undefined)).toBe('compacted');
     const snapshotBytes = store.usage().snapshotBytes;
     expect(await persister.save(state, T0, undefined)).toBe('unchanged');
@@ -322,6 +330,23 @@ describe('StatePersister', () => {
     // A clean stop folds the journal into one snapshot.
     expect(await persister.save(state, T0, undefined, { final: true })).toBe('compacted');
     expect(store.usage().journalRecords).toBe(0);
+  });
+
+  it('writes a save whose books changed in more than maxDeltaChanges entries whole, one at the bound as a delta', async () => {
+    const { store, persister, portfolio, state } = openBooks(10, { maxDeltaChanges: 3 });
+    expect(await persister.save(state, T0, undefined)).toBe('compacted');
+    const cancel = (from: number, count: number): void => {
+      for (let i = from; i < from + count; i++) portfolio.closeOrder({ clientOrderId: `c${i}` }, 'cancelled', T0 + 1);
+    };
+    cancel(0, 3);
+    expect(portfolio.changesSinceSaved()).toBe(3);
+    expect(await persister.save(state, T0, undefined)).toBe('delta');
+    expect(portfolio.changesSinceSaved()).toBe(0);
+    cancel(3, 4);
+    expect(await persister.save(state, T0, undefined)).toBe('compacted');
+    expect(store.usage().journalRecords).toBe(0);
+    const loaded = decodeEngineState(await store.load());
+    expect(loaded.portfolio?.orders().filter((o) => o.status === 'cancelled')).toHaveLength(7);
   });
 
   it('report-only writes nothing', async () => {

@@ -5,18 +5,14 @@ import { LayeredMap } from '../../src/portfolio/layered-map.js';
 type Op =
   | { readonly kind: 'set'; readonly at: number; readonly key: string; readonly value: number }
   | { readonly kind: 'delete'; readonly at: number; readonly key: string }
-  | { readonly kind: 'fork'; readonly at: number }
-  | { readonly kind: 'from'; readonly at: number; readonly values: readonly number[] };
+  | { readonly kind: 'fork'; readonly at: number };
 
 const KEYS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
 const key = fc.constantFrom(...KEYS);
-/** The key `fromValues` files a value under: few keys, so that values meet under one. */
-const keyOfValue = (v: number): string => KEYS[Math.abs(v) % KEYS.length]!;
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(7), key, value: fc.integer() }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(7), key }),
   fc.record({ kind: fc.constant('fork' as const), at: fc.nat(7) }),
-  fc.record({ kind: fc.constant('from' as const), at: fc.nat(7), values: fc.array(fc.integer(), { maxLength: 12 }) }),
 );
 
 /** Every read the Portfolio makes, against the plain Map it must equal. */
@@ -37,7 +33,7 @@ function expectSame(m: LayeredMap<string, number>, model: Map<string, number>): 
 }
 
 describe('LayeredMap', () => {
-  it('equals a plain Map under random sets, deletes, forks and rebuilds (fromValues), every fork independent (order included)', () => {
+  it('equals a plain Map under random sets, deletes and forks, every fork independent (order included)', () => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(key, fc.integer()), { maxLength: 6 }),
@@ -56,13 +52,9 @@ describe('LayeredMap', () => {
               model.set(o.key, o.value);
             } else if (o.kind === 'delete') {
               expect(m.delete(o.key)).toBe(model.delete(o.key));
-            } else if (o.kind === 'fork') {
+            } else {
               maps.push(m.fork());
               models.push(new Map(model));
-            } else {
-              // A map built again whole, in place of one that forks may share.
-              maps[i] = LayeredMap.fromValues(o.values, keyOfValue, foldAt);
-              models[i] = new Map(o.values.map((v) => [keyOfValue(v), v]));
             }
           }
           maps.forEach((m, i) => expectSame(m, models[i]!));

@@ -226,10 +226,10 @@ describe('Portfolio steps', () => {
         b.trackOrder(added);
         expect(b.liveState()).toEqual(a.liveState());
         expectSameBooks(b, a);
-        if (loaded && specs.length > ITEMS_PER_STEP) {
-          expect(steps.count()).toBeGreaterThan(0);
-          checked++;
-        }
+        // Books loaded from a save hold their orders in the sort order: the load keeps that list as the sorted view,
+        // and no step is left to take here.
+        if (loaded) expect(steps.count()).toBe(0);
+        if (loaded && specs.length > ITEMS_PER_STEP) checked++;
       }),
       { numRuns: 40 },
     );
