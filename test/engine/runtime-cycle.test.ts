@@ -4,7 +4,7 @@
  * that an engine whose orders expire one after another does not walk its terminal orders every cycle.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PRUNE_STEPS } from '../../src/engine/runtime-cycle.js';
+import { PRUNE_MOST, PRUNE_STEPS } from '../../src/engine/runtime-cycle.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { BTC, CYCLE_MS, boot, cycles, limitOrder, makeEngine, makeMarket, stop } from '../support/engine-world.js';
 
@@ -72,6 +72,31 @@ describe('terminal orders in a running engine', () => {
     expect(cyclesRun).toBeGreaterThanOrEqual(PRUNE_STEPS * 2);
     expect(prunes.mock.calls.length).toBeLessThanOrEqual(Math.ceil(cyclesRun / 2) + 1);
     expect(prunes.mock.calls.length).toBeGreaterThan(0);
+    await stop(m, run);
+  });
+
+  it('a cycle drops at most PRUNE_MOST of them, the cycles after it the rest (each cycle is saved as one delta)', async () => {
+    const m = makeMarket();
+    const run = makeEngine(m, { intervalMs: CYCLE_MS, closedOrderRetentionMs: RETENTION_MS });
+    await boot(m, run);
+    const { engine } = run;
+    const count = PRUNE_MOST + 10;
+    for (let i = 0; i < count; i++) {
+      await engine.placeOrder(limitOrder(`q${i}`, BTC, 'buy', '0.1', '20000'));
+      await engine.cancelOrder({ symbol: BTC, clientOrderId: `q${i}` });
+    }
+    expect(engine.portfolio.closedOrders()).toHaveLength(count);
+    // Each cycle's drop, from the retention on, until none is left.
+    const held: number[] = [];
+    for (let k = 0; k < 4 * PRUNE_STEPS && engine.portfolio.closedOrders().length > 0; k++) {
+      const before = engine.portfolio.closedOrders().length;
+      await cycles(m, 1);
+      held.push(before - engine.portfolio.closedOrders().length);
+    }
+    const drops = held.filter((n) => n > 0);
+    expect(drops).toEqual([PRUNE_MOST, 10]);
+    // The rest go in the very next cycle, not a step later.
+    expect(held.indexOf(10) - held.indexOf(PRUNE_MOST)).toBe(1);
     await stop(m, run);
   });
 });
