@@ -479,8 +479,8 @@ export class Portfolio {
     const ordersPath = init.ordersPath ?? 'orders';
     const parsed = init.ordersPath !== undefined;
     const orders = init.orders;
-    // Orders listed in the sort order (a save's, the exchange's as `fromExchangeState` sorts them) are the sorted view
-    // as they are: `byClient` keeps no order that a later check could find it in.
+    // Orders listed in the sort order (a save's) are the sorted view as they are; others are sorted once filled in.
+    // `byClient` keeps no order that a later check could find it in.
     let inOrder = true;
     for (let i = 0; i < orders.length; i++) {
       if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
@@ -503,9 +503,10 @@ export class Portfolio {
         ? firstDuplicateOrder(init.orders, ordersPath)
         : undefined;
     if (duplicate !== undefined) throw duplicate;
-    if (inOrder && this.sorted === undefined && orders.length > 0) {
-      this.sorted = orders as TrackedOrder[];
-      // The caller's list: a change copies it first.
+    if (this.sorted === undefined && orders.length > 0) {
+      // Sorted here, in steps, if they are not: a first read sorted every order in one call (150 ms at 87,000).
+      this.sorted = inOrder ? (orders as TrackedOrder[]) : yield* sortSteps(orders, compareTracked);
+      // The caller's list, or ours: either way a change copies it first.
       this.sortedShared = true;
     }
     for (const e of init.replayLog) {
@@ -1014,10 +1015,16 @@ export class Portfolio {
 
   /**
    * Tracked orders that are not open (filled, cancelled, expired, rejected: kept until `pruneClosedOrders`), by
-   * createdAt then clientOrderId. Costs what they are, not the books: a cycle's checks of terminal orders read this.
+   * createdAt then clientOrderId: the sorted view of every order, filtered (a pass over the books after a change, no
+   * sort: a quoting bot's books hold a day of cancelled quotes, and sorting 86,400 took 25-120 ms in one call).
    */
   closedOrders(): readonly Order[] {
-    this.closedCache ??= sortedOrdersOf(this.closed);
+    if (this.closedCache === undefined) {
+      const sorted = this.sortedTracked();
+      const out: Order[] = [];
+      for (let i = 0; i < sorted.length; i++) if (!isOpenTracked(sorted[i]!)) out.push(sorted[i]!.order);
+      this.closedCache = out;
+    }
     return this.closedCache;
   }
 
@@ -1842,6 +1849,27 @@ export class Portfolio {
       if (prev !== undefined && !joined.delete(prev)) gone.add(prev);
       if (next !== undefined) joined.add(next);
     }
+    // A few changes (a read after each cycle): each found by a binary search and spliced into a copy, where a pass
+    // over every order, a set lookup each, took 4 ms at 87,000.
+    if (gone.size + joined.size <= SPLICE_MOST) {
+      const out = sorted.slice();
+      let found = true;
+      for (const g of gone) {
+        const at = lowerBound(out, g);
+        if (out[at] !== g) {
+          found = false;
+          break;
+        }
+        out.splice(at, 1);
+      }
+      if (found) {
+        for (const j of joined) out.splice(lowerBound(out, j), 0, j);
+        this.sortedPending = undefined;
+        this.sorted = out;
+        this.sortedShared = false;
+        return;
+      }
+    }
     const added = yield* sortSteps([...joined], compareTracked);
     const out = new Array<TrackedOrder>(sorted.length - gone.size + added.length);
     let k = 0;
@@ -2212,6 +2240,9 @@ function compareTracked(a: TrackedOrder, b: TrackedOrder): number {
     x.createdAt - y.createdAt || (x.clientOrderId < y.clientOrderId ? -1 : x.clientOrderId > y.clientOrderId ? 1 : 0)
   );
 }
+
+/** Changes to the sorted view made by splicing a copy (`applySortedPendingSteps`); more, by one pass over it. */
+export const SPLICE_MOST = 16;
 
 /**
  * Terminal orders a prune drops between two safe points: a drop is several index writes, each with its share of a
