@@ -50,9 +50,10 @@ export interface CompactionPolicy {
   readonly maxJournalRecords: number;
   /**
    * A save whose books changed in more than this many entries (orders, untracked orders' fills) writes the whole
-   * snapshot, in slices, instead of a delta. Default 2 048. A delta is built and written in one turn: the prune of an
-   * eighth of a day of cancelled quotes (10,800) held the event loop 5-7 ms there, and replaying such a record on a
-   * restart costs about what reading those orders from a snapshot does.
+   * snapshot, in slices, instead of a delta. Default 2 048. A delta is built and written in one turn: 10,800 changed
+   * orders (a prune of an eighth of a day of cancelled quotes, before a cycle pruned at most `PRUNE_MOST`) held the
+   * event loop 5-7 ms there, and replaying such a record on a restart costs about what reading those orders from a
+   * snapshot does.
    */
   readonly maxDeltaChanges: number;
 }
