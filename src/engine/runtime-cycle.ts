@@ -188,6 +188,8 @@ export class RuntimeCycle {
       portfolio,
       cursors: state.cursors,
       portfolioOptions: this.deps.portfolioOptions,
+      // A plan of many actions (orders adopted, fills applied after an outage) pauses every few hundred.
+      pause,
     });
     // Report-only changes nothing; otherwise `result.portfolio` is the executor's own copy, ours to finish.
     if (result.executed) {

@@ -99,6 +99,22 @@ describe('mergeOrders by position', () => {
   });
 });
 
+/** A startup plan, ready to execute, of `actions`. */
+function startupPlan(actions: Plan['actions']): Plan {
+  return {
+    handler: 'startup',
+    mode: 'execute',
+    outcome: 'ready',
+    snapshotStartedAt: 1_700_000_060_000,
+    snapshotCompletedAt: 1_700_000_060_010,
+    plannedAt: 1_700_000_060_020,
+    actions,
+    requestsUsed: 0,
+    queriesUsed: 0,
+    deferred: [],
+  };
+}
+
 /** A boot's books: `n` resting orders, loaded from a save (so listed in the books' order), and their reset plan. */
 function bootReset(n: number): { portfolio: Portfolio; plan: Plan } {
   const orders = Array.from({ length: n }, (_, i) =>
@@ -131,20 +147,51 @@ function bootReset(n: number): { portfolio: Portfolio; plan: Plan } {
     orderUpdates: updates,
     recordTrades: [],
   };
-  const plan: Plan = {
-    handler: 'startup',
-    mode: 'execute',
-    outcome: 'ready',
-    snapshotStartedAt: 1_700_000_060_000,
-    snapshotCompletedAt: 1_700_000_060_010,
-    plannedAt: 1_700_000_060_020,
-    actions: [reset],
-    requestsUsed: 0,
-    queriesUsed: 0,
-    deferred: [],
-  };
+  const plan = startupPlan([reset]);
   return { portfolio, plan };
 }
+
+describe('a plan of many actions with pauses', () => {
+  it('pauses every ITEMS_PER_STEP actions and gives the books and outcomes of a run without (a first boot adopting every exchange order)', async () => {
+    const n = 3 * ITEMS_PER_STEP + 5;
+    const balances = [{ asset: 'USDT', free: d('1000000'), total: d('1000000') }];
+    const adopted = Array.from({ length: n }, (_, i) =>
+      order({
+        clientOrderId: `x${i}`,
+        exchangeOrderId: String(5000 + i),
+        symbol: BTC_SPOT.symbol,
+        side: 'buy',
+        q: '0.001',
+        px: String(20_000 + (i % 50)),
+      }),
+    );
+    // One order twice: the second is a duplicate whichever turn it lands in.
+    const plan = startupPlan(
+      [...adopted, adopted[7]!].map((o) => ({
+        type: 'adoptOrder' as const,
+        cause: 'zombiePolicy' as const,
+        reason: 'adopt',
+        order: o,
+      })),
+    );
+    const books = (): Portfolio => Portfolio.create({ instruments: [BTC_SPOT], balances });
+    const one = await executePlan(plan, { exchange: NO_EXCHANGE, portfolio: books(), cursors: EMPTY_CURSORS });
+    const pauses = countingPause();
+    const stepped = await executePlan(plan, {
+      exchange: NO_EXCHANGE,
+      portfolio: books(),
+      cursors: EMPTY_CURSORS,
+      pause: pauses.pause,
+    });
+    expect(pauses.count()).toBe(Math.floor(n / ITEMS_PER_STEP));
+    expect(stepped.outcomes.map((o) => [o.index, o.status, o.detail])).toEqual(
+      one.outcomes.map((o) => [o.index, o.status, o.detail]),
+    );
+    expect(stepped.outcomes.at(-1)?.status).toBe('duplicate');
+    expect(canonicalJson(stepped.portfolio.toJSON())).toBe(canonicalJson(one.portfolio.toJSON()));
+    expect(stepped.portfolio.orders()).toHaveLength(n);
+  });
+});
 
 describe('a hard reset with pauses', () => {
   it('pauses within each pass over the orders (the merge, the comparison, the swap, the index) and resets alike', async () => {
