@@ -271,8 +271,8 @@ export class Portfolio {
    * (`ownReplay`) before the first write. A clone copies none of them, and most clones are only read (issue 16).
    */
   private replayShared = false;
-  // The next three maps are layered (layered-map.ts): a clone shares what they hold, and a write after it costs what
-  // it changes, not a copy of the books' orders (issue 16). No field is initialized where it is declared: a clone
+  // The next three maps are layered (layered-map.ts; byClient sharded over layered maps, sharded-map.ts): a clone shares
+  // what they hold, and a write after it costs what it changes, not a copy of the books' orders (issue 16). No field is initialized where it is declared: a clone
   // would throw the new containers away at once (issue 16: a clean cycle clones the books several times).
   private byClient: ShardedMap<TrackedOrder>;
   /** (symbol, exchange order id) → client order id. */
@@ -320,8 +320,8 @@ export class Portfolio {
   /** `lockedSums` is (or may be) read by a clone: copied before the first change of an order. */
   private lockedShared = false;
   /**
-   * Tracked orders that are not open, and pending ones without an exchange id, by client id: a day of cancelled quotes
-   * for a quoting bot, so sharded (its order is never read: a prune walks it, `closedOrders()` sorts it).
+   * Terminal tracked orders by client id: a day of cancelled quotes for a quoting bot, so sharded (its order is never
+   * read: a prune walks it, `closedOrderLookup()` looks orders up in it; `closedOrders()` filters the sorted view).
    */
   private closed: ShardedMap<TrackedOrder>;
   private unacked: LayeredMap<string, TrackedOrder>;
@@ -740,8 +740,7 @@ export class Portfolio {
       this.statusViewsChange(prev, t);
     }
     // A rebuild costs a plain write per entry, the writes in place a layered write per swap (the map is usually
-    // forked: a clone's) and a fold of the whole map once they pass `LAYER_FOLD_AT`. The rebuilt map holds the
-    // entries in the sort order, as `fromExchangeState`'s books hold them.
+    // forked: a clone's) and a fold of each shard written once its changes pass its fold size.
     if (2 * equal.length >= sorted.length) {
       this.byClient = yield* ShardedMap.fromValuesSteps(sorted, (t) => t.order.clientOrderId);
     } else {
@@ -1473,23 +1472,17 @@ export class Portfolio {
   }
 
   /**
-   * `liveState()` as steps (src/domain/steps.ts): the same view, yielding every few hundred orders. Building it first
-   * sorts the tracked orders (about 10 ms at 100,000 in one call after a load); books loaded from a save hold them in
-   * that order already, which is checked here a slice at a time instead (other books are sorted in one call, as
-   * `liveState()` sorts them). The books must not change until it is done.
+   * `liveState()` as steps (src/domain/steps.ts): the same view, yielding every few hundred orders. Books keep their
+   * sorted view from when they are built (`fillSteps`); should it be gone, it is sorted again here in steps (`liveState()`
+   * sorts in one call). The books must not change until it is done.
    */
   *liveStateSteps(): Generator<void, LiveState> {
     // The sorted view's batched changes, in steps too.
     if (this.liveCache === undefined) yield* this.sortedViewSteps();
     if (this.liveCache === undefined && this.sorted === undefined) {
-      const list = this.byClient.valueList();
-      let inOrder = true;
-      for (let i = 1; inOrder && i < list.length; i++) {
-        if (i % ITEMS_PER_STEP === 0) yield;
-        inOrder = compareTracked(list[i - 1]!, list[i]!) < 0;
-      }
+      const sorted = yield* sortSteps(this.byClient.valueList(), compareTracked);
       // A reader between the steps (a status) may have sorted them meanwhile: the same list.
-      this.sorted ??= inOrder ? list : list.sort(compareTracked);
+      this.sorted ??= sorted;
     }
     return this.liveState();
   }
@@ -2316,7 +2309,7 @@ function ordersOf(tracked: readonly TrackedOrder[]): Order[] {
 }
 
 /** The orders of a few entries, in `sortedTracked`'s order. */
-function sortedOrdersOf(entries: Pick<LayeredMap<string, TrackedOrder>, 'size' | 'valueList'>): readonly Order[] {
+function sortedOrdersOf(entries: LayeredMap<string, TrackedOrder>): readonly Order[] {
   return entries.size === 0 ? [] : ordersOf(entries.valueList().sort(compareTracked));
 }
 

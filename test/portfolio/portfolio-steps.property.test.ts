@@ -205,14 +205,21 @@ describe('Portfolio steps', () => {
     expect(refused).toBeGreaterThan(0);
   });
 
-  it('liveStateSteps, paused at every step, gives the live state liveState gives, books loaded from a save or not', async () => {
-    let checked = 0;
+  it('liveStateSteps, paused at every step, gives the live state liveState gives: books loaded from a save, cloned, or tracked into', async () => {
+    let loadedChecked = 0;
+    let sorted = 0;
     await fc.assert(
-      fc.asyncProperty(arbOrders, fc.boolean(), fc.nat(3), async (specs, loaded, change) => {
+      fc.asyncProperty(arbOrders, fc.nat(2), fc.nat(3), async (specs, mode, change) => {
         const built = Portfolio.create({ instruments: INSTRUMENTS, balances: START, orders: ordersOf(specs) }, OPTIONS);
-        // A save lists the orders in the live state's order; books built from a list keep the list's (random) order.
-        const make = (): Portfolio =>
-          loaded ? Portfolio.fromJSON(JSON.parse(JSON.stringify(built.toJSON())), OPTIONS) : built.clone();
+        // 0: a save lists the orders in the live state's order. 1: books built from a list sort it as they are built.
+        // 2: books built empty and tracked into have no sorted view until one is asked for.
+        const make = (): Portfolio => {
+          if (mode === 0) return Portfolio.fromJSON(JSON.parse(JSON.stringify(built.toJSON())), OPTIONS);
+          if (mode === 1) return built.clone();
+          const p = Portfolio.create({ instruments: INSTRUMENTS, balances: START }, OPTIONS);
+          for (const o of ordersOf(specs)) p.trackOrder(o);
+          return p;
+        };
         const [a, b] = [make(), make()];
         const want = a.liveState();
         const steps = countingPause();
@@ -226,14 +233,19 @@ describe('Portfolio steps', () => {
         b.trackOrder(added);
         expect(b.liveState()).toEqual(a.liveState());
         expectSameBooks(b, a);
-        // Books loaded from a save hold their orders in the sort order: the load keeps that list as the sorted view,
-        // and no step is left to take here.
-        if (loaded) expect(steps.count()).toBe(0);
-        if (loaded && specs.length > ITEMS_PER_STEP) checked++;
+        // Loaded books keep the save's list as their sorted view: no step is left to take here. Books without one are
+        // sorted here, in steps.
+        if (mode === 0) expect(steps.count()).toBe(0);
+        if (mode === 0 && specs.length > ITEMS_PER_STEP) loadedChecked++;
+        if (mode === 2 && specs.length > ITEMS_PER_STEP) {
+          expect(steps.count()).toBeGreaterThan(0);
+          sorted++;
+        }
       }),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
-    expect(checked).toBeGreaterThan(0);
+    expect(loadedChecked).toBeGreaterThan(0);
+    expect(sorted).toBeGreaterThan(0);
   });
 
   it('pruneClosedOrdersSteps, the books read between its steps, drops what pruneClosedOrders drops; one left unfinished leaves the rest to the next prune', async () => {
