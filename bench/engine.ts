@@ -29,12 +29,14 @@
  *   `running`: load (read, checksum, parse) and the startup reconciliation against the exchange holding the same orders.
  *   The load alone is timed too (to the engine leaving `loading`), and both on the main thread's CPU clock. The
  *   largest size boots again with the trade-id window full (100 000 applied trade ids), as a long-running engine's is.
+ * - first boot: an empty FileStateStore against an exchange holding the largest size's N open orders (a bot's first
+ *   start, or one whose state was lost): the startup reconciliation adopts them all and the first save writes them.
  * - heap: heap used after a forced GC, over many cycles, both when requests arrive back to back (during a cycle) and
  *   when each cycle is awaited; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
  * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
- * `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
+ * `--boot` size), `--first-boot 100000` (first boots; default the largest `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
  * clean,window,fresh,placing,placing-pool,placing-closed` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
  * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
  * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) and writes its figures to
@@ -492,6 +494,7 @@ export async function boot(
   store: StateStore,
   tree: Tree = HERE,
   compaction?: Partial<CompactionPolicy>,
+  zombies?: 'adopt',
 ): Promise<{
   running: Running;
   bootMs: number;
@@ -501,6 +504,8 @@ export async function boot(
   /** The longest event-loop gap while it booted (wall ms), and the most CPU time in one gap. */
   bootMaxStallMs: number;
   bootMaxStallCpuMs: number;
+  /** The probe of those gaps (`--gaps`). */
+  bootProbe: StallProbe;
 }> {
   const engine = tree.createEngine({
     exchange: world.ex,
@@ -511,6 +516,7 @@ export async function boot(
     // The virtual scheduler would turn slicing off; a bot on the real-time scheduler gets the default slicer.
     ...(tree.slicer !== undefined && { slicer: tree.slicer() }),
     ...(compaction !== undefined && { compaction }),
+    ...(zombies !== undefined && { policies: { zombiePolicy: { default: zombies } } }),
   });
   let reports = 0;
   const waiters: (() => void)[] = [];
@@ -553,6 +559,7 @@ export async function boot(
     bootCpuMs,
     bootMaxStallMs: stall.maxGapMs,
     bootMaxStallCpuMs: stall.maxCpuMs,
+    bootProbe: probe,
     loadMs: (loaded?.ms ?? Number.NaN) - t,
     loadCpuMs: (loaded?.cpuMs ?? Number.NaN) - c,
     running: {
@@ -946,6 +953,8 @@ interface BootJob {
   readonly tree: string | null;
   readonly n: number;
   readonly applied: number;
+  /** A first boot (`firstBoot`): an empty store, the exchange holding the N orders. */
+  readonly empty?: boolean;
 }
 
 /** The prune cycles (`pruneCycles`), this tree's engine sliced or not. */
@@ -1178,6 +1187,55 @@ async function bootFromDisk(n: number, tree: Tree, appliedTrades = 0, gc: () => 
   }
 }
 
+/**
+ * A first boot: an empty FileStateStore (a bot's first start, or one whose state file was lost) against an exchange
+ * holding N open orders, from `start()` to `running`. The startup reconciliation adopts every order (zombie policy
+ * `adopt`: a bot taking over the orders it lost track of) and the first
+ * save writes them all; `readParseMs` is the reading and parsing of what it wrote. `--gaps K` prints the boot's gaps.
+ */
+async function firstBoot(
+  n: number,
+  tree: Tree,
+  gc: () => void,
+  showGaps: number,
+  log: (line: string) => void,
+): Promise<BootResult> {
+  // The world's own books (the orders tracked as placed) are not the booting engine's: it starts with none.
+  const { tl, ex } = await tree.makeWorld(n);
+  const dir = mkdtempSync(join(tmpdir(), 'tesser-bench-first-boot-'));
+  try {
+    gc();
+    gc();
+    const store = await tree.FileStateStore.open(dir);
+    const booted = await boot({ tl, ex }, store, tree, undefined, 'adopt');
+    booted.bootProbe.top(showGaps, 'wall').forEach((g) => log(`  longest, tree 0: ${g}`));
+    booted.bootProbe.top(showGaps, 'cpu').forEach((g) => log(`  most CPU, tree 0: ${g}`));
+    const adopted = booted.running.engine.portfolio.openOrders().length;
+    await booted.running.engine.stop();
+    await store.close();
+    if (adopted !== n) throw new Error(`bench first boot adopted ${adopted} of ${n} orders`);
+    const { readFileSync, statSync } = await import('node:fs');
+    const file = join(dir, 'snapshot.json');
+    const r = now();
+    JSON.parse(readFileSync(file, 'utf8'));
+    const readParseMs = now() - r;
+    return {
+      openOrders: n,
+      stateBytes: statSync(file).size,
+      bootMs: round(booted.bootMs),
+      loadMs: round(booted.loadMs),
+      bootCpuMs: round(booted.bootCpuMs),
+      loadCpuMs: round(booted.loadCpuMs),
+      readParseMs: round(readParseMs),
+      maxStallMs: round(booted.bootMaxStallMs),
+      maxStallCpuMs: round(booted.bootMaxStallCpuMs),
+      runs: 1,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 interface HeapResult {
   openOrders: number;
   cycles: number;
@@ -1257,6 +1315,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const bootRuns = listArg(ctx.args, '--boot-runs')?.[0] ?? 3;
   // A long-running engine's trade-id window is full: the largest boot again, with one.
   const windowBootSizes = listArg(ctx.args, '--boot-window') ?? bootSizes.slice(-1);
+  // A bot's first start (or one whose state was lost) against an exchange holding the largest boot's orders.
+  const firstBootSizes = listArg(ctx.args, '--first-boot') ?? bootSizes.slice(-1);
   const write = !ctx.args.includes('--no-write');
   // `--gaps K`: print the K longest gaps of each run and the K with the most CPU time, with what each was made of.
   const showGaps = listArg(ctx.args, '--gaps')?.[0] ?? 0;
@@ -1275,7 +1335,9 @@ async function run(ctx: BenchContext): Promise<void> {
       job.kind === 'prune'
         ? await pruneCycles(!job.noSlicing, gcFunction(), showGaps, ctx.log)
         : job.kind === 'boot'
-          ? await bootFromDisk(job.n, base, job.applied, gcFunction())
+          ? job.empty === true
+            ? await firstBoot(job.n, base, gcFunction(), showGaps, ctx.log)
+            : await bootFromDisk(job.n, base, job.applied, gcFunction())
           : (
               await clean(
                 [job.noSlicing ? { ...base, slicer: () => NO_SLICING } : base],
@@ -1314,6 +1376,8 @@ async function run(ctx: BenchContext): Promise<void> {
     boot: [] as BootResult[],
     /** The boot rows with the trade-id window full (FULL_WINDOW ids). */
     bootFullWindow: [] as BootResult[],
+    /** First boots: an empty store, the exchange holding the orders (`firstBoot`). */
+    firstBoot: [] as BootResult[],
     heap: [] as HeapResult[],
     /** This tree's prune cycles, sliced and in one turn (`pruneCycles`; none for `--against`'s tree). */
     prune: [] as PruneResult[],
@@ -1383,18 +1447,21 @@ async function run(ctx: BenchContext): Promise<void> {
     }
   }
   const boots = [
-    ...bootSizes.map((n) => ({ n, applied: 0 })),
-    ...windowBootSizes.map((n) => ({ n, applied: FULL_WINDOW })),
+    ...bootSizes.map((n) => ({ n, applied: 0, empty: false })),
+    ...windowBootSizes.map((n) => ({ n, applied: FULL_WINDOW, empty: false })),
+    ...firstBootSizes.map((n) => ({ n, applied: 0, empty: true })),
   ];
-  for (const { n, applied } of boots) {
+  for (const { n, applied, empty } of boots) {
     // Each tree boots `bootRuns` times, the trees taking turns; the median of each is kept.
     const runs = trees.map(() => [] as BootResult[]);
     for (let i = 0; i < bootRuns; i++)
       for (let k = 0; k < trees.length; k++)
         runs[k]!.push(
           isolated
-            ? await inChild({ kind: 'boot', tree: k === 0 ? null : resolve(against!), n, applied }, ctx.log)
-            : await bootFromDisk(n, trees[k]!, applied, gc),
+            ? await inChild({ kind: 'boot', tree: k === 0 ? null : resolve(against!), n, applied, empty }, ctx.log)
+            : empty
+              ? await firstBoot(n, trees[k]!, gc, showGaps, ctx.log)
+              : await bootFromDisk(n, trees[k]!, applied, gc),
         );
     runs.forEach((rs, k) => {
       const r: BootResult = {
@@ -1409,10 +1476,10 @@ async function run(ctx: BenchContext): Promise<void> {
         maxStallCpuMs: round(median(rs.map((x) => x.maxStallCpuMs))),
         runs: rs.length,
       };
-      (applied === 0 ? results[k]!.boot : results[k]!.bootFullWindow).push(r);
+      (empty ? results[k]!.firstBoot : applied === 0 ? results[k]!.boot : results[k]!.bootFullWindow).push(r);
       const window = applied === 0 ? '' : `, ${applied} trade ids`;
       ctx.log(
-        `${name(k)}boot ${String(n).padStart(6)} orders${window} (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms (loaded at ${r.loadMs.toFixed(1)} ms; on CPU ${r.bootCpuMs.toFixed(1)}, loading ${r.loadCpuMs.toFixed(1)}); read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms; longest stall ${r.maxStallMs.toFixed(1)} ms (on CPU at most ${r.maxStallCpuMs.toFixed(1)}) (medians of ${r.runs})`,
+        `${name(k)}${empty ? 'first boot (empty store)' : 'boot'} ${String(n).padStart(6)} orders${window} (${(r.stateBytes / 2 ** 20).toFixed(1)} MiB): ${r.bootMs.toFixed(1)} ms (loaded at ${r.loadMs.toFixed(1)} ms; on CPU ${r.bootCpuMs.toFixed(1)}, loading ${r.loadCpuMs.toFixed(1)}); read + JSON.parse alone ${r.readParseMs.toFixed(1)} ms; longest stall ${r.maxStallMs.toFixed(1)} ms (on CPU at most ${r.maxStallCpuMs.toFixed(1)}) (medians of ${r.runs})`,
       );
     });
   }

@@ -31,7 +31,7 @@ export class DeferredList<J = unknown> {
     return new DeferredList(items.length, encodeRange, {
       items: items as readonly (T & object)[],
       encode: encode as (item: object) => unknown,
-      texts: texts as WeakMap<object, string>,
+      texts: texts as TextMemo<object>,
       slices,
     });
   }
@@ -42,14 +42,17 @@ export class DeferredList<J = unknown> {
   }
 }
 
-/** Canonical JSON text of items, by the item (see `DeferredList.of`). */
-export type TextMemo<T> = WeakMap<T & object, string>;
+/** Canonical JSON text of items, by the item (see `DeferredList.of`): a WeakMap, or one sharded (`ShardedWeakMap`). */
+export interface TextMemo<T> {
+  get(item: T): string | undefined;
+  set(item: T, text: string): unknown;
+}
 
 /** A deferred list's items with what its serializer needs to reuse their texts (see `DeferredList.of`). */
 export interface DeferredTexts {
   readonly items: readonly object[];
   readonly encode: (item: object) => unknown;
-  readonly texts: WeakMap<object, string>;
+  readonly texts: TextMemo<object>;
   readonly slices?: SliceTexts | undefined;
 }
 

@@ -6,6 +6,7 @@
  */
 import { BehaviorSubject, ReplaySubject, Subject, filter, firstValueFrom, type Observable } from 'rxjs';
 import type { Decimal } from '../domain/decimal.js';
+import { ITEMS_PER_STEP, runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import type { ActionOutcome, ExecutionResult } from '../handlers/executor.js';
@@ -79,15 +80,29 @@ export class EngineReports {
     return this.#lastRuntimeReport;
   }
 
-  /** Logs the report and what each action did, publishes its fills (`fills$`) and the report (`reports$`). */
-  publish(c: CompletedReconciliation, equity: EquityReading | null): void {
+  /**
+   * Logs the report and what each action did, publishes its fills (`fills$`) and the report (`reports$`). With
+   * `pause`, a plan of more than `ITEMS_PER_STEP` actions is logged in slices, pausing between them (a first boot
+   * adopting 100,000 orders logged them in one turn, 40 ms): then it returns a promise, settled once the report is
+   * out; otherwise it is all done when it returns.
+   */
+  publish(c: CompletedReconciliation, equity: EquityReading | null, pause?: Pause): Promise<void> | undefined {
+    logReport(this.logger, c.report, { phase: c.handler, cycle: c.cycle, mode: c.mode });
+    const lines = this.outcomeLines(c.result.outcomes, c.plan.mode === 'reportOnly');
+    if (pause === undefined || c.result.outcomes.length <= ITEMS_PER_STEP) {
+      runSteps(lines);
+      this.out(c, equity);
+      return undefined;
+    }
+    return runStepsSliced(lines, pause).then(() => this.out(c, equity));
+  }
+
+  /** The rest of `publish`, once every action is logged. */
+  private out(c: CompletedReconciliation, equity: EquityReading | null): void {
     const { handler, cycle, mode, snapshot, report, plan, result, digest } = c;
-    const logger = this.logger;
-    logReport(logger, report, { phase: handler, cycle, mode });
-    this.logOutcomes(result.outcomes, plan.mode === 'reportOnly');
     this.feed.reconciled(result.outcomes, result.executed, result.portfolio);
     for (const f of result.failures)
-      logger.error(
+      this.logger.error(
         { event: 'reconciliation.failure', action: f.action.type, status: f.status, detail: f.detail },
         `action ${f.action.type} ${f.status}: ${f.detail ?? ''}`,
       );
@@ -117,8 +132,11 @@ export class EngineReports {
     this.#reports.complete();
   }
 
-  private logOutcomes(outcomes: readonly ActionOutcome[], reportOnly: boolean): void {
-    for (const o of outcomes) {
+  /** A line per action outcome, as steps (src/domain/steps.ts): a yield every `ITEMS_PER_STEP` lines. */
+  private *outcomeLines(outcomes: readonly ActionOutcome[], reportOnly: boolean): Generator<void, void> {
+    for (let k = 0; k < outcomes.length; k++) {
+      if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
+      const o = outcomes[k]!;
       const a = o.action;
       const ref = 'order' in a ? a.order : 'ref' in a ? a.ref : 'fill' in a ? a.fill : undefined;
       logAction(this.logger, {

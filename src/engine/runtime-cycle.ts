@@ -164,7 +164,7 @@ export class RuntimeCycle {
     await slicer.pause();
     // Planning updates its scratch memory (not-found streaks, drift streaks, deltas looked into); a discarded
     // cycle must leave none of that behind, or the retry would skip what this cycle only pretended to look into.
-    const plan = await state.runtimeHandler.plan(report, { exchange, portfolio, clock, cursors: state.cursors });
+    const plan = await state.runtimeHandler.plan(report, { exchange, portfolio, clock, cursors: state.cursors, pause });
     // The loop counts this cycle as failed and tries again at the next tick; nothing was planned from partial data.
     if (plan.outcome === 'unreachable') {
       // An outage breaks every "not found in a row" count.
@@ -215,7 +215,12 @@ export class RuntimeCycle {
       throw e;
     }
     const digest = digestOf(clock.now(), 'runtime', cycle, report, plan, result);
-    reports.publish({ handler: 'runtime', cycle, mode, snapshot, report, plan, result, digest }, state.lastEquity);
+    const published = reports.publish(
+      { handler: 'runtime', cycle, mode, snapshot, report, plan, result, digest },
+      state.lastEquity,
+      pause,
+    );
+    if (published !== undefined) await published;
     return { digest };
   }
 }

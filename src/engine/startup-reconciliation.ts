@@ -136,10 +136,13 @@ export class StartupReconciliation {
     try {
       if (confirm !== undefined) await confirm(result.portfolio);
     } finally {
-      reports.publish(
+      // A first boot's plan may adopt every order on the exchange: its log lines go out in slices too.
+      const published = reports.publish(
         { handler: 'startup', cycle: 0, mode: 'startup', snapshot, report, plan, result, digest },
         state.lastEquity,
+        () => slicer.pause(),
       );
+      if (published !== undefined) await published;
     }
     return digest;
   }

@@ -48,6 +48,7 @@ import type {
 } from './plan.js';
 import { CountingReader, type ExchangeReader } from './reader.js';
 import { withFields } from '../domain/copy.js';
+import { ITEMS_PER_STEP, type Pause } from '../domain/steps.js';
 
 /** What both handlers are given each cycle. The portfolio is only read (planning works on a clone). */
 export interface PlanContext {
@@ -56,6 +57,11 @@ export interface PlanContext {
   readonly clock: Clock;
   /** The persisted history cursors (see `ExecutionResult.cursors` for the updated ones). */
   readonly cursors: CursorState;
+  /**
+   * Asked between a plan's stages and every `ITEMS_PER_STEP` orders within them (the engine's: its slicer's), so that
+   * planning over large books need not hold the event loop for one turn; the plan is the same. Unset: no pause.
+   */
+  readonly pause?: Pause | undefined;
 }
 
 /** Thrown inside a cycle when the exchange could not be reached; handlers turn it into an `unreachable` plan. */
@@ -561,8 +567,13 @@ export async function runCycle(
   const verdicts: GhostVerdict[] = [];
   const deferred: DeferredQuery[] = [];
   const excluded = new Set<OrderIdKey>(); // exchange orders whose accounting is in error: no inference for them
+  // The loops over orders below pause every ITEMS_PER_STEP (a first boot adopting 100,000 orders planned them in one
+  // turn, half a second): only `work`, this cycle's own clone, changes in them, as across the reads' awaits above.
+  const pause = ctx.pause;
 
-  for (const m of attention) {
+  for (let k = 0; k < attention.length; k++) {
+    if (pause !== undefined && k > 0 && k % ITEMS_PER_STEP === 0) await pause();
+    const m = attention[k]!;
     if (m.withinGrace) continue;
     if (m.differences.symbol !== undefined || m.differences.side !== undefined) {
       errors.push({
@@ -793,7 +804,9 @@ export async function runCycle(
     infer(l, m.exchange, 'order');
   }
 
-  for (const g of report.ghosts) {
+  for (let k = 0; k < report.ghosts.length; k++) {
+    if (pause !== undefined && k > 0 && k % ITEMS_PER_STEP === 0) await pause();
+    const g = report.ghosts[k]!;
     const key = orderKey(g.local);
     const out = outcomes.get(key)!;
     const xid = g.local.exchangeOrderId!;
@@ -868,8 +881,9 @@ export async function runCycle(
 
   // 6. Zombies through the policy.
   const zombies: PlanAction[] = [];
-  for (const z of report.zombies) {
-    const o = z.exchange;
+  for (let k = 0; k < report.zombies.length; k++) {
+    if (pause !== undefined && k > 0 && k % ITEMS_PER_STEP === 0) await pause();
+    const o = report.zombies[k]!.exchange;
     const name = o.exchangeOrderId ?? o.clientOrderId;
     const policy = zombiePolicyFor(config, o.symbol);
     if (policy === 'cancel') {

@@ -36,8 +36,8 @@ export function logReport(logger: Logger, report: ReconciliationReport, context:
     summary,
     drift: hasDrift(report),
     driftBeyondTolerance: beyond,
-    ghosts: idList(report.ghosts.map((g) => g.local.clientOrderId ?? g.local.exchangeOrderId)),
-    zombies: idList(report.zombies.map((z) => z.exchange.exchangeOrderId ?? z.exchange.clientOrderId)),
+    ghosts: idList(report.ghosts, (g) => g.local.clientOrderId ?? g.local.exchangeOrderId),
+    zombies: idList(report.zombies, (z) => z.exchange.exchangeOrderId ?? z.exchange.clientOrderId),
     positionDrifts: report.positionDrifts.map((d) => ({
       symbol: d.symbol,
       local: amountToString(d.local),
@@ -95,7 +95,11 @@ export function logAction(logger: Logger, entry: ActionLogEntry): void {
   else logger.info(line, msg);
 }
 
-function idList(ids: readonly (string | undefined)[]): { count: number; ids: string[]; truncated: boolean } {
-  const known = ids.map((id) => id ?? '(no id)');
-  return { count: known.length, ids: known.slice(0, MAX_IDS_PER_LINE), truncated: known.length > MAX_IDS_PER_LINE };
+/** The first `MAX_IDS_PER_LINE` of `items`' ids, and how many there are (only those few are read: a first boot's zombies are every order). */
+function idList<T>(
+  items: readonly T[],
+  id: (item: T) => string | undefined,
+): { count: number; ids: string[]; truncated: boolean } {
+  const ids = items.slice(0, MAX_IDS_PER_LINE).map((item) => id(item) ?? '(no id)');
+  return { count: items.length, ids, truncated: items.length > MAX_IDS_PER_LINE };
 }

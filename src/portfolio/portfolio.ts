@@ -39,6 +39,7 @@ import { Dec, ZERO, amountToString, amountsEqual, isPositiveAmount } from '../do
 import { compareStrings, sameOrder } from '../domain/compare.js';
 import { noteListEdit } from '../domain/derived.js';
 import { DeferredList, type Deferrable, type SliceTexts, type TextMemo } from '../domain/deferred-list.js';
+import { ShardedWeakMap } from '../domain/sharded-weak-map.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
 import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
@@ -220,7 +221,9 @@ let lastStamp = 0;
  * encodes only the orders placed or changed since an earlier one (issue 16). Process-wide, as the text depends on the
  * entry alone; an entry no portfolio holds any more is dropped with it.
  */
-const TRACKED_ORDER_TEXTS: TextMemo<TrackedOrder> = new WeakMap();
+const TRACKED_ORDER_TEXTS: TextMemo<TrackedOrder> = new ShardedWeakMap<TrackedOrder, string>(
+  (t) => t.order.clientOrderId,
+);
 
 /** Our books; see the module comment for how inferred fills are replaced. Not safe for concurrent mutation. */
 export class Portfolio {
@@ -293,9 +296,10 @@ export class Portfolio {
   private sorted: TrackedOrder[] | undefined;
   private sortedShared = false;
   /**
-   * Changes not yet made to `sorted` (entries out, entries in), made together when it is next read or once they are
-   * many (`SORTED_PENDING_MOST`): a running engine reads the open view, and the sorted view only to compact, so a
-   * change costs a set operation instead of a move in every tracked order's list (a day's cancelled quotes).
+   * Changes not yet made to `sorted` (entries out, entries in), made together when it is next read; once they are
+   * many (`SORTED_PENDING_MOST`), the view is dropped instead. A running engine reads the open view, and the sorted
+   * view only to compact, so a change costs a set operation instead of a move in every tracked order's list (a day's
+   * cancelled quotes).
    * The newest change first, each pointing to the one before: a clone shares it as it is, and each side's changes
    * go on from there (no copy per clone).
    */
@@ -1479,10 +1483,17 @@ export class Portfolio {
   *liveStateSteps(): Generator<void, LiveState> {
     // The sorted view's batched changes, in steps too.
     if (this.liveCache === undefined) yield* this.sortedViewSteps();
-    if (this.liveCache === undefined && this.sorted === undefined) {
-      const sorted = yield* sortSteps(this.byClient.valueList(), compareTracked);
-      // A reader between the steps (a status) may have sorted them meanwhile: the same list.
-      this.sorted ??= sorted;
+    const sorted = this.sorted;
+    // With no edit to note (`liveOrders`), the list of orders too: a pass over every entry, 5 ms in one call at 100,000.
+    if (this.liveCache === undefined && this.liveEdit === undefined && sorted !== undefined) {
+      const orders = yield* ordersOfSteps(sorted);
+      // A reader between the steps may have built it meanwhile: the same list.
+      if (this.liveCache === undefined && this.sorted === sorted && this.sortedPending === undefined)
+        this.liveCache = Object.freeze({
+          orders: Object.freeze(orders),
+          positions: this.positions(),
+          balances: this.balances(),
+        });
     }
     return this.liveState();
   }
@@ -1820,12 +1831,18 @@ export class Portfolio {
   }
 
   /**
-   * The sorted view of every tracked order brought up to date as steps (src/domain/steps.ts), yielding every few
-   * hundred orders: a compaction, which reads it, does this first (a pass over every order, 10-18 ms in one call at
-   * 90,000). The books must not change until it is done; a read meanwhile makes the same changes itself.
+   * The sorted view of every tracked order brought up to date (or sorted again, once dropped) as steps
+   * (src/domain/steps.ts), yielding every few hundred orders: a compaction, which reads it, does this first (a pass
+   * over every order, 10-18 ms in one call at 90,000). The books must not change until it is done; a read meanwhile
+   * makes the same changes itself.
    */
   *sortedViewSteps(): Generator<void, void> {
     if (this.sortedPending !== undefined) yield* this.applySortedPendingSteps();
+    if (this.sorted === undefined) {
+      const sorted = yield* sortSteps(yield* this.byClient.valueListSteps(), compareTracked);
+      // A reader between the steps (a status) may have sorted them meanwhile: the same list.
+      this.sorted ??= sorted;
+    }
   }
 
   private *applySortedPendingSteps(): Generator<void, void> {
@@ -1936,12 +1953,22 @@ export class Portfolio {
     this.statusViewsChange(prev, next);
   }
 
-  /** One entry's change for the sorted view: noted (`sortedPending`), made with the others when it is next read. */
+  /**
+   * One entry's change for the sorted view: noted (`sortedPending`), made with the others when it is next read. Once
+   * the changes outnumber the list (and `SORTED_PENDING_MOST`), the view is dropped instead, to be sorted again when
+   * read: making them would sort at least as many entries, and did so in one call (40 ms at a first boot adopting
+   * 100,000 orders), where a reader in steps (`sortedViewSteps`) sorts in steps.
+   */
   private noteSortedChange(prev: TrackedOrder | undefined, next: TrackedOrder | undefined): void {
     const before = this.sortedPending;
     const count = (before?.count ?? 0) + 1;
+    if (count > Math.max(SORTED_PENDING_MOST, this.sorted!.length)) {
+      this.sorted = undefined;
+      this.sortedPending = undefined;
+      this.sortedShared = false;
+      return;
+    }
     this.sortedPending = { prev, next, before, count };
-    if (count > Math.max(SORTED_PENDING_MOST, this.sorted!.length)) this.applySortedPending();
   }
 
   /** Adds one tracked entry's change (`prev` → `next`) to `liveEdit`; past `LIVE_EDIT_MOST` changes, drops it. */
@@ -2252,10 +2279,10 @@ interface SortedChange {
 }
 
 /**
- * Changes noted for the sorted view before they are made unread, at least (as many as the view holds, if more): the
- * pass that makes them is O(view), once per that many changes, so the notes never hold more than the view.
+ * Changes noted for the sorted view while it is not read, at most (as many as the view holds, if more): past that the
+ * view is dropped, to be sorted again when read (`noteSortedChange`), so the notes never hold more than the view.
  */
-const SORTED_PENDING_MOST = 1_024;
+export const SORTED_PENDING_MOST = 1_024;
 
 /**
  * A sorted view (`compareTracked`) with entry `prev` taken out and `next` put in at its place (either may be absent):
@@ -2305,6 +2332,16 @@ function lowerBound(sorted: readonly TrackedOrder[], t: TrackedOrder): number {
 function ordersOf(tracked: readonly TrackedOrder[]): Order[] {
   const out = new Array<Order>(tracked.length);
   for (let i = 0; i < tracked.length; i++) out[i] = tracked[i]!.order;
+  return out;
+}
+
+/** `ordersOf` as steps (src/domain/steps.ts), a yield every `ITEMS_PER_STEP` entries. */
+function* ordersOfSteps(tracked: readonly TrackedOrder[]): Generator<void, Order[]> {
+  const out = new Array<Order>(tracked.length);
+  for (let i = 0; i < tracked.length; i++) {
+    if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
+    out[i] = tracked[i]!.order;
+  }
   return out;
 }
 

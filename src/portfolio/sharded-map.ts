@@ -12,6 +12,7 @@
  * Iteration order is deterministic (shard by shard, each in its own insertion order) but not the order of insertion:
  * use a LayeredMap where that order is read.
  */
+import { shardOfKey } from '../domain/sharded-weak-map.js';
 import { ITEMS_PER_STEP } from '../domain/steps.js';
 import { LayeredMap } from './layered-map.js';
 
@@ -124,6 +125,20 @@ export class ShardedMap<V> {
     return out;
   }
 
+  /**
+   * `valueList()` as steps (src/domain/steps.ts), a yield after each shard: at a first boot's compaction 100,000 orders
+   * listed in one call took 10 ms. The map must not change until it is done.
+   */
+  *valueListSteps(): Generator<void, V[]> {
+    if (this.single !== undefined) return this.single.valueList();
+    const out: V[] = [];
+    for (const shard of this.shards!) {
+      shard.forEach((v) => out.push(v));
+      yield;
+    }
+    return out;
+  }
+
   /** How many entries each shard holds (one figure before the split): how evenly the keys spread. */
   shardSizes(): number[] {
     return this.single !== undefined ? [this.single.size] : this.shards!.map((m) => m.size);
@@ -158,10 +173,5 @@ export class ShardedMap<V> {
 
 /** The shard of `key`: FNV-1a over its characters, mixed so that ids differing only in their last digit spread. */
 function shardOf(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x45d9f3b);
-  h ^= h >>> 16;
-  return h & (SHARDS - 1);
+  return shardOfKey(key, SHARDS);
 }

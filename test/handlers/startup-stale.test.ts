@@ -9,7 +9,13 @@ import type { Order } from '../../src/domain/types.js';
 import { orderIdKey } from '../../src/domain/ids.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { actionsOf } from '../../src/handlers/plan.js';
-import { INCONSISTENT_ATTEMPTS, StartupHandler, snapshotDifference } from '../../src/handlers/startup.js';
+import {
+  INCONSISTENT_ATTEMPTS,
+  StartupHandler,
+  snapshotDifference,
+  snapshotDifferenceSteps,
+} from '../../src/handlers/startup.js';
+import { ITEMS_PER_STEP } from '../../src/domain/steps.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import {
   boot,
@@ -305,6 +311,29 @@ describe('startup reconciliation with stale reads', () => {
     // Another order at a position (same length): found by key, not by position.
     const swapped = [copies[1]!, copies[0]!, ...copies.slice(2)];
     expect(snapshotDifference(a, { ...a, openOrders: swapped })).toBeUndefined();
+  });
+
+  it('snapshotDifferenceSteps compares every open order of both reads in steps, with the same answer', () => {
+    const n = 3 * ITEMS_PER_STEP;
+    const orders = Array.from({ length: n }, (_, i) => restingBuy(`c${i}`, String(i + 1), BTC));
+    const a = { openOrders: orders, positions: [], balances: [] };
+    const stepped = (b: typeof a): { answer: string | undefined; yields: number } => {
+      const steps = snapshotDifferenceSteps(a, b);
+      let yields = 0;
+      let r = steps.next();
+      for (; r.done !== true; r = steps.next()) yields++;
+      return { answer: r.value, yields };
+    };
+    const copies = orders.map((o) => ({ ...o, quantity: d('1.0') }));
+    const same = stepped({ ...a, openOrders: copies });
+    expect(same.answer).toBeUndefined();
+    expect(same.yields).toBeGreaterThanOrEqual(2);
+    // The last order changed, in another layout: found by key, in steps over both lists.
+    const changed = copies.map((o, i) => (i === n - 1 ? { ...o, filledQuantity: d('0.5') } : o)).reverse();
+    const found = stepped({ ...a, openOrders: changed });
+    expect(found.answer).toBe(snapshotDifference(a, { ...a, openOrders: changed }));
+    expect(found.answer).toBe(`open order x:${orderIdKey(BTC, String(n))}: open 0/1@1 then open 0.5/1@1`);
+    expect(found.yields).toBeGreaterThanOrEqual(4);
   });
 });
 

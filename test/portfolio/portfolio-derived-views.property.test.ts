@@ -11,8 +11,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { listEdit, without } from '../../src/domain/derived.js';
+import { ITEMS_PER_STEP } from '../../src/domain/steps.js';
 import { isOpenStatus, type Order } from '../../src/domain/types.js';
-import { Portfolio, SPLICE_MOST } from '../../src/portfolio/portfolio.js';
+import { Portfolio, SORTED_PENDING_MOST, SPLICE_MOST } from '../../src/portfolio/portfolio.js';
 import { BTC_PERP, BTC_SPOT, ETH_SPOT, INSTRUMENTS, d, fill, order } from './fixtures.js';
 
 const T0 = 1_700_000_000_000;
@@ -385,5 +386,47 @@ describe('Portfolio derived views', () => {
     // Likewise the open orders' list (read at every other pick; a reset's swap notes none).
     expect(openCounts.noted).toBeGreaterThan(300);
     expect(openCounts.unnoted).toBeLessThan(openCounts.noted / 4);
+  });
+
+  it('stay right past SORTED_PENDING_MOST changes between two reads: the sorted view is dropped, then sorted in steps', () => {
+    const p = Portfolio.create({
+      instruments: INSTRUMENTS,
+      balances: ASSETS.map((asset) => ({ asset, free: d('1000000000'), total: d('1000000000') })),
+    });
+    const ids: string[] = [];
+    let exchangeId = 0;
+    const place = (k: number): void => {
+      const id = `c${ids.length}`;
+      ids.push(id);
+      p.trackOrder({
+        ...order({ clientOrderId: id, symbol: SYMBOLS[k % SYMBOLS.length]!, side: 'buy', q: '1', px: '100' }),
+        exchangeOrderId: `x${exchangeId++}`,
+        status: 'open',
+        // Out of order: each placement lands inside the sorted list, not at its end.
+        createdAt: T0 + ((k * 7) % 13),
+        updatedAt: T0,
+      });
+    };
+    for (let k = 0; k < 40; k++) place(k);
+    checkViews(p, ids);
+    // A clone holding the sorted list as it is: the changes below must not reach it.
+    const aside = p.clone();
+    const asideOrders = aside.orders().map((o) => o.clientOrderId);
+    // More changes than the sorted view keeps pending (a first boot's adoptions): placements and cancels, no read.
+    for (let k = 0; k <= SORTED_PENDING_MOST + 60; k++) {
+      place(k);
+      if (k % 5 === 0) p.closeOrder({ clientOrderId: ids[k]! }, 'cancelled', T0 + 20);
+    }
+    let steps = 0;
+    for (const g = p.sortedViewSteps(); g.next().done !== true;) steps++;
+    // Sorted again in steps: more than one for over ITEMS_PER_STEP orders.
+    expect(ids.length).toBeGreaterThan(2 * ITEMS_PER_STEP);
+    expect(steps).toBeGreaterThan(1);
+    checkViews(p, ids);
+    expect(aside.orders().map((o) => o.clientOrderId)).toEqual(asideOrders);
+    // The next changes are kept pending on the list sorted again, as before.
+    place(7);
+    p.closeOrder({ clientOrderId: ids[3]! }, 'cancelled', T0 + 30);
+    checkViews(p, ids);
   });
 });

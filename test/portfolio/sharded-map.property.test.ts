@@ -45,6 +45,13 @@ function expectSame(map: ShardedMap<number>, model: Map<string, number>): void {
   const sorted = (xs: Iterable<number>): number[] => [...xs].sort((a, b) => a - b);
   expect(sorted(map.values())).toEqual(sorted(model.values()));
   expect(sorted(map.valueList())).toEqual(sorted(model.values()));
+  // In steps: the same list, in the same order, a step per shard once split.
+  const steps = map.valueListSteps();
+  let yields = 0;
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) yields++;
+  expect(r.value).toEqual(map.valueList());
+  expect(yields).toBe(map.shardSizes().length === 1 ? 0 : map.shardSizes().length);
 }
 
 describe('ShardedMap', () => {
