@@ -37,7 +37,7 @@
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
  * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
  * `--boot` size), `--first-boot 100000` (first boots; default the largest `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
- * clean,window,fresh,placing,placing-pool,placing-closed` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
+ * clean,window,fresh,placing,placing-pool,placing-closed,filling` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
  * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
  * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) and writes its figures to
  * engine-before.json: a before/after that shares the machine's load. Each cycle row runs in `--rounds 3` processes of
@@ -97,6 +97,13 @@ export const WARM_UP_MS = 2_000;
  * machine.
  */
 export const POOL = Math.max(1, cpus().length - 1);
+
+/**
+ * Measured cycles of the filling rows, a trade each: more than the 1,024 trades after which the trade-id window used
+ * to fold its ids into one new map (60-110 ms in one call with 100,000 ids, every 512 trades once full), so a
+ * measured run always holds that upkeep, whatever it costs now.
+ */
+export const FILLING_CYCLES = 1_100;
 
 /** The compaction policy of the placing rows: whole state written once the journal holds this many records. */
 export const PLACING_JOURNAL_RECORDS = 16;
@@ -701,6 +708,8 @@ interface CleanResult {
   terminalOrders: number;
   /** Cancelled orders the books held from the start (`CLOSED_ORDERS` in the `placing-closed` rows; absent: none). */
   closedAtStart?: number;
+  /** A filling row: each cycle's last quote filled on the exchange, not cancelled (its trade applied by the cycle). */
+  filling?: boolean;
   /** How long the cycles ran before the measured ones (ms), the warm-up's floor being `--warm-up-ms`. */
   warmUpMs: number;
   /** V8's worker threads the process ran with (`--v8-pool-size`; absent: Node's default, 4). */
@@ -739,6 +748,7 @@ async function clean(
   freshPage = FRESH_PAGE_ITEMS,
   warmUpMs = WARM_UP_MS,
   closed = 0,
+  filling = false,
 ): Promise<CleanResult[]> {
   const setUp = async (tree: Tree) => {
     const world = await tree.makeWorld(n, appliedTrades, closed);
@@ -751,24 +761,41 @@ async function clean(
       tree,
       // Placing: a compaction (the whole state written) about every fifth cycle instead of every few thousand saves;
       // with a day's cancelled orders in the books, the default policy (see CLOSED_ORDERS).
-      placing && closed === 0 ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
+      // Filling: the default too (a compaction writes the full trade-id window, 100,000 ids, and every 16 records that
+      // was mostly what the row measured: its garbage, major GCs of 12-21 ms).
+      placing && closed === 0 && !filling ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
     );
     // The open orders' ids: what the exchange lists, and so what any reconciliation must join.
     const ids = world.portfolio.openOrders().map((o) => o.exchangeOrderId!);
     // Counted from the books: an older tree's `makeWorld` (`--against`) takes no `closed` and seeds none.
     const seeded = closed === 0 ? 0 : world.portfolio.orders().length - ids.length;
-    return { running, ids, shuffled: [...ids].reverse(), copying, seeded };
+    // `makeWorld`'s exchange is a SimulatedExchange (typed as the port): the filling rows fill orders on it.
+    return {
+      running,
+      ids,
+      shuffled: [...ids].reverse(),
+      copying,
+      seeded,
+      ex: world.ex as SimulatedExchange,
+      tl: world.tl,
+    };
   };
   let placed = 0;
   // Placing rows: before each cycle an order is placed and the one placed before it cancelled (a quote replaced), so
-  // the book stays at n orders however long the warm-up.
+  // the book stays at n orders however long the warm-up. Filling rows: the one placed before is filled on the exchange
+  // instead, so each cycle finds its trade and applies it (the trade-id window takes an id a cycle).
   const quoted: (Order | undefined)[] = trees.map(() => undefined);
   const requote = async (k: number): Promise<void> => {
     if (!placing) return;
     const engine = setups[k]!.running.engine;
     const previous = quoted[k];
     quoted[k] = await place(engine, trees[k]!.Dec);
-    if (previous !== undefined) await engine.cancelOrder(previous);
+    if (previous === undefined) return;
+    if (!filling) return void (await engine.cancelOrder(previous));
+    setups[k]!.ex.fillOrder({ symbol: PERP, exchangeOrderId: previous.exchangeOrderId! });
+    // A trade stamped at the snapshot's own instant would make the cycle discard itself as raced (and the next try is
+    // a day of virtual time away): the clock moves on a millisecond past it first.
+    await setups[k]!.tl.advanceBy(1);
   };
   const place = async (engine: Engine, D: typeof Dec): Promise<Order | undefined> => {
     if (!placing) return undefined;
@@ -876,6 +903,7 @@ async function clean(
       maxStallWithoutGcMs: round(p.maxGapWithoutGcMs),
       terminalOrders: terminal[k]!,
       ...(setups[k]!.seeded > 0 && { closedAtStart: setups[k]!.seeded }),
+      ...(filling && { filling }),
       warmUpMs: Math.round(warmedMs),
       cycles,
       cycleMsMedian: round(median(ms)),
@@ -945,6 +973,8 @@ interface RowJob {
   readonly pool: number | null;
   /** Cancelled orders in the books from the start (`CLOSED_ORDERS`, or 0). */
   readonly closed: number;
+  /** Each cycle's last quote filled rather than cancelled (absent: false). */
+  readonly filling?: boolean;
 }
 
 /** One boot of one tree, in a process of its own (`--child`): a restart is a fresh process. */
@@ -1351,6 +1381,7 @@ async function run(ctx: BenchContext): Promise<void> {
                 job.freshPage,
                 job.warmUpMs,
                 job.closed,
+                job.filling === true,
               )
             )[0];
     const pool = job.kind === 'row' ? job.pool : null;
@@ -1391,6 +1422,7 @@ async function run(ctx: BenchContext): Promise<void> {
       placing: boolean;
       pool?: number;
       closed?: number;
+      filling?: boolean;
     }[] = [
       { row: 'clean', applied: 0, fresh: false, placing: false },
       { row: 'window', applied: FULL_WINDOW, fresh: false, placing: false },
@@ -1400,9 +1432,12 @@ async function run(ctx: BenchContext): Promise<void> {
       ...(isolated ? [{ row: 'placing-pool', applied: 0, fresh: false, placing: true, pool: POOL }] : []),
       // A day's cancelled quotes in the books (`CLOSED_ORDERS`): a cycle must still cost what changed.
       { row: 'placing-closed', applied: 0, fresh: false, placing: true, closed: CLOSED_ORDERS },
+      // A trade applied every cycle with the trade-id window full: the window's own upkeep, once every few hundred
+      // trades, must land in the measured cycles too (`FILLING_CYCLES`).
+      { row: 'filling', applied: FULL_WINDOW, fresh: false, placing: true, filling: true },
     ].filter((v) => rows === undefined || rows.includes(v.row));
-    for (const { applied, fresh, placing, pool, closed } of variants) {
-      const cycles = n >= 10_000 ? 30 : 200;
+    for (const { applied, fresh, placing, pool, closed, filling } of variants) {
+      const cycles = filling === true ? FILLING_CYCLES : n >= 10_000 ? 30 : 200;
       const rs = isolated
         ? await isolatedRow(
             trees.map((_, k) => ({
@@ -1419,11 +1454,25 @@ async function run(ctx: BenchContext): Promise<void> {
               warmUpMs,
               pool: pool ?? null,
               closed: closed ?? 0,
+              ...(filling === true && { filling }),
             })),
             rounds,
             ctx.log,
           )
-        : await clean(trees, n, applied, cycles, fresh, placing, showGaps, ctx.log, freshPage, warmUpMs, closed);
+        : await clean(
+            trees,
+            n,
+            applied,
+            cycles,
+            fresh,
+            placing,
+            showGaps,
+            ctx.log,
+            freshPage,
+            warmUpMs,
+            closed,
+            filling,
+          );
       rs.forEach((r, k) => {
         if (closed !== undefined && r.closedAtStart === undefined) {
           // An older tree (`--against`) whose world has no cancelled orders to start from: no such row for it.
@@ -1432,7 +1481,7 @@ async function run(ctx: BenchContext): Promise<void> {
         }
         results[k]!.clean.push(r);
         ctx.log(
-          `${name(k)}${placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}${placing ? ` (+${r.terminalOrders} cancelled)` : ''}${r.pool === undefined ? '' : `, V8 pool ${r.pool}`}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
+          `${name(k)}${filling === true ? 'filling' : placing ? 'placing' : 'clean'} ${String(n).padStart(6)} orders, ${String(applied).padStart(6)} trade ids${fresh ? ', fresh objects' : ''}${placing ? ` (+${r.terminalOrders} cancelled)` : ''}${r.pool === undefined ? '' : `, V8 pool ${r.pool}`}: ${r.cycleMsMedian.toFixed(3)} ms (${r.cyclesPerSecond.toFixed(1)}/s), ` +
             (r.engineOnlyCyclesPerSecond === undefined
               ? ''
               : `the client's copying ${r.clientCopyMsMedian!.toFixed(3)} ms of it (the engine's part ${r.engineOnlyCyclesPerSecond.toFixed(1)}/s), `) +

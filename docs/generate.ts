@@ -186,6 +186,8 @@ interface EngineClean {
    * records (absent: false, clean cycles). Results before the warm-up (`WARM_UP_MS`) placed orders only.
    */
   readonly placing?: boolean;
+  /** Each cycle's last quote filled, not cancelled (absent from older results). */
+  readonly filling?: boolean;
   /** V8's worker threads the row's processes ran with (absent: Node's default, 4). */
   readonly pool?: number;
   /** Cancelled orders in the books from the start, compacting by the default policy (absent: none). */
@@ -256,11 +258,17 @@ function cleanRunName(c: EngineClean): string {
   const window = c.appliedTradeIds > 0 ? `, ${c.appliedTradeIds.toLocaleString('en-US')} trade ids in the window` : '';
   const fresh = c.freshObjects === true ? ', fresh objects per read (as ccxt)' : '';
   const compaction =
-    c.closedAtStart === undefined
-      ? 'compaction every 16 records'
-      : `${c.closedAtStart.toLocaleString('en-US')} cancelled orders in the books from the start, the default compaction policy`;
+    c.closedAtStart !== undefined
+      ? `${c.closedAtStart.toLocaleString('en-US')} cancelled orders in the books from the start, the default compaction policy`
+      : c.filling === true
+        ? 'the default compaction policy'
+        : 'compaction every 16 records';
   const placing =
-    c.placing === true ? `, a quote replaced per cycle (placed, the last one cancelled; ${compaction})` : '';
+    c.filling === true
+      ? `, a quote placed per cycle and the last one filled (its trade applied by the cycle; ${compaction})`
+      : c.placing === true
+        ? `, a quote replaced per cycle (placed, the last one cancelled; ${compaction})`
+        : '';
   const pool = c.pool === undefined ? '' : `, V8 worker pool of ${c.pool} (\`--v8-pool-size\`)`;
   return `${c.openOrders.toLocaleString('en-US')} orders${window}${fresh}${placing}${pool}`;
 }

@@ -36,6 +36,14 @@ export class DeferredList<J = unknown> {
     });
   }
 
+  /**
+   * `length` items, items `from` to `to` encoded by `encodeRange` when written: for a list that is not an array (the
+   * trade-id window's layers), read a slice at a time rather than copied out whole first.
+   */
+  static ofRange<J>(length: number, encodeRange: (from: number, to: number) => J[]): DeferredList<J> {
+    return new DeferredList(length, encodeRange);
+  }
+
   /** The whole array (what `JSON.stringify` writes). */
   toJSON(): J[] {
     return this.encodeRange(0, this.length);

@@ -98,9 +98,10 @@ export class AppliedTrades implements IdLayer {
     return pair === undefined ? undefined : this.bySymbol.get(pair.symbol)?.get(pair.id);
   }
 
-  idsFrom(start: number): TradeKey[] {
+  idsBetween(start: number, end: number): TradeKey[] {
     const out: TradeKey[] = [];
-    for (let i = Math.max(0, start); i < this.ids.length; i++) out.push(tradeKey(this.symbols[i]!, this.ids[i]!));
+    const to = Math.min(end, this.ids.length);
+    for (let i = Math.max(0, start); i < to; i++) out.push(tradeKey(this.symbols[i]!, this.ids[i]!));
     return out;
   }
 }

@@ -1601,7 +1601,10 @@ export class Portfolio {
 
   /** Versioned, amounts as strings; `Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())))` is exact. */
   toJSON(): PortfolioJSON {
-    return this.encodeJSON((items, encode) => items.map((item) => encode(item))) as PortfolioJSON;
+    return this.encodeJSON(
+      (items, encode) => items.map((item) => encode(item)),
+      (window, encode) => window.toArray().map((id) => encode(id)),
+    ) as PortfolioJSON;
   }
 
   /**
@@ -1610,7 +1613,11 @@ export class Portfolio {
    * must not change until it is written (the engine's queue sees to that).
    */
   toDeferredJSON(): Deferrable<PortfolioJSON> {
-    return this.encodeJSON((items, encode, texts, slices) => DeferredList.of(items, encode, texts, slices));
+    return this.encodeJSON(
+      (items, encode, texts, slices) => DeferredList.of(items, encode, texts, slices),
+      (window, encode) =>
+        DeferredList.ofRange(window.size, (from, to) => window.slice(from, to).map((id) => encode(id))),
+    );
   }
 
   private encodeJSON(
@@ -1620,6 +1627,8 @@ export class Portfolio {
       texts?: TextMemo<T>,
       slices?: SliceTexts,
     ) => J[] | DeferredList<J>,
+    // An id window's ids: a deferred list reads them a slice at a time, not copied out whole first.
+    ids: <J>(window: IdWindow, encode: (id: string) => J) => J[] | DeferredList<J>,
   ): Deferrable<PortfolioJSON> {
     // The late-trade window lives in memory only: the log's leading real fills are written folded into the settled
     // book (the same operations in the same order, so a restore is digit for digit the same books), and the log from
@@ -1641,7 +1650,7 @@ export class Portfolio {
       orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS, this.orderSlices),
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
-      appliedTrades: list(this.tradeIds.toArray(), (key): [string, string] => {
+      appliedTrades: ids(this.tradeIds, (key): [string, string] => {
         const { symbol, id } = splitScopedKey(key)!;
         return [symbol, id];
       }),

@@ -29,8 +29,8 @@ export interface IdLayer {
   readonly length: number;
   /** The position of `id` (0: the oldest), undefined when the layer does not hold it. */
   positionOf(id: string): number | undefined;
-  /** The ids from position `start` on, oldest first. */
-  idsFrom(start: number): string[];
+  /** The ids at positions `start` (inclusive) to `end` (exclusive), oldest first. */
+  idsBetween(start: number, end: number): string[];
 }
 
 /** A layer a window folds its ids into: the list, and each id's position in a map. */
@@ -48,29 +48,38 @@ class ListLayer implements IdLayer {
     return this.position.get(id);
   }
 
-  idsFrom(start: number): string[] {
-    return this.order.slice(start);
+  idsBetween(start: number, end: number): string[] {
+    return this.order.slice(start, end);
   }
 }
 
-/** The layer and the overlay set a new window starts with: never written (a layer is immutable; see `overlayShared`). */
-const EMPTY_LAYER: IdLayer = new ListLayer([], new Map());
+/** The overlay set a new window starts with: never written (see `overlayShared`). */
 const NO_IDS = new Set<never>();
 
-/** Ids added since the last flatten (and ids evicted from the shared layer) before they are folded into a new layer. */
+/** Ids added since the last seal (at most), before they are sealed into a layer of their own. */
 const OVERLAY_LIMIT = 1024;
+/** Layers smaller than this at the newest end are merged into one once there are `MERGE_COUNT` of them. */
+const MERGED_LAYER = 8192;
+const MERGE_COUNT = 8;
 
 /**
  * The last `capacity` distinct ids added, oldest evicted first. Deterministic: eviction order is insertion order,
  * and re-adding a remembered id neither moves nor duplicates it.
  *
- * `fork()` is cheap whatever the size: the bulk of the ids sits in an immutable shared layer, and each window keeps
- * only its own small overlay (ids added since, how many of the layer's oldest it has evicted). The overlay is folded
- * into a fresh layer every `OVERLAY_LIMIT` changes, so an add costs O(1) amortized and a fork at most O(1024).
+ * The ids sit in immutable layers, oldest first, shared by forks, then in a small overlay of the window's own (ids
+ * added since). Every `OVERLAY_LIMIT` adds the overlay is sealed into a new layer, and every `MERGE_COUNT` such layers
+ * are merged into one of about `MERGED_LAYER` ids; evictions count off the oldest layer, dropped once all of it is
+ * evicted. So an add costs O(1) amortized and at most O(MERGED_LAYER) in one call, whatever the capacity: until the
+ * seventeenth speed pass the overlay was folded with every id into one new layer, a map of the whole window built in
+ * one call every few hundred adds once it was full (60-110 ms at 100,000 ids, issue 16). A look-up asks each layer,
+ * newest first: about twenty at 100,000 ids. A fork copies nothing until it writes (then its overlay, ≤ 1024 ids).
  */
 export class IdWindow {
-  private layer: IdLayer = EMPTY_LAYER;
-  /** How many of the layer's oldest ids this window has evicted. */
+  /** Oldest first; never changed (a new list replaces it), so forks share it. */
+  private layers: readonly IdLayer[] = [];
+  /** How many ids the layers hold, evicted ones included. */
+  private layered = 0;
+  /** How many of the oldest layer's oldest ids this window has evicted. */
   private evicted = 0;
   private added: string[] = [];
   private addedSet: Set<string> = NO_IDS;
@@ -90,19 +99,18 @@ export class IdWindow {
   static from(ids: Iterable<string>, capacity: number = DEFAULT_TRADE_ID_WINDOW): IdWindow {
     const w = new IdWindow(capacity);
     const all = Array.isArray(ids) ? (ids as readonly string[]) : [...ids];
-    // Distinct ids (a saved window, a preserved one) make the layer as they are, in one pass: added one by one they
-    // would be folded into a new layer every OVERLAY_LIMIT ids, O(n²) for a full window (seconds at 100 000).
+    // Distinct ids (a saved window, a preserved one) make one layer as they are, in one pass: added one by one they
+    // would be sealed and merged into layers as they came.
     const start = Math.max(0, all.length - capacity);
     const position = new Map<string, number>();
     for (let i = start; i < all.length; i++) position.set(all[i]!, i - start);
     if (position.size === all.length - start && (start === 0 || new Set(all).size === all.length)) {
-      w.layer = new ListLayer(all.slice(start), position);
+      if (position.size > 0) w.setLayers([new ListLayer(all.slice(start), position)]);
       w.adds = all.length;
       return w;
     }
     // With repeats, where an id is skipped (or comes back once evicted) depends on the order: add them in turn.
     for (const id of all) w.add(id);
-    w.flatten();
     return w;
   }
 
@@ -112,16 +120,17 @@ export class IdWindow {
    */
   static ofLayer(layer: IdLayer, capacity: number = DEFAULT_TRADE_ID_WINDOW): IdWindow {
     const w = new IdWindow(capacity);
-    w.layer = layer;
+    if (layer.length > 0) w.setLayers([layer]);
     w.evicted = Math.max(0, layer.length - capacity);
     w.adds = layer.length;
     return w;
   }
 
-  /** An independent window with the same ids and capacity (shares the immutable layer; copies the overlay). */
+  /** An independent window with the same ids and capacity (shares the immutable layers; copies no overlay yet). */
   fork(): IdWindow {
     const w = new IdWindow(this.capacity);
-    w.layer = this.layer;
+    w.layers = this.layers;
+    w.layered = this.layered;
     w.evicted = this.evicted;
     w.added = this.added;
     w.addedSet = this.addedSet;
@@ -132,8 +141,13 @@ export class IdWindow {
 
   has(id: string): boolean {
     if (this.addedSet.has(id)) return true;
-    const at = this.layer.positionOf(id);
-    return at !== undefined && at >= this.evicted;
+    // Newest first: an id evicted from the oldest layer may have come back in a newer one.
+    const layers = this.layers;
+    for (let k = layers.length - 1; k >= 0; k--) {
+      const at = layers[k]!.positionOf(id);
+      if (at !== undefined && (k > 0 || at >= this.evicted)) return true;
+    }
+    return false;
   }
 
   /** Remembers `id`; returns false (and changes nothing) when it was already remembered. */
@@ -148,16 +162,21 @@ export class IdWindow {
     this.addedSet.add(id);
     this.adds++;
     if (this.size > this.capacity) {
-      // The oldest id is the layer's first live one, or (once the layer is used up) the overlay's first.
-      if (this.evicted >= this.layer.length) this.flatten();
+      // The oldest id is the oldest layer's first live one, or (with no layer left) the overlay's first.
+      if (this.layers.length === 0) this.seal();
       this.evicted++;
+      const oldest = this.layers[0]!;
+      if (this.evicted >= oldest.length) {
+        this.setLayers(this.layers.slice(1));
+        this.evicted = 0;
+      }
     }
-    if (this.added.length + this.evicted > OVERLAY_LIMIT) this.flatten();
+    if (this.added.length >= OVERLAY_LIMIT) this.seal();
     return true;
   }
 
   get size(): number {
-    return this.layer.length - this.evicted + this.added.length;
+    return this.layered - this.evicted + this.added.length;
   }
 
   /**
@@ -171,23 +190,57 @@ export class IdWindow {
   /** The newest `count` remembered ids, oldest first (all of them when `count` ≥ size): O(count), not O(size). */
   newest(count: number): string[] {
     const n = Math.min(Math.max(0, count), this.size);
-    if (n <= this.added.length) return this.added.slice(this.added.length - n);
-    const fromLayer = n - this.added.length;
-    return this.layer.idsFrom(this.layer.length - fromLayer).concat(this.added);
+    return this.slice(this.size - n, this.size);
   }
 
   /** Remembered ids, oldest first. */
   toArray(): string[] {
-    return this.layer.idsFrom(this.evicted).concat(this.added);
+    return this.slice(0, this.size);
   }
 
-  /** Folds the overlay into a new shared layer (the old one may still be used by forks). */
-  private flatten(): void {
-    const order = this.toArray();
-    this.layer = new ListLayer(order, new Map(order.map((id, i) => [id, i])));
-    this.evicted = 0;
+  /**
+   * The remembered ids at positions `from` (inclusive) to `to` (exclusive), oldest first: O(to - from), so that a
+   * save can write a full window a slice at a time (`toArray()` of 100,000 ids was 20 ms in one call).
+   */
+  slice(from: number, to: number): string[] {
+    const parts: string[][] = [];
+    // Positions counted from the oldest live id: the oldest layer's first `evicted` are skipped.
+    let at = -this.evicted;
+    for (const layer of this.layers) {
+      const [start, end] = [Math.max(from - at, 0), Math.min(to - at, layer.length)];
+      if (start < end) parts.push(layer.idsBetween(start, end));
+      at += layer.length;
+    }
+    const [start, end] = [Math.max(from - at, 0), Math.min(to - at, this.added.length)];
+    if (start < end) parts.push(this.added.slice(start, end));
+    return ([] as string[]).concat(...parts);
+  }
+
+  private setLayers(layers: readonly IdLayer[]): void {
+    this.layers = layers;
+    let n = 0;
+    for (const layer of layers) n += layer.length;
+    this.layered = n;
+  }
+
+  /**
+   * Seals the overlay into a new layer (O(overlay)); once `MERGE_COUNT` small layers lie at the newest end, merges
+   * them into one (O(their ids)). The old layers may still be read by forks: never changed, replaced.
+   */
+  private seal(): void {
+    if (this.added.length === 0) return;
+    const ids = this.added;
+    const layers = [...this.layers, new ListLayer(ids, new Map(ids.map((id, i) => [id, i])))];
     this.added = [];
     this.addedSet = NO_IDS;
     this.overlayShared = true;
+    let from = layers.length;
+    while (from > 0 && layers[from - 1]!.length < MERGED_LAYER) from--;
+    if (layers.length - from >= MERGE_COUNT) {
+      // The oldest of them keeps its evicted prefix in front: `evicted` still counts off it.
+      const merged = ([] as string[]).concat(...layers.slice(from).map((layer) => layer.idsBetween(0, layer.length)));
+      layers.splice(from, layers.length - from, new ListLayer(merged, new Map(merged.map((id, i) => [id, i]))));
+    }
+    this.setLayers(layers);
   }
 }

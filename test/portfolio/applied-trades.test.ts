@@ -74,7 +74,8 @@ describe('AppliedTrades', () => {
       undefined,
       undefined,
     ]);
-    expect(layer.idsFrom(1)).toEqual([tradeKey('ETH/USDT', '1'), tradeKey('BTC/USDT:USDT', '2')]);
+    expect(layer.idsBetween(1, 3)).toEqual([tradeKey('ETH/USDT', '1'), tradeKey('BTC/USDT:USDT', '2')]);
+    expect(layer.idsBetween(1, 2)).toEqual([tradeKey('ETH/USDT', '1')]);
   });
 
   it('a restored portfolio refuses its saved trades again, and keeps the newest its window holds', () => {

@@ -104,6 +104,7 @@ describe('IdWindow', () => {
             expect(built.toArray()).toEqual(added.toArray());
             expect([built.size, built.addCount]).toEqual([added.size, added.addCount]);
             expect(built.newest(7)).toEqual(added.newest(7));
+            expect(built.slice(3, 130)).toEqual(added.toArray().slice(3, 130));
             for (let n = 0; n <= 6000; n += 61) expect(built.has(key(n))).toBe(added.has(key(n)));
           };
           builts.forEach(same);
@@ -117,5 +118,64 @@ describe('IdWindow', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('past many seals and merges of its layers, with forks and evicted ids coming back, holds what the model holds', () => {
+    /** The model: a queue of the remembered ids with a set of them. */
+    class Model {
+      ids: string[] = [];
+      head = 0;
+      live = new Set<string>();
+      constructor(readonly capacity: number) {}
+      add(id: string): boolean {
+        if (this.live.has(id)) return false;
+        this.ids.push(id);
+        this.live.add(id);
+        if (this.live.size > this.capacity) this.live.delete(this.ids[this.head++]!);
+        return true;
+      }
+      copy(): Model {
+        const m = new Model(this.capacity);
+        m.ids = this.ids.slice(this.head);
+        m.live = new Set(this.live);
+        return m;
+      }
+      toArray(): string[] {
+        return this.ids.slice(this.head);
+      }
+    }
+    const capacity = 20_000;
+    const windows = [new IdWindow(capacity), IdWindow.ofLayer(AppliedTrades.ofKeys([key(0), key(1)]), capacity)];
+    const models = [new Model(capacity), new Model(capacity)];
+    models[1]!.add(key(0));
+    models[1]!.add(key(1));
+    const check = (k: number): void => {
+      const [w, m] = [windows[k]!, models[k]!];
+      expect(w.size).toBe(m.live.size);
+      expect(w.toArray()).toEqual(m.toArray());
+      expect(w.newest(3_000)).toEqual(m.toArray().slice(-3_000));
+      // Slices across the layers' bounds, as a save writes them.
+      for (const [a, b] of [
+        [0, 128],
+        [1_000, 9_500],
+        [w.size - 700, w.size + 5],
+        [7, 7],
+      ] as const)
+        expect(w.slice(a, b)).toEqual(m.toArray().slice(a, b));
+      for (let n = 0; n < 80_000; n += 331) expect(w.has(key(n))).toBe(m.live.has(key(n)));
+    };
+    for (let i = 0; i < 60_000; i++) {
+      // Mostly new ids; now and then one evicted a while ago (it comes back as new) or one still remembered.
+      const n = i % 50 === 7 ? Math.max(0, i - 25_000) : i % 50 === 9 ? Math.max(0, i - 100) : i;
+      for (const k of [0, 1]) expect(windows[k]!.add(key(n))).toBe(models[k]!.add(key(n)));
+      if (i === 30_000) {
+        // A fork taken mid-way: each side goes on alone (the second window's own ids in between).
+        windows[1] = windows[0]!.fork();
+        models[1] = models[0]!.copy();
+      }
+      if (i > 30_000 && i % 3 === 0) expect(windows[1]!.add(key(100_000 + i))).toBe(models[1]!.add(key(100_000 + i)));
+      if (i % 9_999 === 0) [0, 1].forEach(check);
+    }
+    [0, 1].forEach(check);
   });
 });
