@@ -21,6 +21,9 @@
  *   slicing off; `--no-slicing` runs this tree's engine unsliced. `placing-pool`: the same with V8's worker pool sized
  *   to the machine (`POOL`). `placing-closed`: the same with a day's cancelled quotes in the books from the start
  *   (`CLOSED_ORDERS`) and the default compaction policy.
+ * - filling: the placing rows' quote filled on the exchange instead of cancelled, with the trade-id window full
+ *   (100 000 ids): a trade applied every cycle, `FILLING_CYCLES` measured cycles, the default compaction policy. Run
+ *   against an old tree (ac6dfe6, a cycle with a full window ~150 ms) it takes minutes a process: `--rows` without it.
  * - warm-up: each row's engine runs the row's cycles for `--warm-up-ms` (2 s) before the measured ones, so that they run
  *   the code a bot runs after its first seconds, not V8's optimizing compiler beside them (`WARM_UP_MS`).
  * - baseline: a bare `Map` join of the same N exchange ids against our N ids, measured in the same run, so the ratio
