@@ -162,7 +162,8 @@ function* firstOrderDifferenceSteps(a: readonly Order[], b: readonly Order[]): G
   if (a.length === b.length) {
     let i = 0;
     while (i < a.length && a[i] === b[i]) i++;
-    for (; i < a.length && sameKey(a[i]!, b[i]!) && same(a[i]!, b[i]!); i++) if (i % ITEMS_PER_STEP === 0) yield;
+    for (; i < a.length && sameKey(a[i]!, b[i]!) && same(a[i]!, b[i]!); i++)
+      if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
     if (i === a.length) return undefined;
   }
   const byKey = new Map<string, Order>();

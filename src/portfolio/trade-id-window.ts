@@ -70,7 +70,7 @@ const MERGE_COUNT = 8;
  * added since). Every `OVERLAY_LIMIT` adds the overlay is sealed into a new layer, and every `MERGE_COUNT` such layers
  * are merged into one of about `MERGED_LAYER` ids; evictions count off the oldest layer, dropped once all of it is
  * evicted. So an add costs O(1) amortized and at most O(MERGED_LAYER) in one call, whatever the capacity: until the
- * seventeenth speed pass the overlay was folded with every id into one new layer, a map of the whole window built in
+ * sixteenth speed pass the overlay was folded with every id into one new layer, a map of the whole window built in
  * one call every few hundred adds once it was full (60-110 ms at 100,000 ids, issue 16). A look-up asks each layer,
  * newest first: about twenty at 100,000 ids. A fork copies nothing until it writes (then its overlay, ≤ 1024 ids).
  */

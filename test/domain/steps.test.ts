@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ITEMS_PER_STEP, runSteps, runStepsSliced, sortSteps } from '../../src/domain/steps.js';
+import { drainSteps } from '../support/steps.js';
 
 /** Yields `n` times, noting each step in `log`, and returns `n`. */
 function* counted(n: number, log: string[]): Generator<void, number> {
@@ -48,13 +49,10 @@ describe('sortSteps', () => {
     fc.assert(
       fc.property(fc.array(item, { maxLength: 5 * ITEMS_PER_STEP, size: 'max' }), (items) => {
         const byKey = (a: { key: number }, b: { key: number }): number => a.key - b.key;
-        const steps = sortSteps(items, byKey);
-        let yields = 0;
-        let r = steps.next();
-        for (; r.done !== true; r = steps.next()) yields++;
+        const { value, yields } = drainSteps(sortSteps(items, byKey));
         const expected = [...items].sort(byKey);
-        expect(r.value).toHaveLength(expected.length);
-        r.value.forEach((x, i) => expect(x).toBe(expected[i]));
+        expect(value).toHaveLength(expected.length);
+        value.forEach((x, i) => expect(x).toBe(expected[i]));
         // A step sorts one run or merges at most ITEMS_PER_STEP items: about 2 n log(n / run) / run steps in all.
         if (items.length > ITEMS_PER_STEP) expect(yields).toBeGreaterThan(items.length / ITEMS_PER_STEP - 1);
       }),

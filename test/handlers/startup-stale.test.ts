@@ -16,6 +16,7 @@ import {
   snapshotDifferenceSteps,
 } from '../../src/handlers/startup.js';
 import { ITEMS_PER_STEP } from '../../src/domain/steps.js';
+import { drainSteps } from '../support/steps.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import {
   boot,
@@ -318,11 +319,8 @@ describe('startup reconciliation with stale reads', () => {
     const orders = Array.from({ length: n }, (_, i) => restingBuy(`c${i}`, String(i + 1), BTC));
     const a = { openOrders: orders, positions: [], balances: [] };
     const stepped = (b: typeof a): { answer: string | undefined; yields: number } => {
-      const steps = snapshotDifferenceSteps(a, b);
-      let yields = 0;
-      let r = steps.next();
-      for (; r.done !== true; r = steps.next()) yields++;
-      return { answer: r.value, yields };
+      const { value, yields } = drainSteps(snapshotDifferenceSteps(a, b));
+      return { answer: value, yields };
     };
     const copies = orders.map((o) => ({ ...o, quantity: d('1.0') }));
     const same = stepped({ ...a, openOrders: copies });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runSteps } from '../../src/domain/steps.js';
 import { ShardedMap } from '../../src/portfolio/sharded-map.js';
+import { drainSteps } from '../support/steps.js';
 
 type Op =
   | { readonly kind: 'set'; readonly at: number; readonly key: number; readonly value: number }
@@ -46,11 +47,8 @@ function expectSame(map: ShardedMap<number>, model: Map<string, number>): void {
   expect(sorted(map.values())).toEqual(sorted(model.values()));
   expect(sorted(map.valueList())).toEqual(sorted(model.values()));
   // In steps: the same list, in the same order, a step per shard once split.
-  const steps = map.valueListSteps();
-  let yields = 0;
-  let r = steps.next();
-  for (; r.done !== true; r = steps.next()) yields++;
-  expect(r.value).toEqual(map.valueList());
+  const { value, yields } = drainSteps(map.valueListSteps());
+  expect(value).toEqual(map.valueList());
   expect(yields).toBe(map.shardSizes().length === 1 ? 0 : map.shardSizes().length);
 }
 
