@@ -45,6 +45,7 @@ export function sameOrder(a: Order, b: Order): boolean {
       a.createdAt === b.createdAt &&
       a.updatedAt === b.updatedAt &&
       a.expiresAt === b.expiresAt &&
+      (a.closedOnNotFound === true) === (b.closedOnNotFound === true) &&
       amountsEqual(a.quantity, b.quantity) &&
       amountsEqual(a.filledQuantity, b.filledQuantity) &&
       sameOptionalAmount(a.price, b.price) &&

@@ -44,6 +44,7 @@ export interface OrderJSON {
   createdAt: number;
   updatedAt: number;
   expiresAt?: number;
+  closedOnNotFound?: boolean;
 }
 export interface FillJSON {
   tradeId: string;
@@ -513,6 +514,8 @@ export function parseOrder(raw: unknown, path = 'order', amounts?: AmountCache):
   const side = parseEnum(r.side, SIDES, path, '.side');
   const averageFillPrice = parseOptionalAmount(r.averageFillPrice, path, 'nonNegative', '.averageFillPrice', amounts);
   const expiresAt = parseOptionalTimestamp(r.expiresAt, path, '.expiresAt');
+  const closedOnNotFound =
+    r.closedOnNotFound === undefined ? undefined : parseBoolean(r.closedOnNotFound, path, '.closedOnNotFound');
   // The fields every order has in one literal, the optional ones after it only when present: a state file holds one
   // per order, and spreading a small object per optional field cost more than the parsing.
   const o: Mutable<Order> = {
@@ -532,6 +535,8 @@ export function parseOrder(raw: unknown, path = 'order', amounts?: AmountCache):
   if (averageFillPrice !== undefined) o.averageFillPrice = averageFillPrice;
   if (reduceOnly !== undefined) o.reduceOnly = reduceOnly;
   if (expiresAt !== undefined) o.expiresAt = expiresAt;
+  // Only `true` is kept: `false` is the same order as no field (one value per meaning, for `sameOrder`).
+  if (closedOnNotFound === true) o.closedOnNotFound = true;
   return o as Order;
 }
 
@@ -552,6 +557,7 @@ export function orderToJSON(o: Order): OrderJSON {
   j.createdAt = o.createdAt;
   j.updatedAt = o.updatedAt;
   if (o.expiresAt !== undefined) j.expiresAt = o.expiresAt;
+  if (o.closedOnNotFound === true) j.closedOnNotFound = true;
   return j as OrderJSON;
 }
 

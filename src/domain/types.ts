@@ -40,6 +40,16 @@ export function isUnansweredRejection(o: Pick<Order, 'status' | 'exchangeOrderId
   return o.status === 'rejected' && o.exchangeOrderId === undefined;
 }
 
+/**
+ * A close of ours that the exchange never confirmed: a rejection it never answered (`isUnansweredRejection`, replaced
+ * once the exchange names the order) or a ghost closed on "not found" answers (`closedOnNotFound`). The exchange's
+ * later copy of such an order replaces its status; any other closed order stays closed (a list still showing it open
+ * only lags).
+ */
+export function isGuessedClose(o: Pick<Order, 'status' | 'exchangeOrderId' | 'closedOnNotFound'>): boolean {
+  return isUnansweredRejection(o) || (o.closedOnNotFound === true && isTerminalStatus(o.status));
+}
+
 export type InstrumentKind = 'spot' | 'perp';
 
 /**
@@ -74,6 +84,12 @@ export interface Order {
   readonly updatedAt: Millis;
   /** GTD expiry time, when any. */
   readonly expiresAt?: Millis | undefined;
+  /**
+   * True on an order we closed ourselves after "not found" answers (`notFoundConfirmations` in a row), not on the
+   * exchange's word. That close is a guess: a stale read can say "not found" of a live order. If the exchange later
+   * shows the order, its status and fills replace ours (`isGuessedClose`). Never set by an exchange adapter.
+   */
+  readonly closedOnNotFound?: boolean | undefined;
 }
 
 export interface Fill {

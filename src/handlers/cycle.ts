@@ -18,8 +18,8 @@ import { compareFills, fillKey, fillOrderKey, orderIdKey, type OrderIdKey, type 
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import {
   inferredTradeId,
+  isGuessedClose,
   isTerminalStatus,
-  isUnansweredRejection,
   orderKey,
   type Fill,
   type FundingPayment,
@@ -375,19 +375,31 @@ export async function runCycle(
   if (opts.explainDrift === true || opts.rereadBehindCursor === true) {
     // Read as it is until a trade is applied to it: a clean cycle (no trade) copies nothing here.
     let rough = portfolio;
-    for (const f of trades) {
-      if (f.timestamp > boundary || rough.hasAppliedTrade(f)) continue;
-      if (rough === portfolio) rough = portfolio.clone();
-      try {
-        rough.applyFill(f);
-      } catch {
-        // Booking problems are reported by the real pass below; the rough projection just skips them.
+    const project = (from: number): void => {
+      for (let k = from; k < trades.length; k++) {
+        const f = trades[k]!;
+        if (f.timestamp > boundary || rough.hasAppliedTrade(f)) continue;
+        if (rough === portfolio) rough = portfolio.clone();
+        try {
+          rough.applyFill(f);
+        } catch {
+          // Booking problems are reported by the real pass below; the rough projection just skips them.
+        }
       }
-    }
-    const need = unexplainedDrift(report, rough, memory.seenDeltas);
-    if (opts.explainDrift === true)
+    };
+    project(0);
+    let need = unexplainedDrift(report, rough, memory.seenDeltas);
+    if (opts.explainDrift === true) {
+      const read = trades.length;
       for (const symbol of [...need.symbols].sort(compareStrings))
         if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
+      // What the trades just read at the cursors explain is not read again behind them: a quote filled within its
+      // grace (not a ghost yet) read the day of `tradeLookbackMs` behind its symbol's cursor on every such cycle.
+      if (trades.length > read) {
+        project(read);
+        need = unexplainedDrift(report, rough, memory.seenDeltas);
+      }
+    }
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
     // cursor, without moving the cursor: what was applied is known by id, what the last hard reset reflects is recorded.
@@ -592,8 +604,9 @@ export async function runCycle(
     const e = m.exchange;
     // Ours closed, the exchange's list open: that list lags (our closed orders never reopen). Nothing to update; its
     // fills, if the exchange shows more, still come below. The report keeps it `matched`, with the status difference.
-    // A rejection the exchange never answered (never arrived, we guessed) is not final: its copy here is the exchange's word.
-    if (isTerminalStatus(l.status) && !isUnansweredRejection(l)) continue;
+    // A close we guessed is not final (a rejection the exchange never answered, a ghost closed on "not found" that a
+    // stale read gave, sim seed 42550): its copy here is the exchange's word.
+    if (isTerminalStatus(l.status) && !isGuessedClose(l)) continue;
     if (
       m.differences.status !== undefined ||
       m.differences.price !== undefined ||
@@ -943,7 +956,7 @@ export async function runCycle(
       heldBackTradeIds: h.ids,
     });
   }
-  for (const c of closes) work.closeOrder(c.ref, c.status, c.at);
+  for (const c of closes) work.closeOrder(c.ref, c.status, c.at, c.cause === 'notFoundConfirmed');
   deferred.push(...budgetDeferred);
 
   return {

@@ -193,7 +193,7 @@ export async function executePlan(plan: Plan, ctx: ExecuteContext): Promise<Exec
           }
           break;
         case 'closeOrder':
-          portfolio.closeOrder(action.ref, action.status, action.at);
+          portfolio.closeOrder(action.ref, action.status, action.at, action.cause === 'notFoundConfirmed');
           out('done');
           break;
         case 'cancelOrder':

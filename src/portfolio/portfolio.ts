@@ -964,11 +964,14 @@ export class Portfolio {
     const entry = {
       order: withFillState(
         {
-          ...order,
+          // The copy tracked now is the exchange's word (or the strategy's): no longer a guess.
+          ...withoutGuess(order),
           ...(exchangeOrderId !== undefined && { exchangeOrderId }),
           status: filled.eq(order.quantity)
             ? 'filled'
-            : isOpenStatus(prev.status) || (isUnansweredRejection(prev) && exchangeOrderId !== undefined)
+            : isOpenStatus(prev.status) ||
+                (isUnansweredRejection(prev) && exchangeOrderId !== undefined) ||
+                prev.closedOnNotFound === true
               ? order.status
               : prev.status,
         },
@@ -995,8 +998,11 @@ export class Portfolio {
     return this.findTracked(ref)?.order;
   }
 
-  /** Marks a tracked order terminal. Throws PortfolioError 'unknownOrder' when it is not tracked. */
-  closeOrder(ref: OrderLookup, status: TerminalOrderStatus, at: Millis): void {
+  /**
+   * Marks a tracked order terminal; `onNotFound`: closed on "not found" answers, a guess (`Order.closedOnNotFound`).
+   * Throws PortfolioError 'unknownOrder' when it is not tracked.
+   */
+  closeOrder(ref: OrderLookup, status: TerminalOrderStatus, at: Millis, onNotFound = false): void {
     const t = this.findTracked(ref);
     if (t === undefined) {
       throw new PortfolioError(
@@ -1006,7 +1012,12 @@ export class Portfolio {
     }
     // A new entry, never an edit in place: clones share the entries (and the sorted view holds them).
     this.setTracked({
-      order: { ...t.order, status, updatedAt: Math.max(t.order.updatedAt, at) },
+      order: {
+        ...withoutGuess(t.order),
+        status,
+        updatedAt: Math.max(t.order.updatedAt, at),
+        ...(onNotFound && { closedOnNotFound: true }),
+      },
       notional: t.notional,
     });
   }
@@ -2539,4 +2550,11 @@ function checkFillAmounts(fill: Fill): void {
 function checkDerived(d: Decimal, path: string): void {
   if (!isAmountWithinLimits(d))
     throw new ParseError('invalid_amount', path, d.toExponential(), 'the books this file adds up to are out of range');
+}
+
+/** `o` without `closedOnNotFound` (itself when it has none: no copy, no key set to undefined). */
+function withoutGuess(o: Order): Order {
+  if (o.closedOnNotFound === undefined) return o;
+  const { closedOnNotFound: _guess, ...rest } = o;
+  return rest;
 }

@@ -77,6 +77,7 @@ describe('sameOrder', () => {
     createdAt: 1_700_000_000_000,
     updatedAt: 1_700_000_000_500,
     expiresAt: 1_700_000_900_000,
+    closedOnNotFound: true,
   };
   /** For each field, a value different from `full`'s. */
   const other: { readonly [K in keyof Required<Order>]: Order[K] } = {
@@ -95,6 +96,7 @@ describe('sameOrder', () => {
     createdAt: 1_700_000_000_001,
     updatedAt: 1_700_000_000_501,
     expiresAt: 1_700_000_900_001,
+    closedOnNotFound: false,
   };
 
   it('holds for a copy whose amounts are other Decimal instances of the same value ("0.50" and "0.5")', () => {
@@ -114,7 +116,13 @@ describe('sameOrder', () => {
       const changed = { ...full, [key]: other[key] } as Order;
       expect(sameOrder(full, changed), key).toBe(false);
       expect(sameOrder(changed, full), key).toBe(false);
-      if (key === 'exchangeOrderId' || key === 'price' || key === 'averageFillPrice' || key === 'expiresAt') {
+      if (
+        key === 'exchangeOrderId' ||
+        key === 'price' ||
+        key === 'averageFillPrice' ||
+        key === 'expiresAt' ||
+        key === 'closedOnNotFound'
+      ) {
         const { [key]: _, ...without } = full;
         expect(sameOrder(full, without as Order), `${key} absent`).toBe(false);
       }
@@ -124,5 +132,10 @@ describe('sameOrder', () => {
   it('treats an absent optional field as one set to undefined', () => {
     const { timeInForce: _t, reduceOnly: _r, ...absent } = full;
     expect(sameOrder(absent as Order, { ...full, timeInForce: undefined, reduceOnly: undefined })).toBe(true);
+  });
+
+  it('treats closedOnNotFound false as absent (parseOrder keeps only true)', () => {
+    const { closedOnNotFound: _g, ...absent } = full;
+    expect(sameOrder(absent as Order, { ...full, closedOnNotFound: false })).toBe(true);
   });
 });

@@ -176,12 +176,22 @@ describe('parseOrder', () => {
     ],
     ['a fractional timestamp', { createdAt: 1.5 }, 'invalid_timestamp', 'order.createdAt', 1.5],
     ['a non-boolean reduceOnly', { reduceOnly: 'yes' }, 'invalid_type', 'order.reduceOnly', 'yes'],
+    ['a non-boolean closedOnNotFound', { closedOnNotFound: 1 }, 'invalid_type', 'order.closedOnNotFound', 1],
   ] as const)('rejects %s', (_label, patch, code, path, value) => {
     expectRejected(() => parseOrder(withOrder(patch)), code, path, value);
   });
   it('rejects a non-object', () => {
     expectRejected(() => parseOrder('order', 'x'), 'invalid_type', 'x', 'order');
     expectRejected(() => parseOrder([], 'x'), 'invalid_type', 'x', []);
+  });
+  it('keeps closedOnNotFound only when true, through orderToJSON and back', () => {
+    const guessed = parseOrder(withOrder({ status: 'cancelled', closedOnNotFound: true }));
+    expect(guessed.closedOnNotFound).toBe(true);
+    expect(orderToJSON(guessed).closedOnNotFound).toBe(true);
+    expect(parseOrder(orderToJSON(guessed))).toEqual(guessed);
+    const plain = parseOrder(withOrder({ status: 'cancelled', closedOnNotFound: false }));
+    expect('closedOnNotFound' in plain).toBe(false);
+    expect('closedOnNotFound' in orderToJSON(plain)).toBe(false);
   });
   it('accepts a pending order without an exchange id', () => {
     expect(parseOrder(withOrder({ status: 'pending', exchangeOrderId: undefined })).exchangeOrderId).toBeUndefined();

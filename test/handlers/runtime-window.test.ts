@@ -91,18 +91,20 @@ describe('RuntimeHandler: drift in the snapshot window', () => {
     w.ex.step(1_000);
     await runtimeCycle(w);
     expectBooksEqual(w);
-    // An unapplied trade (USDT drift, so funding is fetched), then reads 1 ms before the funding time and a
-    // response that completes 1 ms after it: the balances read does not show the payment stamped inside.
-    manualPerpTrade(w, 'sell', '0.5');
+    // An unapplied funding payment (USDT drift no trade explains, so funding is fetched), then reads 1 ms before the
+    // next funding time and a response that completes 1 ms after it: the balances read does not show the payment
+    // stamped inside.
+    w.ex.step(w.ex.nextFundingTime() - w.clock.now() + 1);
     w.ex.step(w.ex.nextFundingTime() - w.clock.now() - 1);
     const read = await fetchExchangeSnapshot(w.client, w.clock);
     w.ex.step(2);
     const snapshot: ExchangeSnapshot = { ...read, completedAt: w.clock.now() };
     const c = await cycleOn(w, snapshot);
     const funding = actionsOf(c.plan, 'applyFunding');
-    expect(funding).toHaveLength(1);
-    expect(funding[0]!.payment.timestamp).toBeGreaterThan(snapshot.startedAt);
-    expect(funding[0]!.payment.timestamp).toBeLessThanOrEqual(snapshot.completedAt);
+    expect(funding).toHaveLength(2);
+    expect(funding[0]!.payment.timestamp).toBeLessThan(snapshot.startedAt);
+    expect(funding[1]!.payment.timestamp).toBeGreaterThan(snapshot.startedAt);
+    expect(funding[1]!.payment.timestamp).toBeLessThanOrEqual(snapshot.completedAt);
     expect(c.result.enterLiquidateOnly).toBe(false);
     w.ex.step(1_000);
     const next = await runtimeCycle(w);

@@ -20,7 +20,8 @@ type Op =
   | { type: 'fill'; order: number; q: number; px: number; inferred: boolean; at: number }
   | { type: 'untrackedFill'; id: number; inst: number; side: Side; q: number; px: number }
   | { type: 'funding'; id: number; amount: number }
-  | { type: 'close'; order: number; status: TerminalOrderStatus }
+  | { type: 'close'; order: number; status: TerminalOrderStatus; guess: boolean }
+  | { type: 'reopen'; order: number }
   | { type: 'prune'; at: number }
   | { type: 'mark'; px: number }
   | { type: 'reflected'; id: number; q: number }
@@ -62,7 +63,9 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     type: fc.constant('close' as const),
     order: fc.nat(15),
     status: fc.constantFrom<TerminalOrderStatus>('cancelled', 'expired', 'rejected'),
+    guess: fc.boolean(),
   }),
+  fc.record({ type: fc.constant('reopen' as const), order: fc.nat(15) }),
   fc.record({ type: fc.constant('prune' as const), at: fc.nat(30) }),
   fc.record({ type: fc.constant('mark' as const), px: fc.integer({ min: 1, max: 100 }) }),
   fc.record({ type: fc.constant('reflected' as const), id: fc.nat(10), q: fc.integer({ min: 1, max: 3 }) }),
@@ -165,7 +168,14 @@ function run(ops: readonly Op[]): { deltas: number; inPlace: number } {
       case 'close': {
         const o = p.findOrder({ clientOrderId: `c${op.order}` });
         // Only a rejection closes an order the exchange never acknowledged (anything else would not load again).
-        if (o !== undefined) p.closeOrder(o, o.exchangeOrderId === undefined ? 'rejected' : op.status, T0 + 25);
+        if (o !== undefined)
+          p.closeOrder(o, o.exchangeOrderId === undefined ? 'rejected' : op.status, T0 + 25, op.guess);
+        return;
+      }
+      case 'reopen': {
+        // The exchange's copy of an order closed on a guess: open again (only a guess is replaced).
+        const o = p.findOrder({ clientOrderId: `c${op.order}` });
+        if (o?.closedOnNotFound === true) p.trackOrder({ ...o, status: 'open', updatedAt: T0 + 30 });
         return;
       }
       case 'prune':

@@ -26,7 +26,11 @@ const PRICES = ['15000', '0.5', '98765.4321', '1234567890.1234567890123456789012
 
 type Op =
   | { kind: 'place'; symbol: string; side: 'buy' | 'sell'; q: string; px: string | undefined; at: number }
-  | { kind: 'ack' | 'cancel' | 'reject' | 'fillPart' | 'fillAll' | 'filledThere'; pick: number; at: number }
+  | {
+      kind: 'ack' | 'cancel' | 'guess' | 'reopen' | 'reject' | 'fillPart' | 'fillAll' | 'filledThere';
+      pick: number;
+      at: number;
+    }
   | { kind: 'prune'; at: number }
   | { kind: 'burst'; n: number; at: number }
   | { kind: 'clone'; swap: boolean }
@@ -47,11 +51,13 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
-    weight: 6,
+    weight: 8,
     arbitrary: fc.record({
       kind: fc.constantFrom(
         'ack' as const,
         'cancel' as const,
+        'guess' as const,
+        'reopen' as const,
         'reject' as const,
         'fillPart' as const,
         'fillAll' as const,
@@ -221,6 +227,7 @@ function checkedList(
 describe('Portfolio derived views', () => {
   it('equal the views computed from scratch under random placements, fills, cancels, prunes, clones and resets', () => {
     let maintained = 0;
+    let reopened = 0;
     let pruned = 0;
     let bursts = 0;
     const counts: EditCounts = { noted: 0, unnoted: 0, past: 0 };
@@ -290,6 +297,23 @@ describe('Portfolio derived views', () => {
               // Only an order the exchange acknowledged can be cancelled there.
               const o = picked(op.pick, (x) => x.exchangeOrderId !== undefined && isOpenStatus(x.status));
               if (o !== undefined) p.closeOrder({ clientOrderId: o.clientOrderId }, 'cancelled', T0 + op.at);
+              break;
+            }
+            case 'guess': {
+              // Closed on "not found" answers: a guess, which the exchange's later copy replaces ('reopen').
+              const o = picked(op.pick, (x) => x.exchangeOrderId !== undefined && isOpenStatus(x.status));
+              if (o !== undefined) p.closeOrder({ clientOrderId: o.clientOrderId }, 'cancelled', T0 + op.at, true);
+              break;
+            }
+            case 'reopen': {
+              const o = picked(op.pick, (x) => x.closedOnNotFound === true);
+              if (o !== undefined) {
+                p.trackOrder({ ...o, status: 'open', updatedAt: Math.max(o.updatedAt, T0 + op.at) });
+                const back = p.findOrder({ clientOrderId: o.clientOrderId })!;
+                expect(back.status === 'open' || back.status === 'filled').toBe(true);
+                expect(back.closedOnNotFound).toBeUndefined();
+                reopened++;
+              }
               break;
             }
             case 'reject': {
@@ -380,6 +404,7 @@ describe('Portfolio derived views', () => {
     expect(maintained).toBeGreaterThan(1500);
     expect(pruned).toBeGreaterThan(50);
     expect(bursts).toBeGreaterThan(100);
+    expect(reopened).toBeGreaterThan(20);
     // The books follow every change between two live states (these books are small: a boot's reset of 10,000 orders
     // is past what they follow).
     expect(counts.noted).toBeGreaterThan(1000);

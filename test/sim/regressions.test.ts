@@ -181,6 +181,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(44365);
   });
 
+  it('seed 42550 (a stale "not found" with notFoundConfirmations 1, a crash, a fill while down, lagTrades through the boot): an order closed on "not found" that the exchange then lists open is reopened, so its fill at a boot is found (it stayed cancelled, filled 0)', async () => {
+    // The fix is in src/handlers/cycle.ts (isGuessedClose: the exchange's copy replaces a close we guessed) and
+    // Order.closedOnNotFound; pinned as well by test/handlers/cycle-guessed-close.test.ts.
+    await expectGreen(42550);
+  });
+
   it('a funding payment stamped inside a slow startup window is not applied a second time at runtime', async () => {
     // Found at seed 330 of an earlier world; pinned here as a scenario since later changes moved that seed's timing.
     // T0 is 20 s past a minute, so the one-minute funding falls at T0 + 40 s.

@@ -1,0 +1,90 @@
+/**
+ * A ghost closed on "not found" answers is our guess (`Order.closedOnNotFound`): a stale read can say "not found" of a
+ * live order (sim seed 42550, with `notFoundConfirmations` 1). When the exchange shows the order again, its status
+ * replaces ours and its later fills are counted; an order closed on the exchange's own word stays closed.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Order } from '../../src/domain/types.js';
+import { actionsOf } from '../../src/handlers/plan.js';
+import { d, expectBooksEqual, makeWorld, placeTracked, quirky, restart, runtimeCycle, type World } from './world.js';
+
+/** A resting buy of ours, tracked as on its acknowledgement. */
+function resting(w: World, clientOrderId: string): Promise<Order> {
+  return placeTracked(w, { clientOrderId, symbol: 'BTC/USDT', side: 'buy', quantity: d('0.02'), price: d('1000') });
+}
+
+async function closedOnAGuess(w: World): Promise<Order> {
+  const q = quirky(w);
+  const o = await resting(w, 'q1');
+  // A replica that has not seen the order: missing from the open-order list, "not found" by id.
+  q.hideOpen.add(o.exchangeOrderId!);
+  q.notFound.add(o.exchangeOrderId!);
+  w.ex.step(10_000);
+  const c = await runtimeCycle(w);
+  expect(actionsOf(c.plan, 'closeOrder').map((a) => `${a.cause} ${a.status}`)).toEqual(['notFoundConfirmed cancelled']);
+  q.hideOpen.clear();
+  q.notFound.clear();
+  return o;
+}
+
+describe('a close guessed from "not found" answers', () => {
+  it('marks the order closedOnNotFound, and the mark survives a restart through JSON', async () => {
+    const w = await makeWorld({ notFoundConfirmations: 1 });
+    await closedOnAGuess(w);
+    expect(w.portfolio.findOrder({ clientOrderId: 'q1' })).toMatchObject({
+      status: 'cancelled',
+      closedOnNotFound: true,
+    });
+    restart(w);
+    expect(w.portfolio.findOrder({ clientOrderId: 'q1' })).toMatchObject({
+      status: 'cancelled',
+      closedOnNotFound: true,
+    });
+  });
+
+  it('reopens the order when the exchange lists it open again, then counts its fills and its real close', async () => {
+    const w = await makeWorld({ notFoundConfirmations: 1 });
+    const o = await closedOnAGuess(w);
+    // Past the in-flight grace of our close (a change of ours that recent is in flight, not drift).
+    w.ex.step(10_000);
+    const c = await runtimeCycle(w);
+    expect(actionsOf(c.plan, 'trackOrder').map((a) => `${a.cause} ${a.order.status}`)).toEqual(['statusUpdate open']);
+    const reopened = w.portfolio.findOrder({ clientOrderId: 'q1' })!;
+    expect(reopened.status).toBe('open');
+    expect(reopened.closedOnNotFound).toBeUndefined();
+    expect(w.portfolio.openOrders().map((x) => x.clientOrderId)).toEqual(['q1']);
+
+    // Filled in part, then cancelled by the exchange between two cycles: a ghost again, settled by the exchange's word.
+    w.ex.fillOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId }, '0.005');
+    w.ex.cancelByExchange({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
+    w.ex.step(10_000);
+    const settled = await runtimeCycle(w);
+    expect(actionsOf(settled.plan, 'closeOrder').map((a) => `${a.cause} ${a.status}`)).toEqual([
+      'finalStatusQueried cancelled',
+    ]);
+    const closed = w.portfolio.findOrder({ clientOrderId: 'q1' })!;
+    expect(closed).toMatchObject({ status: 'cancelled' });
+    expect(closed.filledQuantity.toFixed()).toBe('0.005');
+    expect(closed.closedOnNotFound).toBeUndefined();
+    expectBooksEqual(w);
+  });
+
+  it('leaves an order closed on the exchange word closed, whatever a lagging list shows', async () => {
+    const w = await makeWorld({ notFoundConfirmations: 1 });
+    const q = quirky(w);
+    const o = await resting(w, 'q2');
+    // Missing from the list, but the targeted query answers: the exchange's word (open), then closed as the exchange says.
+    q.hideOpen.add(o.exchangeOrderId!);
+    w.ex.cancelByExchange({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
+    w.ex.step(10_000);
+    const c = await runtimeCycle(w);
+    expect(actionsOf(c.plan, 'closeOrder').map((a) => `${a.cause} ${a.status}`)).toEqual([
+      'finalStatusQueried cancelled',
+    ]);
+    expect(w.portfolio.findOrder({ clientOrderId: 'q2' })!.closedOnNotFound).toBeUndefined();
+    // The books' copy against an exchange copy that says open (a list that lags): no update.
+    const stale = { ...w.portfolio.findOrder({ clientOrderId: 'q2' })!, status: 'open' as const };
+    w.portfolio.trackOrder(stale);
+    expect(w.portfolio.findOrder({ clientOrderId: 'q2' })!.status).toBe('cancelled');
+  });
+});
