@@ -15,6 +15,7 @@ import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
 import { engineBench } from './engine.js';
 import { persistBench } from './persist.js';
+import { readsBench } from './reads.js';
 import { streamBench } from './stream.js';
 
 /** What a bench module receives. */
@@ -40,6 +41,7 @@ const BENCHES: readonly BenchModule[] = [
   bootBench,
   streamBench,
   persistBench,
+  readsBench,
   ccxtBench,
 ];
 

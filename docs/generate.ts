@@ -4,7 +4,7 @@
  *   machine definition (machines/diagram.ts); `<!-- handler-actors:begin -->`…: the actor tree and the handler machines;
  * - docs/benchmarks.md `<!-- bench-diff:begin -->`…`<!-- bench-diff:end -->`: the differ bench table, from
  *   bench/results/diff.json (so after `npm run bench`, run `npm run docs`); likewise `bench-cycle`, `bench-engine`,
- *   `bench-boot`, `bench-persist` and `bench-ccxt` from their results files;
+ *   `bench-boot`, `bench-persist`, `bench-ccxt` and `bench-reads` from their results files;
  * - docs/exchanges.md `<!-- exchange-matrix:begin -->`…`<!-- exchange-matrix:end -->`: every ccxt exchange assessed
  *   from the installed ccxt's `has` (src/exchange/ccxt/matrix.ts; ccxt is loaded only for this block).
  * `--check` changes nothing and exits 1 when a committed copy is stale. The pure functions are what
@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { actorTreeMermaid, lifecycleMermaid } from '../machines/diagram.js';
 import { HANDLER_ACTOR_KINDS } from '../machines/handlers.machine.js';
 import type { SaveResult } from '../bench/persist.js';
+import type { ReadsResult } from '../bench/reads.js';
 import type { LatencyResult } from '../bench/stream.js';
 
 export const DOCS_DIR = dirname(fileURLToPath(import.meta.url));
@@ -700,18 +701,25 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
       const ccxt = JSON.parse(
         await readFile(join(REPO_DIR, 'bench', 'results', 'ccxt.json'), 'utf8'),
       ) as CcxtBenchResult;
+      const reads = JSON.parse(
+        await readFile(join(REPO_DIR, 'bench', 'results', 'reads.json'), 'utf8'),
+      ) as ReadsBenchResult;
       return replaceBlock(
         replaceBlock(
           replaceBlock(
-            replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)),
-            'bench-boot',
-            bootBenchBody(bootBefore, boot),
+            replaceBlock(
+              replaceBlock(withCycle, 'bench-engine', engineBenchBody(engineBefore, engine)),
+              'bench-boot',
+              bootBenchBody(bootBefore, boot),
+            ),
+            'bench-persist',
+            persistBenchBody(persist),
           ),
-          'bench-persist',
-          persistBenchBody(persist),
+          'bench-ccxt',
+          ccxtBenchBody(ccxt),
         ),
-        'bench-ccxt',
-        ccxtBenchBody(ccxt),
+        'bench-reads',
+        readsBenchBody(reads),
       );
     },
   },
@@ -723,6 +731,46 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
     },
   },
 ];
+
+// bench/results/reads.json: the reads bench, this tree and (`--against`) the tree before, side by side.
+export interface ReadsBenchResult {
+  readonly generatedAt: string;
+  readonly environment: DiffBenchResult['environment'];
+  readonly against?: string;
+  readonly results: readonly ReadsResult[];
+}
+
+/** The reads bench block's body: history reads and trades returned per cycle, before (`--against`) and after. */
+export function readsBenchBody(r: ReadsBenchResult): string {
+  const e = r.environment;
+  const trees = [...new Set(r.results.map((x) => x.tree))];
+  const [after, before] = [trees[0], trees[1]];
+  const find = (tree: string | undefined, quoted: 'spot' | 'perp') =>
+    r.results.find((x) => x.tree === tree && x.quoted === quoted);
+  const lines: string[] = [];
+  for (const quoted of ['spot', 'perp'] as const) {
+    const a = find(after, quoted);
+    if (a === undefined) throw new Error(`bench/results/reads.json lacks the ${quoted} run`);
+    const b = find(before, quoted);
+    const where = `a ${quoted === 'spot' ? 'spot pair' : 'perpetual'} quoted, ${a.symbols} instruments`;
+    const row = (measure: string, get: (x: ReadsResult) => number): string =>
+      `| ${measure}, ${where} | ${b === undefined ? 'n/a' : get(b).toLocaleString('en-US')} | ${get(a).toLocaleString('en-US')} |`;
+    lines.push(
+      row('trade-history reads a cycle', (x) => x.tradeReadsPerCycle),
+      row('funding reads a cycle', (x) => x.fundingReadsPerCycle),
+      row('trades returned a cycle', (x) => x.tradesReturnedPerCycle),
+      row('trades returned by one cycle, at most', (x) => x.tradesReturnedMost),
+    );
+  }
+  return [
+    '<!-- generated from bench/results/reads.json by `npm run docs`; do not edit by hand -->',
+    `Measured ${r.generatedAt.slice(0, 10)} on ${e.cpu} × ${e.cpuCount}, Node ${e.node}, ${r.results[0]!.cycles} cycles each. Before = ${before === undefined ? 'not measured' : `${before} (\`--against\`)`}, after = ${after ?? '?'}, same run.`,
+    '',
+    '| measure | before | after |',
+    '|:---|---:|---:|',
+    ...lines,
+  ].join('\n');
+}
 
 async function main(argv: readonly string[]): Promise<void> {
   const check = argv.includes('--check');

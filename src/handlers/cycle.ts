@@ -368,6 +368,24 @@ export async function runCycle(
     }
   };
   for (const symbol of fetchSymbols) await fetchTrades(symbol);
+  const fetchFunding = async (): Promise<FundingPayment[]> => {
+    const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
+    const h = await fetchHistory<FundingPayment>(
+      (q) => reader.fetchFundingSince(q),
+      start,
+      config.maxHistoryPagesPerCycle,
+      (p) => p.id,
+      (p) => p.timestamp,
+    );
+    if (h.changed)
+      cursorActions.push({
+        type: 'advanceFundingCursor',
+        cause: 'historyCursor',
+        reason: `funding consumed up to ${isoTime(h.cursor.since)}`,
+        cursor: h.cursor,
+      });
+    return [...h.items];
+  };
 
   // Runtime: drift the trades fetched so far do not explain sends us to the drifting symbols' trades (and funding
   // for balances). Asked only when needed, so a cycle with G ghosts on S symbols and no other drift costs S fetches.
@@ -389,16 +407,35 @@ export async function runCycle(
     };
     project(0);
     let need = unexplainedDrift(report, rough, memory.seenDeltas);
-    if (opts.explainDrift === true) {
-      const read = trades.length;
-      for (const symbol of [...need.symbols].sort(compareStrings))
-        if (!fetched.has(symbol) && work.instrument(symbol) !== undefined) await fetchTrades(symbol);
-      // What the trades just read at the cursors explain is not read again behind them: a quote filled within its
-      // grace (not a ghost yet) read the day of `tradeLookbackMs` behind its symbol's cursor on every such cycle.
-      if (trades.length > read) {
+    // Runtime: the likeliest explanation first, then the drift left is worked out again. The symbols whose trades
+    // could explain the most drifts (a spot fill moves two balances; a perpetual's, its position) are read first; a
+    // drift left only in a perpetual's settle asset is read as funding before the other symbols of that asset. A quote
+    // filled within its grace, not a ghost yet, costs its own symbol's read, not one per instrument quoted in USDT.
+    let fundingRead = false;
+    while (opts.explainDrift === true) {
+      const unread = [...need.symbols].filter((s) => !fetched.has(s) && work.instrument(s) !== undefined);
+      const top = Math.max(0, ...unread.map((s) => need.weight.get(s)!));
+      if (need.funding && !fundingRead && top < 2) {
+        fundingRead = true;
+        funding = await fetchFunding();
+        for (const p of funding) {
+          if (p.timestamp > boundary || rough.hasAppliedFunding(p.id)) continue;
+          if (rough === portfolio) rough = portfolio.clone();
+          try {
+            rough.applyFunding(p);
+          } catch {
+            // As for trades: the real pass below reports it.
+          }
+        }
+      } else if (unread.length > 0) {
+        const read = trades.length;
+        for (const symbol of unread.filter((s) => need.weight.get(s) === top).sort(compareStrings))
+          await fetchTrades(symbol);
         project(read);
-        need = unexplainedDrift(report, rough, memory.seenDeltas);
-      }
+      } else break;
+      // What the reads so far explain is not read again, here or behind the cursors below (a quote filled within its
+      // grace read the day of `tradeLookbackMs` behind its symbol's cursor on every such cycle).
+      need = unexplainedDrift(report, rough, memory.seenDeltas);
     }
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
@@ -421,24 +458,6 @@ export async function runCycle(
         for (const f of h.items)
           if (f.symbol === symbol && !have.has(fillKey(f)) && f.timestamp <= c.since) trades.push(f);
       }
-    }
-    if (need.funding && opts.explainDrift === true) {
-      const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
-      const h = await fetchHistory<FundingPayment>(
-        (q) => reader.fetchFundingSince(q),
-        start,
-        config.maxHistoryPagesPerCycle,
-        (p) => p.id,
-        (p) => p.timestamp,
-      );
-      funding = [...h.items];
-      if (h.changed)
-        cursorActions.push({
-          type: 'advanceFundingCursor',
-          cause: 'historyCursor',
-          reason: `funding consumed up to ${isoTime(h.cursor.since)}`,
-          cursor: h.cursor,
-        });
     }
     // Looked into (only once the fetches succeeded: an unreachable cycle has not looked at anything).
     if (opts.explainDrift === true) {
@@ -1108,34 +1127,39 @@ function needsLook(m: MatchedOrder): boolean {
 /**
  * Drifts worth a look against `local`: beyond tolerance, or within it but not the delta seen last cycle (a small
  * new discrepancy, e.g. a funding payment, gets one look; a stable dust difference costs nothing). Returns their
- * symbols (a position's own; for a balance, every instrument trading or settling that asset), and whether funding
- * could explain them (a balance in a perpetual's settle asset).
+ * symbols (a position's own; for a balance, every instrument trading or settling that asset), each with its weight
+ * (how many of those drifts its trades could explain, a position's counting twice: only its own symbol's trades
+ * move it), and whether funding could explain them (a balance in a perpetual's settle asset).
  */
 export function unexplainedDrift(
   report: ReconciliationReport,
   local: Portfolio,
   seen: ReadonlyMap<string, string> = new Map(),
-): { symbols: Set<string>; funding: boolean } {
+): { symbols: Set<string>; weight: Map<string, number>; funding: boolean } {
   const symbols = new Set<string>();
+  const weight = new Map<string, number>();
+  const add = (symbol: string, w: number): void => {
+    symbols.add(symbol);
+    weight.set(symbol, (weight.get(symbol) ?? 0) + w);
+  };
   let funding = false;
   const worth = (key: string, reported: Decimal, delta: Decimal, l: Decimal, x: Decimal, tol: Tolerance): boolean =>
     !delta.isZero() && (isBeyondTolerance(delta, l, x, tol) || seen.get(key) !== reported.toFixed());
   for (const dr of report.positionDrifts) {
     const l = local.position(dr.symbol).quantity;
     if (worth(`position:${dr.symbol}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance))
-      symbols.add(dr.symbol);
+      add(dr.symbol, 2);
   }
   for (const dr of report.balanceDrifts) {
     const l = local.balance(dr.asset).total;
     if (!worth(`balance:${dr.asset}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance)) continue;
     for (const i of local.instruments()) {
       // A spot trade moves its base and quote; a linear perpetual's trade moves only its settle asset.
-      if (i.kind === 'spot' ? i.base === dr.asset || i.quote === dr.asset : i.settle === dr.asset)
-        symbols.add(i.symbol);
+      if (i.kind === 'spot' ? i.base === dr.asset || i.quote === dr.asset : i.settle === dr.asset) add(i.symbol, 1);
       if (i.kind === 'perp' && i.settle === dr.asset) funding = true;
     }
   }
-  return { symbols, funding };
+  return { symbols, weight, funding };
 }
 
 /**

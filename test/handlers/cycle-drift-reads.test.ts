@@ -1,8 +1,10 @@
 /**
  * What drift costs in reads. A quote filled within its in-flight grace is not looked at as a pair, so the cycle meets
- * its fill as drift and reads the symbol's trades from the cursor. Those trades explain it: the cycle must not also
- * read the symbol's history again `tradeLookbackMs` behind the cursor (a day of trades, on every such cycle of a
- * market maker). Drift the trades at the cursor leave unexplained still gets that read (a trade that showed late).
+ * its fill as drift: a USDT balance any USDT instrument could have moved. The likeliest symbol is read first (its
+ * trades move both drifting balances) and explain it: no other USDT instrument is read, and the symbol's history is
+ * not read again `tradeLookbackMs` behind the cursor (a day of trades, on every such cycle of a market maker). A drift
+ * in a perpetual's settle asset alone is read as funding first. Drift left unexplained still gets every read: the
+ * other symbols, then behind the cursors (a trade that showed late).
  */
 import { describe, expect, it } from 'vitest';
 import type { HistoryQuery } from '../../src/exchange/port.js';
@@ -19,14 +21,23 @@ import {
 
 const SPOT = 'BTC/USDT';
 
-/** Every trade-history read from now on (its symbol and where it started), through a QuirkyExchange. */
+const PERP = 'BTC/USDT:USDT';
+/** How a funding read is listed among the trade reads. */
+const FUNDING = '(funding)';
+
+/** Every history read from now on (its symbol, or FUNDING, and where it started), through a QuirkyExchange. */
 function recordTradeReads(w: World): { reads: { symbol: string; since: number }[]; q: QuirkyExchange } {
   const q = quirky(w);
   const reads: { symbol: string; since: number }[] = [];
-  const inner = q.fetchTradesSince;
+  const trades = q.fetchTradesSince;
   q.fetchTradesSince = (symbol: string, query: HistoryQuery) => {
     reads.push({ symbol, since: query.since });
-    return inner(symbol, query);
+    return trades(symbol, query);
+  };
+  const funding = q.fetchFundingSince;
+  q.fetchFundingSince = (query: HistoryQuery) => {
+    reads.push({ symbol: FUNDING, since: query.since });
+    return funding(query);
   };
   return { reads, q };
 }
@@ -64,12 +75,9 @@ describe('drift and the trade history', () => {
       const before = w.cursors.trades;
       const c = await runtimeCycle(w);
       expect(c.report.balanceDrifts.some((x) => x.beyondTolerance)).toBe(true);
-      // The USDT drift sends the cycle to every USDT instrument once, each from where its history stands (a symbol
-      // never read from its lookback start); none is read twice, none behind its cursor.
-      expect(reads.map((r) => r.symbol)).toContain(SPOT);
-      expect(new Set(reads.map((r) => r.symbol)).size).toBe(reads.length);
-      for (const r of reads)
-        expect(r.since, r.symbol).toBe(before[r.symbol]?.since ?? w.clock.now() - w.config.tradeLookbackMs);
+      // BTC and USDT drift: BTC/USDT's trades could explain both, the other USDT instruments one. Read once, from
+      // its cursor; nothing else.
+      expect(reads).toEqual([{ symbol: SPOT, since: before[SPOT]!.since }]);
       expect(w.cursors.trades[SPOT]!.since).toBeGreaterThan(cursor);
       expectBooksEqual(w);
     }
@@ -97,6 +105,43 @@ describe('drift and the trade history', () => {
     await runtimeCycle(w);
     expect(reads.some((r) => r.symbol === SPOT && r.since < cursor)).toBe(true);
     expect(w.portfolio.hasAppliedTrade(late)).toBe(true);
+    expectBooksEqual(w);
+  });
+
+  it('a funding payment alone is read as funding, no trade history; a USDT drift funding leaves is read on every USDT symbol', async () => {
+    const w = await makeWorld({ inFlightGraceMs: 5_000 });
+    // A perpetual position, so that funding is paid on it.
+    const o = await placeTracked(w, {
+      clientOrderId: 'p0',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('1'),
+      price: w.ex.price(PERP).div(2),
+    });
+    w.ex.fillOrder({ symbol: PERP, exchangeOrderId: o.exchangeOrderId });
+    w.ex.setFundingRate(PERP, '0.0001');
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expectBooksEqual(w);
+    const { reads } = recordTradeReads(w);
+
+    w.ex.step(w.ex.nextFundingTime() - w.clock.now() + 1_000);
+    const c = await runtimeCycle(w);
+    expect(c.report.balanceDrifts.map((x) => x.asset)).toEqual(['USDT']);
+    expect(reads.map((r) => r.symbol)).toEqual([FUNDING]);
+    expectBooksEqual(w);
+
+    // A round trip by hand on the perpetual: the position is back where it was, USDT moved by its fees. Funding
+    // explains none of it: then every USDT instrument is read, and the trades are found.
+    w.ex.setFundingRate(PERP, '0');
+    w.ex.placeManualOrder({ symbol: PERP, side: 'buy', type: 'market', quantity: d('0.5') });
+    w.ex.placeManualOrder({ symbol: PERP, side: 'sell', type: 'market', quantity: d('0.5') });
+    w.ex.step(1_000);
+    reads.length = 0;
+    const trip = await runtimeCycle(w);
+    expect(trip.report.positionDrifts).toEqual([]);
+    // Funding first, then the symbols one drift each could explain, in code-point order.
+    expect(reads.map((r) => r.symbol)).toEqual([FUNDING, 'BTC/USDT', PERP, 'ETH/USDT']);
     expectBooksEqual(w);
   });
 });
