@@ -218,6 +218,19 @@ function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openO
     : `open order ${found.exchangeOrderId ?? ''}: none then ${found.status} ${found.filledQuantity.toFixed()}/${found.quantity.toFixed()}`;
 }
 
+/**
+ * `report` with the orders we closed on "not found" answers among its ghosts, so that the boot asks the exchange about
+ * each (its closed-order list or a targeted query, within the query budget): a guess the exchange never lists again
+ * (the order filled and closed there while we were down, its trade lagging through this boot) would keep its count
+ * short for good, the reset holding its fill. An answer closes it on the exchange's word (a fill count above ours
+ * inferred, the real trade replacing it when it shows); "not found" again leaves it as it was.
+ */
+function withGuessedCloses(report: ReconciliationReport, portfolio: Portfolio): ReconciliationReport {
+  const guessed = portfolio.closedOnNotFoundOrders();
+  if (guessed.length === 0) return report;
+  return { ...report, ghosts: [...report.ghosts, ...guessed.map((local) => ({ local }))] };
+}
+
 /** A matched pair under one (symbol, exchange id): an acknowledged order of ours and the exchange's copy of it. */
 function sameIdentity(m: ReconciliationReport['matched'][number]): boolean {
   return (
@@ -347,7 +360,7 @@ export class StartupHandler {
         again = { openOrders, positions, balances };
       }
       instruments = await read(() => reader.fetchInstruments());
-      cycle = await runCycle(report, ctx, reader, this.config, this.memory, {
+      cycle = await runCycle(withGuessedCloses(report, ctx.portfolio), ctx, reader, this.config, this.memory, {
         applyTradesUpTo: snap.completedAt,
         allSymbols: true,
         // Realized PnL is the account's, whether we were up or down: a trade we did not place (a manual order, a

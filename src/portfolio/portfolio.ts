@@ -45,6 +45,7 @@ import type { SnapshotWindow } from '../domain/snapshot-window.js';
 import { fillKey, fillOrderKey, orderIdKey, splitScopedKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { assertUnique, balanceToJSON, isAmountWithinLimits, positionToJSON } from '../domain/parse.js';
 import {
+  isGuessedClose,
   isOpenStatus,
   isUnansweredRejection,
   type Balance,
@@ -336,6 +337,8 @@ export class Portfolio {
    */
   private filledShort: LayeredMap<string, TrackedOrder>;
   private unanswered: LayeredMap<string, TrackedOrder>;
+  /** And those closed on "not found" answers (`Order.closedOnNotFound`), which a boot asks the exchange about. */
+  private closedOnNotFound: LayeredMap<string, TrackedOrder>;
   /**
    * For `pruneClosedOrders`: at most the oldest `updatedAt` of the terminal orders (Infinity: none). Lowered by each
    * terminal order joining, made exact by each prune's walk, left as it is when a terminal order leaves: a bound too
@@ -357,6 +360,7 @@ export class Portfolio {
   private unackedCache: readonly Order[] | undefined;
   private filledShortCache: readonly Order[] | undefined;
   private unansweredCache: readonly Order[] | undefined;
+  private closedOnNotFoundCache: readonly Order[] | undefined;
   private savedViewCache:
     | {
         readonly stamp: number;
@@ -400,6 +404,7 @@ export class Portfolio {
       this.unacked = src.unacked.fork();
       this.filledShort = src.filledShort.fork();
       this.unanswered = src.unanswered.fork();
+      this.closedOnNotFound = src.closedOnNotFound.fork();
       this.oldestClosed = src.oldestClosed;
       this.stamp = src.stamp;
       this.changes = src.changes.copy();
@@ -422,6 +427,7 @@ export class Portfolio {
       this.unackedCache = src.unackedCache;
       this.filledShortCache = src.filledShortCache;
       this.unansweredCache = src.unansweredCache;
+      this.closedOnNotFoundCache = src.closedOnNotFoundCache;
       return;
     }
     const windowSize = checkWindowCapacity(options.tradeIdWindow ?? DEFAULT_TRADE_ID_WINDOW, 'tradeIdWindow');
@@ -462,6 +468,7 @@ export class Portfolio {
     this.unacked = new LayeredMap();
     this.filledShort = new LayeredMap();
     this.unanswered = new LayeredMap();
+    this.closedOnNotFound = new LayeredMap();
     this.oldestClosed = Infinity;
     this.orderSlices = { slices: [] };
     if (!ordersLater) runSteps(this.fillSteps(init));
@@ -969,9 +976,8 @@ export class Portfolio {
           ...(exchangeOrderId !== undefined && { exchangeOrderId }),
           status: filled.eq(order.quantity)
             ? 'filled'
-            : isOpenStatus(prev.status) ||
-                (isUnansweredRejection(prev) && exchangeOrderId !== undefined) ||
-                prev.closedOnNotFound === true
+            : // A guessed close takes the exchange's status, once the exchange names the order.
+              isOpenStatus(prev.status) || (isGuessedClose(prev) && exchangeOrderId !== undefined)
               ? order.status
               : prev.status,
         },
@@ -1058,6 +1064,15 @@ export class Portfolio {
   unansweredRejections(): readonly Order[] {
     this.unansweredCache ??= sortedOrdersOf(this.unanswered);
     return this.unansweredCache;
+  }
+
+  /**
+   * Orders closed on "not found" answers (`Order.closedOnNotFound`: our guess, not the exchange's word), by createdAt
+   * then clientOrderId. Costs what they are, not the terminal orders.
+   */
+  closedOnNotFoundOrders(): readonly Order[] {
+    this.closedOnNotFoundCache ??= sortedOrdersOf(this.closedOnNotFound);
+    return this.closedOnNotFoundCache;
   }
 
   /**
@@ -1778,6 +1793,7 @@ export class Portfolio {
     this.unackedCache = undefined;
     this.filledShortCache = undefined;
     this.unansweredCache = undefined;
+    this.closedOnNotFoundCache = undefined;
   }
 
   /** Makes the replay containers this portfolio's own (copies of what a clone may read) before a write to them. */
@@ -2009,6 +2025,7 @@ export class Portfolio {
     if (isClosed && next.order.updatedAt < this.oldestClosed) this.oldestClosed = next.order.updatedAt;
     keepIn(this.filledShort, id, isClosed && isFilledShort(next.order) ? next : undefined);
     keepIn(this.unanswered, id, isClosed && isUnansweredRejection(next.order) ? next : undefined);
+    keepIn(this.closedOnNotFound, id, isClosed && next.order.closedOnNotFound === true ? next : undefined);
     keepIn(this.unacked, id, next !== undefined && isUnacknowledged(next.order) ? next : undefined);
   }
 

@@ -6,7 +6,20 @@
 import { describe, expect, it } from 'vitest';
 import type { Order } from '../../src/domain/types.js';
 import { actionsOf } from '../../src/handlers/plan.js';
-import { d, expectBooksEqual, makeWorld, placeTracked, quirky, restart, runtimeCycle, type World } from './world.js';
+import { StartupHandler } from '../../src/handlers/startup.js';
+import {
+  d,
+  expectBooksEqual,
+  makeWorld,
+  persistedWorld,
+  placeTracked,
+  quirky,
+  restart,
+  runtimeCycle,
+  startupCycle,
+  type QuirkyExchange,
+  type World,
+} from './world.js';
 
 /** A resting buy of ours, tracked as on its acknowledgement. */
 function resting(w: World, clientOrderId: string): Promise<Order> {
@@ -86,5 +99,47 @@ describe('a close guessed from "not found" answers', () => {
     const stale = { ...w.portfolio.findOrder({ clientOrderId: 'q2' })!, status: 'open' as const };
     w.portfolio.trackOrder(stale);
     expect(w.portfolio.findOrder({ clientOrderId: 'q2' })!.status).toBe('cancelled');
+  });
+
+  it('a guess the exchange never lists again, filled and closed while we were down, its trade lagging: the boot asks, and counts the fill', async () => {
+    const w = await persistedWorld({ notFoundConfirmations: 1 });
+    const o = await closedOnAGuess(w);
+    const q = w.reader as QuirkyExchange;
+    expect(w.portfolio.closedOnNotFoundOrders().map((x) => x.clientOrderId)).toEqual(['q1']);
+    // Down: the order fills in part and the exchange cancels it; its trade does not show through the boot.
+    restart(w);
+    const ref = { symbol: o.symbol, exchangeOrderId: o.exchangeOrderId };
+    const trade = w.ex.fillOrder(ref, '0.005');
+    w.ex.cancelByExchange(ref);
+    q.hideTradesOf.add(o.exchangeOrderId!);
+    w.ex.step(10_000);
+    // The fill it infers makes the boot wait for the trade first (retried as the engine does); the trade still lags,
+    // so the boot goes on once the same disagreement has shown four times.
+    const handler = new StartupHandler(w.config, w.memory);
+    let boot = await startupCycle(w, handler);
+    for (let attempt = 1; attempt < 12 && boot.plan.outcome !== 'ready'; attempt++) {
+      expect(boot.plan.error?.message).toMatch(/order \d+ shows more filled than its trades/);
+      w.ex.step(1_000);
+      boot = await startupCycle(w, handler);
+    }
+    expect(boot.plan.outcome).toBe('ready');
+    expect(actionsOf(boot.plan, 'closeOrder').map((a) => `${a.cause} ${a.status}`)).toEqual([
+      'finalStatusQueried cancelled',
+    ]);
+    const closed = w.portfolio.findOrder({ clientOrderId: 'q1' })!;
+    expect(closed.filledQuantity.toFixed()).toBe('0.005');
+    expect(closed.closedOnNotFound).toBeUndefined();
+    expect(w.portfolio.closedOnNotFoundOrders()).toEqual([]);
+    expectBooksEqual(w);
+    // The trade shows: it takes the inferred fill's place, once, and the books do not move.
+    q.hideTradesOf.clear();
+    for (let i = 0; i < 3 && !w.portfolio.hasAppliedTrade(trade); i++) {
+      w.ex.step(5_000);
+      await runtimeCycle(w);
+    }
+    expect(w.portfolio.hasAppliedTrade(trade)).toBe(true);
+    expect(w.portfolio.standingInferredFills()).toEqual([]);
+    expect(w.portfolio.findOrder({ clientOrderId: 'q1' })!.filledQuantity.toFixed()).toBe('0.005');
+    expectBooksEqual(w);
   });
 });

@@ -173,7 +173,8 @@ function run(ops: readonly Op[]): { deltas: number; inPlace: number } {
         return;
       }
       case 'reopen': {
-        // The exchange's copy of an order closed on a guess: open again (only a guess is replaced).
+        // The exchange's copy of an order closed on a guess: open again (only a guess is replaced, and only once the
+        // exchange names the order: an order without an exchange id keeps its status).
         const o = p.findOrder({ clientOrderId: `c${op.order}` });
         if (o?.closedOnNotFound === true) p.trackOrder({ ...o, status: 'open', updatedAt: T0 + 30 });
         return;

@@ -150,6 +150,7 @@ function checkViews(p: Portfolio, ids: readonly string[]): void {
   expect(p.unansweredRejections()).toEqual(
     orders.filter((o) => o.status === 'rejected' && o.exchangeOrderId === undefined),
   );
+  expect(p.closedOnNotFoundOrders()).toEqual(orders.filter((o) => !isOpenStatus(o.status) && o.closedOnNotFound));
   // The very orders tracked, not equal copies (a view left with an entry a reset swapped would still compare equal).
   for (const o of [
     ...open.orders,
@@ -158,6 +159,7 @@ function checkViews(p: Portfolio, ids: readonly string[]): void {
     ...p.unacknowledgedOrders(),
     ...p.filledShortOrders(),
     ...p.unansweredRejections(),
+    ...p.closedOnNotFoundOrders(),
   ])
     expect(p.holds(o)).toBe(true);
   expect(freeOf(p)).toEqual(freeOf(p, lockedReference(orders)));
@@ -387,6 +389,7 @@ describe('Portfolio derived views', () => {
               liveOrders(p, seen, counts);
               p.filledShortOrders();
               p.unansweredRejections();
+              p.closedOnNotFoundOrders();
               break;
           }
         }

@@ -1,7 +1,8 @@
 /**
  * An order closed as never arrived (`rejected` with no exchange id: its placing call got no answer, lookups said
  * "not found") is our guess. Evidence of it from the exchange (a trade, its copy with an exchange id) replaces the
- * guess, its fills counted once; a rejection the exchange itself named (with an exchange id) stays final.
+ * guess, its fills counted once; a rejection the exchange itself named (with an exchange id) stays final. A close on
+ * "not found" answers (`closedOnNotFound`) is a guess too, replaced once the exchange names the order.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -102,5 +103,29 @@ describe('a rejection the exchange never answered', () => {
     p.trackOrder({ ...guessed, exchangeOrderId: 'x1' });
     p.trackOrder({ ...guessed, exchangeOrderId: 'x1', status: 'open' });
     expect(p.findOrder({ clientOrderId: 'c1' })?.status).toBe('rejected');
+  });
+});
+
+describe('a close on "not found" answers (closedOnNotFound)', () => {
+  it("takes the exchange's status once the exchange names the order, and is no longer a guess", () => {
+    const p = book();
+    p.trackOrder({ ...guessed, exchangeOrderId: 'x1', status: 'open' });
+    p.closeOrder({ clientOrderId: 'c1' }, 'cancelled', T + 20_000, true);
+    expect(p.findOrder({ clientOrderId: 'c1' })).toMatchObject({ status: 'cancelled', closedOnNotFound: true });
+    p.trackOrder({ ...p.findOrder({ clientOrderId: 'c1' })!, status: 'open' });
+    const o = p.findOrder({ clientOrderId: 'c1' })!;
+    expect(o.status).toBe('open');
+    expect('closedOnNotFound' in o).toBe(false);
+    expect(p.openOrders().map((x) => x.clientOrderId)).toEqual(['c1']);
+  });
+
+  it('keeps its status when the copy names no exchange id (an open order needs one: the books would not load)', () => {
+    // Found by the delta property test: a guess on an order never acknowledged, then a copy saying open.
+    const p = book();
+    p.trackOrder(guessed);
+    p.closeOrder({ clientOrderId: 'c1' }, 'rejected', T + 20_000, true);
+    p.trackOrder({ ...p.findOrder({ clientOrderId: 'c1' })!, status: 'open' });
+    expect(p.findOrder({ clientOrderId: 'c1' })?.status).toBe('rejected');
+    expect(() => Portfolio.fromJSON(JSON.parse(JSON.stringify(p.toJSON())))).not.toThrow();
   });
 });
