@@ -13,7 +13,7 @@
  * Writes bench/results/boot.json. It never asserts. `--boot 1000,10000,100000`, `--ghosts 1000`, `--symbols 20`,
  * `--persist 10000` (0: skip it, and write nothing), `--no-write`.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dec } from '../src/domain/decimal.js';
@@ -39,6 +39,7 @@ import {
   round,
   saveWorld,
   untracked,
+  writeResults,
   type World,
 } from './support.js';
 
@@ -319,10 +320,7 @@ async function run(ctx: BenchContext): Promise<void> {
       persist,
       elapsedSeconds: elapsedS,
     };
-    mkdirSync(ctx.resultsDir, { recursive: true });
-    const file = join(ctx.resultsDir, 'boot.json');
-    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-    ctx.log(`wrote ${file}`);
+    writeResults(ctx, 'boot.json', out);
   }
 }
 

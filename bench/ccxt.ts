@@ -19,7 +19,6 @@
  *
  * `--against DIR`: the other checkout's `orderFromCcxt`, interner and quirks run too, interleaved with this tree's.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -29,7 +28,7 @@ import { orderFromCcxt, type ConvertContext } from '../src/exchange/ccxt/convert
 import { quirksOf } from '../src/exchange/ccxt/quirks.js';
 import { OpenOrderInterner } from '../src/exchange/snapshot.js';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, listArg, median, now, round, valueOf } from './support.js';
+import { environment, listArg, median, now, round, valueOf, writeResults } from './support.js';
 
 const T0 = 1_700_000_000_000;
 const SPOT = ['BTC/USDT', 'ETH/USDT'] as const;
@@ -275,7 +274,6 @@ async function run(ctx: BenchContext): Promise<void> {
   }
   ctx.log(`load average at start ${loadStart.map(round).join(' ')}, at end ${loadavg().map(round).join(' ')}`);
   if (ctx.args.includes('--no-write')) return;
-  mkdirSync(ctx.resultsDir, { recursive: true });
   const out = {
     bench: 'ccxt',
     description: ccxtBench.description,
@@ -283,8 +281,7 @@ async function run(ctx: BenchContext): Promise<void> {
     environment: environment(loadStart.map(round)),
     results,
   };
-  writeFileSync(join(ctx.resultsDir, 'ccxt.json'), `${JSON.stringify(out, null, 2)}\n`);
-  ctx.log(`wrote ${join(ctx.resultsDir, 'ccxt.json')}`);
+  writeResults(ctx, 'ccxt.json', out);
 }
 
 export const ccxtBench: BenchModule = {

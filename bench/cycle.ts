@@ -14,9 +14,7 @@
  *
  * Prints cycles per second and the differ's share, writes bench/results/cycle.json. It never asserts.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import type { Clock } from '../src/domain/clock.js';
 import type { ExchangeSnapshot } from '../src/domain/types.js';
 import { diff } from '../src/differ/diff.js';
@@ -32,7 +30,7 @@ import { RuntimeHandler } from '../src/handlers/runtime.js';
 import { Portfolio } from '../src/portfolio/portfolio.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, makeWorld, median, now, round, untracked, valueOf, type World } from './support.js';
+import { environment, makeWorld, median, now, round, untracked, valueOf, writeResults, type World } from './support.js';
 
 const DEFAULT_SIZES = [100, 1_000, 10_000];
 const STAGES = ['snapshot', 'diff', 'plan', 'execute', 'persist'] as const;
@@ -292,10 +290,7 @@ async function run(ctx: BenchContext): Promise<void> {
       elapsedSeconds: elapsedS,
       sizes: results,
     };
-    mkdirSync(ctx.resultsDir, { recursive: true });
-    const file = join(ctx.resultsDir, 'cycle.json');
-    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-    ctx.log(`wrote ${file}`);
+    writeResults(ctx, 'cycle.json', out);
   }
 }
 

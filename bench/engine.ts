@@ -51,7 +51,7 @@
  * `--warm-up-ms 0`: the short warm-up of 40 cycles only.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -81,6 +81,7 @@ import {
   saveWorld,
   untracked,
   valueOf,
+  writeResults,
   type World,
 } from './support.js';
 
@@ -1560,7 +1561,6 @@ async function run(ctx: BenchContext): Promise<void> {
   const elapsedS = round((now() - started) / 1000);
   ctx.log(`${elapsedS} s`);
   if (write) {
-    mkdirSync(ctx.resultsDir, { recursive: true });
     results.forEach((r, k) => {
       const out = {
         bench: 'engine',
@@ -1571,9 +1571,7 @@ async function run(ctx: BenchContext): Promise<void> {
         ...r,
         elapsedSeconds: elapsedS,
       };
-      const file = join(ctx.resultsDir, k === 0 ? 'engine.json' : 'engine-before.json');
-      writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-      ctx.log(`wrote ${file}`);
+      writeResults(ctx, k === 0 ? 'engine.json' : 'engine-before.json', out);
     });
   }
 }

@@ -12,7 +12,6 @@
  *
  * Prints a table and writes bench/results/persist.json. It never asserts.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import { Portfolio } from '../src/portfolio/portfolio.js';
 import { FileStateStore } from '../src/store/file-store.js';
 import type { BenchContext, BenchModule } from './index.js';
 import { latency, type LatencyResult } from './stream.js';
-import { environment, round, valueOf } from './support.js';
+import { environment, round, valueOf, writeResults } from './support.js';
 
 const T0 = 1_700_000_000_000;
 const BTC: Instrument = { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' };
@@ -180,7 +179,6 @@ async function run(ctx: BenchContext): Promise<void> {
     );
   }
   if (ctx.args.includes('--no-write')) return;
-  mkdirSync(ctx.resultsDir, { recursive: true });
   const out = {
     bench: 'persist',
     description: persistBench.description,
@@ -189,8 +187,7 @@ async function run(ctx: BenchContext): Promise<void> {
     save,
     stream,
   };
-  writeFileSync(join(ctx.resultsDir, 'persist.json'), `${JSON.stringify(out, null, 2)}\n`);
-  ctx.log(`wrote ${join(ctx.resultsDir, 'persist.json')}`);
+  writeResults(ctx, 'persist.json', out);
 }
 
 export const persistBench: BenchModule = {

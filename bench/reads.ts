@@ -10,12 +10,11 @@
  * bench/results/reads.json. It never asserts.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, listArg, round, valueOf } from './support.js';
+import { environment, listArg, round, valueOf, writeResults } from './support.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -160,10 +159,7 @@ async function run(ctx: BenchContext): Promise<void> {
       ...(against !== undefined && { against: treeName(resolve(against)) }),
       results,
     };
-    mkdirSync(ctx.resultsDir, { recursive: true });
-    const file = join(ctx.resultsDir, 'reads.json');
-    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-    ctx.log(`wrote ${file}`);
+    writeResults(ctx, 'reads.json', out);
   }
 }
 

@@ -10,9 +10,7 @@
  *
  * Prints a table and writes bench/results/stream.json. It never asserts.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import { tap } from 'rxjs';
 import { Dec } from '../src/domain/decimal.js';
 import { fillKey } from '../src/domain/ids.js';
@@ -24,7 +22,7 @@ import { withOverrides } from '../src/exchange/with-overrides.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
 import type { BenchContext, BenchModule } from './index.js';
-import { environment, round, valueOf } from './support.js';
+import { environment, round, valueOf, writeResults } from './support.js';
 
 const T0 = 1_700_000_000_000;
 const BTC = 'BTC/USDT';
@@ -234,7 +232,6 @@ async function run(ctx: BenchContext): Promise<void> {
     `cycles saved: ${without.cyclesApplyingFills - withStream.cyclesApplyingFills} of ${without.cyclesApplyingFills} cycles no longer apply fills; ${without.tradeHistoryReads - withStream.tradeHistoryReads} trade-history reads saved`,
   );
   if (ctx.args.includes('--no-write')) return;
-  mkdirSync(ctx.resultsDir, { recursive: true });
   const out = {
     bench: 'stream',
     description: streamBench.description,
@@ -252,8 +249,7 @@ async function run(ctx: BenchContext): Promise<void> {
       tradeHistoryReadsSaved: without.tradeHistoryReads - withStream.tradeHistoryReads,
     },
   };
-  writeFileSync(join(ctx.resultsDir, 'stream.json'), `${JSON.stringify(out, null, 2)}\n`);
-  ctx.log(`wrote ${join(ctx.resultsDir, 'stream.json')}`);
+  writeResults(ctx, 'stream.json', out);
 }
 
 export const streamBench: BenchModule = {

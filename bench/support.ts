@@ -2,7 +2,9 @@
  * What the benchmarks share: the resting-orders world they run on, the untracked scheduler, timing and statistics
  * helpers, flag parsing, and the environment block every result file records.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
@@ -18,6 +20,7 @@ import { EMPTY_CURSORS } from '../src/handlers/plan.js';
 import { Portfolio } from '../src/portfolio/portfolio.js';
 import type { StateStore } from '../src/store/port.js';
 import { VirtualTimeline } from '../src/streams/virtual-time.js';
+import type { BenchContext } from './index.js';
 
 const T0 = 1_700_000_000_000;
 const SPOT = ['BTC/USDT', 'ETH/USDT'] as const;
@@ -171,4 +174,12 @@ export function environment(startLoad: readonly number[]) {
 export function gcFunction(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
+}
+
+/** Writes a bench's results to `bench/results/<file>` (indented JSON, one trailing newline) and logs where. */
+export function writeResults(ctx: Pick<BenchContext, 'resultsDir' | 'log'>, file: string, out: unknown): void {
+  mkdirSync(ctx.resultsDir, { recursive: true });
+  const path = join(ctx.resultsDir, file);
+  writeFileSync(path, `${JSON.stringify(out, null, 2)}\n`);
+  ctx.log(`wrote ${path}`);
 }

@@ -215,6 +215,22 @@ const NONE_CLOSED: ReadonlyMap<OrderIdKey, Order> = new Map();
 /** `applyTrades` with no trade the books already hold: shared, never written to. */
 const NONE_IN_BOOKS: ReadonlySet<TradeKey> = new Set();
 
+/** The funding history from its cursor (else `now - tradeLookbackMs`), up to `maxHistoryPagesPerCycle` pages. */
+export function fetchFundingHistory(
+  reader: Pick<ExchangeReader, 'fetchFundingSince'>,
+  cursor: HistoryCursor | undefined,
+  now: Millis,
+  config: Pick<ResolvedConfig, 'tradeLookbackMs' | 'maxHistoryPagesPerCycle'>,
+): Promise<FetchedHistory<FundingPayment>> {
+  return fetchHistory<FundingPayment>(
+    (q) => reader.fetchFundingSince(q),
+    startCursor(cursor, now, config.tradeLookbackMs),
+    config.maxHistoryPagesPerCycle,
+    (p) => p.id,
+    (p) => p.timestamp,
+  );
+}
+
 /** The cursor to start from: the persisted one, else `now - lookback`. */
 export function startCursor(c: HistoryCursor | undefined, now: Millis, lookbackMs: number): HistoryCursor {
   return c ?? { since: Math.max(0, now - lookbackMs), seenIds: [] };
@@ -369,14 +385,7 @@ export async function runCycle(
   };
   for (const symbol of fetchSymbols) await fetchTrades(symbol);
   const fetchFunding = async (): Promise<FundingPayment[]> => {
-    const start = startCursor(ctx.cursors.funding, now, config.tradeLookbackMs);
-    const h = await fetchHistory<FundingPayment>(
-      (q) => reader.fetchFundingSince(q),
-      start,
-      config.maxHistoryPagesPerCycle,
-      (p) => p.id,
-      (p) => p.timestamp,
-    );
+    const h = await fetchFundingHistory(reader, ctx.cursors.funding, now, config);
     if (h.changed)
       cursorActions.push({
         type: 'advanceFundingCursor',
@@ -393,16 +402,18 @@ export async function runCycle(
   if (opts.explainDrift === true || opts.rereadBehindCursor === true) {
     // Read as it is until a trade is applied to it: a clean cycle (no trade) copies nothing here.
     let rough = portfolio;
+    const onRough = (apply: (p: Portfolio) => unknown): void => {
+      if (rough === portfolio) rough = portfolio.clone();
+      try {
+        apply(rough);
+      } catch {
+        // Booking problems are reported by the real pass below; the rough projection just skips them.
+      }
+    };
     const project = (from: number): void => {
       for (let k = from; k < trades.length; k++) {
         const f = trades[k]!;
-        if (f.timestamp > boundary || rough.hasAppliedTrade(f)) continue;
-        if (rough === portfolio) rough = portfolio.clone();
-        try {
-          rough.applyFill(f);
-        } catch {
-          // Booking problems are reported by the real pass below; the rough projection just skips them.
-        }
+        if (f.timestamp <= boundary && !rough.hasAppliedTrade(f)) onRough((p) => p.applyFill(f));
       }
     };
     project(0);
@@ -418,15 +429,8 @@ export async function runCycle(
       if (need.funding && !fundingRead && top < 2) {
         fundingRead = true;
         funding = await fetchFunding();
-        for (const p of funding) {
-          if (p.timestamp > boundary || rough.hasAppliedFunding(p.id)) continue;
-          if (rough === portfolio) rough = portfolio.clone();
-          try {
-            rough.applyFunding(p);
-          } catch {
-            // As for trades: the real pass below reports it.
-          }
-        }
+        for (const f of funding)
+          if (f.timestamp <= boundary && !rough.hasAppliedFunding(f.id)) onRough((p) => p.applyFunding(f));
       } else if (unread.length > 0) {
         const read = trades.length;
         for (const symbol of unread.filter((s) => need.weight.get(s) === top).sort(compareStrings))

@@ -50,11 +50,10 @@ import type { Portfolio } from '../portfolio/portfolio.js';
 import { isPortfolioError } from '../portfolio/errors.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
 import {
-  fetchHistory,
+  fetchFundingHistory,
   read,
   runCycle,
   standingInferredQuantities,
-  startCursor,
   tellVerdicts,
   UnreachableError,
   type CycleResult,
@@ -228,7 +227,11 @@ function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openO
 function withGuessedCloses(report: ReconciliationReport, portfolio: Portfolio): ReconciliationReport {
   const guessed = portfolio.closedOnNotFoundOrders();
   if (guessed.length === 0) return report;
-  return { ...report, ghosts: [...report.ghosts, ...guessed.map((local) => ({ local }))] };
+  // One the open orders list is matched: the cycle takes that copy as the exchange's word (`isGuessedClose`).
+  const listed = new Set<string>();
+  for (const m of report.matched) if (m.local.closedOnNotFound === true) listed.add(m.local.clientOrderId);
+  const asked = guessed.filter((o) => !listed.has(o.clientOrderId));
+  return asked.length === 0 ? report : { ...report, ghosts: [...report.ghosts, ...asked.map((local) => ({ local }))] };
 }
 
 /** A matched pair under one (symbol, exchange id): an acknowledged order of ours and the exchange's copy of it. */
@@ -374,16 +377,7 @@ export class StartupHandler {
       snapshotRace = cycle.fetchedTrades.some((f) => insideSnapshotWindow(f.timestamp, snap));
       // Funding moves a perpetual's settle balance too; only read for the projection below (the reset brings it).
       if (check && !snapshotRace && baseline && ctx.portfolio.instruments().some((i) => i.kind === 'perp')) {
-        const start = startCursor(ctx.cursors.funding, ctx.clock.now(), this.config.tradeLookbackMs);
-        payments = (
-          await fetchHistory<FundingPayment>(
-            (q) => reader.fetchFundingSince(q),
-            start,
-            this.config.maxHistoryPagesPerCycle,
-            (x) => x.id,
-            (x) => x.timestamp,
-          )
-        ).items;
+        payments = (await fetchFundingHistory(reader, ctx.cursors.funding, ctx.clock.now(), this.config)).items;
       }
     } catch (e) {
       if (!(e instanceof UnreachableError)) throw e;

@@ -968,18 +968,18 @@ export class Portfolio {
       );
     }
     const notional = existing.notional === undefined ? undefined : existing.notional.plus(linked?.notional ?? ZERO);
+    // A guessed close takes the copy's status (the exchange's word) once the exchange names the order; until then our
+    // guess stands, marked as one.
+    const keepsStatus = !isOpenStatus(prev.status) && !(isGuessedClose(prev) && exchangeOrderId !== undefined);
     const entry = {
       order: withFillState(
         {
-          // The copy tracked now is the exchange's word (or the strategy's): no longer a guess.
           ...withoutGuess(order),
           ...(exchangeOrderId !== undefined && { exchangeOrderId }),
-          status: filled.eq(order.quantity)
-            ? 'filled'
-            : // A guessed close takes the exchange's status, once the exchange names the order.
-              isOpenStatus(prev.status) || (isGuessedClose(prev) && exchangeOrderId !== undefined)
-              ? order.status
-              : prev.status,
+          status: filled.eq(order.quantity) ? 'filled' : keepsStatus ? prev.status : order.status,
+          ...(keepsStatus &&
+            prev.closedOnNotFound === true &&
+            !filled.eq(order.quantity) && { closedOnNotFound: true }),
         },
         filled,
         notional,

@@ -142,4 +142,23 @@ describe('a close guessed from "not found" answers', () => {
     expect(w.portfolio.findOrder({ clientOrderId: 'q1' })!.filledQuantity.toFixed()).toBe('0.005');
     expectBooksEqual(w);
   });
+
+  it('a guess the exchange lists open at the boot is reopened from that copy, not asked about', async () => {
+    const w = await persistedWorld({ notFoundConfirmations: 1 });
+    await closedOnAGuess(w);
+    restart(w);
+    w.ex.step(10_000);
+    const from = w.ex.callLog().length;
+    const boot = await startupCycle(w);
+    expect(boot.plan.outcome).toBe('ready');
+    const calls = w.ex
+      .callLog()
+      .slice(from)
+      .map((c) => c.method);
+    expect(calls).not.toContain('fetchOrder');
+    expect(actionsOf(boot.plan, 'closeOrder')).toEqual([]);
+    expect(w.portfolio.findOrder({ clientOrderId: 'q1' })!.status).toBe('open');
+    expect(w.portfolio.closedOnNotFoundOrders()).toEqual([]);
+    expectBooksEqual(w);
+  });
 });
