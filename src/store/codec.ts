@@ -21,7 +21,7 @@ import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import { StoreCorruptError } from '../domain/errors.js';
 import { StoreError } from './errors.js';
 import type { JsonValue } from './port.js';
-import { parseSteps } from './sliced-parse.js';
+import { CutLayoutParser, LINE_BREAK, NOT_CUT } from './sliced-parse.js';
 
 /** The format version this build writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -464,38 +464,141 @@ export function decodeSnapshot(bytes: Buffer, file: string): DecodedSnapshot {
 const SNAPSHOT_HEAD = new RegExp(
   `^\\{"v":${FORMAT_VERSION},"journalSeq":(0|[1-9][0-9]{0,15}),"crc":"([0-9a-f]{8})","state":`,
 );
+/** A snapshot's first bytes, which hold its head (`SNAPSHOT_HEAD`: at most 62 bytes) whole. */
+const HEAD_BYTES = 96;
 /** Bytes hashed between two chances to pause (well under a millisecond). */
 const CRC_STRETCH = 1 << 20;
 
 /**
- * `decodeSnapshot` a piece at a time, with a chance to pause (`pause()`, awaited when it returns a promise) between
- * pieces: the checksum over a stretch of bytes, then the state a slice of a long array at a time when the writer
- * laid it out with line breaks (`canonicalPieceStream`'s `lineBreaks`; see src/store/sliced-parse.ts). The same
- * result and the same errors: a file not exactly as the encoder writes it (another head, a checksum that does not
- * match its bytes, a state that does not parse) is left to `decodeSnapshot`, which decides.
+ * A snapshot file decoded as it is read: its bytes pushed in file order, a chunk at a time (`push`, as steps that
+ * yield after each stretch of the checksum and each slice of the state), then `end()`. A chunk's buffer may be reused
+ * once its steps are done: no line is kept, a line cut by a chunk's end is carried over as bytes (so no character is
+ * cut either). A file read this way never sits whole in memory, and its reader's buffer is mapped once (issue 16: on
+ * the project's VMs a fresh 26 MiB buffer cost more to fault in than the bytes cost to read and hash).
+ *
+ * `end()` gives `decodeSnapshot`'s result for a file exactly as the encoder writes it: its head, `size` bytes (what
+ * `stat` said), a checksum that matches, and a state in the layout of cuts (or with no line break at all). Otherwise
+ * undefined, and the caller lets `decodeSnapshot` decide over the whole file (which also names what is wrong). The
+ * checksum is known only at the end, so a corrupt file is parsed as far as it goes first; nothing parsed is used then.
  */
-export function decodeSnapshotInSlices(bytes: Buffer, file: string, pause: Pause): Promise<DecodedSnapshot> {
-  return runStepsSliced(snapshotSteps(bytes, file), pause);
-}
+export class SnapshotReader {
+  /** The file offset of the next byte pushed. */
+  private at = 0;
+  /** The state's bytes: `[from, to)` (from: the head's length, once read). */
+  private from = 0;
+  private readonly to: number;
+  private journalSeq = 0;
+  /** The checksum the head names, and the running CRC-32 of what it covers. */
+  private written = '';
+  private crc = 0;
+  /** The bytes after the state seen so far (the encoder's `}\n`), as Latin-1. */
+  private tail = '';
+  private failed = false;
+  /** The state's last line was fed. */
+  private finished = false;
+  private readonly parser = new CutLayoutParser();
+  /** The file's first bytes, until the head is read. */
+  private head: Buffer | undefined = Buffer.alloc(0);
+  /** The start of a line cut by the end of the chunk before: `carry[0, carried)`. */
+  private carry = Buffer.allocUnsafe(0);
+  private carried = 0;
 
-/** `decodeSnapshotInSlices`'s work as steps: it yields after each stretch of the checksum and each slice. */
-function* snapshotSteps(bytes: Buffer, file: string): Generator<void, DecodedSnapshot> {
-  const head = SNAPSHOT_HEAD.exec(bytes.toString('latin1', 0, Math.min(bytes.length, 96)));
-  const journalSeq = Number(head?.[1]);
-  const from = head?.[0].length ?? 0;
-  const to = bytes.length - 2;
-  if (head === null || !Number.isSafeInteger(journalSeq) || to < from || bytes.toString('latin1', to) !== '}\n')
-    return decodeSnapshot(bytes, file);
-  let crc = payloadCrcStart(journalSeq);
-  for (let at = from; at < to; at += CRC_STRETCH) {
-    crc = crc32(bytes.subarray(at, Math.min(to, at + CRC_STRETCH)), crc);
-    yield;
+  constructor(private readonly size: number) {
+    this.to = size - 2;
   }
-  if (payloadCrcEnd(crc) !== head[2]) return decodeSnapshot(bytes, file);
-  try {
-    return { journalSeq, state: (yield* parseSteps(bytes, from, to)) as JsonValue };
-  } catch {
-    return decodeSnapshot(bytes, file);
+
+  *push(chunk: Buffer): Generator<void, void> {
+    let at = this.at;
+    this.at += chunk.length;
+    if (this.failed) return;
+    if (this.head !== undefined) {
+      // The head first, whole (the chunks it spans may be tiny); then its bytes are taken as the file's first.
+      const taken = Math.min(chunk.length, HEAD_BYTES - this.head.length);
+      const head = (this.head = Buffer.concat([this.head, chunk.subarray(0, taken)]));
+      if (head.length < HEAD_BYTES && this.at < this.size) return;
+      this.head = undefined;
+      if (!this.readHead(head)) return;
+      yield* this.take(head, 0);
+      chunk = chunk.subarray(taken);
+      at += taken;
+    }
+    yield* this.take(chunk, at);
+  }
+
+  /** The file's bytes `chunk`, from offset `at`, once the head is known: checksum, lines, the tail. */
+  private *take(chunk: Buffer, at: number): Generator<void, void> {
+    if (this.failed || chunk.length === 0) return;
+    for (let p = Math.max(this.to, at); p < Math.min(this.size, at + chunk.length); p++)
+      this.tail += String.fromCharCode(chunk[p - at]!);
+    // This chunk's part of the state: [s, e).
+    const s = Math.max(this.from - at, 0);
+    const e = Math.min(this.to - at, chunk.length);
+    if (this.finished || s > e) return;
+    for (let p = s; p < e; p += CRC_STRETCH) {
+      this.crc = crc32(chunk.subarray(p, Math.min(e, p + CRC_STRETCH)), this.crc);
+      yield;
+    }
+    const holdsEnd = at + e === this.to;
+    for (let start = s; ;) {
+      const found = chunk.indexOf(LINE_BREAK, start);
+      const end = found < 0 || found >= e ? e : found;
+      const last = end === e && holdsEnd;
+      if (end === e && !last) {
+        this.carryOn(chunk, start, end);
+        return;
+      }
+      let fed: ReturnType<CutLayoutParser['line']>;
+      if (this.carried > 0) {
+        this.carryOn(chunk, start, end);
+        fed = this.parser.line(this.carry, 0, this.carried, last);
+        this.carried = 0;
+      } else fed = this.parser.line(chunk, start, end, last);
+      if (fed === 'not cut') {
+        this.failed = true;
+        return;
+      }
+      if (last) {
+        this.finished = true;
+        return;
+      }
+      if (fed === 'slice') yield;
+      start = end + 1;
+    }
+  }
+
+  /** The decoded snapshot, or undefined when the file is not exactly as the encoder writes it (see the class). */
+  end(): DecodedSnapshot | undefined {
+    if (this.failed || !this.finished || this.at !== this.size || this.tail !== '}\n') return undefined;
+    if (payloadCrcEnd(this.crc) !== this.written) return undefined;
+    const parsed = this.parser.value();
+    return parsed === NOT_CUT ? undefined : { journalSeq: this.journalSeq, state: parsed.value as JsonValue };
+  }
+
+  /** The head, from the file's first bytes (HEAD_BYTES, or the whole file). False: not the encoder's head. */
+  private readHead(bytes: Buffer): boolean {
+    const head = SNAPSHOT_HEAD.exec(bytes.toString('latin1'));
+    const journalSeq = Number(head?.[1]);
+    if (head === null || !Number.isSafeInteger(journalSeq) || this.to < head[0].length) {
+      this.failed = true;
+      return false;
+    }
+    this.from = head[0].length;
+    this.journalSeq = journalSeq;
+    this.written = head[2]!;
+    this.crc = payloadCrcStart(journalSeq);
+    return true;
+  }
+
+  /** Appends `chunk[start, end)` to the carried line. */
+  private carryOn(chunk: Buffer, start: number, end: number): void {
+    const n = this.carried + end - start;
+    if (this.carry.length < n) {
+      const larger = Buffer.allocUnsafe(Math.max(n, 2 * this.carry.length));
+      this.carry.copy(larger, 0, 0, this.carried);
+      this.carry = larger;
+    }
+    chunk.copy(this.carry, this.carried, start, end);
+    this.carried = n;
   }
 }
 

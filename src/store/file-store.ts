@@ -34,12 +34,14 @@ import {
   decodeJournal,
   decodeJournalInSlices,
   decodeSnapshot,
-  decodeSnapshotInSlices,
   encodeJournalLine,
   encodeSnapshotBytes,
+  SnapshotReader,
   writeSnapshotPieces,
+  type DecodedSnapshot,
 } from './codec.js';
 import { StoreError } from './errors.js';
+import { runStepsSliced, type Pause } from '../domain/steps.js';
 import type { JsonValue, LoadedState, StateStore, StoreUsage } from './port.js';
 
 /** File names inside the store directory. */
@@ -336,7 +338,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
 
   /**
    * Reads and verifies both files (never writes); refreshes the writer's cursor from what it found. With `pause`, both
-   * are checked and parsed a piece at a time (`decodeSnapshotInSlices`, `decodeJournalInSlices`).
+   * are checked and parsed a piece at a time (`readSnapshotChunked`, `decodeJournalInSlices`).
    */
   private async scan(pause?: () => Promise<void> | undefined): Promise<{
     snapshot: { journalSeq: number; state: JsonValue } | undefined;
@@ -347,13 +349,9 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
     this.cursor = undefined;
     const snapshotPath = this.path('snapshot');
     const journalPath = this.path('journal');
-    const snapBytes = await readOptional(snapshotPath);
-    const snapshot =
-      snapBytes === undefined
-        ? undefined
-        : pause === undefined
-          ? decodeSnapshot(snapBytes, snapshotPath)
-          : await decodeSnapshotInSlices(snapBytes, snapshotPath, pause);
+    const read =
+      pause === undefined ? await readSnapshot(snapshotPath) : await readSnapshotInSlices(snapshotPath, pause);
+    const snapshot = read?.snapshot;
     const journalBytes = await readOptional(journalPath);
     const journal =
       pause === undefined
@@ -367,7 +365,7 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
       exists: journalBytes !== undefined,
       repair: journalBytes !== undefined && journalBytes.length !== length,
       records: journal.records.length,
-      snapshotBytes: snapBytes?.length ?? 0,
+      snapshotBytes: read?.bytes ?? 0,
     };
     return {
       snapshot,
@@ -441,6 +439,72 @@ export class FileStateStore<S extends JsonValue = JsonValue, R extends JsonValue
 class SimulatedCrashError extends StoreError {
   constructor(point: FileStoreFailpoint, cause: unknown) {
     super('io', `simulated crash at ${point}`, { cause });
+  }
+}
+
+/** The snapshot file decoded, and its length in bytes. */
+export interface ReadSnapshot {
+  readonly snapshot: DecodedSnapshot;
+  readonly bytes: number;
+}
+
+async function readSnapshot(path: string): Promise<ReadSnapshot | undefined> {
+  const bytes = await readOptional(path);
+  return bytes === undefined ? undefined : { snapshot: decodeSnapshot(bytes, path), bytes: bytes.length };
+}
+
+/** Bytes of the snapshot file read a call into the one buffer `readSnapshotChunked` reuses. */
+const SNAPSHOT_READ_CHUNK = 1 << 20;
+
+/**
+ * `readSnapshot` a chunk at a time, with `pause` asked between the steps: what `decodeSnapshot` gives of the whole
+ * file, or its error. A file not exactly as the encoder writes it is read again whole, and `decodeSnapshot` decides.
+ */
+async function readSnapshotInSlices(path: string, pause: Pause): Promise<ReadSnapshot | undefined> {
+  const read = await readSnapshotChunked(path, pause);
+  return read === null ? undefined : (read ?? readSnapshot(path));
+}
+
+/**
+ * The snapshot file read into one reused buffer a chunk at a time and decoded as it comes (`SnapshotReader`), with
+ * `pause` asked between the steps: null when there is no file, undefined when it is not exactly as the encoder writes
+ * it (for `decodeSnapshot` to decide over the whole file). Exported for its tests.
+ */
+export async function readSnapshotChunked(path: string, pause: Pause): Promise<ReadSnapshot | null | undefined> {
+  const failed = (e: unknown): StoreError => new StoreError('io', `cannot read ${path}`, { cause: e });
+  const io = <T>(op: Promise<T>): Promise<T> =>
+    op.catch((e: unknown) => {
+      throw failed(e);
+    });
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return null;
+    throw failed(e);
+  }
+  try {
+    const { size } = await io(handle.stat());
+    const reader = new SnapshotReader(size);
+    // One byte more than the size: a chunk that fills it says there is more (a file that grew since `stat`).
+    const chunk = Buffer.allocUnsafe(Math.min(SNAPSHOT_READ_CHUNK, size + 1));
+    let total = 0;
+    for (;;) {
+      // A read may give fewer bytes than asked: the chunk is filled unless the file ends.
+      let n = 0;
+      while (n < chunk.length) {
+        const { bytesRead } = await io(handle.read(chunk, n, chunk.length - n, total + n));
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      await runStepsSliced(reader.push(chunk.subarray(0, n)), pause);
+      total += n;
+      if (n < chunk.length) break;
+    }
+    const snapshot = reader.end();
+    return snapshot === undefined ? undefined : { snapshot, bytes: total };
+  } finally {
+    await handle.close();
   }
 }
 

@@ -28,7 +28,7 @@ export function* parseSteps(bytes: Buffer, from: number, to: number): Generator<
   return parsed === NOT_CUT ? (JSON.parse(textOf(bytes, from, to)) as unknown) : parsed.value;
 }
 
-const LINE_BREAK = 0x0a;
+export const LINE_BREAK = 0x0a;
 const OPEN = 0x5b; // [
 const CLOSE = 0x5d; // ]
 const COMMA = 0x2c; // ,
@@ -40,64 +40,116 @@ const PLACEHOLDER_ESCAPE = '\\u0001';
 const placeholder = (i: number): string => `"${PLACEHOLDER_ESCAPE}${i}"`;
 const placeholderValue = (i: number): string => `\u0001${i}`;
 
-const NOT_CUT = Symbol('not in the layout of cuts');
+export const NOT_CUT = Symbol('not in the layout of cuts');
 
-/**
- * The value of a text in the writer's layout of cuts, or NOT_CUT when the text is not in it. Every check that could
- * make the pieces mean something other than the whole text sends it to NOT_CUT: then the whole text is parsed.
- */
+/** `bytes[from, to)` fed to a `CutLayoutParser` line by line, yielding after each slice. */
 function* cutSteps(bytes: Buffer, from: number, to: number): Generator<void, { value: unknown } | typeof NOT_CUT> {
-  const skeleton: string[] = [];
-  const lists: unknown[][] = [];
-  let start = from;
-  let list: unknown[] | undefined;
-  for (;;) {
+  const parser = new CutLayoutParser();
+  for (let start = from; ;) {
     const found = bytes.indexOf(LINE_BREAK, start);
     const end = found < 0 || found >= to ? to : found;
-    const last = end === to;
-    if (list === undefined) {
-      // Skeleton: either the end of the text, or it opens a long array whose slices follow.
-      if (!last && (end === start || bytes[end - 1] !== OPEN)) return NOT_CUT;
-      const text = textOf(bytes, start, last ? end : end - 1);
-      if (text.includes(PLACEHOLDER_ESCAPE)) return NOT_CUT;
-      skeleton.push(text);
-      if (last) break;
-      skeleton.push(placeholder(lists.length));
-      list = [];
-      lists.push(list);
-    } else if (end > start && bytes[start] === CLOSE) {
-      // The long array's `]` (the slice before it was checked to end without a comma): the skeleton goes on after it.
-      list = undefined;
-      start += 1;
-      continue;
-    } else {
-      // A slice: values, then a comma exactly when another slice follows (not the `]`).
-      if (last) return NOT_CUT;
-      const comma = bytes[end - 1] === COMMA;
-      const next = bytes[end + 1];
-      if (comma === (next === CLOSE)) return NOT_CUT;
-      let items: unknown;
-      try {
-        items = JSON.parse(`[${textOf(bytes, start, comma ? end - 1 : end)}]`);
-      } catch {
-        return NOT_CUT;
-      }
-      // An empty slice (only whitespace) would be a stray comma in the whole text.
-      if (!Array.isArray(items) || items.length === 0) return NOT_CUT;
-      for (const item of items) list.push(item);
-      yield;
-    }
+    const fed = parser.line(bytes, start, end, end === to);
+    if (fed === 'not cut') return NOT_CUT;
+    if (end === to) return parser.value();
+    if (fed === 'slice') yield;
     start = end + 1;
   }
-  let root: unknown;
-  try {
-    root = JSON.parse(skeleton.join(''));
-  } catch {
-    return NOT_CUT;
+}
+
+/**
+ * The writer's layout of cuts read one line at a time (the text between two line breaks, or an end of the text), so
+ * a caller may hand over the lines of a file as it reads them. Every check that could make the pieces mean something
+ * other than the whole text ends in 'not cut' (and `value()` in NOT_CUT): then the whole text must be parsed. No line
+ * is kept: the bytes may be reused once `line` returns.
+ */
+export class CutLayoutParser {
+  private readonly skeleton: string[] = [];
+  private readonly lists: unknown[][] = [];
+  /** The long array whose slices are being read, if any. */
+  private list: unknown[] | undefined;
+  /** Whether the last slice of `list` ended with a comma (undefined: none yet): exactly when another slice follows. */
+  private comma: boolean | undefined;
+  private failed = false;
+  private ended = false;
+  /** `[`, a slice's values, `]`: the bytes parsed as one array (one string, no copy of a concatenation). */
+  private framed = Buffer.allocUnsafe(0);
+
+  /**
+   * Feeds `bytes[start, end)`, one line without its line break; `last` when the text ends there (no line break after
+   * it). Says whether the line was a long array's slice (a chance to pause after it) or 'not cut' (stop feeding).
+   */
+  line(bytes: Buffer, start: number, end: number, last: boolean): 'slice' | 'other' | 'not cut' {
+    if (this.failed || this.ended) return this.fail();
+    for (;;) {
+      if (this.list === undefined) {
+        // Skeleton: either the end of the text, or it opens a long array whose slices follow.
+        if (!last && (end === start || bytes[end - 1] !== OPEN)) return this.fail();
+        const text = textOf(bytes, start, last ? end : end - 1);
+        if (text.includes(PLACEHOLDER_ESCAPE)) return this.fail();
+        this.skeleton.push(text);
+        if (last) {
+          this.ended = true;
+          return 'other';
+        }
+        this.skeleton.push(placeholder(this.lists.length));
+        this.list = [];
+        this.lists.push(this.list);
+        this.comma = undefined;
+        return 'other';
+      }
+      if (end > start && bytes[start] === CLOSE) {
+        // The long array's `]`, after a slice that ended without a comma (a comma there is a stray one in the whole
+        // text): the skeleton goes on after it, on this line.
+        if (this.comma === true) return this.fail();
+        this.list = undefined;
+        start += 1;
+        continue;
+      }
+      // A slice: values, then a comma exactly when another slice follows (not the `]`); the text cannot end in one.
+      if (last || this.comma === false) return this.fail();
+      const comma = bytes[end - 1] === COMMA;
+      let items: unknown;
+      try {
+        items = JSON.parse(this.frame(bytes, start, comma ? end - 1 : end));
+      } catch {
+        return this.fail();
+      }
+      // An empty slice (only whitespace) would be a stray comma in the whole text.
+      if (!Array.isArray(items) || items.length === 0) return this.fail();
+      for (const item of items) this.list.push(item);
+      this.comma = comma;
+      return 'slice';
+    }
   }
-  const holder = { root };
-  const placed = place(holder, lists);
-  return placed === lists.length ? { value: holder.root } : NOT_CUT;
+
+  /** The value of the whole text once its last line was fed, or NOT_CUT. */
+  value(): { value: unknown } | typeof NOT_CUT {
+    if (this.failed || !this.ended) return NOT_CUT;
+    let root: unknown;
+    try {
+      root = JSON.parse(this.skeleton.join(''));
+    } catch {
+      return NOT_CUT;
+    }
+    const holder = { root };
+    const placed = place(holder, this.lists);
+    return placed === this.lists.length ? { value: holder.root } : NOT_CUT;
+  }
+
+  private fail(): 'not cut' {
+    this.failed = true;
+    return 'not cut';
+  }
+
+  /** `[` + `bytes[start, end)` + `]` as text. */
+  private frame(bytes: Buffer, start: number, end: number): string {
+    const n = end - start + 2;
+    if (this.framed.length < n) this.framed = Buffer.allocUnsafe(Math.max(n, 2 * this.framed.length));
+    this.framed[0] = OPEN;
+    bytes.copy(this.framed, 1, start, end);
+    this.framed[n - 1] = CLOSE;
+    return textOf(this.framed, 0, n);
+  }
 }
 
 /**

@@ -12,16 +12,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StoreCorruptError } from '../../src/domain/errors.js';
 import {
   canonicalJson,
+  canonicalPieceStream,
   decodeJournal,
   decodeSnapshot,
   encodeJournalLine,
   encodeSnapshot,
+  PIECE_ITEMS,
 } from '../../src/store/codec.js';
 import { StoreError } from '../../src/store/errors.js';
-import { FileStateStore, STORE_FILES, readWhole } from '../../src/store/file-store.js';
+import { FileStateStore, STORE_FILES, readSnapshotChunked, readWhole } from '../../src/store/file-store.js';
 import type { FileStoreFailpoint } from '../../src/store/file-store.js';
 import type { JsonValue } from '../../src/store/port.js';
 import { runStateStoreContract } from './contract.js';
+import { countingPause } from '../support/pauses.js';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {
@@ -538,6 +541,76 @@ describe('FileStateStore.compactCanonicalStream', () => {
     await store.append({ n: 2 });
     expect(await store.load()).toEqual({ snapshot: { old: true }, journal: [{ n: 1 }, { n: 2 }], warnings: [] });
     await store.close();
+  });
+});
+
+describe('reading the snapshot a chunk at a time (a load given a pause)', () => {
+  /** A state of about 3 MiB written as the engine writes it (in pieces, with line breaks): several read chunks. */
+  async function largeStore(): Promise<{ dir: string; value: JsonValue }> {
+    const dir = await freshDir();
+    const value = {
+      // Non-ASCII text too: a chunk's end may fall inside a character, whose bytes are carried over with its line.
+      orders: Array.from({ length: 20_000 }, (_, i) => ({
+        id: `order-${i}`,
+        note: i % 3 === 0 ? `ordre n° ${i} — café ☕ ${'·'.repeat(i % 50)}` : 'plain '.repeat(20),
+        qty: `0.${String(i).padStart(8, '0')}`,
+      })),
+      window: Array.from({ length: 1_000 }, (_, i) => `t${i}`),
+    };
+    const store = await FileStateStore.open(dir);
+    await store.compactCanonicalStream!(
+      canonicalPieceStream(value, () => undefined, true),
+      () => undefined,
+    );
+    await store.close();
+    return { dir, value };
+  }
+  it('decodes a snapshot larger than its read buffer as it reads it, pausing after each slice', async () => {
+    const { dir, value } = await largeStore();
+    const bytes = await readFile(snapshotOf(dir));
+    expect(bytes.length).toBeGreaterThan(2.5 * 1024 * 1024);
+    const { pause, count } = countingPause();
+    // Decoded by the chunked reader itself, not left to decodeSnapshot over the whole file.
+    const read = await readSnapshotChunked(snapshotOf(dir), pause);
+    expect(read).toEqual({ snapshot: decodeSnapshot(bytes, snapshotOf(dir)), bytes: bytes.length });
+    expect(read!.snapshot.state).toEqual(value);
+    expect(count()).toBeGreaterThanOrEqual(Math.ceil(21_000 / PIECE_ITEMS));
+    const store = await FileStateStore.open(dir);
+    expect(await store.load(pause)).toEqual({ snapshot: value, journal: [], warnings: [] });
+    expect(await store.load()).toEqual({ snapshot: value, journal: [], warnings: [] });
+    await store.close();
+  });
+
+  it('a file in another layout, or missing, is left to the whole-file path: the same state, or none', async () => {
+    const dir = await freshDir();
+    expect(await readSnapshotChunked(snapshotOf(dir), () => undefined)).toBeNull();
+    // The same state in one line, as encodeSnapshot writes it: a valid snapshot without the writer's cuts.
+    const value = { orders: Array.from({ length: 3 * PIECE_ITEMS }, (_, i) => ({ i, u: '\u0001' })) };
+    await writeFile(snapshotOf(dir), encodeSnapshot(0, canonicalJson(value)));
+    expect(await readSnapshotChunked(snapshotOf(dir), () => undefined)).toBeUndefined();
+    const store = await FileStateStore.open(dir);
+    expect(await store.load(() => undefined)).toEqual({ snapshot: value, journal: [], warnings: [] });
+    await store.close();
+  });
+
+  it('a byte changed anywhere in a large snapshot fails the load, paused or not, and changes nothing', async () => {
+    const { dir } = await largeStore();
+    const bytes = await readFile(snapshotOf(dir));
+    for (const at of [bytes.indexOf('order-0"'), bytes.indexOf('order-9000"'), bytes.lastIndexOf('t999')]) {
+      const bad = Buffer.from(bytes);
+      bad[at + 1] = bad[at + 1] === 0x31 ? 0x32 : 0x31;
+      await writeFile(snapshotOf(dir), bad);
+      const before = await hashDir(dir);
+      expect(await readSnapshotChunked(snapshotOf(dir), () => undefined)).toBeUndefined();
+      const store = await FileStateStore.open(dir);
+      for (const load of [() => store.load(countingPause().pause), () => store.load()]) {
+        const err = await rejection(load());
+        expect(err).toBeInstanceOf(StoreCorruptError);
+        expect((err as StoreCorruptError).message).toMatch(/snapshot checksum mismatch/);
+      }
+      await store.close();
+      expect(await hashDir(dir)).toEqual(before);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * A snapshot parsed a slice at a time (src/store/sliced-parse.ts `parseSteps`, `decodeSnapshotInSlices`): always what the parse of
+ * A snapshot parsed a slice at a time (src/store/sliced-parse.ts `parseSteps`, src/store/codec.ts `SnapshotReader`): always what the parse of
  * the whole text gives, value or error, whatever the text; and it pauses between the slices of the writer's layout.
  */
 import fc from 'fast-check';
@@ -11,15 +11,26 @@ import {
   decodeJournal,
   decodeJournalInSlices,
   decodeSnapshot,
-  decodeSnapshotInSlices,
   encodeJournalLine,
   encodeSnapshot,
   JOURNAL_LINES,
   PIECE_ITEMS,
+  SnapshotReader,
   writeSnapshotPieces,
 } from '../../src/store/codec.js';
 import { runStepsSliced, type Pause } from '../../src/domain/steps.js';
 import { parseSteps } from '../../src/store/sliced-parse.js';
+
+/**
+ * A snapshot file decoded a piece at a time as the file store decodes it (src/store/file-store.ts
+ * `readSnapshotInSlices`), here from bytes in memory pushed as one chunk: `decodeSnapshot` decides what the reader
+ * leaves to it.
+ */
+async function decodeSnapshotInSlices(bytes: Buffer, file: string, pause: Pause): Promise<unknown> {
+  const reader = new SnapshotReader(bytes.length);
+  await runStepsSliced(reader.push(bytes), pause);
+  return reader.end() ?? decodeSnapshot(bytes, file);
+}
 
 /** The parse driven as the stores drive it, asking `pause` after each slice. */
 const parseInSlices = (bytes: Buffer, from: number, to: number, pause: Pause): Promise<unknown> =>
@@ -89,6 +100,23 @@ function edited(text: string, edits: readonly { at: number; kind: string; char: 
     }
   }
   return out;
+}
+
+/** A snapshot file as the file store writes it: its state in pieces, with line breaks at the cuts. */
+async function snapshotFile(value: unknown, journalSeq: number): Promise<Buffer> {
+  const parts: { bytes: Buffer; at: number }[] = [];
+  const length = await writeSnapshotPieces(
+    journalSeq,
+    canonicalPieceStream(value, () => undefined, true),
+    () => undefined,
+    (bytes, at) => {
+      parts.push({ bytes, at });
+      return Promise.resolve();
+    },
+  );
+  const file = Buffer.alloc(length);
+  for (const { bytes, at } of parts) bytes.copy(file, at);
+  return file;
 }
 
 describe('parseSteps', () => {
@@ -165,23 +193,7 @@ describe('parseSteps', () => {
   });
 });
 
-describe('decodeSnapshotInSlices', () => {
-  async function snapshotFile(value: unknown, journalSeq: number): Promise<Buffer> {
-    const parts: { bytes: Buffer; at: number }[] = [];
-    const length = await writeSnapshotPieces(
-      journalSeq,
-      canonicalPieceStream(value, () => undefined, true),
-      () => undefined,
-      (bytes, at) => {
-        parts.push({ bytes, at });
-        return Promise.resolve();
-      },
-    );
-    const file = Buffer.alloc(length);
-    for (const { bytes, at } of parts) bytes.copy(file, at);
-    return file;
-  }
-
+describe('a snapshot read in one chunk (SnapshotReader, then decodeSnapshot for what it leaves)', () => {
   it("gives decodeSnapshot's snapshot for files with and without line breaks, pausing while it checks and parses", async () => {
     await fc.assert(
       fc.asyncProperty(arbHolder, fc.nat({ max: 1e6 }), async (value, seq) => {
@@ -210,6 +222,85 @@ describe('decodeSnapshotInSlices', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('SnapshotReader (a snapshot file decoded as it is read, a chunk at a time)', () => {
+  /** The file cut into chunks of the given sizes (cycled), each pushed into one reused buffer, as the file store does. */
+  function readInChunks(file: Buffer, sizes: readonly number[]): { decoded: unknown; pauses: number } {
+    const reader = new SnapshotReader(file.length);
+    const buffer = Buffer.alloc(Math.max(...sizes));
+    let pauses = 0;
+    for (let at = 0, k = 0; at < file.length; k++) {
+      const n = Math.min(sizes[k % sizes.length]!, file.length - at);
+      file.copy(buffer, 0, at, at + n);
+      const steps = reader.push(buffer.subarray(0, n));
+      while (steps.next().done !== true) pauses++;
+      // The chunk's buffer is reused: anything the reader kept of it would now be overwritten.
+      buffer.fill(0x7b);
+      at += n;
+    }
+    return { decoded: reader.end(), pauses };
+  }
+  const arbChunks = fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 6 });
+
+  it('decodes the files the writer lays out with line breaks itself, in chunks of any size, as decodeSnapshot does', async () => {
+    let decodedByReader = 0;
+    await fc.assert(
+      fc.asyncProperty(arbHolder, fc.nat({ max: 1e6 }), arbChunks, async (value, seq, sizes) => {
+        const file = await snapshotFile(value, seq);
+        const { decoded, pauses } = readInChunks(file, sizes);
+        const whole = decodeSnapshot(file, 'snapshot.json');
+        // A skeleton spelling the placeholders' escape (a string holding U+0001) is left to decodeSnapshot; any
+        // other file is decoded by the reader itself, pausing after each slice.
+        if (file.includes('\\u0001')) {
+          expect(decoded === undefined || JSON.stringify(decoded) === JSON.stringify(whole)).toBe(true);
+          return;
+        }
+        expect(decoded).toEqual(whole);
+        // At least a pause after the checksum and one after each slice (a line ending in a comma ends one).
+        expect(pauses).toBeGreaterThanOrEqual(1 + (file.toString('latin1').match(/,\n/g)?.length ?? 0));
+        decodedByReader++;
+      }),
+      { numRuns: 60 },
+    );
+    expect(decodedByReader).toBeGreaterThan(20);
+  });
+
+  it('never gives a snapshot decodeSnapshot would not give, for any edit of the file, whatever the chunks', async () => {
+    let decodedEdited = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        arbHolder,
+        fc.array(arbEdit, { minLength: 1, maxLength: 3 }),
+        arbChunks,
+        async (value, edits, sizes) => {
+          const file = Buffer.from(edited((await snapshotFile(value, 12)).toString('utf8'), edits), 'utf8');
+          const { decoded } = readInChunks(file, sizes);
+          if (decoded === undefined) return;
+          // An edit the checksum does not see (whitespace put in or taken out where a cut allows it) still decodes.
+          decodedEdited++;
+          expect(decoded).toEqual(decodeSnapshot(file, 'snapshot.json'));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(decodedEdited).toBeGreaterThan(0);
+  });
+
+  it('leaves a file of another size than announced, or cut short, to decodeSnapshot', async () => {
+    const file = await snapshotFile({ books: Array.from({ length: 3 * PIECE_ITEMS }, (_, i) => ({ i })) }, 3);
+    expect(readInChunks(file, [50]).decoded).toEqual(decodeSnapshot(file, 'snapshot.json'));
+    const announced = (size: number, bytes: Buffer): unknown => {
+      const reader = new SnapshotReader(size);
+      const steps = reader.push(bytes);
+      while (steps.next().done !== true);
+      return reader.end();
+    };
+    expect(announced(file.length + 1, file)).toBeUndefined();
+    expect(announced(file.length, file.subarray(0, file.length - 1))).toBeUndefined();
+    expect(announced(file.length - 1, file.subarray(0, file.length - 1))).toBeUndefined();
+    expect(announced(0, Buffer.alloc(0))).toBeUndefined();
   });
 });
 
