@@ -420,7 +420,7 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
     });
   }
   rows.push({
-    measure: 'heap per tracked order, bytes (10,000 orders)',
+    measure: 'heap per tracked order, bytes (from 1,000 to 10,000 orders)',
     get: (r) => r.bytesPerTrackedOrder,
     digits: 0,
     goal: { label: '≤ 1,024', bound: 1024, higherIsBetter: false },
