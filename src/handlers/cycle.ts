@@ -424,7 +424,7 @@ export async function runCycle(
     // filled within its grace, not a ghost yet, costs its own symbol's read, not one per instrument quoted in USDT.
     let fundingRead = false;
     while (opts.explainDrift === true) {
-      const unread = [...need.symbols].filter((s) => !fetched.has(s) && work.instrument(s) !== undefined);
+      const unread = [...need.weight.keys()].filter((s) => !fetched.has(s) && work.instrument(s) !== undefined);
       const top = Math.max(0, ...unread.map((s) => need.weight.get(s)!));
       if (need.funding && !fundingRead && top < 2) {
         fundingRead = true;
@@ -448,7 +448,7 @@ export async function runCycle(
       report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
     if (beyond) {
       const have = new Set(trades.map(fillKey));
-      for (const symbol of [...need.symbols].sort(compareStrings)) {
+      for (const symbol of [...need.weight.keys()].sort(compareStrings)) {
         const c = ctx.cursors.trades[symbol];
         if (c === undefined || work.instrument(symbol) === undefined) continue;
         const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
@@ -1133,17 +1133,15 @@ function needsLook(m: MatchedOrder): boolean {
  * new discrepancy, e.g. a funding payment, gets one look; a stable dust difference costs nothing). Returns their
  * symbols (a position's own; for a balance, every instrument trading or settling that asset), each with its weight
  * (how many of those drifts its trades could explain, a position's counting twice: only its own symbol's trades
- * move it), and whether funding could explain them (a balance in a perpetual's settle asset).
+ * move it), in the order first met, and whether funding could explain them (a balance in a perpetual's settle asset).
  */
 export function unexplainedDrift(
   report: ReconciliationReport,
   local: Portfolio,
   seen: ReadonlyMap<string, string> = new Map(),
-): { symbols: Set<string>; weight: Map<string, number>; funding: boolean } {
-  const symbols = new Set<string>();
+): { weight: Map<string, number>; funding: boolean } {
   const weight = new Map<string, number>();
   const add = (symbol: string, w: number): void => {
-    symbols.add(symbol);
     weight.set(symbol, (weight.get(symbol) ?? 0) + w);
   };
   let funding = false;
@@ -1163,7 +1161,7 @@ export function unexplainedDrift(
       if (i.kind === 'perp' && i.settle === dr.asset) funding = true;
     }
   }
-  return { symbols, weight, funding };
+  return { weight, funding };
 }
 
 /**
