@@ -45,7 +45,7 @@ import {
   type GhostState,
   type GhostStateValue,
 } from '../../machines/ghost.machine.js';
-import { HANDLERS_SYSTEM_ID, handlersMachine, type HandlersActorRef } from '../../machines/handlers.machine.js';
+import { HANDLERS_SYSTEM_ID, handlersLogic, type HandlersActorRef } from '../../machines/handlers.machine.js';
 import { submissionMachine, type SubmissionActorRef, type SubmissionEvent } from '../../machines/submission.machine.js';
 
 export { GHOST_STATES, type GhostStateValue } from '../../machines/ghost.machine.js';
@@ -295,7 +295,7 @@ export class HandlerActors {
   /** Spawns the `handlers` container as a child of the engine actor (call once, after the engine actor exists). */
   attach(engineActor: AnyActorRef): void {
     if (this.container !== undefined) return;
-    this.container = createActor(handlersMachine, {
+    this.container = createActor(handlersLogic, {
       parent: engineActor,
       id: HANDLERS_SYSTEM_ID,
       systemId: HANDLERS_SYSTEM_ID,
