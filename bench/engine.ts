@@ -35,11 +35,13 @@
  * - first boot: an empty FileStateStore against an exchange holding the largest size's N open orders (a bot's first
  *   start, or one whose state was lost): the startup reconciliation adopts them all and the first save writes them.
  * - heap: heap used after a forced GC, over many cycles, both when requests arrive back to back (during a cycle) and
- *   when each cycle is awaited; and the heap a running engine holds per tracked order.
+ *   when each cycle is awaited; over many quotes replaced (placed, the one before cancelled, cancelled ones pruned
+ *   after a minute of virtual time), the heap the engine kept per quote, the simulated exchange's own growth over the
+ *   same quotes taken off; and the heap a running engine holds per tracked order.
  *
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
  * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
- * `--boot` size), `--first-boot 100000` (first boots; default the largest `--boot` size), `--heap-cycles 20000`, `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
+ * `--boot` size), `--first-boot 100000` (first boots; default the largest `--boot` size), `--heap-cycles 20000`, `--heap-quotes 4000` (default a fifth of `--heap-cycles`; 0: no quotes row), `--boot-runs 3`, `--no-write`, `--no-slicing`, `--rows
  * clean,window,fresh,placing,placing-pool,placing-closed,filling` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
  * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
  * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) and writes its figures to
@@ -506,6 +508,7 @@ export async function boot(
   tree: Tree = HERE,
   compaction?: Partial<CompactionPolicy>,
   zombies?: 'adopt',
+  closedOrderRetentionMs?: number,
 ): Promise<{
   running: Running;
   bootMs: number;
@@ -528,6 +531,7 @@ export async function boot(
     ...(tree.slicer !== undefined && { slicer: tree.slicer() }),
     ...(compaction !== undefined && { compaction }),
     ...(zombies !== undefined && { policies: { zombiePolicy: { default: zombies } } }),
+    ...(closedOrderRetentionMs !== undefined && { closedOrderRetentionMs }),
   });
   let reports = 0;
   const waiters: (() => void)[] = [];
@@ -1320,6 +1324,101 @@ async function heapOver(
   };
 }
 
+/** The quotes rows of the heap: how many open orders, how long a cancelled quote stays in the books, the clock's step. */
+const QUOTE_BOOK = 100;
+const QUOTE_RETENTION_MS = 60_000;
+const QUOTE_EVERY_MS = 1_000;
+
+interface QuoteHeapResult {
+  openOrders: number;
+  /** Quotes replaced between the two readings (after a tenth as many first). */
+  quotes: number;
+  /** Cancelled quotes stay in the books this long (`closedOrderRetentionMs`), then a cycle prunes them. */
+  retentionMs: number;
+  heapMbEarly: number;
+  heapMbEnd: number;
+  /** The growth of the exchange alone over the same quotes (placed and cancelled on it directly), MB. */
+  exchangeGrowthMb: number;
+  /** What the engine kept per quote: the growth less the exchange's, over the quotes, bytes. */
+  engineBytesPerQuote: number;
+  /** The same as a share of the heap at the first reading. */
+  engineGrowthPercent: number;
+}
+
+/**
+ * A market maker's engine over many quotes: each cycle after a quote replaced through the engine (placed, the one before
+ * cancelled) and a second of virtual time, cancelled quotes pruned after `QUOTE_RETENTION_MS`, so the books stay the
+ * same size. Its heap after GC should not grow but by what the simulated exchange keeps of each order (it keeps
+ * every order, as a venue's history does): that is measured on its own, the same quotes placed and cancelled on a
+ * second exchange directly, and taken off.
+ */
+async function quoteHeap(quotes: number, gc: () => void, tree: Tree): Promise<QuoteHeapResult> {
+  const heap = (): number => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const request = (D: typeof Dec, i: number) =>
+    ({
+      clientOrderId: `bench-quote-${i}`,
+      symbol: PERP,
+      side: 'buy',
+      type: 'limit',
+      quantity: new D('0.001'),
+      price: new D('15000'),
+    }) as const;
+  // The exchange alone first (its growth per order does not depend on what else the heap holds).
+  const alone = await tree.makeWorld(QUOTE_BOOK);
+  const direct = async (from: number, to: number): Promise<void> => {
+    let previous: Order | undefined;
+    for (let i = from; i < to; i++) {
+      const placed = await alone.ex.placeOrder(request(tree.Dec, i));
+      if (previous !== undefined)
+        await alone.ex.cancelOrder({ symbol: PERP, exchangeOrderId: previous.exchangeOrderId! });
+      previous = placed;
+      await alone.tl.advanceBy(QUOTE_EVERY_MS);
+    }
+  };
+  const warm = Math.ceil(quotes / 10);
+  await direct(0, warm);
+  const exchangeEarly = heap();
+  await direct(warm, warm + quotes);
+  const exchangeGrowth = heap() - exchangeEarly;
+
+  const world = await tree.makeWorld(QUOTE_BOOK);
+  const store = new tree.InMemoryStateStore();
+  await tree.saveWorld(store, world);
+  const { running } = await boot(world, store, tree, undefined, undefined, QUOTE_RETENTION_MS);
+  const engine = running.engine;
+  let previous: Order | undefined;
+  const replace = async (from: number, to: number): Promise<void> => {
+    for (let i = from; i < to; i++) {
+      const placed = await engine.placeOrder(request(tree.Dec, i));
+      if (previous !== undefined) await engine.cancelOrder(previous);
+      previous = placed;
+      await world.tl.advanceBy(QUOTE_EVERY_MS);
+      await running.cycle();
+      if (i % 100 === 0) await turn();
+    }
+  };
+  await replace(0, warm);
+  const early = heap();
+  await replace(warm, warm + quotes);
+  const end = heap();
+  await engine.stop();
+  const kept = end - early - exchangeGrowth;
+  return {
+    openOrders: QUOTE_BOOK,
+    quotes,
+    retentionMs: QUOTE_RETENTION_MS,
+    heapMbEarly: round(early / 2 ** 20),
+    heapMbEnd: round(end / 2 ** 20),
+    exchangeGrowthMb: round(exchangeGrowth / 2 ** 20),
+    engineBytesPerQuote: round(kept / quotes),
+    engineGrowthPercent: round((kept / early) * 100),
+  };
+}
+
 /** Heap a running engine holds per tracked order: heap with the engine minus heap with only its exchange, over N. */
 async function bytesPerOrder(n: number, gc: () => void, tree: Tree): Promise<number> {
   // The slope between a small book and a large one: what the engine holds whatever its books (its actors, the code
@@ -1365,6 +1464,8 @@ async function run(ctx: BenchContext): Promise<void> {
   const sizes = listArg(ctx.args, '--sizes') ?? [1_000, 10_000];
   const bootSizes = listArg(ctx.args, '--boot') ?? [1_000, 10_000, 100_000];
   const heapCycles = listArg(ctx.args, '--heap-cycles')?.[0] ?? 20_000;
+  // Quotes replaced in the quotes row of the heap (a fifth of the cycles: each also places and cancels an order).
+  const quoteCount = listArg(ctx.args, '--heap-quotes')?.[0] ?? Math.ceil(heapCycles / 5);
   const bootRuns = listArg(ctx.args, '--boot-runs')?.[0] ?? 3;
   // A long-running engine's trade-id window is full: the largest boot again, with one.
   const windowBootSizes = listArg(ctx.args, '--boot-window') ?? bootSizes.slice(-1);
@@ -1433,6 +1534,7 @@ async function run(ctx: BenchContext): Promise<void> {
     /** First boots: an empty store, the exchange holding the orders (`firstBoot`). */
     firstBoot: [] as BootResult[],
     heap: [] as HeapResult[],
+    quoteHeap: undefined as QuoteHeapResult | undefined,
     /** This tree's prune cycles, sliced and in one turn (`pruneCycles`; none for `--against`'s tree). */
     prune: [] as PruneResult[],
     bytesPerTrackedOrder: 0,
@@ -1572,6 +1674,12 @@ async function run(ctx: BenchContext): Promise<void> {
         `${name(k)}heap over ${r.cycles} cycles (${mode}, ${r.openOrders} orders): ${r.heapMbEarly.toFixed(1)} MB → ${r.heapMbEnd.toFixed(1)} MB (${r.growthPercent.toFixed(1)}%)`,
       );
     }
+    const q = quoteCount > 0 ? await quoteHeap(quoteCount, gc, trees[k]!) : undefined;
+    results[k]!.quoteHeap = q;
+    if (q !== undefined)
+      ctx.log(
+        `${name(k)}heap over ${q.quotes} quotes replaced (${q.openOrders} orders, cancelled ones pruned after ${q.retentionMs / 1000} s): ${q.heapMbEarly.toFixed(1)} MB → ${q.heapMbEnd.toFixed(1)} MB, the exchange's own ${q.exchangeGrowthMb.toFixed(1)} MB taken off: the engine kept ${q.engineBytesPerQuote.toFixed(0)} bytes a quote (${q.engineGrowthPercent.toFixed(1)}%)`,
+      );
     results[k]!.bytesPerTrackedOrder = await bytesPerOrder(10_000, gc, trees[k]!);
     ctx.log(
       `${name(k)}running engine: ${results[k]!.bytesPerTrackedOrder.toFixed(0)} bytes of heap per tracked order (the slope from 1,000 to 10,000 orders)`,

@@ -230,6 +230,14 @@ export interface EngineBenchResult {
     readonly openOrders: number;
     readonly growthPercent: number;
   }[];
+  /** Quotes replaced through the engine, cancelled ones pruned: what the engine kept (absent from older results). */
+  readonly quoteHeap?: {
+    readonly openOrders: number;
+    readonly quotes: number;
+    readonly retentionMs: number;
+    readonly engineBytesPerQuote: number;
+    readonly engineGrowthPercent: number;
+  };
   readonly bytesPerTrackedOrder: number;
   /** The cycles that prune a day's cancelled quotes, sliced and in one turn (absent from older results). */
   readonly prune?: readonly EnginePrune[];
@@ -417,6 +425,23 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
       get: (r) => r.heap.find((x) => x.mode === h.mode)?.growthPercent,
       digits: 1,
       goal: { label: '≤ 5', bound: 5, higherIsBetter: false },
+    });
+  }
+  const q = after.quoteHeap;
+  if (q !== undefined) {
+    const where =
+      `${q.quotes.toLocaleString('en-US')} quotes replaced (placed, the last one cancelled; ${q.openOrders} open orders, ` +
+      `cancelled ones pruned after ${q.retentionMs / 1000} s), the simulated exchange's own growth taken off`;
+    rows.push({
+      measure: `heap growth % after GC, the engine's, ${where}`,
+      get: (r) => r.quoteHeap?.engineGrowthPercent,
+      digits: 1,
+      goal: { label: '≤ 5', bound: 5, higherIsBetter: false },
+    });
+    rows.push({
+      measure: `heap the engine kept per quote, bytes, ${where}`,
+      get: (r) => r.quoteHeap?.engineBytesPerQuote,
+      digits: 0,
     });
   }
   rows.push({
