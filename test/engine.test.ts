@@ -9,8 +9,6 @@
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Dec } from '../src/domain/decimal.js';
@@ -42,6 +40,7 @@ import {
   type EngineRunOptions,
   type Market,
 } from './support/engine-world.js';
+import { heapAfterGc } from './support/heap.js';
 
 const d = (x: string): Dec => new Dec(x);
 
@@ -943,14 +942,9 @@ describe('a funding payment in the very millisecond of the startup reads', () =>
 
 describe('memory over many quotes', () => {
   it('an engine replacing a quote a second, its cancelled quotes pruned after a minute, keeps no heap per quote but what the exchange keeps', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const heapAfterGc = async (m: Market): Promise<number> => {
+    const settledHeap = async (m: Market): Promise<number> => {
       await m.tl.advanceBy(0);
-      await new Promise((resolve) => setImmediate(resolve));
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
+      return heapAfterGc();
     };
     // Heap read after a warm-up that long: what grows to a bound (compiled code, the maps' capacities) has grown.
     const WARM = 4_000;
@@ -969,9 +963,9 @@ describe('memory over many quotes', () => {
       }
     };
     await direct(0, WARM);
-    const exchangeBefore = await heapAfterGc(alone);
+    const exchangeBefore = await settledHeap(alone);
     await direct(WARM, WARM + QUOTES);
-    const exchangeGrowth = (await heapAfterGc(alone)) - exchangeBefore;
+    const exchangeGrowth = (await settledHeap(alone)) - exchangeBefore;
 
     // The engine: a cycle a second, each after a quote replaced (placed, the one before cancelled).
     const m = makeMarket({ recordCalls: false });
@@ -998,9 +992,9 @@ describe('memory over many quotes', () => {
       }
     };
     await replace(0, WARM);
-    const before = await heapAfterGc(m);
+    const before = await settledHeap(m);
     await replace(WARM, WARM + QUOTES);
-    const keptPerQuote = ((await heapAfterGc(m)) - before - exchangeGrowth) / QUOTES;
+    const keptPerQuote = ((await settledHeap(m)) - before - exchangeGrowth) / QUOTES;
     // The books held a minute of cancelled quotes, not all of them; the engine kept cycling.
     expect(engine.portfolio.orderCount).toBeLessThan(200);
     expect(engine.status().cycleCount).toBeGreaterThanOrEqual(QUOTES);

@@ -2,10 +2,9 @@
  * Views of frozen lists (`src/domain/derived.ts`): derived once per list, and stepped from an earlier list's value
  * when a module noted the edit between them. The views are module-level, shared by every engine in a process.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { noteListEdit, perListEdited, perListKept } from '../../src/domain/derived.js';
+import { collectGarbage } from '../support/heap.js';
 
 /** A view counting the even numbers of a list, recording whether each value was derived or stepped. */
 function evensView() {
@@ -70,8 +69,6 @@ describe('perListEdited', () => {
 
 describe('noteListEdit', () => {
   it('holds neither list of an edit: a list nothing else holds is collected', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const { view, how } = evensView();
     const from = Object.freeze([1, 2]);
     view(from);
@@ -84,7 +81,7 @@ describe('noteListEdit', () => {
     expect(how).toEqual(['derived', 'stepped']);
     // A WeakRef keeps its target through the job that made it: the collection comes in a later one.
     await new Promise((resolve) => setImmediate(resolve));
-    gc();
+    collectGarbage();
     // Held by the edits kept (two cycles' worth), the last cycle's lists of every order outlived it (issue 16).
     expect(made.deref()).toBeUndefined();
   });

@@ -5,8 +5,6 @@
  * viewer of the inspector relay receives their snapshots.
  */
 import fc from 'fast-check';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createActor, createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
@@ -17,6 +15,7 @@ import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { startInspectorServer } from '../../src/logging/inspect.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
+import { heapAfterGc } from '../support/heap.js';
 import { connectViewer, type Relayed } from '../support/inspect-viewer.js';
 
 const thresholds = { notFoundConfirmations: 3, driftCyclesBeforeLiquidateOnly: 2 };
@@ -121,8 +120,6 @@ describe('HandlerActors', () => {
   });
 
   it('a finished submission leaves nothing in the handlers actor: 20,000 more answered orders hold no more heap', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const engineActor = createActor(createMachine({ id: 'engine' })).start();
     const actors = new HandlerActors(thresholds);
     actors.attach(engineActor);
@@ -131,12 +128,6 @@ describe('HandlerActors', () => {
         actors.submitted(`heap-${i}`, 'ETH/USDT');
         expect(actors.submission(`heap-${i}`, 'ETH/USDT', { type: 'ACKNOWLEDGED' })?.value).toBe('acknowledged');
       }
-    };
-    const heapAfterGc = async (): Promise<number> => {
-      await new Promise((resolve) => setImmediate(resolve));
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
     };
     // The first orders warm up every cache of fixed size; only growth after them counts.
     place(0, 2_000);
