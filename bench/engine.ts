@@ -125,7 +125,7 @@ export const CLOSED_ORDERS = 86_400;
  * The prune rows: `CLOSED_ORDERS` cancelled one a second over a day, then the clock moved on by an eighth of a day
  * (how often a running engine prunes: `PRUNE_STEPS`) before each of `PRUNES` cycles, so each drops about 10,800.
  */
-const PRUNE_EVERY_MS = (24 * 3_600_000) / PRUNE_STEPS + 1_000;
+export const PRUNE_EVERY_MS = (24 * 3_600_000) / PRUNE_STEPS + 1_000;
 const PRUNES = 3;
 
 /**

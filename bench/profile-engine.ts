@@ -7,16 +7,20 @@
  * 16 journal records, the default slicer. `--spans K` prints the K longest on-CPU spans of the event loop (a 1 ms
  * timer reads the main thread's CPU time at each firing; a span is the gap between two firings) and what the profile
  * sampled within each (samples counted as `--interval` µs each, default 100: the profiler's own cost is in the spans).
+ * `--prune` profiles the engine bench's prune rows: 86,400 cancelled orders, and `--cycles` times the clock moved on by
+ * an eighth of a day, then the 12 cycles a prune takes there.
  *
  *   npx tsx bench/profile-engine.ts --orders 10000 --cycles 200 --fresh [--out /tmp/x.cpuprofile]
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
+ *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3 --prune --spans 5
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { boot, freshCopies, PLACING_JOURNAL_RECORDS, threadCpuMs } from './engine.js';
+import { boot, CLOSED_ORDERS, freshCopies, PLACING_JOURNAL_RECORDS, PRUNE_EVERY_MS, threadCpuMs } from './engine.js';
 import { listArg, makeWorld, now, PERP, saveWorld, valueOf } from './support.js';
 import { Dec } from '../src/domain/decimal.js';
+import type { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 
 interface ProfileNode {
@@ -144,14 +148,18 @@ function printSpans(p: Profile, spans: readonly Span[], k: number, intervalUs: n
   }
 }
 
+/** Cycles a prune of the engine bench's takes: a cycle drops at most an eighth of what is due, the last one none. */
+const PRUNE_CYCLES = 12;
+
 async function main(args: readonly string[]): Promise<void> {
   const n = listArg(args, '--orders')?.[0] ?? 1000;
   const cycles = listArg(args, '--cycles')?.[0] ?? 500;
   const fresh = args.includes('--fresh');
   const placing = args.includes('--placing');
+  const prune = args.includes('--prune');
   const spansK = listArg(args, '--spans')?.[0];
   const out = valueOf(args, '--out');
-  const world = await makeWorld(n);
+  const world = prune ? await makeWorld(n, 0, CLOSED_ORDERS, 1_000) : await makeWorld(n);
   const store = new InMemoryStateStore();
   await saveWorld(store, world);
   const { running } = await boot(
@@ -173,7 +181,20 @@ async function main(args: readonly string[]): Promise<void> {
       });
     await running.cycle();
   };
-  for (let i = 0; i < Math.max(20, cycles / 5); i++) await cycle();
+  // `--prune`: the engine bench's prune rows instead; the clock moved on by an eighth of a day before each of
+  // `--cycles` prunes, then its cycles (the exchange's own expiry of its history runs in the profile too).
+  const pruneCycles = async (): Promise<number> => {
+    await world.tl.advanceBy(PRUNE_EVERY_MS);
+    (world.ex as SimulatedExchange).sync();
+    // As many cycles as the bench's prunes take (12 each), with nothing of the harness's between them: counting the
+    // books' closed orders would run work of the books' views that a cycle would otherwise do.
+    for (let k = 0; k < PRUNE_CYCLES; k++) {
+      await running.cycle();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return PRUNE_CYCLES;
+  };
+  for (let i = 0; i < (prune ? 200 : Math.max(20, cycles / 5)); i++) await cycle();
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
@@ -192,9 +213,15 @@ async function main(args: readonly string[]): Promise<void> {
   await session.post('Profiler.start');
   const probe = spansK === undefined ? undefined : spanProbe();
   const t = now();
+  let ran = 0;
   for (let i = 0; i < cycles; i++) {
+    if (prune) {
+      ran += await pruneCycles();
+      continue;
+    }
     await cycle();
     await new Promise((resolve) => setImmediate(resolve));
+    ran++;
   }
   const ms = now() - t;
   const spans = probe?.stop();
@@ -214,9 +241,9 @@ async function main(args: readonly string[]): Promise<void> {
     walk(sampled.profile.head, '');
     const all = [...bytes].sort((a, b) => b[1] - a[1]);
     const sum = all.reduce((s, [, v]) => s + v, 0);
-    console.log(`allocated ${(sum / cycles / 1024).toFixed(1)} KiB a cycle (sampled), by function:`);
+    console.log(`allocated ${(sum / ran / 1024).toFixed(1)} KiB a cycle (sampled), by function:`);
     for (const [k, v] of all.slice(0, 25))
-      console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / cycles / 1024).toFixed(1)} KiB/cycle  ${k}`);
+      console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / ran / 1024).toFixed(1)} KiB/cycle  ${k}`);
   }
   obs.disconnect();
   await running.engine.stop();
@@ -224,7 +251,7 @@ async function main(args: readonly string[]): Promise<void> {
   const total = times(profile, args.includes('--inclusive'));
   const sum = times(profile, false).reduce((s, [, v]) => s + v, 0);
   console.log(
-    `${n} orders${fresh ? ', fresh objects' : ''}${placing ? ', placing' : ''}: ${(ms / cycles).toFixed(3)} ms a cycle (profiled), GC ${(pauses.reduce((a, b) => a + b, 0) / cycles).toFixed(3)} ms a cycle`,
+    `${n} orders${fresh ? ', fresh objects' : ''}${placing ? ', placing' : ''}${prune ? `, ${cycles} prunes in ${ran} cycles` : ''}: ${(ms / ran).toFixed(3)} ms a cycle (profiled), GC ${(pauses.reduce((a, b) => a + b, 0) / ran).toFixed(3)} ms a cycle`,
   );
   // `--callers RE`: self time of frames matching RE, by the nearest caller in our own code (src/).
   const callers = valueOf(args, '--callers');
@@ -242,7 +269,7 @@ async function main(args: readonly string[]): Promise<void> {
       by.set(key, (by.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
     });
     for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 15))
-      console.log(`  ${(v / cycles).toFixed(4)} ms/cycle from ${k}`);
+      console.log(`  ${(v / ran).toFixed(4)} ms/cycle from ${k}`);
   }
   // Self time by where the code lives: our modules by directory, libraries by package.
   const areas = new Map<string, number>();
@@ -259,11 +286,11 @@ async function main(args: readonly string[]): Promise<void> {
     [...areas]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 16)
-      .map(([a, v]) => `${a} ${(v / cycles).toFixed(3)}`)
+      .map(([a, v]) => `${a} ${(v / ran).toFixed(3)}`)
       .join(', '),
   );
   for (const [k, v] of total.slice(0, listArg(args, '--top')?.[0] ?? 40))
-    console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / cycles).toFixed(4)} ms/cycle  ${k}`);
+    console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / ran).toFixed(4)} ms/cycle  ${k}`);
   if (spans !== undefined && spansK !== undefined) printSpans(profile, spans, spansK, intervalUs);
 }
 

@@ -69,6 +69,8 @@ export class RuntimeCycle {
   private prunedThrough = -Infinity;
   /** The last prune stopped at `PRUNE_MOST`: the next cycle prunes again, whatever its bound. */
   private pruneDue = false;
+  /** A prune dropped orders: the cycles fold their deletions out of the order indexes until none is due. */
+  private foldsDue = false;
 
   constructor(private readonly deps: RuntimeCycleDeps) {
     const { exchange, clock, config, logger, state } = deps;
@@ -202,7 +204,11 @@ export class RuntimeCycle {
         const dropped = await runStepsSliced(result.portfolio.pruneClosedOrdersSteps(bound, PRUNE_MOST), pause);
         this.pruneDue = dropped === PRUNE_MOST;
         this.prunedThrough = bound;
+        if (dropped > 0) this.foldsDue = true;
       }
+      // What a prune dropped is folded out of the indexes a map a cycle (about 0.1 ms at 86,400 terminal orders),
+      // until none is due: the cycles in between look for none.
+      if (this.foldsDue) this.foldsDue = result.portfolio.foldIndexDeletions();
     }
     state.marked(await marker.mark(result.portfolio, snapshot.positions, result.executed));
     state.adopt(result.portfolio, result.cursors);

@@ -1115,14 +1115,12 @@ export class Portfolio {
     if (!(this.oldestClosed < updatedBefore)) return 0;
     const drop: TrackedOrder[] = [];
     let oldestKept = Infinity;
-    let walked = 0;
     // Only the terminal orders are walked (kept by client id as they change), not the books.
-    for (const t of this.closed.values()) {
-      if (++walked % ITEMS_PER_STEP === 0) yield;
+    yield* this.closed.forEachSteps((t) => {
       const at = t.order.updatedAt;
       if (at < updatedBefore && drop.length < most) drop.push(t);
       else if (at < oldestKept) oldestKept = at;
-    }
+    });
     if (drop.length === 0) {
       this.oldestClosed = oldestKept;
       return 0;
@@ -1150,6 +1148,16 @@ export class Portfolio {
     // Only now: a bound raised before the drops were done would be above an order still held, never pruned then.
     this.oldestClosed = oldestKept;
     return drop.length;
+  }
+
+  /**
+   * Folds the deletions one order index holds in a top layer (`LayeredMap.foldDeletions`): a prune's drops wait
+   * there, and are folded a map a call, by the cycles after it, rather than all within the prune's cycles. The books
+   * are unchanged (the same entries, in the same order): nothing to stamp or save. Returns whether one was due
+   * (false: no index holds enough deletions to fold; a later prune's drops make some due again).
+   */
+  foldIndexDeletions(): boolean {
+    return this.byClient.foldDeletions() || this.closed.foldDeletions() || this.byExchange.foldDeletions();
   }
 
   // ---- fills and funding -------------------------------------------------------------------------------------
@@ -2450,25 +2458,20 @@ function addLocked(sums: Map<string, Decimal>, asset: string, amount: Decimal): 
  * load makes a few Decimals here, not several per order. Exact all the same: every term and sum is an `ExactDec`.
  */
 function lockedSumsOf(
-  orders: Pick<ShardedMap<TrackedOrder>, 'values'>,
+  orders: Pick<ShardedMap<TrackedOrder>, 'forEachSteps'>,
   instruments: ReadonlyMap<string, Instrument>,
 ): Map<string, Decimal> {
   return runSteps(lockedSumsSteps(orders, instruments));
 }
 
-/** `lockedSumsOf` as steps, yielding every `ITEMS_PER_STEP` orders (a load reads the balances of 100k orders). */
+/** `lockedSumsOf` as steps, yielding after each shard of the books (a load reads the balances of 100k orders). */
 function* lockedSumsSteps(
-  orders: Pick<ShardedMap<TrackedOrder>, 'values'>,
+  orders: Pick<ShardedMap<TrackedOrder>, 'forEachSteps'>,
   instruments: ReadonlyMap<string, Instrument>,
 ): Generator<void, Map<string, Decimal>> {
   const sums = new Map<string, Decimal>();
   const unfilled: UnfilledLocks = new Map();
-  let k = 0;
-  for (const t of orders.values()) {
-    if (k > 0 && k % ITEMS_PER_STEP === 0) yield;
-    k++;
-    countLocked(t.order, instruments, sums, unfilled);
-  }
+  yield* orders.forEachSteps((t) => countLocked(t.order, instruments, sums, unfilled));
   for (const [asset, byPrice] of unfilled)
     for (const [price, byQuantity] of byPrice)
       for (const [quantity, count] of byQuantity) {

@@ -18,6 +18,8 @@ export class ScopedIdIndex<V> {
    */
   private owned: Set<string> | undefined;
   private count: number;
+  /** Where `foldDeletions` starts among the symbols (in `bySymbol`'s order). */
+  private foldFrom = 0;
 
   constructor(forkOf?: ScopedIdIndex<V>) {
     if (forkOf === undefined) {
@@ -68,6 +70,21 @@ export class ScopedIdIndex<V> {
     this.count--;
     if (ids.size === 0) this.bySymbol.delete(symbol);
     return true;
+  }
+
+  /**
+   * Folds the deletions held by one map of one symbol (`ShardedMap.foldDeletions`), symbols in turn from where the
+   * last call stopped. Returns whether one was due (false: none holds enough).
+   */
+  foldDeletions(): boolean {
+    const symbols = [...this.bySymbol.keys()];
+    for (let i = 0; i < symbols.length; i++) {
+      const symbol = symbols[(this.foldFrom + i) % symbols.length]!;
+      this.foldFrom = (this.foldFrom + i) % symbols.length;
+      if (!this.bySymbol.get(symbol)!.deletionsDue) continue;
+      if (this.own(symbol)!.foldDeletions()) return true;
+    }
+    return false;
   }
 
   /** `symbol`'s map made ours to write (a fork of the one a fork may read), if there is one. */

@@ -32,6 +32,8 @@ export class ShardedMap<V> {
   private owned: Uint8Array | undefined;
   private count: number;
   private readonly shardAt: number;
+  /** The shard `foldDeletions` looks at first. */
+  private foldFrom = 0;
 
   constructor(shardAt?: number);
   // `forkOf`: the map a fork shares everything with (`fork`).
@@ -117,6 +119,29 @@ export class ShardedMap<V> {
     for (const shard of this.shards!) yield* shard.values();
   }
 
+  /**
+   * Calls `fn` with each value, in `values()`'s order, as steps (src/domain/steps.ts). Once split, a yield after each
+   * shard (a sixty-fourth of the entries) and none within one: a shard is walked by `forEach`, which makes no garbage,
+   * where a generator's walk made an iteration result per entry (a prune walks a day of terminal orders every cycle
+   * until it is done: 86,400 of them, 6.8 MB a cycle, most of what those cycles allocated; a load walks every order).
+   * Below `SHARD_AT`, through the map's iterator, a yield every `ITEMS_PER_STEP` entries. The shards walked are the
+   * ones held when it starts; the map must not change until it is done.
+   */
+  *forEachSteps(fn: (value: V) => void): Generator<void, void> {
+    if (this.single !== undefined) {
+      let k = 0;
+      for (const v of this.single.values()) {
+        fn(v);
+        if (++k % ITEMS_PER_STEP === 0) yield;
+      }
+      return;
+    }
+    for (const shard of this.shards!) {
+      shard.forEach((v) => fn(v));
+      yield;
+    }
+  }
+
   /** The values as an array, shard by shard. */
   valueList(): V[] {
     if (this.single !== undefined) return this.single.valueList();
@@ -144,14 +169,49 @@ export class ShardedMap<V> {
     return this.single !== undefined ? [this.single.size] : this.shards!.map((m) => m.size);
   }
 
+  /** Deleted keys held in the top layers of the maps (`foldDeletions` folds them). */
+  get deletions(): number {
+    if (this.single !== undefined) return this.single.deletions;
+    let n = 0;
+    for (const shard of this.shards!) n += shard.deletions;
+    return n;
+  }
+
+  /** Whether a map holds enough deletions for `foldDeletions` to fold it (`LayeredMap.deletionsDue`). */
+  get deletionsDue(): boolean {
+    if (this.single !== undefined) return this.single.deletionsDue;
+    for (const shard of this.shards!) if (shard.deletionsDue) return true;
+    return false;
+  }
+
+  /**
+   * Folds the deletions held by one map of ours (`LayeredMap.foldDeletions`), the first shard holding enough of them
+   * (`deletionsDue`) from where the last call stopped: what a prune left in the shards' top layers, a shard a call, so
+   * that the copies spread over the cycles after it. Returns whether one was due (false: none holds enough).
+   */
+  foldDeletions(): boolean {
+    if (this.single !== undefined) return this.single.foldDeletions();
+    const shards = this.shards!;
+    for (let i = 0; i < SHARDS; i++) {
+      const k = (this.foldFrom + i) & (SHARDS - 1);
+      if (!shards[k]!.deletionsDue) continue;
+      this.foldFrom = k;
+      return this.writableShard(k).foldDeletions();
+    }
+    return false;
+  }
+
   /** The map `key` is written in, made ours to write (a fork of the one a fork may read). */
   private writable(key: string): LayeredMap<string, V> {
-    if (this.single !== undefined) return this.single;
+    return this.single ?? this.writableShard(shardOf(key));
+  }
+
+  /** Shard `k`, made ours to write (a fork of the one a fork may read). */
+  private writableShard(k: number): LayeredMap<string, V> {
     if (this.shardsShared) {
       this.shards = this.shards!.slice();
       this.shardsShared = false;
     }
-    const k = shardOf(key);
     const shards = this.shards!;
     if (this.owned !== undefined && this.owned[k] === 0) {
       this.owned[k] = 1;

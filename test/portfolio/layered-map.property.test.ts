@@ -5,7 +5,8 @@ import { LayeredMap } from '../../src/portfolio/layered-map.js';
 type Op =
   | { readonly kind: 'set'; readonly at: number; readonly key: string; readonly value: number }
   | { readonly kind: 'delete'; readonly at: number; readonly key: string }
-  | { readonly kind: 'fork'; readonly at: number };
+  | { readonly kind: 'fork'; readonly at: number }
+  | { readonly kind: 'foldDeletions'; readonly at: number };
 
 const KEYS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
 const key = fc.constantFrom(...KEYS);
@@ -13,6 +14,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(7), key, value: fc.integer() }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(7), key }),
   fc.record({ kind: fc.constant('fork' as const), at: fc.nat(7) }),
+  fc.record({ kind: fc.constant('foldDeletions' as const), at: fc.nat(7) }),
 );
 
 /** Every read the Portfolio makes, against the plain Map it must equal. */
@@ -52,6 +54,10 @@ describe('LayeredMap', () => {
               model.set(o.key, o.value);
             } else if (o.kind === 'delete') {
               expect(m.delete(o.key)).toBe(model.delete(o.key));
+            } else if (o.kind === 'foldDeletions') {
+              const due = m.deletionsDue;
+              expect(m.foldDeletions()).toBe(due);
+              if (due) expect(m.deletions).toBe(0);
             } else {
               maps.push(m.fork());
               models.push(new Map(model));
@@ -67,14 +73,16 @@ describe('LayeredMap', () => {
   it('forked and written every cycle (the engine clones its books each cycle) equals a plain Map, older forks too', () => {
     // Tops that a fork shares grow over the cycles until a first write folds them (`ownTop`): the larger maps and the
     // runs of cycles here get there, with the default `foldAt`.
+    // Some cycles end folding the deletions they left (the engine folds a map a cycle: `foldIndexDeletions`).
     const write = fc.record({ del: fc.boolean(), k: fc.nat(400), value: fc.integer() });
+    const cycle = fc.record({ writes: fc.array(write, { maxLength: 6 }), fold: fc.boolean() });
     fc.assert(
-      fc.property(fc.nat(300), fc.array(fc.array(write, { maxLength: 6 }), { maxLength: 60 }), (n, cycles) => {
+      fc.property(fc.nat(300), fc.array(cycle, { maxLength: 60 }), (n, cycles) => {
         const initial = Array.from({ length: n }, (_, i): [string, number] => [`k${i}`, i]);
         let m = new LayeredMap<string, number>(initial);
         const model = new Map(initial);
         const older: [LayeredMap<string, number>, Map<string, number>][] = [];
-        for (const writes of cycles) {
+        for (const { writes, fold } of cycles) {
           older.push([m, new Map(model)]);
           m = m.fork();
           for (const w of writes) {
@@ -84,12 +92,48 @@ describe('LayeredMap', () => {
               model.set(`k${w.k}`, w.value);
             }
           }
+          if (fold) m.foldDeletions();
         }
         expectSame(m, model);
         for (const [o, om] of older) expect([...o]).toEqual([...om]);
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("a prune's deletions (a quarter of the base, forked every cycle) wait in the top layer until foldDeletions", () => {
+    // What the engine's prune does to a shard of its order indexes: about 1,400 entries, a dozen cycles of deletes.
+    const initial = Array.from({ length: 1_400 }, (_, i): [string, number] => [`k${i}`, i]);
+    let m = new LayeredMap<string, number>(initial);
+    const model = new Map(initial);
+    const older: [LayeredMap<string, number>, Map<string, number>][] = [];
+    for (let c = 0; c < 12; c++) {
+      older.push([m, new Map(model)]);
+      m = m.fork();
+      for (let d = 0; d < 29; d++) {
+        const k = `k${c * 100 + d * 3}`;
+        expect(m.delete(k)).toBe(model.delete(k));
+      }
+    }
+    // 348 deletions, within the room (1,400 / 4): none was folded into a new base in those cycles.
+    expect(m.deletions).toBe(348);
+    expectSame(m, model);
+    expect(m.foldDeletions()).toBe(true);
+    expect(m.deletions).toBe(0);
+    expectSame(m, model);
+    for (const [o, om] of older) expect([...o]).toEqual([...om]);
+    // Beyond the room, deletions count as changes again: a fork's first write folds them as it folds writes.
+    let n = new LayeredMap<string, number>(initial);
+    const nModel = new Map(initial);
+    for (let c = 0; c < 15; c++) {
+      n = n.fork();
+      for (let d = 0; d < 40; d++) {
+        const k = `k${c * 40 + d}`;
+        expect(n.delete(k)).toBe(nModel.delete(k));
+      }
+    }
+    expect(n.deletions).toBeLessThan(350);
+    expectSame(n, nModel);
   });
 
   it('a fork is O(1): it shares what its source holds until either writes', () => {

@@ -6,7 +6,8 @@ import { ScopedIdIndex } from '../../src/portfolio/scoped-id-index.js';
 type Op =
   | { readonly kind: 'set'; readonly at: number; readonly symbol: string; readonly id: string; readonly value: number }
   | { readonly kind: 'delete'; readonly at: number; readonly symbol: string; readonly id: string }
-  | { readonly kind: 'fork'; readonly at: number };
+  | { readonly kind: 'fork'; readonly at: number }
+  | { readonly kind: 'foldDeletions'; readonly at: number };
 
 // Ids repeat across symbols (per-symbol sequences), and a symbol may hold the other's `symbol:id` text.
 const SYMBOLS = ['BTC/USDT', 'ETH/USDT', 'BTC/USDT:USDT', 'X'] as const;
@@ -17,6 +18,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(7), symbol, id, value: fc.integer() }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(7), symbol, id }),
   fc.record({ kind: fc.constant('fork' as const), at: fc.nat(7) }),
+  fc.record({ kind: fc.constant('foldDeletions' as const), at: fc.nat(7) }),
 );
 
 /** Every read the Portfolio makes, against the map by `orderIdKey` it replaced. */
@@ -30,7 +32,7 @@ function expectSame(index: ScopedIdIndex<number>, model: Map<string, number>): v
 }
 
 describe('ScopedIdIndex', () => {
-  it('equals a Map by orderIdKey under random sets, deletes and forks, every fork independent', () => {
+  it('equals a Map by orderIdKey under random sets, deletes, forks and folds of deletions, every fork independent', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
         const indexes = [new ScopedIdIndex<number>()];
@@ -44,6 +46,8 @@ describe('ScopedIdIndex', () => {
             model.set(orderIdKey(o.symbol, o.id), o.value);
           } else if (o.kind === 'delete') {
             expect(index.delete(o.symbol, o.id)).toBe(model.delete(orderIdKey(o.symbol, o.id)));
+          } else if (o.kind === 'foldDeletions') {
+            index.foldDeletions();
           } else {
             indexes.push(index.fork());
             models.push(new Map(model));

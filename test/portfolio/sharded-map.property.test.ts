@@ -8,6 +8,7 @@ type Op =
   | { readonly kind: 'set'; readonly at: number; readonly key: number; readonly value: number }
   | { readonly kind: 'delete'; readonly at: number; readonly key: number }
   | { readonly kind: 'fork'; readonly at: number }
+  | { readonly kind: 'foldDeletions'; readonly at: number }
   | { readonly kind: 'from'; readonly at: number; readonly values: readonly number[] };
 
 const KEYS = 48;
@@ -24,6 +25,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(5), key: fc.nat(KEYS - 1) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('fork' as const), at: fc.nat(5) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('foldDeletions' as const), at: fc.nat(5) }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -50,10 +52,15 @@ function expectSame(map: ShardedMap<number>, model: Map<string, number>): void {
   const { value, yields } = drainSteps(map.valueListSteps());
   expect(value).toEqual(map.valueList());
   expect(yields).toBe(map.shardSizes().length === 1 ? 0 : map.shardSizes().length);
+  // Walked in steps: the same values in the same order, a yield per shard once split.
+  const walked: number[] = [];
+  const walk = drainSteps(map.forEachSteps((v) => walked.push(v)));
+  expect(walked).toEqual(value);
+  if (map.shardSizes().length > 1) expect(walk.yields).toBe(yields);
 }
 
 describe('ShardedMap', () => {
-  it('equals a Map under random sets, deletes, forks and rebuilds (fromValuesSteps), split into shards or not, every fork independent', () => {
+  it('equals a Map under random sets, deletes, forks, folds of deletions and rebuilds (fromValuesSteps), split into shards or not, every fork independent', () => {
     let split = 0;
     fc.assert(
       fc.property(
@@ -74,6 +81,12 @@ describe('ShardedMap', () => {
             } else if (o.kind === 'fork') {
               maps.push(map.fork());
               models.push(new Map(model));
+            } else if (o.kind === 'foldDeletions') {
+              // Only the representation changes: what a fork sharing the folded shard reads too.
+              const before = map.deletions;
+              const folded = map.foldDeletions();
+              if (before === 0) expect(folded).toBe(false);
+              if (folded) expect(map.deletions).toBeLessThan(before);
             } else {
               // A map built again whole, in place of one that forks may share.
               maps[k] = runSteps(ShardedMap.fromValuesSteps(o.values, keyOfValue, shardAt));
