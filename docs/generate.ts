@@ -247,6 +247,8 @@ export interface EnginePrune {
   readonly terminalOrders: number;
   readonly dropped: number;
   readonly prunes: number;
+  /** Cycles after each prune whose stalls count too (absent from older results: none). */
+  readonly cyclesAfter?: number;
   readonly sliced: boolean;
   readonly maxStallMs: number;
   readonly maxStallCpuMs: number;
@@ -415,9 +417,18 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
       `the cycles that prune a day of cancelled quotes an eighth at a time (${p.prunes} prunes, ` +
       `${p.dropped.toLocaleString('en-US')} of ${p.terminalOrders.toLocaleString('en-US')} dropped; ` +
       `${p.openOrders.toLocaleString('en-US')} open orders), ${p.sliced ? 'sliced' : 'in one turn (`NO_SLICING`)'}`;
+    const after = p.cyclesAfter === undefined ? '' : `, and the ${p.cyclesAfter} cycles after each prune`;
     rows.push({ measure: `cycle ms (median), ${where}`, get: (r) => same(r)?.cycleMsMedian, digits: 1 });
-    rows.push({ measure: `longest event-loop stall ms, ${where}`, get: (r) => same(r)?.maxStallMs, digits: 1 });
-    rows.push({ measure: `of which on CPU, at most ms, ${where}`, get: (r) => same(r)?.maxStallCpuMs, digits: 1 });
+    rows.push({
+      measure: `longest event-loop stall ms, ${where}${after}`,
+      get: (r) => same(r)?.maxStallMs,
+      digits: 1,
+    });
+    rows.push({
+      measure: `of which on CPU, at most ms, ${where}${after}`,
+      get: (r) => same(r)?.maxStallCpuMs,
+      digits: 1,
+    });
   }
   for (const h of after.heap) {
     rows.push({

@@ -249,13 +249,16 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   /**
    * Folds a top layer holding deletions (`deletionsDue`) into a new base of our own (`changes`: deletions within
    * their room wait for this). Only the representation changes: the same entries, in the same order. A large base is
-   * copied ahead first, a share per call (`mayFold`), and folded by the call that completes the copy. Returns whether
-   * deletions were due (false: too few, a trickle of them waits for more, as other changes do).
+   * copied ahead first, a share per call (`mayFold`), and folded by the call that completes the copy. Returns about
+   * how many entries the call copied (0: too few deletions are due; a trickle of them waits for more, as other
+   * changes do).
    */
-  foldDeletions(): boolean {
-    if (!this.deletionsDue) return false;
-    if (this.mayFold()) this.fold();
-    return true;
+  foldDeletions(): number {
+    if (!this.deletionsDue) return 0;
+    if (!this.mayFold()) return Math.ceil((2 * this.base.size) / Math.max(1, this.foldSize()));
+    const size = this.base.size;
+    this.fold();
+    return Math.max(1, size);
   }
 
   /** A base copied in one go when folded (up to 4 `foldAt`): the copy made ahead (`BaseCopy`) is for large ones. */

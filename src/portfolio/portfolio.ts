@@ -1151,13 +1151,18 @@ export class Portfolio {
   }
 
   /**
-   * Folds the deletions one order index holds in a top layer (`LayeredMap.foldDeletions`): a prune's drops wait
-   * there, and are folded a map a call, by the cycles after it, rather than all within the prune's cycles. The books
-   * are unchanged (the same entries, in the same order): nothing to stamp or save. Returns whether one was due
-   * (false: no index holds enough deletions to fold; a later prune's drops make some due again).
+   * Folds the deletions the order indexes hold in their top layers (`LayeredMap.foldDeletions`), a map at a time, until
+   * about `entries` entries were copied: a prune's drops wait there, and the cycles after it fold them, a few maps a
+   * cycle, rather than all within the prune's cycles. The books are unchanged (the same entries, in the same order):
+   * nothing to stamp or save. Returns whether any may still be due (false: none was).
    */
-  foldIndexDeletions(): boolean {
-    return this.byClient.foldDeletions() || this.closed.foldDeletions() || this.byExchange.foldDeletions();
+  foldIndexDeletions(entries: number): boolean {
+    for (let copied = 0; copied < entries;) {
+      const n = this.byClient.foldDeletions() || this.closed.foldDeletions() || this.byExchange.foldDeletions();
+      if (n === 0) return false;
+      copied += n;
+    }
+    return true;
   }
 
   // ---- fills and funding -------------------------------------------------------------------------------------

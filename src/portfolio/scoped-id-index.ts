@@ -74,17 +74,17 @@ export class ScopedIdIndex<V> {
 
   /**
    * Folds the deletions held by one map of one symbol (`ShardedMap.foldDeletions`), symbols in turn from where the
-   * last call stopped. Returns whether one was due (false: none holds enough).
+   * last call stopped. Returns about how many entries it copied (0: none was due).
    */
-  foldDeletions(): boolean {
+  foldDeletions(): number {
     const symbols = [...this.bySymbol.keys()];
     for (let i = 0; i < symbols.length; i++) {
-      const symbol = symbols[(this.foldFrom + i) % symbols.length]!;
-      this.foldFrom = (this.foldFrom + i) % symbols.length;
-      if (!this.bySymbol.get(symbol)!.deletionsDue) continue;
-      if (this.own(symbol)!.foldDeletions()) return true;
+      const at = (this.foldFrom + i) % symbols.length;
+      if (!this.bySymbol.get(symbols[at]!)!.deletionsDue) continue;
+      this.foldFrom = at;
+      return this.own(symbols[at]!)!.foldDeletions();
     }
-    return false;
+    return 0;
   }
 
   /** `symbol`'s map made ours to write (a fork of the one a fork may read), if there is one. */

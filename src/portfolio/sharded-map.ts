@@ -187,9 +187,9 @@ export class ShardedMap<V> {
   /**
    * Folds the deletions held by one map of ours (`LayeredMap.foldDeletions`), the first shard holding enough of them
    * (`deletionsDue`) from where the last call stopped: what a prune left in the shards' top layers, a shard a call, so
-   * that the copies spread over the cycles after it. Returns whether one was due (false: none holds enough).
+   * that the copies spread over the cycles after it. Returns about how many entries it copied (0: none was due).
    */
-  foldDeletions(): boolean {
+  foldDeletions(): number {
     if (this.single !== undefined) return this.single.foldDeletions();
     const shards = this.shards!;
     for (let i = 0; i < SHARDS; i++) {
@@ -198,7 +198,7 @@ export class ShardedMap<V> {
       this.foldFrom = k;
       return this.writableShard(k).foldDeletions();
     }
-    return false;
+    return 0;
   }
 
   /** The map `key` is written in, made ours to write (a fork of the one a fork may read). */

@@ -56,7 +56,7 @@ describe('LayeredMap', () => {
               expect(m.delete(o.key)).toBe(model.delete(o.key));
             } else if (o.kind === 'foldDeletions') {
               const due = m.deletionsDue;
-              expect(m.foldDeletions()).toBe(due);
+              expect(m.foldDeletions() > 0).toBe(due);
               if (due) expect(m.deletions).toBe(0);
             } else {
               maps.push(m.fork());
@@ -118,7 +118,7 @@ describe('LayeredMap', () => {
     // 348 deletions, within the room (1,400 / 4): none was folded into a new base in those cycles.
     expect(m.deletions).toBe(348);
     expectSame(m, model);
-    expect(m.foldDeletions()).toBe(true);
+    expect(m.foldDeletions()).toBe(1_400);
     expect(m.deletions).toBe(0);
     expectSame(m, model);
     for (const [o, om] of older) expect([...o]).toEqual([...om]);
