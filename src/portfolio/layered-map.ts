@@ -219,7 +219,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   /**
    * The changes that count towards a fold: deletions only beyond `deletionRoom`. A prune drops an eighth of a day of
    * terminal orders, a share of every shard of the books' indexes; folded as they came, each shard was copied two or
-   * three times a prune, in the prune's dozen cycles, and those copies (the new bases: all live, 8-26 MB a prune at
+   * three times a prune, in the prune's dozen cycles, and those copies (the new bases: all live, 10-28 MB a prune at
    * 86,400 terminal orders) made the scavenges of those cycles copy 5-8 MB each, 10-20 ms (issue 16). Within the
    * room they wait in the top layer for `foldDeletions`, one map at a time.
    */

@@ -111,16 +111,8 @@ export class ShardedMap<V> {
     return true;
   }
 
-  *values(): Generator<V, void> {
-    if (this.single !== undefined) {
-      yield* this.single.values();
-      return;
-    }
-    for (const shard of this.shards!) yield* shard.values();
-  }
-
   /**
-   * Calls `fn` with each value, in `values()`'s order, as steps (src/domain/steps.ts). Once split, a yield after each
+   * Calls `fn` with each value, in `valueList()`'s order, as steps (src/domain/steps.ts). Once split, a yield after each
    * shard (a sixty-fourth of the entries) and none within one: a shard is walked by `forEach`, which makes no garbage,
    * where a generator's walk made an iteration result per entry (a prune walks a day of terminal orders every cycle
    * until it is done: 86,400 of them, 6.8 MB a cycle, most of what those cycles allocated; a load walks every order).

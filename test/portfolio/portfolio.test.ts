@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError, ParseError } from '../../src/domain/errors.js';
 import { inferredTradeId } from '../../src/domain/types.js';
 import { tradeKey } from '../../src/domain/ids.js';
 import { PortfolioError } from '../../src/portfolio/errors.js';
+import { LayeredMap } from '../../src/portfolio/layered-map.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { BTC_PERP, BTC_SPOT, ETH_PERP_USDC, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
 
@@ -338,6 +339,54 @@ describe('Portfolio orders', () => {
     });
     expect(p.pruneClosedOrders(11)).toBe(1);
     expect(p.orders().map((o) => o.clientOrderId)).toEqual(['b']);
+  });
+
+  it('foldIndexDeletions folds what a prune on a clone dropped, about its budget a call, changing neither side', () => {
+    // Past SHARD_AT, so each index is 64 shards: a prune of a quarter leaves dozens of deletions in every shard.
+    const n = 10_000;
+    const orders = Array.from({ length: n }, (_, i) =>
+      order({
+        clientOrderId: `q${i}`,
+        exchangeOrderId: `x${i}`,
+        symbol: 'BTC/USDT',
+        side: 'buy',
+        q: '1',
+        px: '10',
+        status: 'cancelled',
+        updatedAt: i,
+      }),
+    );
+    const p = Portfolio.create({ instruments: INSTRUMENTS, orders });
+    const source = JSON.stringify(p.toJSON());
+    const c = p.clone();
+    expect(c.pruneClosedOrders(2_500)).toBe(2_500);
+    const pruned = JSON.stringify(c.toJSON());
+    let folds = 0;
+    const foldDeletions = LayeredMap.prototype.foldDeletions;
+    const spy = vi.spyOn(LayeredMap.prototype, 'foldDeletions').mockImplementation(function (
+      this: LayeredMap<unknown, unknown>,
+    ) {
+      const copied = foldDeletions.call(this);
+      if (copied > 0) folds++;
+      return copied;
+    });
+    let calls = 0;
+    try {
+      while (c.foldIndexDeletions(512)) calls++;
+    } finally {
+      spy.mockRestore();
+    }
+    // Three indexes of 64 shards of about 156 entries, a quarter of each dropped: about three shards a call.
+    expect(folds).toBeGreaterThan(100);
+    expect(calls).toBeGreaterThan(folds / 5);
+    expect(c.foldIndexDeletions(512)).toBe(false);
+    expect(JSON.stringify(c.toJSON())).toBe(pruned);
+    expect(JSON.stringify(p.toJSON())).toBe(source);
+    expect(c.findOrder({ clientOrderId: 'q2499' })).toBeUndefined();
+    expect(c.findOrder({ symbol: 'BTC/USDT', exchangeOrderId: 'x2499' })).toBeUndefined();
+    expect(c.findOrder({ symbol: 'BTC/USDT', exchangeOrderId: 'x2500' })?.clientOrderId).toBe('q2500');
+    expect(c.closedOrders()).toHaveLength(n - 2_500);
+    expect(p.findOrder({ symbol: 'BTC/USDT', exchangeOrderId: 'x0' })?.clientOrderId).toBe('q0');
   });
 });
 
