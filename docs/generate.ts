@@ -214,6 +214,10 @@ export interface EngineBoot {
   /** Absent from results written before the boot's stall was measured. */
   readonly maxStallMs?: number;
   readonly maxStallCpuMs?: number;
+  /** How many boots `bootMs` is the median of, the fastest and the slowest (absent from older results). */
+  readonly runs?: number;
+  readonly bootMsMin?: number;
+  readonly bootMsMax?: number;
 }
 export interface EngineBenchResult {
   readonly generatedAt: string;
@@ -241,6 +245,14 @@ export interface EngineBenchResult {
   readonly bytesPerTrackedOrder: number;
   /** The cycles that prune a day's cancelled quotes, sliced and in one turn (absent from older results). */
   readonly prune?: readonly EnginePrune[];
+  /** A process running nothing but the stall probe: the machine's floor (absent from older results). */
+  readonly floor?: {
+    readonly windowMs: number;
+    readonly maxStallMs: number;
+    readonly p99StallMs: number;
+    readonly maxStallCpuMs: number;
+    readonly rounds: number;
+  };
 }
 export interface EnginePrune {
   readonly openOrders: number;
@@ -287,6 +299,16 @@ function cleanRunName(c: EngineClean): string {
 /** The engine bench block's body: each measure before (main) and after, with its goal, from the two result files. */
 export function engineBenchBody(before: EngineBenchResult, after: EngineBenchResult): string {
   const rows: TableRow<EngineBenchResult>[] = [];
+  // What the machine shows with no engine at all: the stall rows below stand on it (this tree's run only).
+  if (after.floor !== undefined) {
+    const where = `a process running nothing but the probe's 1 ms timer for ${after.floor.windowMs.toLocaleString('en-US')} ms (the machine's floor)`;
+    rows.push({
+      measure: `longest event-loop stall ms (p99), ${where}`,
+      get: (r) => r.floor?.maxStallMs,
+      digits: 1,
+    });
+    rows.push({ measure: `of which on CPU, at most ms, ${where}`, get: (r) => r.floor?.maxStallCpuMs, digits: 1 });
+  }
   for (const c of after.clean) {
     const where = cleanRunName(c);
     const same = (r: EngineBenchResult) => r.clean.find((x) => cleanRunName(x) === where);
@@ -398,6 +420,12 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
           goal: { label: '< 1,000', bound: 1_000, higherIsBetter: false, strict: true },
         }),
     });
+    // One boot figure near the goal decides little here: the spread of the boots it is the median of.
+    if (b.bootMsMin !== undefined && b.bootMsMax !== undefined) {
+      const runs = b.runs === undefined ? 'boots' : `${b.runs} boots`;
+      rows.push({ measure: `the fastest of the ${runs} ms, ${orders}`, get: (r) => same(r)?.bootMsMin, digits: 0 });
+      rows.push({ measure: `the slowest of the ${runs} ms, ${orders}`, get: (r) => same(r)?.bootMsMax, digits: 0 });
+    }
     // What the boot holds up meanwhile: another engine in the process, the bot's own timers.
     rows.push({
       measure: `longest event-loop stall during the boot ms, ${orders}`,
@@ -463,7 +491,13 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
   });
   const p99 = (r: EngineBenchResult, m: string): string => {
     const c = r.clean.find((x) => m.endsWith(`, ${cleanRunName(x)}`));
-    const at = m.startsWith('longest') ? c?.p99StallMs : m.startsWith('the same loop') ? c?.idleP99StallMs : undefined;
+    const at = m.endsWith("(the machine's floor)")
+      ? r.floor?.p99StallMs
+      : m.startsWith('longest')
+        ? c?.p99StallMs
+        : m.startsWith('the same loop')
+          ? c?.idleP99StallMs
+          : undefined;
     if (!m.includes('stall ms')) return '';
     return at === undefined ? '' : ` (${at.toFixed(1)})`;
   };
