@@ -1,14 +1,15 @@
 /**
- * A saved portfolio's applied trades (`appliedTrades`: [symbol, trade id] pairs, oldest first), validated and indexed
- * in one pass as the bottom layer of the Portfolio's trade-id window. Indexed per symbol by trade id rather than by
- * `tradeKey`: a long-running engine's window holds 100 000 pairs, and a key string made and hashed for each cost more
- * than the rest of their load (issue 16). Keys are made only when the window's ids are listed (a whole save).
+ * A saved portfolio's applied trades, oldest first, validated and indexed in one pass as the bottom layer of the
+ * Portfolio's trade-id window. Version 3 saves them as trade keys (`parseKeys`): the keys are the window's own ids,
+ * indexed as they are read. Version 2 saved [symbol, trade id] pairs (`parse`), indexed per symbol by trade id
+ * rather than by `tradeKey`: a long-running engine's window holds 100 000 pairs, and a key string made and hashed for
+ * each cost more than the rest of their load (issue 16); their keys are made only when the window's ids are listed.
  */
 import { ParseError } from '../domain/errors.js';
 import { splitScopedKey, tradeKey, type TradeKey } from '../domain/ids.js';
 import { asArray, parseId, parseString, parseUniqueList } from '../domain/parse.js';
 import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
-import type { IdLayer } from './trade-id-window.js';
+import { ListLayer, type IdLayer } from './trade-id-window.js';
 
 /** A pair costs a small fraction of what an order costs to parse: a step takes as many as 16 steps of orders. */
 const PAIRS_PER_STEP = 16 * ITEMS_PER_STEP;
@@ -35,6 +36,34 @@ export class AppliedTrades implements IdLayer {
   /** `parse` as steps (src/domain/steps.ts): the same layer or error, yielding every few thousand pairs. */
   static *parseSteps(raw: unknown, path: string): Generator<void, AppliedTrades> {
     return (yield* AppliedTrades.parseFast(raw)) ?? AppliedTrades.ofKeys(parseAppliedTradeKeys(raw, path));
+  }
+
+  /**
+   * Parses a saved version-3 `appliedTrades` list (trade keys): accepts what a check of each key with
+   * `parseTradeKey` and of the keys for duplicates accepts, and throws the ParseError that check gives (it is run to
+   * name the problem).
+   */
+  static parseKeys(raw: unknown, path: string): IdLayer {
+    return runSteps(AppliedTrades.parseKeysSteps(raw, path));
+  }
+
+  /** `parseKeys` as steps (src/domain/steps.ts): the same layer or error, yielding every few thousand keys. */
+  static *parseKeysSteps(raw: unknown, path: string): Generator<void, IdLayer> {
+    if (Array.isArray(raw)) {
+      const items = raw as readonly unknown[];
+      const position = new Map<string, number>();
+      let plain = true;
+      for (let i = 0; i < items.length && plain; i++) {
+        if (i > 0 && i % PAIRS_PER_STEP === 0) yield;
+        const key = items[i];
+        // One look-up: a key seen before leaves the size as it was.
+        plain = typeof key === 'string' && isPlainTradeKey(key) && position.set(key, i).size === i + 1;
+      }
+      // A copy: the layer outlives the parsed text, which is the caller's.
+      if (plain) return new ListLayer(items.slice() as string[], position);
+    }
+    const keys = parseUniqueList(raw, path, parseTradeKey, (k) => [k]);
+    return new ListLayer(keys, new Map(keys.map((k, i) => [k, i])));
   }
 
   /** Distinct trade keys, oldest first, as a layer. */
@@ -122,6 +151,50 @@ export function parseAppliedTradeKeys(raw: unknown, path: string): TradeKey[] {
     },
     (k) => [k],
   );
+}
+
+/**
+ * A saved trade key (version 3's `appliedTrades` items): a string that `tradeKey` writes for a symbol `parseString`
+ * and an id `parseId` accept, exactly as it writes it (a key spelled otherwise, `013:…` for `13:…`, would let one
+ * trade count as two). Throws ParseError naming `path` otherwise.
+ */
+export function parseTradeKey(raw: unknown, path: string): TradeKey {
+  const text = parseString(raw, path);
+  const pair = splitScopedKey(text);
+  const detail = 'must be a trade key: <symbol length>:<symbol>:<trade id>';
+  if (pair === undefined) throw new ParseError('invalid_type', path, raw, detail);
+  for (const [part, what] of [
+    [pair.symbol, 'symbol'],
+    [pair.id, 'trade id'],
+  ] as const)
+    if (part.trim() === '') throw new ParseError('empty_id', path, raw, `the ${what} of a trade key must not be empty`);
+  const key = tradeKey(pair.symbol, pair.id);
+  if (key !== text) throw new ParseError('invalid_type', path, raw, `${detail}, as written`);
+  return key;
+}
+
+/**
+ * Whether `key` is plainly a trade key `parseTradeKey` accepts: the symbol length in digits without a leading zero,
+ * and a symbol and an id whose first characters are printable ASCII, not space. Anything else is left to it.
+ */
+function isPlainTradeKey(key: string): boolean {
+  const colon = key.indexOf(':');
+  if (colon <= 0 || colon > 6 || key.charCodeAt(0) === 0x30) return false;
+  let n = 0;
+  for (let i = 0; i < colon; i++) {
+    const d = key.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return false;
+    n = n * 10 + d;
+  }
+  const symbolAt = colon + 1;
+  const idAt = symbolAt + n + 1;
+  return idAt < key.length && key.charCodeAt(idAt - 1) === 0x3a && isPlainAt(key, symbolAt) && isPlainAt(key, idAt);
+}
+
+/** Whether the character at `i` is printable ASCII, not space (a string starting so is not blank). */
+function isPlainAt(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return c > 0x20 && c < 0x7f;
 }
 
 /** `parseId`'s reading of a number (a safe integer, as text), or undefined where it throws. */

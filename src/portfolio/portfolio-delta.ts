@@ -17,7 +17,7 @@ import type { Millis } from '../domain/clock.js';
 import { compareStrings } from '../domain/compare.js';
 import { amountToString } from '../domain/decimal.js';
 import { TesserError } from '../domain/errors.js';
-import { splitScopedKey, type OrderIdKey } from '../domain/ids.js';
+import { splitScopedKey, tradeKey, type OrderIdKey } from '../domain/ids.js';
 import {
   asArray,
   asRecord,
@@ -438,8 +438,8 @@ const PORTFOLIO_DELTA_FIELDS: ReadonlySet<string> = new Set(
 );
 
 /**
- * A saved `PortfolioJSON` (version 2) with deltas applied, kept as maps between deltas so each costs what it changed.
- * Only shapes are checked here; `Portfolio.fromJSON` validates the content of the result.
+ * A saved `PortfolioJSON` (version 2 or 3) with deltas applied, kept as maps between deltas so each costs what it
+ * changed. Only shapes are checked here; `Portfolio.fromJSON` validates the content of the result.
  */
 export class PortfolioPatcher {
   private readonly json: Record<string, unknown>;
@@ -451,12 +451,12 @@ export class PortfolioPatcher {
   private funding: unknown[] | undefined;
   private log: unknown[] | undefined;
 
-  /** @throws PortfolioDeltaError when `saved` is not a version-2 portfolio. */
+  /** @throws PortfolioDeltaError when `saved` is not a version-2 or version-3 portfolio. */
   constructor(saved: unknown, path: string) {
     const r = asRecord(saved, path);
-    if (r.version !== 2) {
+    if (r.version !== 2 && r.version !== 3) {
       throw new PortfolioDeltaError(
-        `${path}: a delta applies to a version-2 portfolio, not version ${JSON.stringify(r.version)}`,
+        `${path}: a delta applies to a version-2 or version-3 portfolio, not version ${JSON.stringify(r.version)}`,
       );
     }
     this.json = { ...r };
@@ -503,7 +503,13 @@ export class PortfolioPatcher {
       });
     }
     if (d.appliedTrades !== undefined)
-      this.trades = appendWindow(this.trades ?? this.json.appliedTrades, d.appliedTrades, `${path}.appliedTrades`);
+      this.trades = appendWindow(
+        this.trades ?? this.json.appliedTrades,
+        d.appliedTrades,
+        `${path}.appliedTrades`,
+        // A delta adds [symbol, trade id] pairs; version 3 saves each as its trade key.
+        this.json.version === 2 ? undefined : pairKey,
+      );
     if (d.appliedFundingIds !== undefined)
       this.funding = appendWindow(
         this.funding ?? this.json.appliedFundingIds,
@@ -606,13 +612,29 @@ export function strings(raw: unknown, path: string): string[] {
   return asOptionalArray(raw, path).map((x, i) => parseString(x, `${path}[${i}]`));
 }
 
-/** A saved id window after `added` arrived: the newest `size` of (saved ++ added). */
-function appendWindow(saved: unknown, raw: unknown, path: string): unknown[] {
+/** A saved trade key for a delta's [symbol, trade id] pair (`tradeKey`; `Portfolio.fromJSON` checks the key). */
+function pairKey(raw: unknown, path: string): string {
+  const pair = strings(raw, path);
+  if (pair.length !== 2) throw new PortfolioDeltaError(`${path}: not a [symbol, trade id] pair`);
+  return tradeKey(pair[0]!, pair[1]!);
+}
+
+/**
+ * A saved id window after `added` arrived: the newest `size` of (saved ++ added), each added item through `saved`'s
+ * form (`as`) when it has one of its own.
+ */
+function appendWindow(
+  saved: unknown,
+  raw: unknown,
+  path: string,
+  as?: (item: unknown, path: string) => unknown,
+): unknown[] {
   const w = asRecord(raw, path);
   const size = w.size;
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
     throw new PortfolioDeltaError(`${path}.size: ${JSON.stringify(size)} is not a window size`);
-  const all = asArray(saved, path).concat(asArray(w.added, `${path}.added`));
+  const added = asArray(w.added, `${path}.added`);
+  const all = asArray(saved, path).concat(as === undefined ? added : added.map((x, i) => as(x, `${path}.added[${i}]`)));
   if (size > all.length)
     throw new PortfolioDeltaError(`${path}.size: ${size} ids, but the saved window and the delta hold ${all.length}`);
   return all.slice(all.length - size);

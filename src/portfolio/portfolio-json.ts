@@ -1,11 +1,15 @@
 /**
- * The Portfolio's persisted shape (version 2) and its validating parser. Amounts are decimal strings written by
+ * The Portfolio's persisted shape (version 3) and its validating parser. Amounts are decimal strings written by
  * the shared `*ToJSON` serializers of src/domain/parse.ts, so parse(JSON.parse(JSON.stringify(x))) is exact.
  * The parser checks the invariants the Portfolio relies on and throws a ParseError naming the field otherwise.
  *
  * Version 2 scopes ids the way exchanges do: applied trades are (symbol, trade id) pairs, untracked order fills carry
- * their symbol, inferred trade ids name the symbol. Version 1 (written up to commit d0fec8b) kept bare ids; it is
- * migrated on read (`migratePortfolioV1`, whose comment says what the migration assumes).
+ * their symbol, inferred trade ids name the symbol. Version 3 writes each applied trade as its trade key instead of
+ * a pair (`tradeKey`: `<symbol length>:<symbol>:<trade id>`), one string where a pair was an array and two strings:
+ * a full window of 100,000 pairs was most of what a boot's parse allocated beyond the orders, and in a process holding
+ * much else its collection cost more than the orders' parse (issue 16). Version 2 is read as it is; version 1 (written
+ * up to commit d0fec8b) kept bare ids and is migrated on read (`migratePortfolioV1`, whose comment says what the
+ * migration assumes).
  */
 import type { Decimal } from 'decimal.js';
 import { ParseError } from '../domain/errors.js';
@@ -35,6 +39,7 @@ import {
 import type { Millis } from '../domain/clock.js';
 import type { TradeStamp } from './trade-order.js';
 import { AppliedTrades } from './applied-trades.js';
+import type { IdLayer } from './trade-id-window.js';
 import { orderIdKey, tradeKey, type OrderIdKey } from '../domain/ids.js';
 import { ITEMS_PER_STEP, runSteps } from '../domain/steps.js';
 import {
@@ -49,8 +54,11 @@ import {
   type Position,
 } from '../domain/types.js';
 
-/** The version written by this code. Version 1 is migrated on read; any other version is refused, not guessed at. */
-export const PORTFOLIO_JSON_VERSION = 2;
+/**
+ * The version written by this code. Version 2 is read as well, version 1 is migrated on read; any other version is
+ * refused, not guessed at.
+ */
+export const PORTFOLIO_JSON_VERSION = 3;
 
 /** A tracked order plus the exact Σ quantity·price of the fills counted in its filledQuantity (when known). */
 export type TrackedOrderJSON = OrderJSON & { fillNotional?: string };
@@ -81,7 +89,7 @@ export interface LegacyTradeIdsJSON {
 }
 
 export interface PortfolioJSON {
-  version: 2;
+  version: 3;
   /** The asset equity is expressed in. */
   reportingAsset: string;
   instruments: Instrument[];
@@ -100,8 +108,11 @@ export interface PortfolioJSON {
    */
   replayLog: ReplayEntryJSON[];
   untrackedOrderFills: UntrackedOrderFillsJSON[];
-  /** Applied trades as [symbol, trade id], oldest first. */
-  appliedTrades: [string, string][];
+  /**
+   * Applied trades as trade keys (`tradeKey`: `<symbol length>:<symbol>:<trade id>`), oldest first. Version 2 wrote
+   * [symbol, trade id] pairs.
+   */
+  appliedTrades: string[];
   /** Applied funding payment ids (their own id space), oldest first. */
   appliedFundingIds: string[];
   /** Present only in books migrated from version 1. */
@@ -163,7 +174,7 @@ export interface ParsedPortfolio {
   readonly replayLog: ReplayEntry[];
   readonly untracked: [OrderIdKey, UntrackedOrderFills][];
   /** The trade-id window's saved ids, indexed (`IdWindow.ofLayer` takes it as it is). */
-  readonly appliedTrades: AppliedTrades;
+  readonly appliedTrades: IdLayer;
   readonly appliedFundingIds: string[];
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
@@ -290,12 +301,12 @@ export function* readPortfolioJSONSteps(
 ): Generator<void, ParsedPortfolio> {
   const r0 = asRecord(raw, path);
   const r = r0.version === 1 ? migratePortfolioV1(r0, path, options.legacySavedAt) : r0;
-  if (r.version !== PORTFOLIO_JSON_VERSION) {
+  if (r.version !== 2 && r.version !== PORTFOLIO_JSON_VERSION) {
     throw new ParseError(
       r.version === undefined ? 'missing_field' : 'unknown_enum',
       `${path}.version`,
       r.version,
-      `unsupported version (expected 1 or ${PORTFOLIO_JSON_VERSION})`,
+      `unsupported version (expected 1, 2 or ${PORTFOLIO_JSON_VERSION})`,
     );
   }
   const instruments = parseUniqueList(r.instruments, `${path}.instruments`, parseInstrument, (i) => [i.symbol]);
@@ -322,7 +333,9 @@ export function* readPortfolioJSONSteps(
     },
     ([key]) => [key],
   );
-  const appliedTrades = yield* AppliedTrades.parseSteps(r.appliedTrades, `${path}.appliedTrades`);
+  const appliedTrades = yield* r.version === 2
+    ? AppliedTrades.parseSteps(r.appliedTrades, `${path}.appliedTrades`)
+    : AppliedTrades.parseKeysSteps(r.appliedTrades, `${path}.appliedTrades`);
   const reflectedBefore =
     r.reflectedBefore === undefined ? undefined : parseTimestamp(r.reflectedBefore, `${path}.reflectedBefore`);
   const reflectedThrough =
@@ -482,7 +495,8 @@ export function migratePortfolioV1(
   const { appliedTradeIds: _old, ...rest } = r;
   return {
     ...rest,
-    version: PORTFOLIO_JSON_VERSION,
+    // Version 2's shape (applied trades as pairs), read as version 2 is.
+    version: 2,
     replayLog,
     untrackedOrderFills,
     appliedTrades,

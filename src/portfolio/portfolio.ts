@@ -1689,10 +1689,8 @@ export class Portfolio {
       orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS, this.orderSlices),
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
-      appliedTrades: ids(this.tradeIds, (key): [string, string] => {
-        const { symbol, id } = splitScopedKey(key)!;
-        return [symbol, id];
-      }),
+      // The window's own keys (version 3): a load indexes them as they are read.
+      appliedTrades: ids(this.tradeIds, (key): string => key),
       appliedFundingIds: this.fundingIds.toArray(),
       ...(this.legacy !== undefined && {
         legacyTradeIds: { upTo: this.legacy.upTo ?? null, ids: [...this.legacy.ids] },

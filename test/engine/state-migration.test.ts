@@ -18,6 +18,7 @@ import { decodeEngineState, encodeEngineState, ENGINE_STATE_VERSION } from '../.
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { silentLogger } from '../../src/logging/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
+import { PORTFOLIO_JSON_VERSION } from '../../src/portfolio/portfolio-json.js';
 import { FileStateStore } from '../../src/store/file-store.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 
@@ -141,7 +142,7 @@ async function bootsAndReconciles(dir: string, tradesBefore = 0): Promise<void> 
   const after = JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8')) as {
     state: { version: number; portfolio: { version: number } };
   };
-  expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, 2]);
+  expect([after.state.version, after.state.portfolio.version]).toEqual([ENGINE_STATE_VERSION, PORTFOLIO_JSON_VERSION]);
 }
 
 describe('migrating state directories written before ids were scoped (v1, main at d0fec8b)', () => {
@@ -165,9 +166,9 @@ describe('migrating state directories written before ids were scoped (v1, main a
     // Funding ids were already a set of their own.
     expect(p.hasAppliedFunding('f-3')).toBe(true);
     expect(p.hasAppliedTrade({ symbol: 'BTC/USDT:USDT', tradeId: 'f-3' })).toBe(false);
-    // Written back as v2; read again, the same.
+    // Written back in the current version; read again, the same.
     const j = JSON.parse(JSON.stringify(p.toJSON())) as ReturnType<Portfolio['toJSON']>;
-    expect(j.version).toBe(2);
+    expect(j.version).toBe(PORTFOLIO_JSON_VERSION);
     expect(j.legacyTradeIds).toEqual({
       upTo: savedAt,
       ids: ['t-1', 't-2', 't-3', 't-4', 't-5', 't-6', 't-7', 't-8', 't-9'],
@@ -203,8 +204,12 @@ describe('state directories of the last release (engine state v3, main at ac6dfe
     };
     expect([raw.state.version, raw.state.portfolio.version]).toEqual([3, 2]);
     const j = (await load('demo', LAST_RELEASE)).portfolio!.toJSON() as unknown as Record<string, unknown>;
-    for (const part of ['balances', 'positions', 'orders', 'appliedTrades', 'appliedFundingIds', 'settledRealizedPnl'])
+    for (const part of ['balances', 'positions', 'orders', 'appliedFundingIds', 'settledRealizedPnl'])
       expect(j[part], part).toEqual(raw.state.portfolio[part]);
+    // Version 2's [symbol, trade id] pairs are written back as the same trades' keys (version 3), in the same order.
+    const pairs = raw.state.portfolio.appliedTrades as [string, string][];
+    expect(pairs.length).toBeGreaterThan(0);
+    expect(j.appliedTrades).toEqual(pairs.map(([symbol, id]) => tradeKey(symbol, id)));
   });
 
   it.each(['demo', 'crashed'])(

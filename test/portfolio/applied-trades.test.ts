@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../src/domain/errors.js';
 import { tradeKey } from '../../src/domain/ids.js';
-import { AppliedTrades, parseAppliedTradeKeys } from '../../src/portfolio/applied-trades.js';
+import { parseUniqueList } from '../../src/domain/parse.js';
+import { AppliedTrades, parseAppliedTradeKeys, parseTradeKey } from '../../src/portfolio/applied-trades.js';
 import { IdWindow } from '../../src/portfolio/trade-id-window.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { runStepsSliced } from '../../src/domain/steps.js';
@@ -52,6 +53,50 @@ describe('AppliedTrades', () => {
       expect(outcome(() => IdWindow.ofLayer(AppliedTrades.parse(notAList, 'p')))).toEqual(
         outcome(() => parseAppliedTradeKeys(notAList, 'p')),
       );
+  });
+
+  it('reads version 3 keys: accepts what the general check (each key, then repeats) accepts, and otherwise throws its error', () => {
+    // Keys of the pairs above (blank parts included), each also spelled wrong: a leading zero, a length one off, cut.
+    const keyItem = fc.oneof(
+      {
+        weight: 12,
+        arbitrary: fc
+          .tuple(symbol, id)
+          .map(([s, i]) => (typeof s === 'string' && typeof i === 'string' ? tradeKey(s, i) : s)),
+      },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(fc.constantFrom('BTC/USDT:USDT', 'ETH/USDT', 'B'), fc.integer({ min: 0, max: 9 }).map(String))
+          .chain(([s, i]) =>
+            fc.constantFrom<unknown>(`0${tradeKey(s, i)}`, `${s.length + 1}:${s}:${i}`, tradeKey(s, i).slice(0, -1)),
+          ),
+      },
+      { weight: 1, arbitrary: fc.constantFrom<unknown>(null, 7, '', ':', '1:', '1:B', '1:B:', ['B', '1'], {}) },
+    );
+    const general = (list: unknown, path: string): string[] => parseUniqueList(list, path, parseTradeKey, (k) => [k]);
+    fc.assert(
+      fc.property(fc.array(keyItem, { maxLength: 40 }), (list) => {
+        expect(outcome(() => IdWindow.ofLayer(AppliedTrades.parseKeys(list, 'p.appliedTrades')))).toEqual(
+          outcome(() => general(list, 'p.appliedTrades')),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+    for (const notAList of [undefined, null, {}, 'x'])
+      expect(outcome(() => IdWindow.ofLayer(AppliedTrades.parseKeys(notAList, 'p')))).toEqual(
+        outcome(() => general(notAList, 'p')),
+      );
+    // The same window either way: a version-2 list and its keys.
+    const pairs = [
+      ['BTC/USDT:USDT', '1'],
+      ['ETH/USDT', '1'],
+      ['BTC/USDT:USDT', '2'],
+    ];
+    const keys = pairs.map(([s, i]) => tradeKey(s!, i!));
+    expect(IdWindow.ofLayer(AppliedTrades.parseKeys(keys, 'p')).toArray()).toEqual(
+      IdWindow.ofLayer(AppliedTrades.parse(pairs, 'p')).toArray(),
+    );
   });
 
   it('finds each trade by its key, on its own symbol only', () => {

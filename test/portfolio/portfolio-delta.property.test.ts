@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
-import { TesserError } from '../../src/domain/errors.js';
+import { ParseError, TesserError } from '../../src/domain/errors.js';
+import { tradeKey } from '../../src/domain/ids.js';
 import type { Balance, Fill, Instrument, Side, TerminalOrderStatus } from '../../src/domain/types.js';
 import { PortfolioDeltaError, PortfolioPatcher } from '../../src/portfolio/portfolio-delta.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { canonicalJson } from '../../src/store/codec.js';
-import { INSTRUMENTS, arbResetVariant, d, order, resetInput, type ResetVariant } from './fixtures.js';
+import { BTC_PERP, INSTRUMENTS, arbResetVariant, d, order, resetInput, type ResetVariant } from './fixtures.js';
 
 const START: Balance[] = ['BTC', 'ETH', 'USDC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 // Small windows, so eviction of trade ids, of untracked orders, settling of inferred fills and of the perpetual
@@ -321,5 +322,31 @@ describe('Portfolio deltas', () => {
       ),
     ).toThrow(PortfolioDeltaError);
     expect(() => new PortfolioPatcher({ version: 1 }, 'portfolio')).toThrow(PortfolioDeltaError);
+  });
+
+  it("adds a delta's applied trades to a version-3 save as keys and to a version-2 save as pairs; a pair that is none is refused", () => {
+    const saved = (version: 2 | 3, appliedTrades: unknown[]) => {
+      const j = JSON.parse(JSON.stringify(Portfolio.create({ instruments: INSTRUMENTS, balances: START }).toJSON()));
+      return { ...j, version, appliedTrades };
+    };
+    const delta = { appliedTrades: { added: [[BTC_PERP.symbol, '2']], size: 2 } };
+    const v3 = new PortfolioPatcher(saved(3, [tradeKey(BTC_PERP.symbol, '1')]), 'portfolio');
+    v3.apply(delta, 'd');
+    expect(v3.result().appliedTrades).toEqual([tradeKey(BTC_PERP.symbol, '1'), tradeKey(BTC_PERP.symbol, '2')]);
+    const v2 = new PortfolioPatcher(saved(2, [[BTC_PERP.symbol, '1']]), 'portfolio');
+    v2.apply(delta, 'd');
+    expect(v2.result().appliedTrades).toEqual([
+      [BTC_PERP.symbol, '1'],
+      [BTC_PERP.symbol, '2'],
+    ]);
+    // Both read as the same books' window.
+    expect(Portfolio.fromJSON(v3.result()).preservedMetrics().appliedTrades).toEqual(
+      Portfolio.fromJSON(v2.result()).preservedMetrics().appliedTrades,
+    );
+    const bad = new PortfolioPatcher(saved(3, []), 'portfolio');
+    expect(() => bad.apply({ appliedTrades: { added: [[BTC_PERP.symbol]], size: 1 } }, 'd')).toThrow(
+      PortfolioDeltaError,
+    );
+    expect(() => bad.apply({ appliedTrades: { added: ['1:x:1'], size: 1 } }, 'd')).toThrow(ParseError);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../src/domain/errors.js';
 import { inferredTradeId } from '../../src/domain/types.js';
-import { tradeKey } from '../../src/domain/ids.js';
+import { splitScopedKey, tradeKey } from '../../src/domain/ids.js';
 import { fundingPaymentToJSON } from '../../src/domain/parse.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { parsePortfolioJSON, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
@@ -55,7 +55,7 @@ function expectParseError(mutate: (j: Record<string, unknown>) => void, path: st
 describe('PortfolioJSON', () => {
   it('is versioned, keeps amounts as strings, and round-trips through JSON text', () => {
     const j = sample();
-    expect(j.version).toBe(2);
+    expect(j.version).toBe(3);
     expect(j.replayLog.map((e) => Object.keys(e)[0])).toEqual(['fill', 'fill', 'funding']);
     expect(typeof j.peakEquity).toBe('string');
     expect(j.balances.every((b) => typeof b.total === 'string')).toBe(true);
@@ -63,8 +63,50 @@ describe('PortfolioJSON', () => {
   });
 
   it('refuses an unknown version', () => {
-    expectParseError((j) => (j.version = 3), 'portfolio.version');
+    expectParseError((j) => (j.version = 4), 'portfolio.version');
     expectParseError((j) => delete j.version, 'portfolio.version');
+  });
+
+  it('writes applied trades as trade keys (version 3) and reads version 2, whose pairs hold the same trades', () => {
+    const j = sample();
+    expect(j.appliedTrades.length).toBeGreaterThan(1);
+    expect(j.appliedTrades.every((k) => splitScopedKey(k) !== undefined)).toBe(true);
+    const v2 = {
+      ...j,
+      version: 2,
+      appliedTrades: j.appliedTrades.map((k) => {
+        const { symbol, id } = splitScopedKey(k)!;
+        return [symbol, id];
+      }),
+    };
+    const p = Portfolio.fromJSON(JSON.parse(JSON.stringify(v2)));
+    expect(p.preservedMetrics().appliedTrades).toEqual(Portfolio.fromJSON(j).preservedMetrics().appliedTrades);
+    expect(p.toJSON()).toEqual(j);
+    // Each version reads its own form only.
+    expectParseError((x) => (x.appliedTrades = v2.appliedTrades as never), 'portfolio.appliedTrades[0]');
+    expectParseError((x) => ((x.version as number) = 2), 'portfolio.appliedTrades[0]');
+  });
+
+  it('refuses an applied trade key that is not one as written', () => {
+    const bad = (key: unknown) => (j: Record<string, unknown>) => ((j.appliedTrades as unknown[])[1] = key);
+    const [, second] = sample().appliedTrades;
+    const { symbol, id } = splitScopedKey(second!)!;
+    // A leading zero in the length (the same trade, spelled so it would count twice), a length that does not fit, a
+    // blank symbol or id, no key at all.
+    for (const key of [
+      `0${second!}`,
+      `${symbol.length + 1}:${symbol}:${id}`,
+      `1: :${id}`,
+      `${second!.split(':')[0]}:${symbol}:`,
+    ])
+      expectParseError(bad(key), 'portfolio.appliedTrades[1]');
+    for (const key of ['', 'BTC/USDT', 7, null, [symbol, id]]) expectParseError(bad(key), 'portfolio.appliedTrades[1]');
+    // Outside the fast path's plain characters the general check decides: a symbol starting with a non-ASCII letter.
+    const p = Portfolio.fromJSON({
+      ...sample(),
+      appliedTrades: [tradeKey('é/USDT', '1'), tradeKey(BTC_PERP.symbol, 'x')],
+    });
+    expect(p.preservedMetrics().appliedTrades).toEqual([tradeKey('é/USDT', '1'), tradeKey(BTC_PERP.symbol, 'x')]);
   });
 
   it('refuses amounts written as JS numbers', () => {
@@ -106,7 +148,7 @@ describe('PortfolioJSON', () => {
 
   it('refuses duplicate applied trade ids and an order filled beyond its quantity', () => {
     expectParseError(
-      (j) => (j.appliedTrades as string[][]).push([...(j.appliedTrades as string[][])[1]!]),
+      (j) => (j.appliedTrades as string[]).push((j.appliedTrades as string[])[1]!),
       'portfolio.appliedTrades[2]',
     );
     expectParseError(

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AccountBook } from '../../src/domain/accounting.js';
 import { Dec } from '../../src/domain/decimal.js';
+import { tradeKey } from '../../src/domain/ids.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { PERP, trade } from './fixtures/main-ac6dfe6-trades.js';
 
@@ -25,12 +26,18 @@ const views = (p: Portfolio | AccountBook) => ({
 });
 
 describe('a portfolio written by main ac6dfe6 with a standing inferred fill', () => {
-  it('loads with the views main showed, and writes itself back unchanged', async () => {
+  it('loads with the views main showed, and writes itself back unchanged (in version 3: its trades as keys)', async () => {
     const f = await fixture();
     const p = Portfolio.fromJSON(f.portfolio);
     expect(views(p)).toEqual(f.views);
     expect(p.standingInferredFills().map((x) => x.exchangeOrderId)).toEqual(['50']);
-    expect(JSON.parse(JSON.stringify(p.toJSON()))).toEqual(f.portfolio);
+    const saved = f.portfolio as { version: number; appliedTrades: [string, string][] };
+    expect(saved.version).toBe(2);
+    expect(JSON.parse(JSON.stringify(p.toJSON()))).toEqual({
+      ...saved,
+      version: 3,
+      appliedTrades: saved.appliedTrades.map(([symbol, id]) => tradeKey(symbol, id)),
+    });
   });
 
   it("then nets the real trades in the exchange's order: the inferred fill's trade, and the manual one before it, shown last", async () => {
