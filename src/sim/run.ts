@@ -129,7 +129,8 @@ interface Incarnation {
    * Perpetuals whose position this incarnation's startup could not know: every positions read of its snapshot was
    * stale, and trades between what they showed and the snapshot moved the position. The reset took the stale
    * position and its trade cursors the snapshot's time, so the books lack those trades until a boot whose reads are
-   * current (the documented limit: a replica stale through every retry, docs/operations.md; sim seed 48215).
+   * current (the documented limit: a replica stale through every retry, docs/operations.md; sim seed 48215). Their
+   * settle assets' balances too: a later trade of the position realizes PnL against the books' (seed 56551).
    */
   hiddenPositions: ReadonlySet<string>;
   /** Per report of this incarnation, whether a read of its cycle was stale (for drift streaks). */
@@ -735,12 +736,19 @@ class Simulation implements PortHost {
     );
     if (instantaneous && !faulted && errors.length === 0 && !troubled) {
       this.stats.booksChecked++;
+      // A hidden position's later trades realize PnL against the position the books have, so its settle asset's
+      // balance is as unknowable as the position (seed 56551: the exchange liquidated it).
+      const hiddenAssets = new Set(
+        this.cfg.market.instruments.filter((i) => inc.hiddenPositions.has(i.symbol)).map((i) => i.settle),
+      );
       const known = <P extends { readonly symbol: string }>(ps: readonly P[]): P[] =>
         ps.filter((x) => !inc.hiddenPositions.has(x.symbol));
+      const knownBalances = <B extends { readonly asset: string }>(bs: readonly B[]): B[] =>
+        bs.filter((b) => !hiddenAssets.has(b.asset));
       const d = compareBooks(
-        { balances: p.balances(), positions: known(p.positions()) },
+        { balances: knownBalances(p.balances()), positions: known(p.positions()) },
         {
-          balances: withoutDeposits(truth.balances, truth.deposits.slice(inc.knownDeposits)),
+          balances: knownBalances(withoutDeposits(truth.balances, truth.deposits.slice(inc.knownDeposits))),
           positions: known(truth.positions),
         },
       );

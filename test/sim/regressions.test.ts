@@ -153,6 +153,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     expect(trace.some((l) => l.includes('liquidate-only: drift') && l.includes('ETH/USDT:USDT'))).toBe(true);
   });
 
+  it("seed 56551 (the same on a USDC perpetual the exchange then liquidated): the liquidation's PnL lands on the books' position, so the settle asset's balance is excused with it until the next boot", async () => {
+    // World fix in src/sim/run.ts (`hiddenPositions` covers the hidden perpetuals' settle assets too).
+    const trace = await expectGreen(56551);
+    expect(trace.some((l) => l.includes('exchange liquidates BTC/USDC:USDC'))).toBe(true);
+  });
+
   it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
     // The fix is in src/engine/order-api.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
     // by test/engine-lag-through-boot.test.ts.
