@@ -33,7 +33,10 @@ export interface IdLayer {
   idsBetween(start: number, end: number): string[];
 }
 
-/** A layer a window folds its ids into (and a saved window's trade keys: `AppliedTrades.parseKeys`): the list, and each id's position in a map. */
+/**
+ * A layer a window folds its ids into (and a saved window's trade keys: `AppliedTrades.parseKeys`): the list, and
+ * each id's position in a map.
+ */
 export class ListLayer implements IdLayer {
   constructor(
     private readonly order: readonly string[],
