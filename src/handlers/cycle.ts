@@ -278,6 +278,17 @@ export interface CycleOptions {
   readonly recordUntracked?: ((symbol: string) => boolean) | undefined;
   /** Startup: a hard reset follows the plan (zombies are adopted with the snapshot's count, see `adoptedFrom`). */
   readonly hardResetFollows?: boolean | undefined;
+  /**
+   * Runtime: the trades `reflectedByBalances` cannot decide on (other drift on what they touch, a later trade still
+   * lagging) are neither applied nor recorded, and their symbols' cursors stay, until a later cycle can decide; at
+   * most while that drift's streak is short of `driftCyclesBeforeLiquidateOnly`.
+   */
+  readonly holdUndecided?: boolean | undefined;
+  /**
+   * Runtime: the trades an earlier cycle held (`CycleResult.held`), weighed again with this cycle's as if read again
+   * (one found behind its symbol's cursor is not read again unless drift sends the cycle back there).
+   */
+  readonly weighAgain?: readonly Fill[] | undefined;
 }
 
 /** The result of the shared part of a cycle; handlers assemble it into a plan. */
@@ -297,6 +308,8 @@ export interface CycleResult {
   readonly verdicts: readonly GhostVerdict[];
   readonly zombies: PlanAction[];
   readonly cursors: PlanAction[];
+  /** Trades held undecided (`holdUndecided`): neither applied nor recorded; the next cycle weighs them again. */
+  readonly held: readonly Fill[];
   readonly deferred: DeferredQuery[];
   /** Trades we fetched (applicable or not), for the startup snapshot-race check. */
   readonly fetchedTrades: readonly Fill[];
@@ -530,6 +543,11 @@ export async function runCycle(
     }
   }
 
+  if (opts.weighAgain !== undefined && opts.weighAgain.length > 0) {
+    const have = new Set(trades.map(fillKey));
+    for (const f of opts.weighAgain) if (!have.has(fillKey(f))) trades.push(f);
+  }
+
   // Trades per exchange order, oldest first; only those this cycle may apply count toward settling.
   const sortedTrades = trades.filter((f) => !portfolio.hasAppliedTrade(f)).sort(compareFills);
   const byOrder = new Map<OrderIdKey, Fill[]>();
@@ -760,7 +778,7 @@ export async function runCycle(
     .sort((a, b) => a.timestamp - b.timestamp || compareStrings(a.id, b.id));
   const tradesBefore = applicableTrades.filter((f) => f.timestamp <= boundary);
   const fundingBefore = newFunding.filter((p) => p.timestamp <= boundary);
-  const inBooks = reflectedByBalances(
+  const weighing = reflectedByBalances(
     report,
     portfolio,
     work,
@@ -769,7 +787,24 @@ export async function runCycle(
     config.diffOptions.tolerances,
     opts.recordUntracked,
   );
-  applyTrades(tradesBefore, fillsBefore, inBooks);
+  // Undecided: applying them all may count a trade the reset's books hold a second time (sim seed 56943: an untracked
+  // trade in the boot snapshot's millisecond shown with a later trade of the same perpetual still lagging, so no
+  // choice fit). They wait while the drift is young: once the lagging trade shows, a later cycle decides.
+  const held = new Set<TradeKey>();
+  if (opts.holdUndecided === true && weighing.undecided.length > 0) {
+    const streak = Math.max(
+      0,
+      ...weighing.undecided.flatMap((f) =>
+        tradeTouches(work.instrument(f.symbol), f).map((k) => memory.driftMachines().get(k)?.context.cycles ?? 0),
+      ),
+    );
+    if (streak < config.driftCyclesBeforeLiquidateOnly) for (const f of weighing.undecided) held.add(fillKey(f));
+  }
+  applyTrades(
+    held.size === 0 ? tradesBefore : tradesBefore.filter((f) => !held.has(fillKey(f))),
+    fillsBefore,
+    weighing.inBooks,
+  );
   applyFunding(fundingBefore, fillsBefore);
 
   // 5. Exchange-reported fills with no trade behind them: inferred, with deterministic ids.
@@ -990,7 +1025,11 @@ export async function runCycle(
     closes,
     verdicts,
     zombies,
-    cursors: cursorActions,
+    cursors:
+      held.size === 0
+        ? cursorActions
+        : cursorActions.filter((a) => !passesHeld(a, weighing.undecided, ctx.cursors.trades)),
+    held: held.size === 0 ? [] : weighing.undecided,
     deferred,
     fetchedTrades: trades,
     recordedTrades: recorded,
@@ -1003,6 +1042,31 @@ export async function runCycle(
 const MAX_WEIGHED_TRADES = 6;
 
 /**
+ * Whether `a` would move a trade cursor past a held trade it has not passed yet: that symbol's cursor stays, so a
+ * restart reads the trade again (then behind its new reset's snapshot: recorded).
+ */
+function passesHeld(a: PlanAction, held: readonly Fill[], cursors: CursorState['trades']): boolean {
+  if (a.type !== 'advanceTradeCursor') return false;
+  const c = cursors[a.symbol];
+  return held.some(
+    (f) =>
+      f.symbol === a.symbol &&
+      (c === undefined || f.timestamp > c.since || (f.timestamp === c.since && !c.seenIds.includes(f.tradeId))),
+  );
+}
+
+/** What `reflectedByBalances` found. */
+export interface ReflectedWeighing {
+  /** The trades the books already hold: recorded, not applied. */
+  readonly inBooks: ReadonlySet<TradeKey>;
+  /**
+   * The trades weighed when no choice brought every asset and position they touch within tolerance (other drift on
+   * them: the choice is a guess, `inBooks` the best one); empty when one did, or when nothing was weighed.
+   */
+  readonly undecided: readonly Fill[];
+}
+
+/**
  * Which of `trades` (this cycle's trades up to the snapshot, in the order they apply) the books already hold: trades of
  * orders we do not track, stamped inside the window of the snapshot the last hard reset took its books from, that the
  * reset never saw (a lagging trade history; one it saw would have made it retry). Its reads and such a trade may come
@@ -1010,7 +1074,9 @@ const MAX_WEIGHED_TRADES = 6;
  * brought forward by this cycle's trades and funding: the one bringing the most assets and positions they touch within
  * tolerance of the snapshot wins, the fewest left out on a tie; so all are applied unless leaving some out fits the
  * exchange better (sim seeds 33980, 34824, 44798: a manual order filled in the boot snapshot's millisecond, applied
- * again). `current` is the portfolio the report was diffed against, `work` the planning clone before these trades.
+ * again). When no choice fits every one of them, the winner is a guess and the trades are `undecided` (the runtime
+ * holds them a while: `holdUndecided`). `current` is the portfolio the report was diffed against, `work` the planning
+ * clone before these trades.
  */
 export function reflectedByBalances(
   report: ReconciliationReport,
@@ -1020,10 +1086,10 @@ export function reflectedByBalances(
   funding: readonly FundingPayment[],
   tolerances: Tolerances,
   recordOnly?: (symbol: string) => boolean,
-): Set<TradeKey> {
+): ReflectedWeighing {
   const window = current.lastResetWindow();
   const none = new Set<TradeKey>();
-  if (window === undefined) return none;
+  if (window === undefined) return { inBooks: none, undecided: [] };
   const weighed = trades.filter(
     (f) =>
       !f.inferred &&
@@ -1032,7 +1098,7 @@ export function reflectedByBalances(
       work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) ===
         undefined,
   );
-  if (weighed.length === 0 || weighed.length > MAX_WEIGHED_TRADES) return none;
+  if (weighed.length === 0 || weighed.length > MAX_WEIGHED_TRADES) return { inBooks: none, undecided: [] };
   const keys = [...new Set(weighed.flatMap((f) => tradeTouches(work.instrument(f.symbol), f)))];
   const positionDrift = new Map(report.positionDrifts.map((d) => [d.symbol, d.exchange]));
   const balanceDrift = new Map(report.balanceDrifts.map((d) => [d.asset, d.exchange]));
@@ -1085,7 +1151,7 @@ export function reflectedByBalances(
     const s = score(left);
     if (s > bestScore) [best, bestScore] = [left, s];
   }
-  return best;
+  return { inBooks: best, undecided: bestScore === keys.length ? [] : weighed };
 }
 
 function bits(n: number): number {

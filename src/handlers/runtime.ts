@@ -57,6 +57,8 @@ export class RuntimeHandler {
   /** Cross-cycle state (ghost watches, drift streaks); persist with `memory.toJSON()`. */
   readonly memory: ReconcileMemory;
   private readonly counters = new RequestStats();
+  /** Trades the last planned cycle held undecided (`CycleResult.held`), weighed again by the next. */
+  private held: readonly Fill[] = [];
 
   /** @throws ConfigError when `config` is invalid. */
   constructor(config?: ReconcileConfigInput | ResolvedConfig, memory: ReconcileMemory = new ReconcileMemory()) {
@@ -109,6 +111,8 @@ export class RuntimeHandler {
     try {
       cycle = await runCycle(report, ctx, reader, this.config, this.memory, {
         explainDrift: true,
+        holdUndecided: true,
+        weighAgain: this.held,
       });
     } catch (e) {
       if (!(e instanceof UnreachableError)) throw e;
@@ -118,6 +122,8 @@ export class RuntimeHandler {
       return planned('unreachable', e.error, [], 0, []);
     }
 
+    // Kept in memory only: after a restart the trades are behind the next reset's snapshot, recorded when they show.
+    this.held = cycle.held;
     // The plan stands: each ghost's machine takes the close proposed for it.
     tellVerdicts(this.memory, cycle.verdicts, this.config.notFoundConfirmations);
     const liquidate = this.trackDrift(

@@ -195,6 +195,13 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [33980, 34824, 44798]) await expectGreen(seed);
   });
 
+  it('seed 56943 (lagTrades at the boot and again later): such a trade shown while a later trade of the same perpetual still lags fits no choice; it is held until that trade shows, then recorded (it was applied twice)', async () => {
+    // The fix is in src/handlers/cycle.ts (`reflectedByBalances` tells an undecided weighing, `holdUndecided`, the
+    // runtime handler's `weighAgain`); pinned as well by test/handlers/cycle-reset-window.test.ts.
+    const trace = await expectGreen(56943);
+    expect(trace.some((l) => l.includes('recorded 3@155346'))).toBe(true);
+  });
+
   it('seed 44365 (a placement in flight at a crash, filled at once, its trade lagging through the boot): cancelled after the boot with the exchange answering "filled", it is settled as a ghost and its trade recorded (it was closed filled 0)', async () => {
     // The fix is in src/engine/order-api.ts (cancelOrder leaves an order the exchange filled beyond our fills open); pinned as well by
     // the scenario in test/engine-lag-through-boot.test.ts.
