@@ -15,7 +15,14 @@ import { Dec, type Decimal } from '../domain/decimal.js';
 import { errorSummary, isExchangeError } from '../domain/errors.js';
 import { fillKey, orderIdKey, type OrderIdKey, type TradeKey } from '../domain/ids.js';
 import { createRandom, type Random } from '../domain/random.js';
-import { isOpenStatus, type Balance, type Fill, type FundingPayment, type Order } from '../domain/types.js';
+import {
+  isOpenStatus,
+  type Balance,
+  type Fill,
+  type FundingPayment,
+  type Instrument,
+  type Order,
+} from '../domain/types.js';
 import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine/engine.js';
 import { everyPointSlicer } from '../engine/slicing.js';
 import { actionsOf } from '../handlers/plan.js';
@@ -133,6 +140,13 @@ interface Incarnation {
    * settle assets' balances too: a later trade of the position realizes PnL against the books' (seed 56551).
    */
   hiddenPositions: ReadonlySet<string>;
+  /**
+   * Likewise the assets whose balance its startup could not know: every balances read of its snapshot was stale, and
+   * trades (their base and quote, or settle asset, and fee asset) or funding between what they showed and the snapshot
+   * moved them. The reset took the stale balances and counted those trades as reflected (stamped before its snapshot),
+   * so the books lack them until a boot whose reads are current (sim seed 65407: a lagging trade besides).
+   */
+  hiddenAssets: ReadonlySet<string>;
   /** Per report of this incarnation, whether a read of its cycle was stale (for drift streaks). */
   readonly staleCycles: boolean[];
   lastError: string | null;
@@ -160,6 +174,35 @@ function hiddenPositions(
   return new Set(
     trades.filter((t) => perps.has(t.symbol) && t.timestamp > seen && t.timestamp <= upTo).map((t) => t.symbol),
   );
+}
+
+/**
+ * The assets whose balance a startup's balances reads (`reads`, up to its snapshot's completion at `upTo`) hid: only
+ * when every one of them was stale, those a trade or funding payment moved after the newest view they gave and by
+ * `upTo` (see `Incarnation.hiddenAssets`).
+ */
+function hiddenAssets(
+  reads: readonly PortCall[],
+  trades: readonly Fill[],
+  funding: readonly FundingPayment[],
+  instruments: readonly Instrument[],
+  upTo: Millis,
+): ReadonlySet<string> {
+  if (reads.length === 0 || reads.some((c) => !c.stale)) return new Set();
+  const seen = Math.max(...reads.map((c) => c.asOf));
+  const between = (t: Millis): boolean => t > seen && t <= upTo;
+  const bySymbol = new Map(instruments.map((i) => [i.symbol, i]));
+  const out = new Set<string>();
+  for (const t of trades) {
+    if (!between(t.timestamp)) continue;
+    out.add(t.feeAsset);
+    const i = bySymbol.get(t.symbol);
+    if (i === undefined) continue;
+    if (i.kind === 'spot') out.add(i.base).add(i.quote);
+    else out.add(i.settle);
+  }
+  for (const f of funding) if (between(f.timestamp)) out.add(f.asset);
+  return out;
 }
 
 /** Balances minus deposits: the port has no deposit history, so only a startup reconciliation learns of them. */
@@ -326,12 +369,13 @@ class Simulation implements PortHost {
       // one made before this boot that its startup's balances read did not show (stale on both reads, and the books
       // plus the trades since agreeing with it: nothing tells it from the truth; sim seed 41799).
       const unknownDeposits = inc.depositsSinceBoot > 0 || this.ex.truth().deposits.length > inc.knownDeposits;
-      // Likewise a position its startup's stale reads hid (`hiddenPositions`): only a boot takes it in.
-      const unknownPositions = inc.hiddenPositions.size > 0;
+      // Likewise a position or balance its startup's stale reads hid (`hiddenPositions`, `hiddenAssets`): only a boot
+      // takes it in.
+      const unknownPositions = inc.hiddenPositions.size > 0 || inc.hiddenAssets.size > 0;
       if ((unknownDeposits || unknownPositions) && !restarted && ACTIVE.has(inc.phase)) {
         restarted = true;
         await this.gracefulRestart(
-          `end: ${unknownDeposits ? 'deposits' : 'positions'} its startup did not see need a startup reconciliation`,
+          `end: ${unknownDeposits ? 'deposits' : 'positions or balances'} its startup did not see need a startup reconciliation`,
         );
         continue;
       }
@@ -447,6 +491,7 @@ class Simulation implements PortHost {
       depositsSinceBoot: 0,
       knownDeposits: 0,
       hiddenPositions: new Set(),
+      hiddenAssets: new Set(),
       staleCycles: [],
       lastError: null,
       booksFailed: false,
@@ -728,6 +773,13 @@ class Simulation implements PortHost {
         new Set(this.cfg.market.instruments.filter((i) => i.kind === 'perp').map((i) => i.symbol)),
         r.snapshot.completedAt,
       );
+      inc.hiddenAssets = hiddenAssets(
+        calls.filter((c) => c.method === 'fetchBalances' && c.at <= r.snapshot.completedAt),
+        truth.trades,
+        truth.funding,
+        this.cfg.market.instruments,
+        r.snapshot.completedAt,
+      );
     }
     const p = inc.engine.portfolio;
     const instantaneous = r.snapshot.startedAt === now && r.snapshot.completedAt === now;
@@ -738,13 +790,14 @@ class Simulation implements PortHost {
       this.stats.booksChecked++;
       // A hidden position's later trades realize PnL against the position the books have, so its settle asset's
       // balance is as unknowable as the position (seed 56551: the exchange liquidated it).
-      const hiddenAssets = new Set(
-        this.cfg.market.instruments.filter((i) => inc.hiddenPositions.has(i.symbol)).map((i) => i.settle),
-      );
+      const unknownAssets = new Set([
+        ...this.cfg.market.instruments.filter((i) => inc.hiddenPositions.has(i.symbol)).map((i) => i.settle),
+        ...inc.hiddenAssets,
+      ]);
       const known = <P extends { readonly symbol: string }>(ps: readonly P[]): P[] =>
         ps.filter((x) => !inc.hiddenPositions.has(x.symbol));
       const knownBalances = <B extends { readonly asset: string }>(bs: readonly B[]): B[] =>
-        bs.filter((b) => !hiddenAssets.has(b.asset));
+        bs.filter((b) => !unknownAssets.has(b.asset));
       const d = compareBooks(
         { balances: knownBalances(p.balances()), positions: known(p.positions()) },
         {
