@@ -597,6 +597,45 @@ describe('Portfolio inferred fills', () => {
     expect(str(p.realizedPnl)).toBe(str(only.realizedPnl));
   });
 
+  it('a real trade replaces the inferred fill that stands for its time: a later one first, not the oldest (sim seed 71463)', () => {
+    // A short of 1 at 120; the order's first 0.5 (trade a, at t1, price 100) and next 1 (trades b and c, at t2 and t3,
+    // price 110) are seen as inferred fills stamped t1 and t3 (the exchange's update times, priced as the trades were);
+    // b and c show first, a still lags.
+    const t1 = 1_700_000_001_000;
+    const [t2, t3] = [t1 + 1_000, t1 + 2_000];
+    const stamped = (f: ReturnType<typeof fill>, timestamp: number) => ({ ...f, timestamp });
+    const short = stamped(
+      fill({ tradeId: 's', exchangeOrderId: 'm', symbol: BTC_PERP.symbol, side: 'sell', q: '1', px: '120' }),
+      t1 - 1,
+    );
+    const p = withOrder('2');
+    p.applyFill(short);
+    p.applyFill(stamped(inferred('0.5', '0.5', '100'), t1));
+    p.applyFill(stamped(inferred('1.5', '1', '110'), t3));
+    p.applyFill(stamped(real('b', '0.4', '110'), t2));
+    p.applyFill(stamped(real('c', '0.6', '110'), t3));
+    // The one left standing is a's stand-in (t1), so the short is closed at a's price first, as on the exchange:
+    // realized 10 + 4 + 1. Taking the oldest first left the t3 one standing, after b and c: 4 + 6.
+    expect(p.standingInferredFills().map((f) => [f.timestamp, str(f.quantity)])).toEqual([[t1, '0.5']]);
+    const only = withOrder('2');
+    only.applyFill(short);
+    for (const [id, q, px, t] of [
+      ['a', '0.5', '100', t1],
+      ['b', '0.4', '110', t2],
+      ['c', '0.6', '110', t3],
+    ] as const)
+      only.applyFill(stamped(real(id, q, px), t));
+    expect(str(p.realizedPnl)).toBe('15');
+    expect(str(only.realizedPnl)).toBe('15');
+    expect(p.positions()).toEqual(only.positions());
+    // And once a shows, the books are the real trades alone.
+    p.applyFill(stamped(real('a', '0.5', '100'), t1));
+    expect(p.standingInferredFills()).toEqual([]);
+    expect(str(p.realizedPnl)).toBe('15');
+    expect(p.positions()).toEqual(only.positions());
+    expect(p.balances()).toEqual(only.balances());
+  });
+
   it('an inferred fill is settled (made permanent) once its symbol logged more fills than the replay window', () => {
     const p = Portfolio.create({ instruments: INSTRUMENTS, balances: usdt('1000') }, { inferredReplayWindow: 3 });
     p.applyFill(

@@ -165,6 +165,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     expect(trace.some((l) => l.includes('positions or balances its startup did not see'))).toBe(true);
   });
 
+  it("seed 71463 (streams, lagTrades): real trades of an order with two inferred fills replace the later one, so the fill still lagging keeps its place in the perpetual's netting (the books were off by 0.107 USDT for a cycle)", async () => {
+    // The fix is in src/portfolio/portfolio.ts (`applyFill`: which standing inferred fill a real trade replaces);
+    // pinned as well by test/portfolio/portfolio.test.ts.
+    await expectGreen(71463, true);
+  });
+
   it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
     // The fix is in src/engine/order-api.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
     // by test/engine-lag-through-boot.test.ts.
