@@ -26,6 +26,7 @@ import {
 import { createEngine, type Engine, type EngineReport, type EngineStatus } from '../engine/engine.js';
 import { everyPointSlicer } from '../engine/slicing.js';
 import { actionsOf } from '../handlers/plan.js';
+import { tradeTouches } from '../handlers/cycle.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';
 import type { Deposit } from '../exchange/simulated/types.js';
 import { EXCHANGE_METHODS, type ExchangeMethod, type FaultSpec } from '../exchange/simulated/faults.js';
@@ -159,9 +160,18 @@ const ACTIVE: ReadonlySet<LifecyclePhase> = new Set(['running', 'liquidateOnly']
 const SIM_SLICER = everyPointSlicer(() => Promise.resolve());
 
 /**
- * The perpetuals (`perps`) whose position a startup's positions reads (`reads`, up to its snapshot's completion at
- * `upTo`) hid: only when every one of them was stale, those with a trade after the newest view they gave and by
- * `upTo` (see `Incarnation.hiddenPositions`).
+ * When every one of a startup's reads of one kind (`reads`, up to its snapshot's completion at `upTo`) was stale: the
+ * times they hid, after the newest view they gave and by `upTo`. Undefined when one was current (or none was made).
+ */
+function hiddenBy(reads: readonly PortCall[], upTo: Millis): ((t: Millis) => boolean) | undefined {
+  if (reads.length === 0 || reads.some((c) => !c.stale)) return undefined;
+  const seen = Math.max(...reads.map((c) => c.asOf));
+  return (t) => t > seen && t <= upTo;
+}
+
+/**
+ * The perpetuals (`perps`) whose position a startup's positions reads hid (`hiddenBy`): those with a trade in the
+ * time the reads hid (see `Incarnation.hiddenPositions`).
  */
 function hiddenPositions(
   reads: readonly PortCall[],
@@ -169,17 +179,14 @@ function hiddenPositions(
   perps: ReadonlySet<string>,
   upTo: Millis,
 ): ReadonlySet<string> {
-  if (reads.length === 0 || reads.some((c) => !c.stale)) return new Set();
-  const seen = Math.max(...reads.map((c) => c.asOf));
-  return new Set(
-    trades.filter((t) => perps.has(t.symbol) && t.timestamp > seen && t.timestamp <= upTo).map((t) => t.symbol),
-  );
+  const hidden = hiddenBy(reads, upTo);
+  if (hidden === undefined) return new Set();
+  return new Set(trades.filter((t) => perps.has(t.symbol) && hidden(t.timestamp)).map((t) => t.symbol));
 }
 
 /**
- * The assets whose balance a startup's balances reads (`reads`, up to its snapshot's completion at `upTo`) hid: only
- * when every one of them was stale, those a trade or funding payment moved after the newest view they gave and by
- * `upTo` (see `Incarnation.hiddenAssets`).
+ * The assets whose balance a startup's balances reads hid (`hiddenBy`): those a trade (`tradeTouches`) or funding
+ * payment moved in the time the reads hid (see `Incarnation.hiddenAssets`).
  */
 function hiddenAssets(
   reads: readonly PortCall[],
@@ -188,22 +195,19 @@ function hiddenAssets(
   instruments: readonly Instrument[],
   upTo: Millis,
 ): ReadonlySet<string> {
-  if (reads.length === 0 || reads.some((c) => !c.stale)) return new Set();
-  const seen = Math.max(...reads.map((c) => c.asOf));
-  const between = (t: Millis): boolean => t > seen && t <= upTo;
-  const bySymbol = new Map(instruments.map((i) => [i.symbol, i]));
+  const hidden = hiddenBy(reads, upTo);
   const out = new Set<string>();
+  if (hidden === undefined) return out;
+  const bySymbol = new Map(instruments.map((i) => [i.symbol, i]));
   for (const t of trades) {
-    if (!between(t.timestamp)) continue;
-    out.add(t.feeAsset);
-    const i = bySymbol.get(t.symbol);
-    if (i === undefined) continue;
-    if (i.kind === 'spot') out.add(i.base).add(i.quote);
-    else out.add(i.settle);
+    if (!hidden(t.timestamp)) continue;
+    for (const key of tradeTouches(bySymbol.get(t.symbol), t))
+      if (key.startsWith(BALANCE)) out.add(key.slice(BALANCE.length));
   }
-  for (const f of funding) if (between(f.timestamp)) out.add(f.asset);
+  for (const f of funding) if (hidden(f.timestamp)) out.add(f.asset);
   return out;
 }
+const BALANCE = 'balance:';
 
 /** Balances minus deposits: the port has no deposit history, so only a startup reconciliation learns of them. */
 function withoutDeposits(balances: readonly Balance[], deposits: readonly Deposit[]): Balance[] {
