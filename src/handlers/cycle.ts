@@ -244,6 +244,44 @@ export interface GhostVerdict {
   readonly event: Extract<GhostEvent, { type: 'SETTLED_BY_TRADES' | 'FOUND_FINAL' }>;
 }
 
+/**
+ * `report` with the orders we closed on "not found" answers (`Portfolio.closedOnNotFoundOrders`) that `due` picks
+ * among its ghosts, so that the cycle asks the exchange about each (its closed-order list or a targeted query, after
+ * the real ghosts, within the query budget): a guess the exchange never lists again (the order filled and closed there
+ * while a stale read said "not found", its trade lagging) would keep its count short for good, a reset holding its
+ * fill (sim seed 77234). An answer closes it on the exchange's word (a fill count above ours inferred, the real trade
+ * replacing it when it shows); "not found" again leaves it as it was. The boot asks about every one; the runtime
+ * asks again as they age (`guessRecheckDue`).
+ */
+export function withGuessedCloses(
+  report: ReconciliationReport,
+  portfolio: Portfolio,
+  due: (order: Order) => boolean = () => true,
+): ReconciliationReport {
+  const guessed = portfolio.closedOnNotFoundOrders();
+  if (guessed.length === 0) return report;
+  // One the open orders list is matched: the cycle takes that copy as the exchange's word (`isGuessedClose`).
+  const listed = new Set<string>();
+  for (const m of report.matched) if (m.local.closedOnNotFound === true) listed.add(m.local.clientOrderId);
+  const asked = guessed.filter((o) => !listed.has(o.clientOrderId) && due(o));
+  return asked.length === 0 ? report : { ...report, ghosts: [...report.ghosts, ...asked.map((local) => ({ local }))] };
+}
+
+/** A close guessed from "not found" answers is first asked about again this long after it (then at twice the age each time). */
+export const GUESS_RECHECK_FIRST_MS = 1_000;
+
+/**
+ * Whether a cycle at `now` asks again about a close guessed at `guessedAt` (its order's `updatedAt`), the previous
+ * cycle having run at `previous`: once each time the guess's age passes 1, 2, 4, 8... times `GUESS_RECHECK_FIRST_MS`,
+ * up to `horizonMs`. A trade history that lags by seconds is answered within a few cycles; one guess costs about
+ * log2(horizon / first) queries in all (17 over the default 24 h lookback), not one per cycle.
+ */
+export function guessRecheckDue(guessedAt: Millis, previous: Millis, now: Millis, horizonMs: number): boolean {
+  let mark = GUESS_RECHECK_FIRST_MS;
+  while (mark <= previous - guessedAt) mark *= 2;
+  return mark <= now - guessedAt && mark <= horizonMs;
+}
+
 /** Tells each ghost's machine the verdict of a plan that stands. */
 export function tellVerdicts(memory: ReconcileMemory, verdicts: readonly GhostVerdict[], confirmations: number): void {
   for (const v of verdicts) memory.tellGhost(v.key, v.event, confirmations);
@@ -593,6 +631,8 @@ export async function runCycle(
   for (const q of targeted) {
     if (queries >= config.maxQueriesPerCycle) {
       outcomes.set(q.key, { kind: 'deferred' });
+      // A guessed close asked about again waits for nothing: not listed.
+      if (isTerminalStatus(q.order.status)) continue;
       // Listed in queue order, so the plan shows who goes first next cycle.
       const w = memory.ghost(q.key)!;
       budgetDeferred.push({ ref: refOf(q.order), why: 'budget', waitingSince: w.firstSeenAt, notFound: w.notFound });
@@ -929,6 +969,8 @@ export async function runCycle(
         break;
       }
       case 'notFound': {
+        // A close we guessed, asked about again (`withGuessedCloses`): still no answer, it stays as it was.
+        if (isTerminalStatus(g.local.status)) break;
         if (!out.confirmed) {
           deferred.push({ ref, why: 'confirmation', waitingSince: watch.firstSeenAt, notFound: out.notFound });
           break;

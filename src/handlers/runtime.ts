@@ -13,7 +13,15 @@ import type { Fill } from '../domain/types.js';
 import { insideSnapshotWindow, reportWindow } from '../domain/snapshot-window.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
-import { runCycle, tellVerdicts, tradeTouches, UnreachableError, type PlanContext } from './cycle.js';
+import {
+  guessRecheckDue,
+  runCycle,
+  tellVerdicts,
+  tradeTouches,
+  UnreachableError,
+  withGuessedCloses,
+  type PlanContext,
+} from './cycle.js';
 import { proposesLiquidateOnly } from '../../machines/drift.machine.js';
 import { ReconcileMemory, type ReconcileMemoryJSON } from './memory.js';
 import type { DriftStreak, EnterLiquidateOnlyAction, Plan, PlanAction } from './plan.js';
@@ -59,6 +67,8 @@ export class RuntimeHandler {
   private readonly counters = new RequestStats();
   /** Trades the last planned cycle held undecided (`CycleResult.held`), weighed again by the next. */
   private held: readonly Fill[] = [];
+  /** When the last plan ran (the clock's time): guessed closes are asked about again as their age passes marks. */
+  private lastPlannedAt: Millis | undefined;
 
   /** @throws ConfigError when `config` is invalid. */
   constructor(config?: ReconcileConfigInput | ResolvedConfig, memory: ReconcileMemory = new ReconcileMemory()) {
@@ -107,9 +117,18 @@ export class RuntimeHandler {
       queriesUsed,
       deferred,
     });
+    // Closes guessed from "not found" answers, asked about again as they age (the boot asked about every one).
+    const previous = this.lastPlannedAt;
+    this.lastPlannedAt = plannedAt;
+    const asked =
+      previous === undefined
+        ? report
+        : withGuessedCloses(report, ctx.portfolio, (o) =>
+            guessRecheckDue(o.updatedAt, previous, plannedAt, this.config.tradeLookbackMs),
+          );
     let cycle;
     try {
-      cycle = await runCycle(report, ctx, reader, this.config, this.memory, {
+      cycle = await runCycle(asked, ctx, reader, this.config, this.memory, {
         explainDrift: true,
         holdUndecided: true,
         weighAgain: this.held,

@@ -56,6 +56,7 @@ import {
   standingInferredQuantities,
   tellVerdicts,
   UnreachableError,
+  withGuessedCloses,
   type CycleResult,
   type PlanContext,
 } from './cycle.js';
@@ -215,23 +216,6 @@ function reopened(report: ReconciliationReport, b: Pick<ExchangeSnapshot, 'openO
   return found === undefined
     ? undefined
     : `open order ${found.exchangeOrderId ?? ''}: none then ${found.status} ${found.filledQuantity.toFixed()}/${found.quantity.toFixed()}`;
-}
-
-/**
- * `report` with the orders we closed on "not found" answers among its ghosts, so that the boot asks the exchange about
- * each (its closed-order list or a targeted query, within the query budget): a guess the exchange never lists again
- * (the order filled and closed there while we were down, its trade lagging through this boot) would keep its count
- * short for good, the reset holding its fill. An answer closes it on the exchange's word (a fill count above ours
- * inferred, the real trade replacing it when it shows); "not found" again leaves it as it was.
- */
-function withGuessedCloses(report: ReconciliationReport, portfolio: Portfolio): ReconciliationReport {
-  const guessed = portfolio.closedOnNotFoundOrders();
-  if (guessed.length === 0) return report;
-  // One the open orders list is matched: the cycle takes that copy as the exchange's word (`isGuessedClose`).
-  const listed = new Set<string>();
-  for (const m of report.matched) if (m.local.closedOnNotFound === true) listed.add(m.local.clientOrderId);
-  const asked = guessed.filter((o) => !listed.has(o.clientOrderId));
-  return asked.length === 0 ? report : { ...report, ghosts: [...report.ghosts, ...asked.map((local) => ({ local }))] };
 }
 
 /** A matched pair under one (symbol, exchange id): an acknowledged order of ours and the exchange's copy of it. */

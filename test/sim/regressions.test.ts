@@ -171,6 +171,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(71463, true);
   });
 
+  it('seed 77234 (notFoundConfirmations 1, adopted manual order): a close the boot guessed from a stale "not found", while the trade lagged, is asked about again at runtime; the fill the reset holds is counted once and its trade recorded', async () => {
+    // The fix is in src/handlers/runtime.ts (guessed closes asked again as they age, `guessRecheckDue`); pinned as well
+    // by test/handlers/cycle-guessed-close.test.ts.
+    await expectGreen(77234);
+  });
+
   it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
     // The fix is in src/engine/order-api.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
     // by test/engine-lag-through-boot.test.ts.
