@@ -177,6 +177,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(77234);
   });
 
+  it("seed 89197 (lagTrades at the first boot's instant): a manual perpetual trade the reset holds, shown while our own filled order's trade on the same perpetual still lags, is recorded, not applied a second time", async () => {
+    // The fix is in src/handlers/cycle.ts (`reflectedByBalances` counts the position change of our orders acknowledged
+    // filled whose trades have not shown); pinned as well by test/handlers/cycle-reset-window.test.ts.
+    await expectGreen(89197);
+  });
+
   it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
     // The fix is in src/engine/order-api.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
     // by test/engine-lag-through-boot.test.ts.
