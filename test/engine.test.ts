@@ -19,6 +19,7 @@ import { OrderRefusedError } from '../src/engine/order-gate.js';
 import { decodeEngineState } from '../src/engine/state-file.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../src/exchange/port.js';
 import { withOverrides } from '../src/exchange/with-overrides.js';
+import { createMemoryLogger } from '../src/logging/logger.js';
 import { FileStateStore, STORE_FILES } from '../src/store/file-store.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 import {
@@ -264,6 +265,38 @@ describe('a runtime ghost is repaired without a reset', () => {
     expect(runtime.length).toBeGreaterThanOrEqual(5);
     expect(plannedActionTypes(runtime)).not.toContain('rebuildPortfolio');
     expect(runtime.at(-1)!.digest.driftBeyondTolerance).toBe(false);
+  });
+});
+
+describe("the report line's level", () => {
+  it('info for a cycle whose drift our own fill explains; warn, naming it, for drift nothing explains', async () => {
+    const m = makeMarket();
+    const log = createMemoryLogger({ level: 'info' });
+    const run = makeEngine(m, { logger: log.logger });
+    await boot(m, run);
+    await run.engine.placeOrder(limit('bid', BTC, 'buy', '0.1', '29000'));
+    await cycles(m, 1);
+    const reportLines = () =>
+      log.lines.filter((l) => (l as { event?: string }).event === 'reconciliation.report') as Record<string, unknown>[];
+    const before = reportLines().length;
+    // Our order fills between two cycles: the snapshot shows the balances moved before the trade is applied.
+    m.ex.fillOrder({ symbol: BTC, clientOrderId: 'bid' });
+    await cycles(m, 1);
+    const filled = reportLines().slice(before);
+    expect(filled).toHaveLength(1);
+    expect(filled[0]).toMatchObject({ level: 30, driftBeyondTolerance: true, driftUnexplained: [] });
+    expectBooksEqual(run.engine.portfolio, m.ex);
+
+    // A manual trade whose trade the history does not show: nothing explains it.
+    m.ex.injectFault({ method: 'fetchTradesSince', kind: 'stale', staleMs: 120_000, probability: 1 });
+    m.ex.placeManualOrder({ symbol: PERP, side: 'buy', type: 'market', quantity: d('0.2') });
+    const at = reportLines().length;
+    await cycles(m, 1);
+    const hidden = reportLines().slice(at);
+    expect(hidden).toHaveLength(1);
+    expect(hidden[0]!.level).toBe(40);
+    expect(hidden[0]!.driftUnexplained).toContain(`position:${PERP}`);
+    await run.engine.stop();
   });
 });
 

@@ -87,7 +87,12 @@ export class EngineReports {
    * out; otherwise it is all done when it returns.
    */
   publish(c: CompletedReconciliation, equity: EquityReading | null, pause?: Pause): Promise<void> | undefined {
-    logReport(this.logger, c.report, { phase: c.handler, cycle: c.cycle, mode: c.mode });
+    logReport(this.logger, c.report, {
+      phase: c.handler,
+      cycle: c.cycle,
+      mode: c.mode,
+      unexplainedDrift: c.plan.unexplainedDrift,
+    });
     const lines = this.outcomeLines(c.result.outcomes, c.plan.mode === 'reportOnly');
     if (pause === undefined || c.result.outcomes.length <= ITEMS_PER_STEP) {
       runSteps(lines);

@@ -243,6 +243,13 @@ export interface Plan {
    * them. The plan is still consistent (they are left to the runtime handler), but a fresh snapshot is safer.
    */
   readonly snapshotRace?: boolean | undefined;
+  /**
+   * Runtime, when planned (`ready`): the positions and balances (`position:SYMBOL`, `balance:ASSET`) whose drift beyond
+   * tolerance this plan's fills and funding leave unexplained (the drift streaks it counted), sorted. Empty when every
+   * drift of the report is explained, within tolerance, or uncertain (a trade raced the snapshot). The report line's
+   * level follows it: our own fills make drift that the same cycle explains, which is no news.
+   */
+  readonly unexplainedDrift?: readonly string[] | undefined;
 }
 
 /** Actions of one type, typed. */
@@ -288,6 +295,7 @@ export interface PlanJSON {
   queriesUsed: number;
   deferred: { ref: OrderRefJSON; why: DeferredQuery['why']; waitingSince: number; notFound: number }[];
   snapshotRace?: boolean;
+  unexplainedDrift?: string[];
   actions: PlanActionJSON[];
 }
 
@@ -373,6 +381,7 @@ export function planToJSON(p: Plan): PlanJSON {
       notFound: d.notFound,
     })),
     ...(p.snapshotRace !== undefined && { snapshotRace: p.snapshotRace }),
+    ...(p.unexplainedDrift !== undefined && { unexplainedDrift: [...p.unexplainedDrift] }),
     actions: p.actions.map(planActionToJSON),
   };
 }

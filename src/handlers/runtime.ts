@@ -5,6 +5,7 @@
  * and funding do not explain, beyond tolerance for N consecutive cycles, enters liquidate-only. Whatever the drift,
  * a runtime plan never contains a hard reset.
  */
+import { compareStrings } from '../domain/compare.js';
 import { Dec, type Decimal } from '../domain/decimal.js';
 import type { ReconciliationReport } from '../differ/report.js';
 import { isBeyondTolerance } from '../differ/tolerance.js';
@@ -104,6 +105,7 @@ export class RuntimeHandler {
       actions: Plan['actions'],
       queriesUsed: number,
       deferred: Plan['deferred'],
+      unexplainedDrift?: readonly string[],
     ): Plan => ({
       handler: 'runtime',
       mode,
@@ -116,6 +118,7 @@ export class RuntimeHandler {
       requestsUsed: reader.requests,
       queriesUsed,
       deferred,
+      ...(unexplainedDrift !== undefined && { unexplainedDrift }),
     });
     // Closes guessed from "not found" answers, asked about again as they age (the boot asked about every one).
     const previous = this.lastPlannedAt;
@@ -145,7 +148,7 @@ export class RuntimeHandler {
     this.held = cycle.held;
     // The plan stands: each ghost's machine takes the close proposed for it.
     tellVerdicts(this.memory, cycle.verdicts, this.config.notFoundConfirmations);
-    const liquidate = this.trackDrift(
+    const { liquidate, unexplained } = this.trackDrift(
       report,
       ctx.portfolio,
       [...cycle.updates, ...cycle.fillsBefore],
@@ -162,7 +165,7 @@ export class RuntimeHandler {
       ...(liquidate === undefined ? [] : [liquidate]),
     ];
     this.counters.record(reader);
-    return planned('ready', undefined, actions, cycle.queries, cycle.deferred);
+    return planned('ready', undefined, actions, cycle.queries, cycle.deferred, unexplained);
   }
 
   /**
@@ -180,7 +183,7 @@ export class RuntimeHandler {
     portfolio: Portfolio,
     explaining: readonly PlanAction[],
     fetchedTrades: readonly Fill[],
-  ): EnterLiquidateOnlyAction | undefined {
+  ): { liquidate: EnterLiquidateOnlyAction | undefined; unexplained: readonly string[] } {
     // Copied at the first action applied to it, and only read after: with nothing to explain (a clean cycle) the
     // books are read as they are.
     let proj = portfolio;
@@ -220,8 +223,9 @@ export class RuntimeHandler {
       if (counted.has(k) || s.context.cycles === 0) continue;
       this.memory.tellDrift(k, { type: uncertain.has(k) ? 'HELD' : 'EXPLAINED' }, limit);
     }
-    if (due.length === 0) return undefined;
-    return {
+    const unexplained = counted.size === 0 ? NONE : [...counted].sort(compareStrings);
+    if (due.length === 0) return { liquidate: undefined, unexplained };
+    const liquidate: EnterLiquidateOnlyAction = {
       type: 'enterLiquidateOnly',
       cause: 'unexplainedDrift',
       reason: `drift no fill or funding explains, for ${this.config.driftCyclesBeforeLiquidateOnly}+ cycles: ${due
@@ -232,8 +236,11 @@ export class RuntimeHandler {
         .join('; ')}`,
       drifts: due,
     };
+    return { liquidate, unexplained };
   }
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
  * `${kind}:${key}` of every position and balance that a trade or funding payment stamped inside the snapshot window

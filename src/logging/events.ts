@@ -17,11 +17,17 @@ export interface ReportLogContext {
   readonly cycle?: number | undefined;
   /** Lifecycle mode at the time (`running`, `liquidateOnly`, ...). */
   readonly mode?: string | undefined;
+  /**
+   * What the runtime plan found its fills and funding leave unexplained (`Plan.unexplainedDrift`). Given, it sets the
+   * level: a drift the same cycle explains (our own fill, read before its trade was applied) is no cause for `warn`.
+   */
+  readonly unexplainedDrift?: readonly string[] | undefined;
 }
 
 /**
  * Writes the one line of a report: counts per category, the drifts with their deltas, and the ids of ghosts and
- * zombies. `warn` when drift is beyond tolerance, `info` otherwise.
+ * zombies. `warn` when drift is beyond tolerance, `info` otherwise; with `context.unexplainedDrift` (a runtime plan),
+ * `warn` only when drift beyond tolerance is left unexplained (listed as `driftUnexplained`).
  */
 export function logReport(logger: Logger, report: ReconciliationReport, context: ReportLogContext): void {
   const summary = reportSummary(report);
@@ -36,6 +42,7 @@ export function logReport(logger: Logger, report: ReconciliationReport, context:
     summary,
     drift: hasDrift(report),
     driftBeyondTolerance: beyond,
+    ...(context.unexplainedDrift !== undefined && { driftUnexplained: [...context.unexplainedDrift] }),
     ghosts: idList(report.ghosts, (g) => g.local.clientOrderId ?? g.local.exchangeOrderId),
     zombies: idList(report.zombies, (z) => z.exchange.exchangeOrderId ?? z.exchange.clientOrderId),
     positionDrifts: report.positionDrifts.map((d) => ({
@@ -58,7 +65,8 @@ export function logReport(logger: Logger, report: ReconciliationReport, context:
     `${summary.ghosts} ghosts, ${summary.zombies} zombies, ${summary.inFlight} in flight, ` +
     `${summary.positionDrifts} position drifts (${summary.positionDriftsBeyondTolerance} beyond tolerance), ` +
     `${summary.balanceDrifts} balance drifts (${summary.balanceDriftsBeyondTolerance} beyond tolerance)`;
-  if (beyond) logger.warn(line, msg);
+  const unexplained = context.unexplainedDrift === undefined ? beyond : beyond && context.unexplainedDrift.length > 0;
+  if (unexplained) logger.warn(line, msg);
   else logger.info(line, msg);
 }
 

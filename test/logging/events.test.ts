@@ -95,6 +95,41 @@ describe('logReport', () => {
   });
 });
 
+describe("logReport with the runtime plan's unexplained drift", () => {
+  const drifting = report({
+    positionDrifts: [
+      {
+        symbol: 'BTC/USDT',
+        local: new Dec('0.1'),
+        exchange: new Dec('0.3'),
+        delta: new Dec('0.2'),
+        tolerance: tol,
+        beyondTolerance: true,
+      },
+    ],
+  });
+
+  it('info when the plan explains every drift beyond tolerance (our own fill, read before its trade was applied)', () => {
+    const { logger, lines } = createMemoryLogger();
+    logReport(logger, drifting, { phase: 'runtime', cycle: 2, unexplainedDrift: [] });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, driftBeyondTolerance: true, driftUnexplained: [] });
+  });
+
+  it('warn when some is left unexplained, listing it', () => {
+    const { logger, lines } = createMemoryLogger();
+    logReport(logger, drifting, { phase: 'runtime', cycle: 2, unexplainedDrift: ['position:BTC/USDT'] });
+    expect(lines[0]).toMatchObject({ level: 40, driftBeyondTolerance: true, driftUnexplained: ['position:BTC/USDT'] });
+  });
+
+  it('without a plan to say (a startup, an unreachable exchange): warn on drift beyond tolerance, no driftUnexplained', () => {
+    const { logger, lines } = createMemoryLogger();
+    logReport(logger, drifting, { phase: 'runtime', cycle: 2 });
+    expect(lines[0]).toMatchObject({ level: 40, driftBeyondTolerance: true });
+    expect(lines[0]).not.toHaveProperty('driftUnexplained');
+  });
+});
+
 describe('logAction', () => {
   it('writes one line per action with its reason and outcome; failures at error level', () => {
     const { logger, lines } = createMemoryLogger();
