@@ -618,7 +618,7 @@ export class Portfolio {
   }
 
   /**
-   * `Portfolio.fromExchangeState(state, this.preservedMetrics(), options)` done on these books, which it changes and
+   * `Portfolio.fromExchangeState(state, this.preservedMetrics(state), options)` done on these books, which it changes and
    * returns, when the reset keeps their settings (reporting asset, window sizes; instruments may be added), and
    * `state.orders` holding the orders they track, in `orders()`'s order, each kept or replaced by a copy with the same
    * client id, symbol and exchange id (what a boot's reset passes). The books are then those `fromExchangeState` builds
@@ -638,7 +638,7 @@ export class Portfolio {
    */
   *resetFromExchangeStateSteps(state: ExchangeResetState, options: PortfolioOptions = {}): Generator<void, Portfolio> {
     const rebuild = (): Generator<void, Portfolio> =>
-      Portfolio.fromExchangeStateSteps(state, this.preservedMetrics(), options);
+      Portfolio.fromExchangeStateSteps(state, this.preservedMetrics(state), options);
     if (!this.keepsMakeUp(state.instruments, options)) return yield* rebuild();
     const instruments = state.instruments;
     const sameInstruments =
@@ -679,7 +679,7 @@ export class Portfolio {
     const base = AccountBook.from(state.balances, state.positions, this.realizedPnl);
     // Nothing below throws. The orders the reset tracks are these books' own (same keys): what `fromExchangeState`
     // filters by its tracked ids is filtered by `byExchange` here.
-    const unexplained = [...this.unexplainedByOrder()].filter(([key]) => this.tracksKey(key));
+    const unexplained = [...this.unexplainedAfter(state)].filter(([key]) => this.tracksKey(key));
     const dropped = [...this.untracked.keys()].filter((key) => this.tracksKey(key));
     this.stamp = ++lastStamp;
     this.dropListViews();
@@ -1611,7 +1611,11 @@ export class Portfolio {
     return peak.minus(eq).div(peak);
   }
 
-  preservedMetrics(): PreservedMetrics {
+  /**
+   * What a hard reset keeps of these books. With `reset`, the state it resets to: its orders' counts above these books'
+   * are then reflected with no trade shown as well (`unexplainedAfter`), as `resetFromExchangeState(reset)` keeps them.
+   */
+  preservedMetrics(reset?: ExchangeResetState): PreservedMetrics {
     return {
       peakEquity: this.peak,
       realizedPnl: this.realizedPnl,
@@ -1619,8 +1623,32 @@ export class Portfolio {
       appliedFundingIds: this.fundingIds.toArray(),
       untrackedFills: [...this.untracked],
       legacyTradeIds: this.legacy,
-      reflectedUnexplained: [...this.unexplainedByOrder()],
+      reflectedUnexplained: [...(reset === undefined ? this.unexplainedByOrder() : this.unexplainedAfter(reset))],
     };
+  }
+
+  /**
+   * `unexplainedByOrder`, plus, for each order of `reset` that these books track under the same ids and that shows
+   * more filled than they count, last changed before its snapshot, the difference: the reset's books hold those fills
+   * and no trade of them has shown (a trade history lagging through the boot), so the trades, when they show, take that
+   * quantity's place in the count (sim seed 93663: a partly filled order's late trade counted on top of the reset's
+   * count read it filled, where the exchange had it expired).
+   */
+  private unexplainedAfter(reset: ExchangeResetState): Map<OrderIdKey, Decimal> {
+    const out = this.unexplainedByOrder();
+    const before = reset.snapshotStartedAt;
+    if (before === undefined) return out;
+    for (let i = 0; i < reset.orders.length; i++) {
+      const o = reset.orders[i]!;
+      if (o.exchangeOrderId === undefined || o.filledQuantity.isZero() || o.updatedAt > before) continue;
+      const t = this.byClient.get(o.clientOrderId)?.order;
+      if (t === undefined || t.exchangeOrderId !== o.exchangeOrderId || t.symbol !== o.symbol) continue;
+      const grown = o.filledQuantity.minus(t.filledQuantity);
+      if (!grown.gt(ZERO)) continue;
+      const key = orderIdKey(o.symbol, o.exchangeOrderId);
+      out.set(key, (out.get(key) ?? ZERO).plus(grown));
+    }
+    return out;
   }
 
   /** Quantity per order counted and not yet shown by a real trade: what the last reset left, plus standing inferred. */

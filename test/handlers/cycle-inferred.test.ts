@@ -9,9 +9,22 @@ import type { HistoryQuery, Page } from '../../src/exchange/port.js';
 import { withOverrides } from '../../src/exchange/with-overrides.js';
 import { actionsOf } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import { d, expectBooksEqual, makeWorld, placeTracked, quirky, runtimeCycle, type World } from './world.js';
+import { StartupHandler } from '../../src/handlers/startup.js';
+import {
+  d,
+  expectBooksEqual,
+  makeWorld,
+  persistedWorld,
+  placeTracked,
+  quirky,
+  restart,
+  runtimeCycle,
+  startupCycle,
+  type World,
+} from './world.js';
 
 const SPOT = 'BTC/USDT';
+const PERP = 'BTC/USDT:USDT';
 
 /**
  * A tracked resting buy of `qty` whose 0.3 fill shows in the order's fill count but not (yet) in the trade history,
@@ -122,6 +135,57 @@ describe('a real trade standing for quantity inferred before a hard reset (it la
     expect(w.portfolio.hasAppliedTrade({ symbol: SPOT, tradeId: 't-1' })).toBe(true);
     expect(w.portfolio.reflectedUnexplained()).toEqual([]);
     expectBooksEqual(w);
+  });
+});
+
+describe("a count a boot's reset takes from the exchange above ours, its trade lagging through the boot", () => {
+  it('is reflected with no trade shown: the trade, looked up by order, is recorded in its place, not counted on top (sim seed 93663)', async () => {
+    // The boot comes within the order's in-flight grace: its count is taken from the exchange's copy, nothing inferred.
+    const w = await persistedWorld({ inFlightGraceMs: 60_000 });
+    const q = quirky(w);
+    const o = await placeTracked(w, {
+      clientOrderId: 'c2',
+      symbol: PERP,
+      side: 'buy',
+      quantity: d('0.6'),
+      price: d('29000'),
+    });
+    const ref = { symbol: PERP, exchangeOrderId: o.exchangeOrderId! };
+    w.ex.step(1_000);
+    await runtimeCycle(w);
+    // Down: the order fills in part; its trade does not show through the boot.
+    restart(w);
+    q.hideTradesOf.add(ref.exchangeOrderId);
+    const trade = w.ex.fillOrder(ref, '0.3');
+    w.ex.step(10_000);
+    const handler = new StartupHandler(w.config, w.memory);
+    let boot = await startupCycle(w, handler);
+    for (let attempt = 1; attempt < 12 && boot.plan.outcome !== 'ready'; attempt++) {
+      w.ex.step(1_000);
+      boot = await startupCycle(w, handler);
+    }
+    expect(boot.plan.outcome).toBe('ready');
+    expect(actionsOf(boot.plan, 'applyFill')).toEqual([]);
+    expect(w.portfolio.findOrder({ clientOrderId: 'c2' })!.filledQuantity.toFixed()).toBe('0.3');
+    expect(w.portfolio.reflectedUnexplained().map((r) => [r.exchangeOrderId, r.quantity.toFixed()])).toEqual([
+      [ref.exchangeOrderId, '0.3'],
+    ]);
+    expectBooksEqual(w);
+    // The exchange cancels the rest, and the trade shows (behind the cursor the reset moved to its snapshot).
+    w.ex.cancelByExchange(ref);
+    q.hideTradesOf.clear();
+    // Past the grace, the order is a ghost, settled by the exchange's final count.
+    const settled = (): boolean =>
+      w.portfolio.hasAppliedTrade(trade) && w.portfolio.findOrder({ clientOrderId: 'c2' })!.status !== 'open';
+    for (let i = 0; i < 20 && !settled(); i++) {
+      w.ex.step(5_000);
+      await runtimeCycle(w);
+      expectBooksEqual(w);
+    }
+    expect(w.portfolio.hasAppliedTrade(trade)).toBe(true);
+    const closed = w.portfolio.findOrder({ clientOrderId: 'c2' })!;
+    expect([closed.status, closed.filledQuantity.toFixed()]).toEqual(['cancelled', '0.3']);
+    expect(w.portfolio.reflectedUnexplained()).toEqual([]);
   });
 });
 

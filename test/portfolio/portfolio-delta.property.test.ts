@@ -240,7 +240,7 @@ function run(ops: readonly Op[]): { deltas: number; inPlace: number } {
       case 'reset': {
         const input = resetInput(p, op.v);
         const before = json(p);
-        const expected = Portfolio.fromExchangeState(input, p.preservedMetrics(), OPTIONS);
+        const expected = Portfolio.fromExchangeState(input, p.preservedMetrics(input), OPTIONS);
         const copy = p.clone();
         const reset = copy.resetFromExchangeState(input, OPTIONS);
         expect(json(reset)).toBe(json(expected));

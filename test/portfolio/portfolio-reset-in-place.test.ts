@@ -30,7 +30,7 @@ describe('Portfolio.resetFromExchangeState', () => {
     const input = resetInput(copy, SAME);
     const reset = copy.resetFromExchangeState(input);
     expect(reset).toBe(copy);
-    expect(json(reset)).toBe(json(Portfolio.fromExchangeState(input, p.preservedMetrics())));
+    expect(json(reset)).toBe(json(Portfolio.fromExchangeState(input, p.preservedMetrics(input))));
     // The exchange's equal copies are tracked (one copy of each order held, not two), and that is no change.
     expect(input.orders.every((o) => reset.holds(o))).toBe(true);
     expect(p.orders().some((o) => reset.holds(o))).toBe(false);
@@ -63,7 +63,7 @@ describe('Portfolio.resetFromExchangeState', () => {
     expect(reset).not.toBe(copy);
     expect(reset.deltaSinceSaved()).toBeUndefined();
     expect(json(reset)).toBe(
-      json(Portfolio.fromExchangeState(input, p.preservedMetrics(), { reportingAsset: 'USDC' })),
+      json(Portfolio.fromExchangeState(input, p.preservedMetrics(input), { reportingAsset: 'USDC' })),
     );
   });
 
@@ -89,7 +89,7 @@ describe('Portfolio.resetFromExchangeState', () => {
       const input = { ...base, instruments };
       const options = { reportingAsset: p.reportingAsset };
       const reset = p.clone().resetFromExchangeState(input, options);
-      const rebuilt = Portfolio.fromExchangeState(input, p.preservedMetrics(), options);
+      const rebuilt = Portfolio.fromExchangeState(input, p.preservedMetrics(input), options);
       expect(reset.balances()).toEqual(rebuilt.balances());
     }
     expect(
@@ -111,7 +111,7 @@ describe('Portfolio.resetFromExchangeState', () => {
     const p = Portfolio.fromJSON(JSON.parse(JSON.stringify(file)));
     expect(p.toJSON().untrackedOrderFills).toHaveLength(1);
     const input = resetInput(p, SAME);
-    const expected = json(Portfolio.fromExchangeState(input, p.preservedMetrics()));
+    const expected = json(Portfolio.fromExchangeState(input, p.preservedMetrics(input)));
     const reset = p.clone().resetFromExchangeState(input);
     expect(reset.toJSON().untrackedOrderFills).toEqual([]);
     expect(json(reset)).toBe(expected);

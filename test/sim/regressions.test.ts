@@ -183,6 +183,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(89197);
   });
 
+  it("seed 93663 (lagTrades through a restart, the boot within the order's in-flight grace): the count the reset takes from the exchange above ours is reflected with no trade shown, so the late trade takes its place instead of reading the expired order filled", async () => {
+    // The fix is in src/portfolio/portfolio.ts (`preservedMetrics(reset)`, `unexplainedAfter`); pinned as well by
+    // test/handlers/cycle-inferred.test.ts.
+    await expectGreen(93663);
+  });
+
   it('seed 62062 (streams): a strategy cancel answered with a fill the books lack leaves the order open, so its lagging trade is not lost', async () => {
     // The fix is in src/engine/order-api.ts (cancelOrder closes an order only once its fills are in the books); pinned as well
     // by test/engine-lag-through-boot.test.ts.
