@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import type { Order } from '../../src/domain/types.js';
 import { GUESS_RECHECK_FIRST_MS, guessRecheckDue } from '../../src/handlers/cycle.js';
 import { actionsOf } from '../../src/handlers/plan.js';
-import { StartupHandler } from '../../src/handlers/startup.js';
 import {
   d,
   expectBooksEqual,
@@ -19,6 +18,7 @@ import {
   restart,
   runtimeCycle,
   startupCycle,
+  bootUntilReady,
   type QuirkyExchange,
   type World,
 } from './world.js';
@@ -117,14 +117,9 @@ describe('a close guessed from "not found" answers', () => {
     w.ex.step(10_000);
     // The fill it infers makes the boot wait for the trade first (retried as the engine does); the trade still lags,
     // so the boot goes on once the same disagreement has shown four times.
-    const handler = new StartupHandler(w.config, w.memory);
-    let boot = await startupCycle(w, handler);
-    for (let attempt = 1; attempt < 12 && boot.plan.outcome !== 'ready'; attempt++) {
-      expect(boot.plan.error?.message).toMatch(/order \d+ shows more filled than its trades/);
-      w.ex.step(1_000);
-      boot = await startupCycle(w, handler);
-    }
-    expect(boot.plan.outcome).toBe('ready');
+    const boot = await bootUntilReady(w, (plan) =>
+      expect(plan.error?.message).toMatch(/order \d+ shows more filled than its trades/),
+    );
     expect(actionsOf(boot.plan, 'closeOrder').map((a) => `${a.cause} ${a.status}`)).toEqual([
       'finalStatusQueried cancelled',
     ]);
@@ -158,13 +153,7 @@ describe('a close guessed from "not found" answers', () => {
     q.notFound.add(o.exchangeOrderId!);
     q.hideTradesOf.add(o.exchangeOrderId!);
     w.ex.step(10_000);
-    const handler = new StartupHandler(w.config, w.memory);
-    let boot = await startupCycle(w, handler);
-    for (let attempt = 1; attempt < 12 && boot.plan.outcome !== 'ready'; attempt++) {
-      w.ex.step(1_000);
-      boot = await startupCycle(w, handler);
-    }
-    expect(boot.plan.outcome).toBe('ready');
+    await bootUntilReady(w);
     expect(w.portfolio.findOrder({ clientOrderId: 'q3' })).toMatchObject({
       status: 'cancelled',
       closedOnNotFound: true,

@@ -9,7 +9,6 @@ import type { HistoryQuery, Page } from '../../src/exchange/port.js';
 import { withOverrides } from '../../src/exchange/with-overrides.js';
 import { actionsOf } from '../../src/handlers/plan.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import { StartupHandler } from '../../src/handlers/startup.js';
 import {
   d,
   expectBooksEqual,
@@ -19,7 +18,7 @@ import {
   quirky,
   restart,
   runtimeCycle,
-  startupCycle,
+  bootUntilReady,
   type World,
 } from './world.js';
 
@@ -158,13 +157,7 @@ describe("a count a boot's reset takes from the exchange above ours, its trade l
     q.hideTradesOf.add(ref.exchangeOrderId);
     const trade = w.ex.fillOrder(ref, '0.3');
     w.ex.step(10_000);
-    const handler = new StartupHandler(w.config, w.memory);
-    let boot = await startupCycle(w, handler);
-    for (let attempt = 1; attempt < 12 && boot.plan.outcome !== 'ready'; attempt++) {
-      w.ex.step(1_000);
-      boot = await startupCycle(w, handler);
-    }
-    expect(boot.plan.outcome).toBe('ready');
+    const boot = await bootUntilReady(w);
     expect(actionsOf(boot.plan, 'applyFill')).toEqual([]);
     expect(w.portfolio.findOrder({ clientOrderId: 'c2' })!.filledQuantity.toFixed()).toBe('0.3');
     expect(w.portfolio.reflectedUnexplained().map((r) => [r.exchangeOrderId, r.quantity.toFixed()])).toEqual([

@@ -130,6 +130,26 @@ export async function startupCycle(
   return { report, plan, result };
 }
 
+/**
+ * A boot retried as the engine retries it (a second apart, one handler keeping its count of suspect attempts) until a
+ * plan is ready, at most `attempts` times; `check` sees each plan that is not. Returns the ready cycle.
+ */
+export async function bootUntilReady(
+  w: World,
+  check: (plan: Plan) => void = () => {},
+  attempts = 12,
+): Promise<CycleOutcome> {
+  const handler = new StartupHandler(w.config, w.memory);
+  let boot = await startupCycle(w, handler);
+  for (let attempt = 1; attempt < attempts && boot.plan.outcome !== 'ready'; attempt++) {
+    check(boot.plan);
+    w.ex.step(1_000);
+    boot = await startupCycle(w, handler);
+  }
+  expect(boot.plan.outcome).toBe('ready');
+  return boot;
+}
+
 /** A world that has booted (startup reconciliation) and run one runtime cycle: it has books, cursors and memory. */
 export async function persistedWorld(...args: Parameters<typeof makeWorld>): Promise<World> {
   const w = await makeWorld(...args);
