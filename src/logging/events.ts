@@ -42,7 +42,7 @@ export function logReport(logger: Logger, report: ReconciliationReport, context:
     summary,
     drift: hasDrift(report),
     driftBeyondTolerance: beyond,
-    ...(context.unexplainedDrift !== undefined && { driftUnexplained: [...context.unexplainedDrift] }),
+    ...(context.unexplainedDrift !== undefined && { driftUnexplained: context.unexplainedDrift }),
     ghosts: idList(report.ghosts, (g) => g.local.clientOrderId ?? g.local.exchangeOrderId),
     zombies: idList(report.zombies, (z) => z.exchange.exchangeOrderId ?? z.exchange.clientOrderId),
     positionDrifts: report.positionDrifts.map((d) => ({
