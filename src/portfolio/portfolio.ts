@@ -679,7 +679,13 @@ export class Portfolio {
     const base = AccountBook.from(state.balances, state.positions, this.realizedPnl);
     // Nothing below throws. The orders the reset tracks are these books' own (same keys): what `fromExchangeState`
     // filters by its tracked ids is filtered by `byExchange` here.
-    const unexplained = [...this.unexplainedAfter(state)].filter(([key]) => this.tracksKey(key));
+    // Only an order whose copy differs can show a count above ours: not a pass over every order.
+    const unexplained = [
+      ...this.unexplainedAfter(
+        state,
+        replaced.map((t) => t.order),
+      ),
+    ].filter(([key]) => this.tracksKey(key));
     const dropped = [...this.untracked.keys()].filter((key) => this.tracksKey(key));
     this.stamp = ++lastStamp;
     this.dropListViews();
@@ -1634,12 +1640,15 @@ export class Portfolio {
    * quantity's place in the count (sim seed 93663: a partly filled order's late trade counted on top of the reset's
    * count read it filled, where the exchange had it expired).
    */
-  private unexplainedAfter(reset: ExchangeResetState): Map<OrderIdKey, Decimal> {
+  private unexplainedAfter(
+    reset: ExchangeResetState,
+    orders: readonly Order[] = reset.orders,
+  ): Map<OrderIdKey, Decimal> {
     const out = this.unexplainedByOrder();
     const before = reset.snapshotStartedAt;
     if (before === undefined) return out;
-    for (let i = 0; i < reset.orders.length; i++) {
-      const o = reset.orders[i]!;
+    for (let i = 0; i < orders.length; i++) {
+      const o = orders[i]!;
       if (o.exchangeOrderId === undefined || o.filledQuantity.isZero() || o.updatedAt > before) continue;
       const t = this.byClient.get(o.clientOrderId)?.order;
       if (t === undefined || t.exchangeOrderId !== o.exchangeOrderId || t.symbol !== o.symbol) continue;
