@@ -1223,11 +1223,23 @@ function bits(n: number): number {
  * trade's base and quote or a perpetual's settle asset (where its PnL settles).
  */
 export function tradeTouches(instrument: Instrument | undefined, f: Fill): string[] {
-  const out = [`position:${f.symbol}`, `balance:${f.feeAsset}`];
-  if (instrument !== undefined)
-    for (const asset of instrument.kind === 'spot' ? [instrument.base, instrument.quote] : [instrument.settle])
-      out.push(`balance:${asset}`);
-  return out;
+  return [`position:${f.symbol}`, `balance:${f.feeAsset}`, ...settledIn(instrument)];
+}
+
+/**
+ * `${kind}:${key}` of what an order's fills change whatever their fee: its symbol's position, and a spot order's base
+ * and quote or a perpetual's settle asset.
+ */
+export function orderTouches(instrument: Instrument | undefined, symbol: string): string[] {
+  return [`position:${symbol}`, ...settledIn(instrument)];
+}
+
+/** `balance:${asset}` of the assets a trade of `instrument` settles in (none when it is not known). */
+function settledIn(instrument: Instrument | undefined): string[] {
+  if (instrument === undefined) return [];
+  return instrument.kind === 'spot'
+    ? [`balance:${instrument.base}`, `balance:${instrument.quote}`]
+    : [`balance:${instrument.settle}`];
 }
 
 /**

@@ -16,6 +16,7 @@ import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
 import {
   guessRecheckDue,
+  orderTouches,
   runCycle,
   tellVerdicts,
   tradeTouches,
@@ -195,6 +196,8 @@ export class RuntimeHandler {
       else proj.trackOrder(a.order);
     }
     const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades);
+    for (const k of filledLately(proj, report.snapshotStartedAt - this.config.diffOptions.inFlightGraceMs))
+      uncertain.add(k);
     const limit = this.config.driftCyclesBeforeLiquidateOnly;
     const counted = new Set<string>();
     const due: DriftStreak[] = [];
@@ -241,6 +244,22 @@ export class RuntimeHandler {
 }
 
 const NONE: readonly string[] = Object.freeze([]);
+
+/**
+ * `${kind}:${key}` of what our orders the exchange has told us filled, their trades not yet shown, change
+ * (`Portfolio.filledShortOrders`), for each one updated at or after `since` (the snapshot's start less the in-flight
+ * grace): the exchange's count is its own word, but what the fills move in the balances (price, fee) is not known
+ * until the trades show, and a venue's trade history lags its order status. Such an order is in flight, as the
+ * differ takes any order changed that lately to be (sim seed 89197: a market order's acknowledgement said filled, its
+ * trade lagged 17.7 s behind it, and two cycles of the drift it left entered liquidate-only). Past the grace its
+ * drift counts again: a trade that never shows cannot hold a streak for good.
+ */
+function filledLately(portfolio: Portfolio, since: Millis): string[] {
+  const out: string[] = [];
+  for (const o of portfolio.filledShortOrders())
+    if (o.updatedAt >= since) out.push(...orderTouches(portfolio.instrument(o.symbol), o.symbol));
+  return out;
+}
 
 /**
  * `${kind}:${key}` of every position and balance that a trade or funding payment stamped inside the snapshot window

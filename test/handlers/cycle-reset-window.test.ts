@@ -16,7 +16,7 @@ import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { diff } from '../../src/differ/diff.js';
 import { fetchExchangeSnapshot } from '../../src/exchange/snapshot.js';
 import type { ExchangeReader } from '../../src/handlers/reader.js';
-import { d, expectBooksEqual, makeWorld, runtimeCycle, type World } from './world.js';
+import { d, expectBooksEqual, makeWorld, placeFilledMarket, runtimeCycle, type World } from './world.js';
 
 const SPOT = 'BTC/USDT';
 const PERP = 'BTC/USDT:USDT';
@@ -161,18 +161,7 @@ describe('reflectedByBalances', () => {
     );
     w.ex.step(1_000);
     // Then a market buy of ours on the same perpetual, acknowledged filled: its trade has not shown yet.
-    const ack = await w.ex.placeOrder({
-      clientOrderId: 'b1',
-      symbol: PERP,
-      side: 'buy',
-      type: 'market',
-      quantity: d('0.03'),
-    });
-    expect(ack.status).toBe('filled');
-    // Tracked as the engine does: submitted (nothing filled), then its acknowledgement.
-    const { averageFillPrice: _avg, ...submitted } = ack;
-    w.portfolio.trackOrder({ ...submitted, status: 'pending', filledQuantity: d('0') });
-    w.portfolio.trackOrder(ack);
+    const ack = await placeFilledMarket(w, { clientOrderId: 'b1', symbol: PERP, side: 'buy', quantity: d('0.03') });
     expect(w.portfolio.filledShortOrders().map((o) => o.exchangeOrderId)).toEqual([ack.exchangeOrderId]);
     w.ex.step(1_000);
     const snapshot = await fetchExchangeSnapshot(w.ex, w.clock);

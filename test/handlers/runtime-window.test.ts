@@ -10,7 +10,16 @@ import { diff } from '../../src/differ/diff.js';
 import { fetchExchangeSnapshot } from '../../src/exchange/snapshot.js';
 import { executePlan } from '../../src/handlers/executor.js';
 import { actionsOf } from '../../src/handlers/plan.js';
-import { d, expectBooksEqual, makeWorld, runtimeCycle, type CycleOutcome, type World } from './world.js';
+import {
+  d,
+  expectBooksEqual,
+  makeWorld,
+  placeFilledMarket,
+  quirky,
+  runtimeCycle,
+  type CycleOutcome,
+  type World,
+} from './world.js';
 
 const PERP = 'BTC/USDT:USDT';
 
@@ -165,5 +174,64 @@ describe('RuntimeHandler: drift in the snapshot window', () => {
       [['balance', 'BTC', '22.8726']],
     ]);
     expect(c.result.enterLiquidateOnly).toBe(true);
+  });
+});
+
+/**
+ * A market order of ours acknowledged filled whose trade lags (sim seed 89197): the exchange's position and settle
+ * balance already hold the fill, our books do not until the trade shows. Like any order changed within the in-flight
+ * grace, its drift is not counted then (nor reset); past the grace it counts again.
+ */
+describe('RuntimeHandler: our own filled order whose trade lags', () => {
+  async function filledLagging(w: World): Promise<Order> {
+    const q = quirky(w);
+    const ack = await placeFilledMarket(w, { clientOrderId: 'b1', symbol: PERP, side: 'buy', quantity: d('0.03') });
+    q.hideTradesOf.add(ack.exchangeOrderId!);
+    expect(w.portfolio.filledShortOrders().map((o) => o.clientOrderId)).toEqual(['b1']);
+    return ack;
+  }
+
+  it('holds the drift it leaves for the in-flight grace after its acknowledgement, then counts it', async () => {
+    const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 1, inFlightGraceMs: 5_000 });
+    const ack = await filledLagging(w);
+    w.ex.step(1_000);
+    const c1 = await runtimeCycle(w);
+    expect(c1.report.positionDrifts.filter((x) => x.beyondTolerance).map((x) => x.symbol)).toEqual([PERP]);
+    expect(actionsOf(c1.plan, 'enterLiquidateOnly')).toEqual([]);
+    expect(c1.result.enterLiquidateOnly).toBe(false);
+    expect(w.memory.driftCycles('position', PERP)).toBe(0);
+    // The acknowledgement is older than the grace at the next snapshot's start: a trade that never shows counts.
+    w.ex.step(ack.updatedAt + 5_001 - w.clock.now());
+    const c2 = await runtimeCycle(w);
+    const enter = actionsOf(c2.plan, 'enterLiquidateOnly');
+    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key]))).toEqual([
+      [
+        ['position', PERP],
+        ['balance', 'USDT'],
+      ],
+    ]);
+    expect(c2.result.enterLiquidateOnly).toBe(true);
+  });
+
+  it('still counts drift on what the order does not touch, and its trade, once shown, explains the rest', async () => {
+    const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 1, inFlightGraceMs: 5_000 });
+    await filledLagging(w);
+    w.ex.deposit('ETH', '1');
+    w.ex.step(1_000);
+    const c1 = await runtimeCycle(w);
+    const enter = actionsOf(c1.plan, 'enterLiquidateOnly');
+    expect(enter.map((a) => a.drifts.map((s) => [s.kind, s.key, s.delta.toFixed()]))).toEqual([
+      [['balance', 'ETH', '1']],
+    ]);
+    // The trade shows: it is found by its order and applied; no drift is left on the perpetual or USDT.
+    (w.reader as ReturnType<typeof quirky>).hideTradesOf.clear();
+    w.ex.step(1_000);
+    const c2 = await runtimeCycle(w);
+    expect(actionsOf(c2.plan, 'applyFill').map((a) => a.fill.clientOrderId)).toEqual(['b1']);
+    expect(w.portfolio.filledShortOrders()).toEqual([]);
+    w.ex.step(1_000);
+    const c3 = await runtimeCycle(w);
+    expect(c3.report.positionDrifts.filter((x) => x.beyondTolerance)).toEqual([]);
+    expect(c3.report.balanceDrifts.filter((x) => x.beyondTolerance).map((x) => x.asset)).toEqual(['ETH']);
   });
 });

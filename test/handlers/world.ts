@@ -83,6 +83,22 @@ export async function placeTracked(
   return ack;
 }
 
+/**
+ * Places a market order through the port, acknowledged filled, and tracks it as the engine does (submitted with
+ * nothing filled, then its acknowledgement): until its trades are applied it is filled short in the books.
+ */
+export async function placeFilledMarket(
+  w: World,
+  req: Pick<PlaceOrderRequest, 'clientOrderId' | 'symbol' | 'side' | 'quantity'>,
+): Promise<Order> {
+  const ack = await w.ex.placeOrder({ ...req, type: 'market' });
+  expect(ack.status).toBe('filled');
+  const { averageFillPrice: _avg, ...submitted } = ack;
+  w.portfolio.trackOrder({ ...submitted, status: 'pending', filledQuantity: new Dec(0) });
+  w.portfolio.trackOrder(ack);
+  return ack;
+}
+
 export interface CycleOutcome {
   readonly report: ReconciliationReport;
   readonly plan: Plan;
