@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/index.ts                  # every bench
  *   npx tsx bench/index.ts --only diff      # one bench (repeatable, or comma-separated)
- *   npx tsx bench/index.ts --list           # names and descriptions
+ *   npx tsx bench/index.ts --list           # names and descriptions (also --help, -h: it runs nothing)
  * Flags after the bench selection are handed to each module (e.g. `--sizes 1000,10000 --no-write` for diff).
  */
 import { dirname, join } from 'node:path';
@@ -59,10 +59,13 @@ async function main(argv: readonly string[]): Promise<void> {
           .split(',')
           .filter((s) => s !== ''),
       );
-    else if (a === '--list') list = true;
+    // `--help` lists too: handed to the modules, which ignore flags they do not know, it ran every bench and
+    // rewrote bench/results.
+    else if (a === '--list' || a === '--help' || a === '-h') list = true;
     else rest.push(a);
   }
   if (list) {
+    console.log('npm run bench [-- --only NAME[,NAME]] [flags for the benches]; the benches:');
     for (const b of BENCHES) console.log(`${b.name.padEnd(12)} ${b.description}`);
     return;
   }
