@@ -5,8 +5,8 @@
  *
  * clean → drifting (streak below `cyclesBeforeLiquidateOnly`) → liquidateOnly (the streak reached it: the runtime
  * handler proposes entering liquidate-only). EXPLAINED ends the streak (the drift is gone or explained, or a hard reset
- * removed it); HELD is a cycle whose snapshot window raced a trade on it (the streak is carried over, neither counted
- * nor reset). FORGET ends the actor once there is nothing left to remember (no streak, no delta looked into; the
+ * removed it); HELD is a cycle whose snapshot window raced a trade on it, or whose drift an order of ours filled within
+ * its in-flight grace may hold, its trades not shown yet (the streak is carried over, neither counted nor reset). FORGET ends the actor once there is nothing left to remember (no streak, no delta looked into; the
  * router ends a streak with EXPLAINED first, so a forgotten drift was clean).
  * The machine decides: the runtime handler steps it purely (`driftStep`) on each cycle's verdict and proposes
  * entering liquidate-only only for a drift the machine has taken to `liquidateOnly` (`proposesLiquidateOnly`).
