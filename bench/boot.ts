@@ -329,4 +329,5 @@ export const bootBench: BenchModule = {
   description:
     'Boot from a state directory at 1k / 10k / 100k orders (ratio to reading + parsing the file), ghost settlement (cycles, requests), bytes persisted per cycle',
   run,
+  flags: { '--boot': 'value', '--ghosts': 'value', '--symbols': 'value', '--persist': 'value', '--no-write': 'switch' },
 };

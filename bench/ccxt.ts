@@ -289,4 +289,5 @@ export const ccxtBench: BenchModule = {
   description:
     'ccxt adapter read: fresh ccxt-shaped open orders → orderFromCcxt (with and without the amount cache) → interner, vs building the payload alone',
   run,
+  flags: { '--sizes': 'value', '--reads': 'value', '--against': 'value', '--no-write': 'switch' },
 };

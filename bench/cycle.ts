@@ -299,4 +299,5 @@ export const cycleBench: BenchModule = {
   description:
     'Runtime cycle (snapshot → diff → plan → execute → persist) at 100 / 1k / 10k open orders, direct and through a real engine',
   run,
+  flags: { '--sizes': 'value', '--no-write': 'switch' },
 };

@@ -396,4 +396,5 @@ export const diffBench: BenchModule = {
   name: 'diff',
   description: 'StateDiffer: diff() vs a bare Map join, 1k–1M orders (+1k positions, 100 balances)',
   run,
+  flags: { '--sizes': 'value', '--runs': 'value', '--against': 'value', '--no-write': 'switch' },
 };

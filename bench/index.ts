@@ -14,6 +14,7 @@ import { ccxtBench } from './ccxt.js';
 import { cycleBench } from './cycle.js';
 import { diffBench } from './diff.js';
 import { engineBench } from './engine.js';
+import { flagProblem, type BenchFlags } from './flags.js';
 import { persistBench } from './persist.js';
 import { readsBench } from './reads.js';
 import { streamBench } from './stream.js';
@@ -31,6 +32,8 @@ export interface BenchContext {
 export interface BenchModule {
   readonly name: string;
   readonly description: string;
+  /** The flags it reads (`npm run bench` refuses any other before running anything). */
+  readonly flags: BenchFlags;
   run(ctx: BenchContext): Promise<void>;
 }
 
@@ -66,7 +69,10 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   if (list) {
     console.log('npm run bench [-- --only NAME[,NAME]] [flags for the benches]; the benches:');
-    for (const b of BENCHES) console.log(`${b.name.padEnd(12)} ${b.description}`);
+    for (const b of BENCHES) {
+      console.log(`${b.name.padEnd(12)} ${b.description}`);
+      console.log(`${''.padEnd(12)} flags: ${Object.keys(b.flags).join(' ')}`);
+    }
     return;
   }
   const unknown = only.filter((n) => !BENCHES.some((b) => b.name === n));
@@ -76,6 +82,15 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const selected = only.length === 0 ? BENCHES : BENCHES.filter((b) => only.includes(b.name));
+  const problem = flagProblem(
+    rest,
+    selected.map((b) => b.flags),
+  );
+  if (problem !== undefined) {
+    console.error(`npm run bench: ${problem}; nothing was run`);
+    process.exitCode = 2;
+    return;
+  }
   const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   for (const b of selected) {
     console.log(`\n== ${b.name}: ${b.description}`);

@@ -195,4 +195,5 @@ export const persistBench: BenchModule = {
   description:
     'Persistence: a save after 1 of 10,000 orders changed (bytes, time), load, and stream latency at 10,000 orders, whole snapshot vs delta',
   run,
+  flags: { '--orders': 'value', '--saves': 'value', '--trades': 'value', '--no-write': 'switch' },
 };

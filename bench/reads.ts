@@ -168,4 +168,5 @@ export const readsBench: BenchModule = {
   description:
     "Exchange reads a quoting bot's fills cost: a quote filled each cycle within its grace, S spot pairs and a perpetual",
   run,
+  flags: { '--symbols': 'value', '--cycles': 'value', '--against': 'value', '--no-write': 'switch' },
 };

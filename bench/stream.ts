@@ -257,4 +257,5 @@ export const streamBench: BenchModule = {
   description:
     'Execution stream: stream message → fill in the books and published (median, p99), and the cycles it saves',
   run,
+  flags: { '--sizes': 'value', '--trades': 'value', '--no-write': 'switch' },
 };
