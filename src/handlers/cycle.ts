@@ -1291,13 +1291,35 @@ export function unexplainedDrift(
   for (const dr of report.balanceDrifts) {
     const l = local.balance(dr.asset).total;
     if (!worth(`balance:${dr.asset}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance)) continue;
-    for (const i of local.instruments()) {
+    const instruments = local.instruments();
+    let traded = false;
+    for (const i of instruments) {
       // A spot trade moves its base and quote; a linear perpetual's trade moves only its settle asset.
-      if (i.kind === 'spot' ? i.base === dr.asset || i.quote === dr.asset : i.settle === dr.asset) add(i.symbol, 1);
+      if (tradeMoves(i, dr.asset)) {
+        add(i.symbol, 1);
+        traded = true;
+      }
       if (i.kind === 'perp' && i.settle === dr.asset) funding = true;
     }
+    // An asset no instrument trades moves by the fees a venue charges in it (BNB on Binance, with the discount on),
+    // on a trade of any symbol: a trade whose own assets net to nothing (a fill and a liquidation of the same size,
+    // seed 140 with --fee-asset) shows only there.
+    if (!traded) for (const i of instruments) add(i.symbol, 1);
   }
   return { weight, funding };
+}
+
+/**
+ * The assets among `assets` that no instrument's trade moves (`tradeMoves`): only fees a venue charges in them (BNB on
+ * Binance, with the discount on), and transfers, change them.
+ */
+export function feeOnlyAssets(instruments: readonly Instrument[], assets: readonly string[]): string[] {
+  return assets.filter((a) => !instruments.some((i) => tradeMoves(i, a)));
+}
+
+/** Whether a trade of `i` moves `asset` (its base or quote for spot, its settle asset for a linear perpetual). */
+function tradeMoves(i: Instrument, asset: string): boolean {
+  return i.kind === 'spot' ? i.base === asset || i.quote === asset : i.settle === asset;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
 import {
   guessRecheckDue,
+  feeOnlyAssets,
   orderTouches,
   runCycle,
   tellVerdicts,
@@ -256,8 +257,12 @@ const NONE: readonly string[] = Object.freeze([]);
  */
 function filledLately(portfolio: Portfolio, since: Millis): string[] {
   const out: string[] = [];
-  for (const o of portfolio.filledShortOrders())
-    if (o.updatedAt >= since) out.push(...orderTouches(portfolio.instrument(o.symbol), o.symbol));
+  const lately = portfolio.filledShortOrders().filter((o) => o.updatedAt >= since);
+  if (lately.length === 0) return out;
+  for (const o of lately) out.push(...orderTouches(portfolio.instrument(o.symbol), o.symbol));
+  // Its fee may be charged in an asset no instrument trades (BNB): that one moves with the trade too.
+  const assets = portfolio.balances().map((b) => b.asset);
+  for (const a of feeOnlyAssets(portfolio.instruments(), assets)) out.push(`balance:${a}`);
   return out;
 }
 

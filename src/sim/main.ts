@@ -4,6 +4,7 @@
  *   npm run sim -- --seeds 500 [--from 1000]   run seeds from..from+N-1; progress, seeds/s, slowest seed, heap
  *   npm run sim -- --seed 42 --trace           run one seed and print its whole event trace
  *   add --streams                              worlds with the exchange's execution stream and its seeded faults
+ *   add --fee-asset                            worlds whose fees are charged in BNB while the account holds some
  *
  * Every failing seed prints the one-line command that reproduces it. Exit code 1 when any seed failed.
  * SIM_DEBUG=1 adds each cycle's port calls and both books (ours, the exchange's) to the trace.
@@ -16,10 +17,11 @@ interface Args {
   seed: number | undefined;
   trace: boolean;
   streams: boolean;
+  feeAsset: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, from: 1, seed: undefined, trace: false, streams: false };
+  const args: Args = { seeds: 100, from: 1, seed: undefined, trace: false, streams: false, feeAsset: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (): number => {
@@ -32,8 +34,11 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--seed') args.seed = num();
     else if (a === '--trace') args.trace = true;
     else if (a === '--streams') args.streams = true;
+    else if (a === '--fee-asset') args.feeAsset = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run sim -- --seeds N [--from S] [--streams] | --seed S [--trace] [--streams]');
+      console.log(
+        'usage: npm run sim -- --seeds N [--from S] [--streams] [--fee-asset] | --seed S [--trace] [--streams] [--fee-asset]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a ?? ''} (try --help)`);
   }
@@ -48,13 +53,15 @@ function printFailure(r: SeedResult): void {
   console.log(`FAIL seed ${r.seed}: ${r.violations.length} violation(s)`);
   for (const v of r.violations.slice(0, 5))
     console.log(`  ${v.invariant} @+${((v.at - 1_700_000_000_000) / 1000).toFixed(3)}s: ${v.message.slice(0, 600)}`);
-  console.log(`  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined)}`);
+  console.log(
+    `  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined, r.config.market.feeAsset !== undefined)}`,
+  );
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.seed !== undefined) {
-    const r = await runSeed(args.seed, { streams: args.streams });
+    const r = await runSeed(args.seed, { streams: args.streams, feeAsset: args.feeAsset });
     if (args.trace) for (const line of r.trace) console.log(line);
     console.log(
       `seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${r.wallMs.toFixed(0)} ms wall, ${(r.stats.virtualMs / 1000).toFixed(1)} s virtual; ${JSON.stringify(r.stats)}`,
@@ -72,7 +79,7 @@ async function main(): Promise<void> {
   const every = Math.max(1, Math.min(100, Math.round(args.seeds / 20)));
   for (let i = 0; i < args.seeds; i++) {
     const seed = args.from + i;
-    const r = await runSeed(seed, { streams: args.streams });
+    const r = await runSeed(seed, { streams: args.streams, feeAsset: args.feeAsset });
     cycles += r.stats.cycles;
     crashes += r.stats.crashes;
     if (r.wallMs > slowest.ms) slowest = { seed, ms: r.wallMs };

@@ -55,6 +55,7 @@ import { Strategy } from './strategy.js';
 import type { AppliedFill } from '../engine/execution-stream.js';
 import {
   drawStreamConfig,
+  withFeeAsset,
   generateConfig,
   LatencyClock,
   randomAmount,
@@ -74,6 +75,8 @@ export interface RunOptions {
   readonly overrides?: Partial<SimConfig> | undefined;
   /** Worlds with the exchange's execution stream, its faults drawn from the seed (`npm run sim -- --streams`). */
   readonly streams?: boolean | undefined;
+  /** Worlds whose fees are charged in BNB while the account holds some (`npm run sim -- --fee-asset`). */
+  readonly feeAsset?: boolean | undefined;
   /** Stop checking after this many violations (default 25). */
   readonly maxViolations?: number | undefined;
 }
@@ -107,8 +110,8 @@ export interface SeedResult {
 }
 
 /** The command that reproduces a seed. */
-export function reproCommand(seed: number, streams = false): string {
-  return `npm run sim -- --seed ${seed} --trace${streams ? ' --streams' : ''}`;
+export function reproCommand(seed: number, streams = false, feeAsset = false): string {
+  return `npm run sim -- --seed ${seed} --trace${streams ? ' --streams' : ''}${feeAsset ? ' --fee-asset' : ''}`;
 }
 
 type CrashPoint = 'step' | 'beforeCall' | 'afterMutation' | 'beforeDurable' | 'afterDurable';
@@ -287,10 +290,15 @@ class Simulation implements PortHost {
   ) {
     const root = createRandom(seed);
     const drawn = generateConfig(seed, root.fork('config'), options.overrides);
-    this.cfg =
+    const streamed =
       options.streams === true && drawn.stream === undefined
         ? { ...drawn, stream: drawStreamConfig(createRandom(`${seed}/stream`)) }
         : drawn;
+    // Drawn apart from the seed's other draws, as the stream's are: the rest of its world stays as without the flag.
+    this.cfg =
+      options.feeAsset === true && streamed.market.feeAsset === undefined
+        ? { ...streamed, market: withFeeAsset(streamed.market, createRandom(`${seed}/fee-asset`)) }
+        : streamed;
     this.world = root.fork('world');
     this.faultRng = root.fork('faults');
     const crashRng = root.fork('crashes');
@@ -330,7 +338,7 @@ class Simulation implements PortHost {
       'config',
       `seed ${seed}: ${c.market.instruments.map((i) => i.symbol).join(' ')}; balances ${JSON.stringify(c.market.balances)}; interval ${c.intervalMs} ms; ${c.steps} steps; ` +
         `crashes ${this.crashes.map((x) => `${x.point}@+${x.at - SIM_T0}`).join(',') || 'none'}; policies ${JSON.stringify(c.policies)}; ` +
-        `stream ${c.stream === undefined ? 'off' : JSON.stringify(c.stream)}; market vol ${c.market.volatilityBps} bps, partial ${c.market.partialFillProbability}, decimals ${c.market.priceDecimals}/${c.market.amountDecimals}, funding every ${c.market.fundingIntervalMs} ms, fees ${JSON.stringify(c.market.feeRates)}`,
+        `stream ${c.stream === undefined ? 'off' : JSON.stringify(c.stream)}; market vol ${c.market.volatilityBps} bps, partial ${c.market.partialFillProbability}, decimals ${c.market.priceDecimals}/${c.market.amountDecimals}, funding every ${c.market.fundingIntervalMs} ms, fees ${JSON.stringify(c.market.feeRates)}${c.market.feeAsset === undefined ? '' : ` in ${c.market.feeAsset.asset} while held`}`,
     );
   }
 

@@ -137,6 +137,19 @@ export function randomAmount(rng: Random, lo: number, hi: number, decimals: numb
   return new Dec(units).div(scale).toFixed();
 }
 
+/** The third fee asset of `npm run sim -- --fee-asset` worlds, and its price in each settle asset of the pool. */
+export const FEE_ASSET = { asset: 'BNB', prices: { USDT: '600', USDC: '600', BTC: '0.0095' } } as const;
+
+/**
+ * A seed's world with fees charged in BNB (`FEE_ASSET`), as on Binance with the discount on: `market` with the fee
+ * asset set and a BNB balance drawn from `rng` (none in a fifth of the worlds, often small enough to run out, so
+ * fees also fall back to the settle asset mid-run).
+ */
+export function withFeeAsset(market: SimConfig['market'], rng: Random): SimConfig['market'] {
+  const bnb = rng.chance(0.2) ? '0' : randomAmount(rng, 0.0005, 0.5, rng.int(3, 8));
+  return { ...market, feeAsset: FEE_ASSET, balances: { ...market.balances, BNB: bnb } };
+}
+
 /** Draws the whole configuration of a seed. `overrides` let tests and regressions pin parts of it. */
 export function generateConfig(seed: number, rng: Random, overrides: Partial<SimConfig> = {}): SimConfig {
   const priceDecimals = rng.pick([2, 2, 4, 6]);

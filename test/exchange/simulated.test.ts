@@ -264,6 +264,51 @@ describe('SimulatedExchange market', () => {
     expect(market.status).toBe('filled');
   });
 
+  it('feeAsset: fees in BNB while enough is free (converted at its price, rounded), else in the settle asset', async () => {
+    const { sim } = make({
+      feeRates: { maker: '-0.0001', taker: '0.001' },
+      partialFillProbability: 0,
+      balances: { USDT: '100000', BTC: '2', BNB: '0.0006' },
+      feeAsset: { asset: 'BNB', prices: { USDT: '600' } },
+    });
+    sim.setPrice(BTC, '30000');
+    sim.setPrice(PERP, '30000');
+    const market = (clientOrderId: string, symbol: string, quantity: string) =>
+      sim.placeOrder({ clientOrderId, symbol, side: 'buy', type: 'market', quantity: new Dec(quantity) });
+    // 0.01 × 30000 × 0.001 = 0.3 USDT = 0.0005 BNB: taken in BNB, 0.0001 BNB left.
+    await market('a', BTC, '0.01');
+    // 0.3 USDT again, but 0.0005 BNB is no longer free: in USDT.
+    await market('b', PERP, '0.01');
+    // A maker rebate is paid in the settle asset.
+    await sim.placeOrder(limit('r', 'buy', '0.01', '29000'));
+    sim.setPrice(BTC, '28900');
+    sim.step(1000);
+    const trades = sim.truth().trades.map((t) => [t.clientOrderId, t.fee.toFixed(), t.feeAsset]);
+    expect(trades).toEqual([
+      ['a', '0.0005', 'BNB'],
+      ['b', '0.3', 'USDT'],
+      ['r', '-0.029', 'USDT'],
+    ]);
+    const balances = await sim.fetchBalances();
+    expect(balances.find((b) => b.asset === 'BNB')?.total.toFixed()).toBe('0.0001');
+  });
+
+  it('feeAsset: a malformed setting is a ConfigError naming its field', () => {
+    const clock = new VirtualClock(T0);
+    let err: unknown;
+    try {
+      new SimulatedExchange({
+        seed: 1,
+        clock,
+        feeAsset: { asset: '', prices: { USDT: '-1' } },
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map((i) => i.path)).toEqual(['feeAsset.asset', 'feeAsset.prices.USDT']);
+  });
+
   it('a marketable limit trades at once as taker at the market price; IOC leftovers expire', async () => {
     const { sim } = make();
     sim.setPrice(BTC, '30000');

@@ -144,4 +144,28 @@ describe('drift and the trade history', () => {
     expect(reads.map((r) => r.symbol)).toEqual([FUNDING, 'BTC/USDT', PERP, 'ETH/USDT']);
     expectBooksEqual(w);
   });
+
+  it('a drift only in an asset no instrument trades (fees charged in BNB) reads every symbol, and finds the trades', async () => {
+    const w = await makeWorld(
+      { inFlightGraceMs: 5_000 },
+      {
+        balances: { USDT: '100000', BTC: '2', ETH: '20', BNB: '1' },
+        feeAsset: { asset: 'BNB', prices: { USDT: '600' } },
+      },
+    );
+    const { reads } = recordTradeReads(w);
+    // A round trip by hand on the perpetual at one price, the second leg the exchange's liquidation of the first:
+    // position and USDT are back where they were, only BNB paid the two fees (seed 140 with --fee-asset).
+    const price = w.ex.price(PERP);
+    w.ex.placeManualOrder({ symbol: PERP, side: 'sell', type: 'market', quantity: d('0.01') });
+    w.ex.liquidate(PERP, price);
+    w.ex.step(1_000);
+    const c = await runtimeCycle(w);
+    expect(c.report.positionDrifts).toEqual([]);
+    expect(c.report.balanceDrifts.map((x) => x.asset)).toEqual(['BNB']);
+    // BNB could have moved on a trade of any symbol: every one is read, in code-point order.
+    expect(reads.map((r) => r.symbol)).toEqual(['BTC/USDT', PERP, 'ETH/USDT']);
+    expect(c.result.portfolio.balance('BNB').total.lt(1)).toBe(true);
+    expectBooksEqual(w);
+  });
 });

@@ -213,6 +213,27 @@ describe('RuntimeHandler: our own filled order whose trade lags', () => {
     expect(c2.result.enterLiquidateOnly).toBe(true);
   });
 
+  it('holds the drift of its fee charged in an asset no instrument trades (BNB) for the grace too', async () => {
+    const w = await makeWorld(
+      { driftCyclesBeforeLiquidateOnly: 1, inFlightGraceMs: 5_000 },
+      {
+        balances: { USDT: '100000', BTC: '2', ETH: '20', BNB: '1' },
+        feeAsset: { asset: 'BNB', prices: { USDT: '600' } },
+      },
+    );
+    await filledLagging(w);
+    w.ex.step(1_000);
+    const c1 = await runtimeCycle(w);
+    // The fee went to BNB: the perpetual and BNB drift, USDT does not (no realized PnL on an opening buy).
+    expect(c1.report.balanceDrifts.filter((x) => x.beyondTolerance).map((x) => x.asset)).toEqual(['BNB']);
+    expect(actionsOf(c1.plan, 'enterLiquidateOnly')).toEqual([]);
+    expect(w.memory.driftCycles('balance', 'BNB')).toBe(0);
+    (w.reader as ReturnType<typeof quirky>).hideTradesOf.clear();
+    w.ex.step(1_000);
+    await runtimeCycle(w);
+    expectBooksEqual(w);
+  });
+
   it('still counts drift on what the order does not touch, and its trade, once shown, explains the rest', async () => {
     const w = await makeWorld({ driftCyclesBeforeLiquidateOnly: 1, inFlightGraceMs: 5_000 });
     await filledLagging(w);

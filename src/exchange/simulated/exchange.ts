@@ -920,6 +920,7 @@ export class SimulatedExchange implements ExchangeClient {
     const inst = rec.instrument;
     const rate = liquidity === 'maker' ? this.opts.makerRate : this.opts.takerRate;
     const fee = quantity.times(price).times(rate).toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
+    const charged = this.chargedFee(inst, fee);
     const seq = ++this.tradeSeq;
     const fill: Fill = {
       tradeId: this.opts.ids === 'perSymbol' ? String(next(this.tradeNumbers, inst.symbol)) : `t-${seq}`,
@@ -929,8 +930,8 @@ export class SimulatedExchange implements ExchangeClient {
       side: rec.order.side,
       quantity: new Dec(quantity),
       price: new Dec(price),
-      fee: fee.isZero() ? ZERO : fee,
-      feeAsset: inst.settle,
+      fee: charged.fee.isZero() ? ZERO : charged.fee,
+      feeAsset: charged.asset,
       timestamp: at,
       inferred: false,
     };
@@ -952,6 +953,16 @@ export class SimulatedExchange implements ExchangeClient {
       }),
     );
     return { ...fill };
+  }
+
+  /** The fee `fee` (in `inst`'s settle asset) as charged: in the third fee asset when it is on and enough is free. */
+  private chargedFee(inst: Instrument, fee: Decimal): { fee: Decimal; asset: string } {
+    const third = this.opts.feeAsset;
+    const price = third?.prices.get(inst.settle);
+    if (third === undefined || price === undefined || !fee.gt(0)) return { fee, asset: inst.settle };
+    const converted = fee.div(price).toDecimalPlaces(this.opts.amountDecimals, Dec.ROUND_HALF_EVEN);
+    if (!converted.gt(0) || this.freeBalance(third.asset).lt(converted)) return { fee, asset: inst.settle };
+    return { fee: converted, asset: third.asset };
   }
 
   /** Applies a trade to the book and writes one ledger entry per asset moved and one for the fee. */

@@ -32,6 +32,14 @@ export interface SimulatedExchangeOptions {
   readonly initialPrices?: Readonly<Record<string, Decimal | string>>;
   /** Fee rates as decimal fractions of notional. Default maker `0.0002`, taker `0.0005`. A negative maker rate is a rebate. */
   readonly feeRates?: { readonly maker: Decimal | string; readonly taker: Decimal | string };
+  /**
+   * Fees charged in a third asset, as Binance charges them in BNB when the account holds some and the discount is on:
+   * each trade's fee, worked out in its settle asset, is divided by `prices[settle]` (the asset's price there) and
+   * rounded to `amountDecimals`; it is taken from `asset` when that much of it is free, else from the settle asset as
+   * usual (also when no price is given for the settle asset, or the fee is a rebate or rounds to zero). Off when not
+   * given.
+   */
+  readonly feeAsset?: { readonly asset: string; readonly prices: Readonly<Record<string, Decimal | string>> };
   /** Funding period of perpetuals, aligned on multiples of it from the epoch (like 00:00/08:00/16:00 UTC). Default 8 h. */
   readonly fundingIntervalMs?: number;
   /** Market tick: prices move and resting orders match at each multiple of it. Default 1000 ms. */
@@ -83,6 +91,7 @@ export interface ResolvedOptions {
   readonly initialPrices: ReadonlyMap<string, Decimal>;
   readonly makerRate: Decimal;
   readonly takerRate: Decimal;
+  readonly feeAsset: { readonly asset: string; readonly prices: ReadonlyMap<string, Decimal> } | undefined;
   readonly fundingIntervalMs: Millis;
   readonly tickMs: Millis;
   readonly volatilityBps: number;
@@ -170,6 +179,8 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
   if (takerRate !== undefined && takerRate.gte(1))
     issues.push({ path: 'feeRates.taker', message: 'must be a fraction < 1' });
 
+  const feeAsset = resolveFeeAsset(o.feeAsset, issues);
+
   const tickMs = readInt(o.tickMs, 'tickMs', 1000, 1, 86_400_000, issues);
   const fundingIntervalMs = readInt(
     o.fundingIntervalMs,
@@ -207,6 +218,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     initialPrices,
     makerRate: makerRate as Decimal,
     takerRate: takerRate as Decimal,
+    feeAsset,
     fundingIntervalMs,
     tickMs,
     volatilityBps,
@@ -220,6 +232,26 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     stream,
     recordCalls,
   };
+}
+
+function resolveFeeAsset(raw: SimulatedExchangeOptions['feeAsset'], issues: Issue[]): ResolvedOptions['feeAsset'] {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null) {
+    issues.push({ path: 'feeAsset', message: 'must be an object { asset, prices }' });
+    return undefined;
+  }
+  const asset = raw.asset;
+  if (typeof asset !== 'string' || asset.trim() === '')
+    issues.push({ path: 'feeAsset.asset', message: 'must be a non-empty string' });
+  const prices = new Map<string, Decimal>();
+  if (typeof raw.prices !== 'object' || raw.prices === null)
+    issues.push({ path: 'feeAsset.prices', message: 'must be an object of settle asset → price' });
+  else
+    for (const settle of Object.keys(raw.prices).sort()) {
+      const p = readAmount(raw.prices[settle], `feeAsset.prices.${settle}`, issues, 'positive');
+      if (p !== undefined) prices.set(settle, p);
+    }
+  return { asset, prices };
 }
 
 function resolveInstruments(raw: readonly Instrument[] | undefined, issues: Issue[]): Instrument[] {
