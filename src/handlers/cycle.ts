@@ -327,6 +327,19 @@ export interface CycleOptions {
    * (one found behind its symbol's cursor is not read again unless drift sends the cycle back there).
    */
   readonly weighAgain?: readonly Fill[] | undefined;
+  /**
+   * Runtime: the assets the venue has charged fees in on trades of symbols that do not trade them (BNB on Binance,
+   * with the discount on), learned from the trades this cycle reads (`noteFeeAsset`) and used by `unexplainedDrift`.
+   */
+  readonly feeAssets?: Set<string> | undefined;
+}
+
+/**
+ * Notes in `feeAssets` the asset `f`'s fee was charged in, when a trade of `instrument` does not move it otherwise
+ * (`tradeMoves`): a venue's own fee asset, in which drift may come from a trade of any symbol.
+ */
+export function noteFeeAsset(feeAssets: Set<string>, instrument: Instrument | undefined, f: Fill): void {
+  if (instrument !== undefined && !f.fee.isZero() && !tradeMoves(instrument, f.feeAsset)) feeAssets.add(f.feeAsset);
 }
 
 /** The result of the shared part of a cycle; handlers assemble it into a plan. */
@@ -424,6 +437,8 @@ export async function runCycle(
     reached.set(symbol, h.cursor.since);
     // An adapter returning another symbol's trade would corrupt attribution: keep only this symbol's.
     for (const f of h.items) if (f.symbol === symbol) trades.push(f);
+    if (opts.feeAssets !== undefined)
+      for (const f of h.items) if (f.symbol === symbol) noteFeeAsset(opts.feeAssets, work.instrument(symbol), f);
     if (h.changed && opts.applyTradesUpTo === undefined) {
       cursorActions.push({
         type: 'advanceTradeCursor',
@@ -468,7 +483,7 @@ export async function runCycle(
       }
     };
     project(0);
-    let need = unexplainedDrift(report, rough, memory.seenDeltas);
+    let need = unexplainedDrift(report, rough, memory.seenDeltas, opts.feeAssets);
     // Runtime: the likeliest explanation first, then the drift left is worked out again. The symbols whose trades
     // could explain the most drifts (a spot fill moves two balances; a perpetual's, its position) are read first; a
     // drift left only in a perpetual's settle asset is read as funding before the other symbols of that asset. A quote
@@ -490,7 +505,7 @@ export async function runCycle(
       } else break;
       // What the reads so far explain is not read again, here or behind the cursors below (a quote filled within its
       // grace read the day of `tradeLookbackMs` behind its symbol's cursor on every such cycle).
-      need = unexplainedDrift(report, rough, memory.seenDeltas);
+      need = unexplainedDrift(report, rough, memory.seenDeltas, opts.feeAssets);
     }
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
@@ -499,7 +514,7 @@ export async function runCycle(
       report.positionDrifts.some((x) => x.beyondTolerance) || report.balanceDrifts.some((x) => x.beyondTolerance);
     if (beyond) {
       const have = new Set(trades.map(fillKey));
-      for (const symbol of [...need.weight.keys()].sort(compareStrings)) {
+      for (const symbol of [...need.weight.keys()].filter((k) => need.weight.get(k)! >= 1).sort(compareStrings)) {
         const c = ctx.cursors.trades[symbol];
         if (c === undefined || work.instrument(symbol) === undefined) continue;
         const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
@@ -1275,6 +1290,8 @@ export function unexplainedDrift(
   report: ReconciliationReport,
   local: Portfolio,
   seen: ReadonlyMap<string, string> = new Map(),
+  /** Assets the venue charges fees in on other symbols' trades (`CycleOptions.feeAssets`). */
+  feeAssets: ReadonlySet<string> = new Set(),
 ): { weight: Map<string, number>; funding: boolean } {
   const weight = new Map<string, number>();
   const add = (symbol: string, w: number): void => {
@@ -1290,7 +1307,8 @@ export function unexplainedDrift(
   }
   for (const dr of report.balanceDrifts) {
     const l = local.balance(dr.asset).total;
-    if (!worth(`balance:${dr.asset}`, dr.delta, new Dec(dr.exchange).minus(l), l, dr.exchange, dr.tolerance)) continue;
+    const delta = new Dec(dr.exchange).minus(l);
+    if (!worth(`balance:${dr.asset}`, dr.delta, delta, l, dr.exchange, dr.tolerance)) continue;
     const instruments = local.instruments();
     let traded = false;
     for (const i of instruments) {
@@ -1301,13 +1319,24 @@ export function unexplainedDrift(
       }
       if (i.kind === 'perp' && i.settle === dr.asset) funding = true;
     }
-    // An asset no instrument trades moves by the fees a venue charges in it (BNB on Binance, with the discount on),
-    // on a trade of any symbol: a trade whose own assets net to nothing (a fill and a liquidation of the same size,
-    // seed 140 with --fee-asset) shows only there.
+    // A venue may charge its fees in an asset of its own (BNB on Binance, with the discount on), on a trade of any
+    // symbol: a trade whose own assets net to nothing (a fill and a liquidation at one price, seed 140 with
+    // --fee-asset), or read before it on the position and after it on the balances (seed 23), shows only there. An
+    // asset no instrument trades can move no other way (every symbol as likely); one some instrument trades, known
+    // as a fee asset, when less of it is on the exchange than in the books (a fee), sends the cycle to the others
+    // once its own are read.
     if (!traded) for (const i of instruments) add(i.symbol, 1);
+    else if (delta.isNegative() && feeAssets.has(dr.asset))
+      for (const i of instruments) if (!tradeMoves(i, dr.asset)) add(i.symbol, FEE_WEIGHT);
   }
   return { weight, funding };
 }
+
+/**
+ * `unexplainedDrift`'s weight of a symbol whose trades could have moved a drifting balance only by a fee charged in it:
+ * read after every symbol that trades the asset (weight 1 each), and not behind its cursor.
+ */
+const FEE_WEIGHT = 0.5;
 
 /**
  * The assets among `assets` that no instrument's trade moves (`tradeMoves`): only fees a venue charges in them (BNB on

@@ -70,6 +70,11 @@ export class RuntimeHandler {
   private readonly counters = new RequestStats();
   /** Trades the last planned cycle held undecided (`CycleResult.held`), weighed again by the next. */
   private held: readonly Fill[] = [];
+  /**
+   * The assets the venue has charged fees in on other symbols' trades, learned from the trades the cycles read
+   * (`CycleOptions.feeAssets`). Not persisted: after a restart it is learned again from the next such trade.
+   */
+  private readonly feeAssets = new Set<string>();
   /** When the last plan ran (the clock's time): guessed closes are asked about again as their age passes marks. */
   private lastPlannedAt: Millis | undefined;
 
@@ -137,6 +142,7 @@ export class RuntimeHandler {
         explainDrift: true,
         holdUndecided: true,
         weighAgain: this.held,
+        feeAssets: this.feeAssets,
       });
     } catch (e) {
       if (!(e instanceof UnreachableError)) throw e;
@@ -197,7 +203,11 @@ export class RuntimeHandler {
       else proj.trackOrder(a.order);
     }
     const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades);
-    for (const k of filledLately(proj, report.snapshotStartedAt - this.config.diffOptions.inFlightGraceMs))
+    for (const k of filledLately(
+      proj,
+      report.snapshotStartedAt - this.config.diffOptions.inFlightGraceMs,
+      this.feeAssets,
+    ))
       uncertain.add(k);
     const limit = this.config.driftCyclesBeforeLiquidateOnly;
     const counted = new Set<string>();
@@ -255,14 +265,14 @@ const NONE: readonly string[] = Object.freeze([]);
  * trade lagged 17.7 s behind it, and two cycles of the drift it left entered liquidate-only). Past the grace its
  * drift counts again: a trade that never shows cannot hold a streak for good.
  */
-function filledLately(portfolio: Portfolio, since: Millis): string[] {
+function filledLately(portfolio: Portfolio, since: Millis, feeAssets: ReadonlySet<string>): string[] {
   const out: string[] = [];
   const lately = portfolio.filledShortOrders().filter((o) => o.updatedAt >= since);
   if (lately.length === 0) return out;
   for (const o of lately) out.push(...orderTouches(portfolio.instrument(o.symbol), o.symbol));
-  // Its fee may be charged in an asset no instrument trades (BNB): that one moves with the trade too.
+  // Its fee may be charged in the venue's own fee asset (BNB): an asset no instrument trades, or one known to be.
   const assets = portfolio.balances().map((b) => b.asset);
-  for (const a of feeOnlyAssets(portfolio.instruments(), assets)) out.push(`balance:${a}`);
+  for (const a of new Set([...feeOnlyAssets(portfolio.instruments(), assets), ...feeAssets])) out.push(`balance:${a}`);
   return out;
 }
 

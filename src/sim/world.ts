@@ -140,14 +140,24 @@ export function randomAmount(rng: Random, lo: number, hi: number, decimals: numb
 /** The third fee asset of `npm run sim -- --fee-asset` worlds, and its price in each settle asset of the pool. */
 export const FEE_ASSET = { asset: 'BNB', prices: { USDT: '600', USDC: '600', BTC: '0.0095' } } as const;
 
+/** BNB's own market, listed in half the `--fee-asset` worlds: then the fee asset is traded too. */
+const BNB_USDT: Instrument = { symbol: 'BNB/USDT', kind: 'spot', base: 'BNB', quote: 'USDT', settle: 'USDT' };
+
 /**
  * A seed's world with fees charged in BNB (`FEE_ASSET`), as on Binance with the discount on: `market` with the fee
  * asset set and a BNB balance drawn from `rng` (none in a fifth of the worlds, often small enough to run out, so
- * fees also fall back to the settle asset mid-run).
+ * fees also fall back to the settle asset mid-run), and in half of them BNB/USDT listed (and traded) as well.
  */
 export function withFeeAsset(market: SimConfig['market'], rng: Random): SimConfig['market'] {
   const bnb = rng.chance(0.2) ? '0' : randomAmount(rng, 0.0005, 0.5, rng.int(3, 8));
-  return { ...market, feeAsset: FEE_ASSET, balances: { ...market.balances, BNB: bnb } };
+  const withFee = { ...market, feeAsset: FEE_ASSET, balances: { ...market.balances, BNB: bnb } };
+  if (!rng.chance(0.5) || market.instruments.some((i) => i.symbol === BNB_USDT.symbol)) return withFee;
+  return {
+    ...withFee,
+    instruments: [...market.instruments, BNB_USDT].sort((a, b) => (a.symbol < b.symbol ? -1 : 1)),
+    initialPrices: { ...market.initialPrices, [BNB_USDT.symbol]: '600' },
+    balances: { USDT: '5000', ...withFee.balances },
+  };
 }
 
 /** Draws the whole configuration of a seed. `overrides` let tests and regressions pin parts of it. */

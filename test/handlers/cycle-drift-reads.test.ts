@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { HistoryQuery } from '../../src/exchange/port.js';
+import { actionsOf } from '../../src/handlers/plan.js';
 import {
   d,
   expectBooksEqual,
@@ -166,6 +167,50 @@ describe('drift and the trade history', () => {
     // BNB could have moved on a trade of any symbol: every one is read, in code-point order.
     expect(reads.map((r) => r.symbol)).toEqual(['BTC/USDT', PERP, 'ETH/USDT']);
     expect(c.result.portfolio.balance('BNB').total.lt(1)).toBe(true);
+    expectBooksEqual(w);
+  });
+
+  it('a shortfall in a fee asset some instrument trades reads the other symbols too, once BNB fees were seen', async () => {
+    const w = await makeWorld(
+      { inFlightGraceMs: 5_000 },
+      {
+        instruments: [
+          { symbol: 'BNB/USDT', kind: 'spot', base: 'BNB', quote: 'USDT', settle: 'USDT' },
+          { symbol: SPOT, kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+          { symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+        ],
+        initialPrices: { 'BNB/USDT': '600' },
+        balances: { USDT: '100000', BTC: '2', BNB: '1' },
+        feeAsset: { asset: 'BNB', prices: { USDT: '600' } },
+      },
+    );
+    const { reads } = recordTradeReads(w);
+    const washOnPerp = async (): Promise<void> => {
+      const price = w.ex.price(PERP);
+      w.ex.placeManualOrder({ symbol: PERP, side: 'sell', type: 'market', quantity: d('0.01') });
+      w.ex.liquidate(PERP, price);
+      w.ex.step(1_000);
+    };
+    // Before any BNB fee was seen, BNB is an asset BNB/USDT trades: only that symbol is read, the drift stays.
+    await washOnPerp();
+    reads.length = 0;
+    const first = await runtimeCycle(w);
+    expect(first.report.balanceDrifts.map((x) => x.asset)).toEqual(['BNB']);
+    expect(reads.map((r) => r.symbol)).toEqual(['BNB/USDT']);
+    // A trade of ours charged in BNB, read by a cycle: BNB is known as the venue's fee asset from then on, and the
+    // BNB it leaves unexplained sends that very cycle to the other symbols, where the first trades are found.
+    await filledQuote(w, 'q1', 'buy');
+    w.ex.step(10_000);
+    const learnt = await runtimeCycle(w);
+    expect(actionsOf(learnt.plan, 'applyFill').map((a) => a.fill.symbol)).toEqual([PERP, PERP, SPOT]);
+    expectBooksEqual(w);
+    // The same shortfall again: BNB/USDT first, then every other symbol, where the trades are found.
+    await washOnPerp();
+    reads.length = 0;
+    const again = await runtimeCycle(w);
+    expect(again.report.balanceDrifts.map((x) => x.asset)).toEqual(['BNB']);
+    expect(reads.map((r) => r.symbol)).toEqual(['BNB/USDT', SPOT, PERP]);
+    expect(actionsOf(again.plan, 'applyFill').map((a) => a.fill.symbol)).toEqual([PERP, PERP]);
     expectBooksEqual(w);
   });
 });
