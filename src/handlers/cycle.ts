@@ -329,7 +329,8 @@ export interface CycleOptions {
   readonly weighAgain?: readonly Fill[] | undefined;
   /**
    * Runtime: the assets the venue has charged fees in on trades of symbols that do not trade them (BNB on Binance,
-   * with the discount on), learned from the trades this cycle reads (`noteFeeAsset`) and used by `unexplainedDrift`.
+   * with the discount on), learned from the trades this cycle reads (`noteFeeAsset`): the runtime holds their drift
+   * with that of our own filled orders whose trades lag.
    */
   readonly feeAssets?: Set<string> | undefined;
 }
@@ -483,7 +484,7 @@ export async function runCycle(
       }
     };
     project(0);
-    let need = unexplainedDrift(report, rough, memory.seenDeltas, opts.feeAssets);
+    let need = unexplainedDrift(report, rough, memory.seenDeltas);
     // Runtime: the likeliest explanation first, then the drift left is worked out again. The symbols whose trades
     // could explain the most drifts (a spot fill moves two balances; a perpetual's, its position) are read first; a
     // drift left only in a perpetual's settle asset is read as funding before the other symbols of that asset. A quote
@@ -505,7 +506,7 @@ export async function runCycle(
       } else break;
       // What the reads so far explain is not read again, here or behind the cursors below (a quote filled within its
       // grace read the day of `tradeLookbackMs` behind its symbol's cursor on every such cycle).
-      need = unexplainedDrift(report, rough, memory.seenDeltas, opts.feeAssets);
+      need = unexplainedDrift(report, rough, memory.seenDeltas);
     }
     // Drift beyond tolerance may be a trade that showed late, behind the symbol's cursor (a lagging trade history, of
     // an order we never saw: a manual one filled at once). Its history is read again from `tradeLookbackMs` before the
@@ -1290,8 +1291,6 @@ export function unexplainedDrift(
   report: ReconciliationReport,
   local: Portfolio,
   seen: ReadonlyMap<string, string> = new Map(),
-  /** Assets the venue charges fees in on other symbols' trades (`CycleOptions.feeAssets`). */
-  feeAssets: ReadonlySet<string> = new Set(),
 ): { weight: Map<string, number>; funding: boolean } {
   const weight = new Map<string, number>();
   const add = (symbol: string, w: number): void => {
@@ -1322,12 +1321,11 @@ export function unexplainedDrift(
     // A venue may charge its fees in an asset of its own (BNB on Binance, with the discount on), on a trade of any
     // symbol: a trade whose own assets net to nothing (a fill and a liquidation at one price, seed 140 with
     // --fee-asset), or read before it on the position and after it on the balances (seed 23), shows only there. An
-    // asset no instrument trades can move no other way (every symbol as likely); one some instrument trades, known
-    // as a fee asset, when less of it is on the exchange than in the books (a fee), sends the cycle to the others
-    // once its own are read.
+    // asset no instrument trades can move no other way (every symbol as likely). One some instrument trades, when
+    // less of it is on the exchange than in the books (a fee), sends the cycle to the others once its own are read:
+    // known as a fee asset or not (a run's first such trade, seeds 706 and 1300, comes before any could teach it).
     if (!traded) for (const i of instruments) add(i.symbol, 1);
-    else if (delta.isNegative() && feeAssets.has(dr.asset))
-      for (const i of instruments) if (!tradeMoves(i, dr.asset)) add(i.symbol, FEE_WEIGHT);
+    else if (delta.isNegative()) for (const i of instruments) if (!tradeMoves(i, dr.asset)) add(i.symbol, FEE_WEIGHT);
   }
   return { weight, funding };
 }

@@ -26,12 +26,13 @@ async function expectGreen(seed: number, streams = false, feeAsset = false): Pro
 
 describe('engine and handler fixes, each with the seed that found it', () => {
   // Each seed failed with the fix taken out (books, lost trades, fill counts); they depend on how src/sim draws its world.
-  it('seeds 23, 140, 161, 187 with fees in BNB: a drift in the fee asset reads every symbol, and our lagging filled order holds it (books off, or liquidate-only on a window race)', async () => {
-    // The fixes: unexplainedDrift (src/handlers/cycle.ts: an asset no instrument trades moves by fees on any symbol,
-    // 140 fails without it; a shortfall in one some instrument trades, learned as the venue's fee asset, reads the
-    // other symbols after its own, 23, a world trading BNB/USDT too, fails without it) and filledLately
-    // (src/handlers/runtime.ts: such an asset is held with the order's own; 161 and 187 fail without both).
-    for (const seed of [23, 140, 161, 187]) await expectGreen(seed, false, true);
+  it('seeds 23, 140, 161, 187, 706, 1300 (and 1408 with the stream) with fees in BNB: a drift in the fee asset reads the symbols a fee could explain, and our lagging filled order holds it (books off, or liquidate-only on a window race)', async () => {
+    // The fixes: unexplainedDrift (src/handlers/cycle.ts): an asset no instrument trades moves by fees on any symbol
+    // (140 fails without it); less of an asset some instrument trades reads the other symbols after its own (23, 706,
+    // 1300, worlds trading BNB/USDT too, fail without it); filledLately (src/handlers/runtime.ts): such an asset is
+    // held with the order's own (161 and 187 fail without both it and the first). 1408 failed on 36491fc.
+    for (const seed of [23, 140, 161, 187, 706, 1300]) await expectGreen(seed, false, true);
+    await expectGreen(1408, true, true);
   });
 
   it('seed 34: a startup snapshot whose slow window holds trades is retried, not trusted (a trade was lost for good)', async () => {
