@@ -99,6 +99,8 @@ export interface FetchedHistory<T> {
   readonly items: readonly T[];
   readonly cursor: HistoryCursor;
   readonly changed: boolean;
+  /** The page budget ran out with more pages to read: the history goes on past `cursor`. */
+  readonly more: boolean;
 }
 
 /**
@@ -137,7 +139,7 @@ export async function fetchHistory<T>(
     pageCursor = page.nextCursor;
   } while (pageCursor !== undefined && pages < maxPages);
   const cursor: HistoryCursor = { since, seenIds: [...atSince].sort(compareStrings) };
-  return { items, cursor, changed: items.length > 0 || since !== start.since };
+  return { items, cursor, changed: items.length > 0 || since !== start.since, more: pageCursor !== undefined };
 }
 
 /** Fewest ghosts left on one symbol for which its order list is read instead of one targeted query each. */
@@ -333,6 +335,18 @@ export interface CycleOptions {
    * with that of our own filled orders whose trades lag.
    */
   readonly feeAssets?: Set<string> | undefined;
+  /**
+   * Runtime: where each symbol's last read behind its cursor stopped when its page budget ran out (see
+   * `CycleResult.rereadFrom`): the next such read goes on from there instead of starting over.
+   */
+  readonly rereadFrom?: ReadonlyMap<string, RereadPosition> | undefined;
+}
+
+/** Where a symbol's read behind its trade cursor goes on (`CycleResult.rereadFrom`). */
+export interface RereadPosition {
+  readonly cursor: HistoryCursor;
+  /** Reading the rest of the lookback (from its start); false: the recent part (`RECENT_REREAD_MS`). */
+  readonly rest: boolean;
 }
 
 /**
@@ -362,6 +376,14 @@ export interface CycleResult {
   readonly cursors: PlanAction[];
   /** Trades held undecided (`holdUndecided`): neither applied nor recorded; the next cycle weighs them again. */
   readonly held: readonly Fill[];
+  /**
+   * Where each symbol read behind its cursor this cycle stopped short of the cursor (its page budget ran out), or,
+   * its recent part read, the start of its lookback: the next cycle's read behind it goes on from there
+   * (`CycleOptions.rereadFrom`). Started over from `tradeLookbackMs` behind the cursor every cycle, a read of
+   * `maxHistoryPagesPerCycle` pages never got past the day's first pages, and a trade that showed late after them was
+   * never found (sim seed 162303: one page of 100, trade 139 of 144).
+   */
+  readonly rereadFrom: ReadonlyMap<string, RereadPosition>;
   readonly deferred: DeferredQuery[];
   /** Trades we fetched (applicable or not), for the startup snapshot-race check. */
   readonly fetchedTrades: readonly Fill[];
@@ -421,6 +443,8 @@ export async function runCycle(
   const fetchSymbols = [...symbols].filter((s) => work.instrument(s) !== undefined).sort(compareStrings);
 
   const trades: Fill[] = [];
+  /** Where reads behind the cursors stopped short of them this cycle (`CycleResult.rereadFrom`). */
+  const rereadFrom = new Map<string, RereadPosition>();
   const cursorActions: PlanAction[] = [];
   const fetched = new Set<string>();
   /** Where each symbol's trade history stands after this cycle's fetches. */
@@ -518,7 +542,15 @@ export async function runCycle(
       for (const symbol of [...need.weight.keys()].filter((k) => need.weight.get(k)! >= 1).sort(compareStrings)) {
         const c = ctx.cursors.trades[symbol];
         if (c === undefined || work.instrument(symbol) === undefined) continue;
-        const back: HistoryCursor = { since: Math.max(0, c.since - config.tradeLookbackMs), seenIds: [] };
+        const start = Math.max(0, c.since - config.tradeLookbackMs);
+        // A trade that shows late is most often stamped shortly before the cursor (it lagged by seconds): the last
+        // `RECENT_REREAD_MS` are read first, then the rest of the lookback from its start, a page budget a cycle, each
+        // read going on where the last stopped (`rereadFrom`, kept while the cursor has not passed it).
+        const recent = Math.max(start, c.since - RECENT_REREAD_MS);
+        const from = opts.rereadFrom?.get(symbol);
+        const resumed = from !== undefined && from.cursor.since >= start && from.cursor.since < c.since;
+        const rest = resumed && from.rest;
+        const back: HistoryCursor = resumed ? from.cursor : { since: recent, seenIds: [] };
         const h = await fetchHistory<Fill>(
           (q) => reader.fetchTradesSince(symbol, q),
           back,
@@ -526,6 +558,9 @@ export async function runCycle(
           (f) => f.tradeId,
           (f) => f.timestamp,
         );
+        if (h.more && h.cursor.since < c.since) rereadFrom.set(symbol, { cursor: h.cursor, rest });
+        // The recent part read up to the cursor: the rest of the lookback next (that read too: the recent part next).
+        else if (!rest && recent > start) rereadFrom.set(symbol, { cursor: { since: start, seenIds: [] }, rest: true });
         for (const f of h.items)
           if (f.symbol === symbol && !have.has(fillKey(f)) && f.timestamp <= c.since) trades.push(f);
       }
@@ -1088,6 +1123,7 @@ export async function runCycle(
         ? cursorActions
         : cursorActions.filter((a) => !passesHeld(a, weighing.undecided, ctx.cursors.trades)),
     held: held.size === 0 ? [] : weighing.undecided,
+    rereadFrom,
     deferred,
     fetchedTrades: trades,
     recordedTrades: recorded,
@@ -1095,6 +1131,13 @@ export async function runCycle(
     work,
   };
 }
+
+/**
+ * How far behind a symbol's trade cursor a read for a trade that showed late looks first (`runCycle`), before the rest
+ * of `tradeLookbackMs`: a lagging trade history holds trades back for seconds, and read from the lookback's start a
+ * page budget of one never got past a busy day's first page (sim seed 162303).
+ */
+export const RECENT_REREAD_MS = 60_000;
 
 /** At most this many trades are weighed together by `reflectedByBalances` (every subset is tried). */
 const MAX_WEIGHED_TRADES = 6;

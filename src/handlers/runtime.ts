@@ -24,6 +24,7 @@ import {
   UnreachableError,
   withGuessedCloses,
   type PlanContext,
+  type RereadPosition,
 } from './cycle.js';
 import { proposesLiquidateOnly } from '../../machines/drift.machine.js';
 import { ReconcileMemory, type ReconcileMemoryJSON } from './memory.js';
@@ -75,6 +76,8 @@ export class RuntimeHandler {
    * (`CycleOptions.feeAssets`). Not persisted: after a restart it is learned again from the next such trade.
    */
   private readonly feeAssets = new Set<string>();
+  /** Where the last cycle's reads behind the cursors stopped short of them (`CycleResult.rereadFrom`). */
+  private rereadFrom: ReadonlyMap<string, RereadPosition> = new Map();
   /** When the last plan ran (the clock's time): guessed closes are asked about again as their age passes marks. */
   private lastPlannedAt: Millis | undefined;
 
@@ -143,6 +146,7 @@ export class RuntimeHandler {
         holdUndecided: true,
         weighAgain: this.held,
         feeAssets: this.feeAssets,
+        rereadFrom: this.rereadFrom,
       });
     } catch (e) {
       if (!(e instanceof UnreachableError)) throw e;
@@ -154,6 +158,8 @@ export class RuntimeHandler {
 
     // Kept in memory only: after a restart the trades are behind the next reset's snapshot, recorded when they show.
     this.held = cycle.held;
+    // Kept while cycles go on reading behind the cursors (drift beyond tolerance); a cycle that does not starts over.
+    this.rereadFrom = cycle.rereadFrom;
     // The plan stands: each ghost's machine takes the close proposed for it.
     tellVerdicts(this.memory, cycle.verdicts, this.config.notFoundConfirmations);
     const { liquidate, unexplained } = this.trackDrift(

@@ -109,6 +109,35 @@ describe('drift and the trade history', () => {
     expectBooksEqual(w);
   });
 
+  it('a late trade past the first page behind the cursor is found with a budget of one page: the last minute first, then the rest a page a cycle', async () => {
+    const w = await makeWorld({ inFlightGraceMs: 5_000, maxHistoryPagesPerCycle: 1 });
+    const { reads, q } = recordTradeReads(w);
+    // 120 trades by hand, 10 s apart (more than a page of 100 behind the cursor), read in as the cursor moves.
+    for (let k = 0; k < 120; k++) {
+      w.ex.placeManualOrder({ symbol: SPOT, side: k % 2 === 0 ? 'buy' : 'sell', type: 'market', quantity: d('0.001') });
+      w.ex.step(10_000);
+    }
+    await runtimeCycle(w);
+    await runtimeCycle(w);
+    expectBooksEqual(w);
+    // One more, lagging: a later trade moves the cursor past it while it does not show.
+    const late = w.ex.placeManualOrder({ symbol: SPOT, side: 'buy', type: 'market', quantity: d('0.02') });
+    q.hideTradesOf.add(late.exchangeOrderId!);
+    w.ex.step(1_000);
+    w.ex.placeManualOrder({ symbol: SPOT, side: 'sell', type: 'market', quantity: d('0.001') });
+    w.ex.step(1_000);
+    await runtimeCycle(w);
+    const cursor = w.cursors.trades[SPOT]!.since;
+    q.hideTradesOf.clear();
+    w.ex.step(1_000);
+    reads.length = 0;
+    const c = await runtimeCycle(w);
+    // Read from the cursor, then from a minute behind it (not from a day behind, whose first page ends 20 trades short).
+    expect(reads.filter((r) => r.symbol === SPOT).map((r) => r.since - cursor)).toEqual([0, -60_000]);
+    expect(actionsOf(c.plan, 'applyFill').map((a) => a.fill.exchangeOrderId)).toEqual([late.exchangeOrderId]);
+    expectBooksEqual(w);
+  });
+
   it('a funding payment alone is read as funding, no trade history; a USDT drift funding leaves is read on every USDT symbol', async () => {
     const w = await makeWorld({ inFlightGraceMs: 5_000 });
     // A perpetual position, so that funding is paid on it.

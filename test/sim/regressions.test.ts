@@ -35,6 +35,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(1408, true, true);
   });
 
+  it('seed 162303: a trade that showed late, 139th of a day of 144 on its symbol, is found by a runtime read behind the cursor with a page budget of one (the read started a day behind every cycle and never got past the first page)', async () => {
+    // The fix: the read behind the cursor looks at the last minute first and goes on where the last one stopped
+    // (RECENT_REREAD_MS, CycleResult.rereadFrom in src/handlers/cycle.ts). Failed on bf3c89f.
+    await expectGreen(162303);
+  });
+
   it('seed 34: a startup snapshot whose slow window holds trades is retried, not trusted (a trade was lost for good)', async () => {
     await expectGreen(34);
   });
