@@ -543,10 +543,11 @@ export async function runCycle(
         const c = ctx.cursors.trades[symbol];
         if (c === undefined || work.instrument(symbol) === undefined) continue;
         const start = Math.max(0, c.since - config.tradeLookbackMs);
-        // A trade that shows late is most often stamped shortly before the cursor (it lagged by seconds): the last
-        // `RECENT_REREAD_MS` are read first, then the rest of the lookback from its start, a page budget a cycle, each
-        // read going on where the last stopped (`rereadFrom`, kept while the cursor has not passed it).
-        const recent = Math.max(start, c.since - RECENT_REREAD_MS);
+        // At runtime a trade that shows late is most often stamped shortly before the cursor (it lagged by seconds):
+        // the last `RECENT_REREAD_MS` are read first, then the rest of the lookback from its start, a page budget a
+        // cycle, each read going on where the last stopped (`rereadFrom`, kept while the cursor has not passed it). A
+        // boot (no `rereadFrom`) reads from the lookback's start, as its trade may have lagged through the downtime.
+        const recent = opts.rereadFrom === undefined ? start : Math.max(start, c.since - RECENT_REREAD_MS);
         const from = opts.rereadFrom?.get(symbol);
         const resumed = from !== undefined && from.cursor.since >= start && from.cursor.since < c.since;
         const rest = resumed && from.rest;
