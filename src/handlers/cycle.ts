@@ -1296,10 +1296,12 @@ export function orderTouches(instrument: Instrument | undefined, symbol: string)
 
 /** `balance:${asset}` of the assets a trade of `instrument` settles in (none when it is not known). */
 function settledIn(instrument: Instrument | undefined): string[] {
-  if (instrument === undefined) return [];
-  return instrument.kind === 'spot'
-    ? [`balance:${instrument.base}`, `balance:${instrument.quote}`]
-    : [`balance:${instrument.settle}`];
+  return instrument === undefined ? [] : movedBy(instrument).map((a) => `balance:${a}`);
+}
+
+/** The assets a trade of `i` moves besides its fee: its base and quote for spot, its settle asset for a linear perpetual. */
+function movedBy(i: Instrument): readonly string[] {
+  return i.kind === 'spot' ? [i.base, i.quote] : [i.settle];
 }
 
 /**
@@ -1355,7 +1357,6 @@ export function unexplainedDrift(
     const instruments = local.instruments();
     let traded = false;
     for (const i of instruments) {
-      // A spot trade moves its base and quote; a linear perpetual's trade moves only its settle asset.
       if (tradeMoves(i, dr.asset)) {
         add(i.symbol, 1);
         traded = true;
@@ -1388,9 +1389,9 @@ export function feeOnlyAssets(instruments: readonly Instrument[], assets: readon
   return assets.filter((a) => !instruments.some((i) => tradeMoves(i, a)));
 }
 
-/** Whether a trade of `i` moves `asset` (its base or quote for spot, its settle asset for a linear perpetual). */
+/** Whether a trade of `i` moves `asset` besides its fee (`movedBy`). */
 function tradeMoves(i: Instrument, asset: string): boolean {
-  return i.kind === 'spot' ? i.base === asset || i.quote === asset : i.settle === asset;
+  return movedBy(i).includes(asset);
 }
 
 /**

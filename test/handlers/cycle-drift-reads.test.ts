@@ -53,6 +53,17 @@ async function filledQuote(w: World, clientOrderId: string, side: 'buy' | 'sell'
   w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: o.exchangeOrderId });
 }
 
+/**
+ * A round trip by hand on the perpetual at one price, the second leg the exchange's liquidation of the first: position
+ * and USDT are back where they were; with fees in BNB only BNB paid the two fees (seed 140 with --fee-asset).
+ */
+function washOnPerp(w: World): void {
+  const price = w.ex.price(PERP);
+  w.ex.placeManualOrder({ symbol: PERP, side: 'sell', type: 'market', quantity: d('0.01') });
+  w.ex.liquidate(PERP, price);
+  w.ex.step(1_000);
+}
+
 /** A first fill, applied: the symbol's cursor moves off its lookback start. */
 async function firstFill(w: World): Promise<void> {
   await filledQuote(w, 'q0', 'buy');
@@ -184,12 +195,7 @@ describe('drift and the trade history', () => {
       },
     );
     const { reads } = recordTradeReads(w);
-    // A round trip by hand on the perpetual at one price, the second leg the exchange's liquidation of the first:
-    // position and USDT are back where they were, only BNB paid the two fees (seed 140 with --fee-asset).
-    const price = w.ex.price(PERP);
-    w.ex.placeManualOrder({ symbol: PERP, side: 'sell', type: 'market', quantity: d('0.01') });
-    w.ex.liquidate(PERP, price);
-    w.ex.step(1_000);
+    washOnPerp(w);
     const c = await runtimeCycle(w);
     expect(c.report.positionDrifts).toEqual([]);
     expect(c.report.balanceDrifts.map((x) => x.asset)).toEqual(['BNB']);
@@ -214,11 +220,8 @@ describe('drift and the trade history', () => {
       },
     );
     const { reads } = recordTradeReads(w);
-    // The wash of the test above, in a world that trades BNB/USDT too (seed 23's shape).
-    const price = w.ex.price(PERP);
-    w.ex.placeManualOrder({ symbol: PERP, side: 'sell', type: 'market', quantity: d('0.01') });
-    w.ex.liquidate(PERP, price);
-    w.ex.step(1_000);
+    // The same wash, in a world that trades BNB/USDT too (seed 23's shape).
+    washOnPerp(w);
     const c = await runtimeCycle(w);
     expect(c.report.balanceDrifts.map((x) => x.asset)).toEqual(['BNB']);
     expect(reads.map((r) => r.symbol)).toEqual(['BNB/USDT', SPOT, PERP]);
