@@ -19,6 +19,7 @@ import {
   checkZombieCancels,
   classifyLiquidateOnlyEntry,
   compareBooks,
+  inferredEntryRoom,
   reconciledPart,
   valuesDuring,
   type TruthHistory,
@@ -92,6 +93,22 @@ describe('compareBooks', () => {
     ]);
     const moved = [{ symbol: 'BTC/USDT:USDT', quantity: d('0.2'), entryPrice: d('30000.01') }];
     expect(compareBooks(books, { balances: books.balances, positions: moved })[0]).toMatch(/entry price/);
+  });
+
+  it('lets an entry price differ by the room given for its symbol, and by no more (an inferred fill netted in one step)', () => {
+    const unit = d('1e-44');
+    const within = [{ symbol: 'BTC/USDT:USDT', quantity: d('0.2'), entryPrice: d('30000').plus(unit) }];
+    const truth = { balances: books.balances, positions: within };
+    // inferredEntryRoom(2): two averagings, half a unit of the 44th decimal each.
+    expect(inferredEntryRoom(2)).toEqual(unit);
+    expect(compareBooks(books, truth, () => inferredEntryRoom(2))).toEqual([]);
+    expect(compareBooks(books, truth, () => inferredEntryRoom(1))[0]).toMatch(/entry price/);
+    // No room for the other symbols, and none by default.
+    expect(compareBooks(books, truth, (s) => (s === 'ETH/USDT:USDT' ? inferredEntryRoom(2) : d(0)))).toHaveLength(1);
+    expect(compareBooks(books, truth)).toHaveLength(1);
+    // The quantity stays exact whatever the room.
+    const more = [{ symbol: 'BTC/USDT:USDT', quantity: d('0.2000001'), entryPrice: d('30000') }];
+    expect(compareBooks(books, { balances: books.balances, positions: more }, () => d('1'))).toHaveLength(1);
   });
 });
 

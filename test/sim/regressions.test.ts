@@ -35,6 +35,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(1408, true, true);
   });
 
+  it("seed 4280 with fees in BNB: while an inferred fill stands for lagging trades of a perpetual, its entry price may be a rounding off the exchange's (the checker allowed none; the books are digit for digit once the trades show)", async () => {
+    // A checker fix, not an engine one: compareBooks' room while an inferred fill stands (inferredEntryRoom in
+    // src/sim/invariants.ts). Failed on 36491fc, 7ff4429 and 44b2407 with one unit of the 44th decimal.
+    await expectGreen(4280, false, true);
+  });
+
   it('seed 162303: a trade that showed late, 139th of a day of 144 on its symbol, is found by a runtime read behind the cursor with a page budget of one (the read started a day behind every cycle and never got past the first page)', async () => {
     // The fix: the read behind the cursor looks at the last minute first and goes on where the last one stopped
     // (RECENT_REREAD_MS, CycleResult.rereadFrom in src/handlers/cycle.ts). Failed on bf3c89f.
