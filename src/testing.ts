@@ -1,8 +1,8 @@
 /**
  * `tesser-reconcile/testing`: what a bot's tests (and the demo, the simulation and the benchmarks) run on instead of a
- * real exchange and a disk: the seeded `SimulatedExchange` with its fault specs, virtual time (a clock and an RxJS
- * scheduler that only move when told), the in-memory store, a process kill (`killEngine`), a seeded PRNG and a logger
- * that keeps its lines.
+ * real exchange and a disk: the seeded `SimulatedExchange` with its fault specs, an exchange whose clock is not
+ * ours (`SkewedClockExchange`), virtual time (a clock and an RxJS scheduler that only move when told), the in-memory
+ * store, a process kill (`killEngine`), a seeded PRNG and a logger that keeps its lines.
  */
 export {
   SimulatedExchange,
@@ -32,6 +32,7 @@ export type {
   SimulatedHistory,
   SimulatedTruth,
 } from './exchange/simulated.js';
+export { SkewedClockExchange } from './exchange/simulated/clock-skew.js';
 export { VirtualClock } from './domain/clock.js';
 export { VirtualTimeline } from './streams/virtual-time.js';
 export { InMemoryStateStore } from './store/memory.js';

@@ -15,9 +15,15 @@ export interface SnapshotWindow {
   readonly completedAt: Millis;
 }
 
-/** Whether an event stamped `t` may have raced the reads of `window`: t in [startedAt, completedAt]. */
-export function insideSnapshotWindow(t: Millis, window: SnapshotWindow): boolean {
-  return t >= window.startedAt && t <= window.completedAt;
+/**
+ * Whether an event stamped `t` may have raced the reads of `window`: t in [startedAt, completedAt], widened by
+ * `clockSkewMs` at both ends. The window is read on our clock and `t` on the exchange's: a venue's clock up to that
+ * much off ours (`maxClockSkewMs`) puts an event stamped that far outside the window possibly inside it (sim
+ * `--clock-skew`: a manual trade stamped 17 ms after a boot's snapshot on the exchange's clock was in that snapshot's
+ * balances, taken as not reflected, and counted twice).
+ */
+export function insideSnapshotWindow(t: Millis, window: SnapshotWindow, clockSkewMs = 0): boolean {
+  return t >= window.startedAt - clockSkewMs && t <= window.completedAt + clockSkewMs;
 }
 
 /** The window of a reconciliation report (its fields carry a `snapshot` prefix). */

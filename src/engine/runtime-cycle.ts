@@ -183,7 +183,7 @@ export class RuntimeCycle {
     }
     // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
     // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
-    if (racedInside(plan, snapshot)) {
+    if (racedInside(plan, snapshot, config.maxClockSkewMs)) {
       state.discard();
       throw new ExchangeError(
         'unavailable',

@@ -16,8 +16,8 @@ import type { Plan } from '../handlers/plan.js';
  * snapshot shows was filled there (its fill count may cover a trade the balances read before it do not show, and
  * adopting it would lose that trade).
  */
-export function racedInside(plan: Plan, snapshot: ExchangeSnapshot): boolean {
-  const inside = (t: Millis): boolean => insideSnapshotWindow(t, snapshot);
+export function racedInside(plan: Plan, snapshot: ExchangeSnapshot, clockSkewMs = 0): boolean {
+  const inside = (t: Millis): boolean => insideSnapshotWindow(t, snapshot, clockSkewMs);
   const filledAt = filledStamps(snapshot.openOrders);
   for (let i = 0; i < filledAt.length; i++) if (inside(filledAt[i]!)) return true;
   return plan.actions.some((a) => {

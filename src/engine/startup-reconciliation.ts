@@ -100,8 +100,10 @@ export class StartupReconciliation {
     // [startedAt, completedAt] (its first millisecond included: a payment and a read of the same millisecond come in
     // either order) would be applied again at runtime if the balances read already held it.
     if (current.instruments().some((i) => i.kind === 'perp')) {
-      const page = await exchange.fetchFundingSince({ since: snapshot.startedAt });
-      if (page.items.some((p) => insideSnapshotWindow(p.timestamp, snapshot))) {
+      const page = await exchange.fetchFundingSince({
+        since: Math.max(0, snapshot.startedAt - config.maxClockSkewMs),
+      });
+      if (page.items.some((p) => insideSnapshotWindow(p.timestamp, snapshot, config.maxClockSkewMs))) {
         state.discard();
         throw new ExchangeError(
           'unavailable',

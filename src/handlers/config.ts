@@ -34,6 +34,11 @@ export interface ReconcileConfigInput {
   readonly tradeLookbackMs?: number;
   /** Safety bound on history pages fetched per symbol (and for funding) in one cycle; the rest continue next cycle. */
   readonly maxHistoryPagesPerCycle?: number;
+  /**
+   * How far the exchange's clock may be from ours, ms, either way: a trade or funding payment stamped that close to a
+   * snapshot's window may have raced its reads (`insideSnapshotWindow`).
+   */
+  readonly maxClockSkewMs?: number;
   /** Dry run: plan and report, never execute. */
   readonly reportOnly?: boolean;
 }
@@ -48,6 +53,7 @@ export interface ResolvedConfig {
   readonly driftCyclesBeforeLiquidateOnly: number;
   readonly tradeLookbackMs: Millis;
   readonly maxHistoryPagesPerCycle: number;
+  readonly maxClockSkewMs: Millis;
   readonly reportOnly: boolean;
 }
 
@@ -66,6 +72,10 @@ const RESOLVED = new WeakSet<object>();
  * - N = 3 drift cycles: one cycle of drift is usually the snapshot racing a fill; three in a row is not.
  * - 24 h first lookback: covers an overnight outage; an older gap is a startup (hard reset) matter anyway.
  * - 20 history pages per symbol per cycle: a bound so one busy symbol cannot stall a cycle; the cursor resumes.
+ * - 0 ms of clock skew: the windows as read, as before the option existed. A venue's clock is never exactly ours
+ *   (an NTP-synced host is within a few ms; Binance refuses a request stamped 1 s ahead of its clock), and the
+ *   simulator's `--clock-skew` worlds show what a skew beyond the bound costs; set the bound your host keeps. Each ms
+ *   widens every race window by two (more startup snapshots retried, more cycles whose drift waits).
  */
 export const DEFAULT_CONFIG: ResolvedConfig = register({
   zombiePolicy: Object.freeze({ default: 'ignore' as ZombiePolicy, perSymbol: new Map<string, ZombiePolicy>() }),
@@ -75,6 +85,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = register({
   driftCyclesBeforeLiquidateOnly: 3,
   tradeLookbackMs: 24 * 60 * 60 * 1000,
   maxHistoryPagesPerCycle: 20,
+  maxClockSkewMs: 0,
   reportOnly: false,
 });
 
@@ -92,6 +103,7 @@ const KEYS = [
   'driftCyclesBeforeLiquidateOnly',
   'tradeLookbackMs',
   'maxHistoryPagesPerCycle',
+  'maxClockSkewMs',
   'reportOnly',
 ] as const;
 
@@ -166,6 +178,7 @@ export function resolveConfig(input?: ReconcileConfigInput | ResolvedConfig | un
       DEFAULT_CONFIG.maxHistoryPagesPerCycle,
       issues,
     ),
+    maxClockSkewMs: int(r.maxClockSkewMs, 'maxClockSkewMs', 0, 60_000, DEFAULT_CONFIG.maxClockSkewMs, issues),
     reportOnly: bool(r.reportOnly, 'reportOnly', DEFAULT_CONFIG.reportOnly, issues),
   };
   if (issues.length > 0) throw new ConfigError(issues);

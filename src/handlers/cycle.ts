@@ -877,6 +877,7 @@ export async function runCycle(
     tradesBefore,
     fundingBefore,
     config.diffOptions.tolerances,
+    config.maxClockSkewMs,
     opts.recordUntracked,
   );
   // Undecided: applying them all may count a trade the reset's books hold a second time (sim seed 56943: an untracked
@@ -1187,6 +1188,7 @@ export function reflectedByBalances(
   trades: readonly Fill[],
   funding: readonly FundingPayment[],
   tolerances: Tolerances,
+  clockSkewMs: number,
   recordOnly?: (symbol: string) => boolean,
 ): ReflectedWeighing {
   const window = current.lastResetWindow();
@@ -1195,7 +1197,7 @@ export function reflectedByBalances(
   const weighed = trades.filter(
     (f) =>
       !f.inferred &&
-      insideSnapshotWindow(f.timestamp, window) &&
+      insideSnapshotWindow(f.timestamp, window, clockSkewMs) &&
       recordOnly?.(f.symbol) !== true &&
       work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) ===
         undefined,

@@ -305,6 +305,7 @@ function* rebuildSteps(
       orders,
       snapshotStartedAt: plan.snapshotStartedAt,
       snapshotCompletedAt: plan.snapshotCompletedAt,
+      snapshotClockSkewMs: action.clockSkewMs,
     },
     options,
   );

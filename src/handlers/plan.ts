@@ -148,6 +148,11 @@ export interface RebuildPortfolioAction extends Base {
    * untracked fills, so a later adoption counts them), never applied to the books.
    */
   readonly recordTrades: readonly Fill[];
+  /**
+   * The bound on the exchange clock's skew the snapshot's times were read with (`maxClockSkewMs`): the books weigh a
+   * trade stamped that close to the snapshot's start by its order's count, not by the stamp. Absent: 0.
+   */
+  readonly clockSkewMs?: number | undefined;
 }
 /** One drift that nothing explained, with how many cycles in a row it has lasted. */
 export interface DriftStreak {

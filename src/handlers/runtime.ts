@@ -208,7 +208,7 @@ export class RuntimeHandler {
       else if (a.type === 'applyFunding') proj.applyFunding(a.payment);
       else proj.trackOrder(a.order);
     }
-    const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades);
+    const uncertain = raceTouched(report, portfolio, explaining, fetchedTrades, this.config.maxClockSkewMs);
     for (const k of filledLately(
       proj,
       report.snapshotStartedAt - this.config.diffOptions.inFlightGraceMs,
@@ -292,9 +292,10 @@ function raceTouched(
   portfolio: Portfolio,
   explaining: readonly PlanAction[],
   fetchedTrades: readonly Fill[],
+  clockSkewMs: number,
 ): Set<string> {
   const window = reportWindow(report);
-  const inside = (t: Millis): boolean => insideSnapshotWindow(t, window);
+  const inside = (t: Millis): boolean => insideSnapshotWindow(t, window, clockSkewMs);
   const out = new Set<string>();
   const trade = (f: Fill): void => {
     if (inside(f.timestamp)) for (const k of tradeTouches(portfolio.instrument(f.symbol), f)) out.add(k);

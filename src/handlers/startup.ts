@@ -358,7 +358,9 @@ export class StartupHandler {
         // "not found" just before a crash) is found as at runtime, instead of being taken in by the reset unrecorded.
         rereadBehindCursor: baseline,
       });
-      snapshotRace = cycle.fetchedTrades.some((f) => insideSnapshotWindow(f.timestamp, snap));
+      snapshotRace = cycle.fetchedTrades.some((f) =>
+        insideSnapshotWindow(f.timestamp, snap, this.config.maxClockSkewMs),
+      );
       // Funding moves a perpetual's settle balance too; only read for the projection below (the reset brings it).
       if (check && !snapshotRace && baseline && ctx.portfolio.instruments().some((i) => i.kind === 'perp')) {
         payments = (await fetchFundingHistory(reader, ctx.cursors.funding, ctx.clock.now(), this.config)).items;
@@ -499,14 +501,18 @@ export class StartupHandler {
       balances: snap.balances,
       orderUpdates,
       recordTrades: cycle.recordedTrades,
+      ...(this.config.maxClockSkewMs > 0 && { clockSkewMs: this.config.maxClockSkewMs }),
     };
 
     // Every cursor moves to the snapshot's start. Trades the snapshot reflects were fetched just now and are
     // remembered as applied (recorded or applied above), so the runtime handler skips them; any trade stamped inside
     // the window but made after our fetch (same millisecond, clock skew) is new to it, and is applied. Nothing
-    // before the window is ever fetched again.
+    // before the window is ever fetched again. The start as the exchange's clock may read it: up to the skew earlier
+    // (sim `--clock-skew` seed 298: a funding payment made after a boot, stamped before its snapshot's start on the
+    // exchange's clock, was behind the funding cursor for good).
+    const from = Math.max(0, snap.startedAt - this.config.maxClockSkewMs);
     const moved = (c: HistoryCursor | undefined): HistoryCursor =>
-      c !== undefined && c.since > snap.startedAt ? c : { since: snap.startedAt, seenIds: [] };
+      c !== undefined && c.since > from ? c : { since: from, seenIds: [] };
     const cursors: PlanAction[] = allInstruments.map((i): AdvanceTradeCursorAction => ({
       type: 'advanceTradeCursor',
       cause: 'historyCursor',

@@ -101,6 +101,11 @@ export interface ExchangeResetState {
   readonly snapshotStartedAt?: Millis | undefined;
   /** When its reads completed: a trade stamped in between may or may not be (see `lastResetWindow`). */
   readonly snapshotCompletedAt?: Millis | undefined;
+  /**
+   * How far the exchange's clock may be from the one these times were read on (`maxClockSkewMs`): a trade stamped
+   * within it of the snapshot's start may be on either side of it (see `applyFill`). Default 0.
+   */
+  readonly snapshotClockSkewMs?: number | undefined;
 }
 
 /** What survives a hard reset (`Portfolio.fromExchangeState`). */
@@ -207,6 +212,8 @@ interface PortfolioInit {
   readonly legacy: LegacyTradeIds | undefined;
   readonly reflectedBefore: Millis | undefined;
   readonly reflectedThrough: Millis | undefined;
+  /** `ExchangeResetState.snapshotClockSkewMs` of that reset (not persisted: 0 for books read from a file). */
+  readonly reflectedSkewMs?: number | undefined;
   readonly reflectedUnexplained: readonly (readonly [OrderIdKey, Decimal])[];
   /** Per perpetual, the exchange position of the latest real trade in `base`. */
   readonly settledStamps: readonly (readonly [string, TradeStamp])[];
@@ -246,6 +253,11 @@ export class Portfolio {
   private reflectedBefore: Millis | undefined;
   /** The end of that snapshot's window (its `completedAt`; `reflectedBefore` for books written before it was kept). */
   private reflectedThrough: Millis | undefined;
+  /**
+   * How far the exchange's clock may be from the one `reflectedBefore` was read on: a trade stamped within this of it
+   * may be on either side (`ExchangeResetState.snapshotClockSkewMs`).
+   */
+  private reflectedSkew = 0;
   /**
    * Quantity counted in tracked orders (`orderIdKey`) that the last hard reset's books reflect and whose real trades
    * have not shown yet (a lagging trade history): fills inferred before or for that snapshot, counts adopted as of
@@ -386,6 +398,7 @@ export class Portfolio {
       this.legacy = src.legacy;
       this.reflectedBefore = src.reflectedBefore;
       this.reflectedThrough = src.reflectedThrough;
+      this.reflectedSkew = src.reflectedSkew;
       this.unexplainedReflected = src.unexplainedReflected;
       this.base = src.base.clone();
       this.book = src.book.clone();
@@ -451,6 +464,7 @@ export class Portfolio {
     this.legacy = init.legacy;
     this.reflectedBefore = init.reflectedBefore;
     this.reflectedThrough = init.reflectedThrough ?? init.reflectedBefore;
+    this.reflectedSkew = init.reflectedSkewMs ?? 0;
     this.unexplainedReflected = new Map(init.reflectedUnexplained);
     this.base = init.base;
     this.peak = new Dec(init.peak);
@@ -608,6 +622,7 @@ export class Portfolio {
         legacy: preserved.legacyTradeIds,
         reflectedBefore: state.snapshotStartedAt,
         reflectedThrough: state.snapshotCompletedAt,
+        reflectedSkewMs: state.snapshotClockSkewMs,
         // Only for the orders the reset keeps tracking: an untracked order's late trade is recorded without a count.
         reflectedUnexplained: unexplained.filter(([key]) => trackedIds.has(key)),
         // The exchange's books hold every trade before the snapshot (a later-showing one is recorded, not applied).
@@ -712,6 +727,7 @@ export class Portfolio {
     for (const t of replaced) this.setTracked(t);
     this.reflectedBefore = state.snapshotStartedAt;
     this.reflectedThrough = state.snapshotCompletedAt ?? state.snapshotStartedAt;
+    this.reflectedSkew = state.snapshotClockSkewMs ?? 0;
     this.ownReplay();
     this.unexplainedReflected.clear();
     for (const [key, q] of unexplained) this.unexplainedReflected.set(key, q);
@@ -945,7 +961,7 @@ export class Portfolio {
           key !== undefined &&
           unexplained.gt(ZERO) &&
           this.reflectedBefore !== undefined &&
-          order.updatedAt <= this.reflectedBefore
+          order.updatedAt <= this.reflectedBefore + this.reflectedSkew
         ) {
           this.ownReplay();
           this.unexplainedReflected.set(key, unexplained);
@@ -1218,7 +1234,7 @@ export class Portfolio {
       waiting !== undefined &&
       waiting.gte(fill.quantity) &&
       this.reflectedBefore !== undefined &&
-      fill.timestamp <= this.reflectedBefore;
+      fill.timestamp <= this.reflectedBefore + this.reflectedSkew;
     if (!fill.inferred && !forReset && (this.standingByOrder.get(okey) ?? 0) > 0) {
       const standing: number[] = [];
       for (let i = 0; i < this.log.length; i++) {
@@ -1243,11 +1259,17 @@ export class Portfolio {
     // an inferred fill stamped before it: the exchange's order was in that state (its update time) when the snapshot
     // was read (sim seeds 30769, 31018: an order unacknowledged across the reset, its fill inferred after it, counted twice).
     const rb = this.reflectedBefore;
-    // In the snapshot's first millisecond, only a trade its order's reflected count is waiting for (see trackOrder).
+    // In the snapshot's first millisecond, only a trade its order's reflected count is waiting for (see trackOrder); and
+    // so within the exchange clock's skew of it either way, where the stamp cannot tell (sim `--clock-skew` seed 190:
+    // our order placed 94 ms after a boot's snapshot, its trade stamped 64 ms before it on the exchange's clock, was
+    // taken as in the reset's books and never applied). An untracked trade there is weighed by the balances
+    // (`reflectedByBalances` in src/handlers/cycle.ts), which records it when they hold it.
+    const skew = this.reflectedSkew;
     const reflected =
       takes.length === 0 &&
       rb !== undefined &&
-      (fill.timestamp < rb || (fill.timestamp === rb && !fill.inferred && this.unexplainedReflected.has(okey)));
+      (fill.timestamp < rb - skew ||
+        (fill.timestamp <= rb + skew && !fill.inferred && this.unexplainedReflected.has(okey)));
     // A reflected trade of an order whose count the reset took from the exchange (or from a fill inferred at boot)
     // is already counted: it is recorded, and the count never passes the order's quantity.
     if (tracked !== undefined && !reflected) {
@@ -1645,8 +1667,9 @@ export class Portfolio {
     orders: readonly Order[] = reset.orders,
   ): Map<OrderIdKey, Decimal> {
     const out = this.unexplainedByOrder();
-    const before = reset.snapshotStartedAt;
-    if (before === undefined) return out;
+    if (reset.snapshotStartedAt === undefined) return out;
+    // Updated at most the clock's skew after the snapshot's start: possibly before it (as in trackOrder).
+    const before = reset.snapshotStartedAt + (reset.snapshotClockSkewMs ?? 0);
     for (let i = 0; i < orders.length; i++) {
       const o = orders[i]!;
       if (o.exchangeOrderId === undefined || o.filledQuantity.isZero() || o.updatedAt > before) continue;

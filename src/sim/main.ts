@@ -5,6 +5,7 @@
  *   npm run sim -- --seed 42 --trace           run one seed and print its whole event trace
  *   add --streams                              worlds with the exchange's execution stream and its seeded faults
  *   add --fee-asset                            worlds whose fees are charged in BNB while the account holds some
+ *   add --clock-skew                           worlds whose exchange stamps times on a clock up to 1 s off ours
  *
  * Every failing seed prints the one-line command that reproduces it. Exit code 1 when any seed failed.
  * SIM_DEBUG=1 adds each cycle's port calls and both books (ours, the exchange's) to the trace.
@@ -18,10 +19,19 @@ interface Args {
   trace: boolean;
   streams: boolean;
   feeAsset: boolean;
+  clockSkew: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 100, from: 1, seed: undefined, trace: false, streams: false, feeAsset: false };
+  const args: Args = {
+    seeds: 100,
+    from: 1,
+    seed: undefined,
+    trace: false,
+    streams: false,
+    feeAsset: false,
+    clockSkew: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (): number => {
@@ -35,9 +45,10 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--trace') args.trace = true;
     else if (a === '--streams') args.streams = true;
     else if (a === '--fee-asset') args.feeAsset = true;
+    else if (a === '--clock-skew') args.clockSkew = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: npm run sim -- --seeds N [--from S] [--streams] [--fee-asset] | --seed S [--trace] [--streams] [--fee-asset]',
+        'usage: npm run sim -- --seeds N [--from S] [--streams] [--fee-asset] [--clock-skew] | --seed S [--trace] [same flags]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a ?? ''} (try --help)`);
@@ -54,14 +65,14 @@ function printFailure(r: SeedResult): void {
   for (const v of r.violations.slice(0, 5))
     console.log(`  ${v.invariant} @+${((v.at - 1_700_000_000_000) / 1000).toFixed(3)}s: ${v.message.slice(0, 600)}`);
   console.log(
-    `  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined, r.config.market.feeAsset !== undefined)}`,
+    `  reproduce: ${reproCommand(r.seed, r.config.stream !== undefined, r.config.market.feeAsset !== undefined, r.config.clockSkewMs !== undefined)}`,
   );
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.seed !== undefined) {
-    const r = await runSeed(args.seed, { streams: args.streams, feeAsset: args.feeAsset });
+    const r = await runSeed(args.seed, { streams: args.streams, feeAsset: args.feeAsset, clockSkew: args.clockSkew });
     if (args.trace) for (const line of r.trace) console.log(line);
     console.log(
       `seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${r.wallMs.toFixed(0)} ms wall, ${(r.stats.virtualMs / 1000).toFixed(1)} s virtual; ${JSON.stringify(r.stats)}`,
@@ -79,7 +90,7 @@ async function main(): Promise<void> {
   const every = Math.max(1, Math.min(100, Math.round(args.seeds / 20)));
   for (let i = 0; i < args.seeds; i++) {
     const seed = args.from + i;
-    const r = await runSeed(seed, { streams: args.streams, feeAsset: args.feeAsset });
+    const r = await runSeed(seed, { streams: args.streams, feeAsset: args.feeAsset, clockSkew: args.clockSkew });
     cycles += r.stats.cycles;
     crashes += r.stats.crashes;
     if (r.wallMs > slowest.ms) slowest = { seed, ms: r.wallMs };

@@ -28,6 +28,8 @@ import { everyPointSlicer } from '../engine/slicing.js';
 import { actionsOf } from '../handlers/plan.js';
 import { tradeTouches } from '../handlers/cycle.js';
 import { SimulatedExchange } from '../exchange/simulated/exchange.js';
+import { SkewedClockExchange } from '../exchange/simulated/clock-skew.js';
+import type { ExchangeClient } from '../exchange/port.js';
 import type { Deposit } from '../exchange/simulated/types.js';
 import { EXCHANGE_METHODS, type ExchangeMethod, type FaultSpec } from '../exchange/simulated/faults.js';
 import type { Logger } from '../logging/types.js';
@@ -57,6 +59,7 @@ import type { AppliedFill } from '../engine/execution-stream.js';
 import {
   drawStreamConfig,
   withFeeAsset,
+  drawClockSkew,
   generateConfig,
   LatencyClock,
   randomAmount,
@@ -78,6 +81,8 @@ export interface RunOptions {
   readonly streams?: boolean | undefined;
   /** Worlds whose fees are charged in BNB while the account holds some (`npm run sim -- --fee-asset`). */
   readonly feeAsset?: boolean | undefined;
+  /** Worlds whose exchange's clock is not ours (`npm run sim -- --clock-skew`: `SimConfig.clockSkewMs`). */
+  readonly clockSkew?: boolean | undefined;
   /** Stop checking after this many violations (default 25). */
   readonly maxViolations?: number | undefined;
 }
@@ -111,8 +116,8 @@ export interface SeedResult {
 }
 
 /** The command that reproduces a seed. */
-export function reproCommand(seed: number, streams = false, feeAsset = false): string {
-  return `npm run sim -- --seed ${seed} --trace${streams ? ' --streams' : ''}${feeAsset ? ' --fee-asset' : ''}`;
+export function reproCommand(seed: number, streams = false, feeAsset = false, clockSkew = false): string {
+  return `npm run sim -- --seed ${seed} --trace${streams ? ' --streams' : ''}${feeAsset ? ' --fee-asset' : ''}${clockSkew ? ' --clock-skew' : ''}`;
 }
 
 type CrashPoint = 'step' | 'beforeCall' | 'afterMutation' | 'beforeDurable' | 'afterDurable';
@@ -243,6 +248,7 @@ class Simulation implements PortHost {
   readonly latency = new LatencyClock(this.tl.clock);
   readonly scheduler = untrackedScheduler(this.tl.scheduler);
   readonly ex: SimulatedExchange;
+  readonly view: ExchangeClient;
   readonly strategyTags = new StrategyTags();
   private readonly world: Random;
   private readonly faultRng: Random;
@@ -296,10 +302,22 @@ class Simulation implements PortHost {
         ? { ...drawn, stream: drawStreamConfig(createRandom(`${seed}/stream`)) }
         : drawn;
     // Drawn apart from the seed's other draws, as the stream's are: the rest of its world stays as without the flag.
-    this.cfg =
+    const feed =
       options.feeAsset === true && streamed.market.feeAsset === undefined
         ? { ...streamed, market: withFeeAsset(streamed.market, createRandom(`${seed}/fee-asset`)) }
         : streamed;
+    const drawnSkew =
+      options.clockSkew === true && feed.clockSkewMs === undefined
+        ? drawClockSkew(createRandom(`${seed}/clock-skew`))
+        : undefined;
+    this.cfg =
+      drawnSkew === undefined
+        ? feed
+        : {
+            ...feed,
+            clockSkewMs: drawnSkew.skewMs,
+            policies: { ...feed.policies, maxClockSkewMs: drawnSkew.allowanceMs },
+          };
     this.world = root.fork('world');
     this.faultRng = root.fork('faults');
     const crashRng = root.fork('crashes');
@@ -311,6 +329,8 @@ class Simulation implements PortHost {
       clock: this.latency,
       ...(this.cfg.stream !== undefined && { stream: { ...this.cfg.stream, scheduler: this.scheduler } }),
     });
+    const skew = this.cfg.clockSkewMs ?? 0;
+    this.view = skew === 0 ? this.ex : new SkewedClockExchange(this.ex, skew);
     const horizon = this.cfg.steps * ((this.cfg.stepMs[0] + this.cfg.stepMs[1]) / 2);
     for (let i = 0; i < this.cfg.crashes; i++) {
       const point = crashRng.pick<CrashPoint>([
@@ -339,7 +359,8 @@ class Simulation implements PortHost {
       'config',
       `seed ${seed}: ${c.market.instruments.map((i) => i.symbol).join(' ')}; balances ${JSON.stringify(c.market.balances)}; interval ${c.intervalMs} ms; ${c.steps} steps; ` +
         `crashes ${this.crashes.map((x) => `${x.point}@+${x.at - SIM_T0}`).join(',') || 'none'}; policies ${JSON.stringify(c.policies)}; ` +
-        `stream ${c.stream === undefined ? 'off' : JSON.stringify(c.stream)}; market vol ${c.market.volatilityBps} bps, partial ${c.market.partialFillProbability}, decimals ${c.market.priceDecimals}/${c.market.amountDecimals}, funding every ${c.market.fundingIntervalMs} ms, fees ${JSON.stringify(c.market.feeRates)}${c.market.feeAsset === undefined ? '' : ` in ${c.market.feeAsset.asset} while held`}`,
+        `stream ${c.stream === undefined ? 'off' : JSON.stringify(c.stream)}; market vol ${c.market.volatilityBps} bps, partial ${c.market.partialFillProbability}, decimals ${c.market.priceDecimals}/${c.market.amountDecimals}, funding every ${c.market.fundingIntervalMs} ms, fees ${JSON.stringify(c.market.feeRates)}${c.market.feeAsset === undefined ? '' : ` in ${c.market.feeAsset.asset} while held`}` +
+        `${c.clockSkewMs === undefined ? '' : `; the exchange's clock ${c.clockSkewMs} ms off ours`}`,
     );
   }
 

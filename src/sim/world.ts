@@ -45,6 +45,11 @@ export interface SimConfig {
   readonly downtimeMs: readonly [number, number];
   /** The exchange's execution stream and its faults (`--streams`); undefined: no stream, reconciliation alone. */
   readonly stream?: SimStreamConfig | undefined;
+  /**
+   * The exchange's clock less ours, ms (`--clock-skew`): every time it reports or is given is on its clock
+   * (`SkewedClockExchange`). Undefined or 0: one clock.
+   */
+  readonly clockSkewMs?: number | undefined;
 }
 
 /** The stream options a seed draws (the scheduler is the simulation's own). */
@@ -158,6 +163,17 @@ export function withFeeAsset(market: SimConfig['market'], rng: Random): SimConfi
     initialPrices: { ...market.initialPrices, [BNB_USDT.symbol]: '600' },
     balances: { USDT: '5000', ...withFee.balances },
   };
+}
+
+/**
+ * The exchange's clock less ours for a `--clock-skew` world: none in a fifth of the worlds, else up to a second either
+ * way, within what Binance takes (a signed request at most 1 s ahead of its time; the host's clock behind it by more
+ * than that is possible, the 5 s receive window allows it, but a host that trades is usually NTP-synced).
+ */
+export function drawClockSkew(rng: Random): { skewMs: number; allowanceMs: number } {
+  const skewMs = rng.chance(0.2) ? 0 : rng.pick([-1, 1]) * rng.int(1, rng.pick([20, 200, 1_000]));
+  // The engine is told a bound the skew is within (`maxClockSkewMs`): exactly it, or some way above.
+  return { skewMs, allowanceMs: Math.abs(skewMs) + rng.pick([0, rng.int(0, 300)]) };
 }
 
 /** Draws the whole configuration of a seed. `overrides` let tests and regressions pin parts of it. */
@@ -356,6 +372,8 @@ export interface PortCall {
 /** What SimPort needs from the simulation around it. */
 export interface PortHost {
   readonly ex: SimulatedExchange;
+  /** The exchange as the engine reads it: `ex`, or `ex` on a clock of its own (`SkewedClockExchange`). */
+  readonly view: ExchangeClient;
   readonly latency: LatencyClock;
   readonly scheduler: SchedulerLike;
   /** What the strategy sent through the engine, so the port can tell its calls from the engine's own. */
@@ -386,7 +404,7 @@ export class SimPort implements ExchangeClient {
     readonly incarnation: number,
   ) {
     this.id = host.ex.id;
-    const source = host.ex.executionEvents;
+    const source = host.view.executionEvents?.bind(host.view);
     if (source !== undefined) this.executionEvents = () => source().pipe(filter(() => !this.dead));
   }
 
@@ -455,43 +473,45 @@ export class SimPort implements ExchangeClient {
   }
 
   fetchInstruments(): Promise<readonly Instrument[]> {
-    return this.call('fetchInstruments', undefined, () => this.host.ex.fetchInstruments());
+    return this.call('fetchInstruments', undefined, () => this.host.view.fetchInstruments());
   }
   fetchOpenOrders(symbols?: readonly string[]): Promise<readonly Order[]> {
-    return this.call('fetchOpenOrders', symbols, () => this.host.ex.fetchOpenOrders(symbols));
+    return this.call('fetchOpenOrders', symbols, () => this.host.view.fetchOpenOrders(symbols));
   }
   fetchOrder(ref: OrderRef): Promise<Order> {
-    return this.call('fetchOrder', ref, () => this.host.ex.fetchOrder(ref), this.targetOf(ref));
+    return this.call('fetchOrder', ref, () => this.host.view.fetchOrder(ref), this.targetOf(ref));
   }
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
-    return this.call('fetchOrdersSince', query, () => this.host.ex.fetchOrdersSince(symbol, query));
+    return this.call('fetchOrdersSince', query, () => this.host.view.fetchOrdersSince(symbol, query));
   }
   fetchClosedOrders(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
-    return this.call('fetchClosedOrders', query, () => this.host.ex.fetchClosedOrders(symbol, query));
+    return this.call('fetchClosedOrders', query, () => this.host.view.fetchClosedOrders!(symbol, query));
   }
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
-    return this.call('fetchTradesSince', query, () => this.host.ex.fetchTradesSince(symbol, query));
+    return this.call('fetchTradesSince', query, () => this.host.view.fetchTradesSince(symbol, query));
   }
   fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
-    return this.call('fetchOrderTrades', exchangeOrderId, () => this.host.ex.fetchOrderTrades(symbol, exchangeOrderId));
+    return this.call('fetchOrderTrades', exchangeOrderId, () =>
+      this.host.view.fetchOrderTrades(symbol, exchangeOrderId),
+    );
   }
   fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
-    return this.call('fetchFundingSince', query, () => this.host.ex.fetchFundingSince(query));
+    return this.call('fetchFundingSince', query, () => this.host.view.fetchFundingSince(query));
   }
   fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
-    return this.call('fetchPositions', symbols, () => this.host.ex.fetchPositions(symbols));
+    return this.call('fetchPositions', symbols, () => this.host.view.fetchPositions(symbols));
   }
   fetchBalances(): Promise<readonly Balance[]> {
-    return this.call('fetchBalances', undefined, () => this.host.ex.fetchBalances());
+    return this.call('fetchBalances', undefined, () => this.host.view.fetchBalances());
   }
   fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
-    return this.call('fetchTickers', symbols, () => this.host.ex.fetchTickers(symbols));
+    return this.call('fetchTickers', symbols, () => this.host.view.fetchTickers!(symbols));
   }
   cancelOrder(ref: OrderRef): Promise<Order> {
-    return this.call('cancelOrder', ref, () => this.host.ex.cancelOrder(ref), this.targetOf(ref));
+    return this.call('cancelOrder', ref, () => this.host.view.cancelOrder(ref), this.targetOf(ref));
   }
   placeOrder(request: PlaceOrderRequest): Promise<Order> {
-    return this.call('placeOrder', request, () => this.host.ex.placeOrder(request));
+    return this.call('placeOrder', request, () => this.host.view.placeOrder(request));
   }
 
   /** The exchange id a client-id-only cancel will hit (the latest order carrying that client id). */

@@ -272,6 +272,7 @@ describe('docs/policies.md', () => {
     driftCyclesBeforeLiquidateOnly: d.driftCyclesBeforeLiquidateOnly,
     tradeLookbackMs: d.tradeLookbackMs,
     maxHistoryPagesPerCycle: d.maxHistoryPagesPerCycle,
+    maxClockSkewMs: d.maxClockSkewMs,
     reportOnly: d.reportOnly,
     // Engine options (createEngine in src/engine/engine.ts and the modules whose defaults it uses).
     intervalMs: DEFAULT_INTERVAL_MS,

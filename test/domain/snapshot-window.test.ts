@@ -31,6 +31,21 @@ describe('insideSnapshotWindow', () => {
     );
   });
 
+  it('with a clock skew bound, widens the window by it at both ends (the exchange stamps on its clock, the window is ours)', () => {
+    fc.assert(
+      fc.property(
+        window,
+        fc.integer({ min: 0, max: 5_000 }),
+        fc.integer({ min: -70_000, max: 130_000 }),
+        (w, skew, offset) => {
+          const t = w.startedAt + offset;
+          expect(insideSnapshotWindow(t, w, skew)).toBe(t >= w.startedAt - skew && t <= w.completedAt + skew);
+          expect(insideSnapshotWindow(t, w, 0)).toBe(insideSnapshotWindow(t, w));
+        },
+      ),
+    );
+  });
+
   it('reportWindow reads a report’s snapshotStartedAt / snapshotCompletedAt', () => {
     fc.assert(
       fc.property(window, (w) => {

@@ -14,6 +14,7 @@ describe('resolveConfig', () => {
       driftCyclesBeforeLiquidateOnly: 3,
       tradeLookbackMs: 86_400_000,
       maxHistoryPagesPerCycle: 20,
+      maxClockSkewMs: 0,
       reportOnly: false,
     });
     expect(DEFAULT_CONFIG.diffOptions.inFlightGraceMs).toBe(5_000);
@@ -29,6 +30,7 @@ describe('resolveConfig', () => {
     expect(zombiePolicyFor(c, 'BTC/USDT')).toBe('cancel');
     expect(c.maxQueriesPerCycle).toBe(3);
     expect(c.notFoundConfirmations).toBe(2);
+    expect(resolveConfig({ maxClockSkewMs: 250 }).maxClockSkewMs).toBe(250);
     expect(c.diffOptions.tolerances.default.absolute.toFixed()).toBe('0.01');
     expect(isResolvedConfig(c)).toBe(true);
     expect(resolveConfig(c)).toBe(c);
@@ -46,6 +48,7 @@ describe('resolveConfig', () => {
         reportOnly: 'yes',
         tolerances: { default: { absolute: 0.1 } },
         inFlightGraceMs: -5,
+        maxClockSkewMs: 60_001,
         maxQueriesPerCylce: 3,
       });
     } catch (e) {
@@ -57,6 +60,7 @@ describe('resolveConfig', () => {
       [
         'driftCyclesBeforeLiquidateOnly',
         'inFlightGraceMs',
+        'maxClockSkewMs',
         'maxQueriesPerCycle',
         'maxQueriesPerCylce',
         'notFoundConfirmations',

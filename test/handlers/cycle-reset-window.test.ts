@@ -117,7 +117,15 @@ describe('a late trade of an untracked order stamped inside the last reset snaps
 describe('reflectedByBalances', () => {
   /** The weighing of `trades` (no funding) on `w`'s books, before any of them is applied. */
   const weigh = (w: World, report: ReconciliationReport, trades: readonly Fill[]) =>
-    reflectedByBalances(report, w.portfolio, w.portfolio.clone(), trades, [], w.config.diffOptions.tolerances);
+    reflectedByBalances(
+      report,
+      w.portfolio,
+      w.portfolio.clone(),
+      trades,
+      [],
+      w.config.diffOptions.tolerances,
+      w.config.maxClockSkewMs,
+    );
 
   /** Two manual buys in the reset's millisecond, the first before the balances read, the second after it. */
   async function oneOfTwo(): Promise<{ w: World; first: Order; second: Order }> {

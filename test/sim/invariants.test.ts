@@ -104,7 +104,7 @@ describe('compareBooks', () => {
     expect(compareBooks(books, truth, () => inferredEntryRoom(2))).toEqual([]);
     expect(compareBooks(books, truth, () => inferredEntryRoom(1))[0]).toMatch(/entry price/);
     // No room for the other symbols, and none by default.
-    expect(compareBooks(books, truth, (s) => (s === 'ETH/USDT:USDT' ? inferredEntryRoom(2) : d(0)))).toHaveLength(1);
+    expect(compareBooks(books, truth, (s) => (s === 'ETH/USDT:USDT' ? inferredEntryRoom(2) : d('0')))).toHaveLength(1);
     expect(compareBooks(books, truth)).toHaveLength(1);
     // The quantity stays exact whatever the room.
     const more = [{ symbol: 'BTC/USDT:USDT', quantity: d('0.2000001'), entryPrice: d('30000') }];
