@@ -217,6 +217,7 @@ export function createEngine(options: EngineOptions): Engine {
     queue,
     state,
     phase: () => status.phase(),
+    maxClockSkewMs: config.maxClockSkewMs,
   });
   let started = false;
   return {

@@ -30,9 +30,14 @@ export interface OrderApiDeps {
   readonly state: DurableState;
   /** The engine's lifecycle phase now (what the gate decides on). */
   readonly phase: () => LifecyclePhase;
+  /** The configured bound on the exchange clock's skew (`maxClockSkewMs`), which each acknowledgement is checked against. */
+  readonly maxClockSkewMs: number;
 }
 
 export class OrderApi {
+  /** The skew beyond the bound last reported (`clock.skew`), so that each new extreme is logged once. */
+  private reportedSkew = 0;
+
   constructor(private readonly deps: OrderApiDeps) {}
 
   /** The gate's verdict without sending. @throws OrderRefusedError */
@@ -81,6 +86,7 @@ export class OrderApi {
     let ack: Order;
     // Its submission actor waits for the answer: until then "not found" says nothing about it.
     state.handlerActors.submitted(pending.clientOrderId, pending.symbol);
+    const sentAt = clock.now();
     try {
       ack = await exchange.placeOrder(request);
     } catch (e) {
@@ -119,6 +125,7 @@ export class OrderApi {
       });
       throw e;
     }
+    this.checkSkew(ack, sentAt, clock.now());
     await queue.run(async () => {
       // The answer settles the submission, unless it cannot be used (then reconciliation looks the order up).
       let answer: 'ACKNOWLEDGED' | 'RESOLVED' | 'ANSWER_LOST' = 'ANSWER_LOST';
@@ -129,6 +136,27 @@ export class OrderApi {
       }
     });
     return ack;
+  }
+
+  /**
+   * The exchange stamped the order it acknowledged (`createdAt`, on its clock) between our request leaving
+   * (`sentAt`) and its answer arriving (`receivedAt`), both on ours: its clock is at least `createdAt − receivedAt`
+   * ahead of ours and at most `createdAt − sentAt`. When even the least of that is beyond `maxClockSkewMs`, the race
+   * windows are too narrow (a trade counted twice, or never: docs/policies.md): logged, once per new extreme.
+   */
+  private checkSkew(ack: Order, sentAt: number, receivedAt: number): void {
+    const { logger, maxClockSkewMs } = this.deps;
+    if (!Number.isFinite(ack.createdAt)) return;
+    const atLeastAhead = ack.createdAt - receivedAt;
+    const atLeastBehind = sentAt - ack.createdAt;
+    const beyond = Math.max(atLeastAhead, atLeastBehind);
+    if (beyond <= maxClockSkewMs || beyond <= this.reportedSkew) return;
+    this.reportedSkew = beyond;
+    const way = atLeastAhead > atLeastBehind ? 'ahead of' : 'behind';
+    logger.warn(
+      { event: 'clock.skew', skewMs: atLeastAhead > atLeastBehind ? atLeastAhead : -atLeastBehind, maxClockSkewMs },
+      `the exchange's clock is at least ${beyond} ms ${way} ours (order ${ack.clientOrderId} stamped ${ack.createdAt}, sent ${sentAt}, answered ${receivedAt}), beyond maxClockSkewMs ${maxClockSkewMs}: sync this host's clock or raise the bound`,
+    );
   }
 
   /** See `Engine.cancelOrder`. */

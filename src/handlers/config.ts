@@ -74,8 +74,10 @@ const RESOLVED = new WeakSet<object>();
  * - 20 history pages per symbol per cycle: a bound so one busy symbol cannot stall a cycle; the cursor resumes.
  * - 0 ms of clock skew: the windows as read, as before the option existed. A venue's clock is never exactly ours
  *   (an NTP-synced host is within a few ms; Binance refuses a request stamped 1 s ahead of its clock), and the
- *   simulator's `--clock-skew` worlds show what a skew beyond the bound costs; set the bound your host keeps. Each ms
- *   widens every race window by two (more startup snapshots retried, more cycles whose drift waits).
+ *   simulator's `--clock-skew` worlds show what a skew beyond the bound costs; set the bound your host keeps. Not a
+ *   wider default: each ms widens every race window by two, and a cycle that applies a trade inside one is discarded,
+ *   so with 250 ms a `reconcileNow()` right after a fill fails as raced (its test did). Each acknowledgement that
+ *   shows the skew beyond the bound is logged (`clock.skew`, src/engine/order-api.ts).
  */
 export const DEFAULT_CONFIG: ResolvedConfig = register({
   zombiePolicy: Object.freeze({ default: 'ignore' as ZombiePolicy, perSymbol: new Map<string, ZombiePolicy>() }),

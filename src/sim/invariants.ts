@@ -40,6 +40,7 @@ export type InvariantName =
   | 'reportOnlyChanged'
   | 'accountingError'
   | 'engineFailed'
+  | 'clockSkewFalseAlarm'
   | 'strategyError'
   | 'finalBooks'
   | 'finalTrades'

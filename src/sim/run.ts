@@ -598,8 +598,14 @@ class Simulation implements PortHost {
       (obj: object | string, msg?: string): void => {
         const text = typeof obj === 'string' ? obj : (msg ?? JSON.stringify(obj));
         this.trace(`engine#${id}`, `${level}: ${text.length > 400 ? `${text.slice(0, 400)}…` : text}`);
-        if (typeof obj === 'object' && (obj as { event?: string }).event === 'engine.actorError')
-          this.violate('engineFailed', `engine actor error: ${text}`);
+        const event = typeof obj === 'object' ? (obj as { event?: string }).event : undefined;
+        if (event === 'engine.actorError') this.violate('engineFailed', `engine actor error: ${text}`);
+        // The exchange's clock is within the bound the engine was given: an acknowledgement cannot show it beyond.
+        if (event === 'clock.skew' && Math.abs(this.cfg.clockSkewMs ?? 0) <= (this.cfg.policies.maxClockSkewMs ?? 0))
+          this.violate(
+            'clockSkewFalseAlarm',
+            `the exchange's clock is ${this.cfg.clockSkewMs ?? 0} ms off ours: ${text}`,
+          );
       };
     const logger: Logger = {
       trace: noop,
