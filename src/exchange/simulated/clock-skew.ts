@@ -26,6 +26,9 @@ export class SkewedClockExchange implements ExchangeClient {
   readonly id: string;
   readonly identity?: ExchangeIdentity | undefined;
   readonly executionEvents?: () => Observable<ExecutionEvent>;
+  // Optional capabilities: offered exactly when the wrapped client offers them (set, or absent: never `undefined`).
+  readonly fetchClosedOrders?: (symbol: string, query: HistoryQuery) => Promise<Page<Order>>;
+  readonly fetchTickers?: (symbols: readonly string[]) => Promise<ReadonlyMap<string, Decimal>>;
   private readonly orders = new WeakMap<Order, Order>();
   private readonly fills = new WeakMap<Fill, Fill>();
 
@@ -39,6 +42,12 @@ export class SkewedClockExchange implements ExchangeClient {
     this.identity = inner.identity;
     const events = inner.executionEvents?.bind(inner);
     if (events !== undefined) this.executionEvents = () => events().pipe(map((e) => this.event(e)));
+    const closed = inner.fetchClosedOrders?.bind(inner);
+    if (closed !== undefined)
+      this.fetchClosedOrders = async (symbol, query) =>
+        this.page(await closed(symbol, this.query(query)), (o) => this.order(o));
+    const tickers = inner.fetchTickers?.bind(inner);
+    if (tickers !== undefined) this.fetchTickers = (symbols) => tickers(symbols);
   }
 
   fetchInstruments(): Promise<readonly Instrument[]> {
@@ -77,17 +86,6 @@ export class SkewedClockExchange implements ExchangeClient {
   async placeOrder(request: PlaceOrderRequest): Promise<Order> {
     const r = request.expiresAt === undefined ? request : { ...request, expiresAt: request.expiresAt - this.skewMs };
     return this.order(await this.inner.placeOrder(r));
-  }
-
-  // Optional capabilities: offered exactly when the wrapped client offers them.
-  get fetchClosedOrders(): ExchangeClient['fetchClosedOrders'] {
-    const inner = this.inner.fetchClosedOrders?.bind(this.inner);
-    if (inner === undefined) return undefined;
-    return async (symbol, query) => this.page(await inner(symbol, this.query(query)), (o) => this.order(o));
-  }
-  get fetchTickers(): ExchangeClient['fetchTickers'] {
-    const inner = this.inner.fetchTickers?.bind(this.inner);
-    return inner === undefined ? undefined : (symbols): Promise<ReadonlyMap<string, Decimal>> => inner(symbols);
   }
 
   // Not before the epoch: a query from 0 on the exchange's clock is one from the start on the wrapped one too.
