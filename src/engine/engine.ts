@@ -41,6 +41,7 @@ import { EngineReports, EngineStatusStream, statusOf } from './outputs.js';
 import { reconcileNow } from './reconcile-now.js';
 import { RuntimeCycle } from './runtime-cycle.js';
 import { SerialQueue } from './serial.js';
+import { SkewWatch } from './clock-skew.js';
 import { budgetSlicer, NO_SLICING } from './slicing.js';
 import { StartupReconciliation } from './startup-reconciliation.js';
 
@@ -119,6 +120,8 @@ export function createEngine(options: EngineOptions): Engine {
       : undefined,
   );
   const reports = new EngineReports(logger, feed);
+  // One for the boot's server-time read and every acknowledgement: each new extreme is logged once.
+  const skew = new SkewWatch(logger, config.maxClockSkewMs);
   const reconciliation = {
     exchange,
     config,
@@ -132,7 +135,7 @@ export function createEngine(options: EngineOptions): Engine {
     portfolioOptions,
     slicer,
   };
-  const startup = new StartupReconciliation(reconciliation);
+  const startup = new StartupReconciliation({ ...reconciliation, skew });
   const runtime = new RuntimeCycle({
     ...reconciliation,
     feed,
@@ -217,7 +220,7 @@ export function createEngine(options: EngineOptions): Engine {
     queue,
     state,
     phase: () => status.phase(),
-    maxClockSkewMs: config.maxClockSkewMs,
+    skew,
   });
   let started = false;
   return {

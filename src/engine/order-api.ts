@@ -16,6 +16,7 @@ import type { LifecyclePhase } from '../../machines/lifecycle.js';
 import { EngineNotReadyError } from './api.js';
 import type { DurableState } from './durable-state.js';
 import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './order-gate.js';
+import type { SkewWatch } from './clock-skew.js';
 import type { SerialQueue } from './serial.js';
 import { orderRecord } from './state-file.js';
 
@@ -30,14 +31,11 @@ export interface OrderApiDeps {
   readonly state: DurableState;
   /** The engine's lifecycle phase now (what the gate decides on). */
   readonly phase: () => LifecyclePhase;
-  /** The configured bound on the exchange clock's skew (`maxClockSkewMs`), which each acknowledgement is checked against. */
-  readonly maxClockSkewMs: number;
+  /** Each acknowledgement's stamp bounds the exchange clock's skew (`clock.skew` when beyond `maxClockSkewMs`). */
+  readonly skew: SkewWatch;
 }
 
 export class OrderApi {
-  /** The skew beyond the bound last reported (`clock.skew`), so that each new extreme is logged once. */
-  private reportedSkew = 0;
-
   constructor(private readonly deps: OrderApiDeps) {}
 
   /** The gate's verdict without sending. @throws OrderRefusedError */
@@ -125,7 +123,7 @@ export class OrderApi {
       });
       throw e;
     }
-    this.checkSkew(ack, sentAt, clock.now());
+    this.deps.skew.observe(ack.createdAt, sentAt, clock.now(), `order ${ack.clientOrderId} stamped`);
     await queue.run(async () => {
       // The answer settles the submission, unless it cannot be used (then reconciliation looks the order up).
       let answer: 'ACKNOWLEDGED' | 'RESOLVED' | 'ANSWER_LOST' = 'ANSWER_LOST';
@@ -136,27 +134,6 @@ export class OrderApi {
       }
     });
     return ack;
-  }
-
-  /**
-   * The exchange stamped the order it acknowledged (`createdAt`, on its clock) between our request leaving
-   * (`sentAt`) and its answer arriving (`receivedAt`), both on ours: its clock is at least `createdAt − receivedAt`
-   * ahead of ours and at most `createdAt − sentAt`. When even the least of that is beyond `maxClockSkewMs`, the race
-   * windows are too narrow (a trade counted twice, or never: docs/policies.md): logged, once per new extreme.
-   */
-  private checkSkew(ack: Order, sentAt: number, receivedAt: number): void {
-    const { logger, maxClockSkewMs } = this.deps;
-    if (!Number.isFinite(ack.createdAt)) return;
-    const atLeastAhead = ack.createdAt - receivedAt;
-    const atLeastBehind = sentAt - ack.createdAt;
-    const beyond = Math.max(atLeastAhead, atLeastBehind);
-    if (beyond <= maxClockSkewMs || beyond <= this.reportedSkew) return;
-    this.reportedSkew = beyond;
-    const way = atLeastAhead > atLeastBehind ? 'ahead of' : 'behind';
-    logger.warn(
-      { event: 'clock.skew', skewMs: atLeastAhead > atLeastBehind ? atLeastAhead : -atLeastBehind, maxClockSkewMs },
-      `the exchange's clock is at least ${beyond} ms ${way} ours (order ${ack.clientOrderId} stamped ${ack.createdAt}, sent ${sentAt}, answered ${receivedAt}), beyond maxClockSkewMs ${maxClockSkewMs}: sync this host's clock or raise the bound`,
-    );
   }
 
   /** See `Engine.cancelOrder`. */

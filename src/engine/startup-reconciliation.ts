@@ -4,7 +4,7 @@
  * (exchange unreachable, a snapshot that raced trades or funding) throws a retryable error and the machine retries
  * it with backoff.
  */
-import { ExchangeError } from '../domain/errors.js';
+import { ExchangeError, errorSummary } from '../domain/errors.js';
 import { insideSnapshotWindow } from '../domain/snapshot-window.js';
 import { runStepsSliced } from '../domain/steps.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
@@ -15,10 +15,15 @@ import { executePlan } from '../handlers/executor.js';
 import type { Plan } from '../handlers/plan.js';
 import { Portfolio } from '../portfolio/portfolio.js';
 import type { CycleDigest } from '../../machines/engine.machine.js';
+import type { SkewWatch } from './clock-skew.js';
 import { digestOf, type ReconciliationDeps } from './reconciliation.js';
 
 export class StartupReconciliation {
-  constructor(private readonly deps: ReconciliationDeps) {}
+  /** Whether this boot read the exchange's server time yet (once: `checkServerTime`). */
+  private timeRead = false;
+
+  /** `skew`: where the boot's read of the exchange's server time goes (when the client offers one). */
+  constructor(private readonly deps: ReconciliationDeps & { readonly skew?: SkewWatch | undefined }) {}
 
   /** Attempt `attempt` (from 1) of the startup reconciliation; resolves with its digest. */
   async run(attempt: number): Promise<CycleDigest> {
@@ -36,6 +41,7 @@ export class StartupReconciliation {
   private async attempt(attempt: number): Promise<CycleDigest> {
     const { logger, state, exchange, config } = this.deps;
     logger.info({ event: 'startup.attempt', attempt }, `startup reconciliation, attempt ${attempt}`);
+    await this.checkServerTime();
     const portfolio = state.portfolio;
     if (portfolio !== undefined) return this.pass(portfolio);
     // A fresh store: the books start empty and the hard reset fills them from the exchange. There are no books yet to
@@ -53,6 +59,24 @@ export class StartupReconciliation {
         await this.plan(built);
       },
     );
+  }
+
+  /**
+   * Once a boot, the exchange's server time (`fetchServerTime`, when the client offers it) against ours: a skew
+   * beyond `maxClockSkewMs` is logged (`clock.skew`) before any order is placed. Only a warning: a failed read is
+   * noted at debug level and the boot goes on.
+   */
+  private async checkServerTime(): Promise<void> {
+    const { exchange, clock, logger, skew } = this.deps;
+    if (this.timeRead || skew === undefined || exchange.fetchServerTime === undefined) return;
+    this.timeRead = true;
+    const sentAt = clock.now();
+    try {
+      const serverTime = await exchange.fetchServerTime();
+      skew.observe(serverTime, sentAt, clock.now(), 'its server time');
+    } catch (e) {
+      logger.debug({ event: 'clock.unread', error: errorSummary(e) }, `server time not read: ${errorSummary(e)}`);
+    }
   }
 
   /** Snapshot, diff and startup plan for `current`; throws (retryable) when the plan cannot be trusted yet. */

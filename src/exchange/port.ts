@@ -113,6 +113,11 @@ export interface ExchangeClient {
    */
   fetchTickers?(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>>;
   /**
+   * Optional: the exchange's clock now (a venue's server-time endpoint). Read once a boot to check the host's clock
+   * against `maxClockSkewMs` (`clock.skew`); never used as a time by the engine.
+   */
+  fetchServerTime?(): Promise<Millis>;
+  /**
    * Optional: the private execution stream (order updates and trades as they happen, plus its health). Without it
    * the engine learns of fills by reconciliation alone. See `ExecutionEvent`.
    */

@@ -76,8 +76,8 @@ const RESOLVED = new WeakSet<object>();
  *   (an NTP-synced host is within a few ms; Binance refuses a request stamped 1 s ahead of its clock), and the
  *   simulator's `--clock-skew` worlds show what a skew beyond the bound costs; set the bound your host keeps. Not a
  *   wider default: each ms widens every race window by two, and a cycle that applies a trade inside one is discarded,
- *   so with 250 ms a `reconcileNow()` right after a fill fails as raced (its test did). Each acknowledgement that
- *   shows the skew beyond the bound is logged (`clock.skew`, src/engine/order-api.ts).
+ *   so with 250 ms a `reconcileNow()` right after a fill fails as raced (its test did). The boot's server time and each
+ *   acknowledgement that show the skew beyond the bound are logged (`clock.skew`, src/engine/clock-skew.ts).
  */
 export const DEFAULT_CONFIG: ResolvedConfig = register({
   zombiePolicy: Object.freeze({ default: 'ignore' as ZombiePolicy, perSymbol: new Map<string, ZombiePolicy>() }),

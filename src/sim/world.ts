@@ -513,6 +513,10 @@ export class SimPort implements ExchangeClient {
   placeOrder(request: PlaceOrderRequest): Promise<Order> {
     return this.call('placeOrder', request, () => this.host.view.placeOrder(request));
   }
+  /** Not a counted call (the exchange keeps it out of its call log); a dead incarnation hears nothing. */
+  fetchServerTime(): Promise<Millis> {
+    return this.dead ? never() : this.host.view.fetchServerTime!();
+  }
 
   /** The exchange id a client-id-only cancel will hit (the latest order carrying that client id). */
   private targetOf(ref: OrderRef): PortCall['target'] {

@@ -16,11 +16,11 @@ import { createHash } from 'node:crypto';
 import type { Exchange } from 'ccxt';
 import type { Observable } from 'rxjs';
 import { ccxtLib } from './ccxt-module.js';
-import type { Clock } from '../../domain/clock.js';
+import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec, amountToString, type Decimal } from '../../domain/decimal.js';
 import { ConfigError, ExchangeError } from '../../domain/errors.js';
 import { compareTradeIds } from '../../domain/ids.js';
-import { type AmountCache, asRecord, parseAmount, parseString } from '../../domain/parse.js';
+import { type AmountCache, asRecord, parseAmount, parseString, parseTimestamp } from '../../domain/parse.js';
 import {
   isTerminalStatus,
   type Balance,
@@ -597,6 +597,15 @@ export class CcxtExchange implements ExchangeClient {
    * and USD-M tickers from separate endpoints), so one for the usual spot-only list. Any market ccxt loaded may be
    * asked, not only the configured symbols; one it does not list is left out. Prices are the raw strings.
    */
+  /** The venue's clock now, through ccxt's fetchTime (its server-time endpoint). */
+  async fetchServerTime(): Promise<Millis> {
+    const op = 'fetchServerTime';
+    if (this.#ex.has.fetchTime !== true)
+      throw new ExchangeError('unsupported', `${this.id} has no fetchTime`, { exchange: this.id, operation: op });
+    const raw = await this.#call(op, () => this.#ex.fetchTime());
+    return this.#convert(op, () => parseTimestamp(raw, op));
+  }
+
   async fetchTickers(symbols: readonly string[]): Promise<ReadonlyMap<string, Decimal>> {
     const op = 'fetchTickers';
     await this.#loadedMarkets(op);

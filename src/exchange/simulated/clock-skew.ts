@@ -1,6 +1,6 @@
 /**
  * An exchange whose clock is not ours: every time it reports (an order's created, updated and expiry times, a trade's
- * and a funding payment's timestamps, in answers and on the execution stream) is `skewMs` ahead of the clock the
+ * and a funding payment's timestamps, in answers and on the execution stream; its server time) is `skewMs` ahead of the clock the
  * wrapped client keeps (behind when negative), and every time it is given (a history query's `since`, an order's
  * expiry) is read on its clock. A venue stamps events with its own servers' time; the engine's snapshot windows and
  * grace periods are read on the host's. Binance refuses a signed request stamped more than 1 s ahead of its time, or
@@ -10,6 +10,7 @@
  * memo of unchanged orders relies on it).
  */
 import { map, type Observable } from 'rxjs';
+import type { Millis } from '../../domain/clock.js';
 import type { Decimal } from '../../domain/decimal.js';
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../../domain/types.js';
 import type {
@@ -25,10 +26,12 @@ import type {
 export class SkewedClockExchange implements ExchangeClient {
   readonly id: string;
   readonly identity?: ExchangeIdentity | undefined;
-  readonly executionEvents?: () => Observable<ExecutionEvent>;
-  // Optional capabilities: offered exactly when the wrapped client offers them (set, or absent: never `undefined`).
-  readonly fetchClosedOrders?: (symbol: string, query: HistoryQuery) => Promise<Page<Order>>;
-  readonly fetchTickers?: (symbols: readonly string[]) => Promise<ReadonlyMap<string, Decimal>>;
+  // Optional capabilities: offered exactly when the wrapped client offers them, set in the constructor or absent
+  // (`declare`: a class field would be an own property holding undefined).
+  declare readonly executionEvents?: () => Observable<ExecutionEvent>;
+  declare readonly fetchClosedOrders?: (symbol: string, query: HistoryQuery) => Promise<Page<Order>>;
+  declare readonly fetchTickers?: (symbols: readonly string[]) => Promise<ReadonlyMap<string, Decimal>>;
+  declare readonly fetchServerTime?: () => Promise<Millis>;
   private readonly orders = new WeakMap<Order, Order>();
   private readonly fills = new WeakMap<Fill, Fill>();
 
@@ -48,6 +51,8 @@ export class SkewedClockExchange implements ExchangeClient {
         this.page(await closed(symbol, this.query(query)), (o) => this.order(o));
     const tickers = inner.fetchTickers?.bind(inner);
     if (tickers !== undefined) this.fetchTickers = (symbols) => tickers(symbols);
+    const time = inner.fetchServerTime?.bind(inner);
+    if (time !== undefined) this.fetchServerTime = async () => (await time()) + this.skewMs;
   }
 
   fetchInstruments(): Promise<readonly Instrument[]> {

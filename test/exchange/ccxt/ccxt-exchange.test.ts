@@ -307,6 +307,15 @@ describe('prices for equity', () => {
   });
 });
 
+describe('server time', () => {
+  it("fetchServerTime: the venue's clock through ccxt's fetchTime (GET /api/v3/time), as an integer of ms", async () => {
+    const { client, emu } = await setup(state({}));
+    expect(await client.fetchServerTime()).toBe(clock.now());
+    expect(emu.requests.filter((r) => r.path === '/api/v3/time')).toHaveLength(1);
+    expect(emu.unexpected).toEqual([]);
+  });
+});
+
 describe('typed errors over HTTP', () => {
   const cases = [
     ['429 with Retry-After', { kind: 'rateLimit', status: 429, retryAfterSec: 3 }, 'rateLimit', 3000],

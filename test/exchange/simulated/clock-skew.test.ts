@@ -107,10 +107,19 @@ describe('SkewedClockExchange', () => {
     for (const u of updates) expect(truth.orders.some((o) => o.updatedAt + 1_234 === u)).toBe(true);
   });
 
+  it('reads its server time on its clock', async () => {
+    const { tl, ex } = world(-4_321);
+    await tl.advanceBy(10);
+    expect(await ex.fetchServerTime!()).toBe(T0 + 10 - 4_321);
+  });
+
   it('offers the optional capabilities exactly when the wrapped client does, and refuses a fractional skew', () => {
     const { sim, ex } = world(1);
     expect(typeof ex.fetchClosedOrders).toBe(typeof sim.fetchClosedOrders);
     expect(typeof ex.fetchTickers).toBe(typeof sim.fetchTickers);
+    expect(typeof ex.fetchServerTime).toBe(typeof sim.fetchServerTime);
+    const bare = new SkewedClockExchange({ ...sim, id: 'bare', fetchServerTime: undefined } as never, 1);
+    expect('fetchServerTime' in bare).toBe(false);
     expect(() => new SkewedClockExchange(sim, 0.5)).toThrow(RangeError);
   });
 });
