@@ -57,6 +57,12 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     for (const seed of [190, 298]) await expectGreen(seed, false, false, true);
   });
 
+  it('seed 3628 with the stream and fees in BNB: a trade the cursor passed while it lagged is looked up by its order in the cycle its later trades are read (the lookup was skipped for them, and its BNB fee was off for a cycle)', async () => {
+    // The fix: the lookup by order of src/handlers/cycle.ts (`missing`) is skipped only when this cycle's trades of the
+    // order cover what is missing of it, not whenever it read one. Failed on a133d37.
+    await expectGreen(3628, true, true);
+  });
+
   it('seed 162303: a trade that showed late, 139th of a day of 144 on its symbol, is found by a runtime read behind the cursor with a page budget of one (the read started a day behind every cycle and never got past the first page)', async () => {
     // The fix: the read behind the cursor looks at the last minute first and goes on where the last one stopped
     // (RECENT_REREAD_MS, CycleResult.rereadFrom in src/handlers/cycle.ts). Failed on bf3c89f.
