@@ -50,7 +50,7 @@ export class SkewedClockExchange implements ExchangeClient {
       this.fetchClosedOrders = async (symbol, query) =>
         this.page(await closed(symbol, this.query(query)), (o) => this.order(o));
     const tickers = inner.fetchTickers?.bind(inner);
-    if (tickers !== undefined) this.fetchTickers = (symbols) => tickers(symbols);
+    if (tickers !== undefined) this.fetchTickers = tickers;
     const time = inner.fetchServerTime?.bind(inner);
     if (time !== undefined) this.fetchServerTime = async () => (await time()) + this.skewMs;
   }
