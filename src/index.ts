@@ -8,7 +8,14 @@
  */
 
 // ---- The engine ----
-export { createEngine, DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './engine/engine.js';
+export {
+  createEngine,
+  DEFAULT_INTERVAL_MS,
+  EngineNotReadyError,
+  ReconcileNowError,
+  SnapshotRaceError,
+  isSnapshotRaceError,
+} from './engine/engine.js';
 export type { Engine, EngineOptions, EngineStatus, EngineReport, ReconcileNowErrorKind } from './engine/engine.js';
 export type { CompactionPolicy } from './engine/persistence.js';
 export { budgetSlicer, everyPointSlicer, NO_SLICING } from './engine/slicing.js';

@@ -46,6 +46,7 @@ import { budgetSlicer, NO_SLICING } from './slicing.js';
 import { StartupReconciliation } from './startup-reconciliation.js';
 
 export { DEFAULT_INTERVAL_MS, EngineNotReadyError, ReconcileNowError } from './api.js';
+export { SnapshotRaceError, isSnapshotRaceError } from './snapshot-race.js';
 export type { Engine, EngineOptions, EngineReport, EngineStatus, ReconcileNowErrorKind } from './api.js';
 
 /** Turns a scheduler into the clock XState takes, so the machine's delays run on the same (virtual) time. */
@@ -244,7 +245,15 @@ export function createEngine(options: EngineOptions): Engine {
     send(command) {
       if (actor.getSnapshot().status === 'active') actor.send(command);
     },
-    reconcileNow: () => reconcileNow(status, reports, () => actor.send({ type: 'RECONCILE_NOW' })),
+    reconcileNow: () =>
+      reconcileNow(status, reports, (at) => {
+        const ask = (): void => {
+          if (actor.getSnapshot().status === 'active') actor.send({ type: 'RECONCILE_NOW' });
+        };
+        const wait = at === undefined ? 0 : at - clock.now();
+        if (wait <= 0) return void ask();
+        return scheduler.schedule(ask, wait);
+      }),
     state$: status.state$,
     reports$: reports.reports$,
     fills$: feed.fills$,

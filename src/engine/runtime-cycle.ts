@@ -5,7 +5,6 @@
  * unreachable, a snapshot window that raced trades) is discarded and the loop tries again.
  */
 import type { SchedulerLike } from 'rxjs';
-import { isoTime } from '../domain/clock.js';
 import { runStepsSliced } from '../domain/steps.js';
 import { ExchangeError, errorSummary } from '../domain/errors.js';
 import type { Random } from '../domain/random.js';
@@ -21,7 +20,7 @@ import type { CycleDigest } from '../../machines/engine.machine.js';
 import { EngineNotReadyError } from './api.js';
 import type { ExecutionStreamFeed } from './execution-stream.js';
 import { digestOf, type ReconciliationDeps } from './reconciliation.js';
-import { racedInside } from './snapshot-race.js';
+import { isSnapshotRaceError, racedInside, SnapshotRaceError } from './snapshot-race.js';
 import { resolveUnconfirmed, settleProvenSubmissions, type SubmissionContext } from './submissions.js';
 
 /** What a completed runtime cycle hands the loop. */
@@ -128,6 +127,18 @@ export class RuntimeCycle {
             { event: 'reconciliation.resumed', cycle: e.cycle, pausedMs: e.at - e.pausedAt },
             'exchange reachable again, reconciliation resumed',
           );
+        else if (e.type === 'cycleFailed' && isSnapshotRaceError(e.error))
+          // Routine on a busy account: nothing was carried out, and nothing is wrong with the exchange or the books.
+          logger.info(
+            {
+              event: 'reconciliation.raced',
+              cycle: e.cycle,
+              startedAt: e.error.window.startedAt,
+              completedAt: e.error.window.completedAt,
+              retryAt: e.error.retryAt,
+            },
+            `cycle ${e.cycle} discarded: ${e.error.message}`,
+          );
         else if (e.type === 'cycleFailed')
           logger.error(
             { event: 'reconciliation.cycleFailed', cycle: e.cycle, stage: e.stage, error: errorSummary(e.error) },
@@ -185,9 +196,9 @@ export class RuntimeCycle {
     // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next tick retries.
     if (racedInside(plan, snapshot, config.maxClockSkewMs)) {
       state.discard();
-      throw new ExchangeError(
-        'unavailable',
-        `snapshot window ${isoTime(snapshot.startedAt)}..${isoTime(snapshot.completedAt)} raced trades stamped inside it; cycle discarded`,
+      throw new SnapshotRaceError(
+        { startedAt: snapshot.startedAt, completedAt: snapshot.completedAt },
+        config.maxClockSkewMs,
       );
     }
     state.keep();

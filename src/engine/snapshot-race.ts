@@ -3,12 +3,39 @@
  * snapshot's window, or a snapshot whose open order was filled there, cannot be trusted (the reads may disagree about
  * it); the engine discards such a cycle and the next tick retries.
  */
-import type { Millis } from '../domain/clock.js';
+import { isoTime, type Millis } from '../domain/clock.js';
 import { isPositiveAmount } from '../domain/decimal.js';
-import { insideSnapshotWindow } from '../domain/snapshot-window.js';
+import { TesserError } from '../domain/errors.js';
+import { insideSnapshotWindow, type SnapshotWindow } from '../domain/snapshot-window.js';
 import { perListEdited, without } from '../domain/derived.js';
 import type { ExchangeSnapshot, Order } from '../domain/types.js';
 import type { Plan } from '../handlers/plan.js';
+
+/**
+ * A runtime cycle discarded because its snapshot window raced a trade, a funding payment or a fill (`racedInside`):
+ * nothing it planned was carried out. Not a failure of the exchange or of the books: a busy account meets it often,
+ * and the next snapshot started after `retryAt` cannot race the same events (their stamps are all before it, skew
+ * included). `reconcileNow()` retries such a cycle itself at `retryAt`; the loop's next tick retries it anyway.
+ */
+export class SnapshotRaceError extends TesserError {
+  override readonly name = 'SnapshotRaceError' as const;
+  /** The first millisecond (our clock) at which a snapshot can start without racing what this one raced. */
+  readonly retryAt: Millis;
+  constructor(
+    readonly window: SnapshotWindow,
+    /** The bound on the exchange clock's skew the window was widened by (`maxClockSkewMs`). */
+    readonly clockSkewMs: number,
+  ) {
+    super(
+      `snapshot window ${isoTime(window.startedAt)}..${isoTime(window.completedAt)} raced trades stamped inside it; cycle discarded`,
+    );
+    this.retryAt = window.completedAt + clockSkewMs + 1;
+  }
+}
+
+export function isSnapshotRaceError(e: unknown): e is SnapshotRaceError {
+  return e instanceof SnapshotRaceError;
+}
 
 /**
  * Whether a fill or funding payment landed inside the snapshot window [startedAt, completedAt] (`insideSnapshotWindow`:

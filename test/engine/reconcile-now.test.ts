@@ -5,23 +5,52 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
-import { createEngine, ReconcileNowError, type ReconcileNowErrorKind } from '../../src/engine/engine.js';
+import {
+  createEngine,
+  isSnapshotRaceError,
+  ReconcileNowError,
+  SnapshotRaceError,
+  type Engine,
+  type ReconcileNowErrorKind,
+} from '../../src/engine/engine.js';
+import { RACED_CYCLES_MOST } from '../../src/engine/reconcile-now.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
+import { createMemoryLogger } from '../../src/logging/logger.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 
-function world(policies?: { reportOnly?: boolean }) {
+function world(policies?: { reportOnly?: boolean }, wrap: (ex: SimulatedExchange) => SimulatedExchange = (ex) => ex) {
   const tl = new VirtualTimeline(Date.UTC(2026, 0, 1));
   const ex = new SimulatedExchange({ seed: 11, clock: tl.clock, volatilityBps: 0, partialFillProbability: 0 });
+  const memory = createMemoryLogger({ level: 'info' });
   const engine = createEngine({
-    exchange: ex,
+    exchange: wrap(ex),
     store: new InMemoryStateStore(),
     clock: tl.clock,
     scheduler: tl.scheduler,
     intervalMs: 60_000,
     policies,
+    logger: memory.logger,
   });
-  return { tl, ex, engine };
+  return { tl, ex, engine, logs: memory.lines };
+}
+
+/** The engine's BTC balance is the exchange's: every trade counted exactly once. */
+function expectBtcAsOnExchange(engine: Engine, ex: SimulatedExchange): void {
+  const truth = ex.truth().balances.find((b) => b.asset === 'BTC')!;
+  expect(engine.portfolio.balance('BTC').total.toFixed()).toBe(truth.total.toFixed());
+}
+
+async function kindAndCause(
+  p: Promise<unknown>,
+): Promise<{ kind: ReconcileNowErrorKind | 'resolved'; cause?: unknown }> {
+  try {
+    await p;
+    return { kind: 'resolved' };
+  } catch (e) {
+    expect(e).toBeInstanceOf(ReconcileNowError);
+    return { kind: (e as ReconcileNowError).kind, cause: (e as Error).cause };
+  }
 }
 
 async function kindOf(p: Promise<unknown>): Promise<ReconcileNowErrorKind | 'resolved'> {
@@ -52,28 +81,97 @@ describe('engine.reconcileNow()', () => {
     expect(r.plan.actions.some((a) => a.type === 'applyFill' && a.cause === 'untrackedTrade')).toBe(true);
     expect(r.executed).toBe(true);
     // Its books now hold that trade.
-    expect(engine.portfolio.balance('BTC').total.toFixed()).toBe(
-      ex
-        .truth()
-        .balances.find((b) => b.asset === 'BTC')!
-        .total.toFixed(),
-    );
+    expectBtcAsOnExchange(engine, ex);
     await engine.stop();
   });
 
-  it('a cycle the engine discards (its snapshot window raced a trade): cycleFailed, saying so', async () => {
-    const { ex, engine } = world();
+  it("a cycle discarded because its snapshot window raced a trade is asked again at its retryAt: the call resolves with the retry's report", async () => {
+    const { tl, ex, engine, logs } = world();
+    await engine.start();
+    // Stamped in the very millisecond the cycle's snapshot is read in: its reads may or may not include it.
+    ex.placeManualOrder({ symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
+    const tradeAt = tl.now();
+    const answer = engine.reconcileNow();
+    let settled = false;
+    void answer.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await tl.advanceBy(0);
+    // The cycles of that millisecond (the loop's first, and the one asked for) were discarded, logged as routine (not
+    // as failures), and the call still waits.
+    const raced = logs.filter((l) => l.event === 'reconciliation.raced');
+    expect(raced.length).toBeGreaterThanOrEqual(1);
+    for (const line of raced)
+      expect(line).toMatchObject({ level: 30, startedAt: tradeAt, completedAt: tradeAt, retryAt: tradeAt + 1 });
+    expect(logs.some((l) => l.event === 'reconciliation.cycleFailed')).toBe(false);
+    expect(settled).toBe(false);
+    // Its retry is asked at retryAt, long before the next interval tick (60 s).
+    await tl.advanceBy(1);
+    const r = await answer;
+    expect(r.snapshot.startedAt).toBe(tradeAt + 1);
+    expect(r.plan.actions.some((a) => a.type === 'applyFill' && a.cause === 'untrackedTrade')).toBe(true);
+    expectBtcAsOnExchange(engine, ex);
+    expect(engine.status().failedCycles).toBe(raced.length);
+    await engine.stop();
+  });
+
+  it(`a call whose cycles race ${RACED_CYCLES_MOST} times in a row gives up: cycleFailed, the last race as cause`, async () => {
+    // Once running, every snapshot meets a trade made as its reads begin.
+    let races = 0;
+    const { tl, ex, engine } = world(
+      {},
+      (ex) =>
+        new Proxy(ex, {
+          get(target, prop) {
+            const v: unknown = Reflect.get(target, prop, target);
+            if (typeof v !== 'function') return v;
+            if (prop !== 'fetchOpenOrders') return v.bind(target);
+            return (...args: unknown[]) => {
+              if (races-- > 0)
+                target.placeManualOrder({
+                  symbol: 'BTC/USDT',
+                  side: 'buy',
+                  type: 'market',
+                  quantity: new Dec('0.001'),
+                });
+              return (v as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          },
+        }),
+    );
+    await engine.start();
+    await tl.advanceBy(1);
+    races = RACED_CYCLES_MOST;
+    const answer = kindAndCause(engine.reconcileNow());
+    for (let i = 0; i < RACED_CYCLES_MOST; i++) await tl.advanceBy(1);
+    const { kind, cause } = await answer;
+    expect(races).toBe(0);
+    expect(kind).toBe('cycleFailed');
+    expect(cause).toBeInstanceOf(SnapshotRaceError);
+    expect(isSnapshotRaceError(cause)).toBe(true);
+    expect((cause as Error).message).toMatch(/raced trades/);
+    expect(engine.status().failedCycles).toBe(RACED_CYCLES_MOST);
+    // The next call, with no more races (and past the last one's millisecond), resolves with all three trades.
+    await tl.advanceBy(1);
+    const r = await engine.reconcileNow();
+    expect(r.plan.actions.filter((a) => a.type === 'applyFill' && a.cause === 'untrackedTrade')).toHaveLength(
+      RACED_CYCLES_MOST,
+    );
+    expectBtcAsOnExchange(engine, ex);
+    await engine.stop();
+  });
+
+  it('an engine stopped while a raced cycle waits for its retry: stopped; time passing its retryAt then changes nothing', async () => {
+    const { tl, ex, engine } = world();
     await engine.start();
     ex.placeManualOrder({ symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
-    let caught: unknown;
-    try {
-      await engine.reconcileNow();
-    } catch (e) {
-      caught = e;
-    }
-    expect((caught as ReconcileNowError).kind).toBe('cycleFailed');
-    expect((caught as Error).message).toMatch(/raced trades/);
+    const answer = kindOf(engine.reconcileNow());
+    await tl.advanceBy(0);
     await engine.stop();
+    expect(await answer).toBe('stopped');
+    await tl.advanceBy(10);
+    expect(engine.status().phase).toBe('stopped');
   });
 
   it('report-only: resolves with the report, executed false', async () => {
