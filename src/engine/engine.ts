@@ -39,6 +39,7 @@ import { checkedConfig } from './options.js';
 import { OrderApi } from './order-api.js';
 import { EngineReports, EngineStatusStream, statusOf } from './outputs.js';
 import { reconcileNow } from './reconcile-now.js';
+import { RacedCycleRetry } from './snapshot-race.js';
 import { RuntimeCycle } from './runtime-cycle.js';
 import { SerialQueue } from './serial.js';
 import { SkewWatch } from './clock-skew.js';
@@ -88,6 +89,10 @@ export function createEngine(options: EngineOptions): Engine {
 
   // The parts below reach the engine actor, which is built from them, through these (called once it exists).
   const machineState = (): EngineSnapshot => actor.getSnapshot();
+  /** A cycle now (`RECONCILE_NOW`), while the engine runs. */
+  const askCycle = (): void => {
+    if (machineState().status === 'active') actor.send({ type: 'RECONCILE_NOW' });
+  };
   const stopOnStoreFailure = (e: unknown): void =>
     actor.send({ type: 'LOOP_CRASHED', reason: `state store write failed: ${errorSummary(e)}` });
 
@@ -114,13 +119,14 @@ export function createEngine(options: EngineOptions): Engine {
           portfolio: () => state.portfolio,
           persist: () => state.persist(),
           onStoreFailure: stopOnStoreFailure,
-          reconcileNow: () => {
-            if (machineState().status === 'active') actor.send({ type: 'RECONCILE_NOW' });
-          },
+          reconcileNow: askCycle,
         }
       : undefined,
   );
   const reports = new EngineReports(logger, feed);
+  // A raced cycle is asked again at its retryAt (src/engine/snapshot-race.ts), for the loop and for `reconcileNow()`.
+  const racedRetry = new RacedCycleRetry(scheduler, clock, askCycle);
+  reports.cycleEvents.subscribe((e) => racedRetry.onCycleEvent(e));
   // One for the boot's server-time read and every acknowledgement: each new extreme is logged once.
   const skew = new SkewWatch(logger, config.maxClockSkewMs);
   const reconciliation = {
@@ -196,6 +202,7 @@ export function createEngine(options: EngineOptions): Engine {
           });
       }
       if (s.status === 'done') {
+        racedRetry.cancel();
         state.handlerActors.stop();
         status.complete();
         reports.complete();
@@ -205,6 +212,7 @@ export function createEngine(options: EngineOptions): Engine {
     // A stopped actor (a process death in tests) stops listening to the execution stream, and its status stream ends:
     // a `whenPhase` or `stop()` waiting for a phase it will never reach resolves with the last status, not never.
     complete: () => {
+      racedRetry.cancel();
       feed.setActive(false);
       status.complete();
     },
@@ -245,15 +253,7 @@ export function createEngine(options: EngineOptions): Engine {
     send(command) {
       if (actor.getSnapshot().status === 'active') actor.send(command);
     },
-    reconcileNow: () =>
-      reconcileNow(status, reports, (at) => {
-        const ask = (): void => {
-          if (actor.getSnapshot().status === 'active') actor.send({ type: 'RECONCILE_NOW' });
-        };
-        const wait = at === undefined ? 0 : at - clock.now();
-        if (wait <= 0) return void ask();
-        return scheduler.schedule(ask, wait);
-      }),
+    reconcileNow: () => reconcileNow(status, reports, (at) => (at === undefined ? void askCycle() : racedRetry.at(at))),
     state$: status.state$,
     reports$: reports.reports$,
     fills$: feed.fills$,

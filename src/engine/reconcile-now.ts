@@ -17,7 +17,7 @@ export const RACED_CYCLES_MOST = 3;
 
 /**
  * `requestCycle()` asks for a cycle now; `requestCycle(at)` once the clock reaches `at` (on the engine's scheduler:
- * virtual time must be advanced to it). The returned handle cancels a request not yet made.
+ * virtual time must be advanced to it; `RacedCycleRetry.at`). The returned handle cancels a request not yet made.
  */
 export type CycleRequester = (at?: Millis) => Unsubscribable | undefined;
 

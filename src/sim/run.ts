@@ -9,6 +9,7 @@
  * A dead incarnation's I/O never settles, its actor is stopped without a flush, and a new engine is built later
  * from what the InMemoryStateStore had made durable.
  */
+import type { ReconcileConfigInput } from '../handlers/config.js';
 import type { Subscription } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, type Decimal } from '../domain/decimal.js';
@@ -83,6 +84,8 @@ export interface RunOptions {
   readonly feeAsset?: boolean | undefined;
   /** Worlds whose exchange's clock is not ours (`npm run sim -- --clock-skew`: `SimConfig.clockSkewMs`). */
   readonly clockSkew?: boolean | undefined;
+  /** Engine policies set over the seed's drawn ones (regressions pinned to a policy's old default). */
+  readonly policies?: ReconcileConfigInput | undefined;
   /** Stop checking after this many violations (default 25). */
   readonly maxViolations?: number | undefined;
 }
@@ -310,7 +313,7 @@ class Simulation implements PortHost {
       options.clockSkew === true && feed.clockSkewMs === undefined
         ? drawClockSkew(createRandom(`${seed}/clock-skew`))
         : undefined;
-    this.cfg =
+    const skewed =
       drawnSkew === undefined
         ? feed
         : {
@@ -318,6 +321,8 @@ class Simulation implements PortHost {
             clockSkewMs: drawnSkew.skewMs,
             policies: { ...feed.policies, maxClockSkewMs: drawnSkew.allowanceMs },
           };
+    this.cfg =
+      options.policies === undefined ? skewed : { ...skewed, policies: { ...skewed.policies, ...options.policies } };
     this.world = root.fork('world');
     this.faultRng = root.fork('faults');
     const crashRng = root.fork('crashes');
