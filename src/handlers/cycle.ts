@@ -898,16 +898,20 @@ export async function runCycle(
   );
   // Undecided: applying them all may count a trade the reset's books hold a second time (sim seed 56943: an untracked
   // trade in the boot snapshot's millisecond shown with a later trade of the same perpetual still lagging, so no
-  // choice fit). They wait while the drift is young: once the lagging trade shows, a later cycle decides.
+  // choice fit). They wait while the drift is young, or while an order of ours that touches what they touch is in
+  // flight, a ghost, or filled with its trades not shown within its grace (sim seed 166164 --streams: a manual buy in the boot
+  // snapshot's millisecond showed while our sell's trade lagged 11.6 s; with a one-cycle liquidate-only threshold the
+  // drift was never young, and the guess applied the buy a second time): once the lagging trade shows, a later cycle
+  // decides. Both bounds end: a streak reaches its threshold, a grace runs out.
   const held = new Set<TradeKey>();
   if (opts.holdUndecided === true && weighing.undecided.length > 0) {
-    const streak = Math.max(
-      0,
-      ...weighing.undecided.flatMap((f) =>
-        tradeTouches(work.instrument(f.symbol), f).map((k) => memory.driftMachines().get(k)?.context.cycles ?? 0),
-      ),
-    );
-    if (streak < config.driftCyclesBeforeLiquidateOnly) for (const f of weighing.undecided) held.add(fillKey(f));
+    const touched = weighing.undecided.flatMap((f) => tradeTouches(work.instrument(f.symbol), f));
+    const streak = Math.max(0, ...touched.map((k) => memory.driftMachines().get(k)?.context.cycles ?? 0));
+    if (
+      streak < config.driftCyclesBeforeLiquidateOnly ||
+      ownOrdersLagging(report, work, config.diffOptions.inFlightGraceMs).some((k) => touched.includes(k))
+    )
+      for (const f of weighing.undecided) held.add(fillKey(f));
   }
   applyTrades(
     held.size === 0 ? tradesBefore : tradesBefore.filter((f) => !held.has(fillKey(f))),
@@ -1172,6 +1176,22 @@ function passesHeld(a: PlanAction, held: readonly Fill[], cursors: CursorState['
       f.symbol === a.symbol &&
       (c === undefined || f.timestamp > c.since || (f.timestamp === c.since && !c.seenIds.includes(f.tradeId))),
   );
+}
+
+/**
+ * `${kind}:${key}` of what our orders whose fills may not have shown yet change: those in flight in `report` (too young
+ * to judge, or unacknowledged), its ghosts (gone from the open orders, their fills settled this cycle, after the
+ * weighing: an inferred fill from the exchange's count, sim seed 166164), and those the exchange told us filled whose
+ * trades have not shown, updated within the in-flight grace of the snapshot (`Portfolio.filledShortOrders`).
+ */
+function ownOrdersLagging(report: ReconciliationReport, books: Portfolio, graceMs: number): string[] {
+  const since = report.snapshotStartedAt - graceMs;
+  const orders = [
+    ...report.inFlight.map((f) => f.local),
+    ...report.ghosts.map((g) => g.local),
+    ...books.filledShortOrders().filter((o) => o.updatedAt >= since),
+  ];
+  return orders.flatMap((o) => orderTouches(books.instrument(o.symbol), o.symbol));
 }
 
 /** What `reflectedByBalances` found. */

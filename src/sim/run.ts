@@ -9,7 +9,7 @@
  * A dead incarnation's I/O never settles, its actor is stopped without a flush, and a new engine is built later
  * from what the InMemoryStateStore had made durable.
  */
-import type { ReconcileConfigInput } from '../handlers/config.js';
+import { DEFAULT_CONFIG, type ReconcileConfigInput } from '../handlers/config.js';
 import type { Subscription } from 'rxjs';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO, type Decimal } from '../domain/decimal.js';
@@ -606,7 +606,10 @@ class Simulation implements PortHost {
         const event = typeof obj === 'object' ? (obj as { event?: string }).event : undefined;
         if (event === 'engine.actorError') this.violate('engineFailed', `engine actor error: ${text}`);
         // The exchange's clock is within the bound the engine was given: an acknowledgement cannot show it beyond.
-        if (event === 'clock.skew' && Math.abs(this.cfg.clockSkewMs ?? 0) <= (this.cfg.policies.maxClockSkewMs ?? 0))
+        if (
+          event === 'clock.skew' &&
+          Math.abs(this.cfg.clockSkewMs ?? 0) <= (this.cfg.policies.maxClockSkewMs ?? DEFAULT_CONFIG.maxClockSkewMs)
+        )
           this.violate(
             'clockSkewFalseAlarm',
             `the exchange's clock is ${this.cfg.clockSkewMs ?? 0} ms off ours: ${text}`,
