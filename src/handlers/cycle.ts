@@ -330,6 +330,11 @@ export interface CycleOptions {
    */
   readonly weighAgain?: readonly Fill[] | undefined;
   /**
+   * Runtime: of each trade an earlier cycle held, our lagging orders that held it (`CycleResult.heldBy`): only those
+   * go on holding it, so the hold ends once they are settled, however many orders the bot places meanwhile.
+   */
+  readonly heldBy?: ReadonlyMap<TradeKey, readonly string[]> | undefined;
+  /**
    * Runtime: the assets the venue has charged fees in on trades of symbols that do not trade them (BNB on Binance,
    * with the discount on), learned from the trades this cycle reads (`noteFeeAsset`): the runtime holds their drift
    * with that of our own filled orders whose trades lag.
@@ -376,6 +381,8 @@ export interface CycleResult {
   readonly cursors: PlanAction[];
   /** Trades held undecided (`holdUndecided`): neither applied nor recorded; the next cycle weighs them again. */
   readonly held: readonly Fill[];
+  /** Of each held trade, the client ids of our lagging orders holding it (`RunCycleOptions.heldBy` next cycle). */
+  readonly heldBy: ReadonlyMap<TradeKey, readonly string[]>;
   /**
    * Where each symbol read behind its cursor this cycle stopped short of the cursor (its page budget ran out), or,
    * its recent part read, the start of its lookback: the next cycle's read behind it goes on from there
@@ -902,16 +909,25 @@ export async function runCycle(
   // flight, a ghost, or filled with its trades not shown within its grace (sim seed 166164 --streams: a manual buy in the boot
   // snapshot's millisecond showed while our sell's trade lagged 11.6 s; with a one-cycle liquidate-only threshold the
   // drift was never young, and the guess applied the buy a second time): once the lagging trade shows, a later cycle
-  // decides. Both bounds end: a streak reaches its threshold, a grace runs out.
+  // decides. Both bounds end: a streak reaches its threshold; the orders lagging when a trade was first held are
+  // settled (a ghost closed, a grace run out), and orders placed later do not hold it.
   const held = new Set<TradeKey>();
+  const heldBy = new Map<TradeKey, readonly string[]>();
   if (opts.holdUndecided === true && weighing.undecided.length > 0) {
     const touched = weighing.undecided.flatMap((f) => tradeTouches(work.instrument(f.symbol), f));
     const streak = Math.max(0, ...touched.map((k) => memory.driftMachines().get(k)?.context.cycles ?? 0));
-    if (
-      streak < config.driftCyclesBeforeLiquidateOnly ||
-      ownOrdersLagging(report, work, config.diffOptions.inFlightGraceMs).some((k) => touched.includes(k))
-    )
+    // Only the orders lagging when a trade was first held hold it on: a bot quoting on that symbol always has one.
+    const lagging = ownOrdersLagging(report, work, config.diffOptions.inFlightGraceMs)
+      .filter((o) => o.touches.some((k) => touched.includes(k)))
+      .map((o) => o.clientOrderId);
+    for (const f of weighing.undecided) {
+      const before = opts.heldBy?.get(fillKey(f));
+      heldBy.set(fillKey(f), before === undefined ? lagging : lagging.filter((id) => before.includes(id)));
+    }
+    // Weighed together, held together: while the drift is young or any of them is still held by an order of ours.
+    if (streak < config.driftCyclesBeforeLiquidateOnly || [...heldBy.values()].some((ids) => ids.length > 0))
       for (const f of weighing.undecided) held.add(fillKey(f));
+    else heldBy.clear();
   }
   applyTrades(
     held.size === 0 ? tradesBefore : tradesBefore.filter((f) => !held.has(fillKey(f))),
@@ -1145,6 +1161,7 @@ export async function runCycle(
         ? cursorActions
         : cursorActions.filter((a) => !passesHeld(a, weighing.undecided, ctx.cursors.trades)),
     held: held.size === 0 ? [] : weighing.undecided,
+    heldBy,
     rereadFrom,
     deferred,
     fetchedTrades: trades,
@@ -1184,14 +1201,21 @@ function passesHeld(a: PlanAction, held: readonly Fill[], cursors: CursorState['
  * weighing: an inferred fill from the exchange's count, sim seed 166164), and those the exchange told us filled whose
  * trades have not shown, updated within the in-flight grace of the snapshot (`Portfolio.filledShortOrders`).
  */
-function ownOrdersLagging(report: ReconciliationReport, books: Portfolio, graceMs: number): string[] {
+function ownOrdersLagging(
+  report: ReconciliationReport,
+  books: Portfolio,
+  graceMs: number,
+): { readonly clientOrderId: string; readonly touches: readonly string[] }[] {
   const since = report.snapshotStartedAt - graceMs;
   const orders = [
     ...report.inFlight.map((f) => f.local),
     ...report.ghosts.map((g) => g.local),
     ...books.filledShortOrders().filter((o) => o.updatedAt >= since),
   ];
-  return orders.flatMap((o) => orderTouches(books.instrument(o.symbol), o.symbol));
+  return orders.map((o) => ({
+    clientOrderId: o.clientOrderId,
+    touches: orderTouches(books.instrument(o.symbol), o.symbol),
+  }));
 }
 
 /** What `reflectedByBalances` found. */

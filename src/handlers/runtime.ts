@@ -11,6 +11,7 @@ import type { ReconciliationReport } from '../differ/report.js';
 import { isBeyondTolerance } from '../differ/tolerance.js';
 import type { Millis } from '../domain/clock.js';
 import type { Fill } from '../domain/types.js';
+import type { TradeKey } from '../domain/ids.js';
 import { insideSnapshotWindow, reportWindow } from '../domain/snapshot-window.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
@@ -71,6 +72,8 @@ export class RuntimeHandler {
   private readonly counters = new RequestStats();
   /** Trades the last planned cycle held undecided (`CycleResult.held`), weighed again by the next. */
   private held: readonly Fill[] = [];
+  /** Of each trade in `held`, our lagging orders holding it (`CycleResult.heldBy`). */
+  private heldBy: ReadonlyMap<TradeKey, readonly string[]> = new Map();
   /**
    * The assets the venue has charged fees in on other symbols' trades, learned from the trades the cycles read
    * (`CycleOptions.feeAssets`). Not persisted: after a restart it is learned again from the next such trade.
@@ -145,6 +148,7 @@ export class RuntimeHandler {
         explainDrift: true,
         holdUndecided: true,
         weighAgain: this.held,
+        heldBy: this.heldBy,
         feeAssets: this.feeAssets,
         rereadFrom: this.rereadFrom,
       });
@@ -158,6 +162,7 @@ export class RuntimeHandler {
 
     // Kept in memory only: after a restart the trades are behind the next reset's snapshot, recorded when they show.
     this.held = cycle.held;
+    this.heldBy = cycle.heldBy;
     // Kept while cycles go on reading behind the cursors (drift beyond tolerance); a cycle that does not starts over.
     this.rereadFrom = cycle.rereadFrom;
     // The plan stands: each ghost's machine takes the close proposed for it.

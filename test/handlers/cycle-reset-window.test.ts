@@ -217,6 +217,9 @@ function laggingReader(w: World, hidden: Set<string>): ExchangeReader {
           const page = await ex.fetchTradesSince(...args);
           return { ...page, items: page.items.filter((f) => !hidden.has(f.exchangeOrderId)) };
         };
+      if (prop === 'fetchOrderTrades')
+        return async (...args: Parameters<typeof ex.fetchOrderTrades>) =>
+          (await ex.fetchOrderTrades(...args)).filter((f) => !hidden.has(f.exchangeOrderId));
       const v: unknown = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -273,6 +276,82 @@ describe('a trade of the window the balances cannot decide on (other drift on wh
     expect(actionsOf(next.plan, 'recordTrade').map((a) => a.fill.tradeId)).toEqual(['t-1']);
     expect(actionsOf(next.plan, 'applyFill').map((a) => a.fill.tradeId)).toEqual(['t-2']);
     expectBooksEqual(w);
+  });
+
+  /**
+   * As `undecided`, but the later sell is an order of ours, its trade lagging: acknowledged filled, or (`ackedOpen`)
+   * acknowledged open just before it filled, so that it is in flight, then a ghost.
+   */
+  async function undecidedByOurs(config = {}, ackedOpen = false): Promise<{ w: World; hidden: Set<string> }> {
+    const w = await makeWorld(config, { feeRates: { maker: '0.001', taker: '0.001' } });
+    const t = w.clock.now();
+    manualBuy(w);
+    await reset(w, await w.ex.fetchBalances(), t, t);
+    w.ex.step(500);
+    const req = { clientOrderId: 'ours-1', symbol: SPOT, side: 'sell', quantity: d('0.01') } as const;
+    let sell: Order;
+    if (ackedOpen) {
+      sell = await w.ex.placeOrder({ ...req, type: 'market' });
+      const { averageFillPrice: _avg, ...ack } = sell;
+      w.portfolio.trackOrder({ ...ack, status: 'pending', filledQuantity: d('0') });
+      w.portfolio.trackOrder({ ...ack, status: 'open', filledQuantity: d('0') });
+    } else sell = await placeFilledMarket(w, req);
+    w.ex.step(500);
+    const hidden = new Set([sell.exchangeOrderId!]);
+    w.reader = laggingReader(w, hidden);
+    return { w, hidden };
+  }
+
+  it("holds it past the drift streak's count while an order of ours touching it is in flight, then a ghost, and records it once that order's fill is known (sim seed 166164)", async () => {
+    const { w, hidden } = await undecidedByOurs({ driftCyclesBeforeLiquidateOnly: 1, inFlightGraceMs: 3_000 }, true);
+    const recorded: string[] = [];
+    const kinds = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const c = await runtimeCycle(w);
+      if (c.report.inFlight.length > 0) kinds.add('inFlight');
+      if (c.report.ghosts.length > 0) kinds.add('ghost');
+      expect(actionsOf(c.plan, 'applyFill').filter((a) => a.fill.tradeId === 't-1')).toEqual([]);
+      recorded.push(...actionsOf(c.plan, 'recordTrade').map((a) => a.fill.tradeId));
+      w.ex.step(1_000);
+    }
+    expect([...kinds].sort()).toEqual(['ghost', 'inFlight']);
+    hidden.clear();
+    const last = await runtimeCycle(w);
+    recorded.push(...actionsOf(last.plan, 'recordTrade').map((a) => a.fill.tradeId));
+    expect(recorded).toEqual(['t-1']);
+    expectBooksEqual(w);
+  });
+
+  it('an order of ours placed after the trade was first held does not hold it on: once the first one is past its grace, the best guess is applied', async () => {
+    const { w } = await undecidedByOurs({ driftCyclesBeforeLiquidateOnly: 1, inFlightGraceMs: 2_000 });
+    const first = await runtimeCycle(w);
+    expect(actionsOf(first.plan, 'applyFill').filter((a) => a.fill.tradeId === 't-1')).toEqual([]);
+    // The first sell's grace runs out; a new order of ours on the symbol is in flight (sent, not yet acknowledged).
+    w.ex.step(3_000);
+    const at = w.clock.now();
+    w.portfolio.trackOrder({
+      clientOrderId: 'ours-2',
+      symbol: SPOT,
+      side: 'buy',
+      type: 'limit',
+      quantity: d('0.001'),
+      price: d('1000'),
+      status: 'pending',
+      filledQuantity: d('0'),
+      createdAt: at,
+      updatedAt: at,
+    });
+    // Held one more cycle, by the drift's streak (ours-1's drift was uncertain while it lagged within its grace: it
+    // counts from this cycle on); then nothing holds it.
+    w.ex.step(500);
+    const young = await runtimeCycle(w);
+    expect(actionsOf(young.plan, 'applyFill').filter((a) => a.fill.tradeId === 't-1')).toEqual([]);
+    w.ex.step(500);
+    const decided = await runtimeCycle(w);
+    expect(decided.report.inFlight.map((f) => f.local.clientOrderId)).toEqual(['ours-2']);
+    expect(actionsOf(decided.plan, 'applyFill').map((a) => [a.cause, a.fill.tradeId])).toEqual([
+      ['untrackedTrade', 't-1'],
+    ]);
   });
 
   it("holds it only while the drift's streak is short of liquidate-only's count; then the best guess is applied", async () => {
