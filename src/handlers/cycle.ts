@@ -1431,8 +1431,14 @@ export function unexplainedDrift(
     // asset no instrument trades can move no other way (every symbol as likely). One some instrument trades, when
     // less of it is on the exchange than in the books (a fee), sends the cycle to the others once its own are read:
     // known as a fee asset or not (a run's first such trade, seeds 706 and 1300, comes before any could teach it).
+    // Less also counts against the delta last looked into: behind a drift the trades cannot explain (a deposit, which
+    // the books never see), a fee shows only as the drift shrinking (seed 11294 --fee-asset: 40.5 BNB deposited, then
+    // a manual perpetual trade and its liquidation charged 0.0009922 BNB, read 15 s later, when other drift sent the
+    // cycle to that symbol).
+    const seenDelta = seen.get(`balance:${dr.asset}`);
+    const less = delta.isNegative() || (seenDelta !== undefined && dr.delta.lt(seenDelta));
     if (!traded) for (const i of instruments) add(i.symbol, 1);
-    else if (delta.isNegative()) for (const i of instruments) if (!tradeMoves(i, dr.asset)) add(i.symbol, FEE_WEIGHT);
+    else if (less) for (const i of instruments) if (!tradeMoves(i, dr.asset)) add(i.symbol, FEE_WEIGHT);
   }
   return { weight, funding };
 }
