@@ -124,9 +124,8 @@ export function createEngine(options: EngineOptions): Engine {
       : undefined,
   );
   const reports = new EngineReports(logger, feed);
-  // A raced cycle is asked again at its retryAt (src/engine/snapshot-race.ts), for the loop and for `reconcileNow()`.
+  // A raced cycle a `reconcileNow()` waits on is asked again at its retryAt (src/engine/snapshot-race.ts).
   const racedRetry = new RacedCycleRetry(scheduler, clock, askCycle);
-  reports.cycleEvents.subscribe((e) => racedRetry.onCycleEvent(e));
   // One for the boot's server-time read and every acknowledgement: each new extreme is logged once.
   const skew = new SkewWatch(logger, config.maxClockSkewMs);
   const reconciliation = {

@@ -10,13 +10,10 @@ import type { Millis } from '../domain/clock.js';
 import { errorSummary } from '../domain/errors.js';
 import { ReconcileNowError, type EngineReport } from './api.js';
 import type { EngineReports, EngineStatusStream } from './outputs.js';
-import { isSnapshotRaceError, RACED_RETRIES_MOST } from './snapshot-race.js';
+import { isSnapshotRaceError } from './snapshot-race.js';
 
-/**
- * Cycles one call lets race before it gives up (`cycleFailed`, the last race as `cause`): as many as the loop retries
- * at their `retryAt` in a row, after which the next cycle would be a tick away.
- */
-export const RACED_CYCLES_MOST = RACED_RETRIES_MOST;
+/** Cycles one call lets race before it gives up (`cycleFailed`, the last race as `cause`). */
+export const RACED_CYCLES_MOST = 3;
 
 /**
  * `requestCycle()` asks for a cycle now; `requestCycle(at)` once the clock reaches `at` (on the engine's scheduler:

@@ -1,7 +1,8 @@
 /**
  * The runtime cycle's snapshot-race check: a plan that applies a trade or funding payment stamped inside its
  * snapshot's window, or a snapshot whose open order was filled there, cannot be trusted (the reads may disagree about
- * it); the engine discards such a cycle (`SnapshotRaceError`) and asks for another at its `retryAt` (`RacedCycleRetry`).
+ * it); the engine discards such a cycle (`SnapshotRaceError`); the loop's next tick retries it, and a `reconcileNow()`
+ * waiting on it asks for another at its `retryAt` (`RacedCycleRetry`).
  */
 import type { SchedulerLike, Unsubscribable } from 'rxjs';
 import { isoTime, type Clock, type Millis } from '../domain/clock.js';
@@ -38,26 +39,15 @@ export function isSnapshotRaceError(e: unknown): e is SnapshotRaceError {
   return e instanceof SnapshotRaceError;
 }
 
-/** Raced cycles in a row the loop asks again at their `retryAt`; after them it waits for its ticks. */
-export const RACED_RETRIES_MOST = 3;
-
-/** The loop's events this class reads (`CycleEvent`'s, loosely: the payloads do not matter). */
-export type RaceWatchedEvent =
-  | { readonly type: 'cycleStarted' }
-  | { readonly type: 'cycleCompleted' }
-  | { readonly type: 'cycleFailed'; readonly error: unknown }
-  | { readonly type: 'snapshotFetched' | 'paused' | 'resumed' };
-
 /**
- * Asks for a cycle at a raced cycle's `retryAt` rather than an interval later: a raced cycle usually follows a fill
- * (an execution stream's gap after one, a bot's `reconcileNow()` after its own), and the books wait on the retry. Up to
- * `RACED_RETRIES_MOST` raced cycles in a row (an account trading faster than its snapshots are read would otherwise
- * read them back to back, spending its rate limit); the ticks go on regardless. One request is pending at a time: a
- * later one replaces it, and a cycle that starts from its time on serves for it.
+ * Asks for a cycle at a raced cycle's `retryAt` (`reconcileNow()`, src/engine/reconcile-now.ts): one request pending
+ * at a time, a later one replacing it; cancelled when the engine stops. The loop itself retries a raced cycle at its
+ * next tick: retrying it at `retryAt` read a fill by reconciliation before the execution stream's message for it
+ * arrived (test/engine/execution-stream.test.ts), and, with a 100 ms bound, changed which default worlds meet their
+ * scenarios.
  */
 export class RacedCycleRetry {
-  private streak = 0;
-  private pending: { readonly at: Millis; readonly timer: Unsubscribable } | undefined;
+  private pending: Unsubscribable | undefined;
 
   constructor(
     private readonly scheduler: SchedulerLike,
@@ -65,17 +55,6 @@ export class RacedCycleRetry {
     /** Sends the loop a cycle request (`RECONCILE_NOW`), if the engine still runs. */
     private readonly ask: () => void,
   ) {}
-
-  /** Every event of the runtime loop, in order. */
-  onCycleEvent(e: RaceWatchedEvent): void {
-    if (e.type === 'cycleStarted') {
-      if (this.pending !== undefined && this.clock.now() >= this.pending.at) this.cancel();
-    } else if (e.type === 'cycleCompleted') this.streak = 0;
-    else if (e.type === 'cycleFailed') {
-      if (!isSnapshotRaceError(e.error)) this.streak = 0;
-      else if (++this.streak <= RACED_RETRIES_MOST) this.at(e.error.retryAt);
-    }
-  }
 
   /** Asks for a cycle at `at` (at once when it has passed), in place of any request still pending. */
   at(at: Millis): Unsubscribable {
@@ -89,18 +68,17 @@ export class RacedCycleRetry {
       this.pending = undefined;
       this.ask();
     }, wait);
-    const pending = { at, timer };
-    this.pending = pending;
+    this.pending = timer;
     return {
       unsubscribe: () => {
-        if (this.pending === pending) this.cancel();
+        if (this.pending === timer) this.cancel();
       },
     };
   }
 
-  /** Drops the pending request, if any (the engine stopping, or a cycle that serves for it). */
+  /** Drops the pending request, if any (the engine stopping). */
   cancel(): void {
-    this.pending?.timer.unsubscribe();
+    this.pending?.unsubscribe();
     this.pending = undefined;
   }
 }

@@ -72,14 +72,15 @@ const RESOLVED = new WeakSet<object>();
  * - N = 3 drift cycles: one cycle of drift is usually the snapshot racing a fill; three in a row is not.
  * - 24 h first lookback: covers an overnight outage; an older gap is a startup (hard reset) matter anyway.
  * - 20 history pages per symbol per cycle: a bound so one busy symbol cannot stall a cycle; the cursor resumes.
- * - 100 ms of clock skew: a venue's clock is never exactly ours, and a skew beyond the bound counts a trade stamped
- *   near a snapshot's window twice or never (the simulator's `--clock-skew` worlds: at 17 ms, a manual trade at boot
- *   applied twice). An NTP-synced host is within a few ms of a venue; one that is not drifts by tens of ms, and Binance
- *   refuses a request stamped 1 s ahead of its clock. Not wider: each ms widens every race window by two, and a cycle
- *   that applies a trade inside one is discarded and asked again at the window's end plus the bound (a busy account's
- *   cycles wait that much longer, `reconcileNow()` too). The boot's server time and each acknowledgement that show the
- *   skew beyond the bound are logged (`clock.skew`, src/engine/clock-skew.ts). Before 100 the default was 0 (the
- *   windows as read), which held only while the clocks agreed to the millisecond.
+ * - 0 ms of clock skew: the windows as read. A venue's clock is never exactly ours (an NTP-synced host is within a few
+ *   ms; Binance refuses a request stamped 1 s ahead of its clock), and the simulator's `--clock-skew` worlds show what a
+ *   skew beyond the bound costs (at 17 ms, a manual trade at boot counted twice); set the bound your host keeps. Not
+ *   wider by default: each ms widens every race window by two, and a trade stamped within the bound after a boot's
+ *   snapshot is weighed against the balances (`reflectedByBalances`), which a stale balance read misleads (100 ms was
+ *   the default for a few commits: default-world seed 46535, a manual sell 28 ms after a boot's snapshot, balances
+ *   read stale for 12.7 s, was taken as in the reset's books and never applied). A cycle that applies a trade inside a
+ *   window is discarded and asked again at the window's end plus the bound. The boot's server time and each
+ *   acknowledgement that show the skew beyond the bound are logged (`clock.skew`, src/engine/clock-skew.ts).
  */
 export const DEFAULT_CONFIG: ResolvedConfig = register({
   zombiePolicy: Object.freeze({ default: 'ignore' as ZombiePolicy, perSymbol: new Map<string, ZombiePolicy>() }),
@@ -89,7 +90,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = register({
   driftCyclesBeforeLiquidateOnly: 3,
   tradeLookbackMs: 24 * 60 * 60 * 1000,
   maxHistoryPagesPerCycle: 20,
-  maxClockSkewMs: 100,
+  maxClockSkewMs: 0,
   reportOnly: false,
 });
 

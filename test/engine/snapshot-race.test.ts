@@ -1,47 +1,60 @@
 /**
- * The loop's retry of a raced cycle (`RacedCycleRetry`): a runtime cycle discarded because its snapshot window raced a
- * trade is asked again at its `retryAt`, not an interval later, up to `RACED_RETRIES_MOST` in a row.
+ * A runtime cycle whose snapshot window raced a trade (src/engine/snapshot-race.ts): discarded with a
+ * `SnapshotRaceError`; the loop's next tick retries it, and `RacedCycleRetry` asks for a cycle at its `retryAt` for a
+ * `reconcileNow()` waiting on it (test/engine/reconcile-now.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
-import { RACED_RETRIES_MOST } from '../../src/engine/snapshot-race.js';
-import { expectBtcAsOnExchange, racingWorld, SKEW, world } from './fixtures/race-world.js';
+import { RacedCycleRetry } from '../../src/engine/snapshot-race.js';
+import { VirtualTimeline } from '../../src/streams/virtual-time.js';
+import { expectBtcAsOnExchange, SKEW, world } from './fixtures/race-world.js';
 
-describe('the loop retries a raced cycle at its retryAt', () => {
-  it('a cycle asked with RECONCILE_NOW (no reconcileNow() waiting) that raced a trade runs again at its retryAt, not at the next tick', async () => {
-    const { tl, ex, engine } = world();
-    await engine.start();
-    await tl.advanceBy(0);
-    const t0 = tl.now();
-    ex.placeManualOrder({ symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
-    engine.send({ type: 'RECONCILE_NOW' });
-    await tl.advanceBy(0);
-    expect(engine.status().failedCycles).toBe(1);
-    await tl.advanceBy(SKEW + 1);
-    // 101 ms in, the books hold the trade; the next tick was 60 s away.
-    expect(tl.now() - t0).toBe(SKEW + 1);
-    expectBtcAsOnExchange(engine, ex);
-    expect(engine.status().lastReport?.cycle).toBeGreaterThan(0);
-    await engine.stop();
+describe('RacedCycleRetry', () => {
+  function retry() {
+    const tl = new VirtualTimeline(1_000);
+    const asked: number[] = [];
+    return { tl, asked, r: new RacedCycleRetry(tl.scheduler, tl.clock, () => asked.push(tl.now())) };
+  }
+
+  it('asks at the time given, at once when it has passed', async () => {
+    const { tl, asked, r } = retry();
+    r.at(900);
+    expect(asked).toEqual([1_000]);
+    r.at(1_050);
+    await tl.advanceBy(49);
+    expect(asked).toEqual([1_000]);
+    await tl.advanceBy(1);
+    expect(asked).toEqual([1_000, 1_050]);
   });
 
-  it(`after ${RACED_RETRIES_MOST} raced retries in a row the loop waits for its tick (an account trading faster than its snapshots are read does not read them back to back)`, async () => {
-    const racing = racingWorld();
-    const { tl, engine } = racing;
+  it('one request pending: a later one replaces it; a cancelled one, or one whose handle unsubscribed, never asks', async () => {
+    const { tl, asked, r } = retry();
+    r.at(1_010);
+    r.at(1_020);
+    await tl.advanceBy(30);
+    expect(asked).toEqual([1_020]);
+    const h = r.at(1_040);
+    h.unsubscribe();
+    r.at(1_050);
+    r.cancel();
+    await tl.advanceBy(100);
+    expect(asked).toEqual([1_020]);
+  });
+});
+
+describe('the loop and a raced cycle', () => {
+  it('a cycle asked with RECONCILE_NOW (no reconcileNow() waiting) that raced a trade is retried at the next tick', async () => {
+    const { tl, ex, engine, logs } = world();
     await engine.start();
     await tl.advanceBy(0);
-    const reads = racing.reads;
-    racing.races = 100;
+    ex.placeManualOrder({ symbol: 'BTC/USDT', side: 'buy', type: 'market', quantity: new Dec('0.01') });
     engine.send({ type: 'RECONCILE_NOW' });
-    for (let i = 0; i < 50; i++) await tl.advanceBy(SKEW + 1);
-    // The cycle asked for, then one retry for each of the first RACED_RETRIES_MOST races: 5 s of time, no more reads.
-    expect(racing.reads - reads).toBe(1 + RACED_RETRIES_MOST);
-    expect(engine.status().failedCycles).toBe(1 + RACED_RETRIES_MOST);
-    // The tick (60 s) reads again, with no race this time.
-    racing.races = 0;
+    await tl.advanceBy(SKEW + 1_000);
+    expect(logs.filter((l) => l.event === 'reconciliation.raced')).toHaveLength(1);
+    expect(engine.status().lastReport?.cycle).toBe(1);
+    // The tick (60 s after the first) applies it.
     await tl.advanceBy(60_000);
-    expect(racing.reads - reads).toBe(2 + RACED_RETRIES_MOST);
-    expect(engine.status().failedCycles).toBe(1 + RACED_RETRIES_MOST);
+    expectBtcAsOnExchange(engine, ex);
     await engine.stop();
   });
 });

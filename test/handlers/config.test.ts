@@ -14,7 +14,7 @@ describe('resolveConfig', () => {
       driftCyclesBeforeLiquidateOnly: 3,
       tradeLookbackMs: 86_400_000,
       maxHistoryPagesPerCycle: 20,
-      maxClockSkewMs: 100,
+      maxClockSkewMs: 0,
       reportOnly: false,
     });
     expect(DEFAULT_CONFIG.diffOptions.inFlightGraceMs).toBe(5_000);

@@ -42,8 +42,7 @@ describe('engine and handler fixes, each with the seed that found it', () => {
   });
 
   it("seed 272 with the exchange's clock 17 ms ahead of ours: a manual trade stamped just after the boot's snapshot on its clock, in that snapshot's balances, is not counted twice once the engine is told the bound (maxClockSkewMs)", async () => {
-    // The world: `--clock-skew` (SkewedClockExchange). Told nothing (maxClockSkewMs 0, the default before 100), the
-    // engine takes the trade, stamped 17 ms after the snapshot's window, as not in its books, applies it again and
+    // The world: `--clock-skew` (SkewedClockExchange). Told nothing (maxClockSkewMs 0, the default), the engine takes the trade, stamped 17 ms after the snapshot's window, as not in its books, applies it again and
     // enters liquidate-only.
     await expectGreen(272, false, false, true);
     const blind = await runSeed(272, { overrides: { clockSkewMs: 17 }, policies: { maxClockSkewMs: 0 } });
