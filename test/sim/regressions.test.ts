@@ -77,6 +77,13 @@ describe('engine and handler fixes, each with the seed that found it', () => {
     await expectGreen(11294, false, true);
   });
 
+  it("seed 46535: a manual sell 28 ms after a boot's snapshot, balances read stale for 12.7 s, is applied (with maxClockSkewMs 100 it fell inside the widened window, was weighed against the stale balances and taken as in the reset's books)", async () => {
+    // Why the default bound stays 0 (src/handlers/config.ts). Failed on 97ca3e3 through 13f8bfe.
+    await expectGreen(46535);
+    const wide = await runSeed(46535, { policies: { maxClockSkewMs: 100 } });
+    expect(wide.violations.map((v) => v.invariant)).toContain('booksExact');
+  });
+
   it('seed 162303: a trade that showed late, 139th of a day of 144 on its symbol, is found by a runtime read behind the cursor with a page budget of one (the read started a day behind every cycle and never got past the first page)', async () => {
     // The fix: the read behind the cursor looks at the last minute first and goes on where the last one stopped
     // (RECENT_REREAD_MS, CycleResult.rereadFrom in src/handlers/cycle.ts). Failed on bf3c89f.
