@@ -193,8 +193,8 @@ export class RuntimeCycle {
       throw plan.error ?? new ExchangeError('unavailable', 'exchange unreachable while planning');
     }
     // The handler takes everything stamped up to completedAt as reflected in the snapshot; a slow snapshot whose window
-    // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: asked again at
-    // its retryAt (RacedCycleRetry).
+    // holds trades may not reflect them (fake drift, adoptions whose fills count twice or never). Discarded: the next
+    // tick retries it (a `reconcileNow()` waiting on it asks for a cycle at its retryAt: RacedCycleRetry).
     if (racedInside(plan, snapshot, config.maxClockSkewMs)) {
       state.discard();
       throw new SnapshotRaceError(

@@ -381,7 +381,7 @@ export interface CycleResult {
   readonly cursors: PlanAction[];
   /** Trades held undecided (`holdUndecided`): neither applied nor recorded; the next cycle weighs them again. */
   readonly held: readonly Fill[];
-  /** Of each held trade, the client ids of our lagging orders holding it (`RunCycleOptions.heldBy` next cycle). */
+  /** Of each held trade, the client ids of our lagging orders holding it (`CycleOptions.heldBy` next cycle). */
   readonly heldBy: ReadonlyMap<TradeKey, readonly string[]>;
   /**
    * Where each symbol read behind its cursor this cycle stopped short of the cursor (its page budget ran out), or,
@@ -1196,7 +1196,8 @@ function passesHeld(a: PlanAction, held: readonly Fill[], cursors: CursorState['
 }
 
 /**
- * `${kind}:${key}` of what our orders whose fills may not have shown yet change: those in flight in `report` (too young
+ * Our orders whose fills may not have shown yet, each with the `${kind}:${key}` of what it changes: those in flight in
+ * `report` (too young
  * to judge, or unacknowledged), its ghosts (gone from the open orders, their fills settled this cycle, after the
  * weighing: an inferred fill from the exchange's count, sim seed 166164), and those the exchange told us filled whose
  * trades have not shown, updated within the in-flight grace of the snapshot (`Portfolio.filledShortOrders`).
