@@ -82,4 +82,10 @@ export interface SliceText {
 }
 
 /** A JSON shape whose arrays may be deferred (`toJSON()` of each gives the plain shape). */
-export type Deferrable<J> = { readonly [K in keyof J]: J[K] extends readonly unknown[] ? J[K] | DeferredList : J[K] };
+export type Deferrable<J> = {
+  readonly [K in keyof J]: J[K] extends readonly unknown[]
+    ? J[K] | DeferredList
+    : J[K] extends object
+      ? Deferrable<J[K]>
+      : J[K];
+};

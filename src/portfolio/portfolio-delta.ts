@@ -31,6 +31,7 @@ import {
   type BalanceJSON,
   type PositionJSON,
 } from '../domain/parse.js';
+import { ORDER_COLUMNS, orderColumnIndex, orderRow, type OrderCellJSON } from './portfolio-json.js';
 import type {
   ReflectedUnexplainedJSON,
   ReplayEntry,
@@ -259,6 +260,11 @@ export function trackedOrderToJSON(t: TrackedOrder): TrackedOrderJSON {
   return j;
 }
 
+/** A tracked order as a row of a saved order table (version 4): its `trackedOrderToJSON` under `ORDER_COLUMNS`. */
+export function trackedOrderToRow(t: TrackedOrder): OrderCellJSON[] {
+  return orderRow(trackedOrderToJSON(t), ORDER_COLUMNS);
+}
+
 /** A replay-log entry as saved. */
 export function replayEntryToJSON(e: ReplayEntry): ReplayEntryJSON {
   return e.fill !== undefined ? { fill: fillToJSON(e.fill) } : { funding: fundingPaymentToJSON(e.funding) };
@@ -438,12 +444,15 @@ const PORTFOLIO_DELTA_FIELDS: ReadonlySet<string> = new Set(
 );
 
 /**
- * A saved `PortfolioJSON` (version 2 or 3) with deltas applied, kept as maps between deltas so each costs what it
+ * A saved `PortfolioJSON` (version 2 to 4) with deltas applied, kept as maps between deltas so each costs what it
  * changed. Only shapes are checked here; `Portfolio.fromJSON` validates the content of the result.
  */
 export class PortfolioPatcher {
   private readonly json: Record<string, unknown>;
   private orders: Map<string, unknown> | undefined;
+  /** The saved order table's columns (version 4 on), and where a row holds its client id. */
+  private readonly columns: string[] | undefined;
+  private readonly clientIdAt: number = -1;
   private untracked: Map<string, unknown> | undefined;
   private balances: Map<string, unknown> | undefined;
   private positions: Map<string, unknown> | undefined;
@@ -454,12 +463,33 @@ export class PortfolioPatcher {
   /** @throws PortfolioDeltaError when `saved` is not a version-2 or version-3 portfolio. */
   constructor(saved: unknown, path: string) {
     const r = asRecord(saved, path);
-    if (r.version !== 2 && r.version !== 3) {
+    if (r.version !== 2 && r.version !== 3 && r.version !== 4) {
       throw new PortfolioDeltaError(
-        `${path}: a delta applies to a version-2 or version-3 portfolio, not version ${JSON.stringify(r.version)}`,
+        `${path}: a delta applies to a portfolio of version 2 to 4, not version ${JSON.stringify(r.version)}`,
       );
     }
     this.json = { ...r };
+    if (r.version !== 2 && r.version !== 3) {
+      const table = asRecord(r.orders, `${path}.orders`);
+      this.columns = asArray(table.columns, `${path}.orders.columns`) as string[];
+      this.clientIdAt = orderColumnIndex(this.columns, `${path}.orders.columns`).clientOrderId;
+    }
+  }
+
+  /**
+   * The saved orders by client id: each a row of the saved table (version 4: a delta's order objects are written as
+   * rows under its `columns`) or an object (versions 2 and 3).
+   */
+  private savedOrders(): Map<string, unknown> {
+    if (this.orders !== undefined) return this.orders;
+    if (this.columns === undefined)
+      return (this.orders = keyed(this.json.orders, 'portfolio.orders', (o, p) =>
+        parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`),
+      ));
+    const at = this.clientIdAt;
+    return (this.orders = keyed(asRecord(this.json.orders, 'portfolio.orders').rows, 'portfolio.orders.rows', (o, p) =>
+      parseString(asArray(o, p)[at], `${p}[${at}]`),
+    ));
   }
 
   /** Applies one delta. @throws PortfolioDeltaError / ParseError naming `path` when it does not fit. */
@@ -467,13 +497,12 @@ export class PortfolioPatcher {
     const d = asRecord(raw, path);
     refuseUnknownFields(d, PORTFOLIO_DELTA_FIELDS, path);
     if (d.orders !== undefined || d.removedOrders !== undefined) {
-      const orders = (this.orders ??= keyed(this.json.orders, 'portfolio.orders', (o, p) =>
-        parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`),
-      ));
+      const orders = this.savedOrders();
       for (const id of strings(d.removedOrders, `${path}.removedOrders`)) orders.delete(id);
       asOptionalArray(d.orders, `${path}.orders`).forEach((o, i) => {
         const p = `${path}.orders[${i}]`;
-        orders.set(parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`), o);
+        const id = parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`);
+        orders.set(id, this.columns === undefined ? o : orderRow(o as object, this.columns));
       });
     }
     if (d.untracked !== undefined) {
@@ -575,11 +604,23 @@ export class PortfolioPatcher {
   result(): Record<string, unknown> {
     const out = { ...this.json };
     if (this.orders !== undefined) {
-      out.orders = [...this.orders.values()].sort((a, b) => {
-        const x = a as { createdAt: number; clientOrderId: string };
-        const y = b as { createdAt: number; clientOrderId: string };
-        return x.createdAt - y.createdAt || compareStrings(x.clientOrderId, y.clientOrderId);
-      });
+      const columns = this.columns;
+      if (columns === undefined) {
+        out.orders = [...this.orders.values()].sort((a, b) => {
+          const x = a as { createdAt: number; clientOrderId: string };
+          const y = b as { createdAt: number; clientOrderId: string };
+          return x.createdAt - y.createdAt || compareStrings(x.clientOrderId, y.clientOrderId);
+        });
+      } else {
+        const { createdAt, clientOrderId } = orderColumnIndex(columns, 'portfolio.orders.columns');
+        const rows = [...this.orders.values()] as (readonly unknown[])[];
+        rows.sort(
+          (x, y) =>
+            (x[createdAt] as number) - (y[createdAt] as number) ||
+            compareStrings(x[clientOrderId] as string, y[clientOrderId] as string),
+        );
+        out.orders = { columns, rows };
+      }
     }
     if (this.untracked !== undefined) out.untrackedOrderFills = [...this.untracked.values()];
     if (this.balances !== undefined) out.balances = sortedValues(this.balances);

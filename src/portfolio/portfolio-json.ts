@@ -7,7 +7,10 @@
  * their symbol, inferred trade ids name the symbol. Version 3 writes each applied trade as its trade key instead of
  * a pair (`tradeKey`: `<symbol length>:<symbol>:<trade id>`), one string where a pair was an array and two strings:
  * a full window of 100,000 pairs was most of what a boot's parse allocated beyond the orders, and in a process holding
- * much else its collection cost more than the orders' parse (issue 16). Version 2 is read as it is; version 1 (written
+ * much else its collection cost more than the orders' parse (issue 16). Version 4 writes the tracked orders as a table
+ * (`OrderTableJSON`: the field names once, then one row of values per order), where version 3 wrote an object per
+ * order: at 100,000 orders the names were most of the file's 27 MiB (12 MiB as rows), and a boot's read, UTF-8 check,
+ * JSON.parse and checksum each cost its bytes (issue 16). Versions 2 and 3 are read as they are; version 1 (written
  * up to commit d0fec8b) kept bare ids and is migrated on read (`migratePortfolioV1`, whose comment says what the
  * migration assumes).
  */
@@ -55,13 +58,120 @@ import {
 } from '../domain/types.js';
 
 /**
- * The version written by this code. Version 2 is read as well, version 1 is migrated on read; any other version is
- * refused, not guessed at.
+ * The version written by this code. Versions 2 and 3 are read as well, version 1 is migrated on read; any other
+ * version is refused, not guessed at.
  */
-export const PORTFOLIO_JSON_VERSION = 3;
+export const PORTFOLIO_JSON_VERSION = 4;
 
 /** A tracked order plus the exact Σ quantity·price of the fills counted in its filledQuantity (when known). */
 export type TrackedOrderJSON = OrderJSON & { fillNotional?: string };
+
+/**
+ * The columns of a saved order table (version 4), in the order this code writes them: the fields every order has
+ * first, then the optional ones, the rarest last, so that a row can leave off its absent trailing fields.
+ */
+export const ORDER_COLUMNS = [
+  'clientOrderId',
+  'symbol',
+  'side',
+  'type',
+  'quantity',
+  'filledQuantity',
+  'status',
+  'createdAt',
+  'updatedAt',
+  'exchangeOrderId',
+  'price',
+  'timeInForce',
+  'fillNotional',
+  'averageFillPrice',
+  'reduceOnly',
+  'expiresAt',
+  'closedOnNotFound',
+] as const satisfies readonly (keyof TrackedOrderJSON)[];
+
+type OrderColumn = (typeof ORDER_COLUMNS)[number];
+// Every field of a saved order has its column (a field added to OrderJSON without one fails to compile here).
+const EVERY_FIELD_A_COLUMN: [Exclude<keyof TrackedOrderJSON, OrderColumn>] extends [never] ? true : never = true;
+void EVERY_FIELD_A_COLUMN;
+
+/** One cell of an order row: a field's JSON value, null where the order has no such field. */
+export type OrderCellJSON = string | number | boolean | null;
+
+/**
+ * Tracked orders as saved from version 4 on: `columns` names each row's cells, in order (every one of
+ * `ORDER_COLUMNS`, in any order; this code writes them in that one); a row leaves off its trailing null cells.
+ */
+export interface OrderTableJSON {
+  columns: string[];
+  rows: OrderCellJSON[][];
+}
+
+/** The cells of `order`'s fields under `columns` (null where a field is absent), its trailing null cells left off. */
+export function orderRow(order: object, columns: readonly string[]): OrderCellJSON[] {
+  const fields = order as Readonly<Record<string, unknown>>;
+  const row = new Array<OrderCellJSON>(columns.length);
+  let end = 0;
+  for (let i = 0; i < columns.length; i++) {
+    const v = fields[columns[i]!] as OrderCellJSON | undefined;
+    row[i] = v ?? null;
+    if (v !== undefined && v !== null) end = i + 1;
+  }
+  row.length = end;
+  return row;
+}
+
+/** Where each column sits in a table's rows. */
+export type OrderColumnIndex = Readonly<Record<OrderColumn, number>>;
+
+/**
+ * The positions of `raw`'s columns. @throws ParseError unless it lists each of `ORDER_COLUMNS` exactly once and
+ * nothing else (a column this code does not know would be a field it drops).
+ */
+export function orderColumnIndex(raw: unknown, path: string): OrderColumnIndex {
+  const columns = asArray(raw, path);
+  const index: Partial<Record<OrderColumn, number>> = {};
+  columns.forEach((c, i) => {
+    if (typeof c !== 'string' || !(ORDER_COLUMNS as readonly unknown[]).includes(c))
+      throw new ParseError('unknown_enum', `${path}[${i}]`, c, `not an order field (${ORDER_COLUMNS.join(', ')})`);
+    if (index[c as OrderColumn] !== undefined)
+      throw new ParseError('duplicate_id', `${path}[${i}]`, c, `duplicate of ${path}[${index[c as OrderColumn]}]`);
+    index[c as OrderColumn] = i;
+  });
+  const missing = ORDER_COLUMNS.find((c) => index[c] === undefined);
+  if (missing !== undefined) throw new ParseError('missing_field', path, raw, `no column for ${missing}`);
+  return index as OrderColumnIndex;
+}
+
+/**
+ * A row's cells as the fields of a saved order (a null cell, or one left off, is a field the order does not have),
+ * for `parseTrackedOrder`. @throws ParseError when `raw` is not an array, or holds more cells than there are columns.
+ */
+export function orderOfRow(raw: unknown, ix: OrderColumnIndex, path: string): Record<OrderColumn, unknown> {
+  const r = asArray(raw, path);
+  if (r.length > ORDER_COLUMNS.length)
+    throw new ParseError('inconsistent', path, raw, `${r.length} cells for ${ORDER_COLUMNS.length} columns`);
+  // One literal in the order of OrderJSON: every order read is an object of one shape (parseOrder's reads stay fast).
+  return {
+    clientOrderId: r[ix.clientOrderId] ?? undefined,
+    exchangeOrderId: r[ix.exchangeOrderId] ?? undefined,
+    symbol: r[ix.symbol] ?? undefined,
+    side: r[ix.side] ?? undefined,
+    type: r[ix.type] ?? undefined,
+    timeInForce: r[ix.timeInForce] ?? undefined,
+    quantity: r[ix.quantity] ?? undefined,
+    price: r[ix.price] ?? undefined,
+    filledQuantity: r[ix.filledQuantity] ?? undefined,
+    averageFillPrice: r[ix.averageFillPrice] ?? undefined,
+    status: r[ix.status] ?? undefined,
+    reduceOnly: r[ix.reduceOnly] ?? undefined,
+    createdAt: r[ix.createdAt] ?? undefined,
+    updatedAt: r[ix.updatedAt] ?? undefined,
+    expiresAt: r[ix.expiresAt] ?? undefined,
+    closedOnNotFound: r[ix.closedOnNotFound] ?? undefined,
+    fillNotional: r[ix.fillNotional] ?? undefined,
+  };
+}
 
 /** One replay-log entry: exactly one of `fill` or `funding`. */
 export type ReplayEntryJSON = { fill: FillJSON } | { funding: FundingPaymentJSON };
@@ -89,7 +199,7 @@ export interface LegacyTradeIdsJSON {
 }
 
 export interface PortfolioJSON {
-  version: 3;
+  version: 4;
   /** The asset equity is expressed in. */
   reportingAsset: string;
   instruments: Instrument[];
@@ -100,7 +210,8 @@ export interface PortfolioJSON {
   /** Realized PnL of the settled book, including what was preserved across hard resets. */
   settledRealizedPnl: string;
   peakEquity: string;
-  orders: TrackedOrderJSON[];
+  /** The tracked orders, sorted by creation time then client order id, as a table (version 3: `TrackedOrderJSON[]`). */
+  orders: OrderTableJSON;
   /**
    * Fills (and, in books written before the late-trade window, funding payments) applied on top of the settled book,
    * in the order they are netted, from the oldest standing (replaceable) inferred fill on, which is written first.
@@ -171,6 +282,8 @@ export interface ParsedPortfolio {
   readonly settledRealizedPnl: Decimal;
   readonly peakEquity: Decimal;
   readonly orders: TrackedOrder[];
+  /** Where the orders are in the parsed JSON (`ordersPathOf`): errors about them name it. */
+  readonly ordersPath: string;
   readonly replayLog: ReplayEntry[];
   readonly untracked: [OrderIdKey, UntrackedOrderFills][];
   /** The trade-id window's saved ids, indexed (`IdWindow.ofLayer` takes it as it is). */
@@ -228,10 +341,12 @@ export function firstDuplicateOrder(orders: readonly TrackedOrder[], path: strin
  * they are filled, so a load builds no third index just to check (`firstDuplicateOrder` names the clash then). An
  * order that does not parse is reported after any duplicate before it, as `parseUniqueList` would.
  */
-function* parseTrackedOrders(raw: unknown, path: string, amounts: AmountCache): Generator<void, TrackedOrder[]> {
-  const items = asArray(raw, path);
+function* parseTrackedOrders(
+  items: readonly unknown[],
+  path: string,
+  parse: (item: unknown, itemPath: string) => TrackedOrder,
+): Generator<void, TrackedOrder[]> {
   const out: TrackedOrder[] = [];
-  const parse = (item: unknown, itemPath: string): TrackedOrder => parseTrackedOrder(item, itemPath, amounts);
   for (let i = 0; i < items.length; i++) {
     if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
     try {
@@ -272,7 +387,7 @@ export function parsePortfolioJSON(
   options: PortfolioParseOptions = {},
 ): ParsedPortfolio {
   const parsed = readPortfolioJSON(raw, path, options);
-  const duplicate = firstDuplicateOrder(parsed.orders, `${path}.orders`);
+  const duplicate = firstDuplicateOrder(parsed.orders, parsed.ordersPath);
   if (duplicate !== undefined) throw duplicate;
   return parsed;
 }
@@ -301,14 +416,15 @@ export function* readPortfolioJSONSteps(
 ): Generator<void, ParsedPortfolio> {
   const r0 = asRecord(raw, path);
   const r = r0.version === 1 ? migratePortfolioV1(r0, path, options.legacySavedAt) : r0;
-  if (r.version !== 2 && r.version !== PORTFOLIO_JSON_VERSION) {
+  if (r.version !== 2 && r.version !== 3 && r.version !== PORTFOLIO_JSON_VERSION) {
     throw new ParseError(
       r.version === undefined ? 'missing_field' : 'unknown_enum',
       `${path}.version`,
       r.version,
-      `unsupported version (expected 1, 2 or ${PORTFOLIO_JSON_VERSION})`,
+      `unsupported version (expected 1, 2, 3 or ${PORTFOLIO_JSON_VERSION})`,
     );
   }
+  const ordersPath = ordersPathOf(r.version, path);
   const instruments = parseUniqueList(r.instruments, `${path}.instruments`, parseInstrument, (i) => [i.symbol]);
   const known = new Set(instruments.map((i) => i.symbol));
   const perps = new Set(instruments.filter((i) => i.kind === 'perp').map((i) => i.symbol));
@@ -360,7 +476,19 @@ export function* readPortfolioJSONSteps(
   const settledRealizedPnl = parseAmount(r.settledRealizedPnl, `${path}.settledRealizedPnl`, 'any');
   const peakEquity = parseAmount(r.peakEquity, `${path}.peakEquity`, 'any');
   // One cache for the orders of this file: most share their price and size strings with others.
-  const orders = yield* parseTrackedOrders(r.orders, `${path}.orders`, new Map());
+  const amounts: AmountCache = new Map();
+  let orders: TrackedOrder[];
+  if (r.version === PORTFOLIO_JSON_VERSION) {
+    const table = asRecord(r.orders, `${path}.orders`);
+    const ix = orderColumnIndex(table.columns, `${path}.orders.columns`);
+    orders = yield* parseTrackedOrders(asArray(table.rows, ordersPath), ordersPath, (item, p) =>
+      parseTrackedOrder(orderOfRow(item, ix, p), p, amounts),
+    );
+  } else {
+    orders = yield* parseTrackedOrders(asArray(r.orders, ordersPath), ordersPath, (item, p) =>
+      parseTrackedOrder(item, p, amounts),
+    );
+  }
   try {
     return {
       reportingAsset,
@@ -370,6 +498,7 @@ export function* readPortfolioJSONSteps(
       settledRealizedPnl,
       peakEquity,
       orders,
+      ordersPath,
       replayLog,
       untracked: untrackedRaw,
       appliedTrades,
@@ -416,8 +545,13 @@ export function* readPortfolioJSONSteps(
     };
   } catch (e) {
     // A clash among the orders is what a check of them in turn would have reported first.
-    throw firstDuplicateOrder(orders, `${path}.orders`) ?? e;
+    throw firstDuplicateOrder(orders, ordersPath) ?? e;
   }
+}
+
+/** Where a portfolio of `version` keeps its list of orders, for error paths: a table's rows from version 4 on. */
+export function ordersPathOf(version: unknown, path = 'portfolio'): string {
+  return version === 2 || version === 3 ? `${path}.orders` : `${path}.orders.rows`;
 }
 
 /**

@@ -60,6 +60,7 @@ import {
 } from '../domain/types.js';
 import { PortfolioError } from './errors.js';
 import {
+  ORDER_COLUMNS,
   PORTFOLIO_JSON_VERSION,
   firstDuplicateOrder,
   readPortfolioJSONSteps,
@@ -83,7 +84,7 @@ import {
   markOf,
   reflectedWindowJSON,
   replayEntryToJSON,
-  trackedOrderToJSON,
+  trackedOrderToRow,
   unexplainedToJSON,
   untrackedToJSON,
   type DeltaSource,
@@ -835,7 +836,7 @@ export class Portfolio {
         base: AccountBook.from(p.balances, p.positions, p.settledRealizedPnl),
         peak: p.peakEquity,
         orders: p.orders,
-        ordersPath: 'portfolio.orders',
+        ordersPath: p.ordersPath,
         replayLog: p.replayLog,
         untracked: p.untracked,
         tradeIds: p.appliedTrades,
@@ -1757,7 +1758,10 @@ export class Portfolio {
       // Entries go through the serializers a delta uses (portfolio-delta.ts), so the two cannot drift apart. A deferred
       // list reads the sorted view later: marked shared, so a change meanwhile (none is expected) would copy it first.
       // A tracked order is replaced, never changed: its text from an earlier compaction is still its text.
-      orders: list(this.sharedSorted(), trackedOrderToJSON, TRACKED_ORDER_TEXTS, this.orderSlices),
+      orders: {
+        columns: [...ORDER_COLUMNS],
+        rows: list(this.sharedSorted(), trackedOrderToRow, TRACKED_ORDER_TEXTS, this.orderSlices),
+      },
       replayLog: view.log.map(replayEntryToJSON),
       untrackedOrderFills: [...this.untracked].map(([key, u]) => untrackedToJSON(key, u)),
       // The window's own keys (version 3): a load indexes them as they are read.

@@ -3,6 +3,7 @@
  * (orders and lifecycle change state; cycle and reconcileAction records are audit only), and every malformed
  * snapshot or record is a StoreCorruptError that returns nothing (no half-applied state), never a guess.
  */
+import { ORDER_COLUMNS, type OrderTableJSON } from '../../src/portfolio/portfolio-json.js';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { StoreCorruptError } from '../../src/domain/errors.js';
@@ -500,14 +501,17 @@ describe('decodeEngineStateSliced (the boot decodes in slices)', () => {
     expect(await sliced(undefined)).toEqual(decodeEngineState(undefined));
   });
 
-  const snapshotOrders = (l: LoadedState): Mutable[] =>
-    ((l.snapshot as Mutable).portfolio as Mutable).orders as Mutable[];
+  /** Sets field `column` of the snapshot's order `i` (a row of its order table). */
+  const setOrderField = (l: LoadedState, i: number, column: (typeof ORDER_COLUMNS)[number], value: string): void => {
+    const table = ((l.snapshot as Mutable).portfolio as Mutable).orders as OrderTableJSON;
+    table.rows[i]![ORDER_COLUMNS.indexOf(column)] = value;
+  };
 
   it('refuses what decodeEngineState refuses, with the same error, the input untouched', async () => {
     const bad: [string, (l: LoadedState) => void][] = [
-      ['an order of the snapshot', (l) => (snapshotOrders(l)[400]!.quantity = 'x')],
+      ['an order of the snapshot', (l) => setOrderField(l, 400, 'quantity', 'x')],
       ['a journal record', (l) => ((l.journal[270] as Mutable).order = null)],
-      ['two orders under one id', (l) => (snapshotOrders(l)[500]!.clientOrderId = 'o3')],
+      ['two orders under one id', (l) => setOrderField(l, 500, 'clientOrderId', 'o3')],
     ];
     const cases: [string, LoadedState][] = [
       ...bad.map(([name, spoil]): [string, LoadedState] => {

@@ -5,6 +5,9 @@
  *   migrated on load.
  * - The last release before the delta journal and perpetual netting in exchange order: engine state v3, portfolio v2,
  *   written by main at ac6dfe6 (fixtures/main-ac6dfe6); read as they are, then saved with delta records.
+ * - The last commit before the order table: engine state v3, portfolio v3 (orders as objects), written by main at
+ *   989d35c (fixtures/main-989d35c, by generate-crashed.ts and `demo --state`): the crashed directory is a snapshot
+ *   and the delta records after it; read as they are, written back as portfolio v4.
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,10 +23,12 @@ import { silentLogger } from '../../src/logging/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { PORTFOLIO_JSON_VERSION } from '../../src/portfolio/portfolio-json.js';
 import { FileStateStore } from '../../src/store/file-store.js';
+import { orderList } from '../portfolio/fixtures.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'main-d0fec8b');
 const LAST_RELEASE = join(import.meta.dirname, 'fixtures', 'main-ac6dfe6');
+const BEFORE_TABLE = join(import.meta.dirname, 'fixtures', 'main-989d35c');
 const dirs: string[] = [];
 
 afterEach(async () => {
@@ -203,7 +208,9 @@ describe('state directories of the last release (engine state v3, main at ac6dfe
       state: { version: number; portfolio: Record<string, unknown> };
     };
     expect([raw.state.version, raw.state.portfolio.version]).toEqual([3, 2]);
-    const j = (await load('demo', LAST_RELEASE)).portfolio!.toJSON() as unknown as Record<string, unknown>;
+    const written = (await load('demo', LAST_RELEASE)).portfolio!.toJSON();
+    // Version 4 writes the orders as a table: the same orders, row by row.
+    const j = { ...written, orders: orderList(written.orders) } as unknown as Record<string, unknown>;
     for (const part of ['balances', 'positions', 'orders', 'appliedFundingIds', 'settledRealizedPnl'])
       expect(j[part], part).toEqual(raw.state.portfolio[part]);
     // Version 2's [symbol, trade id] pairs are written back as the same trades' keys (version 3), in the same order.
@@ -215,6 +222,42 @@ describe('state directories of the last release (engine state v3, main at ac6dfe
   it.each(['demo', 'crashed'])(
     'an engine boots on the %s directory and reconciles with a per-symbol-id exchange',
     async (name) => bootsAndReconciles(await copyOf(name, LAST_RELEASE), 10),
+  );
+});
+
+describe('state directories written before the order table (portfolio v3, main at 989d35c)', () => {
+  it('the crashed directory loads: its version-3 snapshot patched by the delta records of its journal', async () => {
+    const raw = JSON.parse(await readFile(join(BEFORE_TABLE, 'crashed', 'snapshot.json'), 'utf8')) as {
+      state: { portfolio: { version: number; orders: unknown[] } };
+    };
+    expect([raw.state.portfolio.version, raw.state.portfolio.orders.length]).toEqual([3, 0]);
+    const s = await load('crashed', BEFORE_TABLE);
+    expect(s.replayed).toBeGreaterThan(0);
+    // Every order the journal's records name, as that code last saved it: a-5 acknowledged, a-4 partly filled.
+    const a5 = s.portfolio!.findOrder({ clientOrderId: 'a-5' });
+    expect([a5?.status, a5?.symbol, a5?.exchangeOrderId]).toEqual(['open', 'BTC/USDT:USDT', '3']);
+    const a4 = s.portfolio!.findOrder({ clientOrderId: 'a-4' });
+    expect([a4?.status, a4?.filledQuantity.toFixed()]).toEqual(['open', '0.02']);
+    expect(s.portfolio!.orders().map((o) => o.clientOrderId)).toEqual(['a-1', 'a-2', 'a-3', 'a-4', 'a-5']);
+  });
+
+  it('the demo directory loads with the books it saved, digit for digit, and is written back as a table', async () => {
+    const raw = JSON.parse(await readFile(join(BEFORE_TABLE, 'demo', 'snapshot.json'), 'utf8')) as {
+      state: { version: number; portfolio: Record<string, unknown> & { orders: unknown[] } };
+    };
+    expect([raw.state.version, raw.state.portfolio.version]).toEqual([3, 3]);
+    expect(raw.state.portfolio.orders.length).toBeGreaterThan(10);
+    const written = (await load('demo', BEFORE_TABLE)).portfolio!.toJSON();
+    expect(written.version).toBe(4);
+    expect(written.orders.rows).toHaveLength(raw.state.portfolio.orders.length);
+    expect(JSON.parse(JSON.stringify({ ...written, version: 3, orders: orderList(written.orders) }))).toEqual(
+      raw.state.portfolio,
+    );
+  });
+
+  it.each(['demo', 'crashed'])(
+    'an engine boots on the %s directory and reconciles with a per-symbol-id exchange',
+    async (name) => bootsAndReconciles(await copyOf(name, BEFORE_TABLE), 10),
   );
 });
 

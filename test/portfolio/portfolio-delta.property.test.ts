@@ -6,8 +6,18 @@ import { tradeKey } from '../../src/domain/ids.js';
 import type { Balance, Fill, Instrument, Side, TerminalOrderStatus } from '../../src/domain/types.js';
 import { PortfolioDeltaError, PortfolioPatcher } from '../../src/portfolio/portfolio-delta.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
+import type { PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
 import { canonicalJson } from '../../src/store/codec.js';
-import { BTC_PERP, INSTRUMENTS, arbResetVariant, d, order, resetInput, type ResetVariant } from './fixtures.js';
+import {
+  BTC_PERP,
+  INSTRUMENTS,
+  arbResetVariant,
+  asVersion3,
+  d,
+  order,
+  resetInput,
+  type ResetVariant,
+} from './fixtures.js';
 
 const START: Balance[] = ['BTC', 'ETH', 'USDC', 'USDT'].map((asset) => ({ asset, free: d('1000'), total: d('1000') }));
 // Small windows, so eviction of trade ids, of untracked orders, settling of inferred fills and of the perpetual
@@ -222,6 +232,10 @@ function run(ops: readonly Op[]): { deltas: number; inPlace: number } {
           const patched = patcher.result();
           expect(canonicalJson(patched)).toBe(json(p));
           expect(json(Portfolio.fromJSON(patched, OPTIONS))).toBe(json(p));
+          // The same deltas over the save as version 3 wrote it (its orders as objects): the same books.
+          const v3 = new PortfolioPatcher(asVersion3(savedJson as PortfolioJSON), 'portfolio');
+          deltas.forEach((x, i) => v3.apply(x, `delta[${i}]`));
+          expect(json(Portfolio.fromJSON(v3.result(), OPTIONS))).toBe(json(p));
         }
         token = p.markSaved();
         return;
@@ -324,12 +338,16 @@ describe('Portfolio deltas', () => {
     expect(() => new PortfolioPatcher({ version: 1 }, 'portfolio')).toThrow(PortfolioDeltaError);
   });
 
-  it("adds a delta's applied trades to a version-3 save as keys and to a version-2 save as pairs; a pair that is none is refused", () => {
-    const saved = (version: 2 | 3, appliedTrades: unknown[]) => {
+  it("adds a delta's applied trades to a version-3 or 4 save as keys and to a version-2 save as pairs; a pair that is none is refused", () => {
+    const saved = (version: 2 | 3 | 4, appliedTrades: unknown[]) => {
       const j = JSON.parse(JSON.stringify(Portfolio.create({ instruments: INSTRUMENTS, balances: START }).toJSON()));
-      return { ...j, version, appliedTrades };
+      // Versions 2 and 3 saved the orders as a list of objects, version 4 as a table.
+      return { ...j, version, appliedTrades, ...(version !== 4 && { orders: [] }) };
     };
     const delta = { appliedTrades: { added: [[BTC_PERP.symbol, '2']], size: 2 } };
+    const v4 = new PortfolioPatcher(saved(4, [tradeKey(BTC_PERP.symbol, '1')]), 'portfolio');
+    v4.apply(delta, 'd');
+    expect(v4.result().appliedTrades).toEqual([tradeKey(BTC_PERP.symbol, '1'), tradeKey(BTC_PERP.symbol, '2')]);
     const v3 = new PortfolioPatcher(saved(3, [tradeKey(BTC_PERP.symbol, '1')]), 'portfolio');
     v3.apply(delta, 'd');
     expect(v3.result().appliedTrades).toEqual([tradeKey(BTC_PERP.symbol, '1'), tradeKey(BTC_PERP.symbol, '2')]);
@@ -342,6 +360,9 @@ describe('Portfolio deltas', () => {
     // Both read as the same books' window.
     expect(Portfolio.fromJSON(v3.result()).preservedMetrics().appliedTrades).toEqual(
       Portfolio.fromJSON(v2.result()).preservedMetrics().appliedTrades,
+    );
+    expect(Portfolio.fromJSON(v4.result()).preservedMetrics().appliedTrades).toEqual(
+      Portfolio.fromJSON(v3.result()).preservedMetrics().appliedTrades,
     );
     const bad = new PortfolioPatcher(saved(3, []), 'portfolio');
     expect(() => bad.apply({ appliedTrades: { added: [[BTC_PERP.symbol]], size: 1 } }, 'd')).toThrow(

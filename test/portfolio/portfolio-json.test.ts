@@ -2,11 +2,29 @@ import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../src/domain/errors.js';
 import { inferredTradeId } from '../../src/domain/types.js';
 import { splitScopedKey, tradeKey } from '../../src/domain/ids.js';
-import { fundingPaymentToJSON } from '../../src/domain/parse.js';
+import { fundingPaymentToJSON, orderToJSON } from '../../src/domain/parse.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import { parsePortfolioJSON, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
+import {
+  ORDER_COLUMNS,
+  orderRow,
+  parsePortfolioJSON,
+  type OrderTableJSON,
+  type PortfolioJSON,
+  type TrackedOrderJSON,
+} from '../../src/portfolio/portfolio-json.js';
 import { Dec } from '../../src/domain/decimal.js';
-import { BTC_PERP, BTC_SPOT, ETH_SPOT, INSTRUMENTS, d, fill, funding, order } from './fixtures.js';
+import {
+  BTC_PERP,
+  BTC_SPOT,
+  ETH_SPOT,
+  INSTRUMENTS,
+  asVersion3,
+  d,
+  fill,
+  funding,
+  order,
+  orderList,
+} from './fixtures.js';
 
 /** A persisted portfolio with something in every field, including a replay log. */
 function sample(): PortfolioJSON {
@@ -39,6 +57,14 @@ function sample(): PortfolioJSON {
   return j;
 }
 
+/** A portfolio file with its orders as a list of objects (as version 3 wrote them), to edit in a test. */
+type OrderList = Omit<PortfolioJSON, 'orders'> & { orders: TrackedOrderJSON[] };
+
+/** `j` with its orders written back as a table (version 4). */
+function table(j: OrderList): PortfolioJSON {
+  return { ...j, orders: { columns: [...ORDER_COLUMNS], rows: j.orders.map((o) => orderRow(o, ORDER_COLUMNS)) } };
+}
+
 function expectParseError(mutate: (j: Record<string, unknown>) => void, path: string): void {
   const j = sample() as unknown as Record<string, unknown>;
   mutate(j);
@@ -55,7 +81,7 @@ function expectParseError(mutate: (j: Record<string, unknown>) => void, path: st
 describe('PortfolioJSON', () => {
   it('is versioned, keeps amounts as strings, and round-trips through JSON text', () => {
     const j = sample();
-    expect(j.version).toBe(3);
+    expect(j.version).toBe(4);
     expect(j.replayLog.map((e) => Object.keys(e)[0])).toEqual(['fill', 'fill', 'funding']);
     expect(typeof j.peakEquity).toBe('string');
     expect(j.balances.every((b) => typeof b.total === 'string')).toBe(true);
@@ -63,7 +89,7 @@ describe('PortfolioJSON', () => {
   });
 
   it('refuses an unknown version', () => {
-    expectParseError((j) => (j.version = 4), 'portfolio.version');
+    expectParseError((j) => (j.version = 5), 'portfolio.version');
     expectParseError((j) => delete j.version, 'portfolio.version');
   });
 
@@ -74,6 +100,7 @@ describe('PortfolioJSON', () => {
     const v2 = {
       ...j,
       version: 2,
+      orders: orderList(j.orders),
       appliedTrades: j.appliedTrades.map((k) => {
         const { symbol, id } = splitScopedKey(k)!;
         return [symbol, id];
@@ -152,8 +179,69 @@ describe('PortfolioJSON', () => {
       'portfolio.appliedTrades[2]',
     );
     expectParseError(
-      (j) => ((j.orders as { filledQuantity: string }[])[0]!.filledQuantity = '3'),
-      'portfolio.orders[0].filledQuantity',
+      (j) => ((j.orders as OrderTableJSON).rows[0]![ORDER_COLUMNS.indexOf('filledQuantity')] = '3'),
+      'portfolio.orders.rows[0].filledQuantity',
+    );
+  });
+
+  it('writes the orders as a table (version 4): the field names once, a row of cells per order', () => {
+    const j = sample();
+    expect(j.orders.columns).toEqual([...ORDER_COLUMNS]);
+    const [row] = j.orders.rows;
+    // The row leaves off its absent trailing fields; an absent field before a present one is a null cell.
+    expect(row!.length).toBeLessThan(ORDER_COLUMNS.length);
+    expect(row!.at(-1)).not.toBeNull();
+    const { fillNotional, ...fields } = orderList(j.orders)[0]!;
+    expect(fields).toEqual(orderToJSON(Portfolio.fromJSON(j).orders()[0]!));
+    // The inferred fill of 1 at 100.
+    expect(fillNotional).toBe('100');
+  });
+
+  it('reads a table by the columns it names, in any order; a null cell is an absent field', () => {
+    const j = sample();
+    const list = orderList(j.orders);
+    const reversed = [...ORDER_COLUMNS].reverse();
+    const p = Portfolio.fromJSON({ ...j, orders: { columns: reversed, rows: list.map((o) => orderRow(o, reversed)) } });
+    expect(p.toJSON()).toEqual(j);
+    const padded = j.orders.rows.map((r) => [...r, ...new Array<null>(ORDER_COLUMNS.length - r.length).fill(null)]);
+    expect(Portfolio.fromJSON({ ...j, orders: { columns: j.orders.columns, rows: padded } }).toJSON()).toEqual(j);
+  });
+
+  it('reads version 3, whose orders are objects, as the same books', () => {
+    const j = sample();
+    expect(Portfolio.fromJSON(asVersion3(j)).toJSON()).toEqual(j);
+    // Each version reads its own form of the orders only.
+    expectParseError((x) => (x.version = 3), 'portfolio.orders');
+    expectParseError((x) => (x.orders = orderList(j.orders)), 'portfolio.orders');
+  });
+
+  it('refuses a table whose columns are not the order fields, each once, or a row longer than its columns', () => {
+    const columns = (f: (c: string[]) => void) => (j: Record<string, unknown>) =>
+      f((j.orders as OrderTableJSON).columns);
+    expectParseError(
+      columns((c) => (c[3] = 'colour')),
+      'portfolio.orders.columns[3]',
+    );
+    expectParseError(
+      columns((c) => (c[3] = c[2]!)),
+      'portfolio.orders.columns[3]',
+    );
+    expectParseError(
+      columns((c) => c.pop()),
+      'portfolio.orders.columns',
+    );
+    expectParseError(
+      columns((c) => c.push('symbol')),
+      'portfolio.orders.columns[17]',
+    );
+    expectParseError(
+      (j) => (j.orders as OrderTableJSON).rows[0]!.push(...new Array<null>(ORDER_COLUMNS.length).fill(null)),
+      'portfolio.orders.rows[0]',
+    );
+    expectParseError((j) => ((j.orders as OrderTableJSON).rows[0] = {} as never), 'portfolio.orders.rows[0]');
+    expectParseError(
+      (j) => ((j.orders as OrderTableJSON).rows[0]![0] = null),
+      'portfolio.orders.rows[0].clientOrderId',
     );
   });
 
@@ -226,12 +314,13 @@ describe('untrusted portfolio files (issue 14)', () => {
 });
 
 describe('loading many orders (issue 16)', () => {
-  /** The sample with its order copied under new ids: c2/o2, c3/o3, ... */
-  function withOrders(count: number): PortfolioJSON {
+  /** The sample with its order copied under new ids: c2/o2, c3/o3, ..., its orders as objects to edit (`table`). */
+  function withOrders(count: number): OrderList {
     const j = sample();
-    const first = j.orders[0]!;
-    for (let k = 2; k <= count; k++) j.orders.push({ ...first, clientOrderId: `c${k}`, exchangeOrderId: `o${k}` });
-    return j;
+    const orders = orderList(j.orders);
+    const first = orders[0]!;
+    for (let k = 2; k <= count; k++) orders.push({ ...first, clientOrderId: `c${k}`, exchangeOrderId: `o${k}` });
+    return { ...j, orders };
   }
   /** The ParseError with these fields (`toThrow` with it). */
   const parseError = (fields: Record<string, unknown>): unknown =>
@@ -239,22 +328,22 @@ describe('loading many orders (issue 16)', () => {
   const duplicateOf = (i: number, key: string, prev: number): unknown =>
     parseError({
       code: 'duplicate_id',
-      path: `portfolio.orders[${i}]`,
+      path: `portfolio.orders.rows[${i}]`,
       value: key,
-      message: expect.stringContaining(`duplicate of portfolio.orders[${prev}]`),
+      message: expect.stringContaining(`duplicate of portfolio.orders.rows[${prev}]`),
     });
 
   it('refuses two orders with one client id or one exchange order id, naming both indexes', () => {
     const byClient = withOrders(4);
     byClient.orders[3] = { ...byClient.orders[3]!, clientOrderId: 'c2' };
-    expect(() => Portfolio.fromJSON(byClient)).toThrow(duplicateOf(3, 'c:c2', 1));
+    expect(() => Portfolio.fromJSON(table(byClient))).toThrow(duplicateOf(3, 'c:c2', 1));
     const byExchange = withOrders(4);
     byExchange.orders[2] = { ...byExchange.orders[2]!, exchangeOrderId: 'o1' };
     const key = `x:${String(BTC_PERP.symbol.length)}:${BTC_PERP.symbol}:o1`;
-    expect(() => Portfolio.fromJSON(byExchange)).toThrow(duplicateOf(2, key, 0));
+    expect(() => Portfolio.fromJSON(table(byExchange))).toThrow(duplicateOf(2, key, 0));
     // The same exchange order id on another symbol is another order.
     byExchange.orders[2] = { ...byExchange.orders[2]!, symbol: 'BTC/USDT' };
-    expect(Portfolio.fromJSON(byExchange).orders()).toHaveLength(4);
+    expect(Portfolio.fromJSON(table(byExchange)).orders()).toHaveLength(4);
   });
 
   it('reports a duplicate before anything wrong after it, in the orders or later in the file', () => {
@@ -262,23 +351,23 @@ describe('loading many orders (issue 16)', () => {
     j.orders[1] = { ...j.orders[1]!, clientOrderId: 'c1' };
     const badOrder = structuredClone(j);
     badOrder.orders[3] = { ...badOrder.orders[3]!, quantity: 'x' };
-    expect(() => Portfolio.fromJSON(badOrder)).toThrow(duplicateOf(1, 'c:c1', 0));
+    expect(() => Portfolio.fromJSON(table(badOrder))).toThrow(duplicateOf(1, 'c:c1', 0));
     const badLater = structuredClone(j);
     (badLater as { appliedFundingIds: unknown[] }).appliedFundingIds.push(7.5);
-    expect(() => Portfolio.fromJSON(badLater)).toThrow(duplicateOf(1, 'c:c1', 0));
+    expect(() => Portfolio.fromJSON(table(badLater))).toThrow(duplicateOf(1, 'c:c1', 0));
     // Without the duplicate, each fault is reported where it is.
     const clean = withOrders(4);
     clean.orders[3] = { ...clean.orders[3]!, quantity: 'x' };
-    expect(() => Portfolio.fromJSON(clean)).toThrow(parseError({ path: 'portfolio.orders[3].quantity' }));
+    expect(() => Portfolio.fromJSON(table(clean))).toThrow(parseError({ path: 'portfolio.orders.rows[3].quantity' }));
     // An order that does not parse, BEFORE a duplicate, is what is reported.
     const early = withOrders(4);
     early.orders[0] = { ...early.orders[0]!, quantity: 'x' };
     early.orders[3] = { ...early.orders[3]!, clientOrderId: 'c2' };
-    expect(() => Portfolio.fromJSON(early)).toThrow(parseError({ path: 'portfolio.orders[0].quantity' }));
+    expect(() => Portfolio.fromJSON(table(early))).toThrow(parseError({ path: 'portfolio.orders.rows[0].quantity' }));
   });
 
   it('orderCount is the number of orders the books track, without listing them', () => {
-    const p = Portfolio.fromJSON(withOrders(5));
+    const p = Portfolio.fromJSON(table(withOrders(5)));
     expect(p.orderCount).toBe(5);
     p.trackOrder(order({ clientOrderId: 'c9', symbol: BTC_PERP.symbol, side: 'buy', q: '1', px: '100' }));
     expect(p.orderCount).toBe(6);
@@ -288,7 +377,7 @@ describe('loading many orders (issue 16)', () => {
   it('parsePortfolioJSON on its own still refuses a duplicate order', () => {
     const j = withOrders(3);
     j.orders[2] = { ...j.orders[2]!, clientOrderId: 'c1' };
-    expect(() => parsePortfolioJSON(j)).toThrow(duplicateOf(2, 'c:c1', 0));
+    expect(() => parsePortfolioJSON(table(j))).toThrow(duplicateOf(2, 'c:c1', 0));
   });
 
   it('an amount string seen before is checked against each field rule again', () => {
@@ -296,10 +385,10 @@ describe('loading many orders (issue 16)', () => {
     const j = withOrders(2);
     j.orders[0] = { ...j.orders[0]!, filledQuantity: '0' };
     j.orders[1] = { ...j.orders[1]!, price: '0' };
-    expect(() => Portfolio.fromJSON(j)).toThrow(
+    expect(() => Portfolio.fromJSON(table(j))).toThrow(
       parseError({
         code: 'non_positive_amount',
-        path: 'portfolio.orders[1].price',
+        path: 'portfolio.orders.rows[1].price',
       }),
     );
   });
@@ -368,7 +457,7 @@ describe('loading many orders (issue 16)', () => {
   });
   it('orders holding equal amount strings share one Decimal, equal to a fresh parse of it', () => {
     const j = withOrders(3);
-    const [a, b, c] = Portfolio.fromJSON(j).orders();
+    const [a, b, c] = Portfolio.fromJSON(table(j)).orders();
     expect(a!.quantity).toBe(b!.quantity);
     expect(b!.price).toBe(c!.price);
     expect(a!.quantity.toFixed()).toBe(j.orders[0]!.quantity);

@@ -10,6 +10,8 @@ import { AccountBook } from '../../src/domain/accounting.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { tradeKey } from '../../src/domain/ids.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
+import type { PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
+import { orderList } from './fixtures.js';
 import { PERP, trade } from './fixtures/main-ac6dfe6-trades.js';
 
 async function fixture(): Promise<{ portfolio: unknown; views: unknown }> {
@@ -26,16 +28,18 @@ const views = (p: Portfolio | AccountBook) => ({
 });
 
 describe('a portfolio written by main ac6dfe6 with a standing inferred fill', () => {
-  it('loads with the views main showed, and writes itself back unchanged (in version 3: its trades as keys)', async () => {
+  it('loads with the views main showed, and writes itself back unchanged (in version 4: its trades as keys, its orders a table)', async () => {
     const f = await fixture();
     const p = Portfolio.fromJSON(f.portfolio);
     expect(views(p)).toEqual(f.views);
     expect(p.standingInferredFills().map((x) => x.exchangeOrderId)).toEqual(['50']);
-    const saved = f.portfolio as { version: number; appliedTrades: [string, string][] };
+    const saved = f.portfolio as { version: number; appliedTrades: [string, string][]; orders: unknown[] };
     expect(saved.version).toBe(2);
-    expect(JSON.parse(JSON.stringify(p.toJSON()))).toEqual({
+    const written = JSON.parse(JSON.stringify(p.toJSON())) as PortfolioJSON;
+    expect(written.orders.rows.length).toBe(saved.orders.length);
+    expect({ ...written, orders: orderList(written.orders) }).toEqual({
       ...saved,
-      version: 3,
+      version: 4,
       appliedTrades: saved.appliedTrades.map(([symbol, id]) => tradeKey(symbol, id)),
     });
   });

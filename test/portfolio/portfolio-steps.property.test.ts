@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ITEMS_PER_STEP, runStepsSliced } from '../../src/domain/steps.js';
 import { isOpenStatus, type Balance, type Order, type OrderStatus } from '../../src/domain/types.js';
+import { ORDER_COLUMNS, type OrderTableJSON } from '../../src/portfolio/portfolio-json.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { canonicalJson } from '../../src/store/codec.js';
 import { countingPause } from '../support/pauses.js';
@@ -86,11 +87,12 @@ async function outcome<T>(run: () => T | Promise<T>): Promise<{ value: T } | { e
 
 /** One way a state file's books may be wrong (0: none). */
 function corrupt(raw: Record<string, unknown>, kind: number, at: number): void {
-  const orders = raw.orders as Record<string, unknown>[];
+  const orders = (raw.orders as OrderTableJSON).rows;
+  const cell = (c: (typeof ORDER_COLUMNS)[number]): number => ORDER_COLUMNS.indexOf(c);
   const i = at % orders.length;
-  if (kind === 1) orders[i]!.quantity = 'x';
-  else if (kind === 2) orders[i]!.clientOrderId = orders[(i + 1) % orders.length]!.clientOrderId;
-  else if (kind === 3) orders[i]!.filledQuantity = '100';
+  if (kind === 1) orders[i]![cell('quantity')] = 'x';
+  else if (kind === 2) orders[i]![cell('clientOrderId')] = orders[(i + 1) % orders.length]![cell('clientOrderId')]!;
+  else if (kind === 3) orders[i]![cell('filledQuantity')] = '100';
   else if (kind === 4) raw.balances = [...(raw.balances as unknown[]), (raw.balances as unknown[])[0]];
 }
 
