@@ -54,6 +54,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -1493,14 +1494,18 @@ async function quoteHeap(quotes: number, gc: () => void, tree: Tree): Promise<Qu
   };
 }
 
-/** Heap a running engine holds per tracked order: heap with the engine minus heap with only its exchange, over N. */
-async function bytesPerOrder(n: number, gc: () => void, tree: Tree): Promise<number> {
+/**
+ * Heap a running engine holds per tracked order: heap with the engine minus heap with only its exchange, over N. With
+ * `compacted`, the engine's store is a FileStateStore and each save writes the whole snapshot: the engine then also
+ * holds the text of each slice of orders it wrote, which the next compaction writes again unless the slice changed.
+ */
+async function bytesPerOrder(n: number, gc: () => void, tree: Tree, compacted = false): Promise<number> {
   // The slope between a small book and a large one: what the engine holds whatever its books (its actors, the code
   // compiled for it, caches of fixed size) cancels out. A first small engine compiles the code the others run.
   const small = Math.max(1, Math.round(n / 10));
-  await engineHeap(small, gc, tree);
-  const large = await engineHeap(n, gc, tree);
-  const base = await engineHeap(small, gc, tree);
+  await engineHeap(small, gc, tree, compacted);
+  const large = await engineHeap(n, gc, tree, compacted);
+  const base = await engineHeap(small, gc, tree, compacted);
   return round((large - base) / (n - small));
 }
 
@@ -1509,8 +1514,9 @@ async function bytesPerOrder(n: number, gc: () => void, tree: Tree): Promise<num
  * Each reading waits half a second first: work still under way (a stopped engine's last timers, a boot's steps) holds
  * what it reads until it ends, and read at once the figure at 10,000 orders swung by 3.3 MB from one run to the next.
  */
-async function engineHeap(n: number, gc: () => void, tree: Tree): Promise<number> {
-  const store = new tree.InMemoryStateStore();
+async function engineHeap(n: number, gc: () => void, tree: Tree, compacted = false): Promise<number> {
+  const dir = compacted ? await mkdtemp(join(tmpdir(), 'bench-heap-')) : undefined;
+  const store = dir === undefined ? new tree.InMemoryStateStore() : await tree.FileStateStore.open(dir);
   const heap = async (): Promise<number> => {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     return heapAfterGc(gc);
@@ -1522,10 +1528,15 @@ async function engineHeap(n: number, gc: () => void, tree: Tree): Promise<number
     return { tl: world.tl, ex: world.ex };
   })();
   const before = await heap();
-  const { running } = await boot(exchangeOnly, store, tree);
+  // Every save whole: the boot's reset is saved as a compaction.
+  const { running } = await boot(exchangeOnly, store, tree, compacted ? { maxJournalRecords: 0 } : undefined);
   for (let i = 0; i < 5; i++) await running.cycle();
   const after = await heap();
   await running.engine.stop();
+  if (dir !== undefined) {
+    await (store as FileStateStore).close();
+    await rm(dir, { recursive: true, force: true });
+  }
   return after - before;
 }
 
@@ -1618,6 +1629,8 @@ async function run(ctx: BenchContext): Promise<void> {
     /** The machine's floor (`floorGaps`; this tree's entry only: no tree runs in it). */
     floor: undefined as FloorResult | undefined,
     bytesPerTrackedOrder: 0,
+    /** The same after a compaction (`bytesPerOrder`'s `compacted`). */
+    bytesPerTrackedOrderCompacted: 0,
   }));
   // The floor the stall figures stand on, before the rows: `rounds` processes running nothing but the probe.
   if (isolated && sizes.length > 0) {
@@ -1776,6 +1789,10 @@ async function run(ctx: BenchContext): Promise<void> {
     results[k]!.bytesPerTrackedOrder = await bytesPerOrder(10_000, gc, trees[k]!);
     ctx.log(
       `${name(k)}running engine: ${results[k]!.bytesPerTrackedOrder.toFixed(0)} bytes of heap per tracked order (the slope from 1,000 to 10,000 orders)`,
+    );
+    results[k]!.bytesPerTrackedOrderCompacted = await bytesPerOrder(10_000, gc, trees[k]!, true);
+    ctx.log(
+      `${name(k)}running engine after a compaction: ${results[k]!.bytesPerTrackedOrderCompacted.toFixed(0)} bytes of heap per tracked order (the same slope, a FileStateStore, every save whole)`,
     );
   }
   const elapsedS = round((now() - started) / 1000);

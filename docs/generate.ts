@@ -243,6 +243,8 @@ export interface EngineBenchResult {
     readonly engineGrowthPercent: number;
   };
   readonly bytesPerTrackedOrder: number;
+  /** The same after a compaction: the slices' texts held (absent from older results). */
+  readonly bytesPerTrackedOrderCompacted?: number;
   /** The cycles that prune a day's cancelled quotes, sliced and in one turn (absent from older results). */
   readonly prune?: readonly EnginePrune[];
   /** A process running nothing but the stall probe: the machine's floor (absent from older results). */
@@ -486,6 +488,13 @@ export function engineBenchBody(before: EngineBenchResult, after: EngineBenchRes
   rows.push({
     measure: 'heap per tracked order, bytes (from 1,000 to 10,000 orders)',
     get: (r) => r.bytesPerTrackedOrder,
+    digits: 0,
+    goal: { label: '≤ 1,024', bound: 1024, higherIsBetter: false },
+  });
+  rows.push({
+    measure:
+      'heap per tracked order after a compaction, bytes (from 1,000 to 10,000 orders; the texts of the slices written held)',
+    get: (r) => r.bytesPerTrackedOrderCompacted,
     digits: 0,
     goal: { label: '≤ 1,024', bound: 1024, higherIsBetter: false },
   });
