@@ -460,7 +460,10 @@ export class PortfolioPatcher {
   private funding: unknown[] | undefined;
   private log: unknown[] | undefined;
 
-  /** @throws PortfolioDeltaError when `saved` is not a version-2 or version-3 portfolio. */
+  /**
+   * @throws PortfolioDeltaError when `saved` is not a portfolio of version 2 to 4; ParseError when a version-4 one's
+   * order table does not name its columns as `orderColumnIndex` reads them.
+   */
   constructor(saved: unknown, path: string) {
     const r = asRecord(saved, path);
     if (r.version !== 2 && r.version !== 3 && r.version !== 4) {

@@ -226,9 +226,9 @@ const DUPLICATE = { outcome: 'duplicate' } as const;
 let lastStamp = 0;
 
 /**
- * Each tracked order's canonical JSON as a compaction last wrote it (`toDeferredJSON`), by the entry: a compaction
- * encodes only the orders placed or changed since an earlier one (issue 16). Process-wide, as the text depends on the
- * entry alone; an entry no portfolio holds any more is dropped with it.
+ * Each tracked order's row of the order table (its canonical JSON) as a compaction last wrote it (`toDeferredJSON`),
+ * by the entry: a compaction encodes only the orders placed or changed since an earlier one (issue 16). Process-wide,
+ * as the text depends on the entry alone; an entry no portfolio holds any more is dropped with it.
  */
 const TRACKED_ORDER_TEXTS: TextMemo<TrackedOrder> = new ShardedWeakMap<TrackedOrder, string>(
   (t) => t.order.clientOrderId,

@@ -73,8 +73,9 @@ export async function canonicalPieces(
 /**
  * The pieces of `canonicalPieces`, each given as soon as it is complete and the next made only when asked for: a
  * consumer that writes each piece on (a store's compaction) never holds the text it already wrote. Held until the
- * write, the text of a large state (2.6 MiB at 10,000 orders) lived through the scavenges its slicing spans, and each
- * copied all of it (issue 16). `value` must not change until the iteration ends; a refused value throws from it.
+ * write, the text of a large state (2.6 MiB at 10,000 orders then, 1 MiB as an order table) lived through the
+ * scavenges its slicing spans, and each copied all of it (issue 16). `value` must not change until the iteration
+ * ends; a refused value throws from it.
  * With `lineBreaks`, a line break follows the `[` of each array written in slices and each slice's comma, and goes
  * before its `]`: the same JSON (whitespace between tokens), which a reader can parse a slice at a time
  * (src/store/sliced-parse.ts). Without, the concatenation is exactly `canonicalJson(value)`.
@@ -474,7 +475,8 @@ const CRC_STRETCH = 1 << 20;
  * yield after each stretch of the checksum and each slice of the state), then `end()`. A chunk's buffer may be reused
  * once its steps are done: no line is kept, a line cut by a chunk's end is carried over as bytes (so no character is
  * cut either). A file read this way never sits whole in memory, and its reader's buffer is mapped once (issue 16: on
- * the project's VMs a fresh 26 MiB buffer cost more to fault in than the bytes cost to read and hash).
+ * the project's VMs a fresh 26 MiB buffer, 100,000 orders before the order table, cost more to fault in than the bytes
+ * cost to read and hash).
  *
  * `end()` gives `decodeSnapshot`'s result for a file exactly as the encoder writes it: its head, `size` bytes (what
  * `stat` said), a checksum that matches, and a state in the layout of cuts (or with no line break at all). Otherwise
