@@ -9,6 +9,8 @@ import { amountToString } from '../domain/decimal.js';
 import type { Order } from '../domain/types.js';
 import { StoreCorruptError } from '../domain/errors.js';
 import { decodeEngineState, type DecodedEngineState } from '../engine/state-file.js';
+import type { Portfolio } from '../portfolio/portfolio.js';
+import { orderTableObjects } from '../portfolio/portfolio-json.js';
 import type { JsonValue } from '../store/port.js';
 import type { CliIO } from './io.js';
 import { renderTable } from './render.js';
@@ -79,6 +81,15 @@ export function journalLine(rec: JsonValue, index: number): string {
   }
 }
 
+/**
+ * The portfolio as `--json` shows it: `toJSON()`, its orders a list of objects (one per order, with the fields it has)
+ * where the state file saves them as a table, so that a reader can select them by field (`jq '.portfolio.orders[]'`).
+ */
+function portfolioView(p: Portfolio): Record<string, unknown> {
+  const j = p.toJSON();
+  return { ...j, orders: orderTableObjects(j.orders) };
+}
+
 function orderRow(o: Order): string[] {
   return [
     o.clientOrderId,
@@ -132,7 +143,7 @@ export async function runStateShow(options: StateShowOptions, io: CliIO): Promis
           savedAt: savedAt ?? null,
           lifecycle: state.lifecycle,
           exchange: state.exchange ?? null,
-          portfolio: state.portfolio === undefined ? null : state.portfolio.toJSON(),
+          portfolio: state.portfolio === undefined ? null : portfolioView(state.portfolio),
           equityAtSave:
             state.equityAtSave === undefined
               ? null

@@ -121,6 +121,19 @@ export function orderRow(order: object, columns: readonly string[]): OrderCellJS
   return row;
 }
 
+/**
+ * A saved order table's rows as objects, one per order with the fields it has (what version 3 saved, and what a
+ * reader of `state show --json` looks for). @throws ParseError as `orderColumnIndex` and `orderOfRow` do.
+ */
+export function orderTableObjects(t: OrderTableJSON, path = 'orders'): TrackedOrderJSON[] {
+  const ix = orderColumnIndex(t.columns, `${path}.columns`);
+  return t.rows.map((row, i) => {
+    const fields = orderOfRow(row, ix, `${path}.rows[${i}]`) as Record<string, unknown>;
+    for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
+    return fields as unknown as TrackedOrderJSON;
+  });
+}
+
 /** Where each column sits in a table's rows. */
 export type OrderColumnIndex = Readonly<Record<OrderColumn, number>>;
 

@@ -82,13 +82,18 @@ describe('state show beside a running engine', () => {
       fresh: boolean;
       replayed: number;
       journal: { kind: string; event: string }[];
-      portfolio: { balances: { asset: string; total: string }[] };
+      portfolio: { balances: { asset: string; total: string }[]; orders: { clientOrderId: string; status: string }[] };
       files: { lockPid: string };
     };
     expect(shown.fresh).toBe(false);
     expect(shown.replayed).toBe(2);
     expect(shown.journal.map((j) => `${j.kind}:${j.event}`)).toEqual(['order:submitted', 'order:acknowledged']);
     expect(shown.portfolio.balances.find((b) => b.asset === 'USDT')?.total).toBe('100000');
+    // The orders as objects, one per order (the state file saves them as a table).
+    expect(shown.portfolio.orders.length).toBeGreaterThan(0);
+    expect(shown.portfolio.orders.every((o) => typeof o.clientOrderId === 'string' && o.status !== undefined)).toBe(
+      true,
+    );
     expect(shown.files.lockPid).toBe(String(process.pid));
   });
 

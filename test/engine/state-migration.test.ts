@@ -23,7 +23,7 @@ import { silentLogger } from '../../src/logging/types.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { PORTFOLIO_JSON_VERSION } from '../../src/portfolio/portfolio-json.js';
 import { FileStateStore } from '../../src/store/file-store.js';
-import { orderList } from '../portfolio/fixtures.js';
+import { orderTableObjects } from '../../src/portfolio/portfolio-json.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'main-d0fec8b');
@@ -210,7 +210,7 @@ describe('state directories of the last release (engine state v3, main at ac6dfe
     expect([raw.state.version, raw.state.portfolio.version]).toEqual([3, 2]);
     const written = (await load('demo', LAST_RELEASE)).portfolio!.toJSON();
     // Version 4 writes the orders as a table: the same orders, row by row.
-    const j = { ...written, orders: orderList(written.orders) } as unknown as Record<string, unknown>;
+    const j = { ...written, orders: orderTableObjects(written.orders) } as unknown as Record<string, unknown>;
     for (const part of ['balances', 'positions', 'orders', 'appliedFundingIds', 'settledRealizedPnl'])
       expect(j[part], part).toEqual(raw.state.portfolio[part]);
     // Version 2's [symbol, trade id] pairs are written back as the same trades' keys (version 3), in the same order.
@@ -250,7 +250,7 @@ describe('state directories written before the order table (portfolio v3, main a
     const written = (await load('demo', BEFORE_TABLE)).portfolio!.toJSON();
     expect(written.version).toBe(4);
     expect(written.orders.rows).toHaveLength(raw.state.portfolio.orders.length);
-    expect(JSON.parse(JSON.stringify({ ...written, version: 3, orders: orderList(written.orders) }))).toEqual(
+    expect(JSON.parse(JSON.stringify({ ...written, version: 3, orders: orderTableObjects(written.orders) }))).toEqual(
       raw.state.portfolio,
     );
   });

@@ -3,13 +3,7 @@ import fc from 'fast-check';
 import { Dec } from '../../src/domain/decimal.js';
 import { isOpenStatus, type Fill, type FundingPayment, type Instrument, type Order } from '../../src/domain/types.js';
 import type { ExchangeResetState, Portfolio } from '../../src/portfolio/portfolio.js';
-import {
-  orderColumnIndex,
-  orderOfRow,
-  type OrderTableJSON,
-  type PortfolioJSON,
-  type TrackedOrderJSON,
-} from '../../src/portfolio/portfolio-json.js';
+import { orderTableObjects, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
 
 export const BTC_SPOT: Instrument = { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' };
 export const ETH_SPOT: Instrument = { symbol: 'ETH/USDT', kind: 'spot', base: 'ETH', quote: 'USDT', settle: 'USDT' };
@@ -140,18 +134,10 @@ export function resetInput(p: Portfolio, v: ResetVariant): ExchangeResetState {
   };
 }
 
-/** A saved order table's rows as objects (what version 3 saved): each row's fields, absent ones left out. */
-export function orderList(t: OrderTableJSON): TrackedOrderJSON[] {
-  const ix = orderColumnIndex(t.columns, 'orders.columns');
-  return t.rows.map(
-    (row) =>
-      Object.fromEntries(
-        Object.entries(orderOfRow(row, ix, 'row')).filter(([, v]) => v !== undefined),
-      ) as unknown as TrackedOrderJSON,
-  );
-}
-
 /** A portfolio file as version 3 wrote it: its orders as a list of objects (its trades were keys already). */
 export function asVersion3(j: PortfolioJSON): Record<string, unknown> {
-  return JSON.parse(JSON.stringify({ ...j, version: 3, orders: orderList(j.orders) })) as Record<string, unknown>;
+  return JSON.parse(JSON.stringify({ ...j, version: 3, orders: orderTableObjects(j.orders) })) as Record<
+    string,
+    unknown
+  >;
 }

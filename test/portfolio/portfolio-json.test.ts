@@ -7,24 +7,14 @@ import { Portfolio } from '../../src/portfolio/portfolio.js';
 import {
   ORDER_COLUMNS,
   orderRow,
+  orderTableObjects,
   parsePortfolioJSON,
   type OrderTableJSON,
   type PortfolioJSON,
   type TrackedOrderJSON,
 } from '../../src/portfolio/portfolio-json.js';
 import { Dec } from '../../src/domain/decimal.js';
-import {
-  BTC_PERP,
-  BTC_SPOT,
-  ETH_SPOT,
-  INSTRUMENTS,
-  asVersion3,
-  d,
-  fill,
-  funding,
-  order,
-  orderList,
-} from './fixtures.js';
+import { BTC_PERP, BTC_SPOT, ETH_SPOT, INSTRUMENTS, asVersion3, d, fill, funding, order } from './fixtures.js';
 
 /** A persisted portfolio with something in every field, including a replay log. */
 function sample(): PortfolioJSON {
@@ -100,7 +90,7 @@ describe('PortfolioJSON', () => {
     const v2 = {
       ...j,
       version: 2,
-      orders: orderList(j.orders),
+      orders: orderTableObjects(j.orders),
       appliedTrades: j.appliedTrades.map((k) => {
         const { symbol, id } = splitScopedKey(k)!;
         return [symbol, id];
@@ -191,7 +181,7 @@ describe('PortfolioJSON', () => {
     // The row leaves off its absent trailing fields; an absent field before a present one is a null cell.
     expect(row!.length).toBeLessThan(ORDER_COLUMNS.length);
     expect(row!.at(-1)).not.toBeNull();
-    const { fillNotional, ...fields } = orderList(j.orders)[0]!;
+    const { fillNotional, ...fields } = orderTableObjects(j.orders)[0]!;
     expect(fields).toEqual(orderToJSON(Portfolio.fromJSON(j).orders()[0]!));
     // The inferred fill of 1 at 100.
     expect(fillNotional).toBe('100');
@@ -199,7 +189,7 @@ describe('PortfolioJSON', () => {
 
   it('reads a table by the columns it names, in any order; a null cell is an absent field', () => {
     const j = sample();
-    const list = orderList(j.orders);
+    const list = orderTableObjects(j.orders);
     const reversed = [...ORDER_COLUMNS].reverse();
     const p = Portfolio.fromJSON({ ...j, orders: { columns: reversed, rows: list.map((o) => orderRow(o, reversed)) } });
     expect(p.toJSON()).toEqual(j);
@@ -212,7 +202,7 @@ describe('PortfolioJSON', () => {
     expect(Portfolio.fromJSON(asVersion3(j)).toJSON()).toEqual(j);
     // Each version reads its own form of the orders only.
     expectParseError((x) => (x.version = 3), 'portfolio.orders');
-    expectParseError((x) => (x.orders = orderList(j.orders)), 'portfolio.orders');
+    expectParseError((x) => (x.orders = orderTableObjects(j.orders)), 'portfolio.orders');
   });
 
   it('refuses a table whose columns are not the order fields, each once, or a row longer than its columns', () => {
@@ -317,7 +307,7 @@ describe('loading many orders (issue 16)', () => {
   /** The sample with its order copied under new ids: c2/o2, c3/o3, ..., its orders as objects to edit (`table`). */
   function withOrders(count: number): OrderList {
     const j = sample();
-    const orders = orderList(j.orders);
+    const orders = orderTableObjects(j.orders);
     const first = orders[0]!;
     for (let k = 2; k <= count; k++) orders.push({ ...first, clientOrderId: `c${k}`, exchangeOrderId: `o${k}` });
     return { ...j, orders };

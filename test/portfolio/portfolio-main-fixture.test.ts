@@ -10,8 +10,7 @@ import { AccountBook } from '../../src/domain/accounting.js';
 import { Dec } from '../../src/domain/decimal.js';
 import { tradeKey } from '../../src/domain/ids.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import type { PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
-import { orderList } from './fixtures.js';
+import { orderTableObjects, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
 import { PERP, trade } from './fixtures/main-ac6dfe6-trades.js';
 
 async function fixture(): Promise<{ portfolio: unknown; views: unknown }> {
@@ -37,7 +36,7 @@ describe('a portfolio written by main ac6dfe6 with a standing inferred fill', ()
     expect(saved.version).toBe(2);
     const written = JSON.parse(JSON.stringify(p.toJSON())) as PortfolioJSON;
     expect(written.orders.rows.length).toBe(saved.orders.length);
-    expect({ ...written, orders: orderList(written.orders) }).toEqual({
+    expect({ ...written, orders: orderTableObjects(written.orders) }).toEqual({
       ...saved,
       version: 4,
       appliedTrades: saved.appliedTrades.map(([symbol, id]) => tradeKey(symbol, id)),
