@@ -443,6 +443,9 @@ const PORTFOLIO_DELTA_FIELDS: ReadonlySet<string> = new Set(
   } satisfies Record<keyof PortfolioDeltaJSON, true>),
 );
 
+/** The fields a delta's order may have: the order table's columns. */
+const ORDER_FIELDS: ReadonlySet<string> = new Set(ORDER_COLUMNS);
+
 /**
  * A saved `PortfolioJSON` (version 2 to 4) with deltas applied, kept as maps between deltas so each costs what it
  * changed. Only shapes are checked here; `Portfolio.fromJSON` validates the content of the result.
@@ -504,8 +507,11 @@ export class PortfolioPatcher {
       for (const id of strings(d.removedOrders, `${path}.removedOrders`)) orders.delete(id);
       asOptionalArray(d.orders, `${path}.orders`).forEach((o, i) => {
         const p = `${path}.orders[${i}]`;
-        const id = parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`);
-        orders.set(id, this.columns === undefined ? o : orderRow(o as object, this.columns));
+        const r = asRecord(o, p);
+        // A field with no column would be dropped from a table (a newer release's): refused, as the table's is.
+        refuseUnknownFields(r, ORDER_FIELDS, p);
+        const id = parseString(r.clientOrderId, `${p}.clientOrderId`);
+        orders.set(id, this.columns === undefined ? o : orderRow(r, this.columns));
       });
     }
     if (d.untracked !== undefined) {

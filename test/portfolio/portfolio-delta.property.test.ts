@@ -336,6 +336,24 @@ describe('Portfolio deltas', () => {
       ),
     ).toThrow(PortfolioDeltaError);
     expect(() => new PortfolioPatcher({ version: 1 }, 'portfolio')).toThrow(PortfolioDeltaError);
+    // An order field this release does not know (a newer one's) is refused, not dropped from the table.
+    const withOrder = new PortfolioPatcher(JSON.parse(JSON.stringify(p.toJSON())), 'portfolio');
+    const known = {
+      clientOrderId: 'c1',
+      symbol: INSTRUMENTS[0]!.symbol,
+      side: 'buy',
+      type: 'market',
+      quantity: '1',
+      filledQuantity: '0',
+      status: 'pending',
+      createdAt: 1,
+      updatedAt: 1,
+    };
+    expect(() => withOrder.apply({ orders: [{ ...known, colour: 'red' }] }, 'd')).toThrow(
+      expect.objectContaining({ name: 'ParseError', code: 'unknown_field', path: 'd.orders[0].colour' }),
+    );
+    withOrder.apply({ orders: [known] }, 'd');
+    expect(Portfolio.fromJSON(withOrder.result()).findOrder({ clientOrderId: 'c1' })?.status).toBe('pending');
   });
 
   it("adds a delta's applied trades to a version-3 or 4 save as keys and to a version-2 save as pairs; a pair that is none is refused", () => {
