@@ -9,7 +9,7 @@
  * a full window of 100,000 pairs was most of what a boot's parse allocated beyond the orders, and in a process holding
  * much else its collection cost more than the orders' parse (issue 16). Version 4 writes the tracked orders as a table
  * (`OrderTableJSON`: the field names once, then one row of values per order), where version 3 wrote an object per
- * order: at 100,000 orders the names were most of the file's 27 MiB (12 MiB as rows), and a boot's read, UTF-8 check,
+ * order: at 100,000 orders the names were most of the file's 26 MiB (11 MiB as rows), and a boot's read, UTF-8 check,
  * JSON.parse and checksum each cost its bytes (issue 16). Versions 2 and 3 are read as they are; version 1 (written
  * up to commit d0fec8b) kept bare ids and is migrated on read (`migratePortfolioV1`, whose comment says what the
  * migration assumes).
