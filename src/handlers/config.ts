@@ -80,8 +80,8 @@ const RESOLVED = new WeakSet<object>();
  *   the default for a few commits: default-world seed 46535, a manual sell 28 ms after a boot's snapshot, balances
  *   read stale for 12.7 s, was taken as in the reset's books and never applied). A cycle that applies a trade inside a
  *   window is discarded (the next tick retries it; a waiting `reconcileNow()` asks at the window's end plus the
- *   bound). The boot's server time and each
- *   acknowledgement that show the skew beyond the bound are logged (`clock.skew`, src/engine/clock-skew.ts).
+ *   bound). The boot's server time and each acknowledgement that show the skew beyond the bound are logged
+ *   (`clock.skew`, src/engine/clock-skew.ts).
  */
 export const DEFAULT_CONFIG: ResolvedConfig = register({
   zombiePolicy: Object.freeze({ default: 'ignore' as ZombiePolicy, perSymbol: new Map<string, ZombiePolicy>() }),

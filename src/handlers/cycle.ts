@@ -906,8 +906,8 @@ export async function runCycle(
   // Undecided: applying them all may count a trade the reset's books hold a second time (sim seed 56943: an untracked
   // trade in the boot snapshot's millisecond shown with a later trade of the same perpetual still lagging, so no
   // choice fit). They wait while the drift is young, or while an order of ours that touches what they touch is in
-  // flight, a ghost, or filled with its trades not shown within its grace (sim seed 166164 --streams: a manual buy in the boot
-  // snapshot's millisecond showed while our sell's trade lagged 11.6 s; with a one-cycle liquidate-only threshold the
+  // flight, a ghost, or filled with its trades not shown within its grace (sim seed 166164 --streams: a manual buy in
+  // the boot snapshot's millisecond showed while our sell's trade lagged 11.6 s; with a one-cycle liquidate-only threshold the
   // drift was never young, and the guess applied the buy a second time): once the lagging trade shows, a later cycle
   // decides. Both bounds end: a streak reaches its threshold; the orders lagging when a trade was first held are
   // settled (a ghost closed, a grace run out), and orders placed later do not hold it.
@@ -1197,10 +1197,10 @@ function passesHeld(a: PlanAction, held: readonly Fill[], cursors: CursorState['
 
 /**
  * Our orders whose fills may not have shown yet, each with the `${kind}:${key}` of what it changes: those in flight in
- * `report` (too young
- * to judge, or unacknowledged), its ghosts (gone from the open orders, their fills settled this cycle, after the
- * weighing: an inferred fill from the exchange's count, sim seed 166164), and those the exchange told us filled whose
- * trades have not shown, updated within the in-flight grace of the snapshot (`Portfolio.filledShortOrders`).
+ * `report` (too young to judge, or unacknowledged), its ghosts (gone from the open orders, their fills settled this
+ * cycle, after the weighing: an inferred fill from the exchange's count, sim seed 166164), and those the exchange told
+ * us filled whose trades have not shown, updated within the in-flight grace of the snapshot
+ * (`Portfolio.filledShortOrders`).
  */
 function ownOrdersLagging(
   report: ReconciliationReport,
