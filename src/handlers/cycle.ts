@@ -917,15 +917,20 @@ export async function runCycle(
     const touched = weighing.undecided.flatMap((f) => tradeTouches(work.instrument(f.symbol), f));
     const streak = Math.max(0, ...touched.map((k) => memory.driftMachines().get(k)?.context.cycles ?? 0));
     // Only the orders lagging when a trade was first held hold it on: a bot quoting on that symbol always has one.
-    const lagging = ownOrdersLagging(report, work, config.diffOptions.inFlightGraceMs)
+    const lagging = ownOrdersLagging(report, work, config.diffOptions.inFlightGraceMs, tradesBefore)
       .filter((o) => o.touches.some((k) => touched.includes(k)))
       .map((o) => o.clientOrderId);
     for (const f of weighing.undecided) {
       const before = opts.heldBy?.get(fillKey(f));
       heldBy.set(fillKey(f), before === undefined ? lagging : lagging.filter((id) => before.includes(id)));
     }
-    // Weighed together, held together: while the drift is young or any of them is still held by an order of ours.
-    if (streak < config.driftCyclesBeforeLiquidateOnly || [...heldBy.values()].some((ids) => ids.length > 0))
+    // Weighed together, held together: while any of them is still held by an order of ours, or while the drift is
+    // young and the balances do not point one way only (`dominant`: what no choice fits is drift no choice explains,
+    // such as a deposit; sim seed 9661 --clock-skew: a manual buy 1.1 s after the boot snapshot, inside the window the
+    // skew bound widens, with a deposit on its quote asset, fit no choice, and was held three cycles with its base
+    // asset exact only if applied).
+    const byOurs = [...heldBy.values()].some((ids) => ids.length > 0);
+    if (byOurs || (streak < config.driftCyclesBeforeLiquidateOnly && !weighing.dominant))
       for (const f of weighing.undecided) held.add(fillKey(f));
     else heldBy.clear();
   }
@@ -1200,18 +1205,29 @@ function passesHeld(a: PlanAction, held: readonly Fill[], cursors: CursorState['
  * `report` (too young to judge, or unacknowledged), its ghosts (gone from the open orders, their fills settled this
  * cycle, after the weighing: an inferred fill from the exchange's count, sim seed 166164), and those the exchange told
  * us filled whose trades have not shown, updated within the in-flight grace of the snapshot
- * (`Portfolio.filledShortOrders`).
+ * (`Portfolio.filledShortOrders`), unless `trades` (this cycle's, not applied yet) make up what they lack: those have
+ * shown (sim seed 9661 --clock-skew: our sell's trade, read in the same cycle as a manual buy, held the buy as lagging).
  */
 function ownOrdersLagging(
   report: ReconciliationReport,
   books: Portfolio,
   graceMs: number,
+  trades: readonly Fill[],
 ): { readonly clientOrderId: string; readonly touches: readonly string[] }[] {
   const since = report.snapshotStartedAt - graceMs;
+  const shown = new Map<OrderIdKey, Decimal>();
+  for (const f of trades) {
+    const key = fillOrderKey(f);
+    shown.set(key, (shown.get(key) ?? ZERO).plus(f.quantity));
+  }
+  const lacking = (o: Order): boolean => {
+    const got = o.exchangeOrderId === undefined ? undefined : shown.get(orderIdKey(o.symbol, o.exchangeOrderId));
+    return got === undefined || o.filledQuantity.plus(got).lt(o.quantity);
+  };
   const orders = [
     ...report.inFlight.map((f) => f.local),
     ...report.ghosts.map((g) => g.local),
-    ...books.filledShortOrders().filter((o) => o.updatedAt >= since),
+    ...books.filledShortOrders().filter((o) => o.updatedAt >= since && lacking(o)),
   ];
   return orders.map((o) => ({
     clientOrderId: o.clientOrderId,
@@ -1228,6 +1244,12 @@ export interface ReflectedWeighing {
    * them: the choice is a guess, `inBooks` the best one); empty when one did, or when nothing was weighed.
    */
   readonly undecided: readonly Fill[];
+  /**
+   * Whether the guess is the only one the balances point to: it brings within tolerance every asset and position any
+   * other choice does, and more. What no choice fits is drift these trades cannot explain (a deposit); only drift a
+   * choice does fit speaks for or against these trades.
+   */
+  readonly dominant: boolean;
 }
 
 /**
@@ -1239,7 +1261,7 @@ export interface ReflectedWeighing {
  * tolerance of the snapshot wins, the fewest left out on a tie; so all are applied unless leaving some out fits the
  * exchange better (sim seeds 33980, 34824, 44798: a manual order filled in the boot snapshot's millisecond, applied
  * again). When no choice fits every one of them, the winner is a guess and the trades are `undecided` (the runtime
- * holds them a while: `holdUndecided`). `current` is the portfolio the report was diffed against, `work` the planning
+ * holds them a while: `holdUndecided`, not long when the guess is `dominant`). `current` is the portfolio the report was diffed against, `work` the planning
  * clone before these trades.
  */
 export function reflectedByBalances(
@@ -1254,7 +1276,7 @@ export function reflectedByBalances(
 ): ReflectedWeighing {
   const window = current.lastResetWindow();
   const none = new Set<TradeKey>();
-  if (window === undefined) return { inBooks: none, undecided: [] };
+  if (window === undefined) return { inBooks: none, undecided: [], dominant: false };
   const weighed = trades.filter(
     (f) =>
       !f.inferred &&
@@ -1263,7 +1285,8 @@ export function reflectedByBalances(
       work.findOrder({ symbol: f.symbol, exchangeOrderId: f.exchangeOrderId, clientOrderId: f.clientOrderId }) ===
         undefined,
   );
-  if (weighed.length === 0 || weighed.length > MAX_WEIGHED_TRADES) return { inBooks: none, undecided: [] };
+  if (weighed.length === 0 || weighed.length > MAX_WEIGHED_TRADES)
+    return { inBooks: none, undecided: [], dominant: false };
   const keys = [...new Set(weighed.flatMap((f) => tradeTouches(work.instrument(f.symbol), f)))];
   const positionDrift = new Map(report.positionDrifts.map((d) => [d.symbol, d.exchange]));
   const balanceDrift = new Map(report.balanceDrifts.map((d) => [d.asset, d.exchange]));
@@ -1302,7 +1325,8 @@ export function reflectedByBalances(
       )
     );
   };
-  const score = (left: ReadonlySet<TradeKey>): number => {
+  // Which of `keys` a choice brings within tolerance.
+  const fitting = (left: ReadonlySet<TradeKey>): boolean[] => {
     const p = work.clone();
     for (const f of trades) {
       if (
@@ -1319,20 +1343,31 @@ export function reflectedByBalances(
       }
     }
     for (const x of funding) p.applyFunding(x);
-    return keys.filter((k) => fits(p, k)).length;
+    return keys.map((k) => fits(p, k));
   };
+  const score = (fit: readonly boolean[]): number => fit.filter(Boolean).length;
   let best = none;
-  let bestScore = score(none);
+  let bestFit = fitting(none);
+  let bestScore = score(bestFit);
+  // Every other choice's fit (each subset is tried unless one fits every key): the guess is `dominant` when it fits
+  // every key each of them fits, and more.
+  const others: boolean[][] = [];
   const subsets = Array.from({ length: (1 << weighed.length) - 1 }, (_, i) => i + 1).sort(
     (a, b) => bits(a) - bits(b) || a - b,
   );
   for (const mask of subsets) {
     if (bestScore === keys.length) break;
     const left = new Set(weighed.filter((_, i) => (mask & (1 << i)) !== 0).map(fillKey));
-    const s = score(left);
-    if (s > bestScore) [best, bestScore] = [left, s];
+    const fit = fitting(left);
+    const s = score(fit);
+    if (s > bestScore) {
+      others.push(bestFit);
+      [best, bestFit, bestScore] = [left, fit, s];
+    } else others.push(fit);
   }
-  return { inBooks: best, undecided: bestScore === keys.length ? [] : weighed };
+  if (bestScore === keys.length) return { inBooks: best, undecided: [], dominant: true };
+  const dominant = others.every((fit) => score(fit) < bestScore && fit.every((f, i) => !f || bestFit[i]));
+  return { inBooks: best, undecided: weighed, dominant };
 }
 
 function bits(n: number): number {
