@@ -12,7 +12,7 @@
  * Only the order records after the last delta are replayed over the built portfolio, as before deltas existed.
  */
 import type { Millis } from '../domain/clock.js';
-import { TesserError } from '../domain/errors.js';
+import { ParseError, TesserError } from '../domain/errors.js';
 import { asArray, asRecord, parseString, parseTimestamp, refuseUnknownFields } from '../domain/parse.js';
 import type { ExchangeIdentity } from '../exchange/port.js';
 import type { HistoryCursor } from '../handlers/plan.js';
@@ -72,12 +72,19 @@ export interface FoldedJournal {
 /** A journal record that does not fit the state it is folded into. */
 export class StateDeltaError extends TesserError {
   override readonly name = 'StateDeltaError' as const;
+  /**
+   * The fault is the snapshot's, met while applying record `index` (the snapshot is read as far as the deltas need it):
+   * a `ParseError` at a path in the snapshot.
+   */
+  readonly inSnapshot: boolean;
   constructor(
     readonly index: number,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    const c = options?.cause;
+    this.inSnapshot = c instanceof ParseError && (c.path === 'snapshot' || c.path.startsWith('snapshot.'));
   }
 }
 

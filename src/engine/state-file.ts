@@ -233,9 +233,11 @@ function* decodeSteps(
     folded = foldDeltas(loaded.snapshot, loaded.journal);
   } catch (e) {
     if (!(e instanceof StateDeltaError)) throw e;
-    throw new StoreCorruptError(where, undefined, `journal record ${e.index + 1} is not valid: ${errorSummary(e)}`, {
-      cause: e,
-    });
+    // The snapshot is read as far as the deltas need it: a fault of its own is its, not the record's being applied.
+    const what = e.inSnapshot
+      ? `the snapshot is not valid engine state (read to apply journal record ${e.index + 1})`
+      : `journal record ${e.index + 1} is not valid`;
+    throw new StoreCorruptError(where, undefined, `${what}: ${errorSummary(e)}`, { cause: e });
   }
   try {
     if (folded.snapshot !== undefined) {

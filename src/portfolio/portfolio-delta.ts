@@ -462,6 +462,8 @@ export class PortfolioPatcher {
   private trades: unknown[] | undefined;
   private funding: unknown[] | undefined;
   private log: unknown[] | undefined;
+  /** Where the saved portfolio sits in the file (`snapshot.portfolio`): the path its own errors name. */
+  private readonly path: string;
 
   /**
    * @throws PortfolioDeltaError when `saved` is not a portfolio of version 2 to 4; ParseError when a version-4 one's
@@ -475,6 +477,7 @@ export class PortfolioPatcher {
       );
     }
     this.json = { ...r };
+    this.path = path;
     if (r.version !== 2 && r.version !== 3) {
       const table = asRecord(r.orders, `${path}.orders`);
       this.columns = asArray(table.columns, `${path}.orders.columns`) as string[];
@@ -489,12 +492,14 @@ export class PortfolioPatcher {
   private savedOrders(): Map<string, unknown> {
     if (this.orders !== undefined) return this.orders;
     if (this.columns === undefined)
-      return (this.orders = keyed(this.json.orders, 'portfolio.orders', (o, p) =>
+      return (this.orders = keyed(this.json.orders, `${this.path}.orders`, (o, p) =>
         parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`),
       ));
     const at = this.clientIdAt;
-    return (this.orders = keyed(asRecord(this.json.orders, 'portfolio.orders').rows, 'portfolio.orders.rows', (o, p) =>
-      parseString(asArray(o, p)[at], `${p}[${at}]`),
+    return (this.orders = keyed(
+      asRecord(this.json.orders, `${this.path}.orders`).rows,
+      `${this.path}.orders.rows`,
+      (o, p) => parseString(asArray(o, p)[at], `${p}[${at}]`),
     ));
   }
 
@@ -520,7 +525,7 @@ export class PortfolioPatcher {
         const r = asRecord(x, p);
         return `${parseString(r.symbol, `${p}.symbol`)}${SEP}${parseString(r.exchangeOrderId, `${p}.exchangeOrderId`)}`;
       };
-      const map = (this.untracked ??= keyed(this.json.untrackedOrderFills, 'portfolio.untrackedOrderFills', key));
+      const map = (this.untracked ??= keyed(this.json.untrackedOrderFills, `${this.path}.untrackedOrderFills`, key));
       asArray(u.removed, `${path}.untracked.removed`).forEach((x, i) => {
         const pair = strings(x, `${path}.untracked.removed[${i}]`);
         if (pair.length !== 2)
@@ -543,6 +548,7 @@ export class PortfolioPatcher {
     if (d.appliedTrades !== undefined)
       this.trades = appendWindow(
         this.trades ?? this.json.appliedTrades,
+        `${this.path}.appliedTrades`,
         d.appliedTrades,
         `${path}.appliedTrades`,
         // A delta adds [symbol, trade id] pairs; version 3 saves each as its trade key.
@@ -551,12 +557,13 @@ export class PortfolioPatcher {
     if (d.appliedFundingIds !== undefined)
       this.funding = appendWindow(
         this.funding ?? this.json.appliedFundingIds,
+        `${this.path}.appliedFundingIds`,
         d.appliedFundingIds,
         `${path}.appliedFundingIds`,
       );
     if (d.balances !== undefined || d.removedBalances !== undefined) {
       const assetOf = (b: unknown, p: string): string => parseString(asRecord(b, p).asset, `${p}.asset`);
-      const map = (this.balances ??= keyed(this.json.balances, 'portfolio.balances', assetOf));
+      const map = (this.balances ??= keyed(this.json.balances, `${this.path}.balances`, assetOf));
       for (const a of strings(d.removedBalances, `${path}.removedBalances`)) map.delete(a);
       asOptionalArray(d.balances, `${path}.balances`).forEach((b, i) =>
         map.set(assetOf(b, `${path}.balances[${i}]`), b),
@@ -564,7 +571,7 @@ export class PortfolioPatcher {
     }
     if (d.positions !== undefined || d.removedPositions !== undefined) {
       const symbolOf = (x: unknown, p: string): string => parseString(asRecord(x, p).symbol, `${p}.symbol`);
-      const map = (this.positions ??= keyed(this.json.positions, 'portfolio.positions', symbolOf));
+      const map = (this.positions ??= keyed(this.json.positions, `${this.path}.positions`, symbolOf));
       for (const s of strings(d.removedPositions, `${path}.removedPositions`)) map.delete(s);
       asOptionalArray(d.positions, `${path}.positions`).forEach((x, i) =>
         map.set(symbolOf(x, `${path}.positions[${i}]`), x),
@@ -575,7 +582,7 @@ export class PortfolioPatcher {
     if (d.peakEquity !== undefined) this.json.peakEquity = parseString(d.peakEquity, `${path}.peakEquity`);
     if (d.replayLog !== undefined) {
       const l = asRecord(d.replayLog, `${path}.replayLog`);
-      const log = (this.log ??= [...asArray(this.json.replayLog, 'portfolio.replayLog')]);
+      const log = (this.log ??= [...asArray(this.json.replayLog, `${this.path}.replayLog`)]);
       const keep = l.keep;
       if (typeof keep !== 'number' || !Number.isSafeInteger(keep) || keep < 0 || keep > log.length) {
         throw new PortfolioDeltaError(
@@ -621,7 +628,7 @@ export class PortfolioPatcher {
           return x.createdAt - y.createdAt || compareStrings(x.clientOrderId, y.clientOrderId);
         });
       } else {
-        const { createdAt, clientOrderId } = orderColumnIndex(columns, 'portfolio.orders.columns');
+        const { createdAt, clientOrderId } = orderColumnIndex(columns, `${this.path}.orders.columns`);
         const rows = [...this.orders.values()] as (readonly unknown[])[];
         rows.sort(
           (x, y) =>
@@ -675,6 +682,7 @@ function pairKey(raw: unknown, path: string): string {
  */
 function appendWindow(
   saved: unknown,
+  savedPath: string,
   raw: unknown,
   path: string,
   as?: (item: unknown, path: string) => unknown,
@@ -684,7 +692,9 @@ function appendWindow(
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
     throw new PortfolioDeltaError(`${path}.size: ${JSON.stringify(size)} is not a window size`);
   const added = asArray(w.added, `${path}.added`);
-  const all = asArray(saved, path).concat(as === undefined ? added : added.map((x, i) => as(x, `${path}.added[${i}]`)));
+  const all = asArray(saved, savedPath).concat(
+    as === undefined ? added : added.map((x, i) => as(x, `${path}.added[${i}]`)),
+  );
   if (size > all.length)
     throw new PortfolioDeltaError(`${path}.size: ${size} ids, but the saved window and the delta hold ${all.length}`);
   return all.slice(all.length - size);

@@ -115,6 +115,7 @@ async function setup() {
     save,
     reload,
     whole,
+    wholeJson,
     crash: (p: FileStoreFailpoint) => {
       crashAt = p;
     },
@@ -214,5 +215,21 @@ describe('delta saves under crashes', () => {
     });
     await s.store.close();
     await expect(s.reload()).rejects.toThrow(/journal record 1 is not valid.*replayLog\.keep/);
+  });
+
+  it("a fault of the snapshot's met while applying a delta is the snapshot's, not the record's", async () => {
+    const s = await setup();
+    const snapshot = JSON.parse(JSON.stringify(s.wholeJson())) as { portfolio: { orders: { rows: unknown[][] } } };
+    // The order table is read only as far as a delta of orders needs it: row 3's client id is not a string.
+    snapshot.portfolio.orders.rows[3]![0] = 3;
+    const delta = { kind: 'delta', at: T0, lifecycle: { liquidateOnly: null }, portfolio: { removedOrders: ['c5'] } };
+    const read = () => decodeEngineState({ snapshot: snapshot as never, journal: [delta], warnings: [] });
+    expect(read).toThrow(StoreCorruptError);
+    expect(read).toThrow(
+      /: the snapshot is not valid engine state \(read to apply journal record 1\): .*snapshot\.portfolio\.orders\.rows\[3\]\[0\]: must be a string/,
+    );
+    // The same delta over a sound snapshot loads.
+    snapshot.portfolio.orders.rows[3]![0] = 'c3';
+    expect(read().portfolio?.findOrder({ clientOrderId: 'c5' })).toBeUndefined();
   });
 });
