@@ -145,6 +145,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     positionals: [{ name: 'DIR', description: 'the state directory' }],
     flags: [{ name: 'json', kind: 'boolean', description: 'one JSON object instead of tables' }, VERBOSE],
   },
+  {
+    name: 'state downgrade',
+    summary: "a stopped engine's state directory rewritten for the release before this one (989d35c)",
+    positionals: [{ name: 'DIR', description: 'the state directory (no engine may hold it)' }],
+    flags: [VERBOSE],
+    notes: [
+      'The state a restart would load (the journal folded in) becomes one snapshot with an empty journal, its portfolio',
+      'saved as version 3 (each order an object), which 989d35c reads; ac6dfe6 and earlier read neither. Keep a copy',
+      'of the directory first. This release reads the result as it is and saves version 4 again.',
+    ],
+  },
 ];
 
 export type FlagValue = string | number | boolean;

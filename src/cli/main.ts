@@ -24,6 +24,7 @@ import {
 import { runAudit } from './audit.js';
 import { demoExchange, runDemo } from './demo.js';
 import { EXIT_INTERRUPTED, processIO, type CliIO } from './io.js';
+import { runStateDowngrade } from './state-downgrade.js';
 import { runStateShow } from './state-show.js';
 
 const PROGRAM = 'tesser-reconcile';
@@ -155,6 +156,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
           runStateShow({ dir: parsed.positionals[0] as string, json: booleanFlag(parsed, 'json') }, io),
           io.signal,
         );
+      case 'state downgrade':
+        return await unlessInterrupted(runStateDowngrade({ dir: parsed.positionals[0] as string }, io), io.signal);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

@@ -134,6 +134,20 @@ export function orderTableObjects(t: OrderTableJSON, path = 'orders'): TrackedOr
   });
 }
 
+/** A portfolio in the layout of version 3 (written up to 989d35c): version 4 changed only how the orders are saved. */
+export type PortfolioJSONVersion3 = Omit<PortfolioJSON, 'version' | 'orders'> & {
+  version: 3;
+  orders: TrackedOrderJSON[];
+};
+
+/**
+ * `j` as version 3 writes it: the orders as objects (`orderTableObjects`), the rest as it is. What a release before
+ * the order table reads (`state downgrade`). @throws ParseError as `orderTableObjects` does.
+ */
+export function portfolioJSONAsVersion3(j: PortfolioJSON): PortfolioJSONVersion3 {
+  return { ...j, version: 3, orders: orderTableObjects(j.orders) };
+}
+
 /** Where each column sits in a table's rows. */
 export type OrderColumnIndex = Readonly<Record<OrderColumn, number>>;
 

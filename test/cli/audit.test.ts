@@ -5,8 +5,7 @@
  * mutating call reaches the emulator or the exchange behind it, and the state directory is left byte for byte.
  * Also its failures: a missing key, a refused key, an unreachable exchange, a non-loopback --url, a corrupt dir.
  */
-import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../src/store/file-store.js';
 import { AUDIT_SYMBOLS, prepareAuditScenario } from '../support/binance-emulator/audit-scenario.js';
 import type { BinanceEmulator } from '../support/binance-emulator/server.js';
-import { runMain } from './helpers.js';
+import { fingerprint, runMain } from './helpers.js';
 
 const SYMBOLS = [...AUDIT_SYMBOLS];
 
@@ -24,16 +23,6 @@ let dir: string;
 let ex: SimulatedExchange;
 let emu: BinanceEmulator;
 let ghostId: string;
-
-/** Every file of the state directory with its hash: the audit must leave them all as they were. */
-async function fingerprint(d: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(d)).sort())
-    out[name] = createHash('sha256')
-      .update(await readFile(join(d, name)))
-      .digest('hex');
-  return out;
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tesser-audit-'));

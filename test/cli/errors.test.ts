@@ -43,7 +43,7 @@ const CASES: readonly Case[] = [
     name: 'an unknown command',
     args: () => ['frobnicate'],
     code: 2,
-    message: /^tesser-reconcile: unknown command 'frobnicate' \(commands: demo, audit, state show\)/,
+    message: /^tesser-reconcile: unknown command 'frobnicate' \(commands: demo, audit, state show, state downgrade\)/,
   },
   {
     name: 'an option before any command',

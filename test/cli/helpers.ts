@@ -6,6 +6,9 @@
  * from this very process, which must keep answering while the command runs.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
 
@@ -55,4 +58,14 @@ export function runCli(args: readonly string[], options: { env?: Record<string, 
       },
     );
   });
+}
+
+/** Every file of a directory with its hash: what a read-only command, or one that refuses, must leave as it was. */
+export async function fingerprint(d: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(d)).sort())
+    out[name] = createHash('sha256')
+      .update(await readFile(join(d, name)))
+      .digest('hex');
+  return out;
 }

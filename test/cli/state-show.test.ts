@@ -3,8 +3,7 @@
  * with orders journaled after the last snapshot: the books, the cursors and each journal record are shown, in text
  * and JSON, and reading changes nothing in the directory (no lock taken, no torn tail repaired).
  */
-import { createHash } from 'node:crypto';
-import { appendFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,21 +12,12 @@ import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { SimulatedExchange } from '../../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../../src/store/file-store.js';
 import { VirtualTimeline } from '../../src/streams/virtual-time.js';
-import { runMain } from './helpers.js';
+import { fingerprint, runMain } from './helpers.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9);
 let dir: string;
 let store: FileStateStore;
 let engine: Engine;
-
-async function fingerprint(d: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(d)).sort())
-    out[name] = createHash('sha256')
-      .update(await readFile(join(d, name)))
-      .digest('hex');
-  return out;
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tesser-state-show-'));

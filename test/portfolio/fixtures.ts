@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Dec } from '../../src/domain/decimal.js';
 import { isOpenStatus, type Fill, type FundingPayment, type Instrument, type Order } from '../../src/domain/types.js';
 import type { ExchangeResetState, Portfolio } from '../../src/portfolio/portfolio.js';
-import { orderTableObjects, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
+import { portfolioJSONAsVersion3, type PortfolioJSON } from '../../src/portfolio/portfolio-json.js';
 
 export const BTC_SPOT: Instrument = { symbol: 'BTC/USDT', kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' };
 export const ETH_SPOT: Instrument = { symbol: 'ETH/USDT', kind: 'spot', base: 'ETH', quote: 'USDT', settle: 'USDT' };
@@ -136,8 +136,5 @@ export function resetInput(p: Portfolio, v: ResetVariant): ExchangeResetState {
 
 /** A portfolio file as version 3 wrote it: its orders as a list of objects (its trades were keys already). */
 export function asVersion3(j: PortfolioJSON): Record<string, unknown> {
-  return JSON.parse(JSON.stringify({ ...j, version: 3, orders: orderTableObjects(j.orders) })) as Record<
-    string,
-    unknown
-  >;
+  return JSON.parse(JSON.stringify(portfolioJSONAsVersion3(j))) as Record<string, unknown>;
 }
