@@ -1261,8 +1261,8 @@ export interface ReflectedWeighing {
  * tolerance of the snapshot wins, the fewest left out on a tie; so all are applied unless leaving some out fits the
  * exchange better (sim seeds 33980, 34824, 44798: a manual order filled in the boot snapshot's millisecond, applied
  * again). When no choice fits every one of them, the winner is a guess and the trades are `undecided` (the runtime
- * holds them a while: `holdUndecided`, not long when the guess is `dominant`). `current` is the portfolio the report was diffed against, `work` the planning
- * clone before these trades.
+ * holds them a while, `holdUndecided`, unless the guess is `dominant`). `current` is the portfolio the report was
+ * diffed against, `work` the planning clone before these trades.
  */
 export function reflectedByBalances(
   report: ReconciliationReport,
