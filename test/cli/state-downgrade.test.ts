@@ -144,6 +144,17 @@ describe('state downgrade', () => {
     expect(ours.orders.every((o) => typeof o.clientOrderId === 'string' && typeof o.quantity === 'string')).toBe(true);
   });
 
+  it("takes 989d35c's own directory too (version 3 and its deltas): one snapshot, the same state", async () => {
+    const d = await tempDir();
+    await cp(new URL('../engine/fixtures/main-989d35c/crashed', import.meta.url), d, { recursive: true });
+    const before = await stateOf(d);
+    const r = await runMain(['state', 'downgrade', d]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/, [1-9]\d* journal records folded in, the journal empty$/m);
+    expect(await readFile(join(d, 'journal.jsonl'), 'utf8')).toBe('');
+    expect(await stateOf(d)).toBe(before);
+  });
+
   it('run twice, the second run writes the same snapshot', async () => {
     const d = await tempDir();
     await cp(left, d, { recursive: true });
