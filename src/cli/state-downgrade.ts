@@ -9,16 +9,9 @@
  * so a crash leaves the old state or the new one), and only after the whole state has decoded: a directory the
  * engine would refuse is left as it is.
  */
-import { amountToString } from '../domain/decimal.js';
 import { TesserError } from '../domain/errors.js';
 import type { Millis } from '../domain/clock.js';
-import type { Decimal } from 'decimal.js';
-import {
-  decodeEngineState,
-  encodeEngineState,
-  type DecodedEngineState,
-  type EquityAtSaveJSON,
-} from '../engine/state-file.js';
+import { decodeEngineState, encodeEngineState, equityAtSaveToJSON } from '../engine/state-file.js';
 import { portfolioJSONAsVersion3 } from '../portfolio/portfolio-json.js';
 import { FileStateStore } from '../store/file-store.js';
 import type { JsonValue } from '../store/port.js';
@@ -44,7 +37,11 @@ export async function runStateDowngrade(options: StateDowngradeOptions, io: CliI
     const loaded = await store.load();
     if (loaded === undefined) throw new StateDirError(`${contents.dir} holds no saved state: nothing to rewrite`);
     const state = decodeEngineState(loaded, {}, contents.dir);
-    const json = encodeEngineState(state, lastSavedAt(loaded.snapshot, loaded.journal), equityOf(state.equityAtSave));
+    const json = encodeEngineState(
+      state,
+      lastSavedAt(loaded.snapshot, loaded.journal),
+      state.equityAtSave === undefined ? undefined : equityAtSaveToJSON(state.equityAtSave),
+    );
     const portfolio = json.portfolio === null ? null : portfolioJSONAsVersion3(json.portfolio);
     // Amounts are strings already: the object is JSON as it is.
     await store.compact({ ...json, portfolio } as unknown as JsonValue);
@@ -70,11 +67,4 @@ function lastSavedAt(snapshot: unknown, journal: readonly unknown[]): Millis {
   for (const r of journal) take((r as { at?: unknown } | null)?.at);
   if (at === 0) throw new TesserError("the state holds no save time (snapshot.savedAt or a record's at)");
   return at;
-}
-
-/** The equity last marked before the save, as the snapshot writes it. */
-function equityOf(e: DecodedEngineState['equityAtSave']): EquityAtSaveJSON | undefined {
-  if (e === undefined) return undefined;
-  const text = (v: Decimal | null): string | null => (v === null ? null : amountToString(v));
-  return { equity: text(e.equity), drawdown: text(e.drawdown) };
 }

@@ -26,6 +26,7 @@ import { NO_SLICING, type Slicer } from './slicing.js';
 import {
   decodeEngineStateSliced,
   type EngineJournalRecord,
+  equityAtSaveToJSON,
   type EquityAtSaveJSON,
   type PersistedLifecycleJSON,
 } from './state-file.js';
@@ -189,7 +190,7 @@ export class DurableState {
     if (e !== null && this.#equityText?.of !== e)
       this.#equityText = {
         of: e,
-        json: { equity: e.equity?.toFixed() ?? null, drawdown: e.drawdown?.toFixed() ?? null },
+        json: equityAtSaveToJSON(e),
       };
     const equity = e === null ? undefined : this.#equityText!.json;
     const state = {

@@ -17,7 +17,7 @@
  */
 import type { Millis } from '../domain/clock.js';
 import { StoreCorruptError, TesserError, errorSummary } from '../domain/errors.js';
-import type { Decimal } from '../domain/decimal.js';
+import { amountToString, type Decimal } from '../domain/decimal.js';
 import {
   asArray,
   asRecord,
@@ -89,6 +89,17 @@ export interface EngineStateJSON {
 export interface EquityAtSaveJSON {
   readonly equity: string | null;
   readonly drawdown: string | null;
+}
+
+/** Equity and drawdown as a save writes them (`EquityAtSaveJSON`): exact decimal strings, null kept. */
+export function equityAtSaveToJSON(e: {
+  readonly equity: Decimal | null;
+  readonly drawdown: Decimal | null;
+}): EquityAtSaveJSON {
+  return {
+    equity: e.equity === null ? null : amountToString(e.equity),
+    drawdown: e.drawdown === null ? null : amountToString(e.drawdown),
+  };
 }
 
 /** Journal records the engine appends between snapshots. */

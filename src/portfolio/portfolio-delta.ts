@@ -31,7 +31,13 @@ import {
   type BalanceJSON,
   type PositionJSON,
 } from '../domain/parse.js';
-import { ORDER_COLUMNS, orderColumnIndex, orderRow, type OrderCellJSON } from './portfolio-json.js';
+import {
+  ORDER_COLUMNS,
+  orderColumnIndex,
+  orderRow,
+  type OrderCellJSON,
+  type OrderColumnIndex,
+} from './portfolio-json.js';
 import type {
   ReflectedUnexplainedJSON,
   ReplayEntry,
@@ -453,9 +459,8 @@ const ORDER_FIELDS: ReadonlySet<string> = new Set(ORDER_COLUMNS);
 export class PortfolioPatcher {
   private readonly json: Record<string, unknown>;
   private orders: Map<string, unknown> | undefined;
-  /** The saved order table's columns (version 4 on), and where a row holds its client id. */
-  private readonly columns: string[] | undefined;
-  private readonly clientIdAt: number = -1;
+  /** The saved order table's columns (version 4 on), and where each sits in a row. */
+  private readonly table: { readonly columns: string[]; readonly ix: OrderColumnIndex } | undefined;
   private untracked: Map<string, unknown> | undefined;
   private balances: Map<string, unknown> | undefined;
   private positions: Map<string, unknown> | undefined;
@@ -479,9 +484,8 @@ export class PortfolioPatcher {
     this.json = { ...r };
     this.path = path;
     if (r.version !== 2 && r.version !== 3) {
-      const table = asRecord(r.orders, `${path}.orders`);
-      this.columns = asArray(table.columns, `${path}.orders.columns`) as string[];
-      this.clientIdAt = orderColumnIndex(this.columns, `${path}.orders.columns`).clientOrderId;
+      const columns = asArray(asRecord(r.orders, `${path}.orders`).columns, `${path}.orders.columns`) as string[];
+      this.table = { columns, ix: orderColumnIndex(columns, `${path}.orders.columns`) };
     }
   }
 
@@ -491,11 +495,11 @@ export class PortfolioPatcher {
    */
   private savedOrders(): Map<string, unknown> {
     if (this.orders !== undefined) return this.orders;
-    if (this.columns === undefined)
+    if (this.table === undefined)
       return (this.orders = keyed(this.json.orders, `${this.path}.orders`, (o, p) =>
         parseString(asRecord(o, p).clientOrderId, `${p}.clientOrderId`),
       ));
-    const at = this.clientIdAt;
+    const at = this.table.ix.clientOrderId;
     return (this.orders = keyed(
       asRecord(this.json.orders, `${this.path}.orders`).rows,
       `${this.path}.orders.rows`,
@@ -516,7 +520,7 @@ export class PortfolioPatcher {
         // A field with no column would be dropped from a table (a newer release's): refused, as the table's is.
         refuseUnknownFields(r, ORDER_FIELDS, p);
         const id = parseString(r.clientOrderId, `${p}.clientOrderId`);
-        orders.set(id, this.columns === undefined ? o : orderRow(r, this.columns));
+        orders.set(id, this.table === undefined ? o : orderRow(r, this.table.columns));
       });
     }
     if (d.untracked !== undefined) {
@@ -620,22 +624,22 @@ export class PortfolioPatcher {
   result(): Record<string, unknown> {
     const out = { ...this.json };
     if (this.orders !== undefined) {
-      const columns = this.columns;
-      if (columns === undefined) {
+      const table = this.table;
+      if (table === undefined) {
         out.orders = [...this.orders.values()].sort((a, b) => {
           const x = a as { createdAt: number; clientOrderId: string };
           const y = b as { createdAt: number; clientOrderId: string };
           return x.createdAt - y.createdAt || compareStrings(x.clientOrderId, y.clientOrderId);
         });
       } else {
-        const { createdAt, clientOrderId } = orderColumnIndex(columns, `${this.path}.orders.columns`);
+        const { createdAt, clientOrderId } = table.ix;
         const rows = [...this.orders.values()] as (readonly unknown[])[];
         rows.sort(
           (x, y) =>
             (x[createdAt] as number) - (y[createdAt] as number) ||
             compareStrings(x[clientOrderId] as string, y[clientOrderId] as string),
         );
-        out.orders = { columns, rows };
+        out.orders = { columns: table.columns, rows };
       }
     }
     if (this.untracked !== undefined) out.untrackedOrderFills = [...this.untracked.values()];
