@@ -12,8 +12,9 @@ import { Dec } from '../../../src/domain/decimal.js';
 import type { Order } from '../../../src/domain/types.js';
 import { createEngine, type Engine, type EngineReport } from '../../../src/engine/engine.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
-import type { PlaceOrderRequest } from '../../../src/exchange/port.js';
+import type { ExchangeClient, PlaceOrderRequest } from '../../../src/exchange/port.js';
 import { SimulatedExchange } from '../../../src/exchange/simulated.js';
+import { SkewedClockExchange } from '../../../src/exchange/simulated/clock-skew.js';
 import type { Portfolio } from '../../../src/portfolio/portfolio.js';
 import { InMemoryStateStore } from '../../../src/store/memory.js';
 import { VirtualTimeline } from '../../../src/streams/virtual-time.js';
@@ -46,9 +47,9 @@ interface Venue {
 const make = (id: string, config: Record<string, unknown>): Exchange =>
   new (ccxt as unknown as Record<string, new (c: object) => Exchange>)[id]!(config);
 
-const VENUES: Record<string, (sim: SimulatedExchange, clock: Clock) => Promise<Venue>> = {
-  binance: async (sim, clock) => {
-    const emu = await startBinanceEmulator({ backend: sim, clock, ...GRID });
+const VENUES: Record<string, (backend: ExchangeClient, clock: Clock) => Promise<Venue>> = {
+  binance: async (backend, clock) => {
+    const emu = await startBinanceEmulator({ backend, clock, ...GRID });
     return {
       ccxt: () => make('binance', emu.ccxtConfig()),
       wireOrder: (_s, id) => id,
@@ -62,8 +63,8 @@ const VENUES: Record<string, (sim: SimulatedExchange, clock: Clock) => Promise<V
       close: () => emu.close(),
     };
   },
-  bybit: async (sim, clock) => {
-    const emu = await startBybitEmulator({ backend: sim, clock, ...GRID, placedByHand: byHand });
+  bybit: async (backend, clock) => {
+    const emu = await startBybitEmulator({ backend, clock, ...GRID, placedByHand: byHand });
     // Bybit answers an API rate limit with HTTP 200 and retCode 10006.
     const body = { retCode: 10006, retMsg: 'Too many visits!', result: {}, retExtInfo: {}, time: clock.now() };
     return {
@@ -76,8 +77,8 @@ const VENUES: Record<string, (sim: SimulatedExchange, clock: Clock) => Promise<V
       close: () => emu.close(),
     };
   },
-  okx: async (sim, clock) => {
-    const emu = await startOkxEmulator({ backend: sim, clock, ...GRID, placedByHand: byHand });
+  okx: async (backend, clock) => {
+    const emu = await startOkxEmulator({ backend, clock, ...GRID, placedByHand: byHand });
     return {
       ccxt: () => make('okx', emu.ccxtConfig()),
       wireOrder: emu.orderId,
@@ -113,7 +114,11 @@ const limit = (
   price: new Dec(price),
 });
 
-async function rig(name: string) {
+/**
+ * `skewMs`: the venue's clock less ours (`SkewedClockExchange` behind the emulator, whose own clock, for its server
+ * time and its default query ends, reads the same); the engine is told that bound (`maxClockSkewMs`).
+ */
+async function rig(name: string, skewMs = 0) {
   const tl = new VirtualTimeline(T0);
   const sim = new SimulatedExchange({
     seed: `venue-${name}`,
@@ -121,18 +126,25 @@ async function rig(name: string) {
     volatilityBps: 0,
     partialFillProbability: 0,
   });
-  const venue = await (VENUES[name] as (typeof VENUES)[string])(sim, tl.clock);
+  const venue = await (VENUES[name] as (typeof VENUES)[string])(
+    skewMs === 0 ? sim : new SkewedClockExchange(sim, skewMs),
+    skewMs === 0 ? tl.clock : { now: () => tl.clock.now() + skewMs },
+  );
   cleanups.push(() => venue.close());
   const reports: EngineReport[] = [];
-  const start = async (store: InMemoryStateStore, zombiePolicy: 'ignore' | 'cancel' = 'ignore'): Promise<Engine> => {
+  const start = async (
+    store: InMemoryStateStore,
+    zombiePolicy: 'ignore' | 'cancel' = 'ignore',
+    intervalMs = NO_TICK_MS,
+  ): Promise<Engine> => {
     const client = await CcxtExchange.create({ exchange: venue.ccxt(), symbols: SYMBOLS, clock: tl.clock });
     const engine = createEngine({
       exchange: client,
       store,
       clock: tl.clock,
       scheduler: tl.scheduler,
-      intervalMs: NO_TICK_MS,
-      policies: { zombiePolicy: { default: zombiePolicy } },
+      intervalMs,
+      policies: { zombiePolicy: { default: zombiePolicy }, maxClockSkewMs: Math.abs(skewMs) },
     });
     cleanups.push(() => engine.stop());
     engine.reports$.subscribe((r) => reports.push(r));
@@ -315,3 +327,52 @@ describe.each(Object.keys(VENUES))('the engine on the %s emulator, through ccxt'
     r.expectBooksEqualTruth(run.portfolio);
   });
 });
+
+// The venue's clock up to 0.9 s either way of ours (Binance refuses a signed request more than 1 s ahead of its time):
+// every time the venue reports is on its clock, and the history queries the adapter builds must still find each trade.
+describe.each(Object.keys(VENUES).flatMap((name) => [0, 900, -900].map((skewMs) => [name, skewMs] as const)))(
+  'the engine on the %s emulator whose clock is %i ms off ours, through ccxt',
+  (name, skewMs) => {
+    it('a fill by hand in the boot’s millisecond and fills of ours between cycles: each in the books once', async () => {
+      const r = await rig(name, skewMs);
+      /** Moves virtual time on, 100 ms at a time, until `p` settles (a cycle that raced a trade runs again later). */
+      const settle = async <T>(p: Promise<T>): Promise<T> => {
+        let done = false;
+        const out = p.finally(() => {
+          done = true;
+        });
+        for (let i = 0; i < 600 && !done; i++) await r.tl.advanceBy(100);
+        return out;
+      };
+      const manual = r.sim.placeManualOrder({
+        symbol: ETH,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.25'),
+        price: new Dec('1950'),
+      });
+      r.sim.fillOrder({ symbol: ETH, exchangeOrderId: manual.exchangeOrderId as string });
+      // Cycles every second, as a bot runs them: one whose snapshot raced a trade is discarded and run again.
+      const run = await settle(r.start(new InMemoryStateStore(), 'ignore', 1_000));
+      r.expectBooksEqualTruth(run.portfolio);
+      const a = await run.placeOrder(limit('a', SPOT, 'buy', '0.4', '29900'));
+      const b = await run.placeOrder(limit('b', PERP, 'sell', '0.2', '30100'));
+      await r.tl.advanceBy(PAST_GRACE_MS);
+      const from = r.reports.length;
+      // Each on a whole second (a cycle's millisecond), then 300 ms on: inside either skew bound of a snapshot.
+      r.sim.fillOrder({ symbol: SPOT, exchangeOrderId: r.simId(a) }, '0.15');
+      await r.tl.advanceBy(300);
+      r.sim.fillOrder({ symbol: PERP, exchangeOrderId: r.simId(b) });
+      for (let i = 0; i < 100; i++) await r.tl.advanceBy(100);
+      const actions = r.reports.slice(from).flatMap((x) => x.plan.actions);
+      expect(actions.filter((x) => x.type === 'rebuildPortfolio' || x.type === 'enterLiquidateOnly')).toEqual([]);
+      expect(
+        actions
+          .flatMap((x) => (x.type === 'applyFill' ? [`${x.fill.symbol} ${x.fill.quantity.toFixed()}`] : []))
+          .sort(),
+      ).toEqual([`${SPOT} 0.15`, `${PERP} 0.2`]);
+      r.expectBooksEqualTruth(run.portfolio);
+      expect(run.status().phase).toBe('running');
+    });
+  },
+);
