@@ -65,14 +65,15 @@ export interface DeferredTexts {
 }
 
 /**
- * The texts of one list's slices as its serializer last wrote them (src/store/codec.ts, a slice per `PIECE_ITEMS`
- * items), by the slice's index: the items the slice held and their texts comma-joined. A slice whose items are the same
- * objects again is written as its text (an identity check per item), so a compaction of books that changed in a few
- * orders costs those orders' slices, not a look-up and a copy of every order's text (issue 16). Per list (a portfolio
- * lineage), never process-wide: two lists written in turn would each replace the other's slices.
+ * The texts of one list's slices as its serializer last wrote them (src/store/codec.ts `AlignedSlices`), in order:
+ * the items each slice held and their texts comma-joined. A slice whose items are the same objects again is written as
+ * its text (an identity check per item), and new slices are cut to end where a kept one begins, so a compaction of
+ * books that changed in a few orders costs those orders' slices, wherever they are, not a look-up and a copy of every
+ * order's text (issue 16). Per list (a portfolio lineage), never process-wide: two lists written in turn would each
+ * replace the other's slices.
  */
 export interface SliceTexts {
-  readonly slices: (SliceText | undefined)[];
+  slices: readonly SliceText[];
 }
 
 /** One slice of `SliceTexts`. */

@@ -16,7 +16,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { DeferredList, type DeferredTexts } from '../domain/deferred-list.js';
+import { DeferredList, type DeferredTexts, type SliceText, type SliceTexts } from '../domain/deferred-list.js';
 import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import { StoreCorruptError } from '../domain/errors.js';
 import { StoreError } from './errors.js';
@@ -104,21 +104,30 @@ export async function* canonicalPieceStream(
     const array = Array.isArray(v) ? (v as readonly unknown[]) : undefined;
     if (deferred !== undefined || (array !== undefined && array.length > PIECE_ITEMS)) {
       const length = deferred?.length ?? array!.length;
+      const memo = deferred?.memo;
+      const aligned = memo?.slices !== undefined ? new AlignedSlices(memo, memo.slices) : undefined;
       if (put('[')) yield take();
-      for (let from = 0; from < length; from += PIECE_ITEMS) {
-        const to = Math.min(length, from + PIECE_ITEMS);
+      for (let from = 0; from < length;) {
         // The slice's own array text without its brackets: canonical JSON of an array is its items', comma-joined.
-        const text =
-          deferred?.memo !== undefined
-            ? memoizedItemsText(deferred.memo, from, to)
-            : canonicalJson(deferred !== undefined ? deferred.encodeRange(from, to) : array!.slice(from, to)).slice(
-                1,
-                -1,
-              );
+        let to: number;
+        let text: string;
+        if (aligned !== undefined) ({ to, text } = aligned.next(from));
+        else {
+          to = Math.min(length, from + PIECE_ITEMS);
+          text =
+            memo !== undefined
+              ? itemsText(memo, from, to)
+              : canonicalJson(deferred !== undefined ? deferred.encodeRange(from, to) : array!.slice(from, to)).slice(
+                  1,
+                  -1,
+                );
+        }
         if (put(from === 0 ? `${cut}${text}` : `,${cut}${text}`)) yield take();
+        from = to;
         const waiting = pause();
         if (waiting !== undefined) await waiting;
       }
+      aligned?.finish();
       if (put(`${cut}]`)) yield take();
       return;
     }
@@ -145,22 +154,67 @@ export async function* canonicalPieceStream(
 }
 
 /**
- * The canonical JSON of items `from` to `to` of `list`, comma-joined without brackets (what `canonicalJson` of that
- * slice writes inside them): the text the last write gave the slice when it held the very same items (`slices`); else
- * each item's: an item whose text `memo` holds is not encoded again; the others are encoded, checked and serialized
- * together (one key list for all, as `canonicalJson` does for the slice) and their texts kept.
+ * The slices of a memoized list as this write cuts them, each with its text (see `SliceTexts`): where the last write's
+ * slices still hold the very same items they are written as their texts; elsewhere new slices are cut, ending where
+ * one of the last write's slices begins (so an order inserted or dropped anywhere re-renders the slice around it, not
+ * every slice after it: cut at fixed counts, every slice after an edit shifted, and a compaction of books that changed
+ * in one order near the start encoded and kept new text for all of them, issue 16), else at `PIECE_ITEMS` items.
+ * The text is the same whatever the cuts (an array's canonical JSON is its items', comma-joined); only where the line
+ * breaks of a written snapshot fall depends on them.
  */
-function memoizedItemsText(memo: DeferredTexts, from: number, to: number): string {
-  const slices = memo.slices?.slices;
-  if (slices === undefined) return itemsText(memo, from, to);
-  const k = Math.floor(from / PIECE_ITEMS);
-  // The last slice: a list that got shorter leaves none of its slices behind.
-  if (to === memo.items.length) slices.length = Math.min(slices.length, k + 1);
-  const kept = slices[k];
-  if (kept !== undefined && sameItems(kept.items, memo.items, from, to)) return kept.text;
-  const text = itemsText(memo, from, to, true);
-  slices[k] = { items: memo.items.slice(from, to), text };
-  return text;
+class AlignedSlices {
+  /** The last write's slices, by their first item. */
+  private readonly starts = new Map<object, SliceText>();
+  /** This write's slices, in order: the memo's once the write is done (`finish`). */
+  private readonly cut: SliceText[] = [];
+
+  constructor(
+    private readonly memo: DeferredTexts,
+    private readonly texts: SliceTexts,
+  ) {
+    for (const slice of texts.slices) if (slice.items.length > 0) this.starts.set(slice.items[0]!, slice);
+  }
+
+  /** The slice that begins at item `from`: where it ends, and its text. */
+  next(from: number): { to: number; text: string } {
+    const kept = this.kept(from);
+    // A slice short of full is kept only where what follows is kept too (or nothing does): one followed by new items
+    // is cut again with them, so the tail of a growing list, or what a few drops left, does not stay in small slices.
+    if (kept !== undefined) {
+      const to = from + kept.items.length;
+      if (kept.items.length >= PIECE_ITEMS || to === this.memo.items.length || this.kept(to) !== undefined) {
+        this.cut.push(kept);
+        return { to, text: kept.text };
+      }
+    }
+    const to = this.end(from);
+    const text = itemsText(this.memo, from, to, true);
+    this.cut.push({ items: this.memo.items.slice(from, to), text });
+    return { to, text };
+  }
+
+  /** This write's slices are the ones the next write lines up with (a write given up halfway leaves the last's). */
+  finish(): void {
+    this.texts.slices = this.cut;
+  }
+
+  /** The last write's slice that begins at item `from` and holds the very same items now, if any. */
+  private kept(from: number): SliceText | undefined {
+    const { items } = this.memo;
+    const slice = from < items.length ? this.starts.get(items[from]!) : undefined;
+    return slice !== undefined && sameItems(slice.items, items, from, from + slice.items.length) ? slice : undefined;
+  }
+
+  /**
+   * Where a new slice from `from` ends: at the next item where one of the last write's slices begins, within
+   * 2·PIECE_ITEMS (an item inserted into a full slice makes one slice one item longer), else after PIECE_ITEMS items.
+   */
+  private end(from: number): number {
+    const length = this.memo.items.length;
+    const reach = Math.min(length, from + 2 * PIECE_ITEMS);
+    for (let i = from + 1; i < reach; i++) if (this.starts.has(this.memo.items[i]!)) return i;
+    return Math.min(length, from + PIECE_ITEMS);
+  }
 }
 
 /** Whether `items[from, to)` are the very objects of `kept`, in order. */
@@ -171,7 +225,10 @@ function sameItems(kept: readonly object[], items: readonly object[], from: numb
 }
 
 /**
- * `memoizedItemsText` from the items' own texts. With `sliced`, each item's text is kept as its part of the slice's
+ * The canonical JSON of items `from` to `to` of a memoized list, comma-joined without brackets (what `canonicalJson` of
+ * that slice writes inside them), from the items' own texts: an item whose text `memo` holds is not encoded again; the
+ * others are encoded, checked and serialized together (one key list for all, as `canonicalJson` does for the slice)
+ * and their texts kept. With `sliced` (a slice `AlignedSlices` keeps), each item's text is kept as its part of the slice's
  * text (a substring, which V8 makes a view of the slice's string): the slice's text and the items' are not held twice.
  */
 function itemsText(memo: DeferredTexts, from: number, to: number, sliced = false): string {
@@ -187,7 +244,7 @@ function itemsText(memo: DeferredTexts, from: number, to: number, sliced = false
   return text;
 }
 
-/** The texts of items `from` to `to`, in order (see `memoizedItemsText`). */
+/** The texts of items `from` to `to`, in order (see `itemsText`). */
 function itemTexts(memo: DeferredTexts, from: number, to: number): string[] {
   const { items, encode, texts } = memo;
   const out = new Array<string>(to - from);

@@ -1,7 +1,7 @@
 /** The store's format helpers: CRC-32 and canonical JSON. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DeferredList } from '../../src/domain/deferred-list.js';
+import { DeferredList, type SliceTexts } from '../../src/domain/deferred-list.js';
 import {
   canonicalJson,
   canonicalPieces,
@@ -189,7 +189,7 @@ describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () 
     );
   });
 
-  it('a DeferredList with slice texts writes what encoding every item afresh writes, looking up only changed slices', async () => {
+  it('a DeferredList with slice texts writes what encoding every item afresh writes, looking up only the slices edited', async () => {
     /** A text memo that counts its look-ups. */
     class CountedTexts extends WeakMap<{ v: number }, string> {
       gets = 0;
@@ -206,11 +206,11 @@ describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () 
     });
     await fc.assert(
       fc.asyncProperty(
-        fc.nat(3 * PIECE_ITEMS),
+        fc.nat(12 * PIECE_ITEMS),
         fc.array(fc.array(arbEdit, { maxLength: 4 }), { minLength: 1, maxLength: 8 }),
         async (n, rounds) => {
           const texts = new CountedTexts();
-          const slices = { slices: [] };
+          const slices: SliceTexts = { slices: [] };
           const encode = (item: { v: number }): unknown => ({ v: item.v, s: ['x', item.v % 7] });
           const items = Array.from({ length: n }, (_, v) => ({ v }));
           const write = async (): Promise<number> => {
@@ -221,25 +221,63 @@ describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () 
             return texts.gets;
           };
           await write();
+          // A first write cuts slices of PIECE_ITEMS.
+          expect(slices.slices.map((x) => x.items.length)).toEqual(
+            Array.from({ length: Math.ceil(n / PIECE_ITEMS) }, (_, k) => Math.min(PIECE_ITEMS, n - k * PIECE_ITEMS)),
+          );
+          let edited = 0;
           for (const edits of rounds) {
-            // The slices an edit can reach: from the first index it touches to the end (an insert shifts the rest).
-            let from = items.length;
             for (const { kind, at, v } of edits) {
               const i = items.length === 0 ? 0 : at % items.length;
               if (kind === 'append') items.push({ v });
               else if (kind === 'insert') items.splice(i, 0, { v });
               else if (items.length > 0) items.splice(i, 1, ...(kind === 'replace' ? [{ v }] : []));
-              from = Math.min(from, kind === 'append' ? items.length - 1 : i);
             }
+            edited += edits.length;
             const gets = await write();
-            // The slices before the first change are written as they were, without a look-up of any of their items.
-            expect(gets).toBeLessThanOrEqual(Math.max(0, items.length - Math.floor(from / PIECE_ITEMS) * PIECE_ITEMS));
+            // Each edit re-renders the slice it lands in (up to 2·PIECE_ITEMS items once an insert makes it longer)
+            // and a slice short of full before it, wherever it is: never every slice after it.
+            expect(gets).toBeLessThanOrEqual(edits.length * 3 * PIECE_ITEMS);
             if (edits.length === 0) expect(gets).toBe(0);
+            // The slices cover the list in order, none empty, and edits add at most one slice each.
+            expect(slices.slices.flatMap((x) => x.items)).toEqual(items);
+            expect(slices.slices.every((x) => x.items.length > 0 && x.items.length < 2 * PIECE_ITEMS)).toBe(true);
+            expect(slices.slices.length).toBeLessThanOrEqual(Math.ceil(n / PIECE_ITEMS) + edited);
           }
         },
       ),
       { numRuns: 80 },
     );
+  });
+
+  it('an order inserted or dropped near the start of a long list re-renders the slice around it, not the slices after', async () => {
+    let gets = 0;
+    const memo = new WeakMap<{ v: number }, string>();
+    const texts = {
+      get: (item: { v: number }) => (gets++, memo.get(item)),
+      set: (item: { v: number }, t: string) => memo.set(item, t),
+    };
+    const encode = (item: { v: number }): unknown => ({ v: item.v });
+    const slices: SliceTexts = { slices: [] };
+    const items = Array.from({ length: 20 * PIECE_ITEMS }, (_, v) => ({ v }));
+    const write = async (): Promise<string> => {
+      gets = 0;
+      const list = DeferredList.of(items, encode, texts, slices);
+      return (await canonicalPieces({ list }, () => undefined, true)).join('');
+    };
+    await write();
+    items.splice(5, 0, { v: -1 });
+    const inserted = await write();
+    expect(JSON.parse(inserted)).toEqual({ list: items.map((x) => ({ v: x.v })) });
+    // The first slice took the new order (PIECE_ITEMS + 1 items, one line); every other slice is the last write's.
+    expect(gets).toBe(PIECE_ITEMS + 1);
+    expect(slices.slices.map((x) => x.items.length)).toEqual([PIECE_ITEMS + 1, ...Array<number>(19).fill(PIECE_ITEMS)]);
+    expect(inserted.split('\n')).toHaveLength(22);
+    const before = slices.slices;
+    items.splice(3 * PIECE_ITEMS + 7, 1);
+    await write();
+    expect(gets).toBe(PIECE_ITEMS - 1);
+    expect(slices.slices.filter((x, k) => x !== before[k]).map((x) => x.items.length)).toEqual([PIECE_ITEMS - 1]);
   });
 
   it('a DeferredList with a text memo refuses an item as one without does, naming the same path', async () => {
