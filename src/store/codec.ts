@@ -188,6 +188,11 @@ class AlignedSlices {
       }
     }
     const to = this.end(from);
+    // Cut where it was (the slice after it was edited, not gone): its text still holds.
+    if (kept !== undefined && to === from + kept.items.length) {
+      this.cut.push(kept);
+      return { to, text: kept.text };
+    }
     const text = itemsText(this.memo, from, to, true);
     this.cut.push({ items: this.memo.items.slice(from, to), text });
     return { to, text };

@@ -278,6 +278,10 @@ describe('canonicalPieces and writeSnapshotPieces (a compaction in slices)', () 
     await write();
     expect(gets).toBe(PIECE_ITEMS - 1);
     expect(slices.slices.filter((x, k) => x !== before[k]).map((x) => x.items.length)).toEqual([PIECE_ITEMS - 1]);
+    // An order replaced in the next slice: that slice alone (the one short of full before it is cut as it was).
+    items[4 * PIECE_ITEMS + 9] = { v: -2 };
+    await write();
+    expect(gets).toBe(PIECE_ITEMS);
   });
 
   it('a DeferredList with a text memo refuses an item as one without does, naming the same path', async () => {
