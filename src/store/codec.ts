@@ -178,18 +178,16 @@ class AlignedSlices {
   /** The slice that begins at item `from`: where it ends, and its text. */
   next(from: number): { to: number; text: string } {
     const kept = this.kept(from);
-    // A slice short of full is kept only where what follows is kept too (or nothing does): one followed by new items
-    // is cut again with them, so the tail of a growing list, or what a few drops left, does not stay in small slices.
-    if (kept !== undefined) {
-      const to = from + kept.items.length;
-      if (kept.items.length >= PIECE_ITEMS || to === this.memo.items.length || this.kept(to) !== undefined) {
-        this.cut.push(kept);
-        return { to, text: kept.text };
-      }
-    }
-    const to = this.end(from);
-    // Cut where it was (the slice after it was edited, not gone): its text still holds.
-    if (kept !== undefined && to === from + kept.items.length) {
+    const keptTo = kept === undefined ? -1 : from + kept.items.length;
+    // A slice short of full is kept where what follows is kept too (or nothing does), or where a new cut would end as
+    // it does (the slice after it edited): one followed by new items is cut again with them, so the tail of a growing
+    // list, or what a few drops left, does not stay in small slices.
+    const to =
+      kept !== undefined &&
+      (kept.items.length >= PIECE_ITEMS || keptTo === this.memo.items.length || this.kept(keptTo) !== undefined)
+        ? keptTo
+        : this.end(from);
+    if (kept !== undefined && to === keptTo) {
       this.cut.push(kept);
       return { to, text: kept.text };
     }
