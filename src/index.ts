@@ -41,8 +41,9 @@ export type { FileStateStoreOptions } from './store/file-store.js';
 export type { StateStore, LoadedState, JsonValue, StoreUsage } from './store/port.js';
 
 // ---- The exchange port ----
-export { hasExecutionStream } from './exchange/port.js';
+export { clientOrderIdProblem, hasExecutionStream } from './exchange/port.js';
 export type {
+  ClientOrderIdRule,
   ExchangeClient,
   ExchangeIdentity,
   OrderRef,

@@ -626,7 +626,7 @@ class Story {
   /** The strategy places a limit order through the engine's order gate. */
   private async order(symbol: string, side: 'buy' | 'sell', quantity: string, factor: string): Promise<Order> {
     const req: PlaceOrderRequest = {
-      clientOrderId: `s-${++this.orderSeq}`,
+      clientOrderId: `s${++this.orderSeq}`,
       symbol,
       side,
       type: 'limit',
@@ -763,7 +763,7 @@ class Story {
     }
     this.ex.injectFault({ method: 'placeOrder', kind: 'lostResponse', times: 1 });
     const lostReq: PlaceOrderRequest = {
-      clientOrderId: `s-${++this.orderSeq}`,
+      clientOrderId: `s${++this.orderSeq}`,
       symbol: BTC,
       side: 'buy',
       type: 'limit',
@@ -880,7 +880,7 @@ class Story {
   /** The strategy tries to add exposure in liquidate-only; the gate refuses. */
   private async tryIncrease(p: Proc): Promise<string> {
     const req: PlaceOrderRequest = {
-      clientOrderId: `s-${++this.orderSeq}`,
+      clientOrderId: `s${++this.orderSeq}`,
       symbol: PERP,
       side: 'buy',
       type: 'limit',

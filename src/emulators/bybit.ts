@@ -588,6 +588,9 @@ export async function startBybitEmulator(options: BybitEmulatorOptions): Promise
           throw new BybitError(10001, 'params error: side, orderType and qty are required');
         if (type === 'limit' && p.price === undefined)
           throw new BybitError(10001, 'params error: price is required for a limit order');
+        // Bybit's rule for orderLinkId: at most 36 of letters, digits, dashes and underscores.
+        if (p.orderLinkId !== undefined && !/^[A-Za-z0-9_-]{1,36}$/.test(p.orderLinkId))
+          throw new BybitError(10001, 'params error: orderLinkId invalid');
         if (i.kind === 'spot' && type === 'market' && side === 'buy' && p.marketUnit !== 'baseCoin')
           throw new BybitError(10001, 'emulator: a spot market buy must say marketUnit=baseCoin');
         if (i.kind === 'spot' && p.reduceOnly === 'true')

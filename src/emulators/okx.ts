@@ -406,6 +406,9 @@ export async function startOkxEmulator(options: OkxEmulatorOptions): Promise<Okx
           throw new OkxError('51000', 'Parameter side, ordType or sz error');
         if (type === 'limit' && p.px === undefined) throw new OkxError('51000', 'Parameter px error');
         if (p.tdMode !== (i.kind === 'spot' ? 'cash' : 'cross')) throw new OkxError('51000', 'Parameter tdMode error');
+        // OKX's rule for clOrdId: 1-32 letters and digits, case-sensitive.
+        if (p.clOrdId !== undefined && !/^[A-Za-z0-9]{1,32}$/.test(p.clOrdId))
+          throw new OkxError('51000', 'Parameter clOrdId error');
         const contracts = new Dec(p.sz);
         const request: PlaceOrderRequest = {
           clientOrderId: p.clOrdId ?? `emu${clock.now()}`,

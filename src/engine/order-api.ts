@@ -5,8 +5,7 @@
  * Every change to the books runs as a task of the engine's queue, so it never interleaves with a cycle.
  */
 import type { Clock } from '../domain/clock.js';
-import { ZERO } from '../domain/decimal.js';
-import { TesserError, errorSummary, isRetryableError } from '../domain/errors.js';
+import { errorSummary, isRetryableError } from '../domain/errors.js';
 import type { Order } from '../domain/types.js';
 import type { ExchangeClient, OrderRef, PlaceOrderRequest } from '../exchange/port.js';
 import { logAction } from '../logging/events.js';
@@ -15,7 +14,13 @@ import { isPortfolioError } from '../portfolio/errors.js';
 import type { LifecyclePhase } from '../../machines/lifecycle.js';
 import { EngineNotReadyError } from './api.js';
 import type { DurableState } from './durable-state.js';
-import { OrderConflictError, OrderRefusedError, checkOrder, type ExposureEffect } from './order-gate.js';
+import {
+  OrderConflictError,
+  OrderRefusedError,
+  checkOrder,
+  submittedOrder,
+  type ExposureEffect,
+} from './order-gate.js';
 import type { SkewWatch } from './clock-skew.js';
 import type { SerialQueue } from './serial.js';
 import { orderRecord } from './state-file.js';
@@ -41,7 +46,7 @@ export class OrderApi {
   /** The gate's verdict without sending. @throws OrderRefusedError */
   check(request: PlaceOrderRequest): ExposureEffect {
     this.refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
-    return checkOrder(this.deps.phase(), this.deps.state.portfolio, request);
+    return checkOrder(this.deps.phase(), this.deps.state.portfolio, request, this.deps.exchange.clientOrderIdRule);
   }
 
   /** See `Engine.placeOrder`. */
@@ -51,31 +56,14 @@ export class OrderApi {
     this.refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
     const pending = await queue.run(async () => {
       const at = this.deps.phase();
-      checkOrder(at, state.portfolio, request);
+      checkOrder(at, state.portfolio, request, exchange.clientOrderIdRule);
       const book = state.portfolio!;
       // In liquidate-only the local position may be the drifted one: the exchange must refuse anything that would
       // flip the real position, so a perpetual order goes out reduce-only.
       if (at === 'liquidateOnly' && book.instrument(request.symbol)?.kind === 'perp')
         request = { ...request, reduceOnly: true };
-      if (book.findOrder({ clientOrderId: request.clientOrderId }) !== undefined) {
-        throw new TesserError(`order ${request.clientOrderId}: a tracked order already has this client order id`);
-      }
       const now = clock.now();
-      const order: Order = {
-        clientOrderId: request.clientOrderId,
-        symbol: request.symbol,
-        side: request.side,
-        type: request.type,
-        ...(request.timeInForce !== undefined && { timeInForce: request.timeInForce }),
-        quantity: request.quantity,
-        ...(request.price !== undefined && { price: request.price }),
-        filledQuantity: ZERO,
-        status: 'pending',
-        ...(request.reduceOnly !== undefined && { reduceOnly: request.reduceOnly }),
-        createdAt: now,
-        updatedAt: now,
-        ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
-      };
+      const order = submittedOrder(request, now);
       // Durable BEFORE the exchange sees it: after a crash we know we may have placed it.
       await state.append(orderRecord('submitted', order, now));
       book.trackOrder(order);

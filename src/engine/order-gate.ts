@@ -2,7 +2,9 @@
  * The order gate between a strategy and the exchange: an order that would INCREASE exposure is allowed only while
  * the engine is `running`; in liquidate-only only orders that reduce an existing exposure pass; before startup
  * reconciliation has finished (and once stopping) nothing passes, because the local books are not yet (or no longer)
- * known to agree with the exchange. Pure: phase + portfolio + request in, a verdict out.
+ * known to agree with the exchange. Nor, in any phase, does an order the books cannot hold or whose client order id
+ * is blank or one the exchange refuses (its `clientOrderIdRule`); nor one whose id a tracked order has. Pure: phase +
+ * portfolio + request (+ the id rule) in, a verdict out.
  *
  * "Reduces exposure" is judged conservatively, counting the orders already open on the same side:
  * - perpetual: the order is opposite to the position and, with the other open orders on that side, does not exceed
@@ -11,10 +13,12 @@
  *   exposure to the base asset.
  */
 import type { Decimal } from 'decimal.js';
-import { ZERO } from '../domain/decimal.js';
-import { TesserError } from '../domain/errors.js';
+import type { Millis } from '../domain/clock.js';
+import { Dec, ZERO } from '../domain/decimal.js';
+import { ParseError, TesserError } from '../domain/errors.js';
+import { orderToJSON, parseOrder } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
-import type { PlaceOrderRequest } from '../exchange/port.js';
+import { clientOrderIdProblem, type ClientOrderIdRule, type PlaceOrderRequest } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { exposureIncreaseAllowed, exposureReductionAllowed, type LifecyclePhase } from '../../machines/lifecycle.js';
 
@@ -29,7 +33,16 @@ export type OrderRefusalCode =
   /** The symbol is not an instrument the portfolio knows. */
   | 'unknownInstrument'
   /** The engine runs report-only (`policies.reportOnly`): it changes nothing, on the exchange or on disk. */
-  | 'reportOnly';
+  | 'reportOnly'
+  /** The client order id is blank, or one the exchange would refuse (`ExchangeClient.clientOrderIdRule`). */
+  | 'invalidClientOrderId'
+  /**
+   * The request is not an order the books can hold (`requestProblem`): a quantity or price that is not a Decimal
+   * above 0, an unknown side, type or time in force, a limit order without a price, GTD without `expiresAt`, ...
+   */
+  | 'invalidRequest'
+  /** A tracked order (open, or terminal and not yet pruned) already has this client order id. */
+  | 'duplicateClientOrderId';
 
 /** The order gate refused an order; nothing was sent and nothing was recorded. */
 export class OrderRefusedError extends TesserError {
@@ -103,6 +116,53 @@ export function exposureEffect(
   return wanted().lte(position.abs()) ? 'reduce' : 'increase';
 }
 
+/** The order `placeOrder` journals as submitted and tracks for `request` at `now`: pending, nothing filled. */
+export function submittedOrder(request: PlaceOrderRequest, now: Millis): Order {
+  return {
+    clientOrderId: request.clientOrderId,
+    symbol: request.symbol,
+    side: request.side,
+    type: request.type,
+    ...(request.timeInForce !== undefined && { timeInForce: request.timeInForce }),
+    quantity: request.quantity,
+    ...(request.price !== undefined && { price: request.price }),
+    filledQuantity: ZERO,
+    status: 'pending',
+    ...(request.reduceOnly !== undefined && { reduceOnly: request.reduceOnly }),
+    createdAt: now,
+    updatedAt: now,
+    ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
+  };
+}
+
+/**
+ * Why `request` is not an order the books can hold (undefined: it is one). The order it is journaled as must read
+ * back as the state file is read (`parseOrder`): a quantity of 0, a limit order without a price or a blank client id
+ * was journaled before the exchange refused it, and the next start found the directory corrupt. Amounts must be
+ * Decimals (money never passes through a JS number).
+ */
+export function requestProblem(request: PlaceOrderRequest): string | undefined {
+  if (typeof request !== 'object' || (request as unknown) === null) return 'the request is not an object';
+  if (!Dec.isDecimal(request.quantity)) return 'its quantity is not a Decimal';
+  if (request.price !== undefined && !Dec.isDecimal(request.price)) return 'its price is not a Decimal';
+  if (request.timeInForce === 'GTD' && request.expiresAt === undefined) return 'a GTD order needs expiresAt';
+  if (request.timeInForce !== 'GTD' && request.expiresAt !== undefined) return 'expiresAt is only for a GTD order';
+  try {
+    parseOrder(orderToJSON(submittedOrder(request, 0)), 'order');
+  } catch (e) {
+    if (e instanceof ParseError) return e.message;
+    throw e;
+  }
+  return undefined;
+}
+
+/** The request in a refusal's message, whatever its fields hold. */
+function requestText(request: PlaceOrderRequest): string {
+  const q: unknown = request.quantity;
+  const quantity = Dec.isDecimal(q) ? (q as Decimal).toFixed() : String(q);
+  return `order ${String(request.clientOrderId)} (${String(request.side)} ${quantity} ${String(request.symbol)})`;
+}
+
 /**
  * Checks an order against the lifecycle phase. Returns the order's exposure effect when it may be sent.
  * @throws OrderRefusedError when it may not.
@@ -111,15 +171,19 @@ export function checkOrder(
   phase: LifecyclePhase,
   portfolio: Portfolio | undefined,
   request: PlaceOrderRequest,
+  clientOrderIdRule?: ClientOrderIdRule,
 ): ExposureEffect {
   const refuse = (code: OrderRefusalCode, why: string): never => {
-    throw new OrderRefusedError(
-      code,
-      phase,
-      request.clientOrderId,
-      `order ${request.clientOrderId} (${request.side} ${request.quantity.toFixed()} ${request.symbol}) refused: ${why}`,
-    );
+    throw new OrderRefusedError(code, phase, String(request.clientOrderId), `${requestText(request)} refused: ${why}`);
   };
+  // First, in every phase: a request the books could not hold, or an id the exchange refuses.
+  const idProblem =
+    typeof request.clientOrderId === 'string'
+      ? clientOrderIdProblem(request.clientOrderId, clientOrderIdRule)
+      : 'is not a string';
+  if (idProblem !== undefined) return refuse('invalidClientOrderId', `its client order id ${idProblem}`);
+  const problem = requestProblem(request);
+  if (problem !== undefined) return refuse('invalidRequest', problem);
   if (phase === 'loading' || phase === 'startupReconcile') {
     return refuse(
       'notReady',
@@ -129,6 +193,8 @@ export function checkOrder(
   // Checked before the portfolio: an engine that failed while loading has none, and is not "about to be ready".
   if (!exposureReductionAllowed(phase)) return refuse('notRunning', `the engine is ${phase}`);
   if (portfolio === undefined) return refuse('notReady', 'there is no portfolio yet');
+  if (portfolio.findOrder({ clientOrderId: request.clientOrderId }) !== undefined)
+    return refuse('duplicateClientOrderId', 'a tracked order already has this client order id');
   const effect = exposureEffect(portfolio, request);
   if (effect === undefined) return refuse('unknownInstrument', `${request.symbol} is not a known instrument`);
   if (effect === 'increase' && !exposureIncreaseAllowed(phase)) {

@@ -68,11 +68,42 @@ export interface ExchangeIdentity {
   readonly account?: string | undefined;
 }
 
+/**
+ * What a venue accepts as a client order id: a venue refuses any other, after the engine has journaled the order as
+ * submitted, so the engine checks it first (`OrderRefusedError` code `invalidClientOrderId`: nothing sent, nothing
+ * recorded). The venues' own rules are in `EXCHANGE_QUIRKS` (src/exchange/ccxt/quirks.ts).
+ */
+export interface ClientOrderIdRule {
+  /** Longest id accepted, in characters. */
+  readonly maxLength: number;
+  /** Every character of an accepted id matches this (one character, no anchors, no flags: `[A-Za-z0-9]`). */
+  readonly char: RegExp;
+  /** The characters accepted, in words, for error messages (`letters and digits`). */
+  readonly chars: string;
+}
+
+/**
+ * Why `rule` refuses `clientOrderId` (undefined: it accepts it). A blank id (empty, or only white space) is refused
+ * under any rule: venues refuse it, the state file cannot hold it, and an order without one cannot be told from an
+ * order placed by hand.
+ */
+export function clientOrderIdProblem(clientOrderId: string, rule: ClientOrderIdRule | undefined): string | undefined {
+  if (clientOrderId.trim() === '') return clientOrderId === '' ? 'is empty' : 'is blank';
+  if (rule === undefined) return undefined;
+  if (clientOrderId.length > rule.maxLength)
+    return `is ${clientOrderId.length} characters long, more than the ${rule.maxLength} the exchange accepts`;
+  for (const c of clientOrderId)
+    if (!rule.char.test(c)) return `holds ${JSON.stringify(c)}: the exchange accepts only ${rule.chars}`;
+  return undefined;
+}
+
 export interface ExchangeClient {
   /** A short stable name for logs and errors (e.g. `simulated`, `binance`). */
   readonly id: string;
   /** The account this client trades (default: the venue `id`, account unknown). See docs/operations.md. */
   readonly identity?: ExchangeIdentity | undefined;
+  /** What the venue accepts as a client order id; undefined: not known (any id that is not empty is sent). */
+  readonly clientOrderIdRule?: ClientOrderIdRule | undefined;
   /** The markets this client trades. */
   fetchInstruments(): Promise<readonly Instrument[]>;
   /** All open orders (optionally only for these symbols). */

@@ -50,7 +50,7 @@ describe('demo (text)', () => {
     // The crash and the restart's repairs.
     expect(out).toMatch(/process 1 killed without flushing/);
     expect(out).toMatch(/startup reconciliation:/);
-    expect(out).toMatch(/^\s+ghost\s+s-1 /m);
+    expect(out).toMatch(/^\s+ghost\s+s1 /m);
     expect(out).toMatch(/^\s+zombie\s+manual-1 .*adopt/m);
     expect(out).toMatch(/^\s+books\s+portfolio .*hard reset from exchange/m);
     // Runtime incidents.
@@ -65,7 +65,7 @@ describe('demo (text)', () => {
     // Fills by the execution stream, once it is connected and in sync.
     expect(out).toMatch(/execution stream in sync after a reconciliation/);
     expect(out).toMatch(
-      /engine: fill by stream: buy 0\.01 BTC\/USDT .*\(trade \d+ of s-\d+\), in the books and published 40 ms after the trade/,
+      /engine: fill by stream: buy 0\.01 BTC\/USDT .*\(trade \d+ of s\d+\), in the books and published 40 ms after the trade/,
     );
     expect(out).toMatch(/stream: 2 fill\(s\) applied first by the stream/);
     // No epoch milliseconds: a time is relative to the run's start, or an ISO timestamp (the snapshot of a reset).

@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import type { Balance, Fill, Instrument, Order, Position, Side } from '../../src/domain/types.js';
 import { checkOrder, exposureEffect, isOrderRefusedError, OrderRefusedError } from '../../src/engine/order-gate.js';
-import type { PlaceOrderRequest } from '../../src/exchange/port.js';
+import type { ClientOrderIdRule, PlaceOrderRequest } from '../../src/exchange/port.js';
 import { DEFAULT_INSTRUMENTS } from '../../src/exchange/simulated/options.js';
 import { LIFECYCLE_PHASES, type LifecyclePhase } from '../../machines/lifecycle.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
@@ -55,9 +55,14 @@ function req(symbol: string, side: Side, quantity: string, clientOrderId = 'new'
   return { clientOrderId, symbol, side, type: 'limit', quantity: d(quantity), price: d('30000') };
 }
 
-function refusal(phase: LifecyclePhase, portfolio: Portfolio | undefined, r: PlaceOrderRequest): OrderRefusedError {
+function refusal(
+  phase: LifecyclePhase,
+  portfolio: Portfolio | undefined,
+  r: PlaceOrderRequest,
+  rule?: ClientOrderIdRule,
+): OrderRefusedError {
   try {
-    checkOrder(phase, portfolio, r);
+    checkOrder(phase, portfolio, r, rule);
   } catch (e) {
     expect(isOrderRefusedError(e)).toBe(true);
     return e as OrderRefusedError;
@@ -117,6 +122,43 @@ describe('refusals by phase', () => {
       }
     });
     expect(passes).toEqual(['running', 'liquidateOnly']);
+  });
+});
+
+describe('client order ids', () => {
+  const p = book({
+    position: '1',
+    orders: [order(PERP, 'buy', '0.1', '0', 'open', 'taken'), order(SPOT, 'buy', '0.1', '0', 'cancelled', 'done')],
+  });
+  const okx: ClientOrderIdRule = { maxLength: 32, char: /[A-Za-z0-9]/, chars: 'letters and digits' };
+
+  it('an id the rule refuses: invalidClientOrderId in every phase, saying why', () => {
+    for (const phase of LIFECYCLE_PHASES) {
+      const dash = refusal(phase, p, req(PERP, 'sell', '0.1', 'quote-1'), okx);
+      expect(dash).toMatchObject({ code: 'invalidClientOrderId', phase, clientOrderId: 'quote-1' });
+      expect(dash.message).toContain('"-"');
+      const long = refusal(phase, p, req(PERP, 'sell', '0.1', 'a'.repeat(33)), okx);
+      expect(long).toMatchObject({ code: 'invalidClientOrderId' });
+      expect(long.message).toContain('33 characters');
+    }
+    expect(checkOrder('running', p, req(PERP, 'sell', '0.1', `Quote1${'a'.repeat(26)}`), okx)).toBe('reduce');
+  });
+
+  it('an empty id: invalidClientOrderId with or without a rule', () => {
+    expect(refusal('running', p, req(PERP, 'sell', '0.1', ''))).toMatchObject({ code: 'invalidClientOrderId' });
+    expect(refusal('running', p, req(PERP, 'sell', '0.1', ''), okx).message).toContain('is empty');
+  });
+
+  it('without a rule any id that is not empty passes the id check', () => {
+    expect(checkOrder('running', p, req(PERP, 'sell', '0.1', 'quote-1 é/:'))).toBe('reduce');
+  });
+
+  it('an id a tracked order has, open or terminal: duplicateClientOrderId', () => {
+    for (const id of ['taken', 'done'])
+      expect(refusal('running', p, req(PERP, 'sell', '0.1', id))).toMatchObject({
+        code: 'duplicateClientOrderId',
+        clientOrderId: id,
+      });
   });
 });
 

@@ -115,7 +115,7 @@ export function runExchangeContract(
     let teardown: (() => Promise<void>) | undefined;
     let seq = 0;
     /** Client ids short and plain enough for real venues (Binance: [.A-Za-z0-9:/_-]{1,36}). */
-    const cid = (): string => `ct-${++seq}`;
+    const cid = (): string => `ct${++seq}`;
 
     afterEach(async () => {
       await teardown?.();
@@ -447,7 +447,7 @@ export function runExchangeContract(
       await w.restingBuy();
       const symbol = w.spot.symbol;
       await expectExchangeError(w.client.fetchOrder({ symbol, exchangeOrderId: '987654321' }), 'notFound');
-      await expectExchangeError(w.client.fetchOrder({ symbol, clientOrderId: 'ct-never-placed' }), 'notFound');
+      await expectExchangeError(w.client.fetchOrder({ symbol, clientOrderId: 'ctNeverPlaced' }), 'notFound');
       await expectExchangeError(w.client.cancelOrder({ symbol, exchangeOrderId: '987654321' }), 'notFound');
     });
 

@@ -9,6 +9,7 @@ import { ConfigError, ExchangeError, type RetryableExchangeErrorKind } from '../
 import { createRandom } from '../../src/domain/random.js';
 import { SimulatedExchange, type SimulatedExchangeOptions } from '../../src/exchange/simulated.js';
 import type { PlaceOrderRequest } from '../../src/exchange/port.js';
+import { EXCHANGE_QUIRKS } from '../../src/exchange/ccxt/quirks.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 const BTC = 'BTC/USDT';
@@ -427,22 +428,45 @@ describe('SimulatedExchange market', () => {
   });
 });
 
+/** A resting buy placed by hand (no client id: the venue names it). */
+const BY_HAND = {
+  symbol: BTC,
+  side: 'buy',
+  type: 'limit',
+  quantity: new Dec('0.01'),
+  price: new Dec('25000'),
+} as const;
+
 describe('SimulatedExchange orders', () => {
   it('orders by hand are open on the exchange, owned by nobody we know', async () => {
     const { sim } = make();
     sim.setPrice(BTC, '30000');
-    const m = sim.placeManualOrder({
-      symbol: BTC,
-      side: 'buy',
-      type: 'limit',
-      quantity: new Dec('0.01'),
-      price: new Dec('25000'),
-    });
+    const m = sim.placeManualOrder(BY_HAND);
     expect(m.clientOrderId).toBe('manual-1');
     expect(sim.orderOwner(BTC, m.exchangeOrderId as string)).toBe('manual');
     expect((await sim.fetchOpenOrders()).map((o) => o.exchangeOrderId)).toEqual([m.exchangeOrderId]);
     // A manual order is not a port call.
     expect(sim.callLog().filter((c) => c.method === 'placeOrder')).toEqual([]);
+  });
+
+  it("a venue's client-id rule: told as clientOrderIdRule, API orders under other ids refused, orders by hand not", async () => {
+    const okx = EXCHANGE_QUIRKS.okx!.clientOrderIdRule!;
+    const { sim } = make({ clientOrderIdRule: okx });
+    sim.setPrice(BTC, '30000');
+    expect(sim.clientOrderIdRule).toBe(okx);
+    for (const id of ['quote-1', 'x'.repeat(33), 'two words']) {
+      const e = await errorOf(sim.placeOrder(limit(id, 'buy', '0.01', '25000')));
+      expect(e.kind).toBe('invalid');
+      expect(e.message).toContain(JSON.stringify(id));
+    }
+    expect(sim.truth().orders).toEqual([]);
+    expect((await sim.placeOrder(limit(`Quote1${'x'.repeat(26)}`, 'buy', '0.01', '25000'))).status).toBe('open');
+    // By hand, the venue names it (manual-1): no API rule applies.
+    const m = sim.placeManualOrder(BY_HAND);
+    expect(m.clientOrderId).toBe('manual-1');
+    expect(make().sim.clientOrderIdRule).toBeUndefined();
+    expect(() => make({ clientOrderIdRule: { maxLength: 0, char: /a/, chars: 'a' } })).toThrow(ConfigError);
+    expect(() => make({ clientOrderIdRule: { maxLength: 3, char: /a/g, chars: 'a' } })).toThrow(ConfigError);
   });
 
   it('client ids are unique among open orders, reusable once closed; lookup by client id finds the latest', async () => {

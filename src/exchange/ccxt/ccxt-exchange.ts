@@ -32,6 +32,7 @@ import {
   type Position,
 } from '../../domain/types.js';
 import type {
+  ClientOrderIdRule,
   ExchangeClient,
   ExchangeIdentity,
   ExecutionEvent,
@@ -166,6 +167,8 @@ export class CcxtExchange implements ExchangeClient {
   readonly symbols: readonly string[];
   /** The venue (the ccxt id) and a non-secret account fingerprint (see `accountId`). */
   readonly identity: ExchangeIdentity;
+  /** What the venue accepts as a client order id (`EXCHANGE_QUIRKS`); undefined for a venue the table lacks. */
+  readonly clientOrderIdRule: ClientOrderIdRule | undefined;
   // Private (#) so neither util.inspect nor JSON.stringify nor a logger can reach the keys it holds.
   readonly #ex: Exchange;
   readonly #quirks: ExchangeQuirks;
@@ -286,6 +289,7 @@ export class CcxtExchange implements ExchangeClient {
     ex.number = String as unknown as typeof ex.number;
     this.#ex = ex;
     this.#quirks = quirks;
+    this.clientOrderIdRule = quirks.clientOrderIdRule;
     this.#routes = Object.fromEntries(plans.map(([k, p]) => [k, (p as Extract<KindPlan, { usable: true }>).routes]));
     this.#account = account;
     this.id = ex.id;

@@ -6,6 +6,7 @@
  */
 import { asRecord } from '../../domain/parse.js';
 import type { Balance, InstrumentKind, OrderStatus } from '../../domain/types.js';
+import type { ClientOrderIdRule } from '../port.js';
 import { linearBalancesFromCcxt, okxBalancesFromCcxt } from './convert.js';
 
 type Rec = Record<string, unknown>;
@@ -41,6 +42,11 @@ export interface ExchangeQuirks {
   readonly unifiedWallet?: (raw: unknown, path: string) => Balance[];
   /** Read one order with fetchOpenOrder, then fetchClosedOrder, instead of fetchOrder (which the exchange limits). */
   readonly orderLookup?: 'openThenClosed';
+  /**
+   * What the exchange accepts as a client order id (`ExchangeClient.clientOrderIdRule`), where ccxt's unified API does
+   * not say (it passes the id on as given, and the exchange refuses it only once the order is sent).
+   */
+  readonly clientOrderIdRule?: ClientOrderIdRule;
   /** The raw parameter that selects orders by client id where ccxt's `clientOrderId` is not passed on. */
   readonly clientIdParam?: string;
   /**
@@ -94,6 +100,8 @@ const DAY = 24 * HOUR;
 
 const BINANCE: ExchangeQuirks = {
   account: 'separate',
+  // newClientOrderId, spot and USD-M alike: ^[\.A-Z\:/a-z0-9_-]{1,36}$ (refused with -1100, illegal characters).
+  clientOrderIdRule: { maxLength: 36, char: /[.A-Z:/a-z0-9_-]/, chars: 'letters, digits and . : / _ -' },
   // Load only the market families we trade, and skip the (private, slow) currencies call.
   ccxtOptions: (kinds) => ({
     fetchMarkets: { types: [...kinds].map((k) => (k === 'spot' ? 'spot' : 'linear')) },
@@ -149,6 +157,8 @@ export const EXCHANGE_QUIRKS: Readonly<Record<string, ExchangeQuirks>> = {
     // ccxt guesses a spot fee's currency from the side; the execution says it (`feeCurrency`).
     tradeFeeAsset: (info) => info.feeCurrency,
     clientIdParam: 'orderLinkId',
+    // orderLinkId: at most 36 characters, letters, digits, dashes and underscores.
+    clientOrderIdRule: { maxLength: 36, char: /[A-Za-z0-9_-]/, chars: 'letters, digits and _ -' },
     orderIdParam: 'orderId',
     positionsOneSymbolPerCall: true,
     // ccxt asks /v5/execution/list for execType=Trade only, which leaves out liquidation (BustTrade) and ADL
@@ -165,6 +175,8 @@ export const EXCHANGE_QUIRKS: Readonly<Record<string, ExchangeQuirks>> = {
     // One trading account; ccxt's total is `eq` (unrealized PnL included): read `cashBal`.
     account: 'unified',
     unifiedWallet: okxBalancesFromCcxt,
+    // clOrdId: 1-32 letters and digits, case-sensitive; anything else is refused with sCode 51000 (parameter error).
+    clientOrderIdRule: { maxLength: 32, char: /[A-Za-z0-9]/, chars: 'letters and digits' },
     // ccxt does not pass since/until to the bills endpoint behind fetchFundingHistory; OKX takes begin/end (ms).
     rangeParams: { funding: (start, end) => ({ begin: String(start), end: String(end) }) },
   },

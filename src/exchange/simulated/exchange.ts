@@ -37,7 +37,16 @@ import {
   type Side,
   type TerminalOrderStatus,
 } from '../../domain/types.js';
-import type { ExchangeClient, ExecutionEvent, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../port.js';
+import {
+  clientOrderIdProblem,
+  type ClientOrderIdRule,
+  type ExchangeClient,
+  type ExecutionEvent,
+  type HistoryQuery,
+  type OrderRef,
+  type Page,
+  type PlaceOrderRequest,
+} from '../port.js';
 import { SimulatedStream } from './stream.js';
 import {
   FaultInjector,
@@ -149,6 +158,8 @@ export class SimulatedExchange implements ExchangeClient {
    * the seed and the clock's time at construction, because the whole world lives in this object's memory.
    */
   readonly identity: { readonly venue: string; readonly account: string };
+  /** What this venue accepts as a client order id (`SimulatedExchangeOptions.clientOrderIdRule`). */
+  readonly clientOrderIdRule: ClientOrderIdRule | undefined;
   private readonly opts: ResolvedOptions;
   private readonly clock: Clock;
   private readonly instruments = new Map<string, Instrument>();
@@ -199,6 +210,7 @@ export class SimulatedExchange implements ExchangeClient {
   /** @throws ConfigError listing every invalid option. */
   constructor(options: SimulatedExchangeOptions) {
     this.opts = resolveOptions(options);
+    this.clientOrderIdRule = this.opts.clientOrderIdRule;
     this.id = this.opts.id;
     this.clock = this.opts.clock;
     this.identity = {
@@ -815,6 +827,10 @@ export class SimulatedExchange implements ExchangeClient {
   private place(req: PlaceOrderRequest, owner: OrderOwner, op: string): Order {
     const now = this.now();
     const inst = this.validatePlace(req, op, now);
+    // The venue's rule is for ids sent through its API: an order placed by hand gets the venue's own.
+    const idProblem = owner === 'engine' ? clientOrderIdProblem(req.clientOrderId, this.clientOrderIdRule) : undefined;
+    if (idProblem !== undefined)
+      throw this.error('invalid', op, `clientOrderId ${JSON.stringify(req.clientOrderId)} ${idProblem}`);
     const rec = this.createOrder(req, owner, inst, now);
     const market = (this.prices.get(inst.symbol) as PricePath).current();
     const limit = rec.order.price;

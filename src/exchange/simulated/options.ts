@@ -8,6 +8,7 @@ import { Dec } from '../../domain/decimal.js';
 import { ConfigError } from '../../domain/errors.js';
 import type { Instrument } from '../../domain/types.js';
 import { ownField } from '../../domain/parse.js';
+import type { ClientOrderIdRule } from '../port.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type SimulatedStreamOptions } from './stream.js';
 
 /** Options of `new SimulatedExchange(...)`. Only `seed` and `clock` are required. */
@@ -70,6 +71,12 @@ export interface SimulatedExchangeOptions {
    */
   readonly stream?: SimulatedStreamOptions;
   /**
+   * What the simulated venue accepts as a client order id, as a real venue's rule (`EXCHANGE_QUIRKS` holds Binance's,
+   * Bybit's and OKX's): told to the engine as `clientOrderIdRule`, and an order under any other id is refused (kind
+   * `invalid`). Default: none (any id that is not blank).
+   */
+  readonly clientOrderIdRule?: ClientOrderIdRule;
+  /**
    * Whether every port call is recorded: in `callLog()` and as a `call` event of `history()`. Default true. False for
    * a long run that reads neither (a benchmark): both grow by every call, for as long as the exchange lives, and a
    * host that embeds it carries that growth in its heap. `lastCallFaults()` works either way.
@@ -104,6 +111,7 @@ export interface ResolvedOptions {
   readonly ids: IdScheme;
   readonly stream: ResolvedStreamOptions | undefined;
   readonly recordCalls: boolean;
+  readonly clientOrderIdRule: ClientOrderIdRule | undefined;
 }
 
 export const DEFAULT_INSTRUMENTS: readonly Instrument[] = [
@@ -207,6 +215,23 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
   const recordCalls = o.recordCalls ?? true;
   if (typeof recordCalls !== 'boolean') issues.push({ path: 'recordCalls', message: 'must be a boolean' });
 
+  const clientOrderIdRule = o.clientOrderIdRule;
+  if (
+    clientOrderIdRule !== undefined &&
+    (typeof clientOrderIdRule !== 'object' ||
+      clientOrderIdRule === null ||
+      !Number.isSafeInteger(clientOrderIdRule.maxLength) ||
+      clientOrderIdRule.maxLength < 1 ||
+      !(clientOrderIdRule.char instanceof RegExp) ||
+      clientOrderIdRule.char.global ||
+      clientOrderIdRule.char.sticky ||
+      typeof clientOrderIdRule.chars !== 'string')
+  )
+    issues.push({
+      path: 'clientOrderIdRule',
+      message: 'must be { maxLength: an integer >= 1, char: a RegExp without the g or y flag, chars: a string }',
+    });
+
   if (issues.length > 0) throw new ConfigError(issues);
   return {
     seed: seed as number | string,
@@ -231,6 +256,7 @@ export function resolveOptions(raw: SimulatedExchangeOptions): ResolvedOptions {
     ids,
     stream,
     recordCalls,
+    clientOrderIdRule,
   };
 }
 

@@ -6,13 +6,16 @@
  * contracts of 0.01 BTC). Time is one VirtualTimeline; cycles are requested (RECONCILE_NOW) and awaited on reports$.
  */
 import ccxt, { type Exchange } from 'ccxt';
+import fc from 'fast-check';
 import { filter, firstValueFrom, map, merge } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../../src/domain/decimal.js';
 import type { Order } from '../../../src/domain/types.js';
 import { createEngine, type Engine, type EngineReport } from '../../../src/engine/engine.js';
 import { CcxtExchange } from '../../../src/exchange/ccxt/index.js';
-import type { ExchangeClient, PlaceOrderRequest } from '../../../src/exchange/port.js';
+import { clientOrderIdProblem, type ExchangeClient, type PlaceOrderRequest } from '../../../src/exchange/port.js';
+import { ExchangeError } from '../../../src/domain/errors.js';
+import { OrderRefusedError } from '../../../src/engine/order-gate.js';
 import { SimulatedExchange } from '../../../src/exchange/simulated.js';
 import { SkewedClockExchange } from '../../../src/exchange/simulated/clock-skew.js';
 import type { Portfolio } from '../../../src/portfolio/portfolio.js';
@@ -224,6 +227,75 @@ async function rig(name: string, skewMs = 0) {
       )?.exchangeOrderId as string;
   return { tl, sim, venue, start, reconcile, request, expectBooksEqualTruth, simId, reports };
 }
+
+/** Characters that some of the three venues accept in a client order id and some refuse, and some none accepts. */
+const ID_CHARS = [...'aZ9', '-', '_', '.', ':', '/', ' ', '#', 'é'];
+
+describe.each(Object.keys(VENUES))('client order ids on the %s emulator, through ccxt', (name) => {
+  it('the venue refuses exactly the ids the rule in the quirks table refuses, and keeps the others as sent', async () => {
+    const r = await rig(name);
+    const client = await CcxtExchange.create({ exchange: r.venue.ccxt(), symbols: SYMBOLS, clock: r.tl.clock });
+    expect(client.clientOrderIdRule).toBeDefined();
+    const seen = new Set<string>();
+    let accepted = 0;
+    let refused = 0;
+    const tryId = async (id: string): Promise<void> => {
+      const problem = clientOrderIdProblem(id, client.clientOrderIdRule);
+      const out = await client.placeOrder(limit(id, SPOT, 'buy', '0.001', '1000')).then(
+        (o) => o,
+        (e: unknown) => e,
+      );
+      if (problem === undefined) {
+        expect(out, `${name} refused ${JSON.stringify(id)}: ${String(out)}`).toMatchObject({ clientOrderId: id });
+        expect((await client.fetchOrder({ symbol: SPOT, clientOrderId: id })).clientOrderId).toBe(id);
+        accepted++;
+      } else {
+        expect(out, `${name} accepted ${JSON.stringify(id)} (${problem})`).toBeInstanceOf(ExchangeError);
+        expect((out as ExchangeError).kind).toBe('invalid');
+        refused++;
+      }
+    };
+    for (const id of ['plain1', 'with-dash', 'with_under', 'dot.colon:slash/', 'sp ace', 'é', '#']) await tryId(id);
+    for (const n of [32, 33, 36, 37]) await tryId(`${n}${'x'.repeat(n - 2)}`);
+    await fc.assert(
+      fc.asyncProperty(
+        // Letters and digits only (every venue's alphabet) half the time, so each venue accepts some of them.
+        fc.oneof(
+          fc.string({ unit: fc.constantFrom(...'aZ9'), minLength: 1, maxLength: 40 }),
+          fc.string({ unit: fc.constantFrom(...ID_CHARS), minLength: 1, maxLength: 40 }),
+        ),
+        async (id) => {
+          fc.pre(!seen.has(id));
+          seen.add(id);
+          await tryId(id);
+        },
+      ),
+      { numRuns: 40, seed: 1 },
+    );
+    expect(accepted).toBeGreaterThan(3);
+    expect(refused).toBeGreaterThan(3);
+  });
+
+  it('the engine refuses an id the venue would refuse: nothing sent, nothing journaled, the books unchanged', async () => {
+    const r = await rig(name);
+    const store = new InMemoryStateStore();
+    const engine = await r.start(store);
+    // Refused on every venue: too long for all three; a space none takes.
+    for (const id of ['x'.repeat(37), 'two words']) {
+      const before = { orders: r.sim.truth().orders.length, journal: store.durableState() };
+      const tracked = engine.portfolio.openOrders().length;
+      const e = await engine.placeOrder(limit(id, SPOT, 'buy', '0.001', '1000')).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(OrderRefusedError);
+      expect(e).toMatchObject({ code: 'invalidClientOrderId', clientOrderId: id });
+      expect(() => engine.checkOrder(limit(id, SPOT, 'buy', '0.001', '1000'))).toThrow(OrderRefusedError);
+      expect(r.sim.truth().orders.length).toBe(before.orders);
+      expect(store.durableState()).toEqual(before.journal);
+      expect(engine.portfolio.openOrders().length).toBe(tracked);
+    }
+    // The same order under an id the venue takes goes through.
+    expect((await engine.placeOrder(limit('ok1', SPOT, 'buy', '0.001', '1000'))).status).toBe('open');
+  });
+});
 
 describe.each(Object.keys(VENUES))('the engine on the %s emulator, through ccxt', (name) => {
   it('boot after downtime: fills, a partial fill and an exchange cancel reconciled, the order placed by hand cancelled', async () => {

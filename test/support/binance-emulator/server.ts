@@ -264,6 +264,13 @@ export async function startBinanceEmulator(options: BinanceEmulatorOptions): Pro
           -1102,
           "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
         );
+      // Binance's own rule for newClientOrderId, spot and USD-M alike.
+      if (p.newClientOrderId !== undefined && !/^[.A-Z:/a-z0-9_-]{1,36}$/.test(p.newClientOrderId))
+        throw new BinanceError(
+          400,
+          -1100,
+          "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+        );
       const allowedTif = kind === 'spot' ? ['GTC', 'IOC'] : ['GTC', 'IOC', 'GTD'];
       if (p.timeInForce !== undefined && !allowedTif.includes(p.timeInForce))
         throw new BinanceError(400, -1115, 'Invalid timeInForce.');
