@@ -76,6 +76,11 @@ export function createEngine(options: EngineOptions): Engine {
         { event: 'equity.tickersFailed', symbols, error: errorSummary(e) },
         `ticker read for equity failed (cached prices kept; next read in ${tickerEveryCycles} cycles): ${errorSummary(e)}`,
       ),
+    onUnusablePrices: (keys) =>
+      logger.warn(
+        { event: 'equity.pricesLeftOut', keys },
+        `prices from options.prices left out of equity (each must be a Decimal of 0 or more within the amount limits): ${keys.join(', ')}`,
+      ),
   });
   // With a VirtualTimeline, virtual time waits for the engine's real I/O (store writes, HTTP), so runs reproduce.
   const track = isWorkTrackingScheduler(scheduler)

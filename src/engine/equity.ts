@@ -9,6 +9,7 @@
  */
 import type { Decimal } from '../domain/decimal.js';
 import { ConfigError } from '../domain/errors.js';
+import { isAmountWithinLimits } from '../domain/parse.js';
 import type { Position } from '../domain/types.js';
 import type { ExchangeClient } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -104,6 +105,27 @@ export interface EquityMarkerOptions {
   readonly tickerEveryCycles: number;
   /** Told about a failed ticker read (the cached prices stay; the next read is N cycles later). */
   readonly onTickerError?: ((error: unknown, symbols: readonly string[]) => void) | undefined;
+  /** Told when the bot's prices hold ones left out (`usablePrices`), once until the keys left out change. */
+  readonly onUnusablePrices?: ((keys: readonly string[]) => void) | undefined;
+}
+
+/**
+ * The bot's prices that can value the books: each a Decimal of 0 or more within `AMOUNT_LIMITS` (what the state file
+ * reads back). A NaN or an Infinity from a bot's feed, once in the peak equity or the equity at save, made the next
+ * start find the directory corrupt; a JS number or a string is not money either. `prices` itself when every one is
+ * usable (no copy); else a copy without the others, named in `unusable`.
+ */
+export function usablePrices(prices: ReadonlyMap<string, Decimal>): {
+  readonly prices: ReadonlyMap<string, Decimal>;
+  readonly unusable: readonly string[];
+} {
+  let unusable: string[] | undefined;
+  for (const [k, v] of prices)
+    if (!isAmountWithinLimits(v) || (v.isNegative() && !v.isZero())) (unusable ??= []).push(k);
+  if (unusable === undefined) return { prices, unusable: [] };
+  const kept = new Map(prices);
+  for (const k of unusable) kept.delete(k);
+  return { prices: kept, unusable: unusable.sort() };
 }
 
 /** The bot's prices when it gives none: one shared empty map, not a new one each cycle. */
@@ -162,7 +184,23 @@ export class EquityMarker {
    */
   private last: LastReading | undefined;
 
+  /** The bot's prices left out last time (`usablePrices`), joined: told again only when it changes. */
+  private unusableTold = '';
+
   constructor(private readonly options: EquityMarkerOptions) {}
+
+  /** The bot's usable prices now; the ones left out are told about once until they change. */
+  private ownPrices(): ReadonlyMap<string, Decimal> {
+    const raw = this.options.prices?.();
+    if (raw === undefined) return NO_PRICES;
+    const { prices, unusable } = usablePrices(raw);
+    const told = unusable.join('\n');
+    if (told !== this.unusableTold) {
+      this.unusableTold = told;
+      if (unusable.length > 0) this.options.onUnusablePrices?.(unusable);
+    }
+    return prices;
+  }
 
   /**
    * Values `book` with the marks of `positions` (the cycle's positions read), the cached tickers (refreshed here when
@@ -170,7 +208,7 @@ export class EquityMarker {
    */
   async mark(book: Portfolio, positions: readonly Position[], apply: boolean): Promise<EquityReading> {
     this.sinceRead += 1;
-    const own = this.options.prices?.() ?? NO_PRICES;
+    const own = this.ownPrices();
     const last = this.last;
     const marks = last !== undefined && sameMarks(positions, last.marks) ? last.marks : markPricesOf(positions);
     await this.refreshTickers(book, marks, own);

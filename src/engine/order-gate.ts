@@ -16,7 +16,7 @@ import type { Decimal } from 'decimal.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { ParseError, TesserError } from '../domain/errors.js';
-import { orderToJSON, parseOrder } from '../domain/parse.js';
+import { isAmountWithinLimits, orderToJSON, parseOrder } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import { clientOrderIdProblem, type ClientOrderIdRule, type PlaceOrderRequest } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -143,8 +143,10 @@ export function submittedOrder(request: PlaceOrderRequest, now: Millis): Order {
  */
 export function requestProblem(request: PlaceOrderRequest): string | undefined {
   if (typeof request !== 'object' || (request as unknown) === null) return 'the request is not an object';
-  if (!Dec.isDecimal(request.quantity)) return 'its quantity is not a Decimal';
-  if (request.price !== undefined && !Dec.isDecimal(request.price)) return 'its price is not a Decimal';
+  // Our Decimal class or a clone of it, finite and in range (a JS number, a string, a look-alike object are not).
+  if (!isAmountWithinLimits(request.quantity)) return 'its quantity is not a Decimal within the amount limits';
+  if (request.price !== undefined && !isAmountWithinLimits(request.price))
+    return 'its price is not a Decimal within the amount limits';
   if (request.timeInForce === 'GTD' && request.expiresAt === undefined) return 'a GTD order needs expiresAt';
   if (request.timeInForce !== 'GTD' && request.expiresAt !== undefined) return 'expiresAt is only for a GTD order';
   try {
@@ -159,7 +161,7 @@ export function requestProblem(request: PlaceOrderRequest): string | undefined {
 /** The request in a refusal's message, whatever its fields hold. */
 function requestText(request: PlaceOrderRequest): string {
   const q: unknown = request.quantity;
-  const quantity = Dec.isDecimal(q) ? (q as Decimal).toFixed() : String(q);
+  const quantity = q instanceof Dec ? q.toFixed() : String(q);
   return `order ${String(request.clientOrderId)} (${String(request.side)} ${quantity} ${String(request.symbol)})`;
 }
 

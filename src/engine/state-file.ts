@@ -22,6 +22,7 @@ import {
   asArray,
   asRecord,
   dictionary,
+  isAmountWithinLimits,
   orderToJSON,
   parseAmount,
   parseEnum,
@@ -91,15 +92,18 @@ export interface EquityAtSaveJSON {
   readonly drawdown: string | null;
 }
 
-/** Equity and drawdown as a save writes them (`EquityAtSaveJSON`): exact decimal strings, null kept. */
+/**
+ * Equity and drawdown as a save writes them (`EquityAtSaveJSON`): exact decimal strings, null kept. A value the
+ * state file would not read back (out of `AMOUNT_LIMITS`) is written as null: it is shown, never a reason to refuse
+ * the directory.
+ */
 export function equityAtSaveToJSON(e: {
   readonly equity: Decimal | null;
   readonly drawdown: Decimal | null;
 }): EquityAtSaveJSON {
-  return {
-    equity: e.equity === null ? null : amountToString(e.equity),
-    drawdown: e.drawdown === null ? null : amountToString(e.drawdown),
-  };
+  const text = (d: Decimal | null): string | null =>
+    d === null || !isAmountWithinLimits(d) ? null : amountToString(d);
+  return { equity: text(e.equity), drawdown: text(e.drawdown) };
 }
 
 /** Journal records the engine appends between snapshots. */

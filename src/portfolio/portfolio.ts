@@ -1618,10 +1618,13 @@ export class Portfolio {
     return this.valuation(prices).unpriced;
   }
 
-  /** Computes equity, raises peakEquity if it is higher, and returns it. */
+  /**
+   * Computes equity, raises peakEquity if it is higher, and returns it. An equity out of `AMOUNT_LIMITS` (a price
+   * absurdly high) is returned but never made the peak: the peak is saved, and the state file would not read it back.
+   */
   markToMarket(prices: ReadonlyMap<string, Decimal>): Decimal {
     const eq = this.equity(prices);
-    if (eq.gt(this.peak)) {
+    if (eq.gt(this.peak) && isAmountWithinLimits(eq)) {
       this.peak = eq;
       // A new stamp only: no order, balance or derived view changed (`touch` would copy the order maps of a clone).
       this.stamp = ++lastStamp;

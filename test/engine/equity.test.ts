@@ -16,7 +16,10 @@ import {
   neededPriceKeys,
   resolveTickerEveryCycles,
   tickerSymbols,
+  usablePrices,
 } from '../../src/engine/equity.js';
+import { equityAtSaveToJSON } from '../../src/engine/state-file.js';
+import { createMemoryLogger } from '../../src/testing.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
@@ -177,6 +180,80 @@ describe("a bot's own prices", () => {
     expect(str(run.reports.at(-1)!.equity)).toBe('149985');
     expect(tickerCalls(m)).toBe(0);
     await run.engine.stop();
+  });
+});
+
+describe("a bot's prices that cannot value the books", () => {
+  const UNUSABLE: readonly (readonly [string, unknown])[] = [
+    ['NaN', new Dec(NaN)],
+    ['Infinity', new Dec(Infinity)],
+    ['negative', d('-5')],
+    ['a JS number', 31000],
+    ['a string', '31000'],
+    ['beyond the amount limits', new Dec('1e70')],
+    ['an object claiming to be a Decimal', { toStringTag: '[object Decimal]', d: [1], e: 0, s: 1 }],
+  ];
+
+  it('usablePrices keeps the map itself when every price is usable, a copy without the others when not', () => {
+    const good = new Map([
+      [BTC, d('30000')],
+      [ETH, d('2000.5')],
+    ]);
+    expect(usablePrices(good)).toEqual({ prices: good, unusable: [] });
+    expect(usablePrices(good).prices).toBe(good);
+    for (const [what, v] of UNUSABLE) {
+      const mixed = new Map<string, unknown>([...good, ['X/USDT', v]]) as ReadonlyMap<string, Decimal>;
+      const out = usablePrices(mixed);
+      expect(out.unusable, what).toEqual(['X/USDT']);
+      expect([...out.prices.keys()]).toEqual([BTC, ETH]);
+    }
+  });
+
+  it.each(UNUSABLE)(
+    '%s: left out (the exchange prices it), told once, and the directory starts again',
+    async (_, v) => {
+      const m = makeMarket();
+      const store = new InMemoryStateStore();
+      const log = createMemoryLogger({ level: 'warn' });
+      const run = makeEngine(m, {
+        store,
+        logger: log.logger,
+        prices: () => new Map([[BTC, v as Decimal]]),
+        tickerEveryCycles: 1,
+      });
+      await boot(m, run);
+      await cycles(m, 3);
+      // As if the bot gave no BTC price: 100000 + 2 × 30000 + 20 × 2000, from the ticker read.
+      expect(str(run.reports.at(-1)!.equity)).toBe('200000');
+      expect(str(run.reports.at(-1)!.peakEquity)).toBe('200000');
+      const told = log.lines.filter((l) => l['event'] === 'equity.pricesLeftOut');
+      expect(told).toHaveLength(1);
+      expect(told[0]!['keys']).toEqual([BTC]);
+      const again = makeEngine(m, { store: crash(run, store) });
+      const status = await boot(m, again);
+      expect(status.failure).toBeNull();
+      expect(str(again.engine.status().peakEquity)).toBe('200000');
+      await again.engine.stop();
+    },
+  );
+
+  it('an equity beyond the amount limits is reported, never made the peak, and saved as null', async () => {
+    const p = Portfolio.create({
+      instruments: [{ symbol: BTC, kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' }],
+      balances: [
+        { asset: 'USDT', total: d('100'), free: d('100') },
+        { asset: 'BTC', total: d('1e40'), free: d('1e40') },
+      ],
+      positions: [],
+      orders: [],
+    });
+    const eq = p.markToMarket(new Map([[BTC, d('1e40')]]));
+    expect(eq.gt(d('1e79'))).toBe(true);
+    expect(p.peakEquity.isZero()).toBe(true);
+    expect(p.markToMarket(new Map([[BTC, d('2')]])).toFixed()).toBe(d('1e40').times(2).plus(100).toFixed());
+    expect(p.peakEquity.eq(d('1e40').times(2).plus(100))).toBe(true);
+    expect(equityAtSaveToJSON({ equity: eq, drawdown: new Dec(NaN) })).toEqual({ equity: null, drawdown: null });
+    expect(equityAtSaveToJSON({ equity: d('5'), drawdown: d('0.5') })).toEqual({ equity: '5', drawdown: '0.5' });
   });
 });
 
