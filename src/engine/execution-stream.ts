@@ -20,7 +20,8 @@
 import { Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Clock, Millis } from '../domain/clock.js';
 import { ZERO } from '../domain/decimal.js';
-import { errorSummary, TesserError } from '../domain/errors.js';
+import { errorSummary, ParseError, TesserError } from '../domain/errors.js';
+import { parseFill, parseOrder } from '../domain/parse.js';
 import { fillKey, type TradeKey } from '../domain/ids.js';
 import { isTerminalStatus, type Fill, type Order } from '../domain/types.js';
 import type { ExecutionEvent } from '../exchange/port.js';
@@ -254,18 +255,27 @@ export class ExecutionStreamFeed {
         this.breakSync(`gap: ${e.reason}`);
         return;
       case 'malformed':
-        this.counts.malformed++;
-        d.logger.error(
-          { event: 'stream.malformed', error: errorSummary(e.error) },
-          `execution stream message refused (nothing changed): ${errorSummary(e.error)}`,
-        );
-        this.breakSync('a malformed message');
+        this.refuse(e.error);
         return;
       case 'trade':
-      case 'order':
-        this.onMessage(e);
+      case 'order': {
+        // What the adapter hands out must read as the state file reads it (see `CountingReader`): else malformed.
+        const refused = unholdable(e);
+        if (refused !== undefined) this.refuse(refused);
+        else this.onMessage(e);
         return;
+      }
     }
+  }
+
+  /** A message refused: counted, logged, and the stream out of sync until the next reconciliation. */
+  private refuse(error: unknown): void {
+    this.counts.malformed++;
+    this.deps!.logger.error(
+      { event: 'stream.malformed', error: errorSummary(error) },
+      `execution stream message refused (nothing changed): ${errorSummary(error)}`,
+    );
+    this.breakSync('a malformed message');
   }
 
   private onMessage(m: Message): void {
@@ -460,5 +470,17 @@ export class ExecutionStreamFeed {
     if (!book.appliedQuantity(o.symbol, o.exchangeOrderId).eq(o.filledQuantity)) return false;
     book.closeOrder(ref, o.status, o.updatedAt);
     return true;
+  }
+}
+
+/** The ParseError a trade's fill or an order's copy would raise where the state file reads it; undefined: none. */
+function unholdable(e: Extract<ExecutionEvent, { type: 'trade' | 'order' }>): ParseError | undefined {
+  try {
+    if (e.type === 'trade') parseFill(e.fill, 'stream.fill');
+    else parseOrder(e.order, 'stream.order');
+    return undefined;
+  } catch (x) {
+    if (x instanceof ParseError) return x;
+    throw x;
   }
 }

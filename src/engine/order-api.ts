@@ -5,7 +5,8 @@
  * Every change to the books runs as a task of the engine's queue, so it never interleaves with a cycle.
  */
 import type { Clock } from '../domain/clock.js';
-import { errorSummary, isRetryableError } from '../domain/errors.js';
+import { ParseError, errorSummary, isRetryableError } from '../domain/errors.js';
+import { parseOrder } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import type { ExchangeClient, OrderRef, PlaceOrderRequest } from '../exchange/port.js';
 import { logAction } from '../logging/events.js';
@@ -156,13 +157,29 @@ export class OrderApi {
   }
 
   /** Books the answer of a placing call; what became of the submission. @throws OrderConflictError */
-  private async acknowledge(ack: Order): Promise<'ACKNOWLEDGED' | 'RESOLVED'> {
+  private async acknowledge(ack: Order): Promise<'ACKNOWLEDGED' | 'RESOLVED' | 'ANSWER_LOST'> {
     const { clock, logger, state } = this.deps;
     const book = state.portfolio!;
     const tracked = book.findOrder({ clientOrderId: ack.clientOrderId });
     // A cycle may have matched the order (by client id) while the call was in flight: it is then newer than the ack.
     if (tracked !== undefined && tracked.status !== 'pending' && tracked.exchangeOrderId !== undefined)
       return 'RESOLVED';
+    // An answer the state file could not read back (an adapter's NaN, a blank id) is not journaled: the order stays
+    // pending, as its `submitted` record says, and reconciliation looks it up, as after a lost answer.
+    try {
+      parseOrder(ack, 'acknowledgement');
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      logAction(logger, {
+        action: 'placeOrder',
+        reason: `acknowledgement the books cannot hold (${e.message}): left pending for reconciliation`,
+        outcome: 'failed',
+        symbol: String(ack.symbol),
+        orderId: String(ack.clientOrderId),
+        error: e,
+      });
+      return 'ANSWER_LOST';
+    }
     // Checked BEFORE it is journaled: a record the replay would refuse must never be written (the directory
     // would not load again). A conflict leaves the order pending, as its `submitted` record says.
     try {

@@ -4,6 +4,10 @@
  *
  * Error contract: every method rejects with `ExchangeError` only. Network trouble, timeouts, rate limits and outages
  * are the retryable kinds; an adapter must NEVER report one of them as `notFound`.
+ *
+ * Data contract: amounts are `Decimal`s of this package's decimal.js (or a clone of it), finite and within
+ * `AMOUNT_LIMITS`, ids and names not blank, as the shipped adapters parse them. The engine checks a snapshot's
+ * positions and balances and refuses others as an `invalid` answer (the cycle applies nothing).
  */
 import type { Observable } from 'rxjs';
 import type { Decimal } from '../domain/decimal.js';

@@ -7,8 +7,9 @@
  */
 import type { Clock } from '../domain/clock.js';
 import { amountsEqual, type Decimal } from '../domain/decimal.js';
-import { assertUnique } from '../domain/parse.js';
-import type { ExchangeSnapshot, Order } from '../domain/types.js';
+import { ExchangeError, ParseError } from '../domain/errors.js';
+import { assertUnique, parseBalance, parsePosition } from '../domain/parse.js';
+import type { Balance, ExchangeSnapshot, Order, Position } from '../domain/types.js';
 import { noteListEdit } from '../domain/derived.js';
 import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import type { ExchangeClient } from './port.js';
@@ -34,6 +35,7 @@ export async function fetchExchangeSnapshot(
   // here hashed every id string again, a quarter of a clean cycle at 10k orders.
   assertUnique(positions, 'snapshot.positions', (p) => [p.symbol]);
   assertUnique(balances, 'snapshot.balances', (b) => [b.asset]);
+  checkHoldable(client, positions, balances);
   let orders = openOrders;
   // A list within one slice has no safe point: interned at once, with no promise in between.
   if (interner !== undefined)
@@ -48,6 +50,29 @@ export async function fetchExchangeSnapshot(
     startedAt,
     completedAt,
   };
+}
+
+/**
+ * Positions and balances as the state file reads them (`parsePosition`, `parseBalance`: Decimals of our class, finite,
+ * within the amount limits; names not blank). A client that hands out anything else (an adapter of the bot's own with
+ * a NaN, a JS number, a blank asset) is refused as the exchange answering what cannot be used (`invalid`), before the
+ * books take it: taken, it was saved, and the next start found the directory corrupt. Few of them, so checked whole
+ * every snapshot; the adapters shipped here parse what they hand out.
+ */
+function checkHoldable(client: ExchangeClient, positions: readonly Position[], balances: readonly Balance[]): void {
+  let operation = 'fetchPositions';
+  try {
+    for (let i = 0; i < positions.length; i++) parsePosition(positions[i], `snapshot.positions[${i}]`);
+    operation = 'fetchBalances';
+    for (let i = 0; i < balances.length; i++) parseBalance(balances[i], `snapshot.balances[${i}]`);
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    throw new ExchangeError('invalid', `${client.id} ${operation}: an answer the books cannot hold: ${e.message}`, {
+      cause: e,
+      exchange: client.id,
+      operation,
+    });
+  }
 }
 
 /**

@@ -4,6 +4,8 @@
  * counted, so a cycle's cost is observable and testable).
  */
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../domain/types.js';
+import { ExchangeError, ParseError } from '../domain/errors.js';
+import { parseFill, parseFundingPayment, parseOrder } from '../domain/parse.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page } from '../exchange/port.js';
 
 /** Everything a handler may ask of an exchange: the port without its mutating methods. */
@@ -47,7 +49,9 @@ export class CountingReader implements ExchangeReader {
     if (inner.fetchClosedOrders === undefined) return undefined;
     return (symbol, query) => {
       this.count('fetchClosedOrders');
-      return inner.fetchClosedOrders!(symbol, query);
+      return inner.fetchClosedOrders!(symbol, query).then((p) =>
+        holdablePage(this.id, 'fetchClosedOrders', p, parseOrder),
+      );
     };
   }
 
@@ -78,23 +82,31 @@ export class CountingReader implements ExchangeReader {
   }
   fetchOrder(ref: OrderRef): Promise<Order> {
     this.count('fetchOrder');
-    return this.inner.fetchOrder(ref);
+    return this.inner.fetchOrder(ref).then((o) => holdable(this.id, 'fetchOrder', [o], parseOrder)[0]!);
   }
   fetchOrdersSince(symbol: string, query: HistoryQuery): Promise<Page<Order>> {
     this.count('fetchOrdersSince');
-    return this.inner.fetchOrdersSince(symbol, query);
+    return this.inner
+      .fetchOrdersSince(symbol, query)
+      .then((p) => holdablePage(this.id, 'fetchOrdersSince', p, parseOrder));
   }
   fetchTradesSince(symbol: string, query: HistoryQuery): Promise<Page<Fill>> {
     this.count('fetchTradesSince');
-    return this.inner.fetchTradesSince(symbol, query);
+    return this.inner
+      .fetchTradesSince(symbol, query)
+      .then((p) => holdablePage(this.id, 'fetchTradesSince', p, parseFill));
   }
   fetchOrderTrades(symbol: string, exchangeOrderId: string): Promise<readonly Fill[]> {
     this.count('fetchOrderTrades');
-    return this.inner.fetchOrderTrades(symbol, exchangeOrderId);
+    return this.inner
+      .fetchOrderTrades(symbol, exchangeOrderId)
+      .then((fs) => holdable(this.id, 'fetchOrderTrades', fs, parseFill));
   }
   fetchFundingSince(query: HistoryQuery): Promise<Page<FundingPayment>> {
     this.count('fetchFundingSince');
-    return this.inner.fetchFundingSince(query);
+    return this.inner
+      .fetchFundingSince(query)
+      .then((p) => holdablePage(this.id, 'fetchFundingSince', p, parseFundingPayment));
   }
   fetchPositions(symbols?: readonly string[]): Promise<readonly Position[]> {
     this.count('fetchPositions');
@@ -104,4 +116,40 @@ export class CountingReader implements ExchangeReader {
     this.count('fetchBalances');
     return this.inner.fetchBalances();
   }
+}
+
+/**
+ * `items` themselves, once each reads as the state file reads it (`parse`: Decimals of our class, finite, within the
+ * amount limits; ids not blank; integer times). A client handing out anything else (an adapter of the bot's own with a
+ * NaN fee, a blank trade id, a fractional time) is refused as the exchange answering what cannot be used (`invalid`),
+ * before the books take it: taken, it was saved, and the next start found the directory corrupt. What a cycle reads
+ * here is what changed (new trades, a ghost's order), so checking it whole costs what changed.
+ */
+function holdable<T>(
+  id: string,
+  operation: string,
+  items: readonly T[],
+  parse: (raw: unknown, path: string) => unknown,
+): readonly T[] {
+  try {
+    for (let i = 0; i < items.length; i++) parse(items[i], `${operation}[${i}]`);
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    throw new ExchangeError('invalid', `${id} ${operation}: an answer the books cannot hold: ${e.message}`, {
+      cause: e,
+      exchange: id,
+      operation,
+    });
+  }
+  return items;
+}
+
+function holdablePage<T>(
+  id: string,
+  operation: string,
+  page: Page<T>,
+  parse: (raw: unknown, path: string) => unknown,
+): Page<T> {
+  holdable(id, operation, page.items, parse);
+  return page;
 }

@@ -3,7 +3,8 @@
  * virtual timeline. Every test checks where each fill came from (`fills$`), that each trade is in the books once, and
  * the books against the exchange's truth.
  */
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject, map } from 'rxjs';
+import { withOverrides } from '../../src/exchange/with-overrides.js';
 import { ExecutionStreamFeed } from '../../src/engine/execution-stream.js';
 import { SerialQueue } from '../../src/engine/serial.js';
 import { silentLogger } from '../../src/logging/types.js';
@@ -310,6 +311,29 @@ describe('stream faults', () => {
           String((o as { error?: string }).error).startsWith('StreamMessageError'),
       ),
     ).toBe(true);
+  });
+
+  it("a trade whose fill the books cannot hold (an adapter's NaN fee) is refused as malformed; reconciliation applies it", async () => {
+    const m = streamingMarket();
+    const ex = withOverrides(m.ex, {
+      executionEvents: () =>
+        m.ex.executionEvents!().pipe(
+          map((e): ExecutionEvent => (e.type === 'trade' ? { ...e, fill: { ...e.fill, fee: new Dec(NaN) } } : e)),
+        ),
+    });
+    const w = watch(makeEngine(m, { exchange: ex, intervalMs: 5_000 }));
+    await boot(m, w);
+    await m.tl.advanceBy(100);
+    expect(w.engine.streamStats().synced).toBe(true);
+    await restAndFill(m, w, 'n1');
+    const requests = w.engine.streamStats().reconcileRequests;
+    await m.tl.advanceBy(1_100); // the fill: refused by the stream, which asks for a reconciliation
+    expect(w.engine.streamStats()).toMatchObject({ malformed: 1, reconcileRequests: requests + 1 });
+    expect(w.fills.filter((f) => f.source === 'stream')).toEqual([]);
+    await cycles(m, 2);
+    expect(w.engine.portfolio.findOrder({ clientOrderId: 'n1' })?.status).toBe('filled');
+    expectEachTradeOnce(m, w);
+    expectBooksEqual(w.engine.portfolio, m.ex);
   });
 
   it('a trade of a market the books do not hold is ignored, without a break', async () => {

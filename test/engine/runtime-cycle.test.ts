@@ -6,7 +6,21 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PRUNE_MOST, PRUNE_STEPS } from '../../src/engine/runtime-cycle.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
-import { BTC, CYCLE_MS, boot, cycles, limitOrder, makeEngine, makeMarket, stop } from '../support/engine-world.js';
+import { Dec } from '../../src/domain/decimal.js';
+import type { Fill } from '../../src/domain/types.js';
+import { withOverrides } from '../../src/exchange/with-overrides.js';
+import { InMemoryStateStore } from '../../src/store/memory.js';
+import {
+  BTC,
+  CYCLE_MS,
+  boot,
+  crash,
+  cycles,
+  limitOrder,
+  makeEngine,
+  makeMarket,
+  stop,
+} from '../support/engine-world.js';
 
 const RETENTION_MS = 16 * CYCLE_MS;
 const STEP_MS = RETENTION_MS / PRUNE_STEPS;
@@ -98,5 +112,113 @@ describe('terminal orders in a running engine', () => {
     // The rest go in the very next cycle, not a step later.
     expect(held.indexOf(10) - held.indexOf(PRUNE_MOST)).toBe(1);
     await stop(m, run);
+  });
+});
+
+describe('an exchange client that answers balances the books cannot hold (a NaN)', () => {
+  const nanFirst = (m: ReturnType<typeof makeMarket>, junk: () => boolean) =>
+    withOverrides(m.ex, {
+      fetchBalances: async () =>
+        (await m.ex.fetchBalances()).map((b, i) => (junk() && i === 0 ? { ...b, total: new Dec(NaN) } : b)),
+    });
+
+  it('at boot: startup fails with the invalid answer named, and the directory starts again with a sound client', async () => {
+    const m = makeMarket();
+    const store = new InMemoryStateStore();
+    const run = makeEngine(m, { store, exchange: nanFirst(m, () => true) });
+    const s = await boot(m, run);
+    expect(s.phase).toBe('failed');
+    expect(s.failure?.reason).toMatch(/ExchangeError \(invalid\).*fetchBalances.*snapshot\.balances\[0\]\.total/);
+    await run.engine.stop();
+    const again = makeEngine(m, { store: store.crash() });
+    expect((await boot(m, again)).phase).toBe('running');
+    await stop(m, again);
+  });
+
+  it('while running: those cycles apply nothing, the engine stays running, and the next sound answer is reconciled', async () => {
+    const m = makeMarket();
+    let junk = false;
+    const store = new InMemoryStateStore();
+    const run = makeEngine(m, { store, exchange: nanFirst(m, () => junk) });
+    await boot(m, run);
+    const before = run.reports.length;
+    junk = true;
+    await cycles(m, 4);
+    expect(run.reports.length).toBe(before);
+    expect(run.engine.status().phase).toBe('running');
+    expect(run.engine.portfolio.balances().every((b) => b.total.isFinite())).toBe(true);
+    junk = false;
+    await cycles(m, 2);
+    expect(run.reports.length).toBeGreaterThan(before);
+    const again = makeEngine(m, { store: crash(run, store) });
+    expect((await boot(m, again)).phase).toBe('running');
+    await stop(m, again);
+  });
+});
+
+describe('an exchange client whose trades or acknowledgement the books cannot hold', () => {
+  it('a NaN fee: no cycle applies the trade until it reads sound, then once; the directory starts again', async () => {
+    const m = makeMarket();
+    let junk = true;
+    const nanFee = (f: Fill): Fill => (junk ? { ...f, fee: new Dec(NaN) } : f);
+    const store = new InMemoryStateStore();
+    const run = makeEngine(m, {
+      store,
+      exchange: withOverrides(m.ex, {
+        fetchTradesSince: async (s, q) => {
+          const p = await m.ex.fetchTradesSince(s, q);
+          return { ...p, items: p.items.map(nanFee) };
+        },
+        fetchOrderTrades: async (s, x) => (await m.ex.fetchOrderTrades(s, x)).map(nanFee),
+      }),
+    });
+    await boot(m, run);
+    await run.engine.placeOrder({
+      clientOrderId: 'm1',
+      symbol: BTC,
+      side: 'buy',
+      type: 'market',
+      quantity: new Dec('0.1'),
+    });
+    await cycles(m, 4);
+    expect(run.engine.status().phase).not.toBe('failed');
+    expect(run.engine.portfolio.hasAppliedTrade({ symbol: BTC, tradeId: m.ex.truth().trades[0]!.tradeId })).toBe(false);
+    junk = false;
+    await cycles(m, 3);
+    expect(run.engine.portfolio.hasAppliedTrade({ symbol: BTC, tradeId: m.ex.truth().trades[0]!.tradeId })).toBe(true);
+    expect(
+      run.engine.portfolio
+        .balances()
+        .find((b) => b.asset === 'BTC')!
+        .total.toFixed(),
+    ).toBe(
+      m.ex
+        .truth()
+        .balances.find((b) => b.asset === 'BTC')!
+        .total.toFixed(),
+    );
+    const again = makeEngine(m, { store: crash(run, store) });
+    expect((await boot(m, again)).phase).toBe('running');
+    await stop(m, again);
+  });
+
+  it('an acknowledgement with a NaN: not journaled; the order stays pending and reconciliation tracks it', async () => {
+    const m = makeMarket();
+    const store = new InMemoryStateStore();
+    const run = makeEngine(m, {
+      store,
+      exchange: withOverrides(m.ex, {
+        placeOrder: async (r) => ({ ...(await m.ex.placeOrder(r)), filledQuantity: new Dec(NaN) }),
+      }),
+    });
+    await boot(m, run);
+    await run.engine.placeOrder(limitOrder('r1', BTC, 'buy', '0.1', '1000'));
+    expect(run.engine.portfolio.findOrder({ clientOrderId: 'r1' })?.status).toBe('pending');
+    await cycles(m, 3);
+    expect(run.engine.portfolio.findOrder({ clientOrderId: 'r1' })).toMatchObject({ status: 'open' });
+    const again = makeEngine(m, { store: crash(run, store) });
+    expect((await boot(m, again)).phase).toBe('running');
+    expect(again.engine.portfolio.findOrder({ clientOrderId: 'r1' })).toMatchObject({ status: 'open' });
+    await stop(m, again);
   });
 });

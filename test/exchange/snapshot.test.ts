@@ -2,8 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { sameOrder } from '../../src/domain/compare.js';
 import { Dec } from '../../src/domain/decimal.js';
-import type { Order } from '../../src/domain/types.js';
-import { INTERN_SLICE_ORDERS, OpenOrderInterner, sameInterned } from '../../src/exchange/snapshot.js';
+import type { Balance, Order, Position } from '../../src/domain/types.js';
+import {
+  INTERN_SLICE_ORDERS,
+  OpenOrderInterner,
+  fetchExchangeSnapshot,
+  sameInterned,
+} from '../../src/exchange/snapshot.js';
+import { VirtualClock } from '../../src/domain/clock.js';
+import { ExchangeError, ParseError } from '../../src/domain/errors.js';
+import type { ExchangeClient } from '../../src/exchange/port.js';
+import { SimulatedExchange } from '../../src/exchange/simulated.js';
+import { withOverrides } from '../../src/exchange/with-overrides.js';
 import { arbOrders } from '../support/arbitraries.js';
 import { listEdit, without } from '../../src/domain/derived.js';
 import { diff, diffOnce } from '../../src/differ/diff.js';
@@ -277,4 +287,60 @@ describe('OpenOrderInterner', () => {
     );
     expect(notes).toBeGreaterThan(50);
   });
+});
+
+describe('fetchExchangeSnapshot: positions and balances the books cannot hold', () => {
+  const T0 = 1_700_000_000_000;
+  const client = (
+    positions: readonly Record<string, unknown>[],
+    balances: readonly Record<string, unknown>[],
+  ): ExchangeClient =>
+    withOverrides(new SimulatedExchange({ seed: 1, clock: new VirtualClock(T0) }), {
+      fetchPositions: () => Promise.resolve(positions as unknown as Position[]),
+      fetchBalances: () => Promise.resolve(balances as unknown as Balance[]),
+    });
+  const usd = { asset: 'USDT', free: new Dec('10'), total: new Dec('10') };
+  const long = { symbol: 'BTC/USDT:USDT', quantity: new Dec('1'), entryPrice: new Dec('30000') };
+
+  it('takes Decimals of our class within the amount limits', async () => {
+    const snap = await fetchExchangeSnapshot(client([long], [usd]), new VirtualClock(T0));
+    expect(snap.balances).toEqual([usd]);
+    expect(snap.positions).toEqual([long]);
+  });
+
+  it.each([
+    ['a NaN balance', [], [{ ...usd, total: new Dec(NaN) }], 'fetchBalances', 'snapshot.balances[0].total'],
+    [
+      'a balance beyond the limits',
+      [],
+      [{ ...usd, free: new Dec('1e400') }],
+      'fetchBalances',
+      'snapshot.balances[0].free',
+    ],
+    ['a balance as a JS number', [], [{ ...usd, total: 10 }], 'fetchBalances', 'snapshot.balances[0].total'],
+    ['a blank asset', [], [{ ...usd, asset: ' ' }], 'fetchBalances', 'snapshot.balances[0].asset'],
+    [
+      'a NaN position',
+      [{ ...long, quantity: new Dec(NaN) }],
+      [usd],
+      'fetchPositions',
+      'snapshot.positions[0].quantity',
+    ],
+    [
+      'an Infinity entry',
+      [{ ...long, entryPrice: new Dec(Infinity) }],
+      [usd],
+      'fetchPositions',
+      'snapshot.positions[0].entryPrice',
+    ],
+  ] as const)(
+    '%s: an invalid answer (ExchangeError), naming the call and the field',
+    async (_, ps, bs, operation, path) => {
+      const e = await fetchExchangeSnapshot(client(ps, bs), new VirtualClock(T0)).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ExchangeError);
+      expect(e).toMatchObject({ kind: 'invalid', retryable: false, operation });
+      expect((e as ExchangeError).message).toContain(path);
+      expect((e as ExchangeError).cause).toBeInstanceOf(ParseError);
+    },
+  );
 });
