@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Dec } from '../src/domain/decimal.js';
-import { ExchangeError, isRetryableError, StoreCorruptError } from '../src/domain/errors.js';
+import { ExchangeError, isRetryableError, ParseError, StoreCorruptError } from '../src/domain/errors.js';
 import type { Fill, Order } from '../src/domain/types.js';
 import { createEngine, type Engine } from '../src/engine/engine.js';
+import type { EngineCommand } from '../src/index.js';
 import { OrderRefusedError } from '../src/engine/order-gate.js';
 import { decodeEngineState } from '../src/engine/state-file.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page, PlaceOrderRequest } from '../src/exchange/port.js';
@@ -800,6 +801,37 @@ describe('lost and unanswered order submissions', () => {
     expect(e2.reports.flatMap((r) => r.report.zombies)).toEqual([]);
     expect(e2.engine.status().phase).toBe('running');
     expectBooksEqual(e2.engine.portfolio, m.ex);
+  });
+});
+
+describe('engine.send refuses a command it cannot carry out or save', () => {
+  it('a blank or missing liquidate-only reason, an unknown type, not an object: ParseError, nothing sent, the directory starts again', async () => {
+    const m = makeMarket();
+    const store = new InMemoryStateStore();
+    const run = makeEngine(m, { store });
+    await boot(m, run);
+    for (const [command, path] of [
+      [{ type: 'ENTER_LIQUIDATE_ONLY', reason: '' }, 'command.reason'],
+      [{ type: 'ENTER_LIQUIDATE_ONLY', reason: '  ' }, 'command.reason'],
+      [{ type: 'ENTER_LIQUIDATE_ONLY' }, 'command.reason'],
+      [{ type: 'ENTER_LIQUIDATE_ONLY', reason: 5 }, 'command.reason'],
+      [{ type: 'PAUSE' }, 'command.type'],
+      [null, 'command'],
+    ] as const) {
+      let thrown: unknown;
+      try {
+        run.engine.send(command as unknown as EngineCommand);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown, JSON.stringify(command)).toBeInstanceOf(ParseError);
+      expect(thrown).toMatchObject({ path });
+      await m.tl.advanceBy(0);
+      expect(run.engine.status().phase).toBe('running');
+    }
+    const again = makeEngine(m, { store: crash(run, store) });
+    expect((await boot(m, again)).phase).toBe('running');
+    await stop(m, again);
   });
 });
 

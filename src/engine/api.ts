@@ -167,7 +167,10 @@ export interface Engine {
   start(): Promise<EngineStatus>;
   /** Stops the loop, flushes state to the store, and resolves when `stopped` (or `failed`). */
   stop(): Promise<EngineStatus>;
-  /** STOP, RESUME (refused unless the last report is clean), RECONCILE_NOW, ENTER_LIQUIDATE_ONLY. */
+  /**
+   * STOP, RESUME (refused unless the last report is clean), RECONCILE_NOW, ENTER_LIQUIDATE_ONLY (with a reason that is
+   * not blank). @throws ParseError on anything else (nothing is sent).
+   */
   send(command: EngineCommand): void;
   /**
    * Reconciles now (before a large order, say): starts a cycle at once, or the next one when a cycle is already

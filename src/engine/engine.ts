@@ -17,6 +17,7 @@ import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 import { createActor, fromPromise } from 'xstate';
 import type { Clock } from '../domain/clock.js';
 import { errorSummary } from '../domain/errors.js';
+import { asRecord, parseEnum, parseString } from '../domain/parse.js';
 import { createRandom } from '../domain/random.js';
 import { hasExecutionStream } from '../exchange/port.js';
 import { componentLogger, silentLogger } from '../logging/types.js';
@@ -255,6 +256,7 @@ export function createEngine(options: EngineOptions): Engine {
       return s;
     },
     send(command) {
+      checkEngineCommand(command);
       if (actor.getSnapshot().status === 'active') actor.send(command);
     },
     reconcileNow: () => reconcileNow(status, reports, (at) => (at === undefined ? void askCycle() : racedRetry.at(at))),
@@ -276,4 +278,17 @@ export function createEngine(options: EngineOptions): Engine {
     checkOrder: (request) => orders.check(request),
     actor,
   };
+}
+
+const COMMAND_TYPES = ['STOP', 'RESUME', 'RECONCILE_NOW', 'ENTER_LIQUIDATE_ONLY'] as const;
+
+/**
+ * A command as `send` takes it: a known type, and for `ENTER_LIQUIDATE_ONLY` a reason that is a string not blank, as
+ * the state file reads it back (an empty reason was saved, and the next start found the directory corrupt).
+ * @throws ParseError naming the field; nothing is sent.
+ */
+function checkEngineCommand(raw: unknown): void {
+  const r = asRecord(raw, 'command');
+  const type = parseEnum(r.type, COMMAND_TYPES, 'command', '.type');
+  if (type === 'ENTER_LIQUIDATE_ONLY') parseString(r.reason, 'command', '.reason');
 }
