@@ -108,6 +108,12 @@ describe('createEngine refuses bad numeric options with ConfigError, before anyt
     ['portfolioOptions.tradeIdWindow', { portfolioOptions: { tradeIdWindow: 0 } }],
     ['portfolioOptions.inferredReplayWindow', { portfolioOptions: { inferredReplayWindow: 1.5 } }],
     ['symbols', { symbols: ['BTC/USDT', ''] }],
+    ['symbols', { symbols: ['BTC/USDT', ' '] }],
+    ['portfolioOptions.reportingAsset', { portfolioOptions: { reportingAsset: ' ' } }],
+    ['portfolioOptions.reportingAsset', { portfolioOptions: { reportingAsset: 5 as unknown as string } }],
+    ['prices', { prices: 5 as unknown as () => ReadonlyMap<string, never> }],
+    // A misspelt option (closedOrderRetentionMs) is refused, not left to its default unseen.
+    ['closedOrderRetention', { closedOrderRetention: 60_000 } as Partial<EngineOptions>],
     ['compaction.maxJournalRecords', { compaction: { maxJournalRecords: -1 } }],
     ['compaction.maxDeltaChanges', { compaction: { maxDeltaChanges: 1.5 } }],
     ['compaction.maxDeltaChanges', { compaction: { maxDeltaChanges: -1 } }],

@@ -4,6 +4,7 @@
  * must be real numbers: a string like '5000' is refused, not coerced (it would fail the loop a few ms after start).
  */
 import { ConfigError } from '../domain/errors.js';
+import type { EngineOptions } from './api.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from '../handlers/config.js';
 import { DEFAULT_STARTUP_RETRY } from '../../machines/engine.machine.js';
 import { resolveBackoff } from '../streams/backoff.js';
@@ -20,13 +21,44 @@ export interface NumericEngineOptions {
   readonly symbols?: unknown;
   readonly portfolioOptions?: unknown;
   readonly compaction?: unknown;
+  readonly prices?: unknown;
 }
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
+/**
+ * Every option `createEngine` reads, once each (the `Record` makes the compiler hold it to `EngineOptions`'s keys):
+ * anything else is a misspelt one, refused rather than left to its default unseen (as the policies refuse theirs).
+ */
+const ENGINE_OPTIONS: Readonly<Record<keyof EngineOptions, true>> = {
+  exchange: true,
+  store: true,
+  policies: true,
+  logger: true,
+  clock: true,
+  scheduler: true,
+  inspect: true,
+  intervalMs: true,
+  backoff: true,
+  startupRetry: true,
+  seed: true,
+  symbols: true,
+  portfolioOptions: true,
+  prices: true,
+  tickerEveryCycles: true,
+  closedOrderRetentionMs: true,
+  compaction: true,
+  slicer: true,
+};
+
 /** Every problem of the engine's own options (empty when they are fine). Undefined means "the default". */
 export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
   const issues: Issue[] = [];
+  for (const k of Object.keys(o))
+    if (!Object.hasOwn(ENGINE_OPTIONS, k))
+      issues.push({ path: k, message: `unknown option (allowed: ${Object.keys(ENGINE_OPTIONS).join(', ')})` });
+  if (o.prices !== undefined && typeof o.prices !== 'function')
+    issues.push({ path: 'prices', message: 'must be a function returning a Map of prices' });
   if (o.intervalMs !== undefined && !(isNumber(o.intervalMs) && o.intervalMs > 0))
     issues.push({ path: 'intervalMs', message: 'must be a finite number > 0 (milliseconds)' });
   if (o.seed !== undefined && !(isNumber(o.seed) || (typeof o.seed === 'string' && o.seed !== '')))
@@ -57,9 +89,9 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
   }
   if (
     o.symbols !== undefined &&
-    !(Array.isArray(o.symbols) && o.symbols.every((s) => typeof s === 'string' && s !== ''))
+    !(Array.isArray(o.symbols) && o.symbols.every((s) => typeof s === 'string' && s.trim() !== ''))
   ) {
-    issues.push({ path: 'symbols', message: 'must be an array of non-empty strings' });
+    issues.push({ path: 'symbols', message: 'must be an array of strings that are not blank' });
   }
   if (o.portfolioOptions !== undefined) {
     // The portfolio checks these only when it is built (at boot): checked here too, so a bad one never gets that far.
@@ -73,8 +105,9 @@ export function engineOptionIssues(o: NumericEngineOptions): Issue[] {
       if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 1))
         issues.push({ path: `portfolioOptions.${k}`, message: 'must be an integer >= 1' });
     }
-    if (p.reportingAsset !== undefined && !(typeof p.reportingAsset === 'string' && p.reportingAsset !== ''))
-      issues.push({ path: 'portfolioOptions.reportingAsset', message: 'must be a non-empty string' });
+    // Not blank, as the state file reads it back (a blank one was saved, and the next start refused the directory).
+    if (p.reportingAsset !== undefined && !(typeof p.reportingAsset === 'string' && p.reportingAsset.trim() !== ''))
+      issues.push({ path: 'portfolioOptions.reportingAsset', message: 'must be a string that is not blank' });
   }
   if (o.compaction !== undefined) {
     if (typeof o.compaction !== 'object' || o.compaction === null)

@@ -457,6 +457,9 @@ export class Portfolio {
     if (reporting === undefined || reporting === '') {
       throw new ConfigError([{ path: 'reportingAsset', message: 'required when the portfolio has no instruments' }]);
     }
+    // Not blank, as the state file reads it back (a blank one made the next start refuse the directory).
+    if (typeof reporting !== 'string' || reporting.trim() === '')
+      throw new ConfigError([{ path: 'reportingAsset', message: 'must be a string that is not blank' }]);
     this.reportingAsset = reporting;
     this.tradeIds = Array.isArray(init.tradeIds)
       ? IdWindow.from(init.tradeIds as readonly TradeKey[], windowSize)
