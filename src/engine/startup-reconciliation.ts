@@ -10,7 +10,7 @@ import { runStepsSliced } from '../domain/steps.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
 import { diffOnceSliced } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
-import { fetchExchangeSnapshot } from '../exchange/snapshot.js';
+import { checkOpenOrdersSteps, fetchExchangeSnapshot } from '../exchange/snapshot.js';
 import { executePlan } from '../handlers/executor.js';
 import type { Plan } from '../handlers/plan.js';
 import { Portfolio } from '../portfolio/portfolio.js';
@@ -89,6 +89,8 @@ export class StartupReconciliation {
     // milliseconds, and another engine in the process (or the bot's own timers) must not wait for the whole boot.
     // The queue holds every other change of these books off meanwhile.
     slicer.start();
+    // The hard reset puts the exchange's open orders in the books: each must be one they can hold.
+    await runStepsSliced(checkOpenOrdersSteps(exchange.id, snapshot.openOrders), () => slicer.pause());
     // Its first build after a load sorts the books' orders: checked in order a slice at a time instead.
     const live = await runStepsSliced(current.liveStateSteps(), () => slicer.pause());
     await slicer.pause();

@@ -6,8 +6,10 @@
  * are the retryable kinds; an adapter must NEVER report one of them as `notFound`.
  *
  * Data contract: amounts are `Decimal`s of this package's decimal.js (or a clone of it), finite and within
- * `AMOUNT_LIMITS`, ids and names not blank, as the shipped adapters parse them. The engine checks a snapshot's
- * positions and balances and refuses others as an `invalid` answer (the cycle applies nothing).
+ * `AMOUNT_LIMITS`, ids and names not blank, times integer, as the shipped adapters parse them. The engine reads what
+ * enters its books as its state file reads it (open orders it has not seen, positions, balances, trades, funding,
+ * orders looked up, stream messages, acknowledgements) and refuses anything else as an `invalid` answer: that cycle
+ * applies nothing, and nothing of it is saved.
  */
 import type { Observable } from 'rxjs';
 import type { Decimal } from '../domain/decimal.js';

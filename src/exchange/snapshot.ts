@@ -8,10 +8,10 @@
 import type { Clock } from '../domain/clock.js';
 import { amountsEqual, type Decimal } from '../domain/decimal.js';
 import { ExchangeError, ParseError } from '../domain/errors.js';
-import { assertUnique, parseBalance, parsePosition } from '../domain/parse.js';
+import { assertUnique, parseBalance, parseOrder, parsePosition } from '../domain/parse.js';
 import type { Balance, ExchangeSnapshot, Order, Position } from '../domain/types.js';
 import { noteListEdit } from '../domain/derived.js';
-import { runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
+import { ITEMS_PER_STEP, runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
 import type { ExchangeClient } from './port.js';
 
 export async function fetchExchangeSnapshot(
@@ -39,10 +39,14 @@ export async function fetchExchangeSnapshot(
   let orders = openOrders;
   // A list within one slice has no safe point: interned at once, with no promise in between.
   if (interner !== undefined)
-    orders =
-      slicer === undefined || openOrders.length <= INTERN_SLICE_ORDERS
-        ? interner.intern(openOrders)
-        : await interner.internSliced(openOrders, slicer);
+    try {
+      orders =
+        slicer === undefined || openOrders.length <= INTERN_SLICE_ORDERS
+          ? interner.intern(openOrders)
+          : await interner.internSliced(openOrders, slicer);
+    } catch (e) {
+      throw unholdableAnswer(client.id, 'fetchOpenOrders', e);
+    }
   return {
     openOrders: orders,
     positions,
@@ -66,12 +70,34 @@ function checkHoldable(client: ExchangeClient, positions: readonly Position[], b
     operation = 'fetchBalances';
     for (let i = 0; i < balances.length; i++) parseBalance(balances[i], `snapshot.balances[${i}]`);
   } catch (e) {
-    if (!(e instanceof ParseError)) throw e;
-    throw new ExchangeError('invalid', `${client.id} ${operation}: an answer the books cannot hold: ${e.message}`, {
-      cause: e,
-      exchange: client.id,
-      operation,
-    });
+    throw unholdableAnswer(client.id, operation, e);
+  }
+}
+
+/** A ParseError of an exchange's answer as the ExchangeError (`invalid`) a read refused for it raises. */
+export function unholdableAnswer(id: string, operation: string, e: unknown): unknown {
+  if (!(e instanceof ParseError)) return e;
+  return new ExchangeError('invalid', `${id} ${operation}: an answer the books cannot hold: ${e.message}`, {
+    cause: e,
+    exchange: id,
+    operation,
+  });
+}
+
+/**
+ * Open orders as the state file reads them (`parseOrder`), in steps of `ITEMS_PER_STEP` (a boot's listing may be
+ * 100,000 orders: some 45 ms of parsing). The boot's hard reset puts every one of them in the books, so a client's
+ * order the books cannot hold (a NaN quantity, an unknown status) is refused before (`invalid`, as `checkHoldable`).
+ * A running engine checks only the orders its interner has not seen (`InternPass`): what changed.
+ */
+export function* checkOpenOrdersSteps(id: string, orders: readonly Order[]): Generator<void, void> {
+  for (let i = 0; i < orders.length; i++) {
+    if (i > 0 && i % ITEMS_PER_STEP === 0) yield;
+    try {
+      parseOrder(orders[i], `snapshot.openOrders[${i}]`);
+    } catch (e) {
+      throw unholdableAnswer(id, 'fetchOpenOrders', e);
+    }
   }
 }
 
@@ -241,6 +267,9 @@ class InternPass {
         const found = x === undefined ? index.c.get(o.clientOrderId) : index.x.get(x);
         if (found !== undefined && sameInterned(found, o)) kept = found;
       }
+      // An order not seen before is read as the state file reads it (`checkOpenOrdersSteps`); a ParseError leaves
+      // the interner as it was.
+      if (kept === undefined) parseOrder(o, `snapshot.openOrders[${i}]`);
       const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
       if (r !== at) {
         this.differs = true;

@@ -4,9 +4,9 @@
  * counted, so a cycle's cost is observable and testable).
  */
 import type { Balance, Fill, FundingPayment, Instrument, Order, Position } from '../domain/types.js';
-import { ExchangeError, ParseError } from '../domain/errors.js';
 import { parseFill, parseFundingPayment, parseOrder } from '../domain/parse.js';
 import type { ExchangeClient, HistoryQuery, OrderRef, Page } from '../exchange/port.js';
+import { unholdableAnswer } from '../exchange/snapshot.js';
 
 /** Everything a handler may ask of an exchange: the port without its mutating methods. */
 export type ExchangeReader = Omit<ExchangeClient, 'cancelOrder' | 'placeOrder'>;
@@ -134,12 +134,7 @@ function holdable<T>(
   try {
     for (let i = 0; i < items.length; i++) parse(items[i], `${operation}[${i}]`);
   } catch (e) {
-    if (!(e instanceof ParseError)) throw e;
-    throw new ExchangeError('invalid', `${id} ${operation}: an answer the books cannot hold: ${e.message}`, {
-      cause: e,
-      exchange: id,
-      operation,
-    });
+    throw unholdableAnswer(id, operation, e);
   }
   return items;
 }

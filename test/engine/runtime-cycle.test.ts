@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PRUNE_MOST, PRUNE_STEPS } from '../../src/engine/runtime-cycle.js';
 import { Portfolio } from '../../src/portfolio/portfolio.js';
 import { Dec } from '../../src/domain/decimal.js';
-import type { Fill } from '../../src/domain/types.js';
+import type { Fill, Order } from '../../src/domain/types.js';
 import { withOverrides } from '../../src/exchange/with-overrides.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
 import {
@@ -219,6 +219,54 @@ describe('an exchange client whose trades or acknowledgement the books cannot ho
     const again = makeEngine(m, { store: crash(run, store) });
     expect((await boot(m, again)).phase).toBe('running');
     expect(again.engine.portfolio.findOrder({ clientOrderId: 'r1' })).toMatchObject({ status: 'open' });
+    await stop(m, again);
+  });
+});
+
+describe('an exchange client that lists an open order the books cannot hold (zombies adopted)', () => {
+  it('at boot and while running: refused (invalid), nothing adopted, and the directory starts again', async () => {
+    const m = makeMarket();
+    let junk = true;
+    const odd = (o: Order): Order => ({ ...o, quantity: new Dec(NaN) });
+    const exchange = withOverrides(m.ex, {
+      fetchOpenOrders: async (s) => {
+        const os = await m.ex.fetchOpenOrders(s);
+        return junk ? os.map((o) => (o.clientOrderId.startsWith('manual-') ? odd(o) : o)) : os;
+      },
+    });
+    m.ex.placeManualOrder({
+      symbol: BTC,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.1'),
+      price: new Dec('1000'),
+    });
+    const policies = { zombiePolicy: { default: 'adopt' as const } };
+    const store = new InMemoryStateStore();
+    const first = makeEngine(m, { store, exchange, policies });
+    const s = await boot(m, first);
+    expect(s.phase).toBe('failed');
+    expect(s.failure?.reason).toMatch(
+      /ExchangeError \(invalid\).*fetchOpenOrders.*snapshot\.openOrders\[0\]\.quantity/,
+    );
+    await first.engine.stop();
+    // A sound boot; then a second order by hand shows with a NaN: no cycle adopts it until it reads sound.
+    junk = false;
+    const store2 = store.crash();
+    const run = makeEngine(m, { store: store2, exchange, policies });
+    expect((await boot(m, run)).phase).toBe('running');
+    junk = true;
+    m.ex.placeManualOrder({
+      symbol: BTC,
+      side: 'buy',
+      type: 'limit',
+      quantity: new Dec('0.2'),
+      price: new Dec('1000'),
+    });
+    await cycles(m, 3);
+    expect(run.engine.portfolio.openOrders().map((o) => o.quantity.toFixed())).toEqual(['0.1']);
+    const again = makeEngine(m, { store: crash(run, store2), exchange: m.ex, policies });
+    expect((await boot(m, again)).phase).toBe('running');
     await stop(m, again);
   });
 });

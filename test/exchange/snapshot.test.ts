@@ -6,10 +6,12 @@ import type { Balance, Order, Position } from '../../src/domain/types.js';
 import {
   INTERN_SLICE_ORDERS,
   OpenOrderInterner,
+  checkOpenOrdersSteps,
   fetchExchangeSnapshot,
   sameInterned,
 } from '../../src/exchange/snapshot.js';
 import { VirtualClock } from '../../src/domain/clock.js';
+import { runSteps } from '../../src/domain/steps.js';
 import { ExchangeError, ParseError } from '../../src/domain/errors.js';
 import type { ExchangeClient } from '../../src/exchange/port.js';
 import { SimulatedExchange } from '../../src/exchange/simulated.js';
@@ -341,6 +343,43 @@ describe('fetchExchangeSnapshot: positions and balances the books cannot hold', 
       expect(e).toMatchObject({ kind: 'invalid', retryable: false, operation });
       expect((e as ExchangeError).message).toContain(path);
       expect((e as ExchangeError).cause).toBeInstanceOf(ParseError);
+    },
+  );
+});
+
+describe('fetchExchangeSnapshot: open orders the books cannot hold', () => {
+  const T0 = 1_700_000_000_000;
+  const sound = [order(1), order(2)];
+  const withOrders = (list: () => readonly Order[]): ExchangeClient =>
+    withOverrides(new SimulatedExchange({ seed: 1, clock: new VirtualClock(T0) }), {
+      fetchOpenOrders: () => Promise.resolve(list()),
+    });
+
+  it.each([
+    ['a NaN quantity', { quantity: new Dec(NaN) }, '.quantity'],
+    ['an unknown status', { status: 'NEW' }, '.status'],
+    ['a blank client id', { clientOrderId: ' ' }, '.clientOrderId'],
+    ['a fractional time', { createdAt: T0 + 0.5 }, '.createdAt'],
+  ] as const)(
+    'a new order with %s: invalid (fetchOpenOrders), the interner as it was; checked in steps at boot',
+    async (_, over, field) => {
+      let list: readonly Order[] = sound;
+      const client = withOrders(() => list);
+      const interner = new OpenOrderInterner();
+      const first = await fetchExchangeSnapshot(client, new VirtualClock(T0), undefined, interner);
+      list = [...fresh(sound), { ...order(3), ...over } as unknown as Order];
+      const e = await fetchExchangeSnapshot(client, new VirtualClock(T0), undefined, interner).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ExchangeError);
+      expect(e).toMatchObject({ kind: 'invalid', operation: 'fetchOpenOrders' });
+      expect((e as Error).message).toContain(`snapshot.openOrders[2]${field}`);
+      // The interner kept the last sound list: the same objects again for the same orders.
+      list = fresh(sound);
+      const again = await fetchExchangeSnapshot(client, new VirtualClock(T0), undefined, interner);
+      expect(again.openOrders).toBe(first.openOrders);
+      // At boot (no interner) the whole listing is checked in steps, with the same error.
+      const bad = [...sound, { ...order(3), ...over } as unknown as Order];
+      expect(() => runSteps(checkOpenOrdersSteps('simulated', bad))).toThrow(ExchangeError);
+      expect(() => runSteps(checkOpenOrdersSteps('simulated', sound))).not.toThrow();
     },
   );
 });
