@@ -89,8 +89,10 @@ export class StartupReconciliation {
     // milliseconds, and another engine in the process (or the bot's own timers) must not wait for the whole boot.
     // The queue holds every other change of these books off meanwhile.
     slicer.start();
-    // The hard reset puts the exchange's open orders in the books: each must be one they can hold.
-    await runStepsSliced(checkOpenOrdersSteps(exchange.id, snapshot.openOrders), () => slicer.pause());
+    // The hard reset puts the exchange's open orders in the books: each must be one they can hold (read again unless
+    // the client parses its answers itself).
+    if (exchange.answersParsed !== true)
+      await runStepsSliced(checkOpenOrdersSteps(exchange.id, snapshot.openOrders), () => slicer.pause());
     // Its first build after a load sorts the books' orders: checked in order a slice at a time instead.
     const live = await runStepsSliced(current.liveStateSteps(), () => slicer.pause());
     await slicer.pause();

@@ -110,6 +110,13 @@ export interface ExchangeClient {
   readonly identity?: ExchangeIdentity | undefined;
   /** What the venue accepts as a client order id; undefined: not known (any id that is not empty is sent). */
   readonly clientOrderIdRule?: ClientOrderIdRule | undefined;
+  /**
+   * True when every answer is already what the state file reads (the adapters shipped here parse what they hand
+   * out): a boot then does not read its whole open-order listing again (`checkOpenOrdersSteps`: a boot of 100,000
+   * orders took 1,067 ms with it, 891 without). Leave it unset in an adapter of your own unless it parses as they do;
+   * the cheaper checks (what a cycle reads that changed) run either way.
+   */
+  readonly answersParsed?: boolean | undefined;
   /** The markets this client trades. */
   fetchInstruments(): Promise<readonly Instrument[]>;
   /** All open orders (optionally only for these symbols). */

@@ -169,6 +169,8 @@ export class CcxtExchange implements ExchangeClient {
   readonly identity: ExchangeIdentity;
   /** What the venue accepts as a client order id (`EXCHANGE_QUIRKS`); undefined for a venue the table lacks. */
   readonly clientOrderIdRule: ClientOrderIdRule | undefined;
+  /** Every answer is parsed from the exchange's strings (convert.ts; a refused one is `invalid`): see `ExchangeClient`. */
+  readonly answersParsed: boolean = true;
   // Private (#) so neither util.inspect nor JSON.stringify nor a logger can reach the keys it holds.
   readonly #ex: Exchange;
   readonly #quirks: ExchangeQuirks;

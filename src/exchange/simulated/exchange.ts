@@ -160,6 +160,8 @@ export class SimulatedExchange implements ExchangeClient {
   readonly identity: { readonly venue: string; readonly account: string };
   /** What this venue accepts as a client order id (`SimulatedExchangeOptions.clientOrderIdRule`). */
   readonly clientOrderIdRule: ClientOrderIdRule | undefined;
+  /** Its orders, fills and balances are built from validated requests and Decimals: see `ExchangeClient`. */
+  readonly answersParsed: boolean = true;
   private readonly opts: ResolvedOptions;
   private readonly clock: Clock;
   private readonly instruments = new Map<string, Instrument>();
