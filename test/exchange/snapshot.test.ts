@@ -352,6 +352,8 @@ describe('fetchExchangeSnapshot: open orders the books cannot hold', () => {
   const sound = [order(1), order(2)];
   const withOrders = (list: () => readonly Order[]): ExchangeClient =>
     withOverrides(new SimulatedExchange({ seed: 1, clock: new VirtualClock(T0) }), {
+      // An adapter of the bot's own: it does not parse its answers as the shipped ones do.
+      answersParsed: false,
       fetchOpenOrders: () => Promise.resolve(list()),
     });
 
@@ -376,6 +378,12 @@ describe('fetchExchangeSnapshot: open orders the books cannot hold', () => {
       list = fresh(sound);
       const again = await fetchExchangeSnapshot(client, new VirtualClock(T0), undefined, interner);
       expect(again.openOrders).toBe(first.openOrders);
+      // A client that parses its answers is not read again.
+      const trusted = withOverrides(client, { answersParsed: true });
+      list = [...fresh(sound), { ...order(4), ...over } as unknown as Order];
+      expect((await fetchExchangeSnapshot(trusted, new VirtualClock(T0), undefined, interner)).openOrders).toHaveLength(
+        3,
+      );
       // At boot (no interner) the whole listing is checked in steps, with the same error.
       const bad = [...sound, { ...order(3), ...over } as unknown as Order];
       expect(() => runSteps(checkOpenOrdersSteps('simulated', bad))).toThrow(ExchangeError);
