@@ -486,6 +486,20 @@ function duplicateAt<T>(
  * Parses an order. Field names are appended to `path` only in an error (a state file holds one order per tracked
  * order, and building every field's path text cost more than checking it); `amounts` shares equal amount strings.
  */
+/**
+ * The ParseError `read` throws, or undefined when it reads fine: whether a value is one the state file can read back
+ * (any other error is rethrown, as a bug).
+ */
+export function parseErrorOf(read: () => unknown): ParseError | undefined {
+  try {
+    read();
+    return undefined;
+  } catch (e) {
+    if (e instanceof ParseError) return e;
+    throw e;
+  }
+}
+
 export function parseOrder(raw: unknown, path = 'order', amounts?: AmountCache): Order {
   const r = asRecord(raw, path);
   const quantity = parseAmount(r.quantity, path, 'positive', '.quantity', amounts);

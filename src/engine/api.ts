@@ -205,7 +205,8 @@ export interface Engine {
   placeOrder(request: PlaceOrderRequest): Promise<Order>;
   /**
    * Cancels an order (allowed in running and liquidate-only: a cancel never adds exposure). The books close it once
-   * they hold every fill the exchange's answer counts; until then reconciliation settles it.
+   * they hold every fill the exchange's answer counts; until then reconciliation settles it. A ref that is not an
+   * object with a symbol and an exchange or client id (none blank) rejects with a ParseError, nothing sent.
    */
   cancelOrder(ref: OrderRef): Promise<Order>;
   /** The gate's verdict without sending. @throws OrderRefusedError */

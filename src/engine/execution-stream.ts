@@ -21,7 +21,7 @@ import { Subject, type Observable, type SchedulerLike, type Subscription } from 
 import type { Clock, Millis } from '../domain/clock.js';
 import { ZERO } from '../domain/decimal.js';
 import { errorSummary, ParseError, TesserError } from '../domain/errors.js';
-import { parseFill, parseOrder } from '../domain/parse.js';
+import { parseErrorOf, parseFill, parseOrder } from '../domain/parse.js';
 import { fillKey, type TradeKey } from '../domain/ids.js';
 import { isTerminalStatus, type Fill, type Order } from '../domain/types.js';
 import type { ExecutionEvent } from '../exchange/port.js';
@@ -475,12 +475,7 @@ export class ExecutionStreamFeed {
 
 /** The ParseError a trade's fill or an order's copy would raise where the state file reads it; undefined: none. */
 function unholdable(e: Extract<ExecutionEvent, { type: 'trade' | 'order' }>): ParseError | undefined {
-  try {
-    if (e.type === 'trade') parseFill(e.fill, 'stream.fill');
-    else parseOrder(e.order, 'stream.order');
-    return undefined;
-  } catch (x) {
-    if (x instanceof ParseError) return x;
-    throw x;
-  }
+  return parseErrorOf(() =>
+    e.type === 'trade' ? parseFill(e.fill, 'stream.fill') : parseOrder(e.order, 'stream.order'),
+  );
 }

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../domain/clock.js';
 import { ParseError, errorSummary, isRetryableError } from '../domain/errors.js';
-import { parseOrder } from '../domain/parse.js';
+import { asRecord, parseErrorOf, parseOptionalId, parseOrder, parseString } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import type { ExchangeClient, OrderRef, PlaceOrderRequest } from '../exchange/port.js';
 import { logAction } from '../logging/events.js';
@@ -19,6 +19,7 @@ import {
   OrderConflictError,
   OrderRefusedError,
   checkOrder,
+  refuseUnlessObject,
   submittedOrder,
   type ExposureEffect,
 } from './order-gate.js';
@@ -46,6 +47,7 @@ export class OrderApi {
 
   /** The gate's verdict without sending. @throws OrderRefusedError */
   check(request: PlaceOrderRequest): ExposureEffect {
+    refuseUnlessObject(this.deps.phase(), request);
     this.refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
     return checkOrder(this.deps.phase(), this.deps.state.portfolio, request, this.deps.exchange.clientOrderIdRule);
   }
@@ -54,6 +56,7 @@ export class OrderApi {
   async place(requested: PlaceOrderRequest): Promise<Order> {
     const { exchange, clock, logger, queue, state } = this.deps;
     let request = requested;
+    refuseUnlessObject(this.deps.phase(), request);
     this.refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
     const pending = await queue.run(async () => {
       const at = this.deps.phase();
@@ -128,6 +131,7 @@ export class OrderApi {
   /** See `Engine.cancelOrder`. */
   async cancel(ref: OrderRef): Promise<Order> {
     const { exchange, clock, logger, queue, state } = this.deps;
+    checkOrderRef(ref);
     this.refuseInReportOnly(
       ref.clientOrderId ?? ref.exchangeOrderId ?? '',
       `cancel of ${ref.clientOrderId ?? ref.exchangeOrderId ?? 'an order'}`,
@@ -166,10 +170,8 @@ export class OrderApi {
       return 'RESOLVED';
     // An answer the state file could not read back (an adapter's NaN, a blank id) is not journaled: the order stays
     // pending, as its `submitted` record says, and reconciliation looks it up, as after a lost answer.
-    try {
-      parseOrder(ack, 'acknowledgement');
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
+    const e = parseErrorOf(() => parseOrder(ack, 'acknowledgement'));
+    if (e !== undefined) {
       logAction(logger, {
         action: 'placeOrder',
         reason: `acknowledgement the books cannot hold (${e.message}): left pending for reconciliation`,
@@ -222,4 +224,22 @@ export class OrderApi {
         `${what} refused: the engine runs report-only (policies.reportOnly), which changes nothing on the exchange or on disk`,
       );
   }
+}
+
+/**
+ * A cancel's order reference as the exchange is asked with it: an object with a symbol and an exchange or client id,
+ * none of them blank. @throws ParseError naming the field (a caller in plain JS passing null got a TypeError).
+ */
+function checkOrderRef(raw: unknown): void {
+  const r = asRecord(raw, 'ref');
+  parseString(r.symbol, 'ref', '.symbol');
+  const x = parseOptionalId(r.exchangeOrderId, 'ref', '.exchangeOrderId');
+  const c = parseOptionalId(r.clientOrderId, 'ref', '.clientOrderId');
+  if (x === undefined && c === undefined)
+    throw new ParseError(
+      'missing_field',
+      'ref.exchangeOrderId',
+      undefined,
+      'an exchange or a client order id is needed',
+    );
 }

@@ -15,8 +15,8 @@
 import type { Decimal } from 'decimal.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO } from '../domain/decimal.js';
-import { ParseError, TesserError } from '../domain/errors.js';
-import { isAmountWithinLimits, orderToJSON, parseOrder } from '../domain/parse.js';
+import { TesserError } from '../domain/errors.js';
+import { isAmountWithinLimits, orderToJSON, parseErrorOf, parseOrder } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import { clientOrderIdProblem, type ClientOrderIdRule, type PlaceOrderRequest } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -149,13 +149,21 @@ export function requestProblem(request: PlaceOrderRequest): string | undefined {
     return 'its price is not a Decimal within the amount limits';
   if (request.timeInForce === 'GTD' && request.expiresAt === undefined) return 'a GTD order needs expiresAt';
   if (request.timeInForce !== 'GTD' && request.expiresAt !== undefined) return 'expiresAt is only for a GTD order';
-  try {
-    parseOrder(orderToJSON(submittedOrder(request, 0)), 'order');
-  } catch (e) {
-    if (e instanceof ParseError) return e.message;
-    throw e;
-  }
-  return undefined;
+  return parseErrorOf(() => parseOrder(orderToJSON(submittedOrder(request, 0)), 'order'))?.message;
+}
+
+/**
+ * @throws OrderRefusedError (`invalidRequest`) when `request` is not an object at all (a caller in plain JS passing
+ * null): checked before anything reads its fields, so that it is this typed error and not a TypeError.
+ */
+export function refuseUnlessObject(phase: LifecyclePhase, request: unknown): void {
+  if (typeof request !== 'object' || request === null)
+    throw new OrderRefusedError(
+      'invalidRequest',
+      phase,
+      String(request),
+      `order ${String(request)} refused: not an object`,
+    );
 }
 
 /** The request in a refusal's message, whatever its fields hold. */
@@ -175,6 +183,7 @@ export function checkOrder(
   request: PlaceOrderRequest,
   clientOrderIdRule?: ClientOrderIdRule,
 ): ExposureEffect {
+  refuseUnlessObject(phase, request);
   const refuse = (code: OrderRefusalCode, why: string): never => {
     throw new OrderRefusedError(code, phase, String(request.clientOrderId), `${requestText(request)} refused: ${why}`);
   };

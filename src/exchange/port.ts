@@ -108,13 +108,14 @@ export interface ExchangeClient {
   readonly id: string;
   /** The account this client trades (default: the venue `id`, account unknown). See docs/operations.md. */
   readonly identity?: ExchangeIdentity | undefined;
-  /** What the venue accepts as a client order id; undefined: not known (any id that is not empty is sent). */
+  /** What the venue accepts as a client order id; undefined: not known (any id that is not blank is sent). */
   readonly clientOrderIdRule?: ClientOrderIdRule | undefined;
   /**
    * True when every answer is already what the state file reads (the adapters shipped here parse what they hand
-   * out): a boot then does not read its whole open-order listing again (`checkOpenOrdersSteps`: a boot of 100,000
-   * orders took 1,067 ms with it, 891 without). Leave it unset in an adapter of your own unless it parses as they do;
-   * the cheaper checks (what a cycle reads that changed) run either way.
+   * out): neither a boot nor a running engine's first pass reads its whole open-order listing again
+   * (`checkOpenOrdersSteps`, the interner's new orders: a boot of 100,000 orders took 1,067 ms with it, 891 without).
+   * Leave it unset in an adapter of your own unless it parses as they do; the other checks (positions, balances, what
+   * the handlers read, stream messages, acknowledgements) run either way.
    */
   readonly answersParsed?: boolean | undefined;
   /** The markets this client trades. */

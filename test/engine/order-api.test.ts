@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { OrderRefusedError } from '../../src/engine/order-gate.js';
-import type { PlaceOrderRequest } from '../../src/exchange/port.js';
+import type { OrderRef, PlaceOrderRequest } from '../../src/exchange/port.js';
+import { ParseError } from '../../src/domain/errors.js';
 import { EXCHANGE_QUIRKS } from '../../src/exchange/ccxt/quirks.js';
 import { SimulatedExchange } from '../../src/exchange/simulated.js';
 import { InMemoryStateStore } from '../../src/store/memory.js';
@@ -93,6 +94,30 @@ describe('placeOrder refuses a request the books cannot hold', () => {
       expect((await again.placeOrder(BASE)).status).toBe('open');
     },
   );
+
+  it('not an object at all (plain JS): placeOrder and checkOrder refuse it typed; a cancel of a malformed ref is a ParseError', async () => {
+    const r = await rig();
+    const engine = await r.start();
+    const before = r.store().durableState();
+    for (const junk of [null, undefined, 'c1', 5]) {
+      const e = await engine.placeOrder(junk as unknown as PlaceOrderRequest).catch((x: unknown) => x);
+      expect(e, String(junk)).toBeInstanceOf(OrderRefusedError);
+      expect(e).toMatchObject({ code: 'invalidRequest' });
+      expect(() => engine.checkOrder(junk as unknown as PlaceOrderRequest)).toThrow(OrderRefusedError);
+    }
+    for (const [ref, path] of [
+      [null, 'ref'],
+      [{ exchangeOrderId: '1' }, 'ref.symbol'],
+      [{ symbol: 'BTC/USDT' }, 'ref.exchangeOrderId'],
+      [{ symbol: 'BTC/USDT', clientOrderId: ' ' }, 'ref.clientOrderId'],
+    ] as const) {
+      const e = await engine.cancelOrder(ref as unknown as OrderRef).catch((x: unknown) => x);
+      expect(e, JSON.stringify(ref)).toBeInstanceOf(ParseError);
+      expect(e).toMatchObject({ path });
+    }
+    expect(r.sim.callLog().filter((c) => c.method === 'placeOrder' || c.method === 'cancelOrder')).toEqual([]);
+    expect(r.store().durableState()).toEqual(before);
+  });
 
   it("a client id the venue's rule refuses: invalidClientOrderId, before the venue sees it", async () => {
     const tl = new VirtualTimeline(T0);
