@@ -335,6 +335,11 @@ export interface CycleOptions {
    */
   readonly heldBy?: ReadonlyMap<TradeKey, readonly string[]> | undefined;
   /**
+   * Runtime: of the trades an earlier cycle held, the ones its balances alone said the books hold
+   * (`CycleResult.heldGuess`): a later weighing that cannot tell its choices apart takes that one.
+   */
+  readonly heldGuess?: ReadonlySet<TradeKey> | undefined;
+  /**
    * Runtime: the assets the venue has charged fees in on trades of symbols that do not trade them (BNB on Binance,
    * with the discount on), learned from the trades this cycle reads (`noteFeeAsset`): the runtime holds their drift
    * with that of our own filled orders whose trades lag.
@@ -383,6 +388,11 @@ export interface CycleResult {
   readonly held: readonly Fill[];
   /** Of each held trade, the client ids of our lagging orders holding it (`CycleOptions.heldBy` next cycle). */
   readonly heldBy: ReadonlyMap<TradeKey, readonly string[]>;
+  /**
+   * Of the held trades, the ones the books hold by the last weighing that told its choices apart (`dominant`, or
+   * kept through a tie since): `CycleOptions.heldGuess` next cycle. Undefined when nothing is held or no weighing did.
+   */
+  readonly heldGuess: ReadonlySet<TradeKey> | undefined;
   /**
    * Where each symbol read behind its cursor this cycle stopped short of the cursor (its page budget ran out), or,
    * its recent part read, the start of its lookback: the next cycle's read behind it goes on from there
@@ -902,6 +912,7 @@ export async function runCycle(
     config.diffOptions.tolerances,
     config.maxClockSkewMs,
     opts.recordUntracked,
+    opts.heldGuess,
   );
   // Undecided: applying them all may count a trade the reset's books hold a second time (sim seed 56943: an untracked
   // trade in the boot snapshot's millisecond shown with a later trade of the same perpetual still lagging, so no
@@ -1167,6 +1178,7 @@ export async function runCycle(
         : cursorActions.filter((a) => !passesHeld(a, weighing.undecided, ctx.cursors.trades)),
     held: held.size === 0 ? [] : weighing.undecided,
     heldBy,
+    heldGuess: held.size === 0 ? undefined : weighing.dominant || weighing.kept ? weighing.inBooks : undefined,
     rereadFrom,
     deferred,
     fetchedTrades: trades,
@@ -1250,6 +1262,8 @@ export interface ReflectedWeighing {
    * choice does fit speaks for or against these trades.
    */
   readonly dominant: boolean;
+  /** Whether `inBooks` is the `preferred` choice, taken on a tie with the best this weighing found. */
+  readonly kept: boolean;
 }
 
 /**
@@ -1262,7 +1276,11 @@ export interface ReflectedWeighing {
  * exchange better (sim seeds 33980, 34824, 44798: a manual order filled in the boot snapshot's millisecond, applied
  * again). When no choice fits every one of them, the winner is a guess and the trades are `undecided` (the runtime
  * holds them a while, `holdUndecided`, unless the guess is `dominant`). `current` is the portfolio the report was
- * diffed against, `work` the planning clone before these trades.
+ * diffed against, `work` the planning clone before these trades. `preferred`: the choice an earlier cycle's balances
+ * pointed to alone for trades it held (`CycleOptions.heldGuess`); it wins a tie, since what made this cycle's choices
+ * tie came after it (sim seed 11497 --fee-asset: a manual sell in the boot snapshot's millisecond, held while our
+ * order's BNB fee lagged, fit the USDT balance only if left out; a USDT deposit then made both choices fit nothing,
+ * and the tie applied the sell a second time).
  */
 export function reflectedByBalances(
   report: ReconciliationReport,
@@ -1273,10 +1291,11 @@ export function reflectedByBalances(
   tolerances: Tolerances,
   clockSkewMs: number,
   recordOnly?: (symbol: string) => boolean,
+  preferred?: ReadonlySet<TradeKey>,
 ): ReflectedWeighing {
   const window = current.lastResetWindow();
   const none = new Set<TradeKey>();
-  if (window === undefined) return { inBooks: none, undecided: [], dominant: false };
+  if (window === undefined) return { inBooks: none, undecided: [], dominant: false, kept: false };
   const weighed = trades.filter(
     (f) =>
       !f.inferred &&
@@ -1286,7 +1305,7 @@ export function reflectedByBalances(
         undefined,
   );
   if (weighed.length === 0 || weighed.length > MAX_WEIGHED_TRADES)
-    return { inBooks: none, undecided: [], dominant: false };
+    return { inBooks: none, undecided: [], dominant: false, kept: false };
   const keys = [...new Set(weighed.flatMap((f) => tradeTouches(work.instrument(f.symbol), f)))];
   const positionDrift = new Map(report.positionDrifts.map((d) => [d.symbol, d.exchange]));
   const balanceDrift = new Map(report.balanceDrifts.map((d) => [d.asset, d.exchange]));
@@ -1365,9 +1384,18 @@ export function reflectedByBalances(
       [best, bestFit, bestScore] = [left, fit, s];
     } else others.push(fit);
   }
-  if (bestScore === keys.length) return { inBooks: best, undecided: [], dominant: true };
+  if (bestScore === keys.length) return { inBooks: best, undecided: [], dominant: true, kept: false };
+  if (preferred !== undefined && !sameKeys(preferred, best)) {
+    const weighedKeys = new Set(weighed.map(fillKey));
+    if ([...preferred].every((k) => weighedKeys.has(k)) && score(fitting(preferred)) === bestScore)
+      return { inBooks: preferred, undecided: weighed, dominant: false, kept: true };
+  }
   const dominant = others.every((fit) => score(fit) < bestScore && fit.every((f, i) => !f || bestFit[i]));
-  return { inBooks: best, undecided: weighed, dominant };
+  return { inBooks: best, undecided: weighed, dominant, kept: preferred !== undefined && sameKeys(preferred, best) };
+}
+
+function sameKeys(a: ReadonlySet<TradeKey>, b: ReadonlySet<TradeKey>): boolean {
+  return a.size === b.size && [...a].every((k) => b.has(k));
 }
 
 function bits(n: number): number {

@@ -74,6 +74,8 @@ export class RuntimeHandler {
   private held: readonly Fill[] = [];
   /** Of each trade in `held`, our lagging orders holding it (`CycleResult.heldBy`). */
   private heldBy: ReadonlyMap<TradeKey, readonly string[]> = new Map();
+  /** Of the trades in `held`, those the books hold by the last weighing that told its choices apart. */
+  private heldGuess: ReadonlySet<TradeKey> | undefined;
   /**
    * The assets the venue has charged fees in on other symbols' trades, learned from the trades the cycles read
    * (`CycleOptions.feeAssets`). Not persisted: after a restart it is learned again from the next such trade.
@@ -149,6 +151,7 @@ export class RuntimeHandler {
         holdUndecided: true,
         weighAgain: this.held,
         heldBy: this.heldBy,
+        heldGuess: this.heldGuess,
         feeAssets: this.feeAssets,
         rereadFrom: this.rereadFrom,
       });
@@ -163,6 +166,7 @@ export class RuntimeHandler {
     // Kept in memory only: after a restart the trades are behind the next reset's snapshot, recorded when they show.
     this.held = cycle.held;
     this.heldBy = cycle.heldBy;
+    this.heldGuess = cycle.heldGuess;
     // Kept while cycles go on reading behind the cursors (drift beyond tolerance); a cycle that does not starts over.
     this.rereadFrom = cycle.rereadFrom;
     // The plan stands: each ghost's machine takes the close proposed for it.

@@ -372,6 +372,99 @@ describe('a trade of the window the balances cannot decide on (other drift on wh
   });
 });
 
+describe('a held trade whose later weighing ties', () => {
+  /**
+   * The reset's books hold the manual buy (read after it). A market sell of ours on the perpetual, acknowledged
+   * filled, has its trade lagging: its USDT fee is not in the books, so USDT fits neither choice, while BTC fits only
+   * with the buy left out. Our order touches USDT too: the trade is held, the balances pointing one way alone.
+   */
+  async function heldWithAGuess(): Promise<{ w: World; hidden: Set<string> }> {
+    const w = await makeWorld(
+      { driftCyclesBeforeLiquidateOnly: 1, inFlightGraceMs: 2_000 },
+      { feeRates: { maker: '0.001', taker: '0.001' } },
+    );
+    const t = w.clock.now();
+    manualBuy(w);
+    await reset(w, await w.ex.fetchBalances(), t, t);
+    w.ex.step(500);
+    const ours = await placeFilledMarket(w, {
+      clientOrderId: 'ours-1',
+      symbol: PERP,
+      side: 'sell',
+      quantity: d('0.01'),
+    });
+    w.ex.step(500);
+    const hidden = new Set([ours.exchangeOrderId!]);
+    w.reader = laggingReader(w, hidden);
+    return { w, hidden };
+  }
+
+  /** The SPOT trades a cycle applied and recorded. */
+  const spotTrades = (c: Awaited<ReturnType<typeof runtimeCycle>>) => ({
+    applied: actionsOf(c.plan, 'applyFill')
+      .filter((a) => a.fill.symbol === SPOT)
+      .map((a) => a.fill.tradeId),
+    recorded: actionsOf(c.plan, 'recordTrade').map((a) => a.fill.tradeId),
+  });
+
+  it('keeps the guess an earlier cycle made alone when a deposit then makes every choice fit nothing (sim seed 11497 --fee-asset)', async () => {
+    const { w } = await heldWithAGuess();
+    const first = await runtimeCycle(w);
+    expect(spotTrades(first)).toEqual({ applied: [], recorded: [] });
+    // A deposit of BTC: now neither choice fits BTC either, and nothing tells them apart.
+    w.ex.deposit('BTC', '7');
+    const seen = { applied: [] as string[], recorded: [] as string[] };
+    for (let i = 0; i < 6 && seen.applied.length + seen.recorded.length === 0; i++) {
+      w.ex.step(1_000);
+      const c = spotTrades(await runtimeCycle(w));
+      seen.applied.push(...c.applied);
+      seen.recorded.push(...c.recorded);
+    }
+    // Past our order's grace and the drift's count, the guess is taken: the earlier one, not the tie's.
+    expect(seen).toEqual({ applied: [], recorded: ['t-1'] });
+    expect(await w.ex.fetchBalances().then((bs) => bs.find((b) => b.asset === 'BTC')?.total.toFixed())).toBe(
+      w.portfolio.balance('BTC').total.plus(7).toFixed(),
+    );
+  });
+
+  it('drops it when the later weighing points elsewhere: the other choice fitting more wins', async () => {
+    const { w } = await heldWithAGuess();
+    const trades = (await w.ex.fetchTradesSince(SPOT, { since: 0 })).items;
+    const snapshot = await fetchExchangeSnapshot(w.ex, w.clock);
+    const report = diff(w.portfolio.liveState(), snapshot, w.config.diffOptions);
+    const guess = weigh(w, report, trades);
+    expect([[...guess.inBooks], guess.dominant]).toEqual([[fillKey(trades[0]!)], true]);
+    // The weighing again, with the guess preferred, against the snapshot with `more` BTC on the exchange.
+    const withMoreBtc = (more: string) =>
+      reflectedByBalances(
+        diff(
+          w.portfolio.liveState(),
+          {
+            ...snapshot,
+            balances: snapshot.balances.map((b) =>
+              b.asset === 'BTC' ? { ...b, total: b.total.plus(more), free: b.free.plus(more) } : b,
+            ),
+          },
+          w.config.diffOptions,
+        ),
+        w.portfolio,
+        w.portfolio.clone(),
+        trades,
+        [],
+        w.config.diffOptions.tolerances,
+        w.config.maxClockSkewMs,
+        undefined,
+        guess.inBooks,
+      );
+    // Applying the buy fits BTC exactly (as if the reset's books missed it): the guess gives way.
+    const again = withMoreBtc('0.1');
+    expect([again.inBooks.size, again.kept]).toEqual([0, false]);
+    // A deposit of 7 BTC: no choice fits BTC, the choices tie, and the guess stands.
+    const kept = withMoreBtc('7');
+    expect([[...kept.inBooks], kept.kept, kept.dominant]).toEqual([[fillKey(trades[0]!)], true, false]);
+  });
+});
+
 describe('a trade of the window with drift no choice explains on one asset (a deposit) and the others exact one way', () => {
   /**
    * The reset read the balances before a manual buy (its books miss it); then 7 USDT are deposited. Applying the buy
