@@ -88,7 +88,7 @@ import {
   type World,
 } from './support.js';
 
-const FULL_WINDOW = 100_000;
+export const FULL_WINDOW = 100_000;
 /**
  * How long each row's cycles run before the measured ones, at least (`--warm-up-ms`). A bot's cycles run compiled
  * code after its first seconds; the measured 200 cycles at 1k orders, right after a warm-up of 40, ran while V8 was

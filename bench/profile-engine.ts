@@ -13,13 +13,23 @@
  *   npx tsx bench/profile-engine.ts --orders 10000 --cycles 200 --fresh [--out /tmp/x.cpuprofile]
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3 --prune --spans 5
+ *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 1100 --filling --heap
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { boot, CLOSED_ORDERS, freshCopies, PLACING_JOURNAL_RECORDS, PRUNE_EVERY_MS, threadCpuMs } from './engine.js';
+import {
+  boot,
+  CLOSED_ORDERS,
+  freshCopies,
+  FULL_WINDOW,
+  PLACING_JOURNAL_RECORDS,
+  PRUNE_EVERY_MS,
+  threadCpuMs,
+} from './engine.js';
 import { listArg, makeWorld, now, PERP, saveWorld, valueOf } from './support.js';
 import { Dec } from '../src/domain/decimal.js';
+import type { Order } from '../src/domain/types.js';
 import type { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { InMemoryStateStore } from '../src/store/memory.js';
 
@@ -155,23 +165,30 @@ async function main(args: readonly string[]): Promise<void> {
   const n = listArg(args, '--orders')?.[0] ?? 1000;
   const cycles = listArg(args, '--cycles')?.[0] ?? 500;
   const fresh = args.includes('--fresh');
-  const placing = args.includes('--placing');
+  // `--filling`: the engine bench's filling rows: placing, the trade-id window full, the last quote filled, not left.
+  const filling = args.includes('--filling');
+  const placing = filling || args.includes('--placing');
   const prune = args.includes('--prune');
   const spansK = listArg(args, '--spans')?.[0];
   const out = valueOf(args, '--out');
-  const world = prune ? await makeWorld(n, 0, CLOSED_ORDERS, 1_000) : await makeWorld(n);
+  const world = prune ? await makeWorld(n, 0, CLOSED_ORDERS, 1_000) : await makeWorld(n, filling ? FULL_WINDOW : 0);
   const store = new InMemoryStateStore();
   await saveWorld(store, world);
   const { running } = await boot(
     fresh ? { tl: world.tl, ex: freshCopies(world.ex) } : world,
     store,
     undefined,
-    placing ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
+    placing && !filling ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
   );
   let placed = 0;
+  let quoted: Order | undefined;
   const cycle = async (): Promise<void> => {
+    if (filling && quoted !== undefined) {
+      (world.ex as SimulatedExchange).fillOrder({ symbol: PERP, exchangeOrderId: quoted.exchangeOrderId! });
+      await world.tl.advanceBy(1);
+    }
     if (placing)
-      await running.engine.placeOrder({
+      quoted = await running.engine.placeOrder({
         clientOrderId: `profile-placed-${placed++}`,
         symbol: PERP,
         side: 'buy',
@@ -231,12 +248,12 @@ async function main(args: readonly string[]): Promise<void> {
     const sampled = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
     const bytes = new Map<string, number>();
     const name = frameName;
-    // Builtins (no url) are named with their caller, which says where the allocation comes from.
+    // Builtins (no url) are named with their nearest caller that has one (`next < Map < copyOf src/...`).
     const walk = (node: HeapNode, parent: string): void => {
       const own = name(node.callFrame);
       const key = node.callFrame.url === '' ? `${own} < ${parent}` : own;
       bytes.set(key, (bytes.get(key) ?? 0) + node.selfSize);
-      for (const c of node.children) walk(c, own);
+      for (const c of node.children) walk(c, node.callFrame.url === '' ? key : own);
     };
     walk(sampled.profile.head, '');
     const all = [...bytes].sort((a, b) => b[1] - a[1]);

@@ -56,8 +56,12 @@ export class ListLayer implements IdLayer {
   }
 }
 
-/** The overlay set a new window starts with: never written (see `overlayShared`). */
-const NO_IDS = new Set<never>();
+/**
+ * The overlay a new window starts with: never written (an add to a window holding it starts a list of its own).
+ * Typed mutable so the field can hold it; `add` never pushes onto it.
+ */
+const NO_IDS: string[] = [];
+const NO_POSITIONS = new Map<string, number>();
 
 /** Ids added since the last seal (at most), before they are sealed into a layer of their own. */
 const OVERLAY_LIMIT = 1024;
@@ -84,13 +88,17 @@ export class IdWindow {
   private layered = 0;
   /** How many of the oldest layer's oldest ids this window has evicted. */
   private evicted = 0;
-  private added: string[] = [];
-  private addedSet: Set<string> = NO_IDS;
   /**
-   * `added` and `addedSet` are (or may be) read by a fork, or are the shared empty set: copied before the first write.
-   * A fork then copies no overlay (issue 16: the Portfolio forks two windows per clone, several clones per cycle).
+   * The overlay: ids added since the last seal, the first `addedLength` of `added`, each id's index in `addedAt`.
+   * Shared with the forks of this window, appended to by any of them: an id beyond a window's own length is not its
+   * own. A window appending where a fork already has appends an id of its own when it is the fork's next (a plan's
+   * clone and the books applying the same trades in the same order share one overlay), and copies its part of the
+   * overlay otherwise. Until the seventeenth speed pass a fork copied the whole overlay (up to 1,024 ids, a list and a
+   * set) at its first add, and so did the window it was forked from: 250 KB a cycle applying one trade (issue 16).
    */
-  private overlayShared = true;
+  private added: string[] = NO_IDS;
+  private addedAt: Map<string, number> = NO_POSITIONS;
+  private addedLength = 0;
   /** Ids ever added (successfully) to this window and the windows it was forked from: see `newest`. */
   private adds = 0;
 
@@ -136,14 +144,15 @@ export class IdWindow {
     w.layered = this.layered;
     w.evicted = this.evicted;
     w.added = this.added;
-    w.addedSet = this.addedSet;
-    this.overlayShared = true;
+    w.addedAt = this.addedAt;
+    w.addedLength = this.addedLength;
     w.adds = this.adds;
     return w;
   }
 
   has(id: string): boolean {
-    if (this.addedSet.has(id)) return true;
+    const own = this.addedAt.get(id);
+    if (own !== undefined && own < this.addedLength) return true;
     // Newest first: an id evicted from the oldest layer may have come back in a newer one.
     const layers = this.layers;
     for (let k = layers.length - 1; k >= 0; k--) {
@@ -156,13 +165,20 @@ export class IdWindow {
   /** Remembers `id`; returns false (and changes nothing) when it was already remembered. */
   add(id: string): boolean {
     if (this.has(id)) return false;
-    if (this.overlayShared) {
-      this.added = [...this.added];
-      this.addedSet = new Set(this.addedSet);
-      this.overlayShared = false;
+    const at = this.addedLength;
+    if (this.added === NO_IDS) {
+      this.added = [];
+      this.addedAt = new Map();
+    } else if (at < this.added.length && this.added[at] !== id) {
+      // A fork appended another id here: this window's part of the overlay becomes its own.
+      this.added = this.added.slice(0, at);
+      this.addedAt = new Map(this.added.map((x, i) => [x, i]));
     }
-    this.added.push(id);
-    this.addedSet.add(id);
+    if (at === this.added.length) {
+      this.added.push(id);
+      this.addedAt.set(id, at);
+    }
+    this.addedLength = at + 1;
     this.adds++;
     if (this.size > this.capacity) {
       // The oldest id is the oldest layer's first live one, or (with no layer left) the overlay's first.
@@ -174,12 +190,12 @@ export class IdWindow {
         this.evicted = 0;
       }
     }
-    if (this.added.length >= OVERLAY_LIMIT) this.seal();
+    if (this.addedLength >= OVERLAY_LIMIT) this.seal();
     return true;
   }
 
   get size(): number {
-    return this.layered - this.evicted + this.added.length;
+    return this.layered - this.evicted + this.addedLength;
   }
 
   /**
@@ -214,7 +230,7 @@ export class IdWindow {
       if (start < end) parts.push(layer.idsBetween(start, end));
       at += layer.length;
     }
-    const [start, end] = [Math.max(from - at, 0), Math.min(to - at, this.added.length)];
+    const [start, end] = [Math.max(from - at, 0), Math.min(to - at, this.addedLength)];
     if (start < end) parts.push(this.added.slice(start, end));
     return ([] as string[]).concat(...parts);
   }
@@ -231,12 +247,13 @@ export class IdWindow {
    * them into one (O(their ids)). The old layers may still be read by forks: never changed, replaced.
    */
   private seal(): void {
-    if (this.added.length === 0) return;
-    const ids = this.added;
+    if (this.addedLength === 0) return;
+    // A copy: forks may go on appending to the shared list, and a layer never changes.
+    const ids = this.added.slice(0, this.addedLength);
     const layers = [...this.layers, new ListLayer(ids, new Map(ids.map((id, i) => [id, i])))];
-    this.added = [];
-    this.addedSet = NO_IDS;
-    this.overlayShared = true;
+    this.added = NO_IDS;
+    this.addedAt = NO_POSITIONS;
+    this.addedLength = 0;
     let from = layers.length;
     while (from > 0 && layers[from - 1]!.length < MERGED_LAYER) from--;
     if (layers.length - from >= MERGE_COUNT) {

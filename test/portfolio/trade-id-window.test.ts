@@ -8,6 +8,14 @@ import { DEFAULT_TRADE_ID_WINDOW, IdWindow } from '../../src/portfolio/trade-id-
 /** Trade `n`'s key, on one of three symbols (ids repeat across symbols only as keys differ). */
 const key = (n: number): TradeKey => tradeKey(['BTC/USDT:USDT', 'ETH/USDT', 'B'][n % 3]!, String(n));
 
+/** The model of a window of `capacity`: `id` added to `model` (the ids, oldest first) as a window adds it. */
+function addModel(model: string[], id: string, capacity: number): boolean {
+  if (model.includes(id)) return false;
+  model.push(id);
+  if (model.length > capacity) model.shift();
+  return true;
+}
+
 describe('IdWindow', () => {
   it('defaults to 100 000 ids', () => {
     expect(DEFAULT_TRADE_ID_WINDOW).toBe(100_000);
@@ -48,12 +56,6 @@ describe('IdWindow', () => {
   });
 
   it('forks are independent and each behaves like the model, across overlay folds (model check)', () => {
-    const addModel = (model: string[], id: string, capacity: number): boolean => {
-      if (model.includes(id)) return false;
-      model.push(id);
-      if (model.length > capacity) model.shift();
-      return true;
-    };
     fc.assert(
       fc.property(
         // Ops: add an id to window 0 or 1, or fork one into the other. Many ids so the 1024-change overlay folds.
@@ -80,6 +82,61 @@ describe('IdWindow', () => {
             expect(ws[k]!.toArray()).toEqual(models[k]);
             expect(ws[k]!.size).toBe(models[k]!.length);
             for (let n = 0; n <= 3000; n += 97) expect(ws[k]!.has(`t${n}`)).toBe(models[k]!.includes(`t${n}`));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('forks adding the same ids in the same order (a plan and the books) and then apart each behave like the model', () => {
+    fc.assert(
+      fc.property(
+        // Ops on three windows: add an id to one, add the same id to all of them (in a given order), fork one into
+        // another. The shared adds keep the forks' overlays one list; a lone add makes them part.
+        fc.array(
+          fc.oneof(
+            fc.tuple(fc.constant('add' as const), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2500 })),
+            fc.tuple(fc.constant('all' as const), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 2500 })),
+            fc.tuple(fc.constant('all' as const), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 2500 })),
+            fc.tuple(fc.constant('fork' as const), fc.integer({ min: 0, max: 5 }), fc.constant(0)),
+          ),
+          { maxLength: 2500 },
+        ),
+        fc.integer({ min: 1, max: 3000 }),
+        (ops, capacity) => {
+          const ws = [0, 1, 2].map(() => new IdWindow(capacity));
+          const models: string[][] = [[], [], []];
+          // The 6 orders of three windows, and the 6 (from, to) pairs of distinct ones.
+          const orders = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+          ];
+          const pairs = [
+            [0, 1],
+            [0, 2],
+            [1, 0],
+            [1, 2],
+            [2, 0],
+            [2, 1],
+          ];
+          for (const [op, k, n] of ops) {
+            if (op === 'fork') {
+              const [from, to] = pairs[k]!;
+              ws[to!] = ws[from!]!.fork();
+              models[to!] = [...models[from!]!];
+            } else
+              for (const w of op === 'add' ? [k] : orders[k]!)
+                expect(ws[w]!.add(`t${n}`)).toBe(addModel(models[w]!, `t${n}`, capacity));
+          }
+          for (const k of [0, 1, 2]) {
+            expect(ws[k]!.toArray()).toEqual(models[k]);
+            expect(ws[k]!.size).toBe(models[k]!.length);
+            for (let n = 0; n <= 2500; n += 89) expect(ws[k]!.has(`t${n}`)).toBe(models[k]!.includes(`t${n}`));
           }
         },
       ),
