@@ -1846,9 +1846,21 @@ export class Portfolio {
       return c.view;
     let lead = this.log.findIndex((e) => e.fill?.inferred === true);
     if (lead < 0) lead = this.log.length;
-    const book = lead === 0 ? this.base : this.base.clone();
-    const stamps = lead === 0 ? this.settledStamps : new Map(this.settledStamps);
-    this.settleInto(book, stamps, this.log.slice(0, lead));
+    let book: AccountBook;
+    let stamps: Map<string, TradeStamp>;
+    if (lead === 0) [book, stamps] = [this.base, this.settledStamps];
+    else if (lead === this.log.length) {
+      // No inferred fill stands: the whole log folded into the settled book is the book itself (base with the log
+      // applied in order, the same operations). Shared, not folded again: the fold re-applied every logged trade,
+      // up to `lateWindow` (200) perpetual trades with their entry-price divisions, at every save (issue 16).
+      book = this.book.clone();
+      stamps = new Map(this.settledStamps);
+      for (const e of this.log) this.noteSettledStamp(stamps, e);
+    } else {
+      book = this.base.clone();
+      stamps = new Map(this.settledStamps);
+      this.settleInto(book, stamps, this.log.slice(0, lead));
+    }
     const view: SavedView = {
       book,
       log: this.log.slice(lead),
@@ -2229,12 +2241,16 @@ export class Portfolio {
   private settleInto(book: AccountBook, stamps: Map<string, TradeStamp>, entries: readonly ReplayEntry[]): void {
     for (const e of entries) {
       this.applyEntry(book, e);
-      if (e.fill === undefined || e.fill.inferred || this.instrumentsBySymbol.get(e.fill.symbol)?.kind !== 'perp')
-        continue;
-      const prev = stamps.get(e.fill.symbol);
-      if (prev === undefined || compareTradeStamps(e.fill, prev) > 0)
-        stamps.set(e.fill.symbol, { timestamp: e.fill.timestamp, tradeId: e.fill.tradeId });
+      this.noteSettledStamp(stamps, e);
     }
+  }
+
+  /** Keeps in `stamps` per perpetual the latest real trade of those settled, `e` now one of them. */
+  private noteSettledStamp(stamps: Map<string, TradeStamp>, e: ReplayEntry): void {
+    if (e.fill === undefined || e.fill.inferred || this.instrumentsBySymbol.get(e.fill.symbol)?.kind !== 'perp') return;
+    const prev = stamps.get(e.fill.symbol);
+    if (prev === undefined || compareTradeStamps(e.fill, prev) > 0)
+      stamps.set(e.fill.symbol, { timestamp: e.fill.timestamp, tradeId: e.fill.tradeId });
   }
 
   private reindex(): void {
