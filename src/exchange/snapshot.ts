@@ -136,6 +136,19 @@ export class OpenOrderInterner {
    * elements several times slower, a tenth of a millisecond a cycle at 10,000 orders.
    */
   private scan: readonly Order[] = [];
+  /**
+   * Orders handed out, by key (`OrderIndex`), for the look-ups of an order that moved from its index: every order of
+   * `indexList` (the last list, when the index is kept up with it) and older ones (a key's newest). Kept from call to
+   * call, given the orders each call interns anew, and built again only once it holds far more than the last list:
+   * built for each call that looked an order up, it was a map of every open order a cycle whenever a quote was
+   * replaced or filled (56 KB a cycle at 1,000 orders, issue 16). An older entry can only stand in for an order
+   * equal to it, which is all a look-up asks. Dropped when calls overlap (`passes`): a call that waits in a pause
+   * keeps to the orders of the list it began with, and an entry another call adds would not be one of them.
+   */
+  private index: OrderIndex | undefined;
+  private indexList: readonly Order[] | undefined;
+  /** Calls under way (more than one: `internSliced` calls overlapping). */
+  private passes = 0;
 
   /**
    * `orders`, each replaced by its equal from the last call when there is one, else by a frozen copy. When every one
@@ -162,13 +175,22 @@ export class OpenOrderInterner {
    * measured two to three times slower.
    */
   private *steps(orders: readonly Order[], check: boolean): Generator<void, readonly Order[]> {
+    this.passes++;
+    try {
+      return yield* this.pass(orders, check);
+    } finally {
+      this.passes--;
+    }
+  }
+
+  private *pass(orders: readonly Order[], check: boolean): Generator<void, readonly Order[]> {
     const pass = new InternPass(this.scan, orders, check);
     const lastFrozen = this.last;
     for (let from = 0; from < orders.length;) {
       const to = Math.min(orders.length, from + INTERN_SLICE_ORDERS);
       from = pass.run(from, to);
-      // Order `from` moved from its index: it is looked up in an index of the last list, built first.
-      if (from < to) pass.index = yield* this.indexOf(pass.last);
+      // Order `from` moved from its index: it is looked up in an index of the last list (the one kept, or built).
+      if (from < to) pass.index = this.keptIndex(lastFrozen) ?? (yield* this.indexOf(pass.last));
       else if (from < orders.length) yield;
     }
     if (!pass.differs) {
@@ -183,6 +205,7 @@ export class OpenOrderInterner {
     this.scan = scan;
     // Frozen, so the differ can keep it as it is and know it again by identity (a copy: see `scan`).
     this.last = Object.freeze(scan.slice());
+    this.keepIndex(pass, lastFrozen, this.last);
     if (pass.index === undefined) {
       // No order was looked up: each before the last list's end is the last list's at its index, each after it new.
       // Said, so the differ need not walk both lists to find it again (issue 16: a placement's cycle).
@@ -195,14 +218,38 @@ export class OpenOrderInterner {
     return this.last;
   }
 
+  /**
+   * The index kept, when it holds every order of `list` (the list a call began with) and not many more: older
+   * orders it holds are built away.
+   */
+  private keptIndex(list: readonly Order[]): OrderIndex | undefined {
+    const index = this.index;
+    if (index === undefined || this.indexList !== list) return undefined;
+    return index.x.size + index.c.size > 2 * list.length + INTERN_SLICE_ORDERS ? undefined : index;
+  }
+
+  /**
+   * After a call that began with `began` and handed out `out` (a new list): the index it looked orders up in, or
+   * the one kept for `began`, takes the orders it interned anew, and is kept for `out`. None is kept while another
+   * call is under way (it may be reading the index), nor when there is none for `began`.
+   */
+  private keepIndex(pass: InternPass, began: readonly Order[], out: readonly Order[]): void {
+    const index = pass.index ?? this.keptIndex(began);
+    if (this.passes !== 1 || index === undefined) {
+      this.index = this.indexList = undefined;
+      return;
+    }
+    for (const o of pass.interned) keyInto(index, o);
+    this.index = index;
+    this.indexList = out;
+  }
+
   /** `list` by key, a slice of `INTERN_SLICE_ORDERS` orders between two safe points. */
   private *indexOf(list: readonly Order[]): Generator<void, OrderIndex> {
     const index = { x: new Map<string, Order>(), c: new Map<string, Order>() };
     for (let i = 0; i < list.length; i++) {
       if (i % INTERN_SLICE_ORDERS === 0 && i > 0) yield;
-      const p = list[i]!;
-      if (p.exchangeOrderId === undefined) index.c.set(p.clientOrderId, p);
-      else index.x.set(p.exchangeOrderId, p);
+      keyInto(index, list[i]!);
     }
     return index;
   }
@@ -215,10 +262,15 @@ function positionsFrom(from: number, to: number): number[] {
   return out;
 }
 
-/** The last list's orders by exchange id, and those without one by client id. */
+/** Orders by exchange id, and those without one by client id. */
 interface OrderIndex {
   readonly x: Map<string, Order>;
   readonly c: Map<string, Order>;
+}
+
+function keyInto(index: OrderIndex, o: Order): void {
+  if (o.exchangeOrderId === undefined) index.c.set(o.clientOrderId, o);
+  else index.x.set(o.exchangeOrderId, o);
 }
 
 /** One call of `OpenOrderInterner`'s: the list it began with and what it made so far. */
@@ -235,8 +287,10 @@ class InternPass {
    * new order (one placed since) is looked up in no index (building it costs a map of every order).
    */
   private aligned = true;
-  /** The last list by key: built (by the caller) when an order moved from its index. */
+  /** Orders handed out by key: given (by the caller) when an order moved from its index. */
   index: OrderIndex | undefined;
+  /** The orders this pass interned anew (a frozen copy, or the client's own frozen order): the index kept takes them. */
+  readonly interned: Order[] = [];
 
   constructor(
     readonly last: readonly Order[],
@@ -276,6 +330,7 @@ class InternPass {
       // the interner as it was.
       if (kept === undefined && this.check) parseOrder(o, `snapshot.openOrders[${i}]`);
       const r = kept ?? (Object.isFrozen(o) ? o : frozenCopy(o));
+      if (kept === undefined) this.interned.push(r);
       if (r !== at) {
         this.differs = true;
         if (i < last.length) this.aligned = false;
