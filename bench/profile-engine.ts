@@ -14,6 +14,7 @@
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3 --prune --spans 5
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 1100 --filling --heap
+ *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --heap
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -167,18 +168,23 @@ async function main(args: readonly string[]): Promise<void> {
   const fresh = args.includes('--fresh');
   // `--filling`: the engine bench's filling rows: placing, the trade-id window full, the last quote filled, not left.
   const filling = args.includes('--filling');
-  const placing = filling || args.includes('--placing');
+  // `--closed`: the engine bench's placing-closed rows: placing, a day's cancelled quotes in the books from the start,
+  // the default compaction policy.
+  const closed = args.includes('--closed');
+  const placing = filling || closed || args.includes('--placing');
   const prune = args.includes('--prune');
   const spansK = listArg(args, '--spans')?.[0];
   const out = valueOf(args, '--out');
-  const world = prune ? await makeWorld(n, 0, CLOSED_ORDERS, 1_000) : await makeWorld(n, filling ? FULL_WINDOW : 0);
+  const world = prune
+    ? await makeWorld(n, 0, CLOSED_ORDERS, 1_000)
+    : await makeWorld(n, filling ? FULL_WINDOW : 0, closed ? CLOSED_ORDERS : 0);
   const store = new InMemoryStateStore();
   await saveWorld(store, world);
   const { running } = await boot(
     fresh ? { tl: world.tl, ex: freshCopies(world.ex) } : world,
     store,
     undefined,
-    placing && !filling ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
+    placing && !filling && !closed ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
   );
   let placed = 0;
   let quoted: Order | undefined;
