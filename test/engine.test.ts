@@ -1007,9 +1007,14 @@ describe('a funding payment in the very millisecond of the startup reads', () =>
 
 describe('memory over many quotes', () => {
   it('an engine replacing a quote a second, its cancelled quotes pruned after a minute, keeps no heap per quote but what the exchange keeps', async () => {
+    // The least of three readings: work still settling in the process (another test file's worker loading the machine,
+    // compilation finishing) lifts a reading now and then (124 bytes a quote in one full run beside simulator runs,
+    // 10-55 in its runs alone or under load); what the engine keeps is in every reading.
     const settledHeap = async (m: Market): Promise<number> => {
       await m.tl.advanceBy(0);
-      return heapAfterGc();
+      let least = Infinity;
+      for (let k = 0; k < 3; k++) least = Math.min(least, await heapAfterGc());
+      return least;
     };
     // Heap read after a warm-up that long: what grows to a bound (compiled code, the maps' capacities) has grown.
     const WARM = 4_000;

@@ -139,7 +139,8 @@ export class OpenOrderInterner {
   /**
    * Orders handed out, by key (`OrderIndex`), for the look-ups of an order that moved from its index: every order of
    * `indexList` (the last list, when the index is kept up with it) and older ones (a key's newest). Kept from call to
-   * call, given the orders each call interns anew, and built again only once it holds far more than the last list:
+   * call, given the orders each call interns anew, and built again once it holds an eighth more than the last list
+   * (at least 32 more: the orders gone from the list it holds are kept alive until then):
    * built for each call that looked an order up, it was a map of every open order a cycle whenever a quote was
    * replaced or filled (56 KB a cycle at 1,000 orders, issue 16). An older entry can only stand in for an order
    * equal to it, which is all a look-up asks. Dropped when calls overlap (`passes`): a call that waits in a pause
@@ -219,13 +220,13 @@ export class OpenOrderInterner {
   }
 
   /**
-   * The index kept, when it holds every order of `list` (the list a call began with) and not many more: older
-   * orders it holds are built away.
+   * The index kept, when it holds every order of `list` (the list a call began with) and not an eighth more: the
+   * older orders it holds (gone from the list) are built away.
    */
   private keptIndex(list: readonly Order[]): OrderIndex | undefined {
     const index = this.index;
     if (index === undefined || this.indexList !== list) return undefined;
-    return index.x.size + index.c.size > 2 * list.length + INTERN_SLICE_ORDERS ? undefined : index;
+    return index.x.size + index.c.size > list.length + Math.max(32, list.length >> 3) ? undefined : index;
   }
 
   /**

@@ -350,6 +350,11 @@ export interface CycleOptions {
    * `CycleResult.rereadFrom`): the next such read goes on from there instead of starting over.
    */
   readonly rereadFrom?: ReadonlyMap<string, RereadPosition> | undefined;
+  /**
+   * Runtime: the orders whose trades an earlier cycle asked for (`fetchOrderTrades`) and found none new, with that
+   * cycle's snapshot time (`CycleResult.fruitlessLookups`): asked after the orders not asked since.
+   */
+  readonly fruitlessLookups?: ReadonlyMap<OrderIdKey, Millis> | undefined;
 }
 
 /** Where a symbol's read behind its trade cursor goes on (`CycleResult.rereadFrom`). */
@@ -401,6 +406,8 @@ export interface CycleResult {
    * never found (sim seed 162303: one page of 100, trade 139 of 144).
    */
   readonly rereadFrom: ReadonlyMap<string, RereadPosition>;
+  /** `CycleOptions.fruitlessLookups` for the next cycle: this cycle's, and the earlier ones of orders still missing. */
+  readonly fruitlessLookups: ReadonlyMap<OrderIdKey, Millis>;
   readonly deferred: DeferredQuery[];
   /** Trades we fetched (applicable or not), for the startup snapshot-race check. */
   readonly fetchedTrades: readonly Fill[];
@@ -594,9 +601,15 @@ export async function runCycle(
 
   // A standing inferred fill whose real trade the symbol's cursor has already passed (the trade showed late, behind
   // later trades of the symbol) would stand for good: its order's trades are asked for directly, oldest inferred
-  // fill first, with at most half of the query budget (ghosts get the rest).
+  // fill first, with the query budget less what the report's ghosts may need of it (up to half). An order asked about
+  // lately with nothing new found goes after those not asked since (`fruitlessLookups`). Sim seed 25859 --fee-asset:
+  // two inferred fills, a budget of 2, no ghost; with half the budget for lookups whatever the ghosts, the older fill
+  // was asked about five cycles running while its trades lagged, and once both orders' trades showed, in the same
+  // cycle, the other's BNB fee waited a cycle more.
   let queries = 0;
-  const lookupBudget = Math.ceil(config.maxQueriesPerCycle / 2);
+  const fruitlessLookups = new Map<OrderIdKey, Millis>();
+  const lookupBudget =
+    config.maxQueriesPerCycle - Math.min(report.ghosts.length, Math.floor(config.maxQueriesPerCycle / 2));
   // Likewise an order we know filled (its acknowledgement said so) with fewer fills applied than its quantity: it is
   // in no report (closed on both sides), so nothing else would ever find its trade.
   // `from`: the earliest its trades can be stamped, the order's creation (-1 when the books no longer hold the
@@ -624,6 +637,15 @@ export async function runCycle(
   ];
   // Most cycles have nothing to look up: no sets of this cycle's trades to build.
   if (missing.length > 0) {
+    const askedAt = (m: (typeof missing)[number]): number =>
+      opts.fruitlessLookups?.get(orderIdKey(m.symbol, m.exchangeOrderId)) ?? -Infinity;
+    // Stable: in their order above among equals.
+    if (opts.fruitlessLookups !== undefined && opts.fruitlessLookups.size > 0)
+      missing.sort((a, b) => askedAt(a) - askedAt(b));
+    for (const m of missing) {
+      const at = askedAt(m);
+      if (at !== -Infinity) fruitlessLookups.set(orderIdKey(m.symbol, m.exchangeOrderId), at);
+    }
     const seenTrades = new Set(trades.map(fillKey));
     // What this cycle's reads hold of each order, not applied yet. Reads since a cursor cannot hold a trade the cursor
     // passed while it lagged, so only trades covering all that is missing of the order spare its lookup (sim seed
@@ -658,11 +680,15 @@ export async function runCycle(
       lookedUp.add(k);
       queries++;
       const found = await read(() => reader.fetchOrderTrades(m.symbol, m.exchangeOrderId));
+      let fresh = false;
       for (const t of found) {
         if (t.symbol !== m.symbol || t.exchangeOrderId !== m.exchangeOrderId || seenTrades.has(fillKey(t))) continue;
         seenTrades.add(fillKey(t));
         trades.push(t);
+        if (!portfolio.hasAppliedTrade(t)) fresh = true;
       }
+      if (fresh) fruitlessLookups.delete(k);
+      else fruitlessLookups.set(k, report.snapshotStartedAt);
     }
   }
 
@@ -1180,6 +1206,7 @@ export async function runCycle(
     heldBy,
     heldGuess: held.size === 0 ? undefined : weighing.dominant || weighing.kept ? weighing.inBooks : undefined,
     rereadFrom,
+    fruitlessLookups,
     deferred,
     fetchedTrades: trades,
     recordedTrades: recorded,

@@ -11,7 +11,7 @@ import type { ReconciliationReport } from '../differ/report.js';
 import { isBeyondTolerance } from '../differ/tolerance.js';
 import type { Millis } from '../domain/clock.js';
 import type { Fill } from '../domain/types.js';
-import type { TradeKey } from '../domain/ids.js';
+import type { OrderIdKey, TradeKey } from '../domain/ids.js';
 import { insideSnapshotWindow, reportWindow } from '../domain/snapshot-window.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
 import { resolveConfig, type ReconcileConfigInput, type ResolvedConfig } from './config.js';
@@ -83,6 +83,8 @@ export class RuntimeHandler {
   private readonly feeAssets = new Set<string>();
   /** Where the last cycle's reads behind the cursors stopped short of them (`CycleResult.rereadFrom`). */
   private rereadFrom: ReadonlyMap<string, RereadPosition> = new Map();
+  /** The orders whose trades the last cycles asked for and found none new (`CycleResult.fruitlessLookups`). */
+  private fruitlessLookups: ReadonlyMap<OrderIdKey, Millis> = new Map();
   /** When the last plan ran (the clock's time): guessed closes are asked about again as their age passes marks. */
   private lastPlannedAt: Millis | undefined;
 
@@ -154,6 +156,7 @@ export class RuntimeHandler {
         heldGuess: this.heldGuess,
         feeAssets: this.feeAssets,
         rereadFrom: this.rereadFrom,
+        fruitlessLookups: this.fruitlessLookups,
       });
     } catch (e) {
       if (!(e instanceof UnreachableError)) throw e;
@@ -169,6 +172,7 @@ export class RuntimeHandler {
     this.heldGuess = cycle.heldGuess;
     // Kept while cycles go on reading behind the cursors (drift beyond tolerance); a cycle that does not starts over.
     this.rereadFrom = cycle.rereadFrom;
+    this.fruitlessLookups = cycle.fruitlessLookups;
     // The plan stands: each ghost's machine takes the close proposed for it.
     tellVerdicts(this.memory, cycle.verdicts, this.config.notFoundConfirmations);
     const { liquidate, unexplained } = this.trackDrift(

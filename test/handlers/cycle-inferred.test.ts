@@ -434,3 +434,81 @@ describe('a zombie adopted at runtime starts from the fills of it already in the
     expectBooksEqual(w);
   });
 });
+
+describe('looking up the trades of standing inferred fills (fetchOrderTrades, within maxQueriesPerCycle)', () => {
+  /**
+   * Two tracked resting buys, on the spot pair and the perpetual, each 0.3 filled with its trade hidden (an inferred
+   * fill each, without its fee, charged in BNB), then each symbol's cursor moved past that trade by a later fill of
+   * another order. The drift they leave is in BNB alone, which a world trading BNB/USDT reads there (sim seed 25859's
+   * shape): only a lookup by order finds those trades now. `a` is the older.
+   */
+  async function twoInferred(maxQueriesPerCycle: number) {
+    const w = await makeWorld(
+      { maxQueriesPerCycle },
+      {
+        instruments: [
+          { symbol: 'BNB/USDT', kind: 'spot', base: 'BNB', quote: 'USDT', settle: 'USDT' },
+          { symbol: SPOT, kind: 'spot', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+          { symbol: PERP, kind: 'perp', base: 'BTC', quote: 'USDT', settle: 'USDT' },
+        ],
+        initialPrices: { 'BNB/USDT': '600' },
+        feeRates: { maker: '0.001', taker: '0.001' },
+        balances: { USDT: '100000', BTC: '2', BNB: '1' },
+        feeAsset: { asset: 'BNB', prices: { USDT: '600' } },
+      },
+    );
+    const q = quirky(w);
+    const resting = (id: string, symbol: string) =>
+      placeTracked(w, { clientOrderId: id, symbol, side: 'buy', quantity: d('1'), price: d('29000') });
+    const a = await resting('a', SPOT);
+    const b = await resting('b', PERP);
+    const later = [await resting('a2', SPOT), await resting('b2', PERP)];
+    w.ex.step(10_000);
+    q.hideTradesOf.add(a.exchangeOrderId!);
+    q.hideTradesOf.add(b.exchangeOrderId!);
+    w.ex.fillOrder({ symbol: SPOT, exchangeOrderId: a.exchangeOrderId }, '0.3');
+    w.ex.fillOrder({ symbol: PERP, exchangeOrderId: b.exchangeOrderId }, '0.3');
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(w.portfolio.standingInferredFills().map((f) => f.exchangeOrderId)).toEqual([
+      a.exchangeOrderId,
+      b.exchangeOrderId,
+    ]);
+    for (const o of later) w.ex.fillOrder({ symbol: o.symbol, exchangeOrderId: o.exchangeOrderId });
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    w.ex.step(10_000);
+    return { w, q, a: a.exchangeOrderId!, b: b.exchangeOrderId! };
+  }
+
+  const standing = (w: World): string[] => w.portfolio.standingInferredFills().map((f) => f.exchangeOrderId);
+
+  it('with no ghost to query, the whole budget goes to them: two shown trades replace their fills in one cycle (sim seed 25859 --fee-asset)', async () => {
+    const { w, q } = await twoInferred(2);
+    q.hideTradesOf.clear();
+    const c = await runtimeCycle(w);
+    // Both found by order (the BNB drift reads BNB/USDT alone): the budget of 2 spent on them, no ghost needing it.
+    expect(
+      w.ex.callLog().filter((x) => x.method === 'fetchOrderTrades' && x.at === c.report.snapshotStartedAt),
+    ).toHaveLength(2);
+    expect(c.plan.actions.filter((x) => x.type === 'applyFill' && !x.fill.inferred)).toHaveLength(2);
+    expect(standing(w)).toEqual([]);
+    expectBooksEqual(w);
+  });
+
+  it('an order asked about without a trade found goes after the others: one lookup a cycle still reaches the newer one', async () => {
+    const { w, q, a, b } = await twoInferred(1);
+    // a's trade still lags; b's shows. The first cycle asks about a (the older); the next, about b.
+    q.hideTradesOf.delete(b);
+    await runtimeCycle(w);
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(standing(w)).toEqual([a]);
+    // Then a's shows too: asked about again, it is replaced.
+    q.hideTradesOf.clear();
+    w.ex.step(10_000);
+    await runtimeCycle(w);
+    expect(standing(w)).toEqual([]);
+    expectBooksEqual(w);
+  });
+});
