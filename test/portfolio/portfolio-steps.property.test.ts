@@ -195,7 +195,10 @@ describe('Portfolio steps', () => {
         expect(b === copy).toBe(a === one);
         if (a === one) inPlace++;
         expect(JSON.stringify(b.deltaSinceSaved())).toBe(JSON.stringify(a.deltaSinceSaved()));
-        if (specs.length > ITEMS_PER_STEP) {
+        // The reset walks the snapshot's orders, a step every ITEMS_PER_STEP: the books' count was the wrong measure
+        // (seed 19: 257 books orders, one left out of the snapshot, 256 walked in one step; the failure's shrinking
+        // then held a CI worker for 14 minutes).
+        if (input.orders.length > ITEMS_PER_STEP) {
           expect(steps.count()).toBeGreaterThan(0);
           paused++;
         }
