@@ -93,7 +93,7 @@ export class IdWindow {
    * Shared with the forks of this window, appended to by any of them: an id beyond a window's own length is not its
    * own. A window appending where a fork already has appends an id of its own when it is the fork's next (a plan's
    * clone and the books applying the same trades in the same order share one overlay), and copies its part of the
-   * overlay otherwise. Until the seventeenth speed pass a fork copied the whole overlay (up to 1,024 ids, a list and a
+   * overlay otherwise. Until the twenty-fourth pass a fork copied the whole overlay (up to 1,024 ids, a list and a
    * set) at its first add, and so did the window it was forked from: 250 KB a cycle applying one trade (issue 16).
    */
   private added: string[] = NO_IDS;
