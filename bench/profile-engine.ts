@@ -8,13 +8,15 @@
  * timer reads the main thread's CPU time at each firing; a span is the gap between two firings) and what the profile
  * sampled within each (samples counted as `--interval` µs each, default 100: the profiler's own cost is in the spans).
  * `--prune` profiles the engine bench's prune rows: 86,400 cancelled orders, and `--cycles` times the clock moved on by
- * an eighth of a day, then the 12 cycles a prune takes there.
+ * an eighth of a day, then the 12 cycles a prune takes there. `--heap` samples what the cycles allocate, by function;
+ * `--live` only what is still reachable when the profile stops (what they kept: a scavenge copies it).
  *
  *   npx tsx bench/profile-engine.ts --orders 10000 --cycles 200 --fresh [--out /tmp/x.cpuprofile]
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3 --prune --spans 5
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 1100 --filling --heap
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --heap
+ *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --live
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -226,12 +228,14 @@ async function main(args: readonly string[]): Promise<void> {
   const pauses: number[] = [];
   const obs = new PerformanceObserver((list) => list.getEntries().forEach((e) => pauses.push(e.duration)));
   obs.observe({ entryTypes: ['gc'] });
-  const heap = args.includes('--heap');
+  // `--live`: only what is still reachable when the profile stops (what the cycles kept, as a day's cancelled quotes).
+  const live = args.includes('--live');
+  const heap = live || args.includes('--heap');
   if (heap)
     await session.post('HeapProfiler.startSampling', {
       samplingInterval: 1024,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMajorGC: !live,
+      includeObjectsCollectedByMinorGC: !live,
     } as never);
   await session.post('Profiler.start');
   const probe = spansK === undefined ? undefined : spanProbe();
@@ -264,7 +268,7 @@ async function main(args: readonly string[]): Promise<void> {
     walk(sampled.profile.head, '');
     const all = [...bytes].sort((a, b) => b[1] - a[1]);
     const sum = all.reduce((s, [, v]) => s + v, 0);
-    console.log(`allocated ${(sum / ran / 1024).toFixed(1)} KiB a cycle (sampled), by function:`);
+    console.log(`${live ? 'kept' : 'allocated'} ${(sum / ran / 1024).toFixed(1)} KiB a cycle (sampled), by function:`);
     for (const [k, v] of all.slice(0, 25))
       console.log(`${((v / sum) * 100).toFixed(1).padStart(5)}% ${(v / ran / 1024).toFixed(1)} KiB/cycle  ${k}`);
   }

@@ -68,3 +68,24 @@ describe('InMemoryStateStore.compactCanonical', () => {
     expect(await restarted!.load()).toEqual({ snapshot: { upTo: 1 }, journal: [], warnings: [] });
   });
 });
+
+describe('InMemoryStateStore journal bytes', () => {
+  it('keeps records across chunk boundaries, multi-byte text and a record larger than a chunk, byte-exact', async () => {
+    const store = new InMemoryStateStore();
+    // 64 KiB chunks: 700 records of ~150 bytes cross one; the 100 KiB record gets a chunk of its own.
+    const records: { i: number; text: string }[] = [];
+    for (let i = 0; i < 700; i++) records.push({ i, text: `€ ${'ü'.repeat(i % 70)} ${i}` });
+    records.splice(350, 0, { i: -1, text: 'x'.repeat(100 * 1024) });
+    for (const r of records) await store.append(r);
+    const expectedBytes = records.reduce((sum, r) => sum + Buffer.byteLength(JSON.stringify(r)), 0);
+    expect(store.usage()).toEqual({ snapshotBytes: 0, journalBytes: expectedBytes, journalRecords: 701 });
+    expect((await store.load())!.journal).toEqual(records);
+    // What a restart finds is the same text, and a compaction empties the journal.
+    const restarted = store.crash();
+    expect((await restarted.load())!.journal).toEqual(records);
+    await restarted.compact({ upTo: 701 });
+    expect(restarted.usage().journalRecords).toBe(0);
+    await restarted.append({ after: true });
+    expect(await restarted.load()).toEqual({ snapshot: { upTo: 701 }, journal: [{ after: true }], warnings: [] });
+  });
+});
