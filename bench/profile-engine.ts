@@ -9,7 +9,8 @@
  * sampled within each (samples counted as `--interval` µs each, default 100: the profiler's own cost is in the spans).
  * `--prune` profiles the engine bench's prune rows: 86,400 cancelled orders, and `--cycles` times the clock moved on by
  * an eighth of a day, then the 12 cycles a prune takes there. `--heap` samples what the cycles allocate, by function;
- * `--live` only what is still reachable when the profile stops (what they kept: a scavenge copies it).
+ * `--live` only what is still reachable when the profile stops (what they kept: a scavenge copies it). `--scavenges`
+ * runs no profiler: the scavenges of the cycles, then of a loop making only garbage for as long (`scavenges`).
  *
  *   npx tsx bench/profile-engine.ts --orders 10000 --cycles 200 --fresh [--out /tmp/x.cpuprofile]
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
@@ -17,10 +18,11 @@
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 1100 --filling --heap
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --heap
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --live
+ *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3000 --closed --scavenges
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import {
   boot,
   CLOSED_ORDERS,
@@ -161,6 +163,49 @@ function printSpans(p: Profile, spans: readonly Span[], k: number, intervalUs: n
   }
 }
 
+/**
+ * `--scavenges`: no profiler. The scavenges (minor GCs, as `PerformanceObserver` reports them) of `cycles` cycles,
+ * then of a loop that makes only garbage (a 1,000-entry map a turn) for as long, in the same process: what a scavenge
+ * costs with next to nothing surviving once the young generation has the size this heap gave it, against what the
+ * cycles' survivors add.
+ */
+async function scavenges(cycles: number, cycle: () => Promise<void>): Promise<void> {
+  const summary = (label: string, ms: number[], span: number): void => {
+    const s = [...ms].sort((a, b) => a - b);
+    const at = (q: number): string => (s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0).toFixed(2);
+    console.log(
+      `${label}: ${s.length} scavenges in ${span.toFixed(0)} ms, median ${at(0.5)} ms, p90 ${at(0.9)}, longest ${at(1)}`,
+    );
+  };
+  const minor: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR)
+        minor.push(e.duration);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  let t = now();
+  for (let i = 0; i < cycles; i++) {
+    await cycle();
+    await turn();
+  }
+  const span = now() - t;
+  obs.takeRecords();
+  summary(`${cycles} cycles`, minor.splice(0), span);
+  t = now();
+  let sink = 0;
+  while (now() - t < span) {
+    const garbage = new Map<string, number>();
+    for (let i = 0; i < 1_000; i++) garbage.set(`k${i}`, i);
+    sink += garbage.size;
+    await turn();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  summary(`only garbage (${sink > 0 ? 'maps' : ''}), as long`, minor.splice(0), now() - t);
+  obs.disconnect();
+}
+
 /** Cycles a prune of the engine bench's takes: a cycle drops at most an eighth of what is due, the last one none. */
 const PRUNE_CYCLES = 12;
 
@@ -220,6 +265,11 @@ async function main(args: readonly string[]): Promise<void> {
     return PRUNE_CYCLES;
   };
   for (let i = 0; i < (prune ? 200 : Math.max(20, cycles / 5)); i++) await cycle();
+  if (args.includes('--scavenges')) {
+    await scavenges(cycles, cycle);
+    await running.engine.stop();
+    return;
+  }
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
