@@ -310,10 +310,10 @@ export class Portfolio {
   private sorted: TrackedOrder[] | undefined;
   private sortedShared = false;
   /**
-   * Changes not yet made to `sorted` (entries out, entries in), made together when it is next read; once they are
-   * many (`SORTED_PENDING_MOST`), the view is dropped instead. A running engine reads the open view, and the sorted
-   * view only to compact, so a change costs a set operation instead of a move in every tracked order's list (a day's
-   * cancelled quotes).
+   * Changes not yet made to `sorted` (its entries out, the changed ids' entries as they are then in: `SortedChange`),
+   * made together when it is next read; once they are many (`SORTED_PENDING_MOST`), the view is dropped instead. A
+   * running engine reads the open view, and the sorted view only to compact, so a change costs a note instead of a
+   * move in every tracked order's list (a day's cancelled quotes).
    * The newest change first, each pointing to the one before: a clone shares it as it is, and each side's changes
    * go on from there (no copy per clone).
    */
