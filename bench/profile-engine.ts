@@ -10,7 +10,8 @@
  * `--prune` profiles the engine bench's prune rows: 86,400 cancelled orders, and `--cycles` times the clock moved on by
  * an eighth of a day, then the 12 cycles a prune takes there. `--heap` samples what the cycles allocate, by function;
  * `--live` only what is still reachable when the profile stops (what they kept: a scavenge copies it). `--scavenges`
- * runs no profiler: the scavenges of the cycles, then of a loop making only garbage for as long (`scavenges`).
+ * runs no profiler: the scavenges of the cycles, then of a loop making only garbage for as long (`scavenges`), after
+ * the heap's size and parts; `--ballast MB` holds that much more heap first (small objects nothing writes again).
  *
  *   npx tsx bench/profile-engine.ts --orders 10000 --cycles 200 --fresh [--out /tmp/x.cpuprofile]
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
@@ -18,7 +19,7 @@
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 1100 --filling --heap
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --heap
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --live
- *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3000 --closed --scavenges
+ *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3000 --closed --scavenges [--ballast 150]
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -209,6 +210,58 @@ async function scavenges(cycles: number, cycle: () => Promise<void>): Promise<vo
 /** Cycles a prune of the engine bench's takes: a cycle drops at most an eighth of what is due, the last one none. */
 const PRUNE_CYCLES = 12;
 
+/** What `--ballast` holds, for as long as the process runs. */
+const BALLAST: object[][] = [];
+
+/** Holds about `mb` MB more heap in small objects (measured after a GC, not estimated). */
+async function makeBallast(mb: number, heapMb: () => Promise<number>): Promise<{ mb: number; objects: number }> {
+  const start = await heapMb();
+  let objects = 0;
+  while (mb > 0 && (await heapMb()) - start < mb)
+    for (let k = 0; k < 100; k++) {
+      const chunk: object[] = [];
+      for (let i = 0; i < 1_000; i++) chunk.push({ id: `ballast-${objects + i}`, n: objects + i, pair: [i, k] });
+      BALLAST.push(chunk);
+      objects += 1_000;
+    }
+  return { mb: (await heapMb()) - start, objects };
+}
+
+interface Modes {
+  readonly fresh: boolean;
+  readonly filling: boolean;
+  readonly closed: boolean;
+  readonly placing: boolean;
+  readonly prune: boolean;
+}
+
+/**
+ * The world the modes run (the engine bench's rows') and the engine booted on it, with the heap each holds after GC.
+ * The world's own portfolio, what the store was seeded from, is not kept (a third of this heap with a day's cancelled
+ * quotes): the bench's rows keep none either.
+ */
+async function setUp(n: number, m: Modes, heapMb: () => Promise<number>) {
+  const before = await heapMb();
+  const seeded = async () => {
+    const world = m.prune
+      ? await makeWorld(n, 0, CLOSED_ORDERS, 1_000)
+      : await makeWorld(n, m.filling ? FULL_WINDOW : 0, m.closed ? CLOSED_ORDERS : 0);
+    const store = new InMemoryStateStore();
+    await saveWorld(store, world);
+    return { tl: world.tl, ex: world.ex as SimulatedExchange, store };
+  };
+  const { tl, ex, store } = await seeded();
+  const worldMb = (await heapMb()) - before;
+  const { running } = await boot(
+    m.fresh ? { tl, ex: freshCopies(ex) } : { tl, ex },
+    store,
+    undefined,
+    m.placing && !m.filling && !m.closed ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
+  );
+  const engineMb = (await heapMb()) - before - worldMb;
+  return { tl, ex, running, worldMb, engineMb };
+}
+
 async function main(args: readonly string[]): Promise<void> {
   const n = listArg(args, '--orders')?.[0] ?? 1000;
   const cycles = listArg(args, '--cycles')?.[0] ?? 500;
@@ -222,23 +275,21 @@ async function main(args: readonly string[]): Promise<void> {
   const prune = args.includes('--prune');
   const spansK = listArg(args, '--spans')?.[0];
   const out = valueOf(args, '--out');
-  const world = prune
-    ? await makeWorld(n, 0, CLOSED_ORDERS, 1_000)
-    : await makeWorld(n, filling ? FULL_WINDOW : 0, closed ? CLOSED_ORDERS : 0);
-  const store = new InMemoryStateStore();
-  await saveWorld(store, world);
-  const { running } = await boot(
-    fresh ? { tl: world.tl, ex: freshCopies(world.ex) } : world,
-    store,
-    undefined,
-    placing && !filling && !closed ? { maxJournalRecords: PLACING_JOURNAL_RECORDS } : undefined,
-  );
+  const session = new Session();
+  session.connect();
+  const heapMb = async (): Promise<number> => {
+    await session.post('HeapProfiler.collectGarbage');
+    return process.memoryUsage().heapUsed / 2 ** 20;
+  };
+  // `--ballast MB`: that much more heap held (small objects, none written again), to see what a heap's size alone does.
+  const held = await makeBallast(listArg(args, '--ballast')?.[0] ?? 0, heapMb);
+  const { tl, ex, running, worldMb, engineMb } = await setUp(n, { fresh, filling, closed, placing, prune }, heapMb);
   let placed = 0;
   let quoted: Order | undefined;
   const cycle = async (): Promise<void> => {
     if (filling && quoted !== undefined) {
-      (world.ex as SimulatedExchange).fillOrder({ symbol: PERP, exchangeOrderId: quoted.exchangeOrderId! });
-      await world.tl.advanceBy(1);
+      ex.fillOrder({ symbol: PERP, exchangeOrderId: quoted.exchangeOrderId! });
+      await tl.advanceBy(1);
     }
     if (placing)
       quoted = await running.engine.placeOrder({
@@ -254,8 +305,8 @@ async function main(args: readonly string[]): Promise<void> {
   // `--prune`: the engine bench's prune rows instead; the clock moved on by an eighth of a day before each of
   // `--cycles` prunes, then its cycles (the exchange's own expiry of its history runs in the profile too).
   const pruneCycles = async (): Promise<number> => {
-    await world.tl.advanceBy(PRUNE_EVERY_MS);
-    (world.ex as SimulatedExchange).sync();
+    await tl.advanceBy(PRUNE_EVERY_MS);
+    ex.sync();
     // As many cycles as the bench's prunes take (12 each), with nothing of the harness's between them: counting the
     // books' closed orders would run work of the books' views that a cycle would otherwise do.
     for (let k = 0; k < PRUNE_CYCLES; k++) {
@@ -266,12 +317,13 @@ async function main(args: readonly string[]): Promise<void> {
   };
   for (let i = 0; i < (prune ? 200 : Math.max(20, cycles / 5)); i++) await cycle();
   if (args.includes('--scavenges')) {
+    console.log(
+      `heap after GC: ${(await heapMb()).toFixed(0)} MB; of it the simulated exchange and the store ${worldMb.toFixed(0)}, the engine ${engineMb.toFixed(0)}, ballast ${held.mb.toFixed(0)} (${held.objects} objects)`,
+    );
     await scavenges(cycles, cycle);
     await running.engine.stop();
     return;
   }
-  const session = new Session();
-  session.connect();
   await session.post('Profiler.enable');
   const intervalUs = listArg(args, '--interval')?.[0] ?? 100;
   await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
