@@ -12,6 +12,7 @@
  * `--live` only what is still reachable when the profile stops (what they kept: a scavenge copies it). `--scavenges`
  * runs no profiler: the scavenges of the cycles, then of a loop making only garbage for as long (`scavenges`), after
  * the heap's size and parts; `--ballast MB` holds that much more heap first (small objects nothing writes again).
+ * `--lifetimes A,B,C,D` tells how long the objects made between cycles A and B lived (`lifetimes`).
  *
  *   npx tsx bench/profile-engine.ts --orders 10000 --cycles 200 --fresh [--out /tmp/x.cpuprofile]
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 300 --placing --spans 5
@@ -20,10 +21,16 @@
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --heap
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 2000 --closed --live
  *   npx tsx bench/profile-engine.ts --orders 1000 --cycles 3000 --closed --scavenges [--ballast 150]
+ *   npx tsx bench/profile-engine.ts --orders 1000 --closed --lifetimes 0,30,60,400
  */
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
 import {
   boot,
   CLOSED_ORDERS,
@@ -207,6 +214,34 @@ async function scavenges(cycles: number, cycle: () => Promise<void>): Promise<vo
   obs.disconnect();
 }
 
+/**
+ * `--lifetimes A,B,C,D`: heap snapshots after A, B, C and D cycles, then how long what the cycles from A to B made
+ * lived (bench/heap-lifetimes.ts, in a process of its own with room to parse them). The files are removed after.
+ */
+async function lifetimes(marks: readonly number[], cycle: () => Promise<void>): Promise<void> {
+  if (marks.length !== 4 || marks.some((m, i) => i > 0 && m <= marks[i - 1]!))
+    throw new Error('--lifetimes takes four cycle counts, each above the one before');
+  const dir = mkdtempSync(join(tmpdir(), 'profile-engine-'));
+  try {
+    const files: string[] = [];
+    for (let i = 0; i <= marks[3]!; i++) {
+      if (marks.includes(i)) files.push(writeHeapSnapshot(join(dir, `${i}.heapsnapshot`)));
+      if (i < marks[3]!) {
+        await cycle();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    console.log(`heap snapshots after cycles ${marks.join(', ')} (A, B, C, D):`);
+    const script = fileURLToPath(new URL('./heap-lifetimes.ts', import.meta.url));
+    const r = spawnSync(process.execPath, [...process.execArgv, '--max-old-space-size=8192', script, ...files], {
+      stdio: 'inherit',
+    });
+    if (r.status !== 0) throw new Error(`heap-lifetimes exited with ${r.status}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Cycles a prune of the engine bench's takes: a cycle drops at most an eighth of what is due, the last one none. */
 const PRUNE_CYCLES = 12;
 
@@ -316,6 +351,12 @@ async function main(args: readonly string[]): Promise<void> {
     return PRUNE_CYCLES;
   };
   for (let i = 0; i < (prune ? 200 : Math.max(20, cycles / 5)); i++) await cycle();
+  const marks = listArg(args, '--lifetimes');
+  if (marks !== undefined) {
+    await lifetimes(marks, cycle);
+    await running.engine.stop();
+    return;
+  }
   if (args.includes('--scavenges')) {
     console.log(
       `heap after GC: ${(await heapMb()).toFixed(0)} MB; of it the simulated exchange and the store ${worldMb.toFixed(0)}, the engine ${engineMb.toFixed(0)}, ballast ${held.mb.toFixed(0)} (${held.objects} objects)`,
