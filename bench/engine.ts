@@ -20,7 +20,7 @@
  *   the slicer a real-time engine gets by default (`budgetSlicer`), since the bench's virtual scheduler would turn
  *   slicing off; `--no-slicing` runs this tree's engine unsliced. `placing-pool`: the same with V8's worker pool sized
  *   to the machine (`POOL`). `placing-closed`: the same with a day's cancelled quotes in the books from the start
- *   (`CLOSED_ORDERS`) and the default compaction policy.
+ *   (`CLOSED_ORDERS`) and the default compaction policy; `placing-closed-pool` that with the pool sized too.
  * - filling: the placing rows' quote filled on the exchange instead of cancelled, with the trade-id window full
  *   (100 000 ids): a trade applied every cycle, `FILLING_CYCLES` measured cycles, the default compaction policy. Run
  *   against an old tree (ac6dfe6, a cycle with a full window ~150 ms) it takes minutes a process: `--rows` without it.
@@ -42,7 +42,7 @@
  * Writes bench/results/engine.json. It never asserts. `--sizes 1000,10000` (`--sizes ''` runs no cycles: a boot-only
  * run), `--boot 1000,10000,100000`, `--boot-window 100000` (boots with the trade-id window full; default the largest
  * `--boot` size), `--first-boot 100000` (first boots; default the largest `--boot` size), `--heap-cycles 20000`, `--heap-quotes 20000` (0, or `--heap-cycles 0`: no quotes row), `--boot-runs 5`, `--no-write`, `--no-slicing`, `--rows
- * clean,window,fresh,placing,placing-pool,placing-closed,filling` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
+ * clean,window,fresh,placing,placing-pool,placing-closed,placing-closed-pool,filling` (only these cycle rows), `--fresh-page 1000` (orders per page of the fresh rows'
  * listings, `freshCopies`; 0: a whole listing copied at once, in the engine's turn). `--against DIR` measures another
  * checkout of this repository too (its own `src/` and `bench/support.ts`, e.g. main's) and writes its figures to
  * engine-before.json: a before/after that shares the machine's load. Each cycle row runs in `--rounds 3` processes of
@@ -1661,6 +1661,11 @@ async function run(ctx: BenchContext): Promise<void> {
       ...(isolated ? [{ row: 'placing-pool', applied: 0, fresh: false, placing: true, pool: POOL }] : []),
       // A day's cancelled quotes in the books (`CLOSED_ORDERS`): a cycle must still cost what changed.
       { row: 'placing-closed', applied: 0, fresh: false, placing: true, closed: CLOSED_ORDERS },
+      // The same with the worker pool docs/embedding.md advises on few cores: a heap that size makes every scavenge
+      // longer, and a scavenge's helper threads are what that pool sizes.
+      ...(isolated
+        ? [{ row: 'placing-closed-pool', applied: 0, fresh: false, placing: true, pool: POOL, closed: CLOSED_ORDERS }]
+        : []),
       // A trade applied every cycle with the trade-id window full: the window's own upkeep, once every few hundred
       // trades, must land in the measured cycles too (`FILLING_CYCLES`).
       { row: 'filling', applied: FULL_WINDOW, fresh: false, placing: true, filling: true },
