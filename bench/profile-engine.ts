@@ -250,9 +250,10 @@ const BALLAST: object[][] = [];
 
 /** Holds about `mb` MB more heap in small objects (measured after a GC, not estimated). */
 async function makeBallast(mb: number, heapMb: () => Promise<number>): Promise<{ mb: number; objects: number }> {
+  if (mb <= 0) return { mb: 0, objects: 0 };
   const start = await heapMb();
   let objects = 0;
-  while (mb > 0 && (await heapMb()) - start < mb)
+  while ((await heapMb()) - start < mb)
     for (let k = 0; k < 100; k++) {
       const chunk: object[] = [];
       for (let i = 0; i < 1_000; i++) chunk.push({ id: `ballast-${objects + i}`, n: objects + i, pair: [i, k] });
