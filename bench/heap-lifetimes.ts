@@ -23,12 +23,12 @@ export type HeapObjects = Map<number, { readonly kind: string; readonly bytes: n
 export function heapObjects(s: HeapSnapshotJson): HeapObjects {
   const fields = s.snapshot.meta.node_fields;
   const types = s.snapshot.meta.node_types[0] as string[];
-  const [type, name, id, size] = ['type', 'name', 'id', 'self_size'].map((f) => fields.indexOf(f)) as [
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [type, name, id, size] = ['type', 'name', 'id', 'self_size'].map((f) => {
+    const at = fields.indexOf(f);
+    // Another V8's layout without one of them would be read as garbage, not refused, without this.
+    if (at < 0) throw new Error(`not a V8 heap snapshot this reads: its nodes have no '${f}' field`);
+    return at;
+  }) as [number, number, number, number];
   const out: HeapObjects = new Map();
   for (let k = 0; k < s.nodes.length; k += fields.length) {
     const t = types[s.nodes[k + type]!]!;

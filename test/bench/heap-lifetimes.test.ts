@@ -30,6 +30,15 @@ describe('heap lifetimes', () => {
     ]);
   });
 
+  it('refuses a snapshot whose nodes lack a field it reads, naming the field', () => {
+    const s = snapshot([['object', 'Decimal', 1, 32]]);
+    const noSize = {
+      ...s,
+      snapshot: { meta: { ...s.snapshot.meta, node_fields: ['type', 'name', 'id', 'size', 'edge_count'] } },
+    };
+    expect(() => heapObjects(noSize)).toThrow("its nodes have no 'self_size' field");
+  });
+
   it('splits what B holds and A did not by whether C and D still hold it', () => {
     const engine = ['object', 'Engine', 1, 100] as const;
     const actor = ['object', 'Actor', 11, 50] as const;
