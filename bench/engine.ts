@@ -66,6 +66,7 @@ import type { CompactionPolicy } from '../src/engine/persistence.js';
 import { PRUNE_STEPS } from '../src/engine/runtime-cycle.js';
 import type { Order } from '../src/domain/types.js';
 import { budgetSlicer, NO_SLICING, type Slicer } from '../src/engine/slicing.js';
+import { markParsed } from '../src/exchange/parsed-answers.js';
 import type { ExchangeClient } from '../src/exchange/port.js';
 import type { SimulatedExchange } from '../src/exchange/simulated/exchange.js';
 import { FileStateStore } from '../src/store/file-store.js';
@@ -193,7 +194,7 @@ export function freshCopies(
           const t = now();
           const all = list.map((x) => ({ ...x }));
           spent.ms += now() - t;
-          return all;
+          return markParsed(all);
         }
         const copies = new Array<object>(list.length);
         for (let from = 0; from < list.length; from += pageItems) {
@@ -205,7 +206,8 @@ export function freshCopies(
         }
         // The engine goes on in a turn of its own too (a real client's parse of the last page would share it).
         await turn();
-        return copies;
+        // Its lists stand for the ccxt adapter's, which it parsed: marked as that adapter marks them (parsed-answers.ts).
+        return markParsed(copies);
       };
     },
   });

@@ -10,6 +10,7 @@ import { runStepsSliced } from '../domain/steps.js';
 import type { ExchangeSnapshot } from '../domain/types.js';
 import { diffOnceSliced } from '../differ/diff.js';
 import type { ReconciliationReport } from '../differ/report.js';
+import { isParsedAnswer } from '../exchange/parsed-answers.js';
 import { checkOpenOrdersSteps, fetchExchangeSnapshot } from '../exchange/snapshot.js';
 import { executePlan } from '../handlers/executor.js';
 import type { Plan } from '../handlers/plan.js';
@@ -90,8 +91,8 @@ export class StartupReconciliation {
     // The queue holds every other change of these books off meanwhile.
     slicer.start();
     // The hard reset puts the exchange's open orders in the books: each must be one they can hold (read again unless
-    // the client parses its answers itself).
-    if (exchange.answersParsed !== true)
+    // the client parsed this very list itself).
+    if (!isParsedAnswer(exchange, snapshot.openOrders))
       await runStepsSliced(checkOpenOrdersSteps(exchange.id, snapshot.openOrders), () => slicer.pause());
     // Its first build after a load sorts the books' orders: checked in order a slice at a time instead.
     const live = await runStepsSliced(current.liveStateSteps(), () => slicer.pause());

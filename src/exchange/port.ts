@@ -115,7 +115,9 @@ export interface ExchangeClient {
    * out): neither a boot nor a running engine's first pass reads its whole open-order listing again
    * (`checkOpenOrdersSteps`, the interner's new orders: a boot of 100,000 orders took 1,067 ms with it, 891 without).
    * Leave it unset in an adapter of your own unless it parses as they do; the other checks (positions, balances, what
-   * the handlers read, stream messages, acknowledgements) run either way.
+   * the handlers read, stream messages, acknowledgements) run either way. The shipped adapters vouch only for the
+   * lists they hand out themselves: a subclass or wrapper of one (a `Proxy`, `Object.create`) inherits the flag, and
+   * a list it makes of its own (filtered, mapped, copied) is read again.
    */
   readonly answersParsed?: boolean | undefined;
   /** The markets this client trades. */

@@ -12,6 +12,7 @@ import { assertUnique, parseBalance, parseOrder, parsePosition } from '../domain
 import type { Balance, ExchangeSnapshot, Order, Position } from '../domain/types.js';
 import { noteListEdit } from '../domain/derived.js';
 import { ITEMS_PER_STEP, runSteps, runStepsSliced, type Pause } from '../domain/steps.js';
+import { isParsedAnswer } from './parsed-answers.js';
 import type { ExchangeClient } from './port.js';
 
 export async function fetchExchangeSnapshot(
@@ -37,8 +38,8 @@ export async function fetchExchangeSnapshot(
   assertUnique(balances, 'snapshot.balances', (b) => [b.asset]);
   checkHoldable(client, positions, balances);
   let orders = openOrders;
-  // Orders read as the state file reads them, unless the client parses its answers (`answersParsed`).
-  const check = client.answersParsed !== true;
+  // Orders read as the state file reads them, unless the client parsed this very list (`answersParsed`).
+  const check = !isParsedAnswer(client, openOrders);
   // A list within one slice has no safe point: interned at once, with no promise in between.
   if (interner !== undefined)
     try {
@@ -91,7 +92,7 @@ export function unholdableAnswer(id: string, operation: string, e: unknown): unk
  * 100,000 orders: a boot of that many took 1,067 ms with this, 891 without). The boot's hard reset puts every one of
  * them in the books, so a client's order the books cannot hold (a NaN quantity, an unknown status) is refused before
  * (`invalid`, as `checkHoldable`). A running engine checks only the orders its interner has not seen (`InternPass`):
- * what changed. Neither runs for a client that parses its answers (`ExchangeClient.answersParsed`).
+ * what changed. Neither runs for a list the client parsed itself (`ExchangeClient.answersParsed`, `isParsedAnswer`).
  */
 export function* checkOpenOrdersSteps(id: string, orders: readonly Order[]): Generator<void, void> {
   for (let i = 0; i < orders.length; i++) {

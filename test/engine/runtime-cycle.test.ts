@@ -224,51 +224,60 @@ describe('an exchange client whose trades or acknowledgement the books cannot ho
 });
 
 describe('an exchange client that lists an open order the books cannot hold (zombies adopted)', () => {
-  it('at boot and while running: refused (invalid), nothing adopted, and the directory starts again', async () => {
-    const m = makeMarket();
-    let junk = true;
-    const odd = (o: Order): Order => ({ ...o, quantity: new Dec(NaN) });
-    const exchange = withOverrides(m.ex, {
-      // An adapter of the bot's own: it does not parse its answers as the shipped ones do.
-      answersParsed: false,
-      fetchOpenOrders: async (s) => {
-        const os = await m.ex.fetchOpenOrders(s);
-        return junk ? os.map((o) => (o.clientOrderId.startsWith('manual-') ? odd(o) : o)) : os;
-      },
-    });
-    m.ex.placeManualOrder({
-      symbol: BTC,
-      side: 'buy',
-      type: 'limit',
-      quantity: new Dec('0.1'),
-      price: new Dec('1000'),
-    });
-    const policies = { zombiePolicy: { default: 'adopt' as const } };
-    const store = new InMemoryStateStore();
-    const first = makeEngine(m, { store, exchange, policies });
-    const s = await boot(m, first);
-    expect(s.phase).toBe('failed');
-    expect(s.failure?.reason).toMatch(
-      /ExchangeError \(invalid\).*fetchOpenOrders.*snapshot\.openOrders\[0\]\.quantity/,
-    );
-    await first.engine.stop();
-    // A sound boot; then a second order by hand shows with a NaN: no cycle adopts it until it reads sound.
-    junk = false;
-    const store2 = store.crash();
-    const run = makeEngine(m, { store: store2, exchange, policies });
-    expect((await boot(m, run)).phase).toBe('running');
-    junk = true;
-    m.ex.placeManualOrder({
-      symbol: BTC,
-      side: 'buy',
-      type: 'limit',
-      quantity: new Dec('0.2'),
-      price: new Dec('1000'),
-    });
-    await cycles(m, 3);
-    expect(run.engine.portfolio.openOrders().map((o) => o.quantity.toFixed())).toEqual(['0.1']);
-    const again = makeEngine(m, { store: crash(run, store2), exchange: m.ex, policies });
-    expect((await boot(m, again)).phase).toBe('running');
-    await stop(m, again);
-  });
+  it.each([
+    // An adapter of the bot's own: it does not parse its answers as the shipped ones do.
+    ['declaring it does not parse its answers', { answersParsed: false }],
+    // A wrapper of the simulator inherits its `answersParsed: true`, which vouches only for the simulator's own lists.
+    ["inheriting the simulator's answersParsed", { answersParsed: undefined }],
+  ] as const)(
+    '%s: at boot and while running, refused (invalid), nothing adopted, the directory starts again',
+    async (_, flag) => {
+      const m = makeMarket();
+      let junk = true;
+      const odd = (o: Order): Order => ({ ...o, quantity: new Dec(NaN) });
+      const exchange = withOverrides(m.ex, {
+        // An own `answersParsed: undefined` would override the simulator's: left out to inherit it.
+        ...(flag.answersParsed === false && flag),
+        fetchOpenOrders: async (s) => {
+          const os = await m.ex.fetchOpenOrders(s);
+          return junk ? os.map((o) => (o.clientOrderId.startsWith('manual-') ? odd(o) : o)) : os;
+        },
+      });
+      expect(exchange.answersParsed).toBe(flag.answersParsed ?? true);
+      m.ex.placeManualOrder({
+        symbol: BTC,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.1'),
+        price: new Dec('1000'),
+      });
+      const policies = { zombiePolicy: { default: 'adopt' as const } };
+      const store = new InMemoryStateStore();
+      const first = makeEngine(m, { store, exchange, policies });
+      const s = await boot(m, first);
+      expect(s.phase).toBe('failed');
+      expect(s.failure?.reason).toMatch(
+        /ExchangeError \(invalid\).*fetchOpenOrders.*snapshot\.openOrders\[0\]\.quantity/,
+      );
+      await first.engine.stop();
+      // A sound boot; then a second order by hand shows with a NaN: no cycle adopts it until it reads sound.
+      junk = false;
+      const store2 = store.crash();
+      const run = makeEngine(m, { store: store2, exchange, policies });
+      expect((await boot(m, run)).phase).toBe('running');
+      junk = true;
+      m.ex.placeManualOrder({
+        symbol: BTC,
+        side: 'buy',
+        type: 'limit',
+        quantity: new Dec('0.2'),
+        price: new Dec('1000'),
+      });
+      await cycles(m, 3);
+      expect(run.engine.portfolio.openOrders().map((o) => o.quantity.toFixed())).toEqual(['0.1']);
+      const again = makeEngine(m, { store: crash(run, store2), exchange: m.ex, policies });
+      expect((await boot(m, again)).phase).toBe('running');
+      await stop(m, again);
+    },
+  );
 });

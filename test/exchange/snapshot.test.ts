@@ -378,12 +378,29 @@ describe('fetchExchangeSnapshot: open orders the books cannot hold', () => {
       list = fresh(sound);
       const again = await fetchExchangeSnapshot(client, new VirtualClock(T0), undefined, interner);
       expect(again.openOrders).toBe(first.openOrders);
-      // A client that parses its answers is not read again.
-      const trusted = withOverrides(client, { answersParsed: true });
+      // A client of the bot's own that declares it parses its answers is taken at its word: not read again.
+      const trusted: ExchangeClient = {
+        id: 'own',
+        answersParsed: true,
+        fetchOpenOrders: () => Promise.resolve(list),
+        fetchPositions: () => Promise.resolve([]),
+        fetchBalances: () => Promise.resolve([]),
+      } as unknown as ExchangeClient;
       list = [...fresh(sound), { ...order(4), ...over } as unknown as Order];
       expect((await fetchExchangeSnapshot(trusted, new VirtualClock(T0), undefined, interner)).openOrders).toHaveLength(
         3,
       );
+      // A wrapper of the simulator inherits its `answersParsed` but not its marks: the list it made is read again.
+      const inheriting = withOverrides(new SimulatedExchange({ seed: 1, clock: new VirtualClock(T0) }), {
+        fetchOpenOrders: () => Promise.resolve(list),
+      });
+      expect(inheriting.answersParsed).toBe(true);
+      list = [...fresh(sound), { ...order(5), ...over } as unknown as Order];
+      const refused = await fetchExchangeSnapshot(inheriting, new VirtualClock(T0), undefined, interner).catch(
+        (x: unknown) => x,
+      );
+      expect(refused).toMatchObject({ kind: 'invalid', operation: 'fetchOpenOrders' });
+      expect((refused as Error).message).toContain(`snapshot.openOrders[2]${field}`);
       // At boot (no interner) the whole listing is checked in steps, with the same error.
       const bad = [...sound, { ...order(3), ...over } as unknown as Order];
       expect(() => runSteps(checkOpenOrdersSteps('simulated', bad))).toThrow(ExchangeError);

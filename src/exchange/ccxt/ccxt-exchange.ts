@@ -54,6 +54,7 @@ import {
 } from './convert.js';
 import { decodeCursor, encodeCursor, type HistoryCursor } from './cursor.js';
 import { mapCcxtError } from './errors.js';
+import { markParsed, VOUCHES_PER_LIST } from '../parsed-answers.js';
 import { quirksOf, type ExchangeQuirks, type HistoryKind } from './quirks.js';
 import { canStream, checkStreamOptions, watchExecutions, type CcxtStreamOptions } from './stream.js';
 
@@ -171,6 +172,8 @@ export class CcxtExchange implements ExchangeClient {
   readonly clientOrderIdRule: ClientOrderIdRule | undefined;
   /** Every answer is parsed from the exchange's strings (convert.ts; a refused one is `invalid`): see `ExchangeClient`. */
   readonly answersParsed: boolean = true;
+  /** Its `answersParsed` holds for the lists it hands out, not for one a wrapper of it makes (see parsed-answers.ts). */
+  readonly [VOUCHES_PER_LIST] = true;
   // Private (#) so neither util.inspect nor JSON.stringify nor a logger can reach the keys it holds.
   readonly #ex: Exchange;
   readonly #quirks: ExchangeQuirks;
@@ -340,7 +343,7 @@ export class CcxtExchange implements ExchangeClient {
     const out: Order[] = [];
     // One call per symbol: an all-symbols query costs far more on most exchanges (Binance: 40x), or is refused.
     for (const symbol of wanted) out.push(...(await this.#openOrders(op, symbol)));
-    return out;
+    return markParsed(out);
   }
 
   async fetchOrder(ref: OrderRef): Promise<Order> {

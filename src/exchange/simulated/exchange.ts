@@ -59,6 +59,7 @@ import {
 } from './faults.js';
 import { PricePath } from './market.js';
 import { OrderStore, lockOf, orderAt, prune, type OrderRecord } from './order-store.js';
+import { markParsed, VOUCHES_PER_LIST } from '../parsed-answers.js';
 import { resolveOptions, type ResolvedOptions, type SimulatedExchangeOptions } from './options.js';
 import { pageOf, resolveQuery } from './paging.js';
 import type {
@@ -162,6 +163,8 @@ export class SimulatedExchange implements ExchangeClient {
   readonly clientOrderIdRule: ClientOrderIdRule | undefined;
   /** Its orders, fills and balances are built from validated requests and Decimals: see `ExchangeClient`. */
   readonly answersParsed: boolean = true;
+  /** Its `answersParsed` holds for the lists it hands out, not for one a wrapper of it makes (see parsed-answers.ts). */
+  readonly [VOUCHES_PER_LIST] = true;
   private readonly opts: ResolvedOptions;
   private readonly clock: Clock;
   private readonly instruments = new Map<string, Instrument>();
@@ -272,7 +275,7 @@ export class SimulatedExchange implements ExchangeClient {
       const open = filter === undefined ? all.slice() : all.filter((o) => filter.has(o.symbol));
       // A lagging replica's list lacks one open order.
       if (plan.omitOpenOrder === true && open.length > 0) open.splice(Math.floor(plan.pick * open.length), 1);
-      return open;
+      return markParsed(open);
     });
   }
 
