@@ -149,6 +149,13 @@ export function requestProblem(request: PlaceOrderRequest): string | undefined {
     return 'its price is not a Decimal within the amount limits';
   if (request.timeInForce === 'GTD' && request.expiresAt === undefined) return 'a GTD order needs expiresAt';
   if (request.timeInForce !== 'GTD' && request.expiresAt !== undefined) return 'expiresAt is only for a GTD order';
+  if (request.type === 'market') {
+    // What was asked is not what any venue would do: the ccxt adapter dropped a market order's price (ccxt itself
+    // reads one on a Binance spot market order as the quote amount to spend) and refuses a time in force but IOC.
+    if (request.price !== undefined) return 'a market order takes no price';
+    if (request.timeInForce !== undefined && request.timeInForce !== 'IOC')
+      return `a market order cannot be ${String(request.timeInForce)}`;
+  }
   return parseErrorOf(() => parseOrder(orderToJSON(submittedOrder(request, 0)), 'order'))?.message;
 }
 

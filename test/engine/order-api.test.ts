@@ -45,6 +45,13 @@ const BAD: readonly (readonly [string, Record<string, unknown>, string])[] = [
   ['expiresAt without GTD', { expiresAt: T0 + DAY }, 'invalidRequest'],
   ['a fractional expiresAt', { timeInForce: 'GTD', expiresAt: T0 + 0.5 }, 'invalidRequest'],
   ['reduceOnly as a string', { reduceOnly: 'yes' }, 'invalidRequest'],
+  ['a market order with a price', { type: 'market' }, 'invalidRequest'],
+  ['a market order GTC', { type: 'market', price: undefined, timeInForce: 'GTC' }, 'invalidRequest'],
+  [
+    'a market order GTD',
+    { type: 'market', price: undefined, timeInForce: 'GTD', expiresAt: T0 + DAY },
+    'invalidRequest',
+  ],
   ['a symbol that is not a string', { symbol: 5 }, 'invalidRequest'],
 ];
 
@@ -94,6 +101,18 @@ describe('placeOrder refuses a request the books cannot hold', () => {
       expect((await again.placeOrder(BASE)).status).toBe('open');
     },
   );
+
+  it('a market order without a price, with no time in force or IOC, is sent; with a price, the refusal says why', async () => {
+    const r = await rig();
+    const engine = await r.start();
+    const market = { ...BASE, type: 'market' as const, price: undefined };
+    const e = await engine.placeOrder({ ...market, price: BASE.price, clientOrderId: 'm0' }).catch((x: unknown) => x);
+    expect((e as Error).message).toContain('a market order takes no price');
+    const plain = await engine.placeOrder({ ...market, clientOrderId: 'm1' });
+    const ioc = await engine.placeOrder({ ...market, clientOrderId: 'm2', timeInForce: 'IOC' });
+    expect([plain.status, ioc.status]).toEqual(['filled', 'filled']);
+    expect(r.sim.truth().orders.map((o) => o.clientOrderId)).toEqual(['m1', 'm2']);
+  });
 
   it('not an object at all (plain JS): placeOrder and checkOrder refuse it typed; a cancel of a malformed ref is a ParseError', async () => {
     const r = await rig();

@@ -499,6 +499,7 @@ describe('SimulatedExchange orders', () => {
       { ...limit('a', 'buy', '0.01', '100'), price: new Dec('100.001') }, // finer than the tick
       { ...limit('b', 'buy', '0.000000001', '100') }, // finer than the lot
       { clientOrderId: 'c', symbol: BTC, side: 'buy', type: 'market', quantity: new Dec('1'), price: new Dec('1') },
+      { clientOrderId: 'c2', symbol: BTC, side: 'buy', type: 'market', quantity: new Dec('1'), timeInForce: 'GTC' },
       { ...limit('d', 'buy', '0.01', '100'), timeInForce: 'GTD' },
       { ...limit('e', 'buy', '0.01', '100'), expiresAt: T0 + 1000 },
       { ...limit('f', 'buy', '0.01', '100'), reduceOnly: true },

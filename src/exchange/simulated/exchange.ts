@@ -868,8 +868,9 @@ export class SimulatedExchange implements ExchangeClient {
     const tif = req.timeInForce;
     if (tif !== undefined && !TIME_IN_FORCES.includes(tif))
       throw bad(`timeInForce must be one of ${TIME_IN_FORCES.join(', ')}`);
+    // A market order takes what is there at once: IOC, or no time in force (as the ccxt adapter sends them).
+    if (req.type === 'market' && tif !== undefined && tif !== 'IOC') throw bad(`a market order cannot be ${tif}`);
     if (tif === 'GTD') {
-      if (req.type === 'market') throw bad('a market order cannot be GTD');
       const e = req.expiresAt;
       if (typeof e !== 'number' || !Number.isSafeInteger(e) || e <= now)
         throw bad('a GTD order needs expiresAt, an integer time after now');
