@@ -269,7 +269,47 @@ function amountOfValue(raw: unknown, path: string): Decimal {
   if (typeof raw === 'number')
     throw new ParseError('invalid_type', path, raw, 'amounts must be decimal strings, never JS numbers');
   if (raw === undefined || raw === null) throw new ParseError('missing_field', path, raw, 'amount is required');
+  if (isForeignDecimal(raw)) throw new ParseError('invalid_type', path, raw, FOREIGN_DECIMAL);
   throw new ParseError('invalid_type', path, raw, 'amount must be a decimal string');
+}
+
+const FOREIGN_DECIMAL =
+  "a Decimal of another copy of decimal.js (CommonJS `require('decimal.js')` loads a class apart from the ES module " +
+  "this package uses, as does a second install): amounts must be this package's (`Dec`, exported by tesser-reconcile)";
+
+/**
+ * True for a Decimal of another decimal.js copy: not an instance of this package's class, yet branded as one
+ * (decimal.js's own `isDecimal` test, which every copy's instances pass). A CommonJS bot's `require('decimal.js')`
+ * loads that package's CommonJS build, a class apart from the ES module imported here.
+ */
+function isForeignDecimal(raw: unknown): raw is object {
+  return !(raw instanceof Decimal) && Decimal.isDecimal(raw);
+}
+
+/** The plain decimal text a decimal.js value spells (`toFixed()`: never exponent notation), if it gives one. */
+function decimalText(raw: object): string | undefined {
+  try {
+    const text: unknown = (raw as { toFixed?: () => unknown }).toFixed?.();
+    return typeof text === 'string' ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A Decimal of another decimal.js copy as this package's, read through its decimal text as an amount string is (the
+ * same value exactly, within the amount limits); undefined when `raw` is not one, or does not read as an amount.
+ * Only for values the engine copies before keeping (an order request): a check that keeps what it checked refuses them.
+ */
+export function fromForeignDecimal(raw: unknown): Decimal | undefined {
+  if (!isForeignDecimal(raw)) return undefined;
+  const text = decimalText(raw);
+  if (text === undefined) return undefined;
+  try {
+    return amountOfString(text, '', '');
+  } catch {
+    return undefined;
+  }
 }
 
 export function parseOptionalAmount(

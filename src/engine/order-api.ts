@@ -21,6 +21,7 @@ import {
   checkOrder,
   refuseUnlessObject,
   submittedOrder,
+  withOwnAmounts,
   type ExposureEffect,
 } from './order-gate.js';
 import type { SkewWatch } from './clock-skew.js';
@@ -46,8 +47,9 @@ export class OrderApi {
   constructor(private readonly deps: OrderApiDeps) {}
 
   /** The gate's verdict without sending. @throws OrderRefusedError */
-  check(request: PlaceOrderRequest): ExposureEffect {
-    refuseUnlessObject(this.deps.phase(), request);
+  check(requested: PlaceOrderRequest): ExposureEffect {
+    refuseUnlessObject(this.deps.phase(), requested);
+    const request = withOwnAmounts(requested);
     this.refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
     return checkOrder(this.deps.phase(), this.deps.state.portfolio, request, this.deps.exchange.clientOrderIdRule);
   }
@@ -55,8 +57,8 @@ export class OrderApi {
   /** See `Engine.placeOrder`. */
   async place(requested: PlaceOrderRequest): Promise<Order> {
     const { exchange, clock, logger, queue, state } = this.deps;
-    let request = requested;
-    refuseUnlessObject(this.deps.phase(), request);
+    refuseUnlessObject(this.deps.phase(), requested);
+    let request = withOwnAmounts(requested);
     this.refuseInReportOnly(request.clientOrderId, `order ${request.clientOrderId}`);
     const pending = await queue.run(async () => {
       const at = this.deps.phase();

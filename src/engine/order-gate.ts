@@ -16,7 +16,7 @@ import type { Decimal } from 'decimal.js';
 import type { Millis } from '../domain/clock.js';
 import { Dec, ZERO } from '../domain/decimal.js';
 import { TesserError } from '../domain/errors.js';
-import { isAmountWithinLimits, orderToJSON, parseErrorOf, parseOrder } from '../domain/parse.js';
+import { fromForeignDecimal, isAmountWithinLimits, orderToJSON, parseErrorOf, parseOrder } from '../domain/parse.js';
 import type { Order } from '../domain/types.js';
 import { clientOrderIdProblem, type ClientOrderIdRule, type PlaceOrderRequest } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -133,6 +133,19 @@ export function submittedOrder(request: PlaceOrderRequest, now: Millis): Order {
     updatedAt: now,
     ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
   };
+}
+
+/**
+ * `request` with any amount of another decimal.js copy as this package's (`fromForeignDecimal`: the same value, read
+ * through its decimal text): a CommonJS bot's own `require('decimal.js')` makes Decimals of a class apart from this
+ * package's, and the engine journals and sends its own. The same object when there are none; an amount that does not
+ * read is left for `requestProblem` to refuse.
+ */
+export function withOwnAmounts(request: PlaceOrderRequest): PlaceOrderRequest {
+  const quantity = fromForeignDecimal(request.quantity);
+  const price = fromForeignDecimal(request.price);
+  if (quantity === undefined && price === undefined) return request;
+  return { ...request, ...(quantity !== undefined && { quantity }), ...(price !== undefined && { price }) };
 }
 
 /**

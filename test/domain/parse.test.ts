@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import {
   AMOUNT_LIMITS,
   balanceToJSON,
   dictionary,
+  fromForeignDecimal,
   isAmountWithinLimits,
   ownField,
   parseMapped,
@@ -454,6 +456,55 @@ describe('untrusted amounts (issue 14)', () => {
       'balance.total',
       fake,
     );
+  });
+
+  describe('a Decimal of another decimal.js copy (the CommonJS build, as a CommonJS bot loads it)', () => {
+    const Foreign = createRequire(import.meta.url)('decimal.js') as typeof Decimal;
+
+    it('is a class apart from this package’s, yet decimal.js brands its instances alike', () => {
+      expect(new Foreign('1') instanceof Decimal).toBe(false);
+      expect(Decimal.isDecimal(new Foreign('1'))).toBe(true);
+    });
+
+    it('is refused where a check keeps what it checked, naming the cause and the fix', () => {
+      const e = parseErrorOf(() => parseBalance({ asset: 'USDT', free: '1', total: new Foreign('1') }));
+      expect([e.code, e.path]).toEqual(['invalid_type', 'balance.total']);
+      expect(e.message).toMatch(/another copy of decimal\.js/);
+      expect(e.message).toMatch(/`Dec`, exported by tesser-reconcile/);
+    });
+
+    it('is read as this package’s through its decimal text: the same value, exactly', () => {
+      fc.assert(
+        fc.property(fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }), fc.integer({ min: 0, max: 30 }), (n, k) => {
+          const text = new Dec(n.toString()).div(new Dec(10).pow(k)).toFixed();
+          const ours = fromForeignDecimal(new Foreign(text));
+          expect(ours).toBeInstanceOf(Decimal);
+          expect(ours!.toFixed()).toBe(new Dec(text).toFixed());
+        }),
+      );
+      // Exponent notation in its toString (1e-9) does not matter: its toFixed is read.
+      expect(fromForeignDecimal(new Foreign('1e-9'))!.toFixed()).toBe('0.000000001');
+    });
+
+    it('reads nothing else: our own Decimals, strings, NaN, out-of-limits values and look-alikes are undefined', () => {
+      for (const [k, raw] of [
+        new Dec('1'),
+        '1',
+        1,
+        undefined,
+        new Foreign(NaN),
+        new Foreign('1e10000000'),
+        { toStringTag: '[object Decimal]', toFixed: () => 'x' },
+        { toStringTag: '[object Decimal]', toFixed: () => 5 },
+        {
+          toStringTag: '[object Decimal]',
+          toFixed: () => {
+            throw new Error('no');
+          },
+        },
+      ].entries())
+        expect(fromForeignDecimal(raw), `case ${k}`).toBeUndefined();
+    });
   });
 
   it('still takes a real Decimal our own code built, within the limits', () => {

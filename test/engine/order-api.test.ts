@@ -3,6 +3,8 @@
  * journaled, and the state directory starts again. Each of these requests used to be journaled as submitted, refused
  * by the exchange, and leave a record the next start read as a corrupt state.
  */
+import { createRequire } from 'node:module';
+import { Decimal } from 'decimal.js';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
@@ -112,6 +114,29 @@ describe('placeOrder refuses a request the books cannot hold', () => {
     const ioc = await engine.placeOrder({ ...market, clientOrderId: 'm2', timeInForce: 'IOC' });
     expect([plain.status, ioc.status]).toEqual(['filled', 'filled']);
     expect(r.sim.truth().orders.map((o) => o.clientOrderId)).toEqual(['m1', 'm2']);
+  });
+
+  it("amounts of another decimal.js copy (a CommonJS bot's require('decimal.js')): taken as this package's Decimals, the same values", async () => {
+    const Foreign = createRequire(import.meta.url)('decimal.js') as typeof Decimal;
+    const r = await rig();
+    const engine = await r.start();
+    const request = { ...BASE, quantity: new Foreign('0.01'), price: new Foreign('1000.5') } as PlaceOrderRequest;
+    expect(engine.checkOrder(request)).toBe('increase');
+    const placed = await engine.placeOrder(request);
+    expect(placed.status).toBe('open');
+    const kept = engine.portfolio.findOrder({ clientOrderId: 'c1' })!;
+    const sent = r.sim.truth().orders[0]!;
+    for (const o of [placed, kept, sent]) {
+      expect(o.quantity).toBeInstanceOf(Decimal);
+      expect([o.quantity.toFixed(), o.price?.toFixed()]).toEqual(['0.01', '1000.5']);
+    }
+    // The request the bot holds is its own still.
+    expect(request.quantity).toBeInstanceOf(Foreign);
+    // One that does not read as an amount is refused as any other.
+    const nan = { ...BASE, clientOrderId: 'c2', quantity: new Foreign(NaN) } as PlaceOrderRequest;
+    expect(await engine.placeOrder(nan).catch((x: unknown) => x)).toMatchObject({ code: 'invalidRequest' });
+    const again = await r.restart(engine);
+    expect(again.portfolio.findOrder({ clientOrderId: 'c1' })?.quantity.toFixed()).toBe('0.01');
   });
 
   it('not an object at all (plain JS): placeOrder and checkOrder refuse it typed; a cancel of a malformed ref is a ParseError', async () => {
