@@ -5,7 +5,7 @@
  */
 import type { Decimal } from '../domain/decimal.js';
 import { ConfigError, ParseError } from '../domain/errors.js';
-import { parseAmount } from '../domain/parse.js';
+import { fromForeignDecimal, parseAmount } from '../domain/parse.js';
 import { Dec } from '../domain/decimal.js';
 import type { Tolerance } from './report.js';
 
@@ -232,7 +232,8 @@ function overrides(
 
 function amount(raw: unknown, path: string, issues: ConfigIssue[]): Decimal | undefined {
   try {
-    return parseAmount(raw, path, 'nonNegative');
+    // Read, not kept: a Decimal of another decimal.js copy (a CommonJS bot's own) is taken at its value.
+    return parseAmount(fromForeignDecimal(raw) ?? raw, path, 'nonNegative');
   } catch (e) {
     if (!(e instanceof ParseError)) throw e;
     issues.push({ path, message: e.message.startsWith(`${path}: `) ? e.message.slice(path.length + 2) : e.message });

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
 import { ConfigError } from '../../src/domain/errors.js';
@@ -41,6 +43,18 @@ describe('resolveDiffOptions', () => {
     expect(isResolvedDiffOptions(o)).toBe(true);
     expect(resolveDiffOptions(o)).toBe(o);
     expect(isResolvedDiffOptions({ ...o })).toBe(false);
+  });
+  it("takes a Decimal of another decimal.js copy (a CommonJS bot's require('decimal.js')) at its value", () => {
+    const Foreign = createRequire(import.meta.url)('decimal.js') as typeof Decimal;
+    const o = resolveDiffOptions({
+      tolerances: { default: { absolute: new Foreign('0.5'), relative: new Foreign('1e-9') } },
+    });
+    expect(o.tolerances.default.absolute).toBeInstanceOf(Decimal);
+    expect([o.tolerances.default.absolute.toFixed(), o.tolerances.default.relative.toFixed()]).toEqual([
+      '0.5',
+      '0.000000001',
+    ]);
+    expect(configErrorOf({ tolerances: { default: { absolute: new Foreign(-1) } } }).message).toMatch(/negative/);
   });
   it('completes overrides from the configured default', () => {
     const o = resolveDiffOptions({
