@@ -286,9 +286,19 @@ function isForeignDecimal(raw: unknown): raw is object {
   return !(raw instanceof Decimal) && Decimal.isDecimal(raw);
 }
 
-/** The plain decimal text a decimal.js value spells (`toFixed()`: never exponent notation), if it gives one. */
+/**
+ * The plain decimal text a decimal.js value spells (`toFixed()`: never exponent notation), if it is a finite amount
+ * within the limits by its own account (as `isAmountWithinLimits` asks of ours): checked before the text is built,
+ * which for 1e10000000 would be ten million digits.
+ */
 function decimalText(raw: object): string | undefined {
+  const d = raw as { isFinite?: () => unknown; isZero?: () => unknown; sd?: () => unknown; e?: unknown };
   try {
+    if (d.isFinite?.() !== true) return undefined;
+    const zero = d.isZero?.() === true;
+    const significantDigits = d.sd?.();
+    if (typeof significantDigits !== 'number' || typeof d.e !== 'number') return undefined;
+    if (!withinLimits({ zero, significantDigits, exponent: d.e })) return undefined;
     const text: unknown = (raw as { toFixed?: () => unknown }).toFixed?.();
     return typeof text === 'string' ? text : undefined;
   } catch {
