@@ -54,6 +54,42 @@ export const CCXT_ERROR_KINDS: readonly (readonly [new (...args: never[]) => Err
   [OperationRejected, 'invalid'],
 ];
 
+/**
+ * The names of the classes whose prototypes `x` inherits, most derived first (none for a primitive or null).
+ */
+function classNames(x: unknown): string[] {
+  const out: string[] = [];
+  if (typeof x !== 'object' || x === null) return out;
+  for (let p: unknown = Object.getPrototypeOf(x); p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    const name: unknown = (p as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof name === 'string') out.push(name);
+  }
+  return out;
+}
+
+/**
+ * Each table class's own chain of class names (`OrderNotFound, InvalidOrder, ExchangeError, BaseError, Error`): an
+ * error of another copy of ccxt is one of them when its chain holds every one of these names, in the same order.
+ * A CommonJS bot's `require('ccxt')` is ccxt's CommonJS bundle, whose classes are apart from the ES module this
+ * adapter imports: `instanceof` missed every error its instance threw, and a RequestTimeout became a final `invalid`.
+ */
+const CHAINS: ReadonlyMap<new (...args: never[]) => Error, readonly string[]> = new Map(
+  [BaseError, ...CCXT_ERROR_KINDS.map(([cls]) => cls)].map((cls) => [
+    cls,
+    classNames(Object.create(cls.prototype as object)),
+  ]),
+);
+
+/** `e instanceof cls`, or `e` an error of another ccxt copy's class of that name and ancestry. */
+function isCcxt(e: unknown, names: readonly string[], cls: new (...args: never[]) => Error): e is Error {
+  if (e instanceof cls) return true;
+  // Its classes extend this realm's Error as ours do, so a copy's error is an Error here too.
+  if (!(e instanceof Error)) return false;
+  const chain = CHAINS.get(cls) as readonly string[];
+  const at = names.indexOf(chain[0] as string);
+  return at >= 0 && chain.every((n, i) => names[at + i] === n);
+}
+
 /** Reads a server-suggested wait from response headers ("Retry-After: 3" → 3000 ms). */
 export function retryAfterMsFrom(headers: unknown): number | undefined {
   if (typeof headers !== 'object' || headers === null) return undefined;
@@ -76,10 +112,11 @@ export interface MapErrorContext {
 export function mapCcxtError(e: unknown, operation: string, ctx: MapErrorContext = {}): ExchangeError {
   if (e instanceof ExchangeError) return e;
   const exchange = ctx.exchange;
-  if (e instanceof BaseError) {
+  const names = classNames(e);
+  if (isCcxt(e, names, BaseError)) {
     let kind: ExchangeErrorKind | undefined;
     for (const [cls, k] of CCXT_ERROR_KINDS) {
-      if (e instanceof cls) {
+      if (isCcxt(e, names, cls)) {
         kind = k;
         break;
       }

@@ -3,7 +3,9 @@
  * backend so payload contents are exact: construction checks, exact decimals, typed errors for every HTTP
  * failure, Binance-compliant paging, cancel and place semantics, and that the keys are never exposed.
  */
+import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
+import type { Exchange } from 'ccxt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Dec } from '../../../src/domain/decimal.js';
 import { VirtualClock } from '../../../src/domain/clock.js';
@@ -11,6 +13,7 @@ import { ConfigError, ExchangeError, ParseError } from '../../../src/domain/erro
 import type { Instrument, Order } from '../../../src/domain/types.js';
 import { CcxtExchange, UnsupportedExchangeError } from '../../../src/exchange/ccxt/index.js';
 import type { HistoryQuery, Page } from '../../../src/exchange/port.js';
+import { startBinanceEmulator } from '../../support/binance-emulator/server.js';
 import { StaticBackend, type StaticState } from '../../support/binance-emulator/static-backend.js';
 import { HOUR, T0, fill, newBinance, order, rejection, wire, type Wired } from './helpers.js';
 
@@ -373,6 +376,29 @@ describe('typed errors over HTTP', () => {
     emu.injectFault({ kind: 'hang' }, { match: 'GET /api/v3/openOrders' });
     const e = (await rejection(client.fetchOpenOrders([SPOT.symbol]))) as ExchangeError;
     expect([e.kind, e.retryable]).toEqual(['timeout', true]);
+  });
+
+  it("a CommonJS bot's own ccxt instance (require('ccxt'), ccxt's CommonJS bundle): a hang is a timeout, -2013 notFound", async () => {
+    const emu = await startBinanceEmulator({
+      backend: new StaticBackend(state({ orders: [order({ exchangeOrderId: '7', clientOrderId: 'c7' })] }), clock),
+      clock,
+      stepSize: '0.000000000001',
+    });
+    try {
+      const cjs = createRequire(import.meta.url)('ccxt') as Record<string, new (config: object) => Exchange>;
+      const exchange = new cjs.binance!(emu.ccxtConfig({ timeout: 200 }));
+      const client = await CcxtExchange.create({ exchange, symbols: SYMBOLS, clock });
+      expect((await client.fetchOrder({ symbol: SPOT.symbol, exchangeOrderId: '7' })).clientOrderId).toBe('c7');
+      emu.injectFault({ kind: 'hang' }, { match: 'GET /api/v3/openOrders' });
+      const hung = (await rejection(client.fetchOpenOrders([SPOT.symbol]))) as ExchangeError;
+      expect([hung.kind, hung.retryable]).toEqual(['timeout', true]);
+      const gone = (await rejection(
+        client.fetchOrder({ symbol: SPOT.symbol, clientOrderId: 'nope' }),
+      )) as ExchangeError;
+      expect([gone.kind, gone.retryable]).toEqual(['notFound', false]);
+    } finally {
+      await emu.close();
+    }
   });
 
   it('"Order does not exist" (-2013) is notFound; a wrong API key is auth (401, -2015)', async () => {

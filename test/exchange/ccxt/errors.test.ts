@@ -29,6 +29,7 @@ import {
   RateLimitExceeded,
   RequestTimeout,
 } from 'ccxt';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { ExchangeError, ParseError, type ExchangeErrorKind } from '../../../src/domain/errors.js';
 import { mapCcxtError, retryAfterMsFrom } from '../../../src/exchange/ccxt/errors.js';
@@ -75,6 +76,30 @@ describe('mapCcxtError', () => {
       expect(mapped.exchange).toBe('binance');
     },
   );
+
+  // A CommonJS bot's `require('ccxt')` is ccxt's CommonJS bundle: classes apart from the ES module the adapter imports.
+  const cjs = createRequire(import.meta.url)('ccxt') as Record<string, new (message: string) => Error>;
+
+  it.each(TABLE.map(([cls, kind, retryable]) => [cls.name, cls, kind, retryable] as const))(
+    "%s of ccxt's CommonJS bundle → %s, as the ES module's",
+    (name, cls, kind, retryable) => {
+      const Other = cjs[name]!;
+      expect(Other).not.toBe(cls);
+      const original = new Other('binance {"code":-1,"msg":"x"}');
+      expect(original).not.toBeInstanceOf(BaseError);
+      const mapped = mapCcxtError(original, 'placeOrder', { exchange: 'binance' });
+      expect([mapped.kind, mapped.retryable, mapped.cause]).toEqual([kind, retryable, original]);
+    },
+  );
+
+  it('a look-alike is never notFound: a class named OrderNotFound without ccxt’s ancestry is retryable or final invalid', () => {
+    class BaseError extends Error {}
+    class OrderNotFound extends BaseError {}
+    expect(mapCcxtError(new OrderNotFound('x'), 'fetchOrder').kind).toBe('unavailable');
+    class Lone extends Error {}
+    Object.defineProperty(Lone, 'name', { value: 'OrderNotFound' });
+    expect(mapCcxtError(new Lone('x'), 'fetchOrder').kind).toBe('invalid');
+  });
 
   it('only OrderNotFound is ever notFound', () => {
     const notFound = TABLE.filter(([, kind]) => kind === 'notFound').map(([cls]) => cls);
