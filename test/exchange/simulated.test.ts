@@ -2,6 +2,8 @@
  * SimulatedExchange behaviour beyond the shared port contract: options, determinism, the market model (ticks,
  * partial fills, fees, expiries, funding, liquidation), the ledger, and every injectable fault.
  */
+import { createRequire } from 'node:module';
+import type { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { VirtualClock, type Clock } from '../../src/domain/clock.js';
 import { Dec } from '../../src/domain/decimal.js';
@@ -100,6 +102,18 @@ describe('SimulatedExchange options', () => {
     expect(paths).toEqual(
       expect.arrayContaining(['seed', 'balances.USDT', 'initialPrices.DOGE/USDT', 'tickMs', 'feeRates.taker']),
     );
+  });
+
+  it("takes balances and prices of another decimal.js copy (a CommonJS test's require('decimal.js')) at their value", async () => {
+    const Foreign = createRequire(import.meta.url)('decimal.js') as typeof Decimal;
+    const sim = new SimulatedExchange({
+      seed: 1,
+      clock: new VirtualClock(T0),
+      balances: { USDT: new Foreign('1234.5') as unknown as string },
+      initialPrices: { 'BTC/USDT': new Foreign('30000') as unknown as string },
+    });
+    expect((await sim.fetchBalances()).find((b) => b.asset === 'USDT')?.total.toFixed()).toBe('1234.5');
+    expect(sim.price('BTC/USDT').toFixed()).toBe('30000');
   });
 
   it('rejects duplicate symbols and non-linear instruments', () => {

@@ -7,7 +7,7 @@ import type { Clock, Millis } from '../../domain/clock.js';
 import { Dec } from '../../domain/decimal.js';
 import { ConfigError } from '../../domain/errors.js';
 import type { Instrument } from '../../domain/types.js';
-import { ownField } from '../../domain/parse.js';
+import { fromForeignDecimal, ownField } from '../../domain/parse.js';
 import type { ClientOrderIdRule } from '../port.js';
 import { resolveStreamOptions, type ResolvedStreamOptions, type SimulatedStreamOptions } from './stream.js';
 
@@ -318,8 +318,11 @@ function readAmount(
   rule: 'any' | 'nonNegative' | 'positive',
 ): Decimal | undefined {
   let d: Decimal;
+  const foreign = fromForeignDecimal(raw);
   if (raw instanceof Dec)
     d = new Dec(raw); // a real instance only: isDecimal trusts any object with its toStringTag
+  // Another decimal.js copy's (a CommonJS test's own require('decimal.js')), read through its text.
+  else if (foreign !== undefined) d = foreign;
   else if (typeof raw === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) d = new Dec(raw.trim());
   else {
     issues.push({
