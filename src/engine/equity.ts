@@ -9,7 +9,7 @@
  */
 import type { Decimal } from '../domain/decimal.js';
 import { ConfigError } from '../domain/errors.js';
-import { isAmountWithinLimits } from '../domain/parse.js';
+import { fromForeignDecimal, isAmountWithinLimits } from '../domain/parse.js';
 import type { Position } from '../domain/types.js';
 import type { ExchangeClient } from '../exchange/port.js';
 import type { Portfolio } from '../portfolio/portfolio.js';
@@ -112,20 +112,27 @@ export interface EquityMarkerOptions {
 /**
  * The bot's prices that can value the books: each a Decimal of 0 or more within `AMOUNT_LIMITS` (what the state file
  * reads back). A NaN or an Infinity from a bot's feed, once in the peak equity or the equity at save, made the next
- * start find the directory corrupt; a JS number or a string is not money either. `prices` itself when every one is
- * usable (no copy); else a copy without the others, named in `unusable`.
+ * start find the directory corrupt; a JS number or a string is not money either. A Decimal of another decimal.js copy
+ * (a CommonJS bot's own `require('decimal.js')`) is read at its value into this package's. `prices` itself when every
+ * one is usable as it is (no copy); else a copy with those read and without the others, named in `unusable`.
  */
 export function usablePrices(prices: ReadonlyMap<string, Decimal>): {
   readonly prices: ReadonlyMap<string, Decimal>;
   readonly unusable: readonly string[];
 } {
   let unusable: string[] | undefined;
-  for (const [k, v] of prices)
+  let read: Map<string, Decimal> | undefined;
+  for (const [k, given] of prices) {
+    const own = fromForeignDecimal(given);
+    const v = own ?? given;
     if (!isAmountWithinLimits(v) || (v.isNegative() && !v.isZero())) (unusable ??= []).push(k);
-  if (unusable === undefined) return { prices, unusable: [] };
+    else if (own !== undefined) (read ??= new Map()).set(k, own);
+  }
+  if (unusable === undefined && read === undefined) return { prices, unusable: [] };
   const kept = new Map(prices);
-  for (const k of unusable) kept.delete(k);
-  return { prices: kept, unusable: unusable.sort() };
+  for (const [k, v] of read ?? []) kept.set(k, v);
+  for (const k of unusable ?? []) kept.delete(k);
+  return { prices: kept, unusable: (unusable ?? []).sort() };
 }
 
 /** The bot's prices when it gives none: one shared empty map, not a new one each cycle. */

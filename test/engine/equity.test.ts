@@ -4,6 +4,7 @@
  * peak equity survives a crash and the startup hard reset with drawdown measured against it, and the ticker read
  * adds exactly one request per N cycles to the budget. Plus the pure price-key selection, property-tested.
  */
+import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Dec } from '../../src/domain/decimal.js';
@@ -207,6 +208,21 @@ describe("a bot's prices that cannot value the books", () => {
       expect(out.unusable, what).toEqual(['X/USDT']);
       expect([...out.prices.keys()]).toEqual([BTC, ETH]);
     }
+  });
+
+  it("a price of another decimal.js copy (a CommonJS bot's require('decimal.js')) is read at its value; a negative one left out", () => {
+    const Foreign = createRequire(import.meta.url)('decimal.js') as typeof Decimal;
+    const given = new Map<string, unknown>([
+      [BTC, d('30000')],
+      [ETH, new Foreign('2000.5')],
+      ['X/USDT', new Foreign('-1')],
+    ]) as ReadonlyMap<string, Decimal>;
+    const out = usablePrices(given);
+    expect(out.unusable).toEqual(['X/USDT']);
+    expect([...out.prices.keys()]).toEqual([BTC, ETH]);
+    expect(out.prices.get(ETH)).toBeInstanceOf(Dec);
+    expect(out.prices.get(ETH)!.toFixed()).toBe('2000.5');
+    expect(out.prices.get(BTC)).toBe(given.get(BTC));
   });
 
   it.each(UNUSABLE)(
